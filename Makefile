@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine with Python 3.11 and make:
+#   make demo   - install the project and replay a bundled recording
+#   make test   - install the test extras; ruff, mypy --strict, the whole pytest suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/dropengine replay fixtures/demo_nba_frames.ndjson
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check dropengine tests benchmarks
+	$(BIN)/mypy --strict dropengine
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/engine.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

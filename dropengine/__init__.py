@@ -1,0 +1,75 @@
+"""dropengine: price-drop (line-move, steam) alerts from sports-betting odds streams.
+
+The core is pure and synchronous: build :class:`Quote` values, feed them to a
+:class:`DropEngine`, get :class:`Drop` alerts back. Adapters (recordings on disk, later
+live streams) and the CLI are thin loops around it.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .drop import Drop, encode_drop, encode_drops
+from .engine import DropEngine, EngineConfig, EngineCounters
+from .errors import ConfigError, DropEngineError, FeedError, SnapshotError
+from .filters import AlertFilter
+from .frames import FrameDecoder
+from .merge import merge_by_clock
+from .odds import (
+    american_to_decimal,
+    american_to_prob,
+    cents,
+    decimal_to_american,
+    delta,
+    direction_of,
+    is_valid_price,
+    prob_to_american,
+)
+from .quote import Quote
+from .replay import ReplayStats, replay
+from .sides import SideInfo, format_line, h2h_side, parse_side, prop_side, spread_side, total_side
+from .skips import Skip, SkipLog
+from .sse import SSEEvent, SSEParser
+from .tables import quote_from_row
+from .theoddsapi import quotes_from_odds_api
+
+__all__ = [
+    "AlertFilter",
+    "ConfigError",
+    "Drop",
+    "DropEngine",
+    "DropEngineError",
+    "EngineConfig",
+    "EngineCounters",
+    "FeedError",
+    "FrameDecoder",
+    "Quote",
+    "ReplayStats",
+    "SSEEvent",
+    "SSEParser",
+    "SideInfo",
+    "Skip",
+    "SkipLog",
+    "SnapshotError",
+    "__version__",
+    "american_to_decimal",
+    "american_to_prob",
+    "cents",
+    "decimal_to_american",
+    "delta",
+    "direction_of",
+    "encode_drop",
+    "encode_drops",
+    "format_line",
+    "h2h_side",
+    "is_valid_price",
+    "merge_by_clock",
+    "parse_side",
+    "prob_to_american",
+    "prop_side",
+    "quote_from_row",
+    "quotes_from_odds_api",
+    "replay",
+    "spread_side",
+    "total_side",
+]

@@ -1,0 +1,162 @@
+"""The ``dropengine`` command line: a thin loop around the pure core.
+
+Alerts go to stdout as JSON lines (or to ``--output``); the summary, skip report and the
+progress bar go to stderr, so ``dropengine replay ... | jq`` sees only alerts.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .adapters.files import FORMATS
+from .adapters.sinks import OUTPUT_SUFFIXES, AlertWriter
+from .engine import DropEngine
+from .errors import ConfigError
+from .filters import DIRECTIONS
+from .replay import ReplayStats, replay
+
+__all__ = ["main"]
+
+#: Inputs above this many bytes get a progress bar (when stderr is a terminal).
+PROGRESS_MIN_BYTES = 8 << 20
+
+
+def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not value > 0 or value == float("inf"):
+        raise click.BadParameter(f"{value!r} must be a positive number", ctx, param)
+    return int(value) if float(value).is_integer() else value
+
+
+def _output(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and value.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise click.BadParameter(f"{str(value)!r} must end in {', '.join(OUTPUT_SUFFIXES)}", ctx, param)
+    return value
+
+
+def _kinds(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        bad = [k for k in value.split(",") if k.strip() not in ("game", "prop")]
+        if bad or not value.strip():
+            raise click.BadParameter(f"{value!r}: use game, prop or game,prop", ctx, param)
+    return value
+
+
+def _nonempty_csv(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not any(v.strip() for v in value.split(",")):
+        raise click.BadParameter("give at least one comma-separated value", ctx, param)
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dropengine")
+def main() -> None:
+    """dropengine: price-drop (line-move, steam) alerts from sports-betting odds streams."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="Input format; auto decides from the extension and the first line.")
+@click.option("--threshold", type=float, default=10, show_default=True, callback=_positive,
+              help="Minimum move: American-odds cents (or probability points with --unit prob).")
+@click.option("--direction", type=click.Choice(DIRECTIONS), default="both", show_default=True,
+              help="Which moves to report: shortening (toward_favorite), drifting, or both.")
+@click.option("--reference", type=click.Choice(["last", "anchor"]), default="last", show_default=True,
+              help="Measure against the previous price (last) or the price at priming/last alert (anchor).")
+@click.option("--unit", type=click.Choice(["cents", "prob"]), default="cents", show_default=True,
+              help="Threshold unit.")
+@click.option("--sports", callback=_nonempty_csv, help="Only these sport keys (comma-separated).")
+@click.option("--event-id", callback=_nonempty_csv, help="Only these event ids (comma-separated).")
+@click.option("--bookmakers", callback=_nonempty_csv, help="Only these bookmakers (comma-separated).")
+@click.option("--markets", callback=_nonempty_csv, help="Only these market keys (h2h,spreads,...).")
+@click.option("--kinds", callback=_kinds, help="Only game or prop alerts (game, prop or game,prop).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), callback=_output,
+              help="Write alerts to FILE (.ndjson, .csv or .parquet) instead of stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
+def replay_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: str, reference: str,
+               unit: str, sports: str | None, event_id: str | None, bookmakers: str | None,
+               markets: str | None, kinds: str | None, output: Path | None, quiet: bool) -> None:
+    """Replay recordings and print their drop alerts, one JSON object per line.
+
+    PATHS are vendor frame recordings (NDJSON, .gz too), raw SSE captures, quote tables
+    (.ndjson/.csv/.parquet with the SPEC section 2 columns) or The Odds API v4 responses
+    (a JSON file, a directory of them, or NDJSON snapshots). Several PATHS are merged by
+    last_update, ties in the order given. Bad lines are skipped, counted and reported on
+    stderr; they never stop the replay.
+    """
+    err = Console(stderr=True)
+    try:
+        engine = DropEngine(threshold, direction, reference, unit,  # type: ignore[arg-type]
+                            sports=sports, event_id=event_id, bookmakers=bookmakers,
+                            markets=markets, kinds=kinds)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    stats = ReplayStats()
+    total = sum(_size(p) for p in paths)
+    show_bar = err.is_terminal and total >= PROGRESS_MIN_BYTES and not quiet
+    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                   TimeRemainingColumn(), console=err, transient=True, disable=not show_bar)
+    task = bar.add_task("replaying", total=total)
+
+    def advance(n: int) -> None:
+        bar.advance(task, n)
+
+    try:
+        with bar, AlertWriter(output) as writer:
+            pending = []
+            for drop in replay(list(paths), engine, fmt, stats, advance if show_bar else None):
+                pending.append(drop)
+                if len(pending) >= 256:
+                    writer.write(pending)
+                    pending = []
+            writer.write(pending)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (``| head``): stop quietly
+        return
+    if not quiet:
+        _summary(err, engine, stats, writer.count, output)
+
+
+def _size(p: Path) -> int:
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.iterdir() if f.is_file())
+    return p.stat().st_size
+
+
+def _summary(err: Console, engine: DropEngine, stats: ReplayStats, alerts: int, output: Path | None) -> None:
+    c = engine.counters
+    table = Table(title="dropengine replay", show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("files", ", ".join(f"{Path(p).name} ({f})" for p, f in stats.formats.items())),
+        ("quotes", stats.quotes),
+        ("alerts", alerts if output is None else f"{alerts} -> {output}"),
+        ("keys held", engine.keys_held),
+    ]
+    rows += [(k, v) for k, v in c.as_dict().items() if k != "alerts"]
+    if stats.unknown_envelope_types:
+        rows.append(("unknown envelope types", stats.unknown_envelope_types))
+    rows.append(("skipped", stats.skips.total))
+    for reason, n in sorted(stats.skips.counts.items()):
+        rows.append((f"  {reason}", n))
+    for k, v in rows:
+        table.add_row(k, str(v))
+    err.print(table)
+    if stats.skips.first:
+        err.print(f"first {len(stats.skips.first)} skipped:", style="yellow")
+        for s in stats.skips.first:
+            err.print(f"  {s}", markup=False, highlight=False)
+
+
+replay_cmd.name = "replay"

@@ -1,0 +1,374 @@
+"""The pure drop-detection state machine (SPEC section 3).
+
+One :class:`DropEngine` holds, per key ``(event_id, bookmaker, side)``, the last price, when
+that price was first seen, the newest accepted ``last_update`` and, for ``reference="anchor"``,
+the anchor price. It performs no I/O and never reads a clock: source time arrives in
+``Quote.last_update`` and the alert ``timestamp`` arrives as ``now_ms`` (or defaults to the
+quote's ``last_update``), so replays are deterministic.
+
+Rules, in the order the code applies them to each quote:
+1. invalid price -> counted ``invalid``, key untouched;
+2. ``last_update`` older than the key's newest -> counted ``stale``, ignored (equal is fine);
+3. null price -> counted ``suspended``, key marked suspended;
+4. first valid price of a key (or first after a suspension, by default) -> counted ``primed``;
+5. same price as the stored one (``+100`` equals ``-100``) -> counted ``repeated``, only the
+   key's newest time moves;
+6. otherwise the move against the reference price (``last`` or ``anchor``) is measured in
+   cents or implied-probability points; ``|move| >= threshold`` is a detection, and the
+   direction and attribute filters decide whether it becomes an alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from typing import Any, Final, Literal
+
+import msgspec
+
+from .drop import Drop
+from .errors import ConfigError, SnapshotError
+from .filters import AlertFilter
+from .quote import Quote
+
+__all__ = ["EngineConfig", "EngineCounters", "DropEngine", "Reference", "Unit", "THRESHOLD_EPSILON"]
+
+Reference = Literal["last", "anchor"]
+Unit = Literal["cents", "prob"]
+
+#: Tolerance on the threshold comparison, so that a move of exactly ``threshold`` computed
+#: in floating point (fractional prices, probability points) is not lost to rounding.
+THRESHOLD_EPSILON: Final = 1e-9
+
+_SNAPSHOT_MAGIC: Final = b"DROPENG\x00"
+_SNAPSHOT_VERSION: Final = 1
+_HEADER = struct.Struct(">8sH32s")
+
+# Indexes into a key's state list. A list (not an object) keeps the hot loop cheap.
+_PRICE, _SINCE, _NEWEST, _SUSP, _APRICE, _ASINCE = range(6)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Detection settings; validated on construction."""
+
+    threshold: float = 10
+    reference: Reference = "last"
+    unit: Unit = "cents"
+    reprime_after_suspension: bool = True
+
+    def __post_init__(self) -> None:
+        t = self.threshold
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not (t > 0) or t == float("inf"):
+            raise ConfigError(f"threshold: {t!r} must be a positive finite number")
+        if self.unit not in ("cents", "prob"):
+            raise ConfigError(f"unit: {self.unit!r} must be 'cents' or 'prob'")
+        if self.unit == "prob" and t > 100:
+            raise ConfigError(f"threshold: {t!r} probability points must be at most 100")
+        if self.reference not in ("last", "anchor"):
+            raise ConfigError(f"reference: {self.reference!r} must be 'last' or 'anchor'")
+        if not isinstance(self.reprime_after_suspension, bool):
+            raise ConfigError("reprime_after_suspension: must be True or False")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineCounters:
+    """What the engine has done with its input since it was created (or restored)."""
+
+    seen: int = 0
+    primed: int = 0
+    stale: int = 0
+    invalid: int = 0
+    suspended: int = 0
+    repeated: int = 0
+    detected: int = 0
+    alerts: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _cents(price: float) -> float:
+    return price - 100 if price > 0 else price + 100
+
+
+def _prob(price: float) -> float:
+    return 100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price)
+
+
+class DropEngine:
+    """Streaming drop detector. Feed quotes in arrival order; get alerts back.
+
+    >>> from dropengine import DropEngine, Quote
+    >>> eng = DropEngine(threshold=10)
+    >>> eng.observe(Quote("nba", "e1", "pinnacle", "h2h_home", -110, 1000))
+    []
+    >>> [d.delta for d in eng.observe(Quote("nba", "e1", "pinnacle", "h2h_home", -120, 2000))]
+    [-10]
+    """
+
+    __slots__ = ("_n", "_state", "config", "filter")
+
+    def __init__(
+        self,
+        threshold: float = 10,
+        direction: str = "both",
+        reference: Reference = "last",
+        unit: Unit = "cents",
+        *,
+        sports: str | Iterable[str] | None = None,
+        event_id: str | Iterable[str] | None = None,
+        bookmakers: str | Iterable[str] | None = None,
+        markets: str | Iterable[str] | None = None,
+        kinds: str | Iterable[str] | None = None,
+        reprime_after_suspension: bool = True,
+    ) -> None:
+        self.config = EngineConfig(threshold, reference, unit, reprime_after_suspension)
+        self.filter = AlertFilter.build(direction, sports, event_id, bookmakers, markets, kinds)
+        self._state: dict[tuple[str, str, str], list[Any]] = {}
+        # seen, primed, stale, invalid, suspended, repeated, detected, alerts
+        self._n = [0] * 8
+
+    # -- introspection -------------------------------------------------------------------
+    @property
+    def counters(self) -> EngineCounters:
+        """A frozen copy of the counters."""
+        return EngineCounters(*self._n)
+
+    @property
+    def keys_held(self) -> int:
+        """How many ``(event_id, bookmaker, side)`` keys the engine holds state for."""
+        return len(self._state)
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"DropEngine(threshold={c.threshold!r}, direction={self.filter.direction!r}, "
+            f"reference={c.reference!r}, unit={c.unit!r}, keys={len(self._state)})"
+        )
+
+    def price_of(self, event_id: str, bookmaker: str, side: str) -> int | float | None:
+        """The stored price of a key (``None`` when unknown or suspended)."""
+        st = self._state.get((event_id, bookmaker, side))
+        if st is None or st[_SUSP]:
+            return None
+        price: int | float | None = st[_PRICE]
+        return price
+
+    # -- detection -----------------------------------------------------------------------
+    def observe(self, quote: Quote, now_ms: int | None = None) -> list[Drop]:
+        """Apply one quote; return the alerts it raises (zero or one)."""
+        return self.observe_many((quote,), now_ms)
+
+    def observe_many(self, quotes: Iterable[Quote], now_ms: int | None = None) -> list[Drop]:
+        """Apply quotes in order; return their alerts in detection order.
+
+        ``now_ms`` stamps the alerts' ``timestamp`` (the time they were produced); without
+        it each alert is stamped with its quote's ``last_update``.
+        """
+        cfg = self.config
+        threshold = cfg.threshold - THRESHOLD_EPSILON
+        anchor = cfg.reference == "anchor"
+        prob = cfg.unit == "prob"
+        reprime = cfg.reprime_after_suspension
+        flt = self.filter
+        open_filter = flt.passes_all
+        state = self._state
+        get = state.get
+        n_seen = n_primed = n_stale = n_invalid = n_susp = n_rep = n_det = 0
+        out: list[Drop] = []
+        append = out.append
+        for q in quotes:
+            n_seen += 1
+            price = q.price
+            lu = q.last_update
+            key = (q.event_id, q.bookmaker, q.side)
+            st = get(key)
+            if price is not None:
+                tp = type(price)
+                if (tp is not int and tp is not float) or not (100 <= abs(price) <= 100000):
+                    n_invalid += 1
+                    continue
+            if st is None:
+                if price is None:
+                    n_susp += 1
+                    state[key] = [None, lu, lu, True, None, lu]
+                else:
+                    n_primed += 1
+                    state[key] = [price, lu, lu, False, price, lu]
+                continue
+            if lu < st[2]:
+                n_stale += 1
+                continue
+            st[2] = lu
+            if price is None:
+                n_susp += 1
+                st[3] = True
+                continue
+            old = st[0]
+            if st[3]:
+                st[3] = False
+                if reprime or old is None:
+                    n_primed += 1
+                    st[0] = st[4] = price
+                    st[1] = st[5] = lu
+                    continue
+            if price == old or (price + old == 0 and (price == 100 or price == -100)):
+                n_rep += 1
+                continue
+            if anchor:
+                ref = st[4]
+                ref_since = st[5]
+            else:
+                ref = old
+                ref_since = st[1]
+            st[0] = price
+            st[1] = lu
+            if prob:
+                move = (
+                    (100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price))
+                    - (100.0 / (ref + 100.0) if ref > 0 else -ref / (100.0 - ref))
+                ) * -100.0
+            else:
+                move = (price - 100 if price > 0 else price + 100) - (
+                    ref - 100 if ref > 0 else ref + 100
+                )
+            if move >= threshold or -move >= threshold:
+                n_det += 1
+                if anchor:
+                    st[4] = price
+                    st[5] = lu
+                d_cents = (price - 100 if price > 0 else price + 100) - (
+                    ref - 100 if ref > 0 else ref + 100
+                )
+                drop = Drop(
+                    q.sport_key,
+                    q.event_id,
+                    q.bookmaker,
+                    q.side,
+                    q.kind,  # type: ignore[arg-type]  # always set by Quote.__post_init__
+                    q.market_key,  # type: ignore[arg-type]
+                    ref,
+                    price,
+                    d_cents,
+                    "toward_favorite" if d_cents < 0 else "toward_dog",
+                    lu,
+                    lu if now_ms is None else now_ms,
+                    lu - ref_since,
+                    q.home_team,
+                    q.away_team,
+                    q.commence_time,
+                    q.player,
+                    q.market,
+                    q.line,
+                )
+                if open_filter or flt.accepts(drop):
+                    append(drop)
+        n = self._n
+        n[0] += n_seen
+        n[1] += n_primed
+        n[2] += n_stale
+        n[3] += n_invalid
+        n[4] += n_susp
+        n[5] += n_rep
+        n[6] += n_det
+        n[7] += len(out)
+        return out
+
+    # -- memory bounds -------------------------------------------------------------------
+    def evict(self, before_ms: int) -> int:
+        """Forget keys whose newest accepted ``last_update`` is older than ``before_ms``.
+
+        Returns how many keys were dropped. A forgotten key primes again on its next quote.
+        """
+        if isinstance(before_ms, bool) or not isinstance(before_ms, int):
+            raise ConfigError(f"before_ms: {before_ms!r} must be an integer (unix ms)")
+        old = [k for k, st in self._state.items() if st[_NEWEST] < before_ms]
+        for k in old:
+            del self._state[k]
+        return len(old)
+
+    # -- persistence ---------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """Serialise configuration, counters and every key's state to versioned bytes.
+
+        Layout: 8-byte magic, 2-byte version, SHA-256 of the payload, msgpack payload.
+        """
+        cfg = self.config
+        flt = self.filter
+
+        def opt(s: frozenset[str] | None) -> list[str] | None:
+            return None if s is None else sorted(s)
+
+        payload = {
+            "config": {
+                "threshold": cfg.threshold,
+                "reference": cfg.reference,
+                "unit": cfg.unit,
+                "reprime_after_suspension": cfg.reprime_after_suspension,
+                "direction": flt.direction,
+                "sports": opt(flt.sports),
+                "event_id": opt(flt.event_ids),
+                "bookmakers": opt(flt.bookmakers),
+                "markets": opt(flt.markets),
+                "kinds": opt(flt.kinds),
+            },
+            "counters": list(self._n),
+            "state": [[*k, *st] for k, st in self._state.items()],
+        }
+        body = msgspec.msgpack.encode(payload)
+        return _HEADER.pack(_SNAPSHOT_MAGIC, _SNAPSHOT_VERSION, hashlib.sha256(body).digest()) + body
+
+    @classmethod
+    def restore(cls, data: bytes) -> DropEngine:
+        """Rebuild an engine from :meth:`snapshot` bytes; it continues without re-priming.
+
+        Raises :class:`SnapshotError` for foreign, truncated, corrupt or newer-version data.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise SnapshotError(f"snapshot: expected bytes, got {type(data).__name__}")
+        raw = bytes(data)
+        if len(raw) < _HEADER.size:
+            raise SnapshotError(f"snapshot: {len(raw)} bytes is too short to be a dropengine snapshot")
+        magic, version, digest = _HEADER.unpack_from(raw)
+        if magic != _SNAPSHOT_MAGIC:
+            raise SnapshotError("snapshot: not a dropengine snapshot (bad magic bytes)")
+        if version != _SNAPSHOT_VERSION:
+            raise SnapshotError(
+                f"snapshot: version {version} is not supported (this build reads version {_SNAPSHOT_VERSION})"
+            )
+        body = raw[_HEADER.size :]
+        if hashlib.sha256(body).digest() != digest:
+            raise SnapshotError("snapshot: checksum mismatch (the data is corrupt or truncated)")
+        try:
+            payload = msgspec.msgpack.decode(body)
+            c = payload["config"]
+            eng = cls(
+                c["threshold"],
+                c["direction"],
+                c["reference"],
+                c["unit"],
+                sports=c["sports"],
+                event_id=c["event_id"],
+                bookmakers=c["bookmakers"],
+                markets=c["markets"],
+                kinds=c["kinds"],
+                reprime_after_suspension=c["reprime_after_suspension"],
+            )
+            counters = [int(x) for x in payload["counters"]]
+            if len(counters) != 8:
+                raise ValueError("counters")
+            eng._n = counters
+            state = eng._state
+            for row in payload["state"]:
+                if len(row) != 9:
+                    raise ValueError("state row")
+                state[(row[0], row[1], row[2])] = list(row[3:])
+        except (KeyError, TypeError, ValueError, msgspec.DecodeError) as exc:
+            raise SnapshotError(f"snapshot: payload is malformed ({exc})") from None
+        return eng

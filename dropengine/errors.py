@@ -1,0 +1,36 @@
+"""The exception hierarchy: one root, with caller misuse kept apart from bad feed data.
+
+Library callers catch :class:`DropEngineError` to handle everything this package raises.
+:class:`ConfigError` means the caller passed a bad argument (fix the call);
+:class:`FeedError` means the data was bad (skip it, count it, keep going);
+:class:`SnapshotError` means a saved engine state cannot be restored.
+Third-party exceptions (JSON, polars, network) are translated into these at the edge.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "DropEngineError", "FeedError", "SnapshotError"]
+
+
+class DropEngineError(Exception):
+    """Root of every exception raised by dropengine."""
+
+
+class ConfigError(DropEngineError, ValueError):
+    """The caller passed an invalid argument (a bad threshold, direction, filter, ...)."""
+
+
+class FeedError(DropEngineError, ValueError):
+    """A piece of feed data is malformed: a missing field, a bad type, an unparseable line.
+
+    ``reason`` is a short stable label used to count skips (``"missing field"``,
+    ``"invalid price"``, ``"bad json"``, ...); the message names the field and the value.
+    """
+
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SnapshotError(DropEngineError, ValueError):
+    """An engine snapshot is corrupt, truncated, of another version, or not a snapshot."""

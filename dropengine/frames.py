@@ -1,0 +1,257 @@
+"""Pure decoder of the vendor's odds stream envelopes (SPEC section 5): envelopes in, quotes out.
+
+The same decoder serves live adapters (SSE, WebSocket) and recorded replays, so a recording
+replays to exactly the quotes the live run saw. It keeps the last full row of every
+identity (game: event + book; prop: event + book + market key + player) to merge
+``_diff: true`` rows into, and it never raises on bad data: a bad envelope, row or field
+is recorded in a :class:`~dropengine.skips.SkipLog` and the rest is decoded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .errors import FeedError
+from .quote import Quote
+from .sides import format_line
+from .skips import SkipLog
+
+__all__ = ["DATA_TYPES", "KNOWN_TYPES", "FrameDecoder", "coerce_price", "coerce_line", "coerce_ms"]
+
+DATA_TYPES: Final = frozenset({"initial_state", "odds_update"})
+KNOWN_TYPES: Final = DATA_TYPES | {
+    "connected",
+    "hot_feed_status",
+    "heartbeat",
+    "subscribed",
+    "unsubscribed",
+}
+
+# (price field, line field or None, side prefix, market key)
+_GAME_FIELDS: Final = (
+    ("home_ml", None, "h2h_home", "h2h"),
+    ("away_ml", None, "h2h_away", "h2h"),
+    ("draw_ml", None, "h2h_draw", "h2h"),
+    ("home_spread_price", "home_spread", "spread_home", "spreads"),
+    ("away_spread_price", "away_spread", "spread_away", "spreads"),
+    ("over_price", "total", "total_over", "totals"),
+    ("under_price", "total", "total_under", "totals"),
+)
+_PROP_FIELDS: Final = (("over_price", "over"), ("under_price", "under"))
+_META: Final = ("home_team", "away_team", "commence_time")
+
+_MISSING = object()
+
+
+def _number_from_text(text: str) -> int | float | None:
+    t = text.strip()
+    if not t:
+        return None
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        value = float(t)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def coerce_price(value: object, field: str) -> int | float | None:
+    """A price as it may arrive: number, plain-number string, or null (suspended).
+
+    Raises :class:`FeedError` (reason ``invalid price``) for anything that is not a valid
+    American price per SPEC section 1: bools, non-numeric strings, NaN, ``|A| < 100`` ...
+    """
+    if value is None:
+        return None
+    price: int | float | None
+    if isinstance(value, str):
+        price = _number_from_text(value)
+        if price is None:
+            raise FeedError(f"{field}: {value!r} is not a number", "invalid price")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        price = value
+    else:
+        raise FeedError(f"{field}: {value!r} is not a number", "invalid price")
+    if not (100 <= abs(price) <= 100000):
+        raise FeedError(f"{field}: {value!r} is not a valid American price", "invalid price")
+    return price
+
+
+def coerce_line(value: object, field: str) -> float | int | None:
+    """A line (spread, total, prop line): number or numeric string; null means none."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise FeedError(f"{field}: {value!r} is not finite", "bad line")
+        return value
+    if isinstance(value, str):
+        number = _number_from_text(value)
+        if number is not None:
+            return number
+    raise FeedError(f"{field}: {value!r} is not a number", "bad line")
+
+
+def coerce_ms(value: object, field: str = "last_update") -> int:
+    """Unix milliseconds as an int (integral floats and digit strings accepted)."""
+    if isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        if value >= 0:
+            return value
+    elif isinstance(value, float):
+        if math.isfinite(value) and value.is_integer() and value >= 0:
+            return int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise FeedError(f"{field}: {value!r} is not a unix-ms timestamp", "bad time")
+
+
+def _text(row: Mapping[str, Any], name: str) -> str | None:
+    value = row.get(name)
+    return value if type(value) is str and value else None
+
+
+class FrameDecoder:
+    """Turns envelopes (already-parsed JSON objects) into quotes.
+
+    ``sport_key`` is used for rows whose envelope and row both lack one. Counters:
+    ``envelopes`` by type, ``unknown_types`` for types outside the vendor's set, ``rows``.
+    """
+
+    def __init__(self, sport_key: str | None = None) -> None:
+        self.sport_key = sport_key
+        self._rows: dict[tuple[str, ...], dict[str, Any]] = {}
+        self.envelopes: dict[str, int] = {}
+        self.unknown_types = 0
+        self.rows = 0
+
+    @property
+    def identities_held(self) -> int:
+        """How many last-full-rows the decoder keeps for ``_diff`` merging."""
+        return len(self._rows)
+
+    def forget(self, before_ms: int) -> int:
+        """Drop remembered rows last updated before ``before_ms``; returns how many."""
+        old = [k for k, r in self._rows.items() if r.get("last_update", 0) < before_ms]
+        for k in old:
+            del self._rows[k]
+        return len(old)
+
+    def feed(self, envelope: object, skips: SkipLog, where: str = "") -> list[Quote]:
+        """Decode one envelope; bad rows and fields go to ``skips`` with ``where``."""
+        if not isinstance(envelope, Mapping):
+            skips.add(where, "bad envelope", f"expected a JSON object, got {type(envelope).__name__}")
+            return []
+        etype = envelope.get("type")
+        if type(etype) is not str:
+            skips.add(where, "bad envelope", f"type: {etype!r} is missing or not a string")
+            return []
+        self.envelopes[etype] = self.envelopes.get(etype, 0) + 1
+        if etype not in DATA_TYPES:
+            if etype not in KNOWN_TYPES:
+                self.unknown_types += 1
+            return []
+        data = envelope.get("data")
+        if not isinstance(data, list):
+            skips.add(where, "bad envelope", f"data: {type(data).__name__} is not a list of rows")
+            return []
+        sport = _text(envelope, "sport_key") or self.sport_key
+        out: list[Quote] = []
+        for i, row in enumerate(data):
+            self.rows += 1
+            at = f"{where} row {i}" if where else f"row {i}"
+            if not isinstance(row, Mapping):
+                skips.add(at, "bad row", f"expected a JSON object, got {type(row).__name__}")
+                continue
+            try:
+                self._row(row, sport, out, skips, at)
+            except FeedError as exc:
+                skips.add(at, exc.reason, str(exc))
+        return out
+
+    def _row(
+        self, row: Mapping[str, Any], sport: str | None, out: list[Quote], skips: SkipLog, at: str
+    ) -> None:
+        event_id = _text(row, "event_id")
+        bookmaker = _text(row, "bookmaker")
+        if event_id is None or bookmaker is None:
+            missing = "event_id" if event_id is None else "bookmaker"
+            raise FeedError(f"{missing}: {row.get(missing)!r} is missing or empty", "missing field")
+        kind = row.get("kind")
+        if kind is None:
+            kind = "prop" if ("player" in row or "market_key" in row) else "game"
+        if kind == "game":
+            ident: tuple[str, ...] = ("g", event_id, bookmaker)
+        elif kind == "prop":
+            mk = _text(row, "market_key")
+            player = _text(row, "player")
+            if mk is None or player is None:
+                missing = "market_key" if mk is None else "player"
+                raise FeedError(f"{missing}: {row.get(missing)!r} is missing or empty", "missing field")
+            ident = ("p", event_id, bookmaker, mk, player)
+        else:
+            raise FeedError(f"kind: {kind!r} must be 'game' or 'prop'", "bad row")
+        if row.get("_diff") is True:
+            base = self._rows.get(ident)
+            merged = dict(base) if base is not None else {}
+            merged.update(row)
+            del merged["_diff"]
+            row = merged
+        lu_raw = row.get("last_update", _MISSING)
+        if lu_raw is _MISSING:
+            raise FeedError("last_update: missing", "missing field")
+        last_update = coerce_ms(lu_raw)
+        self._rows[ident] = row if isinstance(row, dict) else dict(row)
+        sport_key = _text(row, "sport_key") or sport
+        if sport_key is None:
+            raise FeedError("sport_key: missing on the row, its envelope and the decoder", "missing field")
+        home, away, commence = (_text(row, m) for m in _META)
+        if kind == "game":
+            for price_field, line_field, prefix, market_key in _GAME_FIELDS:
+                if price_field not in row:
+                    continue
+                try:
+                    price = coerce_price(row[price_field], price_field)
+                    if line_field is None:
+                        side = prefix
+                    else:
+                        line = coerce_line(row.get(line_field), line_field)
+                        if line is None:
+                            continue
+                        side = f"{prefix}@{format_line(line)}"
+                except FeedError as exc:
+                    skips.add(at, exc.reason, str(exc))
+                    continue
+                out.append(
+                    Quote(
+                        sport_key, event_id, bookmaker, side, price, last_update, "game", market_key,
+                        None, None, None, home, away, commence,
+                    )
+                )
+            return
+        mk, player = ident[3], ident[4]
+        line_val = coerce_line(row.get("line"), "line")
+        if line_val is None:
+            return
+        line_text = format_line(line_val)
+        market = _text(row, "market")
+        for price_field, outcome in _PROP_FIELDS:
+            if price_field not in row:
+                continue
+            try:
+                price = coerce_price(row[price_field], price_field)
+            except FeedError as exc:
+                skips.add(at, exc.reason, str(exc))
+                continue
+            out.append(
+                Quote(
+                    sport_key, event_id, bookmaker, f"{mk}:{player}:{outcome}@{line_text}", price,
+                    last_update, "prop", mk, market, player, float(line_val), home, away, commence,
+                )
+            )

@@ -1,0 +1,87 @@
+"""The :class:`Quote`: one observed price of one side (SPEC section 2).
+
+Quotes are immutable and validated on construction. The *type* of every field is checked
+here (a bool or a string is never a price); whether a numeric price is a valid American
+price is a detection rule (SPEC section 3, rule 2), so the engine judges it and counts it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from .errors import FeedError
+from .sides import parse_side
+
+__all__ = ["Kind", "Quote"]
+
+Kind = Literal["game", "prop"]
+
+_REQUIRED_TEXT = ("sport_key", "event_id", "bookmaker", "side")
+_OPTIONAL_TEXT = ("market", "player", "home_team", "away_team", "commence_time")
+
+
+class Quote(msgspec.Struct, frozen=True, kw_only=False):
+    """One observed price: key ``(event_id, bookmaker, side)``, price, and source time.
+
+    ``price`` is American odds or ``None`` (suspended / not offered). ``last_update`` is
+    the unix ms at which the source wrote the price. ``kind`` and ``market_key`` are derived
+    from ``side`` when not given; props also get ``player`` and ``line`` from the side.
+    """
+
+    sport_key: str
+    event_id: str
+    bookmaker: str
+    side: str
+    price: int | float | None
+    last_update: int
+    kind: Kind | None = None
+    market_key: str | None = None
+    market: str | None = None
+    player: str | None = None
+    line: float | None = None
+    home_team: str | None = None
+    away_team: str | None = None
+    commence_time: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in _REQUIRED_TEXT:
+            value = getattr(self, name)
+            if type(value) is not str or not value:
+                raise FeedError(f"{name}: {value!r} must be a non-empty string", "missing field")
+        price = self.price
+        if price is not None and type(price) is not int and type(price) is not float:
+            raise FeedError(f"price: {price!r} is not a number or null", "invalid price")
+        lu = self.last_update
+        if type(lu) is not int or lu < 0:
+            raise FeedError(f"last_update: {lu!r} must be a non-negative integer (unix ms)", "bad time")
+        for name in _OPTIONAL_TEXT:
+            value = getattr(self, name)
+            if value is not None and type(value) is not str:
+                raise FeedError(f"{name}: {value!r} must be a string or null", "bad field")
+        line = self.line
+        if line is not None and ((type(line) is not int and type(line) is not float) or line != line):
+            raise FeedError(f"line: {line!r} must be a finite number or null", "bad field")
+        kind = self.kind
+        if kind is not None and kind != "game" and kind != "prop":
+            raise FeedError(f"kind: {kind!r} must be 'game' or 'prop'", "bad field")
+        if kind is None or self.market_key is None:
+            info = parse_side(self.side)
+            if kind is not None and kind != info.kind:
+                raise FeedError(f"kind: {kind!r} contradicts side {self.side!r}", "bad field")
+            msgspec.structs.force_setattr(self, "kind", info.kind)
+            if self.market_key is None:
+                msgspec.structs.force_setattr(self, "market_key", info.market_key)
+            if info.kind == "prop":
+                if self.player is None:
+                    msgspec.structs.force_setattr(self, "player", info.player)
+                if self.line is None:
+                    msgspec.structs.force_setattr(self, "line", info.line)
+        elif type(self.market_key) is not str or not self.market_key:
+            raise FeedError(f"market_key: {self.market_key!r} must be a non-empty string", "bad field")
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The state-machine key ``(event_id, bookmaker, side)``."""
+        return (self.event_id, self.bookmaker, self.side)

@@ -1,0 +1,130 @@
+"""Side strings (SPEC section 2): build them from parts and parse them back.
+
+Game lines: ``h2h_home``, ``h2h_away``, ``h2h_draw``, ``spread_home@-3``, ``total_over@220.5``.
+Props: ``{market_key}:{player}:over@{line}``. Player names may contain ``:`` and ``@``, so a
+prop side is parsed with the market key taken from the left and the ``over@``/``under@``
+suffix from the right; whatever lies between is the player.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import ConfigError, FeedError
+
+__all__ = [
+    "SideInfo",
+    "format_line",
+    "h2h_side",
+    "market_key_of",
+    "parse_side",
+    "prop_side",
+    "spread_side",
+    "total_side",
+]
+
+GameOutcome = Literal["home", "away", "draw"]
+LineOutcome = Literal["home", "away"]
+OverUnder = Literal["over", "under"]
+
+_GAME_MARKETS = {"h2h": "h2h", "spread": "spreads", "total": "totals"}
+
+
+def format_line(line: float) -> str:
+    """Shortest text for a line: no ``+`` sign, no trailing ``.0`` (``-3``, ``220.5``, ``0``)."""
+    if isinstance(line, bool) or not isinstance(line, (int, float)):
+        raise ConfigError(f"line: {line!r} is not a number")
+    value = float(line)
+    if not math.isfinite(value):
+        raise ConfigError(f"line: {line!r} is not finite")
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))  # also turns -0.0 into "0"
+    return repr(value)
+
+
+def h2h_side(outcome: GameOutcome) -> str:
+    """``h2h_home``, ``h2h_away`` or ``h2h_draw``."""
+    if outcome not in ("home", "away", "draw"):
+        raise ConfigError(f"outcome: {outcome!r} must be home, away or draw")
+    return f"h2h_{outcome}"
+
+
+def spread_side(outcome: LineOutcome, line: float) -> str:
+    """``spread_home@-3`` style side of a point spread."""
+    if outcome not in ("home", "away"):
+        raise ConfigError(f"outcome: {outcome!r} must be home or away")
+    return f"spread_{outcome}@{format_line(line)}"
+
+
+def total_side(outcome: OverUnder, line: float) -> str:
+    """``total_over@220.5`` style side of a game total."""
+    if outcome not in ("over", "under"):
+        raise ConfigError(f"outcome: {outcome!r} must be over or under")
+    return f"total_{outcome}@{format_line(line)}"
+
+
+def prop_side(market_key: str, player: str, outcome: OverUnder, line: float) -> str:
+    """``player_points:{player}:over@24.5``; the market key may not contain ``:``."""
+    if not market_key or ":" in market_key:
+        raise ConfigError(f"market_key: {market_key!r} must be non-empty and contain no ':'")
+    if not player:
+        raise ConfigError("player: must be a non-empty name")
+    if outcome not in ("over", "under"):
+        raise ConfigError(f"outcome: {outcome!r} must be over or under")
+    return f"{market_key}:{player}:{outcome}@{format_line(line)}"
+
+
+@dataclass(frozen=True, slots=True)
+class SideInfo:
+    """The parts of a side string."""
+
+    kind: Literal["game", "prop"]
+    market_key: str
+    outcome: str
+    line: float | None = None
+    player: str | None = None
+
+
+def _parse_line(text: str, side: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise FeedError(f"side: {side!r} has a non-numeric line {text!r}", "bad side") from None
+    if not math.isfinite(value):
+        raise FeedError(f"side: {side!r} has a non-finite line", "bad side")
+    return value
+
+
+def parse_side(side: str) -> SideInfo:
+    """Split a side string into its parts; raises :class:`FeedError` naming the side."""
+    if not isinstance(side, str) or not side:
+        raise FeedError(f"side: {side!r} is not a non-empty string", "bad side")
+    if ":" in side:
+        market_key, _, rest = side.partition(":")
+        player, sep, tail = rest.rpartition(":")
+        outcome, at, line_text = tail.partition("@")
+        if not market_key or not sep or not player or not at or outcome not in ("over", "under"):
+            raise FeedError(
+                f"side: {side!r} is not {{market_key}}:{{player}}:over|under@{{line}}", "bad side"
+            )
+        return SideInfo("prop", market_key, outcome, _parse_line(line_text, side), player)
+    head, at, line_text = side.partition("@")
+    market, underscore, outcome = head.partition("_")
+    if market == "h2h" and not at and outcome in ("home", "away", "draw"):
+        return SideInfo("game", "h2h", outcome)
+    if ((market == "spread" and outcome in ("home", "away")) or (
+        market == "total" and outcome in ("over", "under")
+    )) and at and underscore:
+        return SideInfo("game", _GAME_MARKETS[market], outcome, _parse_line(line_text, side))
+    raise FeedError(
+        f"side: {side!r} is not a known side (h2h_home, spread_home@-3, total_over@220.5, "
+        "{market_key}:{player}:over@{line}, ...)",
+        "bad side",
+    )
+
+
+def market_key_of(side: str) -> str:
+    """The market key a side belongs to (``h2h``, ``spreads``, ``totals`` or the prop key)."""
+    return parse_side(side).market_key

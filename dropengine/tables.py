@@ -1,0 +1,72 @@
+"""Quote tables (SPEC section 2 columns): one row, as a mapping, to one :class:`Quote`.
+
+Used by the NDJSON, CSV and Parquet quote readers alike, so every table format accepts
+the same values: a price may be a number, a plain-number string, or empty/null
+(suspended); ``last_update`` is unix ms; optional columns may be absent or empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .errors import FeedError
+from .frames import coerce_line, coerce_ms, coerce_price
+from .quote import Quote
+
+__all__ = ["OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "quote_from_row"]
+
+REQUIRED_COLUMNS: Final = ("sport_key", "event_id", "bookmaker", "side", "price", "last_update")
+OPTIONAL_COLUMNS: Final = (
+    "kind", "market_key", "market", "player", "line", "home_team", "away_team", "commence_time",
+)
+_TEXT_OPTIONAL: Final = ("market", "player", "home_team", "away_team", "commence_time")
+
+
+def _opt_text(row: Mapping[str, Any], name: str) -> str | None:
+    value = row.get(name)
+    if value is None or value == "":
+        return None
+    if type(value) is not str:
+        raise FeedError(f"{name}: {value!r} must be text", "bad field")
+    return value
+
+
+def quote_from_row(row: Mapping[str, Any]) -> Quote:
+    """Build a quote from one table row; raises :class:`FeedError` naming the bad column."""
+    for name in ("sport_key", "event_id", "bookmaker", "side", "last_update"):
+        value = row.get(name)
+        if value is None or value == "":
+            raise FeedError(f"{name}: missing", "missing field")
+    if "price" not in row:
+        raise FeedError("price: column missing (an empty cell means suspended)", "missing field")
+    raw_price = row["price"]
+    price = coerce_price(None if raw_price == "" else raw_price, "price")
+    line = coerce_line(None if row.get("line") == "" else row.get("line"), "line")
+    kind = _opt_text(row, "kind")
+    if kind is not None and kind not in ("game", "prop"):
+        raise FeedError(f"kind: {kind!r} must be game or prop", "bad field")
+    texts = [_opt_text(row, n) for n in _TEXT_OPTIONAL]
+    return Quote(
+        _req_text(row, "sport_key"),
+        _req_text(row, "event_id"),
+        _req_text(row, "bookmaker"),
+        _req_text(row, "side"),
+        price,
+        coerce_ms(row["last_update"]),
+        kind,  # type: ignore[arg-type]  # checked above
+        _opt_text(row, "market_key"),
+        texts[0],
+        texts[1],
+        None if line is None else float(line),
+        texts[2],
+        texts[3],
+        texts[4],
+    )
+
+
+def _req_text(row: Mapping[str, Any], name: str) -> str:
+    value = row[name]
+    if type(value) is not str:
+        value = str(value)  # ids stored as numbers in a table are still ids
+    return value
