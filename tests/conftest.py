@@ -1,0 +1,41 @@
+"""Shared fixtures: where the real recordings are, and the golden fixtures directory.
+
+Real data lives outside the repository (``DROPENGINE_DATA``, default ``../shared/data``).
+A test that needs it skips with the reason when it is absent, and fails instead when
+``DROPENGINE_REQUIRE_DATA=1`` (``.ci/run`` sets it), so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("DROPENGINE_DATA", str(ROOT.parent / "shared" / "data")))
+
+
+def require_data(*parts: str) -> Path:
+    """Path to a real recording, or skip (fail under DROPENGINE_REQUIRE_DATA=1) if absent."""
+    path = data_root().joinpath(*parts)
+    if not path.exists():
+        reason = f"real data {path} not found (set DROPENGINE_DATA to the shared/data folder)"
+        if os.environ.get("DROPENGINE_REQUIRE_DATA") == "1":
+            pytest.fail(reason + "; DROPENGINE_REQUIRE_DATA=1 makes this a failure")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture
+def nfl_dir() -> Path:
+    return require_data("theoddsapi_nfl")
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
