@@ -156,7 +156,7 @@ def _summary(err: Console, engine: DropEngine, stats: ReplayStats, alerts: int, 
     if stats.skips.first:
         err.print(f"first {len(stats.skips.first)} skipped:", style="yellow")
         for s in stats.skips.first:
-            err.print(f"  {s}", markup=False, highlight=False)
+            err.print(f"  {s}", markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 replay_cmd.name = "replay"

@@ -54,6 +54,10 @@ def _side(market_key: str, outcome: Mapping[str, Any], home: str, away: str) -> 
         if name == "Draw":
             return "h2h_draw"
         raise FeedError(f"name: {name!r} is neither team of {home!r} v {away!r} nor Draw", "unknown outcome")
+    player = outcome.get("description")
+    is_prop = name in ("Over", "Under") and type(player) is str and bool(player) and ":" not in market_key
+    if market_key not in ("spreads", "totals") and not is_prop:
+        return None
     point = coerce_line(outcome.get("point"), "point")
     if point is None:
         raise FeedError(f"point: missing on a {market_key} outcome", "missing field")
@@ -70,10 +74,7 @@ def _side(market_key: str, outcome: Mapping[str, Any], home: str, away: str) -> 
         if name == "Under":
             return f"total_under@{line}"
         raise FeedError(f"name: {name!r} is not Over or Under", "unknown outcome")
-    player = outcome.get("description")
-    if name in ("Over", "Under") and type(player) is str and player and ":" not in market_key:
-        return f"{market_key}:{player}:{name.lower()}@{line}"
-    return None
+    return f"{market_key}:{player}:{str(name).lower()}@{line}"
 
 
 def quotes_from_odds_api(events: object, skips: SkipLog, where: str = "") -> list[Quote]:

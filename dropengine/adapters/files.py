@@ -15,6 +15,7 @@ Formats:
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
 import io
 from collections.abc import Callable, Iterator
@@ -218,25 +219,54 @@ def _ndjson_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Itera
 def _table_rows(
     path: Path, suffix: str, skips: SkipLog, progress: Progress | None
 ) -> Iterator[tuple[str, Any]]:
+    if suffix == ".csv":
+        yield from _csv_rows(path, skips, progress)
+        return
     import polars as pl  # a core dependency, imported lazily to keep `import dropengine` light
 
     try:
-        if suffix == ".csv":
-            # Every column as text: integers stay integers, and "" (an empty cell) is null.
-            frame = pl.read_csv(path, infer_schema=False)
-            first_row = 2  # line 1 is the header
-        else:
-            frame = pl.read_parquet(path)
-            first_row = 1
+        frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises many exception types; translate them all here
         skips.add(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
         return
     if progress is not None:
         progress(path.stat().st_size)
-    # CSV positions are file lines (header = line 1); Parquet positions are row numbers.
-    prefix = f"{path.name}:" if suffix == ".csv" else f"{path.name}:row "
-    for i, row in enumerate(frame.iter_rows(named=True)):
-        yield f"{prefix}{i + first_row}", row
+    for i, row in enumerate(frame.iter_rows(named=True), 1):
+        yield f"{path.name}:row {i}", row
+
+
+def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
+    """CSV rows as dicts of text (an empty cell is ""), positioned by file line.
+
+    The stdlib reader is used rather than polars so that one ragged or broken line is
+    skipped and reported instead of failing the whole file.
+    """
+    with _open(path, progress) as raw, io.TextIOWrapper(raw, "utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            skips.add(f"{path.name}:1", "bad row", f"unreadable header: {exc}")
+            return
+        header = [h.strip() for h in header]
+        width = len(header)
+        while True:
+            start = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                skips.add(f"{path.name}:{start}", "bad row", str(exc))
+                continue
+            if not cells:
+                continue
+            if len(cells) != width:
+                skips.add(f"{path.name}:{start}", "bad row", f"{len(cells)} cells, the header has {width}")
+                continue
+            yield f"{path.name}:{start}", dict(zip(header, cells, strict=True))
 
 
 def _snapshot_stream(events: Any, clock: int | None, skips: SkipLog, where: str) -> Stream:

@@ -1,0 +1,525 @@
+"""Throughput benchmark: the streaming engine and the end-to-end NDJSON replay path.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/engine.py            # full size (about a minute)
+    .venv/bin/python benchmarks/engine.py --quick    # small run (a few seconds)
+
+Two measurements, each next to a baseline timed in the same process on the same input:
+
+A. ``DropEngine().observe_many(quotes)`` (default settings) over prebuilt ``Quote`` objects,
+   against a bare dict loop over the same quotes that does the minimum a drop detector must
+   do (key tuple, dict get/set of the last price, cents delta, threshold compare, append a
+   tuple on an alert).
+B. ``dropengine.replay.replay([path], DropEngine(), "frames")`` fully consumed over a
+   generated NDJSON recording of vendor envelopes (SPEC section 5), against a bare loop that
+   reads the same file and ``msgspec.json.decode``-s every line: the floor for any decoder
+   that builds Python objects from JSON. The decode + frame-decoder stage alone (no merge,
+   no engine) is timed too, to show where the time goes.
+
+Input is synthetic and deterministic (seeded ``random.Random``): many keys, mostly small
+moves, some repeats, some even-money crossings. Timings are best-of-N ``time.perf_counter``
+with a ``gc.collect()`` before each run; the garbage collector stays enabled, as in a real
+process. Generated files go to a temporary directory that is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from dropengine import DropEngine, Quote
+from dropengine.adapters.files import read_recording
+from dropengine.replay import ReplayStats, replay
+from dropengine.skips import SkipLog
+
+# Aims from the issue.
+AIM_ENGINE_QPS = 1_000_000
+AIM_ENGINE_RATIO = 1.5
+AIM_E2E_ROWS = 400_000
+
+THRESHOLD = 10
+SPORT = "basketball_nba"
+BOOKS = ("pinnacle", "draftkings", "fanduel", "betmgm", "caesars")
+PROP_MARKETS = (("player_points", "Points"), ("player_rebounds", "Rebounds"), ("player_assists", "Assists"))
+
+
+# -- machine ----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    return {
+        "cpu": cpu,
+        "cores": f"{os.cpu_count()} logical ({usable} usable)",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "msgspec": msgspec.__version__,
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+# -- timing -----------------------------------------------------------------------------------
+
+
+def best_of(n: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Run ``fn`` ``n`` times; return the fastest wall time and the last result."""
+    best = float("inf")
+    result = None
+    for _ in range(n):
+        gc.collect()
+        t0 = time.perf_counter()
+        result = fn()
+        dt = time.perf_counter() - t0
+        best = min(best, dt)
+    return best, result
+
+
+# -- synthetic prices -------------------------------------------------------------------------
+
+
+def american(c: int, rng: random.Random) -> int:
+    """Price from cents; at even money pick +100 or -100 (the same price in two forms)."""
+    if c > 0:
+        return c + 100
+    if c < 0:
+        return c - 100
+    return 100 if rng.random() < 0.5 else -100
+
+
+def step(rng: random.Random) -> int:
+    """A move in cents: 15% repeat, 62% small, 17% around the threshold, 6% large."""
+    r = rng.random()
+    if r < 0.15:
+        return 0
+    sign = 1 if rng.random() < 0.5 else -1
+    if r < 0.77:
+        return sign * rng.randint(1, 7)
+    if r < 0.94:
+        return sign * rng.randint(8, 15)
+    return sign * rng.randint(16, 45)
+
+
+def start_cents(rng: random.Random, kind: str) -> int:
+    """Opening cents: 12% of keys within 6 cents of even money (they cross it often)."""
+    if rng.random() < 0.12:
+        return rng.randint(-6, 6)
+    if kind == "ml":
+        return rng.randint(-250, 200)
+    return rng.randint(-25, 5)  # spreads, totals and props sit around -110
+
+
+def cents(price: float) -> float:
+    return price - 100 if price > 0 else price + 100
+
+
+def clamp(c: int) -> int:
+    return max(-900, min(900, c))
+
+
+# -- A: prebuilt quotes -----------------------------------------------------------------------
+
+_GAME_SIDES = (
+    ("h2h_home", "h2h", "ml"),
+    ("h2h_away", "h2h", "ml"),
+    ("spread_home@-3.5", "spreads", "line"),
+    ("spread_away@3.5", "spreads", "line"),
+    ("total_over@220.5", "totals", "line"),
+    ("total_under@220.5", "totals", "line"),
+)
+
+
+def make_quotes(n_quotes: int, n_keys: int, seed: int) -> list[Quote]:
+    """``n_quotes`` quotes over about ``n_keys`` keys (10 sides per event and book)."""
+    rng = random.Random(seed)
+    per_event = len(BOOKS) * 10
+    n_events = max(1, n_keys // per_event)
+    # Per key: the Quote fields that do not change, and the current cents.
+    metas: list[tuple[Any, ...]] = []
+    cents: list[int] = []
+    for e in range(n_events):
+        event_id = f"ev{e:05d}"
+        home, away = f"Home {e}", f"Away {e}"
+        commence = f"2026-05-{1 + e % 28:02d}T23:30:00Z"
+        for book in BOOKS:
+            for side, market_key, kind in _GAME_SIDES:
+                metas.append(
+                    (SPORT, event_id, book, side, "game", market_key, None, None, None, home, away, commence)
+                )
+                cents.append(start_cents(rng, kind))
+            for p in range(2):
+                mk, label = PROP_MARKETS[p % len(PROP_MARKETS)]
+                player = f"Player {e}-{p}"
+                line = 20.5 + p
+                for outcome in ("over", "under"):
+                    side = f"{mk}:{player}:{outcome}@{line}"
+                    metas.append(
+                        (SPORT, event_id, book, side, "prop", mk, label, player, line, home, away, commence)
+                    )
+                    cents.append(start_cents(rng, "prop"))
+    n = len(metas)
+    out: list[Quote] = []
+    append = out.append
+    randrange = rng.randrange
+    clock = 1_747_000_000_000
+    # Every key is primed once, then updates pick keys uniformly at random.
+    order: Iterator[int] = iter(range(n))
+    for i in range(n_quotes):
+        k = next(order, None) if i < n else None
+        if k is None:
+            k = randrange(n)
+            cents[k] = clamp(cents[k] + step(rng))
+        clock += randrange(4)  # equal times happen; never going back, so nothing is stale
+        m = metas[k]
+        append(
+            Quote(
+                m[0], m[1], m[2], m[3], american(cents[k], rng), clock, m[4], m[5], m[6], m[7], m[8],
+                m[9], m[10], m[11],
+            )
+        )
+    return out
+
+
+def dict_loop(quotes: list[Quote]) -> list[tuple[Any, ...]]:
+    """The baseline: the least a last-price drop detector can do per quote."""
+    last: dict[tuple[str, str, str], int | float] = {}
+    get = last.get
+    alerts: list[tuple[Any, ...]] = []
+    append = alerts.append
+    for q in quotes:
+        key = (q.event_id, q.bookmaker, q.side)
+        p = q.price
+        old = get(key)
+        last[key] = p  # type: ignore[assignment]
+        if old is None:
+            continue
+        d = (p - 100 if p > 0 else p + 100) - (old - 100 if old > 0 else old + 100)  # type: ignore[operator]
+        if d >= THRESHOLD or -d >= THRESHOLD:
+            append((key, old, p, d))
+    return alerts
+
+
+def engine_all(quotes: list[Quote]) -> tuple[int, DropEngine]:
+    eng = DropEngine()
+    return len(eng.observe_many(quotes)), eng
+
+
+def engine_batched(quotes: list[Quote], size: int) -> int:
+    eng = DropEngine()
+    observe = eng.observe_many
+    return sum(len(observe(quotes[i : i + size])) for i in range(0, len(quotes), size))
+
+
+# -- B: NDJSON vendor frames ------------------------------------------------------------------
+
+
+@dataclass
+class FileInfo:
+    path: Path
+    lines: int
+    rows: int
+    bytes: int
+
+
+def write_frames(path: Path, n_rows: int, n_keys: int, seed: int) -> FileInfo:
+    """A recording as received: connected, initial_state, odds_update + heartbeat envelopes.
+
+    Game identities (event, book) yield 6 quotes per full row; prop identities (event, book,
+    market, player) yield 2. About 70% of the update rows are game rows. An update row is a
+    full row in which one or two prices moved (the rest repeat); 0.3% of prices are null
+    (suspended) and a spread or total line moves now and then (a new key).
+    """
+    rng = random.Random(seed)
+    # ~6 keys per game identity, ~2 per prop identity; keep the mix near 3 game : 1 prop keys.
+    n_game = max(1, (n_keys * 3 // 4) // 6)
+    n_prop = max(1, (n_keys // 4) // 2)
+    n_events = max(1, n_game // len(BOOKS))
+    games: list[dict[str, Any]] = []
+    for g in range(n_game):
+        e = g % n_events
+        games.append(
+            {
+                "kind": "game",
+                "event_id": f"ev{e:05d}",
+                "bookmaker": BOOKS[g // n_events % len(BOOKS)],
+                "home_team": f"Home Team {e}",
+                "away_team": f"Away Team {e}",
+                "commence_time": f"2026-05-{1 + e % 28:02d}T23:30:00Z",
+                "_c": [start_cents(rng, "ml"), start_cents(rng, "ml")]
+                + [start_cents(rng, "line") for _ in range(4)],
+                "_spread": rng.choice((-1.5, -3.5, -5, -7.5, 2.5)),
+                "_total": rng.choice((210.5, 215, 220.5, 228.5)),
+            }
+        )
+    props: list[dict[str, Any]] = []
+    for p in range(n_prop):
+        e = p % n_events
+        mk, label = PROP_MARKETS[p % len(PROP_MARKETS)]
+        props.append(
+            {
+                "kind": "prop",
+                "event_id": f"ev{e:05d}",
+                "bookmaker": BOOKS[p % len(BOOKS)],
+                "player": f"Player {p // n_events} of {e}",
+                "market_key": mk,
+                "market": label,
+                "line": rng.choice((4.5, 8.5, 19.5, 24.5, 31.5)),
+                "_c": [start_cents(rng, "prop"), start_cents(rng, "prop")],
+            }
+        )
+
+    def price(c: int) -> int | None:
+        return None if rng.random() < 0.003 else american(c, rng)
+
+    def game_row(g: dict[str, Any], lu: int) -> dict[str, Any]:
+        c = g["_c"]
+        s, t = g["_spread"], g["_total"]
+        return {
+            "kind": "game", "event_id": g["event_id"], "bookmaker": g["bookmaker"],
+            "home_team": g["home_team"], "away_team": g["away_team"], "commence_time": g["commence_time"],
+            "last_update": lu, "home_ml": price(c[0]), "away_ml": price(c[1]),
+            "home_spread": s, "away_spread": -s, "home_spread_price": price(c[2]),
+            "away_spread_price": price(c[3]), "total": t, "over_price": price(c[4]),
+            "under_price": price(c[5]),
+        }  # fmt: skip
+
+    def prop_row(p: dict[str, Any], lu: int) -> dict[str, Any]:
+        c = p["_c"]
+        return {
+            "kind": "prop", "event_id": p["event_id"], "bookmaker": p["bookmaker"], "player": p["player"],
+            "market_key": p["market_key"], "market": p["market"], "line": p["line"], "last_update": lu,
+            "over_price": price(c[0]), "under_price": price(c[1]),
+        }  # fmt: skip
+
+    enc = msgspec.json.Encoder()
+    clock = 1_747_000_000_000
+    lines = rows = 0
+    with open(path, "wb") as fh:
+
+        def put(obj: dict[str, Any]) -> None:
+            nonlocal lines
+            fh.write(enc.encode(obj) + b"\n")
+            lines += 1
+
+        put({"type": "connected", "sport_key": SPORT, "timestamp": clock // 1000, "push_mode": "raw"})
+        snapshot = [game_row(g, clock - rng.randrange(60_000)) for g in games]
+        snapshot += [prop_row(p, clock - rng.randrange(60_000)) for p in props]
+        put({"type": "initial_state", "sport_key": SPORT, "timestamp": clock, "count": len(snapshot),
+             "data": snapshot})  # fmt: skip
+        rows += len(snapshot)
+        while rows < n_rows:
+            clock += 100 + rng.randrange(400)
+            if rng.random() < 0.02:
+                put({"type": "heartbeat", "sport_key": SPORT, "timestamp": clock, "connections": 7})
+            data = []
+            for _ in range(min(rng.randint(1, 20), n_rows - rows)):
+                lu = clock - rng.randrange(80)  # rows of one envelope carry their own write times
+                if rng.random() < 0.7:
+                    g = rng.choice(games)
+                    c = g["_c"]
+                    for _ in range(rng.randint(1, 2)):
+                        j = rng.randrange(6)
+                        c[j] = clamp(c[j] + step(rng))
+                    if rng.random() < 0.01:
+                        g["_spread"] += rng.choice((-1, 1))
+                    if rng.random() < 0.01:
+                        g["_total"] += rng.choice((-1, 1))
+                    data.append(game_row(g, lu))
+                else:
+                    p = rng.choice(props)
+                    j = rng.randrange(2)
+                    p["_c"][j] = clamp(p["_c"][j] + step(rng))
+                    data.append(prop_row(p, lu))
+            put({"type": "odds_update", "sport_key": SPORT, "timestamp": clock, "count": len(data),
+                 "data": data})  # fmt: skip
+            rows += len(data)
+    return FileInfo(path, lines, rows, path.stat().st_size)
+
+
+def json_floor(path: Path) -> int:
+    """The baseline: read every line and decode it to Python objects; count the data rows."""
+    decode = msgspec.json.decode
+    rows = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            env = decode(line)
+            data = env.get("data")
+            if data is not None:
+                rows += len(data)
+    return rows
+
+
+def decode_only(path: Path) -> int:
+    """Read + JSON decode + FrameDecoder (quotes built), no merge and no engine."""
+    n = 0
+    for _ in read_recording(path, "frames", SkipLog()):
+        n += 1
+    return n
+
+
+def end_to_end(path: Path) -> tuple[int, ReplayStats]:
+    stats = ReplayStats()
+    alerts = 0
+    for _ in replay([path], DropEngine(), "frames", stats):
+        alerts += 1
+    return alerts, stats
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for j, r in enumerate([header, *rows]):
+        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        lines.append("  ".join(cells))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "MISSED"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="small run (200k quotes, 30k rows, best of 2)")
+    ap.add_argument("--quotes", type=int, help="quotes for part A (default 1,500,000)")
+    ap.add_argument("--keys", type=int, default=20_000, help="distinct keys (default 20,000)")
+    ap.add_argument("--rows", type=int, help="data rows in the NDJSON file for part B (default 300,000)")
+    ap.add_argument("--repeat", type=int, help="best of N runs (default 5; 2 with --quick)")
+    ap.add_argument("--seed", type=int, default=20260512)
+    ap.add_argument("--skip-a", action="store_true", help="skip part A")
+    ap.add_argument("--skip-b", action="store_true", help="skip part B")
+    args = ap.parse_args(argv)
+    n_quotes = args.quotes or (200_000 if args.quick else 1_500_000)
+    n_rows = args.rows or (30_000 if args.quick else 300_000)
+    repeat = args.repeat or (2 if args.quick else 5)
+
+    print("dropengine throughput benchmark" + (" (--quick)" if args.quick else ""))
+    for k, v in machine().items():
+        print(f"  {k:8} {v}")
+    print(f"  settings DropEngine() defaults (threshold {THRESHOLD} cents, reference last); best of {repeat}")
+    print()
+    summary: list[tuple[str, str, str, str]] = []
+
+    if not args.skip_a:
+        t0 = time.perf_counter()
+        quotes = make_quotes(n_quotes, args.keys, args.seed)
+        gen = time.perf_counter() - t0
+        last: dict[tuple[str, str, str], float] = {}
+        crossings = repeats = 0
+        for q in quotes:
+            k = (q.event_id, q.bookmaker, q.side)
+            old = last.get(k)
+            p = q.price
+            assert p is not None
+            if old is not None:
+                c_old, c_new = cents(old), cents(p)
+                if c_old == c_new:
+                    repeats += 1
+                elif (old > 0) != (p > 0):
+                    crossings += 1
+            last[k] = p
+        print(
+            f"A. engine on prebuilt quotes: {len(quotes):,} quotes, {len(last):,} keys, "
+            f"{repeats:,} repeats, {crossings:,} even-money crossings (built in {gen:.1f} s)"
+        )
+        t_base, base_alerts = best_of(repeat, lambda: dict_loop(quotes))
+        t_eng, (eng_alerts, eng) = best_of(repeat, lambda: engine_all(quotes))
+        if eng_alerts != len(base_alerts):
+            print(f"  !! alert counts differ: engine {eng_alerts}, dict loop {len(base_alerts)}")
+        t_b4k, _ = best_of(repeat, lambda: engine_batched(quotes, 4096))
+        t_b6, _ = best_of(repeat, lambda: engine_batched(quotes, 6))
+        n = len(quotes)
+        q_base, q_eng = n / t_base, n / t_eng
+        ratio = t_eng / t_base
+        rows_a = [
+            ("dict-loop baseline", f"{t_base:.3f}", fmt_rate(q_base), "1.00x", f"{len(base_alerts):,}"),
+            ("engine observe_many(all)", f"{t_eng:.3f}", fmt_rate(q_eng), f"{ratio:.2f}x", f"{eng_alerts:,}"),
+            ("engine, batches of 4096", f"{t_b4k:.3f}", fmt_rate(n / t_b4k), f"{t_b4k / t_base:.2f}x", ""),
+            ("engine, batches of 6 (1 row)", f"{t_b6:.3f}", fmt_rate(n / t_b6), f"{t_b6 / t_base:.2f}x", ""),
+        ]
+        print(table(("path", "best s", "quotes/s", "time vs base", "alerts"), rows_a))
+        c = eng.counters
+        print(f"  engine counters: primed {c.primed:,}, repeated {c.repeated:,}, detected {c.detected:,}")
+        print()
+        summary.append(
+            ("engine quotes/s", fmt_rate(q_eng), f">= {AIM_ENGINE_QPS:,}", verdict(q_eng >= AIM_ENGINE_QPS))
+        )
+        summary.append(
+            ("engine time / dict-loop time", f"{ratio:.2f}x", f"<= {AIM_ENGINE_RATIO}x",
+             verdict(ratio <= AIM_ENGINE_RATIO))
+        )  # fmt: skip
+        del quotes, base_alerts, eng
+
+    if not args.skip_b:
+        with tempfile.TemporaryDirectory(prefix="dropengine-bench-") as tmp:
+            t0 = time.perf_counter()
+            info = write_frames(Path(tmp) / "frames.ndjson", n_rows, args.keys, args.seed)
+            gen = time.perf_counter() - t0
+            print(
+                f"B. end to end from NDJSON frames: {info.rows:,} data rows in {info.lines:,} envelopes, "
+                f"{info.bytes / 1e6:.1f} MB (written in {gen:.1f} s)"
+            )
+            t_floor, floor_rows = best_of(repeat, lambda: json_floor(info.path))
+            assert floor_rows == info.rows, (floor_rows, info.rows)
+            t_dec, n_dec = best_of(repeat, lambda: decode_only(info.path))
+            t_e2e, (alerts, stats) = best_of(repeat, lambda: end_to_end(info.path))
+            if stats.skips:
+                print(f"  !! skips: {dict(stats.skips.counts)}")
+            nq = stats.quotes
+            rows_b = [
+                ("read + msgspec decode (floor)", f"{t_floor:.3f}", fmt_rate(info.rows / t_floor), "",
+                 "1.00x"),
+                ("read + decode + FrameDecoder", f"{t_dec:.3f}", fmt_rate(info.rows / t_dec),
+                 fmt_rate(n_dec / t_dec), f"{t_dec / t_floor:.2f}x"),
+                ("replay(..., 'frames') full", f"{t_e2e:.3f}", fmt_rate(info.rows / t_e2e),
+                 fmt_rate(nq / t_e2e), f"{t_e2e / t_floor:.2f}x"),
+            ]  # fmt: skip
+            print(table(("path", "best s", "rows/s", "quotes/s", "time vs floor"), rows_b))
+            print(f"  {nq:,} quotes ({nq / info.rows:.2f} per row), {alerts:,} alerts")
+            print()
+            rate = info.rows / t_e2e
+            summary.append(
+                ("end-to-end rows/s", fmt_rate(rate), f">= {AIM_E2E_ROWS:,}", verdict(rate >= AIM_E2E_ROWS))
+            )
+            summary.append(("end-to-end time / JSON floor", f"{t_e2e / t_floor:.2f}x", "(info)", ""))
+
+    if summary:
+        print("Aims")
+        print(table(("figure", "measured", "aim", ""), summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
