@@ -141,7 +141,7 @@ def _summary(err: Console, engine: DropEngine, stats: ReplayStats, alerts: int, 
     rows: list[tuple[str, Any]] = [
         ("files", ", ".join(f"{Path(p).name} ({f})" for p, f in stats.formats.items())),
         ("quotes", stats.quotes),
-        ("alerts", alerts if output is None else f"{alerts} -> {output}"),
+        ("alerts", alerts),
         ("keys held", engine.keys_held),
     ]
     rows += [(k, v) for k, v in c.as_dict().items() if k != "alerts"]
@@ -153,6 +153,8 @@ def _summary(err: Console, engine: DropEngine, stats: ReplayStats, alerts: int, 
     for k, v in rows:
         table.add_row(k, str(v))
     err.print(table)
+    if output is not None:
+        err.print(f"alerts written to {output}", markup=False, highlight=False, soft_wrap=True)
     if stats.skips.first:
         err.print(f"first {len(stats.skips.first)} skipped:", style="yellow")
         for s in stats.skips.first:

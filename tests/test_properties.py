@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from dropengine import Drop, DropEngine, Quote
 from dropengine.engine import THRESHOLD_EPSILON
-from dropengine.odds import cents
+from dropengine.odds import american_to_prob, cents
 
 T0 = 1_747_000_000_000
 
@@ -79,11 +80,11 @@ prices = st.one_of(
     st.none(),
 )
 valid_prices = st.one_of(
-    st.sampled_from([p for p in INTERESTING if _ok]) if (_ok := True) else st.nothing(),
+    st.sampled_from([p for p in INTERESTING if math.isfinite(p) and 100 <= abs(p) <= 100000]),
     st.sampled_from(LADDER),
     st.integers(-400, -100),
     st.integers(100, 400),
-).filter(lambda p: isinstance(p, (int, float)) and math.isfinite(p) and 100 <= abs(p) <= 100000)
+)
 steps = st.one_of(st.just(0), st.integers(1, 5_000), st.integers(1, 120_000))
 backs = st.one_of(st.just(0), st.just(0), st.just(0), st.just(0), st.integers(1, 10_000))
 
@@ -255,7 +256,6 @@ class Model:
             st_.suspended = False
             if self.reprime or st_.price is None:
                 self._prime(key, price, t)
-                self.keys[key].newest = t
                 return None
         assert st_.price is not None and st_.anchor is not None
         # rule 2: the same price again (+100 after -100 included) only refreshes the time
@@ -456,8 +456,6 @@ def test_higher_threshold_is_subset_with_last_reference(quotes: list[Quote], uni
     def size(a: dict[str, Any]) -> float:
         if unit == "cents":
             return abs(cents(a["new"]) - cents(a["prev"]))
-        from dropengine.odds import american_to_prob
-
         return abs(american_to_prob(a["prev"]) - american_to_prob(a["new"])) * 100
     assert [i for i, _ in high] == [i for i, a in low if size(a) >= hi - THRESHOLD_EPSILON]
 
@@ -469,7 +467,7 @@ def test_higher_threshold_is_subset_with_last_reference(quotes: list[Quote], uni
 
 def chunked(quotes: Sequence[Quote], cuts: Iterable[int]) -> list[list[Quote]]:
     points = sorted({min(max(c_, 0), len(quotes)) for c_ in cuts} | {0, len(quotes)})
-    return [list(quotes[a:b]) for a, b in zip(points, points[1:], strict=False)]
+    return [list(quotes[a:b]) for a, b in pairwise(points)]
 
 
 @given(quote_streams, configs(), st.lists(st.integers(0, 80), max_size=12))

@@ -105,7 +105,9 @@ def detect_format(path: str | Path) -> str:
                     obj = _decode(line)
                 except msgspec.DecodeError:
                     # A pretty-printed JSON document: its first line alone is not JSON.
-                    return "theoddsapi" if text in ("[", "{") or suffix == ".json" else "unknown"
+                    if text in ("[", "{") or suffix == ".json":
+                        return "theoddsapi"
+                    break
                 if isinstance(obj, list):
                     return "theoddsapi"
                 if isinstance(obj, dict):

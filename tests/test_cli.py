@@ -1,0 +1,129 @@
+"""The ``dropengine replay`` command: output, summary, skip report, flags, output files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from dropengine.cli import main
+
+from .conftest import FIXTURES
+
+GOLDEN = FIXTURES / "golden"
+RULES = str(GOLDEN / "rules.quotes.ndjson")
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args), prog_name="dropengine")
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_replay_prints_alerts_as_json_lines_and_a_summary_on_stderr() -> None:
+    code, out, err = invoke("replay", RULES)
+    assert code == 0
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert len(lines) == 8 and all(x["type"] == "odds_drop" for x in lines)
+    assert "alerts" in err and "stale" in err and "primed" in err
+    # the first skipped rows are reported with file and line
+    assert "rules.quotes.ndjson:17: invalid price" in err
+    assert "rules.quotes.ndjson:26: bad json" in err
+    assert "rules.quotes.ndjson:28: bad time" in err
+
+
+def test_quiet_keeps_stderr_empty() -> None:
+    code, out, err = invoke("replay", "-q", RULES)
+    assert code == 0 and err == "" and len(out.splitlines()) == 8
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--threshold", "0"], "--threshold"),
+        (["--threshold", "-5"], "--threshold"),
+        (["--threshold", "ten"], "--threshold"),
+        (["--direction", "up"], "--direction"),
+        (["--reference", "open"], "--reference"),
+        (["--unit", "pct"], "--unit"),
+        (["--format", "xml"], "--format"),
+        (["--kinds", "games"], "--kinds"),
+        (["--bookmakers", ","], "--bookmakers"),
+        (["--output", "alerts.txt"], "--output"),
+    ],
+)
+def test_bad_flag_values_exit_2_naming_the_flag(args: list[str], flag: str) -> None:
+    code, out, err = invoke("replay", *args, RULES)
+    assert code == 2
+    assert flag in err
+    assert out == ""
+
+
+def test_prob_threshold_above_100_names_the_threshold() -> None:
+    code, _, err = invoke("replay", "--unit", "prob", "--threshold", "150", RULES)
+    assert code == 2 and "threshold" in err
+
+
+def test_missing_path_exits_2() -> None:
+    code, _, err = invoke("replay", "no/such/file.ndjson")
+    assert code == 2 and "no/such/file.ndjson" in err
+
+
+def test_unrecognisable_file_exits_2_and_suggests_format(tmp_path: Path) -> None:
+    odd = tmp_path / "notes.txt"
+    odd.write_text("hello\nworld\n")
+    code, _, err = invoke("replay", str(odd))
+    assert code == 2 and "--format" in err
+
+
+@pytest.mark.parametrize("suffix", [".ndjson", ".csv", ".parquet"])
+def test_output_file_by_extension(tmp_path: Path, suffix: str) -> None:
+    target = tmp_path / f"alerts{suffix}"
+    code, out, err = invoke("replay", RULES, "--output", str(target))
+    assert code == 0 and out == ""
+    assert f"alerts written to {target}" in err
+    if suffix == ".ndjson":
+        rows = [json.loads(x) for x in target.read_text().splitlines()]
+    elif suffix == ".csv":
+        rows = pl.read_csv(target).to_dicts()
+    else:
+        rows = pl.read_parquet(target).to_dicts()
+    assert [r["delta"] for r in rows] == [-12, -10, 10, 10, -15, -10.0, 15, -20]
+    assert [r["side"] for r in rows][-2:] == ["player_points:O:Neal @ LA:over@24.5", "h2h_home"]
+    assert rows[6]["player"] == "O:Neal @ LA"
+
+
+def test_filters_reach_the_engine() -> None:
+    code, out, _ = invoke("replay", "-q", "--direction", "toward_dog", "--reference", "anchor", RULES)
+    assert code == 0
+    assert [json.loads(x)["delta"] for x in out.splitlines()] == [15, 10, 15]
+    code, out, _ = invoke("replay", "-q", "--event-id", "E2", "--threshold", "20", RULES)
+    assert [json.loads(x)["event_id"] for x in out.splitlines()] == ["E2"]
+    # In probability points: -120 -> -132 is 54.55% -> 56.90% (2.35 pts), +105 -> -105 is
+    # 48.78% -> 51.22% (2.44), +100 -> +110 is 50.00% -> 47.62% (2.38), -110 -> -125 (3.17),
+    # -112.5 -> -122.5 (2.12), -110 -> +105 (3.60), +150 -> +130 (3.48): all >= 2; but
+    # -150 -> -140 is 60.00% -> 58.33% (1.67) and stays quiet. At 5 points nothing fires.
+    code, out, _ = invoke("replay", "-q", "--unit", "prob", "--threshold", "2", RULES)
+    sides = [json.loads(x)["side"] for x in out.splitlines()]
+    assert code == 0 and len(sides) == 7 and "total_over@220.5" not in sides
+    code, out, _ = invoke("replay", "-q", "--unit", "prob", "--threshold", "5", RULES)
+    assert code == 0 and out == ""
+
+
+def test_forced_format_and_several_paths() -> None:
+    code, out, _ = invoke(
+        "replay", "-q", "--format", "frames", str(GOLDEN / "frames.ndjson"),
+    )
+    assert code == 0 and len(out.splitlines()) == 4
+    code, out, err = invoke("replay", str(GOLDEN / "frames.ndjson"), str(GOLDEN / "theoddsapi"))
+    assert code == 0 and len(out.splitlines()) == 7
+    assert "frames.ndjson (frames)" in err and "theoddsapi (theoddsapi)" in err
+
+
+def test_help_explains_the_formats() -> None:
+    code, out, _ = invoke("replay", "--help")
+    assert code == 0
+    for word in ("--format", "--threshold", "--reference", "--output", "The Odds API", "SSE"):
+        assert word in out
