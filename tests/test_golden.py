@@ -96,7 +96,7 @@ def test_frames_and_sse_capture(name: str) -> None:
     drops, stats, engine = run([GOLDEN / name])
     assert project(drops, want) == want
     assert stats.unknown_envelope_types == 1
-    assert stats.envelopes["odds_update"] == 7 + (0 if name == "capture.sse" else 0)
+    assert stats.envelopes["odds_update"] == 7
     reasons = {"bad json": 1, "missing field": 1, "invalid price": 1}
     if name == "capture.sse":
         reasons["partial event"] = 1  # the truncated last event is discarded, never parsed

@@ -95,7 +95,8 @@ Row = tuple[Key, int | float | None, int]
 def rows(draw: st.DrawFn, max_keys: int = 6, max_len: int = 80) -> list[Row]:
     """(key, price, last_update) rows: a few keys, mostly non-decreasing time, some stale."""
     keys = draw(st.lists(st.sampled_from(ALL_KEYS), min_size=1, max_size=max_keys, unique=True))
-    raw = draw(st.lists(st.tuples(st.sampled_from(keys), prices, steps, backs), max_size=max_len))
+    n = draw(st.integers(0, max_len))  # a drawn length: long streams are common, not rare
+    raw = draw(st.lists(st.tuples(st.sampled_from(keys), prices, steps, backs), min_size=n, max_size=n))
     out: list[Row] = []
     t = T0
     for key, price, step, back in raw:
@@ -506,7 +507,8 @@ def interleavings(draw: st.DrawFn) -> tuple[dict[Key, list[Quote]], list[Quote],
     keys = draw(st.lists(st.sampled_from(ALL_KEYS), min_size=1, max_size=6, unique=True))
     per_key: dict[Key, list[Quote]] = {}
     for key in keys:
-        raw = draw(st.lists(st.tuples(prices, steps, backs), max_size=25))
+        n = draw(st.integers(0, 25))
+        raw = draw(st.lists(st.tuples(prices, steps, backs), min_size=n, max_size=n))
         t = draw(st.integers(T0 - 50_000, T0 + 50_000))
         seq = []
         for price, step, back in raw:

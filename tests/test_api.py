@@ -1,0 +1,57 @@
+"""The public API is explicit: this test pins it, so a change to it is a deliberate one."""
+
+from __future__ import annotations
+
+import inspect
+
+import dropengine
+from dropengine import adapters, engine, errors, odds, sides
+
+PUBLIC = {
+    "AlertFilter", "ConfigError", "Drop", "DropEngine", "DropEngineError", "EngineConfig",
+    "EngineCounters", "FeedError", "FrameDecoder", "Quote", "ReplayStats", "SSEEvent", "SSEParser",
+    "SideInfo", "Skip", "SkipLog", "SnapshotError", "__version__", "american_to_decimal",
+    "american_to_prob", "cents", "decimal_to_american", "delta", "direction_of", "encode_drop",
+    "encode_drops", "format_line", "h2h_side", "is_valid_price", "merge_by_clock", "parse_side",
+    "prob_to_american", "prop_side", "quote_from_row", "quotes_from_odds_api", "replay",
+    "spread_side", "total_side",
+}
+
+
+def test_all_is_pinned_and_every_name_exists() -> None:
+    assert set(dropengine.__all__) == PUBLIC
+    for name in dropengine.__all__:
+        assert hasattr(dropengine, name), name
+
+
+def test_submodule_all_lists_exist() -> None:
+    for mod in (adapters, engine, errors, odds, sides):
+        for name in mod.__all__:
+            assert hasattr(mod, name), f"{mod.__name__}.{name}"
+
+
+def test_one_exception_root() -> None:
+    for exc in (dropengine.ConfigError, dropengine.FeedError, dropengine.SnapshotError):
+        assert issubclass(exc, dropengine.DropEngineError)
+    assert not issubclass(dropengine.ConfigError, dropengine.FeedError)
+
+
+def test_engine_signature() -> None:
+    params = inspect.signature(dropengine.DropEngine).parameters
+    assert list(params)[:4] == ["threshold", "direction", "reference", "unit"]
+    assert params["threshold"].default == 10
+    assert params["direction"].default == "both"
+    assert params["reference"].default == "last"
+    assert params["unit"].default == "cents"
+
+
+def test_core_modules_do_no_io() -> None:
+    """The pure core imports no network, file or clock modules."""
+    pure = ["odds", "sides", "quote", "drop", "filters", "engine", "frames", "merge", "sse", "skips",
+            "tables", "theoddsapi"]
+    banned = ("import os", "import socket", "import httpx", "import time", "open(", "datetime.now",
+              "time.time", "import asyncio", "from pathlib")
+    for name in pure:
+        src = inspect.getsource(getattr(__import__(f"dropengine.{name}"), name))
+        for word in banned:
+            assert word not in src, f"dropengine/{name}.py uses {word!r}"
