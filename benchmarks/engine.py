@@ -85,17 +85,30 @@ def machine() -> dict[str, str]:
 # -- timing -----------------------------------------------------------------------------------
 
 
-def best_of(n: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Run ``fn`` ``n`` times; return the fastest wall time and the last result."""
-    best = float("inf")
-    result = None
+def race(n: int, fns: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
+    """Run every function ``n`` times, round robin; return each one's fastest time and result.
+
+    Interleaving keeps a ratio fair on a shared machine: a burst of load from another process
+    hits the baseline and the subject alike instead of one of them.
+    """
+    best = dict.fromkeys(fns, float("inf"))
+    results: dict[str, Any] = {}
     for _ in range(n):
-        gc.collect()
-        t0 = time.perf_counter()
-        result = fn()
-        dt = time.perf_counter() - t0
-        best = min(best, dt)
-    return best, result
+        for name, fn in fns.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            results[name] = fn()
+            dt = time.perf_counter() - t0
+            best[name] = min(best[name], dt)
+    return {name: (best[name], results[name]) for name in fns}
+
+
+def load_average() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 # -- synthetic prices -------------------------------------------------------------------------
@@ -428,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     print("dropengine throughput benchmark" + (" (--quick)" if args.quick else ""))
     for k, v in machine().items():
         print(f"  {k:8} {v}")
+    print(f"  load     {load_average()} at start (other processes skew the figures)")
     print(f"  settings DropEngine() defaults (threshold {THRESHOLD} cents, reference last); best of {repeat}")
     print()
     summary: list[tuple[str, str, str, str]] = []
@@ -454,12 +468,20 @@ def main(argv: list[str] | None = None) -> int:
             f"A. engine on prebuilt quotes: {len(quotes):,} quotes, {len(last):,} keys, "
             f"{repeats:,} repeats, {crossings:,} even-money crossings (built in {gen:.1f} s)"
         )
-        t_base, base_alerts = best_of(repeat, lambda: dict_loop(quotes))
-        t_eng, (eng_alerts, eng) = best_of(repeat, lambda: engine_all(quotes))
+        ra = race(
+            repeat,
+            {
+                "base": lambda: dict_loop(quotes),
+                "eng": lambda: engine_all(quotes),
+                "b4k": lambda: engine_batched(quotes, 4096),
+                "b6": lambda: engine_batched(quotes, 6),
+            },
+        )
+        t_base, base_alerts = ra["base"]
+        t_eng, (eng_alerts, eng) = ra["eng"]
+        t_b4k, t_b6 = ra["b4k"][0], ra["b6"][0]
         if eng_alerts != len(base_alerts):
             print(f"  !! alert counts differ: engine {eng_alerts}, dict loop {len(base_alerts)}")
-        t_b4k, _ = best_of(repeat, lambda: engine_batched(quotes, 4096))
-        t_b6, _ = best_of(repeat, lambda: engine_batched(quotes, 6))
         n = len(quotes)
         q_base, q_eng = n / t_base, n / t_eng
         ratio = t_eng / t_base
@@ -491,10 +513,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"B. end to end from NDJSON frames: {info.rows:,} data rows in {info.lines:,} envelopes, "
                 f"{info.bytes / 1e6:.1f} MB (written in {gen:.1f} s)"
             )
-            t_floor, floor_rows = best_of(repeat, lambda: json_floor(info.path))
+            rb = race(
+                repeat,
+                {
+                    "floor": lambda: json_floor(info.path),
+                    "dec": lambda: decode_only(info.path),
+                    "e2e": lambda: end_to_end(info.path),
+                },
+            )
+            t_floor, floor_rows = rb["floor"]
+            t_dec, n_dec = rb["dec"]
+            t_e2e, (alerts, stats) = rb["e2e"]
             assert floor_rows == info.rows, (floor_rows, info.rows)
-            t_dec, n_dec = best_of(repeat, lambda: decode_only(info.path))
-            t_e2e, (alerts, stats) = best_of(repeat, lambda: end_to_end(info.path))
             if stats.skips:
                 print(f"  !! skips: {dict(stats.skips.counts)}")
             nq = stats.quotes
