@@ -133,13 +133,22 @@ def _size(p: Path) -> int:
     return p.stat().st_size
 
 
+def _files_line(formats: dict[str, str]) -> str:
+    if len(formats) <= 4:
+        return ", ".join(f"{Path(p).name} ({f})" for p, f in formats.items())
+    counts: dict[str, int] = {}
+    for f in formats.values():
+        counts[f] = counts.get(f, 0) + 1
+    return f"{len(formats)} files: " + ", ".join(f"{n} {f}" for f, n in sorted(counts.items()))
+
+
 def _summary(err: Console, engine: DropEngine, stats: ReplayStats, alerts: int, output: Path | None) -> None:
     c = engine.counters
     table = Table(title="dropengine replay", show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     rows: list[tuple[str, Any]] = [
-        ("files", ", ".join(f"{Path(p).name} ({f})" for p, f in stats.formats.items())),
+        ("files", _files_line(stats.formats)),
         ("quotes", stats.quotes),
         ("alerts", alerts),
         ("keys held", engine.keys_held),

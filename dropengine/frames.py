@@ -10,6 +10,7 @@ is recorded in a :class:`~dropengine.skips.SkipLog` and the rest is decoded.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -45,19 +46,21 @@ _META: Final = ("home_team", "away_team", "commence_time")
 _MISSING = object()
 
 
+# A plain decimal number in ASCII: no underscores, no other scripts' digits, no inf/nan.
+_PLAIN_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INT: Final = re.compile(r"[+-]?[0-9]+")
+#: Largest accepted unix-ms value (int64), so every consumer (Parquet, numpy) can hold it.
+MAX_MS: Final = 2**63 - 1
+
+
 def _number_from_text(text: str) -> int | float | None:
     t = text.strip()
-    if not t:
-        return None
-    try:
+    if _INT.fullmatch(t):
         return int(t)
-    except ValueError:
-        pass
-    try:
+    if _PLAIN_NUMBER.fullmatch(t):
         value = float(t)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
+        return value if math.isfinite(value) else None
+    return None
 
 
 def coerce_price(value: object, field: str) -> int | float | None:
@@ -98,18 +101,22 @@ def coerce_line(value: object, field: str) -> float | int | None:
 
 
 def coerce_ms(value: object, field: str = "last_update") -> int:
-    """Unix milliseconds as an int (integral floats and digit strings accepted)."""
+    """Unix milliseconds as an int (integral floats and ASCII digit strings accepted)."""
+    ms: int | None = None
     if isinstance(value, bool):
         pass
     elif isinstance(value, int):
-        if value >= 0:
-            return value
+        ms = value
     elif isinstance(value, float):
-        if math.isfinite(value) and value.is_integer() and value >= 0:
-            return int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise FeedError(f"{field}: {value!r} is not a unix-ms timestamp", "bad time")
+        if math.isfinite(value) and value.is_integer():
+            ms = int(value)
+    elif isinstance(value, str):
+        t = value.strip()
+        if t.isascii() and t.isdigit():
+            ms = int(t)
+    if ms is None or not 0 <= ms <= MAX_MS:
+        raise FeedError(f"{field}: {value!r} is not a unix-ms timestamp", "bad time")
+    return ms
 
 
 def _text(row: Mapping[str, Any], name: str) -> str | None:
@@ -184,8 +191,8 @@ class FrameDecoder:
             missing = "event_id" if event_id is None else "bookmaker"
             raise FeedError(f"{missing}: {row.get(missing)!r} is missing or empty", "missing field")
         kind = row.get("kind")
-        if kind is None:
-            kind = "prop" if ("player" in row or "market_key" in row) else "game"
+        if kind is None:  # the vendor's row union: a prop carries a player and a market key
+            kind = "prop" if (row.get("player") is not None or row.get("market_key") is not None) else "game"
         if kind == "game":
             ident: tuple[str, ...] = ("g", event_id, bookmaker)
         elif kind == "prop":
@@ -194,6 +201,8 @@ class FrameDecoder:
             if mk is None or player is None:
                 missing = "market_key" if mk is None else "player"
                 raise FeedError(f"{missing}: {row.get(missing)!r} is missing or empty", "missing field")
+            if ":" in mk:
+                raise FeedError(f"market_key: {mk!r} may not contain ':'", "bad row")
             ident = ("p", event_id, bookmaker, mk, player)
         else:
             raise FeedError(f"kind: {kind!r} must be 'game' or 'prop'", "bad row")
@@ -207,7 +216,9 @@ class FrameDecoder:
         if lu_raw is _MISSING:
             raise FeedError("last_update: missing", "missing field")
         last_update = coerce_ms(lu_raw)
-        self._rows[ident] = row if isinstance(row, dict) else dict(row)
+        stored = dict(row)
+        stored["last_update"] = last_update  # coerced, so forget() can compare it
+        self._rows[ident] = stored
         sport_key = _text(row, "sport_key") or sport
         if sport_key is None:
             raise FeedError("sport_key: missing on the row, its envelope and the decoder", "missing field")
@@ -216,22 +227,24 @@ class FrameDecoder:
             for price_field, line_field, prefix, market_key in _GAME_FIELDS:
                 if price_field not in row:
                     continue
+                line: float | None = None
                 try:
                     price = coerce_price(row[price_field], price_field)
                     if line_field is None:
                         side = prefix
                     else:
-                        line = coerce_line(row.get(line_field), line_field)
-                        if line is None:
+                        raw_line = coerce_line(row.get(line_field), line_field)
+                        if raw_line is None:
                             continue
-                        side = f"{prefix}@{format_line(line)}"
+                        line = float(raw_line)
+                        side = f"{prefix}@{format_line(raw_line)}"
                 except FeedError as exc:
                     skips.add(at, exc.reason, str(exc))
                     continue
                 out.append(
                     Quote(
                         sport_key, event_id, bookmaker, side, price, last_update, "game", market_key,
-                        None, None, None, home, away, commence,
+                        None, None, line, home, away, commence,
                     )
                 )
             return

@@ -87,6 +87,11 @@ def decimal_to_american(decimal_odds: float) -> float:
     if not math.isfinite(d) or d <= 1.0:
         raise ConfigError(f"decimal_odds: {decimal_odds!r} must be a finite number above 1")
     a = (d - 1.0) * 100.0 if d >= 2.0 else -100.0 / (d - 1.0)
+    # Floating point can land a hair outside the valid range at its ends (-100000 comes
+    # back as -100000.00000001): snap values within a relative 1e-9 of a bound onto it.
+    for bound in (MIN_ABS_PRICE, MAX_ABS_PRICE):
+        if abs(abs(a) - bound) <= bound * 1e-9:
+            a = math.copysign(bound, a)
     if not is_valid_price(a):
         raise ConfigError(f"decimal_odds: {decimal_odds!r} maps outside the valid American range")
     return a

@@ -7,6 +7,7 @@ price is a detection rule (SPEC section 3, rule 2), so the engine judges it and 
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import msgspec
@@ -27,7 +28,8 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
 
     ``price`` is American odds or ``None`` (suspended / not offered). ``last_update`` is
     the unix ms at which the source wrote the price. ``kind`` and ``market_key`` are derived
-    from ``side`` when not given; props also get ``player`` and ``line`` from the side.
+    from ``side`` when not given (props also get ``player``, line markets ``line``). When
+    both are given the side is trusted as is: decoders that build sides pass both.
     """
 
     sport_key: str
@@ -61,7 +63,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
             if value is not None and type(value) is not str:
                 raise FeedError(f"{name}: {value!r} must be a string or null", "bad field")
         line = self.line
-        if line is not None and ((type(line) is not int and type(line) is not float) or line != line):
+        if line is not None and ((type(line) is not int and type(line) is not float) or not math.isfinite(line)):
             raise FeedError(f"line: {line!r} must be a finite number or null", "bad field")
         kind = self.kind
         if kind is not None and kind != "game" and kind != "prop":
@@ -73,11 +75,10 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
             msgspec.structs.force_setattr(self, "kind", info.kind)
             if self.market_key is None:
                 msgspec.structs.force_setattr(self, "market_key", info.market_key)
-            if info.kind == "prop":
-                if self.player is None:
-                    msgspec.structs.force_setattr(self, "player", info.player)
-                if self.line is None:
-                    msgspec.structs.force_setattr(self, "line", info.line)
+            if info.kind == "prop" and self.player is None:
+                msgspec.structs.force_setattr(self, "player", info.player)
+            if self.line is None and info.line is not None:
+                msgspec.structs.force_setattr(self, "line", info.line)
         elif type(self.market_key) is not str or not self.market_key:
             raise FeedError(f"market_key: {self.market_key!r} must be a non-empty string", "bad field")
 

@@ -1,4 +1,4 @@
-"""Replay recordings through an engine: read, merge by clock, detect. No printing here.
+"""Replay recordings through an engine: read, merge by clock, decode, detect. No printing.
 
 :func:`replay` is a generator of alerts in detection order, so a caller can stream them
 out as they come; :class:`ReplayStats` (filled as it runs) holds what was read and skipped.
@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .adapters.files import Progress, detect_format, read_recording
+from .adapters.files import Envelope, Progress, Snapshot, detect_format, expand_paths, read_recording
 from .drop import Drop
 from .engine import DropEngine
 from .errors import ConfigError
@@ -44,36 +44,43 @@ def replay(
 ) -> Iterator[Drop]:
     """Yield the alerts of ``paths`` merged by clock (ties in the order given).
 
-    Each alert's ``timestamp`` is the replayed clock at which its quote arrived, so the
-    same input always gives the same output. Formats are detected before anything is read,
-    so a bad path fails fast with :class:`ConfigError`.
+    Directories are expanded into their files, each its own stream. All vendor frames go
+    through one decoder after the merge. An alert's ``timestamp`` is its quote's
+    ``last_update``, or the fetch time of the The Odds API snapshot it came from, so the
+    same input always gives the same output. Formats are detected before anything is
+    read, so a bad path fails fast with :class:`ConfigError`.
     """
     if not paths:
         raise ConfigError("paths: give at least one recording")
     st = stats if stats is not None else ReplayStats()
-    decoders: list[FrameDecoder] = []
-    streams = []
-    for p in paths:
-        f = detect_format(p) if fmt == "auto" else fmt
+    files = expand_paths([Path(p) for p in paths], st.skips)
+    formats = [detect_format(p) if fmt == "auto" else fmt for p in files]
+    streams = [read_recording(p, f, st.skips, progress) for p, f in zip(files, formats, strict=True)]
+    for p, f in zip(files, formats, strict=True):
         st.formats[str(p)] = f
-        dec = FrameDecoder()
-        decoders.append(dec)
-        streams.append(read_recording(p, f, st.skips, progress, dec))
-    batch: list[Quote] = []
-    clock = None
+    decoder = FrameDecoder()
     observe = engine.observe_many
-    for c, q in merge_by_clock(streams):
-        if c != clock or len(batch) >= _BATCH:
+    batch: list[Quote] = []
+    for _, item in merge_by_clock(streams):
+        if type(item) is Quote:
+            batch.append(item)
+        elif type(item) is Envelope:
+            batch.extend(decoder.feed(item.obj, st.skips, item.where))
+        else:
+            assert type(item) is Snapshot
             if batch:
                 st.quotes += len(batch)
-                yield from observe(batch, clock)
+                yield from observe(batch)
                 batch = []
-            clock = c
-        batch.append(q)
+            st.quotes += len(item.quotes)
+            yield from observe(item.quotes, item.clock)
+            continue
+        if len(batch) >= _BATCH:
+            st.quotes += len(batch)
+            yield from observe(batch)
+            batch = []
     if batch:
         st.quotes += len(batch)
-        yield from observe(batch, clock)
-    for dec in decoders:
-        for k, v in dec.envelopes.items():
-            st.envelopes[k] = st.envelopes.get(k, 0) + v
-        st.unknown_envelope_types += dec.unknown_types
+        yield from observe(batch)
+    st.envelopes = dict(decoder.envelopes)
+    st.unknown_envelope_types = decoder.unknown_types

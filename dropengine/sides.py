@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 from .errors import ConfigError, FeedError
 
 __all__ = [
     "SideInfo",
+    "canonical_side",
     "format_line",
     "h2h_side",
     "market_key_of",
@@ -36,12 +38,17 @@ def format_line(line: float) -> str:
     """Shortest text for a line: no ``+`` sign, no trailing ``.0`` (``-3``, ``220.5``, ``0``)."""
     if isinstance(line, bool) or not isinstance(line, (int, float)):
         raise ConfigError(f"line: {line!r} is not a number")
+    if isinstance(line, int):
+        return str(line)  # exact, however large
     value = float(line)
     if not math.isfinite(value):
         raise ConfigError(f"line: {line!r} is not finite")
-    if value == int(value) and abs(value) < 1e15:
+    if value.is_integer():
         return str(int(value))  # also turns -0.0 into "0"
-    return repr(value)
+    text = repr(value)
+    if "e" in text:  # 1e-07 and the like: spell the digits out, never an exponent
+        text = format(Decimal(text), "f")
+    return text
 
 
 def h2h_side(outcome: GameOutcome) -> str:
@@ -123,6 +130,20 @@ def parse_side(side: str) -> SideInfo:
         "{market_key}:{player}:over@{line}, ...)",
         "bad side",
     )
+
+
+def canonical_side(side: str) -> str:
+    """The side in its canonical spelling (``spread_home@-3.0`` -> ``spread_home@-3``).
+
+    Raises :class:`FeedError` for a side that does not parse, so callers can skip it.
+    """
+    info = parse_side(side)
+    if info.kind == "prop":
+        assert info.player is not None and info.line is not None
+        return f"{info.market_key}:{info.player}:{info.outcome}@{format_line(info.line)}"
+    if info.line is None:
+        return side
+    return f"{side.partition('_')[0]}_{info.outcome}@{format_line(info.line)}"
 
 
 def market_key_of(side: str) -> str:

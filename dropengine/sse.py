@@ -26,7 +26,7 @@ class SSEEvent:
 class SSEParser:
     """Incremental parser: ``feed(chunk) -> [SSEEvent]``; ``close() -> bool`` (partial dropped)."""
 
-    __slots__ = ("_buf", "_cr", "_data", "_event", "_id", "_line", "_pending", "_retry", "_start")
+    __slots__ = ("_bom", "_buf", "_cr", "_data", "_event", "_id", "_line", "_pending", "_retry", "_start")
 
     def __init__(self) -> None:
         self._buf = ""
@@ -38,6 +38,7 @@ class SSEParser:
         self._start = 0
         self._pending = False  # any field seen since the last dispatch
         self._cr = False  # last chunk ended in '\r' (a '\n' may follow in the next chunk)
+        self._bom = True  # nothing fed yet: a leading BOM is still to be stripped
 
     @property
     def last_event_id(self) -> str | None:
@@ -45,6 +46,12 @@ class SSEParser:
         return self._id
 
     def feed(self, chunk: str) -> list[SSEEvent]:
+        if not chunk:
+            return []
+        if self._bom:
+            self._bom = False
+            if chunk.startswith("\ufeff"):  # WHATWG: one leading BOM is ignored
+                chunk = chunk[1:]
         if self._cr and chunk.startswith("\n"):
             chunk = chunk[1:]
         self._cr = chunk.endswith("\r")
@@ -98,6 +105,6 @@ class SSEParser:
         elif name == "id":
             if "\x00" not in value:
                 self._id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():
             self._retry = int(value)
         return None

@@ -13,6 +13,7 @@ from typing import Any, Final
 from .errors import FeedError
 from .frames import coerce_line, coerce_ms, coerce_price
 from .quote import Quote
+from .sides import canonical_side
 
 __all__ = ["OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "quote_from_row"]
 
@@ -33,7 +34,11 @@ def _opt_text(row: Mapping[str, Any], name: str) -> str | None:
 
 
 def quote_from_row(row: Mapping[str, Any]) -> Quote:
-    """Build a quote from one table row; raises :class:`FeedError` naming the bad column."""
+    """Build a quote from one table row; raises :class:`FeedError` naming the bad column.
+
+    The side is parsed and rewritten in its canonical spelling (``spread_home@-3.0`` and
+    ``spread_home@-3`` are one key), so a malformed side is a skipped row, not a new key.
+    """
     for name in ("sport_key", "event_id", "bookmaker", "side", "last_update"):
         value = row.get(name)
         if value is None or value == "":
@@ -51,7 +56,7 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
         _req_text(row, "sport_key"),
         _req_text(row, "event_id"),
         _req_text(row, "bookmaker"),
-        _req_text(row, "side"),
+        canonical_side(_req_text(row, "side")),
         price,
         coerce_ms(row["last_update"]),
         kind,  # type: ignore[arg-type]  # checked above
@@ -67,6 +72,8 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
 
 def _req_text(row: Mapping[str, Any], name: str) -> str:
     value = row[name]
+    if type(value) is int:
+        return str(value)  # ids stored as integers in a table are still ids
     if type(value) is not str:
-        value = str(value)  # ids stored as numbers in a table are still ids
+        raise FeedError(f"{name}: {value!r} must be text", "bad field")
     return value

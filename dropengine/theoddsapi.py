@@ -23,6 +23,19 @@ from .skips import SkipLog
 __all__ = ["iso_to_ms", "quotes_from_odds_api"]
 
 _ISO_CACHE: dict[str, int] = {}
+_GAME_MARKETS = frozenset({"h2h", "spreads", "totals"})
+
+
+def _price(value: object) -> int | float | None:
+    """An American price; decimal odds (``oddsFormat=decimal``, e.g. 1.91) get a hint."""
+    try:
+        return coerce_price(value, "price")
+    except FeedError:
+        if isinstance(value, float) and 1.0 < value < 100.0:
+            raise FeedError(
+                f"price: {value!r} looks like decimal odds; request oddsFormat=american", "invalid price"
+            ) from None
+        raise
 
 
 def iso_to_ms(text: object, field: str = "last_update") -> int:
@@ -111,20 +124,28 @@ def quotes_from_odds_api(events: object, skips: SkipLog, where: str = "") -> lis
                     continue
                 mkey = market["key"]
                 try:
-                    lu = iso_to_ms(market.get("last_update", book.get("last_update")))
+                    lu = iso_to_ms(market.get("last_update") or book.get("last_update"))
                 except FeedError as exc:
                     skips.add(f"{at} {mkey}", exc.reason, str(exc))
                     continue
                 outcomes = market.get("outcomes")
-                for outcome in outcomes if isinstance(outcomes, list) else ():
+                outcomes = outcomes if isinstance(outcomes, list) else []
+                if mkey not in _GAME_MARKETS and not any(
+                    isinstance(o, Mapping) and o.get("description") for o in outcomes
+                ):
+                    skips.add(f"{at} {mkey}", "unsupported market", f"market {mkey!r} is not mapped")
+                    continue
+                for outcome in outcomes:
                     try:
                         if not isinstance(outcome, Mapping):
                             raise FeedError("outcome is not an object", "bad row")
                         side = _side(mkey, outcome, home, away)  # type: ignore[arg-type]
                         if side is None:
-                            skips.add(f"{at} {mkey}", "unsupported market", f"market {mkey!r} is not mapped")
-                            break
-                        price = coerce_price(outcome.get("price"), "price")
+                            raise FeedError(
+                                f"name: {outcome.get('name')!r} is not Over/Under with a player in {mkey!r}",
+                                "unknown outcome",
+                            )
+                        price = _price(outcome.get("price"))
                         is_prop = ":" in side
                         out.append(
                             Quote(
@@ -133,7 +154,7 @@ def quotes_from_odds_api(events: object, skips: SkipLog, where: str = "") -> lis
                                 mkey,
                                 None,
                                 outcome.get("description") if is_prop else None,
-                                float(outcome["point"]) if is_prop else None,
+                                None if mkey == "h2h" or outcome.get("point") is None else float(outcome["point"]),
                                 home, away, commence,
                             )
                         )

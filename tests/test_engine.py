@@ -69,7 +69,8 @@ def test_quote_validation_names_the_field(fields: dict[str, object], named: str)
 
 def test_quote_derives_kind_market_player_line_from_side() -> None:
     g = Quote("nba", "E1", "pin", "spread_home@-3.5", -110, 1)
-    assert (g.kind, g.market_key, g.player, g.line) == ("game", "spreads", None, None)
+    assert (g.kind, g.market_key, g.player, g.line) == ("game", "spreads", None, -3.5)
+    assert Quote("nba", "E1", "pin", "h2h_home", -110, 1).line is None
     p = Quote("nba", "E1", "pin", "player_points:A:B@C:under@24.5", -110, 1)
     assert (p.kind, p.market_key, p.player, p.line) == ("prop", "player_points", "A:B@C", 24.5)
     assert p.key == ("E1", "pin", "player_points:A:B@C:under@24.5")

@@ -42,9 +42,14 @@ class AlertWriter:
         if suffix not in OUTPUT_SUFFIXES:
             raise ConfigError(f"output: {str(path)!r} must end in {', '.join(OUTPUT_SUFFIXES)}")
         self.kind = {".jsonl": "ndjson", ".ndjson": "ndjson"}.get(suffix, suffix[1:])
-        if self.kind == "ndjson":
-            self._fh = open(path, "wb")  # noqa: SIM115  # closed in close()
         self._own = True
+        try:
+            if self.kind == "ndjson":
+                self._fh = open(path, "wb")  # noqa: SIM115  # closed in close()
+            else:
+                path.touch()  # fail now, not after the whole replay, if it cannot be written
+        except OSError as exc:
+            raise ConfigError(f"output: cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
     def write(self, drops: list[Drop]) -> None:
         self.count += len(drops)
@@ -70,16 +75,24 @@ class AlertWriter:
 
         columns: dict[str, Any] = {c: [r.get(c) for r in self._rows] for c in ALERT_COLUMNS}
         schema: dict[str, Any] = {c: pl.String for c in ALERT_COLUMNS}
-        for c in _NUMERIC:
-            is_int = all(v is None or type(v) is int for v in columns[c])
-            schema[c] = pl.Int64 if is_int and c != "line" else pl.Float64
         for c in _INTS:
             schema[c] = pl.Int64
+        for c in _NUMERIC:
+            if all(v is None or type(v) is int for v in columns[c]):
+                schema[c] = pl.Int64
+            elif self.kind == "csv":
+                # CSV is text: write each price as it arrived, so -120 stays -120 beside -112.5
+                columns[c] = [None if v is None else _ENC.encode(v).decode() for v in columns[c]]
+            else:
+                schema[c] = pl.Float64  # a typed column holds one type
         frame = pl.DataFrame(columns, schema=schema)
-        if self.kind == "csv":
-            frame.write_csv(self.path)
-        else:
-            frame.write_parquet(self.path)
+        try:
+            if self.kind == "csv":
+                frame.write_csv(self.path)
+            else:
+                frame.write_parquet(self.path)
+        except OSError as exc:
+            raise ConfigError(f"output: cannot write {str(self.path)!r}: {exc}") from None
 
     def __enter__(self) -> AlertWriter:
         return self
