@@ -38,7 +38,7 @@ def test_non_ascii_digits_are_bad_values_not_crashes(tmp_path: Path) -> None:
     lines = FRAMES.read_text().splitlines()
     lines.insert(4, json.dumps({"type": "odds_update", "sport_key": "nba", "data": [
         {"event_id": "X", "bookmaker": "b", "last_update": "²", "home_ml": -110},
-        {"event_id": "Y", "bookmaker": "b", "last_update": 1, "home_ml": "١١٠"},
+        {"event_id": "Y", "bookmaker": "b", "last_update": 1, "home_ml": "\u0661\u0661\u0660"},
         {"event_id": "Z", "bookmaker": "b", "last_update": 1, "home_ml": "1_10"},
         {"event_id": "W", "bookmaker": "b", "last_update": 10**30, "home_ml": -110},
     ]}))
