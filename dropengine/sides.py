@@ -9,6 +9,7 @@ suffix from the right; whatever lies between is the player.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -94,14 +95,14 @@ class SideInfo:
     player: str | None = None
 
 
+# A line is a plain ASCII decimal (no "_", no exponent, no spaces, no other scripts' digits).
+_LINE_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def _parse_line(text: str, side: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise FeedError(f"side: {side!r} has a non-numeric line {text!r}", "bad side") from None
-    if not math.isfinite(value):
-        raise FeedError(f"side: {side!r} has a non-finite line", "bad side")
-    return value
+    if not _LINE_TEXT.fullmatch(text):
+        raise FeedError(f"side: {side!r} has a non-numeric line {text!r}", "bad side")
+    return float(text)
 
 
 def parse_side(side: str) -> SideInfo:

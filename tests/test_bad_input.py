@@ -123,7 +123,8 @@ def test_table_sides_are_canonical_and_validated() -> None:
     base = {"sport_key": "nba", "event_id": "E", "bookmaker": "b", "price": -110, "last_update": 1}
     assert quote_from_row({**base, "side": "spread_home@-3.0"}).side == "spread_home@-3"
     assert quote_from_row({**base, "side": "total_over@+220.50"}).side == "total_over@220.5"
-    for bad in ("garbage", "spread_home", "h2h_visitor", "pts:player:over@x"):
+    for bad in ("garbage", "spread_home", "h2h_visitor", "pts:player:over@x", "spread_home@1_0",
+                "total_over@1e1", "spread_home@ 3", "total_over@inf"):
         with pytest.raises(FeedError):
             quote_from_row({**base, "side": bad})
     with pytest.raises(FeedError, match="event_id"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from itertools import pairwise
 from typing import Any
 
@@ -32,10 +33,11 @@ SIDE_META: dict[str, tuple[str, str, str | None, float | None]] = {
     "h2h_home": ("game", "h2h", None, None),
     "h2h_away": ("game", "h2h", None, None),
     "h2h_draw": ("game", "h2h", None, None),
-    "spread_home@-3": ("game", "spreads", None, None),
-    "spread_away@1.5": ("game", "spreads", None, None),
-    "total_over@220.5": ("game", "totals", None, None),
-    "total_under@0": ("game", "totals", None, None),
+    # spread and total quotes carry their line, so their alerts do too (README decision)
+    "spread_home@-3": ("game", "spreads", None, -3.0),
+    "spread_away@1.5": ("game", "spreads", None, 1.5),
+    "total_over@220.5": ("game", "totals", None, 220.5),
+    "total_under@0": ("game", "totals", None, 0.0),
     "player_points:A:B@C:over@24.5": ("prop", "player_points", "A:B@C", 24.5),
     "player_assists:Łukasz Ćwik:under@6": ("prop", "player_assists", "Łukasz Ćwik", 6.0),
 }
@@ -71,12 +73,16 @@ INTERESTING: list[int | float] = [
 #: A small ladder around even money: repeats, creeping moves and crossings are common.
 LADDER = [-130, -125, -120, -115, -112.5, -110, -105, -102, -100, 100, 102, 105, 110, 115, 120, 125]
 
+#: Fractional prices in tenths (as from decimal or probability sources): their cents
+#: arithmetic is inexact in binary floating point.
+tenths = st.one_of(st.integers(-4000, -1000), st.integers(1000, 4000)).map(lambda n: n / 10)
 prices = st.one_of(
     st.sampled_from(INTERESTING),
     st.sampled_from(LADDER),
     st.sampled_from(LADDER),
     st.integers(-400, -100),
     st.integers(100, 400),
+    tenths,
     st.none(),
 )
 valid_prices = st.one_of(
@@ -169,8 +175,8 @@ def run_indexed(quotes: Sequence[Quote], **cfg: Any) -> list[tuple[int, dict[str
 def is_valid(price: object) -> bool:
     return (
         (type(price) is int or type(price) is float)
-        and math.isfinite(price)  # type: ignore[arg-type]
-        and 100 <= abs(price) <= 100000  # type: ignore[arg-type]
+        and math.isfinite(price)
+        and 100 <= abs(price) <= 100000
     )
 
 
@@ -700,3 +706,91 @@ def test_engine_delta_of_any_pair(prev: float, new: float) -> None:
     assert a["elapsed_ms"] == 7
     # just above |delta| (by more than the epsilon) it does not fire
     assert run(quotes, threshold=abs(d) + 1e-6)[0] == []
+
+
+# --------------------------------------------------------------------------------------
+# 4 (threshold). A move of exactly the threshold fires, in cents and in probability points
+# --------------------------------------------------------------------------------------
+
+
+def exact_move(prev: float, new: float, unit: str) -> Fraction:
+    """|move| computed in exact rational arithmetic on the prices as given."""
+    a, b = Fraction(prev), Fraction(new)
+    if unit == "cents":
+        return abs((b - 100 if b >= 100 else b + 100) - (a - 100 if a >= 100 else a + 100))
+
+    def prob(x: Fraction) -> Fraction:
+        return 100 / (x + 100) if x >= 100 else abs(x) / (abs(x) + 100)
+
+    return abs(prob(a) - prob(b)) * 100
+
+
+#: prices with round implied probabilities: 50%, 60%, 75%, 80%, 40%, 25%, 20%, 10%, 1%
+ROUND_PROB_PRICES = [100, -100, -150, -300, -400, 150, 300, 400, 900, 9900, -900, -150.0, 400.0]
+
+
+@given(st.one_of(st.sampled_from(ROUND_PROB_PRICES), tenths, st.integers(-400, -100), st.integers(100, 400)),
+       st.one_of(st.sampled_from(ROUND_PROB_PRICES), tenths, st.integers(-400, -100), st.integers(100, 400)),
+       st.sampled_from(["cents", "prob"]), st.sampled_from(["last", "anchor"]))
+@settings(max_examples=400, deadline=None)
+def test_move_of_exactly_the_threshold_fires(prev: float, new: float, unit: str, reference: str) -> None:
+    exact = exact_move(prev, new, unit)
+    threshold = float(exact)  # the nearest float to the true move
+    assume(threshold > 0 and (unit == "cents" or threshold <= 100))
+    k: Key = ("ev2", "draftkings", "total_over@220.5")
+    quotes = to_quotes([(k, prev, T0), (k, new, T0 + 1)])
+    fired = run(quotes, threshold=threshold, unit=unit, reference=reference)[0]
+    assert len(fired) == 1, f"|move| == threshold == {threshold} must fire (SPEC 3.4: |delta| >= threshold)"
+    assert run(quotes, threshold=threshold + max(threshold * 1e-6, 1e-6), unit=unit, reference=reference)[0] == []
+
+
+def test_exact_threshold_examples() -> None:
+    k: Key = ("ev1", "pinnacle", "h2h_home")
+    # 50% -> 60% is exactly 10 probability points (in floats: 9.999999999999998)
+    assert len(run(to_quotes([(k, 100, T0), (k, -150, T0 + 1)]), threshold=10, unit="prob")[0]) == 1
+    # -118.2 -> -128.2 is 10 cents (in floats: 9.999999999999986)
+    assert len(run(to_quotes([(k, -118.2, T0), (k, -128.2, T0 + 1)]), threshold=10)[0]) == 1
+
+
+# --------------------------------------------------------------------------------------
+# filters are pure predicates; now_ms only stamps alerts
+# --------------------------------------------------------------------------------------
+
+filter_values = {
+    "sports": st.sampled_from(["basketball_nba", "soccer_epl", "basketball_nba,soccer_epl", "icehockey_nhl"]),
+    "event_id": st.sampled_from(["ev1", "ev2", "ev1,ev3", "nope"]),
+    "bookmakers": st.sampled_from(["pinnacle", "draftkings", "pinnacle,draftkings"]),
+    "markets": st.sampled_from(["h2h", "spreads,totals", "player_points", "player_assists,h2h"]),
+    "kinds": st.sampled_from(["game", "prop", "game,prop"]),
+}
+FIELD_OF = {"sports": "sport_key", "event_id": "event_id", "bookmakers": "bookmaker",
+            "markets": "market_key", "kinds": "kind"}
+
+
+@given(quote_streams, configs(), st.fixed_dictionaries({}, optional=filter_values))
+@settings(max_examples=200, deadline=None)
+def test_attribute_filters_are_pure_predicates(quotes: list[Quote], cfg: dict[str, Any],
+                                               filters: dict[str, str]) -> None:
+    unfiltered, open_counters = run(quotes, **cfg)
+    filtered, counters = run(quotes, **cfg, **filters)
+
+    def passes(a: dict[str, Any]) -> bool:
+        return all(a[FIELD_OF[name]] in value.split(",") for name, value in filters.items())
+
+    assert [typed(a) for a in filtered] == [typed(a) for a in unfiltered if passes(a)]
+    assert counters["alerts"] == len(filtered)
+    assert {k: v for k, v in counters.items() if k != "alerts"} == {
+        k: v for k, v in open_counters.items() if k != "alerts"
+    }
+
+
+@given(quote_streams, configs(), st.integers(0, 2**62))
+@settings(max_examples=100, deadline=None)
+def test_now_ms_only_stamps_the_alerts(quotes: list[Quote], cfg: dict[str, Any], now: int) -> None:
+    plain, plain_counters = run(quotes, **cfg)
+    eng = DropEngine(**cfg)
+    stamped = dicts(eng.observe_many(quotes, now_ms=now))
+    assert all(a["timestamp"] == now for a in stamped)
+    assert [{**a, "timestamp": None} for a in stamped] == [{**a, "timestamp": None} for a in plain]
+    assert all(a["timestamp"] == a["last_update"] for a in plain)
+    assert eng.counters.as_dict() == plain_counters
