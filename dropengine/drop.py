@@ -11,7 +11,7 @@ __all__ = ["Drop", "DropDirection", "encode_drop", "encode_drops"]
 DropDirection = Literal["toward_favorite", "toward_dog"]
 
 
-class Drop(msgspec.Struct, frozen=True, omit_defaults=True):
+class Drop(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type", tag="odds_drop"):
     """One price-move alert. Serialises to the SPEC section 4 object (``type: odds_drop``).
 
     Optional metadata (teams, commence time, prop fields) is omitted when unknown rather
@@ -38,17 +38,20 @@ class Drop(msgspec.Struct, frozen=True, omit_defaults=True):
     player: str | None = None
     market: str | None = None
     line: float | None = None
-    type: Literal["odds_drop"] = "odds_drop"
+
+    @property
+    def type(self) -> Literal["odds_drop"]:
+        """The wire ``type`` (a msgspec tag, so it is encoded first)."""
+        return "odds_drop"
 
     def to_dict(self) -> dict[str, Any]:
         """The wire object as a plain dict (unknown optional fields left out)."""
         out: dict[str, Any] = msgspec.to_builtins(self)
-        out.setdefault("type", "odds_drop")
         return out
 
     def to_json(self) -> bytes:
         """The wire object as compact JSON bytes."""
-        return _ENCODER.encode(self.to_dict())
+        return _ENCODER.encode(self)
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -61,4 +64,4 @@ def encode_drop(drop: Drop) -> bytes:
 
 def encode_drops(drops: list[Drop]) -> bytes:
     """NDJSON bytes: one alert per line, each line ending in ``\\n``."""
-    return b"".join(_ENCODER.encode(d.to_dict()) + b"\n" for d in drops)
+    return b"".join(_ENCODER.encode(d) + b"\n" for d in drops)

@@ -54,7 +54,7 @@ class AlertWriter:
     def write(self, drops: list[Drop]) -> None:
         self.count += len(drops)
         if self._fh is not None:
-            self._fh.write(b"".join(_ENC.encode(d.to_dict()) + b"\n" for d in drops))
+            self._fh.write(b"".join(_ENC.encode(d) + b"\n" for d in drops))
         else:
             self._rows.extend(d.to_dict() for d in drops)
 
