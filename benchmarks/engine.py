@@ -14,13 +14,15 @@ A. ``DropEngine().observe_many(quotes)`` (default settings) over prebuilt ``Quot
 B. ``dropengine.replay.replay([path], DropEngine(), "frames")`` fully consumed over a
    generated NDJSON recording of vendor envelopes (SPEC section 5), against a bare loop that
    reads the same file and ``msgspec.json.decode``-s every line: the floor for any decoder
-   that builds Python objects from JSON. The decode + frame-decoder stage alone (no merge,
-   no engine) is timed too, to show where the time goes.
+   that builds Python objects from JSON. Two stages are also timed alone, to show where the
+   time goes: decode + ``FrameDecoder.feed`` (no merge, no engine), and the engine on the
+   decoded quotes.
 
 Input is synthetic and deterministic (seeded ``random.Random``): many keys, mostly small
 moves, some repeats, some even-money crossings. Timings are best-of-N ``time.perf_counter``
-with a ``gc.collect()`` before each run; the garbage collector stays enabled, as in a real
-process. Generated files go to a temporary directory that is removed at the end.
+with a ``gc.collect()`` before each run, run round robin with their baseline; the garbage
+collector stays enabled, as in a real process. Generated files go to a temporary directory
+that is removed at the end. Results: see benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from typing import Any
 import msgspec
 
 from dropengine import DropEngine, Quote
-from dropengine.adapters.files import read_recording
+from dropengine.frames import FrameDecoder
 from dropengine.replay import ReplayStats, replay
 from dropengine.skips import SkipLog
 
@@ -124,14 +126,14 @@ def american(c: int, rng: random.Random) -> int:
 
 
 def step(rng: random.Random) -> int:
-    """A move in cents: 15% repeat, 62% small, 17% around the threshold, 6% large."""
+    """A move in cents: 15% repeat, 72% small (1-7), 10% around the threshold (8-15), 3% large."""
     r = rng.random()
     if r < 0.15:
         return 0
     sign = 1 if rng.random() < 0.5 else -1
-    if r < 0.77:
+    if r < 0.87:
         return sign * rng.randint(1, 7)
-    if r < 0.94:
+    if r < 0.97:
         return sign * rng.randint(8, 15)
     return sign * rng.randint(16, 45)
 
@@ -386,11 +388,28 @@ def json_floor(path: Path) -> int:
 
 
 def decode_only(path: Path) -> int:
-    """Read + JSON decode + FrameDecoder (quotes built), no merge and no engine."""
+    """Read + JSON decode + ``FrameDecoder.feed`` (quotes built); no merge and no engine."""
+    decode = msgspec.json.decode
+    decoder = FrameDecoder()
+    skips = SkipLog()
+    feed = decoder.feed
+    name = path.name
     n = 0
-    for _ in read_recording(path, "frames", SkipLog()):
-        n += 1
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            n += len(feed(decode(line), skips, f"{name}:{lineno}"))
     return n
+
+
+def decoded_quotes(path: Path) -> list[Quote]:
+    """Every quote of the recording, decoded once (to time the engine alone on them)."""
+    decoder = FrameDecoder()
+    skips = SkipLog()
+    out: list[Quote] = []
+    with open(path, "rb") as fh:
+        for line in fh:
+            out += decoder.feed(msgspec.json.decode(line), skips)
+    return out
 
 
 def end_to_end(path: Path) -> tuple[int, ReplayStats]:
@@ -513,16 +532,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"B. end to end from NDJSON frames: {info.rows:,} data rows in {info.lines:,} envelopes, "
                 f"{info.bytes / 1e6:.1f} MB (written in {gen:.1f} s)"
             )
+            quotes_b = decoded_quotes(info.path)
             rb = race(
                 repeat,
                 {
                     "floor": lambda: json_floor(info.path),
                     "dec": lambda: decode_only(info.path),
+                    "eng": lambda: engine_all(quotes_b)[0],
                     "e2e": lambda: end_to_end(info.path),
                 },
             )
+            del quotes_b
             t_floor, floor_rows = rb["floor"]
             t_dec, n_dec = rb["dec"]
+            t_eng_b = rb["eng"][0]
             t_e2e, (alerts, stats) = rb["e2e"]
             assert floor_rows == info.rows, (floor_rows, info.rows)
             if stats.skips:
@@ -531,8 +554,10 @@ def main(argv: list[str] | None = None) -> int:
             rows_b = [
                 ("read + msgspec decode (floor)", f"{t_floor:.3f}", fmt_rate(info.rows / t_floor), "",
                  "1.00x"),
-                ("read + decode + FrameDecoder", f"{t_dec:.3f}", fmt_rate(info.rows / t_dec),
+                ("read + decode + FrameDecoder.feed", f"{t_dec:.3f}", fmt_rate(info.rows / t_dec),
                  fmt_rate(n_dec / t_dec), f"{t_dec / t_floor:.2f}x"),
+                ("engine alone on those quotes", f"{t_eng_b:.3f}", fmt_rate(info.rows / t_eng_b),
+                 fmt_rate(n_dec / t_eng_b), f"{t_eng_b / t_floor:.2f}x"),
                 ("replay(..., 'frames') full", f"{t_e2e:.3f}", fmt_rate(info.rows / t_e2e),
                  fmt_rate(nq / t_e2e), f"{t_e2e / t_floor:.2f}x"),
             ]  # fmt: skip

@@ -119,6 +119,24 @@ def coerce_ms(value: object, field: str = "last_update") -> int:
     return ms
 
 
+def _at(where: str, i: int) -> str:
+    """A row's position for the skip report (built only when something is skipped)."""
+    return f"{where} row {i}" if where else f"row {i}"
+
+
+# (side prefix, line) -> side string: lines repeat across rows, so most sides are built once.
+_SIDE_CACHE: dict[tuple[str, float | int], str] = {}
+
+
+def _line_side(prefix: str, line: float | int) -> str:
+    side = _SIDE_CACHE.get((prefix, line))
+    if side is None:
+        side = f"{prefix}@{format_line(line)}"
+        if len(_SIDE_CACHE) < 100_000:
+            _SIDE_CACHE[(prefix, line)] = side
+    return side
+
+
 def _text(row: Mapping[str, Any], name: str) -> str | None:
     value = row.get(name)
     return value if type(value) is str and value else None
@@ -170,20 +188,19 @@ class FrameDecoder:
             return []
         sport = _text(envelope, "sport_key") or self.sport_key
         out: list[Quote] = []
+        self.rows += len(data)
         for i, row in enumerate(data):
-            self.rows += 1
-            at = f"{where} row {i}" if where else f"row {i}"
             if not isinstance(row, Mapping):
-                skips.add(at, "bad row", f"expected a JSON object, got {type(row).__name__}")
+                skips.add(_at(where, i), "bad row", f"expected a JSON object, got {type(row).__name__}")
                 continue
             try:
-                self._row(row, sport, out, skips, at)
+                self._row(row, sport, out, skips, where, i)
             except FeedError as exc:
-                skips.add(at, exc.reason, str(exc))
+                skips.add(_at(where, i), exc.reason, str(exc))
         return out
 
     def _row(
-        self, row: Mapping[str, Any], sport: str | None, out: list[Quote], skips: SkipLog, at: str
+        self, row: Mapping[str, Any], sport: str | None, out: list[Quote], skips: SkipLog, where: str, i: int
     ) -> None:
         event_id = _text(row, "event_id")
         bookmaker = _text(row, "bookmaker")
@@ -215,10 +232,11 @@ class FrameDecoder:
         lu_raw = row.get("last_update", _MISSING)
         if lu_raw is _MISSING:
             raise FeedError("last_update: missing", "missing field")
-        last_update = coerce_ms(lu_raw)
-        stored = dict(row)
-        stored["last_update"] = last_update  # coerced, so forget() can compare it
-        self._rows[ident] = stored
+        last_update = lu_raw if type(lu_raw) is int and 0 <= lu_raw <= MAX_MS else coerce_ms(lu_raw)
+        if last_update is not lu_raw or not isinstance(row, dict):
+            row = dict(row)
+            row["last_update"] = last_update  # stored coerced, so forget() can compare it
+        self._rows[ident] = row  # a dict by now
         sport_key = _text(row, "sport_key") or sport
         if sport_key is None:
             raise FeedError("sport_key: missing on the row, its envelope and the decoder", "missing field")
@@ -237,9 +255,9 @@ class FrameDecoder:
                         if raw_line is None:
                             continue
                         line = float(raw_line)
-                        side = f"{prefix}@{format_line(raw_line)}"
+                        side = _line_side(prefix, raw_line)
                 except FeedError as exc:
-                    skips.add(at, exc.reason, str(exc))
+                    skips.add(_at(where, i), exc.reason, str(exc))
                     continue
                 out.append(
                     Quote(
@@ -260,7 +278,7 @@ class FrameDecoder:
             try:
                 price = coerce_price(row[price_field], price_field)
             except FeedError as exc:
-                skips.add(at, exc.reason, str(exc))
+                skips.add(_at(where, i), exc.reason, str(exc))
                 continue
             out.append(
                 Quote(

@@ -48,6 +48,31 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
     commence_time: str | None = None
 
     def __post_init__(self) -> None:
+        # Fast path for the shape every decoder builds: all types right, kind and market key
+        # given. Anything else, or any doubt, takes the full validation below, which raises.
+        price = self.price
+        line = self.line
+        lu = self.last_update
+        if (
+            type(self.event_id) is str and self.event_id
+            and type(self.bookmaker) is str and self.bookmaker
+            and type(self.side) is str and self.side
+            and type(self.sport_key) is str and self.sport_key
+            and (price is None or type(price) is int or type(price) is float)
+            and type(lu) is int and lu >= 0
+            and (self.kind == "game" or self.kind == "prop")
+            and type(self.market_key) is str and self.market_key
+            and (line is None or ((type(line) is float or type(line) is int) and line - line == 0))
+            and (self.market is None or type(self.market) is str)
+            and (self.player is None or type(self.player) is str)
+            and (self.home_team is None or type(self.home_team) is str)
+            and (self.away_team is None or type(self.away_team) is str)
+            and (self.commence_time is None or type(self.commence_time) is str)
+        ):
+            return
+        self._validate()
+
+    def _validate(self) -> None:
         for name in _REQUIRED_TEXT:
             value = getattr(self, name)
             if type(value) is not str or not value:
