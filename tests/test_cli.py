@@ -128,3 +128,21 @@ def test_help_explains_the_formats() -> None:
     assert code == 0
     for word in ("--format", "--threshold", "--reference", "--output", "The Odds API", "SSE"):
         assert word in out
+
+
+def test_progress_bar_on_a_terminal_for_large_input(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Large input on a terminal shows a progress bar on stderr; a pipe never gets one."""
+    import dropengine.cli as cli
+
+    big = tmp_path / "big.ndjson"
+    big.write_bytes((GOLDEN / "frames.ndjson").read_bytes() * 50)
+    monkeypatch.setattr(cli, "PROGRESS_MIN_BYTES", 1000)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    code, out, err = invoke("replay", str(big))
+    assert code == 0 and "replaying" in err
+    assert len(out.splitlines()) == 4  # repeated lines are re-observations, not new moves
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    monkeypatch.setenv("TTY_INTERACTIVE", "0")
+    code, out, err = invoke("replay", str(big))
+    assert code == 0 and "replaying" not in err
