@@ -368,27 +368,18 @@ def _snapshot(doc: Any, skips: SkipLog, where: str) -> Snapshot | None:
 
 
 def _theoddsapi(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
+    """A ``.json`` file is one document (possibly pretty-printed); anything else is NDJSON."""
     name = path.name
     with _open(path, progress) as fh:
+        docs: Iterator[tuple[str, bytes]]
         if _suffix(path) == ".json":
-            blob = fh.read()
-            if blob.startswith(_BOM):
-                blob = blob[len(_BOM) :]
-            if not blob.strip():
-                return
+            blob = fh.read().removeprefix(_BOM)
+            docs = iter([(name, blob)] if blob.strip() else [])
+        else:
+            docs = ((f"{name}:{lineno}", line) for lineno, line in _lines(fh))
+        for where, text in docs:
             try:
-                doc = _decode(blob)
-            except msgspec.DecodeError as exc:
-                skips.add(name, "bad json", str(exc))
-                return
-            snap = _snapshot(doc, skips, name)
-            if snap is not None:
-                yield snap.clock, snap
-            return
-        for lineno, line in _lines(fh):
-            where = f"{name}:{lineno}"
-            try:
-                doc = _decode(line)
+                doc = _decode(text)
             except msgspec.DecodeError as exc:
                 skips.add(where, "bad json", str(exc))
                 continue
