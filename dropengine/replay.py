@@ -19,7 +19,7 @@ from .merge import merge_by_clock
 from .quote import Quote
 from .skips import SkipLog
 
-__all__ = ["ReplayStats", "replay"]
+__all__ = ["ReplayStats", "read_quotes", "replay"]
 
 _BATCH = 4096
 
@@ -35,19 +35,18 @@ class ReplayStats:
     unknown_envelope_types: int = 0
 
 
-def replay(
+def read_quotes(
     paths: Sequence[str | Path],
-    engine: DropEngine,
     fmt: str = "auto",
     stats: ReplayStats | None = None,
     progress: Progress | None = None,
-) -> Iterator[Drop]:
-    """Yield the alerts of ``paths`` merged by clock (ties in the order given).
+) -> Iterator[tuple[list[Quote], int | None]]:
+    """Batches of quotes in replay order, each with the ``now_ms`` that stamps its alerts.
 
-    Directories are expanded into their files, each its own stream. All vendor frames go
-    through one decoder after the merge. An alert's ``timestamp`` is its quote's
-    ``last_update``, or the fetch time of the The Odds API snapshot it came from, so the
-    same input always gives the same output. Formats are detected before anything is
+    Directories are expanded into their files, each its own stream; the streams are merged
+    by clock; all vendor frames go through one decoder after the merge. The stamp is
+    ``None`` (alerts carry their quote's ``last_update``) except for a The Odds API
+    snapshot, whose alerts carry its fetch time. Formats are detected before anything is
     read, so a bad path fails fast with :class:`ConfigError`.
     """
     if not paths:
@@ -59,7 +58,6 @@ def replay(
     for p, f in zip(files, formats, strict=True):
         st.formats[str(p)] = f
     decoder = FrameDecoder()
-    observe = engine.observe_many
     batch: list[Quote] = []
     for _, item in merge_by_clock(streams):
         if type(item) is Quote:
@@ -70,17 +68,34 @@ def replay(
             assert type(item) is Snapshot
             if batch:
                 st.quotes += len(batch)
-                yield from observe(batch)
+                yield batch, None
                 batch = []
             st.quotes += len(item.quotes)
-            yield from observe(item.quotes, item.clock)
+            yield item.quotes, item.clock
             continue
         if len(batch) >= _BATCH:
             st.quotes += len(batch)
-            yield from observe(batch)
+            yield batch, None
             batch = []
     if batch:
         st.quotes += len(batch)
-        yield from observe(batch)
+        yield batch, None
     st.envelopes = dict(decoder.envelopes)
     st.unknown_envelope_types = decoder.unknown_types
+
+
+def replay(
+    paths: Sequence[str | Path],
+    engine: DropEngine,
+    fmt: str = "auto",
+    stats: ReplayStats | None = None,
+    progress: Progress | None = None,
+) -> Iterator[Drop]:
+    """Yield the alerts of ``paths`` (see :func:`read_quotes`) in detection order.
+
+    An alert's ``timestamp`` is its quote's ``last_update``, or the fetch time of the The
+    Odds API snapshot it came from, so the same input always gives the same output.
+    """
+    observe = engine.observe_many
+    for batch, stamp in read_quotes(paths, fmt, stats, progress):
+        yield from observe(batch, stamp)

@@ -1,0 +1,376 @@
+"""Vectorized (columnar) drop detection over a whole table of quotes, in polars.
+
+The streaming :class:`~dropengine.engine.DropEngine` takes one quote at a time; a backtest
+over months of recorded odds wants the whole table at once. :func:`detect` applies every
+rule of SPEC section 3 to a polars ``DataFrame``/``LazyFrame`` of quotes (SPEC section 2
+columns) and returns the alerts (SPEC section 4 fields) in detection order. The contract is
+equivalence: on any input, the batch path gives exactly the alerts of the streaming engine
+fed the same rows in order (a hypothesis property test and the real NFL data check it).
+
+How the rules become column operations, per key ``(event_id, bookmaker, side)``, after one
+stable sort by key and input position:
+
+1. *invalid*: a non-null price that is not a valid American price; dropped first, it never
+   touches a key's state;
+2. *stale*: ``last_update`` below the running maximum of the key's earlier (valid or null)
+   rows; dropped;
+3. *suspension*: a null price; with re-priming (the default) each null starts a new
+   *segment* of the key, and the first price of a segment primes silently;
+4. *repeat*: a price with the same cents as the previous accepted price of the segment;
+   a *run* is a maximal stretch of equal cents, and only a run's first row is a move;
+5. ``reference="last"``: each move is measured against the previous run's first row (the
+   stored price keeps the form in which it was first seen, and ``elapsed_ms`` counts from
+   it) — a shift, fully vectorized. ``reference="anchor"`` is path-dependent (the anchor
+   moves only when an alert fires), so it runs a tight loop over the moves alone, not over
+   every row: its cost is one Python step per price change (repeats and stale rows are
+   removed in bulk first);
+6. threshold, direction and the attribute filters exactly as in the streaming engine
+   (``THRESHOLD_EPSILON`` included; the probability formula is evaluated with the same
+   floating-point operations in the same order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import polars as pl
+
+from .engine import THRESHOLD_EPSILON, EngineConfig, EngineCounters, Reference, Unit
+from .errors import ConfigError, FeedError
+from .filters import AlertFilter
+from .sides import canonical_side, parse_side
+
+__all__ = ["ALERT_SCHEMA", "BatchResult", "detect", "detect_counted"]
+
+KEY: Final = ("event_id", "bookmaker", "side")
+REQUIRED: Final = ("sport_key", "event_id", "bookmaker", "side", "price", "last_update")
+_META_TEXT: Final = ("kind", "market_key", "market", "player", "home_team", "away_team", "commence_time")
+_PLAIN_NUMBER: Final = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+
+#: Column order and types of the alerts frame (prices are Int64 when the input's are).
+ALERT_SCHEMA: Final = (
+    "type", "sport_key", "event_id", "bookmaker", "side", "kind", "market_key", "prev", "new", "delta",
+    "direction", "home_team", "away_team", "commence_time", "player", "market", "line", "last_update",
+    "timestamp", "elapsed_ms",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """Alerts, the engine-equivalent counters, and rows dropped before detection."""
+
+    alerts: pl.DataFrame
+    counters: EngineCounters
+    skipped: dict[str, int]
+    #: Input rows not used: ``row`` (0-based position in the input) and ``reason`` (the
+    #: skip reasons above, and ``invalid price``), in input order.
+    rejected: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"row": pl.UInt32, "reason": pl.String}))
+
+
+def detect(
+    quotes: pl.DataFrame | pl.LazyFrame,
+    threshold: float = 10,
+    direction: str = "both",
+    reference: Reference = "last",
+    unit: Unit = "cents",
+    *,
+    sports: str | Iterable[str] | None = None,
+    event_id: str | Iterable[str] | None = None,
+    bookmakers: str | Iterable[str] | None = None,
+    markets: str | Iterable[str] | None = None,
+    kinds: str | Iterable[str] | None = None,
+    reprime_after_suspension: bool = True,
+    timestamp_column: str | None = None,
+) -> pl.DataFrame:
+    """Alerts of ``quotes`` in detection order, as the streaming engine would give them.
+
+    ``timestamp_column`` names an optional column holding each row's arrival time, used
+    as the alert ``timestamp`` (the streaming engine's ``now_ms``); without it, an
+    alert's ``timestamp`` is its ``last_update``.
+    """
+    return detect_counted(
+        quotes, threshold, direction, reference, unit, sports=sports, event_id=event_id,
+        bookmakers=bookmakers, markets=markets, kinds=kinds,
+        reprime_after_suspension=reprime_after_suspension, timestamp_column=timestamp_column,
+    ).alerts
+
+
+def detect_counted(
+    quotes: pl.DataFrame | pl.LazyFrame,
+    threshold: float = 10,
+    direction: str = "both",
+    reference: Reference = "last",
+    unit: Unit = "cents",
+    *,
+    sports: str | Iterable[str] | None = None,
+    event_id: str | Iterable[str] | None = None,
+    bookmakers: str | Iterable[str] | None = None,
+    markets: str | Iterable[str] | None = None,
+    kinds: str | Iterable[str] | None = None,
+    reprime_after_suspension: bool = True,
+    timestamp_column: str | None = None,
+) -> BatchResult:
+    """Like :func:`detect`, with the counters and the rows skipped before detection."""
+    cfg = EngineConfig(threshold, reference, unit, reprime_after_suspension)
+    flt = AlertFilter.build(direction, sports, event_id, bookmakers, markets, kinds)
+    if isinstance(quotes, pl.DataFrame):
+        lf = quotes.lazy()
+    elif isinstance(quotes, pl.LazyFrame):
+        lf = quotes
+    else:
+        raise ConfigError(f"quotes: expected a polars DataFrame or LazyFrame, got {type(quotes).__name__}")
+    schema = lf.collect_schema()
+    missing = [c for c in REQUIRED if c not in schema]
+    if missing:
+        raise ConfigError(f"quotes: missing column(s) {', '.join(missing)} (SPEC section 2 columns)")
+    if timestamp_column is not None and timestamp_column not in schema:
+        raise ConfigError(f"timestamp_column: no column {timestamp_column!r} in quotes")
+    price_dtype = schema["price"]
+    int_prices = price_dtype.is_integer()
+    if not (price_dtype.is_numeric() or price_dtype == pl.String or price_dtype == pl.Null):
+        raise ConfigError(f"quotes: column price has type {price_dtype}; expected numbers or text")
+
+    meta = [c for c in _META_TEXT if c in schema]
+    extra = (["line"] if "line" in schema else []) + ([timestamp_column] if timestamp_column else [])
+    frame = lf.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
+        *(pl.col(c).cast(pl.String) for c in ("sport_key", *KEY)),
+        _ms(pl.col("last_update"), schema["last_update"]).alias("_lu"),
+        *_price_columns(price_dtype),
+        *(pl.col(c).cast(pl.String) for c in meta),
+        *(pl.col(c) for c in extra),
+    ).collect()
+    if price_dtype == pl.String:
+        int_prices = bool(frame.select(((pl.col("_p") % 1) == 0).all()).item() is not False)
+    seen = frame.height
+
+    # Rows no quote could be built from: a missing key field, a bad time, a bad side.
+    bad_field = pl.any_horizontal(*(pl.col(c).is_null() | (pl.col(c) == "") for c in ("sport_key", *KEY)))
+    frame = frame.with_columns(
+        pl.when(bad_field).then(pl.lit("missing field")).when(pl.col("_lu").is_null())
+        .then(pl.lit("bad time")).otherwise(None).alias("_skip")
+    )
+    frame = _canonical_sides(frame)
+    skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
+    rejected = (
+        frame.filter(pl.col("_skip").is_not_null() | pl.col("_invalid"))
+        .select(pl.col("_i").alias("row"), pl.coalesce("_skip", pl.lit("invalid price")).alias("reason"))
+    )
+    frame = frame.filter(pl.col("_skip").is_null()).drop("_skip")
+    n_invalid = frame.select(pl.col("_invalid").sum()).item() or 0
+    seen -= sum(skipped.values())
+
+    # 1-2. Invalid prices out; then stale rows: below the running max of the key's earlier rows.
+    w = frame.filter(~pl.col("_invalid")).sort([*KEY, "_i"])
+    new_key = pl.any_horizontal(*(pl.col(c) != pl.col(c).shift(1) for c in KEY)).fill_null(True)
+    w = w.with_columns(new_key.alias("_newkey"))
+    w = w.with_columns(pl.col("_newkey").cum_sum().alias("_g"))
+    w = w.with_columns(pl.col("_lu").cum_max().shift(1).over("_g").alias("_newest"))
+    stale = pl.col("_lu") < pl.col("_newest")
+    n_stale = w.select(stale.sum()).item() or 0
+    w = w.filter(~stale.fill_null(False))
+
+    # 3. Suspensions: nulls counted; with re-priming each null opens a new segment.
+    is_null = pl.col("_p").is_null()
+    n_susp = w.select(is_null.sum()).item() or 0
+    seg_start = pl.col("_newkey") | (is_null if cfg.reprime_after_suspension else pl.lit(False))
+    # _newkey must be recomputed after filtering: a key's first kept row starts its group.
+    w = w.with_columns((pl.col("_g") != pl.col("_g").shift(1)).fill_null(True).alias("_newkey"))
+    w = w.with_columns(seg_start.cum_sum().alias("_s")).filter(~is_null)
+
+    # 4. Priming and repeats: the first price of a segment primes; equal cents repeat.
+    first = (pl.col("_s") != pl.col("_s").shift(1)).fill_null(True)
+    w = w.with_columns(first.alias("_first"))
+    w = w.with_columns((pl.col("_first") | (pl.col("_c") != pl.col("_c").shift(1))).alias("_run"))
+    n_primed = w.select(pl.col("_first").sum()).item() or 0
+    n_rep = w.height - (w.select(pl.col("_run").sum()).item() or 0)
+    runs = w.filter(pl.col("_run"))
+
+    # 5-6. Moves against the reference price, thresholds.
+    thr = cfg.threshold - THRESHOLD_EPSILON
+    if cfg.reference == "last":
+        moves = runs.with_columns(
+            pl.col("_p").shift(1).alias("_rp"),
+            pl.col("_c").shift(1).alias("_rc"),
+            pl.col("_lu").shift(1).alias("_rlu"),
+        ).filter(~pl.col("_first"))
+        move = _prob_move(pl.col("_p"), pl.col("_rp")) if cfg.unit == "prob" else pl.col("_c") - pl.col("_rc")
+        fired = moves.filter((move >= thr) | (-move >= thr))
+    else:
+        fired = _anchor(runs, thr, cfg.unit == "prob")
+    n_det = fired.height
+    alerts = _alerts(fired, int_prices, timestamp_column)
+    alerts = _filter(alerts, flt).sort("_i").drop("_i")
+    counters = EngineCounters(seen, n_primed, n_stale, n_invalid, n_susp, n_rep, n_det, alerts.height)
+    return BatchResult(alerts, counters, skipped, rejected)
+
+
+def _ms(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """``last_update`` as Int64 unix ms; anything that is not a non-negative integer is null."""
+    if dtype.is_integer():
+        out = col.cast(pl.Int64, strict=False)
+    elif dtype.is_float():
+        out = pl.when(col.is_finite() & (col == col.floor())).then(col.cast(pl.Int64, strict=False))
+    elif dtype == pl.String:
+        text = col.str.strip_chars()
+        out = pl.when(text.str.contains(r"^[0-9]+$")).then(text.cast(pl.Int64, strict=False))
+    else:
+        return pl.lit(None, dtype=pl.Int64)
+    return pl.when(out >= 0).then(out)
+
+
+def _price_columns(dtype: pl.DataType) -> list[pl.Expr]:
+    """``_p`` (Float64 price or null), ``_invalid`` (not a valid price), ``_c`` (cents)."""
+    col = pl.col("price")
+    if dtype == pl.String:
+        text = col.str.strip_chars()
+        empty = col.is_null() | (text == "")
+        number = pl.when(text.str.contains(_PLAIN_NUMBER)).then(text.cast(pl.Float64, strict=False))
+        p = pl.when(empty).then(None).otherwise(number)
+        unparsed = ~empty & number.is_null()
+    else:
+        p = col.cast(pl.Float64)
+        unparsed = pl.lit(False)
+    valid = p.is_between(100, 100000) | p.is_between(-100000, -100)
+    invalid = unparsed | (p.is_not_null() & ~valid.fill_null(False))
+    return [
+        p.alias("_p"),
+        invalid.alias("_invalid"),
+        pl.when(p > 0).then(p - 100).otherwise(p + 100).alias("_c"),
+    ]
+
+
+def _canonical_sides(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rewrite sides canonically with :func:`~dropengine.sides.canonical_side` (one call per
+    distinct side, so the grammar lives in one place) and mark unparseable ones."""
+    mapping: dict[str, str | None] = {}
+    for side in frame.get_column("side").drop_nulls().unique().to_list():
+        try:
+            mapping[side] = canonical_side(side)
+        except FeedError:
+            mapping[side] = None
+    side = pl.col("side").replace_strict(mapping, default=None, return_dtype=pl.String)
+    return frame.with_columns(
+        side.alias("side"),
+        pl.when(pl.col("_skip").is_null() & side.is_null()).then(pl.lit("bad side"))
+        .otherwise(pl.col("_skip")).alias("_skip"),
+    )
+
+
+def _prob_move(p: pl.Expr, ref: pl.Expr) -> pl.Expr:
+    """The engine's probability-point move, with the same float operations in the same order."""
+    def prob(x: pl.Expr) -> pl.Expr:
+        return pl.when(x > 0).then(100.0 / (x + 100.0)).otherwise(-x / (100.0 - x))
+
+    return (prob(p) - prob(ref)) * -100.0
+
+
+def _anchor(runs: pl.DataFrame, thr: float, prob: bool) -> pl.DataFrame:
+    """Path-dependent anchor reference: one Python step per move (repeats already removed)."""
+    first = runs.get_column("_first").to_list()
+    price = runs.get_column("_p").to_list()
+    cents = runs.get_column("_c").to_list()
+    lus = runs.get_column("_lu").to_list()
+    keep: list[int] = []
+    rp: list[Any] = []
+    rc: list[Any] = []
+    rlu: list[Any] = []
+    a_p = a_c = a_lu = 0.0
+    for i, is_first in enumerate(first):
+        p = price[i]
+        if is_first:
+            a_p, a_c, a_lu = p, cents[i], lus[i]
+            continue
+        if prob:
+            move = (
+                (100.0 / (p + 100.0) if p > 0 else -p / (100.0 - p))
+                - (100.0 / (a_p + 100.0) if a_p > 0 else -a_p / (100.0 - a_p))
+            ) * -100.0
+        else:
+            move = cents[i] - a_c
+        if move >= thr or -move >= thr:
+            keep.append(i)
+            rp.append(a_p)
+            rc.append(a_c)
+            rlu.append(a_lu)
+            a_p, a_c, a_lu = p, cents[i], lus[i]
+    idx = pl.Series("_row", keep, dtype=pl.UInt32)
+    return runs[idx].with_columns(
+        pl.Series("_rp", rp, dtype=pl.Float64),
+        pl.Series("_rc", rc, dtype=pl.Float64),
+        pl.Series("_rlu", rlu, dtype=pl.Int64),
+    )
+
+
+def _alerts(fired: pl.DataFrame, int_prices: bool, timestamp_column: str | None) -> pl.DataFrame:
+    """SPEC section 4 columns for the fired moves (plus ``_i`` for detection order)."""
+    price_type = pl.Int64 if int_prices else pl.Float64
+    delta = pl.col("_c") - pl.col("_rc")
+    cols = fired.columns
+    text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT}
+    line = pl.col("line").cast(pl.Float64) if "line" in cols else pl.lit(None, dtype=pl.Float64)
+    stamp = pl.col(timestamp_column).cast(pl.Int64) if timestamp_column else pl.col("_lu")
+    out = fired.select(
+        pl.col("_i"),
+        pl.lit("odds_drop").alias("type"),
+        pl.col("sport_key"),
+        *(pl.col(c) for c in KEY),
+        text["kind"].alias("kind"),
+        text["market_key"].alias("market_key"),
+        pl.col("_rp").cast(price_type).alias("prev"),
+        pl.col("_p").cast(price_type).alias("new"),
+        delta.cast(price_type).alias("delta"),
+        pl.when(delta < 0).then(pl.lit("toward_favorite")).otherwise(pl.lit("toward_dog")).alias("direction"),
+        text["home_team"].alias("home_team"),
+        text["away_team"].alias("away_team"),
+        text["commence_time"].alias("commence_time"),
+        text["player"].alias("player"),
+        text["market"].alias("market"),
+        line.alias("line"),
+        pl.col("_lu").alias("last_update"),
+        stamp.alias("timestamp"),
+        (pl.col("_lu") - pl.col("_rlu")).alias("elapsed_ms"),
+    )
+    return _derive_from_side(out)
+
+
+def _derive_from_side(alerts: pl.DataFrame) -> pl.DataFrame:
+    """Fill kind, market key, player and line from the side where the row left them empty,
+    as :class:`~dropengine.quote.Quote` does (via :func:`~dropengine.sides.parse_side`)."""
+    infos = {s: parse_side(s) for s in alerts.get_column("side").unique().to_list()}
+    if not infos:
+        return alerts
+
+    def lookup(attr: str, dtype: type[pl.DataType]) -> pl.Expr:
+        values = {s: getattr(i, attr) for s, i in infos.items()}
+        return pl.col("side").replace_strict(values, default=None, return_dtype=dtype)
+
+    kind = pl.when(pl.col("kind").is_null() | (pl.col("kind") == "")).then(lookup("kind", pl.String))
+    derive = pl.col("kind").is_null() | pl.col("market_key").is_null()
+    return alerts.with_columns(
+        kind.otherwise(pl.col("kind")).alias("kind"),
+        pl.when(pl.col("market_key").is_null() | (pl.col("market_key") == ""))
+        .then(lookup("market_key", pl.String)).otherwise(pl.col("market_key")).alias("market_key"),
+        pl.when(derive & pl.col("player").is_null()).then(lookup("player", pl.String))
+        .otherwise(pl.col("player")).alias("player"),
+        pl.when(derive & pl.col("line").is_null()).then(lookup("line", pl.Float64))
+        .otherwise(pl.col("line")).alias("line"),
+    )
+
+
+def _filter(alerts: pl.DataFrame, flt: AlertFilter) -> pl.DataFrame:
+    """The same predicates as :meth:`AlertFilter.accepts`, as one expression."""
+    if flt.passes_all:
+        return alerts
+    cond = pl.lit(True)
+    if flt.direction != "both":
+        cond &= pl.col("direction") == flt.direction
+    for col, allowed in (
+        ("sport_key", flt.sports), ("event_id", flt.event_ids), ("bookmaker", flt.bookmakers),
+        ("market_key", flt.markets), ("kind", flt.kinds),
+    ):
+        if allowed is not None:
+            cond &= pl.col(col).is_in(sorted(allowed))
+    return alerts.filter(cond)
