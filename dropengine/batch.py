@@ -37,6 +37,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from .drop import ALERT_FIELDS
 from .engine import THRESHOLD_EPSILON, EngineConfig, EngineCounters, Reference, Unit
 from .errors import ConfigError, FeedError
 from .filters import AlertFilter
@@ -49,12 +50,8 @@ REQUIRED: Final = ("sport_key", "event_id", "bookmaker", "side", "price", "last_
 _META_TEXT: Final = ("kind", "market_key", "market", "player", "home_team", "away_team", "commence_time")
 _PLAIN_NUMBER: Final = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 
-#: Column order and types of the alerts frame (prices are Int64 when the input's are).
-ALERT_SCHEMA: Final = (
-    "type", "sport_key", "event_id", "bookmaker", "side", "kind", "market_key", "prev", "new", "delta",
-    "direction", "home_team", "away_team", "commence_time", "player", "market", "line", "last_update",
-    "timestamp", "elapsed_ms",
-)
+#: Column order of the alerts frame: the wire order of :class:`~dropengine.drop.Drop`.
+ALERT_SCHEMA: Final = ALERT_FIELDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,27 +309,21 @@ def _alerts(fired: pl.DataFrame, int_prices: bool, timestamp_column: str | None)
     text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT}
     line = pl.col("line").cast(pl.Float64) if "line" in cols else pl.lit(None, dtype=pl.Float64)
     stamp = pl.col(timestamp_column).cast(pl.Int64) if timestamp_column else pl.col("_lu")
-    out = fired.select(
-        pl.col("_i"),
-        pl.lit("odds_drop").alias("type"),
-        pl.col("sport_key"),
-        *(pl.col(c) for c in KEY),
-        text["kind"].alias("kind"),
-        text["market_key"].alias("market_key"),
-        pl.col("_rp").cast(price_type).alias("prev"),
-        pl.col("_p").cast(price_type).alias("new"),
-        delta.cast(price_type).alias("delta"),
-        pl.when(delta < 0).then(pl.lit("toward_favorite")).otherwise(pl.lit("toward_dog")).alias("direction"),
-        text["home_team"].alias("home_team"),
-        text["away_team"].alias("away_team"),
-        text["commence_time"].alias("commence_time"),
-        text["player"].alias("player"),
-        text["market"].alias("market"),
-        line.alias("line"),
-        pl.col("_lu").alias("last_update"),
-        stamp.alias("timestamp"),
-        (pl.col("_lu") - pl.col("_rlu")).alias("elapsed_ms"),
-    )
+    columns = {
+        "type": pl.lit("odds_drop"),
+        "sport_key": pl.col("sport_key"),
+        **{c: pl.col(c) for c in KEY},
+        **text,
+        "prev": pl.col("_rp").cast(price_type),
+        "new": pl.col("_p").cast(price_type),
+        "delta": delta.cast(price_type),
+        "direction": pl.when(delta < 0).then(pl.lit("toward_favorite")).otherwise(pl.lit("toward_dog")),
+        "line": line,
+        "last_update": pl.col("_lu"),
+        "timestamp": stamp,
+        "elapsed_ms": pl.col("_lu") - pl.col("_rlu"),
+    }
+    out = fired.select(pl.col("_i"), *(columns[c].alias(c) for c in ALERT_SCHEMA))
     return _derive_from_side(out)
 
 

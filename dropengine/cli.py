@@ -18,10 +18,10 @@ from rich.table import Table
 from . import __version__
 from .adapters.files import FORMATS
 from .adapters.sinks import OUTPUT_SUFFIXES, AlertWriter
-from .engine import DropEngine
+from .engine import DropEngine, EngineCounters
 from .errors import ConfigError
 from .filters import DIRECTIONS
-from .replay import ReplayStats, replay
+from .replay import ReplayStats, replay, replay_batch
 
 __all__ = ["main"]
 
@@ -80,10 +80,14 @@ def main() -> None:
 @click.option("--kinds", callback=_kinds, help="Only game or prop alerts (game, prop or game,prop).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), callback=_output,
               help="Write alerts to FILE (.ndjson, .csv or .parquet) instead of stdout.")
+@click.option("--engine", "engine_kind", type=click.Choice(["stream", "batch"]), default="stream",
+              show_default=True,
+              help="stream: quote by quote; batch: columnar (polars), for large tables. Same alerts.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
 def replay_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: str, reference: str,
                unit: str, sports: str | None, event_id: str | None, bookmakers: str | None,
-               markets: str | None, kinds: str | None, output: Path | None, quiet: bool) -> None:
+               markets: str | None, kinds: str | None, output: Path | None, engine_kind: str,
+               quiet: bool) -> None:
     """Replay recordings and print their drop alerts, one JSON object per line.
 
     PATHS are vendor frame recordings (NDJSON, .gz too), raw SSE captures, quote tables
@@ -109,22 +113,35 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: s
     def advance(n: int) -> None:
         bar.advance(task, n)
 
+    counters = engine.counters
+    keys: int | None = None
     try:
         with bar, AlertWriter(output) as writer:
-            pending = []
-            for drop in replay(list(paths), engine, fmt, stats, advance if show_bar else None):
-                pending.append(drop)
-                if len(pending) >= 256:
-                    writer.write(pending)
-                    pending = []
-            writer.write(pending)
+            if engine_kind == "batch":
+                result = replay_batch(
+                    list(paths), fmt, stats, advance if show_bar else None, threshold=threshold,
+                    direction=direction, reference=reference, unit=unit, sports=sports, event_id=event_id,
+                    bookmakers=bookmakers, markets=markets, kinds=kinds,
+                )
+                rows = [{k: v for k, v in r.items() if v is not None} for r in result.alerts.iter_rows(named=True)]
+                writer.write_dicts(rows)
+                counters = result.counters
+            else:
+                pending = []
+                for drop in replay(list(paths), engine, fmt, stats, advance if show_bar else None):
+                    pending.append(drop)
+                    if len(pending) >= 256:
+                        writer.write(pending)
+                        pending = []
+                writer.write(pending)
+                counters, keys = engine.counters, engine.keys_held
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (``| head``): stop quietly
         return
     if not quiet:
-        _summary(err, engine, stats, writer.count, output)
+        _summary(err, counters, keys, stats, writer.count, output)
 
 
 def _size(p: Path) -> int:
@@ -142,8 +159,8 @@ def _files_line(formats: dict[str, str]) -> str:
     return f"{len(formats)} files: " + ", ".join(f"{n} {f}" for f, n in sorted(counts.items()))
 
 
-def _summary(err: Console, engine: DropEngine, stats: ReplayStats, alerts: int, output: Path | None) -> None:
-    c = engine.counters
+def _summary(err: Console, c: EngineCounters, keys: int | None, stats: ReplayStats, alerts: int,
+             output: Path | None) -> None:
     table = Table(title="dropengine replay", show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -151,8 +168,9 @@ def _summary(err: Console, engine: DropEngine, stats: ReplayStats, alerts: int, 
         ("files", _files_line(stats.formats)),
         ("quotes", stats.quotes),
         ("alerts", alerts),
-        ("keys held", engine.keys_held),
     ]
+    if keys is not None:
+        rows.append(("keys held", keys))
     rows += [(k, v) for k, v in c.as_dict().items() if k != "alerts"]
     if stats.unknown_envelope_types:
         rows.append(("unknown envelope types", stats.unknown_envelope_types))

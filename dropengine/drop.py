@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["Drop", "DropDirection", "encode_drop", "encode_drops"]
+__all__ = ["ALERT_FIELDS", "Drop", "DropDirection", "encode_drop", "encode_drops"]
 
 DropDirection = Literal["toward_favorite", "toward_dog"]
 
@@ -55,6 +55,10 @@ class Drop(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type", ta
 
 
 _ENCODER = msgspec.json.Encoder()
+
+#: The alert fields in wire order: the one definition tables of alerts (CSV, Parquet, the
+#: batch detector's DataFrame) follow.
+ALERT_FIELDS: tuple[str, ...] = ("type", *Drop.__struct_fields__)
 
 
 def encode_drop(drop: Drop) -> bytes:

@@ -6,9 +6,10 @@ out as they come; :class:`ReplayStats` (filled as it runs) holds what was read a
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
 from .adapters.files import Envelope, Progress, Snapshot, detect_format, expand_paths, read_recording
 from .drop import Drop
@@ -17,11 +18,20 @@ from .errors import ConfigError
 from .frames import FrameDecoder
 from .merge import merge_by_clock
 from .quote import Quote
-from .skips import SkipLog
+from .skips import Skip, SkipLog
 
-__all__ = ["ReplayStats", "read_quotes", "replay"]
+if TYPE_CHECKING:  # polars loads only when the batch path is used
+    import polars as pl
+
+    from .batch import BatchResult
+
+__all__ = ["ReplayStats", "read_quotes", "replay", "replay_batch"]
 
 _BATCH = 4096
+_QUOTE_COLUMNS: Final = (
+    "sport_key", "event_id", "bookmaker", "side", "price", "last_update", "kind", "market_key", "market",
+    "player", "line", "home_team", "away_team", "commence_time",
+)
 
 
 @dataclass(slots=True)
@@ -99,3 +109,89 @@ def replay(
     observe = engine.observe_many
     for batch, stamp in read_quotes(paths, fmt, stats, progress):
         yield from observe(batch, stamp)
+
+
+def replay_batch(
+    paths: Sequence[str | Path],
+    fmt: str = "auto",
+    stats: ReplayStats | None = None,
+    progress: Progress | None = None,
+    **detect_args: Any,
+) -> BatchResult:
+    """The alerts of ``paths`` through the columnar path (:func:`dropengine.batch.detect`).
+
+    Same input order and stamps as :func:`replay`, so the same alerts. Parquet quote tables
+    are read straight into polars (per-file running-max clocks, then one stable sort that
+    reproduces the k-way merge); every other format is read by the streaming readers and
+    only detection is columnar. Rows the detector rejects are reported in ``stats.skips``.
+    """
+    from .batch import detect_counted
+
+    st = stats if stats is not None else ReplayStats()
+    if not paths:
+        raise ConfigError("paths: give at least one recording")
+    files = [Path(p) for p in paths]
+    if all(p.is_file() and p.name.lower().endswith(".parquet") for p in files) and fmt in ("auto", "quotes"):
+        table, where = _parquet_tables(files, st, progress)
+    else:
+        table, where = _decoded_table(paths, fmt, st, progress)
+    result = detect_counted(table, **detect_args, timestamp_column="_now" if "_now" in table.columns else None)
+    for row, reason in result.rejected.head(st.skips.keep).iter_rows():
+        st.skips.first.append(Skip(where(row), reason, "rejected by the batch detector"))
+    for reason, n in result.skipped.items():
+        st.skips.counts[reason] = st.skips.counts.get(reason, 0) + n
+    return result
+
+
+def _parquet_tables(
+    files: list[Path], st: ReplayStats, progress: Progress | None
+) -> tuple[pl.DataFrame, Callable[[int], str]]:
+    import polars as pl
+
+    from .batch import REQUIRED
+
+    parts = []
+    for f_idx, path in enumerate(files):
+        st.formats[str(path)] = "quotes"
+        try:
+            df = pl.read_parquet(path)
+        except Exception as exc:  # polars raises many exception types; translate them all here
+            st.skips.add(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
+            continue
+        if progress is not None:
+            progress(path.stat().st_size)
+        lu = df.get_column("last_update") if "last_update" in df.columns else pl.Series([None] * df.height)
+        clock = lu.cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
+        parts.append(df.with_columns(clock.alias("_clock"), pl.lit(f_idx).alias("_f"),
+                                     pl.int_range(pl.len()).alias("_r")))
+    if not parts:
+        return pl.DataFrame({c: [] for c in REQUIRED}), lambda i: "?"
+    table = pl.concat(parts, how="diagonal_relaxed").sort(["_clock", "_f", "_r"], maintain_order=True)
+    st.quotes = table.height
+    f_col, r_col = table.get_column("_f").to_list(), table.get_column("_r").to_list()
+
+    def where(i: int) -> str:
+        return f"{files[f_col[i]].name}:row {r_col[i] + 1}"
+
+    return table.drop("_clock", "_f", "_r"), where
+
+
+def _decoded_table(
+    paths: Sequence[str | Path], fmt: str, st: ReplayStats, progress: Progress | None
+) -> tuple[pl.DataFrame, Callable[[int], str]]:
+    import polars as pl
+
+    cols: dict[str, list[Any]] = {c: [] for c in _QUOTE_COLUMNS}
+    now: list[int] = []
+    all_int = True
+    for batch, stamp in read_quotes(paths, fmt, st, progress):
+        for q in batch:
+            for c in _QUOTE_COLUMNS:
+                cols[c].append(getattr(q, c))
+            if type(q.price) is float:
+                all_int = False
+            now.append(q.last_update if stamp is None else stamp)
+    schema = {"price": pl.Int64 if all_int else pl.Float64, "line": pl.Float64, "last_update": pl.Int64,
+              **{c: pl.String for c in _QUOTE_COLUMNS if c not in ("price", "line", "last_update")}}
+    table = pl.DataFrame(cols, schema=schema).with_columns(pl.Series("_now", now, dtype=pl.Int64))
+    return table, lambda i: f"quote {i + 1}"

@@ -146,3 +146,30 @@ def test_progress_bar_on_a_terminal_for_large_input(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TTY_INTERACTIVE", "0")
     code, out, err = invoke("replay", str(big))
     assert code == 0 and "replaying" not in err
+
+
+@pytest.mark.parametrize(
+    "name", ["rules.quotes.parquet", "frames.ndjson", "capture.sse", "theoddsapi", "theoddsapi_snapshots.ndjson"]
+)
+def test_batch_engine_prints_the_same_bytes(name: str) -> None:
+    _, stream_out, _ = invoke("replay", "-q", str(GOLDEN / name))
+    code, batch_out, _ = invoke("replay", "-q", "--engine", "batch", str(GOLDEN / name))
+    assert code == 0 and batch_out == stream_out and stream_out
+
+
+def test_batch_engine_on_a_mixed_int_and_float_table() -> None:
+    """A column holds one type: values equal the stream's, integers print as floats (README)."""
+    _, stream_out, stream_err = invoke("replay", RULES)
+    code, batch_out, batch_err = invoke("replay", "--engine", "batch", RULES)
+    assert code == 0
+    s = [json.loads(x) for x in stream_out.splitlines()]
+    b = [json.loads(x) for x in batch_out.splitlines()]
+    assert s == b  # JSON numbers compare by value: -120 == -120.0
+    assert "invalid price" in batch_err and "bad json" in batch_err
+
+
+def test_batch_engine_reports_rejected_parquet_rows() -> None:
+    code, _, err = invoke("replay", "--engine", "batch", str(GOLDEN / "rules.quotes.parquet"))
+    assert code == 0
+    assert "rules.quotes.parquet:row 17: invalid price" in err
+    assert "rules.quotes.parquet:row 25: missing field" in err

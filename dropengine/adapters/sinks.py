@@ -9,17 +9,13 @@ from typing import IO, Any, Final
 
 import msgspec
 
-from ..drop import Drop
+from ..drop import ALERT_FIELDS, Drop
 from ..errors import ConfigError
 
 __all__ = ["ALERT_COLUMNS", "OUTPUT_SUFFIXES", "AlertWriter"]
 
 OUTPUT_SUFFIXES: Final = (".ndjson", ".jsonl", ".csv", ".parquet")
-ALERT_COLUMNS: Final = (
-    "type", "sport_key", "event_id", "bookmaker", "side", "kind", "market_key", "prev", "new",
-    "delta", "direction", "home_team", "away_team", "commence_time", "player", "market", "line",
-    "last_update", "timestamp", "elapsed_ms",
-)
+ALERT_COLUMNS: Final = ALERT_FIELDS
 _NUMERIC: Final = ("prev", "new", "delta", "line")
 _INTS: Final = ("last_update", "timestamp", "elapsed_ms")
 _ENC = msgspec.json.Encoder()
@@ -57,6 +53,14 @@ class AlertWriter:
             self._fh.write(b"".join(_ENC.encode(d) + b"\n" for d in drops))
         else:
             self._rows.extend(d.to_dict() for d in drops)
+
+    def write_dicts(self, rows: list[dict[str, Any]]) -> None:
+        """Write alerts given as wire dicts (unknown optional fields already left out)."""
+        self.count += len(rows)
+        if self._fh is not None:
+            self._fh.write(b"".join(_ENC.encode(r) + b"\n" for r in rows))
+        else:
+            self._rows.extend(rows)
 
     def flush(self) -> None:
         if self._fh is not None:
