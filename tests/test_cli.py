@@ -159,7 +159,7 @@ def test_batch_engine_prints_the_same_bytes(name: str) -> None:
 
 def test_batch_engine_on_a_mixed_int_and_float_table() -> None:
     """A column holds one type: values equal the stream's, integers print as floats (README)."""
-    _, stream_out, stream_err = invoke("replay", RULES)
+    _, stream_out, _ = invoke("replay", RULES)
     code, batch_out, batch_err = invoke("replay", "--engine", "batch", RULES)
     assert code == 0
     s = [json.loads(x) for x in stream_out.splitlines()]
@@ -173,3 +173,28 @@ def test_batch_engine_reports_rejected_parquet_rows() -> None:
     assert code == 0
     assert "rules.quotes.parquet:row 17: invalid price" in err
     assert "rules.quotes.parquet:row 25: missing field" in err
+
+
+def test_simulate_writes_a_replayable_recording_byte_identically(tmp_path: Path) -> None:
+    args = ["simulate", "--events", "2", "--books", "3", "--hours", "4", "--props", "--seed", "11"]
+    a, b = tmp_path / "a.ndjson.gz", tmp_path / "b.ndjson.gz"
+    assert invoke(*args, "--out", str(a))[0] == 0
+    code, _, err = invoke(*args, "--out", str(b))
+    assert code == 0 and "envelopes" in err and "quotes" in err
+    assert a.read_bytes() == b.read_bytes()
+    code, out, err = invoke("replay", str(a))
+    assert code == 0 and out and "skipped" in err
+    assert invoke("simulate", "--seed", "12", "--events", "2", "--books", "3", "--hours", "4", "--out",
+                  str(tmp_path / "c.ndjson.gz"))[0] == 0
+    assert (tmp_path / "c.ndjson.gz").read_bytes() != a.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [(["--events", "0"], "--events"), (["--books", "99"], "--books"), (["--hours", "-1"], "--hours"),
+     (["--sport", "curling"], "--sport"), (["--out", "x.txt"], "--out")],
+)
+def test_simulate_bad_values_exit_2_naming_the_flag(args: list[str], flag: str, tmp_path: Path) -> None:
+    full = ["simulate", "--out", str(tmp_path / "s.ndjson"), *args]
+    code, _, err = invoke(*full)
+    assert code == 2 and flag in err
