@@ -43,7 +43,7 @@ from .errors import ConfigError, FeedError
 from .filters import AlertFilter
 from .sides import canonical_side, parse_side
 
-__all__ = ["ALERT_SCHEMA", "BatchResult", "detect", "detect_counted"]
+__all__ = ["ALERT_SCHEMA", "BatchResult", "accepted_quotes", "detect", "detect_counted"]
 
 KEY: Final = ("event_id", "bookmaker", "side")
 REQUIRED: Final = ("sport_key", "event_id", "bookmaker", "side", "price", "last_update")
@@ -112,6 +112,72 @@ def detect_counted(
     """Like :func:`detect`, with the counters and the rows skipped before detection."""
     cfg = EngineConfig(threshold, reference, unit, reprime_after_suspension)
     flt = AlertFilter.build(direction, sports, event_id, bookmakers, markets, kinds)
+    loaded = _load(quotes, timestamp_column)
+    w, n_stale = _accept(loaded.frame)
+
+    # 3. Suspensions: nulls counted; with re-priming each null opens a new segment.
+    is_null = pl.col("_p").is_null()
+    n_susp = w.select(is_null.sum()).item() or 0
+    seg_start = pl.col("_newkey") | (is_null if cfg.reprime_after_suspension else pl.lit(False))
+    w = w.with_columns(seg_start.cum_sum().alias("_s")).filter(~is_null)
+
+    # 4. Priming and repeats: the first price of a segment primes; equal cents repeat.
+    first = (pl.col("_s") != pl.col("_s").shift(1)).fill_null(True)
+    w = w.with_columns(first.alias("_first"))
+    w = w.with_columns((pl.col("_first") | (pl.col("_c") != pl.col("_c").shift(1))).alias("_run"))
+    n_primed = w.select(pl.col("_first").sum()).item() or 0
+    n_rep = w.height - (w.select(pl.col("_run").sum()).item() or 0)
+    runs = w.filter(pl.col("_run"))
+
+    # 5-6. Moves against the reference price, thresholds.
+    thr = cfg.threshold - THRESHOLD_EPSILON
+    if cfg.reference == "last":
+        moves = runs.with_columns(
+            pl.col("_p").shift(1).alias("_rp"),
+            pl.col("_c").shift(1).alias("_rc"),
+            pl.col("_lu").shift(1).alias("_rlu"),
+        ).filter(~pl.col("_first"))
+        move = _prob_move(pl.col("_p"), pl.col("_rp")) if cfg.unit == "prob" else pl.col("_c") - pl.col("_rc")
+        fired = moves.filter((move >= thr) | (-move >= thr))
+    else:
+        fired = _anchor(runs, thr, cfg.unit == "prob")
+    n_det = fired.height
+    alerts = _alerts(fired, loaded.int_prices, timestamp_column)
+    alerts = _filter(alerts, flt).sort("_i").drop("_i")
+    counters = EngineCounters(loaded.seen, n_primed, n_stale, loaded.invalid, n_susp, n_rep, n_det, alerts.height)
+    return BatchResult(alerts, counters, loaded.skipped, loaded.rejected)
+
+
+def accepted_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """The rows the detector accepts, per key in arrival order.
+
+    Invalid prices, stale rows and rows no quote could be built from are removed;
+    suspensions (null ``price``) are kept. Columns: ``row`` (input position),
+    ``sport_key``, ``event_id``, ``bookmaker``, ``side`` (canonical), ``price`` (Float64),
+    ``last_update``, then whichever of ``kind``, ``market_key``, ``market``, ``player``,
+    ``home_team``, ``away_team``, ``commence_time``, ``line`` the input has. The backtest
+    reads price histories from here, so it sees exactly what detection saw.
+    """
+    w, _ = _accept(_load(quotes, None).frame)
+    rest = [c for c in w.columns if not c.startswith("_") and c not in ("sport_key", *KEY)]
+    return w.select(
+        pl.col("_i").alias("row"), "sport_key", *KEY, pl.col("_p").alias("price"),
+        pl.col("_lu").alias("last_update"), *rest,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    frame: pl.DataFrame
+    int_prices: bool
+    seen: int
+    invalid: int
+    skipped: dict[str, int]
+    rejected: pl.DataFrame
+
+
+def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> _Loaded:
+    """Typed working columns for every row; rows no quote could be built from set aside."""
     if isinstance(quotes, pl.DataFrame):
         lf = quotes.lazy()
     elif isinstance(quotes, pl.LazyFrame):
@@ -159,7 +225,12 @@ def detect_counted(
     n_invalid = frame.select(pl.col("_invalid").sum()).item() or 0
     seen -= sum(skipped.values())
 
-    # 1-2. Invalid prices out; then stale rows: below the running max of the key's earlier rows.
+    return _Loaded(frame, int_prices, seen, n_invalid, skipped, rejected)
+
+
+def _accept(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Rules 1-2: invalid prices out, then stale rows (below the running max of the key's
+    earlier rows). Returns the rows sorted by key and position, and the stale count."""
     w = frame.filter(~pl.col("_invalid")).sort([*KEY, "_i"])
     new_key = pl.any_horizontal(*(pl.col(c) != pl.col(c).shift(1) for c in KEY)).fill_null(True)
     w = w.with_columns(new_key.alias("_newkey"))
@@ -168,40 +239,9 @@ def detect_counted(
     stale = pl.col("_lu") < pl.col("_newest")
     n_stale = w.select(stale.sum()).item() or 0
     w = w.filter(~stale.fill_null(False))
-
-    # 3. Suspensions: nulls counted; with re-priming each null opens a new segment.
-    is_null = pl.col("_p").is_null()
-    n_susp = w.select(is_null.sum()).item() or 0
-    seg_start = pl.col("_newkey") | (is_null if cfg.reprime_after_suspension else pl.lit(False))
-    # _newkey must be recomputed after filtering: a key's first kept row starts its group.
+    # A key's first kept row starts its group (recomputed after the filter).
     w = w.with_columns((pl.col("_g") != pl.col("_g").shift(1)).fill_null(True).alias("_newkey"))
-    w = w.with_columns(seg_start.cum_sum().alias("_s")).filter(~is_null)
-
-    # 4. Priming and repeats: the first price of a segment primes; equal cents repeat.
-    first = (pl.col("_s") != pl.col("_s").shift(1)).fill_null(True)
-    w = w.with_columns(first.alias("_first"))
-    w = w.with_columns((pl.col("_first") | (pl.col("_c") != pl.col("_c").shift(1))).alias("_run"))
-    n_primed = w.select(pl.col("_first").sum()).item() or 0
-    n_rep = w.height - (w.select(pl.col("_run").sum()).item() or 0)
-    runs = w.filter(pl.col("_run"))
-
-    # 5-6. Moves against the reference price, thresholds.
-    thr = cfg.threshold - THRESHOLD_EPSILON
-    if cfg.reference == "last":
-        moves = runs.with_columns(
-            pl.col("_p").shift(1).alias("_rp"),
-            pl.col("_c").shift(1).alias("_rc"),
-            pl.col("_lu").shift(1).alias("_rlu"),
-        ).filter(~pl.col("_first"))
-        move = _prob_move(pl.col("_p"), pl.col("_rp")) if cfg.unit == "prob" else pl.col("_c") - pl.col("_rc")
-        fired = moves.filter((move >= thr) | (-move >= thr))
-    else:
-        fired = _anchor(runs, thr, cfg.unit == "prob")
-    n_det = fired.height
-    alerts = _alerts(fired, int_prices, timestamp_column)
-    alerts = _filter(alerts, flt).sort("_i").drop("_i")
-    counters = EngineCounters(seen, n_primed, n_stale, n_invalid, n_susp, n_rep, n_det, alerts.height)
-    return BatchResult(alerts, counters, skipped, rejected)
+    return w, n_stale
 
 
 def _ms(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
