@@ -7,6 +7,7 @@ progress bar go to stderr, so ``dropengine replay ... | jq`` sees only alerts.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,29 +64,53 @@ def main() -> None:
     """dropengine: price-drop (line-move, steam) alerts from sports-betting odds streams."""
 
 
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="Input format; auto decides from the extension and the first line.")
-@click.option("--threshold", type=float, default=10, show_default=True, callback=_positive,
-              help="Minimum move: American-odds cents (or probability points with --unit prob).")
-@click.option("--direction", type=click.Choice(DIRECTIONS), default="both", show_default=True,
-              help="Which moves to report: shortening (toward_favorite), drifting, or both.")
-@click.option("--reference", type=click.Choice(["last", "anchor"]), default="last", show_default=True,
-              help="Measure against the previous price (last) or the price at priming/last alert (anchor).")
-@click.option("--unit", type=click.Choice(["cents", "prob"]), default="cents", show_default=True,
-              help="Threshold unit.")
-@click.option("--sports", callback=_nonempty_csv, help="Only these sport keys (comma-separated).")
-@click.option("--event-id", callback=_nonempty_csv, help="Only these event ids (comma-separated).")
-@click.option("--bookmakers", callback=_nonempty_csv, help="Only these bookmakers (comma-separated).")
-@click.option("--markets", callback=_nonempty_csv, help="Only these market keys (h2h,spreads,...).")
-@click.option("--kinds", callback=_kinds, help="Only game or prop alerts (game, prop or game,prop).")
+def detection_options(f: Callable[..., None]) -> Callable[..., None]:
+    """The input and detection flags shared by ``replay`` and ``backtest``."""
+    options = [
+        click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)),
+        click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+                     help="Input format; auto decides from the extension and the first line."),
+        click.option("--threshold", type=float, default=10, show_default=True, callback=_positive,
+                     help="Minimum move: American-odds cents (or probability points with --unit prob)."),
+        click.option("--direction", type=click.Choice(DIRECTIONS), default="both", show_default=True,
+                     help="Which moves to report: shortening (toward_favorite), drifting, or both."),
+        click.option("--reference", type=click.Choice(["last", "anchor"]), default="last", show_default=True,
+                     help="Measure against the previous price (last) or the price at priming/last alert "
+                          "(anchor)."),
+        click.option("--unit", type=click.Choice(["cents", "prob"]), default="cents", show_default=True,
+                     help="Threshold unit."),
+        click.option("--sports", callback=_nonempty_csv, help="Only these sport keys (comma-separated)."),
+        click.option("--event-id", callback=_nonempty_csv, help="Only these event ids (comma-separated)."),
+        click.option("--bookmakers", callback=_nonempty_csv, help="Only these bookmakers (comma-separated)."),
+        click.option("--markets", callback=_nonempty_csv, help="Only these market keys (h2h,spreads,...)."),
+        click.option("--kinds", callback=_kinds, help="Only game or prop alerts (game, prop or game,prop)."),
+        click.option("--quiet", "-q", is_flag=True, help="No summary on stderr."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _progress(err: Console, paths: tuple[Path, ...], quiet: bool) -> tuple[Progress, Callable[[int], None] | None]:
+    total = sum(_size(p) for p in paths)
+    show = err.is_terminal and total >= PROGRESS_MIN_BYTES and not quiet
+    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                   TimeRemainingColumn(), console=err, transient=True, disable=not show)
+    task = bar.add_task("reading", total=total)
+
+    def advance(n: int) -> None:
+        bar.advance(task, n)
+
+    return bar, advance if show else None
+
+
+@main.command("replay")
+@detection_options
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), callback=_output,
               help="Write alerts to FILE (.ndjson, .csv or .parquet) instead of stdout.")
 @click.option("--engine", "engine_kind", type=click.Choice(["stream", "batch"]), default="stream",
               show_default=True,
               help="stream: quote by quote; batch: columnar (polars), for large tables. Same alerts.")
-@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
 def replay_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: str, reference: str,
                unit: str, sports: str | None, event_id: str | None, bookmakers: str | None,
                markets: str | None, kinds: str | None, output: Path | None, engine_kind: str,
@@ -106,22 +131,14 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: s
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     stats = ReplayStats()
-    total = sum(_size(p) for p in paths)
-    show_bar = err.is_terminal and total >= PROGRESS_MIN_BYTES and not quiet
-    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                   TimeRemainingColumn(), console=err, transient=True, disable=not show_bar)
-    task = bar.add_task("replaying", total=total)
-
-    def advance(n: int) -> None:
-        bar.advance(task, n)
-
+    bar, advance = _progress(err, paths, quiet)
     counters = engine.counters
     keys: int | None = None
     try:
         with bar, AlertWriter(output) as writer:
             if engine_kind == "batch":
                 result = replay_batch(
-                    list(paths), fmt, stats, advance if show_bar else None, threshold=threshold,
+                    list(paths), fmt, stats, advance, threshold=threshold,
                     direction=direction, reference=reference, unit=unit, sports=sports, event_id=event_id,
                     bookmakers=bookmakers, markets=markets, kinds=kinds,
                 )
@@ -130,7 +147,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: s
                 counters = result.counters
             else:
                 pending = []
-                for drop in replay(list(paths), engine, fmt, stats, advance if show_bar else None):
+                for drop in replay(list(paths), engine, fmt, stats, advance):
                     pending.append(drop)
                     if len(pending) >= 256:
                         writer.write(pending)
@@ -190,7 +207,6 @@ def _summary(err: Console, c: EngineCounters, keys: int | None, stats: ReplaySta
             err.print(f"  {s}", markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
-replay_cmd.name = "replay"
 
 
 _SIM_FLAGS = {

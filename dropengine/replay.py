@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # polars loads only when the batch path is used
 
     from .batch import BatchResult
 
-__all__ = ["ReplayStats", "read_quotes", "replay", "replay_batch"]
+__all__ = ["ReplayStats", "load_table", "read_quotes", "replay", "replay_batch"]
 
 _BATCH = 4096
 _QUOTE_COLUMNS: Final = (
@@ -128,19 +128,32 @@ def replay_batch(
     from .batch import detect_counted
 
     st = stats if stats is not None else ReplayStats()
-    if not paths:
-        raise ConfigError("paths: give at least one recording")
-    files = [Path(p) for p in paths]
-    if all(p.is_file() and p.name.lower().endswith(".parquet") for p in files) and fmt in ("auto", "quotes"):
-        table, where = _parquet_tables(files, st, progress)
-    else:
-        table, where = _decoded_table(paths, fmt, st, progress)
+    table, where = load_table(paths, fmt, st, progress)
     result = detect_counted(table, **detect_args, timestamp_column="_now" if "_now" in table.columns else None)
     for row, reason in result.rejected.head(st.skips.keep).iter_rows():
         st.skips.first.append(Skip(where(row), reason, "rejected by the batch detector"))
     for reason, n in result.skipped.items():
         st.skips.counts[reason] = st.skips.counts.get(reason, 0) + n
     return result
+
+
+def load_table(
+    paths: Sequence[str | Path], fmt: str = "auto", stats: ReplayStats | None = None, progress: Progress | None = None
+) -> tuple[pl.DataFrame, Callable[[int], str]]:
+    """All quotes of ``paths`` as one table in replay order, and a row -> position function.
+
+    Parquet quote tables go straight into polars (per-file running-max clocks, then one
+    stable sort that reproduces the k-way merge); every other format is read by the
+    streaming readers. A ``_now`` column carries each row's alert stamp when it differs
+    from ``last_update`` (The Odds API snapshots).
+    """
+    st = stats if stats is not None else ReplayStats()
+    if not paths:
+        raise ConfigError("paths: give at least one recording")
+    files = [Path(p) for p in paths]
+    if all(p.is_file() and p.name.lower().endswith(".parquet") for p in files) and fmt in ("auto", "quotes"):
+        return _parquet_tables(files, st, progress)
+    return _decoded_table(paths, fmt, st, progress)
 
 
 def _parquet_tables(

@@ -1,0 +1,105 @@
+"""Backtest output files: tables (Parquet, CSV), a Markdown report and PNG charts.
+
+matplotlib is an optional dependency (``pip install 'dropengine[report]'``); it is imported
+only here, with the non-interactive Agg backend, so nothing opens a window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..backtest import Backtest
+from ..errors import ConfigError
+
+__all__ = ["write_report"]
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:+.4f}" if abs(v) < 10 else f"{v:.1f}"
+    return str(v)
+
+
+def markdown(bt: Backtest, command: str | None = None) -> str:
+    """The summary as a Markdown report (one table per dimension)."""
+    cfg = bt.config
+    lines = [
+        "# dropengine backtest",
+        "",
+        f"- close: **{cfg.close}**; take: **{cfg.take}**"
+        + (f" (+{cfg.latency_ms} ms)" if cfg.take == "best-other" else "")
+        + f"; close measured on: **{cfg.sharp or 'the taking book'}**; devig: **{cfg.devig}**",
+        f"- alerts: {bt.alerts.height}; with a close: {bt.alerts.get_column('clv').is_not_null().sum()}",
+    ]
+    status = bt.alerts.group_by("close_status").len().sort("len", descending=True)
+    lines.append("- close status: " + ", ".join(f"{s} {n}" for s, n in status.iter_rows()))
+    if command:
+        lines += ["", "```", command, "```"]
+    cols = ["group", "alerts", "closed", "mean_clv", "median_clv", "beat_close", "ci95_low", "ci95_high",
+            "mean_novig_clv"]
+    for dim in bt.summary.get_column("dimension").unique(maintain_order=True).to_list():
+        part = bt.summary.filter(pl.col("dimension") == dim)
+        lines += ["", f"## by {dim}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for row in part.select(cols).iter_rows():
+            lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
+    lines += ["", "CLV is `d_taken / d_close - 1`; no-vig CLV is `p_fair_close * d_taken - 1`;",
+              "the 95% interval is mean ± 1.96·sd/√n over alerts with a close.", ""]
+    return "\n".join(lines)
+
+
+def write_report(bt: Backtest, out: Path, command: str | None = None) -> list[Path]:
+    """Write the per-alert table, the summary, the Markdown report and the charts into ``out``."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("out: charts need matplotlib; install it with pip install 'dropengine[report]'") from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"out: cannot create {str(out)!r}: {exc.strerror or exc}") from None
+    written = []
+    table = bt.alerts
+    for name, write in (("alerts.parquet", table.write_parquet), ("alerts.csv", table.write_csv),
+                        ("summary.csv", bt.summary.write_csv)):
+        write(out / name)
+        written.append(out / name)
+    (out / "report.md").write_text(markdown(bt, command))
+    written.append(out / "report.md")
+
+    clv = table.filter(pl.col("clv").is_not_null()).sort("last_update")
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    ax.hist(clv.get_column("clv").to_list(), bins=50, color="#3a6ea5")
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("price CLV (d_taken / d_close - 1)")
+    ax.set_ylabel("alerts")
+    ax.set_title(f"CLV distribution ({bt.config.close}, take {bt.config.take}, n={clv.height})")
+    fig.tight_layout()
+    fig.savefig(out / "clv_distribution.png")
+    plt.close(fig)
+    written.append(out / "clv_distribution.png")
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    times = [t / 3_600_000 for t in clv.get_column("last_update").to_list()]
+    t0 = times[0] if times else 0.0
+    ax.plot([t - t0 for t in times], clv.get_column("clv").cum_sum().to_list(), color="#3a6ea5", label="price CLV")
+    if clv.get_column("novig_clv").is_not_null().any():
+        ax.plot([t - t0 for t in times], clv.get_column("novig_clv").fill_null(0).cum_sum().to_list(),
+                color="#c0504d", label="no-vig CLV")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("hours since the first alert")
+    ax.set_ylabel("cumulative CLV (units staked: 1 per alert)")
+    ax.set_title("Cumulative CLV over time")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "cumulative_clv.png")
+    plt.close(fig)
+    written.append(out / "cumulative_clv.png")
+    return written
