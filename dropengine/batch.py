@@ -142,6 +142,7 @@ def detect_counted(
     else:
         fired = _anchor(runs, thr, cfg.unit == "prob")
     n_det = fired.height
+    fired = fired.join(loaded.frame.drop("_lu", "_p", "_c", "_invalid"), on="_i", how="left")
     alerts = _alerts(fired, loaded.int_prices, timestamp_column)
     alerts = _filter(alerts, flt).sort("_i").drop("_i")
     counters = EngineCounters(loaded.seen, n_primed, n_stale, loaded.invalid, n_susp, n_rep, n_det, alerts.height)
@@ -158,7 +159,9 @@ def accepted_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     ``home_team``, ``away_team``, ``commence_time``, ``line`` the input has. The backtest
     reads price histories from here, so it sees exactly what detection saw.
     """
-    w, _ = _accept(_load(quotes, None).frame)
+    frame = _load(quotes, None).frame
+    w, _ = _accept(frame)
+    w = w.join(frame.drop("_lu", "_p", "_c", "_invalid"), on="_i", how="left", maintain_order="left")
     rest = [c for c in w.columns if not c.startswith("_") and c not in ("sport_key", *KEY)]
     return w.select(
         pl.col("_i").alias("row"), "sport_key", *KEY, pl.col("_p").alias("price"),
@@ -231,12 +234,26 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
 def _accept(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """Rules 1-2: invalid prices out, then stale rows (below the running max of the key's
     earlier rows). Returns the rows sorted by key and position, and the stale count."""
-    w = frame.filter(~pl.col("_invalid")).sort([*KEY, "_i"])
-    new_key = pl.any_horizontal(*(pl.col(c) != pl.col(c).shift(1) for c in KEY)).fill_null(True)
-    w = w.with_columns(new_key.alias("_newkey"))
+    # Sort by integer codes of the key columns (hash-encoded, O(n)) rather than by the strings:
+    # any order that groups each key and keeps input order within it will do.
+    # Only the narrow working columns travel through the sort; callers join the text back by _i.
+    codes = [pl.col(c).cast(pl.Categorical).to_physical().alias(f"_k{j}") for j, c in enumerate(KEY)]
+    w = frame.filter(~pl.col("_invalid")).select("_i", *codes, "_lu", "_p", "_c").sort(["_k0", "_k1", "_k2", "_i"])
+    new_key = pl.any_horizontal(*(pl.col(f"_k{j}") != pl.col(f"_k{j}").shift(1) for j in range(3))).fill_null(True)
+    w = w.with_columns(new_key.alias("_newkey")).drop("_k0", "_k1", "_k2")
     w = w.with_columns(pl.col("_newkey").cum_sum().alias("_g"))
-    w = w.with_columns(pl.col("_lu").cum_max().shift(1).over("_g").alias("_newest"))
-    stale = pl.col("_lu") < pl.col("_newest")
+    lo, hi, groups = w.select(
+        pl.col("_lu").min().alias("lo"), pl.col("_lu").max().alias("hi"), pl.col("_g").max()
+    ).row(0)
+    if lo is not None and hi - lo < 2**40 and groups < 2**22:
+        # One Int64 per row, ordered by (group, time): a running max over the whole frame is the
+        # running max within the group, since an earlier group's values are always smaller.
+        packed = (pl.col("_g").cast(pl.Int64) * 2**40) + (pl.col("_lu") - lo)
+        w = w.with_columns(packed.alias("_pk"))
+        stale = pl.col("_pk") < pl.col("_pk").cum_max().shift(1)
+    else:  # times spanning more than 34 years, or over 4M keys: the general windowed form
+        w = w.with_columns(pl.col("_lu").cum_max().shift(1).over("_g").alias("_newest"))
+        stale = pl.col("_lu") < pl.col("_newest")
     n_stale = w.select(stale.sum()).item() or 0
     w = w.filter(~stale.fill_null(False))
     # A key's first kept row starts its group (recomputed after the filter).
