@@ -1,0 +1,141 @@
+"""Run an ASGI app on uvicorn: in the foreground for the CLI, or in a thread for tests.
+
+Both bind the socket themselves, so ``port=0`` picks a free port and the URL is known
+before the first request. Access and error logs of uvicorn go through a
+:class:`~dropengine.keys.RedactingFilter`, since uvicorn prints request lines with their
+query string (``?apiKey=...``).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from ..errors import ConfigError
+from ..keys import install_redaction
+
+__all__ = ["BackgroundServer", "bind", "run_foreground"]
+
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port=0``: any free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"--host/--port: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+def _config(app: Any, log_level: str, access_log: bool, graceful_s: float) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        access_log=access_log,
+        lifespan="on",
+        ws="websockets-sansio",
+        timeout_graceful_shutdown=max(1, round(graceful_s)),
+        # the apps send their own heartbeats; transport pings would only add noise
+        ws_ping_interval=None,
+        ws_ping_timeout=None,
+    )
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def run_foreground(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    secrets: Iterable[str] = (),
+    log_level: str = "info",
+    access_log: bool = True,
+    on_ready: Any = None,
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM (uvicorn's own signal handling drains connections)."""
+    import uvicorn
+
+    install_redaction(UVICORN_LOGGERS, secrets)
+    sock = bind(host, port)
+    if on_ready is not None:
+        on_ready(_url(sock))
+    server = uvicorn.Server(_config(app, log_level, access_log, graceful_s=5.0))
+    server.run(sockets=[sock])
+
+
+class BackgroundServer:
+    """uvicorn serving ``app`` from a daemon thread on a loopback port (tests, benchmarks).
+
+    ``with BackgroundServer(app) as url: ...`` starts it, waits until it accepts
+    connections, and stops it on exit (open streams are cut after ``graceful_s``).
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        secrets: Iterable[str] = (),
+        log_level: str = "warning",
+        access_log: bool = False,
+        graceful_s: float = 1.0,
+    ) -> None:
+        import uvicorn
+
+        install_redaction(UVICORN_LOGGERS, secrets)
+        self._sock = bind(host, port)
+        self.url = _url(self._sock)
+        self._server = uvicorn.Server(_config(app, log_level, access_log, graceful_s))
+        self._thread = threading.Thread(target=self._run, name=f"uvicorn {self.url}", daemon=True)
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._sock])
+        except BaseException as exc:  # reported by start()/stop() in the caller's thread
+            self._error = exc
+
+    def start(self, timeout: float = 10.0) -> str:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if self._error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"the server did not start: {self._error!r}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start within {timeout} s")
+            time.sleep(0.01)
+        return self.url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout / 2)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout / 2)
+        self._sock.close()
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
