@@ -334,3 +334,13 @@ def _cell(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:+.2%}" if abs(v) < 10 else f"{v:.1f}"
     return str(v)
+
+
+def _register_live() -> None:
+    from .cli_live import record_cmd, watch_cmd
+
+    main.add_command(watch_cmd)
+    main.add_command(record_cmd)
+
+
+_register_live()

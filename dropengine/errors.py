@@ -3,13 +3,15 @@
 Library callers catch :class:`DropEngineError` to handle everything this package raises.
 :class:`ConfigError` means the caller passed a bad argument (fix the call);
 :class:`FeedError` means the data was bad (skip it, count it, keep going);
-:class:`SnapshotError` means a saved engine state cannot be restored.
+:class:`SnapshotError` means a saved engine state cannot be restored;
+:class:`UpstreamError` means a live upstream refused or ended the stream for good
+(:class:`AuthError` when the key was the reason), after the retry policy gave up.
 Third-party exceptions (JSON, polars, network) are translated into these at the edge.
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DropEngineError", "FeedError", "SnapshotError"]
+__all__ = ["AuthError", "ConfigError", "DropEngineError", "FeedError", "SnapshotError", "UpstreamError"]
 
 
 class DropEngineError(Exception):
@@ -34,3 +36,21 @@ class FeedError(DropEngineError, ValueError):
 
 class SnapshotError(DropEngineError, ValueError):
     """An engine snapshot is corrupt, truncated, of another version, or not a snapshot."""
+
+
+class UpstreamError(DropEngineError):
+    """A live upstream stopped us for good: a status or close code the retry policy never
+    retries (SPEC section 8), or a request the upstream rejects as malformed.
+
+    ``status`` is the HTTP status and ``close_code`` the WebSocket close code, when known.
+    Messages never contain the API key.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, close_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.close_code = close_code
+
+
+class AuthError(UpstreamError):
+    """The upstream rejected the API key (HTTP 401/403, close 1008/4001/4003/4401): never retried."""

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+import msgspec
+
 from .errors import FeedError
 from .quote import Quote
 from .sides import format_line
@@ -137,6 +139,14 @@ def _line_side(prefix: str, line: float | int) -> str:
     return side
 
 
+def _fingerprint(row: object) -> bytes:
+    """A row's content, independent of key order (to recognise a row sent again)."""
+    try:
+        return msgspec.json.encode(row, order="sorted")
+    except (TypeError, ValueError, OverflowError):
+        return repr(row).encode()
+
+
 def _text(row: Mapping[str, Any], name: str) -> str | None:
     value = row.get(name)
     return value if type(value) is str and value else None
@@ -155,6 +165,12 @@ class FrameDecoder:
         self.envelopes: dict[str, int] = {}
         self.unknown_types = 0
         self.rows = 0
+        # Resume state per stream (sport): the newest last_update decoded, the raw rows
+        # decoded at exactly that time, and the cursor a reconnect announced (SPEC 8).
+        self._cursor: dict[str | None, int] = {}
+        self._frontier: dict[str | None, list[Mapping[str, Any]]] = {}
+        self._resuming: dict[str | None, int] = {}
+        self.resume_dropped = 0
 
     @property
     def identities_held(self) -> int:
@@ -168,6 +184,11 @@ class FrameDecoder:
             del self._rows[k]
         return len(old)
 
+    def cursor(self, sport_key: str | None) -> int | None:
+        """The ``since`` to resume ``sport_key``'s stream with: the newest ``last_update``
+        decoded from it (``None`` before its first row)."""
+        return self._cursor.get(sport_key)
+
     def feed(self, envelope: object, skips: SkipLog, where: str = "") -> list[Quote]:
         """Decode one envelope; bad rows and fields go to ``skips`` with ``where``."""
         if not isinstance(envelope, Mapping):
@@ -178,30 +199,61 @@ class FrameDecoder:
             skips.add(where, "bad envelope", f"type: {etype!r} is missing or not a string")
             return []
         self.envelopes[etype] = self.envelopes.get(etype, 0) + 1
+        sport = _text(envelope, "sport_key") or self.sport_key
         if etype not in DATA_TYPES:
-            if etype not in KNOWN_TYPES:
+            if etype == "connected" and sport in self._cursor:
+                # a reconnect of a stream we already decoded: its initial_state replays
+                # rows from the cursor on, some of which we have processed
+                self._resuming[sport] = self._cursor[sport]
+            elif etype not in KNOWN_TYPES:
                 self.unknown_types += 1
             return []
         data = envelope.get("data")
         if not isinstance(data, list):
             skips.add(where, "bad envelope", f"data: {type(data).__name__} is not a list of rows")
             return []
-        sport = _text(envelope, "sport_key") or self.sport_key
+        if etype == "initial_state" and sport in self._resuming:
+            data = self._drop_processed(data, sport, self._resuming.pop(sport))
         out: list[Quote] = []
         self.rows += len(data)
+        newest = self._cursor.get(sport, -1)
+        frontier = self._frontier.get(sport)
         for i, row in enumerate(data):
             if not isinstance(row, Mapping):
                 skips.add(_at(where, i), "bad row", f"expected a JSON object, got {type(row).__name__}")
                 continue
             try:
-                self._row(row, sport, out, skips, where, i)
+                lu = self._row(row, sport, out, skips, where, i)
             except FeedError as exc:
                 skips.add(_at(where, i), exc.reason, str(exc))
+                continue
+            if lu >= newest:
+                if lu > newest or frontier is None:
+                    newest, frontier = lu, [row]
+                else:
+                    frontier.append(row)
+        if frontier is not None:
+            self._cursor[sport] = newest
+            self._frontier[sport] = frontier
         return out
+
+    def _drop_processed(self, data: list[Any], sport: str | None, since: int) -> list[Any]:
+        """Rows of a resumed ``initial_state`` minus those already processed (SPEC 8):
+        older than the cursor, or at the cursor and identical to a row decoded there."""
+        seen = {_fingerprint(r) for r in self._frontier.get(sport, ())}
+        kept: list[Any] = []
+        for row in data:
+            lu = row.get("last_update") if isinstance(row, Mapping) else None
+            if type(lu) is int and (lu < since or (lu == since and _fingerprint(row) in seen)):
+                self.resume_dropped += 1
+                continue
+            kept.append(row)
+        return kept
 
     def _row(
         self, row: Mapping[str, Any], sport: str | None, out: list[Quote], skips: SkipLog, where: str, i: int
-    ) -> None:
+    ) -> int:
+        """Decode one row into ``out``; returns its ``last_update``."""
         event_id = _text(row, "event_id")
         bookmaker = _text(row, "bookmaker")
         if event_id is None or bookmaker is None:
@@ -265,11 +317,11 @@ class FrameDecoder:
                         None, None, line, home, away, commence,
                     )
                 )
-            return
+            return last_update
         mk, player = ident[3], ident[4]
         line_val = coerce_line(row.get("line"), "line")
         if line_val is None:
-            return
+            return last_update
         line_text = format_line(line_val)
         market = _text(row, "market")
         for price_field, outcome in _PROP_FIELDS:
@@ -286,3 +338,4 @@ class FrameDecoder:
                     last_update, "prop", mk, market, player, float(line_val), home, away, commence,
                 )
             )
+        return last_update

@@ -1,0 +1,430 @@
+"""One live upstream stream (one sport, SSE or WebSocket) kept alive by the retry policy.
+
+:class:`UpstreamStream` is the thin loop of SPEC section 8 around pure parts: a transport
+connection (:mod:`.sse_client`, :mod:`.ws_client`) yields frame texts and ends with an
+:class:`~dropengine.retry.Outcome`; :class:`~dropengine.retry.Backoff` decides to stop or
+to wait; :class:`~dropengine.frames.FrameDecoder` decodes the envelopes, remembers the
+resume cursor (``since`` = newest ``last_update`` decoded) and drops what a resumed
+connection sends again. Decoding happens here, before anything is handed on, so the
+cursor always covers exactly what the caller has received: a reconnect never loses or
+repeats a row, and the caller's engine keeps its state (no re-priming).
+
+The API key lives in a :class:`~dropengine.keys.Secret`; every message built here is
+redacted, third-party exceptions are translated into :class:`UpstreamError` without their
+original (which may print the URL), and the ``httpx`` / ``websockets`` loggers get a
+redacting filter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+
+from ..errors import ConfigError, DropEngineError, UpstreamError
+from ..filters import parse_csv
+from ..frames import FrameDecoder
+from ..keys import Secret, install_redaction, redact
+from ..quote import Quote
+from ..retry import Backoff, Outcome, Retry, RetryPolicy, Stop, dead_after_s
+from ..skips import SkipLog
+
+__all__ = [
+    "AUTH_MODES",
+    "TRANSPORTS",
+    "Ended",
+    "LiveStats",
+    "Received",
+    "StreamFilters",
+    "StreamState",
+    "UpstreamConfig",
+    "UpstreamStream",
+    "fetch_sports",
+]
+
+TRANSPORTS: Final = ("sse", "ws")
+AUTH_MODES: Final = ("header", "query", "subprotocol")
+#: The vendor's heartbeat defaults: SSE ``heartbeat_s`` default 5, WebSocket idle 30 s.
+DEFAULT_HEARTBEAT_S: Final = {"sse": 5.0, "ws": 30.0}
+_LOGGERS: Final = ("httpx", "httpcore", "websockets", "websockets.client")
+
+
+class Ended(Exception):  # a signal between transport and loop, not an error
+    """Raised by a transport connection when it ends; carries how it ended."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.describe())
+        self.outcome = outcome
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFilters:
+    """Query filters the upstream applies (passed through as the vendor's parameters)."""
+
+    event_id: str | None = None
+    bookmakers: tuple[str, ...] = ()
+    markets: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    since: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        event_id: str | None = None,
+        bookmakers: str | Sequence[str] | None = None,
+        markets: str | Sequence[str] | None = None,
+        kinds: str | Sequence[str] | None = None,
+        since: int | None = None,
+    ) -> StreamFilters:
+        def seq(name: str, v: str | Sequence[str] | None) -> tuple[str, ...]:
+            if v is None:
+                return ()
+            items = parse_csv(v, name) if isinstance(v, str) else [str(x).strip() for x in v if str(x).strip()]
+            return tuple(items or ())
+
+        k = seq("kinds", kinds)
+        bad = [x for x in k if x not in ("game", "prop")]
+        if bad:
+            raise ConfigError(f"kinds: {bad[0]!r} is not 'game' or 'prop'")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+            raise ConfigError(f"since: {since!r} is not a unix-ms timestamp")
+        if event_id is not None and not event_id.strip():
+            raise ConfigError("event_id: may not be empty")
+        return cls(event_id, seq("bookmakers", bookmakers), seq("markets", markets), k, since)
+
+    def params(self, since: int | None) -> dict[str, str]:
+        """Query parameters; ``since`` (the resume cursor) overrides the configured one."""
+        out: dict[str, str] = {}
+        if self.event_id is not None:
+            out["event_id"] = self.event_id
+        for name in ("bookmakers", "markets", "kinds"):
+            values: tuple[str, ...] = getattr(self, name)
+            if values:
+                out[name] = ",".join(values)
+        cursor = since if since is not None else self.since
+        if cursor is not None:
+            out["since"] = str(cursor)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """Where and how to connect. ``repr`` never shows the key (it is a :class:`Secret`)."""
+
+    base_url: str
+    api_key: Secret
+    transport: Literal["sse", "ws"] = "sse"
+    auth: Literal["header", "query", "subprotocol"] = "header"
+    filters: StreamFilters = field(default_factory=StreamFilters)
+    heartbeat_s: float | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    connect_timeout_s: float = 10.0
+    universe_refresh_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.api_key, Secret):
+            raise ConfigError("api_key: wrap the key in dropengine.keys.Secret")
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"transport: {self.transport!r} is not one of {', '.join(TRANSPORTS)}")
+        if self.auth not in AUTH_MODES:
+            raise ConfigError(f"auth: {self.auth!r} is not one of {', '.join(AUTH_MODES)}")
+        if self.auth == "subprotocol" and self.transport != "ws":
+            raise ConfigError("auth: 'subprotocol' (Sec-WebSocket-Protocol) works only with transport 'ws'")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
+            raise ConfigError(f"base_url: {redact(self.base_url)!r} is not an http(s):// or ws(s):// URL")
+        if parts.query:
+            raise ConfigError("base_url: give the key with api_key, not in the URL's query")
+        if self.heartbeat_s is not None and not 1 <= self.heartbeat_s <= 30:
+            raise ConfigError(f"heartbeat_s: {self.heartbeat_s!r} is outside 1..30")
+        if self.connect_timeout_s <= 0 or self.universe_refresh_s <= 0:
+            raise ConfigError("connect_timeout_s and universe_refresh_s must be > 0")
+
+    @property
+    def heartbeat(self) -> float:
+        return self.heartbeat_s if self.heartbeat_s is not None else DEFAULT_HEARTBEAT_S[self.transport]
+
+    def http_base(self) -> str:
+        p = urlsplit(self.base_url)
+        scheme = {"ws": "http", "wss": "https"}.get(p.scheme, p.scheme)
+        return urlunsplit((scheme, p.netloc, p.path.rstrip("/"), "", ""))
+
+    def ws_base(self) -> str:
+        p = urlsplit(self.base_url)
+        scheme = {"http": "ws", "https": "wss"}.get(p.scheme, p.scheme)
+        return urlunsplit((scheme, p.netloc, p.path.rstrip("/"), "", ""))
+
+    def stream_url(self, sport_key: str) -> str:
+        if self.transport == "sse":
+            return f"{self.http_base()}/v1/sse/odds/{sport_key}"
+        return f"{self.ws_base()}/ws/odds/{sport_key}"
+
+    def where(self, sport_key: str) -> str:
+        """How messages name a stream: transport, URL path (no key), sport."""
+        return f"{self.transport} {urlsplit(self.stream_url(sport_key)).path}"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One frame as received: its sport, the parsed envelope, its text (what ``record``
+    writes), the quotes decoded from it, and the wall-clock receipt time."""
+
+    sport_key: str
+    envelope: Any
+    text: str
+    quotes: list[Quote]
+    received_ms: int
+
+
+@dataclass(slots=True)
+class StreamState:
+    """What one sport's stream is doing (for status lines and ``/metrics``)."""
+
+    sport_key: str
+    state: str = "starting"  # connecting | open | waiting | stopped | failed
+    connections: int = 0
+    reconnects: int = 0
+    frames: int = 0
+    quotes: int = 0
+    last_outcome: str = ""
+    error: str = ""
+
+
+@dataclass(slots=True)
+class LiveStats:
+    """Counters over every stream of a live run; ``skips`` collects bad frames and rows."""
+
+    streams: dict[str, StreamState] = field(default_factory=dict)
+    skips: SkipLog = field(default_factory=SkipLog)
+    universe_refreshes: int = 0
+
+    def stream(self, sport_key: str) -> StreamState:
+        st = self.streams.get(sport_key)
+        if st is None:
+            st = self.streams[sport_key] = StreamState(sport_key)
+        return st
+
+    @property
+    def open(self) -> int:
+        return sum(1 for s in self.streams.values() if s.state == "open")
+
+    @property
+    def reconnects(self) -> int:
+        return sum(s.reconnects for s in self.streams.values())
+
+    @property
+    def quotes(self) -> int:
+        return sum(s.quotes for s in self.streams.values())
+
+    @property
+    def frames(self) -> int:
+        return sum(s.frames for s in self.streams.values())
+
+
+Connector = Callable[[UpstreamConfig, str, dict[str, str], float, "UpstreamStream"], AsyncGenerator[str, None]]
+
+_decode_json = msgspec.json.Decoder().decode
+_encode_json = msgspec.json.Encoder().encode
+
+
+def _secure(config: UpstreamConfig) -> None:
+    install_redaction(_LOGGERS, [config.api_key.reveal()])
+
+
+class UpstreamStream:
+    """One sport's stream, reconnected per SPEC section 8 until a stop or until closed.
+
+    ``decoder`` may be shared by several streams (fan-in): it keeps one resume cursor per
+    sport. ``rng`` supplies the jitter (seed it for reproducible delays). ``on_event`` is
+    called with a short human-readable line on every connect, retry and stop.
+    """
+
+    def __init__(
+        self,
+        config: UpstreamConfig,
+        sport_key: str,
+        decoder: FrameDecoder | None = None,
+        stats: LiveStats | None = None,
+        *,
+        rng: random.Random | None = None,
+        on_event: Callable[[str], None] | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        if not sport_key or "/" in sport_key or any(c.isspace() for c in sport_key):
+            raise ConfigError(f"sport_key: {sport_key!r} is not a sport key")
+        _secure(config)
+        self.config = config
+        self.sport_key = sport_key
+        self.decoder = decoder if decoder is not None else FrameDecoder()
+        self.stats = stats if stats is not None else LiveStats()
+        self.state = self.stats.stream(sport_key)
+        self.backoff = Backoff(config.policy)
+        self._rng = rng if rng is not None else random.Random()
+        self._on_event = on_event
+        self._sleep = sleep
+        self.subscription: str | None = None
+        self._send: Callable[[str], Any] | None = None  # set by the WS transport while open
+        #: (outcome, decision) per ended connection, for tests and diagnostics
+        self.history: list[tuple[Outcome, Retry | Stop]] = []
+
+    def __repr__(self) -> str:
+        return f"UpstreamStream({self.config.where(self.sport_key)!r}, state={self.state.state!r})"
+
+    def _event(self, text: str) -> None:
+        if self._on_event is not None:
+            self._on_event(redact(text, [self.config.api_key.reveal()]))
+
+    async def subscribe(self, event_id: str | None) -> None:
+        """WebSocket only: filter the stream to ``event_id`` (``None``: unsubscribe).
+        Kept across reconnects (the command is sent again on every new connection)."""
+        if self.config.transport != "ws":
+            raise ConfigError("subscribe: SSE filters are set in the URL; use StreamFilters(event_id=...)")
+        self.subscription = event_id
+        if self._send is not None:
+            await self._send(self.command())
+
+    def command(self) -> str:
+        if self.subscription is None:
+            return '{"type":"unsubscribe"}'
+        return _encode_json({"type": "subscribe", "event_id": self.subscription}).decode()
+
+    def _connector(self) -> Connector:
+        if self.config.transport == "sse":
+            from .sse_client import sse_connection
+
+            return sse_connection
+        from .ws_client import ws_connection
+
+        return ws_connection
+
+    async def frames(self) -> AsyncGenerator[Received, None]:
+        """Frames of the stream across reconnects, decoded; raises :class:`UpstreamError`
+        (or :class:`~dropengine.errors.AuthError`) when the policy says stop."""
+        connect = self._connector()
+        sport = self.sport_key
+        where = self.config.where(sport)
+        st = self.state
+        dead_after = dead_after_s(self.config.heartbeat)
+        while True:
+            since = self.decoder.cursor(sport)
+            params = self.config.filters.params(since)
+            st.state = "connecting"
+            self._event(f"{where}: connecting" + (f" (since={since})" if since is not None else ""))
+            opened_at: float | None = None
+            outcome: Outcome
+            try:
+                async with aclosing(connect(self.config, sport, params, dead_after, self)) as texts:
+                    async for text in texts:
+                        if opened_at is None:
+                            opened_at = time.monotonic()
+                            st.connections += 1
+                            st.state = "open"
+                            self._event(f"{where}: open")
+                        received = self._decode(text, where)
+                        if received is not None:
+                            yield received
+                outcome = Outcome.ended()
+            except Ended as end:
+                outcome = end.outcome
+            healthy = time.monotonic() - opened_at if opened_at is not None else 0.0
+            decision = self.backoff.decide(outcome, healthy, self._rng.random(), where)
+            self.history.append((outcome, decision))
+            st.last_outcome = redact(outcome.describe(), [self.config.api_key.reveal()])
+            if isinstance(decision, Stop):
+                st.state = "failed"
+                st.error = str(decision.error)
+                self._event(f"{where}: stopped: {decision.error}")
+                raise decision.error
+            st.state = "waiting"
+            st.reconnects += 1
+            self._event(f"{where}: {decision.reason}")
+            await self._sleep(decision.delay_s)
+
+    def _decode(self, text: str, where: str) -> Received | None:
+        st = self.state
+        st.frames += 1
+        skips = self.stats.skips
+        try:
+            obj = _decode_json(text)
+        except msgspec.DecodeError as exc:
+            skips.add(f"{where} frame {st.frames}", "bad json", str(exc))
+            return None
+        if isinstance(obj, dict) and not isinstance(obj.get("sport_key"), str):
+            # every alert carries its sport; the stream's path names it when the frame does not
+            obj["sport_key"] = self.sport_key
+            text = _encode_json(obj).decode()
+        if "\n" in text or "\r" in text:
+            text = _encode_json(obj).decode()  # one line per frame in a recording
+        quotes = self.decoder.feed(obj, skips, f"{where} frame {st.frames}")
+        st.quotes += len(quotes)
+        return Received(self.sport_key, obj, text, quotes, int(time.time() * 1000))
+
+
+async def fetch_sports(config: UpstreamConfig, client: Any | None = None) -> list[str]:
+    """The active sport keys of ``GET {base}/v1/sports`` (the ``/all`` universe).
+
+    Raises :class:`~dropengine.errors.AuthError` on 401/403, :class:`UpstreamError` on other
+    failures (the fan-in retries those by policy and keeps its current universe).
+    """
+    import httpx
+
+    _secure(config)
+    url = f"{config.http_base()}/v1/sports"
+    headers, params = auth_parts(config)
+    own = client is None
+    http = client if client is not None else httpx.AsyncClient(timeout=config.connect_timeout_s, trust_env=False)
+    try:
+        try:
+            r = await http.get(url, headers=headers, params=params)
+        except httpx.HTTPError as exc:
+            raise Ended(Outcome.network(_describe(exc, config))) from None
+        if r.status_code != 200:
+            raise Ended(Outcome.http(r.status_code, None, "GET /v1/sports"))
+        try:
+            doc = _decode_json(r.content)
+        except msgspec.DecodeError:
+            raise UpstreamError("GET /v1/sports: the answer is not JSON", status=r.status_code) from None
+    finally:
+        if own:
+            await http.aclose()
+    if not isinstance(doc, list):
+        raise UpstreamError("GET /v1/sports: expected a JSON list of sports")
+    keys: list[str] = []
+    for item in doc:
+        if isinstance(item, dict):
+            key, active = item.get("key"), item.get("active", True)
+            if isinstance(key, str) and key and active is not False:
+                keys.append(key)
+        elif isinstance(item, str) and item:
+            keys.append(item)
+    return keys
+
+
+def auth_parts(config: UpstreamConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """Headers and query parameters that carry the key (subprotocol auth: neither)."""
+    key = config.api_key.reveal()
+    if config.auth == "header":
+        return {"X-API-Key": key}, {}
+    if config.auth == "query":
+        return {}, {"apiKey": key}
+    return {}, {}
+
+
+def _describe(exc: BaseException, config: UpstreamConfig) -> str:
+    """A third-party exception as a redacted one-liner (its type and message only)."""
+    text = str(exc) or type(exc).__name__
+    return redact(f"{type(exc).__name__}: {text}", [config.api_key.reveal()])[:300]
+
+
+def raise_unexpected(exc: BaseException, config: UpstreamConfig) -> None:
+    """Translate anything a transport did not classify into a network outcome."""
+    if isinstance(exc, (Ended, DropEngineError)):
+        raise exc
+    raise Ended(Outcome.network(_describe(exc, config))) from None

@@ -1,0 +1,339 @@
+"""``dropengine watch`` and ``dropengine record``: live upstream streams at the command line.
+
+Both are the same loop: a :class:`~dropengine.adapters.fanin.FanIn` of one, several
+(``--multi``) or every (``--all``) sport streams, decoded once. ``watch`` feeds the quotes
+to a :class:`~dropengine.engine.DropEngine` and prints alerts as JSON lines (the same lines
+``replay`` prints); ``record`` writes every frame as received, one per line, so that
+``dropengine replay FILE`` later gives the same alerts. ``watch --record FILE`` does both.
+Status (connections, reconnects, quotes/s) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from rich.console import Console
+
+from .adapters.fanin import FanIn
+from .adapters.sinks import AlertWriter
+from .adapters.upstream import AUTH_MODES, LiveStats, StreamFilters, UpstreamConfig
+from .engine import DropEngine
+from .errors import AuthError, ConfigError, UpstreamError
+from .filters import DIRECTIONS
+from .keys import Secret
+from .retry import RetryPolicy
+
+__all__ = ["record_cmd", "watch_cmd"]
+
+
+def _csv_opt(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not any(v.strip() for v in value.split(",")):
+        raise click.BadParameter("give at least one comma-separated value", ctx, param)
+    return value
+
+
+def _source_options(f: Any) -> Any:
+    options = [
+        click.option("--sport", help="One sport key, e.g. basketball_nba."),
+        click.option("--all", "all_sports", is_flag=True,
+                     help="Every active sport of GET /v1/sports, refreshed every 5 minutes."),
+        click.option("--multi", callback=_csv_opt, help="A fixed list of sport keys, comma-separated."),
+        click.option("--base-url", envvar="DROPENGINE_BASE_URL", required=True,
+                     help="The upstream, e.g. https://parlay-api.com or http://127.0.0.1:8081 "
+                          "(env DROPENGINE_BASE_URL)."),
+        click.option("--api-key", envvar="DROPENGINE_API_KEY", required=True, show_envvar=True,
+                     help="The upstream API key; prefer the environment variable (a flag shows in ps)."),
+        click.option("--auth", type=click.Choice(AUTH_MODES), default="header", show_default=True,
+                     help="How the key is sent: X-API-Key header, ?apiKey= query, or (ws) the "
+                          "Sec-WebSocket-Protocol apikey.<key>."),
+        click.option("--transport", type=click.Choice(["sse", "ws"]), default="sse", show_default=True,
+                     help="Server-Sent Events (/v1/sse/odds/...) or WebSocket (/ws/odds/...)."),
+        click.option("--since", type=click.IntRange(min=0), default=None,
+                     help="Start from this unix-ms cursor (the upstream replays rows since then)."),
+        click.option("--heartbeat-s", type=click.IntRange(1, 30), default=None,
+                     help="Heartbeat interval to ask for; no frame for twice it means a dead connection "
+                          "[default: 5 for sse, 30 for ws]."),
+        click.option("--event-id", callback=_csv_opt, help="Only these event ids (comma-separated)."),
+        click.option("--bookmakers", callback=_csv_opt, help="Only these bookmakers (comma-separated)."),
+        click.option("--markets", callback=_csv_opt, help="Only these market keys (h2h,spreads,player_points,...)."),
+        click.option("--kinds", type=click.Choice(["game", "prop", "game,prop"]), default=None,
+                     help="Only game lines or props."),
+        click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help="Stop after this many seconds."),
+        click.option("--status-every", type=click.FloatRange(min=0), default=5.0, show_default=True,
+                     help="Seconds between status lines on stderr (0: none)."),
+        click.option("--retry-scale", type=click.FloatRange(min=0.001, max=1.0), default=1.0, hidden=True,
+                     help="Scale every retry delay (tests and demos)."),
+        click.option("--quiet", "-q", is_flag=True, help="No status or connection messages on stderr."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _config(base_url: str, api_key: str, auth: str, transport: str, since: int | None, heartbeat_s: int | None,
+            event_id: str | None, bookmakers: str | None, markets: str | None, kinds: str | None,
+            retry_scale: float) -> UpstreamConfig:
+    # a single event id narrows the upstream too; several are filtered by the engine only
+    upstream_event = event_id.strip() if event_id is not None and "," not in event_id.strip(", ") else None
+    filters = StreamFilters.build(upstream_event, bookmakers, markets, kinds, since)
+    return UpstreamConfig(
+        base_url, Secret(api_key), transport, auth, filters,  # type: ignore[arg-type]
+        float(heartbeat_s) if heartbeat_s is not None else None, RetryPolicy().scaled(retry_scale),
+    )
+
+
+def _sports(sport: str | None, all_sports: bool, multi: str | None) -> list[str] | None:
+    given = sum([sport is not None, all_sports, multi is not None])
+    if given != 1:
+        raise click.UsageError("give exactly one of --sport KEY, --all, --multi a,b")
+    if sport is not None:
+        return [sport.strip()]
+    if multi is not None:
+        return list(dict.fromkeys(s.strip() for s in multi.split(",") if s.strip()))
+    return None
+
+
+class _Recorder:
+    """Frames as received, one per line; ``.gz`` compresses. Flushed about once a second."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.frames = 0
+        self._last_flush = time.monotonic()
+        try:
+            self._fh: IO[bytes] = (
+                gzip.open(path, "wb") if path.suffix == ".gz" else open(path, "wb")  # type: ignore[assignment]  # noqa: SIM115
+            )
+        except OSError as exc:
+            raise ConfigError(f"--out/--record: cannot write {str(path)!r}: {exc.strerror or exc}") from None
+
+    def write(self, text: str) -> None:
+        self._fh.write(text.encode() + b"\n")
+        self.frames += 1
+        now = time.monotonic()
+        if now - self._last_flush >= 1.0:
+            self._fh.flush()
+            self._last_flush = now
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class _Status:
+    """The stderr status line and connection messages."""
+
+    def __init__(self, err: Console, stats: LiveStats, every: float, quiet: bool) -> None:
+        self.err, self.stats, self.every, self.quiet = err, stats, every, quiet
+        self.alerts = 0
+        self._t0 = self._last = time.monotonic()
+        self._quotes_then = 0
+
+    def event(self, text: str) -> None:
+        if not self.quiet:
+            self.err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {text}", highlight=False, soft_wrap=True)
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.quiet or self.every <= 0 or (not force and now - self._last < self.every):
+            return
+        quotes = self.stats.quotes
+        rate = (quotes - self._quotes_then) / max(now - self._last, 1e-9)
+        self._last, self._quotes_then = now, quotes
+        streams = self.stats.streams.values()
+        failed = sum(1 for s in streams if s.state == "failed")
+        line = (f"streams {self.stats.open}/{len(self.stats.streams)} open"
+                + (f" ({failed} failed)" if failed else "")
+                + f" · reconnects {self.stats.reconnects} · {rate:,.0f} quotes/s · quotes {quotes:,}"
+                + f" · alerts {self.alerts:,}")
+        if self.stats.skips:
+            line += f" · skipped {self.stats.skips.total}"
+        self.err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {line}", highlight=False, soft_wrap=True)
+
+
+async def _run(feed: FanIn, engine: DropEngine | None, writer: AlertWriter | None, recorder: _Recorder | None,
+               status: _Status, duration: float | None, stamp: str, max_alerts: int | None) -> None:
+    deadline = time.monotonic() + duration if duration is not None else None
+    frames = feed.frames()
+    pending: asyncio.Future[Any] | None = None
+    try:
+        while True:
+            timeout = None
+            if deadline is not None:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    return
+            if status.every > 0:
+                timeout = min(timeout, status.every) if timeout is not None else status.every
+            if pending is None:
+                # one pending read at a time: a timeout here must not cancel the feed
+                pending = asyncio.ensure_future(anext(frames))
+            done, _ = await asyncio.wait({pending}, timeout=timeout)
+            if not done:
+                status.tick()
+                continue
+            try:
+                received = pending.result()
+            except StopAsyncIteration:
+                return
+            finally:
+                pending = None
+            if recorder is not None:
+                recorder.write(received.text)
+            if engine is not None and writer is not None and received.quotes:
+                now = received.received_ms if stamp == "receipt" else None
+                drops = engine.observe_many(received.quotes, now)
+                if drops:
+                    writer.write(drops)
+                    writer.flush()
+                    status.alerts += len(drops)
+                    if max_alerts is not None and status.alerts >= max_alerts:
+                        return
+            status.tick()
+    finally:
+        if pending is not None:
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
+        await frames.aclose()
+
+
+def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine | None, record: Path | None,
+          duration: float | None, status_every: float, quiet: bool, stamp: str, max_alerts: int | None) -> None:
+    err = Console(stderr=True)
+    stats = LiveStats()
+    status = _Status(err, stats, status_every, quiet)
+    feed = FanIn(config, sports, stats=stats, on_event=status.event)
+    recorder = _Recorder(record) if record is not None else None
+    writer = AlertWriter(None) if engine is not None else None
+    code = 0
+    try:
+        code = _loop_until_signal(_run(feed, engine, writer, recorder, status, duration, stamp, max_alerts))
+    except AuthError as exc:
+        err.print(f"dropengine: {exc}", markup=False, highlight=False, soft_wrap=True)
+        code = 3
+    except UpstreamError as exc:
+        err.print(f"dropengine: {exc}", markup=False, highlight=False, soft_wrap=True)
+        code = 4
+    except BrokenPipeError:
+        sys.stderr.close()
+        return
+    finally:
+        if recorder is not None:
+            recorder.close()
+        if writer is not None:
+            with contextlib.suppress(BrokenPipeError):
+                writer.close()
+    status.tick(force=True)
+    for sport, error in feed.failures.items():
+        status.event(f"{sport}: {error}")
+    if not quiet and stats.skips.first:
+        err.print(f"skipped {stats.skips.total}: " + ", ".join(f"{k} {v}" for k, v in stats.skips.counts.items()),
+                  markup=False, highlight=False, soft_wrap=True)
+        for s in stats.skips.first[:10]:
+            err.print(f"  {s}", markup=False, highlight=False, soft_wrap=True)
+    if recorder is not None and not quiet:
+        err.print(f"recorded {recorder.frames:,} frames to {recorder.path}", markup=False, highlight=False)
+    if code:
+        sys.exit(code)
+
+
+def _loop_until_signal(coro: Any) -> int:
+    """Run ``coro``; SIGINT/SIGTERM stop it cleanly (files closed, summary printed)."""
+
+    async def main() -> int:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        stopped = False
+
+        def stop() -> None:
+            nonlocal stopped
+            stopped = True
+            task.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop)
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not stopped:
+                raise
+            return 0
+        return 0
+
+    return asyncio.run(main())
+
+
+@click.command("watch")
+@_source_options
+@click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=10, show_default=True,
+              help="Minimum move: American-odds cents (or probability points with --unit prob).")
+@click.option("--direction", type=click.Choice(DIRECTIONS), default="both", show_default=True,
+              help="Which moves to report.")
+@click.option("--reference", type=click.Choice(["last", "anchor"]), default="last", show_default=True,
+              help="Against the previous price (last) or the price at priming/last alert (anchor).")
+@click.option("--unit", type=click.Choice(["cents", "prob"]), default="cents", show_default=True,
+              help="Threshold unit.")
+@click.option("--stamp", type=click.Choice(["receipt", "data"]), default="receipt", show_default=True,
+              help="Alert timestamp: when the frame arrived, or the quote's last_update (what a replay of "
+                   "the recording prints, byte for byte).")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write every frame as received to FILE (.ndjson, .gz compresses).")
+@click.option("--max-alerts", type=click.IntRange(min=1), default=None, help="Stop after this many alerts.")
+def watch_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: str, api_key: str, auth: str,
+              transport: str, since: int | None, heartbeat_s: int | None, event_id: str | None,
+              bookmakers: str | None, markets: str | None, kinds: str | None, duration: float | None,
+              status_every: float, retry_scale: float, quiet: bool, threshold: float, direction: str,
+              reference: str, unit: str, stamp: str, record: Path | None, max_alerts: int | None) -> None:
+    """Print live drop alerts from the upstream odds stream, one JSON object per line.
+
+    Connects to {base}/v1/sse/odds/{sport} (or /ws/odds/{sport} with --transport ws) for
+    one sport, a list (--multi) or every active sport (--all), and keeps each stream alive:
+    reconnects with backoff and jitter, resumes from the newest last_update seen (no
+    re-priming, no duplicate alert), never retries a rejected key. Alerts are the lines
+    `dropengine replay` prints; status goes to stderr every --status-every seconds.
+
+    Exit status: 0 on a clean stop (Ctrl-C, --duration, --max-alerts), 3 when the key was
+    rejected, 4 when every stream stopped for another reason.
+    """
+    sports = _sports(sport, all_sports, multi)
+    try:
+        cfg = _config(base_url, api_key, auth, transport, since, heartbeat_s, event_id, bookmakers, markets, kinds,
+                      retry_scale)
+        engine = DropEngine(threshold, direction, reference, unit,  # type: ignore[arg-type]
+                            event_id=event_id, bookmakers=bookmakers, markets=markets, kinds=kinds)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    _live(sports, cfg, engine, record, duration, status_every, quiet, stamp, max_alerts)
+
+
+@click.command("record")
+@_source_options
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="FILE to write (.ndjson; .gz compresses): one frame per line, as received.")
+def record_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: str, api_key: str, auth: str,
+               transport: str, since: int | None, heartbeat_s: int | None, event_id: str | None,
+               bookmakers: str | None, markets: str | None, kinds: str | None, duration: float | None,
+               status_every: float, retry_scale: float, quiet: bool, out: Path) -> None:
+    """Record the upstream odds stream to FILE, every frame as received.
+
+    `dropengine replay FILE` then gives the alerts `dropengine watch` gave on the same
+    stream (with --stamp data, byte for byte): reconnects are in the file as the
+    upstream's `connected` frames, and the replay drops what a resumed connection sent
+    again exactly as the live run did.
+    """
+    sports = _sports(sport, all_sports, multi)
+    try:
+        cfg = _config(base_url, api_key, auth, transport, since, heartbeat_s, event_id, bookmakers, markets, kinds,
+                      retry_scale)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    _live(sports, cfg, None, out, duration, status_every, quiet, "data", None)
