@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -240,13 +241,21 @@ class FrameDecoder:
     def _drop_processed(self, data: list[Any], sport: str | None, since: int) -> list[Any]:
         """Rows of a resumed ``initial_state`` minus those already processed (SPEC 8):
         older than the cursor, or at the cursor and identical to a row decoded there."""
-        seen = {_fingerprint(r) for r in self._frontier.get(sport, ())}
+        # a multiset: the same row may legitimately arrive twice at one time (A, B, A)
+        seen = Counter(_fingerprint(r) for r in self._frontier.get(sport, ()))
         kept: list[Any] = []
         for row in data:
             lu = row.get("last_update") if isinstance(row, Mapping) else None
-            if type(lu) is int and (lu < since or (lu == since and _fingerprint(row) in seen)):
-                self.resume_dropped += 1
-                continue
+            if type(lu) is int:
+                if lu < since:
+                    self.resume_dropped += 1
+                    continue
+                if lu == since and seen:
+                    fp = _fingerprint(row)
+                    if seen[fp] > 0:
+                        seen[fp] -= 1
+                        self.resume_dropped += 1
+                        continue
             kept.append(row)
         return kept
 
