@@ -52,6 +52,9 @@ _MISSING = object()
 # A plain decimal number in ASCII: no underscores, no other scripts' digits, no inf/nan.
 _PLAIN_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INT: Final = re.compile(r"[+-]?[0-9]+")
+#: Rows remembered at the resume cursor per stream (older ones, if re-sent, are decoded
+#: again: at worst counted as repeated or stale by the engine).
+_FRONTIER_MAX: Final = 100_000
 #: Largest accepted unix-ms value (int64), so every consumer (Parquet, numpy) can hold it.
 MAX_MS: Final = 2**63 - 1
 
@@ -169,7 +172,7 @@ class FrameDecoder:
         # Resume state per stream (sport): the newest last_update decoded, the raw rows
         # decoded at exactly that time, and the cursor a reconnect announced (SPEC 8).
         self._cursor: dict[str | None, int] = {}
-        self._frontier: dict[str | None, list[Mapping[str, Any]]] = {}
+        self._frontier: dict[str | None, list[Any]] = {}
         self._resuming: dict[str | None, int] = {}
         self.resume_dropped = 0
 
@@ -214,11 +217,11 @@ class FrameDecoder:
             skips.add(where, "bad envelope", f"data: {type(data).__name__} is not a list of rows")
             return []
         if etype == "initial_state" and sport in self._resuming:
-            data = self._drop_processed(data, sport, self._resuming.pop(sport))
+            del self._resuming[sport]
+            data = self._drop_processed(data, sport)
         out: list[Quote] = []
         self.rows += len(data)
-        newest = self._cursor.get(sport, -1)
-        frontier = self._frontier.get(sport)
+        top = -1
         for i, row in enumerate(data):
             if not isinstance(row, Mapping):
                 skips.add(_at(where, i), "bad row", f"expected a JSON object, got {type(row).__name__}")
@@ -228,34 +231,35 @@ class FrameDecoder:
             except FeedError as exc:
                 skips.add(_at(where, i), exc.reason, str(exc))
                 continue
-            if lu >= newest:
-                if lu > newest or frontier is None:
-                    newest, frontier = lu, [row]
-                else:
-                    frontier.append(row)
-        if frontier is not None:
-            self._cursor[sport] = newest
-            self._frontier[sport] = frontier
+            if lu > top:
+                top = lu
+        if top >= 0:
+            # The cursor is the newest last_update decoded; the frontier holds every row of
+            # every envelope since the cursor last moved (an upstream resuming at the cursor
+            # re-sends those envelopes whole, out-of-order rows included).
+            if top > self._cursor.get(sport, -1):
+                self._cursor[sport] = top
+                self._frontier[sport] = list(data)
+            else:
+                frontier = self._frontier[sport]
+                frontier.extend(data)
+                if len(frontier) > _FRONTIER_MAX:  # a cursor stuck ahead (a skewed clock): stay bounded
+                    del frontier[: len(frontier) - _FRONTIER_MAX // 2]
         return out
 
-    def _drop_processed(self, data: list[Any], sport: str | None, since: int) -> list[Any]:
-        """Rows of a resumed ``initial_state`` minus those already processed (SPEC 8):
-        older than the cursor, or at the cursor and identical to a row decoded there."""
-        # a multiset: the same row may legitimately arrive twice at one time (A, B, A)
+    def _drop_processed(self, data: list[Any], sport: str | None) -> list[Any]:
+        """Rows of a resumed ``initial_state`` minus those already processed (SPEC 8): the
+        rows decoded since the cursor last moved, which the upstream sends again."""
+        # a multiset: the same row may legitimately arrive twice (A, B, A at one time)
         seen = Counter(_fingerprint(r) for r in self._frontier.get(sport, ()))
         kept: list[Any] = []
         for row in data:
-            lu = row.get("last_update") if isinstance(row, Mapping) else None
-            if type(lu) is int:
-                if lu < since:
+            if seen:
+                fp = _fingerprint(row)
+                if seen[fp] > 0:
+                    seen[fp] -= 1
                     self.resume_dropped += 1
                     continue
-                if lu == since and seen:
-                    fp = _fingerprint(row)
-                    if seen[fp] > 0:
-                        seen[fp] -= 1
-                        self.resume_dropped += 1
-                        continue
             kept.append(row)
         return kept
 
