@@ -1,0 +1,268 @@
+"""The mock upstream's timeline: recordings turned into an ordered list of vendor releases.
+
+Pure (no clock, no network): :func:`load_timeline` reads recordings with the same readers as
+``dropengine replay`` and returns every *release* (one ``odds_update`` worth of rows for one
+sport) in replay order. Vendor frame recordings keep their rows unchanged (the very dicts,
+``_diff`` rows included), so a client decoding the mock's stream decodes exactly what a replay
+of the file decodes. Quote tables become one vendor row per quote, carrying only that quote's
+price field, so each row decodes back to exactly that quote.
+
+:class:`SportState` folds releases into the "current state" an ``initial_state`` without
+``since`` reports: the latest version of every row identity, ``_diff`` rows merged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from ..adapters.files import Envelope, Snapshot, detect_format, expand_paths, read_recording
+from ..errors import FeedError
+from ..frames import DATA_TYPES, coerce_ms
+from ..merge import merge_by_clock
+from ..quote import Quote
+from ..sides import parse_side
+from ..skips import SkipLog
+
+__all__ = [
+    "GAME_MARKET_FIELDS",
+    "Release",
+    "SportState",
+    "Timeline",
+    "load_timeline",
+    "quote_row",
+    "row_identity",
+    "row_kind",
+    "row_time",
+]
+
+#: The fields of each game market in a vendor row (lines and prices), for the ``markets`` filter.
+GAME_MARKET_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "h2h": ("home_ml", "away_ml", "draw_ml"),
+    "spreads": ("home_spread", "away_spread", "home_spread_price", "away_spread_price"),
+    "totals": ("total", "over_price", "under_price"),
+}
+_H2H: Final = {"home": "home_ml", "away": "away_ml", "draw": "draw_ml"}
+_SPREAD: Final = {"home": ("home_spread", "home_spread_price"), "away": ("away_spread", "away_spread_price")}
+_TOTAL: Final = {"over": "over_price", "under": "under_price"}
+_PRICE_FIELDS: Final = frozenset(
+    ("home_ml", "away_ml", "draw_ml", "home_spread_price", "away_spread_price", "over_price", "under_price")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """One push of rows for one sport; ``clock`` is the replay clock (unix ms) it goes out at.
+
+    ``partial`` marks rows built from quote tables: each carries a single price field, so the
+    current state keeps one row per (identity, price field) instead of one per identity.
+    """
+
+    sport_key: str
+    clock: int
+    rows: Sequence[Any]
+    partial: bool = False
+
+
+@dataclass(slots=True)
+class Timeline:
+    """Every release in replay order, the sports they cover (first-seen order) and the skips."""
+
+    releases: list[Release] = field(default_factory=list)
+    skips: SkipLog = field(default_factory=SkipLog)
+    sports: list[str] = field(default_factory=list)
+    formats: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(len(r.rows) for r in self.releases)
+
+
+def row_kind(row: Mapping[str, Any]) -> str:
+    """``game`` or ``prop``, inferred like :class:`~dropengine.frames.FrameDecoder` does."""
+    kind = row.get("kind")
+    if kind is None:
+        return "prop" if (row.get("player") is not None or row.get("market_key") is not None) else "game"
+    return kind if isinstance(kind, str) else "game"
+
+
+def row_identity(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The identity ``_diff`` rows merge on (game: event, book; prop: + market key, player)."""
+    if row_kind(row) == "prop":
+        return ("p", row.get("event_id"), row.get("bookmaker"), row.get("market_key"), row.get("player"))
+    return ("g", row.get("event_id"), row.get("bookmaker"))
+
+
+def row_time(row: Any) -> int | None:
+    """A row's ``last_update`` in unix ms, or ``None`` when it has none that reads as one."""
+    if not isinstance(row, Mapping):
+        return None
+    lu = row.get("last_update")
+    if type(lu) is int:
+        return lu
+    try:
+        return coerce_ms(lu)
+    except FeedError:
+        return None
+
+
+class SportState:
+    """The current state of one sport: the latest full version of each row identity.
+
+    ``_diff`` rows are merged into their base (the result has no ``_diff`` key); rows of
+    partial releases are kept per (identity, price field). Rows that are not objects, or lack
+    an ``event_id``/``bookmaker``, cannot be identified and are not kept.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def apply(self, release: Release) -> None:
+        for row in release.rows:
+            if not isinstance(row, Mapping) or not row.get("event_id") or not row.get("bookmaker"):
+                continue
+            ident = row_identity(row)
+            if release.partial:
+                ident = (*ident, next((f for f in row if f in _PRICE_FIELDS), ""))
+            if row.get("_diff") is True:
+                merged = dict(self._rows.get(ident, {}))
+                merged.update(row)
+                del merged["_diff"]
+                self._rows[ident] = merged
+            else:
+                self._rows[ident] = row if isinstance(row, dict) else dict(row)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The current rows, in the order their identities were first seen."""
+        return list(self._rows.values())
+
+
+def quote_row(q: Quote) -> dict[str, Any]:
+    """A vendor row carrying just ``q``'s price field; it decodes back to ``q``.
+
+    Raises :class:`FeedError` when the side does not parse.
+    """
+    info = parse_side(q.side)
+    row: dict[str, Any] = {"kind": info.kind, "event_id": q.event_id, "bookmaker": q.bookmaker}
+    for name in ("home_team", "away_team", "commence_time"):
+        value = getattr(q, name)
+        if value is not None:
+            row[name] = value
+    row["last_update"] = q.last_update
+    if info.kind == "prop":
+        row["player"] = info.player
+        row["market_key"] = info.market_key
+        if q.market is not None:
+            row["market"] = q.market
+        row["line"] = info.line
+        row[_TOTAL[info.outcome]] = q.price
+    elif info.market_key == "h2h":
+        row[_H2H[info.outcome]] = q.price
+    elif info.market_key == "spreads":
+        line_field, price_field = _SPREAD[info.outcome]
+        row[line_field] = info.line
+        row[price_field] = q.price
+    else:
+        row["total"] = info.line
+        row[_TOTAL[info.outcome]] = q.price
+    return row
+
+
+def _sport_of(obj: Mapping[str, Any], data: list[Any], default: str | None) -> str | None:
+    sport = obj.get("sport_key")
+    if isinstance(sport, str) and sport:
+        return sport
+    for row in data:
+        if isinstance(row, Mapping):
+            rs = row.get("sport_key")
+            if isinstance(rs, str) and rs:
+                return rs
+    return default
+
+
+def _releases(stream: Iterator[tuple[int, Any]], default_sport: str | None, skips: SkipLog) -> Iterator[
+    tuple[int, Release]
+]:
+    """One file's items as ``(clock, Release)``: envelopes one each, quotes grouped in runs."""
+    run: list[dict[str, Any]] = []
+    run_key: tuple[str, int] | None = None
+    run_clock = 0
+    for clock, item in stream:
+        if type(item) is Quote:
+            key = (item.sport_key, item.last_update)
+            if key != run_key and run:
+                assert run_key is not None
+                yield run_clock, Release(run_key[0], run_clock, run, partial=True)
+                run = []
+            try:
+                row = quote_row(item)
+            except FeedError as exc:
+                skips.add(f"{item.event_id}/{item.bookmaker}", exc.reason, str(exc))
+                continue
+            run_key, run_clock = key, clock
+            run.append(row)
+            continue
+        if run:
+            assert run_key is not None
+            yield run_clock, Release(run_key[0], run_clock, run, partial=True)
+            run, run_key = [], None
+        if type(item) is Envelope:
+            obj = item.obj
+            if not isinstance(obj, Mapping) or obj.get("type") not in DATA_TYPES:
+                continue  # connected, heartbeat, ... (and junk, which a replay reports anyway)
+            data = obj.get("data")
+            if not isinstance(data, list):
+                skips.add(item.where, "bad envelope", f"data: {type(data).__name__} is not a list of rows")
+                continue
+            if not data:
+                continue
+            sport = _sport_of(obj, data, default_sport)
+            if sport is None:
+                skips.add(item.where, "no sport", "no sport_key on the envelope or its rows; pass --sport")
+                continue
+            yield clock, Release(sport, clock, data)
+        elif type(item) is Snapshot:
+            by_sport: dict[str, list[dict[str, Any]]] = {}
+            for q in item.quotes:
+                try:
+                    by_sport.setdefault(q.sport_key, []).append(quote_row(q))
+                except FeedError as exc:
+                    skips.add(f"{q.event_id}/{q.bookmaker}", exc.reason, str(exc))
+            for sport, rows in by_sport.items():
+                yield clock, Release(sport, clock, rows, partial=True)
+    if run:
+        assert run_key is not None
+        yield run_clock, Release(run_key[0], run_clock, run, partial=True)
+
+
+def load_timeline(
+    paths: Sequence[str | Path], fmt: str = "auto", sport: str | None = None, skips: SkipLog | None = None
+) -> Timeline:
+    """Read ``paths`` (merged by clock, ties in the order given) into a :class:`Timeline`.
+
+    ``sport`` names the sport of envelopes whose envelope and rows carry none. Bad lines,
+    rows and envelopes are skipped and recorded in the timeline's ``skips``, never raised;
+    a path that does not exist or whose format cannot be told raises ``ConfigError``.
+    """
+    tl = Timeline(skips=skips if skips is not None else SkipLog())
+    files = expand_paths([Path(p) for p in paths], tl.skips)
+    formats = [detect_format(p) if fmt == "auto" else fmt for p in files]
+    for p, f in zip(files, formats, strict=True):
+        tl.formats[str(p)] = f
+    streams = [_releases(read_recording(p, f, tl.skips), sport, tl.skips) for p, f in zip(files, formats, strict=True)]
+    seen: set[str] = set()
+    for clock, rel in merge_by_clock(streams):
+        if clock != rel.clock:  # the merge made the clock monotone: release at the merged clock
+            rel = Release(rel.sport_key, clock, rel.rows, rel.partial)
+        tl.releases.append(rel)
+        if rel.sport_key not in seen:
+            seen.add(rel.sport_key)
+            tl.sports.append(rel.sport_key)
+    return tl
