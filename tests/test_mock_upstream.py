@@ -338,16 +338,15 @@ def test_stream_decodes_to_the_replay_quotes_table() -> None:
             assert decode(frames) == expected_quotes(QUOTES, sport)
 
 
-def test_speed_paces_releases_and_caps_gaps() -> None:
-    tl = load_timeline([QUOTES])  # clocks 1000..~ms apart; at speed 1000 one recorded second is 1 ms
-    span_s = (tl.releases[-1].clock - tl.releases[0].clock) / 1000
-    mock = MockUpstream(tl, speed=1000, max_gap=0.05)
+@pytest.mark.parametrize(("speed", "max_gap", "low", "high"), [(25.0, 5.0, 0.7, 2.5), (1.0, 0.005, 0.0, 0.6)])
+def test_speed_paces_releases_and_max_gap_caps_waits(speed: float, max_gap: float, low: float, high: float) -> None:
+    mock = MockUpstream(synthetic(20), speed=speed, max_gap=max_gap)  # 19 gaps of one recorded second
     with serve(mock) as url:
         t0 = time.monotonic()
-        n = sum(r.sport_key == NBA for r in tl.releases)
-        run(read_sse(f"{url}/v1/sse/odds/{NBA}", n_updates(n), params={"apiKey": "k"}))
+        frames = run(read_sse(f"{url}/v1/sse/odds/{NBA}", n_updates(20), params={"apiKey": "k"}))
         elapsed = time.monotonic() - t0
-    assert elapsed < 0.05 * len(tl.releases) + 2 and elapsed >= min(span_s / 1000, 0.05) * 0.5
+    assert low <= elapsed <= high, elapsed  # speed 25: 19 x 40 ms; capped: 19 x 5 ms
+    assert [f["data"][0]["last_update"] for f in frames[3:]] == [r.clock for r in mock.timeline.releases]
 
 
 # ---- initial_state: current state and since --------------------------------------------------
