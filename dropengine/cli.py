@@ -338,9 +338,11 @@ def _cell(v: Any) -> str:
 
 def _register_live() -> None:
     from .cli_live import record_cmd, watch_cmd
+    from .mock.cli import mock_upstream
 
     main.add_command(watch_cmd)
     main.add_command(record_cmd)
+    main.add_command(mock_upstream)
 
 
 _register_live()

@@ -14,8 +14,9 @@ ending                                      decision
 ==========================================  ==================================================
 HTTP 401, 403                               stop (:class:`AuthError`)
 close 1008, 4001, 4003, 4401                stop (:class:`AuthError`)
-HTTP 429, close 4002                        retry after ``Retry-After``; without one, long
-                                            (between half the cap and the cap)
+HTTP 429, close 4002                        retry after ``Retry-After`` (and at least the
+                                            backoff, so ``Retry-After: 0`` is no hot loop);
+                                            without one, long (half the cap to the cap)
 close 1012 (service restart)                retry, backoff but at least ``restart_wait_s`` (5 s)
 HTTP 5xx, 408; close 1006, 1011, 1013;      retry with exponential backoff and full jitter
 network error; heartbeat silence; clean
@@ -237,15 +238,15 @@ class Backoff:
             self.attempt = 0
         ceiling = min(p.cap_s, p.base_s * 2.0 ** min(self.attempt, 62))
         self.attempt += 1
+        delay = max(u * ceiling, p.floor_s)
         if rule.wait is Wait.RETRY_AFTER:
             if outcome.retry_after_s is not None and math.isfinite(outcome.retry_after_s):
-                delay = max(outcome.retry_after_s, p.floor_s)
+                # at least what the server asked; a "Retry-After: 0" still backs off
+                delay = max(outcome.retry_after_s, delay)
             else:
                 delay = p.cap_s * (0.5 + 0.5 * u)  # "back off long"
-        else:
-            delay = max(u * ceiling, p.floor_s)
-            if rule.wait is Wait.RESTART:
-                delay = max(delay, p.restart_wait_s)
+        elif rule.wait is Wait.RESTART:
+            delay = max(delay, p.restart_wait_s)
         return Retry(delay, self.attempt, f"{outcome.describe()}; retry {self.attempt} in {delay:.2f} s")
 
 

@@ -95,6 +95,10 @@ def test_429_and_4002_honour_retry_after(outcome: Outcome) -> None:
     for u in (0.0, 1.0):
         d = decide(outcome, u=u)
         assert isinstance(d, Retry) and d.delay_s == 7.0
+    # the backoff still grows under it: "Retry-After: 0" from a server is not a licence to spin
+    b = Backoff(P)
+    zero = Outcome.http(429, 0.0)
+    assert [b.decide(zero, 0.0, 1.0).delay_s for _ in range(6)] == [1, 2, 4, 8, 16, 30]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("outcome", [Outcome.http(429), Outcome.close(4002)])

@@ -15,6 +15,7 @@ Everything runs on the server's event loop; the methods tests call from another 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import math
@@ -282,6 +283,7 @@ class MockUpstream:
         self._open_by_key: dict[str, int] = {}
         self._active = 0
         self._released: dict[str, list[Release]] = {}
+        self._resume_marks: dict[str, list[int]] = {}
         self._states: dict[str, SportState] = {}
         self._released_count = 0
         self._clock_ms: int | None = None
@@ -370,6 +372,14 @@ class MockUpstream:
 
     def _release(self, rel: Release) -> None:
         self._released.setdefault(rel.sport_key, []).append(rel)
+        # the sport's resume clock: the newest last_update of its rows so far (running max)
+        marks = self._resume_marks.setdefault(rel.sport_key, [])
+        top = marks[-1] if marks else -1
+        for row in rel.rows:
+            lu = row_time(row)
+            if lu is not None and lu > top:
+                top = lu
+        marks.append(top)
         self._states.setdefault(rel.sport_key, SportState()).apply(rel)
         self._clock_ms = rel.clock
         self._released_count += 1
@@ -503,7 +513,13 @@ class MockUpstream:
             state = self._states.get(conn.sport)
             rows = state.rows() if state is not None else []
         else:
-            rows = [row for rel in rels for row in rel.rows if (lu := row_time(row)) is not None and lu >= since]
+            # Resume from the first release at which the sport's newest last_update reached
+            # `since`: every row from there on, in release order, late rows included. A client
+            # whose cursor is `since` has processed a prefix of exactly these rows (it drops
+            # them by content); rows written earlier but released later are not lost.
+            marks = self._resume_marks.get(conn.sport, [])
+            start = bisect.bisect_left(marks, since)
+            rows = [row for rel in rels[start:] for row in rel.rows]
         rows = filter_rows(rows, conn.filters, conn.filters.event_id)
         conn.cursor = len(rels)
         frame: dict[str, Any] = {
