@@ -1,8 +1,8 @@
 """dropengine: price-drop (line-move, steam) alerts from sports-betting odds streams.
 
 The core is pure and synchronous: build :class:`Quote` values, feed them to a
-:class:`DropEngine`, get :class:`Drop` alerts back. Adapters (recordings on disk, later
-live streams) and the CLI are thin loops around it.
+:class:`DropEngine`, get :class:`Drop` alerts back. Adapters (recordings on disk, live
+SSE/WebSocket streams in :mod:`dropengine.adapters`) and the CLI are thin loops around it.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ __version__ = "0.1.0"
 
 from .drop import Drop, encode_drop, encode_drops
 from .engine import DropEngine, EngineConfig, EngineCounters
-from .errors import ConfigError, DropEngineError, FeedError, SnapshotError
+from .errors import AuthError, ConfigError, DropEngineError, FeedError, SnapshotError, UpstreamError
 from .filters import AlertFilter
 from .frames import FrameDecoder
+from .keys import Secret
 from .merge import merge_by_clock
 from .odds import (
     american_to_decimal,
@@ -27,6 +28,7 @@ from .odds import (
 )
 from .quote import Quote
 from .replay import ReplayStats, replay
+from .retry import Backoff, Outcome, RetryPolicy
 from .sides import SideInfo, format_line, h2h_side, parse_side, prop_side, spread_side, total_side
 from .skips import Skip, SkipLog
 from .sse import SSEEvent, SSEParser
@@ -35,6 +37,8 @@ from .theoddsapi import quotes_from_odds_api
 
 __all__ = [
     "AlertFilter",
+    "AuthError",
+    "Backoff",
     "ConfigError",
     "Drop",
     "DropEngine",
@@ -43,14 +47,18 @@ __all__ = [
     "EngineCounters",
     "FeedError",
     "FrameDecoder",
+    "Outcome",
     "Quote",
     "ReplayStats",
+    "RetryPolicy",
     "SSEEvent",
     "SSEParser",
+    "Secret",
     "SideInfo",
     "Skip",
     "SkipLog",
     "SnapshotError",
+    "UpstreamError",
     "__version__",
     "american_to_decimal",
     "american_to_prob",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
 import dropengine
 from dropengine import adapters, engine, errors, odds, sides
 
 PUBLIC = {
-    "AlertFilter", "ConfigError", "Drop", "DropEngine", "DropEngineError", "EngineConfig",
+    "AlertFilter", "AuthError", "Backoff", "Outcome", "RetryPolicy", "Secret", "UpstreamError", "ConfigError", "Drop", "DropEngine", "DropEngineError", "EngineConfig",
     "EngineCounters", "FeedError", "FrameDecoder", "Quote", "ReplayStats", "SSEEvent", "SSEParser",
     "SideInfo", "Skip", "SkipLog", "SnapshotError", "__version__", "american_to_decimal",
     "american_to_prob", "cents", "decimal_to_american", "delta", "direction_of", "encode_drop",
@@ -31,8 +32,10 @@ def test_submodule_all_lists_exist() -> None:
 
 
 def test_one_exception_root() -> None:
-    for exc in (dropengine.ConfigError, dropengine.FeedError, dropengine.SnapshotError):
+    for exc in (dropengine.ConfigError, dropengine.FeedError, dropengine.SnapshotError, dropengine.UpstreamError,
+                dropengine.AuthError):
         assert issubclass(exc, dropengine.DropEngineError)
+    assert issubclass(dropengine.AuthError, dropengine.UpstreamError)
     assert not issubclass(dropengine.ConfigError, dropengine.FeedError)
 
 
@@ -48,10 +51,10 @@ def test_engine_signature() -> None:
 def test_core_modules_do_no_io() -> None:
     """The pure core imports no network, file or clock modules."""
     pure = ["odds", "sides", "quote", "drop", "filters", "engine", "frames", "merge", "sse", "skips",
-            "tables", "theoddsapi"]
+            "tables", "theoddsapi", "retry", "keys", "mock.faults"]
     banned = ("import os", "import socket", "import httpx", "import time", "open(", "datetime.now",
               "time.time", "import asyncio", "from pathlib")
     for name in pure:
-        src = inspect.getsource(getattr(__import__(f"dropengine.{name}"), name))
+        src = inspect.getsource(importlib.import_module(f"dropengine.{name}"))
         for word in banned:
             assert word not in src, f"dropengine/{name}.py uses {word!r}"
