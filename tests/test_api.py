@@ -9,7 +9,8 @@ import dropengine
 from dropengine import adapters, engine, errors, odds, sides
 
 PUBLIC = {
-    "AlertFilter", "AuthError", "Backoff", "Outcome", "RetryPolicy", "Secret", "UpstreamError", "ConfigError", "Drop", "DropEngine", "DropEngineError", "EngineConfig",
+    "AlertFilter", "AuthError", "Backoff", "Outcome", "RetryPolicy", "Secret", "UpstreamError",
+    "ConfigError", "Drop", "DropEngine", "DropEngineError", "EngineConfig",
     "EngineCounters", "FeedError", "FrameDecoder", "Quote", "ReplayStats", "SSEEvent", "SSEParser",
     "SideInfo", "Skip", "SkipLog", "SnapshotError", "__version__", "american_to_decimal",
     "american_to_prob", "cents", "decimal_to_american", "delta", "direction_of", "encode_drop",
