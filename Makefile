@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-live test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,17 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed
 	$(BIN)/dropengine replay fixtures/demo_nba_frames.ndjson
+
+$(VENV)/.installed-live: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[server,live]'
+	touch $@ $(VENV)/.installed
+
+# mock-upstream replays the demo recording on a loopback port; watch prints its alerts for 10 s
+demo-live: $(VENV)/.installed-live
+	@$(BIN)/dropengine mock-upstream --replay fixtures/demo_nba_frames.ndjson --speed 600 --port 8765 \
+		--host 127.0.0.1 & pid=$$!; sleep 2; \
+	DROPENGINE_API_KEY=demo $(BIN)/dropengine watch --sport basketball_nba --base-url http://127.0.0.1:8765 \
+		--duration 10 --status-every 2; kill $$pid
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check dropengine tests benchmarks
