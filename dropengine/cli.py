@@ -339,7 +339,9 @@ def _cell(v: Any) -> str:
 def _register_live() -> None:
     from .cli_live import record_cmd, watch_cmd
     from .mock.cli import mock_upstream
+    from .server.cli import serve_cmd
 
+    main.add_command(serve_cmd)
     main.add_command(watch_cmd)
     main.add_command(record_cmd)
     main.add_command(mock_upstream)

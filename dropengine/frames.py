@@ -193,6 +193,11 @@ class FrameDecoder:
         decoded from it (``None`` before its first row)."""
         return self._cursor.get(sport_key)
 
+    def set_cursor(self, sport_key: str | None, since: int) -> None:
+        """Start ``sport_key``'s stream from ``since`` (a cursor saved before a restart)."""
+        self._cursor[sport_key] = coerce_ms(since, "since")
+        self._frontier[sport_key] = []
+
     def feed(self, envelope: object, skips: SkipLog, where: str = "") -> list[Quote]:
         """Decode one envelope; bad rows and fields go to ``skips`` with ``where``."""
         if not isinstance(envelope, Mapping):

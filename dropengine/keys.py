@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -196,15 +196,23 @@ class RedactingFilter(logging.Filter):
             self._secrets.append(secret)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is left for logging to report as usual
-            return True
-        clean = redact(message, self._secrets)
-        if clean != message or record.args:
-            record.msg = clean
-            record.args = None
+        # Redact in place, keeping msg and args apart: formatters such as uvicorn's access
+        # formatter read record.args themselves.
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg, self._secrets)
+        args = record.args
+        if isinstance(args, tuple):
+            record.args = tuple(self._arg(a) for a in args)
+        elif isinstance(args, Mapping):
+            record.args = {k: self._arg(v) for k, v in args.items()}
         return True
+
+    def _arg(self, value: object) -> object:
+        if isinstance(value, (int, float)) or value is None:
+            return value
+        text = str(value)  # httpx logs URL objects: their text carries ?apiKey=
+        clean = redact(text, self._secrets)
+        return clean if clean != text else value
 
 
 def install_redaction(logger_names: Iterable[str], secrets: Iterable[str] = ()) -> RedactingFilter:

@@ -1,0 +1,358 @@
+"""The reference ``/v1/odds-drop`` server (SPEC section 7) on starlette + sse-starlette.
+
+:class:`DropServer` owns one :class:`~dropengine.engine.DropEngine` (threshold 1 cent,
+``reference=last``, so every connection's threshold and direction are exact post-filters)
+and one :class:`~dropengine.server.hub.Hub`. A *source* (a replayed recording or the live
+upstream) feeds quotes through :meth:`DropServer.ingest`; detection runs once and the hub
+fans alerts out. Each connection only filters, holds a bounded queue and is cut when it
+stops reading. Keys are checked in constant time and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets as _secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from ..drop import Drop
+from ..engine import DropEngine
+from ..errors import ConfigError
+from ..keys import TIERS, KeyRecord, KeyTable
+from ..quote import Quote
+from .hub import Hub, new_epoch, sse_frame
+from .page import PAGE_HTML
+from .params import ParamError, parse_request
+from .state import encode_state, load_state, save_state
+
+__all__ = ["DropServer", "ServeConfig", "Source"]
+
+log = logging.getLogger("dropengine.serve")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Source(Protocol):
+    """Something that feeds the server: ``run`` calls ``ingest(quotes, now_ms)`` until done."""
+
+    name: str
+
+    async def run(self, ingest: Callable[[list[Quote], int], object], cursors: dict[str, int]) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def cursors(self) -> dict[str, int]: ...
+
+    @property
+    def reconnects(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """Server settings (the ``serve`` flags)."""
+
+    keys: KeyTable | None = None
+    buffer_size: int = 10_000
+    buffer_age_s: float = 300.0
+    max_pending: int = 2_000
+    send_timeout_s: float = 10.0
+    retry_after_s: int = 5
+    state_path: Path | None = None
+    state_every_s: float = 30.0
+    state_max_age_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.buffer_size < 1 or self.max_pending < 1:
+            raise ConfigError("--buffer-size and --max-pending must be >= 1")
+        if not self.buffer_age_s >= 0 or not self.send_timeout_s > 0 or not self.state_every_s > 0:
+            raise ConfigError("--buffer-age, --send-timeout and --state-every must be positive")
+        if self.retry_after_s < 0:
+            raise ConfigError("--retry-after must be >= 0")
+
+
+@dataclass(slots=True)
+class _Metrics:
+    connections_total: int = 0
+    rejected_400: int = 0
+    rejected_401: int = 0
+    rejected_403: int = 0
+    rejected_429: int = 0
+    send_timeouts: int = 0
+    state_saves: int = 0
+
+
+class _Tracked:
+    """An ASGI response wrapper that runs ``release`` however the response ends."""
+
+    def __init__(self, response: Response, release: Callable[[], None], on_timeout: Callable[[], None]) -> None:
+        self._response = response
+        self._release = release
+        self._on_timeout = on_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from sse_starlette.sse import SendTimeoutError
+
+        try:
+            await self._response(scope, receive, send)
+        except SendTimeoutError:
+            self._on_timeout()  # a reader that stopped reading: cut, counted
+        finally:
+            self._release()
+
+
+class DropServer:
+    """The server: ``self.app`` is the ASGI app (serve it with uvicorn)."""
+
+    def __init__(self, source: Source, config: ServeConfig | None = None) -> None:
+        self.source = source
+        self.config = config if config is not None else ServeConfig()
+        self.engine = DropEngine(threshold=1)
+        self.hub = Hub(new_epoch(_secrets.randbits(60)), buffer_size=self.config.buffer_size,
+                       buffer_age_ms=int(self.config.buffer_age_s * 1000), max_pending=self.config.max_pending)
+        self.metrics = _Metrics()
+        self.restore_message = ""
+        self._open: dict[str, int] = {}
+        self._source_task: asyncio.Task[None] | None = None
+        self._source_error: str = ""
+        self._cursors: dict[str, int] = {}
+        self.app = Starlette(
+            routes=[
+                Route("/", self._page),
+                Route("/healthz", self._healthz),
+                Route("/metrics", self._metrics),
+                Route("/v1/odds-drop/all", self._all),
+                Route("/v1/odds-drop/multi", self._multi),
+                Route("/v1/odds-drop/{sport_key}", self._one),
+            ],
+            lifespan=self._lifespan,
+        )
+
+    def __repr__(self) -> str:
+        return f"DropServer(source={self.source.name!r}, {self.hub!r})"
+
+    # -- detection -----------------------------------------------------------------------------
+    def ingest(self, quotes: list[Quote], now_ms: int) -> list[Drop]:
+        """Detect once over ``quotes`` and fan the alerts out (called by the source)."""
+        drops = self.engine.observe_many(quotes, now_ms)
+        if drops:
+            self.hub.publish(drops, now_ms)
+        return drops
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def restore(self, now_ms: int) -> str:
+        """Load ``--state`` if it is there and fresh enough; returns what happened."""
+        path = self.config.state_path
+        if path is None:
+            self.restore_message = "no --state: starting empty"
+            return self.restore_message
+        state, message = load_state(path, now_ms, self.config.state_max_age_s)
+        if state is not None:
+            self.engine = state.engine
+            self.hub = Hub.load(state.hub, buffer_size=self.config.buffer_size,
+                                buffer_age_ms=int(self.config.buffer_age_s * 1000),
+                                max_pending=self.config.max_pending)
+            self.hub.trim(now_ms)
+            self._cursors = state.cursors
+        self.restore_message = message
+        return message
+
+    def save(self, now_ms: int | None = None) -> None:
+        path = self.config.state_path
+        if path is None:
+            return
+        cursors = {**self._cursors, **self.source.cursors()}
+        save_state(path, encode_state(self.engine, self.hub, cursors, now_ms if now_ms is not None else _now_ms()))
+        self.metrics.state_saves += 1
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        if not self.restore_message:
+            log.info(self.restore(_now_ms()))
+        self._source_task = asyncio.create_task(self._run_source(), name="source")
+        saver = asyncio.create_task(self._save_periodically(), name="state") if self.config.state_path else None
+        try:
+            yield
+        finally:
+            for task in (self._source_task, saver):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            try:
+                self.save()
+            except OSError as exc:
+                log.error("could not save the state: %s", exc)
+
+    async def _run_source(self) -> None:
+        try:
+            await self.source.run(self.ingest, dict(self._cursors))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the server keeps serving what it has; /healthz says why
+            self._source_error = f"{type(exc).__name__}: {exc}"
+            log.error("source %s stopped: %s", self.source.name, self._source_error)
+
+    async def _save_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.state_every_s)
+            try:
+                self.save()
+            except OSError as exc:
+                log.error("could not save the state: %s", exc)
+
+    # -- auth ----------------------------------------------------------------------------------
+    def _key(self, request: Request) -> tuple[Response | None, str, KeyRecord | None]:
+        key = request.query_params.get("apiKey") or request.headers.get("x-api-key") or ""
+        if not key:
+            self.metrics.rejected_401 += 1
+            return _error(401, "missing API key: pass ?apiKey= or the X-API-Key header"), "", None
+        if self.config.keys is None:
+            return None, key, KeyRecord("any", "business", TIERS["business"])
+        record = self.config.keys.lookup(key)
+        if record is None:
+            self.metrics.rejected_403 += 1
+            return _error(403, "unknown API key"), "", None
+        return None, key, record
+
+    # -- endpoints -----------------------------------------------------------------------------
+    async def _one(self, request: Request) -> Response:
+        return self._stream(request, sport=request.path_params["sport_key"])
+
+    async def _all(self, request: Request) -> Response:
+        return self._stream(request)
+
+    async def _multi(self, request: Request) -> Response:
+        return self._stream(request, multi=True)
+
+    def _stream(self, request: Request, sport: str | None = None, multi: bool = False) -> Response:
+        # Everything up to the slot count is synchronous: the cap is exact under concurrent connects.
+        denied, key, record = self._key(request)
+        if denied is not None:
+            return denied
+        assert record is not None
+        try:
+            req = parse_request(request.query_params, sport=sport, multi=multi,
+                                last_event_id=request.headers.get("last-event-id"))
+        except ParamError as exc:
+            self.metrics.rejected_400 += 1
+            return JSONResponse(exc.body(), status_code=400)
+        slot = record.name if self.config.keys is not None else key
+        if self._open.get(slot, 0) >= record.cap:
+            self.metrics.rejected_429 += 1
+            return _error(429, f"concurrent connection cap ({record.cap}) reached for this key",
+                          headers={"Retry-After": str(self.config.retry_after_s)})
+        self._open[slot] = self._open.get(slot, 0) + 1
+        self.metrics.connections_total += 1
+        hub = self.hub
+        wake = asyncio.Event()
+        sub, reset = hub.subscribe(req.filter, req.cursor, wake.set)
+
+        def release() -> None:
+            hub.unsubscribe(sub)
+            n = self._open.get(slot, 1) - 1
+            if n > 0:
+                self._open[slot] = n
+            else:
+                self._open.pop(slot, None)
+
+        async def frames() -> AsyncIterator[bytes]:
+            now = _now_ms()
+            yield sse_frame({"type": "connected", "filters": req.filter.echo(), "heartbeat_s": req.heartbeat_s,
+                             "epoch": hub.epoch, "id": str(hub.high_water), "timestamp": now})
+            if reset is not None:
+                hw = str(hub.high_water)
+                yield sse_frame({"type": "reset", "reason": reset, "id": hw, "timestamp": now}, hw)
+            while True:
+                if sub.overflowed:
+                    return  # fell too far behind: cut; the client resumes from its last id
+                entries = hub.take(sub)
+                if entries:
+                    yield b"".join(e.frame for e in entries)
+                    continue
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), req.heartbeat_s)
+                except TimeoutError:
+                    hw = str(hub.high_water)  # all of it considered for this client: a safe cursor
+                    yield sse_frame({"type": "heartbeat", "id": hw, "timestamp": _now_ms()}, hw)
+
+        from sse_starlette.sse import EventSourceResponse
+
+        response = EventSourceResponse(frames(), ping=0, send_timeout=self.config.send_timeout_s)
+        return _Tracked(response, release, self._timed_out)  # type: ignore[return-value]
+
+    def _timed_out(self) -> None:
+        self.metrics.send_timeouts += 1
+
+    async def _page(self, request: Request) -> Response:
+        return HTMLResponse(PAGE_HTML)
+
+    def status(self) -> dict[str, Any]:
+        total, largest = self.hub.queue_depths()
+        c = self.hub.counters
+        return {
+            "status": "ok" if not self._source_error else "degraded",
+            "source": {"name": self.source.name, **self.source.status(),
+                       **({"error": self._source_error} if self._source_error else {})},
+            "epoch": self.hub.epoch,
+            "high_water": str(self.hub.high_water),
+            "connections": len(self.hub.subscribers),
+            "alerts_produced": c.produced,
+            "alerts_delivered": c.delivered,
+            "buffered": len(self.hub.buffer),
+            "queue_depth_total": total,
+            "queue_depth_max": largest,
+            "slow_clients_cut": c.overflowed + self.metrics.send_timeouts,
+            "upstream_reconnects": self.source.reconnects,
+            "keys_held": self.engine.keys_held,
+        }
+
+    async def _healthz(self, request: Request) -> Response:
+        st = self.status()
+        return JSONResponse(st, status_code=200 if st["status"] == "ok" else 503)
+
+    async def _metrics(self, request: Request) -> Response:
+        st = self.status()
+        c, m, e = self.hub.counters, self.metrics, self.engine.counters
+        lines = [
+            ("dropengine_connections", "gauge", "open /v1/odds-drop streams", st["connections"]),
+            ("dropengine_connections_total", "counter", "streams accepted", m.connections_total),
+            ("dropengine_alerts_produced_total", "counter", "alerts detected (threshold 1, before filters)",
+             c.produced),
+            ("dropengine_alert_deliveries_total", "counter", "alerts handed to connections", c.delivered),
+            ("dropengine_queue_depth", "gauge", "alerts queued over all connections", st["queue_depth_total"]),
+            ("dropengine_queue_depth_max", "gauge", "the longest connection queue", st["queue_depth_max"]),
+            ("dropengine_slow_clients_cut_total", "counter", "connections cut for not reading",
+             st["slow_clients_cut"]),
+            ("dropengine_upstream_reconnects_total", "counter", "upstream reconnects", st["upstream_reconnects"]),
+            ("dropengine_resets_total", "counter", "reset frames sent", c.resets),
+            ("dropengine_resumes_total", "counter", "reconnects resumed from the buffer", c.resumed),
+            ("dropengine_buffered_alerts", "gauge", "alerts in the ring buffer", st["buffered"]),
+            ("dropengine_quotes_total", "counter", "quotes observed", e.seen),
+            ("dropengine_keys_held", "gauge", "(event, book, side) keys in the engine", st["keys_held"]),
+            ("dropengine_state_saves_total", "counter", "state files written", m.state_saves),
+        ]
+        out: list[str] = []
+        for name, kind, help_text, value in lines:
+            out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        out += ["# HELP dropengine_rejected_total stream requests refused, by status",
+                "# TYPE dropengine_rejected_total counter"]
+        for status in (400, 401, 403, 429):
+            out.append(f'dropengine_rejected_total{{status="{status}"}} {getattr(m, f"rejected_{status}")}')
+        return PlainTextResponse("\n".join(out) + "\n", media_type="text/plain; version=0.0.4")
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)

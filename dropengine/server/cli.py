@@ -1,0 +1,128 @@
+"""``dropengine serve``: the reference ``/v1/odds-drop`` server."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from pathlib import Path
+
+import click
+
+from ..adapters.upstream import StreamFilters, UpstreamConfig
+from ..errors import ConfigError
+from ..keys import KeyTable, Secret
+from ..retry import RetryPolicy
+
+__all__ = ["serve_cmd"]
+
+
+def _speed(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+    if value.strip().lower() == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number or 'max'", ctx, param) from None
+    if not (speed > 0 and math.isfinite(speed)):
+        raise click.BadParameter(f"{value!r} must be a positive number or 'max'", ctx, param)
+    return speed
+
+
+@click.command("serve")
+@click.option("--source", "source_spec", required=True,
+              help="replay:FILE[,FILE...] (a recording replayed at --speed) or upstream:BASE_URL (the live feed).")
+@click.option("--speed", default="1", show_default=True, callback=_speed,
+              help="With replay: times the recorded pace, or 'max'.")
+@click.option("--max-gap", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="With replay: longest pause between two recorded moments, in seconds.")
+@click.option("--upstream-key", envvar="DROPENGINE_UPSTREAM_KEY", default=None, show_envvar=True,
+              help="With upstream: its API key (DROPENGINE_API_KEY also works).")
+@click.option("--sports", default="all", show_default=True,
+              help="With upstream: 'all' (every active sport, refreshed every 5 minutes) or a,b.")
+@click.option("--transport", type=click.Choice(["sse", "ws"]), default="sse", show_default=True,
+              help="With upstream: how to connect to it.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0 picks a free port.")
+@click.option("--keys", "keys_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Keys file: 'KEY TIER [CAP]' per line. Without it any non-empty key is accepted (cap 100).")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the engine and the alert buffer here periodically and at shutdown; restore at start.")
+@click.option("--state-every", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds between state saves.")
+@click.option("--state-max-age", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="A state older than this many seconds is ignored (prices too old to compare with).")
+@click.option("--buffer-size", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Alerts kept for clients that reconnect with Last-Event-ID.")
+@click.option("--buffer-age", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="...and for at most this many seconds.")
+@click.option("--max-pending", type=click.IntRange(min=1), default=2_000, show_default=True,
+              help="A connection further behind than this many alerts is cut (it can resume).")
+@click.option("--send-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="A connection whose socket accepts nothing for this long is cut.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,
+              transport: str, host: str, port: int, keys_path: Path | None, state_path: Path | None,
+              state_every: float, state_max_age: float, buffer_size: int, buffer_age: float, max_pending: int,
+              send_timeout: float, log_level: str) -> None:
+    """Serve /v1/odds-drop (SPEC section 7): drop alerts as Server-Sent Events.
+
+    GET /v1/odds-drop/{sport_key}, /v1/odds-drop/all and /v1/odds-drop/multi?sports=a,b
+    with threshold, direction, event_id, bookmakers, markets, kinds, heartbeat_s, since and
+    last_event_id (or the Last-Event-ID header). Detection runs once; each connection only
+    filters. Alerts carry an id; a client that reconnects with it gets every alert it
+    missed (or a `reset` frame when they are no longer buffered). Also: GET / (a live page),
+    /healthz, /metrics.
+
+    \b
+    Examples:
+      dropengine serve --source replay:fixtures/demo_nba_frames.ndjson --speed 60
+      DROPENGINE_UPSTREAM_KEY=... dropengine serve --source upstream:https://parlay-api.com \\
+          --sports all --keys keys.txt --state serve.state --port 8080
+    """
+    import os
+
+    from ..adapters.webserver import run_foreground
+    from .app import DropServer, ServeConfig
+    from .sources import ReplaySource, UpstreamSource
+
+    kind, _, target = source_spec.partition(":")
+    try:
+        keys = KeyTable.parse(keys_path.read_text(), str(keys_path)) if keys_path is not None else None
+        if kind == "replay" and target:
+            source: ReplaySource | UpstreamSource = ReplaySource(target.split(","), speed, max_gap)
+        elif kind == "upstream" and target:
+            key = upstream_key or os.environ.get("DROPENGINE_API_KEY")
+            if not key:
+                raise click.BadParameter("upstream needs a key: --upstream-key or DROPENGINE_UPSTREAM_KEY",
+                                         param_hint="--upstream-key")
+            cfg = UpstreamConfig(target, Secret(key), transport, "header", StreamFilters(),  # type: ignore[arg-type]
+                                 None, RetryPolicy())
+            wanted = None if sports.strip() == "all" else [s.strip() for s in sports.split(",") if s.strip()]
+            source = UpstreamSource(cfg, wanted)
+        else:
+            raise click.BadParameter(f"{source_spec!r}: use replay:FILE or upstream:BASE_URL", param_hint="--source")
+        config = ServeConfig(keys, buffer_size, buffer_age, max_pending, send_timeout, 5, state_path, state_every,
+                             state_max_age)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = DropServer(source, config)
+    message = server.restore(_now())
+    secrets = keys.keys() if keys is not None else []
+    if isinstance(source, UpstreamSource):
+        secrets.append(source.config.api_key.reveal())
+
+    def ready(url: str) -> None:
+        print(f"dropengine serve: {source.name} at {url} ({message})", file=sys.stderr, flush=True)
+        if keys is None:
+            print("dropengine serve: no --keys: any non-empty key is accepted", file=sys.stderr, flush=True)
+
+    run_foreground(server.app, host, port, secrets=secrets, log_level=log_level, on_ready=ready)
+
+
+def _now() -> int:
+    import time
+
+    return int(time.time() * 1000)

@@ -1,0 +1,325 @@
+"""One detector, many subscribers: the fan-out core of ``dropengine serve`` (SPEC section 7). Pure.
+
+Detection runs once, in the caller's :class:`~dropengine.engine.DropEngine` at the lowest
+threshold the server accepts (1 cent, ``direction=both``, ``reference=last``); the hub
+numbers each alert with a strictly increasing ``seq`` within an ``epoch`` (the SSE ``id``
+``{epoch}-{seq}``), keeps recent alerts in a ring buffer (bounded by count and age), and
+hands every subscriber the alerts its own filter accepts. With ``reference=last`` a
+connection's threshold and direction are exact post-filters: an alert at threshold T is
+exactly a detection with ``|delta| >= T``.
+
+A subscriber that reconnects with a cursor gets, atomically with its registration, every
+matching buffered alert after the cursor, then live ones: no duplicate and no gap. When the
+cursor is from another epoch, ahead of the hub, or older than what the buffer still holds,
+it gets a ``reset`` first. Each subscriber's queue is bounded; one that falls behind by more
+than ``max_pending`` is marked ``overflowed`` so the server cuts it (it can resume from its
+last id) instead of letting memory grow or slowing the others.
+
+Nothing here reads a clock or does I/O: times arrive as arguments, delivery is a callback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+
+from ..drop import Drop
+from ..errors import ConfigError
+from ..filters import AlertFilter
+
+__all__ = [
+    "Cursor", "Entry", "Hub", "HubCounters", "Subscriber", "SubscriptionFilter", "new_epoch", "parse_cursor",
+    "sse_frame",
+]
+
+_ENC: Final = msgspec.json.Encoder()
+_CURSOR: Final = re.compile(r"([0-9a-z]{1,32})-([0-9]{1,19})")
+
+
+def sse_frame(obj: Any, event_id: str | None = None) -> bytes:
+    """One SSE event: an optional ``id:`` line and one ``data:`` line of compact JSON."""
+    head = f"id: {event_id}\n".encode() if event_id is not None else b""
+    return head + b"data: " + _ENC.encode(obj) + b"\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """A position in the alert sequence: ``{epoch}-{seq}``."""
+
+    epoch: str
+    seq: int
+
+    def __str__(self) -> str:
+        return f"{self.epoch}-{self.seq}"
+
+
+def parse_cursor(text: str) -> Cursor | None:
+    """``epoch-seq`` (lowercase base36 epoch) as a :class:`Cursor`; ``None`` if malformed."""
+    m = _CURSOR.fullmatch(text.strip())
+    return Cursor(m.group(1), int(m.group(2))) if m else None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One numbered alert: the :class:`Drop`, when it was produced, and its SSE frame bytes
+    (encoded once, shared by every subscriber)."""
+
+    seq: int
+    drop: Drop
+    produced_ms: int
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionFilter:
+    """What one connection wants: threshold and direction (post-filters), plus sport, event,
+    bookmaker, market and kind predicates, and ``since`` (alerts produced after it)."""
+
+    threshold: int = 10
+    direction: str = "both"
+    sports: frozenset[str] | None = None
+    event_id: str | None = None
+    bookmakers: frozenset[str] | None = None
+    markets: frozenset[str] | None = None
+    kinds: frozenset[str] | None = None
+    since: int | None = None
+
+    def __post_init__(self) -> None:
+        AlertFilter.build(self.direction)  # validates the direction, naming it
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, int) or not 1 <= self.threshold <= 200:
+            raise ConfigError(f"threshold: {self.threshold!r} must be an integer in 1..200")
+
+    def accepts(self, d: Drop) -> bool:
+        delta = d.delta
+        if not (delta >= self.threshold or -delta >= self.threshold):
+            return False
+        if self.direction != "both" and d.direction != self.direction:
+            return False
+        if self.sports is not None and d.sport_key not in self.sports:
+            return False
+        if self.event_id is not None and d.event_id != self.event_id:
+            return False
+        if self.bookmakers is not None and d.bookmaker not in self.bookmakers:
+            return False
+        if self.markets is not None and d.market_key not in self.markets:
+            return False
+        return self.kinds is None or d.kind in self.kinds
+
+    def echo(self) -> dict[str, Any]:
+        """The effective filters, as the ``connected`` frame shows them."""
+
+        def seq(v: frozenset[str] | None) -> list[str] | None:
+            return sorted(v) if v is not None else None
+
+        return {
+            "threshold": self.threshold, "direction": self.direction, "sports": seq(self.sports),
+            "event_id": self.event_id, "bookmakers": seq(self.bookmakers), "markets": seq(self.markets),
+            "kinds": seq(self.kinds), "since": self.since,
+        }
+
+
+@dataclass(eq=False, slots=True)
+class Subscriber:
+    """One connection's side of the hub: its filter, its bounded queue of entries, and a
+    ``notify`` callback the hub calls when something was queued (the server sets an event)."""
+
+    filter: SubscriptionFilter
+    max_pending: int
+    notify: Callable[[], None] = lambda: None
+    pending: deque[Entry] = field(default_factory=deque)
+    overflowed: bool = False
+    delivered: int = 0
+
+
+@dataclass(slots=True)
+class HubCounters:
+    """Operator counters (``/metrics``)."""
+
+    produced: int = 0
+    delivered: int = 0
+    overflowed: int = 0
+    resets: int = 0
+    resumed: int = 0
+
+
+class Hub:
+    """The ring buffer, the sequence and the subscribers. See the module docstring.
+
+    ``epoch``: lowercase base36 text naming this sequence (a restored server keeps it);
+    ``next_seq``: the number the next alert gets. ``buffer_size``/``buffer_age_ms`` bound
+    the ring; ``max_pending`` bounds each subscriber's queue.
+    """
+
+    def __init__(
+        self,
+        epoch: str,
+        *,
+        next_seq: int = 1,
+        buffer_size: int = 10_000,
+        buffer_age_ms: int = 300_000,
+        max_pending: int = 2_000,
+        entries: Iterable[Entry] = (),
+    ) -> None:
+        if parse_cursor(f"{epoch}-0") is None:
+            raise ConfigError(f"epoch: {epoch!r} must be 1-32 lowercase letters or digits")
+        for name, value in (("buffer_size", buffer_size), ("max_pending", max_pending), ("next_seq", next_seq)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}: {value!r} must be a positive integer")
+        if not (isinstance(buffer_age_ms, int) and buffer_age_ms >= 0):
+            raise ConfigError(f"buffer_age_ms: {buffer_age_ms!r} must be a non-negative integer")
+        self.epoch = epoch
+        self.next_seq = next_seq
+        self.buffer_size = buffer_size
+        self.buffer_age_ms = buffer_age_ms
+        self.max_pending = max_pending
+        self.buffer: deque[Entry] = deque(entries, maxlen=buffer_size)
+        self.subscribers: set[Subscriber] = set()
+        self.counters = HubCounters()
+
+    def __repr__(self) -> str:
+        return f"Hub(epoch={self.epoch!r}, next_seq={self.next_seq}, buffered={len(self.buffer)}, " \
+               f"subscribers={len(self.subscribers)})"
+
+    @property
+    def high_water(self) -> Cursor:
+        """The id of the newest alert numbered so far (``seq`` 0 before the first)."""
+        return Cursor(self.epoch, self.next_seq - 1)
+
+    # -- producing ---------------------------------------------------------------------------
+    def publish(self, drops: Iterable[Drop], now_ms: int) -> list[Entry]:
+        """Number, buffer and fan out ``drops`` (produced at ``now_ms``)."""
+        out: list[Entry] = []
+        subs = self.subscribers
+        for d in drops:
+            seq = self.next_seq
+            self.next_seq = seq + 1
+            event_id = f"{self.epoch}-{seq}"
+            entry = Entry(seq, d, now_ms, sse_frame(d, event_id))
+            self.buffer.append(entry)
+            out.append(entry)
+            for sub in subs:
+                if not sub.overflowed and sub.filter.accepts(d):
+                    self._queue(sub, entry)
+        self.counters.produced += len(out)
+        self.trim(now_ms)
+        if out:
+            for sub in subs:
+                if sub.pending or sub.overflowed:
+                    sub.notify()
+        return out
+
+    def _queue(self, sub: Subscriber, entry: Entry) -> None:
+        if len(sub.pending) >= sub.max_pending:
+            sub.overflowed = True  # the server cuts it; it resumes from its last id
+            sub.pending.clear()
+            self.counters.overflowed += 1
+        else:
+            sub.pending.append(entry)
+
+    def trim(self, now_ms: int) -> int:
+        """Drop buffered alerts older than ``buffer_age_ms``; returns how many."""
+        cutoff = now_ms - self.buffer_age_ms
+        n = 0
+        buf = self.buffer
+        while buf and buf[0].produced_ms < cutoff:
+            buf.popleft()
+            n += 1
+        return n
+
+    # -- subscribing -------------------------------------------------------------------------
+    def subscribe(
+        self, flt: SubscriptionFilter, cursor: Cursor | None = None, notify: Callable[[], None] | None = None,
+        max_pending: int | None = None,
+    ) -> tuple[Subscriber, str | None]:
+        """Register a subscriber and queue what it missed; returns it and, when its cursor or
+        ``since`` cannot be honoured in full, the reason for a ``reset`` frame to send first.
+
+        Atomic (no awaits anywhere in the hub), so nothing published can fall between the
+        backlog and the live alerts.
+        """
+        sub = Subscriber(flt, max_pending if max_pending is not None else self.max_pending)
+        if notify is not None:
+            sub.notify = notify
+        reason: str | None = None
+        backlog: Iterable[Entry] = ()
+        oldest = self.buffer[0].seq if self.buffer else self.next_seq
+        if cursor is not None:
+            if cursor.epoch != self.epoch:
+                reason = f"cursor {cursor} is from another epoch (now {self.epoch})"
+            elif cursor.seq >= self.next_seq:
+                reason = f"cursor {cursor} is ahead of this server (newest {self.high_water})"
+            elif cursor.seq < oldest - 1:
+                reason = f"alerts after {cursor} are no longer buffered (oldest kept: {self.epoch}-{oldest})"
+            else:
+                backlog = (e for e in self.buffer if e.seq > cursor.seq)
+                self.counters.resumed += 1
+        elif flt.since is not None:
+            evicted = self.buffer[0].produced_ms if self.buffer and oldest > 1 else None
+            if evicted is not None and flt.since < evicted:
+                reason = f"alerts since {flt.since} are not all buffered (oldest kept: {evicted})"
+            backlog = (e for e in self.buffer if e.produced_ms > flt.since)
+        if reason is not None:
+            self.counters.resets += 1
+            if cursor is not None:
+                backlog = ()  # a client after a reset starts from now (or from since, if it gave one)
+                if flt.since is not None:
+                    backlog = (e for e in self.buffer if e.produced_ms > flt.since)
+        for e in backlog:
+            if flt.accepts(e.drop):
+                self._queue(sub, e)
+        self.subscribers.add(sub)
+        return sub, reason
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+    def take(self, sub: Subscriber, limit: int = 256) -> list[Entry]:
+        """Up to ``limit`` queued entries of ``sub`` (counted as delivered)."""
+        out: list[Entry] = []
+        pending = sub.pending
+        while pending and len(out) < limit:
+            out.append(pending.popleft())
+        sub.delivered += len(out)
+        self.counters.delivered += len(out)
+        return out
+
+    def queue_depths(self) -> tuple[int, int]:
+        """(total, largest) queued entries over all subscribers."""
+        depths = [len(s.pending) for s in self.subscribers]
+        return sum(depths), max(depths, default=0)
+
+    # -- persistence (the bytes are written by the server's state module) --------------------
+    def dump(self) -> dict[str, Any]:
+        """The hub as plain data: epoch, next seq, buffered entries (drops as dicts)."""
+        return {
+            "epoch": self.epoch,
+            "next_seq": self.next_seq,
+            "entries": [[e.seq, e.produced_ms, e.drop.to_dict()] for e in self.buffer],
+        }
+
+    @classmethod
+    def load(cls, doc: dict[str, Any], **kwargs: Any) -> Hub:
+        """A hub from :meth:`dump` output (the ring settings come from ``kwargs``)."""
+        epoch = doc["epoch"]
+        entries = []
+        for seq, produced_ms, d in doc["entries"]:
+            drop = msgspec.convert(d, Drop)
+            entries.append(Entry(seq, drop, produced_ms, sse_frame(drop, f"{epoch}-{seq}")))
+        size = kwargs.get("buffer_size", 10_000)
+        return cls(epoch, next_seq=doc["next_seq"], entries=entries[-size:] if size else entries, **kwargs)
+
+
+def new_epoch(entropy: int) -> str:
+    """A base36 epoch name from ``entropy`` (the caller supplies randomness or time)."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    n = abs(int(entropy)) or 1
+    out = ""
+    while n and len(out) < 12:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out

@@ -1,0 +1,119 @@
+"""Query parameters of ``/v1/odds-drop`` (SPEC section 7), validated. Pure.
+
+Every invalid value raises :class:`ParamError` naming the parameter, the value and the
+accepted range, which the server turns into a 400 with a JSON body.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from ..filters import DIRECTIONS
+from .hub import Cursor, SubscriptionFilter, parse_cursor
+
+__all__ = ["HEARTBEAT_RANGE", "THRESHOLD_RANGE", "ParamError", "StreamRequest", "parse_request"]
+
+THRESHOLD_RANGE: Final = (1, 200)
+HEARTBEAT_RANGE: Final = (1, 30)
+_SPORT: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_ID: Final = re.compile(r"[^\x00-\x1f,]{1,200}")
+_INT: Final = re.compile(r"[0-9]{1,19}")
+_MS_MAX: Final = 2**63 - 1
+
+
+class ParamError(ValueError):
+    """One bad query parameter: ``parameter``, what is wrong, and what is accepted."""
+
+    def __init__(self, parameter: str, message: str, accepted: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+        self.message = message
+        self.accepted = accepted
+
+    def body(self) -> dict[str, str]:
+        return {"error": "invalid parameter", "parameter": self.parameter, "message": self.message,
+                "accepted": self.accepted}
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRequest:
+    """A validated stream request: the filter, the heartbeat, and the resume cursor."""
+
+    filter: SubscriptionFilter
+    heartbeat_s: int
+    cursor: Cursor | None
+
+
+def _show(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
+def _int(query: Mapping[str, str], name: str, lo: int, hi: int, default: int | None) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    text = raw.strip()
+    if not _INT.fullmatch(text) or not lo <= int(text) <= hi:
+        raise ParamError(name, f"{_show(raw)} is not an integer in {lo}..{hi}", f"integer {lo}..{hi}")
+    return int(text)
+
+
+def _csv(query: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> frozenset[str] | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    items = [p.strip() for p in raw.split(",")]
+    if not any(items) or any(not p for p in items) or len(items) > 500:
+        raise ParamError(name, f"{_show(raw)} is not a comma-separated list of {what}", f"comma-separated {what}")
+    bad = [p for p in items if not pattern.fullmatch(p)]
+    if bad:
+        raise ParamError(name, f"{_show(bad[0])} is not a valid {what[:-1]}", f"comma-separated {what}")
+    return frozenset(items)
+
+
+def parse_request(
+    query: Mapping[str, str], *, sport: str | None = None, multi: bool = False, last_event_id: str | None = None
+) -> StreamRequest:
+    """Validate ``query`` for ``/v1/odds-drop/{sport}`` (``sport``), ``/all`` (neither) or
+    ``/multi`` (``multi``: ``sports`` required). ``last_event_id`` is the header's value;
+    the ``last_event_id`` query parameter wins when both are given."""
+    threshold = _int(query, "threshold", *THRESHOLD_RANGE, default=10)
+    assert threshold is not None
+    direction = query.get("direction", "both").strip()
+    if direction not in DIRECTIONS:
+        raise ParamError("direction", f"{_show(direction)} is not a direction", " | ".join(DIRECTIONS))
+    heartbeat = _int(query, "heartbeat_s", *HEARTBEAT_RANGE, default=5)
+    assert heartbeat is not None
+    since = _int(query, "since", 0, _MS_MAX, default=None)
+    event_id = query.get("event_id")
+    if event_id is not None and not _ID.fullmatch(event_id.strip()):
+        raise ParamError("event_id", f"{_show(event_id)} is not an event id", "one event id (1-200 characters)")
+    kinds = _csv(query, "kinds", re.compile(r"game|prop"), "kinds")
+    bookmakers = _csv(query, "bookmakers", _SPORT, "bookmakers")
+    markets = _csv(query, "markets", _SPORT, "market keys")
+    sports: frozenset[str] | None = None
+    if sport is not None:
+        if not _SPORT.fullmatch(sport):
+            raise ParamError("sport_key", f"{_show(sport)} is not a sport key", "a sport key such as basketball_nba")
+        sports = frozenset({sport})
+    elif multi:
+        if query.get("sports") is None:
+            raise ParamError("sports", "missing", "comma-separated sport keys, e.g. sports=basketball_nba,soccer_epl")
+        sports = _csv(query, "sports", _SPORT, "sport keys")
+    cursor: Cursor | None = None
+    raw_cursor = query.get("last_event_id")
+    name = "last_event_id"
+    if raw_cursor is None and last_event_id is not None:
+        raw_cursor, name = last_event_id, "Last-Event-ID"
+    if raw_cursor is not None and raw_cursor.strip():
+        cursor = parse_cursor(raw_cursor)
+        if cursor is None:
+            raise ParamError(name, f"{_show(raw_cursor)} is not an alert id", "an id this server sent: EPOCH-SEQ")
+    flt = SubscriptionFilter(
+        threshold, direction, sports, event_id.strip() if event_id is not None else None, bookmakers, markets,
+        kinds, since,
+    )
+    return StreamRequest(flt, heartbeat, cursor)

@@ -1,0 +1,127 @@
+"""What feeds ``dropengine serve``: a replayed recording, or the live upstream (fan-in).
+
+Both call ``ingest(quotes, now_ms)`` with the wall-clock time the quotes arrived (a server's
+alerts carry the time they were produced, SPEC section 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..adapters.fanin import FanIn
+from ..adapters.upstream import LiveStats, UpstreamConfig
+from ..errors import ConfigError
+from ..frames import FrameDecoder
+from ..quote import Quote
+from ..replay import ReplayStats, read_quotes
+
+__all__ = ["ReplaySource", "UpstreamSource"]
+
+Ingest = Callable[[list[Quote], int], object]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ReplaySource:
+    """Replays recordings at ``speed`` times their recorded pace (``None``: as fast as
+    possible), each pause capped at ``max_gap_s`` so long quiet stretches do not stall a demo.
+
+    The recording is read with the same readers as ``dropengine replay``; after its end the
+    server keeps serving (heartbeats, resumes from the buffer).
+    """
+
+    def __init__(self, paths: Sequence[str | Path], speed: float | None = 1.0, max_gap_s: float = 5.0) -> None:
+        if speed is not None and not (speed > 0 and math.isfinite(speed)):
+            raise ConfigError(f"--speed: {speed!r} must be a positive number or max")
+        self.paths = [Path(p) for p in paths]
+        for p in self.paths:
+            if not p.exists():
+                raise ConfigError(f"--source replay:{p}: no such file")
+        self.speed = speed
+        self.max_gap_s = max_gap_s
+        self.name = "replay:" + ",".join(str(p) for p in self.paths)
+        self.stats = ReplayStats()
+        self.done = False
+        self.fed = 0
+
+    @property
+    def reconnects(self) -> int:
+        return 0
+
+    def cursors(self) -> dict[str, int]:
+        return {}
+
+    def status(self) -> dict[str, Any]:
+        return {"quotes": self.fed, "finished": self.done, "skipped": self.stats.skips.total}
+
+    async def run(self, ingest: Ingest, cursors: dict[str, int]) -> None:
+        prev: int | None = None
+        for batch, _stamp in read_quotes(self.paths, stats=self.stats):
+            if self.speed is None:
+                ingest(batch, _now_ms())
+                self.fed += len(batch)
+                await asyncio.sleep(0)
+                continue
+            i, n = 0, len(batch)
+            while i < n:
+                lu = batch[i].last_update
+                j = i + 1
+                while j < n and batch[j].last_update == lu:
+                    j += 1
+                if prev is not None and lu > prev:
+                    await asyncio.sleep(min((lu - prev) / 1000 / self.speed, self.max_gap_s))
+                if prev is None or lu > prev:
+                    prev = lu
+                ingest(batch[i:j], _now_ms())
+                self.fed += j - i
+                i = j
+        self.done = True
+
+
+class UpstreamSource:
+    """The live upstream: ``/all`` (``sports=None``) or a fixed list, through :class:`FanIn`.
+
+    ``cursors`` from a restored state seed the resume cursors, so the first connection after
+    a restart asks for what was written while the server was down.
+    """
+
+    def __init__(self, config: UpstreamConfig, sports: Sequence[str] | None) -> None:
+        self.config = config
+        self.sports = list(sports) if sports is not None else None
+        self.stats = LiveStats()
+        self.decoder = FrameDecoder()
+        self.name = f"upstream:{config.http_base()} ({'all' if self.sports is None else ','.join(self.sports)})"
+        self.feed: FanIn | None = None
+
+    @property
+    def reconnects(self) -> int:
+        return self.stats.reconnects
+
+    def cursors(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for sport in self.stats.streams:
+            c = self.decoder.cursor(sport)
+            if c is not None:
+                out[sport] = c
+        return out
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "streams_open": self.stats.open, "streams": len(self.stats.streams), "quotes": self.stats.quotes,
+            "failed": {k: str(v) for k, v in (self.feed.failures.items() if self.feed else ())},
+        }
+
+    async def run(self, ingest: Ingest, cursors: dict[str, int]) -> None:
+        for sport, since in cursors.items():
+            self.decoder.set_cursor(sport, since)
+        self.feed = FanIn(self.config, self.sports, decoder=self.decoder, stats=self.stats)
+        async for received in self.feed.frames():
+            if received.quotes:
+                ingest(received.quotes, received.received_ms)
