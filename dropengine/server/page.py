@@ -1,7 +1,8 @@
 """The live page at ``/``: the browser's ``EventSource`` on ``/v1/odds-drop``, filters as form fields.
 
 Self-contained (no external scripts or styles). Query parameters of the page URL prefill the
-form (``?sport=basketball_nba&threshold=15&apiKey=...``) and ``autostart=1`` connects at once.
+form (``?sport=basketball_nba&threshold=15&apiKey=...``), ``since=MS`` asks for the buffered
+alerts after that time, and ``autostart=1`` connects at once.
 The key is kept in the page only; it goes to the server in the stream URL (EventSource cannot
 set headers), which the server's access log redacts.
 """
@@ -70,6 +71,8 @@ function streamUrl() {
     const v = (data.get(name) || "").trim();
     if (v) q.set(name, v);
   }
+  const since = new URLSearchParams(location.search).get("since");  // page URL only: replay the buffer
+  if (since) q.set("since", since);
   return path + "?" + q.toString();
 }
 

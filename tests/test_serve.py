@@ -1,0 +1,487 @@
+"""``dropengine serve`` for real: uvicorn on loopback, httpx-sse and raw-socket clients.
+
+Alerts come from a :class:`ManualSource` the test pushes quotes into (``push`` returns once
+the server has ingested them), so every expectation is exact. Each test is bounded by
+read timeouts of a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+
+from dropengine import Quote
+from dropengine.adapters.webserver import BackgroundServer
+from dropengine.keys import KeyTable
+from dropengine.server.app import DropServer, ServeConfig
+
+from .conftest import FIXTURES
+
+CANARY = "CANARY-SERVE-KEY-4d2e"
+KEYS = KeyTable.parse(f"{CANARY} business 10\nsmall-key business 1\npro-key pro 3\n")
+SPORT = "basketball_nba"
+
+
+class ManualSource:
+    """A source the test drives: ``push(quotes)`` ingests them in the server's loop."""
+
+    name = "manual"
+    reconnects = 0
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ingest: Callable[[list[Quote], int], object] | None = None
+        self._ready = threading.Event()
+        self.clock = 1_000
+
+    async def run(self, ingest: Callable[[list[Quote], int], object], cursors: dict[str, int]) -> None:
+        self._loop, self._ingest = asyncio.get_running_loop(), ingest
+        self._ready.set()
+        await asyncio.Event().wait()
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+    def cursors(self) -> dict[str, int]:
+        return {}
+
+    def push(self, quotes: list[Quote]) -> None:
+        assert self._ready.wait(5)
+        assert self._loop is not None and self._ingest is not None
+        ingest = self._ingest
+
+        async def go() -> None:
+            ingest(quotes, int(time.time() * 1000))
+
+        asyncio.run_coroutine_threadsafe(go(), self._loop).result(5)
+
+    def move(self, event: str, prices: list[int], book: str = "pinnacle", sport: str = SPORT) -> None:
+        """Quotes for h2h_home at ``prices`` in turn: the first primes, each move after it alerts."""
+        for p in prices:
+            self.clock += 1_000
+            self.push([Quote(sport, event, book, "h2h_home", p, self.clock)])
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[..., tuple[str, DropServer, ManualSource]]]:
+    running: list[BackgroundServer] = []
+
+    def start(config: ServeConfig | None = None, access_log: bool = False) -> tuple[str, DropServer, ManualSource]:
+        source = ManualSource()
+        srv = DropServer(source, config or ServeConfig(keys=KEYS))
+        bg = BackgroundServer(srv.app, secrets=KEYS.keys(), access_log=access_log, log_level="info")
+        running.append(bg)
+        url = bg.start()
+        return url, srv, source
+
+    yield start
+    for bg in running:
+        bg.stop()
+
+
+def events(url: str, path: str, n: int, key: str = CANARY, timeout: float = 5, **params: Any) -> list[tuple[str, Any]]:
+    """The first ``n`` SSE events of ``path`` as (id, data) pairs (httpx-sse)."""
+    params = {"apiKey": key, **params}
+    headers = {"Last-Event-ID": params.pop("last_event_id_header")} if "last_event_id_header" in params else {}
+    out: list[tuple[str, Any]] = []
+    with httpx.Client(timeout=httpx.Timeout(5, read=timeout)) as c, \
+            connect_sse(c, "GET", url + path, params=params, headers=headers) as es:
+        assert es.response.status_code == 200, es.response.read()
+        for ev in es.iter_sse():
+            out.append((ev.id, json.loads(ev.data)))
+            if len(out) >= n:
+                break
+    return out
+
+
+def status_of(url: str, path: str, **params: Any) -> httpx.Response:
+    with httpx.Client(timeout=5) as c:
+        return c.get(url + path, params=params)
+
+
+# ---- frames -------------------------------------------------------------------------------------
+
+def test_frames_connected_then_drops_with_ids_then_heartbeats(server: Any) -> None:
+    url, srv, src = server()
+    got: list[tuple[str, Any]] = []
+
+    def reader() -> None:
+        got.extend(events(url, f"/v1/odds-drop/{SPORT}", 4, threshold=15, heartbeat_s=1))
+
+    t = threading.Thread(target=reader)
+    t.start()
+    _wait(lambda: len(srv.hub.subscribers) == 1)
+    src.move("g1", [-110, -120, -140])  # -120 is a 10-cent move (filtered out), -140 a 20-cent one
+    t.join(10)
+    kinds = [d["type"] for _, d in got]
+    assert kinds == ["connected", "odds_drop", "heartbeat", "heartbeat"]
+    connected = got[0][1]
+    assert connected["filters"]["threshold"] == 15 and connected["filters"]["sports"] == [SPORT]
+    drop_id, drop = got[1]
+    assert drop["prev"] == -120 and drop["new"] == -140 and drop["delta"] == -20
+    assert drop_id == f"{srv.hub.epoch}-2"  # seq 1 (the 10-cent move) was detected, just not for this client
+    assert got[2][1]["id"] == drop_id == got[2][0]  # heartbeats carry the high-water id
+
+
+def test_raw_socket_sees_exact_sse_framing(server: Any) -> None:
+    url, srv, src = server()
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(f"GET /v1/odds-drop/all?apiKey={CANARY}&threshold=5 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        _wait(lambda: len(srv.hub.subscribers) == 1)
+        src.move("g2", [-110, -125])
+        body = _read_until(s, b"odds_drop")
+    head, _, rest = body.partition(b"\r\n\r\n")
+    assert b"200 OK" in head and b"text/event-stream" in head
+    text = _dechunk(rest).decode()
+    frames = [f for f in text.split("\n\n") if f]
+    assert frames[0].startswith('data: {"type":"connected"') and "\n" not in frames[0]
+    assert frames[1].startswith(f"id: {srv.hub.epoch}-1\ndata: " + '{"type":"odds_drop"')
+
+
+# ---- validation and auth ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("params", "parameter"), [
+    ({"threshold": "0"}, "threshold"), ({"threshold": "201"}, "threshold"), ({"threshold": "x"}, "threshold"),
+    ({"direction": "sideways"}, "direction"), ({"heartbeat_s": "0"}, "heartbeat_s"),
+    ({"heartbeat_s": "31"}, "heartbeat_s"), ({"since": "yesterday"}, "since"), ({"kinds": "both"}, "kinds"),
+    ({"bookmakers": ""}, "bookmakers"), ({"markets": ","}, "markets"), ({"event_id": ""}, "event_id"),
+    ({"last_event_id": "not-an-id!"}, "last_event_id"),
+])
+def test_every_invalid_parameter_answers_400_naming_it(server: Any, params: dict[str, str], parameter: str) -> None:
+    url, _, _ = server()
+    r = status_of(url, f"/v1/odds-drop/{SPORT}", apiKey=CANARY, **params)
+    assert r.status_code == 400
+    body = r.json()
+    assert body["parameter"] == parameter and body["accepted"]
+    r = status_of(url, "/v1/odds-drop/multi", apiKey=CANARY)
+    assert r.status_code == 400 and r.json()["parameter"] == "sports"
+
+
+def test_auth_401_403_and_the_tier(server: Any) -> None:
+    url, _, _ = server()
+    r = status_of(url, "/v1/odds-drop/all")
+    assert r.status_code == 401
+    r = status_of(url, "/v1/odds-drop/all", apiKey="CANARY-UNKNOWN-KEY")
+    assert r.status_code == 403 and "CANARY-UNKNOWN-KEY" not in r.text
+    with httpx.Client(timeout=5) as c:  # the header form
+        assert c.get(url + "/v1/odds-drop/all", headers={"X-API-Key": "nope"}).status_code == 403
+
+
+def test_cap_is_exact_under_50_concurrent_connects_and_slots_come_back(server: Any) -> None:
+    url, srv, _ = server()
+
+    async def connect_all(n: int) -> list[int]:
+        async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=n)) as c:
+            async def one() -> int:
+                async with c.stream("GET", url + "/v1/odds-drop/all", params={"apiKey": CANARY}) as r:
+                    status = r.status_code
+                    if status == 200:
+                        await asyncio.sleep(1.0)  # hold the slot while the others try
+                    return status
+
+            return list(await asyncio.gather(*(one() for _ in range(n))))
+
+    statuses = asyncio.run(connect_all(50))
+    assert statuses.count(200) == 10 and statuses.count(429) == 40  # the key's cap is 10
+    _wait(lambda: len(srv.hub.subscribers) == 0)
+    statuses = asyncio.run(connect_all(10))
+    assert statuses == [200] * 10  # every disconnect freed its slot
+    with httpx.Client(timeout=5) as c, c.stream("GET", url + "/v1/odds-drop/all", params={"apiKey": "small-key"}) as r1:
+        assert r1.status_code == 200  # another key has slots of its own (cap 1)
+        r = status_of(url, "/v1/odds-drop/all", apiKey="small-key")
+        assert r.status_code == 429 and r.headers["Retry-After"] == "5"
+
+
+# ---- resume -------------------------------------------------------------------------------------
+
+def test_resume_gets_exactly_the_missed_alerts(server: Any) -> None:
+    url, srv, src = server()
+    src.move("g", [-110, -120, -130])  # alerts 1, 2
+    first = events(url, "/v1/odds-drop/all", 3, threshold=10, since=0)
+    assert [d["type"] for _, d in first] == ["connected", "odds_drop", "odds_drop"]
+    cursor = first[-1][0]
+    src.move("g", [-150, -170, -190])  # alerts 3, 4, 5 while the client is away
+    for how in ({"last_event_id": cursor}, {"last_event_id_header": cursor}):
+        again = events(url, "/v1/odds-drop/all", 4, threshold=10, **how)
+        assert [d["type"] for _, d in again] == ["connected", "odds_drop", "odds_drop", "odds_drop"]
+        assert [i for i, _ in again[1:]] == [f"{srv.hub.epoch}-{n}" for n in (3, 4, 5)]
+        assert [d["new"] for _, d in again[1:]] == [-150, -170, -190]
+
+
+def test_a_cursor_the_server_cannot_honour_gets_a_reset_first(server: Any) -> None:
+    url, srv, src = server(ServeConfig(keys=KEYS, buffer_size=2))
+    src.move("g", [-110, -120, -130, -140, -150])  # alerts 1..4; the buffer keeps 3 and 4
+    for cursor in (f"{srv.hub.epoch}-1", "otherepoch-3", f"{srv.hub.epoch}-99"):
+        got = events(url, "/v1/odds-drop/all", 2, last_event_id=cursor)
+        assert got[1][1]["type"] == "reset" and got[1][1]["reason"]
+        assert got[1][0] == f"{srv.hub.epoch}-4"  # the reset moves the cursor to now
+
+
+# ---- state across a restart ---------------------------------------------------------------------
+
+def test_restart_with_state_keeps_continuity(server: Any, tmp_path: Path) -> None:
+    state = tmp_path / "serve.state"
+    cfg = ServeConfig(keys=KEYS, state_path=state, state_every_s=60)
+    url, srv, src = server(cfg)
+    src.move("g", [-110, -120])  # primes, then alert 1
+    epoch = srv.hub.epoch
+    seen = events(url, "/v1/odds-drop/all", 2, since=0)
+    cursor = seen[-1][0]
+    src.move("g", [-135])  # alert 2, unseen by the client
+    srv.save()
+
+    url2, srv2, src2 = server(cfg)  # a new process would do the same: restore at start
+    assert srv2.hub.epoch == epoch and srv2.engine.keys_held == 1
+    src2.clock = src.clock
+    src2.move("g", [-150])  # no re-priming: -135 -> -150 alerts at once (alert 3)
+    got = events(url2, "/v1/odds-drop/all", 3, last_event_id=cursor)
+    assert [(i, d["prev"], d["new"]) for i, d in got[1:]] == [(f"{epoch}-2", -120, -135), (f"{epoch}-3", -135, -150)]
+
+
+def test_a_state_older_than_its_age_is_ignored(server: Any, tmp_path: Path) -> None:
+    state = tmp_path / "old.state"
+    url, srv, src = server(ServeConfig(keys=KEYS, state_path=state))
+    src.move("g", [-110, -120])
+    srv.save(now_ms=int(time.time() * 1000) - 3_600_000)  # saved an hour ago
+    _, srv2, src2 = server(ServeConfig(keys=KEYS, state_path=state, state_max_age_s=600))
+    assert srv2.engine.keys_held == 0 and srv2.hub.epoch != srv.hub.epoch
+    assert "old" in srv2.restore_message
+    src2.move("g", [-140])  # a first observation again: primes silently
+    assert srv2.hub.counters.produced == 0
+
+
+def test_sigterm_drains_and_saves(tmp_path: Path) -> None:
+    state = tmp_path / "s.state"
+    keys = tmp_path / "keys.txt"
+    keys.write_text(f"{CANARY} business\n")
+    proc = subprocess.Popen(
+        [*_cli(), "serve", "--source", f"replay:{FIXTURES / 'demo_nba_frames.ndjson'}", "--speed", "max",
+         "--port", "0", "--keys", str(keys), "--state", str(state)],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        url = line.split(" at ")[1].split()[0]
+        _wait(lambda: status_of(url, "/healthz").json()["source"]["finished"])
+        got = events(url, "/v1/odds-drop/all", 3, since=0, threshold=1)
+        assert got[1][1]["type"] == "odds_drop"
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert state.exists() and state.stat().st_size > 0
+    assert CANARY not in line + err
+
+
+# ---- slow readers ---------------------------------------------------------------------------------
+
+def test_a_slow_reader_is_cut_while_a_fast_one_keeps_its_pace(server: Any) -> None:
+    url, srv, src = server(ServeConfig(keys=KEYS, max_pending=400, send_timeout_s=1.0))
+    host, port = url.removeprefix("http://").split(":")
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect((host, int(port)))
+    slow.sendall(f"GET /v1/odds-drop/all?apiKey={CANARY}&threshold=1 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    n_alerts = 3000
+    fast: list[Any] = []
+    reader = concurrent.futures.ThreadPoolExecutor(1).submit(
+        lambda: fast.extend(events(url, "/v1/odds-drop/all", n_alerts + 1, threshold=1, timeout=20)))
+    _wait(lambda: len(srv.hub.subscribers) == 2)
+    try:
+        prices = [-110, -130] * (n_alerts // 2) + [-110]
+        team = "Team " + "x" * 3000  # 3 KB alerts: 9 MB in all, more than the kernel buffers hold
+        for i in range(0, len(prices), 20):  # pushed in bursts, the slow socket never read
+            src.push([Quote(SPORT, "g", "book", "h2h_home", p, 10_000 + i + j, home_team=team)
+                      for j, p in enumerate(prices[i:i + 20])])
+            time.sleep(0.003)
+        reader.result(timeout=30)
+        _wait(lambda: srv.status()["slow_clients_cut"] >= 1, timeout=10)
+    finally:
+        slow.close()
+    assert len(fast) == n_alerts + 1 and fast[-1][1]["type"] == "odds_drop"
+    assert srv.status()["queue_depth_max"] <= 400  # what a cut client held is gone, not growing
+
+
+# ---- operators and secrets ----------------------------------------------------------------------
+
+def test_healthz_metrics_and_the_page(server: Any) -> None:
+    url, srv, src = server()
+    src.move("g", [-110, -125])
+    h = status_of(url, "/healthz")
+    assert h.status_code == 200 and h.json()["alerts_produced"] == 1
+    m = status_of(url, "/metrics").text
+    for name in ("dropengine_connections ", "dropengine_alerts_produced_total 1", "dropengine_alert_deliveries_total",
+                 "dropengine_queue_depth", "dropengine_slow_clients_cut_total", "dropengine_upstream_reconnects_total"):
+        assert name in m
+    page = status_of(url, "/")
+    assert page.status_code == 200 and "EventSource" in page.text
+
+
+def test_canary_key_is_absent_from_every_log(server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    url, _, src = server(access_log=True)
+    for name in ("uvicorn.access", "uvicorn.error"):  # uvicorn's own loggers do not propagate
+        logging.getLogger(name).addHandler(caplog.handler)
+    src.move("g", [-110, -125])
+    events(url, "/v1/odds-drop/all", 2, since=0)
+    status_of(url, "/v1/odds-drop/all", apiKey=CANARY, threshold="0")
+    with httpx.Client(timeout=5) as c:
+        c.get(url + "/v1/odds-drop/all", headers={"X-API-Key": CANARY}, params={"threshold": "500"})
+    _wait(lambda: "odds-drop" in caplog.text)
+    # the server's logs (the test's own httpx client logs its URLs on the client side)
+    server_side = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore")))
+    try:
+        assert "apiKey=***" in server_side  # the access log did log the requests, redacted
+        assert CANARY not in server_side
+    finally:
+        for name in ("uvicorn.access", "uvicorn.error"):
+            logging.getLogger(name).removeHandler(caplog.handler)
+
+
+# ---- the live page in a real browser -------------------------------------------------------------
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def test_the_page_shows_alerts_in_headless_chromium(server: Any, tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        reason = "no Chromium found (apt install chromium)"
+        if os.environ.get("DROPENGINE_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + "; DROPENGINE_REQUIRE_BROWSER=1 makes this a failure")
+        pytest.skip(reason)
+    url, srv, src = server()
+    src.move("g", [-110, -130])
+    page = f"{url}/?autostart=1&sport=all&threshold=5&since=0&apiKey={CANARY}"
+    proc = subprocess.Popen(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--remote-debugging-port=0", f"--user-data-dir={tmp_path}", page],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        ws_url = _devtools_url(proc)
+        rows = asyncio.run(_rows_in_page(ws_url, srv, src))
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert len(rows) >= 2
+    assert "-130" in rows[-1] and "toward_favorite" in rows[-1]  # the buffered alert (since=0)
+    assert "-150" in rows[0]  # and a live one, pushed after the page connected
+
+
+def _devtools_url(proc: subprocess.Popen[str]) -> str:
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if "DevTools listening on" in line:
+            browser_ws = line.split("DevTools listening on ")[1].strip()
+            port = browser_ws.split(":")[2].split("/")[0]
+            for _ in range(100):
+                targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
+                pages = [t for t in targets if t.get("type") == "page"]
+                if pages:
+                    return str(pages[0]["webSocketDebuggerUrl"])
+                time.sleep(0.1)
+    raise AssertionError("Chromium did not start its DevTools endpoint")
+
+
+async def _rows_in_page(ws_url: str, srv: DropServer, src: ManualSource) -> list[str]:
+    from websockets.asyncio.client import connect
+
+    async with connect(ws_url, max_size=None) as ws:
+        n = 0
+
+        async def evaluate(expr: str) -> Any:
+            nonlocal n
+            n += 1
+            await ws.send(json.dumps({"id": n, "method": "Runtime.evaluate",
+                                      "params": {"expression": expr, "returnByValue": True}}))
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if msg.get("id") == n:
+                    return msg["result"]["result"].get("value")
+
+        rows_js = "Array.from(document.querySelectorAll('tr.alert')).map(r => r.innerText)"
+        deadline = time.monotonic() + 20
+        pushed = False
+        while time.monotonic() < deadline:
+            rows = await evaluate(rows_js) or []
+            if rows and not pushed:
+                await asyncio.to_thread(src.move, "g", [-150])
+                pushed = True
+            if len(rows) >= 2:
+                return list(rows)
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"the page showed {await evaluate(rows_js)!r}")
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+
+def _cli() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "dropengine"]
+
+
+def _wait(cond: Callable[[], Any], timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def _read_until(s: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while marker not in buf:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {marker!r} in {buf[:500]!r}")
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    time.sleep(0.1)
+    s.setblocking(False)
+    try:
+        buf += s.recv(65536)
+    except BlockingIOError:
+        pass
+    return buf
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        if not size_line:
+            continue
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        out += data[:size]
+        data = data[size + 2:]
+    return out
