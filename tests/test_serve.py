@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import os
@@ -256,7 +257,7 @@ def test_restart_with_state_keeps_continuity(server: Any, tmp_path: Path) -> Non
 
 def test_a_state_older_than_its_age_is_ignored(server: Any, tmp_path: Path) -> None:
     state = tmp_path / "old.state"
-    url, srv, src = server(ServeConfig(keys=KEYS, state_path=state))
+    _url, srv, src = server(ServeConfig(keys=KEYS, state_path=state))
     src.move("g", [-110, -120])
     srv.save(now_ms=int(time.time() * 1000) - 3_600_000)  # saved an hour ago
     _, srv2, src2 = server(ServeConfig(keys=KEYS, state_path=state, state_max_age_s=600))
@@ -322,7 +323,7 @@ def test_a_slow_reader_is_cut_while_a_fast_one_keeps_its_pace(server: Any) -> No
 # ---- operators and secrets ----------------------------------------------------------------------
 
 def test_healthz_metrics_and_the_page(server: Any) -> None:
-    url, srv, src = server()
+    url, _srv, src = server()
     src.move("g", [-110, -125])
     h = status_of(url, "/healthz")
     assert h.status_code == 200 and h.json()["alerts_produced"] == 1
@@ -466,10 +467,8 @@ def _read_until(s: socket.socket, marker: bytes, timeout: float = 5) -> bytes:
         buf += chunk
     time.sleep(0.1)
     s.setblocking(False)
-    try:
+    with contextlib.suppress(BlockingIOError):
         buf += s.recv(65536)
-    except BlockingIOError:
-        pass
     return buf
 
 
