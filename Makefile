@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo demo-live test lint bench clean
+.PHONY: demo demo-live demo-serve test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ demo-live: $(VENV)/.installed-live
 		--host 127.0.0.1 & pid=$$!; sleep 2; \
 	DROPENGINE_API_KEY=demo $(BIN)/dropengine watch --sport basketball_nba --base-url http://127.0.0.1:8765 \
 		--duration 10 --status-every 2; kill $$pid
+
+# the reference server on the demo recording; open http://127.0.0.1:8080/?autostart=1&apiKey=demo
+demo-serve: $(VENV)/.installed-live
+	$(BIN)/dropengine serve --source replay:fixtures/demo_nba_frames.ndjson --speed 60 --port 8080
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check dropengine tests benchmarks
