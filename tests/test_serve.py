@@ -484,3 +484,34 @@ def _dechunk(data: bytes) -> bytes:
         out += data[:size]
         data = data[size + 2:]
     return out
+
+
+# ---- the live upstream as the source --------------------------------------------------------------
+
+def test_serving_from_the_live_upstream_detects_what_a_replay_detects() -> None:
+    from dropengine import DropEngine
+    from dropengine.adapters.upstream import UpstreamConfig
+    from dropengine.keys import Secret
+    from dropengine.mock import MockUpstream, load_timeline
+    from dropengine.replay import replay
+    from dropengine.retry import RetryPolicy
+    from dropengine.server.sources import UpstreamSource
+
+    demo = FIXTURES / "demo_nba_frames.ndjson"
+    expected = list(replay([demo], DropEngine(threshold=10)))
+    mock = MockUpstream(load_timeline([demo]), speed=None, faults=["cut,after=4,conn=1"])
+    with BackgroundServer(mock.app) as upstream_url:
+        cfg = UpstreamConfig(upstream_url, Secret("up-key"), "sse", heartbeat_s=1.0,
+                             policy=RetryPolicy(base_s=0.02, cap_s=0.2, healthy_s=0.2, restart_wait_s=0.1))
+        source = UpstreamSource(cfg, [SPORT])
+        srv = DropServer(source, ServeConfig(keys=KEYS))
+        with BackgroundServer(srv.app, secrets=KEYS.keys()) as url:
+            _wait(lambda: srv.hub.counters.produced >= len(expected) and srv.status()["connections"] == 0)
+            got = events(url, "/v1/odds-drop/multi", len(expected) + 1, sports=SPORT, since=0, threshold=10)
+            health = status_of(url, "/healthz").json()
+    drops = [d for _, d in got[1:]]
+    strip = [{k: v for k, v in d.items() if k != "timestamp"} for d in drops]
+    assert strip == [{k: v for k, v in d.to_dict().items() if k != "timestamp"} for d in expected]
+    assert health["upstream_reconnects"] >= 1 and health["source"]["streams"] == 1
+    # the resume cursor a --state would save: the newest last_update of the recording
+    assert source.cursors() == {SPORT: max(r["last_update"] for rel in mock.timeline.releases for r in rel.rows)}
