@@ -46,7 +46,8 @@ Faults: KIND[=VALUE][,after=N][,conn=RANGE][,sport=KEY][,transport=sse|ws][,retr
 """
 
 
-def _speed(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+def speed_callback(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+    """``--speed N|max`` (shared with ``serve``): a positive multiplier, or ``None`` for max."""
     if value.strip().lower() == "max":
         return None
     try:
@@ -76,7 +77,7 @@ def _non_negative(ctx: click.Context, param: click.Parameter, value: float) -> f
               help="Recording to serve (frames, SSE capture, quote table, The Odds API); repeatable, merged by clock.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="Format of the recordings.")
-@click.option("--speed", default="1", show_default=True, callback=_speed,
+@click.option("--speed", default="1", show_default=True, callback=speed_callback,
               help="Replay-clock multiplier (a positive number), or max to release without waiting.")
 @click.option("--max-gap", type=float, default=5.0, show_default=True, callback=_non_negative,
               help="Longest wait between two releases, in seconds (quiet stretches are shortened).")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import sys
 from pathlib import Path
 
@@ -12,27 +11,16 @@ import click
 from ..adapters.upstream import StreamFilters, UpstreamConfig
 from ..errors import ConfigError
 from ..keys import KeyTable, Secret
+from ..mock.cli import speed_callback
 from ..retry import RetryPolicy
 
 __all__ = ["serve_cmd"]
 
 
-def _speed(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
-    if value.strip().lower() == "max":
-        return None
-    try:
-        speed = float(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a number or 'max'", ctx, param) from None
-    if not (speed > 0 and math.isfinite(speed)):
-        raise click.BadParameter(f"{value!r} must be a positive number or 'max'", ctx, param)
-    return speed
-
-
 @click.command("serve")
 @click.option("--source", "source_spec", required=True,
               help="replay:FILE[,FILE...] (a recording replayed at --speed) or upstream:BASE_URL (the live feed).")
-@click.option("--speed", default="1", show_default=True, callback=_speed,
+@click.option("--speed", default="1", show_default=True, callback=speed_callback,
               help="With replay: times the recorded pace, or 'max'.")
 @click.option("--max-gap", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="With replay: longest pause between two recorded moments, in seconds.")
