@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import secrets as _secrets
 import time
@@ -73,6 +74,11 @@ class ServeConfig:
     state_path: Path | None = None
     state_every_s: float = 30.0
     state_max_age_s: float = 600.0
+    #: Young-generation threshold of Python's garbage collector while serving (``None``:
+    #: leave it). Fan-out creates short-lived objects per send for every connection at once;
+    #: with the default (700) they get promoted and full collections pause every stream for
+    #: 150 ms (benchmarks/README.md, "Server load").
+    gc_threshold0: int | None = 50_000
 
     def __post_init__(self) -> None:
         if self.buffer_size < 1 or self.max_pending < 1:
@@ -81,6 +87,8 @@ class ServeConfig:
             raise ConfigError("--buffer-age, --send-timeout and --state-every must be positive")
         if self.retry_after_s < 0:
             raise ConfigError("--retry-after must be >= 0")
+        if self.gc_threshold0 is not None and self.gc_threshold0 < 1:
+            raise ConfigError("gc_threshold0 must be >= 1")
 
 
 @dataclass(slots=True)
@@ -181,6 +189,11 @@ class DropServer:
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         if not self.restore_message:
             log.info(self.restore(_now_ms()))
+        if self.config.gc_threshold0 is not None:
+            # what start-up built lives as long as the server: out of the collector's way
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(self.config.gc_threshold0, *gc.get_threshold()[1:])
         self._source_task = asyncio.create_task(self._run_source(), name="source")
         saver = asyncio.create_task(self._save_periodically(), name="state") if self.config.state_path else None
         try:
