@@ -189,11 +189,12 @@ class DropServer:
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         if not self.restore_message:
             log.info(self.restore(_now_ms()))
+        thresholds = gc.get_threshold()
         if self.config.gc_threshold0 is not None:
             # what start-up built lives as long as the server: out of the collector's way
             gc.collect()
             gc.freeze()
-            gc.set_threshold(self.config.gc_threshold0, *gc.get_threshold()[1:])
+            gc.set_threshold(self.config.gc_threshold0, *thresholds[1:])
         self._source_task = asyncio.create_task(self._run_source(), name="source")
         saver = asyncio.create_task(self._save_periodically(), name="state") if self.config.state_path else None
         try:
@@ -207,6 +208,9 @@ class DropServer:
                 self.save()
             except OSError as exc:
                 log.error("could not save the state: %s", exc)
+            if self.config.gc_threshold0 is not None:  # an embedding process gets its collector back
+                gc.set_threshold(*thresholds)
+                gc.unfreeze()
 
     async def _run_source(self) -> None:
         try:
