@@ -6,7 +6,7 @@ import importlib
 import inspect
 
 import dropengine
-from dropengine import adapters, engine, errors, odds, sides
+from dropengine import adapters, engine, errors, keys, odds, retry, server, sides
 
 PUBLIC = {
     "AlertFilter", "AuthError", "Backoff", "Outcome", "RetryPolicy", "Secret", "UpstreamError",
@@ -27,7 +27,7 @@ def test_all_is_pinned_and_every_name_exists() -> None:
 
 
 def test_submodule_all_lists_exist() -> None:
-    for mod in (adapters, engine, errors, odds, sides):
+    for mod in (adapters, engine, errors, keys, odds, retry, server, sides):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"
 
