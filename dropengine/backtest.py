@@ -159,11 +159,14 @@ def _with_families(hist: pl.DataFrame) -> pl.DataFrame:
 
 
 def _commence_ms(hist: pl.DataFrame) -> pl.DataFrame:
-    """``event_id -> commence_ms`` from the first ISO-8601 commence time seen for the event."""
+    """``event_id -> commence_ms`` from the first ISO-8601 commence time seen for the event
+    (the scheduled start, even when later snapshots move it)."""
     if "commence_time" not in hist.columns:
         return pl.DataFrame(schema={"event_id": pl.String, "commence_ms": pl.Int64})
+    # "first" in arrival order: the history's own row order is per key, in no fixed key order,
+    # and an event's commence_time can change between snapshots (a late kick-off)
     firsts = hist.filter(pl.col("commence_time").is_not_null()).group_by("event_id").agg(
-        pl.col("commence_time").first()
+        pl.col("commence_time").sort_by("row").first()
     )
     ms: list[int | None] = []
     for text in firsts.get_column("commence_time").to_list():
@@ -234,9 +237,11 @@ def _taken(table: pl.DataFrame, hist: pl.DataFrame, cfg: BacktestConfig) -> pl.D
     cand = table.select("alert", "event_id", "side", "bookmaker", (pl.col("last_update") + cfg.latency_ms)
                         .alias("at")).join(books, on=["event_id", "side"]).filter(
         pl.col("other") != pl.col("bookmaker"))
-    right = hist.select("event_id", "side", pl.col("bookmaker").alias("other"), "last_update", "price")
+    right = hist.select("event_id", "side", pl.col("bookmaker").alias("other"), "last_update", "price", "row")
+    # ties in time resolve as the engine does: the later arrival is the price that stood
     asof = cand.sort("at").join_asof(
-        right.sort("last_update"), left_on="at", right_on="last_update", by=["event_id", "side", "other"],
+        right.sort(["last_update", "row"]).drop("row"), left_on="at", right_on="last_update",
+        by=["event_id", "side", "other"],
         strategy="backward", check_sortedness=False,
     ).filter(pl.col("price").is_not_null())
     asof = asof.with_columns(_decimal("price", asof.get_column("price").to_list()).alias("_d"))

@@ -204,3 +204,30 @@ def test_cli_table_and_report_files(tmp_path: Path) -> None:
     assert per_alert.height == 7 and set(per_alert.get_column("close_convention")) == {"last"}
     bad = runner.invoke(main, ["backtest", str(src), "--close", "open"], prog_name="dropengine")
     assert bad.exit_code == 2 and "--close" in bad.stderr
+
+
+def test_the_close_uses_the_first_commence_time_seen_whatever_the_key_order() -> None:
+    """A late kick-off moves commence_time between snapshots; the close is judged against the
+    first one seen (the schedule), in arrival order, not in the order keys happen to be held."""
+    rows = []
+    for i, (side, price, lu, commence) in enumerate([
+        ("h2h_home", -110, 1_000, "1970-01-01T00:00:10Z"),
+        ("h2h_away", 100, 1_000, "1970-01-01T00:00:10Z"),
+        ("h2h_home", -130, 9_000, "1970-01-01T00:00:10Z"),
+        ("h2h_home", -150, 12_000, "1970-01-01T00:00:20Z"),  # kick-off moved to 20 s
+        ("h2h_away", 120, 12_000, "1970-01-01T00:00:20Z"),
+    ]):
+        rows.append({"sport_key": "s", "event_id": "e", "bookmaker": "b", "side": side, "price": price,
+                     "last_update": lu, "commence_time": commence, "i": i})
+    table = pl.DataFrame(rows).drop("i")
+    results = {run_backtest(table, threshold=10).alerts.select("close_price").to_series().to_list()[0]
+               for _ in range(5)}
+    assert results == {-130}  # the last price before 00:00:10, not -150 (before 00:00:20)
+
+
+def test_backtest_is_deterministic_on_real_data(nfl_dir: Path) -> None:
+    table = _load(nfl_dir / "nfl_snapshots_2025-11-08T12Z_to_2025-11-09T18Z.ndjson.gz")
+    first = run_backtest(table, BacktestConfig(take="best-other", latency_ms=60_000), timestamp_column="_now")
+    for _ in range(2):
+        again = run_backtest(table, BacktestConfig(take="best-other", latency_ms=60_000), timestamp_column="_now")
+        assert again.alerts.equals(first.alerts)
