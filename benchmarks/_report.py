@@ -1,6 +1,8 @@
-"""Table formatting shared by the benchmark scripts (they run as `python benchmarks/X.py`)."""
+"""Table formatting and machine facts shared by the benchmark scripts (run as `python benchmarks/X.py`)."""
 
 from __future__ import annotations
+
+import os
 
 
 def fmt_rate(x: float) -> str:
@@ -20,3 +22,11 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 def verdict(ok: bool) -> str:
     return "MET" if ok else "MISSED"
+
+
+def load_average() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} (1 min), {five:.2f} (5 min)"

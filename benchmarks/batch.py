@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from _report import fmt_rate, table, verdict  # type: ignore[import-not-found]
+from _report import fmt_rate, load_average, table, verdict  # type: ignore[import-not-found]
 
 from dropengine import DropEngine, Quote
 from dropengine.batch import detect, detect_counted
@@ -106,14 +106,6 @@ def machine() -> dict[str, str]:
         "libs": f"polars {pl.__version__}, numpy {np.__version__}",
         "os": f"{platform.system()} {platform.release()}",
     }
-
-
-def load_average() -> str:
-    try:
-        one, five, _ = os.getloadavg()
-    except OSError:
-        return "unknown"
-    return f"{one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 # -- timing -----------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from _report import fmt_rate, table, verdict  # type: ignore[import-not-found]
+from _report import fmt_rate, load_average, table, verdict  # type: ignore[import-not-found]
 
 from dropengine import DropEngine, Quote
 from dropengine.server.hub import sse_frame
@@ -771,14 +771,6 @@ def run_kind(kind: str, args: argparse.Namespace) -> Run:
     finally:
         for c in reversed(children):
             c.stop()
-
-
-def load_average() -> str:
-    try:
-        one, five, _ = os.getloadavg()
-    except OSError:
-        return "unknown"
-    return f"{one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 def report(runs: list[Run], args: argparse.Namespace) -> None:

@@ -388,6 +388,13 @@ class MockUpstream:
 
     # ---- auth and accounting -----------------------------------------------------------------
 
+    def _check_stream_key(self, key: str | None) -> tuple[str, KeyRecord | None]:
+        """:meth:`_check_key`, plus ``tier`` for a key whose tier may not open odds streams."""
+        failure, record = self._check_key(key)
+        if not failure and record is not None and not record.may_stream:
+            failure = "tier"
+        return failure, record
+
     def _check_key(self, key: str | None) -> tuple[str, KeyRecord | None]:
         """``("", record)`` for a usable key, else the failure: missing, unknown or tier."""
         if not key:
@@ -606,9 +613,7 @@ class MockUpstream:
             log.outcome = f"http {fault.value}"
             return self._fault_response(fault)
         key = request.query_params.get("apiKey") or request.headers.get("x-api-key")
-        failure, record = self._check_key(key)
-        if not failure and record is not None and not record.may_stream:
-            failure = "tier"
+        failure, record = self._check_stream_key(key)
         if failure:
             status, message = self._AUTH_HTTP[failure]
             log.outcome = f"http {status}"
@@ -700,9 +705,7 @@ class MockUpstream:
         key = ws.query_params.get("apiKey") or ws.headers.get("x-api-key")
         if not key and subprotocol is not None:
             key = subprotocol[len("apikey.") :]
-        failure, record = self._check_key(key)
-        if not failure and record is not None and not record.may_stream:
-            failure = "tier"
+        failure, record = self._check_stream_key(key)
         if failure:
             code, reason = self._AUTH_WS[failure]
             log.outcome = f"close {code}"
