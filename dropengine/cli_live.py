@@ -210,7 +210,10 @@ def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine |
     err = Console(stderr=True)
     stats = LiveStats()
     status = _Status(err, stats, status_every, quiet)
-    feed = FanIn(config, sports, stats=stats, on_event=status.event)
+    try:
+        feed = FanIn(config, sports, stats=stats, on_event=status.event)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     recorder = _Recorder(record) if record is not None else None
     writer = AlertWriter(None) if engine is not None else None
     code = 0

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import unquote_plus
 
 from .errors import ConfigError
 
@@ -211,6 +212,10 @@ class RedactingFilter(logging.Filter):
         if isinstance(value, (int, float)) or value is None:
             return value
         text = str(value)  # httpx logs URL objects: their text carries ?apiKey=
+        if "%" in text:  # a client may percent-encode the name or the key (api%4Bey=...)
+            decoded = unquote_plus(text)
+            if redact(decoded, self._secrets) != decoded:
+                return redact(decoded, self._secrets)
         clean = redact(text, self._secrets)
         return clean if clean != text else value
 

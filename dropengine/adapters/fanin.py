@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ..errors import AuthError, ConfigError, UpstreamError
 from ..frames import FrameDecoder
 from ..retry import Backoff, Retry, Stop
-from .upstream import Ended, LiveStats, Received, UpstreamConfig, UpstreamStream, fetch_sports
+from .upstream import Ended, LiveStats, Received, UpstreamConfig, UpstreamStream, fetch_sports, is_sport_key
 
 __all__ = ["FanIn"]
 
@@ -53,6 +53,9 @@ class FanIn:
                 raise ConfigError("sports: give at least one sport key (or None for /all)")
             if len(set(sports)) != len(sports):
                 raise ConfigError("sports: a sport key is listed twice")
+            bad = [s for s in sports if not is_sport_key(s)]
+            if bad:
+                raise ConfigError(f"sports: {bad[0]!r} is not a sport key (letters, digits, _ . -)")
         self.config = config
         self.sports = list(sports) if sports is not None else None
         self.decoder = decoder if decoder is not None else FrameDecoder()
@@ -121,7 +124,13 @@ class FanIn:
             backoff.attempt = 0
             first = False
             self.stats.universe_refreshes += 1
-            wanted = list(dict.fromkeys(keys))
+            wanted = []
+            for k in dict.fromkeys(keys):
+                if is_sport_key(k):
+                    wanted.append(k)
+                elif k not in self.failures:  # reported once; the other sports go on
+                    self.failures[k] = UpstreamError(f"GET /v1/sports: {k[:64]!r} is not a sport key; skipped")
+                    self._event(f"universe: {k[:64]!r} is not a sport key; skipped")
             added = [s for s in wanted if s not in self._tasks and s not in self.failures]
             removed = [s for s in self._tasks if s not in wanted]
             for s in removed:

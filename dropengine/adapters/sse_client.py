@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 
+from ..keys import redact
 from ..retry import Outcome, parse_retry_after
 from .upstream import Ended, UpstreamConfig, _describe, auth_parts
 
@@ -30,6 +31,7 @@ async def sse_connection(
 ) -> AsyncGenerator[str, None]:
     """The frames of one connection; see the module docstring."""
     headers, auth_params = auth_parts(config)
+    key = config.api_key.reveal()
     query = {**params, **auth_params}
     if config.heartbeat_s is not None:
         query["heartbeat_s"] = str(int(config.heartbeat_s))
@@ -42,7 +44,7 @@ async def sse_connection(
                 if response.status_code != 200:
                     body = (await response.aread())[:200].decode("utf-8", "replace")
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
-                    raise Ended(Outcome.http(response.status_code, retry_after, _short(body)))
+                    raise Ended(Outcome.http(response.status_code, retry_after, _short(redact(body, [key]))))
                 events = es.aiter_sse()
                 while True:
                     try:

@@ -18,7 +18,9 @@ redacting filter.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
+import re
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
@@ -47,6 +49,7 @@ __all__ = [
     "UpstreamConfig",
     "UpstreamStream",
     "fetch_sports",
+    "is_sport_key",
 ]
 
 TRANSPORTS: Final = ("sse", "ws")
@@ -54,6 +57,14 @@ AUTH_MODES: Final = ("header", "query", "subprotocol")
 #: The vendor's heartbeat defaults: SSE ``heartbeat_s`` default 5, WebSocket idle 30 s.
 DEFAULT_HEARTBEAT_S: Final = {"sse": 5.0, "ws": 30.0}
 _LOGGERS: Final = ("httpx", "httpcore", "websockets", "websockets.client")
+
+
+_SPORT_KEY: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def is_sport_key(text: object) -> bool:
+    """Whether ``text`` can be a sport key (it goes into a URL path)."""
+    return isinstance(text, str) and _SPORT_KEY.fullmatch(text) is not None
 
 
 class Ended(Exception):  # a signal between transport and loop, not an error
@@ -257,8 +268,8 @@ class UpstreamStream:
         on_event: Callable[[str], None] | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
-        if not sport_key or "/" in sport_key or any(c.isspace() for c in sport_key):
-            raise ConfigError(f"sport_key: {sport_key!r} is not a sport key")
+        if not is_sport_key(sport_key):
+            raise ConfigError(f"sport_key: {sport_key!r} is not a sport key (letters, digits, _ . -)")
         _secure(config)
         self.config = config
         self.sport_key = sport_key
@@ -333,6 +344,9 @@ class UpstreamStream:
                 outcome = Outcome.ended()
             except Ended as end:
                 outcome = end.outcome
+            if outcome.detail:
+                # an upstream's error page may echo the request, key included
+                outcome = dataclasses.replace(outcome, detail=redact(outcome.detail, [self.config.api_key.reveal()]))
             healthy = time.monotonic() - opened_at if opened_at is not None else 0.0
             decision = self.backoff.decide(outcome, healthy, self._rng.random(), where)
             self.history.append((outcome, decision))

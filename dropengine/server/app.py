@@ -102,6 +102,21 @@ class _Metrics:
     state_saves: int = 0
 
 
+class _Stop:
+    """The ``shutdown_event`` handed to sse-starlette: setting it wakes the stream to end."""
+
+    def __init__(self, wake: asyncio.Event) -> None:
+        self.requested = False
+        self._wake = wake
+
+    def set(self) -> None:
+        self.requested = True
+        self._wake.set()
+
+    def is_set(self) -> bool:
+        return self.requested
+
+
 class _Tracked:
     """An ASGI response wrapper that runs ``release`` however the response ends."""
 
@@ -241,6 +256,9 @@ class DropServer:
         if record is None:
             self.metrics.rejected_403 += 1
             return _error(403, "unknown API key"), "", None
+        if not record.may_stream:
+            self.metrics.rejected_403 += 1
+            return _error(403, f"tier {record.tier!r} may not open streams (business and above)"), "", None
         return None, key, record
 
     # -- endpoints -----------------------------------------------------------------------------
@@ -274,6 +292,7 @@ class DropServer:
         self.metrics.connections_total += 1
         hub = self.hub
         wake = asyncio.Event()
+        stop = _Stop(wake)
         sub, reset = hub.subscribe(req.filter, req.cursor, wake.set)
 
         def release() -> None:
@@ -298,16 +317,23 @@ class DropServer:
                 if entries:
                     yield b"".join(e.frame for e in entries)
                     continue
+                if stop.requested:
+                    return  # shutting down: end the body properly (the client resumes elsewhere)
                 wake.clear()
                 try:
                     await asyncio.wait_for(wake.wait(), req.heartbeat_s)
                 except TimeoutError:
+                    if sub.pending or sub.overflowed or stop.requested:
+                        continue  # an alert came in as the timer fired: send it before any cursor
                     hw = str(hub.high_water)  # all of it considered for this client: a safe cursor
                     yield sse_frame({"type": "heartbeat", "id": hw, "timestamp": _now_ms()}, hw)
 
         from sse_starlette.sse import EventSourceResponse
 
-        response = EventSourceResponse(frames(), ping=0, send_timeout=self.config.send_timeout_s)
+        # On shutdown sse-starlette calls stop.set(): the generator returns and the chunked body
+        # ends properly, instead of being cancelled mid-stream.
+        response = EventSourceResponse(frames(), ping=0, send_timeout=self.config.send_timeout_s,
+                                       shutdown_event=stop, shutdown_grace_period=2.0)  # type: ignore[arg-type]
         return _Tracked(response, release, self._timed_out)  # type: ignore[return-value]
 
     def _timed_out(self) -> None:

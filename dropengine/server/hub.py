@@ -164,6 +164,7 @@ class Hub:
         buffer_age_ms: int = 300_000,
         max_pending: int = 2_000,
         entries: Iterable[Entry] = (),
+        evicted_ms: int = -1,
     ) -> None:
         if parse_cursor(f"{epoch}-0") is None:
             raise ConfigError(f"epoch: {epoch!r} must be 1-32 lowercase letters or digits")
@@ -180,6 +181,11 @@ class Hub:
         self.buffer: deque[Entry] = deque(entries, maxlen=buffer_size)
         self.subscribers: set[Subscriber] = set()
         self.counters = HubCounters()
+        #: Newest production time among alerts already evicted (by size or age): a ``since``
+        #: before it cannot be served in full.
+        self.evicted_ms = evicted_ms
+        if evicted_ms < 0 and next_seq > 1 + len(self.buffer):  # evicted before we knew: assume the latest
+            self.evicted_ms = self.buffer[0].produced_ms if self.buffer else 2**63 - 1
 
     def __repr__(self) -> str:
         return f"Hub(epoch={self.epoch!r}, next_seq={self.next_seq}, buffered={len(self.buffer)}, " \
@@ -200,7 +206,10 @@ class Hub:
             self.next_seq = seq + 1
             event_id = f"{self.epoch}-{seq}"
             entry = Entry(seq, d, now_ms, sse_frame(d, event_id))
-            self.buffer.append(entry)
+            buf = self.buffer
+            if len(buf) == buf.maxlen:
+                self.evicted_ms = max(self.evicted_ms, buf[0].produced_ms)
+            buf.append(entry)
             out.append(entry)
             for sub in subs:
                 if not sub.overflowed and sub.filter.accepts(d):
@@ -227,7 +236,7 @@ class Hub:
         n = 0
         buf = self.buffer
         while buf and buf[0].produced_ms < cutoff:
-            buf.popleft()
+            self.evicted_ms = max(self.evicted_ms, buf.popleft().produced_ms)
             n += 1
         return n
 
@@ -259,9 +268,8 @@ class Hub:
                 backlog = (e for e in self.buffer if e.seq > cursor.seq)
                 self.counters.resumed += 1
         elif flt.since is not None:
-            evicted = self.buffer[0].produced_ms if self.buffer and oldest > 1 else None
-            if evicted is not None and flt.since < evicted:
-                reason = f"alerts since {flt.since} are not all buffered (oldest kept: {evicted})"
+            if flt.since < self.evicted_ms:
+                reason = f"alerts since {flt.since} are not all buffered (evicted up to {self.evicted_ms})"
             backlog = (e for e in self.buffer if e.produced_ms > flt.since)
         if reason is not None:
             self.counters.resets += 1
@@ -299,6 +307,7 @@ class Hub:
         return {
             "epoch": self.epoch,
             "next_seq": self.next_seq,
+            "evicted_ms": self.evicted_ms,
             "entries": [[e.seq, e.produced_ms, e.drop.to_dict()] for e in self.buffer],
         }
 
@@ -311,7 +320,9 @@ class Hub:
             drop = msgspec.convert(d, Drop)
             entries.append(Entry(seq, drop, produced_ms, sse_frame(drop, f"{epoch}-{seq}")))
         size = kwargs.get("buffer_size", 10_000)
-        return cls(epoch, next_seq=doc["next_seq"], entries=entries[-size:] if size else entries, **kwargs)
+        kept, dropped = entries[-size:], entries[:-size]
+        evicted = max([int(doc.get("evicted_ms", -1)), *(e.produced_ms for e in dropped)])
+        return cls(epoch, next_seq=doc["next_seq"], entries=kept, evicted_ms=evicted, **kwargs)
 
 
 def new_epoch(entropy: int) -> str:

@@ -20,9 +20,11 @@ from ..frames import FrameDecoder
 from ..quote import Quote
 from ..replay import ReplayStats, read_quotes
 
-__all__ = ["ReplaySource", "UpstreamSource"]
+__all__ = ["REPLAY_POSITION", "ReplaySource", "UpstreamSource"]
 
 Ingest = Callable[[list[Quote], int], object]
+#: The key under which a replay source saves its position in ``--state`` (not a sport key).
+REPLAY_POSITION = "replay:quotes_fed"
 
 
 def _now_ms() -> int:
@@ -56,14 +58,24 @@ class ReplaySource:
         return 0
 
     def cursors(self) -> dict[str, int]:
-        return {}
+        # how far the recording was fed: a restart with --state goes on from there instead of
+        # feeding the restored engine the same quotes again
+        return {REPLAY_POSITION: self.fed}
 
     def status(self) -> dict[str, Any]:
         return {"quotes": self.fed, "finished": self.done, "skipped": self.stats.skips.total}
 
     async def run(self, ingest: Ingest, cursors: dict[str, int]) -> None:
         prev: int | None = None
+        skip = cursors.get(REPLAY_POSITION, 0)
         for batch, _stamp in read_quotes(self.paths, stats=self.stats):
+            if skip:
+                n = min(skip, len(batch))
+                skip -= n
+                self.fed += n
+                batch = batch[n:]
+                if not batch:
+                    continue
             if self.speed is None:
                 ingest(batch, _now_ms())
                 self.fed += len(batch)
@@ -120,7 +132,8 @@ class UpstreamSource:
 
     async def run(self, ingest: Ingest, cursors: dict[str, int]) -> None:
         for sport, since in cursors.items():
-            self.decoder.set_cursor(sport, since)
+            if ":" not in sport:  # a replay position from another kind of source is not a sport
+                self.decoder.set_cursor(sport, since)
         self.feed = FanIn(self.config, self.sports, decoder=self.decoder, stats=self.stats)
         async for received in self.feed.frames():
             if received.quotes:
