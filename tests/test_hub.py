@@ -181,3 +181,15 @@ def test_multi_needs_sports_and_the_header_cursor_is_read() -> None:
     assert info.value.parameter == "Last-Event-ID"
     req = parse_request({"last_event_id": "q-1"}, last_event_id="ep-4")  # the query wins
     assert req.cursor == Cursor("q", 1)
+
+
+def test_since_after_an_age_eviction_gets_a_reset() -> None:
+    hub = Hub("age", buffer_age_ms=1000)
+    hub.publish([drop(1)], now_ms=2000)
+    hub.trim(5000)  # the alert aged out: the ring is empty
+    _, reason = hub.subscribe(SubscriptionFilter(threshold=1, since=1500))
+    assert reason is not None and "not all buffered" in reason
+    _, reason = hub.subscribe(SubscriptionFilter(threshold=1, since=2500))  # nothing was missed after it
+    assert reason is None
+    again = Hub.load(hub.dump())
+    assert again.evicted_ms == 2000

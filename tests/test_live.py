@@ -347,31 +347,51 @@ def test_multi_ends_with_the_error_when_every_sport_fails(serve: Any) -> None:
 
 
 def test_ws_subscribe_filters_and_survives_reconnects(serve: Any) -> None:
-    mock = MockUpstream(load_timeline([DEMO]), speed=None, faults=["cut,after=4,conn=1"])
+    """The subscription is sent again on every connection; once acknowledged, the stream
+    carries only that event's rows, and some of them (the filter is not vacuous)."""
+    mock = MockUpstream(load_timeline([DEMO]), speed=200.0, max_gap=0.02, faults=["cut,after=6,conn=1"])
     url = serve(mock)
-    event = "2026-05-12_Lakers_Warriors"
+    event = "nba-2026-05-12-LAL-GSW"
 
-    async def scenario() -> list[Any]:
+    async def scenario() -> list[list[Any]]:
         stream = UpstreamStream(config(url, "ws"), "basketball_nba", rng=random.Random(3))
         stream.subscription = event
-        seen: list[Any] = []
+        connections: list[list[Any]] = []
         frames = stream.frames()
         try:
-            while sum(1 for e in seen if e.get("type") == "subscribed") < 2:
-                r = await asyncio.wait_for(anext(frames), 5)
-                seen.append(r.envelope)
-            await stream.subscribe(None)  # unsubscribe: the mock acknowledges it
-            while seen[-1].get("type") != "unsubscribed":
-                seen.append((await asyncio.wait_for(anext(frames), 5)).envelope)
+            async with asyncio.timeout(15):  # the whole scenario, not per frame
+                while True:
+                    env = (await anext(frames)).envelope
+                    if env["type"] == "connected":
+                        connections.append([])
+                    connections[-1].append(env)
+                    acked = [c for c in connections if any(e["type"] == "subscribed" for e in c)]
+                    if len(connections) >= 2 and acked and any(
+                            e["type"] == "odds_update" for e in acked[-1][[e["type"] for e in acked[-1]].index(
+                                "subscribed"):]):
+                        break
+                await stream.subscribe(None)  # unsubscribe: the mock acknowledges it
+                while connections[-1][-1]["type"] != "unsubscribed":
+                    connections[-1].append((await anext(frames)).envelope)
         finally:
             await frames.aclose()
-        return seen
+        return connections
 
-    seen = asyncio.run(scenario())
-    assert sum(1 for e in seen if e["type"] == "connected") == 2  # the command was sent again
-    for env in seen:
-        if env["type"] == "odds_update":
-            assert {r["event_id"] for r in env["data"]} <= {event}
+    connections = asyncio.run(scenario())
+    assert len(connections) >= 2  # the cut made a second connection
+    matched = 0
+    for conn in connections:
+        types = [e["type"] for e in conn]
+        if "subscribed" not in types:
+            continue
+        after_ack = conn[types.index("subscribed") + 1:]
+        for env in after_ack:
+            if env["type"] == "odds_update":
+                assert {r["event_id"] for r in env["data"]} == {event}
+                matched += len(env["data"])
+    assert matched > 0
+    assert any(e["type"] == "subscribed" for e in connections[-1])  # re-sent after the reconnect
+    assert connections[-1][-1]["type"] == "unsubscribed"
 
 
 def test_sse_refuses_subscribe() -> None:
@@ -399,6 +419,70 @@ def test_query_filters_pass_through(serve: Any) -> None:
     connected = asyncio.run(scenario())[0]
     assert connected["type"] == "connected"
     assert connected["filters"]["bookmakers"] == ["pinnacle"] and connected["filters"]["kinds"] == ["game"]
+
+
+def test_every_query_filter_reaches_the_upstream(serve: Any) -> None:
+    mock = MockUpstream(load_timeline([DEMO]), speed=None)
+    url = serve(mock)
+    filters = StreamFilters.build(event_id="nba-2026-05-12-LAL-GSW", bookmakers="pinnacle,fanduel",
+                                  markets="h2h", kinds="game", since=1778600000000)
+
+    async def scenario(transport: str) -> dict[str, Any]:
+        stream = UpstreamStream(config(url, transport, filters=filters), "basketball_nba")
+        frames = stream.frames()
+        try:
+            return dict((await asyncio.wait_for(anext(frames), 5)).envelope)
+        finally:
+            await frames.aclose()
+
+    for transport in ("sse", "ws"):
+        echoed = asyncio.run(scenario(transport))["filters"]
+        assert echoed == {"event_id": "nba-2026-05-12-LAL-GSW", "bookmakers": ["fanduel", "pinnacle"],
+                          "markets": ["h2h"], "kinds": ["game"], "since": 1778600000000}, transport
+
+
+def test_an_error_page_that_echoes_the_key_does_not_leak_it(serve: Any) -> None:
+    """Gateways often echo the request in their 403 page; the key must not reach our messages."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def echo(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(f"forbidden: {request.url} key={request.headers.get('x-api-key')}", 403)
+
+    app = Starlette(routes=[Route("/v1/sse/odds/{sport}", echo)])
+    server = BackgroundServer(app)
+    url = server.start()
+    try:
+        for auth in ("query", "header"):
+            stream = UpstreamStream(config(url, "sse", auth=auth, key=CANARY), "basketball_nba")
+            _, exc, _ = asyncio.run(_stream_once(stream))
+            assert isinstance(exc, AuthError)
+            text = "\n".join([str(exc), repr(exc), repr(stream.history), stream.state.error, stream.state.last_outcome])
+            assert "forbidden" in text and CANARY not in text
+    finally:
+        server.stop()
+
+
+def test_a_bad_sport_key_in_the_universe_is_skipped(serve: Any, two_sports: list[Path]) -> None:
+    mock = MockUpstream(load_timeline(two_sports), speed=None, sports_extra=["soccer epl", "a/b"])
+    url = serve(mock)
+
+    async def scenario() -> FanIn:
+        feed = FanIn(config(url, "sse"), None)
+        frames = feed.frames()
+        try:
+            async with asyncio.timeout(10):
+                while feed.stats.open < 2:
+                    await anext(frames)
+        finally:
+            await frames.aclose()
+        return feed
+
+    feed = asyncio.run(scenario())
+    assert sorted(feed.universe) == ["basketball_nba", "icehockey_nhl"]
+    assert set(feed.failures) == {"soccer epl", "a/b"}
 
 
 # ---- the key never leaks --------------------------------------------------------------------

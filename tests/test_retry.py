@@ -189,3 +189,19 @@ def test_heartbeat_rule_and_retry_after_parsing() -> None:
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None  # a date: back off long instead
     assert parse_retry_after("-1") is None
+
+
+def test_redaction_sees_through_percent_encoding() -> None:
+    import logging
+
+    from dropengine.keys import RedactingFilter
+
+    f = RedactingFilter(["SECRET-1"])
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "x", 1, '%s - "%s %s"', (
+        "127.0.0.1", "GET", "/v1/odds-drop/all?api%4Bey=%53ECRET-1&threshold=0"), None)
+    f.filter(record)
+    assert "SECRET-1" not in record.getMessage() and "%53ECRET-1" not in record.getMessage()
+    anonymous = RedactingFilter()  # without a key list: any key-named parameter, however encoded
+    record = logging.LogRecord("uvicorn.access", logging.INFO, "x", 1, "%s", ("/x?api%4Bey=abc123",), None)
+    anonymous.filter(record)
+    assert "abc123" not in record.getMessage()

@@ -178,6 +178,8 @@ def test_auth_401_403_and_the_tier(server: Any) -> None:
     url, _, _ = server()
     r = status_of(url, "/v1/odds-drop/all")
     assert r.status_code == 401
+    r = status_of(url, "/v1/odds-drop/all", apiKey="pro-key")  # a tier below business
+    assert r.status_code == 403 and "tier" in r.json()["error"]
     r = status_of(url, "/v1/odds-drop/all", apiKey="CANARY-UNKNOWN-KEY")
     assert r.status_code == 403 and "CANARY-UNKNOWN-KEY" not in r.text
     with httpx.Client(timeout=5) as c:  # the header form
@@ -267,6 +269,47 @@ def test_a_state_older_than_its_age_is_ignored(server: Any, tmp_path: Path) -> N
     assert srv2.hub.counters.produced == 0
 
 
+def test_a_heartbeat_never_carries_an_id_past_a_queued_alert(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An alert that arrives as a heartbeat's timer fires goes out first: a heartbeat id is a
+    cursor, and a client cut right after it must not skip that alert on resume."""
+    import dropengine.server.app as appmod
+
+    url, srv, src = server()
+    armed = threading.Event()
+    real_wait_for = asyncio.wait_for
+
+    async def racy_wait_for(aw: Any, timeout: float) -> Any:
+        try:
+            return await real_wait_for(aw, timeout)
+        except TimeoutError:
+            if armed.is_set():  # the source lands in the same loop turn as the timer
+                armed.clear()
+                src.clock += 1000
+                srv.ingest([Quote(SPORT, "g", "pinnacle", "h2h_home", -160, src.clock)], int(time.time() * 1000))
+            raise
+
+    class Shim:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(asyncio, name)
+
+        wait_for = staticmethod(racy_wait_for)
+
+    monkeypatch.setattr(appmod, "asyncio", Shim())
+    src.move("g", [-110, -125])
+    out: list[tuple[str, str]] = []
+    with httpx.Client(timeout=httpx.Timeout(5, read=5)) as c, connect_sse(
+            c, "GET", url + "/v1/odds-drop/all", params={"apiKey": CANARY, "heartbeat_s": 1, "since": 0}) as es:
+        for ev in es.iter_sse():
+            kind = json.loads(ev.data)["type"]
+            out.append((ev.id, kind))
+            if kind == "odds_drop" and len(out) == 2:
+                armed.set()
+            if len(out) >= 4:
+                break
+    epoch = srv.hub.epoch
+    assert out[1:] == [(f"{epoch}-1", "odds_drop"), (f"{epoch}-2", "odds_drop"), (f"{epoch}-2", "heartbeat")]
+
+
 def test_sigterm_drains_and_saves(tmp_path: Path) -> None:
     state = tmp_path / "s.state"
     keys = tmp_path / "keys.txt"
@@ -283,10 +326,29 @@ def test_sigterm_drains_and_saves(tmp_path: Path) -> None:
         _wait(lambda: status_of(url, "/healthz").json()["source"]["finished"])
         got = events(url, "/v1/odds-drop/all", 3, since=0, threshold=1)
         assert got[1][1]["type"] == "odds_drop"
+        ended: list[str] = []
+
+        def hold_open() -> None:  # a client still streaming when SIGTERM comes
+            try:
+                with httpx.Client(timeout=httpx.Timeout(5, read=15)) as c, \
+                        connect_sse(c, "GET", url + "/v1/odds-drop/all", params={"apiKey": CANARY}) as es:
+                    for _ in es.iter_sse():
+                        pass
+                ended.append("clean end")
+            except httpx.HTTPError as exc:
+                ended.append(type(exc).__name__)
+
+        holder = threading.Thread(target=hold_open)
+        holder.start()
+        _wait(lambda: status_of(url, "/healthz").json()["connections"] == 1)
         proc.terminate()
         _, err = proc.communicate(timeout=20)
+        holder.join(10)
     finally:
         proc.kill()
+    assert ended == ["clean end"]  # the body was ended properly, not cut
+    assert proc.returncode in (0, -15)  # uvicorn re-raises the handled signal after its clean stop
+    assert "Traceback" not in err and "without completing response" not in err
     assert state.exists() and state.stat().st_size > 0
     assert CANARY not in line + err
 
@@ -515,3 +577,23 @@ def test_serving_from_the_live_upstream_detects_what_a_replay_detects() -> None:
     assert health["upstream_reconnects"] >= 1 and health["source"]["streams"] == 1
     # the resume cursor a --state would save: the newest last_update of the recording
     assert source.cursors() == {SPORT: max(r["last_update"] for rel in mock.timeline.releases for r in rel.rows)}
+
+
+def test_a_replay_source_resumes_its_position_after_a_restart(tmp_path: Path) -> None:
+    """--state with a replay: the restarted server goes on where it was, so the restored
+    engine is not fed the same quotes again (equal last_update would let old moves alert)."""
+    from dropengine.server.sources import REPLAY_POSITION, ReplaySource
+
+    demo = FIXTURES / "demo_nba_frames.ndjson"
+    cfg = ServeConfig(keys=KEYS, state_path=tmp_path / "r.state")
+    first = DropServer(ReplaySource([demo], speed=None), cfg)
+    with BackgroundServer(first.app):
+        _wait(lambda: first.source.status()["finished"])  # type: ignore[attr-defined]
+    produced = first.hub.counters.produced
+    assert produced > 0 and (tmp_path / "r.state").exists()  # saved at shutdown
+    second = DropServer(ReplaySource([demo], speed=None), cfg)
+    with BackgroundServer(second.app):
+        _wait(lambda: second.source.status()["finished"])  # type: ignore[attr-defined]
+        assert second.hub.counters.produced == 0  # nothing fired twice
+        assert second.hub.next_seq == produced + 1  # and the sequence goes on
+        assert second.source.cursors()[REPLAY_POSITION] == first.source.cursors()[REPLAY_POSITION]
