@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from ..errors import ConfigError, DropEngineError, UpstreamError
+from ..errors import ConfigError, UpstreamError
 from ..filters import parse_csv
 from ..frames import FrameDecoder
 from ..keys import Secret, install_redaction, redact
@@ -435,10 +435,3 @@ def _describe(exc: BaseException, config: UpstreamConfig) -> str:
     """A third-party exception as a redacted one-liner (its type and message only)."""
     text = str(exc) or type(exc).__name__
     return redact(f"{type(exc).__name__}: {text}", [config.api_key.reveal()])[:300]
-
-
-def raise_unexpected(exc: BaseException, config: UpstreamConfig) -> None:
-    """Translate anything a transport did not classify into a network outcome."""
-    if isinstance(exc, (Ended, DropEngineError)):
-        raise exc
-    raise Ended(Outcome.network(_describe(exc, config))) from None
