@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from _report import fmt_rate, table, verdict  # type: ignore[import-not-found]
+from _report import fmt_rate, load_average, table, verdict  # type: ignore[import-not-found]
 
 from dropengine import DropEngine, Quote
 from dropengine.frames import FrameDecoder
@@ -104,14 +104,6 @@ def race(n: int, fns: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, An
             dt = time.perf_counter() - t0
             best[name] = min(best[name], dt)
     return {name: (best[name], results[name]) for name in fns}
-
-
-def load_average() -> str:
-    try:
-        one, five, _ = os.getloadavg()
-    except OSError:
-        return "unknown"
-    return f"{one:.2f} (1 min), {five:.2f} (5 min)"
 
 
 # -- synthetic prices -------------------------------------------------------------------------
