@@ -169,11 +169,11 @@ class FrameDecoder:
         self.envelopes: dict[str, int] = {}
         self.unknown_types = 0
         self.rows = 0
-        # Resume state per stream (sport): the newest last_update decoded, the raw rows
-        # decoded at exactly that time, and the cursor a reconnect announced (SPEC 8).
+        # Resume state per stream (sport): the newest last_update decoded, every raw row
+        # received since it last moved, and the streams whose reconnect is pending (SPEC 8).
         self._cursor: dict[str | None, int] = {}
         self._frontier: dict[str | None, list[Any]] = {}
-        self._resuming: dict[str | None, int] = {}
+        self._resuming: set[str | None] = set()
         self.resume_dropped = 0
 
     @property
@@ -213,7 +213,7 @@ class FrameDecoder:
             if etype == "connected" and sport in self._cursor:
                 # a reconnect of a stream we already decoded: its initial_state replays
                 # rows from the cursor on, some of which we have processed
-                self._resuming[sport] = self._cursor[sport]
+                self._resuming.add(sport)
             elif etype not in KNOWN_TYPES:
                 self.unknown_types += 1
             return []
@@ -222,7 +222,7 @@ class FrameDecoder:
             skips.add(where, "bad envelope", f"data: {type(data).__name__} is not a list of rows")
             return []
         if etype == "initial_state" and sport in self._resuming:
-            del self._resuming[sport]
+            self._resuming.discard(sport)
             data = self._drop_processed(data, sport)
         out: list[Quote] = []
         self.rows += len(data)
