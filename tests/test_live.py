@@ -437,7 +437,7 @@ def test_every_query_filter_reaches_the_upstream(serve: Any) -> None:
 
     for transport in ("sse", "ws"):
         echoed = asyncio.run(scenario(transport))["filters"]
-        assert echoed == {"event_id": "nba-2026-05-12-LAL-GSW", "bookmakers": ["fanduel", "pinnacle"],
+        assert echoed == {"event_id": "nba-2026-05-12-LAL-GSW", "bookmakers": ["pinnacle", "fanduel"],
                           "markets": ["h2h"], "kinds": ["game"], "since": 1778600000000}, transport
 
 

@@ -97,8 +97,9 @@ class StreamFilters:
         def seq(name: str, v: str | Sequence[str] | None) -> tuple[str, ...]:
             if v is None:
                 return ()
-            items = parse_csv(v, name) if isinstance(v, str) else [str(x).strip() for x in v if str(x).strip()]
-            return tuple(items or ())
+            parse_csv(v, name)  # validates, naming the filter
+            items = v.split(",") if isinstance(v, str) else [str(x) for x in v]
+            return tuple(dict.fromkeys(x.strip() for x in items if x.strip()))  # the order given
 
         k = seq("kinds", kinds)
         bad = [x for x in k if x not in ("game", "prop")]
