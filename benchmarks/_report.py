@@ -30,3 +30,33 @@ def load_average() -> str:
     except OSError:
         return "unknown"
     return f"{one:.2f} (1 min), {five:.2f} (5 min)"
+
+
+def machine(cores_note: str = "", memory: bool = False, **libs: str) -> dict[str, str]:
+    """CPU model, cores (plus ``cores_note``), optionally memory, Python, ``libs`` and the OS."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    mem = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        if memory:
+            with open("/proc/meminfo", encoding="utf-8") as fh:
+                mem = f"{int(fh.readline().split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    out = {"cpu": cpu, "cores": f"{os.cpu_count()} logical ({usable} usable){cores_note}"}
+    if memory:
+        out["memory"] = mem
+    out["python"] = f"{platform.python_implementation()} {platform.python_version()}"
+    out.update(libs)
+    out["os"] = f"{platform.system()} {platform.release()}"
+    return out

@@ -45,8 +45,6 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -59,6 +57,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from _report import fmt_rate, load_average, table, verdict  # type: ignore[import-not-found]
+from _report import machine as report_machine  # type: ignore[import-not-found]
 
 from dropengine import DropEngine, Quote
 from dropengine.batch import detect, detect_counted
@@ -82,30 +81,8 @@ CLOCK0 = 1_747_000_000_000
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    mem = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-        with open("/proc/meminfo", encoding="utf-8") as fh:
-            mem = f"{int(fh.readline().split()[1]) / 2**20:.1f} GiB"
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    return {
-        "cpu": cpu,
-        "cores": f"{os.cpu_count()} logical ({usable} usable); polars threads {pl.thread_pool_size()}",
-        "memory": mem,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "libs": f"polars {pl.__version__}, numpy {np.__version__}",
-        "os": f"{platform.system()} {platform.release()}",
-    }
+    return report_machine(f"; polars threads {pl.thread_pool_size()}", memory=True,
+                          libs=f"polars {pl.__version__}, numpy {np.__version__}")
 
 
 # -- timing -----------------------------------------------------------------------------------

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import random
 import sys
 import tempfile
@@ -42,6 +40,7 @@ from typing import Any
 
 import msgspec
 from _report import fmt_rate, load_average, table, verdict  # type: ignore[import-not-found]
+from _report import machine as report_machine  # type: ignore[import-not-found]
 
 from dropengine import DropEngine, Quote
 from dropengine.frames import FrameDecoder
@@ -63,26 +62,7 @@ PROP_MARKETS = (("player_points", "Points"), ("player_rebounds", "Rebounds"), ("
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    return {
-        "cpu": cpu,
-        "cores": f"{os.cpu_count()} logical ({usable} usable)",
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "msgspec": msgspec.__version__,
-        "os": f"{platform.system()} {platform.release()}",
-    }
+    return report_machine(msgspec=msgspec.__version__)
 
 
 # -- timing -----------------------------------------------------------------------------------
