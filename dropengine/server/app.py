@@ -79,6 +79,10 @@ class ServeConfig:
     #: with the default (700) they get promoted and full collections pause every stream for
     #: 150 ms (benchmarks/README.md, "Server load").
     gc_threshold0: int | None = 50_000
+    #: Forget engine keys not updated for this many seconds of data time (0: never).
+    evict_idle_s: float = 21_600.0
+    #: Forget engine keys whose event started this many seconds ago, data time (0: never).
+    evict_started_s: float = 43_200.0
 
     def __post_init__(self) -> None:
         if self.buffer_size < 1 or self.max_pending < 1:
@@ -89,6 +93,10 @@ class ServeConfig:
             raise ConfigError("--retry-after must be >= 0")
         if self.gc_threshold0 is not None and self.gc_threshold0 < 1:
             raise ConfigError("gc_threshold0 must be >= 1")
+        for name in ("evict_idle_s", "evict_started_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ConfigError(f"{name}: {value!r} must be a number of seconds >= 0 (0 disables it)")
 
 
 @dataclass(slots=True)
