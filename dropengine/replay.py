@@ -44,6 +44,26 @@ class ReplayStats:
     envelopes: dict[str, int] = field(default_factory=dict)
     unknown_envelope_types: int = 0
 
+    def unusable_reason(self) -> str | None:
+        """One line saying why nothing was usable when not one quote was read, else ``None``.
+
+        The one judgement behind "zero usable input is not success" (``replay`` and
+        ``backtest`` exit 1 on it): names what each unusable file lacks (its missing
+        columns, the foreign format it looks like, why it could not be read), or else sums
+        up the skips. A quote filtered out or not alerting still counts as usable.
+        """
+        if self.quotes > 0:
+            return None
+        skips = self.skips
+        if skips.files:
+            shown = "; ".join(f"{s.where}: {s.message}" for s in skips.files[:3])
+            more = f" (and {len(skips.files) - 3} more files)" if len(skips.files) > 3 else ""
+            return f"no usable quotes in the input: {shown}{more}"
+        if skips:
+            reasons = ", ".join(f"{n} {r}" for r, n in sorted(skips.counts.items(), key=lambda kv: -kv[1]))
+            return f"no usable quotes in the input: every line or row was skipped ({reasons})"
+        return "no quotes in the input: it holds no odds rows"
+
 
 def read_quotes(
     paths: Sequence[str | Path],
