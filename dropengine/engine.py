@@ -24,6 +24,7 @@ import hashlib
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any, Final, Literal
 
 import msgspec
@@ -98,6 +99,16 @@ def _prob(price: float) -> float:
     return 100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price)
 
 
+def _commence_ms(text: str) -> int | None:
+    """Unix ms of an ISO-8601 commence time with a UTC offset; ``None`` when it is not one
+    (a naive or garbled time is unknown, never guessed)."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return None if dt.tzinfo is None else round(dt.timestamp() * 1000)
+
+
 class DropEngine:
     """Streaming drop detector. Feed quotes in arrival order; get alerts back.
 
@@ -109,7 +120,7 @@ class DropEngine:
     [-10]
     """
 
-    __slots__ = ("_n", "_state", "config", "filter")
+    __slots__ = ("_events", "_n", "_state", "config", "filter")
 
     def __init__(
         self,
@@ -128,6 +139,9 @@ class DropEngine:
         self.config = EngineConfig(threshold, reference, unit, reprime_after_suspension)
         self.filter = AlertFilter.build(direction, sports, event_id, bookmakers, markets, kinds)
         self._state: dict[tuple[str, str, str], list[Any]] = {}
+        # event_id -> commence time (unix ms, None when unparseable), from the first quote of
+        # a new key that carried one; read only by evict(started_before_ms=...).
+        self._events: dict[str, int | None] = {}
         # seen, primed, stale, invalid, suspended, repeated, detected, alerts
         self._n = [0] * 8
 
@@ -180,6 +194,7 @@ class DropEngine:
         open_filter = flt.passes_all
         state = self._state
         get = state.get
+        events = self._events
         n_seen = n_primed = n_stale = n_invalid = n_susp = n_rep = n_det = 0
         out: list[Drop] = []
         append = out.append
@@ -195,6 +210,9 @@ class DropEngine:
                     n_invalid += 1
                     continue
             if st is None:
+                # a new key: learn its event's start once (never on the per-update path)
+                if q.event_id not in events and q.commence_time is not None:
+                    events[q.event_id] = _commence_ms(q.commence_time)
                 if price is None:
                     n_susp += 1
                     state[key] = [None, lu, lu, True, None, lu]
@@ -281,16 +299,36 @@ class DropEngine:
         return out
 
     # -- memory bounds -------------------------------------------------------------------
-    def evict(self, before_ms: int) -> int:
-        """Forget keys whose newest accepted ``last_update`` is older than ``before_ms``.
+    def evict(self, before_ms: int, *, started_before_ms: int | None = None) -> int:
+        """Forget keys whose newest accepted ``last_update`` is older than ``before_ms`` and,
+        when ``started_before_ms`` is given, every key of an event whose ``commence_time`` is
+        older than it. Returns how many keys were dropped.
 
-        Returns how many keys were dropped. A forgotten key primes again on its next quote.
+        An event's start is the first ``commence_time`` that parsed (ISO 8601 with an offset)
+        among its keys' first quotes; events with no known start are evicted by age only. A
+        forgotten key primes again on its next quote; keys that stay are not affected.
         """
         if isinstance(before_ms, bool) or not isinstance(before_ms, int):
             raise ConfigError(f"before_ms: {before_ms!r} must be an integer (unix ms)")
-        old = [k for k, st in self._state.items() if st[_NEWEST] < before_ms]
+        if started_before_ms is not None and (
+            isinstance(started_before_ms, bool) or not isinstance(started_before_ms, int)
+        ):
+            raise ConfigError(f"started_before_ms: {started_before_ms!r} must be an integer (unix ms) or None")
+        state = self._state
+        events = self._events
+        if started_before_ms is None:
+            old = [k for k, st in state.items() if st[_NEWEST] < before_ms]
+        else:
+            started = {
+                e for e, ms in events.items() if ms is not None and ms < started_before_ms
+            }
+            old = [k for k, st in state.items() if st[_NEWEST] < before_ms or k[0] in started]
         for k in old:
-            del self._state[k]
+            del state[k]
+        if old and events:
+            live = {k[0] for k in state}
+            for e in [e for e in events if e not in live]:
+                del events[e]
         return len(old)
 
     # -- persistence ---------------------------------------------------------------------
@@ -320,6 +358,9 @@ class DropEngine:
             },
             "counters": list(self._n),
             "state": [[*k, *st] for k, st in self._state.items()],
+            # added in issue 10 without a version bump: older builds ignore it, and a
+            # snapshot without it restores with no event starts known
+            "events": [[e, ms] for e, ms in self._events.items()],
         }
         body = msgspec.msgpack.encode(payload)
         return _HEADER.pack(_SNAPSHOT_MAGIC, _SNAPSHOT_VERSION, hashlib.sha256(body).digest()) + body
@@ -369,6 +410,12 @@ class DropEngine:
                 if len(row) != 9:
                     raise ValueError("state row")
                 state[(row[0], row[1], row[2])] = list(row[3:])
+            events = eng._events
+            for row in payload.get("events", ()):
+                e, ms = row
+                if type(e) is not str or (ms is not None and type(ms) is not int):
+                    raise ValueError("events row")
+                events[e] = ms
         except (KeyError, TypeError, ValueError, msgspec.DecodeError) as exc:
             raise SnapshotError(f"snapshot: payload is malformed ({exc})") from None
         return eng
