@@ -1,20 +1,27 @@
 """Query parameters of ``/v1/odds-drop`` (SPEC section 7), validated. Pure.
 
 Every invalid value raises :class:`ParamError` naming the parameter, the value and the
-accepted range, which the server turns into a 400 with a JSON body.
+accepted range, which the server turns into a 400 with a JSON body. So does an unknown
+parameter (a typo such as ``treshold`` would otherwise silently mean the default) and a
+repeated one (which of two thresholds was meant cannot be guessed). Values are never echoed
+for ``apiKey``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol, TypeAlias, runtime_checkable
 
 from ..filters import DIRECTIONS
 from .hub import Cursor, SubscriptionFilter, parse_cursor
 
-__all__ = ["HEARTBEAT_RANGE", "THRESHOLD_RANGE", "ParamError", "StreamRequest", "parse_request"]
+__all__ = [
+    "HEARTBEAT_RANGE", "KINDS", "KNOWN_PARAMETERS", "THRESHOLD_RANGE", "ParamError", "Query", "StreamRequest",
+    "parse_request",
+]
 
 THRESHOLD_RANGE: Final = (1, 200)
 HEARTBEAT_RANGE: Final = (1, 30)
@@ -22,6 +29,25 @@ _SPORT: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ID: Final = re.compile(r"[^\x00-\x1f,]{1,200}")
 _INT: Final = re.compile(r"[0-9]{1,19}")
 _MS_MAX: Final = 2**63 - 1
+KINDS: Final = ("game", "prop")
+#: Every query parameter of the stream endpoints (``sports`` only on ``/multi``).
+KNOWN_PARAMETERS: Final = frozenset({
+    "threshold", "direction", "bookmakers", "markets", "kinds", "event_id", "since", "heartbeat_s",
+    "last_event_id", "sports", "apiKey",
+})
+_ORDER: Final = ("threshold", "direction", "bookmakers", "markets", "kinds", "event_id", "since", "heartbeat_s",
+                 "last_event_id", "sports", "apiKey")
+
+
+@runtime_checkable
+class MultiItems(Protocol):
+    """A multi-valued query (Starlette's ``QueryParams``): every (name, value) pair, repeats kept."""
+
+    def multi_items(self) -> list[tuple[str, str]]: ...
+
+
+#: A query: a multi-valued one, (name, value) pairs in order, or a plain mapping (no repeats to see).
+Query: TypeAlias = MultiItems | Mapping[str, str] | Iterable[tuple[str, str]]
 
 
 class ParamError(ValueError):
@@ -51,6 +77,29 @@ def _show(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:40] + "...")
 
 
+def _pairs(query: Query) -> list[tuple[str, str]]:
+    if isinstance(query, MultiItems):
+        return list(query.multi_items())
+    if isinstance(query, Mapping):
+        return list(query.items())
+    return list(query)
+
+
+def _single(query: Query, multi: bool) -> dict[str, str]:
+    """One value per known parameter, or :class:`ParamError` for the first unknown or repeated one."""
+    pairs = _pairs(query)
+    known = [n for n in _ORDER if multi or n != "sports"]
+    for name, _ in pairs:
+        if name not in known:
+            shown = name if len(name) <= 64 else name[:64] + "..."
+            where = " (only on /v1/odds-drop/multi)" if name == "sports" else ""
+            raise ParamError(shown, f"{_show(name)} is an unknown parameter{where}", ", ".join(known))
+    for name, times in Counter(n for n, _ in pairs).items():
+        if times > 1:
+            raise ParamError(name, f"given {times} times; give it once", f"one value of {name}")
+    return dict(pairs)
+
+
 def _int(query: Mapping[str, str], name: str, lo: int, hi: int, default: int | None) -> int | None:
     raw = query.get(name)
     if raw is None:
@@ -61,25 +110,31 @@ def _int(query: Mapping[str, str], name: str, lo: int, hi: int, default: int | N
     return int(text)
 
 
-def _csv(query: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> frozenset[str] | None:
+def _csv(
+    query: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str, accepted: str | None = None
+) -> frozenset[str] | None:
     raw = query.get(name)
     if raw is None:
         return None
+    accepted = accepted or f"comma-separated {what}"
     items = [p.strip() for p in raw.split(",")]
     if not any(items) or any(not p for p in items) or len(items) > 500:
-        raise ParamError(name, f"{_show(raw)} is not a comma-separated list of {what}", f"comma-separated {what}")
+        raise ParamError(name, f"{_show(raw)} is not a comma-separated list of {what}", accepted)
     bad = [p for p in items if not pattern.fullmatch(p)]
     if bad:
-        raise ParamError(name, f"{_show(bad[0])} is not a valid {what[:-1]}", f"comma-separated {what}")
+        raise ParamError(name, f"{_show(bad[0])} is not a valid {what[:-1]}", accepted)
     return frozenset(items)
 
 
 def parse_request(
-    query: Mapping[str, str], *, sport: str | None = None, multi: bool = False, last_event_id: str | None = None
+    raw_query: Query, *, sport: str | None = None, multi: bool = False, last_event_id: str | None = None
 ) -> StreamRequest:
     """Validate ``query`` for ``/v1/odds-drop/{sport}`` (``sport``), ``/all`` (neither) or
     ``/multi`` (``multi``: ``sports`` required). ``last_event_id`` is the header's value;
-    the ``last_event_id`` query parameter wins when both are given."""
+    the ``last_event_id`` query parameter wins when both are given. Pass the multi-valued
+    query (Starlette's ``request.query_params``, or (name, value) pairs) so that a repeated
+    parameter is seen; a plain mapping cannot hold repeats."""
+    query = _single(raw_query, multi)
     threshold = _int(query, "threshold", *THRESHOLD_RANGE, default=10)
     assert threshold is not None
     direction = query.get("direction", "both").strip()
@@ -91,7 +146,8 @@ def parse_request(
     event_id = query.get("event_id")
     if event_id is not None and not _ID.fullmatch(event_id.strip()):
         raise ParamError("event_id", f"{_show(event_id)} is not an event id", "one event id (1-200 characters)")
-    kinds = _csv(query, "kinds", re.compile(r"game|prop"), "kinds")
+    kinds = _csv(query, "kinds", re.compile("|".join(KINDS)), "kinds",
+                 "comma-separated, each one of: " + ", ".join(KINDS))
     bookmakers = _csv(query, "bookmakers", _SPORT, "bookmakers")
     markets = _csv(query, "markets", _SPORT, "market keys")
     sports: frozenset[str] | None = None
