@@ -247,7 +247,7 @@ def test_restart_with_state_keeps_continuity(server: Any, tmp_path: Path) -> Non
     seen = events(url, "/v1/odds-drop/all", 2, since=0)
     cursor = seen[-1][0]
     src.move("g", [-135])  # alert 2, unseen by the client
-    srv.save()
+    srv.save(final=True)  # as at a clean stop
 
     url2, srv2, src2 = server(cfg)  # a new process would do the same: restore at start
     assert srv2.hub.epoch == epoch and srv2.engine.keys_held == 1

@@ -35,7 +35,7 @@ from ..quote import Quote
 from .hub import Hub, new_epoch, sse_frame
 from .page import PAGE_HTML
 from .params import ParamError, parse_request
-from .state import encode_state, load_state, save_state
+from .state import encode_state, ids_path, load_state, read_reservation, save_state, write_reservation
 
 __all__ = ["DropServer", "ServeConfig", "Source"]
 
@@ -151,9 +151,11 @@ class DropServer:
         self.source = source
         self.config = config if config is not None else ServeConfig()
         self.engine = DropEngine(threshold=1)
-        self.hub = Hub(new_epoch(_secrets.randbits(60)), buffer_size=self.config.buffer_size,
-                       buffer_age_ms=int(self.config.buffer_age_s * 1000), max_pending=self.config.max_pending)
+        self._ids = ids_path(self.config.state_path) if self.config.state_path is not None else None
+        self.hub = self._new_hub()
         self.metrics = _Metrics()
+        #: Quotes that arrived while a consistent snapshot was being taken (ingested after it).
+        self._held: list[tuple[list[Quote], int]] | None = None
         self.restore_message = ""
         self._open: dict[str, int] = {}
         self._source_task: asyncio.Task[None] | None = None
@@ -174,9 +176,30 @@ class DropServer:
     def __repr__(self) -> str:
         return f"DropServer(source={self.source.name!r}, {self.hub!r})"
 
+    def _hub_settings(self) -> dict[str, Any]:
+        return {"buffer_size": self.config.buffer_size, "buffer_age_ms": int(self.config.buffer_age_s * 1000),
+                "max_pending": self.config.max_pending,
+                "reserve": self._reserve if self._ids is not None else None}
+
+    def _new_hub(self) -> Hub:
+        return Hub(new_epoch(_secrets.randbits(60)), **self._hub_settings())
+
+    def _reserve(self, upto: int) -> None:
+        """The hub's reservation hook: ids up to ``upto`` written durably before they are used
+        (a few ms, once per block of ids)."""
+        assert self._ids is not None
+        try:
+            write_reservation(self._ids, self.hub.epoch, upto)
+        except OSError as exc:  # alerts keep flowing; a crash now could reuse ids, so say it loudly
+            log.error("could not reserve alert ids in %s: %s", self._ids, exc)
+
     # -- detection -----------------------------------------------------------------------------
     def ingest(self, quotes: list[Quote], now_ms: int) -> list[Drop]:
-        """Detect once over ``quotes`` and fan the alerts out (called by the source)."""
+        """Detect once over ``quotes`` and fan the alerts out (called by the source). While a
+        snapshot is being taken the quotes wait (in order) and ``[]`` is returned."""
+        if self._held is not None:
+            self._held.append((quotes, now_ms))
+            return []
         drops = self.engine.observe_many(quotes, now_ms)
         if drops:
             self.hub.publish(drops, now_ms)
@@ -189,23 +212,70 @@ class DropServer:
         if path is None:
             self.restore_message = "no --state: starting empty"
             return self.restore_message
-        state, message = load_state(path, now_ms, self.config.state_max_age_s)
+        state, message = load_state(path, now_ms, self.config.state_max_age_s, **self._hub_settings())
         if state is not None:
             self.engine = state.engine
-            self.hub = Hub.load(state.hub, buffer_size=self.config.buffer_size,
-                                buffer_age_ms=int(self.config.buffer_age_s * 1000),
-                                max_pending=self.config.max_pending)
+            hub = state.hub
+            assert self._ids is not None
+            reservation, why = read_reservation(self._ids)
+            last = hub.next_seq - 1
+            if reservation is None or reservation.epoch != hub.epoch or reservation.reserved < last:
+                # which ids the last run issued is unknown: a new epoch, so none is ever reused
+                # (the prices are kept; clients resuming the old epoch get a reset)
+                why = why if reservation is None else f"for epoch {reservation.epoch} up to {reservation.reserved}"
+                hub = self._new_hub()
+                message += f"; alert id reservation {self._ids} {why}: new epoch {hub.epoch}"
+            else:
+                skipped = hub.skip_lost(reservation.reserved, now_ms)
+                if skipped is not None:
+                    message += f"; the last run stopped without its final save (killed or crashed): ids " \
+                               f"{hub.epoch}-{skipped[0] + 1}..{skipped[1]} are skipped, a client resuming from " \
+                               f"one of them gets a reset"
+            self.hub = hub
             self.hub.trim(now_ms)
             self._cursors = state.cursors
         self.restore_message = message
         return message
 
-    def save(self, now_ms: int | None = None) -> None:
+    def _snapshot(self, now_ms: int | None = None) -> bytes:
+        """The state file's bytes; the engine and hub must not change while it runs."""
+        cursors = {**self._cursors, **self.source.cursors()}
+        return encode_state(self.engine, self.hub.dump(), cursors, now_ms if now_ms is not None else _now_ms())
+
+    def save(self, now_ms: int | None = None, *, final: bool = False) -> None:
+        """Save now, blocking (shutdown, tests); the periodic saves use :meth:`save_async`.
+        ``final``: this is the clean stop, so the id reservation is lowered to the last id
+        issued (the next start continues right after it, no client gets a reset)."""
         path = self.config.state_path
         if path is None:
             return
-        cursors = {**self._cursors, **self.source.cursors()}
-        save_state(path, encode_state(self.engine, self.hub, cursors, now_ms if now_ms is not None else _now_ms()))
+        save_state(path, self._snapshot(now_ms))
+        self.metrics.state_saves += 1
+        if final and self._ids is not None:
+            write_reservation(self._ids, self.hub.epoch, self.hub.next_seq - 1)
+            self.hub.reserved = self.hub.next_seq - 1
+
+    async def save_async(self) -> None:
+        """Save without stalling the streams: ingestion waits (quotes are held, in order)
+        while the snapshot is encoded in a worker thread, so the engine, the ring and the
+        source cursors are one consistent moment; the loop keeps sending queued alerts and
+        heartbeats meanwhile. The file is then written (and fsynced) in the thread too."""
+        path = self.config.state_path
+        if path is None or self._held is not None:
+            return
+        self._held = []
+        encoding = asyncio.ensure_future(asyncio.to_thread(self._snapshot))
+        try:
+            try:
+                data = await asyncio.shield(encoding)
+            except asyncio.CancelledError:  # shutting down: let the thread finish reading first
+                await asyncio.gather(encoding, return_exceptions=True)
+                raise
+        finally:
+            held, self._held = self._held, None
+            for quotes, now_ms in held:
+                self.ingest(quotes, now_ms)
+        await asyncio.to_thread(save_state, path, data)
         self.metrics.state_saves += 1
 
     @contextlib.asynccontextmanager
@@ -228,7 +298,7 @@ class DropServer:
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
             try:
-                self.save()
+                self.save(final=True)
             except OSError as exc:
                 log.error("could not save the state: %s", exc)
             if self.config.gc_threshold0 is not None:  # an embedding process gets its collector back
@@ -248,7 +318,7 @@ class DropServer:
         while True:
             await asyncio.sleep(self.config.state_every_s)
             try:
-                self.save()
+                await self.save_async()
             except OSError as exc:
                 log.error("could not save the state: %s", exc)
 

@@ -15,7 +15,15 @@ it gets a ``reset`` first. Each subscriber's queue is bounded; one that falls be
 than ``max_pending`` is marked ``overflowed`` so the server cuts it (it can resume from its
 last id) instead of letting memory grow or slowing the others.
 
-Nothing here reads a clock or does I/O: times arrive as arguments, delivery is a callback.
+Ids are never given to two alerts, even across a crash: with a ``reserve`` callback the hub
+asks for a durable reservation (the server writes it to disk) before it issues an id beyond
+the current one, a block at a time. A restart after an unclean stop continues after the
+reservation (:meth:`Hub.skip_lost`); the skipped range is a *gap*: alerts that may have been
+sent and were lost with the process. A cursor inside a gap gets a ``reset`` naming the crash;
+a cursor before it resumes from the ring with no gap and no duplicate.
+
+Nothing here reads a clock or does I/O: times arrive as arguments, delivery and
+reservation are callbacks.
 """
 
 from __future__ import annotations
@@ -165,10 +173,14 @@ class Hub:
         max_pending: int = 2_000,
         entries: Iterable[Entry] = (),
         evicted_ms: int = -1,
+        gaps: Iterable[tuple[int, int]] = (),
+        reserve: Callable[[int], None] | None = None,
+        reserve_block: int = 10_000,
     ) -> None:
         if parse_cursor(f"{epoch}-0") is None:
             raise ConfigError(f"epoch: {epoch!r} must be 1-32 lowercase letters or digits")
-        for name, value in (("buffer_size", buffer_size), ("max_pending", max_pending), ("next_seq", next_seq)):
+        for name, value in (("buffer_size", buffer_size), ("max_pending", max_pending), ("next_seq", next_seq),
+                            ("reserve_block", reserve_block)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}: {value!r} must be a positive integer")
         if not (isinstance(buffer_age_ms, int) and buffer_age_ms >= 0):
@@ -186,6 +198,13 @@ class Hub:
         self.evicted_ms = evicted_ms
         if evicted_ms < 0 and next_seq > 1 + len(self.buffer):  # evicted before we knew: assume the latest
             self.evicted_ms = self.buffer[0].produced_ms if self.buffer else 2**63 - 1
+        #: Id ranges ``(lo, hi]`` skipped after unclean stops: never issued again, maybe seen.
+        self.gaps: list[tuple[int, int]] = sorted((int(lo), int(hi)) for lo, hi in gaps)
+        #: Called with ``n`` before any id above :attr:`reserved` is issued; ids up to ``n``
+        #: are reserved once it returns. ``None``: no reservation needed (no state file).
+        self.reserve = reserve
+        self.reserve_block = reserve_block
+        self.reserved = next_seq - 1
 
     def __repr__(self) -> str:
         return f"Hub(epoch={self.epoch!r}, next_seq={self.next_seq}, buffered={len(self.buffer)}, " \
@@ -203,6 +222,9 @@ class Hub:
         subs = self.subscribers
         for d in drops:
             seq = self.next_seq
+            if seq > self.reserved and self.reserve is not None:
+                self.reserve(seq + self.reserve_block - 1)  # durable before the id leaves
+                self.reserved = seq + self.reserve_block - 1
             self.next_seq = seq + 1
             event_id = f"{self.epoch}-{seq}"
             entry = Entry(seq, d, now_ms, sse_frame(d, event_id))
@@ -258,11 +280,15 @@ class Hub:
         backlog: Iterable[Entry] = ()
         oldest = self.buffer[0].seq if self.buffer else self.next_seq
         if cursor is not None:
+            gap = self._gap_of(cursor.seq) if cursor.epoch == self.epoch else None
             if cursor.epoch != self.epoch:
                 reason = f"cursor {cursor} is from another epoch (now {self.epoch})"
+            elif gap is not None:
+                reason = f"the server restarted after an unclean stop (crash or kill): alerts after " \
+                         f"{self.epoch}-{gap[0]} up to {self.epoch}-{gap[1]} were lost with it; resuming from now"
             elif cursor.seq >= self.next_seq:
                 reason = f"cursor {cursor} is ahead of this server (newest {self.high_water})"
-            elif cursor.seq < oldest - 1:
+            elif cursor.seq < self._newest_evicted(oldest):
                 reason = f"alerts after {cursor} are no longer buffered (oldest kept: {self.epoch}-{oldest})"
             else:
                 backlog = (e for e in self.buffer if e.seq > cursor.seq)
@@ -282,6 +308,35 @@ class Hub:
                 self._queue(sub, e)
         self.subscribers.add(sub)
         return sub, reason
+
+    def _gap_of(self, seq: int) -> tuple[int, int] | None:
+        for lo, hi in self.gaps:
+            if lo < seq <= hi:
+                return lo, hi
+        return None
+
+    def _newest_evicted(self, oldest: int) -> int:
+        """The newest id that was issued and is no longer buffered (ids in gaps never were)."""
+        seq = oldest - 1
+        for lo, hi in reversed(self.gaps):
+            if lo < seq <= hi:
+                seq = lo
+        return seq
+
+    def skip_lost(self, reserved: int, now_ms: int) -> tuple[int, int] | None:
+        """After an unclean stop: ids up to ``reserved`` may have been issued by the run that
+        died after this hub was saved. Continue after them (never reusing one) and remember
+        the range as a gap; returns it (``None`` when nothing was skipped). ``since`` before
+        ``now_ms`` can no longer be served in full (those alerts are gone)."""
+        lo = self.next_seq - 1
+        if reserved <= lo:
+            return None
+        self.gaps = [g for g in self.gaps if g[1] <= lo] + [(lo, reserved)]
+        del self.gaps[:-64]  # bounded; older ones are far behind the ring anyway
+        self.next_seq = reserved + 1
+        self.reserved = reserved
+        self.evicted_ms = max(self.evicted_ms, now_ms)
+        return lo, reserved
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
@@ -308,6 +363,7 @@ class Hub:
             "epoch": self.epoch,
             "next_seq": self.next_seq,
             "evicted_ms": self.evicted_ms,
+            "gaps": [list(g) for g in self.gaps],
             "entries": [[e.seq, e.produced_ms, e.drop.to_dict()] for e in self.buffer],
         }
 
@@ -322,7 +378,8 @@ class Hub:
         size = kwargs.get("buffer_size", 10_000)
         kept, dropped = entries[-size:], entries[:-size]
         evicted = max([int(doc.get("evicted_ms", -1)), *(e.produced_ms for e in dropped)])
-        return cls(epoch, next_seq=doc["next_seq"], entries=kept, evicted_ms=evicted, **kwargs)
+        gaps = [(int(lo), int(hi)) for lo, hi in doc.get("gaps", ())]
+        return cls(epoch, next_seq=doc["next_seq"], entries=kept, evicted_ms=evicted, gaps=gaps, **kwargs)
 
 
 def new_epoch(entropy: int) -> str:

@@ -1,14 +1,32 @@
-"""``serve --state FILE``: the engine snapshot and the alert ring saved and restored.
+"""``serve --state FILE``: the engine snapshot and the alert ring saved and restored, and
+the alert-id reservation beside it (``FILE.ids``).
 
 A restart that restores both neither re-primes (the engine remembers every key's price)
 nor breaks clients' cursors (same epoch, same sequence, the same buffered alerts). A state
 older than ``max_age_s`` is treated as empty: its prices are too old to compare with and
-its alerts too old to replay. Writes are atomic (a temporary file renamed over the old).
+its alerts too old to replay.
+
+The state file is one checksummed unit (version 2)::
+
+    magic "dropengine-serve-state\\n" (23 bytes) | version (u16) | body length (u64)
+    | SHA-256 of everything else (32 bytes) | body (msgpack: saved_ms, engine, hub, cursors)
+
+so a damaged, truncated, foreign or unreadable file is recognised before any of it is used,
+and the server starts empty with one line saying why. Writes are atomic (a temporary file,
+fsynced, renamed over the old, the directory fsynced).
+
+The reservation file holds the highest alert id the server may have issued (one line,
+checksummed). The server writes it, durably, *before* it issues ids beyond it, in blocks;
+at a clean shutdown it is lowered to the last id issued. A restart that finds it above the
+state's last id knows the previous run stopped without its final save (kill -9, a crash,
+power loss): it continues after the reservation, so no id is ever given to two alerts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -16,75 +34,162 @@ from typing import Any, Final
 import msgspec
 
 from ..engine import DropEngine
-from ..errors import SnapshotError
-from .hub import Hub
+from ..errors import ConfigError, SnapshotError
+from .hub import Hub, parse_cursor
 
-__all__ = ["SavedState", "decode_state", "encode_state", "load_state", "save_state"]
+__all__ = [
+    "Reservation", "SavedState", "decode_state", "encode_state", "ids_path", "load_state", "read_reservation",
+    "save_state", "write_reservation",
+]
 
-MAGIC: Final = "dropengine-serve-state"
-VERSION: Final = 1
+MAGIC: Final = b"dropengine-serve-state\n"
+VERSION: Final = 2
+_HEAD: Final = struct.Struct(">23sHQ")  # magic, version, body length
+_DIGEST: Final = 32
+_IDS_MAGIC: Final = "dropengine-serve-ids"
+_IDS_VERSION: Final = 1
 
 
 @dataclass(frozen=True, slots=True)
 class SavedState:
-    """What a state file holds."""
+    """What a state file holds, rebuilt: the engine, the hub (ring, epoch, sequence) and the
+    source cursors."""
 
     saved_ms: int
     engine: DropEngine
+    hub: Hub
+    cursors: dict[str, int]
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True):
+    saved_ms: int
+    engine: bytes
     hub: dict[str, Any]
     cursors: dict[str, int]
 
 
-def encode_state(engine: DropEngine, hub: Hub, cursors: dict[str, int], saved_ms: int) -> bytes:
-    return msgspec.msgpack.encode({
-        "magic": MAGIC, "version": VERSION, "saved_ms": saved_ms, "engine": engine.snapshot(),
-        "hub": hub.dump(), "cursors": cursors,
-    })
+def encode_state(engine: DropEngine, hub_doc: dict[str, Any], cursors: dict[str, int], saved_ms: int) -> bytes:
+    """The state file's bytes (``hub_doc`` is :meth:`Hub.dump` output). Pure CPU: the server
+    runs it in a worker thread while ingestion waits (see :meth:`DropServer.save_async`)."""
+    body = msgspec.msgpack.encode(_Body(saved_ms, engine.snapshot(), hub_doc, cursors))
+    head = _HEAD.pack(MAGIC, VERSION, len(body))
+    digest = hashlib.sha256(head)
+    digest.update(body)
+    return head + digest.digest() + body
 
 
-def decode_state(data: bytes) -> SavedState:
-    """Raises :class:`~dropengine.errors.SnapshotError` for anything that is not a state."""
+def decode_state(data: bytes, **hub_settings: Any) -> SavedState:
+    """Raises :class:`~dropengine.errors.SnapshotError` for anything that is not an intact
+    state: the message says what (not a state, another version, truncated, damaged)."""
+    n = _HEAD.size + _DIGEST
+    if len(data) < n:
+        if data and not MAGIC.startswith(data[: len(MAGIC)]):
+            raise SnapshotError("is not a dropengine serve state file")
+        raise SnapshotError(f"is damaged (truncated: {len(data)} bytes)")
+    magic, version, length = _HEAD.unpack_from(data)
+    if magic != MAGIC:
+        raise SnapshotError("is not a dropengine serve state file (or its header is damaged)")
+    if version != VERSION:
+        raise SnapshotError(f"has version {version} (this dropengine reads {VERSION}; or its header is damaged)")
+    body = memoryview(data)[n:]
+    digest = hashlib.sha256(memoryview(data)[: _HEAD.size])
+    digest.update(body)
+    if digest.digest() != data[_HEAD.size:n]:
+        if length != len(body):
+            raise SnapshotError(f"is damaged (truncated or cut: {len(body)} of {length} body bytes)")
+        raise SnapshotError("is damaged (checksum mismatch)")
+    try:  # intact, so these fail only for a file written by a broken build: still no traceback
+        doc = msgspec.msgpack.decode(body, type=_Body)
+        engine = DropEngine.restore(doc.engine)
+        hub = Hub.load(doc.hub, **hub_settings)
+    except (msgspec.DecodeError, SnapshotError, ConfigError, KeyError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"is damaged ({type(exc).__name__}: {exc})") from None
+    return SavedState(doc.saved_ms, engine, hub, dict(doc.cursors))
+
+
+def _fsync_dir(path: Path) -> None:
     try:
-        doc = msgspec.msgpack.decode(data)
-    except msgspec.DecodeError:
-        raise SnapshotError("state: not a dropengine serve state file (undecodable)") from None
-    if not isinstance(doc, dict) or doc.get("magic") != MAGIC:
-        raise SnapshotError("state: not a dropengine serve state file")
-    if doc.get("version") != VERSION:
-        raise SnapshotError(f"state: version {doc.get('version')!r}, this dropengine reads {VERSION}")
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return  # a platform without directory fds: the rename is still atomic
     try:
-        engine = DropEngine.restore(doc["engine"])
-        hub, cursors, saved = doc["hub"], doc["cursors"], doc["saved_ms"]
-        if not (isinstance(hub, dict) and isinstance(cursors, dict) and isinstance(saved, int)):
-            raise TypeError("bad field types")
-    except (KeyError, TypeError) as exc:
-        raise SnapshotError(f"state: incomplete ({exc})") from None
-    return SavedState(saved, engine, hub, {str(k): int(v) for k, v in cursors.items()})
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-def save_state(path: Path, data: bytes) -> None:
+def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path)
 
 
-def load_state(path: Path, now_ms: int, max_age_s: float) -> tuple[SavedState | None, str]:
-    """The saved state, or ``None`` with the reason (missing, too old, unreadable)."""
+def save_state(path: Path, data: bytes) -> None:
+    """Write ``data`` atomically and durably (blocking I/O: the server calls it in a thread)."""
+    _write_atomic(path, data)
+
+
+def load_state(path: Path, now_ms: int, max_age_s: float, **hub_settings: Any) -> tuple[SavedState | None, str]:
+    """The saved state, or ``None`` with the reason (missing, too old, damaged, unreadable),
+    as one line ending in "starting empty". ``hub_settings`` are the ring's settings."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None, f"no state file at {path}: starting empty"
     except OSError as exc:
-        return None, f"state file {path} unreadable ({exc.strerror or exc}): starting empty"
+        return None, f"state file {path} is unreadable ({exc.strerror or exc}): starting empty"
     try:
-        state = decode_state(data)
+        state = decode_state(data, **hub_settings)
     except SnapshotError as exc:
-        return None, f"{exc}: starting empty"
+        return None, f"state file {path} {exc}: starting empty"
     age_s = (now_ms - state.saved_ms) / 1000
     if age_s > max_age_s:
         return None, f"state in {path} is {age_s:.0f} s old (> {max_age_s:g} s): starting empty"
-    return state, f"restored {path}: {state.engine.keys_held} keys, {len(state.hub['entries'])} buffered alerts, " \
+    return state, f"restored {path}: {state.engine.keys_held} keys, {len(state.hub.buffer)} buffered alerts, " \
                   f"saved {age_s:.1f} s ago"
+
+
+# -- the id reservation ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Ids ``{epoch}-1`` .. ``{epoch}-{reserved}`` may have been issued."""
+
+    epoch: str
+    reserved: int
+
+
+def ids_path(state_path: Path) -> Path:
+    """Where the reservation of ``state_path`` lives."""
+    return state_path.with_name(state_path.name + ".ids")
+
+
+def _ids_line(epoch: str, reserved: int) -> str:
+    return f"{_IDS_MAGIC} {_IDS_VERSION} {epoch} {reserved}"
+
+
+def write_reservation(path: Path, epoch: str, reserved: int) -> None:
+    """Durably record that ids up to ``reserved`` may be issued (blocking; a few ms)."""
+    line = _ids_line(epoch, reserved)
+    _write_atomic(path, f"{line} {hashlib.sha256(line.encode()).hexdigest()}\n".encode())
+
+
+def read_reservation(path: Path) -> tuple[Reservation | None, str]:
+    """The reservation, or ``None`` and why (missing, damaged, unreadable)."""
+    try:
+        text = path.read_text("ascii")
+    except FileNotFoundError:
+        return None, "missing"
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"unreadable ({getattr(exc, 'strerror', None) or exc})"
+    parts = text.rstrip("\n").split(" ")
+    if len(parts) != 5 or parts[0] != _IDS_MAGIC or parts[1] != str(_IDS_VERSION):
+        return None, "damaged or foreign"
+    _, _, epoch, reserved, digest = parts
+    if not reserved.isdigit() or parse_cursor(f"{epoch}-{reserved}") is None or \
+            hashlib.sha256(_ids_line(epoch, int(reserved)).encode()).hexdigest() != digest:
+        return None, "damaged (checksum mismatch)"
+    return Reservation(epoch, int(reserved)), "ok"
