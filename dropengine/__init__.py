@@ -10,9 +10,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .drop import Drop, encode_drop, encode_drops
-from .engine import DropEngine, EngineConfig, EngineCounters
+from .engine import DropEngine, EngineConfig, EngineCounters, Reference, Unit
 from .errors import AuthError, ConfigError, DropEngineError, FeedError, SnapshotError, UpstreamError
-from .filters import AlertFilter
+from .filters import AlertFilter, DirectionChoice
 from .frames import FrameDecoder
 from .keys import Secret
 from .merge import merge_by_clock
@@ -40,6 +40,7 @@ __all__ = [
     "AuthError",
     "Backoff",
     "ConfigError",
+    "DirectionChoice",
     "Drop",
     "DropEngine",
     "DropEngineError",
@@ -49,6 +50,7 @@ __all__ = [
     "FrameDecoder",
     "Outcome",
     "Quote",
+    "Reference",
     "ReplayStats",
     "RetryPolicy",
     "SSEEvent",
@@ -58,6 +60,7 @@ __all__ = [
     "Skip",
     "SkipLog",
     "SnapshotError",
+    "Unit",
     "UpstreamError",
     "__version__",
     "american_to_decimal",

@@ -40,7 +40,7 @@ import polars as pl
 from .drop import ALERT_FIELDS
 from .engine import THRESHOLD_EPSILON, EngineConfig, EngineCounters, Reference, Unit
 from .errors import ConfigError, FeedError
-from .filters import AlertFilter
+from .filters import AlertFilter, DirectionChoice
 from .sides import canonical_side, parse_side
 
 __all__ = ["ALERT_SCHEMA", "BatchResult", "accepted_quotes", "detect", "detect_counted"]
@@ -69,7 +69,7 @@ class BatchResult:
 def detect(
     quotes: pl.DataFrame | pl.LazyFrame,
     threshold: float = 10,
-    direction: str = "both",
+    direction: DirectionChoice = "both",
     reference: Reference = "last",
     unit: Unit = "cents",
     *,
@@ -97,7 +97,7 @@ def detect(
 def detect_counted(
     quotes: pl.DataFrame | pl.LazyFrame,
     threshold: float = 10,
-    direction: str = "both",
+    direction: DirectionChoice = "both",
     reference: Reference = "last",
     unit: Unit = "cents",
     *,

@@ -31,7 +31,7 @@ import msgspec
 
 from .drop import Drop
 from .errors import ConfigError, SnapshotError
-from .filters import AlertFilter
+from .filters import AlertFilter, DirectionChoice
 from .quote import Quote
 
 __all__ = ["EngineConfig", "EngineCounters", "DropEngine", "Reference", "Unit", "THRESHOLD_EPSILON"]
@@ -125,7 +125,7 @@ class DropEngine:
     def __init__(
         self,
         threshold: float = 10,
-        direction: str = "both",
+        direction: DirectionChoice = "both",
         reference: Reference = "last",
         unit: Unit = "cents",
         *,
