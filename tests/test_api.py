@@ -17,6 +17,8 @@ PUBLIC = {
     "encode_drops", "format_line", "h2h_side", "is_valid_price", "merge_by_clock", "parse_side",
     "prob_to_american", "prop_side", "quote_from_row", "quotes_from_odds_api", "replay",
     "spread_side", "total_side",
+    # issue 10: the Literal types of the engine arguments, so callers can annotate them
+    "DirectionChoice", "Reference", "Unit",
 }
 
 
