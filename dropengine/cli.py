@@ -121,7 +121,9 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: s
     (.ndjson/.csv/.parquet with the SPEC section 2 columns) or The Odds API v4 responses
     (a JSON file, a directory of them, or NDJSON snapshots). Several PATHS are merged by
     last_update, ties in the order given. Bad lines are skipped, counted and reported on
-    stderr; they never stop the replay.
+    stderr; they never stop the replay, and neither does a file that cannot be read (it is
+    reported). Exit status: 0 when some input was usable, 1 when no quote at all could be
+    read from the input (the message says what the files lack), 2 for a usage error.
     """
     err = Console(stderr=True)
     try:
@@ -161,6 +163,15 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: s
         return
     if not quiet:
         _summary(err, counters, keys, stats, writer.count, output)
+    exit_if_unusable(err, stats)
+
+
+def exit_if_unusable(err: Console, stats: ReplayStats) -> None:
+    """Exit with status 1, saying why once, when no quote at all was usable (even ``-q``)."""
+    reason = stats.unusable_reason()
+    if reason is not None:
+        err.print(f"error: {reason}", style="red", markup=False, highlight=False, emoji=False, soft_wrap=True)
+        sys.exit(1)
 
 
 def _size(p: Path) -> int:
@@ -201,9 +212,13 @@ def _summary(err: Console, c: EngineCounters, keys: int | None, stats: ReplaySta
     err.print(table)
     if output is not None:
         err.print(f"alerts written to {output}", markup=False, highlight=False, soft_wrap=True)
-    if stats.skips.first:
-        err.print(f"first {len(stats.skips.first)} skipped:", style="yellow")
-        for s in stats.skips.first:
+    shown = list(stats.skips.first)
+    shown += [s for s in stats.skips.files if s not in shown]  # every skipped file, always
+    if shown:
+        more = stats.skips.total - len(shown)
+        err.print(f"first {len(shown)} skipped" + (f" ({more:,} more counted above):" if more > 0 else ":"),
+                  style="yellow")
+        for s in shown:
             err.print(f"  {s}", markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 

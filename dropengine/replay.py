@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from .adapters.files import Envelope, Progress, Snapshot, detect_format, expand_paths, read_recording
+from .adapters.files import Envelope, Progress, Snapshot, open_recordings, table_lacks_columns
 from .drop import Drop
 from .engine import DropEngine
 from .errors import ConfigError
@@ -77,16 +77,14 @@ def read_quotes(
     by clock; all vendor frames go through one decoder after the merge. The stamp is
     ``None`` (alerts carry their quote's ``last_update``) except for a The Odds API
     snapshot, whose alerts carry its fetch time. Formats are detected before anything is
-    read, so a bad path fails fast with :class:`ConfigError`.
+    read, so a path that does not exist fails fast with :class:`ConfigError`; a file that
+    cannot be read or told is a whole-file skip and the others are read.
     """
     if not paths:
         raise ConfigError("paths: give at least one recording")
     st = stats if stats is not None else ReplayStats()
-    files = expand_paths([Path(p) for p in paths], st.skips)
-    formats = [detect_format(p) if fmt == "auto" else fmt for p in files]
-    streams = [read_recording(p, f, st.skips, progress) for p, f in zip(files, formats, strict=True)]
-    for p, f in zip(files, formats, strict=True):
-        st.formats[str(p)] = f
+    formats, streams = open_recordings([Path(p) for p in paths], fmt, st.skips, progress)
+    st.formats.update(formats)
     decoder = FrameDecoder()
     batch: list[Quote] = []
     for _, item in merge_by_clock(streams):
@@ -154,6 +152,7 @@ def replay_batch(
         st.skips.first.append(Skip(where(row), reason, "rejected by the batch detector"))
     for reason, n in result.skipped.items():
         st.skips.counts[reason] = st.skips.counts.get(reason, 0) + n
+    st.quotes = max(0, st.quotes - sum(result.skipped.values()))  # rows the detector rejected were not usable
     return result
 
 
@@ -189,10 +188,12 @@ def _parquet_tables(
         try:
             df = pl.read_parquet(path)
         except Exception as exc:  # polars raises many exception types; translate them all here
-            st.skips.add(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
+            st.skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
             continue
         if progress is not None:
             progress(path.stat().st_size)
+        if table_lacks_columns(path, df.columns, df.height, st.skips):
+            continue
         lu = df.get_column("last_update") if "last_update" in df.columns else pl.Series([None] * df.height)
         clock = lu.cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
         parts.append(df.with_columns(clock.alias("_clock"), pl.lit(f_idx).alias("_f"),

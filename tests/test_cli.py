@@ -71,11 +71,13 @@ def test_missing_path_exits_2() -> None:
     assert code == 2 and "no/such/file.ndjson" in err
 
 
-def test_unrecognisable_file_exits_2_and_suggests_format(tmp_path: Path) -> None:
+def test_unrecognisable_file_is_reported_suggesting_format_and_nothing_usable_exits_1(tmp_path: Path) -> None:
+    # issue 10: a file whose format cannot be told is a reported skip, not a usage error;
+    # with nothing else to read, no quote was usable: exit 1 (2 stays for usage errors)
     odd = tmp_path / "notes.txt"
     odd.write_text("hello\nworld\n")
     code, _, err = invoke("replay", str(odd))
-    assert code == 2 and "--format" in err
+    assert code == 1 and "--format" in err and "notes.txt" in err
 
 
 @pytest.mark.parametrize("suffix", [".ndjson", ".csv", ".parquet"])

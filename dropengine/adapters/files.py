@@ -15,6 +15,12 @@ Formats: ``frames`` (vendor envelopes as NDJSON), ``sse`` (raw text captured by
 ``curl --no-buffer``), ``quotes`` (SPEC section 2 tables as NDJSON, CSV or Parquet),
 ``theoddsapi`` (v4 responses: a JSON file, a directory of them, or NDJSON snapshots).
 Any file may be gzipped (``.gz``).
+
+A file that cannot be read or used at all (not gzip, cut before its first line, a format
+that cannot be told or that dropengine does not read, a table without the required
+columns) is one whole-file skip (:meth:`~dropengine.skips.SkipLog.add_file`), never an
+exception: the other files are read. Only a path that does not exist is the caller's
+error (:class:`ConfigError`).
 """
 
 from __future__ import annotations
@@ -28,14 +34,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final, NamedTuple
 
-import msgspec
-
 from ..errors import ConfigError, FeedError
 from ..frames import coerce_ms
+from ..jsonline import decode_json
 from ..quote import Quote
 from ..skips import SkipLog
 from ..sse import SSEParser
-from ..tables import quote_from_row
+from ..tables import REQUIRED_COLUMNS, quote_from_row
 from ..theoddsapi import iso_to_ms, quotes_from_odds_api
 
 __all__ = [
@@ -45,7 +50,10 @@ __all__ = [
     "Snapshot",
     "detect_format",
     "expand_paths",
+    "line_format",
+    "open_recordings",
     "read_recording",
+    "table_lacks_columns",
 ]
 
 FORMATS: Final = ("auto", "frames", "sse", "quotes", "theoddsapi")
@@ -56,7 +64,23 @@ Progress = Callable[[int], None]
 _SSE_FIELDS: Final = ("data:", "event:", "id:", "retry:", ":")
 _BOM: Final = b"\xef\xbb\xbf"
 _READ_ERRORS: Final = (OSError, EOFError, zlib.error)  # includes gzip.BadGzipFile
-_decode = msgspec.json.decode
+#: Format detection counts the votes of at most this many lines that vote ...
+DETECT_LINES: Final = 50
+#: ... and stops as soon as one format has this many clear votes, or after this many lines.
+DETECT_DECISIVE: Final = 3
+DETECT_MAX_LINES: Final = 1000
+#: What each shape of line is, for messages ("looks like ...").
+_SHAPES: Final = {
+    "frames": "vendor frames (envelopes with a type)",
+    "quotes": "quote-table rows",
+    "theoddsapi": "The Odds API responses",
+    "sse": "a raw SSE capture",
+    "betfair": "Betfair Exchange stream (mcm) messages",
+    "alerts": "dropengine alerts (odds_drop: the output of replay or serve, not odds)",
+}
+#: Shapes recognised only to say what a file is: no reader reads them.
+_FOREIGN: Final = frozenset({"betfair", "alerts"})
+_BETFAIR_OPS: Final = frozenset({"mcm", "ocm", "connection", "status", "marketSubscription", "heartbeat"})
 
 
 class Envelope(NamedTuple):
@@ -126,10 +150,59 @@ def expand_paths(paths: list[Path], skips: SkipLog) -> list[Path]:
     return out
 
 
-def detect_format(path: str | Path) -> str:
-    """Decide a file's format from its extension, then from its first decodable lines.
+def line_format(obj: Any) -> tuple[str | None, bool]:
+    """What one decoded JSON line looks like: ``(format, clear)``.
 
-    Raises :class:`ConfigError` naming the path when it cannot be decided.
+    ``format`` is one of ``frames``, ``quotes``, ``theoddsapi`` or a foreign shape
+    (``betfair``, ``alerts``), or ``None`` when the line says nothing (``{}``, ``null``, a
+    number). ``clear`` is False for a line that fits a format only weakly (``[]``, an
+    empty The Odds API response): such lines vote only when no line votes clearly.
+    """
+    if isinstance(obj, dict):
+        op = obj.get("op")
+        if isinstance(op, str) and (op in _BETFAIR_OPS or "clk" in obj or "pt" in obj):
+            return "betfair", True
+        etype = obj.get("type")
+        if isinstance(etype, str):
+            return ("alerts" if etype == "odds_drop" else "frames"), True
+        if "side" in obj:
+            return "quotes", True
+        if "bookmakers" in obj or isinstance(obj.get("data"), list):
+            return "theoddsapi", True
+        return None, False
+    if isinstance(obj, list):
+        if not obj:
+            return "theoddsapi", False
+        first = obj[0]
+        if isinstance(first, dict) and ("bookmakers" in first or "home_team" in first):
+            return "theoddsapi", True
+    return None, False
+
+
+def _elect(votes: list[str]) -> str | None:
+    """The format with the most votes; a tie goes to the one that voted first."""
+    if not votes:
+        return None
+    counts: dict[str, int] = {}
+    for v in votes:
+        counts[v] = counts.get(v, 0) + 1
+    best = max(counts.values())
+    return next(v for v in votes if counts[v] == best)
+
+
+def detect_format(path: str | Path) -> str:
+    """Decide a file's format from its extension, else by a vote of its first lines.
+
+    Each decodable line votes for the format it looks like (:func:`line_format`); lines
+    that say nothing (``{}``, ``null``, bad JSON) do not vote. Reading stops once one
+    format has :data:`DETECT_DECISIVE` clear votes, after :data:`DETECT_LINES` votes, or
+    after :data:`DETECT_MAX_LINES` non-blank lines. The format with most clear votes wins
+    (a tie: the one seen first); weak votes (``[]``) count only when there is no clear
+    one. A line that disagrees with the decision is reported by the reader as a bad line.
+
+    Raises :class:`ConfigError` when the path does not exist, and :class:`FeedError`
+    (reason ``unreadable file`` or ``unusable file``, the message says why) when the file
+    cannot be read, its format cannot be told, or it is a format dropengine does not read.
     """
     p = Path(path)
     if p.is_dir():
@@ -141,52 +214,97 @@ def detect_format(path: str | Path) -> str:
         return "quotes"
     if suffix in (".sse", ".event-stream"):
         return "sse"
-    seen_text = False
+    clear: list[str] = []
+    weak: list[str] = []
+    first_line: bytes | None = None
+    sse_prefixes = tuple(f.encode() for f in _SSE_FIELDS)
     try:
         with _open(p) as fh:
-            for n, raw in enumerate(fh):
+            n = 0
+            for raw in fh:
                 line = raw.strip()
-                if n == 0 and line.startswith(_BOM):
+                if first_line is None and line.startswith(_BOM):
                     line = line[len(_BOM) :].strip()
                 if not line:
                     continue
-                seen_text = True
-                if line.startswith(tuple(f.encode() for f in _SSE_FIELDS)):
-                    return "sse"
-                try:
-                    obj = _decode(line)
-                except msgspec.DecodeError:
-                    if line in (b"[", b"{") or suffix == ".json":
-                        return "theoddsapi"  # a pretty-printed JSON document
-                    if n >= 50:
-                        break
-                    continue  # one bad line does not decide for the whole file
-                if isinstance(obj, list):
-                    return "theoddsapi"
-                if isinstance(obj, dict):
-                    if isinstance(obj.get("type"), str):
-                        return "frames"
-                    if "side" in obj:
-                        return "quotes"
-                    if "data" in obj or "bookmakers" in obj:
-                        return "theoddsapi"
-                break
+                n += 1
+                if first_line is None:
+                    first_line = line[:60]
+                if line.startswith(sse_prefixes):
+                    clear.append("sse")
+                else:
+                    try:
+                        fmt, is_clear = line_format(decode_json(line))
+                    except FeedError:
+                        if line in (b"[", b"{") or suffix == ".json":
+                            return "theoddsapi"  # a pretty-printed JSON document
+                        fmt, is_clear = None, False
+                    if fmt is not None:
+                        (clear if is_clear else weak).append(fmt)
+                if clear and clear.count(clear[-1]) >= DETECT_DECISIVE:
+                    break
+                if len(clear) + len(weak) >= DETECT_LINES or n >= DETECT_MAX_LINES:
+                    break
     except _READ_ERRORS as exc:
-        raise ConfigError(f"path: cannot read {str(p)!r}: {exc}") from None
-    if not seen_text:
+        if not clear and not weak:
+            raise FeedError(f"cannot read it: {type(exc).__name__}: {exc}", "unreadable file") from None
+        # decide from what could be read; the reader reads it again and reports the cut
+    fmt = _elect(clear) or _elect(weak)
+    if fmt in _FOREIGN:
+        raise FeedError(f"looks like {_SHAPES[fmt]}, which dropengine does not read", "unusable file")
+    if fmt is not None:
+        return fmt
+    if first_line is None:
         return "frames"  # an empty file: any format reads it as nothing; reported as empty
-    raise ConfigError(f"path: cannot tell the format of {str(p)!r}; pass --format frames|sse|quotes|theoddsapi")
+    shown = first_line.decode("utf-8", "replace")
+    raise FeedError(
+        f"cannot tell the format (no line of the first {n} looks like odds; the first is {shown!r}); "
+        "pass --format frames|sse|quotes|theoddsapi",
+        "unusable file",
+    )
+
+
+def open_recordings(
+    paths: list[Path], fmt: str, skips: SkipLog, progress: Progress | None = None
+) -> tuple[dict[str, str], list[Stream]]:
+    """Every file of ``paths`` (directories expanded) as a stream, with its format.
+
+    Formats are detected first, before anything is read. A file that cannot be read or
+    told is one whole-file skip (its format shows as ``skipped``) and the others go on;
+    a path that does not exist raises :class:`ConfigError`.
+    """
+    formats: dict[str, str] = {}
+    streams: list[Stream] = []
+    for p in expand_paths(paths, skips):
+        f = fmt
+        if fmt == "auto":
+            try:
+                f = detect_format(p)
+            except FeedError as exc:
+                skips.add_file(p.name, exc.reason, str(exc))
+                formats[str(p)] = "skipped"
+                continue
+        formats[str(p)] = f
+        streams.append(read_recording(p, f, skips, progress))
+    return formats, streams
 
 
 def read_recording(path: str | Path, fmt: str, skips: SkipLog, progress: Progress | None = None) -> Stream:
-    """Yield ``(clock_ms, item)`` for one recording in ``fmt`` (``auto`` detects it)."""
+    """Yield ``(clock_ms, item)`` for one recording in ``fmt`` (``auto`` detects it).
+
+    A file that cannot be read or told is a whole-file skip in ``skips`` (nothing yielded).
+    """
     p = Path(path)
     if fmt not in FORMATS:
         raise ConfigError(f"format: {fmt!r} must be one of {', '.join(FORMATS)}")
     if p.is_dir():
         raise ConfigError(f"path: {str(p)!r} is a directory; give its files (replay() expands directories)")
     if fmt == "auto":
-        fmt = detect_format(p)
+        try:
+            fmt = detect_format(p)
+        except FeedError as exc:
+            skips.add_file(p.name, exc.reason, str(exc))
+            return iter(())
     reader = {"frames": _frames, "sse": _sse, "quotes": _quotes, "theoddsapi": _theoddsapi}[fmt]
     return _guarded(p, reader(p, skips, progress), skips)
 
@@ -199,10 +317,10 @@ def _guarded(path: Path, stream: Stream, skips: SkipLog) -> Stream:
             empty = False
             yield pair
     except _READ_ERRORS as exc:
-        skips.add(path.name, "unreadable file", f"{type(exc).__name__}: {exc} (everything before it was read)")
+        skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc} (everything before it was read)")
         return
     if empty and path.stat().st_size == 0:
-        skips.add(path.name, "empty file", "the file has no data")
+        skips.add_file(path.name, "empty file", "the file has no data")
 
 
 def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
@@ -212,6 +330,27 @@ def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
             line = line[len(_BOM) :]
         if line.strip():
             yield lineno, line
+
+
+_SKIPPED: Final = object()
+
+
+def _json_line(text: bytes | str, where: str, expected: str | None, skips: SkipLog) -> Any:
+    """One line (or SSE event) decoded, or ``_SKIPPED`` after recording why in ``skips``:
+    it is not JSON (``bad json``), or it clearly is a line of another format than
+    ``expected`` (``wrong format``; ``None`` checks nothing)."""
+    try:
+        obj = decode_json(text)
+    except FeedError as exc:
+        skips.add(where, exc.reason, str(exc))
+        return _SKIPPED
+    if expected is not None:
+        fmt, clear = line_format(obj)
+        if clear and fmt != expected:
+            skips.add(where, "wrong format", f"the line looks like {_SHAPES[fmt or '']}; the file is read as "
+                                             f"{_SHAPES[expected]}")
+            return _SKIPPED
+    return obj
 
 
 def _envelope_clock(obj: Any, clock: int) -> int:
@@ -231,10 +370,8 @@ def _frames(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
     with _open(path, progress) as fh:
         for lineno, line in _lines(fh):
             where = f"{name}:{lineno}"
-            try:
-                obj = _decode(line)
-            except msgspec.DecodeError as exc:
-                skips.add(where, "bad json", str(exc))
+            obj = _json_line(line, where, "frames", skips)
+            if obj is _SKIPPED:
                 continue
             clock = _envelope_clock(obj, clock)
             yield clock, Envelope(where, obj)
@@ -250,10 +387,8 @@ def _sse(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
             chunk = fh.read(1 << 16)
             for ev in parser.feed(utf8.decode(chunk, final=not chunk)):
                 where = f"{name}:{ev.line}"
-                try:
-                    obj = _decode(ev.data)
-                except msgspec.DecodeError as exc:
-                    skips.add(where, "bad json", str(exc))
+                obj = _json_line(ev.data, where, "frames", skips)
+                if obj is _SKIPPED:
                     continue
                 clock = _envelope_clock(obj, clock)
                 yield clock, Envelope(where, obj)
@@ -289,10 +424,22 @@ def _ndjson_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Itera
     with _open(path, progress) as fh:
         for lineno, line in _lines(fh):
             where = f"{path.name}:{lineno}"
-            try:
-                yield where, _decode(line)
-            except msgspec.DecodeError as exc:
-                skips.add(where, "bad json", str(exc))
+            obj = _json_line(line, where, "quotes", skips)
+            if obj is not _SKIPPED:
+                yield where, obj
+
+
+def table_lacks_columns(path: Path, columns: list[str], rows: int | None, skips: SkipLog) -> bool:
+    """Report a table without the required columns once, as a whole-file skip (every row
+    of it would fail the same way); returns whether it was reported."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if not missing:
+        return False
+    shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+    count = "" if rows is None else f"; its {rows:,} rows were not read"
+    skips.add_file(path.name, "unusable file",
+                   f"not a quote table: missing column(s) {', '.join(missing)} (it has: {shown}){count}")
+    return True
 
 
 def _parquet_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
@@ -301,48 +448,86 @@ def _parquet_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iter
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises many exception types; translate them all here
-        skips.add(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
+        skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
         return
     if progress is not None:
         progress(path.stat().st_size)
+    if table_lacks_columns(path, frame.columns, frame.height, skips):
+        return
     for i, row in enumerate(frame.iter_rows(named=True), 1):
         yield f"{path.name}:row {i}", row
+
+
+class _OneLine:
+    """The csv module's input: exactly one line per record, then end of input.
+
+    A quotes table never holds a line break inside a cell, so each physical line is parsed
+    on its own: an unclosed quote cannot swallow the lines after it (the csv module reads
+    on into the next lines to close a quoted cell); it is one bad line, reported.
+    """
+
+    __slots__ = ("line",)
+
+    def __init__(self) -> None:
+        self.line: str | None = None
+
+    def __iter__(self) -> _OneLine:
+        return self
+
+    def __next__(self) -> str:
+        line = self.line
+        if line is None:
+            raise StopIteration
+        self.line = None
+        return line
+
+
+def _csv_error(exc: csv.Error) -> str:
+    text = str(exc)
+    if "unexpected end of data" in text:
+        return "a quoted cell is not closed on its line (a quote table holds no line breaks in cells)"
+    return text
 
 
 def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
     """CSV rows as dicts of text (an empty cell is ""), positioned by file line.
 
-    The stdlib reader is used rather than polars so that one ragged or broken line is
-    skipped and reported instead of failing the whole file.
+    The stdlib parser is used rather than polars so that one ragged or broken line is
+    skipped and reported instead of failing the whole file; each line is parsed on its own
+    (:class:`_OneLine`), so a broken line never takes the next ones with it. A header
+    without the required columns is one report for the whole file.
     """
+    name = path.name
+    one = _OneLine()
+    reader = csv.reader(one, strict=True)
+    header: list[str] | None = None
+    width = 0
     with _open(path, progress) as raw, io.TextIOWrapper(raw, "utf-8-sig", errors="replace", newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            skips.add(f"{path.name}:1", "bad row", f"unreadable header: {exc}")
-            return
-        missing = [c for c in ("event_id", "bookmaker", "side", "price", "last_update") if c not in header]
-        if missing:
-            skips.add(f"{path.name}:1", "bad header", f"missing column(s) {', '.join(missing)} in {header!r}")
-        width = len(header)
-        while True:
-            start = reader.line_num + 1
+        for lineno, line in enumerate(fh, 1):
+            one.line = line
             try:
                 cells = next(reader)
-            except StopIteration:
-                return
             except csv.Error as exc:
-                skips.add(f"{path.name}:{start}", "bad row", str(exc))
+                if header is None:
+                    skips.add_file(name, "unusable file", f"line {lineno}: unreadable header: {_csv_error(exc)}")
+                    return
+                skips.add(f"{name}:{lineno}", "bad row", _csv_error(exc))
                 continue
-            if not cells:
+            except StopIteration:
+                continue
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if header is None:
+                header = [h.strip() for h in cells]
+                width = len(header)
+                if any(c not in header for c in REQUIRED_COLUMNS):
+                    table_lacks_columns(path, header, sum(1 for rest in fh if rest.strip()), skips)
+                    return
                 continue
             if len(cells) != width:
-                skips.add(f"{path.name}:{start}", "bad row", f"{len(cells)} cells, the header has {width}")
+                skips.add(f"{name}:{lineno}", "bad row", f"{len(cells)} cells, the header has {width}")
                 continue
-            yield f"{path.name}:{start}", dict(zip(header, cells, strict=True))
+            yield f"{name}:{lineno}", dict(zip(header, cells, strict=True))
 
 
 def _snapshot(doc: Any, skips: SkipLog, where: str) -> Snapshot | None:
@@ -378,10 +563,8 @@ def _theoddsapi(path: Path, skips: SkipLog, progress: Progress | None) -> Stream
         else:
             docs = ((f"{name}:{lineno}", line) for lineno, line in _lines(fh))
         for where, text in docs:
-            try:
-                doc = _decode(text)
-            except msgspec.DecodeError as exc:
-                skips.add(where, "bad json", str(exc))
+            doc = _json_line(text, where, "theoddsapi" if where != name else None, skips)
+            if doc is _SKIPPED:
                 continue
             snap = _snapshot(doc, skips, where)
             if snap is not None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..adapters.files import Envelope, Snapshot, detect_format, expand_paths, read_recording
+from ..adapters.files import Envelope, Snapshot, open_recordings
 from ..errors import FeedError
 from ..frames import DATA_TYPES, coerce_ms
 from ..merge import merge_by_clock
@@ -248,15 +248,14 @@ def load_timeline(
     """Read ``paths`` (merged by clock, ties in the order given) into a :class:`Timeline`.
 
     ``sport`` names the sport of envelopes whose envelope and rows carry none. Bad lines,
-    rows and envelopes are skipped and recorded in the timeline's ``skips``, never raised;
-    a path that does not exist or whose format cannot be told raises ``ConfigError``.
+    rows and envelopes are skipped and recorded in the timeline's ``skips``, never raised,
+    and so is a file that cannot be read or whose format cannot be told (a whole-file skip);
+    a path that does not exist raises ``ConfigError``.
     """
     tl = Timeline(skips=skips if skips is not None else SkipLog())
-    files = expand_paths([Path(p) for p in paths], tl.skips)
-    formats = [detect_format(p) if fmt == "auto" else fmt for p in files]
-    for p, f in zip(files, formats, strict=True):
-        tl.formats[str(p)] = f
-    streams = [_releases(read_recording(p, f, tl.skips), sport, tl.skips) for p, f in zip(files, formats, strict=True)]
+    formats, files = open_recordings([Path(p) for p in paths], fmt, tl.skips)
+    tl.formats.update(formats)
+    streams = [_releases(f, sport, tl.skips) for f in files]
     seen: set[str] = set()
     for clock, rel in merge_by_clock(streams):
         if clock != rel.clock:  # the merge made the clock monotone: release at the merged clock

@@ -1,0 +1,36 @@
+"""The one JSON decoder for feed data: every line, SSE event and WebSocket message goes here.
+
+msgspec raises :class:`msgspec.DecodeError` for malformed JSON, but ``RecursionError`` for
+JSON nested a few thousand levels deep (and could raise ``MemoryError`` on a huge one). A
+reader or a live stream that caught only ``DecodeError`` crashed or stopped on one such
+line. Here *any* exception from the decoder is translated into
+:class:`~dropengine.errors.FeedError` with reason ``bad json``, so every caller skips,
+counts and locates the line and carries on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+
+from .errors import FeedError
+
+__all__ = ["BAD_JSON", "decode_json"]
+
+#: The skip reason of a line that is not JSON.
+BAD_JSON: Final = "bad json"
+_decode = msgspec.json.Decoder().decode
+
+
+def decode_json(data: bytes | str, where: str = "") -> Any:
+    """Decode one JSON text; raises :class:`FeedError` (``bad json``) naming ``where``."""
+    try:
+        return _decode(data)
+    except msgspec.DecodeError as exc:
+        detail = str(exc)
+    except RecursionError:
+        detail = "JSON nested too deeply to decode"
+    except Exception as exc:  # any decoder failure is bad data, never a crash
+        detail = f"cannot decode: {type(exc).__name__}: {str(exc)[:120]}"
+    raise FeedError(f"{where}: {detail}" if where else detail, BAD_JSON)
