@@ -45,7 +45,7 @@ def run(paths: list[Path], fmt: str = "auto") -> tuple[list[dict[str, Any]], Rep
 
 
 def golden(path: Path) -> list[dict[str, Any]]:
-    drops, stats = run([path])
+    drops, _ = run([path])
     assert drops
     return drops
 
