@@ -107,6 +107,7 @@ class _Metrics:
     rejected_403: int = 0
     rejected_429: int = 0
     send_timeouts: int = 0
+    slow_clients_cut: int = 0
     state_saves: int = 0
 
 
@@ -125,8 +126,29 @@ class _Stop:
         return self.requested
 
 
+_TRANSPORT = "dropengine.transport"
+
+
+class _WithTransport:
+    """The outermost ASGI layer: puts the connection's transport into the scope, so a cut
+    slow client's socket can be closed at once (``abort``), not when its unread data would
+    have drained. uvicorn's ``send`` is a method of the connection's cycle, which holds it;
+    another server simply gets no transport (the client is then cut by ending its body)."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            if transport is not None and hasattr(transport, "abort"):
+                scope[_TRANSPORT] = transport
+        await self.app(scope, receive, send)
+
+
 class _Tracked:
-    """An ASGI response wrapper that runs ``release`` however the response ends."""
+    """An ASGI response wrapper that runs ``release`` however the response ends, and
+    ``on_timeout`` when a send timed out (a reader that stopped reading)."""
 
     def __init__(self, response: Response, release: Callable[[], None], on_timeout: Callable[[], None]) -> None:
         self._response = response
@@ -139,7 +161,7 @@ class _Tracked:
         try:
             await self._response(scope, receive, send)
         except SendTimeoutError:
-            self._on_timeout()  # a reader that stopped reading: cut, counted
+            self._on_timeout()
         finally:
             self._release()
 
@@ -161,7 +183,7 @@ class DropServer:
         self._source_task: asyncio.Task[None] | None = None
         self._source_error: str = ""
         self._cursors: dict[str, int] = {}
-        self.app = Starlette(
+        self.starlette = Starlette(
             routes=[
                 Route("/", self._page),
                 Route("/healthz", self._healthz),
@@ -172,6 +194,8 @@ class DropServer:
             ],
             lifespan=self._lifespan,
         )
+        #: The ASGI app to serve (uvicorn): the routes above, plus the transport hook.
+        self.app = _WithTransport(self.starlette)
 
     def __repr__(self) -> str:
         return f"DropServer(source={self.source.name!r}, {self.hub!r})"
@@ -371,15 +395,46 @@ class DropServer:
         hub = self.hub
         wake = asyncio.Event()
         stop = _Stop(wake)
-        sub, reset = hub.subscribe(req.filter, req.cursor, wake.set)
+        loop = asyncio.get_running_loop()
+        released = cut = False
 
-        def release() -> None:
+        def release() -> None:  # once, however the stream ends
+            nonlocal released
+            if released:
+                return
+            released = True
             hub.unsubscribe(sub)
             n = self._open.get(slot, 1) - 1
             if n > 0:
                 self._open[slot] = n
             else:
                 self._open.pop(slot, None)
+
+        def cut_off() -> None:
+            """A client that stopped reading (its queue overflowed, or a send timed out):
+            counted once, its slot freed and its socket closed now, unread data dropped.
+            It resumes from its last id when it reads again."""
+            nonlocal cut
+            if cut:
+                return
+            cut = True
+            self.metrics.slow_clients_cut += 1
+            release()
+            wake.set()
+            transport = request.scope.get(_TRANSPORT)
+            if transport is not None and not transport.is_closing():
+                transport.abort()
+
+        def notify() -> None:
+            wake.set()
+            if sub.overflowed and not cut:
+                loop.call_soon(cut_off)  # not inside the hub's fan-out loop
+
+        def timed_out() -> None:
+            self.metrics.send_timeouts += 1
+            cut_off()
+
+        sub, reset = hub.subscribe(req.filter, req.cursor, notify)
 
         async def frames() -> AsyncIterator[bytes]:
             now = _now_ms()
@@ -390,6 +445,7 @@ class DropServer:
                 yield sse_frame({"type": "reset", "reason": reset, "id": hw, "timestamp": now}, hw)
             while True:
                 if sub.overflowed:
+                    cut_off()
                     return  # fell too far behind: cut; the client resumes from its last id
                 entries = hub.take(sub)
                 if entries:
@@ -412,10 +468,7 @@ class DropServer:
         # ends properly, instead of being cancelled mid-stream.
         response = EventSourceResponse(frames(), ping=0, send_timeout=self.config.send_timeout_s,
                                        shutdown_event=stop, shutdown_grace_period=2.0)  # type: ignore[arg-type]
-        return _Tracked(response, release, self._timed_out)  # type: ignore[return-value]
-
-    def _timed_out(self) -> None:
-        self.metrics.send_timeouts += 1
+        return _Tracked(response, release, timed_out)  # type: ignore[return-value]
 
     async def _page(self, request: Request) -> Response:
         return HTMLResponse(PAGE_HTML)
@@ -435,7 +488,7 @@ class DropServer:
             "buffered": len(self.hub.buffer),
             "queue_depth_total": total,
             "queue_depth_max": largest,
-            "slow_clients_cut": c.overflowed + self.metrics.send_timeouts,
+            "slow_clients_cut": self.metrics.slow_clients_cut,
             "upstream_reconnects": self.source.reconnects,
             "keys_held": self.engine.keys_held,
         }
