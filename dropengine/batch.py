@@ -191,6 +191,8 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
     missing = [c for c in REQUIRED if c not in schema]
     if missing:
         raise ConfigError(f"quotes: missing column(s) {', '.join(missing)} (SPEC section 2 columns)")
+    if timestamp_column is not None and type(timestamp_column) is not str:
+        raise ConfigError(f"timestamp_column: {timestamp_column!r} must be a column name (str) or None")
     if timestamp_column is not None and timestamp_column not in schema:
         raise ConfigError(f"timestamp_column: no column {timestamp_column!r} in quotes")
     price_dtype = schema["price"]

@@ -99,6 +99,12 @@ def _prob(price: float) -> float:
     return 100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price)
 
 
+def _short(value: object) -> str:
+    """``repr`` of a caller's argument, cut short for an error message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _commence_ms(text: str) -> int | None:
     """Unix ms of an ISO-8601 commence time with a UTC offset; ``None`` when it is not one
     (a naive or garbled time is unknown, never guessed)."""
@@ -177,6 +183,8 @@ class DropEngine:
     # -- detection -----------------------------------------------------------------------
     def observe(self, quote: Quote, now_ms: int | None = None) -> list[Drop]:
         """Apply one quote; return the alerts it raises (zero or one)."""
+        if type(quote) is not Quote and not isinstance(quote, Quote):
+            raise ConfigError(f"quote: {_short(quote)} is not a Quote (build one with Quote(...))")
         return self.observe_many((quote,), now_ms)
 
     def observe_many(self, quotes: Iterable[Quote], now_ms: int | None = None) -> list[Drop]:
@@ -184,7 +192,16 @@ class DropEngine:
 
         ``now_ms`` stamps the alerts' ``timestamp`` (the time they were produced); without
         it each alert is stamped with its quote's ``last_update``.
+
+        Anything in ``quotes`` that is not a :class:`Quote` raises :class:`ConfigError` naming
+        its position; the quotes before it have been applied (and counted), those after not.
         """
+        if now_ms is not None and (type(now_ms) is not int or now_ms < 0):
+            raise ConfigError(f"now_ms: {_short(now_ms)} must be a non-negative integer (unix ms) or None")
+        try:
+            items = iter(quotes)
+        except TypeError:
+            raise ConfigError(f"quotes: {_short(quotes)} is not an iterable of Quote") from None
         cfg = self.config
         threshold = cfg.threshold - THRESHOLD_EPSILON
         anchor = cfg.reference == "anchor"
@@ -198,104 +215,112 @@ class DropEngine:
         n_seen = n_primed = n_stale = n_invalid = n_susp = n_rep = n_det = 0
         out: list[Drop] = []
         append = out.append
-        for q in quotes:
-            n_seen += 1
-            price = q.price
-            lu = q.last_update
-            key = (q.event_id, q.bookmaker, q.side)
-            st = get(key)
-            if price is not None:
-                tp = type(price)
-                if (tp is not int and tp is not float) or not (100 <= abs(price) <= 100000):
-                    n_invalid += 1
+        quote_type = Quote
+        try:
+            for q in items:
+                if type(q) is not quote_type and not isinstance(q, quote_type):
+                    raise ConfigError(
+                        f"quotes[{n_seen}]: {_short(q)} is not a Quote"
+                        f" (the {n_seen} quote(s) before it were applied)"
+                    )
+                n_seen += 1
+                price = q.price
+                lu = q.last_update
+                key = (q.event_id, q.bookmaker, q.side)
+                st = get(key)
+                if price is not None:
+                    tp = type(price)
+                    if (tp is not int and tp is not float) or not (100 <= abs(price) <= 100000):
+                        n_invalid += 1
+                        continue
+                if st is None:
+                    # a new key: learn its event's start once (never on the per-update path)
+                    if q.event_id not in events and q.commence_time is not None:
+                        events[q.event_id] = _commence_ms(q.commence_time)
+                    if price is None:
+                        n_susp += 1
+                        state[key] = [None, lu, lu, True, None, lu]
+                    else:
+                        n_primed += 1
+                        state[key] = [price, lu, lu, False, price, lu]
                     continue
-            if st is None:
-                # a new key: learn its event's start once (never on the per-update path)
-                if q.event_id not in events and q.commence_time is not None:
-                    events[q.event_id] = _commence_ms(q.commence_time)
+                if lu < st[2]:
+                    n_stale += 1
+                    continue
+                st[2] = lu
                 if price is None:
                     n_susp += 1
-                    state[key] = [None, lu, lu, True, None, lu]
-                else:
-                    n_primed += 1
-                    state[key] = [price, lu, lu, False, price, lu]
-                continue
-            if lu < st[2]:
-                n_stale += 1
-                continue
-            st[2] = lu
-            if price is None:
-                n_susp += 1
-                st[3] = True
-                continue
-            old = st[0]
-            if st[3]:
-                st[3] = False
-                if reprime or old is None:
-                    n_primed += 1
-                    st[0] = st[4] = price
-                    st[1] = st[5] = lu
+                    st[3] = True
                     continue
-            if price == old or (price + old == 0 and (price == 100 or price == -100)):
-                n_rep += 1
-                continue
-            if anchor:
-                ref = st[4]
-                ref_since = st[5]
-            else:
-                ref = old
-                ref_since = st[1]
-            st[0] = price
-            st[1] = lu
-            if prob:
-                move = (
-                    (100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price))
-                    - (100.0 / (ref + 100.0) if ref > 0 else -ref / (100.0 - ref))
-                ) * -100.0
-            else:
-                move = (price - 100 if price > 0 else price + 100) - (
-                    ref - 100 if ref > 0 else ref + 100
-                )
-            if move >= threshold or -move >= threshold:
-                n_det += 1
+                old = st[0]
+                if st[3]:
+                    st[3] = False
+                    if reprime or old is None:
+                        n_primed += 1
+                        st[0] = st[4] = price
+                        st[1] = st[5] = lu
+                        continue
+                if price == old or (price + old == 0 and (price == 100 or price == -100)):
+                    n_rep += 1
+                    continue
                 if anchor:
-                    st[4] = price
-                    st[5] = lu
-                d_cents = (price - 100 if price > 0 else price + 100) - (
-                    ref - 100 if ref > 0 else ref + 100
-                )
-                drop = Drop(
-                    q.sport_key,
-                    q.event_id,
-                    q.bookmaker,
-                    q.side,
-                    q.kind,  # type: ignore[arg-type]  # always set by Quote.__post_init__
-                    q.market_key,  # type: ignore[arg-type]
-                    ref,
-                    price,
-                    d_cents,
-                    "toward_favorite" if d_cents < 0 else "toward_dog",
-                    lu,
-                    lu if now_ms is None else now_ms,
-                    lu - ref_since,
-                    q.home_team,
-                    q.away_team,
-                    q.commence_time,
-                    q.player,
-                    q.market,
-                    q.line,
-                )
-                if open_filter or flt.accepts(drop):
-                    append(drop)
-        n = self._n
-        n[0] += n_seen
-        n[1] += n_primed
-        n[2] += n_stale
-        n[3] += n_invalid
-        n[4] += n_susp
-        n[5] += n_rep
-        n[6] += n_det
-        n[7] += len(out)
+                    ref = st[4]
+                    ref_since = st[5]
+                else:
+                    ref = old
+                    ref_since = st[1]
+                st[0] = price
+                st[1] = lu
+                if prob:
+                    move = (
+                        (100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price))
+                        - (100.0 / (ref + 100.0) if ref > 0 else -ref / (100.0 - ref))
+                    ) * -100.0
+                else:
+                    move = (price - 100 if price > 0 else price + 100) - (
+                        ref - 100 if ref > 0 else ref + 100
+                    )
+                if move >= threshold or -move >= threshold:
+                    n_det += 1
+                    if anchor:
+                        st[4] = price
+                        st[5] = lu
+                    d_cents = (price - 100 if price > 0 else price + 100) - (
+                        ref - 100 if ref > 0 else ref + 100
+                    )
+                    drop = Drop(
+                        q.sport_key,
+                        q.event_id,
+                        q.bookmaker,
+                        q.side,
+                        q.kind,  # type: ignore[arg-type]  # always set by Quote.__post_init__
+                        q.market_key,  # type: ignore[arg-type]
+                        ref,
+                        price,
+                        d_cents,
+                        "toward_favorite" if d_cents < 0 else "toward_dog",
+                        lu,
+                        lu if now_ms is None else now_ms,
+                        lu - ref_since,
+                        q.home_team,
+                        q.away_team,
+                        q.commence_time,
+                        q.player,
+                        q.market,
+                        q.line,
+                    )
+                    if open_filter or flt.accepts(drop):
+                        append(drop)
+        finally:  # counted also when a bad item stops the batch: counters match the state
+            n = self._n
+            n[0] += n_seen
+            n[1] += n_primed
+            n[2] += n_stale
+            n[3] += n_invalid
+            n[4] += n_susp
+            n[5] += n_rep
+            n[6] += n_det
+            n[7] += len(out)
         return out
 
     # -- memory bounds -------------------------------------------------------------------
@@ -416,6 +441,6 @@ class DropEngine:
                 if type(e) is not str or (ms is not None and type(ms) is not int):
                     raise ValueError("events row")
                 events[e] = ms
-        except (KeyError, TypeError, ValueError, msgspec.DecodeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, msgspec.DecodeError) as exc:
             raise SnapshotError(f"snapshot: payload is malformed ({exc})") from None
         return eng

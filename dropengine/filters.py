@@ -24,7 +24,17 @@ def parse_csv(value: str | Iterable[str] | None, name: str) -> frozenset[str] | 
     """Normalise a filter value: ``None`` (no filter), ``"a,b"`` or an iterable of names."""
     if value is None:
         return None
-    items = value.split(",") if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        items: list[object] = list(value.split(","))
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        raise ConfigError(f"{name}: {value!r} is bytes; give text (str) or an iterable of str")
+    else:
+        try:
+            items = list(value)
+        except TypeError:
+            raise ConfigError(
+                f"{name}: {value!r} must be a comma-separated string, an iterable of strings, or None"
+            ) from None
     out = set()
     for item in items:
         if not isinstance(item, str):
@@ -51,6 +61,23 @@ class AlertFilter:
     bookmakers: frozenset[str] | None = None
     markets: frozenset[str] | None = None
     kinds: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        # Built directly (not through build()), a plain string would match by substring:
+        # every restriction must be None or a frozenset of non-empty strings.
+        if self.direction not in DIRECTIONS:
+            raise ConfigError(f"direction: {self.direction!r} must be one of {', '.join(DIRECTIONS)}")
+        for name in ("sports", "event_ids", "bookmakers", "markets", "kinds"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if type(value) is not frozenset or not value or not all(type(v) is str and v for v in value):
+                raise ConfigError(
+                    f"{name}: {value!r} must be None or a non-empty frozenset of non-empty strings"
+                    " (AlertFilter.build also takes text and iterables)"
+                )
+        if self.kinds is not None and not self.kinds <= _KINDS:
+            raise ConfigError(f"kinds: {', '.join(sorted(self.kinds - _KINDS))} not allowed (use game, prop)")
 
     @classmethod
     def build(

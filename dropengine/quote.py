@@ -93,7 +93,10 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
         kind = self.kind
         if kind is not None and kind != "game" and kind != "prop":
             raise FeedError(f"kind: {kind!r} must be 'game' or 'prop'", "bad field")
-        if kind is None or self.market_key is None:
+        market_key = self.market_key
+        if market_key is not None and (type(market_key) is not str or not market_key):
+            raise FeedError(f"market_key: {market_key!r} must be a non-empty string or null", "bad field")
+        if kind is None or market_key is None:
             info = parse_side(self.side)
             if kind is not None and kind != info.kind:
                 raise FeedError(f"kind: {kind!r} contradicts side {self.side!r}", "bad field")
@@ -104,8 +107,6 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
                 msgspec.structs.force_setattr(self, "player", info.player)
             if self.line is None and info.line is not None:
                 msgspec.structs.force_setattr(self, "line", info.line)
-        elif type(self.market_key) is not str or not self.market_key:
-            raise FeedError(f"market_key: {self.market_key!r} must be a non-empty string", "bad field")
 
     @property
     def key(self) -> tuple[str, str, str]:
