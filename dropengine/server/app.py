@@ -47,7 +47,10 @@ def _now_ms() -> int:
 
 
 class Source(Protocol):
-    """Something that feeds the server: ``run`` calls ``ingest(quotes, now_ms)`` until done."""
+    """Something that feeds the server: ``run`` calls ``ingest(quotes, now_ms)`` until done.
+
+    It may also have ``problem() -> str | None``: why it is degraded right now (``/healthz``
+    then answers 503 with that reason), e.g. the upstream down for two heartbeats."""
 
     name: str
 
@@ -473,11 +476,21 @@ class DropServer:
     async def _page(self, request: Request) -> Response:
         return HTMLResponse(PAGE_HTML)
 
+    def problem(self) -> str | None:
+        """Why the server is degraded (``/healthz`` 503): its source stopped, or says why
+        (an upstream down for more than two heartbeats); ``None`` when fine."""
+        if self._source_error:
+            return f"source stopped: {self._source_error}"
+        check = getattr(self.source, "problem", None)  # optional in the Source protocol
+        return check() if check is not None else None
+
     def status(self) -> dict[str, Any]:
         total, largest = self.hub.queue_depths()
         c = self.hub.counters
+        problem = self.problem()
         return {
-            "status": "ok" if not self._source_error else "degraded",
+            "status": "ok" if problem is None else "degraded",
+            **({"reason": problem} if problem is not None else {}),
             "source": {"name": self.source.name, **self.source.status(),
                        **({"error": self._source_error} if self._source_error else {})},
             "epoch": self.hub.epoch,

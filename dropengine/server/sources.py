@@ -7,6 +7,7 @@ alerts carry the time they were produced, SPEC section 4).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -17,10 +18,13 @@ from ..adapters.fanin import FanIn
 from ..adapters.upstream import LiveStats, UpstreamConfig
 from ..errors import ConfigError
 from ..frames import FrameDecoder
+from ..keys import redact
 from ..quote import Quote
 from ..replay import ReplayStats, read_quotes
 
 __all__ = ["REPLAY_POSITION", "ReplaySource", "UpstreamSource"]
+
+log = logging.getLogger("dropengine.serve.upstream")
 
 Ingest = Callable[[list[Quote], int], object]
 #: The key under which a replay source saves its position in ``--state`` (not a sport key).
@@ -65,6 +69,10 @@ class ReplaySource:
     def status(self) -> dict[str, Any]:
         return {"quotes": self.fed, "finished": self.done, "skipped": self.stats.skips.total}
 
+    def problem(self) -> str | None:
+        """A replay is never degraded (its end is not a fault)."""
+        return None
+
     async def run(self, ingest: Ingest, cursors: dict[str, int]) -> None:
         prev: int | None = None
         skip = cursors.get(REPLAY_POSITION, 0)
@@ -102,15 +110,60 @@ class UpstreamSource:
 
     ``cursors`` from a restored state seed the resume cursors, so the first connection after
     a restart asks for what was written while the server was down.
+
+    Every connect, disconnect (with its reason and retry attempt) and stop of an upstream
+    stream is logged (``dropengine.serve.upstream``; the key never appears), and
+    :meth:`problem` says when no stream has been open for two heartbeat intervals (the
+    server's ``/healthz`` then answers 503 "degraded").
     """
 
-    def __init__(self, config: UpstreamConfig, sports: Sequence[str] | None) -> None:
+    def __init__(self, config: UpstreamConfig, sports: Sequence[str] | None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.sports = list(sports) if sports is not None else None
         self.stats = LiveStats()
         self.decoder = FrameDecoder()
         self.name = f"upstream:{config.http_base()} ({'all' if self.sports is None else ','.join(self.sports)})"
         self.feed: FanIn | None = None
+        self._clock = clock
+        #: Since when no stream has been open (``None`` while one is); from the start on.
+        self._down_since: float | None = clock()
+        self._last_outcome = ""
+
+    def _on_event(self, text: str) -> None:
+        """The fan-in's and streams' event lines (already redacted by the stream; redacted
+        again here for the fan-in's own): logged, and the up/down clock kept."""
+        text = redact(text, [self.config.api_key.reveal()])
+        if text.endswith(": open"):
+            log.info("upstream %s", text)
+        elif ": connecting" in text:
+            log.debug("upstream %s", text)
+        elif ": stopped" in text or "stopped by" in text:
+            log.error("upstream %s", text)
+        else:  # a disconnect and its retry ("...; retry N in S s"), or a universe change
+            log.warning("upstream %s", text)
+            if "retry" in text:
+                self._last_outcome = text
+        self._track()
+
+    def _track(self) -> None:
+        if self.stats.open:
+            self._down_since = None
+        elif self._down_since is None:
+            self._down_since = self._clock()
+
+    def problem(self) -> str | None:
+        """Why the source is degraded: no upstream stream open for more than two heartbeat
+        intervals (``None`` when fine)."""
+        self._track()
+        if self._down_since is None:
+            return None
+        down = self._clock() - self._down_since
+        limit = 2 * self.config.heartbeat
+        if down <= limit:
+            return None
+        last = f"; last: {self._last_outcome}" if self._last_outcome else ""
+        return f"no upstream stream open for {down:.1f} s (more than two heartbeat intervals, {limit:g} s){last}"
 
     @property
     def reconnects(self) -> int:
@@ -134,7 +187,7 @@ class UpstreamSource:
         for sport, since in cursors.items():
             if ":" not in sport:  # a replay position from another kind of source is not a sport
                 self.decoder.set_cursor(sport, since)
-        self.feed = FanIn(self.config, self.sports, decoder=self.decoder, stats=self.stats)
+        self.feed = FanIn(self.config, self.sports, decoder=self.decoder, stats=self.stats, on_event=self._on_event)
         async for received in self.feed.frames():
             if received.quotes:
                 ingest(received.quotes, received.received_ms)
