@@ -5,7 +5,8 @@ Both are the same loop: a :class:`~dropengine.adapters.fanin.FanIn` of one, seve
 to a :class:`~dropengine.engine.DropEngine` and prints alerts as JSON lines (the same lines
 ``replay`` prints); ``record`` writes every frame as received, one per line, so that
 ``dropengine replay FILE`` later gives the same alerts. ``watch --record FILE`` does both.
-Status (connections, reconnects, quotes/s) goes to stderr.
+Status (connections, reconnects, quotes/s, keys held) goes to stderr. ``watch`` forgets
+keys by age (:class:`Evictor`), so that a long run holds a bounded number of keys.
 """
 
 from __future__ import annotations
@@ -17,21 +18,37 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from .adapters.fanin import FanIn
 from .adapters.sinks import AlertWriter
 from .adapters.upstream import AUTH_MODES, LiveStats, StreamFilters, UpstreamConfig
 from .engine import DropEngine
 from .errors import AuthError, ConfigError, UpstreamError
+from .extras import require_extra
 from .filters import DIRECTIONS
-from .keys import Secret
+from .keys import Secret, redact
+from .quote import Quote
 from .retry import RetryPolicy
 
-__all__ = ["record_cmd", "watch_cmd"]
+__all__ = ["EVICT_IDLE_S", "EVICT_STARTED_S", "EXIT_NEVER_CONNECTED", "RECORD_SUFFIXES", "Evictor", "record_cmd",
+           "watch_cmd"]
+
+#: What ``record`` writes (one frame per line) and ``replay`` reads back; ``.gz`` compresses.
+RECORD_SUFFIXES: Final = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
+#: Default ages for eviction (seconds of data time): a key quiet for 6 h, an event started 12 h ago.
+EVICT_IDLE_S: Final = 21_600.0
+EVICT_STARTED_S: Final = 43_200.0
+#: Exit status of a run during which no connection to the upstream ever opened.
+EXIT_NEVER_CONNECTED: Final = 5
+#: A ``last_update`` further ahead of the receipt time than this is not trusted as data time.
+_FUTURE_SLACK_MS: Final = 86_400_000
+#: The data-time clock never goes below this (``evict`` with it forgets nothing by idleness).
+_NEVER: Final = -(2**62)
 
 
 def _csv_opt(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -81,7 +98,9 @@ def _source_options(f: Any) -> Any:
 
 def _config(base_url: str, api_key: str, auth: str, transport: str, since: int | None, heartbeat_s: int | None,
             event_id: str | None, bookmakers: str | None, markets: str | None, kinds: str | None,
-            retry_scale: float) -> UpstreamConfig:
+            retry_scale: float, command: str) -> UpstreamConfig:
+    if transport == "ws":
+        require_extra("live", f"dropengine {command} --transport ws")
     # a single event id narrows the upstream too; several are filtered by the engine only
     upstream_event = event_id.strip() if event_id is not None and "," not in event_id.strip(", ") else None
     filters = StreamFilters.build(upstream_event, bookmakers, markets, kinds, since)
@@ -89,6 +108,73 @@ def _config(base_url: str, api_key: str, auth: str, transport: str, since: int |
         base_url, Secret(api_key), transport, auth, filters,  # type: ignore[arg-type]
         float(heartbeat_s) if heartbeat_s is not None else None, RetryPolicy().scaled(retry_scale),
     )
+
+
+def _record_path(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and not value.name.lower().endswith(RECORD_SUFFIXES):
+        raise click.BadParameter(
+            f"{str(value)!r}: a recording is one frame per line, which replay reads back from "
+            f"{', '.join(RECORD_SUFFIXES)}", ctx, param)
+    return value
+
+
+def evict_options(f: Any) -> Any:
+    """``--evict-idle`` and ``--evict-started``: shared by ``watch`` and ``serve``."""
+    options = [
+        click.option("--evict-idle", type=click.FloatRange(min=0), default=EVICT_IDLE_S, show_default=True,
+                     help="Forget a key (event, book, side) not updated for this many seconds of data time "
+                          "(the newest last_update seen); 0 never. A forgotten key primes again."),
+        click.option("--evict-started", type=click.FloatRange(min=0), default=EVICT_STARTED_S, show_default=True,
+                     help="Forget every key of an event that started (commence_time) this many seconds "
+                          "before the newest last_update seen; 0 never."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+class Evictor:
+    """Bounds a live engine's memory: every so often (in data time) forget keys not updated
+    for ``idle_s`` and keys of events that started more than ``started_s`` ago.
+
+    Data time is the newest ``last_update`` seen, not the wall clock, so a replayed or
+    delayed stream is judged by its own clock; a ``last_update`` more than a day ahead of
+    the frame's receipt is not trusted to move it (one bad row would evict everything).
+    Checks run each time data time has moved a tenth of the smaller age (1 s to 60 s).
+    """
+
+    def __init__(self, engine: DropEngine, idle_s: float, started_s: float) -> None:
+        self.engine = engine
+        self.idle_ms = round(idle_s * 1000)
+        self.started_ms = round(started_s * 1000)
+        ages = [a for a in (self.idle_ms, self.started_ms) if a > 0]
+        self.period_ms = min(60_000, max(1_000, min(ages) // 10)) if ages else 0
+        self.newest: int | None = None
+        self.evicted = 0
+        self._next: int | None = None
+
+    def observe(self, quotes: list[Quote], received_ms: int | None = None) -> int:
+        """Note the quotes' data time; evict when a check is due. Returns keys evicted now."""
+        if not self.period_ms or not quotes:
+            return 0
+        newest = max(q.last_update for q in quotes)
+        if received_ms is not None and newest > received_ms + _FUTURE_SLACK_MS:
+            newest = max((q.last_update for q in quotes if q.last_update <= received_ms + _FUTURE_SLACK_MS),
+                         default=_NEVER)
+        if self.newest is None or newest > self.newest:
+            self.newest = newest
+        if self.newest == _NEVER:
+            return 0
+        if self._next is None:
+            self._next = self.newest + self.period_ms
+        if self.newest < self._next:
+            return 0
+        self._next = self.newest + self.period_ms
+        before = self.newest - self.idle_ms if self.idle_ms else _NEVER
+        started = self.newest - self.started_ms if self.started_ms else None
+        n = self.engine.evict(before, started_before_ms=started)
+        self.evicted += n
+        return n
 
 
 def _sports(sport: str | None, all_sports: bool, multi: str | None) -> list[str] | None:
@@ -111,7 +197,7 @@ class _Recorder:
         self._last_flush = time.monotonic()
         try:
             self._fh: IO[bytes] = (
-                gzip.open(path, "wb") if path.suffix == ".gz" else open(path, "wb")  # type: ignore[assignment]  # noqa: SIM115
+                gzip.open(path, "wb") if path.name.lower().endswith(".gz") else open(path, "wb")  # type: ignore[assignment]  # noqa: SIM115
             )
         except OSError as exc:
             raise ConfigError(f"--out/--record: cannot write {str(path)!r}: {exc.strerror or exc}") from None
@@ -131,15 +217,22 @@ class _Recorder:
 class _Status:
     """The stderr status line and connection messages."""
 
-    def __init__(self, err: Console, stats: LiveStats, every: float, quiet: bool) -> None:
+    def __init__(self, err: Console, stats: LiveStats, every: float, quiet: bool,
+                 evictor: Evictor | None = None) -> None:
         self.err, self.stats, self.every, self.quiet = err, stats, every, quiet
+        self.evictor = evictor
         self.alerts = 0
         self._t0 = self._last = time.monotonic()
         self._quotes_then = 0
 
+    def _line(self, text: str) -> None:
+        # a Text, not markup: an upstream's message may hold brackets
+        self.err.print(Text.assemble((time.strftime("%H:%M:%S"), "dim"), " ", text), highlight=False,
+                       soft_wrap=True)
+
     def event(self, text: str) -> None:
         if not self.quiet:
-            self.err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {text}", highlight=False, soft_wrap=True)
+            self._line(text)
 
     def tick(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -154,13 +247,18 @@ class _Status:
                 + (f" ({failed} failed)" if failed else "")
                 + f" · reconnects {self.stats.reconnects} · {rate:,.0f} quotes/s · quotes {quotes:,}"
                 + f" · alerts {self.alerts:,}")
+        if self.evictor is not None:
+            line += f" · keys {self.evictor.engine.keys_held:,}"
+            if self.evictor.evicted:
+                line += f" (evicted {self.evictor.evicted:,})"
         if self.stats.skips:
             line += f" · skipped {self.stats.skips.total}"
-        self.err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {line}", highlight=False, soft_wrap=True)
+        self._line(line)
 
 
 async def _run(feed: FanIn, engine: DropEngine | None, writer: AlertWriter | None, recorder: _Recorder | None,
                status: _Status, duration: float | None, stamp: str, max_alerts: int | None) -> None:
+    evictor = status.evictor
     deadline = time.monotonic() + duration if duration is not None else None
     frames = feed.frames()
     pending: asyncio.Future[Any] | None = None
@@ -191,6 +289,8 @@ async def _run(feed: FanIn, engine: DropEngine | None, writer: AlertWriter | Non
             if engine is not None and writer is not None and received.quotes:
                 now = received.received_ms if stamp == "receipt" else None
                 drops = engine.observe_many(received.quotes, now)
+                if evictor is not None:
+                    evictor.observe(received.quotes, received.received_ms)
                 if drops:
                     writer.write(drops)
                     writer.flush()
@@ -206,10 +306,11 @@ async def _run(feed: FanIn, engine: DropEngine | None, writer: AlertWriter | Non
 
 
 def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine | None, record: Path | None,
-          duration: float | None, status_every: float, quiet: bool, stamp: str, max_alerts: int | None) -> None:
+          duration: float | None, status_every: float, quiet: bool, stamp: str, max_alerts: int | None,
+          evictor: Evictor | None = None) -> None:
     err = Console(stderr=True)
     stats = LiveStats()
-    status = _Status(err, stats, status_every, quiet)
+    status = _Status(err, stats, status_every, quiet, evictor)
     try:
         feed = FanIn(config, sports, stats=stats, on_event=status.event)
     except ConfigError as exc:
@@ -217,14 +318,13 @@ def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine |
     recorder = _Recorder(record) if record is not None else None
     writer = AlertWriter(None) if engine is not None else None
     code = 0
+    error: UpstreamError | None = None
     try:
         code = _loop_until_signal(_run(feed, engine, writer, recorder, status, duration, stamp, max_alerts))
     except AuthError as exc:
-        err.print(f"dropengine: {exc}", markup=False, highlight=False, soft_wrap=True)
-        code = 3
+        error, code = exc, 3
     except UpstreamError as exc:
-        err.print(f"dropengine: {exc}", markup=False, highlight=False, soft_wrap=True)
-        code = 4
+        error, code = exc, 4
     except BrokenPipeError:
         sys.stderr.close()
         return
@@ -235,17 +335,33 @@ def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine |
             with contextlib.suppress(BrokenPipeError):
                 writer.close()
     status.tick(force=True)
-    for sport, error in feed.failures.items():
-        status.event(f"{sport}: {error}")
+    # each stop is reported once: the stream's own "stopped: ..." message (not with --quiet),
+    # else one line here; the line that explains the exit status is never hidden by --quiet
+    shown = {st.error for st in stats.streams.values() if st.error} if not quiet else set()
+    for sport, failure in feed.failures.items():
+        if str(failure) not in shown and failure is not error:
+            shown.add(str(failure))
+            status.event(f"{sport}: {failure}")
+    if error is not None and str(error) not in shown:
+        _plain(err, f"dropengine: {error}")
+    if not code and not any(st.connections for st in stats.streams.values()):
+        last = [st.last_outcome for st in stats.streams.values() if st.last_outcome]
+        code = EXIT_NEVER_CONNECTED
+        _plain(err, redact(f"dropengine: never connected to {config.base_url} during the run"
+                           + (f" (last: {last[0]})" if last else ""), [config.api_key.reveal()]))
     if not quiet and stats.skips.first:
-        err.print(f"skipped {stats.skips.total}: " + ", ".join(f"{k} {v}" for k, v in stats.skips.counts.items()),
-                  markup=False, highlight=False, soft_wrap=True)
+        _plain(err, f"skipped {stats.skips.total}: " + ", ".join(f"{k} {v}" for k, v in stats.skips.counts.items()))
         for s in stats.skips.first[:10]:
-            err.print(f"  {s}", markup=False, highlight=False, soft_wrap=True)
+            _plain(err, f"  {s}")
     if recorder is not None and not quiet:
-        err.print(f"recorded {recorder.frames:,} frames to {recorder.path}", markup=False, highlight=False)
+        _plain(err, f"recorded {recorder.frames:,} frames to {recorder.path}")
     if code:
         sys.exit(code)
+
+
+def _plain(err: Console, text: str) -> None:
+    """One line as is: no rich markup (``[live]`` would vanish), no highlighting, no wrapping."""
+    err.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _loop_until_signal(coro: Any) -> int:
@@ -288,14 +404,16 @@ def _loop_until_signal(coro: Any) -> int:
 @click.option("--stamp", type=click.Choice(["receipt", "data"]), default="receipt", show_default=True,
               help="Alert timestamp: when the frame arrived, or the quote's last_update (what a replay of "
                    "the recording prints, byte for byte).")
-@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write every frame as received to FILE (.ndjson, .gz compresses).")
+@click.option("--record", type=click.Path(dir_okay=False, path_type=Path), default=None, callback=_record_path,
+              help="Also write every frame as received to FILE (.ndjson or .jsonl; .gz compresses).")
 @click.option("--max-alerts", type=click.IntRange(min=1), default=None, help="Stop after this many alerts.")
+@evict_options
 def watch_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: str, api_key: str, auth: str,
               transport: str, since: int | None, heartbeat_s: int | None, event_id: str | None,
               bookmakers: str | None, markets: str | None, kinds: str | None, duration: float | None,
               status_every: float, retry_scale: float, quiet: bool, threshold: float, direction: str,
-              reference: str, unit: str, stamp: str, record: Path | None, max_alerts: int | None) -> None:
+              reference: str, unit: str, stamp: str, record: Path | None, max_alerts: int | None,
+              evict_idle: float, evict_started: float) -> None:
     """Print live drop alerts from the upstream odds stream, one JSON object per line.
 
     Connects to {base}/v1/sse/odds/{sport} (or /ws/odds/{sport} with --transport ws) for
@@ -304,24 +422,31 @@ def watch_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: 
     re-priming, no duplicate alert), never retries a rejected key. Alerts are the lines
     `dropengine replay` prints; status goes to stderr every --status-every seconds.
 
-    Exit status: 0 on a clean stop (Ctrl-C, --duration, --max-alerts), 3 when the key was
-    rejected, 4 when every stream stopped for another reason.
+    Keys (event, book, side) are forgotten by age in data time (--evict-idle, --evict-started),
+    so memory stays bounded on a long run; the status line shows the keys held.
+
+    Exit status: 0 on a clean stop (Ctrl-C, --duration, --max-alerts) after at least one
+    connection opened; 2 on a usage error (or a missing extra: --transport ws needs
+    pip install 'dropengine[live]'); 3 when the key was rejected; 4 when every stream
+    stopped for another reason; 5 when no connection ever opened during the run (the
+    upstream was unreachable the whole time).
     """
     sports = _sports(sport, all_sports, multi)
     try:
         cfg = _config(base_url, api_key, auth, transport, since, heartbeat_s, event_id, bookmakers, markets, kinds,
-                      retry_scale)
+                      retry_scale, "watch")
         engine = DropEngine(threshold, direction, reference, unit,  # type: ignore[arg-type]
                             event_id=event_id, bookmakers=bookmakers, markets=markets, kinds=kinds)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    _live(sports, cfg, engine, record, duration, status_every, quiet, stamp, max_alerts)
+    evictor = Evictor(engine, evict_idle, evict_started)
+    _live(sports, cfg, engine, record, duration, status_every, quiet, stamp, max_alerts, evictor)
 
 
 @click.command("record")
 @_source_options
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="FILE to write (.ndjson; .gz compresses): one frame per line, as received.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, callback=_record_path,
+              help="FILE to write (.ndjson or .jsonl; .gz compresses): one frame per line, as received.")
 def record_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: str, api_key: str, auth: str,
                transport: str, since: int | None, heartbeat_s: int | None, event_id: str | None,
                bookmakers: str | None, markets: str | None, kinds: str | None, duration: float | None,
@@ -332,11 +457,13 @@ def record_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url:
     stream (with --stamp data, byte for byte): reconnects are in the file as the
     upstream's `connected` frames, and the replay drops what a resumed connection sent
     again exactly as the live run did.
+
+    Exit status: as for watch (5: the upstream was never reached, the file holds nothing).
     """
     sports = _sports(sport, all_sports, multi)
     try:
         cfg = _config(base_url, api_key, auth, transport, since, heartbeat_s, event_id, bookmakers, markets, kinds,
-                      retry_scale)
+                      retry_scale, "record")
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     _live(sports, cfg, None, out, duration, status_every, quiet, "data", None)

@@ -111,7 +111,7 @@ def test_watch_usage_errors_name_the_flag() -> None:
     assert r.returncode == 2 and "--api-key" in r.stderr
 
 
-def test_watch_keeps_retrying_an_unreachable_upstream_until_its_duration() -> None:
+def test_watch_keeps_retrying_an_unreachable_upstream_until_its_duration_then_exits_5() -> None:
     import socket
 
     s = socket.socket()
@@ -120,17 +120,18 @@ def test_watch_keeps_retrying_an_unreachable_upstream_until_its_duration() -> No
     s.close()  # nothing listens there now
     r = run(["watch", "--sport", "basketball_nba", "--base-url", f"http://127.0.0.1:{port}", "--duration", "1.5",
              "--retry-scale", "0.05"])
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 5, r.stderr  # never connected: not a success (issue 10)
     assert "network error" in r.stderr and "retry" in r.stderr
 
 
 def test_help_texts() -> None:
     expected = {
         "watch": ("--sport", "--all", "--multi", "--transport", "--auth", "--record", "--stamp", "DROPENGINE_API_KEY",
-                  "Exit status"),
+                  "Exit status", "--evict-idle", "--evict-started", "21600", "43200", "dropengine[live]"),
         "record": ("--out", "dropengine replay FILE", "DROPENGINE_API_KEY"),
         "mock-upstream": ("--replay", "--speed", "--fault", "--keys", "cut", "stall", "flap"),
-        "serve": ("--source", "replay:FILE", "upstream:BASE_URL", "--keys", "--state", "/healthz", "Last-Event-ID"),
+        "serve": ("--source", "replay:FILE", "upstream:BASE_URL", "--keys", "--state", "/healthz", "Last-Event-ID",
+                  "--evict-idle", "--evict-started", "Exit status", "dropengine[server]"),
     }
     for cmd, words in expected.items():
         r = run([cmd, "--help"])

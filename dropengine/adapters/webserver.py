@@ -61,19 +61,25 @@ def _url(sock: socket.socket) -> str:
 
 def run_foreground(
     app: Any,
-    host: str,
-    port: int,
+    host: str = "127.0.0.1",
+    port: int = 0,
     *,
+    sock: socket.socket | None = None,
     secrets: Iterable[str] = (),
     log_level: str = "info",
     access_log: bool = True,
     on_ready: Any = None,
 ) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM (uvicorn's own signal handling drains connections)."""
+    """Serve ``app`` until SIGINT/SIGTERM (uvicorn's own signal handling drains connections).
+
+    ``sock`` is a socket from :func:`bind` (a caller that binds first fails fast on a busy
+    port, before any slow start-up work); without it ``host:port`` is bound here.
+    """
     import uvicorn
 
     install_redaction(UVICORN_LOGGERS, secrets)
-    sock = bind(host, port)
+    if sock is None:
+        sock = bind(host, port)
     if on_ready is not None:
         on_ready(_url(sock))
     server = uvicorn.Server(_config(app, log_level, access_log, graceful_s=5.0))

@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from ..adapters.upstream import StreamFilters, UpstreamConfig
-from ..errors import ConfigError
+from ..cli_live import evict_options
+from ..errors import ConfigError, DropEngineError
+from ..extras import StartupError, require_extra
 from ..keys import KeyTable, Secret
 from ..mock.cli import speed_callback
 from ..retry import RetryPolicy
@@ -48,12 +50,13 @@ __all__ = ["serve_cmd"]
               help="A connection further behind than this many alerts is cut (it can resume).")
 @click.option("--send-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="A connection whose socket accepts nothing for this long is cut.")
+@evict_options
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,
               transport: str, host: str, port: int, keys_path: Path | None, state_path: Path | None,
               state_every: float, state_max_age: float, buffer_size: int, buffer_age: float, max_pending: int,
-              send_timeout: float, log_level: str) -> None:
+              send_timeout: float, evict_idle: float, evict_started: float, log_level: str) -> None:
     """Serve /v1/odds-drop (SPEC section 7): drop alerts as Server-Sent Events.
 
     GET /v1/odds-drop/{sport_key}, /v1/odds-drop/all and /v1/odds-drop/multi?sports=a,b
@@ -61,7 +64,10 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
     last_event_id (or the Last-Event-ID header). Detection runs once; each connection only
     filters. Alerts carry an id; a client that reconnects with it gets every alert it
     missed (or a `reset` frame when they are no longer buffered). Also: GET / (a live page),
-    /healthz, /metrics.
+    /healthz, /metrics. Needs the server extra: pip install 'dropengine[server]'.
+
+    Exit status: 0 after SIGINT/SIGTERM; 2 when it cannot start (a bad flag, a missing
+    extra, a busy port, a replay file that is missing, unreadable or of no known format).
 
     \b
     Examples:
@@ -71,7 +77,8 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
     """
     import os
 
-    from ..adapters.webserver import run_foreground
+    require_extra("server", "dropengine serve")
+    from ..adapters.webserver import bind, run_foreground
     from .app import DropServer, ServeConfig
     from .sources import ReplaySource, UpstreamSource
 
@@ -79,7 +86,10 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
     try:
         keys = KeyTable.parse(keys_path.read_text(), str(keys_path)) if keys_path is not None else None
         if kind == "replay" and target:
-            source: ReplaySource | UpstreamSource = ReplaySource(target.split(","), speed, max_gap)
+            paths = [p.strip() for p in target.split(",")]
+            for p in paths:
+                _check_replay_file(p)
+            source: ReplaySource | UpstreamSource = ReplaySource(paths, speed, max_gap)
         elif kind == "upstream" and target:
             key = upstream_key or os.environ.get("DROPENGINE_API_KEY")
             if not key:
@@ -92,9 +102,13 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
         else:
             raise click.BadParameter(f"{source_spec!r}: use replay:FILE or upstream:BASE_URL", param_hint="--source")
         config = ServeConfig(keys, buffer_size, buffer_age, max_pending, send_timeout, 5, state_path, state_every,
-                             state_max_age)
+                             state_max_age, evict_idle_s=evict_idle, evict_started_s=evict_started)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    try:
+        sock = bind(host, port)  # before the state is read: a busy port fails at once
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = DropServer(source, config)
     message = server.restore(_now())
@@ -107,7 +121,24 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
         if keys is None:
             print("dropengine serve: no --keys: any non-empty key is accepted", file=sys.stderr, flush=True)
 
-    run_foreground(server.app, host, port, secrets=secrets, log_level=log_level, on_ready=ready)
+    run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
+
+
+def _check_replay_file(path: str) -> None:
+    """A replay source must be readable and of a known format, or ``serve`` does not start
+    (it would serve nothing while looking healthy)."""
+    from ..adapters.files import detect_format
+
+    where = f"--source replay:{path}"
+    if not path:
+        raise StartupError(f"{where}: an empty file name")
+    if not Path(path).exists():
+        raise StartupError(f"{where}: no such file")
+    try:
+        detect_format(path)
+    except DropEngineError as exc:  # ConfigError or FeedError (unreadable, format unknown)
+        reason = str(exc).removeprefix("path: ").split("; pass --format")[0]
+        raise StartupError(f"{where}: {reason}") from None
 
 
 def _now() -> int:
