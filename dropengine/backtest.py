@@ -16,7 +16,9 @@ For every alert:
   ``close_status``, when the key's last quote is a suspension (``suspended at close``), when
   its market moved on to another line (``line moved``), when there is no quote before the
   close, when the alert itself came after the close (``alert after close``: in play), or
-  when ``best-other`` found no other book quoting the side (``nothing to take``);
+  when ``best-other`` found no other book quoting the side (``nothing to take``), or when the
+  close was taken more than ``early_close_minutes`` before ``commence_time`` (``early close``:
+  the recording ended before kick-off, so the last price seen is no closing price);
 - **fair close probability**: the closing market's sides (both sides of a line, or the two
   or three moneyline outcomes) devigged with ``devig`` (``multiplicative`` by default);
 - **price CLV** ``d_taken / d_close - 1`` and **no-vig CLV** ``p_fair_close * d_taken - 1``.
@@ -65,6 +67,9 @@ class BacktestConfig:
     latency_ms: int = 0
     sharp: str | None = None
     devig: DevigMethod = "multiplicative"
+    #: A close taken more than this many minutes before commence is ``early close`` (no CLV);
+    #: ``None`` accepts a close however early.
+    early_close_minutes: float | None = 60
 
     def __post_init__(self) -> None:
         if self.close not in CLOSE_CONVENTIONS:
@@ -73,10 +78,18 @@ class BacktestConfig:
             raise ConfigError(f"take: {self.take!r} must be one of {', '.join(TAKE_POLICIES)}")
         if isinstance(self.latency_ms, bool) or not isinstance(self.latency_ms, int) or self.latency_ms < 0:
             raise ConfigError(f"latency_ms: {self.latency_ms!r} must be a non-negative integer")
+        if self.latency_ms and self.take != "best-other":
+            raise ConfigError(
+                f"latency_ms: {self.latency_ms!r} has no effect with take={self.take!r}"
+                " (--latency-ms applies only with --take best-other)"
+            )
         if self.sharp is not None and (not isinstance(self.sharp, str) or not self.sharp):
             raise ConfigError(f"sharp: {self.sharp!r} must be a bookmaker key")
         if self.devig not in DEVIG_METHODS:
             raise ConfigError(f"devig: {self.devig!r} must be one of {', '.join(DEVIG_METHODS)}")
+        m = self.early_close_minutes
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < math.inf):
+            raise ConfigError(f"early_close_minutes: {m!r} must be a non-negative number of minutes or None")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +100,9 @@ class Backtest:
     summary: pl.DataFrame
     counters: EngineCounters
     config: BacktestConfig
+    #: One line each about the input that makes the result less than it seems (a ``sharp``
+    #: book absent from the data); the command line prints them on stderr.
+    warnings: tuple[str, ...] = ()
 
 
 def run_backtest(
@@ -102,7 +118,7 @@ def run_backtest(
     hist = hist.join(commence, on="event_id", how="left")
     alerts = detected.alerts.with_row_index("alert").join(commence, on="event_id", how="left")
 
-    closes = _closes(hist, cfg.close)
+    closes = _closes(hist, cfg.close, cfg.early_close_minutes)
     fair = _fair(closes, cfg.devig)
     table = _taken(alerts, hist, cfg)
     # The close is measured where the bet is placed (the taking book), or on the sharp book.
@@ -133,7 +149,18 @@ def run_backtest(
         pl.when(pl.col("close_status") == "ok").then(pl.col("close_price")).alias("close_price"),
     )
     table = _clv(table, cfg).sort("alert")
-    return Backtest(table, summarize(table, cfg), detected.counters, cfg)
+    return Backtest(table, summarize(table, cfg), detected.counters, cfg, _warnings(hist, cfg))
+
+
+def _warnings(hist: pl.DataFrame, cfg: BacktestConfig) -> tuple[str, ...]:
+    out = []
+    if cfg.sharp is not None:
+        books = sorted(hist.get_column("bookmaker").unique().to_list())
+        if cfg.sharp not in books:
+            shown = ", ".join(books[:20]) + (f" and {len(books) - 20} more" if len(books) > 20 else "")
+            out.append(f"sharp: no quotes from {cfg.sharp!r} in the input, so no alert has a close"
+                       f" (books present: {shown or 'none'})")
+    return tuple(out)
 
 
 def _with_families(hist: pl.DataFrame) -> pl.DataFrame:
@@ -178,7 +205,7 @@ def _commence_ms(hist: pl.DataFrame) -> pl.DataFrame:
     return firsts.select("event_id").with_columns(pl.Series("commence_ms", ms, dtype=pl.Int64))
 
 
-def _closes(hist: pl.DataFrame, convention: str) -> pl.DataFrame:
+def _closes(hist: pl.DataFrame, convention: str, early_minutes: float | None) -> pl.DataFrame:
     """Per key: the closing price, its time, and ``close_status`` (``ok`` or why not)."""
     cand = hist
     if convention == "last-before-commence":
@@ -188,6 +215,7 @@ def _closes(hist: pl.DataFrame, convention: str) -> pl.DataFrame:
         pl.col("last_update").last().alias("close_time"),
         pl.col("market_key").first(),
         pl.col("family").first(),
+        pl.col("commence_ms").first(),
     )
     # A line side whose market was last quoted on another line has no close on this one.
     market_last = cand.group_by(["event_id", "bookmaker", "market_key"]).agg(
@@ -195,13 +223,20 @@ def _closes(hist: pl.DataFrame, convention: str) -> pl.DataFrame:
     )
     last = last.join(market_last, on=["event_id", "bookmaker", "market_key"], how="left")
     moved = (pl.col("market_key") != "h2h") & (pl.col("close_time") < pl.col("market_last"))
+    # The recording ended (or the book stopped quoting) long before kick-off: the last price
+    # seen is not a closing price. Unknown commence times are never early.
+    early = (
+        pl.lit(False) if early_minutes is None
+        else (pl.col("commence_ms") - pl.col("close_time") > early_minutes * 60_000).fill_null(False)
+    )
     return last.with_columns(
         pl.when(pl.col("close_price").is_null()).then(pl.lit("suspended at close"))
         .when(moved).then(pl.lit("line moved"))
+        .when(early).then(pl.lit("early close"))
         .otherwise(pl.lit("ok")).alias("close_status")
     ).with_columns(
         pl.when(pl.col("close_status") == "ok").then(pl.col("close_price")).alias("close_price")
-    )
+    ).drop("commence_ms")
 
 
 def _fair(closes: pl.DataFrame, method: DevigMethod) -> pl.DataFrame:
@@ -264,6 +299,7 @@ def _clv(table: pl.DataFrame, cfg: BacktestConfig) -> pl.DataFrame:
         (pl.col("d_taken") / pl.col("d_close") - 1).alias("clv"),
         (pl.col("p_fair_close") * pl.col("d_taken") - 1).alias("novig_clv"),
         ((pl.col("commence_ms") - pl.col("last_update")) / 60_000).alias("minutes_to_commence"),
+        ((pl.col("commence_ms") - pl.col("close_time")) / 60_000).alias("close_minutes_before_commence"),
         pl.lit(cfg.close).alias("close_convention"),
         pl.lit(cfg.take).alias("take_policy"),
         pl.lit(cfg.devig).alias("devig_method"),
@@ -283,6 +319,7 @@ def summarize(table: pl.DataFrame, cfg: BacktestConfig) -> pl.DataFrame:
     """CLV by bookmaker, market, direction and size of move (and overall).
 
     Columns: ``dimension``, ``group``, ``alerts``, ``closed`` (alerts with a close),
+    ``early_close`` (alerts whose last price came too long before commence to be a close),
     ``mean_clv``, ``median_clv``, ``beat_close`` (share with CLV > 0), ``ci95_low`` and
     ``ci95_high`` (normal approximation: mean ± 1.96·sd/√n), ``fair`` and
     ``mean_novig_clv``, ``close_convention``.
@@ -293,6 +330,7 @@ def summarize(table: pl.DataFrame, cfg: BacktestConfig) -> pl.DataFrame:
         g = t.group_by(dim).agg(
             pl.len().alias("alerts"),
             pl.col("clv").is_not_null().sum().alias("closed"),
+            (pl.col("close_status") == "early close").sum().alias("early_close"),
             pl.col("clv").mean().alias("mean_clv"),
             pl.col("clv").median().alias("median_clv"),
             (pl.col("clv") > 0).mean().alias("beat_close"),
@@ -303,10 +341,16 @@ def summarize(table: pl.DataFrame, cfg: BacktestConfig) -> pl.DataFrame:
             (1.96 * pl.col("_sd") / pl.col("closed").cast(pl.Float64).sqrt()).alias("_half"),
         ).select(
             pl.lit(dim).alias("dimension"), pl.col(dim).cast(pl.String).alias("group"), "alerts", "closed",
+            "early_close",
             "mean_clv", "median_clv", "beat_close",
             (pl.col("mean_clv") - pl.col("_half")).alias("ci95_low"),
             (pl.col("mean_clv") + pl.col("_half")).alias("ci95_high"),
             "fair", "mean_novig_clv",
-        ).sort("alerts", descending=True)
+        )
+        if dim == "size":  # smallest moves first, as the buckets are defined
+            order = {label: i for i, (_, _, label) in enumerate(SIZE_BUCKETS)}
+            g = g.sort(pl.col("group").replace_strict(order, default=len(order), return_dtype=pl.Int64))
+        else:
+            g = g.sort(["alerts", "group"], descending=[True, False])
         parts.append(g)
     return pl.concat(parts).with_columns(pl.lit(cfg.close).alias("close_convention"))

@@ -18,12 +18,24 @@ from rich.table import Table
 
 from .adapters.report import write_report
 from .backtest import CLOSE_CONVENTIONS, TAKE_POLICIES, Backtest, BacktestConfig, run_backtest
-from .cli import _progress, detection_options
+from .cli import _progress, detection_options, exit_if_unusable
 from .errors import ConfigError
 from .odds import DEVIG_METHODS
 from .replay import ReplayStats, load_table
 
 __all__ = ["backtest_cmd"]
+
+
+def _minutes_or_off(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+    if value.strip().lower() in ("off", "none"):
+        return None
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = -1.0
+    if not 0 <= minutes < float("inf"):
+        raise click.BadParameter(f"{value!r} must be a non-negative number of minutes, or off", ctx, param)
+    return minutes
 
 
 @click.command("backtest")
@@ -33,16 +45,20 @@ __all__ = ["backtest_cmd"]
 @click.option("--take", type=click.Choice(TAKE_POLICIES), default="same", show_default=True,
               help="same: the alerting book's new price; best-other: the best other book at alert time + latency.")
 @click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True,
-              help="With --take best-other: how long after the alert the bet is placed.")
+              help="With --take best-other (only): how long after the alert the bet is placed.")
 @click.option("--sharp", default=None, help="Measure the close on this book (e.g. pinnacle) instead of the taking one.")
 @click.option("--devig", type=click.Choice(DEVIG_METHODS), default="multiplicative", show_default=True,
               help="How the closing market's vig is removed for the no-vig CLV.")
+@click.option("--early-close-minutes", "early_close", default="60", show_default=True, callback=_minutes_or_off,
+              metavar="MINUTES|off",
+              help="A close taken more than MINUTES before commence_time (the recording ended before kick-off) "
+                   "is flagged 'early close' and gets no CLV; off keeps every close.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="DIR for alerts.parquet/.csv, summary.csv, report.md and PNG charts; else a table here.")
 def backtest_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: str, reference: str, unit: str,
                  sports: str | None, event_id: str | None, bookmakers: str | None, markets: str | None,
                  kinds: str | None, quiet: bool, close: str, take: str, latency_ms: int, sharp: str | None,
-                 devig: str, out_dir: Path | None) -> None:
+                 devig: str, early_close: float | None, out_dir: Path | None) -> None:
     """Closing-line value of acting on the drop alerts of recorded odds.
 
     Takes any input `replay` takes and its detection flags. For each alert: the price
@@ -55,9 +71,10 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction:
     stats = ReplayStats()
     bar, advance = _progress(err, paths, quiet)
     try:
-        cfg = BacktestConfig(close, take, latency_ms, sharp, devig)  # type: ignore[arg-type]
+        cfg = BacktestConfig(close, take, latency_ms, sharp, devig, early_close)  # type: ignore[arg-type]
         with bar:
             table, _ = load_table(list(paths), fmt, stats, advance)
+        exit_if_unusable(err, stats)
         with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
             bt = run_backtest(table, cfg, threshold=threshold, direction=direction, reference=reference, unit=unit,
                               sports=sports, event_id=event_id, bookmakers=bookmakers, markets=markets, kinds=kinds,
@@ -66,12 +83,20 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction:
             written = write_report(bt, out_dir, "dropengine backtest " + " ".join(sys.argv[2:]))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    for warning in bt.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     out = Console() if sys.stdout.isatty() else Console(width=150)
     if out_dir is None:
         _backtest_tables(out, bt)
     else:
-        out.print(f"wrote {', '.join(p.name for p in written)} to {out_dir}", markup=False, highlight=False,
-                  soft_wrap=True)
+        files = ", ".join(p.name for p in written)
+        if bt.alerts.height == 0:
+            line = f"no alerts, so no charts: wrote {files} to {out_dir}"
+        elif not any(p.suffix == ".png" for p in written):
+            line = f"no alert has a close, so no charts: wrote {files} to {out_dir}"
+        else:
+            line = f"wrote {files} to {out_dir}"
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     if not quiet and stats.skips:
         reasons = ", ".join(f"{k} {v}" for k, v in stats.skips.counts.items())
         err.print(f"skipped input: {stats.skips.total} ({reasons})", markup=False, highlight=False, soft_wrap=True)
@@ -79,16 +104,18 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction:
 
 def _backtest_tables(out: Console, bt: Backtest) -> None:
     cfg = bt.config
-    status = bt.alerts.group_by("close_status").len().sort("len", descending=True)
+    status = bt.alerts.group_by("close_status").len().sort(["len", "close_status"], descending=[True, False])
+    counts = ", ".join(f"{s} {n}" for s, n in status.iter_rows())
+    early = "off" if cfg.early_close_minutes is None else f"more than {cfg.early_close_minutes:g} min before commence"
     out.print(f"close: {cfg.close}; take: {cfg.take}; close on: {cfg.sharp or 'the taking book'}; "
-              f"devig: {cfg.devig}; alerts {bt.alerts.height} (" + ", ".join(f"{s} {n}" for s, n in status.iter_rows())
-              + ")", markup=False, highlight=False, soft_wrap=True)
+              f"devig: {cfg.devig}; early close: {early}; alerts {bt.alerts.height}"
+              + (f" ({counts})" if counts else ""), markup=False, highlight=False, soft_wrap=True)
     for dim in bt.summary.get_column("dimension").unique(maintain_order=True).to_list():
         table = Table(title=f"CLV by {dim} ({cfg.close})", title_justify="left")
-        cols = ["group", "alerts", "closed", "mean_clv", "median_clv", "beat_close", "ci95_low", "ci95_high",
-                "mean_novig_clv"]
-        heads = ["group", "alerts", "closed", "mean CLV", "median", "beat close", "95% low", "95% high",
-                 "no-vig CLV"]
+        cols = ["group", "alerts", "closed", "early_close", "mean_clv", "median_clv", "beat_close", "ci95_low",
+                "ci95_high", "mean_novig_clv"]
+        heads = ["group", "alerts", "closed", "early close", "mean CLV", "median", "beat close", "95% low",
+                 "95% high", "no-vig CLV"]
         for h in heads:
             table.add_column(h, justify="left" if h == "group" else "right")
         for row in bt.summary.filter(pl.col("dimension") == dim).select(cols).iter_rows():

@@ -34,14 +34,17 @@ def markdown(bt: Backtest, command: str | None = None) -> str:
         f"- close: **{cfg.close}**; take: **{cfg.take}**"
         + (f" (+{cfg.latency_ms} ms)" if cfg.take == "best-other" else "")
         + f"; close measured on: **{cfg.sharp or 'the taking book'}**; devig: **{cfg.devig}**",
+        "- early close: " + ("off" if cfg.early_close_minutes is None else
+                             f"more than {cfg.early_close_minutes:g} minutes before commence (no CLV)"),
         f"- alerts: {bt.alerts.height}; with a close: {bt.alerts.get_column('clv').is_not_null().sum()}",
     ]
-    status = bt.alerts.group_by("close_status").len().sort("len", descending=True)
-    lines.append("- close status: " + ", ".join(f"{s} {n}" for s, n in status.iter_rows()))
+    status = bt.alerts.group_by("close_status").len().sort(["len", "close_status"], descending=[True, False])
+    lines.append("- close status: " + (", ".join(f"{s} {n}" for s, n in status.iter_rows()) or "none"))
+    lines += [f"- warning: {w}" for w in bt.warnings]
     if command:
         lines += ["", "```", command, "```"]
-    cols = ["group", "alerts", "closed", "mean_clv", "median_clv", "beat_close", "ci95_low", "ci95_high",
-            "mean_novig_clv"]
+    cols = ["group", "alerts", "closed", "early_close", "mean_clv", "median_clv", "beat_close", "ci95_low",
+            "ci95_high", "mean_novig_clv"]
     for dim in bt.summary.get_column("dimension").unique(maintain_order=True).to_list():
         part = bt.summary.filter(pl.col("dimension") == dim)
         lines += ["", f"## by {dim}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -52,8 +55,16 @@ def markdown(bt: Backtest, command: str | None = None) -> str:
     return "\n".join(lines)
 
 
+CHARTS = ("clv_distribution.png", "cumulative_clv.png")
+
+
 def write_report(bt: Backtest, out: Path, command: str | None = None) -> list[Path]:
-    """Write the per-alert table, the summary, the Markdown report and the charts into ``out``."""
+    """Write the per-alert table, the summary, the Markdown report and the charts into ``out``.
+
+    Charts are drawn only when at least one alert has a close (an empty chart says nothing);
+    otherwise a previous run's charts in ``out`` are removed, so the directory never mixes runs.
+    Returns the files written.
+    """
     try:
         import matplotlib
 
@@ -75,6 +86,10 @@ def write_report(bt: Backtest, out: Path, command: str | None = None) -> list[Pa
     written.append(out / "report.md")
 
     clv = table.filter(pl.col("clv").is_not_null()).sort("last_update")
+    if clv.height == 0:
+        for name in CHARTS:
+            (out / name).unlink(missing_ok=True)
+        return written
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     ax.hist(clv.get_column("clv").to_list(), bins=50, color="#3a6ea5")
     ax.axvline(0, color="black", linewidth=0.8)
