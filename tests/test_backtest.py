@@ -57,7 +57,7 @@ def test_config_errors_name_the_field() -> None:
     for kwargs, name in (({"close": "open"}, "close"), ({"take": "worst"}, "take"), ({"latency_ms": -1}, "latency_ms"),
                          ({"devig": "magic"}, "devig"), ({"sharp": ""}, "sharp")):
         with pytest.raises(ConfigError, match=name):
-            BacktestConfig(**kwargs)  # type: ignore[arg-type]
+            BacktestConfig(**kwargs)
 
 
 def test_take_same_close_fair_and_clv_by_hand() -> None:
