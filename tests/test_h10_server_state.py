@@ -146,3 +146,72 @@ def test_serve_starts_and_serves_on_a_damaged_state(tmp_path: Path, saved_state:
     assert "Traceback" not in out
     state_lines = [ln for ln in out.splitlines() if "starting empty" in ln]
     assert len(state_lines) == 1 and "damaged" in state_lines[0], out[:2000]
+
+
+# ---- saves that do not stall the streams ----------------------------------------------------------
+
+class _Idle:
+    name = "idle"
+    reconnects = 0
+
+    async def run(self, ingest: Any, cursors: dict[str, int]) -> None:
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+    def cursors(self) -> dict[str, int]:
+        return {}
+
+
+def _quotes(n: int, price: int, lu: int) -> list[Any]:
+    from dropengine import Quote
+
+    return [Quote("basketball_nba", f"e{i}", "pinnacle", "h2h_home", price, lu) for i in range(n)]
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_save_async_saves_one_consistent_moment_while_ingestion_goes_on(tmp_path: Path, fork: bool) -> None:
+    """The file holds the engine and the ring as they were when the save began; quotes that
+    arrive meanwhile are detected (at once with fork; after the snapshot without)."""
+    import asyncio
+
+    path = tmp_path / "s.state"
+    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+    srv.fork_saves = fork
+
+    now = int(time.time() * 1000)
+
+    async def go() -> None:
+        srv.ingest(_quotes(500, -110, 1), now)
+        srv.ingest(_quotes(500, -130, 2), now)  # 500 alerts
+        save = asyncio.create_task(srv.save_async())
+        await asyncio.sleep(0)  # the save has begun
+        srv.ingest(_quotes(300, -150, 3), now)  # 300 more alerts, after the moment saved
+        srv.ingest(_quotes(800, -110, 4), now)  # 300 keys more; 500 alerts
+        await save
+
+    asyncio.run(go())
+    assert srv.hub.next_seq == 1_301 and srv.engine.keys_held == 800  # nothing was lost meanwhile
+    again = DropServer(_Idle(), ServeConfig(state_path=path))
+    again.restore(int(time.time() * 1000))
+    assert again.engine.keys_held == 500 and len(again.hub.buffer) == 500
+    assert again.engine.price_of("e0", "pinnacle", "h2h_home") == -130
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_save_cancelled_at_shutdown_leaves_no_temporary_file(tmp_path: Path) -> None:
+    import asyncio
+
+    path = tmp_path / "s.state"
+    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+
+    async def go() -> None:
+        srv.ingest(_quotes(2000, -110, 1), 1_000)
+        save = asyncio.create_task(srv.save_async())
+        await asyncio.sleep(0)
+        save.cancel()
+        await asyncio.gather(save, return_exceptions=True)
+
+    asyncio.run(go())
+    assert srv._saving_pid is None and not list(tmp_path.glob("*.tmp"))

@@ -14,7 +14,9 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import secrets as _secrets
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -35,7 +37,16 @@ from ..quote import Quote
 from .hub import Hub, new_epoch, sse_frame
 from .page import PAGE_HTML
 from .params import ParamError, parse_request
-from .state import encode_state, ids_path, load_state, read_reservation, save_state, write_reservation
+from .state import (
+    encode_state,
+    fork_save,
+    ids_path,
+    load_state,
+    read_reservation,
+    save_state,
+    tmp_path,
+    write_reservation,
+)
 
 __all__ = ["DropServer", "ServeConfig", "Source"]
 
@@ -172,6 +183,9 @@ class _Tracked:
 class DropServer:
     """The server: ``self.app`` is the ASGI app (serve it with uvicorn)."""
 
+    #: Periodic saves from a forked child where ``fork`` exists (see :meth:`save_async`).
+    fork_saves: bool = True
+
     def __init__(self, source: Source, config: ServeConfig | None = None) -> None:
         self.source = source
         self.config = config if config is not None else ServeConfig()
@@ -181,6 +195,8 @@ class DropServer:
         self.metrics = _Metrics()
         #: Quotes that arrived while a consistent snapshot was being taken (ingested after it).
         self._held: list[tuple[list[Quote], int]] | None = None
+        #: The child process writing a periodic save, while one runs.
+        self._saving_pid: int | None = None
         self.restore_message = ""
         self._open: dict[str, int] = {}
         self._source_task: asyncio.Task[None] | None = None
@@ -283,12 +299,34 @@ class DropServer:
             self.hub.reserved = self.hub.next_seq - 1
 
     async def save_async(self) -> None:
-        """Save without stalling the streams: ingestion waits (quotes are held, in order)
-        while the snapshot is encoded in a worker thread, so the engine, the ring and the
-        source cursors are one consistent moment; the loop keeps sending queued alerts and
-        heartbeats meanwhile. The file is then written (and fsynced) in the thread too."""
+        """Save without stalling the streams. Where ``fork`` exists a child process encodes
+        and writes the snapshot from its copy-on-write image of this instant (the engine, the
+        ring and the source cursors are one consistent moment) while this process goes on
+        detecting and sending. Elsewhere ingestion waits (quotes held, in order) while the
+        snapshot is encoded in a worker thread; the loop keeps sending queued alerts and
+        heartbeats meanwhile. Raises :class:`OSError` when the save failed."""
         path = self.config.state_path
-        if path is None or self._held is not None:
+        if path is None or self._held is not None or self._saving_pid is not None:
+            return
+        pid = fork_save(path, self._snapshot) if self.fork_saves else None
+        if pid is not None:
+            self._saving_pid = pid
+            waiter = asyncio.ensure_future(asyncio.to_thread(os.waitpid, pid, 0))
+            try:
+                _, status = await asyncio.shield(waiter)
+            except asyncio.CancelledError:  # shutting down: the final save is done in-process
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                await asyncio.gather(waiter, return_exceptions=True)
+                with contextlib.suppress(OSError):
+                    tmp_path(path, pid).unlink()
+                raise
+            finally:
+                self._saving_pid = None
+            code = os.waitstatus_to_exitcode(status)
+            if code != 0:
+                raise OSError(f"the saving process exited with status {code}")
+            self.metrics.state_saves += 1
             return
         self._held = []
         encoding = asyncio.ensure_future(asyncio.to_thread(self._snapshot))

@@ -24,9 +24,13 @@ power loss): it continues after the reservation, so no id is ever given to two a
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
 import struct
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -38,8 +42,8 @@ from ..errors import ConfigError, SnapshotError
 from .hub import Hub, parse_cursor
 
 __all__ = [
-    "Reservation", "SavedState", "decode_state", "encode_state", "ids_path", "load_state", "read_reservation",
-    "save_state", "write_reservation",
+    "Reservation", "SavedState", "decode_state", "encode_state", "fork_save", "ids_path", "load_state",
+    "read_reservation", "save_state", "write_reservation",
 ]
 
 MAGIC: Final = b"dropengine-serve-state\n"
@@ -118,12 +122,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+def tmp_path(path: Path, pid: int | None = None) -> Path:
+    """The temporary file a process writes before renaming (one per process: a saving child
+    and its parent never share one)."""
+    return path.with_name(f"{path.name}.{pid if pid is not None else os.getpid()}.tmp")
+
+
+def _write_atomic(path: Path, data: bytes, before_rename: Callable[[], bool] | None = None) -> None:
+    tmp = tmp_path(path)
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+    if before_rename is not None and not before_rename():
+        os.unlink(tmp)
+        return
     os.replace(tmp, path)
     _fsync_dir(path)
 
@@ -131,6 +144,39 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def save_state(path: Path, data: bytes) -> None:
     """Write ``data`` atomically and durably (blocking I/O: the server calls it in a thread)."""
     _write_atomic(path, data)
+
+
+def fork_save(path: Path, encode: Callable[[], bytes]) -> int | None:
+    """Save from a forked child: the child holds a copy-on-write image of this process as of
+    this instant, so ``encode()`` sees one consistent moment while the parent goes on at once
+    (no pause, no lock held against the event loop). Returns the child's pid (wait for it;
+    exit status 0 means saved), or ``None`` where ``fork`` does not exist.
+
+    The child closes every inherited descriptor but stdio (a socket the parent closes really
+    closes), does no logging and no imports (locks other threads held at the fork are never
+    touched), renames only while its parent is alive (an orphan of a killed server must not
+    overwrite a newer state), and leaves with ``os._exit``. Pages the parent changes while it
+    runs are copied: memory grows by what changes during a save, at most the engine's size.
+    """
+    if not hasattr(os, "fork"):
+        return None
+    parent = os.getpid()
+    with warnings.catch_warnings():  # 3.12+ warns about fork with threads; see the docstring
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid:
+        return pid
+    code = 0  # the child from here on
+    try:
+        gc.disable()  # a collection would touch (and copy) every page of the heap
+        os.closerange(3, 1 << 20)
+        _write_atomic(path, encode(), before_rename=lambda: os.getppid() == parent)
+    except BaseException as exc:  # reported on stderr; the parent sees the exit status
+        code = 1
+        with contextlib.suppress(OSError):
+            os.write(2, f"dropengine serve: saving {path} failed: {type(exc).__name__}: {exc}\n".encode())
+    finally:
+        os._exit(code)  # no atexit handlers, no flushing of the parent's buffers
 
 
 def load_state(path: Path, now_ms: int, max_age_s: float, **hub_settings: Any) -> tuple[SavedState | None, str]:
