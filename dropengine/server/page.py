@@ -1,10 +1,15 @@
-"""The live page at ``/``: the browser's ``EventSource`` on ``/v1/odds-drop``, filters as form fields.
+"""The live page at ``/``: a streaming ``fetch`` of ``/v1/odds-drop``, filters as form fields.
 
 Self-contained (no external scripts or styles). Query parameters of the page URL prefill the
 form (``?sport=basketball_nba&threshold=15&apiKey=...``), ``since=MS`` asks for the buffered
 alerts after that time, and ``autostart=1`` connects at once.
-The key is kept in the page only; it goes to the server in the stream URL (EventSource cannot
-set headers), which the server's access log redacts.
+
+The page reads the stream with ``fetch`` rather than ``EventSource``, for two reasons: a
+rejected connection shows the server's reason (``EventSource`` cannot read an error body,
+so a bad key, a bad filter and a full cap all looked the same), and the key goes in the
+``X-API-Key`` header instead of the URL. It parses the SSE frames itself and reconnects
+with ``Last-Event-ID`` (a network error, an ended stream, a 429 or a 5xx: with backoff, or
+after ``Retry-After``); a 400, 401 or 403 is shown and not retried.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ PAGE_HTML: Final = """<!doctype html>
 <style>
  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
  form { display: flex; flex-wrap: wrap; gap: .6em 1em; align-items: end; margin-bottom: 1em; }
- label { display: flex; flex-direction: column; font-size: 12px; color: #555; }
+ label { display: flex; flex-direction: column; flex-shrink: 0; font-size: 12px; color: #555; }
+ label > span { white-space: nowrap; }
  input, select { font: inherit; padding: 2px 4px; }
  #status { margin: .5em 0; font-size: 13px; }
+ #status.error { color: #c33; font-weight: 600; }
  table { border-collapse: collapse; width: 100%; }
  th, td { text-align: left; padding: 3px 8px; border-bottom: 1px solid #eee; white-space: nowrap; }
  td.num { text-align: right; font-variant-numeric: tabular-nums; }
@@ -34,21 +41,21 @@ PAGE_HTML: Final = """<!doctype html>
 <body>
 <h1>Live odds drops</h1>
 <form id="f">
- <label>sport (key, <i>all</i>, or a,b)<input name="sport" value="all"></label>
- <label>threshold (cents)<input name="threshold" type="number" min="1" max="200" value="10"></label>
- <label>direction<select name="direction">
+ <label><span>sport (key, <i>all</i>, or a,b)</span><input name="sport" value="all"></label>
+ <label><span>threshold (cents)</span><input name="threshold" type="number" min="1" max="200" value="10"></label>
+ <label><span>direction</span><select name="direction">
   <option>both</option><option>toward_favorite</option><option>toward_dog</option></select></label>
- <label>bookmakers<input name="bookmakers" placeholder="pinnacle,fanduel"></label>
- <label>markets<input name="markets" placeholder="h2h,player_points"></label>
- <label>kinds<select name="kinds"><option value="">game,prop</option><option>game</option>
+ <label><span>bookmakers</span><input name="bookmakers" placeholder="pinnacle,fanduel"></label>
+ <label><span>markets</span><input name="markets" placeholder="h2h,player_points"></label>
+ <label><span>kinds</span><select name="kinds"><option value="">game,prop</option><option>game</option>
   <option>prop</option></select></label>
- <label>event_id<input name="event_id"></label>
- <label>API key<input name="apiKey" type="password" autocomplete="off"></label>
+ <label><span>event_id</span><input name="event_id"></label>
+ <label><span>API key</span><input name="apiKey" type="password" autocomplete="off"></label>
  <button type="submit" id="go">Connect</button>
 </form>
 <div id="status">not connected</div>
 <table>
- <thead><tr><th>time</th><th>sport</th><th>event</th><th>book</th><th>side</th>
+ <thead><tr><th>time</th><th>sport</th><th>event</th><th>book</th><th>market</th><th>side</th>
   <th>prev</th><th>new</th><th>delta</th><th>direction</th></tr></thead>
  <tbody id="alerts"></tbody>
 </table>
@@ -57,23 +64,34 @@ PAGE_HTML: Final = """<!doctype html>
 const form = document.getElementById("f");
 const statusEl = document.getElementById("status");
 const tbody = document.getElementById("alerts");
-let source = null, count = 0;
 const MAX_ROWS = 500;
+const teams = new Map();  // event_id -> "away @ home", from any alert that carried them
+let controller = null, retryTimer = null, lastId = null, attempt = 0, count = 0;
 
-function streamUrl() {
+function setStatus(text, isError) {
+  statusEl.textContent = text;
+  statusEl.className = isError ? "error" : "";
+}
+
+function streamRequest() {
   const data = new FormData(form);
   const sport = (data.get("sport") || "all").trim();
   const q = new URLSearchParams();
   let path = "/v1/odds-drop/all";
   if (sport.includes(",")) { path = "/v1/odds-drop/multi"; q.set("sports", sport); }
   else if (sport && sport !== "all") { path = "/v1/odds-drop/" + encodeURIComponent(sport); }
-  for (const name of ["threshold", "direction", "bookmakers", "markets", "kinds", "event_id", "apiKey"]) {
+  for (const name of ["threshold", "direction", "bookmakers", "markets", "kinds", "event_id"]) {
     const v = (data.get(name) || "").trim();
     if (v) q.set(name, v);
   }
   const since = new URLSearchParams(location.search).get("since");  // page URL only: replay the buffer
   if (since) q.set("since", since);
-  return path + "?" + q.toString();
+  const query = q.toString();
+  return { url: path + (query ? "?" + query : ""), key: (data.get("apiKey") || "").trim() };
+}
+
+function price(p) {  // American odds keep their sign: +120, -110
+  return typeof p === "number" && p > 0 ? "+" + p : String(p);
 }
 
 function cell(tr, text, cls) {
@@ -83,38 +101,129 @@ function cell(tr, text, cls) {
   tr.appendChild(td);
 }
 
+function eventLabel(a) {
+  if (a.home_team && a.away_team) teams.set(a.event_id, a.away_team + " @ " + a.home_team);
+  return teams.get(a.event_id) || a.event_id;
+}
+
+function marketLabel(a) {
+  if (a.kind === "prop") return [a.player, a.market || a.market_key].filter(Boolean).join(" \\u00b7 ");
+  return a.market_key || "";
+}
+
+function sideLabel(a) {
+  if (a.kind === "prop") {  // side is market:player:outcome@line; the market and player have their column
+    const outcome = String(a.side).split(":").pop().split("@")[0];
+    return a.line != null ? outcome + " " + a.line : outcome;
+  }
+  return a.line != null ? a.side + " " + (a.line > 0 ? "+" + a.line : a.line) : a.side;
+}
+
 function show(a) {
   const tr = document.createElement("tr");
   tr.className = "alert " + a.direction;
   cell(tr, new Date(a.timestamp).toLocaleTimeString());
   cell(tr, a.sport_key);
-  cell(tr, a.home_team && a.away_team ? a.away_team + " @ " + a.home_team : a.event_id);
+  cell(tr, eventLabel(a));
   cell(tr, a.bookmaker);
-  cell(tr, a.side);
-  cell(tr, String(a.prev), "num");
-  cell(tr, String(a.new), "num");
+  cell(tr, marketLabel(a));
+  cell(tr, sideLabel(a));
+  cell(tr, price(a.prev), "num");
+  cell(tr, price(a.new), "num");
   cell(tr, (a.delta > 0 ? "+" : "") + a.delta, "num delta");
   cell(tr, a.direction);
   tbody.insertBefore(tr, tbody.firstChild);
   while (tbody.rows.length > MAX_ROWS) tbody.deleteRow(-1);
 }
 
+function frame(data) {
+  const f = JSON.parse(data);
+  if (f.type === "odds_drop") { count++; show(f); setStatus("connected: " + count + " alerts"); }
+  else if (f.type === "connected") setStatus("connected (epoch " + f.epoch + "): waiting for alerts");
+  else if (f.type === "reset") setStatus("reset: " + f.reason);
+}
+
+function reason(status, body) {  // the server's JSON error body, in words
+  if (!body || typeof body !== "object") return "HTTP " + status;
+  if (body.parameter) {
+    return "HTTP " + status + ": " + body.parameter + ": " + body.message
+      + (body.accepted ? " (accepted: " + body.accepted + ")" : "");
+  }
+  return "HTTP " + status + ": " + (body.error || body.message || JSON.stringify(body));
+}
+
+// fetch, not EventSource: EventSource cannot read an error body (why a connection was refused)
+// nor set a header (the key would be in the URL)
+async function readEvents(body, signal) {  // Server-Sent Events, parsed by hand
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "", data = [], id = null;
+  while (!signal.aborted) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let nl;
+    while ((nl = buffer.search(/\\r\\n|\\r|\\n/)) >= 0) {
+      if (nl === buffer.length - 1 && buffer.endsWith("\\r")) break;  // maybe the first half of \\r\\n
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + (buffer.startsWith("\\r\\n", nl) ? 2 : 1));
+      if (line === "") {
+        if (id !== null) lastId = id;
+        if (data.length) frame(data.join("\\n"));
+        data = []; id = null;
+        continue;
+      }
+      if (line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let val = colon < 0 ? "" : line.slice(colon + 1);
+      if (val.startsWith(" ")) val = val.slice(1);
+      if (field === "data") data.push(val);
+      else if (field === "id") id = val;
+    }
+  }
+}
+
+function retry(why, after) {
+  const wait = after != null && /^[0-9]+$/.test(after) ? Number(after) : Math.min(30, 2 ** attempt);
+  attempt++;
+  setStatus("reconnecting in " + wait + " s (" + why + ")", true);
+  retryTimer = setTimeout(run, wait * 1000);
+}
+
+async function run() {
+  const mine = new AbortController();
+  controller = mine;
+  const { url, key } = streamRequest();
+  const headers = { "Accept": "text/event-stream" };
+  if (key) headers["X-API-Key"] = key;
+  if (lastId) headers["Last-Event-ID"] = lastId;
+  setStatus("connecting...");
+  let resp;
+  try {
+    resp = await fetch(url, { headers, signal: mine.signal, cache: "no-store" });
+  } catch (e) {
+    if (!mine.signal.aborted) retry("network error");
+    return;
+  }
+  if (!resp.ok) {
+    let body = null;
+    try { body = await resp.json(); } catch (e) { /* not JSON: the status says enough */ }
+    const why = reason(resp.status, body);
+    if (resp.status === 429 || resp.status >= 500) retry(why, resp.headers.get("Retry-After"));
+    else setStatus("rejected: " + why, true);  // a bad key or filter: retrying cannot help
+    return;
+  }
+  attempt = 0;
+  try { await readEvents(resp.body, mine.signal); } catch (e) { /* cut: reconnect below */ }
+  if (!mine.signal.aborted) retry("the stream ended");
+}
+
 function connect(ev) {
   if (ev) ev.preventDefault();
-  if (source) source.close();
-  count = 0;
-  statusEl.textContent = "connecting...";
-  source = new EventSource(streamUrl());
-  source.onmessage = (m) => {
-    const f = JSON.parse(m.data);
-    if (f.type === "odds_drop") { count++; show(f); statusEl.textContent = "connected: " + count + " alerts"; }
-    else if (f.type === "connected") statusEl.textContent = "connected (epoch " + f.epoch + "): waiting for alerts";
-    else if (f.type === "reset") statusEl.textContent = "reset: " + f.reason;
-  };
-  source.onerror = () => {
-    statusEl.textContent = source.readyState === EventSource.CLOSED
-      ? "closed (check the API key and filters)" : "reconnecting...";
-  };
+  if (controller) controller.abort();
+  clearTimeout(retryTimer);
+  count = 0; lastId = null; attempt = 0;
+  run();
 }
 
 form.addEventListener("submit", connect);
