@@ -290,3 +290,39 @@ def test_a_prop_without_teams_borrows_them_from_its_events_game_alerts(
     rows = browser.wait(f"(() => {{ const r = {ROWS}; return r.length >= 2 ? r : null; }})()")
     prop = " | ".join(rows[0])
     assert "New York Knicks @ Boston Celtics" in prop and "Jalen Brunson" in prop and "under 7.5" in prop, prop
+
+
+def test_the_page_resumes_with_last_event_id_after_the_server_restarts(
+    browser: Browser, tmp_path: Path
+) -> None:
+    source = ManualSource()
+    keys = KeyTable.single(KEY)
+    srv = DropServer(source, ServeConfig(keys=keys))
+    first = BackgroundServer(srv.app, secrets=keys.keys())
+    url = first.start()
+    port = int(url.rsplit(":", 1)[1])
+    for p in (-110, -130):
+        source.push([Quote(SPORT, "re-1", "pinnacle", "h2h_home", p, source.tick())])
+    browser.call("Network.enable")
+    second: BackgroundServer | None = None
+    try:
+        browser.open(page(url, apiKey=KEY, event_id="re-1"))
+        browser.wait(f"document.querySelectorAll('tr.alert').length === 1 && /connected/.test({STATUS})")
+        browser.events.clear()
+        first.stop()  # the stream is cut
+        browser.wait(f"/reconnecting/.test({STATUS})")
+        source._ready.clear()  # the restarted server runs the source again
+        second = BackgroundServer(srv.app, port=port, secrets=keys.keys())
+        second.start()
+        browser.wait(f"/connected/.test({STATUS})")
+        source.push([Quote(SPORT, "re-1", "pinnacle", "h2h_home", -160, source.tick())])
+        rows = browser.wait(f"(() => {{ const r = {ROWS}; return r.length >= 2 ? r : null; }})()")
+    finally:
+        browser.call("Network.disable")
+        browser.call("Page.navigate", url="about:blank")
+        if second is not None:
+            second.stop()
+    assert len(rows) == 2 and "-160" in rows[0] and "-130" in rows[1], rows  # no duplicate, nothing lost
+    resumed = [e["params"]["request"] for e in browser.events if e["method"] == "Network.requestWillBeSent"
+               and "/v1/odds-drop" in e["params"]["request"]["url"]]
+    assert resumed and all(r["headers"].get("Last-Event-ID", "").startswith(f"{srv.hub.epoch}-") for r in resumed)
