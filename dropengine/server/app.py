@@ -123,6 +123,7 @@ class _Metrics:
     send_timeouts: int = 0
     slow_clients_cut: int = 0
     state_saves: int = 0
+    keys_evicted: int = 0
 
 
 class _Stop:
@@ -197,6 +198,10 @@ class DropServer:
         self._held: list[tuple[list[Quote], int]] | None = None
         #: The child process writing a periodic save, while one runs.
         self._saving_pid: int | None = None
+        #: Data time: the newest ``last_update`` ingested; eviction is due when it passes the next mark.
+        self._data_ms = -1
+        self._next_evict_ms = -1
+        self._evicting: asyncio.Task[int] | None = None
         self.restore_message = ""
         self._open: dict[str, int] = {}
         self._source_task: asyncio.Task[None] | None = None
@@ -246,7 +251,64 @@ class DropServer:
         drops = self.engine.observe_many(quotes, now_ms)
         if drops:
             self.hub.publish(drops, now_ms)
+        if quotes:
+            # data time: the newest last_update ingested (never more than an hour past the
+            # wall clock, so one row dated in the future cannot evict everything)
+            top = max(q.last_update for q in quotes)
+            if top > self._data_ms:
+                self._data_ms = min(top, now_ms + 3_600_000)
+                if self._data_ms >= self._next_evict_ms:
+                    self._schedule_eviction()
         return drops
+
+    # -- memory bounds ---------------------------------------------------------------------------
+    def _evict_step_ms(self) -> int:
+        """Data time between two evictions: a twelfth of the shorter limit, 1 s to 30 min."""
+        limits = [x for x in (self.config.evict_idle_s, self.config.evict_started_s) if x > 0]
+        return int(min(max(min(limits) / 12, 1.0), 1800.0) * 1000) if limits else 2**62
+
+    def _bounds(self) -> tuple[int, int | None]:
+        """``evict`` arguments for the current data time (``before_ms`` -1: no idle bound)."""
+        idle, started = self.config.evict_idle_s, self.config.evict_started_s
+        before = self._data_ms - int(idle * 1000) if idle > 0 else -1
+        return before, (self._data_ms - int(started * 1000) if started > 0 else None)
+
+    def _schedule_eviction(self) -> None:
+        self._next_evict_ms = self._data_ms + self._evict_step_ms()
+        if self._evicting is not None and not self._evicting.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside a loop (an embedding process): evict in line
+            before, started = self._bounds()
+            self._count_evicted(self.engine.evict(before, started_before_ms=started))
+            return
+        self._evicting = loop.create_task(self.evict(), name="evict")
+
+    def _count_evicted(self, n: int) -> int:
+        self.metrics.keys_evicted += n
+        if n:
+            log.info("evicted %d keys (data time %d; idle > %g s or started > %g s ago); %d held", n, self._data_ms,
+                     self.config.evict_idle_s, self.config.evict_started_s, self.engine.keys_held)
+        return n
+
+    async def evict(self) -> int:
+        """Forget engine keys not updated for ``evict_idle_s`` or whose event started more than
+        ``evict_started_s`` ago, both in data time (the newest ``last_update`` ingested), so
+        a replay at any speed evicts what a live run would. Runs by itself as data time
+        advances. A large engine is scanned in a worker thread while ingestion waits (quotes
+        held, in order): the loop keeps sending queued alerts and heartbeats."""
+        before, started = self._bounds()
+        if self.engine.keys_held < 100_000 or self._held is not None:
+            return self._count_evicted(self.engine.evict(before, started_before_ms=started))
+        self._held = []
+        try:
+            n = await asyncio.to_thread(self.engine.evict, before, started_before_ms=started)
+        finally:
+            held, self._held = self._held, None
+            for quotes, now_ms in held:
+                self.ingest(quotes, now_ms)
+        return self._count_evicted(n)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def restore(self, now_ms: int) -> str:
@@ -362,6 +424,8 @@ class DropServer:
                 if task is not None:
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
+            if self._evicting is not None:  # a scan in a thread: let it finish before the final save
+                await asyncio.gather(self._evicting, return_exceptions=True)
             try:
                 self.save(final=True)
             except OSError as exc:
@@ -542,6 +606,8 @@ class DropServer:
             "slow_clients_cut": self.metrics.slow_clients_cut,
             "upstream_reconnects": self.source.reconnects,
             "keys_held": self.engine.keys_held,
+            "keys_evicted": self.metrics.keys_evicted,
+            "data_time": self._data_ms if self._data_ms >= 0 else None,
         }
 
     async def _healthz(self, request: Request) -> Response:
@@ -567,6 +633,8 @@ class DropServer:
             ("dropengine_buffered_alerts", "gauge", "alerts in the ring buffer", st["buffered"]),
             ("dropengine_quotes_total", "counter", "quotes observed", e.seen),
             ("dropengine_keys_held", "gauge", "(event, book, side) keys in the engine", st["keys_held"]),
+            ("dropengine_keys_evicted_total", "counter", "keys forgotten by age (--evict-idle, --evict-started)",
+             m.keys_evicted),
             ("dropengine_state_saves_total", "counter", "state files written", m.state_saves),
         ]
         out: list[str] = []

@@ -1,0 +1,120 @@
+"""Issue 10: ``serve`` bounds its memory: keys not updated for ``evict_idle_s`` or whose
+event started ``evict_started_s`` ago are forgotten, judged in data time (the newest
+``last_update`` ingested), so a replay at any speed evicts what a live run would.
+Keys held and evicted are in ``/metrics`` and ``/healthz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from dropengine import Quote
+from dropengine.errors import ConfigError
+from dropengine.server.app import DropServer, ServeConfig
+
+from .test_serve import ManualSource, _wait, server  # noqa: F401  (the fixture)
+
+SPORT = "basketball_nba"
+H = 3_600_000
+T0 = 1_778_600_000_000  # 2026-05-12T15:33:20Z
+
+
+class _Idle:
+    name = "idle"
+    reconnects = 0
+
+    async def run(self, ingest: Any, cursors: dict[str, int]) -> None:
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+    def cursors(self) -> dict[str, int]:
+        return {}
+
+
+def q(event: str, lu: int, price: int = -110, commence: str | None = None) -> Quote:
+    return Quote(SPORT, event, "pinnacle", "h2h_home", price, lu, commence_time=commence)
+
+
+def _run(srv: DropServer, batches: list[tuple[list[Quote], int]]) -> None:
+    async def go() -> None:
+        for quotes, now_ms in batches:
+            srv.ingest(quotes, now_ms)
+            if srv._evicting is not None:
+                await srv._evicting
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("wall", [T0 + 7 * H, T0 + 1000 * H])  # live, or a replay of old data: the same
+def test_idle_keys_are_evicted_by_data_time(wall: int) -> None:
+    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=6 * 3600, evict_started_s=0))
+    _run(srv, [([q("old", T0), q("busy", T0)], wall)]
+         + [([q("busy", T0 + k * H // 2, -110 - 5 * (k % 2))], wall) for k in range(1, 15)])  # 7 h of data
+    assert srv.engine.price_of("old", "pinnacle", "h2h_home") is None
+    assert srv.engine.price_of("busy", "pinnacle", "h2h_home") is not None
+    assert srv.metrics.keys_evicted == 1 and srv.engine.keys_held == 1
+
+
+def test_keys_of_events_that_started_long_ago_are_evicted() -> None:
+    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=0, evict_started_s=12 * 3600))
+    started = "2026-05-12T10:00:00Z"  # T0 - 5.5 h
+    later = "2026-05-13T10:00:00Z"
+    wall = T0 + 8 * H
+    batches = [([q("ended", T0, commence=started), q("tomorrow", T0, commence=later)], wall)]
+    batches += [([q("tomorrow", T0 + k * H, -110 - 5 * (k % 2), commence=later)], wall) for k in range(1, 8)]
+    _run(srv, batches)  # data time T0 + 7 h: "ended" started 12.5 h before it
+    assert srv.engine.price_of("ended", "pinnacle", "h2h_home") is None
+    assert srv.engine.price_of("tomorrow", "pinnacle", "h2h_home") is not None
+
+
+def test_zero_disables_and_bad_values_are_refused() -> None:
+    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=0, evict_started_s=0))
+    _run(srv, [([q("old", T0, commence="2020-01-01T00:00:00Z")], T0), ([q("new", T0 + 100 * H)], T0 + 100 * H)])
+    assert srv.engine.keys_held == 2 and srv.metrics.keys_evicted == 0
+    for bad in (-1, float("nan"), "6h"):
+        with pytest.raises(ConfigError, match="evict_idle_s"):
+            ServeConfig(evict_idle_s=bad)  # type: ignore[arg-type]
+
+
+def test_a_row_dated_in_the_future_does_not_evict_everything() -> None:
+    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
+    _run(srv, [([q("a", T0), q("b", T0)], T0), ([q("c", T0 + 1000 * H)], T0)])  # c: 1000 h ahead of the wall
+    assert srv.engine.keys_held == 3
+
+
+def test_a_large_engine_is_evicted_off_the_loop_and_ingestion_goes_on_in_order() -> None:
+    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
+    stale = [Quote(SPORT, f"e{i}", "b", "h2h_home", -110, T0) for i in range(120_000)]
+
+    async def go() -> list[int]:
+        srv.ingest(stale, T0)
+        if srv._evicting is not None:
+            await srv._evicting
+        srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)  # due: a scan of 120,000 keys in a thread
+        assert srv._evicting is not None and not srv._evicting.done()
+        await asyncio.sleep(0)
+        assert srv._held is not None  # ingestion waits for the scan...
+        srv.ingest([q("x", T0 + 2 * H + 1, -130)], T0 + 2 * H)  # ...this quote is held, then detected
+        await srv._evicting
+        return [srv.metrics.keys_evicted, srv.hub.counters.produced]
+
+    assert asyncio.run(go()) == [120_000, 1]
+    assert srv.engine.keys_held == 1
+
+
+def test_metrics_and_healthz_show_keys_held_and_evicted(server: Any) -> None:  # noqa: F811
+    url, srv, src = server(ServeConfig(evict_idle_s=60, evict_started_s=0))
+    src.push([q("old", T0), q("busy", T0)])
+    src.push([q("busy", T0 + 120_000, -130)])  # two minutes of data later: "old" idle for > 60 s
+    _wait(lambda: srv.metrics.keys_evicted == 1)
+    with httpx.Client(timeout=5) as c:
+        h = c.get(url + "/healthz").json()
+        m = c.get(url + "/metrics").text
+    assert h["keys_held"] == 1 and h["keys_evicted"] == 1
+    assert "dropengine_keys_held 1" in m and "dropengine_keys_evicted_total 1" in m
