@@ -4,7 +4,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/state_save.py                 # 600k keys, 3 x 25 s (about 2 min)
     .venv/bin/python benchmarks/state_save.py --keys 100000 --seconds 10   # quicker
-    .venv/bin/python benchmarks/state_save.py --evict         # also: eviction scans, no state
+    .venv/bin/python benchmarks/state_save.py --evict-keys 2000000   # only: the eviction scan
 
 Four server modes run one after the other, same machine, same load, side by side:
 
@@ -22,6 +22,10 @@ ingests 5 quotes that each move a key by 20 cents (5 alerts), stamped with the t
 a raw socket) reads ``/v1/odds-drop/all`` for ``--seconds`` and records the gap between
 consecutive deliveries and each alert's latency (read time minus its ``timestamp``). A
 stalled loop shows as a long gap and a high latency. Loopback only, every phase bounded.
+
+``--evict-keys N`` measures eviction instead: an engine of N keys, half of them idle, evicted
+by ``DropServer.evict()`` on the loop (``keys < 100,000``: in line) and in a worker thread
+(the path for larger engines), while a ticker task records how late its 10 ms sleeps wake.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ _TS = re.compile(rb'"type":"odds_drop".*?"timestamp":(\d+)')
 
 # ---- the server -------------------------------------------------------------------------------------
 
-def serve(mode: str, keys: int, every: float, state: str, evict: bool) -> None:
+def serve(mode: str, keys: int, every: float, state: str) -> None:
     from dropengine import Quote
     from dropengine.adapters.webserver import bind, run_foreground
     from dropengine.server.app import DropServer, ServeConfig
@@ -93,8 +97,7 @@ def serve(mode: str, keys: int, every: float, state: str, evict: bool) -> None:
                 await asyncio.sleep(self.config.state_every_s)
                 self.save()
 
-    cfg = ServeConfig(state_path=Path(state) if mode != "none" else None, state_every_s=every,
-                      evict_idle_s=1.0 if evict else 0, evict_started_s=0)
+    cfg = ServeConfig(state_path=Path(state) if mode != "none" else None, state_every_s=every)
     server = (Blocking if mode == "blocking" else DropServer)(Source(), cfg)  # type: ignore[abstract]
     server.fork_saves = mode == "fork"
     server.restore(int(time.time() * 1000))
@@ -139,10 +142,10 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 
 
-def run_mode(mode: str, args: argparse.Namespace, tmp: Path, evict: bool = False) -> dict[str, Any]:
+def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     state = tmp / f"{mode}.state"
     cmd = [sys.executable, __file__, "--role", "server", "--mode", mode, "--keys", str(args.keys),
-           "--every", str(args.every), "--state", str(state)] + (["--evict"] if evict else [])
+           "--every", str(args.every), "--state", str(state)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -158,8 +161,6 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path, evict: bool = False
         metrics = httpx.get(url + "/metrics", timeout=10).text
         saves = next((int(ln.split()[1]) for ln in metrics.splitlines()
                       if ln.startswith("dropengine_state_saves_total")), 0)
-        evicted = next((int(ln.split()[1]) for ln in metrics.splitlines()
-                        if ln.startswith("dropengine_keys_evicted_total")), 0)
     finally:
         proc.terminate()
         try:
@@ -167,8 +168,63 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path, evict: bool = False
         except subprocess.TimeoutExpired:
             proc.kill()
     size = state.stat().st_size if state.exists() else 0
-    return {"mode": mode + (" +evict" if evict else ""), "gaps": gaps, "lat": lat, "saves": saves,
-            "size": size, "evicted": evicted}
+    return {"mode": mode, "gaps": gaps, "lat": lat, "saves": saves, "size": size}
+
+
+def evict_bench(n: int) -> None:
+    from dropengine import Quote
+    from dropengine.server.app import DropServer, ServeConfig
+
+    class Idle:
+        name = "idle"
+        reconnects = 0
+
+        async def run(self, ingest: Any, cursors: dict[str, int]) -> None:
+            return None
+
+        def status(self) -> dict[str, Any]:
+            return {}
+
+        def cursors(self) -> dict[str, int]:
+            return {}
+
+    rows = []
+    for path in ("loop", "thread"):
+        srv = DropServer(Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
+        t0 = 1_778_600_000_000
+        for lo in range(0, n, 100_000):  # half the keys 2 h older than the other half
+            srv.engine.observe_many(Quote("nba", f"e{i // 10}", f"b{i % 10}", "h2h_home", -110,
+                                          t0 if i % 2 else t0 + 7_200_000) for i in range(lo, min(n, lo + 100_000)))
+        srv._data_ms = t0 + 7_200_000
+        held = srv.engine.keys_held
+
+        async def go(srv: DropServer = srv, path: str = path) -> tuple[float, float, int]:
+            lags: list[float] = []
+            done = asyncio.Event()
+
+            async def ticker() -> None:
+                while not done.is_set():
+                    t = time.perf_counter()
+                    await asyncio.sleep(0.01)
+                    lags.append((time.perf_counter() - t - 0.01) * 1000)
+
+            tick = asyncio.create_task(ticker())
+            await asyncio.sleep(0.1)
+            start = time.perf_counter()
+            if path == "loop":
+                before, started = srv._bounds()
+                evicted = srv.engine.evict(before, started_before_ms=started)
+            else:
+                evicted = await srv.evict()
+            took = (time.perf_counter() - start) * 1000
+            await asyncio.sleep(0.05)
+            done.set()
+            await tick
+            return took, max(lags), evicted
+
+        took, worst, evicted = asyncio.run(go())
+        rows.append((path, f"{held:,}", f"{evicted:,}", f"{took:.0f}", f"{worst:.0f}"))
+    print(table(("evict on", "keys", "evicted", "scan ms", "worst loop lag ms"), rows))
 
 
 def main() -> None:
@@ -179,10 +235,15 @@ def main() -> None:
     ap.add_argument("--every", type=float, default=5.0)
     ap.add_argument("--seconds", type=float, default=25.0)
     ap.add_argument("--state", default="")
-    ap.add_argument("--evict", action="store_true", help="also run 'none' with eviction scans (idle 1 s)")
+    ap.add_argument("--evict-keys", type=int, default=0, help="measure eviction of this many keys instead")
     args = ap.parse_args()
     if args.role == "server":
-        serve(args.mode, args.keys, args.every, args.state, args.evict)
+        serve(args.mode, args.keys, args.every, args.state)
+        return
+    if args.evict_keys:
+        print(f"load average before: {load_average()}")
+        evict_bench(args.evict_keys)
+        print(f"load average after: {load_average()}")
         return
     import dropengine
 
@@ -193,8 +254,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for mode in MODES:
             results.append(run_mode(mode, args, Path(tmp)))
-        if args.evict:
-            results.append(run_mode("none", args, Path(tmp), evict=True))
     base = results[0]
     rows = []
     for r in results:
@@ -207,8 +266,6 @@ def main() -> None:
     print(table(("mode", "saves", "MB", "alerts", "gap p50", "gap p99", "gap max", "lat p50", "lat p99",
                  "lat max", "gap max/none", "lat p99/none"), rows))
     print(f"load average after: {load_average()}  (times in ms)")
-    if args.evict:
-        print(f"evicted with --evict: {results[-1]['evicted']:,} keys")
 
 
 if __name__ == "__main__":
