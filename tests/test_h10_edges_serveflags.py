@@ -1,0 +1,67 @@
+"""Issue 10: ``serve --evict-idle/--evict-started`` reach the server (the real CLI as a
+subprocess replaying a simulated recording at full speed; /healthz over loopback)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dropengine.adapters.simfile import write_simulation
+from dropengine.simulate import SimConfig
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("serveflags") / "nhl.ndjson"
+    write_simulation(SimConfig(events=6, books=3, hours=4.0, seed=11, sport_key="icehockey_nhl"), p, None)
+    return p
+
+
+def healthz_after_replay(sim: Path, *flags: str) -> dict[str, Any]:
+    proc = subprocess.Popen([sys.executable, "-m", "dropengine", "serve", "--source", f"replay:{sim}", "--speed",
+                             "max", "--port", "0", "--log-level", "warning", *flags],
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stderr is not None
+        url = None
+        deadline = time.monotonic() + 30
+        while url is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            assert line, "serve exited before it was ready"
+            m = re.search(r" at (http://\S+) ", line)
+            url = m.group(1) if m else None
+        assert url is not None
+        while time.monotonic() < deadline:
+            health = httpx.get(f"{url}/healthz", timeout=5).json()
+            if health["source"].get("finished"):
+                return dict(health)
+            time.sleep(0.1)
+        raise AssertionError("the replay did not finish")
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def test_serve_passes_the_eviction_flags_to_the_server(sim: Path) -> None:
+    kept = healthz_after_replay(sim, "--evict-idle", "0", "--evict-started", "0")
+    assert kept["keys_evicted"] == 0 and kept["keys_held"] > 0
+    idle = healthz_after_replay(sim, "--evict-idle", "1800", "--evict-started", "0")
+    assert idle["keys_evicted"] > 0 and idle["keys_held"] < kept["keys_held"]
+    started = healthz_after_replay(sim, "--evict-idle", "0", "--evict-started", "600")
+    assert started["keys_evicted"] > 0 and started["keys_held"] < kept["keys_held"]
+
+
+@pytest.mark.parametrize("flag", ["--evict-idle", "--evict-started"])
+def test_a_negative_age_is_a_usage_error_naming_the_flag(flag: str, sim: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "dropengine", "serve", "--source", f"replay:{sim}", "--port", "0",
+                        flag, "-1"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 2 and flag in r.stderr and "range" in r.stderr, r.stderr
