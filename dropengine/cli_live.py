@@ -140,7 +140,8 @@ class Evictor:
     Data time is the newest ``last_update`` seen, not the wall clock, so a replayed or
     delayed stream is judged by its own clock; a ``last_update`` more than a day ahead of
     the frame's receipt is not trusted to move it (one bad row would evict everything).
-    Checks run each time data time has moved a tenth of the smaller age (1 s to 60 s).
+    A check scans every key, so it runs each time data time has moved a twelfth of the
+    smaller age (at least 1 s): 30 minutes with the defaults, as ``serve`` does.
     """
 
     def __init__(self, engine: DropEngine, idle_s: float, started_s: float) -> None:
@@ -148,7 +149,7 @@ class Evictor:
         self.idle_ms = round(idle_s * 1000)
         self.started_ms = round(started_s * 1000)
         ages = [a for a in (self.idle_ms, self.started_ms) if a > 0]
-        self.period_ms = min(60_000, max(1_000, min(ages) // 10)) if ages else 0
+        self.period_ms = max(1_000, min(ages) // 12) if ages else 0
         self.newest: int | None = None
         self.evicted = 0
         self._next: int | None = None
