@@ -88,6 +88,15 @@ def test_serve_replay_of_a_missing_file_fails_at_start(tmp_path: Path) -> None:
     assert "nope.ndjson" in one_line(r)
 
 
+def test_serve_replay_of_an_empty_file_fails_at_start(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.ndjson"
+    empty.write_bytes(b"")
+    r = run(["serve", "--source", f"replay:{empty}", "--port", "0"], timeout=30)
+    assert r.returncode == 2, r.stderr
+    line = one_line(r)
+    assert "empty.ndjson" in line and "empty" in line
+
+
 def test_serve_replay_of_an_unreadable_file_fails_at_start(tmp_path: Path) -> None:
     bad = tmp_path / "broken.ndjson.gz"
     bad.write_bytes(b"this is not gzip at all\n")

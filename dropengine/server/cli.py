@@ -134,6 +134,8 @@ def _check_replay_file(path: str) -> None:
         raise StartupError(f"{where}: an empty file name")
     if not Path(path).exists():
         raise StartupError(f"{where}: no such file")
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise StartupError(f"{where}: the file is empty")
     try:
         detect_format(path)
     except DropEngineError as exc:  # ConfigError or FeedError (unreadable, format unknown)
