@@ -30,9 +30,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from ..errors import ConfigError, UpstreamError
+from ..errors import ConfigError, FeedError, UpstreamError
 from ..filters import parse_csv
 from ..frames import FrameDecoder
+from ..jsonline import decode_json
 from ..keys import Secret, install_redaction, redact
 from ..quote import Quote
 from ..retry import Backoff, Outcome, Retry, RetryPolicy, Stop, dead_after_s
@@ -242,7 +243,6 @@ class LiveStats:
 
 Connector = Callable[[UpstreamConfig, str, dict[str, str], float, "UpstreamStream"], AsyncGenerator[str, None]]
 
-_decode_json = msgspec.json.Decoder().decode
 _encode_json = msgspec.json.Encoder().encode
 
 
@@ -367,9 +367,9 @@ class UpstreamStream:
         st.frames += 1
         skips = self.stats.skips
         try:
-            obj = _decode_json(text)
-        except msgspec.DecodeError as exc:
-            skips.add(f"{where} frame {st.frames}", "bad json", str(exc))
+            obj = decode_json(text)
+        except FeedError as exc:  # any decoder failure (deep nesting too): one bad frame, the stream goes on
+            skips.add(f"{where} frame {st.frames}", exc.reason, str(exc))
             return None
         if isinstance(obj, dict) and not isinstance(obj.get("sport_key"), str):
             # every alert carries its sport; the stream's path names it when the frame does not
@@ -403,8 +403,8 @@ async def fetch_sports(config: UpstreamConfig, client: Any | None = None) -> lis
         if r.status_code != 200:
             raise Ended(Outcome.http(r.status_code, None, "GET /v1/sports"))
         try:
-            doc = _decode_json(r.content)
-        except msgspec.DecodeError:
+            doc = decode_json(r.content)
+        except FeedError:
             raise UpstreamError("GET /v1/sports: the answer is not JSON", status=r.status_code) from None
     finally:
         if own:

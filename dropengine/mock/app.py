@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import json
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -32,7 +31,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FeedError
+from ..jsonline import decode_json
 from ..keys import KeyRecord, KeyTable
 from .faults import Fault, parse_faults, pick_fault
 from .timeline import GAME_MARKET_FIELDS, Release, SportState, Timeline, row_kind, row_time
@@ -790,8 +790,8 @@ class MockUpstream:
     def _command(conn: _Conn, text: str) -> dict[str, Any]:
         """Apply one client command; returns the reply frame (``error`` for a bad command)."""
         try:
-            obj = json.loads(text)
-        except ValueError:
+            obj = decode_json(text)
+        except FeedError:  # any decoder failure, deep nesting too: an error reply, never a crash
             return {"type": "error", "message": "command is not JSON", "timestamp": _now_ms()}
         ctype = obj.get("type") if isinstance(obj, dict) else None
         if ctype == "subscribe":

@@ -16,6 +16,7 @@ import click
 from ..adapters.files import FORMATS
 from ..errors import ConfigError
 from ..keys import KeyTable
+from ..replay import ReplayStats
 from .faults import Fault, parse_fault
 from .timeline import load_timeline
 
@@ -130,6 +131,9 @@ def mock_upstream(
         if keys_file is not None:
             keys = KeyTable.parse(keys_file.read_text(encoding="utf-8"), source=f"--keys {str(keys_file)!r}")
         timeline = load_timeline(list(paths), fmt, sport)
+        if not timeline.releases:  # serving nothing is no use: say why, the one way replay says it
+            why = ReplayStats(quotes=timeline.rows, skips=timeline.skips).unusable_reason()
+            raise ConfigError(f"--replay: nothing to serve; {why or 'the recordings hold no odds rows'}")
         extra = [s.strip() for s in sports_extra.split(",") if s.strip()]
         mock = MockUpstream(
             timeline, keys=keys, speed=speed, start=start, max_gap=max_gap, faults=faults,
