@@ -214,6 +214,8 @@ def _summary(err: Console, c: EngineCounters, keys: int | None, stats: ReplaySta
         err.print(f"alerts written to {output}", markup=False, highlight=False, soft_wrap=True)
     shown = list(stats.skips.first)
     shown += [s for s in stats.skips.files if s not in shown]  # every skipped file, always
+    if stats.unusable_reason() is not None:  # the files are named once, in the error line that follows
+        shown = [s for s in shown if s not in stats.skips.files]
     if shown:
         more = stats.skips.total - len(shown)
         err.print(f"first {len(shown)} skipped" + (f" ({more:,} more counted above):" if more > 0 else ":"),
