@@ -69,7 +69,7 @@ def detection_options(f: Callable[..., None]) -> Callable[..., None]:
     options = [
         click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)),
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-                     help="Input format; auto decides from the extension and the first line."),
+                     help="Input format; auto decides from the extension, else by a vote of the first lines."),
         click.option("--threshold", type=float, default=10, show_default=True, callback=_positive,
                      help="Minimum move: American-odds cents (or probability points with --unit prob)."),
         click.option("--direction", type=click.Choice(DIRECTIONS), default="both", show_default=True,
