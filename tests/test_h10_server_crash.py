@@ -202,6 +202,38 @@ def test_kill_9_never_reuses_an_id_and_resumes_exactly_once_or_resets(tmp_path: 
     assert serve.starts == 4 and not any("Traceback" in ln for ln in serve.lines)
 
 
+def test_a_clean_stop_resumes_with_the_next_id_and_no_reset(tmp_path: Path) -> None:
+    """SIGTERM saves and lowers the reservation: the restarted server numbers on from the
+    last id, and a client resuming gets the very next alerts, no reset."""
+    rec = tmp_path / "rec.ndjson"
+    _recording(rec)
+    expected = [_key(json.loads(d.to_json())) for d in replay([rec], DropEngine(threshold=1))]
+    serve = Serve(tmp_path, rec)
+    serve.start()
+    client = Client(serve)
+    try:
+        client.thread.start()
+        _got(client, 20, "20 alerts")
+        client.stopped.set()
+        client.thread.join(10)
+        serve.stop()  # SIGTERM
+        assert serve.proc is not None and serve.proc.returncode in (0, -15)
+        serve.start()
+        again = Client(serve)
+        again.last_id = client.last_id
+        again.thread.start()
+        _got(again, 20, "20 alerts after the restart")
+        again.stopped.set()
+        again.thread.join(10)
+    finally:
+        serve.stop()
+    assert again.resets == [] and client.last_id is not None
+    epoch, seq = client.last_id.rsplit("-", 1)
+    assert [i for i, _ in again.got[:5]] == [f"{epoch}-{int(seq) + k}" for k in range(1, 6)]
+    start = expected.index(_key(client.got[-1][1])) + 1
+    assert [_key(d) for _, d in again.got] == expected[start:start + len(again.got)]
+
+
 # ---- the hub alone -------------------------------------------------------------------------------
 
 def _drop(i: int) -> Drop:
@@ -246,3 +278,41 @@ def test_a_cursor_before_a_gap_resumes_when_the_ring_starts_after_it(buffer_size
     else:
         assert reason is not None and "no longer buffered" in reason
 
+
+
+def test_the_upstream_source_saves_the_cursor_of_what_was_ingested(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames the fan-in decoded but the server has not ingested yet (its queue) are not
+    covered by the saved cursor: a restart fetches them again instead of skipping them."""
+    import asyncio
+
+    from dropengine import Quote
+    from dropengine.adapters.upstream import Received, UpstreamConfig
+    from dropengine.keys import Secret
+    from dropengine.server import sources
+
+    class QueuedFanIn:
+        def __init__(self, config: Any, sports: Any, *, decoder: Any, stats: Any, on_event: Any = None) -> None:
+            self.decoder, self.stats = decoder, stats
+
+        async def frames(self) -> Any:
+            self.stats.stream(SPORT).state = "open"
+            # three frames decoded (the decoder's cursor is at the third), one handed on so far
+            self.decoder.set_cursor(SPORT, 3_000)
+            yield Received(SPORT, {}, "", [Quote(SPORT, "e", "b", "h2h_home", -110, 1_000)], 0)
+            await asyncio.Event().wait()
+
+    monkeypatch.setattr(sources, "FanIn", QueuedFanIn)
+    src = sources.UpstreamSource(UpstreamConfig("http://127.0.0.1:9", Secret("k")), [SPORT])
+    fed: list[Any] = []
+
+    async def go() -> dict[str, int]:
+        task = asyncio.create_task(src.run(lambda quotes, now: fed.extend(quotes), {}))
+        for _ in range(1000):
+            if fed or task.done():
+                break
+            await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return src.cursors()
+
+    assert asyncio.run(go()) == {SPORT: 1_000}

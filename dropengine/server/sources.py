@@ -126,6 +126,10 @@ class UpstreamSource:
         self.name = f"upstream:{config.http_base()} ({'all' if self.sports is None else ','.join(self.sports)})"
         self.feed: FanIn | None = None
         self._clock = clock
+        #: Per sport, the newest last_update of the quotes handed to ``ingest``: the resume
+        #: cursor a state saves. (The decoder's own cursor runs ahead by the frames queued in
+        #: the fan-in, which a restart must fetch again, not skip.)
+        self._fed: dict[str, int] = {}
         #: Since when no stream has been open (``None`` while one is); from the start on.
         self._down_since: float | None = clock()
         self._last_outcome = ""
@@ -170,12 +174,7 @@ class UpstreamSource:
         return self.stats.reconnects
 
     def cursors(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for sport in self.stats.streams:
-            c = self.decoder.cursor(sport)
-            if c is not None:
-                out[sport] = c
-        return out
+        return dict(self._fed)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -188,6 +187,11 @@ class UpstreamSource:
             if ":" not in sport:  # a replay position from another kind of source is not a sport
                 self.decoder.set_cursor(sport, since)
         self.feed = FanIn(self.config, self.sports, decoder=self.decoder, stats=self.stats, on_event=self._on_event)
+        fed = self._fed
         async for received in self.feed.frames():
-            if received.quotes:
-                ingest(received.quotes, received.received_ms)
+            quotes = received.quotes
+            if quotes:
+                ingest(quotes, received.received_ms)
+                top = max(q.last_update for q in quotes)
+                if top > fed.get(received.sport_key, -1):
+                    fed[received.sport_key] = top
