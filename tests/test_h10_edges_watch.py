@@ -126,11 +126,12 @@ def final_status(stderr: str) -> tuple[int, int]:
 
 
 def watch_keys(sim: Path, *flags: str) -> tuple[int, int]:
-    # a fresh upstream each time: its replay clock starts at this run's connection
+    # a fresh upstream each time: its replay clock starts at this run's connection; 6 s is well
+    # above the time the whole recording takes at full speed
     mock = MockUpstream(load_timeline([sim]), speed=None, keys=KeyTable.single(KEY))
     with BackgroundServer(mock.app, secrets=mock.secrets()) as url:
         r = run(["watch", "--sport", "icehockey_nhl", "--base-url", url, "--stamp", "data",
-                 "--duration", "3", "--status-every", "0.5", *flags])
+                 "--duration", "6", "--status-every", "0.5", *flags])
     assert r.returncode == 0, r.stderr
     return final_status(r.stderr)
 
