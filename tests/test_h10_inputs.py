@@ -178,6 +178,16 @@ def test_a_line_of_another_format_is_reported_as_a_bad_line(tmp_path: Path) -> N
     assert stats.skips.total == base_skips(FRAMES) + 1
 
 
+def test_the_majority_decides_when_the_first_lines_disagree(tmp_path: Path) -> None:
+    row = json.dumps({"sport_key": "nba", "event_id": "Q", "bookmaker": "b", "side": "h2h_home",
+                      "price": -110, "last_update": 5}).encode()
+    path = with_line(FRAMES, tmp_path / "f.ndjson", row, 1)
+    path = with_line(path, tmp_path / "g.ndjson", row, 1)
+    assert detect_format(path) == "frames"
+    drops, stats = run([path])
+    assert drops == golden(FRAMES) and stats.skips.counts["wrong format"] == 2
+
+
 def test_betfair_stream_is_named_not_guessed() -> None:
     path = require_data("betfair_stream", "BASIC-1.132153978")
     with pytest.raises(FeedError, match="Betfair"):

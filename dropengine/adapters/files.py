@@ -194,8 +194,8 @@ def detect_format(path: str | Path) -> str:
     """Decide a file's format from its extension, else by a vote of its first lines.
 
     Each decodable line votes for the format it looks like (:func:`line_format`); lines
-    that say nothing (``{}``, ``null``, bad JSON) do not vote. Reading stops once one
-    format has :data:`DETECT_DECISIVE` clear votes, after :data:`DETECT_LINES` votes, or
+    that say nothing (``{}``, ``null``, bad JSON) do not vote. Reading stops after
+    :data:`DETECT_DECISIVE` clear votes that all agree, after :data:`DETECT_LINES` votes, or
     after :data:`DETECT_MAX_LINES` non-blank lines. The format with most clear votes wins
     (a tie: the one seen first); weak votes (``[]``) count only when there is no clear
     one. A line that disagrees with the decision is reported by the reader as a bad line.
@@ -241,8 +241,8 @@ def detect_format(path: str | Path) -> str:
                         fmt, is_clear = None, False
                     if fmt is not None:
                         (clear if is_clear else weak).append(fmt)
-                if clear and clear.count(clear[-1]) >= DETECT_DECISIVE:
-                    break
+                if len(clear) >= DETECT_DECISIVE and clear.count(clear[0]) == len(clear):
+                    break  # unanimous so far; with any disagreement, read on and count
                 if len(clear) + len(weak) >= DETECT_LINES or n >= DETECT_MAX_LINES:
                     break
     except _READ_ERRORS as exc:
