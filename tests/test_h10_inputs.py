@@ -329,3 +329,36 @@ def test_junk_lines_anywhere_never_change_the_alerts(junk: list[bytes]) -> None:
         drops, stats = run([path])
     assert drops == golden(FRAMES)
     assert stats.skips.total == base_skips(FRAMES) + len(junk)
+
+
+@given(st.one_of(st.binary(max_size=200), st.text(max_size=200)))
+def test_decode_json_raises_nothing_but_bad_json(data: bytes | str) -> None:
+    """Invariant: whatever the bytes, the one decoder returns a value or a ``bad json`` FeedError."""
+    try:
+        decode_json(data)
+    except FeedError as exc:
+        assert exc.reason == "bad json"
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["type", "data", "side", "price", "event_id", "bookmaker", "last_update", "sport_key",
+                         "bookmakers", "op", "timestamp", "home_ml", "kind"]), inner, max_size=5),
+    max_leaves=12,
+)
+
+
+@given(st.lists(JSON, min_size=1, max_size=6), st.sampled_from(["frames", "quotes", "theoddsapi", "auto"]))
+def test_any_json_lines_in_any_format_never_stop_a_replay(values: list[Any], fmt: str) -> None:
+    """Invariant: arbitrary JSON lines before a good recording are skipped or read, never raised."""
+    import tempfile
+
+    good = {"frames": FRAMES, "quotes": QUOTES, "theoddsapi": SNAPSHOTS, "auto": FRAMES}[fmt]
+    junk = b"".join(json.dumps(v).encode() + b"\n" for v in values)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "f.ndjson"
+        path.write_bytes(junk + good.read_bytes())
+        stats = ReplayStats()
+        list(replay([path], DropEngine(), fmt, stats))
+    assert stats.quotes + stats.skips.total > 0
