@@ -5,7 +5,13 @@
 and one :class:`~dropengine.server.hub.Hub`. A *source* (a replayed recording or the live
 upstream) feeds quotes through :meth:`DropServer.ingest`; detection runs once and the hub
 fans alerts out. Each connection only filters, holds a bounded queue and is cut when it
-stops reading. Keys are checked in constant time and never written anywhere.
+stops reading (counted once, its slot freed and its socket closed at once). Keys are
+checked in constant time and never written anywhere. With ``--state`` the engine, the ring
+and the source cursors are saved periodically without stalling the streams (a forked
+child writes the snapshot), and alert ids are reserved durably before use, so a restart
+after a crash never reuses one (:mod:`.state`). Engine keys are evicted by data time
+(``evict_idle_s``, ``evict_started_s``); ``/healthz`` says degraded (503) with a reason when
+the source stopped or the upstream has been down for two heartbeat intervals.
 """
 
 from __future__ import annotations
