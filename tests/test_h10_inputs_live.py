@@ -253,3 +253,23 @@ def test_mock_upstream_cli_with_nothing_to_serve_says_why(tmp_path: Path) -> Non
     except subprocess.TimeoutExpired:  # it started serving nothing (run kills it on timeout)
         raise AssertionError("mock-upstream started with nothing to serve") from None
     assert done.returncode == 2 and "missing column" in done.stderr and "other.csv" in done.stderr
+
+
+@pytest.mark.parametrize("transport", ["sse", "ws"])
+def test_watch_goes_on_after_a_deep_frame(upstream_url: str, transport: str, tmp_path: Path) -> None:
+    want = [ln for ln in subprocess.run([sys.executable, "-m", "dropengine", "replay", str(DEMO)], capture_output=True,
+                                        text=True, timeout=60).stdout.splitlines() if ln.strip()]
+    assert len(want) == 12
+    rec = tmp_path / "rec.ndjson"
+    env = {**os.environ, "DROPENGINE_API_KEY": "deep-test-key"}
+    watch = subprocess.run(
+        [sys.executable, "-m", "dropengine", "watch", "--sport", NBA, "--base-url", upstream_url, "--transport",
+         transport, "--stamp", "data", "--heartbeat-s", "1", "--max-alerts", str(len(want)), "--duration", "30",
+         "--record", str(rec), "--status-every", "0"],
+        capture_output=True, text=True, timeout=60, env=env)
+    assert watch.returncode == 0, watch.stderr
+    assert [ln for ln in watch.stdout.splitlines() if ln.strip()] == want
+    assert "RecursionError" not in watch.stderr
+    replayed = subprocess.run([sys.executable, "-m", "dropengine", "replay", str(rec)], capture_output=True, text=True,
+                              timeout=60)
+    assert [ln for ln in replayed.stdout.splitlines() if ln.strip()] == want  # the bad frame was not recorded
