@@ -61,7 +61,8 @@ class ReplayStats:
             return f"no usable quotes in the input: {shown}{more}"
         if skips:
             reasons = ", ".join(f"{n} {r}" for r, n in sorted(skips.counts.items(), key=lambda kv: -kv[1]))
-            return f"no usable quotes in the input: every line or row was skipped ({reasons})"
+            example = f"; the first: {skips.first[0]}" if skips.first else ""
+            return f"no usable quotes in the input: every line or row was skipped ({reasons}){example}"
         return "no quotes in the input: it holds no odds rows"
 
 
