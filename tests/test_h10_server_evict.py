@@ -118,3 +118,32 @@ def test_metrics_and_healthz_show_keys_held_and_evicted(server: Any) -> None:  #
         m = c.get(url + "/metrics").text
     assert h["keys_held"] == 1 and h["keys_evicted"] == 1
     assert "dropengine_keys_held 1" in m and "dropengine_keys_evicted_total 1" in m
+
+
+def test_eviction_waits_while_a_snapshot_reads_the_engine_in_a_thread(tmp_path: Any) -> None:
+    """The fallback save (no fork) reads the engine in a thread: an eviction due meanwhile
+    must not change it under the reader; it runs once the snapshot is done."""
+    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=tmp_path / "s.state"))
+    srv.fork_saves = False
+
+    async def go() -> None:
+        srv.ingest([q(f"e{i}", T0) for i in range(1000)], T0 + 2 * H)
+        if srv._evicting is not None:
+            await srv._evicting
+        srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)
+        if srv._evicting is not None:
+            await srv._evicting
+        assert srv.engine.keys_held == 1  # the 1,000 idle keys went
+        srv.ingest([q(f"f{i}", T0 + 2 * H) for i in range(1000)], T0 + 2 * H)
+        save = asyncio.create_task(srv.save_async())
+        await asyncio.sleep(0)
+        assert srv._held is not None
+        srv._data_ms = T0 + 3 * H + 1  # the f keys are idle by now
+        assert await srv.evict() == 0  # but not now: the snapshot is reading them
+        await save
+        srv.ingest([q("x", T0 + 4 * H, -130)], T0 + 4 * H)  # due again: the f keys are idle
+        if srv._evicting is not None:
+            await srv._evicting
+
+    asyncio.run(go())
+    assert srv.engine.keys_held == 1 and srv.metrics.keys_evicted == 2000

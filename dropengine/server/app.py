@@ -304,8 +304,11 @@ class DropServer:
         a replay at any speed evicts what a live run would. Runs by itself as data time
         advances. A large engine is scanned in a worker thread while ingestion waits (quotes
         held, in order): the loop keeps sending queued alerts and heartbeats."""
+        if self._held is not None:  # a snapshot is reading the engine in a thread: next time
+            self._next_evict_ms = self._data_ms
+            return 0
         before, started = self._bounds()
-        if self.engine.keys_held < 100_000 or self._held is not None:
+        if self.engine.keys_held < 100_000:
             return self._count_evicted(self.engine.evict(before, started_before_ms=started))
         self._held = []
         try:
