@@ -215,3 +215,12 @@ def test_a_save_cancelled_at_shutdown_leaves_no_temporary_file(tmp_path: Path) -
 
     asyncio.run(go())
     assert srv._saving_pid is None and not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_version_1_state_says_it_is_from_an_older_dropengine(tmp_path: Path) -> None:
+    import msgspec
+
+    old = msgspec.msgpack.encode({"magic": "dropengine-serve-state", "version": 1, "saved_ms": 1, "engine": b"",
+                                  "hub": {}, "cursors": {}})
+    srv, message = _restore(tmp_path, old)
+    assert srv.engine.keys_held == 0 and "older dropengine" in message and "starting empty" in message

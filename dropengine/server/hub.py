@@ -284,8 +284,8 @@ class Hub:
             if cursor.epoch != self.epoch:
                 reason = f"cursor {cursor} is from another epoch (now {self.epoch})"
             elif gap is not None:
-                reason = f"the server restarted after an unclean stop (crash or kill): alerts after " \
-                         f"{self.epoch}-{gap[0]} up to {self.epoch}-{gap[1]} were lost with it; resuming from now"
+                reason = f"the server restarted after an unclean stop (crash or kill): alerts it sent after " \
+                         f"{self.epoch}-{gap[0]} (ids up to {self.epoch}-{gap[1]}) were lost with it; resuming from now"
             elif cursor.seq >= self.next_seq:
                 reason = f"cursor {cursor} is ahead of this server (newest {self.high_water})"
             elif cursor.seq < self._newest_evicted(oldest):

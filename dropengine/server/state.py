@@ -92,6 +92,8 @@ def decode_state(data: bytes, **hub_settings: Any) -> SavedState:
         raise SnapshotError(f"is damaged (truncated: {len(data)} bytes)")
     magic, version, length = _HEAD.unpack_from(data)
     if magic != MAGIC:
+        if data[:1] in (b"\x85", b"\x86") and b"dropengine-serve-state" in data[:64]:  # msgpack, version 1
+            raise SnapshotError(f"was written by an older dropengine (version 1; this one reads {VERSION})")
         raise SnapshotError("is not a dropengine serve state file (or its header is damaged)")
     if version != VERSION:
         raise SnapshotError(f"has version {version} (this dropengine reads {VERSION}; or its header is damaged)")
