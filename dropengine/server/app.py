@@ -417,7 +417,9 @@ class DropServer:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         if not self.restore_message:
-            log.info(self.restore(_now_ms()))
+            message = self.restore(_now_ms())
+            damaged = message.endswith("starting empty") and not message.startswith("no ")
+            log.log(logging.WARNING if damaged or "; " in message else logging.INFO, "%s", message)
         thresholds = gc.get_threshold()
         if self.config.gc_threshold0 is not None:
             # what start-up built lives as long as the server: out of the collector's way
