@@ -97,9 +97,9 @@ def serve(mode: str, keys: int, every: float, state: str) -> None:
                 await asyncio.sleep(self.config.state_every_s)
                 self.save()
 
-    cfg = ServeConfig(state_path=Path(state) if mode != "none" else None, state_every_s=every)
+    cfg = ServeConfig(state_path=Path(state) if mode != "none" else None, state_every_s=every,
+                      state_fork=mode == "fork")
     server = (Blocking if mode == "blocking" else DropServer)(Source(), cfg)  # type: ignore[abstract]
-    server.fork_saves = mode == "fork"
     server.restore(int(time.time() * 1000))
     sock = bind("127.0.0.1", 0)
     print(f"http://127.0.0.1:{sock.getsockname()[1]}", flush=True)

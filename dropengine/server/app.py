@@ -103,6 +103,10 @@ class ServeConfig:
     evict_idle_s: float = 21_600.0
     #: Forget engine keys whose event started this many seconds ago, data time (0: never).
     evict_started_s: float = 43_200.0
+    #: Periodic saves from a forked child (no pause; memory grows by what the child copies,
+    #: up to about the engine's size during a save). ``False``: a worker thread, ingestion
+    #: held while it encodes. Ignored where ``os.fork`` does not exist.
+    state_fork: bool = True
 
     def __post_init__(self) -> None:
         if self.buffer_size < 1 or self.max_pending < 1:
@@ -190,12 +194,11 @@ class _Tracked:
 class DropServer:
     """The server: ``self.app`` is the ASGI app (serve it with uvicorn)."""
 
-    #: Periodic saves from a forked child where ``fork`` exists (see :meth:`save_async`).
-    fork_saves: bool = True
-
     def __init__(self, source: Source, config: ServeConfig | None = None) -> None:
         self.source = source
         self.config = config if config is not None else ServeConfig()
+        #: Periodic saves from a forked child where ``fork`` exists (see :meth:`save_async`).
+        self.fork_saves = self.config.state_fork
         self.engine = DropEngine(threshold=1)
         self._ids = ids_path(self.config.state_path) if self.config.state_path is not None else None
         self.hub = self._new_hub()
