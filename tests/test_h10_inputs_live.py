@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -87,7 +87,15 @@ def deep_upstream() -> Starlette:
         except (WebSocketDisconnect, OSError, RuntimeError):
             return
 
-    return Starlette(routes=[Route("/v1/sse/odds/{sport}", sse), WebSocketRoute("/ws/odds/{sport}", ws)])
+    calls = {"sports": 0}
+
+    async def sports(request: Any) -> Response:
+        calls["sports"] += 1  # the first two answers are junk: deep JSON, then not a list
+        body = {1: DEEP_OBJECT, 2: '{"error": "busy"}'}.get(calls["sports"], '[{"key": "basketball_nba"}]')
+        return Response(body, media_type="application/json")
+
+    return Starlette(routes=[Route("/v1/sse/odds/{sport}", sse), WebSocketRoute("/ws/odds/{sport}", ws),
+                             Route("/v1/sports", sports)])
 
 
 @pytest.fixture
@@ -139,6 +147,27 @@ def test_a_deep_frame_does_not_stop_a_fan_in(upstream_url: str, transport: str) 
     alerts, feed = asyncio.run(asyncio.wait_for(run(), 30))
     assert alerts == want and not feed.failures
     assert feed.stats.skips.counts == {"bad json": 2}
+
+
+def test_all_retries_a_sports_list_that_is_not_json(upstream_url: str) -> None:
+    """``/all``: a /v1/sports answer that does not decode (deep JSON) or is not a list is an
+    unexpected response, retried by the policy; the universe is then read and streamed."""
+    want, quotes = expected()
+
+    async def run() -> tuple[list[Drop], FanIn, list[str]]:
+        events: list[str] = []
+        feed = FanIn(config(upstream_url, "sse"), None, on_event=events.append)
+        engine, alerts, got = DropEngine(), [], 0
+        async for r in feed.frames():
+            alerts.extend(engine.observe_many(r.quotes))
+            got += len(r.quotes)
+            if got >= quotes:
+                break
+        return alerts, feed, events
+
+    alerts, feed, events = asyncio.run(asyncio.wait_for(run(), 30))
+    assert alerts == want and feed.universe == [NBA]
+    assert sum("GET /v1/sports" in e and "retry" in e.lower() for e in events) == 2, events
 
 
 def poll_health(url: str, done: Any, timeout: float = 30) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from ..errors import ConfigError, FeedError, UpstreamError
+from ..errors import ConfigError, FeedError
 from ..filters import parse_csv
 from ..frames import FrameDecoder
 from ..jsonline import decode_json
@@ -385,8 +385,9 @@ class UpstreamStream:
 async def fetch_sports(config: UpstreamConfig, client: Any | None = None) -> list[str]:
     """The active sport keys of ``GET {base}/v1/sports`` (the ``/all`` universe).
 
-    Raises :class:`~dropengine.errors.AuthError` on 401/403, :class:`UpstreamError` on other
-    failures (the fan-in retries those by policy and keeps its current universe).
+    Raises :class:`Ended` with how it failed (a network error, a status, a 200 whose body is
+    not a JSON list of sports): the fan-in decides by the retry policy (a 401/403 is never
+    retried; a bad body is retried with backoff) and keeps its current universe meanwhile.
     """
     import httpx
 
@@ -404,13 +405,13 @@ async def fetch_sports(config: UpstreamConfig, client: Any | None = None) -> lis
             raise Ended(Outcome.http(r.status_code, None, "GET /v1/sports"))
         try:
             doc = decode_json(r.content)
-        except FeedError:
-            raise UpstreamError("GET /v1/sports: the answer is not JSON", status=r.status_code) from None
+        except FeedError as exc:  # a proxy page, junk, JSON nested too deeply: retried by the policy
+            raise Ended(Outcome.http(200, None, f"GET /v1/sports: the answer is not JSON ({exc})"[:200])) from None
     finally:
         if own:
             await http.aclose()
     if not isinstance(doc, list):
-        raise UpstreamError("GET /v1/sports: expected a JSON list of sports")
+        raise Ended(Outcome.http(200, None, "GET /v1/sports: expected a JSON list of sports"))
     keys: list[str] = []
     for item in doc:
         if isinstance(item, dict):
