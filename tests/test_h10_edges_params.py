@@ -128,9 +128,11 @@ def test_any_unknown_name_is_a_400_naming_it(name: str, value: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(name=st.sampled_from(sorted(KNOWN_PARAMETERS)), times=st.integers(2, 4), value=st.text(max_size=10))
 def test_any_repeated_known_name_is_a_400(name: str, times: int, value: str) -> None:
+    if name == "apiKey":  # a canary prefix: a short value may occur in the body's own words
+        value = "CANARY-KEY-" + value
     with pytest.raises(ParamError) as exc:
         parse_request([(name, value)] * times, multi=True)
     assert exc.value.parameter == name
     assert f"{times} times" in exc.value.message
-    if name == "apiKey" and value:
-        assert value not in str(exc.value.body())
+    if name == "apiKey":
+        assert "CANARY-KEY-" not in str(exc.value.body())

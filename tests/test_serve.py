@@ -394,7 +394,7 @@ def test_healthz_metrics_and_the_page(server: Any) -> None:
                  "dropengine_queue_depth", "dropengine_slow_clients_cut_total", "dropengine_upstream_reconnects_total"):
         assert name in m
     page = status_of(url, "/")
-    assert page.status_code == 200 and "EventSource" in page.text
+    assert page.status_code == 200 and "/v1/odds-drop" in page.text
 
 
 def test_canary_key_is_absent_from_every_log(server: Any, caplog: pytest.LogCaptureFixture) -> None:
