@@ -185,7 +185,9 @@ class DropEngine:
         """Apply one quote; return the alerts it raises (zero or one)."""
         if type(quote) is not Quote and not isinstance(quote, Quote):
             raise ConfigError(f"quote: {_short(quote)} is not a Quote (build one with Quote(...))")
-        return self.observe_many((quote,), now_ms)
+        if now_ms is not None and (type(now_ms) is not int or now_ms < 0):
+            raise ConfigError(f"now_ms: {_short(now_ms)} must be a non-negative integer (unix ms) or None")
+        return self._apply((quote,), now_ms)
 
     def observe_many(self, quotes: Iterable[Quote], now_ms: int | None = None) -> list[Drop]:
         """Apply quotes in order; return their alerts in detection order.
@@ -202,6 +204,10 @@ class DropEngine:
             items = iter(quotes)
         except TypeError:
             raise ConfigError(f"quotes: {_short(quotes)} is not an iterable of Quote") from None
+        return self._apply(items, now_ms)
+
+    def _apply(self, items: Iterable[Quote], now_ms: int | None) -> list[Drop]:
+        """The detection loop; the public methods have checked their arguments once per call."""
         cfg = self.config
         threshold = cfg.threshold - THRESHOLD_EPSILON
         anchor = cfg.reference == "anchor"
