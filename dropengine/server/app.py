@@ -201,6 +201,7 @@ class DropServer:
         self.fork_saves = self.config.state_fork
         self.engine = DropEngine(threshold=1)
         self._ids = ids_path(self.config.state_path) if self.config.state_path is not None else None
+        self._reserve_failing = False
         self.hub = self._new_hub()
         self.metrics = _Metrics()
         #: Quotes that arrived while a consistent snapshot was being taken (ingested after it).
@@ -241,14 +242,31 @@ class DropServer:
     def _new_hub(self) -> Hub:
         return Hub(new_epoch(_secrets.randbits(60)), **self._hub_settings())
 
-    def _reserve(self, upto: int) -> None:
+    def _reserve(self, upto: int) -> bool:
         """The hub's reservation hook: ids up to ``upto`` written durably before they are used
-        (a few ms, once per block of ids)."""
+        (a few ms, once per block of ids). ``False`` when it could not be written (disk full,
+        read-only): alerts keep flowing and the hub asks again at its next alert. The old file
+        is removed meanwhile, since a restart that trusted it would reuse the ids issued past
+        it; without it a restart starts a new epoch. Logged once per outage, not per alert."""
         assert self._ids is not None
         try:
             write_reservation(self._ids, self.hub.epoch, upto)
-        except OSError as exc:  # alerts keep flowing; a crash now could reuse ids, so say it loudly
-            log.error("could not reserve alert ids in %s: %s", self._ids, exc)
+        except OSError as exc:
+            if not self._reserve_failing:
+                self._reserve_failing = True
+                try:
+                    self._ids.unlink(missing_ok=True)
+                    after = "a restart before it is written again starts a new epoch"
+                except OSError as gone:
+                    after = f"and it cannot be removed either ({gone.strerror or gone}): a restart before " \
+                            f"it is written again may reuse alert ids; remove {self._ids} before restarting"
+                log.error("could not reserve alert ids in %s (%s); alerts go on, %s", self._ids,
+                          exc.strerror or exc, after)
+            return False
+        if self._reserve_failing:
+            self._reserve_failing = False
+            log.warning("alert id reservation %s written again (ids up to %s)", self._ids, upto)
+        return True
 
     # -- detection -----------------------------------------------------------------------------
     def ingest(self, quotes: list[Quote], now_ms: int) -> list[Drop]:
@@ -398,7 +416,9 @@ class DropServer:
             finally:
                 self._saving_pid = None
             code = os.waitstatus_to_exitcode(status)
-            if code != 0:
+            if code != 0:  # killed (OOM) or failed: its temporary file must not stay behind
+                with contextlib.suppress(OSError):
+                    tmp_path(path, pid).unlink()
                 raise OSError(f"the saving process exited with status {code}")
             self.metrics.state_saves += 1
             return

@@ -174,7 +174,7 @@ class Hub:
         entries: Iterable[Entry] = (),
         evicted_ms: int = -1,
         gaps: Iterable[tuple[int, int]] = (),
-        reserve: Callable[[int], None] | None = None,
+        reserve: Callable[[int], bool | None] | None = None,
         reserve_block: int = 10_000,
     ) -> None:
         if parse_cursor(f"{epoch}-0") is None:
@@ -201,7 +201,8 @@ class Hub:
         #: Id ranges ``(lo, hi]`` skipped after unclean stops: never issued again, maybe seen.
         self.gaps: list[tuple[int, int]] = sorted((int(lo), int(hi)) for lo, hi in gaps)
         #: Called with ``n`` before any id above :attr:`reserved` is issued; ids up to ``n``
-        #: are reserved once it returns. ``None``: no reservation needed (no state file).
+        #: are reserved once it returns, unless it returns ``False`` (it could not: it is
+        #: called again before the next id). ``None``: no reservation needed (no state file).
         self.reserve = reserve
         self.reserve_block = reserve_block
         self.reserved = next_seq - 1
@@ -222,9 +223,9 @@ class Hub:
         subs = self.subscribers
         for d in drops:
             seq = self.next_seq
-            if seq > self.reserved and self.reserve is not None:
-                self.reserve(seq + self.reserve_block - 1)  # durable before the id leaves
-                self.reserved = seq + self.reserve_block - 1
+            if seq > self.reserved and self.reserve is not None and \
+                    self.reserve(seq + self.reserve_block - 1) is not False:  # durable before the id leaves
+                self.reserved = seq + self.reserve_block - 1  # (False: not written; asked again next time)
             self.next_seq = seq + 1
             event_id = f"{self.epoch}-{seq}"
             entry = Entry(seq, d, now_ms, sse_frame(d, event_id))

@@ -28,6 +28,7 @@ import contextlib
 import gc
 import hashlib
 import os
+import signal
 import struct
 import warnings
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from typing import Any, Final
 import msgspec
 
 from ..engine import DropEngine
-from ..errors import ConfigError, SnapshotError
+from ..errors import SnapshotError
 from .hub import Hub, parse_cursor
 
 __all__ = [
@@ -104,12 +105,12 @@ def decode_state(data: bytes, **hub_settings: Any) -> SavedState:
         if length != len(body):
             raise SnapshotError(f"is damaged (truncated or cut: {len(body)} of {length} body bytes)")
         raise SnapshotError("is damaged (checksum mismatch)")
-    try:  # intact, so these fail only for a file written by a broken build: still no traceback
+    try:  # intact, so these fail only for a file written by a broken build or crafted: still no traceback
         doc = msgspec.msgpack.decode(body, type=_Body)
         engine = DropEngine.restore(doc.engine)
         hub = Hub.load(doc.hub, **hub_settings)
-    except (msgspec.DecodeError, SnapshotError, ConfigError, KeyError, TypeError, ValueError) as exc:
-        raise SnapshotError(f"is damaged ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # any decoder exception (RecursionError too): a damaged file
+        raise SnapshotError(f"is damaged ({type(exc).__name__}: {str(exc)[:200]})") from None
     return SavedState(doc.saved_ms, engine, hub, dict(doc.cursors))
 
 
@@ -131,15 +132,22 @@ def tmp_path(path: Path, pid: int | None = None) -> Path:
 
 
 def _write_atomic(path: Path, data: bytes, before_rename: Callable[[], bool] | None = None) -> None:
+    """Temporary file, fsync, rename, directory fsync. A write that fails (disk full, I/O
+    error) removes its temporary file: repeated failures must not fill the disk with them."""
     tmp = tmp_path(path)
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    if before_rename is not None and not before_rename():
-        os.unlink(tmp)
-        return
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if before_rename is not None and not before_rename():
+            os.unlink(tmp)
+            return
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     _fsync_dir(path)
 
 
@@ -170,6 +178,13 @@ def fork_save(path: Path, encode: Callable[[], bytes]) -> int | None:
         return pid
     code = 0  # the child from here on
     try:
+        # Ctrl-C reaches the whole process group: the child neither dies half-way (the parent
+        # kills it if it shuts down first) nor runs the parent's Python handlers (uvicorn's,
+        # asyncio's) nor writes into the parent's signal wakeup fd (an event loop's self-pipe,
+        # shared with the parent until closed below). SIGTERM kills it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
         gc.disable()  # a collection would touch (and copy) every page of the heap
         os.closerange(3, 1 << 20)
         _write_atomic(path, encode(), before_rename=lambda: os.getppid() == parent)

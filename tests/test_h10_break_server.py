@@ -1,0 +1,203 @@
+"""Issue 10, second pass ("server-breaker"): the server's state and id machinery attacked as a
+hostile tester and an operator would, each regression test written to fail before its fix.
+
+- a state whose checksum is valid but whose body is nested thousands of levels deep (the
+  hub part or the engine snapshot inside) starts empty with one line, no RecursionError;
+- an id reservation that cannot be written (disk full) never lets a later restart reuse an id;
+- a failed or killed save leaves no temporary file behind;
+- the forked saving child ignores a terminal's Ctrl-C and has no signal wakeup fd;
+- two servers on one ``--state`` file: the second refuses to start (one line, exit 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import signal
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from dropengine import Quote
+from dropengine.server import app as app_mod
+from dropengine.server import state as state_mod
+from dropengine.server.app import DropServer, ServeConfig
+from dropengine.server.state import MAGIC, VERSION, ids_path, load_state
+
+
+class _Idle:
+    name = "idle"
+    reconnects = 0
+
+    async def run(self, ingest: Any, cursors: dict[str, int]) -> None:
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+    def cursors(self) -> dict[str, int]:
+        return {}
+
+
+def _quotes(n: int, price: int, lu: int, prefix: str = "e") -> list[Quote]:
+    return [Quote("basketball_nba", f"{prefix}{i}", "pinnacle", "h2h_home", price, lu) for i in range(n)]
+
+
+def _seal(body: bytes) -> bytes:
+    """A state file around ``body`` with a valid header and checksum."""
+    head = struct.pack(">23sHQ", MAGIC, VERSION, len(body))
+    return head + hashlib.sha256(head + body).digest() + body
+
+
+def _deep_msgpack(depth: int) -> bytes:
+    return b"\x91" * depth + b"\x01"  # [[[...[1]...]]]
+
+
+# ---- a valid checksum around a hostile body --------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["hub", "cursors", "engine"])
+def test_a_deeply_nested_body_with_a_valid_checksum_starts_empty(tmp_path: Path, where: str) -> None:
+    deep = _deep_msgpack(100_000)
+    enc = msgspec.msgpack.encode
+    parts = {"saved_ms": enc(int(time.time() * 1000)), "engine": enc(b""), "hub": enc({}), "cursors": enc({})}
+    if where == "engine":  # an engine snapshot that is itself sealed, with a deep payload
+        from dropengine import engine as engine_mod
+
+        snap = bytes(DropServer(_Idle()).engine.snapshot())
+        head = engine_mod._HEADER
+        magic, version, _ = head.unpack_from(snap)
+        parts["engine"] = enc(head.pack(magic, version, hashlib.sha256(deep).digest()) + deep)
+    else:
+        parts[where] = b"\x81\xa1k" + deep  # {"k": [[[...]]]}
+    body = b"\x84" + b"".join(enc(k) + v for k, v in parts.items())
+    path = tmp_path / "s.state"
+    path.write_bytes(_seal(body))
+    state, message = load_state(path, int(time.time() * 1000), 600)
+    assert state is None and message.endswith("starting empty") and "damaged" in message, message
+
+
+# ---- the id reservation cannot be written ----------------------------------------------------------
+
+def test_a_reservation_that_cannot_be_written_never_lets_a_restart_reuse_an_id(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Disk full when a new block of ids is due: the server keeps sending alerts, so the file
+    on disk must not claim a reservation the run went past (a restart would reuse those ids)."""
+    path = tmp_path / "s.state"
+    now = int(time.time() * 1000)
+    first = DropServer(_Idle(), ServeConfig(state_path=path))
+    first.restore(now)
+    first.hub.reserve_block = 5
+    first.ingest(_quotes(3, -110, 1), now)
+    first.ingest(_quotes(3, -130, 2), now)  # ids 1..3, reserved up to 5
+    first.save()  # the last periodic save: id 3
+    issued = {f"{first.hub.epoch}-{s}" for s in range(1, first.hub.next_seq)}
+    real = state_mod.write_reservation
+
+    def full(*args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(app_mod, "write_reservation", full)
+    for k in range(4):  # 12 more alerts: ids 4..15, past the reservation of 5
+        first.ingest(_quotes(3, -150 if k % 2 == 0 else -110, 3 + k), now)
+    issued |= {f"{first.hub.epoch}-{s}" for s in range(1, first.hub.next_seq)}
+    assert len(issued) == 15
+    monkeypatch.setattr(app_mod, "write_reservation", real)
+    # kill -9 now (no final save), the disk is freed, the server restarts
+    again = DropServer(_Idle(), ServeConfig(state_path=path))
+    again.restore(now)
+    again.ingest(_quotes(3, -170, 20), now)
+    new = {f"{again.hub.epoch}-{s}" for s in range(again.hub.next_seq - 3, again.hub.next_seq)}
+    assert not new & issued, f"ids reused: {sorted(new & issued)} ({again.restore_message})"
+
+
+def test_a_reservation_failure_is_logged_once_and_recovers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "s.state"
+    now = int(time.time() * 1000)
+    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+    srv.restore(now)
+    srv.hub.reserve_block = 2
+    real = state_mod.write_reservation
+
+    def full(*args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(app_mod, "write_reservation", full)
+    for k in range(10):
+        srv.ingest(_quotes(3, -150 if k % 2 else -110, 1 + k), now)
+    errors = [r for r in caplog.records if "reserve" in r.getMessage()]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    monkeypatch.setattr(app_mod, "write_reservation", real)
+    srv.ingest(_quotes(3, -190, 50), now)
+    r, _ = state_mod.read_reservation(ids_path(path))
+    assert r is not None and r.reserved >= srv.hub.next_seq - 1  # covered again
+
+
+# ---- temporary files ---------------------------------------------------------------------------------
+
+def test_a_save_that_fails_midway_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.state"
+    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+    srv.ingest(_quotes(50, -110, 1), 1_000)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(state_mod.os, "fsync", full)
+    with pytest.raises(OSError):
+        srv.save()
+    monkeypatch.undo()
+    assert not list(tmp_path.glob("*.tmp")) and not path.exists()
+
+
+def test_a_saving_child_killed_midway_leaves_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OOM killer takes the child after it wrote part of the file: the parent removes it
+    (one per pid: repeated kills would otherwise fill the disk)."""
+    path = tmp_path / "s.state"
+    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+    srv.ingest(_quotes(50, -110, 1), 1_000)
+    real = os.fsync
+
+    def killed(fd: int) -> None:
+        real(fd)
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    parent = os.getpid()
+    monkeypatch.setattr(state_mod.os, "fsync", killed)
+    with pytest.raises(OSError, match="saving"):
+        asyncio.run(srv.save_async())
+    monkeypatch.undo()
+    assert not list(tmp_path.glob("*.tmp")) and not path.exists()
+    assert srv._saving_pid is None
+
+
+# ---- the forked child and signals ----------------------------------------------------------------------
+
+def test_the_saving_child_ignores_ctrl_c_and_has_no_wakeup_fd(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the child must neither die half-way nor run the
+    parent's handlers (uvicorn's, asyncio's) or write into the parent's signal wakeup fd."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    old = signal.set_wakeup_fd(w)
+    try:
+        def encode() -> bytes:
+            wake = signal.set_wakeup_fd(-1)
+            return f"{signal.getsignal(signal.SIGINT)!r} {wake}".encode()
+
+        pid = state_mod.fork_save(tmp_path / "s.state", encode)
+        assert pid is not None
+        _, status = os.waitpid(pid, 0)
+    finally:
+        signal.set_wakeup_fd(old)
+        os.close(r)
+        os.close(w)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / "s.state").read_text() == f"{signal.SIG_IGN!r} -1"
