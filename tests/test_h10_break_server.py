@@ -201,3 +201,54 @@ def test_the_saving_child_ignores_ctrl_c_and_has_no_wakeup_fd(tmp_path: Path) ->
         os.close(w)
     assert os.waitstatus_to_exitcode(status) == 0
     assert (tmp_path / "s.state").read_text() == f"{signal.SIG_IGN!r} -1"
+
+
+def test_a_hung_saving_child_is_killed_reaped_and_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stalled disk: the child never finishes. Before, the server waited for it for ever and
+    never saved again, silently."""
+    path = tmp_path / "s.state"
+    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+    srv.ingest(_quotes(50, -110, 1), 1_000)
+    srv.save_timeout_s = 0.5
+    parent = os.getpid()
+    real = state_mod._write_atomic
+
+    def stalled(*args: Any, **kwargs: Any) -> None:
+        if os.getpid() != parent:
+            time.sleep(3600)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(state_mod, "_write_atomic", stalled)
+
+    async def go() -> None:
+        await asyncio.wait_for(srv.save_async(), 30)
+
+    with pytest.raises(OSError, match="did not finish within 0.5 s"):
+        asyncio.run(go())
+    assert srv._saving_pid is None
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_failing_periodic_saves_are_logged_once_with_the_reason_and_serving_goes_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The state's directory disappears (or the disk is full): one error line with the reason,
+    every failure counted, alerts still detected; one line when saving works again."""
+    from dropengine.adapters.webserver import BackgroundServer
+
+    path = tmp_path / "gone" / "s.state"
+    srv = DropServer(_Idle(), ServeConfig(state_path=path, state_every_s=0.1))
+    caplog.set_level("INFO", logger="dropengine.serve")
+    with BackgroundServer(srv.app):
+        deadline = time.monotonic() + 30
+        while srv.metrics.state_save_failures < 5:
+            assert time.monotonic() < deadline, "no failed saves"
+            time.sleep(0.05)
+        path.parent.mkdir()
+        while srv.metrics.state_saves < 1:
+            assert time.monotonic() < deadline, "no save after the directory came back"
+            time.sleep(0.05)
+    lines = [r.getMessage() for r in caplog.records if r.name == "dropengine.serve" and "save" in r.getMessage()]
+    errors = [m for m in lines if m.startswith("could not save")]
+    assert len(errors) == 1 and "No such file or directory" in errors[0], lines
+    assert any(m.startswith("state saved again") for m in lines), lines

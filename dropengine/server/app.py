@@ -133,6 +133,7 @@ class _Metrics:
     send_timeouts: int = 0
     slow_clients_cut: int = 0
     state_saves: int = 0
+    state_save_failures: int = 0
     keys_evicted: int = 0
 
 
@@ -208,6 +209,9 @@ class DropServer:
         self._held: list[tuple[list[Quote], int]] | None = None
         #: The child process writing a periodic save, while one runs.
         self._saving_pid: int | None = None
+        #: A saving child still running after this long is killed (a stalled disk must not
+        #: stop every later save); the save is reported failed and tried again next period.
+        self.save_timeout_s = max(120.0, 4 * self.config.state_every_s)
         #: Data time: the newest ``last_update`` ingested; eviction is due when it passes the next mark.
         self._data_ms = -1
         self._next_evict_ms = -1
@@ -400,12 +404,28 @@ class DropServer:
         path = self.config.state_path
         if path is None or self._held is not None or self._saving_pid is not None:
             return
-        pid = fork_save(path, self._snapshot) if self.fork_saves else None
+        pid = None
+        if self.fork_saves and hasattr(os, "fork"):
+            reason_r, reason_w = os.pipe()
+            os.set_blocking(reason_r, False)  # read after the child is gone: never waits
+            try:
+                pid = fork_save(path, self._snapshot, report=reason_w)
+            finally:
+                os.close(reason_w)
+                if pid is None:
+                    os.close(reason_r)
         if pid is not None:
             self._saving_pid = pid
             waiter = asyncio.ensure_future(asyncio.to_thread(os.waitpid, pid, 0))
+            why = ""
             try:
-                _, status = await asyncio.shield(waiter)
+                try:
+                    _, status = await asyncio.wait_for(asyncio.shield(waiter), self.save_timeout_s)
+                except TimeoutError:  # hung (a stalled disk): killed, so the next save can run
+                    why = f"it did not finish within {self.save_timeout_s:g} s and was killed"
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                    _, status = await waiter
             except asyncio.CancelledError:  # shutting down: the final save is done in-process
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -415,11 +435,14 @@ class DropServer:
                 raise
             finally:
                 self._saving_pid = None
+                with contextlib.suppress(OSError):
+                    why = why or os.read(reason_r, 1024).decode(errors="replace").strip()
+                os.close(reason_r)
             code = os.waitstatus_to_exitcode(status)
-            if code != 0:  # killed (OOM) or failed: its temporary file must not stay behind
+            if code != 0:  # killed (OOM, timeout) or failed: its temporary file must not stay behind
                 with contextlib.suppress(OSError):
                     tmp_path(path, pid).unlink()
-                raise OSError(f"the saving process exited with status {code}")
+                raise OSError(why or f"the saving process exited with status {code}")
             self.metrics.state_saves += 1
             return
         self._held = []
@@ -478,12 +501,25 @@ class DropServer:
             log.error("source %s stopped: %s", self.source.name, self._source_error)
 
     async def _save_periodically(self) -> None:
+        """Save every ``state_every_s``. A failing save (disk full, read-only, a stalled disk)
+        is logged once when the failures start and once when saving works again, not at every
+        period; ``dropengine_state_save_failures_total`` counts them all. Serving goes on."""
+        failing = False
         while True:
             await asyncio.sleep(self.config.state_every_s)
             try:
                 await self.save_async()
             except OSError as exc:
-                log.error("could not save the state: %s", exc)
+                self.metrics.state_save_failures += 1
+                if not failing:
+                    log.error("could not save the state to %s: %s (serving goes on; tried again every %g s, "
+                              "logged again when it works)", self.config.state_path, exc, self.config.state_every_s)
+                failing = True
+            else:
+                if failing:
+                    log.warning("state saved again to %s after %d failed saves", self.config.state_path,
+                                self.metrics.state_save_failures)
+                failing = False
 
     # -- auth ----------------------------------------------------------------------------------
     def _key(self, request: Request) -> tuple[Response | None, str, KeyRecord | None]:
@@ -670,6 +706,8 @@ class DropServer:
             ("dropengine_keys_evicted_total", "counter", "keys forgotten by age (--evict-idle, --evict-started)",
              m.keys_evicted),
             ("dropengine_state_saves_total", "counter", "state files written", m.state_saves),
+            ("dropengine_state_save_failures_total", "counter", "periodic state saves that failed",
+             m.state_save_failures),
         ]
         out: list[str] = []
         for name, kind, help_text, value in lines:

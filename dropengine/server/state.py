@@ -156,7 +156,7 @@ def save_state(path: Path, data: bytes) -> None:
     _write_atomic(path, data)
 
 
-def fork_save(path: Path, encode: Callable[[], bytes]) -> int | None:
+def fork_save(path: Path, encode: Callable[[], bytes], report: int | None = None) -> int | None:
     """Save from a forked child: the child holds a copy-on-write image of this process as of
     this instant, so ``encode()`` sees one consistent moment while the parent goes on at once
     (no pause, no lock held against the event loop). Returns the child's pid (wait for it;
@@ -167,6 +167,9 @@ def fork_save(path: Path, encode: Callable[[], bytes]) -> int | None:
     touched), renames only while its parent is alive (an orphan of a killed server must not
     overwrite a newer state), and leaves with ``os._exit``. Pages the parent changes while it
     runs are copied: memory grows by what changes during a save, at most the engine's size.
+
+    ``report``: a descriptor (a pipe's write end) the child writes why it failed to, in one
+    short line, instead of stderr (the parent logs it once, with its own context).
     """
     if not hasattr(os, "fork"):
         return None
@@ -186,12 +189,19 @@ def fork_save(path: Path, encode: Callable[[], bytes]) -> int | None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
         gc.disable()  # a collection would touch (and copy) every page of the heap
-        os.closerange(3, 1 << 20)
+        out = 2
+        if report is not None and report > 2:
+            os.closerange(3, report)
+            os.closerange(report + 1, 1 << 20)
+            out = report
+        else:
+            os.closerange(3, 1 << 20)
         _write_atomic(path, encode(), before_rename=lambda: os.getppid() == parent)
-    except BaseException as exc:  # reported on stderr; the parent sees the exit status
+    except BaseException as exc:  # reported on `out`; the parent sees the exit status
         code = 1
+        why = f"{type(exc).__name__}: {exc}"[:400]
         with contextlib.suppress(OSError):
-            os.write(2, f"dropengine serve: saving {path} failed: {type(exc).__name__}: {exc}\n".encode())
+            os.write(out, (why if out != 2 else f"dropengine serve: saving {path} failed: {why}\n").encode())
     finally:
         os._exit(code)  # no atexit handlers, no flushing of the parent's buffers
 
