@@ -46,6 +46,7 @@ THRESHOLD_EPSILON: Final = 1e-9
 _SNAPSHOT_MAGIC: Final = b"DROPENG\x00"
 _SNAPSHOT_VERSION: Final = 1
 _HEADER = struct.Struct(">8sH32s")
+_MAX_INT: Final = 2**63
 
 # Indexes into a key's state list. A list (not an object) keeps the hot loop cheap.
 _PRICE, _SINCE, _NEWEST, _SUSP, _APRICE, _ASINCE = range(6)
@@ -103,6 +104,16 @@ def _short(value: object) -> str:
     """``repr`` of a caller's argument, cut short for an error message."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_time(value: object) -> bool:
+    """A non-negative int that msgpack (and polars' Int64) can carry."""
+    return type(value) is int and 0 <= value < _MAX_INT
+
+
+def _is_price(value: object) -> bool:
+    """A price the detection loop can compare (the engine stores valid prices only)."""
+    return (type(value) is int or type(value) is float) and 100 <= abs(value) <= 100000
 
 
 def _commence_ms(text: str) -> int | None:
@@ -418,35 +429,51 @@ class DropEngine:
         if hashlib.sha256(body).digest() != digest:
             raise SnapshotError("snapshot: checksum mismatch (the data is corrupt or truncated)")
         try:
-            payload = msgspec.msgpack.decode(body)
-            c = payload["config"]
-            eng = cls(
-                c["threshold"],
-                c["direction"],
-                c["reference"],
-                c["unit"],
-                sports=c["sports"],
-                event_id=c["event_id"],
-                bookmakers=c["bookmakers"],
-                markets=c["markets"],
-                kinds=c["kinds"],
-                reprime_after_suspension=c["reprime_after_suspension"],
-            )
-            counters = [int(x) for x in payload["counters"]]
-            if len(counters) != 8:
-                raise ValueError("counters")
-            eng._n = counters
-            state = eng._state
-            for row in payload["state"]:
-                if len(row) != 9:
-                    raise ValueError("state row")
-                state[(row[0], row[1], row[2])] = list(row[3:])
-            events = eng._events
-            for row in payload.get("events", ()):
-                e, ms = row
-                if type(e) is not str or (ms is not None and type(ms) is not int):
-                    raise ValueError("events row")
-                events[e] = ms
-        except (KeyError, TypeError, ValueError, AttributeError, msgspec.DecodeError) as exc:
-            raise SnapshotError(f"snapshot: payload is malformed ({exc})") from None
+            return cls._from_payload(msgspec.msgpack.decode(body))
+        except SnapshotError:
+            raise
+        except Exception as exc:
+            # whatever a crafted payload triggers (RecursionError on deep nesting, ConfigError on
+            # a bad setting, ...) is a snapshot that cannot be restored
+            raise SnapshotError(f"snapshot: payload is malformed ({type(exc).__name__}: {_short(exc)})") from None
+
+    @classmethod
+    def _from_payload(cls, payload: Any) -> DropEngine:
+        """The engine a decoded payload describes; raises on anything an engine could not run on
+        (each state row is checked against the invariants :meth:`_apply` relies on)."""
+        c = payload["config"]
+        eng = cls(
+            c["threshold"],
+            c["direction"],
+            c["reference"],
+            c["unit"],
+            sports=c["sports"],
+            event_id=c["event_id"],
+            bookmakers=c["bookmakers"],
+            markets=c["markets"],
+            kinds=c["kinds"],
+            reprime_after_suspension=c["reprime_after_suspension"],
+        )
+        counters = payload["counters"]
+        if type(counters) is not list or len(counters) != 8 or not all(_is_time(x) for x in counters):
+            raise ValueError("counters must be 8 non-negative integers")
+        eng._n = list(counters)
+        state = eng._state
+        for row in payload["state"]:
+            if type(row) is not list or len(row) != 9:
+                raise ValueError("a state row is not a list of 9")
+            e, b, s, price, since, newest, susp, aprice, asince = row
+            if not (type(e) is str and e and type(b) is str and b and type(s) is str and s):
+                raise ValueError(f"state key {_short(row[:3])}")
+            if not (_is_time(since) and _is_time(newest) and _is_time(asince) and type(susp) is bool):
+                raise ValueError(f"state times/flag of {_short(row[:3])}")
+            if not ((price is None and aprice is None and susp) or (_is_price(price) and _is_price(aprice))):
+                raise ValueError(f"state prices of {_short(row[:3])}")
+            state[(e, b, s)] = [price, since, newest, susp, aprice, asince]
+        events = eng._events
+        for row in payload.get("events", ()):
+            e, ms = row
+            if type(e) is not str or (ms is not None and (type(ms) is not int or not -_MAX_INT <= ms < _MAX_INT)):
+                raise ValueError("events row")
+            events[e] = ms
         return eng

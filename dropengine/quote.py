@@ -59,7 +59,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
             and type(self.side) is str and self.side
             and type(self.sport_key) is str and self.sport_key
             and (price is None or type(price) is int or type(price) is float)
-            and type(lu) is int and lu >= 0
+            and type(lu) is int and 0 <= lu < 9223372036854775808
             and (self.kind == "game" or self.kind == "prop")
             and type(self.market_key) is str and self.market_key
             and (line is None or ((type(line) is float or type(line) is int) and line - line == 0))
@@ -81,8 +81,9 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
         if price is not None and type(price) is not int and type(price) is not float:
             raise FeedError(f"price: {price!r} is not a number or null", "invalid price")
         lu = self.last_update
-        if type(lu) is not int or lu < 0:
-            raise FeedError(f"last_update: {lu!r} must be a non-negative integer (unix ms)", "bad time")
+        if type(lu) is not int or not 0 <= lu < 2**63:
+            # the bound is polars' Int64 (batch.detect) and msgpack's (snapshots): one range everywhere
+            raise FeedError(f"last_update: {lu!r} must be a non-negative integer below 2**63 (unix ms)", "bad time")
         for name in _OPTIONAL_TEXT:
             value = getattr(self, name)
             if value is not None and type(value) is not str:
