@@ -223,7 +223,7 @@ def test_a_hung_saving_child_is_killed_reaped_and_reported(tmp_path: Path, monke
     async def go() -> None:
         await asyncio.wait_for(srv.save_async(), 30)
 
-    with pytest.raises(OSError, match="did not finish within 0.5 s"):
+    with pytest.raises(OSError, match=r"did not finish within 0\.5 s"):
         asyncio.run(go())
     assert srv._saving_pid is None
     with pytest.raises(ChildProcessError):  # reaped: no zombie left
