@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .adapters.files import FORMATS
@@ -25,6 +26,7 @@ from .errors import ConfigError
 from .filters import DIRECTIONS
 from .replay import ReplayStats, replay, replay_batch
 from .simulate import DEFAULT_START_MS, SPORTS, SimConfig
+from .skips import printable
 
 __all__ = ["main"]
 
@@ -181,8 +183,9 @@ def _size(p: Path) -> int:
 
 
 def _files_line(formats: dict[str, str]) -> str:
+    """The files row of the summary; names are escaped (a name may hold ESC or a newline)."""
     if len(formats) <= 4:
-        return ", ".join(f"{Path(p).name} ({f})" for p, f in formats.items())
+        return ", ".join(f"{printable(Path(p).name)} ({f})" for p, f in formats.items())
     counts: dict[str, int] = {}
     for f in formats.values():
         counts[f] = counts.get(f, 0) + 1
@@ -208,7 +211,7 @@ def _summary(err: Console, c: EngineCounters, keys: int | None, stats: ReplaySta
     for reason, n in sorted(stats.skips.counts.items()):
         rows.append((f"  {reason}", n))
     for k, v in rows:
-        table.add_row(k, str(v))
+        table.add_row(Text(k), Text(str(v)))  # Text: a file name like "[red]x.ndjson" is no markup
     err.print(table)
     if output is not None:
         err.print(f"alerts written to {output}", markup=False, highlight=False, soft_wrap=True)

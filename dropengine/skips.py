@@ -9,9 +9,32 @@ all kept in :attr:`SkipLog.files`, so "why was nothing usable" can always be ans
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Final
 
-__all__ = ["Skip", "SkipLog"]
+__all__ = ["MAX_TEXT", "Skip", "SkipLog", "printable"]
+
+#: Longest position or message a skip keeps (a value in a message may be a 50 MB line).
+MAX_TEXT: Final = 500
+# C0/C1 controls, DEL and the Unicode line/paragraph separators: a file name or a value
+# holding them (ESC[2J, a newline) would clear or garble the terminal the report goes to.
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = match.group()
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c) or (
+        f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def printable(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` safe to print on one terminal line: control characters escaped (``\\x1b``,
+    ``\\n``), and cut to ``limit`` characters saying how long it was. Every skip's position
+    and message pass through it, since both may quote a file name or a value verbatim."""
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text):,} characters)"
+    return _CONTROL.sub(_escape, text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +64,16 @@ class SkipLog:
         n = self.counts.get(reason, 0) + 1
         self.counts[reason] = n
         if n <= self.per_reason and len(self.first) < self.keep:
-            self.first.append(Skip(where, reason, message))
+            self.first.append(Skip(printable(where), reason, printable(message)))
 
     def add_file(self, where: str, reason: str, message: str) -> None:
         """A skip of a whole file, or of the rest of one: counted, listed, and always kept."""
-        self.files.append(Skip(where, reason, message))
+        skip = Skip(printable(where), reason, printable(message))
+        self.files.append(skip)
         n = self.counts.get(reason, 0) + 1
         self.counts[reason] = n
         if len(self.first) < self.keep:
-            self.first.append(Skip(where, reason, message))
+            self.first.append(skip)
 
     @property
     def total(self) -> int:

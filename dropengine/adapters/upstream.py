@@ -37,7 +37,7 @@ from ..jsonline import decode_json
 from ..keys import Secret, install_redaction, redact
 from ..quote import Quote
 from ..retry import Backoff, Outcome, Retry, RetryPolicy, Stop, dead_after_s
-from ..skips import SkipLog
+from ..skips import SkipLog, printable
 
 __all__ = [
     "AUTH_MODES",
@@ -346,8 +346,10 @@ class UpstreamStream:
             except Ended as end:
                 outcome = end.outcome
             if outcome.detail:
-                # an upstream's error page may echo the request, key included
-                outcome = dataclasses.replace(outcome, detail=redact(outcome.detail, [self.config.api_key.reveal()]))
+                # an upstream's error page may echo the request, key included, and hold
+                # terminal escapes: the detail is printed, logged and shown in /healthz
+                detail = printable(redact(outcome.detail, [self.config.api_key.reveal()]))
+                outcome = dataclasses.replace(outcome, detail=detail)
             healthy = time.monotonic() - opened_at if opened_at is not None else 0.0
             decision = self.backoff.decide(outcome, healthy, self._rng.random(), where)
             self.history.append((outcome, decision))

@@ -15,8 +15,10 @@ import click
 
 from ..adapters.files import FORMATS
 from ..errors import ConfigError
+from ..extras import StartupError, require_extra
 from ..keys import KeyTable
 from ..replay import ReplayStats
+from ..skips import printable
 from .faults import Fault, parse_fault
 from .timeline import load_timeline
 
@@ -119,13 +121,13 @@ def mock_upstream(
     gets connected/initial_state/odds_update/heartbeat frames, and --fault cuts, stalls,
     flaps, refuses or closes chosen connections. Stop with Ctrl-C (SIGINT) or SIGTERM.
     """
-    try:
-        from ..adapters.webserver import run_foreground
-        from .app import MockUpstream
-    except ImportError as exc:  # the server extra is missing
-        raise click.ClickException(
-            f"mock-upstream needs the server extra ({exc.name} is missing): pip install 'dropengine[server]'"
-        ) from None
+    require_extra("server", "dropengine mock-upstream")
+    from ..adapters.webserver import run_foreground
+    from .app import MockUpstream
+
+    # Start-up failures (an unreadable keys file, nothing servable, a busy port) are one
+    # line and exit status 2 (StartupError), without click's usage block: the flags were
+    # well-formed, what they point at cannot be used.
     try:
         keys = None
         if keys_file is not None:
@@ -140,16 +142,16 @@ def mock_upstream(
             retry_after=retry_after, sports_extra=extra,
         )
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise StartupError(printable(str(exc), 2000)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.UsageError(f"--keys: cannot read {str(keys_file)!r}: {exc}") from None
+        raise StartupError(printable(f"--keys: cannot read {str(keys_file)!r}: {exc}")) from None
     if timeline.skips:
         sk = timeline.skips
         by_reason = ", ".join(f"{n} {reason}" for reason, n in sorted(sk.counts.items()))
         click.echo(f"mock-upstream: skipped {sk.total} input item(s): {by_reason}", err=True)
         for skip in sk.first:
             click.echo(f"  {skip}", err=True)
-    names = ", ".join(str(p) for p in paths)
+    names = ", ".join(printable(str(p)) for p in paths)
 
     def ready(url: str) -> None:
         click.echo(
@@ -162,7 +164,7 @@ def mock_upstream(
     try:
         run_foreground(mock.app, host, port, secrets=mock.secrets(), log_level=log_level, on_ready=ready)
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise StartupError(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,94 @@
+"""Issue 10, found by trying to break the live side (helper "inputs-breaker"): a hostile
+upstream's error page must not reach the terminal raw, and mock-upstream's start-up
+failures are one line with exit status 2.
+
+Real processes and real sockets on 127.0.0.1; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import FIXTURES
+
+DEMO = FIXTURES / "demo_nba_frames.ndjson"
+CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+ENV = {**os.environ, "DROPENGINE_API_KEY": "k-secret-1", "NO_COLOR": "1", "COLUMNS": "200"}
+
+
+def dropengine(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dropengine", *args], capture_output=True, text=True,
+                          timeout=timeout, env=ENV, check=False)
+
+
+@pytest.fixture
+def hostile_upstream() -> Iterator[str]:
+    """An HTTP server that rejects every request with 403 and an error page full of
+    terminal escapes (clear screen, set title, a newline)."""
+    body = b"\x1b[2J\x1b]0;pwned\x07bad key\r\n\x1b[31mred\x9b1m"
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: "
+                                 + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        srv.close()
+
+
+def test_an_upstream_error_page_reaches_the_terminal_escaped(hostile_upstream: str) -> None:
+    """The 403 body was printed with its ESC sequences (the rejected-key line cleared the
+    terminal and retitled the window)."""
+    res = dropengine("watch", "--sport", "basketball_nba", "--base-url", hostile_upstream, "--duration", "20")
+    assert res.returncode == 3, res.stderr
+    assert "403" in res.stderr and "bad key" in res.stderr
+    assert not CONTROL.search(res.stderr), repr(res.stderr)
+    assert "k-secret-1" not in res.stderr
+
+
+def test_mock_upstream_busy_port_is_one_line_exit_2() -> None:
+    """It printed click's usage block (4 lines) before the error."""
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        res = dropengine("mock-upstream", "--replay", str(DEMO), "--port", str(port), "--log-level", "error")
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Usage:" not in res.stderr, res.stderr
+    assert str(port) in lines[0] and lines[0].startswith("Error:")
+
+
+def test_mock_upstream_nothing_to_serve_is_one_line_exit_2(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.ndjson"
+    junk.write_bytes(b"{not json\n" * 5)
+    res = dropengine("mock-upstream", "--replay", str(junk), "--port", "0")
+    assert res.returncode == 2
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip() and not ln.startswith("  ")]
+    assert "Usage:" not in res.stderr and lines[-1].startswith("Error:") and "nothing to serve" in lines[-1]
