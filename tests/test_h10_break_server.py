@@ -181,16 +181,17 @@ def test_a_saving_child_killed_midway_leaves_no_temporary_file(
 
 # ---- the forked child and signals ----------------------------------------------------------------------
 
-def test_the_saving_child_ignores_ctrl_c_and_has_no_wakeup_fd(tmp_path: Path) -> None:
-    """Ctrl-C reaches the whole process group: the child must neither die half-way nor run the
-    parent's handlers (uvicorn's, asyncio's) or write into the parent's signal wakeup fd."""
+def test_the_saving_child_ignores_ctrl_c_and_sigterm_and_has_no_wakeup_fd(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group (systemd's SIGTERM the whole cgroup): the child must
+    neither die half-way nor run the parent's handlers (uvicorn's, asyncio's) or write into the
+    parent's signal wakeup fd."""
     r, w = os.pipe()
     os.set_blocking(w, False)
     old = signal.set_wakeup_fd(w)
     try:
         def encode() -> bytes:
             wake = signal.set_wakeup_fd(-1)
-            return f"{signal.getsignal(signal.SIGINT)!r} {wake}".encode()
+            return f"{signal.getsignal(signal.SIGINT)!r} {signal.getsignal(signal.SIGTERM)!r} {wake}".encode()
 
         pid = state_mod.fork_save(tmp_path / "s.state", encode)
         assert pid is not None
@@ -200,7 +201,7 @@ def test_the_saving_child_ignores_ctrl_c_and_has_no_wakeup_fd(tmp_path: Path) ->
         os.close(r)
         os.close(w)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert (tmp_path / "s.state").read_text() == f"{signal.SIG_IGN!r} -1"
+    assert (tmp_path / "s.state").read_text() == f"{signal.SIG_IGN!r} {signal.SIG_IGN!r} -1"
 
 
 def test_a_hung_saving_child_is_killed_reaped_and_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

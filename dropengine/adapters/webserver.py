@@ -8,6 +8,7 @@ query string (``?apiKey=...``).
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -83,7 +84,20 @@ def run_foreground(
     if on_ready is not None:
         on_ready(_url(sock))
     server = uvicorn.Server(_config(app, log_level, access_log, graceful_s=5.0))
-    server.run(sockets=[sock])
+    # uvicorn handles SIGINT/SIGTERM (a graceful stop), then raises the signal again against
+    # the handlers it found: Python's default turned Ctrl-C into KeyboardInterrupt (click:
+    # "Aborted!", exit 1) and SIGTERM into death by signal (143). A stop asked for by a
+    # signal is a clean stop: exit 0, as the commands document.
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stopped(sig: int, frame: Any) -> None:
+    """The handler uvicorn re-raises a handled SIGINT/SIGTERM against: the stop is done."""
 
 
 class BackgroundServer:

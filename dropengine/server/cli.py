@@ -109,6 +109,13 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
         sock = bind(host, port)  # before the state is read: a busy port fails at once
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
+    if state_path is not None:  # one server per state file (kept locked until exit)
+        from .state import StateLocked, lock_state
+
+        try:
+            lock_state(state_path)
+        except StateLocked as exc:
+            raise StartupError(f"--state {state_path}: {exc}") from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = DropServer(source, config)
     message = server.restore(_now())

@@ -39,12 +39,12 @@ from typing import Any, Final
 import msgspec
 
 from ..engine import DropEngine
-from ..errors import SnapshotError
+from ..errors import DropEngineError, SnapshotError
 from .hub import Hub, parse_cursor
 
 __all__ = [
-    "Reservation", "SavedState", "decode_state", "encode_state", "fork_save", "ids_path", "load_state",
-    "read_reservation", "save_state", "write_reservation",
+    "Reservation", "SavedState", "StateLocked", "decode_state", "encode_state", "fork_save", "ids_path", "load_state",
+    "lock_state", "read_reservation", "save_state", "write_reservation",
 ]
 
 MAGIC: Final = b"dropengine-serve-state\n"
@@ -181,12 +181,12 @@ def fork_save(path: Path, encode: Callable[[], bytes], report: int | None = None
         return pid
     code = 0  # the child from here on
     try:
-        # Ctrl-C reaches the whole process group: the child neither dies half-way (the parent
-        # kills it if it shuts down first) nor runs the parent's Python handlers (uvicorn's,
-        # asyncio's) nor writes into the parent's signal wakeup fd (an event loop's self-pipe,
-        # shared with the parent until closed below). SIGTERM kills it.
+        # Ctrl-C reaches the whole process group, systemd's SIGTERM the whole cgroup: the
+        # child neither dies half-way (its parent, stopping, kills it with SIGKILL and saves
+        # itself) nor runs the parent's Python handlers (uvicorn's, asyncio's) nor writes into
+        # the parent's signal wakeup fd (an event loop's self-pipe, shared until closed below).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.set_wakeup_fd(-1)
         gc.disable()  # a collection would touch (and copy) every page of the heap
         out = 2
@@ -224,6 +224,48 @@ def load_state(path: Path, now_ms: int, max_age_s: float, **hub_settings: Any) -
         return None, f"state in {path} is {age_s:.0f} s old (> {max_age_s:g} s): starting empty"
     return state, f"restored {path}: {state.engine.keys_held} keys, {len(state.hub.buffer)} buffered alerts, " \
                   f"saved {age_s:.1f} s ago"
+
+
+# -- one server per state file ---------------------------------------------------------------------
+class StateLocked(DropEngineError):
+    """The state file cannot be owned by this server (another one uses it, or its directory
+    cannot hold the lock file); the message says which and why."""
+
+
+def lock_state(path: Path) -> int:
+    """Own ``path`` for this process: an exclusive ``flock`` on ``FILE.lock`` (released by
+    the kernel when the process ends, even by kill -9), or :class:`StateLocked`. Two servers
+    on one state would overwrite each other's saves and reservations and, both restoring
+    the same epoch, give one id to two different alerts. Returns the descriptor to keep open.
+
+    Once owned, temporary files a killed run left (``FILE.<pid>.tmp``, ``FILE.ids.<pid>.tmp``)
+    are removed. Where ``flock`` does not exist, nothing is locked (returns -1).
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return -1
+    lock = path.with_name(path.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StateLocked(f"cannot create the lock file {lock}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        who = f" (pid {holder})" if holder.isdigit() else ""
+        raise StateLocked(f"is in use by another dropengine serve{who} ({lock} is locked); "
+                          f"each server needs its own state file") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    for name in (path.name, ids_path(path).name):
+        for stale in path.parent.glob(f"{name}.*.tmp"):
+            if stale.name[len(name) + 1:-4].isdigit():
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+    return fd
 
 
 # -- the id reservation ---------------------------------------------------------------------------

@@ -1,0 +1,125 @@
+"""Issue 10, second pass ("server-breaker"): real ``dropengine serve`` processes used as an
+operator would misuse them. Bounded: each process is stopped by the test, every wait has a
+deadline; no timing assertions.
+
+- two servers on one ``--state`` file: the second refuses to start (one line, exit 2), a kill -9
+  of the first releases the file, and the next start removes the temporary files it left;
+- a ``--state`` whose directory does not exist fails at start (one line, exit 2);
+- Ctrl-C in a terminal (SIGINT to the whole process group, saving child included) while
+  periodic saves run: a clean stop, the final save written, no reset at the restart.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dropengine.server.hub import parse_cursor
+from dropengine.server.state import ids_path, load_state, read_reservation
+
+from .test_h10_server_crash import _recording, _wait
+
+
+def _serve(recording: Path, state: Path, *extra: str, session: bool = False) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dropengine", "serve", "--source", f"replay:{recording}", "--speed", "1", "--port", "0",
+         "--state", str(state), "--log-level", "warning", *extra],
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=session,
+    )
+
+
+def _url(proc: subprocess.Popen[str]) -> str:
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert " at http://" in line, line
+    return line.split(" at ")[1].split()[0]
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Its stderr once it exits (killed if it has not within ``timeout``: the test fails)."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        raise
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+
+
+def test_a_second_server_on_the_same_state_refuses_to_start(tmp_path: Path) -> None:
+    rec = tmp_path / "rec.ndjson"
+    _recording(rec, 500)
+    state = tmp_path / "serve.state"
+    first = _serve(rec, state)
+    try:
+        _url(first)
+        second = _serve(rec, state)
+        err = _finish(second)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert second.returncode == 2 and len(lines) == 1 and "Traceback" not in err, err
+        assert f"--state {state}" in lines[0] and "in use by another dropengine serve" in lines[0], lines[0]
+        assert f"pid {first.pid}" in lines[0]
+        (tmp_path / f"serve.state.{first.pid}.tmp").write_bytes(b"half a save")  # as if killed mid-save
+        (tmp_path / f"serve.state.ids.{first.pid}.tmp").write_bytes(b"half")
+    finally:
+        _stop(first)  # kill -9: the kernel releases the lock
+    third = _serve(rec, state)
+    try:
+        _url(third)
+        assert not list(tmp_path.glob("*.tmp"))
+    finally:
+        _stop(third)
+
+
+def test_a_state_in_a_missing_directory_fails_at_start(tmp_path: Path) -> None:
+    rec = tmp_path / "rec.ndjson"
+    _recording(rec, 50)
+    proc = _serve(rec, tmp_path / "nope" / "serve.state")
+    err = _finish(proc)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert "--state" in lines[0] and "No such file or directory" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_process_group_during_saves_is_a_clean_stop(tmp_path: Path, sig: int) -> None:
+    """SIGINT as a terminal's Ctrl-C sends it, SIGTERM as systemd stops a service (the whole
+    cgroup): exit 0 (was 1 with "Aborted!" for Ctrl-C, 143 for SIGTERM), the final save written."""
+    rec = tmp_path / "rec.ndjson"
+    _recording(rec, 4000)
+    state = tmp_path / "serve.state"
+    proc = _serve(rec, state, "--state-every", "0.1", session=True)
+    try:
+        url = _url(proc)
+
+        def saves() -> int:
+            text = httpx.get(url + "/metrics", timeout=5).text
+            return int(next(ln.split()[1] for ln in text.splitlines()
+                            if ln.startswith("dropengine_state_saves_total")))
+
+        _wait(lambda: saves() >= 5, 60, "five periodic saves")
+        high = parse_cursor(httpx.get(url + "/healthz", timeout=5).json()["high_water"])
+        assert high is not None and high.seq > 0
+        os.killpg(proc.pid, sig)  # the saving child gets it too
+        err = _finish(proc)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0 and "Traceback" not in err and "Aborted" not in err, (proc.returncode, err)
+    assert "could not save" not in err and "exited with status" not in err, err
+    saved, message = load_state(state, int(time.time() * 1000), 600)
+    assert saved is not None, message
+    r, why = read_reservation(ids_path(state))
+    assert r is not None and r.epoch == saved.hub.epoch, why
+    assert r.reserved == saved.hub.next_seq - 1 >= high.seq  # the final save ran: no reset at the restart
+    assert not list(tmp_path.glob("*.tmp"))
