@@ -214,7 +214,10 @@ def _summary(err: Console, c: EngineCounters, keys: int | None, stats: ReplaySta
         table.add_row(Text(k), Text(str(v)))  # Text: a file name like "[red]x.ndjson" is no markup
     err.print(table)
     if output is not None:
-        err.print(f"alerts written to {output}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"alerts written to {printable(str(output))}", markup=False, highlight=False, soft_wrap=True)
+    note = stats.empty_note()
+    if note is not None:
+        err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     shown = list(stats.skips.first)
     shown += [s for s in stats.skips.files if s not in shown]  # every skipped file, always
     if stats.unusable_reason() is not None:  # the files are named once, in the error line that follows

@@ -21,13 +21,19 @@ __all__ = ["BAD_JSON", "decode_json"]
 #: The skip reason of a line that is not JSON.
 BAD_JSON: Final = "bad json"
 _decode = msgspec.json.Decoder().decode
+_BOM: Final = b"\xef\xbb\xbf"
 
 
 def decode_json(data: bytes | str, where: str = "") -> Any:
-    """Decode one JSON text; raises :class:`FeedError` (``bad json``) naming ``where``."""
+    """Decode one JSON text; raises :class:`FeedError` (``bad json``) naming ``where``.
+
+    A UTF-8 byte-order mark before the text is ignored (only tried once decoding failed,
+    so it costs nothing on good lines)."""
     try:
         return _decode(data)
     except msgspec.DecodeError as exc:
+        if data[:3] == _BOM or data[:1] == "\ufeff":  # mid-file, from concatenated files
+            return decode_json(data[3:] if isinstance(data, bytes) else data[1:], where)
         detail = str(exc)
     except RecursionError:
         detail = "JSON nested too deeply to decode"

@@ -50,7 +50,10 @@ class ReplayStats:
         The one judgement behind "zero usable input is not success" (``replay`` and
         ``backtest`` exit 1 on it): names what each unusable file lacks (its missing
         columns, the foreign format it looks like, why it could not be read), or else sums
-        up the skips. A quote filtered out or not alerting still counts as usable.
+        up the skips. A quote filtered out or not alerting still counts as usable, and an
+        input with nothing wrong in it that holds no odds (a recording of a quiet hour: only
+        ``connected`` and ``heartbeat``; a table with its header only) is empty, not
+        unusable: ``None`` here, :meth:`empty_note` says so.
         """
         if self.quotes > 0:
             return None
@@ -63,7 +66,14 @@ class ReplayStats:
             reasons = ", ".join(f"{n} {r}" for r, n in sorted(skips.counts.items(), key=lambda kv: -kv[1]))
             example = f"; the first: {skips.first[0]}" if skips.first else ""
             return f"no usable quotes in the input: every line or row was skipped ({reasons}){example}"
-        return "no quotes in the input: it holds no odds rows"
+        return None
+
+    def empty_note(self) -> str | None:
+        """One line when the input was read without fault but holds no odds rows, else ``None``."""
+        if self.quotes > 0 or self.skips:
+            return None
+        seen = ", ".join(f"{t} {n:,}" for t, n in sorted(self.envelopes.items()))
+        return "the input holds no odds rows" + (f" (envelopes: {seen})" if seen else "") + "; nothing to detect"
 
 
 def read_quotes(

@@ -8,6 +8,7 @@ and a well-formed recording that holds no odds at all.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from dropengine import DropEngine, replay
+from dropengine.adapters.files import _lines
 from dropengine.cli import main
 from dropengine.replay import ReplayStats
 from dropengine.skips import MAX_TEXT, SkipLog, printable
@@ -91,3 +93,105 @@ def test_a_huge_value_gives_a_bounded_skip_report(tmp_path: Path) -> None:
                             f'"price":-110,"last_update":{i}}}\n' for i in range(10)))
     code, _, err = invoke("replay", str(path))
     assert code == 1 and len(err) < 20_000, len(err)
+
+
+# ---- CSV: a header naming a column twice, UTF-16 ----------------------------------------------
+
+
+def test_a_csv_header_naming_a_column_twice_is_an_unusable_file(tmp_path: Path) -> None:
+    """``...,last_update,price`` read the second price silently (the dict kept the last)."""
+    path = tmp_path / "dup.csv"
+    path.write_text("sport_key,event_id,bookmaker,side,price,last_update,price\n"
+                    "nba,e1,b,h2h_home,-110,1000,-200\nnba,e1,b,h2h_home,-150,2000,-300\n")
+    for engine in ("stream", "batch"):
+        code, out, err = invoke("replay", "--engine", engine, str(path))
+        assert code == 1 and out == ""
+        assert "price" in err and "twice" in err, err
+    # a repeated column dropengine does not read is harmless
+    ok = tmp_path / "extra.csv"
+    ok.write_text(HEADER.strip() + ",note,note\nnba,e1,b,h2h_home,-110,1000,a,b\nnba,e1,b,h2h_home,-150,2000,c,d\n")
+    code, out, _ = invoke("replay", str(ok))
+    assert code == 0 and out.count("\n") == 1
+
+
+def test_a_utf16_csv_reads_like_utf8(tmp_path: Path) -> None:
+    """A UTF-16 CSV (spreadsheet "Unicode" export) was "missing column(s)" with NUL bytes
+    printed as its column names."""
+    text = QUOTES_CSV.read_text(encoding="utf-8")
+    expected, _ = run([QUOTES_CSV])
+    for enc in ("utf-16", "utf-16-le", "utf-16-be"):
+        path = tmp_path / f"{enc}.csv"
+        bom = "\ufeff" if enc != "utf-16" else ""
+        path.write_bytes((bom + text).encode(enc))
+        drops, stats = run([path])
+        assert drops == expected, (enc, stats.skips.first[:3])
+
+
+# ---- line ends --------------------------------------------------------------------------------
+
+
+def test_cr_only_line_ends_read_like_lf(tmp_path: Path) -> None:
+    """A recording with CR-only line ends was one line: "cannot tell the format" although
+    its first line plainly is a frames envelope."""
+    expected, _ = run([FRAMES])
+    lf = FRAMES.read_bytes()
+    for name, data in (("cr.ndjson", lf.replace(b"\n", b"\r")), ("mixed.ndjson", lf.replace(b"\n", b"\r", 7))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        drops, stats = run([path])
+        assert drops == expected, (name, [str(s) for s in stats.skips.first[:3]])
+    snap = GOLDEN / "theoddsapi_snapshots.ndjson"
+    path = tmp_path / "snap.ndjson"
+    path.write_bytes(snap.read_bytes().replace(b"\n", b"\r"))
+    assert run([path])[0] == run([snap])[0]
+
+
+# ---- a well-formed recording with no odds ------------------------------------------------------
+
+
+def test_a_recording_without_odds_is_empty_not_an_error(tmp_path: Path) -> None:
+    """Only connected + heartbeat envelopes (a quiet hour recorded by ``watch --record``), a
+    CSV with its header only, an empty The Odds API response: nothing was bad, there was
+    nothing to detect. Exit 0 with one clear note (it was exit 1, "no usable quotes")."""
+    quiet = tmp_path / "quiet.ndjson"
+    quiet.write_text('{"type":"connected","sport_key":"basketball_nba"}\n' + '{"type":"heartbeat"}\n' * 10)
+    header = tmp_path / "header.csv"
+    header.write_text(HEADER)
+    none = tmp_path / "none.json"
+    none.write_text("[]")
+    for path in (quiet, header, none):
+        for engine in ("stream", "batch"):
+            code, out, err = invoke("replay", "--engine", engine, str(path))
+            assert code == 0 and out == "", (path.name, err)
+            assert "no odds rows" in err and "error" not in err, err
+    code, _, err = invoke("replay", "--engine", "stream", str(quiet))
+    assert "heartbeat 10" in err
+    # bad input is still an error
+    junk = tmp_path / "junk.ndjson"
+    junk.write_bytes(b'{"type":"odds_update","data":[{"event_id":"e"}]}\n')
+    assert invoke("replay", str(junk))[0] == 1
+
+
+def test_a_bom_mid_file_from_concatenated_files_is_dropped(tmp_path: Path) -> None:
+    """``cat a.ndjson b.ndjson`` where b starts with a UTF-8 BOM: that line was bad json."""
+    lines = FRAMES.read_bytes().splitlines(keepends=True)
+    path = tmp_path / "cat.ndjson"
+    path.write_bytes(b"".join(lines[:3]) + b"\xef\xbb\xbf" + b"".join(lines[3:]))
+    drops, stats = run([path])
+    assert drops == run([FRAMES])[0] and stats.skips.total == run([FRAMES])[1].skips.total
+
+
+def test_cr_line_ends_in_gzip_and_crlf_at_a_block_boundary(tmp_path: Path) -> None:
+    import gzip
+
+    expected, _ = run([FRAMES])
+    path = tmp_path / "cr.ndjson.gz"
+    path.write_bytes(gzip.compress(FRAMES.read_bytes().replace(b"\n", b"\r")))
+    assert run([path])[0] == expected
+    # CRLF whose CR is the last byte the reader has buffered: still read as CRLF
+    data = b'{"type":"x"}   \r\n{"type":"y"}\r\n'
+    assert data.index(b"\r") == 15
+    fh = io.BufferedReader(io.BytesIO(data), buffer_size=16)  # type: ignore[arg-type]
+    assert list(_lines(fh)) == [(1, b'{"type":"x"}   \r\n'), (2, b'{"type":"y"}\r\n')]
+    fh = io.BufferedReader(io.BytesIO(data.replace(b"\r\n", b"\r")), buffer_size=16)  # type: ignore[arg-type]
+    assert list(_lines(fh)) == [(1, b'{"type":"x"}   '), (2, b'{"type":"y"}')]

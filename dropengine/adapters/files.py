@@ -40,7 +40,7 @@ from ..jsonline import decode_json
 from ..quote import Quote
 from ..skips import SkipLog
 from ..sse import SSEParser
-from ..tables import REQUIRED_COLUMNS, quote_from_row
+from ..tables import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, quote_from_row
 from ..theoddsapi import iso_to_ms, quotes_from_odds_api
 
 __all__ = [
@@ -63,7 +63,10 @@ Progress = Callable[[int], None]
 
 _SSE_FIELDS: Final = ("data:", "event:", "id:", "retry:", ":")
 _BOM: Final = b"\xef\xbb\xbf"
+_CR: Final = ord("\r")
 _READ_ERRORS: Final = (OSError, EOFError, zlib.error)  # includes gzip.BadGzipFile
+#: The columns a quote table may have: one named twice makes the table ambiguous.
+_KNOWN_COLUMNS: Final = frozenset(REQUIRED_COLUMNS) | frozenset(OPTIONAL_COLUMNS)
 #: Format detection counts the votes of at most this many lines that vote ...
 DETECT_LINES: Final = 50
 #: ... and stops as soon as one format has this many clear votes, or after this many lines.
@@ -221,12 +224,8 @@ def detect_format(path: str | Path) -> str:
     try:
         with _open(p) as fh:
             n = 0
-            for raw in fh:
+            for _, raw in _lines(fh):
                 line = raw.strip()
-                if first_line is None and line.startswith(_BOM):
-                    line = line[len(_BOM) :].strip()
-                if not line:
-                    continue
                 n += 1
                 if first_line is None:
                     first_line = line[:60]
@@ -324,12 +323,29 @@ def _guarded(path: Path, stream: Stream, skips: SkipLog) -> Stream:
 
 
 def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Non-blank lines with 1-based numbers; a UTF-8 BOM on line 1 is dropped."""
-    for lineno, line in enumerate(fh, 1):
-        if lineno == 1 and line.startswith(_BOM):
+    """Non-blank lines with 1-based numbers, for every line-based reader and detection.
+
+    A line ends at LF, CRLF or a lone CR (old-Mac line ends, or a mix): a JSON text never
+    holds a raw CR, so splitting there cannot cut a valid line. A UTF-8 BOM on line 1 is
+    dropped (one mid-file, from ``cat a b``, is dropped by
+    :func:`~dropengine.jsonline.decode_json`).
+    """
+    extra = 0  # lines found inside physical lines (split at lone CRs) so far
+    for i, line in enumerate(fh, 1):
+        if _CR in line:  # an int test is a memchr: ~10x cheaper per line than b"\r" in line
+            parts = line.rstrip(b"\r\n").split(b"\r")
+            if len(parts) > 1:
+                for j, part in enumerate(parts):
+                    if i == 1 and j == 0 and part.startswith(_BOM):
+                        part = part[len(_BOM) :]
+                    if part.strip():
+                        yield i + extra + j, part
+                extra += len(parts) - 1
+                continue
+        if i == 1 and line.startswith(_BOM):
             line = line[len(_BOM) :]
         if line.strip():
-            yield lineno, line
+            yield i + extra, line
 
 
 _SKIPPED: Final = object()
@@ -489,6 +505,13 @@ def _csv_error(exc: csv.Error) -> str:
     return text
 
 
+def _text_encoding(raw: IO[bytes]) -> str:
+    """UTF-16 when the file starts with its BOM (a spreadsheet's "Unicode" export), else
+    UTF-8 (an optional UTF-8 BOM dropped)."""
+    head = raw.peek(2)[:2]  # type: ignore[attr-defined]  # BufferedReader and GzipFile peek
+    return "utf-16" if head in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+
+
 def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
     """CSV rows as dicts of text (an empty cell is ""), positioned by file line.
 
@@ -502,7 +525,7 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator
     reader = csv.reader(one, strict=True)
     header: list[str] | None = None
     width = 0
-    with _open(path, progress) as raw, io.TextIOWrapper(raw, "utf-8-sig", errors="replace", newline="") as fh:
+    with _open(path, progress) as raw, io.TextIOWrapper(raw, _text_encoding(raw), errors="replace", newline="") as fh:
         for lineno, line in enumerate(fh, 1):
             one.line = line
             try:
@@ -520,8 +543,13 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator
             if header is None:
                 header = [h.strip() for h in cells]
                 width = len(header)
-                if any(c not in header for c in REQUIRED_COLUMNS):
-                    table_lacks_columns(path, header, sum(1 for rest in fh if rest.strip()), skips)
+                twice = sorted({c for c in header if c in _KNOWN_COLUMNS and header.count(c) > 1})
+                if any(c not in header for c in REQUIRED_COLUMNS) or twice:
+                    rows = sum(1 for rest in fh if rest.strip())
+                    if not table_lacks_columns(path, header, rows, skips):
+                        skips.add_file(name, "unusable file",
+                                       f"the header (line {lineno}) names {', '.join(twice)} twice: which one "
+                                       f"is meant cannot be told; its {rows:,} rows were not read")
                     return
                 continue
             if len(cells) != width:
