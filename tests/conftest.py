@@ -8,6 +8,8 @@ A test that needs it skips with the reason when it is absent, and fails instead 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,18 @@ def nfl_dir() -> Path:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+#: The interpreter's recursion limit when the suite started. Whether msgspec can decode a
+#: deeply nested JSON line depends on it (it raises RecursionError past it), and hypothesis
+#: may leave it raised after a test in which something else changed it ("The recursion limit
+#: will not be reset ..."). Every test starts from the same limit, so the bad-json tests do not
+#: depend on which tests ran before them.
+_RECURSION_LIMIT = sys.getrecursionlimit()
+
+
+@pytest.fixture(autouse=True)
+def _same_recursion_limit() -> Iterator[None]:
+    sys.setrecursionlimit(_RECURSION_LIMIT)
+    yield
+    sys.setrecursionlimit(_RECURSION_LIMIT)
