@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -137,7 +137,7 @@ class DropEngine:
     [-10]
     """
 
-    __slots__ = ("_events", "_n", "_state", "config", "filter")
+    __slots__ = ("_events", "_n", "_nkeys", "_state", "config", "filter")
 
     def __init__(
         self,
@@ -159,6 +159,9 @@ class DropEngine:
         # event_id -> commence time (unix ms, None when unparseable), from the first quote of
         # a new key that carried one; read only by evict(started_before_ms=...).
         self._events: dict[str, int | None] = {}
+        # event_id -> how many keys of it are held: eviction forgets an event's start when its
+        # last key goes without scanning every key (kept on key creation and deletion only)
+        self._nkeys: dict[str, int] = {}
         # seen, primed, stale, invalid, suspended, repeated, detected, alerts
         self._n = [0] * 8
 
@@ -229,6 +232,8 @@ class DropEngine:
         state = self._state
         get = state.get
         events = self._events
+        nkeys = self._nkeys
+        nkeys_get = nkeys.get
         n_seen = n_primed = n_stale = n_invalid = n_susp = n_rep = n_det = 0
         out: list[Drop] = []
         append = out.append
@@ -251,9 +256,11 @@ class DropEngine:
                         n_invalid += 1
                         continue
                 if st is None:
-                    # a new key: learn its event's start once (never on the per-update path)
-                    if q.event_id not in events and q.commence_time is not None:
-                        events[q.event_id] = _commence_ms(q.commence_time)
+                    # a new key: count it, learn its event's start once (never on the per-update path)
+                    eid = q.event_id
+                    nkeys[eid] = nkeys_get(eid, 0) + 1
+                    if eid not in events and q.commence_time is not None:
+                        events[eid] = _commence_ms(q.commence_time)
                     if price is None:
                         n_susp += 1
                         state[key] = [None, lu, lu, True, None, lu]
@@ -350,28 +357,62 @@ class DropEngine:
         among its keys' first quotes; events with no known start are evicted by age only. A
         forgotten key primes again on its next quote; keys that stay are not affected.
         """
+        return max(self.evict_iter(before_ms, started_before_ms=started_before_ms, chunk=_MAX_INT))
+
+    def evict_iter(
+        self, before_ms: int, *, started_before_ms: int | None = None, chunk: int = 50_000
+    ) -> Iterator[int]:
+        """:meth:`evict` in steps of ``chunk`` keys, for a caller that must not stop for a scan of
+        millions of keys: yields the running count of dropped keys after each step.
+
+        The key list is copied once, at the call; each key is judged when its step runs, so
+        ``observe``/``observe_many`` may run between steps (in the same thread, or under the
+        caller's lock): a key updated since the copy is kept if it is now recent, and
+        a key created since the copy is not looked at. Exhausted without interleaved quotes, it
+        drops exactly what :meth:`evict` would. Abandoning it part way leaves a consistent
+        engine (the steps done are done). Arguments are checked at the call, not at the first step.
+        """
         if isinstance(before_ms, bool) or not isinstance(before_ms, int):
             raise ConfigError(f"before_ms: {before_ms!r} must be an integer (unix ms)")
         if started_before_ms is not None and (
             isinstance(started_before_ms, bool) or not isinstance(started_before_ms, int)
         ):
             raise ConfigError(f"started_before_ms: {started_before_ms!r} must be an integer (unix ms) or None")
+        if type(chunk) is not int or chunk < 1:
+            raise ConfigError(f"chunk: {chunk!r} must be a positive integer (keys per step)")
+        return self._evict_steps(list(self._state), before_ms, started_before_ms, chunk)
+
+    def _evict_steps(
+        self, keys: list[tuple[str, str, str]], before_ms: int, started_before_ms: int | None, chunk: int
+    ) -> Iterator[int]:
+        """The one eviction rule (see :meth:`evict_iter`), applied to ``keys`` as they are now."""
         state = self._state
         events = self._events
-        if started_before_ms is None:
-            old = [k for k, st in state.items() if st[_NEWEST] < before_ms]
-        else:
-            started = {
-                e for e, ms in events.items() if ms is not None and ms < started_before_ms
-            }
-            old = [k for k, st in state.items() if st[_NEWEST] < before_ms or k[0] in started]
-        for k in old:
-            del state[k]
-        if old and events:
-            live = {k[0] for k in state}
-            for e in [e for e in events if e not in live]:
-                del events[e]
-        return len(old)
+        nkeys = self._nkeys
+        dropped = 0
+        for lo in range(0, len(keys), chunk):
+            for k in keys[lo : lo + chunk]:
+                st = state.get(k)
+                if st is None:
+                    continue
+                if st[_NEWEST] >= before_ms:
+                    if started_before_ms is None:
+                        continue
+                    start = events.get(k[0])
+                    if start is None or start >= started_before_ms:
+                        continue
+                del state[k]
+                dropped += 1
+                e = k[0]
+                left = nkeys[e] - 1
+                if left:
+                    nkeys[e] = left
+                else:
+                    del nkeys[e]
+                    events.pop(e, None)
+            yield dropped
+        if not keys:
+            yield 0
 
     # -- persistence ---------------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -459,6 +500,7 @@ class DropEngine:
             raise ValueError("counters must be 8 non-negative integers")
         eng._n = list(counters)
         state = eng._state
+        nkeys = eng._nkeys
         for row in payload["state"]:
             if type(row) is not list or len(row) != 9:
                 raise ValueError("a state row is not a list of 9")
@@ -469,11 +511,15 @@ class DropEngine:
                 raise ValueError(f"state times/flag of {_short(row[:3])}")
             if not ((price is None and aprice is None and susp) or (_is_price(price) and _is_price(aprice))):
                 raise ValueError(f"state prices of {_short(row[:3])}")
-            state[(e, b, s)] = [price, since, newest, susp, aprice, asince]
+            key = (e, b, s)
+            if key not in state:
+                nkeys[e] = nkeys.get(e, 0) + 1
+            state[key] = [price, since, newest, susp, aprice, asince]
         events = eng._events
         for row in payload.get("events", ()):
             e, ms = row
             if type(e) is not str or (ms is not None and (type(ms) is not int or not -_MAX_INT <= ms < _MAX_INT)):
                 raise ValueError("events row")
-            events[e] = ms
+            if e in nkeys:  # an event none of whose keys is held has no use for its start
+                events[e] = ms
         return eng
