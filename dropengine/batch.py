@@ -31,9 +31,9 @@ stable sort by key and input position:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import polars as pl
 
@@ -52,6 +52,7 @@ _PLAIN_NUMBER: Final = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]
 
 #: Column order of the alerts frame: the wire order of :class:`~dropengine.drop.Drop`.
 ALERT_SCHEMA: Final = ALERT_FIELDS
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,7 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
         lf = quotes
     else:
         raise ConfigError(f"quotes: expected a polars DataFrame or LazyFrame, got {type(quotes).__name__}")
-    schema = lf.collect_schema()
+    schema = _computed(lf.collect_schema)
     missing = [c for c in REQUIRED if c not in schema]
     if missing:
         raise ConfigError(f"quotes: missing column(s) {', '.join(missing)} (SPEC section 2 columns)")
@@ -199,26 +200,52 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
     int_prices = price_dtype.is_integer()
     if not (price_dtype.is_numeric() or price_dtype == pl.String or price_dtype == pl.Null):
         raise ConfigError(f"quotes: column price has type {price_dtype}; expected numbers or text")
-
     meta = [c for c in _META_TEXT if c in schema]
-    extra = (["line"] if "line" in schema else []) + ([timestamp_column] if timestamp_column else [])
-    frame = lf.select(
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
-        *(pl.col(c).cast(pl.String) for c in ("sport_key", *KEY)),
-        _ms(pl.col("last_update"), schema["last_update"]).alias("_lu"),
-        *_price_columns(price_dtype),
-        *(pl.col(c).cast(pl.String) for c in meta),
-        *(pl.col(c) for c in extra),
-    ).collect()
+    for c in ("sport_key", *KEY, *meta):
+        dtype = schema[c]
+        if dtype.is_nested() or dtype == pl.Object or dtype == pl.Binary:
+            raise ConfigError(f"quotes: column {c} has type {dtype}; expected text")
+    lu_dtype = schema["last_update"]
+    if not (lu_dtype.is_numeric() or lu_dtype in (pl.String, pl.Null) or isinstance(lu_dtype, pl.Datetime)):
+        raise ConfigError(f"quotes: column last_update has type {lu_dtype}; expected unix ms (integers) or datetimes")
+    if "line" in schema and not (schema["line"].is_numeric() or schema["line"] == pl.Null):
+        raise ConfigError(f"quotes: column line has type {schema['line']}; expected numbers")
+    stamp: list[pl.Expr] = []
+    if timestamp_column is not None:
+        ts_dtype = schema[timestamp_column]
+        if not (ts_dtype.is_integer() or ts_dtype == pl.Null):
+            raise ConfigError(
+                f"timestamp_column: column {timestamp_column!r} has type {ts_dtype}; expected integers (unix ms)"
+            )
+        stamp = [pl.col(timestamp_column).cast(pl.Int64).alias("_ts")]
+
+    frame = _computed(
+        lf.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
+            *(pl.col(c).cast(pl.String) for c in ("sport_key", *KEY)),
+            _ms(pl.col("last_update"), lu_dtype).alias("_lu"),
+            *_price_columns(price_dtype),
+            *(pl.col(c).cast(pl.String) for c in meta),
+            *([pl.col("line").cast(pl.Float64)] if "line" in schema else []),
+            *stamp,
+        ).collect
+    )
+    if stamp and frame.select((pl.col("_ts") < 0).any()).item():
+        raise ConfigError(
+            f"timestamp_column: column {timestamp_column!r} holds negative times"
+            " (like now_ms, an arrival time is non-negative unix ms)"
+        )
     if price_dtype == pl.String:
         int_prices = bool(frame.select(((pl.col("_p") % 1) == 0).all()).item() is not False)
     seen = frame.height
 
     # Rows no quote could be built from: a missing key field, a bad time, a bad side.
     bad_field = pl.any_horizontal(*(pl.col(c).is_null() | (pl.col(c) == "") for c in ("sport_key", *KEY)))
+    has_line = "line" in frame.columns
+    bad_line = (pl.col("line").is_not_null() & ~pl.col("line").is_finite()) if has_line else pl.lit(False)
     frame = frame.with_columns(
         pl.when(bad_field).then(pl.lit("missing field")).when(pl.col("_lu").is_null())
-        .then(pl.lit("bad time")).otherwise(None).alias("_skip")
+        .then(pl.lit("bad time")).when(bad_line).then(pl.lit("bad field")).otherwise(None).alias("_skip")
     )
     frame = _canonical_sides(frame)
     skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
@@ -263,12 +290,24 @@ def _accept(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return w, n_stale
 
 
+def _computed(compute: Callable[[], _T]) -> _T:
+    """Run a polars computation over the caller's frame: a LazyFrame whose own plan fails (a
+    bad cast, an unreadable scanned file) is bad input, reported as a FeedError."""
+    try:
+        return compute()
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FeedError(f"quotes: the frame could not be computed ({first})", "unreadable") from None
+
+
 def _ms(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """``last_update`` as Int64 unix ms; anything that is not a non-negative integer is null."""
     if dtype.is_integer():
         out = col.cast(pl.Int64, strict=False)
     elif dtype.is_float():
         out = pl.when(col.is_finite() & (col == col.floor())).then(col.cast(pl.Int64, strict=False))
+    elif isinstance(dtype, pl.Datetime):
+        out = col.dt.epoch("ms")
     elif dtype == pl.String:
         text = col.str.strip_chars()
         out = pl.when(text.str.contains(r"^[0-9]+$")).then(text.cast(pl.Int64, strict=False))
@@ -366,8 +405,8 @@ def _alerts(fired: pl.DataFrame, int_prices: bool, timestamp_column: str | None)
     delta = pl.col("_c") - pl.col("_rc")
     cols = fired.columns
     text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT}
-    line = pl.col("line").cast(pl.Float64) if "line" in cols else pl.lit(None, dtype=pl.Float64)
-    stamp = pl.col(timestamp_column).cast(pl.Int64) if timestamp_column else pl.col("_lu")
+    line = pl.col("line") if "line" in cols else pl.lit(None, dtype=pl.Float64)
+    stamp = pl.coalesce("_ts", "_lu") if timestamp_column else pl.col("_lu")
     columns = {
         "type": pl.lit("odds_drop"),
         "sport_key": pl.col("sport_key"),
