@@ -559,7 +559,7 @@ class DropServer:
                                 last_event_id=request.headers.get("last-event-id"))
         except ParamError as exc:
             self.metrics.rejected_400 += 1
-            return JSONResponse(exc.body(), status_code=400)
+            return JSONResponse(exc.body(secrets=[key]), status_code=400)  # never echo the key
         slot = record.name if self.config.keys is not None else key
         if self._open.get(slot, 0) >= record.cap:
             self.metrics.rejected_429 += 1

@@ -59,9 +59,25 @@ class ParamError(ValueError):
         self.message = message
         self.accepted = accepted
 
-    def body(self) -> dict[str, str]:
-        return {"error": "invalid parameter", "parameter": self.parameter, "message": self.message,
-                "accepted": self.accepted}
+    def body(self, secrets: Iterable[str] = ()) -> dict[str, str]:
+        """The 400 body. ``secrets`` (the API key the request presented) are masked wherever
+        the client put them: a bare ``?KEY``, a value of another parameter, a name."""
+        parameter, message = self.parameter, self.message
+        for secret in secrets:
+            if secret:
+                parameter = _mask(parameter, secret)
+                message = _mask(message, secret)
+        return {"error": "invalid parameter", "parameter": parameter, "message": message, "accepted": self.accepted}
+
+
+def _mask(text: str, secret: str) -> str:
+    """``text`` without ``secret`` (case-insensitively) nor the prefix of it that a shortened
+    echo (``_show``: 40 characters, a name: 64) may hold."""
+    out = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
+    for cut in (40, 64):
+        if len(secret) > cut:
+            out = re.sub(re.escape(secret[:cut]), "***", out, flags=re.IGNORECASE)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
