@@ -21,6 +21,7 @@ Rules, in the order the code applies them to each quote:
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
@@ -63,14 +64,23 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         t = self.threshold
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not (t > 0) or t == float("inf"):
-            raise ConfigError(f"threshold: {t!r} must be a positive finite number")
+        try:
+            finite = not isinstance(t, bool) and isinstance(t, (int, float)) and t > 0 and math.isfinite(t)
+        except OverflowError:  # an int too large for a float
+            finite = False
+        if not finite:
+            raise ConfigError(f"threshold: {_short(t)} must be a positive finite number")
         if self.unit not in ("cents", "prob"):
             raise ConfigError(f"unit: {self.unit!r} must be 'cents' or 'prob'")
         if self.unit == "prob" and t > 100:
             raise ConfigError(f"threshold: {t!r} probability points must be at most 100")
         if self.reference not in ("last", "anchor"):
             raise ConfigError(f"reference: {self.reference!r} must be 'last' or 'anchor'")
+        # Subclasses (numpy.float64, a str enum) are stored as the plain values they stand for:
+        # a snapshot can encode those, and the detection loop compares plain values.
+        object.__setattr__(self, "threshold", int(t) if isinstance(t, int) else float(t))
+        object.__setattr__(self, "unit", "prob" if self.unit == "prob" else "cents")
+        object.__setattr__(self, "reference", "anchor" if self.reference == "anchor" else "last")
         if not isinstance(self.reprime_after_suspension, bool):
             raise ConfigError("reprime_after_suspension: must be True or False")
 

@@ -92,6 +92,7 @@ class AlertFilter:
         """Validate and normalise filter arguments."""
         if direction not in DIRECTIONS:
             raise ConfigError(f"direction: {direction!r} must be one of {', '.join(DIRECTIONS)}")
+        direction = DIRECTIONS[DIRECTIONS.index(direction)]  # the plain str, not a subclass of it
         kind_set = parse_csv(kinds, "kinds")
         if kind_set is not None and not kind_set <= _KINDS:
             bad = sorted(kind_set - _KINDS)

@@ -73,6 +73,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
         self._validate()
 
     def _validate(self) -> None:
+        self._plain_values()
         for name in _REQUIRED_TEXT:
             value = getattr(self, name)
             if type(value) is not str or not value:
@@ -108,6 +109,20 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
                 msgspec.structs.force_setattr(self, "player", info.player)
             if self.line is None and info.line is not None:
                 msgspec.structs.force_setattr(self, "line", info.line)
+
+    def _plain_values(self) -> None:
+        """Store a subclass of str, int or float (numpy.str_, numpy.float64, a str enum) as the
+        plain value it stands for: keys hash and compare as text, snapshots and JSON encode it."""
+        for name in (*_REQUIRED_TEXT, *_OPTIONAL_TEXT, "kind", "market_key"):
+            value = getattr(self, name)
+            if isinstance(value, str) and type(value) is not str:
+                msgspec.structs.force_setattr(self, name, str.__str__(value))
+        for name in ("price", "line"):
+            value = getattr(self, name)
+            if isinstance(value, float) and type(value) is not float:
+                msgspec.structs.force_setattr(self, name, float(value))
+            elif isinstance(value, int) and type(value) is not int and not isinstance(value, bool):
+                msgspec.structs.force_setattr(self, name, int(value))
 
     @property
     def key(self) -> tuple[str, str, str]:
