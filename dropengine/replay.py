@@ -181,9 +181,36 @@ def load_table(
     if not paths:
         raise ConfigError("paths: give at least one recording")
     files = [Path(p) for p in paths]
-    if all(p.is_file() and p.name.lower().endswith(".parquet") for p in files) and fmt in ("auto", "quotes"):
+    if (all(p.is_file() and p.name.lower().endswith(".parquet") for p in files) and fmt in ("auto", "quotes")
+            and all(_plain_schema(p) for p in files)):
         return _parquet_tables(files, st, progress)
     return _decoded_table(paths, fmt, st, progress)
+
+
+def _plain_schema(path: Path) -> bool:
+    """Whether a Parquet file's columns have the plain types the columnar fast path reads
+    exactly as the row reader does (text as String, numbers as ints/floats, last_update as
+    integers or datetimes). Any other type (a bool or list price, an integer kind, text
+    lines ...) goes through the row reader, so both engines skip the same rows for the
+    same reasons. A file whose schema cannot be read is left to the fast path's report."""
+    import polars as pl
+
+    try:
+        schema = pl.read_parquet_schema(path)
+    except Exception:  # polars raises many exception types; the reader reports the file
+        return True
+    for name, dtype in schema.items():
+        if name in ("price", "line"):
+            ok = dtype.is_integer() or dtype.is_float() or dtype == pl.Null
+        elif name == "last_update":
+            ok = dtype.is_integer() or isinstance(dtype, pl.Datetime)
+        elif name in _QUOTE_COLUMNS:
+            ok = dtype in (pl.String, pl.Null)
+        else:
+            ok = True
+        if not ok:
+            return False
+    return True
 
 
 def _parquet_tables(

@@ -1,13 +1,16 @@
 """Quote tables (SPEC section 2 columns): one row, as a mapping, to one :class:`Quote`.
 
 Used by the NDJSON, CSV and Parquet quote readers alike, so every table format accepts
-the same values: a price may be a number, a plain-number string, or empty/null
-(suspended); ``last_update`` is unix ms; optional columns may be absent or empty.
+the same values: a price may be a number (a decimal too), a plain-number string, or
+empty/null (suspended); ``last_update`` is unix ms (or a datetime, naive meaning UTC);
+optional columns may be absent or empty.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final
 
 from .errors import FeedError
@@ -22,6 +25,7 @@ OPTIONAL_COLUMNS: Final = (
     "kind", "market_key", "market", "player", "line", "home_team", "away_team", "commence_time",
 )
 _TEXT_OPTIONAL: Final = ("market", "player", "home_team", "away_team", "commence_time")
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _opt_text(row: Mapping[str, Any], name: str) -> str | None:
@@ -46,6 +50,8 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
     if "price" not in row:
         raise FeedError("price: column missing (an empty cell means suspended)", "missing field")
     raw_price = row["price"]
+    if isinstance(raw_price, Decimal):  # a Parquet decimal column (a database export)
+        raw_price = int(raw_price) if raw_price == raw_price.to_integral_value() else float(raw_price)
     price = coerce_price(None if raw_price == "" else raw_price, "price")
     line = coerce_line(None if row.get("line") == "" else row.get("line"), "line")
     kind = _opt_text(row, "kind")
@@ -58,7 +64,7 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
         _req_text(row, "bookmaker"),
         canonical_side(_req_text(row, "side")),
         price,
-        coerce_ms(row["last_update"]),
+        _ms(row["last_update"]),
         kind,  # type: ignore[arg-type]  # checked above
         _opt_text(row, "market_key"),
         texts[0],
@@ -68,6 +74,16 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
         texts[3],
         texts[4],
     )
+
+
+def _ms(value: object) -> int:
+    """``last_update`` as unix ms: what :func:`coerce_ms` takes, or a datetime (a Parquet
+    Datetime column; naive means UTC, as in polars and the batch detector)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return coerce_ms((value - _EPOCH) // timedelta(milliseconds=1))
+    return coerce_ms(value)
 
 
 def _req_text(row: Mapping[str, Any], name: str) -> str:

@@ -195,3 +195,58 @@ def test_cr_line_ends_in_gzip_and_crlf_at_a_block_boundary(tmp_path: Path) -> No
     assert list(_lines(fh)) == [(1, b'{"type":"x"}   \r\n'), (2, b'{"type":"y"}\r\n')]
     fh = io.BufferedReader(io.BytesIO(data.replace(b"\r\n", b"\r")), buffer_size=16)  # type: ignore[arg-type]
     assert list(_lines(fh)) == [(1, b'{"type":"x"}   '), (2, b'{"type":"y"}')]
+
+
+# ---- Parquet of unusual column types: both engines read it the same way -------------------------
+
+
+def _parquet_variants(tmp_path: Path) -> dict[str, Path]:
+    import polars as pl
+
+    base: dict[str, Any] = {"sport_key": ["nba"] * 3, "event_id": ["e1"] * 3, "bookmaker": ["b"] * 3,
+                            "side": ["h2h_home"] * 3}
+    ok_lu = [1000, 2000, 3000]
+    frames = {
+        "price_bool": {**base, "price": [True, False, True], "last_update": ok_lu},
+        "price_list": {**base, "price": [[-110], [-150], [-190]], "last_update": ok_lu},
+        "price_str": {**base, "price": ["-110", "-150", "x"], "last_update": ok_lu},
+        "price_decimal": {**base, "price": pl.Series([-110, -150, -190], dtype=pl.Decimal(10, 2)),
+                          "last_update": ok_lu},
+        "line_str": {**base, "price": [-110, -150, -190], "last_update": ok_lu, "line": ["a", "b", "c"]},
+        "kind_int": {**base, "price": [-110, -150, -190], "last_update": ok_lu, "kind": [1, 2, 3]},
+        "commence_int": {**base, "price": [-110, -150, -190], "last_update": ok_lu, "commence_time": [1, 2, 3]},
+        "lu_datetime": {**base, "price": [-110, -150, -190],
+                        "last_update": pl.Series(ok_lu).cast(pl.Datetime("ms"))},
+        "lu_datetime_utc": {**base, "price": [-110, -150, -190],
+                            "last_update": pl.Series(ok_lu).cast(pl.Datetime("ms", "UTC"))},
+        "lu_float": {**base, "price": [-110, -150, -190], "last_update": [1000.0, 2000.5, float("nan")]},
+        "lu_str": {**base, "price": [-110, -150, -190], "last_update": ["1000", "2000", "x"]},
+        "event_int": {**base, "event_id": [1, 1, 1], "price": [-110, -150, -190], "last_update": ok_lu},
+        "player_bytes": {**base, "price": [-110, -150, -190], "last_update": ok_lu, "player": [b"a", b"b", b"c"]},
+    }
+    out = {}
+    for name, cols in frames.items():
+        path = tmp_path / f"{name}.parquet"
+        pl.DataFrame(cols).write_parquet(path)
+        out[name] = path
+    return out
+
+
+def test_parquet_of_any_column_types_gives_the_same_result_in_both_engines(tmp_path: Path) -> None:
+    """The batch engine said "usage error" (exit 2) for a bool/list price or a text line, and
+    alerted on integer kinds and commence times the stream engine skips as bad fields."""
+    for name, path in _parquet_variants(tmp_path).items():
+        stream = invoke("replay", "--engine", "stream", str(path))
+        batch = invoke("replay", "--engine", "batch", str(path))
+        assert stream[0] in (0, 1) and "Traceback" not in stream[2], (name, stream)
+        assert (stream[0], stream[1]) == (batch[0], batch[1]), (name, stream, batch)
+
+
+def test_parquet_datetimes_and_decimals_are_read_by_the_row_reader(tmp_path: Path) -> None:
+    """A Datetime ``last_update`` and a Decimal ``price`` are ordinary Parquet types (a
+    database export); the batch detector read them, the row reader skipped every row."""
+    variants = _parquet_variants(tmp_path)
+    for name in ("lu_datetime", "lu_datetime_utc", "price_decimal"):
+        drops, stats = run([variants[name]])
+        assert [(d["prev"], d["new"], d["timestamp"]) for d in drops] == [
+            (-110, -150, 2000), (-150, -190, 3000)], (name, stats.skips.first[:2])
