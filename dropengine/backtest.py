@@ -15,7 +15,9 @@ For every alert:
   the taking book or on ``sharp``. A close is missing, and the alert kept and flagged in
   ``close_status``, when the key's last quote is a suspension (``suspended at close``), when
   its market moved on to another line (``line moved``), when there is no quote before the
-  close, when the alert itself came after the close (``alert after close``: in play), or
+  close, when the event has no commence time that parses (``no commence time``: with
+  ``last-before-commence`` there is no close to look for; ``"last"`` needs none), when the
+  alert itself came after the close (``alert after close``: in play), or
   when ``best-other`` found no other book quoting the side (``nothing to take``), or when the
   close was taken more than ``early_close_minutes`` before ``commence_time`` (``early close``:
   the recording ended before kick-off, so the last price seen is no closing price);
@@ -34,7 +36,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from .batch import accepted_quotes, detect_counted
+from .batch import _computed, accepted_quotes, detect_counted
 from .engine import EngineCounters
 from .errors import ConfigError
 from .odds import DEVIG_METHODS, DevigMethod, american_to_decimal, devig
@@ -88,8 +90,14 @@ class BacktestConfig:
         if self.devig not in DEVIG_METHODS:
             raise ConfigError(f"devig: {self.devig!r} must be one of {', '.join(DEVIG_METHODS)}")
         m = self.early_close_minutes
-        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < math.inf):
-            raise ConfigError(f"early_close_minutes: {m!r} must be a non-negative number of minutes or None")
+        try:
+            ok = m is None or (not isinstance(m, bool) and isinstance(m, (int, float)) and m >= 0 and math.isfinite(m))
+        except OverflowError:  # an int too large for a float
+            ok = False
+        if not ok:
+            raise ConfigError(f"early_close_minutes: {str(m)[:40]} must be a non-negative number of minutes or None")
+        if m is not None:
+            object.__setattr__(self, "early_close_minutes", float(m))  # numpy.float64 & co. as plain
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +119,9 @@ def run_backtest(
     """Detect alerts in ``quotes`` (``detect_args`` as for :func:`~dropengine.batch.detect`)
     and measure each against the close."""
     cfg = config if config is not None else BacktestConfig()
-    frame = quotes.collect() if isinstance(quotes, pl.LazyFrame) else quotes
+    if not isinstance(cfg, BacktestConfig):
+        raise ConfigError(f"config: {type(cfg).__name__} is not a BacktestConfig (build one with BacktestConfig(...))")
+    frame = _computed(quotes.collect) if isinstance(quotes, pl.LazyFrame) else quotes
     detected = detect_counted(frame, **detect_args)
     hist = _with_families(accepted_quotes(frame))
     commence = _commence_ms(hist)
@@ -132,6 +142,10 @@ def run_backtest(
         on=["event_id", "close_book", "side"], how="left",
     ).with_columns(pl.col("close_status").fill_null("no quote before close"))
     if cfg.close == "last-before-commence":  # an in-play alert has no close left to beat
+        table = table.with_columns(
+            pl.when(pl.col("commence_ms").is_null()).then(pl.lit("no commence time"))
+            .otherwise(pl.col("close_status")).alias("close_status")
+        )
         after = pl.col("last_update") > pl.col("commence_ms")
         table = table.with_columns(
             pl.when(after).then(pl.lit("alert after close")).otherwise(pl.col("close_status")).alias("close_status"),
@@ -149,17 +163,26 @@ def run_backtest(
         pl.when(pl.col("close_status") == "ok").then(pl.col("close_price")).alias("close_price"),
     )
     table = _clv(table, cfg).sort("alert")
-    return Backtest(table, summarize(table, cfg), detected.counters, cfg, _warnings(hist, cfg))
+    return Backtest(table, summarize(table, cfg), detected.counters, cfg, _warnings(hist, table, cfg))
 
 
-def _warnings(hist: pl.DataFrame, cfg: BacktestConfig) -> tuple[str, ...]:
+def _warnings(hist: pl.DataFrame, table: pl.DataFrame, cfg: BacktestConfig) -> tuple[str, ...]:
+    """Input that makes every close impossible, said once (a status per alert hides why)."""
     out = []
+    statuses = set(table.get_column("close_status").unique().to_list())
+    if "no commence time" in statuses and not statuses & {"ok", "early close", "alert after close"}:
+        out.append("close: no event has a commence_time that parses (ISO 8601 with an offset), so no alert has"
+                   " a last-before-commence close; use --close last (close='last') for the last price at all")
     if cfg.sharp is not None:
         books = sorted(hist.get_column("bookmaker").unique().to_list())
         if cfg.sharp not in books:
             shown = ", ".join(books[:20]) + (f" and {len(books) - 20} more" if len(books) > 20 else "")
             out.append(f"sharp: no quotes from {cfg.sharp!r} in the input, so no alert has a close"
                        f" (books present: {shown or 'none'})")
+        elif table.height and not statuses & {"ok", "early close", "line moved", "suspended at close"}:
+            by_status = table.group_by("close_status").len().sort("close_status")
+            counts = ", ".join(f"{s} {n}" for s, n in by_status.iter_rows())
+            out.append(f"sharp: {cfg.sharp!r} quotes, but no alert has a close on it ({counts})")
     return tuple(out)
 
 
