@@ -96,7 +96,8 @@ def test_a_large_engine_is_evicted_off_the_loop_and_ingestion_goes_on_in_order()
         srv.ingest(stale, T0)
         if srv._evicting is not None:
             await srv._evicting
-        srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)  # due: a scan of 120,000 keys in a thread
+        srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)  # a jump past the idle limit: pending...
+        srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)  # ...confirmed; due: a scan of 120,000 keys in a thread
         assert srv._evicting is not None and not srv._evicting.done()
         await asyncio.sleep(0)
         assert srv._held is not None  # ingestion waits for the scan...
@@ -112,6 +113,7 @@ def test_metrics_and_healthz_show_keys_held_and_evicted(server: Any) -> None:  #
     url, srv, src = server(ServeConfig(evict_idle_s=60, evict_started_s=0))
     src.push([q("old", T0), q("busy", T0)])
     src.push([q("busy", T0 + 120_000, -130)])  # two minutes of data later: "old" idle for > 60 s
+    src.push([q("busy", T0 + 120_000, -130)])  # (a jump past the limit needs a second batch to confirm it)
     _wait(lambda: srv.metrics.keys_evicted == 1)
     with httpx.Client(timeout=5) as c:
         h = c.get(url + "/healthz").json()
@@ -131,6 +133,7 @@ def test_eviction_waits_while_a_snapshot_reads_the_engine_in_a_thread(tmp_path: 
         if srv._evicting is not None:
             await srv._evicting
         srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)
+        srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)  # a jump past the idle limit, confirmed
         if srv._evicting is not None:
             await srv._evicting
         assert srv.engine.keys_held == 1  # the 1,000 idle keys went

@@ -347,7 +347,7 @@ def test_sigterm_drains_and_saves(tmp_path: Path) -> None:
     finally:
         proc.kill()
     assert ended == ["clean end"]  # the body was ended properly, not cut
-    assert proc.returncode in (0, -15)  # uvicorn re-raises the handled signal after its clean stop
+    assert proc.returncode == 0  # a stop asked for by a signal is a clean stop (documented exit status)
     assert "Traceback" not in err and "without completing response" not in err
     assert state.exists() and state.stat().st_size > 0
     assert CANARY not in line + err

@@ -215,6 +215,8 @@ class DropServer:
         #: Data time: the newest ``last_update`` ingested; eviction is due when it passes the next mark.
         self._data_ms = -1
         self._next_evict_ms = -1
+        #: A jump of data time waiting for a second batch to confirm it (see _advance_data_time).
+        self._jump_ms: int | None = None
         self._evicting: asyncio.Task[int] | None = None
         self.restore_message = ""
         self._open: dict[str, int] = {}
@@ -283,14 +285,34 @@ class DropServer:
         if drops:
             self.hub.publish(drops, now_ms)
         if quotes:
-            # data time: the newest last_update ingested (never more than an hour past the
-            # wall clock, so one row dated in the future cannot evict everything)
             top = max(q.last_update for q in quotes)
             if top > self._data_ms:
-                self._data_ms = min(top, now_ms + 3_600_000)
-                if self._data_ms >= self._next_evict_ms:
-                    self._schedule_eviction()
+                self._advance_data_time(quotes, top, now_ms)
         return drops
+
+    def _advance_data_time(self, quotes: list[Quote], top: int, now_ms: int) -> None:
+        """Data time: the newest ``last_update`` ingested, never more than an hour past the
+        wall clock. A jump by more than the shorter eviction limit (which would make every
+        key idle at once) must be confirmed by a later batch: a replay of old data runs
+        months behind the wall clock, so the cap alone let one row dated in the year 3000
+        evict everything. Until then the batch's plausible rows move data time; a confirmed
+        jump goes to the nearer of the two batches' far rows (a real jump, not the bad row)."""
+        cap = now_ms + 3_600_000
+        limits = [x for x in (self.config.evict_idle_s, self.config.evict_started_s) if x > 0]
+        if self._data_ms >= 0 and limits and min(top, cap) - self._data_ms > int(min(limits) * 1000):
+            near = self._data_ms + int(min(limits) * 1000)
+            far = min(min(q.last_update for q in quotes if q.last_update > near), cap)
+            if self._jump_ms is None:
+                self._jump_ms = far  # pending: a mis-dated row, or a real jump the next batch confirms
+                top = max((q.last_update for q in quotes if q.last_update <= near), default=-1)
+            else:
+                top, self._jump_ms = min(far, self._jump_ms), None
+                log.info("data time jumped %.1f h ahead (confirmed by two batches)", (top - self._data_ms) / 3.6e6)
+            if top <= self._data_ms:
+                return
+        self._data_ms = min(top, cap)
+        if self._data_ms >= self._next_evict_ms:
+            self._schedule_eviction()
 
     # -- memory bounds ---------------------------------------------------------------------------
     def _evict_step_ms(self) -> int:
