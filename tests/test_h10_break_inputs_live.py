@@ -92,3 +92,28 @@ def test_mock_upstream_nothing_to_serve_is_one_line_exit_2(tmp_path: Path) -> No
     assert res.returncode == 2
     lines = [ln for ln in res.stderr.splitlines() if ln.strip() and not ln.startswith("  ")]
     assert "Usage:" not in res.stderr and lines[-1].startswith("Error:") and "nothing to serve" in lines[-1]
+
+
+def test_a_pipe_or_fifo_is_read_once_and_whole(tmp_path: Path) -> None:
+    """``zcat x.gz | dropengine replay /dev/stdin``, ``replay <(zcat x.gz)`` and a FIFO:
+    detection read the pipe, then the reader found it empty ("the file has no data", exit 1),
+    and a FIFO hung for ever waiting for a second writer."""
+    expected = dropengine("replay", str(DEMO))
+    assert expected.returncode == 0 and expected.stdout
+    res = subprocess.run([sys.executable, "-m", "dropengine", "replay", "/dev/stdin"], input=DEMO.read_bytes(),
+                         capture_output=True, timeout=60, env=ENV, check=False)
+    assert res.returncode == 0 and res.stdout.decode() == expected.stdout, res.stderr
+    fifo = tmp_path / "live.ndjson"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        with open(fifo, "wb") as fh:
+            fh.write(DEMO.read_bytes())
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    res2 = dropengine("replay", str(fifo), str(DEMO))
+    writer.join(10)
+    assert res2.returncode == 0, res2.stderr
+    both = dropengine("replay", str(DEMO), str(DEMO))
+    assert res2.stdout == both.stdout

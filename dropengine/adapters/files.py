@@ -25,10 +25,13 @@ error (:class:`ConfigError`).
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import csv
 import gzip
 import io
+import shutil
+import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -274,18 +277,44 @@ def open_recordings(
     """
     formats: dict[str, str] = {}
     streams: list[Stream] = []
-    for p in expand_paths(paths, skips):
+    for given in expand_paths(paths, skips):
+        p = _seekable(given, skips)
+        if p is None:
+            formats[str(given)] = "skipped"
+            continue
         f = fmt
         if fmt == "auto":
             try:
                 f = detect_format(p)
             except FeedError as exc:
                 skips.add_file(p.name, exc.reason, str(exc))
-                formats[str(p)] = "skipped"
+                formats[str(given)] = "skipped"
                 continue
-        formats[str(p)] = f
+        formats[str(given)] = f
         streams.append(read_recording(p, f, skips, progress))
     return formats, streams
+
+
+def _seekable(path: Path, skips: SkipLog) -> Path | None:
+    """``path``, or for a pipe, FIFO or ``/dev/stdin`` (``zcat x.gz | replay /dev/stdin``,
+    ``replay <(zcat x.gz)``) a copy of it in a temporary file of the same name.
+
+    Such input can be read once only, but detection reads the first lines before the reader
+    reads it all (the reader found it empty; a FIFO waited for ever for a second writer).
+    The copy is removed at exit. ``None`` (a whole-file skip) when it cannot be read.
+    """
+    try:
+        if path.is_file() or not path.exists():
+            return path
+        tmp = Path(tempfile.mkdtemp(prefix="dropengine-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        copy = tmp / path.name
+        with open(path, "rb") as src, open(copy, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        return copy
+    except OSError as exc:
+        skips.add_file(path.name, "unreadable file", f"cannot read it: {type(exc).__name__}: {exc}")
+        return None
 
 
 def read_recording(path: str | Path, fmt: str, skips: SkipLog, progress: Progress | None = None) -> Stream:
@@ -298,6 +327,10 @@ def read_recording(path: str | Path, fmt: str, skips: SkipLog, progress: Progres
         raise ConfigError(f"format: {fmt!r} must be one of {', '.join(FORMATS)}")
     if p.is_dir():
         raise ConfigError(f"path: {str(p)!r} is a directory; give its files (replay() expands directories)")
+    copy = _seekable(p, skips)
+    if copy is None:
+        return iter(())
+    p = copy
     if fmt == "auto":
         try:
             fmt = detect_format(p)
