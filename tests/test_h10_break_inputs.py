@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dropengine import DropEngine, replay
 from dropengine.adapters.files import _lines
@@ -250,3 +252,44 @@ def test_parquet_datetimes_and_decimals_are_read_by_the_row_reader(tmp_path: Pat
         drops, stats = run([variants[name]])
         assert [(d["prev"], d["new"], d["timestamp"]) for d in drops] == [
             (-110, -150, 2000), (-150, -190, 3000)], (name, stats.skips.first[:2])
+
+
+# ---- a property: hostile files never escape, and both engines agree ------------------------------
+
+_GOOD = FRAMES.read_bytes().splitlines()[:12] + QUOTES_CSV.read_bytes().splitlines()[:6]
+_HOSTILE = [
+    b"[" * 3000 + b"]" * 3000, b'{"a":' * 3000 + b"1" + b"}" * 3000, b"[]", b"{}", b"null", b"NaN", b"1e400",
+    b'{"type":"odds_update","data":[{"event_id":"e","bookmaker":"b","last_update":' + str(2**70).encode()
+    + b',"home_ml":-110}]}', b"\xff\xfe\x00", b"\x00", b"\xef\xbb\xbf{}", b"data: {}", b": comment", b"",
+    b"   ", b'"unclosed,quote', b"a,b,c", b'{"side":"h2h_home"}', b'[{"bookmakers":[]}]', b"\r", b"\x1b[2J",
+    b'{"type":"odds_drop"}', b'{"op":"mcm","pt":1}', b'{"sport_key":"s","event_id":"e","bookmaker":"b",'
+    b'"side":"h2h_home","price":-110,"last_update":1e300}',
+]
+
+
+def _summary_rows(err: str) -> list[str]:
+    """The summary and skip report minus what differs by design (keys held: stream only)."""
+    return [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("keys held")]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.sampled_from(_GOOD + _HOSTILE), min_size=0, max_size=25),
+       suffix=st.sampled_from([".ndjson", ".csv", ".sse", ".json", ".txt", ".ndjson.gz"]),
+       ending=st.sampled_from([b"\n", b"\r\n", b"\r"]))
+def test_hostile_files_never_escape_and_both_engines_agree(
+    tmp_path_factory: Any, lines: list[bytes], suffix: str, ending: bytes
+) -> None:
+    import gzip
+
+    path = tmp_path_factory.mktemp("h") / f"f{suffix}"
+    data = ending.join(lines)
+    path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    results = []
+    for engine in ("stream", "batch"):
+        res = CliRunner().invoke(main, ["replay", "--engine", engine, str(path)])
+        assert res.exception is None or isinstance(res.exception, SystemExit), (engine, res.exception)
+        assert res.exit_code in (0, 1), (engine, res.exit_code, res.stderr)
+        assert "Traceback" not in res.stderr
+        results.append((res.exit_code, res.stdout, _summary_rows(res.stderr)))
+    assert results[0][:2] == results[1][:2]
+    assert results[0][2] == results[1][2]
