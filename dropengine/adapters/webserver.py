@@ -8,6 +8,7 @@ query string (``?apiKey=...``).
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import socket
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..keys import install_redaction
 
-__all__ = ["BackgroundServer", "bind", "run_foreground"]
+__all__ = ["HEADER_TIMEOUT_S", "BackgroundServer", "bind", "run_foreground"]
 
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
@@ -39,11 +40,67 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _config(app: Any, log_level: str, access_log: bool, graceful_s: float) -> Any:
+#: Seconds a connection may take to send a request's headers (on a new connection, and
+#: between two requests of a kept-alive one) before it is closed.
+HEADER_TIMEOUT_S = 10.0
+
+
+def _header_timeout_protocol(timeout_s: float) -> type[Any]:
+    """uvicorn's h11 protocol, plus a request-header timeout, which uvicorn lacks: a client
+    that opens connections and never finishes a request line ("slowloris") held each one
+    open for ever, before any key is checked, so no per-key cap bounded the descriptors.
+    A connection streaming a response, or upgraded to a WebSocket, is never affected."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutH11Protocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+        _armed_cycle: object = None
+
+        def _arm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+            self._armed_cycle = self.cycle
+            self._header_timer = self.loop.call_later(timeout_s, self._header_timeout)
+
+        def _header_timeout(self) -> None:
+            self._header_timer = None
+            cycle = self.cycle
+            if cycle is self._armed_cycle and (cycle is None or cycle.response_complete) \
+                    and not self.transport.is_closing():
+                self.transport.close()  # no request began since the timer was armed
+
+        def _disarm(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self._arm()
+
+        def handle_websocket_upgrade(self, event: Any) -> None:
+            self._disarm()
+            super().handle_websocket_upgrade(event)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderTimeoutH11Protocol
+
+
+def _config(app: Any, log_level: str, access_log: bool, graceful_s: float,
+            header_timeout_s: float = HEADER_TIMEOUT_S) -> Any:
     import uvicorn
 
     return uvicorn.Config(
         app,
+        http=_header_timeout_protocol(header_timeout_s),
         log_level=log_level,
         access_log=access_log,
         lifespan="on",
@@ -117,13 +174,14 @@ class BackgroundServer:
         log_level: str = "warning",
         access_log: bool = False,
         graceful_s: float = 1.0,
+        header_timeout_s: float = HEADER_TIMEOUT_S,
     ) -> None:
         import uvicorn
 
         install_redaction(UVICORN_LOGGERS, secrets)
         self._sock = bind(host, port)
         self.url = _url(self._sock)
-        self._server = uvicorn.Server(_config(app, log_level, access_log, graceful_s))
+        self._server = uvicorn.Server(_config(app, log_level, access_log, graceful_s, header_timeout_s))
         self._thread = threading.Thread(target=self._run, name=f"uvicorn {self.url}", daemon=True)
         self._error: BaseException | None = None
 
