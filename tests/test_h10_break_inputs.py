@@ -293,3 +293,14 @@ def test_hostile_files_never_escape_and_both_engines_agree(
         results.append((res.exit_code, res.stdout, _summary_rows(res.stderr)))
     assert results[0][:2] == results[1][:2]
     assert results[0][2] == results[1][2]
+
+
+def test_a_directory_of_subdirectories_says_they_are_not_read(tmp_path: Path) -> None:
+    """``replay odds/`` where the responses sit in ``odds/2025-01/``: the report said only
+    "no .json / .ndjson files in it", which reads as if the files were missing."""
+    top = tmp_path / "odds"
+    (top / "2025-01").mkdir(parents=True)
+    (top / "2025-01" / "a.json").write_bytes((GOLDEN / "theoddsapi_snapshots.ndjson").read_bytes()[:10])
+    code, out, err = invoke("replay", str(top))
+    assert code == 1 and out == ""
+    assert "2025-01" in err and "subdirector" in err, err

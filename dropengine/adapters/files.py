@@ -149,7 +149,10 @@ def expand_paths(paths: list[Path], skips: SkipLog) -> list[Path]:
         if p.is_dir():
             files = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith(ODDS_API_SUFFIXES))
             if not files:
-                skips.add(str(p), "empty directory", "no .json / .ndjson files in it")
+                subdirs = sorted(f.name for f in p.iterdir() if f.is_dir())
+                shown = ", ".join(subdirs[:5]) + (", ..." if len(subdirs) > 5 else "")
+                hint = (f" (its subdirectories are not read: {shown}; give them as paths)" if subdirs else "")
+                skips.add(str(p), "empty directory", f"no .json / .ndjson files in it{hint}")
             out.extend(files)
         else:
             out.append(p)
