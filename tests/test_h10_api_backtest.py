@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from dropengine import ConfigError
+from dropengine.adapters.report import CHART_MARK
 from dropengine.backtest import SIZE_BUCKETS, BacktestConfig, run_backtest
 from dropengine.cli import main
 from dropengine.replay import load_table
@@ -168,7 +169,9 @@ def test_out_with_zero_alerts_says_so_and_draws_nothing(tmp_path: Path) -> None:
     TABLE.write_parquet(src)
     out = tmp_path / "rep"
     out.mkdir()
-    (out / "clv_distribution.png").write_bytes(b"\x89PNG old run")  # a previous run's chart
+    # a previous run's chart (ours: it carries the mark; a user's own file is kept, see
+    # test_h10_break_api_report.py)
+    (out / "clv_distribution.png").write_bytes(b"\x89PNG old run " + CHART_MARK.encode())
     res = run([str(src), "--threshold", "500", "--out", str(out)])
     assert res.exit_code == 0, res.output
     lines = [line for line in res.output.splitlines() if "no alerts" in line]

@@ -58,24 +58,52 @@ def markdown(bt: Backtest, command: str | None = None) -> str:
 CHARTS = ("clv_distribution.png", "cumulative_clv.png")
 
 
+#: Written into every chart's PNG metadata: a chart in ``out`` is removed only when it carries it.
+CHART_MARK = "dropengine backtest chart"
+_PNG_META = {"Description": CHART_MARK}
+
+
+def _ours(path: Path) -> bool:
+    """Whether ``path`` is a chart a previous run wrote (a file with our PNG text chunk)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b"\x89PNG") and CHART_MARK.encode() in head
+
+
 def write_report(bt: Backtest, out: Path, command: str | None = None) -> list[Path]:
     """Write the per-alert table, the summary, the Markdown report and the charts into ``out``.
 
     Charts are drawn only when at least one alert has a close (an empty chart says nothing);
-    otherwise a previous run's charts in ``out`` are removed, so the directory never mixes runs.
-    Returns the files written.
+    otherwise a previous run's charts in ``out`` are removed (only files this function drew:
+    they carry :data:`CHART_MARK`), so the directory never mixes runs. matplotlib is needed only
+    to draw; without it, a run with charts to draw is refused before anything is written.
+    Returns the files written; a path that cannot be written is a ConfigError naming ``out``.
     """
-    try:
-        import matplotlib
+    table = bt.alerts
+    clv = table.filter(pl.col("clv").is_not_null()).sort("last_update")
+    plt: Any = None
+    if clv.height:
+        try:
+            import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ConfigError("out: charts need matplotlib; install it with pip install 'dropengine[report]'") from None
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ConfigError("out: charts need matplotlib; install it with pip install 'dropengine[report]'") from None
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"out: cannot create {str(out)!r}: {exc.strerror or exc}") from None
+    try:
+        return _write(bt, out, command, clv, plt)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ConfigError(f"out: cannot write into {str(out)!r}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _write(bt: Backtest, out: Path, command: str | None, clv: pl.DataFrame, plt: Any) -> list[Path]:
     written = []
     table = bt.alerts
     for name, write in (("alerts.parquet", table.write_parquet), ("alerts.csv", table.write_csv),
@@ -85,10 +113,10 @@ def write_report(bt: Backtest, out: Path, command: str | None = None) -> list[Pa
     (out / "report.md").write_text(markdown(bt, command))
     written.append(out / "report.md")
 
-    clv = table.filter(pl.col("clv").is_not_null()).sort("last_update")
     if clv.height == 0:
         for name in CHARTS:
-            (out / name).unlink(missing_ok=True)
+            if (out / name).is_file() and _ours(out / name):
+                (out / name).unlink()
         return written
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     ax.hist(clv.get_column("clv").to_list(), bins=50, color="#3a6ea5")
@@ -97,7 +125,7 @@ def write_report(bt: Backtest, out: Path, command: str | None = None) -> list[Pa
     ax.set_ylabel("alerts")
     ax.set_title(f"CLV distribution ({bt.config.close}, take {bt.config.take}, n={clv.height})")
     fig.tight_layout()
-    fig.savefig(out / "clv_distribution.png")
+    fig.savefig(out / "clv_distribution.png", metadata=_PNG_META)
     plt.close(fig)
     written.append(out / "clv_distribution.png")
 
@@ -114,7 +142,7 @@ def write_report(bt: Backtest, out: Path, command: str | None = None) -> list[Pa
     ax.set_title("Cumulative CLV over time")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "cumulative_clv.png")
+    fig.savefig(out / "cumulative_clv.png", metadata=_PNG_META)
     plt.close(fig)
     written.append(out / "cumulative_clv.png")
     return written
