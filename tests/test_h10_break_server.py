@@ -12,6 +12,7 @@ hostile tester and an operator would, each regression test written to fail befor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
@@ -23,6 +24,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from dropengine import Quote
 from dropengine.server import app as app_mod
@@ -253,3 +256,71 @@ def test_failing_periodic_saves_are_logged_once_with_the_reason_and_serving_goes
     errors = [m for m in lines if m.startswith("could not save")]
     assert len(errors) == 1 and "No such file or directory" in errors[0], lines
     assert any(m.startswith("state saved again") for m in lines), lines
+
+
+# ---- the invariant: no id ever names two different alerts --------------------------------------------
+
+_OPS = st.lists(st.one_of(
+    st.tuples(st.just("alerts"), st.integers(1, 5)),
+    st.tuples(st.just("save"), st.just(0)),
+    st.tuples(st.just("clean_restart"), st.just(0)),
+    st.tuples(st.just("crash_restart"), st.just(0)),
+    st.tuples(st.just("disk_full"), st.integers(0, 1)),
+    st.tuples(st.just("lose_ids"), st.just(0)),
+), min_size=1, max_size=14)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_OPS)
+@example(ops=[("alerts", 2), ("save", 0), ("disk_full", 1), ("alerts", 5), ("disk_full", 0), ("crash_restart", 0),
+              ("alerts", 5)])
+def test_no_id_ever_names_two_alerts_across_saves_crashes_and_failing_disks(tmp_path_factory: Any,
+                                                                            ops: list[tuple[str, int]]) -> None:
+    """Any interleaving of alerts, periodic saves, clean stops, kill -9, a disk that refuses the
+    reservation (or the state) and a lost ``.ids`` file: every id is issued at most once."""
+    path = tmp_path_factory.mktemp("inv") / "s.state"
+    now = int(time.time() * 1000)
+    real_res, real_save = app_mod.write_reservation, app_mod.save_state
+    seen: set[str] = set()
+    flip = [0]
+
+    def full(*args: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def start() -> DropServer:
+        srv = DropServer(_Idle(), ServeConfig(state_path=path))
+        srv.restore(now)
+        srv.hub.reserve_block = 3
+        return srv
+
+    try:
+        srv = start()
+        for op, n in ops:
+            if op == "alerts":
+                before = (srv.hub.epoch, srv.hub.next_seq)
+                for _ in range(2):
+                    flip[0] += 1
+                    srv.ingest(_quotes(n, -110 - 10 * (flip[0] % 2), flip[0]), now)
+                assert srv.hub.epoch == before[0]
+                for seq in range(before[1], srv.hub.next_seq):
+                    sid = f"{srv.hub.epoch}-{seq}"
+                    assert sid not in seen, f"{sid} issued twice ({srv.restore_message})"
+                    seen.add(sid)
+            elif op == "save":
+                with contextlib.suppress(OSError):
+                    srv.save()
+            elif op == "clean_restart":
+                with contextlib.suppress(OSError):
+                    srv.save(final=True)
+                srv = start()
+            elif op == "crash_restart":
+                srv = start()
+            elif op == "disk_full":
+                app_mod.write_reservation = full if n else real_res  # type: ignore[assignment]
+                app_mod.save_state = full if n else real_save  # type: ignore[assignment]
+            elif op == "lose_ids":
+                with contextlib.suppress(OSError):
+                    ids_path(path).unlink()
+    finally:
+        app_mod.write_reservation = real_res  # type: ignore[assignment]
+        app_mod.save_state = real_save  # type: ignore[assignment]
