@@ -87,6 +87,14 @@ class Block(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {{name!r}} (hidden: not in the core install)", name=name)
         return None
 sys.meta_path.insert(0, Block())
+for name in BLOCKED:  # the blocker is live: nothing hidden is importable (or imported already)
+    if name in sys.modules:
+        raise SystemExit(f"blocker inactive: {{name}} was imported before it")
+    try:
+        __import__(name)
+    except ModuleNotFoundError:
+        continue
+    raise SystemExit(f"blocker inactive: {{name}} imports")
 sys.argv = ["dropengine", "replay", {fixture!r}]
 from dropengine.cli import main
 main()
@@ -103,6 +111,8 @@ def test_make_demo_runs_on_the_core_install() -> None:
     core = {_module(_dist(r)) for r in PYPROJECT["project"]["dependencies"]}
     blocked = sorted({_module(_dist(r)) for k, reqs in extras.items() for r in reqs} - core - {"pytest"}
                      | {"numpy"})
+    # not vacuous: every extra's main module is hidden
+    assert {"numpy", "matplotlib", "starlette", "sse_starlette", "uvicorn", "websockets"} <= set(blocked)
     code = BLOCKER.format(blocked=blocked, fixture=str(ROOT / "fixtures" / "demo_nba_frames.ndjson"))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
