@@ -132,6 +132,8 @@ class UpstreamSource:
         self._fed: dict[str, int] = {}
         #: Since when no stream has been open (``None`` while one is); from the start on.
         self._down_since: float | None = clock()
+        #: Per sport, since when its stream has not been open (absent while it is open).
+        self._sport_down: dict[str, float] = {}
         self._last_outcome = ""
 
     def _on_event(self, text: str) -> None:
@@ -151,10 +153,25 @@ class UpstreamSource:
         self._track()
 
     def _track(self) -> None:
+        now = self._clock()
         if self.stats.open:
             self._down_since = None
         elif self._down_since is None:
-            self._down_since = self._clock()
+            self._down_since = now
+        for sport, st in self.stats.streams.items():
+            if st.state == "open":
+                self._sport_down.pop(sport, None)
+            else:
+                self._sport_down.setdefault(sport, now)
+
+    def streams_down(self) -> dict[str, float]:
+        """Sports whose stream has not been open for more than two heartbeat intervals, with
+        for how long (seconds). While another stream is open the server is not degraded (it
+        serves the other sports; a 503 would take it out of a load balancer), but ``/healthz``
+        lists these under ``source.streams_down``."""
+        self._track()
+        now, limit = self._clock(), 2 * self.config.heartbeat
+        return {sport: round(now - t, 1) for sport, t in sorted(self._sport_down.items()) if now - t > limit}
 
     def problem(self) -> str | None:
         """Why the source is degraded: no upstream stream open for more than two heartbeat
@@ -179,6 +196,7 @@ class UpstreamSource:
     def status(self) -> dict[str, Any]:
         return {
             "streams_open": self.stats.open, "streams": len(self.stats.streams), "quotes": self.stats.quotes,
+            "streams_down": self.streams_down(),
             "failed": {k: str(v) for k, v in (self.feed.failures.items() if self.feed else ())},
         }
 
