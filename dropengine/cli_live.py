@@ -29,11 +29,12 @@ from .adapters.sinks import AlertWriter
 from .adapters.upstream import AUTH_MODES, LiveStats, StreamFilters, UpstreamConfig
 from .engine import DropEngine
 from .errors import AuthError, ConfigError, UpstreamError
-from .extras import require_extra
+from .extras import StartupError, require_extra
 from .filters import DIRECTIONS
 from .keys import Secret, redact
 from .quote import Quote
 from .retry import RetryPolicy
+from .skips import printable
 
 __all__ = ["EVICT_IDLE_S", "EVICT_STARTED_S", "EXIT_NEVER_CONNECTED", "RECORD_SUFFIXES", "Evictor", "record_cmd",
            "watch_cmd"]
@@ -316,7 +317,10 @@ def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine |
         feed = FanIn(config, sports, stats=stats, on_event=status.event)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    recorder = _Recorder(record) if record is not None else None
+    try:
+        recorder = _Recorder(record) if record is not None else None
+    except ConfigError as exc:  # a directory that does not exist, no permission: before connecting
+        raise StartupError(printable(str(exc))) from None
     writer = AlertWriter(None) if engine is not None else None
     code = 0
     error: UpstreamError | None = None

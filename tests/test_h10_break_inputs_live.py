@@ -117,3 +117,13 @@ def test_a_pipe_or_fifo_is_read_once_and_whole(tmp_path: Path) -> None:
     assert res2.returncode == 0, res2.stderr
     both = dropengine("replay", str(DEMO), str(DEMO))
     assert res2.stdout == both.stdout
+
+
+def test_a_recording_path_that_cannot_be_written_is_one_line_exit_2(tmp_path: Path) -> None:
+    """``record --out /no/such/dir/x.ndjson`` printed a ConfigError traceback."""
+    target = str(tmp_path / "no" / "such" / "x.ndjson")
+    for cmd in (["record", "--out", target], ["watch", "--record", target]):
+        res = dropengine(*cmd, "--sport", "basketball_nba", "--base-url", "http://127.0.0.1:9", "--duration", "5")
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("Error:") and "cannot write" in lines[0], lines
