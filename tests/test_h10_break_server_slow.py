@@ -77,3 +77,30 @@ def test_a_kept_alive_connection_that_starts_a_request_and_stalls_is_closed(serv
         _wait(lambda: server_sockets(port) == 0, timeout=20, what="the stalled connection closed")
     finally:
         s.close()
+
+
+def test_never_reading_clients_over_two_keys_some_reading_first_are_cut_once_each() -> None:
+    """Ten streams over two keys (cap 5 each), half of them reading a little before they stop:
+    every one is cut exactly once, every slot comes back, no server-side socket stays."""
+    from dropengine.server.app import ServeConfig as Cfg
+
+    from .test_h10_server_slow import _open_never_reading, _push_until
+
+    src = ManualSource()
+    srv = DropServer(src, Cfg(keys=KEYS, max_pending=20, send_timeout_s=60))
+    with BackgroundServer(srv.app) as url:
+        host, port_text = url.removeprefix("http://").split(":")
+        port = int(port_text)
+        held = _open_never_reading(host, port, 5, "slow-key") + _open_never_reading(host, port, 5, "other-key")
+        try:
+            _wait(lambda: len(srv.hub.subscribers) == 10, what="ten streams")
+            for s in held[::2]:  # these read their first bytes, then stop like the others
+                s.settimeout(10)
+                assert s.recv(256)
+            _push_until(src, lambda: srv.metrics.slow_clients_cut >= 10, "ten cuts")
+            _wait(lambda: srv.status()["connections"] == 0 and not srv._open, timeout=10, what="slots freed")
+            _wait(lambda: server_sockets(port) == 0, timeout=10, what="server-side sockets closed")
+            assert srv.metrics.slow_clients_cut == 10 and srv.hub.counters.overflowed == 10
+        finally:
+            for s in held:
+                s.close()
