@@ -7,6 +7,7 @@ rewrites records it is handed.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import re
@@ -176,11 +177,24 @@ def redact_query(text: str) -> str:
     return _HEADER.sub(rf"\g<1>{_MASK}", text)
 
 
+#: A secret shorter than this is masked only where it stands alone (not inside a word):
+#: a test key like ``k`` or ``demo`` otherwise masked every "k" of every message.
+SHORT_SECRET: Final = 8
+
+
+@functools.lru_cache(maxsize=64)
+def _standalone(secret: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])")
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every known secret value and every key-shaped parameter masked."""
+    """``text`` with every known secret value and every key-shaped parameter masked
+    (a short secret, below :data:`SHORT_SECRET` characters, where it stands alone)."""
     for s in secrets:
-        if s:
+        if len(s) >= SHORT_SECRET:
             text = text.replace(s, _MASK)
+        elif s:
+            text = _standalone(s).sub(_MASK, text)
     return redact_query(text)
 
 

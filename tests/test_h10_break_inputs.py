@@ -304,3 +304,16 @@ def test_a_directory_of_subdirectories_says_they_are_not_read(tmp_path: Path) ->
     code, out, err = invoke("replay", str(top))
     assert code == 1 and out == ""
     assert "2025-01" in err and "subdirector" in err, err
+
+
+def test_a_short_key_is_masked_where_it_stands_alone_not_inside_words() -> None:
+    """With ``--api-key k`` (any key works on mock-upstream) every "k" of every message was
+    masked: "networ*** error: ConnectError"."""
+    from dropengine.keys import redact
+
+    assert redact("network error: ConnectError", ["k"]) == "network error: ConnectError"
+    assert redact("GET /v1/sse/odds/x?apiKey=k&y=1 failed: key 'k' unknown", ["k"]) == (
+        "GET /v1/sse/odds/x?apiKey=***&y=1 failed: key '***' unknown")
+    assert redact("token demo rejected; demonstration", ["demo"]) == "token *** rejected; demonstration"
+    long = "sk-live-0123456789abcdef"
+    assert redact(f"x{long}y and {long}", [long]) == "x***y and ***"  # a real key: masked everywhere
