@@ -127,3 +127,29 @@ def test_a_recording_path_that_cannot_be_written_is_one_line_exit_2(tmp_path: Pa
         assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
         lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
         assert len(lines) == 1 and lines[0].startswith("Error:") and "cannot write" in lines[0], lines
+
+
+def test_a_directory_of_more_responses_than_open_files_is_read_whole(tmp_path: Path) -> None:
+    """``replay odds/`` with more The Odds API files than the open-file limit (1024 on Linux,
+    256 on macOS by default) reported every file past the limit as "unreadable file: Too many
+    open files": each response stayed open until the merge was done with it."""
+    import json
+    import resource
+
+    top = tmp_path / "odds"
+    top.mkdir()
+    n = 200
+    for i in range(n):
+        doc = [{"id": "e1", "sport_key": "nfl", "home_team": "A", "away_team": "B",
+                "bookmakers": [{"key": "pin", "last_update": f"2025-01-01T{i // 60:02d}:{i % 60:02d}:00Z",
+                                "markets": [{"key": "h2h", "outcomes": [{"name": "A", "price": -110 - 20 * (i % 2)},
+                                                                        {"name": "B", "price": 100}]}]}]}]
+        (top / f"snap{i:04d}.json").write_text(json.dumps(doc))
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    res = subprocess.run([sys.executable, "-m", "dropengine", "replay", str(top)], capture_output=True, text=True,
+                         timeout=120, env=ENV, check=False, preexec_fn=limit)
+    assert res.returncode == 0 and "unreadable" not in res.stderr, res.stderr[-2000:]
+    assert res.stdout.count("\n") == n - 1  # every snapshot after the first moves the price by 20

@@ -617,19 +617,26 @@ def _snapshot(doc: Any, skips: SkipLog, where: str) -> Snapshot | None:
 
 
 def _theoddsapi(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
-    """A ``.json`` file is one document (possibly pretty-printed); anything else is NDJSON."""
+    """A ``.json`` file is one document (possibly pretty-printed); anything else is NDJSON.
+
+    A ``.json`` file is read whole and closed before its snapshot is yielded: a directory
+    of thousands of responses is merged with every stream open at once, and holding each
+    file open ran into the open-file limit (256 by default on macOS)."""
     name = path.name
-    with _open(path, progress) as fh:
-        docs: Iterator[tuple[str, bytes]]
-        if _suffix(path) == ".json":
+    if _suffix(path) == ".json":
+        with _open(path, progress) as fh:
             blob = fh.read().removeprefix(_BOM)
-            docs = iter([(name, blob)] if blob.strip() else [])
-        else:
-            docs = ((f"{name}:{lineno}", line) for lineno, line in _lines(fh))
-        for where, text in docs:
-            doc = _json_line(text, where, "theoddsapi" if where != name else None, skips)
-            if doc is _SKIPPED:
-                continue
-            snap = _snapshot(doc, skips, where)
-            if snap is not None:
-                yield snap.clock, snap
+        yield from _snapshots(iter([(name, blob)] if blob.strip() else []), name, skips)
+        return
+    with _open(path, progress) as fh:
+        yield from _snapshots(((f"{name}:{lineno}", line) for lineno, line in _lines(fh)), name, skips)
+
+
+def _snapshots(docs: Iterator[tuple[str, bytes]], name: str, skips: SkipLog) -> Stream:
+    for where, text in docs:
+        doc = _json_line(text, where, "theoddsapi" if where != name else None, skips)
+        if doc is _SKIPPED:
+            continue
+        snap = _snapshot(doc, skips, where)
+        if snap is not None:
+            yield snap.clock, snap
