@@ -13,7 +13,7 @@ from typing import Literal
 import msgspec
 
 from .errors import FeedError
-from .sides import parse_side
+from .sides import canonical_side, parse_side
 
 __all__ = ["Kind", "Quote"]
 
@@ -28,8 +28,9 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
 
     ``price`` is American odds or ``None`` (suspended / not offered). ``last_update`` is
     the unix ms at which the source wrote the price. ``kind`` and ``market_key`` are derived
-    from ``side`` when not given (props also get ``player``, line markets ``line``). When
-    both are given the side is trusted as is: decoders that build sides pass both.
+    from ``side`` when not given (props also get ``player``, line markets ``line``), and the
+    side is then rewritten in its canonical spelling (``spread_home@+3.0`` -> ``spread_home@3``).
+    When both are given the side is trusted as is: decoders that build sides pass both.
     """
 
     sport_key: str
@@ -103,6 +104,9 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
             if kind is not None and kind != info.kind:
                 raise FeedError(f"kind: {kind!r} contradicts side {self.side!r}", "bad field")
             msgspec.structs.force_setattr(self, "kind", info.kind)
+            # one key per side, however its line is spelt (SPEC 2: `spread_home@+3.0` is
+            # `spread_home@3`), as batch.detect and the table readers key it
+            msgspec.structs.force_setattr(self, "side", canonical_side(self.side))
             if self.market_key is None:
                 msgspec.structs.force_setattr(self, "market_key", info.market_key)
             if info.kind == "prop" and self.player is None:

@@ -73,3 +73,23 @@ def test_quote_fields_of_str_and_float_subclasses_are_read_as_their_values() -> 
     assert drop.prev == -110.0 and drop.new == -150.0
     assert drop.to_json().startswith(b'{"type":"odds_drop"')
     DropEngine.restore(eng.snapshot())
+
+
+@pytest.mark.parametrize(
+    ("spellings", "canonical"),
+    [
+        (["spread_home@3", "spread_home@+3", "spread_home@3.0", "spread_home@3."], "spread_home@3"),
+        (["spread_home@0", "spread_home@-0", "spread_home@+0.0"], "spread_home@0"),
+        (["player_points:Jo Doe:over@2.50", "player_points:Jo Doe:over@+2.5"], "player_points:Jo Doe:over@2.5"),
+    ],
+)
+def test_spellings_of_one_side_are_one_key_in_stream_and_batch(spellings: list[str], canonical: str) -> None:
+    # before: the stream held one key per spelling (no alert), batch.detect one key (alerts)
+    rows = [("nba", "e", "b", s, p, i) for i, (s, p) in enumerate(zip(spellings, [-110, -150, -200, -300]))]
+    quotes = [Quote(*r) for r in rows]
+    assert {q.side for q in quotes} == {canonical}
+    eng = DropEngine()
+    got = [(d.side, d.delta) for d in eng.observe_many(quotes)]
+    assert eng.keys_held == 1
+    want = batch.detect(pl.DataFrame(rows, schema=COLS, orient="row")).select("side", "delta").rows()
+    assert got == want and len(got) == len(spellings) - 1
