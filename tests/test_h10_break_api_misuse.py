@@ -85,7 +85,8 @@ def test_quote_fields_of_str_and_float_subclasses_are_read_as_their_values() -> 
 )
 def test_spellings_of_one_side_are_one_key_in_stream_and_batch(spellings: list[str], canonical: str) -> None:
     # before: the stream held one key per spelling (no alert), batch.detect one key (alerts)
-    rows = [("nba", "e", "b", s, p, i) for i, (s, p) in enumerate(zip(spellings, [-110, -150, -200, -300]))]
+    prices = [-110, -150, -200, -300][: len(spellings)]
+    rows = [("nba", "e", "b", s, p, i) for i, (s, p) in enumerate(zip(spellings, prices, strict=True))]
     quotes = [Quote(*r) for r in rows]
     assert {q.side for q in quotes} == {canonical}
     eng = DropEngine()
