@@ -123,3 +123,49 @@ def test_a_signal_to_the_process_group_during_saves_is_a_clean_stop(tmp_path: Pa
     assert r is not None and r.epoch == saved.hub.epoch, why
     assert r.reserved == saved.hub.next_seq - 1 >= high.seq  # the final save ran: no reset at the restart
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_second_ctrl_c_still_saves_the_state(tmp_path: Path) -> None:
+    """Ctrl-C twice: uvicorn forces its way out and skips the application's shutdown, where the
+    final save was. It must still be written (the next start would take it for a crash)."""
+    rec = tmp_path / "rec.ndjson"
+    _recording(rec, 4000)
+    state = tmp_path / "serve.state"
+    proc = _serve(rec, state, "--state-every", "3600")
+    try:
+        url = _url(proc)
+        _wait(lambda: int(httpx.get(url + "/healthz", timeout=5).json()["high_water"].split("-")[1]) >= 5,
+              60, "five alerts")
+        high = parse_cursor(httpx.get(url + "/healthz", timeout=5).json()["high_water"])
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)
+        err = _finish(proc)
+    finally:
+        _stop(proc)
+    assert "Traceback" not in err, err
+    saved, message = load_state(state, int(time.time() * 1000), 600)
+    assert saved is not None, message
+    assert high is not None and saved.hub.epoch == high.epoch and saved.hub.next_seq - 1 >= high.seq
+    r, why = read_reservation(ids_path(state))
+    assert r is not None and r.reserved == saved.hub.next_seq - 1, why  # a clean stop: no reset at the restart
+
+
+def test_serve_saves_when_uvicorn_returns_without_the_applications_shutdown(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a second Ctrl-C does (uvicorn's force exit skips the lifespan shutdown, where the
+    final save is), made deterministic: ``run_foreground`` returns without running the app."""
+    from click.testing import CliRunner
+
+    from dropengine.adapters import webserver
+    from dropengine.server.cli import serve_cmd
+
+    rec = tmp_path / "rec.ndjson"
+    _recording(rec, 50)
+    state = tmp_path / "serve.state"
+    monkeypatch.setattr(webserver, "run_foreground", lambda *a, **k: None)
+    result = CliRunner().invoke(serve_cmd, ["--source", f"replay:{rec}", "--port", "0", "--state", str(state)])
+    assert result.exit_code == 0, result.output
+    saved, message = load_state(state, int(time.time() * 1000), 600)
+    assert saved is not None, message
+    r, why = read_reservation(ids_path(state))
+    assert r is not None and r.epoch == saved.hub.epoch and r.reserved == saved.hub.next_seq - 1, why

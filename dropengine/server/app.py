@@ -209,6 +209,7 @@ class DropServer:
         self._held: list[tuple[list[Quote], int]] | None = None
         #: The child process writing a periodic save, while one runs.
         self._saving_pid: int | None = None
+        self._finished = False
         #: A saving child still running after this long is killed (a stalled disk must not
         #: stop every later save); the save is reported failed and tried again next period.
         self.save_timeout_s = max(120.0, 4 * self.config.state_every_s)
@@ -505,13 +506,31 @@ class DropServer:
                     await asyncio.gather(task, return_exceptions=True)
             if self._evicting is not None:  # a scan in a thread: let it finish before the final save
                 await asyncio.gather(self._evicting, return_exceptions=True)
-            try:
-                self.save(final=True)
-            except OSError as exc:
-                log.error("could not save the state: %s", exc)
+            self.finish()
             if self.config.gc_threshold0 is not None:  # an embedding process gets its collector back
                 gc.set_threshold(*thresholds)
                 gc.unfreeze()
+
+    def finish(self) -> None:
+        """The final save of a clean stop, once: the lifespan's shutdown runs it, and ``serve``
+        calls it again after uvicorn returns, since a second Ctrl-C makes uvicorn skip the
+        lifespan's shutdown (the final save was lost: the next start took it for a crash and
+        reset every resuming client). A saving child still running is killed first."""
+        if self._finished:
+            return
+        self._finished = True
+        pid, self._saving_pid = self._saving_pid, None
+        if pid is not None:  # (uvicorn forced out while a periodic save ran)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            if self.config.state_path is not None:
+                with contextlib.suppress(OSError):
+                    tmp_path(self.config.state_path, pid).unlink()
+        try:
+            self.save(final=True)
+        except OSError as exc:
+            log.error("could not save the state: %s", exc)
 
     async def _run_source(self) -> None:
         try:

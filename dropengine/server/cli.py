@@ -128,7 +128,10 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
         if keys is None:
             print("dropengine serve: no --keys: any non-empty key is accepted", file=sys.stderr, flush=True)
 
-    run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
+    try:
+        run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
+    finally:
+        server.finish()  # a no-op after the lifespan's; the final save when a 2nd Ctrl-C skipped it
 
 
 def _check_replay_file(path: str) -> None:
