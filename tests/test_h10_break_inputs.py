@@ -317,3 +317,20 @@ def test_a_short_key_is_masked_where_it_stands_alone_not_inside_words() -> None:
     assert redact("token demo rejected; demonstration", ["demo"]) == "token *** rejected; demonstration"
     long = "sk-live-0123456789abcdef"
     assert redact(f"x{long}y and {long}", [long]) == "x***y and ***"  # a real key: masked everywhere
+
+
+def test_quote_tables_without_their_extension_are_told_by_content(tmp_path: Path) -> None:
+    """A CSV or Parquet table from a pipe (``/dev/stdin``, ``<(zcat q.csv.gz)``) or saved
+    without its extension: "cannot tell the format" in auto, and every line "bad json" even
+    with ``--format quotes`` (the table kind came from the extension only)."""
+    import polars as pl
+
+    expected, _ = run([QUOTES_CSV])
+    csv_copy = tmp_path / "quotes_csv"
+    csv_copy.write_bytes(QUOTES_CSV.read_bytes())
+    pq = tmp_path / "quotes_pq"
+    pl.read_csv(QUOTES_CSV, infer_schema_length=0).write_parquet(pq)
+    for path in (csv_copy, pq):
+        for fmt in ("auto", "quotes"):
+            drops, stats = run([path], fmt)
+            assert drops == expected, (path.name, fmt, [str(s) for s in stats.skips.first[:3]])

@@ -67,6 +67,7 @@ Progress = Callable[[int], None]
 _SSE_FIELDS: Final = ("data:", "event:", "id:", "retry:", ":")
 _BOM: Final = b"\xef\xbb\xbf"
 _CR: Final = ord("\r")
+_PARQUET_MAGIC: Final = b"PAR1"
 _READ_ERRORS: Final = (OSError, EOFError, zlib.error)  # includes gzip.BadGzipFile
 #: The columns a quote table may have: one named twice makes the table ambiguous.
 _KNOWN_COLUMNS: Final = frozenset(REQUIRED_COLUMNS) | frozenset(OPTIONAL_COLUMNS)
@@ -223,6 +224,12 @@ def detect_format(path: str | Path) -> str:
         return "quotes"
     if suffix in (".sse", ".event-stream"):
         return "sse"
+    try:
+        with _open(p) as fh:
+            if fh.read(4) == _PARQUET_MAGIC:
+                return "quotes"  # a Parquet table without its extension (a pipe)
+    except _READ_ERRORS:
+        pass  # reported below, when the lines are read
     clear: list[str] = []
     weak: list[str] = []
     first_line: bytes | None = None
@@ -243,6 +250,8 @@ def detect_format(path: str | Path) -> str:
                     except FeedError:
                         if line in (b"[", b"{") or suffix == ".json":
                             return "theoddsapi"  # a pretty-printed JSON document
+                        if n == 1 and _looks_like_csv_header(line):
+                            return "quotes"  # a CSV table without its extension (a pipe)
                         fmt, is_clear = None, False
                     if fmt is not None:
                         (clear if is_clear else weak).append(fmt)
@@ -463,8 +472,32 @@ def _row_quotes(rows: Iterator[tuple[str, Any]], skips: SkipLog) -> Stream:
         yield q.last_update, q
 
 
-def _quotes(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
+def _table_kind(path: Path) -> str:
+    """``.csv``, ``.parquet`` or ``.ndjson``: by extension, else by content (a table from a
+    pipe or saved without its extension): Parquet's magic bytes, a first line that is a JSON
+    object (NDJSON rows), anything else CSV."""
     suffix = _suffix(path)
+    if suffix in (".csv", ".parquet", ".ndjson", ".jsonl", ".json"):
+        return suffix if suffix in (".csv", ".parquet") else ".ndjson"
+    try:
+        with _open(path) as fh:
+            if fh.read(4) == _PARQUET_MAGIC:
+                return ".parquet"
+        with _open(path) as fh:
+            first = next((line for _, line in _lines(fh)), b"")
+    except _READ_ERRORS:
+        return ".ndjson"  # the reader reports what it cannot read
+    return ".ndjson" if first.lstrip().startswith(b"{") else ".csv"
+
+
+def _looks_like_csv_header(line: bytes) -> bool:
+    """A CSV header naming every required column of a quote table."""
+    cells = {c.strip().strip('"') for c in line.decode("utf-8", "replace").split(",")}
+    return all(c in cells for c in REQUIRED_COLUMNS)
+
+
+def _quotes(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
+    suffix = _table_kind(path)
     if suffix == ".csv":
         return _row_quotes(_csv_rows(path, skips, progress), skips)
     if suffix == ".parquet":
