@@ -304,7 +304,8 @@ def _ms(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """``last_update`` as Int64 unix ms; anything that is not a non-negative integer is null."""
     if dtype.is_integer():
         out = col.cast(pl.Int64, strict=False)
-    elif dtype.is_float():
+    elif dtype.is_float() or dtype.is_decimal():  # a database export's DECIMAL(p, s) too
+        col = col.cast(pl.Float64)
         out = pl.when(col.is_finite() & (col == col.floor())).then(col.cast(pl.Int64, strict=False))
     elif isinstance(dtype, pl.Datetime):
         out = col.dt.epoch("ms")

@@ -100,3 +100,11 @@ def test_a_non_finite_line_is_skipped_in_batch_as_in_the_stream(line: float) -> 
     res = batch.detect_counted(frame(line=[1.0, line, 1.0]))
     assert res.skipped == {"bad field": 1}
     assert res.alerts.get_column("delta").to_list() == [-90]
+
+
+def test_a_decimal_last_update_is_read_as_unix_ms() -> None:
+    # before: a DECIMAL column (database exports) made every row "bad time", silently
+    df = frame().with_columns(pl.col("last_update").cast(pl.Decimal(20, 2)))
+    assert batch.detect(df).get_column("last_update").to_list() == [2_000, 3_000]
+    half = frame(last_update=[1_000.0, 2_000.5, 3_000.0]).with_columns(pl.col("last_update").cast(pl.Decimal(20, 2)))
+    assert batch.detect_counted(half).skipped == {"bad time": 1}
