@@ -18,7 +18,7 @@ from .errors import ConfigError
 from .frames import FrameDecoder
 from .merge import merge_by_clock
 from .quote import Quote
-from .skips import Skip, SkipLog
+from .skips import Skip, SkipLog, printable
 
 if TYPE_CHECKING:  # polars loads only when the batch path is used
     import polars as pl
@@ -160,7 +160,7 @@ def replay_batch(
     table, where = load_table(paths, fmt, st, progress)
     result = detect_counted(table, **detect_args, timestamp_column="_now" if "_now" in table.columns else None)
     for row, reason in result.rejected.head(st.skips.keep).iter_rows():
-        st.skips.first.append(Skip(where(row), reason, "rejected by the batch detector"))
+        st.skips.first.append(Skip(printable(where(row)), reason, "rejected by the batch detector"))
     for reason, n in result.skipped.items():
         st.skips.counts[reason] = st.skips.counts.get(reason, 0) + n
     st.quotes = max(0, st.quotes - sum(result.skipped.values()))  # rows the detector rejected were not usable
@@ -196,7 +196,7 @@ def _plain_schema(path: Path) -> bool:
     import polars as pl
 
     try:
-        schema = pl.read_parquet_schema(path)
+        schema = pl.scan_parquet(path, glob=False).collect_schema()  # a name like q[1].parquet is no glob
     except Exception:  # polars raises many exception types; the reader reports the file
         return True
     for name, dtype in schema.items():
@@ -224,7 +224,7 @@ def _parquet_tables(
     for f_idx, path in enumerate(files):
         st.formats[str(path)] = "quotes"
         try:
-            df = pl.read_parquet(path)
+            df = pl.read_parquet(path, glob=False)  # a name like q[1].parquet is no glob
         except Exception as exc:  # polars raises many exception types; translate them all here
             st.skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
             continue

@@ -334,3 +334,36 @@ def test_quote_tables_without_their_extension_are_told_by_content(tmp_path: Path
         for fmt in ("auto", "quotes"):
             drops, stats = run([path], fmt)
             assert drops == expected, (path.name, fmt, [str(s) for s in stats.skips.first[:3]])
+
+
+def test_rows_the_batch_detector_rejects_are_reported_printable(tmp_path: Path) -> None:
+    """The batch engine's own rejects bypassed the skip log's escaping (a Parquet file named
+    with ESC[2J cleared the terminal in ``--engine batch`` only)."""
+    import polars as pl
+
+    path = tmp_path / "e\x1b[2J.parquet"
+    pl.DataFrame({"sport_key": ["nba"] * 3, "event_id": ["e1"] * 3, "bookmaker": ["b"] * 3,
+                  "side": ["h2h_home"] * 3, "price": [-110, 50, -150], "last_update": [1000, 2000, 3000]}
+                 ).write_parquet(path)
+    code, out, err = invoke("replay", "--engine", "batch", str(path))
+    assert code == 0 and out.count("\n") == 1
+    assert "invalid" in err and not CONTROL.search(err), err
+
+
+def test_parquet_file_names_are_not_glob_patterns(tmp_path: Path) -> None:
+    """polars reads a path as a glob: ``odds[1].parquet`` was "unreadable file" (invalid glob
+    / no file matched), and ``q[12].parquet`` read q1.parquet and q2.parquet instead."""
+    import polars as pl
+
+    def table(prices: list[int]) -> pl.DataFrame:
+        n = len(prices)
+        return pl.DataFrame({"sport_key": ["nba"] * n, "event_id": ["e1"] * n, "bookmaker": ["b"] * n,
+                             "side": ["h2h_home"] * n, "price": prices,
+                             "last_update": [1000 * (i + 1) for i in range(n)]})
+
+    table([-110, -150]).write_parquet(tmp_path / "q[12].parquet")
+    table([-110, -200, -300]).write_parquet(tmp_path / "q1.parquet")
+    table([-110, -250, -350]).write_parquet(tmp_path / "q2.parquet")
+    for engine in ("stream", "batch"):
+        code, out, err = invoke("replay", "--engine", engine, str(tmp_path / "q[12].parquet"))
+        assert code == 0 and out.count("\n") == 1 and '"new":-150' in out, (engine, out, err)

@@ -531,7 +531,7 @@ def _parquet_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iter
     import polars as pl  # a core dependency, imported lazily to keep `import dropengine` light
 
     try:
-        frame = pl.read_parquet(path)
+        frame = pl.read_parquet(path, glob=False)  # a name like q[1].parquet is no glob
     except Exception as exc:  # polars raises many exception types; translate them all here
         skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
         return
