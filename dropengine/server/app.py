@@ -165,6 +165,19 @@ class _WithTransport:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # uvicorn forced out (a second Ctrl-C) cancels the lifespan at the loop's end: the
+            # shutdown (final save) still runs in its ``finally``, and that is no failure to log
+            # with a traceback (Starlette reports the cancellation as "shutdown failed")
+            async def quiet(message: Any) -> None:
+                task = asyncio.current_task()
+                if message.get("type") == "lifespan.shutdown.failed" and task is not None and task.cancelling():
+                    message = {"type": "lifespan.shutdown.complete"}
+                await send(message)
+
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.app(scope, receive, quiet)
+            return
         if scope["type"] == "http":
             transport = getattr(getattr(send, "__self__", None), "transport", None)
             if transport is not None and hasattr(transport, "abort"):
