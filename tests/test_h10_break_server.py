@@ -324,3 +324,54 @@ def test_no_id_ever_names_two_alerts_across_saves_crashes_and_failing_disks(tmp_
     finally:
         app_mod.write_reservation = real_res  # type: ignore[assignment]
         app_mod.save_state = real_save  # type: ignore[assignment]
+
+
+# ---- the state lock ----------------------------------------------------------------------------------
+
+def test_a_lock_the_file_system_cannot_take_is_not_called_another_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+
+    def no_locks(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(state_mod.StateLocked, match=r"cannot lock .*No locks available"):
+        state_mod.lock_state(tmp_path / "s.state")
+
+
+def test_a_second_lock_in_another_process_names_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "s.state"
+    fd = state_mod.lock_state(path)
+    try:
+        pid = os.fork()
+        if pid == 0:  # another process: refused, naming this one
+            try:
+                state_mod.lock_state(path)
+                os._exit(1)
+            except state_mod.StateLocked as exc:
+                os._exit(0 if f"pid {os.getppid()}" in str(exc) else 2)
+            except BaseException:
+                os._exit(3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        os.close(fd)
+
+
+def test_fork_save_from_a_worker_thread_saves(tmp_path: Path) -> None:
+    """BackgroundServer (tests, embedding) runs the loop in a thread: the child's signal set-up
+    must not fail there."""
+    import threading
+
+    out: list[int] = []
+
+    def run() -> None:
+        pid = state_mod.fork_save(tmp_path / "s.state", lambda: b"saved")
+        assert pid is not None
+        out.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(30)
+    assert out == [0] and (tmp_path / "s.state").read_bytes() == b"saved"

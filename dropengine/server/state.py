@@ -25,6 +25,7 @@ power loss): it continues after the reservation, so no id is ever given to two a
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import hashlib
 import os
@@ -185,9 +186,10 @@ def fork_save(path: Path, encode: Callable[[], bytes], report: int | None = None
         # child neither dies half-way (its parent, stopping, kills it with SIGKILL and saves
         # itself) nor runs the parent's Python handlers (uvicorn's, asyncio's) nor writes into
         # the parent's signal wakeup fd (an event loop's self-pipe, shared until closed below).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.set_wakeup_fd(-1)
+        with contextlib.suppress(ValueError):  # (only the main thread may; after fork this one is)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.set_wakeup_fd(-1)
         gc.disable()  # a collection would touch (and copy) every page of the heap
         out = 2
         if report is not None and report > 2:
@@ -252,9 +254,11 @@ def lock_state(path: Path) -> int:
         raise StateLocked(f"cannot create the lock file {lock}: {exc.strerror or exc}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as exc:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
         os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):  # e.g. ENOLCK on some NFS
+            raise StateLocked(f"cannot lock {lock}: {exc.strerror or exc}") from None
         who = f" (pid {holder})" if holder.isdigit() else ""
         raise StateLocked(f"is in use by another dropengine serve{who} ({lock} is locked); "
                           f"each server needs its own state file") from None
