@@ -6,8 +6,10 @@ progress bar go to stderr, so ``dropengine replay ... | jq`` sees only alerts.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from . import __version__
 from .adapters.files import FORMATS
 from .adapters.simfile import write_simulation
 from .adapters.sinks import OUTPUT_SUFFIXES, AlertWriter
+from .drop import Drop
 from .engine import DropEngine, EngineCounters
 from .errors import ConfigError
 from .filters import DIRECTIONS
@@ -125,7 +128,8 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: s
     last_update, ties in the order given. Bad lines are skipped, counted and reported on
     stderr; they never stop the replay, and neither does a file that cannot be read (it is
     reported). Exit status: 0 when some input was usable, 1 when no quote at all could be
-    read from the input (the message says what the files lack), 2 for a usage error.
+    read from the input (the message says what the files lack), 2 for a usage error, 130
+    after Ctrl-C (the alerts found until then are written, and the summary printed).
     """
     err = Console(stderr=True)
     try:
@@ -138,6 +142,8 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: s
     bar, advance = _progress(err, paths, quiet)
     counters = engine.counters
     keys: int | None = None
+    interrupted = False
+    writer: AlertWriter | None = None
     try:
         with bar, AlertWriter(output) as writer:
             if engine_kind == "batch":
@@ -150,22 +156,74 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: s
                 writer.write_dicts(rows)
                 counters = result.counters
             else:
-                pending = []
-                for drop in replay(list(paths), engine, fmt, stats, advance):
-                    pending.append(drop)
-                    if len(pending) >= 256:
-                        writer.write(pending)
-                        pending = []
-                writer.write(pending)
-                counters, keys = engine.counters, engine.keys_held
+                pending: list[Drop] = []
+                with _CtrlC() as ctrl_c:
+                    try:
+                        for drop in replay(list(paths), engine, fmt, stats, advance):
+                            pending.append(drop)
+                            if len(pending) >= 256:
+                                batch, pending = pending, []
+                                with ctrl_c.deferred():
+                                    writer.write(batch)
+                    except KeyboardInterrupt:  # Ctrl-C: keep what was found, then say so
+                        interrupted = True
+                    ctrl_c.defer = True  # from here on (the last write, closing): finish first
+                    writer.write(pending)
+                    counters, keys = engine.counters, engine.keys_held
+                    interrupted = interrupted or ctrl_c.pending
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     except BrokenPipeError:
         sys.stderr.close()  # the reader went away (``| head``): stop quietly
         return
+    except KeyboardInterrupt:  # the batch engine, or while writing: nothing more to save
+        interrupted = True
+    written = writer.count if writer is not None else 0
     if not quiet:
-        _summary(err, counters, keys, stats, writer.count, output)
+        _summary(err, counters, keys, stats, written, output)
+    if interrupted:
+        err.print(f"interrupted (Ctrl-C): {written:,} alerts written; the summary counts the input read "
+                  "until then", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(130)
     exit_if_unusable(err, stats)
+
+
+class _CtrlC:
+    """SIGINT raises KeyboardInterrupt, except while alerts are being written: then it is
+    held until the write is done, so that Ctrl-C never leaves half a JSON line (or the same
+    alerts twice) in the output."""
+
+    def __init__(self) -> None:
+        self.defer = False
+        self.pending = False
+        self._old: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.defer:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.defer = True
+        try:
+            yield
+        finally:
+            self.defer = False
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _CtrlC:
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread (an embedding caller): leave signals alone
+            self._old = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
 
 
 def exit_if_unusable(err: Console, stats: ReplayStats) -> None:

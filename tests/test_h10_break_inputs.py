@@ -367,3 +367,22 @@ def test_parquet_file_names_are_not_glob_patterns(tmp_path: Path) -> None:
     for engine in ("stream", "batch"):
         code, out, err = invoke("replay", "--engine", engine, str(tmp_path / "q[12].parquet"))
         assert code == 0 and out.count("\n") == 1 and '"new":-150' in out, (engine, out, err)
+
+
+def test_ctrl_c_during_a_replay_keeps_the_alerts_found_and_exits_130(monkeypatch: Any) -> None:
+    """Ctrl-C printed click's "Aborted!" with exit status 1 (which means "nothing usable"),
+    dropped up to 255 alerts found but not yet written, and no summary."""
+    import dropengine.cli as cli
+
+    drops = list(replay([FRAMES], DropEngine()))
+    assert 2 <= len(drops) < 256
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        yield from drops
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "replay", interrupted)
+    code, out, err = invoke("replay", str(FRAMES))
+    assert code == 130
+    assert out.count("\n") == len(drops)
+    assert "interrupted" in err and "Aborted" not in err
