@@ -50,3 +50,16 @@ def test_a_real_jump_is_confirmed_by_the_next_batch_and_evicts() -> None:
     assert srv._data_ms == T0 + week + 1000
     assert srv.metrics.keys_evicted == 20  # the old keys; n1, n2 (and the bad row's own key) kept
     assert srv.engine.keys_held == 3
+
+
+def test_two_mis_dated_rows_apart_do_not_confirm_each_other() -> None:
+    wall = int(time.time() * 1000)
+    srv = _server()
+    _run(srv, [([q(f"e{i}", T0) for i in range(20)], wall),
+               ([q("bad1", YEAR_3000)], wall),
+               ([q("e1", T0 + 1000, -130)], wall),       # the feed goes on at its own time: cancels the jump
+               ([q("e2", T0 + 500, -130)], wall),        # (older than data time: still cancels)
+               ([q("bad2", YEAR_3000 + 1)], wall),
+               ([q("e3", T0 + 2000, -130)], wall)])
+    assert srv.metrics.keys_evicted == 0 and srv.engine.keys_held == 22
+    assert srv._data_ms == T0 + 2000

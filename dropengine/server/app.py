@@ -300,7 +300,7 @@ class DropServer:
             self.hub.publish(drops, now_ms)
         if quotes:
             top = max(q.last_update for q in quotes)
-            if top > self._data_ms:
+            if top > self._data_ms or self._jump_ms is not None:
                 self._advance_data_time(quotes, top, now_ms)
         return drops
 
@@ -310,7 +310,9 @@ class DropServer:
         key idle at once) must be confirmed by a later batch: a replay of old data runs
         months behind the wall clock, so the cap alone let one row dated in the year 3000
         evict everything. Until then the batch's plausible rows move data time; a confirmed
-        jump goes to the nearer of the two batches' far rows (a real jump, not the bad row)."""
+        jump goes to the nearer of the two batches' far rows (a real jump, not the bad row).
+        Only the very next batch confirms: one that is not that far ahead cancels the jump (two
+        mis-dated rows hours apart must not confirm each other)."""
         cap = now_ms + 3_600_000
         limits = [x for x in (self.config.evict_idle_s, self.config.evict_started_s) if x > 0]
         if self._data_ms >= 0 and limits and min(top, cap) - self._data_ms > int(min(limits) * 1000):
@@ -322,6 +324,10 @@ class DropServer:
             else:
                 top, self._jump_ms = min(far, self._jump_ms), None
                 log.info("data time jumped %.1f h ahead (confirmed by two batches)", (top - self._data_ms) / 3.6e6)
+            if top <= self._data_ms:
+                return
+        else:
+            self._jump_ms = None  # not confirmed by this batch
             if top <= self._data_ms:
                 return
         self._data_ms = min(top, cap)
