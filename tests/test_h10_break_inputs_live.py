@@ -153,3 +153,19 @@ def test_a_directory_of_more_responses_than_open_files_is_read_whole(tmp_path: P
                          timeout=120, env=ENV, check=False, preexec_fn=limit)
     assert res.returncode == 0 and "unreadable" not in res.stderr, res.stderr[-2000:]
     assert res.stdout.count("\n") == n - 1  # every snapshot after the first moves the price by 20
+
+
+def test_detecting_a_pipe_then_reading_it_gets_the_whole_input() -> None:
+    """A caller that checks a pipe's format first (``serve --source replay:/dev/stdin`` does,
+    at start-up) consumed it: the replay that followed read nothing."""
+    code = ("import sys\n"
+            "from dropengine.adapters.files import detect_format\n"
+            "from dropengine.replay import read_quotes\n"
+            "fmt = detect_format('/dev/stdin')\n"
+            "n = sum(len(b) for b, _ in read_quotes(['/dev/stdin']))\n"
+            "print(fmt, n)\n")
+    res = subprocess.run([sys.executable, "-c", code], input=DEMO.read_bytes(), capture_output=True, timeout=60,
+                         env=ENV, check=False)
+    assert res.returncode == 0, res.stderr
+    fmt, n = res.stdout.decode().split()
+    assert fmt == "frames" and int(n) > 0

@@ -219,6 +219,10 @@ def detect_format(path: str | Path) -> str:
         return "theoddsapi"
     if not p.exists():
         raise ConfigError(f"path: {str(p)!r} does not exist")
+    try:
+        p = _spool(p)  # a pipe is read once: detection and the reader share one copy
+    except OSError as exc:
+        raise FeedError(f"cannot read it: {type(exc).__name__}: {exc}", "unreadable file") from None
     suffix = _suffix(p)
     if suffix in (".parquet", ".csv"):
         return "quotes"
@@ -316,17 +320,31 @@ def _seekable(path: Path, skips: SkipLog) -> Path | None:
     The copy is removed at exit. ``None`` (a whole-file skip) when it cannot be read.
     """
     try:
-        if path.is_file() or not path.exists():
-            return path
+        return _spool(path)
+    except OSError as exc:
+        skips.add_file(path.name, "unreadable file", f"cannot read it: {type(exc).__name__}: {exc}")
+        return None
+
+
+#: Pipes already copied, by the path given: every later read (detection first, then the
+#: reader, or a server's start-up check, then its source) gets the same copy.
+_SPOOLED: dict[str, Path] = {}
+
+
+def _spool(path: Path) -> Path:
+    """``path`` itself when it is a regular file (or missing), else its copy (see
+    :func:`_seekable`); raises :class:`OSError` when it cannot be read."""
+    if path.is_file() or not path.exists():
+        return path
+    copy = _SPOOLED.get(str(path))
+    if copy is None:
         tmp = Path(tempfile.mkdtemp(prefix="dropengine-"))
         atexit.register(shutil.rmtree, tmp, True)
         copy = tmp / path.name
         with open(path, "rb") as src, open(copy, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-        return copy
-    except OSError as exc:
-        skips.add_file(path.name, "unreadable file", f"cannot read it: {type(exc).__name__}: {exc}")
-        return None
+        _SPOOLED[str(path)] = copy
+    return copy
 
 
 def read_recording(path: str | Path, fmt: str, skips: SkipLog, progress: Progress | None = None) -> Stream:
