@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -367,7 +368,8 @@ class DropEngine:
         among its keys' first quotes; events with no known start are evicted by age only. A
         forgotten key primes again on its next quote; keys that stay are not affected.
         """
-        return max(self.evict_iter(before_ms, started_before_ms=started_before_ms, chunk=_MAX_INT))
+        self._check_evict_args(before_ms, started_before_ms, 1)
+        return max(self._evict_steps(None, before_ms, started_before_ms, 1))
 
     def evict_iter(
         self, before_ms: int, *, started_before_ms: int | None = None, chunk: int = 50_000
@@ -382,47 +384,61 @@ class DropEngine:
         drops exactly what :meth:`evict` would. Abandoning it part way leaves a consistent
         engine (the steps done are done). Arguments are checked at the call, not at the first step.
         """
+        self._check_evict_args(before_ms, started_before_ms, chunk)
+        return self._evict_steps(list(self._state), before_ms, started_before_ms, chunk)
+
+    @staticmethod
+    def _check_evict_args(before_ms: object, started_before_ms: object, chunk: object) -> None:
         if isinstance(before_ms, bool) or not isinstance(before_ms, int):
-            raise ConfigError(f"before_ms: {before_ms!r} must be an integer (unix ms)")
+            raise ConfigError(f"before_ms: {_short(before_ms)} must be an integer (unix ms)")
         if started_before_ms is not None and (
             isinstance(started_before_ms, bool) or not isinstance(started_before_ms, int)
         ):
-            raise ConfigError(f"started_before_ms: {started_before_ms!r} must be an integer (unix ms) or None")
+            raise ConfigError(f"started_before_ms: {_short(started_before_ms)} must be an integer (unix ms) or None")
         if type(chunk) is not int or chunk < 1:
-            raise ConfigError(f"chunk: {chunk!r} must be a positive integer (keys per step)")
-        return self._evict_steps(list(self._state), before_ms, started_before_ms, chunk)
+            raise ConfigError(f"chunk: {_short(chunk)} must be a positive integer (keys per step)")
 
     def _evict_steps(
-        self, keys: list[tuple[str, str, str]], before_ms: int, started_before_ms: int | None, chunk: int
+        self, keys: list[tuple[str, str, str]] | None, before_ms: int, started_before_ms: int | None, chunk: int
     ) -> Iterator[int]:
-        """The one eviction rule (see :meth:`evict_iter`), applied to ``keys`` as they are now."""
+        """The one eviction rule (see :meth:`evict_iter`), applied to ``keys`` as they are now;
+        ``keys=None`` is one step over every key held (:meth:`evict`: no copy, no lookups)."""
         state = self._state
         events = self._events
         nkeys = self._nkeys
+        get = state.get
+        # the events started before the bound, among those known at the call: a key in ``keys``
+        # belongs to an event whose start was learnt before the copy (with its first key)
+        started = (
+            frozenset() if started_before_ms is None
+            else {e for e, ms in events.items() if ms is not None and ms < started_before_ms}
+        )
         dropped = 0
-        for lo in range(0, len(keys), chunk):
-            for k in keys[lo : lo + chunk]:
-                st = state.get(k)
-                if st is None:
-                    continue
-                if st[_NEWEST] >= before_ms:
-                    if started_before_ms is None:
-                        continue
-                    start = events.get(k[0])
-                    if start is None or start >= started_before_ms:
-                        continue
+        parts: Iterable[list[tuple[str, str, str]] | None] = (
+            [None] if keys is None
+            else (keys[lo : lo + chunk] for lo in range(0, len(keys), chunk)) if keys
+            else [[]]
+        )
+        for part in parts:
+            # the rule: not updated since before_ms, or of an event started before started_before_ms
+            if part is None:
+                old = [k for k, st in state.items() if st[_NEWEST] < before_ms or k[0] in started]
+            else:
+                old = [
+                    k for k in part
+                    if (st := get(k)) is not None and (st[_NEWEST] < before_ms or k[0] in started)
+                ]
+            for k in old:
                 del state[k]
-                dropped += 1
-                e = k[0]
-                left = nkeys[e] - 1
+            for e, n in Counter(k[0] for k in old).items():
+                left = nkeys[e] - n
                 if left:
                     nkeys[e] = left
                 else:
                     del nkeys[e]
                     events.pop(e, None)
+            dropped += len(old)
             yield dropped
-        if not keys:
-            yield 0
 
     # -- persistence ---------------------------------------------------------------------
     def snapshot(self) -> bytes:
