@@ -386,3 +386,29 @@ def test_ctrl_c_during_a_replay_keeps_the_alerts_found_and_exits_130(monkeypatch
     assert code == 130
     assert out.count("\n") == len(drops)
     assert "interrupted" in err and "Aborted" not in err
+
+
+def test_bz2_xz_and_unlabelled_gzip_read_and_zstd_zip_are_named(tmp_path: Path) -> None:
+    """``.bz2``/``.xz`` recordings (Betfair's historical data is .bz2) and a gzip file without
+    ``.gz`` were "cannot tell the format (the first is '\\x1f\\x8b...')"; a zstd or zip
+    archive now says what it is and how to read it."""
+    import bz2
+    import gzip
+    import lzma
+
+    expected, _ = run([FRAMES])
+    data = FRAMES.read_bytes()
+    for name, blob in (("f.ndjson.bz2", bz2.compress(data)), ("f.ndjson.xz", lzma.compress(data)),
+                       ("f.ndjson", gzip.compress(data)), ("f.bin", gzip.compress(data))):
+        path = tmp_path / name
+        path.write_bytes(blob)
+        drops, stats = run([path])
+        assert drops == expected, (name, [str(s) for s in stats.skips.first[:2]])
+    csv = tmp_path / "q.csv.xz"
+    csv.write_bytes(lzma.compress(QUOTES_CSV.read_bytes()))
+    assert run([csv])[0] == run([QUOTES_CSV])[0]
+    for name, magic, tool in (("f.ndjson.zst", b"\x28\xb5\x2f\xfd", "zstd"), ("f.zip", b"PK\x03\x04", "zip")):
+        path = tmp_path / name
+        path.write_bytes(magic + b"\x00" * 64)
+        code, out, err = invoke("replay", str(path))
+        assert code == 1 and tool in err and "/dev/stdin" in err, err

@@ -26,10 +26,12 @@ error (:class:`ConfigError`).
 from __future__ import annotations
 
 import atexit
+import bz2
 import codecs
 import csv
 import gzip
 import io
+import lzma
 import shutil
 import tempfile
 import zlib
@@ -68,7 +70,9 @@ _SSE_FIELDS: Final = ("data:", "event:", "id:", "retry:", ":")
 _BOM: Final = b"\xef\xbb\xbf"
 _CR: Final = ord("\r")
 _PARQUET_MAGIC: Final = b"PAR1"
-_READ_ERRORS: Final = (OSError, EOFError, zlib.error)  # includes gzip.BadGzipFile
+_READ_ERRORS: Final = (OSError, EOFError, zlib.error, lzma.LZMAError)  # includes gzip.BadGzipFile
+#: Compressed archives recognised only to say how to read them: (magic, what, command).
+_ARCHIVES: Final = ((b"\x28\xb5\x2f\xfd", "zstd file", "zstd -dc"), (b"PK\x03\x04", "zip archive", "unzip -p"))
 #: The columns a quote table may have: one named twice makes the table ambiguous.
 _KNOWN_COLUMNS: Final = frozenset(REQUIRED_COLUMNS) | frozenset(OPTIONAL_COLUMNS)
 #: Format detection counts the votes of at most this many lines that vote ...
@@ -130,16 +134,37 @@ class _Counting(io.RawIOBase):
 
 
 def _open(path: Path, progress: Progress | None = None) -> IO[bytes]:
-    raw: IO[bytes] = io.BufferedReader(_Counting(open(path, "rb"), progress), 1 << 20)  # noqa: SIM115
-    if path.name.lower().endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    """The file's bytes, decompressed when it is gzip, bzip2 or xz: told by its first bytes,
+    not its extension (a gzip file saved without ``.gz`` is common). zstd and zip archives
+    raise :class:`OSError` saying how to read them."""
+    raw = io.BufferedReader(_Counting(open(path, "rb"), progress), 1 << 20)  # noqa: SIM115
+    try:
+        head = raw.peek(6)[:6]
+        if head.startswith(b"\x1f\x8b"):
+            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        if head.startswith(b"BZh"):
+            return bz2.BZ2File(raw, "rb")
+        if head.startswith(b"\xfd7zXZ\x00"):
+            return lzma.LZMAFile(raw, "rb")
+        for magic, kind, tool in _ARCHIVES:
+            if head.startswith(magic):
+                raise OSError(f"it is a {kind}, which dropengine does not read: decompress it first, or pipe "
+                              f"it: {tool} {path.name} | dropengine replay /dev/stdin")
+        if path.name.lower().endswith(".gz"):
+            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]  # reports "not gzip"
+    except BaseException:
+        raw.close()
+        raise
     return raw
 
 
 def _suffix(path: Path) -> str:
+    """The extension that names the format, after any compression extension."""
     name = path.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
+    for ext in (".gz", ".bz2", ".xz"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+            break
     return Path(name).suffix
 
 
