@@ -51,10 +51,25 @@ def is_valid_price(price: object) -> bool:
     return False
 
 
-def _require(price: float) -> float:
-    if not is_valid_price(price):
-        raise ConfigError(f"price: {price!r} is not a valid American price (need 100 <= |A| <= 100000)")
-    return price
+def _number(value: object, name: str) -> float:
+    """``value`` as a number: int and float as they are, any other real (numpy scalars,
+    Fraction) as a float, as :func:`devig` reads prices; anything else (bools, text, None, an
+    int too large for a float) is a ConfigError naming ``name``."""
+    if type(value) is float:
+        return value
+    x = _as_real(value)
+    if x is not None and type(value) is int:
+        return value  # ints stay ints (cents of an int price is an int), once known to fit a float
+    if x is None:
+        raise ConfigError(f"{name}: {str(value)[:40]!r} is not a number")
+    return x
+
+
+def _require(price: object, name: str = "price") -> float:
+    p = _number(price, name)
+    if not is_valid_price(p):
+        raise ConfigError(f"{name}: {str(price)[:40]} is not a valid American price (need 100 <= |A| <= 100000)")
+    return p
 
 
 def cents(price: float) -> float:
@@ -70,6 +85,7 @@ def delta(prev: float, new: float) -> float:
 
 def direction_of(move: float) -> Direction | None:
     """``toward_favorite`` for a shortening (negative) move, ``toward_dog`` for a drift."""
+    move = _number(move, "move")
     if move < 0:
         return "toward_favorite"
     if move > 0:
@@ -95,7 +111,7 @@ def decimal_to_american(decimal_odds: float) -> float:
     The result is a float (fractional American prices are valid); round it if the caller
     wants the integer ladder books quote.
     """
-    d = float(decimal_odds)
+    d = float(_number(decimal_odds, "decimal_odds"))
     if not math.isfinite(d) or d <= 1.0:
         raise ConfigError(f"decimal_odds: {decimal_odds!r} must be a finite number above 1")
     a = (d - 1.0) * 100.0 if d >= 2.0 else -100.0 / (d - 1.0)
@@ -111,7 +127,7 @@ def decimal_to_american(decimal_odds: float) -> float:
 
 def prob_to_american(prob: float) -> float:
     """American odds whose implied probability is ``prob`` (``0 < prob < 1``)."""
-    q = float(prob)
+    q = float(_number(prob, "prob"))
     if not (0.0 < q < 1.0):
         raise ConfigError(f"prob: {prob!r} must be strictly between 0 and 1")
     return decimal_to_american(1.0 / q)
