@@ -410,5 +410,20 @@ def test_bz2_xz_and_unlabelled_gzip_read_and_zstd_zip_are_named(tmp_path: Path) 
     for name, magic, tool in (("f.ndjson.zst", b"\x28\xb5\x2f\xfd", "zstd"), ("f.zip", b"PK\x03\x04", "zip")):
         path = tmp_path / name
         path.write_bytes(magic + b"\x00" * 64)
-        code, out, err = invoke("replay", str(path))
+        code, _, err = invoke("replay", str(path))
         assert code == 1 and tool in err and "/dev/stdin" in err, err
+
+
+def test_semicolon_and_tab_separated_tables_are_read(tmp_path: Path) -> None:
+    """A spreadsheet in a European locale saves CSV with ';' (and "text" exports use tabs):
+    "not a quote table: missing column(s) sport_key, ... (it has: sport_key;event_id;...)"."""
+    import csv as csvmod
+
+    expected, _ = run([QUOTES_CSV])
+    rows = list(csvmod.reader(QUOTES_CSV.read_text(encoding="utf-8").splitlines()))
+    for sep, name in ((";", "semi.csv"), ("\t", "tabs.csv")):
+        path = tmp_path / name
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            csvmod.writer(fh, delimiter=sep).writerows(rows)
+        drops, stats = run([path])
+        assert drops == expected, (name, [str(s) for s in stats.skips.first[:2]])

@@ -535,8 +535,21 @@ def _table_kind(path: Path) -> str:
 
 def _looks_like_csv_header(line: bytes) -> bool:
     """A CSV header naming every required column of a quote table."""
-    cells = {c.strip().strip('"') for c in line.decode("utf-8", "replace").split(",")}
-    return all(c in cells for c in REQUIRED_COLUMNS)
+    return _header_delimiter(line.decode("utf-8", "replace")) is not None
+
+
+_DELIMITERS: Final = (",", ";", "\t", "|")
+
+
+def _header_delimiter(line: str) -> str | None:
+    """The delimiter by which a header line names every required column: a comma, or the
+    semicolon a spreadsheet in a European locale writes, a tab, a bar; ``None`` if none does."""
+    for d in _DELIMITERS:
+        if d in line or d == ",":
+            names = {c.strip().strip('"') for c in line.split(d)}
+            if all(c in names for c in REQUIRED_COLUMNS):
+                return d
+    return None
 
 
 def _quotes(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
@@ -630,7 +643,8 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator
     The stdlib parser is used rather than polars so that one ragged or broken line is
     skipped and reported instead of failing the whole file; each line is parsed on its own
     (:class:`_OneLine`), so a broken line never takes the next ones with it. A header
-    without the required columns is one report for the whole file.
+    without the required columns is one report for the whole file. The delimiter is the one
+    by which the header names the required columns (``,``, ``;``, tab or ``|``).
     """
     name = path.name
     one = _OneLine()
@@ -640,6 +654,8 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator
     with _open(path, progress) as raw, io.TextIOWrapper(raw, _text_encoding(raw), errors="replace", newline="") as fh:
         for lineno, line in enumerate(fh, 1):
             one.line = line
+            if header is None and line.strip():
+                reader = csv.reader(one, delimiter=_header_delimiter(line) or ",", strict=True)
             try:
                 cells = next(reader)
             except csv.Error as exc:
