@@ -129,7 +129,7 @@ def run_backtest(
     alerts = detected.alerts.with_row_index("alert").join(commence, on="event_id", how="left")
 
     closes = _closes(hist, cfg.close, cfg.early_close_minutes)
-    fair = _fair(closes, cfg.devig)
+    fair, fair_failed = _fair(closes, cfg.devig)
     table = _taken(alerts, hist, cfg)
     # The close is measured where the bet is placed (the taking book), or on the sharp book.
     close_book = pl.lit(cfg.sharp) if cfg.sharp else pl.col("taken_book")
@@ -163,16 +163,19 @@ def run_backtest(
         pl.when(pl.col("close_status") == "ok").then(pl.col("close_price")).alias("close_price"),
     )
     table = _clv(table, cfg).sort("alert")
-    return Backtest(table, summarize(table, cfg), detected.counters, cfg, _warnings(hist, table, cfg))
+    return Backtest(table, summarize(table, cfg), detected.counters, cfg, _warnings(hist, table, cfg, fair_failed))
 
 
-def _warnings(hist: pl.DataFrame, table: pl.DataFrame, cfg: BacktestConfig) -> tuple[str, ...]:
+def _warnings(hist: pl.DataFrame, table: pl.DataFrame, cfg: BacktestConfig, fair_failed: int) -> tuple[str, ...]:
     """Input that makes every close impossible, said once (a status per alert hides why)."""
     out = []
     statuses = set(table.get_column("close_status").unique().to_list())
     if "no commence time" in statuses and not statuses & {"ok", "early close", "alert after close"}:
         out.append("close: no event has a commence_time that parses (ISO 8601 with an offset), so no alert has"
                    " a last-before-commence close; use --close last (close='last') for the last price at all")
+    if "ok" in statuses and fair_failed:
+        out.append(f"devig: {fair_failed} closing market(s) cannot be devigged with {cfg.devig!r} (e.g. shin needs"
+                   " an overround), so their alerts have no no-vig CLV")
     if cfg.sharp is not None:
         books = sorted(hist.get_column("bookmaker").unique().to_list())
         if cfg.sharp not in books:
@@ -262,8 +265,10 @@ def _closes(hist: pl.DataFrame, convention: str, early_minutes: float | None) ->
     ).drop("commence_ms")
 
 
-def _fair(closes: pl.DataFrame, method: DevigMethod) -> pl.DataFrame:
-    """Fair close probability of each side whose whole closing market has a close."""
+def _fair(closes: pl.DataFrame, method: DevigMethod) -> tuple[pl.DataFrame, int]:
+    """Fair close probability of each side whose whole closing market has a close, and how many
+    such markets ``method`` could not devig (they get none)."""
+    failed = 0
     ok = closes.filter(pl.col("close_status") == "ok")
     groups = ok.group_by(["event_id", "bookmaker", "family"]).agg("side", "close_price")
     rows: list[tuple[str, str, str, float]] = []
@@ -271,10 +276,14 @@ def _fair(closes: pl.DataFrame, method: DevigMethod) -> pl.DataFrame:
         want = 3 if fam == "h2h" and "h2h_draw" in sides else 2
         if len(sides) != want:
             continue
-        fair = devig(prices, method).probabilities
+        try:
+            fair = devig(prices, method).probabilities
+        except ConfigError:  # e.g. shin on an underround: this market gets no fair probability
+            failed += 1
+            continue
         rows.extend((event_id, book, side, p) for side, p in zip(sides, fair, strict=True))
     return pl.DataFrame(rows, schema={"event_id": pl.String, "bookmaker": pl.String, "side": pl.String,
-                                      "p_fair_close": pl.Float64}, orient="row")
+                                      "p_fair_close": pl.Float64}, orient="row"), failed
 
 
 def _decimal(col: str, values: Iterable[float | None]) -> pl.Expr:

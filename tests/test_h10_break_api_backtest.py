@@ -73,3 +73,20 @@ def test_a_lazy_frame_that_fails_is_a_feed_error() -> None:
     lf = rows().lazy().with_columns(pl.col("side").cast(pl.Int64))
     with pytest.raises(FeedError, match="quotes"):
         run_backtest(lf)
+
+
+@pytest.mark.parametrize("method", ["shin", "additive", "power", "multiplicative"])
+def test_a_closing_market_a_method_cannot_devig_costs_only_its_no_vig_clv(method: str) -> None:
+    # before: ConfigError "shin needs a market with an overround" stopped the whole backtest
+    # (closes of +100000 / -110 sum to 0.52: an underround, as a stale or placeholder price gives)
+    df = rows()
+    last = pl.col("last_update") == pl.col("last_update").max()
+    odd = (pl.col("bookmaker") == "dk") & (pl.col("side") == "h2h_away") & last
+    df = df.with_columns(pl.when(odd).then(pl.lit(100000)).otherwise(pl.col("price")).alias("price"))
+    bt = run_backtest(df, BacktestConfig(devig=method))  # type: ignore[arg-type]
+    dk = bt.alerts.filter(pl.col("bookmaker") == "dk")
+    pin = bt.alerts.filter(pl.col("bookmaker") == "pin")
+    assert pin.get_column("novig_clv").null_count() == 0
+    if method == "shin":  # the others devig an underround
+        assert dk.get_column("novig_clv").null_count() == dk.height
+        assert any("devig" in w and method in w for w in bt.warnings), bt.warnings
