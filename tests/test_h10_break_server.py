@@ -375,3 +375,19 @@ def test_fork_save_from_a_worker_thread_saves(tmp_path: Path) -> None:
     t.start()
     t.join(30)
     assert out == [0] and (tmp_path / "s.state").read_bytes() == b"saved"
+
+
+def test_a_server_served_twice_saves_at_each_stop(tmp_path: Path) -> None:
+    """``finish()`` runs the final save once per run, not once per object."""
+    from dropengine.adapters.webserver import BackgroundServer
+
+    path = tmp_path / "s.state"
+    srv = DropServer(_Idle(), ServeConfig(state_path=path, state_every_s=3600))
+    with BackgroundServer(srv.app):
+        srv.ingest(_quotes(3, -110, 1), 1_000)
+    first = srv.metrics.state_saves
+    with BackgroundServer(srv.app):
+        srv.ingest(_quotes(5, -110, 2), 2_000)
+    assert srv.metrics.state_saves == first + 1 == 2
+    saved, message = load_state(path, 2_000, 600)
+    assert saved is not None and saved.engine.keys_held == 5, message

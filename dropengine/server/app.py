@@ -504,6 +504,7 @@ class DropServer:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self._finished = False  # (an embedding process may serve the same DropServer again)
         if not self.restore_message:
             message = self.restore(_now_ms())
             damaged = message.endswith("starting empty") and not message.startswith("no ")
