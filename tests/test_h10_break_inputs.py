@@ -427,3 +427,15 @@ def test_semicolon_and_tab_separated_tables_are_read(tmp_path: Path) -> None:
             csvmod.writer(fh, delimiter=sep).writerows(rows)
         drops, stats = run([path])
         assert drops == expected, (name, [str(s) for s in stats.skips.first[:2]])
+
+
+def test_a_header_repeated_mid_file_is_no_bad_row(tmp_path: Path) -> None:
+    """``cat a.csv b.csv``: b's header line was an "invalid price: 'price' is not a number"
+    skip (and the input looked damaged) although nothing was wrong."""
+    text = QUOTES_CSV.read_text(encoding="utf-8")
+    path = tmp_path / "cat.csv"
+    path.write_text(text + text)
+    drops, stats = run([path])
+    _, base = run([QUOTES_CSV])
+    assert stats.skips.total == 2 * base.skips.total, [str(s) for s in stats.skips.first]
+    assert len(drops) >= len(run([QUOTES_CSV])[0])

@@ -683,6 +683,8 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator
             if len(cells) != width:
                 skips.add(f"{name}:{lineno}", "bad row", f"{len(cells)} cells, the header has {width}")
                 continue
+            if cells[0] == header[0] and [c.strip() for c in cells] == header:
+                continue  # the header again: files concatenated (cat a.csv b.csv); nothing is wrong
             yield f"{name}:{lineno}", dict(zip(header, cells, strict=True))
 
 
