@@ -169,3 +169,44 @@ def test_serve_saves_when_uvicorn_returns_without_the_applications_shutdown(
     assert saved is not None, message
     r, why = read_reservation(ids_path(state))
     assert r is not None and r.epoch == saved.hub.epoch and r.reserved == saved.hub.next_seq - 1, why
+
+
+def _small_files() -> None:  # in the child before exec: files of at most 4 KB ("disk full" for the state)
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+def test_a_full_disk_keeps_serve_serving_with_one_line(tmp_path: Path) -> None:
+    """Every state save fails (the state outgrows the 4 KB the process may write; Python ignores
+    SIGXFSZ, so writes fail with EFBIG): serve goes on detecting and answering, says so once,
+    counts every failure, and still stops cleanly (exit 0) when told to."""
+    rec = tmp_path / "rec.ndjson"
+    _recording(rec, 4000)
+    state = tmp_path / "serve.state"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dropengine", "serve", "--source", f"replay:{rec}", "--speed", "1", "--port", "0",
+         "--state", str(state), "--state-every", "0.1", "--log-level", "warning"],
+        stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, preexec_fn=_small_files,
+    )
+    try:
+        url = _url(proc)
+
+        def metric(name: str) -> int:
+            text = httpx.get(url + "/metrics", timeout=5).text
+            return int(next(ln.split()[1] for ln in text.splitlines() if ln.startswith(name + " ")))
+
+        _wait(lambda: metric("dropengine_state_save_failures_total") >= 5, 60, "five failed saves")
+        produced = metric("dropengine_alerts_produced_total")
+        _wait(lambda: metric("dropengine_alerts_produced_total") > produced, 30, "alerts still detected")
+        assert httpx.get(url + "/healthz", timeout=5).status_code == 200
+        proc.terminate()
+        err = _finish(proc)
+    finally:
+        _stop(proc)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if "save" in ln]
+    periodic = [ln for ln in lines if "could not save the state to" in ln]
+    assert len(periodic) == 1 and "File too large" in periodic[0], lines
+    assert len(lines) <= 2, lines  # plus, at most, the final save's own line
+    assert not list(tmp_path.glob("*.tmp"))
