@@ -391,3 +391,54 @@ def test_a_server_served_twice_saves_at_each_stop(tmp_path: Path) -> None:
     assert srv.metrics.state_saves == first + 1 == 2
     saved, message = load_state(path, 2_000, 600)
     assert saved is not None and saved.engine.keys_held == 5, message
+
+
+_MIDDLE = """
+import os, sys, time
+from pathlib import Path
+from dropengine.server.state import fork_save
+
+def encode():
+    Path(sys.argv[2]).write_text(str(os.getpid()))
+    time.sleep(60)  # a stalled disk
+    return b"x"
+
+fork_save(Path(sys.argv[1]), encode)
+time.sleep(60)
+"""
+
+
+def test_a_server_killed_mid_save_takes_its_saving_child_along(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    marker = tmp_path / "child.pid"
+    server = subprocess.Popen([sys.executable, "-c", _MIDDLE, str(tmp_path / "s.state"), str(marker)])
+    child = 0
+    try:
+        deadline = time.monotonic() + 30
+        while not (marker.exists() and marker.read_text()):
+            assert time.monotonic() < deadline, "the saving child did not start"
+            time.sleep(0.02)
+        child = int(marker.read_text())
+        server.kill()  # kill -9 of the server
+        server.wait(10)
+
+        def alive(pid: int) -> bool:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    return fh.read().split(")")[-1].split()[0] != "Z"
+            except FileNotFoundError:
+                return False
+
+        deadline = time.monotonic() + 10
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not alive(child), "the orphaned saving child outlived its server"
+    finally:
+        if server.poll() is None:
+            server.kill()
+        if child:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+    assert not (tmp_path / "s.state").exists()

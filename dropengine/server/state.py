@@ -157,6 +157,18 @@ def save_state(path: Path, data: bytes) -> None:
     _write_atomic(path, data)
 
 
+def _death_signal() -> Callable[[], object] | None:
+    """Linux: a call that makes the calling (child) process get SIGKILL when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``), bound before the fork (the child imports nothing)."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return None
+    return lambda: prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+
+
 def fork_save(path: Path, encode: Callable[[], bytes], report: int | None = None) -> int | None:
     """Save from a forked child: the child holds a copy-on-write image of this process as of
     this instant, so ``encode()`` sees one consistent moment while the parent goes on at once
@@ -175,6 +187,7 @@ def fork_save(path: Path, encode: Callable[[], bytes], report: int | None = None
     if not hasattr(os, "fork"):
         return None
     parent = os.getpid()
+    die_with_parent = _death_signal()
     with warnings.catch_warnings():  # 3.12+ warns about fork with threads; see the docstring
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
@@ -186,6 +199,12 @@ def fork_save(path: Path, encode: Callable[[], bytes], report: int | None = None
         # child neither dies half-way (its parent, stopping, kills it with SIGKILL and saves
         # itself) nor runs the parent's Python handlers (uvicorn's, asyncio's) nor writes into
         # the parent's signal wakeup fd (an event loop's self-pipe, shared until closed below).
+        # a server killed (-9) mid-save takes its child along: its copy-on-write memory is freed
+        # at once, and a child stuck on a stalled disk does not outlive it (it would not rename)
+        if die_with_parent is not None:
+            die_with_parent()
+        if os.getppid() != parent:  # it died before that
+            os._exit(1)
         with contextlib.suppress(ValueError):  # (only the main thread may; after fork this one is)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
