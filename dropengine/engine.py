@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -49,6 +49,21 @@ _SNAPSHOT_MAGIC: Final = b"DROPENG\x00"
 _SNAPSHOT_VERSION: Final = 1
 _HEADER = struct.Struct(">8sH32s")
 _MAX_INT: Final = 2**63
+
+# The snapshot payload as the decoder checks it (in C, before any Python loop over the rows).
+# Times fit msgpack and polars (non-negative Int64); the price rules are checked per row after.
+_Time = Annotated[int, msgspec.Meta(ge=0, le=_MAX_INT - 1)]
+_Name = Annotated[str, msgspec.Meta(min_length=1)]
+_Price = int | float | None
+_Row = tuple[_Name, _Name, _Name, _Price, _Time, _Time, bool, _Price, _Time]
+
+
+class _Payload(msgspec.Struct):
+    config: dict[str, Any]
+    counters: Annotated[list[_Time], msgspec.Meta(min_length=8, max_length=8)]
+    state: list[_Row]
+    # added in issue 10 without a version bump (optional: older snapshots have none)
+    events: list[tuple[str, Annotated[int, msgspec.Meta(ge=-_MAX_INT, le=_MAX_INT - 1)] | None]] = []
 
 # Indexes into a key's state list. A list (not an object) keeps the hot loop cheap.
 _PRICE, _SINCE, _NEWEST, _SUSP, _APRICE, _ASINCE = range(6)
@@ -115,16 +130,6 @@ def _short(value: object) -> str:
     """``repr`` of a caller's argument, cut short for an error message."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _is_time(value: object) -> bool:
-    """A non-negative int that msgpack (and polars' Int64) can carry."""
-    return type(value) is int and 0 <= value < _MAX_INT
-
-
-def _is_price(value: object) -> bool:
-    """A price the detection loop can compare (the engine stores valid prices only)."""
-    return (type(value) is int or type(value) is float) and 100 <= abs(value) <= 100000
 
 
 def _commence_ms(text: str) -> int | None:
@@ -496,7 +501,7 @@ class DropEngine:
         if hashlib.sha256(body).digest() != digest:
             raise SnapshotError("snapshot: checksum mismatch (the data is corrupt or truncated)")
         try:
-            return cls._from_payload(msgspec.msgpack.decode(body))
+            return cls._from_payload(msgspec.msgpack.decode(body, type=_Payload))
         except SnapshotError:
             raise
         except Exception as exc:
@@ -505,10 +510,11 @@ class DropEngine:
             raise SnapshotError(f"snapshot: payload is malformed ({type(exc).__name__}: {_short(exc)})") from None
 
     @classmethod
-    def _from_payload(cls, payload: Any) -> DropEngine:
-        """The engine a decoded payload describes; raises on anything an engine could not run on
-        (each state row is checked against the invariants :meth:`_apply` relies on)."""
-        c = payload["config"]
+    def _from_payload(cls, payload: _Payload) -> DropEngine:
+        """The engine a payload describes (types and ranges already checked by the decoder);
+        raises on anything an engine could not run on (the price invariants :meth:`_apply`
+        relies on: a key holds a valid price and anchor, or is suspended with neither)."""
+        c = payload.config
         eng = cls(
             c["threshold"],
             c["direction"],
@@ -521,31 +527,21 @@ class DropEngine:
             kinds=c["kinds"],
             reprime_after_suspension=c["reprime_after_suspension"],
         )
-        counters = payload["counters"]
-        if type(counters) is not list or len(counters) != 8 or not all(_is_time(x) for x in counters):
-            raise ValueError("counters must be 8 non-negative integers")
-        eng._n = list(counters)
+        eng._n = list(payload.counters)
         state = eng._state
         nkeys = eng._nkeys
-        for row in payload["state"]:
-            if type(row) is not list or len(row) != 9:
-                raise ValueError("a state row is not a list of 9")
-            e, b, s, price, since, newest, susp, aprice, asince = row
-            if not (type(e) is str and e and type(b) is str and b and type(s) is str and s):
-                raise ValueError(f"state key {_short(row[:3])}")
-            if not (_is_time(since) and _is_time(newest) and _is_time(asince) and type(susp) is bool):
-                raise ValueError(f"state times/flag of {_short(row[:3])}")
-            if not ((price is None and aprice is None and susp) or (_is_price(price) and _is_price(aprice))):
-                raise ValueError(f"state prices of {_short(row[:3])}")
+        for e, b, s, price, since, newest, susp, aprice, asince in payload.state:
+            if price is None:
+                if not susp or aprice is not None:
+                    raise ValueError(f"state of {_short((e, b, s))}: no price and not suspended")
+            elif aprice is None or not (100 <= abs(price) <= 100000 and 100 <= abs(aprice) <= 100000):
+                raise ValueError(f"state of {_short((e, b, s))}: not a valid price")
             key = (e, b, s)
             if key not in state:
                 nkeys[e] = nkeys.get(e, 0) + 1
             state[key] = [price, since, newest, susp, aprice, asince]
         events = eng._events
-        for row in payload.get("events", ()):
-            e, ms = row
-            if type(e) is not str or (ms is not None and (type(ms) is not int or not -_MAX_INT <= ms < _MAX_INT)):
-                raise ValueError("events row")
+        for e, ms in payload.events:
             if e in nkeys:  # an event none of whose keys is held has no use for its start
                 events[e] = ms
         return eng
