@@ -57,6 +57,25 @@ def _kinds(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     return value
 
 
+def _open_file_room(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> tuple[Path, ...]:
+    """Raise the soft open-file limit toward the hard one when the recordings need it.
+
+    Every recording (each file of a directory too) is open while the merge runs; past the
+    soft limit (256 by default on macOS, 1024 on Linux) further files could not be read.
+    """
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return value
+    need = 64 + sum(sum(1 for _ in p.iterdir()) if p.is_dir() else 1 for p in value)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        new = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return value
+
+
 def _nonempty_csv(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None and not any(v.strip() for v in value.split(",")):
         raise click.BadParameter("give at least one comma-separated value", ctx, param)
@@ -72,7 +91,8 @@ def main() -> None:
 def detection_options(f: Callable[..., None]) -> Callable[..., None]:
     """The input and detection flags shared by ``replay`` and ``backtest``."""
     options = [
-        click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)),
+        click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path),
+                       callback=_open_file_room),
         click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
                      help="Input format; auto decides from the extension, else by a vote of the first lines."),
         click.option("--threshold", type=float, default=10, show_default=True, callback=_positive,

@@ -169,3 +169,23 @@ def test_detecting_a_pipe_then_reading_it_gets_the_whole_input() -> None:
     assert res.returncode == 0, res.stderr
     fmt, n = res.stdout.decode().split()
     assert fmt == "frames" and int(n) > 0
+
+
+def test_more_recordings_than_the_soft_open_file_limit_are_all_read(tmp_path: Path) -> None:
+    """Every NDJSON/CSV recording stays open while the merge runs: past the soft open-file
+    limit (256 by default on macOS) each further file was "unreadable: Too many open files".
+    The command line raises the soft limit toward the hard one for the files it was given."""
+    import resource
+
+    lines = DEMO.read_bytes().splitlines(keepends=True)
+    n = 120
+    for i in range(n):
+        (tmp_path / f"part{i:04d}.ndjson").write_bytes(b"".join(lines[: 2 + i % 5]))
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 1024))
+
+    files = sorted(str(p) for p in tmp_path.glob("*.ndjson"))
+    res = subprocess.run([sys.executable, "-m", "dropengine", "replay", *files], capture_output=True, text=True,
+                         timeout=120, env=ENV, check=False, preexec_fn=limit)
+    assert res.returncode == 0 and "unreadable" not in res.stderr and "Too many" not in res.stderr, res.stderr[-1500:]
