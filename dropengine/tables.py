@@ -77,8 +77,10 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
 
 
 def _ms(value: object) -> int:
-    """``last_update`` as unix ms: what :func:`coerce_ms` takes, or a datetime (a Parquet
-    Datetime column; naive means UTC, as in polars and the batch detector)."""
+    """``last_update`` as unix ms: what :func:`coerce_ms` takes, a datetime (a Parquet
+    Datetime column; naive means UTC, as in polars and the batch detector) or a decimal."""
+    if isinstance(value, Decimal):  # a Parquet decimal column, as the batch detector reads it
+        value = int(value) if value.is_finite() and value == value.to_integral_value() else float(value)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)

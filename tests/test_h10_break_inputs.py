@@ -222,6 +222,8 @@ def _parquet_variants(tmp_path: Path) -> dict[str, Path]:
         "lu_datetime_utc": {**base, "price": [-110, -150, -190],
                             "last_update": pl.Series(ok_lu).cast(pl.Datetime("ms", "UTC"))},
         "lu_float": {**base, "price": [-110, -150, -190], "last_update": [1000.0, 2000.5, float("nan")]},
+        "lu_decimal": {**base, "price": [-110, -150, -190],
+                       "last_update": pl.Series(ok_lu, dtype=pl.Decimal(20, 0))},
         "lu_str": {**base, "price": [-110, -150, -190], "last_update": ["1000", "2000", "x"]},
         "event_int": {**base, "event_id": [1, 1, 1], "price": [-110, -150, -190], "last_update": ok_lu},
         "player_bytes": {**base, "price": [-110, -150, -190], "last_update": ok_lu, "player": [b"a", b"b", b"c"]},
@@ -248,7 +250,7 @@ def test_parquet_datetimes_and_decimals_are_read_by_the_row_reader(tmp_path: Pat
     """A Datetime ``last_update`` and a Decimal ``price`` are ordinary Parquet types (a
     database export); the batch detector read them, the row reader skipped every row."""
     variants = _parquet_variants(tmp_path)
-    for name in ("lu_datetime", "lu_datetime_utc", "price_decimal"):
+    for name in ("lu_datetime", "lu_datetime_utc", "price_decimal", "lu_decimal"):
         drops, stats = run([variants[name]])
         assert [(d["prev"], d["new"], d["timestamp"]) for d in drops] == [
             (-110, -150, 2000), (-150, -190, 3000)], (name, stats.skips.first[:2])
