@@ -164,9 +164,9 @@ def test_serve_saves_when_uvicorn_returns_without_the_applications_shutdown(
     state = tmp_path / "serve.state"
     monkeypatch.setattr(webserver, "run_foreground", lambda *a, **k: None)
     result = CliRunner().invoke(serve_cmd, ["--source", f"replay:{rec}", "--port", "0", "--state", str(state)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, (result.output, repr(result.exception))
     saved, message = load_state(state, int(time.time() * 1000), 600)
-    assert saved is not None, message
+    assert saved is not None, (message, result.output)
     r, why = read_reservation(ids_path(state))
     assert r is not None and r.epoch == saved.hub.epoch and r.reserved == saved.hub.next_seq - 1, why
 
