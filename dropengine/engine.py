@@ -412,7 +412,7 @@ class DropEngine:
         events = self._events
         nkeys = self._nkeys
         get = state.get
-        # the events started before the bound, among those known at the call: a key in ``keys``
+        # the events started before the bound, as known at the first step: a key in ``keys``
         # belongs to an event whose start was learnt before the copy (with its first key)
         started = (
             frozenset() if started_before_ms is None
