@@ -31,21 +31,8 @@ from dropengine import Quote
 from dropengine.server import app as app_mod
 from dropengine.server import state as state_mod
 from dropengine.server.app import DropServer, ServeConfig
+from dropengine.server.sources import ManualSource
 from dropengine.server.state import MAGIC, VERSION, ids_path, load_state
-
-
-class _Idle:
-    name = "idle"
-    reconnects = 0
-
-    async def run(self, ingest: Any, cursors: dict[str, int]) -> None:
-        return None
-
-    def status(self) -> dict[str, Any]:
-        return {}
-
-    def cursors(self) -> dict[str, int]:
-        return {}
 
 
 def _quotes(n: int, price: int, lu: int, prefix: str = "e") -> list[Quote]:
@@ -72,7 +59,7 @@ def test_a_deeply_nested_body_with_a_valid_checksum_starts_empty(tmp_path: Path,
     if where == "engine":  # an engine snapshot that is itself sealed, with a deep payload
         from dropengine import engine as engine_mod
 
-        snap = bytes(DropServer(_Idle()).engine.snapshot())
+        snap = bytes(DropServer(ManualSource()).engine.snapshot())
         head = engine_mod._HEADER
         magic, version, _ = head.unpack_from(snap)
         parts["engine"] = enc(head.pack(magic, version, hashlib.sha256(deep).digest()) + deep)
@@ -93,7 +80,7 @@ def test_a_reservation_that_cannot_be_written_never_lets_a_restart_reuse_an_id(
     on disk must not claim a reservation the run went past (a restart would reuse those ids)."""
     path = tmp_path / "s.state"
     now = int(time.time() * 1000)
-    first = DropServer(_Idle(), ServeConfig(state_path=path))
+    first = DropServer(ManualSource(), ServeConfig(state_path=path))
     first.restore(now)
     first.hub.reserve_block = 5
     first.ingest(_quotes(3, -110, 1), now)
@@ -112,7 +99,7 @@ def test_a_reservation_that_cannot_be_written_never_lets_a_restart_reuse_an_id(
     assert len(issued) == 15
     monkeypatch.setattr(app_mod, "write_reservation", real)
     # kill -9 now (no final save), the disk is freed, the server restarts
-    again = DropServer(_Idle(), ServeConfig(state_path=path))
+    again = DropServer(ManualSource(), ServeConfig(state_path=path))
     again.restore(now)
     again.ingest(_quotes(3, -170, 20), now)
     new = {f"{again.hub.epoch}-{s}" for s in range(again.hub.next_seq - 3, again.hub.next_seq)}
@@ -123,7 +110,7 @@ def test_a_reservation_failure_is_logged_once_and_recovers(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "s.state"
     now = int(time.time() * 1000)
-    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+    srv = DropServer(ManualSource(), ServeConfig(state_path=path))
     srv.restore(now)
     srv.hub.reserve_block = 2
     real = state_mod.write_reservation
@@ -146,7 +133,7 @@ def test_a_reservation_failure_is_logged_once_and_recovers(
 
 def test_a_save_that_fails_midway_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "s.state"
-    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+    srv = DropServer(ManualSource(), ServeConfig(state_path=path))
     srv.ingest(_quotes(50, -110, 1), 1_000)
 
     def full(fd: int) -> None:
@@ -164,7 +151,7 @@ def test_a_saving_child_killed_midway_leaves_no_temporary_file(
     """The OOM killer takes the child after it wrote part of the file: the parent removes it
     (one per pid: repeated kills would otherwise fill the disk)."""
     path = tmp_path / "s.state"
-    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+    srv = DropServer(ManualSource(), ServeConfig(state_path=path))
     srv.ingest(_quotes(50, -110, 1), 1_000)
     real = os.fsync
 
@@ -211,7 +198,7 @@ def test_a_hung_saving_child_is_killed_reaped_and_reported(tmp_path: Path, monke
     """A stalled disk: the child never finishes. Before, the server waited for it for ever and
     never saved again, silently."""
     path = tmp_path / "s.state"
-    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+    srv = DropServer(ManualSource(), ServeConfig(state_path=path))
     srv.ingest(_quotes(50, -110, 1), 1_000)
     srv.save_timeout_s = 0.5
     parent = os.getpid()
@@ -241,7 +228,7 @@ def test_failing_periodic_saves_are_logged_once_with_the_reason_and_serving_goes
     from dropengine.adapters.webserver import BackgroundServer
 
     path = tmp_path / "gone" / "s.state"
-    srv = DropServer(_Idle(), ServeConfig(state_path=path, state_every_s=0.1))
+    srv = DropServer(ManualSource(), ServeConfig(state_path=path, state_every_s=0.1))
     caplog.set_level("INFO", logger="dropengine.serve")
     with BackgroundServer(srv.app):
         deadline = time.monotonic() + 30
@@ -288,7 +275,7 @@ def test_no_id_ever_names_two_alerts_across_saves_crashes_and_failing_disks(tmp_
         raise OSError(errno.ENOSPC, "No space left on device")
 
     def start() -> DropServer:
-        srv = DropServer(_Idle(), ServeConfig(state_path=path))
+        srv = DropServer(ManualSource(), ServeConfig(state_path=path))
         srv.restore(now)
         srv.hub.reserve_block = 3
         return srv
@@ -382,7 +369,7 @@ def test_a_server_served_twice_saves_at_each_stop(tmp_path: Path) -> None:
     from dropengine.adapters.webserver import BackgroundServer
 
     path = tmp_path / "s.state"
-    srv = DropServer(_Idle(), ServeConfig(state_path=path, state_every_s=3600))
+    srv = DropServer(ManualSource(), ServeConfig(state_path=path, state_every_s=3600))
     with BackgroundServer(srv.app):
         srv.ingest(_quotes(3, -110, 1), 1_000)
     first = srv.metrics.state_saves

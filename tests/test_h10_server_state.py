@@ -22,7 +22,7 @@ import pytest
 from dropengine.adapters.webserver import BackgroundServer
 from dropengine.keys import KeyTable
 from dropengine.server.app import DropServer, ServeConfig
-from dropengine.server.sources import ReplaySource
+from dropengine.server.sources import ManualSource, ReplaySource
 from dropengine.server.state import ids_path
 
 from .conftest import FIXTURES
@@ -150,18 +150,6 @@ def test_serve_starts_and_serves_on_a_damaged_state(tmp_path: Path, saved_state:
 
 # ---- saves that do not stall the streams ----------------------------------------------------------
 
-class _Idle:
-    name = "idle"
-    reconnects = 0
-
-    async def run(self, ingest: Any, cursors: dict[str, int]) -> None:
-        return None
-
-    def status(self) -> dict[str, Any]:
-        return {}
-
-    def cursors(self) -> dict[str, int]:
-        return {}
 
 
 def _quotes(n: int, price: int, lu: int) -> list[Any]:
@@ -177,7 +165,7 @@ def test_save_async_saves_one_consistent_moment_while_ingestion_goes_on(tmp_path
     import asyncio
 
     path = tmp_path / "s.state"
-    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+    srv = DropServer(ManualSource(), ServeConfig(state_path=path))
     srv.fork_saves = fork
 
     now = int(time.time() * 1000)
@@ -193,7 +181,7 @@ def test_save_async_saves_one_consistent_moment_while_ingestion_goes_on(tmp_path
 
     asyncio.run(go())
     assert srv.hub.next_seq == 1_301 and srv.engine.keys_held == 800  # nothing was lost meanwhile
-    again = DropServer(_Idle(), ServeConfig(state_path=path))
+    again = DropServer(ManualSource(), ServeConfig(state_path=path))
     again.restore(int(time.time() * 1000))
     assert again.engine.keys_held == 500 and len(again.hub.buffer) == 500
     assert again.engine.price_of("e0", "pinnacle", "h2h_home") == -130
@@ -204,7 +192,7 @@ def test_a_save_cancelled_at_shutdown_leaves_no_temporary_file(tmp_path: Path) -
     import asyncio
 
     path = tmp_path / "s.state"
-    srv = DropServer(_Idle(), ServeConfig(state_path=path))
+    srv = DropServer(ManualSource(), ServeConfig(state_path=path))
 
     async def go() -> None:
         srv.ingest(_quotes(2000, -110, 1), 1_000)

@@ -22,7 +22,7 @@ from ..keys import redact
 from ..quote import Quote
 from ..replay import ReplayStats, read_quotes
 
-__all__ = ["REPLAY_POSITION", "ReplaySource", "UpstreamSource"]
+__all__ = ["REPLAY_POSITION", "ManualSource", "ReplaySource", "UpstreamSource"]
 
 log = logging.getLogger("dropengine.serve.upstream")
 
@@ -33,6 +33,26 @@ REPLAY_POSITION = "replay:quotes_fed"
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class ManualSource:
+    """A source that feeds nothing by itself: the embedding program calls
+    :meth:`DropServer.ingest` with the quotes it gets from elsewhere (its own feed, a test).
+
+    It has no resume cursors and never reconnects; ``run`` returns at once, so the server
+    serves what it is given for as long as it runs."""
+
+    name = "manual"
+    reconnects = 0
+
+    async def run(self, ingest: Ingest, cursors: dict[str, int]) -> None:
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+    def cursors(self) -> dict[str, int]:
+        return {}
 
 
 class ReplaySource:
