@@ -5,15 +5,13 @@ one line. Skipped without Chromium unless DROPENGINE_REQUIRE_BROWSER=1."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import shutil
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +22,7 @@ import pytest
 from dropengine import Quote
 from dropengine.adapters.webserver import BackgroundServer
 from dropengine.keys import KeyTable
+from dropengine.server import sources
 from dropengine.server.app import DropServer, ServeConfig
 
 KEY = "CANARY-H10-PAGE-5a0c"
@@ -39,38 +38,12 @@ def _chromium() -> str | None:
     return None
 
 
-class ManualSource:
-    """A source the test drives: ``push(quotes)`` ingests them in the server's loop."""
-
-    name = "manual"
-    reconnects = 0
+class ManualSource(sources.ManualSource):
+    """The product's ManualSource with a data clock for the test's quotes."""
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ingest: Callable[[list[Quote], int], object] | None = None
-        self._ready = threading.Event()
+        super().__init__()
         self.clock = 1_000
-
-    async def run(self, ingest: Callable[[list[Quote], int], object], cursors: dict[str, int]) -> None:
-        self._loop, self._ingest = asyncio.get_running_loop(), ingest
-        self._ready.set()
-        await asyncio.Event().wait()
-
-    def status(self) -> dict[str, Any]:
-        return {}
-
-    def cursors(self) -> dict[str, int]:
-        return {}
-
-    def push(self, quotes: list[Quote]) -> None:
-        assert self._ready.wait(5)
-        assert self._loop is not None and self._ingest is not None
-        ingest = self._ingest
-
-        async def go() -> None:
-            ingest(quotes, int(time.time() * 1000))
-
-        asyncio.run_coroutine_threadsafe(go(), self._loop).result(5)
 
     def tick(self) -> int:
         self.clock += 1_000

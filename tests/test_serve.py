@@ -29,6 +29,7 @@ from httpx_sse import connect_sse
 from dropengine import Quote
 from dropengine.adapters.webserver import BackgroundServer
 from dropengine.keys import KeyTable
+from dropengine.server import sources
 from dropengine.server.app import DropServer, ServeConfig
 
 from .conftest import FIXTURES
@@ -38,38 +39,12 @@ KEYS = KeyTable.parse(f"{CANARY} business 10\nsmall-key business 1\npro-key pro 
 SPORT = "basketball_nba"
 
 
-class ManualSource:
-    """A source the test drives: ``push(quotes)`` ingests them in the server's loop."""
-
-    name = "manual"
-    reconnects = 0
+class ManualSource(sources.ManualSource):
+    """The product's ManualSource with a data clock for the test's quotes."""
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ingest: Callable[[list[Quote], int], object] | None = None
-        self._ready = threading.Event()
+        super().__init__()
         self.clock = 1_000
-
-    async def run(self, ingest: Callable[[list[Quote], int], object], cursors: dict[str, int]) -> None:
-        self._loop, self._ingest = asyncio.get_running_loop(), ingest
-        self._ready.set()
-        await asyncio.Event().wait()
-
-    def status(self) -> dict[str, Any]:
-        return {}
-
-    def cursors(self) -> dict[str, int]:
-        return {}
-
-    def push(self, quotes: list[Quote]) -> None:
-        assert self._ready.wait(5)
-        assert self._loop is not None and self._ingest is not None
-        ingest = self._ingest
-
-        async def go() -> None:
-            ingest(quotes, int(time.time() * 1000))
-
-        asyncio.run_coroutine_threadsafe(go(), self._loop).result(5)
 
     def move(self, event: str, prices: list[int], book: str = "pinnacle", sport: str = SPORT) -> None:
         """Quotes for h2h_home at ``prices`` in turn: the first primes, each move after it alerts."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,23 +37,42 @@ def _now_ms() -> int:
 
 
 class ManualSource:
-    """A source that feeds nothing by itself: the embedding program calls
-    :meth:`DropServer.ingest` with the quotes it gets from elsewhere (its own feed, a test).
+    """A source that feeds nothing by itself: the embedding program pushes the quotes it gets
+    from elsewhere (its own feed, a test) with :meth:`push`, from any thread.
 
-    It has no resume cursors and never reconnects; ``run`` returns at once, so the server
-    serves what it is given for as long as it runs."""
+    It has no resume cursors and never reconnects; ``run`` waits until the server stops, so
+    the server does not report its source as finished."""
 
     name = "manual"
     reconnects = 0
 
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ingest: Ingest | None = None
+        self._ready = threading.Event()
+
     async def run(self, ingest: Ingest, cursors: dict[str, int]) -> None:
-        return None
+        self._loop, self._ingest = asyncio.get_running_loop(), ingest
+        self._ready.set()
+        await asyncio.Event().wait()  # until the server cancels it at shutdown
 
     def status(self) -> dict[str, Any]:
         return {}
 
     def cursors(self) -> dict[str, int]:
         return {}
+
+    def push(self, quotes: list[Quote], now_ms: int | None = None, timeout_s: float = 5.0) -> None:
+        """Ingest ``quotes`` in the server's event loop and wait until they are (thread-safe;
+        not from the server's own loop). ``now_ms`` stamps their alerts (default: wall clock)."""
+        if not self._ready.wait(timeout_s) or self._loop is None or self._ingest is None:
+            raise ConfigError(f"push: the server is not running (no start within {timeout_s} s)")
+        ingest, stamp = self._ingest, _now_ms() if now_ms is None else now_ms
+
+        async def go() -> None:
+            ingest(quotes, stamp)
+
+        asyncio.run_coroutine_threadsafe(go(), self._loop).result(timeout_s)
 
 
 class ReplaySource:
