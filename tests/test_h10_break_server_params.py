@@ -4,9 +4,7 @@ odd but legal spellings are judged by their decoded names. Real server on 127.0.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -14,27 +12,15 @@ import pytest
 from dropengine.adapters.webserver import BackgroundServer
 from dropengine.keys import KeyTable
 from dropengine.server.app import DropServer, ServeConfig
+from dropengine.server.sources import ManualSource
 
 KEY = "CANARY-BREAK-PARAMS-91c2"
 
 
-class _Idle:
-    name = "idle"
-    reconnects = 0
-
-    async def run(self, ingest: Any, cursors: dict[str, int]) -> None:
-        await asyncio.Event().wait()
-
-    def status(self) -> dict[str, Any]:
-        return {}
-
-    def cursors(self) -> dict[str, int]:
-        return {}
-
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    srv = DropServer(_Idle(), ServeConfig(keys=KeyTable.single(KEY)))
+    srv = DropServer(ManualSource(), ServeConfig(keys=KeyTable.single(KEY)))
     with BackgroundServer(srv.app, secrets=[KEY]) as u:
         yield u
 

@@ -3,9 +3,7 @@ parameter (pure tests of :mod:`dropengine.server.params`, and a real uvicorn on 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -16,29 +14,15 @@ from dropengine.adapters.webserver import BackgroundServer
 from dropengine.keys import KeyTable
 from dropengine.server.app import DropServer, ServeConfig
 from dropengine.server.params import KNOWN_PARAMETERS, ParamError, parse_request
+from dropengine.server.sources import ManualSource
 
 KEY = "CANARY-H10-PARAMS-7f3a"
 
 
-class IdleSource:
-    """A source that never feeds anything: these tests only look at request validation."""
-
-    name = "idle"
-    reconnects = 0
-
-    async def run(self, ingest: Any, cursors: dict[str, int]) -> None:
-        await asyncio.Event().wait()
-
-    def status(self) -> dict[str, Any]:
-        return {}
-
-    def cursors(self) -> dict[str, int]:
-        return {}
-
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    srv = DropServer(IdleSource(), ServeConfig(keys=KeyTable.single(KEY)))
+    srv = DropServer(ManualSource(), ServeConfig(keys=KeyTable.single(KEY)))
     with BackgroundServer(srv.app, secrets=[KEY]) as u:
         yield u
 
