@@ -319,21 +319,29 @@ def open_recordings(
     formats: dict[str, str] = {}
     streams: list[Stream] = []
     for given in expand_paths(paths, skips):
-        p = _seekable(given, skips)
-        if p is None:
+        resolved = _resolve(given, fmt, skips)
+        if resolved is None:
             formats[str(given)] = "skipped"
             continue
-        f = fmt
-        if fmt == "auto":
-            try:
-                f = detect_format(p)
-            except FeedError as exc:
-                skips.add_file(p.name, exc.reason, str(exc))
-                formats[str(given)] = "skipped"
-                continue
+        p, f = resolved
         formats[str(given)] = f
         streams.append(read_recording(p, f, skips, progress))
     return formats, streams
+
+
+def _resolve(path: Path, fmt: str, skips: SkipLog) -> tuple[Path, str] | None:
+    """A file ready to read (a pipe copied) and its format (``auto`` detected), or None
+    when it cannot be read or told: then it is a whole-file skip in ``skips``."""
+    p = _seekable(path, skips)
+    if p is None:
+        return None
+    if fmt == "auto":
+        try:
+            fmt = detect_format(p)
+        except FeedError as exc:
+            skips.add_file(p.name, exc.reason, str(exc))
+            return None
+    return p, fmt
 
 
 def _seekable(path: Path, skips: SkipLog) -> Path | None:
@@ -382,16 +390,10 @@ def read_recording(path: str | Path, fmt: str, skips: SkipLog, progress: Progres
         raise ConfigError(f"format: {fmt!r} must be one of {', '.join(FORMATS)}")
     if p.is_dir():
         raise ConfigError(f"path: {str(p)!r} is a directory; give its files (replay() expands directories)")
-    copy = _seekable(p, skips)
-    if copy is None:
+    resolved = _resolve(p, fmt, skips)
+    if resolved is None:
         return iter(())
-    p = copy
-    if fmt == "auto":
-        try:
-            fmt = detect_format(p)
-        except FeedError as exc:
-            skips.add_file(p.name, exc.reason, str(exc))
-            return iter(())
+    p, fmt = resolved
     reader = {"frames": _frames, "sse": _sse, "quotes": _quotes, "theoddsapi": _theoddsapi}[fmt]
     return _guarded(p, reader(p, skips, progress), skips)
 
