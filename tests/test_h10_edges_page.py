@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,17 +24,11 @@ from dropengine.keys import KeyTable
 from dropengine.server import sources
 from dropengine.server.app import DropServer, ServeConfig
 
+from ._browser import devtools_url, find_chromium
+
 KEY = "CANARY-H10-PAGE-5a0c"
 CAP1 = "CANARY-H10-CAP1-88d2"
 SPORT = "basketball_nba"
-
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 class ManualSource(sources.ManualSource):
@@ -63,24 +56,9 @@ class Browser:
         from websockets.sync.client import connect
 
         self._stack = contextlib.ExitStack()
-        self.ws = self._stack.enter_context(connect(self._devtools_url(), max_size=None, open_timeout=10))
+        self.ws = self._stack.enter_context(connect(devtools_url(self.proc), max_size=None, open_timeout=10))
         self.n = 0
         self.events: list[dict[str, Any]] = []  # protocol events seen while waiting for answers
-
-    def _devtools_url(self) -> str:
-        assert self.proc.stderr is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            if "DevTools listening on" in line:
-                port = line.split("DevTools listening on ")[1].strip().split(":")[2].split("/")[0]
-                for _ in range(100):
-                    targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
-                    pages = [t for t in targets if t.get("type") == "page"]
-                    if pages:
-                        return str(pages[0]["webSocketDebuggerUrl"])
-                    time.sleep(0.1)
-        raise AssertionError("Chromium did not start its DevTools endpoint")
 
     def call(self, method: str, **params: Any) -> Any:
         self.n += 1
@@ -123,7 +101,7 @@ class Browser:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory, served: Any) -> Iterator[Browser]:
     # depends on ``served`` so that the browser (and its open stream) goes first at teardown
-    binary = _chromium()
+    binary = find_chromium()
     if binary is None:
         reason = "no Chromium found (apt install chromium)"
         if os.environ.get("DROPENGINE_REQUIRE_BROWSER") == "1":

@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -32,6 +31,7 @@ from dropengine.keys import KeyTable
 from dropengine.server import sources
 from dropengine.server.app import DropServer, ServeConfig
 
+from ._browser import devtools_url, find_chromium
 from .conftest import FIXTURES
 
 CANARY = "CANARY-SERVE-KEY-4d2e"
@@ -395,16 +395,8 @@ def test_canary_key_is_absent_from_every_log(server: Any, caplog: pytest.LogCapt
 
 # ---- the live page in a real browser -------------------------------------------------------------
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 def test_the_page_shows_alerts_in_headless_chromium(server: Any, tmp_path: Path) -> None:
-    browser = _chromium()
+    browser = find_chromium()
     if browser is None:
         reason = "no Chromium found (apt install chromium)"
         if os.environ.get("DROPENGINE_REQUIRE_BROWSER") == "1":
@@ -419,7 +411,7 @@ def test_the_page_shows_alerts_in_headless_chromium(server: Any, tmp_path: Path)
         stderr=subprocess.PIPE, text=True,
     )
     try:
-        ws_url = _devtools_url(proc)
+        ws_url = devtools_url(proc)
         rows = asyncio.run(_rows_in_page(ws_url, srv, src))
     finally:
         proc.kill()
@@ -427,23 +419,6 @@ def test_the_page_shows_alerts_in_headless_chromium(server: Any, tmp_path: Path)
     assert len(rows) >= 2
     assert "-130" in rows[-1] and "toward_favorite" in rows[-1]  # the buffered alert (since=0)
     assert "-150" in rows[0]  # and a live one, pushed after the page connected
-
-
-def _devtools_url(proc: subprocess.Popen[str]) -> str:
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if "DevTools listening on" in line:
-            browser_ws = line.split("DevTools listening on ")[1].strip()
-            port = browser_ws.split(":")[2].split("/")[0]
-            for _ in range(100):
-                targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
-                pages = [t for t in targets if t.get("type") == "page"]
-                if pages:
-                    return str(pages[0]["webSocketDebuggerUrl"])
-                time.sleep(0.1)
-    raise AssertionError("Chromium did not start its DevTools endpoint")
 
 
 async def _rows_in_page(ws_url: str, srv: DropServer, src: ManualSource) -> list[str]:
