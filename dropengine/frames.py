@@ -147,8 +147,13 @@ def _fingerprint(row: object) -> bytes:
     """A row's content, independent of key order (to recognise a row sent again)."""
     try:
         return msgspec.json.encode(row, order="sorted")
-    except (TypeError, ValueError, OverflowError):
-        return repr(row).encode()
+    except Exception:  # not JSON-encodable, or nested too deeply to encode (RecursionError)
+        if not isinstance(row, Mapping):
+            return f"<{type(row).__name__}>".encode()
+        # the row's scalar fields name it well enough; nested values only by their type
+        flat = {str(k): v if v is None or isinstance(v, (str, int, float, bool)) else f"<{type(v).__name__}>"
+                for k, v in row.items()}
+        return msgspec.json.encode(flat, order="sorted")
 
 
 def _text(row: Mapping[str, Any], name: str) -> str | None:
@@ -235,6 +240,9 @@ class FrameDecoder:
                 lu = self._row(row, sport, out, skips, where, i)
             except FeedError as exc:
                 skips.add(_at(where, i), exc.reason, str(exc))
+                continue
+            except Exception as exc:  # e.g. RecursionError on a row nested too deeply: a bad row, not a stop
+                skips.add(_at(where, i), "bad row", f"cannot decode the row: {type(exc).__name__}: {str(exc)[:120]}")
                 continue
             if lu > top:
                 top = lu

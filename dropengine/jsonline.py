@@ -32,9 +32,23 @@ def decode_json(data: bytes | str, where: str = "") -> Any:
     try:
         return _decode(data)
     except msgspec.DecodeError as exc:
-        if data[:3] == _BOM or data[:1] == "\ufeff":  # mid-file, from concatenated files
-            return decode_json(data[3:] if isinstance(data, bytes) else data[1:], where)
         detail = str(exc)
+        # BOMs mid-file come from concatenated files; strip them in a loop, never by
+        # recursion (a line of a thousand BOMs must not raise RecursionError here)
+        bom: bytes | str = _BOM if isinstance(data, bytes) else "\ufeff"
+        n = 0
+        while data.startswith(bom, n):  # type: ignore[arg-type]
+            n += len(bom)
+        if n:
+            stripped = data[n:]
+            try:
+                return _decode(stripped)
+            except msgspec.DecodeError as exc2:
+                detail = str(exc2)
+            except RecursionError:
+                detail = "JSON nested too deeply to decode"
+            except Exception as exc2:
+                detail = f"cannot decode: {type(exc2).__name__}: {str(exc2)[:120]}"
     except RecursionError:
         detail = "JSON nested too deeply to decode"
     except Exception as exc:  # any decoder failure is bad data, never a crash

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dropengine.errors import ConfigError
@@ -11,3 +13,52 @@ from dropengine.server.sources import ManualSource
 def test_pushing_to_a_server_that_is_not_running_names_the_problem() -> None:
     with pytest.raises(ConfigError, match="push: the server is not running"):
         ManualSource().push([], timeout_s=0.01)
+
+
+def _deep(n: int) -> object:
+    """A Python list nested ``n`` levels (built without recursion)."""
+    v: object = []
+    for _ in range(n):
+        v = [v]
+    return v
+
+
+def test_many_leading_byte_order_marks_are_one_line_not_a_crash() -> None:
+    from dropengine.jsonline import decode_json
+
+    # each BOM used to cost a recursive call: about a thousand of them raised RecursionError
+    assert decode_json(b"\xef\xbb\xbf" * 5000 + b"{}") == {}
+    assert decode_json("\ufeff" * 5000 + "{}") == {}
+
+
+def test_a_deep_row_on_the_resume_path_is_a_skip_not_a_stopped_stream() -> None:
+    from dropengine.frames import FrameDecoder
+    from dropengine.skips import SkipLog
+
+    row = {"event_id": "E1", "bookmaker": "pin", "home_team": "A", "away_team": "B",
+           "commence_time": "2026-01-01T00:00:00Z", "last_update": 1_000, "home_ml": -110,
+           "junk": _deep(20_000)}  # decodes when it arrives shallow; fingerprinting it recursed
+    dec, skips = FrameDecoder(sport_key="basketball_nba"), SkipLog()
+    dec.feed({"type": "connected", "sport_key": "basketball_nba"}, skips, "a:1")
+    first = dec.feed({"type": "odds_update", "data": [row]}, skips, "a:2")
+    assert [q.price for q in first] == [-110]
+    dec.feed({"type": "connected", "sport_key": "basketball_nba"}, skips, "a:3")  # a reconnect
+    good = dict(row, event_id="E2", junk=None)
+    again = dec.feed({"type": "initial_state", "data": [row, good]}, skips, "a:4")
+    assert [q.event_id for q in again] == ["E2"]  # the row already processed is dropped
+
+
+def test_concatenated_csvs_with_byte_order_marks_read_as_one(tmp_path: Path) -> None:
+    from dropengine.replay import ReplayStats, read_quotes
+
+    def part(event: str) -> bytes:
+        return ("\ufeffsport_key,event_id,bookmaker,side,price,last_update\n"
+                f"basketball_nba,{event},pin,h2h_home,-110,1000\n"
+                f"basketball_nba,{event},pin,h2h_home,-125,2000\n").encode()
+
+    path = tmp_path / "ab.csv"
+    path.write_bytes(part("E1") + part("E2"))  # cat a.csv b.csv of two spreadsheet exports
+    stats = ReplayStats()
+    quotes = [q for batch, _ in read_quotes([path], "auto", stats) for q in batch]
+    assert [q.event_id for q in quotes] == ["E1", "E1", "E2", "E2"]
+    assert not stats.skips, [str(s) for s in stats.skips.first]

@@ -655,6 +655,8 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator
     width = 0
     with _open(path, progress) as raw, io.TextIOWrapper(raw, _text_encoding(raw), errors="replace", newline="") as fh:
         for lineno, line in enumerate(fh, 1):
+            if line.startswith("\ufeff"):  # a BOM mid-file: CSVs from a spreadsheet, concatenated
+                line = line.lstrip("\ufeff")
             one.line = line
             if header is None and line.strip():
                 reader = csv.reader(one, delimiter=_header_delimiter(line) or ",", strict=True)
