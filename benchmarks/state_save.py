@@ -24,8 +24,13 @@ consecutive deliveries and each alert's latency (read time minus its ``timestamp
 stalled loop shows as a long gap and a high latency. Loopback only, every phase bounded.
 
 ``--evict-keys N`` measures eviction instead: an engine of N keys, half of them idle, evicted
-by ``DropServer.evict()`` on the loop (``keys < 100,000``: in line) and in a worker thread
-(the path for larger engines), while a ticker task records how late its 10 ms sleeps wake.
+three ways side by side: ``loop`` (``DropEngine.evict()`` in one go on the loop), ``thread``
+(the server's path before it evicted in steps: one scan in a worker thread while ingestion is
+held) and ``stepped`` (``DropServer.evict()`` as served now: ``DropEngine.evict_iter`` steps
+of 50,000 keys on the loop, ingestion between steps). A ticker task records how late its
+10 ms sleeps wake (loop lag) and, for the quote it ingests at each tick, how long from when
+it was due until the engine holds it (ingest delay: the loop lag plus, for a quote held
+during a scan in a thread, the rest of the scan).
 """
 
 from __future__ import annotations
@@ -171,7 +176,7 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     return {"mode": mode, "gaps": gaps, "lat": lat, "saves": saves, "size": size}
 
 
-def evict_bench(n: int) -> None:
+def evict_bench(n: int, chunk: int) -> None:
     from dropengine import Quote
     from dropengine.server.app import DropServer, ServeConfig
 
@@ -188,25 +193,49 @@ def evict_bench(n: int) -> None:
         def cursors(self) -> dict[str, int]:
             return {}
 
+    async def thread_path(srv: DropServer) -> int:
+        """The path before the stepped eviction: one scan in a worker thread, quotes held meanwhile."""
+        before, started = srv._bounds()
+        srv._held = []
+        try:
+            return await asyncio.to_thread(srv.engine.evict, before, started_before_ms=started)
+        finally:
+            held, srv._held = srv._held, None
+            for quotes, now_ms in held:
+                srv.ingest(quotes, now_ms)
+
     rows = []
-    for path in ("loop", "thread"):
+    for path in ("loop", "thread", "stepped"):
         srv = DropServer(Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
         t0 = 1_778_600_000_000
         for lo in range(0, n, 100_000):  # half the keys 2 h older than the other half
             srv.engine.observe_many(Quote("nba", f"e{i // 10}", f"b{i % 10}", "h2h_home", -110,
                                           t0 if i % 2 else t0 + 7_200_000) for i in range(lo, min(n, lo + 100_000)))
         srv._data_ms = t0 + 7_200_000
+        srv._next_evict_ms = 2**62  # only the eviction measured here runs
+        srv.evict_chunk = chunk or srv.evict_chunk
         held = srv.engine.keys_held
 
-        async def go(srv: DropServer = srv, path: str = path) -> tuple[float, float, int]:
+        async def go(srv: DropServer = srv, path: str = path) -> tuple[float, float, float, int]:
             lags: list[float] = []
+            waits: list[float] = []  # per tick's quote: from when it was due to when the engine has it
             done = asyncio.Event()
 
             async def ticker() -> None:
+                k = 0
                 while not done.is_set():
                     t = time.perf_counter()
                     await asyncio.sleep(0.01)
-                    lags.append((time.perf_counter() - t - 0.01) * 1000)
+                    now = time.perf_counter()
+                    lag = (now - t - 0.01) * 1000
+                    lags.append(lag)
+                    k += 1
+                    before = srv.engine.price_of("live", "b", "h2h_home")
+                    srv.ingest([Quote("nba", "live", "b", "h2h_home", -110 - k % 2 * 20, srv._data_ms)],
+                               int(time.time() * 1000))
+                    while srv.engine.price_of("live", "b", "h2h_home") == before:  # held: wait for it
+                        await asyncio.sleep(0.001)
+                    waits.append(lag + (time.perf_counter() - now) * 1000)
 
             tick = asyncio.create_task(ticker())
             await asyncio.sleep(0.1)
@@ -214,17 +243,20 @@ def evict_bench(n: int) -> None:
             if path == "loop":
                 before, started = srv._bounds()
                 evicted = srv.engine.evict(before, started_before_ms=started)
+            elif path == "thread":
+                evicted = await thread_path(srv)
             else:
                 evicted = await srv.evict()
             took = (time.perf_counter() - start) * 1000
             await asyncio.sleep(0.05)
             done.set()
             await tick
-            return took, max(lags), evicted
+            return took, max(lags), max(waits), evicted
 
-        took, worst, evicted = asyncio.run(go())
-        rows.append((path, f"{held:,}", f"{evicted:,}", f"{took:.0f}", f"{worst:.0f}"))
-    print(table(("evict on", "keys", "evicted", "scan ms", "worst loop lag ms"), rows))
+        took, worst, wait, evicted = asyncio.run(go())
+        name = path if path != "stepped" else f"stepped {srv.evict_chunk:,}"
+        rows.append((name, f"{held:,}", f"{evicted:,}", f"{took:.0f}", f"{worst:.0f}", f"{wait:.0f}"))
+    print(table(("evict on", "keys", "evicted", "evict ms", "worst loop lag ms", "worst ingest delay ms"), rows))
 
 
 def main() -> None:
@@ -236,13 +268,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=25.0)
     ap.add_argument("--state", default="")
     ap.add_argument("--evict-keys", type=int, default=0, help="measure eviction of this many keys instead")
+    ap.add_argument("--evict-chunk", type=int, default=0, help="keys per eviction step (default: the server's)")
     args = ap.parse_args()
     if args.role == "server":
         serve(args.mode, args.keys, args.every, args.state)
         return
     if args.evict_keys:
         print(f"load average before: {load_average()}")
-        evict_bench(args.evict_keys)
+        evict_bench(args.evict_keys, args.evict_chunk)
         print(f"load average after: {load_average()}")
         return
     import dropengine

@@ -7,6 +7,7 @@ Keys held and evicted are in ``/metrics`` and ``/healthz``.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -88,25 +89,112 @@ def test_a_row_dated_in_the_future_does_not_evict_everything() -> None:
     assert srv.engine.keys_held == 3
 
 
-def test_a_large_engine_is_evicted_off_the_loop_and_ingestion_goes_on_in_order() -> None:
-    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
-    stale = [Quote(SPORT, f"e{i}", "b", "h2h_home", -110, T0) for i in range(120_000)]
+def _stale_then_due(srv: DropServer, n: int) -> None:
+    """``n`` keys at T0, then a confirmed data-time jump past the idle limit: eviction due."""
+    srv.ingest([Quote(SPORT, f"e{i}", "b", "h2h_home", -110, T0) for i in range(n)], T0)
+    srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)  # a jump past the idle limit: pending...
+    srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)  # ...confirmed by the next batch: eviction due
 
-    async def go() -> list[int]:
-        srv.ingest(stale, T0)
+
+async def _steps(srv: DropServer, n: int) -> None:
+    """Let the loop run ``n`` times (each time at most one eviction step runs)."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_ingestion_goes_on_between_eviction_steps() -> None:
+    """Eviction runs in steps of ``evict_chunk`` keys on the event loop: between steps quotes
+    are ingested and detected at once (no lock, no held queue, no thread), and a key refreshed
+    before its step comes is kept."""
+    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
+    srv.evict_chunk = 10
+
+    async def go() -> None:
+        srv.ingest([Quote(SPORT, f"e{i}", "b", "h2h_home", -110, T0) for i in range(1000)], T0)
         if srv._evicting is not None:
             await srv._evicting
-        srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)  # a jump past the idle limit: pending...
-        srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)  # ...confirmed; due: a scan of 120,000 keys in a thread
-        assert srv._evicting is not None and not srv._evicting.done()
-        await asyncio.sleep(0)
-        assert srv._held is not None  # ingestion waits for the scan...
-        srv.ingest([q("x", T0 + 2 * H + 1, -130)], T0 + 2 * H)  # ...this quote is held, then detected
-        await srv._evicting
-        return [srv.metrics.keys_evicted, srv.hub.counters.produced]
+        srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)
+        srv.ingest([q("x", T0 + 2 * H)], T0 + 2 * H)  # a jump past the idle limit, confirmed: due
+        task = srv._evicting
+        assert task is not None
+        await _steps(srv, 3)
+        assert not task.done() and srv._held is None  # in progress, ingestion not held
+        assert 0 < srv.metrics.keys_evicted < 1000  # the steps done are counted as they go
+        # a quote mid-eviction is detected and alerted at once...
+        srv.ingest([q("x", T0 + 2 * H + 1, -130)], T0 + 2 * H)
+        assert srv.hub.counters.produced == 1
+        # ...and an idle key refreshed before its step is kept
+        srv.ingest([Quote(SPORT, "e999", "b", "h2h_home", -110, T0 + 2 * H + 2)], T0 + 2 * H)
+        assert not task.done()
+        await task
 
-    assert asyncio.run(go()) == [120_000, 1]
-    assert srv.engine.keys_held == 1
+    asyncio.run(go())
+    assert srv.metrics.keys_evicted == 999
+    assert srv.engine.keys_held == 2  # x and the refreshed e999
+    assert srv.engine.price_of("e999", "b", "h2h_home") == -110
+
+
+def test_a_large_engine_is_evicted_in_steps_with_the_same_result() -> None:
+    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
+
+    async def go() -> None:
+        _stale_then_due(srv, 120_000)  # more than one step of the default chunk
+        assert srv._evicting is not None and not srv._evicting.done()
+        await srv._evicting
+
+    asyncio.run(go())
+    assert srv.metrics.keys_evicted == 120_000 and srv.engine.keys_held == 1
+
+
+def test_a_fallback_save_mid_eviction_stops_it_and_it_runs_again_later(tmp_path: Any) -> None:
+    """A save without fork reads the engine in a thread: an eviction in progress must not
+    change it under the reader. It stops after its current step (the steps done are done)
+    and runs again when data time next advances."""
+    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=tmp_path / "s.state"))
+    srv.fork_saves = False
+    srv.evict_chunk = 10
+
+    async def go() -> None:
+        _stale_then_due(srv, 1000)
+        task = srv._evicting
+        assert task is not None
+        await _steps(srv, 3)
+        save = asyncio.create_task(srv.save_async())
+        await asyncio.sleep(0)
+        assert srv._held is not None  # the snapshot is being read in a thread
+        held_then = srv.engine.keys_held
+        await save
+        assert srv.engine.keys_held == held_then > 1  # nothing evicted while the snapshot read
+        await task
+        srv.ingest([q("x", T0 + 2 * H + 1000)], T0 + 2 * H)  # data time advances: due again
+        if srv._evicting is not None:
+            await srv._evicting
+
+    asyncio.run(go())
+    assert srv.engine.keys_held == 1 and srv.metrics.keys_evicted == 1000
+
+
+def test_a_shutdown_mid_eviction_does_not_wait_for_it_and_saves(tmp_path: Any) -> None:
+    """Stopping the server while an eviction is in progress abandons it after the current
+    step (the engine is consistent between steps) and the final save is written."""
+    path = tmp_path / "s.state"
+    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
+    srv.evict_chunk = 1
+
+    async def go() -> None:
+        async with srv._lifespan(srv.starlette):
+            _stale_then_due(srv, 100_000)  # 100,000 steps: far more than the shutdown waits for
+            await _steps(srv, 3)
+            assert srv._evicting is not None and not srv._evicting.done()
+        assert srv._evicting.done()
+
+    asyncio.run(asyncio.wait_for(go(), 120))  # bounded: a hang fails here, not forever
+    assert path.exists()
+    assert 0 < srv.metrics.keys_evicted < 100_000
+    assert srv.engine.keys_held == 100_001 - srv.metrics.keys_evicted
+    restored = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
+    restored.restore(int(time.time() * 1000))
+    assert restored.engine.keys_held == srv.engine.keys_held
 
 
 def test_metrics_and_healthz_show_keys_held_and_evicted(server: Any) -> None:  # noqa: F811

@@ -232,6 +232,8 @@ class DropServer:
         #: A jump of data time waiting for a second batch to confirm it (see _advance_data_time).
         self._jump_ms: int | None = None
         self._evicting: asyncio.Task[int] | None = None
+        #: Keys judged per eviction step on the event loop (see :meth:`evict`).
+        self.evict_chunk = 50_000
         self.restore_message = ""
         self._open: dict[str, int] = {}
         self._source_task: asyncio.Task[None] | None = None
@@ -354,37 +356,39 @@ class DropServer:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # called outside a loop (an embedding process): evict in line
             before, started = self._bounds()
-            self._count_evicted(self.engine.evict(before, started_before_ms=started))
+            n = self.engine.evict(before, started_before_ms=started)
+            self.metrics.keys_evicted += n
             return
         self._evicting = loop.create_task(self.evict(), name="evict")
-
-    def _count_evicted(self, n: int) -> int:
-        self.metrics.keys_evicted += n
-        if n:
-            log.info("evicted %d keys (data time %d; idle > %g s or started > %g s ago); %d held", n, self._data_ms,
-                     self.config.evict_idle_s, self.config.evict_started_s, self.engine.keys_held)
-        return n
 
     async def evict(self) -> int:
         """Forget engine keys not updated for ``evict_idle_s`` or whose event started more than
         ``evict_started_s`` ago, both in data time (the newest ``last_update`` ingested), so
         a replay at any speed evicts what a live run would. Runs by itself as data time
-        advances. A large engine is scanned in a worker thread while ingestion waits (quotes
-        held, in order): the loop keeps sending queued alerts and heartbeats."""
+        advances, on the event loop in steps of :attr:`evict_chunk` keys
+        (:meth:`DropEngine.evict_iter`): between steps the loop ingests, detects and sends as
+        usual (no lock, no thread), and a key refreshed before its step comes is kept.
+        Returns the keys dropped. A snapshot read in a thread (a save without fork) stops it
+        after its current step; so does a shutdown (cancel): it runs again when data time next
+        advances. ``keys_evicted`` counts each step as it is done."""
         if self._held is not None:  # a snapshot is reading the engine in a thread: next time
             self._next_evict_ms = self._data_ms
             return 0
         before, started = self._bounds()
-        if self.engine.keys_held < 100_000:
-            return self._count_evicted(self.engine.evict(before, started_before_ms=started))
-        self._held = []
+        dropped = 0
         try:
-            n = await asyncio.to_thread(self.engine.evict, before, started_before_ms=started)
+            for n in self.engine.evict_iter(before, started_before_ms=started, chunk=self.evict_chunk):
+                self.metrics.keys_evicted += n - dropped
+                dropped = n
+                await asyncio.sleep(0)  # ingestion, fan-out and saves run between steps
+                if self._held is not None:  # a snapshot began reading the engine in a thread
+                    self._next_evict_ms = self._data_ms
+                    break
         finally:
-            held, self._held = self._held, None
-            for quotes, now_ms in held:
-                self.ingest(quotes, now_ms)
-        return self._count_evicted(n)
+            if dropped:
+                log.info("evicted %d keys (data time %d; idle > %g s or started > %g s ago); %d held", dropped,
+                         self._data_ms, self.config.evict_idle_s, self.config.evict_started_s, self.engine.keys_held)
+        return dropped
 
     # -- lifecycle -----------------------------------------------------------------------------
     def restore(self, now_ms: int) -> str:
@@ -524,7 +528,8 @@ class DropServer:
                 if task is not None:
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
-            if self._evicting is not None:  # a scan in a thread: let it finish before the final save
+            if self._evicting is not None:  # stops after its current step: the engine is whole between steps
+                self._evicting.cancel()
                 await asyncio.gather(self._evicting, return_exceptions=True)
             self.finish()
             if self.config.gc_threshold0 is not None:  # an embedding process gets its collector back
