@@ -62,3 +62,21 @@ def test_concatenated_csvs_with_byte_order_marks_read_as_one(tmp_path: Path) -> 
     quotes = [q for batch, _ in read_quotes([path], "auto", stats) for q in batch]
     assert [q.event_id for q in quotes] == ["E1", "E1", "E2", "E2"]
     assert not stats.skips, [str(s) for s in stats.skips.first]
+
+
+def test_the_spec_7_types_and_line_threshold_parameters_are_known() -> None:
+    from dropengine.server.params import ParamError, parse_request
+
+    # SPEC 7's defaults are accepted (they were 400 "unknown parameter")
+    parse_request([("types", "odds_drop"), ("line_threshold", "0.5")], multi=False)
+    parse_request([("line_threshold", "0.25")])
+    parse_request([("line_threshold", "20")])
+    for query, named in (([("types", "steam")], "types"), ([("types", "odds_drop,line_move")], "types"),
+                         ([("types", "odds")], "types"), ([("line_threshold", "0.1")], "line_threshold"),
+                         ([("line_threshold", "nan")], "line_threshold"),
+                         ([("line_threshold", "21")], "line_threshold")):
+        with pytest.raises(ParamError) as info:
+            parse_request(query)
+        assert info.value.parameter == named
+    with pytest.raises(ParamError, match="detects odds_drop only"):
+        parse_request([("types", "steam")])

@@ -19,8 +19,8 @@ from ..filters import DIRECTIONS
 from .hub import Cursor, SubscriptionFilter, parse_cursor
 
 __all__ = [
-    "HEARTBEAT_RANGE", "KINDS", "KNOWN_PARAMETERS", "THRESHOLD_RANGE", "ParamError", "Query", "StreamRequest",
-    "parse_request",
+    "HEARTBEAT_RANGE", "KINDS", "KNOWN_PARAMETERS", "LINE_THRESHOLD_RANGE", "SERVED_TYPES", "THRESHOLD_RANGE",
+    "TYPES", "MultiItems", "ParamError", "Query", "StreamRequest", "parse_request",
 ]
 
 THRESHOLD_RANGE: Final = (1, 200)
@@ -30,13 +30,18 @@ _ID: Final = re.compile(r"[^\x00-\x1f,]{1,200}")
 _INT: Final = re.compile(r"[0-9]{1,19}")
 _MS_MAX: Final = 2**63 - 1
 KINDS: Final = ("game", "prop")
+#: Alert types of SPEC section 7's ``types``; this server detects the first only so far.
+TYPES: Final = ("odds_drop", "line_move", "steam")
+SERVED_TYPES: Final = ("odds_drop",)
+LINE_THRESHOLD_RANGE: Final = (0.25, 20.0)
+_DECIMAL: Final = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?")
 #: Every query parameter of the stream endpoints (``sports`` only on ``/multi``).
 KNOWN_PARAMETERS: Final = frozenset({
     "threshold", "direction", "bookmakers", "markets", "kinds", "event_id", "since", "heartbeat_s",
-    "last_event_id", "sports", "apiKey",
+    "last_event_id", "sports", "apiKey", "types", "line_threshold",
 })
 _ORDER: Final = ("threshold", "direction", "bookmakers", "markets", "kinds", "event_id", "since", "heartbeat_s",
-                 "last_event_id", "sports", "apiKey")
+                 "last_event_id", "types", "line_threshold", "sports", "apiKey")
 
 
 @runtime_checkable
@@ -164,6 +169,19 @@ def parse_request(
         raise ParamError("event_id", f"{_show(event_id)} is not an event id", "one event id (1-200 characters)")
     kinds = _csv(query, "kinds", re.compile("|".join(KINDS)), "kinds",
                  "comma-separated, each one of: " + ", ".join(KINDS))
+    types = _csv(query, "types", re.compile("|".join(TYPES)), "types",
+                 "comma-separated, each one of: " + ", ".join(TYPES))
+    if types is not None and not types <= set(SERVED_TYPES):
+        other = sorted(types - set(SERVED_TYPES))
+        raise ParamError("types", f"{', '.join(other)}: this server detects {', '.join(SERVED_TYPES)} only so far",
+                         ", ".join(SERVED_TYPES))
+    raw_line = query.get("line_threshold")
+    if raw_line is not None:  # SPEC 7: valid values are accepted; they matter only with line_move
+        lo, hi = LINE_THRESHOLD_RANGE
+        text = raw_line.strip()
+        if not _DECIMAL.fullmatch(text) or not lo <= float(text) <= hi:
+            raise ParamError("line_threshold", f"{_show(raw_line)} is not a number of points in {lo:g}..{hi:g}",
+                             f"points {lo:g}..{hi:g}")
     bookmakers = _csv(query, "bookmakers", _SPORT, "bookmakers")
     markets = _csv(query, "markets", _SPORT, "market keys")
     sports: frozenset[str] | None = None
