@@ -31,7 +31,7 @@ from .replay import ReplayStats, replay, replay_batch
 from .simulate import DEFAULT_START_MS, SPORTS, SimConfig
 from .skips import printable
 
-__all__ = ["main"]
+__all__ = ["detection_options", "exit_if_unusable", "main"]
 
 #: Inputs above this many bytes get a progress bar (when stderr is a terminal).
 PROGRESS_MIN_BYTES = 8 << 20

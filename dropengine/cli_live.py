@@ -36,8 +36,8 @@ from .quote import Quote
 from .retry import RetryPolicy
 from .skips import printable
 
-__all__ = ["EVICT_IDLE_S", "EVICT_STARTED_S", "EXIT_NEVER_CONNECTED", "RECORD_SUFFIXES", "Evictor", "record_cmd",
-           "watch_cmd"]
+__all__ = ["EVICT_IDLE_S", "EVICT_STARTED_S", "EXIT_NEVER_CONNECTED", "RECORD_SUFFIXES", "Evictor", "evict_options",
+           "record_cmd", "watch_cmd"]
 
 #: What ``record`` writes (one frame per line) and ``replay`` reads back; ``.gz`` compresses.
 RECORD_SUFFIXES: Final = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")

@@ -45,7 +45,7 @@ from .hub import Hub, parse_cursor
 
 __all__ = [
     "Reservation", "SavedState", "StateLocked", "decode_state", "encode_state", "fork_save", "ids_path", "load_state",
-    "lock_state", "read_reservation", "save_state", "write_reservation",
+    "lock_state", "read_reservation", "save_state", "tmp_path", "write_reservation",
 ]
 
 MAGIC: Final = b"dropengine-serve-state\n"
