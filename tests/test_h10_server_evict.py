@@ -7,6 +7,7 @@ Keys held and evicted are in ``/metrics`` and ``/healthz``.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -172,6 +173,35 @@ def test_a_fallback_save_mid_eviction_stops_it_and_it_runs_again_later(tmp_path:
 
     asyncio.run(go())
     assert srv.engine.keys_held == 1 and srv.metrics.keys_evicted == 1000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="saves fork where fork exists")
+def test_a_forked_save_mid_eviction_sees_the_engine_between_two_steps(tmp_path: Any) -> None:
+    """Steps run on the loop, so a fork (a periodic save) lands between two: the child saves a
+    whole engine of that instant while the eviction goes on in this process."""
+    path = tmp_path / "s.state"
+    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
+    srv.evict_chunk = 10
+    at_fork: list[int] = []
+
+    async def go() -> None:
+        _stale_then_due(srv, 1000)
+        task = srv._evicting
+        assert task is not None
+        await _steps(srv, 3)
+
+        async def save() -> None:
+            at_fork.append(srv.engine.keys_held)  # the same synchronous run as the fork in save_async
+            await srv.save_async()
+
+        await asyncio.gather(save(), task)
+
+    asyncio.run(go())
+    assert srv.metrics.state_saves == 1 and srv.engine.keys_held == 1 and srv.metrics.keys_evicted == 1000
+    assert 1 < at_fork[0] < 1001
+    restored = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
+    restored.restore(int(time.time() * 1000))
+    assert restored.engine.keys_held == at_fork[0]
 
 
 def test_a_shutdown_mid_eviction_does_not_wait_for_it_and_saves(tmp_path: Any) -> None:

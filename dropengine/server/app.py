@@ -233,7 +233,7 @@ class DropServer:
         self._jump_ms: int | None = None
         self._evicting: asyncio.Task[int] | None = None
         #: Keys judged per eviction step on the event loop (see :meth:`evict`).
-        self.evict_chunk = 50_000
+        self.evict_chunk = 20_000
         self.restore_message = ""
         self._open: dict[str, int] = {}
         self._source_task: asyncio.Task[None] | None = None
