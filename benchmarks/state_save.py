@@ -4,7 +4,8 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/state_save.py                 # 600k keys, 3 x 25 s (about 2 min)
     .venv/bin/python benchmarks/state_save.py --keys 100000 --seconds 10   # quicker
-    .venv/bin/python benchmarks/state_save.py --evict-keys 2000000   # only: the eviction scan
+    .venv/bin/python benchmarks/state_save.py --evict-keys 2000000   # only: eviction, three ways
+    .venv/bin/python benchmarks/state_save.py --evict-keys 2000000 --evict-chunk 50000
 
 Four server modes run one after the other, same machine, same load, side by side:
 
