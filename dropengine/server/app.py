@@ -369,8 +369,8 @@ class DropServer:
         (:meth:`DropEngine.evict_iter`): between steps the loop ingests, detects and sends as
         usual (no lock, no thread), and a key refreshed before its step comes is kept.
         Returns the keys dropped. A snapshot read in a thread (a save without fork) stops it
-        after its current step; so does a shutdown (cancel): it runs again when data time next
-        advances. ``keys_evicted`` counts each step as it is done."""
+        after its current step (it runs again when data time next advances); a shutdown
+        cancels it between steps. ``keys_evicted`` counts each step as it is done."""
         if self._held is not None:  # a snapshot is reading the engine in a thread: next time
             self._next_evict_ms = self._data_ms
             return 0
