@@ -27,6 +27,7 @@ from rich.text import Text
 from .adapters.fanin import FanIn
 from .adapters.sinks import AlertWriter
 from .adapters.upstream import AUTH_MODES, LiveStats, StreamFilters, UpstreamConfig
+from .dataclock import DataClock
 from .engine import DropEngine
 from .errors import AuthError, ConfigError, UpstreamError
 from .extras import StartupError, require_extra
@@ -47,7 +48,6 @@ EVICT_STARTED_S: Final = 43_200.0
 #: Exit status of a run during which no connection to the upstream ever opened.
 EXIT_NEVER_CONNECTED: Final = 5
 #: A ``last_update`` further ahead of the receipt time than this is not trusted as data time.
-_FUTURE_SLACK_MS: Final = 86_400_000
 #: The data-time clock never goes below this (``evict`` with it forgets nothing by idleness).
 _NEVER: Final = -(2**62)
 
@@ -138,9 +138,9 @@ class Evictor:
     """Bounds a live engine's memory: every so often (in data time) forget keys not updated
     for ``idle_s`` and keys of events that started more than ``started_s`` ago.
 
-    Data time is the newest ``last_update`` seen, not the wall clock, so a replayed or
-    delayed stream is judged by its own clock; a ``last_update`` more than a day ahead of
-    the frame's receipt is not trusted to move it (one bad row would evict everything).
+    Data time is :class:`~dropengine.dataclock.DataClock`'s, the one rule ``serve`` uses too:
+    the newest ``last_update`` seen, at most an hour past the frame's receipt, a jump past the
+    shorter age confirmed by the next batch (one bad row must not evict everything).
     A check scans every key, so it runs each time data time has moved a twelfth of the
     smaller age (at least 1 s): 30 minutes with the defaults, as ``serve`` does.
     """
@@ -151,7 +151,7 @@ class Evictor:
         self.started_ms = round(started_s * 1000)
         ages = [a for a in (self.idle_ms, self.started_ms) if a > 0]
         self.period_ms = max(1_000, min(ages) // 12) if ages else 0
-        self.newest: int | None = None
+        self.clock = DataClock(min(ages) if ages else None)
         self.evicted = 0
         self._next: int | None = None
 
@@ -159,21 +159,16 @@ class Evictor:
         """Note the quotes' data time; evict when a check is due. Returns keys evicted now."""
         if not self.period_ms or not quotes:
             return 0
-        newest = max(q.last_update for q in quotes)
-        if received_ms is not None and newest > received_ms + _FUTURE_SLACK_MS:
-            newest = max((q.last_update for q in quotes if q.last_update <= received_ms + _FUTURE_SLACK_MS),
-                         default=_NEVER)
-        if self.newest is None or newest > self.newest:
-            self.newest = newest
-        if self.newest == _NEVER:
+        self.clock.advance(quotes, received_ms)
+        if self.clock.ms < 0:
             return 0
         if self._next is None:
-            self._next = self.newest + self.period_ms
-        if self.newest < self._next:
+            self._next = self.clock.ms + self.period_ms
+        if self.clock.ms < self._next:
             return 0
-        self._next = self.newest + self.period_ms
-        before = self.newest - self.idle_ms if self.idle_ms else _NEVER
-        started = self.newest - self.started_ms if self.started_ms else None
+        self._next = self.clock.ms + self.period_ms
+        before = self.clock.ms - self.idle_ms if self.idle_ms else _NEVER
+        started = self.clock.ms - self.started_ms if self.started_ms else None
         n = self.engine.evict(before, started_before_ms=started)
         self.evicted += n
         return n

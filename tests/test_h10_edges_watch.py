@@ -172,8 +172,13 @@ def test_evictor_uses_data_time_and_both_ages() -> None:
     engine.observe_many(batch)
     ev.observe(batch)
     assert engine.keys_held == 2 and ev.evicted == 0
-    # 30 min of data later: e2's key (quiet for 30 min) is idle; e1's is kept alive
+    # 30 min of data later: e2's key (quiet for 30 min) is idle; e1's is kept alive. A jump past
+    # the shorter age is taken once the next batch confirms it (dropengine.dataclock)
     batch = [q("e1", "h2h_home", start + 1_800_000, early)]
+    engine.observe_many(batch)
+    ev.observe(batch)
+    assert engine.keys_held == 2 and ev.evicted == 0  # not yet confirmed
+    batch = [q("e1", "h2h_home", start + 1_801_000, early)]
     engine.observe_many(batch)
     ev.observe(batch)
     assert engine.keys_held == 1 and ev.evicted == 1
@@ -181,8 +186,29 @@ def test_evictor_uses_data_time_and_both_ages() -> None:
     batch = [q("e1", "h2h_home", start + 3_660_000, early), q("e3", "h2h_home", start + 3_660_000)]
     engine.observe_many(batch)
     ev.observe(batch)
+    batch = [q("e3", "h2h_home", start + 3_661_000)]
+    engine.observe_many(batch)
+    ev.observe(batch)
     assert {k[0] for k in engine._state} == {"e3"}
     assert ev.evicted == 2
+
+
+def test_evictor_one_row_hours_ahead_evicts_nothing() -> None:
+    # watch had its own rule (a day of slack, no confirmation): one row 20 h ahead of its
+    # arrival made every key idle at once
+    engine = DropEngine()
+    ev = Evictor(engine, idle_s=3600, started_s=0)
+    t = 1_700_000_000_000
+    batch = [q(f"e{i}", "h2h_home", t) for i in range(100)]
+    engine.observe_many(batch)
+    ev.observe(batch, received_ms=t)
+    bogus = [q("late", "h2h_home", t + 20 * 3_600_000)]
+    engine.observe_many(bogus)
+    ev.observe(bogus, received_ms=t + 1000)
+    normal = [q("e1", "h2h_home", t + 2000)]
+    engine.observe_many(normal)
+    ev.observe(normal, received_ms=t + 2000)
+    assert ev.evicted == 0 and engine.keys_held == 101
 
 
 def test_evictor_ignores_a_last_update_from_the_far_future() -> None:

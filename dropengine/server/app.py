@@ -35,6 +35,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..dataclock import DataClock
 from ..drop import Drop
 from ..engine import DropEngine
 from ..errors import ConfigError
@@ -226,11 +227,11 @@ class DropServer:
         #: A saving child still running after this long is killed (a stalled disk must not
         #: stop every later save); the save is reported failed and tried again next period.
         self.save_timeout_s = max(120.0, 4 * self.config.state_every_s)
-        #: Data time: the newest ``last_update`` ingested; eviction is due when it passes the next mark.
-        self._data_ms = -1
+        #: Data time (``dropengine.dataclock``: the newest ``last_update`` ingested, capped, jumps
+        #: confirmed); eviction is due when it passes the next mark.
+        limits = [x for x in (self.config.evict_idle_s, self.config.evict_started_s) if x > 0]
+        self._clock = DataClock(int(min(limits) * 1000) if limits else None)
         self._next_evict_ms = -1
-        #: A jump of data time waiting for a second batch to confirm it (see _advance_data_time).
-        self._jump_ms: int | None = None
         self._evicting: asyncio.Task[int] | None = None
         #: Keys judged per eviction step on the event loop (see :meth:`evict`).
         self.evict_chunk = 20_000
@@ -300,41 +301,18 @@ class DropServer:
         drops = self.engine.observe_many(quotes, now_ms)
         if drops:
             self.hub.publish(drops, now_ms)
-        if quotes:
-            top = max(q.last_update for q in quotes)
-            if top > self._data_ms or self._jump_ms is not None:
-                self._advance_data_time(quotes, top, now_ms)
+        if quotes and self._clock.advance(quotes, now_ms) and self._clock.ms >= self._next_evict_ms:
+            self._schedule_eviction()
         return drops
 
-    def _advance_data_time(self, quotes: list[Quote], top: int, now_ms: int) -> None:
-        """Data time: the newest ``last_update`` ingested, never more than an hour past the
-        wall clock. A jump by more than the shorter eviction limit (which would make every
-        key idle at once) must be confirmed by a later batch: a replay of old data runs
-        months behind the wall clock, so the cap alone let one row dated in the year 3000
-        evict everything. Until then the batch's plausible rows move data time; a confirmed
-        jump goes to the nearer of the two batches' far rows (a real jump, not the bad row).
-        Only the very next batch confirms: one that is not that far ahead cancels the jump (two
-        mis-dated rows hours apart must not confirm each other)."""
-        cap = now_ms + 3_600_000
-        limits = [x for x in (self.config.evict_idle_s, self.config.evict_started_s) if x > 0]
-        if self._data_ms >= 0 and limits and min(top, cap) - self._data_ms > int(min(limits) * 1000):
-            near = self._data_ms + int(min(limits) * 1000)
-            far = min(min(q.last_update for q in quotes if q.last_update > near), cap)
-            if self._jump_ms is None:
-                self._jump_ms = far  # pending: a mis-dated row, or a real jump the next batch confirms
-                top = max((q.last_update for q in quotes if q.last_update <= near), default=-1)
-            else:
-                top, self._jump_ms = min(far, self._jump_ms), None
-                log.info("data time jumped %.1f h ahead (confirmed by two batches)", (top - self._data_ms) / 3.6e6)
-            if top <= self._data_ms:
-                return
-        else:
-            self._jump_ms = None  # not confirmed by this batch
-            if top <= self._data_ms:
-                return
-        self._data_ms = min(top, cap)
-        if self._data_ms >= self._next_evict_ms:
-            self._schedule_eviction()
+    @property
+    def _data_ms(self) -> int:
+        """Data time, -1 before any quote (see :class:`~dropengine.dataclock.DataClock`)."""
+        return self._clock.ms
+
+    @_data_ms.setter
+    def _data_ms(self, value: int) -> None:
+        self._clock.ms = value
 
     # -- memory bounds ---------------------------------------------------------------------------
     def _evict_step_ms(self) -> int:
