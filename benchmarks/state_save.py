@@ -180,19 +180,7 @@ def run_mode(mode: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 def evict_bench(n: int, chunk: int) -> None:
     from dropengine import Quote
     from dropengine.server.app import DropServer, ServeConfig
-
-    class Idle:
-        name = "idle"
-        reconnects = 0
-
-        async def run(self, ingest: Any, cursors: dict[str, int]) -> None:
-            return None
-
-        def status(self) -> dict[str, Any]:
-            return {}
-
-        def cursors(self) -> dict[str, int]:
-            return {}
+    from dropengine.server.sources import ManualSource
 
     async def thread_path(srv: DropServer) -> int:
         """The path before the stepped eviction: one scan in a worker thread, quotes held meanwhile."""
@@ -207,7 +195,7 @@ def evict_bench(n: int, chunk: int) -> None:
 
     rows = []
     for path in ("loop", "thread", "stepped"):
-        srv = DropServer(Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
+        srv = DropServer(ManualSource(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
         t0 = 1_778_600_000_000
         for lo in range(0, n, 100_000):  # half the keys 2 h older than the other half
             srv.engine.observe_many(Quote("nba", f"e{i // 10}", f"b{i % 10}", "h2h_home", -110,

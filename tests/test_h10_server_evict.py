@@ -25,20 +25,6 @@ H = 3_600_000
 T0 = 1_778_600_000_000  # 2026-05-12T15:33:20Z
 
 
-class _Idle:
-    name = "idle"
-    reconnects = 0
-
-    async def run(self, ingest: Any, cursors: dict[str, int]) -> None:
-        return None
-
-    def status(self) -> dict[str, Any]:
-        return {}
-
-    def cursors(self) -> dict[str, int]:
-        return {}
-
-
 def q(event: str, lu: int, price: int = -110, commence: str | None = None) -> Quote:
     return Quote(SPORT, event, "pinnacle", "h2h_home", price, lu, commence_time=commence)
 
@@ -55,7 +41,7 @@ def _run(srv: DropServer, batches: list[tuple[list[Quote], int]]) -> None:
 
 @pytest.mark.parametrize("wall", [T0 + 7 * H, T0 + 1000 * H])  # live, or a replay of old data: the same
 def test_idle_keys_are_evicted_by_data_time(wall: int) -> None:
-    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=6 * 3600, evict_started_s=0))
+    srv = DropServer(ManualSource(), ServeConfig(evict_idle_s=6 * 3600, evict_started_s=0))
     _run(srv, [([q("old", T0), q("busy", T0)], wall)]
          + [([q("busy", T0 + k * H // 2, -110 - 5 * (k % 2))], wall) for k in range(1, 15)])  # 7 h of data
     assert srv.engine.price_of("old", "pinnacle", "h2h_home") is None
@@ -64,7 +50,7 @@ def test_idle_keys_are_evicted_by_data_time(wall: int) -> None:
 
 
 def test_keys_of_events_that_started_long_ago_are_evicted() -> None:
-    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=0, evict_started_s=12 * 3600))
+    srv = DropServer(ManualSource(), ServeConfig(evict_idle_s=0, evict_started_s=12 * 3600))
     started = "2026-05-12T10:00:00Z"  # T0 - 5.5 h
     later = "2026-05-13T10:00:00Z"
     wall = T0 + 8 * H
@@ -76,7 +62,7 @@ def test_keys_of_events_that_started_long_ago_are_evicted() -> None:
 
 
 def test_zero_disables_and_bad_values_are_refused() -> None:
-    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=0, evict_started_s=0))
+    srv = DropServer(ManualSource(), ServeConfig(evict_idle_s=0, evict_started_s=0))
     _run(srv, [([q("old", T0, commence="2020-01-01T00:00:00Z")], T0), ([q("new", T0 + 100 * H)], T0 + 100 * H)])
     assert srv.engine.keys_held == 2 and srv.metrics.keys_evicted == 0
     for bad in (-1, float("nan"), "6h"):
@@ -85,7 +71,7 @@ def test_zero_disables_and_bad_values_are_refused() -> None:
 
 
 def test_a_row_dated_in_the_future_does_not_evict_everything() -> None:
-    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
+    srv = DropServer(ManualSource(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
     _run(srv, [([q("a", T0), q("b", T0)], T0), ([q("c", T0 + 1000 * H)], T0)])  # c: 1000 h ahead of the wall
     assert srv.engine.keys_held == 3
 
@@ -107,7 +93,7 @@ def test_ingestion_goes_on_between_eviction_steps() -> None:
     """Eviction runs in steps of ``evict_chunk`` keys on the event loop: between steps quotes
     are ingested and detected at once (no lock, no held queue, no thread), and a key refreshed
     before its step comes is kept."""
-    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
+    srv = DropServer(ManualSource(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
     srv.evict_chunk = 10
 
     async def go() -> None:
@@ -136,7 +122,7 @@ def test_ingestion_goes_on_between_eviction_steps() -> None:
 
 
 def test_a_large_engine_is_evicted_in_steps_with_the_same_result() -> None:
-    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
+    srv = DropServer(ManualSource(), ServeConfig(evict_idle_s=3600, evict_started_s=0))
 
     async def go() -> None:
         _stale_then_due(srv, 120_000)  # more than one step of the default chunk
@@ -151,7 +137,7 @@ def test_a_fallback_save_mid_eviction_stops_it_and_it_runs_again_later(tmp_path:
     """A save without fork reads the engine in a thread: an eviction in progress must not
     change it under the reader. It stops after its current step (the steps done are done)
     and runs again when data time next advances."""
-    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=tmp_path / "s.state"))
+    srv = DropServer(ManualSource(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=tmp_path / "s.state"))
     srv.fork_saves = False
     srv.evict_chunk = 10
 
@@ -180,7 +166,7 @@ def test_a_forked_save_mid_eviction_sees_the_engine_between_two_steps(tmp_path: 
     """Steps run on the loop, so a fork (a periodic save) lands between two: the child saves a
     whole engine of that instant while the eviction goes on in this process."""
     path = tmp_path / "s.state"
-    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
+    srv = DropServer(ManualSource(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
     srv.evict_chunk = 10
     at_fork: list[int] = []
 
@@ -199,7 +185,7 @@ def test_a_forked_save_mid_eviction_sees_the_engine_between_two_steps(tmp_path: 
     asyncio.run(go())
     assert srv.metrics.state_saves == 1 and srv.engine.keys_held == 1 and srv.metrics.keys_evicted == 1000
     assert 1 < at_fork[0] < 1001
-    restored = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
+    restored = DropServer(ManualSource(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
     restored.restore(int(time.time() * 1000))
     assert restored.engine.keys_held == at_fork[0]
 
@@ -208,7 +194,7 @@ def test_a_shutdown_mid_eviction_does_not_wait_for_it_and_saves(tmp_path: Any) -
     """Stopping the server while an eviction is in progress abandons it after the current
     step (the engine is consistent between steps) and the final save is written."""
     path = tmp_path / "s.state"
-    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
+    srv = DropServer(ManualSource(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
     srv.evict_chunk = 1
 
     async def go() -> None:
@@ -222,7 +208,7 @@ def test_a_shutdown_mid_eviction_does_not_wait_for_it_and_saves(tmp_path: Any) -
     assert path.exists()
     assert 0 < srv.metrics.keys_evicted < 100_000
     assert srv.engine.keys_held == 100_001 - srv.metrics.keys_evicted
-    restored = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
+    restored = DropServer(ManualSource(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=path))
     restored.restore(int(time.time() * 1000))
     assert restored.engine.keys_held == srv.engine.keys_held
 
@@ -243,7 +229,7 @@ def test_metrics_and_healthz_show_keys_held_and_evicted(server: Any) -> None:  #
 def test_eviction_waits_while_a_snapshot_reads_the_engine_in_a_thread(tmp_path: Any) -> None:
     """The fallback save (no fork) reads the engine in a thread: an eviction due meanwhile
     must not change it under the reader; it runs once the snapshot is done."""
-    srv = DropServer(_Idle(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=tmp_path / "s.state"))
+    srv = DropServer(ManualSource(), ServeConfig(evict_idle_s=3600, evict_started_s=0, state_path=tmp_path / "s.state"))
     srv.fork_saves = False
 
     async def go() -> None:
