@@ -80,3 +80,45 @@ def test_the_spec_7_types_and_line_threshold_parameters_are_known() -> None:
         assert info.value.parameter == named
     with pytest.raises(ParamError, match="detects odds_drop only"):
         parse_request([("types", "steam")])
+
+
+def test_data_time_is_monotone_capped_and_needs_two_batches_to_jump() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from dropengine import Quote
+    from dropengine.dataclock import SLACK_MS, DataClock
+
+    limit = 3_600_000
+    batches = st.lists(st.tuples(st.lists(st.integers(0, 10**13), min_size=1, max_size=4),
+                                 st.integers(0, 10**13)), max_size=12)
+
+    @settings(max_examples=200, deadline=None)
+    @given(batches)
+    def check(feed: list[tuple[list[int], int]]) -> None:
+        clock = DataClock(limit)
+        previous = -1
+        pending = False
+        for times, now in feed:
+            quotes = [Quote("s", "e", "b", "h2h_home", -110, t) for t in times]
+            clock.advance(quotes, now)
+            if previous >= 0 and clock.ms - previous > limit:
+                assert pending  # a jump past the limit only after a batch left one pending
+            pending = clock.pending
+            assert clock.ms >= previous  # never goes back
+            if clock.ms != previous:
+                assert clock.ms <= now + SLACK_MS  # never past the arrival plus the slack
+            previous = clock.ms
+
+    check()
+    # one far row alone does not move data time past the limit; the next far batch confirms
+    clock = DataClock(limit)
+    t = 1_700_000_000_000
+    clock.advance([Quote("s", "e", "b", "h2h_home", -110, t)], t)
+    clock.advance([Quote("s", "e", "b", "h2h_home", -110, t + 10 * limit)], None)
+    assert clock.ms == t and clock.pending
+    clock.advance([Quote("s", "e", "b", "h2h_home", -110, t + 1000)], None)
+    assert clock.ms == t + 1000 and not clock.pending  # cancelled by a normal batch
+    clock.advance([Quote("s", "e", "b", "h2h_home", -110, t + 10 * limit)], None)
+    clock.advance([Quote("s", "e", "b", "h2h_home", -110, t + 10 * limit + 5)], None)
+    assert clock.ms == t + 10 * limit  # confirmed: the nearer of the two far rows
