@@ -122,3 +122,32 @@ def test_data_time_is_monotone_capped_and_needs_two_batches_to_jump() -> None:
     clock.advance([Quote("s", "e", "b", "h2h_home", -110, t + 10 * limit)], None)
     clock.advance([Quote("s", "e", "b", "h2h_home", -110, t + 10 * limit + 5)], None)
     assert clock.ms == t + 10 * limit  # confirmed: the nearer of the two far rows
+
+
+def test_a_thread_save_takes_the_source_position_on_the_loop_before_holding(tmp_path: Path) -> None:
+    """Without fork, quotes are held while a worker thread encodes; the source position must
+    be read on the loop at that moment (read in the thread, it could count held quotes that
+    the saved engine does not have, and a restart would skip them)."""
+    import asyncio
+    import threading
+    from typing import Any
+
+    from dropengine import Quote
+    from dropengine.server.app import DropServer, ServeConfig
+
+    calls: list[int] = []
+
+    class Counting(ManualSource):
+        def cursors(self) -> dict[str, int]:
+            calls.append(threading.get_ident())
+            return {"basketball_nba": 1}
+
+    async def scenario() -> Any:
+        srv = DropServer(Counting(), ServeConfig(state_path=tmp_path / "s.state", state_fork=False))
+        srv.ingest([Quote("basketball_nba", "E1", "pin", "h2h_home", -110, 1_000)], 1_000)
+        await srv.save_async()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(scenario())
+    assert calls and set(calls) == {loop_thread}
+    assert (tmp_path / "s.state").exists()

@@ -400,9 +400,11 @@ class DropServer:
         self.restore_message = message
         return message
 
-    def _snapshot(self, now_ms: int | None = None) -> bytes:
-        """The state file's bytes; the engine and hub must not change while it runs."""
-        cursors = {**self._cursors, **self.source.cursors()}
+    def _snapshot(self, now_ms: int | None = None, cursors: dict[str, int] | None = None) -> bytes:
+        """The state file's bytes; the engine and hub must not change while it runs.
+        ``cursors``: the source position, when taken earlier (on the loop, see save_async)."""
+        if cursors is None:
+            cursors = {**self._cursors, **self.source.cursors()}
         return encode_state(self.engine, self.hub.dump(), cursors, now_ms if now_ms is not None else _now_ms())
 
     def save(self, now_ms: int | None = None, *, final: bool = False) -> None:
@@ -469,8 +471,12 @@ class DropServer:
                 raise OSError(why or f"the saving process exited with status {code}")
             self.metrics.state_saves += 1
             return
+        # the source position is taken here, on the loop, as ingestion starts to wait: a source
+        # goes on counting what it hands over while quotes are held, so read in the thread it
+        # could run ahead of the engine being saved (a restart would then skip held quotes)
+        cursors = {**self._cursors, **self.source.cursors()}
         self._held = []
-        encoding = asyncio.ensure_future(asyncio.to_thread(self._snapshot))
+        encoding = asyncio.ensure_future(asyncio.to_thread(self._snapshot, None, cursors))
         try:
             try:
                 data = await asyncio.shield(encoding)
@@ -481,7 +487,14 @@ class DropServer:
             held, self._held = self._held, None
             for quotes, now_ms in held:
                 self.ingest(quotes, now_ms)
-        await asyncio.to_thread(save_state, path, data)
+        # shielded: cancelled at shutdown, the write finishes before the final save writes the
+        # same temporary file (one pid, one name)
+        writing = asyncio.ensure_future(asyncio.to_thread(save_state, path, data))
+        try:
+            await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            await asyncio.gather(writing, return_exceptions=True)
+            raise
         self.metrics.state_saves += 1
 
     @contextlib.asynccontextmanager
