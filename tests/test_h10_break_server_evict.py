@@ -12,14 +12,14 @@ import time
 
 from dropengine.server.app import DropServer, ServeConfig
 
-from .test_h10_server_evict import T0, _Idle, _run, q
+from .test_h10_server_evict import T0, ManualSource, _run, q
 
 H = 3_600_000
 YEAR_3000 = 32_503_680_000_000
 
 
 def _server() -> DropServer:
-    return DropServer(_Idle(), ServeConfig(evict_idle_s=6 * 3600, evict_started_s=12 * 3600))
+    return DropServer(ManualSource(), ServeConfig(evict_idle_s=6 * 3600, evict_started_s=12 * 3600))
 
 
 def test_one_row_from_the_year_3000_in_a_replay_of_old_data_evicts_nothing() -> None:
