@@ -1,4 +1,4 @@
-"""Batch-path benchmark: vectorized ``dropengine.batch.detect`` against the streaming engine.
+"""Batch-path benchmark: vectorized ``dropengine.analysis.batch.detect`` against the streaming engine.
 
 Run from the repository root::
 
@@ -60,7 +60,7 @@ from _report import fmt_rate, load_average, table, verdict  # type: ignore[impor
 from _report import machine as report_machine  # type: ignore[import-not-found]
 
 from dropengine import DropEngine, Quote
-from dropengine.batch import detect, detect_counted
+from dropengine.analysis.batch import detect, detect_counted
 
 # Aims from the issue.
 AIM_BATCH_QPS = 10_000_000

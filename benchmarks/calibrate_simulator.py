@@ -1,4 +1,4 @@
-"""Compare ``dropengine.simulate`` with real recorded odds: update rates, move sizes, even-money crossings.
+"""Compare ``dropengine.sim.simulate`` with real recorded odds: update rates, move sizes, even-money crossings.
 
 Run from the repository root::
 
@@ -45,9 +45,9 @@ from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 
-from dropengine.odds import cents
-from dropengine.sides import parse_side
-from dropengine.simulate import SimConfig, simulate_quote_rows
+from dropengine.core.odds import cents
+from dropengine.core.sides import parse_side
+from dropengine.sim.simulate import SimConfig, simulate_quote_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 NFL_CSV = "theoddsapi_nfl/nfl_2025_wk10_pregame_price_changes.csv"

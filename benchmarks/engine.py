@@ -11,7 +11,7 @@ A. ``DropEngine().observe_many(quotes)`` (default settings) over prebuilt ``Quot
    against a bare dict loop over the same quotes that does the minimum a drop detector must
    do (key tuple, dict get/set of the last price, cents delta, threshold compare, append a
    tuple on an alert).
-B. ``dropengine.replay.replay([path], DropEngine(), "frames")`` fully consumed over a
+B. ``dropengine.io.replay.replay([path], DropEngine(), "frames")`` fully consumed over a
    generated NDJSON recording of vendor envelopes (SPEC section 5), against a bare loop that
    reads the same file and ``msgspec.json.decode``-s every line: the floor for any decoder
    that builds Python objects from JSON. Two stages are also timed alone, to show where the
@@ -43,9 +43,9 @@ from _report import fmt_rate, load_average, table, verdict  # type: ignore[impor
 from _report import machine as report_machine  # type: ignore[import-not-found]
 
 from dropengine import DropEngine, Quote
-from dropengine.frames import FrameDecoder
-from dropengine.replay import ReplayStats, replay
-from dropengine.skips import SkipLog
+from dropengine.core.skips import SkipLog
+from dropengine.formats.frames import FrameDecoder
+from dropengine.io.replay import ReplayStats, replay
 
 # Aims from the issue.
 AIM_ENGINE_QPS = 1_000_000

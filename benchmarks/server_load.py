@@ -10,7 +10,7 @@ Loopback only (127.0.0.1), bounded: every phase has a deadline, and every proces
 starts is stopped in ``finally``. Three kinds of process, all this file:
 
 * the **server** (``--role server``): ``DropServer(source, ServeConfig(keys=...))`` served by
-  ``dropengine.adapters.webserver.run_foreground`` (what ``dropengine serve`` runs: uvicorn on
+  ``dropengine.server.asgi.run_foreground`` (what ``dropengine serve`` runs: uvicorn on
   one event loop, access log off). Its source primes ``--keys`` keys, then feeds quotes at a
   rate set over stdin, in ticks of at most 50 per second. Each quote moves a key by 20 cents
   (``-110`` <-> ``-130``), so every quote is one alert and passes every client's
@@ -255,9 +255,9 @@ class PacedSource:
 def serve_dropengine(n_keys: int) -> None:
     import logging
 
-    from dropengine.adapters.webserver import run_foreground
-    from dropengine.keys import KeyTable
+    from dropengine.core.keys import KeyTable
     from dropengine.server.app import DropServer, ServeConfig
+    from dropengine.server.asgi import run_foreground
 
     logging.basicConfig(level="WARNING")
     source = PacedSource(n_keys)
@@ -322,7 +322,7 @@ def serve_floor(n_keys: int) -> None:
                 t.write(data)
 
         loop = asyncio.get_running_loop()
-        from dropengine.adapters.webserver import bind
+        from dropengine.server.asgi import bind
 
         sock = bind(HOST, 0)
         server = await loop.create_server(lambda: _FloorConn(conns, hello), sock=sock, backlog=2048)

@@ -62,8 +62,8 @@ _TS = re.compile(rb'"type":"odds_drop".*?"timestamp":(\d+)')
 
 def serve(mode: str, keys: int, every: float, state: str) -> None:
     from dropengine import Quote
-    from dropengine.adapters.webserver import bind, run_foreground
     from dropengine.server.app import DropServer, ServeConfig
+    from dropengine.server.asgi import bind, run_foreground
 
     sides = ("h2h_home", "h2h_away", "spread_home@-3", "spread_away@3", "total_over@220.5")
     t0 = int(time.time() * 1000) - 3_600_000

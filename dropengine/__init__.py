@@ -2,21 +2,20 @@
 
 The core is pure and synchronous: build :class:`Quote` values, feed them to a
 :class:`DropEngine`, get :class:`Drop` alerts back. Adapters (recordings on disk, live
-SSE/WebSocket streams in :mod:`dropengine.adapters`) and the CLI are thin loops around it.
+SSE/WebSocket streams in :mod:`dropengine.live`) and the CLI are thin loops around it.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .drop import Drop, encode_drop, encode_drops
-from .engine import DropEngine, EngineConfig, EngineCounters, Reference, Unit
-from .errors import AuthError, ConfigError, DropEngineError, FeedError, SnapshotError, UpstreamError
-from .filters import AlertFilter, DirectionChoice
-from .frames import FrameDecoder
-from .keys import Secret
-from .merge import merge_by_clock
-from .odds import (
+from .core.alerts import Drop, encode_drop, encode_drops
+from .core.engine import DropEngine, EngineConfig, EngineCounters, Reference, Unit
+from .core.errors import AuthError, ConfigError, DropEngineError, FeedError, SnapshotError, UpstreamError
+from .core.filters import AlertFilter, DirectionChoice
+from .core.keys import Secret
+from .core.merge import merge_by_clock
+from .core.odds import (
     american_to_decimal,
     american_to_prob,
     cents,
@@ -26,14 +25,15 @@ from .odds import (
     is_valid_price,
     prob_to_american,
 )
-from .quote import Quote
-from .replay import ReplayStats, replay
-from .retry import Backoff, Outcome, RetryPolicy
-from .sides import SideInfo, format_line, h2h_side, parse_side, prop_side, spread_side, total_side
-from .skips import Skip, SkipLog
-from .sse import SSEEvent, SSEParser
-from .tables import quote_from_row
-from .theoddsapi import quotes_from_odds_api
+from .core.quote import Quote
+from .core.retry import Backoff, Outcome, RetryPolicy
+from .core.sides import SideInfo, format_line, h2h_side, parse_side, prop_side, spread_side, total_side
+from .core.skips import Skip, SkipLog
+from .formats.frames import FrameDecoder
+from .formats.sse import SSEEvent, SSEParser
+from .formats.tables import quote_from_row
+from .formats.theoddsapi import quotes_from_odds_api
+from .io.replay import ReplayStats, replay
 
 __all__ = [
     "AlertFilter",

@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from dropengine.sides import format_line
+from dropengine.core.sides import format_line
 
 _PAIRS = (
     ("a_ml", None, "h2h_away"), ("h_ml", None, "h2h_home"),

@@ -6,7 +6,8 @@ import importlib
 import inspect
 
 import dropengine
-from dropengine import adapters, engine, errors, keys, odds, retry, server, sides
+from dropengine import live, server
+from dropengine.core import engine, errors, keys, odds, retry, sides
 
 PUBLIC = {
     "AlertFilter", "AuthError", "Backoff", "Outcome", "RetryPolicy", "Secret", "UpstreamError",
@@ -29,7 +30,7 @@ def test_all_is_pinned_and_every_name_exists() -> None:
 
 
 def test_submodule_all_lists_exist() -> None:
-    for mod in (adapters, engine, errors, keys, odds, retry, server, sides):
+    for mod in (live, engine, errors, keys, odds, retry, server, sides):
         for name in mod.__all__:
             assert hasattr(mod, name), f"{mod.__name__}.{name}"
 
@@ -53,8 +54,9 @@ def test_engine_signature() -> None:
 
 def test_core_modules_do_no_io() -> None:
     """The pure core imports no network, file or clock modules."""
-    pure = ["odds", "sides", "quote", "drop", "filters", "engine", "frames", "merge", "sse", "skips",
-            "tables", "theoddsapi", "retry", "keys", "mock.faults"]
+    pure = ["core.odds", "core.sides", "core.quote", "core.alerts", "core.filters", "core.engine", "formats.frames",
+            "core.merge", "formats.sse", "core.skips", "formats.tables", "formats.theoddsapi", "core.retry",
+            "core.keys", "mock.faults"]
     banned = ("import os", "import socket", "import httpx", "import time", "open(", "datetime.now",
               "time.time", "import asyncio", "from pathlib")
     for name in pure:

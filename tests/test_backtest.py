@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from dropengine import ConfigError, american_to_decimal
-from dropengine.backtest import BacktestConfig, run_backtest
-from dropengine.cli import main
-from dropengine.replay import load_table
+from dropengine.analysis.backtest import BacktestConfig, run_backtest
+from dropengine.cli.group import main
+from dropengine.io.replay import load_table
 
 from .conftest import require_data
 

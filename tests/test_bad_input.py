@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from dropengine import DropEngine, FrameDecoder, SkipLog, SSEParser, quote_from_row, quotes_from_odds_api, replay
-from dropengine.cli import main
-from dropengine.errors import FeedError
-from dropengine.replay import ReplayStats
+from dropengine.cli.group import main
+from dropengine.core.errors import FeedError
+from dropengine.io.replay import ReplayStats
 
 from .conftest import FIXTURES
 

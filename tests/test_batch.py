@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine import ConfigError, DropEngine, Quote, replay
-from dropengine.batch import ALERT_SCHEMA, detect, detect_counted
+from dropengine.analysis.batch import ALERT_SCHEMA, detect, detect_counted
 
 from .conftest import FIXTURES
 from .test_properties import ALL_KEYS, configs, rows, to_quotes
@@ -136,8 +136,8 @@ def test_nan_and_infinite_prices_are_invalid() -> None:
 @pytest.mark.parametrize("reference", ["last", "anchor"])
 @pytest.mark.parametrize("unit", ["cents", "prob"])
 def test_real_nfl_series_batch_equals_stream(nfl_dir: Path, reference: str, unit: str) -> None:
-    from dropengine.adapters.files import Snapshot, read_recording
-    from dropengine.skips import SkipLog
+    from dropengine.core.skips import SkipLog
+    from dropengine.io.recordings import Snapshot, read_recording
 
     quotes: list[Quote] = []
     for _, item in read_recording(nfl_dir / "nfl_snapshots_2025-11-08T12Z_to_2025-11-09T18Z.ndjson.gz", "auto",

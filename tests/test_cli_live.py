@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from dropengine.adapters.simfile import write_simulation
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.keys import KeyTable
+from dropengine.core.keys import KeyTable
 from dropengine.mock import MockUpstream, load_timeline
-from dropengine.simulate import SimConfig
+from dropengine.server.asgi import BackgroundServer
+from dropengine.sim.simfile import write_simulation
+from dropengine.sim.simulate import SimConfig
 
 from .conftest import FIXTURES
 

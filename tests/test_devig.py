@@ -1,4 +1,4 @@
-"""Tests for the devig in ``dropengine.odds`` (SPEC section 9): published worked examples,
+"""Tests for the devig in ``dropengine.core.odds`` (SPEC section 9): published worked examples,
 hypothesis properties, and the errors.
 
 The published examples live outside the repository, in
@@ -32,8 +32,8 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from dropengine.errors import ConfigError, DropEngineError
-from dropengine.odds import (
+from dropengine.core.errors import ConfigError, DropEngineError
+from dropengine.core.odds import (
     DEVIG_METHODS,
     MAX_ABS_PRICE,
     MIN_ABS_PRICE,
@@ -282,7 +282,7 @@ CHECKERS: dict[str, Checker] = {
 #: Exact vectors (by method) and cases (by function) of things dropengine does not offer.
 NOT_OFFERED = {
     "goto_conversion": "goto_conversion is not one of dropengine's devig methods",
-    "calculateKellyStake": "Kelly staking is not part of dropengine.odds",
+    "calculateKellyStake": "Kelly staking is not part of dropengine.core.odds",
 }
 
 

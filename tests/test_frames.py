@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dropengine import FrameDecoder, SkipLog, SSEParser
-from dropengine.merge import merge_by_clock, monotone
+from dropengine.core.merge import merge_by_clock, monotone
 
 GAME = {
     "kind": "game", "event_id": "E1", "bookmaker": "pin", "home_team": "H", "away_team": "A",

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dropengine import DropEngine, replay
-from dropengine.replay import ReplayStats
+from dropengine.io.replay import ReplayStats
 
 from .conftest import FIXTURES
 

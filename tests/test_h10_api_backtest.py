@@ -19,10 +19,10 @@ import pytest
 from click.testing import CliRunner
 
 from dropengine import ConfigError
-from dropengine.adapters.report import CHART_MARK
-from dropengine.backtest import SIZE_BUCKETS, BacktestConfig, run_backtest
-from dropengine.cli import main
-from dropengine.replay import load_table
+from dropengine.analysis.backtest import SIZE_BUCKETS, BacktestConfig, run_backtest
+from dropengine.cli.group import main
+from dropengine.io.replay import load_table
+from dropengine.io.report import CHART_MARK
 
 T = 1_000_000_000_000
 MIN = 60_000

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dropengine import AlertFilter, ConfigError, DropEngine, FeedError, Quote, SnapshotError
-from dropengine.batch import detect, detect_counted
+from dropengine.analysis.batch import detect, detect_counted
 
 JUNK: list[Any] = [
     123, -1, 1.5, math.nan, True, False, None, "x", "", b"pin", ["pin", 3], [object()], {"a": 1},

@@ -96,7 +96,7 @@ for name in BLOCKED:  # the blocker is live: nothing hidden is importable (or im
         continue
     raise SystemExit(f"blocker inactive: {{name}} imports")
 sys.argv = ["dropengine", "replay", {fixture!r}]
-from dropengine.cli import main
+from dropengine.cli.group import main
 main()
 """
 

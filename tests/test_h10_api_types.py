@@ -14,7 +14,7 @@ mypy_api = pytest.importorskip("mypy.api")
 
 SNIPPET = '''\
 from dropengine import DirectionChoice, DropEngine
-from dropengine.batch import detect, detect_counted
+from dropengine.analysis.batch import detect, detect_counted
 import polars as pl
 
 good: DirectionChoice = "toward_dog"

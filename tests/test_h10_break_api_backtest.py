@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from dropengine import ConfigError, FeedError
-from dropengine.backtest import BacktestConfig, run_backtest
+from dropengine.analysis.backtest import BacktestConfig, run_backtest
 
 H = 3_600_000
 T = 1_747_000_000_000

@@ -12,7 +12,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from dropengine import ConfigError, DropEngine, FeedError, Quote, batch
+from dropengine import ConfigError, DropEngine, FeedError, Quote
+from dropengine.analysis import batch
 
 BASE: dict[str, list[Any]] = {
     "sport_key": ["nba"] * 3,

@@ -8,7 +8,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from dropengine import DropEngine, FeedError, Quote, batch
+from dropengine import DropEngine, FeedError, Quote
+from dropengine.analysis import batch
 
 COLS = ["sport_key", "event_id", "bookmaker", "side", "price", "last_update"]
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from dropengine import ConfigError, odds
+from dropengine import ConfigError
+from dropengine.core import odds
 
 np = pytest.importorskip("numpy")
 

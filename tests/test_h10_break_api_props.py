@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, Quote
-from dropengine.batch import detect_counted
+from dropengine.analysis.batch import detect_counted
 
 from .test_batch import frame, norm
 from .test_properties import configs, rows, to_quotes

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from dropengine import ConfigError
-from dropengine.adapters.report import CHARTS, write_report
-from dropengine.backtest import BacktestConfig, run_backtest
-from dropengine.cli import main
+from dropengine.analysis.backtest import BacktestConfig, run_backtest
+from dropengine.cli.group import main
+from dropengine.io.report import CHARTS, write_report
 
 from .test_h10_break_api_backtest import rows
 

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, replay
-from dropengine.adapters.files import _lines
-from dropengine.cli import main
-from dropengine.replay import ReplayStats
-from dropengine.skips import MAX_TEXT, SkipLog, printable
+from dropengine.cli.group import main
+from dropengine.core.skips import MAX_TEXT, SkipLog, printable
+from dropengine.io.recordings import _lines
+from dropengine.io.replay import ReplayStats
 
 from .conftest import FIXTURES
 
@@ -311,7 +311,7 @@ def test_a_directory_of_subdirectories_says_they_are_not_read(tmp_path: Path) ->
 def test_a_short_key_is_masked_where_it_stands_alone_not_inside_words() -> None:
     """With ``--api-key k`` (any key works on mock-upstream) every "k" of every message was
     masked: "networ*** error: ConnectError"."""
-    from dropengine.keys import redact
+    from dropengine.core.keys import redact
 
     assert redact("network error: ConnectError", ["k"]) == "network error: ConnectError"
     assert redact("GET /v1/sse/odds/x?apiKey=k&y=1 failed: key 'k' unknown", ["k"]) == (
@@ -374,7 +374,7 @@ def test_parquet_file_names_are_not_glob_patterns(tmp_path: Path) -> None:
 def test_ctrl_c_during_a_replay_keeps_the_alerts_found_and_exits_130(monkeypatch: Any) -> None:
     """Ctrl-C printed click's "Aborted!" with exit status 1 (which means "nothing usable"),
     dropped up to 255 alerts found but not yet written, and no summary."""
-    import dropengine.cli as cli
+    import dropengine.cli.group as cli
 
     drops = list(replay([FRAMES], DropEngine()))
     assert 2 <= len(drops) < 256

@@ -159,8 +159,8 @@ def test_detecting_a_pipe_then_reading_it_gets_the_whole_input() -> None:
     """A caller that checks a pipe's format first (``serve --source replay:/dev/stdin`` does,
     at start-up) consumed it: the replay that followed read nothing."""
     code = ("import sys\n"
-            "from dropengine.adapters.files import detect_format\n"
-            "from dropengine.replay import read_quotes\n"
+            "from dropengine.io.recordings import detect_format\n"
+            "from dropengine.io.replay import read_quotes\n"
             "fmt = detect_format('/dev/stdin')\n"
             "n = sum(len(b) for b, _ in read_quotes(['/dev/stdin']))\n"
             "print(fmt, n)\n")

@@ -57,7 +57,7 @@ def test_a_deeply_nested_body_with_a_valid_checksum_starts_empty(tmp_path: Path,
     enc = msgspec.msgpack.encode
     parts = {"saved_ms": enc(int(time.time() * 1000)), "engine": enc(b""), "hub": enc({}), "cursors": enc({})}
     if where == "engine":  # an engine snapshot that is itself sealed, with a deep payload
-        from dropengine import engine as engine_mod
+        from dropengine.core import engine as engine_mod
 
         snap = bytes(DropServer(ManualSource()).engine.snapshot())
         head = engine_mod._HEADER
@@ -225,7 +225,7 @@ def test_failing_periodic_saves_are_logged_once_with_the_reason_and_serving_goes
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The state's directory disappears (or the disk is full): one error line with the reason,
     every failure counted, alerts still detected; one line when saving works again."""
-    from dropengine.adapters.webserver import BackgroundServer
+    from dropengine.server.asgi import BackgroundServer
 
     path = tmp_path / "gone" / "s.state"
     srv = DropServer(ManualSource(), ServeConfig(state_path=path, state_every_s=0.1))
@@ -366,7 +366,7 @@ def test_fork_save_from_a_worker_thread_saves(tmp_path: Path) -> None:
 
 def test_a_server_served_twice_saves_at_each_stop(tmp_path: Path) -> None:
     """``finish()`` runs the final save once per run, not once per object."""
-    from dropengine.adapters.webserver import BackgroundServer
+    from dropengine.server.asgi import BackgroundServer
 
     path = tmp_path / "s.state"
     srv = DropServer(ManualSource(), ServeConfig(state_path=path, state_every_s=3600))

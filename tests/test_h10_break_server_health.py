@@ -6,8 +6,8 @@ visible nowhere). A flapping stream restarts its clock each time it opens."""
 
 from __future__ import annotations
 
-from dropengine.adapters.upstream import UpstreamConfig
-from dropengine.keys import Secret
+from dropengine.core.keys import Secret
+from dropengine.live.upstream import UpstreamConfig
 from dropengine.server.sources import UpstreamSource
 
 

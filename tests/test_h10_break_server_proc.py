@@ -156,8 +156,8 @@ def test_serve_saves_when_uvicorn_returns_without_the_applications_shutdown(
     final save is), made deterministic: ``run_foreground`` returns without running the app."""
     from click.testing import CliRunner
 
-    from dropengine.adapters import webserver
-    from dropengine.server.cli import serve_cmd
+    from dropengine.cli.serve import serve_cmd
+    from dropengine.server import asgi as webserver
 
     rec = tmp_path / "rec.ndjson"
     _recording(rec, 50)

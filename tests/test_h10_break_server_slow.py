@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from dropengine.adapters.webserver import BackgroundServer
 from dropengine.server.app import DropServer, ServeConfig
+from dropengine.server.asgi import BackgroundServer
 
 from .test_h10_server_slow import KEYS, _wait, server_sockets
 from .test_serve import ManualSource

@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from dropengine import Quote
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.keys import KeyTable
+from dropengine.core.keys import KeyTable
 from dropengine.server import sources
 from dropengine.server.app import DropServer, ServeConfig
+from dropengine.server.asgi import BackgroundServer
 
 from ._browser import devtools_url, find_chromium
 

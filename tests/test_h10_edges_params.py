@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.keys import KeyTable
+from dropengine.core.keys import KeyTable
 from dropengine.server.app import DropServer, ServeConfig
+from dropengine.server.asgi import BackgroundServer
 from dropengine.server.params import KNOWN_PARAMETERS, ParamError, parse_request
 from dropengine.server.sources import ManualSource
 

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from dropengine.adapters.simfile import write_simulation
-from dropengine.simulate import SimConfig
+from dropengine.sim.simfile import write_simulation
+from dropengine.sim.simulate import SimConfig
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.keys import KeyTable
+from dropengine.core.keys import KeyTable
 from dropengine.mock import MockUpstream, load_timeline
+from dropengine.server.asgi import BackgroundServer
 
 from .conftest import FIXTURES
 
@@ -35,7 +35,7 @@ class Block:
         return None
 
 sys.meta_path.insert(0, Block())
-from dropengine.cli import main
+from dropengine.cli.group import main
 main(sys.argv[2:], prog_name="dropengine")
 """
 

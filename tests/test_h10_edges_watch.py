@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from dropengine.adapters.simfile import write_simulation
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.cli_live import RECORD_SUFFIXES, Evictor
-from dropengine.engine import DropEngine
-from dropengine.keys import KeyTable
+from dropengine.cli.live import RECORD_SUFFIXES, Evictor
+from dropengine.core.engine import DropEngine
+from dropengine.core.keys import KeyTable
+from dropengine.core.quote import Quote
 from dropengine.mock import MockUpstream, load_timeline
-from dropengine.quote import Quote
-from dropengine.simulate import SimConfig
+from dropengine.server.asgi import BackgroundServer
+from dropengine.sim.simfile import write_simulation
+from dropengine.sim.simulate import SimConfig
 
 from .conftest import FIXTURES
 
@@ -140,7 +140,7 @@ def test_the_status_line_shows_keys_held_and_eviction_bounds_them(sim: Path) -> 
     held, evicted = watch_keys(sim, "--evict-idle", "0", "--evict-started", "0")
     assert held > 0 and evicted == 0
     engine = DropEngine()
-    from dropengine.replay import read_quotes
+    from dropengine.io.replay import read_quotes
 
     for batch, _ in read_quotes([sim]):
         engine.observe_many(batch)
@@ -173,7 +173,7 @@ def test_evictor_uses_data_time_and_both_ages() -> None:
     ev.observe(batch)
     assert engine.keys_held == 2 and ev.evicted == 0
     # 30 min of data later: e2's key (quiet for 30 min) is idle; e1's is kept alive. A jump past
-    # the shorter age is taken once the next batch confirms it (dropengine.dataclock)
+    # the shorter age is taken once the next batch confirms it (dropengine.core.dataclock)
     batch = [q("e1", "h2h_home", start + 1_800_000, early)]
     engine.observe_many(batch)
     ev.observe(batch)

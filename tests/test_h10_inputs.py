@@ -19,12 +19,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, replay
-from dropengine.adapters.files import detect_format, read_recording
-from dropengine.cli import main
-from dropengine.errors import FeedError
-from dropengine.jsonline import decode_json
-from dropengine.replay import ReplayStats, load_table, replay_batch
-from dropengine.skips import SkipLog
+from dropengine.cli.group import main
+from dropengine.core.errors import FeedError
+from dropengine.core.skips import SkipLog
+from dropengine.formats.jsonline import decode_json
+from dropengine.io.recordings import detect_format, read_recording
+from dropengine.io.replay import ReplayStats, load_table, replay_batch
 
 from .conftest import FIXTURES, require_data
 

@@ -27,15 +27,15 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dropengine import DropEngine
-from dropengine.adapters.fanin import FanIn
-from dropengine.adapters.upstream import UpstreamConfig, UpstreamStream
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.drop import Drop
-from dropengine.keys import Secret
+from dropengine.core.alerts import Drop
+from dropengine.core.keys import Secret
+from dropengine.core.retry import RetryPolicy
+from dropengine.io.replay import ReplayStats, replay
+from dropengine.live.fanin import FanIn
+from dropengine.live.upstream import UpstreamConfig, UpstreamStream
 from dropengine.mock import MockUpstream, load_timeline
-from dropengine.replay import ReplayStats, replay
-from dropengine.retry import RetryPolicy
 from dropengine.server.app import DropServer, ServeConfig
+from dropengine.server.asgi import BackgroundServer
 from dropengine.server.sources import ReplaySource, UpstreamSource
 
 from .conftest import FIXTURES, ROOT
@@ -236,7 +236,7 @@ def test_mock_upstream_cli_starts_and_serves_the_good_frames(tmp_path: Path) -> 
     want, quotes = expected()
     path = tmp_path / "deep.ndjson"
     path.write_text("\n".join(frames_with_deep()) + "\n")
-    code = "from dropengine.mock.cli import mock_upstream; mock_upstream()"
+    code = "from dropengine.cli.mock_upstream import mock_upstream; mock_upstream()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "--replay", str(path), "--port", "0", "--speed", "max", "--log-level", "warning"],
         stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -275,7 +275,7 @@ def test_mock_upstream_cli_starts_and_serves_the_good_frames(tmp_path: Path) -> 
 def test_mock_upstream_cli_with_nothing_to_serve_says_why(tmp_path: Path) -> None:
     odd = tmp_path / "other.csv"
     odd.write_text("date,team\n2019-01-01,NYY\n")
-    code = "from dropengine.mock.cli import mock_upstream; mock_upstream()"
+    code = "from dropengine.cli.mock_upstream import mock_upstream; mock_upstream()"
     try:
         done = subprocess.run([sys.executable, "-c", code, "--replay", str(odd), "--port", "0"], capture_output=True,
                               text=True, cwd=ROOT, timeout=30)

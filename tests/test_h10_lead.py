@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dropengine.errors import ConfigError
+from dropengine.core.errors import ConfigError
 from dropengine.server.sources import ManualSource
 
 
@@ -24,7 +24,7 @@ def _deep(n: int) -> object:
 
 
 def test_many_leading_byte_order_marks_are_one_line_not_a_crash() -> None:
-    from dropengine.jsonline import decode_json
+    from dropengine.formats.jsonline import decode_json
 
     # each BOM used to cost a recursive call: about a thousand of them raised RecursionError
     assert decode_json(b"\xef\xbb\xbf" * 5000 + b"{}") == {}
@@ -32,8 +32,8 @@ def test_many_leading_byte_order_marks_are_one_line_not_a_crash() -> None:
 
 
 def test_a_deep_row_on_the_resume_path_is_a_skip_not_a_stopped_stream() -> None:
-    from dropengine.frames import FrameDecoder
-    from dropengine.skips import SkipLog
+    from dropengine.core.skips import SkipLog
+    from dropengine.formats.frames import FrameDecoder
 
     row = {"event_id": "E1", "bookmaker": "pin", "home_team": "A", "away_team": "B",
            "commence_time": "2026-01-01T00:00:00Z", "last_update": 1_000, "home_ml": -110,
@@ -49,7 +49,7 @@ def test_a_deep_row_on_the_resume_path_is_a_skip_not_a_stopped_stream() -> None:
 
 
 def test_concatenated_csvs_with_byte_order_marks_read_as_one(tmp_path: Path) -> None:
-    from dropengine.replay import ReplayStats, read_quotes
+    from dropengine.io.replay import ReplayStats, read_quotes
 
     def part(event: str) -> bytes:
         return ("\ufeffsport_key,event_id,bookmaker,side,price,last_update\n"
@@ -87,7 +87,7 @@ def test_data_time_is_monotone_capped_and_needs_two_batches_to_jump() -> None:
     from hypothesis import strategies as st
 
     from dropengine import Quote
-    from dropengine.dataclock import SLACK_MS, DataClock
+    from dropengine.core.dataclock import SLACK_MS, DataClock
 
     limit = 3_600_000
     batches = st.lists(st.tuples(st.lists(st.integers(0, 10**13), min_size=1, max_size=4),

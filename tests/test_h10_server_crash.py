@@ -24,8 +24,8 @@ import pytest
 from httpx_sse import connect_sse
 
 from dropengine import DropEngine
-from dropengine.drop import Drop
-from dropengine.replay import replay
+from dropengine.core.alerts import Drop
+from dropengine.io.replay import replay
 from dropengine.server.hub import Cursor, Hub, SubscriptionFilter
 
 KEY = "crash-test-key"
@@ -286,8 +286,8 @@ def test_the_upstream_source_saves_the_cursor_of_what_was_ingested(monkeypatch: 
     import asyncio
 
     from dropengine import Quote
-    from dropengine.adapters.upstream import Received, UpstreamConfig
-    from dropengine.keys import Secret
+    from dropengine.core.keys import Secret
+    from dropengine.live.upstream import Received, UpstreamConfig
     from dropengine.server import sources
 
     class QueuedFanIn:

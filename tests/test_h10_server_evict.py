@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from dropengine import Quote
-from dropengine.errors import ConfigError
+from dropengine.core.errors import ConfigError
 from dropengine.server.app import DropServer, ServeConfig
 
 from .test_serve import ManualSource, _wait, server  # noqa: F401  (the fixture)

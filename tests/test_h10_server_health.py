@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from dropengine.adapters.upstream import UpstreamConfig
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.keys import KeyTable, Secret
+from dropengine.core.keys import KeyTable, Secret
+from dropengine.core.retry import RetryPolicy
+from dropengine.live.upstream import UpstreamConfig
 from dropengine.mock import MockUpstream, load_timeline
-from dropengine.retry import RetryPolicy
 from dropengine.server.app import DropServer, ServeConfig
+from dropengine.server.asgi import BackgroundServer
 from dropengine.server.sources import UpstreamSource
 
 from .conftest import FIXTURES

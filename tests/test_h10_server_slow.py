@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from dropengine import Quote
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.keys import KeyTable
+from dropengine.core.keys import KeyTable
 from dropengine.server.app import DropServer, ServeConfig
+from dropengine.server.asgi import BackgroundServer
 
 from .test_serve import ManualSource
 

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.keys import KeyTable
+from dropengine.core.keys import KeyTable
 from dropengine.server.app import DropServer, ServeConfig
+from dropengine.server.asgi import BackgroundServer
 from dropengine.server.sources import ManualSource, ReplaySource
 from dropengine.server.state import ids_path
 

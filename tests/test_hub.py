@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, Quote
-from dropengine.drop import Drop
-from dropengine.errors import ConfigError
+from dropengine.core.alerts import Drop
+from dropengine.core.errors import ConfigError
 from dropengine.server import Hub, SubscriptionFilter, parse_cursor, parse_request
 from dropengine.server.hub import Cursor
 from dropengine.server.params import ParamError

@@ -16,17 +16,17 @@ from typing import Any
 import pytest
 
 from dropengine import DropEngine
-from dropengine.adapters.fanin import FanIn
-from dropengine.adapters.simfile import write_simulation
-from dropengine.adapters.upstream import Received, StreamFilters, UpstreamConfig, UpstreamStream
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.drop import Drop
-from dropengine.errors import AuthError, UpstreamError
-from dropengine.keys import KeyTable, Secret
+from dropengine.core.alerts import Drop
+from dropengine.core.errors import AuthError, UpstreamError
+from dropengine.core.keys import KeyTable, Secret
+from dropengine.core.retry import Retry, RetryPolicy, Stop
+from dropengine.io.replay import ReplayStats, replay
+from dropengine.live.fanin import FanIn
+from dropengine.live.upstream import Received, StreamFilters, UpstreamConfig, UpstreamStream
 from dropengine.mock import MockUpstream, load_timeline
-from dropengine.replay import ReplayStats, replay
-from dropengine.retry import Retry, RetryPolicy, Stop
-from dropengine.simulate import SimConfig
+from dropengine.server.asgi import BackgroundServer
+from dropengine.sim.simfile import write_simulation
+from dropengine.sim.simulate import SimConfig
 
 from .conftest import FIXTURES
 

@@ -30,16 +30,16 @@ from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.errors import ConfigError
-from dropengine.frames import FrameDecoder
-from dropengine.keys import KeyTable, install_redaction
+from dropengine.cli.mock_upstream import mock_upstream
+from dropengine.core.errors import ConfigError
+from dropengine.core.keys import KeyTable, install_redaction
+from dropengine.core.quote import Quote
+from dropengine.core.skips import SkipLog
+from dropengine.formats.frames import FrameDecoder
+from dropengine.io.replay import read_quotes
 from dropengine.mock import Fault, MockUpstream, Release, Timeline, load_timeline, parse_fault, pick_fault
-from dropengine.mock.cli import mock_upstream
 from dropengine.mock.timeline import SportState, row_identity
-from dropengine.quote import Quote
-from dropengine.replay import read_quotes
-from dropengine.skips import SkipLog
+from dropengine.server.asgi import BackgroundServer
 
 from .conftest import FIXTURES, ROOT
 
@@ -679,7 +679,7 @@ def test_cli_help_and_bad_flags() -> None:
 def test_cli_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     bad = tmp_path / "with_bad_line.ndjson"
     bad.write_text(FRAMES.read_text() + "{not json\n")
-    code = "from dropengine.mock.cli import mock_upstream; mock_upstream()"
+    code = "from dropengine.cli.mock_upstream import mock_upstream; mock_upstream()"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "--replay", str(bad), "--port", "0", "--speed", "max", "--log-level", "warning"],
         stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -1,4 +1,4 @@
-"""Unit and property tests for ``dropengine.odds`` (SPEC section 1) and ``dropengine.sides``
+"""Unit and property tests for ``dropengine.core.odds`` (SPEC section 1) and ``dropengine.core.sides``
 (SPEC section 2, side strings)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from dropengine.errors import ConfigError, DropEngineError, FeedError
-from dropengine.odds import (
+from dropengine.core.errors import ConfigError, DropEngineError, FeedError
+from dropengine.core.odds import (
     MAX_ABS_PRICE,
     MIN_ABS_PRICE,
     american_to_decimal,
@@ -22,7 +22,7 @@ from dropengine.odds import (
     is_valid_price,
     prob_to_american,
 )
-from dropengine.sides import (
+from dropengine.core.sides import (
     SideInfo,
     format_line,
     h2h_side,

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from dropengine import Drop, DropEngine, Quote
-from dropengine.engine import THRESHOLD_EPSILON
-from dropengine.odds import american_to_prob, cents
+from dropengine.core.engine import THRESHOLD_EPSILON
+from dropengine.core.odds import american_to_prob, cents
 
 T0 = 1_747_000_000_000
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from dropengine import DropEngine, replay
-from dropengine.replay import ReplayStats
+from dropengine.io.replay import ReplayStats
 
 SERIES = "nfl_snapshots_2025-11-08T12Z_to_2025-11-09T18Z.ndjson.gz"
 RAW = (

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, FrameDecoder, SkipLog
-from dropengine.drop import Drop
+from dropengine.core.alerts import Drop
 
 SPORT = "basketball_nba"
 PRICES = [-130, -120, -115, -110, 100, 105, 110, 120, 135, None]

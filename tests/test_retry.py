@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dropengine.errors import AuthError, ConfigError, UpstreamError
-from dropengine.retry import (
+from dropengine.core.errors import AuthError, ConfigError, UpstreamError
+from dropengine.core.retry import (
     CLOSE_RULES,
     Backoff,
     Outcome,
@@ -194,7 +194,7 @@ def test_heartbeat_rule_and_retry_after_parsing() -> None:
 def test_redaction_sees_through_percent_encoding() -> None:
     import logging
 
-    from dropengine.keys import RedactingFilter
+    from dropengine.core.keys import RedactingFilter
 
     f = RedactingFilter(["SECRET-1"])
     record = logging.LogRecord("uvicorn.access", logging.INFO, "x", 1, '%s - "%s %s"', (

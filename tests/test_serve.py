@@ -26,10 +26,10 @@ import pytest
 from httpx_sse import connect_sse
 
 from dropengine import Quote
-from dropengine.adapters.webserver import BackgroundServer
-from dropengine.keys import KeyTable
+from dropengine.core.keys import KeyTable
 from dropengine.server import sources
 from dropengine.server.app import DropServer, ServeConfig
+from dropengine.server.asgi import BackgroundServer
 
 from ._browser import devtools_url, find_chromium
 from .conftest import FIXTURES
@@ -502,11 +502,11 @@ def _dechunk(data: bytes) -> bytes:
 
 def test_serving_from_the_live_upstream_detects_what_a_replay_detects() -> None:
     from dropengine import DropEngine
-    from dropengine.adapters.upstream import UpstreamConfig
-    from dropengine.keys import Secret
+    from dropengine.core.keys import Secret
+    from dropengine.core.retry import RetryPolicy
+    from dropengine.io.replay import replay
+    from dropengine.live.upstream import UpstreamConfig
     from dropengine.mock import MockUpstream, load_timeline
-    from dropengine.replay import replay
-    from dropengine.retry import RetryPolicy
     from dropengine.server.sources import UpstreamSource
 
     demo = FIXTURES / "demo_nba_frames.ndjson"

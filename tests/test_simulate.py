@@ -1,4 +1,4 @@
-"""The market simulator (dropengine.simulate) and its file writer (dropengine.adapters.simfile).
+"""The market simulator (dropengine.sim.simulate) and its file writer (dropengine.sim.simfile).
 
 Determinism (byte-identical files per seed, every format), validity of every price, replay
 with no skips, the same alerts from frames and quote tables, and the market features the
@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 
 from dropengine import ConfigError, DropEngine, replay
-from dropengine.adapters.simfile import sim_format, write_simulation
-from dropengine.odds import american_to_prob, cents, is_valid_price
-from dropengine.replay import ReplayStats
-from dropengine.sides import parse_side
-from dropengine.simulate import (
+from dropengine.core.odds import american_to_prob, cents, is_valid_price
+from dropengine.core.sides import parse_side
+from dropengine.io.replay import ReplayStats
+from dropengine.sim.simfile import sim_format, write_simulation
+from dropengine.sim.simulate import (
     BOOKMAKERS,
     CENT_LADDER,
     DIME_LADDER,

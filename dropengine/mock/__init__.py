@@ -3,7 +3,7 @@
 Build one in-process::
 
     from dropengine.mock import MockUpstream, load_timeline
-    from dropengine.adapters.webserver import BackgroundServer
+    from dropengine.server.asgi import BackgroundServer
 
     mock = MockUpstream(load_timeline(["fixtures/demo_nba_frames.ndjson"]), speed=None)
     with BackgroundServer(mock.app, secrets=mock.secrets()) as url:

@@ -31,9 +31,9 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..errors import ConfigError, FeedError
-from ..jsonline import decode_json
-from ..keys import KeyRecord, KeyTable
+from ..core.errors import ConfigError, FeedError
+from ..core.keys import KeyRecord, KeyTable
+from ..formats.jsonline import decode_json
 from .faults import Fault, parse_faults, pick_fault
 from .timeline import GAME_MARKET_FIELDS, Release, SportState, Timeline, row_kind, row_time
 

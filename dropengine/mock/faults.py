@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 __all__ = ["FAULT_KINDS", "Fault", "parse_fault", "parse_faults", "pick_fault"]
 

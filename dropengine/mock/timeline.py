@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..adapters.files import Envelope, Snapshot, open_recordings
-from ..errors import FeedError
-from ..frames import DATA_TYPES, coerce_ms
-from ..merge import merge_by_clock
-from ..quote import Quote
-from ..sides import parse_side
-from ..skips import SkipLog
+from ..core.errors import FeedError
+from ..core.merge import merge_by_clock
+from ..core.quote import Quote
+from ..core.sides import parse_side
+from ..core.skips import SkipLog
+from ..formats.frames import DATA_TYPES, coerce_ms
+from ..io.recordings import Envelope, Snapshot, open_recordings
 
 __all__ = [
     "GAME_MARKET_FIELDS",
@@ -81,7 +81,7 @@ class Timeline:
 
 
 def row_kind(row: Mapping[str, Any]) -> str:
-    """``game`` or ``prop``, inferred like :class:`~dropengine.frames.FrameDecoder` does."""
+    """``game`` or ``prop``, inferred like :class:`~dropengine.formats.frames.FrameDecoder` does."""
     kind = row.get("kind")
     if kind is None:
         return "prop" if (row.get("player") is not None or row.get("market_key") is not None) else "game"

@@ -1,6 +1,6 @@
 """The reference ``/v1/odds-drop`` server (SPEC section 7) on starlette + sse-starlette.
 
-:class:`DropServer` owns one :class:`~dropengine.engine.DropEngine` (threshold 1 cent,
+:class:`DropServer` owns one :class:`~dropengine.core.engine.DropEngine` (threshold 1 cent,
 ``reference=last``, so every connection's threshold and direction are exact post-filters)
 and one :class:`~dropengine.server.hub.Hub`. A *source* (a replayed recording or the live
 upstream) feeds quotes through :meth:`DropServer.ingest`; detection runs once and the hub
@@ -35,12 +35,12 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ..dataclock import DataClock
-from ..drop import Drop
-from ..engine import DropEngine
-from ..errors import ConfigError
-from ..keys import TIERS, KeyRecord, KeyTable
-from ..quote import Quote
+from ..core.alerts import Drop
+from ..core.dataclock import DataClock
+from ..core.engine import DropEngine
+from ..core.errors import ConfigError
+from ..core.keys import TIERS, KeyRecord, KeyTable
+from ..core.quote import Quote
 from .hub import Hub, new_epoch, sse_frame
 from .page import PAGE_HTML
 from .params import ParamError, parse_request
@@ -227,7 +227,7 @@ class DropServer:
         #: A saving child still running after this long is killed (a stalled disk must not
         #: stop every later save); the save is reported failed and tried again next period.
         self.save_timeout_s = max(120.0, 4 * self.config.state_every_s)
-        #: Data time (``dropengine.dataclock``: the newest ``last_update`` ingested, capped, jumps
+        #: Data time (``dropengine.core.dataclock``: the newest ``last_update`` ingested, capped, jumps
         #: confirmed); eviction is due when it passes the next mark.
         limits = [x for x in (self.config.evict_idle_s, self.config.evict_started_s) if x > 0]
         self._clock = DataClock(int(min(limits) * 1000) if limits else None)
@@ -307,7 +307,7 @@ class DropServer:
 
     @property
     def _data_ms(self) -> int:
-        """Data time, -1 before any quote (see :class:`~dropengine.dataclock.DataClock`)."""
+        """Data time, -1 before any quote (see :class:`~dropengine.core.dataclock.DataClock`)."""
         return self._clock.ms
 
     @_data_ms.setter

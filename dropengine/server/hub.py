@@ -1,6 +1,6 @@
 """One detector, many subscribers: the fan-out core of ``dropengine serve`` (SPEC section 7). Pure.
 
-Detection runs once, in the caller's :class:`~dropengine.engine.DropEngine` at the lowest
+Detection runs once, in the caller's :class:`~dropengine.core.engine.DropEngine` at the lowest
 threshold the server accepts (1 cent, ``direction=both``, ``reference=last``); the hub
 numbers each alert with a strictly increasing ``seq`` within an ``epoch`` (the SSE ``id``
 ``{epoch}-{seq}``), keeps recent alerts in a ring buffer (bounded by count and age), and
@@ -36,9 +36,9 @@ from typing import Any, Final
 
 import msgspec
 
-from ..drop import Drop
-from ..errors import ConfigError
-from ..filters import AlertFilter
+from ..core.alerts import Drop
+from ..core.errors import ConfigError
+from ..core.filters import AlertFilter
 
 __all__ = [
     "Cursor", "Entry", "Hub", "HubCounters", "Subscriber", "SubscriptionFilter", "new_epoch", "parse_cursor",

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeAlias, runtime_checkable
 
-from ..filters import DIRECTIONS
+from ..core.filters import DIRECTIONS
 from .hub import Cursor, SubscriptionFilter, parse_cursor
 
 __all__ = [

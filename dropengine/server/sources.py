@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..adapters.fanin import FanIn
-from ..adapters.upstream import LiveStats, UpstreamConfig
-from ..errors import ConfigError
-from ..frames import FrameDecoder
-from ..keys import redact
-from ..quote import Quote
-from ..replay import ReplayStats, read_quotes
+from ..core.errors import ConfigError
+from ..core.keys import redact
+from ..core.quote import Quote
+from ..formats.frames import FrameDecoder
+from ..io.replay import ReplayStats, read_quotes
+from ..live.fanin import FanIn
+from ..live.upstream import LiveStats, UpstreamConfig
 
 __all__ = ["REPLAY_POSITION", "ManualSource", "ReplaySource", "UpstreamSource"]
 

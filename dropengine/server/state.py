@@ -39,8 +39,8 @@ from typing import Any, Final
 
 import msgspec
 
-from ..engine import DropEngine
-from ..errors import DropEngineError, SnapshotError
+from ..core.engine import DropEngine
+from ..core.errors import DropEngineError, SnapshotError
 from .hub import Hub, parse_cursor
 
 __all__ = [
@@ -85,7 +85,7 @@ def encode_state(engine: DropEngine, hub_doc: dict[str, Any], cursors: dict[str,
 
 
 def decode_state(data: bytes, **hub_settings: Any) -> SavedState:
-    """Raises :class:`~dropengine.errors.SnapshotError` for anything that is not an intact
+    """Raises :class:`~dropengine.core.errors.SnapshotError` for anything that is not an intact
     state: the message says what (not a state, another version, truncated, damaged)."""
     n = _HEAD.size + _DIGEST
     if len(data) < n:

@@ -4,7 +4,7 @@ msgspec raises :class:`msgspec.DecodeError` for malformed JSON, but ``RecursionE
 JSON nested a few thousand levels deep (and could raise ``MemoryError`` on a huge one). A
 reader or a live stream that caught only ``DecodeError`` crashed or stopped on one such
 line. Here *any* exception from the decoder is translated into
-:class:`~dropengine.errors.FeedError` with reason ``bad json``, so every caller skips,
+:class:`~dropengine.core.errors.FeedError` with reason ``bad json``, so every caller skips,
 counts and locates the line and carries on.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import msgspec
 
-from .errors import FeedError
+from ..core.errors import FeedError
 
 __all__ = ["BAD_JSON", "decode_json"]
 

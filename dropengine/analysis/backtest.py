@@ -1,8 +1,8 @@
 """Closing-line value (CLV) of acting on drop alerts, from recorded odds (SPEC section 9).
 
 Pure: a quotes table in, tables out (no files, no clock). Built on the columnar path:
-alerts come from :func:`dropengine.batch.detect_counted`, and price histories from
-:func:`dropengine.batch.accepted_quotes`, so the backtest sees exactly what detection saw.
+alerts come from :func:`dropengine.analysis.batch.detect_counted`, and price histories from
+:func:`dropengine.analysis.batch.accepted_quotes`, so the backtest sees exactly what detection saw.
 
 For every alert:
 
@@ -36,11 +36,11 @@ from typing import Any, Final
 
 import polars as pl
 
+from ..core.engine import EngineCounters
+from ..core.errors import ConfigError
+from ..core.odds import DEVIG_METHODS, DevigMethod, american_to_decimal, devig
+from ..core.sides import format_line, parse_side
 from .batch import _computed, accepted_quotes, detect_counted
-from .engine import EngineCounters
-from .errors import ConfigError
-from .odds import DEVIG_METHODS, DevigMethod, american_to_decimal, devig
-from .sides import format_line, parse_side
 
 __all__ = [
     "CLOSE_CONVENTIONS",
@@ -116,7 +116,7 @@ class Backtest:
 def run_backtest(
     quotes: pl.DataFrame | pl.LazyFrame, config: BacktestConfig | None = None, **detect_args: Any
 ) -> Backtest:
-    """Detect alerts in ``quotes`` (``detect_args`` as for :func:`~dropengine.batch.detect`)
+    """Detect alerts in ``quotes`` (``detect_args`` as for :func:`~dropengine.analysis.batch.detect`)
     and measure each against the close."""
     cfg = config if config is not None else BacktestConfig()
     if not isinstance(cfg, BacktestConfig):

@@ -1,7 +1,7 @@
 """``dropengine mock-upstream``: serve recordings as the vendor's live odds streams.
 
-The click command is registered on ``dropengine``'s group by ``dropengine.cli``; this module
-can also run on its own (``python -m dropengine.mock.cli``). Starlette and uvicorn (the
+The click command is registered on ``dropengine``'s group by ``dropengine.cli.group``; this module
+can also run on its own (``python -m dropengine.cli.mock_upstream``). Starlette and uvicorn (the
 ``server`` extra) are imported only when the command runs.
 """
 
@@ -13,14 +13,14 @@ from pathlib import Path
 
 import click
 
-from ..adapters.files import FORMATS
-from ..errors import ConfigError
-from ..extras import StartupError, require_extra
-from ..keys import KeyTable
-from ..replay import ReplayStats
-from ..skips import printable
-from .faults import Fault, parse_fault
-from .timeline import load_timeline
+from ..core.errors import ConfigError
+from ..core.keys import KeyTable
+from ..core.skips import printable
+from ..io.recordings import FORMATS
+from ..io.replay import ReplayStats
+from ..mock.faults import Fault, parse_fault
+from ..mock.timeline import load_timeline
+from .extras import StartupError, require_extra
 
 __all__ = ["mock_upstream"]
 
@@ -122,8 +122,8 @@ def mock_upstream(
     flaps, refuses or closes chosen connections. Stop with Ctrl-C (SIGINT) or SIGTERM.
     """
     require_extra("server", "dropengine mock-upstream")
-    from ..adapters.webserver import run_foreground
-    from .app import MockUpstream
+    from ..mock.app import MockUpstream
+    from ..server.asgi import run_foreground
 
     # Start-up failures (an unreadable keys file, nothing servable, a busy port) are one
     # line and exit status 2 (StartupError), without click's usage block: the flags were

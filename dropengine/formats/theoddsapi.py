@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .errors import FeedError
+from ..core.errors import FeedError
+from ..core.quote import Quote
+from ..core.sides import format_line
+from ..core.skips import SkipLog
 from .frames import coerce_line, coerce_price
-from .quote import Quote
-from .sides import format_line
-from .skips import SkipLog
 
 __all__ = ["iso_to_ms", "quotes_from_odds_api"]
 

@@ -1,7 +1,7 @@
 """One SSE connection to ``GET {base}/v1/sse/odds/{sport}`` on httpx + httpx-sse.
 
 Yields the ``data`` of each complete event and ends by raising
-:class:`~dropengine.adapters.upstream.Ended` with how it ended. httpx-sse dispatches an
+:class:`~dropengine.live.upstream.Ended` with how it ended. httpx-sse dispatches an
 event only at its terminating blank line, so an event cut by a disconnect is never parsed
 (SPEC section 8). The read timeout is the heartbeat rule: no event for twice the heartbeat
 interval means the connection is dead.
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 
-from ..keys import redact
-from ..retry import Outcome, parse_retry_after
+from ..core.keys import redact
+from ..core.retry import Outcome, parse_retry_after
 from .upstream import Ended, UpstreamConfig, _describe, auth_parts
 
 if TYPE_CHECKING:

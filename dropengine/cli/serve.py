@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
-from ..adapters.upstream import StreamFilters, UpstreamConfig
-from ..cli_live import evict_options
-from ..errors import ConfigError, DropEngineError
-from ..extras import StartupError, require_extra
-from ..keys import KeyTable, Secret
-from ..mock.cli import speed_callback
-from ..retry import RetryPolicy
+from ..core.errors import ConfigError, DropEngineError
+from ..core.keys import KeyTable, Secret
+from ..core.retry import RetryPolicy
+from ..live.upstream import StreamFilters, UpstreamConfig
+from .extras import StartupError, require_extra
+from .live import evict_options
+from .mock_upstream import speed_callback
 
 __all__ = ["serve_cmd"]
 
@@ -78,9 +78,9 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
     import os
 
     require_extra("server", "dropengine serve")
-    from ..adapters.webserver import bind, run_foreground
-    from .app import DropServer, ServeConfig
-    from .sources import ReplaySource, UpstreamSource
+    from ..server.app import DropServer, ServeConfig
+    from ..server.asgi import bind, run_foreground
+    from ..server.sources import ReplaySource, UpstreamSource
 
     kind, _, target = source_spec.partition(":")
     try:
@@ -110,7 +110,7 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     if state_path is not None:  # one server per state file (kept locked until exit)
-        from .state import StateLocked, lock_state
+        from ..server.state import StateLocked, lock_state
 
         try:
             lock_state(state_path)
@@ -137,7 +137,7 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
 def _check_replay_file(path: str) -> None:
     """A replay source must be readable and of a known format, or ``serve`` does not start
     (it would serve nothing while looking healthy)."""
-    from ..adapters.files import detect_format
+    from ..io.recordings import detect_format
 
     where = f"--source replay:{path}"
     if not path:

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
-from .errors import FeedError
+from ..core.errors import FeedError
+from ..core.quote import Quote
+from ..core.sides import canonical_side
 from .frames import coerce_line, coerce_ms, coerce_price
-from .quote import Quote
-from .sides import canonical_side
 
 __all__ = ["OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "quote_from_row"]
 

@@ -1,7 +1,7 @@
 """``dropengine backtest``: closing-line value of drop alerts at the command line (SPEC 9).
 
 A thin loop: read any input ``replay`` reads, detect with the same flags, measure CLV with
-:func:`dropengine.backtest.run_backtest`, print tables or write a report directory.
+:func:`dropengine.analysis.backtest.run_backtest`, print tables or write a report directory.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from .adapters.report import write_report
-from .backtest import CLOSE_CONVENTIONS, TAKE_POLICIES, Backtest, BacktestConfig, run_backtest
-from .cli import _progress, detection_options, exit_if_unusable
-from .errors import ConfigError
-from .odds import DEVIG_METHODS
-from .replay import ReplayStats, load_table
+from ..analysis.backtest import CLOSE_CONVENTIONS, TAKE_POLICIES, Backtest, BacktestConfig, run_backtest
+from ..core.errors import ConfigError
+from ..core.odds import DEVIG_METHODS
+from ..io.replay import ReplayStats, load_table
+from ..io.report import write_report
+from .group import _progress, detection_options, exit_if_unusable
 
 __all__ = ["backtest_cmd"]
 

@@ -1,13 +1,13 @@
 """Readers for recordings on disk: format detection and one stream per file.
 
-Every reader yields ``(clock_ms, item)`` pairs for :func:`dropengine.merge.merge_by_clock`
-and records each skipped line, row or field in a :class:`~dropengine.skips.SkipLog` with
+Every reader yields ``(clock_ms, item)`` pairs for :func:`dropengine.core.merge.merge_by_clock`
+and records each skipped line, row or field in a :class:`~dropengine.core.skips.SkipLog` with
 its position. Nothing here decides about drops; it only turns bytes into quotes.
 
 Items are of three kinds, so that the merge happens *before* anything stateful:
-- a :class:`~dropengine.quote.Quote` (quote tables);
+- a :class:`~dropengine.core.quote.Quote` (quote tables);
 - an :class:`Envelope` (vendor frames and SSE captures), decoded after the merge by one
-  shared :class:`~dropengine.frames.FrameDecoder`, so a recording rotated across several
+  shared :class:`~dropengine.formats.frames.FrameDecoder`, so a recording rotated across several
   files keeps its ``_diff`` bases;
 - a :class:`Snapshot`: the quotes of one The Odds API response, stamped with its fetch time.
 
@@ -18,7 +18,7 @@ Any file may be gzipped (``.gz``).
 
 A file that cannot be read or used at all (not gzip, cut before its first line, a format
 that cannot be told or that dropengine does not read, a table without the required
-columns) is one whole-file skip (:meth:`~dropengine.skips.SkipLog.add_file`), never an
+columns) is one whole-file skip (:meth:`~dropengine.core.skips.SkipLog.add_file`), never an
 exception: the other files are read. Only a path that does not exist is the caller's
 error (:class:`ConfigError`).
 """
@@ -39,14 +39,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final, NamedTuple
 
-from ..errors import ConfigError, FeedError
-from ..frames import coerce_ms
-from ..jsonline import decode_json
-from ..quote import Quote
-from ..skips import SkipLog
-from ..sse import SSEParser
-from ..tables import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, quote_from_row
-from ..theoddsapi import iso_to_ms, quotes_from_odds_api
+from ..core.errors import ConfigError, FeedError
+from ..core.quote import Quote
+from ..core.skips import SkipLog
+from ..formats.frames import coerce_ms
+from ..formats.jsonline import decode_json
+from ..formats.sse import SSEParser
+from ..formats.tables import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, quote_from_row
+from ..formats.theoddsapi import iso_to_ms, quotes_from_odds_api
 
 __all__ = [
     "FORMATS",
@@ -418,7 +418,7 @@ def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     A line ends at LF, CRLF or a lone CR (old-Mac line ends, or a mix): a JSON text never
     holds a raw CR, so splitting there cannot cut a valid line. A UTF-8 BOM on line 1 is
     dropped (one mid-file, from ``cat a b``, is dropped by
-    :func:`~dropengine.jsonline.decode_json`).
+    :func:`~dropengine.formats.jsonline.decode_json`).
     """
     extra = 0  # lines found inside physical lines (split at lone CRs) so far
     for i, line in enumerate(fh, 1):

@@ -19,17 +19,17 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__
-from .adapters.files import FORMATS
-from .adapters.simfile import write_simulation
-from .adapters.sinks import OUTPUT_SUFFIXES, AlertWriter
-from .drop import Drop
-from .engine import DropEngine, EngineCounters
-from .errors import ConfigError
-from .filters import DIRECTIONS
-from .replay import ReplayStats, replay, replay_batch
-from .simulate import DEFAULT_START_MS, SPORTS, SimConfig
-from .skips import printable
+from .. import __version__
+from ..core.alerts import Drop
+from ..core.engine import DropEngine, EngineCounters
+from ..core.errors import ConfigError
+from ..core.filters import DIRECTIONS
+from ..core.skips import printable
+from ..io.recordings import FORMATS
+from ..io.replay import ReplayStats, replay, replay_batch
+from ..io.sinks import OUTPUT_SUFFIXES, AlertWriter
+from ..sim.simfile import write_simulation
+from ..sim.simulate import DEFAULT_START_MS, SPORTS, SimConfig
 
 __all__ = ["detection_options", "exit_if_unusable", "main"]
 
@@ -355,10 +355,10 @@ def simulate_cmd(events: int, books: int, hours: float, props: bool, seed: int, 
 
 
 def _register_live() -> None:
-    from .cli_backtest import backtest_cmd
-    from .cli_live import record_cmd, watch_cmd
-    from .mock.cli import mock_upstream
-    from .server.cli import serve_cmd
+    from .backtest import backtest_cmd
+    from .live import record_cmd, watch_cmd
+    from .mock_upstream import mock_upstream
+    from .serve import serve_cmd
 
     main.add_command(backtest_cmd)
     main.add_command(serve_cmd)

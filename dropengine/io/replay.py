@@ -11,19 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from .adapters.files import Envelope, Progress, Snapshot, open_recordings, table_lacks_columns
-from .drop import Drop
-from .engine import DropEngine
-from .errors import ConfigError
-from .frames import FrameDecoder
-from .merge import merge_by_clock
-from .quote import Quote
-from .skips import Skip, SkipLog, printable
+from ..core.alerts import Drop
+from ..core.engine import DropEngine
+from ..core.errors import ConfigError
+from ..core.merge import merge_by_clock
+from ..core.quote import Quote
+from ..core.skips import Skip, SkipLog, printable
+from ..formats.frames import FrameDecoder
+from .recordings import Envelope, Progress, Snapshot, open_recordings, table_lacks_columns
 
 if TYPE_CHECKING:  # polars loads only when the batch path is used
     import polars as pl
 
-    from .batch import BatchResult
+    from ..analysis.batch import BatchResult
 
 __all__ = ["ReplayStats", "load_table", "read_quotes", "replay", "replay_batch"]
 
@@ -147,14 +147,14 @@ def replay_batch(
     progress: Progress | None = None,
     **detect_args: Any,
 ) -> BatchResult:
-    """The alerts of ``paths`` through the columnar path (:func:`dropengine.batch.detect`).
+    """The alerts of ``paths`` through the columnar path (:func:`dropengine.analysis.batch.detect`).
 
     Same input order and stamps as :func:`replay`, so the same alerts. Parquet quote tables
     are read straight into polars (per-file running-max clocks, then one stable sort that
     reproduces the k-way merge); every other format is read by the streaming readers and
     only detection is columnar. Rows the detector rejects are reported in ``stats.skips``.
     """
-    from .batch import detect_counted
+    from ..analysis.batch import detect_counted
 
     st = stats if stats is not None else ReplayStats()
     table, where = load_table(paths, fmt, st, progress)
@@ -218,7 +218,7 @@ def _parquet_tables(
 ) -> tuple[pl.DataFrame, Callable[[int], str]]:
     import polars as pl
 
-    from .batch import REQUIRED
+    from ..analysis.batch import REQUIRED
 
     parts = []
     for f_idx, path in enumerate(files):

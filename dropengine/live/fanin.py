@@ -1,7 +1,7 @@
 """Fan-in of many sports (SPEC section 6): ``/multi`` (a fixed list) and ``/all``.
 
-One :class:`~dropengine.adapters.upstream.UpstreamStream` per sport, all decoding through
-one :class:`~dropengine.frames.FrameDecoder` (one resume cursor per sport) into one bounded
+One :class:`~dropengine.live.upstream.UpstreamStream` per sport, all decoding through
+one :class:`~dropengine.formats.frames.FrameDecoder` (one resume cursor per sport) into one bounded
 queue, so a single engine sees every sport. ``/all`` reads the universe from
 ``GET {base}/v1/sports`` and refreshes it every ``universe_refresh_s`` (5 minutes),
 starting streams for new sports and stopping those that left. A sport whose stream stops
@@ -15,9 +15,9 @@ import random
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
-from ..errors import AuthError, ConfigError, UpstreamError
-from ..frames import FrameDecoder
-from ..retry import Backoff, Retry, Stop
+from ..core.errors import AuthError, ConfigError, UpstreamError
+from ..core.retry import Backoff, Retry, Stop
+from ..formats.frames import FrameDecoder
 from .upstream import Ended, LiveStats, Received, UpstreamConfig, UpstreamStream, fetch_sports, is_sport_key
 
 __all__ = ["FanIn"]

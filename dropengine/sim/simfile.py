@@ -1,4 +1,4 @@
-"""Write a simulated recording (:mod:`dropengine.simulate`) to disk in a replayable format.
+"""Write a simulated recording (:mod:`dropengine.sim.simulate`) to disk in a replayable format.
 
 The format follows the file name (or ``fmt``):
 
@@ -34,9 +34,9 @@ from typing import IO, Any, Final
 
 import msgspec
 
-from ..errors import ConfigError
-from ..sides import format_line
-from ..simulate import QUOTE_COLUMNS, SimConfig, quote_rows_from_envelopes, simulate_envelopes
+from ..core.errors import ConfigError
+from ..core.sides import format_line
+from .simulate import QUOTE_COLUMNS, SimConfig, quote_rows_from_envelopes, simulate_envelopes
 
 __all__ = ["SIM_FORMATS", "sim_format", "write_simulation"]
 

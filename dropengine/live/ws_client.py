@@ -1,6 +1,6 @@
 """One WebSocket connection to ``{base}/ws/odds/{sport}`` on ``websockets``.
 
-Yields text frames and ends by raising :class:`~dropengine.adapters.upstream.Ended` with the
+Yields text frames and ends by raising :class:`~dropengine.live.upstream.Ended` with the
 close code (1006 when the TCP connection died without a close frame), the HTTP status of a
 refused handshake, a network error, or heartbeat silence. The stream's ``subscribe``
 filter is sent again on every new connection, since subscriptions are connection-local.
@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
-from ..retry import Outcome, parse_retry_after
+from ..core.errors import ConfigError
+from ..core.retry import Outcome, parse_retry_after
 from .upstream import Ended, UpstreamConfig, _describe, auth_parts
 
 if TYPE_CHECKING:
@@ -81,6 +81,6 @@ async def ws_connection(
 
 
 def _describe_reason(reason: str, config: UpstreamConfig) -> str:
-    from ..keys import redact
+    from ..core.keys import redact
 
     return redact(reason, [config.api_key.reveal()])[:160]

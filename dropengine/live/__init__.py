@@ -1,4 +1,4 @@
-"""I/O around the pure core: recordings on disk, live upstream streams (SSE, WebSocket).
+"""Live upstream streams (SSE, WebSocket), their retry loop and the fan-in of many sports.
 
 The live pieces import their transports lazily: ``websockets`` is needed only for
 ``transport="ws"`` and ``uvicorn``/``starlette`` only for the servers.
@@ -7,11 +7,9 @@ The live pieces import their transports lazily: ``websockets`` is needed only fo
 from __future__ import annotations
 
 from .fanin import FanIn
-from .files import FORMATS, detect_format, read_recording
 from .upstream import LiveStats, Received, StreamFilters, StreamState, UpstreamConfig, UpstreamStream, fetch_sports
 
 __all__ = [
-    "FORMATS",
     "FanIn",
     "LiveStats",
     "Received",
@@ -19,7 +17,5 @@ __all__ = [
     "StreamState",
     "UpstreamConfig",
     "UpstreamStream",
-    "detect_format",
     "fetch_sports",
-    "read_recording",
 ]

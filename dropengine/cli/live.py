@@ -1,8 +1,8 @@
 """``dropengine watch`` and ``dropengine record``: live upstream streams at the command line.
 
-Both are the same loop: a :class:`~dropengine.adapters.fanin.FanIn` of one, several
+Both are the same loop: a :class:`~dropengine.live.fanin.FanIn` of one, several
 (``--multi``) or every (``--all``) sport streams, decoded once. ``watch`` feeds the quotes
-to a :class:`~dropengine.engine.DropEngine` and prints alerts as JSON lines (the same lines
+to a :class:`~dropengine.core.engine.DropEngine` and prints alerts as JSON lines (the same lines
 ``replay`` prints); ``record`` writes every frame as received, one per line, so that
 ``dropengine replay FILE`` later gives the same alerts. ``watch --record FILE`` does both.
 Status (connections, reconnects, quotes/s, keys held) goes to stderr. ``watch`` forgets
@@ -24,18 +24,18 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from .adapters.fanin import FanIn
-from .adapters.sinks import AlertWriter
-from .adapters.upstream import AUTH_MODES, LiveStats, StreamFilters, UpstreamConfig
-from .dataclock import DataClock
-from .engine import DropEngine
-from .errors import AuthError, ConfigError, UpstreamError
+from ..core.dataclock import DataClock
+from ..core.engine import DropEngine
+from ..core.errors import AuthError, ConfigError, UpstreamError
+from ..core.filters import DIRECTIONS
+from ..core.keys import Secret, redact
+from ..core.quote import Quote
+from ..core.retry import RetryPolicy
+from ..core.skips import printable
+from ..io.sinks import AlertWriter
+from ..live.fanin import FanIn
+from ..live.upstream import AUTH_MODES, LiveStats, StreamFilters, UpstreamConfig
 from .extras import StartupError, require_extra
-from .filters import DIRECTIONS
-from .keys import Secret, redact
-from .quote import Quote
-from .retry import RetryPolicy
-from .skips import printable
 
 __all__ = ["EVICT_IDLE_S", "EVICT_STARTED_S", "EXIT_NEVER_CONNECTED", "RECORD_SUFFIXES", "Evictor", "evict_options",
            "record_cmd", "watch_cmd"]
@@ -138,7 +138,7 @@ class Evictor:
     """Bounds a live engine's memory: every so often (in data time) forget keys not updated
     for ``idle_s`` and keys of events that started more than ``started_s`` ago.
 
-    Data time is :class:`~dropengine.dataclock.DataClock`'s, the one rule ``serve`` uses too:
+    Data time is :class:`~dropengine.core.dataclock.DataClock`'s, the one rule ``serve`` uses too:
     the newest ``last_update`` seen, at most an hour past the frame's receipt, a jump past the
     shorter age confirmed by the next batch (one bad row must not evict everything).
     A check scans every key, so it runs each time data time has moved a twelfth of the

@@ -9,8 +9,8 @@ from typing import IO, Any, Final
 
 import msgspec
 
-from ..drop import ALERT_FIELDS, Drop
-from ..errors import ConfigError
+from ..core.alerts import ALERT_FIELDS, Drop
+from ..core.errors import ConfigError
 
 __all__ = ["ALERT_COLUMNS", "OUTPUT_SUFFIXES", "AlertWriter"]
 

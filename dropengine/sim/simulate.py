@@ -3,7 +3,7 @@
 Everything here is pure: no I/O and no clock. Randomness comes from ``random.Random``
 instances seeded from :attr:`SimConfig.seed` (one per event, one for the feed), time from
 :attr:`SimConfig.start_ms`, so the same configuration always yields the same envelopes in
-the same order (the writers in :mod:`dropengine.adapters.simfile` turn that into
+the same order (the writers in :mod:`dropengine.sim.simfile` turn that into
 byte-identical files).
 
 The model (see ``docs/simulator.md`` for the calibration against real recordings):
@@ -37,7 +37,7 @@ The model (see ``docs/simulator.md`` for the calibration against real recordings
 Output: :func:`simulate_envelopes` yields the vendor's envelopes (SPEC section 5:
 ``connected``, ``hot_feed_status``, ``initial_state``, ``odds_update``, ``heartbeat``) with
 full (not ``_diff``) rows; :func:`simulate_quote_rows` yields the same simulation as SPEC
-section 2 quote rows, decoded by :class:`~dropengine.frames.FrameDecoder` so both forms
+section 2 quote rows, decoded by :class:`~dropengine.formats.frames.FrameDecoder` so both forms
 replay to the same alerts.
 """
 
@@ -54,11 +54,11 @@ from datetime import UTC, datetime
 from statistics import NormalDist
 from typing import Any, Final
 
-from .errors import ConfigError
-from .frames import FrameDecoder
-from .odds import cents, prob_to_american
-from .quote import Quote
-from .skips import SkipLog
+from ..core.errors import ConfigError
+from ..core.odds import cents, prob_to_american
+from ..core.quote import Quote
+from ..core.skips import SkipLog
+from ..formats.frames import FrameDecoder
 
 __all__ = [
     "BOOKMAKERS",
@@ -431,7 +431,7 @@ def _iso(ms: int) -> str:
 
 
 def _derive_seed(seed: int, label: str) -> int:
-    digest = hashlib.sha256(f"dropengine.simulate/{seed}/{label}".encode()).digest()
+    digest = hashlib.sha256(f"dropengine.sim.simulate/{seed}/{label}".encode()).digest()
     return int.from_bytes(digest[:8], "big")
 
 
@@ -1045,7 +1045,7 @@ def simulate_envelopes(cfg: SimConfig) -> Iterator[dict[str, Any]]:
         "type": "connected", "sport_key": sport, "tier": "business", "min_push_interval_s": cfg.push_interval_ms / 1000,
         "push_mode": "coalesced" if cfg.push_interval_ms else "raw", "diff_mode": False, "filters": {},
         "timestamp": start // 1000,
-        "note": f"simulated by dropengine.simulate (seed {cfg.seed}, {cfg.events} events, {cfg.books} books)",
+        "note": f"simulated by dropengine.sim.simulate (seed {cfg.seed}, {cfg.events} events, {cfg.books} books)",
     }
     initial = [row for sim in sims for row in sim.initial]
     latest: dict[str, int] = {}
@@ -1109,7 +1109,7 @@ def _flush(
 def quote_rows_from_envelopes(envelopes: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
     """SPEC section 2 quote rows (keys :data:`QUOTE_COLUMNS`) of a stream of vendor envelopes.
 
-    Decoded by :class:`~dropengine.frames.FrameDecoder`, exactly as a replay of the frames
+    Decoded by :class:`~dropengine.formats.frames.FrameDecoder`, exactly as a replay of the frames
     would, so a quote table and the frames it came from give the same alerts. Raises
     :class:`ConfigError` if an envelope does not decode cleanly (never the case for
     simulated ones).

@@ -11,8 +11,8 @@ from typing import Any
 
 import polars as pl
 
-from ..backtest import Backtest
-from ..errors import ConfigError
+from ..analysis.backtest import Backtest
+from ..core.errors import ConfigError
 
 __all__ = ["write_report"]
 

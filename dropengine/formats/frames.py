@@ -4,7 +4,7 @@ The same decoder serves live adapters (SSE, WebSocket) and recorded replays, so 
 replays to exactly the quotes the live run saw. It keeps the last full row of every
 identity (game: event + book; prop: event + book + market key + player) to merge
 ``_diff: true`` rows into, and it never raises on bad data: a bad envelope, row or field
-is recorded in a :class:`~dropengine.skips.SkipLog` and the rest is decoded.
+is recorded in a :class:`~dropengine.core.skips.SkipLog` and the rest is decoded.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any, Final
 
 import msgspec
 
-from .errors import FeedError
-from .quote import Quote
-from .sides import format_line
-from .skips import SkipLog
+from ..core.errors import FeedError
+from ..core.quote import Quote
+from ..core.sides import format_line
+from ..core.skips import SkipLog
 
 __all__ = ["DATA_TYPES", "KNOWN_TYPES", "FrameDecoder", "coerce_price", "coerce_line", "coerce_ms"]
 

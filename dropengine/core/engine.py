@@ -31,7 +31,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
-from .drop import Drop
+from .alerts import Drop
 from .errors import ConfigError, SnapshotError
 from .filters import AlertFilter, DirectionChoice
 from .quote import Quote

@@ -1,6 +1,6 @@
 """Vectorized (columnar) drop detection over a whole table of quotes, in polars.
 
-The streaming :class:`~dropengine.engine.DropEngine` takes one quote at a time; a backtest
+The streaming :class:`~dropengine.core.engine.DropEngine` takes one quote at a time; a backtest
 over months of recorded odds wants the whole table at once. :func:`detect` applies every
 rule of SPEC section 3 to a polars ``DataFrame``/``LazyFrame`` of quotes (SPEC section 2
 columns) and returns the alerts (SPEC section 4 fields) in detection order. The contract is
@@ -37,11 +37,11 @@ from typing import Any, Final, TypeVar
 
 import polars as pl
 
-from .drop import ALERT_FIELDS
-from .engine import THRESHOLD_EPSILON, EngineConfig, EngineCounters, Reference, Unit
-from .errors import ConfigError, FeedError
-from .filters import AlertFilter, DirectionChoice
-from .sides import canonical_side, parse_side
+from ..core.alerts import ALERT_FIELDS
+from ..core.engine import THRESHOLD_EPSILON, EngineConfig, EngineCounters, Reference, Unit
+from ..core.errors import ConfigError, FeedError
+from ..core.filters import AlertFilter, DirectionChoice
+from ..core.sides import canonical_side, parse_side
 
 __all__ = ["ALERT_SCHEMA", "BatchResult", "accepted_quotes", "detect", "detect_counted"]
 
@@ -50,7 +50,7 @@ REQUIRED: Final = ("sport_key", "event_id", "bookmaker", "side", "price", "last_
 _META_TEXT: Final = ("kind", "market_key", "market", "player", "home_team", "away_team", "commence_time")
 _PLAIN_NUMBER: Final = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 
-#: Column order of the alerts frame: the wire order of :class:`~dropengine.drop.Drop`.
+#: Column order of the alerts frame: the wire order of :class:`~dropengine.core.alerts.Drop`.
 ALERT_SCHEMA: Final = ALERT_FIELDS
 _T = TypeVar("_T")
 
@@ -339,7 +339,7 @@ def _price_columns(dtype: pl.DataType) -> list[pl.Expr]:
 
 
 def _canonical_sides(frame: pl.DataFrame) -> pl.DataFrame:
-    """Rewrite sides canonically with :func:`~dropengine.sides.canonical_side` (one call per
+    """Rewrite sides canonically with :func:`~dropengine.core.sides.canonical_side` (one call per
     distinct side, so the grammar lives in one place) and mark unparseable ones."""
     mapping: dict[str, str | None] = {}
     for side in frame.get_column("side").drop_nulls().unique().to_list():
@@ -428,7 +428,7 @@ def _alerts(fired: pl.DataFrame, int_prices: bool, timestamp_column: str | None)
 
 def _derive_from_side(alerts: pl.DataFrame) -> pl.DataFrame:
     """Fill kind, market key, player and line from the side where the row left them empty,
-    as :class:`~dropengine.quote.Quote` does (via :func:`~dropengine.sides.parse_side`)."""
+    as :class:`~dropengine.core.quote.Quote` does (via :func:`~dropengine.core.sides.parse_side`)."""
     infos = {s: parse_side(s) for s in alerts.get_column("side").unique().to_list()}
     if not infos:
         return alerts

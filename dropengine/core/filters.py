@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from .drop import Drop
+from .alerts import Drop
 from .errors import ConfigError
 
 __all__ = ["DIRECTIONS", "AlertFilter", "DirectionChoice", "parse_csv"]

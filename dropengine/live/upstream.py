@@ -2,14 +2,14 @@
 
 :class:`UpstreamStream` is the thin loop of SPEC section 8 around pure parts: a transport
 connection (:mod:`.sse_client`, :mod:`.ws_client`) yields frame texts and ends with an
-:class:`~dropengine.retry.Outcome`; :class:`~dropengine.retry.Backoff` decides to stop or
-to wait; :class:`~dropengine.frames.FrameDecoder` decodes the envelopes, remembers the
+:class:`~dropengine.core.retry.Outcome`; :class:`~dropengine.core.retry.Backoff` decides to stop or
+to wait; :class:`~dropengine.formats.frames.FrameDecoder` decodes the envelopes, remembers the
 resume cursor (``since`` = newest ``last_update`` decoded) and drops what a resumed
 connection sends again. Decoding happens here, before anything is handed on, so the
 cursor always covers exactly what the caller has received: a reconnect never loses or
 repeats a row, and the caller's engine keeps its state (no re-priming).
 
-The API key lives in a :class:`~dropengine.keys.Secret`; every message built here is
+The API key lives in a :class:`~dropengine.core.keys.Secret`; every message built here is
 redacted, third-party exceptions are translated into :class:`UpstreamError` without their
 original (which may print the URL), and the ``httpx`` / ``websockets`` loggers get a
 redacting filter.
@@ -30,14 +30,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
-from ..errors import ConfigError, FeedError
-from ..filters import parse_csv
-from ..frames import FrameDecoder
-from ..jsonline import decode_json
-from ..keys import Secret, install_redaction, redact
-from ..quote import Quote
-from ..retry import Backoff, Outcome, Retry, RetryPolicy, Stop, dead_after_s
-from ..skips import SkipLog, printable
+from ..core.errors import ConfigError, FeedError
+from ..core.filters import parse_csv
+from ..core.keys import Secret, install_redaction, redact
+from ..core.quote import Quote
+from ..core.retry import Backoff, Outcome, Retry, RetryPolicy, Stop, dead_after_s
+from ..core.skips import SkipLog, printable
+from ..formats.frames import FrameDecoder
+from ..formats.jsonline import decode_json
 
 __all__ = [
     "AUTH_MODES",
@@ -143,7 +143,7 @@ class UpstreamConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, Secret):
-            raise ConfigError("api_key: wrap the key in dropengine.keys.Secret")
+            raise ConfigError("api_key: wrap the key in dropengine.core.keys.Secret")
         if self.transport not in TRANSPORTS:
             raise ConfigError(f"transport: {self.transport!r} is not one of {', '.join(TRANSPORTS)}")
         if self.auth not in AUTH_MODES:
@@ -318,7 +318,7 @@ class UpstreamStream:
 
     async def frames(self) -> AsyncGenerator[Received, None]:
         """Frames of the stream across reconnects, decoded; raises :class:`UpstreamError`
-        (or :class:`~dropengine.errors.AuthError`) when the policy says stop."""
+        (or :class:`~dropengine.core.errors.AuthError`) when the policy says stop."""
         connect = self._connector()
         sport = self.sport_key
         where = self.config.where(sport)
