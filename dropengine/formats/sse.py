@@ -1,15 +1,72 @@
-"""A pure, incremental Server-Sent Events parser (WHATWG event-stream rules).
+"""Server-Sent Events, both ways (WHATWG event-stream rules): the one SSE module.
 
-Feed it text as it arrives (any chunking); it returns complete events. An event is only
-dispatched on its terminating blank line, so a partial event cut by a disconnect or by
-the end of a capture is never parsed: :meth:`SSEParser.close` discards it and says so.
+:class:`SSEParser` is a pure, incremental parser. Feed it text as it arrives (any
+chunking); it returns complete events. An event is only dispatched on its terminating
+blank line, so a partial event cut by a disconnect or by the end of a capture is never
+parsed: :meth:`SSEParser.close` discards it and says so.
+
+:func:`encode_event` and :func:`encode_comment` are the encoders every writer uses (the
+server's hub, mock-upstream, the simulator's ``.sse`` files): whatever they write, the
+parser reads back as the same event, however the bytes are cut.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["SSEEvent", "SSEParser"]
+from ..core.errors import ConfigError
+
+__all__ = ["SSEEvent", "SSEParser", "encode_comment", "encode_event"]
+
+_NEWLINE: Final = re.compile(rb"\r\n|\r|\n")
+
+
+def _field(name: bytes, value: str | None) -> bytes:
+    if value is None:
+        return b""
+    if "\n" in value or "\r" in value:
+        # one field is one line: a line break would end it and start another field
+        raise ConfigError(f"{name.decode()}: {value!r} must not contain a line break")
+    return name + b": " + value.encode() + b"\n"
+
+
+def encode_event(
+    data: bytes | str, *, event: str | None = None, id: str | None = None, retry: int | None = None
+) -> bytes:
+    """One SSE event as bytes: optional ``event:``, ``id:``, ``retry:`` lines, then ``data``
+    as one ``data:`` line per line of it, then the blank line that dispatches it.
+
+    ``data`` may hold line breaks (``\\n``, ``\\r\\n`` or ``\\r``): each line becomes its own
+    ``data:`` line, which the parser joins with ``\\n`` (so ``\\r\\n`` and ``\\r`` come back as
+    ``\\n``, as in every SSE client). Compact JSON has none, so the common case is the one
+    line ``data: <json>``. ``event`` and ``id`` must be one line (``id`` without NUL, which
+    clients ignore), ``retry`` a non-negative integer (ms): :class:`ConfigError` otherwise.
+    An ``event`` of ``None`` or ``"message"`` writes no ``event:`` line (the default type).
+    """
+    raw = data.encode() if isinstance(data, str) else data
+    if b"\n" in raw or b"\r" in raw:
+        body = b"".join(b"data: " + part + b"\n" for part in _NEWLINE.split(raw))
+    else:
+        body = b"data: " + raw + b"\n"
+    if event is None and id is None and retry is None:
+        return body + b"\n"  # the hot path: the hub and the mock write one data line per event
+    if id is not None and "\x00" in id:
+        raise ConfigError(f"id: {id!r} must not contain NUL (clients ignore such an id)")
+    if retry is not None and (type(retry) is not int or retry < 0):
+        raise ConfigError(f"retry: {retry!r} must be a non-negative integer (ms)")
+    head = _field(b"event", None if event == "message" else event) + _field(b"id", id)
+    if retry is not None:
+        head += b"retry: %d\n" % retry
+    return head + body + b"\n"
+
+
+def encode_comment(text: str = "") -> bytes:
+    """A comment block (``:`` lines and a blank line): a heartbeat that keeps proxies and
+    clients from timing out. The parser dispatches nothing for it."""
+    lines = _NEWLINE.split(text.encode()) if text else [b""]
+    return b"".join(b": " + line + b"\n" if line else b":\n" for line in lines) + b"\n"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,18 +13,30 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
+import msgspec
+
 from ..core.errors import FeedError
 from ..core.quote import Quote
 from ..core.sides import canonical_side
 from .frames import coerce_line, coerce_ms, coerce_price
 
-__all__ = ["OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "quote_from_row"]
+__all__ = [
+    "NUMERIC_COLUMNS", "OPTIONAL_COLUMNS", "QUOTE_COLUMNS", "REQUIRED_COLUMNS", "TEXT_COLUMNS", "quote_from_row",
+]
 
-REQUIRED_COLUMNS: Final = ("sport_key", "event_id", "bookmaker", "side", "price", "last_update")
-OPTIONAL_COLUMNS: Final = (
-    "kind", "market_key", "market", "player", "line", "home_team", "away_team", "commence_time",
-)
-_TEXT_OPTIONAL: Final = ("market", "player", "home_team", "away_team", "commence_time")
+# The one quote column list (SPEC section 2): the fields of Quote, in its order, so a column
+# can never exist in a table and not on the quote (or the reverse). Every table reader and
+# writer, the batch detector and the simulator take their columns from here.
+QUOTE_COLUMNS: Final[tuple[str, ...]] = Quote.__struct_fields__
+#: Columns every quote table must have (the Quote fields without a default).
+REQUIRED_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in msgspec.structs.fields(Quote) if f.required)
+#: Columns a table may leave out (absent or empty means ``None``).
+OPTIONAL_COLUMNS: Final[tuple[str, ...]] = tuple(c for c in QUOTE_COLUMNS if c not in REQUIRED_COLUMNS)
+#: Numeric columns: ``price`` (int or float), ``line`` (float), ``last_update`` (int ms); the rest are text.
+NUMERIC_COLUMNS: Final[tuple[str, ...]] = ("price", "line", "last_update")
+TEXT_COLUMNS: Final[tuple[str, ...]] = tuple(c for c in QUOTE_COLUMNS if c not in NUMERIC_COLUMNS)
+_REQUIRED_TEXT: Final = tuple(c for c in REQUIRED_COLUMNS if c in TEXT_COLUMNS)
+_TEXT_OPTIONAL: Final = tuple(c for c in OPTIONAL_COLUMNS if c in TEXT_COLUMNS and c not in ("kind", "market_key"))
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -43,7 +55,7 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
     The side is parsed and rewritten in its canonical spelling (``spread_home@-3.0`` and
     ``spread_home@-3`` are one key), so a malformed side is a skipped row, not a new key.
     """
-    for name in ("sport_key", "event_id", "bookmaker", "side", "last_update"):
+    for name in (*_REQUIRED_TEXT, "last_update"):
         value = row.get(name)
         if value is None or value == "":
             raise FeedError(f"{name}: missing", "missing field")

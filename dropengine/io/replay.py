@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from ..core.alerts import Drop
 from ..core.engine import DropEngine
@@ -18,6 +18,7 @@ from ..core.merge import merge_by_clock
 from ..core.quote import Quote
 from ..core.skips import Skip, SkipLog, printable
 from ..formats.frames import FrameDecoder
+from ..formats.tables import QUOTE_COLUMNS, REQUIRED_COLUMNS, TEXT_COLUMNS
 from .recordings import Envelope, Progress, Snapshot, open_recordings, table_lacks_columns
 
 if TYPE_CHECKING:  # polars loads only when the batch path is used
@@ -28,10 +29,6 @@ if TYPE_CHECKING:  # polars loads only when the batch path is used
 __all__ = ["ReplayStats", "load_table", "read_quotes", "replay", "replay_batch"]
 
 _BATCH = 4096
-_QUOTE_COLUMNS: Final = (
-    "sport_key", "event_id", "bookmaker", "side", "price", "last_update", "kind", "market_key", "market",
-    "player", "line", "home_team", "away_team", "commence_time",
-)
 
 
 @dataclass(slots=True)
@@ -204,7 +201,7 @@ def _plain_schema(path: Path) -> bool:
             ok = dtype.is_integer() or dtype.is_float() or dtype == pl.Null
         elif name == "last_update":
             ok = dtype.is_integer() or isinstance(dtype, pl.Datetime)
-        elif name in _QUOTE_COLUMNS:
+        elif name in QUOTE_COLUMNS:
             ok = dtype in (pl.String, pl.Null)
         else:
             ok = True
@@ -217,8 +214,6 @@ def _parquet_tables(
     files: list[Path], st: ReplayStats, progress: Progress | None
 ) -> tuple[pl.DataFrame, Callable[[int], str]]:
     import polars as pl
-
-    from ..analysis.batch import REQUIRED
 
     parts = []
     for f_idx, path in enumerate(files):
@@ -237,7 +232,7 @@ def _parquet_tables(
         parts.append(df.with_columns(clock.alias("_clock"), pl.lit(f_idx).alias("_f"),
                                      pl.int_range(pl.len()).alias("_r")))
     if not parts:
-        return pl.DataFrame({c: [] for c in REQUIRED}), lambda i: "?"
+        return pl.DataFrame({c: [] for c in REQUIRED_COLUMNS}), lambda i: "?"
     table = pl.concat(parts, how="diagonal_relaxed").sort(["_clock", "_f", "_r"], maintain_order=True)
     st.quotes = table.height
     f_col, r_col = table.get_column("_f").to_list(), table.get_column("_r").to_list()
@@ -253,17 +248,17 @@ def _decoded_table(
 ) -> tuple[pl.DataFrame, Callable[[int], str]]:
     import polars as pl
 
-    cols: dict[str, list[Any]] = {c: [] for c in _QUOTE_COLUMNS}
+    cols: dict[str, list[Any]] = {c: [] for c in QUOTE_COLUMNS}
     now: list[int] = []
     all_int = True
     for batch, stamp in read_quotes(paths, fmt, st, progress):
         for q in batch:
-            for c in _QUOTE_COLUMNS:
+            for c in QUOTE_COLUMNS:
                 cols[c].append(getattr(q, c))
             if type(q.price) is float:
                 all_int = False
             now.append(q.last_update if stamp is None else stamp)
     schema = {"price": pl.Int64 if all_int else pl.Float64, "line": pl.Float64, "last_update": pl.Int64,
-              **{c: pl.String for c in _QUOTE_COLUMNS if c not in ("price", "line", "last_update")}}
+              **{c: pl.String for c in TEXT_COLUMNS}}
     table = pl.DataFrame(cols, schema=schema).with_columns(pl.Series("_now", now, dtype=pl.Int64))
     return table, lambda i: f"quote {i + 1}"

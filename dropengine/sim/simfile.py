@@ -36,7 +36,9 @@ import msgspec
 
 from ..core.errors import ConfigError
 from ..core.sides import format_line
-from .simulate import QUOTE_COLUMNS, SimConfig, quote_rows_from_envelopes, simulate_envelopes
+from ..formats.sse import encode_event
+from ..formats.tables import QUOTE_COLUMNS
+from .simulate import SimConfig, quote_rows_from_envelopes, simulate_envelopes
 
 __all__ = ["SIM_FORMATS", "sim_format", "write_simulation"]
 
@@ -145,7 +147,7 @@ def write_simulation(cfg: SimConfig, out: Path, fmt: str | None = None) -> dict[
         if kind == "frames":
             _write_lines(fh, (_ENC.encode(env) + b"\n" for env in envelopes))
         elif kind == "sse":
-            _write_lines(fh, (b"data: " + _ENC.encode(env) + b"\n\n" for env in envelopes))
+            _write_lines(fh, (encode_event(_ENC.encode(env)) for env in envelopes))
         elif suffix == ".csv":
             _write_csv(fh, quote_rows_from_envelopes(envelopes))
         else:
