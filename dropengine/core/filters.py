@@ -1,23 +1,40 @@
-"""Alert filters: pure predicates over alerts (SPEC section 3, last paragraph).
+"""The one alert filter: pure predicates over alerts (SPEC section 3, last paragraph; SPEC 7).
 
 Filters never change detection state; they only decide which alerts a consumer sees. The
-engine applies one; the reference server applies one per connection to a shared detector.
+engine applies one (direction and attributes); the reference server applies one per
+connection to a shared detector at 1 cent (with the connection's ``threshold`` and ``since``);
+the batch engine builds its polars filter from the same fields (each predicate's meaning is
+:meth:`AlertFilter.accepts`; the threshold and direction come from :mod:`.rules`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 from .alerts import Drop
 from .errors import ConfigError
+from .rules import DIRECTIONS, DirectionChoice, crosses, direction_accepts
 
-__all__ = ["DIRECTIONS", "AlertFilter", "DirectionChoice", "parse_csv"]
+__all__ = ["DIRECTIONS", "AlertFilter", "DirectionChoice", "check_threshold", "parse_csv"]
 
-DirectionChoice = Literal["both", "toward_favorite", "toward_dog"]
-DIRECTIONS: tuple[DirectionChoice, ...] = ("both", "toward_favorite", "toward_dog")
 _KINDS = frozenset({"game", "prop"})
+_MAX_MS = 2**63 - 1
+
+
+def check_threshold(value: object, name: str = "threshold") -> int | float:
+    """A positive finite threshold as a plain int or float; ConfigError naming ``name`` otherwise."""
+    try:
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0 and math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        ok = False
+    if not ok:
+        text = repr(value)
+        raise ConfigError(f"{name}: {text if len(text) <= 80 else text[:77] + '...'} must be a positive finite number")
+    # subclasses (numpy.float64, bool excluded above) are stored as the plain values they stand for
+    return int(value) if isinstance(value, int) else float(value)  # type: ignore[arg-type]
 
 
 def parse_csv(value: str | Iterable[str] | None, name: str) -> frozenset[str] | None:
@@ -49,7 +66,9 @@ def parse_csv(value: str | Iterable[str] | None, name: str) -> frozenset[str] | 
 
 @dataclass(frozen=True, slots=True)
 class AlertFilter:
-    """Which alerts pass: by direction, sport, event, bookmaker, market key and kind.
+    """Which alerts pass: by direction, sport, event, bookmaker, market key and kind, and
+    (the server's per-connection post-filters) by ``threshold`` (``|delta|`` in cents, compared
+    as :func:`.rules.crosses` does) and ``since`` (``timestamp > since``: produced after it).
 
     ``None`` for a field means "no restriction". Build one with :meth:`build` to accept
     comma-separated strings and get errors that name the offending argument.
@@ -61,6 +80,8 @@ class AlertFilter:
     bookmakers: frozenset[str] | None = None
     markets: frozenset[str] | None = None
     kinds: frozenset[str] | None = None
+    threshold: int | float | None = None
+    since: int | None = None
 
     def __post_init__(self) -> None:
         # Built directly (not through build()), a plain string would match by substring:
@@ -78,6 +99,10 @@ class AlertFilter:
                 )
         if self.kinds is not None and not self.kinds <= _KINDS:
             raise ConfigError(f"kinds: {', '.join(sorted(self.kinds - _KINDS))} not allowed (use game, prop)")
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold", check_threshold(self.threshold))
+        if self.since is not None and (type(self.since) is not int or not 0 <= self.since <= _MAX_MS):
+            raise ConfigError(f"since: {self.since!r} must be None or a non-negative integer (unix ms)")
 
     @classmethod
     def build(
@@ -88,6 +113,9 @@ class AlertFilter:
         bookmakers: str | Iterable[str] | None = None,
         markets: str | Iterable[str] | None = None,
         kinds: str | Iterable[str] | None = None,
+        *,
+        threshold: float | None = None,
+        since: int | None = None,
     ) -> AlertFilter:
         """Validate and normalise filter arguments."""
         if direction not in DIRECTIONS:
@@ -104,6 +132,8 @@ class AlertFilter:
             bookmakers=parse_csv(bookmakers, "bookmakers"),
             markets=parse_csv(markets, "markets"),
             kinds=kind_set,
+            threshold=threshold,
+            since=since,
         )
 
     @property
@@ -116,11 +146,18 @@ class AlertFilter:
             and self.bookmakers is None
             and self.markets is None
             and self.kinds is None
+            and self.threshold is None
+            and self.since is None
         )
 
     def accepts(self, drop: Drop) -> bool:
-        """Whether ``drop`` passes every restriction."""
-        if self.direction != "both" and drop.direction != self.direction:
+        """Whether ``drop`` passes every restriction: the one definition of each predicate
+        (the batch engine's polars filter is built to the same meaning, and tested equal)."""
+        if self.threshold is not None and not crosses(drop.delta, self.threshold):
+            return False
+        if self.since is not None and drop.timestamp <= self.since:
+            return False
+        if not direction_accepts(self.direction, drop.direction):
             return False
         if self.sports is not None and drop.sport_key not in self.sports:
             return False
@@ -131,3 +168,18 @@ class AlertFilter:
         if self.markets is not None and drop.market_key not in self.markets:
             return False
         return self.kinds is None or drop.kind in self.kinds
+
+    def echo(self) -> dict[str, Any]:
+        """The effective filters as plain data (the server's ``connected`` frame shows them)."""
+
+        def seq(v: frozenset[str] | None) -> list[str] | None:
+            return sorted(v) if v is not None else None
+
+        event_id: str | list[str] | None = seq(self.event_ids)
+        if event_id is not None and len(event_id) == 1:
+            event_id = event_id[0]  # the server takes one event id
+        return {
+            "threshold": self.threshold, "direction": self.direction, "sports": seq(self.sports),
+            "event_id": event_id, "bookmakers": seq(self.bookmakers), "markets": seq(self.markets),
+            "kinds": seq(self.kinds), "since": self.since,
+        }

@@ -1,0 +1,129 @@
+"""The detection rules of SPEC sections 1, 3 and 4, each written once. Pure, stdlib only.
+
+Every path that judges a price or a move takes its constants and decisions from here: the
+streaming engine (which binds them into its hot loop), the batch engine (which builds its
+polars expressions from the same constants and checks its scalar steps with these functions),
+the alert filter the server applies per connection, and the readers.
+
+- price validity: :func:`is_valid_price` (SPEC 1: finite int/float, ``100 <= |A| <= 100000``);
+- scales: :func:`to_cents` (``A - 100`` / ``A + 100``) and :func:`to_prob` (implied probability);
+- moves: :func:`cents_move` (signed cents, the alert's ``delta``, see :func:`round_delta`) and
+  :func:`prob_move` (signed implied-probability points, negative = shortened);
+- the threshold: :func:`crosses` (``|move| >= threshold`` with :data:`THRESHOLD_EPSILON`);
+- direction: :func:`direction_of` a move, and :func:`direction_accepts` (a direction choice).
+
+The functions take prices already known to be valid (the engine checks validity first); the
+checked public conversions are in :mod:`dropengine.core.odds`.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+__all__ = [
+    "DELTA_DECIMALS",
+    "DIRECTIONS",
+    "MAX_ABS_PRICE",
+    "MIN_ABS_PRICE",
+    "THRESHOLD_EPSILON",
+    "Direction",
+    "DirectionChoice",
+    "cents_move",
+    "crosses",
+    "direction_accepts",
+    "direction_of",
+    "is_valid_price",
+    "prob_move",
+    "round_delta",
+    "same_price",
+    "threshold_floor",
+    "to_cents",
+    "to_prob",
+]
+
+#: SPEC 1: a valid price has ``MIN_ABS_PRICE <= |A| <= MAX_ABS_PRICE``.
+MIN_ABS_PRICE: Final = 100
+MAX_ABS_PRICE: Final = 100_000
+
+#: SPEC 3 rule 4: tolerance on the threshold comparison, so that a move of exactly
+#: ``threshold`` computed in floating point (fractional prices, probability points) is not
+#: lost to rounding.
+THRESHOLD_EPSILON: Final = 1e-9
+
+#: A fractional ``delta`` is rounded to this many decimals (SPEC 4 leaves the writing open):
+#: ``+261.9 -> +251.9`` is ``-10.0``, not ``-9.999999999999972``. The rounding error
+#: (at most ``5e-10``) is below :data:`THRESHOLD_EPSILON`, and the threshold is compared on the
+#: rounded delta, so an alert's own ``delta`` decides whether it passes a threshold.
+DELTA_DECIMALS: Final = 9
+
+Direction = Literal["toward_favorite", "toward_dog"]
+DirectionChoice = Literal["both", "toward_favorite", "toward_dog"]
+#: The direction choices (SPEC 3 rule 6), ``both`` first (the default).
+DIRECTIONS: Final[tuple[DirectionChoice, ...]] = ("both", "toward_favorite", "toward_dog")
+
+
+def is_valid_price(price: object) -> bool:
+    """SPEC 1: a finite int/float with ``100 <= |price| <= 100000`` (bools, text, None are not)."""
+    if type(price) is int or type(price) is float:
+        return MIN_ABS_PRICE <= abs(price) <= MAX_ABS_PRICE  # NaN compares False
+    return False
+
+
+def to_cents(price: float) -> float:
+    """Position of a valid price on the cents scale: ``A - 100`` above even money, ``A + 100``
+    below (an int price gives an int)."""
+    return price - 100 if price > 0 else price + 100
+
+
+def to_prob(price: float) -> float:
+    """Implied probability of a valid price (vig included): ``100/(A+100)`` or ``|A|/(|A|+100)``."""
+    return 100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price)
+
+
+def same_price(a: float, b: float) -> bool:
+    """SPEC 3 rule 2: a repeat (``+100`` and ``-100`` are the same price)."""
+    return a == b or (a + b == 0 and (a == 100 or a == -100))
+
+
+def round_delta(move: float) -> float:
+    """The written form of a cents move: an int stays an int (the delta of two integer prices);
+    a float is rounded to :data:`DELTA_DECIMALS` decimals (and stays a float)."""
+    return round(move, DELTA_DECIMALS) if type(move) is float else move
+
+
+def cents_move(prev: float, new: float) -> float:
+    """The alert's ``delta``: ``c(new) - c(prev)`` in signed cents, written by :func:`round_delta`."""
+    return round_delta(to_cents(new) - to_cents(prev))
+
+
+def prob_move(prev: float, new: float) -> float:
+    """Signed move in implied-probability points (``2.0`` = 2 percentage points); negative
+    when the price shortened, as a cents move is. Not rounded (it is never written out)."""
+    return (to_prob(new) - to_prob(prev)) * -100.0
+
+
+def threshold_floor(threshold: float) -> float:
+    """The smallest ``|move|`` that crosses ``threshold`` (the tolerance taken off once, so a
+    hot loop can compare against a bound it computed before the loop)."""
+    return threshold - THRESHOLD_EPSILON
+
+
+def crosses(move: float, threshold: float) -> bool:
+    """SPEC 3 rule 4: whether ``|move| >= threshold``, within :data:`THRESHOLD_EPSILON`."""
+    floor = threshold - THRESHOLD_EPSILON
+    return move >= floor or -move >= floor
+
+
+def direction_of(move: float) -> Direction | None:
+    """SPEC 1: ``toward_favorite`` for a shortening (negative) move, ``toward_dog`` for a
+    drift; ``None`` for no move."""
+    if move < 0:
+        return "toward_favorite"
+    if move > 0:
+        return "toward_dog"
+    return None
+
+
+def direction_accepts(choice: str, direction: str) -> bool:
+    """SPEC 3 rule 6: whether an alert of ``direction`` passes the choice ``choice``."""
+    return choice == "both" or direction == choice
