@@ -1,0 +1,266 @@
+"""The one hypothesis generator of quote streams (SPEC sections 1-3), and of detection options.
+
+Import it from any test: ``from tests.strategies import quote_streams, detect_options``.
+
+A stream is a ``list[Quote]`` over a small universe of keys (3 events x 3 books x 13 sides,
+game lines and props), in arrival order, with everything the detection rules distinguish:
+
+- prices built as *moves* from the key's last price in cents (so moves of exactly a
+  threshold, creeping moves and even-money crossings are common, not rare), fresh prices
+  from a ladder around even money, fractional prices in tenths and hundredths
+  (``+261.9 -> +251.9``: a move of exactly 10 cents that binary floating point computes as
+  ``-9.999999999999972``), both forms of even money (``+100`` after ``-100``);
+- invalid prices (``0``, ``+50``, ``-99``, ``99.5``, ``100001``, NaN, +-inf), null prices
+  (suspensions), repeats of the last price;
+- times that mostly move forward (by 0, 1 ms, a second, a minute), sometimes backward
+  (stale), sometimes equal (not stale);
+- many keys in random interleavings; metadata (teams, commence time, prop market label)
+  on every quote of a stream, on none, or on some (a row-level choice).
+
+Everything is drawn from hypothesis primitives, so it is deterministic under the ``ci``
+profile (``derandomize=True``) and shrinks towards short streams of one key with small
+moves. Sizes are kept small (up to 30 quotes, 8 keys) so that a conformance example, which
+writes and replays the stream in six formats, stays in the tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Final
+
+from hypothesis import strategies as st
+
+from dropengine import Quote
+
+__all__ = [
+    "BOOKS",
+    "EVENTS",
+    "GAME_SIDES",
+    "INVALID_PRICES",
+    "MARKET_LABELS",
+    "PROP_SIDES",
+    "SIDES",
+    "T0",
+    "Universe",
+    "cents_of",
+    "detect_options",
+    "price_of_cents",
+    "quote_streams",
+    "server_options",
+]
+
+#: The first ``last_update`` of every stream (2025-05-11, unix ms).
+T0: Final = 1_747_000_000_000
+
+#: event_id -> (sport_key, home_team, away_team, commence_time or None)
+EVENTS: Final[dict[str, tuple[str, str, str, str | None]]] = {
+    "ev1": ("basketball_nba", "Lakers", "Celtics", "2026-05-12T22:30:00Z"),
+    "ev2": ("basketball_nba", "Knicks", "Heat", None),
+    "ev3": ("soccer_epl", "Arsenal", "Chelsea", "2026-05-13T19:00:00Z"),
+}
+BOOKS: Final = ("pinnacle", "draftkings", "fanduel")
+#: Game sides: h2h (three-way too), spreads and totals with negative, zero, half and whole lines.
+GAME_SIDES: Final = (
+    "h2h_home", "h2h_away", "h2h_draw",
+    "spread_home@-3.5", "spread_away@3.5", "spread_home@0", "spread_away@-7",
+    "total_over@220.5", "total_under@220.5", "total_over@3",
+)
+#: Prop sides, players with ``:``, ``@`` and non-ASCII letters in their names (SPEC 2).
+PROP_SIDES: Final = (
+    "player_points:LeBron James:over@25.5",
+    "player_points:A:B@C:under@24.5",
+    "player_assists:Nikola Jokić:over@6",
+)
+SIDES: Final = GAME_SIDES + PROP_SIDES
+#: The prop market label (``Quote.market``) of each prop market key.
+MARKET_LABELS: Final = {"player_points": "Points", "player_assists": "Assists"}
+
+#: Prices SPEC 1 calls invalid that a ``Quote`` can hold (a number that is not a valid price).
+INVALID_PRICES: Final[tuple[int | float, ...]] = (
+    0, 50, -99, 99.5, -50.0, 100001, 100000.5, -1e6, math.nan, math.inf, -math.inf,
+)
+#: A ladder around even money, both forms of even money included.
+LADDER: Final[tuple[int | float, ...]] = (
+    -130, -125, -120, -115, -112.5, -110, -105, -102, -100, 100, 102, 105, 110, 115, 120, 125, 100.0, -110.0,
+)
+#: Cents moves: exactly the thresholds the options draw (cents 1, 5, 10, 2.5, 12.5, 25, 200),
+#: just under and over them, and fractions (a move between fractional prices).
+DELTAS: Final[tuple[int | float, ...]] = (
+    1, 2, 5, 9, 10, 11, 10, 10, 15, 20, 25, 200, 2.5, 12.5, 0.5, 9.9, 10.1, 0.1,
+)
+#: Fractional offsets added to a fresh price (tenths and hundredths, as decimal sources give).
+FRACTIONS: Final = (0.1, 0.5, 0.9, 0.25, 0.75, 0.3, 0.01)
+
+
+def cents_of(price: float) -> float:
+    """SPEC 1's cents scale (written out here, independent of the package)."""
+    return price - 100 if price > 0 else price + 100
+
+
+def price_of_cents(c: float) -> int | float:
+    """The American price whose cents are ``c`` (``0`` is ``+100``), rounded to hundredths
+    so that a fractional price reads as the decimal a source would send (``251.9``)."""
+    p = c + 100 if c >= 0 else c - 100
+    if isinstance(p, float):
+        p = round(p, 2)
+        if abs(p) < 100:  # rounding can only move it onto the boundary, never past
+            p = 100.0 if c >= 0 else -100.0
+    return p
+
+
+@dataclass(frozen=True)
+class Universe:
+    """Which keys a stream may use (tests of one format may narrow it)."""
+
+    events: tuple[str, ...] = tuple(EVENTS)
+    books: tuple[str, ...] = BOOKS
+    sides: tuple[str, ...] = SIDES
+
+
+_STEPS: Final = st.sampled_from((0, 1, 1000, 1000, 61_000, 250))
+_ACTIONS: Final = st.sampled_from(
+    ("move", "move", "move", "move", "fresh", "fresh", "null", "invalid", "repeat", "even")
+)
+_SIGN: Final = st.sampled_from((-1, 1))
+
+
+@st.composite
+def _fresh_price(draw: st.DrawFn) -> int | float:
+    base = draw(st.one_of(st.sampled_from(LADDER), st.integers(-300, -100), st.integers(100, 300)))
+    if draw(st.integers(0, 3)) == 0:  # a quarter of fresh prices are fractional
+        frac = draw(st.sampled_from(FRACTIONS))
+        base = round(base - frac if base < 0 else base + frac, 2)
+    return base
+
+
+@st.composite
+def quote_streams(
+    draw: st.DrawFn,
+    *,
+    universe: Universe = Universe(),
+    max_keys: int = 8,
+    min_len: int = 0,
+    max_len: int = 30,
+    invalid: bool = True,
+    nulls: bool = True,
+    stale: bool = True,
+    fractional: bool = True,
+) -> list[Quote]:
+    """A stream of quotes in arrival order (see the module docstring).
+
+    The flags switch off whole kinds of content for a test whose path cannot carry them
+    (``fractional=False``: integer prices only; ``invalid=False``: every price valid or null).
+    """
+    keys = draw(st.lists(
+        st.tuples(st.sampled_from(universe.events), st.sampled_from(universe.books), st.sampled_from(universe.sides)),
+        min_size=1, max_size=max_keys, unique=True,
+    ))
+    meta = draw(st.sampled_from(("all", "all", "none", "some")))
+    n = draw(st.integers(min_len, max_len))
+    last: dict[tuple[str, str, str], int | float] = {}
+    t = T0
+    out: list[Quote] = []
+    for _ in range(n):
+        key = draw(st.sampled_from(keys))
+        action = draw(_ACTIONS)
+        prev = last.get(key)
+        price: int | float | None
+        if action == "null" and nulls:
+            price = None
+        elif action == "invalid" and invalid:
+            price = draw(st.sampled_from(INVALID_PRICES))
+        elif action == "repeat" and prev is not None:
+            price = prev
+        elif action == "even" and prev is not None and abs(prev) == 100:
+            price = -prev  # the other form of even money: a repeat (SPEC 3, rule 2)
+        elif action == "move" and prev is not None:
+            d = draw(st.sampled_from(DELTAS)) * draw(_SIGN)
+            price = price_of_cents(cents_of(prev) + d)
+            if abs(price) > 100000:
+                price = prev
+        else:
+            price = draw(_fresh_price())
+        valid = price is not None and math.isfinite(price) and 100 <= abs(price) <= 100000
+        if valid and not fractional and isinstance(price, float):
+            price = round(price) if abs(round(price)) >= 100 else (100 if price > 0 else -100)
+        if valid:
+            assert price is not None
+            last[key] = price
+        t += draw(_STEPS)
+        lu = t
+        if stale and draw(st.integers(0, 7)) == 0:
+            lu = t - draw(st.sampled_from((1, 1000, 5000)))  # older than the key's newest: maybe stale
+        with_meta = meta == "all" or (meta == "some" and draw(st.booleans()))
+        out.append(make_quote(key, price, lu, with_meta))
+    return out
+
+
+def make_quote(key: tuple[str, str, str], price: int | float | None, lu: int, meta: bool = True) -> Quote:
+    """A quote of ``key``; with ``meta`` it carries its event's teams and commence time and,
+    for a prop, its market label. Kind, market key, player and line come from the side."""
+    event_id, book, side = key
+    sport, home, away, commence = EVENTS[event_id]
+    market = MARKET_LABELS.get(side.split(":", 1)[0]) if ":" in side else None
+    if not meta:
+        return Quote(sport, event_id, book, side, price, lu)
+    return Quote(sport, event_id, book, side, price, lu, market=market, home_team=home, away_team=away,
+                 commence_time=commence)
+
+
+CENT_THRESHOLDS: Final = (1, 5, 10, 10, 10.0, 2.5, 12.5, 25, 200, 0.5, 9.9)
+PROB_THRESHOLDS: Final = (0.1, 0.5, 1, 2.0, 2.5, 5)
+
+
+@st.composite
+def detect_options(
+    draw: st.DrawFn,
+    *,
+    units: tuple[str, ...] = ("cents", "prob"),
+    references: tuple[str, ...] = ("last", "anchor"),
+    reprime: tuple[bool, ...] = (True, False),
+    filters: bool = True,
+) -> dict[str, Any]:
+    """Keyword arguments for ``DropEngine`` and ``batch.detect_counted`` (the same names).
+
+    Thresholds include fractional ones and exactly the sizes of the moves :func:`quote_streams`
+    draws; attribute filters (sport, event, bookmaker, market, kind) are drawn sometimes.
+    """
+    unit = draw(st.sampled_from(units))
+    opts: dict[str, Any] = {
+        "threshold": draw(st.sampled_from(CENT_THRESHOLDS if unit == "cents" else PROB_THRESHOLDS)),
+        "direction": draw(st.sampled_from(("both", "toward_favorite", "toward_dog"))),
+        "reference": draw(st.sampled_from(references)),
+        "unit": unit,
+        "reprime_after_suspension": draw(st.sampled_from(reprime)),
+    }
+    if filters:
+        opts.update(draw(_attribute_filters()))
+    return opts
+
+
+@st.composite
+def _attribute_filters(draw: st.DrawFn) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if draw(st.integers(0, 2)) == 0:
+        which = draw(st.sampled_from(("sports", "event_id", "bookmakers", "markets", "kinds")))
+        pool = {
+            "sports": ("basketball_nba", "soccer_epl"),
+            "event_id": tuple(EVENTS),
+            "bookmakers": BOOKS,
+            "markets": ("h2h", "spreads", "totals", "player_points", "player_assists"),
+            "kinds": ("game", "prop"),
+        }[which]
+        size = 1 if which == "event_id" else draw(st.integers(1, 2))  # the server takes one event id
+        out[which] = frozenset(draw(st.lists(st.sampled_from(pool), min_size=size, max_size=size, unique=True)))
+    return out
+
+
+@st.composite
+def server_options(draw: st.DrawFn) -> dict[str, Any]:
+    """Options the reference server can serve (SPEC 7): cents, an integer threshold 1..200,
+    any direction and attribute filter; reference and re-priming are drawn too, since the
+    equivalence tests say which of them it holds for."""
+    opts = draw(detect_options(units=("cents",)))
+    opts["threshold"] = draw(st.sampled_from((1, 2, 5, 9, 10, 10, 11, 12, 25, 200)))
+    return opts
