@@ -6,14 +6,17 @@ The live pieces import their transports lazily: ``websockets`` is needed only fo
 
 from __future__ import annotations
 
+from ..formats.query import StreamQuery
 from .fanin import FanIn
-from .upstream import LiveStats, Received, StreamFilters, StreamState, UpstreamConfig, UpstreamStream, fetch_sports
+from .transport import StreamFilters, UpstreamConfig
+from .upstream import LiveStats, Received, StreamState, UpstreamStream, fetch_sports
 
 __all__ = [
     "FanIn",
     "LiveStats",
     "Received",
     "StreamFilters",
+    "StreamQuery",
     "StreamState",
     "UpstreamConfig",
     "UpstreamStream",

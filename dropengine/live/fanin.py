@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from ..core.errors import AuthError, ConfigError, UpstreamError
 from ..core.retry import Backoff, Retry, Stop
 from ..formats.frames import FrameDecoder
-from .upstream import Ended, LiveStats, Received, UpstreamConfig, UpstreamStream, fetch_sports, is_sport_key
+from .transport import Ended, UpstreamConfig, is_sport_key
+from .upstream import LiveStats, Received, UpstreamStream, fetch_sports
 
 __all__ = ["FanIn"]
 

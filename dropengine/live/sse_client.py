@@ -1,7 +1,7 @@
 """One SSE connection to ``GET {base}/v1/sse/odds/{sport}`` on httpx + httpx-sse.
 
 Yields the ``data`` of each complete event and ends by raising
-:class:`~dropengine.live.upstream.Ended` with how it ended. httpx-sse dispatches an
+:class:`~dropengine.live.transport.Ended` with how it ended. httpx-sse dispatches an
 event only at its terminating blank line, so an event cut by a disconnect is never parsed
 (SPEC section 8). The read timeout is the heartbeat rule: no event for twice the heartbeat
 interval means the connection is dead.
@@ -11,30 +11,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING
 
 import httpx
 from httpx_sse import SSEError, aconnect_sse
 
 from ..core.keys import redact
 from ..core.retry import Outcome, parse_retry_after
-from .upstream import Ended, UpstreamConfig, _describe, auth_parts
-
-if TYPE_CHECKING:
-    from .upstream import UpstreamStream
+from .transport import Ended, OnOpen, UpstreamConfig, auth_parts, describe
 
 __all__ = ["sse_connection"]
 
 
 async def sse_connection(
-    config: UpstreamConfig, sport_key: str, params: dict[str, str], dead_after_s: float, stream: UpstreamStream
+    config: UpstreamConfig, sport_key: str, params: dict[str, str], dead_after_s: float, on_open: OnOpen
 ) -> AsyncGenerator[str, None]:
-    """The frames of one connection; see the module docstring."""
+    """The frames of one connection; see the module docstring. ``on_open`` is not called:
+    SSE has no channel to the upstream (its filters are all in ``params``)."""
     headers, auth_params = auth_parts(config)
     key = config.api_key.reveal()
     query = {**params, **auth_params}
-    if config.heartbeat_s is not None:
-        query["heartbeat_s"] = str(int(config.heartbeat_s))
     timeout = httpx.Timeout(config.connect_timeout_s, read=None)
     # trust_env=False: no proxy or netrc from the environment sees the key by surprise
     async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
@@ -57,11 +52,11 @@ async def sse_connection(
                     if event.data:
                         yield event.data
         except SSEError as exc:  # 200 but not text/event-stream: a proxy page, a wrong URL
-            raise Ended(Outcome.http(200, None, _describe(exc, config))) from None
+            raise Ended(Outcome.http(200, None, describe(exc, config))) from None
         except httpx.HTTPError as exc:
-            raise Ended(Outcome.network(_describe(exc, config))) from None
+            raise Ended(Outcome.network(describe(exc, config))) from None
         except OSError as exc:
-            raise Ended(Outcome.network(_describe(exc, config))) from None
+            raise Ended(Outcome.network(describe(exc, config))) from None
 
 
 def _short(body: str) -> str:

@@ -20,24 +20,35 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-import re
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 import msgspec
 
 from ..core.errors import ConfigError, FeedError
-from ..core.filters import parse_csv
-from ..core.keys import Secret, install_redaction, redact
+from ..core.keys import redact
 from ..core.quote import Quote
-from ..core.retry import Backoff, Outcome, Retry, RetryPolicy, Stop, dead_after_s
+from ..core.retry import Backoff, Outcome, Retry, Stop, dead_after_s
 from ..core.skips import SkipLog, printable
 from ..formats.frames import FrameDecoder
 from ..formats.jsonline import decode_json
+from ..formats.query import StreamQuery
+from .transport import (
+    AUTH_MODES,
+    TRANSPORTS,
+    Connector,
+    Ended,
+    Sender,
+    StreamFilters,
+    UpstreamConfig,
+    auth_parts,
+    describe,
+    is_sport_key,
+    secure,
+)
 
 __all__ = [
     "AUTH_MODES",
@@ -46,142 +57,14 @@ __all__ = [
     "LiveStats",
     "Received",
     "StreamFilters",
+    "StreamQuery",
     "StreamState",
     "UpstreamConfig",
     "UpstreamStream",
+    "auth_parts",
     "fetch_sports",
     "is_sport_key",
 ]
-
-TRANSPORTS: Final = ("sse", "ws")
-AUTH_MODES: Final = ("header", "query", "subprotocol")
-#: The vendor's heartbeat defaults: SSE ``heartbeat_s`` default 5, WebSocket idle 30 s.
-DEFAULT_HEARTBEAT_S: Final = {"sse": 5.0, "ws": 30.0}
-_LOGGERS: Final = ("httpx", "httpcore", "websockets", "websockets.client")
-
-
-_SPORT_KEY: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-
-def is_sport_key(text: object) -> bool:
-    """Whether ``text`` can be a sport key (it goes into a URL path)."""
-    return isinstance(text, str) and _SPORT_KEY.fullmatch(text) is not None
-
-
-class Ended(Exception):  # a signal between transport and loop, not an error
-    """Raised by a transport connection when it ends; carries how it ended."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.describe())
-        self.outcome = outcome
-
-
-@dataclass(frozen=True, slots=True)
-class StreamFilters:
-    """Query filters the upstream applies (passed through as the vendor's parameters)."""
-
-    event_id: str | None = None
-    bookmakers: tuple[str, ...] = ()
-    markets: tuple[str, ...] = ()
-    kinds: tuple[str, ...] = ()
-    since: int | None = None
-
-    @classmethod
-    def build(
-        cls,
-        event_id: str | None = None,
-        bookmakers: str | Sequence[str] | None = None,
-        markets: str | Sequence[str] | None = None,
-        kinds: str | Sequence[str] | None = None,
-        since: int | None = None,
-    ) -> StreamFilters:
-        def seq(name: str, v: str | Sequence[str] | None) -> tuple[str, ...]:
-            if v is None:
-                return ()
-            parse_csv(v, name)  # validates, naming the filter
-            items = v.split(",") if isinstance(v, str) else [str(x) for x in v]
-            return tuple(dict.fromkeys(x.strip() for x in items if x.strip()))  # the order given
-
-        k = seq("kinds", kinds)
-        bad = [x for x in k if x not in ("game", "prop")]
-        if bad:
-            raise ConfigError(f"kinds: {bad[0]!r} is not 'game' or 'prop'")
-        if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
-            raise ConfigError(f"since: {since!r} is not a unix-ms timestamp")
-        if event_id is not None and not event_id.strip():
-            raise ConfigError("event_id: may not be empty")
-        return cls(event_id, seq("bookmakers", bookmakers), seq("markets", markets), k, since)
-
-    def params(self, since: int | None) -> dict[str, str]:
-        """Query parameters; ``since`` (the resume cursor) overrides the configured one."""
-        out: dict[str, str] = {}
-        if self.event_id is not None:
-            out["event_id"] = self.event_id
-        for name in ("bookmakers", "markets", "kinds"):
-            values: tuple[str, ...] = getattr(self, name)
-            if values:
-                out[name] = ",".join(values)
-        cursor = since if since is not None else self.since
-        if cursor is not None:
-            out["since"] = str(cursor)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamConfig:
-    """Where and how to connect. ``repr`` never shows the key (it is a :class:`Secret`)."""
-
-    base_url: str
-    api_key: Secret
-    transport: Literal["sse", "ws"] = "sse"
-    auth: Literal["header", "query", "subprotocol"] = "header"
-    filters: StreamFilters = field(default_factory=StreamFilters)
-    heartbeat_s: float | None = None
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    connect_timeout_s: float = 10.0
-    universe_refresh_s: float = 300.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.api_key, Secret):
-            raise ConfigError("api_key: wrap the key in dropengine.core.keys.Secret")
-        if self.transport not in TRANSPORTS:
-            raise ConfigError(f"transport: {self.transport!r} is not one of {', '.join(TRANSPORTS)}")
-        if self.auth not in AUTH_MODES:
-            raise ConfigError(f"auth: {self.auth!r} is not one of {', '.join(AUTH_MODES)}")
-        if self.auth == "subprotocol" and self.transport != "ws":
-            raise ConfigError("auth: 'subprotocol' (Sec-WebSocket-Protocol) works only with transport 'ws'")
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
-            raise ConfigError(f"base_url: {redact(self.base_url)!r} is not an http(s):// or ws(s):// URL")
-        if parts.query:
-            raise ConfigError("base_url: give the key with api_key, not in the URL's query")
-        if self.heartbeat_s is not None and not 1 <= self.heartbeat_s <= 30:
-            raise ConfigError(f"heartbeat_s: {self.heartbeat_s!r} is outside 1..30")
-        if self.connect_timeout_s <= 0 or self.universe_refresh_s <= 0:
-            raise ConfigError("connect_timeout_s and universe_refresh_s must be > 0")
-
-    @property
-    def heartbeat(self) -> float:
-        return self.heartbeat_s if self.heartbeat_s is not None else DEFAULT_HEARTBEAT_S[self.transport]
-
-    def http_base(self) -> str:
-        p = urlsplit(self.base_url)
-        scheme = {"ws": "http", "wss": "https"}.get(p.scheme, p.scheme)
-        return urlunsplit((scheme, p.netloc, p.path.rstrip("/"), "", ""))
-
-    def ws_base(self) -> str:
-        p = urlsplit(self.base_url)
-        scheme = {"http": "ws", "https": "wss"}.get(p.scheme, p.scheme)
-        return urlunsplit((scheme, p.netloc, p.path.rstrip("/"), "", ""))
-
-    def stream_url(self, sport_key: str) -> str:
-        if self.transport == "sse":
-            return f"{self.http_base()}/v1/sse/odds/{sport_key}"
-        return f"{self.ws_base()}/ws/odds/{sport_key}"
-
-    def where(self, sport_key: str) -> str:
-        """How messages name a stream: transport, URL path (no key), sport."""
-        return f"{self.transport} {urlsplit(self.stream_url(sport_key)).path}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,13 +124,7 @@ class LiveStats:
         return sum(s.frames for s in self.streams.values())
 
 
-Connector = Callable[[UpstreamConfig, str, dict[str, str], float, "UpstreamStream"], AsyncGenerator[str, None]]
-
 _encode_json = msgspec.json.Encoder().encode
-
-
-def _secure(config: UpstreamConfig) -> None:
-    install_redaction(_LOGGERS, [config.api_key.reveal()])
 
 
 class UpstreamStream:
@@ -271,7 +148,7 @@ class UpstreamStream:
     ) -> None:
         if not is_sport_key(sport_key):
             raise ConfigError(f"sport_key: {sport_key!r} is not a sport key (letters, digits, _ . -)")
-        _secure(config)
+        secure(config)
         self.config = config
         self.sport_key = sport_key
         self.decoder = decoder if decoder is not None else FrameDecoder()
@@ -282,7 +159,7 @@ class UpstreamStream:
         self._on_event = on_event
         self._sleep = sleep
         self.subscription: str | None = None
-        self._send: Callable[[str], Any] | None = None  # set by the WS transport while open
+        self._send: Sender | None = None  # the open connection's sender (WebSocket), via _opened
         #: (outcome, decision) per ended connection, for tests and diagnostics
         self.history: list[tuple[Outcome, Retry | Stop]] = []
 
@@ -297,7 +174,7 @@ class UpstreamStream:
         """WebSocket only: filter the stream to ``event_id`` (``None``: unsubscribe).
         Kept across reconnects (the command is sent again on every new connection)."""
         if self.config.transport != "ws":
-            raise ConfigError("subscribe: SSE filters are set in the URL; use StreamFilters(event_id=...)")
+            raise ConfigError("subscribe: SSE filters are set in the URL; use StreamQuery(event_id=...)")
         self.subscription = event_id
         if self._send is not None:
             await self._send(self.command())
@@ -306,6 +183,13 @@ class UpstreamStream:
         if self.subscription is None:
             return '{"type":"unsubscribe"}'
         return _encode_json({"type": "subscribe", "event_id": self.subscription}).decode()
+
+    async def _opened(self, send: Sender | None) -> None:
+        """A transport's ``on_open``: keep its sender for :meth:`subscribe` and send the
+        subscription again (subscriptions are connection-local)."""
+        self._send = send
+        if send is not None and self.subscription is not None:
+            await send(self.command())
 
     def _connector(self) -> Connector:
         if self.config.transport == "sse":
@@ -326,13 +210,13 @@ class UpstreamStream:
         dead_after = dead_after_s(self.config.heartbeat)
         while True:
             since = self.decoder.cursor(sport)
-            params = self.config.filters.params(since)
+            params = self.config.query(since)
             st.state = "connecting"
             self._event(f"{where}: connecting" + (f" (since={since})" if since is not None else ""))
             opened_at: float | None = None
             outcome: Outcome
             try:
-                async with aclosing(connect(self.config, sport, params, dead_after, self)) as texts:
+                async with aclosing(connect(self.config, sport, params, dead_after, self._opened)) as texts:
                     async for text in texts:
                         if opened_at is None:
                             opened_at = time.monotonic()
@@ -345,6 +229,8 @@ class UpstreamStream:
                 outcome = Outcome.ended()
             except Ended as end:
                 outcome = end.outcome
+            finally:
+                self._send = None  # the connection is gone: subscribe() only records until the next
             if outcome.detail:
                 # an upstream's error page may echo the request, key included, and hold
                 # terminal escapes: the detail is printed, logged and shown in /healthz
@@ -393,7 +279,7 @@ async def fetch_sports(config: UpstreamConfig, client: Any | None = None) -> lis
     """
     import httpx
 
-    _secure(config)
+    secure(config)
     url = f"{config.http_base()}/v1/sports"
     headers, params = auth_parts(config)
     own = client is None
@@ -402,7 +288,7 @@ async def fetch_sports(config: UpstreamConfig, client: Any | None = None) -> lis
         try:
             r = await http.get(url, headers=headers, params=params)
         except httpx.HTTPError as exc:
-            raise Ended(Outcome.network(_describe(exc, config))) from None
+            raise Ended(Outcome.network(describe(exc, config))) from None
         if r.status_code != 200:
             raise Ended(Outcome.http(r.status_code, None, "GET /v1/sports"))
         try:
@@ -424,18 +310,3 @@ async def fetch_sports(config: UpstreamConfig, client: Any | None = None) -> lis
             keys.append(item)
     return keys
 
-
-def auth_parts(config: UpstreamConfig) -> tuple[dict[str, str], dict[str, str]]:
-    """Headers and query parameters that carry the key (subprotocol auth: neither)."""
-    key = config.api_key.reveal()
-    if config.auth == "header":
-        return {"X-API-Key": key}, {}
-    if config.auth == "query":
-        return {}, {"apiKey": key}
-    return {}, {}
-
-
-def _describe(exc: BaseException, config: UpstreamConfig) -> str:
-    """A third-party exception as a redacted one-liner (its type and message only)."""
-    text = str(exc) or type(exc).__name__
-    return redact(f"{type(exc).__name__}: {text}", [config.api_key.reveal()])[:300]

@@ -1,0 +1,171 @@
+"""What the upstream loop and its transports share: the configuration, the end signal, auth.
+
+:mod:`.upstream` (the retry loop) and the transports (:mod:`.sse_client`, :mod:`.ws_client`)
+all import this module and nothing of each other: a transport is a :data:`Connector`, an
+async generator of frame texts that ends by raising :class:`Ended`, and it reaches the
+stream only through the ``on_open`` callback it is given (the WebSocket hands over its
+sender there; the stream sends its subscription through it). Keys stay in a
+:class:`~dropengine.core.keys.Secret`, and every message built from a third-party exception
+goes through :func:`describe` (redacted, type and message only).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from ..core.errors import ConfigError
+from ..core.keys import Secret, install_redaction, redact
+from ..core.retry import Outcome, RetryPolicy
+from ..formats.query import StreamQuery
+
+__all__ = [
+    "AUTH_MODES",
+    "DEFAULT_HEARTBEAT_S",
+    "TRANSPORTS",
+    "Connector",
+    "Ended",
+    "OnOpen",
+    "Sender",
+    "StreamFilters",
+    "UpstreamConfig",
+    "auth_parts",
+    "describe",
+    "is_sport_key",
+    "redacted",
+    "secure",
+]
+
+TRANSPORTS: Final = ("sse", "ws")
+AUTH_MODES: Final = ("header", "query", "subprotocol")
+#: The vendor's heartbeat defaults: SSE ``heartbeat_s`` default 5, WebSocket idle 30 s.
+DEFAULT_HEARTBEAT_S: Final = {"sse": 5.0, "ws": 30.0}
+_LOGGERS: Final = ("httpx", "httpcore", "websockets", "websockets.client")
+_SPORT_KEY: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+#: The former name of :class:`~dropengine.formats.query.StreamQuery` (the client's filters).
+StreamFilters = StreamQuery
+
+
+def is_sport_key(text: object) -> bool:
+    """Whether ``text`` can be a sport key (it goes into a URL path)."""
+    return isinstance(text, str) and _SPORT_KEY.fullmatch(text) is not None
+
+
+class Ended(Exception):  # a signal between transport and loop, not an error
+    """Raised by a transport connection when it ends; carries how it ended."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.describe())
+        self.outcome = outcome
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """Where and how to connect. ``repr`` never shows the key (it is a :class:`Secret`).
+
+    ``filters`` is the stream's query without ``heartbeat_s``, which is set here
+    (``heartbeat_s``) since it is also the dead-connection rule."""
+
+    base_url: str
+    api_key: Secret
+    transport: Literal["sse", "ws"] = "sse"
+    auth: Literal["header", "query", "subprotocol"] = "header"
+    filters: StreamQuery = field(default_factory=StreamQuery)
+    heartbeat_s: float | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    connect_timeout_s: float = 10.0
+    universe_refresh_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.api_key, Secret):
+            raise ConfigError("api_key: wrap the key in dropengine.core.keys.Secret")
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"transport: {self.transport!r} is not one of {', '.join(TRANSPORTS)}")
+        if self.auth not in AUTH_MODES:
+            raise ConfigError(f"auth: {self.auth!r} is not one of {', '.join(AUTH_MODES)}")
+        if self.auth == "subprotocol" and self.transport != "ws":
+            raise ConfigError("auth: 'subprotocol' (Sec-WebSocket-Protocol) works only with transport 'ws'")
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
+            raise ConfigError(f"base_url: {redact(self.base_url)!r} is not an http(s):// or ws(s):// URL")
+        if parts.query:
+            raise ConfigError("base_url: give the key with api_key, not in the URL's query")
+        if not isinstance(self.filters, StreamQuery):
+            raise ConfigError(f"filters: {type(self.filters).__name__} is not a StreamQuery")
+        if self.filters.heartbeat_s is not None:
+            raise ConfigError("filters: heartbeat_s is set with UpstreamConfig(heartbeat_s=...), not in the filters")
+        if self.heartbeat_s is not None and not 1 <= self.heartbeat_s <= 30:
+            raise ConfigError(f"heartbeat_s: {self.heartbeat_s!r} is outside 1..30")
+        if self.connect_timeout_s <= 0 or self.universe_refresh_s <= 0:
+            raise ConfigError("connect_timeout_s and universe_refresh_s must be > 0")
+
+    @property
+    def heartbeat(self) -> float:
+        return self.heartbeat_s if self.heartbeat_s is not None else DEFAULT_HEARTBEAT_S[self.transport]
+
+    def query(self, since: int | None) -> dict[str, str]:
+        """The stream's query parameters (no key): the filters, the resume cursor ``since``
+        (overriding the configured one) and the asked heartbeat."""
+        q = self.filters
+        if self.heartbeat_s is not None:
+            q = q.replace(heartbeat_s=int(self.heartbeat_s))
+        return q.params(since)
+
+    def http_base(self) -> str:
+        p = urlsplit(self.base_url)
+        scheme = {"ws": "http", "wss": "https"}.get(p.scheme, p.scheme)
+        return urlunsplit((scheme, p.netloc, p.path.rstrip("/"), "", ""))
+
+    def ws_base(self) -> str:
+        p = urlsplit(self.base_url)
+        scheme = {"http": "ws", "https": "wss"}.get(p.scheme, p.scheme)
+        return urlunsplit((scheme, p.netloc, p.path.rstrip("/"), "", ""))
+
+    def stream_url(self, sport_key: str) -> str:
+        if self.transport == "sse":
+            return f"{self.http_base()}/v1/sse/odds/{sport_key}"
+        return f"{self.ws_base()}/ws/odds/{sport_key}"
+
+    def where(self, sport_key: str) -> str:
+        """How messages name a stream: transport, URL path (no key), sport."""
+        return f"{self.transport} {urlsplit(self.stream_url(sport_key)).path}"
+
+
+#: Sends one text frame upstream (WebSocket only).
+Sender = Callable[[str], Awaitable[None]]
+#: Called by a transport that can send upstream (WebSocket) once its connection is open,
+#: with its sender; a transport without an upstream channel (SSE) never calls it.
+OnOpen = Callable[[Sender | None], Awaitable[None]]
+#: One connection: ``connect(config, sport_key, params, dead_after_s, on_open)`` yields frame
+#: texts and ends by raising :class:`Ended`; ``params`` is the query without the key.
+Connector = Callable[[UpstreamConfig, str, dict[str, str], float, OnOpen], AsyncGenerator[str, None]]
+
+
+def secure(config: UpstreamConfig) -> None:
+    """Install the redacting log filter for ``config``'s key on the transport libraries' loggers."""
+    install_redaction(_LOGGERS, [config.api_key.reveal()])
+
+
+def auth_parts(config: UpstreamConfig) -> tuple[dict[str, str], dict[str, str]]:
+    """Headers and query parameters that carry the key (subprotocol auth: neither)."""
+    key = config.api_key.reveal()
+    if config.auth == "header":
+        return {"X-API-Key": key}, {}
+    if config.auth == "query":
+        return {}, {"apiKey": key}
+    return {}, {}
+
+
+def describe(exc: BaseException, config: UpstreamConfig) -> str:
+    """A third-party exception as a redacted one-liner (its type and message only)."""
+    text = str(exc) or type(exc).__name__
+    return redact(f"{type(exc).__name__}: {text}", [config.api_key.reveal()])[:300]
+
+
+def redacted(text: str, config: UpstreamConfig, limit: int = 160) -> str:
+    """``text`` (a close reason, an error page) without the key, cut to ``limit`` characters."""
+    return redact(text, [config.api_key.reveal()])[:limit]
