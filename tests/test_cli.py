@@ -134,7 +134,7 @@ def test_help_explains_the_formats() -> None:
 
 def test_progress_bar_on_a_terminal_for_large_input(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Large input on a terminal shows a progress bar on stderr; a pipe never gets one."""
-    import dropengine.cli.group as cli
+    import dropengine.cli.replay as cli
 
     big = tmp_path / "big.ndjson"
     big.write_bytes((GOLDEN / "frames.ndjson").read_bytes() * 50)

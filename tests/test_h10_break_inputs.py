@@ -374,7 +374,7 @@ def test_parquet_file_names_are_not_glob_patterns(tmp_path: Path) -> None:
 def test_ctrl_c_during_a_replay_keeps_the_alerts_found_and_exits_130(monkeypatch: Any) -> None:
     """Ctrl-C printed click's "Aborted!" with exit status 1 (which means "nothing usable"),
     dropped up to 255 alerts found but not yet written, and no summary."""
-    import dropengine.cli.group as cli
+    import dropengine.cli.replay as cli
 
     drops = list(replay([FRAMES], DropEngine()))
     assert 2 <= len(drops) < 256

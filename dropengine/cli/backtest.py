@@ -19,9 +19,11 @@ from rich.table import Table
 from ..analysis.backtest import CLOSE_CONVENTIONS, TAKE_POLICIES, Backtest, BacktestConfig, run_backtest
 from ..core.errors import ConfigError
 from ..core.odds import DEVIG_METHODS
+from ..core.options import DetectOptions
 from ..io.replay import ReplayStats, load_table
 from ..io.report import write_report
-from .group import _progress, detection_options, exit_if_unusable
+from .options import detect_options, input_options
+from .replay import exit_if_unusable, progress_bar
 
 __all__ = ["backtest_cmd"]
 
@@ -39,7 +41,9 @@ def _minutes_or_off(ctx: click.Context, param: click.Parameter, value: str) -> f
 
 
 @click.command("backtest")
-@detection_options
+@input_options
+@detect_options()
+@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
 @click.option("--close", type=click.Choice(CLOSE_CONVENTIONS), default="last-before-commence", show_default=True,
               help="Which price counts as closing: the last at or before commence_time, or the last at all.")
 @click.option("--take", type=click.Choice(TAKE_POLICIES), default="same", show_default=True,
@@ -55,10 +59,9 @@ def _minutes_or_off(ctx: click.Context, param: click.Parameter, value: str) -> f
                    "is flagged 'early close' and gets no CLV; off keeps every close.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="DIR for alerts.parquet/.csv, summary.csv, report.md and PNG charts; else a table here.")
-def backtest_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction: str, reference: str, unit: str,
-                 sports: str | None, event_id: str | None, bookmakers: str | None, markets: str | None,
-                 kinds: str | None, quiet: bool, close: str, take: str, latency_ms: int, sharp: str | None,
-                 devig: str, early_close: float | None, out_dir: Path | None) -> None:
+def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: bool, close: str, take: str,
+                 latency_ms: int, sharp: str | None, devig: str, early_close: float | None,
+                 out_dir: Path | None) -> None:
     """Closing-line value of acting on the drop alerts of recorded odds.
 
     Takes any input `replay` takes and its detection flags. For each alert: the price
@@ -69,15 +72,14 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, threshold: float, direction:
     """
     err = Console(stderr=True)
     stats = ReplayStats()
-    bar, advance = _progress(err, paths, quiet)
+    bar, advance = progress_bar(err, paths, quiet)
     try:
         cfg = BacktestConfig(close, take, latency_ms, sharp, devig, early_close)  # type: ignore[arg-type]
         with bar:
             table, _ = load_table(list(paths), fmt, stats, advance)
         exit_if_unusable(err, stats)
         with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
-            bt = run_backtest(table, cfg, threshold=threshold, direction=direction, reference=reference, unit=unit,
-                              sports=sports, event_id=event_id, bookmakers=bookmakers, markets=markets, kinds=kinds,
+            bt = run_backtest(table, cfg, **detect.as_dict(),
                               timestamp_column="_now" if "_now" in table.columns else None)
         if out_dir is not None:
             written = write_report(bt, out_dir, "dropengine backtest " + " ".join(sys.argv[2:]))

@@ -27,8 +27,9 @@ from rich.text import Text
 from ..core.dataclock import DataClock
 from ..core.engine import DropEngine
 from ..core.errors import AuthError, ConfigError, UpstreamError
-from ..core.filters import DIRECTIONS
+from ..core.filters import AlertFilter
 from ..core.keys import Secret, redact
+from ..core.options import DetectOptions
 from ..core.quote import Quote
 from ..core.retry import RetryPolicy
 from ..core.skips import printable
@@ -36,6 +37,7 @@ from ..io.sinks import AlertWriter
 from ..live.fanin import FanIn
 from ..live.upstream import AUTH_MODES, LiveStats, StreamFilters, UpstreamConfig
 from .extras import StartupError, require_extra
+from .options import detect_options, filter_options
 
 __all__ = ["EVICT_IDLE_S", "EVICT_STARTED_S", "EXIT_NEVER_CONNECTED", "RECORD_SUFFIXES", "Evictor", "evict_options",
            "record_cmd", "watch_cmd"]
@@ -52,7 +54,7 @@ EXIT_NEVER_CONNECTED: Final = 5
 _NEVER: Final = -(2**62)
 
 
-def _csv_opt(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def _sport_list(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is not None and not any(v.strip() for v in value.split(",")):
         raise click.BadParameter("give at least one comma-separated value", ctx, param)
     return value
@@ -63,7 +65,7 @@ def _source_options(f: Any) -> Any:
         click.option("--sport", help="One sport key, e.g. basketball_nba."),
         click.option("--all", "all_sports", is_flag=True,
                      help="Every active sport of GET /v1/sports, refreshed every 5 minutes."),
-        click.option("--multi", callback=_csv_opt, help="A fixed list of sport keys, comma-separated."),
+        click.option("--multi", callback=_sport_list, help="A fixed list of sport keys, comma-separated."),
         click.option("--base-url", envvar="DROPENGINE_BASE_URL", required=True,
                      help="The upstream, e.g. https://parlay-api.com or http://127.0.0.1:8081 "
                           "(env DROPENGINE_BASE_URL)."),
@@ -79,11 +81,6 @@ def _source_options(f: Any) -> Any:
         click.option("--heartbeat-s", type=click.IntRange(1, 30), default=None,
                      help="Heartbeat interval to ask for; no frame for twice it means a dead connection "
                           "[default: 5 for sse, 30 for ws]."),
-        click.option("--event-id", callback=_csv_opt, help="Only these event ids (comma-separated)."),
-        click.option("--bookmakers", callback=_csv_opt, help="Only these bookmakers (comma-separated)."),
-        click.option("--markets", callback=_csv_opt, help="Only these market keys (h2h,spreads,player_points,...)."),
-        click.option("--kinds", type=click.Choice(["game", "prop", "game,prop"]), default=None,
-                     help="Only game lines or props."),
         click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None,
                      help="Stop after this many seconds."),
         click.option("--status-every", type=click.FloatRange(min=0), default=5.0, show_default=True,
@@ -98,13 +95,18 @@ def _source_options(f: Any) -> Any:
 
 
 def _config(base_url: str, api_key: str, auth: str, transport: str, since: int | None, heartbeat_s: int | None,
-            event_id: str | None, bookmakers: str | None, markets: str | None, kinds: str | None,
-            retry_scale: float, command: str) -> UpstreamConfig:
+            flt: AlertFilter, retry_scale: float, command: str) -> UpstreamConfig:
     if transport == "ws":
         require_extra("live", f"dropengine {command} --transport ws")
-    # a single event id narrows the upstream too; several are filtered by the engine only
-    upstream_event = event_id.strip() if event_id is not None and "," not in event_id.strip(", ") else None
-    filters = StreamFilters.build(upstream_event, bookmakers, markets, kinds, since)
+    # The filters narrow the upstream's stream too (sorted: the query is a set). A single event
+    # id is sent; several are filtered by the engine only (the vendor takes one).
+    events = flt.event_ids
+    upstream_event = next(iter(events)) if events is not None and len(events) == 1 else None
+
+    def names(values: frozenset[str] | None) -> list[str] | None:
+        return sorted(values) if values is not None else None
+
+    filters = StreamFilters.build(upstream_event, names(flt.bookmakers), names(flt.markets), names(flt.kinds), since)
     return UpstreamConfig(
         base_url, Secret(api_key), transport, auth, filters,  # type: ignore[arg-type]
         float(heartbeat_s) if heartbeat_s is not None else None, RetryPolicy().scaled(retry_scale),
@@ -393,14 +395,7 @@ def _loop_until_signal(coro: Any) -> int:
 
 @click.command("watch")
 @_source_options
-@click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=10, show_default=True,
-              help="Minimum move: American-odds cents (or probability points with --unit prob).")
-@click.option("--direction", type=click.Choice(DIRECTIONS), default="both", show_default=True,
-              help="Which moves to report.")
-@click.option("--reference", type=click.Choice(["last", "anchor"]), default="last", show_default=True,
-              help="Against the previous price (last) or the price at priming/last alert (anchor).")
-@click.option("--unit", type=click.Choice(["cents", "prob"]), default="cents", show_default=True,
-              help="Threshold unit.")
+@detect_options(sports=False)
 @click.option("--stamp", type=click.Choice(["receipt", "data"]), default="receipt", show_default=True,
               help="Alert timestamp: when the frame arrived, or the quote's last_update (what a replay of "
                    "the recording prints, byte for byte).")
@@ -409,11 +404,9 @@ def _loop_until_signal(coro: Any) -> int:
 @click.option("--max-alerts", type=click.IntRange(min=1), default=None, help="Stop after this many alerts.")
 @evict_options
 def watch_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: str, api_key: str, auth: str,
-              transport: str, since: int | None, heartbeat_s: int | None, event_id: str | None,
-              bookmakers: str | None, markets: str | None, kinds: str | None, duration: float | None,
-              status_every: float, retry_scale: float, quiet: bool, threshold: float, direction: str,
-              reference: str, unit: str, stamp: str, record: Path | None, max_alerts: int | None,
-              evict_idle: float, evict_started: float) -> None:
+              transport: str, since: int | None, heartbeat_s: int | None, duration: float | None,
+              status_every: float, retry_scale: float, quiet: bool, detect: DetectOptions, stamp: str,
+              record: Path | None, max_alerts: int | None, evict_idle: float, evict_started: float) -> None:
     """Print live drop alerts from the upstream odds stream, one JSON object per line.
 
     Connects to {base}/v1/sse/odds/{sport} (or /ws/odds/{sport} with --transport ws) for
@@ -433,24 +426,22 @@ def watch_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: 
     """
     sports = _sports(sport, all_sports, multi)
     try:
-        cfg = _config(base_url, api_key, auth, transport, since, heartbeat_s, event_id, bookmakers, markets, kinds,
-                      retry_scale, "watch")
-        engine = DropEngine(threshold, direction, reference, unit,  # type: ignore[arg-type]
-                            event_id=event_id, bookmakers=bookmakers, markets=markets, kinds=kinds)
+        cfg = _config(base_url, api_key, auth, transport, since, heartbeat_s, detect.filter, retry_scale, "watch")
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    engine = DropEngine(**detect.as_dict())
     evictor = Evictor(engine, evict_idle, evict_started)
     _live(sports, cfg, engine, record, duration, status_every, quiet, stamp, max_alerts, evictor)
 
 
 @click.command("record")
 @_source_options
+@filter_options
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, callback=_record_path,
               help="FILE to write (.ndjson or .jsonl; .gz compresses): one frame per line, as received.")
 def record_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: str, api_key: str, auth: str,
-               transport: str, since: int | None, heartbeat_s: int | None, event_id: str | None,
-               bookmakers: str | None, markets: str | None, kinds: str | None, duration: float | None,
-               status_every: float, retry_scale: float, quiet: bool, out: Path) -> None:
+               transport: str, since: int | None, heartbeat_s: int | None, duration: float | None,
+               status_every: float, retry_scale: float, quiet: bool, alert_filter: AlertFilter, out: Path) -> None:
     """Record the upstream odds stream to FILE, every frame as received.
 
     `dropengine replay FILE` then gives the alerts `dropengine watch` gave on the same
@@ -462,8 +453,7 @@ def record_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url:
     """
     sports = _sports(sport, all_sports, multi)
     try:
-        cfg = _config(base_url, api_key, auth, transport, since, heartbeat_s, event_id, bookmakers, markets, kinds,
-                      retry_scale, "record")
+        cfg = _config(base_url, api_key, auth, transport, since, heartbeat_s, alert_filter, retry_scale, "record")
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     _live(sports, cfg, None, out, duration, status_every, quiet, "data", None)

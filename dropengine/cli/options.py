@@ -1,0 +1,187 @@
+"""The options every command shares, declared once: detection settings and alert filters.
+
+``replay``, ``backtest`` and ``watch`` take :func:`detect_options`; ``record`` takes the
+filters alone (:func:`filter_options`, sent to the upstream as the stream's query). Each
+decorator declares the click options and hands the command ONE validated value instead of
+the raw flags: a :class:`~dropengine.core.options.DetectOptions` (``detect=``) or an
+:class:`~dropengine.core.filters.AlertFilter` (``alert_filter=``). The checks are the core's
+(:meth:`DetectOptions.build`, which builds its filter with :meth:`AlertFilter.build`), so a
+bad value gets the same message from every command and from the Python API;
+:func:`bad_parameter` turns the core's ``field: message`` into click's
+``Invalid value for '--flag': message`` (exit status 2).
+
+Click parses only what it must: numbers (``--threshold``) and the closed choices
+(``--direction``, ``--reference``, ``--unit``, whose values come from the core's
+:data:`~dropengine.core.rules.DIRECTIONS`, :data:`~dropengine.core.options.REFERENCES` and
+:data:`~dropengine.core.options.UNITS`); everything else (positive and finite thresholds, at
+most 100 probability points, non-empty lists, the row kinds) is judged by the core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+import click
+
+from ..core.errors import ConfigError
+from ..core.filters import AlertFilter
+from ..core.options import REFERENCES, UNITS, DetectOptions
+from ..core.rules import DIRECTIONS
+from ..io.recordings import FORMATS
+
+__all__ = ["FLAGS", "bad_parameter", "detect_options", "filter_options", "input_options"]
+
+#: The flag of each field a core ConfigError may name (``"event_id: ..."`` is ``--event-id``).
+FLAGS: Final[dict[str, str]] = {
+    "threshold": "--threshold",
+    "direction": "--direction",
+    "reference": "--reference",
+    "unit": "--unit",
+    "sports": "--sports",
+    "event_id": "--event-id",
+    "event_ids": "--event-id",
+    "bookmakers": "--bookmakers",
+    "markets": "--markets",
+    "kinds": "--kinds",
+}
+
+_FILTERS: Final = ("sports", "event_id", "bookmakers", "markets", "kinds")
+_DETECTION: Final = ("threshold", "direction", "reference", "unit")
+
+
+class _Number(click.ParamType[int | float, Any]):
+    """A number as typed: ``10`` stays the int 10 (alerts and reports echo it so), ``2.5`` a float.
+
+    Only the parse is here; whether the number is a usable threshold is the core's question.
+    """
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number: float = value
+        else:
+            try:
+                number = float(value)
+            except ValueError:
+                self.fail(f"{value!r} is not a number", param, ctx)
+        return int(number) if float(number).is_integer() else number
+
+
+def _threshold_option() -> Callable[[Any], Any]:
+    return click.option("--threshold", type=_Number(), default=10, show_default=True,
+                        help="Minimum move: American-odds cents (or probability points with --unit prob).")
+
+
+_DETECTION_OPTIONS: Final = (
+    _threshold_option,
+    lambda: click.option("--direction", type=click.Choice(DIRECTIONS), default="both", show_default=True,
+                         help="Which moves to report: shortening (toward_favorite), drifting, or both."),
+    lambda: click.option("--reference", type=click.Choice(REFERENCES), default="last", show_default=True,
+                         help="Measure against the previous price (last) or the price at priming/last alert "
+                              "(anchor)."),
+    lambda: click.option("--unit", type=click.Choice(UNITS), default="cents", show_default=True,
+                         help="Threshold unit."),
+)
+
+_FILTER_OPTIONS: Final = {
+    "sports": lambda: click.option("--sports", metavar="KEYS", help="Only these sport keys (comma-separated)."),
+    "event_id": lambda: click.option("--event-id", metavar="IDS", help="Only these event ids (comma-separated)."),
+    "bookmakers": lambda: click.option("--bookmakers", metavar="KEYS",
+                                       help="Only these bookmakers (comma-separated)."),
+    "markets": lambda: click.option("--markets", metavar="KEYS",
+                                    help="Only these market keys (h2h,spreads,totals,player_points,...)."),
+    "kinds": lambda: click.option("--kinds", metavar="KINDS",
+                                  help="Only game lines or props: game, prop or game,prop."),
+}
+
+
+def bad_parameter(exc: ConfigError) -> click.UsageError:
+    """The click error for a core ConfigError: ``Invalid value for '--flag': message`` when the
+    message names a field that is a flag, else the message as a usage error (exit status 2)."""
+    field, sep, rest = str(exc).partition(": ")
+    flag = FLAGS.get(field) if sep else None
+    if flag is None:
+        return click.UsageError(str(exc))
+    # with the context, click prints the usage line and the --help hint, as for its own checks
+    return click.BadParameter(rest, click.get_current_context(silent=True), param_hint=f"'{flag}'")
+
+
+def _declare(f: Callable[..., Any], makers: list[Callable[[], Callable[[Any], Any]]]) -> Callable[..., Any]:
+    for make in reversed(makers):
+        f = make()(f)
+    return f
+
+
+def detect_options(*, sports: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare ``--threshold --direction --reference --unit`` and the filters; the command
+    gets ``detect: DetectOptions`` instead of them.
+
+    ``sports=False`` leaves out ``--sports`` (``watch`` picks its sports with
+    ``--sport/--multi/--all``, the streams it opens).
+    """
+    names = [n for n in _FILTERS if sports or n != "sports"]
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def command(**kwargs: Any) -> Any:
+            raw = {n: kwargs.pop(n) for n in (*_DETECTION, *names)}
+            try:
+                kwargs["detect"] = DetectOptions.build(
+                    raw.pop("threshold"), raw.pop("direction"), raw.pop("reference"), raw.pop("unit"), **raw
+                )
+            except ConfigError as exc:
+                raise bad_parameter(exc) from None
+            return f(**kwargs)
+
+        return _declare(command, [*_DETECTION_OPTIONS, *(_FILTER_OPTIONS[n] for n in names)])
+
+    return decorate
+
+
+def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Declare ``--event-id --bookmakers --markets --kinds``; the command gets
+    ``alert_filter: AlertFilter`` (checked as :func:`detect_options` checks them)."""
+    names = [n for n in _FILTERS if n != "sports"]
+
+    @functools.wraps(f)
+    def command(**kwargs: Any) -> Any:
+        raw = {n: kwargs.pop(n) for n in names}
+        try:
+            kwargs["alert_filter"] = AlertFilter.build(**raw)
+        except ConfigError as exc:
+            raise bad_parameter(exc) from None
+        return f(**kwargs)
+
+    return _declare(command, [_FILTER_OPTIONS[n] for n in names])
+
+
+def _open_file_room(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> tuple[Path, ...]:
+    """Raise the soft open-file limit toward the hard one when the recordings need it.
+
+    Every recording (each file of a directory too) is open while the merge runs; past the
+    soft limit (256 by default on macOS, 1024 on Linux) further files could not be read.
+    """
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return value
+    need = 64 + sum(sum(1 for _ in p.iterdir()) if p.is_dir() else 1 for p in value)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        new = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return value
+
+
+def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``PATHS...`` and ``--format``: the recordings ``replay`` and ``backtest`` read."""
+    f = click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+                     help="Input format; auto decides from the extension, else by a vote of the first lines.")(f)
+    return click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path),
+                          callback=_open_file_room)(f)

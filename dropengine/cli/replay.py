@@ -1,0 +1,228 @@
+"""``dropengine replay``: the drop alerts of recordings, one JSON object per line.
+
+Alerts go to stdout as JSON lines (or to ``--output``); the summary, skip report and the
+progress bar go to stderr, so ``dropengine replay ... | jq`` sees only alerts. The progress
+bar and the exit rule for unusable input are shared with ``backtest``, which reads the same
+inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from ..core.alerts import Drop
+from ..core.engine import DropEngine, EngineCounters
+from ..core.errors import ConfigError
+from ..core.options import DetectOptions
+from ..core.skips import printable
+from ..io.replay import ReplayStats, replay, replay_batch
+from ..io.sinks import OUTPUT_SUFFIXES, AlertWriter
+from .options import detect_options, input_options
+
+__all__ = ["PROGRESS_MIN_BYTES", "exit_if_unusable", "progress_bar", "replay_cmd"]
+
+#: Inputs above this many bytes get a progress bar (when stderr is a terminal).
+PROGRESS_MIN_BYTES = 8 << 20
+
+
+def _output(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and value.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise click.BadParameter(f"{str(value)!r} must end in {', '.join(OUTPUT_SUFFIXES)}", ctx, param)
+    return value
+
+
+def progress_bar(err: Console, paths: tuple[Path, ...], quiet: bool) -> tuple[Progress, Callable[[int], None] | None]:
+    """A byte progress bar over ``paths`` on ``err``, shown only on a terminal for large input
+    (:data:`PROGRESS_MIN_BYTES`) and never with ``quiet``; the callback advances it (``None``
+    when hidden, so readers skip the accounting)."""
+    total = sum(_size(p) for p in paths)
+    show = err.is_terminal and total >= PROGRESS_MIN_BYTES and not quiet
+    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                   TimeRemainingColumn(), console=err, transient=True, disable=not show)
+    task = bar.add_task("reading", total=total)
+
+    def advance(n: int) -> None:
+        bar.advance(task, n)
+
+    return bar, advance if show else None
+
+
+@click.command("replay")
+@input_options
+@detect_options()
+@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), callback=_output,
+              help="Write alerts to FILE (.ndjson, .csv or .parquet) instead of stdout.")
+@click.option("--engine", "engine_kind", type=click.Choice(["stream", "batch"]), default="stream",
+              show_default=True,
+              help="stream: quote by quote; batch: columnar (polars), for large tables. Same alerts.")
+def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: bool, output: Path | None,
+               engine_kind: str) -> None:
+    """Replay recordings and print their drop alerts, one JSON object per line.
+
+    PATHS are vendor frame recordings (NDJSON, .gz too), raw SSE captures, quote tables
+    (.ndjson/.csv/.parquet with the SPEC section 2 columns) or The Odds API v4 responses
+    (a JSON file, a directory of them, or NDJSON snapshots). Several PATHS are merged by
+    last_update, ties in the order given. Bad lines are skipped, counted and reported on
+    stderr; they never stop the replay, and neither does a file that cannot be read (it is
+    reported). Exit status: 0 when some input was usable, 1 when no quote at all could be
+    read from the input (the message says what the files lack), 2 for a usage error, 130
+    after Ctrl-C (the alerts found until then are written, and the summary printed).
+    """
+    err = Console(stderr=True)
+    engine = DropEngine(**detect.as_dict())
+    stats = ReplayStats()
+    bar, advance = progress_bar(err, paths, quiet)
+    counters = engine.counters
+    keys: int | None = None
+    interrupted = False
+    writer: AlertWriter | None = None
+    try:
+        with bar, AlertWriter(output) as writer:
+            if engine_kind == "batch":
+                result = replay_batch(list(paths), fmt, stats, advance, **detect.as_dict())
+                rows = [{k: v for k, v in r.items() if v is not None} for r in result.alerts.iter_rows(named=True)]
+                writer.write_dicts(rows)
+                counters = result.counters
+            else:
+                pending: list[Drop] = []
+                with _CtrlC() as ctrl_c:
+                    try:
+                        for drop in replay(list(paths), engine, fmt, stats, advance):
+                            pending.append(drop)
+                            if len(pending) >= 256:
+                                batch, pending = pending, []
+                                with ctrl_c.deferred():
+                                    writer.write(batch)
+                    except KeyboardInterrupt:  # Ctrl-C: keep what was found, then say so
+                        interrupted = True
+                    ctrl_c.defer = True  # from here on (the last write, closing): finish first
+                    writer.write(pending)
+                    counters, keys = engine.counters, engine.keys_held
+                    interrupted = interrupted or ctrl_c.pending
+    except ConfigError as exc:  # e.g. an unwritable --output
+        raise click.UsageError(str(exc)) from None
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (``| head``): stop quietly
+        return
+    except KeyboardInterrupt:  # the batch engine, or while writing: nothing more to save
+        interrupted = True
+    written = writer.count if writer is not None else 0
+    if not quiet:
+        _summary(err, counters, keys, stats, written, output)
+    if interrupted:
+        err.print(f"interrupted (Ctrl-C): {written:,} alerts written; the summary counts the input read "
+                  "until then", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(130)
+    exit_if_unusable(err, stats)
+
+
+class _CtrlC:
+    """SIGINT raises KeyboardInterrupt, except while alerts are being written: then it is
+    held until the write is done, so that Ctrl-C never leaves half a JSON line (or the same
+    alerts twice) in the output."""
+
+    def __init__(self) -> None:
+        self.defer = False
+        self.pending = False
+        self._old: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.defer:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.defer = True
+        try:
+            yield
+        finally:
+            self.defer = False
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _CtrlC:
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread (an embedding caller): leave signals alone
+            self._old = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def exit_if_unusable(err: Console, stats: ReplayStats) -> None:
+    """Exit with status 1, saying why once, when no quote at all was usable (even ``-q``)."""
+    reason = stats.unusable_reason()
+    if reason is not None:
+        err.print(f"error: {reason}", style="red", markup=False, highlight=False, emoji=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def _size(p: Path) -> int:
+    if p.is_dir():
+        return sum(f.stat().st_size for f in p.iterdir() if f.is_file())
+    return p.stat().st_size
+
+
+def _files_line(formats: dict[str, str]) -> str:
+    """The files row of the summary; names are escaped (a name may hold ESC or a newline)."""
+    if len(formats) <= 4:
+        return ", ".join(f"{printable(Path(p).name)} ({f})" for p, f in formats.items())
+    counts: dict[str, int] = {}
+    for f in formats.values():
+        counts[f] = counts.get(f, 0) + 1
+    return f"{len(formats)} files: " + ", ".join(f"{n} {f}" for f, n in sorted(counts.items()))
+
+
+def _summary(err: Console, c: EngineCounters, keys: int | None, stats: ReplayStats, alerts: int,
+             output: Path | None) -> None:
+    table = Table(title="dropengine replay", show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows: list[tuple[str, Any]] = [
+        ("files", _files_line(stats.formats)),
+        ("quotes", stats.quotes),
+        ("alerts", alerts),
+    ]
+    if keys is not None:
+        rows.append(("keys held", keys))
+    rows += [(k, v) for k, v in c.as_dict().items() if k != "alerts"]
+    if stats.unknown_envelope_types:
+        rows.append(("unknown envelope types", stats.unknown_envelope_types))
+    rows.append(("skipped", stats.skips.total))
+    for reason, n in sorted(stats.skips.counts.items()):
+        rows.append((f"  {reason}", n))
+    for k, v in rows:
+        table.add_row(Text(k), Text(str(v)))  # Text: a file name like "[red]x.ndjson" is no markup
+    err.print(table)
+    if output is not None:
+        err.print(f"alerts written to {printable(str(output))}", markup=False, highlight=False, soft_wrap=True)
+    note = stats.empty_note()
+    if note is not None:
+        err.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    shown = list(stats.skips.first)
+    shown += [s for s in stats.skips.files if s not in shown]  # every skipped file, always
+    if stats.unusable_reason() is not None:  # the files are named once, in the error line that follows
+        shown = [s for s in shown if s not in stats.skips.files]
+    if shown:
+        more = stats.skips.total - len(shown)
+        err.print(f"first {len(shown)} skipped" + (f" ({more:,} more counted above):" if more > 0 else ":"),
+                  style="yellow")
+        for s in shown:
+            err.print(f"  {s}", markup=False, highlight=False, emoji=False, soft_wrap=True)
