@@ -21,6 +21,7 @@ from ..core.errors import FeedError
 from ..core.quote import Quote
 from ..core.sides import format_line
 from ..core.skips import SkipLog
+from .vendor import GAME_FIELDS, META_FIELDS, PROP_FIELDS, merge_diff, row_identity, row_kind
 
 __all__ = ["DATA_TYPES", "KNOWN_TYPES", "FrameDecoder", "coerce_price", "coerce_line", "coerce_ms"]
 
@@ -32,19 +33,6 @@ KNOWN_TYPES: Final = DATA_TYPES | {
     "subscribed",
     "unsubscribed",
 }
-
-# (price field, line field or None, side prefix, market key)
-_GAME_FIELDS: Final = (
-    ("home_ml", None, "h2h_home", "h2h"),
-    ("away_ml", None, "h2h_away", "h2h"),
-    ("draw_ml", None, "h2h_draw", "h2h"),
-    ("home_spread_price", "home_spread", "spread_home", "spreads"),
-    ("away_spread_price", "away_spread", "spread_away", "spreads"),
-    ("over_price", "total", "total_over", "totals"),
-    ("under_price", "total", "total_under", "totals"),
-)
-_PROP_FIELDS: Final = (("over_price", "over"), ("under_price", "under"))
-_META: Final = ("home_team", "away_team", "commence_time")
 
 _MISSING = object()
 
@@ -170,7 +158,7 @@ class FrameDecoder:
 
     def __init__(self, sport_key: str | None = None) -> None:
         self.sport_key = sport_key
-        self._rows: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._rows: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.envelopes: dict[str, int] = {}
         self.unknown_types = 0
         self.rows = 0
@@ -285,28 +273,21 @@ class FrameDecoder:
         if event_id is None or bookmaker is None:
             missing = "event_id" if event_id is None else "bookmaker"
             raise FeedError(f"{missing}: {row.get(missing)!r} is missing or empty", "missing field")
-        kind = row.get("kind")
-        if kind is None:  # the vendor's row union: a prop carries a player and a market key
-            kind = "prop" if (row.get("player") is not None or row.get("market_key") is not None) else "game"
-        if kind == "game":
-            ident: tuple[str, ...] = ("g", event_id, bookmaker)
-        elif kind == "prop":
-            mk = _text(row, "market_key")
-            player = _text(row, "player")
-            if mk is None or player is None:
-                missing = "market_key" if mk is None else "player"
+        kind = row_kind(row)
+        if kind is None:
+            raise FeedError(f"kind: {row.get('kind')!r} must be 'game' or 'prop'", "bad row")
+        mk = player = ""
+        if kind == "prop":
+            mk_text, player_text = _text(row, "market_key"), _text(row, "player")
+            if mk_text is None or player_text is None:
+                missing = "market_key" if mk_text is None else "player"
                 raise FeedError(f"{missing}: {row.get(missing)!r} is missing or empty", "missing field")
-            if ":" in mk:
-                raise FeedError(f"market_key: {mk!r} may not contain ':'", "bad row")
-            ident = ("p", event_id, bookmaker, mk, player)
-        else:
-            raise FeedError(f"kind: {kind!r} must be 'game' or 'prop'", "bad row")
+            if ":" in mk_text:
+                raise FeedError(f"market_key: {mk_text!r} may not contain ':'", "bad row")
+            mk, player = mk_text, player_text
+        ident = row_identity(row, kind)
         if row.get("_diff") is True:
-            base = self._rows.get(ident)
-            merged = dict(base) if base is not None else {}
-            merged.update(row)
-            del merged["_diff"]
-            row = merged
+            row = merge_diff(self._rows.get(ident), row)
         lu_raw = row.get("last_update", _MISSING)
         if lu_raw is _MISSING:
             raise FeedError("last_update: missing", "missing field")
@@ -318,9 +299,9 @@ class FrameDecoder:
         sport_key = _text(row, "sport_key") or sport
         if sport_key is None:
             raise FeedError("sport_key: missing on the row, its envelope and the decoder", "missing field")
-        home, away, commence = (_text(row, m) for m in _META)
+        home, away, commence = (_text(row, m) for m in META_FIELDS)
         if kind == "game":
-            for price_field, line_field, prefix, market_key in _GAME_FIELDS:
+            for price_field, line_field, prefix, market_key in GAME_FIELDS:
                 if price_field not in row:
                     continue
                 line: float | None = None
@@ -344,13 +325,12 @@ class FrameDecoder:
                     )
                 )
             return last_update
-        mk, player = ident[3], ident[4]
         line_val = coerce_line(row.get("line"), "line")
         if line_val is None:
             return last_update
         line_text = format_line(line_val)
         market = _text(row, "market")
-        for price_field, outcome in _PROP_FIELDS:
+        for price_field, outcome in PROP_FIELDS:
             if price_field not in row:
                 continue
             try:

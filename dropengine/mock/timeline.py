@@ -9,6 +9,9 @@ price field, so each row decodes back to exactly that quote.
 
 :class:`SportState` folds releases into the "current state" an ``initial_state`` without
 ``since`` reports: the latest version of every row identity, ``_diff`` rows merged.
+
+The row schema (kinds, identities, the ``_diff`` merge, the row of a quote) is
+:mod:`dropengine.formats.vendor`'s, re-exported here under the names mock-upstream uses.
 """
 
 from __future__ import annotations
@@ -16,14 +19,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from ..core.errors import FeedError
 from ..core.merge import merge_by_clock
 from ..core.quote import Quote
-from ..core.sides import parse_side
 from ..core.skips import SkipLog
 from ..formats.frames import DATA_TYPES, coerce_ms
+from ..formats.vendor import GAME_MARKET_FIELDS, PRICE_FIELDS, merge_diff, row_identity, row_kind
+from ..formats.vendor import row_from_quote as quote_row
 from ..io.recordings import Envelope, Snapshot, open_recordings
 
 __all__ = [
@@ -37,19 +41,6 @@ __all__ = [
     "row_kind",
     "row_time",
 ]
-
-#: The fields of each game market in a vendor row (lines and prices), for the ``markets`` filter.
-GAME_MARKET_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    "h2h": ("home_ml", "away_ml", "draw_ml"),
-    "spreads": ("home_spread", "away_spread", "home_spread_price", "away_spread_price"),
-    "totals": ("total", "over_price", "under_price"),
-}
-_H2H: Final = {"home": "home_ml", "away": "away_ml", "draw": "draw_ml"}
-_SPREAD: Final = {"home": ("home_spread", "home_spread_price"), "away": ("away_spread", "away_spread_price")}
-_TOTAL: Final = {"over": "over_price", "under": "under_price"}
-_PRICE_FIELDS: Final = frozenset(
-    ("home_ml", "away_ml", "draw_ml", "home_spread_price", "away_spread_price", "over_price", "under_price")
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +69,6 @@ class Timeline:
     @property
     def rows(self) -> int:
         return sum(len(r.rows) for r in self.releases)
-
-
-def row_kind(row: Mapping[str, Any]) -> str:
-    """``game`` or ``prop``, inferred like :class:`~dropengine.formats.frames.FrameDecoder` does."""
-    kind = row.get("kind")
-    if kind is None:
-        return "prop" if (row.get("player") is not None or row.get("market_key") is not None) else "game"
-    return kind if isinstance(kind, str) else "game"
-
-
-def row_identity(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The identity ``_diff`` rows merge on (game: event, book; prop: + market key, player)."""
-    if row_kind(row) == "prop":
-        return ("p", row.get("event_id"), row.get("bookmaker"), row.get("market_key"), row.get("player"))
-    return ("g", row.get("event_id"), row.get("bookmaker"))
 
 
 def row_time(row: Any) -> int | None:
@@ -130,49 +106,15 @@ class SportState:
                 continue
             ident = row_identity(row)
             if release.partial:
-                ident = (*ident, next((f for f in row if f in _PRICE_FIELDS), ""))
+                ident = (*ident, next((f for f in row if f in PRICE_FIELDS), ""))
             if row.get("_diff") is True:
-                merged = dict(self._rows.get(ident, {}))
-                merged.update(row)
-                del merged["_diff"]
-                self._rows[ident] = merged
+                self._rows[ident] = merge_diff(self._rows.get(ident), row)
             else:
                 self._rows[ident] = row if isinstance(row, dict) else dict(row)
 
     def rows(self) -> list[dict[str, Any]]:
         """The current rows, in the order their identities were first seen."""
         return list(self._rows.values())
-
-
-def quote_row(q: Quote) -> dict[str, Any]:
-    """A vendor row carrying just ``q``'s price field; it decodes back to ``q``.
-
-    Raises :class:`FeedError` when the side does not parse.
-    """
-    info = parse_side(q.side)
-    row: dict[str, Any] = {"kind": info.kind, "event_id": q.event_id, "bookmaker": q.bookmaker}
-    for name in ("home_team", "away_team", "commence_time"):
-        value = getattr(q, name)
-        if value is not None:
-            row[name] = value
-    row["last_update"] = q.last_update
-    if info.kind == "prop":
-        row["player"] = info.player
-        row["market_key"] = info.market_key
-        if q.market is not None:
-            row["market"] = q.market
-        row["line"] = info.line
-        row[_TOTAL[info.outcome]] = q.price
-    elif info.market_key == "h2h":
-        row[_H2H[info.outcome]] = q.price
-    elif info.market_key == "spreads":
-        line_field, price_field = _SPREAD[info.outcome]
-        row[line_field] = info.line
-        row[price_field] = q.price
-    else:
-        row["total"] = info.line
-        row[_TOTAL[info.outcome]] = q.price
-    return row
 
 
 def _sport_of(obj: Mapping[str, Any], data: list[Any], default: str | None) -> str | None:

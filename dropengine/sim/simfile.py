@@ -38,6 +38,7 @@ from ..core.errors import ConfigError
 from ..core.sides import format_line
 from ..formats.sse import encode_event
 from ..formats.tables import QUOTE_COLUMNS
+from ..formats.vendor import price_fields_of, row_kind
 from .simulate import SimConfig, quote_rows_from_envelopes, simulate_envelopes
 
 __all__ = ["SIM_FORMATS", "sim_format", "write_simulation"]
@@ -95,17 +96,9 @@ class _Counter:
         return {"envelopes": self.envelopes, "rows": self.rows, "quotes": self.quotes}
 
 
-_GAME_PRICES: Final = (
-    ("home_ml", None), ("away_ml", None), ("draw_ml", None), ("home_spread_price", "home_spread"),
-    ("away_spread_price", "away_spread"), ("over_price", "total"), ("under_price", "total"),
-)
-
-
 def _quotes_in_row(row: Mapping[str, Any]) -> int:
     """How many quotes a simulated (full, valid) vendor row decodes to."""
-    if row.get("kind") == "prop":
-        return 0 if row.get("line") is None else sum(1 for f in ("over_price", "under_price") if f in row)
-    return sum(1 for f, line in _GAME_PRICES if f in row and (line is None or row.get(line) is not None))
+    return len(price_fields_of(row, row_kind(row) or "game"))
 
 
 def _open(out: Path, gz: bool) -> IO[bytes]:
