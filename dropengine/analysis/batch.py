@@ -38,9 +38,10 @@ from typing import Any, Final, TypeVar
 import polars as pl
 
 from ..core.alerts import ALERT_FIELDS
-from ..core.engine import THRESHOLD_EPSILON, EngineConfig, EngineCounters, Reference, Unit
+from ..core.engine import THRESHOLD_EPSILON, EngineCounters, Reference, Unit
 from ..core.errors import ConfigError, FeedError
 from ..core.filters import AlertFilter, DirectionChoice
+from ..core.options import DetectOptions
 from ..core.sides import canonical_side, parse_side
 
 __all__ = ["ALERT_SCHEMA", "BatchResult", "accepted_quotes", "detect", "detect_counted"]
@@ -111,8 +112,10 @@ def detect_counted(
     timestamp_column: str | None = None,
 ) -> BatchResult:
     """Like :func:`detect`, with the counters and the rows skipped before detection."""
-    cfg = EngineConfig(threshold, reference, unit, reprime_after_suspension)
-    flt = AlertFilter.build(direction, sports, event_id, bookmakers, markets, kinds)
+    cfg = DetectOptions.build(threshold, direction, reference, unit, sports=sports, event_id=event_id,
+                              bookmakers=bookmakers, markets=markets, kinds=kinds,
+                              reprime_after_suspension=reprime_after_suspension)
+    flt = cfg.filter
     loaded = _load(quotes, timestamp_column)
     w, n_stale = _accept(loaded.frame)
 

@@ -21,29 +21,23 @@ Rules, in the order the code applies them to each quote:
 from __future__ import annotations
 
 import hashlib
-import math
 import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final
 
 import msgspec
 
 from .alerts import Drop
 from .errors import ConfigError, SnapshotError
-from .filters import AlertFilter, DirectionChoice
+from .filters import DirectionChoice
+from .options import DetectOptions, Reference, Unit
 from .quote import Quote
+from .rules import DELTA_DECIMALS, MAX_ABS_PRICE, MIN_ABS_PRICE, THRESHOLD_EPSILON, is_valid_price, threshold_floor
 
 __all__ = ["EngineConfig", "EngineCounters", "DropEngine", "Reference", "Unit", "THRESHOLD_EPSILON"]
-
-Reference = Literal["last", "anchor"]
-Unit = Literal["cents", "prob"]
-
-#: Tolerance on the threshold comparison, so that a move of exactly ``threshold`` computed
-#: in floating point (fractional prices, probability points) is not lost to rounding.
-THRESHOLD_EPSILON: Final = 1e-9
 
 _SNAPSHOT_MAGIC: Final = b"DROPENG\x00"
 _SNAPSHOT_VERSION: Final = 1
@@ -69,36 +63,8 @@ class _Payload(msgspec.Struct):
 _PRICE, _SINCE, _NEWEST, _SUSP, _APRICE, _ASINCE = range(6)
 
 
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Detection settings; validated on construction."""
-
-    threshold: float = 10
-    reference: Reference = "last"
-    unit: Unit = "cents"
-    reprime_after_suspension: bool = True
-
-    def __post_init__(self) -> None:
-        t = self.threshold
-        try:
-            finite = not isinstance(t, bool) and isinstance(t, (int, float)) and t > 0 and math.isfinite(t)
-        except OverflowError:  # an int too large for a float
-            finite = False
-        if not finite:
-            raise ConfigError(f"threshold: {_short(t)} must be a positive finite number")
-        if self.unit not in ("cents", "prob"):
-            raise ConfigError(f"unit: {self.unit!r} must be 'cents' or 'prob'")
-        if self.unit == "prob" and t > 100:
-            raise ConfigError(f"threshold: {t!r} probability points must be at most 100")
-        if self.reference not in ("last", "anchor"):
-            raise ConfigError(f"reference: {self.reference!r} must be 'last' or 'anchor'")
-        # Subclasses (numpy.float64, a str enum) are stored as the plain values they stand for:
-        # a snapshot can encode those, and the detection loop compares plain values.
-        object.__setattr__(self, "threshold", int(t) if isinstance(t, int) else float(t))
-        object.__setattr__(self, "unit", "prob" if self.unit == "prob" else "cents")
-        object.__setattr__(self, "reference", "anchor" if self.reference == "anchor" else "last")
-        if not isinstance(self.reprime_after_suspension, bool):
-            raise ConfigError("reprime_after_suspension: must be True or False")
+#: The engine's settings are the detection options (one type): the name stays for callers.
+EngineConfig = DetectOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +82,6 @@ class EngineCounters:
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def _cents(price: float) -> float:
-    return price - 100 if price > 0 else price + 100
-
-
-def _prob(price: float) -> float:
-    return 100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price)
 
 
 def _short(value: object) -> str:
@@ -168,9 +126,21 @@ class DropEngine:
         markets: str | Iterable[str] | None = None,
         kinds: str | Iterable[str] | None = None,
         reprime_after_suspension: bool = True,
+        options: DetectOptions | None = None,
     ) -> None:
-        self.config = EngineConfig(threshold, reference, unit, reprime_after_suspension)
-        self.filter = AlertFilter.build(direction, sports, event_id, bookmakers, markets, kinds)
+        if options is None:
+            options = DetectOptions.build(
+                threshold, direction, reference, unit, sports=sports, event_id=event_id, bookmakers=bookmakers,
+                markets=markets, kinds=kinds, reprime_after_suspension=reprime_after_suspension,
+            )
+        elif not isinstance(options, DetectOptions):
+            raise ConfigError(f"options: {_short(options)} is not a DetectOptions")
+        elif (threshold, direction, reference, unit, sports, event_id, bookmakers, markets, kinds,
+              reprime_after_suspension) != (10, "both", "last", "cents", None, None, None, None, None, True):
+            raise ConfigError("options: give either options= or the separate settings, not both")
+        #: The detection options (threshold, reference, unit, re-priming, and the filter).
+        self.config: DetectOptions = options
+        self.filter = options.filter
         self._state: dict[tuple[str, str, str], list[Any]] = {}
         # event_id -> commence time (unix ms, None when unparseable), from the first quote of
         # a new key that carried one; read only by evict(started_before_ms=...).
@@ -180,6 +150,16 @@ class DropEngine:
         self._nkeys: dict[str, int] = {}
         # seen, primed, stale, invalid, suspended, repeated, detected, alerts
         self._n = [0] * 8
+
+    @classmethod
+    def from_options(cls, options: DetectOptions) -> DropEngine:
+        """An engine detecting with ``options`` (the one options type every entry point takes)."""
+        return cls(options=options)
+
+    @property
+    def options(self) -> DetectOptions:
+        """The detection options (the same object as :attr:`config`)."""
+        return self.config
 
     # -- introspection -------------------------------------------------------------------
     @property
@@ -238,8 +218,12 @@ class DropEngine:
 
     def _apply(self, items: Iterable[Quote], now_ms: int | None) -> list[Drop]:
         """The detection loop; the public methods have checked their arguments once per call."""
+        # Every constant and decision comes from .rules; the formulas are inlined (no call per
+        # quote), each marked with the rules function it is. test_h11_rules_engine checks them.
         cfg = self.config
-        threshold = cfg.threshold - THRESHOLD_EPSILON
+        threshold = threshold_floor(cfg.threshold)
+        lo_price, hi_price = MIN_ABS_PRICE, MAX_ABS_PRICE
+        decimals = DELTA_DECIMALS
         anchor = cfg.reference == "anchor"
         prob = cfg.unit == "prob"
         reprime = cfg.reprime_after_suspension
@@ -268,7 +252,8 @@ class DropEngine:
                 st = get(key)
                 if price is not None:
                     tp = type(price)
-                    if (tp is not int and tp is not float) or not (100 <= abs(price) <= 100000):
+                    # rules.is_valid_price
+                    if (tp is not int and tp is not float) or not (lo_price <= abs(price) <= hi_price):
                         n_invalid += 1
                         continue
                 if st is None:
@@ -300,6 +285,7 @@ class DropEngine:
                         st[0] = st[4] = price
                         st[1] = st[5] = lu
                         continue
+                # rules.same_price
                 if price == old or (price + old == 0 and (price == 100 or price == -100)):
                     n_rep += 1
                     continue
@@ -311,23 +297,22 @@ class DropEngine:
                     ref_since = st[1]
                 st[0] = price
                 st[1] = lu
-                if prob:
+                # rules.cents_move: to_cents(new) - to_cents(prev), written by rules.round_delta
+                d_cents = (price - 100 if price > 0 else price + 100) - (ref - 100 if ref > 0 else ref + 100)
+                if d_cents.__class__ is float:
+                    d_cents = round(d_cents, decimals)
+                if prob:  # rules.prob_move
                     move = (
                         (100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price))
                         - (100.0 / (ref + 100.0) if ref > 0 else -ref / (100.0 - ref))
                     ) * -100.0
                 else:
-                    move = (price - 100 if price > 0 else price + 100) - (
-                        ref - 100 if ref > 0 else ref + 100
-                    )
-                if move >= threshold or -move >= threshold:
+                    move = d_cents
+                if move >= threshold or -move >= threshold:  # rules.crosses
                     n_det += 1
                     if anchor:
                         st[4] = price
                         st[5] = lu
-                    d_cents = (price - 100 if price > 0 else price + 100) - (
-                        ref - 100 if ref > 0 else ref + 100
-                    )
                     drop = Drop(
                         q.sport_key,
                         q.event_id,
@@ -338,7 +323,7 @@ class DropEngine:
                         ref,
                         price,
                         d_cents,
-                        "toward_favorite" if d_cents < 0 else "toward_dog",
+                        "toward_favorite" if d_cents < 0 else "toward_dog",  # rules.direction_of
                         lu,
                         lu if now_ms is None else now_ms,
                         lu - ref_since,
@@ -451,25 +436,8 @@ class DropEngine:
 
         Layout: 8-byte magic, 2-byte version, SHA-256 of the payload, msgpack payload.
         """
-        cfg = self.config
-        flt = self.filter
-
-        def opt(s: frozenset[str] | None) -> list[str] | None:
-            return None if s is None else sorted(s)
-
         payload = {
-            "config": {
-                "threshold": cfg.threshold,
-                "reference": cfg.reference,
-                "unit": cfg.unit,
-                "reprime_after_suspension": cfg.reprime_after_suspension,
-                "direction": flt.direction,
-                "sports": opt(flt.sports),
-                "event_id": opt(flt.event_ids),
-                "bookmakers": opt(flt.bookmakers),
-                "markets": opt(flt.markets),
-                "kinds": opt(flt.kinds),
-            },
+            "config": self.config.as_dict(),
             "counters": list(self._n),
             "state": [[*k, *st] for k, st in self._state.items()],
             # added in issue 10 without a version bump: older builds ignore it, and a
@@ -514,19 +482,7 @@ class DropEngine:
         """The engine a payload describes (types and ranges already checked by the decoder);
         raises on anything an engine could not run on (the price invariants :meth:`_apply`
         relies on: a key holds a valid price and anchor, or is suspended with neither)."""
-        c = payload.config
-        eng = cls(
-            c["threshold"],
-            c["direction"],
-            c["reference"],
-            c["unit"],
-            sports=c["sports"],
-            event_id=c["event_id"],
-            bookmakers=c["bookmakers"],
-            markets=c["markets"],
-            kinds=c["kinds"],
-            reprime_after_suspension=c["reprime_after_suspension"],
-        )
+        eng = cls(options=DetectOptions.from_dict(payload.config))
         eng._n = list(payload.counters)
         state = eng._state
         nkeys = eng._nkeys
@@ -534,7 +490,7 @@ class DropEngine:
             if price is None:
                 if not susp or aprice is not None:
                     raise ValueError(f"state of {_short((e, b, s))}: no price and not suspended")
-            elif aprice is None or not (100 <= abs(price) <= 100000 and 100 <= abs(aprice) <= 100000):
+            elif aprice is None or not (is_valid_price(price) and is_valid_price(aprice)):
                 raise ValueError(f"state of {_short((e, b, s))}: not a valid price")
             key = (e, b, s)
             if key not in state:

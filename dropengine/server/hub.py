@@ -39,6 +39,7 @@ import msgspec
 from ..core.alerts import Drop
 from ..core.errors import ConfigError
 from ..core.filters import AlertFilter
+from ..formats.sse import encode_event
 
 __all__ = [
     "Cursor", "Entry", "Hub", "HubCounters", "Subscriber", "SubscriptionFilter", "new_epoch", "parse_cursor",
@@ -50,9 +51,9 @@ _CURSOR: Final = re.compile(r"([0-9a-z]{1,32})-([0-9]{1,19})")
 
 
 def sse_frame(obj: Any, event_id: str | None = None) -> bytes:
-    """One SSE event: an optional ``id:`` line and one ``data:`` line of compact JSON."""
-    head = f"id: {event_id}\n".encode() if event_id is not None else b""
-    return head + b"data: " + _ENC.encode(obj) + b"\n\n"
+    """One SSE event of compact JSON (an optional ``id:`` line and one ``data:`` line), written
+    by the one SSE encoder, :func:`dropengine.formats.sse.encode_event`."""
+    return encode_event(_ENC.encode(obj), id=event_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,52 +84,22 @@ class Entry:
     frame: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriptionFilter:
-    """What one connection wants: threshold and direction (post-filters), plus sport, event,
-    bookmaker, market and kind predicates, and ``since`` (alerts produced after it)."""
-
-    threshold: int = 10
-    direction: str = "both"
-    sports: frozenset[str] | None = None
-    event_id: str | None = None
-    bookmakers: frozenset[str] | None = None
-    markets: frozenset[str] | None = None
-    kinds: frozenset[str] | None = None
-    since: int | None = None
-
-    def __post_init__(self) -> None:
-        AlertFilter.build(self.direction)  # validates the direction, naming it
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, int) or not 1 <= self.threshold <= 200:
-            raise ConfigError(f"threshold: {self.threshold!r} must be an integer in 1..200")
-
-    def accepts(self, d: Drop) -> bool:
-        delta = d.delta
-        if not (delta >= self.threshold or -delta >= self.threshold):
-            return False
-        if self.direction != "both" and d.direction != self.direction:
-            return False
-        if self.sports is not None and d.sport_key not in self.sports:
-            return False
-        if self.event_id is not None and d.event_id != self.event_id:
-            return False
-        if self.bookmakers is not None and d.bookmaker not in self.bookmakers:
-            return False
-        if self.markets is not None and d.market_key not in self.markets:
-            return False
-        return self.kinds is None or d.kind in self.kinds
-
-    def echo(self) -> dict[str, Any]:
-        """The effective filters, as the ``connected`` frame shows them."""
-
-        def seq(v: frozenset[str] | None) -> list[str] | None:
-            return sorted(v) if v is not None else None
-
-        return {
-            "threshold": self.threshold, "direction": self.direction, "sports": seq(self.sports),
-            "event_id": self.event_id, "bookmakers": seq(self.bookmakers), "markets": seq(self.markets),
-            "kinds": seq(self.kinds), "since": self.since,
-        }
+def SubscriptionFilter(  # the name the server's callers know; it builds the one filter type
+    threshold: float | None = 10,
+    direction: str = "both",
+    sports: str | Iterable[str] | None = None,
+    event_id: str | Iterable[str] | None = None,
+    bookmakers: str | Iterable[str] | None = None,
+    markets: str | Iterable[str] | None = None,
+    kinds: str | Iterable[str] | None = None,
+    since: int | None = None,
+) -> AlertFilter:
+    """What one connection wants, as the one alert filter (:class:`AlertFilter`): threshold and
+    direction as post-filters, sport, event, bookmaker, market and kind predicates, and ``since``.
+    The threshold is compared as :func:`dropengine.core.rules.crosses` does (with the tolerance),
+    so the server's engine at 1 cent plus this filter gives the alerts of an engine at the
+    connection's threshold."""
+    return AlertFilter.build(direction, sports, event_id, bookmakers, markets, kinds, threshold=threshold, since=since)
 
 
 @dataclass(eq=False, slots=True)
@@ -136,7 +107,7 @@ class Subscriber:
     """One connection's side of the hub: its filter, its bounded queue of entries, and a
     ``notify`` callback the hub calls when something was queued (the server sets an event)."""
 
-    filter: SubscriptionFilter
+    filter: AlertFilter
     max_pending: int
     notify: Callable[[], None] = lambda: None
     pending: deque[Entry] = field(default_factory=deque)
@@ -265,7 +236,7 @@ class Hub:
 
     # -- subscribing -------------------------------------------------------------------------
     def subscribe(
-        self, flt: SubscriptionFilter, cursor: Cursor | None = None, notify: Callable[[], None] | None = None,
+        self, flt: AlertFilter, cursor: Cursor | None = None, notify: Callable[[], None] | None = None,
         max_pending: int | None = None,
     ) -> tuple[Subscriber, str | None]:
         """Register a subscriber and queue what it missed; returns it and, when its cursor or

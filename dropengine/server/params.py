@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeAlias, runtime_checkable
 
-from ..core.filters import DIRECTIONS
-from .hub import Cursor, SubscriptionFilter, parse_cursor
+from ..core.filters import DIRECTIONS, AlertFilter
+from .hub import Cursor, parse_cursor
 
 __all__ = [
     "HEARTBEAT_RANGE", "KINDS", "KNOWN_PARAMETERS", "LINE_THRESHOLD_RANGE", "SERVED_TYPES", "THRESHOLD_RANGE",
@@ -89,7 +89,7 @@ def _mask(text: str, secret: str) -> str:
 class StreamRequest:
     """A validated stream request: the filter, the heartbeat, and the resume cursor."""
 
-    filter: SubscriptionFilter
+    filter: AlertFilter
     heartbeat_s: int
     cursor: Cursor | None
 
@@ -202,8 +202,9 @@ def parse_request(
         cursor = parse_cursor(raw_cursor)
         if cursor is None:
             raise ParamError(name, f"{_show(raw_cursor)} is not an alert id", "an id this server sent: EPOCH-SEQ")
-    flt = SubscriptionFilter(
-        threshold, direction, sports, event_id.strip() if event_id is not None else None, bookmakers, markets,
-        kinds, since,
+    flt = AlertFilter(
+        direction,  # one of DIRECTIONS, checked above
+        sports, frozenset({event_id.strip()}) if event_id is not None else None, bookmakers, markets, kinds,
+        threshold=threshold, since=since,
     )
     return StreamRequest(flt, heartbeat, cursor)
