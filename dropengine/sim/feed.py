@@ -13,24 +13,17 @@ import heapq
 import math
 import random
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Final
+from typing import Any
 
 from ..core.errors import ConfigError
-from ..core.quote import Quote
 from ..core.skips import SkipLog
 from ..formats.frames import FrameDecoder
+from ..formats.tables import QUOTE_COLUMNS, row_from_quote
 from .config import SimConfig
 from .market import EventSim
 from .profiles import HOUR_MS, MINUTE_MS, SPORTS
 
 __all__ = ["QUOTE_COLUMNS", "quote_rows_from_envelopes", "simulate_envelopes", "simulate_quote_rows"]
-
-#: SPEC section 2 columns, in the order the quote writers use.
-QUOTE_COLUMNS: Final = (
-    "sport_key", "event_id", "bookmaker", "side", "price", "last_update", "kind", "market_key",
-    "market", "player", "line", "home_team", "away_team", "commence_time",
-)
-
 
 def _derive_seed(seed: int, label: str) -> int:
     """The seed of one random stream (the schedule, each event) of run ``seed``.
@@ -167,16 +160,7 @@ def quote_rows_from_envelopes(envelopes: Iterable[Mapping[str, Any]]) -> Iterato
         if skips.total:
             raise ConfigError(f"envelopes: a row did not decode: {skips.first[0]}")
         for q in quotes:
-            yield _quote_row(q)
-
-
-def _quote_row(q: Quote) -> dict[str, Any]:
-    return {
-        "sport_key": q.sport_key, "event_id": q.event_id, "bookmaker": q.bookmaker, "side": q.side,
-        "price": q.price, "last_update": q.last_update, "kind": q.kind, "market_key": q.market_key,
-        "market": q.market, "player": q.player, "line": q.line, "home_team": q.home_team,
-        "away_team": q.away_team, "commence_time": q.commence_time,
-    }
+            yield row_from_quote(q)
 
 
 def simulate_quote_rows(cfg: SimConfig) -> Iterator[dict[str, Any]]:

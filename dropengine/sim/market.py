@@ -16,28 +16,36 @@ import random
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from statistics import NormalDist
 from typing import Any, Final
 
 from ..core.odds import cents
 from .config import SimConfig
 from .pricing import clamp_p, half, logit, price_on_ladder, sigmoid, two_way_probs
-from .profiles import FIRST_NAMES, HOUR_MS, LAST_NAMES, MINUTE_MS, SPORTS, BookProfile, Ladder, PropMarket
+from .profiles import (
+    FIRST_NAMES,
+    HOUR_MS,
+    INFO_RATE,
+    INFO_SIZE,
+    LAST_NAMES,
+    MINUTE_MS,
+    OWN_RATE,
+    PROP_RATE,
+    PROPS_OPEN_H,
+    RAMP,
+    RAMP_H,
+    SIT_TAU_S,
+    SPORTS,
+    TICK_MS,
+    BookProfile,
+    Ladder,
+    PropMarket,
+)
+from .rows import event_meta, game_row, prop_row
 
 __all__ = ["EventSim", "Snap"]
 
 _NORMAL: Final = NormalDist()
-
-
-def _line_value(x: float) -> float | int:
-    """Lines as JSON numbers: integral ones as ints (``-3``), the others as floats (``-3.5``)."""
-    return int(x) if float(x).is_integer() else x
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +103,9 @@ class _Book:
 _INFO, _NEWS, _PROP_INFO, _OWN, _CHECK, _SUSPEND, _REOPEN, _PROPS_OPEN, _PROP_CHECK = range(9)
 _KICKOFF, _START_PLAY, _INPLAY_OPEN, _INPLAY_CHECK, _TICK, _SCORE, _END = range(9, 16)
 
-_TICK_MS: Final = 10_000
-_SIT_TAU_S: Final = 120.0  # the in-play situation mean-reverts over a couple of minutes
-_SIT_KEEP: Final = math.exp(-_TICK_MS / 1000 / _SIT_TAU_S)
+# per in-play tick, the situation keeps this share of itself and gets this much new noise
+_SIT_KEEP: Final = math.exp(-TICK_MS / 1000 / SIT_TAU_S)
 _SIT_NOISE: Final = math.sqrt(1.0 - _SIT_KEEP**2)
-_INFO_RATE: Final = 0.1  # small information arrivals per event-hour, far from kick-off
-_INFO_SIZE: Final = 0.025  # their s.d., as a share of the margin / total s.d.
-_PROP_RATE: Final = 0.06  # per prop-hour
-_OWN_RATE: Final = 0.02  # soft-book re-shading per book-event-hour
-_RAMP: Final = 4.0  # rates rise to (1 + _RAMP) times at kick-off ...
-_RAMP_H: Final = 4.0  # ... decaying with this many hours to go
-_PROPS_OPEN_H: Final = (6.0, 10.0)  # props go up this many hours before kick-off
 
 
 class EventSim:
@@ -121,7 +121,7 @@ class EventSim:
         self.away = away
         self.commence = commence
         self.game_end = commence + round(self.sport.duration_h * HOUR_MS)
-        self.commence_iso = _iso(commence)
+        self.meta = event_meta(home, away, commence)
         self.window_end = cfg.end_ms
         sp = self.sport
         self.props: list[_Prop] = []
@@ -172,7 +172,7 @@ class EventSim:
         self._out.clear()
         if self.commence <= start:
             return
-        prop_open = [self.commence - round(rng.uniform(*_PROPS_OPEN_H) * HOUR_MS) for _ in self.books]
+        prop_open = [self.commence - round(rng.uniform(*PROPS_OPEN_H) * HOUR_MS) for _ in self.books]
         for book, t_open in zip(self.books, prop_open, strict=True):
             if not self.props or not book.profile.props:
                 continue
@@ -201,16 +201,16 @@ class EventSim:
         """Events per hour of a pre-game Poisson process, before the kick-off ramp."""
         cfg = self.cfg
         if kind == _INFO:
-            return _INFO_RATE * cfg.activity * self.sport.pregame_activity
+            return INFO_RATE * cfg.activity * self.sport.pregame_activity
         if kind == _NEWS:
             return cfg.jump_rate
         if kind == _PROP_INFO:
-            return _PROP_RATE * cfg.activity * len(self.props)
-        return _OWN_RATE * cfg.activity * len(self.soft)
+            return PROP_RATE * cfg.activity * len(self.props)
+        return OWN_RATE * cfg.activity * len(self.soft)
 
     def _schedule_poisson(self, now: int, kind: int) -> None:
         """Next arrival of a process whose rate rises towards kick-off (thinning method)."""
-        peak = self._base_rate(kind) * (1.0 + _RAMP)
+        peak = self._base_rate(kind) * (1.0 + RAMP)
         if peak <= 0.0:
             return
         t = float(now)
@@ -218,8 +218,8 @@ class EventSim:
             t += self.rng.expovariate(peak) * HOUR_MS
             if t >= self.commence or t >= self.window_end:
                 return
-            ramp = 1.0 + _RAMP * math.exp(-(self.commence - t) / (_RAMP_H * HOUR_MS))
-            if self.rng.random() * (1.0 + _RAMP) <= ramp:
+            ramp = 1.0 + RAMP * math.exp(-(self.commence - t) / (RAMP_H * HOUR_MS))
+            if self.rng.random() * (1.0 + RAMP) <= ramp:
                 self._push(round(t), kind)
                 return
 
@@ -296,18 +296,7 @@ class EventSim:
         """A full vendor game row; ``quote=None`` suspends (null prices, lines kept)."""
         q = quote if quote is not None else book.quote
         assert q is not None
-        prices = quote is not None
-        line, total = q[2], q[5]
-        return {
-            "kind": "game", "event_id": self.event_id, "bookmaker": book.profile.key,
-            "home_team": self.home, "away_team": self.away, "commence_time": self.commence_iso,
-            "last_update": t,
-            "home_ml": q[0] if prices else None, "away_ml": q[1] if prices else None,
-            "home_spread": _line_value(line), "away_spread": _line_value(-line + 0.0),
-            "home_spread_price": q[3] if prices else None, "away_spread_price": q[4] if prices else None,
-            "total": _line_value(total),
-            "over_price": q[6] if prices else None, "under_price": q[7] if prices else None,
-        }
+        return game_row(self.event_id, book.profile.key, self.meta, t, q, prices=quote is not None)
 
     def _emit(self, t: int, row: dict[str, Any]) -> None:
         self._out.append((t, row))
@@ -343,13 +332,8 @@ class EventSim:
     def _prop_row(self, book: _Book, i: int, t: int, pq: _PropQuote, prices: bool) -> dict[str, Any]:
         prop = self.props[i]
         assert pq.line is not None
-        return {
-            "kind": "prop", "event_id": self.event_id, "bookmaker": book.profile.key,
-            "home_team": self.home, "away_team": self.away, "commence_time": self.commence_iso,
-            "player": prop.player, "market_key": prop.market.key, "market": prop.market.label,
-            "line": _line_value(pq.line), "over_price": pq.over if prices else None,
-            "under_price": pq.under if prices else None, "last_update": t,
-        }
+        return prop_row(self.event_id, book.profile.key, self.meta, prop.player, prop.market.key, prop.market.label,
+                        pq.line, pq.over if prices else None, pq.under if prices else None, t)
 
     def _prop_quote(self, book: _Book, i: int, snap: Snap, t: int, force: bool = False) -> None:
         pq = book.props[i]
@@ -418,12 +402,15 @@ class EventSim:
             self._out.clear()
 
     def _act(self, t: int, kind: int, payload: tuple[Any, ...]) -> None:
+        """Carry out one action. One long dispatch on purpose: it is the whole event model at a
+        glance, and each branch draws from ``self.rng`` in an order the recordings depend on
+        (splitting it would invite reordering the draws, which changes every simulated file)."""
         rng, sp = self.rng, self.sport
         if kind == _INFO:
             last = self.history[-1]
             r = rng.random()
-            mu = last.mu + (rng.gauss(0.0, _INFO_SIZE * sp.margin_sd) if r < 0.55 else 0.0)
-            total = last.total + (rng.gauss(0.0, _INFO_SIZE * sp.total_sd) if r >= 0.45 else 0.0)
+            mu = last.mu + (rng.gauss(0.0, INFO_SIZE * sp.margin_sd) if r < 0.55 else 0.0)
+            total = last.total + (rng.gauss(0.0, INFO_SIZE * sp.total_sd) if r >= 0.45 else 0.0)
             self._react(self._snap(t, mu=mu, total=total), t, _CHECK)
             self._schedule_poisson(t, _INFO)
         elif kind == _NEWS:
@@ -483,7 +470,7 @@ class EventSim:
                 book.closed = True
         elif kind == _START_PLAY:
             self._snap(t, inplay=True, diff=0, points=0)
-            self._push(t + _TICK_MS, _TICK)
+            self._push(t + TICK_MS, _TICK)
             self._schedule_score(t)
             for book in self.books:
                 self._push(self.game_end + rng.randrange(0, MINUTE_MS), _END, book.index)
@@ -509,7 +496,7 @@ class EventSim:
                     sit_margin=last.sit_margin * _SIT_KEEP + rng.gauss(0.0, sd),
                     sit_total=max(-last.points, last.sit_total * _SIT_KEEP + rng.gauss(0.0, sd)),
                 )
-                self._push(t + _TICK_MS, _TICK)
+                self._push(t + TICK_MS, _TICK)
         elif kind == _SCORE:
             self._score(t)
         elif kind == _END:

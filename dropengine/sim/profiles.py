@@ -18,10 +18,19 @@ __all__ = [
     "DIME_LADDER",
     "FIRST_NAMES",
     "HOUR_MS",
+    "INFO_RATE",
+    "INFO_SIZE",
     "LAST_NAMES",
     "MINUTE_MS",
     "NICKEL_LADDER",
+    "OWN_RATE",
+    "PROPS_OPEN_H",
+    "PROP_RATE",
+    "RAMP",
+    "RAMP_H",
+    "SIT_TAU_S",
     "SPORTS",
+    "TICK_MS",
     "BookProfile",
     "Ladder",
     "PropMarket",
@@ -44,6 +53,18 @@ DIME_LADDER: Final[Ladder] = ((500, 10), (1000, 25), (2000, 50), (100_000, 100))
 #: Milliseconds per minute and per hour: the simulator's clock is unix ms.
 MINUTE_MS: Final = 60_000
 HOUR_MS: Final = 3_600_000
+
+# The market model's rates and clocks, the same for every sport (``SportProfile.pregame_activity``
+# and ``SimConfig.activity`` scale the pre-game rates).
+TICK_MS: Final = 10_000  # in play, the game situation moves every 10 s
+SIT_TAU_S: Final = 120.0  # the in-play situation mean-reverts over a couple of minutes
+INFO_RATE: Final = 0.1  # small information arrivals per event-hour, far from kick-off
+INFO_SIZE: Final = 0.025  # their s.d., as a share of the margin / total s.d.
+PROP_RATE: Final = 0.06  # per prop-hour
+OWN_RATE: Final = 0.02  # soft-book re-shading per book-event-hour
+RAMP: Final = 4.0  # rates rise to (1 + RAMP) times at kick-off ...
+RAMP_H: Final = 4.0  # ... decaying with this many hours to go
+PROPS_OPEN_H: Final = (6.0, 10.0)  # props go up this many hours before kick-off
 
 
 @dataclass(frozen=True, slots=True)

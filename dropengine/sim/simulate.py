@@ -37,8 +37,9 @@ The model (see ``docs/simulator.md`` for the calibration against real recordings
 Layout: :mod:`~dropengine.sim.profiles` holds the calibration data (books, sports, ladders,
 props), :mod:`~dropengine.sim.config` the validated :class:`SimConfig`,
 :mod:`~dropengine.sim.pricing` how a probability becomes a price on a book's ladder,
-:mod:`~dropengine.sim.market` the price process of one game, :mod:`~dropengine.sim.feed` the
-merged stream on the vendor's clock. This module is the public face of all of them.
+:mod:`~dropengine.sim.market` the price process of one game, :mod:`~dropengine.sim.rows` the
+vendor rows its books write, :mod:`~dropengine.sim.feed` the merged stream on the vendor's
+clock. This module is the public face of all of them.
 
 Output: :func:`simulate_envelopes` yields the vendor's envelopes (SPEC section 5:
 ``connected``, ``hot_feed_status``, ``initial_state``, ``odds_update``, ``heartbeat``) with

@@ -1,0 +1,61 @@
+"""The simulated books' vendor rows (SPEC section 5): full game and prop rows, no ``_diff``.
+
+The field names and their order are the vendor's (as in ``fixtures/golden/frames.ndjson``):
+identity, the event description (:data:`~dropengine.formats.vendor.META_FIELDS`), then the
+time and prices. A null price is a suspended quote; lines stay when prices are pulled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..formats.vendor import META_FIELDS
+
+__all__ = ["GameQuote", "event_meta", "game_row", "prop_row"]
+
+GameQuote = tuple[Any, ...]
+"""``(home_ml, away_ml, home_line, home_price, away_price, total, over, under)`` of one book."""
+
+
+def _line_value(x: float) -> float | int:
+    """Lines as JSON numbers: integral ones as ints (``-3``), the others as floats (``-3.5``)."""
+    return int(x) if float(x).is_integer() else x
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_meta(home: str, away: str, commence_ms: int) -> dict[str, str]:
+    """The event description every row of one game carries, keyed by the vendor schema."""
+    return dict(zip(META_FIELDS, (home, away, _iso(commence_ms)), strict=True))
+
+
+def game_row(event_id: str, bookmaker: str, meta: Mapping[str, str], t: int, q: GameQuote,
+             prices: bool) -> dict[str, Any]:
+    """A full vendor game row of quote ``q``; ``prices=False`` suspends (null prices, lines kept)."""
+    line, total = q[2], q[5]
+    return {
+        "kind": "game", "event_id": event_id, "bookmaker": bookmaker,
+        **meta,
+        "last_update": t,
+        "home_ml": q[0] if prices else None, "away_ml": q[1] if prices else None,
+        "home_spread": _line_value(line), "away_spread": _line_value(-line + 0.0),
+        "home_spread_price": q[3] if prices else None, "away_spread_price": q[4] if prices else None,
+        "total": _line_value(total),
+        "over_price": q[6] if prices else None, "under_price": q[7] if prices else None,
+    }
+
+
+def prop_row(event_id: str, bookmaker: str, meta: Mapping[str, str], player: str, market_key: str, market: str,
+             line: float, over: int | None, under: int | None, t: int) -> dict[str, Any]:
+    """A full vendor prop row (null prices: suspended or pulled)."""
+    return {
+        "kind": "prop", "event_id": event_id, "bookmaker": bookmaker,
+        **meta,
+        "player": player, "market_key": market_key, "market": market,
+        "line": _line_value(line), "over_price": over,
+        "under_price": under, "last_update": t,
+    }
