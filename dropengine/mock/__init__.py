@@ -18,17 +18,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .connection import ConnectionRecord
 from .faults import FAULT_KINDS, Fault, parse_fault, parse_faults, pick_fault
+from .frames import filter_rows, sport_info
 from .timeline import Release, SportState, Timeline, load_timeline, quote_row
 
 if TYPE_CHECKING:
-    from .app import ConnectionRecord, MockUpstream, StreamFilters, filter_rows, parse_filters, sport_info
+    from .app import MockUpstream
 
 #: Names from :mod:`dropengine.mock.app`, imported on first use: starlette is an optional
 #: dependency (the ``server`` extra), and ``dropengine``'s CLI imports this package.
-_APP_NAMES = frozenset(
-    {"ConnectionRecord", "MockUpstream", "StreamFilters", "filter_rows", "parse_filters", "sport_info"}
-)
+_APP_NAMES = frozenset({"MockUpstream"})
 
 
 def __getattr__(name: str) -> Any:
@@ -44,13 +44,11 @@ __all__ = [
     "MockUpstream",
     "Release",
     "SportState",
-    "StreamFilters",
     "Timeline",
     "filter_rows",
     "load_timeline",
     "parse_fault",
     "parse_faults",
-    "parse_filters",
     "pick_fault",
     "quote_row",
     "sport_info",
