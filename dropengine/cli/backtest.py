@@ -22,7 +22,7 @@ from ..core.odds import DEVIG_METHODS
 from ..core.options import DetectOptions
 from ..io.replay import ReplayStats, load_table
 from ..io.report import write_report
-from .options import detect_options, input_options
+from .options import detect_options, input_options, quiet_option
 from .replay import exit_if_unusable, progress_bar
 
 __all__ = ["backtest_cmd"]
@@ -43,7 +43,7 @@ def _minutes_or_off(ctx: click.Context, param: click.Parameter, value: str) -> f
 @click.command("backtest")
 @input_options
 @detect_options()
-@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
+@quiet_option
 @click.option("--close", type=click.Choice(CLOSE_CONVENTIONS), default="last-before-commence", show_default=True,
               help="Which price counts as closing: the last at or before commence_time, or the last at all.")
 @click.option("--take", type=click.Choice(TAKE_POLICIES), default="same", show_default=True,

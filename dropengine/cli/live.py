@@ -429,7 +429,7 @@ def watch_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: 
         cfg = _config(base_url, api_key, auth, transport, since, heartbeat_s, detect.filter, retry_scale, "watch")
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    engine = DropEngine(**detect.as_dict())
+    engine = DropEngine.from_options(detect)
     evictor = Evictor(engine, evict_idle, evict_started)
     _live(sports, cfg, engine, record, duration, status_every, quiet, stamp, max_alerts, evictor)
 

@@ -33,7 +33,7 @@ from ..core.options import REFERENCES, UNITS, DetectOptions
 from ..core.rules import DIRECTIONS
 from ..io.recordings import FORMATS
 
-__all__ = ["FLAGS", "bad_parameter", "detect_options", "filter_options", "input_options"]
+__all__ = ["FLAGS", "bad_parameter", "detect_options", "filter_options", "input_options", "quiet_option"]
 
 #: The flag of each field a core ConfigError may name (``"event_id: ..."`` is ``--event-id``).
 FLAGS: Final[dict[str, str]] = {
@@ -185,3 +185,8 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Input format; auto decides from the extension, else by a vote of the first lines.")(f)
     return click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path),
                           callback=_open_file_room)(f)
+
+
+def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--quiet/-q`` of the commands that read recordings: no summary on stderr."""
+    return click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")(f)

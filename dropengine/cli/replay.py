@@ -28,7 +28,7 @@ from ..core.options import DetectOptions
 from ..core.skips import printable
 from ..io.replay import ReplayStats, replay, replay_batch
 from ..io.sinks import OUTPUT_SUFFIXES, AlertWriter
-from .options import detect_options, input_options
+from .options import detect_options, input_options, quiet_option
 
 __all__ = ["PROGRESS_MIN_BYTES", "exit_if_unusable", "progress_bar", "replay_cmd"]
 
@@ -61,7 +61,7 @@ def progress_bar(err: Console, paths: tuple[Path, ...], quiet: bool) -> tuple[Pr
 @click.command("replay")
 @input_options
 @detect_options()
-@click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")
+@quiet_option
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), callback=_output,
               help="Write alerts to FILE (.ndjson, .csv or .parquet) instead of stdout.")
 @click.option("--engine", "engine_kind", type=click.Choice(["stream", "batch"]), default="stream",
@@ -81,7 +81,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
     after Ctrl-C (the alerts found until then are written, and the summary printed).
     """
     err = Console(stderr=True)
-    engine = DropEngine(**detect.as_dict())
+    engine = DropEngine.from_options(detect)
     stats = ReplayStats()
     bar, advance = progress_bar(err, paths, quiet)
     counters = engine.counters
