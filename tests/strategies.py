@@ -25,6 +25,7 @@ writes and replays the stream in six formats, stays in the tens of milliseconds.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Final
@@ -48,6 +49,7 @@ __all__ = [
     "price_of_cents",
     "quote_streams",
     "server_options",
+    "streams_with_options",
 ]
 
 #: The first ``last_update`` of every stream (2025-05-11, unix ms).
@@ -118,20 +120,39 @@ class Universe:
     sides: tuple[str, ...] = SIDES
 
 
-_STEPS: Final = st.sampled_from((0, 1, 1000, 1000, 61_000, 250))
-_ACTIONS: Final = st.sampled_from(
-    ("move", "move", "move", "move", "fresh", "fresh", "null", "invalid", "repeat", "even")
+#: Per-quote choices are drawn as one tuple of small integers (indexes into the tables
+#: below): drawing the strategies one by one cost ~50 ms per stream, this ~5 ms. Each index
+#: shrinks towards 0, the simplest choice of its table.
+_ACTIONS: Final = ("fresh", "move", "move", "move", "move", "fresh", "null", "invalid", "repeat", "even")
+_STEPS: Final = (1000, 0, 1, 1000, 61_000, 250)
+_BACKS: Final = (0, 0, 0, 0, 0, 0, 0, 1, 1000, 5000)  # mostly in order; sometimes older: maybe stale
+_BASES: Final = (*LADDER, -101, -140, -180, -250, -300, 101, 140, 180, 250, 300, 261, -261, 151)
+_CHOICE: Final = st.tuples(
+    st.integers(0, len(_ACTIONS) - 1),
+    st.integers(0, len(DELTAS) - 1),  # with a focus, odd indexes mean "the focus size"
+    st.integers(0, 1),  # sign of the move
+    st.integers(0, len(_BASES) - 1),
+    st.integers(0, 2 * len(FRACTIONS) - 1),  # half of fresh prices get a fractional part
+    st.integers(0, len(INVALID_PRICES) - 1),
+    st.integers(0, len(_STEPS) - 1),
+    st.integers(0, len(_BACKS) - 1),
+    st.booleans(),  # metadata on this quote (when the stream mixes)
 )
-_SIGN: Final = st.sampled_from((-1, 1))
 
 
-@st.composite
-def _fresh_price(draw: st.DrawFn) -> int | float:
-    base = draw(st.one_of(st.sampled_from(LADDER), st.integers(-300, -100), st.integers(100, 300)))
-    if draw(st.integers(0, 3)) == 0:  # a quarter of fresh prices are fractional
-        frac = draw(st.sampled_from(FRACTIONS))
-        base = round(base - frac if base < 0 else base + frac, 2)
-    return base
+@functools.lru_cache(maxsize=64)
+def rounding_prices(size: float) -> tuple[int | float, ...]:
+    """Fractional prices from which a move of exactly ``size`` cents, up or down, computes in
+    binary floating point as a move *under* ``size`` (``+261.9 -> +251.9``: ``-9.999999999999972``):
+    the threshold comparison must not lose it (SPEC 3 rule 4's tolerance). About 1 in 100
+    fractional prices is one, so a stream focused on a threshold starts some keys on them."""
+    out: list[int | float] = []
+    for base in (*range(101, 400), *range(-399, -100)):
+        for frac in (0.1, 0.9, 0.3, 0.7):
+            p = round(base + frac if base > 0 else base - frac, 2)
+            if any(abs(cents_of(price_of_cents(cents_of(p) + d)) - cents_of(p)) < size for d in (size, -size)):
+                out.append(p)
+    return tuple(out[:: max(1, len(out) // 24)])  # two dozen, spread over the range
 
 
 @st.composite
@@ -146,8 +167,13 @@ def quote_streams(
     nulls: bool = True,
     stale: bool = True,
     fractional: bool = True,
+    focus: float | None = None,
 ) -> list[Quote]:
     """A stream of quotes in arrival order (see the module docstring).
+
+    ``focus`` (cents) makes about half of the moves exactly that size: a test at one
+    threshold gets moves of exactly its threshold between fractional prices, where
+    rounding bites.
 
     The flags switch off whole kinds of content for a test whose path cannot carry them
     (``fractional=False``: integer prices only; ``invalid=False``: every price valid or null).
@@ -158,40 +184,46 @@ def quote_streams(
     ))
     meta = draw(st.sampled_from(("all", "all", "none", "some")))
     n = draw(st.integers(min_len, max_len))
+    key_index = st.integers(0, len(keys) - 1)
     last: dict[tuple[str, str, str], int | float] = {}
     t = T0
     out: list[Quote] = []
     for _ in range(n):
-        key = draw(st.sampled_from(keys))
-        action = draw(_ACTIONS)
+        key = keys[draw(key_index)]
+        a, di, sign, bi, fi, ii, si, back, has_meta = draw(_CHOICE)
+        action = _ACTIONS[a]
         prev = last.get(key)
         price: int | float | None
         if action == "null" and nulls:
             price = None
         elif action == "invalid" and invalid:
-            price = draw(st.sampled_from(INVALID_PRICES))
+            price = INVALID_PRICES[ii]
         elif action == "repeat" and prev is not None:
             price = prev
         elif action == "even" and prev is not None and abs(prev) == 100:
             price = -prev  # the other form of even money: a repeat (SPEC 3, rule 2)
         elif action == "move" and prev is not None:
-            d = draw(st.sampled_from(DELTAS)) * draw(_SIGN)
-            price = price_of_cents(cents_of(prev) + d)
+            size = focus if focus is not None and di % 2 else DELTAS[di % len(DELTAS)]
+            price = price_of_cents(cents_of(prev) + (size if sign else -size))
             if abs(price) > 100000:
                 price = prev
+        elif focus is not None and fractional and fi % 3 == 0 and rounding_prices(focus):
+            edge = rounding_prices(focus)
+            price = edge[(bi + fi) % len(edge)]
         else:
-            price = draw(_fresh_price())
+            price = _BASES[bi]
+            if fractional and fi < len(FRACTIONS):
+                frac = FRACTIONS[fi]
+                price = round(price - frac if price < 0 else price + frac, 2)
         valid = price is not None and math.isfinite(price) and 100 <= abs(price) <= 100000
         if valid and not fractional and isinstance(price, float):
             price = round(price) if abs(round(price)) >= 100 else (100 if price > 0 else -100)
         if valid:
             assert price is not None
             last[key] = price
-        t += draw(_STEPS)
-        lu = t
-        if stale and draw(st.integers(0, 7)) == 0:
-            lu = t - draw(st.sampled_from((1, 1000, 5000)))  # older than the key's newest: maybe stale
-        with_meta = meta == "all" or (meta == "some" and draw(st.booleans()))
+        t += _STEPS[si]
+        lu = t - (_BACKS[back] if stale else 0)
+        with_meta = meta == "all" or (meta == "some" and has_meta)
         out.append(make_quote(key, price, lu, with_meta))
     return out
 
@@ -254,6 +286,15 @@ def _attribute_filters(draw: st.DrawFn) -> dict[str, Any]:
         size = 1 if which == "event_id" else draw(st.integers(1, 2))  # the server takes one event id
         out[which] = frozenset(draw(st.lists(st.sampled_from(pool), min_size=size, max_size=size, unique=True)))
     return out
+
+
+def streams_with_options(options: st.SearchStrategy[dict[str, Any]], **stream_args: Any) -> st.SearchStrategy[
+    tuple[list[Quote], dict[str, Any]]
+]:
+    """``(stream, options)`` with the stream's moves focused on the options' threshold when
+    it is in cents (so exact-threshold moves between fractional prices are common)."""
+    return options.flatmap(lambda o: st.tuples(
+        quote_streams(focus=o["threshold"] if o["unit"] == "cents" else None, **stream_args), st.just(o)))
 
 
 @st.composite
