@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from dropengine import DropEngine, replay
 from dropengine.cli.group import main
 from dropengine.core.skips import MAX_TEXT, SkipLog, printable
-from dropengine.io.recordings import _lines
+from dropengine.io.files import lines as _lines
 from dropengine.io.replay import ReplayStats
 
 from .conftest import FIXTURES

@@ -23,7 +23,7 @@ from ..core.sides import format_line
 from ..core.skips import SkipLog
 from .vendor import GAME_FIELDS, META_FIELDS, PROP_FIELDS, merge_diff, row_identity, row_kind
 
-__all__ = ["DATA_TYPES", "KNOWN_TYPES", "FrameDecoder", "coerce_price", "coerce_line", "coerce_ms"]
+__all__ = ["DATA_TYPES", "KNOWN_TYPES", "FrameDecoder", "coerce_line", "coerce_ms", "coerce_price", "envelope_clock"]
 
 DATA_TYPES: Final = frozenset({"initial_state", "odds_update"})
 KNOWN_TYPES: Final = DATA_TYPES | {
@@ -111,6 +111,18 @@ def coerce_ms(value: object, field: str = "last_update") -> int:
     if ms is None or not 0 <= ms <= MAX_MS:
         raise FeedError(f"{field}: {value!r} is not a unix-ms timestamp", "bad time")
     return ms
+
+
+def envelope_clock(obj: Any, clock: int) -> int:
+    """An envelope's replay clock: the newest integer ``last_update`` among its rows, or
+    ``clock`` (the file's clock so far) when none is newer. Readers use it to merge files."""
+    data = obj.get("data") if isinstance(obj, dict) else None
+    if isinstance(data, list):
+        for row in data:
+            lu = row.get("last_update") if isinstance(row, dict) else None
+            if type(lu) is int and lu > clock:
+                clock = lu
+    return clock
 
 
 def _at(where: str, i: int) -> str:

@@ -18,9 +18,9 @@ from ..core.errors import FeedError
 from ..core.quote import Quote
 from ..core.sides import format_line
 from ..core.skips import SkipLog
-from .frames import coerce_line, coerce_price
+from .frames import coerce_line, coerce_ms, coerce_price
 
-__all__ = ["iso_to_ms", "quotes_from_odds_api"]
+__all__ = ["iso_to_ms", "quotes_from_odds_api", "snapshot_of"]
 
 _ISO_CACHE: dict[str, int] = {}
 _GAME_MARKETS = frozenset({"h2h", "spreads", "totals"})
@@ -161,3 +161,27 @@ def quotes_from_odds_api(events: object, skips: SkipLog, where: str = "") -> lis
                     except FeedError as exc:
                         skips.add(f"{at} {mkey}", exc.reason, str(exc))
     return out
+
+
+def snapshot_of(doc: Any, skips: SkipLog, where: str) -> tuple[int, list[Quote]] | None:
+    """One response (a list of events, one event, or a historical ``{"timestamp", "data"}``
+    object) as ``(clock, quotes)``: ``clock`` stamps its alerts, the fetch time (the
+    ``timestamp``, else the newest quote's ``last_update``). ``None`` when it holds no quote."""
+    clock: int | None = None
+    events = doc
+    if isinstance(doc, dict) and "data" in doc:
+        events = doc["data"]
+        if doc.get("timestamp") is not None:
+            try:
+                ts = doc["timestamp"]
+                clock = coerce_ms(ts, "timestamp") if isinstance(ts, int) else iso_to_ms(ts, "timestamp")
+            except FeedError as exc:
+                skips.add(where, exc.reason, str(exc))
+    if isinstance(events, dict):  # a single-event response (/events/{id}/odds)
+        events = [events]
+    quotes = quotes_from_odds_api(events, skips, where)
+    if not quotes:
+        return None
+    if clock is None:
+        clock = max(q.last_update for q in quotes)
+    return clock, quotes

@@ -25,9 +25,7 @@ A few million quotes are fine; for larger recordings write CSV or frames.
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Final
@@ -35,17 +33,14 @@ from typing import IO, Any, Final
 import msgspec
 
 from ..core.errors import ConfigError
-from ..core.sides import format_line
 from ..formats.sse import encode_event
-from ..formats.tables import QUOTE_COLUMNS
 from ..formats.vendor import price_fields_of, row_kind
+from ..io.tables import write_csv_rows, write_ndjson_rows, write_parquet_rows
 from .simulate import SimConfig, quote_rows_from_envelopes, simulate_envelopes
 
 __all__ = ["SIM_FORMATS", "sim_format", "write_simulation"]
 
 SIM_FORMATS: Final = ("frames", "sse", "quotes")
-_CHUNK: Final = 50_000  # rows turned into a columnar chunk at a time (Parquet)
-_ROW_GROUP: Final = 250_000
 _ENC = msgspec.json.Encoder()
 
 
@@ -130,7 +125,7 @@ def write_simulation(cfg: SimConfig, out: Path, fmt: str | None = None) -> dict[
     envelopes = counter.envelopes_of(cfg)
     if suffix == ".parquet":
         _check_writable(out)
-        _write_parquet(out, quote_rows_from_envelopes(envelopes))
+        write_parquet_rows(out, quote_rows_from_envelopes(envelopes))
         return counter.result()
     try:
         fh = _open(out, gz)
@@ -142,9 +137,9 @@ def write_simulation(cfg: SimConfig, out: Path, fmt: str | None = None) -> dict[
         elif kind == "sse":
             _write_lines(fh, (encode_event(_ENC.encode(env)) for env in envelopes))
         elif suffix == ".csv":
-            _write_csv(fh, quote_rows_from_envelopes(envelopes))
+            write_csv_rows(fh, quote_rows_from_envelopes(envelopes))
         else:
-            _write_lines(fh, (_ENC.encode(row) + b"\n" for row in quote_rows_from_envelopes(envelopes)))
+            write_ndjson_rows(fh, quote_rows_from_envelopes(envelopes))
     finally:
         _close(fh)
     return counter.result()
@@ -164,48 +159,5 @@ def _check_writable(out: Path) -> None:
     try:
         with open(out, "wb"):
             pass
-    except OSError as exc:
-        raise ConfigError(f"out: cannot write {str(out)!r}: {exc.strerror or exc}") from None
-
-
-def _cell(name: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if name == "line":
-        return format_line(value)
-    return str(value)
-
-
-def _write_csv(fh: IO[bytes], rows: Iterator[dict[str, Any]]) -> None:
-    text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(QUOTE_COLUMNS)
-    for row in rows:
-        writer.writerow([_cell(c, row[c]) for c in QUOTE_COLUMNS])
-    text.flush()
-    text.detach()
-
-
-def _write_parquet(out: Path, rows: Iterator[dict[str, Any]]) -> None:
-    import polars as pl  # a core dependency, imported lazily to keep `import dropengine` light
-
-    schema: dict[str, Any] = {c: pl.String for c in QUOTE_COLUMNS}
-    schema.update(price=pl.Int64, last_update=pl.Int64, line=pl.Float64)
-    chunks: list[pl.DataFrame] = []
-    columns: dict[str, list[Any]] = {c: [] for c in QUOTE_COLUMNS}
-    n = 0
-    for row in rows:
-        for c in QUOTE_COLUMNS:
-            columns[c].append(row[c])
-        n += 1
-        if n == _CHUNK:
-            chunks.append(pl.DataFrame(columns, schema=schema))
-            columns = {c: [] for c in QUOTE_COLUMNS}
-            n = 0
-    if n or not chunks:
-        chunks.append(pl.DataFrame(columns, schema=schema))
-    frame = pl.concat(chunks, rechunk=False) if len(chunks) > 1 else chunks[0]
-    try:
-        frame.write_parquet(out, compression="zstd", compression_level=3, statistics=True, row_group_size=_ROW_GROUP)
     except OSError as exc:
         raise ConfigError(f"out: cannot write {str(out)!r}: {exc.strerror or exc}") from None

@@ -1,0 +1,339 @@
+"""Quote tables on disk (SPEC section 2 rows as CSV, Parquet or NDJSON): the readers and writers.
+
+Readers yield ``(clock_ms, Quote)`` pairs, one per row that makes a quote (the row rule is
+:func:`dropengine.formats.tables.quote_from_row`), and record every skipped row with its
+position; a table without the required columns is one whole-file skip. Writers take quote
+rows (:func:`dropengine.formats.tables.row_from_quote`) and write them so the readers give
+back the same quotes: the simulator's files and the conformance suite's go through them.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any, Final
+
+import msgspec
+
+from ..core.errors import ConfigError, FeedError
+from ..core.quote import Quote
+from ..core.sides import format_line
+from ..core.skips import SkipLog
+from ..formats.jsonline import SKIPPED, decode_line
+from ..formats.tables import QUOTE_COLUMNS, REQUIRED_COLUMNS, quote_from_row, row_from_quote
+from .files import PARQUET_MAGIC, READ_ERRORS, Progress, lines, open_bytes, suffix_of
+
+__all__ = [
+    "TABLE_SUFFIXES", "looks_like_csv_header", "read_quote_table", "table_lacks_columns", "write_csv_rows",
+    "write_ndjson_rows", "write_parquet_rows", "write_quote_table",
+]
+
+#: The columns a quote table may have: one named twice makes the table ambiguous.
+_KNOWN_COLUMNS: Final = frozenset(QUOTE_COLUMNS)
+#: Extensions (after any compression extension) that name a table's encoding.
+TABLE_SUFFIXES: Final = (".csv", ".parquet", ".ndjson", ".jsonl", ".json")
+Stream = Iterator[tuple[int, Quote]]
+
+
+def _row_quotes(rows: Iterator[tuple[str, Any]], skips: SkipLog) -> Stream:
+    for where, row in rows:
+        if not isinstance(row, dict):
+            skips.add(where, "bad row", f"expected a JSON object, got {type(row).__name__}")
+            continue
+        try:
+            q = quote_from_row(row)
+        except FeedError as exc:
+            skips.add(where, exc.reason, str(exc))
+            continue
+        yield q.last_update, q
+
+
+def _table_kind(path: Path) -> str:
+    """``.csv``, ``.parquet`` or ``.ndjson``: by extension, else by content (a table from a
+    pipe or saved without its extension): Parquet's magic bytes, a first line that is a JSON
+    object (NDJSON rows), anything else CSV."""
+    suffix = suffix_of(path)
+    if suffix in TABLE_SUFFIXES:
+        return suffix if suffix in (".csv", ".parquet") else ".ndjson"
+    try:
+        with open_bytes(path) as fh:
+            if fh.read(4) == PARQUET_MAGIC:
+                return ".parquet"
+        with open_bytes(path) as fh:
+            first = next((line for _, line in lines(fh)), b"")
+    except READ_ERRORS:
+        return ".ndjson"  # the reader reports what it cannot read
+    return ".ndjson" if first.lstrip().startswith(b"{") else ".csv"
+
+
+def looks_like_csv_header(line: bytes) -> bool:
+    """A CSV header naming every required column of a quote table."""
+    return _header_delimiter(line.decode("utf-8", "replace")) is not None
+
+
+_DELIMITERS: Final = (",", ";", "\t", "|")
+
+
+def _header_delimiter(line: str) -> str | None:
+    """The delimiter by which a header line names every required column: a comma, or the
+    semicolon a spreadsheet in a European locale writes, a tab, a bar; ``None`` if none does."""
+    for d in _DELIMITERS:
+        if d in line or d == ",":
+            names = {c.strip().strip('"') for c in line.split(d)}
+            if all(c in names for c in REQUIRED_COLUMNS):
+                return d
+    return None
+
+
+def read_quote_table(path: Path, skips: SkipLog, progress: Progress | None = None) -> Stream:
+    """Yield ``(last_update, Quote)`` for each usable row of a CSV, Parquet or NDJSON table."""
+    suffix = _table_kind(path)
+    if suffix == ".csv":
+        return _row_quotes(_csv_rows(path, skips, progress), skips)
+    if suffix == ".parquet":
+        return _row_quotes(_parquet_rows(path, skips, progress), skips)
+    return _row_quotes(_ndjson_rows(path, skips, progress), skips)
+
+
+def _ndjson_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
+    with open_bytes(path, progress) as fh:
+        for lineno, line in lines(fh):
+            where = f"{path.name}:{lineno}"
+            obj = decode_line(line, where, "quotes", skips)
+            if obj is not SKIPPED:
+                yield where, obj
+
+
+def table_lacks_columns(path: Path, columns: list[str], rows: int | None, skips: SkipLog) -> bool:
+    """Report a table without the required columns once, as a whole-file skip (every row
+    of it would fail the same way); returns whether it was reported."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if not missing:
+        return False
+    shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+    count = "" if rows is None else f"; its {rows:,} rows were not read"
+    skips.add_file(path.name, "unusable file",
+                   f"not a quote table: missing column(s) {', '.join(missing)} (it has: {shown}){count}")
+    return True
+
+
+def _parquet_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
+    import polars as pl  # a core dependency, imported lazily to keep `import dropengine` light
+
+    try:
+        frame = pl.read_parquet(path, glob=False)  # a name like q[1].parquet is no glob
+    except Exception as exc:  # polars raises many exception types; translate them all here
+        skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
+        return
+    if progress is not None:
+        progress(path.stat().st_size)
+    if table_lacks_columns(path, frame.columns, frame.height, skips):
+        return
+    for i, row in enumerate(frame.iter_rows(named=True), 1):
+        yield f"{path.name}:row {i}", row
+
+
+class _OneLine:
+    """The csv module's input: exactly one line per record, then end of input.
+
+    A quotes table never holds a line break inside a cell, so each physical line is parsed
+    on its own: an unclosed quote cannot swallow the lines after it (the csv module reads
+    on into the next lines to close a quoted cell); it is one bad line, reported.
+    """
+
+    __slots__ = ("line",)
+
+    def __init__(self) -> None:
+        self.line: str | None = None
+
+    def __iter__(self) -> _OneLine:
+        return self
+
+    def __next__(self) -> str:
+        line = self.line
+        if line is None:
+            raise StopIteration
+        self.line = None
+        return line
+
+
+def _csv_error(exc: csv.Error) -> str:
+    text = str(exc)
+    if "unexpected end of data" in text:
+        return "a quoted cell is not closed on its line (a quote table holds no line breaks in cells)"
+    return text
+
+
+def _text_encoding(raw: IO[bytes]) -> str:
+    """UTF-16 when the file starts with its BOM (a spreadsheet's "Unicode" export), else
+    UTF-8 (an optional UTF-8 BOM dropped)."""
+    head = raw.peek(2)[:2]  # type: ignore[attr-defined]  # BufferedReader and GzipFile peek
+    return "utf-16" if head in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+
+
+def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
+    """CSV rows as dicts of text (an empty cell is ""), positioned by file line.
+
+    The stdlib parser is used rather than polars so that one ragged or broken line is
+    skipped and reported instead of failing the whole file; each line is parsed on its own
+    (:class:`_OneLine`), so a broken line never takes the next ones with it. A header
+    without the required columns is one report for the whole file. The delimiter is the one
+    by which the header names the required columns (``,``, ``;``, tab or ``|``).
+    """
+    name = path.name
+    one = _OneLine()
+    reader = csv.reader(one, strict=True)
+    header: list[str] | None = None
+    width = 0
+    with (open_bytes(path, progress) as raw,
+          io.TextIOWrapper(raw, _text_encoding(raw), errors="replace", newline="") as fh):
+        for lineno, line in enumerate(fh, 1):
+            if line.startswith("\ufeff"):  # a BOM mid-file: CSVs from a spreadsheet, concatenated
+                line = line.lstrip("\ufeff")
+            one.line = line
+            if header is None and line.strip():
+                reader = csv.reader(one, delimiter=_header_delimiter(line) or ",", strict=True)
+            try:
+                cells = next(reader)
+            except csv.Error as exc:
+                if header is None:
+                    skips.add_file(name, "unusable file", f"line {lineno}: unreadable header: {_csv_error(exc)}")
+                    return
+                skips.add(f"{name}:{lineno}", "bad row", _csv_error(exc))
+                continue
+            except StopIteration:
+                continue
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if header is None:
+                header = [h.strip() for h in cells]
+                width = len(header)
+                twice = sorted({c for c in header if c in _KNOWN_COLUMNS and header.count(c) > 1})
+                if any(c not in header for c in REQUIRED_COLUMNS) or twice:
+                    rows = sum(1 for rest in fh if rest.strip())
+                    if not table_lacks_columns(path, header, rows, skips):
+                        skips.add_file(name, "unusable file",
+                                       f"the header (line {lineno}) names {', '.join(twice)} twice: which one "
+                                       f"is meant cannot be told; its {rows:,} rows were not read")
+                    return
+                continue
+            if len(cells) != width:
+                skips.add(f"{name}:{lineno}", "bad row", f"{len(cells)} cells, the header has {width}")
+                continue
+            if cells[0] == header[0] and [c.strip() for c in cells] == header:
+                continue  # the header again: files concatenated (cat a.csv b.csv); nothing is wrong
+            yield f"{name}:{lineno}", dict(zip(header, cells, strict=True))
+
+
+# -- writers ---------------------------------------------------------------------------------
+
+_ENC: Final = msgspec.json.Encoder()
+_CHUNK: Final = 50_000  # rows turned into a columnar chunk at a time (Parquet)
+_ROW_GROUP: Final = 250_000
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if name == "line":
+        return format_line(value)
+    return str(value)  # repr of a float: the shortest text that reads back as the same float
+
+
+def write_csv_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write quote rows as CSV (header :data:`QUOTE_COLUMNS`, ``\\n`` line ends, an absent
+    value as an empty cell) to a binary file; returns the number of rows. An integer price
+    is written as ``-110``, a float one as ``-110.0``, so the reader gives back its type."""
+    text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(QUOTE_COLUMNS)
+    n = 0
+    for row in rows:
+        writer.writerow([_cell(c, row.get(c)) for c in QUOTE_COLUMNS])
+        n += 1
+    text.flush()
+    text.detach()
+    return n
+
+
+def write_ndjson_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write quote rows as NDJSON (one compact object per line, keys in :data:`QUOTE_COLUMNS`
+    order); returns the number of rows."""
+    batch: list[bytes] = []
+    n = 0
+    for row in rows:
+        batch.append(_ENC.encode({c: row.get(c) for c in QUOTE_COLUMNS}) + b"\n")
+        n += 1
+        if len(batch) == 4096:
+            fh.write(b"".join(batch))
+            batch.clear()
+    fh.write(b"".join(batch))
+    return n
+
+
+def write_parquet_rows(out: Path, rows: Iterable[Mapping[str, Any]], float_prices: bool = False) -> int:
+    """Write quote rows as one Parquet table (zstd, fixed settings, so the same rows give the
+    same bytes for one polars version); returns the number of rows.
+
+    A Parquet column has one type: ``price`` is Int64, or Float64 with ``float_prices``
+    (needed as soon as one price is fractional; integral prices then read back as floats).
+    The table is held in memory whole (about 165 bytes per quote in columnar chunks).
+    Raises :class:`ConfigError` when ``out`` cannot be written.
+    """
+    import polars as pl  # a core dependency, imported lazily to keep `import dropengine` light
+
+    schema: dict[str, Any] = {c: pl.String for c in QUOTE_COLUMNS}
+    schema.update(price=pl.Float64 if float_prices else pl.Int64, last_update=pl.Int64, line=pl.Float64)
+    chunks: list[pl.DataFrame] = []
+    columns: dict[str, list[Any]] = {c: [] for c in QUOTE_COLUMNS}
+    n = total = 0
+    for row in rows:
+        for c in QUOTE_COLUMNS:
+            columns[c].append(row.get(c))
+        n += 1
+        if n == _CHUNK:
+            chunks.append(pl.DataFrame(columns, schema=schema, strict=False))
+            columns = {c: [] for c in QUOTE_COLUMNS}
+            total += n
+            n = 0
+    if n or not chunks:
+        chunks.append(pl.DataFrame(columns, schema=schema, strict=False))
+        total += n
+    frame = pl.concat(chunks, rechunk=False) if len(chunks) > 1 else chunks[0]
+    try:
+        frame.write_parquet(out, compression="zstd", compression_level=3, statistics=True, row_group_size=_ROW_GROUP)
+    except OSError as exc:
+        raise ConfigError(f"out: cannot write {str(out)!r}: {exc.strerror or exc}") from None
+    return total
+
+
+def write_quote_table(out: str | Path, quotes: Iterable[Quote]) -> int:
+    """Write ``quotes`` as a quote table whose encoding the name says: ``.csv``, ``.ndjson``
+    or ``.jsonl`` (each optionally ``.gz``, written with no name and mtime 0), ``.parquet``
+    (Float64 prices when any price is a float). Returns the number of rows; raises
+    :class:`ConfigError` for another name or an unwritable path. Read back by
+    :func:`read_quote_table` (and ``replay``) it gives the same quotes, bar the Parquet
+    price type noted above."""
+    out = Path(out)
+    name = out.name.lower()
+    gz = name.endswith(".gz")
+    suffix = Path(name[:-3] if gz else name).suffix
+    if suffix not in (".csv", ".ndjson", ".jsonl", ".parquet") or (gz and suffix == ".parquet"):
+        raise ConfigError(f"out: {str(out)!r} must end in .csv, .ndjson or .jsonl (optionally .gz), or .parquet")
+    rows = [row_from_quote(q) for q in quotes] if suffix == ".parquet" else (row_from_quote(q) for q in quotes)
+    if suffix == ".parquet":
+        assert isinstance(rows, list)
+        return write_parquet_rows(out, rows, float_prices=any(type(r["price"]) is float for r in rows))
+    try:
+        raw = open(out, "wb")  # noqa: SIM115 - closed below, through the gzip wrapper too
+    except OSError as exc:
+        raise ConfigError(f"out: cannot write {str(out)!r}: {exc.strerror or exc}") from None
+    fh: IO[bytes] = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if gz else raw  # type: ignore[assignment]
+    try:
+        return write_csv_rows(fh, rows) if suffix == ".csv" else write_ndjson_rows(fh, rows)
+    finally:
+        fh.close()
+        raw.close()
