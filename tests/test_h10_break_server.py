@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dropengine import Quote
-from dropengine.server import app as app_mod
+from dropengine.server import persistence as app_mod  # saves moved out of server.app
 from dropengine.server import state as state_mod
 from dropengine.server.app import DropServer, ServeConfig
 from dropengine.server.sources import ManualSource
