@@ -1,4 +1,4 @@
-"""Tests for the devig in ``dropengine.core.odds`` (SPEC section 9): published worked examples,
+"""Tests for the devig in ``dropengine.analysis.devig`` (SPEC section 9): published worked examples,
 hypothesis properties, and the errors.
 
 The published examples live outside the repository, in
@@ -32,20 +32,15 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+from dropengine.analysis.devig import DEVIG_METHODS, Devigged, _shin_numeric, devig, implied_probabilities, overround
 from dropengine.core.errors import ConfigError, DropEngineError
 from dropengine.core.odds import (
-    DEVIG_METHODS,
     MAX_ABS_PRICE,
     MIN_ABS_PRICE,
-    Devigged,
-    _shin_numeric,
     american_to_decimal,
     american_to_prob,
     decimal_to_american,
     delta,
-    devig,
-    implied_probabilities,
-    overround,
     prob_to_american,
 )
 
@@ -282,7 +277,7 @@ CHECKERS: dict[str, Checker] = {
 #: Exact vectors (by method) and cases (by function) of things dropengine does not offer.
 NOT_OFFERED = {
     "goto_conversion": "goto_conversion is not one of dropengine's devig methods",
-    "calculateKellyStake": "Kelly staking is not part of dropengine.core.odds",
+    "calculateKellyStake": "Kelly staking is not part of dropengine.analysis.devig",
 }
 
 

@@ -38,9 +38,10 @@ import polars as pl
 
 from ..core.engine import EngineCounters
 from ..core.errors import ConfigError
-from ..core.odds import DEVIG_METHODS, DevigMethod, american_to_decimal, devig
+from ..core.odds import american_to_decimal
 from ..core.sides import format_line, parse_side
 from .batch import _computed, accepted_quotes, detect_counted
+from .devig import DEVIG_METHODS, DevigMethod, devig
 
 __all__ = [
     "CLOSE_CONVENTIONS",

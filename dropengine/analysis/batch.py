@@ -37,19 +37,33 @@ from typing import Any, Final, TypeVar
 
 import polars as pl
 
-from ..core.alerts import ALERT_FIELDS
-from ..core.engine import THRESHOLD_EPSILON, EngineCounters, Reference, Unit
+from ..core import rules
+from ..core.alerts import ALERT_FIELDS, Drop
+from ..core.engine import EngineCounters
 from ..core.errors import ConfigError, FeedError
 from ..core.filters import AlertFilter, DirectionChoice
-from ..core.options import DetectOptions
+from ..core.options import DetectOptions, Reference, Unit
 from ..core.sides import canonical_side, parse_side
 
-__all__ = ["ALERT_SCHEMA", "BatchResult", "accepted_quotes", "detect", "detect_counted"]
+__all__ = [
+    "ALERT_SCHEMA", "PRICE_INT_COLUMN", "BatchResult", "accepted_quotes", "cents_expr", "detect", "detect_counted",
+    "direction_expr", "filter_expr", "prob_move_expr", "valid_price_expr",
+]
 
 KEY: Final = ("event_id", "bookmaker", "side")
 REQUIRED: Final = ("sport_key", "event_id", "bookmaker", "side", "price", "last_update")
 _META_TEXT: Final = ("kind", "market_key", "market", "player", "home_team", "away_team", "commence_time")
-_PLAIN_NUMBER: Final = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+_PLAIN_NUMBER: Final = f"^(?:{rules.PLAIN_NUMBER})$"
+_INTEGER_TEXT: Final = f"^(?:{rules.INTEGER_TEXT})$"
+
+#: Optional Boolean input column: true where the row's price arrived as an integer (SPEC 4:
+#: prices keep the type they arrived with). A Float64 price column cannot say so by itself
+#: once one price of the table is fractional; a table builder that knows each quote's type
+#: (``dropengine.io.replay``) sets this column, and the alerts keep each row's type. Without it
+#: (or where it is null) the type follows the column: integer columns are ints, float columns
+#: floats, text per cell (an integer literal is an int), decimals per value (integral = int).
+#: A true flag on a fractional price is ignored (the price stays a float).
+PRICE_INT_COLUMN: Final = "_price_int"
 
 #: Column order of the alerts frame: the wire order of :class:`~dropengine.core.alerts.Drop`.
 ALERT_SCHEMA: Final = ALERT_FIELDS
@@ -66,6 +80,30 @@ class BatchResult:
     #: Input rows not used: ``row`` (0-based position in the input) and ``reason`` (the
     #: skip reasons above, and ``invalid price``), in input order.
     rejected: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"row": pl.UInt32, "reason": pl.String}))
+    #: Per alert row (aligned with :attr:`alerts`): ``prev_int`` and ``new_int``, whether that
+    #: price arrived as an integer. The ``alerts`` columns are Int64 when every alert's prices are
+    #: integers, else Float64; :meth:`drops` gives each alert its own types back.
+    price_types: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"prev_int": pl.Boolean, "new_int": pl.Boolean})
+    )
+
+    def drops(self) -> list[Drop]:
+        """The alerts as :class:`Drop` values, each price with the type it arrived with and
+        ``delta`` an int when both are (SPEC 4), so they serialise byte for byte as the
+        streaming engine's alerts do."""
+        out: list[Drop] = []
+        flags = self.price_types.iter_rows() if self.price_types.height == self.alerts.height else None
+        for row in self.alerts.iter_rows(named=True):
+            prev_int, new_int = next(flags) if flags is not None else (False, False)
+            del row["type"]
+            if prev_int:
+                row["prev"] = int(row["prev"])
+            if new_int:
+                row["new"] = int(row["new"])
+            if prev_int and new_int:
+                row["delta"] = int(row["delta"])
+            out.append(Drop(**row))
+        return out
 
 
 def detect(
@@ -82,9 +120,12 @@ def detect(
     kinds: str | Iterable[str] | None = None,
     reprime_after_suspension: bool = True,
     timestamp_column: str | None = None,
+    options: DetectOptions | None = None,
 ) -> pl.DataFrame:
     """Alerts of ``quotes`` in detection order, as the streaming engine would give them.
 
+    The options are :class:`~dropengine.core.options.DetectOptions` (``options=``) or the
+    same keywords as :class:`~dropengine.core.engine.DropEngine` takes, not both.
     ``timestamp_column`` names an optional column holding each row's arrival time, used
     as the alert ``timestamp`` (the streaming engine's ``now_ms``); without it, an
     alert's ``timestamp`` is its ``last_update``.
@@ -92,7 +133,7 @@ def detect(
     return detect_counted(
         quotes, threshold, direction, reference, unit, sports=sports, event_id=event_id,
         bookmakers=bookmakers, markets=markets, kinds=kinds,
-        reprime_after_suspension=reprime_after_suspension, timestamp_column=timestamp_column,
+        reprime_after_suspension=reprime_after_suspension, timestamp_column=timestamp_column, options=options,
     ).alerts
 
 
@@ -110,11 +151,20 @@ def detect_counted(
     kinds: str | Iterable[str] | None = None,
     reprime_after_suspension: bool = True,
     timestamp_column: str | None = None,
+    options: DetectOptions | None = None,
 ) -> BatchResult:
     """Like :func:`detect`, with the counters and the rows skipped before detection."""
-    cfg = DetectOptions.build(threshold, direction, reference, unit, sports=sports, event_id=event_id,
-                              bookmakers=bookmakers, markets=markets, kinds=kinds,
-                              reprime_after_suspension=reprime_after_suspension)
+    if options is None:
+        cfg = DetectOptions.build(threshold, direction, reference, unit, sports=sports, event_id=event_id,
+                                  bookmakers=bookmakers, markets=markets, kinds=kinds,
+                                  reprime_after_suspension=reprime_after_suspension)
+    elif not isinstance(options, DetectOptions):
+        raise ConfigError(f"options: {str(options)[:60]!r} is not a DetectOptions")
+    elif (threshold, direction, reference, unit, sports, event_id, bookmakers, markets, kinds,
+          reprime_after_suspension) != (10, "both", "last", "cents", None, None, None, None, None, True):
+        raise ConfigError("options: give either options= or the separate settings, not both")
+    else:
+        cfg = options
     flt = cfg.filter
     loaded = _load(quotes, timestamp_column)
     w, n_stale = _accept(loaded.frame)
@@ -133,24 +183,31 @@ def detect_counted(
     n_rep = w.height - (w.select(pl.col("_run").sum()).item() or 0)
     runs = w.filter(pl.col("_run"))
 
-    # 5-6. Moves against the reference price, thresholds.
-    thr = cfg.threshold - THRESHOLD_EPSILON
+    # 5-6. Moves against the reference price, thresholds (rules.crosses: on the written delta in
+    # cents, on the probability move with unit=prob).
+    thr = rules.threshold_floor(cfg.threshold)
     if cfg.reference == "last":
         moves = runs.with_columns(
             pl.col("_p").shift(1).alias("_rp"),
             pl.col("_c").shift(1).alias("_rc"),
             pl.col("_lu").shift(1).alias("_rlu"),
+            pl.col("_pint").shift(1).alias("_rpint"),
         ).filter(~pl.col("_first"))
-        move = _prob_move(pl.col("_p"), pl.col("_rp")) if cfg.unit == "prob" else pl.col("_c") - pl.col("_rc")
+        moves = _with_delta(moves)
+        move = prob_move_expr(pl.col("_rp"), pl.col("_p")) if cfg.unit == "prob" else pl.col("_d")
         fired = moves.filter((move >= thr) | (-move >= thr))
     else:
         fired = _anchor(runs, thr, cfg.unit == "prob")
     n_det = fired.height
-    fired = fired.join(loaded.frame.drop("_lu", "_p", "_c", "_invalid"), on="_i", how="left")
-    alerts = _alerts(fired, loaded.int_prices, timestamp_column)
-    alerts = _filter(alerts, flt).sort("_i").drop("_i")
+    fired = fired.join(loaded.frame.drop("_lu", "_p", "_c", "_invalid", "_pint"), on="_i", how="left")
+    alerts = _alerts(fired, timestamp_column)
+    alerts = alerts.filter(filter_expr(flt)).sort("_i")
+    types = alerts.select(pl.col("_rpint").alias("prev_int"), pl.col("_pint").alias("new_int"))
+    all_int = types.height == 0 or bool(types.select(pl.all_horizontal(pl.all()).all()).item())
+    price_type = pl.Int64 if (all_int and loaded.int_column) else pl.Float64
+    alerts = alerts.drop("_i", "_rpint", "_pint").with_columns(pl.col("prev", "new", "delta").cast(price_type))
     counters = EngineCounters(loaded.seen, n_primed, n_stale, loaded.invalid, n_susp, n_rep, n_det, alerts.height)
-    return BatchResult(alerts, counters, loaded.skipped, loaded.rejected)
+    return BatchResult(alerts, counters, loaded.skipped, loaded.rejected, types)
 
 
 def accepted_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -165,7 +222,8 @@ def accepted_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """
     frame = _load(quotes, None).frame
     w, _ = _accept(frame)
-    w = w.join(frame.drop("_lu", "_p", "_c", "_invalid"), on="_i", how="left", maintain_order="left")
+    w = w.drop("_pint").join(frame.drop("_lu", "_p", "_c", "_invalid", "_pint"), on="_i", how="left",
+                             maintain_order="left")
     rest = [c for c in w.columns if not c.startswith("_") and c not in ("sport_key", *KEY)]
     return w.select(
         pl.col("_i").alias("row"), "sport_key", *KEY, pl.col("_p").alias("price"),
@@ -176,7 +234,9 @@ def accepted_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 @dataclass(frozen=True, slots=True)
 class _Loaded:
     frame: pl.DataFrame
-    int_prices: bool
+    #: whether an all-integer result may be given Int64 columns (the price column was numbers
+    #: or text; a Null column has no prices at all)
+    int_column: bool
     seen: int
     invalid: int
     skipped: dict[str, int]
@@ -200,7 +260,6 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
     if timestamp_column is not None and timestamp_column not in schema:
         raise ConfigError(f"timestamp_column: no column {timestamp_column!r} in quotes")
     price_dtype = schema["price"]
-    int_prices = price_dtype.is_integer()
     if not (price_dtype.is_numeric() or price_dtype == pl.String or price_dtype == pl.Null):
         raise ConfigError(f"quotes: column price has type {price_dtype}; expected numbers or text")
     meta = [c for c in _META_TEXT if c in schema]
@@ -213,6 +272,13 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
         raise ConfigError(f"quotes: column last_update has type {lu_dtype}; expected unix ms (integers) or datetimes")
     if "line" in schema and not (schema["line"].is_numeric() or schema["line"] == pl.Null):
         raise ConfigError(f"quotes: column line has type {schema['line']}; expected numbers")
+    flag: pl.Expr | None = None
+    if PRICE_INT_COLUMN in schema:
+        if schema[PRICE_INT_COLUMN] not in (pl.Boolean, pl.Null):
+            raise ConfigError(
+                f"quotes: column {PRICE_INT_COLUMN} has type {schema[PRICE_INT_COLUMN]}; expected booleans"
+            )
+        flag = pl.col(PRICE_INT_COLUMN).cast(pl.Boolean)
     stamp: list[pl.Expr] = []
     if timestamp_column is not None:
         ts_dtype = schema[timestamp_column]
@@ -227,7 +293,7 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
             *(pl.col(c).cast(pl.String) for c in ("sport_key", *KEY)),
             _ms(pl.col("last_update"), lu_dtype).alias("_lu"),
-            *_price_columns(price_dtype),
+            *_price_columns(price_dtype, flag),
             *(pl.col(c).cast(pl.String) for c in meta),
             *([pl.col("line").cast(pl.Float64)] if "line" in schema else []),
             *stamp,
@@ -238,8 +304,6 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
             f"timestamp_column: column {timestamp_column!r} holds negative times"
             " (like now_ms, an arrival time is non-negative unix ms)"
         )
-    if price_dtype == pl.String:
-        int_prices = bool(frame.select(((pl.col("_p") % 1) == 0).all()).item() is not False)
     seen = frame.height
 
     # Rows no quote could be built from: a missing key field, a bad time, a bad side.
@@ -260,7 +324,7 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
     n_invalid = frame.select(pl.col("_invalid").sum()).item() or 0
     seen -= sum(skipped.values())
 
-    return _Loaded(frame, int_prices, seen, n_invalid, skipped, rejected)
+    return _Loaded(frame, price_dtype != pl.Null, seen, n_invalid, skipped, rejected)
 
 
 def _accept(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
@@ -270,7 +334,8 @@ def _accept(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     # any order that groups each key and keeps input order within it will do.
     # Only the narrow working columns travel through the sort; callers join the text back by _i.
     codes = [pl.col(c).cast(pl.Categorical).to_physical().alias(f"_k{j}") for j, c in enumerate(KEY)]
-    w = frame.filter(~pl.col("_invalid")).select("_i", *codes, "_lu", "_p", "_c").sort(["_k0", "_k1", "_k2", "_i"])
+    w = frame.filter(~pl.col("_invalid")).select("_i", *codes, "_lu", "_p", "_c", "_pint")
+    w = w.sort(["_k0", "_k1", "_k2", "_i"])
     new_key = pl.any_horizontal(*(pl.col(f"_k{j}") != pl.col(f"_k{j}").shift(1) for j in range(3))).fill_null(True)
     w = w.with_columns(new_key.alias("_newkey")).drop("_k0", "_k1", "_k2")
     w = w.with_columns(pl.col("_newkey").cum_sum().alias("_g"))
@@ -320,8 +385,9 @@ def _ms(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return pl.when(out >= 0).then(out)
 
 
-def _price_columns(dtype: pl.DataType) -> list[pl.Expr]:
-    """``_p`` (Float64 price or null), ``_invalid`` (not a valid price), ``_c`` (cents)."""
+def _price_columns(dtype: pl.DataType, flag: pl.Expr | None) -> list[pl.Expr]:
+    """``_p`` (Float64 price or null), ``_invalid`` (not a valid price: rules.is_valid_price),
+    ``_c`` (cents: rules.to_cents) and ``_pint`` (the price arrived as an integer)."""
     col = pl.col("price")
     if dtype == pl.String:
         text = col.str.strip_chars()
@@ -329,16 +395,57 @@ def _price_columns(dtype: pl.DataType) -> list[pl.Expr]:
         number = pl.when(text.str.contains(_PLAIN_NUMBER)).then(text.cast(pl.Float64, strict=False))
         p = pl.when(empty).then(None).otherwise(number)
         unparsed = ~empty & number.is_null()
+        is_int = text.str.contains(_INTEGER_TEXT).fill_null(False)
     else:
         p = col.cast(pl.Float64)
         unparsed = pl.lit(False)
-    valid = p.is_between(100, 100000) | p.is_between(-100000, -100)
-    invalid = unparsed | (p.is_not_null() & ~valid.fill_null(False))
-    return [
-        p.alias("_p"),
-        invalid.alias("_invalid"),
-        pl.when(p > 0).then(p - 100).otherwise(p + 100).alias("_c"),
-    ]
+        if dtype.is_decimal():  # as the row reader reads a decimal: integral values are ints
+            is_int = (p == p.floor()).fill_null(False)
+        else:
+            is_int = pl.lit(dtype.is_integer() or dtype == pl.Null)
+    if flag is not None:  # the table builder knew each price's type; a fractional price stays a float
+        is_int = pl.coalesce(flag, is_int) & (p == p.floor()).fill_null(True)
+    invalid = unparsed | (p.is_not_null() & ~valid_price_expr(p).fill_null(False))
+    return [p.alias("_p"), invalid.alias("_invalid"), cents_expr(p).alias("_c"), is_int.alias("_pint")]
+
+
+def valid_price_expr(p: pl.Expr) -> pl.Expr:
+    """:func:`rules.is_valid_price` of a Float64 price column (NaN and infinities are not valid)."""
+    lo, hi = rules.MIN_ABS_PRICE, rules.MAX_ABS_PRICE
+    return p.is_between(lo, hi) | p.is_between(-hi, -lo)
+
+
+def cents_expr(p: pl.Expr) -> pl.Expr:
+    """:func:`rules.to_cents` of a valid-price column, with the same float operations."""
+    return pl.when(p > 0).then(p - 100).otherwise(p + 100)
+
+
+def prob_move_expr(prev: pl.Expr, new: pl.Expr) -> pl.Expr:
+    """:func:`rules.prob_move`, with the same float operations in the same order."""
+    def prob(x: pl.Expr) -> pl.Expr:  # rules.to_prob
+        return pl.when(x > 0).then(100.0 / (x + 100.0)).otherwise(-x / (100.0 - x))
+
+    return (prob(new) - prob(prev)) * -100.0
+
+
+def direction_expr(delta: pl.Expr) -> pl.Expr:
+    """:func:`rules.direction_of` of a non-zero delta column."""
+    fav, dog = rules.direction_of(-1), rules.direction_of(1)
+    return pl.when(delta < 0).then(pl.lit(fav)).otherwise(pl.lit(dog))
+
+
+def _with_delta(frame: pl.DataFrame) -> pl.DataFrame:
+    """``_d``: the written delta of each move (``_c - _rc`` by :func:`rules.round_delta`).
+
+    Subtraction is exact and rounding the identity on an integral difference, so only
+    fractional differences (rare: fractional prices) are rounded, one Python call each: polars'
+    own rounding is not guaranteed to match Python's correctly rounded ``round`` bit for bit."""
+    d = (frame.get_column("_c") - frame.get_column("_rc")).alias("_d")
+    frac = (d != d.floor()).fill_null(False)
+    if frac.any():
+        idx = frac.arg_true()
+        d = d.scatter(idx, [rules.round_delta(x) for x in d.gather(idx).to_list()])
+    return frame.with_columns(d)
 
 
 def _canonical_sides(frame: pl.DataFrame) -> pl.DataFrame:
@@ -358,55 +465,50 @@ def _canonical_sides(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _prob_move(p: pl.Expr, ref: pl.Expr) -> pl.Expr:
-    """The engine's probability-point move, with the same float operations in the same order."""
-    def prob(x: pl.Expr) -> pl.Expr:
-        return pl.when(x > 0).then(100.0 / (x + 100.0)).otherwise(-x / (100.0 - x))
-
-    return (prob(p) - prob(ref)) * -100.0
-
-
 def _anchor(runs: pl.DataFrame, thr: float, prob: bool) -> pl.DataFrame:
-    """Path-dependent anchor reference: one Python step per move (repeats already removed)."""
+    """Path-dependent anchor reference: one Python step per move (repeats already removed),
+    deciding with the rules functions themselves."""
     first = runs.get_column("_first").to_list()
     price = runs.get_column("_p").to_list()
     cents = runs.get_column("_c").to_list()
     lus = runs.get_column("_lu").to_list()
+    pints = runs.get_column("_pint").to_list()
+    round_delta, prob_move = rules.round_delta, rules.prob_move
     keep: list[int] = []
     rp: list[Any] = []
     rc: list[Any] = []
     rlu: list[Any] = []
-    a_p = a_c = a_lu = 0.0
+    rpint: list[Any] = []
+    a_p = a_c = 0.0
+    a_lu = 0
+    a_int = False
     for i, is_first in enumerate(first):
         p = price[i]
         if is_first:
-            a_p, a_c, a_lu = p, cents[i], lus[i]
+            a_p, a_c, a_lu, a_int = p, cents[i], lus[i], pints[i]
             continue
-        if prob:
-            move = (
-                (100.0 / (p + 100.0) if p > 0 else -p / (100.0 - p))
-                - (100.0 / (a_p + 100.0) if a_p > 0 else -a_p / (100.0 - a_p))
-            ) * -100.0
-        else:
-            move = cents[i] - a_c
-        if move >= thr or -move >= thr:
+        d = round_delta(cents[i] - a_c)
+        move = prob_move(a_p, p) if prob else d
+        if move >= thr or -move >= thr:  # rules.crosses, against the precomputed floor
             keep.append(i)
             rp.append(a_p)
             rc.append(a_c)
             rlu.append(a_lu)
-            a_p, a_c, a_lu = p, cents[i], lus[i]
+            rpint.append(a_int)
+            a_p, a_c, a_lu, a_int = p, cents[i], lus[i], pints[i]
     idx = pl.Series("_row", keep, dtype=pl.UInt32)
-    return runs[idx].with_columns(
+    return _with_delta(runs[idx].with_columns(
         pl.Series("_rp", rp, dtype=pl.Float64),
         pl.Series("_rc", rc, dtype=pl.Float64),
         pl.Series("_rlu", rlu, dtype=pl.Int64),
-    )
+        pl.Series("_rpint", rpint, dtype=pl.Boolean),
+    ))
 
 
-def _alerts(fired: pl.DataFrame, int_prices: bool, timestamp_column: str | None) -> pl.DataFrame:
-    """SPEC section 4 columns for the fired moves (plus ``_i`` for detection order)."""
-    price_type = pl.Int64 if int_prices else pl.Float64
-    delta = pl.col("_c") - pl.col("_rc")
+def _alerts(fired: pl.DataFrame, timestamp_column: str | None) -> pl.DataFrame:
+    """SPEC section 4 columns for the fired moves (Float64 prices; the caller types them), plus
+    ``_i`` for detection order and ``_rpint``/``_pint``, whether prev and new arrived as ints."""
+    delta = pl.col("_d")
     cols = fired.columns
     text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT}
     line = pl.col("line") if "line" in cols else pl.lit(None, dtype=pl.Float64)
@@ -416,16 +518,16 @@ def _alerts(fired: pl.DataFrame, int_prices: bool, timestamp_column: str | None)
         "sport_key": pl.col("sport_key"),
         **{c: pl.col(c) for c in KEY},
         **text,
-        "prev": pl.col("_rp").cast(price_type),
-        "new": pl.col("_p").cast(price_type),
-        "delta": delta.cast(price_type),
-        "direction": pl.when(delta < 0).then(pl.lit("toward_favorite")).otherwise(pl.lit("toward_dog")),
+        "prev": pl.col("_rp"),
+        "new": pl.col("_p"),
+        "delta": delta,
+        "direction": direction_expr(delta),
         "line": line,
         "last_update": pl.col("_lu"),
         "timestamp": stamp,
         "elapsed_ms": pl.col("_lu") - pl.col("_rlu"),
     }
-    out = fired.select(pl.col("_i"), *(columns[c].alias(c) for c in ALERT_SCHEMA))
+    out = fired.select(pl.col("_i"), pl.col("_rpint"), pl.col("_pint"), *(columns[c].alias(c) for c in ALERT_SCHEMA))
     return _derive_from_side(out)
 
 
@@ -453,11 +555,16 @@ def _derive_from_side(alerts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _filter(alerts: pl.DataFrame, flt: AlertFilter) -> pl.DataFrame:
-    """The same predicates as :meth:`AlertFilter.accepts`, as one expression."""
-    if flt.passes_all:
-        return alerts
+def filter_expr(flt: AlertFilter) -> pl.Expr:
+    """:meth:`AlertFilter.accepts` as one polars expression over an alerts frame (the same
+    predicates with the same meaning: ``threshold`` by :func:`rules.crosses` on ``delta``,
+    ``since`` on ``timestamp``, the direction choice by :func:`rules.direction_accepts`)."""
     cond = pl.lit(True)
+    if flt.threshold is not None:
+        floor = rules.threshold_floor(flt.threshold)
+        cond &= (pl.col("delta") >= floor) | (-pl.col("delta") >= floor)
+    if flt.since is not None:
+        cond &= pl.col("timestamp") > flt.since
     if flt.direction != "both":
         cond &= pl.col("direction") == flt.direction
     for col, allowed in (
@@ -466,4 +573,4 @@ def _filter(alerts: pl.DataFrame, flt: AlertFilter) -> pl.DataFrame:
     ):
         if allowed is not None:
             cond &= pl.col(col).is_in(sorted(allowed))
-    return alerts.filter(cond)
+    return cond

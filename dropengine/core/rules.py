@@ -18,13 +18,17 @@ checked public conversions are in :mod:`dropengine.core.odds`.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Final, Literal
 
 __all__ = [
     "DELTA_DECIMALS",
     "DIRECTIONS",
+    "INTEGER_TEXT",
     "MAX_ABS_PRICE",
     "MIN_ABS_PRICE",
+    "PLAIN_NUMBER",
     "THRESHOLD_EPSILON",
     "Direction",
     "DirectionChoice",
@@ -33,6 +37,7 @@ __all__ = [
     "direction_accepts",
     "direction_of",
     "is_valid_price",
+    "number_from_text",
     "prob_move",
     "round_delta",
     "same_price",
@@ -56,6 +61,14 @@ THRESHOLD_EPSILON: Final = 1e-9
 #: rounded delta, so an alert's own ``delta`` decides whether it passes a threshold.
 DELTA_DECIMALS: Final = 9
 
+#: SPEC 1: "strings that are not plain numbers" are invalid prices. A plain number, as a regular
+#: expression (no anchors; match it whole, after stripping surrounding white space), and the
+#: integer literals among them (which stay ints: SPEC 4).
+PLAIN_NUMBER: Final = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+INTEGER_TEXT: Final = r"[+-]?[0-9]+"
+_PLAIN_RE: Final = re.compile(PLAIN_NUMBER)
+_INT_RE: Final = re.compile(INTEGER_TEXT)
+
 Direction = Literal["toward_favorite", "toward_dog"]
 DirectionChoice = Literal["both", "toward_favorite", "toward_dog"]
 #: The direction choices (SPEC 3 rule 6), ``both`` first (the default).
@@ -67,6 +80,18 @@ def is_valid_price(price: object) -> bool:
     if type(price) is int or type(price) is float:
         return MIN_ABS_PRICE <= abs(price) <= MAX_ABS_PRICE  # NaN compares False
     return False
+
+
+def number_from_text(text: str) -> int | float | None:
+    """The number a text cell holds: an int for an integer literal, a float for another plain
+    number, ``None`` when it is no plain number (or not finite)."""
+    t = text.strip()
+    if _INT_RE.fullmatch(t):
+        return int(t)
+    if _PLAIN_RE.fullmatch(t):
+        value = float(t)
+        return value if math.isfinite(value) else None
+    return None
 
 
 def to_cents(price: float) -> float:
