@@ -48,7 +48,9 @@ from .strategies import detect_options, server_options, streams_with_options
 #: Issue 11 defects whose fixes have not landed yet. Each has an exact-case test marked
 #: ``xfail(strict=True)`` (it turns into a failure once the fix lands: then remove the number
 #: here and the marker), and the property tests tolerate exactly that disagreement while open.
-OPEN_DEFECTS: frozenset[int] = frozenset({1, 3})
+OPEN_DEFECTS: frozenset[int] = frozenset({3})
+#: Other disagreements found by this suite (/tmp/notes/conformance-findings.md), handled the same way.
+OPEN_FINDINGS: frozenset[int] = frozenset({1})
 
 _ENC = msgspec.json.Encoder()
 QUOTE_COLUMNS = (
@@ -65,6 +67,25 @@ def xfail_defect(n: int, reason: str) -> Callable[[_F], _F]:
         mark: Callable[[_F], _F] = pytest.mark.xfail(strict=True, reason=f"issue 11 defect {n}: {reason}")
         return mark
     return lambda f: f
+
+
+def xfail_finding(n: int, reason: str) -> Callable[[_F], _F]:
+    """``xfail(strict=True)`` while conformance finding ``n`` is open."""
+    if n in OPEN_FINDINGS:
+        mark: Callable[[_F], _F] = pytest.mark.xfail(strict=True, reason=f"conformance finding F{n}: {reason}")
+        return mark
+    return lambda f: f
+
+
+def delta_rounded(rows: list[bytes]) -> list[bytes]:
+    """Alert JSON with a float ``delta`` rounded to 9 decimals (finding F1's tolerance)."""
+    out = []
+    for r in rows:
+        obj = msgspec.json.decode(r)
+        if type(obj.get("delta")) is float:
+            obj["delta"] = round(obj["delta"], 9)
+        out.append(_ENC.encode(obj))
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -127,7 +148,10 @@ def test_engine_equals_batch(case: tuple[list[Quote], dict[str, Any]]) -> None:
     drops, eng = run_engine(carried, opts)
     res = detect_counted(frame, **engine_opts(opts))
     assert res.counters == eng.counters
-    assert wire_rows(res.alerts) == wire(drops)
+    got = wire_rows(res.alerts)
+    if 1 in OPEN_FINDINGS:
+        got = delta_rounded(got)
+    assert got == wire(drops)
     assert res.skipped == {}
 
 
@@ -258,8 +282,9 @@ def test_defect1_fractional_boundary_engine_equals_server_filter() -> None:
     assert wire(server_alerts(quotes, opts)) == wire(drops)
 
 
+@xfail_finding(1, "batch.detect_counted writes delta -9.999999999999972, DropEngine -10.0 (rounded)")
 def test_defect1_case_engine_equals_batch() -> None:
-    """The same boundary move through the batch engine (already agrees; kept as a pin)."""
+    """The same boundary move through the batch engine: the same alert, byte for byte."""
     quotes = [_q(261.9, 1000), _q(251.9, 2000)]
     frame, carried = frame_of(quotes)
     drops, eng = run_engine(carried, {"threshold": 10})
