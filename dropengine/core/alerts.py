@@ -6,9 +6,12 @@ from typing import Any, Literal
 
 import msgspec
 
+from .rules import Direction
+
 __all__ = ["ALERT_FIELDS", "Drop", "DropDirection", "encode_drop", "encode_drops"]
 
-DropDirection = Literal["toward_favorite", "toward_dog"]
+#: An alert's direction (SPEC 1), as :mod:`.rules` defines it.
+DropDirection = Direction
 
 
 class Drop(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type", tag="odds_drop"):
