@@ -33,9 +33,11 @@ from ..core.options import DetectOptions
 from ..core.quote import Quote
 from ..core.retry import RetryPolicy
 from ..core.skips import printable
+from ..formats.query import StreamQuery
 from ..io.sinks import AlertWriter
 from ..live.fanin import FanIn
-from ..live.upstream import AUTH_MODES, LiveStats, StreamFilters, UpstreamConfig
+from ..live.transport import AUTH_MODES, TRANSPORTS, UpstreamConfig
+from ..live.upstream import LiveStats
 from .extras import StartupError, require_extra
 from .options import detect_options, filter_options
 
@@ -74,7 +76,7 @@ def _source_options(f: Any) -> Any:
         click.option("--auth", type=click.Choice(AUTH_MODES), default="header", show_default=True,
                      help="How the key is sent: X-API-Key header, ?apiKey= query, or (ws) the "
                           "Sec-WebSocket-Protocol apikey.<key>."),
-        click.option("--transport", type=click.Choice(["sse", "ws"]), default="sse", show_default=True,
+        click.option("--transport", type=click.Choice(TRANSPORTS), default="sse", show_default=True,
                      help="Server-Sent Events (/v1/sse/odds/...) or WebSocket (/ws/odds/...)."),
         click.option("--since", type=click.IntRange(min=0), default=None,
                      help="Start from this unix-ms cursor (the upstream replays rows since then)."),
@@ -106,9 +108,9 @@ def _config(base_url: str, api_key: str, auth: str, transport: str, since: int |
     def names(values: frozenset[str] | None) -> list[str] | None:
         return sorted(values) if values is not None else None
 
-    filters = StreamFilters.build(upstream_event, names(flt.bookmakers), names(flt.markets), names(flt.kinds), since)
+    query = StreamQuery.build(upstream_event, names(flt.bookmakers), names(flt.markets), names(flt.kinds), since)
     return UpstreamConfig(
-        base_url, Secret(api_key), transport, auth, filters,  # type: ignore[arg-type]
+        base_url, Secret(api_key), transport, auth, query,  # type: ignore[arg-type]
         float(heartbeat_s) if heartbeat_s is not None else None, RetryPolicy().scaled(retry_scale),
     )
 

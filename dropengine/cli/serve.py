@@ -11,7 +11,8 @@ import click
 from ..core.errors import ConfigError, DropEngineError
 from ..core.keys import KeyTable, Secret
 from ..core.retry import RetryPolicy
-from ..live.upstream import StreamFilters, UpstreamConfig
+from ..formats.query import StreamQuery
+from ..live.transport import TRANSPORTS, UpstreamConfig
 from .extras import StartupError, require_extra
 from .live import evict_options
 from .mock_upstream import speed_callback
@@ -30,7 +31,7 @@ __all__ = ["serve_cmd"]
               help="With upstream: its API key (DROPENGINE_API_KEY also works).")
 @click.option("--sports", default="all", show_default=True,
               help="With upstream: 'all' (every active sport, refreshed every 5 minutes) or a,b.")
-@click.option("--transport", type=click.Choice(["sse", "ws"]), default="sse", show_default=True,
+@click.option("--transport", type=click.Choice(TRANSPORTS), default="sse", show_default=True,
               help="With upstream: how to connect to it.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0 picks a free port.")
@@ -95,7 +96,7 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
             if not key:
                 raise click.BadParameter("upstream needs a key: --upstream-key or DROPENGINE_UPSTREAM_KEY",
                                          param_hint="--upstream-key")
-            cfg = UpstreamConfig(target, Secret(key), transport, "header", StreamFilters(),  # type: ignore[arg-type]
+            cfg = UpstreamConfig(target, Secret(key), transport, "header", StreamQuery(),  # type: ignore[arg-type]
                                  None, RetryPolicy())
             wanted = None if sports.strip() == "all" else [s.strip() for s in sports.split(",") if s.strip()]
             source = UpstreamSource(cfg, wanted)
