@@ -158,3 +158,58 @@ def test_help_lists_the_shared_options_with_the_same_text(command: str) -> None:
         if isinstance(p, click.Option) and p.name in names:
             assert p.help is not None
             assert f"{p.opts[0]} " in text and re.sub(r"\s+", " ", p.help) in text, (command, p.name)
+
+
+FLAGS = ["--threshold", "2.5", "--direction", "toward_dog", "--reference", "anchor", "--kinds", "prop, game",
+         "--bookmakers", "pinnacle,fanduel", "--event-id", "E1"]
+EXPECTED = DetectOptions.build(2.5, "toward_dog", "anchor", kinds="prop, game", bookmakers="pinnacle,fanduel",
+                               event_id="E1")
+
+
+def _options_of(kwargs: dict[str, Any]) -> DetectOptions:
+    """The DetectOptions a detection call got, as options= or as its separate settings."""
+    if kwargs.get("options") is not None:
+        return kwargs["options"]  # type: ignore[no-any-return]
+    return DetectOptions.build(**{k: v for k, v in kwargs.items() if k != "timestamp_column"})
+
+
+def test_each_command_passes_on_the_one_options_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flags become one DetectOptions, equal to what the Python API builds from the same
+    values, and that is what each engine gets (stream, batch, backtest, live)."""
+    import dropengine.cli.backtest as backtest_mod
+    import dropengine.cli.live as live_mod
+    import dropengine.cli.replay as replay_mod
+
+    seen: dict[str, DetectOptions] = {}
+
+    def stream(paths: Any, engine: Any, *args: Any, **kwargs: Any) -> Any:
+        seen["replay"] = engine.config
+        return iter(())
+
+    def batch(*args: Any, **kwargs: Any) -> Any:
+        seen["replay --engine batch"] = _options_of(kwargs)
+        raise KeyboardInterrupt  # stops the command right there (exit 130), nothing else to run
+
+    def backtest(table: Any, cfg: Any, **kwargs: Any) -> Any:
+        seen["backtest"] = _options_of(kwargs)
+        raise ConfigError("stop here")
+
+    def live(sports: Any, config: Any, engine: Any, *args: Any, **kwargs: Any) -> None:
+        seen["watch"] = engine.config
+        seen["watch upstream"] = config.filters
+
+    monkeypatch.setattr(replay_mod, "replay", stream)
+    monkeypatch.setattr(replay_mod, "replay_batch", batch)
+    monkeypatch.setattr(backtest_mod, "run_backtest", backtest)
+    monkeypatch.setattr(live_mod, "_live", live)
+    runner = CliRunner()
+    runner.invoke(main, ["replay", "-q", *FLAGS, RULES])
+    runner.invoke(main, ["replay", "-q", "--engine", "batch", *FLAGS, RULES])
+    runner.invoke(main, ["backtest", "-q", *FLAGS, RULES])
+    source = [a for a in SOURCE if a != "--all"]
+    result = runner.invoke(main, ["watch", *source, *FLAGS])
+    assert result.exit_code == 0, result.output
+    query = seen.pop("watch upstream")
+    assert seen == {"replay": EXPECTED, "replay --engine batch": EXPECTED, "backtest": EXPECTED, "watch": EXPECTED}
+    # the filters narrow the upstream's stream too: one event id, lists as sets (sorted)
+    assert (query.event_id, query.bookmakers, query.kinds) == ("E1", ("fanduel", "pinnacle"), ("game", "prop"))
