@@ -21,7 +21,7 @@ from typing import Any, Final
 from ..core.errors import ConfigError
 from ..core.filters import parse_csv
 
-__all__ = ["PARAMETERS", "ROW_KINDS", "StreamQuery", "QueryError"]
+__all__ = ["HEARTBEAT_RANGE", "PARAMETERS", "ROW_KINDS", "QueryError", "StreamQuery"]
 
 #: The row kinds a ``kinds`` filter may name (SPEC section 5).
 ROW_KINDS: Final = ("game", "prop")
@@ -29,7 +29,8 @@ ROW_KINDS: Final = ("game", "prop")
 PARAMETERS: Final = ("event_id", "bookmakers", "markets", "kinds", "since", "heartbeat_s")
 #: ``since`` is unix milliseconds; 18 digits is far past any date and bounds the parse.
 _SINCE_LIMIT: Final = 10**18
-_HEARTBEAT: Final = (1, 30)
+#: The vendor's ``heartbeat_s`` bounds (seconds, inclusive): the client and the mock check these.
+HEARTBEAT_RANGE: Final = (1, 30)
 
 
 class QueryError(ConfigError):
@@ -94,7 +95,7 @@ class StreamQuery:
             raise QueryError("since", f"{_show(since)} is not a unix-ms timestamp")
         hb = self.heartbeat_s
         if hb is not None and (isinstance(hb, bool) or not isinstance(hb, int)
-                               or not _HEARTBEAT[0] <= hb <= _HEARTBEAT[1]):
+                               or not HEARTBEAT_RANGE[0] <= hb <= HEARTBEAT_RANGE[1]):
             raise QueryError("heartbeat_s", f"{_show(hb)} is not an integer 1..30")
 
     @classmethod

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ..core.errors import ConfigError
 from ..core.keys import Secret, install_redaction, redact
 from ..core.retry import Outcome, RetryPolicy
-from ..formats.query import StreamQuery
+from ..formats.query import HEARTBEAT_RANGE, StreamQuery
 
 __all__ = [
     "AUTH_MODES",
@@ -98,8 +98,9 @@ class UpstreamConfig:
             raise ConfigError(f"filters: {type(self.filters).__name__} is not a StreamQuery")
         if self.filters.heartbeat_s is not None:
             raise ConfigError("filters: heartbeat_s is set with UpstreamConfig(heartbeat_s=...), not in the filters")
-        if self.heartbeat_s is not None and not 1 <= self.heartbeat_s <= 30:
-            raise ConfigError(f"heartbeat_s: {self.heartbeat_s!r} is outside 1..30")
+        low, high = HEARTBEAT_RANGE
+        if self.heartbeat_s is not None and not low <= self.heartbeat_s <= high:
+            raise ConfigError(f"heartbeat_s: {self.heartbeat_s!r} is outside {low}..{high}")
         if self.connect_timeout_s <= 0 or self.universe_refresh_s <= 0:
             raise ConfigError("connect_timeout_s and universe_refresh_s must be > 0")
 

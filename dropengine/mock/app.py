@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..core.errors import ConfigError
 from ..core.keys import KeyRecord, KeyTable
-from ..formats.query import QueryError, StreamQuery
+from ..formats.query import HEARTBEAT_RANGE, QueryError, StreamQuery
 from ..formats.sse import encode_event
 from .clock import ReplayClock
 from .connection import Conn, ConnectionRecord, FaultNow, Writer
@@ -83,8 +83,8 @@ class MockUpstream:
         if not (retry_after >= 0 and math.isfinite(retry_after)):
             raise ConfigError(f"--retry-after: {retry_after!r} must be a non-negative number of seconds")
         for name, hb in (("sse_heartbeat_s", sse_heartbeat_s), ("ws_heartbeat_s", ws_heartbeat_s)):
-            if not 1 <= hb <= 30:
-                raise ConfigError(f"{name}: {hb!r} must be 1..30")
+            if not HEARTBEAT_RANGE[0] <= hb <= HEARTBEAT_RANGE[1]:
+                raise ConfigError(f"{name}: {hb!r} must be {HEARTBEAT_RANGE[0]}..{HEARTBEAT_RANGE[1]}")
         self.timeline = timeline
         self.keys = keys
         self.speed = speed

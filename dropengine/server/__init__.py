@@ -1,8 +1,9 @@
 """``dropengine serve``: the reference ``/v1/odds-drop`` server (SPEC section 7).
 
 :mod:`.hub` (pure) numbers, buffers and fans out alerts; :mod:`.params` (pure) validates
-the query; :mod:`.state` saves and restores; :mod:`.sources` feeds quotes in; :mod:`.app`
-is the starlette app. starlette and sse-starlette load only when the app is built.
+the query; :mod:`.sources` feeds quotes in; :mod:`.ingest` detects once and evicts;
+:mod:`.persistence` saves and restores (file formats and the fork in :mod:`.state`);
+:mod:`.app` is the starlette app. starlette and sse-starlette load only when the app is built.
 """
 
 from __future__ import annotations

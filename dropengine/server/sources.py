@@ -21,7 +21,8 @@ from ..core.quote import Quote
 from ..formats.frames import FrameDecoder
 from ..io.replay import ReplayStats, read_quotes
 from ..live.fanin import FanIn
-from ..live.upstream import LiveStats, UpstreamConfig
+from ..live.transport import UpstreamConfig
+from ..live.upstream import LiveStats
 
 __all__ = ["REPLAY_POSITION", "ManualSource", "ReplaySource", "UpstreamSource"]
 
