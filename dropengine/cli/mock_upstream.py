@@ -16,11 +16,11 @@ import click
 from ..core.errors import ConfigError
 from ..core.keys import KeyTable
 from ..core.skips import printable
-from ..io.recordings import FORMATS
 from ..io.replay import ReplayStats
 from ..mock.faults import Fault, parse_fault
 from ..mock.timeline import load_timeline
 from .extras import StartupError, require_extra
+from .options import format_option
 
 __all__ = ["mock_upstream"]
 
@@ -78,8 +78,7 @@ def _non_negative(ctx: click.Context, param: click.Parameter, value: float) -> f
 @click.command("mock-upstream", epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--replay", "paths", multiple=True, required=True, type=click.Path(exists=True, path_type=Path),
               help="Recording to serve (frames, SSE capture, quote table, The Odds API); repeatable, merged by clock.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="Format of the recordings.")
+@format_option
 @click.option("--speed", default="1", show_default=True, callback=speed_callback,
               help="Replay-clock multiplier (a positive number), or max to release without waiting.")
 @click.option("--max-gap", type=float, default=5.0, show_default=True, callback=_non_negative,

@@ -33,7 +33,9 @@ from ..core.options import REFERENCES, UNITS, DetectOptions
 from ..core.rules import DIRECTIONS
 from ..io.recordings import FORMATS
 
-__all__ = ["FLAGS", "bad_parameter", "detect_options", "filter_options", "input_options", "quiet_option"]
+__all__ = [
+    "FLAGS", "bad_parameter", "detect_options", "filter_options", "format_option", "input_options", "quiet_option",
+]
 
 #: The flag of each field a core ConfigError may name (``"event_id: ..."`` is ``--event-id``).
 FLAGS: Final[dict[str, str]] = {
@@ -179,10 +181,15 @@ def _open_file_room(ctx: click.Context, param: click.Parameter, value: tuple[Pat
     return value
 
 
+def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--format`` of the recordings read (``replay``, ``backtest``, ``mock-upstream``)."""
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+                        help="Input format; auto decides from the extension, else by a vote of the first lines.")(f)
+
+
 def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """``PATHS...`` and ``--format``: the recordings ``replay`` and ``backtest`` read."""
-    f = click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-                     help="Input format; auto decides from the extension, else by a vote of the first lines.")(f)
+    f = format_option(f)
     return click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path),
                           callback=_open_file_room)(f)
 
