@@ -74,31 +74,26 @@ class _Number(click.ParamType[int | float, Any]):
         return int(number) if float(number).is_integer() else number
 
 
-def _threshold_option() -> Callable[[Any], Any]:
-    return click.option("--threshold", type=_Number(), default=10, show_default=True,
-                        help="Minimum move: American-odds cents (or probability points with --unit prob).")
-
-
-_DETECTION_OPTIONS: Final = (
-    _threshold_option,
-    lambda: click.option("--direction", type=click.Choice(DIRECTIONS), default="both", show_default=True,
-                         help="Which moves to report: shortening (toward_favorite), drifting, or both."),
-    lambda: click.option("--reference", type=click.Choice(REFERENCES), default="last", show_default=True,
-                         help="Measure against the previous price (last) or the price at priming/last alert "
-                              "(anchor)."),
-    lambda: click.option("--unit", type=click.Choice(UNITS), default="cents", show_default=True,
-                         help="Threshold unit."),
-)
-
-_FILTER_OPTIONS: Final = {
-    "sports": lambda: click.option("--sports", metavar="KEYS", help="Only these sport keys (comma-separated)."),
-    "event_id": lambda: click.option("--event-id", metavar="IDS", help="Only these event ids (comma-separated)."),
-    "bookmakers": lambda: click.option("--bookmakers", metavar="KEYS",
-                                       help="Only these bookmakers (comma-separated)."),
-    "markets": lambda: click.option("--markets", metavar="KEYS",
-                                    help="Only these market keys (h2h,spreads,totals,player_points,...)."),
-    "kinds": lambda: click.option("--kinds", metavar="KINDS",
-                                  help="Only game lines or props: game, prop or game,prop."),
+# One click decorator per shared option; a decorator makes a new Option each time it is applied,
+# so every command gets its own Option objects with the same declaration.
+_OPTIONS: Final[dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]]] = {
+    "threshold": click.option(
+        "--threshold", type=_Number(), default=10, show_default=True,
+        help="Minimum move: American-odds cents (or probability points with --unit prob)."),
+    "direction": click.option(
+        "--direction", type=click.Choice(DIRECTIONS), default="both", show_default=True,
+        help="Which moves to report: shortening (toward_favorite), drifting, or both."),
+    "reference": click.option(
+        "--reference", type=click.Choice(REFERENCES), default="last", show_default=True,
+        help="Measure against the previous price (last) or the price at priming/last alert (anchor)."),
+    "unit": click.option(
+        "--unit", type=click.Choice(UNITS), default="cents", show_default=True, help="Threshold unit."),
+    "sports": click.option("--sports", metavar="KEYS", help="Only these sport keys (comma-separated)."),
+    "event_id": click.option("--event-id", metavar="IDS", help="Only these event ids (comma-separated)."),
+    "bookmakers": click.option("--bookmakers", metavar="KEYS", help="Only these bookmakers (comma-separated)."),
+    "markets": click.option(
+        "--markets", metavar="KEYS", help="Only these market keys (h2h,spreads,totals,player_points,...)."),
+    "kinds": click.option("--kinds", metavar="KINDS", help="Only game lines or props: game, prop or game,prop."),
 }
 
 
@@ -113,9 +108,10 @@ def bad_parameter(exc: ConfigError) -> click.UsageError:
     return click.BadParameter(rest, click.get_current_context(silent=True), param_hint=f"'{flag}'")
 
 
-def _declare(f: Callable[..., Any], makers: list[Callable[[], Callable[[Any], Any]]]) -> Callable[..., Any]:
-    for make in reversed(makers):
-        f = make()(f)
+def _declare(f: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
+    """Apply the shared options ``names`` to ``f``; ``--help`` lists them in this order."""
+    for name in reversed(names):
+        f = _OPTIONS[name](f)
     return f
 
 
@@ -140,7 +136,7 @@ def detect_options(*, sports: bool = True) -> Callable[[Callable[..., Any]], Cal
                 raise bad_parameter(exc) from None
             return f(**kwargs)
 
-        return _declare(command, [*_DETECTION_OPTIONS, *(_FILTER_OPTIONS[n] for n in names)])
+        return _declare(command, [*_DETECTION, *names])
 
     return decorate
 
@@ -159,7 +155,7 @@ def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
             raise bad_parameter(exc) from None
         return f(**kwargs)
 
-    return _declare(command, [_FILTER_OPTIONS[n] for n in names])
+    return _declare(command, names)
 
 
 def _open_file_room(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> tuple[Path, ...]:
