@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..analysis.backtest import CLOSE_CONVENTIONS, TAKE_POLICIES, Backtest, BacktestConfig, run_backtest
+from ..analysis.devig import DEVIG_METHODS
 from ..core.errors import ConfigError
-from ..core.odds import DEVIG_METHODS
 from ..core.options import DetectOptions
 from ..io.replay import ReplayStats, load_table
 from ..io.report import write_report
@@ -79,8 +79,7 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet
             table, _ = load_table(list(paths), fmt, stats, advance)
         exit_if_unusable(err, stats)
         with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
-            bt = run_backtest(table, cfg, **detect.as_dict(),
-                              timestamp_column="_now" if "_now" in table.columns else None)
+            bt = run_backtest(table, cfg, options=detect, timestamp_column="_now" if "_now" in table.columns else None)
         if out_dir is not None:
             written = write_report(bt, out_dir, "dropengine backtest " + " ".join(sys.argv[2:]))
     except ConfigError as exc:

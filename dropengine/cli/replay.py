@@ -91,7 +91,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
     try:
         with bar, AlertWriter(output) as writer:
             if engine_kind == "batch":
-                result = replay_batch(list(paths), fmt, stats, advance, **detect.as_dict())
+                result = replay_batch(list(paths), fmt, stats, advance, options=detect)
                 rows = [{k: v for k, v in r.items() if v is not None} for r in result.alerts.iter_rows(named=True)]
                 writer.write_dicts(rows)
                 counters = result.counters
