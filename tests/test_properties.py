@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from dropengine import Drop, DropEngine, Quote
 from dropengine.core.engine import THRESHOLD_EPSILON
 from dropengine.core.odds import american_to_prob, cents
+from dropengine.core.rules import cents_move, round_delta
 
 T0 = 1_747_000_000_000
 
@@ -276,7 +277,7 @@ class Model:
             ref, ref_since = st_.price, st_.price_since
         st_.price, st_.price_since = price, t
         # rule 4: threshold, in cents or in implied-probability points
-        d = c(price) - c(ref)
+        d = round_delta(c(price) - c(ref))  # the written delta (SPEC 4; issue 11: rounded to 1e-9)
         move = d if self.unit == "cents" else 100 * (implied(ref) - implied(price))
         if abs(move) < self.threshold - THRESHOLD_EPSILON:
             return None
@@ -330,7 +331,7 @@ def test_engine_equals_reference_model(quotes: list[Quote], cfg: dict[str, Any])
     for d in got:
         assert b"NaN" not in d.to_json() and b"Infinity" not in d.to_json()
         assert math.isfinite(d.prev) and math.isfinite(d.new) and math.isfinite(d.delta)
-        assert d.delta == cents(d.new) - cents(d.prev)
+        assert d.delta == cents_move(d.prev, d.new)
         assert d.elapsed_ms >= 0
 
 
@@ -462,7 +463,7 @@ def test_higher_threshold_is_subset_with_last_reference(quotes: list[Quote], uni
     # and exactly those: with "last" the state does not depend on the threshold
     def size(a: dict[str, Any]) -> float:
         if unit == "cents":
-            return abs(cents(a["new"]) - cents(a["prev"]))
+            return abs(a["delta"])  # the threshold is compared on the written delta
         return abs(american_to_prob(a["prev"]) - american_to_prob(a["new"])) * 100
     assert [i for i, _ in high] == [i for i, a in low if size(a) >= hi - THRESHOLD_EPSILON]
 
@@ -694,8 +695,8 @@ def test_cents_delta_of_any_pair(prev: float, new: float) -> None:
 @settings(max_examples=300, deadline=None)
 def test_engine_delta_of_any_pair(prev: float, new: float) -> None:
     """Two quotes of one key: the alert (threshold just under |delta|) carries the SPEC delta."""
-    assume(c(prev) != c(new))
-    d = c(new) - c(prev)
+    d = round_delta(c(new) - c(prev))
+    assume(d != 0)
     k: Key = ("ev1", "pinnacle", "h2h_home")
     quotes = to_quotes([(k, prev, T0), (k, new, T0 + 7)])
     alerts, _ = run(quotes, threshold=abs(d))
