@@ -118,20 +118,3 @@ def as_real(value: object) -> float | None:
     except (OverflowError, ValueError, TypeError):
         return None
 
-
-# Transitional (issue 11): the devig names moved to dropengine.analysis.devig. Until the last
-# caller outside this helper's files (cli/backtest.py: ``from ..core.odds import DEVIG_METHODS``)
-# imports them from there, they resolve lazily, on first access only, so core itself still
-# imports nothing outside core. Remove this once no caller needs it.
-_MOVED_TO_DEVIG = frozenset({
-    "DEVIG_METHODS", "PRICE_FORMATS", "DevigMethod", "Devigged", "PriceFormat", "devig", "implied_probabilities",
-    "overround",
-})
-
-
-def __getattr__(name: str) -> object:
-    if name in _MOVED_TO_DEVIG:
-        from ..analysis import devig as _devig  # lazy on purpose (see above)
-
-        return getattr(_devig, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
