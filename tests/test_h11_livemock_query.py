@@ -61,7 +61,7 @@ def test_a_list_keeps_its_order_stripped_without_repeats(items: list[str]) -> No
         ({"heartbeat_s": "5.5"}, "heartbeat_s", "'5.5'"),
         ({"since": "-1"}, "since", "'-1'"),
         ({"since": "1" * 19}, "since", "1111"),
-        ({"since": "１２"}, "since", "'１２'"),  # fullwidth digits are digits to str.isdigit
+        ({"since": "\uff11\uff12"}, "since", "'\uff11\uff12'"),  # fullwidth digits: str.isdigit says digits
         ({"kinds": "games"}, "kinds", "'games'"),
         ({"bookmakers": ","}, "bookmakers", "','"),
         ({"markets": " "}, "markets", "' '"),
