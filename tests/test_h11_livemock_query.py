@@ -14,7 +14,7 @@ from dropengine.core.keys import Secret
 from dropengine.formats.query import PARAMETERS, ROW_KINDS, QueryError, StreamQuery
 from dropengine.live.transport import UpstreamConfig
 
-_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=12)
+_text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
 names = st.lists(_text.map(str.strip).filter(lambda s: s and "," not in s), max_size=4, unique=True).map(tuple)
 queries = st.builds(
     StreamQuery,
