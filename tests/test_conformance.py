@@ -50,7 +50,7 @@ from .strategies import detect_options, server_options, streams_with_options
 #: here and the marker), and the property tests tolerate exactly that disagreement while open.
 OPEN_DEFECTS: frozenset[int] = frozenset({2, 3})
 #: Other disagreements found by this suite (/tmp/notes/conformance-findings.md), handled the same way.
-OPEN_FINDINGS: frozenset[int] = frozenset({1})
+OPEN_FINDINGS: frozenset[int] = frozenset({2})
 
 _ENC = msgspec.json.Encoder()
 QUOTE_COLUMNS = (
@@ -77,17 +77,6 @@ def xfail_finding(n: int, reason: str) -> Callable[[_F], _F]:
     return lambda f: f
 
 
-def delta_rounded(rows: list[bytes]) -> list[bytes]:
-    """Alert JSON with a float ``delta`` rounded to 9 decimals (finding F1's tolerance)."""
-    out = []
-    for r in rows:
-        obj = msgspec.json.decode(r)
-        if type(obj.get("delta")) is float:
-            obj["delta"] = round(obj["delta"], 9)
-        out.append(_ENC.encode(obj))
-    return out
-
-
 # --------------------------------------------------------------------------------------
 # shared helpers (tests/test_conformance_replay.py imports them)
 # --------------------------------------------------------------------------------------
@@ -100,6 +89,13 @@ def wire(drops: list[Drop]) -> list[bytes]:
 def wire_rows(frame: pl.DataFrame) -> list[bytes]:
     """Each row of an alerts frame as the CLI writes it (unknown optional fields left out)."""
     return [_ENC.encode({k: v for k, v in r.items() if v is not None}) for r in frame.iter_rows(named=True)]
+
+
+def batch_wire(res: Any) -> list[bytes]:
+    """A batch result's alerts as JSON: through ``BatchResult.drops()`` (each price with the
+    type it arrived with) where the batch engine has it, else the rows of its alerts frame."""
+    drops = getattr(res, "drops", None)
+    return wire(drops()) if callable(drops) else wire_rows(res.alerts)
 
 
 def all_int(quotes: list[Quote]) -> bool:
@@ -148,10 +144,7 @@ def test_engine_equals_batch(case: tuple[list[Quote], dict[str, Any]]) -> None:
     drops, eng = run_engine(carried, opts)
     res = detect_counted(frame, **engine_opts(opts))
     assert res.counters == eng.counters
-    got = wire_rows(res.alerts)
-    if 1 in OPEN_FINDINGS:
-        got = delta_rounded(got)
-    assert got == wire(drops)
+    assert batch_wire(res) == wire(drops)
     assert res.skipped == {}
 
 
@@ -282,13 +275,13 @@ def test_defect1_fractional_boundary_engine_equals_server_filter() -> None:
     assert wire(server_alerts(quotes, opts)) == wire(drops)
 
 
-@xfail_finding(1, "batch.detect_counted writes delta -9.999999999999972, DropEngine -10.0 (rounded)")
 def test_defect1_case_engine_equals_batch() -> None:
-    """The same boundary move through the batch engine: the same alert, byte for byte."""
+    """The same boundary move through the batch engine: the same alert, byte for byte
+    (finding F1: the batch engine wrote ``-9.999999999999972`` where the engine wrote ``-10.0``)."""
     quotes = [_q(261.9, 1000), _q(251.9, 2000)]
     frame, carried = frame_of(quotes)
     drops, eng = run_engine(carried, {"threshold": 10})
     res = detect_counted(frame, threshold=10)
     assert len(drops) == 1
-    assert wire_rows(res.alerts) == wire(drops)
+    assert batch_wire(res) == wire(drops)
     assert res.counters == eng.counters
