@@ -149,13 +149,15 @@ def event(**over: Any) -> dict[str, Any]:
 def test_odds_api_single_event_props_and_fallbacks(tmp_path: Path) -> None:
     skips = SkipLog()
     quotes = quotes_from_odds_api([event()], skips)
-    assert [q.side for q in quotes] == ["player_points:P:over@20.5"]  # "Yes" does not drop the rest
+    # "Yes" does not drop the rest; a decimal price (1.91) is a number: a quote the engine
+    # counts invalid (issue 11: the engine judges price validity), not a reader skip
+    assert [(q.side, q.price) for q in quotes] == [("player_points:P:over@20.5", -110),
+                                                   ("player_points:P:under@20.5", 1.91)]
     assert quotes[0].last_update == 1767225600000  # null market time falls back to the book's
-    assert skips.counts == {"unknown outcome": 1, "invalid price": 1}
-    assert "oddsFormat=american" in str(skips.first[1])
+    assert skips.counts == {"unknown outcome": 1}
     single = tmp_path / "event.json"
     single.write_text(json.dumps(event()))  # /events/{id}/odds answers one object, not a list
-    assert run([single])[1].quotes == 1
+    assert run([single])[1].quotes == 2
 
 
 def test_rotated_frames_recording_keeps_its_diff_bases(tmp_path: Path) -> None:

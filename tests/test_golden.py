@@ -55,15 +55,18 @@ def test_rules_in_every_table_format(suffix: str, reference: str) -> None:
     assert project(drops, want) == want
     c = engine.counters
     assert (c.primed, c.stale, c.suspended, c.repeated, c.alerts) == (8, 1, 1, 2, len(want))
-    # Every kind of bad row is skipped, counted by reason, and located by line/row.
+    # The numeric out-of-range prices (+50, -99) are the engine's to judge (issue 11): counted
+    # invalid in every format, never a reader skip.
+    assert c.invalid == 2
+    # Every row that cannot become a quote is skipped, counted by reason, and located by line/row.
     if suffix == "parquet":  # typed columns cannot hold 'abc', 'yesterday' or a ragged line
-        assert stats.skips.counts == {"invalid price": 2, "missing field": 1}
+        assert stats.skips.counts == {"missing field": 1}
     else:
         bad_line = "bad json" if suffix == "ndjson" else "bad row"
-        assert stats.skips.counts == {"invalid price": 3, "missing field": 1, "bad time": 1, bad_line: 1}
+        assert stats.skips.counts == {"invalid price": 1, "missing field": 1, "bad time": 1, bad_line: 1}
         off = 1 if suffix == "csv" else 0  # the CSV header shifts lines by one
         assert [s.where for s in stats.skips.first] == [
-            f"rules.quotes.{suffix}:{n + off}" for n in (17, 18, 19, 26, 27, 28)
+            f"rules.quotes.{suffix}:{n + off}" for n in (18, 26, 27, 28)
         ]
 
 
@@ -121,7 +124,9 @@ def test_the_odds_api_directory_and_snapshots(path: str) -> None:
     assert project(drops, want) == want
     assert engine.counters.repeated == 2  # the unchanged totals market is a re-observation
     assert engine.keys_held == 10  # the moved spread line primes two new sides
-    assert stats.skips.counts == {"unsupported market": 1, "invalid price": 1, "unknown outcome": 1}
+    # the decimal price (1.91) is a number: the engine counts it invalid (issue 11), no reader skip
+    assert stats.skips.counts == {"unsupported market": 1, "unknown outcome": 1}
+    assert engine.counters.invalid == 1
 
 
 def test_the_odds_api_single_files_in_either_order_of_arguments() -> None:

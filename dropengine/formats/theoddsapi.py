@@ -26,18 +26,6 @@ _ISO_CACHE: dict[str, int] = {}
 _GAME_MARKETS = frozenset({"h2h", "spreads", "totals"})
 
 
-def _price(value: object) -> int | float | None:
-    """An American price; decimal odds (``oddsFormat=decimal``, e.g. 1.91) get a hint."""
-    try:
-        return coerce_price(value, "price")
-    except FeedError:
-        if isinstance(value, float) and 1.0 < value < 100.0:
-            raise FeedError(
-                f"price: {value!r} looks like decimal odds; request oddsFormat=american", "invalid price"
-            ) from None
-        raise
-
-
 def iso_to_ms(text: object, field: str = "last_update") -> int:
     """ISO-8601 UTC (``2025-11-08T12:39:04Z``) to unix ms; cached, as feeds repeat stamps."""
     if type(text) is not str:
@@ -145,7 +133,7 @@ def quotes_from_odds_api(events: object, skips: SkipLog, where: str = "") -> lis
                                 f"name: {outcome.get('name')!r} is not Over/Under with a player in {mkey!r}",
                                 "unknown outcome",
                             )
-                        price = _price(outcome.get("price"))
+                        price = coerce_price(outcome.get("price"), "price")
                         is_prop = ":" in side
                         out.append(
                             Quote(

@@ -6,10 +6,11 @@ out as they come; :class:`ReplayStats` (filled as it runs) holds what was read a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ..core.alerts import Drop
 from ..core.engine import DropEngine
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # polars loads only when the batch path is used
 __all__ = ["ReplayStats", "load_table", "read_quotes", "replay", "replay_batch"]
 
 _BATCH = 4096
+_INT64: Final = 2**63
 
 
 @dataclass(slots=True)
@@ -156,7 +158,10 @@ def replay_batch(
     st = stats if stats is not None else ReplayStats()
     table, where = load_table(paths, fmt, st, progress)
     result = detect_counted(table, **detect_args, timestamp_column="_now" if "_now" in table.columns else None)
-    for row, reason in result.rejected.head(st.skips.keep).iter_rows():
+    # rows the detector dropped before detection are skips, as a reader's are; a row it
+    # judged an invalid price is the engine's `invalid` count, as on the stream engine
+    rejected = result.rejected.filter(result.rejected.get_column("reason").is_in(list(result.skipped)))
+    for row, reason in rejected.head(max(0, st.skips.keep - len(st.skips.first))).iter_rows():
         st.skips.first.append(Skip(printable(where(row)), reason, "rejected by the batch detector"))
     for reason, n in result.skipped.items():
         st.skips.counts[reason] = st.skips.counts.get(reason, 0) + n
@@ -215,6 +220,8 @@ def _parquet_tables(
 ) -> tuple[pl.DataFrame, Callable[[int], str]]:
     import polars as pl
 
+    from ..analysis.batch import PRICE_INT_COLUMN
+
     parts = []
     for f_idx, path in enumerate(files):
         st.formats[str(path)] = "quotes"
@@ -233,6 +240,12 @@ def _parquet_tables(
                                      pl.int_range(pl.len()).alias("_r")))
     if not parts:
         return pl.DataFrame({c: [] for c in REQUIRED_COLUMNS}), lambda i: "?"
+    kinds = {p.schema["price"].is_integer() for p in parts if p.schema.get("price", pl.Null) != pl.Null}
+    if len(kinds) > 1:
+        # Int64 prices in one file, Float64 in another: the concatenated column is Float64,
+        # so say per row which prices arrived as ints (they keep their type in the alerts)
+        parts = [p.with_columns(pl.lit(p.schema.get("price", pl.Null).is_integer(), dtype=pl.Boolean)
+                                .alias(PRICE_INT_COLUMN)) for p in parts]
     table = pl.concat(parts, how="diagonal_relaxed").sort(["_clock", "_f", "_r"], maintain_order=True)
     st.quotes = table.height
     f_col, r_col = table.get_column("_f").to_list(), table.get_column("_r").to_list()
@@ -246,19 +259,47 @@ def _parquet_tables(
 def _decoded_table(
     paths: Sequence[str | Path], fmt: str, st: ReplayStats, progress: Progress | None
 ) -> tuple[pl.DataFrame, Callable[[int], str]]:
+    """The quotes of the streaming readers as one table. The price column is Int64 while
+    every price is an int within int64, else Float64 with :data:`PRICE_INT_COLUMN` saying
+    which prices arrived as ints, so the batch alerts keep each price's type (SPEC 4)."""
     import polars as pl
+
+    from ..analysis.batch import PRICE_INT_COLUMN
 
     cols: dict[str, list[Any]] = {c: [] for c in QUOTE_COLUMNS}
     now: list[int] = []
-    all_int = True
+    is_int: list[bool] = []
+    all_int64 = True
     for batch, stamp in read_quotes(paths, fmt, st, progress):
         for q in batch:
             for c in QUOTE_COLUMNS:
                 cols[c].append(getattr(q, c))
-            if type(q.price) is float:
-                all_int = False
+            price = q.price
+            if type(price) is int:
+                is_int.append(True)
+                if not -_INT64 <= price < _INT64:  # a huge (invalid) integer: the column must be Float64
+                    all_int64 = False
+            else:
+                is_int.append(price is None)  # a null price is never printed; it keeps an Int64 column
+                if price is not None:
+                    all_int64 = False
             now.append(q.last_update if stamp is None else stamp)
-    schema = {"price": pl.Int64 if all_int else pl.Float64, "line": pl.Float64, "last_update": pl.Int64,
+    schema = {"price": pl.Int64 if all_int64 else pl.Float64, "line": pl.Float64, "last_update": pl.Int64,
               **{c: pl.String for c in TEXT_COLUMNS}}
+    if not all_int64:
+        cols["price"] = [_as_float(p) for p in cols["price"]]
     table = pl.DataFrame(cols, schema=schema).with_columns(pl.Series("_now", now, dtype=pl.Int64))
+    if not all_int64:
+        table = table.with_columns(pl.Series(PRICE_INT_COLUMN, is_int, dtype=pl.Boolean))
     return table, lambda i: f"quote {i + 1}"
+
+
+def _as_float(price: int | float | None) -> float | None:
+    """A price for a Float64 column: an integer too large for a float (an invalid price the
+    engine counts as such) becomes an infinity of its sign, which is invalid too."""
+    if price is None:
+        return None
+    try:
+        return float(price)
+    except OverflowError:
+        return math.inf if price > 0 else -math.inf
