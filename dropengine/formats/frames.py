@@ -10,7 +10,6 @@ is recorded in a :class:`~dropengine.core.skips.SkipLog` and the rest is decoded
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Final
@@ -19,6 +18,7 @@ import msgspec
 
 from ..core.errors import FeedError
 from ..core.quote import Quote
+from ..core.rules import number_from_text
 from ..core.sides import format_line
 from ..core.skips import SkipLog
 from .vendor import GAME_FIELDS, META_FIELDS, PROP_FIELDS, merge_diff, row_identity, row_kind
@@ -37,24 +37,11 @@ KNOWN_TYPES: Final = DATA_TYPES | {
 _MISSING = object()
 
 
-# A plain decimal number in ASCII: no underscores, no other scripts' digits, no inf/nan.
-_PLAIN_NUMBER: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_INT: Final = re.compile(r"[+-]?[0-9]+")
 #: Rows remembered at the resume cursor per stream (older ones, if re-sent, are decoded
 #: again: at worst counted as repeated or stale by the engine).
 _FRONTIER_MAX: Final = 100_000
 #: Largest accepted unix-ms value (int64), so every consumer (Parquet, numpy) can hold it.
 MAX_MS: Final = 2**63 - 1
-
-
-def _number_from_text(text: str) -> int | float | None:
-    t = text.strip()
-    if _INT.fullmatch(t):
-        return int(t)
-    if _PLAIN_NUMBER.fullmatch(t):
-        value = float(t)
-        return value if math.isfinite(value) else None
-    return None
 
 
 def coerce_price(value: object, field: str) -> int | float | None:
@@ -69,7 +56,7 @@ def coerce_price(value: object, field: str) -> int | float | None:
     if value is None:
         return None
     if isinstance(value, str):
-        price = _number_from_text(value)
+        price = number_from_text(value)
         if price is None:
             raise FeedError(f"{field}: {value!r} is not a number", "invalid price")
         return price
@@ -87,7 +74,7 @@ def coerce_line(value: object, field: str) -> float | int | None:
             raise FeedError(f"{field}: {value!r} is not finite", "bad line")
         return value
     if isinstance(value, str):
-        number = _number_from_text(value)
+        number = number_from_text(value)
         if number is not None:
             return number
     raise FeedError(f"{field}: {value!r} is not a number", "bad line")
