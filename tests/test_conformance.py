@@ -39,9 +39,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, Quote
-from dropengine.analysis.batch import detect_counted
+from dropengine.analysis.batch import PRICE_INT_COLUMN, detect_counted
 from dropengine.core.alerts import Drop
 from dropengine.core.filters import AlertFilter
+from dropengine.core.options import DetectOptions
 
 from .strategies import detect_options, server_options, streams_with_options
 
@@ -146,6 +147,15 @@ def test_engine_equals_batch(case: tuple[list[Quote], dict[str, Any]]) -> None:
     assert res.counters == eng.counters
     assert batch_wire(res) == wire(drops)
     assert res.skipped == {}
+    # the options route, with each price's type said by PRICE_INT_COLUMN: the original types
+    # come back (SPEC 4) although the column is Float64
+    options = DetectOptions.build(**engine_opts(opts))
+    flags = pl.Series(PRICE_INT_COLUMN, [None if q.price is None else type(q.price) is int for q in quotes],
+                      dtype=pl.Boolean)
+    typed = detect_counted(frame.with_columns(flags), options=options)
+    want = DropEngine.from_options(options)
+    assert batch_wire(typed) == wire(want.observe_many(quotes))
+    assert typed.counters == want.counters == eng.counters
 
 
 # --------------------------------------------------------------------------------------
