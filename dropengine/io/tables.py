@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Final
@@ -235,18 +236,28 @@ _CHUNK: Final = 50_000  # rows turned into a columnar chunk at a time (Parquet)
 _ROW_GROUP: Final = 250_000
 
 
+def _non_finite(value: Any) -> str | None:
+    """The text of a NaN or infinite price, which no JSON or CSV number can hold: written as
+    ``NaN`` / ``Infinity`` / ``-Infinity``, a string the readers skip as ``invalid price``
+    (invalid, as SPEC 1 has it, never ``null``: that would be a suspension)."""
+    if type(value) is float and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    return None
+
+
 def _cell(name: str, value: Any) -> str:
     if value is None:
         return ""
     if name == "line":
         return format_line(value)
-    return str(value)  # repr of a float: the shortest text that reads back as the same float
+    return _non_finite(value) or str(value)  # a float's repr reads back as the same float
 
 
 def write_csv_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]]) -> int:
     """Write quote rows as CSV (header :data:`QUOTE_COLUMNS`, ``\\n`` line ends, an absent
     value as an empty cell) to a binary file; returns the number of rows. An integer price
-    is written as ``-110``, a float one as ``-110.0``, so the reader gives back its type."""
+    is written as ``-110``, a float one as ``-110.0``, so the reader gives back its type; a
+    NaN or infinite one as text (:func:`_non_finite`)."""
     text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(QUOTE_COLUMNS)
@@ -261,11 +272,15 @@ def write_csv_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]]) -> int:
 
 def write_ndjson_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]]) -> int:
     """Write quote rows as NDJSON (one compact object per line, keys in :data:`QUOTE_COLUMNS`
-    order); returns the number of rows."""
+    order; a NaN or infinite price as text, see :func:`_non_finite`); returns the number of rows."""
     batch: list[bytes] = []
     n = 0
     for row in rows:
-        batch.append(_ENC.encode({c: row.get(c) for c in QUOTE_COLUMNS}) + b"\n")
+        out = {c: row.get(c) for c in QUOTE_COLUMNS}
+        text = _non_finite(out["price"])
+        if text is not None:
+            out["price"] = text  # msgspec would write null (a suspension)
+        batch.append(_ENC.encode(out) + b"\n")
         n += 1
         if len(batch) == 4096:
             fh.write(b"".join(batch))
@@ -316,7 +331,8 @@ def write_quote_table(out: str | Path, quotes: Iterable[Quote]) -> int:
     (Float64 prices when any price is a float). Returns the number of rows; raises
     :class:`ConfigError` for another name or an unwritable path. Read back by
     :func:`read_quote_table` (and ``replay``) it gives the same quotes, bar the Parquet
-    price type noted above."""
+    price type noted above and a NaN or infinite price in CSV/NDJSON (no number there can
+    hold one: it is written as text, which the reader skips as ``invalid price``)."""
     out = Path(out)
     name = out.name.lower()
     gz = name.endswith(".gz")
