@@ -21,7 +21,8 @@ attribute filters) and the streams of :mod:`tests.strategies`:
   1-cent move and never sees a creeping move accumulate), nor without re-priming (the server
   re-primes); there the test checks what does hold: the server's filter at threshold 1 over
   an anchor engine at T passes exactly that engine's alerts that its direction and
-  attributes allow.
+  attributes allow. With ``unit=prob`` the server does not apply (its threshold is in
+  cents, SPEC 7); the post-filter test covers probability thresholds.
 
 The files and replays of the same streams: tests/test_conformance_replay.py.
 """

@@ -271,16 +271,17 @@ def run_cli(path: Path, fmt: str, engine: str, opts: dict[str, Any]) -> bytes:
 @settings(_FAST, max_examples=15)
 def test_cli_replay_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> None:
     """``dropengine replay --engine stream|batch`` prints exactly the engine's alerts as NDJSON
-    (frames and CSV; the CLI has no re-priming switch, so the engine re-primes)."""
+    (frames and CSV, ``--format auto``; the CLI has no re-priming switch, so the engine re-primes)."""
     quotes, opts = case
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("frames", "csv"):
-            file_name, fmt, write = FORMATS[name]
+            file_name, _, write = FORMATS[name]
             path = Path(tmp) / file_name
             carried = write(quotes, path)
             expected = encode_drops(DropEngine(**engine_opts(opts)).observe_many(carried))
-            assert run_cli(path, fmt, "stream", opts) == expected, f"{name} --engine stream"
-            got = run_cli(path, fmt, "batch", opts)
+            # --format auto: the CLI tells the format from the file as a user's run does
+            assert run_cli(path, "auto", "stream", opts) == expected, f"{name} --engine stream"
+            got = run_cli(path, "auto", "batch", opts)
             want = expected
             if 3 in OPEN_DEFECTS and not all_int(carried):
                 want = encode_drops(DropEngine(**engine_opts(opts)).observe_many(as_float(carried)))
