@@ -19,8 +19,9 @@ from ..core.merge import merge_by_clock
 from ..core.quote import Quote
 from ..core.skips import Skip, SkipLog, printable
 from ..formats.frames import FrameDecoder
-from ..formats.tables import QUOTE_COLUMNS, REQUIRED_COLUMNS, TEXT_COLUMNS
-from .recordings import Envelope, Progress, Snapshot, open_recordings, table_lacks_columns
+from ..formats.tables import QUOTE_COLUMNS, TEXT_COLUMNS
+from .recordings import Envelope, Progress, Snapshot, open_recordings
+from .tables import parquet_quote_table, plain_parquet_schema
 
 if TYPE_CHECKING:  # polars loads only when the batch path is used
     import polars as pl
@@ -184,76 +185,13 @@ def load_table(
         raise ConfigError("paths: give at least one recording")
     files = [Path(p) for p in paths]
     if (all(p.is_file() and p.name.lower().endswith(".parquet") for p in files) and fmt in ("auto", "quotes")
-            and all(_plain_schema(p) for p in files)):
-        return _parquet_tables(files, st, progress)
+            and all(plain_parquet_schema(p) for p in files)):
+        for p in files:
+            st.formats[str(p)] = "quotes"
+        table, where = parquet_quote_table(files, st.skips, progress)
+        st.quotes = table.height
+        return table, where
     return _decoded_table(paths, fmt, st, progress)
-
-
-def _plain_schema(path: Path) -> bool:
-    """Whether a Parquet file's columns have the plain types the columnar fast path reads
-    exactly as the row reader does (text as String, numbers as ints/floats, last_update as
-    integers or datetimes). Any other type (a bool or list price, an integer kind, text
-    lines ...) goes through the row reader, so both engines skip the same rows for the
-    same reasons. A file whose schema cannot be read is left to the fast path's report."""
-    import polars as pl
-
-    try:
-        schema = pl.scan_parquet(path, glob=False).collect_schema()  # a name like q[1].parquet is no glob
-    except Exception:  # polars raises many exception types; the reader reports the file
-        return True
-    for name, dtype in schema.items():
-        if name in ("price", "line"):
-            ok = dtype.is_integer() or dtype.is_float() or dtype == pl.Null
-        elif name == "last_update":
-            ok = dtype.is_integer() or isinstance(dtype, pl.Datetime)
-        elif name in QUOTE_COLUMNS:
-            ok = dtype in (pl.String, pl.Null)
-        else:
-            ok = True
-        if not ok:
-            return False
-    return True
-
-
-def _parquet_tables(
-    files: list[Path], st: ReplayStats, progress: Progress | None
-) -> tuple[pl.DataFrame, Callable[[int], str]]:
-    import polars as pl
-
-    from ..analysis.batch import PRICE_INT_COLUMN
-
-    parts = []
-    for f_idx, path in enumerate(files):
-        st.formats[str(path)] = "quotes"
-        try:
-            df = pl.read_parquet(path, glob=False)  # a name like q[1].parquet is no glob
-        except Exception as exc:  # polars raises many exception types; translate them all here
-            st.skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
-            continue
-        if progress is not None:
-            progress(path.stat().st_size)
-        if table_lacks_columns(path, df.columns, df.height, st.skips):
-            continue
-        lu = df.get_column("last_update") if "last_update" in df.columns else pl.Series([None] * df.height)
-        clock = lu.cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
-        parts.append(df.with_columns(clock.alias("_clock"), pl.lit(f_idx).alias("_f"),
-                                     pl.int_range(pl.len()).alias("_r")))
-    if not parts:
-        return pl.DataFrame({c: [] for c in REQUIRED_COLUMNS}), lambda i: "?"
-    kinds = {p.schema["price"].is_integer() for p in parts if p.schema.get("price", pl.Null) != pl.Null}
-    if len(kinds) > 1:
-        # Int64 prices in one file, Float64 in another: the concatenated column is Float64,
-        # so say per row which prices arrived as ints (they keep their type in the alerts)
-        parts = [p.with_columns(pl.lit(p.schema.get("price", pl.Null).is_integer(), dtype=pl.Boolean)
-                                .alias(PRICE_INT_COLUMN)) for p in parts]
-    table = pl.concat(parts, how="diagonal_relaxed").sort(["_clock", "_f", "_r"], maintain_order=True)
-    st.quotes = table.height
-    f_col, r_col = table.get_column("_f").to_list(), table.get_column("_r").to_list()
-
-    def where(i: int) -> str:
-        return f"{files[f_col[i]].name}:row {r_col[i] + 1}"
-
-    return table.drop("_clock", "_f", "_r"), where
 
 
 def _decoded_table(

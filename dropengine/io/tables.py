@@ -13,9 +13,9 @@ import csv
 import gzip
 import io
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import msgspec
 
@@ -27,9 +27,12 @@ from ..formats.jsonline import SKIPPED, decode_line
 from ..formats.tables import QUOTE_COLUMNS, REQUIRED_COLUMNS, quote_from_row, row_from_quote
 from .files import PARQUET_MAGIC, READ_ERRORS, Progress, lines, open_bytes, suffix_of
 
+if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
+    import polars as pl
+
 __all__ = [
-    "TABLE_SUFFIXES", "looks_like_csv_header", "read_quote_table", "table_lacks_columns", "write_csv_rows",
-    "write_ndjson_rows", "write_parquet_rows", "write_quote_table",
+    "TABLE_SUFFIXES", "looks_like_csv_header", "parquet_quote_table", "plain_parquet_schema", "read_quote_table",
+    "table_lacks_columns", "write_csv_rows", "write_ndjson_rows", "write_parquet_rows", "write_quote_table",
 ]
 
 #: The columns a quote table may have: one named twice makes the table ambiguous.
@@ -227,6 +230,78 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator
             if cells[0] == header[0] and [c.strip() for c in cells] == header:
                 continue  # the header again: files concatenated (cat a.csv b.csv); nothing is wrong
             yield f"{name}:{lineno}", dict(zip(header, cells, strict=True))
+
+
+# -- the columnar reader (batch engine) -------------------------------------------------------
+
+def plain_parquet_schema(path: Path) -> bool:
+    """Whether a Parquet file's columns have the plain types the columnar fast path reads
+    exactly as the row reader does (text as String, numbers as ints/floats, last_update as
+    integers or datetimes). Any other type (a bool or list price, an integer kind, text
+    lines ...) goes through the row reader, so both engines skip the same rows for the
+    same reasons. A file whose schema cannot be read is left to the fast path's report."""
+    import polars as pl
+
+    try:
+        schema = pl.scan_parquet(path, glob=False).collect_schema()  # a name like q[1].parquet is no glob
+    except Exception:  # polars raises many exception types; the reader reports the file
+        return True
+    for name, dtype in schema.items():
+        if name in ("price", "line"):
+            ok = dtype.is_integer() or dtype.is_float() or dtype == pl.Null
+        elif name == "last_update":
+            ok = dtype.is_integer() or isinstance(dtype, pl.Datetime)
+        elif name in QUOTE_COLUMNS:
+            ok = dtype in (pl.String, pl.Null)
+        else:
+            ok = True
+        if not ok:
+            return False
+    return True
+
+
+def parquet_quote_table(
+    files: list[Path], skips: SkipLog, progress: Progress | None = None
+) -> tuple[pl.DataFrame, Callable[[int], str]]:
+    """Parquet quote tables (of :func:`plain_parquet_schema`) read straight into one polars
+    table in replay order, for the batch engine: per-file running-max clocks, then one stable
+    sort that reproduces the k-way merge of the row readers. Returns the table and a row ->
+    position function; an unreadable file or one without the required columns is a
+    whole-file skip, as on the row path."""
+    import polars as pl
+
+    from ..analysis.batch import PRICE_INT_COLUMN
+
+    parts = []
+    for f_idx, path in enumerate(files):
+        try:
+            df = pl.read_parquet(path, glob=False)  # a name like q[1].parquet is no glob
+        except Exception as exc:  # polars raises many exception types; translate them all here
+            skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
+            continue
+        if progress is not None:
+            progress(path.stat().st_size)
+        if table_lacks_columns(path, df.columns, df.height, skips):
+            continue
+        lu = df.get_column("last_update") if "last_update" in df.columns else pl.Series([None] * df.height)
+        clock = lu.cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
+        parts.append(df.with_columns(clock.alias("_clock"), pl.lit(f_idx).alias("_f"),
+                                     pl.int_range(pl.len()).alias("_r")))
+    if not parts:
+        return pl.DataFrame({c: [] for c in REQUIRED_COLUMNS}), lambda i: "?"
+    kinds = {p.schema["price"].is_integer() for p in parts if p.schema.get("price", pl.Null) != pl.Null}
+    if len(kinds) > 1:
+        # Int64 prices in one file, Float64 in another: the concatenated column is Float64,
+        # so say per row which prices arrived as ints (they keep their type in the alerts)
+        parts = [p.with_columns(pl.lit(p.schema.get("price", pl.Null).is_integer(), dtype=pl.Boolean)
+                                .alias(PRICE_INT_COLUMN)) for p in parts]
+    table = pl.concat(parts, how="diagonal_relaxed").sort(["_clock", "_f", "_r"], maintain_order=True)
+    f_col, r_col = table.get_column("_f").to_list(), table.get_column("_r").to_list()
+
+    def where(i: int) -> str:
+        return f"{files[f_col[i]].name}:row {r_col[i] + 1}"
+
+    return table.drop("_clock", "_f", "_r"), where
 
 
 # -- writers ---------------------------------------------------------------------------------
