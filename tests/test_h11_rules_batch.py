@@ -153,3 +153,16 @@ def test_options_and_keywords_are_not_mixed() -> None:
     with pytest.raises(Exception, match="options"):
         DropEngine(5, options=DetectOptions())
     assert math.isclose(DropEngine(options=DetectOptions(threshold=5)).config.threshold, 5)
+
+
+@pytest.mark.parametrize("reference", ["last", "anchor"])
+@pytest.mark.parametrize("prices", [[261.9, 251.9], [251.9, 261.9], [261.9, 251.90000001], [-112.3, -122.3]])
+def test_threshold_boundary_between_fractional_prices(reference: str, prices: list[float]) -> None:
+    """Defect 1's move, and one just short of it, decided alike by both engines and both references."""
+    quotes = [Quote("nba", "e", "b", "h2h_home", p, 1_000 + i) for i, p in enumerate(prices)]
+    eng = DropEngine(threshold=10, reference=reference)
+    want = [d.to_json() for d in eng.observe_many(quotes)]
+    res = detect_counted(_table(quotes, True), threshold=10, reference=reference)
+    assert [d.to_json() for d in res.drops()] == want
+    assert res.counters == eng.counters
+    assert len(want) == (0 if prices[1] == 251.90000001 else 1)

@@ -24,9 +24,15 @@ stable sort by key and input position:
    moves only when an alert fires), so it runs a tight loop over the moves alone, not over
    every row: its cost is one Python step per price change (repeats and stale rows are
    removed in bulk first);
-6. threshold, direction and the attribute filters exactly as in the streaming engine
-   (``THRESHOLD_EPSILON`` included; the probability formula is evaluated with the same
-   floating-point operations in the same order).
+6. threshold, direction and the attribute filters exactly as in the streaming engine: every
+   constant and formula comes from :mod:`dropengine.core.rules` (``valid_price_expr``,
+   ``cents_expr``, ``prob_move_expr``, ``direction_expr`` restate its functions as polars
+   expressions with the same float operations, and tests check them equal; the threshold is
+   compared on the written delta, ``rules.round_delta``, as the engine does), and the filter is
+   the one :class:`~dropengine.core.filters.AlertFilter` (``filter_expr``).
+
+Prices keep the type they arrived with (SPEC 4): see :data:`PRICE_INT_COLUMN` and
+:meth:`BatchResult.drops`.
 """
 
 from __future__ import annotations
@@ -473,7 +479,10 @@ def _anchor(runs: pl.DataFrame, thr: float, prob: bool) -> pl.DataFrame:
     cents = runs.get_column("_c").to_list()
     lus = runs.get_column("_lu").to_list()
     pints = runs.get_column("_pint").to_list()
-    round_delta, prob_move = rules.round_delta, rules.prob_move
+    round_delta = rules.round_delta
+    # rules.round_delta moves a delta by at most half of 10**-DELTA_DECIMALS (< 1e-9): a raw delta
+    # farther than that from the bound is decided without rounding it (no call per move)
+    margin = 10.0**-rules.DELTA_DECIMALS
     keep: list[int] = []
     rp: list[Any] = []
     rc: list[Any] = []
@@ -487,8 +496,15 @@ def _anchor(runs: pl.DataFrame, thr: float, prob: bool) -> pl.DataFrame:
         if is_first:
             a_p, a_c, a_lu, a_int = p, cents[i], lus[i], pints[i]
             continue
-        d = round_delta(cents[i] - a_c)
-        move = prob_move(a_p, p) if prob else d
+        if prob:  # rules.prob_move, inlined (the same float operations)
+            move = (
+                (100.0 / (p + 100.0) if p > 0 else -p / (100.0 - p))
+                - (100.0 / (a_p + 100.0) if a_p > 0 else -a_p / (100.0 - a_p))
+            ) * -100.0
+        else:
+            move = cents[i] - a_c
+            if thr - margin < abs(move) < thr + margin:
+                move = round_delta(move)
         if move >= thr or -move >= thr:  # rules.crosses, against the precomputed floor
             keep.append(i)
             rp.append(a_p)

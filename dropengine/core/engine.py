@@ -16,6 +16,11 @@ Rules, in the order the code applies them to each quote:
 6. otherwise the move against the reference price (``last`` or ``anchor``) is measured in
    cents or implied-probability points; ``|move| >= threshold`` is a detection, and the
    direction and attribute filters decide whether it becomes an alert.
+
+Every constant and decision is :mod:`.rules`' (validity, repeat, the written cents delta, the
+probability move, the threshold with its tolerance, direction); the hot loop inlines their
+formulas, each marked with the function it is, and a test holds it equal to a model written
+with those functions. The settings are one :class:`~.options.DetectOptions`.
 """
 
 from __future__ import annotations
