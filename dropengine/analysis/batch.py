@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import polars as pl
 
@@ -473,28 +473,24 @@ def _canonical_sides(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _anchor(runs: pl.DataFrame, thr: float, prob: bool) -> pl.DataFrame:
     """Path-dependent anchor reference: one Python step per move (repeats already removed),
-    deciding with the rules functions themselves."""
+    deciding as the engine does with the rules' formulas. The loop keeps only row numbers (the
+    fired row and its anchor row); the anchor's columns are gathered afterwards, vectorized."""
     first = runs.get_column("_first").to_list()
     price = runs.get_column("_p").to_list()
     cents = runs.get_column("_c").to_list()
-    lus = runs.get_column("_lu").to_list()
-    pints = runs.get_column("_pint").to_list()
     round_delta = rules.round_delta
     # rules.round_delta moves a delta by at most half of 10**-DELTA_DECIMALS (< 1e-9): a raw delta
     # farther than that from the bound is decided without rounding it (no call per move)
     margin = 10.0**-rules.DELTA_DECIMALS
+    sure, near = thr + margin, thr - margin
     keep: list[int] = []
-    rp: list[Any] = []
-    rc: list[Any] = []
-    rlu: list[Any] = []
-    rpint: list[Any] = []
+    anchors: list[int] = []
+    a = 0
     a_p = a_c = 0.0
-    a_lu = 0
-    a_int = False
     for i, is_first in enumerate(first):
         p = price[i]
         if is_first:
-            a_p, a_c, a_lu, a_int = p, cents[i], lus[i], pints[i]
+            a, a_p, a_c = i, p, cents[i]
             continue
         if prob:  # rules.prob_move, inlined (the same float operations)
             move = (
@@ -503,22 +499,18 @@ def _anchor(runs: pl.DataFrame, thr: float, prob: bool) -> pl.DataFrame:
             ) * -100.0
         else:
             move = cents[i] - a_c
-            if thr - margin < abs(move) < thr + margin:
+            if (near < move < sure) or (near < -move < sure):
                 move = round_delta(move)
         if move >= thr or -move >= thr:  # rules.crosses, against the precomputed floor
             keep.append(i)
-            rp.append(a_p)
-            rc.append(a_c)
-            rlu.append(a_lu)
-            rpint.append(a_int)
-            a_p, a_c, a_lu, a_int = p, cents[i], lus[i], pints[i]
+            anchors.append(a)
+            a, a_p, a_c = i, p, cents[i]
     idx = pl.Series("_row", keep, dtype=pl.UInt32)
-    return _with_delta(runs[idx].with_columns(
-        pl.Series("_rp", rp, dtype=pl.Float64),
-        pl.Series("_rc", rc, dtype=pl.Float64),
-        pl.Series("_rlu", rlu, dtype=pl.Int64),
-        pl.Series("_rpint", rpint, dtype=pl.Boolean),
-    ))
+    ref = runs.select(
+        pl.col("_p").alias("_rp"), pl.col("_c").alias("_rc"), pl.col("_lu").alias("_rlu"),
+        pl.col("_pint").alias("_rpint"),
+    )[pl.Series("_row", anchors, dtype=pl.UInt32)]
+    return _with_delta(pl.concat([runs[idx], ref], how="horizontal"))
 
 
 def _alerts(fired: pl.DataFrame, timestamp_column: str | None) -> pl.DataFrame:
