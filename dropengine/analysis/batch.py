@@ -443,11 +443,13 @@ def direction_expr(delta: pl.Expr) -> pl.Expr:
 def _with_delta(frame: pl.DataFrame) -> pl.DataFrame:
     """``_d``: the written delta of each move (``_c - _rc`` by :func:`rules.round_delta`).
 
-    Subtraction is exact and rounding the identity on an integral difference, so only
-    fractional differences (rare: fractional prices) are rounded, one Python call each: polars'
-    own rounding is not guaranteed to match Python's correctly rounded ``round`` bit for bit."""
+    Rounding is the identity on a multiple of ``1/rules.EXACT_STEPS`` (whole, half, quarter
+    cents ...), so only other differences (rare: prices such as ``+261.9``) are rounded, one Python
+    call each: polars' own rounding is not guaranteed to match Python's correctly rounded
+    ``round`` bit for bit."""
     d = (frame.get_column("_c") - frame.get_column("_rc")).alias("_d")
-    frac = (d != d.floor()).fill_null(False)
+    scaled = d * rules.EXACT_STEPS  # exact (a power of two): rounding leaves a multiple of 1/512 alone
+    frac = (scaled != scaled.floor()).fill_null(False)
     if frac.any():
         idx = frac.arg_true()
         d = d.scatter(idx, [rules.round_delta(x) for x in d.gather(idx).to_list()])

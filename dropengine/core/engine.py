@@ -40,7 +40,15 @@ from .errors import ConfigError, SnapshotError
 from .filters import DirectionChoice
 from .options import DetectOptions, Reference, Unit
 from .quote import Quote
-from .rules import DELTA_DECIMALS, MAX_ABS_PRICE, MIN_ABS_PRICE, THRESHOLD_EPSILON, is_valid_price, threshold_floor
+from .rules import (
+    DELTA_DECIMALS,
+    EXACT_STEPS,
+    MAX_ABS_PRICE,
+    MIN_ABS_PRICE,
+    THRESHOLD_EPSILON,
+    is_valid_price,
+    threshold_floor,
+)
 
 __all__ = ["EngineConfig", "EngineCounters", "DropEngine", "Reference", "Unit", "THRESHOLD_EPSILON"]
 
@@ -227,8 +235,9 @@ class DropEngine:
         # quote), each marked with the rules function it is. test_h11_rules_engine checks them.
         cfg = self.config
         threshold = threshold_floor(cfg.threshold)
+        near = threshold - THRESHOLD_EPSILON  # a margin wider than rules.round_delta's largest change
         lo_price, hi_price = MIN_ABS_PRICE, MAX_ABS_PRICE
-        decimals = DELTA_DECIMALS
+        decimals, steps = DELTA_DECIMALS, EXACT_STEPS
         anchor = cfg.reference == "anchor"
         prob = cfg.unit == "prob"
         reprime = cfg.reprime_after_suspension
@@ -304,16 +313,23 @@ class DropEngine:
                 st[1] = lu
                 # rules.cents_move: to_cents(new) - to_cents(prev), written by rules.round_delta
                 d_cents = (price - 100 if price > 0 else price + 100) - (ref - 100 if ref > 0 else ref + 100)
-                if d_cents.__class__ is float:
-                    d_cents = round(d_cents, decimals)
-                if prob:  # rules.prob_move
-                    move = (
+                if prob:
+                    move = (  # rules.prob_move
                         (100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price))
                         - (100.0 / (ref + 100.0) if ref > 0 else -ref / (100.0 - ref))
                     ) * -100.0
+                    fired = move >= threshold or -move >= threshold  # rules.crosses
+                    if fired and d_cents.__class__ is float and not (d_cents * steps).is_integer():
+                        d_cents = round(d_cents, decimals)
+                elif d_cents >= near or -d_cents >= near:
+                    # rules.crosses on the written (rounded) delta; rounding moves it by less than
+                    # the margin, so a move outside [near, ...) never fires and is not rounded
+                    if d_cents.__class__ is float and not (d_cents * steps).is_integer():  # rules.round_delta
+                        d_cents = round(d_cents, decimals)
+                    fired = d_cents >= threshold or -d_cents >= threshold
                 else:
-                    move = d_cents
-                if move >= threshold or -move >= threshold:  # rules.crosses
+                    fired = False
+                if fired:
                     n_det += 1
                     if anchor:
                         st[4] = price

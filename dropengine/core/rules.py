@@ -25,6 +25,7 @@ from typing import Final, Literal
 __all__ = [
     "DELTA_DECIMALS",
     "DIRECTIONS",
+    "EXACT_STEPS",
     "INTEGER_TEXT",
     "MAX_ABS_PRICE",
     "MIN_ABS_PRICE",
@@ -110,10 +111,18 @@ def same_price(a: float, b: float) -> bool:
     return a == b or (a + b == 0 and (a == 100 or a == -100))
 
 
+#: A float that is a whole multiple of ``1 / EXACT_STEPS`` (``0.5``, ``0.25``, ... ``1/512``) has at
+#: most 9 decimals, so rounding it to :data:`DELTA_DECIMALS` leaves it as it is: the common
+#: fractional deltas (half and quarter cents) skip ``round``, which costs far more than this test.
+EXACT_STEPS: Final = 512.0
+
+
 def round_delta(move: float) -> float:
     """The written form of a cents move: an int stays an int (the delta of two integer prices);
     a float is rounded to :data:`DELTA_DECIMALS` decimals (and stays a float)."""
-    return round(move, DELTA_DECIMALS) if type(move) is float else move
+    if type(move) is float and not (move * EXACT_STEPS).is_integer():
+        return round(move, DELTA_DECIMALS)
+    return move
 
 
 def cents_move(prev: float, new: float) -> float:
