@@ -140,7 +140,7 @@ def _theoddsapi(path: Path, skips: SkipLog, progress: Progress | None) -> Stream
     name = path.name
     if suffix_of(path) == ".json":
         with open_bytes(path, progress) as fh:
-            blob = fh.read().removeprefix(b"\xef\xbb\xbf")
+            blob = fh.read().removeprefix(codecs.BOM_UTF8)
         yield from _snapshots(iter([(name, blob)] if blob.strip() else []), name, skips)
         return
     with open_bytes(path, progress) as fh:
