@@ -325,6 +325,12 @@ def _cell(name: str, value: Any) -> str:
         return ""
     if name == "line":
         return format_line(value)
+    if type(value) is str:
+        if "\n" in value or "\r" in value:
+            # the reader parses each line on its own (a broken quote never swallows the next
+            # rows), so a cell cannot hold a line break: refuse rather than write a bad row
+            raise ConfigError(f"{name}: {value!r} holds a line break, which a CSV quote table cannot")
+        return value
     return _non_finite(value) or str(value)  # a float's repr reads back as the same float
 
 
@@ -332,7 +338,8 @@ def write_csv_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]]) -> int:
     """Write quote rows as CSV (header :data:`QUOTE_COLUMNS`, ``\\n`` line ends, an absent
     value as an empty cell) to a binary file; returns the number of rows. An integer price
     is written as ``-110``, a float one as ``-110.0``, so the reader gives back its type; a
-    NaN or infinite one as text (:func:`_non_finite`)."""
+    NaN or infinite one as text (:func:`_non_finite`). Text with a line break cannot be a
+    cell (the reader reads one line per row): :class:`ConfigError` naming the column."""
     text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(QUOTE_COLUMNS)
