@@ -5,17 +5,15 @@ the type they arrived with). Needs the table builder (``io/replay``) to mark int
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import msgspec
 import pytest
 
 from dropengine import DropEngine, Quote, encode_drops
-from dropengine.analysis.batch import PRICE_INT_COLUMN
 from dropengine.formats.sse import encode_event
 from dropengine.formats.vendor import row_from_quote
-from dropengine.io.replay import ReplayStats, load_table, replay, replay_batch
+from dropengine.io.replay import ReplayStats, replay, replay_batch
 
 _ENC = msgspec.json.Encoder()
 PRICES = [-110, -140, -112.5, -130, 120, 131.5, -150, 100, -100.0, -125]
@@ -40,14 +38,6 @@ def _write(tmp: Path, fmt: str) -> Path:
     return path
 
 
-def _table_builder_marks_int_prices() -> bool:
-    with tempfile.TemporaryDirectory() as tmp:
-        return PRICE_INT_COLUMN in load_table([_write(Path(tmp), "frames")], "frames")[0].columns
-
-
-# strict: passes as soon as io/replay sets the column (then this mark lifts itself)
-@pytest.mark.xfail(not _table_builder_marks_int_prices(), strict=True,
-                   reason="io/replay does not set batch.PRICE_INT_COLUMN yet (requested of helper formats)")
 @pytest.mark.parametrize("fmt", ["frames", "sse"])
 @pytest.mark.parametrize("reference", ["last", "anchor"])
 def test_batch_replay_equals_stream_replay_on_mixed_prices(tmp_path: Path, fmt: str, reference: str) -> None:
