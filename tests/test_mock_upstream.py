@@ -139,7 +139,8 @@ def test_timeline_of_frames_passes_rows_unchanged() -> None:
 
 def test_timeline_of_quote_table_decodes_back_to_the_quotes() -> None:
     tl = load_timeline([QUOTES])
-    assert tl.skips.total == 6  # the fixture's bad lines, counted, never fatal
+    # the fixture's bad lines, counted, never fatal (its +50 and -99 are numbers: quotes the engine judges)
+    assert tl.skips.total == 4
     frames = [{"type": "odds_update", "sport_key": rel.sport_key, "data": list(rel.rows)} for rel in tl.releases]
     assert decode(frames) == expected_quotes(QUOTES)
     for rel in tl.releases:  # one release per (sport, last_update) run, one price per row
