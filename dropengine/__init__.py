@@ -25,6 +25,7 @@ from .core.odds import (
     is_valid_price,
     prob_to_american,
 )
+from .core.options import DetectOptions
 from .core.quote import Quote
 from .core.retry import Backoff, Outcome, RetryPolicy
 from .core.sides import SideInfo, format_line, h2h_side, parse_side, prop_side, spread_side, total_side
@@ -40,6 +41,7 @@ __all__ = [
     "AuthError",
     "Backoff",
     "ConfigError",
+    "DetectOptions",
     "DirectionChoice",
     "Drop",
     "DropEngine",

@@ -19,6 +19,8 @@ PUBLIC = {
     "spread_side", "total_side",
     # issue 10: the Literal types of the engine arguments, so callers can annotate them
     "DirectionChoice", "Reference", "Unit",
+    # issue 11: the one options type taken by DropEngine, batch.detect and every command
+    "DetectOptions",
 }
 
 

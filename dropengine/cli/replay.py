@@ -92,8 +92,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
         with bar, AlertWriter(output) as writer:
             if engine_kind == "batch":
                 result = replay_batch(list(paths), fmt, stats, advance, options=detect)
-                rows = [{k: v for k, v in r.items() if v is not None} for r in result.alerts.iter_rows(named=True)]
-                writer.write_dicts(rows)
+                writer.write(result.drops())
                 counters = result.counters
             else:
                 pending: list[Drop] = []

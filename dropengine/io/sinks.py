@@ -54,14 +54,6 @@ class AlertWriter:
         else:
             self._rows.extend(d.to_dict() for d in drops)
 
-    def write_dicts(self, rows: list[dict[str, Any]]) -> None:
-        """Write alerts given as wire dicts (unknown optional fields already left out)."""
-        self.count += len(rows)
-        if self._fh is not None:
-            self._fh.write(b"".join(_ENC.encode(r) + b"\n" for r in rows))
-        else:
-            self._rows.extend(rows)
-
     def flush(self) -> None:
         if self._fh is not None:
             self._fh.flush()
