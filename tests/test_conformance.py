@@ -29,13 +29,10 @@ The files and replays of the same streams: tests/test_conformance_replay.py.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 import polars as pl
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,39 +41,12 @@ from dropengine.analysis.batch import PRICE_INT_COLUMN, detect_counted
 from dropengine.core.alerts import Drop
 from dropengine.core.filters import AlertFilter
 from dropengine.core.options import DetectOptions
+from dropengine.formats.tables import QUOTE_COLUMNS
 
 from .strategies import detect_options, server_options, streams_with_options
 
-#: Issue 11 defects whose fixes have not landed yet. Each has an exact-case test marked
-#: ``xfail(strict=True)`` (it turns into a failure once the fix lands: then remove the number
-#: here and the marker), and the property tests tolerate exactly that disagreement while open.
-OPEN_DEFECTS: frozenset[int] = frozenset({2, 3})
-#: Other disagreements found by this suite (/tmp/notes/conformance-findings.md), handled the same way.
-OPEN_FINDINGS: frozenset[int] = frozenset({2})
-
 _ENC = msgspec.json.Encoder()
-QUOTE_COLUMNS = (
-    "sport_key", "event_id", "bookmaker", "side", "price", "last_update", "kind", "market_key", "market",
-    "player", "line", "home_team", "away_team", "commence_time",
-)
-_F = TypeVar("_F", bound=Callable[..., Any])
 _FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def xfail_defect(n: int, reason: str) -> Callable[[_F], _F]:
-    """``xfail(strict=True)`` while issue 11 defect ``n`` is open; no mark once it is fixed."""
-    if n in OPEN_DEFECTS:
-        mark: Callable[[_F], _F] = pytest.mark.xfail(strict=True, reason=f"issue 11 defect {n}: {reason}")
-        return mark
-    return lambda f: f
-
-
-def xfail_finding(n: int, reason: str) -> Callable[[_F], _F]:
-    """``xfail(strict=True)`` while conformance finding ``n`` is open."""
-    if n in OPEN_FINDINGS:
-        mark: Callable[[_F], _F] = pytest.mark.xfail(strict=True, reason=f"conformance finding F{n}: {reason}")
-        return mark
-    return lambda f: f
 
 
 # --------------------------------------------------------------------------------------
@@ -233,11 +203,6 @@ def server_alerts(quotes: list[Quote], opts: dict[str, Any]) -> list[Drop]:
     return [d for d in detector.observe_many(quotes) if flt.accepts(d)]
 
 
-def _near_threshold(d: Drop, threshold: float) -> bool:
-    """A fractional move within the comparison tolerance of the threshold (defect 1's case)."""
-    return abs(d.delta) < threshold and math.isclose(abs(d.delta), threshold, abs_tol=1e-9)
-
-
 @given(streams_with_options(server_options()))
 @settings(_FAST, max_examples=120)
 def test_server_filter_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> None:
@@ -247,8 +212,6 @@ def test_server_filter_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -
     opts = {**opts, "reference": "last", "reprime_after_suspension": True}
     served = server_alerts(quotes, opts)
     drops, _ = run_engine(quotes, opts)
-    if 1 in OPEN_DEFECTS:  # tolerate exactly defect 1: the server drops a move within 1e-9 under T
-        drops = [d for d in drops if not _near_threshold(d, opts["threshold"])]
     assert wire(served) == wire(drops)
 
 
@@ -264,21 +227,19 @@ def test_server_filter_over_anchor_engine(case: tuple[list[Quote], dict[str, Any
     everything, _ = run_engine(quotes, bare)
     flt = server_filter(opts, 1)
     drops, _ = run_engine(quotes, opts)
-    if 1 in OPEN_DEFECTS:  # tolerate exactly defect 1 (a move within 1e-9 under 1 cent)
-        drops = [d for d in drops if not _near_threshold(d, 1)]
     assert wire([d for d in everything if flt.accepts(d)]) == wire(drops)
 
 
 # --------------------------------------------------------------------------------------
-# the exact cases of the issue-11 defects this suite must catch
+# the exact cases of the issue-11 defects (each was an xfail(strict) here until its fix landed)
 # --------------------------------------------------------------------------------------
 
 def _q(price: int | float | None, lu: int, side: str = "h2h_home") -> Quote:
     return Quote("basketball_nba", "ev1", "pinnacle", side, price, lu)
 
 
-@xfail_defect(1, "+261.9 -> +251.9 at threshold 10: the engine alerts, the server filter drops it")
 def test_defect1_fractional_boundary_engine_equals_server_filter() -> None:
+    """Issue 11 defect 1 (fixed in a0635ee): the engine alerted, the server filter dropped it."""
     quotes = [_q(261.9, 1000), _q(251.9, 2000)]
     opts: dict[str, Any] = {"threshold": 10, "direction": "both"}
     drops, _ = run_engine(quotes, opts)
