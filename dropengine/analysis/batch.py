@@ -50,6 +50,7 @@ from ..core.errors import ConfigError, FeedError
 from ..core.filters import AlertFilter, DirectionChoice
 from ..core.options import DetectOptions, Reference, Unit
 from ..core.sides import canonical_side, parse_side
+from ..formats.tables import REQUIRED_COLUMNS
 
 __all__ = [
     "ALERT_SCHEMA", "PRICE_INT_COLUMN", "BatchResult", "accepted_quotes", "cents_expr", "detect", "detect_counted",
@@ -57,7 +58,8 @@ __all__ = [
 ]
 
 KEY: Final = ("event_id", "bookmaker", "side")
-REQUIRED: Final = ("sport_key", "event_id", "bookmaker", "side", "price", "last_update")
+#: the columns a quote table must have: the required fields of :class:`~dropengine.core.quote.Quote`
+REQUIRED: Final = REQUIRED_COLUMNS
 _META_TEXT: Final = ("kind", "market_key", "market", "player", "home_team", "away_team", "commence_time")
 _PLAIN_NUMBER: Final = f"^(?:{rules.PLAIN_NUMBER})$"
 _INTEGER_TEXT: Final = f"^(?:{rules.INTEGER_TEXT})$"
