@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 from click.testing import CliRunner
 from hypothesis import assume, given, settings
 
@@ -63,17 +62,10 @@ from .test_conformance import (
     batch_wire,
     engine_opts,
     wire,
-    wire_rows,
 )
 
 _ENC = msgspec.json.Encoder()
 
-#: Issue 11 defect 3, CLI side, not fixed at HEAD 3f3836b: ``dropengine replay --engine batch``
-#: writes the rows of the alerts frame (Float64 prices when one price is fractional) instead
-#: of ``BatchResult.drops()`` (each price with its own type; the library is fixed, 6534465).
-#: While True its exact case is ``xfail(strict=True)`` and the CLI property expects the floats;
-#: set it False when the fix lands (the strict xfail then fails, saying so).
-DEFECT3_CLI_OPEN = True
 _NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
@@ -288,11 +280,7 @@ def test_cli_replay_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> N
             # --format auto: the CLI tells the format from the file as a user's run does
             bad = _all_invalid(carried)
             assert run_cli(path, "auto", "stream", opts, bad) == expected, f"{name} --engine stream"
-            want = expected
-            if DEFECT3_CLI_OPEN:  # exactly defect 3: the CLI prints the alerts frame's rows
-                frame = replay_batch([path], "auto", **engine_opts(opts)).alerts
-                want = b"".join(r + b"\n" for r in wire_rows(frame))
-            assert run_cli(path, "auto", "batch", opts, bad) == want, f"{name} --engine batch"
+            assert run_cli(path, "auto", "batch", opts, bad) == expected, f"{name} --engine batch"
 
 
 # --------------------------------------------------------------------------------------
@@ -314,13 +302,10 @@ def test_defect2_parquet_counted_alike(tmp_path: Path) -> None:
     assert (b_counters, b_stats.skips.counts) == (s_counters, s_stats.skips.counts)
 
 
-@pytest.mark.xfail(DEFECT3_CLI_OPEN, strict=True,
-                   reason="issue 11 defect 3 (CLI side): replay --engine batch prints every price as a float "
-                          "when one price is fractional (cli/replay.py writes alerts rows, not BatchResult.drops())")
 def test_defect3_batch_keeps_price_types(tmp_path: Path) -> None:
     """Issue 11 defect 3: ``replay --engine batch`` printed every price as a float (``-140.0``)
-    when one price of the recording was fractional. The library (``replay_batch`` ->
-    ``BatchResult.drops()``) is fixed in 6534465 and checked here too; the CLI is not yet."""
+    when one price of the recording was fractional (library fixed in 6534465,
+    ``BatchResult.drops()``; CLI in bb55c27; an xfail(strict) here until then)."""
     path = tmp_path / "rec.ndjson"
     quotes = write_frames([_q(-110, 1000), _q(-140, 2000), _q(-112.5, 3000), _q(-130, 4000)], path)
     expected = encode_drops(DropEngine(threshold=10).observe_many(quotes))
