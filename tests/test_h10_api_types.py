@@ -23,7 +23,7 @@ DropEngine(direction="toward_favorite")
 DropEngine(direction="down")  # BAD 1
 detect(pl.DataFrame(), direction="both")
 detect(pl.DataFrame(), direction="up")  # BAD 2
-detect_counted(pl.DataFrame(), 10, "sideways")  # BAD 3
+detect_counted(pl.DataFrame(), threshold=10, direction="sideways")  # BAD 3
 bad: DirectionChoice = "down"  # BAD 4
 '''
 

@@ -37,9 +37,9 @@ Prices keep the type they arrived with (SPEC 4): see :data:`PRICE_INT_COLUMN` an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final, TypeVar
+from typing import Final, TypeVar, Unpack
 
 import polars as pl
 
@@ -47,8 +47,8 @@ from ..core import rules
 from ..core.alerts import ALERT_FIELDS, Drop
 from ..core.engine import EngineCounters
 from ..core.errors import ConfigError, FeedError
-from ..core.filters import AlertFilter, DirectionChoice
-from ..core.options import DetectOptions, Reference, Unit
+from ..core.filters import AlertFilter
+from ..core.options import DetectKeywords, DetectOptions, resolve
 from ..core.sides import canonical_side, parse_side
 from ..formats.tables import REQUIRED_COLUMNS
 
@@ -116,19 +116,10 @@ class BatchResult:
 
 def detect(
     quotes: pl.DataFrame | pl.LazyFrame,
-    threshold: float = 10,
-    direction: DirectionChoice = "both",
-    reference: Reference = "last",
-    unit: Unit = "cents",
-    *,
-    sports: str | Iterable[str] | None = None,
-    event_id: str | Iterable[str] | None = None,
-    bookmakers: str | Iterable[str] | None = None,
-    markets: str | Iterable[str] | None = None,
-    kinds: str | Iterable[str] | None = None,
-    reprime_after_suspension: bool = True,
-    timestamp_column: str | None = None,
     options: DetectOptions | None = None,
+    *,
+    timestamp_column: str | None = None,
+    **keywords: Unpack[DetectKeywords],
 ) -> pl.DataFrame:
     """Alerts of ``quotes`` in detection order, as the streaming engine would give them.
 
@@ -138,41 +129,18 @@ def detect(
     as the alert ``timestamp`` (the streaming engine's ``now_ms``); without it, an
     alert's ``timestamp`` is its ``last_update``.
     """
-    return detect_counted(
-        quotes, threshold, direction, reference, unit, sports=sports, event_id=event_id,
-        bookmakers=bookmakers, markets=markets, kinds=kinds,
-        reprime_after_suspension=reprime_after_suspension, timestamp_column=timestamp_column, options=options,
-    ).alerts
+    return detect_counted(quotes, options, timestamp_column=timestamp_column, **keywords).alerts
 
 
 def detect_counted(
     quotes: pl.DataFrame | pl.LazyFrame,
-    threshold: float = 10,
-    direction: DirectionChoice = "both",
-    reference: Reference = "last",
-    unit: Unit = "cents",
-    *,
-    sports: str | Iterable[str] | None = None,
-    event_id: str | Iterable[str] | None = None,
-    bookmakers: str | Iterable[str] | None = None,
-    markets: str | Iterable[str] | None = None,
-    kinds: str | Iterable[str] | None = None,
-    reprime_after_suspension: bool = True,
-    timestamp_column: str | None = None,
     options: DetectOptions | None = None,
+    *,
+    timestamp_column: str | None = None,
+    **keywords: Unpack[DetectKeywords],
 ) -> BatchResult:
     """Like :func:`detect`, with the counters and the rows skipped before detection."""
-    if options is None:
-        cfg = DetectOptions.build(threshold, direction, reference, unit, sports=sports, event_id=event_id,
-                                  bookmakers=bookmakers, markets=markets, kinds=kinds,
-                                  reprime_after_suspension=reprime_after_suspension)
-    elif not isinstance(options, DetectOptions):
-        raise ConfigError(f"options: {str(options)[:60]!r} is not a DetectOptions")
-    elif (threshold, direction, reference, unit, sports, event_id, bookmakers, markets, kinds,
-          reprime_after_suspension) != (10, "both", "last", "cents", None, None, None, None, None, True):
-        raise ConfigError("options: give either options= or the separate settings, not both")
-    else:
-        cfg = options
+    cfg = resolve(options, keywords)
     flt = cfg.filter
     loaded = _load(quotes, timestamp_column)
     w, n_stale = _accept(loaded.frame)

@@ -31,14 +31,14 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Unpack
 
 import msgspec
 
 from .alerts import Drop
 from .errors import ConfigError, SnapshotError
 from .filters import DirectionChoice
-from .options import DetectOptions, Reference, Unit
+from .options import DetectOptions, FilterKeywords, Reference, Unit, leading, resolve
 from .quote import Quote
 from .rules import (
     DELTA_DECIMALS,
@@ -133,24 +133,10 @@ class DropEngine:
         reference: Reference = "last",
         unit: Unit = "cents",
         *,
-        sports: str | Iterable[str] | None = None,
-        event_id: str | Iterable[str] | None = None,
-        bookmakers: str | Iterable[str] | None = None,
-        markets: str | Iterable[str] | None = None,
-        kinds: str | Iterable[str] | None = None,
-        reprime_after_suspension: bool = True,
         options: DetectOptions | None = None,
+        **keywords: Unpack[FilterKeywords],
     ) -> None:
-        if options is None:
-            options = DetectOptions.build(
-                threshold, direction, reference, unit, sports=sports, event_id=event_id, bookmakers=bookmakers,
-                markets=markets, kinds=kinds, reprime_after_suspension=reprime_after_suspension,
-            )
-        elif not isinstance(options, DetectOptions):
-            raise ConfigError(f"options: {_short(options)} is not a DetectOptions")
-        elif (threshold, direction, reference, unit, sports, event_id, bookmakers, markets, kinds,
-              reprime_after_suspension) != (10, "both", "last", "cents", None, None, None, None, None, True):
-            raise ConfigError("options: give either options= or the separate settings, not both")
+        options = resolve(options, {**leading(threshold, direction, reference, unit), **keywords})
         #: The detection options (threshold, reference, unit, re-priming, and the filter).
         self.config: DetectOptions = options
         self.filter = options.filter

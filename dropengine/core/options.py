@@ -9,15 +9,15 @@ the detection settings (threshold, reference, unit, re-priming) and the alert fi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypedDict, Unpack
 
 from .errors import ConfigError
 from .filters import AlertFilter, check_threshold
 from .rules import DirectionChoice
 
-__all__ = ["REFERENCES", "UNITS", "DetectOptions", "Reference", "Unit"]
+__all__ = ["REFERENCES", "UNITS", "DetectKeywords", "DetectOptions", "FilterKeywords", "Reference", "Unit", "resolve"]
 
 Reference = Literal["last", "anchor"]
 Unit = Literal["cents", "prob"]
@@ -30,6 +30,63 @@ UNITS: tuple[Unit, ...] = ("cents", "prob")
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+class FilterKeywords(TypedDict, total=False):
+    """The keyword settings that :class:`~dropengine.core.engine.DropEngine` and
+    :meth:`DetectOptions.build` take after the first four: the one list of their names.
+    The filters take comma-separated text or iterables (see :meth:`AlertFilter.build`)."""
+
+    sports: str | Iterable[str] | None
+    event_id: str | Iterable[str] | None
+    bookmakers: str | Iterable[str] | None
+    markets: str | Iterable[str] | None
+    kinds: str | Iterable[str] | None
+    reprime_after_suspension: bool
+
+
+class DetectKeywords(FilterKeywords, total=False):
+    """Every detection setting as a keyword (what the batch functions take)."""
+
+    threshold: float
+    direction: DirectionChoice
+    reference: Reference
+    unit: Unit
+
+
+_DEFAULTS: Final[dict[str, object]] = {"threshold": 10, "direction": "both", "reference": "last", "unit": "cents"}
+
+
+def _check_names(keywords: Mapping[str, object], known: frozenset[str]) -> None:
+    # **keywords accepts any name at run time; a misspelt setting must not pass silently.
+    unknown = sorted(set(keywords) - known)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: not a detection setting (the settings: {', '.join(sorted(known))})")
+
+
+def leading(threshold: float, direction: str, reference: str, unit: str) -> dict[str, Any]:
+    """The first four settings as keywords, those left at their defaults left out (for
+    :func:`resolve`: an entry point with explicit parameters cannot tell "not given" apart)."""
+    given = {"threshold": threshold, "direction": direction, "reference": reference, "unit": unit}
+    return {k: v for k, v in given.items() if type(v) is bool or v != _DEFAULTS[k]}
+
+
+def resolve(options: DetectOptions | None, keywords: Mapping[str, Any]) -> DetectOptions:
+    """The options of an entry point called with ``options=`` or with separate settings.
+
+    ``keywords`` are the settings the caller passed (only those: defaults left out). Giving
+    both, or an ``options`` that is not a :class:`DetectOptions`, is a
+    :class:`~dropengine.core.errors.ConfigError`.
+    """
+    _check_names(keywords, DetectKeywords.__optional_keys__)
+    if options is None:
+        return DetectOptions.build(**keywords)
+    if not isinstance(options, DetectOptions):
+        raise ConfigError(f"options: {_short(options)} is not a DetectOptions")
+    if keywords:
+        raise ConfigError(f"options: give either options= or the separate settings ({', '.join(sorted(keywords))}), "
+                          "not both")
+    return options
 
 
 #: The filter that lets every alert through (immutable, so one instance serves as the default).
@@ -83,21 +140,17 @@ class DetectOptions:
         direction: DirectionChoice | str = "both",
         reference: Reference | str = "last",
         unit: Unit | str = "cents",
-        *,
-        sports: str | Iterable[str] | None = None,
-        event_id: str | Iterable[str] | None = None,
-        bookmakers: str | Iterable[str] | None = None,
-        markets: str | Iterable[str] | None = None,
-        kinds: str | Iterable[str] | None = None,
-        reprime_after_suspension: bool = True,
+        **keywords: Unpack[FilterKeywords],
     ) -> DetectOptions:
         """Options from the arguments of :class:`DropEngine` (same names, same order)."""
-        flt = AlertFilter.build(direction, sports, event_id, bookmakers, markets, kinds)
+        _check_names(keywords, FilterKeywords.__optional_keys__)
+        flt = AlertFilter.build(direction, keywords.get("sports"), keywords.get("event_id"),
+                                keywords.get("bookmakers"), keywords.get("markets"), keywords.get("kinds"))
         return cls(
             threshold=threshold,
             reference=reference,  # type: ignore[arg-type]  # checked in __post_init__
             unit=unit,  # type: ignore[arg-type]
-            reprime_after_suspension=reprime_after_suspension,
+            reprime_after_suspension=keywords.get("reprime_after_suspension", True),
             filter=flt,
         )
 

@@ -1,0 +1,60 @@
+"""Issue 11, lead: the detection settings have one list of names (core/options.py)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import polars as pl
+import pytest
+
+from dropengine import ConfigError, DetectOptions, DropEngine
+from dropengine.analysis import batch
+from dropengine.core.options import DetectKeywords, FilterKeywords
+
+ENTRY_POINTS = {
+    "DropEngine": lambda **kw: DropEngine(**kw),
+    "DetectOptions.build": lambda **kw: DetectOptions.build(**kw),
+    "batch.detect": lambda **kw: batch.detect(pl.DataFrame(), **kw),
+    "batch.detect_counted": lambda **kw: batch.detect_counted(pl.DataFrame(), **kw),
+}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
+@pytest.mark.parametrize("name", ["sport", "treshold", "book", "reprime"])
+def test_a_misspelt_setting_is_refused_by_name(entry: str, name: str) -> None:
+    """``**keywords`` takes any name at run time; a typo must not pass silently."""
+    with pytest.raises(ConfigError, match=rf"^{name}: not a detection setting"):
+        ENTRY_POINTS[entry](**{name: 1})
+
+
+@pytest.mark.parametrize("entry", ["DropEngine", "batch.detect", "batch.detect_counted"])
+@pytest.mark.parametrize("given", [{"threshold": 5}, {"direction": "toward_dog"}, {"kinds": "prop"},
+                                   {"reprime_after_suspension": False}, {"unit": "prob"}])
+def test_options_and_separate_settings_together_are_refused(entry: str, given: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=r"^options: give either options= or the separate settings"):
+        ENTRY_POINTS[entry](options=DetectOptions(), **given)
+
+
+@pytest.mark.parametrize("entry", ["DropEngine", "batch.detect", "batch.detect_counted"])
+def test_options_of_the_wrong_type_are_named(entry: str) -> None:
+    with pytest.raises(ConfigError, match=r"^options: .* is not a DetectOptions"):
+        ENTRY_POINTS[entry](options={"threshold": 5})
+
+
+def test_every_entry_point_builds_the_same_options_from_the_same_settings() -> None:
+    settings: dict[str, Any] = {"threshold": 2.5, "direction": "toward_dog", "reference": "anchor", "unit": "cents",
+                                "sports": "nba", "kinds": "game", "reprime_after_suspension": False}
+    want = DetectOptions.build(**settings)
+    assert DropEngine(**settings).options == want
+    frame = pl.DataFrame({"sport_key": ["nba"] * 2, "event_id": ["e"] * 2, "bookmaker": ["b"] * 2,
+                          "side": ["h2h_home"] * 2, "price": [-110, -150], "last_update": [1, 2]})
+    assert batch.detect_counted(frame, **settings).counters == batch.detect_counted(frame, want).counters
+
+
+def test_the_keyword_lists_are_the_engines_parameters() -> None:
+    """DropEngine names the first four explicitly (the API test pins them) and takes the rest as
+    FilterKeywords; DetectKeywords is the union, the batch functions' keywords."""
+    params = inspect.signature(DropEngine).parameters
+    explicit = [p for p in params if params[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    assert set(DetectKeywords.__optional_keys__) == set(explicit) | set(FilterKeywords.__optional_keys__)
