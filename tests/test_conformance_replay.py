@@ -18,7 +18,8 @@ and CSV with ``--engine stream`` and ``--engine batch``. Every result must equal
 What each format carries (decided here, where the format leaves no choice):
 - JSON (frames, SSE, quote NDJSON, snapshots) has no NaN or infinity: those prices are written
   as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (invalid prices a feed may send;
-  ``msgspec`` would write ``null``, which means suspended);
+  ``null`` would mean suspended): the quote-table writers do so themselves (0f8e362), the
+  envelopes and snapshots written here do it in :func:`_json_price`;
 - a Parquet price column has one type: Int64 when every price is an integer, else Float64
   (then every price arrives as a float, ``-110.0``);
 - The Odds API snapshots carry no prop market label (``market``), and need both team names.
@@ -99,8 +100,8 @@ def write_sse(quotes: list[Quote], path: Path) -> list[Quote]:
 
 
 def write_quotes_ndjson(quotes: list[Quote], path: Path) -> list[Quote]:
-    with open(path, "wb") as fh:  # non-finite prices as strings first: the writer would make them null
-        write_ndjson_rows(fh, (_json_safe(table_row(q)) for q in quotes))
+    with open(path, "wb") as fh:  # the product writer writes non-finite prices as those strings (F2 fix)
+        write_ndjson_rows(fh, (table_row(q) for q in quotes))
     return quotes
 
 
