@@ -7,7 +7,7 @@ visible nowhere). A flapping stream restarts its clock each time it opens."""
 from __future__ import annotations
 
 from dropengine.core.keys import Secret
-from dropengine.live.upstream import UpstreamConfig
+from dropengine.live import UpstreamConfig
 from dropengine.server.sources import UpstreamSource
 
 

@@ -31,8 +31,8 @@ from dropengine.core.alerts import Drop
 from dropengine.core.keys import Secret
 from dropengine.core.retry import RetryPolicy
 from dropengine.io.replay import ReplayStats, replay
+from dropengine.live import UpstreamConfig, UpstreamStream
 from dropengine.live.fanin import FanIn
-from dropengine.live.upstream import UpstreamConfig, UpstreamStream
 from dropengine.mock import MockUpstream, load_timeline
 from dropengine.server.app import DropServer, ServeConfig
 from dropengine.server.asgi import BackgroundServer

@@ -287,7 +287,7 @@ def test_the_upstream_source_saves_the_cursor_of_what_was_ingested(monkeypatch: 
 
     from dropengine import Quote
     from dropengine.core.keys import Secret
-    from dropengine.live.upstream import Received, UpstreamConfig
+    from dropengine.live import Received, UpstreamConfig
     from dropengine.server import sources
 
     class QueuedFanIn:

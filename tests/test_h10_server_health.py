@@ -18,7 +18,7 @@ import pytest
 
 from dropengine.core.keys import KeyTable, Secret
 from dropengine.core.retry import RetryPolicy
-from dropengine.live.upstream import UpstreamConfig
+from dropengine.live import UpstreamConfig
 from dropengine.mock import MockUpstream, load_timeline
 from dropengine.server.app import DropServer, ServeConfig
 from dropengine.server.asgi import BackgroundServer

@@ -13,8 +13,8 @@ from typing import Any
 from dropengine.core.keys import Secret
 from dropengine.core.retry import Outcome
 from dropengine.formats.query import StreamQuery
+from dropengine.live import UpstreamStream
 from dropengine.live.transport import Connector, Ended, OnOpen, UpstreamConfig
-from dropengine.live.upstream import UpstreamStream
 
 KEY = "KEY-not-in-the-query-1234"
 

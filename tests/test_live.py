@@ -21,8 +21,8 @@ from dropengine.core.errors import AuthError, UpstreamError
 from dropengine.core.keys import KeyTable, Secret
 from dropengine.core.retry import Retry, RetryPolicy, Stop
 from dropengine.io.replay import ReplayStats, replay
+from dropengine.live import Received, StreamQuery, UpstreamConfig, UpstreamStream
 from dropengine.live.fanin import FanIn
-from dropengine.live.upstream import Received, StreamFilters, UpstreamConfig, UpstreamStream
 from dropengine.mock import MockUpstream, load_timeline
 from dropengine.server.asgi import BackgroundServer
 from dropengine.sim.simfile import write_simulation
@@ -403,7 +403,7 @@ def test_sse_refuses_subscribe() -> None:
 def test_query_filters_pass_through(serve: Any) -> None:
     mock = MockUpstream(load_timeline([DEMO]), speed=None)
     url = serve(mock)
-    cfg = config(url, "sse", filters=StreamFilters.build(bookmakers="pinnacle", kinds="game"))
+    cfg = config(url, "sse", filters=StreamQuery.build(bookmakers="pinnacle", kinds="game"))
 
     async def scenario() -> list[Any]:
         stream = UpstreamStream(cfg, "basketball_nba")
@@ -424,7 +424,7 @@ def test_query_filters_pass_through(serve: Any) -> None:
 def test_every_query_filter_reaches_the_upstream(serve: Any) -> None:
     mock = MockUpstream(load_timeline([DEMO]), speed=None)
     url = serve(mock)
-    filters = StreamFilters.build(event_id="nba-2026-05-12-LAL-GSW", bookmakers="pinnacle,fanduel",
+    filters = StreamQuery.build(event_id="nba-2026-05-12-LAL-GSW", bookmakers="pinnacle,fanduel",
                                   markets="h2h", kinds="game", since=1778600000000)
 
     async def scenario(transport: str) -> dict[str, Any]:

@@ -505,7 +505,7 @@ def test_serving_from_the_live_upstream_detects_what_a_replay_detects() -> None:
     from dropengine.core.keys import Secret
     from dropengine.core.retry import RetryPolicy
     from dropengine.io.replay import replay
-    from dropengine.live.upstream import UpstreamConfig
+    from dropengine.live import UpstreamConfig
     from dropengine.mock import MockUpstream, load_timeline
     from dropengine.server.sources import UpstreamSource
 

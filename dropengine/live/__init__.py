@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from ..formats.query import StreamQuery
 from .fanin import FanIn
-from .transport import StreamFilters, UpstreamConfig
+from .transport import UpstreamConfig
 from .upstream import LiveStats, Received, StreamState, UpstreamStream, fetch_sports
 
 __all__ = [
     "FanIn",
     "LiveStats",
     "Received",
-    "StreamFilters",
     "StreamQuery",
     "StreamState",
     "UpstreamConfig",

@@ -30,7 +30,6 @@ __all__ = [
     "Ended",
     "OnOpen",
     "Sender",
-    "StreamFilters",
     "UpstreamConfig",
     "auth_parts",
     "describe",
@@ -45,9 +44,6 @@ AUTH_MODES: Final = ("header", "query", "subprotocol")
 DEFAULT_HEARTBEAT_S: Final = {"sse": 5.0, "ws": 30.0}
 _LOGGERS: Final = ("httpx", "httpcore", "websockets", "websockets.client")
 _SPORT_KEY: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-#: The former name of :class:`~dropengine.formats.query.StreamQuery` (the client's filters).
-StreamFilters = StreamQuery
 
 
 def is_sport_key(text: object) -> bool:

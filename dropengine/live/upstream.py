@@ -35,14 +35,10 @@ from ..core.retry import Backoff, Outcome, Retry, Stop, dead_after_s
 from ..core.skips import SkipLog, printable
 from ..formats.frames import FrameDecoder
 from ..formats.jsonline import decode_json
-from ..formats.query import StreamQuery
 from .transport import (
-    AUTH_MODES,
-    TRANSPORTS,
     Connector,
     Ended,
     Sender,
-    StreamFilters,
     UpstreamConfig,
     auth_parts,
     describe,
@@ -50,21 +46,7 @@ from .transport import (
     secure,
 )
 
-__all__ = [
-    "AUTH_MODES",
-    "TRANSPORTS",
-    "Ended",
-    "LiveStats",
-    "Received",
-    "StreamFilters",
-    "StreamQuery",
-    "StreamState",
-    "UpstreamConfig",
-    "UpstreamStream",
-    "auth_parts",
-    "fetch_sports",
-    "is_sport_key",
-]
+__all__ = ["LiveStats", "Received", "StreamState", "UpstreamStream", "fetch_sports"]
 
 
 @dataclass(frozen=True, slots=True)
