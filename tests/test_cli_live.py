@@ -100,7 +100,7 @@ def test_watch_usage_errors_name_the_flag() -> None:
     r = run(["watch", "--sport", "a", "--all", "--base-url", "http://127.0.0.1:9"])
     assert r.returncode == 2 and "exactly one of --sport KEY, --all, --multi" in r.stderr
     r = run(["watch", "--sport", "a", "--base-url", "ftp://x"])
-    assert r.returncode == 2 and "base_url" in r.stderr
+    assert r.returncode == 2 and "'--base-url'" in r.stderr
     r = run(["watch", "--sport", "a", "--base-url", "http://127.0.0.1:9", "--transport", "sse",
              "--auth", "subprotocol"])
     assert r.returncode == 2 and "subprotocol" in r.stderr

@@ -39,7 +39,7 @@ from ..live.fanin import FanIn
 from ..live.transport import AUTH_MODES, TRANSPORTS, UpstreamConfig
 from ..live.upstream import LiveStats
 from .extras import StartupError, require_extra
-from .options import detect_options, filter_options
+from .options import bad_parameter, detect_options, filter_options
 
 __all__ = ["EVICT_IDLE_S", "EVICT_STARTED_S", "EXIT_NEVER_CONNECTED", "RECORD_SUFFIXES", "Evictor", "evict_options",
            "record_cmd", "watch_cmd"]
@@ -430,7 +430,7 @@ def watch_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: 
     try:
         cfg = _config(base_url, api_key, auth, transport, since, heartbeat_s, detect.filter, retry_scale, "watch")
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise bad_parameter(exc) from None  # names the flag: --since, --base-url, ...
     engine = DropEngine.from_options(detect)
     evictor = Evictor(engine, evict_idle, evict_started)
     _live(sports, cfg, engine, record, duration, status_every, quiet, stamp, max_alerts, evictor)
@@ -457,5 +457,5 @@ def record_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url:
     try:
         cfg = _config(base_url, api_key, auth, transport, since, heartbeat_s, alert_filter, retry_scale, "record")
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise bad_parameter(exc) from None  # names the flag: --since, --base-url, ...
     _live(sports, cfg, None, out, duration, status_every, quiet, "data", None)

@@ -30,7 +30,7 @@ import click
 from ..core.errors import ConfigError
 from ..core.filters import AlertFilter
 from ..core.options import REFERENCES, UNITS, DetectOptions
-from ..core.rules import DIRECTIONS
+from ..core.rules import DIRECTIONS, number_from_text
 from ..io.recordings import FORMATS
 
 __all__ = [
@@ -49,6 +49,10 @@ FLAGS: Final[dict[str, str]] = {
     "bookmakers": "--bookmakers",
     "markets": "--markets",
     "kinds": "--kinds",
+    # the live commands' upstream settings (formats.query.StreamQuery, live.transport.UpstreamConfig)
+    "since": "--since",
+    "heartbeat_s": "--heartbeat-s",
+    "base_url": "--base-url",
 }
 
 _FILTERS: Final = ("sports", "event_id", "bookmakers", "markets", "kinds")
@@ -67,10 +71,12 @@ class _Number(click.ParamType[int | float, Any]):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             number: float = value
         else:
-            try:
-                number = float(value)
-            except ValueError:
-                self.fail(f"{value!r} is not a number", param, ctx)
+            # The one plain-number rule (core.rules), not float(): float() also reads '1_0', 'infinity'
+            # and non-ASCII digits, and '1e309' would reach the core as inf, the typed value lost.
+            number_or_none = number_from_text(str(value))
+            if number_or_none is None:
+                self.fail(f"{value!r} is not a plain finite number", param, ctx)
+            number = number_or_none
         return int(number) if float(number).is_integer() else number
 
 

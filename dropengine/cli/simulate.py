@@ -52,7 +52,10 @@ def simulate_cmd(events: int, books: int, hours: float, props: bool, seed: int, 
         with err.status(f"simulating {events} events x {books} books, {hours:g} h -> {out}"):
             counts = write_simulation(cfg, out, fmt)
     except ConfigError as exc:
-        field = str(exc).split(":", 1)[0]
-        raise click.BadParameter(str(exc), param_hint=_SIM_FLAGS.get(field, field)) from None
+        field, sep, rest = str(exc).partition(": ")
+        if not sep or field not in _SIM_FLAGS:
+            raise click.UsageError(str(exc)) from None
+        # the flag once, quoted as click quotes its own: "Invalid value for '--hours': nan ..."
+        raise click.BadParameter(rest, param_hint=f"'{_SIM_FLAGS[field]}'") from None
     err.print(f"wrote {out}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()),
               markup=False, highlight=False, soft_wrap=True)
