@@ -85,3 +85,16 @@ def test_simulate_errors_name_the_flag_once(tmp_path: Path, flag: str, value: st
     code, out = _run(["simulate", flag, value, "-o", str(tmp_path / "s.ndjson")])
     assert code == 2, out
     assert f"Invalid value for '{flag}': {value}" in out  # not "--hours: hours: nan"
+
+
+@pytest.mark.parametrize("digits", [30, 400])
+@pytest.mark.parametrize("engine", ["stream", "batch"])
+def test_huge_integer_threshold_is_judged_not_a_traceback(quotes: str, engine: str, digits: int) -> None:
+    # 10**400 is no finite float: refused by the core, naming the flag; 10**30 is a threshold no move reaches
+    code, out = _run(["replay", "-q", "--engine", engine, "--threshold", "1" + "0" * digits, quotes])
+    if digits == 400:
+        assert code == 2, out
+        assert "'--threshold'" in out
+    else:
+        assert code == 0, out
+        assert out == ""

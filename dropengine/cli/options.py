@@ -77,7 +77,9 @@ class _Number(click.ParamType[int | float, Any]):
             if number_or_none is None:
                 self.fail(f"{value!r} is not a plain finite number", param, ctx)
             number = number_or_none
-        return int(number) if float(number).is_integer() else number
+        if isinstance(number, int):
+            return number  # an int too large for a float is the core's to refuse (no float() here)
+        return int(number) if number.is_integer() else number
 
 
 # One click decorator per shared option; a decorator makes a new Option each time it is applied,
