@@ -309,6 +309,7 @@ def parquet_quote_table(
 _ENC: Final = msgspec.json.Encoder()
 _CHUNK: Final = 50_000  # rows turned into a columnar chunk at a time (Parquet)
 _ROW_GROUP: Final = 250_000
+_INT64: Final = (-(2**63), 2**63 - 1)
 
 
 def _non_finite(value: Any) -> str | None:
@@ -376,7 +377,8 @@ def write_parquet_rows(out: Path, rows: Iterable[Mapping[str, Any]], float_price
     same bytes for one polars version); returns the number of rows.
 
     A Parquet column has one type: ``price`` is Int64, or Float64 with ``float_prices``
-    (needed as soon as one price is fractional; integral prices then read back as floats).
+    (needed as soon as one price is fractional, or an int beyond Int64: integral prices then
+    read back as floats).
     The table is held in memory whole (about 165 bytes per quote in columnar chunks).
     Raises :class:`ConfigError` when ``out`` cannot be written.
     """
@@ -407,10 +409,17 @@ def write_parquet_rows(out: Path, rows: Iterable[Mapping[str, Any]], float_price
     return total
 
 
+def _needs_float(price: object) -> bool:
+    """Whether a Parquet price column holding ``price`` must be Float64: a float, or an int
+    no Int64 holds (an invalid price, ``|A| > 100000``; polars would write it as null, a
+    suspension, where as a float it stays the invalid price it is)."""
+    return type(price) is float or (type(price) is int and not _INT64[0] <= price <= _INT64[1])
+
+
 def write_quote_table(out: str | Path, quotes: Iterable[Quote]) -> int:
     """Write ``quotes`` as a quote table whose encoding the name says: ``.csv``, ``.ndjson``
     or ``.jsonl`` (each optionally ``.gz``, written with no name and mtime 0), ``.parquet``
-    (Float64 prices when any price is a float). Returns the number of rows; raises
+    (Float64 prices when any price is a float or an int beyond Int64). Returns the number of rows; raises
     :class:`ConfigError` for another name or an unwritable path. Read back by
     :func:`read_quote_table` (and ``replay``) it gives the same quotes, bar the Parquet
     price type noted above and a NaN or infinite price in CSV/NDJSON (no number there can
@@ -424,7 +433,7 @@ def write_quote_table(out: str | Path, quotes: Iterable[Quote]) -> int:
     rows = [row_from_quote(q) for q in quotes] if suffix == ".parquet" else (row_from_quote(q) for q in quotes)
     if suffix == ".parquet":
         assert isinstance(rows, list)
-        return write_parquet_rows(out, rows, float_prices=any(type(r["price"]) is float for r in rows))
+        return write_parquet_rows(out, rows, float_prices=any(_needs_float(r["price"]) for r in rows))
     try:
         raw = open(out, "wb")  # noqa: SIM115 - closed below, through the gzip wrapper too
     except OSError as exc:
