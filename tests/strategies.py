@@ -10,7 +10,7 @@ game lines and props), in arrival order, with everything the detection rules dis
   from a ladder around even money, fractional prices in tenths and hundredths
   (``+261.9 -> +251.9``: a move of exactly 10 cents that binary floating point computes as
   ``-9.999999999999972``), both forms of even money (``+100`` after ``-100``);
-- invalid prices (``0``, ``+50``, ``-99``, ``99.5``, ``100001``, NaN, +-inf), null prices
+- invalid prices (``0``, ``+50``, ``-99``, ``99.5``, ``100001``, ``10**30``, NaN, +-inf), null prices
   (suspensions), repeats of the last price;
 - times that mostly move forward (by 0, 1 ms, a second, a minute), sometimes backward
   (stale), sometimes equal (not stale);
@@ -80,7 +80,7 @@ MARKET_LABELS: Final = {"player_points": "Points", "player_assists": "Assists"}
 
 #: Prices SPEC 1 calls invalid that a ``Quote`` can hold (a number that is not a valid price).
 INVALID_PRICES: Final[tuple[int | float, ...]] = (
-    0, 50, -99, 99.5, -50.0, 100001, 100000.5, -1e6, math.nan, math.inf, -math.inf,
+    0, 50, -99, 99.5, -50.0, 100001, 100000.5, -1e6, math.nan, math.inf, -math.inf, 10**30,
 )
 #: A ladder around even money, both forms of even money included.
 LADDER: Final[tuple[int | float, ...]] = (

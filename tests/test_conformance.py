@@ -71,7 +71,8 @@ def batch_wire(res: Any) -> list[bytes]:
 
 
 def all_int(quotes: list[Quote]) -> bool:
-    return all(q.price is None or type(q.price) is int for q in quotes)
+    """Whether an Int64 column holds every price (integers within 64 bits, or null)."""
+    return all(q.price is None or (type(q.price) is int and -(2**63) <= q.price < 2**63) for q in quotes)
 
 
 def as_float(quotes: list[Quote]) -> list[Quote]:
