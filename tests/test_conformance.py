@@ -182,10 +182,10 @@ def test_direction_and_attributes_are_post_filters(case: tuple[list[Quote], dict
 
 def server_filter(opts: dict[str, Any], threshold: int) -> Any:
     """The server's per-connection filter for ``opts`` (SPEC 7 parameters)."""
-    from dropengine.server.hub import SubscriptionFilter
+    from dropengine.core.filters import AlertFilter
 
     event_ids = opts.get("event_id")
-    return SubscriptionFilter(
+    return AlertFilter.build(
         threshold=threshold,
         direction=opts["direction"],
         sports=opts.get("sports"),

@@ -25,8 +25,9 @@ from httpx_sse import connect_sse
 
 from dropengine import DropEngine
 from dropengine.core.alerts import Drop
+from dropengine.core.filters import AlertFilter
 from dropengine.io.replay import replay
-from dropengine.server.hub import Cursor, Hub, SubscriptionFilter
+from dropengine.server.hub import Cursor, Hub
 
 KEY = "crash-test-key"
 SPORT = "basketball_nba"
@@ -251,7 +252,7 @@ def test_hub_reserves_before_issuing_and_a_crash_restart_skips_the_reserved_ids(
     assert again.skip_lost(10, now_ms=3) == (7, 10)
     out = again.publish([_drop(50)], now_ms=4)
     assert out[0].seq == 11 and reserved[-1] == 15  # never 8 again
-    flt = SubscriptionFilter(threshold=1)
+    flt = AlertFilter.build(threshold=1)
     for seq, expect_reset in ((5, False), (7, False), (8, True), (9, True), (10, True), (11, False)):
         sub, reason = again.subscribe(flt, Cursor("ep", seq))
         assert (reason is not None) == expect_reset, (seq, reason)
@@ -271,7 +272,7 @@ def test_a_cursor_before_a_gap_resumes_when_the_ring_starts_after_it(buffer_size
     hub.publish([_drop(i) for i in range(3)], now_ms=1)  # 1..3
     hub.skip_lost(10, now_ms=2)
     hub.publish([_drop(i) for i in range(3)], now_ms=3)  # 11..13
-    sub, reason = hub.subscribe(SubscriptionFilter(threshold=1), Cursor("ep", 3))
+    sub, reason = hub.subscribe(AlertFilter.build(threshold=1), Cursor("ep", 3))
     kept = [e.seq for e in hub.buffer]
     if kept[0] == 11:  # everything after 3 that exists is still buffered
         assert reason is None and [e.seq for e in sub.pending] == kept

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, Quote
+from dropengine.core.filters import AlertFilter
 from dropengine.core.rules import DELTA_DECIMALS, THRESHOLD_EPSILON, crosses, round_delta
-from dropengine.server.hub import SubscriptionFilter
 from dropengine.server.params import parse_request
 
 
@@ -24,7 +24,7 @@ def test_server_filter_keeps_a_move_of_exactly_the_threshold_between_fractional_
     once = DropEngine(threshold=1).observe_many(quotes)
     flt = parse_request({"threshold": "10"}).filter
     assert [d for d in once if flt.accepts(d)] == own
-    assert [d for d in once if SubscriptionFilter(threshold=10).accepts(d)] == own
+    assert [d for d in once if AlertFilter.build(threshold=10).accepts(d)] == own
 
 
 def test_fractional_delta_is_written_rounded() -> None:
@@ -50,7 +50,7 @@ def test_engine_at_threshold_equals_one_cent_engine_filtered(ps: list[float], th
     quotes = _quotes(ps)
     own = DropEngine(threshold=threshold).observe_many(quotes)
     once = DropEngine(threshold=1).observe_many(quotes)
-    flt = SubscriptionFilter(threshold=threshold)
+    flt = AlertFilter.build(threshold=threshold)
     assert [d for d in once if flt.accepts(d)] == own
     for d in own:
         assert crosses(d.delta, threshold)
@@ -78,5 +78,5 @@ def test_subscription_filter_compares_with_the_tolerance() -> None:
     (d,) = DropEngine(threshold=1).observe_many(_quotes([-110, -120]))
     near = d.__class__(**{**{f: getattr(d, f) for f in d.__struct_fields__}, "delta": -9.99999999997})
     far = d.__class__(**{**{f: getattr(d, f) for f in d.__struct_fields__}, "delta": -9.99999})
-    assert SubscriptionFilter(threshold=10).accepts(near)
-    assert not SubscriptionFilter(threshold=10).accepts(far)
+    assert AlertFilter.build(threshold=10).accepts(near)
+    assert not AlertFilter.build(threshold=10).accepts(far)

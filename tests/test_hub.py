@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from dropengine import DropEngine, Quote
 from dropengine.core.alerts import Drop
 from dropengine.core.errors import ConfigError
-from dropengine.server import Hub, SubscriptionFilter, parse_cursor, parse_request
+from dropengine.core.filters import AlertFilter
+from dropengine.server import Hub, parse_cursor, parse_request
 from dropengine.server.hub import Cursor
 from dropengine.server.params import ParamError
 
@@ -48,7 +49,7 @@ def test_ring_is_bounded_by_size_and_age() -> None:
 def test_resume_gets_exactly_the_missed_alerts(moves: list[tuple[int, str]], data: st.DataObject) -> None:
     """A client cut at any point and resumed with its last id sees exactly what a client
     that never left saw: same alerts, same order, none twice."""
-    flt = SubscriptionFilter(threshold=data.draw(st.integers(1, 40)),
+    flt = AlertFilter.build(threshold=data.draw(st.integers(1, 40)),
                              direction=data.draw(st.sampled_from(["both", "toward_favorite", "toward_dog"])),
                              sports=data.draw(st.sampled_from([None, frozenset({"nba"})])))
     hub = Hub("ep", buffer_size=1000)
@@ -80,7 +81,7 @@ def test_resume_gets_exactly_the_missed_alerts(moves: list[tuple[int, str]], dat
 def test_resets_name_why() -> None:
     hub = Hub("now", buffer_size=2)
     hub.publish([drop(i) for i in range(5)], now_ms=0)
-    flt = SubscriptionFilter(threshold=1)
+    flt = AlertFilter.build(threshold=1)
     assert "another epoch" in (hub.subscribe(flt, Cursor("old", 3))[1] or "")
     assert "ahead" in (hub.subscribe(flt, Cursor("now", 9))[1] or "")
     assert "no longer buffered" in (hub.subscribe(flt, Cursor("now", 1))[1] or "")
@@ -93,19 +94,19 @@ def test_since_sends_the_buffered_alerts_after_it() -> None:
     hub = Hub("s")
     hub.publish([drop(1)], now_ms=10)
     hub.publish([drop(2)], now_ms=20)
-    sub, reason = hub.subscribe(SubscriptionFilter(threshold=1, since=15))
+    sub, reason = hub.subscribe(AlertFilter.build(threshold=1, since=15))
     assert reason is None and [e.seq for e in hub.take(sub)] == [2]
     small = Hub("t", buffer_size=1)
     small.publish([drop(1)], now_ms=10)
     small.publish([drop(2)], now_ms=20)
-    _, reason = small.subscribe(SubscriptionFilter(threshold=1, since=5))
+    _, reason = small.subscribe(AlertFilter.build(threshold=1, since=5))
     assert reason is not None and "not all buffered" in reason
 
 
 def test_a_subscriber_that_falls_behind_is_marked_and_holds_no_more() -> None:
     hub = Hub("q", max_pending=3)
-    slow, _ = hub.subscribe(SubscriptionFilter(threshold=1))
-    fast, _ = hub.subscribe(SubscriptionFilter(threshold=1))
+    slow, _ = hub.subscribe(AlertFilter.build(threshold=1))
+    fast, _ = hub.subscribe(AlertFilter.build(threshold=1))
     for i in range(10):
         hub.publish([drop(i)], now_ms=i)
         hub.take(fast)
@@ -131,7 +132,7 @@ def test_detecting_once_then_filtering_equals_detecting_per_connection(
         clock += dt
         quotes.append(Quote("nba", "e", "book", f"h2h_{'home' if side == 'a' else 'away'}", price, clock))
     once = DropEngine(threshold=1).observe_many(quotes)
-    flt = SubscriptionFilter(threshold=threshold, direction=direction)
+    flt = AlertFilter.build(threshold=threshold, direction=direction)
     own = DropEngine(threshold=threshold, direction=direction).observe_many(quotes)
     assert [d for d in once if flt.accepts(d)] == own
 
@@ -150,7 +151,7 @@ def test_bad_settings_name_themselves() -> None:
     with pytest.raises(ConfigError, match="buffer_size"):
         Hub("e", buffer_size=0)
     with pytest.raises(ConfigError, match="threshold"):
-        SubscriptionFilter(threshold=0)
+        AlertFilter.build(threshold=0)
     assert parse_cursor("ab-12") == Cursor("ab", 12)
     assert parse_cursor("AB-12") is None and parse_cursor("ab12") is None
 
@@ -187,9 +188,9 @@ def test_since_after_an_age_eviction_gets_a_reset() -> None:
     hub = Hub("age", buffer_age_ms=1000)
     hub.publish([drop(1)], now_ms=2000)
     hub.trim(5000)  # the alert aged out: the ring is empty
-    _, reason = hub.subscribe(SubscriptionFilter(threshold=1, since=1500))
+    _, reason = hub.subscribe(AlertFilter.build(threshold=1, since=1500))
     assert reason is not None and "not all buffered" in reason
-    _, reason = hub.subscribe(SubscriptionFilter(threshold=1, since=2500))  # nothing was missed after it
+    _, reason = hub.subscribe(AlertFilter.build(threshold=1, since=2500))  # nothing was missed after it
     assert reason is None
     again = Hub.load(hub.dump())
     assert again.evicted_ms == 2000

@@ -8,7 +8,7 @@ the query; :mod:`.sources` feeds quotes in; :mod:`.ingest` detects once and evic
 
 from __future__ import annotations
 
-from .hub import Cursor, Entry, Hub, Subscriber, SubscriptionFilter, parse_cursor, sse_frame
+from .hub import Cursor, Entry, Hub, Subscriber, parse_cursor, sse_frame
 from .params import ParamError, StreamRequest, parse_request
 
 __all__ = [
@@ -18,7 +18,6 @@ __all__ = [
     "ParamError",
     "StreamRequest",
     "Subscriber",
-    "SubscriptionFilter",
     "parse_cursor",
     "parse_request",
     "sse_frame",

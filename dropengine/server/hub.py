@@ -42,7 +42,7 @@ from ..core.filters import AlertFilter
 from ..formats.sse import encode_event
 
 __all__ = [
-    "Cursor", "Entry", "Hub", "HubCounters", "Subscriber", "SubscriptionFilter", "new_epoch", "parse_cursor",
+    "Cursor", "Entry", "Hub", "HubCounters", "Subscriber", "new_epoch", "parse_cursor",
     "sse_frame",
 ]
 
@@ -82,24 +82,6 @@ class Entry:
     drop: Drop
     produced_ms: int
     frame: bytes
-
-
-def SubscriptionFilter(  # the name the server's callers know; it builds the one filter type
-    threshold: float | None = 10,
-    direction: str = "both",
-    sports: str | Iterable[str] | None = None,
-    event_id: str | Iterable[str] | None = None,
-    bookmakers: str | Iterable[str] | None = None,
-    markets: str | Iterable[str] | None = None,
-    kinds: str | Iterable[str] | None = None,
-    since: int | None = None,
-) -> AlertFilter:
-    """What one connection wants, as the one alert filter (:class:`AlertFilter`): threshold and
-    direction as post-filters, sport, event, bookmaker, market and kind predicates, and ``since``.
-    The threshold is compared as :func:`dropengine.core.rules.crosses` does (with the tolerance),
-    so the server's engine at 1 cent plus this filter gives the alerts of an engine at the
-    connection's threshold."""
-    return AlertFilter.build(direction, sports, event_id, bookmakers, markets, kinds, threshold=threshold, since=since)
 
 
 @dataclass(eq=False, slots=True)
