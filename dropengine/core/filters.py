@@ -16,12 +16,12 @@ from typing import Any
 
 from .alerts import Drop
 from .errors import ConfigError
+from .quote import MAX_MS
 from .rules import DIRECTIONS, DirectionChoice, crosses, direction_accepts
 
 __all__ = ["DIRECTIONS", "AlertFilter", "DirectionChoice", "check_threshold", "parse_csv"]
 
 _KINDS = frozenset({"game", "prop"})
-_MAX_MS = 2**63 - 1
 
 
 def check_threshold(value: object, name: str = "threshold") -> int | float:
@@ -101,7 +101,7 @@ class AlertFilter:
             raise ConfigError(f"kinds: {', '.join(sorted(self.kinds - _KINDS))} not allowed (use game, prop)")
         if self.threshold is not None:
             object.__setattr__(self, "threshold", check_threshold(self.threshold))
-        if self.since is not None and (type(self.since) is not int or not 0 <= self.since <= _MAX_MS):
+        if self.since is not None and (type(self.since) is not int or not 0 <= self.since <= MAX_MS):
             raise ConfigError(f"since: {self.since!r} must be None or a non-negative integer (unix ms)")
 
     @classmethod

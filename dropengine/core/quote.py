@@ -8,16 +8,21 @@ price is a detection rule (SPEC section 3, rule 2), so the engine judges it and 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Final, Literal, get_args
 
 import msgspec
 
 from .errors import FeedError
 from .sides import canonical_side, parse_side
 
-__all__ = ["Kind", "Quote"]
+__all__ = ["KINDS", "MAX_MS", "Kind", "Quote"]
 
 Kind = Literal["game", "prop"]
+#: The row kinds (SPEC 2, 5): every ``kinds`` filter and ``kind`` field checks against this.
+KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
+#: Largest unix-ms time accepted anywhere (``last_update``, ``since``): int64, the bound of
+#: polars' Int64 (batch.detect, Parquet) and of msgpack (snapshots), so every consumer holds it.
+MAX_MS: Final = 2**63 - 1
 
 _REQUIRED_TEXT = ("sport_key", "event_id", "bookmaker", "side")
 _OPTIONAL_TEXT = ("market", "player", "home_team", "away_team", "commence_time")
@@ -60,7 +65,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
             and type(self.side) is str and self.side
             and type(self.sport_key) is str and self.sport_key
             and (price is None or type(price) is int or type(price) is float)
-            and type(lu) is int and 0 <= lu < 9223372036854775808
+            and type(lu) is int and 0 <= lu <= MAX_MS
             and (self.kind == "game" or self.kind == "prop")
             and type(self.market_key) is str and self.market_key
             and (line is None or ((type(line) is float or type(line) is int) and line - line == 0))
@@ -83,8 +88,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
         if price is not None and type(price) is not int and type(price) is not float:
             raise FeedError(f"price: {price!r} is not a number or null", "invalid price")
         lu = self.last_update
-        if type(lu) is not int or not 0 <= lu < 2**63:
-            # the bound is polars' Int64 (batch.detect) and msgpack's (snapshots): one range everywhere
+        if type(lu) is not int or not 0 <= lu <= MAX_MS:
             raise FeedError(f"last_update: {lu!r} must be a non-negative integer below 2**63 (unix ms)", "bad time")
         for name in _OPTIONAL_TEXT:
             value = getattr(self, name)

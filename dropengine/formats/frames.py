@@ -17,13 +17,13 @@ from typing import Any, Final
 import msgspec
 
 from ..core.errors import FeedError
-from ..core.quote import Quote
+from ..core.quote import MAX_MS, Quote
 from ..core.rules import number_from_text
 from ..core.sides import format_line
 from ..core.skips import SkipLog
 from .vendor import GAME_FIELDS, META_FIELDS, PROP_FIELDS, merge_diff, row_identity, row_kind
 
-__all__ = ["DATA_TYPES", "KNOWN_TYPES", "FrameDecoder", "coerce_line", "coerce_ms", "coerce_price", "envelope_clock"]
+__all__ = ["DATA_TYPES", "KNOWN_TYPES", "MAX_MS", "FrameDecoder", "coerce_line", "coerce_ms", "coerce_price", "envelope_clock"]
 
 DATA_TYPES: Final = frozenset({"initial_state", "odds_update"})
 KNOWN_TYPES: Final = DATA_TYPES | {
@@ -40,8 +40,6 @@ _MISSING = object()
 #: Rows remembered at the resume cursor per stream (older ones, if re-sent, are decoded
 #: again: at worst counted as repeated or stale by the engine).
 _FRONTIER_MAX: Final = 100_000
-#: Largest accepted unix-ms value (int64), so every consumer (Parquet, numpy) can hold it.
-MAX_MS: Final = 2**63 - 1
 
 
 def coerce_price(value: object, field: str) -> int | float | None:

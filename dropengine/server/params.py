@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol, TypeAlias, runtime_checkable
 
 from ..core.filters import DIRECTIONS, AlertFilter
+from ..core.quote import MAX_MS
 from .hub import Cursor, parse_cursor
 
 __all__ = [
@@ -28,7 +29,6 @@ HEARTBEAT_RANGE: Final = (1, 30)
 _SPORT: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ID: Final = re.compile(r"[^\x00-\x1f,]{1,200}")
 _INT: Final = re.compile(r"[0-9]{1,19}")
-_MS_MAX: Final = 2**63 - 1
 KINDS: Final = ("game", "prop")
 #: Alert types of SPEC section 7's ``types``; this server detects the first only so far.
 TYPES: Final = ("odds_drop", "line_move", "steam")
@@ -163,7 +163,7 @@ def parse_request(
         raise ParamError("direction", f"{_show(direction)} is not a direction", " | ".join(DIRECTIONS))
     heartbeat = _int(query, "heartbeat_s", *HEARTBEAT_RANGE, default=5)
     assert heartbeat is not None
-    since = _int(query, "since", 0, _MS_MAX, default=None)
+    since = _int(query, "since", 0, MAX_MS, default=None)
     event_id = query.get("event_id")
     if event_id is not None and not _ID.fullmatch(event_id.strip()):
         raise ParamError("event_id", f"{_show(event_id)} is not an event id", "one event id (1-200 characters)")
