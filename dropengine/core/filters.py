@@ -16,12 +16,12 @@ from typing import Any
 
 from .alerts import Drop
 from .errors import ConfigError
-from .quote import MAX_MS
+from .quote import KINDS, MAX_MS
 from .rules import DIRECTIONS, DirectionChoice, crosses, direction_accepts
 
 __all__ = ["DIRECTIONS", "AlertFilter", "DirectionChoice", "check_threshold", "parse_csv"]
 
-_KINDS = frozenset({"game", "prop"})
+_KINDS = frozenset(KINDS)
 
 
 def check_threshold(value: object, name: str = "threshold") -> int | float:
@@ -98,7 +98,7 @@ class AlertFilter:
                     " (AlertFilter.build also takes text and iterables)"
                 )
         if self.kinds is not None and not self.kinds <= _KINDS:
-            raise ConfigError(f"kinds: {', '.join(sorted(self.kinds - _KINDS))} not allowed (use game, prop)")
+            raise ConfigError(f"kinds: {', '.join(sorted(self.kinds - _KINDS))} not allowed (use {', '.join(KINDS)})")
         if self.threshold is not None:
             object.__setattr__(self, "threshold", check_threshold(self.threshold))
         if self.since is not None and (type(self.since) is not int or not 0 <= self.since <= MAX_MS):
@@ -124,7 +124,7 @@ class AlertFilter:
         kind_set = parse_csv(kinds, "kinds")
         if kind_set is not None and not kind_set <= _KINDS:
             bad = sorted(kind_set - _KINDS)
-            raise ConfigError(f"kinds: {', '.join(bad)} not allowed (use game, prop)")
+            raise ConfigError(f"kinds: {', '.join(bad)} not allowed (use {', '.join(KINDS)})")
         return cls(
             direction=direction,
             sports=parse_csv(sports, "sports"),

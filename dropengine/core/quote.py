@@ -66,7 +66,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
             and type(self.sport_key) is str and self.sport_key
             and (price is None or type(price) is int or type(price) is float)
             and type(lu) is int and 0 <= lu <= MAX_MS
-            and (self.kind == "game" or self.kind == "prop")
+            and self.kind in KINDS
             and type(self.market_key) is str and self.market_key
             and (line is None or ((type(line) is float or type(line) is int) and line - line == 0))
             and (self.market is None or type(self.market) is str)
@@ -98,8 +98,8 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
         if line is not None and ((type(line) is not int and type(line) is not float) or not math.isfinite(line)):
             raise FeedError(f"line: {line!r} must be a finite number or null", "bad field")
         kind = self.kind
-        if kind is not None and kind != "game" and kind != "prop":
-            raise FeedError(f"kind: {kind!r} must be 'game' or 'prop'", "bad field")
+        if kind is not None and kind not in KINDS:
+            raise FeedError(f"kind: {kind!r} must be {' or '.join(map(repr, KINDS))}", "bad field")
         market_key = self.market_key
         if market_key is not None and (type(market_key) is not str or not market_key):
             raise FeedError(f"market_key: {market_key!r} must be a non-empty string or null", "bad field")

@@ -23,7 +23,9 @@ from ..core.sides import format_line
 from ..core.skips import SkipLog
 from .vendor import GAME_FIELDS, META_FIELDS, PROP_FIELDS, merge_diff, row_identity, row_kind
 
-__all__ = ["DATA_TYPES", "KNOWN_TYPES", "MAX_MS", "FrameDecoder", "coerce_line", "coerce_ms", "coerce_price", "envelope_clock"]
+__all__ = [
+    "DATA_TYPES", "KNOWN_TYPES", "MAX_MS", "FrameDecoder", "coerce_line", "coerce_ms", "coerce_price", "envelope_clock",
+]
 
 DATA_TYPES: Final = frozenset({"initial_state", "odds_update"})
 KNOWN_TYPES: Final = DATA_TYPES | {

@@ -16,7 +16,7 @@ from typing import Any, Final
 import msgspec
 
 from ..core.errors import FeedError
-from ..core.quote import Quote
+from ..core.quote import KINDS, Quote
 from ..core.sides import canonical_side
 from .frames import coerce_line, coerce_ms, coerce_price
 
@@ -68,8 +68,8 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
     price = coerce_price(None if raw_price == "" else raw_price, "price")
     line = coerce_line(None if row.get("line") == "" else row.get("line"), "line")
     kind = _opt_text(row, "kind")
-    if kind is not None and kind not in ("game", "prop"):
-        raise FeedError(f"kind: {kind!r} must be game or prop", "bad field")
+    if kind is not None and kind not in KINDS:
+        raise FeedError(f"kind: {kind!r} must be {' or '.join(KINDS)}", "bad field")
     texts = [_opt_text(row, n) for n in _TEXT_OPTIONAL]
     return Quote(
         _req_text(row, "sport_key"),
@@ -78,7 +78,7 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
         canonical_side(_req_text(row, "side")),
         price,
         _ms(row["last_update"]),
-        kind,  # type: ignore[arg-type]  # checked above
+        kind,  # narrowed to Kind by the KINDS check above
         _opt_text(row, "market_key"),
         texts[0],
         texts[1],

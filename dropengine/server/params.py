@@ -16,20 +16,19 @@ from dataclasses import dataclass
 from typing import Final, Protocol, TypeAlias, runtime_checkable
 
 from ..core.filters import DIRECTIONS, AlertFilter
-from ..core.quote import MAX_MS
+from ..core.quote import KINDS, MAX_MS
+from ..formats.query import HEARTBEAT_RANGE
 from .hub import Cursor, parse_cursor
 
 __all__ = [
-    "HEARTBEAT_RANGE", "KINDS", "KNOWN_PARAMETERS", "LINE_THRESHOLD_RANGE", "SERVED_TYPES", "THRESHOLD_RANGE",
+    "KNOWN_PARAMETERS", "LINE_THRESHOLD_RANGE", "SERVED_TYPES", "THRESHOLD_RANGE",
     "TYPES", "MultiItems", "ParamError", "Query", "StreamRequest", "parse_request",
 ]
 
 THRESHOLD_RANGE: Final = (1, 200)
-HEARTBEAT_RANGE: Final = (1, 30)
 _SPORT: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ID: Final = re.compile(r"[^\x00-\x1f,]{1,200}")
 _INT: Final = re.compile(r"[0-9]{1,19}")
-KINDS: Final = ("game", "prop")
 #: Alert types of SPEC section 7's ``types``; this server detects the first only so far.
 TYPES: Final = ("odds_drop", "line_move", "steam")
 SERVED_TYPES: Final = ("odds_drop",)
