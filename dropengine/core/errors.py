@@ -11,7 +11,21 @@ Third-party exceptions (JSON, polars, network) are translated into these at the 
 
 from __future__ import annotations
 
-__all__ = ["AuthError", "ConfigError", "DropEngineError", "FeedError", "SnapshotError", "UpstreamError"]
+__all__ = ["AuthError", "ConfigError", "DropEngineError", "FeedError", "SnapshotError", "UpstreamError", "short_repr"]
+
+
+def short_repr(value: object, limit: int = 80, *, text: int | None = None) -> str:
+    """The ``repr`` of a caller's or client's value for an error message, bounded.
+
+    A repr longer than ``limit`` keeps its first ``limit - 3`` characters and ends in ``...``.
+    With ``text``, a string longer than ``text`` is cut *before* the repr (its first ``text``
+    characters then ``...``, quoted): what a client sent stays readable as a prefix, and a
+    server can mask a secret's prefix in it (server/params.py).
+    """
+    if text is not None and isinstance(value, str):
+        return repr(value if len(value) <= text else value[:text] + "...")
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
 
 
 class DropEngineError(Exception):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .alerts import Drop
-from .errors import ConfigError
+from .errors import ConfigError, short_repr
 from .quote import KINDS, MAX_MS
 from .rules import DIRECTIONS, DirectionChoice, crosses, direction_accepts
 
@@ -31,8 +31,7 @@ def check_threshold(value: object, name: str = "threshold") -> int | float:
     except OverflowError:  # an int too large for a float
         ok = False
     if not ok:
-        text = repr(value)
-        raise ConfigError(f"{name}: {text if len(text) <= 80 else text[:77] + '...'} must be a positive finite number")
+        raise ConfigError(f"{name}: {short_repr(value)} must be a positive finite number")
     # subclasses (numpy.float64, bool excluded above) are stored as the plain values they stand for
     return int(value) if isinstance(value, int) else float(value)  # type: ignore[arg-type]
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeAlias, runtime_checkable
 
+from ..core.errors import short_repr
 from ..core.filters import DIRECTIONS, AlertFilter
 from ..core.quote import KINDS, MAX_MS
 from ..formats.query import HEARTBEAT_RANGE
@@ -94,7 +95,7 @@ class StreamRequest:
 
 
 def _show(value: str) -> str:
-    return repr(value if len(value) <= 40 else value[:40] + "...")
+    return short_repr(value, text=40)
 
 
 def _pairs(query: Query) -> list[tuple[str, str]]:
