@@ -10,7 +10,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .core.alerts import Drop, encode_drop, encode_drops
-from .core.engine import DropEngine, EngineConfig, EngineCounters, Reference, Unit
+from .core.engine import DropEngine, EngineConfig, EngineCounters
 from .core.errors import AuthError, ConfigError, DropEngineError, FeedError, SnapshotError, UpstreamError
 from .core.filters import AlertFilter, DirectionChoice
 from .core.keys import Secret
@@ -25,7 +25,7 @@ from .core.odds import (
     is_valid_price,
     prob_to_american,
 )
-from .core.options import DetectOptions
+from .core.options import DetectOptions, Reference, Unit
 from .core.quote import Quote
 from .core.retry import Backoff, Outcome, RetryPolicy
 from .core.sides import SideInfo, format_line, h2h_side, parse_side, prop_side, spread_side, total_side

@@ -19,9 +19,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from dropengine import Drop, DropEngine, Quote
-from dropengine.core.engine import THRESHOLD_EPSILON
 from dropengine.core.odds import american_to_prob, cents
-from dropengine.core.rules import cents_move, round_delta
+from dropengine.core.rules import THRESHOLD_EPSILON, cents_move, round_delta
 
 T0 = 1_747_000_000_000
 

@@ -450,11 +450,9 @@ def _anchor(runs: pl.DataFrame, thr: float, prob: bool) -> pl.DataFrame:
     first = runs.get_column("_first").to_list()
     price = runs.get_column("_p").to_list()
     cents = runs.get_column("_c").to_list()
-    round_delta = rules.round_delta
-    # rules.round_delta moves a delta by at most half of 10**-DELTA_DECIMALS (< 1e-9): a raw delta
-    # farther than that from the bound is decided without rounding it (no call per move)
-    margin = 10.0**-rules.DELTA_DECIMALS
-    sure, near = thr + margin, thr - margin
+    round_delta, prob_move = rules.round_delta, rules.prob_move
+    # a raw delta farther than rules.ROUNDING_MARGIN from the bound is decided without rounding it
+    sure, near = thr + rules.ROUNDING_MARGIN, thr - rules.ROUNDING_MARGIN
     keep: list[int] = []
     anchors: list[int] = []
     a = 0
@@ -464,11 +462,8 @@ def _anchor(runs: pl.DataFrame, thr: float, prob: bool) -> pl.DataFrame:
         if is_first:
             a, a_p, a_c = i, p, cents[i]
             continue
-        if prob:  # rules.prob_move, inlined (the same float operations)
-            move = (
-                (100.0 / (p + 100.0) if p > 0 else -p / (100.0 - p))
-                - (100.0 / (a_p + 100.0) if a_p > 0 else -a_p / (100.0 - a_p))
-            ) * -100.0
+        if prob:
+            move = prob_move(a_p, p)
         else:
             move = cents[i] - a_c
             if (near < move < sure) or (near < -move < sure):

@@ -45,12 +45,12 @@ from .rules import (
     EXACT_STEPS,
     MAX_ABS_PRICE,
     MIN_ABS_PRICE,
-    THRESHOLD_EPSILON,
+    ROUNDING_MARGIN,
     is_valid_price,
     threshold_floor,
 )
 
-__all__ = ["EngineConfig", "EngineCounters", "DropEngine", "Reference", "Unit", "THRESHOLD_EPSILON"]
+__all__ = ["DropEngine", "EngineConfig", "EngineCounters"]
 
 _SNAPSHOT_MAGIC: Final = b"DROPENG\x00"
 _SNAPSHOT_VERSION: Final = 1
@@ -221,7 +221,7 @@ class DropEngine:
         # quote), each marked with the rules function it is. test_h11_rules_engine checks them.
         cfg = self.config
         threshold = threshold_floor(cfg.threshold)
-        near = threshold - THRESHOLD_EPSILON  # a margin wider than rules.round_delta's largest change
+        near = threshold - ROUNDING_MARGIN  # within it, rules.round_delta could decide the crossing
         lo_price, hi_price = MIN_ABS_PRICE, MAX_ABS_PRICE
         decimals, steps = DELTA_DECIMALS, EXACT_STEPS
         anchor = cfg.reference == "anchor"
@@ -297,24 +297,27 @@ class DropEngine:
                     ref_since = st[1]
                 st[0] = price
                 st[1] = lu
-                # rules.cents_move: to_cents(new) - to_cents(prev), written by rules.round_delta
-                d_cents = (price - 100 if price > 0 else price + 100) - (ref - 100 if ref > 0 else ref + 100)
                 if prob:
                     move = (  # rules.prob_move
                         (100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price))
                         - (100.0 / (ref + 100.0) if ref > 0 else -ref / (100.0 - ref))
                     ) * -100.0
                     fired = move >= threshold or -move >= threshold  # rules.crosses
-                    if fired and d_cents.__class__ is float and not (d_cents * steps).is_integer():
-                        d_cents = round(d_cents, decimals)
-                elif d_cents >= near or -d_cents >= near:
-                    # rules.crosses on the written (rounded) delta; rounding moves it by less than
-                    # the margin, so a move outside [near, ...) never fires and is not rounded
-                    if d_cents.__class__ is float and not (d_cents * steps).is_integer():  # rules.round_delta
-                        d_cents = round(d_cents, decimals)
-                    fired = d_cents >= threshold or -d_cents >= threshold
+                    if fired:  # the alert's delta: rules.cents_move, written by rules.round_delta
+                        d_cents = (price - 100 if price > 0 else price + 100) - (ref - 100 if ref > 0 else ref + 100)
+                        if d_cents.__class__ is float and not (d_cents * steps).is_integer():
+                            d_cents = round(d_cents, decimals)
                 else:
-                    fired = False
+                    # rules.cents_move: to_cents(new) - to_cents(prev), written by rules.round_delta
+                    d_cents = (price - 100 if price > 0 else price + 100) - (ref - 100 if ref > 0 else ref + 100)
+                    if d_cents >= near or -d_cents >= near:
+                        # rules.crosses on the written (rounded) delta; rounding moves it by less than
+                        # the margin, so a move outside [near, ...) never fires and is not rounded
+                        if d_cents.__class__ is float and not (d_cents * steps).is_integer():
+                            d_cents = round(d_cents, decimals)
+                        fired = d_cents >= threshold or -d_cents >= threshold
+                    else:
+                        fired = False
                 if fired:
                     n_det += 1
                     if anchor:

@@ -29,6 +29,7 @@ __all__ = [
     "INTEGER_TEXT",
     "MAX_ABS_PRICE",
     "MIN_ABS_PRICE",
+    "ROUNDING_MARGIN",
     "PLAIN_NUMBER",
     "THRESHOLD_EPSILON",
     "Direction",
@@ -61,6 +62,11 @@ THRESHOLD_EPSILON: Final = 1e-9
 #: (at most ``5e-10``) is below :data:`THRESHOLD_EPSILON`, and the threshold is compared on the
 #: rounded delta, so an alert's own ``delta`` decides whether it passes a threshold.
 DELTA_DECIMALS: Final = 9
+
+#: The most :func:`round_delta` can move a delta (half of ``10**-DELTA_DECIMALS``), rounded up: a
+#: raw delta farther than this from a threshold is decided without rounding it (the hot loops
+#: round only the moves within it).
+ROUNDING_MARGIN: Final = 10.0**-DELTA_DECIMALS
 
 #: SPEC 1: "strings that are not plain numbers" are invalid prices. A plain number, as a regular
 #: expression (no anchors; match it whole, after stripping surrounding white space), and the
@@ -144,7 +150,7 @@ def threshold_floor(threshold: float) -> float:
 
 def crosses(move: float, threshold: float) -> bool:
     """SPEC 3 rule 4: whether ``|move| >= threshold``, within :data:`THRESHOLD_EPSILON`."""
-    floor = threshold - THRESHOLD_EPSILON
+    floor = threshold_floor(threshold)
     return move >= floor or -move >= floor
 
 
