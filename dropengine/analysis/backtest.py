@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 import polars as pl
@@ -39,6 +38,7 @@ import polars as pl
 from ..core.engine import EngineCounters
 from ..core.errors import ConfigError
 from ..core.odds import american_to_decimal
+from ..core.quote import commence_ms
 from ..core.sides import format_line, parse_side
 from .batch import _computed, accepted_quotes, detect_counted
 from .devig import DEVIG_METHODS, DevigMethod, devig
@@ -125,7 +125,7 @@ def run_backtest(
     frame = _computed(quotes.collect) if isinstance(quotes, pl.LazyFrame) else quotes
     detected = detect_counted(frame, **detect_args)
     hist = _with_families(accepted_quotes(frame))
-    commence = _commence_ms(hist)
+    commence = _commence_times(hist)
     hist = hist.join(commence, on="event_id", how="left")
     alerts = detected.alerts.with_row_index("alert").join(commence, on="event_id", how="left")
 
@@ -212,7 +212,7 @@ def _with_families(hist: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _commence_ms(hist: pl.DataFrame) -> pl.DataFrame:
+def _commence_times(hist: pl.DataFrame) -> pl.DataFrame:
     """``event_id -> commence_ms`` from the first ISO-8601 commence time seen for the event
     (the scheduled start, even when later snapshots move it)."""
     if "commence_time" not in hist.columns:
@@ -222,13 +222,7 @@ def _commence_ms(hist: pl.DataFrame) -> pl.DataFrame:
     firsts = hist.filter(pl.col("commence_time").is_not_null()).group_by("event_id").agg(
         pl.col("commence_time").sort_by("row").first()
     )
-    ms: list[int | None] = []
-    for text in firsts.get_column("commence_time").to_list():
-        try:
-            dt = datetime.fromisoformat(text)
-            ms.append(round(dt.timestamp() * 1000) if dt.tzinfo is not None else None)
-        except ValueError:
-            ms.append(None)
+    ms = [commence_ms(text) for text in firsts.get_column("commence_time").to_list()]
     return firsts.select("event_id").with_columns(pl.Series("commence_ms", ms, dtype=pl.Int64))
 
 

@@ -8,6 +8,7 @@ price is a detection rule (SPEC section 3, rule 2), so the engine judges it and 
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Final, Literal, get_args
 
 import msgspec
@@ -15,7 +16,7 @@ import msgspec
 from .errors import FeedError
 from .sides import canonical_side, parse_side
 
-__all__ = ["KINDS", "MAX_MS", "Kind", "Quote"]
+__all__ = ["KINDS", "MAX_MS", "Kind", "Quote", "commence_ms"]
 
 Kind = Literal["game", "prop"]
 #: The row kinds (SPEC 2, 5): every ``kinds`` filter and ``kind`` field checks against this.
@@ -136,3 +137,14 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
     def key(self) -> tuple[str, str, str]:
         """The state-machine key ``(event_id, bookmaker, side)``."""
         return (self.event_id, self.bookmaker, self.side)
+
+
+def commence_ms(text: str) -> int | None:
+    """Unix ms of a quote's ``commence_time`` (ISO-8601 with a UTC offset); ``None`` when it
+    is not one: a naive or garbled time is unknown, never guessed (the stream engine's
+    ``started_before_ms`` and the backtest's closing line both read it so)."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return None if dt.tzinfo is None else round(dt.timestamp() * 1000)
