@@ -58,3 +58,21 @@ def test_the_keyword_lists_are_the_engines_parameters() -> None:
     params = inspect.signature(DropEngine).parameters
     explicit = [p for p in params if params[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
     assert set(DetectKeywords.__optional_keys__) == set(explicit) | set(FilterKeywords.__optional_keys__)
+
+
+def test_engineconfig_keeps_its_positional_fields_of_0_1() -> None:
+    from dropengine import EngineConfig
+
+    cfg = EngineConfig(5, "anchor", "cents", False)
+    assert (cfg.threshold, cfg.reference, cfg.unit, cfg.reprime_after_suspension) == (5, "anchor", "cents", False)
+    assert DropEngine(options=cfg).options is cfg
+
+
+def test_a_detectoptions_in_the_threshold_place_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"^threshold: got a DetectOptions; pass it as options="):
+        DropEngine(DetectOptions())  # type: ignore[arg-type]
+
+
+def test_a_number_in_batch_detects_options_place_says_threshold_is_a_keyword() -> None:
+    with pytest.raises(ConfigError, match=r"a threshold is a keyword: threshold=10"):
+        batch.detect(pl.DataFrame(), 10)  # type: ignore[arg-type]

@@ -66,7 +66,11 @@ def _check_names(keywords: Mapping[str, object], known: frozenset[str]) -> None:
 
 def leading(threshold: float, direction: str, reference: str, unit: str) -> dict[str, Any]:
     """The first four settings as keywords, those left at their defaults left out (for
-    :func:`resolve`: an entry point with explicit parameters cannot tell "not given" apart)."""
+    :func:`resolve`: an entry point with explicit parameters cannot tell "not given" apart, so
+    ``DropEngine(options=o, direction="both")`` keeps ``o``'s direction: a value equal to its
+    default next to ``options=`` is not seen)."""
+    if isinstance(threshold, DetectOptions):
+        raise ConfigError("threshold: got a DetectOptions; pass it as options=")
     given = {"threshold": threshold, "direction": direction, "reference": reference, "unit": unit}
     return {k: v for k, v in given.items() if type(v) is bool or v != _DEFAULTS[k]}
 
@@ -82,7 +86,8 @@ def resolve(options: DetectOptions | None, keywords: Mapping[str, Any]) -> Detec
     if options is None:
         return DetectOptions.build(**keywords)
     if not isinstance(options, DetectOptions):
-        raise ConfigError(f"options: {_short(options)} is not a DetectOptions")
+        hint = f" (a threshold is a keyword: threshold={options!r})" if type(options) in (int, float) else ""
+        raise ConfigError(f"options: {_short(options)} is not a DetectOptions{hint}")
     if keywords:
         raise ConfigError(f"options: give either options= or the separate settings ({', '.join(sorted(keywords))}), "
                           "not both")
@@ -93,9 +98,11 @@ def resolve(options: DetectOptions | None, keywords: Mapping[str, Any]) -> Detec
 _OPEN: Final = AlertFilter()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class DetectOptions:
-    """How to detect and which alerts to keep. Keyword-only; use :meth:`build` to pass the
+    """How to detect and which alerts to keep. The fields come in the order of 0.1's
+    ``EngineConfig`` (``threshold, reference, unit, reprime_after_suspension``), then the filter,
+    so ``EngineConfig(10, "anchor")`` still works; use :meth:`build` to pass the
     filters as comma-separated text or iterables (it normalises them as :meth:`AlertFilter.build`).
 
     - ``threshold``: minimum ``|move|``, in cents or (``unit="prob"``) implied-probability
