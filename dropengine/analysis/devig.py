@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from ..core.errors import ConfigError
-from ..core.odds import american_to_prob, as_real
-from ..core.rules import is_valid_price
+from ..core.odds import american_to_prob, as_real, check_price
 
 __all__ = [
     "DEVIG_METHODS",
@@ -104,9 +103,7 @@ class Devigged:
 def _implied_one(value: object, fmt: str, where: str) -> float:
     x = as_real(value)
     if fmt == "american":
-        if x is None or not is_valid_price(x):
-            raise ConfigError(f"{where}: {value!r} is not a valid American price (need 100 <= |A| <= 100000)")
-        return american_to_prob(x)
+        return american_to_prob(check_price(value, where))
     if fmt == "decimal":
         if x is None or not math.isfinite(x) or x <= 1.0:
             raise ConfigError(f"{where}: {value!r} is not valid decimal odds (need a finite number above 1)")

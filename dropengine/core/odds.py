@@ -23,6 +23,7 @@ __all__ = [
     "american_to_prob",
     "as_real",
     "cents",
+    "check_price",
     "decimal_to_american",
     "delta",
     "direction_of",
@@ -45,16 +46,21 @@ def _number(value: object, name: str) -> float:
     return x
 
 
-def _require(price: object, name: str = "price") -> float:
+def check_price(price: object, name: str = "price") -> float:
+    """``price`` as a number if it is a valid American price (SPEC 1), else a ConfigError
+    naming ``name`` and the value: the one checker of every public price argument."""
     p = _number(price, name)
     if not is_valid_price(p):
-        raise ConfigError(f"{name}: {str(price)[:40]} is not a valid American price (need 100 <= |A| <= 100000)")
+        raise ConfigError(
+            f"{name}: {str(price)[:40]} is not a valid American price"
+            f" (need {MIN_ABS_PRICE} <= |A| <= {MAX_ABS_PRICE})"
+        )
     return p
 
 
 def cents(price: float) -> float:
     """Position of ``price`` on the cents scale: ``A - 100`` above even money, ``A + 100`` below."""
-    return rules.to_cents(_require(price))
+    return rules.to_cents(check_price(price))
 
 
 def delta(prev: float, new: float) -> float:
@@ -71,12 +77,12 @@ def direction_of(move: float) -> Direction | None:
 
 def american_to_prob(price: float) -> float:
     """Implied probability (vig included): ``100/(A+100)`` or ``|A|/(|A|+100)``."""
-    return rules.to_prob(_require(price))
+    return rules.to_prob(check_price(price))
 
 
 def american_to_decimal(price: float) -> float:
     """Decimal odds: ``1 + A/100`` for ``A >= 100``, ``1 + 100/|A|`` for ``A <= -100``."""
-    p = _require(price)
+    p = check_price(price)
     return 1.0 + p / 100.0 if p > 0 else 1.0 - 100.0 / p
 
 

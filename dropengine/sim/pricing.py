@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from ..core.odds import prob_to_american
+from ..core.rules import MAX_ABS_PRICE, MIN_ABS_PRICE
 from .profiles import Ladder
 
 __all__ = ["clamp_p", "half", "logit", "price_on_ladder", "round_to_ladder", "sigmoid", "two_way_probs"]
@@ -24,7 +25,7 @@ def round_to_ladder(price: float, ladder: Ladder) -> int:
         if magnitude < limit:
             step = band_step
             break
-    rounded = min(100_000, max(100, round(magnitude / step) * step))
+    rounded = min(MAX_ABS_PRICE, max(MIN_ABS_PRICE, round(magnitude / step) * step))
     if rounded == 100:
         return 100
     return rounded if price > 0 else -rounded
