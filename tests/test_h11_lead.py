@@ -76,3 +76,35 @@ def test_a_detectoptions_in_the_threshold_place_is_named() -> None:
 def test_a_number_in_batch_detects_options_place_says_threshold_is_a_keyword() -> None:
     with pytest.raises(ConfigError, match=r"a threshold is a keyword: threshold=10"):
         batch.detect(pl.DataFrame(), 10)  # type: ignore[arg-type]
+
+
+DECIMAL_CSV = "sport_key,event_id,bookmaker,side,price,last_update\nnba,e1,b,h2h_home,1.91,1\nnba,e1,b,h2h_home,2.05,2\n"
+
+
+@pytest.mark.parametrize("args", [["replay"], ["replay", "--engine", "batch"], ["backtest"]])
+def test_an_input_whose_every_price_the_engine_finds_invalid_exits_1_with_the_reason(
+    tmp_path: Any, args: list[str]
+) -> None:
+    """0.1 skipped such rows in the readers and exited 1; the engine judges them now (SPEC 3
+    rule 2), and zero usable input is still not success, with the decimal-odds hint."""
+    from click.testing import CliRunner
+
+    from dropengine.cli import main
+
+    path = tmp_path / "decimal.csv"
+    path.write_text(DECIMAL_CSV, encoding="utf-8")
+    result = CliRunner().invoke(main, [*args, str(path)])
+    assert result.exit_code == 1, result.output
+    assert "all 2 prices are invalid American odds" in result.output
+    assert "oddsFormat=american" in result.output
+
+
+def test_one_valid_price_among_invalid_ones_is_usable(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from dropengine.cli import main
+
+    path = tmp_path / "mixed.csv"
+    path.write_text(DECIMAL_CSV + "nba,e1,b,h2h_away,-110,3\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["replay", str(path)])
+    assert result.exit_code == 0, result.output

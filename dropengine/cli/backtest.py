@@ -84,6 +84,7 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet
             written = write_report(bt, out_dir, "dropengine backtest " + " ".join(sys.argv[2:]))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    exit_if_unusable(err, stats, bt.counters)
     for warning in bt.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     out = Console() if sys.stdout.isatty() else Console(width=150)

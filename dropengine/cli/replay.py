@@ -124,7 +124,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
         err.print(f"interrupted (Ctrl-C): {written:,} alerts written; the summary counts the input read "
                   "until then", markup=False, highlight=False, soft_wrap=True)
         sys.exit(130)
-    exit_if_unusable(err, stats)
+    exit_if_unusable(err, stats, counters)
 
 
 class _CtrlC:
@@ -165,9 +165,10 @@ class _CtrlC:
             signal.signal(signal.SIGINT, self._old)
 
 
-def exit_if_unusable(err: Console, stats: ReplayStats) -> None:
-    """Exit with status 1, saying why once, when no quote at all was usable (even ``-q``)."""
-    reason = stats.unusable_reason()
+def exit_if_unusable(err: Console, stats: ReplayStats, counters: EngineCounters | None = None) -> None:
+    """Exit with status 1, saying why once, when no quote at all was usable (even ``-q``): none
+    was read, or (given the detector's ``counters``) the engine found every price invalid."""
+    reason = stats.unusable_reason(counters)
     if reason is not None:
         err.print(f"error: {reason}", style="red", markup=False, highlight=False, emoji=False, soft_wrap=True)
         sys.exit(1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from ..core.alerts import Drop
-from ..core.engine import DropEngine
+from ..core.engine import DropEngine, EngineCounters
 from ..core.errors import ConfigError
 from ..core.merge import merge_by_clock
 from ..core.quote import Quote
@@ -44,7 +44,7 @@ class ReplayStats:
     envelopes: dict[str, int] = field(default_factory=dict)
     unknown_envelope_types: int = 0
 
-    def unusable_reason(self) -> str | None:
+    def unusable_reason(self, counters: EngineCounters | None = None) -> str | None:
         """One line saying why nothing was usable when not one quote was read, else ``None``.
 
         The one judgement behind "zero usable input is not success" (``replay`` and
@@ -54,8 +54,16 @@ class ReplayStats:
         input with nothing wrong in it that holds no odds (a recording of a quiet hour: only
         ``connected`` and ``heartbeat``; a table with its header only) is empty, not
         unusable: ``None`` here, :meth:`empty_note` says so.
+
+        Whether a price is valid is the engine's judgement (SPEC 3 rule 2), so with the
+        detector's ``counters`` an input whose every quote the engine counted ``invalid`` is
+        unusable too (a file of decimal odds, such as The Odds API's default ``oddsFormat``).
         """
         if self.quotes > 0:
+            if counters is not None and counters.seen > 0 and counters.invalid == counters.seen:
+                return (f"no usable quotes in the input: all {counters.invalid:,} prices are invalid American odds "
+                        "(a valid price has 100 <= |A| <= 100000; decimal odds such as 1.91 are not American: "
+                        "from The Odds API, request oddsFormat=american)")
             return None
         skips = self.skips
         if skips.files:
