@@ -48,6 +48,7 @@ from hypothesis import assume, given, settings
 from dropengine import DropEngine, Quote, encode_drops
 from dropengine.cli.group import main
 from dropengine.core.engine import EngineCounters
+from dropengine.core.rules import is_valid_price
 from dropengine.core.sides import parse_side
 from dropengine.formats.sse import encode_event
 from dropengine.formats.tables import row_from_quote as table_row
@@ -253,16 +254,16 @@ def cli_args(opts: dict[str, Any]) -> list[str]:
 
 
 def run_cli(path: Path, fmt: str, engine: str, opts: dict[str, Any], all_invalid: bool = False) -> bytes:
-    """stdout of ``dropengine replay``. Exit status 0; or 1 when every quote's price is
-    invalid and the reader skipped them all (the CLI's "no usable quotes" rule)."""
+    """stdout of ``dropengine replay``. Exit status 0; 1 when every quote's price is invalid
+    (the CLI's "no usable quotes" rule, whether the reader or the engine judged them)."""
     result = CliRunner().invoke(main, ["replay", str(path), "--format", fmt, "--engine", engine, *cli_args(opts)])
-    ok = (0, 1) if all_invalid else (0,)
+    ok = (1,) if all_invalid else (0,)
     assert result.exit_code in ok, (result.exit_code, result.output, result.exception)
     return result.stdout_bytes
 
 
 def _all_invalid(quotes: list[Quote]) -> bool:
-    return all(q.price is not None and not (math.isfinite(q.price) and 100 <= abs(q.price) <= 100000)
+    return all(q.price is not None and not is_valid_price(q.price)
                for q in quotes)
 
 

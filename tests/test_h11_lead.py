@@ -78,7 +78,8 @@ def test_a_number_in_batch_detects_options_place_says_threshold_is_a_keyword() -
         batch.detect(pl.DataFrame(), 10)  # type: ignore[arg-type]
 
 
-DECIMAL_CSV = "sport_key,event_id,bookmaker,side,price,last_update\nnba,e1,b,h2h_home,1.91,1\nnba,e1,b,h2h_home,2.05,2\n"
+DECIMAL_CSV = ("sport_key,event_id,bookmaker,side,price,last_update\n"
+               "nba,e1,b,h2h_home,1.91,1\nnba,e1,b,h2h_home,2.05,2\n")
 
 
 @pytest.mark.parametrize("args", [["replay"], ["replay", "--engine", "batch"], ["backtest"]])
