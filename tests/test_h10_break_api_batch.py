@@ -96,10 +96,10 @@ def test_a_datetime_last_update_is_read_as_unix_ms() -> None:
 
 @pytest.mark.parametrize("line", [float("nan"), float("inf")])
 def test_a_non_finite_line_is_skipped_in_batch_as_in_the_stream(line: float) -> None:
-    with pytest.raises(FeedError, match="line"):
+    with pytest.raises(FeedError, match="line") as info:
         Quote("nba", "e", "b", "h2h_home", -150, 2_000, line=line)
     res = batch.detect_counted(frame(line=[1.0, line, 1.0]))
-    assert res.skipped == {"bad field": 1}
+    assert res.skipped == {info.value.reason: 1} == {"bad line": 1}
     assert res.alerts.get_column("delta").to_list() == [-90]
 
 

@@ -40,11 +40,9 @@ def test_rows_both_engines_already_skip_alike(tmp_path: Path) -> None:
     assert stream == batch == {"missing field": 1, "bad side": 1, "bad time": 1}
 
 
-# analysis/batch.py (the lead's) classes a non-finite line as "bad field" where the stream
-# readers (formats.frames.coerce_line) say "bad line", and a null last_update as "bad time"
-# where the stream readers (formats.tables.quote_from_row) say "missing field".
-# Requested in /tmp/notes/requests-breaker.md; strict: this fails as soon as it is fixed.
-@pytest.mark.xfail(strict=True, reason="batch skip reasons differ (requests-breaker.md R1)")
+# analysis/batch.py classed a non-finite line as "bad field" where the stream readers
+# (formats.frames.coerce_line) say "bad line", and a null last_update as "bad time" where the
+# stream readers (formats.tables.quote_from_row) say "missing field" (fixed with this test).
 @pytest.mark.parametrize(
     ("row", "reason"),
     [

@@ -269,6 +269,7 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
             *(pl.col(c).cast(pl.String) for c in ("sport_key", *KEY)),
             _ms(pl.col("last_update"), lu_dtype).alias("_lu"),
+            pl.col("last_update").is_null().alias("_lu_missing"),
             *_price_columns(price_dtype, flag),
             *(pl.col(c).cast(pl.String) for c in meta),
             *([pl.col("line").cast(pl.Float64)] if "line" in schema else []),
@@ -282,14 +283,17 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
         )
     seen = frame.height
 
-    # Rows no quote could be built from: a missing key field, a bad time, a bad side.
-    bad_field = pl.any_horizontal(*(pl.col(c).is_null() | (pl.col(c) == "") for c in ("sport_key", *KEY)))
+    # Rows no quote could be built from: a missing key field or time, a bad time, a bad line, a
+    # bad side; with the reasons the row readers give (formats.tables / formats.frames).
+    bad_field = pl.any_horizontal(
+        pl.col("_lu_missing"), *(pl.col(c).is_null() | (pl.col(c) == "") for c in ("sport_key", *KEY))
+    )
     has_line = "line" in frame.columns
     bad_line = (pl.col("line").is_not_null() & ~pl.col("line").is_finite()) if has_line else pl.lit(False)
     frame = frame.with_columns(
         pl.when(bad_field).then(pl.lit("missing field")).when(pl.col("_lu").is_null())
-        .then(pl.lit("bad time")).when(bad_line).then(pl.lit("bad field")).otherwise(None).alias("_skip")
-    )
+        .then(pl.lit("bad time")).when(bad_line).then(pl.lit("bad line")).otherwise(None).alias("_skip")
+    ).drop("_lu_missing")
     frame = _canonical_sides(frame)
     skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
     rejected = (

@@ -97,7 +97,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
                 raise FeedError(f"{name}: {value!r} must be a string or null", "bad field")
         line = self.line
         if line is not None and ((type(line) is not int and type(line) is not float) or not math.isfinite(line)):
-            raise FeedError(f"line: {line!r} must be a finite number or null", "bad field")
+            raise FeedError(f"line: {line!r} must be a finite number or null", "bad line")
         kind = self.kind
         if kind is not None and kind not in KINDS:
             raise FeedError(f"kind: {kind!r} must be {' or '.join(map(repr, KINDS))}", "bad field")
