@@ -54,7 +54,7 @@ def test_threshold_plain_numbers_still_accepted(quotes: str, text: str) -> None:
     ("args", "flag", "value"),
     [
         (["--since", "99999999999999999999"], "--since", "99999999999999999999"),
-        (["--since", "1000000000000000000"], "--since", "1000000000000000000"),
+        (["--since", "9223372036854775808"], "--since", "9223372036854775808"),  # MAX_MS + 1
     ],
 )
 @pytest.mark.parametrize("command", ["watch", "record"])

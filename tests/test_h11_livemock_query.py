@@ -43,7 +43,7 @@ def test_the_resume_cursor_overrides_since_and_nothing_else(q: StreamQuery, curs
 @given(st.lists(_text.filter(lambda s: "," not in s), min_size=1, max_size=5))
 def test_a_list_keeps_its_order_stripped_without_repeats(items: list[str]) -> None:
     kept = [x.strip() for x in items if x.strip()]
-    if not kept:
+    if len(kept) < len(items):  # an empty item is refused (core.filters.parse_csv, one list rule)
         with pytest.raises(QueryError) as err:
             StreamQuery.build(bookmakers=",".join(items))
         assert err.value.parameter == "bookmakers"
@@ -60,7 +60,7 @@ def test_a_list_keeps_its_order_stripped_without_repeats(items: list[str]) -> No
         ({"heartbeat_s": "31"}, "heartbeat_s", "31"),
         ({"heartbeat_s": "5.5"}, "heartbeat_s", "'5.5'"),
         ({"since": "-1"}, "since", "'-1'"),
-        ({"since": "1" * 19}, "since", "1111"),
+        ({"since": "1" * 20}, "since", "1111"),
         ({"since": "\uff11\uff12"}, "since", "'\uff11\uff12'"),  # fullwidth digits: str.isdigit says digits
         ({"kinds": "games"}, "kinds", "'games'"),
         ({"bookmakers": ","}, "bookmakers", "','"),
@@ -81,7 +81,7 @@ def test_a_bad_parameter_is_named_with_its_value(params: dict[str, str], paramet
     [
         ({"since": True}, "since"),
         ({"since": 1.5}, "since"),
-        ({"since": 10**18}, "since"),
+        ({"since": 2**63}, "since"),  # past formats.frames.MAX_MS
         ({"heartbeat_s": 2.0}, "heartbeat_s"),
         ({"kinds": ("game", "game")}, "kinds"),
         ({"bookmakers": ("a,b",)}, "bookmakers"),

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from ..core.errors import ConfigError
 from ..core.filters import parse_csv
+from .frames import MAX_MS
 
 __all__ = ["HEARTBEAT_RANGE", "PARAMETERS", "ROW_KINDS", "QueryError", "StreamQuery"]
 
@@ -27,8 +28,10 @@ __all__ = ["HEARTBEAT_RANGE", "PARAMETERS", "ROW_KINDS", "QueryError", "StreamQu
 ROW_KINDS: Final = ("game", "prop")
 #: Every parameter of the query, in the order they are encoded.
 PARAMETERS: Final = ("event_id", "bookmakers", "markets", "kinds", "since", "heartbeat_s")
-#: ``since`` is unix milliseconds; 18 digits is far past any date and bounds the parse.
-_SINCE_LIMIT: Final = 10**18
+#: ``since`` is unix milliseconds, bounded as every ``last_update`` is (formats.frames.MAX_MS):
+#: the client resumes with the newest ``last_update`` it decoded, so any time the decoder takes
+#: must be a ``since`` this type (and the mock) takes back. 19 digits bound the parse.
+_SINCE_DIGITS: Final = len(str(MAX_MS))
 #: The vendor's ``heartbeat_s`` bounds (seconds, inclusive): the client and the mock check these.
 HEARTBEAT_RANGE: Final = (1, 30)
 
@@ -91,7 +94,7 @@ class StreamQuery:
             raise QueryError("kinds", f"{_show(bad[0])} is not game or prop")
         since = self.since
         if since is not None and (isinstance(since, bool) or not isinstance(since, int)
-                                  or not 0 <= since < _SINCE_LIMIT):
+                                  or not 0 <= since <= MAX_MS):
             raise QueryError("since", f"{_show(since)} is not a unix-ms timestamp")
         hb = self.heartbeat_s
         if hb is not None and (isinstance(hb, bool) or not isinstance(hb, int)
@@ -157,10 +160,10 @@ class StreamQuery:
 
 
 def _digits(query: Mapping[str, str], name: str, message: str) -> int | None:
-    """An unsigned decimal parameter (at most 18 digits), ``None`` when absent."""
+    """An unsigned decimal parameter (at most 19 digits), ``None`` when absent."""
     raw = query.get(name)
     if raw is None:
         return None
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= _SINCE_DIGITS):
         raise QueryError(name, f"{_show(raw)} {message}")
     return int(raw)
