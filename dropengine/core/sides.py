@@ -21,6 +21,8 @@ __all__ = [
     "canonical_side",
     "format_line",
     "h2h_side",
+    "join_line",
+    "join_prop",
     "market_key_of",
     "parse_side",
     "prop_side",
@@ -52,6 +54,17 @@ def format_line(line: float) -> str:
     return text
 
 
+def join_line(prefix: str, line_text: str) -> str:
+    """``{prefix}@{line_text}``, unchecked: the one spelling of a line side, which the checked
+    builders below and the hot frame decoder (whose parts are checked already) both use."""
+    return f"{prefix}@{line_text}"
+
+
+def join_prop(market_key: str, player: str, outcome: str, line_text: str) -> str:
+    """``{market_key}:{player}:{outcome}@{line_text}``, unchecked (see :func:`join_line`)."""
+    return f"{market_key}:{player}:{outcome}@{line_text}"
+
+
 def h2h_side(outcome: GameOutcome) -> str:
     """``h2h_home``, ``h2h_away`` or ``h2h_draw``."""
     if outcome not in ("home", "away", "draw"):
@@ -63,14 +76,14 @@ def spread_side(outcome: LineOutcome, line: float) -> str:
     """``spread_home@-3`` style side of a point spread."""
     if outcome not in ("home", "away"):
         raise ConfigError(f"outcome: {outcome!r} must be home or away")
-    return f"spread_{outcome}@{format_line(line)}"
+    return join_line(f"spread_{outcome}", format_line(line))
 
 
 def total_side(outcome: OverUnder, line: float) -> str:
     """``total_over@220.5`` style side of a game total."""
     if outcome not in ("over", "under"):
         raise ConfigError(f"outcome: {outcome!r} must be over or under")
-    return f"total_{outcome}@{format_line(line)}"
+    return join_line(f"total_{outcome}", format_line(line))
 
 
 def prop_side(market_key: str, player: str, outcome: OverUnder, line: float) -> str:
@@ -81,7 +94,7 @@ def prop_side(market_key: str, player: str, outcome: OverUnder, line: float) -> 
         raise ConfigError("player: must be a non-empty name")
     if outcome not in ("over", "under"):
         raise ConfigError(f"outcome: {outcome!r} must be over or under")
-    return f"{market_key}:{player}:{outcome}@{format_line(line)}"
+    return join_prop(market_key, player, outcome, format_line(line))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +154,10 @@ def canonical_side(side: str) -> str:
     info = parse_side(side)
     if info.kind == "prop":
         assert info.player is not None and info.line is not None
-        return f"{info.market_key}:{info.player}:{info.outcome}@{format_line(info.line)}"
+        return join_prop(info.market_key, info.player, info.outcome, format_line(info.line))
     if info.line is None:
         return side
-    return f"{side.partition('_')[0]}_{info.outcome}@{format_line(info.line)}"
+    return join_line(f"{side.partition('_')[0]}_{info.outcome}", format_line(info.line))
 
 
 def market_key_of(side: str) -> str:

@@ -17,9 +17,9 @@ from typing import Any, Final
 import msgspec
 
 from ..core.errors import FeedError
-from ..core.quote import MAX_MS, Quote
+from ..core.quote import KINDS, MAX_MS, Quote
 from ..core.rules import number_from_text
-from ..core.sides import format_line
+from ..core.sides import format_line, join_line, join_prop
 from ..core.skips import SkipLog
 from .vendor import GAME_FIELDS, META_FIELDS, PROP_FIELDS, merge_diff, row_identity, row_kind
 
@@ -123,7 +123,7 @@ _SIDE_CACHE: dict[tuple[str, float | int], str] = {}
 def _line_side(prefix: str, line: float | int) -> str:
     side = _SIDE_CACHE.get((prefix, line))
     if side is None:
-        side = f"{prefix}@{format_line(line)}"
+        side = join_line(prefix, format_line(line))
         if len(_SIDE_CACHE) < 100_000:
             _SIDE_CACHE[(prefix, line)] = side
     return side
@@ -273,7 +273,7 @@ class FrameDecoder:
             raise FeedError(f"{missing}: {row.get(missing)!r} is missing or empty", "missing field")
         kind = row_kind(row)
         if kind is None:
-            raise FeedError(f"kind: {row.get('kind')!r} must be 'game' or 'prop'", "bad row")
+            raise FeedError(f"kind: {row.get('kind')!r} must be {' or '.join(map(repr, KINDS))}", "bad row")
         mk = player = ""
         if kind == "prop":
             mk_text, player_text = _text(row, "market_key"), _text(row, "player")
@@ -338,7 +338,7 @@ class FrameDecoder:
                 continue
             out.append(
                 Quote(
-                    sport_key, event_id, bookmaker, f"{mk}:{player}:{outcome}@{line_text}", price,
+                    sport_key, event_id, bookmaker, join_prop(mk, player, outcome, line_text), price,
                     last_update, "prop", mk, market, player, float(line_val), home, away, commence,
                 )
             )

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..core.errors import FeedError
 from ..core.quote import Quote
-from ..core.sides import format_line
+from ..core.sides import OverUnder, h2h_side, prop_side, spread_side, total_side
 from ..core.skips import SkipLog
 from .frames import coerce_line, coerce_ms, coerce_price
 
@@ -49,11 +49,11 @@ def _side(market_key: str, outcome: Mapping[str, Any], home: str, away: str) -> 
     name = outcome.get("name")
     if market_key == "h2h":
         if name == home:
-            return "h2h_home"
+            return h2h_side("home")
         if name == away:
-            return "h2h_away"
+            return h2h_side("away")
         if name == "Draw":
-            return "h2h_draw"
+            return h2h_side("draw")
         raise FeedError(f"name: {name!r} is neither team of {home!r} v {away!r} nor Draw", "unknown outcome")
     player = outcome.get("description")
     is_prop = name in ("Over", "Under") and type(player) is str and bool(player) and ":" not in market_key
@@ -62,20 +62,19 @@ def _side(market_key: str, outcome: Mapping[str, Any], home: str, away: str) -> 
     point = coerce_line(outcome.get("point"), "point")
     if point is None:
         raise FeedError(f"point: missing on a {market_key} outcome", "missing field")
-    line = format_line(point)
     if market_key == "spreads":
         if name == home:
-            return f"spread_home@{line}"
+            return spread_side("home", point)
         if name == away:
-            return f"spread_away@{line}"
+            return spread_side("away", point)
         raise FeedError(f"name: {name!r} is neither team of {home!r} v {away!r}", "unknown outcome")
+    over_under: OverUnder | None = "over" if name == "Over" else "under" if name == "Under" else None
     if market_key == "totals":
-        if name == "Over":
-            return f"total_over@{line}"
-        if name == "Under":
-            return f"total_under@{line}"
-        raise FeedError(f"name: {name!r} is not Over or Under", "unknown outcome")
-    return f"{market_key}:{player}:{str(name).lower()}@{line}"
+        if over_under is None:
+            raise FeedError(f"name: {name!r} is not Over or Under", "unknown outcome")
+        return total_side(over_under, point)
+    assert over_under is not None and type(player) is str  # is_prop
+    return prop_side(market_key, player, over_under, point)
 
 
 def quotes_from_odds_api(events: object, skips: SkipLog, where: str = "") -> list[Quote]:
