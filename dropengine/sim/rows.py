@@ -11,12 +11,30 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..formats.vendor import META_FIELDS
+from ..formats.vendor import GAME_FIELDS, META_FIELDS, PROP_FIELDS
 
 __all__ = ["GameQuote", "event_meta", "game_row", "prop_row"]
 
 GameQuote = tuple[Any, ...]
 """``(home_ml, away_ml, home_line, home_price, away_price, total, over, under)`` of one book."""
+
+# The vendor's field names, taken from its schema (formats.vendor) by side prefix / outcome;
+# the rows below keep the vendor's field order (the simulator's output is pinned byte for byte).
+_FIELD = {f.prefix: f for f in GAME_FIELDS}
+_HOME_ML, _AWAY_ML = _FIELD["h2h_home"].price, _FIELD["h2h_away"].price
+
+
+def _line_field(prefix: str) -> str:
+    name = _FIELD[prefix].line
+    assert name is not None, prefix  # a line market's side
+    return name
+
+
+_HOME_SPREAD, _AWAY_SPREAD = _line_field("spread_home"), _line_field("spread_away")
+_HOME_SPREAD_PRICE, _AWAY_SPREAD_PRICE = _FIELD["spread_home"].price, _FIELD["spread_away"].price
+_TOTAL, _OVER, _UNDER = _line_field("total_over"), _FIELD["total_over"].price, _FIELD["total_under"].price
+_PROP_PRICE = {outcome: name for name, outcome in PROP_FIELDS}
+_PROP_OVER, _PROP_UNDER = _PROP_PRICE["over"], _PROP_PRICE["under"]
 
 
 def _line_value(x: float) -> float | int:
@@ -41,11 +59,11 @@ def game_row(event_id: str, bookmaker: str, meta: Mapping[str, str], t: int, q: 
         "kind": "game", "event_id": event_id, "bookmaker": bookmaker,
         **meta,
         "last_update": t,
-        "home_ml": q[0] if prices else None, "away_ml": q[1] if prices else None,
-        "home_spread": _line_value(line), "away_spread": _line_value(-line + 0.0),
-        "home_spread_price": q[3] if prices else None, "away_spread_price": q[4] if prices else None,
-        "total": _line_value(total),
-        "over_price": q[6] if prices else None, "under_price": q[7] if prices else None,
+        _HOME_ML: q[0] if prices else None, _AWAY_ML: q[1] if prices else None,
+        _HOME_SPREAD: _line_value(line), _AWAY_SPREAD: _line_value(-line + 0.0),
+        _HOME_SPREAD_PRICE: q[3] if prices else None, _AWAY_SPREAD_PRICE: q[4] if prices else None,
+        _TOTAL: _line_value(total),
+        _OVER: q[6] if prices else None, _UNDER: q[7] if prices else None,
     }
 
 
@@ -56,6 +74,6 @@ def prop_row(event_id: str, bookmaker: str, meta: Mapping[str, str], player: str
         "kind": "prop", "event_id": event_id, "bookmaker": bookmaker,
         **meta,
         "player": player, "market_key": market_key, "market": market,
-        "line": _line_value(line), "over_price": over,
-        "under_price": under, "last_update": t,
+        "line": _line_value(line), _PROP_OVER: over,
+        _PROP_UNDER: under, "last_update": t,
     }
