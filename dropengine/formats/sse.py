@@ -18,7 +18,13 @@ from typing import Final
 
 from ..core.errors import ConfigError
 
-__all__ = ["SSEEvent", "SSEParser", "encode_comment", "encode_event"]
+__all__ = ["FIELD_NAMES", "LINE_PREFIXES", "SSEEvent", "SSEParser", "encode_comment", "encode_event"]
+
+#: The fields of an SSE event (WHATWG "server-sent events"); any other name is ignored.
+FIELD_NAMES: Final = ("data", "event", "id", "retry")
+#: How a line of an SSE stream may start: a field, or ``:`` (a comment); format detection
+#: (io.recordings) votes with these.
+LINE_PREFIXES: Final = (*(f"{name}:" for name in FIELD_NAMES), ":")
 
 _NEWLINE: Final = re.compile(rb"\r\n|\r|\n")
 

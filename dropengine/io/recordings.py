@@ -39,7 +39,7 @@ from ..core.quote import Quote
 from ..core.skips import SkipLog
 from ..formats.frames import envelope_clock
 from ..formats.jsonline import FOREIGN_SHAPES, SHAPES, SKIPPED, decode_json, decode_line, line_format
-from ..formats.sse import SSEParser
+from ..formats.sse import LINE_PREFIXES, SSEParser
 from ..formats.theoddsapi import snapshot_of
 from .files import (
     PARQUET_MAGIC,
@@ -70,7 +70,6 @@ __all__ = [
     "table_lacks_columns",
 ]
 
-_SSE_FIELDS: Final = ("data:", "event:", "id:", "retry:", ":")
 #: Format detection counts the votes of at most this many lines that vote ...
 DETECT_LINES: Final = 50
 #: ... and stops as soon as one format has this many clear votes, or after this many lines.
@@ -225,7 +224,7 @@ def detect_format(path: str | Path) -> str:
     clear: list[str] = []
     weak: list[str] = []
     first_line: bytes | None = None
-    sse_prefixes = tuple(f.encode() for f in _SSE_FIELDS)
+    sse_prefixes = tuple(f.encode() for f in LINE_PREFIXES)
     try:
         with open_bytes(p) as fh:
             n = 0
