@@ -109,3 +109,21 @@ def test_one_valid_price_among_invalid_ones_is_usable(tmp_path: Any) -> None:
     path.write_text(DECIMAL_CSV + "nba,e1,b,h2h_away,-110,3\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["replay", str(path)])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("value", ["a,,b", "a,", ",a", "a, ,b"])
+def test_one_list_rule_an_empty_item_is_refused_everywhere(value: str) -> None:
+    """The server answered 400 for ``bookmakers=a,,b`` while the CLI and the Python API dropped
+    the empty item: one rule now (core.filters.parse_csv), the server's query included."""
+    from dropengine.core.filters import AlertFilter
+    from dropengine.formats.query import StreamQuery
+    from dropengine.server.params import ParamError, parse_request
+
+    with pytest.raises(ConfigError, match=r"^bookmakers: .* has an empty item"):
+        DropEngine(bookmakers=value)
+    with pytest.raises(ConfigError, match=r"^bookmakers: "):
+        AlertFilter.build(bookmakers=value)
+    with pytest.raises(ConfigError, match="bookmakers"):
+        StreamQuery.build(bookmakers=value)
+    with pytest.raises(ParamError, match="bookmakers"):
+        parse_request({"bookmakers": value}, sport="basketball_nba")

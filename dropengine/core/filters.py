@@ -55,11 +55,14 @@ def parse_csv(value: str | Iterable[str] | None, name: str) -> frozenset[str] | 
     for item in items:
         if not isinstance(item, str):
             raise ConfigError(f"{name}: {item!r} is not a string")
-        item = item.strip()
-        if item:
-            out.add(item)
-    if not out:
+        out.add(item.strip())
+    if not out or out == {""}:
         raise ConfigError(f"{name}: empty filter (give at least one value, or none at all)")
+    if "" in out:
+        # one rule for every list (CLI, Python, the server's query, the mock's): an empty item
+        # is more likely a typo than a wish, so it is refused, not dropped
+        shown = value if isinstance(value, str) else ",".join(str(i) for i in items)
+        raise ConfigError(f"{name}: {shown[:80]!r} has an empty item")
     return frozenset(out)
 
 

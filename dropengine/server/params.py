@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeAlias, runtime_checkable
 
-from ..core.errors import short_repr
-from ..core.filters import DIRECTIONS, AlertFilter
+from ..core.errors import ConfigError, short_repr
+from ..core.filters import DIRECTIONS, AlertFilter, parse_csv
 from ..core.quote import KINDS, MAX_MS
 from ..formats.query import HEARTBEAT_RANGE
 from .hub import Cursor, parse_cursor
@@ -138,8 +138,11 @@ def _csv(
     if raw is None:
         return None
     accepted = accepted or f"comma-separated {what}"
-    items = [p.strip() for p in raw.split(",")]
-    if not any(items) or any(not p for p in items) or len(items) > 500:
+    try:
+        items = parse_csv(raw, name)  # the one list rule (core.filters)
+    except ConfigError:
+        items = None
+    if items is None or len(items) > 500:
         raise ParamError(name, f"{_show(raw)} is not a comma-separated list of {what}", accepted)
     bad = [p for p in items if not pattern.fullmatch(p)]
     if bad:
