@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 
+from ..core.errors import ConfigError
 from ..core.skips import SkipLog
 
 __all__ = [
-    "ODDS_API_SUFFIXES", "PARQUET_MAGIC", "READ_ERRORS", "Progress", "expand_paths", "guarded", "lines",
-    "open_bytes", "seekable", "spool", "suffix_of",
+    "ODDS_API_SUFFIXES", "PARQUET_MAGIC", "READ_ERRORS", "Progress", "close_writer", "expand_paths", "guarded",
+    "lines", "open_bytes", "open_writer", "seekable", "spool", "suffix_of",
 ]
 
 Progress = Callable[[int], None]
@@ -84,6 +85,28 @@ def open_bytes(path: Path, progress: Progress | None = None) -> IO[bytes]:
         raw.close()
         raise
     return raw
+
+
+def open_writer(out: Path, gz: bool) -> IO[bytes]:
+    """``out`` opened to write bytes, through gzip when ``gz``: with no file name and mtime 0
+    in the gzip header, so the bytes depend on the content only (the same input, the same
+    file). :class:`ConfigError` naming ``out`` when it cannot be written. Close with
+    :func:`close_writer`."""
+    try:
+        raw = open(out, "wb")  # noqa: SIM115 - closed by close_writer (through the gzip wrapper)
+    except OSError as exc:
+        raise ConfigError(f"out: cannot write {str(out)!r}: {exc.strerror or exc}") from None
+    if not gz:
+        return raw
+    return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)  # type: ignore[return-value]
+
+
+def close_writer(fh: IO[bytes]) -> None:
+    """Close what :func:`open_writer` opened: the gzip stream (its trailer), then the file."""
+    inner = getattr(fh, "fileobj", None)
+    fh.close()
+    if inner is not None:
+        inner.close()
 
 
 def suffix_of(path: Path) -> str:

@@ -10,7 +10,6 @@ back the same quotes: the simulator's files and the conformance suite's go throu
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,7 +24,7 @@ from ..core.sides import format_line
 from ..core.skips import SkipLog
 from ..formats.jsonline import SKIPPED, decode_line
 from ..formats.tables import QUOTE_COLUMNS, REQUIRED_COLUMNS, quote_from_row, row_from_quote
-from .files import PARQUET_MAGIC, READ_ERRORS, Progress, lines, open_bytes, suffix_of
+from .files import PARQUET_MAGIC, READ_ERRORS, Progress, close_writer, lines, open_bytes, open_writer, suffix_of
 
 if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
     import polars as pl
@@ -434,13 +433,8 @@ def write_quote_table(out: str | Path, quotes: Iterable[Quote]) -> int:
     if suffix == ".parquet":
         assert isinstance(rows, list)
         return write_parquet_rows(out, rows, float_prices=any(_needs_float(r["price"]) for r in rows))
-    try:
-        raw = open(out, "wb")  # noqa: SIM115 - closed below, through the gzip wrapper too
-    except OSError as exc:
-        raise ConfigError(f"out: cannot write {str(out)!r}: {exc.strerror or exc}") from None
-    fh: IO[bytes] = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if gz else raw  # type: ignore[assignment]
+    fh = open_writer(out, gz)
     try:
         return write_csv_rows(fh, rows) if suffix == ".csv" else write_ndjson_rows(fh, rows)
     finally:
-        fh.close()
-        raw.close()
+        close_writer(fh)

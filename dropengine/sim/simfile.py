@@ -25,7 +25,6 @@ A few million quotes are fine; for larger recordings write CSV or frames.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Final
@@ -35,6 +34,7 @@ import msgspec
 from ..core.errors import ConfigError
 from ..formats.sse import encode_event
 from ..formats.vendor import price_fields_of, row_kind
+from ..io.files import close_writer, open_writer
 from ..io.tables import write_csv_rows, write_ndjson_rows, write_parquet_rows
 from .simulate import SimConfig, quote_rows_from_envelopes, simulate_envelopes
 
@@ -96,21 +96,6 @@ def _quotes_in_row(row: Mapping[str, Any]) -> int:
     return len(price_fields_of(row, row_kind(row) or "game"))
 
 
-def _open(out: Path, gz: bool) -> IO[bytes]:
-    raw = open(out, "wb")  # noqa: SIM115 - closed by _close (through the gzip wrapper)
-    if not gz:
-        return raw
-    # no file name and mtime 0 in the header, so the bytes depend on the content only
-    return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)  # type: ignore[return-value]
-
-
-def _close(fh: IO[bytes]) -> None:
-    inner = getattr(fh, "fileobj", None)
-    fh.close()
-    if inner is not None:
-        inner.close()
-
-
 def write_simulation(cfg: SimConfig, out: Path, fmt: str | None = None) -> dict[str, int]:
     """Simulate ``cfg`` into ``out``; returns counts ``envelopes``, ``rows`` (vendor rows), ``quotes``.
 
@@ -127,10 +112,7 @@ def write_simulation(cfg: SimConfig, out: Path, fmt: str | None = None) -> dict[
         _check_writable(out)
         write_parquet_rows(out, quote_rows_from_envelopes(envelopes))
         return counter.result()
-    try:
-        fh = _open(out, gz)
-    except OSError as exc:
-        raise ConfigError(f"out: cannot write {str(out)!r}: {exc.strerror or exc}") from None
+    fh = open_writer(out, gz)
     try:
         if kind == "frames":
             _write_lines(fh, (_ENC.encode(env) + b"\n" for env in envelopes))
@@ -141,7 +123,7 @@ def write_simulation(cfg: SimConfig, out: Path, fmt: str | None = None) -> dict[
         else:
             write_ndjson_rows(fh, quote_rows_from_envelopes(envelopes))
     finally:
-        _close(fh)
+        close_writer(fh)
     return counter.result()
 
 
