@@ -123,17 +123,26 @@ def table_lacks_columns(path: Path, columns: list[str], rows: int | None, skips:
     return True
 
 
-def _parquet_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
+def _read_parquet(path: Path, skips: SkipLog, progress: Progress | None) -> pl.DataFrame | None:
+    """The whole Parquet table at ``path``, or ``None`` after a whole-file skip (unreadable,
+    or without the required columns): what both Parquet readers (rows, batch) start with."""
     import polars as pl  # a core dependency, imported lazily to keep `import dropengine` light
 
     try:
         frame = pl.read_parquet(path, glob=False)  # a name like q[1].parquet is no glob
     except Exception as exc:  # polars raises many exception types; translate them all here
         skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
-        return
+        return None
     if progress is not None:
         progress(path.stat().st_size)
     if table_lacks_columns(path, frame.columns, frame.height, skips):
+        return None
+    return frame
+
+
+def _parquet_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
+    frame = _read_parquet(path, skips, progress)
+    if frame is None:
         return
     for i, row in enumerate(frame.iter_rows(named=True), 1):
         yield f"{path.name}:row {i}", row
@@ -273,14 +282,8 @@ def parquet_quote_table(
 
     parts = []
     for f_idx, path in enumerate(files):
-        try:
-            df = pl.read_parquet(path, glob=False)  # a name like q[1].parquet is no glob
-        except Exception as exc:  # polars raises many exception types; translate them all here
-            skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
-            continue
-        if progress is not None:
-            progress(path.stat().st_size)
-        if table_lacks_columns(path, df.columns, df.height, skips):
+        df = _read_parquet(path, skips, progress)
+        if df is None:
             continue
         lu = df.get_column("last_update") if "last_update" in df.columns else pl.Series([None] * df.height)
         clock = lu.cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
