@@ -30,16 +30,15 @@ import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import Annotated, Any, Final, Unpack
 
 import msgspec
 
 from .alerts import Drop
-from .errors import ConfigError, SnapshotError
+from .errors import ConfigError, SnapshotError, short_repr
 from .filters import DirectionChoice
 from .options import DetectOptions, FilterKeywords, Reference, Unit, leading, resolve
-from .quote import Quote
+from .quote import MAX_MS, Quote, commence_ms
 from .rules import (
     DELTA_DECIMALS,
     EXACT_STEPS,
@@ -55,11 +54,10 @@ __all__ = ["DropEngine", "EngineConfig", "EngineCounters"]
 _SNAPSHOT_MAGIC: Final = b"DROPENG\x00"
 _SNAPSHOT_VERSION: Final = 1
 _HEADER = struct.Struct(">8sH32s")
-_MAX_INT: Final = 2**63
 
 # The snapshot payload as the decoder checks it (in C, before any Python loop over the rows).
 # Times fit msgpack and polars (non-negative Int64); the price rules are checked per row after.
-_Time = Annotated[int, msgspec.Meta(ge=0, le=_MAX_INT - 1)]
+_Time = Annotated[int, msgspec.Meta(ge=0, le=MAX_MS)]
 _Name = Annotated[str, msgspec.Meta(min_length=1)]
 _Price = int | float | None
 _Row = tuple[_Name, _Name, _Name, _Price, _Time, _Time, bool, _Price, _Time]
@@ -70,7 +68,7 @@ class _Payload(msgspec.Struct):
     counters: Annotated[list[_Time], msgspec.Meta(min_length=8, max_length=8)]
     state: list[_Row]
     # added in issue 10 without a version bump (optional: older snapshots have none)
-    events: list[tuple[str, Annotated[int, msgspec.Meta(ge=-_MAX_INT, le=_MAX_INT - 1)] | None]] = []
+    events: list[tuple[str, Annotated[int, msgspec.Meta(ge=-MAX_MS - 1, le=MAX_MS)] | None]] = []
 
 # Indexes into a key's state list. A list (not an object) keeps the hot loop cheap.
 _PRICE, _SINCE, _NEWEST, _SUSP, _APRICE, _ASINCE = range(6)
@@ -95,22 +93,6 @@ class EngineCounters:
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def _short(value: object) -> str:
-    """``repr`` of a caller's argument, cut short for an error message."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _commence_ms(text: str) -> int | None:
-    """Unix ms of an ISO-8601 commence time with a UTC offset; ``None`` when it is not one
-    (a naive or garbled time is unknown, never guessed)."""
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return None if dt.tzinfo is None else round(dt.timestamp() * 1000)
 
 
 class DropEngine:
@@ -193,9 +175,9 @@ class DropEngine:
     def observe(self, quote: Quote, now_ms: int | None = None) -> list[Drop]:
         """Apply one quote; return the alerts it raises (zero or one)."""
         if type(quote) is not Quote and not isinstance(quote, Quote):
-            raise ConfigError(f"quote: {_short(quote)} is not a Quote (build one with Quote(...))")
+            raise ConfigError(f"quote: {short_repr(quote)} is not a Quote (build one with Quote(...))")
         if now_ms is not None and (type(now_ms) is not int or now_ms < 0):
-            raise ConfigError(f"now_ms: {_short(now_ms)} must be a non-negative integer (unix ms) or None")
+            raise ConfigError(f"now_ms: {short_repr(now_ms)} must be a non-negative integer (unix ms) or None")
         return self._apply((quote,), now_ms)
 
     def observe_many(self, quotes: Iterable[Quote], now_ms: int | None = None) -> list[Drop]:
@@ -208,11 +190,11 @@ class DropEngine:
         its position; the quotes before it have been applied (and counted), those after not.
         """
         if now_ms is not None and (type(now_ms) is not int or now_ms < 0):
-            raise ConfigError(f"now_ms: {_short(now_ms)} must be a non-negative integer (unix ms) or None")
+            raise ConfigError(f"now_ms: {short_repr(now_ms)} must be a non-negative integer (unix ms) or None")
         try:
             items = iter(quotes)
         except TypeError:
-            raise ConfigError(f"quotes: {_short(quotes)} is not an iterable of Quote") from None
+            raise ConfigError(f"quotes: {short_repr(quotes)} is not an iterable of Quote") from None
         return self._apply(items, now_ms)
 
     def _apply(self, items: Iterable[Quote], now_ms: int | None) -> list[Drop]:
@@ -242,7 +224,7 @@ class DropEngine:
             for q in items:
                 if type(q) is not quote_type and not isinstance(q, quote_type):
                     raise ConfigError(
-                        f"quotes[{n_seen}]: {_short(q)} is not a Quote"
+                        f"quotes[{n_seen}]: {short_repr(q)} is not a Quote"
                         f" (the {n_seen} quote(s) before it were applied)"
                     )
                 n_seen += 1
@@ -261,7 +243,7 @@ class DropEngine:
                     eid = q.event_id
                     nkeys[eid] = nkeys_get(eid, 0) + 1
                     if eid not in events and q.commence_time is not None:
-                        events[eid] = _commence_ms(q.commence_time)
+                        events[eid] = commence_ms(q.commence_time)
                     if price is None:
                         n_susp += 1
                         state[key] = [None, lu, lu, True, None, lu]
@@ -390,13 +372,15 @@ class DropEngine:
     @staticmethod
     def _check_evict_args(before_ms: object, started_before_ms: object, chunk: object) -> None:
         if isinstance(before_ms, bool) or not isinstance(before_ms, int):
-            raise ConfigError(f"before_ms: {_short(before_ms)} must be an integer (unix ms)")
+            raise ConfigError(f"before_ms: {short_repr(before_ms)} must be an integer (unix ms)")
         if started_before_ms is not None and (
             isinstance(started_before_ms, bool) or not isinstance(started_before_ms, int)
         ):
-            raise ConfigError(f"started_before_ms: {_short(started_before_ms)} must be an integer (unix ms) or None")
+            raise ConfigError(
+                f"started_before_ms: {short_repr(started_before_ms)} must be an integer (unix ms) or None"
+            )
         if type(chunk) is not int or chunk < 1:
-            raise ConfigError(f"chunk: {_short(chunk)} must be a positive integer (keys per step)")
+            raise ConfigError(f"chunk: {short_repr(chunk)} must be a positive integer (keys per step)")
 
     def _evict_steps(
         self, keys: list[tuple[str, str, str]] | None, before_ms: int, started_before_ms: int | None, chunk: int
@@ -485,7 +469,7 @@ class DropEngine:
         except Exception as exc:
             # whatever a crafted payload triggers (RecursionError on deep nesting, ConfigError on
             # a bad setting, ...) is a snapshot that cannot be restored
-            raise SnapshotError(f"snapshot: payload is malformed ({type(exc).__name__}: {_short(exc)})") from None
+            raise SnapshotError(f"snapshot: payload is malformed ({type(exc).__name__}: {short_repr(exc)})") from None
 
     @classmethod
     def _from_payload(cls, payload: _Payload) -> DropEngine:
@@ -499,9 +483,9 @@ class DropEngine:
         for e, b, s, price, since, newest, susp, aprice, asince in payload.state:
             if price is None:
                 if not susp or aprice is not None:
-                    raise ValueError(f"state of {_short((e, b, s))}: no price and not suspended")
+                    raise ValueError(f"state of {short_repr((e, b, s))}: no price and not suspended")
             elif aprice is None or not (is_valid_price(price) and is_valid_price(aprice)):
-                raise ValueError(f"state of {_short((e, b, s))}: not a valid price")
+                raise ValueError(f"state of {short_repr((e, b, s))}: not a valid price")
             key = (e, b, s)
             if key not in state:
                 nkeys[e] = nkeys.get(e, 0) + 1

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, TypedDict, Unpack
 
-from .errors import ConfigError
+from .errors import ConfigError, short_repr
 from .filters import AlertFilter, check_threshold
 from .rules import DirectionChoice
 
@@ -25,11 +25,6 @@ Unit = Literal["cents", "prob"]
 REFERENCES: tuple[Reference, ...] = ("last", "anchor")
 #: The threshold units (SPEC 3 rule 4), the default first.
 UNITS: tuple[Unit, ...] = ("cents", "prob")
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class FilterKeywords(TypedDict, total=False):
@@ -87,7 +82,7 @@ def resolve(options: DetectOptions | None, keywords: Mapping[str, Any]) -> Detec
         return DetectOptions.build(**keywords)
     if not isinstance(options, DetectOptions):
         hint = f" (a threshold is a keyword: threshold={options!r})" if type(options) in (int, float) else ""
-        raise ConfigError(f"options: {_short(options)} is not a DetectOptions{hint}")
+        raise ConfigError(f"options: {short_repr(options)} is not a DetectOptions{hint}")
     if keywords:
         raise ConfigError(f"options: give either options= or the separate settings ({', '.join(sorted(keywords))}), "
                           "not both")
@@ -123,17 +118,17 @@ class DetectOptions:
     def __post_init__(self) -> None:
         t = check_threshold(self.threshold)
         if self.unit not in UNITS:
-            raise ConfigError(f"unit: {_short(self.unit)} must be 'cents' or 'prob'")
+            raise ConfigError(f"unit: {short_repr(self.unit)} must be 'cents' or 'prob'")
         if self.unit == "prob" and t > 100:
             raise ConfigError(f"threshold: {t!r} probability points must be at most 100")
         if self.reference not in REFERENCES:
-            raise ConfigError(f"reference: {_short(self.reference)} must be 'last' or 'anchor'")
+            raise ConfigError(f"reference: {short_repr(self.reference)} must be 'last' or 'anchor'")
         if not isinstance(self.reprime_after_suspension, bool):
             raise ConfigError(
-                f"reprime_after_suspension: {_short(self.reprime_after_suspension)} must be True or False"
+                f"reprime_after_suspension: {short_repr(self.reprime_after_suspension)} must be True or False"
             )
         if not isinstance(self.filter, AlertFilter):
-            raise ConfigError(f"filter: {_short(self.filter)} is not an AlertFilter")
+            raise ConfigError(f"filter: {short_repr(self.filter)} is not an AlertFilter")
         # Subclasses (numpy.float64, a str enum) are stored as the plain values they stand for:
         # a snapshot can encode those, and the detection loops compare plain values.
         object.__setattr__(self, "threshold", t)
@@ -203,7 +198,7 @@ class DetectOptions:
                  "bookmakers", "markets", "kinds")
         unknown = sorted(set(doc) - {*known, "filter_threshold", "since"})
         if unknown:
-            raise ConfigError(f"options: unknown field(s) {', '.join(map(_short, unknown))}")
+            raise ConfigError(f"options: unknown field(s) {', '.join(map(short_repr, unknown))}")
         opts = cls.build(**{k: doc[k] for k in known if k in doc})
         if doc.get("filter_threshold") is not None or doc.get("since") is not None:
             flt = replace(opts.filter, threshold=doc.get("filter_threshold"), since=doc.get("since"))
