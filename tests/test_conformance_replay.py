@@ -24,8 +24,8 @@ What each format carries (decided here, where the format leaves no choice):
   (then every price arrives as a float, ``-110.0``);
 - The Odds API snapshots carry no prop market label (``market``), and need both team names.
 
-Writers: the product's where it has one (vendor row: ``formats.vendor.row_from_quote``; SSE:
-``formats.sse.encode_event``; quote row: ``formats.tables.row_from_quote``; CSV cells: the
+Writers: the product's where it has one (vendor row: ``formats.vendor.vendor_row``; SSE:
+``formats.sse.encode_event``; quote row: ``formats.tables.table_row``; CSV cells: the
 simulator's ``sim.simfile._write_csv``); test-local where it has none: the envelope line
 (one ``odds_update`` per quote), the Parquet table of arbitrary quotes (the simulator's writer
 fixes the price column to Int64) and The Odds API snapshot documents.
@@ -51,8 +51,8 @@ from dropengine.core.engine import EngineCounters
 from dropengine.core.rules import is_valid_price
 from dropengine.core.sides import parse_side
 from dropengine.formats.sse import encode_event
-from dropengine.formats.tables import row_from_quote as table_row
-from dropengine.formats.vendor import row_from_quote as vendor_row
+from dropengine.formats.tables import table_row
+from dropengine.formats.vendor import vendor_row
 from dropengine.io.replay import ReplayStats, replay, replay_batch
 from dropengine.io.tables import write_csv_rows, write_ndjson_rows, write_parquet_rows, write_quote_table
 

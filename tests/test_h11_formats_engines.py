@@ -21,8 +21,8 @@ from dropengine.cli.group import main
 from dropengine.core.engine import DropEngine
 from dropengine.core.quote import Quote
 from dropengine.formats.sse import encode_event
-from dropengine.formats.tables import row_from_quote as table_row
-from dropengine.formats.vendor import row_from_quote
+from dropengine.formats.tables import table_row
+from dropengine.formats.vendor import vendor_row
 from dropengine.io.replay import ReplayStats, replay, replay_batch
 from dropengine.io.tables import write_parquet_rows, write_quote_table
 
@@ -59,7 +59,7 @@ def write(fmt: str, tmp: Path, steps: list[tuple[Any, Any]] = STEPS) -> Path:
     quotes = [q for _, qs in snaps for q in qs]
     enc = msgspec.json.Encoder()
     if fmt in ("frames", "sse"):
-        envs = [enc.encode({"type": "odds_update", "sport_key": SPORT, "data": [row_from_quote(q) for q in qs]})
+        envs = [enc.encode({"type": "odds_update", "sport_key": SPORT, "data": [vendor_row(q) for q in qs]})
                 for _, qs in snaps]
         path = tmp / f"rec.{'ndjson' if fmt == 'frames' else 'sse'}"
         path.write_bytes(b"".join(e + b"\n" for e in envs) if fmt == "frames" else b"".join(map(encode_event, envs)))

@@ -21,7 +21,7 @@ from dropengine.formats.tables import (
     REQUIRED_COLUMNS,
     TEXT_COLUMNS,
     quote_from_row,
-    row_from_quote,
+    table_row,
 )
 from dropengine.io.tables import read_quote_table, write_quote_table
 
@@ -39,7 +39,7 @@ def test_the_column_list_is_the_quote_itself() -> None:
 
 @given(quotes())
 def test_a_quote_and_its_table_row_map_both_ways(q: Quote) -> None:
-    assert quote_from_row(row_from_quote(q)) == q
+    assert quote_from_row(table_row(q)) == q
 
 
 @settings(max_examples=200, deadline=None)

@@ -14,6 +14,7 @@ from dropengine.core.sides import h2h_side, prop_side, spread_side, total_side
 from dropengine.core.skips import SkipLog
 from dropengine.formats import vendor
 from dropengine.formats.frames import FrameDecoder
+from dropengine.mock import frames as mock_frames
 from dropengine.mock import timeline
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8)
@@ -52,7 +53,7 @@ def _decode(rows: list[Any], sport: str) -> tuple[list[Quote], SkipLog]:
 
 @given(quotes())
 def test_the_row_of_a_quote_decodes_back_to_the_quote(q: Quote) -> None:
-    row = vendor.row_from_quote(q)
+    row = vendor.vendor_row(q)
     got, skips = _decode([row], q.sport_key)
     assert got == [q] and not skips
     # one field priced, and that field is the quote's: the row's price fields say so
@@ -63,7 +64,7 @@ def test_the_row_of_a_quote_decodes_back_to_the_quote(q: Quote) -> None:
 def test_a_diff_row_merged_by_identity_gives_the_same_quotes_as_the_full_row(qs: list[Quote]) -> None:
     # the first row of an identity full, the rest as _diff rows: the decoder (which merges) and
     # the vendor merge applied by hand give the same quotes
-    rows = [vendor.row_from_quote(q) for q in qs]
+    rows = [vendor.vendor_row(q) for q in qs]
     held: dict[tuple[Any, ...], dict[str, Any]] = {}
     wire: list[dict[str, Any]] = []
     for row in rows:
@@ -100,9 +101,11 @@ def test_row_kind_follows_the_vendor_union() -> None:
 
 def test_the_mock_and_the_decoder_share_the_schema() -> None:
     # one home: mock-upstream's names are the vendor module's objects, not copies
-    assert timeline.quote_row is vendor.row_from_quote
+    # (imported from formats.vendor, under the vendor's names: no second name in the mock)
+    assert timeline.vendor_row is vendor.vendor_row
     assert timeline.row_identity is vendor.row_identity
-    assert timeline.row_kind is vendor.row_kind
-    assert timeline.GAME_MARKET_FIELDS is vendor.GAME_MARKET_FIELDS
+    assert mock_frames.row_kind is vendor.row_kind
+    assert mock_frames.GAME_MARKET_FIELDS is vendor.GAME_MARKET_FIELDS
+    assert not {"quote_row", "GAME_MARKET_FIELDS", "row_kind", "row_identity"} & set(timeline.__all__)
     fields = {f for fs in vendor.GAME_MARKET_FIELDS.values() for f in fs}
     assert fields == {f.price for f in vendor.GAME_FIELDS} | {f.line for f in vendor.GAME_FIELDS if f.line}

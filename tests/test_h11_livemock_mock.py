@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from dropengine.core.keys import KeyRecord
 from dropengine.formats.query import StreamQuery
 from dropengine.formats.sse import SSEParser, encode_event
+from dropengine.formats.vendor import GAME_MARKET_FIELDS
 from dropengine.mock.clock import ReplayClock
 from dropengine.mock.connection import Conn, ConnectionRecord
 from dropengine.mock.frames import command_reply, filter_rows, hot_feed_status_frame
-from dropengine.mock.timeline import GAME_MARKET_FIELDS, Release, Timeline
+from dropengine.mock.timeline import Release, Timeline
 
 
 def game(event: str, book: str, lu: int, **prices: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 
 from dropengine import DropEngine, Quote, encode_drops
 from dropengine.formats.sse import encode_event
-from dropengine.formats.vendor import row_from_quote
+from dropengine.formats.vendor import vendor_row
 from dropengine.io.replay import ReplayStats, replay, replay_batch
 
 _ENC = msgspec.json.Encoder()
@@ -25,7 +25,7 @@ def _quotes() -> list[Quote]:
 
 
 def _envelope(q: Quote) -> bytes:
-    return _ENC.encode({"type": "odds_update", "sport_key": q.sport_key, "data": [row_from_quote(q)]})
+    return _ENC.encode({"type": "odds_update", "sport_key": q.sport_key, "data": [vendor_row(q)]})
 
 
 def _write(tmp: Path, fmt: str) -> Path:

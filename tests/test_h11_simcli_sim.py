@@ -16,7 +16,7 @@ import msgspec
 import pytest
 
 import dropengine.sim
-from dropengine.formats.tables import QUOTE_COLUMNS, quote_from_row, row_from_quote
+from dropengine.formats.tables import QUOTE_COLUMNS, quote_from_row, table_row
 from dropengine.formats.vendor import GAME_FIELDS, META_FIELDS, PROP_FIELDS, price_fields_of, row_kind
 from dropengine.sim import simulate
 from dropengine.sim.simulate import SimConfig, simulate_envelopes, simulate_quote_rows
@@ -77,7 +77,7 @@ def test_quote_rows_use_the_one_column_list() -> None:
     assert rows
     for row in rows[:500]:
         assert tuple(row) == QUOTE_COLUMNS
-        assert row_from_quote(quote_from_row(row)) == row
+        assert table_row(quote_from_row(row)) == row
     assert simulate.QUOTE_COLUMNS is QUOTE_COLUMNS
 
 

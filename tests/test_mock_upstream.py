@@ -36,9 +36,10 @@ from dropengine.core.keys import KeyTable, install_redaction
 from dropengine.core.quote import Quote
 from dropengine.core.skips import SkipLog
 from dropengine.formats.frames import FrameDecoder
+from dropengine.formats.vendor import row_identity
 from dropengine.io.replay import read_quotes
 from dropengine.mock import Fault, MockUpstream, Release, Timeline, load_timeline, parse_fault, pick_fault
-from dropengine.mock.timeline import SportState, row_identity
+from dropengine.mock.timeline import SportState
 from dropengine.server.asgi import BackgroundServer
 
 from .conftest import FIXTURES, ROOT

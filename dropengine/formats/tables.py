@@ -22,7 +22,7 @@ from .frames import coerce_line, coerce_ms, coerce_price
 
 __all__ = [
     "NUMERIC_COLUMNS", "OPTIONAL_COLUMNS", "QUOTE_COLUMNS", "REQUIRED_COLUMNS", "TEXT_COLUMNS", "quote_from_row",
-    "row_from_quote",
+    "table_row",
 ]
 
 # The one quote column list (SPEC section 2): the fields of Quote, in its order, so a column
@@ -89,7 +89,7 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
     )
 
 
-def row_from_quote(q: Quote) -> dict[str, Any]:
+def table_row(q: Quote) -> dict[str, Any]:
     """The table row of ``q``: every :data:`QUOTE_COLUMNS` key, values as the quote holds them
     (``None`` for an absent optional value). :func:`quote_from_row` gives back ``q``."""
     return {c: getattr(q, c) for c in QUOTE_COLUMNS}

@@ -31,7 +31,7 @@ __all__ = [
     "GameField",
     "merge_diff",
     "price_fields_of",
-    "row_from_quote",
+    "vendor_row",
     "row_identity",
     "row_kind",
 ]
@@ -113,7 +113,7 @@ def price_fields_of(row: Mapping[str, Any], kind: str) -> list[str]:
     return [f.price for f in GAME_FIELDS if f.price in row and (f.line is None or row.get(f.line) is not None)]
 
 
-def row_from_quote(q: Quote) -> dict[str, Any]:
+def vendor_row(q: Quote) -> dict[str, Any]:
     """A vendor row carrying just ``q``'s price field: decoded in an envelope of
     ``q.sport_key`` it gives back ``q``. (A game row has no ``market``: a game quote's
     ``market``, which decoders never set, is not carried.)

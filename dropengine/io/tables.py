@@ -3,7 +3,7 @@
 Readers yield ``(clock_ms, Quote)`` pairs, one per row that makes a quote (the row rule is
 :func:`dropengine.formats.tables.quote_from_row`), and record every skipped row with its
 position; a table without the required columns is one whole-file skip. Writers take quote
-rows (:func:`dropengine.formats.tables.row_from_quote`) and write them so the readers give
+rows (:func:`dropengine.formats.tables.table_row`) and write them so the readers give
 back the same quotes: the simulator's files and the conformance suite's go through them.
 """
 
@@ -23,7 +23,7 @@ from ..core.quote import Quote
 from ..core.sides import format_line
 from ..core.skips import SkipLog
 from ..formats.jsonline import SKIPPED, decode_line
-from ..formats.tables import QUOTE_COLUMNS, REQUIRED_COLUMNS, quote_from_row, row_from_quote
+from ..formats.tables import QUOTE_COLUMNS, REQUIRED_COLUMNS, quote_from_row, table_row
 from .files import PARQUET_MAGIC, READ_ERRORS, Progress, close_writer, lines, open_bytes, open_writer, suffix_of
 
 if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
@@ -432,7 +432,7 @@ def write_quote_table(out: str | Path, quotes: Iterable[Quote]) -> int:
     suffix = Path(name[:-3] if gz else name).suffix
     if suffix not in (".csv", ".ndjson", ".jsonl", ".parquet") or (gz and suffix == ".parquet"):
         raise ConfigError(f"out: {str(out)!r} must end in .csv, .ndjson or .jsonl (optionally .gz), or .parquet")
-    rows = [row_from_quote(q) for q in quotes] if suffix == ".parquet" else (row_from_quote(q) for q in quotes)
+    rows = [table_row(q) for q in quotes] if suffix == ".parquet" else (table_row(q) for q in quotes)
     if suffix == ".parquet":
         assert isinstance(rows, list)
         return write_parquet_rows(out, rows, float_prices=any(_needs_float(r["price"]) for r in rows))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .connection import ConnectionRecord
 from .faults import FAULT_KINDS, Fault, parse_fault, parse_faults, pick_fault
 from .frames import filter_rows, sport_info
-from .timeline import Release, SportState, Timeline, load_timeline, quote_row
+from .timeline import Release, SportState, Timeline, load_timeline
 
 if TYPE_CHECKING:
     from .app import MockUpstream
@@ -50,6 +50,5 @@ __all__ = [
     "parse_fault",
     "parse_faults",
     "pick_fault",
-    "quote_row",
     "sport_info",
 ]

@@ -13,7 +13,8 @@ from typing import Any, Final
 from ..core.errors import FeedError
 from ..formats.jsonline import decode_json
 from ..formats.query import StreamQuery
-from .timeline import GAME_MARKET_FIELDS, row_kind, row_time
+from ..formats.vendor import GAME_MARKET_FIELDS, row_kind
+from .timeline import row_time
 
 __all__ = [
     "command_reply",

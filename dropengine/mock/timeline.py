@@ -26,19 +26,14 @@ from ..core.merge import merge_by_clock
 from ..core.quote import Quote
 from ..core.skips import SkipLog
 from ..formats.frames import DATA_TYPES, coerce_ms
-from ..formats.vendor import GAME_MARKET_FIELDS, PRICE_FIELDS, merge_diff, row_identity, row_kind
-from ..formats.vendor import row_from_quote as quote_row
+from ..formats.vendor import PRICE_FIELDS, merge_diff, row_identity, vendor_row
 from ..io.recordings import Envelope, Snapshot, open_recordings
 
 __all__ = [
-    "GAME_MARKET_FIELDS",
     "Release",
     "SportState",
     "Timeline",
     "load_timeline",
-    "quote_row",
-    "row_identity",
-    "row_kind",
     "row_time",
 ]
 
@@ -144,7 +139,7 @@ def _releases(stream: Iterator[tuple[int, Any]], default_sport: str | None, skip
                 yield run_clock, Release(run_key[0], run_clock, run, partial=True)
                 run = []
             try:
-                row = quote_row(item)
+                row = vendor_row(item)
             except FeedError as exc:
                 skips.add(f"{item.event_id}/{item.bookmaker}", exc.reason, str(exc))
                 continue
@@ -174,7 +169,7 @@ def _releases(stream: Iterator[tuple[int, Any]], default_sport: str | None, skip
             by_sport: dict[str, list[dict[str, Any]]] = {}
             for q in item.quotes:
                 try:
-                    by_sport.setdefault(q.sport_key, []).append(quote_row(q))
+                    by_sport.setdefault(q.sport_key, []).append(vendor_row(q))
                 except FeedError as exc:
                     skips.add(f"{q.event_id}/{q.bookmaker}", exc.reason, str(exc))
             for sport, rows in by_sport.items():

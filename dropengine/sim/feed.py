@@ -18,7 +18,7 @@ from typing import Any
 from ..core.errors import ConfigError
 from ..core.skips import SkipLog
 from ..formats.frames import FrameDecoder
-from ..formats.tables import QUOTE_COLUMNS, row_from_quote
+from ..formats.tables import QUOTE_COLUMNS, table_row
 from .config import SimConfig
 from .market import EventSim
 from .profiles import HOUR_MS, MINUTE_MS, SPORTS
@@ -160,7 +160,7 @@ def quote_rows_from_envelopes(envelopes: Iterable[Mapping[str, Any]]) -> Iterato
         if skips.total:
             raise ConfigError(f"envelopes: a row did not decode: {skips.first[0]}")
         for q in quotes:
-            yield row_from_quote(q)
+            yield table_row(q)
 
 
 def simulate_quote_rows(cfg: SimConfig) -> Iterator[dict[str, Any]]:
