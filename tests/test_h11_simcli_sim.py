@@ -78,7 +78,7 @@ def test_quote_rows_use_the_one_column_list() -> None:
     for row in rows[:500]:
         assert tuple(row) == QUOTE_COLUMNS
         assert table_row(quote_from_row(row)) == row
-    assert simulate.QUOTE_COLUMNS is QUOTE_COLUMNS
+    assert not hasattr(simulate, "QUOTE_COLUMNS")  # one name: formats.tables.QUOTE_COLUMNS
 
 
 def test_no_module_of_the_simulator_passes_600_lines() -> None:

@@ -23,6 +23,7 @@ import pytest
 from dropengine import ConfigError, DropEngine, replay
 from dropengine.core.odds import american_to_prob, cents, is_valid_price
 from dropengine.core.sides import parse_side
+from dropengine.formats.tables import QUOTE_COLUMNS
 from dropengine.io.replay import ReplayStats
 from dropengine.sim.simfile import sim_format, write_simulation
 from dropengine.sim.simulate import (
@@ -30,7 +31,6 @@ from dropengine.sim.simulate import (
     CENT_LADDER,
     DIME_LADDER,
     NICKEL_LADDER,
-    QUOTE_COLUMNS,
     SPORTS,
     SimConfig,
     round_to_ladder,

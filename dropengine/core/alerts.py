@@ -8,10 +8,7 @@ import msgspec
 
 from .rules import Direction
 
-__all__ = ["ALERT_FIELDS", "Drop", "DropDirection", "encode_drop", "encode_drops"]
-
-#: An alert's direction (SPEC 1), as :mod:`.rules` defines it.
-DropDirection = Direction
+__all__ = ["ALERT_FIELDS", "Drop", "encode_drop", "encode_drops"]
 
 
 class Drop(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type", tag="odds_drop"):
@@ -31,7 +28,7 @@ class Drop(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type", ta
     prev: int | float
     new: int | float
     delta: int | float
-    direction: DropDirection
+    direction: Direction
     last_update: int
     timestamp: int
     elapsed_ms: int

@@ -12,10 +12,9 @@ import msgspec
 from ..core.alerts import ALERT_FIELDS, Drop
 from ..core.errors import ConfigError
 
-__all__ = ["ALERT_COLUMNS", "OUTPUT_SUFFIXES", "AlertWriter"]
+__all__ = ["OUTPUT_SUFFIXES", "AlertWriter"]
 
 OUTPUT_SUFFIXES: Final = (".ndjson", ".jsonl", ".csv", ".parquet")
-ALERT_COLUMNS: Final = ALERT_FIELDS
 _NUMERIC: Final = ("prev", "new", "delta", "line")
 _INTS: Final = ("last_update", "timestamp", "elapsed_ms")
 _ENC = msgspec.json.Encoder()
@@ -69,8 +68,8 @@ class AlertWriter:
             return
         import polars as pl
 
-        columns: dict[str, Any] = {c: [r.get(c) for r in self._rows] for c in ALERT_COLUMNS}
-        schema: dict[str, Any] = {c: pl.String for c in ALERT_COLUMNS}
+        columns: dict[str, Any] = {c: [r.get(c) for r in self._rows] for c in ALERT_FIELDS}
+        schema: dict[str, Any] = {c: pl.String for c in ALERT_FIELDS}
         for c in _INTS:
             schema[c] = pl.Int64
         for c in _NUMERIC:

@@ -18,12 +18,12 @@ from typing import Any
 from ..core.errors import ConfigError
 from ..core.skips import SkipLog
 from ..formats.frames import FrameDecoder
-from ..formats.tables import QUOTE_COLUMNS, table_row
+from ..formats.tables import table_row
 from .config import SimConfig
 from .market import EventSim
 from .profiles import HOUR_MS, MINUTE_MS, SPORTS
 
-__all__ = ["QUOTE_COLUMNS", "quote_rows_from_envelopes", "simulate_envelopes", "simulate_quote_rows"]
+__all__ = ["quote_rows_from_envelopes", "simulate_envelopes", "simulate_quote_rows"]
 
 def _derive_seed(seed: int, label: str) -> int:
     """The seed of one random stream (the schedule, each event) of run ``seed``.
@@ -146,7 +146,8 @@ def _flush(
 
 
 def quote_rows_from_envelopes(envelopes: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
-    """SPEC section 2 quote rows (keys :data:`QUOTE_COLUMNS`) of a stream of vendor envelopes.
+    """SPEC section 2 quote rows (keys :data:`~dropengine.formats.tables.QUOTE_COLUMNS`) of a stream
+    of vendor envelopes.
 
     Decoded by :class:`~dropengine.formats.frames.FrameDecoder`, exactly as a replay of the frames
     would, so a quote table and the frames it came from give the same alerts. Raises
@@ -167,6 +168,6 @@ def simulate_quote_rows(cfg: SimConfig) -> Iterator[dict[str, Any]]:
     """The same simulation as :func:`simulate_envelopes`, as SPEC section 2 quote rows.
 
     One row per price field of every vendor row (a null price is a suspended quote), in
-    stream order; keys are :data:`QUOTE_COLUMNS`.
+    stream order; keys are :data:`~dropengine.formats.tables.QUOTE_COLUMNS`.
     """
     return quote_rows_from_envelopes(simulate_envelopes(cfg))

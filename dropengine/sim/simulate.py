@@ -51,7 +51,7 @@ replay to the same alerts.
 from __future__ import annotations
 
 from .config import SimConfig
-from .feed import QUOTE_COLUMNS, quote_rows_from_envelopes, simulate_envelopes, simulate_quote_rows
+from .feed import quote_rows_from_envelopes, simulate_envelopes, simulate_quote_rows
 from .pricing import round_to_ladder, two_way_probs
 from .profiles import (
     BOOKMAKERS,
@@ -72,7 +72,6 @@ __all__ = [
     "DEFAULT_START_MS",
     "DIME_LADDER",
     "NICKEL_LADDER",
-    "QUOTE_COLUMNS",
     "SPORTS",
     "BookProfile",
     "Ladder",
