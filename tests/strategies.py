@@ -126,7 +126,9 @@ class Universe:
 _ACTIONS: Final = ("fresh", "move", "move", "move", "move", "fresh", "null", "invalid", "repeat", "even")
 _STEPS: Final = (1000, 0, 1, 1000, 61_000, 250)
 _BACKS: Final = (0, 0, 0, 0, 0, 0, 0, 1, 1000, 5000)  # mostly in order; sometimes older: maybe stale
-_BASES: Final = (*LADDER, -101, -140, -180, -250, -300, 101, 140, 180, 250, 300, 261, -261, 151)
+#: The ends of the valid range (SPEC 1: 100000 is valid, 100000.5 is not) are fresh prices too.
+_BASES: Final = (*LADDER, -101, -140, -180, -250, -300, 101, 140, 180, 250, 300, 261, -261, 151,
+                 100000, -100000, 99999.5)
 _CHOICE: Final = st.tuples(
     st.integers(0, len(_ACTIONS) - 1),
     st.integers(0, len(DELTAS) - 1),  # with a focus, odd indexes mean "the focus size"

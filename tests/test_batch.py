@@ -1,8 +1,10 @@
 """The columnar path equals the streaming path: same alerts, same counters, on any input.
 
-The property reuses the generators of test_properties (many keys, even-money crossings,
-nulls, stale and equal timestamps, invalid prices incl. NaN/inf, fractional prices) and
-every configuration (units, references, directions, re-priming, thresholds).
+The properties draw streams from tests/strategies.py (many keys, even-money crossings,
+nulls, stale and equal timestamps, invalid prices incl. NaN/inf, fractional prices) and every
+configuration of test_properties (units, references, directions, re-priming, any threshold).
+tests/test_conformance.py checks engine == batch on short streams (up to 30 quotes) for every
+option; here the streams are long (up to 100 quotes on 8 keys, 150 on 30) for long histories.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from dropengine import ConfigError, DropEngine, Quote, replay
 from dropengine.analysis.batch import ALERT_SCHEMA, detect, detect_counted
 
 from .conftest import FIXTURES
-from .test_properties import ALL_KEYS, configs, rows, to_quotes
+from .strategies import quote_streams as streams
+from .test_properties import configs, focused
 
 GOLDEN = FIXTURES / "golden"
 QUOTE_COLUMNS = ("sport_key", "event_id", "bookmaker", "side", "price", "last_update", "kind", "market_key",
@@ -50,10 +53,10 @@ def stream(quotes: list[Quote], **cfg: Any) -> tuple[list[dict[str, Any]], Any]:
     return [d.to_dict() for d in eng.observe_many(quotes)], eng.counters
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows(max_keys=8, max_len=100), configs())
-def test_batch_equals_stream(rs: list[Any], cfg: dict[str, Any]) -> None:
-    quotes = to_quotes(rs)
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(focused(max_keys=8, max_len=100))
+def test_batch_equals_stream(case: tuple[list[Quote], dict[str, Any]]) -> None:
+    quotes, cfg = case
     want, counters = stream(quotes, **cfg)
     result = detect_counted(frame(quotes), **cfg)
     assert norm(result.alerts.to_dicts()) == norm(want)
@@ -62,12 +65,11 @@ def test_batch_equals_stream(rs: list[Any], cfg: dict[str, Any]) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(rows(max_keys=len(ALL_KEYS), max_len=150), configs(), st.sampled_from(["sports", "bookmakers", "markets",
-                                                                              "kinds", "event_id"]))
-def test_batch_filters_equal_stream_filters(rs: list[Any], cfg: dict[str, Any], which: str) -> None:
+@given(streams(max_keys=30, max_len=150), configs(), st.sampled_from(["sports", "bookmakers", "markets",
+                                                                      "kinds", "event_id"]))
+def test_batch_filters_equal_stream_filters(quotes: list[Quote], cfg: dict[str, Any], which: str) -> None:
     value = {"sports": "soccer_epl", "bookmakers": "pinnacle", "markets": "h2h,totals", "kinds": "prop",
              "event_id": "ev1,ev3"}[which]
-    quotes = to_quotes(rs)
     want, _ = stream(quotes, **cfg, **{which: value})
     assert norm(detect(frame(quotes), **cfg, **{which: value}).to_dicts()) == norm(want)
 

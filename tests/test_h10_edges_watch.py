@@ -6,6 +6,7 @@ line shows the keys held, and keys are evicted by age (data time)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -125,19 +126,46 @@ def final_status(stderr: str) -> tuple[int, int]:
     return int(m.group(1).replace(",", "")), int((m.group(2) or "0").replace(",", ""))
 
 
+def watch_keys_many(sim: Path, *runs: tuple[str, ...], timeout: float = 60) -> list[tuple[int, int]]:
+    """``watch`` with each set of flags, the runs side by side (one upstream each), so the
+    runs' fixed ``--duration`` is waited once, not once per run; each is bounded by it and by
+    the subprocess timeout. The results are read after every run ended, not timed. Alerts
+    (stdout) are discarded: a full pipe would stall a run while another is being read."""
+    env = {**os.environ, "DROPENGINE_API_KEY": KEY}
+    with contextlib.ExitStack() as stack:
+        procs = []
+        for flags in runs:
+            # a fresh upstream each time: its replay clock starts at this run's connection; 6 s
+            # is well above the time the whole recording takes at full speed
+            mock = MockUpstream(load_timeline([sim]), speed=None, keys=KeyTable.single(KEY))
+            url = stack.enter_context(BackgroundServer(mock.app, secrets=mock.secrets()))
+            procs.append(stack.enter_context(subprocess.Popen(
+                [*CLI, "watch", "--sport", "icehockey_nhl", "--base-url", url, "--stamp", "data",
+                 "--duration", "6", "--status-every", "0.5", *flags],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)))
+        out = []
+        for proc in procs:
+            try:
+                _, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+            assert proc.returncode == 0, stderr
+            out.append(final_status(stderr))
+    return out
+
+
 def watch_keys(sim: Path, *flags: str) -> tuple[int, int]:
-    # a fresh upstream each time: its replay clock starts at this run's connection; 6 s is well
-    # above the time the whole recording takes at full speed
-    mock = MockUpstream(load_timeline([sim]), speed=None, keys=KeyTable.single(KEY))
-    with BackgroundServer(mock.app, secrets=mock.secrets()) as url:
-        r = run(["watch", "--sport", "icehockey_nhl", "--base-url", url, "--stamp", "data",
-                 "--duration", "6", "--status-every", "0.5", *flags])
-    assert r.returncode == 0, r.stderr
-    return final_status(r.stderr)
+    return watch_keys_many(sim, flags)[0]
 
 
 def test_the_status_line_shows_keys_held_and_eviction_bounds_them(sim: Path) -> None:
-    held, evicted = watch_keys(sim, "--evict-idle", "0", "--evict-started", "0")
+    (held, evicted), (held_idle, evicted_idle), (held_started, evicted_started) = watch_keys_many(
+        sim,
+        ("--evict-idle", "0", "--evict-started", "0"),
+        ("--evict-idle", "1800", "--evict-started", "0"),
+        ("--evict-idle", "0", "--evict-started", "600"),
+    )
     assert held > 0 and evicted == 0
     engine = DropEngine()
     from dropengine.io.replay import read_quotes
@@ -145,11 +173,7 @@ def test_the_status_line_shows_keys_held_and_eviction_bounds_them(sim: Path) -> 
     for batch, _ in read_quotes([sim]):
         engine.observe_many(batch)
     assert held == engine.keys_held  # every key of the recording, none forgotten
-
-    held_idle, evicted_idle = watch_keys(sim, "--evict-idle", "1800", "--evict-started", "0")
     assert evicted_idle > 0 and held_idle < held
-
-    held_started, evicted_started = watch_keys(sim, "--evict-idle", "0", "--evict-started", "600")
     assert evicted_started > 0 and held_started < held
 
 

@@ -22,46 +22,40 @@ from dropengine import Drop, DropEngine, Quote
 from dropengine.core.odds import american_to_prob, cents
 from dropengine.core.rules import THRESHOLD_EPSILON, cents_move, round_delta
 
-T0 = 1_747_000_000_000
+from .strategies import BOOKS, EVENTS, SIDES, T0, make_quote
+from .strategies import quote_streams as streams
 
 # --------------------------------------------------------------------------------------
-# the universe of keys
+# the universe of keys: the one of tests/strategies.py (issue 11: one stream generator)
 # --------------------------------------------------------------------------------------
 
-#: side -> (kind, market_key, player, line): written out by hand, independent of parse_side.
+#: side -> (kind, market_key, player, line) for every side of tests.strategies.SIDES:
+#: written out by hand here, independent of parse_side, because the model must not share it.
 SIDE_META: dict[str, tuple[str, str, str | None, float | None]] = {
     "h2h_home": ("game", "h2h", None, None),
     "h2h_away": ("game", "h2h", None, None),
     "h2h_draw": ("game", "h2h", None, None),
     # spread and total quotes carry their line, so their alerts do too (README decision)
-    "spread_home@-3": ("game", "spreads", None, -3.0),
-    "spread_away@1.5": ("game", "spreads", None, 1.5),
+    "spread_home@-3.5": ("game", "spreads", None, -3.5),
+    "spread_away@3.5": ("game", "spreads", None, 3.5),
+    "spread_home@0": ("game", "spreads", None, 0.0),
+    "spread_away@-7": ("game", "spreads", None, -7.0),
     "total_over@220.5": ("game", "totals", None, 220.5),
-    "total_under@0": ("game", "totals", None, 0.0),
-    "player_points:A:B@C:over@24.5": ("prop", "player_points", "A:B@C", 24.5),
-    "player_assists:Łukasz Ćwik:under@6": ("prop", "player_assists", "Łukasz Ćwik", 6.0),
+    "total_under@220.5": ("game", "totals", None, 220.5),
+    "total_over@3": ("game", "totals", None, 3.0),
+    "player_points:LeBron James:over@25.5": ("prop", "player_points", "LeBron James", 25.5),
+    "player_points:A:B@C:under@24.5": ("prop", "player_points", "A:B@C", 24.5),
+    "player_assists:Nikola Jokić:over@6": ("prop", "player_assists", "Nikola Jokić", 6.0),
 }
-SIDES = tuple(SIDE_META)
-EVENTS = {
-    "ev1": ("basketball_nba", "Lakers", "Celtics", "2026-05-12T22:30:00Z"),
-    "ev2": ("basketball_nba", None, None, None),
-    "ev3": ("soccer_epl", "Arsenal", "Chelsea", "2026-05-13T19:00:00Z"),
-}
-BOOKS = ("pinnacle", "draftkings")
+assert set(SIDE_META) == set(SIDES)
 ALL_KEYS = [(e, b, s) for e in EVENTS for b in BOOKS for s in SIDES]
 
 Key = tuple[str, str, str]
 
 
-def make_quote(key: Key, price: int | float | None, lu: int) -> Quote:
-    event_id, book, side = key
-    sport, home, away, commence = EVENTS[event_id]
-    return Quote(sport, event_id, book, side, price, lu, home_team=home, away_team=away,
-                 commence_time=commence)
-
-
 # --------------------------------------------------------------------------------------
-# strategies
+# strategies: streams come from tests/strategies.py; the prices below are only for quotes a
+# test builds or injects by hand (a single price, not a stream)
 # --------------------------------------------------------------------------------------
 
 INTERESTING: list[int | float] = [
@@ -79,7 +73,6 @@ tenths = st.one_of(st.integers(-4000, -1000), st.integers(1000, 4000)).map(lambd
 prices = st.one_of(
     st.sampled_from(INTERESTING),
     st.sampled_from(LADDER),
-    st.sampled_from(LADDER),
     st.integers(-400, -100),
     st.integers(100, 400),
     tenths,
@@ -91,31 +84,16 @@ valid_prices = st.one_of(
     st.integers(-400, -100),
     st.integers(100, 400),
 )
-steps = st.one_of(st.just(0), st.integers(1, 5_000), st.integers(1, 120_000))
-backs = st.one_of(st.just(0), st.just(0), st.just(0), st.just(0), st.integers(1, 10_000))
 
 Row = tuple[Key, int | float | None, int]
-
-
-@st.composite
-def rows(draw: st.DrawFn, max_keys: int = 6, max_len: int = 80) -> list[Row]:
-    """(key, price, last_update) rows: a few keys, mostly non-decreasing time, some stale."""
-    keys = draw(st.lists(st.sampled_from(ALL_KEYS), min_size=1, max_size=max_keys, unique=True))
-    n = draw(st.integers(0, max_len))  # a drawn length: long streams are common, not rare
-    raw = draw(st.lists(st.tuples(st.sampled_from(keys), prices, steps, backs), min_size=n, max_size=n))
-    out: list[Row] = []
-    t = T0
-    for key, price, step, back in raw:
-        t += step
-        out.append((key, price, t - back))
-    return out
 
 
 def to_quotes(rs: Iterable[Row]) -> list[Quote]:
     return [make_quote(k, p, lu) for k, p, lu in rs]
 
 
-quote_streams = rows().map(to_quotes)
+#: The streams of most properties: tests.strategies' generator with up to 6 keys and 60 quotes.
+quote_streams = streams(max_keys=6, max_len=60)
 
 cent_thresholds = st.one_of(
     st.sampled_from([1, 5, 10, 10.0, 12.5, 15, 20, 25, 50, 200]),
@@ -139,6 +117,15 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
         "direction": draw(st.sampled_from(["both", "toward_favorite", "toward_dog"])),
         "reprime_after_suspension": draw(st.booleans()),
     }
+
+
+def focused(max_keys: int = 6, max_len: int = 60) -> st.SearchStrategy[tuple[list[Quote], dict[str, Any]]]:
+    """(stream, config): the configs above (any float threshold, wider than
+    ``strategies.detect_options``' fixed set), the stream's moves focused on a cents threshold
+    so that moves of exactly the threshold, where rounding bites, are common."""
+    return configs().flatmap(lambda cfg: st.tuples(
+        streams(max_keys=max_keys, max_len=max_len, focus=cfg["threshold"] if cfg["unit"] == "cents" else None),
+        st.just(cfg)))
 
 
 # --------------------------------------------------------------------------------------
@@ -306,7 +293,7 @@ class Model:
             "timestamp": t,
             "elapsed_ms": t - ref_since,  # rule 7
         }
-        optional = {"home_team": q.home_team, "away_team": q.away_team,
+        optional = {"market": q.market, "home_team": q.home_team, "away_team": q.away_team,
                     "commence_time": q.commence_time, "player": player, "line": line}
         alert.update({k: v for k, v in optional.items() if v is not None})
         return alert
@@ -317,9 +304,10 @@ class Model:
 # --------------------------------------------------------------------------------------
 
 
-@given(quote_streams, configs())
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_engine_equals_reference_model(quotes: list[Quote], cfg: dict[str, Any]) -> None:
+@given(focused())
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_engine_equals_reference_model(case: tuple[list[Quote], dict[str, Any]]) -> None:
+    quotes, cfg = case
     model = Model(**cfg)
     expected = model.feed(quotes)
     eng = DropEngine(**cfg)
@@ -334,10 +322,11 @@ def test_engine_equals_reference_model(quotes: list[Quote], cfg: dict[str, Any])
         assert d.elapsed_ms >= 0
 
 
-@given(rows(max_keys=2, max_len=120).map(to_quotes), configs())
-@settings(max_examples=300, deadline=None)
-def test_engine_equals_reference_model_dense_keys(quotes: list[Quote], cfg: dict[str, Any]) -> None:
+@given(focused(max_keys=2, max_len=120))
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_engine_equals_reference_model_dense_keys(case: tuple[list[Quote], dict[str, Any]]) -> None:
     """Few keys, long streams: long histories per key (creeps, anchors, suspensions)."""
+    quotes, cfg = case
     model = Model(**cfg)
     expected = model.feed(quotes)
     eng = DropEngine(**cfg)
@@ -383,13 +372,13 @@ def test_every_alert_follows_an_earlier_valid_price_of_its_key(quotes: list[Quot
         assert alert["last_update"] == quotes[i].last_update
 
 
-@given(rows(max_keys=len(ALL_KEYS), max_len=60), configs())
+@given(streams(max_keys=30, max_len=60), configs())
 @settings(max_examples=200, deadline=None)
-def test_each_key_once_gives_no_alerts(rs: list[Row], cfg: dict[str, Any]) -> None:
-    firsts: dict[Key, Row] = {}
-    for r in rs:
-        firsts.setdefault(r[0], r)
-    quotes = to_quotes(firsts.values())
+def test_each_key_once_gives_no_alerts(stream: list[Quote], cfg: dict[str, Any]) -> None:
+    firsts: dict[Key, Quote] = {}
+    for q in stream:
+        firsts.setdefault((q.event_id, q.bookmaker, q.side), q)
+    quotes = list(firsts.values())
     alerts, counters = run(quotes, **cfg)
     assert alerts == []
     n_valid = sum(is_valid(q.price) for q in quotes)
@@ -509,18 +498,11 @@ def test_chunking_never_changes_results(quotes: list[Quote], cfg: dict[str, Any]
 
 @st.composite
 def interleavings(draw: st.DrawFn) -> tuple[dict[Key, list[Quote]], list[Quote], list[Quote]]:
-    """Per-key sequences, and two random interleavings of them (each keeps per-key order)."""
-    keys = draw(st.lists(st.sampled_from(ALL_KEYS), min_size=1, max_size=6, unique=True))
+    """Per-key sequences (a stream of tests.strategies split by key), and two random
+    interleavings of them (each keeps per-key order)."""
     per_key: dict[Key, list[Quote]] = {}
-    for key in keys:
-        n = draw(st.integers(0, 25))
-        raw = draw(st.lists(st.tuples(prices, steps, backs), min_size=n, max_size=n))
-        t = draw(st.integers(T0 - 50_000, T0 + 50_000))
-        seq = []
-        for price, step, back in raw:
-            t += step
-            seq.append(make_quote(key, price, t - back))
-        per_key[key] = seq
+    for q in draw(streams(max_keys=6, max_len=60)):
+        per_key.setdefault((q.event_id, q.bookmaker, q.side), []).append(q)
 
     def interleave(order: list[Key]) -> list[Quote]:
         pos = dict.fromkeys(per_key, 0)
