@@ -32,12 +32,13 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from dropengine.cli.mock_upstream import mock_upstream
 from dropengine.core.errors import ConfigError
-from dropengine.core.keys import KeyTable, install_redaction
+from dropengine.core.keys import KeyTable
 from dropengine.core.quote import Quote
 from dropengine.core.skips import SkipLog
 from dropengine.formats.frames import FrameDecoder
 from dropengine.formats.vendor import row_identity
 from dropengine.io.replay import read_quotes
+from dropengine.live.redaction import install_redaction
 from dropengine.mock import Fault, MockUpstream, Release, Timeline, load_timeline, parse_fault, pick_fault
 from dropengine.mock.timeline import SportState
 from dropengine.server.asgi import BackgroundServer

@@ -194,7 +194,7 @@ def test_heartbeat_rule_and_retry_after_parsing() -> None:
 def test_redaction_sees_through_percent_encoding() -> None:
     import logging
 
-    from dropengine.core.keys import RedactingFilter
+    from dropengine.live.redaction import RedactingFilter
 
     f = RedactingFilter(["SECRET-1"])
     record = logging.LogRecord("uvicorn.access", logging.INFO, "x", 1, '%s - "%s %s"', (

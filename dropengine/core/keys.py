@@ -1,20 +1,18 @@
 """API keys: a secret that never prints, a keys file with tiers and connection caps, redaction.
 
 Shared by the live clients (which send a key), ``mock-upstream`` and ``serve`` (which check
-one). Pure: parsing takes text, lookups compare in constant time, and the log filter only
-rewrites records it is handed.
+one). Pure: parsing takes text, lookups compare in constant time. The logging filter built on
+:func:`redact` (global logging setup, an application concern) is in :mod:`dropengine.live.redaction`.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
-import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import unquote_plus
 
 from .errors import ConfigError
 
@@ -23,8 +21,6 @@ __all__ = [
     "STREAM_TIERS",
     "KeyRecord",
     "KeyTable",
-    "RedactingFilter",
-    "install_redaction",
     "Secret",
     "redact",
     "redact_query",
@@ -196,53 +192,3 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
         elif s:
             text = _standalone(s).sub(_MASK, text)
     return redact_query(text)
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that masks keys in a record's final message (third-party loggers
-    such as ``httpx``, ``websockets`` and ``uvicorn.access`` print request lines with them)."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
-
-    def add(self, secret: str) -> None:
-        if secret and secret not in self._secrets:
-            self._secrets.append(secret)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        # Redact in place, keeping msg and args apart: formatters such as uvicorn's access
-        # formatter read record.args themselves.
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg, self._secrets)
-        args = record.args
-        if isinstance(args, tuple):
-            record.args = tuple(self._arg(a) for a in args)
-        elif isinstance(args, Mapping):
-            record.args = {k: self._arg(v) for k, v in args.items()}
-        return True
-
-    def _arg(self, value: object) -> object:
-        if isinstance(value, (int, float)) or value is None:
-            return value
-        text = str(value)  # httpx logs URL objects: their text carries ?apiKey=
-        if "%" in text:  # a client may percent-encode the name or the key (api%4Bey=...)
-            decoded = unquote_plus(text)
-            if redact(decoded, self._secrets) != decoded:
-                return redact(decoded, self._secrets)
-        clean = redact(text, self._secrets)
-        return clean if clean != text else value
-
-
-def install_redaction(logger_names: Iterable[str], secrets: Iterable[str] = ()) -> RedactingFilter:
-    """Attach one :class:`RedactingFilter` to each named logger (idempotent per logger)."""
-    filt = RedactingFilter(secrets)
-    for name in logger_names:
-        lg = logging.getLogger(name)
-        existing = next((f for f in lg.filters if isinstance(f, RedactingFilter)), None)
-        if existing is not None:
-            for s in filt._secrets:
-                existing.add(s)
-        else:
-            lg.addFilter(filt)
-    return filt

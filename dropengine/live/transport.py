@@ -18,9 +18,10 @@ from typing import Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from ..core.errors import ConfigError
-from ..core.keys import Secret, install_redaction, redact
+from ..core.keys import Secret, redact
 from ..core.retry import Outcome, RetryPolicy
 from ..formats.query import HEARTBEAT_RANGE, StreamQuery
+from .redaction import install_redaction
 
 __all__ = [
     "AUTH_MODES",

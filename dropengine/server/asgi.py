@@ -2,7 +2,7 @@
 
 Both bind the socket themselves, so ``port=0`` picks a free port and the URL is known
 before the first request. Access and error logs of uvicorn go through a
-:class:`~dropengine.core.keys.RedactingFilter`, since uvicorn prints request lines with their
+:class:`~dropengine.live.redaction.RedactingFilter`, since uvicorn prints request lines with their
 query string (``?apiKey=...``).
 """
 
@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from ..core.errors import ConfigError
-from ..core.keys import install_redaction
+from ..live.redaction import install_redaction
 
 __all__ = ["HEADER_TIMEOUT_S", "BackgroundServer", "bind", "run_foreground"]
 
