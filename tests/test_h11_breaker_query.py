@@ -8,8 +8,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dropengine.core.quote import MAX_MS
 from dropengine.core.skips import SkipLog
-from dropengine.formats.frames import MAX_MS, FrameDecoder, coerce_ms
+from dropengine.formats.frames import FrameDecoder, coerce_ms
 from dropengine.formats.query import StreamQuery
 
 

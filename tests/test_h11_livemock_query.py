@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from dropengine.core.errors import ConfigError
 from dropengine.core.keys import Secret
-from dropengine.formats.query import PARAMETERS, ROW_KINDS, QueryError, StreamQuery
+from dropengine.core.quote import KINDS
+from dropengine.formats.query import PARAMETERS, QueryError, StreamQuery
 from dropengine.live.transport import UpstreamConfig
 
 _text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
@@ -21,7 +22,7 @@ queries = st.builds(
     event_id=st.none() | _text.filter(str.strip),
     bookmakers=names,
     markets=names,
-    kinds=st.lists(st.sampled_from(ROW_KINDS), unique=True).map(tuple),
+    kinds=st.lists(st.sampled_from(KINDS), unique=True).map(tuple),
     since=st.none() | st.integers(0, 10**18 - 1),
     heartbeat_s=st.none() | st.integers(1, 30),
 )
@@ -81,7 +82,7 @@ def test_a_bad_parameter_is_named_with_its_value(params: dict[str, str], paramet
     [
         ({"since": True}, "since"),
         ({"since": 1.5}, "since"),
-        ({"since": 2**63}, "since"),  # past formats.frames.MAX_MS
+        ({"since": 2**63}, "since"),  # past core.quote.MAX_MS
         ({"heartbeat_s": 2.0}, "heartbeat_s"),
         ({"kinds": ("game", "game")}, "kinds"),
         ({"bookmakers": ("a,b",)}, "bookmakers"),

@@ -24,7 +24,7 @@ from ..core.skips import SkipLog
 from .vendor import GAME_FIELDS, META_FIELDS, PROP_FIELDS, merge_diff, row_identity, row_kind
 
 __all__ = [
-    "DATA_TYPES", "KNOWN_TYPES", "MAX_MS", "FrameDecoder", "coerce_line", "coerce_ms", "coerce_price", "envelope_clock",
+    "DATA_TYPES", "KNOWN_TYPES", "FrameDecoder", "coerce_line", "coerce_ms", "coerce_price", "envelope_clock",
 ]
 
 DATA_TYPES: Final = frozenset({"initial_state", "odds_update"})

@@ -18,22 +18,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, short_repr
 from ..core.filters import parse_csv
-from .frames import MAX_MS
+from ..core.quote import KINDS, MAX_MS
 
-__all__ = ["HEARTBEAT_RANGE", "PARAMETERS", "ROW_KINDS", "QueryError", "StreamQuery"]
+__all__ = ["HEARTBEAT_RANGE", "PARAMETERS", "QueryError", "StreamQuery"]
 
-#: The row kinds a ``kinds`` filter may name (SPEC section 5).
-ROW_KINDS: Final = ("game", "prop")
 #: Every parameter of the query, in the order they are encoded.
 PARAMETERS: Final = ("event_id", "bookmakers", "markets", "kinds", "since", "heartbeat_s")
-#: ``since`` is unix milliseconds, bounded as every ``last_update`` is (formats.frames.MAX_MS):
+#: ``since`` is unix milliseconds, bounded as every ``last_update`` is (core.quote.MAX_MS):
 #: the client resumes with the newest ``last_update`` it decoded, so any time the decoder takes
 #: must be a ``since`` this type (and the mock) takes back. 19 digits bound the parse.
 _SINCE_DIGITS: Final = len(str(MAX_MS))
 #: The vendor's ``heartbeat_s`` bounds (seconds, inclusive): the client and the mock check these.
 HEARTBEAT_RANGE: Final = (1, 30)
+_HEARTBEAT_TEXT: Final = f"{HEARTBEAT_RANGE[0]}..{HEARTBEAT_RANGE[1]}"
 
 
 class QueryError(ConfigError):
@@ -46,10 +45,7 @@ class QueryError(ConfigError):
 
 def _show(value: object) -> str:
     """A bounded repr of a (possibly client-supplied) value for error messages."""
-    if not isinstance(value, str):
-        text = repr(value)
-        return text if len(text) <= 60 else text[:60] + "..."
-    return repr(value if len(value) <= 40 else value[:40] + "...")
+    return short_repr(value, 63, text=40)
 
 
 def _names(parameter: str, value: str | Iterable[str] | None) -> tuple[str, ...]:
@@ -89,7 +85,7 @@ class StreamQuery:
                 isinstance(v, str) and v and v == v.strip() and "," not in v for v in values
             ) or len(set(values)) != len(values):
                 raise QueryError(name, f"{_show(values)} is not a tuple of distinct, stripped names without commas")
-        bad = [k for k in self.kinds if k not in ROW_KINDS]
+        bad = [k for k in self.kinds if k not in KINDS]
         if bad:
             raise QueryError("kinds", f"{_show(bad[0])} is not game or prop")
         since = self.since
@@ -99,7 +95,7 @@ class StreamQuery:
         hb = self.heartbeat_s
         if hb is not None and (isinstance(hb, bool) or not isinstance(hb, int)
                                or not HEARTBEAT_RANGE[0] <= hb <= HEARTBEAT_RANGE[1]):
-            raise QueryError("heartbeat_s", f"{_show(hb)} is not an integer 1..30")
+            raise QueryError("heartbeat_s", f"{_show(hb)} is not an integer {_HEARTBEAT_TEXT}")
 
     @classmethod
     def build(
@@ -124,7 +120,7 @@ class StreamQuery:
             query.get("markets"),
             query.get("kinds"),
             _digits(query, "since", "is not a unix-ms timestamp"),
-            _digits(query, "heartbeat_s", "is not an integer 1..30"),
+            _digits(query, "heartbeat_s", f"is not an integer {_HEARTBEAT_TEXT}"),
         )
 
     def params(self, since: int | None = None) -> dict[str, str]:
