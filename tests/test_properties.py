@@ -372,8 +372,8 @@ def test_every_alert_follows_an_earlier_valid_price_of_its_key(quotes: list[Quot
         assert alert["last_update"] == quotes[i].last_update
 
 
-@given(streams(max_keys=30, max_len=60), configs())
-@settings(max_examples=200, deadline=None)
+@given(streams(max_keys=30, max_len=40), configs())
+@settings(max_examples=100, deadline=None)
 def test_each_key_once_gives_no_alerts(stream: list[Quote], cfg: dict[str, Any]) -> None:
     firsts: dict[Key, Quote] = {}
     for q in stream:
