@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from dropengine import ConfigError
+from dropengine.analysis.devig import devig
 from dropengine.core import odds
 
 np = pytest.importorskip("numpy")
@@ -44,4 +45,4 @@ def test_numpy_scalars_are_numbers_as_in_devig() -> None:
     assert odds.decimal_to_american(np.float64(2.5)) == 150
     assert odds.prob_to_american(np.float64(0.5)) == 100
     assert odds.direction_of(np.float64(-3)) == "toward_favorite"
-    assert odds.devig([np.float64(-110), np.int64(-110)]).probabilities == (0.5, 0.5)
+    assert devig([np.float64(-110), np.int64(-110)]).probabilities == (0.5, 0.5)
