@@ -194,8 +194,7 @@ class DetectOptions:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> DetectOptions:
         """The options :meth:`as_dict` wrote (missing keys take their defaults)."""
-        known = ("threshold", "direction", "reference", "unit", "reprime_after_suspension", "sports", "event_id",
-                 "bookmakers", "markets", "kinds")
+        known = DetectKeywords.__optional_keys__  # the one list of the settings' names
         unknown = sorted(set(doc) - {*known, "filter_threshold", "since"})
         if unknown:
             raise ConfigError(f"options: unknown field(s) {', '.join(map(short_repr, unknown))}")
