@@ -17,6 +17,7 @@ from ..core.engine import DropEngine, EngineCounters
 from ..core.errors import ConfigError
 from ..core.merge import merge_by_clock
 from ..core.quote import Quote
+from ..core.rules import MAX_ABS_PRICE, MIN_ABS_PRICE
 from ..core.skips import Skip, SkipLog, printable
 from ..formats.frames import FrameDecoder
 from ..formats.tables import QUOTE_COLUMNS, TEXT_COLUMNS
@@ -62,8 +63,8 @@ class ReplayStats:
         if self.quotes > 0:
             if counters is not None and counters.seen > 0 and counters.invalid == counters.seen:
                 return (f"no usable quotes in the input: all {counters.invalid:,} prices are invalid American odds "
-                        "(a valid price has 100 <= |A| <= 100000; decimal odds such as 1.91 are not American: "
-                        "from The Odds API, request oddsFormat=american)")
+                        f"(a valid price has {MIN_ABS_PRICE} <= |A| <= {MAX_ABS_PRICE}; decimal odds such as 1.91 "
+                        "are not American: from The Odds API, request oddsFormat=american)")
             return None
         skips = self.skips
         if skips.files:
