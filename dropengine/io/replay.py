@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from ..core.alerts import Drop
 from ..core.engine import DropEngine, EngineCounters
@@ -22,7 +22,7 @@ from ..core.skips import Skip, SkipLog, printable
 from ..formats.frames import FrameDecoder
 from ..formats.tables import QUOTE_COLUMNS, TEXT_COLUMNS
 from .recordings import Envelope, Progress, Snapshot, open_recordings
-from .tables import parquet_quote_table, plain_parquet_schema
+from .tables import needs_float, parquet_quote_table, plain_parquet_schema
 
 if TYPE_CHECKING:  # polars loads only when the batch path is used
     import polars as pl
@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # polars loads only when the batch path is used
 __all__ = ["ReplayStats", "load_table", "read_quotes", "replay", "replay_batch"]
 
 _BATCH = 4096
-_INT64: Final = 2**63
 
 
 @dataclass(slots=True)
@@ -222,14 +221,10 @@ def _decoded_table(
             for c in QUOTE_COLUMNS:
                 cols[c].append(getattr(q, c))
             price = q.price
-            if type(price) is int:
-                is_int.append(True)
-                if not -_INT64 <= price < _INT64:  # a huge (invalid) integer: the column must be Float64
-                    all_int64 = False
-            else:
-                is_int.append(price is None)  # a null price is never printed; it keeps an Int64 column
-                if price is not None:
-                    all_int64 = False
+            # a null price is never printed; it keeps an Int64 column
+            is_int.append(price is None or type(price) is int)
+            if price is not None and needs_float(price):  # a float, or an int no Int64 holds
+                all_int64 = False
             now.append(q.last_update if stamp is None else stamp)
     schema = {"price": pl.Int64 if all_int64 else pl.Float64, "line": pl.Float64, "last_update": pl.Int64,
               **{c: pl.String for c in TEXT_COLUMNS}}

@@ -30,8 +30,9 @@ if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
     import polars as pl
 
 __all__ = [
-    "TABLE_SUFFIXES", "looks_like_csv_header", "parquet_quote_table", "plain_parquet_schema", "read_quote_table",
-    "table_lacks_columns", "write_csv_rows", "write_ndjson_rows", "write_parquet_rows", "write_quote_table",
+    "TABLE_SUFFIXES", "looks_like_csv_header", "needs_float", "parquet_quote_table", "plain_parquet_schema",
+    "read_quote_table", "table_lacks_columns", "write_csv_rows", "write_ndjson_rows", "write_parquet_rows",
+    "write_quote_table",
 ]
 
 #: The columns a quote table may have: one named twice makes the table ambiguous.
@@ -411,7 +412,7 @@ def write_parquet_rows(out: Path, rows: Iterable[Mapping[str, Any]], float_price
     return total
 
 
-def _needs_float(price: object) -> bool:
+def needs_float(price: object) -> bool:
     """Whether a Parquet price column holding ``price`` must be Float64: a float, or an int
     no Int64 holds (an invalid price, ``|A| > 100000``; polars would write it as null, a
     suspension, where as a float it stays the invalid price it is)."""
@@ -435,7 +436,7 @@ def write_quote_table(out: str | Path, quotes: Iterable[Quote]) -> int:
     rows = [table_row(q) for q in quotes] if suffix == ".parquet" else (table_row(q) for q in quotes)
     if suffix == ".parquet":
         assert isinstance(rows, list)
-        return write_parquet_rows(out, rows, float_prices=any(_needs_float(r["price"]) for r in rows))
+        return write_parquet_rows(out, rows, float_prices=any(needs_float(r["price"]) for r in rows))
     fh = open_writer(out, gz)
     try:
         return write_csv_rows(fh, rows) if suffix == ".csv" else write_ndjson_rows(fh, rows)

@@ -39,6 +39,7 @@ import msgspec
 from ..core.alerts import Drop
 from ..core.errors import ConfigError
 from ..core.filters import AlertFilter
+from ..core.quote import MAX_MS
 from ..formats.sse import encode_event
 
 __all__ = [
@@ -150,7 +151,7 @@ class Hub:
         #: before it cannot be served in full.
         self.evicted_ms = evicted_ms
         if evicted_ms < 0 and next_seq > 1 + len(self.buffer):  # evicted before we knew: assume the latest
-            self.evicted_ms = self.buffer[0].produced_ms if self.buffer else 2**63 - 1
+            self.evicted_ms = self.buffer[0].produced_ms if self.buffer else MAX_MS
         #: Id ranges ``(lo, hi]`` skipped after unclean stops: never issued again, maybe seen.
         self.gaps: list[tuple[int, int]] = sorted((int(lo), int(hi)) for lo, hi in gaps)
         #: Called with ``n`` before any id above :attr:`reserved` is issued; ids up to ``n``
