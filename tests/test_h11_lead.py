@@ -127,3 +127,20 @@ def test_one_list_rule_an_empty_item_is_refused_everywhere(value: str) -> None:
         StreamQuery.build(bookmakers=value)
     with pytest.raises(ParamError, match="bookmakers"):
         parse_request({"bookmakers": value}, sport="basketball_nba")
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (["watch", "--multi", "a,,b", "--base-url", "http://127.0.0.1:9"], "--multi"),
+    (["serve", "--source", "upstream:http://127.0.0.1:9", "--sports", "a,,b", "--upstream-key", "k"], "--sports"),
+    (["serve", "--source", "upstream:http://127.0.0.1:9", "--sports", ",", "--upstream-key", "k"], "--sports"),
+    (["mock-upstream", "--replay", "fixtures/demo_nba_frames.ndjson", "--sports-extra", "a,,b"], "--sports-extra"),
+])
+def test_sport_lists_on_the_command_line_follow_the_one_list_rule(args: list[str], flag: str) -> None:
+    """They split by hand and dropped empty items (watch --multi a,,b watched a and b)."""
+    from click.testing import CliRunner
+
+    from dropengine.cli import main
+
+    result = CliRunner().invoke(main, args, env={"DROPENGINE_API_KEY": "k"})
+    assert result.exit_code == 2, result.output
+    assert flag in result.output and "empty" in result.output

@@ -39,7 +39,7 @@ from ..live.fanin import FanIn
 from ..live.transport import AUTH_MODES, TRANSPORTS, UpstreamConfig
 from ..live.upstream import LiveStats
 from .extras import StartupError, require_extra
-from .options import bad_parameter, detect_options, filter_options
+from .options import bad_parameter, detect_options, filter_options, name_list
 
 __all__ = ["EVICT_IDLE_S", "EVICT_STARTED_S", "EXIT_NEVER_CONNECTED", "RECORD_SUFFIXES", "Evictor", "evict_options",
            "record_cmd", "watch_cmd"]
@@ -185,7 +185,7 @@ def _sports(sport: str | None, all_sports: bool, multi: str | None) -> list[str]
     if sport is not None:
         return [sport.strip()]
     if multi is not None:
-        return list(dict.fromkeys(s.strip() for s in multi.split(",") if s.strip()))
+        return name_list(multi, "--multi")
     return None
 
 

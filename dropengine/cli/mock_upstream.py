@@ -20,7 +20,7 @@ from ..io.replay import ReplayStats
 from ..mock.faults import Fault, parse_fault
 from ..mock.timeline import load_timeline
 from .extras import StartupError, require_extra
-from .options import format_option
+from .options import format_option, name_list
 
 __all__ = ["mock_upstream"]
 
@@ -135,7 +135,7 @@ def mock_upstream(
         if not timeline.releases:  # serving nothing is no use: say why, the one way replay says it
             why = ReplayStats(quotes=timeline.rows, skips=timeline.skips).unusable_reason()
             raise ConfigError(f"--replay: nothing to serve; {why or 'the recordings hold no odds rows'}")
-        extra = [s.strip() for s in sports_extra.split(",") if s.strip()]
+        extra = name_list(sports_extra, "--sports-extra") if sports_extra.strip() else []
         mock = MockUpstream(
             timeline, keys=keys, speed=speed, start=start, max_gap=max_gap, faults=faults,
             retry_after=retry_after, sports_extra=extra,

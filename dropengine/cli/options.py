@@ -28,7 +28,7 @@ from typing import Any, Final
 import click
 
 from ..core.errors import ConfigError
-from ..core.filters import AlertFilter
+from ..core.filters import AlertFilter, parse_csv
 from ..core.options import REFERENCES, UNITS, DetectOptions
 from ..core.rules import DIRECTIONS, number_from_text
 from ..io.recordings import FORMATS
@@ -201,3 +201,14 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--quiet/-q`` of the commands that read recordings: no summary on stderr."""
     return click.option("--quiet", "-q", is_flag=True, help="No summary on stderr.")(f)
+
+
+def name_list(value: str, flag: str) -> list[str]:
+    """A comma-separated list of names given on the command line, in the order given, without
+    repeats; judged by the one list rule (:func:`~dropengine.core.filters.parse_csv`: an empty
+    item is refused), the error naming ``flag``."""
+    try:
+        parse_csv(value, flag)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix(f"{flag}: "), param_hint=flag) from None
+    return list(dict.fromkeys(item.strip() for item in value.split(",")))

@@ -16,6 +16,7 @@ from ..live.transport import TRANSPORTS, UpstreamConfig
 from .extras import StartupError, require_extra
 from .live import evict_options
 from .mock_upstream import speed_callback
+from .options import name_list
 
 __all__ = ["serve_cmd"]
 
@@ -98,7 +99,7 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
                                          param_hint="--upstream-key")
             cfg = UpstreamConfig(target, Secret(key), transport, "header", StreamQuery(),  # type: ignore[arg-type]
                                  None, RetryPolicy())
-            wanted = None if sports.strip() == "all" else [s.strip() for s in sports.split(",") if s.strip()]
+            wanted = None if sports.strip() == "all" else name_list(sports, "--sports")
             source = UpstreamSource(cfg, wanted)
         else:
             raise click.BadParameter(f"{source_spec!r}: use replay:FILE or upstream:BASE_URL", param_hint="--source")
