@@ -37,6 +37,10 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
     from ``side`` when not given (props also get ``player``, line markets ``line``), and the
     side is then rewritten in its canonical spelling (``spread_home@+3.0`` -> ``spread_home@3``).
     When both are given the side is trusted as is: decoders that build sides pass both.
+
+    ``line_only`` marks an observation of a side's line with no price published (SPEC 10: a
+    line-only book's spread or total): ``price`` is then ``None`` meaning "not quoted", not a
+    suspension, and ``line`` is set. Only line series observe it; the price engine ignores it.
     """
 
     sport_key: str
@@ -53,6 +57,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
     home_team: str | None = None
     away_team: str | None = None
     commence_time: str | None = None
+    line_only: bool = False
 
     def __post_init__(self) -> None:
         # Fast path for the shape every decoder builds: all types right, kind and market key
@@ -75,6 +80,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
             and (self.home_team is None or type(self.home_team) is str)
             and (self.away_team is None or type(self.away_team) is str)
             and (self.commence_time is None or type(self.commence_time) is str)
+            and self.line_only is False
         ):
             return
         self._validate()
@@ -118,6 +124,13 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
                 msgspec.structs.force_setattr(self, "player", info.player)
             if self.line is None and info.line is not None:
                 msgspec.structs.force_setattr(self, "line", info.line)
+        if self.line_only is not False:
+            if self.line_only is not True:
+                raise FeedError(f"line_only: {self.line_only!r} must be True or False", "bad field")
+            if self.price is not None:
+                raise FeedError(f"line_only: a line-only observation has no price (got {self.price!r})", "bad field")
+            if self.line is None:
+                raise FeedError(f"line_only: side {self.side!r} has no line to observe", "bad line")
 
     def _plain_values(self) -> None:
         """Store a subclass of str, int or float (numpy.str_, numpy.float64, a str enum) as the

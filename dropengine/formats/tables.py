@@ -28,7 +28,9 @@ __all__ = [
 # The one quote column list (SPEC section 2): the fields of Quote, in its order, so a column
 # can never exist in a table and not on the quote (or the reverse). Every table reader and
 # writer, the batch detector and the simulator take their columns from here.
-QUOTE_COLUMNS: Final[tuple[str, ...]] = Quote.__struct_fields__
+# ``line_only`` (SPEC 10's line-only observations, which decoders emit only for line detection)
+# is no table column: a table row without a price is a suspension.
+QUOTE_COLUMNS: Final[tuple[str, ...]] = tuple(f for f in Quote.__struct_fields__ if f != "line_only")
 #: Columns every quote table must have (the Quote fields without a default).
 REQUIRED_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in msgspec.structs.fields(Quote) if f.required)
 #: Columns a table may leave out (absent or empty means ``None``).
