@@ -1,6 +1,8 @@
-"""The options every command shares, declared once: detection settings and alert filters.
+"""The options every command shares, declared once: detection settings, signals and alert filters.
 
-``replay``, ``backtest`` and ``watch`` take :func:`detect_options`; ``record`` takes the
+``replay``, ``backtest`` and ``watch`` take :func:`detect_options` (with the signal options of
+SPEC 10-12: ``--types``, ``--line-threshold``, ``--steam-*``, ``--cooldown``, ``--key-numbers``);
+``serve`` may take any of the signal options alone (:func:`signal_options`); ``record`` takes the
 filters alone (:func:`filter_options`, sent to the upstream as the stream's query). Each
 decorator declares the click options and hands the command ONE validated value instead of
 the raw flags: a :class:`~dropengine.core.options.DetectOptions` (``detect=``) or an
@@ -20,6 +22,7 @@ most 100 probability points, non-empty lists, the row kinds) is judged by the co
 from __future__ import annotations
 
 import contextlib
+import decimal
 import functools
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +37,8 @@ from ..core.rules import DIRECTIONS, number_from_text
 from ..io.recordings import FORMATS
 
 __all__ = [
-    "FLAGS", "bad_parameter", "detect_options", "filter_options", "format_option", "input_options", "quiet_option",
+    "FLAGS", "SIGNAL_OPTIONS", "bad_parameter", "detect_options", "filter_options", "format_option", "input_options",
+    "quiet_option", "signal_error", "signal_keywords", "signal_options",
 ]
 
 #: The flag of each field a core ConfigError may name (``"event_id: ..."`` is ``--event-id``).
@@ -49,6 +53,15 @@ FLAGS: Final[dict[str, str]] = {
     "bookmakers": "--bookmakers",
     "markets": "--markets",
     "kinds": "--kinds",
+    # the signals (SPEC 10-12); the seconds flags feed the core's millisecond fields
+    "types": "--types",
+    "line_threshold": "--line-threshold",
+    "steam_books": "--steam-books",
+    "steam_window_ms": "--steam-window",
+    "steam_threshold": "--steam-threshold",
+    "steam_groups": "--steam-groups",
+    "cooldown_ms": "--cooldown",
+    "key_numbers": "--key-numbers",
     # the live commands' upstream settings (formats.query.StreamQuery, live.transport.UpstreamConfig)
     "since": "--since",
     "heartbeat_s": "--heartbeat-s",
@@ -57,6 +70,13 @@ FLAGS: Final[dict[str, str]] = {
 
 _FILTERS: Final = ("sports", "event_id", "bookmakers", "markets", "kinds")
 _DETECTION: Final = ("threshold", "direction", "reference", "unit")
+#: The signal options (SPEC 10-12), by click parameter name, in ``--help`` order.
+SIGNAL_OPTIONS: Final = (
+    "types", "line_threshold", "steam_books", "steam_window", "steam_threshold", "steam_groups", "cooldown",
+    "key_numbers",
+)
+#: The options given in seconds and the core's millisecond field each feeds.
+_SECONDS: Final[dict[str, str]] = {"steam_window": "steam_window_ms", "cooldown": "cooldown_ms"}
 
 
 class _Number(click.ParamType[int | float, Any]):
@@ -102,6 +122,39 @@ _OPTIONS: Final[dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]]] =
     "markets": click.option(
         "--markets", metavar="KEYS", help="Only these market keys (h2h,spreads,totals,player_points,...)."),
     "kinds": click.option("--kinds", metavar="KINDS", help="Only game lines or props: game, prop or game,prop."),
+    # The signal options default to None ("not given"): only the given ones reach the core, whose
+    # defaults are the ones the help texts state (so a command without them behaves as before).
+    "types": click.option(
+        "--types", metavar="TYPES",
+        help="Alert types to report, comma-separated: odds_drop (price drops), line_move (spread/total/prop "
+             "line moves), steam (the same move at several books). [default: odds_drop]"),
+    "line_threshold": click.option(
+        "--line-threshold", type=_Number(), metavar="POINTS",
+        help="Minimum line move, in points (0.25 for quarter lines). [default: 0.5]"),
+    "steam_books": click.option(
+        "--steam-books", type=_Number(), metavar="N",
+        help="Steam fires when this many books made the same move within --steam-window. [default: 3]"),
+    "steam_window": click.option(
+        "--steam-window", type=_Number(), metavar="SECONDS",
+        help="The steam window in seconds of data time; also a group's steam cooldown. [default: 300]"),
+    "steam_threshold": click.option(
+        "--steam-threshold", type=_Number(), metavar="CENTS",
+        help="The price move (cents) that counts for steam; at least --threshold. Line moves count at "
+             "--line-threshold. [default: --threshold]"),
+    "steam_groups": click.option(
+        "--steam-groups", metavar="GROUPS",
+        help="Books that copy one feed and count once for steam: '+' joins a group, ',' separates groups "
+             "(e.g. 'betmgm+borgata,fanduel+fanatics')."),
+    "cooldown": click.option(
+        "--cooldown", type=_Number(), metavar="SECONDS",
+        help="Suppress a price key's or line series' alert within this many seconds (data time) of its "
+             "last one; 0 is off. [default: 0]"),
+    "key_numbers": click.option(
+        "--key-numbers", metavar="SPEC",
+        help="Key numbers per sport and market, ';'-separated 'SPORT:MARKET=N,N,...' entries; SPORT is a "
+             "key or a 'prefix_*' pattern; an empty list means none (e.g. "
+             "'americanfootball_nfl:spreads=3,7,10;basketball_*:spreads=5,7'). "
+             "[default: americanfootball_* spreads 3,4,6,7,10,14]"),
 }
 
 
@@ -116,6 +169,51 @@ def bad_parameter(exc: ConfigError) -> click.UsageError:
     return click.BadParameter(rest, click.get_current_context(silent=True), param_hint=f"'{flag}'")
 
 
+def _milliseconds(seconds: int | float, flag: str) -> int:
+    """``seconds`` (as typed: an int or a plain float) in whole milliseconds. Whether the
+    duration is allowed (not negative) is the core's judgement; this is only the unit."""
+    # decimal from the repr: 0.3 s is 300 ms exactly (float arithmetic gives 300.00000000000006)
+    ms = decimal.Decimal(repr(seconds)) * 1000
+    if ms != ms.to_integral_value():
+        raise click.BadParameter(f"{seconds!r} seconds is finer than a millisecond", param_hint=f"'{flag}'")
+    return int(ms)
+
+
+def signal_keywords(raw: dict[str, Any]) -> dict[str, Any]:
+    """The :meth:`DetectOptions.build` keywords of the signal options given (``raw`` holds the
+    click values by parameter name; ``None`` means not given and is left out, so the core's
+    defaults apply): seconds become the core's milliseconds, ``--key-numbers`` text a
+    :class:`~dropengine.core.options.KeyNumbers`. Raises a click error naming the flag."""
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        if name in _SECONDS:
+            out[_SECONDS[name]] = _milliseconds(value, f"--{name.replace('_', '-')}")
+        elif name == "key_numbers":
+            from ..core.options import KeyNumbers  # type: ignore[attr-defined,unused-ignore]
+
+            try:
+                out[name] = KeyNumbers.parse(value)
+            except ConfigError as exc:
+                raise bad_parameter(exc) from None
+        else:
+            out[name] = value
+    return out
+
+
+def signal_error(exc: ConfigError) -> click.UsageError:
+    """:func:`bad_parameter` for an error of options that include the signal options: a
+    millisecond field's message also shows the value in the seconds its flag takes."""
+    field, sep, rest = str(exc).partition(": ")
+    if sep and field in _SECONDS.values():
+        value, sep2, tail = rest.partition(" ")
+        with contextlib.suppress(decimal.InvalidOperation):
+            seconds = decimal.Decimal(value) / 1000
+            return bad_parameter(ConfigError(f"{field}: {seconds.normalize():f} seconds ({value} ms){sep2}{tail}"))
+    return bad_parameter(exc)
+
+
 def _declare(f: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
     """Apply the shared options ``names`` to ``f``; ``--help`` lists them in this order."""
     for name in reversed(names):
@@ -123,28 +221,56 @@ def _declare(f: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
     return f
 
 
-def detect_options(*, sports: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare ``--threshold --direction --reference --unit`` and the filters; the command
-    gets ``detect: DetectOptions`` instead of them.
+def detect_options(*, sports: bool = True, signals: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare ``--threshold --direction --reference --unit``, the signal options
+    (:data:`SIGNAL_OPTIONS`) and the filters; the command gets ``detect: DetectOptions``
+    instead of them.
 
     ``sports=False`` leaves out ``--sports`` (``watch`` picks its sports with
-    ``--sport/--multi/--all``, the streams it opens).
+    ``--sport/--multi/--all``, the streams it opens); ``signals=False`` the signal options.
     """
     names = [n for n in _FILTERS if sports or n != "sports"]
+    sig = list(SIGNAL_OPTIONS) if signals else []
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
         def command(**kwargs: Any) -> Any:
             raw = {n: kwargs.pop(n) for n in (*_DETECTION, *names)}
+            raw_signals = {n: kwargs.pop(n) for n in sig}
+            raw.update(signal_keywords(raw_signals))
             try:
                 kwargs["detect"] = DetectOptions.build(
                     raw.pop("threshold"), raw.pop("direction"), raw.pop("reference"), raw.pop("unit"), **raw
                 )
             except ConfigError as exc:
-                raise bad_parameter(exc) from None
+                raise signal_error(exc) from None
             return f(**kwargs)
 
-        return _declare(command, [*_DETECTION, *names])
+        return _declare(command, [*_DETECTION, *sig, *names])
+
+    return decorate
+
+
+def signal_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the signal options ``names`` (of :data:`SIGNAL_OPTIONS`, all when none are given)
+    alone, for a command that builds its own options (``serve``). The command gets
+    ``signals: dict[str, Any]``: the :meth:`DetectOptions.build` keywords of the options given
+    (seconds already in milliseconds), to pass on with its other settings. The core judges
+    them when the command builds its options (a steam threshold is judged against the
+    command's own threshold); :func:`signal_error` reports its error naming the flag."""
+    chosen = list(names or SIGNAL_OPTIONS)
+    unknown = [n for n in chosen if n not in SIGNAL_OPTIONS]
+    if unknown:
+        raise ValueError(f"not signal options: {unknown}")
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        def command(**kwargs: Any) -> Any:
+            raw = {n: kwargs.pop(n) for n in chosen}
+            kwargs["signals"] = signal_keywords(raw)
+            return f(**kwargs)
+
+        return _declare(command, chosen)
 
     return decorate
 
