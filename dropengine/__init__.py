@@ -1,7 +1,8 @@
 """dropengine: price-drop (line-move, steam) alerts from sports-betting odds streams.
 
 The core is pure and synchronous: build :class:`Quote` values, feed them to a
-:class:`DropEngine`, get :class:`Drop` alerts back. Adapters (recordings on disk, live
+:class:`DropEngine`, get :class:`Drop` alerts back (and, when asked, :class:`LineMove` and
+:class:`Steam`). Adapters (recordings on disk, live
 SSE/WebSocket streams in :mod:`dropengine.live`) and the CLI are thin loops around it.
 """
 
@@ -9,7 +10,19 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .core.alerts import Drop, encode_drop, encode_drops
+from .core.alerts import (
+    SIGNALS,
+    Alert,
+    Drop,
+    LineMove,
+    Signal,
+    Steam,
+    SteamBook,
+    encode_alert,
+    encode_alerts,
+    encode_drop,
+    encode_drops,
+)
 from .core.engine import DropEngine, EngineConfig, EngineCounters
 from .core.errors import AuthError, ConfigError, DropEngineError, FeedError, SnapshotError, UpstreamError
 from .core.filters import AlertFilter, DirectionChoice
@@ -25,7 +38,7 @@ from .core.odds import (
     is_valid_price,
     prob_to_american,
 )
-from .core.options import DetectOptions, Reference, Unit
+from .core.options import DetectOptions, KeyNumbers, Reference, Unit
 from .core.quote import Quote
 from .core.retry import Backoff, Outcome, RetryPolicy
 from .core.sides import SideInfo, format_line, h2h_side, parse_side, prop_side, spread_side, total_side
@@ -37,6 +50,8 @@ from .formats.theoddsapi import quotes_from_odds_api
 from .io.replay import ReplayStats, replay
 
 __all__ = [
+    "SIGNALS",
+    "Alert",
     "AlertFilter",
     "AuthError",
     "Backoff",
@@ -50,6 +65,8 @@ __all__ = [
     "EngineCounters",
     "FeedError",
     "FrameDecoder",
+    "KeyNumbers",
+    "LineMove",
     "Outcome",
     "Quote",
     "Reference",
@@ -59,9 +76,12 @@ __all__ = [
     "SSEParser",
     "Secret",
     "SideInfo",
+    "Signal",
     "Skip",
     "SkipLog",
     "SnapshotError",
+    "Steam",
+    "SteamBook",
     "Unit",
     "UpstreamError",
     "__version__",
@@ -71,6 +91,8 @@ __all__ = [
     "decimal_to_american",
     "delta",
     "direction_of",
+    "encode_alert",
+    "encode_alerts",
     "encode_drop",
     "encode_drops",
     "format_line",

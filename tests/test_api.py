@@ -21,6 +21,8 @@ PUBLIC = {
     "DirectionChoice", "Reference", "Unit",
     # issue 11: the one options type taken by DropEngine, batch.detect and every command
     "DetectOptions",
+    # issue 12: the signals of SPEC 10-12
+    "SIGNALS", "Alert", "Signal", "LineMove", "Steam", "SteamBook", "KeyNumbers", "encode_alert", "encode_alerts",
 }
 
 

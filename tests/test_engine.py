@@ -87,6 +87,9 @@ def test_counters_and_keys_held() -> None:
     assert eng.counters.as_dict() == {
         "seen": 9, "primed": 3, "stale": 1, "invalid": 2, "suspended": 1, "repeated": 1,
         "detected": 1, "alerts": 1,
+        # the signals' counters (issue 12) stay zero with the default options
+        "line_seen": 0, "line_primed": 0, "line_stale": 0, "line_suspended": 0, "line_repeated": 0,
+        "line_detected": 0, "cooled": 0, "steam": 0,
     }
     assert eng.keys_held == len(eng) == 2
     assert eng.price_of("E1", "pin", "h2h_home") == -200

@@ -26,6 +26,7 @@ with those functions. The settings are one :class:`~.options.DetectOptions`.
 from __future__ import annotations
 
 import hashlib
+import math
 import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -34,7 +35,7 @@ from typing import Annotated, Any, Final, Unpack
 
 import msgspec
 
-from .alerts import Drop
+from .alerts import Alert, Drop, LineMove, SteamBook
 from .errors import ConfigError, SnapshotError, short_repr
 from .filters import DirectionChoice
 from .options import DetectOptions, FilterKeywords, Reference, Unit, leading, resolve
@@ -45,14 +46,23 @@ from .rules import (
     MAX_ABS_PRICE,
     MIN_ABS_PRICE,
     ROUNDING_MARGIN,
+    crosses,
     is_valid_price,
+    key_numbers_crossed,
+    line_direction,
+    line_points,
+    line_side_of,
     threshold_floor,
+    written_line,
 )
+from .steam import LINE_TAG, PRICE_TAG, Cooldown, SteamTracker
 
 __all__ = ["DropEngine", "EngineConfig", "EngineCounters"]
 
 _SNAPSHOT_MAGIC: Final = b"DROPENG\x00"
 _SNAPSHOT_VERSION: Final = 1
+#: How many counters an engine keeps (EngineCounters' fields; 8 before issue 12).
+_NCOUNTERS: Final = 16
 _HEADER = struct.Struct(">8sH32s")
 
 # The snapshot payload as the decoder checks it (in C, before any Python loop over the rows).
@@ -61,17 +71,28 @@ _Time = Annotated[int, msgspec.Meta(ge=0, le=MAX_MS)]
 _Name = Annotated[str, msgspec.Meta(min_length=1)]
 _Price = int | float | None
 _Row = tuple[_Name, _Name, _Name, _Price, _Time, _Time, bool, _Price, _Time]
+_Line = int | float | None
+# a line series: key, line, since, newest, suspended, anchor line, anchor since, price at the
+# current line, price at the anchor line
+_LineRow = tuple[_Name, _Name, _Name, _Line, _Time, _Time, bool, _Line, _Time, _Price, _Price]
+_STEAM_BOOK = tuple[_Name, int, _Time, SteamBook]
 
 
 class _Payload(msgspec.Struct):
     config: dict[str, Any]
-    counters: Annotated[list[_Time], msgspec.Meta(min_length=8, max_length=8)]
+    counters: Annotated[list[_Time], msgspec.Meta(min_length=8, max_length=_NCOUNTERS)]
     state: list[_Row]
     # added in issue 10 without a version bump (optional: older snapshots have none)
     events: list[tuple[str, Annotated[int, msgspec.Meta(ge=-MAX_MS - 1, le=MAX_MS)] | None]] = []
+    # added in issue 12 (optional: older snapshots hold no line series, cooldowns or steam)
+    lines: list[_LineRow] = []
+    cool: list[tuple[str, _Name, _Name, _Name, _Time]] = []
+    steam: tuple[int, list[tuple[_Name, _Name, str, _Time | None, int, list[_STEAM_BOOK]]]] = (0, [])
 
 # Indexes into a key's state list. A list (not an object) keeps the hot loop cheap.
 _PRICE, _SINCE, _NEWEST, _SUSP, _APRICE, _ASINCE = range(6)
+# ... and into a line series' state list (SPEC 10)
+_LINE, _LSINCE, _LNEWEST, _LSUSP, _ALINE, _ALSINCE, _CURP, _ANCP = range(8)
 
 
 #: The engine's settings are the detection options (one type): the name stays for callers.
@@ -80,7 +101,13 @@ EngineConfig = DetectOptions
 
 @dataclass(frozen=True, slots=True)
 class EngineCounters:
-    """What the engine has done with its input since it was created (or restored)."""
+    """What the engine has done with its input since it was created (or restored).
+
+    ``seen`` counts every quote; ``primed`` ... ``detected`` are the price series' (SPEC 3),
+    ``line_*`` the line series' (SPEC 10; a quote with a line is seen by both), ``cooled`` the
+    alerts a cooldown suppressed (SPEC 12), ``steam`` the steams fired (SPEC 11), and
+    ``alerts`` the alerts returned, of every type, after the filters.
+    """
 
     seen: int = 0
     primed: int = 0
@@ -90,9 +117,23 @@ class EngineCounters:
     repeated: int = 0
     detected: int = 0
     alerts: int = 0
+    # the signals of SPEC 10-12 (zero unless they are on)
+    line_seen: int = 0
+    line_primed: int = 0
+    line_stale: int = 0
+    line_suspended: int = 0
+    line_repeated: int = 0
+    line_detected: int = 0
+    cooled: int = 0
+    steam: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def drop_key(drop: Drop) -> tuple[str, str, str]:
+    """The price key an alert came from."""
+    return (drop.event_id, drop.bookmaker, drop.side)
 
 
 class DropEngine:
@@ -106,7 +147,7 @@ class DropEngine:
     [-10]
     """
 
-    __slots__ = ("_events", "_n", "_nkeys", "_state", "config", "filter")
+    __slots__ = ("_cool", "_events", "_lines", "_n", "_nkeys", "_signals", "_state", "_steam", "config", "filter")
 
     def __init__(
         self,
@@ -129,8 +170,15 @@ class DropEngine:
         # event_id -> how many keys of it are held: eviction forgets an event's start when its
         # last key goes without scanning every key (kept on key creation and deletion only)
         self._nkeys: dict[str, int] = {}
-        # seen, primed, stale, invalid, suspended, repeated, detected, alerts
-        self._n = [0] * 8
+        # seen, primed, stale, invalid, suspended, repeated, detected, alerts, then the
+        # signals' (EngineCounters' order)
+        self._n = [0] * _NCOUNTERS
+        # SPEC 10-12: line series (line_side keys), cooldowns, steam groups; used only when
+        # the options ask for more than price drops (the default loop never looks at them)
+        self._signals = options.signals
+        self._lines: dict[tuple[str, str, str], list[Any]] = {}
+        self._cool = Cooldown(options.cooldown_ms)
+        self._steam = SteamTracker(options.steam_books, options.steam_window_ms, options.steam_groups)
 
     @classmethod
     def from_options(cls, options: DetectOptions) -> DropEngine:
@@ -172,16 +220,18 @@ class DropEngine:
         return price
 
     # -- detection -----------------------------------------------------------------------
-    def observe(self, quote: Quote, now_ms: int | None = None) -> list[Drop]:
-        """Apply one quote; return the alerts it raises (zero or one)."""
+    def observe(self, quote: Quote, now_ms: int | None = None) -> list[Alert]:
+        """Apply one quote; return the alerts it raises (with the default options zero or one
+        :class:`Drop`; with the signals on, in detection order: see :meth:`observe_many`)."""
         if type(quote) is not Quote and not isinstance(quote, Quote):
             raise ConfigError(f"quote: {short_repr(quote)} is not a Quote (build one with Quote(...))")
         if now_ms is not None and (type(now_ms) is not int or now_ms < 0):
             raise ConfigError(f"now_ms: {short_repr(now_ms)} must be a non-negative integer (unix ms) or None")
         return self._apply((quote,), now_ms)
 
-    def observe_many(self, quotes: Iterable[Quote], now_ms: int | None = None) -> list[Drop]:
-        """Apply quotes in order; return their alerts in detection order.
+    def observe_many(self, quotes: Iterable[Quote], now_ms: int | None = None) -> list[Alert]:
+        """Apply quotes in order; return their alerts in detection order (for one quote: its
+        price drop, a steam that completes, its line move, a steam that completes).
 
         ``now_ms`` stamps the alerts' ``timestamp`` (the time they were produced); without
         it each alert is stamped with its quote's ``last_update``.
@@ -197,8 +247,15 @@ class DropEngine:
             raise ConfigError(f"quotes: {short_repr(quotes)} is not an iterable of Quote") from None
         return self._apply(items, now_ms)
 
-    def _apply(self, items: Iterable[Quote], now_ms: int | None) -> list[Drop]:
-        """The detection loop; the public methods have checked their arguments once per call."""
+    def _apply(self, items: Iterable[Quote], now_ms: int | None) -> list[Alert]:
+        """Detection; the public methods have checked their arguments once per call."""
+        if self._signals:
+            return self._apply_signals(items, now_ms)
+        return self._detect(items, now_ms, None)  # type: ignore[return-value]  # list is invariant
+
+    def _detect(self, items: Iterable[Quote], now_ms: int | None, raw: list[Drop] | None) -> list[Drop]:
+        """The price detection loop (SPEC 3). With ``raw`` (the signals' loop), every detection
+        goes to ``raw`` before the filter, and nothing is returned or counted as an alert."""
         # Every constant and decision comes from .rules; the formulas are inlined (no call per
         # quote), each marked with the rules function it is. test_h11_rules_engine checks them.
         cfg = self.config
@@ -238,6 +295,8 @@ class DropEngine:
                     if (tp is not int and tp is not float) or not (lo_price <= abs(price) <= hi_price):
                         n_invalid += 1
                         continue
+                elif q.line_only:  # SPEC 10: no price published; only line series observe it
+                    continue
                 if st is None:
                     # a new key: count it, learn its event's start once (never on the per-update path)
                     eid = q.event_id
@@ -326,7 +385,9 @@ class DropEngine:
                         q.market,
                         q.line,
                     )
-                    if open_filter or flt.accepts(drop):
+                    if raw is not None:
+                        raw.append(drop)
+                    elif open_filter or flt.accepts(drop):
                         append(drop)
         finally:  # counted also when a bad item stops the batch: counters match the state
             n = self._n
@@ -339,6 +400,148 @@ class DropEngine:
             n[6] += n_det
             n[7] += len(out)
         return out
+
+    def _apply_signals(self, items: Iterable[Quote], now_ms: int | None) -> list[Alert]:
+        """Detection with the signals of SPEC 10-12: per quote, the price loop (the one
+        implementation of SPEC 3) gives its detection before the filter; the line series step,
+        the cooldown and steam act on it; the filter and ``types`` decide what is returned."""
+        cfg = self.config
+        types = cfg.types
+        lines_on = cfg.detects_lines
+        steam_on = "steam" in types
+        drops_out = "odds_drop" in types
+        lines_out = "line_move" in types
+        cooldown = self._cool if cfg.cooldown_ms > 0 else None
+        steam = self._steam
+        steam_price = cfg.steam_threshold
+        steam_line = cfg.steam_line_threshold
+        flt = self.filter
+        open_filter = flt.passes_all
+        n = self._n
+        out: list[Alert] = []
+        raw: list[Drop] = []
+        detect = self._detect
+        line_step = self._line_step
+        quote_type = Quote
+        done = 0
+        try:
+            for q in items:
+                if type(q) is not quote_type and not isinstance(q, quote_type):
+                    raise ConfigError(
+                        f"quotes[{done}]: {short_repr(q)} is not a Quote"
+                        f" (the {done} quote(s) before it were applied)"
+                    )
+                done += 1
+                detect((q,), now_ms, raw)
+                price = q.price
+                if price is not None and not is_valid_price(price):
+                    continue  # SPEC 10: an invalid price is skipped whole (counted by detect)
+                lu = q.last_update
+                ts = lu if now_ms is None else now_ms
+                moves: list[tuple[Drop | LineMove, bool, bool]] = []
+                if raw:
+                    drop = raw.pop()
+                    go = cooldown is None or cooldown.allow((PRICE_TAG, *drop_key(drop)), lu)
+                    counts = steam_on and (steam_price is None or crosses(drop.delta, steam_price))
+                    moves.append((drop, go and drops_out, counts))
+                    if not go:
+                        n[14] += 1
+                if lines_on and q.line is not None:
+                    move = line_step(q, ts)
+                    if move is not None:
+                        line_key = (LINE_TAG, move.event_id, move.bookmaker, move.side)
+                        go = cooldown is None or cooldown.allow(line_key, lu)
+                        counts = steam_on and (steam_line is None or crosses(move.points, steam_line))
+                        moves.append((move, go and lines_out, counts))
+                        if not go:
+                            n[14] += 1
+                for found, emit, counts in moves:
+                    if emit and (open_filter or flt.accepts(found)):
+                        out.append(found)
+                    if counts:
+                        fired = steam.add(found, ts)
+                        if fired is not None:
+                            n[15] += 1
+                            if open_filter or flt.accepts(fired):
+                                out.append(fired)
+        finally:
+            n[7] += len(out)
+        return out
+
+    def _line_step(self, q: Quote, ts: int) -> LineMove | None:
+        """SPEC 10: the rules of section 3 on the quote's line series, the line as the value;
+        the detected :class:`LineMove` (before cooldown and filters), or ``None``."""
+        cfg = self.config
+        n = self._n
+        n[8] += 1
+        line = q.line
+        assert line is not None
+        price = q.price
+        suspended = price is None and not q.line_only
+        line_side = line_side_of(q.side)
+        key = (q.event_id, q.bookmaker, line_side)
+        lu = q.last_update
+        st = self._lines.get(key)
+        if st is None:
+            eid = q.event_id
+            self._nkeys[eid] = self._nkeys.get(eid, 0) + 1
+            if eid not in self._events and q.commence_time is not None:
+                self._events[eid] = commence_ms(q.commence_time)
+            if suspended:
+                n[11] += 1
+                self._lines[key] = [None, lu, lu, True, None, lu, None, None]
+            else:
+                n[9] += 1
+                self._lines[key] = [line, lu, lu, False, line, lu, price, price]
+            return None
+        if lu < st[_LNEWEST]:
+            n[10] += 1
+            return None
+        st[_LNEWEST] = lu
+        if suspended:
+            n[11] += 1
+            st[_LSUSP] = True
+            return None
+        old = st[_LINE]
+        if st[_LSUSP]:
+            st[_LSUSP] = False
+            if cfg.reprime_after_suspension or old is None:
+                n[9] += 1
+                st[:] = [line, lu, lu, False, line, lu, price, price]
+                return None
+        anchor = cfg.reference == "anchor"
+        if line == old:  # a repeat refreshes, and updates the price riding on the line
+            n[12] += 1
+            st[_CURP] = price
+            if line == st[_ALINE]:
+                st[_ANCP] = price
+            return None
+        if anchor:
+            ref, ref_since, ref_price = st[_ALINE], st[_ALSINCE], st[_ANCP]
+        else:
+            ref, ref_since, ref_price = old, st[_LSINCE], st[_CURP]
+        st[_LINE] = line
+        st[_LSINCE] = lu
+        st[_CURP] = price
+        if line == st[_ALINE]:
+            st[_ANCP] = price
+        points = line_points(ref, line)
+        if not crosses(points, cfg.line_threshold):
+            return None
+        n[13] += 1
+        st[_ALINE] = line
+        st[_ALSINCE] = lu
+        st[_ANCP] = price
+        direction = line_direction(line_side, points)
+        assert direction is not None
+        return LineMove(
+            q.sport_key, q.event_id, q.bookmaker, line_side,
+            q.kind,  # type: ignore[arg-type]  # always set by Quote.__post_init__
+            q.market_key,  # type: ignore[arg-type]
+            written_line(ref), written_line(line), points, ref_price, price, direction,
+            key_numbers_crossed(ref, line, cfg.keys.lookup(q.sport_key, q.market_key or "")),
+            lu, ts, lu - ref_since, q.home_team, q.away_team, q.commence_time, q.player, q.market,
+        )
 
     # -- memory bounds -------------------------------------------------------------------
     def evict(self, before_ms: int, *, started_before_ms: int | None = None) -> int:
@@ -414,6 +617,9 @@ class DropEngine:
                 ]
             for k in old:
                 del state[k]
+            if len(self._cool):
+                for k in old:
+                    self._cool.forget((PRICE_TAG, *k))
             for e, n in Counter(k[0] for k in old).items():
                 left = nkeys[e] - n
                 if left:
@@ -423,6 +629,23 @@ class DropEngine:
                     events.pop(e, None)
             dropped += len(old)
             yield dropped
+        if self._lines or len(self._steam):
+            # the signals' state (SPEC 10-11) goes by the same rule, in one last step
+            lines = self._lines
+            gone = [k for k, st in lines.items() if st[_LNEWEST] < before_ms or k[0] in started]
+            for k in gone:
+                del lines[k]
+                self._cool.forget((LINE_TAG, *k))
+            for e, n in Counter(k[0] for k in gone).items():
+                left = nkeys[e] - n
+                if left:
+                    nkeys[e] = left
+                else:
+                    del nkeys[e]
+                    events.pop(e, None)
+            self._steam.evict(before_ms, started)
+            dropped += len(gone)
+            yield dropped
 
     # -- persistence ---------------------------------------------------------------------
     def snapshot(self) -> bytes:
@@ -430,14 +653,19 @@ class DropEngine:
 
         Layout: 8-byte magic, 2-byte version, SHA-256 of the payload, msgpack payload.
         """
-        payload = {
+        payload: dict[str, Any] = {
             "config": self.config.as_dict(),
-            "counters": list(self._n),
+            # the signals' counters only when they are on: a default engine writes what 0.1 did
+            "counters": list(self._n) if self._signals else self._n[:8],
             "state": [[*k, *st] for k, st in self._state.items()],
             # added in issue 10 without a version bump: older builds ignore it, and a
             # snapshot without it restores with no event starts known
             "events": [[e, ms] for e, ms in self._events.items()],
         }
+        if self._signals:  # issue 12, also without a version bump (optional fields)
+            payload["lines"] = [[*k, *st] for k, st in self._lines.items()]
+            payload["cool"] = self._cool.rows()
+            payload["steam"] = self._steam.rows()
         body = msgspec.msgpack.encode(payload)
         return _HEADER.pack(_SNAPSHOT_MAGIC, _SNAPSHOT_VERSION, hashlib.sha256(body).digest()) + body
 
@@ -477,7 +705,7 @@ class DropEngine:
         raises on anything an engine could not run on (the price invariants :meth:`_apply`
         relies on: a key holds a valid price and anchor, or is suspended with neither)."""
         eng = cls(options=DetectOptions.from_dict(payload.config))
-        eng._n = list(payload.counters)
+        eng._n = [*payload.counters, *[0] * (_NCOUNTERS - len(payload.counters))]
         state = eng._state
         nkeys = eng._nkeys
         for e, b, s, price, since, newest, susp, aprice, asince in payload.state:
@@ -490,6 +718,24 @@ class DropEngine:
             if key not in state:
                 nkeys[e] = nkeys.get(e, 0) + 1
             state[key] = [price, since, newest, susp, aprice, asince]
+        lines = eng._lines
+        for e, b, s, line, since, newest, susp, aline, asince, curp, ancp in payload.lines:
+            if line is None:
+                if not susp or aline is not None:
+                    raise ValueError(f"line series {short_repr((e, b, s))}: no line and not suspended")
+            elif aline is None or not all(math.isfinite(v) for v in (line, aline)):
+                raise ValueError(f"line series {short_repr((e, b, s))}: not a finite line")
+            if not all(p is None or is_valid_price(p) for p in (curp, ancp)):
+                raise ValueError(f"line series {short_repr((e, b, s))}: not a valid price")
+            key = (e, b, s)
+            if key not in lines:
+                nkeys[e] = nkeys.get(e, 0) + 1
+            lines[key] = [line, since, newest, susp, aline, asince, curp, ancp]
+        eng._cool.load([list(r) for r in payload.cool])
+        for *_, direction, _f, _n, _m in payload.steam[1]:
+            if direction not in ("toward_favorite", "toward_dog"):
+                raise ValueError(f"steam group: direction {short_repr(direction)} is not a direction")
+        eng._steam.load([payload.steam[0], [list(g) for g in payload.steam[1]]])
         events = eng._events
         for e, ms in payload.events:
             if e in nkeys:  # an event none of whose keys is held has no use for its start

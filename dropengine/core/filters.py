@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .alerts import Drop
+from .alerts import SIGNALS, Alert, Drop, LineMove, Steam
 from .errors import ConfigError, short_repr
 from .quote import KINDS, MAX_MS
 from .rules import DIRECTIONS, DirectionChoice, crosses, direction_accepts
@@ -84,6 +84,10 @@ class AlertFilter:
     kinds: frozenset[str] | None = None
     threshold: int | float | None = None
     since: int | None = None
+    #: alert types kept (SPEC 7 ``types``; ``None``: every type the engine returns)
+    types: frozenset[str] | None = None
+    #: minimum ``|points|`` of a line move (SPEC 7 ``line_threshold``), compared as ``threshold``
+    line_threshold: int | float | None = None
 
     def __post_init__(self) -> None:
         # Built directly (not through build()), a plain string would match by substring:
@@ -105,6 +109,11 @@ class AlertFilter:
             object.__setattr__(self, "threshold", check_threshold(self.threshold))
         if self.since is not None and (type(self.since) is not int or not 0 <= self.since <= MAX_MS):
             raise ConfigError(f"since: {self.since!r} must be None or a non-negative integer (unix ms)")
+        types = self.types
+        if types is not None and (type(types) is not frozenset or not types or not types <= set(SIGNALS)):
+            raise ConfigError(f"types: {types!r} must be None or a non-empty frozenset of {', '.join(SIGNALS)}")
+        if self.line_threshold is not None:
+            object.__setattr__(self, "line_threshold", check_threshold(self.line_threshold, "line_threshold"))
 
     @classmethod
     def build(
@@ -118,12 +127,18 @@ class AlertFilter:
         *,
         threshold: float | None = None,
         since: int | None = None,
+        types: str | Iterable[str] | None = None,
+        line_threshold: float | None = None,
     ) -> AlertFilter:
         """Normalise filter arguments (text or iterables to frozensets); the checks are
         :meth:`__post_init__`'s, one place for both ways of building a filter."""
         if direction in DIRECTIONS:
             direction = DIRECTIONS[DIRECTIONS.index(direction)]  # the plain str, not a subclass of it
         kind_set = parse_csv(kinds, "kinds")
+        type_set = parse_csv(types, "types")
+        if type_set is not None and not type_set <= set(SIGNALS):
+            bad = sorted(type_set - set(SIGNALS))[0]
+            raise ConfigError(f"types: {bad!r} is not an alert type (use {', '.join(SIGNALS)})")
         return cls(
             direction=direction,  # type: ignore[arg-type]  # judged in __post_init__
             sports=parse_csv(sports, "sports"),
@@ -133,6 +148,8 @@ class AlertFilter:
             kinds=kind_set,
             threshold=threshold,
             since=since,
+            types=type_set,
+            line_threshold=line_threshold,
         )
 
     @property
@@ -147,12 +164,23 @@ class AlertFilter:
             and self.kinds is None
             and self.threshold is None
             and self.since is None
+            and self.types is None
+            and self.line_threshold is None
         )
 
-    def accepts(self, drop: Drop) -> bool:
-        """Whether ``drop`` passes every restriction: the one definition of each predicate
-        (the batch engine's polars filter is built to the same meaning, and tested equal)."""
-        if self.threshold is not None and not crosses(drop.delta, self.threshold):
+    def accepts(self, drop: Alert) -> bool:
+        """Whether an alert of any type passes every restriction: the one definition of each
+        predicate (the batch engine's polars filter is built to the same meaning, and tested
+        equal). ``threshold`` judges a price drop's ``delta`` and ``line_threshold`` a line
+        move's ``points`` (each type keeps its own scale); a steam passes ``bookmakers`` when
+        any of its books is listed."""
+        if self.types is not None and drop.type not in self.types:
+            return False
+        if isinstance(drop, Drop):
+            if self.threshold is not None and not crosses(drop.delta, self.threshold):
+                return False
+        elif (isinstance(drop, LineMove) and self.line_threshold is not None
+              and not crosses(drop.points, self.line_threshold)):
             return False
         if self.since is not None and drop.timestamp <= self.since:
             return False
@@ -162,8 +190,12 @@ class AlertFilter:
             return False
         if self.event_ids is not None and drop.event_id not in self.event_ids:
             return False
-        if self.bookmakers is not None and drop.bookmaker not in self.bookmakers:
-            return False
+        if self.bookmakers is not None:
+            if isinstance(drop, Steam):
+                if not any(b.bookmaker in self.bookmakers for b in drop.books):
+                    return False
+            elif drop.bookmaker not in self.bookmakers:
+                return False
         if self.markets is not None and drop.market_key not in self.markets:
             return False
         return self.kinds is None or drop.kind in self.kinds
@@ -181,4 +213,6 @@ class AlertFilter:
             "threshold": self.threshold, "direction": self.direction, "sports": seq(self.sports),
             "event_id": event_id, "bookmakers": seq(self.bookmakers), "markets": seq(self.markets),
             "kinds": seq(self.kinds), "since": self.since,
+            **({} if self.types is None else {"types": [t for t in SIGNALS if t in self.types]}),
+            **({} if self.line_threshold is None else {"line_threshold": self.line_threshold}),
         }

@@ -10,7 +10,10 @@ the alert filter the server applies per connection, and the readers.
 - moves: :func:`cents_move` (signed cents, the alert's ``delta``, see :func:`round_delta`) and
   :func:`prob_move` (signed implied-probability points, negative = shortened);
 - the threshold: :func:`crosses` (``|move| >= threshold`` with :data:`THRESHOLD_EPSILON`);
-- direction: :func:`direction_of` a move, and :func:`direction_accepts` (a direction choice).
+- direction: :func:`direction_of` a move, and :func:`direction_accepts` (a direction choice);
+- line moves (SPEC 10): :func:`line_side_of` / :func:`outcome_of` (a side without its line),
+  :func:`line_points` (the move in points), :func:`line_direction` (by side),
+  :func:`key_numbers_crossed`, and :func:`written_line` (how a line is written).
 
 The functions take prices already known to be valid (the engine checks validity first); the
 checked public conversions are in :mod:`dropengine.core.odds`.
@@ -39,6 +42,12 @@ __all__ = [
     "direction_accepts",
     "direction_of",
     "is_valid_price",
+    "key_numbers_crossed",
+    "line_direction",
+    "line_points",
+    "line_side_of",
+    "outcome_of",
+    "written_line",
     "number_from_text",
     "prob_move",
     "round_delta",
@@ -167,3 +176,51 @@ def direction_of(move: float) -> Direction | None:
 def direction_accepts(choice: str, direction: str) -> bool:
     """SPEC 3 rule 6: whether an alert of ``direction`` passes the choice ``choice``."""
     return choice == "both" or direction == choice
+
+
+# -- line moves (SPEC 10) ------------------------------------------------------------------
+
+
+def line_side_of(side: str) -> str:
+    """SPEC 10: the line series a side observes, the side without its ``@{line}`` suffix
+    (``spread_home@-3`` -> ``spread_home``; a prop's player may hold ``@``, so the suffix is the
+    last one). A side without a line is returned unchanged."""
+    at = side.rfind("@")
+    return side if at < 0 else side[:at]
+
+
+#: SPEC 11: the outcome of a side (its market side without a line) is its line series' name.
+outcome_of = line_side_of
+
+
+def written_line(value: float) -> int | float:
+    """A line (or points, or a key number) as it is written (SPEC 2's spelling): an integral
+    value as an int (``-3``), any other as a float rounded to :data:`DELTA_DECIMALS` decimals."""
+    if type(value) is int:
+        return value
+    if value.is_integer():
+        return int(value)
+    return round(value, DELTA_DECIMALS)
+
+
+def line_points(prev: float, new: float) -> int | float:
+    """SPEC 10: ``points = new_line - prev_line``, written by :func:`written_line` (the
+    threshold is compared on this written value, as a price move's ``delta`` is)."""
+    return written_line(new - prev)
+
+
+def line_direction(line_side: str, points: float) -> Direction | None:
+    """SPEC 10: ``toward_favorite`` when the side became dearer to back, its line moved against
+    it: down for spread and under sides, up for over sides; ``None`` for no move."""
+    if points == 0:
+        return None
+    shortened = points > 0 if line_side.endswith("over") else points < 0
+    return "toward_favorite" if shortened else "toward_dog"
+
+
+def key_numbers_crossed(prev: float, new: float, numbers: tuple[float, ...]) -> tuple[int | float, ...]:
+    """SPEC 10: every configured ``k > 0`` with ``k`` or ``-k`` in the closed interval between
+    ``prev`` and ``new`` (a move starting or ending on one lists it), ascending, each written
+    by :func:`written_line`."""
+    lo, hi = (prev, new) if prev <= new else (new, prev)
+    return tuple(written_line(k) for k in sorted(numbers) if k > 0 and (lo <= k <= hi or lo <= -k <= hi))

@@ -154,8 +154,11 @@ class FrameDecoder:
     ``envelopes`` by type, ``unknown_types`` for types outside the vendor's set, ``rows``.
     """
 
-    def __init__(self, sport_key: str | None = None) -> None:
+    def __init__(self, sport_key: str | None = None, *, line_only: bool = False) -> None:
         self.sport_key = sport_key
+        #: SPEC 10: also emit line-only observations (a game row's line field present, its
+        #: side's price field absent) for line detection; off by default (price drops only)
+        self.line_only = line_only
         self._rows: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.envelopes: dict[str, int] = {}
         self.unknown_types = 0
@@ -300,9 +303,25 @@ class FrameDecoder:
         home, away, commence = (_text(row, m) for m in META_FIELDS)
         if kind == "game":
             for price_field, line_field, prefix, market_key in GAME_FIELDS:
-                if price_field not in row:
-                    continue
                 line: float | None = None
+                if price_field not in row:
+                    if not self.line_only or line_field is None or row.get(line_field) is None:
+                        continue
+                    # SPEC 10: a line-only book's side observes its line series, with no price
+                    try:
+                        raw_line = coerce_line(row.get(line_field), line_field)
+                    except FeedError as exc:
+                        skips.add(_at(where, i), exc.reason, str(exc))
+                        continue
+                    if raw_line is None:
+                        continue
+                    out.append(
+                        Quote(
+                            sport_key, event_id, bookmaker, _line_side(prefix, raw_line), None, last_update, "game",
+                            market_key, None, None, float(raw_line), home, away, commence, True,
+                        )
+                    )
+                    continue
                 try:
                     price = coerce_price(row[price_field], price_field)
                     if line_field is None:

@@ -1,0 +1,163 @@
+"""Steam (SPEC 11) and cooldown (SPEC 12): the two rules that act on detected moves.
+
+Both are pure state machines fed moves in arrival order. The stream engine feeds them each
+quote's moves as it detects them; the batch engine feeds them its detected moves merged in
+arrival order. One implementation each, so the two engines cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Set as AbstractSet
+from typing import Any, Final
+
+from .alerts import Drop, LineMove, Steam, SteamBook
+from .rules import outcome_of
+
+__all__ = ["Cooldown", "SteamTracker"]
+
+# A group's counted move of one book: (arrival sequence, last_update, the book's entry).
+_Counted = tuple[int, int, SteamBook]
+
+
+class _Group:
+    """One ``(event_id, outcome, direction)`` group: each book's latest move, and ``T`` of
+    its last firing (``None`` before it fired)."""
+
+    __slots__ = ("fired", "moves", "newest")
+
+    def __init__(self) -> None:
+        self.moves: dict[str, _Counted] = {}
+        self.fired: int | None = None
+        self.newest = -1  # T: the newest last_update among the counted moves
+
+
+def _book_of(move: Drop | LineMove) -> SteamBook:
+    if isinstance(move, Drop):
+        return SteamBook(move.bookmaker, "odds_drop", move.side, move.last_update,
+                         prev=move.prev, new=move.new, delta=move.delta)
+    return SteamBook(move.bookmaker, "line_move", move.side, move.last_update,
+                     prev_line=move.prev_line, new_line=move.new_line, points=move.points)
+
+
+class SteamTracker:
+    """Groups moves by ``(event_id, outcome, direction)`` and fires a :class:`Steam` when a
+    window of ``window_ms`` holds ``books`` distinct books (a book group once), with a
+    cooldown of one window per group (SPEC 11)."""
+
+    __slots__ = ("_groups", "_seq", "_unit", "books", "window_ms")
+
+    def __init__(self, books: int, window_ms: int, groups: tuple[frozenset[str], ...] = ()) -> None:
+        self.books = books
+        self.window_ms = window_ms
+        # a bookmaker's counting unit: its group's name (the group's sorted books), or itself
+        self._unit: dict[str, str] = {b: "+".join(sorted(g)) for g in groups for b in g}
+        self._groups: dict[tuple[str, str, str], _Group] = {}
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def add(self, move: Drop | LineMove, timestamp: int) -> Steam | None:
+        """Count ``move`` (its book's latest in its group); the :class:`Steam` it completes,
+        stamped ``timestamp``, or ``None``."""
+        key = (move.event_id, outcome_of(move.side), move.direction)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group()
+        lu = move.last_update
+        group.moves[move.bookmaker] = (self._seq, lu, _book_of(move))
+        self._seq += 1
+        if lu > group.newest:
+            group.newest = lu
+        t = group.newest
+        window = self.window_ms
+        if group.fired is not None and t < group.fired + window:
+            return None  # the group's cooldown: one window after its last firing
+        low = t - window
+        inside = sorted((c for c in group.moves.values() if c[1] >= low), key=lambda c: (c[1], c[0]))
+        if len(inside) < self.books:
+            return None
+        unit = self._unit
+        counted: list[SteamBook] = []
+        units: set[str] = set()
+        for _, _, book in inside:  # earliest first: a group counts by its earliest move in the window
+            u = unit.get(book.bookmaker, book.bookmaker)
+            if u not in units:
+                units.add(u)
+                counted.append(book)
+        if len(counted) < self.books:
+            return None
+        group.fired = t
+        return Steam(
+            move.sport_key, move.event_id, key[1], move.market_key, move.kind, move.direction,
+            tuple(counted), counted[0].bookmaker, counted[-1].last_update - counted[0].last_update, t,
+            timestamp, move.home_team, move.away_team, move.commence_time, move.player, move.market,
+        )
+
+    def evict(self, before_ms: int, events: AbstractSet[str] = frozenset()) -> int:
+        """Forget groups whose newest move is older than ``before_ms`` or whose event is in
+        ``events``; returns how many."""
+        old = [k for k, g in self._groups.items() if g.newest < before_ms or k[0] in events]
+        for k in old:
+            del self._groups[k]
+        return len(old)
+
+    # -- persistence (the engine's snapshot holds these rows) --------------------------------
+    def rows(self) -> list[Any]:
+        """The state as plain data: ``[seq, [[event, outcome, direction, fired, newest,
+        [[book, seq, last_update, entry], ...]], ...]]``."""
+        return [self._seq, [
+            [*k, g.fired, g.newest, [[b, s, lu, entry] for b, (s, lu, entry) in g.moves.items()]]
+            for k, g in self._groups.items()
+        ]]
+
+    def load(self, rows: list[Any]) -> None:
+        """Restore :meth:`rows` (types checked by the snapshot decoder)."""
+        seq, groups = rows
+        self._seq = int(seq)
+        for event, outcome, direction, fired, newest, moves in groups:
+            g = _Group()
+            g.fired = fired
+            g.newest = newest
+            for book, s, lu, entry in moves:
+                g.moves[book] = (s, lu, entry)
+            self._groups[(event, outcome, direction)] = g
+
+
+#: The cooldown's key for a line series, told apart from a price key with the same names.
+LINE_TAG: Final = "line"
+PRICE_TAG: Final = "price"
+
+
+class Cooldown:
+    """SPEC 12: an alert of a key is suppressed when the key's last unsuppressed alert came
+    less than ``cooldown_ms`` earlier in data time; suppressed alerts do not restart it."""
+
+    __slots__ = ("_last", "cooldown_ms")
+
+    def __init__(self, cooldown_ms: int) -> None:
+        self.cooldown_ms = cooldown_ms
+        self._last: dict[tuple[str, str, str, str], int] = {}
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def allow(self, key: tuple[str, str, str, str], last_update: int) -> bool:
+        """Whether an alert of ``key`` at ``last_update`` goes out (and, if so, restart the
+        key's cooldown from it)."""
+        last = self._last.get(key)
+        if last is not None and last_update - last < self.cooldown_ms:
+            return False
+        self._last[key] = last_update
+        return True
+
+    def forget(self, key: tuple[str, str, str, str]) -> None:
+        """Drop a key's cooldown (the key itself was evicted)."""
+        self._last.pop(key, None)
+
+    def rows(self) -> list[list[Any]]:
+        return [[*k, v] for k, v in self._last.items()]
+
+    def load(self, rows: list[Any]) -> None:
+        for tag, e, b, s, v in rows:
+            self._last[(tag, e, b, s)] = v
