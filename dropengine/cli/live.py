@@ -24,6 +24,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from ..core.alerts import SIGNALS
 from ..core.dataclock import DataClock
 from ..core.engine import DropEngine
 from ..core.errors import AuthError, ConfigError, UpstreamError
@@ -33,6 +34,7 @@ from ..core.options import DetectOptions
 from ..core.quote import Quote
 from ..core.retry import RetryPolicy
 from ..core.skips import printable
+from ..formats.frames import FrameDecoder
 from ..formats.query import StreamQuery
 from ..io.sinks import AlertWriter
 from ..live.fanin import FanIn
@@ -223,6 +225,9 @@ class _Status:
         self.err, self.stats, self.every, self.quiet = err, stats, every, quiet
         self.evictor = evictor
         self.alerts = 0
+        #: With signals (``--types`` beyond price drops): the alerts written by type, in the order of
+        #: these types (the writer's counts); ``None`` keeps today's status line.
+        self.by_type: tuple[tuple[str, ...], dict[str, int]] | None = None
         self._t0 = self._last = time.monotonic()
         self._quotes_then = 0
 
@@ -248,6 +253,9 @@ class _Status:
                 + (f" ({failed} failed)" if failed else "")
                 + f" · reconnects {self.stats.reconnects} · {rate:,.0f} quotes/s · quotes {quotes:,}"
                 + f" · alerts {self.alerts:,}")
+        if self.by_type is not None:
+            types, counts = self.by_type
+            line += " (" + ", ".join(f"{t} {counts.get(t, 0):,}" for t in types) + ")"
         if self.evictor is not None:
             line += f" · keys {self.evictor.engine.keys_held:,}"
             if self.evictor.evicted:
@@ -289,13 +297,13 @@ async def _run(feed: FanIn, engine: DropEngine | None, writer: AlertWriter | Non
                 recorder.write(received.text)
             if engine is not None and writer is not None and received.quotes:
                 now = received.received_ms if stamp == "receipt" else None
-                drops = engine.observe_many(received.quotes, now)
+                alerts = engine.observe_many(received.quotes, now)
                 if evictor is not None:
                     evictor.observe(received.quotes, received.received_ms)
-                if drops:
-                    writer.write(drops)
+                if alerts:
+                    writer.write(alerts)
                     writer.flush()
-                    status.alerts += len(drops)
+                    status.alerts += len(alerts)
                     if max_alerts is not None and status.alerts >= max_alerts:
                         return
             status.tick()
@@ -312,15 +320,20 @@ def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine |
     err = Console(stderr=True)
     stats = LiveStats()
     status = _Status(err, stats, status_every, quiet, evictor)
+    # line-only books (SPEC 10: a spread or total without its price) are decoded only when
+    # the engine detects lines; otherwise the decoder is today's
+    decoder = FrameDecoder(line_only=engine is not None and engine.options.detects_lines)
     try:
-        feed = FanIn(config, sports, stats=stats, on_event=status.event)
+        feed = FanIn(config, sports, decoder=decoder, stats=stats, on_event=status.event)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     try:
         recorder = _Recorder(record) if record is not None else None
     except ConfigError as exc:  # a directory that does not exist, no permission: before connecting
         raise StartupError(printable(str(exc))) from None
-    writer = AlertWriter(None) if engine is not None else None
+    writer = AlertWriter(None, types=engine.options.types) if engine is not None else None
+    if writer is not None and engine is not None and engine.options.signals:
+        status.by_type = (tuple(t for t in SIGNALS if t in engine.options.types), writer.counts)
     code = 0
     error: UpstreamError | None = None
     try:
@@ -409,13 +422,16 @@ def watch_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: 
               transport: str, since: int | None, heartbeat_s: int | None, duration: float | None,
               status_every: float, retry_scale: float, quiet: bool, detect: DetectOptions, stamp: str,
               record: Path | None, max_alerts: int | None, evict_idle: float, evict_started: float) -> None:
-    """Print live drop alerts from the upstream odds stream, one JSON object per line.
+    """Print live alerts from the upstream odds stream, one JSON object per line.
 
     Connects to {base}/v1/sse/odds/{sport} (or /ws/odds/{sport} with --transport ws) for
     one sport, a list (--multi) or every active sport (--all), and keeps each stream alive:
     reconnects with backoff and jitter, resumes from the newest last_update seen (no
     re-priming, no duplicate alert), never retries a rejected key. Alerts are the lines
     `dropengine replay` prints; status goes to stderr every --status-every seconds.
+
+    --types adds line moves and steam to the price drops (SPEC 10-12; the status line then
+    counts the alerts of each type).
 
     Keys (event, book, side) are forgotten by age in data time (--evict-idle, --evict-started),
     so memory stays bounded on a long run; the status line shows the keys held.

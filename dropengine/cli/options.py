@@ -32,7 +32,7 @@ import click
 
 from ..core.errors import ConfigError
 from ..core.filters import AlertFilter, parse_csv
-from ..core.options import REFERENCES, UNITS, DetectOptions
+from ..core.options import REFERENCES, UNITS, DetectOptions, KeyNumbers
 from ..core.rules import DIRECTIONS, number_from_text
 from ..io.recordings import FORMATS
 
@@ -191,8 +191,6 @@ def signal_keywords(raw: dict[str, Any]) -> dict[str, Any]:
         if name in _SECONDS:
             out[_SECONDS[name]] = _milliseconds(value, f"--{name.replace('_', '-')}")
         elif name == "key_numbers":
-            from ..core.options import KeyNumbers  # type: ignore[attr-defined,unused-ignore]
-
             try:
                 out[name] = KeyNumbers.parse(value)
             except ConfigError as exc:

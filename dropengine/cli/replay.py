@@ -1,4 +1,8 @@
-"""``dropengine replay``: the drop alerts of recordings, one JSON object per line.
+"""``dropengine replay``: the alerts of recordings, one JSON object per line.
+
+With ``--types`` (SPEC 10-12) the alerts are line moves and steam as well as price drops;
+the summary then also shows the signal counters and the alerts by type (without it, output
+and summary are exactly those of the price drops alone).
 
 Alerts go to stdout as JSON lines (or to ``--output``); the summary, skip report and the
 progress bar go to stderr, so ``dropengine replay ... | jq`` sees only alerts. The progress
@@ -21,7 +25,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 from rich.text import Text
 
-from ..core.alerts import Drop
+from ..core.alerts import SIGNALS, Alert
 from ..core.engine import DropEngine, EngineCounters
 from ..core.errors import ConfigError
 from ..core.options import DetectOptions
@@ -89,13 +93,13 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
     interrupted = False
     writer: AlertWriter | None = None
     try:
-        with bar, AlertWriter(output) as writer:
+        with bar, AlertWriter(output, types=detect.types) as writer:
             if engine_kind == "batch":
                 result = replay_batch(list(paths), fmt, stats, advance, options=detect)
-                writer.write(result.drops())
+                writer.write(result.alert_values())  # every type, in detection order
                 counters = result.counters
             else:
-                pending: list[Drop] = []
+                pending: list[Alert] = []
                 with _CtrlC() as ctrl_c:
                     try:
                         for drop in replay(list(paths), engine, fmt, stats, advance):
@@ -119,7 +123,10 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
         interrupted = True
     written = writer.count if writer is not None else 0
     if not quiet:
-        _summary(err, counters, keys, stats, written, output)
+        by_type: dict[str, int] | None = None
+        if writer is not None and detect.signals:  # the alerts of each type asked for
+            by_type = {t: writer.counts.get(t, 0) for t in SIGNALS if t in detect.types}
+        _summary(err, counters, keys, stats, written, output, by_type)
     if interrupted:
         err.print(f"interrupted (Ctrl-C): {written:,} alerts written; the summary counts the input read "
                   "until then", markup=False, highlight=False, soft_wrap=True)
@@ -190,8 +197,18 @@ def _files_line(formats: dict[str, str]) -> str:
     return f"{len(formats)} files: " + ", ".join(f"{n} {f}" for f, n in sorted(counts.items()))
 
 
+def counter_rows(c: EngineCounters, signals: bool) -> list[tuple[str, Any]]:
+    """The engine counter rows of a summary (``alerts`` is shown apart): the price counters
+    always, the signal counters (those after ``alerts``: line series, cooldown, steam) only
+    when the run detected signals, so a default run's summary is unchanged."""
+    counters = c.as_dict()
+    names = list(counters)
+    shown = names if signals else names[: names.index("alerts")]
+    return [(k, counters[k]) for k in shown if k != "alerts"]
+
+
 def _summary(err: Console, c: EngineCounters, keys: int | None, stats: ReplayStats, alerts: int,
-             output: Path | None) -> None:
+             output: Path | None, by_type: dict[str, int] | None = None) -> None:
     table = Table(title="dropengine replay", show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -200,9 +217,11 @@ def _summary(err: Console, c: EngineCounters, keys: int | None, stats: ReplaySta
         ("quotes", stats.quotes),
         ("alerts", alerts),
     ]
+    if by_type is not None:
+        rows += [(f"  {t}", n) for t, n in by_type.items()]
     if keys is not None:
         rows.append(("keys held", keys))
-    rows += [(k, v) for k, v in c.as_dict().items() if k != "alerts"]
+    rows += counter_rows(c, by_type is not None)
     if stats.unknown_envelope_types:
         rows.append(("unknown envelope types", stats.unknown_envelope_types))
     rows.append(("skipped", stats.skips.total))

@@ -21,15 +21,16 @@ from ..core.sides import canonical_side
 from .frames import coerce_line, coerce_ms, coerce_price
 
 __all__ = [
-    "NUMERIC_COLUMNS", "OPTIONAL_COLUMNS", "QUOTE_COLUMNS", "REQUIRED_COLUMNS", "TEXT_COLUMNS", "quote_from_row",
-    "table_row",
+    "LINE_ONLY_COLUMN", "NUMERIC_COLUMNS", "OPTIONAL_COLUMNS", "QUOTE_COLUMNS", "REQUIRED_COLUMNS", "TEXT_COLUMNS",
+    "quote_from_row", "table_row",
 ]
 
 # The one quote column list (SPEC section 2): the fields of Quote, in its order, so a column
 # can never exist in a table and not on the quote (or the reverse). Every table reader and
 # writer, the batch detector and the simulator take their columns from here.
 # ``line_only`` (SPEC 10's line-only observations, which decoders emit only for line detection)
-# is no table column: a table row without a price is a suspension.
+# is not one of them: a table row without a price is a suspension, unless the table has the
+# optional LINE_ONLY_COLUMN and it is true on that row.
 QUOTE_COLUMNS: Final[tuple[str, ...]] = tuple(f for f in Quote.__struct_fields__ if f != "line_only")
 #: Columns every quote table must have (the Quote fields without a default).
 REQUIRED_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in msgspec.structs.fields(Quote) if f.required)
@@ -41,6 +42,12 @@ TEXT_COLUMNS: Final[tuple[str, ...]] = tuple(c for c in QUOTE_COLUMNS if c not i
 _REQUIRED_TEXT: Final = tuple(c for c in REQUIRED_COLUMNS if c in TEXT_COLUMNS)
 _TEXT_OPTIONAL: Final = tuple(c for c in OPTIONAL_COLUMNS if c in TEXT_COLUMNS and c not in ("kind", "market_key"))
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+#: The optional column marking a line-only observation (SPEC 10: the row's side has a line but
+#: its book publishes no price; the empty price is no suspension). Read when present (true,
+#: false, empty); the batch table of decoded frames carries it when any row is line-only.
+LINE_ONLY_COLUMN: Final = "line_only"
+_TRUE_FALSE: Final[dict[object, bool]] = {True: True, False: False, None: False, "": False, "true": True,
+                                         "false": False, "True": True, "False": False, "TRUE": True, "FALSE": False}
 
 
 def _opt_text(row: Mapping[str, Any], name: str) -> str | None:
@@ -73,6 +80,10 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
     if kind is not None and kind not in KINDS:
         raise FeedError(f"kind: {kind!r} must be {' or '.join(KINDS)}", "bad field")
     texts = [_opt_text(row, n) for n in _TEXT_OPTIONAL]
+    marked = row.get(LINE_ONLY_COLUMN)
+    line_only = _TRUE_FALSE.get(marked) if type(marked) in (bool, str) or marked is None else None
+    if line_only is None:
+        raise FeedError(f"{LINE_ONLY_COLUMN}: {marked!r} must be true, false or empty", "bad field")
     return Quote(
         _req_text(row, "sport_key"),
         _req_text(row, "event_id"),
@@ -88,13 +99,18 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
         texts[2],
         texts[3],
         texts[4],
+        line_only,  # Quote checks it: no price, a side with a line
     )
 
 
 def table_row(q: Quote) -> dict[str, Any]:
     """The table row of ``q``: every :data:`QUOTE_COLUMNS` key, values as the quote holds them
-    (``None`` for an absent optional value). :func:`quote_from_row` gives back ``q``."""
-    return {c: getattr(q, c) for c in QUOTE_COLUMNS}
+    (``None`` for an absent optional value), and :data:`LINE_ONLY_COLUMN` true for a line-only
+    observation (only then). :func:`quote_from_row` gives back ``q``."""
+    row = {c: getattr(q, c) for c in QUOTE_COLUMNS}
+    if q.line_only:
+        row[LINE_ONLY_COLUMN] = True
+    return row
 
 
 def _ms(value: object) -> int:

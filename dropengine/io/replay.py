@@ -12,15 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.alerts import Drop
+from ..core.alerts import Alert
 from ..core.engine import DropEngine, EngineCounters
 from ..core.errors import ConfigError
 from ..core.merge import merge_by_clock
+from ..core.options import resolve
 from ..core.quote import Quote
 from ..core.rules import MAX_ABS_PRICE, MIN_ABS_PRICE
 from ..core.skips import Skip, SkipLog, printable
 from ..formats.frames import FrameDecoder
-from ..formats.tables import QUOTE_COLUMNS, TEXT_COLUMNS
+from ..formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, TEXT_COLUMNS
 from .recordings import Envelope, Progress, Snapshot, open_recordings
 from .tables import needs_float, parquet_quote_table, plain_parquet_schema
 
@@ -89,11 +90,15 @@ def read_quotes(
     fmt: str = "auto",
     stats: ReplayStats | None = None,
     progress: Progress | None = None,
+    *,
+    line_only: bool = False,
 ) -> Iterator[tuple[list[Quote], int | None]]:
     """Batches of quotes in replay order, each with the ``now_ms`` that stamps its alerts.
 
     Directories are expanded into their files, each its own stream; the streams are merged
-    by clock; all vendor frames go through one decoder after the merge. The stamp is
+    by clock; all vendor frames go through one decoder after the merge, which with
+    ``line_only`` also yields the line-only observations of SPEC 10 (books that publish a
+    spread or total without its price; wanted only when lines are detected). The stamp is
     ``None`` (alerts carry their quote's ``last_update``) except for a The Odds API
     snapshot, whose alerts carry its fetch time. Formats are detected before anything is
     read, so a path that does not exist fails fast with :class:`ConfigError`; a file that
@@ -104,7 +109,7 @@ def read_quotes(
     st = stats if stats is not None else ReplayStats()
     formats, streams = open_recordings([Path(p) for p in paths], fmt, st.skips, progress)
     st.formats.update(formats)
-    decoder = FrameDecoder()
+    decoder = FrameDecoder(line_only=line_only)
     batch: list[Quote] = []
     for _, item in merge_by_clock(streams):
         if type(item) is Quote:
@@ -137,14 +142,16 @@ def replay(
     fmt: str = "auto",
     stats: ReplayStats | None = None,
     progress: Progress | None = None,
-) -> Iterator[Drop]:
-    """Yield the alerts of ``paths`` (see :func:`read_quotes`) in detection order.
+) -> Iterator[Alert]:
+    """Yield the alerts of ``paths`` (see :func:`read_quotes`) in detection order, of the
+    types the engine's options ask for (line-only observations are decoded when they
+    detect lines).
 
     An alert's ``timestamp`` is its quote's ``last_update``, or the fetch time of the The
     Odds API snapshot it came from, so the same input always gives the same output.
     """
     observe = engine.observe_many
-    for batch, stamp in read_quotes(paths, fmt, stats, progress):
+    for batch, stamp in read_quotes(paths, fmt, stats, progress, line_only=engine.options.detects_lines):
         yield from observe(batch, stamp)
 
 
@@ -165,8 +172,10 @@ def replay_batch(
     from ..analysis.batch import detect_counted
 
     st = stats if stats is not None else ReplayStats()
-    table, where = load_table(paths, fmt, st, progress)
-    result = detect_counted(table, **detect_args, timestamp_column="_now" if "_now" in table.columns else None)
+    keywords = dict(detect_args)
+    options = resolve(keywords.pop("options", None), keywords)
+    table, where = load_table(paths, fmt, st, progress, line_only=options.detects_lines)
+    result = detect_counted(table, options, timestamp_column="_now" if "_now" in table.columns else None)
     # rows the detector dropped before detection are skips, as a reader's are; a row it
     # judged an invalid price is the engine's `invalid` count, as on the stream engine
     rejected = result.rejected.filter(result.rejected.get_column("reason").is_in(list(result.skipped)))
@@ -179,14 +188,21 @@ def replay_batch(
 
 
 def load_table(
-    paths: Sequence[str | Path], fmt: str = "auto", stats: ReplayStats | None = None, progress: Progress | None = None
+    paths: Sequence[str | Path],
+    fmt: str = "auto",
+    stats: ReplayStats | None = None,
+    progress: Progress | None = None,
+    *,
+    line_only: bool = False,
 ) -> tuple[pl.DataFrame, Callable[[int], str]]:
     """All quotes of ``paths`` as one table in replay order, and a row -> position function.
 
     Parquet quote tables go straight into polars (per-file running-max clocks, then one
     stable sort that reproduces the k-way merge); every other format is read by the
     streaming readers. A ``_now`` column carries each row's alert stamp when it differs
-    from ``last_update`` (The Odds API snapshots).
+    from ``last_update`` (The Odds API snapshots). With ``line_only`` the decoders also give
+    SPEC 10's line-only observations; a Boolean ``line_only`` column marks them when
+    there is any (a null price there is no suspension).
     """
     st = stats if stats is not None else ReplayStats()
     if not paths:
@@ -199,11 +215,11 @@ def load_table(
         table, where = parquet_quote_table(files, st.skips, progress)
         st.quotes = table.height
         return table, where
-    return _decoded_table(paths, fmt, st, progress)
+    return _decoded_table(paths, fmt, st, progress, line_only)
 
 
 def _decoded_table(
-    paths: Sequence[str | Path], fmt: str, st: ReplayStats, progress: Progress | None
+    paths: Sequence[str | Path], fmt: str, st: ReplayStats, progress: Progress | None, line_only: bool
 ) -> tuple[pl.DataFrame, Callable[[int], str]]:
     """The quotes of the streaming readers as one table. The price column is Int64 while
     every price is an int within int64, else Float64 with :data:`PRICE_INT_COLUMN` saying
@@ -215,9 +231,11 @@ def _decoded_table(
     cols: dict[str, list[Any]] = {c: [] for c in QUOTE_COLUMNS}
     now: list[int] = []
     is_int: list[bool] = []
+    marks: list[bool] = []  # the line-only observations (SPEC 10)
     all_int64 = True
-    for batch, stamp in read_quotes(paths, fmt, st, progress):
+    for batch, stamp in read_quotes(paths, fmt, st, progress, line_only=line_only):
         for q in batch:
+            marks.append(q.line_only)
             for c in QUOTE_COLUMNS:
                 cols[c].append(getattr(q, c))
             price = q.price
@@ -233,6 +251,8 @@ def _decoded_table(
     table = pl.DataFrame(cols, schema=schema).with_columns(pl.Series("_now", now, dtype=pl.Int64))
     if not all_int64:
         table = table.with_columns(pl.Series(PRICE_INT_COLUMN, is_int, dtype=pl.Boolean))
+    if any(marks):  # only then: a table without line-only rows keeps today's columns
+        table = table.with_columns(pl.Series(LINE_ONLY_COLUMN, marks, dtype=pl.Boolean))
     return table, lambda i: f"quote {i + 1}"
 
 

@@ -1,31 +1,45 @@
-"""Writers for alerts: NDJSON (streamed), CSV and Parquet (collected, written on close)."""
+"""Writers for alerts: NDJSON (streamed), CSV and Parquet (collected, written on close).
+
+Every alert type goes through the same writer. NDJSON lines are each alert's wire object
+(its ``type`` says which). A table has the columns of :func:`~dropengine.core.alerts.alert_fields`
+for the types asked for: today's columns exactly for price drops alone, else a ``type`` column
+and every type's own fields (empty where a type has none; a steam's ``books`` and a line
+move's ``key_numbers`` as JSON text), so one table holds a mixed run.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
 import msgspec
 
-from ..core.alerts import ALERT_FIELDS, Drop
+from ..core.alerts import Alert, alert_fields, alert_row
 from ..core.errors import ConfigError
 
 __all__ = ["OUTPUT_SUFFIXES", "AlertWriter"]
 
 OUTPUT_SUFFIXES: Final = (".ndjson", ".jsonl", ".csv", ".parquet")
-_NUMERIC: Final = ("prev", "new", "delta", "line")
-_INTS: Final = ("last_update", "timestamp", "elapsed_ms")
+#: Numbers that keep the type they arrived with (an int column while every value is an int).
+_NUMERIC: Final = ("prev", "new", "delta", "line", "prev_line", "new_line", "points", "prev_price", "new_price")
+_INTS: Final = ("last_update", "timestamp", "elapsed_ms", "lag_ms")
 _ENC = msgspec.json.Encoder()
 
 
 class AlertWriter:
-    """Write alerts to stdout (NDJSON) or to a file chosen by extension."""
+    """Write alerts to stdout (NDJSON) or to a file chosen by extension. ``types`` are the
+    alert types the run may produce (they choose a table's columns; default: price drops).
+    ``count`` is the number of alerts written, ``counts`` the same by type."""
 
-    def __init__(self, path: Path | None = None, stream: IO[bytes] | None = None) -> None:
+    def __init__(self, path: Path | None = None, stream: IO[bytes] | None = None,
+                 types: Iterable[str] = ("odds_drop",)) -> None:
         self.path = path
         self.count = 0
+        self.counts: dict[str, int] = {}
+        self.columns = alert_fields(frozenset(types))
         self._rows: list[dict[str, Any]] = []
         self._fh: IO[bytes] | None = None
         if path is None:
@@ -46,12 +60,16 @@ class AlertWriter:
         except OSError as exc:
             raise ConfigError(f"output: cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
-    def write(self, drops: list[Drop]) -> None:
-        self.count += len(drops)
+    def write(self, alerts: Sequence[Alert]) -> None:
+        self.count += len(alerts)
+        counts = self.counts
+        for a in alerts:
+            counts[a.type] = counts.get(a.type, 0) + 1
         if self._fh is not None:
-            self._fh.write(b"".join(_ENC.encode(d) + b"\n" for d in drops))
+            self._fh.write(b"".join(_ENC.encode(a) + b"\n" for a in alerts))
         else:
-            self._rows.extend(d.to_dict() for d in drops)
+            columns = self.columns
+            self._rows.extend(alert_row(a, columns) for a in alerts)
 
     def flush(self) -> None:
         if self._fh is not None:
@@ -68,11 +86,15 @@ class AlertWriter:
             return
         import polars as pl
 
-        columns: dict[str, Any] = {c: [r.get(c) for r in self._rows] for c in ALERT_FIELDS}
-        schema: dict[str, Any] = {c: pl.String for c in ALERT_FIELDS}
+        names = self.columns
+        columns: dict[str, Any] = {c: [r.get(c) for r in self._rows] for c in names}
+        schema: dict[str, Any] = {c: pl.String for c in names}
         for c in _INTS:
-            schema[c] = pl.Int64
+            if c in schema:
+                schema[c] = pl.Int64
         for c in _NUMERIC:
+            if c not in schema:
+                continue
             if all(v is None or type(v) is int for v in columns[c]):
                 schema[c] = pl.Int64
             elif self.kind == "csv":

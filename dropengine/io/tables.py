@@ -23,7 +23,7 @@ from ..core.quote import Quote
 from ..core.sides import format_line
 from ..core.skips import SkipLog
 from ..formats.jsonline import SKIPPED, decode_line
-from ..formats.tables import QUOTE_COLUMNS, REQUIRED_COLUMNS, quote_from_row, table_row
+from ..formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, REQUIRED_COLUMNS, quote_from_row, table_row
 from .files import PARQUET_MAGIC, READ_ERRORS, Progress, close_writer, lines, open_bytes, open_writer, suffix_of
 
 if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: The columns a quote table may have: one named twice makes the table ambiguous.
-_KNOWN_COLUMNS: Final = frozenset(QUOTE_COLUMNS)
+_KNOWN_COLUMNS: Final = frozenset((*QUOTE_COLUMNS, LINE_ONLY_COLUMN))
 #: Extensions (after any compression extension) that name a table's encoding.
 TABLE_SUFFIXES: Final = (".csv", ".parquet", ".ndjson", ".jsonl", ".json")
 Stream = Iterator[tuple[int, Quote]]
@@ -260,6 +260,8 @@ def plain_parquet_schema(path: Path) -> bool:
             ok = dtype.is_integer() or dtype.is_float() or dtype == pl.Null
         elif name == "last_update":
             ok = dtype.is_integer() or isinstance(dtype, pl.Datetime)
+        elif name == LINE_ONLY_COLUMN:
+            ok = dtype in (pl.Boolean, pl.Null)
         elif name in QUOTE_COLUMNS:
             ok = dtype in (pl.String, pl.Null)
         else:
@@ -338,18 +340,35 @@ def _cell(name: str, value: Any) -> str:
     return _non_finite(value) or str(value)  # a float's repr reads back as the same float
 
 
-def write_csv_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]]) -> int:
+def _line_only_cell(row: Mapping[str, Any], declared: bool) -> bool:
+    """Whether ``row`` is a line-only observation; one in a table written without the
+    :data:`LINE_ONLY_COLUMN` (``line_only=False``) is refused: read back it would be a suspension."""
+    marked = row.get(LINE_ONLY_COLUMN) is True
+    if marked and not declared:
+        raise ConfigError(f"{LINE_ONLY_COLUMN}: a line-only observation of {row.get('side')!r} in a table written "
+                          "without the line_only column (pass line_only=True)")
+    return marked
+
+
+def write_csv_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]], line_only: bool = False) -> int:
     """Write quote rows as CSV (header :data:`QUOTE_COLUMNS`, ``\\n`` line ends, an absent
     value as an empty cell) to a binary file; returns the number of rows. An integer price
     is written as ``-110``, a float one as ``-110.0``, so the reader gives back its type; a
     NaN or infinite one as text (:func:`_non_finite`). Text with a line break cannot be a
-    cell (the reader reads one line per row): :class:`ConfigError` naming the column."""
+    cell (the reader reads one line per row): :class:`ConfigError` naming the column.
+    ``line_only`` adds the :data:`LINE_ONLY_COLUMN` (``true`` or empty), which line-only
+    observations (SPEC 10) need."""
     text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(QUOTE_COLUMNS)
+    writer.writerow((*QUOTE_COLUMNS, LINE_ONLY_COLUMN) if line_only else QUOTE_COLUMNS)
     n = 0
     for row in rows:
-        writer.writerow([_cell(c, row.get(c)) for c in QUOTE_COLUMNS])
+        cells = [_cell(c, row.get(c)) for c in QUOTE_COLUMNS]
+        if _line_only_cell(row, line_only):
+            cells.append("true")
+        elif line_only:
+            cells.append("")
+        writer.writerow(cells)
         n += 1
     text.flush()
     text.detach()
@@ -358,11 +377,14 @@ def write_csv_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]]) -> int:
 
 def write_ndjson_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]]) -> int:
     """Write quote rows as NDJSON (one compact object per line, keys in :data:`QUOTE_COLUMNS`
-    order; a NaN or infinite price as text, see :func:`_non_finite`); returns the number of rows."""
+    order; a NaN or infinite price as text, see :func:`_non_finite`; ``"line_only": true`` on a
+    line-only observation, only there); returns the number of rows."""
     batch: list[bytes] = []
     n = 0
     for row in rows:
         out = {c: row.get(c) for c in QUOTE_COLUMNS}
+        if row.get(LINE_ONLY_COLUMN) is True:
+            out[LINE_ONLY_COLUMN] = True
         text = _non_finite(out["price"])
         if text is not None:
             out["price"] = text  # msgspec would write null (a suspension)
@@ -375,30 +397,39 @@ def write_ndjson_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]]) -> int:
     return n
 
 
-def write_parquet_rows(out: Path, rows: Iterable[Mapping[str, Any]], float_prices: bool = False) -> int:
+def write_parquet_rows(out: Path, rows: Iterable[Mapping[str, Any]], float_prices: bool = False,
+                       line_only: bool = False) -> int:
     """Write quote rows as one Parquet table (zstd, fixed settings, so the same rows give the
     same bytes for one polars version); returns the number of rows.
 
     A Parquet column has one type: ``price`` is Int64, or Float64 with ``float_prices``
     (needed as soon as one price is fractional, or an int beyond Int64: integral prices then
-    read back as floats).
+    read back as floats). ``line_only`` adds the Boolean :data:`LINE_ONLY_COLUMN`, which
+    line-only observations (SPEC 10) need.
     The table is held in memory whole (about 165 bytes per quote in columnar chunks).
     Raises :class:`ConfigError` when ``out`` cannot be written.
     """
     import polars as pl  # a core dependency, imported lazily to keep `import dropengine` light
 
+    names = (*QUOTE_COLUMNS, LINE_ONLY_COLUMN) if line_only else QUOTE_COLUMNS
     schema: dict[str, Any] = {c: pl.String for c in QUOTE_COLUMNS}
     schema.update(price=pl.Float64 if float_prices else pl.Int64, last_update=pl.Int64, line=pl.Float64)
+    if line_only:
+        schema[LINE_ONLY_COLUMN] = pl.Boolean
     chunks: list[pl.DataFrame] = []
-    columns: dict[str, list[Any]] = {c: [] for c in QUOTE_COLUMNS}
+    columns: dict[str, list[Any]] = {c: [] for c in names}
     n = total = 0
     for row in rows:
         for c in QUOTE_COLUMNS:
             columns[c].append(row.get(c))
+        if _line_only_cell(row, line_only):
+            columns[LINE_ONLY_COLUMN].append(True)
+        elif line_only:
+            columns[LINE_ONLY_COLUMN].append(False)
         n += 1
         if n == _CHUNK:
             chunks.append(pl.DataFrame(columns, schema=schema, strict=False))
-            columns = {c: [] for c in QUOTE_COLUMNS}
+            columns = {c: [] for c in names}
             total += n
             n = 0
     if n or not chunks:
@@ -426,19 +457,25 @@ def write_quote_table(out: str | Path, quotes: Iterable[Quote]) -> int:
     :class:`ConfigError` for another name or an unwritable path. Read back by
     :func:`read_quote_table` (and ``replay``) it gives the same quotes, bar the Parquet
     price type noted above and a NaN or infinite price in CSV/NDJSON (no number there can
-    hold one: it is written as text, which the reader skips as ``invalid price``)."""
+    hold one: it is written as text, which the reader skips as ``invalid price``). Line-only
+    observations (SPEC 10) are marked in the :data:`LINE_ONLY_COLUMN`, which the table has
+    only when it holds one."""
     out = Path(out)
     name = out.name.lower()
     gz = name.endswith(".gz")
     suffix = Path(name[:-3] if gz else name).suffix
     if suffix not in (".csv", ".ndjson", ".jsonl", ".parquet") or (gz and suffix == ".parquet"):
         raise ConfigError(f"out: {str(out)!r} must end in .csv, .ndjson or .jsonl (optionally .gz), or .parquet")
+    if suffix != ".ndjson" and suffix != ".jsonl" and not isinstance(quotes, (list, tuple)):
+        quotes = list(quotes)  # a CSV header and a Parquet schema are written before the rows
+    marked = isinstance(quotes, (list, tuple)) and any(q.line_only for q in quotes)
     rows = [table_row(q) for q in quotes] if suffix == ".parquet" else (table_row(q) for q in quotes)
     if suffix == ".parquet":
         assert isinstance(rows, list)
-        return write_parquet_rows(out, rows, float_prices=any(needs_float(r["price"]) for r in rows))
+        return write_parquet_rows(out, rows, float_prices=any(needs_float(r["price"]) for r in rows),
+                                  line_only=marked)
     fh = open_writer(out, gz)
     try:
-        return write_csv_rows(fh, rows) if suffix == ".csv" else write_ndjson_rows(fh, rows)
+        return write_csv_rows(fh, rows, marked) if suffix == ".csv" else write_ndjson_rows(fh, rows)
     finally:
         close_writer(fh)
