@@ -28,17 +28,21 @@ For every alert:
 
 from __future__ import annotations
 
+import json
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Unpack
 
 import polars as pl
 
+from ..core import rules
 from ..core.engine import EngineCounters
 from ..core.errors import ConfigError
 from ..core.odds import american_to_decimal
-from ..core.quote import commence_ms
+from ..core.options import DetectKeywords, DetectOptions, resolve
+from ..core.quote import MAX_MS, commence_ms
 from ..core.sides import format_line, parse_side
 from .batch import _computed, accepted_quotes, detect_counted
 from .devig import DEVIG_METHODS, DevigMethod, devig
@@ -115,15 +119,27 @@ class Backtest:
 
 
 def run_backtest(
-    quotes: pl.DataFrame | pl.LazyFrame, config: BacktestConfig | None = None, **detect_args: Any
+    quotes: pl.DataFrame | pl.LazyFrame,
+    config: BacktestConfig | None = None,
+    options: DetectOptions | None = None,
+    *,
+    timestamp_column: str | None = None,
+    **keywords: Unpack[DetectKeywords],
 ) -> Backtest:
-    """Detect alerts in ``quotes`` (``detect_args`` as for :func:`~dropengine.analysis.batch.detect`)
-    and measure each against the close."""
+    """Detect alerts in ``quotes`` (``options`` or the keywords, and ``timestamp_column``, as for
+    :func:`~dropengine.analysis.batch.detect`) and measure each against the close.
+
+    With ``types`` beyond ``odds_drop`` the table and the summary gain the signal columns
+    (``type``, ``steam_books``, ``taken_side``, ``taken_line``, ``close_line``, ``line_clv``) and
+    the summary the ``type``, ``type_direction`` and ``steam_books`` dimensions; with the default
+    types both are exactly as before."""
     cfg = config if config is not None else BacktestConfig()
     if not isinstance(cfg, BacktestConfig):
         raise ConfigError(f"config: {type(cfg).__name__} is not a BacktestConfig (build one with BacktestConfig(...))")
+    opts = resolve(options, keywords)
     frame = _computed(quotes.collect) if isinstance(quotes, pl.LazyFrame) else quotes
-    detected = detect_counted(frame, **detect_args)
+    detected = detect_counted(frame, opts, timestamp_column=timestamp_column)
+    signals = opts.types != frozenset({"odds_drop"})
     hist = _with_families(accepted_quotes(frame))
     commence = _commence_times(hist)
     hist = hist.join(commence, on="event_id", how="left")
@@ -131,16 +147,22 @@ def run_backtest(
 
     closes = _closes(hist, cfg.close, cfg.early_close_minutes)
     fair, fair_failed = _fair(closes, cfg.devig)
-    table = _taken(alerts, hist, cfg)
+    stand: _Standings | None = None
+    if signals:
+        stand = _Standings(hist, frame.get_column("line_only") if "line_only" in frame.columns else None)
+        table = _all_taken(alerts, hist, stand, cfg, opts.steam_window_ms)
+    else:
+        table = _taken(alerts, hist, cfg)
+    key = "taken_side" if signals else "side"  # the price key taken (a drop's own side)
     # The close is measured where the bet is placed (the taking book), or on the sharp book.
     close_book = pl.lit(cfg.sharp) if cfg.sharp else pl.col("taken_book")
     table = table.with_columns(close_book.alias("close_book"))
     table = table.join(
         closes.select(
-            "event_id", pl.col("bookmaker").alias("close_book"), "side",
+            "event_id", pl.col("bookmaker").alias("close_book"), pl.col("side").alias(key),
             pl.col("close_price"), pl.col("close_time"), pl.col("close_status"),
         ),
-        on=["event_id", "close_book", "side"], how="left",
+        on=["event_id", "close_book", key], how="left",
     ).with_columns(pl.col("close_status").fill_null("no quote before close"))
     if cfg.close == "last-before-commence":  # an in-play alert has no close left to beat
         table = table.with_columns(
@@ -157,12 +179,14 @@ def run_backtest(
         .otherwise(pl.col("close_status")).alias("close_status")
     )
     table = table.join(
-        fair.select("event_id", pl.col("bookmaker").alias("close_book"), "side", "p_fair_close"),
-        on=["event_id", "close_book", "side"], how="left",
+        fair.select("event_id", pl.col("bookmaker").alias("close_book"), pl.col("side").alias(key), "p_fair_close"),
+        on=["event_id", "close_book", key], how="left",
     ).with_columns(
         pl.when(pl.col("close_status") == "ok").then(pl.col("p_fair_close")).alias("p_fair_close"),
         pl.when(pl.col("close_status") == "ok").then(pl.col("close_price")).alias("close_price"),
     )
+    if stand is not None:
+        table = _line_clv(table, stand, cfg)
     table = _clv(table, cfg).sort("alert")
     return Backtest(table, summarize(table, cfg), detected.counters, cfg, _warnings(hist, table, cfg, fair_failed))
 
@@ -350,11 +374,28 @@ def summarize(table: pl.DataFrame, cfg: BacktestConfig) -> pl.DataFrame:
     ``mean_clv``, ``median_clv``, ``beat_close`` (share with CLV > 0), ``ci95_low`` and
     ``ci95_high`` (normal approximation: mean ± 1.96·sd/√n), ``fair`` and
     ``mean_novig_clv``, ``close_convention``.
+
+    A table with signals (a ``line_clv`` column) is also summarised by ``type``, ``type_direction``
+    and ``steam_books`` (steam by its number of books), and gains ``line_moved`` (alerts whose
+    taken line was no longer the book's line at the close: no price CLV), ``line_closed`` and
+    ``mean_line_clv`` (points beaten against the closing line); groups without a value (a
+    steam's bookmaker, a line move's size) are left out.
     """
+    signals = "line_clv" in table.columns
     t = table.with_columns(_size_bucket().alias("size"), pl.lit("all").alias("overall"))
+    dims = ["overall", "bookmaker", "market_key", "direction", "size"]
+    if signals:
+        t = t.with_columns((pl.col("type") + " " + pl.col("direction")).alias("type_direction"))
+        dims[1:1] = ["type", "type_direction", "steam_books"]
+    extra = [
+        (pl.col("close_status") == "line moved").sum().alias("line_moved"),
+        pl.col("line_clv").is_not_null().sum().alias("line_closed"),
+        pl.col("line_clv").mean().alias("mean_line_clv"),
+    ] if signals else []
     parts = []
-    for dim in ("overall", "bookmaker", "market_key", "direction", "size"):
-        g = t.group_by(dim).agg(
+    for dim in dims:
+        part = t if dim == "overall" or not signals else t.filter(pl.col(dim).is_not_null())
+        g = part.group_by(dim).agg(
             pl.len().alias("alerts"),
             pl.col("clv").is_not_null().sum().alias("closed"),
             (pl.col("close_status") == "early close").sum().alias("early_close"),
@@ -364,6 +405,7 @@ def summarize(table: pl.DataFrame, cfg: BacktestConfig) -> pl.DataFrame:
             pl.col("clv").std().alias("_sd"),
             pl.col("novig_clv").is_not_null().sum().alias("fair"),
             pl.col("novig_clv").mean().alias("mean_novig_clv"),
+            *extra,
         ).with_columns(
             (1.96 * pl.col("_sd") / pl.col("closed").cast(pl.Float64).sqrt()).alias("_half"),
         ).select(
@@ -372,12 +414,196 @@ def summarize(table: pl.DataFrame, cfg: BacktestConfig) -> pl.DataFrame:
             "mean_clv", "median_clv", "beat_close",
             (pl.col("mean_clv") - pl.col("_half")).alias("ci95_low"),
             (pl.col("mean_clv") + pl.col("_half")).alias("ci95_high"),
-            "fair", "mean_novig_clv",
+            "fair", "mean_novig_clv", *(e.meta.output_name() for e in extra),
         )
         if dim == "size":  # smallest moves first, as the buckets are defined
             order = {label: i for i, (_, _, label) in enumerate(SIZE_BUCKETS)}
             g = g.sort(pl.col("group").replace_strict(order, default=len(order), return_dtype=pl.Int64))
+        elif dim == "steam_books":  # 3 books, 4 books, ...
+            g = g.sort(pl.col("group").cast(pl.Int64))
         else:
             g = g.sort(["alerts", "group"], descending=[True, False])
         parts.append(g)
     return pl.concat(parts).with_columns(pl.lit(cfg.close).alias("close_convention"))
+
+
+# --------------------------------------------------------------------------- signals (SPEC 10-11)
+#
+# With ``types`` beyond price drops the alerts table holds line moves and steam too. Drops are
+# taken exactly as above; a line move or a steam is taken from the books' *standing* on the
+# outcome: a book's standing at time t is its latest accepted observation of the outcome at any
+# line with ``last_update <= t`` (ties: the later arrival), so its line there is its current line.
+# A standing that is a suspension (null price) or a line-only observation offers nothing to take.
+
+
+@dataclass(frozen=True, slots=True)
+class _Obs:
+    last_update: int
+    side: str
+    line: float | None
+    price: float | None
+    line_only: bool
+
+
+class _Standings:
+    """Every book's observations of every outcome, in time order, for as-of look-ups."""
+
+    def __init__(self, hist: pl.DataFrame, line_only: pl.Series | None) -> None:
+        lines: dict[str, float | None] = {s: parse_side(s).line for s in hist.get_column("side").unique().to_list()}
+        rows = hist.sort(["last_update", "row"]).select("event_id", "bookmaker", "side", "price", "last_update", "row")
+        flags = line_only.to_list() if line_only is not None else None
+        self._obs: dict[tuple[str, str], dict[str, list[_Obs]]] = {}
+        for event_id, book, side, price, lu, row in rows.iter_rows():
+            only = bool(flags[row]) if flags is not None and flags[row] is not None else False
+            books = self._obs.setdefault((event_id, rules.outcome_of(side)), {})
+            books.setdefault(book, []).append(_Obs(lu, side, lines[side], price, only))
+        self._times = {key: {b: [o.last_update for o in obs] for b, obs in books.items()}
+                       for key, books in self._obs.items()}
+
+    def books(self, event_id: str, outcome: str) -> list[str]:
+        return sorted(self._obs.get((event_id, outcome), {}))
+
+    def at(self, event_id: str, outcome: str, book: str, t: int, *, before: bool = False,
+           skip_suspended: bool = False) -> _Obs | None:
+        """The book's standing at ``t`` (``before``: strictly before ``t``); ``skip_suspended``
+        looks past suspensions to the latest observation with a price or a line-only line."""
+        obs = self._obs.get((event_id, outcome), {}).get(book)
+        if not obs:
+            return None
+        times = self._times[(event_id, outcome)][book]
+        i = (bisect_left(times, t) if before else bisect_right(times, t)) - 1
+        while i >= 0 and skip_suspended and obs[i].price is None and not obs[i].line_only:
+            i -= 1
+        return obs[i] if i >= 0 else None
+
+    def close_line(self, event_id: str, outcome: str, book: str, until: int | None) -> tuple[float | None, int | None]:
+        """The book's last line on the outcome at or before ``until`` (None: at all), and its time."""
+        obs = self.at(event_id, outcome, book, until if until is not None else MAX_MS, skip_suspended=True)
+        return (obs.line, obs.last_update) if obs is not None else (None, None)
+
+
+def _better_line_sign(line_side: str) -> int:
+    """+1 when a higher line is better for a bettor on ``line_side`` (spread and under sides),
+    -1 when a lower one is (over sides): the side of SPEC 10's direction rule that is cheaper."""
+    return 1 if rules.line_direction(line_side, 1.0) == "toward_dog" else -1
+
+
+def _offer(obs: _Obs | None) -> bool:
+    return obs is not None and obs.price is not None and not obs.line_only
+
+
+def _rank(line_side: str, obs: _Obs, book: str) -> tuple[float, float, str]:
+    """Sort key of an offer, best first: the best line for the bettor, then the highest decimal
+    price, then the bookmaker's name (a fixed order for ties)."""
+    assert obs.price is not None
+    line = 0.0 if obs.line is None else -_better_line_sign(line_side) * obs.line
+    return (line, -american_to_decimal(obs.price), book)
+
+
+def _moved(line_side: str, direction: str, base: _Obs | None, now: _Obs) -> bool:
+    """Whether a book's standing went from ``base`` to ``now`` in ``direction``: a line move in it
+    (SPEC 10's direction) or, on the same line, a price move in it (SPEC 1's), of any size."""
+    if base is None:
+        return False  # first seen inside the window: no move observed
+    if base.line != now.line and base.line is not None and now.line is not None:
+        return rules.line_direction(line_side, now.line - base.line) == direction
+    if base.price is None or now.price is None:
+        return False
+    return rules.direction_of(rules.to_cents(now.price) - rules.to_cents(base.price)) == direction
+
+
+def _signal_taken(alerts: pl.DataFrame, hist: pl.DataFrame, stand: _Standings, cfg: BacktestConfig,
+                  window_ms: int) -> pl.DataFrame:
+    """What is taken for each line move and steam (see the module docstring)."""
+    out: list[dict[str, Any]] = []
+    cols = ["alert", "type", "event_id", "bookmaker", "side", "direction", "last_update", "new_price", "new_line",
+            "books"]
+    for a, typ, event_id, book, side, direction, lu, new_price, new_line, books_json in alerts.select(cols).iter_rows():
+        outcome = rules.outcome_of(side)
+        taken: tuple[str, _Obs] | None = None
+        n_books: int | None = None
+        if typ == "line_move":
+            if cfg.take == "same":
+                if new_price is not None:
+                    obs = stand.at(event_id, outcome, book, lu)
+                    if _offer(obs) and obs is not None and obs.line == new_line:
+                        taken = (book, obs)
+            else:
+                t = lu + cfg.latency_ms
+                offers = [(b, o) for b in stand.books(event_id, outcome) if b != book
+                          for o in (stand.at(event_id, outcome, b, t),) if _offer(o) and o is not None]
+                taken = min(offers, key=lambda bo: _rank(outcome, bo[1], bo[0]), default=None)
+        else:  # steam
+            moves = json.loads(books_json)
+            n_books = len(moves)
+            moved = {m["bookmaker"] for m in moves}
+            if cfg.take == "same":  # the book whose move made the steam: the last of its books
+                last = moves[-1]["bookmaker"]
+                obs = stand.at(event_id, outcome, last, lu)
+                taken = (last, obs) if _offer(obs) and obs is not None else None
+            else:
+                t = lu + cfg.latency_ms
+                offers = []
+                for b in stand.books(event_id, outcome):
+                    if b in moved:
+                        continue
+                    now = stand.at(event_id, outcome, b, t)
+                    if not _offer(now) or now is None:
+                        continue
+                    base = stand.at(event_id, outcome, b, lu - window_ms, before=True, skip_suspended=True)
+                    if not _moved(outcome, direction, base, now):
+                        offers.append((b, now))
+                taken = min(offers, key=lambda bo: _rank(outcome, bo[1], bo[0]), default=None)
+        row: dict[str, Any] = {"alert": a, "steam_books": n_books, "taken_price": None, "taken_book": None,
+                               "taken_time": None, "taken_side": None, "taken_line": None}
+        if taken is not None:
+            tb, obs = taken
+            row.update(taken_price=obs.price, taken_book=tb, taken_time=obs.last_update, taken_side=obs.side,
+                       taken_line=obs.line)
+        out.append(row)
+    schema = {"alert": pl.UInt32, "steam_books": pl.Int64, "taken_price": pl.Float64, "taken_book": pl.String,
+              "taken_time": pl.Int64, "taken_side": pl.String, "taken_line": pl.Float64}
+    return alerts.join(pl.DataFrame(out, schema=schema, orient="row"), on="alert", how="left")
+
+
+def _all_taken(alerts: pl.DataFrame, hist: pl.DataFrame, stand: _Standings, cfg: BacktestConfig,
+               window_ms: int) -> pl.DataFrame:
+    """Every alert's take: drops as without signals (their own side), the rest from the standings."""
+    is_drop = pl.col("type") == "odds_drop"
+    drops = _taken(alerts.filter(is_drop), hist, cfg)
+    lines = {s: parse_side(s).line for s in drops.get_column("side").unique().to_list()}
+    drops = drops.with_columns(
+        pl.lit(None, dtype=pl.Int64).alias("steam_books"),
+        pl.when(pl.col("taken_price").is_not_null()).then(pl.col("side")).alias("taken_side"),
+        pl.when(pl.col("taken_price").is_not_null())
+        .then(pl.col("side").replace_strict(lines, default=None, return_dtype=pl.Float64)).alias("taken_line"),
+    )
+    others = _signal_taken(alerts.filter(~is_drop), hist, stand, cfg, window_ms)
+    table = pl.concat([drops, others], how="diagonal_relaxed").sort("alert")
+    return table.with_columns(pl.col("taken_time").cast(pl.Int64))
+
+
+def _line_clv(table: pl.DataFrame, stand: _Standings, cfg: BacktestConfig) -> pl.DataFrame:
+    """``close_line``: the close book's last line on the taken outcome (by the close convention;
+    none when that close is early, the alert came after it, or nothing was taken), and
+    ``line_clv``: the points by which the taken line beats it for the bettor (positive = a
+    better number than the close, on the side of SPEC 10's direction rule)."""
+    early = None if cfg.early_close_minutes is None else cfg.early_close_minutes * 60_000
+    before = cfg.close == "last-before-commence"
+    close_lines: list[float | None] = []
+    line_clv: list[float | None] = []
+    cols = ["event_id", "close_book", "taken_side", "taken_line", "commence_ms", "close_status"]
+    for event_id, book, side, line, commence, status in table.select(cols).iter_rows():
+        close: float | None = None
+        if line is not None and book is not None and status not in ("alert after close", "no commence time",
+                                                                   "nothing to take"):
+            outcome = rules.outcome_of(side)
+            close, at = stand.close_line(event_id, outcome, book, commence if before else None)
+            if close is not None and early is not None and commence is not None and at is not None \
+                    and commence - at > early:
+                close = None
+        close_lines.append(close)
+        line_clv.append(None if close is None or line is None
+                        else round(_better_line_sign(rules.outcome_of(side)) * (line - close), 9))
+    return table.with_columns(pl.Series("close_line", close_lines, dtype=pl.Float64),
+                              pl.Series("line_clv", line_clv, dtype=pl.Float64))

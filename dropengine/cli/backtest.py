@@ -47,7 +47,8 @@ def _minutes_or_off(ctx: click.Context, param: click.Parameter, value: str) -> f
 @click.option("--close", type=click.Choice(CLOSE_CONVENTIONS), default="last-before-commence", show_default=True,
               help="Which price counts as closing: the last at or before commence_time, or the last at all.")
 @click.option("--take", type=click.Choice(TAKE_POLICIES), default="same", show_default=True,
-              help="same: the alerting book's new price; best-other: the best other book at alert time + latency.")
+              help="same: the alerting book's new price; best-other: the best other book at alert time + latency "
+                   "(for a steam: among the books that had not moved; docs/backtest.md).")
 @click.option("--latency-ms", type=click.IntRange(min=0), default=0, show_default=True,
               help="With --take best-other (only): how long after the alert the bet is placed.")
 @click.option("--sharp", default=None, help="Measure the close on this book (e.g. pinnacle) instead of the taking one.")
@@ -62,13 +63,14 @@ def _minutes_or_off(ctx: click.Context, param: click.Parameter, value: str) -> f
 def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: bool, close: str, take: str,
                  latency_ms: int, sharp: str | None, devig: str, early_close: float | None,
                  out_dir: Path | None) -> None:
-    """Closing-line value of acting on the drop alerts of recorded odds.
+    """Closing-line value of acting on the alerts of recorded odds (--types: drops, line moves, steam).
 
     Takes any input `replay` takes and its detection flags. For each alert: the price
     taken (and where), the close (and why there is none, when there is none), the fair
     close probability, price CLV (d_taken / d_close - 1) and no-vig CLV
     (p_fair_close * d_taken - 1), and minutes to commence; then a summary by bookmaker,
-    market, direction and size of move with 95% intervals.
+    market, direction and size of move with 95% intervals; with --types beyond odds_drop also by
+    type and by the number of books in a steam, with the line CLV in points.
     """
     err = Console(stderr=True)
     stats = ReplayStats()
@@ -118,6 +120,9 @@ def _backtest_tables(out: Console, bt: Backtest) -> None:
                 "ci95_high", "mean_novig_clv"]
         heads = ["group", "alerts", "closed", "early close", "mean CLV", "median", "beat close", "95% low",
                  "95% high", "no-vig CLV"]
+        if "line_moved" in bt.summary.columns:  # with signals: line moved again, CLV in points
+            cols += ["line_moved", "mean_line_clv"]
+            heads += ["line moved", "line CLV (pt)"]
         for h in heads:
             table.add_column(h, justify="left" if h == "group" else "right")
         for row in bt.summary.filter(pl.col("dimension") == dim).select(cols).iter_rows():

@@ -45,13 +45,19 @@ def markdown(bt: Backtest, command: str | None = None) -> str:
         lines += ["", "```", command, "```"]
     cols = ["group", "alerts", "closed", "early_close", "mean_clv", "median_clv", "beat_close", "ci95_low",
             "ci95_high", "mean_novig_clv"]
+    if "line_moved" in bt.summary.columns:  # with signals (--types beyond odds_drop)
+        cols += ["line_moved", "mean_line_clv"]
     for dim in bt.summary.get_column("dimension").unique(maintain_order=True).to_list():
         part = bt.summary.filter(pl.col("dimension") == dim)
         lines += ["", f"## by {dim}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for row in part.select(cols).iter_rows():
             lines.append("| " + " | ".join(_fmt(v) for v in row) + " |")
     lines += ["", "CLV is `d_taken / d_close - 1`; no-vig CLV is `p_fair_close * d_taken - 1`;",
-              "the 95% interval is mean ± 1.96·sd/√n over alerts with a close.", ""]
+              "the 95% interval is mean ± 1.96·sd/√n over alerts with a close."]
+    if "line_moved" in bt.summary.columns:
+        lines += ["`line_moved`: alerts whose taken line was no longer the book's line at the close (no price CLV);",
+                  "`mean_line_clv`: points by which the taken line beat the book's closing line."]
+    lines.append("")
     return "\n".join(lines)
 
 
