@@ -476,6 +476,13 @@ class _Standings:
             i -= 1
         return obs[i] if i >= 0 else None
 
+    def first(self, event_id: str, outcome: str, book: str) -> _Obs | None:
+        """The book's first observation of the outcome with a price or a line-only line."""
+        for obs in self._obs.get((event_id, outcome), {}).get(book, ()):
+            if obs.price is not None or obs.line_only:
+                return obs
+        return None
+
     def close_line(self, event_id: str, outcome: str, book: str, until: int | None) -> tuple[float | None, int | None]:
         """The book's last line on the outcome at or before ``until`` (None: at all), and its time."""
         obs = self.at(event_id, outcome, book, until if until is not None else MAX_MS, skip_suspended=True)
@@ -504,7 +511,7 @@ def _moved(line_side: str, direction: str, base: _Obs | None, now: _Obs) -> bool
     """Whether a book's standing went from ``base`` to ``now`` in ``direction``: a line move in it
     (SPEC 10's direction) or, on the same line, a price move in it (SPEC 1's), of any size."""
     if base is None:
-        return False  # first seen inside the window: no move observed
+        return False  # nothing to compare with
     if base.line != now.line and base.line is not None and now.line is not None:
         return rules.line_direction(line_side, now.line - base.line) == direction
     if base.price is None or now.price is None:
@@ -512,8 +519,7 @@ def _moved(line_side: str, direction: str, base: _Obs | None, now: _Obs) -> bool
     return rules.direction_of(rules.to_cents(now.price) - rules.to_cents(base.price)) == direction
 
 
-def _signal_taken(alerts: pl.DataFrame, hist: pl.DataFrame, stand: _Standings, cfg: BacktestConfig,
-                  window_ms: int) -> pl.DataFrame:
+def _signal_taken(alerts: pl.DataFrame, stand: _Standings, cfg: BacktestConfig, window_ms: int) -> pl.DataFrame:
     """What is taken for each line move and steam (see the module docstring)."""
     out: list[dict[str, Any]] = []
     cols = ["alert", "type", "event_id", "bookmaker", "side", "direction", "last_update", "new_price", "new_line",
@@ -550,7 +556,9 @@ def _signal_taken(alerts: pl.DataFrame, hist: pl.DataFrame, stand: _Standings, c
                     now = stand.at(event_id, outcome, b, t)
                     if not _offer(now) or now is None:
                         continue
-                    base = stand.at(event_id, outcome, b, lu - window_ms, before=True, skip_suspended=True)
+                    # its standing when the window opened (a book first seen inside it: its first one)
+                    base = (stand.at(event_id, outcome, b, lu - window_ms, before=True, skip_suspended=True)
+                            or stand.first(event_id, outcome, b))
                     if not _moved(outcome, direction, base, now):
                         offers.append((b, now))
                 taken = min(offers, key=lambda bo: _rank(outcome, bo[1], bo[0]), default=None)
@@ -578,7 +586,7 @@ def _all_taken(alerts: pl.DataFrame, hist: pl.DataFrame, stand: _Standings, cfg:
         pl.when(pl.col("taken_price").is_not_null())
         .then(pl.col("side").replace_strict(lines, default=None, return_dtype=pl.Float64)).alias("taken_line"),
     )
-    others = _signal_taken(alerts.filter(~is_drop), hist, stand, cfg, window_ms)
+    others = _signal_taken(alerts.filter(~is_drop), stand, cfg, window_ms)
     table = pl.concat([drops, others], how="diagonal_relaxed").sort("alert")
     return table.with_columns(pl.col("taken_time").cast(pl.Int64))
 
