@@ -174,3 +174,27 @@ def test_cli_prints_clv_per_type_and_per_steam_books(tmp_path: Path) -> None:
     for title in ("CLV by type", "CLV by steam_books", "CLV by type_direction"):
         assert title in res.output
     assert "line CLV (pt)" in res.output
+
+
+def test_on_an_over_a_lower_total_is_the_better_number() -> None:
+    """Totals: a, b, c raise the total 44.5 -> 45.5 within two minutes (the over steams toward the
+    favourite: dearer to back). An over bettor wants the lowest total: f's 44 (-120) beats d's
+    44.5 (-110). f closes on 45.5: the taken 44 beat the closing number by 1.5 points."""
+    def tot(book: str, line: float, over: int, under: int, t: int) -> list[dict[str, Any]]:
+        return [q(book, f"total_over@{line:g}", over, t), q(book, f"total_under@{line:g}", under, t)]
+
+    rows = [
+        *(r for b in "abcd" for r in tot(b, 44.5, -110, -110, C - 4 * 3_600_000)),
+        *tot("f", 44, -120, 100, C - 4 * 3_600_000),
+        *(r for i, b in enumerate("abc") for r in tot(b, 45.5, -110, -110, M + 60_000 * (i + 1))),
+        *tot("f", 45.5, -110, -110, C - 600_000),
+    ]
+    bt = run_backtest(pl.DataFrame(rows), BacktestConfig(take="best-other"), types=TYPES)
+    over = one(bt.alerts, type="steam", side="total_over")
+    assert over["direction"] == "toward_favorite"
+    assert (over["taken_book"], over["taken_side"], over["taken_price"]) == ("f", "total_over@44", -120)
+    assert over["close_status"] == "line moved" and over["close_line"] == 45.5
+    assert over["line_clv"] == pytest.approx(1.5)
+    # the under (toward_dog: cheaper to back) takes the highest total among the unmoved: d's 44.5
+    under = one(bt.alerts, type="steam", side="total_under")
+    assert (under["taken_book"], under["taken_side"]) == ("d", "total_under@44.5")
