@@ -24,6 +24,30 @@ For every alert:
 - **fair close probability**: the closing market's sides (both sides of a line, or the two
   or three moneyline outcomes) devigged with ``devig`` (``multiplicative`` by default);
 - **price CLV** ``d_taken / d_close - 1`` and **no-vig CLV** ``p_fair_close * d_taken - 1``.
+
+With ``types`` beyond price drops (SPEC 10-11) a line move or a steam is taken from the books'
+*standing* on its outcome (a book's latest accepted observation of the outcome at any line, at
+or before a time; its line there is its current line):
+
+- a **line move**, ``same``: the alerting book's new price at its new line (a line-only book
+  publishes none: ``nothing to take``); ``best-other``: the best offer among the other books at
+  ``last_update + latency_ms``, each at its current line;
+- a **steam**, ``same``: the book whose move completed it (the last of its ``books``), at its
+  standing at the steam's ``last_update`` T; ``best-other`` (a steam follower): the best offer at
+  ``T + latency_ms`` among the books that *had not moved*: not one of the steam's books, and its
+  standing at ``T + latency_ms`` not moved in the steam's direction from its standing just
+  before the window opened (``T - steam_window_ms``; a book first seen later: its first
+  standing), where moved means a line move in that direction (SPEC 10) or, on the same line, a
+  price move in it (SPEC 1), of any size;
+- the **best offer** is the best line for the bettor (higher for spread and under sides, lower
+  for over sides: the cheaper side of SPEC 10's direction rule), then the highest decimal price,
+  then the bookmaker's name; a suspended or line-only standing offers nothing;
+- the price CLV is measured at the taken line (the close of the taken book's key
+  ``side@line``); when the book's market closed on another line the status is ``line moved``
+  (no price CLV, counted as ``line_moved`` in the summary), and ``line_clv`` measures the taken
+  line in points against the book's closing line (positive: a better number than the close).
+
+The bet is always on the alert's own side, in both directions, as for drops.
 """
 
 from __future__ import annotations

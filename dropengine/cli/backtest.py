@@ -121,8 +121,8 @@ def _backtest_tables(out: Console, bt: Backtest) -> None:
         heads = ["group", "alerts", "closed", "early close", "mean CLV", "median", "beat close", "95% low",
                  "95% high", "no-vig CLV"]
         if "line_moved" in bt.summary.columns:  # with signals: line moved again, CLV in points
-            cols += ["line_moved", "mean_line_clv"]
-            heads += ["line moved", "line CLV (pt)"]
+            cols += ["line_moved", "line_closed", "mean_line_clv"]
+            heads += ["line moved", "line closed", "line CLV (pt)"]
         for h in heads:
             table.add_column(h, justify="left" if h == "group" else "right")
         for row in bt.summary.filter(pl.col("dimension") == dim).select(cols).iter_rows():

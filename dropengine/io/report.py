@@ -46,7 +46,7 @@ def markdown(bt: Backtest, command: str | None = None) -> str:
     cols = ["group", "alerts", "closed", "early_close", "mean_clv", "median_clv", "beat_close", "ci95_low",
             "ci95_high", "mean_novig_clv"]
     if "line_moved" in bt.summary.columns:  # with signals (--types beyond odds_drop)
-        cols += ["line_moved", "mean_line_clv"]
+        cols += ["line_moved", "line_closed", "mean_line_clv"]
     for dim in bt.summary.get_column("dimension").unique(maintain_order=True).to_list():
         part = bt.summary.filter(pl.col("dimension") == dim)
         lines += ["", f"## by {dim}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -56,7 +56,8 @@ def markdown(bt: Backtest, command: str | None = None) -> str:
               "the 95% interval is mean ± 1.96·sd/√n over alerts with a close."]
     if "line_moved" in bt.summary.columns:
         lines += ["`line_moved`: alerts whose taken line was no longer the book's line at the close (no price CLV);",
-                  "`mean_line_clv`: points by which the taken line beat the book's closing line."]
+                  "`mean_line_clv`: mean points by which the taken line beat the closing line, over the",
+                  "`line_closed` alerts that have a closing line."]
     lines.append("")
     return "\n".join(lines)
 
