@@ -15,6 +15,7 @@ from dropengine.core.errors import ConfigError
 from dropengine.core.quote import Quote
 from dropengine.core.skips import SkipLog
 from dropengine.formats.tables import (
+    LINE_ONLY_COLUMN,
     NUMERIC_COLUMNS,
     OPTIONAL_COLUMNS,
     QUOTE_COLUMNS,
@@ -30,7 +31,8 @@ from .test_h11_formats_vendor import quotes
 
 def test_the_column_list_is_the_quote_itself() -> None:
     fields = msgspec.structs.fields(Quote)
-    assert tuple(f.name for f in fields) == QUOTE_COLUMNS
+    # issue 12: the quote's last field is the optional line_only column (SPEC 10), no QUOTE_COLUMNS member
+    assert tuple(f.name for f in fields) == (*QUOTE_COLUMNS, LINE_ONLY_COLUMN)
     assert tuple(f.name for f in fields if f.required) == REQUIRED_COLUMNS
     assert set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS) == set(QUOTE_COLUMNS)
     assert set(TEXT_COLUMNS) | set(NUMERIC_COLUMNS) == set(QUOTE_COLUMNS)
