@@ -62,6 +62,7 @@ from typing import Any, Final, Unpack
 import polars as pl
 
 from ..core import rules
+from ..core.alerts import SIGNALS
 from ..core.engine import EngineCounters
 from ..core.errors import ConfigError
 from ..core.odds import american_to_decimal
@@ -140,6 +141,8 @@ class Backtest:
     #: One line each about the input that makes the result less than it seems (a ``sharp``
     #: book absent from the data); the command line prints them on stderr.
     warnings: tuple[str, ...] = ()
+    #: The alert types measured (SPEC 10-11 signals beyond ``odds_drop`` add the signal columns).
+    types: tuple[str, ...] = ("odds_drop",)
 
 
 def run_backtest(
@@ -212,7 +215,8 @@ def run_backtest(
     if stand is not None:
         table = _line_clv(table, stand, cfg)
     table = _clv(table, cfg).sort("alert")
-    return Backtest(table, summarize(table, cfg), detected.counters, cfg, _warnings(hist, table, cfg, fair_failed))
+    return Backtest(table, summarize(table, cfg), detected.counters, cfg, _warnings(hist, table, cfg, fair_failed),
+                    tuple(t for t in SIGNALS if t in opts.types))
 
 
 def _warnings(hist: pl.DataFrame, table: pl.DataFrame, cfg: BacktestConfig, fair_failed: int) -> tuple[str, ...]:

@@ -89,7 +89,8 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet
     exit_if_unusable(err, stats, bt.counters)
     for warning in bt.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
-    out = Console() if sys.stdout.isatty() else Console(width=150)
+    # not a terminal: wide enough for every column (the signal columns too) on one line each
+    out = Console() if sys.stdout.isatty() else Console(width=150 if bt.types == ("odds_drop",) else 200)
     if out_dir is None:
         _backtest_tables(out, bt)
     else:
@@ -112,7 +113,9 @@ def _backtest_tables(out: Console, bt: Backtest) -> None:
     counts = ", ".join(f"{s} {n}" for s, n in status.iter_rows())
     early = "off" if cfg.early_close_minutes is None else f"more than {cfg.early_close_minutes:g} min before commence"
     out.print(f"close: {cfg.close}; take: {cfg.take}; close on: {cfg.sharp or 'the taking book'}; "
-              f"devig: {cfg.devig}; early close: {early}; alerts {bt.alerts.height}"
+              f"devig: {cfg.devig}; early close: {early}; "
+              + (f"types: {', '.join(bt.types)}; " if bt.types != ("odds_drop",) else "")
+              + f"alerts {bt.alerts.height}"
               + (f" ({counts})" if counts else ""), markup=False, highlight=False, soft_wrap=True)
     for dim in bt.summary.get_column("dimension").unique(maintain_order=True).to_list():
         table = Table(title=f"CLV by {dim} ({cfg.close})", title_justify="left")

@@ -36,6 +36,7 @@ def markdown(bt: Backtest, command: str | None = None) -> str:
         + f"; close measured on: **{cfg.sharp or 'the taking book'}**; devig: **{cfg.devig}**",
         "- early close: " + ("off" if cfg.early_close_minutes is None else
                              f"more than {cfg.early_close_minutes:g} minutes before commence (no CLV)"),
+        *([f"- types: {', '.join(bt.types)}"] if bt.types != ("odds_drop",) else []),
         f"- alerts: {bt.alerts.height}; with a close: {bt.alerts.get_column('clv').is_not_null().sum()}",
     ]
     status = bt.alerts.group_by("close_status").len().sort(["len", "close_status"], descending=[True, False])
