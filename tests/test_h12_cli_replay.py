@@ -219,3 +219,17 @@ def test_bad_signal_flag_values_exit_2_naming_flag_and_value(
     code, out, err = invoke("replay", *args, str(recording))
     assert code == 2 and out == ""
     assert f"Invalid value for '{flag}'" in err and shown in err, err
+
+
+def test_help_lists_every_signal_flag_with_the_cores_defaults() -> None:
+    from dropengine.core.options import DetectOptions
+
+    code, out, _ = invoke("replay", "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    for flag in ("--types", "--line-threshold", "--steam-books", "--steam-window", "--steam-threshold",
+                 "--steam-groups", "--cooldown", "--key-numbers"):
+        assert flag in flat
+    d = DetectOptions()
+    assert f"[default: {d.line_threshold}]" in flat and f"[default: {d.steam_window_ms // 1000}]" in flat
+    assert "[default: americanfootball_* spreads 3,4,6,7,10,14]" in flat

@@ -30,9 +30,10 @@ from typing import Any, Final
 
 import click
 
+from ..core.alerts import SIGNALS
 from ..core.errors import ConfigError
 from ..core.filters import AlertFilter, parse_csv
-from ..core.options import REFERENCES, UNITS, DetectOptions, KeyNumbers
+from ..core.options import DEFAULT_KEY_NUMBERS, REFERENCES, UNITS, DetectOptions, KeyNumbers
 from ..core.rules import DIRECTIONS, number_from_text
 from ..io.recordings import FORMATS
 
@@ -102,6 +103,16 @@ class _Number(click.ParamType[int | float, Any]):
         return int(number) if number.is_integer() else number
 
 
+#: The core's defaults, which the signal options' help texts state (a flag not given leaves them).
+_DEFAULT: Final = DetectOptions()
+_DEFAULT_KEYS: Final = "; ".join(f"{sport} {market} {','.join(map(str, numbers))}"
+                                 for sport, market, numbers in DEFAULT_KEY_NUMBERS.entries)
+
+
+def _seconds_text(ms: int) -> str:
+    return str(decimal.Decimal(ms) / 1000)
+
+
 # One click decorator per shared option; a decorator makes a new Option each time it is applied,
 # so every command gets its own Option objects with the same declaration.
 _OPTIONS: Final[dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]]] = {
@@ -126,17 +137,20 @@ _OPTIONS: Final[dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]]] =
     # defaults are the ones the help texts state (so a command without them behaves as before).
     "types": click.option(
         "--types", metavar="TYPES",
-        help="Alert types to report, comma-separated: odds_drop (price drops), line_move (spread/total/prop "
-             "line moves), steam (the same move at several books). [default: odds_drop]"),
+        help=f"Alert types to report, comma-separated: {SIGNALS[0]} (price drops), {SIGNALS[1]} (spread/total/"
+             f"prop line moves), {SIGNALS[2]} (the same move at several books). "
+             f"[default: {','.join(t for t in SIGNALS if t in _DEFAULT.types)}]"),
     "line_threshold": click.option(
         "--line-threshold", type=_Number(), metavar="POINTS",
-        help="Minimum line move, in points (0.25 for quarter lines). [default: 0.5]"),
+        help=f"Minimum line move, in points (0.25 for quarter lines). [default: {_DEFAULT.line_threshold}]"),
     "steam_books": click.option(
         "--steam-books", type=_Number(), metavar="N",
-        help="Steam fires when this many books made the same move within --steam-window. [default: 3]"),
+        help="Steam fires when this many books made the same move within --steam-window. "
+             f"[default: {_DEFAULT.steam_books}]"),
     "steam_window": click.option(
         "--steam-window", type=_Number(), metavar="SECONDS",
-        help="The steam window in seconds of data time; also a group's steam cooldown. [default: 300]"),
+        help="The steam window in seconds of data time; also a group's steam cooldown. "
+             f"[default: {_seconds_text(_DEFAULT.steam_window_ms)}]"),
     "steam_threshold": click.option(
         "--steam-threshold", type=_Number(), metavar="CENTS",
         help="The price move (cents) that counts for steam; at least --threshold. Line moves count at "
@@ -148,13 +162,13 @@ _OPTIONS: Final[dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]]] =
     "cooldown": click.option(
         "--cooldown", type=_Number(), metavar="SECONDS",
         help="Suppress a price key's or line series' alert within this many seconds (data time) of its "
-             "last one; 0 is off. [default: 0]"),
+             f"last one; 0 is off. [default: {_seconds_text(_DEFAULT.cooldown_ms)}]"),
     "key_numbers": click.option(
         "--key-numbers", metavar="SPEC",
         help="Key numbers per sport and market, ';'-separated 'SPORT:MARKET=N,N,...' entries; SPORT is a "
              "key or a 'prefix_*' pattern; an empty list means none (e.g. "
              "'americanfootball_nfl:spreads=3,7,10;basketball_*:spreads=5,7'). "
-             "[default: americanfootball_* spreads 3,4,6,7,10,14]"),
+             f"[default: {_DEFAULT_KEYS}]"),
 }
 
 
