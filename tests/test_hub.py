@@ -142,7 +142,7 @@ def test_dump_and_load_round_trip() -> None:
     hub.publish([drop(i, sport="nhl") for i in range(7)], now_ms=3)
     again = Hub.load(hub.dump(), buffer_size=5)
     assert again.epoch == "rt" and again.next_seq == 8
-    assert [(e.seq, e.drop, e.frame) for e in again.buffer] == [(e.seq, e.drop, e.frame) for e in hub.buffer]
+    assert [(e.seq, e.alert, e.frame) for e in again.buffer] == [(e.seq, e.alert, e.frame) for e in hub.buffer]
 
 
 def test_bad_settings_name_themselves() -> None:

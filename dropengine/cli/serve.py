@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,7 +17,7 @@ from ..live.transport import TRANSPORTS, UpstreamConfig
 from .extras import StartupError, require_extra
 from .live import evict_options
 from .mock_upstream import speed_callback
-from .options import name_list
+from .options import name_list, signal_error, signal_options
 
 __all__ = ["serve_cmd"]
 
@@ -53,20 +54,27 @@ __all__ = ["serve_cmd"]
 @click.option("--send-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="A connection whose socket accepts nothing for this long is cut.")
 @evict_options
+@signal_options("steam_books", "steam_window", "steam_groups", "key_numbers")
+@click.option("--steam-threshold", type=click.FloatRange(min=1), default=10, show_default=True, metavar="CENTS",
+              help="The price move (cents) that counts for steam; line moves count from 0.5 points. Detection "
+                   "itself runs at 1 cent and 0.25 points; each connection filters (threshold, line_threshold).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,
               transport: str, host: str, port: int, keys_path: Path | None, state_path: Path | None,
               state_every: float, state_max_age: float, buffer_size: int, buffer_age: float, max_pending: int,
-              send_timeout: float, evict_idle: float, evict_started: float, log_level: str) -> None:
-    """Serve /v1/odds-drop (SPEC section 7): drop alerts as Server-Sent Events.
+              send_timeout: float, evict_idle: float, evict_started: float, signals: dict[str, Any],
+              steam_threshold: float, log_level: str) -> None:
+    """Serve /v1/odds-drop (SPEC section 7): drop, line-move and steam alerts as Server-Sent Events.
 
     GET /v1/odds-drop/{sport_key}, /v1/odds-drop/all and /v1/odds-drop/multi?sports=a,b
-    with threshold, direction, event_id, bookmakers, markets, kinds, heartbeat_s, since and
-    last_event_id (or the Last-Event-ID header). Detection runs once; each connection only
-    filters. Alerts carry an id; a client that reconnects with it gets every alert it
-    missed (or a `reset` frame when they are no longer buffered). Also: GET / (a live page),
-    /healthz, /metrics. Needs the server extra: pip install 'dropengine[server]'.
+    with types (odds_drop,line_move,steam; default odds_drop), threshold, line_threshold,
+    direction, event_id, bookmakers, markets, kinds, heartbeat_s, since and last_event_id
+    (or the Last-Event-ID header). Detection runs once (steam with the --steam-* settings);
+    each connection only filters. Alerts carry an id; a client that reconnects with it gets
+    every alert it missed (or a `reset` frame when they are no longer buffered). Also:
+    GET / (a live page), /healthz, /metrics. Needs the server extra:
+    pip install 'dropengine[server]'.
 
     Exit status: 0 after SIGINT/SIGTERM; 2 when it cannot start (a bad flag, a missing
     extra, a busy port, a replay file that is missing, unreadable or of no known format).
@@ -104,9 +112,11 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
         else:
             raise click.BadParameter(f"{source_spec!r}: use replay:FILE or upstream:BASE_URL", param_hint="--source")
         config = ServeConfig(keys, buffer_size, buffer_age, max_pending, send_timeout, 5, state_path, state_every,
-                             state_max_age, evict_idle_s=evict_idle, evict_started_s=evict_started)
+                             state_max_age, evict_idle_s=evict_idle, evict_started_s=evict_started,
+                             steam_threshold=int(steam_threshold) if steam_threshold.is_integer() else steam_threshold,
+                             **signals)
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise signal_error(exc) from None  # names the flag (--steam-books, ...) where it has one
     try:
         sock = bind(host, port)  # before the state is read: a busy port fails at once
     except ConfigError as exc:

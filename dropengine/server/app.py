@@ -1,8 +1,9 @@
 """The reference ``/v1/odds-drop`` server (SPEC section 7) on starlette + sse-starlette.
 
-:class:`DropServer` owns one :class:`~dropengine.core.engine.DropEngine` (threshold 1 cent,
-``reference=last``, so every connection's threshold and direction are exact post-filters)
-and one :class:`~dropengine.server.hub.Hub`. A *source* (a replayed recording or the live
+:class:`DropServer` owns one :class:`~dropengine.core.engine.DropEngine` (every alert type,
+threshold 1 cent, line threshold 0.25 points, ``reference=last``, so every connection's types,
+thresholds and direction are exact post-filters; steam with the server's own settings) and
+one :class:`~dropengine.server.hub.Hub`. A *source* (a replayed recording or the live
 upstream) feeds quotes through :meth:`DropServer.ingest`; detection runs once and the hub
 fans alerts out. Each connection only filters, holds a bounded queue and is cut when it
 stops reading (counted once, its slot freed and its socket closed at once). Keys are
@@ -34,6 +35,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..core.alerts import SIGNALS
 from ..core.keys import TIERS, KeyRecord
 from .hub import sse_frame
 from .ingest import Metrics, ServeConfig, Source
@@ -264,11 +266,14 @@ class DropServer(Persistence):
             cut_off()
 
         sub, reset = hub.subscribe(req.filter, req.cursor, notify)
+        connected: dict[str, Any] = {"type": "connected", "filters": req.filter.echo(), "heartbeat_s": req.heartbeat_s}
+        if req.filter.types is not None and "steam" in req.filter.types:
+            connected["steam"] = self.steam_settings()  # the server's, the same for every connection
+        connected.update(epoch=hub.epoch, id=str(hub.high_water), timestamp=_now_ms())
 
         async def frames() -> AsyncIterator[bytes]:
-            now = _now_ms()
-            yield sse_frame({"type": "connected", "filters": req.filter.echo(), "heartbeat_s": req.heartbeat_s,
-                             "epoch": hub.epoch, "id": str(hub.high_water), "timestamp": now})
+            now = connected["timestamp"]
+            yield sse_frame(connected)
             if reset is not None:
                 hw = str(hub.high_water)
                 yield sse_frame({"type": "reset", "reason": reset, "id": hw, "timestamp": now}, hw)
@@ -299,6 +304,14 @@ class DropServer(Persistence):
                                        shutdown_event=stop, shutdown_grace_period=2.0)  # type: ignore[arg-type]
         return _Tracked(response, release, timed_out)  # type: ignore[return-value]
 
+    def steam_settings(self) -> dict[str, Any]:
+        """How this server detects steam (SPEC 11; ``--steam-*``), echoed to connections that ask
+        for steam: the books needed, the window, and the moves that count (cents of a price
+        move, points of a line move), and the book groups."""
+        o = self.engine.options
+        return {"books": o.steam_books, "window_ms": o.steam_window_ms, "threshold": o.steam_threshold,
+                "line_threshold": o.steam_line_threshold, "groups": [sorted(g) for g in o.steam_groups]}
+
     async def _page(self, request: Request) -> Response:
         return HTMLResponse(PAGE_HTML)
 
@@ -315,6 +328,7 @@ class DropServer(Persistence):
             "high_water": str(self.hub.high_water),
             "connections": len(self.hub.subscribers),
             "alerts_produced": c.produced,
+            "alerts_by_type": {t: c.by_type.get(t, 0) for t in SIGNALS},
             "alerts_delivered": c.delivered,
             "buffered": len(self.hub.buffer),
             "queue_depth_total": total,
@@ -336,7 +350,7 @@ class DropServer(Persistence):
         lines = [
             ("dropengine_connections", "gauge", "open /v1/odds-drop streams", st["connections"]),
             ("dropengine_connections_total", "counter", "streams accepted", m.connections_total),
-            ("dropengine_alerts_produced_total", "counter", "alerts detected (threshold 1, before filters)",
+            ("dropengine_alerts_produced_total", "counter", "alerts detected, every type (before filters)",
              c.produced),
             ("dropengine_alert_deliveries_total", "counter", "alerts handed to connections", c.delivered),
             ("dropengine_queue_depth", "gauge", "alerts queued over all connections", st["queue_depth_total"]),
@@ -358,6 +372,10 @@ class DropServer(Persistence):
         out: list[str] = []
         for name, kind, help_text, value in lines:
             out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        out += ["# HELP dropengine_alerts_total alerts detected by type (before filters)",
+                "# TYPE dropengine_alerts_total counter"]
+        for t, n in st["alerts_by_type"].items():
+            out.append(f'dropengine_alerts_total{{type="{t}"}} {n}')
         out += ["# HELP dropengine_rejected_total stream requests refused, by status",
                 "# TYPE dropengine_rejected_total counter"]
         for status in (400, 401, 403, 429):

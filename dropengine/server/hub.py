@@ -1,12 +1,13 @@
 """One detector, many subscribers: the fan-out core of ``dropengine serve`` (SPEC section 7). Pure.
 
 Detection runs once, in the caller's :class:`~dropengine.core.engine.DropEngine` at the lowest
-threshold the server accepts (1 cent, ``direction=both``, ``reference=last``); the hub
-numbers each alert with a strictly increasing ``seq`` within an ``epoch`` (the SSE ``id``
+thresholds the server accepts (1 cent, 0.25 points, ``direction=both``, ``reference=last``) with
+every alert type on; the hub numbers each alert, whatever its type (``odds_drop``,
+``line_move``, ``steam``), with a strictly increasing ``seq`` within an ``epoch`` (the SSE ``id``
 ``{epoch}-{seq}``), keeps recent alerts in a ring buffer (bounded by count and age), and
 hands every subscriber the alerts its own filter accepts. With ``reference=last`` a
-connection's threshold and direction are exact post-filters: an alert at threshold T is
-exactly a detection with ``|delta| >= T``.
+connection's threshold, line threshold, direction and types are exact post-filters: an alert
+at threshold T is exactly a detection with ``|delta| >= T``.
 
 A subscriber that reconnects with a cursor gets, atomically with its registration, every
 matching buffered alert after the cursor, then live ones: no duplicate and no gap. When the
@@ -36,7 +37,7 @@ from typing import Any, Final
 
 import msgspec
 
-from ..core.alerts import Drop
+from ..core.alerts import Alert
 from ..core.errors import ConfigError
 from ..core.filters import AlertFilter
 from ..core.quote import MAX_MS
@@ -76,11 +77,11 @@ def parse_cursor(text: str) -> Cursor | None:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One numbered alert: the :class:`Drop`, when it was produced, and its SSE frame bytes
-    (encoded once, shared by every subscriber)."""
+    """One numbered alert (any type: :data:`~dropengine.core.alerts.Alert`), when it was
+    produced, and its SSE frame bytes (encoded once, shared by every subscriber)."""
 
     seq: int
-    drop: Drop
+    alert: Alert
     produced_ms: int
     frame: bytes
 
@@ -103,6 +104,8 @@ class HubCounters:
     """Operator counters (``/metrics``)."""
 
     produced: int = 0
+    #: ``produced`` by alert type (``odds_drop``, ``line_move``, ``steam``).
+    by_type: dict[str, int] = field(default_factory=dict)
     delivered: int = 0
     overflowed: int = 0
     resets: int = 0
@@ -171,11 +174,12 @@ class Hub:
         return Cursor(self.epoch, self.next_seq - 1)
 
     # -- producing ---------------------------------------------------------------------------
-    def publish(self, drops: Iterable[Drop], now_ms: int) -> list[Entry]:
-        """Number, buffer and fan out ``drops`` (produced at ``now_ms``)."""
+    def publish(self, alerts: Iterable[Alert], now_ms: int) -> list[Entry]:
+        """Number, buffer and fan out ``alerts`` (produced at ``now_ms``), in order."""
         out: list[Entry] = []
         subs = self.subscribers
-        for d in drops:
+        by_type = self.counters.by_type
+        for d in alerts:
             seq = self.next_seq
             if seq > self.reserved and self.reserve is not None and \
                     self.reserve(seq + self.reserve_block - 1) is not False:  # durable before the id leaves
@@ -188,6 +192,7 @@ class Hub:
                 self.evicted_ms = max(self.evicted_ms, buf[0].produced_ms)
             buf.append(entry)
             out.append(entry)
+            by_type[d.type] = by_type.get(d.type, 0) + 1
             for sub in subs:
                 if not sub.overflowed and sub.filter.accepts(d):
                     self._queue(sub, entry)
@@ -259,7 +264,7 @@ class Hub:
                 if flt.since is not None:
                     backlog = (e for e in self.buffer if e.produced_ms > flt.since)
         for e in backlog:
-            if flt.accepts(e.drop):
+            if flt.accepts(e.alert):
                 self._queue(sub, e)
         self.subscribers.add(sub)
         return sub, reason
@@ -313,13 +318,14 @@ class Hub:
 
     # -- persistence (the bytes are written by the server's state module) --------------------
     def dump(self) -> dict[str, Any]:
-        """The hub as plain data: epoch, next seq, buffered entries (drops as dicts)."""
+        """The hub as plain data: epoch, next seq, buffered entries (alerts as their wire dicts,
+        ``type`` included, so every type round-trips)."""
         return {
             "epoch": self.epoch,
             "next_seq": self.next_seq,
             "evicted_ms": self.evicted_ms,
             "gaps": [list(g) for g in self.gaps],
-            "entries": [[e.seq, e.produced_ms, e.drop.to_dict()] for e in self.buffer],
+            "entries": [[e.seq, e.produced_ms, e.alert.to_dict()] for e in self.buffer],
         }
 
     @classmethod
@@ -328,8 +334,8 @@ class Hub:
         epoch = doc["epoch"]
         entries = []
         for seq, produced_ms, d in doc["entries"]:
-            drop = msgspec.convert(d, Drop)
-            entries.append(Entry(seq, drop, produced_ms, sse_frame(drop, f"{epoch}-{seq}")))
+            alert = msgspec.convert(d, Alert)  # tagged by ``type``: each dict back to its own type
+            entries.append(Entry(seq, alert, produced_ms, sse_frame(alert, f"{epoch}-{seq}")))
         size = kwargs.get("buffer_size", 10_000)
         kept, dropped = entries[-size:], entries[:-size]
         evicted = max([int(doc.get("evicted_ms", -1)), *(e.produced_ms for e in dropped)])

@@ -1,5 +1,12 @@
-"""The server's detection layer: one engine at 1 cent fed by a source, alerts handed to the
-hub, engine keys evicted by data time.
+"""The server's detection layer: one engine fed by a source, alerts handed to the hub, engine
+keys evicted by data time.
+
+The engine detects every alert type once, at the lowest thresholds a connection may ask for
+(1 cent, 0.25 points, ``reference=last``, no cooldown), so each connection's ``types``,
+``threshold``, ``line_threshold`` and ``direction`` are exact post-filters. Steam runs with the
+server's own settings (:class:`ServeConfig`: books, window, and the moves that count, price
+moves of ``steam_threshold`` cents and line moves of SPEC 10's default 0.5 points), since one
+steam needs one shared view of every book.
 
 :class:`Ingestion` is the base of :class:`~dropengine.server.app.DropServer`: it owns the
 engine, the hub it publishes to, the source task and the data clock
@@ -18,13 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..core.alerts import Drop
+from ..core.alerts import SIGNALS, Alert
 from ..core.dataclock import DataClock
 from ..core.engine import DropEngine
 from ..core.errors import ConfigError
 from ..core.keys import KeyTable
+from ..core.options import DetectOptions, KeyNumbers
 from ..core.quote import Quote
 from .hub import Hub
+from .params import DEFAULT_LINE_THRESHOLD, LINE_THRESHOLD_RANGE, THRESHOLD_RANGE
 
 __all__ = ["Ingestion", "Metrics", "ServeConfig", "Source"]
 
@@ -76,6 +85,26 @@ class ServeConfig:
     #: up to about the engine's size during a save). ``False``: a worker thread, ingestion
     #: held while it encodes. Ignored where ``os.fork`` does not exist.
     state_fork: bool = True
+    #: Steam (SPEC 11), run once with these settings for every connection: distinct books in
+    #: the window (``--steam-books``), the window (``--steam-window``), the cents a price move
+    #: needs to count (``--steam-threshold``; line moves count from SPEC 10's default 0.5
+    #: points), and books that copy one feed (``--steam-groups``: text ``a+b,c+d`` or groups).
+    steam_books: int = 3
+    steam_window_ms: int = 300_000
+    steam_threshold: int | float = 10
+    steam_groups: str | tuple[frozenset[str], ...] = ()
+    #: Key numbers listed on line moves (``--key-numbers``; ``None``: SPEC 10's default).
+    key_numbers: KeyNumbers | None = None
+
+    def detect_options(self) -> DetectOptions:
+        """The server engine's options: every type, at the lowest thresholds a connection may
+        ask for (so a connection's filters are exact), with this config's steam settings."""
+        return DetectOptions.build(
+            threshold=THRESHOLD_RANGE[0], types=SIGNALS, line_threshold=LINE_THRESHOLD_RANGE[0],
+            steam_books=self.steam_books, steam_window_ms=self.steam_window_ms,
+            steam_threshold=self.steam_threshold, steam_line_threshold=DEFAULT_LINE_THRESHOLD,
+            steam_groups=self.steam_groups, key_numbers=self.key_numbers,
+        )
 
     def __post_init__(self) -> None:
         if self.buffer_size < 1 or self.max_pending < 1:
@@ -90,6 +119,8 @@ class ServeConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"{name}: {value!r} must be a number of seconds >= 0 (0 disables it)")
+        # the steam settings are judged by the core, where they are used (errors name them)
+        object.__setattr__(self, "steam_groups", self.detect_options().steam_groups)
 
 
 
@@ -118,7 +149,7 @@ class Ingestion:
     def __init__(self, source: Source, config: ServeConfig, hub: Hub) -> None:
         self.source = source
         self.config = config
-        self.engine = DropEngine(threshold=1)
+        self.engine = DropEngine(options=config.detect_options())
         self.hub = hub
         self.metrics = Metrics()
         #: Quotes that arrived while a consistent snapshot was being taken (ingested after it).
@@ -137,18 +168,19 @@ class Ingestion:
         self._cursors: dict[str, int] = {}
 
     # -- detection -----------------------------------------------------------------------------
-    def ingest(self, quotes: list[Quote], now_ms: int) -> list[Drop]:
-        """Detect once over ``quotes`` and fan the alerts out (called by the source). While a
-        snapshot is being taken the quotes wait (in order) and ``[]`` is returned."""
+    def ingest(self, quotes: list[Quote], now_ms: int) -> list[Alert]:
+        """Detect once over ``quotes`` and fan the alerts (every type, in detection order) out
+        (called by the source). While a snapshot is being taken the quotes wait (in order) and
+        ``[]`` is returned."""
         if self._held is not None:
             self._held.append((quotes, now_ms))
             return []
-        drops = self.engine.observe_many(quotes, now_ms)
-        if drops:
-            self.hub.publish(drops, now_ms)
+        alerts = self.engine.observe_many(quotes, now_ms)
+        if alerts:
+            self.hub.publish(alerts, now_ms)
         if quotes and self._clock.advance(quotes, now_ms) and self._clock.ms >= self._next_evict_ms:
             self._schedule_eviction()
-        return drops
+        return alerts
 
     @property
     def _data_ms(self) -> int:

@@ -15,14 +15,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeAlias, runtime_checkable
 
+from ..core.alerts import SIGNALS
 from ..core.errors import ConfigError, short_repr
 from ..core.filters import DIRECTIONS, AlertFilter, parse_csv
 from ..core.quote import KINDS, MAX_MS
+from ..core.rules import written_line
 from ..formats.query import HEARTBEAT_RANGE
 from .hub import Cursor, parse_cursor
 
 __all__ = [
-    "KNOWN_PARAMETERS", "LINE_THRESHOLD_RANGE", "SERVED_TYPES", "THRESHOLD_RANGE",
+    "DEFAULT_LINE_THRESHOLD", "DEFAULT_TYPES", "KNOWN_PARAMETERS", "LINE_THRESHOLD_RANGE", "THRESHOLD_RANGE",
     "TYPES", "MultiItems", "ParamError", "Query", "StreamRequest", "parse_request",
 ]
 
@@ -30,10 +32,13 @@ THRESHOLD_RANGE: Final = (1, 200)
 _SPORT: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ID: Final = re.compile(r"[^\x00-\x1f,]{1,200}")
 _INT: Final = re.compile(r"[0-9]{1,19}")
-#: Alert types of SPEC section 7's ``types``; this server detects the first only so far.
-TYPES: Final = ("odds_drop", "line_move", "steam")
-SERVED_TYPES: Final = ("odds_drop",)
+#: Alert types of SPEC section 7's ``types`` (the core's one list), and the default: the
+#: vendor's stream, price drops only.
+TYPES: Final = SIGNALS
+DEFAULT_TYPES: Final = frozenset({"odds_drop"})
+#: SPEC 7's ``line_threshold`` (points): its range and default (SPEC 10's line default).
 LINE_THRESHOLD_RANGE: Final = (0.25, 20.0)
+DEFAULT_LINE_THRESHOLD: Final = 0.5
 _DECIMAL: Final = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?")
 #: Every query parameter of the stream endpoints (``sports`` only on ``/multi``).
 KNOWN_PARAMETERS: Final = frozenset({
@@ -131,6 +136,17 @@ def _int(query: Mapping[str, str], name: str, lo: int, hi: int, default: int | N
     return int(text)
 
 
+def _points(query: Mapping[str, str], name: str, lo: float, hi: float, default: float) -> int | float:
+    """A decimal number of points in ``lo..hi`` (written as SPEC 2 writes a line: ``1``, ``0.5``)."""
+    raw = query.get(name)
+    if raw is None:
+        return default
+    text = raw.strip()
+    if not _DECIMAL.fullmatch(text) or not lo <= float(text) <= hi:
+        raise ParamError(name, f"{_show(raw)} is not a number of points in {lo:g}..{hi:g}", f"points {lo:g}..{hi:g}")
+    return written_line(float(text))
+
+
 def _csv(
     query: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str, accepted: str | None = None
 ) -> frozenset[str] | None:
@@ -174,17 +190,7 @@ def parse_request(
                  "comma-separated, each one of: " + ", ".join(KINDS))
     types = _csv(query, "types", re.compile("|".join(TYPES)), "types",
                  "comma-separated, each one of: " + ", ".join(TYPES))
-    if types is not None and not types <= set(SERVED_TYPES):
-        other = sorted(types - set(SERVED_TYPES))
-        raise ParamError("types", f"{', '.join(other)}: this server detects {', '.join(SERVED_TYPES)} only so far",
-                         ", ".join(SERVED_TYPES))
-    raw_line = query.get("line_threshold")
-    if raw_line is not None:  # SPEC 7: valid values are accepted; they matter only with line_move
-        lo, hi = LINE_THRESHOLD_RANGE
-        text = raw_line.strip()
-        if not _DECIMAL.fullmatch(text) or not lo <= float(text) <= hi:
-            raise ParamError("line_threshold", f"{_show(raw_line)} is not a number of points in {lo:g}..{hi:g}",
-                             f"points {lo:g}..{hi:g}")
+    line_threshold = _points(query, "line_threshold", *LINE_THRESHOLD_RANGE, default=DEFAULT_LINE_THRESHOLD)
     bookmakers = _csv(query, "bookmakers", _SPORT, "bookmakers")
     markets = _csv(query, "markets", _SPORT, "market keys")
     sports: frozenset[str] | None = None
@@ -209,5 +215,8 @@ def parse_request(
         direction,  # one of DIRECTIONS, checked above
         sports, frozenset({event_id.strip()}) if event_id is not None else None, bookmakers, markets, kinds,
         threshold=threshold, since=since,
+        # the effective values, also when not given (the connected frame echoes them): the
+        # server detects every type at 0.25 points, so the default 0.5 is a filter too
+        types=types if types is not None else DEFAULT_TYPES, line_threshold=line_threshold,
     )
     return StreamRequest(flt, heartbeat, cursor)

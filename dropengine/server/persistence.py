@@ -18,6 +18,8 @@ import signal
 import time
 from typing import Any
 
+from ..core.engine import DropEngine
+from ..core.options import DetectOptions
 from .hub import Hub, new_epoch
 from .ingest import Ingestion, ServeConfig, Source
 from .state import (
@@ -38,6 +40,13 @@ log = logging.getLogger("dropengine.serve")
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _differences(saved: DetectOptions, wanted: DetectOptions) -> str:
+    """``name saved -> wanted`` for each detection setting that differs (for the restore line)."""
+    a, b = saved.as_dict(), wanted.as_dict()
+    names = [n for n in dict.fromkeys([*a, *b]) if a.get(n) != b.get(n)]
+    return ", ".join(f"{n} {a.get(n, 'default')} -> {b.get(n, 'default')}" for n in names) or "filters"
 
 
 class Persistence(Ingestion):
@@ -103,7 +112,18 @@ class Persistence(Ingestion):
             return self.restore_message
         state, message = load_state(path, now_ms, self.config.state_max_age_s, **self._hub_settings())
         if state is not None:
-            self.engine = state.engine
+            wanted = self.config.detect_options()
+            if state.engine.options == wanted:
+                self.engine = state.engine
+            else:
+                # saved with other detection settings (other --steam-* flags, or a build whose
+                # server detected price drops only): that engine would go on detecting with the
+                # old settings, and its line series and steam windows mean other things under the
+                # new ones. Every key primes again (no alert from a comparison across the
+                # restart); the ring, the ids and the source position are kept.
+                self.engine = DropEngine(options=wanted)
+                message += f"; its detection settings differ ({_differences(state.engine.options, wanted)}): " \
+                           f"the {state.engine.keys_held} keys prime again"
             hub = state.hub
             assert self._ids is not None
             reservation, why = read_reservation(self._ids)

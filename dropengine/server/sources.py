@@ -117,7 +117,8 @@ class ReplaySource:
     async def run(self, ingest: Ingest, cursors: dict[str, int]) -> None:
         prev: int | None = None
         skip = cursors.get(REPLAY_POSITION, 0)
-        for batch, _stamp in read_quotes(self.paths, stats=self.stats):
+        # line-only observations too (SPEC 10): the server always detects line moves
+        for batch, _stamp in read_quotes(self.paths, stats=self.stats, line_only=True):
             if skip:
                 n = min(skip, len(batch))
                 skip -= n
@@ -163,7 +164,9 @@ class UpstreamSource:
         self.config = config
         self.sports = list(sports) if sports is not None else None
         self.stats = LiveStats()
-        self.decoder = FrameDecoder()
+        # the server always detects line moves: a book that publishes a spread or total without
+        # per-side prices still observes its line series (SPEC 10's line-only observations)
+        self.decoder = FrameDecoder(line_only=True)
         self.name = f"upstream:{config.http_base()} ({'all' if self.sports is None else ','.join(self.sports)})"
         self.feed: FanIn | None = None
         self._clock = clock

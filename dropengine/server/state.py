@@ -6,7 +6,7 @@ nor breaks clients' cursors (same epoch, same sequence, the same buffered alerts
 older than ``max_age_s`` is treated as empty: its prices are too old to compare with and
 its alerts too old to replay.
 
-The state file is one checksummed unit (version 2)::
+The state file is one checksummed unit (version 3; version 2 is read too)::
 
     magic "dropengine-serve-state\\n" (23 bytes) | version (u16) | body length (u64)
     | SHA-256 of everything else (32 bytes) | body (msgpack: saved_ms, engine, hub, cursors)
@@ -49,7 +49,12 @@ __all__ = [
 ]
 
 MAGIC: Final = b"dropengine-serve-state\n"
-VERSION: Final = 2
+#: Version 3 (issue 12): the ring may hold every alert type (``line_move``, ``steam``) and the
+#: engine snapshot the line series and steam state. A version 2 file (price drops only) is a
+#: valid version 3 one, so it is read; a build that reads only 2 says "version 3" instead of
+#: calling a newer file damaged.
+VERSION: Final = 3
+READS: Final = (2, 3)
 _HEAD: Final = struct.Struct(">23sHQ")  # magic, version, body length
 _DIGEST: Final = 32
 _IDS_MAGIC: Final = "dropengine-serve-ids"
@@ -95,10 +100,12 @@ def decode_state(data: bytes, **hub_settings: Any) -> SavedState:
     magic, version, length = _HEAD.unpack_from(data)
     if magic != MAGIC:
         if data[:1] in (b"\x85", b"\x86") and b"dropengine-serve-state" in data[:64]:  # msgpack, version 1
-            raise SnapshotError(f"was written by an older dropengine (version 1; this one reads {VERSION})")
+            raise SnapshotError(f"was written by an older dropengine (version 1; this one reads "
+                                f"{', '.join(map(str, READS))})")
         raise SnapshotError("is not a dropengine serve state file (or its header is damaged)")
-    if version != VERSION:
-        raise SnapshotError(f"has version {version} (this dropengine reads {VERSION}; or its header is damaged)")
+    if version not in READS:
+        raise SnapshotError(f"has version {version} (this dropengine reads {', '.join(map(str, READS))}; "
+                            f"or its header is damaged)")
     body = memoryview(data)[n:]
     digest = hashlib.sha256(memoryview(data)[: _HEAD.size])
     digest.update(body)
