@@ -73,7 +73,12 @@ def progress_bar(err: Console, paths: tuple[Path, ...], quiet: bool) -> tuple[Pr
               help="stream: quote by quote; batch: columnar (polars), for large tables. Same alerts.")
 def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: bool, output: Path | None,
                engine_kind: str) -> None:
-    """Replay recordings and print their drop alerts, one JSON object per line.
+    """Replay recordings and print their alerts, one JSON object per line.
+
+    The alerts are price drops; --types adds line moves (spreads, totals, props; books that
+    publish a line without its price too) and steam (the same move at --steam-books books
+    within --steam-window). --output .csv/.parquet then has a type column and each type's
+    own columns.
 
     PATHS are vendor frame recordings (NDJSON, .gz too), raw SSE captures, quote tables
     (.ndjson/.csv/.parquet with the SPEC section 2 columns) or The Odds API v4 responses
