@@ -16,10 +16,11 @@ import os
 import secrets as _secrets
 import signal
 import time
+from dataclasses import fields
 from typing import Any
 
 from ..core.engine import DropEngine
-from ..core.options import DetectOptions
+from ..core.options import DetectOptions, KeyNumbers
 from .hub import Hub, new_epoch
 from .ingest import Ingestion, ServeConfig, Source
 from .state import (
@@ -44,9 +45,19 @@ def _now_ms() -> int:
 
 def _differences(saved: DetectOptions, wanted: DetectOptions) -> str:
     """``name saved -> wanted`` for each detection setting that differs (for the restore line)."""
-    a, b = saved.as_dict(), wanted.as_dict()
-    names = [n for n in dict.fromkeys([*a, *b]) if a.get(n) != b.get(n)]
-    return ", ".join(f"{n} {a.get(n, 'default')} -> {b.get(n, 'default')}" for n in names) or "filters"
+
+    def show(value: object) -> str:
+        if isinstance(value, frozenset):
+            return ",".join(sorted(map(str, value)))
+        if isinstance(value, tuple):  # book groups
+            return ",".join("+".join(sorted(g)) for g in value) or "none"
+        if isinstance(value, KeyNumbers):
+            return value.as_text() or "default"
+        return "default" if value is None else str(value)
+
+    names = [f.name for f in fields(DetectOptions)]
+    return ", ".join(f"{n} {show(getattr(saved, n))} -> {show(getattr(wanted, n))}" for n in names
+                     if getattr(saved, n) != getattr(wanted, n))
 
 
 class Persistence(Ingestion):
