@@ -325,6 +325,7 @@ function connect(ev) {
   if (controller) controller.abort();
   clearTimeout(retryTimer);
   count = 0; lastId = null; attempt = 0;
+  tbody.textContent = "";  // a new connection (new filters): its own alerts only, none twice
   run();
 }
 
