@@ -233,3 +233,34 @@ def test_help_lists_every_signal_flag_with_the_cores_defaults() -> None:
     d = DetectOptions()
     assert f"[default: {d.line_threshold}]" in flat and f"[default: {d.steam_window_ms // 1000}]" in flat
     assert "[default: americanfootball_* spreads 3,4,6,7,10,14]" in flat
+
+
+def test_signal_options_alone_hand_over_the_build_keywords_of_the_flags_given() -> None:
+    import click
+
+    from dropengine.cli.options import signal_error, signal_options
+    from dropengine.core.errors import ConfigError
+    from dropengine.core.options import DetectOptions, KeyNumbers
+
+    seen: list[dict[str, Any]] = []
+
+    @click.command()
+    @signal_options("steam_books", "steam_window", "cooldown", "key_numbers")
+    def cmd(signals: dict[str, Any]) -> None:
+        seen.append(signals)
+        try:
+            DetectOptions.build(1, **signals)
+        except ConfigError as exc:
+            raise signal_error(exc) from None
+
+    runner = CliRunner()
+    assert runner.invoke(cmd, []).exit_code == 0 and seen[-1] == {}  # nothing given: the core's defaults
+    r = runner.invoke(cmd, ["--steam-window", "0.25", "--cooldown", "90", "--key-numbers", "nba:spreads=5"])
+    assert r.exit_code == 0, r.output
+    assert seen[-1] == {"steam_window_ms": 250, "cooldown_ms": 90_000,
+                        "key_numbers": KeyNumbers.parse("nba:spreads=5")}
+    r = runner.invoke(cmd, ["--steam-books", "0"])
+    assert r.exit_code == 2 and "Invalid value for '--steam-books': 0" in r.output
+    r = runner.invoke(cmd, ["--steam-window", "-2.5"])
+    assert r.exit_code == 2 and "Invalid value for '--steam-window': -2.5 seconds (-2500 ms)" in r.output
+    assert "--types" not in runner.invoke(cmd, ["--help"]).output  # only the options asked for
