@@ -194,6 +194,15 @@ cooldown_boundary (quotes; cooldown 600 s, steam_books 2)
   draftkings s20 fire at F = s20; fanduel at s320 = F + window exactly: no longer in the
   steam's cooldown (T < F + window is false): [draftkings, fanduel], lag 300000 (pinnacle's
   s10 move is out of [s20, s320]); pinnacle's s610 move: T = s610 < s320 + 300 s: none.
+
+steam_replaced_newest (quotes; steam_books 2; pinnacle quotes spread_home at -3 and -3.5)
+  pinnacle's @-3 drops at s1000, then (arriving later, an older time on its other price key)
+  its @-3.5 drops at s100: by arrival this is pinnacle's most recent move, so it replaces the
+  s1000 one in the group (SPEC 11: only each book's most recent move by arrival counts).
+  draftkings' drop at s150: the counted moves are pinnacle s100 and draftkings s150, so T =
+  s150 ("the newest last_update among the group's counted moves"), both within [T - 300 s,
+  T]: steam [pinnacle @-3.5, draftkings @-3], lag 50000, last_update s150. (A T kept at the
+  replaced s1000 move would put both out of the window.)
 """
 
 from __future__ import annotations
@@ -234,6 +243,7 @@ CASES: dict[str, str] = {
     "steam_ties_both_ways": "quotes",
     "steam_group_window": "quotes",
     "cooldown_boundary": "quotes",
+    "steam_replaced_newest": "quotes",
 }
 
 
