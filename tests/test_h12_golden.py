@@ -253,7 +253,21 @@ def runs_of(case: str) -> list[dict[str, Any]]:
     return runs
 
 
-RUNS = [pytest.param(case, i, id=f"{case}-{i}") for case in CASES for i in range(len(runs_of(case)))]
+#: Runs where the engine disagrees with the SPEC, reported to the lead (/tmp/notes/requests-golden.md);
+#: strict, so the fix makes them fail until the mark is removed.
+KNOWN_BUGS: dict[tuple[str, int], str] = {
+    ("suspend_reopen", 1): "G1: prev_price after a suspension at the previous line must be null (SPEC 10)",
+    ("steam_replaced_newest", 0): "G2: steam's T must be the newest last_update among the counted moves (SPEC 11)",
+}
+
+
+def _param(case: str, i: int) -> Any:
+    bug = KNOWN_BUGS.get((case, i))
+    marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
+    return pytest.param(case, i, id=f"{case}-{i}", marks=marks)
+
+
+RUNS = [_param(case, i) for case in CASES for i in range(len(runs_of(case)))]
 
 
 def quotes_of(case: str, options: dict[str, Any]) -> list[Quote]:
