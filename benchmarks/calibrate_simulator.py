@@ -40,19 +40,31 @@ import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
+from dropengine import DropEngine
 from dropengine.core.odds import cents
+from dropengine.core.quote import Quote, commence_ms
 from dropengine.core.sides import parse_side
-from dropengine.sim.simulate import SimConfig, simulate_quote_rows
+from dropengine.core.skips import SkipLog
+from dropengine.formats.frames import FrameDecoder
+from dropengine.formats.tables import quote_from_row
+from dropengine.io.replay import read_quotes
+from dropengine.sim.simulate import SimConfig, simulate_envelopes, simulate_quote_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 NFL_CSV = "theoddsapi_nfl/nfl_2025_wk10_pregame_price_changes.csv"
 NFL_SERIES = "theoddsapi_nfl/nfl_snapshots_2025-11-08T12Z_to_2025-11-09T18Z.ndjson.gz"
 BOVADA = "bovada_live_mlb/bovada_mlb_2019-05-06_to_08_live_and_pregame.csv"
+#: The --line-moves rate that matches the real NFL series' line moves (docs/simulator.md), and
+#: the line-only books of the demonstration run.
+LINE_MOVES = 0.05
+LINE_ONLY = ("fanduel", "betmgm")
+NFL_SERIES_START, NFL_SERIES_END = "2025-11-08T12:00:00Z", "2025-11-09T18:05:00Z"
 BINS = ((1, 5, "1-4"), (5, 10, "5-9"), (10, 15, "10-14"), (15, 20, "15-19"), (20, 10**9, "20+"))
 
 Slot = tuple[str, str, str, str]  # event, book, market, outcome
@@ -142,6 +154,10 @@ def select(series: Series, book: str | None = None, exclude: Iterable[str] = ())
 
 def iso_s(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def iso_ms(text: str) -> int:
+    return round(iso_s(text) * 1000)
 
 
 # --------------------------------------------------------------------------- real data
@@ -252,6 +268,112 @@ def simulated(cfg: SimConfig) -> SimRun:
     )
 
 
+# --------------------------------------------------------------------------- line moves and steam
+
+#: The pre-game stretch compared: the last hours before each kick-off inside the recording.
+SIGNAL_HOURS = 12
+POLL_MS = 16 * 60_000  # the NFL series' poll interval
+
+
+@dataclass
+class Signals:
+    """Line moves and steam (SPEC 10-11, detected by the engine) in the last SIGNAL_HOURS before
+    each kick-off that the recording covers, per event-hour."""
+
+    events: int
+    event_hours: float
+    line_moves: int
+    clustered: int  # line moves with another book's move of the outcome, same direction, within 5 min
+    steam: dict[int, int]  # books -> steams that reached that many books
+    line_only: int  # line moves of books that publish no price for the line
+
+    def row(self, name: str) -> str:
+        per = (lambda n: f"{n / self.event_hours:.3f}") if self.event_hours else (lambda n: "-")
+        share = f"{100 * self.clustered / self.line_moves:.0f}%" if self.line_moves else "-"
+        return (f"| {name} | {self.events} | {self.event_hours:,.0f} | {self.line_moves:,} | {per(self.line_moves)} | "
+                f"{share} | " + " | ".join(f"{self.steam[n]} ({per(self.steam[n])})" for n in sorted(self.steam))
+                + f" | {self.line_only} |")
+
+
+SIGNAL_HEADER = (
+    "| source | events | event-hours | line moves | per event-hour | with another book within 5 min "
+    "| steam, 3 books (per event-hour) | 4 books | 5 books | from line-only books |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def signals(quotes: list[Quote], start_ms: int, end_ms: int) -> Signals:
+    """Detect line moves and steam (3, 4 and 5 books, the default 300 s window) with the engine,
+    and count those inside each event's last SIGNAL_HOURS before a kick-off within the recording."""
+    span = SIGNAL_HOURS * 3_600_000
+    windows: dict[str, tuple[int, int]] = {}
+    for q in quotes:
+        if q.event_id not in windows and q.commence_time:
+            ko = commence_ms(q.commence_time)
+            if ko is not None and ko - span >= start_ms and ko <= end_ms:
+                windows[q.event_id] = (ko - span, ko)
+
+    def inside(a: Any) -> bool:
+        w = windows.get(a.event_id)
+        return w is not None and w[0] <= a.last_update < w[1]
+
+    steam: dict[int, int] = {}
+    moves: list[Any] = []
+    for books in (3, 4, 5):
+        engine = DropEngine(types="line_move,steam", steam_books=books)
+        alerts = [a for a in engine.observe_many(quotes) if inside(a)]
+        steam[books] = sum(1 for a in alerts if a.type == "steam")
+        if books == 3:
+            moves = [a for a in alerts if a.type == "line_move"]
+    by_group: dict[tuple[str, str, str], list[tuple[int, str]]] = defaultdict(list)
+    for m in moves:
+        by_group[(m.event_id, m.side, m.direction)].append((m.last_update, m.bookmaker))
+    clustered = 0
+    for group in by_group.values():
+        for t, book in group:
+            clustered += any(b != book and abs(u - t) <= 300_000 for u, b in group)
+    return Signals(len(windows), len(windows) * SIGNAL_HOURS, len(moves), clustered, steam,
+                   sum(1 for m in moves if m.new_price is None))
+
+
+def real_nfl_quotes(path: Path) -> list[Quote]:
+    """The NFL series as the engine reads it (each quote at its market's last_update), pre-game."""
+    out: list[Quote] = []
+    for batch, _ in read_quotes([path]):
+        out.extend(q for q in batch if q.commence_time and q.last_update < (commence_ms(q.commence_time) or 0))
+    return out
+
+
+def polled_quotes(cfg: SimConfig, every_ms: int) -> list[Quote]:
+    """A simulated recording as a poller sees it: every ``every_ms`` the newest row of each
+    (event, book, row identity) that changed since the last poll, with its own last_update
+    (as The Odds API reports a market's last change); pre-game rows only."""
+    decoder = FrameDecoder(cfg.sport_key, line_only=True)
+    skips = SkipLog()
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    shown: dict[tuple[Any, ...], int] = {}
+    out: list[Quote] = []
+    next_poll = cfg.start_ms
+
+    def poll() -> None:
+        rows = [r for k, r in latest.items() if shown.get(k) != r["last_update"]]
+        for k in [k for k, r in latest.items() if shown.get(k) != r["last_update"]]:
+            shown[k] = latest[k]["last_update"]
+        if rows:
+            out.extend(decoder.feed({"type": "odds_update", "data": rows}, skips))
+
+    for env in simulate_envelopes(cfg):
+        for row in env.get("data", ()):
+            if row["last_update"] >= commence_ms(row["commence_time"]):
+                continue
+            while row["last_update"] >= next_poll + every_ms:
+                next_poll += every_ms
+                poll()
+            latest[(row["event_id"], row["bookmaker"], row.get("player"), row.get("market_key"))] = row
+    poll()
+    return out
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -267,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     nfl_cfg = SimConfig(events=14, books=12, hours=36, seed=args.seed, sport_key="americanfootball_nfl")
+    lines_cfg = replace(nfl_cfg, line_moves=LINE_MOVES)
     mlb_cfg = SimConfig(events=15, books=6, hours=24, seed=args.seed, sport_key="baseball_mlb")
     week = nfl_week_csv(data / NFL_CSV)
     s_pre, s_live = nfl_series(data / NFL_SERIES)
@@ -281,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     print(measure(s_pre).row("real NFL series, last 30 h, polled ~16 min"))
     print(measure(select(nfl.pre, exclude=["pinnacle"])).row("sim NFL soft books, streamed"))
     print(measure(poll(select(nfl.pre, exclude=["pinnacle"]), 16 * 60)).row("sim NFL soft books, polled 16 min"))
+    lines = simulated(lines_cfg)
+    print(measure(poll(select(lines.pre, exclude=["pinnacle"]), 16 * 60))
+          .row(f"sim NFL soft books, --line-moves {LINE_MOVES:g}, polled 16 min"))
     print(measure(select(nfl.pre, "pinnacle")).row("sim NFL pinnacle, streamed"))
     print(measure(poll(select(nfl.pre, "pinnacle"), 16 * 60)).row("sim NFL pinnacle, polled 16 min"))
     print(measure(b_pre).row("real Bovada MLB, polled ~2 min"))
@@ -305,6 +431,18 @@ def main(argv: list[str] | None = None) -> int:
                 sel = poll(sel, 16 * 60)
             cells.append(f"{measure(sel).rate:.3f}" if sel else "-")
         print(f"| {b} | " + " | ".join(cells) + " |")
+    print(f"\nLine moves and steam, the last {SIGNAL_HOURS} h before each kick-off inside the recording "
+          "(pre-game; SPEC 10-11 with the engine's defaults: half a point, steam within 300 s)\n")
+    print(SIGNAL_HEADER)
+    print(signals(real_nfl_quotes(data / NFL_SERIES), iso_ms(NFL_SERIES_START), iso_ms(NFL_SERIES_END))
+          .row("real NFL series, polled ~16 min"))
+    streamed = [quote_from_row(r) for r in simulate_quote_rows(nfl_cfg)]
+    print(signals(streamed, nfl_cfg.start_ms, nfl_cfg.end_ms).row("sim NFL, streamed"))
+    print(signals(polled_quotes(nfl_cfg, POLL_MS), nfl_cfg.start_ms, nfl_cfg.end_ms).row("sim NFL, polled 16 min"))
+    for cfg in (lines_cfg, replace(lines_cfg, line_only=LINE_ONLY)):
+        name = f"sim NFL, --line-moves {cfg.line_moves:g}" + (f" --line-only {','.join(cfg.line_only)}"
+                                                             if cfg.line_only else "")
+        print(signals(polled_quotes(cfg, POLL_MS), cfg.start_ms, cfg.end_ms).row(f"{name}, polled 16 min"))
     print(
         f"\nSimulated NFL feed volume: {nfl.rows_pre_h:.0f} vendor rows per event in the last pre-game hour, "
         f"{nfl.rows_live_h:.0f} per event-hour in play."

@@ -46,6 +46,12 @@ class SimConfig:
       book re-quotes three times as often).
     - ``activity``: multiplies the rate of pre-game information arrivals; ``jump_rate``: news
       jumps per event per hour, far from kick-off (the rate rises up to 5x towards it).
+    - ``line_moves``: a soft book's own line moves per book-event-hour far from kick-off (rising
+      like the other rates): the book hangs its spread or total half a point off the market's
+      number, or back, without news (SPEC 10 line moves that no other book follows). 0, the
+      default, keeps the recordings of the model before it byte for byte.
+    - ``line_only``: books whose game rows carry the spread and total lines without their prices
+      (SPEC 5 / SPEC 10 line-only books, as on the vendor's game-line feed).
     """
 
     events: int = 8
@@ -60,6 +66,8 @@ class SimConfig:
     inplay_interval_s: float = 90.0
     activity: float = 1.0
     jump_rate: float = 0.02
+    line_moves: float = 0.0
+    line_only: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_int("events", self.events, 1, _MAX_EVENTS)
@@ -77,6 +85,10 @@ class SimConfig:
         _check_num("inplay_interval_s", self.inplay_interval_s, 1.0, 600.0)
         _check_num("activity", self.activity, 0.0, 100.0)
         _check_num("jump_rate", self.jump_rate, 0.0, 10.0)
+        _check_num("line_moves", self.line_moves, 0.0, 10.0)
+        keys = [b.key for b in BOOKMAKERS]
+        if not isinstance(self.line_only, tuple) or not all(isinstance(b, str) and b in keys for b in self.line_only):
+            raise ConfigError(f"line_only: {self.line_only!r} must be a tuple of bookmakers from {', '.join(keys)}")
 
     @property
     def end_ms(self) -> int:

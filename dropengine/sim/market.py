@@ -87,6 +87,7 @@ class _Book:
     index: int
     as_of: Snap
     bias: list[float]  # logit shading of h2h, spread, total
+    shade: list[float] = field(default_factory=lambda: [0.0, 0.0])  # own offset of the spread, total (points)
     spread: float | None = None  # home line
     total: float | None = None
     quote: tuple[Any, ...] | None = None  # last game prices and lines written
@@ -101,7 +102,7 @@ class _Book:
 
 # action kinds
 _INFO, _NEWS, _PROP_INFO, _OWN, _CHECK, _SUSPEND, _REOPEN, _PROPS_OPEN, _PROP_CHECK = range(9)
-_KICKOFF, _START_PLAY, _INPLAY_OPEN, _INPLAY_CHECK, _TICK, _SCORE, _END = range(9, 16)
+_KICKOFF, _START_PLAY, _INPLAY_OPEN, _INPLAY_CHECK, _TICK, _SCORE, _END, _OWN_LINE = range(9, 17)
 
 # per in-play tick, the situation keeps this share of itself and gets this much new noise
 _SIT_KEEP: Final = math.exp(-TICK_MS / 1000 / SIT_TAU_S)
@@ -188,6 +189,7 @@ class EventSim:
             self._schedule_poisson(start, _PROP_INFO)
         if self.soft:
             self._schedule_poisson(start, _OWN)
+            self._schedule_poisson(start, _OWN_LINE)  # no draw at all at the default rate 0
         for book in self.books:
             self._push(self.commence - rng.randrange(0, 2 * MINUTE_MS), _KICKOFF, book.index)
         self._push(self.commence, _START_PLAY)
@@ -206,6 +208,8 @@ class EventSim:
             return cfg.jump_rate
         if kind == _PROP_INFO:
             return PROP_RATE * cfg.activity * len(self.props)
+        if kind == _OWN_LINE:
+            return cfg.line_moves * len(self.soft)
         return OWN_RATE * cfg.activity * len(self.soft)
 
     def _schedule_poisson(self, now: int, kind: int) -> None:
@@ -269,17 +273,18 @@ class EventSim:
             if book.spread is None or abs(p_home - 0.5) > 0.03:
                 book.spread = -fixed if p_home >= 0.5 else fixed
         else:
-            cover = _NORMAL.cdf((e_margin + book.spread) / sd_m) if book.spread is not None else 0.0
+            # the book's line sits book.shade[0] points off the market's (0 unless it shades it)
+            cover = _NORMAL.cdf((e_margin + book.spread - book.shade[0]) / sd_m) if book.spread is not None else 0.0
             if book.spread is None or abs(cover - 0.5) > prof.line_band:
-                book.spread = half(-e_margin) + 0.0
+                book.spread = half(-e_margin + book.shade[0]) + 0.0
         line = book.spread
         cover = _NORMAL.cdf((e_margin + line) / sd_m)
         home_price, away_price = self._pair(snap, cover, book.bias[1], prof.vig_lines, prof.ladder)
         # total: over wins when total > K
         band = prof.line_band * sp.total_band
-        over = 1.0 - _NORMAL.cdf((book.total - e_total) / sd_t) if book.total is not None else 0.0
+        over = 1.0 - _NORMAL.cdf((book.total - book.shade[1] - e_total) / sd_t) if book.total is not None else 0.0
         if book.total is None or abs(over - 0.5) > band or book.total <= snap.points:
-            book.total = max(half(e_total), snap.points + 0.5)
+            book.total = max(half(e_total + book.shade[1]), snap.points + 0.5)
         over = 1.0 - _NORMAL.cdf((book.total - e_total) / sd_t)
         over_price, under_price = self._pair(snap, over, book.bias[2], prof.vig_lines, prof.ladder)
         return home_ml, away_ml, line, home_price, away_price, book.total, over_price, under_price
@@ -296,7 +301,8 @@ class EventSim:
         """A full vendor game row; ``quote=None`` suspends (null prices, lines kept)."""
         q = quote if quote is not None else book.quote
         assert q is not None
-        return game_row(self.event_id, book.profile.key, self.meta, t, q, prices=quote is not None)
+        return game_row(self.event_id, book.profile.key, self.meta, t, q, prices=quote is not None,
+                        line_prices=book.profile.key not in self.cfg.line_only)
 
     def _emit(self, t: int, row: dict[str, Any]) -> None:
         self._out.append((t, row))
@@ -433,6 +439,14 @@ class EventSim:
             if not book.suspended and not book.inplay and not book.closed:
                 self._requote(book, book.as_of, t)
             self._schedule_poisson(t, _OWN)
+        elif kind == _OWN_LINE:  # a soft book moves one of its lines half a point on its own, or back
+            book = rng.choice(self.soft)
+            m = 1 if sp.fixed_spread is not None else rng.randrange(2)
+            book.shade[m] = rng.choice([x for x in (-0.5, 0.0, 0.5) if x != book.shade[m]])
+            if not book.suspended and not book.inplay and not book.closed:
+                book.spread, book.total = (None, book.total) if m == 0 else (book.spread, None)
+                self._requote(book, book.as_of, t)
+            self._schedule_poisson(t, _OWN_LINE)
         elif kind == _CHECK:
             book, snap = self.books[payload[0]], payload[1]
             self._check(book, snap, t)

@@ -52,10 +52,13 @@ def event_meta(home: str, away: str, commence_ms: int) -> dict[str, str]:
 
 
 def game_row(event_id: str, bookmaker: str, meta: Mapping[str, str], t: int, q: GameQuote,
-             prices: bool) -> dict[str, Any]:
-    """A full vendor game row of quote ``q``; ``prices=False`` suspends (null prices, lines kept)."""
+             prices: bool, line_prices: bool = True) -> dict[str, Any]:
+    """A full vendor game row of quote ``q``; ``prices=False`` suspends (null prices, lines kept).
+
+    ``line_prices=False`` is a line-only book (SPEC 10): its rows carry the spread and total
+    lines but no price fields for them at all (absent, which is not a suspension)."""
     line, total = q[2], q[5]
-    return {
+    row = {
         "kind": "game", "event_id": event_id, "bookmaker": bookmaker,
         **meta,
         "last_update": t,
@@ -65,6 +68,10 @@ def game_row(event_id: str, bookmaker: str, meta: Mapping[str, str], t: int, q: 
         _TOTAL: _line_value(total),
         _OVER: q[6] if prices else None, _UNDER: q[7] if prices else None,
     }
+    if not line_prices:
+        for name in (_HOME_SPREAD_PRICE, _AWAY_SPREAD_PRICE, _OVER, _UNDER):
+            del row[name]
+    return row
 
 
 def prop_row(event_id: str, bookmaker: str, meta: Mapping[str, str], player: str, market_key: str, market: str,
