@@ -37,27 +37,30 @@ Prices keep the type they arrived with (SPEC 4): see :data:`PRICE_INT_COLUMN` an
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Final, TypeVar, Unpack
+from typing import Any, Final, TypeVar, Unpack
 
 import polars as pl
 
 from ..core import rules
-from ..core.alerts import ALERT_FIELDS, Drop
+from ..core.alerts import ALERT_FIELDS, Alert, Drop, LineMove, alert_fields, alert_row
 from ..core.engine import EngineCounters
 from ..core.errors import ConfigError, FeedError
 from ..core.filters import AlertFilter
 from ..core.options import DetectKeywords, DetectOptions, resolve
 from ..core.sides import canonical_side, parse_side
+from ..core.steam import LINE_TAG, PRICE_TAG, Cooldown, SteamTracker
 from ..formats.tables import REQUIRED_COLUMNS
 
 __all__ = [
-    "ALERT_SCHEMA", "PRICE_INT_COLUMN", "BatchResult", "accepted_quotes", "cents_expr", "detect", "detect_counted",
-    "direction_expr", "filter_expr", "prob_move_expr", "valid_price_expr",
+    "ALERT_SCHEMA", "LINE_ONLY_COLUMN", "PRICE_INT_COLUMN", "BatchResult", "accepted_quotes", "cents_expr", "detect",
+    "detect_counted", "direction_expr", "filter_expr", "prob_move_expr", "valid_price_expr",
 ]
 
 KEY: Final = ("event_id", "bookmaker", "side")
+#: The key of a line series (SPEC 10): the side without its line (``_ls``, rules.line_side_of).
+LINE_KEY: Final = ("event_id", "bookmaker", "_ls")
 #: the columns a quote table must have: the required fields of :class:`~dropengine.core.quote.Quote`
 REQUIRED: Final = REQUIRED_COLUMNS
 _META_TEXT: Final = ("kind", "market_key", "market", "player", "home_team", "away_team", "commence_time")
@@ -73,6 +76,16 @@ _INTEGER_TEXT: Final = f"^(?:{rules.INTEGER_TEXT})$"
 #: A true flag on a fractional price is ignored (the price stays a float).
 PRICE_INT_COLUMN: Final = "_price_int"
 
+#: Optional Boolean input column: true on a line-only observation (SPEC 10,
+#: :attr:`Quote.line_only <dropengine.core.quote.Quote.line_only>`: a line with no price
+#: published, which observes only its line series; its price cell must be empty). Without it
+#: (or where it is null) a row without a price is a suspension. A table builder that keeps the
+#: decoders' line-only quotes (``FrameDecoder(line_only=True)``) sets it.
+LINE_ONLY_COLUMN: Final = "line_only"
+_LINE_ONLY: Final = "_lo"
+#: Working columns of the line series (dropped before the text is joined to alerts).
+_LINE_WORK: Final = (_LINE_ONLY, "_l", "_ls")
+
 #: Column order of the alerts frame: the wire order of :class:`~dropengine.core.alerts.Drop`.
 ALERT_SCHEMA: Final = ALERT_FIELDS
 _T = TypeVar("_T")
@@ -82,6 +95,11 @@ _T = TypeVar("_T")
 class BatchResult:
     """Alerts, the engine-equivalent counters, and rows dropped before detection."""
 
+    #: The returned alerts as a table in detection order. With the default types (price drops
+    #: only) exactly 0.1's table (:data:`ALERT_SCHEMA`); with other types the columns are
+    #: :func:`~dropengine.core.alerts.alert_fields` of the types (a ``type`` column, each
+    #: type's own fields, null where a type has none) and the rows
+    #: :func:`~dropengine.core.alerts.alert_row`.
     alerts: pl.DataFrame
     counters: EngineCounters
     skipped: dict[str, int]
@@ -94,24 +112,42 @@ class BatchResult:
     price_types: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(schema={"prev_int": pl.Boolean, "new_int": pl.Boolean})
     )
+    #: The alerts as values when they were built as values (the signals of SPEC 10-12 are on);
+    #: ``None``: :meth:`drops` builds them from the table.
+    values: tuple[Alert, ...] | None = None
 
     def drops(self) -> list[Drop]:
-        """The alerts as :class:`Drop` values, each price with the type it arrived with and
-        ``delta`` an int when both are (SPEC 4), so they serialise byte for byte as the
+        """The price-drop alerts as :class:`Drop` values, each price with the type it arrived
+        with and ``delta`` an int when both are (SPEC 4), so they serialise byte for byte as the
         streaming engine's alerts do."""
-        out: list[Drop] = []
+        if self.values is not None:
+            return [a for a in self.values if isinstance(a, Drop)]
         flags = self.price_types.iter_rows() if self.price_types.height == self.alerts.height else None
-        for row in self.alerts.iter_rows(named=True):
-            prev_int, new_int = next(flags) if flags is not None else (False, False)
-            del row["type"]
-            if prev_int:
-                row["prev"] = int(row["prev"])
-            if new_int:
-                row["new"] = int(row["new"])
-            if prev_int and new_int:
-                row["delta"] = int(row["delta"])
-            out.append(Drop(**row))
-        return out
+        return _drop_values(self.alerts, flags)
+
+    def alert_values(self) -> list[Alert]:
+        """Every returned alert (:class:`Drop`, :class:`LineMove`, :class:`Steam`) in detection
+        order, as the streaming engine returns them (byte for byte)."""
+        if self.values is not None:
+            return list(self.values)
+        return list(self.drops())
+
+
+def _drop_values(alerts: pl.DataFrame, flags: Iterator[tuple[Any, ...]] | None) -> list[Drop]:
+    """Rows of an alerts table as :class:`Drop` values; ``flags`` gives per row whether prev and
+    new arrived as ints (``delta`` is an int when both did)."""
+    out: list[Drop] = []
+    for row in alerts.select(ALERT_SCHEMA).iter_rows(named=True):
+        prev_int, new_int = next(flags) if flags is not None else (False, False)
+        del row["type"]
+        if prev_int:
+            row["prev"] = int(row["prev"])
+        if new_int:
+            row["new"] = int(row["new"])
+        if prev_int and new_int:
+            row["delta"] = int(row["delta"])
+        out.append(Drop(**row))
+    return out
 
 
 def detect(
@@ -141,9 +177,49 @@ def detect_counted(
 ) -> BatchResult:
     """Like :func:`detect`, with the counters and the rows skipped before detection."""
     cfg = resolve(options, keywords)
-    flt = cfg.filter
-    loaded = _load(quotes, timestamp_column)
-    w, n_stale = _accept(loaded.frame)
+    loaded = _load(quotes, timestamp_column, lines=cfg.detects_lines)
+    price = _price_pass(loaded.frame, cfg)
+    meta = loaded.frame.drop("_lu", "_p", "_c", "_invalid", "_pint", *_LINE_WORK, strict=False)
+    alerts = _alerts(price.fired.join(meta, on="_i", how="left"), timestamp_column)
+    if cfg.signals:
+        return _with_signals(cfg, loaded, price, alerts, meta, timestamp_column)
+    alerts = alerts.filter(filter_expr(cfg.filter)).sort("_i")
+    alerts, types = _typed(alerts, loaded.int_column)
+    counters = EngineCounters(
+        loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
+        price.fired.height, alerts.height,
+    )
+    return BatchResult(alerts, counters, loaded.skipped, loaded.rejected, types)
+
+
+def _typed(alerts: pl.DataFrame, int_column: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The alerts table without its working columns, prices Int64 when every alert's prices
+    arrived as ints (else Float64), and the per-row type flags."""
+    types = alerts.select(pl.col("_rpint").alias("prev_int"), pl.col("_pint").alias("new_int"))
+    all_int = types.height == 0 or bool(types.select(pl.all_horizontal(pl.all()).all()).item())
+    price_type = pl.Int64 if (all_int and int_column) else pl.Float64
+    alerts = alerts.drop("_i", "_rpint", "_pint").with_columns(pl.col("prev", "new", "delta").cast(price_type))
+    return alerts, types
+
+
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """One series pass (price keys or line series): the detected moves (before cooldown and
+    filters, in key order) and the counts of the rules that did not fire."""
+
+    fired: pl.DataFrame
+    primed: int
+    stale: int
+    suspended: int
+    repeated: int
+    #: rows that observed the series (the line series count them; ``seen`` counts every quote)
+    seen: int = 0
+
+
+def _price_pass(frame: pl.DataFrame, cfg: DetectOptions) -> _Pass:
+    """SPEC 3 over the price keys. Line-only observations (SPEC 10) are not price quotes."""
+    rows = frame.filter(~pl.col(_LINE_ONLY)) if _LINE_ONLY in frame.columns else frame
+    w, n_stale = _accept(rows.filter(~pl.col("_invalid")), KEY, ("_lu", "_p", "_c", "_pint"))
 
     # 3. Suspensions: nulls counted; with re-priming each null opens a new segment.
     is_null = pl.col("_p").is_null()
@@ -174,16 +250,137 @@ def detect_counted(
         fired = moves.filter((move >= thr) | (-move >= thr))
     else:
         fired = _anchor(runs, thr, cfg.unit == "prob")
-    n_det = fired.height
-    fired = fired.join(loaded.frame.drop("_lu", "_p", "_c", "_invalid", "_pint"), on="_i", how="left")
-    alerts = _alerts(fired, timestamp_column)
-    alerts = alerts.filter(filter_expr(flt)).sort("_i")
-    types = alerts.select(pl.col("_rpint").alias("prev_int"), pl.col("_pint").alias("new_int"))
-    all_int = types.height == 0 or bool(types.select(pl.all_horizontal(pl.all()).all()).item())
-    price_type = pl.Int64 if (all_int and loaded.int_column) else pl.Float64
-    alerts = alerts.drop("_i", "_rpint", "_pint").with_columns(pl.col("prev", "new", "delta").cast(price_type))
-    counters = EngineCounters(loaded.seen, n_primed, n_stale, loaded.invalid, n_susp, n_rep, n_det, alerts.height)
-    return BatchResult(alerts, counters, loaded.skipped, loaded.rejected, types)
+    return _Pass(fired, n_primed, n_stale, n_susp, n_rep)
+
+
+def _with_signals(
+    cfg: DetectOptions, loaded: _Loaded, price: _Pass, drops: pl.DataFrame, meta: pl.DataFrame,
+    timestamp_column: str | None,
+) -> BatchResult:
+    """The signals of SPEC 10-12: line series detected as a second key column, then every
+    detected move (price moves and line moves merged in arrival order, a quote's price move
+    before its line move) through the cooldown and the steam tracker the stream engine uses
+    (:class:`~dropengine.core.steam.Cooldown`, :class:`~dropengine.core.steam.SteamTracker`),
+    then ``types`` and the filter."""
+    drops = drops.sort("_i")
+    drop_values = _drop_values(drops, drops.select("_rpint", "_pint").iter_rows())
+    drop_rows = drops.get_column("_i").to_list()
+    line_values: list[LineMove] = []
+    line_rows: list[int] = []
+    line = _Pass(pl.DataFrame(), 0, 0, 0, 0)
+    if cfg.detects_lines:
+        line = _line_pass(loaded.frame, cfg)
+        fired = line.fired.join(meta, on="_i", how="left").sort("_i")
+        line_values = _line_values(fired, cfg, timestamp_column)
+        line_rows = fired.get_column("_i").to_list()
+
+    flt = cfg.filter
+    open_filter = flt.passes_all
+    types = cfg.types
+    cooldown = Cooldown(cfg.cooldown_ms) if cfg.cooldown_ms > 0 else None
+    steam = SteamTracker(cfg.steam_books, cfg.steam_window_ms, cfg.steam_groups) if "steam" in types else None
+    # the move a price / line move needs to count for steam (None: every detected move counts)
+    steam_floor = {tag: None if t is None else rules.threshold_floor(t)
+                   for tag, t in ((PRICE_TAG, cfg.steam_threshold), (LINE_TAG, cfg.steam_line_threshold))}
+    out: list[Alert] = []
+    kept_drops: list[bool] = []  # per detected price move: returned
+    cooled = fired_steam = 0
+    d = ln = 0
+    n_drops, n_lines = len(drop_rows), len(line_rows)
+    while d < n_drops or ln < n_lines:
+        # arrival order; a quote's price move before its line move (SPEC 11)
+        move: Drop | LineMove
+        if ln >= n_lines or (d < n_drops and drop_rows[d] <= line_rows[ln]):
+            move, tag, size, wanted = drop_values[d], PRICE_TAG, drop_values[d].delta, "odds_drop" in types
+            d += 1
+        else:
+            lm = line_values[ln]
+            move, tag, size, wanted = lm, LINE_TAG, lm.points, "line_move" in types
+            ln += 1
+        go = cooldown is None or cooldown.allow((tag, move.event_id, move.bookmaker, move.side), move.last_update)
+        if not go:
+            cooled += 1
+        emit = go and wanted and (open_filter or flt.accepts(move))
+        if emit:
+            out.append(move)
+        if tag == PRICE_TAG:
+            kept_drops.append(emit)
+        floor = steam_floor[tag]
+        if steam is not None and (floor is None or size >= floor or -size >= floor):  # rules.crosses
+            fired_steam_alert = steam.add(move, move.timestamp)
+            if fired_steam_alert is not None:
+                fired_steam += 1
+                if open_filter or flt.accepts(fired_steam_alert):
+                    out.append(fired_steam_alert)
+
+    if types == {"odds_drop"}:
+        # price drops alone (a cooldown on): 0.1's table, the returned rows of the drops table
+        table, flags = _typed(drops.filter(pl.Series(kept_drops, dtype=pl.Boolean)), loaded.int_column)
+    else:
+        table, flags = _alert_table(out, alert_fields(types)), pl.DataFrame()
+    counters = EngineCounters(
+        loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
+        price.fired.height, len(out), line.seen, line.primed, line.stale, line.suspended, line.repeated,
+        line.fired.height, cooled, fired_steam,
+    )
+    return BatchResult(table, counters, loaded.skipped, loaded.rejected, flags, tuple(out))
+
+
+def _line_values(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None) -> list[LineMove]:
+    """The detected line moves (the :func:`_line_pass` columns joined with their rows' text)
+    as :class:`LineMove` values, built with the rules the stream engine uses: lines written by
+    :func:`rules.written_line`, points by :func:`rules.line_points`, direction by
+    :func:`rules.line_direction`, key numbers by :func:`rules.key_numbers_crossed`; kind,
+    market key and player derived from the side where the row leaves them (as ``Quote``)."""
+    cols = fired.columns
+    text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT}
+    stamp = pl.coalesce("_ts", "_lu") if timestamp_column else pl.col("_lu")
+    frame = _derive_from_side(fired.select(
+        "sport_key", "event_id", "bookmaker", "side", *(text[c].alias(c) for c in _META_TEXT),
+        pl.lit(None, dtype=pl.Float64).alias("line"), "_rl", "_l", "_rprice", "_rpint", "_p", "_pint", "_lu",
+        stamp.alias("_stamp"), (pl.col("_lu") - pl.col("_rlu")).alias("_elapsed"),
+    ))
+    keys, written, points_of, direction_of = cfg.keys, rules.written_line, rules.line_points, rules.line_direction
+    crossed, line_side_of = rules.key_numbers_crossed, rules.line_side_of
+    out: list[LineMove] = []
+    for (sport, event, book, side, kind, market_key, market, player, home, away, commence, _line, prev, new,
+         prev_price, prev_int, new_price, new_int, lu, ts, elapsed) in frame.iter_rows():
+        if prev_int and prev_price is not None:
+            prev_price = int(prev_price)
+        if new_int and new_price is not None:
+            new_price = int(new_price)
+        line_side = line_side_of(side)
+        points = points_of(prev, new)
+        direction = direction_of(line_side, points)
+        assert direction is not None  # a detected move is never zero points
+        out.append(LineMove(
+            sport, event, book, line_side, kind, market_key, written(prev), written(new), points, prev_price,
+            new_price, direction, crossed(prev, new, keys.lookup(sport, market_key or "")), lu, ts, elapsed,
+            home, away, commence, player, market,
+        ))
+    return out
+
+
+#: Columns of a table of several alert types that hold numbers (the rest are text): Int64 when
+#: every value is an int (prices that all arrived as ints, integral lines), else Float64.
+_NUMBER_COLUMNS: Final = frozenset({"prev", "new", "delta", "line", "prev_line", "new_line", "points", "prev_price",
+                                    "new_price", "last_update", "timestamp", "elapsed_ms", "lag_ms"})
+
+
+def _alert_table(alerts: list[Alert], columns: tuple[str, ...]) -> pl.DataFrame:
+    """Alerts of several types as one table: ``columns`` and the rows of :func:`alert_row`."""
+    data: dict[str, list[Any]] = {c: [] for c in columns}
+    for a in alerts:
+        for c, v in alert_row(a, columns).items():
+            data[c].append(v)
+    schema: dict[str, type[pl.DataType]] = {}
+    for c, values in data.items():
+        if c in _NUMBER_COLUMNS:
+            ints = all(v is None or type(v) is int for v in values)
+            schema[c] = pl.Int64 if ints else pl.Float64
+        else:
+            schema[c] = pl.String
+    return pl.DataFrame(data, schema=schema, strict=False)
 
 
 def accepted_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
@@ -197,9 +394,10 @@ def accepted_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     reads price histories from here, so it sees exactly what detection saw.
     """
     frame = _load(quotes, None).frame
-    w, _ = _accept(frame)
-    w = w.drop("_pint").join(frame.drop("_lu", "_p", "_c", "_invalid", "_pint"), on="_i", how="left",
-                             maintain_order="left")
+    rows = frame.filter(~pl.col(_LINE_ONLY)) if _LINE_ONLY in frame.columns else frame
+    w, _ = _accept(rows.filter(~pl.col("_invalid")), KEY, ("_lu", "_p", "_c", "_pint"))
+    w = w.drop("_pint").join(frame.drop("_lu", "_p", "_c", "_invalid", "_pint", *_LINE_WORK, strict=False),
+                             on="_i", how="left", maintain_order="left")
     rest = [c for c in w.columns if not c.startswith("_") and c not in ("sport_key", *KEY)]
     return w.select(
         pl.col("_i").alias("row"), "sport_key", *KEY, pl.col("_p").alias("price"),
@@ -219,8 +417,12 @@ class _Loaded:
     rejected: pl.DataFrame
 
 
-def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> _Loaded:
-    """Typed working columns for every row; rows no quote could be built from set aside."""
+def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, lines: bool = False) -> _Loaded:
+    """Typed working columns for every row; rows no quote could be built from set aside.
+
+    With ``lines`` (line series run) or a :data:`LINE_ONLY_COLUMN`, also each row's line
+    (``_l``: :attr:`Quote.line`, from the side where the quote would derive it) and line side
+    (``_ls``: :func:`rules.line_side_of`)."""
     if isinstance(quotes, pl.DataFrame):
         lf = quotes.lazy()
     elif isinstance(quotes, pl.LazyFrame):
@@ -255,6 +457,13 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
                 f"quotes: column {PRICE_INT_COLUMN} has type {schema[PRICE_INT_COLUMN]}; expected booleans"
             )
         flag = pl.col(PRICE_INT_COLUMN).cast(pl.Boolean)
+    line_only: list[pl.Expr] = []
+    if LINE_ONLY_COLUMN in schema:
+        if schema[LINE_ONLY_COLUMN] not in (pl.Boolean, pl.Null):
+            raise ConfigError(
+                f"quotes: column {LINE_ONLY_COLUMN} has type {schema[LINE_ONLY_COLUMN]}; expected booleans"
+            )
+        line_only = [pl.col(LINE_ONLY_COLUMN).cast(pl.Boolean).fill_null(False).alias(_LINE_ONLY)]
     stamp: list[pl.Expr] = []
     if timestamp_column is not None:
         ts_dtype = schema[timestamp_column]
@@ -273,6 +482,7 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
             *_price_columns(price_dtype, flag),
             *(pl.col(c).cast(pl.String) for c in meta),
             *([pl.col("line").cast(pl.Float64)] if "line" in schema else []),
+            *line_only,
             *stamp,
         ).collect
     )
@@ -295,6 +505,16 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
         .then(pl.lit("bad time")).when(bad_line).then(pl.lit("bad line")).otherwise(None).alias("_skip")
     ).drop("_lu_missing")
     frame = _canonical_sides(frame)
+    if lines or line_only:
+        frame = _with_lines(frame)
+    if line_only:
+        # Quote's own checks of a line-only observation: no price, and a line to observe
+        lo = pl.col(_LINE_ONLY) & pl.col("_skip").is_null()
+        frame = frame.with_columns(
+            pl.when(lo & (pl.col("_p").is_not_null() | pl.col("_invalid"))).then(pl.lit("bad field"))
+            .when(lo & pl.col("_l").is_null()).then(pl.lit("bad line"))
+            .otherwise(pl.col("_skip")).alias("_skip")
+        )
     skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
     rejected = (
         frame.filter(pl.col("_skip").is_not_null() | pl.col("_invalid"))
@@ -307,17 +527,19 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
     return _Loaded(frame, price_dtype != pl.Null, seen, n_invalid, skipped, rejected)
 
 
-def _accept(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """Rules 1-2: invalid prices out, then stale rows (below the running max of the key's
-    earlier rows). Returns the rows sorted by key and position, and the stale count."""
+def _accept(frame: pl.DataFrame, key: tuple[str, ...], columns: tuple[str, ...]) -> tuple[pl.DataFrame, int]:
+    """Rule 2's stale rows out of ``frame`` (rows of one kind of series, keyed by ``key``):
+    a row whose time is below the running max of its key's earlier rows. Returns the rows
+    (``_i`` and ``columns``) sorted by key and position, and the stale count."""
     # Sort by integer codes of the key columns (hash-encoded, O(n)) rather than by the strings:
     # any order that groups each key and keeps input order within it will do.
     # Only the narrow working columns travel through the sort; callers join the text back by _i.
-    codes = [pl.col(c).cast(pl.Categorical).to_physical().alias(f"_k{j}") for j, c in enumerate(KEY)]
-    w = frame.filter(~pl.col("_invalid")).select("_i", *codes, "_lu", "_p", "_c", "_pint")
-    w = w.sort(["_k0", "_k1", "_k2", "_i"])
-    new_key = pl.any_horizontal(*(pl.col(f"_k{j}") != pl.col(f"_k{j}").shift(1) for j in range(3))).fill_null(True)
-    w = w.with_columns(new_key.alias("_newkey")).drop("_k0", "_k1", "_k2")
+    codes = [pl.col(c).cast(pl.Categorical).to_physical().alias(f"_k{j}") for j, c in enumerate(key)]
+    names = [f"_k{j}" for j in range(len(key))]
+    w = frame.select("_i", *codes, *columns)
+    w = w.sort([*names, "_i"])
+    new_key = pl.any_horizontal(*(pl.col(k) != pl.col(k).shift(1) for k in names)).fill_null(True)
+    w = w.with_columns(new_key.alias("_newkey")).drop(names)
     w = w.with_columns(pl.col("_newkey").cum_sum().alias("_g"))
     lo, hi, groups = w.select(
         pl.col("_lu").min().alias("lo"), pl.col("_lu").max().alias("hi"), pl.col("_g").max()
@@ -445,6 +667,128 @@ def _canonical_sides(frame: pl.DataFrame) -> pl.DataFrame:
         pl.when(pl.col("_skip").is_null() & side.is_null()).then(pl.lit("bad side"))
         .otherwise(pl.col("_skip")).alias("_skip"),
     )
+
+
+def _with_lines(frame: pl.DataFrame) -> pl.DataFrame:
+    """``_l``, the line a quote of each row holds (:class:`~dropengine.core.quote.Quote`: the
+    ``line`` cell, else the side's line where the quote derives it, that is where ``kind`` or
+    ``market_key`` is missing), and ``_ls``, its line series' side (:func:`rules.line_side_of`);
+    one call per distinct side, as :func:`_canonical_sides`."""
+    sides = frame.filter(pl.col("_skip").is_null()).get_column("side").unique().to_list()
+    infos = {s: parse_side(s) for s in sides}
+    side_line = pl.col("side").replace_strict(
+        {s: i.line for s, i in infos.items()}, default=None, return_dtype=pl.Float64
+    )
+    missing = [pl.col(c).is_null() | (pl.col(c) == "") if c in frame.columns else pl.lit(True)
+               for c in ("kind", "market_key")]
+    derived = pl.when(missing[0] | missing[1]).then(side_line)
+    line = pl.coalesce(pl.col("line"), derived) if "line" in frame.columns else derived
+    return frame.with_columns(
+        line.alias("_l"),
+        pl.col("side").replace_strict(
+            {s: rules.line_side_of(s) for s in sides}, default=None, return_dtype=pl.String
+        ).alias("_ls"),
+    )
+
+
+def _line_pass(frame: pl.DataFrame, cfg: DetectOptions) -> _Pass:
+    """SPEC 10: the rules of SPEC 3 over the line series ``(event_id, bookmaker, line side)``,
+    the line as the value. Every quote with a line and no invalid price observes its series; a
+    null price suspends it unless the quote is a line-only observation (no price published).
+
+    Columns of the detected moves: ``_i``, ``_lu``, ``_l`` (new line), ``_p``/``_pint`` (new
+    price), ``_rl``/``_rlu`` (reference line, and when it was first observed or anchored),
+    ``_rprice``/``_rpint`` (the price riding on the reference line: the latest observation at
+    it) and ``_d`` (the written points, :func:`rules.line_points`)."""
+    rows = frame.filter(~pl.col("_invalid") & pl.col("_l").is_not_null())
+    lo = pl.col(_LINE_ONLY) if _LINE_ONLY in frame.columns else pl.lit(False)
+    rows = rows.with_columns((pl.col("_p").is_null() & ~lo).alias("_susp"))
+    w, n_stale = _accept(rows, LINE_KEY, ("_lu", "_l", "_p", "_pint", "_susp"))
+
+    # Suspensions as for prices: with re-priming each one opens a new segment.
+    is_susp = pl.col("_susp")
+    n_susp = w.select(is_susp.sum()).item() or 0
+    seg_start = pl.col("_newkey") | (is_susp if cfg.reprime_after_suspension else pl.lit(False))
+    w = w.with_columns(seg_start.cum_sum().alias("_s")).filter(~is_susp)
+
+    # Priming and repeats (an equal line); a repeat updates the price riding on the line, so
+    # the price at a line is that of the last row of its run: the row before the next run.
+    first = (pl.col("_s") != pl.col("_s").shift(1)).fill_null(True)
+    w = w.with_columns(first.alias("_first"))
+    w = w.with_columns(
+        (pl.col("_first") | (pl.col("_l") != pl.col("_l").shift(1))).alias("_run"),
+        pl.col("_p").shift(1).alias("_rprice"),
+        pl.col("_pint").shift(1).alias("_rpint"),
+    )
+    n_primed = w.select(pl.col("_first").sum()).item() or 0
+    n_rep = w.height - (w.select(pl.col("_run").sum()).item() or 0)
+    runs = w.filter(pl.col("_run"))
+
+    thr = rules.threshold_floor(cfg.line_threshold)
+    if cfg.reference == "last":
+        moves = runs.with_columns(
+            pl.col("_l").shift(1).alias("_rl"), pl.col("_lu").shift(1).alias("_rlu"),
+        ).filter(~pl.col("_first"))
+        moves = _with_points(moves)
+        fired = moves.filter((pl.col("_d") >= thr) | (-pl.col("_d") >= thr))
+    else:
+        last = w.filter(pl.col("_run").shift(-1).fill_null(True)).select("_p", "_pint")
+        fired = _line_anchor(runs, last, thr)
+    return _Pass(fired.drop("_run", "_first", "_s", "_newkey", "_g", "_susp", strict=False),
+                 n_primed, n_stale, n_susp, n_rep, rows.height)
+
+
+def _with_points(frame: pl.DataFrame) -> pl.DataFrame:
+    """``_d``: the written points of each move (:func:`rules.line_points` of ``_rl`` and ``_l``):
+    a multiple of ``1/rules.EXACT_STEPS`` is already written as it is (whole, half and quarter
+    points), the rest (rare) are written by the rule, one call each."""
+    d = (frame.get_column("_l") - frame.get_column("_rl")).alias("_d")
+    scaled = d * rules.EXACT_STEPS
+    frac = (scaled != scaled.floor()).fill_null(False)
+    if frac.any():
+        idx = frac.arg_true()
+        prev = frame.get_column("_rl").gather(idx).to_list()
+        new = frame.get_column("_l").gather(idx).to_list()
+        d = d.scatter(idx, [float(rules.line_points(a, b)) for a, b in zip(prev, new, strict=True)])
+    return frame.with_columns(d)
+
+
+def _line_anchor(runs: pl.DataFrame, last: pl.DataFrame, thr: float) -> pl.DataFrame:
+    """``reference="anchor"`` for line series: one Python step per line change (repeats removed),
+    as :func:`_anchor`. ``last`` holds, per run, the price of its last row: the anchor's price is
+    that of the latest run at the anchor line (the anchor's own run, or a later return to it)."""
+    first = runs.get_column("_first").to_list()
+    line = runs.get_column("_l").to_list()
+    line_points = rules.line_points
+    sure, near = thr + rules.ROUNDING_MARGIN, thr - rules.ROUNDING_MARGIN
+    keep: list[int] = []
+    anchors: list[int] = []
+    priced: list[int] = []
+    a = ap = 0
+    a_l = 0.0
+    for i, is_first in enumerate(first):
+        x = line[i]
+        if is_first:
+            a = ap = i
+            a_l = x
+            continue
+        move = x - a_l
+        if (near < move < sure) or (near < -move < sure):
+            move = line_points(a_l, x)
+        if move >= thr or -move >= thr:  # rules.crosses, against the precomputed floor
+            keep.append(i)
+            anchors.append(a)
+            priced.append(ap)
+            a = ap = i
+            a_l = x
+        elif x == a_l:  # back at the anchor line: its price is this run's
+            ap = i
+    ref = runs.select(pl.col("_l").alias("_rl"), pl.col("_lu").alias("_rlu"))[pl.Series(anchors, dtype=pl.UInt32)]
+    price = last.select(pl.col("_p").alias("_rprice"), pl.col("_pint").alias("_rpint"))[
+        pl.Series(priced, dtype=pl.UInt32)
+    ]
+    fired = runs.drop("_rprice", "_rpint")[pl.Series(keep, dtype=pl.UInt32)]
+    return _with_points(pl.concat([fired, ref, price], how="horizontal"))
 
 
 def _anchor(runs: pl.DataFrame, thr: float, prob: bool) -> pl.DataFrame:
