@@ -24,10 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, Quote
-from dropengine.analysis.batch import ALERT_SCHEMA, LINE_ONLY_COLUMN, PRICE_INT_COLUMN, detect_counted
+from dropengine.analysis.batch import ALERT_SCHEMA, PRICE_INT_COLUMN, detect_counted
 from dropengine.core.alerts import SIGNALS, Alert, Drop, LineMove, Steam, alert_fields, alert_row
+from dropengine.core.errors import FeedError
 from dropengine.core.options import DetectOptions, KeyNumbers
-from dropengine.formats.tables import QUOTE_COLUMNS
+from dropengine.formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, quote_from_row
 
 from .strategies import detect_options, quote_streams
 
@@ -275,3 +276,38 @@ def test_key_numbers_option_reaches_the_batch() -> None:
     kn = KeyNumbers.parse("basketball_nba:spreads=5,6")
     want, _ = check(quotes, {"types": "line_move", "key_numbers": kn})
     assert isinstance(want[0], LineMove) and want[0].key_numbers == (5, 6)
+
+
+def test_line_only_column_is_read_as_the_row_reader_reads_it() -> None:
+    """The optional line_only column as text (a CSV's): true/false/empty as the row reader takes
+    them; another text, a price on a line-only row, or a line-only row without a line are
+    skipped with the row reader's reasons; the rest equals the stream of the reader's quotes."""
+    nfl = "americanfootball_nfl"
+    rows = [
+        (nfl, "g", "fd", "spread_home@-3", None, T0, "true"),
+        (nfl, "g", "fd", "spread_home@-3.5", None, T0 + 1, "True"),  # a line move of a line-only book
+        (nfl, "g", "fd", "spread_home@-3.5", None, T0 + 2, ""),  # a suspension
+        (nfl, "g", "fd", "spread_home@-4", -110, T0 + 3, "false"),  # re-primes
+        (nfl, "g", "fd", "spread_home@-5", None, T0 + 4, "yes"),  # bad field
+        (nfl, "g", "fd", "spread_home@-5", -105, T0 + 5, "true"),  # a price on a line-only row: bad field
+        (nfl, "g", "fd", "h2h_home", None, T0 + 6, "TRUE"),  # no line: bad line
+        (nfl, "g", "fd", "spread_home@-5", None, T0 + 7, None),  # a suspension
+    ]
+    names = ("sport_key", "event_id", "bookmaker", "side", "price", "last_update", LINE_ONLY_COLUMN)
+    table = pl.DataFrame(rows, schema=dict(zip(names, (pl.String,) * 4 + (pl.Int64, pl.Int64, pl.String),
+                                               strict=True)), orient="row")
+    quotes = []
+    for row in rows:
+        try:
+            quotes.append(quote_from_row(dict(zip(names, row, strict=True))))
+        except FeedError as exc:
+            assert exc.reason in ("bad field", "bad line")
+    assert len(quotes) == 5
+    opts = {"types": "odds_drop,line_move"}
+    eng = DropEngine(**opts)
+    want = eng.observe_many(quotes)
+    res = detect_counted(table, **opts)
+    assert wire(res.alert_values()) == wire(want) and len(want) == 1
+    assert res.counters == eng.counters
+    assert res.skipped == {"bad field": 2, "bad line": 1}
+    assert res.rejected.rows() == [(4, "bad field"), (5, "bad field"), (6, "bad line")]

@@ -51,10 +51,10 @@ from ..core.filters import AlertFilter
 from ..core.options import DetectKeywords, DetectOptions, resolve
 from ..core.sides import canonical_side, parse_side
 from ..core.steam import LINE_TAG, PRICE_TAG, Cooldown, SteamTracker
-from ..formats.tables import REQUIRED_COLUMNS
+from ..formats.tables import _TRUE_FALSE, LINE_ONLY_COLUMN, REQUIRED_COLUMNS
 
 __all__ = [
-    "ALERT_SCHEMA", "LINE_ONLY_COLUMN", "PRICE_INT_COLUMN", "BatchResult", "accepted_quotes", "cents_expr", "detect",
+    "ALERT_SCHEMA", "PRICE_INT_COLUMN", "BatchResult", "accepted_quotes", "cents_expr", "detect",
     "detect_counted", "direction_expr", "filter_expr", "prob_move_expr", "valid_price_expr",
 ]
 
@@ -76,12 +76,9 @@ _INTEGER_TEXT: Final = f"^(?:{rules.INTEGER_TEXT})$"
 #: A true flag on a fractional price is ignored (the price stays a float).
 PRICE_INT_COLUMN: Final = "_price_int"
 
-#: Optional Boolean input column: true on a line-only observation (SPEC 10,
-#: :attr:`Quote.line_only <dropengine.core.quote.Quote.line_only>`: a line with no price
-#: published, which observes only its line series; its price cell must be empty). Without it
-#: (or where it is null) a row without a price is a suspension. A table builder that keeps the
-#: decoders' line-only quotes (``FrameDecoder(line_only=True)``) sets it.
-LINE_ONLY_COLUMN: Final = "line_only"
+#: The working column of :data:`~dropengine.formats.tables.LINE_ONLY_COLUMN` (optional input:
+#: true on a line-only observation, SPEC 10, which observes only its line series; read as the
+#: row reader reads it: booleans, or the texts ``true``/``false``, empty or null = false).
 _LINE_ONLY: Final = "_lo"
 #: Working columns of the line series (dropped before the text is joined to alerts).
 _LINE_WORK: Final = (_LINE_ONLY, "_l", "_ls")
@@ -459,11 +456,20 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, 
         flag = pl.col(PRICE_INT_COLUMN).cast(pl.Boolean)
     line_only: list[pl.Expr] = []
     if LINE_ONLY_COLUMN in schema:
-        if schema[LINE_ONLY_COLUMN] not in (pl.Boolean, pl.Null):
+        lo_dtype = schema[LINE_ONLY_COLUMN]
+        if lo_dtype == pl.String:  # a CSV's text, read as the row reader reads it (null: not one of them)
+            marks = {k: v for k, v in _TRUE_FALSE.items() if isinstance(k, str)}
+            mark = pl.col(LINE_ONLY_COLUMN).replace_strict(marks, default=None, return_dtype=pl.Boolean)
+            line_only = [
+                mark.fill_null(False).alias(_LINE_ONLY),
+                (pl.col(LINE_ONLY_COLUMN).is_not_null() & mark.is_null()).alias("_bad_mark"),
+            ]
+        elif lo_dtype in (pl.Boolean, pl.Null):
+            line_only = [pl.col(LINE_ONLY_COLUMN).cast(pl.Boolean).fill_null(False).alias(_LINE_ONLY)]
+        else:
             raise ConfigError(
-                f"quotes: column {LINE_ONLY_COLUMN} has type {schema[LINE_ONLY_COLUMN]}; expected booleans"
+                f"quotes: column {LINE_ONLY_COLUMN} has type {lo_dtype}; expected booleans (or true/false text)"
             )
-        line_only = [pl.col(LINE_ONLY_COLUMN).cast(pl.Boolean).fill_null(False).alias(_LINE_ONLY)]
     stamp: list[pl.Expr] = []
     if timestamp_column is not None:
         ts_dtype = schema[timestamp_column]
@@ -510,11 +516,13 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, 
     if line_only:
         # Quote's own checks of a line-only observation: no price, and a line to observe
         lo = pl.col(_LINE_ONLY) & pl.col("_skip").is_null()
+        bad_mark = pl.col("_skip").is_null() & pl.col("_bad_mark") if "_bad_mark" in frame.columns else pl.lit(False)
         frame = frame.with_columns(
-            pl.when(lo & (pl.col("_p").is_not_null() | pl.col("_invalid"))).then(pl.lit("bad field"))
+            pl.when(bad_mark).then(pl.lit("bad field"))
+            .when(lo & (pl.col("_p").is_not_null() | pl.col("_invalid"))).then(pl.lit("bad field"))
             .when(lo & pl.col("_l").is_null()).then(pl.lit("bad line"))
             .otherwise(pl.col("_skip")).alias("_skip")
-        )
+        ).drop("_bad_mark", strict=False)
     skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
     rejected = (
         frame.filter(pl.col("_skip").is_not_null() | pl.col("_invalid"))
