@@ -229,7 +229,7 @@ def test_a_resume_gets_exactly_the_alerts_of_its_types_it_missed(start: Start) -
                   (e.alert.type != "odds_drop" or abs(e.alert.delta) >= 10)]
         assert missed, f"the scenario must give {types} something to miss"
         for how in ({"last_event_id": cursor}, {"headers": {"Last-Event-ID": cursor}}):
-            frames = read(url, 1 + len(missed), types=types, **how)  # type: ignore[arg-type]
+            frames = read(url, 1 + len(missed), types=types, **how)
             assert json.loads(frames[0][1])["type"] == "connected"
             assert frames[1:] == [(f"{srv.hub.epoch}-{e.seq}", e.alert.to_json().decode()) for e in missed], types
     # and nothing else was pending: the next frame is a heartbeat carrying the high-water id
