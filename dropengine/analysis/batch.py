@@ -33,6 +33,26 @@ stable sort by key and input position:
 
 Prices keep the type they arrived with (SPEC 4): see :data:`PRICE_INT_COLUMN` and
 :meth:`BatchResult.drops`.
+
+The signals of SPEC 10-12 (``types``, ``cooldown_ms``; off by default, and then none of this
+runs and the output is 0.1's, byte for byte):
+
+- *line series* (SPEC 10) are a second key column: the same passes (stale, suspension
+  segments, priming, runs of equal lines) keyed on ``(event_id, bookmaker, line side)``
+  (:func:`rules.line_side_of`) with the quote's line as the value. A row with an invalid price
+  observes neither series; a line-only row (:data:`~dropengine.formats.tables.LINE_ONLY_COLUMN`)
+  observes only its line series, and its empty price is no suspension. The price riding on a
+  line is that of the last row of its run (a repeat updates it), so ``prev_price`` under
+  ``last`` is a shift; under ``anchor`` a tight loop over the line changes (as for prices)
+  also tracks the latest price seen at the anchor line. Points, direction and key numbers
+  come from :mod:`dropengine.core.rules` (``line_points``, ``line_direction``,
+  ``key_numbers_crossed``, ``written_line``), called per detected move;
+- *cooldown and steam* (SPEC 11-12) are a pass over the detected moves in arrival order (a
+  quote's price move before its line move) through the stream engine's own objects,
+  :class:`~dropengine.core.steam.Cooldown` and :class:`~dropengine.core.steam.SteamTracker`:
+  one implementation, not a second one. Then ``types`` and the filter
+  (:meth:`AlertFilter.accepts`, the one definition) pick the alerts returned, and
+  :meth:`BatchResult.alert_values` gives them as values.
 """
 
 from __future__ import annotations
@@ -134,16 +154,22 @@ def _drop_values(alerts: pl.DataFrame, flags: Iterator[tuple[Any, ...]] | None) 
     """Rows of an alerts table as :class:`Drop` values; ``flags`` gives per row whether prev and
     new arrived as ints (``delta`` is an int when both did)."""
     out: list[Drop] = []
-    for row in alerts.select(ALERT_SCHEMA).iter_rows(named=True):
+    fields = ALERT_SCHEMA[1:]  # the Drop's own fields, in its order (type is its tag)
+    assert fields == Drop.__struct_fields__
+    p_at, n_at, d_at = (fields.index(c) for c in ("prev", "new", "delta"))
+    for row in alerts.select(fields).iter_rows():
         prev_int, new_int = next(flags) if flags is not None else (False, False)
-        del row["type"]
-        if prev_int:
-            row["prev"] = int(row["prev"])
-        if new_int:
-            row["new"] = int(row["new"])
-        if prev_int and new_int:
-            row["delta"] = int(row["delta"])
-        out.append(Drop(**row))
+        if prev_int or new_int:
+            values = list(row)
+            if prev_int:
+                values[p_at] = int(values[p_at])
+            if new_int:
+                values[n_at] = int(values[n_at])
+            if prev_int and new_int:
+                values[d_at] = int(values[d_at])
+            out.append(Drop(*values))
+        else:
+            out.append(Drop(*row))
     return out
 
 
@@ -280,7 +306,10 @@ def _with_signals(
     steam_floor = {tag: None if t is None else rules.threshold_floor(t)
                    for tag, t in ((PRICE_TAG, cfg.steam_threshold), (LINE_TAG, cfg.steam_line_threshold))}
     out: list[Alert] = []
-    kept_drops: list[bool] = []  # per detected price move: returned
+    # where each detected move went in ``out`` (-1: not returned), for the table
+    drop_at: list[int] = []
+    line_at: list[int] = []
+    steam_at: list[int] = []
     cooled = fired_steam = 0
     d = ln = 0
     n_drops, n_lines = len(drop_rows), len(line_rows)
@@ -297,24 +326,28 @@ def _with_signals(
         go = cooldown is None or cooldown.allow((tag, move.event_id, move.bookmaker, move.side), move.last_update)
         if not go:
             cooled += 1
-        emit = go and wanted and (open_filter or flt.accepts(move))
-        if emit:
+        at = -1
+        if go and wanted and (open_filter or flt.accepts(move)):
+            at = len(out)
             out.append(move)
-        if tag == PRICE_TAG:
-            kept_drops.append(emit)
+        (drop_at if tag == PRICE_TAG else line_at).append(at)
         floor = steam_floor[tag]
         if steam is not None and (floor is None or size >= floor or -size >= floor):  # rules.crosses
             fired_steam_alert = steam.add(move, move.timestamp)
             if fired_steam_alert is not None:
                 fired_steam += 1
                 if open_filter or flt.accepts(fired_steam_alert):
+                    steam_at.append(len(out))
                     out.append(fired_steam_alert)
 
+    returned = pl.Series("_at", drop_at, dtype=pl.Int64)
     if types == {"odds_drop"}:
         # price drops alone (a cooldown on): 0.1's table, the returned rows of the drops table
-        table, flags = _typed(drops.filter(pl.Series(kept_drops, dtype=pl.Boolean)), loaded.int_column)
+        table, flags = _typed(drops.filter(returned >= 0), loaded.int_column)
     else:
-        table, flags = _alert_table(out, alert_fields(types)), pl.DataFrame()
+        others: list[tuple[int, Alert]] = [(line_at[j], lm) for j, lm in enumerate(line_values) if line_at[j] >= 0]
+        others += [(j, out[j]) for j in steam_at]
+        table, flags = _alert_table(drops.with_columns(returned), others, alert_fields(types)), pl.DataFrame()
     counters = EngineCounters(
         loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
         price.fired.height, len(out), line.seen, line.primed, line.stale, line.suspended, line.repeated,
@@ -358,26 +391,33 @@ def _line_values(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str 
     return out
 
 
-#: Columns of a table of several alert types that hold numbers (the rest are text): Int64 when
-#: every value is an int (prices that all arrived as ints, integral lines), else Float64.
-_NUMBER_COLUMNS: Final = frozenset({"prev", "new", "delta", "line", "prev_line", "new_line", "points", "prev_price",
-                                    "new_price", "last_update", "timestamp", "elapsed_ms", "lag_ms"})
+#: Number columns of a table of several alert types: times are Int64, the rest (prices, lines,
+#: points) Float64 (a column of several types holds both kinds of number; the values with their
+#: own types are :meth:`BatchResult.alert_values`); every other column is text.
+_TIME_COLUMNS: Final = frozenset({"last_update", "timestamp", "elapsed_ms", "lag_ms"})
+_FLOAT_COLUMNS: Final = frozenset({"prev", "new", "delta", "line", "prev_line", "new_line", "points", "prev_price",
+                                   "new_price"})
 
 
-def _alert_table(alerts: list[Alert], columns: tuple[str, ...]) -> pl.DataFrame:
-    """Alerts of several types as one table: ``columns`` and the rows of :func:`alert_row`."""
-    data: dict[str, list[Any]] = {c: [] for c in columns}
-    for a in alerts:
-        for c, v in alert_row(a, columns).items():
+def _alert_table(drops: pl.DataFrame, others: list[tuple[int, Alert]], columns: tuple[str, ...]) -> pl.DataFrame:
+    """Alerts of several types as one table of ``columns`` in detection order: the returned
+    price drops straight from the drops table (``_at``: their place in the order, -1 for those
+    not returned), the other alerts (fewer) by :func:`alert_row`, each with its place."""
+    def dtype(c: str) -> type[pl.DataType]:
+        return pl.Int64 if c in _TIME_COLUMNS else pl.Float64 if c in _FLOAT_COLUMNS else pl.String
+
+    schema: dict[str, type[pl.DataType]] = {"_at": pl.Int64, **{c: dtype(c) for c in columns}}
+    data: dict[str, list[Any]] = {c: [] for c in schema}
+    for at, alert in others:
+        data["_at"].append(at)
+        for c, v in alert_row(alert, columns).items():
             data[c].append(v)
-    schema: dict[str, type[pl.DataType]] = {}
-    for c, values in data.items():
-        if c in _NUMBER_COLUMNS:
-            ints = all(v is None or type(v) is int for v in values)
-            schema[c] = pl.Int64 if ints else pl.Float64
-        else:
-            schema[c] = pl.String
-    return pl.DataFrame(data, schema=schema, strict=False)
+    parts = [
+        drops.filter(pl.col("_at") >= 0).select(pl.col(c).cast(t) if c in drops.columns else pl.lit(None, t).alias(c)
+                                                for c, t in schema.items()),
+        pl.DataFrame(data, schema=schema, strict=False),
+    ]
+    return pl.concat(parts).sort("_at").drop("_at")
 
 
 def accepted_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
