@@ -185,6 +185,14 @@ def check(quotes: list[Quote], opts: dict[str, Any]) -> tuple[list[Alert], Any]:
     rows = [alert_row(a, columns) for a in want]
     assert _values(res.alerts.to_dicts()) == _values(rows)
     assert wire(res.drops()) == wire([a for a in want if isinstance(a, Drop)])
+    # arrival stamps (the stream's now_ms, the batch's timestamp_column) stamp every type
+    stamps = [q.last_update + 7 * (i % 3) for i, q in enumerate(quotes)]
+    stamped = DropEngine(options=options)
+    want_stamped = [a for q, ts in zip(quotes, stamps, strict=True) for a in stamped.observe(q, now_ms=ts)]
+    res = detect_counted(frame_of(quotes).with_columns(pl.Series("arrived", stamps, dtype=pl.Int64)),
+                         options=options, timestamp_column="arrived")
+    assert wire(res.alert_values()) == wire(want_stamped)
+    assert res.counters == stamped.counters == eng.counters
     return want, eng.counters
 
 
