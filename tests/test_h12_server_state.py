@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from dropengine import DropEngine, Quote
+from dropengine.core.options import KeyNumbers
 from dropengine.server.app import DropServer, ServeConfig
 from dropengine.server.hub import Hub
 from dropengine.server.sources import ManualSource
@@ -58,20 +59,23 @@ def test_a_restart_keeps_the_ring_of_every_type_and_the_line_and_steam_state(sta
 def test_a_state_saved_with_other_detection_settings_primes_again(tmp_path: Path) -> None:
     path = tmp_path / "s.state"
     now = int(time.time() * 1000)
-    first = DropServer(ManualSource(), ServeConfig(state_path=path, steam_books=3))
+    flags = {"steam_groups": "betmgm+borgata", "steam_threshold": 12.5,
+             "key_numbers": KeyNumbers.parse("americanfootball_nfl:spreads=3,7,10.5;basketball_*:spreads=")}
+    first = DropServer(ManualSource(), ServeConfig(state_path=path, steam_books=3, **flags))
     first.restore(now)
     first.ingest([_spread(b, -3, 1_000) for b in ("pinnacle", "draftkings")], now)
     first.ingest([_spread("pinnacle", -3.5, 2_000)], now)  # a line move
     first.save(final=True)
     assert first.engine.keys_held > 0
 
-    same = DropServer(ManualSource(), ServeConfig(state_path=path, steam_books=3))
+    same = DropServer(ManualSource(), ServeConfig(state_path=path, steam_books=3, **flags))  # the same flags
     message = same.restore(now)
     assert "prime again" not in message and same.engine.keys_held == first.engine.keys_held
 
     other = DropServer(ManualSource(), ServeConfig(state_path=path, steam_books=2, steam_threshold=15))
     message = other.restore(now)
-    assert "steam_books 3 -> 2" in message and "steam_threshold 10 -> 15" in message and "prime again" in message
+    assert "steam_books 3 -> 2" in message and "steam_threshold 12.5 -> 15" in message and "prime again" in message
+    assert "steam_groups betmgm+borgata -> none" in message
     assert other.engine.keys_held == 0 and other.engine.options == ServeConfig(steam_books=2,
                                                                                 steam_threshold=15).detect_options()
     assert other.hub.epoch == first.hub.epoch and len(other.hub.buffer) == 1  # ring and ids kept
