@@ -18,6 +18,7 @@ out from the prices above, not read from the code.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +199,27 @@ def test_on_an_over_a_lower_total_is_the_better_number() -> None:
     # the under (toward_dog: cheaper to back) takes the highest total among the unmoved: d's 44.5
     under = one(bt.alerts, type="steam", side="total_under")
     assert (under["taken_book"], under["taken_side"]) == ("d", "total_under@44.5")
+
+
+def test_a_line_only_book_counts_for_steam_but_is_never_taken() -> None:
+    """A line-only book x (lines, no prices: SPEC 10) moves home -3 -> -3.5 at C-3h+90s. Its line
+    move has nothing to take; it is the second book of the steam, which now fires at b
+    (C-3h+120s: books a, x, b); the follower takes an unmoved book with a price. At that moment c,
+    d (-3 -110) and e (-3 +105: it moves only at +150s) have not moved: e is the best offer."""
+    def only(book: str, home_line: float, t: int) -> list[dict[str, Any]]:
+        return [{**r, "price": None, "line": float(r["side"].rpartition("@")[2]), "line_only": True}
+                for r in pair(book, home_line, -110, -110, t)]
+
+    rows = [{**r, "line": float(r["side"].rpartition("@")[2]), "line_only": False} for r in ROWS]
+    rows += only("x", -3, C - 4 * 3_600_000) + only("x", -3.5, M + 90_000)
+    table = pl.DataFrame(rows).sort("last_update", maintain_order=True)
+    same = run_backtest(table, BacktestConfig(), types=TYPES)
+    x_move = one(same.alerts, type="line_move", bookmaker="x", side="spread_home")
+    assert x_move["new_price"] is None and x_move["close_status"] == "nothing to take"
+    best = run_backtest(table, BacktestConfig(take="best-other"), types=TYPES)
+    steam = best.alerts.filter((pl.col("type") == "steam") & (pl.col("side") == "spread_home")
+                               & (pl.col("last_update") < M + 600_000)).to_dicts()
+    assert len(steam) == 1 and steam[0]["last_update"] == M + 120_000
+    assert [b["bookmaker"] for b in json.loads(steam[0]["books"])] == ["a", "x", "b"]
+    assert (steam[0]["taken_book"], steam[0]["taken_price"]) == ("e", 105)
+    assert "x" not in set(best.alerts.get_column("taken_book").drop_nulls())

@@ -30,7 +30,8 @@ With ``types`` beyond price drops (SPEC 10-11) a line move or a steam is taken f
 or before a time; its line there is its current line):
 
 - a **line move**, ``same``: the alerting book's new price at its new line (a line-only book
-  publishes none: ``nothing to take``); ``best-other``: the best offer among the other books at
+  publishes none: ``nothing to take``; line-only observations count for detection and steam,
+  never as a price to take); ``best-other``: the best offer among the other books at
   ``last_update + latency_ms``, each at its current line;
 - a **steam**, ``same``: the book whose move completed it (the last of its ``books``), at its
   standing at the steam's ``last_update`` T; ``best-other`` (a steam follower): the best offer at
@@ -41,7 +42,7 @@ or before a time; its line there is its current line):
   price move in it (SPEC 1), of any size;
 - the **best offer** is the best line for the bettor (higher for spread and under sides, lower
   for over sides: the cheaper side of SPEC 10's direction rule), then the highest decimal price,
-  then the bookmaker's name; a suspended or line-only standing offers nothing;
+  then the bookmaker's name; a suspended standing offers nothing;
 - the price CLV is measured at the taken line (the close of the taken book's key
   ``side@line``); when the book's market closed on another line the status is ``line moved``
   (no price CLV, counted as ``line_moved`` in the summary), and ``line_clv`` measures the taken
@@ -176,7 +177,7 @@ def run_backtest(
     fair, fair_failed = _fair(closes, cfg.devig)
     stand: _Standings | None = None
     if signals:
-        stand = _Standings(hist, frame.get_column("line_only") if "line_only" in frame.columns else None)
+        stand = _Standings(hist)
         table = _all_taken(alerts, hist, stand, cfg, opts.steam_window_ms)
     else:
         table = _taken(alerts, hist, cfg)
@@ -461,7 +462,8 @@ def summarize(table: pl.DataFrame, cfg: BacktestConfig) -> pl.DataFrame:
 # taken exactly as above; a line move or a steam is taken from the books' *standing* on the
 # outcome: a book's standing at time t is its latest accepted observation of the outcome at any
 # line with ``last_update <= t`` (ties: the later arrival), so its line there is its current line.
-# A standing that is a suspension (null price) or a line-only observation offers nothing to take.
+# A standing that is a suspension (null price) offers nothing to take. Line-only observations (SPEC 10) are not
+# in the price history (accepted_quotes leaves them out): a line-only book never offers a price.
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,21 +472,18 @@ class _Obs:
     side: str
     line: float | None
     price: float | None
-    line_only: bool
 
 
 class _Standings:
     """Every book's observations of every outcome, in time order, for as-of look-ups."""
 
-    def __init__(self, hist: pl.DataFrame, line_only: pl.Series | None) -> None:
+    def __init__(self, hist: pl.DataFrame) -> None:
         lines: dict[str, float | None] = {s: parse_side(s).line for s in hist.get_column("side").unique().to_list()}
-        rows = hist.sort(["last_update", "row"]).select("event_id", "bookmaker", "side", "price", "last_update", "row")
-        flags = line_only.to_list() if line_only is not None else None
+        rows = hist.sort(["last_update", "row"]).select("event_id", "bookmaker", "side", "price", "last_update")
         self._obs: dict[tuple[str, str], dict[str, list[_Obs]]] = {}
-        for event_id, book, side, price, lu, row in rows.iter_rows():
-            only = bool(flags[row]) if flags is not None and flags[row] is not None else False
+        for event_id, book, side, price, lu in rows.iter_rows():
             books = self._obs.setdefault((event_id, rules.outcome_of(side)), {})
-            books.setdefault(book, []).append(_Obs(lu, side, lines[side], price, only))
+            books.setdefault(book, []).append(_Obs(lu, side, lines[side], price))
         self._times = {key: {b: [o.last_update for o in obs] for b, obs in books.items()}
                        for key, books in self._obs.items()}
 
@@ -494,20 +493,20 @@ class _Standings:
     def at(self, event_id: str, outcome: str, book: str, t: int, *, before: bool = False,
            skip_suspended: bool = False) -> _Obs | None:
         """The book's standing at ``t`` (``before``: strictly before ``t``); ``skip_suspended``
-        looks past suspensions to the latest observation with a price or a line-only line."""
+        looks past suspensions to the latest observation with a price."""
         obs = self._obs.get((event_id, outcome), {}).get(book)
         if not obs:
             return None
         times = self._times[(event_id, outcome)][book]
         i = (bisect_left(times, t) if before else bisect_right(times, t)) - 1
-        while i >= 0 and skip_suspended and obs[i].price is None and not obs[i].line_only:
+        while i >= 0 and skip_suspended and obs[i].price is None:
             i -= 1
         return obs[i] if i >= 0 else None
 
     def first(self, event_id: str, outcome: str, book: str) -> _Obs | None:
-        """The book's first observation of the outcome with a price or a line-only line."""
+        """The book's first observation of the outcome with a price."""
         for obs in self._obs.get((event_id, outcome), {}).get(book, ()):
-            if obs.price is not None or obs.line_only:
+            if obs.price is not None:
                 return obs
         return None
 
@@ -524,7 +523,7 @@ def _better_line_sign(line_side: str) -> int:
 
 
 def _offer(obs: _Obs | None) -> bool:
-    return obs is not None and obs.price is not None and not obs.line_only
+    return obs is not None and obs.price is not None
 
 
 def _rank(line_side: str, obs: _Obs, book: str) -> tuple[float, float, str]:

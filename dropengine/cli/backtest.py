@@ -78,7 +78,8 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet
     try:
         cfg = BacktestConfig(close, take, latency_ms, sharp, devig, early_close)  # type: ignore[arg-type]
         with bar:
-            table, _ = load_table(list(paths), fmt, stats, advance)
+            # line-only observations (SPEC 10) only when lines are detected, as replay reads them
+            table, _ = load_table(list(paths), fmt, stats, advance, line_only=detect.detects_lines)
         exit_if_unusable(err, stats)
         with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
             bt = run_backtest(table, cfg, options=detect, timestamp_column="_now" if "_now" in table.columns else None)
