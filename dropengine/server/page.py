@@ -45,7 +45,7 @@ PAGE_HTML: Final = """<!doctype html>
  td.type { font-size: 11px; font-weight: 600; text-transform: uppercase; color: #666; }
  tr.line_move td.type { color: #36c; } tr.steam td.type { color: #b60; }
  tr.steam { background: #fff8ec; }
- td.detail { white-space: normal; font-size: 12px; color: #555; }
+ td.detail { white-space: normal; min-width: 24em; font-size: 12px; color: #555; }
  mark.key { background: #ffe08a; padding: 0 2px; border-radius: 2px; }
  span.key { background: #ffe08a; padding: 0 4px; border-radius: 3px; font-size: 11px; margin-right: 4px; }
  b.leader { color: #b60; }
