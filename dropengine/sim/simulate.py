@@ -25,6 +25,12 @@ The model (see ``docs/simulator.md`` for the calibration against real recordings
 - **Lines.** Spreads and totals keep their line while the side prices absorb small moves, and
   move the line (half a point) when the cover probability leaves a band; baseball and
   hockey keep a fixed 1.5 run/puck line whose favourite side flips when the favourite does.
+- **Steam and own line moves.** Soft books follow the sharp book's moves within minutes of each
+  other, so several of them move a line the same way together (steam, SPEC 11). With
+  :attr:`SimConfig.line_moves` a soft book also moves one of its lines half a point on its own
+  now and then (a line move no other book follows); :attr:`SimConfig.line_only` books write their
+  spread and total lines without prices (SPEC 10 line-only books). Both are off by default, which
+  keeps every recording of before byte for byte.
 - **Suspensions.** Books suspend (null prices) after news jumps (the sharp book almost
   always, soft books often), around kick-off, after in-play scores, and at the end of the
   game; in play a market goes off the board (null prices) once a side is beyond 99%.
