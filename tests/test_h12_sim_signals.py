@@ -25,7 +25,7 @@ from dropengine.core.skips import SkipLog
 from dropengine.formats.frames import FrameDecoder
 from dropengine.sim.simulate import SimConfig, simulate_envelopes
 
-BASE = SimConfig(events=4, books=8, hours=12, seed=5)
+BASE = SimConfig(events=3, books=8, hours=8, seed=5)
 TYPES = "odds_drop,line_move,steam"
 
 
