@@ -11,9 +11,11 @@ import click
 
 from ..core.errors import ConfigError, DropEngineError
 from ..core.keys import KeyTable, Secret
+from ..core.options import DetectOptions
 from ..core.retry import RetryPolicy
 from ..formats.query import StreamQuery
 from ..live.transport import TRANSPORTS, UpstreamConfig
+from ..server.params import THRESHOLD_RANGE
 from .extras import StartupError, require_extra
 from .live import evict_options
 from .mock_upstream import speed_callback
@@ -55,7 +57,8 @@ __all__ = ["serve_cmd"]
               help="A connection whose socket accepts nothing for this long is cut.")
 @evict_options
 @signal_options("steam_books", "steam_window", "steam_groups", "key_numbers")
-@click.option("--steam-threshold", type=click.FloatRange(min=1), default=10, show_default=True, metavar="CENTS",
+@click.option("--steam-threshold", type=click.FloatRange(min=THRESHOLD_RANGE[0]), default=DetectOptions().threshold,
+              show_default=True, metavar="CENTS",
               help="The price move (cents) that counts for steam; line moves count from 0.5 points. Detection "
                    "itself runs at 1 cent and 0.25 points; each connection filters (threshold, line_threshold).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",

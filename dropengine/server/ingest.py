@@ -37,6 +37,9 @@ from .params import DEFAULT_LINE_THRESHOLD, LINE_THRESHOLD_RANGE, THRESHOLD_RANG
 
 __all__ = ["Ingestion", "Metrics", "ServeConfig", "Source"]
 
+#: The core's default options: the steam defaults are theirs (no second copy here).
+_CORE = DetectOptions()
+
 log = logging.getLogger("dropengine.serve")
 
 
@@ -89,9 +92,9 @@ class ServeConfig:
     #: the window (``--steam-books``), the window (``--steam-window``), the cents a price move
     #: needs to count (``--steam-threshold``; line moves count from SPEC 10's default 0.5
     #: points), and books that copy one feed (``--steam-groups``: text ``a+b,c+d`` or groups).
-    steam_books: int = 3
-    steam_window_ms: int = 300_000
-    steam_threshold: int | float = 10
+    steam_books: int = _CORE.steam_books
+    steam_window_ms: int = _CORE.steam_window_ms
+    steam_threshold: int | float = _CORE.threshold  # SPEC 3's default threshold, 10 cents
     steam_groups: str | tuple[frozenset[str], ...] = ()
     #: Key numbers listed on line moves (``--key-numbers``; ``None``: SPEC 10's default).
     key_numbers: KeyNumbers | None = None

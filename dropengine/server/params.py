@@ -18,6 +18,7 @@ from typing import Final, Protocol, TypeAlias, runtime_checkable
 from ..core.alerts import SIGNALS
 from ..core.errors import ConfigError, short_repr
 from ..core.filters import DIRECTIONS, AlertFilter, parse_csv
+from ..core.options import DetectOptions
 from ..core.quote import KINDS, MAX_MS
 from ..core.rules import written_line
 from ..formats.query import HEARTBEAT_RANGE
@@ -33,12 +34,12 @@ _SPORT: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ID: Final = re.compile(r"[^\x00-\x1f,]{1,200}")
 _INT: Final = re.compile(r"[0-9]{1,19}")
 #: Alert types of SPEC section 7's ``types`` (the core's one list), and the default: the
-#: vendor's stream, price drops only.
+#: vendor's stream, price drops only (the core's default).
 TYPES: Final = SIGNALS
-DEFAULT_TYPES: Final = frozenset({"odds_drop"})
-#: SPEC 7's ``line_threshold`` (points): its range and default (SPEC 10's line default).
+DEFAULT_TYPES: Final = DetectOptions().types
+#: SPEC 7's ``line_threshold`` (points): its range, and its default (SPEC 10's, the core's).
 LINE_THRESHOLD_RANGE: Final = (0.25, 20.0)
-DEFAULT_LINE_THRESHOLD: Final = 0.5
+DEFAULT_LINE_THRESHOLD: Final = DetectOptions().line_threshold
 _DECIMAL: Final = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?")
 #: Every query parameter of the stream endpoints (``sports`` only on ``/multi``).
 KNOWN_PARAMETERS: Final = frozenset({
