@@ -501,6 +501,12 @@ class DropEngine:
         if suspended:
             n[11] += 1
             st[_LSUSP] = True
+            # SPEC 10: a suspension at a line is that line's most recent observation, with no
+            # price (what a prev_price at it reports when the series does not re-prime)
+            if line == st[_LINE]:
+                st[_CURP] = None
+            if line == st[_ALINE]:
+                st[_ANCP] = None
             return None
         old = st[_LINE]
         if st[_LSUSP]:

@@ -64,17 +64,17 @@ class SteamTracker:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group()
-        lu = move.last_update
-        group.moves[move.bookmaker] = (self._seq, lu, _book_of(move))
+        moves = group.moves
+        moves[move.bookmaker] = (self._seq, move.last_update, _book_of(move))
         self._seq += 1
-        if lu > group.newest:
-            group.newest = lu
-        t = group.newest
+        # T is the newest among the counted moves: a book's newer move (by arrival) may be older
+        # in data time than the one it replaces, so T is taken again, not only raised
+        t = group.newest = max(c[1] for c in moves.values())
         window = self.window_ms
         if group.fired is not None and t < group.fired + window:
             return None  # the group's cooldown: one window after its last firing
         low = t - window
-        inside = sorted((c for c in group.moves.values() if c[1] >= low), key=lambda c: (c[1], c[0]))
+        inside = sorted((c for c in moves.values() if c[1] >= low), key=lambda c: (c[1], c[0]))
         if len(inside) < self.books:
             return None
         unit = self._unit
