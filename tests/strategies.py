@@ -17,6 +17,13 @@ game lines and props), in arrival order, with everything the detection rules dis
 - many keys in random interleavings; metadata (teams, commence time, prop market label)
   on every quote of a stream, on none, or on some (a row-level choice).
 
+With ``lines=True`` (issue 12, SPEC 10-12) the stream also moves lines: a key's side is a
+*line series* (``spread_home``, ``total_over``, a prop's over) whose line moves by half and
+full points, quarter points and big jumps (through and onto the key numbers 3 and 7 of an NFL
+event), each new line a new price key; game line sides also send line-only observations (a
+book that publishes the line without a price, ``Quote.line_only``); and the keys are several
+books on a few outcomes (2 to 4 books x 1 or 2 outcomes), with times close enough for steam windows.
+
 Everything is drawn from hypothesis primitives, so it is deterministic under the ``ci``
 profile (``derandomize=True``) and shrinks towards short streams of one key with small
 moves. Sizes are kept small (up to 30 quotes, 8 keys) so that a conformance example, which
@@ -33,6 +40,7 @@ from typing import Any, Final
 from hypothesis import strategies as st
 
 from dropengine import Quote
+from dropengine.core.sides import format_line
 
 __all__ = [
     "BOOKS",
@@ -43,12 +51,17 @@ __all__ = [
     "PROP_SIDES",
     "SIDES",
     "T0",
+    "SIGNAL_BOOKS",
+    "SIGNAL_EVENTS",
+    "SIGNAL_SIDES",
     "Universe",
     "cents_of",
     "detect_options",
     "price_of_cents",
     "quote_streams",
     "server_options",
+    "signal_options",
+    "signal_streams_with_options",
     "streams_with_options",
 ]
 
@@ -61,7 +74,21 @@ EVENTS: Final[dict[str, tuple[str, str, str, str | None]]] = {
     "ev2": ("basketball_nba", "Knicks", "Heat", None),
     "ev3": ("soccer_epl", "Arsenal", "Chelsea", "2026-05-13T19:00:00Z"),
 }
+#: Events only the line-move streams use (an NFL game: key numbers 3, 4, 6, 7, 10, 14 by default).
+SIGNAL_EVENTS: Final[dict[str, tuple[str, str, str, str | None]]] = {
+    "ev4": ("americanfootball_nfl", "Chiefs", "Broncos", "2026-11-09T18:00:00Z"),
+}
+_ALL_EVENTS: Final = {**EVENTS, **SIGNAL_EVENTS}
 BOOKS: Final = ("pinnacle", "draftkings", "fanduel")
+#: Four books, so that a steam of 3 books can also be missed by one.
+SIGNAL_BOOKS: Final = (*BOOKS, "betmgm")
+#: The line-move streams' sides: each line side starts at this line and moves from it.
+SIGNAL_SIDES: Final = (
+    "h2h_home", "spread_home@-3", "spread_away@3", "total_over@44.5", "total_under@44.5",
+    "player_points:LeBron James:over@25.5",
+)
+#: Line steps in points: half and full points (most), quarter points, jumps through key numbers.
+LINE_STEPS: Final = (0.5, -0.5, 1, -1, 0.5, -0.5, 1, -1, 0.25, -0.25, 1.5, -3.5, 4, -7)
 #: Game sides: h2h (three-way too), spreads and totals with negative, zero, half and whole lines.
 GAME_SIDES: Final = (
     "h2h_home", "h2h_away", "h2h_draw",
@@ -120,6 +147,10 @@ class Universe:
     sides: tuple[str, ...] = SIDES
 
 
+#: The universe of the line-move streams: an NBA and an NFL event, four books, line sides.
+SIGNAL_UNIVERSE: Final = Universe(events=("ev1", "ev4"), books=SIGNAL_BOOKS, sides=SIGNAL_SIDES)
+
+
 #: Per-quote choices are drawn as one tuple of small integers (indexes into the tables
 #: below): drawing the strategies one by one cost ~50 ms per stream, this ~5 ms. Each index
 #: shrinks towards 0, the simplest choice of its table.
@@ -170,6 +201,8 @@ def quote_streams(
     stale: bool = True,
     fractional: bool = True,
     focus: float | None = None,
+    lines: bool = False,
+    line_only: bool = True,
 ) -> list[Quote]:
     """A stream of quotes in arrival order (see the module docstring).
 
@@ -179,21 +212,54 @@ def quote_streams(
 
     The flags switch off whole kinds of content for a test whose path cannot carry them
     (``fractional=False``: integer prices only; ``invalid=False``: every price valid or null).
+    ``lines=True`` moves lines (see the module docstring; the universe defaults to the signal
+    universe, the keys to several books on a few outcomes); ``line_only=False`` leaves out the
+    line-only observations (for a path that cannot carry them).
     """
-    keys = draw(st.lists(
-        st.tuples(st.sampled_from(universe.events), st.sampled_from(universe.books), st.sampled_from(universe.sides)),
-        min_size=1, max_size=max_keys, unique=True,
-    ))
+    if lines:
+        if universe == Universe():
+            universe = SIGNAL_UNIVERSE
+        outcomes = draw(st.lists(st.tuples(st.sampled_from(universe.events), st.sampled_from(universe.sides)),
+                                 min_size=1, max_size=2, unique=True))
+        books = draw(st.lists(st.sampled_from(universe.books), min_size=2, max_size=4, unique=True))
+        keys = [(e, b, side) for e, side in outcomes for b in books]
+        # each outcome drifts one way (most moves follow it), so several books move alike: steam
+        trend = {o: draw(st.booleans()) for o in outcomes}
+    else:
+        keys = draw(st.lists(
+            st.tuples(st.sampled_from(universe.events), st.sampled_from(universe.books),
+                      st.sampled_from(universe.sides)),
+            min_size=1, max_size=max_keys, unique=True,
+        ))
     meta = draw(st.sampled_from(("all", "all", "none", "some")))
     n = draw(st.integers(min_len, max_len))
     key_index = st.integers(0, len(keys) - 1)
     last: dict[tuple[str, str, str], int | float] = {}
+    # lines: each key's line series is at a current line (its side moves with it)
+    current: dict[tuple[str, str, str], tuple[str, float | int] | None] = {k: _line_of(k[2]) for k in keys}
     t = T0
     out: list[Quote] = []
     for _ in range(n):
         key = keys[draw(key_index)]
         a, di, sign, bi, fi, ii, si, back, has_meta = draw(_CHOICE)
         action = _ACTIONS[a]
+        observe_line_only = False
+        if lines:
+            line_action, step, follow = draw(_LINE_CHOICE)
+            if follow:
+                sign = int(trend[(key[0], key[2])])
+        if lines and current[key] is not None:
+            prefix, at = current[key]  # type: ignore[misc]
+            if line_action >= 5:  # a line move (or, 1 in 5 of those on game lines, a line-only observation)
+                size = LINE_STEPS[step]
+                at = _moved(at, (abs(size) if sign else -abs(size)) if follow else size)
+                current[key] = (prefix, at)
+                observe_line_only = line_only and line_action == 9 and ":" not in prefix
+            key = (key[0], key[1], f"{prefix}@{format_line(at)}")
+            if observe_line_only:
+                t += _STEPS[si]
+                out.append(make_quote(key, None, t, meta == "all" or (meta == "some" and has_meta), line_only=True))
+                continue
         prev = last.get(key)
         price: int | float | None
         if action == "null" and nulls:
@@ -230,16 +296,38 @@ def quote_streams(
     return out
 
 
-def make_quote(key: tuple[str, str, str], price: int | float | None, lu: int, meta: bool = True) -> Quote:
+_LINE_CHOICE: Final = st.tuples(st.integers(0, 9), st.integers(0, len(LINE_STEPS) - 1), st.integers(0, 3))
+
+
+def _line_of(side: str) -> tuple[str, float | int] | None:
+    """``(line side, line)`` of a side with a line (``spread_home@-3`` -> ``("spread_home", -3)``)."""
+    prefix, at, text = side.rpartition("@")
+    if not at:
+        return None
+    value = float(text)
+    return prefix, int(value) if value.is_integer() else value
+
+
+def _moved(line: float | int, step: float | int) -> float | int:
+    """``line + step`` as a source writes it (quarter points exact in binary; integral -> int)."""
+    value = float(line) + step
+    return int(value) if value.is_integer() else value
+
+
+def make_quote(
+    key: tuple[str, str, str], price: int | float | None, lu: int, meta: bool = True, *, line_only: bool = False
+) -> Quote:
     """A quote of ``key``; with ``meta`` it carries its event's teams and commence time and,
-    for a prop, its market label. Kind, market key, player and line come from the side."""
+    for a prop, its market label. Kind, market key, player and line come from the side;
+    ``line_only`` makes it a line-only observation (no price published, SPEC 10)."""
     event_id, book, side = key
-    sport, home, away, commence = EVENTS[event_id]
+    sport, home, away, commence = _ALL_EVENTS[event_id]
     market = MARKET_LABELS.get(side.split(":", 1)[0]) if ":" in side else None
+    extra: dict[str, Any] = {"line_only": True} if line_only else {}
     if not meta:
-        return Quote(sport, event_id, book, side, price, lu)
+        return Quote(sport, event_id, book, side, price, lu, **extra)
     return Quote(sport, event_id, book, side, price, lu, market=market, home_team=home, away_team=away,
-                 commence_time=commence)
+                 commence_time=commence, **extra)
 
 
 CENT_THRESHOLDS: Final = (1, 5, 10, 10, 10.0, 2.5, 12.5, 25, 200, 0.5, 9.9)
@@ -307,3 +395,55 @@ def server_options(draw: st.DrawFn) -> dict[str, Any]:
     opts = draw(detect_options(units=("cents",)))
     opts["threshold"] = draw(st.sampled_from((1, 2, 5, 9, 10, 10, 11, 12, 25, 200)))
     return opts
+
+
+#: The signal settings drawn by :func:`signal_options` (SPEC 10-12): small windows and cooldowns
+#: as well as the defaults, so that the streams' times (steps of 0 ms to a minute) cross them.
+LINE_THRESHOLDS: Final = (0.5, 0.5, 0.25, 1, 0.5, 1.5)
+STEAM_WINDOWS: Final = (300_000, 300_000, 60_000, 1000, 0, 120_000)
+COOLDOWNS: Final = (0, 0, 0, 1000, 60_000, 300_000)
+KEY_NUMBER_SPECS: Final = (
+    None, None, "americanfootball_nfl:spreads=3,7", "basketball_*:spreads=5,7;americanfootball_*:spreads=",
+)
+
+
+@st.composite
+def signal_options(
+    draw: st.DrawFn,
+    /,
+    *,
+    types: tuple[frozenset[str], ...] | None = None,
+    cooldown: bool = True,
+    **detect_args: Any,
+) -> dict[str, Any]:
+    """:func:`detect_options` plus the signals of SPEC 10-12: ``types`` (any non-empty set, or
+    one of ``types``), ``line_threshold``, ``steam_books`` 1-4, ``steam_window_ms`` (0 ms to the
+    default 5 min), sometimes ``steam_threshold`` above the price threshold (cents only),
+    ``steam_groups`` (pinnacle+draftkings), ``cooldown_ms`` (unless ``cooldown=False``) and
+    ``key_numbers`` (replacing or emptying the default)."""
+    opts = draw(detect_options(**detect_args))
+    if types is None:
+        chosen = draw(st.sets(st.sampled_from(("odds_drop", "line_move", "steam")), min_size=1))
+    else:
+        chosen = set(draw(st.sampled_from(types)))
+    opts["types"] = frozenset(chosen)
+    opts["line_threshold"] = draw(st.sampled_from(LINE_THRESHOLDS))
+    opts["steam_books"] = draw(st.sampled_from((3, 2, 3, 1, 4)))
+    opts["steam_window_ms"] = draw(st.sampled_from(STEAM_WINDOWS))
+    if opts["unit"] == "cents" and draw(st.integers(0, 3)) == 0:
+        opts["steam_threshold"] = opts["threshold"] * 2
+    if draw(st.integers(0, 3)) == 0:
+        opts["steam_groups"] = "pinnacle+draftkings"
+    if cooldown:
+        opts["cooldown_ms"] = draw(st.sampled_from(COOLDOWNS))
+    spec = draw(st.sampled_from(KEY_NUMBER_SPECS))
+    if spec is not None:
+        opts["key_numbers"] = spec
+    return opts
+
+
+def signal_streams_with_options(options: st.SearchStrategy[dict[str, Any]], **stream_args: Any) -> st.SearchStrategy[
+    tuple[list[Quote], dict[str, Any]]
+]:
+    """``(stream, options)``: :func:`streams_with_options` with line moves (``lines=True``)."""
+    return streams_with_options(options, lines=True, **stream_args)
