@@ -111,8 +111,9 @@ class LineMove(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type"
         return "line_move"
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire object as a plain dict (unknown optional fields left out)."""
+        """The wire object as a plain dict (unknown optional fields left out; lists as in JSON)."""
         out: dict[str, Any] = msgspec.to_builtins(self)
+        out["key_numbers"] = list(self.key_numbers)
         return out
 
     def to_json(self) -> bytes:
@@ -166,8 +167,9 @@ class Steam(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type", t
         return "steam"
 
     def to_dict(self) -> dict[str, Any]:
-        """The wire object as a plain dict (unknown optional fields left out)."""
+        """The wire object as a plain dict (unknown optional fields left out; lists as in JSON)."""
         out: dict[str, Any] = msgspec.to_builtins(self)
+        out["books"] = list(out["books"])
         return out
 
     def to_json(self) -> bytes:
