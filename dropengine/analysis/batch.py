@@ -61,6 +61,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, Unpack
 
+import msgspec
 import polars as pl
 
 from ..core import rules
@@ -402,22 +403,34 @@ _FLOAT_COLUMNS: Final = frozenset({"prev", "new", "delta", "line", "prev_line", 
 def _alert_table(drops: pl.DataFrame, others: list[tuple[int, Alert]], columns: tuple[str, ...]) -> pl.DataFrame:
     """Alerts of several types as one table of ``columns`` in detection order: the returned
     price drops straight from the drops table (``_at``: their place in the order, -1 for those
-    not returned), the other alerts (fewer) by :func:`alert_row`, each with its place."""
+    not returned), the other alerts (fewer) as :func:`alert_row` writes them, each with its
+    place. The fields :func:`alert_row` writes as they are are read column by column
+    (``msgspec.structs.astuple``); only the cells it rewrites (JSON text) go through it."""
     def dtype(c: str) -> type[pl.DataType]:
         return pl.Int64 if c in _TIME_COLUMNS else pl.Float64 if c in _FLOAT_COLUMNS else pl.String
 
     schema: dict[str, type[pl.DataType]] = {"_at": pl.Int64, **{c: dtype(c) for c in columns}}
-    data: dict[str, list[Any]] = {c: [] for c in schema}
+    parts = [drops.filter(pl.col("_at") >= 0).select(
+        pl.col(c).cast(t) if c in drops.columns else pl.lit(None, t).alias(c) for c, t in schema.items()
+    )]
+    by_type: dict[type, list[tuple[int, Alert]]] = {}
     for at, alert in others:
-        data["_at"].append(at)
-        for c, v in alert_row(alert, columns).items():
-            data[c].append(v)
-    parts = [
-        drops.filter(pl.col("_at") >= 0).select(pl.col(c).cast(t) if c in drops.columns else pl.lit(None, t).alias(c)
-                                                for c, t in schema.items()),
-        pl.DataFrame(data, schema=schema, strict=False),
-    ]
-    return pl.concat(parts).sort("_at").drop("_at")
+        by_type.setdefault(type(alert), []).append((at, alert))
+    for items in by_type.values():
+        alerts = [a for _, a in items]
+        sample = alerts[0]
+        fields = sample.__struct_fields__
+        data: dict[str, list[Any]] = {"_at": [at for at, _ in items], "type": [sample.type] * len(alerts)}
+        values = list(zip(*(msgspec.structs.astuple(a) for a in alerts), strict=True))
+        for j, c in enumerate(fields):
+            if c not in schema:
+                continue
+            if alert_row(sample, (c,))[c] is getattr(sample, c):
+                data[c] = list(values[j])
+            else:  # a cell alert_row rewrites (a steam's books, a line move's key numbers)
+                data[c] = [alert_row(a, (c,))[c] for a in alerts]
+        parts.append(pl.DataFrame(data, schema={c: schema[c] for c in data}, strict=False))
+    return pl.concat(parts, how="diagonal").select(list(schema)).sort("_at").drop("_at")
 
 
 def accepted_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
