@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,8 @@ from dropengine.core.rules import outcome_of
 from .strategies import detect_options, quote_streams, signal_options, signal_streams_with_options
 from .test_conformance import engine_opts
 
-_FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_FAST = settings(deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 ALL = frozenset({"odds_drop", "line_move", "steam"})
 PRICE_COUNTERS = ("seen", "primed", "stale", "invalid", "suspended", "repeated", "detected")
 
@@ -86,54 +89,82 @@ def test_default_types_are_todays_engine(quotes: list[Quote], opts: dict[str, An
 
 #: The last commit before issue 12 (its parent is the issue-11 layout; 0fd5446 added Quote.line_only).
 BEFORE_ISSUE_12 = "0d7586d"
+#: A server on stdin/stdout running the old package: length-prefixed pickles of (options, quote rows)
+#: in, (alert bytes, price counters) out; an empty request ends it.
 _OLD_RUNNER = """
-import pickle, sys
+import pickle, struct, sys
+import dropengine
 from dropengine import DropEngine, Quote
-cases = pickle.load(sys.stdin.buffer)
-out = []
-for opts, rows in cases:
+assert dropengine.__file__.startswith(sys.argv[1]), dropengine.__file__
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+while True:
+    (size,) = struct.unpack(">I", inp.read(4))
+    if not size:
+        break
+    opts, rows = pickle.loads(inp.read(size))
     engine = DropEngine(**opts)
     alerts = engine.observe_many([Quote(**r) for r in rows])
-    out.append(([a.to_json() for a in alerts], {k: getattr(engine.counters, k) for k in
-               ("seen", "primed", "stale", "invalid", "suspended", "repeated", "detected", "alerts")}))
-import dropengine
-assert dropengine.__file__.startswith(sys.argv[1]), dropengine.__file__
-pickle.dump(out, sys.stdout.buffer)
+    counters = {k: getattr(engine.counters, k) for k in
+                ("seen", "primed", "stale", "invalid", "suspended", "repeated", "detected", "alerts")}
+    data = pickle.dumps(([a.to_json() for a in alerts], counters))
+    out.write(struct.pack(">I", len(data)) + data)
+    out.flush()
 """
 
 
-def _old_package(tmp: Path) -> Path | None:
-    """The pre-issue-12 package, extracted from git (None when the repository lacks the commit)."""
+class OldEngine:
+    """The pre-issue-12 package (extracted from git) in a subprocess."""
+
+    def __init__(self, root: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _OLD_RUNNER, str(root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(root)}, cwd=root)
+
+    def run(self, opts: dict[str, Any], quotes: list[Quote]) -> tuple[list[bytes], dict[str, int]]:
+        rows = [{k: v for k, v in msgspec.structs.asdict(q).items() if k != "line_only"} for q in quotes]
+        data = pickle.dumps((opts, rows))
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(struct.pack(">I", len(data)) + data)
+        self.proc.stdin.flush()
+        (size,) = struct.unpack(">I", self.proc.stdout.read(4))
+        result: tuple[list[bytes], dict[str, int]] = pickle.loads(self.proc.stdout.read(size))
+        return result
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(struct.pack(">I", 0))
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def old_engine() -> Iterator[OldEngine]:
     root = Path(__file__).resolve().parent.parent
-    try:
-        archive = subprocess.run(["git", "-C", str(root), "archive", BEFORE_ISSUE_12, "dropengine"],
-                                 capture_output=True, check=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True, timeout=60)
-    return tmp
-
-
-@given(st.lists(st.tuples(quote_streams(lines=True, line_only=False), detect_options()), min_size=30, max_size=30))
-@settings(_FAST, max_examples=1)
-def test_default_types_byte_identical_to_the_engine_before_issue_12(cases: list[tuple[list[Quote], Any]]) -> None:
-    """Thirty streams with line moves (no line-only quotes: the old Quote has no such field) through
-    the pre-issue-12 package in a subprocess: the same alert bytes and price counters."""
     with tempfile.TemporaryDirectory() as tmp:
-        old = _old_package(Path(tmp))
-        if old is None:
+        try:
+            archive = subprocess.run(["git", "-C", str(root), "archive", BEFORE_ISSUE_12, "dropengine"],
+                                     capture_output=True, check=True, timeout=60).stdout
+        except (OSError, subprocess.SubprocessError):
             pytest.skip(f"git cannot extract commit {BEFORE_ISSUE_12} (a shallow clone?)")
-        rows = [(engine_opts(o), [{k: v for k, v in msgspec.structs.asdict(q).items() if k != "line_only"}
-                                  for q in qs]) for qs, o in cases]
-        env = {**os.environ, "PYTHONPATH": str(old)}
-        done = subprocess.run([sys.executable, "-c", _OLD_RUNNER, str(old)], input=pickle.dumps(rows), env=env,
-                              capture_output=True, check=True, timeout=120, cwd=tmp)
-        before = pickle.loads(done.stdout)
-    assert len(before) == len(cases)
-    for (quotes, opts), (old_alerts, old_counters) in zip(cases, before, strict=True):
-        alerts, engine = run(quotes, opts)
-        assert wire(alerts) == old_alerts
-        assert {k: getattr(engine.counters, k) for k in old_counters} == old_counters
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True, timeout=60)
+        engine = OldEngine(Path(tmp))
+        try:
+            yield engine
+        finally:
+            engine.close()
+
+
+@given(quote_streams(lines=True, line_only=False), detect_options())
+@settings(_FAST, max_examples=60)
+def test_default_types_byte_identical_to_the_engine_before_issue_12(
+    old_engine: OldEngine, quotes: list[Quote], opts: dict[str, Any]
+) -> None:
+    """Streams with line moves (no line-only quotes: the old Quote has no such field) through the
+    pre-issue-12 package: the same alert bytes and price counters."""
+    old_alerts, old_counters = old_engine.run(engine_opts(opts), quotes)
+    alerts, engine = run(quotes, opts)
+    assert wire(alerts) == old_alerts
+    assert {k: getattr(engine.counters, k) for k in old_counters} == old_counters
 
 
 # --------------------------------------------------------------------------------------
