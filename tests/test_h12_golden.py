@@ -61,7 +61,7 @@ suspend_reopen (frames; betmgm; -3/+3 at s0)
   Without re-priming, s120 compares with the line before the suspension: -3 -> -4, points
   -1, [3, 4], el 120000 (-3 first seen at s0), and pp null: the most recent observation at
   -3 before s120 is the s60 suspension, which carried no price (SPEC 10's prev_price rule,
-  read literally; see /tmp/notes/golden.md).
+  read literally; engine fixed in a4d6a85, finding G1).
 
 anchor_creep (quotes; williamhill_us totals; reference anchor, line_threshold 1)
   s0 44.5 (-110/-110); s30 44.5 again (-115/-105: repeats, the prices ride on 44.5); s60 45
@@ -202,7 +202,7 @@ steam_replaced_newest (quotes; steam_books 2; pinnacle quotes spread_home at -3 
   draftkings' drop at s150: the counted moves are pinnacle s100 and draftkings s150, so T =
   s150 ("the newest last_update among the group's counted moves"), both within [T - 300 s,
   T]: steam [pinnacle @-3.5, draftkings @-3], lag 50000, last_update s150. (A T kept at the
-  replaced s1000 move would put both out of the window.)
+  replaced s1000 move would put both out of the window: the engine's T until a4d6a85, finding G2.)
 """
 
 from __future__ import annotations
@@ -253,12 +253,10 @@ def runs_of(case: str) -> list[dict[str, Any]]:
     return runs
 
 
-#: Runs where the engine disagrees with the SPEC, reported to the lead (/tmp/notes/requests-golden.md);
-#: strict, so the fix makes them fail until the mark is removed.
-KNOWN_BUGS: dict[tuple[str, int], str] = {
-    ("suspend_reopen", 1): "G1: prev_price after a suspension at the previous line must be null (SPEC 10)",
-    ("steam_replaced_newest", 0): "G2: steam's T must be the newest last_update among the counted moves (SPEC 11)",
-}
+#: Runs where the engine disagrees with the SPEC (reported in /tmp/notes/requests-golden.md), as
+#: strict xfails until the fix lands. G1 (suspend_reopen-1) and G2 (steam_replaced_newest-0) were
+#: fixed in a4d6a85.
+KNOWN_BUGS: dict[tuple[str, int], str] = {}
 
 
 def _param(case: str, i: int) -> Any:
