@@ -24,11 +24,27 @@ attribute filters) and the streams of :mod:`tests.strategies`:
   attributes allow. With ``unit=prob`` the server does not apply (its threshold is in
   cents, SPEC 7); the post-filter test covers probability thresholds.
 
+Every alert type (issue 12, SPEC 10-12), on the streams with line moves
+(``quote_streams(lines=True)``: moving lines, line-only observations, several books on one
+outcome) and every signal option (types, line threshold, steam books/window/threshold/groups,
+cooldown, key numbers):
+
+- ``DropEngine`` == ``batch.detect_counted`` (``BatchResult.alert_values()``), alert for alert,
+  byte for byte, and every counter (the batch engine's own parity tests, tests/test_h12_batch_*,
+  are the batch helper's; this is the suite's cross-check);
+- the reference server's way (SPEC 7: ONE engine with every type at 1 cent and 0.25 points and
+  the server's steam settings, then each connection's ``AlertFilter`` with its ``types``,
+  ``threshold``, ``line_threshold``, direction and attributes) == an engine at the connection's
+  settings: price drops and line moves always; steams too when the connection's engine counts
+  the same moves for steam as the server (its threshold at most the server's steam threshold,
+  its line threshold at most 0.5), since steam runs once, with the server's settings.
+
 The files and replays of the same streams: tests/test_conformance_replay.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -38,12 +54,21 @@ from hypothesis import strategies as st
 
 from dropengine import DropEngine, Quote
 from dropengine.analysis.batch import PRICE_INT_COLUMN, detect_counted
-from dropengine.core.alerts import Drop
+from dropengine.core.alerts import Alert, Steam
 from dropengine.core.filters import AlertFilter
 from dropengine.core.options import DetectOptions
-from dropengine.formats.tables import QUOTE_COLUMNS
+from dropengine.formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS
+from dropengine.server.ingest import ServeConfig
 
-from .strategies import detect_options, server_options, streams_with_options
+from .strategies import (
+    LINE_THRESHOLDS,
+    STEAM_WINDOWS,
+    detect_options,
+    server_options,
+    signal_options,
+    signal_streams_with_options,
+    streams_with_options,
+)
 
 _ENC = msgspec.json.Encoder()
 _FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -53,7 +78,7 @@ _FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # shared helpers (tests/test_conformance_replay.py imports them)
 # --------------------------------------------------------------------------------------
 
-def wire(drops: list[Drop]) -> list[bytes]:
+def wire(drops: Sequence[Alert]) -> list[bytes]:
     """Each alert's JSON bytes (SPEC 4: integers stay integers)."""
     return [d.to_json() for d in drops]
 
@@ -83,13 +108,17 @@ def as_float(quotes: list[Quote]) -> list[Quote]:
 
 def frame_of(quotes: list[Quote]) -> tuple[pl.DataFrame, list[Quote]]:
     """A SPEC 2 quote table of ``quotes`` and the quotes as it carries them (one price dtype
-    per column: Int64 when every price is an integer, else Float64 and every price a float)."""
+    per column: Int64 when every price is an integer, else Float64 and every price a float).
+    Line-only observations (SPEC 10) are marked in the optional ``line_only`` column."""
     ints = all_int(quotes)
     cols: dict[str, list[Any]] = {c: [getattr(q, c) for q in quotes] for c in QUOTE_COLUMNS}
     schema: dict[str, Any] = {c: pl.String for c in QUOTE_COLUMNS}
     schema.update(price=pl.Int64 if ints else pl.Float64, last_update=pl.Int64, line=pl.Float64)
     if not ints:
         cols["price"] = [None if p is None else float(p) for p in cols["price"]]
+    if any(q.line_only for q in quotes):
+        cols[LINE_ONLY_COLUMN] = [q.line_only for q in quotes]
+        schema[LINE_ONLY_COLUMN] = pl.Boolean
     return pl.DataFrame(cols, schema=schema), (quotes if ints else as_float(quotes))
 
 
@@ -98,7 +127,7 @@ def engine_opts(opts: dict[str, Any]) -> dict[str, Any]:
     return {k: (",".join(sorted(v)) if isinstance(v, frozenset) else v) for k, v in opts.items()}
 
 
-def run_engine(quotes: list[Quote], opts: dict[str, Any]) -> tuple[list[Drop], DropEngine]:
+def run_engine(quotes: list[Quote], opts: dict[str, Any]) -> tuple[list[Alert], DropEngine]:
     eng = DropEngine(**engine_opts(opts))
     return eng.observe_many(quotes), eng
 
@@ -196,7 +225,7 @@ def server_filter(opts: dict[str, Any], threshold: int) -> Any:
     )
 
 
-def server_alerts(quotes: list[Quote], opts: dict[str, Any]) -> list[Drop]:
+def server_alerts(quotes: list[Quote], opts: dict[str, Any]) -> list[Alert]:
     """What one connection with ``opts`` receives: the server's engine (1 cent, both, last,
     re-priming: ``DropEngine(threshold=1)`` as server/app.py builds it), then its filter."""
     detector = DropEngine(threshold=1)
@@ -258,3 +287,64 @@ def test_defect1_case_engine_equals_batch() -> None:
     assert len(drops) == 1
     assert batch_wire(res) == wire(drops)
     assert res.counters == eng.counters
+
+
+# --------------------------------------------------------------------------------------
+# every alert type (SPEC 10-12)
+# --------------------------------------------------------------------------------------
+
+@given(signal_streams_with_options(signal_options()))
+@settings(_FAST, max_examples=60)
+def test_every_type_engine_equals_batch(case: tuple[list[Quote], dict[str, Any]]) -> None:
+    """Line moves, steams and cooled alerts too: the batch engine's alert values (bytes) and all
+    its counters are the stream engine's, for every signal option."""
+    quotes, opts = case
+    frame, carried = frame_of(quotes)
+    alerts, eng = run_engine(carried, opts)
+    res = detect_counted(frame, **engine_opts(opts))
+    assert res.skipped == {}
+    assert wire(res.alert_values()) == wire(alerts)
+    assert res.counters == eng.counters
+
+
+@st.composite
+def signal_server_options(draw: st.DrawFn) -> dict[str, Any]:
+    """A connection's settings (SPEC 7: types, integer threshold, line_threshold 0.25..20,
+    direction, attributes) and the server's steam settings (``serve --steam-*``)."""
+    opts = draw(server_options())
+    opts.update(reference="last", reprime_after_suspension=True)
+    opts["types"] = frozenset(draw(st.sets(st.sampled_from(("odds_drop", "line_move", "steam")), min_size=1)))
+    opts["line_threshold"] = draw(st.sampled_from((*LINE_THRESHOLDS, 20)))
+    opts["server_steam"] = {
+        "steam_books": draw(st.sampled_from((3, 2, 1, 4))),
+        "steam_window_ms": draw(st.sampled_from(STEAM_WINDOWS)),
+        "steam_threshold": draw(st.sampled_from((10, 10, 1, 5, 25))),
+    }
+    return opts
+
+
+@given(signal_streams_with_options(signal_server_options()))
+@settings(_FAST, max_examples=80)
+def test_every_type_server_filter_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> None:
+    """One server engine (``ServeConfig.detect_options()``: every type, 1 cent, 0.25 points, the
+    server's steam settings), each connection's ``AlertFilter`` == an engine at the connection's
+    types, thresholds, direction and attributes with the server's steam settings."""
+    quotes, opts = case
+    steam = opts.pop("server_steam")
+    server = DropEngine.from_options(ServeConfig(**steam).detect_options())
+    event_ids = opts.get("event_id")
+    flt = AlertFilter.build(
+        threshold=opts["threshold"], line_threshold=opts["line_threshold"], types=opts["types"],
+        direction=opts["direction"], sports=opts.get("sports"),
+        event_id=None if event_ids is None else next(iter(event_ids)), bookmakers=opts.get("bookmakers"),
+        markets=opts.get("markets"), kinds=opts.get("kinds"),
+    )
+    served = [a for a in server.observe_many(quotes) if flt.accepts(a)]
+    # the connection's own engine counts for steam what the server counts, where it can: a
+    # steam threshold below the detection threshold is refused (only detected moves count)
+    own = {**opts, **steam, "steam_threshold": max(steam["steam_threshold"], opts["threshold"]),
+           "steam_line_threshold": max(0.5, opts["line_threshold"])}
+    alerts, _ = run_engine(quotes, own)
+    assert wire([a for a in served if type(a) is not Steam]) == wire([a for a in alerts if type(a) is not Steam])
+    if opts["threshold"] <= steam["steam_threshold"] and opts["line_threshold"] <= 0.5:
+        assert wire(served) == wire(alerts)
