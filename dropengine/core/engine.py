@@ -253,9 +253,12 @@ class DropEngine:
             return self._apply_signals(items, now_ms)
         return self._detect(items, now_ms, None)  # type: ignore[return-value]  # list is invariant
 
-    def _detect(self, items: Iterable[Quote], now_ms: int | None, raw: list[Drop] | None) -> list[Drop]:
+    def _detect(
+        self, items: Iterable[Quote], now_ms: int | None, raw: list[tuple[int, Drop]] | None
+    ) -> list[Drop]:
         """The price detection loop (SPEC 3). With ``raw`` (the signals' loop), every detection
-        goes to ``raw`` before the filter, and nothing is returned or counted as an alert."""
+        goes to ``raw`` with its quote's position, before the filter, and nothing is returned or
+        counted as an alert."""
         # Every constant and decision comes from .rules; the formulas are inlined (no call per
         # quote), each marked with the rules function it is. test_h11_rules_engine checks them.
         cfg = self.config
@@ -386,7 +389,7 @@ class DropEngine:
                         q.line,
                     )
                     if raw is not None:
-                        raw.append(drop)
+                        raw.append((n_seen - 1, drop))
                     elif open_filter or flt.accepts(drop):
                         append(drop)
         finally:  # counted also when a bad item stops the batch: counters match the state
@@ -402,9 +405,22 @@ class DropEngine:
         return out
 
     def _apply_signals(self, items: Iterable[Quote], now_ms: int | None) -> list[Alert]:
-        """Detection with the signals of SPEC 10-12: per quote, the price loop (the one
-        implementation of SPEC 3) gives its detection before the filter; the line series step,
-        the cooldown and steam act on it; the filter and ``types`` decide what is returned."""
+        """Detection with the signals of SPEC 10-12. The price loop (the one implementation of
+        SPEC 3) runs over the whole batch first and lists its detections, before the filter, by
+        position: price state never depends on the rest, so this is the per-quote order. Then,
+        quote by quote, the line series step, the cooldown and steam act on the moves; the filter
+        and ``types`` decide what is returned."""
+        quotes = items if isinstance(items, (list, tuple)) else list(items)
+        quote_type = Quote
+        # the first item that is not a Quote stops the batch after the quotes before it (as the
+        # price loop alone would); found first, so both passes apply the same quotes
+        limit = len(quotes)
+        for i, q in enumerate(quotes):
+            if type(q) is not quote_type and not isinstance(q, quote_type):
+                limit = i
+                break
+        raw: list[tuple[int, Drop]] = []
+        self._detect(quotes[:limit] if limit < len(quotes) else quotes, now_ms, raw)
         cfg = self.config
         types = cfg.types
         lines_on = cfg.detects_lines
@@ -419,34 +435,37 @@ class DropEngine:
         open_filter = flt.passes_all
         n = self._n
         out: list[Alert] = []
-        raw: list[Drop] = []
-        detect = self._detect
         line_step = self._line_step
-        quote_type = Quote
-        done = 0
+        lo_price, hi_price = MIN_ABS_PRICE, MAX_ABS_PRICE
+        raw.append((limit, None))  # type: ignore[arg-type]  # a sentinel past the last quote
+        r = 0
+        next_at, next_drop = raw[0]
+        moves: list[tuple[Drop | LineMove, bool, bool]] = []
         try:
-            for q in items:
-                if type(q) is not quote_type and not isinstance(q, quote_type):
-                    raise ConfigError(
-                        f"quotes[{done}]: {short_repr(q)} is not a Quote"
-                        f" (the {done} quote(s) before it were applied)"
-                    )
-                done += 1
-                detect((q,), now_ms, raw)
+            for i in range(limit):
+                q = quotes[i]
+                line = q.line
+                if next_at == i:
+                    drop = next_drop
+                    r += 1
+                    next_at, next_drop = raw[r]
+                elif line is None or not lines_on:
+                    continue  # nothing detected and no line series: the common quote
+                else:
+                    drop = None
                 price = q.price
-                if price is not None and not is_valid_price(price):
-                    continue  # SPEC 10: an invalid price is skipped whole (counted by detect)
+                if price is not None and not (lo_price <= abs(price) <= hi_price):  # rules.is_valid_price
+                    continue  # SPEC 10: an invalid price is skipped whole (counted by the price loop)
                 lu = q.last_update
                 ts = lu if now_ms is None else now_ms
-                moves: list[tuple[Drop | LineMove, bool, bool]] = []
-                if raw:
-                    drop = raw.pop()
+                moves.clear()
+                if drop is not None:
                     go = cooldown is None or cooldown.allow((PRICE_TAG, *drop_key(drop)), lu)
                     counts = steam_on and (steam_price is None or crosses(drop.delta, steam_price))
                     moves.append((drop, go and drops_out, counts))
                     if not go:
                         n[14] += 1
-                if lines_on and q.line is not None:
+                if lines_on and line is not None:
                     move = line_step(q, ts)
                     if move is not None:
                         line_key = (LINE_TAG, move.event_id, move.bookmaker, move.side)
@@ -466,6 +485,11 @@ class DropEngine:
                                 out.append(fired)
         finally:
             n[7] += len(out)
+        if limit < len(quotes):
+            raise ConfigError(
+                f"quotes[{limit}]: {short_repr(quotes[limit])} is not a Quote"
+                f" (the {limit} quote(s) before it were applied)"
+            )
         return out
 
     def _line_step(self, q: Quote, ts: int) -> LineMove | None:

@@ -39,6 +39,11 @@ def _book_of(move: Drop | LineMove) -> SteamBook:
                      prev_line=move.prev_line, new_line=move.new_line, points=move.points)
 
 
+def _arrival(c: _Counted) -> tuple[int, int]:
+    """The order of ``books``: ``last_update``, ties by arrival."""
+    return (c[1], c[0])
+
+
 class SteamTracker:
     """Groups moves by ``(event_id, outcome, direction)`` and fires a :class:`Steam` when a
     window of ``window_ms`` holds ``books`` distinct books (a book group once), with a
@@ -65,28 +70,39 @@ class SteamTracker:
         if group is None:
             group = self._groups[key] = _Group()
         moves = group.moves
-        moves[move.bookmaker] = (self._seq, move.last_update, _book_of(move))
+        book = move.bookmaker
+        lu = move.last_update
+        old = moves.get(book)
+        moves[book] = (self._seq, lu, _book_of(move))
         self._seq += 1
         # T is the newest among the counted moves: a book's newer move (by arrival) may be older
-        # in data time than the one it replaces, so T is taken again, not only raised
-        t = group.newest = max(c[1] for c in moves.values())
+        # in data time than the one it replaces, so T is taken again when the newest was replaced
+        if old is not None and old[1] == group.newest and lu < old[1]:
+            group.newest = max(c[1] for c in moves.values())
+        elif lu > group.newest:
+            group.newest = lu
+        t = group.newest
         window = self.window_ms
         if group.fired is not None and t < group.fired + window:
             return None  # the group's cooldown: one window after its last firing
         low = t - window
-        inside = sorted((c for c in moves.values() if c[1] >= low), key=lambda c: (c[1], c[0]))
+        inside = [c for c in moves.values() if c[1] >= low]
         if len(inside) < self.books:
-            return None
+            return None  # (moves hold one entry per book: fewer entries, fewer books)
+        inside.sort(key=_arrival)
         unit = self._unit
         counted: list[SteamBook] = []
-        units: set[str] = set()
-        for _, _, book in inside:  # earliest first: a group counts by its earliest move in the window
-            u = unit.get(book.bookmaker, book.bookmaker)
-            if u not in units:
-                units.add(u)
-                counted.append(book)
-        if len(counted) < self.books:
-            return None
+        if unit:
+            units: set[str] = set()
+            for _, _, entry in inside:  # earliest first: a group counts by its earliest move in the window
+                u = unit.get(entry.bookmaker, entry.bookmaker)
+                if u not in units:
+                    units.add(u)
+                    counted.append(entry)
+            if len(counted) < self.books:
+                return None
+        else:
+            counted = [c[2] for c in inside]
         group.fired = t
         return Steam(
             move.sport_key, move.event_id, key[1], move.market_key, move.kind, move.direction,
