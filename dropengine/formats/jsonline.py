@@ -14,6 +14,7 @@ from typing import Any, Final
 
 import msgspec
 
+from ..core.alerts import SIGNALS
 from ..core.errors import FeedError
 from ..core.skips import SkipLog
 
@@ -64,7 +65,7 @@ SHAPES: Final = {
     "theoddsapi": "The Odds API responses",
     "sse": "a raw SSE capture",
     "betfair": "Betfair Exchange stream (mcm) messages",
-    "alerts": "dropengine alerts (odds_drop: the output of replay or serve, not odds)",
+    "alerts": "dropengine alerts (odds_drop, line_move, steam: the output of replay or serve, not odds)",
 }
 #: Shapes recognised only to say what a file is: no reader reads them.
 FOREIGN_SHAPES: Final = frozenset({"betfair", "alerts"})
@@ -85,7 +86,7 @@ def line_format(obj: Any) -> tuple[str | None, bool]:
             return "betfair", True
         etype = obj.get("type")
         if isinstance(etype, str):
-            return ("alerts" if etype == "odds_drop" else "frames"), True
+            return ("alerts" if etype in SIGNALS else "frames"), True
         if "side" in obj:
             return "quotes", True
         if "bookmakers" in obj or isinstance(obj.get("data"), list):
