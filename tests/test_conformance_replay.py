@@ -22,7 +22,15 @@ What each format carries (decided here, where the format leaves no choice):
   envelopes and snapshots written here do it in :func:`_json_price`;
 - a Parquet price column has one type: Int64 when every price is an integer, else Float64
   (then every price arrives as a float, ``-110.0``);
-- The Odds API snapshots carry no prop market label (``market``), and need both team names.
+- The Odds API snapshots carry no prop market label (``market``), and need both team names,
+  and no line-only observation (every outcome has a price);
+- line-only observations (SPEC 10, issue 12): a vendor row with the line and no price field
+  (decoded only when the options detect lines: otherwise the replay never sees them), a quote
+  table's ``line_only`` column.
+
+Every alert type (issue 12): the same comparisons for streams with line moves and every signal
+option (line moves, steams, cooled alerts; the CLI with ``--types``, ``--line-threshold``,
+``--steam-*``, ``--cooldown``, ``--key-numbers``).
 
 Writers: the product's where it has one (vendor row: ``formats.vendor.vendor_row``; SSE:
 ``formats.sse.encode_event``; quote row: ``formats.tables.table_row``; CSV cells: the
@@ -42,21 +50,24 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from click.testing import CliRunner
 from hypothesis import assume, given, settings
 
-from dropengine import DropEngine, Quote, encode_drops
+from dropengine import DropEngine, Quote, encode_alerts, encode_drops
 from dropengine.cli.group import main
+from dropengine.core.alerts import Drop
 from dropengine.core.engine import EngineCounters
+from dropengine.core.options import DetectOptions
 from dropengine.core.rules import is_valid_price
-from dropengine.core.sides import parse_side
+from dropengine.core.sides import format_line, parse_side
 from dropengine.formats.sse import encode_event
 from dropengine.formats.tables import table_row
 from dropengine.formats.vendor import vendor_row
 from dropengine.io.replay import ReplayStats, replay, replay_batch
 from dropengine.io.tables import write_csv_rows, write_ndjson_rows, write_parquet_rows, write_quote_table
 
-from .strategies import EVENTS, detect_options, streams_with_options
+from .strategies import EVENTS, detect_options, signal_options, signal_streams_with_options, streams_with_options
 from .test_conformance import (
     _FAST,
     all_int,
@@ -108,13 +119,14 @@ def write_quotes_ndjson(quotes: list[Quote], path: Path) -> list[Quote]:
 
 def write_csv(quotes: list[Quote], path: Path) -> list[Quote]:
     with open(path, "wb") as fh:
-        write_csv_rows(fh, (table_row(q) for q in quotes))
+        write_csv_rows(fh, (table_row(q) for q in quotes), line_only=any(q.line_only for q in quotes))
     return quotes
 
 
 def write_parquet(quotes: list[Quote], path: Path) -> list[Quote]:
     ints = all_int(quotes)
-    write_parquet_rows(path, [table_row(q) for q in quotes], float_prices=not ints)
+    write_parquet_rows(path, [table_row(q) for q in quotes], float_prices=not ints,
+                       line_only=any(q.line_only for q in quotes))
     return quotes if ints else as_float(quotes)
 
 
@@ -146,8 +158,37 @@ def _snapshot(q: Quote) -> dict[str, Any]:
     return {"timestamp": q.last_update, "data": [event]}
 
 
+def vendor_row_keeps_line_only() -> bool:
+    """Whether ``vendor_row`` writes a line-only quote as SPEC 10 reads it back (finding G3)."""
+    q = Quote("americanfootball_nfl", "E1", "fanduel", "spread_home@-3", None, 1000, line_only=True)
+    return "home_spread_price" not in vendor_row(q)
+
+
 def theoddsapi_carries(quotes: list[Quote]) -> bool:
-    return all(q.home_team is not None and q.away_team is not None for q in quotes)
+    return all(q.home_team is not None and q.away_team is not None and not q.line_only for q in quotes)
+
+
+def decoded(name: str, carried: list[Quote], opts: dict[str, Any]) -> list[Quote]:
+    """What a replay of the file feeds the engine. Tables: the quotes (``line_only`` column
+    included). Vendor frames: line-only observations only when the options detect lines (the
+    decoder's ``line_only``); and then one row of a total side also observes the other total
+    side's line: the row holds the shared ``total`` line field and not that side's price field,
+    which SPEC 10 makes a line-only observation of it (after the priced side: the row order)."""
+    if name not in ("frames", "sse"):
+        return carried
+    if not DetectOptions.build(**engine_opts(opts)).detects_lines:
+        return [q for q in carried if not q.line_only]
+    out: list[Quote] = []
+    for q in carried:
+        if q.kind == "game" and q.market_key == "totals" and not q.line_only and q.line is not None:
+            over = q.side.startswith("total_over@")
+            other = Quote(q.sport_key, q.event_id, q.bookmaker,
+                          f"{'total_under' if over else 'total_over'}@{format_line(q.line)}", None, q.last_update,
+                          home_team=q.home_team, away_team=q.away_team, commence_time=q.commence_time, line_only=True)
+            out += [q, other] if over else [other, q]
+        else:
+            out.append(q)
+    return out
 
 
 def write_theoddsapi(quotes: list[Quote], path: Path) -> list[Quote]:
@@ -191,18 +232,17 @@ def replay_both(path: Path, fmt: str, opts: dict[str, Any]) -> tuple[
     return s_alerts, eng.counters, s_stats, batch_wire(res), res.counters, b_stats
 
 
-@given(streams_with_options(detect_options(), min_len=1))
-@settings(_FAST, max_examples=40)
-def test_replay_every_format_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> None:
+def check_every_format(quotes: list[Quote], opts: dict[str, Any]) -> None:
     """Each format, each engine: the engine's alerts (bytes) and counters on the quotes as the
     format carries them; the stream and batch replays of a file count and skip alike."""
-    quotes, opts = case
     with tempfile.TemporaryDirectory() as tmp:
         for name, (file_name, fmt, write) in FORMATS.items():
             if name == "theoddsapi" and not theoddsapi_carries(quotes):
                 continue
+            if name in ("frames", "sse") and any(q.line_only for q in quotes) and not vendor_row_keeps_line_only():
+                continue  # finding G3: vendor_row writes a line-only quote as a suspension (strict xfail below)
             path = Path(tmp) / file_name
-            carried = write(quotes, path)
+            carried = decoded(name, write(quotes, path), opts)
             eng = DropEngine(**engine_opts(opts))
             expected = wire(eng.observe_many(carried))
             s_alerts, s_counters, s_stats, b_alerts, b_counters, b_stats = replay_both(path, fmt, opts)
@@ -212,6 +252,21 @@ def test_replay_every_format_equals_engine(case: tuple[list[Quote], dict[str, An
             check_counters(b_counters, b_stats, eng.counters, f"{name} replay (batch)")
             assert (b_counters, b_stats.skips.counts) == (s_counters, s_stats.skips.counts), (
                 f"{name}: stream and batch replays count differently")
+
+
+@given(streams_with_options(detect_options(), min_len=1))
+@settings(_FAST, max_examples=40)
+def test_replay_every_format_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> None:
+    """Each format, each engine, the price drops of SPEC 3 (see :func:`check_every_format`)."""
+    check_every_format(*case)
+
+
+@given(signal_streams_with_options(signal_options(), min_len=1))
+@settings(_FAST, max_examples=30)
+def test_replay_every_format_every_type(case: tuple[list[Quote], dict[str, Any]]) -> None:
+    """Line moves, line-only observations, steams and cooldowns: each format replays, on both
+    engines, to the engine's alerts and counters (:func:`check_every_format`)."""
+    check_every_format(*case)
 
 
 @given(streams_with_options(detect_options(), min_len=1))
@@ -248,8 +303,11 @@ def cli_args(opts: dict[str, Any]) -> list[str]:
     args = ["--threshold", repr(opts["threshold"]), "--direction", opts["direction"],
             "--reference", opts["reference"], "--unit", opts["unit"], "-q"]
     for k, v in engine_opts(opts).items():
-        if k in ("sports", "event_id", "bookmakers", "markets", "kinds"):
-            args += [f"--{k.replace('_', '-')}", v]
+        if k in ("sports", "event_id", "bookmakers", "markets", "kinds", "types", "line_threshold", "steam_books",
+                 "steam_threshold", "steam_groups", "key_numbers"):
+            args += [f"--{k.replace('_', '-')}", str(v)]
+        elif k in ("steam_window_ms", "cooldown_ms"):  # the CLI takes seconds
+            args += ["--steam-window" if k == "steam_window_ms" else "--cooldown", repr(v / 1000)]
     return args
 
 
@@ -278,8 +336,27 @@ def test_cli_replay_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> N
             file_name, _, write = FORMATS[name]
             path = Path(tmp) / file_name
             carried = write(quotes, path)
-            expected = encode_drops(DropEngine(**engine_opts(opts)).observe_many(carried))
+            expected = encode_alerts(DropEngine(**engine_opts(opts)).observe_many(carried))
             # --format auto: the CLI tells the format from the file as a user's run does
+            bad = _all_invalid(carried)
+            assert run_cli(path, "auto", "stream", opts, bad) == expected, f"{name} --engine stream"
+            assert run_cli(path, "auto", "batch", opts, bad) == expected, f"{name} --engine batch"
+
+
+@given(signal_streams_with_options(signal_options(reprime=(True,)), min_len=1))
+@settings(_FAST, max_examples=10)
+def test_cli_replay_every_type(case: tuple[list[Quote], dict[str, Any]]) -> None:
+    """``dropengine replay --types ... --line-threshold ... --steam-* --cooldown --key-numbers``
+    prints exactly the engine's alerts of every type (frames and CSV, both engines)."""
+    quotes, opts = case
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("frames", "csv"):
+            if name == "frames" and any(q.line_only for q in quotes) and not vendor_row_keeps_line_only():
+                continue  # finding G3
+            file_name, _, write = FORMATS[name]
+            path = Path(tmp) / file_name
+            carried = decoded(name, write(quotes, path), opts)
+            expected = encode_alerts(DropEngine(**engine_opts(opts)).observe_many(carried))
             bad = _all_invalid(carried)
             assert run_cli(path, "auto", "stream", opts, bad) == expected, f"{name} --engine stream"
             assert run_cli(path, "auto", "batch", opts, bad) == expected, f"{name} --engine batch"
@@ -293,6 +370,19 @@ def _q(price: int | float | None, lu: int) -> Quote:
     sport, home, away, commence = EVENTS["ev1"]
     return Quote(sport, "ev1", "pinnacle", "h2h_home", price, lu, home_team=home, away_team=away,
                  commence_time=commence)
+
+
+@pytest.mark.xfail(not vendor_row_keeps_line_only(), strict=True,
+                   reason="finding G3: vendor_row writes a line-only quote's null price field (a suspension)")
+def test_finding_g3_line_only_quote_through_a_vendor_row(tmp_path: Path) -> None:
+    """SPEC 10: a line-only observation written as a vendor row reads back as one (the line
+    field without the price field), not as a suspension (a null price field)."""
+    q = Quote("americanfootball_nfl", "E1", "fanduel", "spread_home@-3", None, 1000, line_only=True)
+    path = tmp_path / "rec.ndjson"
+    write_frames([q], path)
+    engine = DropEngine(types="line_move")
+    list(replay([path], engine, "frames"))
+    assert (engine.counters.line_seen, engine.counters.line_suspended, engine.counters.line_primed) == (1, 0, 1)
 
 
 def test_defect2_parquet_counted_alike(tmp_path: Path) -> None:
@@ -310,7 +400,8 @@ def test_defect3_batch_keeps_price_types(tmp_path: Path) -> None:
     ``BatchResult.drops()``; CLI in bb55c27; an xfail(strict) here until then)."""
     path = tmp_path / "rec.ndjson"
     quotes = write_frames([_q(-110, 1000), _q(-140, 2000), _q(-112.5, 3000), _q(-130, 4000)], path)
-    expected = encode_drops(DropEngine(threshold=10).observe_many(quotes))
+    expected = encode_alerts(DropEngine(threshold=10).observe_many(quotes))
+    assert expected == encode_drops([a for a in DropEngine(threshold=10).observe_many(quotes) if type(a) is Drop])
     assert b'"prev":-110,"new":-140' in expected  # integers stay integers (SPEC 4)
     assert encode_drops(replay_batch([path], "frames", threshold=10).drops()) == expected
     assert run_cli(path, "frames", "stream", {"threshold": 10, "direction": "both", "reference": "last",
