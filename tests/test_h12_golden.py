@@ -3,10 +3,10 @@
 Each ``fixtures/signals/<case>.ndjson`` is a recording (vendor envelopes, or a quote table
 as NDJSON); ``<case>.expected.json`` holds its runs: the options (``DropEngine`` keywords) and
 the full wire objects of the alerts expected, in detection order, plus some counters. Every
-run is checked four ways: ``DropEngine.observe`` one quote at a time, ``observe_many`` on the
-whole stream, ``dropengine.replay`` of the file, and the ``dropengine replay`` CLI (NDJSON
-on stdout). The expectations come from the SPEC, not from the engine; the comments below
-derive every expected value (``sN`` = ``1762700000000 + N`` seconds, the files' clock;
+run is checked five ways: ``DropEngine.observe`` one quote at a time, ``observe_many`` on the
+whole stream, ``dropengine.replay`` of the file, the columnar engine (``replay_batch``), and
+the ``dropengine replay`` CLI (NDJSON on stdout). The expectations come from the SPEC, not from
+the engine; the comments below derive every expected value (``sN`` = ``1762700000000 + N`` seconds, the files' clock;
 ``el`` = ``elapsed_ms``; ``pp``/``np`` = ``prev_price``/``new_price``). An alert's
 ``timestamp`` is its quote's ``last_update`` (a replay's clock).
 
@@ -220,6 +220,7 @@ from dropengine.cli.group import main
 from dropengine.core.options import DetectOptions
 from dropengine.core.skips import SkipLog
 from dropengine.formats.frames import FrameDecoder
+from dropengine.io.replay import replay_batch
 
 from .conftest import FIXTURES
 
@@ -315,6 +316,16 @@ def test_engine_all_at_once_and_replay(case: str, i: int) -> None:
     got = [wire(a) for a in replay([SIGNALS / f"{case}.ndjson"], replayed, CASES[case])]
     assert got == run["alerts"]
     check_counters(replayed, run.get("counters", {}))
+
+
+@pytest.mark.parametrize(("case", "i"), RUNS)
+def test_batch_replay(case: str, i: int) -> None:
+    """The columnar engine (``replay_batch``) on the same recording: the same alerts and counters."""
+    run = runs_of(case)[i]
+    result = replay_batch([SIGNALS / f"{case}.ndjson"], CASES[case], **run["options"])
+    assert [wire(a) for a in result.alert_values()] == run["alerts"]
+    got = result.counters.as_dict()
+    assert {k: got[k] for k in run.get("counters", {})} == run.get("counters", {})
 
 
 def cli_args(options: dict[str, Any]) -> list[str] | None:
