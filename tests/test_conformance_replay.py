@@ -171,16 +171,17 @@ def theoddsapi_carries(quotes: list[Quote]) -> bool:
 def decoded(name: str, carried: list[Quote], opts: dict[str, Any]) -> list[Quote]:
     """What a replay of the file feeds the engine. Tables: the quotes (``line_only`` column
     included). Vendor frames: line-only observations only when the options detect lines (the
-    decoder's ``line_only``); and then one row of a total side also observes the other total
-    side's line: the row holds the shared ``total`` line field and not that side's price field,
-    which SPEC 10 makes a line-only observation of it (after the priced side: the row order)."""
+    decoder's ``line_only``); and then one row of a total side (priced or line-only) also
+    observes the other total side's line: the row holds the shared ``total`` line field and not
+    that side's price field, which SPEC 10 makes a line-only observation of it (over before
+    under: the row order)."""
     if name not in ("frames", "sse"):
         return carried
     if not DetectOptions.build(**engine_opts(opts)).detects_lines:
         return [q for q in carried if not q.line_only]
     out: list[Quote] = []
     for q in carried:
-        if q.kind == "game" and q.market_key == "totals" and not q.line_only and q.line is not None:
+        if q.kind == "game" and q.market_key == "totals" and q.line is not None:
             over = q.side.startswith("total_over@")
             other = Quote(q.sport_key, q.event_id, q.bookmaker,
                           f"{'total_under' if over else 'total_over'}@{format_line(q.line)}", None, q.last_update,
