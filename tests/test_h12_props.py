@@ -15,6 +15,8 @@ the price streams hold (invalid and null prices, stale and equal times, repeats)
   across books, SPEC 11, so re-ordering two books' moves of one outcome may change it).
 - Snapshot/restore at any point gives the uninterrupted run; after evicting everything, the
   engine answers exactly as a new one (no line series, cooldown or steam group survives).
+- Line moves equal an independent model of SPEC 10 (every rule of section 3 on the line, the
+  prices riding on it, suspensions, line-only observations, invalid prices, key numbers).
 - Steam equals an independent model of SPEC 11 fed the engine's detected moves; every steam
   holds at least ``steam_books`` distinct books (groups once) inside its window.
 - A cooldown only removes alerts: the same detections, the same steams (a cooled move still
@@ -399,3 +401,85 @@ def test_counted_kinds_of_generated_content() -> None:
     collect()
     for kind in ("line_only", "odds_drop", "line_move", "points 0.5", "points 1", "key numbers", "steam of 3"):
         assert seen[kind] > 0, (kind, seen)
+
+
+# --------------------------------------------------------------------------------------
+# line series (SPEC 10) against an independent model
+# --------------------------------------------------------------------------------------
+
+def model_lines(quotes: list[Quote], opts: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """SPEC 10 written out from the text (section 3's rules on the line, prices riding along):
+    the line moves in arrival order, as ``(event, book, line side, prev_line, new_line, points,
+    prev_price, new_price, direction, key_numbers, last_update, elapsed_ms)``."""
+    anchor = opts["reference"] == "anchor"
+    reprime = opts["reprime_after_suspension"]
+    threshold = opts["line_threshold"]
+    series: dict[tuple[str, str, str], dict[str, Any]] = {}
+    out: list[tuple[Any, ...]] = []
+    for q in quotes:
+        p = q.price
+        if p is not None and not (isinstance(p, (int, float)) and p == p and 100 <= abs(p) <= 100000):
+            continue  # an invalid price: the quote is skipped whole
+        if q.line is None:
+            continue
+        key = (q.event_id, q.bookmaker, q.side.rpartition("@")[0])
+        line, lu = q.line, q.last_update
+        suspension = p is None and not q.line_only
+        s = series.get(key)
+        if s is None:
+            series[key] = {"newest": lu, "susp": True, "line": None} if suspension else {
+                "newest": lu, "susp": False, "line": line, "since": lu, "price": p,
+                "aline": line, "asince": lu, "aprice": p}
+            continue
+        if lu < s["newest"]:
+            continue  # stale
+        s["newest"] = lu
+        if suspension:
+            s["susp"] = True
+            if line == s["line"]:
+                s["price"] = None  # an observation at this line that carried no price
+            if s["line"] is not None and line == s["aline"]:
+                s["aprice"] = None
+            continue
+        if s["susp"]:
+            s["susp"] = False
+            if reprime or s["line"] is None:
+                s.update(line=line, since=lu, price=p, aline=line, asince=lu, aprice=p)
+                continue
+        if line == s["line"]:
+            s["price"] = p
+            if line == s["aline"]:
+                s["aprice"] = p
+            continue
+        ref, ref_since, ref_price = (s["aline"], s["asince"], s["aprice"]) if anchor else (
+            s["line"], s["since"], s["price"])
+        s.update(line=line, since=lu, price=p)
+        if line == s["aline"]:
+            s["aprice"] = p
+        points = round(line - ref, 9)
+        if abs(points) < threshold - 1e-9:
+            continue
+        s.update(aline=line, asince=lu, aprice=p)
+        side = key[2]
+        dearer = points > 0 if side.endswith("over") else points < 0
+        lo, hi = min(ref, line), max(ref, line)
+        keys = tuple(k for k in (3, 4, 6, 7, 10, 14) if q.sport_key.startswith("americanfootball_")
+                     and side.startswith("spread_") and (lo <= k <= hi or lo <= -k <= hi))
+        out.append((*key, ref, line, points, ref_price, p, "toward_favorite" if dearer else "toward_dog", keys, lu,
+                    lu - ref_since))
+    return out
+
+
+@given(signal_streams_with_options(signal_options(types=(frozenset({"line_move"}),), filters=False, cooldown=False)))
+@settings(_FAST, max_examples=80)
+def test_line_moves_equal_the_model(case: tuple[list[Quote], dict[str, Any]]) -> None:
+    """Every rule of SPEC 10 on generated streams (moving lines, line-only observations,
+    suspensions with and without re-priming, stale and equal times, invalid prices, last and
+    anchor): the engine's line moves == the model's, field for field."""
+    quotes, opts = case
+    opts = {k: v for k, v in opts.items() if k != "key_numbers"} | {"direction": "both"}
+    alerts, engine = run(quotes, opts)
+    got = [(a.event_id, a.bookmaker, a.side, a.prev_line, a.new_line, a.points, a.prev_price, a.new_price,
+            a.direction, tuple(a.key_numbers), a.last_update, a.elapsed_ms) for a in alerts]
+    assert got == model_lines(quotes, opts)
+    assert engine.counters.line_detected == len(got)
