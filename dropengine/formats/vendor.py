@@ -116,7 +116,9 @@ def price_fields_of(row: Mapping[str, Any], kind: str) -> list[str]:
 def vendor_row(q: Quote) -> dict[str, Any]:
     """A vendor row carrying just ``q``'s price field: decoded in an envelope of
     ``q.sport_key`` it gives back ``q``. (A game row has no ``market``: a game quote's
-    ``market``, which decoders never set, is not carried.)
+    ``market``, which decoders never set, is not carried.) A line-only quote (SPEC 10) gives a
+    row with its line and no price field (decoded with ``FrameDecoder(line_only=True)``; a
+    total's line also observes the other side's line).
 
     Raises :class:`~dropengine.core.errors.FeedError` when the side does not parse.
     """
@@ -138,5 +140,6 @@ def vendor_row(q: Quote) -> dict[str, Any]:
     field = _BY_PREFIX[q.side.partition("@")[0]]
     if field.line is not None:
         row[field.line] = info.line
-    row[field.price] = q.price
+    if not q.line_only:  # SPEC 10: a line-only book's row has the line and no price field
+        row[field.price] = q.price
     return row
