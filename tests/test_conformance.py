@@ -89,10 +89,11 @@ def wire_rows(frame: pl.DataFrame) -> list[bytes]:
 
 
 def batch_wire(res: Any) -> list[bytes]:
-    """A batch result's alerts as JSON: through ``BatchResult.drops()`` (each price with the
-    type it arrived with) where the batch engine has it, else the rows of its alerts frame."""
-    drops = getattr(res, "drops", None)
-    return wire(drops()) if callable(drops) else wire_rows(res.alerts)
+    """A batch result's alerts as JSON: through ``BatchResult.alert_values()`` (every type, each
+    price with the type it arrived with) where the batch engine has it, else the rows of its
+    alerts frame."""
+    values = getattr(res, "alert_values", None)
+    return wire(values()) if callable(values) else wire_rows(res.alerts)
 
 
 def all_int(quotes: list[Quote]) -> bool:
