@@ -72,31 +72,45 @@ def signal_streams(draw: st.DrawFn, max_len: int = 60) -> list[Quote]:
     """Quotes of up to 5 books on up to 3 outcomes of 2 events (see the module docstring)."""
     events = draw(st.lists(st.sampled_from(tuple(EVENTS)), min_size=1, max_size=2, unique=True))
     outcomes = draw(st.lists(st.sampled_from(OUTCOMES), min_size=1, max_size=3, unique=True))
-    books = draw(st.lists(st.sampled_from(BOOKS), min_size=1, max_size=5, unique=True))
+    books = draw(st.lists(st.sampled_from(BOOKS), min_size=2, max_size=5, unique=True))
     meta = draw(st.booleans())
-    n = draw(st.integers(0, max_len))
+    n = draw(st.integers(4, max_len))
     choice = st.tuples(
         st.integers(0, len(events) - 1), st.integers(0, len(outcomes) - 1), st.integers(0, len(books) - 1),
-        st.integers(0, 9),  # action
+        st.integers(0, 9),  # action: 0 null, 1 invalid, 2 line-only, 3 suspended just before, else priced
         st.integers(0, 15),  # line index (a stretch of the ladder, so nearby lines are common)
         st.integers(0, len(PRICES) - 1), st.integers(0, len(INVALID) - 1),
         st.integers(0, len(STEPS) - 1), st.integers(0, len(BACKS) - 1),
+        st.integers(0, 4),  # 0, 1: the previous quote's series again; 2: its outcome at this book
     )
     last_line: dict[tuple[str, str, str], float] = {}
     t = T0
     out: list[Quote] = []
+    prev = (0, 0, 0)
+    prev_line, prev_price = 0.0, PRICES[0]
     for _ in range(n):
-        e, o, b, action, li, pi, ii, si, bi = draw(choice)
+        e, o, b, action, li, pi, ii, si, bi, stay = draw(choice)
+        # dense series: a series' next quote often follows (suspend then move, creeping lines),
+        # and another book often copies the last quote's line and price (steam)
+        if stay < 2:
+            e, o, b = prev
+        elif stay == 2:
+            e, o = prev[:2]
+        follow = stay == 2 and bool(out) and li % 2 == 0
+        prev = (e, o, b)
         event, outcome, book = events[e], outcomes[o], books[b]
         ladder = LADDERS.get(outcome, (0.0,))
         series = (event, book, outcome)
+        price: int | float | None = PRICES[pi]
         # mostly the series' last line or a neighbour on the ladder; sometimes any line
-        if series in last_line and li < 10:
+        if follow:
+            line, price = prev_line, prev_price
+        elif series in last_line and li < 10:
             at = ladder.index(last_line[series])
             line = ladder[max(0, min(len(ladder) - 1, at + (0, 0, 0, 1, -1, 1, -1, 2, -2, 0)[li]))]
         else:
             line = ladder[li % len(ladder)]
-        price: int | float | None = PRICES[pi]
+        prev_line, prev_price = line, price
         line_only = False
         if action == 0:
             price = None  # a suspension
@@ -104,11 +118,16 @@ def signal_streams(draw: st.DrawFn, max_len: int = 60) -> list[Quote]:
             price = INVALID[ii]
         elif action == 2 and outcome in LADDERS:
             price, line_only = None, True  # a line-only observation (no price published)
+        sport, home, away, commence = EVENTS[event]
+        if action == 3 and series in last_line:
+            # the series suspended at its line just before this quote (SPEC 10: that line's
+            # latest observation then carries no price)
+            t += 1
+            out.append(Quote(sport, event, book, side_of(outcome, last_line[series]), None, t))
         t += STEPS[si]
         lu = max(T0, t - BACKS[bi])
         if price is None or (isinstance(price, (int, float)) and 100 <= abs(price) <= 100000):
             last_line[series] = line
-        sport, home, away, commence = EVENTS[event]
         side = side_of(outcome, line)
         if meta:
             out.append(Quote(sport, event, book, side, price, lu, home_team=home, away_team=away,
@@ -140,7 +159,7 @@ def signal_options(draw: st.DrawFn, base: dict[str, Any] | None = None) -> dict[
         "americanfootball_*:spreads=",
     )))
     opts["reprime_after_suspension"] = draw(st.booleans())
-    which = draw(st.integers(0, 7))
+    which = draw(st.integers(0, 17))  # a filter one time in three
     if which < len(_FILTERS):
         opts.update(_FILTERS[which])
     return {k: v for k, v in opts.items() if v is not None}

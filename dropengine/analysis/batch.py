@@ -57,6 +57,7 @@ runs and the output is 0.1's, byte for byte):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, Unpack
@@ -757,10 +758,14 @@ def _line_pass(frame: pl.DataFrame, cfg: DetectOptions) -> _Pass:
     the line as the value. Every quote with a line and no invalid price observes its series; a
     null price suspends it unless the quote is a line-only observation (no price published).
 
+    The price riding on a line is that of the line's latest observation: a repeat updates it,
+    and a suspension quoted at the series' line (or, under ``anchor``, at the anchor line) makes
+    it null (the line was not available at a price just before the move).
+
     Columns of the detected moves: ``_i``, ``_lu``, ``_l`` (new line), ``_p``/``_pint`` (new
     price), ``_rl``/``_rlu`` (reference line, and when it was first observed or anchored),
-    ``_rprice``/``_rpint`` (the price riding on the reference line: the latest observation at
-    it) and ``_d`` (the written points, :func:`rules.line_points`)."""
+    ``_rprice``/``_rpint`` (the price riding on the reference line) and ``_d`` (the written
+    points, :func:`rules.line_points`)."""
     rows = frame.filter(~pl.col("_invalid") & pl.col("_l").is_not_null())
     lo = pl.col(_LINE_ONLY) if _LINE_ONLY in frame.columns else pl.lit(False)
     rows = rows.with_columns((pl.col("_p").is_null() & ~lo).alias("_susp"))
@@ -770,33 +775,95 @@ def _line_pass(frame: pl.DataFrame, cfg: DetectOptions) -> _Pass:
     is_susp = pl.col("_susp")
     n_susp = w.select(is_susp.sum()).item() or 0
     seg_start = pl.col("_newkey") | (is_susp if cfg.reprime_after_suspension else pl.lit(False))
-    w = w.with_columns(seg_start.cum_sum().alias("_s")).filter(~is_susp)
+    w = w.with_columns(seg_start.cum_sum().alias("_s"))
 
-    # Priming and repeats (an equal line); a repeat updates the price riding on the line, so
-    # the price at a line is that of the last row of its run: the row before the next run.
-    first = (pl.col("_s") != pl.col("_s").shift(1)).fill_null(True)
-    w = w.with_columns(first.alias("_first"))
+    # ``_cur``: the series' line just before each row (its latest priced or line-only line in
+    # the segment; a suspension does not change it), null before the segment's first line.
     w = w.with_columns(
-        (pl.col("_first") | (pl.col("_l") != pl.col("_l").shift(1))).alias("_run"),
-        pl.col("_p").shift(1).alias("_rprice"),
-        pl.col("_pint").shift(1).alias("_rpint"),
+        pl.when(~is_susp).then(pl.col("_l")).forward_fill().shift(1).alias("_cur"),
+        pl.when(~is_susp).then(pl.col("_s")).forward_fill().shift(1).alias("_cur_s"),
+    ).with_columns(pl.when(pl.col("_cur_s") == pl.col("_s")).then(pl.col("_cur")).alias("_cur"))
+    # Priming (the segment's first line) and repeats (its current line again).
+    w = w.with_columns(
+        (~is_susp & pl.col("_cur").is_null()).alias("_first"),
+        (~is_susp & (pl.col("_cur").is_null() | (pl.col("_l") != pl.col("_cur")))).alias("_run"),
     )
     n_primed = w.select(pl.col("_first").sum()).item() or 0
-    n_rep = w.height - (w.select(pl.col("_run").sum()).item() or 0)
-    runs = w.filter(pl.col("_run"))
+    n_rep = w.height - n_susp - (w.select(pl.col("_run").sum()).item() or 0)
 
     thr = rules.threshold_floor(cfg.line_threshold)
     if cfg.reference == "last":
-        moves = runs.with_columns(
+        # the price at the previous line: that of the row before, among the priced rows and
+        # the suspensions quoted at the series' line
+        priced = w.filter(~is_susp | (pl.col("_l") == pl.col("_cur"))).with_columns(
+            pl.col("_p").shift(1).alias("_rprice"), pl.col("_pint").shift(1).alias("_rpint"),
+        )
+        moves = priced.filter(pl.col("_run")).with_columns(
             pl.col("_l").shift(1).alias("_rl"), pl.col("_lu").shift(1).alias("_rlu"),
         ).filter(~pl.col("_first"))
         moves = _with_points(moves)
         fired = moves.filter((pl.col("_d") >= thr) | (-pl.col("_d") >= thr))
     else:
-        last = w.filter(pl.col("_run").shift(-1).fill_null(True)).select("_p", "_pint")
-        fired = _line_anchor(runs, last, thr)
-    return _Pass(fired.drop("_run", "_first", "_s", "_newkey", "_g", "_susp", strict=False),
+        fired = _line_anchor(w, thr)
+    return _Pass(fired.drop("_run", "_first", "_s", "_newkey", "_g", "_susp", "_cur", "_cur_s", strict=False),
                  n_primed, n_stale, n_susp, n_rep, rows.height)
+
+
+def _line_anchor(w: pl.DataFrame, thr: float) -> pl.DataFrame:
+    """``reference="anchor"`` for line series: one Python step per line change or suspension
+    (repeats are not visited), as :func:`_anchor` for prices. A *stretch* is such an event and
+    the repeats after it; its last row's price is the latest price at the current line when it
+    ends. The anchor's price (SPEC 10: the latest seen at the anchor line) is that of the
+    latest stretch at the anchor line, or null after a suspension quoted at the anchor line."""
+    event = pl.col("_run") | pl.col("_susp")
+    w = w.with_columns(event.alias("_ev"))
+    events = w.filter(pl.col("_ev"))
+    ends = w.filter(pl.col("_ev").shift(-1).fill_null(True)).select(
+        pl.col("_i").alias("_end_i"), pl.col("_p").alias("_end_p"), pl.col("_pint").alias("_end_pint"),
+    )
+    first = events.get_column("_first").to_list()
+    susp = events.get_column("_susp").to_list()
+    line = events.get_column("_l").to_list()
+    # a suspension's stretch has repeats after it (at the current line) when it does not end it
+    tail = (ends.get_column("_end_i") != events.get_column("_i")).to_list()
+    line_points = rules.line_points
+    sure, near = thr + rules.ROUNDING_MARGIN, thr - rules.ROUNDING_MARGIN
+    keep: list[int] = []
+    anchors: list[int] = []
+    priced: list[int | None] = []
+    a = 0
+    ap: int | None = 0  # the stretch whose last price is the anchor's price (None: no price)
+    a_l = cur = math.nan
+    for i, is_first in enumerate(first):
+        x = line[i]
+        if susp[i]:
+            if x == a_l:
+                ap = None
+            if tail[i] and cur == a_l:  # repeats at the anchor line after the suspension
+                ap = i
+            continue
+        if is_first:
+            a = ap = i
+            a_l = cur = x
+            continue
+        cur = x
+        move = x - a_l
+        if (near < move < sure) or (near < -move < sure):
+            move = line_points(a_l, x)
+        if move >= thr or -move >= thr:  # rules.crosses, against the precomputed floor
+            keep.append(i)
+            anchors.append(a)
+            priced.append(ap)
+            a = ap = i
+            a_l = x
+        elif x == a_l:  # back at the anchor line: its price is this stretch's
+            ap = i
+    ref = events.select(pl.col("_l").alias("_rl"), pl.col("_lu").alias("_rlu"))[pl.Series(anchors, dtype=pl.UInt32)]
+    price = ends.select(pl.col("_end_p").alias("_rprice"), pl.col("_end_pint").alias("_rpint")).gather(
+        pl.Series(priced, dtype=pl.UInt32)
+    )
+    fired = events.drop("_ev")[pl.Series(keep, dtype=pl.UInt32)]
+    return _with_points(pl.concat([fired, ref, price], how="horizontal"))
 
 
 def _with_points(frame: pl.DataFrame) -> pl.DataFrame:
@@ -812,44 +879,6 @@ def _with_points(frame: pl.DataFrame) -> pl.DataFrame:
         new = frame.get_column("_l").gather(idx).to_list()
         d = d.scatter(idx, [float(rules.line_points(a, b)) for a, b in zip(prev, new, strict=True)])
     return frame.with_columns(d)
-
-
-def _line_anchor(runs: pl.DataFrame, last: pl.DataFrame, thr: float) -> pl.DataFrame:
-    """``reference="anchor"`` for line series: one Python step per line change (repeats removed),
-    as :func:`_anchor`. ``last`` holds, per run, the price of its last row: the anchor's price is
-    that of the latest run at the anchor line (the anchor's own run, or a later return to it)."""
-    first = runs.get_column("_first").to_list()
-    line = runs.get_column("_l").to_list()
-    line_points = rules.line_points
-    sure, near = thr + rules.ROUNDING_MARGIN, thr - rules.ROUNDING_MARGIN
-    keep: list[int] = []
-    anchors: list[int] = []
-    priced: list[int] = []
-    a = ap = 0
-    a_l = 0.0
-    for i, is_first in enumerate(first):
-        x = line[i]
-        if is_first:
-            a = ap = i
-            a_l = x
-            continue
-        move = x - a_l
-        if (near < move < sure) or (near < -move < sure):
-            move = line_points(a_l, x)
-        if move >= thr or -move >= thr:  # rules.crosses, against the precomputed floor
-            keep.append(i)
-            anchors.append(a)
-            priced.append(ap)
-            a = ap = i
-            a_l = x
-        elif x == a_l:  # back at the anchor line: its price is this run's
-            ap = i
-    ref = runs.select(pl.col("_l").alias("_rl"), pl.col("_lu").alias("_rlu"))[pl.Series(anchors, dtype=pl.UInt32)]
-    price = last.select(pl.col("_p").alias("_rprice"), pl.col("_pint").alias("_rpint"))[
-        pl.Series(priced, dtype=pl.UInt32)
-    ]
-    fired = runs.drop("_rprice", "_rpint")[pl.Series(keep, dtype=pl.UInt32)]
-    return _with_points(pl.concat([fired, ref, price], how="horizontal"))
 
 
 def _anchor(runs: pl.DataFrame, thr: float, prob: bool) -> pl.DataFrame:
