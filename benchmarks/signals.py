@@ -75,7 +75,7 @@ def make_quotes(n: int, games: int, seed: int) -> list[Quote]:
     for _ in range(n):
         t += rng.randrange(50, 400)
         if pending and pending[0][0] <= t:
-            due, g, field, line = pending.pop(0)
+            _, g, field, line = pending.pop(0)
             book = rng.choice(BOOKS)
         else:
             g, book, field, line = rng.randrange(games), rng.choice(BOOKS), rng.choice(("h2h", "spread", "total")), 0.0
@@ -94,7 +94,7 @@ def make_quotes(n: int, games: int, seed: int) -> list[Quote]:
             st[lk] = line
         elif rng.random() < 0.12:
             st[lk] += rng.choice((0.5, -0.5, 1.0, -0.5))
-            for k in range(rng.randrange(1, 5)):  # other books follow within minutes
+            for _ in range(rng.randrange(1, 5)):  # other books follow within minutes
                 pending.append((t + rng.randrange(10_000, 200_000), g, field, st[lk]))
             pending.sort()
         st[pk] = max(-40.0, min(20.0, st[pk] + rng.choice((0, 0, 5, -5, 10, -10))))
