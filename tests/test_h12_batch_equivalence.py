@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, Quote
-from dropengine.analysis.batch import ALERT_SCHEMA, PRICE_INT_COLUMN, detect_counted
+from dropengine.analysis.batch import ALERT_SCHEMA, PRICE_INT_COLUMN, accepted_quotes, detect_counted
 from dropengine.core.alerts import SIGNALS, Alert, Drop, LineMove, Steam, alert_fields, alert_row
 from dropengine.core.errors import FeedError
 from dropengine.core.options import DetectOptions, KeyNumbers
@@ -340,6 +340,8 @@ def test_line_only_column_is_read_as_the_row_reader_reads_it() -> None:
     assert res.counters == eng.counters
     assert res.skipped == {"bad field": 2, "bad line": 1}
     assert res.rejected.rows() == [(4, "bad field"), (5, "bad field"), (6, "bad line")]
+    # the backtest's price histories: line-only observations are no price quotes
+    assert sorted(accepted_quotes(table).get_column("row").to_list()) == [2, 3, 7]
 
 
 def test_real_nfl_series_batch_equals_stream(nfl_dir: Path) -> None:

@@ -438,8 +438,8 @@ def _alert_table(drops: pl.DataFrame, others: list[tuple[int, Alert]], columns: 
 def accepted_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The rows the detector accepts, per key in arrival order.
 
-    Invalid prices, stale rows and rows no quote could be built from are removed;
-    suspensions (null ``price``) are kept. Columns: ``row`` (input position),
+    Invalid prices, stale rows, rows no quote could be built from and line-only observations
+    (SPEC 10: no price quotes) are removed; suspensions (null ``price``) are kept. Columns: ``row`` (input position),
     ``sport_key``, ``event_id``, ``bookmaker``, ``side`` (canonical), ``price`` (Float64),
     ``last_update``, then whichever of ``kind``, ``market_key``, ``market``, ``player``,
     ``home_team``, ``away_team``, ``commence_time``, ``line`` the input has. The backtest
