@@ -28,6 +28,7 @@ from dropengine import DropEngine, Quote
 from dropengine.analysis.batch import ALERT_SCHEMA, PRICE_INT_COLUMN, accepted_quotes, detect_counted
 from dropengine.core.alerts import SIGNALS, Alert, Drop, LineMove, Steam, alert_fields, alert_row
 from dropengine.core.errors import FeedError
+from dropengine.core.filters import AlertFilter
 from dropengine.core.options import DetectOptions, KeyNumbers
 from dropengine.formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, quote_from_row
 from dropengine.io.replay import replay, replay_batch
@@ -358,3 +359,21 @@ def test_real_nfl_series_batch_equals_stream(nfl_dir: Path) -> None:
     assert res.counters == eng.counters
     c = eng.counters
     assert c.cooled > 0 and c.steam > 0 and c.line_detected > 0 and c.detected > 0  # every signal is in play
+
+
+@pytest.mark.parametrize("types", [None, "line_move", "odds_drop,steam", "steam"])
+@pytest.mark.parametrize("signals", [{}, {"types": "odds_drop,line_move"}, {"cooldown_ms": 5}])
+def test_options_filter_with_types_and_line_threshold(types: str | None, signals: dict[str, Any]) -> None:
+    """Options whose filter carries the server's per-connection ``types`` / ``line_threshold``
+    (AlertFilter fields): the batch filters every path as the engine does, the default one too."""
+    base = DetectOptions.build(**signals)
+    flt = AlertFilter.build(types=types, line_threshold=1)
+    options = base.replace(filter=flt)
+    s = "basketball_nba"
+    quotes = [Quote(s, "E", "b", f"spread_home@{x}", p, T0 + i) for i, (x, p) in
+              enumerate(((-3, -110), (-3, -130), (-3.5, -130), (-4.5, -150), (-4.5, -110)))]
+    eng = DropEngine(options=options)
+    want = eng.observe_many(quotes)
+    res = detect_counted(frame_of(quotes), options=options)
+    assert wire(res.alert_values()) == wire(want)
+    assert res.counters == eng.counters

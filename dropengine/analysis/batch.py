@@ -970,10 +970,14 @@ def _derive_from_side(alerts: pl.DataFrame) -> pl.DataFrame:
 
 
 def filter_expr(flt: AlertFilter) -> pl.Expr:
-    """:meth:`AlertFilter.accepts` as one polars expression over an alerts frame (the same
-    predicates with the same meaning: ``threshold`` by :func:`rules.crosses` on ``delta``,
-    ``since`` on ``timestamp``, the direction choice by :func:`rules.direction_accepts`)."""
+    """:meth:`AlertFilter.accepts` as one polars expression over a table of price drops (the
+    same predicates with the same meaning: ``types`` on the ``type`` column, ``threshold`` by
+    :func:`rules.crosses` on ``delta``, ``since`` on ``timestamp``, the direction choice by
+    :func:`rules.direction_accepts`; ``line_threshold`` judges line moves only, so it passes
+    every price drop). Alerts of the other types are filtered as values, by ``accepts`` itself."""
     cond = pl.lit(True)
+    if flt.types is not None:
+        cond &= pl.col("type").is_in(sorted(flt.types))
     if flt.threshold is not None:
         floor = rules.threshold_floor(flt.threshold)
         cond &= (pl.col("delta") >= floor) | (-pl.col("delta") >= floor)
