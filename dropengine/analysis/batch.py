@@ -127,7 +127,8 @@ class BatchResult:
     rejected: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema={"row": pl.UInt32, "reason": pl.String}))
     #: Per alert row (aligned with :attr:`alerts`): ``prev_int`` and ``new_int``, whether that
     #: price arrived as an integer. The ``alerts`` columns are Int64 when every alert's prices are
-    #: integers, else Float64; :meth:`drops` gives each alert its own types back.
+    #: integers, else Float64; :meth:`drops` gives each alert its own types back. Empty for a
+    #: table of several types (:meth:`alert_values` gives every value its own type).
     price_types: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(schema={"prev_int": pl.Boolean, "new_int": pl.Boolean})
     )
