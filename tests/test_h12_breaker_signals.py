@@ -1,0 +1,134 @@
+"""Issue 12, hostile tests of the new signals (breaker12; /tmp/notes/breaker12.md).
+
+Each test here reproduces one confirmed finding and is a strict xfail until it is fixed: the
+fixer flips it (removes the mark) when the finding is fixed. The tests are written so that any
+reasonable fix passes (rejecting an absurd line, or keeping it and writing it safely).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import msgspec
+import polars as pl
+import pytest
+
+from dropengine import DropEngine, Quote
+from dropengine.analysis.batch import detect_counted
+from dropengine.core.engine import _HEADER, _SNAPSHOT_MAGIC, _SNAPSHOT_VERSION
+from dropengine.core.errors import SnapshotError
+from dropengine.formats.tables import QUOTE_COLUMNS
+
+ALL = "odds_drop,line_move,steam"
+NFL = "americanfootball_nfl"
+
+
+def _q(book: str, side: str, price: float | None, t: int, **kw: Any) -> Quote:
+    return Quote(NFL, "e1", book, side, price, t, **kw)
+
+
+# -- finding 1: a finite but huge line breaks snapshot() (and the server's state saves) ---------
+
+
+@pytest.mark.xfail(strict=True, reason="breaker12 finding 1: a line >= 2**64 makes snapshot() raise OverflowError")
+def test_huge_finite_line_still_snapshots() -> None:
+    # SPEC 10: "A line must be a finite number"; 1e20 is one (a side spelt spread_home@1e20 or a
+    # frame's home_spread 1e20 both reach the engine). Steam keeps the counted move's written
+    # lines, written as a Python int beyond msgpack's range.
+    eng = DropEngine(types=ALL)
+    eng.observe_many([
+        _q("a", "spread_home@3", -110, 1),
+        _q("a", "spread_home@99999999999999999999", -110, 2),
+    ])
+    restored = DropEngine.restore(eng.snapshot())  # OverflowError today, not even a DropEngineError
+    assert restored.counters == eng.counters
+
+
+@pytest.mark.xfail(strict=True, reason="breaker12 finding 1: a line move between +-1e308 writes points as null")
+def test_line_move_points_are_always_a_number() -> None:
+    # SPEC 10: points = new_line - prev_line, a number; -1e308 - 1e308 overflows to -inf, which
+    # JSON writes as null.
+    eng = DropEngine(types="line_move")
+    alerts = eng.observe_many([
+        _q("a", "spread_home@3", -110, 1, kind="game", market_key="spreads", line=1e308),
+        _q("a", "spread_home@3", -110, 2, kind="game", market_key="spreads", line=-1e308),
+    ])
+    for alert in alerts:
+        wire = msgspec.json.decode(alert.to_json())
+        assert isinstance(wire["points"], (int, float)) and math.isfinite(wire["points"]), wire
+
+
+# -- finding 2: an h2h side with a line field observes a line series -------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="breaker12 finding 2: an h2h quote with a line fires line_move on h2h_home")
+def test_h2h_side_has_no_line_series() -> None:
+    # SPEC 10: line series exist for spread_*, total_* and prop sides (`line_side` is the side
+    # without its `@{line}` suffix); h2h sides have no line. A quote table with a `line` cell on
+    # an h2h row (or a Quote built with line=) must not make `h2h_home` a line series.
+    quotes = [
+        _q("a", "h2h_home", -110, 1, line=3.0),
+        _q("a", "h2h_home", -110, 2, line=4.0),
+    ]
+    eng = DropEngine(types=ALL)
+    alerts = eng.observe_many(quotes)
+    assert [a.type for a in alerts] == []
+    assert eng.counters.line_seen == 0
+    frame = pl.DataFrame(
+        {c: [getattr(q, c) for q in quotes] for c in QUOTE_COLUMNS},
+        schema={**{c: pl.String for c in QUOTE_COLUMNS}, "price": pl.Int64, "last_update": pl.Int64,
+                "line": pl.Float64},
+    )
+    assert detect_counted(frame, types=ALL).alert_values() == []
+
+
+# -- finding 3: restore accepts steam state no engine could have written ---------------------
+
+
+def _craft(payload: dict[str, Any]) -> bytes:
+    body = msgspec.msgpack.encode(payload)
+    return _HEADER.pack(_SNAPSHOT_MAGIC, _SNAPSHOT_VERSION, hashlib.sha256(body).digest()) + body
+
+
+def _steam_payload() -> dict[str, Any]:
+    eng = DropEngine(types=ALL, steam_books=2)
+    eng.observe_many([_q("a", "h2h_home", -110, 1000), _q("a", "h2h_home", -130, 2000)])
+    payload: dict[str, Any] = msgspec.msgpack.decode(eng.snapshot()[_HEADER.size:])
+    return payload
+
+
+def _entry(p: dict[str, Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = p["steam"][1][0][5][0][3]
+    return entry
+
+
+@pytest.mark.xfail(strict=True, reason="breaker12 finding 3: restore accepts inconsistent steam state")
+@pytest.mark.parametrize("case", ["bookmaker", "nan_price", "last_update", "no_line_fields"])
+def test_restore_rejects_inconsistent_steam_state(case: str) -> None:
+    # brief: a snapshot crafted with bad steam state must raise SnapshotError at restore. Today
+    # each of these restores, and the next steam lists the same book twice (counted as two
+    # books), a null price, a lag_ms of -1.8e19, or a line_move book without lines.
+    p = _steam_payload()
+    if case == "bookmaker":
+        _entry(p)["bookmaker"] = "b"  # the entry of book "a" claims to be book "b"
+    elif case == "nan_price":
+        _entry(p)["prev"] = math.nan
+    elif case == "last_update":
+        _entry(p)["last_update"] = 2**64 - 1  # the row says 2000
+    else:
+        _entry(p)["type"] = "line_move"  # with prev/new/delta and no prev_line/new_line/points
+    with pytest.raises(SnapshotError):
+        DropEngine.restore(_craft(p))
+
+
+# -- finding 4: key numbers do not survive snapshot/restore (written with %g) ----------------
+
+
+@pytest.mark.xfail(strict=True, reason="breaker12 finding 4: key numbers are written with 6 significant digits")
+@pytest.mark.parametrize("numbers", ["3.1234567", "1234567", "3.0000000001"])
+def test_key_numbers_survive_snapshot(numbers: str) -> None:
+    eng = DropEngine(types="line_move", key_numbers=f"{NFL}:spreads={numbers}")
+    restored = DropEngine.restore(eng.snapshot())
+    assert restored.config.keys.lookup(NFL, "spreads") == eng.config.keys.lookup(NFL, "spreads")
