@@ -43,6 +43,7 @@ from .quote import MAX_MS, Quote, commence_ms
 from .rules import (
     DELTA_DECIMALS,
     EXACT_STEPS,
+    MAX_ABS_LINE,
     MAX_ABS_PRICE,
     MIN_ABS_PRICE,
     ROUNDING_MARGIN,
@@ -52,6 +53,7 @@ from .rules import (
     line_direction,
     line_points,
     line_side_of,
+    observes_line,
     threshold_floor,
     written_line,
 )
@@ -129,6 +131,26 @@ class EngineCounters:
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _check_steam_entry(book: str, last_update: int, entry: SteamBook) -> None:
+    """Raise unless a restored steam group's counted move is one the engine could have written:
+    its own book and time, and the fields of its type, each a valid price or line."""
+    if entry.bookmaker != book or entry.last_update != last_update:
+        raise ValueError(
+            f"steam entry of {short_repr(book)}: names {short_repr(entry.bookmaker)} at {entry.last_update}"
+        )
+    if entry.type == "odds_drop":
+        delta = entry.delta
+        ok = (is_valid_price(entry.prev) and is_valid_price(entry.new) and delta is not None
+              and type(delta) in (int, float) and math.isfinite(delta) and entry.prev_line is None
+              and entry.new_line is None and entry.points is None)
+    else:
+        ok = (entry.prev is None and entry.new is None and entry.delta is None
+              and all(type(v) in (int, float) and abs(v) <= 2 * MAX_ABS_LINE  # type: ignore[arg-type]
+                      for v in (entry.prev_line, entry.new_line, entry.points)))
+    if not ok:
+        raise ValueError(f"steam entry of {short_repr(book)}: not the fields of a {entry.type}")
 
 
 def drop_key(drop: Drop) -> tuple[str, str, str]:
@@ -445,11 +467,12 @@ class DropEngine:
             for i in range(limit):
                 q = quotes[i]
                 line = q.line
+                has_line = lines_on and line is not None and observes_line(q.side, line)
                 if next_at == i:
                     drop = next_drop
                     r += 1
                     next_at, next_drop = raw[r]
-                elif line is None or not lines_on:
+                elif not has_line:
                     continue  # nothing detected and no line series: the common quote
                 else:
                     drop = None
@@ -465,7 +488,7 @@ class DropEngine:
                     moves.append((drop, go and drops_out, counts))
                     if not go:
                         n[14] += 1
-                if lines_on and line is not None:
+                if has_line:
                     move = line_step(q, ts)
                     if move is not None:
                         line_key = (LINE_TAG, move.event_id, move.bookmaker, move.side)
@@ -762,9 +785,11 @@ class DropEngine:
                 nkeys[e] = nkeys.get(e, 0) + 1
             lines[key] = [line, since, newest, susp, aline, asince, curp, ancp]
         eng._cool.load([list(r) for r in payload.cool])
-        for *_, direction, _f, _n, _m in payload.steam[1]:
+        for *_, direction, _f, _n, counted in payload.steam[1]:
             if direction not in ("toward_favorite", "toward_dog"):
                 raise ValueError(f"steam group: direction {short_repr(direction)} is not a direction")
+            for book, _seq, lu, entry in counted:
+                _check_steam_entry(book, lu, entry)
         eng._steam.load([payload.steam[0], [list(g) for g in payload.steam[1]]])
         events = eng._events
         for e, ms in payload.events:

@@ -9,7 +9,6 @@ the detection settings (threshold, reference, unit, re-priming) and the alert fi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, TypedDict, Unpack
@@ -18,7 +17,7 @@ from .alerts import SIGNALS, Signal
 from .errors import ConfigError, short_repr
 from .filters import AlertFilter, check_threshold, parse_csv
 from .quote import MAX_MS
-from .rules import DirectionChoice, number_from_text
+from .rules import MAX_ABS_LINE, DirectionChoice, number_from_text
 
 __all__ = [
     "DEFAULT_KEY_NUMBERS",
@@ -104,8 +103,20 @@ class KeyNumbers:
         for e in self.entries:
             if (not isinstance(e, tuple) or len(e) != 3 or not isinstance(e[0], str) or not e[0]
                     or not isinstance(e[1], str) or not e[1] or not isinstance(e[2], tuple)
-                    or not all(type(k) in (int, float) and math.isfinite(k) and k > 0 for k in e[2])):
-                raise ConfigError(f"key_numbers: {short_repr(e)} must be (sport, market_key, positive numbers)")
+                    or not all(type(k) in (int, float) and 0 < k <= MAX_ABS_LINE for k in e[2])):
+                raise ConfigError(
+                    f"key_numbers: {short_repr(e)} must be (sport, market_key, numbers in (0, {MAX_ABS_LINE:,}])"
+                )
+            sport, market = e[0], e[1]
+            if "*" in sport[:-1] or ":" in sport or ":" in market or "*" in market:
+                raise ConfigError(
+                    f"key_numbers: {sport}:{market} must be SPORT:MARKET, SPORT a sport key or a prefix ending"
+                    " in '*' (the only '*'), MARKET a market key"
+                )
+        seen = [(s, m) for s, m, _ in self.entries]
+        twice = sorted({f"{s}:{m}" for s, m in seen if seen.count((s, m)) > 1})
+        if twice:
+            raise ConfigError(f"key_numbers: {twice[0]} is given twice (give each SPORT:MARKET once)")
 
     @classmethod
     def parse(cls, text: str) -> KeyNumbers:
@@ -125,8 +136,8 @@ class KeyNumbers:
             numbers: list[float] = []
             for n in (x.strip() for x in nums.split(",")) if nums.strip() else ():
                 value = number_from_text(n)
-                if value is None or value <= 0:
-                    raise ConfigError(f"key_numbers: {n!r} in {part!r} is not a positive number")
+                if value is None or not 0 < value <= MAX_ABS_LINE:
+                    raise ConfigError(f"key_numbers: {n!r} in {part!r} is not a number in (0, {MAX_ABS_LINE:,}]")
                 numbers.append(value)
             entries.append((sport.strip(), market.strip(), tuple(sorted(set(numbers)))))
         return cls(tuple(entries))
@@ -149,7 +160,12 @@ class KeyNumbers:
 
     def as_text(self) -> str:
         """The :meth:`parse` text of these entries."""
-        return ";".join(f"{s}:{m}=" + ",".join(format(k, "g") for k in n) for s, m, n in self.entries)
+        # every digit kept (repr), so a snapshot restores the same numbers; integral ones as ints
+        return ";".join(f"{s}:{m}=" + ",".join(_exact(k) for k in n) for s, m, n in self.entries)
+
+
+def _exact(k: float) -> str:
+    return str(k) if type(k) is int else str(int(k)) if k.is_integer() else repr(k)
 
 
 #: SPEC 10's default: spread sides of American football, 3, 4, 6, 7, 10, 14; none otherwise.

@@ -129,7 +129,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
                 raise FeedError(f"line_only: {self.line_only!r} must be True or False", "bad field")
             if self.price is not None:
                 raise FeedError(f"line_only: a line-only observation has no price (got {self.price!r})", "bad field")
-            if self.line is None:
+            if self.line is None or "@" not in self.side:
                 raise FeedError(f"line_only: side {self.side!r} has no line to observe", "bad line")
 
     def _plain_values(self) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "DIRECTIONS",
     "EXACT_STEPS",
     "INTEGER_TEXT",
+    "MAX_ABS_LINE",
     "MAX_ABS_PRICE",
     "MIN_ABS_PRICE",
     "ROUNDING_MARGIN",
@@ -46,6 +47,7 @@ __all__ = [
     "line_direction",
     "line_points",
     "line_side_of",
+    "observes_line",
     "outcome_of",
     "written_line",
     "number_from_text",
@@ -179,6 +181,18 @@ def direction_accepts(choice: str, direction: str) -> bool:
 
 
 # -- line moves (SPEC 10) ------------------------------------------------------------------
+
+#: SPEC 10 says a line is a finite number; a line series also needs it to be one that every
+#: writer can hold (msgpack, JSON, an Int64 column) and whose moves stay finite. No market's line
+#: comes near a million points, so a line beyond it observes no line series (its price still counts).
+MAX_ABS_LINE: Final = 1_000_000
+
+
+def observes_line(side: str, line: float | None) -> bool:
+    """SPEC 10: whether a quote observes a line series: its side has a line (``@{line}``: spread,
+    total and prop sides; an h2h side has none, whatever ``line`` a table gave it) and its line is a
+    finite number within :data:`MAX_ABS_LINE`."""
+    return line is not None and "@" in side and -MAX_ABS_LINE <= line <= MAX_ABS_LINE
 
 
 def line_side_of(side: str) -> str:
