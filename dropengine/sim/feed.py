@@ -152,9 +152,10 @@ def quote_rows_from_envelopes(envelopes: Iterable[Mapping[str, Any]]) -> Iterato
     Decoded by :class:`~dropengine.formats.frames.FrameDecoder`, exactly as a replay of the frames
     would, so a quote table and the frames it came from give the same alerts. Raises
     :class:`ConfigError` if an envelope does not decode cleanly (never the case for
-    simulated ones).
+    simulated ones). Line-only books' rows (SPEC 10) give line-only observations, which the
+    table writers keep in their optional ``line_only`` column.
     """
-    decoder = FrameDecoder()
+    decoder = FrameDecoder(line_only=True)
     skips = SkipLog()
     for envelope in envelopes:
         quotes = decoder.feed(envelope, skips)

@@ -110,7 +110,7 @@ def write_simulation(cfg: SimConfig, out: Path, fmt: str | None = None) -> dict[
     envelopes = counter.envelopes_of(cfg)
     if suffix == ".parquet":
         _check_writable(out)
-        write_parquet_rows(out, quote_rows_from_envelopes(envelopes))
+        write_parquet_rows(out, quote_rows_from_envelopes(envelopes), line_only=bool(cfg.line_only))
         return counter.result()
     fh = open_writer(out, gz)
     try:
@@ -119,7 +119,9 @@ def write_simulation(cfg: SimConfig, out: Path, fmt: str | None = None) -> dict[
         elif kind == "sse":
             _write_lines(fh, (encode_event(_ENC.encode(env)) for env in envelopes))
         elif suffix == ".csv":
-            write_csv_rows(fh, quote_rows_from_envelopes(envelopes))
+            # line-only books' observations need the optional line_only column (SPEC 10); a
+            # simulation without them writes the columns it always wrote
+            write_csv_rows(fh, quote_rows_from_envelopes(envelopes), line_only=bool(cfg.line_only))
         else:
             write_ndjson_rows(fh, quote_rows_from_envelopes(envelopes))
     finally:
