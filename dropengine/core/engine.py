@@ -53,11 +53,11 @@ from .rules import (
     line_direction,
     line_points,
     line_side_of,
-    observes_line,
+    series_line,
     threshold_floor,
     written_line,
 )
-from .steam import LINE_TAG, PRICE_TAG, Cooldown, SteamTracker
+from .steam import LINE_TAG, PRICE_TAG, Cooldown, SignalRouter, SteamTracker
 
 __all__ = ["DropEngine", "EngineConfig", "EngineCounters"]
 
@@ -153,11 +153,6 @@ def _check_steam_entry(book: str, last_update: int, entry: SteamBook) -> None:
         raise ValueError(f"steam entry of {short_repr(book)}: not the fields of a {entry.type}")
 
 
-def drop_key(drop: Drop) -> tuple[str, str, str]:
-    """The price key an alert came from."""
-    return (drop.event_id, drop.bookmaker, drop.side)
-
-
 class DropEngine:
     """Streaming drop detector. Feed quotes in arrival order; get alerts back.
 
@@ -169,7 +164,9 @@ class DropEngine:
     [-10]
     """
 
-    __slots__ = ("_cool", "_events", "_lines", "_n", "_nkeys", "_signals", "_state", "_steam", "config", "filter")
+    __slots__ = (
+        "_cool", "_events", "_lines", "_n", "_nkeys", "_router", "_signals", "_state", "_steam", "config", "filter",
+    )
 
     def __init__(
         self,
@@ -201,6 +198,7 @@ class DropEngine:
         self._lines: dict[tuple[str, str, str], list[Any]] = {}
         self._cool = Cooldown(options.cooldown_ms)
         self._steam = SteamTracker(options.steam_books, options.steam_window_ms, options.steam_groups)
+        self._router = SignalRouter(options, self._cool, self._steam)
 
     @classmethod
     def from_options(cls, options: DetectOptions) -> DropEngine:
@@ -443,71 +441,43 @@ class DropEngine:
                 break
         raw: list[tuple[int, Drop]] = []
         self._detect(quotes[:limit] if limit < len(quotes) else quotes, now_ms, raw)
-        cfg = self.config
-        types = cfg.types
-        lines_on = cfg.detects_lines
-        steam_on = "steam" in types
-        drops_out = "odds_drop" in types
-        lines_out = "line_move" in types
-        cooldown = self._cool if cfg.cooldown_ms > 0 else None
-        steam = self._steam
-        steam_price = cfg.steam_threshold
-        steam_line = cfg.steam_line_threshold
-        flt = self.filter
-        open_filter = flt.passes_all
-        n = self._n
+        lines_on = self.config.detects_lines
+        router = self._router
+        cooled, steams = router.cooled, router.steams
+        route = router.route
         out: list[Alert] = []
         line_step = self._line_step
         lo_price, hi_price = MIN_ABS_PRICE, MAX_ABS_PRICE
         raw.append((limit, None))  # type: ignore[arg-type]  # a sentinel past the last quote
         r = 0
         next_at, next_drop = raw[0]
-        moves: list[tuple[Drop | LineMove, bool, bool]] = []
         try:
             for i in range(limit):
                 q = quotes[i]
-                line = q.line
-                has_line = lines_on and line is not None and observes_line(q.side, line)
+                line = series_line(q.side) if lines_on else None
                 if next_at == i:
                     drop = next_drop
                     r += 1
                     next_at, next_drop = raw[r]
-                elif not has_line:
+                elif line is None:
                     continue  # nothing detected and no line series: the common quote
                 else:
                     drop = None
                 price = q.price
                 if price is not None and not (lo_price <= abs(price) <= hi_price):  # rules.is_valid_price
                     continue  # SPEC 10: an invalid price is skipped whole (counted by the price loop)
-                lu = q.last_update
-                ts = lu if now_ms is None else now_ms
-                moves.clear()
+                # SPEC 11: a quote's price move, then its line move, each routed before the next
                 if drop is not None:
-                    go = cooldown is None or cooldown.allow((PRICE_TAG, *drop_key(drop)), lu)
-                    counts = steam_on and (steam_price is None or crosses(drop.delta, steam_price))
-                    moves.append((drop, go and drops_out, counts))
-                    if not go:
-                        n[14] += 1
-                if has_line:
-                    move = line_step(q, ts)
+                    route(drop, out)
+                if line is not None:
+                    move = line_step(q, line, q.last_update if now_ms is None else now_ms)
                     if move is not None:
-                        line_key = (LINE_TAG, move.event_id, move.bookmaker, move.side)
-                        go = cooldown is None or cooldown.allow(line_key, lu)
-                        counts = steam_on and (steam_line is None or crosses(move.points, steam_line))
-                        moves.append((move, go and lines_out, counts))
-                        if not go:
-                            n[14] += 1
-                for found, emit, counts in moves:
-                    if emit and (open_filter or flt.accepts(found)):
-                        out.append(found)
-                    if counts:
-                        fired = steam.add(found, ts)
-                        if fired is not None:
-                            n[15] += 1
-                            if open_filter or flt.accepts(fired):
-                                out.append(fired)
+                        route(move, out)
         finally:
+            n = self._n
             n[7] += len(out)
+            n[14] += router.cooled - cooled
+            n[15] += router.steams - steams
         if limit < len(quotes):
             raise ConfigError(
                 f"quotes[{limit}]: {short_repr(quotes[limit])} is not a Quote"
@@ -515,14 +485,13 @@ class DropEngine:
             )
         return out
 
-    def _line_step(self, q: Quote, ts: int) -> LineMove | None:
-        """SPEC 10: the rules of section 3 on the quote's line series, the line as the value;
-        the detected :class:`LineMove` (before cooldown and filters), or ``None``."""
+    def _line_step(self, q: Quote, line: float, ts: int) -> LineMove | None:
+        """SPEC 10: the rules of section 3 on the quote's line series, ``line`` (its side's,
+        :func:`.rules.series_line`) as the value; the detected :class:`LineMove` (before
+        cooldown and filters), or ``None``."""
         cfg = self.config
         n = self._n
         n[8] += 1
-        line = q.line
-        assert line is not None
         price = q.price
         suspended = price is None and not q.line_only
         line_side = line_side_of(q.side)

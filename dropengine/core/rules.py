@@ -47,7 +47,7 @@ __all__ = [
     "line_direction",
     "line_points",
     "line_side_of",
-    "observes_line",
+    "series_line",
     "outcome_of",
     "written_line",
     "number_from_text",
@@ -188,11 +188,19 @@ def direction_accepts(choice: str, direction: str) -> bool:
 MAX_ABS_LINE: Final = 1_000_000
 
 
-def observes_line(side: str, line: float | None) -> bool:
-    """SPEC 10: whether a quote observes a line series: its side has a line (``@{line}``: spread,
-    total and prop sides; an h2h side has none, whatever ``line`` a table gave it) and its line is a
-    finite number within :data:`MAX_ABS_LINE`."""
-    return line is not None and "@" in side and -MAX_ABS_LINE <= line <= MAX_ABS_LINE
+def series_line(side: str) -> float | None:
+    """SPEC 10: the line a quote of ``side`` observes on its line series: the line its side
+    string spells (``spread_home@-3.5`` -> ``-3.5``; the side is the key, so a ``line`` field
+    that disagrees with it, or is missing, does not matter). ``None``, no line series, for a
+    side without a line (h2h) and for a line beyond :data:`MAX_ABS_LINE`."""
+    at = side.rfind("@")
+    if at < 0:
+        return None
+    try:
+        line = float(side[at + 1 :])
+    except ValueError:
+        return None
+    return line if -MAX_ABS_LINE <= line <= MAX_ABS_LINE else None
 
 
 def line_side_of(side: str) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from typing import Any, Final
 
-from .alerts import Drop, LineMove, Steam, SteamBook
-from .rules import outcome_of
+from .alerts import Alert, Drop, LineMove, Steam, SteamBook
+from .options import DetectOptions
+from .rules import outcome_of, threshold_floor
 
-__all__ = ["Cooldown", "SteamTracker"]
+__all__ = ["Cooldown", "SignalRouter", "SteamTracker"]
 
 # A group's counted move of one book: (arrival sequence, last_update, the book's entry).
 _Counted = tuple[int, int, SteamBook]
@@ -172,8 +173,62 @@ class Cooldown:
         self._last.pop(key, None)
 
     def rows(self) -> list[list[Any]]:
+        """The state as plain data: ``[tag, event, book, side, last_update]`` per key."""
         return [[*k, v] for k, v in self._last.items()]
 
     def load(self, rows: list[Any]) -> None:
+        """Restore :meth:`rows` (types checked by the snapshot decoder)."""
         for tag, e, b, s, v in rows:
             self._last[(tag, e, b, s)] = v
+
+
+class SignalRouter:
+    """What happens to each detected move, in arrival order (SPEC 11, 12 and the ``types``
+    rule): the cooldown of its key, whether it is returned (its type asked, the filter passing),
+    whether it counts for steam (at ``steam_threshold`` / ``steam_line_threshold``), and the
+    steam it completes. The stream engine routes each quote's moves as it detects them, the
+    batch engine its detected moves merged in arrival order: one routing for both."""
+
+    __slots__ = ("_floors", "_open", "_wanted", "cooldown", "cooled", "filter", "steam", "steams")
+
+    def __init__(self, options: DetectOptions, cooldown: Cooldown, steam: SteamTracker) -> None:
+        types = options.types
+        self.cooldown = cooldown if options.cooldown_ms > 0 else None
+        self.steam = steam if "steam" in types else None
+        self.filter = options.filter
+        self._open = options.filter.passes_all
+        self._wanted = {PRICE_TAG: "odds_drop" in types, LINE_TAG: "line_move" in types}
+        # the move a price / line move needs to count for steam (None: every detected move)
+        self._floors = {tag: None if t is None else threshold_floor(t)
+                        for tag, t in ((PRICE_TAG, options.steam_threshold), (LINE_TAG, options.steam_line_threshold))}
+        #: alerts a cooldown suppressed, steams fired (the engines' ``cooled`` and ``steam``)
+        self.cooled = 0
+        self.steams = 0
+
+    def route(self, move: Drop | LineMove, out: list[Alert]) -> tuple[int, int]:
+        """Route one detected move, appending what is returned to ``out``; the positions in
+        ``out`` of the move and of the steam it completed (``-1``: not returned / none)."""
+        if isinstance(move, Drop):
+            tag, size = PRICE_TAG, move.delta
+        else:
+            tag, size = LINE_TAG, move.points
+        cooldown = self.cooldown
+        go = cooldown is None or cooldown.allow((tag, move.event_id, move.bookmaker, move.side), move.last_update)
+        if not go:
+            self.cooled += 1
+        at = -1
+        if go and self._wanted[tag] and (self._open or self.filter.accepts(move)):
+            at = len(out)
+            out.append(move)
+        steam_at = -1
+        steam = self.steam
+        if steam is not None:
+            floor = self._floors[tag]
+            if floor is None or size >= floor or -size >= floor:  # rules.crosses
+                fired = steam.add(move, move.timestamp)
+                if fired is not None:
+                    self.steams += 1
+                    if self._open or self.filter.accepts(fired):
+                        steam_at = len(out)
+                        out.append(fired)
+        return at, steam_at
