@@ -33,7 +33,8 @@ or before a time; its line there is its current line):
   publishes none: ``nothing to take``; line-only observations count for detection and steam,
   never as a price to take); ``best-other``: the best offer among the other books at
   ``last_update + latency_ms``, each at its current line;
-- a **steam**, ``same``: the book whose move completed it (the last of its ``books``), at its
+- a **steam**, ``same``: the last of its ``books`` (the latest move in data time; usually the
+  move that completed it, not when moves arrive out of time order), at its
   standing at the steam's ``last_update`` T; ``best-other`` (a steam follower): the best offer at
   ``T + latency_ms`` among the books that *had not moved*: not one of the steam's books, and its
   standing at ``T + latency_ms`` not moved in the steam's direction from its standing just

@@ -130,13 +130,19 @@ def _backtest_tables(out: Console, bt: Backtest) -> None:
         for h in heads:
             table.add_column(h, justify="left" if h == "group" else "right")
         for row in bt.summary.filter(pl.col("dimension") == dim).select(cols).iter_rows():
-            table.add_row(*(_cell(v) for v in row))
+            table.add_row(*(_cell(v, c) for v, c in zip(row, cols, strict=True)))
         out.print(table)
 
 
-def _cell(v: Any) -> str:
+#: Summary columns measured in points, not as a share (the line CLV of line moves and steam).
+_POINT_COLUMNS = frozenset({"mean_line_clv"})
+
+
+def _cell(v: Any, column: str = "") -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
+        if column in _POINT_COLUMNS:
+            return f"{v:+.2f}"  # points: the header says "(pt)"
         return f"{v:+.2%}" if abs(v) < 10 else f"{v:.1f}"
     return str(v)
