@@ -22,7 +22,9 @@ With ``lines=True`` (issue 12, SPEC 10-12) the stream also moves lines: a key's 
 full points, quarter points and big jumps (through and onto the key numbers 3 and 7 of an NFL
 event), each new line a new price key; game line sides also send line-only observations (a
 book that publishes the line without a price, ``Quote.line_only``); and the keys are several
-books on a few outcomes (2 to 4 books x 1 or 2 outcomes), with times close enough for steam windows.
+books on a few outcomes (2 to 4 books x 1 or 2 outcomes), with times close enough for steam windows;
+half of the quotes follow up the previous quote's key (dense series: a suspension then a move, a
+line moving twice, ...).
 
 Everything is drawn from hypothesis primitives, so it is deterministic under the ``ci``
 profile (``derandomize=True``) and shrinks towards short streams of one key with small
@@ -239,8 +241,12 @@ def quote_streams(
     current: dict[tuple[str, str, str], tuple[str, float | int] | None] = {k: _line_of(k[2]) for k in keys}
     t = T0
     out: list[Quote] = []
+    previous: tuple[str, str, str] | None = None
     for _ in range(n):
         key = keys[draw(key_index)]
+        if lines and previous is not None and draw(st.booleans()):
+            key = previous  # dense series: the same book's line again (a suspension then a move, ...)
+        previous = key
         a, di, sign, bi, fi, ii, si, back, has_meta = draw(_CHOICE)
         action = _ACTIONS[a]
         observe_line_only = False
