@@ -551,9 +551,10 @@ class DropEngine:
         if not crosses(points, cfg.line_threshold):
             return None
         n[13] += 1
-        st[_ALINE] = line
-        st[_ALSINCE] = lu
-        st[_ANCP] = price
+        if anchor:  # as the price loop: the anchor moves on an alert (under last it is unused)
+            st[_ALINE] = line
+            st[_ALSINCE] = lu
+            st[_ANCP] = price
         direction = line_direction(line_side, points)
         assert direction is not None
         return LineMove(
@@ -668,6 +669,53 @@ class DropEngine:
             self._steam.evict(before_ms, started)
             dropped += len(gone)
             yield dropped
+
+    # -- new settings --------------------------------------------------------------------
+    def with_options(self, options: DetectOptions) -> tuple[DropEngine, tuple[str, ...]]:
+        """A new engine detecting with ``options`` that keeps the state whose rules did not change
+        (for a restart with other settings, e.g. the server's new ``--steam-*`` flags); returns it
+        and the names of what it kept (``prices``, ``lines``, ``steam``, ``cooldowns``).
+
+        A key's state depends on the reference, the re-priming and, under ``anchor``, the
+        threshold and unit (the anchor moves on an alert); filters and ``types`` never change it.
+        So price keys are kept when those are equal; line series likewise with the line
+        threshold, when both engines detect lines; steam groups when, besides, every setting that
+        decides which moves count is equal; cooldowns with equal price and line state and
+        ``cooldown_ms``. Whatever is not kept primes again, as in a new engine. Counters go on.
+        """
+        if not isinstance(options, DetectOptions):
+            raise ConfigError(f"options: {short_repr(options)} is not a DetectOptions")
+        old = self.config
+        new = DropEngine(options=options)
+        new._n = list(self._n)
+        same_base = old.reference == options.reference
+        same_base = same_base and old.reprime_after_suspension == options.reprime_after_suspension
+        anchor = old.reference == "anchor"
+        prices = same_base and (not anchor or (old.threshold, old.unit) == (options.threshold, options.unit))
+        lines = (same_base and old.detects_lines and options.detects_lines
+                 and (not anchor or old.line_threshold == options.line_threshold))
+        steam = (prices and lines and "steam" in old.types and "steam" in options.types
+                 and all(getattr(old, f) == getattr(options, f) for f in (
+                     "threshold", "unit", "line_threshold", "steam_books", "steam_window_ms", "steam_threshold",
+                     "steam_line_threshold", "steam_groups")))
+        cool = prices and (lines or not options.detects_lines) and old.cooldown_ms == options.cooldown_ms > 0
+        kept: list[str] = []
+        if prices and self._state:
+            new._state = {k: list(st) for k, st in self._state.items()}
+            kept.append("prices")
+        if lines and self._lines:
+            new._lines = {k: list(st) for k, st in self._lines.items()}
+            kept.append("lines")
+        for k in (*new._state, *new._lines):
+            new._nkeys[k[0]] = new._nkeys.get(k[0], 0) + 1
+        new._events = {e: ms for e, ms in self._events.items() if e in new._nkeys}
+        if steam and len(self._steam):
+            new._steam.load(self._steam.rows())
+            kept.append("steam")
+        if cool and len(self._cool):
+            new._cool.load(self._cool.rows())
+            kept.append("cooldowns")
+        return new, tuple(kept)
 
     # -- persistence ---------------------------------------------------------------------
     def snapshot(self) -> bytes:
