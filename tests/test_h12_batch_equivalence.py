@@ -34,6 +34,8 @@ from dropengine.formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, quote_fro
 from dropengine.io.replay import replay, replay_batch
 
 from .strategies import detect_options, quote_streams
+from .strategies import signal_options as shared_signal_options
+from .strategies import signal_streams_with_options as shared_signal_streams_with_options
 
 _FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 T0: Final = 1_747_000_000_000
@@ -224,17 +226,26 @@ def _values(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @given(signal_streams(), signal_options())
-@settings(_FAST, max_examples=100)
+@settings(_FAST, max_examples=80)
 def test_batch_equals_stream_for_every_signal_option(quotes: list[Quote], opts: dict[str, Any]) -> None:
     check(quotes, opts)
 
 
 @given(quote_streams(max_len=40), signal_options())
-@settings(_FAST, max_examples=40)
+@settings(_FAST, max_examples=30)
 def test_batch_equals_stream_on_the_shared_price_streams(quotes: list[Quote], opts: dict[str, Any]) -> None:
     """The shared generator's streams (fractional prices, NaN/inf, props with ``:``/``@`` in
     names, sides of one line series at two lines) with every signal option."""
     check(quotes, opts)
+
+
+@given(shared_signal_streams_with_options(shared_signal_options()))
+@settings(_FAST, max_examples=30)
+def test_batch_equals_stream_on_the_shared_signal_streams(case: tuple[list[Quote], dict[str, Any]]) -> None:
+    """tests/strategies.py's own signal streams and options (an independent generator: moves
+    focused on the threshold, lines through key numbers, books drifting one way)."""
+    quotes, opts = case
+    check(quotes, {k: (",".join(sorted(v)) if isinstance(v, frozenset) else v) for k, v in opts.items()})
 
 
 @given(signal_streams(), detect_options(filters=False))
