@@ -74,12 +74,17 @@ def test_a_state_saved_with_other_detection_settings_primes_again(tmp_path: Path
 
     other = DropServer(ManualSource(), ServeConfig(state_path=path, steam_books=2, steam_threshold=15))
     message = other.restore(now)
-    assert "steam_books 3 -> 2" in message and "steam_threshold 12.5 -> 15" in message and "prime again" in message
+    assert "steam_books 3 -> 2" in message and "steam_threshold 12.5 -> 15" in message
     assert "steam_groups betmgm+borgata -> none" in message
-    assert other.engine.keys_held == 0 and other.engine.options == ServeConfig(steam_books=2,
-                                                                                steam_threshold=15).detect_options()
+    # prices and line series follow the same rules under the new steam settings: kept (no
+    # re-priming); the steam windows counted moves under other settings: they start again
+    assert "kept prices, lines of its" in message and "steam" not in message.split("kept")[1], message
+    assert other.engine.keys_held == first.engine.keys_held
+    assert other.engine.options == ServeConfig(steam_books=2, steam_threshold=15).detect_options()
     assert other.hub.epoch == first.hub.epoch and len(other.hub.buffer) == 1  # ring and ids kept
-    assert other.ingest([_spread("draftkings", -3.5, 3_000)], now) == []  # primes: no alert across the restart
+    # draftkings' line series goes on (a line move at once), but pinnacle's earlier move is not in
+    # a steam window any more, so two books do not make a steam across the restart
+    assert [a.type for a in other.ingest([_spread("draftkings", -3.5, 3_000)], now)] == ["line_move"]
 
 
 def _seal(body_state: bytes, version: int) -> bytes:
@@ -92,8 +97,8 @@ def _seal(body_state: bytes, version: int) -> bytes:
 
 def test_a_version_2_state_of_the_price_drops_only_server_is_read(tmp_path: Path) -> None:
     """What the issue-11 server saved: version 2, an engine detecting price drops at 1 cent, a
-    ring of drops. Read: the ring and the ids go on; its engine primes again (its settings are
-    not this server's), saying so."""
+    ring of drops. Read: the ring and the ids go on; its prices are kept (the price rules are the
+    same at 1 cent), saying which settings differ."""
     now = int(time.time() * 1000)
     engine = DropEngine(threshold=1)
     hub = Hub("oldepoch")
@@ -107,7 +112,8 @@ def test_a_version_2_state_of_the_price_drops_only_server_is_read(tmp_path: Path
     (tmp_path / "old.state.ids").write_text("")  # no reservation: a new epoch, as for any such state
     srv = DropServer(ManualSource(), ServeConfig(state_path=path))
     message = srv.restore(now)
-    assert "prime again" in message and "types" in message, message
+    assert "kept prices of its 1 keys" in message and "types" in message, message
+    assert [a.type for a in srv.engine.observe(Quote(NFL, "g", "pinnacle", "h2h_home", -150, 3))] == ["odds_drop"]
     path.write_bytes(_seal(encode_state(engine, hub.dump(), {}, now), 4))
     state, message = load_state(path, now, 600)
     assert state is None and "has version 4 (this dropengine reads 2, 3" in message

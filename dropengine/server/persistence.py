@@ -19,7 +19,6 @@ import time
 from dataclasses import fields
 from typing import Any
 
-from ..core.engine import DropEngine
 from ..core.options import DetectOptions, KeyNumbers
 from .hub import Hub, new_epoch
 from .ingest import Ingestion, ServeConfig, Source
@@ -128,13 +127,14 @@ class Persistence(Ingestion):
                 self.engine = state.engine
             else:
                 # saved with other detection settings (other --steam-* flags, or a build whose
-                # server detected price drops only): that engine would go on detecting with the
-                # old settings, and its line series and steam windows mean other things under the
-                # new ones. Every key primes again (no alert from a comparison across the
-                # restart); the ring, the ids and the source position are kept.
-                self.engine = DropEngine(options=wanted)
+                # server detected price drops only): the engine goes on with the new settings,
+                # keeping only the state whose rules did not change (DropEngine.with_options:
+                # a drops-only state keeps its prices); the rest primes again, so no alert
+                # compares across settings. The ring, the ids and the source position are kept.
+                self.engine, kept = state.engine.with_options(wanted)
+                what = ", ".join(kept) if kept else "nothing"
                 message += f"; its detection settings differ ({_differences(state.engine.options, wanted)}): " \
-                           f"the {state.engine.keys_held} keys prime again"
+                           f"kept {what} of its {state.engine.keys_held} keys' state, the rest primes again"
             hub = state.hub
             assert self._ids is not None
             reservation, why = read_reservation(self._ids)
