@@ -76,12 +76,71 @@ def test_h2h_side_has_no_line_series() -> None:
     alerts = eng.observe_many(quotes)
     assert [a.type for a in alerts] == []
     assert eng.counters.line_seen == 0
-    frame = pl.DataFrame(
+
+
+def _frame(quotes: list[Quote]) -> pl.DataFrame:
+    """A quote table of ``quotes`` (integer prices), with their kind, market key and line cells."""
+    return pl.DataFrame(
         {c: [getattr(q, c) for q in quotes] for c in QUOTE_COLUMNS},
         schema={**{c: pl.String for c in QUOTE_COLUMNS}, "price": pl.Int64, "last_update": pl.Int64,
                 "line": pl.Float64},
     )
-    assert detect_counted(frame, types=ALL).alert_values() == []
+
+
+# -- finding 6: after the fix of 1-2 (rules.observes_line / series_line) the batch engine still
+# observes the old way: stream != batch -----------------------------------------------------
+
+_GAME = {"kind": "game", "market_key": "spreads"}
+_BATCH_CASES = {
+    # an h2h row with a line cell (finding 2: the stream observes no series now)
+    "h2h_line": [_q("a", "h2h_home", -110, 1, line=3.0), _q("a", "h2h_home", -110, 2, line=4.0)],
+    # a line cell that contradicts the side (the stream takes the side's line now)
+    "contradicting_line": [_q("a", "spread_home@3", -110, 1, line=3.0, **_GAME),
+                           _q("a", "spread_home@3", -110, 2, line=4.0, **_GAME)],
+    # kind and market key given, no line cell (the stream takes the side's line now)
+    "no_line_cell": [_q("a", "spread_home@3", -110, 1, **_GAME), _q("a", "spread_home@4", -110, 2, **_GAME)],
+    # a line beyond the bound of rules.observes_line (|line| <= 1,000,000)
+    "huge_line": [_q("a", "spread_home@3", -110, 1), _q("a", "spread_home@2000000", -110, 2)],
+}
+
+
+@pytest.mark.xfail(strict=True, reason="breaker12 finding 6: batch observes line series the pre-fix way")
+@pytest.mark.parametrize("case", sorted(_BATCH_CASES))
+def test_batch_observes_the_same_line_series_as_the_stream(case: str) -> None:
+    quotes = _BATCH_CASES[case]
+    eng = DropEngine(types=ALL)
+    stream = [a.to_json() for a in eng.observe_many(quotes)]
+    result = detect_counted(_frame(quotes), types=ALL)
+    assert [a.to_json() for a in result.alert_values()] == stream
+    assert result.counters == eng.counters
+
+
+# -- finding 7: steam takes the outcome of a line move's side again, cutting a player's '@' ---
+
+
+@pytest.mark.xfail(strict=True, reason="breaker12 finding 7: a line move's steam outcome cuts a player name at '@'")
+def test_steam_outcome_of_a_prop_player_with_at_sign() -> None:
+    # SPEC 11: the outcome is the side without a line; a LineMove's side is already that
+    # (`player_points:A@B:over`), and outcome_of() cuts it again at the player's '@' to
+    # `player_points:A`. SPEC 2: parsing a side back must survive players whose names hold '@'.
+    nba = "basketball_nba"
+    # a price drop at book a and a line move at book b, same outcome, same direction: one steam
+    same = [
+        Quote(nba, "e", "a", "player_points:A@B:over@25.5", -110, 1),
+        Quote(nba, "e", "b", "player_points:A@B:over@25.5", -110, 1),
+        Quote(nba, "e", "a", "player_points:A@B:over@25.5", -130, 10),
+        Quote(nba, "e", "b", "player_points:A@B:over@26.5", -110, 20),
+    ]
+    steams = [a for a in DropEngine(types=ALL, steam_books=2).observe_many(same) if a.type == "steam"]
+    assert [s.side for s in steams] == ["player_points:A@B:over"]
+    # two different players' line moves are no steam
+    other = [
+        Quote(nba, "e", "a", "player_points:A@B:over@25.5", -110, 1),
+        Quote(nba, "e", "b", "player_points:A@C:over@25.5", -110, 1),
+        Quote(nba, "e", "a", "player_points:A@B:over@26.5", -110, 10),
+        Quote(nba, "e", "b", "player_points:A@C:over@26.5", -110, 20),
+    ]
+    assert [a.type for a in DropEngine(types=ALL, steam_books=2).observe_many(other) if a.type == "steam"] == []
 
 
 # -- finding 3: restore accepts steam state no engine could have written ---------------------
@@ -132,3 +191,37 @@ def test_key_numbers_survive_snapshot(numbers: str) -> None:
     eng = DropEngine(types="line_move", key_numbers=f"{NFL}:spreads={numbers}")
     restored = DropEngine.restore(eng.snapshot())
     assert restored.config.keys.lookup(NFL, "spreads") == eng.config.keys.lookup(NFL, "spreads")
+
+
+# -- finding 5: a book quoting several lines of one side at once (a prop ladder) -------------
+
+
+def _ladder_snapshot(ts: str) -> list[dict[str, Any]]:
+    """The Odds API v4: three books each offering Over 0.5 and Over 1.5 for one player (as books
+    do in standard prop markets and in every ``*_alternate`` market); nothing changes over time."""
+    outcomes = [
+        {"name": "Over", "description": "Patrick Mahomes", "price": -250, "point": 0.5},
+        {"name": "Over", "description": "Patrick Mahomes", "price": 120, "point": 1.5},
+    ]
+    markets = [{"key": "player_pass_tds", "last_update": ts, "outcomes": outcomes}]
+    return [{
+        "id": "ev1", "sport_key": NFL, "commence_time": "2025-11-09T18:00:00Z", "home_team": "KC", "away_team": "DEN",
+        "bookmakers": [{"key": bk, "title": bk, "last_update": ts, "markets": markets}
+                       for bk in ("draftkings", "fanduel", "betmgm")],
+    }]
+
+
+@pytest.mark.xfail(strict=True, reason="breaker12 finding 5: an unchanged ladder of lines fires line moves and steam")
+def test_unchanged_ladder_of_lines_fires_nothing() -> None:
+    # Each rung observes the same line series (event, book, `player_pass_tds:Patrick Mahomes:over`),
+    # so the series' line flips 0.5 -> 1.5 -> 0.5 within every snapshot: a line move per rung and
+    # a steam per snapshot although no book moved anything. A user expects no alert when the
+    # board did not change (SPEC 10 is silent on several lines at once; SPEC intro: decide as a
+    # user would expect).
+    from dropengine.core.skips import SkipLog
+    from dropengine.formats.theoddsapi import quotes_from_odds_api
+
+    eng = DropEngine(types=ALL)
+    eng.observe_many(quotes_from_odds_api(_ladder_snapshot("2025-11-09T12:00:00Z"), SkipLog()))
+    later = eng.observe_many(quotes_from_odds_api(_ladder_snapshot("2025-11-09T12:05:00Z"), SkipLog()))
+    assert [a.type for a in later] == []
