@@ -87,7 +87,7 @@ def _frame(quotes: list[Quote]) -> pl.DataFrame:
     )
 
 
-# -- finding 6: after the fix of 1-2 (rules.observes_line / series_line) the batch engine still
+# -- finding 7: after the fix of 1-2 (rules.observes_line / series_line) the batch engine still
 # observes the old way: stream != batch -----------------------------------------------------
 
 _GAME = {"kind": "game", "market_key": "spreads"}
@@ -104,7 +104,7 @@ _BATCH_CASES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="breaker12 finding 6: batch observes line series the pre-fix way")
+@pytest.mark.xfail(strict=True, reason="breaker12 finding 7: batch observes line series the pre-fix way")
 @pytest.mark.parametrize("case", sorted(_BATCH_CASES))
 def test_batch_observes_the_same_line_series_as_the_stream(case: str) -> None:
     quotes = _BATCH_CASES[case]
@@ -115,10 +115,10 @@ def test_batch_observes_the_same_line_series_as_the_stream(case: str) -> None:
     assert result.counters == eng.counters
 
 
-# -- finding 7: steam takes the outcome of a line move's side again, cutting a player's '@' ---
+# -- finding 8: steam takes the outcome of a line move's side again, cutting a player's '@' ---
 
 
-@pytest.mark.xfail(strict=True, reason="breaker12 finding 7: a line move's steam outcome cuts a player name at '@'")
+@pytest.mark.xfail(strict=True, reason="breaker12 finding 8: a line move's steam outcome cuts a player name at '@'")
 def test_steam_outcome_of_a_prop_player_with_at_sign() -> None:
     # SPEC 11: the outcome is the side without a line; a LineMove's side is already that
     # (`player_points:A@B:over`), and outcome_of() cuts it again at the player's '@' to
@@ -193,7 +193,7 @@ def test_key_numbers_survive_snapshot(numbers: str) -> None:
     assert restored.config.keys.lookup(NFL, "spreads") == eng.config.keys.lookup(NFL, "spreads")
 
 
-# -- finding 5: a book quoting several lines of one side at once (a prop ladder) -------------
+# -- finding 6: a book quoting several lines of one side at once (a prop ladder) -------------
 
 
 def _ladder_snapshot(ts: str) -> list[dict[str, Any]]:
@@ -211,7 +211,7 @@ def _ladder_snapshot(ts: str) -> list[dict[str, Any]]:
     }]
 
 
-@pytest.mark.xfail(strict=True, reason="breaker12 finding 5: an unchanged ladder of lines fires line moves and steam")
+@pytest.mark.xfail(strict=True, reason="breaker12 finding 6: an unchanged ladder of lines fires line moves and steam")
 def test_unchanged_ladder_of_lines_fires_nothing() -> None:
     # Each rung observes the same line series (event, book, `player_pass_tds:Patrick Mahomes:over`),
     # so the series' line flips 0.5 -> 1.5 -> 0.5 within every snapshot: a line move per rung and
