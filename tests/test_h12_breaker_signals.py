@@ -104,7 +104,6 @@ _BATCH_CASES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="breaker12 finding 7: batch observes line series the pre-fix way")
 @pytest.mark.parametrize("case", sorted(_BATCH_CASES))
 def test_batch_observes_the_same_line_series_as_the_stream(case: str) -> None:
     quotes = _BATCH_CASES[case]
@@ -118,7 +117,6 @@ def test_batch_observes_the_same_line_series_as_the_stream(case: str) -> None:
 # -- finding 8: steam takes the outcome of a line move's side again, cutting a player's '@' ---
 
 
-@pytest.mark.xfail(strict=True, reason="breaker12 finding 8: a line move's steam outcome cuts a player name at '@'")
 def test_steam_outcome_of_a_prop_player_with_at_sign() -> None:
     # SPEC 11: the outcome is the side without a line; a LineMove's side is already that
     # (`player_points:A@B:over`), and outcome_of() cuts it again at the player's '@' to
@@ -211,7 +209,10 @@ def _ladder_snapshot(ts: str) -> list[dict[str, Any]]:
     }]
 
 
-@pytest.mark.xfail(strict=True, reason="breaker12 finding 6: an unchanged ladder of lines fires line moves and steam")
+@pytest.mark.xfail(strict=True, reason=(
+    "breaker12 finding 6, a documented limitation: SPEC 10 applies SPEC 3's rules to line series, where an equal "
+    "last_update is not stale, so a book quoting one side at several lines at once flips its series; README "
+    "'Signals' gives the workaround (the markets filter)"))
 def test_unchanged_ladder_of_lines_fires_nothing() -> None:
     # Each rung observes the same line series (event, book, `player_pass_tds:Patrick Mahomes:over`),
     # so the series' line flips 0.5 -> 1.5 -> 0.5 within every snapshot: a line move per rung and

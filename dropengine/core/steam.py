@@ -66,7 +66,9 @@ class SteamTracker:
     def add(self, move: Drop | LineMove, timestamp: int) -> Steam | None:
         """Count ``move`` (its book's latest in its group); the :class:`Steam` it completes,
         stamped ``timestamp``, or ``None``."""
-        key = (move.event_id, outcome_of(move.side), move.direction)
+        # a line move's side is its outcome already (a player's name may hold '@')
+        outcome = move.side if isinstance(move, LineMove) else outcome_of(move.side)
+        key = (move.event_id, outcome, move.direction)
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group()
