@@ -312,7 +312,7 @@ def _g1_case() -> tuple[list[Quote], dict[str, Any]]:
 @given(signal_streams_with_options(signal_options()))
 @example(_g1_case())
 @example((_g1_case()[0], {**_g1_case()[1], "reference": "anchor", "types": frozenset({"line_move", "steam"})}))
-@settings(_FAST, max_examples=60)
+@settings(_FAST, max_examples=40)
 def test_every_type_engine_equals_batch(case: tuple[list[Quote], dict[str, Any]]) -> None:
     """Line moves, steams and cooled alerts too: the batch engine's alert values (bytes) and all
     its counters are the stream engine's, for every signal option."""

@@ -263,7 +263,7 @@ def test_replay_every_format_equals_engine(case: tuple[list[Quote], dict[str, An
 
 
 @given(signal_streams_with_options(signal_options(), min_len=1))
-@settings(_FAST, max_examples=30)
+@settings(_FAST, max_examples=20)
 def test_replay_every_format_every_type(case: tuple[list[Quote], dict[str, Any]]) -> None:
     """Line moves, line-only observations, steams and cooldowns: each format replays, on both
     engines, to the engine's alerts and counters (:func:`check_every_format`)."""

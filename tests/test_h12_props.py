@@ -70,7 +70,7 @@ def run(quotes: list[Quote], opts: dict[str, Any]) -> tuple[list[Any], DropEngin
 # --------------------------------------------------------------------------------------
 
 @given(quote_streams(lines=True), detect_options())
-@settings(_FAST, max_examples=60)
+@settings(_FAST, max_examples=40)
 def test_default_types_are_todays_engine(quotes: list[Quote], opts: dict[str, Any]) -> None:
     alerts, engine = run(quotes, opts)
     assert all(type(a) is Drop for a in alerts)
@@ -174,7 +174,7 @@ def test_default_types_byte_identical_to_the_engine_before_issue_12(
 # --------------------------------------------------------------------------------------
 
 @given(signal_streams_with_options(signal_options()))
-@settings(_FAST, max_examples=60)
+@settings(_FAST, max_examples=40)
 def test_both_is_the_union_of_the_directions(case: tuple[list[Quote], dict[str, Any]]) -> None:
     """SPEC 3 rule 6 for every type: direction filters after detection, cooldown and steam."""
     quotes, opts = case
