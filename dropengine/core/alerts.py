@@ -31,7 +31,21 @@ Signal = Literal["odds_drop", "line_move", "steam"]
 SIGNALS: Final[tuple[Signal, ...]] = get_args(Signal)
 
 
-class Drop(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type", tag="odds_drop"):
+class _Wire(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type"):
+    """What every alert type shares: its JSON (the msgspec tag is the wire ``type``, encoded
+    first) and its plain-dict form."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire object as a plain dict (unknown optional fields left out; lists as in JSON)."""
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        return out
+
+    def to_json(self) -> bytes:
+        """The wire object as compact JSON bytes."""
+        return _ENCODER.encode(self)
+
+
+class Drop(_Wire, frozen=True, tag="odds_drop"):
     """One price-move alert. Serialises to the SPEC section 4 object (``type: odds_drop``).
 
     Optional metadata (teams, commence time, prop fields) is omitted when unknown rather
@@ -64,17 +78,8 @@ class Drop(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type", ta
         """The wire ``type`` (a msgspec tag, so it is encoded first)."""
         return "odds_drop"
 
-    def to_dict(self) -> dict[str, Any]:
-        """The wire object as a plain dict (unknown optional fields left out)."""
-        out: dict[str, Any] = msgspec.to_builtins(self)
-        return out
 
-    def to_json(self) -> bytes:
-        """The wire object as compact JSON bytes."""
-        return _ENCODER.encode(self)
-
-
-class LineMove(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type", tag="line_move"):
+class LineMove(_Wire, frozen=True, tag="line_move"):
     """One line move of a line series ``(event_id, bookmaker, side)`` (SPEC 10), ``side`` being
     the line side (``spread_home``, ``total_over``, ``{market_key}:{player}:over``).
 
@@ -112,13 +117,9 @@ class LineMove(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type"
 
     def to_dict(self) -> dict[str, Any]:
         """The wire object as a plain dict (unknown optional fields left out; lists as in JSON)."""
-        out: dict[str, Any] = msgspec.to_builtins(self)
+        out = _Wire.to_dict(self)
         out["key_numbers"] = list(self.key_numbers)
         return out
-
-    def to_json(self) -> bytes:
-        """The wire object as compact JSON bytes."""
-        return _ENCODER.encode(self)
 
 
 class SteamBook(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -138,7 +139,7 @@ class SteamBook(msgspec.Struct, frozen=True, omit_defaults=True):
     points: int | float | None = None
 
 
-class Steam(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type", tag="steam"):
+class Steam(_Wire, frozen=True, tag="steam"):
     """The same move at several books within a window (SPEC 11). ``side`` is the outcome (a
     side without its line), ``books`` the window's books in ``last_update`` order (a book group
     once, by its earliest move), ``leader`` the first, ``lag_ms`` first to last, and
@@ -168,13 +169,9 @@ class Steam(msgspec.Struct, frozen=True, omit_defaults=True, tag_field="type", t
 
     def to_dict(self) -> dict[str, Any]:
         """The wire object as a plain dict (unknown optional fields left out; lists as in JSON)."""
-        out: dict[str, Any] = msgspec.to_builtins(self)
+        out = _Wire.to_dict(self)
         out["books"] = list(out["books"])
         return out
-
-    def to_json(self) -> bytes:
-        """The wire object as compact JSON bytes."""
-        return _ENCODER.encode(self)
 
 
 #: Any alert the engines produce.

@@ -615,7 +615,6 @@ class DropEngine:
         ``keys=None`` is one step over every key held (:meth:`evict`: no copy, no lookups)."""
         state = self._state
         events = self._events
-        nkeys = self._nkeys
         get = state.get
         # the events started before the bound, as known at the first step: a key in ``keys``
         # belongs to an event whose start was learnt before the copy (with its first key)
@@ -643,13 +642,7 @@ class DropEngine:
             if len(self._cool):
                 for k in old:
                     self._cool.forget((PRICE_TAG, *k))
-            for e, n in Counter(k[0] for k in old).items():
-                left = nkeys[e] - n
-                if left:
-                    nkeys[e] = left
-                else:
-                    del nkeys[e]
-                    events.pop(e, None)
+            self._forget_keys(old)
             dropped += len(old)
             yield dropped
         if self._lines or len(self._steam):
@@ -659,16 +652,22 @@ class DropEngine:
             for k in gone:
                 del lines[k]
                 self._cool.forget((LINE_TAG, *k))
-            for e, n in Counter(k[0] for k in gone).items():
-                left = nkeys[e] - n
-                if left:
-                    nkeys[e] = left
-                else:
-                    del nkeys[e]
-                    events.pop(e, None)
+            self._forget_keys(gone)
             self._steam.evict(before_ms, started)
             dropped += len(gone)
             yield dropped
+
+    def _forget_keys(self, gone: list[tuple[str, str, str]]) -> None:
+        """Count ``gone`` keys (price keys or line series) off their events; an event none of
+        whose keys is left forgets its start."""
+        nkeys = self._nkeys
+        for e, n in Counter(k[0] for k in gone).items():
+            left = nkeys[e] - n
+            if left:
+                nkeys[e] = left
+            else:
+                del nkeys[e]
+                self._events.pop(e, None)
 
     # -- new settings --------------------------------------------------------------------
     def with_options(self, options: DetectOptions) -> tuple[DropEngine, tuple[str, ...]]:
