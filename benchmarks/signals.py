@@ -19,17 +19,15 @@ engine figure against the same bare loop as before) and the instruction counts i
 from __future__ import annotations
 
 import argparse
-import gc
 import random
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import polars as pl
 from _report import fmt_rate, load_average, table  # type: ignore[import-not-found]
 from _report import machine as report_machine  # type: ignore[import-not-found]
+from engine import race  # type: ignore[import-not-found]  # benchmarks/engine.py: round robin, best of n
 
 from dropengine import DetectOptions, DropEngine, Quote
 from dropengine.analysis import batch
@@ -45,19 +43,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "all three": {"types": "odds_drop,line_move,steam"},
     "all three + cooldown 60 s": {"types": "odds_drop,line_move,steam", "cooldown_ms": 60_000},
 }
-
-
-def race(n: int, fns: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
-    """Every function ``n`` times, round robin; each one's fastest time and its last result."""
-    best = dict.fromkeys(fns, float("inf"))
-    results: dict[str, Any] = {}
-    for _ in range(n):
-        for name, fn in fns.items():
-            gc.collect()
-            t0 = time.perf_counter()
-            results[name] = fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return {name: (best[name], results[name]) for name in fns}
 
 
 def american(c: float) -> int:
