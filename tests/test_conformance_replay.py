@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 from click.testing import CliRunner
 from hypothesis import assume, given, settings
 
@@ -158,12 +157,6 @@ def _snapshot(q: Quote) -> dict[str, Any]:
     return {"timestamp": q.last_update, "data": [event]}
 
 
-def vendor_row_keeps_line_only() -> bool:
-    """Whether ``vendor_row`` writes a line-only quote as SPEC 10 reads it back (finding G3)."""
-    q = Quote("americanfootball_nfl", "E1", "fanduel", "spread_home@-3", None, 1000, line_only=True)
-    return "home_spread_price" not in vendor_row(q)
-
-
 def theoddsapi_carries(quotes: list[Quote]) -> bool:
     return all(q.home_team is not None and q.away_team is not None and not q.line_only for q in quotes)
 
@@ -240,8 +233,6 @@ def check_every_format(quotes: list[Quote], opts: dict[str, Any]) -> None:
         for name, (file_name, fmt, write) in FORMATS.items():
             if name == "theoddsapi" and not theoddsapi_carries(quotes):
                 continue
-            if name in ("frames", "sse") and any(q.line_only for q in quotes) and not vendor_row_keeps_line_only():
-                continue  # finding G3: vendor_row writes a line-only quote as a suspension (strict xfail below)
             path = Path(tmp) / file_name
             carried = decoded(name, write(quotes, path), opts)
             eng = DropEngine(**engine_opts(opts))
@@ -352,8 +343,6 @@ def test_cli_replay_every_type(case: tuple[list[Quote], dict[str, Any]]) -> None
     quotes, opts = case
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("frames", "csv"):
-            if name == "frames" and any(q.line_only for q in quotes) and not vendor_row_keeps_line_only():
-                continue  # finding G3
             file_name, _, write = FORMATS[name]
             path = Path(tmp) / file_name
             carried = decoded(name, write(quotes, path), opts)
@@ -373,11 +362,10 @@ def _q(price: int | float | None, lu: int) -> Quote:
                  commence_time=commence)
 
 
-@pytest.mark.xfail(not vendor_row_keeps_line_only(), strict=True,
-                   reason="finding G3: vendor_row writes a line-only quote's null price field (a suspension)")
 def test_finding_g3_line_only_quote_through_a_vendor_row(tmp_path: Path) -> None:
     """SPEC 10: a line-only observation written as a vendor row reads back as one (the line
-    field without the price field), not as a suspension (a null price field)."""
+    field without the price field), not as a suspension (a null price field). Golden finding G3:
+    ``vendor_row`` wrote the null price field until 2fab512 (a strict xfail here until then)."""
     q = Quote("americanfootball_nfl", "E1", "fanduel", "spread_home@-3", None, 1000, line_only=True)
     path = tmp_path / "rec.ndjson"
     write_frames([q], path)
