@@ -388,3 +388,29 @@ def test_options_filter_with_types_and_line_threshold(types: str | None, signals
     res = detect_counted(frame_of(quotes), options=options)
     assert wire(res.alert_values()) == wire(want)
     assert res.counters == eng.counters
+
+
+@pytest.mark.parametrize(("sides", "lines", "meta"), [
+    (("h2h_home", "h2h_home"), (3.0, 4.0), False),  # a line cell on a side without a line
+    (("spread_home@3", "spread_home@3"), (3.0, 4.0), True),  # a line cell contradicting the side
+    (("spread_home@3", "spread_home@4"), (None, None), True),  # kind and market key, no line cell
+    (("spread_home@2000000", "spread_home@3"), (None, None), False),  # beyond rules.MAX_ABS_LINE
+])
+def test_the_series_line_is_the_sides(sides: tuple[str, str], lines: tuple[float | None, ...], meta: bool) -> None:
+    """SPEC 10 (rules.series_line): a quote observes the line its side spells, whatever the table's
+    line cell says, and a side without a line observes no series: batch as the stream engine."""
+    nfl = "americanfootball_nfl"
+    rows = [{"sport_key": nfl, "event_id": "e", "bookmaker": "b", "side": s, "price": -110, "last_update": T0 + i,
+             "line": x, "kind": "game" if meta else None,
+             "market_key": ("spreads" if "@" in s else "h2h") if meta else None}
+            for i, (s, x) in enumerate(zip(sides, lines, strict=True))]
+    table = pl.DataFrame(rows, schema={"sport_key": pl.String, "event_id": pl.String, "bookmaker": pl.String,
+                                       "side": pl.String, "price": pl.Int64, "last_update": pl.Int64,
+                                       "line": pl.Float64, "kind": pl.String, "market_key": pl.String})
+    quotes = [quote_from_row(r) for r in rows]
+    opts = {"types": ",".join(SIGNALS), "steam_books": 1}
+    eng = DropEngine(**opts)
+    want = eng.observe_many(quotes)
+    res = detect_counted(table, **opts)
+    assert wire(res.alert_values()) == wire(want)
+    assert res.counters == eng.counters

@@ -39,20 +39,21 @@ runs and the output is 0.1's, byte for byte):
 
 - *line series* (SPEC 10) are a second key column: the same passes (stale, suspension
   segments, priming, runs of equal lines) keyed on ``(event_id, bookmaker, line side)``
-  (:func:`rules.line_side_of`) with the quote's line as the value. A row with an invalid price
-  observes neither series; a line-only row (:data:`~dropengine.formats.tables.LINE_ONLY_COLUMN`)
-  observes only its line series, and its empty price is no suspension. The price riding on a
-  line is that of the last row of its run (a repeat updates it), so ``prev_price`` under
-  ``last`` is a shift; under ``anchor`` a tight loop over the line changes (as for prices)
-  also tracks the latest price seen at the anchor line. Points, direction and key numbers
-  come from :mod:`dropengine.core.rules` (``line_points``, ``line_direction``,
-  ``key_numbers_crossed``, ``written_line``), called per detected move;
+  (:func:`rules.line_side_of`) with the line the side spells as the value
+  (:func:`rules.series_line`). A row with an invalid price observes neither series; a
+  line-only row (:data:`~dropengine.formats.tables.LINE_ONLY_COLUMN`) observes only its line
+  series, and its empty price is no suspension. The price riding on a line is that of its
+  latest observation (a repeat updates it, a suspension quoted at it makes it null), so
+  ``prev_price`` under ``last`` is a shift; under ``anchor`` a tight Python loop over the line
+  changes and suspensions (as for prices) tracks the latest price seen at the anchor line.
+  Points, direction and key numbers come from :mod:`dropengine.core.rules` (``line_points``,
+  ``line_direction``, ``key_numbers_crossed``, ``written_line``), called per detected move;
 - *cooldown and steam* (SPEC 11-12) are a pass over the detected moves in arrival order (a
   quote's price move before its line move) through the stream engine's own objects,
   :class:`~dropengine.core.steam.Cooldown` and :class:`~dropengine.core.steam.SteamTracker`:
-  one implementation, not a second one. Then ``types`` and the filter
-  (:meth:`AlertFilter.accepts`, the one definition) pick the alerts returned, and
-  :meth:`BatchResult.alert_values` gives them as values.
+  one implementation, not a second one, routed by the engine's own
+  :class:`~dropengine.core.steam.SignalRouter` (cooldown, ``types``, the filter, what counts for
+  steam); :meth:`BatchResult.alert_values` gives the returned alerts as values.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ from ..core.errors import ConfigError, FeedError
 from ..core.filters import AlertFilter
 from ..core.options import DetectKeywords, DetectOptions, resolve
 from ..core.sides import canonical_side, parse_side
-from ..core.steam import LINE_TAG, PRICE_TAG, Cooldown, SteamTracker
+from ..core.steam import Cooldown, SignalRouter, SteamTracker
 from ..formats.tables import _TRUE_FALSE, LINE_ONLY_COLUMN, REQUIRED_COLUMNS
 
 __all__ = [
@@ -301,48 +302,30 @@ def _with_signals(
         line_values = _line_values(fired, cfg, timestamp_column)
         line_rows = fired.get_column("_i").to_list()
 
-    flt = cfg.filter
-    open_filter = flt.passes_all
-    types = cfg.types
-    cooldown = Cooldown(cfg.cooldown_ms) if cfg.cooldown_ms > 0 else None
-    steam = SteamTracker(cfg.steam_books, cfg.steam_window_ms, cfg.steam_groups) if "steam" in types else None
-    # the move a price / line move needs to count for steam (None: every detected move counts)
-    steam_floor = {tag: None if t is None else rules.threshold_floor(t)
-                   for tag, t in ((PRICE_TAG, cfg.steam_threshold), (LINE_TAG, cfg.steam_line_threshold))}
+    # the stream engine's routing (cooldown, types, filter, steam counting and firing), fed the
+    # detected moves in arrival order: a quote's price move before its line move (SPEC 11)
+    router = SignalRouter(cfg, Cooldown(cfg.cooldown_ms),
+                          SteamTracker(cfg.steam_books, cfg.steam_window_ms, cfg.steam_groups))
+    route = router.route
     out: list[Alert] = []
     # where each detected move went in ``out`` (-1: not returned), for the table
     drop_at: list[int] = []
     line_at: list[int] = []
     steam_at: list[int] = []
-    cooled = fired_steam = 0
     d = ln = 0
     n_drops, n_lines = len(drop_rows), len(line_rows)
     while d < n_drops or ln < n_lines:
-        # arrival order; a quote's price move before its line move (SPEC 11)
-        move: Drop | LineMove
         if ln >= n_lines or (d < n_drops and drop_rows[d] <= line_rows[ln]):
-            move, tag, size, wanted = drop_values[d], PRICE_TAG, drop_values[d].delta, "odds_drop" in types
+            at, fired_at = route(drop_values[d], out)
+            drop_at.append(at)
             d += 1
         else:
-            lm = line_values[ln]
-            move, tag, size, wanted = lm, LINE_TAG, lm.points, "line_move" in types
+            at, fired_at = route(line_values[ln], out)
+            line_at.append(at)
             ln += 1
-        go = cooldown is None or cooldown.allow((tag, move.event_id, move.bookmaker, move.side), move.last_update)
-        if not go:
-            cooled += 1
-        at = -1
-        if go and wanted and (open_filter or flt.accepts(move)):
-            at = len(out)
-            out.append(move)
-        (drop_at if tag == PRICE_TAG else line_at).append(at)
-        floor = steam_floor[tag]
-        if steam is not None and (floor is None or size >= floor or -size >= floor):  # rules.crosses
-            fired_steam_alert = steam.add(move, move.timestamp)
-            if fired_steam_alert is not None:
-                fired_steam += 1
-                if open_filter or flt.accepts(fired_steam_alert):
-                    steam_at.append(len(out))
-                    out.append(fired_steam_alert)
+        if fired_at >= 0:
+            steam_at.append(fired_at)
+    types = cfg.types
 
     returned = pl.Series("_at", drop_at, dtype=pl.Int64)
     if types == {"odds_drop"}:
@@ -355,7 +338,7 @@ def _with_signals(
     counters = EngineCounters(
         loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
         price.fired.height, len(out), line.seen, line.primed, line.stale, line.suspended, line.repeated,
-        line.fired.height, cooled, fired_steam,
+        line.fired.height, router.cooled, router.steams,
     )
     return BatchResult(table, counters, loaded.skipped, loaded.rejected, flags, tuple(out))
 
@@ -473,9 +456,8 @@ class _Loaded:
 def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, lines: bool = False) -> _Loaded:
     """Typed working columns for every row; rows no quote could be built from set aside.
 
-    With ``lines`` (line series run) or a :data:`LINE_ONLY_COLUMN`, also each row's line
-    (``_l``: :attr:`Quote.line`, from the side where the quote would derive it) and line side
-    (``_ls``: :func:`rules.line_side_of`)."""
+    With ``lines`` (line series run), also each row's series line and line side
+    (:func:`_with_lines`)."""
     if isinstance(quotes, pl.DataFrame):
         lf = quotes.lazy()
     elif isinstance(quotes, pl.LazyFrame):
@@ -567,16 +549,17 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, 
         .then(pl.lit("bad time")).when(bad_line).then(pl.lit("bad line")).otherwise(None).alias("_skip")
     ).drop("_lu_missing")
     frame = _canonical_sides(frame)
-    if lines or line_only:
+    if lines:
         frame = _with_lines(frame)
     if line_only:
         # Quote's own checks of a line-only observation: no price, and a line to observe
         lo = pl.col(_LINE_ONLY) & pl.col("_skip").is_null()
         bad_mark = pl.col("_skip").is_null() & pl.col("_bad_mark") if "_bad_mark" in frame.columns else pl.lit(False)
+        no_line = _quote_line(frame).is_null() | ~pl.col("side").str.contains("@", literal=True)
         frame = frame.with_columns(
             pl.when(bad_mark).then(pl.lit("bad field"))
             .when(lo & (pl.col("_p").is_not_null() | pl.col("_invalid"))).then(pl.lit("bad field"))
-            .when(lo & pl.col("_l").is_null()).then(pl.lit("bad line"))
+            .when(lo & no_line).then(pl.lit("bad line"))
             .otherwise(pl.col("_skip")).alias("_skip")
         ).drop("_bad_mark", strict=False)
     skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
@@ -734,25 +717,30 @@ def _canonical_sides(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _with_lines(frame: pl.DataFrame) -> pl.DataFrame:
-    """``_l``, the line a quote of each row holds (:class:`~dropengine.core.quote.Quote`: the
-    ``line`` cell, else the side's line where the quote derives it, that is where ``kind`` or
-    ``market_key`` is missing), and ``_ls``, its line series' side (:func:`rules.line_side_of`);
-    one call per distinct side, as :func:`_canonical_sides`."""
+    """``_l``, the line a row observes on its line series (:func:`rules.series_line`: the line
+    its side spells; null for a side without one, or beyond ``rules.MAX_ABS_LINE``), and
+    ``_ls``, the series' side (:func:`rules.line_side_of`); one call per distinct side, as
+    :func:`_canonical_sides`."""
     sides = frame.filter(pl.col("_skip").is_null()).get_column("side").unique().to_list()
-    infos = {s: parse_side(s) for s in sides}
+    return frame.with_columns(
+        pl.col("side").replace_strict({s: rules.series_line(s) for s in sides}, default=None,
+                                      return_dtype=pl.Float64).alias("_l"),
+        pl.col("side").replace_strict({s: rules.line_side_of(s) for s in sides}, default=None,
+                                      return_dtype=pl.String).alias("_ls"),
+    )
+
+
+def _quote_line(frame: pl.DataFrame) -> pl.Expr:
+    """:attr:`Quote.line <dropengine.core.quote.Quote.line>` of each row: the ``line`` cell, else
+    the side's line where the quote derives it (``kind`` or ``market_key`` missing)."""
+    sides = frame.filter(pl.col("_skip").is_null()).get_column("side").unique().to_list()
     side_line = pl.col("side").replace_strict(
-        {s: i.line for s, i in infos.items()}, default=None, return_dtype=pl.Float64
+        {s: parse_side(s).line for s in sides}, default=None, return_dtype=pl.Float64
     )
     missing = [pl.col(c).is_null() | (pl.col(c) == "") if c in frame.columns else pl.lit(True)
                for c in ("kind", "market_key")]
     derived = pl.when(missing[0] | missing[1]).then(side_line)
-    line = pl.coalesce(pl.col("line"), derived) if "line" in frame.columns else derived
-    return frame.with_columns(
-        line.alias("_l"),
-        pl.col("side").replace_strict(
-            {s: rules.line_side_of(s) for s in sides}, default=None, return_dtype=pl.String
-        ).alias("_ls"),
-    )
+    return pl.coalesce(pl.col("line"), derived) if "line" in frame.columns else derived
 
 
 def _line_pass(frame: pl.DataFrame, cfg: DetectOptions) -> _Pass:
