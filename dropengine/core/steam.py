@@ -113,10 +113,19 @@ class SteamTracker:
             timestamp, move.home_team, move.away_team, move.commence_time, move.player, move.market,
         )
 
+    def load_firings(self, other: SteamTracker) -> None:
+        """Take ``other``'s groups' last firings, without their counted moves (new settings:
+        the windows start again, each group's cooldown of one window goes on)."""
+        for k, g in other._groups.items():
+            if g.fired is not None:
+                mine = self._groups[k] = _Group()
+                mine.fired = g.fired
+
     def evict(self, before_ms: int, events: AbstractSet[str] = frozenset()) -> int:
-        """Forget groups whose newest move is older than ``before_ms`` or whose event is in
-        ``events``; returns how many."""
-        old = [k for k, g in self._groups.items() if g.newest < before_ms or k[0] in events]
+        """Forget groups whose newest move (or last firing) is older than ``before_ms`` or whose
+        event is in ``events``; returns how many."""
+        old = [k for k, g in self._groups.items()
+               if max(g.newest, -1 if g.fired is None else g.fired) < before_ms or k[0] in events]
         for k in old:
             del self._groups[k]
         return len(old)
