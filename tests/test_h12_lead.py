@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from dropengine.core.alerts import SIGNALS
@@ -106,3 +108,31 @@ def test_with_options_keeps_prices_across_new_signal_settings() -> None:
     anchored = DropEngine(threshold=10, reference="anchor")
     anchored.observe(Quote(NFL, "e1", "a", "h2h_home", -110, 1))
     assert anchored.with_options(DetectOptions.build(20, reference="anchor"))[1] == ()
+
+
+def test_a_csv_quote_table_streams_from_an_iterator_when_told_its_columns(tmp_path: Any) -> None:
+    # review finding 10: write_quote_table read every quote into memory for a CSV to know whether
+    # it needs the line_only column; told (line_only=), it writes from a generator as it goes
+    from dropengine.core.errors import ConfigError
+    from dropengine.core.errors import FeedError as _FeedError
+    from dropengine.core.skips import SkipLog
+    from dropengine.io.tables import read_quote_table, write_quote_table
+
+    taken: list[int] = []
+
+    def gen() -> Any:
+        for i in range(3):
+            taken.append(i)
+            yield Quote(NFL, "e1", "a", "h2h_home", -110 - i, i)
+
+    path = tmp_path / "q.csv"
+    assert write_quote_table(path, gen(), line_only=False) == 3
+    assert path.read_text().splitlines()[0].endswith("commence_time")  # today's columns
+    lo = Quote(NFL, "e1", "a", "spread_home@-3", None, 5, line_only=True)
+    with pytest.raises((ConfigError, _FeedError)):
+        write_quote_table(tmp_path / "r.csv", iter([lo]), line_only=False)  # never written as a suspension
+    assert write_quote_table(tmp_path / "s.csv", iter([lo]), line_only=True) == 1
+    skips = SkipLog()
+    got = [q for _, q in read_quote_table(tmp_path / "s.csv", skips)]
+    assert [q.line_only for q in got] == [True] and skips.total == 0
+    assert taken == [0, 1, 2]

@@ -450,7 +450,7 @@ def needs_float(price: object) -> bool:
     return type(price) is float or (type(price) is int and not _INT64[0] <= price <= _INT64[1])
 
 
-def write_quote_table(out: str | Path, quotes: Iterable[Quote]) -> int:
+def write_quote_table(out: str | Path, quotes: Iterable[Quote], *, line_only: bool | None = None) -> int:
     """Write ``quotes`` as a quote table whose encoding the name says: ``.csv``, ``.ndjson``
     or ``.jsonl`` (each optionally ``.gz``, written with no name and mtime 0), ``.parquet``
     (Float64 prices when any price is a float or an int beyond Int64). Returns the number of rows; raises
@@ -459,16 +459,22 @@ def write_quote_table(out: str | Path, quotes: Iterable[Quote]) -> int:
     price type noted above and a NaN or infinite price in CSV/NDJSON (no number there can
     hold one: it is written as text, which the reader skips as ``invalid price``). Line-only
     observations (SPEC 10) are marked in the :data:`LINE_ONLY_COLUMN`, which the table has
-    only when it holds one."""
+    only when it holds one. To know that, a CSV is written from the quotes in memory; pass
+    ``line_only`` (``True``: the column; ``False``: none, a line-only quote is then refused) to
+    stream a CSV from an iterator instead."""
     out = Path(out)
     name = out.name.lower()
     gz = name.endswith(".gz")
     suffix = Path(name[:-3] if gz else name).suffix
     if suffix not in (".csv", ".ndjson", ".jsonl", ".parquet") or (gz and suffix == ".parquet"):
         raise ConfigError(f"out: {str(out)!r} must end in .csv, .ndjson or .jsonl (optionally .gz), or .parquet")
-    if suffix != ".ndjson" and suffix != ".jsonl" and not isinstance(quotes, (list, tuple)):
+    streamed = suffix == ".csv" and line_only is not None
+    if suffix != ".ndjson" and suffix != ".jsonl" and not streamed and not isinstance(quotes, (list, tuple)):
         quotes = list(quotes)  # a CSV header and a Parquet schema are written before the rows
-    marked = isinstance(quotes, (list, tuple)) and any(q.line_only for q in quotes)
+    if line_only is not None:
+        marked = line_only
+    else:
+        marked = isinstance(quotes, (list, tuple)) and any(q.line_only for q in quotes)
     rows = [table_row(q) for q in quotes] if suffix == ".parquet" else (table_row(q) for q in quotes)
     if suffix == ".parquet":
         assert isinstance(rows, list)
