@@ -64,7 +64,7 @@ from typing import Any, Final, Unpack
 import polars as pl
 
 from ..core import rules
-from ..core.alerts import SIGNALS
+from ..core.alerts import by_signal_order
 from ..core.engine import EngineCounters
 from ..core.errors import ConfigError
 from ..core.odds import american_to_decimal
@@ -218,7 +218,7 @@ def run_backtest(
         table = _line_clv(table, stand, cfg)
     table = _clv(table, cfg).sort("alert")
     return Backtest(table, summarize(table, cfg), detected.counters, cfg, _warnings(hist, table, cfg, fair_failed),
-                    tuple(t for t in SIGNALS if t in opts.types))
+                    by_signal_order(opts.types))
 
 
 def _warnings(hist: pl.DataFrame, table: pl.DataFrame, cfg: BacktestConfig, fair_failed: int) -> tuple[str, ...]:

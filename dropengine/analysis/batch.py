@@ -67,7 +67,7 @@ import msgspec
 import polars as pl
 
 from ..core import rules
-from ..core.alerts import ALERT_FIELDS, Alert, Drop, LineMove, alert_fields, alert_row
+from ..core.alerts import ALERT_FIELDS, NUMBER_FIELDS, TIME_FIELDS, Alert, Drop, LineMove, alert_fields, alert_row
 from ..core.engine import EngineCounters
 from ..core.errors import ConfigError, FeedError
 from ..core.filters import AlertFilter
@@ -381,9 +381,8 @@ def _line_values(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str 
 #: Number columns of a table of several alert types: times are Int64, the rest (prices, lines,
 #: points) Float64 (a column of several types holds both kinds of number; the values with their
 #: own types are :meth:`BatchResult.alert_values`); every other column is text.
-_TIME_COLUMNS: Final = frozenset({"last_update", "timestamp", "elapsed_ms", "lag_ms"})
-_FLOAT_COLUMNS: Final = frozenset({"prev", "new", "delta", "line", "prev_line", "new_line", "points", "prev_price",
-                                   "new_price"})
+_TIME_COLUMNS: Final = frozenset(TIME_FIELDS)
+_FLOAT_COLUMNS: Final = frozenset(NUMBER_FIELDS)
 
 
 def _alert_table(drops: pl.DataFrame, others: list[tuple[int, Alert]], columns: tuple[str, ...]) -> pl.DataFrame:
@@ -549,13 +548,15 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, 
         .then(pl.lit("bad time")).when(bad_line).then(pl.lit("bad line")).otherwise(None).alias("_skip")
     ).drop("_lu_missing")
     frame = _canonical_sides(frame)
+    # the distinct usable sides, listed once for the per-side lookups below
+    sides = frame.filter(pl.col("_skip").is_null()).get_column("side").unique().to_list() if lines or line_only else []
     if lines:
-        frame = _with_lines(frame)
+        frame = _with_lines(frame, sides)
     if line_only:
         # Quote's own checks of a line-only observation: no price, and a line to observe
         lo = pl.col(_LINE_ONLY) & pl.col("_skip").is_null()
         bad_mark = pl.col("_skip").is_null() & pl.col("_bad_mark") if "_bad_mark" in frame.columns else pl.lit(False)
-        no_line = _quote_line(frame).is_null() | ~pl.col("side").str.contains("@", literal=True)
+        no_line = _quote_line(frame, sides).is_null() | ~pl.col("side").str.contains("@", literal=True)
         frame = frame.with_columns(
             pl.when(bad_mark).then(pl.lit("bad field"))
             .when(lo & (pl.col("_p").is_not_null() | pl.col("_invalid"))).then(pl.lit("bad field"))
@@ -716,12 +717,11 @@ def _canonical_sides(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _with_lines(frame: pl.DataFrame) -> pl.DataFrame:
+def _with_lines(frame: pl.DataFrame, sides: list[str]) -> pl.DataFrame:
     """``_l``, the line a row observes on its line series (:func:`rules.series_line`: the line
     its side spells; null for a side without one, or beyond ``rules.MAX_ABS_LINE``), and
     ``_ls``, the series' side (:func:`rules.line_side_of`); one call per distinct side, as
-    :func:`_canonical_sides`."""
-    sides = frame.filter(pl.col("_skip").is_null()).get_column("side").unique().to_list()
+    :func:`_canonical_sides` (``sides``: the frame's distinct usable sides)."""
     return frame.with_columns(
         pl.col("side").replace_strict({s: rules.series_line(s) for s in sides}, default=None,
                                       return_dtype=pl.Float64).alias("_l"),
@@ -730,10 +730,10 @@ def _with_lines(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _quote_line(frame: pl.DataFrame) -> pl.Expr:
+def _quote_line(frame: pl.DataFrame, sides: list[str]) -> pl.Expr:
     """:attr:`Quote.line <dropengine.core.quote.Quote.line>` of each row: the ``line`` cell, else
-    the side's line where the quote derives it (``kind`` or ``market_key`` missing)."""
-    sides = frame.filter(pl.col("_skip").is_null()).get_column("side").unique().to_list()
+    the side's line where the quote derives it (``kind`` or ``market_key`` missing; ``sides``:
+    the frame's distinct usable sides)."""
     side_line = pl.col("side").replace_strict(
         {s: parse_side(s).line for s in sides}, default=None, return_dtype=pl.Float64
     )

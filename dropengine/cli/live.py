@@ -24,7 +24,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from ..core.alerts import SIGNALS
+from ..core.alerts import by_signal_order
 from ..core.dataclock import DataClock
 from ..core.engine import DropEngine
 from ..core.errors import AuthError, ConfigError, UpstreamError
@@ -333,7 +333,7 @@ def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine |
         raise StartupError(printable(str(exc))) from None
     writer = AlertWriter(None, types=engine.options.types) if engine is not None else None
     if writer is not None and engine is not None and engine.options.signals:
-        status.by_type = (tuple(t for t in SIGNALS if t in engine.options.types), writer.counts)
+        status.by_type = (by_signal_order(engine.options.types), writer.counts)
     code = 0
     error: UpstreamError | None = None
     try:

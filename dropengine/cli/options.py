@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import click
 
-from ..core.alerts import SIGNALS
+from ..core.alerts import SIGNALS, by_signal_order
 from ..core.errors import ConfigError
 from ..core.filters import AlertFilter, parse_csv
 from ..core.options import DEFAULT_KEY_NUMBERS, REFERENCES, UNITS, DetectOptions, KeyNumbers
@@ -139,7 +139,7 @@ _OPTIONS: Final[dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]]] =
         "--types", metavar="TYPES",
         help=f"Alert types to report, comma-separated: {SIGNALS[0]} (price drops), {SIGNALS[1]} (spread/total/"
              f"prop line moves), {SIGNALS[2]} (the same move at several books). "
-             f"[default: {','.join(t for t in SIGNALS if t in _DEFAULT.types)}]"),
+             f"[default: {','.join(by_signal_order(_DEFAULT.types))}]"),
     "line_threshold": click.option(
         "--line-threshold", type=_Number(), metavar="POINTS",
         help=f"Minimum line move, in points (0.25 for quarter lines). [default: {_DEFAULT.line_threshold}]"),

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 from rich.text import Text
 
-from ..core.alerts import SIGNALS, Alert
+from ..core.alerts import Alert, by_signal_order
 from ..core.engine import DropEngine, EngineCounters
 from ..core.errors import ConfigError
 from ..core.options import DetectOptions
@@ -130,7 +130,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
     if not quiet:
         by_type: dict[str, int] | None = None
         if writer is not None and detect.signals:  # the alerts of each type asked for
-            by_type = {t: writer.counts.get(t, 0) for t in SIGNALS if t in detect.types}
+            by_type = {t: writer.counts.get(t, 0) for t in by_signal_order(detect.types)}
         _summary(err, counters, keys, stats, written, output, by_type)
     if interrupted:
         err.print(f"interrupted (Ctrl-C): {written:,} alerts written; the summary counts the input read "

@@ -11,6 +11,8 @@ from .rules import Direction
 
 __all__ = [
     "ALERT_FIELDS",
+    "NUMBER_FIELDS",
+    "TIME_FIELDS",
     "SIGNALS",
     "Alert",
     "Drop",
@@ -20,6 +22,7 @@ __all__ = [
     "SteamBook",
     "alert_fields",
     "alert_row",
+    "by_signal_order",
     "encode_alert",
     "encode_alerts",
     "encode_drop",
@@ -187,6 +190,19 @@ ALERT_FIELDS: tuple[str, ...] = ("type", *Drop.__struct_fields__)
 _SIGNAL_FIELDS: Final[tuple[str, ...]] = tuple(dict.fromkeys(
     f for cls in (LineMove, Steam) for f in cls.__struct_fields__ if f not in ALERT_FIELDS
 ))
+
+
+def by_signal_order(types: frozenset[str] | set[str] | tuple[str, ...]) -> tuple[Signal, ...]:
+    """``types`` in :data:`SIGNALS` order (how every echo, summary and snapshot lists them)."""
+    return tuple(t for t in SIGNALS if t in types)
+
+
+#: The alert fields holding unix-ms times or spans (integers in every table).
+TIME_FIELDS: Final[tuple[str, ...]] = ("last_update", "timestamp", "elapsed_ms", "lag_ms")
+#: The alert fields holding prices, lines or moves (each keeps the type it arrived with).
+NUMBER_FIELDS: Final[tuple[str, ...]] = (
+    "prev", "new", "delta", "line", "prev_line", "new_line", "points", "prev_price", "new_price",
+)
 
 
 def alert_fields(types: frozenset[str] | set[str] | tuple[str, ...] = ("odds_drop",)) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .alerts import SIGNALS, Alert, Drop, LineMove, Steam
+from .alerts import SIGNALS, Alert, Drop, LineMove, Steam, by_signal_order
 from .errors import ConfigError, short_repr
 from .quote import KINDS, MAX_MS
 from .rules import DIRECTIONS, DirectionChoice, crosses, direction_accepts
@@ -213,6 +213,6 @@ class AlertFilter:
             "threshold": self.threshold, "direction": self.direction, "sports": seq(self.sports),
             "event_id": event_id, "bookmakers": seq(self.bookmakers), "markets": seq(self.markets),
             "kinds": seq(self.kinds), "since": self.since,
-            **({} if self.types is None else {"types": [t for t in SIGNALS if t in self.types]}),
+            **({} if self.types is None else {"types": list(by_signal_order(self.types))}),
             **({} if self.line_threshold is None else {"line_threshold": self.line_threshold}),
         }

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, TypedDict, Unpack
 
-from .alerts import SIGNALS, Signal
+from .alerts import SIGNALS, Signal, by_signal_order
 from .errors import ConfigError, short_repr
 from .filters import AlertFilter, check_threshold, parse_csv
 from .quote import MAX_MS
@@ -423,7 +423,7 @@ class DetectOptions:
         }
         # the signals, only when not at their defaults: default options write what 0.1 wrote
         if self.types != _DEFAULT_TYPES:
-            out["types"] = [t for t in SIGNALS if t in self.types]
+            out["types"] = list(by_signal_order(self.types))
         for name, default in (("line_threshold", 0.5), ("steam_books", 3), ("steam_window_ms", 300_000),
                               ("steam_threshold", None), ("steam_line_threshold", None), ("cooldown_ms", 0)):
             value = getattr(self, name)

@@ -17,15 +17,12 @@ from typing import IO, Any, Final
 
 import msgspec
 
-from ..core.alerts import Alert, alert_fields, alert_row
+from ..core.alerts import NUMBER_FIELDS, TIME_FIELDS, Alert, alert_fields, alert_row
 from ..core.errors import ConfigError
 
 __all__ = ["OUTPUT_SUFFIXES", "AlertWriter"]
 
 OUTPUT_SUFFIXES: Final = (".ndjson", ".jsonl", ".csv", ".parquet")
-#: Numbers that keep the type they arrived with (an int column while every value is an int).
-_NUMERIC: Final = ("prev", "new", "delta", "line", "prev_line", "new_line", "points", "prev_price", "new_price")
-_INTS: Final = ("last_update", "timestamp", "elapsed_ms", "lag_ms")
 _ENC = msgspec.json.Encoder()
 
 
@@ -89,10 +86,10 @@ class AlertWriter:
         names = self.columns
         columns: dict[str, Any] = {c: [r.get(c) for r in self._rows] for c in names}
         schema: dict[str, Any] = {c: pl.String for c in names}
-        for c in _INTS:
+        for c in TIME_FIELDS:
             if c in schema:
                 schema[c] = pl.Int64
-        for c in _NUMERIC:
+        for c in NUMBER_FIELDS:  # each keeps its type: an int column while every value is an int
             if c not in schema:
                 continue
             if all(v is None or type(v) is int for v in columns[c]):
