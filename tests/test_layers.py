@@ -32,8 +32,11 @@ ALLOWED_LAYERS: dict[str, frozenset[str]] = {
     "sim": frozenset({"core", "formats", "io", "sim"}),
     "live": frozenset({"core", "formats", "live"}),
     "mock": frozenset({"core", "formats", "io", "mock"}),
-    "server": frozenset({"core", "formats", "analysis", "io", "live", "server"}),
-    "cli": frozenset({"core", "formats", "analysis", "io", "sim", "live", "server", "mock", "cli", "top"}),
+    "bus": frozenset({"core", "formats", "io", "live", "bus"}),
+    "cluster": frozenset({"core", "formats", "analysis", "io", "cluster"}),
+    "server": frozenset({"core", "formats", "analysis", "io", "live", "bus", "server"}),
+    "cli": frozenset({"core", "formats", "analysis", "io", "sim", "live", "bus", "cluster", "server", "mock", "cli",
+                      "top"}),
     "top": frozenset({"core", "formats", "analysis", "io", "top"}),
 }
 
@@ -47,6 +50,8 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "sim": frozenset({"msgspec", "typing_extensions", "rich", "polars"}),
     "live": frozenset({"msgspec", "typing_extensions", "httpx", "httpx_sse", "websockets"}),
     "mock": frozenset({"msgspec", "typing_extensions", "starlette", "sse_starlette", "uvicorn"}),
+    "bus": frozenset({"msgspec", "typing_extensions", "nats"}),
+    "cluster": frozenset({"msgspec", "typing_extensions", "polars", "numpy", "dask", "distributed"}),
     "server": frozenset({"msgspec", "typing_extensions", "polars", "starlette", "sse_starlette", "uvicorn", "httpx"}),
     "cli": frozenset({"msgspec", "typing_extensions", "click", "rich", "polars", "uvicorn", "httpx"}),
     "top": frozenset({"msgspec", "typing_extensions"}),

@@ -5,13 +5,18 @@ Library callers catch :class:`DropEngineError` to handle everything this package
 :class:`FeedError` means the data was bad (skip it, count it, keep going);
 :class:`SnapshotError` means a saved engine state cannot be restored;
 :class:`UpstreamError` means a live upstream refused or ended the stream for good
-(:class:`AuthError` when the key was the reason), after the retry policy gave up.
+(:class:`AuthError` when the key was the reason), after the retry policy gave up;
+:class:`BusError` means the message bus (NATS JetStream) could not be reached or refused an
+operation (:class:`FencedError` when another writer owns a partition).
 Third-party exceptions (JSON, polars, network) are translated into these at the edge.
 """
 
 from __future__ import annotations
 
-__all__ = ["AuthError", "ConfigError", "DropEngineError", "FeedError", "SnapshotError", "UpstreamError", "short_repr"]
+__all__ = [
+    "AuthError", "BusError", "ConfigError", "DropEngineError", "FeedError", "FencedError", "SnapshotError",
+    "UpstreamError", "short_repr",
+]
 
 
 def short_repr(value: object, limit: int = 80, *, text: int | None = None) -> str:
@@ -68,3 +73,15 @@ class UpstreamError(DropEngineError):
 
 class AuthError(UpstreamError):
     """The upstream rejected the API key (HTTP 401/403, close 1008/4001/4003/4401): never retried."""
+
+
+class BusError(DropEngineError):
+    """The message bus (NATS JetStream, ``--bus``) was unreachable, or refused an operation
+    (a stream with other settings, a message too large, no quorum). The message names the
+    server address (never credentials) and the operation."""
+
+
+class FencedError(BusError):
+    """Another process writes this partition: its lease is held by someone else, or the alert
+    log moved past the sequence this writer expected. The writer stops instead of publishing
+    a second copy of anything."""
