@@ -2,7 +2,8 @@
 
 The core install (``pip install dropengine``) reads recordings and watches the live feed
 over SSE; ``serve``/``mock-upstream`` need the ``server`` extra, the WebSocket transport
-the ``live`` extra, backtest charts the ``report`` extra. A command that needs a missing
+the ``live`` extra, backtest charts the ``report`` extra, ``detect``/``ingest``/``serve --bus``
+the ``bus`` extra, ``--workers``/``--scheduler`` the ``cluster`` extra. A command that needs a missing
 one stops at once with the ``pip install`` to run, instead of a ``ModuleNotFoundError``
 traceback on first use. The line goes through click, never through rich, whose markup
 would swallow ``[server]``.
@@ -22,6 +23,8 @@ EXTRAS: Final[dict[str, tuple[str, ...]]] = {
     "server": ("starlette", "sse_starlette", "uvicorn", "websockets"),
     "live": ("websockets",),
     "report": ("matplotlib",),
+    "bus": ("nats",),
+    "cluster": ("dask", "distributed"),
 }
 
 
