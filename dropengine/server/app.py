@@ -16,7 +16,9 @@ the source stopped or the upstream has been down for two heartbeat intervals.
 
 Three layers, one class each: :mod:`.ingest` (detection, eviction, the source task),
 :mod:`.persistence` (saves, restores, the id reservation) and this module (routes, auth,
-connection slots, the per-connection SSE stream, ``/healthz`` and ``/metrics``).
+connection slots, the per-connection SSE stream, ``/healthz`` and ``/metrics``:
+:class:`StreamServer`, which :class:`~dropengine.server.busfeed.BusServer`, the stateless
+frontend of ``serve --bus``, shares).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -37,13 +40,17 @@ from starlette.types import Receive, Scope, Send
 
 from ..core.alerts import SIGNALS
 from ..core.keys import TIERS, KeyRecord
-from .hub import sse_frame
+from .hub import Hub, Subscriber, reset_frame, sse_frame
 from .ingest import Metrics, ServeConfig, Source
 from .page import PAGE_HTML
-from .params import ParamError, parse_request
+from .params import ParamError, StreamRequest, parse_request
 from .persistence import Persistence
 
-__all__ = ["DropServer", "Metrics", "ServeConfig", "Source"]
+__all__ = ["DropServer", "Metrics", "ServeConfig", "Source", "StreamServer"]
+
+#: What a deferred subscription (:meth:`StreamServer._catch_up`) yields: frames to send first
+#: (alerts read from a log, resets), then once the subscriber and its up-front reset reason.
+CatchUp = AsyncIterator["bytes | tuple[Subscriber, str | None]"]
 
 log = logging.getLogger("dropengine.serve")
 
@@ -121,13 +128,18 @@ class _Tracked:
 
 
 
-class DropServer(Persistence):
-    """The server: ``self.app`` is the ASGI app (serve it with uvicorn). Detection and
-    eviction are :class:`~dropengine.server.ingest.Ingestion`'s, saves and restores
-    :class:`~dropengine.server.persistence.Persistence`'s; this layer adds the routes."""
+class StreamServer:
+    """The HTTP side of a server over a :class:`~dropengine.server.hub.Hub`: routes, keys and
+    their caps, the per-connection SSE stream (filters, heartbeats, resume, slow clients cut),
+    the live page, ``/healthz`` and ``/metrics``. Subclasses supply the hub and where its
+    alerts come from (:class:`DropServer`: its own engine; ``BusServer``: the alert log), the
+    lifespan, :meth:`status` and their own metric lines."""
 
-    def __init__(self, source: Source, config: ServeConfig | None = None) -> None:
-        super().__init__(source, config if config is not None else ServeConfig())
+    config: ServeConfig
+    hub: Hub
+    metrics: Metrics
+
+    def _init_routes(self) -> None:
         self._open: dict[str, int] = {}
         self.starlette = Starlette(
             routes=[
@@ -143,39 +155,24 @@ class DropServer(Persistence):
         #: The ASGI app to serve (uvicorn): the routes above, plus the transport hook.
         self.app = _WithTransport(self.starlette)
 
-    def __repr__(self) -> str:
-        return f"DropServer(source={self.source.name!r}, {self.hub!r})"
+    def _lifespan(self, app: Starlette) -> AbstractAsyncContextManager[None]:
+        raise NotImplementedError
 
-    @contextlib.asynccontextmanager
-    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        self._finished = False  # (an embedding process may serve the same DropServer again)
-        if not self.restore_message:
-            message = self.restore(_now_ms())
-            damaged = message.endswith("starting empty") and not message.startswith("no ")
-            log.log(logging.WARNING if damaged or "; " in message else logging.INFO, "%s", message)
-        thresholds = gc.get_threshold()
-        if self.config.gc_threshold0 is not None:
-            # what start-up built lives as long as the server: out of the collector's way
-            gc.collect()
-            gc.freeze()
-            gc.set_threshold(self.config.gc_threshold0, *thresholds[1:])
-        self._source_task = asyncio.create_task(self._run_source(), name="source")
-        saver = asyncio.create_task(self._save_periodically(), name="state") if self.config.state_path else None
-        try:
-            yield
-        finally:
-            for task in (self._source_task, saver):
-                if task is not None:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
-            if self._evicting is not None:  # stops after its current step: the engine is whole between steps
-                self._evicting.cancel()
-                await asyncio.gather(self._evicting, return_exceptions=True)
-            self.finish()
-            if self.config.gc_threshold0 is not None:  # an embedding process gets its collector back
-                gc.set_threshold(*thresholds)
-                gc.unfreeze()
+    def steam_settings(self) -> dict[str, Any] | None:
+        """How steam is detected (echoed to connections that ask for steam); ``None``: not known here."""
+        return None
 
+    def status(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _metric_lines(self, st: dict[str, Any]) -> list[tuple[str, str, str, object]]:
+        """This server's own ``/metrics`` lines beyond the shared ones: (name, kind, help, value)."""
+        return []
+
+    def _catch_up(self, req: StreamRequest, notify: Callable[[], None]) -> CatchUp | None:
+        """A subscription that must read elsewhere first (a log) before it can subscribe:
+        ``None`` here (everything a cursor can ask for is in the ring)."""
+        return None
 
     # -- auth ----------------------------------------------------------------------------------
     def _key(self, request: Request) -> tuple[Response | None, str, KeyRecord | None]:
@@ -228,13 +225,15 @@ class DropServer(Persistence):
         stop = _Stop(wake)
         loop = asyncio.get_running_loop()
         released = cut = False
+        sub: Subscriber | None = None
 
         def release() -> None:  # once, however the stream ends
             nonlocal released
             if released:
                 return
             released = True
-            hub.unsubscribe(sub)
+            if sub is not None:
+                hub.unsubscribe(sub)
             n = self._open.get(slot, 1) - 1
             if n > 0:
                 self._open[slot] = n
@@ -258,25 +257,41 @@ class DropServer(Persistence):
 
         def notify() -> None:
             wake.set()
-            if sub.overflowed and not cut:
+            if sub is not None and sub.overflowed and not cut:
                 loop.call_soon(cut_off)  # not inside the hub's fan-out loop
 
         def timed_out() -> None:
             self.metrics.send_timeouts += 1
             cut_off()
 
-        sub, reset = hub.subscribe(req.filter, req.cursor, notify)
+        reset: str | None = None
+        catch_up = self._catch_up(req, notify)
+        if catch_up is None:  # subscribed now, atomically with the backlog from the ring
+            sub, reset = hub.subscribe(req.filter, req.cursor, notify)
         connected: dict[str, Any] = {"type": "connected", "filters": req.filter.echo(), "heartbeat_s": req.heartbeat_s}
-        if req.filter.types is not None and "steam" in req.filter.types:
-            connected["steam"] = self.steam_settings()  # the server's, the same for every connection
-        connected.update(epoch=hub.epoch, id=str(hub.high_water), timestamp=_now_ms())
+        steam = self.steam_settings() if req.filter.types is not None and "steam" in req.filter.types else None
+        if steam is not None:
+            connected["steam"] = steam  # the server's, the same for every connection
+        connected.update(epoch=hub.epoch, id=str(hub.high_water if sub is None else hub.position(sub)),
+                         timestamp=_now_ms())
 
         async def frames() -> AsyncIterator[bytes]:
+            nonlocal sub, reset
             now = connected["timestamp"]
             yield sse_frame(connected)
+            if catch_up is not None:  # read from the log first; subscribes once the ring covers the rest
+                async for item in catch_up:
+                    if isinstance(item, bytes):
+                        yield item
+                    else:
+                        sub, reset = item
+                if released:  # (cut or ended while reading: nothing to register)
+                    if sub is not None:
+                        hub.unsubscribe(sub)
+                    return
+            assert sub is not None
             if reset is not None:
-                hw = str(hub.high_water)
-                yield sse_frame({"type": "reset", "reason": reset, "id": hw, "timestamp": now}, hw)
+                yield reset_frame(reset, str(hub.position(sub)), now)
             while True:
                 if sub.overflowed:
                     cut_off()
@@ -293,7 +308,7 @@ class DropServer(Persistence):
                 except TimeoutError:
                     if sub.pending or sub.overflowed or stop.requested:
                         continue  # an alert came in as the timer fired: send it before any cursor
-                    hw = str(hub.high_water)  # all of it considered for this client: a safe cursor
+                    hw = str(hub.position(sub))  # all of it considered for this client: a safe cursor
                     yield sse_frame({"type": "heartbeat", "id": hw, "timestamp": _now_ms()}, hw)
 
         from sse_starlette.sse import EventSourceResponse
@@ -304,6 +319,83 @@ class DropServer(Persistence):
                                        shutdown_event=stop, shutdown_grace_period=2.0)  # type: ignore[arg-type]
         return _Tracked(response, release, timed_out)  # type: ignore[return-value]
 
+    async def _page(self, request: Request) -> Response:
+        return HTMLResponse(PAGE_HTML)
+
+    async def _healthz(self, request: Request) -> Response:
+        st = self.status()
+        return JSONResponse(st, status_code=200 if st["status"] == "ok" else 503)
+
+    async def _metrics(self, request: Request) -> Response:
+        st = self.status()
+        c, m = self.hub.counters, self.metrics
+        lines: list[tuple[str, str, str, object]] = [
+            ("dropengine_connections", "gauge", "open /v1/odds-drop streams", st["connections"]),
+            ("dropengine_connections_total", "counter", "streams accepted", m.connections_total),
+            ("dropengine_alerts_produced_total", "counter", "alerts detected, every type (before filters)",
+             c.produced),
+            ("dropengine_alert_deliveries_total", "counter", "alerts handed to connections", c.delivered),
+            ("dropengine_queue_depth", "gauge", "alerts queued over all connections", st["queue_depth_total"]),
+            ("dropengine_queue_depth_max", "gauge", "the longest connection queue", st["queue_depth_max"]),
+            ("dropengine_slow_clients_cut_total", "counter", "connections cut for not reading",
+             st["slow_clients_cut"]),
+            ("dropengine_resets_total", "counter", "reset frames sent", c.resets),
+            ("dropengine_resumes_total", "counter", "reconnects resumed from the buffer", c.resumed),
+            ("dropengine_buffered_alerts", "gauge", "alerts in the ring buffer", st["buffered"]),
+        ]
+        lines += self._metric_lines(st)
+        out: list[str] = []
+        for name, kind, help_text, value in lines:
+            out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        out += ["# HELP dropengine_alerts_total alerts detected by type (before filters)",
+                "# TYPE dropengine_alerts_total counter"]
+        for t, n in st["alerts_by_type"].items():
+            out.append(f'dropengine_alerts_total{{type="{t}"}} {n}')
+        out += ["# HELP dropengine_rejected_total stream requests refused, by status",
+                "# TYPE dropengine_rejected_total counter"]
+        for status in (400, 401, 403, 429):
+            out.append(f'dropengine_rejected_total{{status="{status}"}} {getattr(m, f"rejected_{status}")}')
+        return PlainTextResponse("\n".join(out) + "\n", media_type="text/plain; version=0.0.4")
+
+
+class DropServer(Persistence, StreamServer):
+    """The server: ``self.app`` is the ASGI app (serve it with uvicorn). Detection and
+    eviction are :class:`~dropengine.server.ingest.Ingestion`'s, saves and restores
+    :class:`~dropengine.server.persistence.Persistence`'s; :class:`StreamServer` adds the routes."""
+
+    def __init__(self, source: Source, config: ServeConfig | None = None) -> None:
+        super().__init__(source, config if config is not None else ServeConfig())
+        self._init_routes()
+
+    def __repr__(self) -> str:
+        return f"DropServer(source={self.source.name!r}, {self.hub!r})"
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self._finished = False  # (an embedding process may serve the same DropServer again)
+        if not self.restore_message:
+            message = self.restore(_now_ms())
+            damaged = message.endswith("starting empty") and not message.startswith("no ")
+            log.log(logging.WARNING if damaged or "; " in message else logging.INFO, "%s", message)
+        tuned = _gc_tuned(self.config.gc_threshold0)
+        tuned.__enter__()
+        self._source_task = asyncio.create_task(self._run_source(), name="source")
+        saver = asyncio.create_task(self._save_periodically(), name="state") if self.config.state_path else None
+        try:
+            yield
+        finally:
+            for task in (self._source_task, saver):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            if self._evicting is not None:  # stops after its current step: the engine is whole between steps
+                self._evicting.cancel()
+                await asyncio.gather(self._evicting, return_exceptions=True)
+            self.finish()
+            tuned.__exit__(None, None, None)
+
+
+
     def steam_settings(self) -> dict[str, Any]:
         """How this server detects steam (SPEC 11; ``--steam-*``), echoed to connections that ask
         for steam: the books needed, the window, and the moves that count (cents of a price
@@ -311,9 +403,6 @@ class DropServer(Persistence):
         o = self.engine.options
         return {"books": o.steam_books, "window_ms": o.steam_window_ms, "threshold": o.steam_threshold,
                 "line_threshold": o.steam_line_threshold, "groups": [sorted(g) for g in o.steam_groups]}
-
-    async def _page(self, request: Request) -> Response:
-        return HTMLResponse(PAGE_HTML)
 
     def status(self) -> dict[str, Any]:
         total, largest = self.hub.queue_depths()
@@ -340,27 +429,10 @@ class DropServer(Persistence):
             "data_time": self._data_ms if self._data_ms >= 0 else None,
         }
 
-    async def _healthz(self, request: Request) -> Response:
-        st = self.status()
-        return JSONResponse(st, status_code=200 if st["status"] == "ok" else 503)
-
-    async def _metrics(self, request: Request) -> Response:
-        st = self.status()
-        c, m, e = self.hub.counters, self.metrics, self.engine.counters
-        lines = [
-            ("dropengine_connections", "gauge", "open /v1/odds-drop streams", st["connections"]),
-            ("dropengine_connections_total", "counter", "streams accepted", m.connections_total),
-            ("dropengine_alerts_produced_total", "counter", "alerts detected, every type (before filters)",
-             c.produced),
-            ("dropengine_alert_deliveries_total", "counter", "alerts handed to connections", c.delivered),
-            ("dropengine_queue_depth", "gauge", "alerts queued over all connections", st["queue_depth_total"]),
-            ("dropengine_queue_depth_max", "gauge", "the longest connection queue", st["queue_depth_max"]),
-            ("dropengine_slow_clients_cut_total", "counter", "connections cut for not reading",
-             st["slow_clients_cut"]),
+    def _metric_lines(self, st: dict[str, Any]) -> list[tuple[str, str, str, object]]:
+        m, e = self.metrics, self.engine.counters
+        return [
             ("dropengine_upstream_reconnects_total", "counter", "upstream reconnects", st["upstream_reconnects"]),
-            ("dropengine_resets_total", "counter", "reset frames sent", c.resets),
-            ("dropengine_resumes_total", "counter", "reconnects resumed from the buffer", c.resumed),
-            ("dropengine_buffered_alerts", "gauge", "alerts in the ring buffer", st["buffered"]),
             ("dropengine_quotes_total", "counter", "quotes observed", e.seen),
             ("dropengine_keys_held", "gauge", "(event, book, side) keys in the engine", st["keys_held"]),
             ("dropengine_keys_evicted_total", "counter", "keys forgotten by age (--evict-idle, --evict-started)",
@@ -369,18 +441,24 @@ class DropServer(Persistence):
             ("dropengine_state_save_failures_total", "counter", "periodic state saves that failed",
              m.state_save_failures),
         ]
-        out: list[str] = []
-        for name, kind, help_text, value in lines:
-            out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
-        out += ["# HELP dropengine_alerts_total alerts detected by type (before filters)",
-                "# TYPE dropengine_alerts_total counter"]
-        for t, n in st["alerts_by_type"].items():
-            out.append(f'dropengine_alerts_total{{type="{t}"}} {n}')
-        out += ["# HELP dropengine_rejected_total stream requests refused, by status",
-                "# TYPE dropengine_rejected_total counter"]
-        for status in (400, 401, 403, 429):
-            out.append(f'dropengine_rejected_total{{status="{status}"}} {getattr(m, f"rejected_{status}")}')
-        return PlainTextResponse("\n".join(out) + "\n", media_type="text/plain; version=0.0.4")
+
+
+@contextlib.contextmanager
+def _gc_tuned(threshold0: int | None) -> Iterator[None]:
+    """While serving: what start-up built is frozen out of the collector's way and the young
+    generation's threshold raised (``ServeConfig.gc_threshold0``); restored afterwards, so an
+    embedding process gets its collector back."""
+    thresholds = gc.get_threshold()
+    if threshold0 is not None:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(threshold0, *thresholds[1:])
+    try:
+        yield
+    finally:
+        if threshold0 is not None:
+            gc.set_threshold(*thresholds)
+            gc.unfreeze()
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -23,6 +23,20 @@ reservation (:meth:`Hub.skip_lost`); the skipped range is a *gap*: alerts that m
 sent and were lost with the process. A cursor inside a gap gets a ``reset`` naming the crash;
 a cursor before it resumes from the ring with no gap and no duplicate.
 
+**Numbered by a log** (``logged=True``, ``dropengine serve --bus``): the ids are the alert
+log's own sequence, so every frontend gives an alert the same id. :meth:`Hub.publish_logged`
+takes entries already numbered, in log order, and checks that they are contiguous: a seq
+beyond the next one is a *hole* ``(lo, hi]`` (messages the log no longer has, or never
+delivered to this frontend). Every subscriber that had not received everything up to ``hi``
+gets a ``reset`` in its queue at that point (the hole's alerts are lost to it; it goes on with
+the alerts after the hole); a subscriber resuming from a cursor before or inside a hole gets
+the same reset at the same point of its backlog. A seq at or below the last one is a
+duplicate and dropped. A cursor ahead of this hub but not ahead of the log (another
+frontend is further along) is honoured: the subscriber skips what it already has
+(``floor``). A cursor older than the ring is served from the log by the caller
+(:meth:`Hub.backfill` turns the entries read into frames, resets for what the log lacks), who
+then subscribes once the ring covers the cursor, with no await in between.
+
 Nothing here reads a clock or does I/O: times arrive as arguments, delivery and
 reservation are callbacks.
 """
@@ -31,7 +45,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -44,8 +58,8 @@ from ..core.quote import MAX_MS
 from ..formats.sse import encode_event
 
 __all__ = [
-    "Cursor", "Entry", "Hub", "HubCounters", "Subscriber", "new_epoch", "parse_cursor",
-    "sse_frame",
+    "Cursor", "Entry", "Hub", "HubCounters", "ResetNotice", "Subscriber", "new_epoch", "parse_cursor",
+    "reset_frame", "sse_frame",
 ]
 
 _ENC: Final = msgspec.json.Encoder()
@@ -56,6 +70,12 @@ def sse_frame(obj: Any, event_id: str | None = None) -> bytes:
     """One SSE event of compact JSON (an optional ``id:`` line and one ``data:`` line), written
     by the one SSE encoder, :func:`dropengine.formats.sse.encode_event`."""
     return encode_event(_ENC.encode(obj), id=event_id)
+
+
+def reset_frame(reason: str, event_id: str, now_ms: int) -> bytes:
+    """The ``reset`` frame (SPEC 7: never a silent gap): why, and the id a client resumes from
+    after it (also its SSE ``id``)."""
+    return sse_frame({"type": "reset", "reason": reason, "id": event_id, "timestamp": now_ms}, event_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +106,33 @@ class Entry:
     frame: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class ResetNotice:
+    """A ``reset`` queued between a subscriber's entries: the alerts ``(lo, seq]`` are lost to
+    it (a hole in the log); ``frame`` is the reset frame, its id ``{epoch}-{seq}``."""
+
+    seq: int
+    reason: str
+    frame: bytes
+
+
 @dataclass(eq=False, slots=True)
 class Subscriber:
     """One connection's side of the hub: its filter, its bounded queue of entries, and a
-    ``notify`` callback the hub calls when something was queued (the server sets an event)."""
+    ``notify`` callback the hub calls when something was queued (the server sets an event).
+
+    ``floor``: the subscriber already has every id up to it (a cursor ahead of a hub numbered
+    by a log: another frontend was further along); entries up to it are not queued."""
 
     filter: AlertFilter
     max_pending: int
     notify: Callable[[], None] = lambda: None
-    pending: deque[Entry] = field(default_factory=deque)
+    pending: deque[Entry | ResetNotice] = field(default_factory=deque)
     overflowed: bool = False
     delivered: int = 0
+    floor: int = 0
+    #: Resets queued in ``pending`` (not counted as delivered alerts).
+    notices: int = 0
 
 
 @dataclass(slots=True)
@@ -110,6 +146,10 @@ class HubCounters:
     overflowed: int = 0
     resets: int = 0
     resumed: int = 0
+    #: Numbered by a log: holes seen (seqs the log skipped), and duplicates dropped.
+    holes: int = 0
+    hole_alerts: int = 0
+    duplicates: int = 0
 
 
 class Hub:
@@ -133,6 +173,7 @@ class Hub:
         gaps: Iterable[tuple[int, int]] = (),
         reserve: Callable[[int], bool | None] | None = None,
         reserve_block: int = 10_000,
+        logged: bool = False,
     ) -> None:
         if parse_cursor(f"{epoch}-0") is None:
             raise ConfigError(f"epoch: {epoch!r} must be 1-32 lowercase letters or digits")
@@ -163,6 +204,15 @@ class Hub:
         self.reserve = reserve
         self.reserve_block = reserve_block
         self.reserved = next_seq - 1
+        #: Numbered by an alert log (:meth:`publish_logged`), not by this hub (:meth:`publish`).
+        self.logged = logged
+        if logged and reserve is not None:
+            raise ConfigError("reserve: a hub numbered by a log reserves no ids (the log numbers them)")
+        #: Holes ``(lo, hi]`` seen in the log's sequence (the newest 64).
+        self.holes: list[tuple[int, int]] = []
+        #: The resets of holes still inside the ring (one frame per hole, shared).
+        self._hole_notices: deque[tuple[int, int, ResetNotice]] = deque()
+        self._last_ms = 0
 
     def __repr__(self) -> str:
         return f"Hub(epoch={self.epoch!r}, next_seq={self.next_seq}, buffered={len(self.buffer)}, " \
@@ -176,6 +226,8 @@ class Hub:
     # -- producing ---------------------------------------------------------------------------
     def publish(self, alerts: Iterable[Alert], now_ms: int) -> list[Entry]:
         """Number, buffer and fan out ``alerts`` (produced at ``now_ms``), in order."""
+        if self.logged:
+            raise ConfigError("publish: this hub is numbered by a log; use publish_logged")
         out: list[Entry] = []
         subs = self.subscribers
         by_type = self.counters.by_type
@@ -204,13 +256,77 @@ class Hub:
                     sub.notify()
         return out
 
-    def _queue(self, sub: Subscriber, entry: Entry) -> None:
+    def publish_logged(self, items: Iterable[tuple[int, Alert, int]], now_ms: int) -> list[Entry]:
+        """Buffer and fan out alerts the log numbered: ``(seq, alert, produced_ms)`` in log
+        order. A seq at or below the newest one is a duplicate (dropped, counted); one beyond
+        the next expected is a hole: see :meth:`_hole`. Returns the entries added."""
+        if not self.logged:
+            raise ConfigError("publish_logged: this hub numbers its own alerts; use publish")
+        self._last_ms = now_ms
+        out: list[Entry] = []
+        subs = self.subscribers
+        by_type = self.counters.by_type
+        epoch = self.epoch
+        buf = self.buffer
+        for seq, d, produced_ms in items:
+            if seq < self.next_seq:
+                self.counters.duplicates += 1
+                continue
+            if seq > self.next_seq:
+                self._hole(self.next_seq - 1, seq - 1, now_ms)
+            self.next_seq = seq + 1
+            entry = Entry(seq, d, produced_ms, sse_frame(d, f"{epoch}-{seq}"))
+            if len(buf) == buf.maxlen:
+                self.evicted_ms = max(self.evicted_ms, buf[0].produced_ms)
+            buf.append(entry)
+            out.append(entry)
+            by_type[d.type] = by_type.get(d.type, 0) + 1
+            for sub in subs:
+                if not sub.overflowed and sub.floor < seq and sub.filter.accepts(d):
+                    self._queue(sub, entry)
+        self.counters.produced += len(out)
+        self.trim(now_ms)
+        for sub in subs:
+            if sub.pending or sub.overflowed:
+                sub.notify()
+        return out
+
+    def _hole(self, lo: int, hi: int, now_ms: int) -> None:
+        """The log skipped ``(lo, hi]``: every subscriber that does not have ``hi`` yet gets a
+        reset there (what the hole held is lost to it); it then goes on with what follows."""
+        self.holes.append((lo, hi))
+        del self.holes[:-64]
+        self.counters.holes += 1
+        self.counters.hole_alerts += hi - lo
+        notice = self._notice(lo, hi, now_ms)
+        kept = self._hole_notices
+        oldest = self.buffer[0].seq if self.buffer else self.next_seq
+        while kept and kept[0][1] < oldest - 1:  # behind the ring: a resume there reads the log
+            kept.popleft()
+        kept.append((lo, hi, notice))
+        for sub in self.subscribers:
+            if not sub.overflowed and sub.floor < hi:
+                self._queue(sub, notice)
+        self.next_seq = hi + 1
+
+    def _notice(self, lo: int, hi: int, now_ms: int, *, why: str = "") -> ResetNotice:
+        first, last = f"{self.epoch}-{lo + 1}", f"{self.epoch}-{hi}"
+        span = first if lo + 1 == hi else f"{first}..{last}"
+        reason = f"alerts {span} are missing from the alert log ({why or 'a hole in its sequence'}): " \
+                 f"they are lost to this stream, which goes on after them"
+        return ResetNotice(hi, reason, reset_frame(reason, last, now_ms))
+
+    def _queue(self, sub: Subscriber, entry: Entry | ResetNotice) -> None:
         if len(sub.pending) >= sub.max_pending:
             sub.overflowed = True  # the server cuts it; it resumes from its last id
             sub.pending.clear()
+            sub.notices = 0
             self.counters.overflowed += 1
         else:
             sub.pending.append(entry)
+            if type(entry) is ResetNotice:
+                sub.notices += 1
+                self.counters.resets += 1
 
     def trim(self, now_ms: int) -> int:
         """Drop buffered alerts older than ``buffer_age_ms``; returns how many."""
@@ -225,19 +341,21 @@ class Hub:
     # -- subscribing -------------------------------------------------------------------------
     def subscribe(
         self, flt: AlertFilter, cursor: Cursor | None = None, notify: Callable[[], None] | None = None,
-        max_pending: int | None = None,
+        max_pending: int | None = None, *, log_last: int | None = None,
     ) -> tuple[Subscriber, str | None]:
         """Register a subscriber and queue what it missed; returns it and, when its cursor or
         ``since`` cannot be honoured in full, the reason for a ``reset`` frame to send first.
 
         Atomic (no awaits anywhere in the hub), so nothing published can fall between the
-        backlog and the live alerts.
+        backlog and the live alerts. Numbered by a log: ``log_last`` is the log's newest seq
+        (a cursor up to it but ahead of this hub is honoured, see :class:`Subscriber`), and
+        the backlog carries a reset at each hole after the cursor.
         """
         sub = Subscriber(flt, max_pending if max_pending is not None else self.max_pending)
         if notify is not None:
             sub.notify = notify
         reason: str | None = None
-        backlog: Iterable[Entry] = ()
+        backlog: Iterable[Entry | ResetNotice] = ()
         oldest = self.buffer[0].seq if self.buffer else self.next_seq
         if cursor is not None:
             gap = self._gap_of(cursor.seq) if cursor.epoch == self.epoch else None
@@ -247,11 +365,18 @@ class Hub:
                 reason = f"the server restarted after an unclean stop (crash or kill): alerts it sent after " \
                          f"{self.epoch}-{gap[0]} (ids up to {self.epoch}-{gap[1]}) were lost with it; resuming from now"
             elif cursor.seq >= self.next_seq:
-                reason = f"cursor {cursor} is ahead of this server (newest {self.high_water})"
+                if self.logged and log_last is not None and cursor.seq <= log_last:
+                    sub.floor = cursor.seq  # another frontend was further along: skip what it has
+                    self.counters.resumed += 1
+                elif self.logged:
+                    newest = f"{self.epoch}-{max(log_last if log_last is not None else 0, self.next_seq - 1)}"
+                    reason = f"cursor {cursor} is ahead of the alert log (newest {newest})"
+                else:
+                    reason = f"cursor {cursor} is ahead of this server (newest {self.high_water})"
             elif cursor.seq < self._newest_evicted(oldest):
                 reason = f"alerts after {cursor} are no longer buffered (oldest kept: {self.epoch}-{oldest})"
             else:
-                backlog = (e for e in self.buffer if e.seq > cursor.seq)
+                backlog = self._walk(cursor.seq) if self.logged else (e for e in self.buffer if e.seq > cursor.seq)
                 self.counters.resumed += 1
         elif flt.since is not None:
             if flt.since < self.evicted_ms:
@@ -264,10 +389,82 @@ class Hub:
                 if flt.since is not None:
                     backlog = (e for e in self.buffer if e.produced_ms > flt.since)
         for e in backlog:
-            if flt.accepts(e.alert):
+            if type(e) is ResetNotice or flt.accepts(e.alert):  # type: ignore[union-attr]
                 self._queue(sub, e)
         self.subscribers.add(sub)
         return sub, reason
+
+    def _walk(self, after: int) -> Iterator[Entry | ResetNotice]:
+        """The ring after ``after``, with each hole's reset where the hole is."""
+        expected = after + 1
+        for e in self.buffer:
+            if e.seq < expected:
+                continue
+            if e.seq > expected:
+                yield self._hole_notice(expected - 1, e.seq - 1)
+            yield e
+            expected = e.seq + 1
+
+    def _hole_notice(self, lo: int, hi: int) -> ResetNotice:
+        """The reset of the hole ending at ``hi`` (made when it was seen)."""
+        for _, h, notice in reversed(self._hole_notices):
+            if h == hi:
+                return notice
+        return self._notice(lo, hi, self._last_ms)  # (not kept: older than the ring's holes)
+
+    def position(self, sub: Subscriber) -> Cursor:
+        """The id up to which ``sub`` has been handed (or skipped) every alert: what its
+        heartbeats carry, a safe cursor to resume from."""
+        return Cursor(self.epoch, max(sub.floor, self.next_seq - 1))
+
+    def unbuffered_upto(self) -> int:
+        """The newest id this hub numbered or followed that its ring no longer holds (0: none):
+        a cursor below it needs the log (:meth:`backfill`) before it can subscribe."""
+        oldest = self.buffer[0].seq if self.buffer else self.next_seq
+        return self._newest_evicted(oldest)
+
+    def backfill(self, after: int, upto: int, items: Iterable[tuple[int, Alert, int]], flt: AlertFilter,
+                 now_ms: int) -> list[Entry | ResetNotice]:
+        """What a subscriber at ``after`` gets of the log's ``(after, upto]``: ``items`` are
+        the entries read from the log for that range (``(seq, alert, produced_ms)`` in order);
+        the ones ``flt`` accepts become entries, and each stretch the log did not hold (trimmed
+        by its retention, deleted) a reset at its place. Pure: queues nothing."""
+        if not self.logged:
+            raise ConfigError("backfill: only a hub numbered by a log backfills")
+        out: list[Entry | ResetNotice] = []
+        expected = after + 1
+        epoch = self.epoch
+        for seq, d, produced_ms in items:
+            if seq < expected or seq > upto:
+                continue  # (out of the range asked for, or repeated: never twice)
+            if seq > expected:
+                out.append(self._notice(expected - 1, seq - 1, now_ms, why="not in the log: trimmed or deleted"))
+            expected = seq + 1
+            if flt.accepts(d):
+                out.append(Entry(seq, d, produced_ms, sse_frame(d, f"{epoch}-{seq}")))
+        if expected <= upto:
+            out.append(self._notice(expected - 1, upto, now_ms, why="not in the log: trimmed or deleted"))
+        return out
+
+    def rebase(self, epoch: str, next_seq: int, now_ms: int, evicted_ms: int = -1) -> None:
+        """The log was recreated (a new epoch): every subscriber gets a reset, the ring empties
+        and numbering goes on from ``next_seq`` of the new epoch."""
+        if parse_cursor(f"{epoch}-0") is None:
+            raise ConfigError(f"epoch: {epoch!r} must be 1-32 lowercase letters or digits")
+        old = self.epoch
+        self.epoch, self.next_seq = epoch, next_seq
+        self.buffer.clear()
+        self.holes.clear()
+        self._hole_notices.clear()
+        self.evicted_ms = max(evicted_ms, now_ms)
+        last = f"{epoch}-{next_seq - 1}"
+        reason = f"the alert log was recreated (epoch {old} -> {epoch}): resuming from now"
+        notice = ResetNotice(next_seq - 1, reason, reset_frame(reason, last, now_ms))
+        for sub in self.subscribers:
+            sub.floor = 0
+            if not sub.overflowed:
+                self._queue(sub, notice)
+            sub.notify()
 
     def _gap_of(self, seq: int) -> tuple[int, int] | None:
         for lo, hi in self.gaps:
@@ -301,14 +498,20 @@ class Hub:
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
 
-    def take(self, sub: Subscriber, limit: int = 256) -> list[Entry]:
-        """Up to ``limit`` queued entries of ``sub`` (counted as delivered)."""
-        out: list[Entry] = []
+    def take(self, sub: Subscriber, limit: int = 256) -> list[Entry | ResetNotice]:
+        """Up to ``limit`` queued entries of ``sub`` (alerts counted as delivered), resets
+        (:class:`ResetNotice`, numbered by a log) in their place among them."""
+        out: list[Entry | ResetNotice] = []
         pending = sub.pending
         while pending and len(out) < limit:
             out.append(pending.popleft())
-        sub.delivered += len(out)
-        self.counters.delivered += len(out)
+        n = len(out)
+        if sub.notices:
+            resets = sum(1 for e in out if type(e) is ResetNotice)
+            sub.notices -= resets
+            n -= resets
+        sub.delivered += n
+        self.counters.delivered += n
         return out
 
     def queue_depths(self) -> tuple[int, int]:
