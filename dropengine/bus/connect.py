@@ -1,0 +1,252 @@
+"""One connection to the bus, its two streams, and the edge where nats exceptions stop.
+
+:func:`connect` opens a nats-py connection that reconnects forever (a detector or frontend
+outlives any one server), but whose *first* connect is bounded: a wrong ``--bus`` fails at
+start with a :class:`~dropengine.core.errors.BusError` naming the servers. Every nats
+exception is translated here (:meth:`Bus.translate`) or in :mod:`.log`; no caller of the bus
+package ever sees one. Messages name the servers (scheme, host, port), never credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+from ..core.errors import BusError, DropEngineError, FencedError
+from .config import BusConfig
+
+if TYPE_CHECKING:  # nats is imported lazily: `import dropengine.bus` must not need the extra
+    from nats.aio.client import Client
+    from nats.js import JetStreamContext
+
+__all__ = ["Bus", "connect", "ensure_streams"]
+
+log = logging.getLogger("dropengine.bus")
+
+#: JetStream API error codes this package acts on.
+WRONG_LAST_SEQUENCE: Final = 10071
+STREAM_NOT_FOUND: Final = 10059
+STREAM_NAME_IN_USE: Final = 10058
+
+
+def _nats_errors() -> tuple[type[BaseException], ...]:
+    import nats.errors
+
+    return (nats.errors.Error, asyncio.TimeoutError, OSError)
+
+
+def describe(exc: BaseException) -> str:
+    """A short text for a nats exception: its class and, for a JetStream API error, the code
+    and description (nats-py's ``str()`` of some errors is empty)."""
+    from nats.js.errors import APIError
+
+    if isinstance(exc, APIError):
+        return f"{type(exc).__name__} {exc.code} (err_code {exc.err_code}): {exc.description}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Bus:
+    """An open connection: ``nc`` (nats-py client), ``js`` (its JetStream context), ``config``.
+
+    Use as ``async with await connect(cfg, name=...) as bus:`` or call :meth:`close`.
+    ``is_connected`` is False while the client reconnects (``/healthz`` reports it).
+    """
+
+    def __init__(self, nc: Client, js: JetStreamContext, config: BusConfig, name: str) -> None:
+        self.nc = nc
+        self.js = js
+        self.config = config
+        self.name = name
+        #: How many times the connection was lost and regained since it opened.
+        self.reconnects = 0
+        self.disconnects = 0
+        self.closing = False
+
+    @property
+    def is_connected(self) -> bool:
+        return bool(self.nc.is_connected)
+
+    @property
+    def server(self) -> str:
+        """The server currently connected to (``host:port``), for messages."""
+        url = getattr(self.nc, "connected_url", None)
+        if url is None:
+            return self.config.display()
+        return f"{url.hostname}:{url.port}"
+
+    def error(self, exc: BaseException, what: str) -> BusError:
+        """``exc`` (a nats exception) as a :class:`BusError` saying what failed and where."""
+        from nats.js.errors import APIError
+
+        if isinstance(exc, DropEngineError):
+            return exc if isinstance(exc, BusError) else BusError(f"{what}: {exc}")
+        if isinstance(exc, APIError) and exc.err_code == WRONG_LAST_SEQUENCE:
+            return FencedError(f"{what}: another writer moved the log ({exc.description}) on {self.server}")
+        return BusError(f"{what} failed on {self.server} ({self.config.display()}): {describe(exc)}")
+
+    @contextmanager
+    def translate(self, what: str) -> Iterator[None]:
+        """``with bus.translate("save checkpoint p0.2"): await ...``: nats exceptions leave as
+        :class:`BusError` (:class:`FencedError` for a wrong expected sequence)."""
+        try:
+            yield
+        except _nats_errors() as exc:
+            raise self.error(exc, what) from None
+
+    async def close(self) -> None:
+        """Close the connection (pending publishes flushed, bounded by the connect timeout)."""
+        if self.nc.is_closed:
+            return
+        self.closing = True
+        try:
+            await asyncio.wait_for(self.nc.close(), timeout=self.config.connect_timeout_s)
+        except _nats_errors() as exc:
+            log.debug("closing the bus connection: %s", describe(exc))
+
+    async def __aenter__(self) -> Bus:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+
+async def connect(config: BusConfig, *, name: str) -> Bus:
+    """Connect to ``config.servers``; :class:`BusError` naming them when no server answers
+    within ``config.connect_timeout_s``. Afterwards the client reconnects forever (short
+    waits), re-subscribing on its own; JetStream requests in between time out and are
+    translated (publishes retried, see :mod:`.log`)."""
+    from nats.aio.client import Client as NATS
+
+    if not isinstance(config, BusConfig):
+        raise TypeError(f"config: {type(config).__name__} is not a BusConfig")
+    nc = NATS()
+    bus_ref: list[Bus] = []
+
+    async def on_error(exc: Exception) -> None:
+        # nats-py reports every failed (re)connect attempt here: expected while a server is
+        # down, so debug; the disconnect itself is logged once below.
+        log.debug("bus %s: %s", config.display(), describe(exc))
+
+    async def on_disconnect() -> None:
+        if nc.is_closed or nc.is_draining or (bus_ref and bus_ref[0].closing):
+            return
+        if bus_ref:
+            bus_ref[0].disconnects += 1
+        log.warning("bus: disconnected from %s; reconnecting", config.display())
+
+    async def on_reconnect() -> None:
+        if bus_ref:
+            bus_ref[0].reconnects += 1
+        log.warning("bus: reconnected to %s", bus_ref[0].server if bus_ref else config.display())
+
+    options: dict[str, Any] = dict(
+        servers=list(config.servers),
+        name=name,
+        connect_timeout=max(0.5, min(2.0, config.connect_timeout_s)),
+        reconnect_time_wait=0.25,
+        max_reconnect_attempts=-1,
+        allow_reconnect=True,
+        error_cb=on_error,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+        ping_interval=5,
+        max_outstanding_pings=2,
+    )
+    try:
+        # With reconnects unbounded nats-py would retry a first connect forever: bound it here.
+        await asyncio.wait_for(nc.connect(**options), timeout=config.connect_timeout_s)
+    except _nats_errors() as exc:
+        # the half-open client may be in any state; what we report is exc
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), timeout=1.0)
+        raise BusError(
+            f"cannot connect to the bus at {config.display()} within {config.connect_timeout_s:g} s: {describe(exc)}"
+        ) from None
+    js = nc.jetstream(timeout=config.request_timeout_s)
+    bus = Bus(nc, js, config, name)
+    bus_ref.append(bus)
+    return bus
+
+
+def _stream_config(bus: Bus, which: str) -> Any:
+    from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
+    cfg = bus.config
+    if which == "alerts":
+        name, subjects, age, size = cfg.alert_stream, [cfg.alert_subjects], cfg.log_max_age_s, cfg.log_max_bytes
+    else:
+        name, subjects, age, size = cfg.quote_stream, [cfg.quote_subjects], cfg.quote_max_age_s, cfg.quote_max_bytes
+    return StreamConfig(
+        name=name,
+        subjects=subjects,
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=float(age),
+        max_bytes=int(size),
+        num_replicas=cfg.replicas,
+        duplicate_window=float(cfg.duplicate_window_s),
+        discard=DiscardPolicy.OLD,
+        allow_direct=True,
+    )
+
+
+def _differs(want: Any, have: Any) -> list[str]:
+    out = []
+    for field in ("max_age", "max_bytes", "num_replicas", "duplicate_window", "discard", "allow_direct"):
+        a, b = getattr(want, field), getattr(have, field)
+        if isinstance(a, float) or isinstance(b, float):
+            if b is None or abs(float(a) - float(b)) > 1e-6:
+                out.append(field)
+        elif a != b:
+            out.append(field)
+    return out
+
+
+async def _ensure(bus: Bus, which: str) -> None:
+    from nats.js.errors import APIError, NotFoundError
+
+    want = _stream_config(bus, which)
+    name = want.name
+    for _ in range(3):  # another process may create it between our look and our create
+        try:
+            info = await bus.js.stream_info(name)
+        except NotFoundError:
+            try:
+                await bus.js.add_stream(want)
+                log.info("bus: created stream %s (%s)", name, ", ".join(want.subjects))
+                return
+            except APIError as exc:
+                if exc.err_code == STREAM_NAME_IN_USE:
+                    continue
+                raise
+        have = info.config
+        if sorted(have.subjects or []) != sorted(want.subjects):
+            raise BusError(
+                f"stream {name} on {bus.server} has subjects {have.subjects!r}, not {want.subjects!r}: "
+                f"another deployment uses the prefix {bus.config.prefix!r} (choose another --bus-prefix)"
+            )
+        if have.storage != want.storage:
+            raise BusError(f"stream {name} on {bus.server} uses {have.storage} storage, not {want.storage}")
+        changed = _differs(want, have)
+        if changed:
+            await bus.js.update_stream(want)
+            log.info("bus: updated stream %s (%s)", name, ", ".join(changed))
+        return
+    raise BusError(f"stream {name} on {bus.server}: created and removed concurrently, giving up")
+
+
+async def ensure_streams(bus: Bus) -> None:
+    """Create the alert and quote streams with ``bus.config``'s settings, or update the
+    settings of existing ones (idempotent); :class:`BusError` when a stream of that name has
+    other subjects (another deployment with the same prefix)."""
+    for which in ("alerts", "quotes"):
+        with bus.translate(f"ensure stream {which}"):
+            await _ensure(bus, which)
