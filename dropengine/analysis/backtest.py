@@ -80,6 +80,9 @@ __all__ = [
     "TAKE_POLICIES",
     "Backtest",
     "BacktestConfig",
+    "Measured",
+    "assemble_backtest",
+    "measure_alerts",
     "run_backtest",
     "summarize",
 ]
@@ -166,6 +169,40 @@ def run_backtest(
     if not isinstance(cfg, BacktestConfig):
         raise ConfigError(f"config: {type(cfg).__name__} is not a BacktestConfig (build one with BacktestConfig(...))")
     opts = resolve(options, keywords)
+    part = measure_alerts(quotes, cfg, opts, timestamp_column=timestamp_column)
+    return assemble_backtest(part.table, part.counters, cfg, opts, part.books, part.fair_failed)
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """The per-alert part of a backtest, before the summary: what the sharded engine
+    (``dropengine.cluster``) computes per shard and merges. Every value of :attr:`table` depends
+    on its alert's event alone (SPEC 9's closes, takes and devigging never look across events),
+    except the ``alert`` number, which is the alert's place in this input's detection order."""
+
+    #: one row per alert, sorted by ``alert``
+    table: pl.DataFrame
+    counters: EngineCounters
+    #: the input position (0-based) of the quote that produced each alert, by ``alert``
+    rows: pl.Series
+    #: the bookmakers of the accepted quotes (for the ``sharp`` warning)
+    books: frozenset[str]
+    #: closing markets that could not be devigged
+    fair_failed: int
+
+
+def assemble_backtest(table: pl.DataFrame, counters: EngineCounters, cfg: BacktestConfig, opts: DetectOptions,
+                      books: frozenset[str], fair_failed: int) -> Backtest:
+    """The :class:`Backtest` of a per-alert table (:attr:`Measured.table`, or the merge of several
+    in detection order): its summary and its warnings."""
+    return Backtest(table, summarize(table, cfg), counters, cfg, _warnings(books, table, cfg, fair_failed),
+                    by_signal_order(opts.types))
+
+
+def measure_alerts(quotes: pl.DataFrame | pl.LazyFrame, cfg: BacktestConfig, opts: DetectOptions, *,
+                   timestamp_column: str | None = None) -> Measured:
+    """Detect the alerts of ``quotes`` and measure each against the close (:func:`run_backtest`
+    without the summary)."""
     frame = _computed(quotes.collect) if isinstance(quotes, pl.LazyFrame) else quotes
     detected = detect_counted(frame, opts, timestamp_column=timestamp_column)
     signals = opts.types != frozenset({"odds_drop"})
@@ -217,11 +254,11 @@ def run_backtest(
     if stand is not None:
         table = _line_clv(table, stand, cfg)
     table = _clv(table, cfg).sort("alert")
-    return Backtest(table, summarize(table, cfg), detected.counters, cfg, _warnings(hist, table, cfg, fair_failed),
-                    by_signal_order(opts.types))
+    books = frozenset(hist.get_column("bookmaker").unique().to_list())
+    return Measured(table, detected.counters, detected.rows, books, fair_failed)
 
 
-def _warnings(hist: pl.DataFrame, table: pl.DataFrame, cfg: BacktestConfig, fair_failed: int) -> tuple[str, ...]:
+def _warnings(books: frozenset[str], table: pl.DataFrame, cfg: BacktestConfig, fair_failed: int) -> tuple[str, ...]:
     """Input that makes every close impossible, said once (a status per alert hides why)."""
     out = []
     statuses = set(table.get_column("close_status").unique().to_list())
@@ -232,9 +269,9 @@ def _warnings(hist: pl.DataFrame, table: pl.DataFrame, cfg: BacktestConfig, fair
         out.append(f"devig: {fair_failed} closing market(s) cannot be devigged with {cfg.devig!r} (e.g. shin needs"
                    " an overround), so their alerts have no no-vig CLV")
     if cfg.sharp is not None:
-        books = sorted(hist.get_column("bookmaker").unique().to_list())
         if cfg.sharp not in books:
-            shown = ", ".join(books[:20]) + (f" and {len(books) - 20} more" if len(books) > 20 else "")
+            listed = sorted(books)
+            shown = ", ".join(listed[:20]) + (f" and {len(listed) - 20} more" if len(listed) > 20 else "")
             out.append(f"sharp: no quotes from {cfg.sharp!r} in the input, so no alert has a close"
                        f" (books present: {shown or 'none'})")
         elif table.height and not statuses & {"ok", "early close", "line moved", "suspended at close"}:

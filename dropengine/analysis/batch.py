@@ -136,6 +136,11 @@ class BatchResult:
     #: The alerts as values when they were built as values (the signals of SPEC 10-12 are on);
     #: ``None``: :meth:`drops` builds them from the table.
     values: tuple[Alert, ...] | None = None
+    #: Per returned alert (aligned with :attr:`alerts` and :meth:`alert_values`): the 0-based
+    #: input position of the quote that produced it (a steam: the quote whose move completed
+    #: it). Detection order is this position, ties in the order given; the sharded engine
+    #: (``dropengine.cluster``) merges the alerts of its shards by it.
+    rows: pl.Series = field(default_factory=lambda: pl.Series("row", [], dtype=pl.UInt32))
 
     def drops(self) -> list[Drop]:
         """The price-drop alerts as :class:`Drop` values, each price with the type it arrived
@@ -212,12 +217,13 @@ def detect_counted(
     if cfg.signals:
         return _with_signals(cfg, loaded, price, alerts, meta, timestamp_column)
     alerts = alerts.filter(filter_expr(cfg.filter)).sort("_i")
+    rows = alerts.get_column("_i").alias("row")
     alerts, types = _typed(alerts, loaded.int_column)
     counters = EngineCounters(
         loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
         price.fired.height, alerts.height,
     )
-    return BatchResult(alerts, counters, loaded.skipped, loaded.rejected, types)
+    return BatchResult(alerts, counters, loaded.skipped, loaded.rejected, types, rows=rows)
 
 
 def _typed(alerts: pl.DataFrame, int_column: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -312,19 +318,24 @@ def _with_signals(
     drop_at: list[int] = []
     line_at: list[int] = []
     steam_at: list[int] = []
+    # the input position of each alert in ``out``: that of the move routed when it was appended
+    out_rows: list[int] = []
     d = ln = 0
     n_drops, n_lines = len(drop_rows), len(line_rows)
     while d < n_drops or ln < n_lines:
         if ln >= n_lines or (d < n_drops and drop_rows[d] <= line_rows[ln]):
+            row = drop_rows[d]
             at, fired_at = route(drop_values[d], out)
             drop_at.append(at)
             d += 1
         else:
+            row = line_rows[ln]
             at, fired_at = route(line_values[ln], out)
             line_at.append(at)
             ln += 1
         if fired_at >= 0:
             steam_at.append(fired_at)
+        out_rows.extend([row] * (len(out) - len(out_rows)))
     types = cfg.types
 
     returned = pl.Series("_at", drop_at, dtype=pl.Int64)
@@ -340,7 +351,8 @@ def _with_signals(
         price.fired.height, len(out), line.seen, line.primed, line.stale, line.suspended, line.repeated,
         line.fired.height, router.cooled, router.steams,
     )
-    return BatchResult(table, counters, loaded.skipped, loaded.rejected, flags, tuple(out))
+    return BatchResult(table, counters, loaded.skipped, loaded.rejected, flags, tuple(out),
+                       pl.Series("row", out_rows, dtype=pl.UInt32))
 
 
 def _line_values(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None) -> list[LineMove]:

@@ -7,6 +7,7 @@ A thin loop: read any input ``replay`` reads, detect with the same flags, measur
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from contextlib import nullcontext as _nullcontext
 from pathlib import Path
 from typing import Any
@@ -14,16 +15,18 @@ from typing import Any
 import click
 import polars as pl
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from ..analysis.backtest import CLOSE_CONVENTIONS, TAKE_POLICIES, Backtest, BacktestConfig, run_backtest
 from ..analysis.devig import DEVIG_METHODS
+from ..cluster.inputs import expand_parquet_dirs
 from ..core.errors import ConfigError
 from ..core.options import DetectOptions
 from ..io.replay import ReplayStats, load_table
 from ..io.report import write_report
 from .options import detect_options, input_options, quiet_option
-from .replay import exit_if_unusable, progress_bar
+from .replay import check_cluster, cluster_options, exit_if_unusable, progress_bar, shard_bar, sharding
 
 __all__ = ["backtest_cmd"]
 
@@ -60,9 +63,10 @@ def _minutes_or_off(ctx: click.Context, param: click.Parameter, value: str) -> f
                    "is flagged 'early close' and gets no CLV; off keeps every close.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="DIR for alerts.parquet/.csv, summary.csv, report.md and PNG charts; else a table here.")
+@cluster_options
 def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: bool, close: str, take: str,
                  latency_ms: int, sharp: str | None, devig: str, early_close: float | None,
-                 out_dir: Path | None) -> None:
+                 out_dir: Path | None, workers: int | None, scheduler: str | None, shards: int | None) -> None:
     """Closing-line value of acting on the alerts of recorded odds (--types: drops, line moves, steam).
 
     Takes any input `replay` takes and its detection flags. For each alert: the price
@@ -71,18 +75,28 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet
     (p_fair_close * d_taken - 1), and minutes to commence; then a summary by bookmaker,
     market, direction and size of move with 95% intervals; with --types beyond odds_drop also by
     type and by the number of books in a steam, with the line CLV in points.
+
+    A directory of Parquet shards (.parquet files only) is read as its files. --workers N (or
+    --scheduler ADDRESS) splits the work by event_id over a Dask cluster: the same tables,
+    summary and files as one process.
     """
     err = Console(stderr=True)
+    sharded = check_cluster("backtest", workers, scheduler, shards)
     stats = ReplayStats()
-    bar, advance = progress_bar(err, paths, quiet)
     try:
+        paths = tuple(expand_parquet_dirs(paths))
+        bar, advance = progress_bar(err, paths, quiet)
         cfg = BacktestConfig(close, take, latency_ms, sharp, devig, early_close)  # type: ignore[arg-type]
-        with bar:
-            # line-only observations (SPEC 10) only when lines are detected, as replay reads them
-            table, _ = load_table(list(paths), fmt, stats, advance, line_only=detect.detects_lines)
-        exit_if_unusable(err, stats)
-        with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
-            bt = run_backtest(table, cfg, options=detect, timestamp_column="_now" if "_now" in table.columns else None)
+        if sharded:
+            bt = _sharded(err, quiet, paths, fmt, stats, cfg, detect, workers, scheduler, shards, bar, advance)
+        else:
+            with bar:
+                # line-only observations (SPEC 10) only when lines are detected, as replay reads them
+                table, _ = load_table(list(paths), fmt, stats, advance, line_only=detect.detects_lines)
+            exit_if_unusable(err, stats)
+            with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
+                bt = run_backtest(table, cfg, options=detect,
+                                  timestamp_column="_now" if "_now" in table.columns else None)
         if out_dir is not None:
             written = write_report(bt, out_dir, "dropengine backtest " + " ".join(sys.argv[2:]))
     except ConfigError as exc:
@@ -106,6 +120,27 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet
     if not quiet and stats.skips:
         reasons = ", ".join(f"{k} {v}" for k, v in stats.skips.counts.items())
         err.print(f"skipped input: {stats.skips.total} ({reasons})", markup=False, highlight=False, soft_wrap=True)
+
+
+def _sharded(err: Console, quiet: bool, paths: tuple[Path, ...], fmt: str, stats: ReplayStats, cfg: BacktestConfig,
+             detect: DetectOptions, workers: int | None, scheduler: str | None, shards: int | None,
+             bar: Progress, advance: Callable[[int], None] | None) -> Backtest:
+    """The backtest sharded by event_id on a Dask cluster (the same result as one process)."""
+    from ..cluster import backtest_sharded
+
+    sbar, start, done = shard_bar(err, quiet)
+
+    def started(n: int) -> None:  # the input is read: stop on unusable input, as one process does
+        bar.stop()
+        exit_if_unusable(err, stats)
+        start(n)
+
+    try:
+        with sharding(workers, scheduler) as client, bar:
+            return backtest_sharded(client, list(paths), cfg, detect, fmt, stats, shards=shards,
+                                    on_start=started, on_shard=done, progress=advance).backtest
+    finally:
+        sbar.stop()
 
 
 def _backtest_tables(out: Console, bt: Backtest) -> None:

@@ -17,24 +17,37 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
+from ..cluster.inputs import expand_parquet_dirs
 from ..core.alerts import Alert, by_signal_order
 from ..core.engine import DropEngine, EngineCounters
 from ..core.errors import ConfigError
 from ..core.options import DetectOptions
+from ..core.partition import MAX_PARTITIONS
 from ..core.skips import printable
 from ..io.replay import ReplayStats, replay, replay_batch
 from ..io.sinks import OUTPUT_SUFFIXES, AlertWriter
+from .extras import require_extra
 from .options import detect_options, input_options, quiet_option
 
-__all__ = ["PROGRESS_MIN_BYTES", "exit_if_unusable", "progress_bar", "replay_cmd"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["PROGRESS_MIN_BYTES", "cluster_options", "exit_if_unusable", "progress_bar", "replay_cmd", "shard_bar"]
 
 #: Inputs above this many bytes get a progress bar (when stderr is a terminal).
 PROGRESS_MIN_BYTES = 8 << 20
@@ -62,6 +75,79 @@ def progress_bar(err: Console, paths: tuple[Path, ...], quiet: bool) -> tuple[Pr
     return bar, advance if show else None
 
 
+def _workers(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= MAX_PARTITIONS:
+        raise click.BadParameter(f"{value} must be a number of worker processes from 1 to {MAX_PARTITIONS}",
+                                 ctx, param)
+    return value
+
+
+def _shards(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= MAX_PARTITIONS:
+        raise click.BadParameter(f"{value} must be a number of shards from 1 to {MAX_PARTITIONS}", ctx, param)
+    return value
+
+
+def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--workers``/``--scheduler``/``--shards``: the batch work sharded by event_id on Dask
+    (the ``cluster`` extra), with exactly the output of one process."""
+    f = click.option("--shards", type=int, default=None, callback=_shards, metavar="S",
+                     help="With --workers/--scheduler: split the input into S shards by event_id "
+                          "(default: 2 per worker). More shards: less memory per task.")(f)
+    f = click.option("--scheduler", default=None, metavar="ADDRESS",
+                     help="Shard the work on the running Dask scheduler at ADDRESS (tcp://HOST:8786); "
+                          "its workers must read the input paths. Needs the cluster extra.")(f)
+    return click.option("--workers", type=int, default=None, callback=_workers, metavar="N",
+                        help="Shard the work by event_id over N local worker processes (Dask). Same "
+                             "output as one process. Needs the cluster extra.")(f)
+
+
+def check_cluster(command: str, workers: int | None, scheduler: str | None, shards: int | None) -> bool:
+    """Whether the run is sharded; a usage error for flags that do not go together, and the
+    ``pip install`` line when the cluster extra is missing."""
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler: give one of them (a local cluster, or a running one)")
+    if workers is None and scheduler is None:
+        if shards is not None:
+            raise click.UsageError(f"--shards {shards}: needs --workers or --scheduler")
+        return False
+    require_extra("cluster", f"dropengine {command} --{'workers' if workers is not None else 'scheduler'}")
+    return True
+
+
+def shard_bar(err: Console, quiet: bool) -> tuple[Progress, Callable[[int], None], Callable[[int], None]]:
+    """A progress bar over the shards of a sharded run on ``err`` (a terminal only, never with
+    ``quiet``): ``start(total)`` shows it once the input is read, ``done(shard)`` advances it;
+    stop it with ``bar.stop()``."""
+    show = err.is_terminal and not quiet
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=err, transient=True, disable=not show)
+    task = bar.add_task("shards", total=None)
+
+    def start(total: int) -> None:
+        bar.update(task, total=total)
+        bar.start()
+
+    def done(shard: int) -> None:
+        bar.advance(task, 1)
+
+    return bar, start, done
+
+
+@contextlib.contextmanager
+def sharding(workers: int | None, scheduler: str | None) -> Iterator[Client]:
+    """The Dask client of a sharded run, closed at the end; a bad worker count or scheduler
+    address is a usage error naming it."""
+    from ..cluster import open_client
+
+    with contextlib.ExitStack() as stack:
+        try:
+            client = stack.enter_context(open_client(workers, scheduler))
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+        yield client
+
+
 @click.command("replay")
 @input_options
 @detect_options()
@@ -71,8 +157,9 @@ def progress_bar(err: Console, paths: tuple[Path, ...], quiet: bool) -> tuple[Pr
 @click.option("--engine", "engine_kind", type=click.Choice(["stream", "batch"]), default="stream",
               show_default=True,
               help="stream: quote by quote; batch: columnar (polars), for large tables. Same alerts.")
+@cluster_options
 def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: bool, output: Path | None,
-               engine_kind: str) -> None:
+               engine_kind: str, workers: int | None, scheduler: str | None, shards: int | None) -> None:
     """Replay recordings and print their alerts, one JSON object per line.
 
     The alerts are price drops; --types adds line moves (spreads, totals, props; books that
@@ -88,8 +175,19 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
     reported). Exit status: 0 when some input was usable, 1 when no quote at all could be
     read from the input (the message says what the files lack), 2 for a usage error, 130
     after Ctrl-C (the alerts found until then are written, and the summary printed).
+
+    A directory of Parquet shards (.parquet files only) is read as its files. With --engine
+    batch, --workers N (or --scheduler ADDRESS) splits the work by event_id over a Dask
+    cluster: the same alerts, in the same order, and the same summary as one process.
     """
     err = Console(stderr=True)
+    sharded = check_cluster("replay", workers, scheduler, shards)
+    if sharded and engine_kind != "batch":
+        raise click.UsageError("--workers/--scheduler shard the batch engine: add --engine batch")
+    try:
+        paths = tuple(expand_parquet_dirs(paths))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     engine = DropEngine.from_options(detect)
     stats = ReplayStats()
     bar, advance = progress_bar(err, paths, quiet)
@@ -99,7 +197,24 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
     writer: AlertWriter | None = None
     try:
         with bar, AlertWriter(output, types=detect.types) as writer:
-            if engine_kind == "batch":
+            if sharded:
+                from ..cluster import detect_sharded
+
+                sbar, start, done = shard_bar(err, quiet)
+
+                def started(n: int) -> None:  # the input is read: the shards' bar replaces the bytes'
+                    bar.stop()
+                    start(n)
+
+                try:
+                    with sharding(workers, scheduler) as client:
+                        merged = detect_sharded(client, list(paths), detect, fmt, stats, shards=shards,
+                                                on_start=started, on_shard=done, progress=advance)
+                finally:
+                    sbar.stop()
+                writer.write(merged.alert_values())  # every type, in detection order
+                counters = merged.counters
+            elif engine_kind == "batch":
                 result = replay_batch(list(paths), fmt, stats, advance, options=detect)
                 writer.write(result.alert_values())  # every type, in detection order
                 counters = result.counters

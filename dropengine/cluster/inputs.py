@@ -1,0 +1,48 @@
+"""Directories of Parquet shards as input (pure path handling: no polars, no dask, so the
+stream engine's ``replay`` can use it without loading either)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..core.errors import ConfigError
+from ..core.skips import printable
+
+__all__ = ["expand_parquet_dirs", "parquet_shard_dir"]
+
+
+def parquet_shard_dir(path: Path) -> list[Path] | None:
+    """The Parquet files of a directory of Parquet shards, sorted by name, or ``None`` when
+    ``path`` is not one (not a directory, or holding no ``.parquet`` file). Hidden files and
+    markers (``.crc``, ``_SUCCESS``, ``_metadata``) are ignored; any other file in it is an error,
+    since it would silently not be read."""
+    if not path.is_dir():
+        return None
+    files: list[Path] = []
+    others: list[str] = []
+    for f in sorted(path.iterdir()):
+        if f.name.startswith((".", "_")):
+            continue
+        if f.is_file() and f.name.lower().endswith(".parquet"):
+            files.append(f)
+        else:
+            others.append(f.name)
+    if not files:
+        return None
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise ConfigError(f"paths: {printable(str(path))!r} holds Parquet shards and other entries ({shown});"
+                          " a directory of Parquet shards holds .parquet files only")
+    return files
+
+
+def expand_parquet_dirs(paths: Sequence[Path]) -> list[Path]:
+    """``paths`` with each directory of Parquet shards replaced by its files (sorted by name):
+    the shards are read as if given one by one (merged by ``last_update``, ties in name order).
+    Other paths (files, directories of The Odds API files) are kept as given."""
+    out: list[Path] = []
+    for p in paths:
+        files = parquet_shard_dir(p)
+        out.extend(files if files is not None else [p])
+    return out

@@ -1,0 +1,417 @@
+"""Sharded batch detection and backtests: shards by ``event_id``, one task per shard, merged back.
+
+Every piece of state detection keeps (a key's series, a line series, a steam group, a
+cooldown) and every figure a backtest computes (a close, a take, a devigged market) lives
+inside one event, so splitting the input by event with :func:`dropengine.core.partition.partition_of`
+(the bus's rule, never a second hash) and running the batch engine on each shard gives, per
+shard, exactly the alerts one process gives for those events, in the same relative order.
+The merge restores the single-process order: each alert carries the input position of the
+quote that produced it (:attr:`dropengine.analysis.batch.BatchResult.rows`), mapped to a
+global *order key* ``(_clock, _f, _r)``; sorting every shard's alerts by it (stable, so a
+quote's several alerts keep their order) is the single-process detection order. Counters
+and skip counts are sums; the skip report keeps the first rows set aside, in input order.
+
+Where the workers read (the client never ships the quotes):
+
+- :class:`ParquetSource`: Parquet quote tables (files given, or a directory of Parquet
+  shards): each task scans every file lazily and keeps its partition's rows. The order key is
+  the single-process one of :func:`dropengine.io.tables.parquet_quote_table` (per-file
+  running-max clock, file index, row in file), so a task's rows sorted by it are in replay
+  order. A worker holds one input file's columns at a time, then its shard.
+- :class:`SplitSource`: every other input (vendor recordings, CSV/NDJSON tables, The Odds
+  API files) is decoded once by the client with :func:`dropengine.io.replay.load_table` (the
+  same table one process detects on) and written as one Parquet file per shard, which its task
+  reads; the order key is the global row.
+
+This module imports dask only inside :func:`open_client` (``import dropengine.cluster`` stays
+light); the task functions are plain functions of polars and the batch engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import polars as pl
+
+from ..analysis.backtest import Backtest, BacktestConfig, assemble_backtest, measure_alerts
+from ..analysis.batch import PRICE_INT_COLUMN, BatchResult, detect_counted
+from ..core.alerts import Alert
+from ..core.engine import EngineCounters
+from ..core.errors import ConfigError, DropEngineError, short_repr
+from ..core.options import DetectOptions
+from ..core.partition import MAX_PARTITIONS, partition_of
+from ..core.skips import Skip, printable
+from ..formats.tables import REQUIRED_COLUMNS
+from ..io.replay import ReplayStats, load_table
+from ..io.tables import plain_parquet_schema, table_lacks_columns
+from .inputs import expand_parquet_dirs
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = [
+    "ORDER_KEY", "ParquetSource", "ShardedBacktest", "ShardedDetect", "SplitSource", "backtest_sharded",
+    "detect_sharded", "open_client", "partition_expr", "shard_count", "shard_frame",
+]
+
+#: The columns of the order key: a row's place in the single-process replay order.
+ORDER_KEY: Final = ("_clock", "_f", "_r")
+#: Shards per worker when not given: several, so a slow shard does not idle the other workers
+#: and each task holds a smaller part of the input.
+SHARDS_PER_WORKER: Final = 2
+
+#: A shard's progress: called with the shard number when its task is done.
+OnShard = Callable[[int], None]
+
+
+# -- input ----------------------------------------------------------------------------------
+
+
+def partition_expr(shards: int) -> pl.Expr:
+    """Each row's shard: :func:`partition_of` of its ``event_id`` (one call per distinct event);
+    a row without one (skipped by the detector as ``missing field``) goes to shard 0."""
+    def parts(s: pl.Series) -> pl.Series:
+        mapping = {e: partition_of(e, shards) for e in s.drop_nulls().unique().to_list()}
+        return s.replace_strict(mapping, default=0, return_dtype=pl.UInt32)
+
+    return pl.col("event_id").cast(pl.String).map_batches(parts, return_dtype=pl.UInt32, is_elementwise=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetSource:
+    """Parquet quote tables the workers scan themselves (the columnar fast path's input)."""
+
+    #: ``(file index, path)`` of every usable file, the index its place among the files given
+    files: tuple[tuple[int, str], ...]
+    #: Int64 prices in some files and Float64 in others: each file says which arrived as ints
+    mixed_prices: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SplitSource:
+    """One Parquet file per shard, written by the client from the decoded table."""
+
+    directory: str
+    shards: int
+
+    def path(self, shard: int) -> str:
+        return str(Path(self.directory) / f"shard-{shard:04d}.parquet")
+
+
+Source = ParquetSource | SplitSource
+
+
+def shard_frame(source: Source, shard: int, shards: int) -> pl.DataFrame:
+    """The rows of one shard in replay order, with the :data:`ORDER_KEY` columns (run by a
+    worker: only this shard's rows are kept, file by file)."""
+    if isinstance(source, SplitSource):
+        frame = pl.read_parquet(source.path(shard))
+        row = pl.col("_row").cast(pl.Int64)
+        return frame.with_columns(row.alias("_clock"), pl.lit(0, dtype=pl.Int64).alias("_f"),
+                                  row.alias("_r")).drop("_row")
+    mine = partition_expr(shards) == shard
+    parts = []
+    for f_idx, path in source.files:
+        lf = pl.scan_parquet(path, glob=False)
+        schema = lf.collect_schema()
+        # the clock of io.tables.parquet_quote_table: per-file running max of last_update
+        clock = pl.col("last_update").cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
+        lf = lf.with_columns(clock.alias("_clock"), pl.lit(f_idx, dtype=pl.Int64).alias("_f"),
+                             pl.int_range(pl.len(), dtype=pl.Int64).alias("_r"))
+        if source.mixed_prices:
+            is_int = schema.get("price", pl.Null).is_integer()
+            lf = lf.with_columns(pl.lit(is_int, dtype=pl.Boolean).alias(PRICE_INT_COLUMN))
+        # an empty part is kept: the shard's columns and types are then those of the whole input
+        parts.append(lf.filter(mine).collect())
+    return pl.concat(parts, how="diagonal_relaxed").sort(list(ORDER_KEY), maintain_order=True)
+
+
+def _split_keys(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return frame.drop(ORDER_KEY), frame.select(ORDER_KEY)
+
+
+# -- tasks (run on the workers) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _DetectPart:
+    shard: int
+    alerts: pl.DataFrame
+    values: tuple[Alert, ...]
+    #: the order key of each alert
+    keys: pl.DataFrame
+    counters: EngineCounters
+    skipped: dict[str, int]
+    #: the first rows set aside before detection (skip reasons only), with their order keys
+    rejected: pl.DataFrame
+
+
+def _detect_task(source: Source, shard: int, shards: int, options: DetectOptions, keep: int) -> _DetectPart:
+    frame, keys = _split_keys(shard_frame(source, shard, shards))
+    res = detect_counted(frame, options, timestamp_column="_now" if "_now" in frame.columns else None)
+    rejected = res.rejected.filter(pl.col("reason").is_in(list(res.skipped))).head(keep)
+    return _DetectPart(
+        shard, res.alerts, tuple(res.alert_values()), keys[res.rows], res.counters, res.skipped,
+        pl.concat([keys[rejected.get_column("row")], rejected.select("reason")], how="horizontal"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _BacktestPart:
+    shard: int
+    table: pl.DataFrame
+    keys: pl.DataFrame
+    counters: EngineCounters
+    books: frozenset[str]
+    fair_failed: int
+
+
+def _backtest_task(source: Source, shard: int, shards: int, cfg: BacktestConfig,
+                   options: DetectOptions) -> _BacktestPart:
+    frame, keys = _split_keys(shard_frame(source, shard, shards))
+    m = measure_alerts(frame, cfg, options, timestamp_column="_now" if "_now" in frame.columns else None)
+    return _BacktestPart(shard, m.table, keys[m.rows], m.counters, m.books, m.fair_failed)
+
+
+# -- the client side ------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def open_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
+    """A dask ``Client``: on a new local cluster of ``workers`` processes (one thread each, on
+    127.0.0.1, no dashboard, spilling to a temporary directory removed at the end), or on the
+    running scheduler at ``scheduler``. :class:`ConfigError` names a bad count or address."""
+    if (workers is None) == (scheduler is None):
+        raise ConfigError("cluster: give a number of workers or a scheduler address (one of them)")
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        if not isinstance(scheduler, str) or not scheduler.strip():
+            raise ConfigError(f"scheduler: {short_repr(scheduler)} must be an address such as tcp://HOST:8786")
+        try:
+            client = Client(scheduler.strip(), timeout=10, set_as_default=False)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            raise ConfigError(f"scheduler: cannot connect to {scheduler!r} ({type(exc).__name__}: {exc})") from None
+        with client:
+            yield client
+        return
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_PARTITIONS:
+        raise ConfigError(f"workers: {short_repr(workers)} must be an integer from 1 to {MAX_PARTITIONS}")
+    with tempfile.TemporaryDirectory(prefix="dropengine-dask-") as spill, LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+        local_directory=spill, silence_logs=logging.ERROR,
+    ) as cluster, Client(cluster, set_as_default=False) as client:  # type: ignore[no-untyped-call]
+        yield client
+
+
+def shard_count(client: Client, shards: int | None = None) -> int:
+    """``shards``, or :data:`SHARDS_PER_WORKER` per worker of ``client``'s cluster."""
+    if shards is None:
+        n = len(client.scheduler_info().get("workers", {})) or 1
+        shards = n * SHARDS_PER_WORKER
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_PARTITIONS:
+        raise ConfigError(f"shards: {short_repr(shards)} must be an integer from 1 to {MAX_PARTITIONS}")
+    return shards
+
+
+@dataclass(slots=True)
+class _Prepared:
+    source: Source | None
+    #: the row -> position text of a skip, by order key ``(_f, _r)``
+    where: Callable[[int, int], str]
+    #: the input as one table, when there was nothing to shard (no usable Parquet file)
+    empty: pl.DataFrame | None = None
+
+
+def _prepare(paths: Sequence[str | Path], fmt: str, stats: ReplayStats, shards: int, workdir: Path,
+             line_only: bool, progress: Callable[[int], None] | None) -> _Prepared:
+    """Decide where the workers read, and read what the client must (see the module docstring)."""
+    if not paths:
+        raise ConfigError("paths: give at least one recording")
+    files = expand_parquet_dirs([Path(p) for p in paths])
+    if (fmt in ("auto", "quotes") and all(p.is_file() and p.name.lower().endswith(".parquet") for p in files)
+            and all(plain_parquet_schema(p) for p in files)):
+        usable: list[tuple[int, str]] = []
+        kinds: set[bool] = set()
+        for f_idx, path in enumerate(files):
+            stats.formats[str(path)] = "quotes"
+            # what io.tables._read_parquet checks, from the file's metadata (the workers read the rows)
+            try:
+                lf = pl.scan_parquet(path, glob=False)
+                schema = lf.collect_schema()
+                height = lf.select(pl.len()).collect().item()
+            except Exception as exc:  # polars raises many exception types; the file is skipped
+                stats.skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc}")
+                continue
+            if table_lacks_columns(path, list(schema), height, stats.skips):
+                continue
+            if progress is not None:
+                progress(path.stat().st_size)
+            usable.append((f_idx, str(path)))
+            stats.quotes += height
+            if schema["price"] != pl.Null:
+                kinds.add(schema["price"].is_integer())
+        names = [p.name for p in files]
+        where = lambda f, r: f"{names[f]}:row {r + 1}"  # noqa: E731 - as parquet_quote_table says it
+        if not usable:
+            return _Prepared(None, where, pl.DataFrame({c: [] for c in REQUIRED_COLUMNS}))  # as one process
+        return _Prepared(ParquetSource(tuple(usable), len(kinds) > 1), where)
+    table, row_where = load_table(files, fmt, stats, progress, line_only=line_only)
+    source = SplitSource(str(workdir), shards)
+    table = table.with_row_index("_row")
+    part = table.select(partition_expr(shards).alias("_p")).get_column("_p")
+    for k in range(shards):
+        table.filter(part == k).write_parquet(source.path(k))
+    return _Prepared(source, lambda f, r: row_where(r))
+
+
+def _gather(client: Client, futures: list[Any], on_shard: OnShard | None) -> list[Any]:
+    """Every task's result, in shard order; a failed task's error raised as a DropEngineError
+    (itself when it is one: bad input is reported as it is by one process)."""
+    from distributed import as_completed
+
+    out: dict[int, Any] = {}
+    try:
+        for fut in as_completed(futures, loop=client.loop):  # type: ignore[no-untyped-call]
+            try:
+                part = fut.result()
+            except DropEngineError:
+                raise
+            except Exception as exc:
+                raise ConfigError(f"cluster: a shard task failed ({type(exc).__name__}: {exc})") from None
+            out[part.shard] = part
+            if on_shard is not None:
+                on_shard(part.shard)
+    finally:
+        for fut in futures:
+            fut.cancel()
+    return [out[k] for k in sorted(out)]
+
+
+def _order(keys: list[pl.DataFrame]) -> pl.Series:
+    """The merge order: indices into the concatenation of the shards' alerts (in shard order)
+    sorted by their order keys; stable, so one quote's alerts keep their order."""
+    return (pl.concat(keys).with_row_index("_n").sort(list(ORDER_KEY), maintain_order=True)
+            .get_column("_n"))
+
+
+def _sum_counters(parts: Sequence[EngineCounters]) -> EngineCounters:
+    return EngineCounters(**{f.name: sum(getattr(c, f.name) for c in parts) for f in fields(EngineCounters)})
+
+
+@dataclass(frozen=True, slots=True)
+class ShardedDetect:
+    """The merged result of a sharded detection: what :func:`dropengine.io.replay.replay_batch`
+    gives one process (the same alerts table, values, counters and skip counts)."""
+
+    alerts: pl.DataFrame
+    values: tuple[Alert, ...]
+    counters: EngineCounters
+    skipped: dict[str, int]
+    shards: int
+
+    def alert_values(self) -> list[Alert]:
+        return list(self.values)
+
+
+def detect_sharded(
+    client: Client,
+    paths: Sequence[str | Path],
+    options: DetectOptions,
+    fmt: str = "auto",
+    stats: ReplayStats | None = None,
+    *,
+    shards: int | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_shard: OnShard | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ShardedDetect:
+    """:func:`dropengine.io.replay.replay_batch` on ``client``'s cluster: the same alerts, in the
+    same order, the same counters, and ``stats`` filled as it fills them (formats, quotes, the
+    skips with their positions in the input).
+
+    ``progress`` is told the bytes the client reads; ``on_start`` the number of shards once the
+    input is read (before any task runs); ``on_shard`` each shard as its task finishes."""
+    st = stats if stats is not None else ReplayStats()
+    n = shard_count(client, shards)
+    with tempfile.TemporaryDirectory(prefix="dropengine-shards-") as tmp:
+        prep = _prepare(paths, fmt, st, n, Path(tmp), options.detects_lines, progress)
+        if prep.source is None:
+            assert prep.empty is not None
+            res: BatchResult = detect_counted(prep.empty, options)
+            return ShardedDetect(res.alerts, tuple(res.alert_values()), res.counters, res.skipped, n)
+        if on_start is not None:
+            on_start(n)
+        keep = st.skips.keep
+        futures = [client.submit(_detect_task, prep.source, k, n, options, keep, pure=False) for k in range(n)]
+        parts: list[_DetectPart] = _gather(client, futures, on_shard)
+    order = _order([p.keys for p in parts])
+    alerts = pl.concat([p.alerts for p in parts], how="diagonal_relaxed")[order]
+    values_all = [a for p in parts for a in p.values]
+    values = tuple(values_all[i] for i in order.to_list())
+    skipped: dict[str, int] = {}
+    for p in parts:
+        for reason, count in p.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    counters = _sum_counters([p.counters for p in parts])
+    # as replay_batch: rows the detector set aside before detection are skips, in input order
+    rejected = pl.concat([p.rejected for p in parts]).sort(list(ORDER_KEY), maintain_order=True)
+    for _, f, r, reason in rejected.head(max(0, st.skips.keep - len(st.skips.first))).iter_rows():
+        st.skips.first.append(Skip(printable(prep.where(f, r)), reason, "rejected by the batch detector"))
+    for reason, count in skipped.items():
+        st.skips.counts[reason] = st.skips.counts.get(reason, 0) + count
+    st.quotes = max(0, st.quotes - sum(skipped.values()))
+    return ShardedDetect(alerts, values, counters, skipped, n)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardedBacktest:
+    """A sharded backtest: the single-process :class:`Backtest`, and how many shards ran."""
+
+    backtest: Backtest
+    shards: int
+
+
+def backtest_sharded(
+    client: Client,
+    paths: Sequence[str | Path],
+    cfg: BacktestConfig,
+    options: DetectOptions,
+    fmt: str = "auto",
+    stats: ReplayStats | None = None,
+    *,
+    shards: int | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_shard: OnShard | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ShardedBacktest:
+    """:func:`dropengine.analysis.backtest.run_backtest` over the quotes of ``paths`` (read as
+    ``dropengine backtest`` reads them) on ``client``'s cluster: the same per-alert table (the
+    ``alert`` numbers in the single-process detection order), summary, counters and warnings.
+    The callbacks as for :func:`detect_sharded` (``on_start`` may stop the run on unusable
+    input, as one process stops before detecting)."""
+    st = stats if stats is not None else ReplayStats()
+    n = shard_count(client, shards)
+    with tempfile.TemporaryDirectory(prefix="dropengine-shards-") as tmp:
+        prep = _prepare(paths, fmt, st, n, Path(tmp), options.detects_lines, progress)
+        if on_start is not None:
+            on_start(n)
+        if prep.source is None:
+            assert prep.empty is not None
+            m = measure_alerts(prep.empty, cfg, options)
+            return ShardedBacktest(assemble_backtest(m.table, m.counters, cfg, options, m.books, m.fair_failed), n)
+        futures = [client.submit(_backtest_task, prep.source, k, n, cfg, options, pure=False) for k in range(n)]
+        parts: list[_BacktestPart] = _gather(client, futures, on_shard)
+    order = _order([p.keys for p in parts])
+    table = pl.concat([p.table for p in parts], how="vertical_relaxed")[order]
+    table = table.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("alert"))
+    books = frozenset().union(*(p.books for p in parts))
+    bt = assemble_backtest(table, _sum_counters([p.counters for p in parts]), cfg, options, books,
+                           sum(p.fair_failed for p in parts))
+    return ShardedBacktest(bt, n)
