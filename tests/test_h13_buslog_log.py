@@ -155,7 +155,7 @@ def test_a_retried_publish_whose_first_ack_was_lost_is_stored_once(nats_server_m
                     raise nats.errors.TimeoutError  # stored, but the ack never reached us
                 return ack
 
-            bus.js.publish = lossy  # type: ignore[method-assign]
+            bus.js.publish = lossy  # type: ignore[method-assign,assignment]
             for fenced in (True, False):
                 attempts.clear()
                 last = (await log.info()).last_seq

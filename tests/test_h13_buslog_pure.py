@@ -86,7 +86,7 @@ def test_bad_servers_are_named(url: str, named: str) -> None:
 )
 def test_bad_settings_name_the_field_and_value(field: str, value: object) -> None:
     with pytest.raises(ConfigError) as err:
-        BusConfig(("nats://127.0.0.1:4222",), **{field: value})
+        BusConfig(("nats://127.0.0.1:4222",), **{field: value})  # type: ignore[arg-type]
     assert str(err.value).startswith(field) and repr(value) in str(err.value)
 
 

@@ -23,7 +23,7 @@ import contextlib
 import datetime
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -188,7 +188,7 @@ class _Reader:
         )
         return await self.bus.js.add_consumer(self.stream, config=cfg, timeout=self.bus.config.request_timeout_s)
 
-    async def messages(self, start: int, *, stop: int | None) -> AsyncIterator[_Delivered]:
+    async def messages(self, start: int, *, stop: int | None) -> AsyncGenerator[_Delivered, None]:
         """Messages with seq >= ``start``; with ``stop``: only up to ``stop`` and only those
         held now (then it ends), and a bounded number of retries; without: forever."""
         from nats.js.errors import NotFoundError
@@ -404,7 +404,7 @@ class AlertLog:
         return LogEntry(d.seq, alert, produced_ms, int(tail) if tail.isdigit() else -1,
                         parse_source(headers.get(SOURCE)))
 
-    async def read(self, start_seq: int, stop_seq: int) -> AsyncIterator[LogEntry]:
+    async def read(self, start_seq: int, stop_seq: int) -> AsyncGenerator[LogEntry, None]:
         """Every entry with ``start_seq <= seq <= stop_seq`` the log holds now, in order, then
         ends (a backfill). Deleted or trimmed messages are simply absent."""
         _check_seq("start_seq", start_seq)
@@ -417,7 +417,7 @@ class AlertLog:
             if entry is not None:
                 yield entry
 
-    async def follow(self, start_seq: int) -> AsyncIterator[LogEntry]:
+    async def follow(self, start_seq: int) -> AsyncGenerator[LogEntry, None]:
         """Every entry from ``start_seq`` on, live, forever, in stream order, each once, across
         reconnects and leader changes. Sequences the log no longer holds are skipped: the
         caller checks contiguity. :class:`BusError` if the stream is deleted or recreated
@@ -476,7 +476,7 @@ class QuoteLog:
                 return 0
         return int(raw.seq or 0)
 
-    async def read(self, partition: int, start_seq: int) -> AsyncIterator[tuple[int, QuoteBatch | FeedError]]:
+    async def read(self, partition: int, start_seq: int) -> AsyncGenerator[tuple[int, QuoteBatch | FeedError], None]:
         """``partition``'s quote messages from ``start_seq`` on, live, forever: ``(seq, batch)``,
         or ``(seq, FeedError)`` for a message that is not a quote batch (counted, logged)."""
         _check_seq("start_seq", start_seq)
