@@ -1,12 +1,16 @@
 """What feeds ``dropengine serve``: a replayed recording, or the live upstream (fan-in).
 
 Both call ``ingest(quotes, now_ms)`` with the wall-clock time the quotes arrived (a server's
-alerts carry the time they were produced, SPEC section 4).
+alerts carry the time they were produced, SPEC section 4). When ``ingest`` returns an
+awaitable (``dropengine ingest``'s bus publisher, which returns once the bus acknowledged the
+quotes), the source awaits it before it reads on: the bus's pace holds the source back
+instead of quotes piling up in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import threading
@@ -35,6 +39,13 @@ REPLAY_POSITION = "replay:quotes_fed"
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+async def _feed(ingest: Ingest, quotes: list[Quote], now_ms: int) -> None:
+    """Call ``ingest`` and, when it returns an awaitable, await it (backpressure)."""
+    result = ingest(quotes, now_ms)
+    if inspect.isawaitable(result):
+        await result
 
 
 class ManualSource:
@@ -71,7 +82,7 @@ class ManualSource:
         ingest, stamp = self._ingest, _now_ms() if now_ms is None else now_ms
 
         async def go() -> None:
-            ingest(quotes, stamp)
+            await _feed(ingest, quotes, stamp)
 
         asyncio.run_coroutine_threadsafe(go(), self._loop).result(timeout_s)
 
@@ -127,7 +138,7 @@ class ReplaySource:
                 if not batch:
                     continue
             if self.speed is None:
-                ingest(batch, _now_ms())
+                await _feed(ingest, batch, _now_ms())
                 self.fed += len(batch)
                 await asyncio.sleep(0)
                 continue
@@ -141,7 +152,7 @@ class ReplaySource:
                     await asyncio.sleep(min((lu - prev) / 1000 / self.speed, self.max_gap_s))
                 if prev is None or lu > prev:
                     prev = lu
-                ingest(batch[i:j], _now_ms())
+                await _feed(ingest, batch[i:j], _now_ms())
                 self.fed += j - i
                 i = j
         self.done = True
@@ -253,7 +264,7 @@ class UpstreamSource:
         async for received in self.feed.frames():
             quotes = received.quotes
             if quotes:
-                ingest(quotes, received.received_ms)
+                await _feed(ingest, quotes, received.received_ms)
                 top = max(q.last_update for q in quotes)
                 if top > fed.get(received.sport_key, -1):
                     fed[received.sport_key] = top

@@ -1,0 +1,372 @@
+"""One partition's detector: quotes from the bus in, alerts to the alert log out, exactly once.
+
+A :class:`Detector` runs one :class:`~dropengine.core.engine.DropEngine` over the quote
+messages of partition ``I`` of ``P`` (subject ``{prefix}.quotes.{I}``) and publishes every
+alert to ``{prefix}.alerts.{I}``. Partitions split by event (:func:`~dropengine.core.partition.partition_of`)
+and no detection state crosses events, so ``P`` detectors together publish what one engine
+over all the quotes detects (in another interleaving between partitions).
+
+Exactly once, across crashes:
+
+- **Position.** Every few seconds, after a fully processed quote message, the engine's
+  snapshot and that message's stream sequence are saved (:mod:`.checkpoint`). A restart
+  restores them and reads on from the next message; the engine is deterministic (alerts are
+  stamped with the message's ``now_ms``), so it detects again exactly the alerts it had
+  detected after the checkpoint.
+- **Source skip.** Each alert carries its source position ``(qseq, k)`` (quote message, index
+  among that message's alerts). At start the detector reads the position of the last alert on
+  its subject and skips every re-detected alert at or before it: exact, however old.
+- **Message ids.** ``Nats-Msg-Id: p{I}.{P}.{qseq}.{k}``: a publish repeated after a lost
+  acknowledgement is dropped by the stream's duplicate window.
+- **One writer.** A lease (:mod:`.lease`) names the partition's detector; each publish also
+  expects the subject's last sequence to be the one this detector last wrote, so a second
+  writer (a paused process whose lease expired) fails with :class:`FencedError` and stops
+  instead of publishing a second copy.
+
+A quote message that cannot be decoded is skipped, counted and logged with its sequence; a
+quote of another partition (an ``ingest`` run with another ``--partitions``) is dropped and
+counted, so state never mixes partitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..core.alerts import Alert
+from ..core.engine import DropEngine
+from ..core.errors import BusError, ConfigError, FeedError, FencedError, short_repr
+from ..core.options import DetectOptions
+from ..core.partition import partition_of
+from ..core.quote import Quote
+from . import checkpoint as ckpt
+from .codec import QuoteBatch
+from .connect import Bus
+from .lease import Lease, LeaseValue, new_owner
+from .log import AlertLog, QuoteLog
+
+__all__ = ["Detector", "DetectorStats"]
+
+log = logging.getLogger("dropengine.bus.detector")
+
+#: Longest pause between two attempts to publish while the bus is unreachable.
+_RETRY_MAX_S: Final = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorStats:
+    """What a detector has done since it started (a status line, a test's check)."""
+
+    #: Quote messages fully processed (decoded or not).
+    messages: int = 0
+    #: Quotes handed to the engine.
+    quotes: int = 0
+    #: Alerts the engine detected (re-detections after a restart included).
+    detected: int = 0
+    #: Alerts this process appended to the log.
+    published: int = 0
+    #: Re-detected alerts not published again: their source position was already in the log.
+    skipped: int = 0
+    #: Publishes the log's duplicate window dropped (a repeat after a lost acknowledgement).
+    duplicates: int = 0
+    #: Quote messages that could not be decoded (skipped).
+    bad_messages: int = 0
+    #: Quotes of another partition in this partition's subject (dropped).
+    foreign: int = 0
+    #: Checkpoints saved.
+    checkpoints: int = 0
+    #: The stream sequence of the last quote message processed (0: none yet).
+    quote_seq: int = 0
+
+    def line(self) -> str:
+        """One status line."""
+        return (f"{self.messages:,} messages, {self.quotes:,} quotes, {self.detected:,} alerts detected, "
+                f"{self.published:,} published, {self.skipped:,} already in the log, {self.bad_messages:,} bad "
+                f"messages, {self.foreign:,} foreign quotes, {self.checkpoints:,} checkpoints, "
+                f"at quote message {self.quote_seq:,}")
+
+
+class Detector:
+    """The detector of partition ``partition`` of ``partitions`` with ``options``.
+
+    ``checkpoint_every_s``: seconds between checkpoints (after a fully processed message;
+    also once when it stops). ``lease_ttl_s``: the lease's length (renewed every third).
+    ``clock``: seconds since the epoch (``time.time``), for the lease, the checkpoints and
+    the alerts' produced time. ``fresh``: ignore a saved checkpoint and start an empty engine
+    from the start of the retained quote log (alerts whose source position the log already
+    holds are still not published again). ``wait``: wait for a lease held by another
+    detector (a standby) instead of raising :class:`~.lease.LeaseHeld`; ``on_wait`` hears of
+    each holder waited for, ``on_start`` of the detector once it holds the lease and has
+    loaded its checkpoint.
+    """
+
+    def __init__(self, bus: Bus, partition: int, partitions: int, options: DetectOptions, *,
+                 checkpoint_every_s: float = 2.0, lease_ttl_s: float = 6.0,
+                 clock: Callable[[], float] = time.time, fresh: bool = False, wait: bool = True,
+                 owner: str | None = None, on_wait: Callable[[LeaseValue], None] | None = None,
+                 on_start: Callable[[Detector], None] | None = None) -> None:
+        if not isinstance(options, DetectOptions):
+            raise ConfigError(f"options: {short_repr(options)} is not a DetectOptions")
+        if not (isinstance(partitions, int) and isinstance(partition, int) and 0 <= partition < partitions):
+            raise ConfigError(f"partition: {partition!r}/{partitions!r} must be I/P with 0 <= I < P")
+        partition_of("", partitions)  # the core's check of the partition count
+        if not (isinstance(checkpoint_every_s, (int, float)) and 0 < checkpoint_every_s <= 86400):
+            raise ConfigError(f"checkpoint_every_s: {short_repr(checkpoint_every_s)} must be a positive number of "
+                              "seconds (at most a day)")
+        self.bus = bus
+        self.partition = partition
+        self.partitions = partitions
+        self.options = options
+        self.checkpoint_every_s = float(checkpoint_every_s)
+        self.fresh = fresh
+        self.wait = wait
+        self.on_wait = on_wait
+        self.on_start = on_start
+        self._clock = clock
+        self.name = ckpt.object_name(partition, partitions)
+        self.lease = Lease(bus, self.name, owner or new_owner(), lease_ttl_s, clock=clock)
+        self.engine: DropEngine | None = None
+        #: Where the run started reading (set once the checkpoint is loaded).
+        self.start_seq = 0
+        #: How the engine started: "checkpoint at N", "fresh" or "empty".
+        self.origin = ""
+        self._n: dict[str, int] = dict.fromkeys(DetectorStats.__dataclass_fields__, 0)
+        self._alerts = AlertLog(bus, partitions=partitions)
+        self._quotes = QuoteLog(bus)
+        self._expect = 0  # the last stream sequence on this partition's alert subject
+        self._last_source: tuple[int, int] = (0, -1)  # re-detections at or before it are skipped
+        self._saved_seq = -1  # the quote_seq of the last checkpoint saved
+        self._last_save = 0.0  # when (the clock) the last checkpoint was taken
+        self._until: int | None = None  # run(until_seq=)
+
+    @property
+    def stats(self) -> DetectorStats:
+        """A frozen copy of the counters."""
+        return DetectorStats(**self._n)
+
+    def _ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # -- start ---------------------------------------------------------------------------
+    async def _start(self) -> None:
+        """The lease is held: load the checkpoint, find the log's last source position."""
+        cp = None if self.fresh else await ckpt.load(self.bus, self.partition, self.partitions)
+        if cp is not None:
+            ckpt.check_options(cp, self.options)
+            self.engine = DropEngine.restore(cp.engine)
+            self.start_seq = cp.quote_seq + 1
+            self._n["quote_seq"] = self._saved_seq = cp.quote_seq
+            self.origin = f"checkpoint at quote message {cp.quote_seq}"
+        else:
+            self.engine = DropEngine.from_options(self.options)
+            self.start_seq = 1
+            self.origin = "fresh (checkpoint ignored)" if self.fresh else "empty (no checkpoint)"
+        await self._sync_log()
+        self._last_save = self._clock()
+        log.info("%s: engine %s; reading quotes from message %d; alert log at %d, last source %s",
+                 self.name, self.origin, self.start_seq, self._expect, self._last_source)
+
+    async def _sync_log(self) -> None:
+        """The subject's last sequence (the fence) and the last source position (the skip)."""
+        seq, source = await self._alerts.last_for(self.partition)
+        self._expect = seq
+        if source is not None and source > self._last_source:
+            self._last_source = source
+
+    # -- run -----------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event | None = None, *, until_seq: int | None = None) -> DetectorStats:
+        """Detect until ``stop`` is set (forever without one), or with ``until_seq`` until the
+        quote message at that stream sequence or a later one is processed (a bounded run: a
+        test, a benchmark, a catch-up); returns the counters.
+
+        Raises :class:`FencedError` when another detector holds (``wait=False``) or takes the
+        partition, :class:`ConfigError` / :class:`~dropengine.core.errors.SnapshotError`
+        for a checkpoint this detector must not use, :class:`BusError` when the bus fails
+        at start. While running, an unreachable bus is waited for (publishes are retried;
+        nothing is skipped).
+        """
+        stop = stop if stop is not None else asyncio.Event()
+        self._until = until_seq
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            acquiring = asyncio.ensure_future(self.lease.acquire(self._ms(), self.wait, self.on_wait))
+            done, _ = await asyncio.wait({acquiring, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if acquiring not in done:
+                acquiring.cancel()
+                with contextlib.suppress(asyncio.CancelledError, BusError):
+                    await acquiring
+                return self.stats
+            acquiring.result()
+            lost = asyncio.Event()
+            renewing = asyncio.ensure_future(self._renew(lost))
+            clean = fenced = False
+            try:
+                await self._start()
+                if self.on_start is not None:
+                    self.on_start(self)
+                await self._consume(stopped, lost)
+                clean = True
+            except FencedError:
+                fenced = True
+                raise
+            finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
+                # the last checkpoint only after a clean stop: after an error the engine may be
+                # ahead of the position (a message detected, its alerts not all published)
+                if clean and self.lease.held:
+                    with contextlib.suppress(BusError):
+                        await self._checkpoint()
+                if not fenced:  # a fenced detector's lease is someone else's now
+                    await self.lease.release()
+            return self.stats
+        finally:
+            stopped.cancel()
+
+    async def _renew(self, lost: asyncio.Event) -> None:
+        """Renew the lease every third of it; on :class:`FencedError` set ``lost``."""
+        pause = self.lease.ttl_ms / 3000
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                await self.lease.renew(self._ms())
+            except FencedError as exc:
+                log.error("%s: %s: stopping", self.name, exc)
+                lost.set()
+                return
+            except BusError as exc:  # the bus is away: the lease runs on until it expires
+                log.warning("%s: lease not renewed: %s", self.name, exc)
+
+    async def _consume(self, stopped: asyncio.Future[Any], lost: asyncio.Event) -> None:
+        reader = self._quotes.read(self.partition, self.start_seq)
+        fenced = asyncio.ensure_future(lost.wait())
+        nxt: asyncio.Future[tuple[int, QuoteBatch | FeedError]] | None = None
+        until = self._until
+        try:
+            while until is None or self._n["quote_seq"] < until:
+                if nxt is None:
+                    nxt = asyncio.ensure_future(_anext(reader))
+                timeout = None
+                if self._n["quote_seq"] != self._saved_seq:  # something to checkpoint
+                    timeout = max(0.0, self._next_save - self._clock())
+                done, _ = await asyncio.wait({nxt, stopped, fenced}, timeout=timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if fenced in done:
+                    raise FencedError(f"lease {self.name}: taken by another detector")
+                if stopped in done and nxt not in done:
+                    return
+                if nxt not in done:  # the checkpoint is due while no message comes
+                    await self._checkpoint()
+                    continue
+                seq, item = nxt.result()
+                nxt = None
+                await self._process(seq, item, lost)
+                if self._clock() >= self._next_save:
+                    await self._checkpoint()
+                if stopped in done:
+                    return
+        finally:
+            fenced.cancel()
+            if nxt is not None and not nxt.done():
+                nxt.cancel()
+                with contextlib.suppress(asyncio.CancelledError, BusError, StopAsyncIteration):
+                    await nxt
+            with contextlib.suppress(Exception):
+                await reader.aclose()  # type: ignore[attr-defined]
+
+    @property
+    def _next_save(self) -> float:
+        return self._last_save + self.checkpoint_every_s
+
+    async def _process(self, seq: int, item: QuoteBatch | FeedError, lost: asyncio.Event) -> None:
+        """One quote message: detect, publish what the log does not hold yet, advance."""
+        n = self._n
+        assert self.engine is not None
+        if isinstance(item, FeedError):
+            n["bad_messages"] += 1
+            log.warning("%s: quote message %d skipped: %s", self.name, seq, item)
+        else:
+            quotes: list[Quote] = item.quotes
+            me, count = self.partition, self.partitions
+            mine = [q for q in quotes if partition_of(q.event_id, count) == me]
+            if len(mine) != len(quotes):
+                if n["foreign"] == 0:
+                    log.warning("%s: quote message %d holds quotes of other partitions (does ingest run with "
+                                "another --partitions?): dropped and counted", self.name, seq)
+                n["foreign"] += len(quotes) - len(mine)
+            alerts = self.engine.observe_many(mine, now_ms=item.now_ms)
+            n["quotes"] += len(mine)
+            n["detected"] += len(alerts)
+            if alerts:
+                await self._publish(seq, alerts, lost)
+        n["messages"] += 1
+        n["quote_seq"] = seq
+
+    async def _publish(self, seq: int, alerts: list[Alert], lost: asyncio.Event) -> None:
+        """Append the message's alerts in order, skipping those the log holds; while the bus
+        is unreachable retry (after renewing the lease and reading the log's position again,
+        so a publish whose acknowledgement was lost is neither lost nor repeated)."""
+        n = self._n
+        k = 0
+        pause = 0.1
+        while k < len(alerts):
+            if lost.is_set():
+                raise FencedError(f"lease {self.name}: taken by another detector")
+            if (seq, k) <= self._last_source:
+                n["skipped"] += 1
+                k += 1
+                continue
+            try:
+                if self.lease.due(self._ms()):
+                    await self.lease.renew(self._ms())
+                got = await self._alerts.publish(self.partition, alerts[k], qseq=seq, k=k, produced_ms=self._ms(),
+                                                 expect_last=self._expect)
+            except FencedError:
+                raise
+            except BusError as exc:
+                log.warning("%s: publish of alert %d.%d failed (%s); retrying in %.1f s", self.name, seq, k, exc,
+                            pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _RETRY_MAX_S)
+                try:
+                    await self.lease.renew(self._ms())  # FencedError (another detector took over) stops
+                    await self._sync_log()
+                except FencedError:
+                    raise
+                except BusError:
+                    pass  # still away: the next attempt tries again
+                continue
+            if self._alerts.duplicates != n["duplicates"]:  # a repeat the log had already stored
+                n["duplicates"] = self._alerts.duplicates
+            else:
+                n["published"] += 1
+            self._expect = max(self._expect, got)
+            self._last_source = (seq, k)
+            pause = 0.1
+            k += 1
+
+    async def _checkpoint(self) -> None:
+        """Save the engine after the last fully processed message (when it moved)."""
+        seq = self._n["quote_seq"]
+        self._last_save = self._clock()
+        if self.engine is None or seq == self._saved_seq:
+            return
+        cp = ckpt.Checkpoint(ckpt.VERSION, self.partition, self.partitions, seq, self.engine.snapshot(),
+                             self.options.as_dict(), self._ms())
+        try:
+            await ckpt.save(self.bus, cp)
+        except BusError as exc:  # the next one will do; the position only falls behind
+            log.warning("%s: checkpoint at quote message %d not saved: %s", self.name, seq, exc)
+            return
+        self._saved_seq = seq
+        self._n["checkpoints"] += 1
+
+
+async def _anext(it: AsyncIterator[tuple[int, QuoteBatch | FeedError]]) -> tuple[int, QuoteBatch | FeedError]:
+    return await it.__anext__()

@@ -1,0 +1,439 @@
+"""``dropengine ingest`` and ``dropengine detect``: partitioned detection over NATS JetStream.
+
+``ingest`` reads today's sources (a recording replayed at ``--speed``, or the live upstream
+through the fan-in) and publishes the quotes to ``--partitions P`` subjects, by
+``crc32(event_id) % P``. ``detect --partition I/P`` runs one engine over partition ``I`` and
+appends its alerts to the alert log that ``serve --bus`` frontends read. Both need the ``bus``
+extra (``pip install 'dropengine[bus]'``); nats is imported only inside the commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import click
+
+from ..core.errors import BusError, ConfigError, DropEngineError, FencedError, SnapshotError
+from ..core.keys import Secret
+from ..core.options import DetectOptions
+from ..core.partition import MAX_PARTITIONS, parse_partition
+from ..core.retry import RetryPolicy
+from ..formats.query import StreamQuery
+from ..live.transport import TRANSPORTS, UpstreamConfig
+from .extras import StartupError, require_extra
+from .mock_upstream import speed_callback
+from .options import detect_options, name_list
+
+__all__ = ["EXIT_FENCED", "detect_cmd", "ingest_cmd"]
+
+#: Exit status of a detector that another detector displaced (its lease or the log's fence).
+EXIT_FENCED: Final = 3
+_LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+log = logging.getLogger("dropengine.cli.bus")
+
+
+def _bus_options(*, retention: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--bus``, ``--bus-prefix``, ``--replicas`` (and with ``retention`` the streams'
+    limits); the command gets ``bus_config`` (a validated ``BusConfig``) instead."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        import functools
+
+        names = ["bus_url", "bus_prefix", "replicas", "connect_timeout"]
+        if retention:
+            names += ["log_max_age", "log_max_bytes", "quote_max_age", "quote_max_bytes", "duplicate_window"]
+
+        @functools.wraps(f)
+        def command(**kwargs: Any) -> Any:
+            raw = {n: kwargs.pop(n) for n in names}
+            from ..bus.config import BusConfig  # pure (no nats): the flags are judged before the extra
+
+            extra: dict[str, Any] = {"connect_timeout_s": raw["connect_timeout"]}
+            if retention:
+                extra |= {"log_max_age_s": raw["log_max_age"], "log_max_bytes": raw["log_max_bytes"],
+                         "quote_max_age_s": raw["quote_max_age"], "quote_max_bytes": raw["quote_max_bytes"],
+                         "duplicate_window_s": raw["duplicate_window"]}
+            try:
+                kwargs["bus_config"] = BusConfig.parse(raw["bus_url"], prefix=raw["bus_prefix"],
+                                                       replicas=raw["replicas"], **extra)
+            except ConfigError as exc:
+                field, _, rest = str(exc).partition(": ")
+                flag = {"bus": "--bus", "servers": "--bus", "prefix": "--bus-prefix", "replicas": "--replicas",
+                        "log_max_age_s": "--log-max-age", "log_max_bytes": "--log-max-bytes",
+                        "quote_max_age_s": "--quote-max-age", "quote_max_bytes": "--quote-max-bytes",
+                        "duplicate_window_s": "--duplicate-window", "connect_timeout_s": "--connect-timeout"}.get(field)
+                if flag is None:
+                    raise click.UsageError(str(exc)) from None
+                raise click.BadParameter(rest, param_hint=f"'{flag}'") from None
+            return f(**kwargs)
+
+        options = [
+            click.option("--bus", "bus_url", required=True, envvar="DROPENGINE_BUS", show_envvar=True,
+                         metavar="URL[,URL...]",
+                         help="NATS servers of one cluster: nats://HOST:PORT (comma-separated for several)."),
+            click.option("--bus-prefix", default="dropengine", show_default=True, metavar="NAME",
+                         help="Names the streams ({PREFIX}_QUOTES, {PREFIX}_ALERTS), subjects and buckets; "
+                              "deployments sharing one NATS cluster use different prefixes."),
+            click.option("--replicas", type=click.IntRange(1, 5), default=1, show_default=True,
+                         help="JetStream replicas of what this command creates (3 on a 3-node cluster)."),
+            click.option("--connect-timeout", type=click.FloatRange(min=0.1, max=600), default=5.0, show_default=True,
+                         metavar="SECONDS",
+                         help="Give up starting when no bus server answers within this long (exit status 2). "
+                              "Once connected, a lost connection is retried forever."),
+        ]
+        if retention:
+            options += [
+                click.option("--log-max-age", type=float, default=86400.0, show_default=True, metavar="SECONDS",
+                             help="The alert log keeps alerts this long (older ones are trimmed)."),
+                click.option("--log-max-bytes", type=int, default=1 << 30, show_default=True, metavar="BYTES",
+                             help="...and at most this many bytes (the oldest go first)."),
+                click.option("--quote-max-age", type=float, default=86400.0, show_default=True, metavar="SECONDS",
+                             help="The quote stream keeps quotes this long: a detector restarted from an older "
+                                  "checkpoint misses the quotes trimmed meanwhile."),
+                click.option("--quote-max-bytes", type=int, default=1 << 30, show_default=True, metavar="BYTES",
+                             help="...and at most this many bytes."),
+                click.option("--duplicate-window", type=float, default=120.0, show_default=True, metavar="SECONDS",
+                             help="How long the streams remember a message id (a republish inside it is dropped)."),
+            ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _log_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--log-level", type=click.Choice(_LOG_LEVELS), default="info", show_default=True,
+                        help="Log lines (stderr) from this level on.")(f)
+
+
+def _status_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--status-every", type=click.FloatRange(min=0), default=10.0, show_default=True,
+                        metavar="SECONDS", help="A status line on stderr this often; 0 never.")(f)
+
+
+def _duration_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+                        help="Stop after this many seconds (default: run until SIGINT/SIGTERM).")(f)
+
+
+def _say(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+async def _until_stopped(main: Awaitable[Any], duration: float | None, stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM and ``duration`` set ``stop``; ``main`` watches it."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    timer = loop.call_later(duration, stop.set) if duration is not None else None
+    try:
+        await main
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
+async def _status(every: float, line: Callable[[], str]) -> None:
+    if every <= 0:
+        return
+    while True:
+        await asyncio.sleep(every)
+        _say(line())
+
+
+# -- detect --------------------------------------------------------------------------------
+def _partition(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    try:
+        return parse_partition(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix("partition: "), ctx, param) from None
+
+
+@click.command("detect")
+@_bus_options(retention=False)
+@click.option("--partition", "part", required=True, metavar="I/P", callback=_partition,
+              help="Detect partition I of P (0 <= I < P): the events with crc32(event_id) % P == I, as "
+                   "'dropengine ingest --partitions P' publishes them.")
+@detect_options()
+@click.option("--checkpoint-every", type=click.FloatRange(min=0.05), default=2.0, show_default=True,
+              metavar="SECONDS",
+              help="Save the engine and the quote position to the bus this often (and at a clean stop).")
+@click.option("--fresh", is_flag=True,
+              help="Ignore a saved checkpoint: start an empty engine from the start of the retained quote "
+                   "stream (alerts whose source position the log holds are still not published again).")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="When another detector holds the partition: wait as its standby and take over when its "
+                   "lease expires (--wait), or exit at once with status 2 naming the holder (--no-wait).")
+@click.option("--lease-ttl", type=click.FloatRange(min=0.5, max=3600), default=6.0, show_default=True,
+              metavar="SECONDS",
+              help="The partition lease's length, renewed every third of it: a standby takes over this long "
+                   "after its holder died.")
+@_duration_option
+@_status_option
+@_log_option
+def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, checkpoint_every: float, fresh: bool,
+               wait: bool, lease_ttl: float, duration: float | None, status_every: float, log_level: str) -> None:
+    """Detect one partition of the quote stream and append its alerts to the alert log.
+
+    One engine over the quotes of partition I of P (published by 'dropengine ingest
+    --partitions P'), with the detection options of 'dropengine replay' (--types adds line
+    moves and steam). Its alerts go to the alert log ({PREFIX}_ALERTS, subject
+    {prefix}.alerts.I), which 'dropengine serve --bus' frontends serve. P detectors, one per
+    partition, publish exactly the alerts one engine over all the quotes would (events never
+    share state).
+
+    \b
+    Guarantees:
+      - one writer per partition: a lease in the bus ({prefix}_leases) plus an
+        expected-last-sequence check on every publish. A second detector for a held
+        partition waits as a standby (or exits with --no-wait); one that lost its
+        partition stops at once (exit status 3) without publishing.
+      - exactly once across a crash (kill -9 included): every --checkpoint-every seconds
+        the engine and its quote position go to the bus ({prefix}_checkpoints); a restart
+        restores them, reads on from there and skips every alert whose source position
+        the log already holds (and JetStream drops a repeated message id).
+      - a checkpoint saved with another P or other detection options is refused, naming
+        both (start with --fresh to discard it).
+      - a quote message that cannot be decoded is skipped, counted and logged.
+
+    Limits: quotes trimmed from the quote stream (--quote-max-age of ingest) before a
+    stopped detector read them are lost to it; the lease compares wall clocks of hosts
+    (the log's sequence check still refuses a second writer).
+
+    Exit status: 0 after SIGINT/SIGTERM or --duration; 2 when it cannot start (a bad flag,
+    the bus extra missing, the bus unreachable, a refused checkpoint, the partition held
+    with --no-wait); 3 when another detector took the partition; 1 when the bus failed
+    while running.
+
+    \b
+    Example:
+      dropengine detect --bus nats://127.0.0.1:4222 --partition 0/2 --types odds_drop,steam
+    """
+    require_extra("bus", "dropengine detect")
+    index, count = part
+    _logging(log_level)
+    outcome: list[BaseException] = []
+
+    async def main() -> None:
+        from ..bus.connect import connect
+        from ..bus.detector import Detector
+
+        stop = asyncio.Event()
+        try:
+            bus = await connect(bus_config, name=f"dropengine-detect-{index}.{count}")
+        except BusError as exc:
+            raise StartupError(str(exc)) from None
+        try:
+            if not await _streams_ready(bus, stop, duration):
+                return
+
+            def waiting(holder: Any) -> None:
+                _say(f"dropengine detect: partition {index}/{count} is held by {holder.owner}; waiting as its "
+                     "standby (--no-wait to exit instead)")
+
+            def started(d: Detector) -> None:
+                _say(f"dropengine detect: partition {index}/{count} on {bus_config.display()}: engine {d.origin}, "
+                     f"reading quotes from message {d.start_seq}")
+
+            detector = Detector(bus, index, count, detect, checkpoint_every_s=checkpoint_every,
+                                lease_ttl_s=lease_ttl, fresh=fresh, wait=wait, on_wait=waiting, on_start=started)
+            status = asyncio.ensure_future(_status(status_every, lambda: f"detect {index}/{count}: "
+                                                   + detector.stats.line()))
+            try:
+                await _until_stopped(detector.run(stop), duration, stop)
+            except DropEngineError as exc:
+                outcome.append(exc)
+            finally:
+                status.cancel()
+            if detector.origin:  # it ran (not refused at start)
+                _say(f"dropengine detect {index}/{count}: {detector.stats.line()}")
+        finally:
+            await bus.close()
+
+    asyncio.run(main())
+    if outcome:
+        exc = outcome[0]
+        from ..bus.lease import LeaseHeld
+
+        if isinstance(exc, LeaseHeld):
+            raise StartupError(f"partition {index}/{count}: {exc} (started with --no-wait)")
+        if isinstance(exc, FencedError):
+            _say(f"Error: partition {index}/{count}: {exc}; stopped without publishing more")
+            sys.exit(EXIT_FENCED)
+        if isinstance(exc, (ConfigError, SnapshotError)):
+            raise StartupError(str(exc))
+        raise click.ClickException(str(exc))  # a BusError while running: exit status 1
+
+
+async def _streams_ready(bus: Any, stop: asyncio.Event, duration: float | None) -> bool:
+    """Wait until ingest has created both streams (their settings are ingest's); False when
+    stopped first."""
+    from nats.js.errors import NotFoundError
+
+    cfg = bus.config
+    deadline = None if duration is None else time.monotonic() + duration
+    told = False
+    while True:
+        missing = []
+        for stream in (cfg.quote_stream, cfg.alert_stream):
+            with bus.translate(f"info of {stream}"):
+                try:
+                    await bus.js.stream_info(stream)
+                except NotFoundError:
+                    missing.append(stream)
+        if not missing:
+            return True
+        if not told:
+            _say(f"dropengine detect: waiting for the streams {' and '.join(missing)} on {cfg.display()} "
+                 "('dropengine ingest' creates them)")
+            told = True
+        if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=0.5)
+
+
+# -- ingest --------------------------------------------------------------------------------
+@click.command("ingest")
+@click.option("--source", "source_spec", required=True, metavar="replay:FILE[,FILE...]|upstream:BASE_URL",
+              help="replay:FILE[,FILE...] (recordings replayed at --speed, merged by time) or upstream:BASE_URL "
+                   "(the live feed through the fan-in, with its retry and resume).")
+@_bus_options(retention=True)
+@click.option("--partitions", type=click.IntRange(1, MAX_PARTITIONS), required=True, metavar="P",
+              help="Publish to P partition subjects by crc32(event_id) % P; run one 'dropengine detect "
+                   "--partition I/P' for each I.")
+@click.option("--speed", default="1", show_default=True, callback=speed_callback,
+              help="With replay: times the recorded pace, or 'max'.")
+@click.option("--max-gap", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="With replay: longest pause between two recorded moments, in seconds.")
+@click.option("--upstream-key", envvar="DROPENGINE_UPSTREAM_KEY", default=None, show_envvar=True,
+              help="With upstream: its API key (DROPENGINE_API_KEY also works).")
+@click.option("--sports", default="all", show_default=True,
+              help="With upstream: 'all' (every active sport, refreshed every 5 minutes) or a,b.")
+@click.option("--transport", type=click.Choice(TRANSPORTS), default="sse", show_default=True,
+              help="With upstream: how to connect to it.")
+@_duration_option
+@_status_option
+@_log_option
+def ingest_cmd(source_spec: str, bus_config: Any, partitions: int, speed: float | None, max_gap: float,
+               upstream_key: str | None, sports: str, transport: str, duration: float | None, status_every: float,
+               log_level: str) -> None:
+    """Publish quotes from a recording or the live upstream to the partitioned quote stream.
+
+    Creates (or updates the limits of) the quote stream {PREFIX}_QUOTES and the alert log
+    {PREFIX}_ALERTS. Each batch of quotes that arrived together becomes one message per
+    partition (subject {prefix}.quotes.I, I = crc32(event_id) % P; a partition's quotes keep
+    their order); the next batch is read only when the bus acknowledged the previous one.
+    A replay ends at the end of its recordings (exit status 0); the live upstream runs until
+    SIGINT/SIGTERM or --duration. A restarted ingest does not resume a replay (it publishes
+    the recording again; detectors take the repeats as stale or unchanged prices) and asks
+    the upstream for its current state.
+
+    Exit status: 0 when done or stopped; 2 when it cannot start (a bad flag, the bus extra
+    missing, the bus unreachable, a replay file missing or of no known format); 1 when the bus
+    failed while publishing.
+
+    \b
+    Example:
+      dropengine ingest --source replay:fixtures/demo_nba_frames.ndjson --speed 60 \\
+          --bus nats://127.0.0.1:4222 --partitions 2
+    """
+    require_extra("bus", "dropengine ingest")
+    source = _source(source_spec, speed, max_gap, upstream_key, sports, transport)
+    _logging(log_level)
+    failure: list[BaseException] = []
+
+    async def main() -> None:
+        from ..bus.connect import connect, ensure_streams
+        from ..bus.ingest import BusIngest
+
+        stop = asyncio.Event()
+        try:
+            bus = await connect(bus_config, name="dropengine-ingest")
+            await ensure_streams(bus)
+        except BusError as exc:
+            raise StartupError(str(exc)) from None
+        try:
+            publish = BusIngest(bus, partitions)
+            _say(f"dropengine ingest: {source.name} to {bus_config.display()} ({bus_config.quote_stream}, "
+                 f"{partitions} partitions)")
+            running = asyncio.ensure_future(source.run(publish, {}))
+
+            async def until_done() -> None:
+                stopped = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                stopped.cancel()
+                if not running.done():
+                    running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+
+            def line() -> str:
+                s = publish.stats
+                return (f"ingest: {s.quotes:,} quotes in {s.messages:,} messages ({s.bytes:,} bytes), "
+                        f"quote stream at {s.last_seq:,}")
+
+            status = asyncio.ensure_future(_status(status_every, line))
+            try:
+                await _until_stopped(until_done(), duration, stop)
+            except DropEngineError as exc:
+                failure.append(exc)
+            finally:
+                status.cancel()
+            per = ", ".join(f"{i}: {n:,}" for i, n in enumerate(publish.per_partition))
+            skipped = getattr(getattr(source, "stats", None), "skips", None)
+            extra = f"; {skipped.total:,} input lines skipped" if skipped is not None and skipped.total else ""
+            _say(f"dropengine ingest: {line()}; messages per partition {per}{extra}")
+        finally:
+            await bus.close()
+
+    asyncio.run(main())
+    if failure:
+        raise click.ClickException(str(failure[0]))
+
+
+def _source(spec: str, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,
+            transport: str) -> Any:
+    """The source ``--source`` names, as ``serve`` builds it (same checks, same messages)."""
+    from ..server.sources import ReplaySource, UpstreamSource
+    from .serve import _check_replay_file
+
+    kind, _, target = spec.partition(":")
+    try:
+        if kind == "replay" and target:
+            paths = [p.strip() for p in target.split(",")]
+            for p in paths:
+                _check_replay_file(p)
+            return ReplaySource(paths, speed, max_gap)
+        if kind == "upstream" and target:
+            if transport == "ws":
+                require_extra("live", "dropengine ingest --transport ws")
+            key = upstream_key or os.environ.get("DROPENGINE_API_KEY")
+            if not key:
+                raise click.BadParameter("upstream needs a key: --upstream-key or DROPENGINE_UPSTREAM_KEY",
+                                         param_hint="--upstream-key")
+            cfg = UpstreamConfig(target, Secret(key), transport, "header", StreamQuery(),  # type: ignore[arg-type]
+                                 None, RetryPolicy())
+            wanted = None if sports.strip() == "all" else name_list(sports, "--sports")
+            return UpstreamSource(cfg, wanted)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--source") from None
+    raise click.BadParameter(f"{spec!r}: use replay:FILE[,FILE...] or upstream:BASE_URL", param_hint="--source")
