@@ -341,7 +341,7 @@ class Hub:
     # -- subscribing -------------------------------------------------------------------------
     def subscribe(
         self, flt: AlertFilter, cursor: Cursor | None = None, notify: Callable[[], None] | None = None,
-        max_pending: int | None = None, *, log_last: int | None = None,
+        max_pending: int | None = None, *, log_first: int | None = None, log_last: int | None = None,
     ) -> tuple[Subscriber, str | None]:
         """Register a subscriber and queue what it missed; returns it and, when its cursor or
         ``since`` cannot be honoured in full, the reason for a ``reset`` frame to send first.
@@ -373,6 +373,9 @@ class Hub:
                     reason = f"cursor {cursor} is ahead of the alert log (newest {newest})"
                 else:
                     reason = f"cursor {cursor} is ahead of this server (newest {self.high_water})"
+            elif self.logged and log_first is not None and cursor.seq < log_first - 1:
+                reason = f"alerts after {cursor} are no longer in the alert log (trimmed by its retention; " \
+                         f"oldest kept: {self.epoch}-{log_first}); resuming from now"
             elif cursor.seq < self._newest_evicted(oldest):
                 reason = f"alerts after {cursor} are no longer buffered (oldest kept: {self.epoch}-{oldest})"
             else:
