@@ -53,7 +53,6 @@ __all__ = ["AlertLog", "LogEntry", "LogInfo", "QuoteLog", "epoch_of"]
 log = logging.getLogger("dropengine.bus")
 
 EXPECTED_LAST_SUBJECT_SEQ: Final = "Nats-Expected-Last-Subject-Sequence"
-EXPECTED_STREAM: Final = "Nats-Expected-Stream"
 _STATUS: Final = "Status"
 _UNIX: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _ONE_US: Final = datetime.timedelta(microseconds=1)
@@ -123,9 +122,10 @@ def _retryable(exc: BaseException) -> bool:
     return False
 
 
-async def _publish(bus: Bus, subject: str, payload: bytes, headers: dict[str, str], what: str) -> Any:
+async def _publish(bus: Bus, subject: str, payload: bytes, headers: dict[str, str], what: str, stream: str) -> Any:
     """One JetStream publish, retried (same headers, so the same ``Nats-Msg-Id``) a bounded
-    number of times while no server answers; nats exceptions leave as :class:`BusError`."""
+    number of times while no server answers; :class:`BusError` if another stream than
+    ``stream`` took it (a subject overlap: a misconfiguration, reported at once)."""
     from nats.errors import ConnectionClosedError
 
     cfg = bus.config
@@ -135,7 +135,10 @@ async def _publish(bus: Bus, subject: str, payload: bytes, headers: dict[str, st
         if bus.nc.is_closed:
             raise BusError(f"{what}: the bus connection is closed")
         try:
-            return await bus.js.publish(subject, payload, timeout=cfg.request_timeout_s, headers=dict(headers))
+            ack = await bus.js.publish(subject, payload, timeout=cfg.request_timeout_s, headers=dict(headers))
+            if ack.stream != stream:
+                raise BusError(f"{what}: stored by stream {ack.stream!r}, not {stream} (subjects overlap)")
+            return ack
         except ConnectionClosedError as exc:
             raise bus.error(exc, what) from None
         except _nats_errors() as exc:
@@ -197,6 +200,8 @@ class _Reader:
         nc = bus.nc
         silence = 2 * bus.config.heartbeat_s + 0.5
         next_seq = start
+        # restarts in a row without a message yielded: they back off (never a hot loop against
+        # a sick server) and bound a read
         failures = 0
         while True:
             queue: asyncio.Queue[Msg] = asyncio.Queue()
@@ -212,7 +217,6 @@ class _Reader:
                 sub = await nc.subscribe(inbox, cb=enqueue)
                 info = await self._open(next_seq, inbox)
                 consumer = info.name
-                failures = 0
                 if stop is not None and not info.num_pending:
                     return
                 expect = 1  # the next consumer sequence
@@ -259,6 +263,7 @@ class _Reader:
                     if stop is not None and sseq > stop:
                         return
                     next_seq = sseq + 1
+                    failures = 0
                     yield _Delivered(sseq, pending, msg)
                     if stop is not None and (sseq >= stop or pending == 0):
                         return
@@ -266,14 +271,12 @@ class _Reader:
                 if exc.err_code == STREAM_NOT_FOUND or "stream" in (exc.description or "").lower():
                     raise BusError(f"{self.what}: stream {self.stream} not found on {bus.server}") from None
                 reason = describe(exc)
-                failures += 1
             except _nats_errors() as exc:
                 from nats.errors import ConnectionClosedError
 
                 if isinstance(exc, ConnectionClosedError) or nc.is_closed:
                     raise bus.error(exc, self.what) from None
                 reason = describe(exc)
-                failures += 1
             finally:
                 if sub is not None:
                     with contextlib.suppress(*_nats_errors()):
@@ -285,11 +288,12 @@ class _Reader:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(bus.js.delete_consumer(self.stream, consumer), timeout=1.0)
             self.restarts += 1
+            failures += 1
             if stop is not None and failures > bus.config.publish_attempts:
                 raise BusError(f"{self.what}: gave up after {failures} failed attempts on {bus.server}: {reason}")
             log.info("%s: reading again from seq %d (%s)", self.what, next_seq, reason)
-            if failures:
-                await asyncio.sleep(min(0.05 * 2 ** min(failures, 5), 1.0))
+            if failures > 1:
+                await asyncio.sleep(min(0.05 * 2 ** min(failures - 2, 5), 1.0))
 
 
 class AlertLog:
@@ -336,8 +340,9 @@ class AlertLog:
         mid = msg_id(partition, p, qseq, k)
         if type(produced_ms) is not int or produced_ms < 0:
             raise ConfigError(f"produced_ms: {short_repr(produced_ms)} must be a non-negative integer (unix ms)")
-        headers = {MSG_ID: mid, SOURCE: source_header(qseq, k), PRODUCED_MS: str(produced_ms),
-                   EXPECTED_STREAM: cfg.alert_stream}
+        # (no Nats-Expected-Stream header: JetStream stores every header with the message and
+        # each reader parses them all; the ack names the stream, checked in _publish)
+        headers = {MSG_ID: mid, SOURCE: source_header(qseq, k), PRODUCED_MS: str(produced_ms)}
         if expect_last is not None:
             headers[EXPECTED_LAST_SUBJECT_SEQ] = str(_check_seq("expect_last", expect_last, 0))
         subject = cfg.alert_subject(partition)
@@ -345,7 +350,7 @@ class AlertLog:
         from nats.js.errors import APIError
 
         try:
-            ack = await _publish(self.bus, subject, encode_alert(alert), headers, what)
+            ack = await _publish(self.bus, subject, encode_alert(alert), headers, what, cfg.alert_stream)
         except APIError as exc:
             if exc.err_code == WRONG_LAST_SEQUENCE:
                 # An earlier attempt of this very publish may have landed (its ack lost) and
@@ -456,10 +461,10 @@ class QuoteLog:
         cfg = self.bus.config
         subject = cfg.quote_subject(partition)
         payload = encode_quotes(now_ms, quotes)
-        headers = {MSG_ID: f"q{partition}.{secrets.token_hex(8)}", EXPECTED_STREAM: cfg.quote_stream}
+        headers = {MSG_ID: f"q{partition}.{secrets.token_hex(8)}"}
         what = f"publish quotes to {subject}"
         try:
-            ack = await _publish(self.bus, subject, payload, headers, what)
+            ack = await _publish(self.bus, subject, payload, headers, what, cfg.quote_stream)
         except _nats_errors() as exc:
             raise self.bus.error(exc, what) from None
         return int(ack.seq)
