@@ -128,8 +128,9 @@ async def log_entries(bus: Bus) -> list[LogEntry]:
 def check_log(entries: list[LogEntry], expected: list[tuple[int, tuple[int, int], Alert]]) -> None:
     """The log holds exactly the expected alerts (0 missing, 0 duplicates), each on its
     event's partition at its source position, each partition's in its engine's order."""
-    got = Counter((e.partition, e.source, msgspec.json.encode(e.alert)) for e in entries)
-    want = Counter((i, source, msgspec.json.encode(a)) for i, source, a in expected)
+    got: Counter[tuple[int, Any, bytes]] = Counter((e.partition, e.source, msgspec.json.encode(e.alert))
+                                                   for e in entries)
+    want: Counter[tuple[int, Any, bytes]] = Counter((i, source, msgspec.json.encode(a)) for i, source, a in expected)
     missing, extra = want - got, got - want
     assert not missing and not extra, (f"{sum(missing.values())} missing, {sum(extra.values())} extra of "
                                        f"{len(expected)}: {list(missing)[:2]} / {list(extra)[:2]}")

@@ -278,7 +278,7 @@ class Detector:
                 with contextlib.suppress(asyncio.CancelledError, BusError, StopAsyncIteration):
                     await nxt
             with contextlib.suppress(Exception):
-                await reader.aclose()  # type: ignore[attr-defined]
+                await reader.aclose()
 
     @property
     def _next_save(self) -> float:
