@@ -155,7 +155,7 @@ def _drop(event: str) -> Alert:
     return alert
 
 
-def test_bad_quote_messages_are_skipped_counted_and_the_rest_detected(nats_server_module: NatsServer) -> None:
+def test_bad_quote_messages_and_foreign_quotes_are_skipped_counted_and_the_rest_detected(nats_server_module: NatsServer) -> None:
     good = [(moves("e4", 1_000), 5_000), (moves("e5", 10_000) + moves("e6", 10_000), 20_000),
             (moves("e4", 30_000, 3)[1:], 40_000)]
 
@@ -167,6 +167,8 @@ def test_bad_quote_messages_are_skipped_counted_and_the_rest_detected(nats_serve
             await bus.js.publish(subject, b"not json at all")
             await ingest(*good[1])
             await bus.js.publish(subject, b'{"now_ms": 1, "quotes": [{"sport_key": "nba"}]}')  # a quote short
+            # quotes of partition 1 in partition 0's subject (an ingest with another P): dropped
+            await QuoteLog(bus).publish(0, 35_000, moves("e1", 30_000) + moves("e2", 30_000))
             await ingest(*good[2])
             d = Detector(bus, 0, P, DetectOptions())
             stats = await d.run(until_seq=ingest.last_seqs[0])
@@ -175,7 +177,7 @@ def test_bad_quote_messages_are_skipped_counted_and_the_rest_detected(nats_serve
     stats, entries = run(go())
     engine = DropEngine()
     expected = [a for quotes, now in good for a in engine.observe_many(quotes, now_ms=now)]
-    assert stats.bad_messages == 2 and stats.messages == 5
+    assert stats.bad_messages == 2 and stats.foreign == 6 and stats.messages == 6
     assert [encode_alert(e.alert) for e in entries] == [encode_alert(a) for a in expected]
     assert stats.published == len(expected) == 9
 

@@ -293,8 +293,13 @@ class Detector:
             log.warning("%s: quote message %d skipped: %s", self.name, seq, item)
         else:
             quotes: list[Quote] = item.quotes
-            me, count = self.partition, self.partitions
-            mine = [q for q in quotes if partition_of(q.event_id, count) == me]
+            mine = quotes
+            if self.partitions > 1:
+                # judged per event, not per quote (a message holds a few events, many quotes)
+                me, count = self.partition, self.partitions
+                foreign = {e for e in {q.event_id for q in quotes} if partition_of(e, count) != me}
+                if foreign:
+                    mine = [q for q in quotes if q.event_id not in foreign]
             if len(mine) != len(quotes):
                 if n["foreign"] == 0:
                     log.warning("%s: quote message %d holds quotes of other partitions (does ingest run with "
