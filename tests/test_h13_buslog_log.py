@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dropengine.bus import AlertLog, Bus, BusConfig, QuoteBatch, QuoteLog, connect, ensure_streams
 from dropengine.bus.codec import MSG_ID, SOURCE
@@ -396,3 +398,67 @@ def test_ensure_streams_is_idempotent_and_applies_settings(nats_server_module: N
 
     run(scenario())
 
+
+
+def test_a_delivery_lost_in_transit_is_read_again_never_skipped(nats_server_module: NatsServer) -> None:
+    """The client drops a delivery once (as a slow consumer or a reconnect would): one in the
+    middle (the next delivery's consumer sequence shows it), or the last one (only the idle
+    heartbeat's last-delivered count shows it). follow() still yields every sequence once."""
+    cfg = config(nats_server_module)
+
+    async def scenario() -> None:
+        async with await opened(cfg, "pub") as pub, await opened(cfg, "sub") as sub:
+            await publish_n(AlertLog(pub, partitions=2), 8)
+            real = sub.nc.subscribe
+            lose: set[int] = set()
+            lost: list[int] = []
+
+            async def lossy_subscribe(subject: str, *args: Any, cb: Any = None, **kw: Any) -> Any:
+                async def lossy(msg: Any) -> None:
+                    if msg.data and msg.reply:
+                        seq = int(msg.reply.split(".")[5])
+                        if seq in lose and seq not in lost:
+                            lost.append(seq)
+                            return
+                    await cb(msg)
+
+                return await real(subject, *args, cb=lossy if cb else None, **kw)
+
+            sub.nc.subscribe = lossy_subscribe  # type: ignore[method-assign]
+            for missing in (3, 8):
+                lose, lost[:] = {missing}, []
+                follow = AlertLog(sub).follow(1)
+                assert [e.seq for e in await take(follow, 8)] == list(range(1, 9)), missing
+                assert lost == [missing]
+                await follow.aclose()
+
+    run(scenario())
+
+
+@pytest.fixture(scope="module")
+def held_log(nats_server_module: NatsServer) -> tuple[BusConfig, list[int]]:
+    """A log of 30 alerts of which a few were deleted and the first 4 purged."""
+    cfg = config(nats_server_module)
+
+    async def build() -> list[int]:
+        async with await opened(cfg) as bus:
+            await publish_n(AlertLog(bus, partitions=3), 30, partitions=3)
+            for seq in (7, 8, 15, 30):
+                await bus.js.delete_msg(cfg.alert_stream, seq)
+            await bus.js.purge_stream(cfg.alert_stream, seq=5)
+        return [s for s in range(5, 31) if s not in (7, 8, 15, 30)]
+
+    return cfg, run(build())
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(start=st.integers(1, 35), stop=st.integers(0, 40))
+def test_read_is_exactly_the_held_entries_in_range(held_log: tuple[BusConfig, list[int]], start: int,
+                                                    stop: int) -> None:
+    cfg, held = held_log
+
+    async def scenario() -> list[int]:
+        async with await connect(cfg, name="reader") as bus:
+            return [e.seq async for e in AlertLog(bus).read(start, stop)]
+
+    assert run(scenario()) == [s for s in held if start <= s <= stop]
