@@ -183,20 +183,28 @@ def _backtest_task(source: Source, shard: int, shards: int, cfg: BacktestConfig,
 
 
 @contextlib.contextmanager
-def open_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
+def open_client(workers: int | None = None, scheduler: str | None = None, *,
+                connect_timeout_s: float = 10.0) -> Iterator[Client]:
     """A dask ``Client``: on a new local cluster of ``workers`` processes (one thread each, on
     127.0.0.1, no dashboard, spilling to a temporary directory removed at the end), or on the
-    running scheduler at ``scheduler``. :class:`ConfigError` names a bad count or address."""
+    running scheduler at ``scheduler`` (given up after ``connect_timeout_s``).
+    :class:`ConfigError` names a bad count or address."""
     if (workers is None) == (scheduler is None):
         raise ConfigError("cluster: give a number of workers or a scheduler address (one of them)")
     from distributed import Client, LocalCluster
+    from distributed.comm import get_address_host_port
 
     if scheduler is not None:
-        if not isinstance(scheduler, str) or not scheduler.strip():
-            raise ConfigError(f"scheduler: {short_repr(scheduler)} must be an address such as tcp://HOST:8786")
+        address = scheduler.strip() if isinstance(scheduler, str) else ""
         try:
-            client = Client(scheduler.strip(), timeout=10, set_as_default=False)  # type: ignore[no-untyped-call]
-        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            # the address's form first: a Client made from a malformed one lingers at exit
+            get_address_host_port(address)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"scheduler: {short_repr(scheduler)} is not a scheduler address such as "
+                              f"tcp://HOST:8786 ({exc})") from None
+        try:
+            client = Client(address, timeout=connect_timeout_s, set_as_default=False)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError, ValueError) as exc:
             raise ConfigError(f"scheduler: cannot connect to {scheduler!r} ({type(exc).__name__}: {exc})") from None
         with client:
             yield client
