@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from dropengine.bus import AlertLog, Bus, BusConfig, QuoteBatch, QuoteLog, connect, ensure_streams
 from dropengine.bus.codec import MSG_ID, SOURCE
 from dropengine.core.alerts import Drop
+from dropengine.core.epoch import new_epoch
 from dropengine.core.errors import BusError, ConfigError, DropEngineError, FeedError, FencedError
 from dropengine.core.quote import Quote
-from dropengine.server.hub import new_epoch
 
 from . import natsutil
 from .natsutil import NatsServer, free_port

@@ -25,9 +25,9 @@ from dropengine.bus.codec import (
 from dropengine.bus.config import BusConfig
 from dropengine.bus.log import epoch_of
 from dropengine.core.alerts import Drop
+from dropengine.core.epoch import new_epoch
 from dropengine.core.errors import ConfigError, FeedError
 from dropengine.core.quote import Quote
-from dropengine.server.hub import new_epoch
 
 pytestmark = pytest.mark.bus
 

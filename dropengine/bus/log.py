@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from ..core.alerts import Alert
+from ..core.epoch import new_epoch
 from ..core.errors import BusError, ConfigError, FeedError, FencedError, short_repr
 from ..core.quote import Quote
 from .codec import (
@@ -58,25 +59,13 @@ _UNIX: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _ONE_US: Final = datetime.timedelta(microseconds=1)
 
 
-def _base36(n: int) -> str:
-    # The same naming as dropengine.server.hub.new_epoch (which the bus layer may not import;
-    # a test pins that both agree; the lead is asked to move new_epoch into core).
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    n = abs(int(n)) or 1
-    out = ""
-    while n and len(out) < 12:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out
-
-
 def epoch_of(created: datetime.datetime | None) -> str:
     """The log's epoch: ``new_epoch(created_us)`` of the stream's creation time (UTC)."""
     if created is None:
         raise BusError("the alert stream reports no creation time (nats-server too old?)")
     if created.tzinfo is None:
         created = created.replace(tzinfo=datetime.UTC)
-    return _base36((created - _UNIX) // _ONE_US)
+    return new_epoch((created - _UNIX) // _ONE_US)
 
 
 @dataclass(frozen=True, slots=True)
