@@ -101,7 +101,7 @@ class NatsServer:
         """Start the process (and, with ``wait``, wait until it accepts clients)."""
         if self.running:
             return self
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it; closed in _reap
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child inherits it; ours is closed below
         try:
             self.proc = subprocess.Popen(self._args(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         finally:
