@@ -462,3 +462,24 @@ def test_read_is_exactly_the_held_entries_in_range(held_log: tuple[BusConfig, li
             return [e.seq async for e in AlertLog(bus).read(start, stop)]
 
     assert run(scenario()) == [s for s in held if start <= s <= stop]
+
+
+def test_follow_ends_with_a_bus_error_when_the_log_is_recreated(nats_server_module: NatsServer) -> None:
+    """Sequences of a recreated stream (another epoch) are other messages: following stops
+    with a BusError naming both epochs instead of yielding them as the old log's."""
+    cfg = config(nats_server_module)
+
+    async def scenario() -> None:
+        async with await opened(cfg, "pub") as pub, await opened(cfg, "sub") as sub:
+            await publish_n(AlertLog(pub, partitions=1), 2, partitions=1)
+            old = await AlertLog(pub).epoch()
+            follow = AlertLog(sub).follow(1)
+            assert [e.seq for e in await take(follow, 2)] == [1, 2]
+            await pub.js.delete_stream(cfg.alert_stream)
+            await ensure_streams(pub)
+            await publish_n(AlertLog(pub, partitions=1), 3, partitions=1)  # seqs 1..3 of the new log
+            new = await AlertLog(pub).epoch()
+            with pytest.raises(BusError, match=f"recreated \\(epoch {old} -> {new}\\)"):
+                await take(follow, 1)
+
+    run(scenario())

@@ -153,12 +153,25 @@ class _Reader:
     """Stream messages from ``start`` (optionally only ``subject``), in order, each once,
     through self-checked ephemeral push consumers (see the module docstring)."""
 
-    def __init__(self, bus: Bus, stream: str, subject: str | None, what: str) -> None:
+    def __init__(self, bus: Bus, stream: str, subject: str | None, what: str,
+                 *, created: datetime.datetime | None = None) -> None:
         self.bus = bus
         self.stream = stream
         self.subject = subject
         self.what = what
         self.restarts = 0
+        #: With ``created``: before each new consumer, check that the stream is still the one
+        #: created then (not deleted and recreated: another epoch, whose sequences mean other
+        #: messages); a mismatch is a BusError, a failed look a restart like any other.
+        self.created = created
+
+    async def _same_stream(self) -> None:
+        if self.created is None:
+            return
+        si = await self.bus.js.stream_info(self.stream)
+        if si.created != self.created:
+            raise BusError(f"{self.what}: stream {self.stream} was recreated "
+                           f"(epoch {epoch_of(self.created)} -> {epoch_of(si.created)})")
 
     async def _open(self, start: int, inbox: str) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -202,6 +215,8 @@ class _Reader:
             consumer: str | None = None
             reason = ""
             try:
+                if self.restarts:
+                    await self._same_stream()
                 inbox = nc.new_inbox()
                 sub = await nc.subscribe(inbox, cb=enqueue)
                 info = await self._open(next_seq, inbox)
@@ -417,15 +432,11 @@ class AlertLog:
         caller checks contiguity. :class:`BusError` if the stream is deleted or recreated
         (another epoch) meanwhile."""
         _check_seq("start_seq", start_seq)
-        epoch = await self.epoch()
-        reader = _Reader(self.bus, self.bus.config.alert_stream, None, f"follow {self.bus.config.alert_stream}")
-        restarts = 0
+        cfg = self.bus.config
+        with self.bus.translate(f"info of {cfg.alert_stream}"):
+            created = (await self.bus.js.stream_info(cfg.alert_stream)).created
+        reader = _Reader(self.bus, cfg.alert_stream, None, f"follow {cfg.alert_stream}", created=created)
         async for d in reader.messages(start_seq, stop=None):
-            if reader.restarts != restarts:
-                restarts = reader.restarts
-                now = await self.epoch()
-                if now != epoch:
-                    raise BusError(f"alert log {self.bus.config.alert_stream} was recreated (epoch {epoch} -> {now})")
             entry = self._entry(d)
             if entry is not None:
                 yield entry
