@@ -268,6 +268,13 @@ def test_commands_fail_to_start_with_one_line(monkeypatch: pytest.MonkeyPatch) -
         assert res.exit_code == 2 and "pip install 'dropengine[bus]'" in res.output, res.output
 
 
+def test_detect_waits_for_the_streams_ingest_creates(nats_server_module: NatsServer) -> None:
+    res = CliRunner().invoke(main, ["detect", "--bus", nats_server_module.url, "--bus-prefix", "nostreams",
+                                    "--partition", "0/1", "--duration", "0.3"])
+    assert res.exit_code == 0, res.output
+    assert "waiting for the streams NOSTREAMS_QUOTES and NOSTREAMS_ALERTS" in res.output
+
+
 def test_help_states_the_guarantees() -> None:
     text = CliRunner().invoke(main, ["detect", "--help"]).output
     for words in ("--no-wait", "standby", "exactly once", "--fresh", "--types", "--steam-books", "--checkpoint-every"):

@@ -50,7 +50,7 @@ from .connect import Bus
 from .lease import Lease, LeaseValue, new_owner
 from .log import AlertLog, QuoteLog
 
-__all__ = ["Detector", "DetectorStats"]
+__all__ = ["Detector", "DetectorStats", "missing_streams"]
 
 log = logging.getLogger("dropengine.bus.detector")
 
@@ -371,6 +371,21 @@ class Detector:
             return
         self._saved_seq = seq
         self._n["checkpoints"] += 1
+
+
+async def missing_streams(bus: Bus) -> list[str]:
+    """The streams a detector reads and writes (quotes, alerts) that do not exist yet: their
+    settings are ``dropengine ingest``'s, so a detector waits for them rather than creating them."""
+    from nats.js.errors import NotFoundError
+
+    missing = []
+    for stream in (bus.config.quote_stream, bus.config.alert_stream):
+        with bus.translate(f"info of {stream}"):
+            try:
+                await bus.js.stream_info(stream)
+            except NotFoundError:
+                missing.append(stream)
+    return missing
 
 
 async def _anext(it: AsyncIterator[tuple[int, QuoteBatch | FeedError]]) -> tuple[int, QuoteBatch | FeedError]:

@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -230,19 +229,17 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
     require_extra("bus", "dropengine detect")
     index, count = part
     _logging(log_level)
-    outcome: list[BaseException] = []
 
-    async def main() -> None:
+    async def body(stop: asyncio.Event) -> None:
         from ..bus.connect import connect
         from ..bus.detector import Detector
 
-        stop = asyncio.Event()
         try:
             bus = await connect(bus_config, name=f"dropengine-detect-{index}.{count}")
         except BusError as exc:
             raise StartupError(str(exc)) from None
         try:
-            if not await _streams_ready(bus, stop, duration):
+            if not await _streams_ready(bus, stop):
                 return
 
             def waiting(holder: Any) -> None:
@@ -258,54 +255,51 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
             status = asyncio.ensure_future(_status(status_every, lambda: f"detect {index}/{count}: "
                                                    + detector.stats.line()))
             try:
-                await _until_stopped(detector.run(stop), duration, stop)
-            except DropEngineError as exc:
-                outcome.append(exc)
+                await detector.run(stop)
             finally:
                 status.cancel()
-            if detector.origin:  # it ran (not refused at start)
-                _say(f"dropengine detect {index}/{count}: {detector.stats.line()}")
+                if detector.origin:  # it ran (was not refused at start)
+                    _say(f"dropengine detect {index}/{count}: {detector.stats.line()}")
         finally:
             await bus.close()
 
-    asyncio.run(main())
-    if outcome:
-        exc = outcome[0]
-        from ..bus.lease import LeaseHeld
+    from ..bus.lease import LeaseHeld
 
-        if isinstance(exc, LeaseHeld):
-            raise StartupError(f"partition {index}/{count}: {exc} (started with --no-wait)")
-        if isinstance(exc, FencedError):
-            _say(f"Error: partition {index}/{count}: {exc}; stopped without publishing more")
-            sys.exit(EXIT_FENCED)
-        if isinstance(exc, (ConfigError, SnapshotError)):
-            raise StartupError(str(exc))
-        raise click.ClickException(str(exc))  # a BusError while running: exit status 1
+    try:
+        asyncio.run(_main(body, duration))
+    except LeaseHeld as exc:
+        raise StartupError(f"partition {index}/{count}: {exc} (started with --no-wait)") from None
+    except FencedError as exc:
+        _say(f"Error: partition {index}/{count}: {exc}; stopped without publishing more")
+        sys.exit(EXIT_FENCED)
+    except (ConfigError, SnapshotError) as exc:
+        raise StartupError(str(exc)) from None
+    except DropEngineError as exc:  # the bus failed while running: exit status 1
+        raise click.ClickException(str(exc)) from None
 
 
-async def _streams_ready(bus: Any, stop: asyncio.Event, duration: float | None) -> bool:
+async def _main(body: Callable[[asyncio.Event], Awaitable[None]], duration: float | None) -> None:
+    """``body(stop)`` with SIGINT/SIGTERM and ``duration`` setting ``stop``."""
+    stop = asyncio.Event()
+    await _until_stopped(body(stop), duration, stop)
+
+
+async def _streams_ready(bus: Any, stop: asyncio.Event) -> bool:
     """Wait until ingest has created both streams (their settings are ingest's); False when
     stopped first."""
-    from nats.js.errors import NotFoundError
+    from ..bus.detector import missing_streams
 
     cfg = bus.config
-    deadline = None if duration is None else time.monotonic() + duration
     told = False
     while True:
-        missing = []
-        for stream in (cfg.quote_stream, cfg.alert_stream):
-            with bus.translate(f"info of {stream}"):
-                try:
-                    await bus.js.stream_info(stream)
-                except NotFoundError:
-                    missing.append(stream)
+        missing = await missing_streams(bus)
         if not missing:
             return True
         if not told:
             _say(f"dropengine detect: waiting for the streams {' and '.join(missing)} on {cfg.display()} "
                  "('dropengine ingest' creates them)")
             told = True
-        if stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
+        if stop.is_set():
             return False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=0.5)
@@ -359,13 +353,11 @@ def ingest_cmd(source_spec: str, bus_config: Any, partitions: int, speed: float 
     require_extra("bus", "dropengine ingest")
     source = _source(source_spec, speed, max_gap, upstream_key, sports, transport)
     _logging(log_level)
-    failure: list[BaseException] = []
 
-    async def main() -> None:
+    async def body(stop: asyncio.Event) -> None:
         from ..bus.connect import connect, ensure_streams
         from ..bus.ingest import BusIngest
 
-        stop = asyncio.Event()
         try:
             bus = await connect(bus_config, name="dropengine-ingest")
             await ensure_streams(bus)
@@ -375,39 +367,35 @@ def ingest_cmd(source_spec: str, bus_config: Any, partitions: int, speed: float 
             publish = BusIngest(bus, partitions)
             _say(f"dropengine ingest: {source.name} to {bus_config.display()} ({bus_config.quote_stream}, "
                  f"{partitions} partitions)")
-            running = asyncio.ensure_future(source.run(publish, {}))
-
-            async def until_done() -> None:
-                stopped = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                stopped.cancel()
-                if not running.done():
-                    running.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running
 
             def line() -> str:
                 s = publish.stats
                 return (f"ingest: {s.quotes:,} quotes in {s.messages:,} messages ({s.bytes:,} bytes), "
                         f"quote stream at {s.last_seq:,}")
 
+            running = asyncio.ensure_future(source.run(publish, {}))
+            stopped = asyncio.ensure_future(stop.wait())
             status = asyncio.ensure_future(_status(status_every, line))
             try:
-                await _until_stopped(until_done(), duration, stop)
-            except DropEngineError as exc:
-                failure.append(exc)
+                await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                stopped.cancel()
                 status.cancel()
-            per = ", ".join(f"{i}: {n:,}" for i, n in enumerate(publish.per_partition))
-            skipped = getattr(getattr(source, "stats", None), "skips", None)
-            extra = f"; {skipped.total:,} input lines skipped" if skipped is not None and skipped.total else ""
-            _say(f"dropengine ingest: {line()}; messages per partition {per}{extra}")
+                if not running.done():
+                    running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running  # a source's own failure leaves here
+                per = ", ".join(f"{i}: {n:,}" for i, n in enumerate(publish.per_partition))
+                skipped = getattr(getattr(source, "stats", None), "skips", None)
+                extra = f"; {skipped.total:,} input lines skipped" if skipped is not None and skipped.total else ""
+                _say(f"dropengine ingest: {line()}; messages per partition {per}{extra}")
         finally:
             await bus.close()
 
-    asyncio.run(main())
-    if failure:
-        raise click.ClickException(str(failure[0]))
+    try:
+        asyncio.run(_main(body, duration))
+    except DropEngineError as exc:  # the bus (or the upstream, for good) failed while running: exit status 1
+        raise click.ClickException(str(exc)) from None
 
 
 def _source(spec: str, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,
