@@ -483,11 +483,15 @@ class QuoteLog:
 
     async def read(self, partition: int, start_seq: int) -> AsyncGenerator[tuple[int, QuoteBatch | FeedError], None]:
         """``partition``'s quote messages from ``start_seq`` on, live, forever: ``(seq, batch)``,
-        or ``(seq, FeedError)`` for a message that is not a quote batch (counted, logged)."""
+        or ``(seq, FeedError)`` for a message that is not a quote batch (counted, logged).
+        :class:`BusError` if the stream is deleted or recreated meanwhile (its sequences, which
+        checkpoints record, would mean other messages)."""
         _check_seq("start_seq", start_seq)
         cfg = self.bus.config
         subject = cfg.quote_subject(partition)
-        reader = _Reader(self.bus, cfg.quote_stream, subject, f"read {subject}")
+        with self.bus.translate(f"info of {cfg.quote_stream}"):
+            created = (await self.bus.js.stream_info(cfg.quote_stream)).created
+        reader = _Reader(self.bus, cfg.quote_stream, subject, f"read {subject}", created=created)
         async for d in reader.messages(start_seq, stop=None):
             item: QuoteBatch | FeedError
             try:
