@@ -214,6 +214,23 @@ def test_a_checkpoint_of_another_partition_count_or_other_options_is_refused(nat
     assert "checkpoint p0.2" in res.output and "threshold: 20 in the checkpoint, 15 now" in res.output
 
 
+def test_a_restart_says_when_retention_trimmed_its_quotes(nats_server_module: NatsServer) -> None:
+    async def go() -> None:
+        async with await bus_for(nats_server_module, "trim") as bus:
+            ingest = BusIngest(bus, P)
+            await ingest(moves("e4", 1_000), 5_000)
+            await Detector(bus, 0, P, DetectOptions()).run(until_seq=ingest.last_seqs[0])
+            await ingest(moves("e5", 10_000), 20_000)  # never read: trimmed below
+            await bus.js.purge_stream(bus.config.quote_stream)
+            await ingest(moves("e6", 30_000), 40_000)
+            d = Detector(bus, 0, P, DetectOptions())
+            stats = await d.run(until_seq=ingest.last_seqs[0])
+            assert d.trimmed == 1 and stats.quotes == 3 and stats.published == 2
+            assert [e.alert.event_id for e in await on_subject(bus, 0)] == ["e4", "e4", "e6", "e6"]
+
+    run(go())
+
+
 def test_ingest_publishes_each_quote_to_its_partition_in_order(nats_server_module: NatsServer) -> None:
     demo = ROOT / "fixtures" / "demo_nba_frames.ndjson"
     res = CliRunner().invoke(main, ["ingest", "--source", f"replay:{demo}", "--speed", "max", "--bus",

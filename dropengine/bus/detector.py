@@ -135,6 +135,9 @@ class Detector:
         self.start_seq = 0
         #: How the engine started: "checkpoint at N", "fresh" or "empty".
         self.origin = ""
+        #: Quote messages (of every partition) after the checkpoint that the quote stream no
+        #: longer held at start (retention): a gap in this detector's input, logged.
+        self.trimmed = 0
         self._n: dict[str, int] = dict.fromkeys(DetectorStats.__dataclass_fields__, 0)
         self._alerts = AlertLog(bus, partitions=partitions)
         self._quotes = QuoteLog(bus)
@@ -166,10 +169,25 @@ class Detector:
             self.engine = DropEngine.from_options(self.options)
             self.start_seq = 1
             self.origin = "fresh (checkpoint ignored)" if self.fresh else "empty (no checkpoint)"
+        if cp is not None:
+            await self._check_trimmed()
         await self._sync_log()
         self._last_save = self._clock()
         log.info("%s: engine %s; reading quotes from message %d; alert log at %d, last source %s",
                  self.name, self.origin, self.start_seq, self._expect, self._last_source)
+
+    async def _check_trimmed(self) -> None:
+        """Say so when the quote stream no longer holds the messages after the checkpoint
+        (retention trimmed them while the detector was down): their quotes are lost to it."""
+        stream = self.bus.config.quote_stream
+        with self.bus.translate(f"info of {stream}"):
+            info = await self.bus.js.stream_info(stream)
+        first = int(info.state.first_seq or 0)
+        if first > self.start_seq:
+            log.warning("%s: quote messages %d to %d were trimmed from %s before this detector read them (its "
+                        "checkpoint is older than the stream's retention): their quotes are lost to it",
+                        self.name, self.start_seq, first - 1, stream)
+            self.trimmed = first - self.start_seq
 
     async def _sync_log(self) -> None:
         """The subject's last sequence (the fence) and the last source position (the skip)."""
