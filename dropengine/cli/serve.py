@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -24,9 +24,23 @@ from .options import name_list, signal_error, signal_options
 __all__ = ["serve_cmd"]
 
 
+#: Flags that mean something only with --source (an engine, a source, a state file): refused
+#: with --bus when given, instead of silently doing nothing.
+_SOURCE_ONLY: Final = ("speed", "max_gap", "upstream_key", "sports", "transport", "state_path", "state_every",
+                       "state_max_age", "evict_idle", "evict_started", "steam_books", "steam_window",
+                       "steam_groups", "key_numbers", "steam_threshold")
+
+
 @click.command("serve")
-@click.option("--source", "source_spec", required=True,
-              help="replay:FILE[,FILE...] (a recording replayed at --speed) or upstream:BASE_URL (the live feed).")
+@click.option("--source", "source_spec", default=None,
+              help="replay:FILE[,FILE...] (a recording replayed at --speed) or upstream:BASE_URL (the live feed). "
+                   "Exactly one of --source and --bus.")
+@click.option("--bus", "bus_url", default=None, metavar="URL[,URL...]",
+              help="Serve the alert log of this NATS bus instead (nats://HOST:PORT; comma-separated for several): "
+                   "a stateless frontend, no engine. Alerts come from `dropengine detect`; ids are the log's, the "
+                   "same on every frontend, so clients may resume on any. Needs the bus extra.")
+@click.option("--bus-prefix", default="dropengine", show_default=True, metavar="NAME",
+              help="With --bus: the deployment's prefix (its log is the stream {PREFIX}_ALERTS).")
 @click.option("--speed", default="1", show_default=True, callback=speed_callback,
               help="With replay: times the recorded pace, or 'max'.")
 @click.option("--max-gap", type=click.FloatRange(min=0), default=5.0, show_default=True,
@@ -63,7 +77,8 @@ __all__ = ["serve_cmd"]
                    "itself runs at 1 cent and 0.25 points; each connection filters (threshold, line_threshold).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
-def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,
+def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, speed: float | None, max_gap: float,
+              upstream_key: str | None, sports: str,
               transport: str, host: str, port: int, keys_path: Path | None, state_path: Path | None,
               state_every: float, state_max_age: float, buffer_size: int, buffer_age: float, max_pending: int,
               send_timeout: float, evict_idle: float, evict_started: float, signals: dict[str, Any],
@@ -79,17 +94,40 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
     GET / (a live page), /healthz, /metrics. Needs the server extra:
     pip install 'dropengine[server]'.
 
+    With --bus instead of --source: a stateless frontend of the alert log (no engine, no
+    state). Ids are the log's sequence, so any number of frontends behind a load balancer
+    give an alert the same id; a client resumes with Last-Event-ID on any of them and gets
+    exactly what it missed while the log holds it (older than the ring: read from the log),
+    or a `reset` (trimmed from the log, another epoch, ahead of the log; a hole in the log).
+    /healthz is degraded while the bus is unreachable.
+
     Exit status: 0 after SIGINT/SIGTERM; 2 when it cannot start (a bad flag, a missing
     extra, a busy port, a replay file that is missing, unreadable or of no known format).
 
     \b
     Examples:
       dropengine serve --source replay:fixtures/demo_nba_frames.ndjson --speed 60
+      dropengine serve --bus nats://127.0.0.1:4222 --keys keys.txt --port 8081
       DROPENGINE_UPSTREAM_KEY=... dropengine serve --source upstream:https://parlay-api.com \\
           --sports all --keys keys.txt --state serve.state --port 8080
     """
     import os
 
+    if (source_spec is None) == (bus_url is None):
+        raise click.UsageError("give exactly one of --source (an engine fed here) and --bus (a frontend of the "
+                               "alert log)")
+    if bus_url is not None:
+        ctx = click.get_current_context()
+        given = [p for p in ctx.command.params if p.name in _SOURCE_ONLY
+                 and ctx.get_parameter_source(p.name) not in (None, click.core.ParameterSource.DEFAULT)]
+        if given:
+            flags = ", ".join(p.opts[0] for p in given)
+            raise click.UsageError(f"{flags} and --bus: a frontend on the bus has no source, engine or state "
+                                   f"(the detectors have them; the alert log is the state)")
+        _serve_bus(bus_url, bus_prefix, host, port, keys_path, buffer_size, buffer_age, max_pending, send_timeout,
+                   log_level)
+        return
+    assert source_spec is not None
     require_extra("server", "dropengine serve")
     from ..server.app import DropServer, ServeConfig
     from ..server.asgi import bind, run_foreground
@@ -147,6 +185,52 @@ def serve_cmd(source_spec: str, speed: float | None, max_gap: float, upstream_ke
         run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
     finally:
         server.finish()  # a no-op after the lifespan's; the final save when a 2nd Ctrl-C skipped it
+
+
+def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path | None, buffer_size: int,
+               buffer_age: float, max_pending: int, send_timeout: float, log_level: str) -> None:
+    """``serve --bus``: check the flags and that the log can be read (a wrong --bus or a log
+    no detector created yet: exit 2 at once), then serve :class:`BusServer` until stopped."""
+    require_extra("server", "dropengine serve")
+    require_extra("bus", "dropengine serve --bus")
+    import asyncio
+
+    from ..bus.config import BusConfig
+    from ..server.asgi import bind, run_foreground
+    from ..server.busfeed import BusServer, probe
+    from ..server.ingest import ServeConfig
+
+    try:
+        bus_config = BusConfig.parse(bus_url, prefix=prefix)
+    except ConfigError as exc:
+        field = str(exc).partition(": ")[0]
+        raise click.BadParameter(str(exc).partition(": ")[2] or str(exc),
+                                 param_hint="'--bus-prefix'" if field == "prefix" else "'--bus'") from None
+    try:
+        keys = KeyTable.parse(keys_path.read_text(), str(keys_path)) if keys_path is not None else None
+        config = ServeConfig(keys, buffer_size, buffer_age, max_pending, send_timeout, 5)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        sock = bind(host, port)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        where = asyncio.run(probe(bus_config))
+    except DropEngineError as exc:  # BusError: no server answers, or no alert log there yet
+        sock.close()
+        raise StartupError(f"--bus {bus_config.display()}: {exc}") from None
+    server = BusServer(bus_config, config)
+    secrets = keys.keys() if keys is not None else []
+
+    def ready(url: str) -> None:
+        print(f"dropengine serve: bus:{bus_config.alert_stream}@{bus_config.display()} at {url} (a frontend of the "
+              f"alert log: {where})", file=sys.stderr, flush=True)
+        if keys is None:
+            print("dropengine serve: no --keys: any non-empty key is accepted", file=sys.stderr, flush=True)
+
+    run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
 
 
 def _check_replay_file(path: str) -> None:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..bus.connect import Bus
     from ..bus.log import AlertLog, LogEntry, LogInfo
 
-__all__ = ["BusFeed", "BusServer", "FeedCounters", "catch_up", "needs_log"]
+__all__ = ["BusFeed", "BusServer", "FeedCounters", "catch_up", "needs_log", "probe"]
 
 log = logging.getLogger("dropengine.serve")
 
@@ -262,6 +262,21 @@ class BusFeed:
         if self.follow_error:
             return f"following the alert log failed: {self.follow_error}"
         return None
+
+
+async def probe(bus_config: BusConfig) -> str:
+    """Connect, read the alert log's bounds, disconnect: what ``serve --bus`` checks before it
+    starts (:class:`BusError` when no server answers or the log does not exist yet)."""
+    from ..bus.connect import connect
+    from ..bus.log import AlertLog
+
+    async with await connect(bus_config, name="dropengine-serve-probe") as bus:
+        try:
+            info = await AlertLog(bus).info()
+        except BusError as exc:
+            raise BusError(f"{exc} (no alert log {bus_config.alert_stream} yet? `dropengine detect` creates it)") \
+                from None
+    return f"epoch {info.epoch}, seq {info.first_seq}..{info.last_seq}"
 
 
 class BusServer(StreamServer):
