@@ -144,8 +144,12 @@ def _child(url: str, partition: int, partitions: int, types: str, until: int, re
     asyncio.run(main())
 
 
+SPLIT: dict[int, list[tuple[int, int, float]]] = {}
+
+
 def bus_round(url: str, partitions: int, types: str, until: list[int]) -> tuple[float, int, int]:
-    """Wall seconds, quotes and alerts of one run of ``partitions`` detector processes."""
+    """Wall seconds, quotes and alerts of one run of ``partitions`` detector processes
+    (each process's partition, quotes and seconds kept in :data:`SPLIT`)."""
     asyncio.run(_reset(url, partitions))
     ctx = mp.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()
@@ -167,6 +171,7 @@ def bus_round(url: str, partitions: int, types: str, until: list[int]) -> tuple[
                 p.kill()
     start = min(r[1] for r in results)
     end = max(r[2] for r in results)
+    SPLIT[partitions] = sorted((r[0], r[3], r[2] - r[1]) for r in results)
     return end - start, sum(r[3] for r in results), sum(r[4] for r in results)
 
 
@@ -224,6 +229,10 @@ def main() -> None:
                              "1.00" if p == 0 else f"{ratios[p]:.2f}"))
     print()
     print(table(("--types", "run", "seconds", "quotes/s", "alerts", "vs engine"), rows))
+    split = SPLIT.get(2, [])
+    if split:
+        print("\n# 2 partitions (last round): " + "; ".join(
+            f"partition {i}: {q:,} quotes in {t:.2f} s ({fmt_rate(q / t)} quotes/s)" for i, q, t in split))
     print(f"\n# load average at end: {load_average()}")
 
 
