@@ -379,3 +379,38 @@ def test_kill_9_of_a_frontend_process_moves_20_subscribers_with_no_gap_and_no_du
     finally:
         for p in procs:
             p.stop()
+
+
+def test_a_recreated_log_is_a_reset_then_the_new_epoch(nats_server_module: NatsServer) -> None:
+    cfg = new_log(nats_server_module)
+    publish(cfg, 0, 3)
+    with frontend(cfg) as (url, srv):
+        wait(lambda: srv.hub.next_seq == 4, "the frontend following the log")
+        old = srv.hub.epoch
+        got: list[tuple[str, dict[str, Any]]] = []
+        t = threading.Thread(target=lambda: got.extend(events(url, 6, last_id=f"{old}-0")))
+        t.start()
+        wait(lambda: len(got) == 3 or len(srv.hub.subscribers) == 1, "the client reading")
+
+        async def recreate(j: Any) -> None:
+            await j.delete_stream(cfg.alert_stream)
+            time.sleep(0.002)  # another creation time: another epoch
+
+        js(cfg, recreate)
+        run(_ensure(cfg))  # the same deployment, a new log
+        wait(lambda: srv.hub.epoch != old, "the frontend seeing the new log")
+        publish(cfg, 10, 2)
+        t.join(10)
+        new = srv.hub.epoch
+        assert [i for i, _ in got[:3]] == [f"{old}-1", f"{old}-2", f"{old}-3"]
+        (rid, reset), *after = got[3:]
+        assert reset["type"] == "reset" and "recreated" in reset["reason"] and rid == f"{new}-0"
+        assert [(i, d) for i, d in after] == [(f"{new}-1", drop(10).to_dict()), (f"{new}-2", drop(11).to_dict())]
+        # an old cursor on the new log: another epoch
+        (rid, reset), = events(url, 1, last_id=f"{old}-3")
+        assert "another epoch" in reset["reason"] and rid == f"{new}-2"
+
+
+async def _ensure(cfg: BusConfig) -> None:
+    async with await connect(cfg, name="test-setup") as bus:
+        await ensure_streams(bus)

@@ -193,7 +193,9 @@ class BusFeed:
     async def _follow(self) -> None:
         """Feed the hub from the log, forever; a failure (the log recreated, the bus gone for
         longer than the client rides out) is logged and following starts again after the
-        newest seq the hub has (what the log skipped meanwhile becomes a hole: resets)."""
+        newest seq the hub has (what the log skipped meanwhile becomes a hole: resets), once
+        the log's epoch is checked (a recreated log is a rebase, never numbers of the new
+        log under the old epoch)."""
         while True:
             try:
                 async for e in self.log.follow(self.hub.next_seq):
@@ -212,6 +214,14 @@ class BusFeed:
                                 self.hub.high_water)
                 self.follow_error = str(exc)
                 await asyncio.sleep(min(1.0, self.info_every_s))
+                while True:  # the log's epoch before following again
+                    try:
+                        info = await self.log.info()
+                        break
+                    except BusError as again:
+                        self.info_error = str(again)
+                        await asyncio.sleep(min(1.0, self.info_every_s))
+                self._rebase(info)
 
     def _flush(self) -> None:
         self._flushing = False
@@ -221,6 +231,19 @@ class BusFeed:
             if self.follow_error:
                 log.warning("following the alert log again (at %s)", self.hub.high_water)
                 self.follow_error = ""
+
+    def _rebase(self, info: LogInfo) -> bool:
+        """A recreated log (another epoch): every client gets a reset and the hub goes on from
+        the new log's first seq. ``False`` when the epoch is the hub's (nothing to do)."""
+        if info.epoch == self.hub.epoch:
+            return False
+        log.warning("the alert log was recreated (epoch %s -> %s): every client gets a reset",
+                    self.hub.epoch, info.epoch)
+        self.counters.rebases += 1
+        self._batch = []
+        self.hub.rebase(info.epoch, info.first_seq if info.last_seq >= info.first_seq else info.last_seq + 1,
+                        _now_ms())
+        return True
 
     async def _watch(self) -> None:
         while True:
@@ -241,15 +264,11 @@ class BusFeed:
             self.info_error = ""
         self.info = info
         if info.epoch != self.hub.epoch:
-            log.warning("the alert log was recreated (epoch %s -> %s): every client gets a reset",
-                        self.hub.epoch, info.epoch)
-            self.counters.rebases += 1
-            if self._follow_task is not None:
-                self._follow_task.cancel()
-                await asyncio.gather(self._follow_task, return_exceptions=True)
-            self._batch = []
-            self.hub.rebase(info.epoch, info.first_seq if info.last_seq >= info.first_seq else info.last_seq + 1,
-                            _now_ms())
+            task = self._follow_task
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            self._rebase(info)
             self._follow_task = asyncio.create_task(self._follow(), name="follow the alert log")
         self.counters.lag = max(0, info.last_seq - (self.hub.next_seq - 1))
 
