@@ -141,19 +141,23 @@ def test_sharded_detect_equals_one_process(client: Any, tmp_path: Path, quotes: 
 
 def test_a_skipped_row_keeps_its_position(client: Any, tmp_path: Path) -> None:
     """Rows set aside before detection are reported at their input positions, in input order,
-    whichever shard held them (row 2 and 5 of the table: a missing event id and a bad side)."""
+    whichever shard held them (a bad side on every third row of 8 events, a missing event id)."""
+    n = 24
+    events: list[str | None] = [f"e{i % 8}" for i in range(n)]
+    events[7] = None
     rows = pl.DataFrame({
-        "sport_key": ["s"] * 6, "event_id": ["e1", None, "e2", "e3", "e4", "e5"], "bookmaker": ["b"] * 6,
-        "side": ["h2h_home", "h2h_home", "h2h_home", "h2h_away", "h2h_home", "no such side@x"],
-        "price": [-110, -110, 120, 130, 140, 150],
-        "last_update": [1, 2, 3, 4, 5, 6],
+        "sport_key": ["s"] * n, "event_id": events, "bookmaker": ["b"] * n,
+        "side": ["no such side@x" if i % 3 == 1 else "h2h_home" for i in range(n)],
+        "price": [-110 - 10 * (i % 4) for i in range(n)], "last_update": list(range(n)),
     })
+    assert len({partition_of(e, 3) for e in events if e is not None}) == 3
     path = tmp_path / "q.parquet"
     rows.write_parquet(path)
     one_stats, sharded_stats = ReplayStats(), ReplayStats()
     replay_batch([path], "auto", one_stats)
     detect_sharded(client, [path], DetectOptions(), "auto", sharded_stats, shards=3)
-    assert [s.where for s in sharded_stats.skips.first] == ["q.parquet:row 2", "q.parquet:row 6"]
+    want = [f"q.parquet:row {i + 1}" for i in range(n) if i % 3 == 1 or i == 7]
+    assert [s.where for s in sharded_stats.skips.first] == want
     assert sharded_stats == one_stats
 
 

@@ -192,7 +192,7 @@ def open_client(workers: int | None = None, scheduler: str | None = None, *,
     if (workers is None) == (scheduler is None):
         raise ConfigError("cluster: give a number of workers or a scheduler address (one of them)")
     from distributed import Client, LocalCluster
-    from distributed.comm import get_address_host_port
+    from distributed.comm.addressing import get_address_host_port
 
     if scheduler is not None:
         address = scheduler.strip() if isinstance(scheduler, str) else ""
