@@ -22,12 +22,12 @@ from click.testing import CliRunner
 from dropengine.cli.group import main
 from dropengine.core.alerts import Alert
 from dropengine.core.engine import DropEngine
-from dropengine.core.errors import ConfigError, FencedError, SnapshotError
+from dropengine.core.errors import BusError, ConfigError, FencedError, SnapshotError
 from dropengine.core.options import DetectOptions
 from dropengine.core.partition import partition_of
 from dropengine.core.quote import Quote
 
-from .natsutil import NatsServer, free_port, nats_server_module
+from .natsutil import NatsServer, free_port, nats_server, nats_server_module
 
 pytestmark = [pytest.mark.bus, pytest.mark.timeout(60)]
 pytest.importorskip("nats")
@@ -41,7 +41,7 @@ from dropengine.bus.ingest import BusIngest  # noqa: E402
 from dropengine.bus.lease import LeaseHeld  # noqa: E402
 from dropengine.bus.log import AlertLog, LogEntry, QuoteLog  # noqa: E402
 
-__all__ = ["nats_server_module"]
+__all__ = ["nats_server", "nats_server_module"]
 
 T = TypeVar("T")
 P = 2
@@ -155,7 +155,8 @@ def _drop(event: str) -> Alert:
     return alert
 
 
-def test_bad_quote_messages_and_foreign_quotes_are_skipped_counted_and_the_rest_detected(nats_server_module: NatsServer) -> None:
+def test_bad_quote_messages_and_foreign_quotes_are_skipped_counted_and_the_rest_detected(
+        nats_server_module: NatsServer) -> None:
     good = [(moves("e4", 1_000), 5_000), (moves("e5", 10_000) + moves("e6", 10_000), 20_000),
             (moves("e4", 30_000, 3)[1:], 40_000)]
 
@@ -212,6 +213,64 @@ def test_a_checkpoint_of_another_partition_count_or_other_options_is_refused(nat
                                     "--partition", "0/2", "--threshold", "15", "--duration", "5"])
     assert res.exit_code == 2, res.output
     assert "checkpoint p0.2" in res.output and "threshold: 20 in the checkpoint, 15 now" in res.output
+
+
+def test_a_detector_rides_out_a_server_restart(nats_server: NatsServer) -> None:
+    """kill -9 of the (only) nats-server while a detector runs, then a restart on the same
+    store: the detector reconnects, reads on and publishes what came meanwhile, each once."""
+
+    async def go() -> None:
+        async with await bus_for(nats_server, "restart") as bus:
+            ingest = BusIngest(bus, P)
+            await ingest(moves("e4", 1_000), 5_000)
+            d = Detector(bus, 0, P, DetectOptions(), lease_ttl_s=30.0)
+            stop = asyncio.Event()
+            task = asyncio.ensure_future(d.run(stop))
+            await until(lambda: d.stats.published == 2, 10, "the first drops")
+            await ingest(moves("e5", 10_000), 20_000)
+            nats_server.kill()  # while the detector reads, detects or publishes those
+            await asyncio.sleep(0.3)
+            nats_server.restart()
+            await until(lambda: bus.is_connected, 10, "the client to reconnect")
+            await ingest(moves("e6", 30_000), 40_000)
+            await until(lambda: d.stats.quote_seq == ingest.last_seqs[0] or task.done(), 20, "the last message")
+            stop.set()
+            await task
+            assert [e.alert.event_id for e in await on_subject(bus, 0)] == ["e4", "e4", "e5", "e5", "e6", "e6"]
+
+    run(go(), timeout=50)
+
+
+@pytest.mark.parametrize("stored", [True, False])
+def test_a_failed_publish_is_retried_without_loss_or_repeat(nats_server_module: NatsServer, stored: bool) -> None:
+    """A publish that fails (the bus unreachable) after the log stored the alert (a lost
+    acknowledgement) or before: the detector retries, after reading the log's position again,
+    and the log holds every alert once."""
+
+    async def go() -> tuple[Any, list[LogEntry]]:
+        async with await bus_for(nats_server_module, f"retry{int(stored)}") as bus:
+            ingest = BusIngest(bus, P)
+            await ingest(moves("e4", 1_000, 3) + moves("e5", 1_000), 5_000)
+            d = Detector(bus, 0, P, DetectOptions())
+            real = d._alerts.publish
+            failed: list[int] = []
+
+            async def flaky(*args: Any, **kw: Any) -> int:
+                if kw["k"] == 1 and not failed:
+                    failed.append(1)
+                    if stored:
+                        await real(*args, **kw)
+                    raise BusError("publish: timed out (test)")
+                return await real(*args, **kw)
+
+            d._alerts.publish = flaky  # type: ignore[method-assign]
+            stats = await d.run(until_seq=ingest.last_seqs[0])
+            return stats, await on_subject(bus, 0)
+
+    stats, entries = run(go())
+    assert [e.source for e in entries] == [(1, k) for k in range(5)]
+    assert [e.alert.event_id for e in entries] == ["e4"] * 3 + ["e5"] * 2
+    assert stats.published == (4 if stored else 5) and stats.detected == 5
 
 
 def test_a_restart_says_when_retention_trimmed_its_quotes(nats_server_module: NatsServer) -> None:
