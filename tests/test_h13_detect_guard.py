@@ -206,6 +206,12 @@ def test_a_checkpoint_of_another_partition_count_or_other_options_is_refused(nat
             await store.put("p1.2", b"\x00garbage")
             with pytest.raises(SnapshotError, match=r"checkpoint p1\.2"):
                 await Detector(bus, 1, P, DetectOptions()).run()
+            # a checkpoint whose engine snapshot is damaged: also refused naming the object
+            good = await ckpt.load(bus, 0, P)
+            assert good is not None
+            await ckpt.save(bus, ckpt.Checkpoint(1, 1, P, 1, good.engine[:-3], good.options, 0))
+            with pytest.raises(SnapshotError, match=r"checkpoint p1\.2 .*checksum mismatch"):
+                await Detector(bus, 1, P, DetectOptions.from_dict(good.options)).run()
 
     run(go())
     # the command says the same, exit status 2

@@ -40,7 +40,7 @@ from typing import Any, Final
 
 from ..core.alerts import Alert
 from ..core.engine import DropEngine
-from ..core.errors import BusError, ConfigError, FeedError, FencedError, short_repr
+from ..core.errors import BusError, ConfigError, FeedError, FencedError, SnapshotError, short_repr
 from ..core.options import DetectOptions
 from ..core.partition import partition_of
 from ..core.quote import Quote
@@ -161,7 +161,11 @@ class Detector:
         cp = None if self.fresh else await ckpt.load(self.bus, self.partition, self.partitions)
         if cp is not None:
             ckpt.check_options(cp, self.options)
-            self.engine = DropEngine.restore(cp.engine)
+            try:
+                self.engine = DropEngine.restore(cp.engine)
+            except SnapshotError as exc:
+                raise SnapshotError(f"checkpoint {self.name} (bucket {self.bus.config.checkpoint_bucket}): {exc}; "
+                                    "start with --fresh to discard it") from None
             self.start_seq = cp.quote_seq + 1
             self._n["quote_seq"] = self._saved_seq = cp.quote_seq
             self.origin = f"checkpoint at quote message {cp.quote_seq}"
