@@ -357,10 +357,8 @@ def test_model_agrees_on_spec_examples() -> None:
 # --------------------------------------------------------------------------------------
 
 
-@given(quote_streams, configs())
-@settings(max_examples=200, deadline=None)
-def test_every_alert_follows_an_earlier_valid_price_of_its_key(quotes: list[Quote],
-                                                               cfg: dict[str, Any]) -> None:
+def check_every_alert_follows_an_earlier_valid_price_of_its_key(quotes: list[Quote],
+                                                                cfg: dict[str, Any]) -> None:
     indexed = run_indexed(quotes, **cfg)
     for i, alert in indexed:
         key = (alert["event_id"], alert["bookmaker"], alert["side"])
@@ -411,9 +409,7 @@ def test_reprime_after_suspension_is_silent(keys: list[Key], ps: list[float], cf
 # --------------------------------------------------------------------------------------
 
 
-@given(quote_streams, configs())
-@settings(max_examples=200, deadline=None)
-def test_both_is_union_of_directions(quotes: list[Quote], cfg: dict[str, Any]) -> None:
+def check_both_is_union_of_directions(quotes: list[Quote], cfg: dict[str, Any]) -> None:
     both = run_indexed(quotes, **{**cfg, "direction": "both"})
     fav = run_indexed(quotes, **{**cfg, "direction": "toward_favorite"})
     dog = run_indexed(quotes, **{**cfg, "direction": "toward_dog"})
@@ -435,12 +431,10 @@ def test_both_is_union_of_directions(quotes: list[Quote], cfg: dict[str, Any]) -
 # --------------------------------------------------------------------------------------
 
 
-@given(quote_streams, st.sampled_from(["cents", "prob"]), st.data())
-@settings(max_examples=200, deadline=None)
-def test_higher_threshold_is_subset_with_last_reference(quotes: list[Quote], unit: str,
-                                                        data: st.DataObject) -> None:
+def check_higher_threshold_is_subset_with_last_reference(quotes: list[Quote], unit: str,
+                                                         data: st.DataObject) -> None:
     strat = cent_thresholds if unit == "cents" else prob_thresholds
-    t1, t2 = data.draw(strat), data.draw(strat)
+    t1, t2 = data.draw(strat, label="threshold 1"), data.draw(strat, label="threshold 2")
     lo, hi = min(t1, t2), max(t1, t2)
     low = run_indexed(quotes, threshold=lo, unit=unit, reference="last")
     high = run_indexed(quotes, threshold=hi, unit=unit, reference="last")
@@ -466,9 +460,8 @@ def chunked(quotes: Sequence[Quote], cuts: Iterable[int]) -> list[list[Quote]]:
     return [list(quotes[a:b]) for a, b in pairwise(points)]
 
 
-@given(quote_streams, configs(), st.lists(st.integers(0, 80), max_size=12))
-@settings(max_examples=200, deadline=None)
-def test_chunking_never_changes_results(quotes: list[Quote], cfg: dict[str, Any], cuts: list[int]) -> None:
+def check_chunking_never_changes_results(quotes: list[Quote], cfg: dict[str, Any], data: st.DataObject) -> None:
+    cuts = data.draw(st.lists(st.integers(0, 80), max_size=12), label="cuts")
     whole, whole_counters = run(quotes, **cfg)
 
     eng = DropEngine(**cfg)
@@ -550,13 +543,10 @@ def _alt_form(price: int | float) -> int | float:
     return float(price) if type(price) is int else (int(price) if price == int(price) else price)
 
 
-@given(quote_streams, configs(),
-       st.lists(st.tuples(st.integers(0, 80), st.booleans(), st.integers(0, 10), prices,
-                          st.integers(1, 50_000)), max_size=15))
-@settings(max_examples=200, deadline=None)
-def test_stale_and_repeated_quotes_change_nothing(
-    quotes: list[Quote], cfg: dict[str, Any], injections: list[tuple[int, bool, int, Any, int]]
-) -> None:
+def check_stale_and_repeated_quotes_change_nothing(quotes: list[Quote], cfg: dict[str, Any],
+                                                   data: st.DataObject) -> None:
+    injections = data.draw(st.lists(st.tuples(st.integers(0, 80), st.booleans(), st.integers(0, 10), prices,
+                                              st.integers(1, 50_000)), max_size=15), label="injections")
     base_alerts, base_counters = run(quotes, **cfg)
     by_pos: dict[int, list[tuple[bool, int, Any, int]]] = {}
     for pos, stale, which, price, back in injections:
@@ -626,10 +616,10 @@ def test_equal_timestamp_is_not_stale_but_older_is() -> None:
 # --------------------------------------------------------------------------------------
 
 
-@given(quote_streams, configs(), st.integers(0, 80), st.booleans())
-@settings(max_examples=200, deadline=None)
-def test_restore_after_snapshot_equals_uninterrupted(quotes: list[Quote], cfg: dict[str, Any],
-                                                     cut: int, twice: bool) -> None:
+def check_restore_after_snapshot_equals_uninterrupted(quotes: list[Quote], cfg: dict[str, Any],
+                                                      data: st.DataObject) -> None:
+    cut = data.draw(st.integers(0, 80), label="snapshot at")
+    twice = data.draw(st.booleans(), label="restore twice")
     whole, whole_counters = run(quotes, **cfg)
     cut = min(cut, len(quotes))
     first = DropEngine(**cfg)
@@ -749,10 +739,9 @@ FIELD_OF = {"sports": "sport_key", "event_id": "event_id", "bookmakers": "bookma
             "markets": "market_key", "kinds": "kind"}
 
 
-@given(quote_streams, configs(), st.fixed_dictionaries({}, optional=filter_values))
-@settings(max_examples=200, deadline=None)
-def test_attribute_filters_are_pure_predicates(quotes: list[Quote], cfg: dict[str, Any],
-                                               filters: dict[str, str]) -> None:
+def check_attribute_filters_are_pure_predicates(quotes: list[Quote], cfg: dict[str, Any],
+                                                data: st.DataObject) -> None:
+    filters = data.draw(st.fixed_dictionaries({}, optional=filter_values), label="filters")
     unfiltered, open_counters = run(quotes, **cfg)
     filtered, counters = run(quotes, **cfg, **filters)
 
@@ -766,9 +755,8 @@ def test_attribute_filters_are_pure_predicates(quotes: list[Quote], cfg: dict[st
     }
 
 
-@given(quote_streams, configs(), st.integers(0, 2**62))
-@settings(max_examples=100, deadline=None)
-def test_now_ms_only_stamps_the_alerts(quotes: list[Quote], cfg: dict[str, Any], now: int) -> None:
+def check_now_ms_only_stamps_the_alerts(quotes: list[Quote], cfg: dict[str, Any], data: st.DataObject) -> None:
+    now = data.draw(st.integers(0, 2**62), label="now_ms")
     plain, plain_counters = run(quotes, **cfg)
     eng = DropEngine(**cfg)
     stamped = dicts(eng.observe_many(quotes, now_ms=now))
@@ -776,3 +764,29 @@ def test_now_ms_only_stamps_the_alerts(quotes: list[Quote], cfg: dict[str, Any],
     assert [{**a, "timestamp": None} for a in stamped] == [{**a, "timestamp": None} for a in plain]
     assert all(a["timestamp"] == a["last_update"] for a in plain)
     assert eng.counters.as_dict() == plain_counters
+
+
+# --------------------------------------------------------------------------------------
+# the properties of sections 1-8 above, on one drawn stream
+# --------------------------------------------------------------------------------------
+
+
+@given(quote_streams, configs(), st.data())
+@settings(max_examples=200, deadline=None)
+def test_every_stream_property_holds(quotes: list[Quote], cfg: dict[str, Any], data: st.DataObject) -> None:
+    """Each ``check_*`` property above, on the same drawn (stream, config).
+
+    Why one test: drawing a stream of up to 60 quotes is 80-90% of an example's time
+    (hypothesis draws several choices per quote; the engine runs take a few ms), and eight
+    separate tests drew 1500 streams from this same strategy. Each property still sees 200
+    streams and its own extra draws (cuts, injections, snapshot point, filters, now_ms,
+    thresholds); a failure's traceback names the ``check_*`` that failed.
+    """
+    check_every_alert_follows_an_earlier_valid_price_of_its_key(quotes, cfg)
+    check_both_is_union_of_directions(quotes, cfg)
+    check_higher_threshold_is_subset_with_last_reference(quotes, cfg["unit"], data)
+    check_chunking_never_changes_results(quotes, cfg, data)
+    check_stale_and_repeated_quotes_change_nothing(quotes, cfg, data)
+    check_restore_after_snapshot_equals_uninterrupted(quotes, cfg, data)
+    check_attribute_filters_are_pure_predicates(quotes, cfg, data)
+    check_now_ms_only_stamps_the_alerts(quotes, cfg, data)
