@@ -70,6 +70,17 @@ def server() -> Iterator[Callable[..., tuple[str, DropServer, ManualSource]]]:
         bg.stop()
 
 
+@pytest.fixture(scope="module")
+def idle_server() -> Iterator[str]:
+    """One server for the tests that only send requests it refuses (400, 401, 403): none of
+    them pushes a quote or holds a stream, so they cannot see each other (a server is half a
+    second to start and stop under load, and they were 13)."""
+    srv = DropServer(ManualSource(), ServeConfig(keys=KEYS))
+    with BackgroundServer(srv.app, secrets=KEYS.keys(), log_level="info") as url:
+        yield url
+        assert srv.hub.counters.produced == 0 and not srv.hub.subscribers  # they stayed read-only
+
+
 def events(url: str, path: str, n: int, key: str = CANARY, timeout: float = 5, **params: Any) -> list[tuple[str, Any]]:
     """The first ``n`` SSE events of ``path`` as (id, data) pairs (httpx-sse)."""
     params = {"apiKey": key, **params}
@@ -139,8 +150,10 @@ def test_raw_socket_sees_exact_sse_framing(server: Any) -> None:
     ({"bookmakers": ""}, "bookmakers"), ({"markets": ","}, "markets"), ({"event_id": ""}, "event_id"),
     ({"last_event_id": "not-an-id!"}, "last_event_id"),
 ])
-def test_every_invalid_parameter_answers_400_naming_it(server: Any, params: dict[str, str], parameter: str) -> None:
-    url, _, _ = server()
+def test_every_invalid_parameter_answers_400_naming_it(
+    idle_server: str, params: dict[str, str], parameter: str
+) -> None:
+    url = idle_server
     r = status_of(url, f"/v1/odds-drop/{SPORT}", apiKey=CANARY, **params)
     assert r.status_code == 400
     body = r.json()
@@ -149,8 +162,8 @@ def test_every_invalid_parameter_answers_400_naming_it(server: Any, params: dict
     assert r.status_code == 400 and r.json()["parameter"] == "sports"
 
 
-def test_auth_401_403_and_the_tier(server: Any) -> None:
-    url, _, _ = server()
+def test_auth_401_403_and_the_tier(idle_server: str) -> None:
+    url = idle_server
     r = status_of(url, "/v1/odds-drop/all")
     assert r.status_code == 401
     r = status_of(url, "/v1/odds-drop/all", apiKey="pro-key")  # a tier below business
@@ -165,12 +178,19 @@ def test_cap_is_exact_under_50_concurrent_connects_and_slots_come_back(server: A
     url, srv, _ = server()
 
     async def connect_all(n: int) -> list[int]:
+        answered: list[int] = []
+        all_answered = asyncio.Event()
         async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=n)) as c:
             async def one() -> int:
                 async with c.stream("GET", url + "/v1/odds-drop/all", params={"apiKey": CANARY}) as r:
                     status = r.status_code
+                    answered.append(status)
+                    if len(answered) == n:
+                        all_answered.set()
                     if status == 200:
-                        await asyncio.sleep(1.0)  # hold the slot while the others try
+                        # hold the slot until every other connect has its answer (not for a
+                        # fixed time: under load the last ones could come after it)
+                        await asyncio.wait_for(all_answered.wait(), 20)
                     return status
 
             return list(await asyncio.gather(*(one() for _ in range(n))))
