@@ -157,7 +157,8 @@ class Hub:
 
     ``epoch``: lowercase base36 text naming this sequence (a restored server keeps it);
     ``next_seq``: the number the next alert gets. ``buffer_size``/``buffer_age_ms`` bound
-    the ring; ``max_pending`` bounds each subscriber's queue.
+    the ring; ``max_pending`` bounds each subscriber's queue. ``logged``: numbered by an alert
+    log (:meth:`publish_logged`; the epoch is the log's), not by this hub (:meth:`publish`).
     """
 
     def __init__(
