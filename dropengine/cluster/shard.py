@@ -57,11 +57,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ORDER_KEY", "ParquetSource", "ShardedBacktest", "ShardedDetect", "SplitSource", "backtest_sharded",
-    "detect_sharded", "open_client", "partition_expr", "shard_count", "shard_frame",
+    "detect_sharded", "open_client", "partition_expr", "shard_count", "shard_events", "shard_frame",
 ]
 
 #: The columns of the order key: a row's place in the single-process replay order.
 ORDER_KEY: Final = ("_clock", "_f", "_r")
+#: The row index of a scanned file, before it becomes ``_r`` (a name no quote table uses).
+_ROW: Final = "__dropengine_row"
 #: Shards per worker when not given: several, so a slow shard does not idle the other workers
 #: and each task holds a smaller part of the input.
 SHARDS_PER_WORKER: Final = 2
@@ -107,29 +109,51 @@ class SplitSource:
 Source = ParquetSource | SplitSource
 
 
-def shard_frame(source: Source, shard: int, shards: int) -> pl.DataFrame:
+def shard_frame(source: Source, shard: int, shards: int, events: Sequence[str] = ()) -> pl.DataFrame:
     """The rows of one shard in replay order, with the :data:`ORDER_KEY` columns (run by a
-    worker: only this shard's rows are kept, file by file)."""
+    worker). From a :class:`ParquetSource`: the rows of ``events`` (the shard's event ids, by
+    :func:`partition_of`; shard 0 also takes the rows without one), file by file: the filter is
+    pushed into the Parquet scan, so only this shard's rows are materialised."""
     if isinstance(source, SplitSource):
         frame = pl.read_parquet(source.path(shard))
         row = pl.col("_row").cast(pl.Int64)
         return frame.with_columns(row.alias("_clock"), pl.lit(0, dtype=pl.Int64).alias("_f"),
                                   row.alias("_r")).drop("_row")
-    mine = partition_expr(shards) == shard
+    event = pl.col("event_id").cast(pl.String)
+    mine = event.is_in(list(events))
+    if shard == 0:
+        mine = mine | event.is_null()
     parts = []
     for f_idx, path in source.files:
-        lf = pl.scan_parquet(path, glob=False)
+        lf = pl.scan_parquet(path, glob=False, row_index_name=_ROW)
         schema = lf.collect_schema()
-        # the clock of io.tables.parquet_quote_table: per-file running max of last_update
-        clock = pl.col("last_update").cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
-        lf = lf.with_columns(clock.alias("_clock"), pl.lit(f_idx, dtype=pl.Int64).alias("_f"),
-                             pl.int_range(pl.len(), dtype=pl.Int64).alias("_r"))
+        # a column of the file named like a key column is replaced, as parquet_quote_table does
+        part = lf.filter(mine).drop(ORDER_KEY, strict=False).rename({_ROW: "_r"}).collect()
+        # the clock of io.tables.parquet_quote_table: the running max of last_update over the
+        # whole file (one column read), taken at this shard's rows
+        clock = pl.scan_parquet(path, glob=False).select(
+            pl.col("last_update").cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
+        ).collect().to_series()
+        part = part.with_columns(clock.gather(part.get_column("_r")).alias("_clock"),
+                                 pl.lit(f_idx, dtype=pl.Int64).alias("_f"), pl.col("_r").cast(pl.Int64))
         if source.mixed_prices:
             is_int = schema.get("price", pl.Null).is_integer()
-            lf = lf.with_columns(pl.lit(is_int, dtype=pl.Boolean).alias(PRICE_INT_COLUMN))
+            part = part.with_columns(pl.lit(is_int, dtype=pl.Boolean).alias(PRICE_INT_COLUMN))
         # an empty part is kept: the shard's columns and types are then those of the whole input
-        parts.append(lf.filter(mine).collect())
+        parts.append(part)
     return pl.concat(parts, how="diagonal_relaxed").sort(list(ORDER_KEY), maintain_order=True)
+
+
+def shard_events(source: ParquetSource, shards: int) -> list[list[str]]:
+    """The distinct event ids of every file of ``source`` (one column read), split into
+    ``shards`` lists by :func:`partition_of`."""
+    scans = [pl.scan_parquet(path, glob=False).select(pl.col("event_id").cast(pl.String))
+             for _, path in source.files]
+    distinct = pl.concat(scans).unique().drop_nulls().collect().to_series().sort().to_list()
+    out: list[list[str]] = [[] for _ in range(shards)]
+    for e in distinct:
+        out[partition_of(e, shards)].append(e)
+    return out
 
 
 def _split_keys(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -143,7 +167,10 @@ def _split_keys(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 class _DetectPart:
     shard: int
     alerts: pl.DataFrame
-    values: tuple[Alert, ...]
+    #: the alerts as values when the engine built them (signals); else the client builds them
+    #: from the merged table and :attr:`price_types`, as one process does (cheaper to ship)
+    values: tuple[Alert, ...] | None
+    price_types: pl.DataFrame
     #: the order key of each alert
     keys: pl.DataFrame
     counters: EngineCounters
@@ -152,12 +179,13 @@ class _DetectPart:
     rejected: pl.DataFrame
 
 
-def _detect_task(source: Source, shard: int, shards: int, options: DetectOptions, keep: int) -> _DetectPart:
-    frame, keys = _split_keys(shard_frame(source, shard, shards))
+def _detect_task(source: Source, shard: int, shards: int, events: list[str], options: DetectOptions,
+                 keep: int) -> _DetectPart:
+    frame, keys = _split_keys(shard_frame(source, shard, shards, events))
     res = detect_counted(frame, options, timestamp_column="_now" if "_now" in frame.columns else None)
     rejected = res.rejected.filter(pl.col("reason").is_in(list(res.skipped))).head(keep)
     return _DetectPart(
-        shard, res.alerts, tuple(res.alert_values()), keys[res.rows], res.counters, res.skipped,
+        shard, res.alerts, res.values, res.price_types, keys[res.rows], res.counters, res.skipped,
         pl.concat([keys[rejected.get_column("row")], rejected.select("reason")], how="horizontal"),
     )
 
@@ -172,9 +200,9 @@ class _BacktestPart:
     fair_failed: int
 
 
-def _backtest_task(source: Source, shard: int, shards: int, cfg: BacktestConfig,
+def _backtest_task(source: Source, shard: int, shards: int, events: list[str], cfg: BacktestConfig,
                    options: DetectOptions) -> _BacktestPart:
-    frame, keys = _split_keys(shard_frame(source, shard, shards))
+    frame, keys = _split_keys(shard_frame(source, shard, shards, events))
     m = measure_alerts(frame, cfg, options, timestamp_column="_now" if "_now" in frame.columns else None)
     return _BacktestPart(shard, m.table, keys[m.rows], m.counters, m.books, m.fair_failed)
 
@@ -279,6 +307,10 @@ def _prepare(paths: Sequence[str | Path], fmt: str, stats: ReplayStats, shards: 
     return _Prepared(source, lambda f, r: row_where(r))
 
 
+def _events(source: Source, shards: int) -> list[list[str]]:
+    return shard_events(source, shards) if isinstance(source, ParquetSource) else [[] for _ in range(shards)]
+
+
 def _gather(client: Client, futures: list[Any], on_shard: OnShard | None) -> list[Any]:
     """Every task's result, in shard order; a failed task's error raised as a DropEngineError
     (itself when it is one: bad input is reported as it is by one process)."""
@@ -357,12 +389,18 @@ def detect_sharded(
         if on_start is not None:
             on_start(n)
         keep = st.skips.keep
-        futures = [client.submit(_detect_task, prep.source, k, n, options, keep, pure=False) for k in range(n)]
+        events = _events(prep.source, n)
+        futures = [client.submit(_detect_task, prep.source, k, n, events[k], options, keep, pure=False)
+                   for k in range(n)]
         parts: list[_DetectPart] = _gather(client, futures, on_shard)
     order = _order([p.keys for p in parts])
     alerts = pl.concat([p.alerts for p in parts], how="diagonal_relaxed")[order]
-    values_all = [a for p in parts for a in p.values]
-    values = tuple(values_all[i] for i in order.to_list())
+    if all(p.values is not None for p in parts):
+        values_all = [a for p in parts if p.values is not None for a in p.values]
+        values = tuple(values_all[i] for i in order.to_list())
+    else:  # price drops alone: built from the merged table, each price with its arrival type
+        flags = pl.concat([p.price_types for p in parts])[order]
+        values = tuple(BatchResult(alerts, EngineCounters(), {}, price_types=flags).drops())
     skipped: dict[str, int] = {}
     for p in parts:
         for reason, count in p.skipped.items():
@@ -414,7 +452,9 @@ def backtest_sharded(
             assert prep.empty is not None
             m = measure_alerts(prep.empty, cfg, options)
             return ShardedBacktest(assemble_backtest(m.table, m.counters, cfg, options, m.books, m.fair_failed), n)
-        futures = [client.submit(_backtest_task, prep.source, k, n, cfg, options, pure=False) for k in range(n)]
+        events = _events(prep.source, n)
+        futures = [client.submit(_backtest_task, prep.source, k, n, events[k], cfg, options, pure=False)
+                   for k in range(n)]
         parts: list[_BacktestPart] = _gather(client, futures, on_shard)
     order = _order([p.keys for p in parts])
     table = pl.concat([p.table for p in parts], how="vertical_relaxed")[order]
