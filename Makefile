@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo demo-live demo-serve test lint bench clean
+.PHONY: demo demo-live demo-serve demo-cluster test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ demo-live: $(VENV)/.installed-live
 # the reference server on the demo recording; open http://127.0.0.1:8080/?autostart=1&apiKey=demo
 demo-serve: $(VENV)/.installed-live
 	$(BIN)/dropengine serve --source replay:fixtures/demo_nba_frames.ndjson --speed 60 --port 8080
+
+$(VENV)/.installed-cluster: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[server,bus]'
+	touch $@ $(VENV)/.installed
+
+# a local nats-server, one ingest, two detectors and two frontends on the demo recording; a client is
+# moved from frontend A to frontend B with its Last-Event-ID and gets exactly the rest (about 40 s)
+demo-cluster: $(VENV)/.installed-cluster
+	$(BIN)/python scripts/demo_cluster.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check dropengine tests benchmarks
