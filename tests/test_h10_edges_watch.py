@@ -16,7 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from dropengine.cli import main
 from dropengine.cli.live import RECORD_SUFFIXES, Evictor
 from dropengine.core.engine import DropEngine
 from dropengine.core.keys import KeyTable
@@ -34,9 +36,27 @@ CLI = [sys.executable, "-m", "dropengine"]
 
 
 def run(args: list[str], key: str = KEY, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return run_many([args], key, timeout)[0]
+
+
+def run_many(runs: list[list[str]], key: str = KEY, timeout: float = 60) -> list[subprocess.CompletedProcess[str]]:
+    """The command lines side by side (each a subprocess bounded by ``timeout``), so runs that
+    wait out a ``--duration`` wait it once together; results in the order given."""
     env = {**os.environ, "DROPENGINE_API_KEY": key}
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env,
-                          stdin=subprocess.DEVNULL)
+    with contextlib.ExitStack() as stack:
+        procs = [stack.enter_context(subprocess.Popen(
+            [*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            env=env)) for args in runs]
+        out = []
+        for args, proc in zip(runs, procs, strict=True):
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                for p in procs:
+                    p.kill()
+                raise
+            out.append(subprocess.CompletedProcess([*CLI, *args], proc.returncode, stdout, stderr))
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +99,13 @@ def test_a_rejected_key_is_reported_once(upstream: str, transport: str, quiet: b
 
 @pytest.mark.parametrize("mode", [["--sport", "basketball_nba"], ["--multi", "a,b"], ["--all"]])
 def test_a_run_that_never_reached_the_upstream_exits_5(mode: list[str], tmp_path: Path) -> None:
-    r = run(["watch", *mode, "--base-url", dead_url(), "--duration", "1.5", "--retry-scale", "0.05"])
-    assert r.returncode == 5, r.stderr
-    assert "never connected" in r.stderr.splitlines()[-1]
-    r = run(["record", *mode, "--base-url", dead_url(), "--duration", "1", "--retry-scale", "0.05", "--quiet",
-             "--out", str(tmp_path / "never.ndjson")])
+    w, r = run_many([  # watch and record side by side: their --duration is waited once
+        ["watch", *mode, "--base-url", dead_url(), "--duration", "1.5", "--retry-scale", "0.05"],
+        ["record", *mode, "--base-url", dead_url(), "--duration", "1", "--retry-scale", "0.05", "--quiet",
+         "--out", str(tmp_path / "never.ndjson")],
+    ])
+    assert w.returncode == 5, w.stderr
+    assert "never connected" in w.stderr.splitlines()[-1]
     assert r.returncode == 5, r.stderr
     assert [ln for ln in r.stderr.splitlines() if ln.strip()] == [r.stderr.strip()]  # one line when quiet
 
@@ -97,20 +119,35 @@ def test_a_run_that_connected_exits_0(upstream: str) -> None:
 
 @pytest.mark.parametrize("name", ["x.txt", "x.csv", "x", "x.gz", "x.json"])
 def test_record_refuses_an_extension_replay_cannot_read(name: str, tmp_path: Path) -> None:
+    # in-process (click's runner): a usage error is decided by the command's option checks
+    # before any I/O; the subprocess path and its exit codes are what the other tests run
     out = tmp_path / name
     for args in (["record", "--out", str(out)], ["watch", "--record", str(out)]):
-        r = run([*args, "--sport", "a", "--base-url", "http://127.0.0.1:9", "--duration", "1"])
-        assert r.returncode == 2, r.stderr
+        r = CliRunner().invoke(main, [*args, "--sport", "a", "--base-url", "http://127.0.0.1:9", "--duration", "1"],
+                               env={"DROPENGINE_API_KEY": KEY}, prog_name="dropengine")
+        assert r.exit_code == 2, r.output
         assert ".ndjson" in r.stderr and ".jsonl.gz" in r.stderr
         assert not out.exists()
 
 
-@pytest.mark.parametrize("name", ["x.ndjson", "x.JSONL", "x.ndjson.gz", "x.jsonl.gz"])
-def test_record_accepts_what_replay_reads(upstream: str, name: str, tmp_path: Path) -> None:
-    out = tmp_path / name
-    r = run(["record", "--sport", "basketball_nba", "--base-url", upstream, "--out", str(out), "--duration", "2",
-             "--quiet"])
-    assert r.returncode == 0, r.stderr
+ACCEPTED = ["x.ndjson", "x.JSONL", "x.ndjson.gz", "x.jsonl.gz"]
+
+
+@pytest.fixture(scope="module")
+def recorded(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str]]:
+    """A ``record`` into each accepted name, the runs side by side (their ``--duration`` is
+    waited once): name -> (file, the run's stderr); every run exited 0."""
+    root = tmp_path_factory.mktemp("recorded")
+    runs = run_many([["record", "--sport", "basketball_nba", "--base-url", upstream, "--out", str(root / name),
+                      "--duration", "2", "--quiet"] for name in ACCEPTED])
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+    return {name: (root / name, r.stderr) for name, r in zip(ACCEPTED, runs, strict=True)}
+
+
+@pytest.mark.parametrize("name", ACCEPTED)
+def test_record_accepts_what_replay_reads(recorded: dict[str, tuple[Path, str]], name: str) -> None:
+    out, _ = recorded[name]
     replayed = run(["replay", str(out)])
     assert replayed.returncode == 0 and f"{name} (frames)" in replayed.stderr, replayed.stderr
     assert re.search(r"quotes +[1-9]", replayed.stderr), replayed.stderr
@@ -155,17 +192,21 @@ def watch_keys_many(sim: Path, *runs: tuple[str, ...], timeout: float = 60) -> l
     return out
 
 
-def watch_keys(sim: Path, *flags: str) -> tuple[int, int]:
-    return watch_keys_many(sim, flags)[0]
-
-
-def test_the_status_line_shows_keys_held_and_eviction_bounds_them(sim: Path) -> None:
-    (held, evicted), (held_idle, evicted_idle), (held_started, evicted_started) = watch_keys_many(
+@pytest.fixture(scope="module")
+def watched(sim: Path) -> list[tuple[int, int]]:
+    """(keys held, evicted) of four ``watch`` runs side by side: no eviction, idle 30 min,
+    started 10 min, and the defaults (the 6 s ``--duration`` is waited once for all four)."""
+    return watch_keys_many(
         sim,
         ("--evict-idle", "0", "--evict-started", "0"),
         ("--evict-idle", "1800", "--evict-started", "0"),
         ("--evict-idle", "0", "--evict-started", "600"),
+        (),
     )
+
+
+def test_the_status_line_shows_keys_held_and_eviction_bounds_them(sim: Path, watched: list[tuple[int, int]]) -> None:
+    (held, evicted), (held_idle, evicted_idle), (held_started, evicted_started), _ = watched
     assert held > 0 and evicted == 0
     engine = DropEngine()
     from dropengine.io.replay import read_quotes
@@ -177,10 +218,11 @@ def test_the_status_line_shows_keys_held_and_eviction_bounds_them(sim: Path) -> 
     assert evicted_started > 0 and held_started < held
 
 
-def test_the_defaults_keep_a_short_recording_whole(sim: Path) -> None:
+def test_the_defaults_keep_a_short_recording_whole(watched: list[tuple[int, int]]) -> None:
     # 6 h idle / 12 h after the start: nothing in a 4-hour recording is old enough
-    held, evicted = watch_keys(sim)
+    held, evicted = watched[3]
     assert evicted == 0 and held > 0
+    assert held == watched[0][0]  # as many keys as the run with eviction off
 
 
 def q(event: str, side: str, t: int, commence: str | None = None) -> Quote:
