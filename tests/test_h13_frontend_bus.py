@@ -143,6 +143,10 @@ def test_two_frontends_give_the_same_ids_and_a_moved_client_gets_exactly_the_res
     with frontend(cfg) as (a, sa), frontend(cfg) as (b, sb):
         wait(lambda: sa.hub.next_seq == sb.hub.next_seq == 21, "both frontends following the log")
         assert sa.hub.epoch == sb.hub.epoch
+        page, health = httpx.get(a + "/", timeout=5), httpx.get(b + "/healthz", timeout=5)
+        assert page.status_code == 200 and "EventSource" in page.text  # the live page, as today
+        assert health.status_code == 200 and health.json()["high_water"] == f"{sa.hub.epoch}-20"
+        assert httpx.get(a + PATH, timeout=5).status_code == 401  # keys as today
         first = events(a, 8, last_id=f"{sa.hub.epoch}-0")
         assert seqs(first) == list(range(1, 9))
         rest = events(b, 12, last_id=first[-1][0])  # moved to B with its last id from A
