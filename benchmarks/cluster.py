@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--commands", default="replay,backtest", help="replay, backtest or both (default)")
     ap.add_argument("--workers", default="1,2", help="worker counts to run (default 1,2)")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--input", type=Path, default=None,
+                    help="keep the generated input in this directory and reuse it when it is there")
     a = ap.parse_args(argv)
     n = int(a.quotes)
     workers = [int(w) for w in a.workers.split(",")]
@@ -118,12 +120,16 @@ def main(argv: list[str] | None = None) -> int:
     print("load average at start:", load_average())
     with tempfile.TemporaryDirectory(prefix="dropengine-bench-cluster-") as tmp_text:
         tmp = Path(tmp_text)
-        src = tmp / "quotes"
-        src.mkdir()
+        src = a.input if a.input is not None else tmp / "quotes"
+        src.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        stream = Stream(n, N_KEYS, a.seed)
-        files = write_shards(stream, src, a.files)
-        del stream
+        files = sorted(src.glob("part-*.parquet"))
+        if len(files) != a.files or sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in files) != n:
+            for f in files:
+                f.unlink()
+            stream = Stream(n, N_KEYS, a.seed)
+            files = write_shards(stream, src, a.files)
+            del stream
         size = sum(p.stat().st_size for p in files)
         print(f"input: {n:,} quotes, {N_KEYS:,} keys, 2,000 events, {a.files} Parquet files, {size / 1e6:,.0f} MB "
               f"(generated in {time.perf_counter() - t0:.1f} s)")

@@ -212,7 +212,8 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
                                                 on_start=started, on_shard=done, progress=advance)
                 finally:
                     sbar.stop()
-                writer.write(merged.alert_values())  # every type, in detection order
+                for chunk in merged.value_chunks():  # every type, in detection order
+                    writer.write(chunk)
                 counters = merged.counters
             elif engine_kind == "batch":
                 result = replay_batch(list(paths), fmt, stats, advance, options=detect)

@@ -20,8 +20,10 @@ Where the workers read (the client never ships the quotes):
   order. A worker holds one input file's columns at a time, then its shard.
 - :class:`SplitSource`: every other input (vendor recordings, CSV/NDJSON tables, The Odds
   API files) is decoded once by the client with :func:`dropengine.io.replay.load_table` (the
-  same table one process detects on) and written as one Parquet file per shard, which its task
-  reads; the order key is the global row.
+  same table one process detects on) and written as one Parquet file per shard in a temporary
+  directory (``TMPDIR``: on a cluster of several machines, one they all read), which its task
+  reads; the order key is the global row. The client holds the decoded table, as one process
+  does; detection's working memory is the workers'.
 
 This module imports dask only inside :func:`open_client` (``import dropengine.cluster`` stays
 light); the task functions are plain functions of polars and the batch engine.
@@ -31,9 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -289,7 +292,7 @@ def _prepare(paths: Sequence[str | Path], fmt: str, stats: ReplayStats, shards: 
                 continue
             if progress is not None:
                 progress(path.stat().st_size)
-            usable.append((f_idx, str(path)))
+            usable.append((f_idx, os.path.abspath(path)))  # a worker's working directory is not ours
             stats.quotes += height
             if schema["price"] != pl.Null:
                 kinds.add(schema["price"].is_integer())
@@ -351,13 +354,28 @@ class ShardedDetect:
     gives one process (the same alerts table, values, counters and skip counts)."""
 
     alerts: pl.DataFrame
-    values: tuple[Alert, ...]
     counters: EngineCounters
     skipped: dict[str, int]
     shards: int
+    #: the alerts as values, when the engine built them (signals on); ``None``: price drops
+    #: alone, built from :attr:`alerts` and :attr:`price_types` on demand, a chunk at a time
+    values: tuple[Alert, ...] | None = None
+    price_types: pl.DataFrame = field(default_factory=pl.DataFrame)
+
+    def value_chunks(self, size: int = 1 << 16) -> Iterator[list[Alert]]:
+        """The alerts as values (:meth:`BatchResult.alert_values`) in detection order, ``size``
+        at a time: writing them never holds all of them as Python objects at once."""
+        if self.values is not None:
+            for lo in range(0, len(self.values), size):
+                yield list(self.values[lo:lo + size])
+            return
+        for lo in range(0, self.alerts.height, size):
+            part = BatchResult(self.alerts.slice(lo, size), EngineCounters(), {},
+                               price_types=self.price_types.slice(lo, size))
+            yield list(part.drops())
 
     def alert_values(self) -> list[Alert]:
-        return list(self.values)
+        return [a for chunk in self.value_chunks() for a in chunk]
 
 
 def detect_sharded(
@@ -385,7 +403,7 @@ def detect_sharded(
         if prep.source is None:
             assert prep.empty is not None
             res: BatchResult = detect_counted(prep.empty, options)
-            return ShardedDetect(res.alerts, tuple(res.alert_values()), res.counters, res.skipped, n)
+            return ShardedDetect(res.alerts, res.counters, res.skipped, n, tuple(res.alert_values()))
         if on_start is not None:
             on_start(n)
         keep = st.skips.keep
@@ -395,12 +413,13 @@ def detect_sharded(
         parts: list[_DetectPart] = _gather(client, futures, on_shard)
     order = _order([p.keys for p in parts])
     alerts = pl.concat([p.alerts for p in parts], how="diagonal_relaxed")[order]
+    values: tuple[Alert, ...] | None = None
+    flags = pl.DataFrame()
     if all(p.values is not None for p in parts):
         values_all = [a for p in parts if p.values is not None for a in p.values]
         values = tuple(values_all[i] for i in order.to_list())
     else:  # price drops alone: built from the merged table, each price with its arrival type
         flags = pl.concat([p.price_types for p in parts])[order]
-        values = tuple(BatchResult(alerts, EngineCounters(), {}, price_types=flags).drops())
     skipped: dict[str, int] = {}
     for p in parts:
         for reason, count in p.skipped.items():
@@ -413,7 +432,7 @@ def detect_sharded(
     for reason, count in skipped.items():
         st.skips.counts[reason] = st.skips.counts.get(reason, 0) + count
     st.quotes = max(0, st.quotes - sum(skipped.values()))
-    return ShardedDetect(alerts, values, counters, skipped, n)
+    return ShardedDetect(alerts, counters, skipped, n, values, flags)
 
 
 @dataclass(frozen=True, slots=True)
