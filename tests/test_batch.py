@@ -10,13 +10,11 @@ option; here the streams are long (up to 100 quotes on 8 keys, 150 on 30) for lo
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from dropengine import ConfigError, DropEngine, Quote, replay
 from dropengine.analysis.batch import ALERT_SCHEMA, detect, detect_counted
@@ -64,14 +62,20 @@ def test_batch_equals_stream(case: tuple[list[Quote], dict[str, Any]]) -> None:
     assert result.skipped == {}
 
 
-@settings(max_examples=100, deadline=None)
-@given(streams(max_keys=30, max_len=150), configs(), st.sampled_from(["sports", "bookmakers", "markets",
-                                                                      "kinds", "event_id"]))
-def test_batch_filters_equal_stream_filters(quotes: list[Quote], cfg: dict[str, Any], which: str) -> None:
-    value = {"sports": "soccer_epl", "bookmakers": "pinnacle", "markets": "h2h,totals", "kinds": "prop",
-             "event_id": "ev1,ev3"}[which]
-    want, _ = stream(quotes, **cfg, **{which: value})
-    assert norm(detect(frame(quotes), **cfg, **{which: value}).to_dicts()) == norm(want)
+FILTERS = {"sports": "soccer_epl", "bookmakers": "pinnacle", "markets": "h2h,totals", "kinds": "prop",
+           "event_id": "ev1,ev3"}
+
+
+# Every filter on each drawn stream: drawing a 150-quote stream costs far more than a batch
+# detect, so 50 streams x 5 filters give each filter more streams (50) than 100 streams with one
+# sampled filter each did (20 on average), for half the draws.
+@settings(max_examples=50, deadline=None)
+@given(streams(max_keys=30, max_len=150), configs())
+def test_batch_filters_equal_stream_filters(quotes: list[Quote], cfg: dict[str, Any]) -> None:
+    table = frame(quotes)
+    for which, value in FILTERS.items():
+        want, _ = stream(quotes, **cfg, **{which: value})
+        assert norm(detect(table, **cfg, **{which: value}).to_dicts()) == norm(want), which
 
 
 def test_lazyframe_and_integer_prices_keep_their_type() -> None:
@@ -135,20 +139,32 @@ def test_nan_and_infinite_prices_are_invalid() -> None:
     assert result.counters.invalid == 2 and result.alerts.height == 1
 
 
-@pytest.mark.parametrize("reference", ["last", "anchor"])
-@pytest.mark.parametrize("unit", ["cents", "prob"])
-def test_real_nfl_series_batch_equals_stream(nfl_dir: Path, reference: str, unit: str) -> None:
+@pytest.fixture(scope="module")
+def nfl_series() -> tuple[list[Quote], pl.DataFrame]:
+    """The real NFL series' quotes and their frame, read once for the four options below (a
+    read of the 123k quotes and the frame built from them are seconds each)."""
     from dropengine.core.skips import SkipLog
     from dropengine.io.recordings import Snapshot, read_recording
 
+    from .conftest import require_data
+
     quotes: list[Quote] = []
-    for _, item in read_recording(nfl_dir / "nfl_snapshots_2025-11-08T12Z_to_2025-11-09T18Z.ndjson.gz", "auto",
-                                  SkipLog()):
+    path = require_data("theoddsapi_nfl", "nfl_snapshots_2025-11-08T12Z_to_2025-11-09T18Z.ndjson.gz")
+    for _, item in read_recording(path, "auto", SkipLog()):
         assert isinstance(item, Snapshot)
         quotes.extend(item.quotes)
+    return quotes, frame(quotes)
+
+
+@pytest.mark.parametrize("reference", ["last", "anchor"])
+@pytest.mark.parametrize("unit", ["cents", "prob"])
+def test_real_nfl_series_batch_equals_stream(
+    nfl_series: tuple[list[Quote], pl.DataFrame], reference: str, unit: str
+) -> None:
+    quotes, table = nfl_series
     threshold = 10 if unit == "cents" else 2
     want, counters = stream(quotes, threshold=threshold, reference=reference, unit=unit)
-    result = detect_counted(frame(quotes), threshold=threshold, reference=reference, unit=unit)
+    result = detect_counted(table, threshold=threshold, reference=reference, unit=unit)
     assert len(want) > 100
     assert norm(result.alerts.to_dicts()) == norm(want)
     assert result.counters == counters
