@@ -9,9 +9,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from dropengine.cli import main
 from dropengine.core.keys import KeyTable
 from dropengine.mock import MockUpstream, load_timeline
 from dropengine.server.asgi import BackgroundServer
@@ -28,6 +31,13 @@ CLI = [sys.executable, "-m", "dropengine"]
 def run(args: list[str], key: str = CANARY, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DROPENGINE_API_KEY": key}
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def invoke(args: list[str], key: str | None = CANARY) -> Any:
+    """The command in-process (click's runner): for help texts, usage errors and the replays
+    that are the expected output, where a subprocess start (~1 s each) proves nothing more;
+    watch and record themselves run as subprocesses."""
+    return CliRunner().invoke(main, args, env={"DROPENGINE_API_KEY": key}, prog_name="dropengine")
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +63,7 @@ def test_watch_prints_the_replay_alerts_and_its_recording_replays_byte_for_byte(
     upstream: tuple[str, MockUpstream], nhl: Path, tmp_path: Path
 ) -> None:
     url, mock = upstream
-    expected = lines(run(["replay", str(DEMO), str(nhl)]).stdout)
+    expected = lines(invoke(["replay", str(DEMO), str(nhl)]).stdout)
     rec = tmp_path / "live.ndjson"
     watch = run(["watch", "--multi", "basketball_nba,icehockey_nhl", "--base-url", url, "--stamp", "data",
                  "--heartbeat-s", "1", "--retry-scale", "0.02", "--record", str(rec),
@@ -72,7 +82,7 @@ def test_watch_prints_the_replay_alerts_and_its_recording_replays_byte_for_byte(
 
 def test_record_then_replay_equals_watch_over_ws(upstream: tuple[str, MockUpstream], tmp_path: Path) -> None:
     url, _ = upstream
-    expected = lines(run(["replay", str(DEMO)]).stdout)
+    expected = lines(invoke(["replay", str(DEMO)]).stdout)
     rec = tmp_path / "rec.ndjson.gz"
     record = run(["record", "--sport", "basketball_nba", "--base-url", url, "--transport", "ws", "--auth", "query",
                   "--heartbeat-s", "1", "--retry-scale", "0.02", "--out", str(rec), "--duration", "4"])
@@ -97,15 +107,18 @@ def test_watch_exits_3_on_a_rejected_key_without_showing_it(upstream: tuple[str,
 
 
 def test_watch_usage_errors_name_the_flag() -> None:
-    r = run(["watch", "--sport", "a", "--all", "--base-url", "http://127.0.0.1:9"])
-    assert r.returncode == 2 and "exactly one of --sport KEY, --all, --multi" in r.stderr
-    r = run(["watch", "--sport", "a", "--base-url", "ftp://x"])
-    assert r.returncode == 2 and "'--base-url'" in r.stderr
-    r = run(["watch", "--sport", "a", "--base-url", "http://127.0.0.1:9", "--transport", "sse",
-             "--auth", "subprotocol"])
-    assert r.returncode == 2 and "subprotocol" in r.stderr
-    r = run(["watch", "--sport", "a", "--base-url", "http://127.0.0.1:9", "--heartbeat-s", "0"])
-    assert r.returncode == 2 and "--heartbeat-s" in r.stderr
+    r = invoke(["watch", "--sport", "a", "--all", "--base-url", "http://127.0.0.1:9"])
+    assert r.exit_code == 2 and "exactly one of --sport KEY, --all, --multi" in r.stderr
+    r = invoke(["watch", "--sport", "a", "--base-url", "ftp://x"])
+    assert r.exit_code == 2 and "'--base-url'" in r.stderr
+    r = invoke(["watch", "--sport", "a", "--base-url", "http://127.0.0.1:9", "--transport", "sse",
+                "--auth", "subprotocol"])
+    assert r.exit_code == 2 and "subprotocol" in r.stderr
+    r = invoke(["watch", "--sport", "a", "--base-url", "http://127.0.0.1:9", "--heartbeat-s", "0"])
+    assert r.exit_code == 2 and "--heartbeat-s" in r.stderr
+    r = invoke(["watch", "--sport", "a", "--base-url", "http://127.0.0.1:9"], key=None)  # no key in the env
+    assert r.exit_code == 2 and "--api-key" in r.stderr
+    # and as a process: the usage error's exit status is the interpreter's
     r = subprocess.run([*CLI, "watch", "--sport", "a", "--base-url", "http://127.0.0.1:9"], capture_output=True,
                        text=True, timeout=30, env={k: v for k, v in os.environ.items() if k != "DROPENGINE_API_KEY"})
     assert r.returncode == 2 and "--api-key" in r.stderr
@@ -134,7 +147,7 @@ def test_help_texts() -> None:
                   "--evict-idle", "--evict-started", "Exit status", "dropengine[server]"),
     }
     for cmd, words in expected.items():
-        r = run([cmd, "--help"])
-        assert r.returncode == 0
+        r = invoke([cmd, "--help"])
+        assert r.exit_code == 0
         missing = [w for w in words if w not in r.stdout]
         assert not missing, (cmd, missing)
