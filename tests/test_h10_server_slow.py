@@ -113,12 +113,12 @@ def test_cut_slow_clients_free_slot_and_socket_at_once_and_count_once(served: An
             _wait(lambda: len(srv.hub.subscribers) == 5, what="five slow streams")
             _push_until(src, lambda r=rnd: srv.hub.counters.overflowed >= 5 * r, "five overflows")  # type: ignore[misc]
             # the slots come back at once, not after the 60 s send timeout
-            _wait(lambda: srv.status()["connections"] == 0, timeout=5, what="slots freed")
+            _wait(lambda: srv.status()["connections"] == 0, timeout=20, what="slots freed")  # < 60 s
             with httpx.Client(timeout=5) as c, c.stream("GET", url + "/v1/odds-drop/all",
                                                           params={"apiKey": "slow-key"}) as r:
                 assert r.status_code == 200  # the cap (5) is not held by cut clients
             # and their sockets are closed on the server's side, though the clients hold theirs
-            _wait(lambda: server_sockets(int(port)) == 0, timeout=5, what="server-side sockets closed")
+            _wait(lambda: server_sockets(int(port)) == 0, timeout=20, what="server-side sockets closed")
             assert srv.status()["slow_clients_cut"] == 5 * rnd  # each client once
     finally:
         for s in held:
@@ -140,7 +140,7 @@ def test_a_send_timeout_cut_closes_the_socket_and_counts_once(served: Any, max_p
         _push_until(src, lambda: True, "one more batch")
         time.sleep(1.5)  # not a timing assertion: gives a second count (the defect) the time to show
         assert srv.status()["slow_clients_cut"] == 2
-        _wait(lambda: server_sockets(int(port)) == 0, timeout=5, what="server-side sockets closed")
+        _wait(lambda: server_sockets(int(port)) == 0, timeout=20, what="server-side sockets closed")
     finally:
         for s in held:
             s.close()

@@ -493,7 +493,8 @@ def _cli() -> list[str]:
     return [sys.executable, "-m", "dropengine"]
 
 
-def _wait(cond: Callable[[], Any], timeout: float = 5) -> None:
+def _wait(cond: Callable[[], Any], timeout: float = 20) -> None:
+    # a deadline is only reached when the test fails: generous, so that load cannot fail it
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
