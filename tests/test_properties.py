@@ -489,12 +489,11 @@ def check_chunking_never_changes_results(quotes: list[Quote], cfg: dict[str, Any
 # --------------------------------------------------------------------------------------
 
 
-@st.composite
-def interleavings(draw: st.DrawFn) -> tuple[dict[Key, list[Quote]], list[Quote], list[Quote]]:
-    """Per-key sequences (a stream of tests.strategies split by key), and two random
-    interleavings of them (each keeps per-key order)."""
+def interleavings(quotes: list[Quote], data: st.DataObject) -> tuple[dict[Key, list[Quote]], list[Quote], list[Quote]]:
+    """Per-key sequences (the stream split by key), and two random interleavings of them
+    (each keeps per-key order)."""
     per_key: dict[Key, list[Quote]] = {}
-    for q in draw(streams(max_keys=6, max_len=60)):
+    for q in quotes:
         per_key.setdefault((q.event_id, q.bookmaker, q.side), []).append(q)
 
     def interleave(order: list[Key]) -> list[Quote]:
@@ -506,17 +505,14 @@ def interleavings(draw: st.DrawFn) -> tuple[dict[Key, list[Quote]], list[Quote],
         return out
 
     labels = [k for k, seq in per_key.items() for _ in seq]
-    a = interleave(draw(st.permutations(labels)))
-    b = interleave(draw(st.permutations(labels)))
+    a = interleave(data.draw(st.permutations(labels), label="interleaving a"))
+    b = interleave(data.draw(st.permutations(labels), label="interleaving b"))
     return per_key, a, b
 
 
-@given(interleavings(), configs())
-@settings(max_examples=200, deadline=None)
-def test_interleaving_never_changes_per_key_results(
-    case: tuple[dict[Key, list[Quote]], list[Quote], list[Quote]], cfg: dict[str, Any]
-) -> None:
-    per_key, a, b = case
+def check_interleaving_never_changes_per_key_results(quotes: list[Quote], cfg: dict[str, Any],
+                                                     data: st.DataObject) -> None:
+    per_key, a, b = interleavings(quotes, data)
     run_a, counters_a = run(a, **cfg)
     run_b, counters_b = run(b, **cfg)
     assert counters_a == counters_b
@@ -777,15 +773,16 @@ def test_every_stream_property_holds(quotes: list[Quote], cfg: dict[str, Any], d
     """Each ``check_*`` property above, on the same drawn (stream, config).
 
     Why one test: drawing a stream of up to 60 quotes is 80-90% of an example's time
-    (hypothesis draws several choices per quote; the engine runs take a few ms), and eight
-    separate tests drew 1500 streams from this same strategy. Each property still sees 200
-    streams and its own extra draws (cuts, injections, snapshot point, filters, now_ms,
-    thresholds); a failure's traceback names the ``check_*`` that failed.
+    (hypothesis draws several choices per quote; the engine runs take a few ms), and nine
+    separate tests drew 1700 streams from this same strategy. Each property still sees 200
+    streams and its own extra draws (cuts, interleavings, injections, snapshot point, filters,
+    now_ms, thresholds); a failure's traceback names the ``check_*`` that failed.
     """
     check_every_alert_follows_an_earlier_valid_price_of_its_key(quotes, cfg)
     check_both_is_union_of_directions(quotes, cfg)
     check_higher_threshold_is_subset_with_last_reference(quotes, cfg["unit"], data)
     check_chunking_never_changes_results(quotes, cfg, data)
+    check_interleaving_never_changes_per_key_results(quotes, cfg, data)
     check_stale_and_repeated_quotes_change_nothing(quotes, cfg, data)
     check_restore_after_snapshot_equals_uninterrupted(quotes, cfg, data)
     check_attribute_filters_are_pure_predicates(quotes, cfg, data)
