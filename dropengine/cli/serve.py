@@ -102,7 +102,8 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
     /healthz is degraded while the bus is unreachable.
 
     Exit status: 0 after SIGINT/SIGTERM; 2 when it cannot start (a bad flag, a missing
-    extra, a busy port, a replay file that is missing, unreadable or of no known format).
+    extra, a busy port, a replay file that is missing, unreadable or of no known format,
+    a --bus that does not answer within 5 s or holds no alert log yet).
 
     \b
     Examples:
