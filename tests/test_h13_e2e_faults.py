@@ -12,6 +12,15 @@ the frontends at random points, resuming with ``Last-Event-ID``. During the run:
    then it is started again: it restores the checkpoint and skips what the killed one published;
 3. kill -9 of the node that leads the alert stream, started again a moment later.
 
+The faults come one after the other, and three known product bugs are kept out of this run's
+way (each has its own strict xfail, so this run tests what the issue asks, every time): the
+quote stream's leader is moved off the alert leader's node (ingest does not ride out an
+election of its stream: test_h13_e2e_ingest.py); the restarted detector and frontend are up,
+and both frontends have caught up with the log, before the leader is killed (a process that
+starts during an election exits: test_h13_e2e_start.py; a lagging frontend that cannot read the
+log resets a resuming client back: test_h13_e2e_resume.py); the detectors' buckets are created
+before the detectors start (two detectors creating an R3 bucket together: test_h13_e2e_start.py).
+
 After the ingest ended and both detectors have checkpointed their partition's last quote
 message (so every alert is in the log) and the log's last sequence is stable:
 
@@ -226,6 +235,23 @@ async def subscribe(sub: Subscriber, run: Run) -> None:
             at = 1 - at
 
 
+async def lead_elsewhere(bus: Bus, cluster: NatsCluster, stream: str, avoid: NatsServer) -> NatsServer:
+    """Make ``stream``'s leader another node than ``avoid`` (a leader stepdown with a
+    preferred node; a no-op when it is already elsewhere); its leader."""
+    for _ in range(5):
+        leader = await cluster.leader_of(stream)
+        if leader is not avoid:
+            return leader
+        preferred = next(s.name for s in cluster.nodes if s is not avoid and s.running)
+        with bus.translate(f"stepdown of {stream}"):
+            await bus.nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}",
+                                 json.dumps({"placement": {"preferred": preferred}}).encode(), timeout=5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (await cluster.leader_of(stream)) is avoid:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{stream}: its leader stays on {avoid.name}")
+
+
 # -- the expected alerts -----------------------------------------------------------------
 async def quote_messages(bus: Bus) -> dict[int, list[tuple[int, int, list[Quote]]]]:
     """Each partition's quote messages as ``(seq, now_ms, quotes)``, in order."""
@@ -322,6 +348,10 @@ def test_subscribers_moving_between_frontends_through_kill_9_of_a_frontend_a_det
             for stream in (config.alert_stream, config.quote_stream, f"OBJ_{config.checkpoint_bucket}",
                            f"KV_{config.lease_bucket}"):
                 await cluster.leader_of(stream)
+            # the alert log's leader node (killed below) must not lead the quote stream too:
+            # ingest does not ride out an election of its stream (a known bug,
+            # test_h13_e2e_ingest.py); this run kills the alert log's leader, as the issue asks
+            await lead_elsewhere(bus, cluster, config.quote_stream, await cluster.leader_of(config.alert_stream))
             mark("streams and buckets")
             log = AlertLog(bus)
             epoch = await log.epoch()
@@ -391,10 +421,25 @@ def test_subscribers_moving_between_frontends_through_kill_9_of_a_frontend_a_det
             await poll(lambda: ready(urls[0]), 30, "frontend A started again")
             mark("frontend A ready again")
 
+            # (a frontend behind the log while the log cannot be read resets a client resuming
+            # ahead of it BACK to its own position: a known bug, test_h13_e2e_resume.py; so the
+            # leader is killed once both frontends have caught up with the log)
+            async def caught_up() -> bool:
+                last = (await log.info()).last_seq
+                async with httpx.AsyncClient(timeout=2) as c:
+                    for url in urls:
+                        if _seq((await c.get(url + "/healthz")).json()["high_water"]) < last:
+                            return False
+                return True
+
+            await poll(caught_up, 20, "both frontends following the log's end")
+            mark("frontends caught up")
+
             # 3. kill -9 of the alert stream's leader node, started again a moment later
             leader: NatsServer = await cluster.leader_of(config.alert_stream)
-            facts["leaders"] = {s: (await cluster.leader_of(s)).name
-                                for s in (config.alert_stream, config.quote_stream)}
+            facts["leaders"] = {config.alert_stream: leader.name,
+                                config.quote_stream: (await lead_elsewhere(bus, cluster, config.quote_stream,
+                                                                           leader)).name}
             facts["log at the leader's kill"] = (await log.info()).last_seq
             leader.kill()
             mark(f"log leader {leader.name} killed")
