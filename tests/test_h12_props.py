@@ -173,11 +173,22 @@ def test_default_types_byte_identical_to_the_engine_before_issue_12(
 # post-filters, chunking, interleaving
 # --------------------------------------------------------------------------------------
 
-@given(signal_streams_with_options(signal_options()))
-@settings(_FAST, max_examples=40)
-def test_both_is_the_union_of_the_directions(case: tuple[list[Quote], dict[str, Any]]) -> None:
-    """SPEC 3 rule 6 for every type: direction filters after detection, cooldown and steam."""
+@given(signal_streams_with_options(signal_options()), st.data())
+@settings(_FAST, max_examples=50)
+def test_signal_stream_properties(case: tuple[list[Quote], dict[str, Any]], data: st.DataObject) -> None:
+    """Each ``check_*`` below on the same drawn (signal stream, options): drawing the stream is
+    most of an example, and four tests drew 190 streams from this one strategy; each property
+    still sees 50 (direction union had 40), with its own extra draws (cuts, orders, snapshot
+    point). A failure's traceback names the ``check_*`` that failed."""
     quotes, opts = case
+    check_both_is_the_union_of_the_directions(quotes, opts)
+    check_chunking_never_changes_anything(quotes, opts, data)
+    check_interleaving(quotes, opts, data)
+    check_snapshot_restore_mid_stream(quotes, opts, data)
+
+
+def check_both_is_the_union_of_the_directions(quotes: list[Quote], opts: dict[str, Any]) -> None:
+    """SPEC 3 rule 6 for every type: direction filters after detection, cooldown and steam."""
     both, eng_both = run(quotes, {**opts, "direction": "both"})
     fav, eng_fav = run(quotes, {**opts, "direction": "toward_favorite"})
     dog, eng_dog = run(quotes, {**opts, "direction": "toward_dog"})
@@ -188,15 +199,12 @@ def test_both_is_the_union_of_the_directions(case: tuple[list[Quote], dict[str, 
         assert {k: v for k, v in other.counters.as_dict().items() if k != "alerts"} == same
 
 
-@given(signal_streams_with_options(signal_options()), st.data())
-@settings(_FAST, max_examples=50)
-def test_chunking_never_changes_anything(case: tuple[list[Quote], dict[str, Any]], data: st.DataObject) -> None:
-    quotes, opts = case
+def check_chunking_never_changes_anything(quotes: list[Quote], opts: dict[str, Any], data: st.DataObject) -> None:
     alerts, engine = run(quotes, opts)
     one = DropEngine(**engine_opts(opts))
     assert wire([a for q in quotes for a in one.observe(q)]) == wire(alerts)
     assert one.counters == engine.counters
-    cuts = sorted(data.draw(st.lists(st.integers(0, len(quotes)), max_size=4)))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(quotes)), max_size=4), label="cuts"))
     chunked = DropEngine(**engine_opts(opts))
     got: list[Any] = []
     for lo, hi in zip([0, *cuts], [*cuts, len(quotes)], strict=True):
@@ -212,14 +220,11 @@ def _regroup(quotes: list[Quote], key: Any, order: list[Any]) -> list[Quote]:
     return [q for k in order for q in groups[k]]
 
 
-@given(signal_streams_with_options(signal_options()), st.data())
-@settings(_FAST, max_examples=50)
-def test_interleaving(case: tuple[list[Quote], dict[str, Any]], data: st.DataObject) -> None:
+def check_interleaving(quotes: list[Quote], opts: dict[str, Any], data: st.DataObject) -> None:
     """Events never interact: any order of events (each event's quotes in order) gives the same
     alerts of every type and the same counters. Line series never interact: any order of the
     line series (each ``(event, book, line side)``'s quotes, all its price keys, in order)
     gives the same drops and line moves; steam is defined in arrival order across books."""
-    quotes, opts = case
     alerts, engine = run(quotes, opts)
 
     def by_event(q: Quote) -> str:
@@ -228,11 +233,11 @@ def test_interleaving(case: tuple[list[Quote], dict[str, Any]], data: st.DataObj
     def by_series(q: Quote) -> tuple[str, str, str]:
         return (q.event_id, q.bookmaker, outcome_of(q.side))
 
-    events = data.draw(st.permutations(sorted({by_event(q) for q in quotes})))
+    events = data.draw(st.permutations(sorted({by_event(q) for q in quotes})), label="event order")
     moved, moved_engine = run(_regroup(quotes, by_event, events), opts)
     assert sorted(wire(moved)) == sorted(wire(alerts))
     assert moved_engine.counters == engine.counters
-    series = data.draw(st.permutations(sorted({by_series(q) for q in quotes})))
+    series = data.draw(st.permutations(sorted({by_series(q) for q in quotes})), label="series order")
     moved, moved_engine = run(_regroup(quotes, by_series, series), opts)
     assert sorted(wire([a for a in moved if type(a) is not Steam])) == sorted(
         wire([a for a in alerts if type(a) is not Steam]))
@@ -244,12 +249,9 @@ def test_interleaving(case: tuple[list[Quote], dict[str, Any]], data: st.DataObj
 # state: snapshot/restore, evict
 # --------------------------------------------------------------------------------------
 
-@given(signal_streams_with_options(signal_options()), st.data())
-@settings(_FAST, max_examples=50)
-def test_snapshot_restore_mid_stream(case: tuple[list[Quote], dict[str, Any]], data: st.DataObject) -> None:
-    quotes, opts = case
+def check_snapshot_restore_mid_stream(quotes: list[Quote], opts: dict[str, Any], data: st.DataObject) -> None:
     alerts, engine = run(quotes, opts)
-    cut = data.draw(st.integers(0, len(quotes)))
+    cut = data.draw(st.integers(0, len(quotes)), label="snapshot at")
     first = DropEngine(**engine_opts(opts))
     head = first.observe_many(quotes[:cut])
     second = DropEngine.restore(first.snapshot())
