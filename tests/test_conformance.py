@@ -137,12 +137,23 @@ def run_engine(quotes: list[Quote], opts: dict[str, Any]) -> tuple[list[Alert], 
 # DropEngine == batch.detect_counted
 # --------------------------------------------------------------------------------------
 
-@given(streams_with_options(detect_options()))
+@given(streams_with_options(detect_options()), st.data())
 @settings(_FAST, max_examples=100)
-def test_engine_equals_batch(case: tuple[list[Quote], dict[str, Any]]) -> None:
+def test_engine_equals_batch_and_engine_properties(case: tuple[list[Quote], dict[str, Any]],
+                                                   data: st.DataObject) -> None:
+    """The ``check_*`` of this section and the next on the same drawn (stream, options):
+    drawing the stream is most of an example, and three tests drew 220 streams from this one
+    strategy; each check now sees 100 (chunking/interleaving and the post-filters had 60).
+    A failure's traceback names the ``check_*`` that failed."""
+    quotes, opts = case
+    check_engine_equals_batch(quotes, opts)
+    check_engine_chunking_and_interleaving(quotes, opts, data)
+    check_direction_and_attributes_are_post_filters(quotes, opts)
+
+
+def check_engine_equals_batch(quotes: list[Quote], opts: dict[str, Any]) -> None:
     """Alerts (bytes) and all eight counters agree, for every option (the table carries the
     prices as one dtype: the engine is fed them as the table holds them)."""
-    quotes, opts = case
     frame, carried = frame_of(quotes)
     drops, eng = run_engine(carried, opts)
     res = detect_counted(frame, **engine_opts(opts))
@@ -164,12 +175,9 @@ def test_engine_equals_batch(case: tuple[list[Quote], dict[str, Any]]) -> None:
 # DropEngine alone: chunking, interleaving, post-filters
 # --------------------------------------------------------------------------------------
 
-@given(streams_with_options(detect_options()), st.data())
-@settings(_FAST, max_examples=60)
-def test_engine_chunking_and_interleaving(case: tuple[list[Quote], dict[str, Any]], data: st.DataObject) -> None:
+def check_engine_chunking_and_interleaving(quotes: list[Quote], opts: dict[str, Any], data: st.DataObject) -> None:
     """One quote at a time == all at once; any interleaving of the keys that keeps each key's
     order gives the same alerts (as a multiset) and counters."""
-    quotes, opts = case
     drops, eng = run_engine(quotes, opts)
     one = DropEngine(**engine_opts(opts))
     singles = [d for q in quotes for d in one.observe(q)]
@@ -179,18 +187,15 @@ def test_engine_chunking_and_interleaving(case: tuple[list[Quote], dict[str, Any
     by_key: dict[tuple[str, str, str], list[Quote]] = {}
     for q in quotes:
         by_key.setdefault(q.key, []).append(q)
-    order = data.draw(st.permutations(list(by_key)))
+    order = data.draw(st.permutations(list(by_key)), label="key order")
     moved, eng2 = run_engine([q for k in order for q in by_key[k]], opts)
     assert sorted(wire(moved)) == sorted(wire(drops))
     assert eng2.counters == eng.counters
 
 
-@given(streams_with_options(detect_options()))
-@settings(_FAST, max_examples=60)
-def test_direction_and_attributes_are_post_filters(case: tuple[list[Quote], dict[str, Any]]) -> None:
+def check_direction_and_attributes_are_post_filters(quotes: list[Quote], opts: dict[str, Any]) -> None:
     """SPEC 3 rule 6: direction never changes state, and the attribute filters are pure
     predicates: the engine with them == the engine without them, then the filter."""
-    quotes, opts = case
     drops, eng = run_engine(quotes, opts)
     bare = {k: v for k, v in opts.items() if k in ("threshold", "reference", "unit", "reprime_after_suspension")}
     everything, eng_all = run_engine(quotes, bare)
@@ -236,24 +241,28 @@ def server_alerts(quotes: list[Quote], opts: dict[str, Any]) -> list[Alert]:
 
 @given(streams_with_options(server_options()))
 @settings(_FAST, max_examples=120)
-def test_server_filter_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> None:
+def test_server_filter_against_engines(case: tuple[list[Quote], dict[str, Any]]) -> None:
+    """Both ``check_*`` below on the same drawn (stream, server options): 120 streams, where
+    two tests drew 180 (the anchor check had 60)."""
+    quotes, opts = case
+    check_server_filter_equals_engine(quotes, opts)
+    check_server_filter_over_anchor_engine(quotes, opts)
+
+
+def check_server_filter_equals_engine(quotes: list[Quote], opts: dict[str, Any]) -> None:
     """reference=last with re-priming: engine at 1 cent + subscription filter at T and
     direction == an engine at T and direction, alert for alert and byte for byte."""
-    quotes, opts = case
     opts = {**opts, "reference": "last", "reprime_after_suspension": True}
     served = server_alerts(quotes, opts)
     drops, _ = run_engine(quotes, opts)
     assert wire(served) == wire(drops)
 
 
-@given(streams_with_options(server_options()))
-@settings(_FAST, max_examples=60)
-def test_server_filter_over_anchor_engine(case: tuple[list[Quote], dict[str, Any]]) -> None:
+def check_server_filter_over_anchor_engine(quotes: list[Quote], opts: dict[str, Any]) -> None:
     """Where the identity does not hold (reference=anchor, or no re-priming: the engine's
     state depends on its threshold), what holds: the subscription filter at threshold 1 over
     an engine at T (direction both, no attribute filter) passes exactly the alerts of the
     engine at T with the subscription's direction and attribute filters."""
-    quotes, opts = case
     bare = {k: opts[k] for k in ("threshold", "reference", "unit", "reprime_after_suspension")}
     everything, _ = run_engine(quotes, bare)
     flt = server_filter(opts, 1)
