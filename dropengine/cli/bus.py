@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -21,15 +20,12 @@ from typing import Any, Final
 import click
 
 from ..core.errors import BusError, ConfigError, DropEngineError, FencedError, SnapshotError
-from ..core.keys import Secret
 from ..core.options import DetectOptions
 from ..core.partition import MAX_PARTITIONS, parse_partition
-from ..core.retry import RetryPolicy
-from ..formats.query import StreamQuery
-from ..live.transport import TRANSPORTS, UpstreamConfig
+from ..live.transport import TRANSPORTS
 from .extras import StartupError, require_extra
 from .mock_upstream import speed_callback
-from .options import detect_options, name_list
+from .options import detect_options
 
 __all__ = ["EXIT_FENCED", "detect_cmd", "ingest_cmd"]
 
@@ -351,7 +347,9 @@ def ingest_cmd(source_spec: str, bus_config: Any, partitions: int, speed: float 
           --bus nats://127.0.0.1:4222 --partitions 2
     """
     require_extra("bus", "dropengine ingest")
-    source = _source(source_spec, speed, max_gap, upstream_key, sports, transport)
+    from .serve import source_from_spec
+
+    source = source_from_spec(source_spec, speed, max_gap, upstream_key, sports, transport, "dropengine ingest")
     _logging(log_level)
 
     async def body(stop: asyncio.Event) -> None:
@@ -396,32 +394,3 @@ def ingest_cmd(source_spec: str, bus_config: Any, partitions: int, speed: float 
         asyncio.run(_main(body, duration))
     except DropEngineError as exc:  # the bus (or the upstream, for good) failed while running: exit status 1
         raise click.ClickException(str(exc)) from None
-
-
-def _source(spec: str, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,
-            transport: str) -> Any:
-    """The source ``--source`` names, as ``serve`` builds it (same checks, same messages)."""
-    from ..server.sources import ReplaySource, UpstreamSource
-    from .serve import _check_replay_file
-
-    kind, _, target = spec.partition(":")
-    try:
-        if kind == "replay" and target:
-            paths = [p.strip() for p in target.split(",")]
-            for p in paths:
-                _check_replay_file(p)
-            return ReplaySource(paths, speed, max_gap)
-        if kind == "upstream" and target:
-            if transport == "ws":
-                require_extra("live", "dropengine ingest --transport ws")
-            key = upstream_key or os.environ.get("DROPENGINE_API_KEY")
-            if not key:
-                raise click.BadParameter("upstream needs a key: --upstream-key or DROPENGINE_UPSTREAM_KEY",
-                                         param_hint="--upstream-key")
-            cfg = UpstreamConfig(target, Secret(key), transport, "header", StreamQuery(),  # type: ignore[arg-type]
-                                 None, RetryPolicy())
-            wanted = None if sports.strip() == "all" else name_list(sports, "--sports")
-            return UpstreamSource(cfg, wanted)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--source") from None
-    raise click.BadParameter(f"{spec!r}: use replay:FILE[,FILE...] or upstream:BASE_URL", param_hint="--source")

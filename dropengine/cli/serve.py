@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import click
 
@@ -21,7 +22,10 @@ from .live import evict_options
 from .mock_upstream import speed_callback
 from .options import name_list, signal_error, signal_options
 
-__all__ = ["serve_cmd"]
+if TYPE_CHECKING:
+    from ..server.sources import ReplaySource, UpstreamSource
+
+__all__ = ["serve_cmd", "source_from_spec"]
 
 
 #: Flags that mean something only with --source (an engine, a source, a state file): refused
@@ -112,8 +116,6 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
       DROPENGINE_UPSTREAM_KEY=... dropengine serve --source upstream:https://parlay-api.com \\
           --sports all --keys keys.txt --state serve.state --port 8080
     """
-    import os
-
     if (source_spec is None) == (bus_url is None):
         raise click.UsageError("give exactly one of --source (an engine fed here) and --bus (a frontend of the "
                                "alert log)")
@@ -132,27 +134,9 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
     require_extra("server", "dropengine serve")
     from ..server.app import DropServer, ServeConfig
     from ..server.asgi import bind, run_foreground
-    from ..server.sources import ReplaySource, UpstreamSource
-
-    kind, _, target = source_spec.partition(":")
     try:
         keys = KeyTable.parse(keys_path.read_text(), str(keys_path)) if keys_path is not None else None
-        if kind == "replay" and target:
-            paths = [p.strip() for p in target.split(",")]
-            for p in paths:
-                _check_replay_file(p)
-            source: ReplaySource | UpstreamSource = ReplaySource(paths, speed, max_gap)
-        elif kind == "upstream" and target:
-            key = upstream_key or os.environ.get("DROPENGINE_API_KEY")
-            if not key:
-                raise click.BadParameter("upstream needs a key: --upstream-key or DROPENGINE_UPSTREAM_KEY",
-                                         param_hint="--upstream-key")
-            cfg = UpstreamConfig(target, Secret(key), transport, "header", StreamQuery(),  # type: ignore[arg-type]
-                                 None, RetryPolicy())
-            wanted = None if sports.strip() == "all" else name_list(sports, "--sports")
-            source = UpstreamSource(cfg, wanted)
-        else:
-            raise click.BadParameter(f"{source_spec!r}: use replay:FILE or upstream:BASE_URL", param_hint="--source")
+        source = source_from_spec(source_spec, speed, max_gap, upstream_key, sports, transport, "dropengine serve")
         config = ServeConfig(keys, buffer_size, buffer_age, max_pending, send_timeout, 5, state_path, state_every,
                              state_max_age, evict_idle_s=evict_idle, evict_started_s=evict_started,
                              steam_threshold=int(steam_threshold) if steam_threshold.is_integer() else steam_threshold,
@@ -174,7 +158,9 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
     server = DropServer(source, config)
     message = server.restore(_now())
     secrets = keys.keys() if keys is not None else []
-    if isinstance(source, UpstreamSource):
+    from ..server.sources import UpstreamSource as _Upstream  # (the name above is for type checking only)
+
+    if isinstance(source, _Upstream):
         secrets.append(source.config.api_key.reveal())
 
     def ready(url: str) -> None:
@@ -232,6 +218,35 @@ def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path 
             print("dropengine serve: no --keys: any non-empty key is accepted", file=sys.stderr, flush=True)
 
     run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
+
+
+def source_from_spec(spec: str, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,
+                     transport: str, what: str) -> ReplaySource | UpstreamSource:
+    """The source ``--source`` names (``replay:FILE[,FILE...]`` or ``upstream:BASE_URL``), as
+    ``serve`` and ``ingest`` both build it: the same checks, the same messages."""
+    from ..server.sources import ReplaySource, UpstreamSource
+
+    kind, _, target = spec.partition(":")
+    try:
+        if kind == "replay" and target:
+            paths = [p.strip() for p in target.split(",")]
+            for p in paths:
+                _check_replay_file(p)
+            return ReplaySource(paths, speed, max_gap)
+        if kind == "upstream" and target:
+            if transport == "ws":
+                require_extra("live", f"{what} --transport ws")
+            key = upstream_key or os.environ.get("DROPENGINE_API_KEY")
+            if not key:
+                raise click.BadParameter("upstream needs a key: --upstream-key or DROPENGINE_UPSTREAM_KEY",
+                                         param_hint="--upstream-key")
+            cfg = UpstreamConfig(target, Secret(key), transport, "header", StreamQuery(),  # type: ignore[arg-type]
+                                 None, RetryPolicy())
+            wanted = None if sports.strip() == "all" else name_list(sports, "--sports")
+            return UpstreamSource(cfg, wanted)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--source") from None
+    raise click.BadParameter(f"{spec!r}: use replay:FILE[,FILE...] or upstream:BASE_URL", param_hint="--source")
 
 
 def _check_replay_file(path: str) -> None:
