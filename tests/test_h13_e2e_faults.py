@@ -81,7 +81,7 @@ from dropengine.bus.log import AlertLog, LogEntry, QuoteLog  # noqa: E402
 nats_cluster3 = natsutil.nats_cluster3
 
 NFL = "nfl_snapshots_2025-11-08T12Z_to_2025-11-09T18Z.ndjson.gz"
-#: The snapshots of the recording replayed: 6 (8,760 quotes; the replay feeds them as ~1,500 batches, one
+#: The snapshots of the recording replayed: 6 (8,766 quotes; the replay feeds them as ~1,500 batches, one
 #: per run of equal ``last_update``, each published and acknowledged on its own) from the 17th on, where
 #: every alert type fires (~75 alerts, both partitions).
 FIRST, SNAPSHOTS = 16, 6
