@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich.console import Console
@@ -43,9 +43,6 @@ from ..io.replay import ReplayStats, replay, replay_batch
 from ..io.sinks import OUTPUT_SUFFIXES, AlertWriter
 from .extras import require_extra
 from .options import detect_options, input_options, quiet_option
-
-if TYPE_CHECKING:
-    from distributed import Client
 
 __all__ = ["PROGRESS_MIN_BYTES", "cluster_options", "exit_if_unusable", "progress_bar", "replay_cmd", "shard_bar"]
 
@@ -135,8 +132,9 @@ def shard_bar(err: Console, quiet: bool) -> tuple[Progress, Callable[[int], None
 
 
 @contextlib.contextmanager
-def sharding(workers: int | None, scheduler: str | None) -> Iterator[Client]:
-    """The Dask client of a sharded run, closed at the end; a bad worker count or scheduler
+def sharding(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+    """The Dask client of a sharded run (a ``distributed.Client``: the cli layer names dask
+    only through dropengine.cluster), closed at the end; a bad worker count or scheduler
     address is a usage error naming it."""
     from ..cluster import open_client
 

@@ -112,7 +112,7 @@ class SplitSource:
 Source = ParquetSource | SplitSource
 
 
-def shard_frame(source: Source, shard: int, shards: int, events: Sequence[str] = ()) -> pl.DataFrame:
+def shard_frame(source: Source, shard: int, events: Sequence[str] = ()) -> pl.DataFrame:
     """The rows of one shard in replay order, with the :data:`ORDER_KEY` columns (run by a
     worker). From a :class:`ParquetSource`: the rows of ``events`` (the shard's event ids, by
     :func:`partition_of`; shard 0 also takes the rows without one), file by file: the filter is
@@ -182,9 +182,8 @@ class _DetectPart:
     rejected: pl.DataFrame
 
 
-def _detect_task(source: Source, shard: int, shards: int, events: list[str], options: DetectOptions,
-                 keep: int) -> _DetectPart:
-    frame, keys = _split_keys(shard_frame(source, shard, shards, events))
+def _detect_task(source: Source, shard: int, events: list[str], options: DetectOptions, keep: int) -> _DetectPart:
+    frame, keys = _split_keys(shard_frame(source, shard, events))
     res = detect_counted(frame, options, timestamp_column="_now" if "_now" in frame.columns else None)
     rejected = res.rejected.filter(pl.col("reason").is_in(list(res.skipped))).head(keep)
     return _DetectPart(
@@ -203,9 +202,9 @@ class _BacktestPart:
     fair_failed: int
 
 
-def _backtest_task(source: Source, shard: int, shards: int, events: list[str], cfg: BacktestConfig,
+def _backtest_task(source: Source, shard: int, events: list[str], cfg: BacktestConfig,
                    options: DetectOptions) -> _BacktestPart:
-    frame, keys = _split_keys(shard_frame(source, shard, shards, events))
+    frame, keys = _split_keys(shard_frame(source, shard, events))
     m = measure_alerts(frame, cfg, options, timestamp_column="_now" if "_now" in frame.columns else None)
     return _BacktestPart(shard, m.table, keys[m.rows], m.counters, m.books, m.fair_failed)
 
@@ -408,7 +407,7 @@ def detect_sharded(
             on_start(n)
         keep = st.skips.keep
         events = _events(prep.source, n)
-        futures = [client.submit(_detect_task, prep.source, k, n, events[k], options, keep, pure=False)
+        futures = [client.submit(_detect_task, prep.source, k, events[k], options, keep, pure=False)
                    for k in range(n)]
         parts: list[_DetectPart] = _gather(client, futures, on_shard)
     order = _order([p.keys for p in parts])
@@ -472,7 +471,7 @@ def backtest_sharded(
             m = measure_alerts(prep.empty, cfg, options)
             return ShardedBacktest(assemble_backtest(m.table, m.counters, cfg, options, m.books, m.fair_failed), n)
         events = _events(prep.source, n)
-        futures = [client.submit(_backtest_task, prep.source, k, n, events[k], cfg, options, pure=False)
+        futures = [client.submit(_backtest_task, prep.source, k, events[k], cfg, options, pure=False)
                    for k in range(n)]
         parts: list[_BacktestPart] = _gather(client, futures, on_shard)
     order = _order([p.keys for p in parts])
