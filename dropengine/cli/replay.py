@@ -182,10 +182,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
     sharded = check_cluster("replay", workers, scheduler, shards)
     if sharded and engine_kind != "batch":
         raise click.UsageError("--workers/--scheduler shard the batch engine: add --engine batch")
-    try:
-        paths = tuple(expand_parquet_dirs(paths))
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+    paths = tuple(expand_parquet_dirs(paths))
     engine = DropEngine.from_options(detect)
     stats = ReplayStats()
     bar, advance = progress_bar(err, paths, quiet)

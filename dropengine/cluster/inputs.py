@@ -6,35 +6,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.errors import ConfigError
-from ..core.skips import printable
-
 __all__ = ["expand_parquet_dirs", "parquet_shard_dir"]
 
 
 def parquet_shard_dir(path: Path) -> list[Path] | None:
     """The Parquet files of a directory of Parquet shards, sorted by name, or ``None`` when
-    ``path`` is not one (not a directory, or holding no ``.parquet`` file). Hidden files and
-    markers (``.crc``, ``_SUCCESS``, ``_metadata``) are ignored; any other file in it is an error,
-    since it would silently not be read."""
+    ``path`` is not one: not a directory, or holding anything but ``.parquet`` files (hidden
+    files and markers such as ``.crc``, ``_SUCCESS`` and ``_metadata`` aside), so a directory of
+    The Odds API files is still read as one."""
     if not path.is_dir():
         return None
     files: list[Path] = []
-    others: list[str] = []
     for f in sorted(path.iterdir()):
         if f.name.startswith((".", "_")):
             continue
-        if f.is_file() and f.name.lower().endswith(".parquet"):
-            files.append(f)
-        else:
-            others.append(f.name)
-    if not files:
-        return None
-    if others:
-        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
-        raise ConfigError(f"paths: {printable(str(path))!r} holds Parquet shards and other entries ({shown});"
-                          " a directory of Parquet shards holds .parquet files only")
-    return files
+        if not (f.is_file() and f.name.lower().endswith(".parquet")):
+            return None
+        files.append(f)
+    return files or None
 
 
 def expand_parquet_dirs(paths: Sequence[Path]) -> list[Path]:
