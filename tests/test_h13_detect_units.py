@@ -70,7 +70,7 @@ class _Log:
     def __init__(self) -> None:
         self.messages: list[tuple[int, bytes]] = []
 
-    async def publish(self, partition: int, now_ms: int, quotes: list[Quote]) -> int:
+    async def publish(self, partition: int, now_ms: int, quotes: list[Quote], *, message_id: str | None = None) -> int:
         self.messages.append((partition, encode_quotes(now_ms, quotes)))
         return len(self.messages)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ..core.errors import BusError, DropEngineError, FencedError
 from .config import BusConfig
@@ -24,9 +24,11 @@ if TYPE_CHECKING:  # nats is imported lazily: `import dropengine.bus` must not n
     from nats.aio.client import Client
     from nats.js import JetStreamContext
 
-__all__ = ["Bus", "connect", "ensure_streams"]
+__all__ = ["Bus", "BusUnavailable", "StreamNotFound", "connect", "ensure_streams", "retry_unavailable", "transient"]
 
 log = logging.getLogger("dropengine.bus")
+
+T = TypeVar("T")
 
 #: JetStream API error codes this package acts on.
 WRONG_LAST_SEQUENCE: Final = 10071
@@ -38,6 +40,60 @@ def _nats_errors() -> tuple[type[BaseException], ...]:
     import nats.errors
 
     return (nats.errors.Error, asyncio.TimeoutError, OSError)
+
+
+class BusUnavailable(BusError):
+    """The bus did not answer (a request timed out, no server or stream leader responded, a
+    503 while JetStream elects a leader): a *transient* failure, retried by whoever can wait
+    (:func:`retry_unavailable`). Any other :class:`BusError` is a definite answer (a stream or
+    bucket not found, a refusal, a closed connection) and is not retried."""
+
+
+class StreamNotFound(BusError):
+    """A stream (or bucket) the command needs does not exist: a definite answer."""
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (a nats exception, or a :class:`BusError` made of one) may go away by
+    itself: nobody answered, the answer did not come in time, or JetStream has no leader (503)."""
+    if isinstance(exc, BusUnavailable):
+        return True
+    if isinstance(exc, DropEngineError):
+        return False
+    import nats.errors
+    from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
+
+    if isinstance(exc, (asyncio.TimeoutError, nats.errors.TimeoutError, NoStreamResponseError,
+                        nats.errors.NoRespondersError, ServiceUnavailableError, nats.errors.ConnectionReconnectingError,
+                        nats.errors.StaleConnectionError, nats.errors.FlushTimeoutError)):
+        return True
+    if isinstance(exc, APIError):
+        # 503 from the API, or a stream whose leader is gone ("no suitable peers" etc.)
+        return exc.code == 503 or exc.err_code in (10008,)
+    return False
+
+
+async def retry_unavailable(what: str, call: Callable[[], Awaitable[T]], *, logger: logging.Logger | None = None,
+                            first_s: float = 0.1, max_s: float = 2.0) -> T:
+    """``await call()`` until it does not fail with :class:`BusUnavailable`: a transient
+    failure is waited out with backoff (``first_s`` doubling to ``max_s``), logged as ONE
+    warning per outage (and one line when the bus answers again). Definite errors leave at
+    once. Runs until the bus answers: the caller stops it by cancelling (SIGTERM, --duration)."""
+    out = logger if logger is not None else log
+    pause, failed = first_s, 0
+    while True:
+        try:
+            result = await call()
+        except BusUnavailable as exc:
+            if not failed:
+                out.warning("%s: the bus does not answer (%s); retrying until it does", what, exc)
+            failed += 1
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, max_s)
+            continue
+        if failed:
+            out.warning("%s: the bus answers again (after %d failed attempts)", what, failed)
+        return result
 
 
 def describe(exc: BaseException) -> str:
@@ -81,13 +137,16 @@ class Bus:
         return f"{url.hostname}:{url.port}"
 
     def error(self, exc: BaseException, what: str) -> BusError:
-        """``exc`` (a nats exception) as a :class:`BusError` saying what failed and where."""
+        """``exc`` (a nats exception) as a :class:`BusError` saying what failed and where
+        (:class:`BusUnavailable` when it is :func:`transient`)."""
         from nats.js.errors import APIError
 
         if isinstance(exc, DropEngineError):
             return exc if isinstance(exc, BusError) else BusError(f"{what}: {exc}")
         if isinstance(exc, APIError) and exc.err_code == WRONG_LAST_SEQUENCE:
             return FencedError(f"{what}: another writer moved the log ({exc.description}) on {self.server}")
+        if transient(exc):
+            return BusUnavailable(f"{what} failed on {self.server} ({self.config.display()}): {describe(exc)}")
         return BusError(f"{what} failed on {self.server} ({self.config.display()}): {describe(exc)}")
 
     @contextmanager

@@ -34,9 +34,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ..core.alerts import Alert
 from ..core.engine import DropEngine
@@ -46,7 +46,7 @@ from ..core.partition import partition_of
 from ..core.quote import Quote
 from . import checkpoint as ckpt
 from .codec import QuoteBatch
-from .connect import Bus
+from .connect import Bus, retry_unavailable
 from .lease import Lease, LeaseValue, new_owner
 from .log import AlertLog, QuoteLog
 
@@ -56,6 +56,8 @@ log = logging.getLogger("dropengine.bus.detector")
 
 #: Longest pause between two attempts to publish while the bus is unreachable.
 _RETRY_MAX_S: Final = 2.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +160,8 @@ class Detector:
     # -- start ---------------------------------------------------------------------------
     async def _start(self) -> None:
         """The lease is held: load the checkpoint, find the log's last source position."""
-        cp = None if self.fresh else await ckpt.load(self.bus, self.partition, self.partitions)
+        cp = None if self.fresh else await self._retry(
+            f"load checkpoint {self.name}", lambda: ckpt.load(self.bus, self.partition, self.partitions))
         if cp is not None:
             ckpt.check_options(cp, self.options)
             try:
@@ -174,11 +177,17 @@ class Detector:
             self.start_seq = 1
             self.origin = "fresh (checkpoint ignored)" if self.fresh else "empty (no checkpoint)"
         if cp is not None:
-            await self._check_trimmed()
-        await self._sync_log()
+            await self._retry(f"look at {self.bus.config.quote_stream}", self._check_trimmed)
+        await self._retry(f"read the end of {self.bus.config.alert_subject(self.partition)}", self._sync_log)
         self._last_save = self._clock()
         log.info("%s: engine %s; reading quotes from message %d; alert log at %d, last source %s",
                  self.name, self.origin, self.start_seq, self._expect, self._last_source)
+
+    async def _retry(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """A start-up step through a bus that does not answer (a bucket or stream without a
+        leader yet, an election): waited out like the running phase does, until the caller is
+        stopped (it cancels); definite errors leave at once."""
+        return await retry_unavailable(f"{self.name}: {what}", call, logger=log, max_s=_RETRY_MAX_S)
 
     async def _check_trimmed(self) -> None:
         """Say so when the quote stream no longer holds the messages after the checkpoint
@@ -208,15 +217,17 @@ class Detector:
 
         Raises :class:`FencedError` when another detector holds (``wait=False``) or takes the
         partition, :class:`ConfigError` / :class:`~dropengine.core.errors.SnapshotError`
-        for a checkpoint this detector must not use, :class:`BusError` when the bus fails
-        at start. While running, an unreachable bus is waited for (publishes are retried;
-        nothing is skipped).
+        for a checkpoint this detector must not use, :class:`BusError` for a definite failure
+        at start (a stream not found). A bus that does not answer (a timeout, no responders,
+        no leader yet) is waited for, at start as while running (publishes are retried;
+        nothing is skipped), until ``stop``.
         """
         stop = stop if stop is not None else asyncio.Event()
         self._until = until_seq
         stopped = asyncio.ensure_future(stop.wait())
         try:
-            acquiring = asyncio.ensure_future(self.lease.acquire(self._ms(), self.wait, self.on_wait))
+            acquiring = asyncio.ensure_future(self._retry(
+                f"take lease {self.name}", lambda: self.lease.acquire(self._ms(), self.wait, self.on_wait)))
             done, _ = await asyncio.wait({acquiring, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if acquiring not in done:
                 acquiring.cancel()
@@ -228,7 +239,14 @@ class Detector:
             renewing = asyncio.ensure_future(self._renew(lost))
             clean = fenced = False
             try:
-                await self._start()
+                starting = asyncio.ensure_future(self._start())
+                done, _ = await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if starting not in done:  # stopped while the bus did not answer: nothing read yet
+                    starting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await starting
+                    return self.stats
+                starting.result()
                 if self.on_start is not None:
                     self.on_start(self)
                 await self._consume(stopped, lost)
@@ -397,7 +415,8 @@ class Detector:
 
 async def missing_streams(bus: Bus) -> list[str]:
     """The streams a detector reads and writes (quotes, alerts) that do not exist yet: their
-    settings are ``dropengine ingest``'s, so a detector waits for them rather than creating them."""
+    settings are ``dropengine ingest``'s, so a detector waits for them rather than creating them.
+    :class:`~.connect.BusUnavailable` when the bus does not answer (the caller waits)."""
     from nats.js.errors import NotFoundError
 
     missing = []

@@ -7,7 +7,9 @@ of the quote's ``event_id``, the one rule every partitioned piece uses), keeps e
 partition's quotes in their arrival order, and publishes one message per partition (more when
 a batch would exceed the server's largest message). It returns only when every message is
 acknowledged, so a source that awaits it (the sources do) never runs ahead of the bus: that is
-the backpressure, and at most one message per partition is in flight.
+the backpressure, and at most one message per partition is in flight. While the quote stream
+does not answer (a leader election, a node down) a message is retried with its own message id
+until the bus stores it (once), holding the source back; a definite refusal ends it.
 
 Order is what detection needs: a partition's messages are published one after another, and a
 batch's messages before the next batch's. The messages of one batch share its ``now_ms``, so a
@@ -18,6 +20,7 @@ depend on how the input is chunked, SPEC 3).
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Final
 
@@ -25,8 +28,8 @@ from ..core.errors import BusError, ConfigError, short_repr
 from ..core.partition import partition_of
 from ..core.quote import Quote
 from .codec import encode_quotes
-from .connect import Bus
-from .log import QuoteLog
+from .connect import Bus, BusUnavailable, StreamNotFound
+from .log import QuoteLog, new_quote_id
 
 __all__ = ["BusIngest", "IngestStats"]
 
@@ -34,6 +37,11 @@ __all__ = ["BusIngest", "IngestStats"]
 _PAYLOAD_SHARE: Final = 0.9
 #: ``max_payload`` when the server does not say (nats-server's default).
 _DEFAULT_MAX_PAYLOAD: Final = 1 << 20
+#: Pauses between attempts to publish while the bus does not answer (doubling).
+_RETRY_FIRST_S: Final = 0.1
+_RETRY_MAX_S: Final = 2.0
+
+log = logging.getLogger("dropengine.bus.ingest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +58,8 @@ class IngestStats:
     bytes: int = 0
     #: The quote stream's last sequence published (0: none).
     last_seq: int = 0
+    #: Publish attempts repeated because the bus did not answer (same message id).
+    retries: int = 0
 
 
 class BusIngest:
@@ -103,7 +113,7 @@ class BusIngest:
 
     async def _partition(self, i: int, quotes: list[Quote], now_ms: int) -> None:
         for chunk in self._chunks(quotes, now_ms):
-            seq = await self.log.publish(i, now_ms, chunk)
+            seq = await self._publish(i, now_ms, chunk)
             n = self._n
             n["messages"] += 1
             n["quotes"] += len(chunk)
@@ -111,6 +121,48 @@ class BusIngest:
                 n["last_seq"] = seq
             self.per_partition[i] += 1
             self.last_seqs[i] = seq
+
+    async def _publish(self, i: int, now_ms: int, chunk: list[Quote]) -> int:
+        """One message, published until the bus stores it: while the quote stream does not
+        answer (no leader during an election, a timeout) it is retried with the SAME message
+        id, so it is stored once however often an attempt landed unacknowledged, and the
+        source is held back meanwhile (backpressure). A definite refusal (too large, the
+        stream deleted, the connection closed) leaves as :class:`BusError`."""
+        message_id = new_quote_id(i)
+        pause, failed = _RETRY_FIRST_S, 0
+        while True:
+            try:
+                seq = await self.log.publish(i, now_ms, chunk, message_id=message_id)
+            except BusUnavailable as exc:
+                if not failed:
+                    log.warning("ingest: publishing to partition %d failed (%s); holding the source back and "
+                                "retrying until the bus answers", i, exc)
+                failed += 1
+                self._n["retries"] += 1
+                # no responders is also what a DELETED stream answers: look whether it is there
+                await self._stream_exists()
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _RETRY_MAX_S)
+                continue
+            if failed:
+                log.warning("ingest: partition %d published again after %d failed attempts", i, failed)
+            return seq
+
+    async def _stream_exists(self) -> None:
+        """:class:`StreamNotFound` when the quote stream is gone; a bus that does not answer
+        this either is just the outage going on."""
+        from nats.js.errors import NotFoundError
+
+        stream = self.bus.config.quote_stream
+        try:
+            with self.bus.translate(f"info of {stream}"):
+                try:
+                    await self.bus.js.stream_info(stream)
+                except NotFoundError:
+                    raise StreamNotFound(f"the quote stream {stream} on {self.bus.server} was deleted "
+                                         "(stream not found): nothing stores the quotes") from None
+        except BusUnavailable:
+            pass
 
     def _chunks(self, quotes: list[Quote], now_ms: int) -> list[list[Quote]]:
         """``quotes`` in consecutive pieces each of which fits one message."""

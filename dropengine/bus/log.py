@@ -44,12 +44,22 @@ from .codec import (
     parse_source,
     source_header,
 )
-from .connect import STREAM_NOT_FOUND, WRONG_LAST_SEQUENCE, Bus, _nats_errors, describe
+from .connect import (
+    STREAM_NOT_FOUND,
+    WRONG_LAST_SEQUENCE,
+    Bus,
+    BusUnavailable,
+    StreamNotFound,
+    _nats_errors,
+    describe,
+    retry_unavailable,
+    transient,
+)
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
 
-__all__ = ["AlertLog", "LogEntry", "LogInfo", "QuoteLog", "epoch_of"]
+__all__ = ["AlertLog", "LogEntry", "LogInfo", "QuoteLog", "epoch_of", "new_quote_id"]
 
 log = logging.getLogger("dropengine.bus")
 
@@ -96,21 +106,6 @@ def _check_seq(name: str, value: object, minimum: int = 1) -> int:
     return value
 
 
-def _retryable(exc: BaseException) -> bool:
-    """A publish attempt that may be repeated (same message id): nobody answered, the answer
-    did not come in time, or JetStream is electing a leader (503)."""
-    import nats.errors
-    from nats.js.errors import APIError, NoStreamResponseError, ServiceUnavailableError
-
-    if isinstance(exc, (asyncio.TimeoutError, nats.errors.TimeoutError, NoStreamResponseError,
-                        nats.errors.NoRespondersError, ServiceUnavailableError)):
-        return True
-    if isinstance(exc, APIError):
-        # 503 from the API, or a stream whose leader is gone ("no suitable peers" etc.)
-        return exc.code == 503 or exc.err_code in (10008,)
-    return False
-
-
 async def _publish(bus: Bus, subject: str, payload: bytes, headers: dict[str, str], what: str, stream: str) -> Any:
     """One JetStream publish, retried (same headers, so the same ``Nats-Msg-Id``) a bounded
     number of times while no server answers; :class:`BusError` if another stream than
@@ -131,7 +126,7 @@ async def _publish(bus: Bus, subject: str, payload: bytes, headers: dict[str, st
         except ConnectionClosedError as exc:
             raise bus.error(exc, what) from None
         except _nats_errors() as exc:
-            if not _retryable(exc):
+            if not transient(exc):
                 raise
             last = exc
             if attempt + 1 < cfg.publish_attempts:
@@ -139,7 +134,8 @@ async def _publish(bus: Bus, subject: str, payload: bytes, headers: dict[str, st
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
     assert last is not None
-    raise BusError(f"{what}: no answer after {cfg.publish_attempts} attempts on {bus.server}: {describe(last)}")
+    raise BusUnavailable(f"{what}: no answer after {cfg.publish_attempts} attempts on {bus.server}: "
+                         f"{describe(last)}")
 
 
 @dataclass(slots=True)
@@ -273,7 +269,7 @@ class _Reader:
                         return
             except NotFoundError as exc:
                 if exc.err_code == STREAM_NOT_FOUND or "stream" in (exc.description or "").lower():
-                    raise BusError(f"{self.what}: stream {self.stream} not found on {bus.server}") from None
+                    raise StreamNotFound(f"{self.what}: stream {self.stream} not found on {bus.server}") from None
                 reason = describe(exc)
             except _nats_errors() as exc:
                 from nats.errors import ConnectionClosedError
@@ -294,7 +290,9 @@ class _Reader:
             self.restarts += 1
             failures += 1
             if stop is not None and failures > bus.config.publish_attempts:
-                raise BusError(f"{self.what}: gave up after {failures} failed attempts on {bus.server}: {reason}")
+                # the stream exists (not found is raised above): the bus did not answer in time
+                raise BusUnavailable(f"{self.what}: gave up after {failures} failed attempts on {bus.server}: "
+                                     f"{reason}")
             log.info("%s: reading again from seq %d (%s)", self.what, next_seq, reason)
             if failures > 1:
                 await asyncio.sleep(min(0.05 * 2 ** min(failures - 2, 5), 1.0))
@@ -316,9 +314,7 @@ class AlertLog:
 
     async def info(self) -> LogInfo:
         """The log's epoch and first/last sequence (from the stream's info)."""
-        cfg = self.bus.config
-        with self.bus.translate(f"info of {cfg.alert_stream}"):
-            si = await self.bus.js.stream_info(cfg.alert_stream)
+        si = await _stream_info(self.bus, self.bus.config.alert_stream, "alert log")
         state = si.state
         last = int(state.last_seq or 0)
         first = int(state.first_seq) if state.messages else last + 1
@@ -433,8 +429,9 @@ class AlertLog:
         (another epoch) meanwhile."""
         _check_seq("start_seq", start_seq)
         cfg = self.bus.config
-        with self.bus.translate(f"info of {cfg.alert_stream}"):
-            created = (await self.bus.js.stream_info(cfg.alert_stream)).created
+        # forever means through an outage at the start too (a leader election): waited out
+        created = (await retry_unavailable(f"follow {cfg.alert_stream}", lambda: _stream_info(
+            self.bus, cfg.alert_stream, "alert log"), logger=log)).created
         reader = _Reader(self.bus, cfg.alert_stream, None, f"follow {cfg.alert_stream}", created=created)
         async for d in reader.messages(start_seq, stop=None):
             entry = self._entry(d)
@@ -442,10 +439,28 @@ class AlertLog:
                 yield entry
 
 
+async def _stream_info(bus: Bus, stream: str, what: str) -> Any:
+    """The stream's info; :class:`BusError` naming it when it does not exist (a definite
+    answer), :class:`BusUnavailable` when the bus does not answer."""
+    from nats.js.errors import NotFoundError
+
+    with bus.translate(f"info of {stream}"):
+        try:
+            return await bus.js.stream_info(stream)
+        except NotFoundError:
+            raise StreamNotFound(f"no {what} {stream} on {bus.server} (stream not found)") from None
+
+
 def _stamp_ms(msg: Msg) -> int:
     tokens = (msg.reply or "").split(".")
     ts = tokens[7] if len(tokens) == 9 else tokens[9] if len(tokens) >= 11 else "0"
     return int(ts) // 1_000_000 if ts.isdigit() else 0
+
+
+def new_quote_id(partition: int) -> str:
+    """A fresh ``Nats-Msg-Id`` for one quote message of ``partition`` (random: a replay may
+    publish the same quotes twice on purpose)."""
+    return f"q{partition}.{secrets.token_hex(8)}"
 
 
 class QuoteLog:
@@ -455,13 +470,15 @@ class QuoteLog:
         self.bus = bus
         self.bad_messages = 0
 
-    async def publish(self, partition: int, now_ms: int, quotes: list[Quote] | tuple[Quote, ...]) -> int:
+    async def publish(self, partition: int, now_ms: int, quotes: list[Quote] | tuple[Quote, ...], *,
+                      message_id: str | None = None) -> int:
         """Append one batch of ``partition``'s quotes; its stream sequence. A retried attempt
-        carries the same random message id, so it is stored once."""
+        carries the same message id (``message_id``, default a random one), so it is stored
+        once: a caller that retries after :class:`BusUnavailable` passes the same id again."""
         cfg = self.bus.config
         subject = cfg.quote_subject(partition)
         payload = encode_quotes(now_ms, quotes)
-        headers = {MSG_ID: f"q{partition}.{secrets.token_hex(8)}"}
+        headers = {MSG_ID: message_id if message_id is not None else new_quote_id(partition)}
         what = f"publish quotes to {subject}"
         try:
             ack = await _publish(self.bus, subject, payload, headers, what, cfg.quote_stream)
@@ -489,8 +506,8 @@ class QuoteLog:
         _check_seq("start_seq", start_seq)
         cfg = self.bus.config
         subject = cfg.quote_subject(partition)
-        with self.bus.translate(f"info of {cfg.quote_stream}"):
-            created = (await self.bus.js.stream_info(cfg.quote_stream)).created
+        created = (await retry_unavailable(f"read {subject}", lambda: _stream_info(
+            self.bus, cfg.quote_stream, "quote stream"), logger=log)).created
         reader = _Reader(self.bus, cfg.quote_stream, subject, f"read {subject}", created=created)
         async for d in reader.messages(start_seq, stop=None):
             item: QuoteBatch | FeedError

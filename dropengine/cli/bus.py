@@ -213,10 +213,13 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
     stopped detector read them are lost to it; the lease compares wall clocks of hosts
     (the log's sequence check still refuses a second writer).
 
+    A bus that does not answer (a timeout, no leader during an election), at start as while
+    running, is waited for (a warning per outage) until SIGINT/SIGTERM or --duration.
+
     Exit status: 0 after SIGINT/SIGTERM or --duration; 2 when it cannot start (a bad flag,
-    the bus extra missing, the bus unreachable, a refused checkpoint, the partition held
-    with --no-wait); 3 when another detector took the partition; 1 when the bus failed
-    while running.
+    the bus extra missing, no bus server answering the first connect within
+    --connect-timeout, a refused checkpoint, the partition held with --no-wait); 3 when
+    another detector took the partition; 1 when the bus failed for good (a stream deleted).
 
     \b
     Example:
@@ -280,15 +283,51 @@ async def _main(body: Callable[[asyncio.Event], Awaitable[None]], duration: floa
     await _until_stopped(body(stop), duration, stop)
 
 
+async def _until_answered(what: str, call: Callable[[], Awaitable[Any]], stop: asyncio.Event) -> bool:
+    """``await call()``, waiting out a bus that does not answer (see
+    :func:`~dropengine.bus.connect.retry_unavailable`); False when ``stop`` comes first."""
+    from ..bus.connect import retry_unavailable
+
+    trying = asyncio.ensure_future(retry_unavailable(what, call, logger=log))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({trying, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not trying.done():
+            trying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await trying
+    if not trying.done() or trying.cancelled():
+        return False
+    trying.result()
+    return True
+
+
 async def _streams_ready(bus: Any, stop: asyncio.Event) -> bool:
     """Wait until ingest has created both streams (their settings are ingest's); False when
     stopped first."""
+    from ..bus.connect import BusUnavailable
     from ..bus.detector import missing_streams
 
     cfg = bus.config
     told = False
+    outage = 0
     while True:
-        missing = await missing_streams(bus)
+        try:
+            missing = await missing_streams(bus)
+        except BusUnavailable as exc:  # no answer (an election, a node down): wait, as while running
+            if not outage:
+                log.warning("detect: the bus does not answer (%s); retrying until it does", exc)
+            outage += 1
+            if stop.is_set():
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=min(2.0, 0.1 * 2 ** min(outage - 1, 5)))
+            continue
+        if outage:
+            log.warning("detect: the bus answers again (after %d failed attempts)", outage)
+            outage = 0
         if not missing:
             return True
         if not told:
@@ -337,9 +376,13 @@ def ingest_cmd(source_spec: str, bus_config: Any, partitions: int, speed: float 
     the recording again; detectors take the repeats as stale or unchanged prices) and asks
     the upstream for its current state.
 
+    While the quote stream does not answer (no leader during an election, a node down) a
+    message is retried with its own message id until the bus stores it (once), the source
+    held back meanwhile (a warning per outage).
+
     Exit status: 0 when done or stopped; 2 when it cannot start (a bad flag, the bus extra
     missing, the bus unreachable, a replay file missing or of no known format); 1 when the bus
-    failed while publishing.
+    refused for good while publishing (a message too large, the stream deleted).
 
     \b
     Example:
@@ -358,10 +401,14 @@ def ingest_cmd(source_spec: str, bus_config: Any, partitions: int, speed: float 
 
         try:
             bus = await connect(bus_config, name="dropengine-ingest")
-            await ensure_streams(bus)
         except BusError as exc:
             raise StartupError(str(exc)) from None
         try:
+            try:
+                if not await _until_answered("ingest: create the streams", lambda: ensure_streams(bus), stop):
+                    return  # stopped while the bus did not answer
+            except BusError as exc:  # a definite answer (another deployment's stream, ...)
+                raise StartupError(str(exc)) from None
             publish = BusIngest(bus, partitions)
             _say(f"dropengine ingest: {source.name} to {bus_config.display()} ({bus_config.quote_stream}, "
                  f"{partitions} partitions)")

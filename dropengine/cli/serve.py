@@ -23,6 +23,8 @@ from .mock_upstream import speed_callback
 from .options import name_list, signal_error, signal_options
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from ..server.sources import ReplaySource, UpstreamSource
 
 __all__ = ["serve_cmd", "source_from_spec"]
@@ -177,7 +179,9 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
 def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path | None, buffer_size: int,
                buffer_age: float, max_pending: int, send_timeout: float, log_level: str) -> None:
     """``serve --bus``: check the flags and that the log can be read (a wrong --bus or a log
-    no detector created yet: exit 2 at once), then serve :class:`BusServer` until stopped."""
+    no detector created yet: exit 2 at once; a bus that does not answer, e.g. during a
+    leader election, is waited for until SIGINT/SIGTERM), then serve :class:`BusServer`
+    until stopped."""
     require_extra("server", "dropengine serve")
     require_extra("bus", "dropengine serve --bus")
     import asyncio
@@ -204,10 +208,13 @@ def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path 
         raise StartupError(str(exc)) from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        where = asyncio.run(probe(bus_config))
-    except DropEngineError as exc:  # BusError: no server answers, or no alert log there yet
+        where = asyncio.run(_probe_until_stopped(probe, bus_config))
+    except DropEngineError as exc:  # definite: no server answers the first connect, or no alert log there yet
         sock.close()
         raise StartupError(f"--bus {bus_config.display()}: {exc}") from None
+    if where is None:  # SIGINT/SIGTERM while waiting for a bus that does not answer: a clean stop
+        sock.close()
+        return
     server = BusServer(bus_config, config)
     secrets = keys.keys() if keys is not None else []
 
@@ -218,6 +225,26 @@ def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path 
             print("dropengine serve: no --keys: any non-empty key is accepted", file=sys.stderr, flush=True)
 
     run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
+
+
+async def _probe_until_stopped(probe: Callable[..., Awaitable[str | None]], bus_config: Any) -> str | None:
+    """``probe(bus_config, stop)`` with SIGINT/SIGTERM setting ``stop`` (it waits for a bus
+    that does not answer; ``None`` when stopped)."""
+    import asyncio
+    import contextlib
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        return await probe(bus_config, stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
 
 
 def source_from_spec(spec: str, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,

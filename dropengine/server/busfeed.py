@@ -15,6 +15,21 @@ frontend gives it the same id and a client may resume on any of them.
   in between, so nothing falls between the backfill and the live alerts. Memory stays
   bounded by a chunk, however old the cursor. A cursor trimmed from the log, from another
   epoch or ahead of the log gets a ``reset`` (:meth:`Hub.subscribe` names why).
+- **A resume while the log cannot be read** (an election, a node down): never a ``reset``
+  (the issue allows one only where the log was trimmed), and never an id behind the
+  client's cursor. The choice: :func:`catch_up` retries the look (``info``/``read``) while
+  the client stays, sending heartbeats whose id is the position the client already has,
+  for up to ``resume_wait_s`` (:data:`RESUME_WAIT_S`, 20 s: an election here takes 4-9 s);
+  if the log still cannot be read (or is gone) it ENDS the response, so the client
+  reconnects with its own id (here or on another frontend). If the ring catches up
+  meanwhile (following resumed), the ring serves it. Counted in
+  ``dropengine_resumes_ended_total``. (Rejected: a reset "from now" - it loses alerts the
+  log still holds; and waiting with no bound - a client held by a frontend whose bus is
+  gone for good never tries another one.)
+- **Start-up** (:func:`probe`, :meth:`BusFeed.start`): a bus that does not answer (a
+  timeout, no responders, no leader) is waited for with backoff, one warning per outage,
+  until SIGINT/SIGTERM; only definite answers fail at once (no alert log yet, a first
+  connect that fails within the connect timeout).
 - :class:`BusServer` is the HTTP side (:class:`~dropengine.server.app.StreamServer`: routes,
   keys, caps, filters, heartbeats, the live page) over that hub; ``/healthz`` is degraded
   (503) while the bus is unreachable or the log cannot be read.
@@ -24,9 +39,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import signal
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,7 +52,7 @@ from ..core.alerts import SIGNALS
 from ..core.errors import BusError
 from ..core.filters import AlertFilter
 from .app import CatchUp, StreamServer
-from .hub import Cursor, Hub
+from .hub import Cursor, Hub, Subscriber, sse_frame
 from .ingest import Metrics, ServeConfig
 from .params import StreamRequest
 
@@ -51,6 +69,9 @@ log = logging.getLogger("dropengine.serve")
 
 #: Log sequences read per backfill step (then the ring is looked at again).
 BACKFILL_CHUNK = 1000
+#: How long a resume that needs the log waits (heartbeats sent meanwhile) for a log that
+#: cannot be read (an election: 4-9 s on a loaded 3-node cluster) before ending the response.
+RESUME_WAIT_S = 20.0
 
 
 def _now_ms() -> int:
@@ -78,6 +99,9 @@ class FeedCounters:
     rebases: int = 0
     #: Times following the log failed and was started again.
     follow_restarts: int = 0
+    #: Resumes whose response was ended because the log could not be read (no reset: the
+    #: client resumes with its own id).
+    resumes_ended: int = 0
 
 
 def needs_log(hub: Hub, cursor: Cursor | None) -> bool:
@@ -90,21 +114,43 @@ def needs_log(hub: Hub, cursor: Cursor | None) -> bool:
 
 async def catch_up(hub: Hub, flt: AlertFilter, cursor: Cursor, notify: Callable[[], None], reader: LogReader,
                    counters: FeedCounters, *, chunk: int = BACKFILL_CHUNK,
-                   now_ms: Callable[[], int] = _now_ms) -> CatchUp:
+                   now_ms: Callable[[], int] = _now_ms, heartbeat_s: float = 1.0,
+                   wait_s: float = RESUME_WAIT_S) -> CatchUp:
     """A resume the ring alone cannot serve (see the module docstring): yields frames (bytes)
-    to send first, then ``(subscriber, reset reason or None)`` once."""
-    try:
-        info = await reader.info()
-    except BusError as exc:
-        # where the log is cannot be known: serve what the ring covers, else say why
-        ring = hub.unbuffered_upto() <= cursor.seq < hub.next_seq or cursor.epoch != hub.epoch
-        if ring:
-            yield hub.subscribe(flt, cursor, notify)
-        else:
-            sub, _ = hub.subscribe(flt, None, notify)
-            hub.counters.resets += 1
-            yield sub, f"cannot read the alert log to resume {cursor} ({exc}): resuming from now"
+    to send first, then ``(subscriber, reset reason or None)`` once.
+
+    While the log cannot be read (:class:`~dropengine.bus.connect.BusUnavailable`: an
+    election, a node down) each look is retried for up to ``wait_s`` seconds, with a
+    heartbeat every ``heartbeat_s`` carrying the position the client already has (never an
+    id behind its cursor). If the log still cannot be read, or its answer is definite (the
+    log deleted), the response ENDS (no reset: nothing was trimmed) and the client resumes
+    with its own id, here or on another frontend."""
+    from ..bus.connect import BusUnavailable
+
+    def covered() -> bool:  # the ring (or a rebase's plain reset) can serve it now: no log needed
+        return cursor.epoch != hub.epoch or hub.unbuffered_upto() <= cursor.seq < hub.next_seq
+
+    def heartbeat(pos: Cursor) -> bytes:
+        return sse_frame({"type": "heartbeat", "id": str(pos), "timestamp": now_ms()}, str(pos))
+
+    deadline = time.monotonic() + wait_s
+
+    def ended(what: str, exc: BaseException) -> tuple[Subscriber, str | None]:
+        counters.resumes_ended += 1
+        log.warning("resume from %s: %s (%s): response ended, the client resumes with its own id", cursor, what, exc)
+        return _ended_subscriber(hub, flt, notify), None
+
+    got: list[Any] = []
+    async for beat in _patiently(reader.info, lambda: heartbeat(cursor), got, heartbeat_s, deadline,
+                                 ready=covered):
+        yield beat
+    if not got:  # the hub caught up while the log could not be read: the ring serves it
+        yield hub.subscribe(flt, cursor, notify)
         return
+    if isinstance(got[0], BaseException):
+        yield ended("cannot read the alert log", got[0])
+        return
+    info: LogInfo = got[0]
     if cursor.epoch != hub.epoch or cursor.seq < info.first_seq - 1 or cursor.seq >= hub.next_seq:
         # another epoch, trimmed from the log, or ahead of this frontend (honoured up to the log's last)
         yield hub.subscribe(flt, cursor, notify, log_first=info.first_seq, log_last=info.last_seq)
@@ -112,26 +158,87 @@ async def catch_up(hub: Hub, flt: AlertFilter, cursor: Cursor, notify: Callable[
     pos, epoch, counted = cursor.seq, hub.epoch, False
     while pos < (upto := hub.unbuffered_upto()):
         hi = min(upto, pos + chunk)
-        try:
-            entries = [(e.seq, e.alert, e.produced_ms) async for e in reader.read(pos + 1, hi)]
-        except BusError as exc:
-            sub, _ = hub.subscribe(flt, None, notify)
-            hub.counters.resets += 1
-            yield sub, f"reading the alert log after {epoch}-{pos} failed ({exc}): resuming from now"
-            return
+
+        async def entries(lo: int = pos + 1, hi: int = hi) -> list[tuple[int, Any, int]]:
+            return [(e.seq, e.alert, e.produced_ms) async for e in reader.read(lo, hi)]
+
+        got = []
+        deadline = time.monotonic() + wait_s
+        beat_here = functools.partial(heartbeat, Cursor(epoch, pos))  # up to pos is the client's already
+        async for beat in _patiently(entries, beat_here, got, heartbeat_s, deadline):
+            yield beat
+        if isinstance(got[0], BaseException):
+            if isinstance(got[0], BusUnavailable) or hub.epoch == epoch:
+                yield ended(f"reading the alert log after {epoch}-{pos} failed", got[0])
+                return
+            got = [[]]  # (the log was recreated meanwhile: handled below)
         if hub.epoch != epoch:  # the log was recreated meanwhile
             yield hub.subscribe(flt, cursor, notify)
             return
         if not counted:
             counters.backfills += 1
             counted = True
-        counters.backfilled += len(entries)
-        items = hub.backfill(pos, hi, entries, flt, now_ms())
+        counters.backfilled += len(got[0])
+        items = hub.backfill(pos, hi, got[0], flt, now_ms())
         if items:
             yield b"".join(i.frame for i in items)
         pos = hi
     # the ring holds everything after pos (or pos is its newest): subscribe now, no await since the check
     yield hub.subscribe(flt, Cursor(epoch, pos), notify, log_last=info.last_seq)
+
+
+async def _patiently(call: Callable[[], Awaitable[Any]], beat: Callable[[], bytes], out: list[Any],
+                     heartbeat_s: float, deadline: float, *,
+                     ready: Callable[[], bool] | None = None) -> AsyncIterator[bytes]:
+    """``await call()`` for :func:`catch_up`, yielding ``beat()`` every ``heartbeat_s`` while
+    it runs or waits to be tried again. Appends to ``out`` the result, or the exception when
+    it is definite or the log still does not answer at ``deadline``; nothing when
+    ``ready()`` says the log is not needed any more. Ends early when the client leaves (the
+    generator is closed: the attempt is cancelled)."""
+    from ..bus.connect import BusUnavailable
+
+    pause = 0.1
+    while True:
+        if ready is not None and ready():
+            return
+        task = asyncio.ensure_future(call())
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=heartbeat_s)
+                if not task.done():
+                    yield beat()
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, BusError):
+                    await task
+        exc = task.exception()
+        if exc is None:
+            out.append(task.result())
+            return
+        if not isinstance(exc, BusUnavailable) or time.monotonic() >= deadline:
+            out.append(exc)
+            return
+        waited = 0.0
+        while waited < pause:
+            step = min(heartbeat_s, pause - waited)
+            await asyncio.sleep(step)
+            waited += step
+            if waited < pause:
+                yield beat()
+        pause = min(pause * 2, 1.0)
+
+
+def _ended_subscriber(hub: Hub, flt: AlertFilter, notify: Callable[[], None]) -> Subscriber:
+    """A subscriber that is never registered and marked overflowed: the server ends the
+    response at once (its cut path) and the client resumes with its own last id.
+
+    (Workaround: :meth:`StreamServer._stream` has no way yet for a catch-up to end a
+    response; requested from its owner: a catch-up that ends without a subscriber ends the
+    response. Side effect meanwhile: such an end is counted in ``slow_clients_cut``.)"""
+    sub = Subscriber(flt, hub.max_pending, notify)
+    sub.overflowed = True
+    return sub
 
 
 class BusFeed:
@@ -156,12 +263,20 @@ class BusFeed:
     @classmethod
     async def start(cls, bus: Bus, config: ServeConfig, *, info_every_s: float = 1.0) -> BusFeed:
         """Read the log's bounds and epoch, build the hub (its ring to be filled with the log's
-        newest ``buffer_size`` alerts) and start following."""
+        newest ``buffer_size`` alerts) and start following. A bus that does not answer is
+        waited for (the caller cancels to give up); :class:`BusError` for a definite answer
+        (no alert log)."""
+        from ..bus.connect import retry_unavailable
         from ..bus.log import AlertLog
 
         alert_log = AlertLog(bus)
-        info = await alert_log.info()
-        hub = await cls._new_hub(alert_log, info, config)
+
+        async def bounds() -> tuple[LogInfo, Hub]:
+            info = await alert_log.info()
+            return info, await cls._new_hub(alert_log, info, config)
+
+        # a bus that does not answer (an election) is waited for, as while following
+        info, hub = await retry_unavailable(f"read the alert log {bus.config.alert_stream}", bounds, logger=log)
         feed = cls(bus, alert_log, hub, info, info_every_s=info_every_s)
         feed._follow_task = asyncio.create_task(feed._follow(), name="follow the alert log")
         feed._info_task = asyncio.create_task(feed._watch(), name="watch the alert log")
@@ -283,19 +398,76 @@ class BusFeed:
         return None
 
 
-async def probe(bus_config: BusConfig) -> str:
+async def probe(bus_config: BusConfig, stop: asyncio.Event | None = None) -> str | None:
     """Connect, read the alert log's bounds, disconnect: what ``serve --bus`` checks before it
-    starts (:class:`BusError` when no server answers or the log does not exist yet)."""
-    from ..bus.connect import connect
+    starts. :class:`BusError` for a definite answer: no server answers the first connect
+    (within its connect timeout), or the log does not exist yet. A bus that answers nothing
+    else (a request timed out, no leader during an election) is waited for (a warning per
+    outage) until it answers, or until ``stop`` is set: then ``None``."""
+    from ..bus.connect import StreamNotFound, connect, retry_unavailable
     from ..bus.log import AlertLog
 
     async with await connect(bus_config, name="dropengine-serve-probe") as bus:
+        alert_log = AlertLog(bus)
+        reading = asyncio.ensure_future(retry_unavailable(f"read the alert log {bus_config.alert_stream}",
+                                                          alert_log.info, logger=log))
+        waits: set[asyncio.Future[Any]] = {reading}
+        stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
+        if stopped is not None:
+            waits.add(stopped)
         try:
-            info = await AlertLog(bus).info()
-        except BusError as exc:
-            raise BusError(f"{exc} (no alert log {bus_config.alert_stream} yet? `dropengine detect` creates it)") \
-                from None
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if stopped is not None:
+                stopped.cancel()
+            if not reading.done():
+                reading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reading
+        if reading.cancelled():
+            return None
+        try:
+            info = reading.result()
+        except StreamNotFound as exc:
+            raise StreamNotFound(f"{exc}: no alert log yet (`dropengine detect` creates it)") from None
     return f"epoch {info.epoch}, seq {info.first_seq}..{info.last_seq}"
+
+
+async def _unless_signalled(start: Coroutine[Any, Any, BusFeed]) -> BusFeed | None:
+    """``await start``, or ``None`` when SIGINT/SIGTERM comes first.
+
+    uvicorn handles those signals itself but does not interrupt a lifespan's start-up (it
+    only stops serving once the start-up has returned), and :meth:`BusFeed.start` waits for
+    a bus that does not answer. So while it waits, the signals (in the main thread: the CLI)
+    also reach this wait, after uvicorn's own handler has seen them."""
+    task = asyncio.ensure_future(start)
+    if threading.current_thread() is not threading.main_thread():
+        return await task  # (tests: a server in a thread; cancelled with its loop)
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    previous: dict[signal.Signals, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(signalled.set)
+        prev = previous.get(signal.Signals(signum))
+        if callable(prev):
+            prev(signum, frame)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, handler)
+    stopped = asyncio.ensure_future(signalled.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()
 
 
 class BusServer(StreamServer):
@@ -303,8 +475,9 @@ class BusServer(StreamServer):
     lifespan (``bus_config``); see the module docstring."""
 
     def __init__(self, bus_config: BusConfig, config: ServeConfig | None = None, *, info_every_s: float = 1.0,
-                 name: str = "dropengine-serve") -> None:
+                 name: str = "dropengine-serve", resume_wait_s: float = RESUME_WAIT_S) -> None:
         self.bus_config = bus_config
+        self.resume_wait_s = resume_wait_s
         self.config = config if config is not None else ServeConfig()
         if self.config.state_path is not None:
             from ..core.errors import ConfigError
@@ -330,10 +503,17 @@ class BusServer(StreamServer):
 
         bus = await connect(self.bus_config, name=self.name)
         try:
-            self.feed = await BusFeed.start(bus, self.config, info_every_s=self.info_every_s)
+            feed = await _unless_signalled(BusFeed.start(bus, self.config, info_every_s=self.info_every_s))
         except BaseException:
             await bus.close()
             raise
+        if feed is None:  # SIGINT/SIGTERM while the bus did not answer: the server stops before serving
+            try:
+                yield
+            finally:
+                await bus.close()
+            return
+        self.feed = feed
         self._bus, self.hub = bus, self.feed.hub
         log.info("following the alert log %s at %s (epoch %s, seq %d..%d)", self.bus_config.alert_stream,
                  self.bus_config.display(), self.hub.epoch, self.feed.info.first_seq, self.feed.info.last_seq)
@@ -349,7 +529,8 @@ class BusServer(StreamServer):
         if cursor is None or not needs_log(hub, cursor):
             return None  # the ring (or a plain reset) serves it: subscribe now
         assert self.feed is not None
-        return catch_up(hub, req.filter, cursor, notify, self.feed.log, self.feed.counters)
+        return catch_up(hub, req.filter, cursor, notify, self.feed.log, self.feed.counters,
+                        heartbeat_s=req.heartbeat_s, wait_s=self.resume_wait_s)
 
     def status(self) -> dict[str, Any]:
         hub, feed = self.hub, self.feed
@@ -399,5 +580,8 @@ class BusServer(StreamServer):
              fc.rebases),
             ("dropengine_log_follow_restarts_total", "counter", "times following the log started again",
              fc.follow_restarts),
+            ("dropengine_resumes_ended_total", "counter",
+             "resumes ended because the log could not be read (the client retries with its own id)",
+             fc.resumes_ended),
         ]
 
