@@ -313,3 +313,20 @@ def test_missing_cluster_extra_names_the_pip_install(nfl: Path, monkeypatch: pyt
         code, _, err = _run([*command, "--workers", "2", str(nfl)])
         assert code == 2
         assert "needs the cluster extra (distributed is not installed): pip install 'dropengine[cluster]'" in err
+
+
+def test_a_directory_is_parquet_shards_only_when_it_holds_only_parquet(tmp_path: Path) -> None:
+    from dropengine.cluster.inputs import expand_parquet_dirs, parquet_shard_dir
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for name in ("b.parquet", "a.parquet", "_SUCCESS", ".a.parquet.crc"):
+        (shards / name).write_bytes(b"")
+    assert parquet_shard_dir(shards) == [shards / "a.parquet", shards / "b.parquet"]
+    assert expand_parquet_dirs([shards, tmp_path / "x.ndjson"]) == [shards / "a.parquet", shards / "b.parquet",
+                                                                    tmp_path / "x.ndjson"]
+    (shards / "odds.json").write_bytes(b"")  # a The Odds API directory is read as today
+    assert parquet_shard_dir(shards) is None
+    assert parquet_shard_dir(tmp_path / "empty") is None
+    (tmp_path / "empty").mkdir()
+    assert parquet_shard_dir(tmp_path / "empty") is None
