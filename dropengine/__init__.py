@@ -24,7 +24,16 @@ from .core.alerts import (
     encode_drops,
 )
 from .core.engine import DropEngine, EngineConfig, EngineCounters
-from .core.errors import AuthError, ConfigError, DropEngineError, FeedError, SnapshotError, UpstreamError
+from .core.errors import (
+    AuthError,
+    BusError,
+    ConfigError,
+    DropEngineError,
+    FeedError,
+    FencedError,
+    SnapshotError,
+    UpstreamError,
+)
 from .core.filters import AlertFilter, DirectionChoice
 from .core.keys import Secret
 from .core.merge import merge_by_clock
@@ -39,6 +48,7 @@ from .core.odds import (
     prob_to_american,
 )
 from .core.options import DetectOptions, KeyNumbers, Reference, Unit
+from .core.partition import partition_of
 from .core.quote import Quote
 from .core.retry import Backoff, Outcome, RetryPolicy
 from .core.sides import SideInfo, format_line, h2h_side, parse_side, prop_side, spread_side, total_side
@@ -55,6 +65,7 @@ __all__ = [
     "AlertFilter",
     "AuthError",
     "Backoff",
+    "BusError",
     "ConfigError",
     "DetectOptions",
     "DirectionChoice",
@@ -64,6 +75,7 @@ __all__ = [
     "EngineConfig",
     "EngineCounters",
     "FeedError",
+    "FencedError",
     "FrameDecoder",
     "KeyNumbers",
     "LineMove",
@@ -100,6 +112,7 @@ __all__ = [
     "is_valid_price",
     "merge_by_clock",
     "parse_side",
+    "partition_of",
     "prob_to_american",
     "prop_side",
     "quote_from_row",
