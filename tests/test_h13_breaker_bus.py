@@ -1,0 +1,157 @@
+"""Breaker (issue 13): hostile messages in the quote stream and the alert log, on a real
+nats-server (one per module, a prefix per test).
+
+Each test is a strict xfail naming what is wrong today; it passes once the bug is fixed.
+Invariant under attack: a message in ``{prefix}.quotes.{i}`` or ``{prefix}.alerts.{i}`` that
+is not what the writers write is skipped and counted; it never crashes or stalls the
+detector or the frontend (the messages after it are still detected / served).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import pytest
+
+from dropengine.core.quote import MAX_MS, Quote
+
+from .natsutil import NatsServer, nats_server_module
+
+pytestmark = [pytest.mark.bus, pytest.mark.timeout(60)]
+pytest.importorskip("nats")
+
+from dropengine.bus.codec import decode_quotes, encode_alert, encode_quotes  # noqa: E402
+from dropengine.bus.config import BusConfig  # noqa: E402
+from dropengine.bus.connect import Bus, connect, ensure_streams  # noqa: E402
+from dropengine.bus.detector import Detector  # noqa: E402
+from dropengine.bus.log import AlertLog, QuoteLog  # noqa: E402
+from dropengine.core.engine import DropEngine  # noqa: E402
+from dropengine.core.errors import ConfigError, FeedError  # noqa: E402
+from dropengine.core.options import DetectOptions  # noqa: E402
+
+__all__ = ["nats_server_module"]
+
+T = TypeVar("T")
+_prefixes = itertools.count()
+#: How long a healthy reader needs for three messages is well under a second; a stalled one never gets there.
+STALL_S = 4.0
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def bus_for(server: NatsServer) -> Bus:
+    bus = await connect(BusConfig((server.url,), prefix=f"brk{next(_prefixes)}"), name="breaker13")
+    await ensure_streams(bus)
+    return bus
+
+
+def moves(event: str, t0: int, n: int = 2) -> list[Quote]:
+    return [Quote("nba", event, "pin", "h2h_home", -110 - 20 * i, t0 + 1000 * i) for i in range(n + 1)]
+
+
+def _drop(event: str, i: int = 0) -> Any:
+    e = DropEngine()
+    e.observe(Quote("nba", event, "x", "h2h_home", -110, 1))
+    (alert,) = e.observe(Quote("nba", event, "x", "h2h_home", -150 - i, 2))
+    return alert
+
+
+async def followed(bus: Bus, want: int) -> list[int]:
+    """The seqs ``AlertLog.follow(1)`` yields until ``want`` is reached or STALL_S passes."""
+    got: list[int] = []
+
+    async def go() -> None:
+        async for e in AlertLog(bus).follow(1):
+            got.append(e.seq)
+            if e.seq >= want:
+                return
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(go(), STALL_S)
+    return got
+
+
+async def alert_log_with(bus: Bus, subject_tail: str, payload: bytes | None, headers: dict[str, str]) -> None:
+    """Alert 1 (partition 0), the hostile message at seq 2, alert 3 (partition 1)."""
+    log = AlertLog(bus, partitions=2)
+    assert await log.publish(0, _drop("e4"), qseq=1, k=0, produced_ms=1, expect_last=None) == 1
+    subject = f"{bus.config.prefix}.alerts.{subject_tail}"
+    ack = await bus.js.publish(subject, encode_alert(_drop("e5")) if payload is None else payload, headers=headers)
+    assert ack.seq == 2
+    assert await log.publish(1, _drop("e1"), qseq=2, k=0, produced_ms=1, expect_last=None) == 3
+
+
+@pytest.mark.xfail(strict=True, reason="bus/log.py _Reader.messages takes any delivered message with a 'Status' "
+                   "header and an empty body for a JetStream control message (heartbeat / consumer status): a "
+                   "message PUBLISHED with those headers restarts the consumer at the same seq forever - "
+                   "follow() (the frontend) stalls for good, and /healthz stays 'ok'")
+def test_an_alert_log_message_with_a_status_header_and_no_body_does_not_stall_follow(
+        nats_server_module: NatsServer) -> None:
+    async def go() -> list[int]:
+        async with await bus_for(nats_server_module) as bus:
+            await alert_log_with(bus, "0", b"", {"Status": "404"})
+            return await followed(bus, 3)
+
+    got = run(go())
+    assert got[0] == 1 and got[-1] == 3  # the hostile message skipped (a hole the hub resets at), alert 3 follows
+
+
+@pytest.mark.xfail(strict=True, reason="the same for a quote message: QuoteLog.read (bus/log.py _Reader) stalls on "
+                   "an empty message with a 'Status: 100' header, so the partition's detector stops detecting "
+                   "for good (no bad_messages count, no error)")
+def test_a_quote_message_with_a_status_header_and_no_body_does_not_stall_the_detector(
+        nats_server_module: NatsServer) -> None:
+    async def go() -> tuple[Any, int]:
+        async with await bus_for(nats_server_module) as bus:
+            quotes = QuoteLog(bus)
+            await quotes.publish(0, 5_000, moves("e4", 1_000))
+            await bus.js.publish(bus.config.quote_subject(0), b"", headers={"Status": "100"})
+            last = await quotes.publish(0, 20_000, moves("e5", 10_000))
+            d = Detector(bus, 0, 2, DetectOptions())
+            stop = asyncio.Event()
+            task = asyncio.ensure_future(d.run(stop, until_seq=last))
+            done, _ = await asyncio.wait({task}, timeout=STALL_S)
+            if not done:
+                stop.set()
+            stats = await asyncio.wait_for(task, 10)
+            return stats, last
+
+    stats, last = run(go())
+    assert stats.quote_seq == last and stats.bad_messages == 1 and stats.published == 4
+
+
+@pytest.mark.parametrize("tail, headers", [
+    pytest.param("0", {"Dropengine-Produced-Ms": "\u00b2"}, id="produced-ms-superscript-two"),
+    pytest.param("\u00b2", {}, id="subject-token-superscript-two"),
+])
+@pytest.mark.xfail(strict=True, reason="bus/log.py AlertLog._entry guards int() with str.isdigit(), which is True "
+                   "for '\u00b2' (and other non-decimal digits): int() raises ValueError out of follow(); the "
+                   "frontend's BusFeed._follow restarts at the same seq ~5 times a second forever (stalled, "
+                   "503 degraded); the message should be read as a bad header (produced time / partition unknown)")
+def test_a_non_decimal_digit_in_a_header_or_subject_does_not_stop_follow(
+        nats_server_module: NatsServer, tail: str, headers: dict[str, str]) -> None:
+    async def go() -> list[int]:
+        async with await bus_for(nats_server_module) as bus:
+            await alert_log_with(bus, tail, None, headers)
+            return await followed(bus, 3)
+
+    got = run(go())
+    assert got[0] == 1 and got[-1] == 3
+
+
+@pytest.mark.parametrize("now_ms", [MAX_MS + 1, 2**64 - 1, 2**64])
+@pytest.mark.xfail(strict=True, reason="bus/codec.py decode_quotes checks only now_ms >= 0: a quote message whose "
+                   "now_ms is beyond int64 (MAX_MS, which encode_quotes enforces) is accepted and stamps alerts "
+                   "with timestamps no other consumer (Parquet, snapshots' peers) can hold")
+def test_decode_quotes_refuses_what_encode_quotes_refuses(now_ms: int) -> None:
+    with pytest.raises(ConfigError):
+        encode_quotes(now_ms, [])  # the writer's rule
+    data = b'{"now_ms":%d,"quotes":[]}' % now_ms
+    with pytest.raises(FeedError):
+        decode_quotes(data)
