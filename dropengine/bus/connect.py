@@ -102,6 +102,8 @@ def describe(exc: BaseException) -> str:
     from nats.js.errors import APIError
 
     if isinstance(exc, APIError):
+        if exc.code is None and not exc.description:  # (a 503 status without a body: no responders)
+            return f"{type(exc).__name__}: no JetStream answer"
         return f"{type(exc).__name__} {exc.code} (err_code {exc.err_code}): {exc.description}"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -72,6 +72,8 @@ BACKFILL_CHUNK = 1000
 #: How long a resume that needs the log waits (heartbeats sent meanwhile) for a log that
 #: cannot be read (an election: 4-9 s on a loaded 3-node cluster) before ending the response.
 RESUME_WAIT_S = 20.0
+#: The first pause between two looks at a log that does not answer (doubling to 1 s).
+_RETRY_FIRST_S = 0.1
 
 
 def _now_ms() -> int:
@@ -197,16 +199,29 @@ async def _patiently(call: Callable[[], Awaitable[Any]], beat: Callable[[], byte
     generator is closed: the attempt is cancelled)."""
     from ..bus.connect import BusUnavailable
 
-    pause = 0.1
+    pause = _RETRY_FIRST_S
+    next_beat = time.monotonic() + heartbeat_s
+
+    async def until(done: asyncio.Future[Any] | None, end: float) -> AsyncIterator[bytes]:
+        """Wait for ``done`` (or until ``end``), a heartbeat whenever one is due."""
+        nonlocal next_beat
+        while (done is None or not done.done()) and (now := time.monotonic()) < end:
+            wake = min(end, next_beat)
+            if done is None:
+                await asyncio.sleep(max(0.0, wake - now))
+            else:
+                await asyncio.wait({done}, timeout=max(0.0, wake - now))
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + heartbeat_s
+                yield beat()
+
     while True:
         if ready is not None and ready():
             return
         task = asyncio.ensure_future(call())
         try:
-            while not task.done():
-                await asyncio.wait({task}, timeout=heartbeat_s)
-                if not task.done():
-                    yield beat()
+            async for frame in until(task, float("inf")):
+                yield frame
         finally:
             if not task.done():
                 task.cancel()
@@ -219,13 +234,8 @@ async def _patiently(call: Callable[[], Awaitable[Any]], beat: Callable[[], byte
         if not isinstance(exc, BusUnavailable) or time.monotonic() >= deadline:
             out.append(exc)
             return
-        waited = 0.0
-        while waited < pause:
-            step = min(heartbeat_s, pause - waited)
-            await asyncio.sleep(step)
-            waited += step
-            if waited < pause:
-                yield beat()
+        async for frame in until(None, time.monotonic() + pause):
+            yield frame
         pause = min(pause * 2, 1.0)
 
 
