@@ -46,6 +46,9 @@ def test_every_dropengine_service_command_parses() -> None:
             partitions.add(ctx.params["part"])  # (I, P) after parse_partition
         if argv[0] == "ingest":
             assert "--partitions" in argv and argv[argv.index("--partitions") + 1] == "2"
+        if argv[0] in ("ingest", "detect"):
+            # what they create (streams; the detectors' lease and checkpoint buckets) must survive a node
+            assert ctx.params["replicas"] == 3, name
     assert partitions == {(0, 2), (1, 2)}  # one detector per partition
 
 
