@@ -168,6 +168,12 @@ class BusConfig:
         """The partition leases' KV bucket, ``{prefix}_leases``."""
         return f"{self.prefix}_leases"
 
+    @property
+    def detector_bucket(self) -> str:
+        """The detectors' registry KV bucket, ``{prefix}_detectors``: each partition's
+        detection options (what the alert log holds), read by ``serve --bus`` frontends."""
+        return f"{self.prefix}_detectors"
+
     def display(self) -> str:
         """The servers for a message: scheme, host and port only (never credentials)."""
         shown = []
