@@ -16,7 +16,7 @@ import msgspec
 
 from ..core.alerts import Alert
 from ..core.errors import ConfigError, DropEngineError, FeedError, short_repr
-from ..core.quote import Quote
+from ..core.quote import MAX_MS, Quote
 
 __all__ = [
     "MSG_ID", "PRODUCED_MS", "SOURCE", "QuoteBatch", "decode_alert", "decode_quotes", "encode_alert",
@@ -43,13 +43,12 @@ _ENCODER: Final = msgspec.json.Encoder()
 _QUOTES: Final = msgspec.json.Decoder(QuoteBatch)
 _ALERT: Final = msgspec.json.Decoder(Alert)
 _SOURCE: Final = re.compile(r"([0-9]{1,19})\.([0-9]{1,9})")
-_MAX_MS: Final = (1 << 63) - 1
 
 
 def encode_quotes(now_ms: int, quotes: list[Quote] | tuple[Quote, ...]) -> bytes:
     """The quote message for ``quotes`` received at ``now_ms``."""
-    if type(now_ms) is not int or not 0 <= now_ms <= _MAX_MS:
-        raise ConfigError(f"now_ms: {short_repr(now_ms)} must be a non-negative integer (unix ms)")
+    if type(now_ms) is not int or not 0 <= now_ms <= MAX_MS:
+        raise ConfigError(f"now_ms: {short_repr(now_ms)} must be an integer from 0 to {MAX_MS} (unix ms)")
     return _ENCODER.encode(QuoteBatch(now_ms, list(quotes)))
 
 
@@ -65,8 +64,8 @@ def decode_quotes(data: bytes) -> QuoteBatch:
         batch = _QUOTES.decode(data)
     except (msgspec.DecodeError, DropEngineError, ValueError, TypeError, RecursionError) as exc:
         raise _feed_error("quote message", data, exc) from None
-    if batch.now_ms < 0:
-        raise FeedError(f"quote message: now_ms {batch.now_ms!r} must be non-negative", "bad time")
+    if not 0 <= batch.now_ms <= MAX_MS:  # encode_quotes' rule: what the writers can write
+        raise FeedError(f"quote message: now_ms {batch.now_ms!r} must be from 0 to {MAX_MS} (unix ms)", "bad time")
     return batch
 
 

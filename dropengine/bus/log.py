@@ -65,6 +65,7 @@ log = logging.getLogger("dropengine.bus")
 
 EXPECTED_LAST_SUBJECT_SEQ: Final = "Nats-Expected-Last-Subject-Sequence"
 _STATUS: Final = "Status"
+_ACK_PREFIX: Final = "$JS.ACK."
 _UNIX: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 _ONE_US: Final = datetime.timedelta(microseconds=1)
 
@@ -230,7 +231,11 @@ class _Reader:
                             reason = f"no message or heartbeat for {silence:g} s"
                             break
                     headers = msg.headers
-                    if headers is not None and _STATUS in headers and not msg.data:
+                    # a control message (heartbeat, flow control, consumer status) has no body and
+                    # no $JS.ACK reply; a STORED message may carry any headers (a hostile "Status"
+                    # too): it is a delivery, judged by its JetStream metadata below
+                    if (headers is not None and _STATUS in headers and not msg.data
+                            and not (msg.reply or "").startswith(_ACK_PREFIX)):
                         status = headers[_STATUS]
                         if status == "100":
                             if msg.reply:  # flow control request: we are caught up to here
@@ -240,7 +245,7 @@ class _Reader:
                             if stalled:
                                 await nc.publish(stalled, b"")
                             last = headers.get("Nats-Last-Consumer")
-                            if last is not None and int(last) != expect - 1:
+                            if last is not None and _decimal(last) != expect - 1:
                                 reason = f"heartbeat reports delivery {last}, we have {expect - 1}"
                                 break
                             continue
@@ -404,9 +409,10 @@ class AlertLog:
             return None
         headers = msg.headers or {}
         produced = headers.get(PRODUCED_MS)
-        produced_ms = int(produced) if produced is not None and produced.isdigit() else _stamp_ms(msg)
-        tail = msg.subject.rsplit(".", 1)[-1]
-        return LogEntry(d.seq, alert, produced_ms, int(tail) if tail.isdigit() else -1,
+        produced_ms = _decimal(produced)
+        if produced_ms < 0:
+            produced_ms = _stamp_ms(msg)
+        return LogEntry(d.seq, alert, produced_ms, _decimal(msg.subject.rsplit(".", 1)[-1]),
                         parse_source(headers.get(SOURCE)))
 
     async def read(self, start_seq: int, stop_seq: int) -> AsyncGenerator[LogEntry, None]:
@@ -454,7 +460,16 @@ async def _stream_info(bus: Bus, stream: str, what: str) -> Any:
 def _stamp_ms(msg: Msg) -> int:
     tokens = (msg.reply or "").split(".")
     ts = tokens[7] if len(tokens) == 9 else tokens[9] if len(tokens) >= 11 else "0"
-    return int(ts) // 1_000_000 if ts.isdigit() else 0
+    ns = _decimal(ts)
+    return ns // 1_000_000 if ns >= 0 else 0
+
+
+def _decimal(text: str | None) -> int:
+    """``text`` as a non-negative decimal integer of at most 19 ASCII digits, else -1 (a
+    header anyone may write: ``str.isdigit`` is also true for "\u00b2", which ``int`` refuses)."""
+    if text is None or not (0 < len(text) <= 19 and text.isascii() and text.isdigit()):
+        return -1
+    return int(text)
 
 
 def new_quote_id(partition: int) -> str:
