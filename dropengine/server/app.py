@@ -49,7 +49,8 @@ from .persistence import Persistence
 __all__ = ["DropServer", "Metrics", "ServeConfig", "Source", "StreamServer"]
 
 #: What a deferred subscription (:meth:`StreamServer._catch_up`) yields: frames to send first
-#: (alerts read from a log, resets), then once the subscriber and its up-front reset reason.
+#: (alerts read from a log, resets), then once the subscriber and its up-front reset reason;
+#: a catch-up that ends without a subscriber ends the response (cleanly, not as a cut).
 CatchUp = AsyncIterator["bytes | tuple[Subscriber, str | None]"]
 
 log = logging.getLogger("dropengine.serve")
@@ -289,6 +290,8 @@ class StreamServer:
                     if sub is not None:
                         hub.unsubscribe(sub)
                     return
+                if sub is None:  # the catch-up ended the response (e.g. the log could not be read):
+                    return  # the body ends properly; the client resumes with its own id (not a cut)
             assert sub is not None
             if reset is not None:
                 yield reset_frame(reset, str(hub.position(sub)), now)

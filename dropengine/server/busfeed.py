@@ -52,7 +52,7 @@ from ..core.alerts import SIGNALS
 from ..core.errors import BusError
 from ..core.filters import AlertFilter
 from .app import CatchUp, StreamServer
-from .hub import Cursor, Hub, Subscriber, sse_frame
+from .hub import Cursor, Hub, sse_frame
 from .ingest import Metrics, ServeConfig
 from .params import StreamRequest
 
@@ -119,7 +119,8 @@ async def catch_up(hub: Hub, flt: AlertFilter, cursor: Cursor, notify: Callable[
                    now_ms: Callable[[], int] = _now_ms, heartbeat_s: float = 1.0,
                    wait_s: float = RESUME_WAIT_S) -> CatchUp:
     """A resume the ring alone cannot serve (see the module docstring): yields frames (bytes)
-    to send first, then ``(subscriber, reset reason or None)`` once.
+    to send first, then ``(subscriber, reset reason or None)`` once - or nothing more, when the
+    response is to end (the log could not be read; see below).
 
     While the log cannot be read (:class:`~dropengine.bus.connect.BusUnavailable`: an
     election, a node down) each look is retried for up to ``wait_s`` seconds, with a
@@ -137,10 +138,11 @@ async def catch_up(hub: Hub, flt: AlertFilter, cursor: Cursor, notify: Callable[
 
     deadline = time.monotonic() + wait_s
 
-    def ended(what: str, exc: BaseException) -> tuple[Subscriber, str | None]:
+    def ended(what: str, exc: BaseException) -> None:
+        """The response ends here (no subscriber: :meth:`StreamServer._stream` ends the body
+        properly, not as a cut slow client); the client resumes with its own id."""
         counters.resumes_ended += 1
         log.warning("resume from %s: %s (%s): response ended, the client resumes with its own id", cursor, what, exc)
-        return _ended_subscriber(hub, flt, notify), None
 
     got: list[Any] = []
     async for beat in _patiently(reader.info, lambda: heartbeat(cursor), got, heartbeat_s, deadline,
@@ -150,7 +152,7 @@ async def catch_up(hub: Hub, flt: AlertFilter, cursor: Cursor, notify: Callable[
         yield hub.subscribe(flt, cursor, notify)
         return
     if isinstance(got[0], BaseException):
-        yield ended("cannot read the alert log", got[0])
+        ended("cannot read the alert log", got[0])
         return
     info: LogInfo = got[0]
     if cursor.epoch != hub.epoch or cursor.seq < info.first_seq - 1 or cursor.seq >= hub.next_seq:
@@ -171,7 +173,7 @@ async def catch_up(hub: Hub, flt: AlertFilter, cursor: Cursor, notify: Callable[
             yield beat
         if isinstance(got[0], BaseException):
             if isinstance(got[0], BusUnavailable) or hub.epoch == epoch:
-                yield ended(f"reading the alert log after {epoch}-{pos} failed", got[0])
+                ended(f"reading the alert log after {epoch}-{pos} failed", got[0])
                 return
             got = [[]]  # (the log was recreated meanwhile: handled below)
         if hub.epoch != epoch:  # the log was recreated meanwhile
@@ -237,18 +239,6 @@ async def _patiently(call: Callable[[], Awaitable[Any]], beat: Callable[[], byte
         async for frame in until(None, time.monotonic() + pause):
             yield frame
         pause = min(pause * 2, 1.0)
-
-
-def _ended_subscriber(hub: Hub, flt: AlertFilter, notify: Callable[[], None]) -> Subscriber:
-    """A subscriber that is never registered and marked overflowed: the server ends the
-    response at once (its cut path) and the client resumes with its own last id.
-
-    (Workaround: :meth:`StreamServer._stream` has no way yet for a catch-up to end a
-    response; requested from its owner: a catch-up that ends without a subscriber ends the
-    response. Side effect meanwhile: such an end is counted in ``slow_clients_cut``.)"""
-    sub = Subscriber(flt, hub.max_pending, notify)
-    sub.overflowed = True
-    return sub
 
 
 class BusFeed:
