@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from ..core.alerts import by_signal_order
 from ..core.errors import ConfigError, SnapshotError, short_repr
 from ..core.options import DetectOptions
 from .connect import Bus
@@ -143,27 +144,45 @@ async def _refuse_other_count(bus: Bus, store: ObjectStore, partition: int, part
         )
 
 
-#: What :meth:`DetectOptions.as_dict` leaves out at their defaults, for comparing and naming.
-_LEFT_OUT: Final[dict[str, Any]] = {
-    "types": ["odds_drop"], "line_threshold": 0.5, "steam_books": 3, "steam_window_ms": 300_000,
-    "steam_threshold": None, "steam_line_threshold": None, "cooldown_ms": 0, "steam_groups": [],
-    "key_numbers": None, "filter_threshold": None, "since": None,
-}
+def _value(options: DetectOptions, doc: dict[str, Any], key: str) -> Any:
+    """The setting ``key`` of ``options`` as plain data: from ``doc`` (its ``as_dict()``), or,
+    where ``as_dict`` leaves a setting at its default out, the options' own value (the core
+    holds the defaults; none are restated here)."""
+    if key in doc:
+        return doc[key]
+    value: Any = getattr(options, key, None)
+    if key == "types":
+        return list(by_signal_order(value))
+    if key == "steam_groups":
+        return [sorted(g) for g in value or ()]
+    if key == "key_numbers" and value is not None:
+        return value.as_text()
+    return value
 
 
 def check_options(cp: Checkpoint, options: DetectOptions) -> None:
     """Refuse (:class:`ConfigError` naming both values of every setting that differs) a
-    checkpoint saved with other detection options than ``options``."""
-    mine = {**_LEFT_OUT, **_plain(options.as_dict())}
-    theirs = {**_LEFT_OUT, **cp.options}
-    diff = [f"{k}: {_shown(theirs.get(k))} in the checkpoint, {_shown(mine.get(k))} now"
-            for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
-    if diff:
-        raise ConfigError(
-            f"options: checkpoint {object_name(cp.partition, cp.partitions)} was saved with other detection "
-            f"options ({'; '.join(diff)}). Restart with the checkpoint's options, or --fresh to start an "
-            "empty engine with the new ones"
-        )
+    checkpoint saved with other detection options than ``options``. Compared as
+    :class:`DetectOptions` (the checkpoint's read back by :meth:`DetectOptions.from_dict`), so
+    the core's defaults and normalisation are the one rule."""
+    where = f"checkpoint {object_name(cp.partition, cp.partitions)}"
+    try:
+        saved = DetectOptions.from_dict(cp.options)
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"{where}: its detection options are not readable ({exc}); start with --fresh to "
+                            "discard it") from None
+    if saved == options:
+        return
+    theirs, mine = _plain(saved.as_dict()), _plain(options.as_dict())
+    diff = []
+    for k in sorted(set(mine) | set(theirs)):
+        a, b = _plain(_value(saved, theirs, k)), _plain(_value(options, mine, k))
+        if a != b:
+            diff.append(f"{k}: {_shown(a)} in the checkpoint, {_shown(b)} now")
+    raise ConfigError(
+        f"options: {where} was saved with other detection options ({'; '.join(diff) or 'filters'}). Restart "
+        "with the checkpoint's options, or --fresh to start an empty engine with the new ones"
+    )
 
 
 def _shown(value: Any) -> str:
