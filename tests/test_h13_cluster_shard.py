@@ -278,13 +278,13 @@ def test_workers_flag_opens_a_local_cluster(client: Any, nfl_table: Path, tmp_pa
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--workers", "0"], "'--workers': 0 must be a number of worker processes"),
-    (["--workers", "-3"], "'--workers': -3 must be a number of worker processes"),
+    (["--workers", "0"], "'--workers': 0 must be an integer from 1 to 4096"),
+    (["--workers", "-3"], "'--workers': -3 must be an integer from 1 to 4096"),
     (["--scheduler", "nonsense"], "scheduler: 'nonsense' is not a scheduler address"),
     (["--scheduler", "foo://x:1"], "scheduler: 'foo://x:1' is not a scheduler address"),
     (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "--workers and --scheduler: give one of them"),
     (["--shards", "3"], "--shards 3: needs --workers or --scheduler"),
-    (["--workers", "2", "--shards", "0"], "'--shards': 0 must be a number of shards"),
+    (["--workers", "2", "--shards", "0"], "'--shards': 0 must be an integer from 1 to 4096"),
 ])
 def test_bad_cluster_flags_are_usage_errors_naming_the_value(nfl: Path, args: list[str], message: str) -> None:
     for command in (["replay", "--engine", "batch"], ["backtest"]):
@@ -300,11 +300,27 @@ def test_workers_need_the_batch_engine(nfl: Path) -> None:
 
 
 def test_unreachable_scheduler_is_named() -> None:
-    from dropengine.core.errors import ConfigError
+    from dropengine.core.errors import ClusterError
 
-    with pytest.raises(ConfigError, match=r"scheduler: cannot connect to 'tcp://127\.0\.0\.1:1'"), \
+    with pytest.raises(ClusterError, match=r"scheduler: cannot connect to 'tcp://127\.0\.0\.1:1'"), \
             open_client(scheduler="tcp://127.0.0.1:1", connect_timeout_s=0.5):
         pass
+
+
+def _task_fails(n: int) -> None:
+    raise RuntimeError(f"worker lost {n}")
+
+
+def test_a_failed_task_is_a_cluster_error_not_caller_misuse(client: Any) -> None:
+    """A task that fails for a reason that is not the input's (here a RuntimeError standing for a
+    dead worker) is translated at the edge into ClusterError, never ConfigError (caller misuse)."""
+    from dropengine.cluster.shard import _gather
+    from dropengine.core.errors import ClusterError, ConfigError
+
+    futures = [client.submit(_task_fails, 1, pure=False)]
+    with pytest.raises(ClusterError, match=r"a shard task failed \(RuntimeError: worker lost 1\)") as info:
+        _gather(client, futures, None)
+    assert not isinstance(info.value, ConfigError)
 
 
 def test_missing_cluster_extra_names_the_pip_install(nfl: Path, monkeypatch: pytest.MonkeyPatch) -> None:

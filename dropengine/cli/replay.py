@@ -35,13 +35,13 @@ from rich.text import Text
 from ..cluster.inputs import expand_parquet_dirs
 from ..core.alerts import Alert, by_signal_order
 from ..core.engine import DropEngine, EngineCounters
-from ..core.errors import ConfigError
+from ..core.errors import ClusterError, ConfigError
 from ..core.options import DetectOptions
-from ..core.partition import MAX_PARTITIONS
+from ..core.partition import check_count
 from ..core.skips import printable
 from ..io.replay import ReplayStats, replay, replay_batch
 from ..io.sinks import OUTPUT_SUFFIXES, AlertWriter
-from .extras import require_extra
+from .extras import StartupError, require_extra
 from .options import detect_options, input_options, quiet_option
 
 __all__ = ["PROGRESS_MIN_BYTES", "cluster_options", "exit_if_unusable", "progress_bar", "replay_cmd", "shard_bar"]
@@ -72,29 +72,26 @@ def progress_bar(err: Console, paths: tuple[Path, ...], quiet: bool) -> tuple[Pr
     return bar, advance if show else None
 
 
-def _workers(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
-    if value is not None and not 1 <= value <= MAX_PARTITIONS:
-        raise click.BadParameter(f"{value} must be a number of worker processes from 1 to {MAX_PARTITIONS}",
-                                 ctx, param)
-    return value
-
-
-def _shards(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
-    if value is not None and not 1 <= value <= MAX_PARTITIONS:
-        raise click.BadParameter(f"{value} must be a number of shards from 1 to {MAX_PARTITIONS}", ctx, param)
+def _count(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """``--workers``/``--shards``: the core's count rule (core.partition.check_count)."""
+    if value is not None:
+        try:
+            check_count(value, str(param.name))
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc).partition(": ")[2], ctx, param) from None
     return value
 
 
 def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--workers``/``--scheduler``/``--shards``: the batch work sharded by event_id on Dask
     (the ``cluster`` extra), with exactly the output of one process."""
-    f = click.option("--shards", type=int, default=None, callback=_shards, metavar="S",
+    f = click.option("--shards", type=int, default=None, callback=_count, metavar="S",
                      help="With --workers/--scheduler: split the input into S shards by event_id "
                           "(default: 2 per worker). More shards: less memory per task.")(f)
     f = click.option("--scheduler", default=None, metavar="ADDRESS",
                      help="Shard the work on the running Dask scheduler at ADDRESS (tcp://HOST:8786); "
                           "its workers must read the input paths. Needs the cluster extra.")(f)
-    return click.option("--workers", type=int, default=None, callback=_workers, metavar="N",
+    return click.option("--workers", type=int, default=None, callback=_count, metavar="N",
                         help="Shard the work by event_id over N local worker processes (Dask). Same "
                              "output as one process. Needs the cluster extra.")(f)
 
@@ -143,6 +140,8 @@ def sharding(workers: int | None, scheduler: str | None) -> Iterator[Any]:
             client = stack.enter_context(open_client(workers, scheduler))
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from None
+        except ClusterError as exc:  # could not start or reach the cluster: not a usage error
+            raise StartupError(str(exc)) from None
         yield client
 
 

@@ -46,13 +46,19 @@ from ..analysis.backtest import Backtest, BacktestConfig, assemble_backtest, mea
 from ..analysis.batch import PRICE_INT_COLUMN, BatchResult, detect_counted
 from ..core.alerts import Alert
 from ..core.engine import EngineCounters
-from ..core.errors import ConfigError, DropEngineError, short_repr
+from ..core.errors import ClusterError, ConfigError, DropEngineError, short_repr
 from ..core.options import DetectOptions
-from ..core.partition import MAX_PARTITIONS, partition_of
+from ..core.partition import check_count, partition_of
 from ..core.skips import Skip, printable
 from ..formats.tables import REQUIRED_COLUMNS
 from ..io.replay import ReplayStats, load_table
-from ..io.tables import plain_parquet_schema, table_lacks_columns
+from ..io.tables import (
+    PARQUET_ORDER_KEY,
+    parquet_clock,
+    parquet_position,
+    plain_parquet_schema,
+    table_lacks_columns,
+)
 from .inputs import expand_parquet_dirs
 
 if TYPE_CHECKING:
@@ -64,7 +70,7 @@ __all__ = [
 ]
 
 #: The columns of the order key: a row's place in the single-process replay order.
-ORDER_KEY: Final = ("_clock", "_f", "_r")
+ORDER_KEY: Final = PARQUET_ORDER_KEY  # io.tables: the replay order of Parquet rows
 #: The row index of a scanned file, before it becomes ``_r`` (a name no quote table uses).
 _ROW: Final = "__dropengine_row"
 #: Shards per worker when not given: several, so a slow shard does not idle the other workers
@@ -134,9 +140,7 @@ def shard_frame(source: Source, shard: int, events: Sequence[str] = ()) -> pl.Da
         part = lf.filter(mine).drop(ORDER_KEY, strict=False).rename({_ROW: "_r"}).collect()
         # the clock of io.tables.parquet_quote_table: the running max of last_update over the
         # whole file (one column read), taken at this shard's rows
-        clock = pl.scan_parquet(path, glob=False).select(
-            pl.col("last_update").cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
-        ).collect().to_series()
+        clock = pl.scan_parquet(path, glob=False).select(parquet_clock(pl.col("last_update"))).collect().to_series()
         part = part.with_columns(clock.gather(part.get_column("_r")).alias("_clock"),
                                  pl.lit(f_idx, dtype=pl.Int64).alias("_f"), pl.col("_r").cast(pl.Int64))
         if source.mixed_prices:
@@ -218,7 +222,8 @@ def open_client(workers: int | None = None, scheduler: str | None = None, *,
     """A dask ``Client``: on a new local cluster of ``workers`` processes (one thread each, on
     127.0.0.1, no dashboard, spilling to a temporary directory removed at the end), or on the
     running scheduler at ``scheduler`` (given up after ``connect_timeout_s``).
-    :class:`ConfigError` names a bad count or address."""
+    :class:`ConfigError` names a bad count or address; :class:`ClusterError` a cluster that could
+    not start or be reached."""
     if (workers is None) == (scheduler is None):
         raise ConfigError("cluster: give a number of workers or a scheduler address (one of them)")
     from distributed import Client, LocalCluster
@@ -235,16 +240,21 @@ def open_client(workers: int | None = None, scheduler: str | None = None, *,
         try:
             client = Client(address, timeout=connect_timeout_s, set_as_default=False)  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError, ValueError) as exc:
-            raise ConfigError(f"scheduler: cannot connect to {scheduler!r} ({type(exc).__name__}: {exc})") from None
+            raise ClusterError(f"scheduler: cannot connect to {scheduler!r} ({type(exc).__name__}: {exc})") from None
         with client:
             yield client
         return
-    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_PARTITIONS:
-        raise ConfigError(f"workers: {short_repr(workers)} must be an integer from 1 to {MAX_PARTITIONS}")
-    with tempfile.TemporaryDirectory(prefix="dropengine-dask-") as spill, LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-        local_directory=spill, silence_logs=logging.ERROR,
-    ) as cluster, Client(cluster, set_as_default=False) as client:  # type: ignore[no-untyped-call]
+    check_count(workers, "workers")
+    with tempfile.TemporaryDirectory(prefix="dropengine-dask-") as spill, contextlib.ExitStack() as stack:
+        try:
+            cluster = stack.enter_context(LocalCluster(  # type: ignore[no-untyped-call]
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                local_directory=spill, silence_logs=logging.ERROR,
+            ))
+            client = stack.enter_context(Client(cluster, set_as_default=False))  # type: ignore[no-untyped-call]
+        except Exception as exc:  # dask raises many types; translated at this edge
+            raise ClusterError(f"workers: a local Dask cluster of {workers} could not start "
+                               f"({type(exc).__name__}: {exc})") from None
         yield client
 
 
@@ -253,9 +263,7 @@ def shard_count(client: Client, shards: int | None = None) -> int:
     if shards is None:
         n = len(client.scheduler_info().get("workers", {})) or 1
         shards = n * SHARDS_PER_WORKER
-    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_PARTITIONS:
-        raise ConfigError(f"shards: {short_repr(shards)} must be an integer from 1 to {MAX_PARTITIONS}")
-    return shards
+    return check_count(shards, "shards")
 
 
 @dataclass(slots=True)
@@ -296,7 +304,7 @@ def _prepare(paths: Sequence[str | Path], fmt: str, stats: ReplayStats, shards: 
             if schema["price"] != pl.Null:
                 kinds.add(schema["price"].is_integer())
         names = [p.name for p in files]
-        where = lambda f, r: f"{names[f]}:row {r + 1}"  # noqa: E731 - as parquet_quote_table says it
+        where = lambda f, r: parquet_position(names[f], r)  # noqa: E731
         if not usable:
             return _Prepared(None, where, pl.DataFrame({c: [] for c in REQUIRED_COLUMNS}))  # as one process
         return _Prepared(ParquetSource(tuple(usable), len(kinds) > 1), where)
@@ -326,7 +334,7 @@ def _gather(client: Client, futures: list[Any], on_shard: OnShard | None) -> lis
             except DropEngineError:
                 raise
             except Exception as exc:
-                raise ConfigError(f"cluster: a shard task failed ({type(exc).__name__}: {exc})") from None
+                raise ClusterError(f"cluster: a shard task failed ({type(exc).__name__}: {exc})") from None
             out[part.shard] = part
             if on_shard is not None:
                 on_shard(part.shard)

@@ -7,14 +7,16 @@ Library callers catch :class:`DropEngineError` to handle everything this package
 :class:`UpstreamError` means a live upstream refused or ended the stream for good
 (:class:`AuthError` when the key was the reason), after the retry policy gave up;
 :class:`BusError` means the message bus (NATS JetStream) could not be reached or refused an
-operation (:class:`FencedError` when another writer owns a partition).
+operation (:class:`FencedError` when another writer owns a partition); :class:`ClusterError`
+means the Dask cluster of a sharded run failed (it could not start or be reached, a worker died).
 Third-party exceptions (JSON, polars, network) are translated into these at the edge.
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "AuthError", "BusError", "ConfigError", "DropEngineError", "FeedError", "FencedError", "SnapshotError",
+    "AuthError", "BusError", "ClusterError", "ConfigError", "DropEngineError", "FeedError", "FencedError",
+    "SnapshotError",
     "UpstreamError", "short_repr",
 ]
 
@@ -85,3 +87,9 @@ class FencedError(BusError):
     """Another process writes this partition: its lease is held by someone else, or the alert
     log moved past the sequence this writer expected. The writer stops instead of publishing
     a second copy of anything."""
+
+
+class ClusterError(DropEngineError):
+    """The Dask cluster of a sharded batch run failed: the local cluster could not start, the
+    scheduler could not be reached, or a task failed for a reason that is not the input's (a
+    worker died or ran out of memory). Bad input is reported as one process reports it."""

@@ -18,7 +18,7 @@ import zlib
 
 from .errors import ConfigError, short_repr
 
-__all__ = ["MAX_PARTITIONS", "parse_partition", "partition_of"]
+__all__ = ["MAX_PARTITIONS", "check_count", "parse_partition", "partition_of"]
 
 #: More partitions than this is a typo, not a deployment.
 MAX_PARTITIONS = 4096
@@ -26,15 +26,18 @@ MAX_PARTITIONS = 4096
 _SPEC = re.compile(r"\s*([0-9]{1,4})\s*/\s*([0-9]{1,4})\s*")
 
 
-def _check_count(partitions: object) -> int:
-    if isinstance(partitions, bool) or not isinstance(partitions, int) or not 1 <= partitions <= MAX_PARTITIONS:
-        raise ConfigError(f"partitions: {short_repr(partitions)} must be an integer from 1 to {MAX_PARTITIONS}")
-    return partitions
+def check_count(value: object, name: str = "partitions") -> int:
+    """``value`` as a count of partitions (or of shards, or of workers: each holds at least one
+    partition), an integer from 1 to :data:`MAX_PARTITIONS`; :class:`ConfigError` naming
+    ``name`` and the value otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARTITIONS:
+        raise ConfigError(f"{name}: {short_repr(value)} must be an integer from 1 to {MAX_PARTITIONS}")
+    return value
 
 
 def partition_of(event_id: str, partitions: int) -> int:
     """The partition (``0 .. partitions-1``) of ``event_id``: ``crc32(utf-8) % partitions``."""
-    n = _check_count(partitions)
+    n = check_count(partitions)
     if not isinstance(event_id, str):
         raise ConfigError(f"event_id: {short_repr(event_id)} must be a string")
     return zlib.crc32(event_id.encode("utf-8", "surrogatepass")) % n
@@ -46,7 +49,7 @@ def parse_partition(text: str) -> tuple[int, int]:
     m = _SPEC.fullmatch(text) if isinstance(text, str) else None
     if m is None:
         raise ConfigError(f"partition: {short_repr(text)} must be I/P, e.g. 0/2 (partition I of P, counted from 0)")
-    index, count = int(m.group(1)), _check_count(int(m.group(2)))
+    index, count = int(m.group(1)), check_count(int(m.group(2)))
     if index >= count:
         raise ConfigError(f"partition: {short_repr(text)}: I must be below P (partitions are 0 to {count - 1})")
     return index, count

@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
     import polars as pl
 
 __all__ = [
-    "TABLE_SUFFIXES", "looks_like_csv_header", "needs_float", "parquet_quote_table", "plain_parquet_schema",
+    "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "looks_like_csv_header", "needs_float", "parquet_clock", "parquet_position",
+    "parquet_quote_table", "plain_parquet_schema",
     "read_quote_table", "table_lacks_columns", "write_csv_rows", "write_ndjson_rows", "write_parquet_rows",
     "write_quote_table",
 ]
@@ -271,6 +272,25 @@ def plain_parquet_schema(path: Path) -> bool:
     return True
 
 
+#: The columns that put Parquet quote rows in replay order: each file's running-max clock, the
+#: file's place among the files given, the row in its file (one stable sort by them reproduces
+#: the k-way merge of the row readers). The sharded batch engine sorts its shards by them too.
+PARQUET_ORDER_KEY: Final = ("_clock", "_f", "_r")
+
+
+def parquet_clock(last_update: pl.Expr) -> pl.Expr:
+    """A Parquet file's replay clock at each row: the running maximum of ``last_update``
+    (nulls and unparseable values hold the clock; 0 before the first time)."""
+    import polars as pl
+
+    return last_update.cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
+
+
+def parquet_position(name: str, row: int) -> str:
+    """Where a Parquet row is, as skips and errors name it: ``file:row N`` (1-based)."""
+    return f"{name}:row {row + 1}"
+
+
 def parquet_quote_table(
     files: list[Path], skips: SkipLog, progress: Progress | None = None
 ) -> tuple[pl.DataFrame, Callable[[int], str]]:
@@ -289,7 +309,7 @@ def parquet_quote_table(
         if df is None:
             continue
         lu = df.get_column("last_update") if "last_update" in df.columns else pl.Series([None] * df.height)
-        clock = lu.cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
+        clock = pl.select(parquet_clock(pl.lit(lu))).to_series()
         parts.append(df.with_columns(clock.alias("_clock"), pl.lit(f_idx).alias("_f"),
                                      pl.int_range(pl.len()).alias("_r")))
     if not parts:
@@ -300,13 +320,13 @@ def parquet_quote_table(
         # so say per row which prices arrived as ints (they keep their type in the alerts)
         parts = [p.with_columns(pl.lit(p.schema.get("price", pl.Null).is_integer(), dtype=pl.Boolean)
                                 .alias(PRICE_INT_COLUMN)) for p in parts]
-    table = pl.concat(parts, how="diagonal_relaxed").sort(["_clock", "_f", "_r"], maintain_order=True)
+    table = pl.concat(parts, how="diagonal_relaxed").sort(list(PARQUET_ORDER_KEY), maintain_order=True)
     f_col, r_col = table.get_column("_f").to_list(), table.get_column("_r").to_list()
 
     def where(i: int) -> str:
-        return f"{files[f_col[i]].name}:row {r_col[i] + 1}"
+        return parquet_position(files[f_col[i]].name, r_col[i])
 
-    return table.drop("_clock", "_f", "_r"), where
+    return table.drop(*PARQUET_ORDER_KEY), where
 
 
 # -- writers ---------------------------------------------------------------------------------
