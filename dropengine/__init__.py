@@ -27,6 +27,7 @@ from .core.engine import DropEngine, EngineConfig, EngineCounters
 from .core.errors import (
     AuthError,
     BusError,
+    ClusterError,
     ConfigError,
     DropEngineError,
     FeedError,
@@ -66,6 +67,7 @@ __all__ = [
     "AuthError",
     "Backoff",
     "BusError",
+    "ClusterError",
     "ConfigError",
     "DetectOptions",
     "DirectionChoice",

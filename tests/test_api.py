@@ -24,7 +24,7 @@ PUBLIC = {
     # issue 12: the signals of SPEC 10-12
     "SIGNALS", "Alert", "Signal", "LineMove", "Steam", "SteamBook", "KeyNumbers", "encode_alert", "encode_alerts",
     # issue 13: the split rule of the bus and the sharded batch engine, and the bus's errors
-    "partition_of", "BusError", "FencedError",
+    "partition_of", "BusError", "FencedError", "ClusterError",
 }
 
 
