@@ -200,9 +200,25 @@ class Lease:
             try:
                 self._revision = await self._write(self._revision, now + self.ttl_ms)
             except FencedError:
-                self._revision = None
-                self.until_ms = 0
-                raise
+                # The revision moved. If an earlier write of OURS landed while its answer was
+                # lost (a timeout during an election), the key still names this owner (owners
+                # are unique per process start, and only this process writes its own): adopt
+                # that revision and write again. Anyone else's value is a lost lease.
+                value, revision = await self._read()
+                if value is None or value.owner != self.owner:
+                    self._revision = None
+                    self.until_ms = 0
+                    raise
+                log.info("lease %s: an earlier renewal landed unacknowledged (revision %d): adopted",
+                         self.key, revision)
+                self._revision = revision
+                self.until_ms = value.until_ms
+                try:
+                    self._revision = await self._write(revision, now + self.ttl_ms)
+                except FencedError:  # taken in between: lost after all
+                    self._revision = None
+                    self.until_ms = 0
+                    raise
             self.until_ms = now + self.ttl_ms
 
     async def release(self) -> None:
