@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo demo-live demo-serve demo-cluster test lint bench clean
+.PHONY: demo demo-live demo-serve demo-cluster test lint bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,13 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/batch.py
 	$(BIN)/python benchmarks/server_load.py
+
+# issue 13: the alert log, detect on the bus, serve --bus frontends, sharded batch (about 10 min)
+bench-scale: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bus.py
+	$(BIN)/python benchmarks/bus_detect.py
+	$(BIN)/python benchmarks/bus_frontend.py
+	$(BIN)/python benchmarks/cluster.py --quotes 2e6
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
