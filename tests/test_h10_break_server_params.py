@@ -39,7 +39,8 @@ def _get(url: str, query: str, header: bool = False) -> httpx.Response:
     (f"threshold={KEY}", False),
     (f"kinds={KEY}", False),
     (f"since={KEY}", False),
-    (f"last_event_id={KEY}", False),
+    # (last_event_id={KEY}: a malformed cursor is a 200 with a reset, the key masked in it:
+    # tests/test_h13_frontfix_cursor.py)
     (f"bookmakers={KEY}!", False),
     (f"heartbeat_s={KEY}", False),
     (f"apikey={KEY}", False),

@@ -162,7 +162,7 @@ def test_raw_socket_sees_exact_sse_framing(server: Any) -> None:
     ({"direction": "sideways"}, "direction"), ({"heartbeat_s": "0"}, "heartbeat_s"),
     ({"heartbeat_s": "31"}, "heartbeat_s"), ({"since": "yesterday"}, "since"), ({"kinds": "both"}, "kinds"),
     ({"bookmakers": ""}, "bookmakers"), ({"markets": ","}, "markets"), ({"event_id": ""}, "event_id"),
-    ({"last_event_id": "not-an-id!"}, "last_event_id"),
+    # (a malformed last_event_id is a reset, not a 400: tests/test_h13_frontfix_cursor.py)
 ])
 def test_every_invalid_parameter_answers_400_naming_it(
     idle_server: str, params: dict[str, str], parameter: str

@@ -210,7 +210,7 @@ class StreamServer:
         assert record is not None
         try:
             req = parse_request(request.query_params, sport=sport, multi=multi,
-                                last_event_id=request.headers.get("last-event-id"))
+                                last_event_id=request.headers.get("last-event-id"), secrets=[key])
         except ParamError as exc:
             self.metrics.rejected_400 += 1
             return JSONResponse(exc.body(secrets=[key]), status_code=400)  # never echo the key
@@ -268,7 +268,7 @@ class StreamServer:
         reset: str | None = None
         catch_up = self._catch_up(req, notify)
         if catch_up is None:  # subscribed now, atomically with the backlog from the ring
-            sub, reset = hub.subscribe(req.filter, req.cursor, notify)
+            sub, reset = hub.subscribe(req.filter, req.cursor, notify, reset=req.cursor_reset)
         connected: dict[str, Any] = {"type": "connected", "filters": req.filter.echo(), "heartbeat_s": req.heartbeat_s}
         steam = self.steam_settings() if req.filter.types is not None and "steam" in req.filter.types else None
         if steam is not None:

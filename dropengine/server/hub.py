@@ -343,9 +343,12 @@ class Hub:
     def subscribe(
         self, flt: AlertFilter, cursor: Cursor | None = None, notify: Callable[[], None] | None = None,
         max_pending: int | None = None, *, log_first: int | None = None, log_last: int | None = None,
+        reset: str | None = None,
     ) -> tuple[Subscriber, str | None]:
         """Register a subscriber and queue what it missed; returns it and, when its cursor or
         ``since`` cannot be honoured in full, the reason for a ``reset`` frame to send first.
+        ``reset``: a reason known up front (a malformed cursor, :mod:`.params`; ``cursor`` is
+        then ``None``), joined with ``since``'s own when that cannot be honoured either.
 
         Atomic (no awaits anywhere in the hub), so nothing published can fall between the
         backlog and the live alerts. Numbered by a log: ``log_last`` is the log's newest seq
@@ -386,6 +389,8 @@ class Hub:
             if flt.since < self.evicted_ms:
                 reason = f"alerts since {flt.since} are not all buffered (evicted up to {self.evicted_ms})"
             backlog = (e for e in self.buffer if e.produced_ms > flt.since)
+        if reset is not None:
+            reason = reset if reason is None else f"{reset}; {reason}"
         if reason is not None:
             self.counters.resets += 1
             if cursor is not None:

@@ -5,6 +5,14 @@ accepted range, which the server turns into a 400 with a JSON body. So does an u
 parameter (a typo such as ``treshold`` would otherwise silently mean the default) and a
 repeated one (which of two thresholds was meant cannot be guessed). Values are never echoed
 for ``apiKey``.
+
+One exception: a malformed resume cursor (``Last-Event-ID`` or ``last_event_id`` that is not
+``EPOCH-SEQ``) is not a 400 but a ``reset`` (SPEC 7: "an explicit reset frame when it
+cannot"; issue 13: a malformed cursor gets a reset). A browser's EventSource treats a non-200
+answer as fatal and would never reconnect; with a reset it goes on from now (or from
+``since``), told why. :attr:`StreamRequest.cursor_reset` carries that reason (the bad text
+shortened, the API key masked); every server (``serve`` and ``serve --bus``) hands it to
+:meth:`~dropengine.server.hub.Hub.subscribe`.
 """
 
 from __future__ import annotations
@@ -81,6 +89,14 @@ class ParamError(ValueError):
         return {"error": "invalid parameter", "parameter": parameter, "message": message, "accepted": self.accepted}
 
 
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every one of ``secrets`` (API keys) masked (see :func:`_mask`)."""
+    for secret in secrets:
+        if secret:
+            text = _mask(text, secret)
+    return text
+
+
 def _mask(text: str, secret: str) -> str:
     """``text`` without ``secret`` (case-insensitively) nor the prefix of it that a shortened
     echo (``_show``: 40 characters, a name: 64) may hold."""
@@ -98,6 +114,9 @@ class StreamRequest:
     filter: AlertFilter
     heartbeat_s: int
     cursor: Cursor | None
+    #: A malformed cursor: the reason of the ``reset`` the stream starts with (``cursor`` is
+    #: then ``None``: from now, or from ``since``). ``None`` when the cursor was fine or absent.
+    cursor_reset: str | None = None
 
 
 def _show(value: str) -> str:
@@ -168,13 +187,16 @@ def _csv(
 
 
 def parse_request(
-    raw_query: Query, *, sport: str | None = None, multi: bool = False, last_event_id: str | None = None
+    raw_query: Query, *, sport: str | None = None, multi: bool = False, last_event_id: str | None = None,
+    secrets: Iterable[str] = (),
 ) -> StreamRequest:
     """Validate ``query`` for ``/v1/odds-drop/{sport}`` (``sport``), ``/all`` (neither) or
     ``/multi`` (``multi``: ``sports`` required). ``last_event_id`` is the header's value;
     the ``last_event_id`` query parameter wins when both are given. Pass the multi-valued
     query (Starlette's ``request.query_params``, or (name, value) pairs) so that a repeated
-    parameter is seen; a plain mapping cannot hold repeats."""
+    parameter is seen; a plain mapping cannot hold repeats. A malformed cursor is no error
+    but :attr:`StreamRequest.cursor_reset` (see the module docstring), ``secrets`` (the API
+    key presented) masked in it."""
     query = _single(raw_query, multi)
     threshold = _int(query, "threshold", *THRESHOLD_RANGE, default=10)
     assert threshold is not None
@@ -204,14 +226,17 @@ def parse_request(
             raise ParamError("sports", "missing", "comma-separated sport keys, e.g. sports=basketball_nba,soccer_epl")
         sports = _csv(query, "sports", _SPORT, "sport keys")
     cursor: Cursor | None = None
+    cursor_reset: str | None = None
     raw_cursor = query.get("last_event_id")
     name = "last_event_id"
     if raw_cursor is None and last_event_id is not None:
         raw_cursor, name = last_event_id, "Last-Event-ID"
     if raw_cursor is not None and raw_cursor.strip():
         cursor = parse_cursor(raw_cursor)
-        if cursor is None:
-            raise ParamError(name, f"{_show(raw_cursor)} is not an alert id", "an id this server sent: EPOCH-SEQ")
+        if cursor is None:  # a reset, not a 400 (module docstring); the text shortened, keys masked
+            since_text = "from since" if since is not None else "from now"
+            cursor_reset = mask(f"{name} {_show(raw_cursor)} is not an alert id (EPOCH-SEQ, an id this server "
+                                f"sent): resuming {since_text}", secrets)
     flt = AlertFilter(
         direction,  # one of DIRECTIONS, checked above
         sports, frozenset({event_id.strip()}) if event_id is not None else None, bookmakers, markets, kinds,
@@ -220,4 +245,4 @@ def parse_request(
         # server detects every type at 0.25 points, so the default 0.5 is a filter too
         types=types if types is not None else DEFAULT_TYPES, line_threshold=line_threshold,
     )
-    return StreamRequest(flt, heartbeat, cursor)
+    return StreamRequest(flt, heartbeat, cursor, cursor_reset)
