@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from dropengine.bus import AlertLog, Bus, BusConfig, QuoteBatch, QuoteLog, connect, ensure_streams
 from dropengine.bus.codec import MSG_ID, SOURCE
+from dropengine.bus.log import LogRewound
 from dropengine.core.alerts import Drop
 from dropengine.core.epoch import new_epoch
 from dropengine.core.errors import BusError, ConfigError, DropEngineError, FeedError, FencedError
@@ -181,8 +182,11 @@ def test_a_second_writer_is_fenced(nats_server_module: NatsServer) -> None:
             with pytest.raises(FencedError) as err:
                 await mine.publish(0, drop(3), qseq=2, k=0, produced_ms=1, expect_last=s1)
             assert "p0.2.2.0" in str(err.value) and f"expected last sequence {s1}" in str(err.value)
-            with pytest.raises(FencedError):  # a new subject expects 0
+            # a subject BELOW the expected sequence was recreated or purged, not moved by a writer
+            # (review13 #8): LogRewound, a BusError that is not a FencedError
+            with pytest.raises(LogRewound) as rewound:
                 await mine.publish(1, drop(4), qseq=3, k=0, produced_ms=1, expect_last=7)
+            assert not isinstance(rewound.value, FencedError) and rewound.value.last_seq == 0
             # other partitions' subjects do not fence this one
             s3 = await mine.publish(1, drop(5), qseq=4, k=0, produced_ms=1, expect_last=0)
             assert await mine.last_for(0) == (2, (9, 0))
@@ -391,7 +395,7 @@ def test_ensure_streams_is_idempotent_and_applies_settings(nats_server_module: N
             si = await bus.js.stream_info(cfg.alert_stream)
             assert (si.config.max_age, si.config.max_bytes, si.config.duplicate_window) == (86400, 1 << 30, 120)
             bus.config = BusConfig(cfg.servers, prefix=cfg.prefix, log_max_age_s=3600, log_max_bytes=1 << 20)
-            await ensure_streams(bus)
+            await ensure_streams(bus, shrink=True)  # lowering limits is asked for explicitly (review13 #4)
             si = await bus.js.stream_info(cfg.alert_stream)
             assert (si.config.max_age, si.config.max_bytes) == (3600, 1 << 20)
             assert await AlertLog(bus).epoch() == epoch  # updated in place, same log

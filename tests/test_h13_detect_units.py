@@ -111,9 +111,11 @@ def test_ingest_refuses_a_bad_partition_count_and_time() -> None:
 def test_checkpoint_layout_is_the_contracts() -> None:
     engine = DropEngine(threshold=15)
     engine.observe(Quote("nba", "e1", "pin", "h2h_home", -110, 1))
-    cp = ckpt.Checkpoint(ckpt.VERSION, 1, 4, 99, engine.snapshot(), engine.options.as_dict(), 123)
+    cp = ckpt.Checkpoint(ckpt.VERSION, 1, 4, 99, engine.snapshot(), engine.options.as_dict(), 123, "k3x")
     doc = msgspec.json.decode(msgspec.json.encode(cp))
-    assert list(doc) == ["version", "partition", "partitions", "quote_seq", "engine", "options", "saved_ms"]
+    assert list(doc) == ["version", "partition", "partitions", "quote_seq", "engine", "options", "saved_ms",
+                         "quote_epoch"]  # the quote stream's epoch: review13 #2
+    assert doc["quote_epoch"] == "k3x"
     assert doc["version"] == 1 and doc["quote_seq"] == 99 and doc["options"]["threshold"] == 15
     assert DropEngine.restore(base64.b64decode(doc["engine"])).price_of("e1", "pin", "h2h_home") == -110
     assert ckpt.object_name(1, 4) == "p1.4"

@@ -2,7 +2,7 @@
 
 One object per partition, ``p{I}.{P}`` in the bucket ``{prefix}_checkpoints``: msgspec JSON
 ``{"version": 1, "partition": I, "partitions": P, "quote_seq": N, "engine": base64,
-"options": {...}, "saved_ms": ms}``. ``quote_seq`` is the stream sequence of the last quote
+"options": {...}, "saved_ms": ms, "quote_epoch": "..."}``. ``quote_seq`` is the stream sequence of the last quote
 message the engine has fully processed (its alerts are in the log), so a restart restores
 the engine and reads on from ``quote_seq + 1``.
 
@@ -30,7 +30,7 @@ from .connect import Bus
 if TYPE_CHECKING:
     from nats.js.object_store import ObjectStore
 
-__all__ = ["VERSION", "Checkpoint", "check_options", "load", "object_name", "save"]
+__all__ = ["VERSION", "Checkpoint", "check_options", "check_quote_epoch", "load", "object_name", "save"]
 
 #: The checkpoint layout this build writes and reads.
 VERSION: Final = 1
@@ -50,6 +50,10 @@ class Checkpoint(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
     engine: bytes
     options: dict[str, Any]
     saved_ms: int
+    #: The epoch (creation time) of the quote stream ``quote_seq`` counts in: a recreated
+    #: stream numbers from 1 again, so a position of another epoch means other messages.
+    #: ``None``: saved by a build that did not record it.
+    quote_epoch: str | None = None
 
 
 def object_name(partition: int, partitions: int) -> str:
@@ -183,6 +187,19 @@ def check_options(cp: Checkpoint, options: DetectOptions) -> None:
         f"options: {where} was saved with other detection options ({'; '.join(diff) or 'filters'}). Restart "
         "with the checkpoint's options, or --fresh to start an empty engine with the new ones"
     )
+
+
+def check_quote_epoch(cp: Checkpoint, epoch: str) -> None:
+    """Refuse (:class:`ConfigError` naming both epochs) a checkpoint whose position counts in
+    another quote stream than the one of ``epoch`` (deleted and recreated since): reading on
+    from its ``quote_seq`` would skip the new stream's first messages."""
+    if cp.quote_epoch is not None and cp.quote_epoch != epoch:
+        raise ConfigError(
+            f"quote stream: checkpoint {object_name(cp.partition, cp.partitions)} is at quote message "
+            f"{cp.quote_seq} of the quote stream of epoch {cp.quote_epoch}, but the quote stream now is epoch "
+            f"{epoch} (deleted and recreated since; its messages are numbered from 1 again). Start with --fresh "
+            "to read the new stream from its start with an empty engine"
+        )
 
 
 def _shown(value: Any) -> str:

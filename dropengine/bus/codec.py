@@ -2,9 +2,11 @@
 
 Pure (no I/O, no nats import). A quote message is one batch of one partition's quotes that
 arrived together, ``{"now_ms": int, "quotes": [Quote...]}``; an alert message is the alert's
-wire JSON (tagged by ``type``). ``Nats-Msg-Id`` ``p{I}.{P}.{qseq}.{k}`` lets JetStream drop a
-republish inside its duplicate window; ``Dropengine-Source`` ``{qseq}.{k}`` lets a restarted
-detector skip what it already published even outside that window.
+wire JSON (tagged by ``type``). ``Nats-Msg-Id`` ``p{I}.{P}.{qepoch}.{qseq}.{k}`` lets JetStream
+drop a republish inside its duplicate window; ``Dropengine-Source`` ``{qepoch}.{qseq}.{k}`` lets
+a restarted detector skip what it already published even outside that window. ``qepoch`` is
+the quote stream's epoch (its creation time): a recreated quote stream numbers its messages
+from 1 again, and positions of another epoch are never compared.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ..core.quote import MAX_MS, Quote
 
 __all__ = [
     "MSG_ID", "PRODUCED_MS", "SOURCE", "QuoteBatch", "decode_alert", "decode_quotes", "encode_alert",
-    "encode_quotes", "msg_id", "parse_source", "source_header",
+    "encode_quotes", "msg_id", "parse_source", "parse_source_epoch", "source_header",
 ]
 
 #: JetStream's de-duplication header.
@@ -42,7 +44,8 @@ class QuoteBatch(msgspec.Struct, frozen=True):
 _ENCODER: Final = msgspec.json.Encoder()
 _QUOTES: Final = msgspec.json.Decoder(QuoteBatch)
 _ALERT: Final = msgspec.json.Decoder(Alert)
-_SOURCE: Final = re.compile(r"([0-9]{1,19})\.([0-9]{1,9})")
+_SOURCE: Final = re.compile(r"(?:([0-9a-z]{1,12})\.)?([0-9]{1,19})\.([0-9]{1,9})", re.ASCII)
+_EPOCH: Final = re.compile(r"[0-9a-z]{1,12}", re.ASCII)
 
 
 def encode_quotes(now_ms: int, quotes: list[Quote] | tuple[Quote, ...]) -> bytes:
@@ -88,27 +91,45 @@ def _check_int(name: str, value: object, minimum: int) -> int:
     return value
 
 
-def msg_id(i: int, p: int, qseq: int, k: int) -> str:
-    """``p{I}.{P}.{qseq}.{k}``: the alert's JetStream message id (alert ``k`` of the quote
-    message at stream sequence ``qseq``, partition ``I`` of ``P``)."""
+def _check_epoch(qepoch: object) -> str:
+    if not isinstance(qepoch, str) or not _EPOCH.fullmatch(qepoch):
+        raise ConfigError(f"qepoch: {short_repr(qepoch)} must be 1-12 lowercase letters or digits (a stream epoch)")
+    return qepoch
+
+
+def msg_id(i: int, p: int, qseq: int, k: int, *, qepoch: str | None = None) -> str:
+    """``p{I}.{P}.{qepoch}.{qseq}.{k}``: the alert's JetStream message id (alert ``k`` of the
+    quote message at stream sequence ``qseq`` of the quote stream of epoch ``qepoch``,
+    partition ``I`` of ``P``). The epoch keeps the ids of a recreated quote stream (whose
+    sequences start again) apart from the old ones inside the duplicate window; without one
+    (``None``) the id is ``p{I}.{P}.{qseq}.{k}``."""
     _check_int("partition", i, 0)
     _check_int("partitions", p, 1)
     if i >= p:
         raise ConfigError(f"partition: {i!r} must be below partitions {p!r}")
-    return f"p{i}.{p}.{_check_int('qseq', qseq, 1)}.{_check_int('k', k, 0)}"
+    return f"p{i}.{p}.{source_header(qseq, k, qepoch=qepoch)}"
 
 
-def source_header(qseq: int, k: int) -> str:
-    """``{qseq}.{k}``: the ``Dropengine-Source`` header."""
-    return f"{_check_int('qseq', qseq, 1)}.{_check_int('k', k, 0)}"
+def source_header(qseq: int, k: int, *, qepoch: str | None = None) -> str:
+    """``{qepoch}.{qseq}.{k}`` (``{qseq}.{k}`` without an epoch): the ``Dropengine-Source`` header."""
+    pos = f"{_check_int('qseq', qseq, 1)}.{_check_int('k', k, 0)}"
+    return pos if qepoch is None else f"{_check_epoch(qepoch)}.{pos}"
 
 
 def parse_source(text: str | None) -> tuple[int, int] | None:
-    """``(qseq, k)`` from a ``Dropengine-Source`` header; ``None`` when absent or malformed."""
+    """``(qseq, k)`` from a ``Dropengine-Source`` header (with or without its quote epoch);
+    ``None`` when absent or malformed."""
+    got = parse_source_epoch(text)
+    return None if got is None else got[1]
+
+
+def parse_source_epoch(text: str | None) -> tuple[str | None, tuple[int, int]] | None:
+    """``(qepoch, (qseq, k))`` from a ``Dropengine-Source`` header (``qepoch`` ``None`` for a
+    header written without one); ``None`` when absent or malformed."""
     if not isinstance(text, str):
         return None
     m = _SOURCE.fullmatch(text.strip())
     if m is None:
         return None
-    qseq, k = int(m.group(1)), int(m.group(2))
-    return (qseq, k) if qseq >= 1 else None
+    qseq, k = int(m.group(2)), int(m.group(3))
+    return (m.group(1), (qseq, k)) if qseq >= 1 else None

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+import math
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ..core.errors import BusError, DropEngineError, FencedError
+from ..core.errors import BusError, ConfigError, DropEngineError, FencedError
 from .config import BusConfig
 
 if TYPE_CHECKING:  # nats is imported lazily: `import dropengine.bus` must not need the extra
@@ -237,6 +238,19 @@ async def connect(config: BusConfig, *, name: str) -> Bus:
     return bus
 
 
+#: The quote stream's metadata key that records the partition count ingest publishes with.
+PARTITIONS_KEY: Final = "dropengine_partitions"
+#: BusConfig fields per stream setting (which flag sets it).
+_FIELDS: Final[dict[str, dict[str, str]]] = {
+    "alerts": {"max_age": "log_max_age_s", "max_bytes": "log_max_bytes", "num_replicas": "replicas",
+               "duplicate_window": "duplicate_window_s"},
+    "quotes": {"max_age": "quote_max_age_s", "max_bytes": "quote_max_bytes", "num_replicas": "replicas",
+               "duplicate_window": "duplicate_window_s"},
+}
+#: Settings whose lowering loses data or safety at once (trims the stream, fewer copies).
+_SHRINKS: Final = ("max_age", "max_bytes", "num_replicas")
+
+
 def _stream_config(bus: Bus, which: str) -> Any:
     from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
@@ -259,22 +273,34 @@ def _stream_config(bus: Bus, which: str) -> Any:
     )
 
 
-def _differs(want: Any, have: Any) -> list[str]:
-    out = []
-    for field in ("max_age", "max_bytes", "num_replicas", "duplicate_window", "discard", "allow_direct"):
-        a, b = getattr(want, field), getattr(have, field)
-        if isinstance(a, float) or isinstance(b, float):
-            if b is None or abs(float(a) - float(b)) > 1e-6:
-                out.append(field)
-        elif a != b:
-            out.append(field)
-    return out
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return b is not None and a is not None and abs(float(a) - float(b)) <= 1e-6
+    return bool(a == b)
 
 
-async def _ensure(bus: Bus, which: str) -> None:
+def _limit(value: Any) -> float:
+    """A stream limit as a number; JetStream's 0 / -1 (and none) mean unlimited."""
+    v = float(value or 0)
+    return math.inf if v <= 0 else v
+
+
+def recorded_partitions(info: Any) -> int | None:
+    """The partition count recorded in the quote stream's info (``None``: none recorded)."""
+    text = ((getattr(info.config, "metadata", None) or {}).get(PARTITIONS_KEY) or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+async def _ensure(bus: Bus, which: str, given: frozenset[str] | None, shrink: bool, partitions: int | None,
+                  repartition: bool) -> None:
+    from dataclasses import replace
+
     from nats.js.errors import APIError, NotFoundError
 
     want = _stream_config(bus, which)
+    record = which == "quotes" and partitions is not None
+    if record:
+        want.metadata = {PARTITIONS_KEY: str(partitions)}
     name = want.name
     for _ in range(3):  # another process may create it between our look and our create
         try:
@@ -296,18 +322,55 @@ async def _ensure(bus: Bus, which: str) -> None:
             )
         if have.storage != want.storage:
             raise BusError(f"stream {name} on {bus.server} uses {have.storage} storage, not {want.storage}")
-        changed = _differs(want, have)
-        if changed:
-            await bus.js.update_stream(want)
-            log.info("bus: updated stream %s (%s)", name, ", ".join(changed))
+        # Only the settings the caller gave change an existing stream: a restarted ingest with
+        # its defaults must not undo what an operator set (retention, replicas).
+        update: dict[str, Any] = {}
+        for field, cfg_field in _FIELDS[which].items():
+            a, b = getattr(want, field), getattr(have, field)
+            if (given is None or cfg_field in given) and not _same(a, b):
+                update[field] = a
+        lowered = [f for f in _SHRINKS if f in update and _limit(update[f]) < _limit(getattr(have, f))]
+        if lowered and not shrink:
+            what = "; ".join(f"{f} from {getattr(have, f)!r} to {update[f]!r}" for f in lowered)
+            raise BusError(f"stream {name} on {bus.server}: this would lower {what} (trimming what it holds, or "
+                           "its copies); give the flag that allows shrinking (ingest --allow-shrink) to do it")
+        for field in ("discard", "allow_direct"):  # how the log works, not an operator's choice
+            if not _same(getattr(want, field), getattr(have, field)):
+                update[field] = getattr(want, field)
+        metadata = dict(getattr(have, "metadata", None) or {})
+        if record:
+            before = recorded_partitions(info)
+            if before is not None and before != partitions and not repartition:
+                raise ConfigError(
+                    f"partitions: the quote stream {name} on {bus.server} was partitioned into {before} "
+                    f"(recorded by ingest); this ingest runs --partitions {partitions}. Detectors of the other "
+                    "count would miss events: give --repartition to change it (and restart every detector with "
+                    f"--partition I/{partitions})")
+            if before != partitions:
+                metadata[PARTITIONS_KEY] = str(partitions)
+                update["metadata"] = metadata
+        if update:
+            await bus.js.update_stream(replace(have, **update))
+            log.info("bus: updated stream %s (%s)", name, ", ".join(
+                f"{f} {getattr(have, f)!r} -> {v!r}" if f != "metadata" else f"partitions {partitions}"
+                for f, v in update.items()))
         return
     raise BusError(f"stream {name} on {bus.server}: created and removed concurrently, giving up")
 
 
-async def ensure_streams(bus: Bus) -> None:
-    """Create the alert and quote streams with ``bus.config``'s settings, or update the
-    settings of existing ones (idempotent); :class:`BusError` when a stream of that name has
-    other subjects (another deployment with the same prefix)."""
+async def ensure_streams(bus: Bus, *, given: Collection[str] | None = None, shrink: bool = False,
+                         partitions: int | None = None, repartition: bool = False) -> None:
+    """Create the alert and quote streams with ``bus.config``'s settings, or update existing
+    ones (idempotent); :class:`BusError` when a stream of that name has other subjects
+    (another deployment with the same prefix).
+
+    ``given``: the :class:`BusConfig` fields the user set (``ingest``'s flags given); only
+    those change an existing stream (``None``: all). Lowering ``max_age``, ``max_bytes`` or
+    the replicas of an existing stream needs ``shrink`` (else :class:`BusError` naming the old
+    and new values). ``partitions``: record the count in the quote stream (its metadata); a
+    stream recorded with another count is refused (:class:`ConfigError` naming both) unless
+    ``repartition``."""
+    chosen = None if given is None else frozenset(given)
     for which in ("alerts", "quotes"):
         with bus.translate(f"ensure stream {which}"):
-            await _ensure(bus, which)
+            await _ensure(bus, which, chosen, shrink, partitions, repartition)

@@ -46,9 +46,10 @@ from ..core.partition import partition_of
 from ..core.quote import Quote
 from . import checkpoint as ckpt
 from .codec import QuoteBatch
-from .connect import Bus, retry_unavailable
+from .connect import Bus, recorded_partitions, retry_unavailable
 from .lease import Lease, LeaseValue, new_owner
-from .log import AlertLog, QuoteLog
+from .log import AlertLog, LogRewound, QuoteLog, epoch_of
+from .registry import record_detector
 
 __all__ = ["Detector", "DetectorStats", "missing_streams"]
 
@@ -143,6 +144,10 @@ class Detector:
         self._n: dict[str, int] = dict.fromkeys(DetectorStats.__dataclass_fields__, 0)
         self._alerts = AlertLog(bus, partitions=partitions)
         self._quotes = QuoteLog(bus)
+        #: The quote stream's epoch (set at start): positions and message ids count in it.
+        self.quote_epoch = ""
+        #: The alert log's epoch when its position was last read.
+        self.log_epoch = ""
         self._expect = 0  # the last stream sequence on this partition's alert subject
         self._last_source: tuple[int, int] = (0, -1)  # re-detections at or before it are skipped
         self._saved_seq = -1  # the quote_seq of the last checkpoint saved
@@ -159,11 +164,16 @@ class Detector:
 
     # -- start ---------------------------------------------------------------------------
     async def _start(self) -> None:
-        """The lease is held: load the checkpoint, find the log's last source position."""
+        """The lease is held: look at the quote stream (its epoch, its partition count), record
+        this detector's options, load the checkpoint, find the log's last source position."""
+        await self._retry(f"look at {self.bus.config.quote_stream}", self._look_at_quotes)
+        await self._retry(f"record {self.name} in {self.bus.config.detector_bucket}", lambda: record_detector(
+            self.bus, self.partition, self.partitions, self.options, self._ms()))
         cp = None if self.fresh else await self._retry(
             f"load checkpoint {self.name}", lambda: ckpt.load(self.bus, self.partition, self.partitions))
         if cp is not None:
             ckpt.check_options(cp, self.options)
+            ckpt.check_quote_epoch(cp, self.quote_epoch)
             try:
                 self.engine = DropEngine.restore(cp.engine)
             except SnapshotError as exc:
@@ -189,6 +199,21 @@ class Detector:
         stopped (it cancels); definite errors leave at once."""
         return await retry_unavailable(f"{self.name}: {what}", call, logger=log, max_s=_RETRY_MAX_S)
 
+    async def _look_at_quotes(self) -> None:
+        """The quote stream's epoch (positions count in it) and the partition count ingest
+        recorded: another one is refused (:class:`ConfigError` naming both), since this
+        detector would read a subject ingest does not split by its P."""
+        stream = self.bus.config.quote_stream
+        with self.bus.translate(f"info of {stream}"):
+            info = await self.bus.js.stream_info(stream)
+        self.quote_epoch = epoch_of(info.created)
+        recorded = recorded_partitions(info)
+        if recorded is not None and recorded != self.partitions:
+            raise ConfigError(
+                f"partition: the quote stream {stream} is split into {recorded} partitions (ingest --partitions "
+                f"{recorded}), but this detector runs {self.partition}/{self.partitions} ({self.partitions} "
+                f"partitions): run --partition I/{recorded}, one detector per I")
+
     async def _check_trimmed(self) -> None:
         """Say so when the quote stream no longer holds the messages after the checkpoint
         (retention trimmed them while the detector was down): their quotes are lost to it."""
@@ -203,10 +228,19 @@ class Detector:
             self.trimmed = first - self.start_seq
 
     async def _sync_log(self) -> None:
-        """The subject's last sequence (the fence) and the last source position (the skip)."""
-        seq, source = await self._alerts.last_for(self.partition)
+        """The subject's last sequence (the fence) and the last source position (the skip):
+        compared only when it counts in this quote stream (its epoch; a position written
+        without one is taken as this stream's)."""
+        seq, epoch, source = await self._alerts.last_source(self.partition)
         self._expect = seq
-        if source is not None and source > self._last_source:
+        self.log_epoch = await self._alerts.epoch()
+        if source is None:
+            return
+        if epoch is not None and epoch != self.quote_epoch:
+            log.info("%s: the log's last alert came from quote stream epoch %s, not %s: its position is not "
+                     "compared", self.name, epoch, self.quote_epoch)
+            return
+        if source > self._last_source:
             self._last_source = source
 
     # -- run -----------------------------------------------------------------------------
@@ -371,9 +405,16 @@ class Detector:
                 if self.lease.due(self._ms()):
                     await self.lease.renew(self._ms())
                 got = await self._alerts.publish(self.partition, alerts[k], qseq=seq, k=k, produced_ms=self._ms(),
-                                                 expect_last=self._expect)
+                                                 expect_last=self._expect, qepoch=self.quote_epoch)
             except FencedError:
                 raise
+            except LogRewound as exc:
+                # recreated or purged under us: not another writer; its new position is the fence
+                before = self.log_epoch
+                await self._retry(f"read the end of {self.bus.config.alert_subject(self.partition)}", self._sync_log)
+                log.warning("%s: %s (it was epoch %s): re-synced at sequence %d; alerts published before are "
+                            "gone with it", self.name, exc, before, self._expect)
+                continue
             except BusError as exc:
                 log.warning("%s: publish of alert %d.%d failed (%s); retrying in %.1f s", self.name, seq, k, exc,
                             pause)
@@ -403,7 +444,7 @@ class Detector:
         if self.engine is None or seq == self._saved_seq:
             return
         cp = ckpt.Checkpoint(ckpt.VERSION, self.partition, self.partitions, seq, self.engine.snapshot(),
-                             self.options.as_dict(), self._ms())
+                             self.options.as_dict(), self._ms(), self.quote_epoch)
         try:
             await ckpt.save(self.bus, cp)
         except BusError as exc:  # the next one will do; the position only falls behind

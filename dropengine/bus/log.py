@@ -41,7 +41,7 @@ from .codec import (
     encode_alert,
     encode_quotes,
     msg_id,
-    parse_source,
+    parse_source_epoch,
     source_header,
 )
 from .connect import (
@@ -59,7 +59,7 @@ from .connect import (
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
 
-__all__ = ["AlertLog", "LogEntry", "LogInfo", "QuoteLog", "epoch_of", "new_quote_id"]
+__all__ = ["AlertLog", "LogEntry", "LogInfo", "LogRewound", "QuoteLog", "epoch_of", "new_quote_id"]
 
 log = logging.getLogger("dropengine.bus")
 
@@ -90,6 +90,8 @@ class LogEntry:
     produced_ms: int
     partition: int
     source: tuple[int, int] | None
+    #: The quote stream's epoch the source position belongs to (``None``: written without one).
+    source_epoch: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +305,16 @@ class _Reader:
                 await asyncio.sleep(min(0.05 * 2 ** min(failures - 2, 5), 1.0))
 
 
+class LogRewound(BusError):
+    """A fenced publish found the subject's last sequence BELOW the one expected: the alert
+    log was recreated (another epoch) or purged. Not another writer (sequences never move
+    back): the writer re-reads the log's position and goes on."""
+
+    def __init__(self, message: str, last_seq: int) -> None:
+        super().__init__(message)
+        self.last_seq = last_seq
+
+
 class AlertLog:
     """The alert log of ``bus`` (stream ``{PREFIX}_ALERTS``).
 
@@ -331,23 +343,25 @@ class AlertLog:
 
     async def publish(
         self, partition: int, alert: Alert, *, qseq: int, k: int, produced_ms: int, expect_last: int | None,
-        partitions: int | None = None,
+        partitions: int | None = None, qepoch: str | None = None,
     ) -> int:
-        """Append ``alert`` (alert ``k`` of quote message ``qseq``) to ``partition``'s subject;
-        its stream sequence. A republish inside the duplicate window returns the original's
-        sequence; ``expect_last`` (the subject's last sequence this writer knows, 0 for none)
-        fences: if the subject moved, :class:`FencedError`."""
+        """Append ``alert`` (alert ``k`` of quote message ``qseq`` of the quote stream of epoch
+        ``qepoch``) to ``partition``'s subject; its stream sequence. A republish inside the
+        duplicate window returns the original's sequence; ``expect_last`` (the subject's last
+        sequence this writer knows, 0 for none) fences: if another writer moved the subject,
+        :class:`FencedError`; if the subject's last sequence is BELOW it (the log was
+        recreated or purged: no writer moves a subject back), :class:`LogRewound`."""
         cfg = self.bus.config
         p = partitions if partitions is not None else self.partitions
         if p is None:
             raise ConfigError("partitions: None; AlertLog(bus, partitions=P) or publish(..., partitions=P) is "
                               "needed for the message id p{I}.{P}.{qseq}.{k}")
-        mid = msg_id(partition, p, qseq, k)
+        mid = msg_id(partition, p, qseq, k, qepoch=qepoch)
         if type(produced_ms) is not int or produced_ms < 0:
             raise ConfigError(f"produced_ms: {short_repr(produced_ms)} must be a non-negative integer (unix ms)")
         # (no Nats-Expected-Stream header: JetStream stores every header with the message and
         # each reader parses them all; the ack names the stream, checked in _publish)
-        headers = {MSG_ID: mid, SOURCE: source_header(qseq, k), PRODUCED_MS: str(produced_ms)}
+        headers = {MSG_ID: mid, SOURCE: source_header(qseq, k, qepoch=qepoch), PRODUCED_MS: str(produced_ms)}
         if expect_last is not None:
             headers[EXPECTED_LAST_SUBJECT_SEQ] = str(_check_seq("expect_last", expect_last, 0))
         subject = cfg.alert_subject(partition)
@@ -364,6 +378,11 @@ class AlertLog:
                 if mine == mid:
                     self.duplicates += 1
                     return seq
+                if expect_last is not None and seq < expect_last:
+                    raise LogRewound(
+                        f"{what}: expected last sequence {expect_last} but the subject's last is {seq}: the alert "
+                        f"log {cfg.alert_stream} was recreated or purged (now epoch {await self.epoch()}) on "
+                        f"{self.bus.server}", seq) from None
                 raise FencedError(
                     f"{what}: expected last sequence {expect_last} but another writer moved it "
                     f"(now {seq}, message {mine!r}) on {self.bus.server}"
@@ -389,6 +408,12 @@ class AlertLog:
         """The last stream sequence of ``partition``'s subject (0 if none) and its source
         position. Read from the stream leader (not a direct get from a replica that may lag),
         since a detector fences its first publish with it."""
+        seq, _, source = await self.last_source(partition)
+        return seq, source
+
+    async def last_source(self, partition: int) -> tuple[int, str | None, tuple[int, int] | None]:
+        """:meth:`last_for` with the quote epoch of the source position (``None`` when the
+        message names none): ``(seq, qepoch, (qseq, k))``."""
         from nats.js.errors import NotFoundError
 
         subject = self.bus.config.alert_subject(partition)
@@ -396,8 +421,9 @@ class AlertLog:
             try:
                 raw = await self.bus.js.get_last_msg(self.bus.config.alert_stream, subject)
             except NotFoundError:
-                return 0, None
-        return int(raw.seq or 0), parse_source((raw.headers or {}).get(SOURCE))
+                return 0, None, None
+        got = parse_source_epoch((raw.headers or {}).get(SOURCE))
+        return (int(raw.seq or 0), None, None) if got is None else (int(raw.seq or 0), got[0], got[1])
 
     def _entry(self, d: _Delivered) -> LogEntry | None:
         msg = d.msg
@@ -412,8 +438,9 @@ class AlertLog:
         produced_ms = _decimal(produced)
         if produced_ms < 0:
             produced_ms = _stamp_ms(msg)
+        got = parse_source_epoch(headers.get(SOURCE))
         return LogEntry(d.seq, alert, produced_ms, _decimal(msg.subject.rsplit(".", 1)[-1]),
-                        parse_source(headers.get(SOURCE)))
+                        None if got is None else got[1], None if got is None else got[0])
 
     async def read(self, start_seq: int, stop_seq: int) -> AsyncGenerator[LogEntry, None]:
         """Every entry with ``start_seq <= seq <= stop_seq`` the log holds now, in order, then

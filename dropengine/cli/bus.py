@@ -23,22 +23,35 @@ from ..core.errors import BusError, ConfigError, DropEngineError, FencedError, S
 from ..core.options import DetectOptions
 from ..core.partition import MAX_PARTITIONS, parse_partition
 from ..live.transport import TRANSPORTS
+from ..server.ingest import ServeConfig
 from .extras import StartupError, require_extra
 from .mock_upstream import speed_callback
 from .options import detect_options
 
-__all__ = ["EXIT_FENCED", "detect_cmd", "ingest_cmd"]
+__all__ = ["DETECT_DEFAULTS", "EXIT_FENCED", "detect_cmd", "ingest_cmd"]
 
 #: Exit status of a detector that another detector displaced (its lease or the log's fence).
 EXIT_FENCED: Final = 3
+#: ``detect``'s detection defaults: the single-process server engine's (every type, at the
+#: lowest thresholds a connection may ask for, steam at ``serve``'s settings), so a ``serve
+#: --bus`` frontend post-filters a connection's threshold, types, line threshold and direction
+#: exactly as ``serve`` does. Derived from ServeConfig, not restated.
+DETECT_DEFAULTS: Final = ServeConfig().detect_options()
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
 log = logging.getLogger("dropengine.cli.bus")
 
 
+#: The BusConfig field each stream flag sets.
+_CONFIG_FIELD: Final = {"replicas": "replicas", "log_max_age": "log_max_age_s", "log_max_bytes": "log_max_bytes",
+                        "quote_max_age": "quote_max_age_s", "quote_max_bytes": "quote_max_bytes",
+                        "duplicate_window": "duplicate_window_s"}
+
+
 def _bus_options(*, retention: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--bus``, ``--bus-prefix``, ``--replicas`` (and with ``retention`` the streams'
-    limits); the command gets ``bus_config`` (a validated ``BusConfig``) instead."""
+    limits); the command gets ``bus_config`` (a validated ``BusConfig``) instead, and with
+    ``retention`` also ``bus_given``: the BusConfig fields whose flags were given."""
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         import functools
@@ -69,6 +82,11 @@ def _bus_options(*, retention: bool) -> Callable[[Callable[..., Any]], Callable[
                 if flag is None:
                     raise click.UsageError(str(exc)) from None
                 raise click.BadParameter(rest, param_hint=f"'{flag}'") from None
+            if retention:  # which stream settings the user set (only those change existing streams)
+                ctx = click.get_current_context()
+                kwargs["bus_given"] = frozenset(
+                    _CONFIG_FIELD[n] for n in names if n in _CONFIG_FIELD
+                    and ctx.get_parameter_source(n) not in (None, click.core.ParameterSource.DEFAULT))
             return f(**kwargs)
 
         options = [
@@ -167,7 +185,7 @@ def _partition(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
 @click.option("--partition", "part", required=True, metavar="I/P", callback=_partition,
               help="Detect partition I of P (0 <= I < P): the events with crc32(event_id) % P == I, as "
                    "'dropengine ingest --partitions P' publishes them.")
-@detect_options()
+@detect_options(defaults=DETECT_DEFAULTS)
 @click.option("--checkpoint-every", type=click.FloatRange(min=0.05), default=2.0, show_default=True,
               metavar="SECONDS",
               help="Save the engine and the quote position to the bus this often (and at a clean stop).")
@@ -189,11 +207,17 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
     """Detect one partition of the quote stream and append its alerts to the alert log.
 
     One engine over the quotes of partition I of P (published by 'dropengine ingest
-    --partitions P'), with the detection options of 'dropengine replay' (--types adds line
-    moves and steam). Its alerts go to the alert log ({PREFIX}_ALERTS, subject
-    {prefix}.alerts.I), which 'dropengine serve --bus' frontends serve. P detectors, one per
-    partition, publish exactly the alerts one engine over all the quotes would (events never
-    share state).
+    --partitions P'), with the detection options of 'dropengine replay'. Its alerts go to the
+    alert log ({PREFIX}_ALERTS, subject {prefix}.alerts.I), which 'dropengine serve --bus'
+    frontends serve. P detectors, one per partition, publish exactly the alerts one engine
+    over all the quotes would (events never share state).
+
+    The defaults are the engine of 'dropengine serve' (not replay's): every --types, at the
+    lowest --threshold and --line-threshold a client may ask for, both directions,
+    --reference last, steam at serve's settings (the values are listed below). So a 'serve --bus' frontend
+    post-filters each client's threshold, types, line threshold and direction exactly as
+    'serve' does; with higher thresholds or fewer types here, those clients get less. Each
+    detector records its options in the bus ({prefix}_detectors) for the frontends.
 
     \b
     Guarantees:
@@ -223,7 +247,7 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
 
     \b
     Example:
-      dropengine detect --bus nats://127.0.0.1:4222 --partition 0/2 --types odds_drop,steam
+      dropengine detect --bus nats://127.0.0.1:4222 --partition 0/2
     """
     require_extra("bus", "dropengine detect")
     index, count = part
@@ -349,6 +373,12 @@ async def _streams_ready(bus: Any, stop: asyncio.Event) -> bool:
 @click.option("--partitions", type=click.IntRange(1, MAX_PARTITIONS), required=True, metavar="P",
               help="Publish to P partition subjects by crc32(event_id) % P; run one 'dropengine detect "
                    "--partition I/P' for each I.")
+@click.option("--repartition", is_flag=True,
+              help="Allow a --partitions other than the one the quote stream records (from an earlier ingest); "
+                   "every detector must then be restarted with the new I/P.")
+@click.option("--allow-shrink", is_flag=True,
+              help="Allow --log-max-*/--quote-max-*/--replicas to LOWER the settings of existing streams "
+                   "(trims what they hold at once, or removes copies). Without it that is refused (exit 2).")
 @click.option("--speed", default="1", show_default=True, callback=speed_callback,
               help="With replay: times the recorded pace, or 'max'.")
 @click.option("--max-gap", type=click.FloatRange(min=0), default=5.0, show_default=True,
@@ -362,13 +392,17 @@ async def _streams_ready(bus: Any, stop: asyncio.Event) -> bool:
 @_duration_option
 @_status_option
 @_log_option
-def ingest_cmd(source_spec: str, bus_config: Any, partitions: int, speed: float | None, max_gap: float,
-               upstream_key: str | None, sports: str, transport: str, duration: float | None, status_every: float,
-               log_level: str) -> None:
+def ingest_cmd(source_spec: str, bus_config: Any, bus_given: frozenset[str], partitions: int, repartition: bool,
+               allow_shrink: bool, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,
+               transport: str, duration: float | None, status_every: float, log_level: str) -> None:
     """Publish quotes from a recording or the live upstream to the partitioned quote stream.
 
-    Creates (or updates the limits of) the quote stream {PREFIX}_QUOTES and the alert log
-    {PREFIX}_ALERTS. Each batch of quotes that arrived together becomes one message per
+    Creates the quote stream {PREFIX}_QUOTES and the alert log {PREFIX}_ALERTS, or changes
+    the settings of existing ones, but only those whose flags are given (--log-max-*,
+    --quote-max-*, --duplicate-window, --replicas; lowering a limit or the replicas also needs
+    --allow-shrink). The partition count is recorded in the quote stream: another
+    --partitions is refused (exit 2, naming both) unless --repartition, and 'detect' refuses
+    an I/P of another P. Each batch of quotes that arrived together becomes one message per
     partition (subject {prefix}.quotes.I, I = crc32(event_id) % P; a partition's quotes keep
     their order); the next batch is read only when the bus acknowledged the previous one.
     A replay ends at the end of its recordings (exit status 0); the live upstream runs until
@@ -381,7 +415,8 @@ def ingest_cmd(source_spec: str, bus_config: Any, partitions: int, speed: float 
     held back meanwhile (a warning per outage).
 
     Exit status: 0 when done or stopped; 2 when it cannot start (a bad flag, the bus extra
-    missing, the bus unreachable, a replay file missing or of no known format); 1 when the bus
+    missing, the bus unreachable, a replay file missing or of no known format, another
+    partition count or a lowered setting without its flag); 1 when the bus
     refused for good while publishing (a message too large, the stream deleted).
 
     \b
@@ -405,9 +440,11 @@ def ingest_cmd(source_spec: str, bus_config: Any, partitions: int, speed: float 
             raise StartupError(str(exc)) from None
         try:
             try:
-                if not await _until_answered("ingest: create the streams", lambda: ensure_streams(bus), stop):
+                if not await _until_answered("ingest: create the streams", lambda: ensure_streams(
+                        bus, given=bus_given, shrink=allow_shrink, partitions=partitions, repartition=repartition),
+                        stop):
                     return  # stopped while the bus did not answer
-            except BusError as exc:  # a definite answer (another deployment's stream, ...)
+            except (BusError, ConfigError) as exc:  # a definite answer (another deployment's stream, ...)
                 raise StartupError(str(exc)) from None
             publish = BusIngest(bus, partitions)
             _say(f"dropengine ingest: {source.name} to {bus_config.display()} ({bus_config.quote_stream}, "

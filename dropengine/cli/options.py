@@ -113,63 +113,83 @@ def _seconds_text(ms: int) -> str:
     return str(decimal.Decimal(ms) / 1000)
 
 
-# One click decorator per shared option; a decorator makes a new Option each time it is applied,
-# so every command gets its own Option objects with the same declaration.
-_OPTIONS: Final[dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]]] = {
-    "threshold": click.option(
-        "--threshold", type=_Number(), default=10, show_default=True,
-        help="Minimum move: American-odds cents (or probability points with --unit prob)."),
-    "direction": click.option(
-        "--direction", type=click.Choice(DIRECTIONS), default="both", show_default=True,
-        help="Which moves to report: shortening (toward_favorite), drifting, or both."),
-    "reference": click.option(
-        "--reference", type=click.Choice(REFERENCES), default="last", show_default=True,
-        help="Measure against the previous price (last) or the price at priming/last alert (anchor)."),
-    "unit": click.option(
-        "--unit", type=click.Choice(UNITS), default="cents", show_default=True, help="Threshold unit."),
-    "sports": click.option("--sports", metavar="KEYS", help="Only these sport keys (comma-separated)."),
-    "event_id": click.option("--event-id", metavar="IDS", help="Only these event ids (comma-separated)."),
-    "bookmakers": click.option("--bookmakers", metavar="KEYS", help="Only these bookmakers (comma-separated)."),
-    "markets": click.option(
-        "--markets", metavar="KEYS", help="Only these market keys (h2h,spreads,totals,player_points,...)."),
-    "kinds": click.option("--kinds", metavar="KINDS", help="Only game lines or props: game, prop or game,prop."),
-    # The signal options default to None ("not given"): only the given ones reach the core, whose
-    # defaults are the ones the help texts state (so a command without them behaves as before).
-    "types": click.option(
-        "--types", metavar="TYPES",
-        help=f"Alert types to report, comma-separated: {SIGNALS[0]} (price drops), {SIGNALS[1]} (spread/total/"
-             f"prop line moves), {SIGNALS[2]} (the same move at several books). "
-             f"[default: {','.join(by_signal_order(_DEFAULT.types))}]"),
-    "line_threshold": click.option(
-        "--line-threshold", type=_Number(), metavar="POINTS",
-        help=f"Minimum line move, in points (0.25 for quarter lines). [default: {_DEFAULT.line_threshold}]"),
-    "steam_books": click.option(
-        "--steam-books", type=_Number(), metavar="N",
-        help="Steam fires when this many books made the same move within --steam-window. "
-             f"[default: {_DEFAULT.steam_books}]"),
-    "steam_window": click.option(
-        "--steam-window", type=_Number(), metavar="SECONDS",
-        help="The steam window in seconds of data time; also a group's steam cooldown. "
-             f"[default: {_seconds_text(_DEFAULT.steam_window_ms)}]"),
-    "steam_threshold": click.option(
-        "--steam-threshold", type=_Number(), metavar="CENTS",
-        help="The price move (cents) that counts for steam; at least --threshold. Line moves count at "
-             "--line-threshold. [default: --threshold]"),
-    "steam_groups": click.option(
-        "--steam-groups", metavar="GROUPS",
-        help="Books that copy one feed and count once for steam: '+' joins a group, ',' separates groups "
-             "(e.g. 'betmgm+borgata,fanduel+fanatics')."),
-    "cooldown": click.option(
-        "--cooldown", type=_Number(), metavar="SECONDS",
-        help="Suppress a price key's or line series' alert within this many seconds (data time) of its "
-             f"last one; 0 is off. [default: {_seconds_text(_DEFAULT.cooldown_ms)}]"),
-    "key_numbers": click.option(
-        "--key-numbers", metavar="SPEC",
-        help="Key numbers per sport and market, ';'-separated 'SPORT:MARKET=N,N,...' entries; SPORT is a "
-             "key or a 'prefix_*' pattern; an empty list means none (e.g. "
-             "'americanfootball_nfl:spreads=3,7,10;basketball_*:spreads=5,7'). "
-             f"[default: {_DEFAULT_KEYS}]"),
-}
+def _steam_threshold_help(base: DetectOptions) -> str:
+    if base.steam_threshold is None:
+        return "[default: --threshold]"
+    return f"[default: {base.steam_threshold}, or --threshold when higher]"
+
+
+def _line_threshold_help(base: DetectOptions) -> str:
+    text = f"Minimum line move, in points (0.25 for quarter lines). [default: {base.line_threshold}]"
+    if base.steam_line_threshold is not None:
+        text += (f" Line moves count for steam from {base.steam_line_threshold} points (or --line-threshold "
+                 "when higher).")
+    return text
+
+
+def _options_for(base: DetectOptions) -> dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    """One click decorator per shared option, its default (and the default its help states)
+    ``base``'s: the core's defaults for most commands, the server engine's for ``detect``."""
+    return {
+        "threshold": click.option(
+            "--threshold", type=_Number(), default=base.threshold, show_default=True,
+            help="Minimum move: American-odds cents (or probability points with --unit prob)."),
+        "direction": click.option(
+            "--direction", type=click.Choice(DIRECTIONS), default=base.filter.direction, show_default=True,
+            help="Which moves to report: shortening (toward_favorite), drifting, or both."),
+        "reference": click.option(
+            "--reference", type=click.Choice(REFERENCES), default=base.reference, show_default=True,
+            help="Measure against the previous price (last) or the price at priming/last alert (anchor)."),
+        "unit": click.option(
+            "--unit", type=click.Choice(UNITS), default=base.unit, show_default=True, help="Threshold unit."),
+        "sports": click.option("--sports", metavar="KEYS", help="Only these sport keys (comma-separated)."),
+        "event_id": click.option("--event-id", metavar="IDS", help="Only these event ids (comma-separated)."),
+        "bookmakers": click.option("--bookmakers", metavar="KEYS", help="Only these bookmakers (comma-separated)."),
+        "markets": click.option(
+            "--markets", metavar="KEYS", help="Only these market keys (h2h,spreads,totals,player_points,...)."),
+        "kinds": click.option("--kinds", metavar="KINDS", help="Only game lines or props: game, prop or game,prop."),
+        # The signal options default to None ("not given"): only the given ones reach the core, whose
+        # defaults are the ones the help texts state (so a command without them behaves as before).
+        "types": click.option(
+            "--types", metavar="TYPES",
+            help=f"Alert types to report, comma-separated: {SIGNALS[0]} (price drops), {SIGNALS[1]} (spread/total/"
+                 f"prop line moves), {SIGNALS[2]} (the same move at several books). "
+                 f"[default: {','.join(by_signal_order(base.types))}]"),
+        "line_threshold": click.option(
+            "--line-threshold", type=_Number(), metavar="POINTS",
+            help=_line_threshold_help(base)),
+        "steam_books": click.option(
+            "--steam-books", type=_Number(), metavar="N",
+            help="Steam fires when this many books made the same move within --steam-window. "
+                 f"[default: {base.steam_books}]"),
+        "steam_window": click.option(
+            "--steam-window", type=_Number(), metavar="SECONDS",
+            help="The steam window in seconds of data time; also a group's steam cooldown. "
+                 f"[default: {_seconds_text(base.steam_window_ms)}]"),
+        "steam_threshold": click.option(
+            "--steam-threshold", type=_Number(), metavar="CENTS",
+            help="The price move (cents) that counts for steam; at least --threshold. Line moves count at "
+                 f"--line-threshold. {_steam_threshold_help(base)}"),
+        "steam_groups": click.option(
+            "--steam-groups", metavar="GROUPS",
+            help="Books that copy one feed and count once for steam: '+' joins a group, ',' separates groups "
+                 "(e.g. 'betmgm+borgata,fanduel+fanatics')."),
+        "cooldown": click.option(
+            "--cooldown", type=_Number(), metavar="SECONDS",
+            help="Suppress a price key's or line series' alert within this many seconds (data time) of its "
+                 f"last one; 0 is off. [default: {_seconds_text(base.cooldown_ms)}]"),
+        "key_numbers": click.option(
+            "--key-numbers", metavar="SPEC",
+            help="Key numbers per sport and market, ';'-separated 'SPORT:MARKET=N,N,...' entries; SPORT is a "
+                 "key or a 'prefix_*' pattern; an empty list means none (e.g. "
+                 "'americanfootball_nfl:spreads=3,7,10;basketball_*:spreads=5,7'). "
+                 f"[default: {_DEFAULT_KEYS if base.key_numbers is None else base.key_numbers.as_text()}]"),
+    }
+
+
+# A decorator makes a new Option each time it is applied, so every command gets its own Option
+# objects with the same declaration.
+_OPTIONS: Final = _options_for(_DEFAULT)
 
 
 def bad_parameter(exc: ConfigError) -> click.UsageError:
@@ -226,30 +246,61 @@ def signal_error(exc: ConfigError) -> click.UsageError:
     return bad_parameter(exc)
 
 
-def _declare(f: Callable[..., Any], names: list[str]) -> Callable[..., Any]:
+def _declare(f: Callable[..., Any], names: list[str],
+             options: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = _OPTIONS) -> Callable[..., Any]:
     """Apply the shared options ``names`` to ``f``; ``--help`` lists them in this order."""
     for name in reversed(names):
-        f = _OPTIONS[name](f)
+        f = options[name](f)
     return f
 
 
-def detect_options(*, sports: bool = True, signals: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+#: The :meth:`DetectOptions.build` keywords of the signals (as :meth:`DetectOptions.as_dict`
+#: names them), which a command's own defaults (``detect_options(defaults=)``) may set.
+_SIGNAL_KEYWORDS: Final = frozenset({*(_SECONDS.get(n, n) for n in SIGNAL_OPTIONS), "steam_line_threshold"})
+
+
+def _signal_defaults(base: DetectOptions, threshold: float, line_threshold: float | None, unit: str,
+                     given: dict[str, Any]) -> dict[str, Any]:
+    """``base``'s signal settings for the signal flags not given. A steam threshold of
+    ``base`` yields (to "the detection threshold", the core's ``None``) where the threshold
+    given is higher, or the unit is not cents: only detected moves can count for steam, and
+    the price one is in cents only."""
+    out = {k: v for k, v in base.as_dict().items() if k in _SIGNAL_KEYWORDS and k not in given}
+    st = out.get("steam_threshold")
+    if st is not None and (unit != "cents" or threshold > st):
+        del out["steam_threshold"]
+    slt = out.get("steam_line_threshold")
+    line = line_threshold if line_threshold is not None else out.get("line_threshold", DetectOptions().line_threshold)
+    if slt is not None and line > slt:
+        del out["steam_line_threshold"]
+    return out
+
+
+def detect_options(*, sports: bool = True, signals: bool = True,
+                   defaults: DetectOptions | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare ``--threshold --direction --reference --unit``, the signal options
     (:data:`SIGNAL_OPTIONS`) and the filters; the command gets ``detect: DetectOptions``
     instead of them.
 
     ``sports=False`` leaves out ``--sports`` (``watch`` picks its sports with
     ``--sport/--multi/--all``, the streams it opens); ``signals=False`` the signal options.
+    ``defaults``: the detection settings a flag not given takes (and ``--help`` states)
+    instead of the core's (``detect``: the server engine's); its filters are not used.
     """
     names = [n for n in _FILTERS if sports or n != "sports"]
     sig = list(SIGNAL_OPTIONS) if signals else []
+    declared = _OPTIONS if defaults is None else _options_for(defaults)
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
         def command(**kwargs: Any) -> Any:
             raw = {n: kwargs.pop(n) for n in (*_DETECTION, *names)}
             raw_signals = {n: kwargs.pop(n) for n in sig}
-            raw.update(signal_keywords(raw_signals))
+            given = signal_keywords(raw_signals)
+            if defaults is not None:
+                raw.update(_signal_defaults(defaults, raw["threshold"], given.get("line_threshold"), raw["unit"],
+                                            given))
+            raw.update(given)
             try:
                 kwargs["detect"] = DetectOptions.build(
                     raw.pop("threshold"), raw.pop("direction"), raw.pop("reference"), raw.pop("unit"), **raw
@@ -258,7 +309,7 @@ def detect_options(*, sports: bool = True, signals: bool = True) -> Callable[[Ca
                 raise signal_error(exc) from None
             return f(**kwargs)
 
-        return _declare(command, [*_DETECTION, *sig, *names])
+        return _declare(command, [*_DETECTION, *sig, *names], declared)
 
     return decorate
 
