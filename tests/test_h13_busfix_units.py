@@ -45,3 +45,44 @@ def test_options_are_compared_as_the_core_reads_them() -> None:
     ckpt.check_options(_cp({**now.as_dict(), "types": ["steam", "odds_drop"]}), now)
     with pytest.raises(SnapshotError, match=r"checkpoint p0\.2.*not readable"):
         ckpt.check_options(_cp({"threshold": 10, "bogus": 1}), DetectOptions())
+
+
+def _detect_with(*args: str) -> DetectOptions | str:
+    """The DetectOptions ``detect``'s flags build from ``args`` (or click's error text)."""
+    import click
+    from click.testing import CliRunner
+
+    from dropengine.cli.bus import DETECT_DEFAULTS
+    from dropengine.cli.options import detect_options
+
+    got: list[DetectOptions] = []
+
+    @click.command()
+    @detect_options(defaults=DETECT_DEFAULTS)
+    def cmd(detect: DetectOptions) -> None:
+        got.append(detect)
+
+    res = CliRunner().invoke(cmd, list(args))
+    return got[0] if res.exit_code == 0 else res.output
+
+
+def test_detect_defaults_are_the_serve_engines_and_other_commands_keep_the_cores() -> None:
+    """review13 #1: a detector at its defaults detects exactly what `serve`'s engine does, so a
+    `serve --bus` frontend can post-filter as `serve` does; replay's defaults are unchanged."""
+    from click.testing import CliRunner
+
+    from dropengine.cli.group import main
+    from dropengine.server.ingest import ServeConfig
+
+    serve = ServeConfig().detect_options()
+    assert _detect_with() == serve
+    assert _detect_with("--threshold", "25", "--types", "odds_drop") == DetectOptions.build(
+        threshold=25, types="odds_drop", line_threshold=serve.line_threshold,
+        steam_line_threshold=serve.steam_line_threshold)  # serve's steam threshold yields to a higher one
+    assert _detect_with("--line-threshold", "1") == DetectOptions.build(
+        threshold=serve.threshold, types=",".join(serve.types), line_threshold=1,
+        steam_threshold=serve.steam_threshold)
+    assert isinstance(_detect_with("--unit", "prob", "--threshold", "2"), DetectOptions)
+    text = CliRunner().invoke(main, ["detect", "--help"]).output
+    assert "'dropengine serve'" in text and "post-filters" in text and "[default: 1]" in text
+    assert "[default: 10]" in CliRunner().invoke(main, ["replay", "--help"]).output
