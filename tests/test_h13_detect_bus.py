@@ -164,7 +164,9 @@ def test_two_detectors_publish_exactly_what_one_engine_detects(nfl_bus: Ingested
 # -- kill -9 -----------------------------------------------------------------------------
 def _detect_cmd(config: BusConfig, partition: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "dropengine", "detect", "--bus", config.servers[0], "--bus-prefix", config.prefix,
-            "--partition", partition, "--types", ALL_TYPES, "--checkpoint-every", "0.2", "--lease-ttl", "1",
+            # replay's thresholds given explicitly: detect's own defaults are the serve engine's (review13 #1)
+            "--partition", partition, "--types", ALL_TYPES, "--threshold", "10", "--line-threshold", "0.5",
+            "--checkpoint-every", "0.2", "--lease-ttl", "1",
             "--status-every", "0", "--log-level", "warning", *extra]
 
 

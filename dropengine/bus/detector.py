@@ -16,12 +16,20 @@ Exactly once, across crashes:
 - **Source skip.** Each alert carries its source position ``(qseq, k)`` (quote message, index
   among that message's alerts). At start the detector reads the position of the last alert on
   its subject and skips every re-detected alert at or before it: exact, however old.
-- **Message ids.** ``Nats-Msg-Id: p{I}.{P}.{qseq}.{k}``: a publish repeated after a lost
-  acknowledgement is dropped by the stream's duplicate window.
+- **Message ids.** ``Nats-Msg-Id: p{I}.{P}.{qepoch}.{qseq}.{k}``: a publish repeated after a
+  lost acknowledgement is dropped by the stream's duplicate window.
+- **Quote epoch.** Positions count in one quote stream, named by its creation time (its
+  epoch, in the checkpoint, the source header and the message id): a checkpoint of another
+  epoch is refused, and a source position of another epoch is never compared.
 - **One writer.** A lease (:mod:`.lease`) names the partition's detector; each publish also
   expects the subject's last sequence to be the one this detector last wrote, so a second
   writer (a paused process whose lease expired) fails with :class:`FencedError` and stops
-  instead of publishing a second copy.
+  instead of publishing a second copy. A subject found BELOW the expected sequence was
+  recreated or purged (:class:`~.log.LogRewound`), not written by another detector: the
+  detector re-reads its position and goes on.
+
+At start the detector also refuses a partition count other than the one ingest recorded in
+the quote stream, and records its options in the registry (:mod:`.registry`) for the frontends.
 
 A quote message that cannot be decoded is skipped, counted and logged with its sequence; a
 quote of another partition (an ``ingest`` run with another ``--partitions``) is dropped and

@@ -223,14 +223,21 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
     Guarantees:
       - one writer per partition: a lease in the bus ({prefix}_leases) plus an
         expected-last-sequence check on every publish. A second detector for a held
-        partition waits as a standby (or exits with --no-wait); one that lost its
-        partition stops at once (exit status 3) without publishing.
+        partition waits as a standby (or exits with --no-wait); one whose lease another
+        detector took, or whose log subject another writer appended to, stops at once
+        (exit status 3) without publishing. Neither a renewal whose answer was lost
+        (an election) nor a recreated or purged alert log counts as that: the first
+        keeps the lease, the second is re-read (a warning naming its epochs) and
+        publishing goes on.
+      - the partition count is the one ingest recorded in the quote stream: another
+        P is refused (exit 2, naming both).
       - exactly once across a crash (kill -9 included): every --checkpoint-every seconds
         the engine and its quote position go to the bus ({prefix}_checkpoints); a restart
         restores them, reads on from there and skips every alert whose source position
         the log already holds (and JetStream drops a repeated message id).
-      - a checkpoint saved with another P or other detection options is refused, naming
-        both (start with --fresh to discard it).
+      - a checkpoint saved with another P, other detection options, or in a quote
+        stream since deleted and recreated (another epoch) is refused, naming both
+        (start with --fresh to discard it).
       - a quote message that cannot be decoded is skipped, counted and logged.
 
     Limits: quotes trimmed from the quote stream (--quote-max-age of ingest) before a
@@ -242,8 +249,9 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
 
     Exit status: 0 after SIGINT/SIGTERM or --duration; 2 when it cannot start (a bad flag,
     the bus extra missing, no bus server answering the first connect within
-    --connect-timeout, a refused checkpoint, the partition held with --no-wait); 3 when
-    another detector took the partition; 1 when the bus failed for good (a stream deleted).
+    --connect-timeout, a refused checkpoint, another partition count, the partition held
+    with --no-wait); 3 when another detector took the partition (above); 1 when the bus
+    failed for good (the quote stream deleted or recreated while running).
 
     \b
     Example:
