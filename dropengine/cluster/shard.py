@@ -237,6 +237,7 @@ def open_client(workers: int | None = None, scheduler: str | None = None, *,
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"scheduler: {short_repr(scheduler)} is not a scheduler address such as "
                               f"tcp://HOST:8786 ({exc})") from None
+        _probe_scheduler(address, scheduler, connect_timeout_s)
         try:
             client = Client(address, timeout=connect_timeout_s, set_as_default=False)  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError, ValueError) as exc:
@@ -256,6 +257,32 @@ def open_client(workers: int | None = None, scheduler: str | None = None, *,
             raise ClusterError(f"workers: a local Dask cluster of {workers} could not start "
                                f"({type(exc).__name__}: {exc})") from None
         yield client
+
+
+def _probe_scheduler(address: str, scheduler: str, timeout_s: float) -> None:
+    """Ask the scheduler who it is, under one deadline for connect, handshake and answer:
+    ``Client(timeout=)`` bounds only the TCP connect, so a peer that accepts and never answers
+    (a wrong service, a load balancer without a backend) would hang the run for ever. A
+    ``tls://`` address without TLS settings fails here too, named, instead of in a traceback."""
+    import asyncio
+
+    from distributed.core import rpc
+
+    async def identity() -> object:
+        remote = rpc(address, timeout=timeout_s)  # type: ignore[no-untyped-call]
+        try:
+            return await asyncio.wait_for(remote.identity(), timeout_s)
+        finally:
+            await remote.close_rpc()  # type: ignore[no-untyped-call]
+
+    try:
+        asyncio.run(identity())
+    except (TypeError, ValueError) as exc:  # e.g. tls:// without an ssl context
+        raise ConfigError(f"scheduler: {short_repr(scheduler)} cannot be used as given ({type(exc).__name__}: "
+                          f"{exc}); a tls:// scheduler needs dask's TLS settings") from None
+    except Exception as exc:  # no answer within the deadline, refused, reset: dask raises many types
+        raise ClusterError(f"scheduler: cannot connect to {scheduler!r} within {timeout_s:g} s "
+                           f"({type(exc).__name__}: {exc or 'no answer'})") from None
 
 
 def shard_count(client: Client, shards: int | None = None) -> int:

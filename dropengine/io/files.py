@@ -120,11 +120,16 @@ def suffix_of(path: Path) -> str:
 
 
 def expand_paths(paths: list[Path], skips: SkipLog) -> list[Path]:
-    """Directories become their The Odds API files (sorted); an empty one is reported."""
+    """Directories become their The Odds API files and their Parquet quote tables (sorted by
+    name; a directory of Parquet files only is a directory of shards, read the same way); an
+    empty one is reported. Other files in a directory (a README, a derived CSV) are not read:
+    give them as paths."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.is_file() and f.name.lower().endswith(ODDS_API_SUFFIXES))
+            wanted = (*ODDS_API_SUFFIXES, ".parquet")
+            files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
+                           and f.name.lower().endswith(wanted))
             if not files:
                 subdirs = sorted(f.name for f in p.iterdir() if f.is_dir())
                 shown = ", ".join(subdirs[:5]) + (", ..." if len(subdirs) > 5 else "")
