@@ -86,3 +86,22 @@ def test_detect_defaults_are_the_serve_engines_and_other_commands_keep_the_cores
     text = CliRunner().invoke(main, ["detect", "--help"]).output
     assert "'dropengine serve'" in text and "post-filters" in text and "[default: 1]" in text
     assert "[default: 10]" in CliRunner().invoke(main, ["replay", "--help"]).output
+
+
+@settings(max_examples=60, deadline=None)
+@given(qseq=st.integers(1, 2**63 - 1), k=st.integers(0, 10**9 - 1),
+       qepoch=st.none() | st.text("0123456789abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12))
+def test_source_positions_round_trip_with_their_quote_epoch(qseq: int, k: int, qepoch: str | None) -> None:
+    """review13 #2: the source header and message id carry the quote stream's epoch; a header
+    without one (written before) still reads as (qseq, k)."""
+    from dropengine.bus.codec import msg_id, parse_source, parse_source_epoch, source_header
+
+    text = source_header(qseq, k, qepoch=qepoch)
+    assert parse_source_epoch(text) == (qepoch, (qseq, k))
+    assert parse_source(text) == (qseq, k)
+    assert msg_id(1, 3, qseq, k, qepoch=qepoch) == f"p1.3.{text}"
+    if qepoch is not None:  # ids of two quote epochs never collide in the duplicate window
+        other = ("1" if qepoch[0] == "0" else "0") + qepoch[1:]
+        assert msg_id(1, 3, qseq, k, qepoch=qepoch) != msg_id(1, 3, qseq, k, qepoch=other)
+    with pytest.raises(ConfigError, match="qepoch"):
+        source_header(qseq, k, qepoch="Not-an-epoch")

@@ -149,7 +149,8 @@ def test_msg_id_and_source() -> None:
     assert msg_id(1, 4, 17, 0) == "p1.4.17.0"
     assert source_header(17, 2) == "17.2"
     assert parse_source("17.2") == (17, 2)
-    for bad in (None, "", "17", "a.b", "0.1", "1.2.3", "-1.0"):
+    assert parse_source("k3x.17.2") == (17, 2)  # with the quote stream's epoch (review13 #2)
+    for bad in (None, "", "17", "a.b", "0.1", "1.2.3.4", "K3X.1.2", "-1.0"):
         assert parse_source(bad) is None
     for args in ((4, 4, 1, 0), (0, 0, 1, 0), (0, 1, 0, 0), (0, 1, 1, -1)):
         with pytest.raises(ConfigError):
