@@ -3,10 +3,11 @@
 Real processes on loopback: a 3-node JetStream cluster (streams and buckets with 3 replicas),
 ``dropengine ingest`` replaying a slice of the real NFL recording (2 partitions, paced so the
 run lasts seconds), two ``dropengine detect`` processes (0/2 and 1/2, every detection option
-given explicitly), two ``dropengine serve --bus`` frontends, and :data:`SUBSCRIBERS` SSE
-subscribers in this process that move between the frontends all the time (after a random
-number of alerts or a random fraction of a few seconds, whichever comes first, and whenever a
-connection fails), resuming with ``Last-Event-ID``. While alerts flow, the faults overlap:
+given explicitly), two ``dropengine serve --bus`` frontends (a ring of only :data:`RING` alerts, so
+most resumes are backfilled from the log), and :data:`SUBSCRIBERS` SSE subscribers in this
+process that move between the frontends all the time (after a random number of alerts or a
+random fraction of a few seconds, whichever comes first, and whenever a connection fails),
+resuming with ``Last-Event-ID``. While alerts flow, the faults overlap:
 
 1. kill -9 of frontend A (its subscribers move to B, those moving to A are refused);
 2. with A still down, kill -9 of detector 0 once it has published alerts after its last
@@ -14,7 +15,8 @@ connection fails), resuming with ``Last-Event-ID``. While alerts flow, the fault
    the kill);
 3. at once, with A and detector 0 both down, kill -9 of the node that leads the alert stream
    AND the quote stream (the quote stream's leader is placed on that node before the run), while
-   the ingest is still publishing;
+   the ingest is still publishing; :data:`LATE` subscribers connect for the first time right
+   then (``Last-Event-ID: {epoch}-0``): their resume needs the log while it cannot be read;
 4. A and detector 0 are started again during the election (each waits the bus out; detector 0
    restores its checkpoint and skips what the killed one published), and the killed node a
    second later. A comes up behind the log while subscribers keep resuming on it.
@@ -79,13 +81,19 @@ from dropengine.bus.log import AlertLog, LogEntry, QuoteLog  # noqa: E402
 nats_cluster3 = natsutil.nats_cluster3
 
 NFL = "nfl_snapshots_2025-11-08T12Z_to_2025-11-09T18Z.ndjson.gz"
-#: The snapshots of the recording replayed: 4 (the replay feeds them as ~1,000 batches, one per run of
-#: equal ``last_update``, each published and acknowledged on its own; ~5 s of recorded pace) from the
-#: 18th on, where every alert type fires (~50 alerts, both partitions, the last ones near the end).
-FIRST, SNAPSHOTS = 17, 4
+#: The snapshots of the recording replayed: 5 (the replay feeds them as ~1,250 batches, one per run of
+#: equal ``last_update``, each published and acknowledged on its own; ~7 s of recorded pace) from the
+#: 17th on, where every alert type fires (64 alerts, both partitions; partition 0's in three bursts,
+#: the last ones near the end).
+FIRST, SNAPSHOTS = 16, 5
 #: The replay's pace: each pause between recorded moments capped at this many seconds.
 MAX_GAP = "0.6"
 SUBSCRIBERS = 40
+#: Of these, the last LATE connect for the first time (``Last-Event-ID: {epoch}-0``) right after the
+#: leader's kill: their first resume needs the log while it cannot be read.
+LATE = 5
+#: The frontends' ring (``--buffer-size``): tiny, so that most resumes are backfilled from the log.
+RING = 2
 #: How long one connection lasts at most (seconds, drawn per connection): moves go on while no
 #: alert comes (an election), not only after a number of alerts.
 HOLD = (0.3, 2.5)
@@ -210,6 +218,11 @@ class Subscriber:
     moves: int = 0
     #: Alerts received per (frontend, its start number).
     served: Counter[tuple[int, int]] = field(default_factory=Counter)
+    #: Set when a late subscriber may connect (None: from the start).
+    late: asyncio.Event | None = None
+    #: Heartbeats at ``{epoch}-0`` before the first alert: a frontend holding the resume while the
+    #: log cannot be read (a frontend's own heartbeats carry its position, past 0 once alerts flow).
+    held: int = 0
     last_id: str = ""
 
 
@@ -234,6 +247,8 @@ async def subscribe(sub: Subscriber, run: Run) -> None:
     handled whole or not at all). Ends once it is at ``run.final``."""
     last = f"{run.epoch}-0"
     at = sub.rng.randrange(2)
+    if sub.late is not None:
+        await sub.late.wait()
     async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=4)) as client:
         while True:
             sub.connects.append(at)
@@ -253,6 +268,8 @@ async def subscribe(sub: Subscriber, run: Run) -> None:
                                     if ev.id:
                                         last = sub.last_id = ev.id
                                     kind = json.loads(ev.data)["type"]
+                                    if kind == "heartbeat" and not sub.frames and _seq(last) == 0:
+                                        sub.held += 1
                                     if kind in ALERT_TYPES or kind == "reset":
                                         sub.frames.append((kind, ev.id, ev.data))
                                         sub.served[life] += 1
@@ -369,11 +386,11 @@ def test_subscribers_moving_between_frontends_through_kill_9_of_a_frontend_a_det
     keys.write_text(f"{KEY} business 1000\n")
     ports = [free_port(), free_port()]
     fronts = [Proc(f"frontend-{name}", ["serve", *bus_args, "--port", str(port), "--keys", str(keys),
-                                        "--log-level", "warning"], tmp_path)
+                                        "--buffer-size", str(RING), "--log-level", "warning"], tmp_path)
               for name, port in zip("AB", ports, strict=True)]
     detect_args = [a for k, v in DETECT.items() for a in (f"--{k}", v)]
     detectors = [Proc(f"detect-{i}", ["detect", *bus_args, "--replicas", "3", "--partition", f"{i}/{P}",
-                                      *detect_args, "--checkpoint-every", "0.5", "--lease-ttl", "1",
+                                      *detect_args, "--checkpoint-every", "1", "--lease-ttl", "1",
                                       "--status-every", "0", "--log-level", "info"], tmp_path) for i in range(P)]
     ingest = Proc("ingest", ["ingest", *bus_args, "--replicas", "3", "--source", f"replay:{slice_path}",
                              "--partitions", str(P), "--speed", "1", "--max-gap", MAX_GAP, "--status-every", "0"],
@@ -426,12 +443,23 @@ def test_subscribers_moving_between_frontends_through_kill_9_of_a_frontend_a_det
             # of it however long the processes took to start on a loaded machine
             ingest.start()
             run = Run(urls, epoch)
-            subs = [Subscriber(n, random.Random(SEED * 1000 + n)) for n in range(SUBSCRIBERS)]
+            late = asyncio.Event()
+            subs = [Subscriber(n, random.Random(SEED * 1000 + n), late=late if n >= SUBSCRIBERS - LATE else None)
+                    for n in range(SUBSCRIBERS)]
             tasks = [asyncio.ensure_future(subscribe(s, run)) for s in subs]
 
-            async def alerts_flowing() -> bool:
+            down: set[str] = set()  # the processes killed on purpose, until started again
+
+            def running() -> None:
+                """Every process runs (the ingest may have ended, with status 0), every subscriber too."""
+                for p in (*fronts, *detectors):
+                    assert p.alive() or p.name in down, f"{p.name} exited: {p.text()[-3000:]}"
+                assert ingest.alive() or (ingest.proc is not None and ingest.proc.returncode == 0), ingest.text()
                 assert not any(t.done() for t in tasks), [t.exception() for t in tasks if t.done()]
-                return (await log.info()).last_seq >= 3 and all(s.frames for s in subs)
+
+            async def alerts_flowing() -> bool:
+                running()
+                return (await log.info()).last_seq >= 3 and all(s.frames for s in subs if s.late is None)
 
             await poll(alerts_flowing, 30, "alerts reaching every subscriber")
             mark("alerts flowing")
@@ -440,25 +468,40 @@ def test_subscribers_moving_between_frontends_through_kill_9_of_a_frontend_a_det
             facts["log at A's kill"] = await last_seq()
             facts["on A at its kill"] = sum(1 for s in subs if s.on == 0)
             fronts[0].kill()
+            down.add(fronts[0].name)
             mark("frontend A killed")
 
             # 2. kill -9 of detector 0 after it published alerts its checkpoint does not cover
             d0 = detectors[0]
 
-            async def past_checkpoint() -> bool:
-                assert d0.alive(), d0.text()
-                d0.signal(signal.SIGSTOP)
+            async def beyond() -> tuple[int, tuple[int, int]] | None:
+                """(its checkpoint's quote message, the source of its last alert in the log)
+                when that alert is past the checkpoint."""
                 _, source = await log.last_for(0)
                 with contextlib.suppress(Exception):
                     cp = await asyncio.wait_for(ckpt.load(bus, 0, P), 2)
                     if cp is not None and source is not None and source[0] > cp.quote_seq:
-                        facts["detector 0 killed at"] = (cp.quote_seq, source)
-                        return True
-                d0.signal(signal.SIGCONT)
-                return False
+                        return cp.quote_seq, source
+                return None
+
+            async def past_checkpoint() -> bool:
+                running()
+                if await beyond() is None:  # a look while it runs, then the same look frozen
+                    return False
+                d0.signal(signal.SIGSTOP)
+                seen = None
+                try:
+                    await asyncio.sleep(0.2)  # what it sent before the freeze lands
+                    seen = await beyond()
+                finally:
+                    if seen is None:
+                        d0.signal(signal.SIGCONT)
+                facts["detector 0 killed at"] = seen
+                return seen is not None
 
             await poll(past_checkpoint, 20, "detector 0 publishing past its checkpoint", interval=0.1)
             d0.kill()
+            down.add(d0.name)
             mark("detector 0 killed")
 
             # 3. at once, A and detector 0 still down: kill -9 of the node leading the alert log
@@ -469,6 +512,7 @@ def test_subscribers_moving_between_frontends_through_kill_9_of_a_frontend_a_det
             facts["log at the leader's kill"] = await last_seq()
             facts["quotes at the leader's kill"] = await quotes_published()
             leader.kill()
+            late.set()
             mark(f"leader {leader.name} killed")
             facts["ingest running at the leader's kill"] = ingest.alive()
 
@@ -476,16 +520,22 @@ def test_subscribers_moving_between_frontends_through_kill_9_of_a_frontend_a_det
             d0.start()
             run.starts[0] += 1
             fronts[0].start()  # on its port
+            down.clear()
             mark("detector 0 and frontend A restarted")
             await asyncio.sleep(1.0)
             leader.restart(wait=False)
             mark(f"{leader.name} restarted")
-            await poll(lambda: ready(urls[0]), 30, "frontend A started again")
+            async def a_ready() -> bool:
+                running()
+                return await ready(urls[0])
+
+            await poll(a_ready, 30, "frontend A started again")
             mark("frontend A ready again")
 
             # drained: the ingest ended, each detector checkpointed its partition's last quote
             # message (so all its alerts are in the log), and the log's end stays put
             async def ingest_ended() -> bool:
+                running()
                 return not ingest.alive()
 
             await poll(ingest_ended, 60, "the ingest to end")
@@ -596,10 +646,13 @@ def test_subscribers_moving_between_frontends_through_kill_9_of_a_frontend_a_det
     assert facts["on A at its kill"] > 0, why
     assert sum(s.failures.total() for s in subs) >= facts["on A at its kill"], why
     assert sum(s.served[(0, 2)] for s in subs) > 0, why
+    assert sum(m.get("backfills_total", 0) for m in facts["frontends"].values()) > 0, why  # resumes from the log
+    assert sum(s.held for s in subs if s.late) > 0, why  # a resume held while the log could not be read
     second = detectors[0].text().split("--- start 2", 1)[1]
     assert "engine checkpoint at quote message" in second, second
     skipped = re.search(r"([0-9,]+) already in the log", second)
     assert skipped is not None and int(skipped.group(1).replace(",", "")) > 0, second
     print(f"\ne2e: {last} alerts, {SUBSCRIBERS} subscribers, {sum(s.moves for s in subs)} moves, "
           f"{sum(s.failures.total() for s in subs)} failed connections, "
-          f"{sum(s.served[(0, 2)] for s in subs)} alerts from A after its restart; {facts}; {why}")
+          f"{sum(s.served[(0, 2)] for s in subs)} alerts from A after its restart, "
+          f"{[s.held for s in subs if s.late]} heartbeats at 0 before the first alert (late ones); {facts}; {why}")
