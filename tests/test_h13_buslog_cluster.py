@@ -29,7 +29,7 @@ N = 150
 
 
 def drop(i: int) -> Drop:
-    return Drop(sport_key="nfl", event_id=f"e{i}", bookmaker="b", side="h2h_home", kind="h2h", market_key="h2h",
+    return Drop(sport_key="nfl", event_id=f"e{i}", bookmaker="b", side="h2h_home", kind="game", market_key="h2h",
                 prev=-110, new=-130, delta=20, direction="toward_favorite", last_update=i, timestamp=i, elapsed_ms=0)
 
 

@@ -48,7 +48,7 @@ def run(coro: Awaitable[T], timeout: float = 30.0) -> T:
 
 
 def drop(i: int, event: str = "e") -> Drop:
-    return Drop(sport_key="nfl", event_id=f"{event}{i}", bookmaker="b", side="h2h_home", kind="h2h",
+    return Drop(sport_key="nfl", event_id=f"{event}{i}", bookmaker="b", side="h2h_home", kind="game",
                 market_key="h2h", prev=-110, new=-130, delta=20, direction="toward_favorite", last_update=i,
                 timestamp=i, elapsed_ms=0)
 

@@ -137,7 +137,7 @@ def test_bad_quote_messages_are_feed_errors_naming_what(data: bytes, named: str)
 
 
 def test_alert_round_trip_and_bad_alert() -> None:
-    d = Drop(sport_key="nfl", event_id="e", bookmaker="b", side="home", kind="h2h", market_key="h2h", prev=-110,
+    d = Drop(sport_key="nfl", event_id="e", bookmaker="b", side="home", kind="game", market_key="h2h", prev=-110,
              new=-130, delta=20, direction="toward_favorite", last_update=1, timestamp=2, elapsed_ms=1)
     assert decode_alert(encode_alert(d)) == d
     assert encode_alert(d) == msgspec.json.encode(d)

@@ -35,7 +35,7 @@ pytest.importorskip("nats")
 from dropengine.bus import checkpoint as ckpt  # noqa: E402
 from dropengine.bus.codec import encode_alert  # noqa: E402
 from dropengine.bus.config import BusConfig  # noqa: E402
-from dropengine.bus.connect import Bus, connect, ensure_streams  # noqa: E402
+from dropengine.bus.connect import Bus, connect, ensure_streams, record_partitions  # noqa: E402
 from dropengine.bus.detector import Detector  # noqa: E402
 from dropengine.bus.ingest import BusIngest  # noqa: E402
 from dropengine.bus.lease import LeaseHeld  # noqa: E402
@@ -194,8 +194,14 @@ def test_a_checkpoint_of_another_partition_count_or_other_options_is_refused(nat
                 await Detector(bus, i, P, DetectOptions()).run(until_seq=ingest.last_seqs[i])
             cp = await ckpt.load(bus, 0, P)
             assert cp is not None and cp.quote_seq == ingest.last_seqs[0] and cp.options == DetectOptions().as_dict()
+            # (the quote stream records P=2 and refuses a 0/3 detector first; review13 #6: the
+            # checkpoint's own refusal is checked with the stream re-partitioned to 3)
+            with pytest.raises(ConfigError, match=r"split into 2 partitions.*runs 0/3"):
+                await Detector(bus, 0, 3, DetectOptions()).run()
+            await record_partitions(bus, 3, repartition=True)
             with pytest.raises(ConfigError, match=r"checkpoint p0\.2 .*2 partitions.*runs 0/3"):
                 await Detector(bus, 0, 3, DetectOptions()).run()
+            await record_partitions(bus, P, repartition=True)
             with pytest.raises(ConfigError, match=r"checkpoint p0\.2 .*threshold: 10 in the checkpoint, 20 now"):
                 await Detector(bus, 0, P, DetectOptions(threshold=20)).run()
             # --fresh: the operator's choice; an empty engine from the start of the quotes,

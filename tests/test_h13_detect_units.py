@@ -86,7 +86,7 @@ _quotes = st.lists(st.builds(
 def test_ingest_splits_by_partition_keeps_order_and_fits_messages(
         quotes: list[Quote], partitions: int, max_payload: int | None, now_ms: int) -> None:
     bus = SimpleNamespace(config=SimpleNamespace(), nc=SimpleNamespace(max_payload=max_payload))
-    ingest = BusIngest(bus, partitions)  # type: ignore[arg-type]
+    ingest = BusIngest(bus, partitions, record=False)  # type: ignore[arg-type]  # (a fake bus: no stream)
     log = _Log()
     ingest.log = log  # type: ignore[assignment]
     asyncio.run(ingest(quotes, now_ms))

@@ -16,9 +16,10 @@ from typing import Final
 
 import msgspec
 
-from ..core.alerts import Alert
+from ..core.alerts import Alert, Drop, LineMove, Steam
 from ..core.errors import ConfigError, DropEngineError, FeedError, short_repr
-from ..core.quote import MAX_MS, Quote
+from ..core.quote import KINDS, MAX_MS, Quote
+from ..core.rules import is_valid_price
 
 __all__ = [
     "MSG_ID", "PRODUCED_MS", "SOURCE", "QuoteBatch", "decode_alert", "decode_quotes", "encode_alert",
@@ -78,11 +79,48 @@ def encode_alert(alert: Alert) -> bytes:
 
 
 def decode_alert(data: bytes) -> Alert:
-    """An alert message as its :data:`Alert`; :class:`FeedError` naming what is wrong."""
+    """An alert message as its :data:`Alert`; :class:`FeedError` naming what is wrong: not
+    the wire JSON of an alert, or one no engine produces (:func:`_impossible`), since
+    anything that can publish to the subject could otherwise have every frontend serve it."""
     try:
-        return _ALERT.decode(data)
+        alert = _ALERT.decode(data)
     except (msgspec.DecodeError, DropEngineError, ValueError, TypeError, RecursionError) as exc:
         raise _feed_error("alert message", data, exc) from None
+    problem = _impossible(alert)
+    if problem is not None:
+        raise FeedError(f"alert message: {problem} (message {short_repr(bytes(data[:60]))}, {len(data)} bytes)",
+                        "bad field")
+    return alert
+
+
+def _impossible(alert: Alert) -> str | None:
+    """What makes ``alert`` one no engine produces (``None``: nothing): an empty id, a kind
+    that is not a row kind, a time outside unix ms, a price that is not a valid American price
+    (the engine never alerts on one)."""
+    names = ["sport_key", "event_id", "side", "market_key"]
+    if not isinstance(alert, Steam):
+        names.append("bookmaker")
+    for name in names:
+        if not getattr(alert, name):
+            return f"{name} is empty"
+    if alert.kind not in KINDS:
+        return f"kind {short_repr(alert.kind)} is not one of {', '.join(KINDS)}"
+    for name in ("last_update", "timestamp"):
+        value = getattr(alert, name)
+        if not 0 <= value <= MAX_MS:
+            return f"{name} {value!r} is not unix ms (0 to {MAX_MS})"
+    if isinstance(alert, Drop):
+        for name in ("prev", "new"):
+            if not is_valid_price(getattr(alert, name)):
+                return f"{name} {getattr(alert, name)!r} is not a valid American price"
+    elif isinstance(alert, LineMove):
+        for name in ("prev_price", "new_price"):
+            value = getattr(alert, name)
+            if value is not None and not is_valid_price(value):
+                return f"{name} {value!r} is not a valid American price"
+    elif not alert.books or not alert.leader:
+        return "a steam without books or leader"
+    return None
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:

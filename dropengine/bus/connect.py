@@ -25,7 +25,10 @@ if TYPE_CHECKING:  # nats is imported lazily: `import dropengine.bus` must not n
     from nats.aio.client import Client
     from nats.js import JetStreamContext
 
-__all__ = ["Bus", "BusUnavailable", "StreamNotFound", "connect", "ensure_streams", "retry_unavailable", "transient"]
+__all__ = [
+    "Bus", "BusUnavailable", "StreamNotFound", "connect", "ensure_streams", "record_partitions", "recorded_partitions",
+    "retry_unavailable", "transient",
+]
 
 log = logging.getLogger("dropengine.bus")
 
@@ -338,14 +341,10 @@ async def _ensure(bus: Bus, which: str, given: frozenset[str] | None, shrink: bo
             if not _same(getattr(want, field), getattr(have, field)):
                 update[field] = getattr(want, field)
         metadata = dict(getattr(have, "metadata", None) or {})
-        if record:
+        if partitions is not None and which == "quotes":
             before = recorded_partitions(info)
             if before is not None and before != partitions and not repartition:
-                raise ConfigError(
-                    f"partitions: the quote stream {name} on {bus.server} was partitioned into {before} "
-                    f"(recorded by ingest); this ingest runs --partitions {partitions}. Detectors of the other "
-                    "count would miss events: give --repartition to change it (and restart every detector with "
-                    f"--partition I/{partitions})")
+                raise ConfigError(_other_count(name, bus.server, before, partitions))
             if before != partitions:
                 metadata[PARTITIONS_KEY] = str(partitions)
                 update["metadata"] = metadata
@@ -374,3 +373,33 @@ async def ensure_streams(bus: Bus, *, given: Collection[str] | None = None, shri
     for which in ("alerts", "quotes"):
         with bus.translate(f"ensure stream {which}"):
             await _ensure(bus, which, chosen, shrink, partitions, repartition)
+
+
+async def record_partitions(bus: Bus, partitions: int, *, repartition: bool = False) -> None:
+    """Record ``partitions`` in the existing quote stream (its metadata), as
+    :func:`ensure_streams` does: :class:`ConfigError` naming both counts when another one is
+    recorded (unless ``repartition``); nothing to do when it is recorded already."""
+    from dataclasses import replace
+
+    from nats.js.errors import NotFoundError
+
+    name = bus.config.quote_stream
+    with bus.translate(f"record the partition count in {name}"):
+        try:
+            info = await bus.js.stream_info(name)
+        except NotFoundError:
+            raise StreamNotFound(f"the quote stream {name} on {bus.server} was deleted (stream not found)") from None
+        before = recorded_partitions(info)
+        if before == partitions:
+            return
+        if before is not None and not repartition:
+            raise ConfigError(_other_count(name, bus.server, before, partitions))
+        metadata = {**(getattr(info.config, "metadata", None) or {}), PARTITIONS_KEY: str(partitions)}
+        await bus.js.update_stream(replace(info.config, metadata=metadata))
+        log.info("bus: %s records %d partitions", name, partitions)
+
+
+def _other_count(name: str, server: str, before: int, partitions: int) -> str:
+    return (f"partitions: the quote stream {name} on {server} was partitioned into {before} (recorded by ingest); "
+            f"this ingest runs --partitions {partitions}. Detectors of the other count would miss events: give "
+            f"--repartition to change it (and restart every detector with --partition I/{partitions})")

@@ -154,6 +154,7 @@ class Detector:
         self._quotes = QuoteLog(bus)
         #: The quote stream's epoch (set at start): positions and message ids count in it.
         self.quote_epoch = ""
+        self._quote_last = 0  # the quote stream's last sequence, as last looked at
         #: The alert log's epoch when its position was last read.
         self.log_epoch = ""
         self._expect = 0  # the last stream sequence on this partition's alert subject
@@ -215,6 +216,7 @@ class Detector:
         with self.bus.translate(f"info of {stream}"):
             info = await self.bus.js.stream_info(stream)
         self.quote_epoch = epoch_of(info.created)
+        self._quote_last = int(info.state.last_seq or 0)
         recorded = recorded_partitions(info)
         if recorded is not None and recorded != self.partitions:
             raise ConfigError(
@@ -248,6 +250,17 @@ class Detector:
             log.info("%s: the log's last alert came from quote stream epoch %s, not %s: its position is not "
                      "compared", self.name, epoch, self.quote_epoch)
             return
+        if source[0] > self._quote_last:  # beyond what the stream held at start: is it still?
+            with self.bus.translate(f"info of {self.bus.config.quote_stream}"):
+                info = await self.bus.js.stream_info(self.bus.config.quote_stream)
+            self._quote_last = int(info.state.last_seq or 0)
+            if source[0] > self._quote_last:
+                # no detector of this quote stream wrote it (a tool, another deployment):
+                # trusting it would skip every alert up to it, i.e. silence the partition
+                log.warning("%s: the log's last alert (sequence %d) names quote message %d, beyond the quote "
+                            "stream's last (%d): its position is not trusted", self.name, seq, source[0],
+                            self._quote_last)
+                return
         if source > self._last_source:
             self._last_source = source
 

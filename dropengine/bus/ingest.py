@@ -28,7 +28,7 @@ from ..core.errors import BusError, ConfigError, short_repr
 from ..core.partition import partition_of
 from ..core.quote import Quote
 from .codec import encode_quotes
-from .connect import Bus, BusUnavailable, StreamNotFound
+from .connect import Bus, BusUnavailable, StreamNotFound, record_partitions, retry_unavailable
 from .log import QuoteLog, new_quote_id
 
 __all__ = ["BusIngest", "IngestStats"]
@@ -64,12 +64,18 @@ class IngestStats:
 
 class BusIngest:
     """``await BusIngest(bus, partitions)(quotes, now_ms)`` publishes ``quotes`` to the quote
-    stream of ``bus``, one message per partition of ``partitions``."""
+    stream of ``bus``, one message per partition of ``partitions`` (recorded in the stream
+    before the first message, so detectors of another count refuse to start)."""
 
-    def __init__(self, bus: Bus, partitions: int) -> None:
+    def __init__(self, bus: Bus, partitions: int, *, repartition: bool = False, record: bool = True) -> None:
         partition_of("", partitions)  # the core's check of the count (ConfigError naming it)
         self.bus = bus
         self.partitions = partitions
+        #: Before the first message, the count is recorded in the quote stream (``record``), as
+        #: ``ensure_streams(partitions=)`` does: another recorded count is a ConfigError naming
+        #: both unless ``repartition``. (``record=False``: a caller that recorded it already.)
+        self.repartition = repartition
+        self._recorded = not record
         self.log = QuoteLog(bus)
         self._n: dict[str, int] = dict.fromkeys(IngestStats.__dataclass_fields__, 0)
         #: Messages published per partition.
@@ -100,6 +106,10 @@ class BusIngest:
         self._n["batches"] += 1
         if not groups:
             return
+        if not self._recorded:  # the detectors check it: another P would silently lose events
+            await retry_unavailable("ingest: record the partition count",
+                                    lambda: record_partitions(self.bus, self.partitions, repartition=self.repartition))
+            self._recorded = True
         if len(groups) == 1:
             ((i, group),) = groups.items()
             await self._partition(i, group, now_ms)

@@ -479,9 +479,19 @@ async def _stream_info(bus: Bus, stream: str, what: str) -> Any:
 
     with bus.translate(f"info of {stream}"):
         try:
-            return await bus.js.stream_info(stream)
+            si = await bus.js.stream_info(stream)
         except NotFoundError:
             raise StreamNotFound(f"no {what} {stream} on {bus.server} (stream not found)") from None
+    # Prefixes that differ only in case or '-'/'_' name one stream: it is this deployment's
+    # only when it holds this prefix's subjects (else another deployment's log would be read
+    # as ours; ensure_streams refuses to create it for the second one)
+    cfg = bus.config
+    want = [cfg.alert_subjects] if stream == cfg.alert_stream else [cfg.quote_subjects]
+    have = list(si.config.subjects or [])
+    if sorted(have) != want:
+        raise BusError(f"the {what} {stream} on {bus.server} holds the subjects {have!r}, not {want!r}: it belongs "
+                       f"to another deployment (another --bus-prefix than {cfg.prefix!r})")
+    return si
 
 
 def _stamp_ms(msg: Msg) -> int:

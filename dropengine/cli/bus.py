@@ -454,7 +454,7 @@ def ingest_cmd(source_spec: str, bus_config: Any, bus_given: frozenset[str], par
                     return  # stopped while the bus did not answer
             except (BusError, ConfigError) as exc:  # a definite answer (another deployment's stream, ...)
                 raise StartupError(str(exc)) from None
-            publish = BusIngest(bus, partitions)
+            publish = BusIngest(bus, partitions, record=False)  # ensure_streams recorded the count
             _say(f"dropengine ingest: {source.name} to {bus_config.display()} ({bus_config.quote_stream}, "
                  f"{partitions} partitions)")
 
