@@ -43,7 +43,7 @@ from ..core.keys import TIERS, KeyRecord
 from .hub import Hub, Subscriber, reset_frame, sse_frame
 from .ingest import Metrics, ServeConfig, Source
 from .page import PAGE_HTML
-from .params import ParamError, StreamRequest, parse_request
+from .params import ParamError, StreamRequest, parse_request, steam_echo
 from .persistence import Persistence
 
 __all__ = ["DropServer", "Metrics", "ServeConfig", "Source", "StreamServer"]
@@ -170,6 +170,11 @@ class StreamServer:
         """This server's own ``/metrics`` lines beyond the shared ones: (name, kind, help, value)."""
         return []
 
+    def refuse(self, req: StreamRequest) -> ParamError | None:
+        """Why this server cannot serve ``req`` exactly (a 400 naming the parameter), ``None``
+        when it can: always here, where the engine detects everything a request may ask for."""
+        return None
+
     def _catch_up(self, req: StreamRequest, notify: Callable[[], None]) -> CatchUp | None:
         """A subscription that must read elsewhere first (a log) before it can subscribe:
         ``None`` here (everything a cursor can ask for is in the ring)."""
@@ -211,6 +216,9 @@ class StreamServer:
         try:
             req = parse_request(request.query_params, sport=sport, multi=multi,
                                 last_event_id=request.headers.get("last-event-id"), secrets=[key])
+            refused = self.refuse(req)
+            if refused is not None:
+                raise refused
         except ParamError as exc:
             self.metrics.rejected_400 += 1
             return JSONResponse(exc.body(secrets=[key]), status_code=400)  # never echo the key
@@ -401,11 +409,8 @@ class DropServer(Persistence, StreamServer):
 
     def steam_settings(self) -> dict[str, Any]:
         """How this server detects steam (SPEC 11; ``--steam-*``), echoed to connections that ask
-        for steam: the books needed, the window, and the moves that count (cents of a price
-        move, points of a line move), and the book groups."""
-        o = self.engine.options
-        return {"books": o.steam_books, "window_ms": o.steam_window_ms, "threshold": o.steam_threshold,
-                "line_threshold": o.steam_line_threshold, "groups": [sorted(g) for g in o.steam_groups]}
+        for steam (:func:`~dropengine.server.params.steam_echo`)."""
+        return steam_echo(self.engine.options)
 
     def status(self) -> dict[str, Any]:
         total, largest = self.hub.queue_depths()

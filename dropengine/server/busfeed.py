@@ -33,6 +33,19 @@ frontend gives it the same id and a client may resume on any of them.
 - :class:`BusServer` is the HTTP side (:class:`~dropengine.server.app.StreamServer`: routes,
   keys, caps, filters, heartbeats, the live page) over that hub; ``/healthz`` is degraded
   (503) while the bus is unreachable or the log cannot be read.
+- **Never less than accepted** (SPEC 7: each connection only post-filters what was detected):
+  the log holds only what the detectors detected, so the frontend reads their recorded
+  options (:func:`~dropengine.bus.registry.recorded_detectors`, at start and every
+  :data:`DETECTORS_EVERY_S`) and refuses with a 400 naming the parameter and the detectors'
+  value a request the log cannot honour exactly (the rule, in one place:
+  :func:`~dropengine.server.params.check_served`): a ``types`` entry not detected by every
+  partition; a ``threshold`` below the largest detector threshold, or any threshold when a
+  detector measures in probability points or from an anchor; a ``line_threshold`` below the
+  largest detector line threshold (any, with an anchor); a ``direction`` or attribute filter
+  outside a detector's own. Every record counts, also one of an older partition count (its
+  alerts may still be in the log). With no detector recorded yet every request is accepted
+  (``/healthz`` says so under ``detectors``). The ``connected`` frame echoes the steam
+  settings when every detector detecting steam has the same ones.
 """
 
 from __future__ import annotations
@@ -51,10 +64,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..core.alerts import SIGNALS
 from ..core.errors import BusError
 from ..core.filters import AlertFilter
+from ..core.options import DetectOptions
 from .app import CatchUp, StreamServer
 from .hub import Cursor, Hub, sse_frame
 from .ingest import Metrics, ServeConfig
-from .params import StreamRequest
+from .params import ParamError, StreamRequest, agreed_steam, check_served
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -62,6 +76,7 @@ if TYPE_CHECKING:
     from ..bus.config import BusConfig
     from ..bus.connect import Bus
     from ..bus.log import AlertLog, LogEntry, LogInfo
+    from ..bus.registry import DetectorRecord
 
 __all__ = ["BusFeed", "BusServer", "FeedCounters", "catch_up", "needs_log", "probe"]
 
@@ -72,6 +87,8 @@ BACKFILL_CHUNK = 1000
 #: How long a resume that needs the log waits (heartbeats sent meanwhile) for a log that
 #: cannot be read (an election: 4-9 s on a loaded 3-node cluster) before ending the response.
 RESUME_WAIT_S = 20.0
+#: How often a frontend reads the detectors' recorded options again (seconds).
+DETECTORS_EVERY_S = 5.0
 #: The first pause between two looks at a log that does not answer (doubling to 1 s).
 _RETRY_FIRST_S = 0.1
 
@@ -245,12 +262,20 @@ class BusFeed:
     """Follows the alert log into ``hub`` (a :class:`Hub` numbered by the log) and watches the
     log's bounds. Built by :meth:`start`, which reads where the log is."""
 
-    def __init__(self, bus: Bus, alert_log: AlertLog, hub: Hub, info: LogInfo, *, info_every_s: float = 1.0) -> None:
+    def __init__(self, bus: Bus, alert_log: AlertLog, hub: Hub, info: LogInfo, *, info_every_s: float = 1.0,
+                 detectors: list[DetectorRecord] | None = None, detectors_every_s: float = DETECTORS_EVERY_S) -> None:
         self.bus = bus
         self.log = alert_log
         self.hub = hub
         self.info = info
         self.info_every_s = info_every_s
+        #: The detectors' recorded options (:func:`~dropengine.bus.registry.recorded_detectors`),
+        #: read at start and every ``detectors_every_s``: what :func:`check_served` judges
+        #: requests by (``[]``: none recorded yet, every request accepted).
+        self.detectors: list[DetectorRecord] = detectors if detectors is not None else []
+        self.detectors_every_s = detectors_every_s
+        self.detectors_error = ""
+        self._detectors_at = time.monotonic()
         self.counters = FeedCounters()
         #: Why reading the log failed last (cleared when it works again).
         self.info_error = ""
@@ -261,23 +286,29 @@ class BusFeed:
         self._info_task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, bus: Bus, config: ServeConfig, *, info_every_s: float = 1.0) -> BusFeed:
+    async def start(cls, bus: Bus, config: ServeConfig, *, info_every_s: float = 1.0,
+                    detectors_every_s: float = DETECTORS_EVERY_S) -> BusFeed:
         """Read the log's bounds and epoch, build the hub (its ring to be filled with the log's
         newest ``buffer_size`` alerts) and start following. A bus that does not answer is
         waited for (the caller cancels to give up); :class:`BusError` for a definite answer
         (no alert log)."""
         from ..bus.connect import retry_unavailable
         from ..bus.log import AlertLog
+        from ..bus.registry import recorded_detectors
 
         alert_log = AlertLog(bus)
 
-        async def bounds() -> tuple[LogInfo, Hub]:
+        async def bounds() -> tuple[LogInfo, Hub, list[DetectorRecord]]:
             info = await alert_log.info()
-            return info, await cls._new_hub(alert_log, info, config)
+            return info, await cls._new_hub(alert_log, info, config), await recorded_detectors(bus)
 
-        # a bus that does not answer (an election) is waited for, as while following
-        info, hub = await retry_unavailable(f"read the alert log {bus.config.alert_stream}", bounds, logger=log)
-        feed = cls(bus, alert_log, hub, info, info_every_s=info_every_s)
+        # a bus that does not answer (an election) is waited for, as while following; the
+        # detectors' options are read before the first request is served (never judged blind)
+        info, hub, detectors = await retry_unavailable(f"read the alert log {bus.config.alert_stream}", bounds,
+                                                       logger=log)
+        feed = cls(bus, alert_log, hub, info, info_every_s=info_every_s, detectors=detectors,
+                   detectors_every_s=detectors_every_s)
+        feed._log_detectors()
         feed._follow_task = asyncio.create_task(feed._follow(), name="follow the alert log")
         feed._info_task = asyncio.create_task(feed._watch(), name="watch the alert log")
         return feed
@@ -292,6 +323,8 @@ class BusFeed:
         if probe:
             async for e in alert_log.read(probe, probe):
                 evicted = e.produced_ms if probe < start else e.produced_ms - 1
+            if evicted < 0:  # the probed message was deleted: its time is unknown, so the ring
+                evicted = _now_ms()  # covers `since` from now on (a reset before; never a silent gap)
         elif start > 1:  # everything before was trimmed and the log is empty: nothing older is known
             evicted = _now_ms()
         return Hub(info.epoch, next_seq=start, buffer_size=config.buffer_size,
@@ -364,6 +397,37 @@ class BusFeed:
         while True:
             await asyncio.sleep(self.info_every_s)
             await self.look()
+            if time.monotonic() - self._detectors_at >= self.detectors_every_s:
+                await self.look_at_detectors()
+
+    async def look_at_detectors(self) -> None:
+        """Read the detectors' recorded options again (a detector restarted with other options,
+        a partition added). When they cannot be read, the last ones read stay in force."""
+        from ..bus.registry import recorded_detectors
+
+        self._detectors_at = time.monotonic()
+        try:
+            records = await recorded_detectors(self.bus)
+        except BusError as exc:
+            if not self.detectors_error:
+                log.warning("cannot read the detectors' options (%s): judging requests by the last ones read", exc)
+            self.detectors_error = str(exc)
+            return
+        self.detectors_error = ""
+        if records != self.detectors:
+            self.detectors = records
+            self._log_detectors()
+
+    def _log_detectors(self) -> None:
+        if not self.detectors:
+            log.info("no detector has recorded its options yet: every request is accepted")
+            return
+        for r in self.detectors:
+            log.info("detector %d/%d detects %s", r.partition, r.partitions, r.options.as_dict())
+
+    def detector_options(self) -> list[DetectOptions]:
+        """The options requests are judged by (:func:`check_served`): every recorded detector's."""
+        return [r.options for r in self.detectors]
 
     async def look(self) -> None:
         """Read the log's bounds once: lag, reachability, and a recreated log (rebase)."""
@@ -475,9 +539,11 @@ class BusServer(StreamServer):
     lifespan (``bus_config``); see the module docstring."""
 
     def __init__(self, bus_config: BusConfig, config: ServeConfig | None = None, *, info_every_s: float = 1.0,
-                 name: str = "dropengine-serve", resume_wait_s: float = RESUME_WAIT_S) -> None:
+                 name: str = "dropengine-serve", resume_wait_s: float = RESUME_WAIT_S,
+                 detectors_every_s: float = DETECTORS_EVERY_S) -> None:
         self.bus_config = bus_config
         self.resume_wait_s = resume_wait_s
+        self.detectors_every_s = detectors_every_s
         self.config = config if config is not None else ServeConfig()
         if self.config.state_path is not None:
             from ..core.errors import ConfigError
@@ -503,7 +569,8 @@ class BusServer(StreamServer):
 
         bus = await connect(self.bus_config, name=self.name)
         try:
-            feed = await _unless_signalled(BusFeed.start(bus, self.config, info_every_s=self.info_every_s))
+            feed = await _unless_signalled(BusFeed.start(bus, self.config, info_every_s=self.info_every_s,
+                                                         detectors_every_s=self.detectors_every_s))
         except BaseException:
             await bus.close()
             raise
@@ -523,6 +590,21 @@ class BusServer(StreamServer):
         finally:
             await self.feed.stop()
             await bus.close()
+
+    def refuse(self, req: StreamRequest) -> ParamError | None:
+        """A request the alert log cannot serve exactly (:func:`check_served`, judged by the
+        detectors' recorded options; none recorded yet: accepted)."""
+        if self.feed is None:
+            return None
+        try:
+            check_served(req.filter, self.feed.detector_options())
+        except ParamError as exc:
+            return exc
+        return None
+
+    def steam_settings(self) -> dict[str, Any] | None:
+        """The detectors' steam settings when they all agree (:func:`agreed_steam`), else ``None``."""
+        return agreed_steam(self.feed.detector_options()) if self.feed is not None else None
 
     def _catch_up(self, req: StreamRequest, notify: Callable[[], None]) -> CatchUp | None:
         cursor, hub = req.cursor, self.hub
@@ -547,6 +629,7 @@ class BusServer(StreamServer):
                     "reconnects": self._bus.reconnects if self._bus is not None else 0},
             "log": {"first_seq": info.first_seq if info else None, "last_seq": info.last_seq if info else None,
                     "lag": feed.counters.lag if feed else None},
+            "detectors": self._detectors_status(),
             "epoch": hub.epoch,
             "high_water": str(hub.high_water),
             "connections": len(hub.subscribers),
@@ -561,6 +644,20 @@ class BusServer(StreamServer):
             "hole_alerts": c.hole_alerts,
             "backfills": feed.counters.backfills if feed else 0,
         }
+
+    def _detectors_status(self) -> dict[str, Any]:
+        """``/healthz``'s word on what requests are judged by (the detectors' recorded options)."""
+        feed = self.feed
+        records = feed.detectors if feed is not None else []
+        out: dict[str, Any] = {
+            "recorded": [{"partition": f"{r.partition}/{r.partitions}", "saved_ms": r.saved_ms,
+                          "options": r.options.as_dict()} for r in records],
+        }
+        if not records:
+            out["note"] = "no detector has recorded its options yet: every request is accepted"
+        if feed is not None and feed.detectors_error:
+            out["error"] = f"cannot read them (judging by the last ones read): {feed.detectors_error}"
+        return out
 
     def _metric_lines(self, st: dict[str, Any]) -> list[tuple[str, str, str, object]]:
         c = self.hub.counters

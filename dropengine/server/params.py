@@ -17,11 +17,12 @@ shortened, the API key masked); every server (``serve`` and ``serve --bus``) han
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Final, Protocol, TypeAlias, runtime_checkable
 
 from ..core.alerts import SIGNALS
 from ..core.errors import ConfigError, short_repr
@@ -34,7 +35,8 @@ from .hub import Cursor, parse_cursor
 
 __all__ = [
     "DEFAULT_LINE_THRESHOLD", "DEFAULT_TYPES", "KNOWN_PARAMETERS", "LINE_THRESHOLD_RANGE", "THRESHOLD_RANGE",
-    "TYPES", "MultiItems", "ParamError", "Query", "StreamRequest", "parse_request",
+    "TYPES", "MultiItems", "ParamError", "Query", "StreamRequest", "agreed_steam", "check_served", "mask",
+    "parse_request", "steam_echo",
 ]
 
 THRESHOLD_RANGE: Final = (1, 200)
@@ -246,3 +248,109 @@ def parse_request(
         types=types if types is not None else DEFAULT_TYPES, line_threshold=line_threshold,
     )
     return StreamRequest(flt, heartbeat, cursor, cursor_reset)
+
+
+# -- what a log of detected alerts can serve (``serve --bus``) -------------------------------------
+
+def check_served(flt: AlertFilter, detectors: Sequence[DetectOptions]) -> None:
+    """Refuse (:class:`ParamError`, a 400 naming the parameter and the detectors' value) a
+    request that the alert log, written by detectors with ``detectors``' options, cannot
+    serve exactly; nothing when it can, or when no detector is known (``[]``: nothing to judge
+    by yet). The one rule of ``serve --bus`` (SPEC 7: each connection only post-filters, so a
+    frontend must never accept a filter wider than what was detected and silently deliver less).
+
+    A frontend holds only what every detector (partition) kept, so the request must lie within
+    the weakest of them:
+
+    - ``types``: each asked type detected by every detector;
+    - ``threshold`` (when ``odds_drop`` is asked): at least the largest detector threshold (its
+      filter's too); refused outright when a detector measures in another unit (``prob``:
+      a threshold in cents is no exact post-filter of it) or from its anchor
+      (``reference=anchor``: its alerts are not the last-price moves a threshold filters);
+    - ``line_threshold`` (when ``line_move`` is asked): at least the largest detector line
+      threshold; refused outright when a detector measures from its anchor (as above);
+    - ``direction``, ``sports``, ``event_id``, ``bookmakers``, ``markets``, ``kinds``: within
+      each detector's own filter (a detector keeping ``toward_dog`` only cannot serve ``both``).
+
+    Steam is judged by ``types`` alone: it is detected with the detectors' own settings (echoed
+    by :func:`agreed_steam`), as the single process's with the server's. Not judged: a
+    detector's ``cooldown_ms`` (suppressed alerts are a detection setting, not a filter) and
+    ``reprime_after_suspension=False`` (it adds alerts, never removes them).
+    """
+    if not detectors:
+        return
+    asked = flt.types if flt.types is not None else frozenset(SIGNALS)
+    held = frozenset(SIGNALS)
+    for o in detectors:
+        held &= o.types & (o.filter.types if o.filter.types is not None else held)
+    missing = [t for t in SIGNALS if t in asked and t not in held]
+    if missing:
+        kept = ", ".join(t for t in SIGNALS if t in held) or "none"
+        raise ParamError("types", f"{missing[0]} is not detected by every detector of the alert log "
+                                  f"(all of them detect: {kept})", f"comma-separated, each one of: {kept}")
+    if "odds_drop" in asked:
+        _check_threshold(flt.threshold if flt.threshold is not None else THRESHOLD_RANGE[0], detectors)
+    if "line_move" in asked:
+        line = flt.line_threshold if flt.line_threshold is not None else LINE_THRESHOLD_RANGE[0]
+        for o in detectors:
+            if o.reference == "anchor":
+                raise ParamError("line_threshold", f"{line:g}: the detectors measure line moves from an anchor "
+                                                   f"(reference anchor, line threshold {o.line_threshold:g}), not "
+                                                   f"from the last line, so no line threshold filters them exactly",
+                                 "types without line_move")
+        floor = max(max(o.line_threshold, o.filter.line_threshold or 0) for o in detectors)
+        if line < floor:
+            raise ParamError("line_threshold", f"{line:g} is below the detectors' line threshold ({floor:g} "
+                                               f"points): smaller line moves are not in the alert log",
+                             f"points {floor:g}..{LINE_THRESHOLD_RANGE[1]:g}")
+    for o in detectors:
+        kept_dir = o.filter.direction
+        if kept_dir != "both" and flt.direction != kept_dir:
+            raise ParamError("direction", f"{flt.direction} is not in the alert log: its detectors keep "
+                                          f"{kept_dir} only", kept_dir)
+        for name, field in (("sports", "sports"), ("event_id", "event_ids"), ("bookmakers", "bookmakers"),
+                            ("markets", "markets"), ("kinds", "kinds")):
+            theirs: frozenset[str] | None = getattr(o.filter, field)
+            ours: frozenset[str] | None = getattr(flt, field)
+            if theirs is not None and (ours is None or not ours <= theirs):
+                shown = "every one" if ours is None else ", ".join(sorted(ours - theirs))
+                raise ParamError(name, f"{_show(shown)}: the alert log holds only {_show(', '.join(sorted(theirs)))} "
+                                       f"(the detectors' filter)", f"within: {', '.join(sorted(theirs))}")
+
+
+def _check_threshold(t: int | float, detectors: Sequence[DetectOptions]) -> None:
+    """:func:`check_served`'s price threshold rule."""
+    for o in detectors:
+        if o.unit != "cents":
+            raise ParamError("threshold", f"{t:g}: the detectors measure price moves in {o.unit} (threshold "
+                                          f"{o.threshold:g} {o.unit}), which a threshold in cents cannot filter "
+                                          f"exactly", "types without odds_drop")
+        if o.reference == "anchor":
+            raise ParamError("threshold", f"{t:g}: the detectors measure price moves from an anchor (reference "
+                                          f"anchor, threshold {o.threshold:g}), not from the last price, so no "
+                                          f"threshold filters them exactly", "types without odds_drop")
+    floor = max(max(o.threshold, o.filter.threshold or 0) for o in detectors)
+    if t < floor:
+        raise ParamError("threshold", f"{t:g} is below the detectors' threshold ({floor:g} cents): smaller price "
+                                      f"drops are not in the alert log",
+                         f"integer {math.ceil(floor)}..{THRESHOLD_RANGE[1]}")
+
+
+def steam_echo(options: DetectOptions) -> dict[str, Any]:
+    """How ``options`` detect steam (SPEC 11), as the ``connected`` frame echoes it: the books
+    needed, the window, the moves that count (cents of a price move, points of a line move;
+    their defaults are the thresholds) and the book groups."""
+    o = options
+    return {"books": o.steam_books, "window_ms": o.steam_window_ms,
+            "threshold": o.steam_threshold if o.steam_threshold is not None else o.threshold,
+            "line_threshold": o.steam_line_threshold if o.steam_line_threshold is not None else o.line_threshold,
+            "groups": [sorted(g) for g in o.steam_groups]}
+
+
+def agreed_steam(detectors: Sequence[DetectOptions]) -> dict[str, Any] | None:
+    """The steam settings every detector detecting steam shares (:func:`steam_echo`);
+    ``None`` when none detects steam or they differ (then nothing is echoed)."""
+    echoes = [steam_echo(o) for o in detectors if "steam" in o.types]
+    if not echoes or any(e != echoes[0] for e in echoes[1:]):
+        return None
+    return echoes[0]
