@@ -156,21 +156,24 @@ def test_ingest_changes_only_the_settings_given_and_keeps_its_partition_count(na
 # -- #1: detect's defaults are the serve engine's, and recorded -------------------------------
 def test_a_default_detector_detects_what_serve_detects_and_records_it(nats_server_module: NatsServer) -> None:
     """A 7-cent drop (below replay's default 10, above serve's 1) is in the log of a detector
-    at its defaults, and the registry holds exactly serve's engine options."""
+    at detect's defaults, and the registry holds exactly serve's engine options (that the
+    command's flags default to DETECT_DEFAULTS: tests/test_h13_busfix_units.py)."""
     from dropengine.bus.log import AlertLog, QuoteLog
     from dropengine.bus.registry import DetectorRecord, recorded_detectors
     from dropengine.server.ingest import ServeConfig
 
     pfx = prefix()
 
-    async def setup() -> None:
-        async with await bus_for(nats_server_module, pfx) as bus:
-            await QuoteLog(bus).publish(0, 5_000, [Quote("nba", "e1", "pin", "h2h_home", -110, 1_000),
-                                                   Quote("nba", "e1", "pin", "h2h_home", -117, 2_000)])
+    async def detect() -> None:
+        from dropengine.bus.detector import Detector
+        from dropengine.cli.bus import DETECT_DEFAULTS
 
-    run(setup())
-    res = _detect(nats_server_module, pfx, "--partition", "0/1", "--duration", "1.0")
-    assert res.exit_code == 0, res.output
+        async with await bus_for(nats_server_module, pfx) as bus:
+            last = await QuoteLog(bus).publish(0, 5_000, [Quote("nba", "e1", "pin", "h2h_home", -110, 1_000),
+                                                          Quote("nba", "e1", "pin", "h2h_home", -117, 2_000)])
+            await Detector(bus, 0, 1, DETECT_DEFAULTS).run(until_seq=last)
+
+    run(detect())
 
     async def look() -> tuple[list[DetectorRecord], list[tuple[float, float]]]:
         async with await bus_for(nats_server_module, pfx, streams=False) as bus:

@@ -83,6 +83,11 @@ def test_detect_defaults_are_the_serve_engines_and_other_commands_keep_the_cores
         threshold=serve.threshold, types=",".join(serve.types), line_threshold=1,
         steam_threshold=serve.steam_threshold)
     assert isinstance(_detect_with("--unit", "prob", "--threshold", "2"), DetectOptions)
+    from dropengine.cli.bus import detect_cmd
+
+    declared = {p.name: p.default for p in detect_cmd.params}
+    assert (declared["threshold"], declared["direction"], declared["reference"]) == (
+        serve.threshold, serve.filter.direction, serve.reference)
     text = CliRunner().invoke(main, ["detect", "--help"]).output
     assert "'dropengine serve'" in text and "post-filters" in text and "[default: 1]" in text
     assert "[default: 10]" in CliRunner().invoke(main, ["replay", "--help"]).output
