@@ -96,7 +96,8 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
     direction, event_id, bookmakers, markets, kinds, heartbeat_s, since and last_event_id
     (or the Last-Event-ID header). Detection runs once (steam with the --steam-* settings);
     each connection only filters. Alerts carry an id; a client that reconnects with it gets
-    every alert it missed (or a `reset` frame when they are no longer buffered). Also:
+    every alert it missed (or a `reset` frame when they are no longer buffered, or the id is
+    malformed). Also:
     GET / (a live page), /healthz, /metrics. Needs the server extra:
     pip install 'dropengine[server]'.
 
@@ -105,7 +106,10 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
     give an alert the same id; a client resumes with Last-Event-ID on any of them and gets
     exactly what it missed while the log holds it (older than the ring: read from the log),
     or a `reset` (trimmed from the log, another epoch, ahead of the log; a hole in the log).
-    /healthz is degraded while the bus is unreachable.
+    A request the detectors' recorded options do not cover (a type they do not detect, a
+    threshold or line_threshold below theirs, a direction or filter outside theirs) is a 400
+    naming the parameter and their value, never served short; steam settings are echoed
+    when the detectors agree. /healthz is degraded while the bus is unreachable.
 
     Exit status: 0 after SIGINT/SIGTERM; 2 when it cannot start (a bad flag, a missing
     extra, a busy port, a replay file that is missing, unreadable or of no known format,
