@@ -408,7 +408,7 @@ class BusFeed:
         self._detectors_at = time.monotonic()
         try:
             records = await recorded_detectors(self.bus)
-        except BusError as exc:
+        except Exception as exc:  # (never the watch task's end: lag and rebases are looked at here too)
             if not self.detectors_error:
                 log.warning("cannot read the detectors' options (%s): judging requests by the last ones read", exc)
             self.detectors_error = str(exc)
