@@ -52,6 +52,7 @@ from typing import Any, Final
 import msgspec
 
 from ..core.alerts import Alert
+from ..core.epoch import new_epoch  # re-exported: the server's epochs, named by the core's rule
 from ..core.errors import ConfigError
 from ..core.filters import AlertFilter
 from ..core.quote import MAX_MS
@@ -554,13 +555,3 @@ class Hub:
         gaps = [(int(lo), int(hi)) for lo, hi in doc.get("gaps", ())]
         return cls(epoch, next_seq=doc["next_seq"], entries=kept, evicted_ms=evicted, gaps=gaps, **kwargs)
 
-
-def new_epoch(entropy: int) -> str:
-    """A base36 epoch name from ``entropy`` (the caller supplies randomness or time)."""
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    n = abs(int(entropy)) or 1
-    out = ""
-    while n and len(out) < 12:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out
