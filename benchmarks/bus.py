@@ -64,7 +64,7 @@ def _binary() -> str:
 
 def drop(i: int) -> Drop:
     return Drop(sport_key="americanfootball_nfl", event_id=f"ev{i % 97:04d}", bookmaker="draftkings",
-                side="h2h_home", kind="h2h", market_key="h2h", prev=-110, new=-135, delta=25,
+                side="h2h_home", kind="game", market_key="h2h", prev=-110, new=-135, delta=25,
                 direction="toward_favorite", last_update=1_700_000_000_000 + i, timestamp=1_700_000_000_500 + i,
                 elapsed_ms=500, home_team="Home Team", away_team="Away Team")
 

@@ -1,7 +1,7 @@
 """Breaker (issue 13): hostile messages in the quote stream and the alert log, on a real
 nats-server (one per module, a prefix per test).
 
-Each test is a strict xfail naming what is wrong today; it passes once the bug is fixed.
+Each test was a strict xfail naming what was wrong; all are fixed now and stay as regression tests.
 Invariant under attack: a message in ``{prefix}.quotes.{i}`` or ``{prefix}.alerts.{i}`` that
 is not what the writers write is skipped and counted; it never crashes or stalls the
 detector or the frontend (the messages after it are still detected / served).
@@ -147,11 +147,6 @@ def test_decode_quotes_refuses_what_encode_quotes_refuses(now_ms: int) -> None:
         decode_quotes(data)
 
 
-@pytest.mark.xfail(strict=True, reason="nothing ties the quote stream's partition count to the detectors': ingest "
-                   "--partitions 4 puts events of crc32%2==0 in quotes.0 AND quotes.2; detectors --partition I/2 read "
-                   "quotes.0/quotes.1 only, see no foreign quote (crc%4 in {0,2} implies crc%2==0) and silently "
-                   "never read quotes.2/quotes.3: half the events are never detected, with no count, warning or "
-                   "error (bus/detector.py foreign check; bus/ingest.py)")
 def test_detectors_with_fewer_partitions_than_the_ingest_do_not_silently_lose_events(
         nats_server_module: NatsServer) -> None:
     from dropengine.bus.ingest import BusIngest
@@ -184,11 +179,6 @@ def test_detectors_with_fewer_partitions_than_the_ingest_do_not_silently_lose_ev
     assert sum(s.published for s in stats) == expected or told, (stats, refused)
 
 
-@pytest.mark.xfail(strict=True, reason="bus/detector.py _sync_log trusts the last alert's Dropengine-Source blindly: "
-                   "one message on the subject whose source is beyond anything the quote stream ever held "
-                   "(9999999999999999999.0) makes every later detection 'already in the log' - the partition "
-                   "publishes nothing more, forever, counted only as skipped; a source past the quote stream's "
-                   "last sequence should be refused (or at least not trusted)")
 def test_a_source_header_beyond_the_quote_stream_does_not_silence_the_partition(
         nats_server_module: NatsServer) -> None:
     from dropengine.bus.ingest import BusIngest
@@ -223,10 +213,6 @@ _GOOD_DROP = {"type": "odds_drop", "sport_key": "nba", "event_id": "e1", "bookma
     pytest.param({"timestamp": -99, "last_update": -5}, id="negative-times"),
     pytest.param({"prev": 0, "new": 0, "delta": 999999}, id="zero-prices-and-a-delta-they-cannot-make"),
 ])
-@pytest.mark.xfail(strict=True, reason="bus/codec.py decode_alert checks the JSON's shape only (msgspec types of "
-                   "core.alerts, no validation): an alert-log message that no engine can produce is accepted, "
-                   "so every frontend serves it to every client as a real alert instead of skipping and counting "
-                   "it (AlertLog.bad_messages)")
 def test_an_alert_no_engine_can_produce_is_not_decoded_as_an_alert(change: dict[str, Any]) -> None:
     import json
 
@@ -237,11 +223,6 @@ def test_an_alert_no_engine_can_produce_is_not_decoded_as_an_alert(change: dict[
         decode_alert(json.dumps({**_GOOD_DROP, **change}).encode())
 
 
-@pytest.mark.xfail(strict=True, reason="bus/config.py: stream names upper-case the prefix and turn '-' into '_', so "
-                   "prefixes 'x-y', 'x_y', 'X_Y' (all valid) name ONE stream X_Y_ALERTS; ensure_streams refuses the "
-                   "second deployment, but readers never look at the stream's subjects: `serve --bus --bus-prefix "
-                   "x_y` serves deployment x-y's alerts as its own (AlertLog.info/read/follow read the whole "
-                   "stream). Suggest: one spelling per stream (refuse upper case / '-'), or check the subjects")
 def test_a_frontend_of_one_prefix_never_serves_another_prefixs_alerts(nats_server_module: NatsServer) -> None:
     from dropengine.core.errors import BusError
 

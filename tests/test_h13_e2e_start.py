@@ -150,7 +150,8 @@ def test_detect_starts_through_a_timed_out_bus_request(nats_server_module: NatsS
 
     asyncio.run(asyncio.wait_for(ingest(), 20))
     args = ["detect", "--bus", config.servers[0], "--bus-prefix", config.prefix, "--partition", "0/1", "--types",
-            TYPES, "--checkpoint-every", "0.2", "--lease-ttl", "1", "--status-every", "0", "--log-level", "warning"]
+            TYPES, "--threshold", "10", "--line-threshold", "0.5",
+            "--checkpoint-every", "0.2", "--lease-ttl", "1", "--status-every", "0", "--log-level", "warning"]
     with child(args, tmp_path, TIMEOUTS) as proc:
         wait_for(lambda: len(asyncio.run(log_alerts())) >= len(expected), proc, tmp_path, "the alerts in the log")
         proc.send_signal(signal.SIGTERM)
