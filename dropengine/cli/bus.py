@@ -22,11 +22,10 @@ import click
 from ..core.errors import BusError, ConfigError, DropEngineError, FencedError, SnapshotError
 from ..core.options import DetectOptions
 from ..core.partition import MAX_PARTITIONS, parse_partition
-from ..live.transport import TRANSPORTS
 from ..server.ingest import ServeConfig
 from .extras import StartupError, require_extra
-from .mock_upstream import speed_callback
 from .options import detect_options
+from .serve import source_from_spec, source_options
 
 __all__ = ["DETECT_DEFAULTS", "EXIT_FENCED", "detect_cmd", "ingest_cmd"]
 
@@ -387,16 +386,7 @@ async def _streams_ready(bus: Any, stop: asyncio.Event) -> bool:
 @click.option("--allow-shrink", is_flag=True,
               help="Allow --log-max-*/--quote-max-*/--replicas to LOWER the settings of existing streams "
                    "(trims what they hold at once, or removes copies). Without it that is refused (exit 2).")
-@click.option("--speed", default="1", show_default=True, callback=speed_callback,
-              help="With replay: times the recorded pace, or 'max'.")
-@click.option("--max-gap", type=click.FloatRange(min=0), default=5.0, show_default=True,
-              help="With replay: longest pause between two recorded moments, in seconds.")
-@click.option("--upstream-key", envvar="DROPENGINE_UPSTREAM_KEY", default=None, show_envvar=True,
-              help="With upstream: its API key (DROPENGINE_API_KEY also works).")
-@click.option("--sports", default="all", show_default=True,
-              help="With upstream: 'all' (every active sport, refreshed every 5 minutes) or a,b.")
-@click.option("--transport", type=click.Choice(TRANSPORTS), default="sse", show_default=True,
-              help="With upstream: how to connect to it.")
+@source_options
 @_duration_option
 @_status_option
 @_log_option
@@ -433,8 +423,6 @@ def ingest_cmd(source_spec: str, bus_config: Any, bus_given: frozenset[str], par
           --bus nats://127.0.0.1:4222 --partitions 2
     """
     require_extra("bus", "dropengine ingest")
-    from .serve import source_from_spec
-
     source = source_from_spec(source_spec, speed, max_gap, upstream_key, sports, transport, "dropengine ingest")
     _logging(log_level)
 

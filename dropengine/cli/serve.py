@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from ..server.sources import ReplaySource, UpstreamSource
 
-__all__ = ["serve_cmd", "source_from_spec"]
+__all__ = ["serve_cmd", "source_from_spec", "source_options"]
 
 
 #: Flags that mean something only with --source (an engine, a source, a state file): refused
@@ -35,6 +36,26 @@ __all__ = ["serve_cmd", "source_from_spec"]
 _SOURCE_ONLY: Final = ("speed", "max_gap", "upstream_key", "sports", "transport", "state_path", "state_every",
                        "state_max_age", "evict_idle", "evict_started", "steam_books", "steam_window",
                        "steam_groups", "key_numbers", "steam_threshold")
+
+
+def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """How a ``--source`` is read (``--speed --max-gap`` for a replay, ``--upstream-key --sports
+    --transport`` for the upstream), declared once for ``serve`` and ``ingest``; the command gets
+    them as ``speed, max_gap, upstream_key, sports, transport`` (see :func:`source_from_spec`)."""
+    for decorate in reversed((
+        click.option("--speed", default="1", show_default=True, callback=speed_callback,
+                     help="With replay: times the recorded pace, or 'max'."),
+        click.option("--max-gap", type=click.FloatRange(min=0), default=5.0, show_default=True,
+                     help="With replay: longest pause between two recorded moments, in seconds."),
+        click.option("--upstream-key", envvar="DROPENGINE_UPSTREAM_KEY", default=None, show_envvar=True,
+                     help="With upstream: its API key (DROPENGINE_API_KEY also works)."),
+        click.option("--sports", default="all", show_default=True,
+                     help="With upstream: 'all' (every active sport, refreshed every 5 minutes) or a,b."),
+        click.option("--transport", type=click.Choice(TRANSPORTS), default="sse", show_default=True,
+                     help="With upstream: how to connect to it."),
+    )):
+        f = decorate(f)
+    return f
 
 
 @click.command("serve")
@@ -47,16 +68,7 @@ _SOURCE_ONLY: Final = ("speed", "max_gap", "upstream_key", "sports", "transport"
                    "same on every frontend, so clients may resume on any. Needs the bus extra.")
 @click.option("--bus-prefix", default="dropengine", show_default=True, metavar="NAME",
               help="With --bus: the deployment's prefix (its log is the stream {PREFIX}_ALERTS).")
-@click.option("--speed", default="1", show_default=True, callback=speed_callback,
-              help="With replay: times the recorded pace, or 'max'.")
-@click.option("--max-gap", type=click.FloatRange(min=0), default=5.0, show_default=True,
-              help="With replay: longest pause between two recorded moments, in seconds.")
-@click.option("--upstream-key", envvar="DROPENGINE_UPSTREAM_KEY", default=None, show_envvar=True,
-              help="With upstream: its API key (DROPENGINE_API_KEY also works).")
-@click.option("--sports", default="all", show_default=True,
-              help="With upstream: 'all' (every active sport, refreshed every 5 minutes) or a,b.")
-@click.option("--transport", type=click.Choice(TRANSPORTS), default="sse", show_default=True,
-              help="With upstream: how to connect to it.")
+@source_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0 picks a free port.")
 @click.option("--keys", "keys_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
