@@ -78,11 +78,14 @@ def transient(exc: BaseException) -> bool:
 
 
 async def retry_unavailable(what: str, call: Callable[[], Awaitable[T]], *, logger: logging.Logger | None = None,
-                            first_s: float = 0.1, max_s: float = 2.0) -> T:
+                            first_s: float = 0.1, max_s: float = 2.0,
+                            on_failure: Callable[[], Awaitable[None]] | None = None) -> T:
     """``await call()`` until it does not fail with :class:`BusUnavailable`: a transient
     failure is waited out with backoff (``first_s`` doubling to ``max_s``), logged as ONE
     warning per outage (and one line when the bus answers again). Definite errors leave at
-    once. Runs until the bus answers: the caller stops it by cancelling (SIGTERM, --duration)."""
+    once, also from ``on_failure`` (awaited after each failed attempt: a caller's count, or
+    its look at whether what it writes to still exists). Runs until the bus answers: the
+    caller stops it by cancelling (SIGTERM, --duration)."""
     out = logger if logger is not None else log
     pause, failed = first_s, 0
     while True:
@@ -92,6 +95,8 @@ async def retry_unavailable(what: str, call: Callable[[], Awaitable[T]], *, logg
             if not failed:
                 out.warning("%s: the bus does not answer (%s); retrying until it does", what, exc)
             failed += 1
+            if on_failure is not None:
+                await on_failure()
             await asyncio.sleep(pause)
             pause = min(pause * 2, max_s)
             continue

@@ -139,24 +139,17 @@ class BusIngest:
         source is held back meanwhile (backpressure). A definite refusal (too large, the
         stream deleted, the connection closed) leaves as :class:`BusError`."""
         message_id = new_quote_id(i)
-        pause, failed = _RETRY_FIRST_S, 0
-        while True:
-            try:
-                seq = await self.log.publish(i, now_ms, chunk, message_id=message_id)
-            except BusUnavailable as exc:
-                if not failed:
-                    log.warning("ingest: publishing to partition %d failed (%s); holding the source back and "
-                                "retrying until the bus answers", i, exc)
-                failed += 1
-                self._n["retries"] += 1
-                # no responders is also what a DELETED stream answers: look whether it is there
-                await self._stream_exists()
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, _RETRY_MAX_S)
-                continue
-            if failed:
-                log.warning("ingest: partition %d published again after %d failed attempts", i, failed)
-            return seq
+
+        async def attempt() -> int:
+            return await self.log.publish(i, now_ms, chunk, message_id=message_id)
+
+        async def failed() -> None:
+            self._n["retries"] += 1
+            # no responders is also what a DELETED stream answers: look whether it is there
+            await self._stream_exists()
+
+        return await retry_unavailable(f"ingest: partition {i} (the source is held back meanwhile)", attempt,
+                                       logger=log, first_s=_RETRY_FIRST_S, max_s=_RETRY_MAX_S, on_failure=failed)
 
     async def _stream_exists(self) -> None:
         """:class:`StreamNotFound` when the quote stream is gone; a bus that does not answer
