@@ -106,6 +106,10 @@ def _mask(text: str, secret: str) -> str:
     for cut in (40, 64):
         if len(secret) > cut:
             out = re.sub(re.escape(secret[:cut]), "***", out, flags=re.IGNORECASE)
+    # a shortened echo may have cut the key anywhere (it need not start the text): any prefix of
+    # it that the cut left in front of the "..." goes too
+    for n in range(min(len(secret), 64) - 1, 3, -1):
+        out = re.sub(re.escape(secret[:n]) + r"(?=\.\.\.)", "***", out, flags=re.IGNORECASE)
     return out
 
 
@@ -200,6 +204,7 @@ def parse_request(
     but :attr:`StreamRequest.cursor_reset` (see the module docstring), ``secrets`` (the API
     key presented) masked in it."""
     query = _single(raw_query, multi)
+    secrets = tuple(secrets)  # used twice for a malformed cursor
     threshold = _int(query, "threshold", *THRESHOLD_RANGE, default=10)
     assert threshold is not None
     direction = query.get("direction", "both").strip()
@@ -237,8 +242,9 @@ def parse_request(
         cursor = parse_cursor(raw_cursor)
         if cursor is None:  # a reset, not a 400 (module docstring); the text shortened, keys masked
             since_text = "from since" if since is not None else "from now"
-            cursor_reset = mask(f"{name} {_show(raw_cursor)} is not an alert id (EPOCH-SEQ, an id this server "
-                                f"sent): resuming {since_text}", secrets)
+            shown = _show(mask(raw_cursor, secrets))  # masked before it is shortened (a cut key is no match)
+            cursor_reset = mask(f"{name} {shown} is not an alert id (EPOCH-SEQ, an id this server sent): "
+                                f"resuming {since_text}", secrets)
     flt = AlertFilter(
         direction,  # one of DIRECTIONS, checked above
         sports, frozenset({event_id.strip()}) if event_id is not None else None, bookmakers, markets, kinds,
