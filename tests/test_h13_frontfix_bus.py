@@ -141,7 +141,9 @@ def test_requests_the_log_cannot_honour_are_refused_naming_the_detectors_value(
         # detectors restarted with steam (same settings): steam requests are served, settings echoed
         steam = DetectOptions.build(types="odds_drop,steam", steam_books=2)
         record(cfg, steam, steam)
-        natsutil.wait_until(lambda: srv.feed is not None and srv.feed.detectors[0].options == steam, 10, "re-read")
+        # both records re-read (a read between the two writes sees one new and one old record)
+        natsutil.wait_until(lambda: srv.feed is not None and len(srv.feed.detectors) == 2
+                            and all(d.options == steam for d in srv.feed.detectors), 10, "re-read")
         connected = first_frames(url, 1, types="steam")[0]
         assert connected["steam"] == steam_echo(steam) and connected["steam"]["books"] == 2
         # a malformed cursor: 200 and a reset naming it, as in single-process serve
