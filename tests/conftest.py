@@ -57,6 +57,20 @@ def require_nats_server() -> str:
     pytest.skip(reason)
 
 
+def require_fast() -> None:
+    """Skip unless the compiled accelerator (numba, the ``[fast]`` extra) can be used; under
+    ``DROPENGINE_REQUIRE_FAST=1`` (``.ci/run`` sets it) its absence is a failure, so CI always runs
+    the conformance suite on both the accelerated and the pure path."""
+    import importlib.util
+
+    if importlib.util.find_spec("numba") is not None and os.environ.get("DROPENGINE_PURE") != "1":
+        return
+    reason = "no numba (install the [fast] extra), or DROPENGINE_PURE=1"
+    if os.environ.get("DROPENGINE_REQUIRE_FAST") == "1":
+        pytest.fail(reason + "; DROPENGINE_REQUIRE_FAST=1 makes this a failure")
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def nfl_dir() -> Path:
     return require_data("theoddsapi_nfl")

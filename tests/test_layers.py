@@ -27,7 +27,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dropengine"
 ALLOWED_LAYERS: dict[str, frozenset[str]] = {
     "core": frozenset({"core"}),
     "formats": frozenset({"core", "formats"}),
-    "analysis": frozenset({"core", "formats", "analysis"}),
+    "fast": frozenset({"core", "fast"}),
+    "analysis": frozenset({"core", "formats", "fast", "analysis"}),
     "io": frozenset({"core", "formats", "analysis", "io"}),
     "sim": frozenset({"core", "formats", "io", "sim"}),
     "live": frozenset({"core", "formats", "live"}),
@@ -45,6 +46,7 @@ ALLOWED_LAYERS: dict[str, frozenset[str]] = {
 THIRD_PARTY: dict[str, frozenset[str]] = {
     "core": frozenset({"msgspec", "typing_extensions"}),
     "formats": frozenset({"msgspec", "typing_extensions"}),
+    "fast": frozenset({"msgspec", "typing_extensions", "numpy", "numba"}),
     "analysis": frozenset({"msgspec", "typing_extensions", "polars", "numpy"}),
     "io": frozenset({"msgspec", "typing_extensions", "polars", "numpy", "rich", "matplotlib"}),
     "sim": frozenset({"msgspec", "typing_extensions", "rich", "polars"}),
@@ -69,7 +71,7 @@ PURE = frozenset({"core", "formats"})
 
 #: Libraries that ``import dropengine`` must not load (the embedded default stays small).
 HEAVY = ("httpx", "httpx_sse", "websockets", "starlette", "sse_starlette", "uvicorn", "polars", "numpy",
-         "matplotlib", "rich", "click", "nats", "dask", "distributed")
+         "matplotlib", "rich", "click", "nats", "dask", "distributed", "numba", "llvmlite")
 
 
 @dataclass(frozen=True)
