@@ -1,0 +1,472 @@
+"""Compiled cooldown (SPEC 12) and steam (SPEC 11) over detected moves, in arrival order.
+
+The stream engine routes each detected move through :class:`~dropengine.core.steam.SignalRouter`
+(its :class:`~dropengine.core.steam.Cooldown` and :class:`~dropengine.core.steam.SteamTracker`),
+one Python object per move. This module is the same routing as one pass over integer arrays,
+compiled with numba (imported on first use only, never at ``import dropengine``), for the batch
+engine's compiled path. Its contract is identity with the router: on any sequence of moves,
+the same moves returned, the same cooldown count, the same steams (the same completing move,
+``T`` and books in the same order), so the alerts built from it are the router's, byte for byte
+(``tests/test_h14_steam_*`` compare them on adversarial move sequences and engine streams).
+
+What the pass takes, per move in arrival order (a quote's price move before its line move), is
+:class:`MoveArrays`; what it gives is :class:`Routed`. The rules it restates, each as the router
+states it:
+
+- cooldown (SPEC 12): per key (a price key and a line series are different keys), a move is
+  suppressed when the key's last unsuppressed move is less than ``cooldown_ms`` older in
+  ``last_update``; suppressed moves do not restart it, and still count for steam;
+- returned: not suppressed, its type asked (``types``), and the filter accepts it (the caller
+  hands the filter's verdict per move, ``passes``, as polars or the filter computes it);
+- steam (SPEC 11): a move counts when its size crosses the steam floor
+  (:func:`steam_counts`); per group ``(event_id, outcome, direction)`` each book's latest
+  counted move (by arrival) is kept, ``T`` is the newest ``last_update`` among them, the window
+  is ``[T - steam_window_ms, ...]``, a book group (``steam_groups``) counts once by its earliest
+  move in the window, and a group that fired at ``T = F`` is quiet while ``T < F + window``.
+
+The steams themselves (:class:`~dropengine.core.alerts.Steam` values, and whether the filter
+accepts them) are built in Python from the moves the pass names (:func:`steam_alerts`): they are
+few, and a steam's fields are its moves' fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..core.alerts import Drop, LineMove, Steam
+from ..core.errors import ConfigError
+from ..core.filters import AlertFilter
+from ..core.options import DetectOptions
+from ..core.rules import outcome_of, threshold_floor
+from ..core.steam import LINE_TAG, PRICE_TAG, SteamTracker, _book_of
+
+__all__ = [
+    "MoveArrays", "Routed", "alert_order", "book_units", "move_arrays", "route", "route_moves",
+    "steam_alert", "steam_alerts", "steam_counts",
+]
+
+I64 = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+F64 = npt.NDArray[np.float64]
+Move = Drop | LineMove
+
+# --------------------------------------------------------------------------------------------
+# The compiled passes. Plain Python/numpy (readable, and runnable without numba, slowly); jitted
+# by _compiled() on first use. They call no other function of this module (numba would need it
+# jitted first), and take only arrays and scalars.
+
+
+def _dense_ids_py(keys: I64) -> tuple[I64, int]:
+    """Dense ids ``0..n-1`` for arbitrary int64 keys, in order of first appearance (an
+    open-addressing hash table: one probe sequence per key, no sort)."""
+    n = keys.shape[0]
+    cap = 16
+    while cap < 2 * n:
+        cap *= 2
+    mask = cap - 1
+    table_key = np.empty(cap, np.int64)
+    table_id = np.full(cap, -1, np.int64)
+    out = np.empty(n, np.int64)
+    count = 0
+    for i in range(n):
+        k = keys[i]
+        # splitmix64's finalizer spreads nearby keys (ids built as a * m + b) over the table
+        h = np.uint64(k) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= h >> np.uint64(31)
+        j = np.int64(h & np.uint64(mask))
+        while True:
+            tid = table_id[j]
+            if tid < 0:
+                table_key[j] = k
+                table_id[j] = count
+                out[i] = count
+                count += 1
+                break
+            if table_key[j] == k:
+                out[i] = tid
+                break
+            j = (j + 1) & mask
+    return out, count
+
+
+def _route_py(
+    lu: I64, cool_key: I64, n_cool: int, passes: Bools, counts: Bools, group: I64, n_groups: int,
+    book: I64, n_books: int, unit: I64, n_units: int, units_on: bool, cooldown_ms: int, steam_on: bool,
+    steam_books: int, window: int,
+) -> tuple[Bools, int, I64, I64, I64, I64]:
+    """The routing pass (see the module docstring): ``(returned, cooled, fire_move, fire_t,
+    member_start, members)``. Each line restates :meth:`SignalRouter.route` /
+    :meth:`SteamTracker.add` / :meth:`Cooldown.allow`; the arrival sequence of a counted move
+    is its index ``i`` (moves are in arrival order)."""
+    n = lu.shape[0]
+    returned = np.zeros(n, np.bool_)
+    cooled = 0
+    # Cooldown: the last unsuppressed last_update per key
+    last = np.zeros(max(n_cool, 1), np.int64)
+    has_last = np.zeros(max(n_cool, 1), np.bool_)
+    # Steam groups: each book's latest counted move kept in a per-group linked list of slots
+    # (one slot per (group, book) pair: at most one new slot per move)
+    ng = max(n_groups, 1)
+    head = np.full(ng, -1, np.int64)
+    newest = np.full(ng, -1, np.int64)  # T (SteamTracker's _Group.newest starts at -1)
+    fired = np.zeros(ng, np.int64)
+    has_fired = np.zeros(ng, np.bool_)
+    size = np.zeros(ng, np.int64)  # how many books a group holds
+    slots = max(n, 1) if steam_on else 1
+    slot_book = np.empty(slots, np.int64)
+    slot_move = np.empty(slots, np.int64)
+    slot_next = np.empty(slots, np.int64)
+    n_slots = 0
+    inside = np.empty(max(n_books, 1), np.int64)
+    counted = np.empty(max(n_books, 1), np.int64)
+    unit_seen = np.full(max(n_units, 1), -1, np.int64)  # stamped with the move's index: never cleared
+    # steams fired: grown by doubling
+    fire_move = np.empty(16, np.int64)
+    fire_t = np.empty(16, np.int64)
+    member_start = np.zeros(17, np.int64)
+    members = np.empty(64, np.int64)
+    n_fired = 0
+    n_members = 0
+    for i in range(n):
+        x = lu[i]
+        # SPEC 12 (Cooldown.allow): suppressed when the key's last alert is < cooldown_ms older
+        go = True
+        if cooldown_ms > 0:
+            k = cool_key[i]
+            if has_last[k] and x - last[k] < cooldown_ms:
+                go = False
+                cooled += 1
+            else:
+                has_last[k] = True
+                last[k] = x
+        if go and passes[i]:
+            returned[i] = True
+        if not steam_on or not counts[i]:
+            continue
+        # SPEC 11 (SteamTracker.add): the book's latest move in its group
+        g = group[i]
+        b = book[i]
+        s = head[g]
+        while s >= 0 and slot_book[s] != b:
+            s = slot_next[s]
+        if s >= 0:
+            old = lu[slot_move[s]]
+            slot_move[s] = i
+            if old == newest[g] and x < old:
+                # the newest was replaced by an older one: T is taken again over the group
+                t = np.int64(-1)
+                r = head[g]
+                first = True
+                while r >= 0:
+                    v = lu[slot_move[r]]
+                    if first or v > t:
+                        t = v
+                        first = False
+                    r = slot_next[r]
+                newest[g] = t
+            elif x > newest[g]:
+                newest[g] = x
+        else:
+            slot_book[n_slots] = b
+            slot_move[n_slots] = i
+            slot_next[n_slots] = head[g]
+            head[g] = n_slots
+            n_slots += 1
+            size[g] += 1
+            if x > newest[g]:
+                newest[g] = x
+        t = newest[g]
+        if has_fired[g] and t < fired[g] + window:
+            continue  # the group's cooldown: one window after its last firing
+        if size[g] < steam_books:
+            continue
+        low = t - window
+        cnt = 0
+        r = head[g]
+        while r >= 0:
+            m = slot_move[r]
+            if lu[m] >= low:
+                inside[cnt] = m
+                cnt += 1
+            r = slot_next[r]
+        if cnt < steam_books:
+            continue
+        # books in last_update order, ties by arrival (the move's index): insertion sort, a
+        # window holds few books
+        for a in range(1, cnt):
+            m = inside[a]
+            v = lu[m]
+            c = a - 1
+            while c >= 0 and (lu[inside[c]] > v or (lu[inside[c]] == v and inside[c] > m)):
+                inside[c + 1] = inside[c]
+                c -= 1
+            inside[c + 1] = m
+        kept = 0
+        if units_on:
+            for a in range(cnt):  # earliest first: a book group counts by its earliest move
+                m = inside[a]
+                u = unit[book[m]]
+                if unit_seen[u] != i:
+                    unit_seen[u] = i
+                    counted[kept] = m
+                    kept += 1
+            if kept < steam_books:
+                continue
+        else:
+            for a in range(cnt):
+                counted[a] = inside[a]
+            kept = cnt
+        fired[g] = t
+        has_fired[g] = True
+        if n_fired == fire_move.shape[0]:
+            grown = np.empty(2 * n_fired, np.int64)
+            grown[:n_fired] = fire_move
+            fire_move = grown
+            grown = np.empty(2 * n_fired, np.int64)
+            grown[:n_fired] = fire_t
+            fire_t = grown
+            grown = np.zeros(2 * n_fired + 1, np.int64)
+            grown[:n_fired + 1] = member_start[:n_fired + 1]
+            member_start = grown
+        while n_members + kept > members.shape[0]:
+            grown = np.empty(2 * members.shape[0], np.int64)
+            grown[:n_members] = members[:n_members]
+            members = grown
+        for a in range(kept):
+            members[n_members + a] = counted[a]
+        n_members += kept
+        fire_move[n_fired] = i
+        fire_t[n_fired] = t
+        n_fired += 1
+        member_start[n_fired] = n_members
+    return (returned, cooled, fire_move[:n_fired].copy(), fire_t[:n_fired].copy(),
+            member_start[:n_fired + 1].copy(), members[:n_members].copy())
+
+
+_JIT: dict[str, Callable[..., Any]] = {}
+
+
+def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The jitted passes (numba imported here, on first use; compiled code cached beside this
+    file, numba's default). ConfigError when numba is missing."""
+    if not _JIT:
+        try:
+            import numba
+        except ImportError:
+            raise ConfigError("accel: 'fast' needs numba: pip install 'dropengine[fast]'") from None
+        jit = numba.njit(cache=True, nogil=True)
+        _JIT["dense"] = jit(_dense_ids_py)
+        _JIT["route"] = jit(_route_py)
+    return _JIT["dense"], _JIT["route"]
+
+
+# --------------------------------------------------------------------------------------------
+# The interface
+
+
+@dataclass(frozen=True, slots=True)
+class MoveArrays:
+    """The detected moves (price moves and line moves, before cooldown and filters) in arrival
+    order, a quote's price move before its line move: one entry per move in each array.
+
+    ``cool_key`` ids are dense (``0 <= id < n_cool_keys``) and a price key never shares one with a
+    line series; ``group`` ids are any int64 (equal for the same ``(event_id, outcome,
+    direction)``, different otherwise; :func:`route` makes them dense unless ``n_groups`` says they
+    are); ``book`` ids index ``book_names``.
+    """
+
+    #: the move's ``last_update`` (data time, unix ms)
+    last_update: I64
+    #: the cooldown key: the price key ``(event_id, bookmaker, side)`` of a price move, the line
+    #: series ``(event_id, bookmaker, line_side)`` of a line move
+    cool_key: I64
+    n_cool_keys: int
+    #: the move's type is asked (``types``) and the filter accepts it (before the cooldown)
+    passes: Bools
+    #: a line move (else a price move)
+    is_line: Bools
+    #: ``delta`` of a price move (cents, as written), ``points`` of a line move
+    size: F64
+    #: the steam group ``(event_id, outcome, direction)``; outcome = the side without its line
+    #: (:func:`rules.outcome_of` of a price move's side, a line move's side as it is)
+    group: I64
+    #: the bookmaker, an index into ``book_names``
+    book: I64
+    book_names: Sequence[str]
+    #: when set, ``group`` ids are already dense (``0 <= id < n_groups``)
+    n_groups: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """What the routing did with each move (:func:`route`)."""
+
+    #: per move: returned (not cooled down, its type asked, the filter passing)
+    returned: Bools
+    #: moves a cooldown suppressed (the engines' ``cooled`` counter)
+    cooled: int
+    #: per steam fired, in firing order: the index of the move that completed it ...
+    fire_move: I64
+    #: ... its ``T`` (the steam's ``last_update``) ...
+    fire_t: I64
+    #: ... and its books: ``members[member_start[j]:member_start[j + 1]]`` are the indices of the
+    #: counted moves, in the order of the steam's ``books``
+    member_start: I64
+    members: I64
+
+    @property
+    def steams(self) -> int:
+        """Steams fired, before the filter (the engines' ``steam`` counter)."""
+        return int(self.fire_move.shape[0])
+
+    def members_of(self, j: int) -> I64:
+        """The move indices of steam ``j``'s books, in order."""
+        return self.members[self.member_start[j]:self.member_start[j + 1]]
+
+
+def steam_counts(size: F64, is_line: Bools, options: DetectOptions) -> Bools:
+    """Per move, whether it counts for steam: ``|size|`` crosses ``steam_threshold`` (price
+    moves) / ``steam_line_threshold`` (line moves), every detected move when unset (as
+    :class:`SignalRouter` compares: ``size >= floor or -size >= floor``)."""
+    out = np.ones(size.shape[0], np.bool_)
+    for line, t in ((False, options.steam_threshold), (True, options.steam_line_threshold)):
+        if t is None:
+            continue
+        floor = threshold_floor(t)
+        of = is_line if line else ~is_line
+        out[of] = (size[of] >= floor) | (-size[of] >= floor)
+    return out
+
+
+def book_units(book_names: Sequence[str], options: DetectOptions) -> tuple[I64, int] | None:
+    """Per book id, its counting unit's id (a ``steam_groups`` group counts once), and how many
+    units; ``None`` without groups. The unit is :class:`SteamTracker`'s own (its name: the group's
+    sorted books, or the book itself), so a book named like a group's name is that unit too."""
+    if not options.steam_groups:
+        return None
+    unit = SteamTracker(1, 0, options.steam_groups)._unit  # the one definition of a book's unit
+    ids: dict[str, int] = {}
+    out = np.array([ids.setdefault(unit.get(b, b), len(ids)) for b in book_names], dtype=np.int64)
+    return out, len(ids)
+
+
+def route(moves: MoveArrays, options: DetectOptions) -> Routed:
+    """Cooldown, ``types``/filter and steam over ``moves`` (in arrival order), as
+    :class:`~dropengine.core.steam.SignalRouter` routes them: the compiled pass (numba)."""
+    dense, run = _compiled()
+    return _run(dense, run, moves, options)
+
+
+def route_moves(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -> Routed:
+    """:func:`route`; with ``compiled=False`` the same pass interpreted (no numba: slow, for
+    tests of the pass's source itself)."""
+    if compiled:
+        return route(moves, options)
+    return _run(_dense_ids_py, _route_py, moves, options)
+
+
+def _run(dense: Callable[..., Any], run: Callable[..., Any], moves: MoveArrays, options: DetectOptions) -> Routed:
+    n = moves.last_update.shape[0]
+    for name in ("cool_key", "passes", "is_line", "size", "group", "book"):
+        if getattr(moves, name).shape[0] != n:
+            raise ConfigError(f"{name}: {getattr(moves, name).shape[0]} entries, last_update has {n}")
+    lu = np.ascontiguousarray(moves.last_update, dtype=np.int64)
+    steam_on = "steam" in options.types
+    if steam_on:
+        if moves.n_groups is None:
+            group, n_groups = dense(np.ascontiguousarray(moves.group, dtype=np.int64))
+        else:
+            group, n_groups = np.ascontiguousarray(moves.group, dtype=np.int64), moves.n_groups
+        counts = steam_counts(np.asarray(moves.size, dtype=np.float64), np.asarray(moves.is_line, np.bool_), options)
+    else:
+        group, n_groups, counts = np.zeros(n, np.int64), 1, np.zeros(n, np.bool_)
+    units = book_units(moves.book_names, options) if steam_on else None
+    unit, n_units = units if units is not None else (np.zeros(1, np.int64), 1)
+    returned, cooled, fire_move, fire_t, member_start, members = run(
+        lu, np.ascontiguousarray(moves.cool_key, dtype=np.int64), int(moves.n_cool_keys),
+        np.ascontiguousarray(moves.passes, dtype=np.bool_), counts, group, int(n_groups),
+        np.ascontiguousarray(moves.book, dtype=np.int64), len(moves.book_names), unit, int(n_units),
+        units is not None, int(options.cooldown_ms), steam_on, int(options.steam_books),
+        int(options.steam_window_ms),
+    )
+    return Routed(returned, int(cooled), fire_move, fire_t, member_start, members)
+
+
+# --------------------------------------------------------------------------------------------
+# Values: steams from their moves, the order of the returned alerts
+
+
+def steam_alert(move: Move, counted: Sequence[Move], t: int) -> Steam:
+    """The :class:`Steam` that ``move`` completed, its books ``counted`` (in order), at ``T = t``:
+    the fields :meth:`SteamTracker.add` writes (its timestamp is the completing move's)."""
+    books = tuple(_book_of(m) for m in counted)
+    outcome = move.side if isinstance(move, LineMove) else outcome_of(move.side)
+    return Steam(
+        move.sport_key, move.event_id, outcome, move.market_key, move.kind, move.direction,
+        books, books[0].bookmaker, books[-1].last_update - books[0].last_update, t,
+        move.timestamp, move.home_team, move.away_team, move.commence_time, move.player, move.market,
+    )
+
+
+def steam_alerts(routed: Routed, move_of: Callable[[int], Move], flt: AlertFilter) -> tuple[list[Steam], Bools]:
+    """The steams fired (in firing order), built from the moves ``move_of(index)`` gives, and
+    per steam whether ``flt`` accepts it."""
+    steams = [
+        steam_alert(move_of(int(routed.fire_move[j])), [move_of(int(m)) for m in routed.members_of(j)],
+                    int(routed.fire_t[j]))
+        for j in range(routed.steams)
+    ]
+    if flt.passes_all:
+        return steams, np.ones(len(steams), np.bool_)
+    return steams, np.array([flt.accepts(s) for s in steams], dtype=np.bool_)
+
+
+def alert_order(routed: Routed, steam_ok: Bools) -> tuple[I64, I64]:
+    """The returned alerts in the order the router appends them (per move: the move if
+    returned, then the steam it completed if accepted): per alert, the index of its move and
+    the index of its steam (``-1``: the alert is the move itself)."""
+    moves = np.flatnonzero(routed.returned).astype(np.int64)
+    fired = routed.fire_move[steam_ok]
+    which = np.flatnonzero(steam_ok).astype(np.int64)
+    at = np.concatenate((moves, fired))
+    steam = np.concatenate((np.full(moves.shape[0], -1, np.int64), which))
+    # a move before the steam it completed: sort by (move index, steam index), -1 first
+    order = np.lexsort((steam, at))
+    return at[order], steam[order]
+
+
+def move_arrays(moves: Sequence[Move], options: DetectOptions) -> MoveArrays:
+    """:class:`MoveArrays` of move values (what the compiled detection hands over as arrays):
+    the reference encoding, used by the tests and the benchmark. ``passes`` is the router's
+    ``types``/filter decision per move."""
+    keys: dict[tuple[str, str, str, str], int] = {}
+    groups: dict[tuple[str, str, str], int] = {}
+    books: dict[str, int] = {}
+    n = len(moves)
+    lu = np.empty(n, np.int64)
+    cool = np.empty(n, np.int64)
+    passes = np.empty(n, np.bool_)
+    is_line = np.empty(n, np.bool_)
+    size = np.empty(n, np.float64)
+    group = np.empty(n, np.int64)
+    book = np.empty(n, np.int64)
+    flt = options.filter
+    open_filter = flt.passes_all
+    wanted = {PRICE_TAG: "odds_drop" in options.types, LINE_TAG: "line_move" in options.types}
+    for i, m in enumerate(moves):
+        line = isinstance(m, LineMove)
+        tag = LINE_TAG if line else PRICE_TAG
+        lu[i] = m.last_update
+        cool[i] = keys.setdefault((tag, m.event_id, m.bookmaker, m.side), len(keys))
+        passes[i] = wanted[tag] and (open_filter or flt.accepts(m))
+        is_line[i] = line
+        size[i] = m.points if isinstance(m, LineMove) else m.delta
+        outcome = m.side if line else outcome_of(m.side)
+        group[i] = groups.setdefault((m.event_id, outcome, m.direction), len(groups))
+        book[i] = books.setdefault(m.bookmaker, len(books))
+    return MoveArrays(lu, cool, len(keys), passes, is_line, size, group, book, list(books), len(groups))
