@@ -16,7 +16,7 @@ import msgspec
 from .errors import FeedError
 from .sides import canonical_side, parse_side
 
-__all__ = ["KINDS", "MAX_MS", "Kind", "Quote", "commence_ms"]
+__all__ = ["KINDS", "MAX_MS", "Kind", "Quote", "QuoteInfo", "commence_ms"]
 
 Kind = Literal["game", "prop"]
 #: The row kinds (SPEC 2, 5): every ``kinds`` filter and ``kind`` field checks against this.
@@ -150,6 +150,25 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
     def key(self) -> tuple[str, str, str]:
         """The state-machine key ``(event_id, bookmaker, side)``."""
         return (self.event_id, self.bookmaker, self.side)
+
+
+class QuoteInfo(msgspec.Struct, frozen=True, gc=False):
+    """The row-level part of the quotes of one vendor row, shared by all its prices.
+
+    The fused frames path (:mod:`dropengine.formats.fused`) hands the engine price observations
+    ``(key, price, last_update, market_key, line, info)`` instead of a :class:`Quote` per price;
+    ``info`` carries what an alert copies from its quote besides those. It is built by the
+    decoder from values it has checked (the same checks :class:`Quote` makes), so it checks
+    nothing itself: it is not a way to build quotes (use :class:`Quote`).
+    """
+
+    sport_key: str
+    kind: Kind
+    market: str | None
+    player: str | None
+    home_team: str | None
+    away_team: str | None
+    commence_time: str | None
 
 
 def commence_ms(text: str) -> int | None:
