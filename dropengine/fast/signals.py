@@ -16,8 +16,9 @@ states it:
 - cooldown (SPEC 12): per key (a price key and a line series are different keys), a move is
   suppressed when the key's last unsuppressed move is less than ``cooldown_ms`` older in
   ``last_update``; suppressed moves do not restart it, and still count for steam;
-- returned: not suppressed, its type asked (``types``), and the filter accepts it (the caller
-  hands the filter's verdict per move, ``passes``, as polars or the filter computes it);
+- returned: not suppressed, its type asked (``types``), and the filter accepts it; neither
+  changes any state, so the caller applies them after the pass (``passes``, as polars or the
+  filter computes it per move: :meth:`Routed.returned`);
 - steam (SPEC 11): a move counts when its size crosses the steam floor
   (:func:`steam_counts`); per group ``(event_id, outcome, direction)`` each book's latest
   counted move (by arrival) is kept, ``T`` is the newest ``last_update`` among them, the window
@@ -46,7 +47,7 @@ from ..core.rules import outcome_of, threshold_floor
 from ..core.steam import LINE_TAG, PRICE_TAG, SteamTracker, _book_of
 
 __all__ = [
-    "MoveArrays", "Routed", "alert_order", "book_units", "move_arrays", "route", "route_moves",
+    "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "move_arrays", "route",
     "steam_alert", "steam_alerts", "steam_counts",
 ]
 
@@ -95,16 +96,16 @@ def _dense_ids_py(keys: I64) -> tuple[I64, int]:
 
 
 def _route_py(
-    lu: I64, cool_key: I64, n_cool: int, passes: Bools, counts: Bools, group: I64, n_groups: int,
+    lu: I64, cool_key: I64, n_cool: int, counts: Bools, group: I64, n_groups: int,
     book: I64, n_books: int, unit: I64, n_units: int, units_on: bool, cooldown_ms: int, steam_on: bool,
     steam_books: int, window: int,
 ) -> tuple[Bools, int, I64, I64, I64, I64]:
-    """The routing pass (see the module docstring): ``(returned, cooled, fire_move, fire_t,
+    """The routing pass (see the module docstring): ``(go, cooled, fire_move, fire_t,
     member_start, members)``. Each line restates :meth:`SignalRouter.route` /
     :meth:`SteamTracker.add` / :meth:`Cooldown.allow`; the arrival sequence of a counted move
     is its index ``i`` (moves are in arrival order)."""
     n = lu.shape[0]
-    returned = np.zeros(n, np.bool_)
+    go = np.ones(n, np.bool_)
     cooled = 0
     # Cooldown: the last unsuppressed last_update per key
     last = np.zeros(max(n_cool, 1), np.int64)
@@ -135,17 +136,14 @@ def _route_py(
     for i in range(n):
         x = lu[i]
         # SPEC 12 (Cooldown.allow): suppressed when the key's last alert is < cooldown_ms older
-        go = True
         if cooldown_ms > 0:
             k = cool_key[i]
             if has_last[k] and x - last[k] < cooldown_ms:
-                go = False
+                go[i] = False
                 cooled += 1
             else:
                 has_last[k] = True
                 last[k] = x
-        if go and passes[i]:
-            returned[i] = True
         if not steam_on or not counts[i]:
             continue
         # SPEC 11 (SteamTracker.add): the book's latest move in its group
@@ -244,7 +242,7 @@ def _route_py(
         fire_t[n_fired] = t
         n_fired += 1
         member_start[n_fired] = n_members
-    return (returned, cooled, fire_move[:n_fired].copy(), fire_t[:n_fired].copy(),
+    return (go, cooled, fire_move[:n_fired].copy(), fire_t[:n_fired].copy(),
             member_start[:n_fired + 1].copy(), members[:n_members].copy())
 
 
@@ -272,12 +270,14 @@ def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
 @dataclass(frozen=True, slots=True)
 class MoveArrays:
     """The detected moves (price moves and line moves, before cooldown and filters) in arrival
-    order, a quote's price move before its line move: one entry per move in each array.
+    order, a quote's price move before its line move (:func:`arrival_order` merges the two
+    lists): one entry per move in each array.
 
     ``cool_key`` ids are dense (``0 <= id < n_cool_keys``) and a price key never shares one with a
-    line series; ``group`` ids are any int64 (equal for the same ``(event_id, outcome,
-    direction)``, different otherwise; :func:`route` makes them dense unless ``n_groups`` says they
-    are); ``book`` ids index ``book_names``.
+    line series (e.g. line series ids offset by the number of price keys); ``group`` ids are any
+    int64, equal for the same ``(event_id, outcome, direction)`` and different otherwise (dense
+    when ``n_groups`` is given, else :func:`route` makes them dense); ``book`` ids index
+    ``book_names`` (``0 <= id < len(book_names)``).
     """
 
     #: the move's ``last_update`` (data time, unix ms)
@@ -286,14 +286,12 @@ class MoveArrays:
     #: series ``(event_id, bookmaker, line_side)`` of a line move
     cool_key: I64
     n_cool_keys: int
-    #: the move's type is asked (``types``) and the filter accepts it (before the cooldown)
-    passes: Bools
     #: a line move (else a price move)
     is_line: Bools
-    #: ``delta`` of a price move (cents, as written), ``points`` of a line move
+    #: ``delta`` of a price move (cents, as written), ``points`` of a line move (as written)
     size: F64
     #: the steam group ``(event_id, outcome, direction)``; outcome = the side without its line
-    #: (:func:`rules.outcome_of` of a price move's side, a line move's side as it is)
+    #: (:func:`rules.outcome_of` of a price move's side; a line move's side is one already)
     group: I64
     #: the bookmaker, an index into ``book_names``
     book: I64
@@ -304,10 +302,13 @@ class MoveArrays:
 
 @dataclass(frozen=True, slots=True)
 class Routed:
-    """What the routing did with each move (:func:`route`)."""
+    """What the routing did with each move (:func:`route`). Neither the filter nor ``types``
+    changes the routing's state (SPEC 11, 12), so they are applied after it:
+    a move is returned when ``go`` and the filter accepts it and its type is asked
+    (:meth:`returned`), a steam when the filter accepts it (:func:`steam_alerts`)."""
 
-    #: per move: returned (not cooled down, its type asked, the filter passing)
-    returned: Bools
+    #: per move: not suppressed by the cooldown (always true without one)
+    go: Bools
     #: moves a cooldown suppressed (the engines' ``cooled`` counter)
     cooled: int
     #: per steam fired, in firing order: the index of the move that completed it ...
@@ -327,6 +328,22 @@ class Routed:
     def members_of(self, j: int) -> I64:
         """The move indices of steam ``j``'s books, in order."""
         return self.members[self.member_start[j]:self.member_start[j + 1]]
+
+    def returned(self, passes: Bools) -> Bools:
+        """Per move, whether it is returned, ``passes`` being per move whether its type is asked
+        and the filter accepts it."""
+        out: Bools = self.go & passes
+        return out
+
+
+def arrival_order(price_rows: I64, line_rows: I64) -> I64:
+    """The arrival order of the price moves and line moves found at input rows ``price_rows``
+    and ``line_rows`` (each ascending): indices into their concatenation ``[price moves...,
+    line moves...]``, ordered by row, a row's price move before its line move (SPEC 11)."""
+    rows = np.concatenate((np.asarray(price_rows, np.int64), np.asarray(line_rows, np.int64)))
+    # both lists ascending: a stable sort by row keeps the price move (listed first) ahead
+    order: I64 = np.argsort(rows, kind="stable").astype(np.int64, copy=False)
+    return order
 
 
 def steam_counts(size: F64, is_line: Bools, options: DetectOptions) -> Bools:
@@ -355,26 +372,17 @@ def book_units(book_names: Sequence[str], options: DetectOptions) -> tuple[I64, 
     return out, len(ids)
 
 
-def route(moves: MoveArrays, options: DetectOptions) -> Routed:
-    """Cooldown, ``types``/filter and steam over ``moves`` (in arrival order), as
-    :class:`~dropengine.core.steam.SignalRouter` routes them: the compiled pass (numba)."""
-    dense, run = _compiled()
-    return _run(dense, run, moves, options)
-
-
-def route_moves(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -> Routed:
-    """:func:`route`; with ``compiled=False`` the same pass interpreted (no numba: slow, for
-    tests of the pass's source itself)."""
-    if compiled:
-        return route(moves, options)
-    return _run(_dense_ids_py, _route_py, moves, options)
-
-
-def _run(dense: Callable[..., Any], run: Callable[..., Any], moves: MoveArrays, options: DetectOptions) -> Routed:
+def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -> Routed:
+    """Cooldown and steam over ``moves`` (in arrival order), as
+    :class:`~dropengine.core.steam.SignalRouter` routes them: the compiled pass (numba, loaded on
+    first use; ConfigError without it). ``compiled=False`` runs the same source interpreted
+    (slow: for tests of the source itself)."""
+    dense, run = _compiled() if compiled else (_dense_ids_py, _route_py)
     n = moves.last_update.shape[0]
-    for name in ("cool_key", "passes", "is_line", "size", "group", "book"):
-        if getattr(moves, name).shape[0] != n:
-            raise ConfigError(f"{name}: {getattr(moves, name).shape[0]} entries, last_update has {n}")
+    for name in ("cool_key", "is_line", "size", "group", "book"):
+        got = getattr(moves, name).shape[0]
+        if got != n:
+            raise ConfigError(f"{name}: {got} entries, last_update has {n}")
     lu = np.ascontiguousarray(moves.last_update, dtype=np.int64)
     steam_on = "steam" in options.types
     if steam_on:
@@ -387,14 +395,13 @@ def _run(dense: Callable[..., Any], run: Callable[..., Any], moves: MoveArrays, 
         group, n_groups, counts = np.zeros(n, np.int64), 1, np.zeros(n, np.bool_)
     units = book_units(moves.book_names, options) if steam_on else None
     unit, n_units = units if units is not None else (np.zeros(1, np.int64), 1)
-    returned, cooled, fire_move, fire_t, member_start, members = run(
-        lu, np.ascontiguousarray(moves.cool_key, dtype=np.int64), int(moves.n_cool_keys),
-        np.ascontiguousarray(moves.passes, dtype=np.bool_), counts, group, int(n_groups),
-        np.ascontiguousarray(moves.book, dtype=np.int64), len(moves.book_names), unit, int(n_units),
-        units is not None, int(options.cooldown_ms), steam_on, int(options.steam_books),
+    go, cooled, fire_move, fire_t, member_start, members = run(
+        lu, np.ascontiguousarray(moves.cool_key, dtype=np.int64), int(moves.n_cool_keys), counts, group,
+        int(n_groups), np.ascontiguousarray(moves.book, dtype=np.int64), len(moves.book_names), unit,
+        int(n_units), units is not None, int(options.cooldown_ms), steam_on, int(options.steam_books),
         int(options.steam_window_ms),
     )
-    return Routed(returned, int(cooled), fire_move, fire_t, member_start, members)
+    return Routed(go, int(cooled), fire_move, fire_t, member_start, members)
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,24 +433,23 @@ def steam_alerts(routed: Routed, move_of: Callable[[int], Move], flt: AlertFilte
     return steams, np.array([flt.accepts(s) for s in steams], dtype=np.bool_)
 
 
-def alert_order(routed: Routed, steam_ok: Bools) -> tuple[I64, I64]:
+def alert_order(returned: Bools, fire_move: I64, steam_ok: Bools) -> tuple[I64, I64]:
     """The returned alerts in the order the router appends them (per move: the move if
-    returned, then the steam it completed if accepted): per alert, the index of its move and
-    the index of its steam (``-1``: the alert is the move itself)."""
-    moves = np.flatnonzero(routed.returned).astype(np.int64)
-    fired = routed.fire_move[steam_ok]
+    ``returned``, then the steam it completed if ``steam_ok``): per alert, the index of its
+    move and the index of its steam (``-1``: the alert is the move itself)."""
+    moves = np.flatnonzero(returned).astype(np.int64)
     which = np.flatnonzero(steam_ok).astype(np.int64)
-    at = np.concatenate((moves, fired))
+    at = np.concatenate((moves, fire_move[which]))
     steam = np.concatenate((np.full(moves.shape[0], -1, np.int64), which))
-    # a move before the steam it completed: sort by (move index, steam index), -1 first
+    # a move before the steam it completed: by (move index, steam index), -1 first
     order = np.lexsort((steam, at))
     return at[order], steam[order]
 
 
-def move_arrays(moves: Sequence[Move], options: DetectOptions) -> MoveArrays:
-    """:class:`MoveArrays` of move values (what the compiled detection hands over as arrays):
-    the reference encoding, used by the tests and the benchmark. ``passes`` is the router's
-    ``types``/filter decision per move."""
+def move_arrays(moves: Sequence[Move], options: DetectOptions) -> tuple[MoveArrays, Bools]:
+    """:class:`MoveArrays` of move values (what the compiled detection hands over as arrays),
+    and per move whether its type is asked and the filter accepts it (``passes``): the
+    reference encoding, used by the tests and the benchmark."""
     keys: dict[tuple[str, str, str, str], int] = {}
     groups: dict[tuple[str, str, str], int] = {}
     books: dict[str, int] = {}
@@ -469,4 +475,5 @@ def move_arrays(moves: Sequence[Move], options: DetectOptions) -> MoveArrays:
         outcome = m.side if line else outcome_of(m.side)
         group[i] = groups.setdefault((m.event_id, outcome, m.direction), len(groups))
         book[i] = books.setdefault(m.bookmaker, len(books))
-    return MoveArrays(lu, cool, len(keys), passes, is_line, size, group, book, list(books), len(groups))
+    arrays = MoveArrays(lu, cool, len(keys), is_line, size, group, book, list(books), len(groups))
+    return arrays, passes
