@@ -47,7 +47,7 @@ from ..core.rules import outcome_of, threshold_floor
 from ..core.steam import LINE_TAG, PRICE_TAG, SteamTracker, _book_of
 
 __all__ = [
-    "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "move_arrays", "route",
+    "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "compile_all", "move_arrays", "route",
     "steam_alert", "steam_alerts", "steam_counts",
 ]
 
@@ -261,6 +261,15 @@ def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
         _JIT["dense"] = jit(_dense_ids_py)
         _JIT["route"] = jit(_route_py)
     return _JIT["dense"], _JIT["route"]
+
+
+def compile_all() -> None:
+    """Compile (or load from numba's cache) both passes on a tiny input: for a warm-up thread
+    (:func:`dropengine.fast.warm_up`) that overlaps it with reading the input."""
+    dense, run = _compiled()
+    z = np.zeros(1, np.int64)
+    ids, k = dense(z)
+    run(z, z, 1, np.ones(1, np.bool_), ids, k, z, 1, z, 1, True, 1, True, 1, 0)
 
 
 # --------------------------------------------------------------------------------------------
