@@ -74,6 +74,7 @@ from ..core.filters import AlertFilter
 from ..core.options import DetectKeywords, DetectOptions, resolve
 from ..core.sides import canonical_side, parse_side
 from ..core.steam import Cooldown, SignalRouter, SteamTracker
+from ..fast import resolve_accel
 from ..formats.tables import _TRUE_FALSE, LINE_ONLY_COLUMN, REQUIRED_COLUMNS
 
 __all__ = [
@@ -188,6 +189,7 @@ def detect(
     options: DetectOptions | None = None,
     *,
     timestamp_column: str | None = None,
+    accel: str = "auto",
     **keywords: Unpack[DetectKeywords],
 ) -> pl.DataFrame:
     """Alerts of ``quotes`` in detection order, as the streaming engine would give them.
@@ -197,8 +199,12 @@ def detect(
     ``timestamp_column`` names an optional column holding each row's arrival time, used
     as the alert ``timestamp`` (the streaming engine's ``now_ms``); without it, an
     alert's ``timestamp`` is its ``last_update``.
+
+    ``accel`` chooses the engine of the key passes (SPEC 3 and 10): ``"auto"`` the compiled
+    kernel (:mod:`dropengine.fast`) when numba is installed, else polars; ``"pure"`` polars;
+    ``"fast"`` the kernel (a ConfigError without numba). The results are identical.
     """
-    return detect_counted(quotes, options, timestamp_column=timestamp_column, **keywords).alerts
+    return detect_counted(quotes, options, timestamp_column=timestamp_column, accel=accel, **keywords).alerts
 
 
 def detect_counted(
@@ -206,16 +212,22 @@ def detect_counted(
     options: DetectOptions | None = None,
     *,
     timestamp_column: str | None = None,
+    accel: str = "auto",
     **keywords: Unpack[DetectKeywords],
 ) -> BatchResult:
     """Like :func:`detect`, with the counters and the rows skipped before detection."""
     cfg = resolve(options, keywords)
+    compiled = resolve_accel(accel)
     loaded = _load(quotes, timestamp_column, lines=cfg.detects_lines)
-    price = _price_pass(loaded.frame, cfg)
+    line: _Pass | None = None
+    if compiled:
+        price, line = _kernel_passes(loaded.frame, cfg)
+    else:
+        price = _price_pass(loaded.frame, cfg)
     meta = loaded.frame.drop("_lu", "_p", "_c", "_invalid", "_pint", *_LINE_WORK, strict=False)
     alerts = _alerts(price.fired.join(meta, on="_i", how="left"), timestamp_column)
     if cfg.signals:
-        return _with_signals(cfg, loaded, price, alerts, meta, timestamp_column)
+        return _with_signals(cfg, loaded, price, alerts, meta, timestamp_column, line)
     alerts = alerts.filter(filter_expr(cfg.filter)).sort("_i")
     rows = alerts.get_column("_i").alias("row")
     alerts, types = _typed(alerts, loaded.int_column)
@@ -287,11 +299,77 @@ def _price_pass(frame: pl.DataFrame, cfg: DetectOptions) -> _Pass:
     return _Pass(fired, n_primed, n_stale, n_susp, n_rep)
 
 
+def _kernel_passes(frame: pl.DataFrame, cfg: DetectOptions) -> tuple[_Pass, _Pass | None]:
+    """:func:`_price_pass` and :func:`_line_pass` (when lines are detected) by the compiled
+    kernel (:func:`dropengine.fast.kernel.detect_pass`): one pass in arrival order over dense
+    integer key ids, no sort. The moves come back as row numbers; their columns are gathered
+    from ``frame``, in the columns (and order: arrival) the polars passes give."""
+    import numpy as np  # numba's own dependency: there whenever the kernel is
+
+    from ..fast import kernel  # numba is loaded here, on the first compiled call only
+
+    lines = cfg.detects_lines
+    n = frame.height
+    event, book, side = (_codes(frame.get_column(c)) for c in KEY)
+    nb, ns = _code_range(book), _code_range(side)
+    kid, nkeys = kernel.key_ids(event, book, side, nb, ns)
+    cols = frame.columns
+    if lines:
+        has_line = frame.get_column("_l").is_not_null().to_numpy()
+        ls = _codes(frame.get_column("_ls"))
+        ls = np.where(has_line, ls, -1)
+        lid, nseries = kernel.key_ids(event, book, ls, nb, _code_range(ls))
+        line = frame.get_column("_l").fill_null(np.nan).to_numpy()
+    else:
+        lid, nseries = np.full(n, -1, np.int64), 0
+        line = np.zeros(n)
+    p = frame.get_column("_p")
+    line_only = (frame.get_column(_LINE_ONLY).to_numpy() if _LINE_ONLY in cols else np.zeros(n, np.bool_))
+    moves, refs, lmoves, lrefs, lprices, counts = kernel.detect_pass(
+        kid, nkeys, lid, nseries, frame.get_column("_lu").to_numpy(), p.fill_null(np.nan).to_numpy(),
+        p.is_null().to_numpy(), frame.get_column("_invalid").to_numpy(), line_only, line,
+        cfg.reprime_after_suspension, cfg.reference == "anchor", cfg.unit == "prob",
+        rules.threshold_floor(cfg.threshold), rules.threshold_floor(cfg.line_threshold),
+    )
+    k = kernel
+    w = frame.select("_i", "_lu", "_p", "_c", "_pint")
+    ref = w.select(pl.col("_p").alias("_rp"), pl.col("_c").alias("_rc"), pl.col("_lu").alias("_rlu"),
+                   pl.col("_pint").alias("_rpint"))
+    fired = _with_delta(pl.concat([w[pl.Series(moves)], ref[pl.Series(refs)]], how="horizontal"))
+    price = _Pass(fired, int(counts[k.PRIMED]), int(counts[k.STALE]), int(counts[k.SUSPENDED]),
+                  int(counts[k.REPEATED]))
+    if not lines:
+        return price, None
+    lw = frame.select("_i", "_lu", "_l", "_p", "_pint")
+    lref = frame.select(pl.col("_l").alias("_rl"), pl.col("_lu").alias("_rlu"))
+    lprice = frame.select(pl.col("_p").alias("_rprice"), pl.col("_pint").alias("_rpint"))
+    # -1: no observation at the reference line yet (never read: a series primes first); null
+    at = pl.Series(lprices).set(pl.Series(lprices < 0), None) if (lprices < 0).any() else pl.Series(lprices)
+    lfired = pl.concat([lw[pl.Series(lmoves)], lref[pl.Series(lrefs)], lprice[at]], how="horizontal")
+    line_pass = _Pass(lfired, int(counts[k.LINE_PRIMED]), int(counts[k.LINE_STALE]), int(counts[k.LINE_SUSPENDED]),
+                      int(counts[k.LINE_REPEATED]), int(counts[k.LINE_SEEN]))
+    return price, line_pass
+
+
+def _codes(column: pl.Series) -> Any:
+    """Integer codes of a text column (int64 numpy): a Categorical's or Enum's physical codes
+    as they are, other text encoded once (hashed into a Categorical, no sort)."""
+    if not isinstance(column.dtype, (pl.Categorical, pl.Enum)):
+        column = column.cast(pl.Categorical)
+    return column.to_physical().cast(pl.Int64).to_numpy()
+
+
+def _code_range(codes: Any) -> int:
+    """One past the largest code (1 for none)."""
+    return int(codes.max()) + 1 if len(codes) else 1
+
+
 def _with_signals(
     cfg: DetectOptions, loaded: _Loaded, price: _Pass, drops: pl.DataFrame, meta: pl.DataFrame,
-    timestamp_column: str | None,
+    timestamp_column: str | None, line_pass: _Pass | None = None,
 ) -> BatchResult:
-    """The signals of SPEC 10-12: line series detected as a second key column, then every
+    """The signals of SPEC 10-12: line series detected as a second key column (``line_pass``
+    when the kernel has detected them already), then every
     detected move (price moves and line moves merged in arrival order, a quote's price move
     before its line move) through the cooldown and the steam tracker the stream engine uses
     (:class:`~dropengine.core.steam.Cooldown`, :class:`~dropengine.core.steam.SteamTracker`),
@@ -303,7 +381,7 @@ def _with_signals(
     line_rows: list[int] = []
     line = _Pass(pl.DataFrame(), 0, 0, 0, 0)
     if cfg.detects_lines:
-        line = _line_pass(loaded.frame, cfg)
+        line = _line_pass(loaded.frame, cfg) if line_pass is None else line_pass
         fired = line.fired.join(meta, on="_i", how="left").sort("_i")
         line_values = _line_values(fired, cfg, timestamp_column)
         line_rows = fired.get_column("_i").to_list()

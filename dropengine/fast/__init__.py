@@ -1,0 +1,63 @@
+"""Compiled accelerators (optional): the batch kernel of SPEC 3 and 10 in one pass over integer
+key ids, jitted by numba when the ``[fast]`` extra is installed.
+
+This module never imports numba itself: :func:`available` only looks whether it could be
+imported, and :mod:`dropengine.fast.kernel` (which does import it) is loaded by its callers on
+first use, so ``import dropengine`` and ``import dropengine.analysis.batch`` stay free of it.
+Without numba every caller takes its pure path, with identical results.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from typing import Final, Literal
+
+from ..core.errors import ConfigError, short_repr
+
+__all__ = ["ACCELS", "Accel", "available", "resolve_accel", "warm_up"]
+
+#: How a batch call may run: ``auto`` (compiled when numba is there), ``pure`` (polars only),
+#: ``fast`` (compiled, or a ConfigError when numba is missing).
+Accel = Literal["auto", "pure", "fast"]
+ACCELS: Final[tuple[str, ...]] = ("auto", "pure", "fast")
+
+
+def available() -> bool:
+    """Whether the compiled path can be used: numba importable and ``DROPENGINE_PURE`` not ``1``."""
+    if os.environ.get("DROPENGINE_PURE") == "1":
+        return False
+    return importlib.util.find_spec("numba") is not None
+
+
+def resolve_accel(accel: str) -> bool:
+    """``True`` when a call with ``accel`` runs compiled. ``auto``: when :func:`available`;
+    ``pure``: never; ``fast``: always, or a ConfigError when numba is missing."""
+    if accel == "pure":
+        return False
+    if accel == "auto":
+        return available()
+    if accel == "fast":
+        if not available():
+            raise ConfigError("accel: 'fast' needs numba: pip install 'dropengine[fast]'"
+                              + (" (DROPENGINE_PURE=1 is set)" if os.environ.get("DROPENGINE_PURE") == "1" else ""))
+        return True
+    raise ConfigError(f"accel: {short_repr(accel)} is not one of {', '.join(ACCELS)}")
+
+
+def warm_up() -> threading.Thread | None:
+    """Start importing numba and loading the cached kernel in a background thread (a caller that
+    knows it will detect, e.g. ``replay --engine batch``, overlaps it with reading its input);
+    the thread, or ``None`` when the compiled path is not available. Harmless to call twice."""
+    if not available():
+        return None
+
+    def load() -> None:
+        from . import kernel
+
+        kernel.compile_all()
+
+    thread = threading.Thread(target=load, name="dropengine-fast-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,360 @@
+"""The batch kernel: SPEC 3 (price keys) and SPEC 10 (line series) in one pass in arrival order
+over integer key ids, compiled by numba.
+
+The batch engine (:mod:`dropengine.analysis.batch`) turns its keys into dense integer ids once
+(:func:`key_ids`: an open-addressing hash of the per-column codes, no sort), then
+:func:`detect_pass` walks the rows once, keeping per key the *rows* that hold its state (the
+row whose price is the stored price, the anchor's row, the newest time), exactly the state
+machine of :class:`~dropengine.core.engine.DropEngine` step for step: stale, suspension and
+re-priming, repeats (``+100`` equals ``-100``), reference ``last`` or ``anchor``, the move in
+cents (written by :func:`rules.round_delta`) or in probability points (:func:`rules.prob_move`),
+the threshold with its tolerance (:func:`rules.threshold_floor`); and per line series the
+line's value, the price riding on it and its anchor (SPEC 10). It returns the detected moves as
+row numbers (the move's row, its reference row, the row whose price rides on the reference
+line); the caller gathers every column it writes from its rows, so text never enters the kernel.
+
+The source is plain Python over numpy arrays (each formula marked with the :mod:`rules`
+function it is, and a test holds both paths equal); numba compiles it on first use and caches
+the machine code beside this file (``cache=True``). This module imports numba: load it only
+when the compiled path is used (:func:`dropengine.fast.available`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numba
+import numpy as np
+
+from ..core import rules
+
+__all__ = ["compile_all", "detect_pass", "key_ids", "round_decimals"]
+
+_jit = numba.njit(cache=True, nogil=True)
+
+#: rules constants, bound as module globals (numba freezes them into the machine code)
+_LO: Final = float(rules.MIN_ABS_PRICE)
+_HI: Final = float(rules.MAX_ABS_PRICE)
+_STEPS: Final = rules.EXACT_STEPS
+_MARGIN: Final = rules.ROUNDING_MARGIN
+_SCALE: Final = float(10**rules.DELTA_DECIMALS)
+#: Veltkamp's splitter for doubles (2**27 + 1): a * _SPLIT splits a into two 26-bit halves
+_SPLIT: Final = 134217729.0
+
+# Counter slots of the pass (the order of EngineCounters' price and line fields)
+PRIMED, STALE, SUSPENDED, REPEATED, LINE_SEEN, LINE_PRIMED, LINE_STALE, LINE_SUSPENDED, LINE_REPEATED = range(9)
+N_COUNTS: Final = 9
+
+
+@_jit
+def round_decimals(x: float) -> float:
+    """Python's ``round(x, rules.DELTA_DECIMALS)``, bit for bit: the nearest double to ``x``'s
+    exact value rounded half-even to 9 decimals. ``x * 10**9`` is taken exactly as a sum of two
+    doubles (Dekker's product, Veltkamp's split), its integer rounded with the tail looked at
+    only on a half, and ``N / 10**9`` is a correctly rounded division, as CPython's
+    ``strtod`` of the correctly rounded decimal is."""
+    if not np.isfinite(x) or abs(x) >= 4e6:  # beyond any delta (< 2e5) or points move (< 2e6 + 1)
+        return x
+    b = _SCALE
+    p = x * b
+    c = _SPLIT * x
+    xh = c - (c - x)
+    xl = x - xh
+    c = _SPLIT * b
+    bh = c - (c - b)
+    bl = b - bh
+    err = ((xh * bh - p) + xh * bl + xl * bh) + xl * bl  # x * b == p + err exactly
+    q = np.rint(p)  # nearest integer, ties to even
+    h = p - q  # exact
+    if h == 0.5 and err > 0.0:  # above the half: up (on it exactly: q is the even one)
+        q += 1.0
+    elif h == -0.5 and err < 0.0:
+        q -= 1.0
+    r = float(q / b)
+    if r == 0.0 and x < 0.0:
+        return -0.0
+    return r
+
+
+@_jit
+def _written_delta(d: float) -> float:
+    """rules.round_delta of a float move: a multiple of 1/EXACT_STEPS stays, the rest rounded."""
+    scaled = d * _STEPS
+    if scaled == np.floor(scaled):
+        return d
+    return round_decimals(d)
+
+
+@_jit
+def _written_points(d: float) -> float:
+    """rules.line_points' written value (rules.written_line): integral stays, the rest rounded."""
+    if d == np.floor(d):
+        return d
+    return round_decimals(d)
+
+
+@_jit
+def _dense(composite: np.ndarray, use: np.ndarray, ids: np.ndarray) -> int:
+    """Dense ids ``0..k-1`` (first appearance order) of the non-negative ``composite`` values of
+    the rows where ``use`` holds, into ``ids`` (-1 elsewhere); returns ``k``. An open-addressing
+    hash table (linear probing, Fibonacci hashing) that doubles at half load: O(n), no sort."""
+    n = composite.shape[0]
+    cap = 1024
+    keys = np.full(cap, -1, np.int64)
+    vals = np.empty(cap, np.int64)
+    mask = cap - 1
+    shift = np.uint64(64 - 10)
+    k = 0
+    for i in range(n):
+        if not use[i]:
+            ids[i] = -1
+            continue
+        key = composite[i]
+        h = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+        while True:
+            cur = keys[h]
+            if cur == key:
+                ids[i] = vals[h]
+                break
+            if cur == -1:
+                keys[h] = key
+                vals[h] = k
+                ids[i] = k
+                k += 1
+                if 2 * k > cap:  # grow: rehash every stored key into a table twice the size
+                    old_keys = keys
+                    old_vals = vals
+                    cap *= 2
+                    mask = cap - 1
+                    shift = np.uint64(shift - np.uint64(1))
+                    keys = np.full(cap, -1, np.int64)
+                    vals = np.empty(cap, np.int64)
+                    for j in range(old_keys.shape[0]):
+                        ok = old_keys[j]
+                        if ok != -1:
+                            g = np.int64((np.uint64(ok) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
+                            while keys[g] != -1:
+                                g = (g + 1) & mask
+                            keys[g] = ok
+                            vals[g] = old_vals[j]
+                break
+            h = (h + 1) & mask
+    return k
+
+
+@_jit
+def key_ids(a: np.ndarray, b: np.ndarray, c: np.ndarray, nb: int, nc: int) -> tuple[np.ndarray, int]:
+    """Dense ids of the triples ``(a, b, c)`` (codes ``0 <= b < nb``, ``0 <= c < nc``; a row
+    with ``c < 0`` has no key: id -1), and how many. The pair ``(a, b)`` gets an id first, so
+    no product of code ranges can overflow."""
+    n = a.shape[0]
+    use = np.empty(n, np.bool_)
+    comp = np.empty(n, np.int64)
+    for i in range(n):
+        use[i] = c[i] >= 0
+        comp[i] = a[i] * nb + b[i]
+    pair = np.empty(n, np.int64)
+    _dense(comp, use, pair)
+    for i in range(n):
+        comp[i] = pair[i] * nc + c[i]
+    ids = np.empty(n, np.int64)
+    k = _dense(comp, use, ids)
+    return ids, k
+
+
+@_jit
+def detect_pass(
+    kid: np.ndarray, nkeys: int, lid: np.ndarray, nseries: int, lu: np.ndarray, price: np.ndarray,
+    null: np.ndarray, invalid: np.ndarray, line_only: np.ndarray, line: np.ndarray,
+    reprime: bool, anchor: bool, prob: bool, thr: float, line_thr: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One pass in arrival order over the rows (SPEC 3 on ``kid``, SPEC 10 on ``lid``).
+
+    Per row: ``kid`` its price key id (``nkeys`` ids), ``lid`` its line series id (-1: none;
+    ``nseries`` ids), ``lu`` its time, ``price`` (any value where ``null``), ``null`` a null
+    price, ``invalid`` an invalid price (the row observes nothing), ``line_only`` a line-only
+    observation (no price key; its null price is no suspension), ``line`` its series line.
+
+    Returns the price moves (their rows, and their reference rows: the stored price's or the
+    anchor's first observation), the line moves (rows, reference rows: the reference line's
+    first observation or anchoring, and price rows: the latest observation at the reference
+    line, -1 for none) and the counters (:data:`N_COUNTS` slots)."""
+    n = kid.shape[0]
+    counts = np.zeros(N_COUNTS, np.int64)
+    # price keys: the row holding the stored price (its first observation), the anchor's row,
+    # the newest accepted time; state 0 = unseen, 1 = priced, 2 = suspended (3: never priced)
+    cur = np.empty(nkeys, np.int64)
+    anc = np.empty(nkeys, np.int64)
+    newest = np.empty(nkeys, np.int64)
+    state = np.zeros(nkeys, np.int8)
+    moves = np.empty(n, np.int64)
+    refs = np.empty(n, np.int64)
+    nm = 0
+    # line series: the row that set the current line, the anchor's row, the rows whose prices
+    # ride on the current and the anchor line, newest time, state as above
+    lcur = np.empty(nseries, np.int64)
+    lanc = np.empty(nseries, np.int64)
+    lcurp = np.empty(nseries, np.int64)
+    lancp = np.empty(nseries, np.int64)
+    lnewest = np.empty(nseries, np.int64)
+    lstate = np.zeros(nseries, np.int8)
+    lmoves = np.empty(n if nseries > 0 else 0, np.int64)
+    lrefs = np.empty(n if nseries > 0 else 0, np.int64)
+    lprices = np.empty(n if nseries > 0 else 0, np.int64)
+    nl = 0
+    sure = thr + _MARGIN
+    near = thr - _MARGIN
+    lsure = line_thr + _MARGIN
+    lnear = line_thr - _MARGIN
+    for i in range(n):
+        if invalid[i]:
+            continue  # SPEC 10: skipped whole (counted when the rows were loaded)
+        t = lu[i]
+        is_null = null[i]
+        k = kid[i]
+        if not line_only[i]:
+            # -- SPEC 3: the price key -----------------------------------------------------------
+            s = state[k]
+            if s == 0:
+                newest[k] = t
+                if is_null:
+                    counts[SUSPENDED] += 1
+                    state[k] = 3
+                else:
+                    counts[PRIMED] += 1
+                    state[k] = 1
+                    cur[k] = i
+                    anc[k] = i
+            elif t < newest[k]:
+                counts[STALE] += 1
+            else:
+                newest[k] = t
+                if is_null:
+                    counts[SUSPENDED] += 1
+                    if s == 1:
+                        state[k] = 2
+                elif s != 1 and (reprime or s == 3):
+                    counts[PRIMED] += 1
+                    state[k] = 1
+                    cur[k] = i
+                    anc[k] = i
+                else:
+                    state[k] = 1
+                    p = price[i]
+                    old = price[cur[k]]
+                    # rules.same_price
+                    if p == old or (p + old == 0.0 and (p == 100.0 or p == -100.0)):
+                        counts[REPEATED] += 1
+                    else:
+                        r = anc[k] if anchor else cur[k]
+                        cur[k] = i
+                        ref = price[r]
+                        fired = False
+                        if prob:  # rules.prob_move, rules.crosses
+                            pn = 100.0 / (p + 100.0) if p > 0 else -p / (100.0 - p)
+                            pr = 100.0 / (ref + 100.0) if ref > 0 else -ref / (100.0 - ref)
+                            move = (pn - pr) * -100.0
+                            fired = move >= thr or -move >= thr
+                        else:  # rules.cents_move written by rules.round_delta, rules.crosses
+                            d = (p - 100.0 if p > 0 else p + 100.0) - (ref - 100.0 if ref > 0 else ref + 100.0)
+                            if d >= near or -d >= near:
+                                if d < sure and -d < sure:
+                                    d = _written_delta(d)
+                                fired = d >= thr or -d >= thr
+                        if fired:
+                            moves[nm] = i
+                            refs[nm] = r
+                            nm += 1
+                            if anchor:
+                                anc[k] = i
+        # -- SPEC 10: the line series --------------------------------------------------------------
+        g = lid[i]
+        if g < 0:
+            continue
+        counts[LINE_SEEN] += 1
+        x = line[i]
+        susp = is_null and not line_only[i]
+        s = lstate[g]
+        if s == 0:
+            lnewest[g] = t
+            if susp:
+                counts[LINE_SUSPENDED] += 1
+                lstate[g] = 3
+                lcurp[g] = -1
+                lancp[g] = -1
+            else:
+                counts[LINE_PRIMED] += 1
+                lstate[g] = 1
+                lcur[g] = i
+                lanc[g] = i
+                lcurp[g] = i
+                lancp[g] = i
+            continue
+        if t < lnewest[g]:
+            counts[LINE_STALE] += 1
+            continue
+        lnewest[g] = t
+        if susp:
+            counts[LINE_SUSPENDED] += 1
+            if s != 3:  # a suspension at a line is its latest observation, without a price
+                if s == 1:
+                    lstate[g] = 2
+                if x == line[lcur[g]]:
+                    lcurp[g] = i
+                if x == line[lanc[g]]:
+                    lancp[g] = i
+            continue
+        if s != 1 and (reprime or s == 3):
+            counts[LINE_PRIMED] += 1
+            lstate[g] = 1
+            lcur[g] = i
+            lanc[g] = i
+            lcurp[g] = i
+            lancp[g] = i
+            continue
+        lstate[g] = 1
+        old_line = line[lcur[g]]
+        at_anchor = x == line[lanc[g]]
+        if x == old_line:  # a repeat refreshes, and updates the price riding on the line
+            counts[LINE_REPEATED] += 1
+            lcurp[g] = i
+            if at_anchor:
+                lancp[g] = i
+            continue
+        if anchor:
+            r = lanc[g]
+            rp = lancp[g]
+        else:
+            r = lcur[g]
+            rp = lcurp[g]
+        lcur[g] = i
+        lcurp[g] = i
+        if at_anchor:
+            lancp[g] = i
+        d = x - line[r]  # rules.line_points, rules.crosses
+        if (lnear < d < lsure) or (lnear < -d < lsure):
+            d = _written_points(d)
+        if d >= line_thr or -d >= line_thr:
+            lmoves[nl] = i
+            lrefs[nl] = r
+            lprices[nl] = rp
+            nl += 1
+            if anchor:
+                lanc[g] = i
+                lancp[g] = i
+    return moves[:nm], refs[:nm], lmoves[:nl], lrefs[:nl], lprices[:nl], counts
+
+
+def compile_all() -> None:
+    """Compile (or load from the cache) every kernel function, on a tiny input."""
+    z = np.zeros(1, np.int64)
+    f = np.zeros(1, np.bool_)
+    ids, k = key_ids(z, z, z, 1, 1)
+    detect_pass(ids, k, ids, k, z, np.full(1, 100.0), f, f, f, np.zeros(1), True, False, False, 10.0, 0.5)
+    round_decimals(0.1)
+
+
+def as_args(*arrays: Any) -> tuple[Any, ...]:
+    """Contiguous numpy arrays of the kernel's argument types (a polars column's buffer is
+    passed without a copy where its type already matches)."""
+    return tuple(np.ascontiguousarray(a) for a in arrays)
