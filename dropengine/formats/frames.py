@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -24,7 +24,8 @@ from ..core.skips import SkipLog
 from .vendor import GAME_FIELDS, META_FIELDS, PROP_FIELDS, merge_diff, row_identity, row_kind
 
 __all__ = [
-    "DATA_TYPES", "KNOWN_TYPES", "FrameDecoder", "coerce_line", "coerce_ms", "coerce_price", "envelope_clock",
+    "DATA_TYPES", "KNOWN_TYPES", "FrameDecoder", "LazyRows", "coerce_line", "coerce_ms", "coerce_price",
+    "envelope_clock",
 ]
 
 DATA_TYPES: Final = frozenset({"initial_state", "odds_update"})
@@ -142,6 +143,36 @@ def _fingerprint(row: object) -> bytes:
         return msgspec.json.encode(flat, order="sorted")
 
 
+class LazyRows(NamedTuple):
+    """The rows of one envelope the fused path decoded, kept as its line for the resume
+    frontier: decoded into raw rows (as the general path keeps them) only when needed."""
+
+    line: bytes | str
+    n: int
+
+    def rows(self) -> list[Any]:
+        data: list[Any] = msgspec.json.decode(self.line)["data"]
+        return data
+
+
+def _expand(frontier: list[Any]) -> list[Any]:
+    """A frontier's raw rows, its LazyRows decoded."""
+    if not any(type(r) is LazyRows for r in frontier):
+        return frontier
+    out: list[Any] = []
+    for r in frontier:
+        if type(r) is LazyRows:
+            out.extend(r.rows())
+        else:
+            out.append(r)
+    return out
+
+
+def _stored_ms(row: Any) -> Any:
+    """The ``last_update`` of a remembered row (a dict, or the fused path's typed row)."""
+    return row.get("last_update", 0) if type(row) is dict else row.last_update
+
+
 def _text(row: Mapping[str, Any], name: str) -> str | None:
     value = row.get(name)
     return value if type(value) is str and value else None
@@ -159,7 +190,8 @@ class FrameDecoder:
         #: SPEC 10: also emit line-only observations (a game row's line field present, its
         #: side's price field absent) for line detection; off by default (price drops only)
         self.line_only = line_only
-        self._rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+        # identity -> last full row: a dict, or the fused path's typed row (see _stored_ms)
+        self._rows: dict[tuple[Any, ...], Any] = {}
         self.envelopes: dict[str, int] = {}
         self.unknown_types = 0
         self.rows = 0
@@ -167,6 +199,7 @@ class FrameDecoder:
         # received since it last moved, and the streams whose reconnect is pending (SPEC 8).
         self._cursor: dict[str | None, int] = {}
         self._frontier: dict[str | None, list[Any]] = {}
+        self._frontier_n: dict[str | None, int] = {}  # rows in each frontier (a LazyRows counts its rows)
         self._resuming: set[str | None] = set()
         self.resume_dropped = 0
 
@@ -177,10 +210,14 @@ class FrameDecoder:
 
     def forget(self, before_ms: int) -> int:
         """Drop remembered rows last updated before ``before_ms``; returns how many."""
-        old = [k for k, r in self._rows.items() if r.get("last_update", 0) < before_ms]
+        old = [k for k, r in self._rows.items() if _stored_ms(r) < before_ms]
         for k in old:
             del self._rows[k]
         return len(old)
+
+    def resuming(self, sport_key: str | None) -> bool:
+        """Whether ``sport_key``'s next ``initial_state`` resumes its stream (SPEC 8)."""
+        return sport_key in self._resuming
 
     def cursor(self, sport_key: str | None) -> int | None:
         """The ``since`` to resume ``sport_key``'s stream with: the newest ``last_update``
@@ -191,6 +228,7 @@ class FrameDecoder:
         """Start ``sport_key``'s stream from ``since`` (a cursor saved before a restart)."""
         self._cursor[sport_key] = coerce_ms(since, "since")
         self._frontier[sport_key] = []
+        self._frontier_n[sport_key] = 0
 
     def feed(self, envelope: object, skips: SkipLog, where: str = "") -> list[Quote]:
         """Decode one envelope; bad rows and fields go to ``skips`` with ``where``."""
@@ -222,38 +260,61 @@ class FrameDecoder:
         self.rows += len(data)
         top = -1
         for i, row in enumerate(data):
-            if not isinstance(row, Mapping):
-                skips.add(_at(where, i), "bad row", f"expected a JSON object, got {type(row).__name__}")
-                continue
-            try:
-                lu = self._row(row, sport, out, skips, where, i)
-            except FeedError as exc:
-                skips.add(_at(where, i), exc.reason, str(exc))
-                continue
-            except Exception as exc:  # e.g. RecursionError on a row nested too deeply: a bad row, not a stop
-                skips.add(_at(where, i), "bad row", f"cannot decode the row: {type(exc).__name__}: {str(exc)[:120]}")
-                continue
+            lu = self.feed_row(row, sport, out, skips, where, i)
             if lu > top:
                 top = lu
-        if top >= 0:
-            # The cursor is the newest last_update decoded; the frontier holds every row of
-            # every envelope since the cursor last moved (an upstream resuming at the cursor
-            # re-sends those envelopes whole, out-of-order rows included).
-            if top > self._cursor.get(sport, -1):
-                self._cursor[sport] = top
-                self._frontier[sport] = list(data)
-            else:
-                frontier = self._frontier[sport]
-                frontier.extend(data)
-                if len(frontier) > _FRONTIER_MAX:  # a cursor stuck ahead (a skewed clock): stay bounded
-                    del frontier[: len(frontier) - _FRONTIER_MAX // 2]
+        self.advance(sport, top, data)
         return out
+
+    def feed_row(self, row: object, sport: str | None, out: list[Any], skips: SkipLog, where: str, i: int) -> int:
+        """Decode row ``i`` of an envelope of ``sport`` into ``out``; its ``last_update``, or -1
+        when it was skipped (recorded in ``skips``). Also the fused path's way for a row it does
+        not take (:mod:`.fused`), so both paths skip alike."""
+        if not isinstance(row, Mapping):
+            skips.add(_at(where, i), "bad row", f"expected a JSON object, got {type(row).__name__}")
+            return -1
+        try:
+            return self._row(row, sport, out, skips, where, i)
+        except FeedError as exc:
+            skips.add(_at(where, i), exc.reason, str(exc))
+        except Exception as exc:  # e.g. RecursionError on a row nested too deeply: a bad row, not a stop
+            skips.add(_at(where, i), "bad row", f"cannot decode the row: {type(exc).__name__}: {str(exc)[:120]}")
+        return -1
+
+    def advance(self, sport: str | None, top: int, data: list[Any] | LazyRows) -> None:
+        """Move ``sport``'s resume cursor after an envelope whose newest decoded ``last_update``
+        is ``top`` (-1: none), with the envelope's rows ``data`` (raw, or :class:`LazyRows`)."""
+        if top < 0:
+            return
+        # The cursor is the newest last_update decoded; the frontier holds every row of every
+        # envelope since the cursor last moved (an upstream resuming at the cursor re-sends
+        # those envelopes whole, out-of-order rows included). The fused path hands its rows as
+        # LazyRows (the line's bytes): decoded to raw rows only if a resume or the bound needs them.
+        lazy = type(data) is LazyRows
+        n = data.n if lazy else len(data)  # type: ignore[union-attr]
+        if top > self._cursor.get(sport, -1):
+            self._cursor[sport] = top
+            self._frontier[sport] = [data] if lazy else list(data)
+            self._frontier_n[sport] = n
+        else:
+            frontier = self._frontier[sport]
+            if lazy:
+                frontier.append(data)
+            else:
+                frontier.extend(data)
+            held = self._frontier_n.get(sport, 0) + n
+            if held > _FRONTIER_MAX:  # a cursor stuck ahead (a skewed clock): stay bounded
+                rows = _expand(frontier)
+                del rows[: len(rows) - _FRONTIER_MAX // 2]
+                self._frontier[sport] = rows
+                held = len(rows)
+            self._frontier_n[sport] = held
 
     def _drop_processed(self, data: list[Any], sport: str | None) -> list[Any]:
         """Rows of a resumed ``initial_state`` minus those already processed (SPEC 8): the
         rows decoded since the cursor last moved, which the upstream sends again."""
         # a multiset: the same row may legitimately arrive twice (A, B, A at one time)
-        seen = Counter(_fingerprint(r) for r in self._frontier.get(sport, ()))
+        seen = Counter(_fingerprint(r) for r in _expand(self._frontier.get(sport, [])))
         kept: list[Any] = []
         for row in data:
             if seen:
@@ -288,7 +349,10 @@ class FrameDecoder:
             mk, player = mk_text, player_text
         ident = row_identity(row, kind)
         if row.get("_diff") is True:
-            row = merge_diff(self._rows.get(ident), row)
+            base = self._rows.get(ident)
+            if base is not None and type(base) is not dict:
+                base = base.as_dict()  # stored by the fused path as its typed row
+            row = merge_diff(base, row)
         lu_raw = row.get("last_update", _MISSING)
         if lu_raw is _MISSING:
             raise FeedError("last_update: missing", "missing field")
@@ -296,7 +360,7 @@ class FrameDecoder:
         if last_update is not lu_raw or not isinstance(row, dict):
             row = dict(row)
             row["last_update"] = last_update  # stored coerced, so forget() can compare it
-        self._rows[ident] = row  # a dict by now
+        self._rows[ident] = row  # a dict by now (the fused path stores its typed rows)
         sport_key = _text(row, "sport_key") or sport
         if sport_key is None:
             raise FeedError("sport_key: missing on the row, its envelope and the decoder", "missing field")

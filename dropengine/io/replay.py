@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..core.alerts import Alert
 from ..core.engine import DropEngine, EngineCounters
@@ -20,9 +20,13 @@ from ..core.options import resolve
 from ..core.quote import Quote
 from ..core.rules import MAX_ABS_PRICE, MIN_ABS_PRICE
 from ..core.skips import Skip, SkipLog, printable
-from ..formats.frames import FrameDecoder
+from ..formats.frames import FrameDecoder, envelope_clock
+from ..formats.fused import Envelope as TypedEnvelope
+from ..formats.fused import FusedFrames, as_quotes, decode_envelope, envelope_top
+from ..formats.jsonline import SKIPPED, decode_line
 from ..formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, TEXT_COLUMNS
-from .recordings import Envelope, Progress, Snapshot, open_recordings
+from .files import expand_paths, guarded, lines, open_bytes
+from .recordings import Envelope, Progress, Snapshot, _resolve, open_recordings, read_recording
 from .tables import needs_float, parquet_quote_table, plain_parquet_schema
 
 if TYPE_CHECKING:  # polars loads only when the batch path is used
@@ -142,6 +146,8 @@ def replay(
     fmt: str = "auto",
     stats: ReplayStats | None = None,
     progress: Progress | None = None,
+    *,
+    fused: bool = True,
 ) -> Iterator[Alert]:
     """Yield the alerts of ``paths`` (see :func:`read_quotes`) in detection order, of the
     types the engine's options ask for (line-only observations are decoded when they
@@ -149,10 +155,104 @@ def replay(
 
     An alert's ``timestamp`` is its quote's ``last_update``, or the fetch time of the The
     Odds API snapshot it came from, so the same input always gives the same output.
+
+    Vendor frames (NDJSON) take the fused path (:mod:`dropengine.formats.fused`: typed decode
+    straight into detection, the general decoder for whatever it does not take) when the
+    engine detects price drops only; ``fused=False`` forces the general decoder. Both give
+    the same alerts, counters and skips.
     """
+    if fused and type(engine) is DropEngine and not engine.options.signals:
+        yield from _replay_fused(paths, engine, fmt, stats, progress)
+        return
     observe = engine.observe_many
     for batch, stamp in read_quotes(paths, fmt, stats, progress, line_only=engine.options.detects_lines):
         yield from observe(batch, stamp)
+
+
+class Frame(NamedTuple):
+    """A vendor envelope the fused path decoded (typed), with its line and position."""
+
+    where: str
+    line: bytes
+    env: TypedEnvelope
+
+
+def _fused_frames(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[int, Any]]:
+    """The ``frames`` reader (recordings' ``_frames``: same lines, positions, skips and clock),
+    but a line the fused path takes comes as a typed :class:`Frame`."""
+    name = path.name
+    clock = 0
+    with open_bytes(path, progress) as fh:
+        for lineno, line in lines(fh):
+            where = f"{name}:{lineno}"
+            env = decode_envelope(line)
+            if env is not None:
+                clock = envelope_top(env, clock)
+                yield clock, Frame(where, line, env)
+                continue
+            obj = decode_line(line, where, "frames", skips)
+            if obj is SKIPPED:
+                continue
+            clock = envelope_clock(obj, clock)
+            yield clock, Envelope(where, obj)
+
+
+def _replay_fused(
+    paths: Sequence[str | Path], engine: DropEngine, fmt: str, stats: ReplayStats | None, progress: Progress | None
+) -> Iterator[Alert]:
+    """:func:`replay` with the fused frames path (an engine detecting price drops only)."""
+    if not paths:
+        raise ConfigError("paths: give at least one recording")
+    st = stats if stats is not None else ReplayStats()
+    skips = st.skips
+    # open_recordings, with the fused reader for vendor frames (every other format as there)
+    streams: list[Iterator[tuple[int, Any]]] = []
+    for given in expand_paths([Path(p) for p in paths], skips):
+        resolved = _resolve(given, fmt, skips)
+        if resolved is None:
+            st.formats[str(given)] = "skipped"
+            continue
+        p, f = resolved
+        st.formats[str(given)] = f
+        if f == "frames":
+            streams.append(guarded(p, _fused_frames(p, skips, progress), skips))
+        else:
+            streams.append(read_recording(p, f, skips, progress))
+    decoder = FrameDecoder()
+    frames = FusedFrames(decoder)
+    apply = frames.envelope
+    observe_prices = getattr(engine, "observe_prices", None)
+    observe: Callable[[list[Any], int | None], list[Alert]] = (
+        observe_prices if observe_prices is not None
+        else lambda items, now: engine.observe_many(as_quotes(items), now)
+    )
+    batch: list[Any] = []
+    for _, item in merge_by_clock(streams):
+        kind = type(item)
+        if kind is Frame:
+            apply(item.env, item.line, item.where, skips, batch)
+        elif kind is Quote:
+            batch.append(item)
+        elif kind is Envelope:
+            batch.extend(decoder.feed(item.obj, skips, item.where))
+        else:
+            assert kind is Snapshot
+            if batch:
+                st.quotes += len(batch)
+                yield from observe(batch, None)
+                batch = []
+            st.quotes += len(item.quotes)
+            yield from engine.observe_many(item.quotes, item.clock)
+            continue
+        if len(batch) >= _BATCH:
+            st.quotes += len(batch)
+            yield from observe(batch, None)
+            batch = []
+    if batch:
+        st.quotes += len(batch)
+        yield from observe(batch, None)
+    st.envelopes = dict(decoder.envelopes)
+    st.unknown_envelope_types = decoder.unknown_types
 
 
 def replay_batch(

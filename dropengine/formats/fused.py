@@ -1,0 +1,282 @@
+"""The fused frames path: vendor envelopes decoded into typed rows and straight into detection.
+
+:class:`~.frames.FrameDecoder` turns every price of every row into a :class:`Quote`, checked
+field by field, which the engine then reads back. For the common line of a recording (an
+``odds_update`` or ``initial_state`` envelope of well-formed rows) that is most of the
+replay's time. Here the line is decoded by ``msgspec`` against a typed schema (:class:`Row`,
+``UNSET`` for an absent field: absent and null differ for prices), and each price of a row
+becomes a light observation ``(key, price, last_update, market_key, line, info)`` with one
+:class:`~dropengine.core.quote.QuoteInfo` per row, which the engine applies through its one
+detection step (``DropEngine.observe_prices``). A ``Drop`` is built only on an alert.
+
+Everything the typed schema or the checks below do not take goes to the general decoder,
+so alerts, counters and skips (reason and position) are the same as the general path's:
+
+- a line that does not decode against the schema (not JSON, a string or a bool for a price,
+  a non-object row, a text field of another type, ...): the whole line, through
+  :func:`~.jsonline.decode_line` and :meth:`FrameDecoder.feed`;
+- envelopes other than ``odds_update`` / ``initial_state``, and an ``initial_state`` that
+  resumes a stream (SPEC 8, the decoder drops the rows it has seen);
+- a row with anything unusual (``_diff``, a missing or empty identifier, an unknown kind, a
+  time out of range, a line no float holds, no sport): that row, converted back to the dict
+  the general decoder would have had, through :meth:`FrameDecoder.feed_row`.
+
+The decoder's state is shared: the fused path stores its typed rows as ``_diff`` bases
+(converted when a ``_diff`` row merges into one) and moves the resume cursor with the
+envelope's line kept for the frontier (:class:`~.frames.LazyRows`).
+
+Which rows yield which quotes (SPEC 5) is the vendor table :data:`~.vendor.GAME_FIELDS`,
+the side spellings are :mod:`dropengine.core.sides`' and the line text cache is the
+decoder's; ``tests/test_h14_frames_*`` hold this path equal to the general one on
+adversarial streams.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from ..core.quote import MAX_MS, Quote, QuoteInfo
+from ..core.sides import format_line, join_prop
+from ..core.skips import SkipLog
+from .frames import FrameDecoder, LazyRows, _line_side
+from .jsonline import decode_json
+from .vendor import GAME_FIELDS
+
+__all__ = ["Envelope", "FusedFrames", "Row", "as_quotes", "decode_envelope", "envelope_top"]
+
+_Text = str | UnsetType | None
+_Number = int | float | UnsetType | None
+
+
+class Row(msgspec.Struct, gc=False):
+    """A vendor row as the fused path takes it (SPEC 5). A field of another type than these
+    makes the line one for the general decoder; unknown fields are ignored (no quote reads them)."""
+
+    kind: _Text = UNSET
+    event_id: _Text = UNSET
+    bookmaker: _Text = UNSET
+    sport_key: _Text = UNSET
+    market_key: _Text = UNSET
+    player: _Text = UNSET
+    market: _Text = UNSET
+    home_team: _Text = UNSET
+    away_team: _Text = UNSET
+    commence_time: _Text = UNSET
+    last_update: int | UnsetType = UNSET
+    diff: bool | UnsetType | None = msgspec.field(default=UNSET, name="_diff")
+    home_ml: _Number = UNSET
+    away_ml: _Number = UNSET
+    draw_ml: _Number = UNSET
+    home_spread_price: _Number = UNSET
+    away_spread_price: _Number = UNSET
+    over_price: _Number = UNSET
+    under_price: _Number = UNSET
+    home_spread: _Number = UNSET
+    away_spread: _Number = UNSET
+    total: _Number = UNSET
+    line: _Number = UNSET
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as the general decoder sees it: the fields present, by their JSON names."""
+        return {name: value for name, value in zip(_JSON_NAMES, msgspec.structs.astuple(self), strict=True)
+                if value is not UNSET}
+
+
+_JSON_NAMES: Final = tuple(f.encode_name for f in msgspec.structs.fields(Row))
+
+
+class Envelope(msgspec.Struct, gc=False):
+    """An envelope as the fused path takes it: a string ``type``, ``data`` a list of :class:`Row`."""
+
+    type: str
+    sport_key: Any = UNSET
+    data: list[Row] | UnsetType = UNSET
+    op: Any = UNSET  # a string `op` is a Betfair message (jsonline.line_format): the general path says so
+
+
+_decode = msgspec.json.Decoder(Envelope).decode
+_DATA: Final = frozenset({"initial_state", "odds_update"})
+# a line held as an int must convert to a float, as the general decoder's float(line) does
+_MAX_INT_LINE: Final = 2**1023
+
+
+def decode_envelope(line: bytes | str) -> Envelope | None:
+    """The typed envelope of a data line the fused path takes, or ``None`` (the general path's line)."""
+    try:
+        env = _decode(line)
+    except Exception:  # not JSON, or not of the schema (or nested too deeply): the general path reports it
+        return None
+    if env.type not in _DATA or env.data is UNSET or env.op is not UNSET:
+        return None
+    return env
+
+
+def envelope_top(env: Envelope, clock: int) -> int:
+    """:func:`~.frames.envelope_clock` of a typed envelope (the newest integer ``last_update``)."""
+    assert not isinstance(env.data, UnsetType)
+    for row in env.data:
+        lu = row.last_update
+        if type(lu) is int and lu > clock:
+            clock = lu
+    return clock
+
+
+class FusedFrames:
+    """Applies typed envelopes to a :class:`FrameDecoder`'s state, producing observations.
+
+    :meth:`envelope` appends to ``out`` the observations of the envelope's prices (tuples for
+    ``DropEngine.observe_prices``) and the :class:`Quote` objects of the rows the general
+    decoder decoded, in row and field order: the order of the general path's quotes.
+    """
+
+    def __init__(self, decoder: FrameDecoder) -> None:
+        self.decoder = decoder
+        self._prop_text: dict[float | int, str] = {}
+
+    def envelope(self, env: Envelope, line: bytes | str, where: str, skips: SkipLog, out: list[Any]) -> None:
+        dec = self.decoder
+        etype = env.type
+        sk = env.sport_key
+        sport = sk if type(sk) is str and sk else dec.sport_key
+        if etype == "initial_state" and dec.resuming(sport):
+            # SPEC 8: the decoder drops the rows it has processed; its own path, on the same object
+            out.extend(dec.feed(decode_json(line), skips, where))
+            return
+        data = env.data
+        assert not isinstance(data, UnsetType)
+        dec.envelopes[etype] = dec.envelopes.get(etype, 0) + 1
+        dec.rows += len(data)
+        stored = dec._rows
+        append = out.append
+        prop_text = self._prop_text
+        top = -1
+        for i, row in enumerate(data):
+            eid = row.event_id
+            book = row.bookmaker
+            lu = row.last_update
+            kind = row.kind
+            if (
+                type(eid) is not str or not eid or type(book) is not str or not book
+                or type(lu) is not int or lu < 0 or lu > MAX_MS or row.diff is True
+            ):
+                lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
+                if lu > top:
+                    top = lu
+                continue
+            sk = row.sport_key
+            sport_key = sk if type(sk) is str and sk else sport
+            mk = row.market_key
+            player = row.player
+            if kind is None or kind is UNSET:  # vendor.row_kind: a player or a market key makes a prop
+                kind = "game" if (player is None or player is UNSET) and (mk is None or mk is UNSET) else "prop"
+            if sport_key is None or (kind != "game" and (
+                kind != "prop" or type(mk) is not str or not mk or type(player) is not str or not player
+                or ":" in mk
+            )):
+                lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
+                if lu > top:
+                    top = lu
+                continue
+            home = row.home_team
+            away = row.away_team
+            commence = row.commence_time
+            if kind == "game":
+                hs = row.home_spread
+                as_ = row.away_spread
+                tot = row.total
+                if ((type(hs) is int and not -_MAX_INT_LINE < hs < _MAX_INT_LINE)
+                        or (type(as_) is int and not -_MAX_INT_LINE < as_ < _MAX_INT_LINE)
+                        or (type(tot) is int and not -_MAX_INT_LINE < tot < _MAX_INT_LINE)):
+                    lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
+                    if lu > top:
+                        top = lu
+                    continue
+                stored[("g", eid, book)] = row
+                info = QuoteInfo(
+                    sport_key, "game", None, None,
+                    home if type(home) is str and home else None,
+                    away if type(away) is str and away else None,
+                    commence if type(commence) is str and commence else None,
+                )
+                # vendor.GAME_FIELDS, in its order (unrolled: one attribute read per field)
+                p = row.home_ml
+                if p is not UNSET:
+                    append(((eid, book, "h2h_home"), p, lu, "h2h", None, info))
+                p = row.away_ml
+                if p is not UNSET:
+                    append(((eid, book, "h2h_away"), p, lu, "h2h", None, info))
+                p = row.draw_ml
+                if p is not UNSET:
+                    append(((eid, book, "h2h_draw"), p, lu, "h2h", None, info))
+                p = row.home_spread_price
+                if p is not UNSET and hs is not None and hs is not UNSET:
+                    append(((eid, book, _line_side("spread_home", hs)), p, lu, "spreads", float(hs), info))
+                p = row.away_spread_price
+                if p is not UNSET and as_ is not None and as_ is not UNSET:
+                    append(((eid, book, _line_side("spread_away", as_)), p, lu, "spreads", float(as_), info))
+                if tot is not None and tot is not UNSET:
+                    p = row.over_price
+                    if p is not UNSET:
+                        append(((eid, book, _line_side("total_over", tot)), p, lu, "totals", float(tot), info))
+                    p = row.under_price
+                    if p is not UNSET:
+                        append(((eid, book, _line_side("total_under", tot)), p, lu, "totals", float(tot), info))
+            else:
+                pline = row.line
+                if type(pline) is int and not -_MAX_INT_LINE < pline < _MAX_INT_LINE:
+                    lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
+                    if lu > top:
+                        top = lu
+                    continue
+                assert type(mk) is str and type(player) is str
+                stored[("p", eid, book, mk, player)] = row
+                if pline is not None and pline is not UNSET:
+                    text = prop_text.get(pline)
+                    if text is None:
+                        text = format_line(pline)
+                        if len(prop_text) < 10_000:
+                            prop_text[pline] = text
+                    market = row.market
+                    info = QuoteInfo(
+                        sport_key, "prop", market if type(market) is str and market else None, player,
+                        home if type(home) is str and home else None,
+                        away if type(away) is str and away else None,
+                        commence if type(commence) is str and commence else None,
+                    )
+                    fline = float(pline)
+                    p = row.over_price
+                    if p is not UNSET:
+                        append(((eid, book, join_prop(mk, player, "over", text)), p, lu, mk, fline, info))
+                    p = row.under_price
+                    if p is not UNSET:
+                        append(((eid, book, join_prop(mk, player, "under", text)), p, lu, mk, fline, info))
+            if lu > top:
+                top = lu
+        dec.advance(sport, top, LazyRows(line, len(data)))
+
+
+def as_quotes(items: list[Any]) -> list[Quote]:
+    """The :class:`Quote` objects the observations stand for (what the general decoder builds):
+    for an engine without ``observe_prices``, and for tests."""
+    out: list[Quote] = []
+    for item in items:
+        if type(item) is tuple:
+            key, price, lu, mk, line, info = item
+            out.append(Quote(
+                info.sport_key, key[0], key[1], key[2], price, lu, info.kind, mk, info.market, info.player, line,
+                info.home_team, info.away_team, info.commence_time,
+            ))
+        else:
+            out.append(item)
+    return out
+
+
+assert [tuple(f) for f in GAME_FIELDS] == [
+    ("home_ml", None, "h2h_home", "h2h"), ("away_ml", None, "h2h_away", "h2h"), ("draw_ml", None, "h2h_draw", "h2h"),
+    ("home_spread_price", "home_spread", "spread_home", "spreads"),
+    ("away_spread_price", "away_spread", "spread_away", "spreads"),
+    ("over_price", "total", "total_over", "totals"), ("under_price", "total", "total_under", "totals"),
+], "FusedFrames.envelope unrolls vendor.GAME_FIELDS: keep the two in step"
