@@ -77,6 +77,8 @@ AIM_CONNECTIONS = 1_000
 AIM_DELIVERIES = 10_000
 AIM_P99_MS = 100.0
 AIM_KIB_PER_CONN = 150.0
+AIM_SEND_VS_FLOOR = 3.0  # issue 14: CPU per send at most 3x the bare-asyncio floor's
+KINDS = ("dropengine", "sse-starlette", "floor")
 
 SPORT = "basketball_nba"
 BOOKS = ("pinnacle", "draftkings", "fanduel", "betmgm", "caesars")
@@ -252,7 +254,7 @@ class PacedSource:
                 reply({"ok": "freeze", "frozen": gc.get_freeze_count()})
 
 
-def serve_dropengine(n_keys: int) -> None:
+def serve_dropengine(n_keys: int, response: str = "lean") -> None:
     import logging
 
     from dropengine.core.keys import KeyTable
@@ -262,6 +264,7 @@ def serve_dropengine(n_keys: int) -> None:
     logging.basicConfig(level="WARNING")
     source = PacedSource(n_keys)
     server = DropServer(source, ServeConfig(keys=KeyTable.parse(f"{API_KEY} business 100000")))
+    server.sse_response = response  # "lean" (what `dropengine serve` runs) or "sse-starlette" (before issue 14)
     server.restore(now_ms())
 
     def ready(url: str) -> None:
@@ -654,6 +657,7 @@ class Step:
 @dataclass
 class Run:
     kind: str
+    turn: int = 0
     connections: int = 0
     failed: int = 0
     connect_s: float = 0.0
@@ -679,8 +683,8 @@ def rss_median(pid: int) -> int:
     return sorted(xs)[1]
 
 
-def run_kind(kind: str, args: argparse.Namespace) -> Run:
-    out = Run(kind)
+def run_kind(kind: str, args: argparse.Namespace, turn: int = 0) -> Run:
+    out = Run(kind, turn)
     children: list[Child] = []
     try:
         server = Child(f"{kind} server", ["--role", "server", "--kind", kind, "--keys", str(args.keys)])
@@ -689,7 +693,7 @@ def run_kind(kind: str, args: argparse.Namespace) -> Run:
         url, pid = hello["url"], hello["pid"]
         assert url.startswith(f"http://{HOST}:"), url
         warm_up(url)
-        if kind == "dropengine":
+        if kind != "floor":
             metrics(url)
         time.sleep(args.settle / 2)
         out.rss_base_kib = rss_median(pid)
@@ -723,7 +727,7 @@ def run_kind(kind: str, args: argparse.Namespace) -> Run:
         for rate in args.rates:
             server.ask(f"rate {rate}")
             time.sleep(args.settle)  # warm-up at this rate
-            m0, t_m0 = (metrics(url) if kind == "dropengine" else {}), time.perf_counter()
+            m0, t_m0 = (metrics(url) if kind != "floor" else {}), time.perf_counter()
             for c in clients:
                 c.ask("mark")
             s0 = server.ask("stats")
@@ -734,7 +738,7 @@ def run_kind(kind: str, args: argparse.Namespace) -> Run:
             cpu1 = cpu_s(pid)
             reports = [c.ask("report", timeout=30) for c in clients]
             t_m1 = time.perf_counter()
-            m1 = metrics(url) if kind == "dropengine" else {}
+            m1 = metrics(url) if kind != "floor" else {}
             lat = sorted(x for r in reports for x in r["latencies"])
             delivered = sum(r["alerts"] for r in reports)
             open_conns = sum(r["open"] for r in reports)
@@ -765,7 +769,7 @@ def run_kind(kind: str, args: argparse.Namespace) -> Run:
         server.ask("rate 0")
         time.sleep(0.5)
         out.rss_after_kib = rss_kib(pid)
-        if kind == "dropengine":
+        if kind != "floor":
             out.final_metrics = metrics(url)
         return out
     finally:
@@ -773,35 +777,74 @@ def run_kind(kind: str, args: argparse.Namespace) -> Run:
             c.stop()
 
 
+def label(run: Run) -> str:
+    return f"{run.kind} #{run.turn}" if run.turn else run.kind
+
+
+def median(xs: list[float]) -> float:
+    xs = sorted(x for x in xs if x == x)
+    if not xs:
+        return float("nan")
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 def report(runs: list[Run], args: argparse.Namespace) -> None:
-    main = runs[0]
-    floor = runs[1] if len(runs) > 1 else None
-    floor_by_rate = {s.rate: s for s in floor.steps} if floor else {}
+    mains = [r for r in runs if r.kind == "dropengine"]
+    main = mains[0]
+    # Each run is compared with the floor (and the old response) of its own turn.
+    by_turn = {(r.kind, r.turn): {s.rate: s for s in r.steps} for r in runs}
     print()
     print(f"Connections: {main.connections:,} held ({main.failed} failed), connected in {main.connect_s:.1f} s")
     print()
     rows = []
     for run in runs:
         for s in run.steps:
-            f = floor_by_rate.get(s.rate) if run is main else None
+            f = by_turn.get(("floor", run.turn), {}).get(s.rate) if run.kind != "floor" else None
             rows.append((
-                run.kind, f"{s.rate:g}", fmt_rate(s.produced_s), fmt_rate(s.deliveries_s),
+                label(run), f"{s.rate:g}", fmt_rate(s.produced_s), fmt_rate(s.deliveries_s),
                 f"{s.deliveries_s / s.expected_s:.3f}" if s.expected_s else "-",
                 f"{s.p50:.1f}", f"{s.p90:.1f}", f"{s.p99:.1f}", f"{s.pmax:.1f}",
                 f"{s.server_cpu:.0%}", f"{s.us_per_delivery:.1f}", f"{s.us_per_send:.1f}",
-                f"{s.us_per_delivery / f.us_per_delivery:.2f}x" if f else "",
+                f"{s.us_per_send / f.us_per_send:.2f}x" if f else "",
                 f"{s.client_cpu:.0%}",
                 f"{s.per_conn_min}-{s.per_conn_max}",
             ))
     print(table(("server", "alerts/s set", "produced/s", "deliveries/s", "got/expected", "p50 ms", "p90 ms",
-                 "p99 ms", "max ms", "server CPU", "CPU us/delivery", "CPU us/send", "vs floor", "client CPU",
+                 "p99 ms", "max ms", "server CPU", "CPU us/delivery", "CPU us/send", "send vs floor", "client CPU",
                  "alerts per conn"), rows))
+    # Ratios within each turn (the machine is shared: absolute figures move between turns, ratios less).
+    print()
+    rows = []
+    for rate in args.rates:
+        ratios: dict[str, list[float]] = {"new/floor send": [], "old/floor send": [], "new/old send": [],
+                                          "new/old p99": [], "new p99": [], "old p99": [], "floor p99": []}
+        for turn in sorted({r.turn for r in runs}):
+            new = by_turn.get(("dropengine", turn), {}).get(rate)
+            old = by_turn.get(("sse-starlette", turn), {}).get(rate)
+            flo = by_turn.get(("floor", turn), {}).get(rate)
+            for name, x in (("new p99", new), ("old p99", old), ("floor p99", flo)):
+                if x is not None:
+                    ratios[name].append(x.p99)
+            if new and flo:
+                ratios["new/floor send"].append(new.us_per_send / flo.us_per_send)
+            if old and flo:
+                ratios["old/floor send"].append(old.us_per_send / flo.us_per_send)
+            if new and old:
+                ratios["new/old send"].append(new.us_per_send / old.us_per_send)
+                ratios["new/old p99"].append(new.p99 / old.p99)
+        rows.append((f"{rate:g}", *(
+            ("/".join(f"{v:.2f}" if "/" in k else f"{v:.0f}" for v in vs) + f" (median {median(vs):.2f})"
+             if vs else "-") for k, vs in ratios.items())))
+    print("Per turn (CPU us per send and p99 ms, ratios in the same turn):")
+    print(table(("alerts/s", "new/floor us/send", "old/floor us/send", "new/old us/send", "new/old p99",
+                 "new p99 ms", "old p99 ms", "floor p99 ms"), rows))
     print()
     rows = []
     for run in runs:
         for s in run.steps:
             rows.append((
-                run.kind, f"{s.rate:g}", f"{s.ingest_mean_ms:.2f}", f"{s.ingest_max_ms:.1f}", f"{s.late_max_ms:.1f}",
+                label(run), f"{s.rate:g}", f"{s.ingest_mean_ms:.2f}", f"{s.ingest_max_ms:.1f}", f"{s.late_max_ms:.1f}",
                 str(s.skipped_ticks), "/".join(str(n) for n in s.gc_n), f"{s.gc_ms:.0f}", f"{s.gc_max_ms:.1f}",
             ))
     print("Inside the server process, per window:")
@@ -811,7 +854,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
     rows = []
     for run in runs:
         per = (run.objects_held - run.objects_base) / run.connections if run.connections else float("nan")
-        rows.append((run.kind, f"{run.connections:,}", f"{run.rss_base_kib / 1024:.1f}",
+        rows.append((label(run), f"{run.connections:,}", f"{run.rss_base_kib / 1024:.1f}",
                      f"{run.rss_held_kib / 1024:.1f}", f"{run.kib_per_conn:.1f}",
                      f"{run.rss_after_kib / 1024:.1f}", f"{run.idle_cpu:.1%}", f"{run.objects_held:,}", f"{per:.0f}"))
     print(table(("server", "connections", "RSS before MiB", "RSS held MiB", "KiB/conn", "RSS after load MiB",
@@ -831,6 +874,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
 
     # Aims: the step whose target deliveries/s is closest to the aim's, among those at >= the aim.
     print()
+    # (the first turn's run of the new response; the per-turn table above has the others)
     at_aim = [s for s in main.steps if s.rate * s.open_conns >= AIM_DELIVERIES] or main.steps
     s = min(at_aim, key=lambda s: s.rate) if at_aim else None
     best = max(main.steps, key=lambda s: s.deliveries_s if s.p99 <= AIM_P99_MS else 0, default=None)
@@ -841,6 +885,14 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
                      f"{s.deliveries_s / AIM_DELIVERIES:.2f}", verdict(s.deliveries_s >= 0.98 * AIM_DELIVERIES)))
         rows.append((f"p99 latency at {s.rate:g} alerts/s", f"{s.p99:.1f} ms", f"<= {AIM_P99_MS:g} ms",
                      f"{s.p99 / AIM_P99_MS:.2f}", verdict(s.p99 <= AIM_P99_MS)))
+    floors = {st.rate: st for r in runs if r.kind == "floor" and r.turn == main.turn for st in r.steps}
+    if s is not None and s.rate in floors:
+        sends = [n.us_per_send / f.us_per_send for r in mains for n in r.steps if n.rate == s.rate
+                 for fr in runs if fr.kind == "floor" and fr.turn == r.turn for f in fr.steps if f.rate == s.rate]
+        ratio = median(sends)
+        rows.append((f"CPU per send vs floor at {s.rate:g} alerts/s", f"{ratio:.2f}x (median of {len(sends)})",
+                     f"<= {AIM_SEND_VS_FLOOR:g}x", f"{ratio / AIM_SEND_VS_FLOOR:.2f}",
+                     verdict(ratio <= AIM_SEND_VS_FLOOR)))
     if best is not None and best.p99 <= AIM_P99_MS:
         rows.append(("most deliveries/s with p99 <= 100 ms", fmt_rate(best.deliveries_s), "(info)",
                      f"{best.deliveries_s / AIM_DELIVERIES:.2f}", ""))
@@ -870,19 +922,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=100, help="connects in flight per client")
     ap.add_argument("--keys", type=int, default=1_000, help="keys the source cycles through")
     ap.add_argument("--no-floor", action="store_true", help="skip the bare asyncio baseline server")
+    ap.add_argument("--no-old", action="store_true",
+                    help="skip the response before issue 14 (sse-starlette's EventSourceResponse)")
+    ap.add_argument("--turns", type=int, default=1,
+                    help="run new, old and floor this many times in turns, order rotated (default 1)")
     ap.add_argument("--gc-freeze", action="store_true",
                     help="experiment: gc.freeze() in the server once the connections are held (not what "
                          "`dropengine serve` does)")
     ap.add_argument("--gc-threshold0", type=int,
                     help="experiment: gc.set_threshold(N, 10, 10) in the server once the connections are held")
     ap.add_argument("--role", choices=("server", "client"), help=argparse.SUPPRESS)
-    ap.add_argument("--kind", choices=("dropengine", "floor"), default="dropengine", help=argparse.SUPPRESS)
+    ap.add_argument("--kind", choices=KINDS, default="dropengine", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.role == "server":
         raise_nofile(65_536)
-        (serve_floor if args.kind == "floor" else serve_dropengine)(args.keys)
+        if args.kind == "floor":
+            serve_floor(args.keys)
+        else:
+            serve_dropengine(args.keys, "sse-starlette" if args.kind == "sse-starlette" else "lean")
         return 0
     if args.role == "client":
         run_client(args.url, args.connections, args.concurrency)
@@ -892,8 +951,9 @@ def main(argv: list[str] | None = None) -> int:
     args.rates = args.rate or ([50.0] if args.quick else [10.0, 20.0, 40.0])
     args.seconds = args.seconds or (2.0 if args.quick else 10.0)
     args.settle = 1.0 if args.quick else 2.0
-    if not 1 <= args.connections <= 20_000 or not 1 <= args.clients <= 4 or not 0 < args.seconds <= 120:
-        ap.error("bounds: 1 <= --connections <= 20000, 1 <= --clients <= 4, 0 < --seconds <= 120")
+    if not 1 <= args.connections <= 20_000 or not 1 <= args.clients <= 4 or not 0 < args.seconds <= 120 \
+            or not 1 <= args.turns <= 5:
+        ap.error("bounds: 1 <= --connections <= 20000, 1 <= --clients <= 4, 0 < --seconds <= 120, 1 <= --turns <= 5")
     limit = raise_nofile(args.connections + 256)
     t0 = time.perf_counter()
     print("dropengine server load benchmark" + (" (--quick)" if args.quick else ""))
@@ -906,9 +966,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{'gc.freeze()' if args.gc_freeze else ''} "
               f"{f'gc.set_threshold({args.gc_threshold0}, 10, 10)' if args.gc_threshold0 else ''}")
     print()
-    runs = [run_kind("dropengine", args)]
-    if not args.no_floor:
-        runs.append(run_kind("floor", args))
+    kinds = ["dropengine"] + ([] if args.no_old else ["sse-starlette"]) + ([] if args.no_floor else ["floor"])
+    runs = []
+    for turn in range(1, args.turns + 1):  # in turns, the order rotated each turn
+        k = (turn - 1) % len(kinds)
+        for kind in kinds[k:] + kinds[:k]:
+            runs.append(run_kind(kind, args, turn if args.turns > 1 else 0))
     report(runs, args)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     return 0

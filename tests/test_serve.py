@@ -278,32 +278,50 @@ def test_a_state_older_than_its_age_is_ignored(server: Any, tmp_path: Path) -> N
     assert srv2.hub.counters.produced == 0
 
 
-def test_a_heartbeat_never_carries_an_id_past_a_queued_alert(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("response", ["lean", "sse-starlette"])
+def test_a_heartbeat_never_carries_an_id_past_a_queued_alert(server: Any, monkeypatch: pytest.MonkeyPatch,
+                                                             response: str) -> None:
     """An alert that arrives as a heartbeat's timer fires goes out first: a heartbeat id is a
     cursor, and a client cut right after it must not skip that alert on resume."""
     import dropengine.server.app as appmod
+    from dropengine.server.stream import SSEStream
 
     url, srv, src = server()
+    srv.sse_response = response
     armed = threading.Event()
-    real_wait_for = asyncio.wait_for
 
-    async def racy_wait_for(aw: Any, timeout: float) -> Any:
-        try:
-            return await real_wait_for(aw, timeout)
-        except TimeoutError:
-            if armed.is_set():  # the source lands in the same loop turn as the timer
-                armed.clear()
-                src.clock += 1000
-                srv.ingest([Quote(SPORT, "g", "pinnacle", "h2h_home", -160, src.clock)], int(time.time() * 1000))
-            raise
+    def land() -> None:
+        if armed.is_set():  # the source lands in the same loop turn as the timer
+            armed.clear()
+            src.clock += 1000
+            srv.ingest([Quote(SPORT, "g", "pinnacle", "h2h_home", -160, src.clock)], int(time.time() * 1000))
 
-    class Shim:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(asyncio, name)
+    if response == "lean":  # the stream's heartbeat timer (issue 14)
+        real_due = SSEStream._heartbeat_due
 
-        wait_for = staticmethod(racy_wait_for)
+        def racy_due(self: SSEStream) -> None:
+            if self._last + self._heartbeat_s <= asyncio.get_running_loop().time():  # due now, not re-armed
+                land()
+            real_due(self)
 
-    monkeypatch.setattr(appmod, "asyncio", Shim())
+        monkeypatch.setattr(SSEStream, "_heartbeat_due", racy_due)
+    else:  # the frames loop's wait_for (the sse-starlette response)
+        real_wait_for = asyncio.wait_for
+
+        async def racy_wait_for(aw: Any, timeout: float) -> Any:
+            try:
+                return await real_wait_for(aw, timeout)
+            except TimeoutError:
+                land()
+                raise
+
+        class Shim:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(asyncio, name)
+
+            wait_for = staticmethod(racy_wait_for)
+
+        monkeypatch.setattr(appmod, "asyncio", Shim())
     src.move("g", [-110, -125])
     out: list[tuple[str, str]] = []
     with httpx.Client(timeout=httpx.Timeout(5, read=5)) as c, connect_sse(

@@ -45,6 +45,7 @@ from .ingest import Metrics, ServeConfig, Source
 from .page import PAGE_HTML
 from .params import ParamError, StreamRequest, parse_request, steam_echo
 from .persistence import Persistence
+from .stream import CYCLE_KEY, Fanout, SSEStream
 
 __all__ = ["DropServer", "Metrics", "ServeConfig", "Source", "StreamServer"]
 
@@ -102,9 +103,11 @@ class _WithTransport:
                 await self.app(scope, receive, quiet)
             return
         if scope["type"] == "http":
-            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            cycle = getattr(send, "__self__", None)
+            transport = getattr(cycle, "transport", None)
             if transport is not None and hasattr(transport, "abort"):
                 scope[_TRANSPORT] = transport
+                scope[CYCLE_KEY] = cycle  # its flow control: the lean stream writes straight to the transport
         await self.app(scope, receive, send)
 
 
@@ -139,9 +142,14 @@ class StreamServer:
     config: ServeConfig
     hub: Hub
     metrics: Metrics
+    #: Which response streams alerts: ``"lean"`` (:mod:`.stream`: one shared fan-out, frames
+    #: written straight to the transport) or ``"sse-starlette"`` (the response before issue 14,
+    #: kept for side-by-side benchmarks and the byte-for-byte tests). Same bytes either way.
+    sse_response: str = "lean"
 
     def _init_routes(self) -> None:
         self._open: dict[str, int] = {}
+        self._fanout = Fanout()  # the lean streams' shared flush
         self.starlette = Starlette(
             routes=[
                 Route("/", self._page),
@@ -229,6 +237,79 @@ class StreamServer:
                           headers={"Retry-After": str(self.config.retry_after_s)})
         self._open[slot] = self._open.get(slot, 0) + 1
         self.metrics.connections_total += 1
+        if self.sse_response == "sse-starlette":
+            return self._starlette_stream(request, req, slot)
+        return self._lean_stream(request, req, slot)
+
+    def _release_slot(self, slot: str) -> None:
+        n = self._open.get(slot, 1) - 1
+        if n > 0:
+            self._open[slot] = n
+        else:
+            self._open.pop(slot, None)
+
+    def _connected(self, req: StreamRequest, sub: Subscriber | None) -> dict[str, Any]:
+        """The first frame: the effective filters, the heartbeat, steam settings when asked for,
+        and the position the stream starts from."""
+        hub = self.hub
+        connected: dict[str, Any] = {"type": "connected", "filters": req.filter.echo(), "heartbeat_s": req.heartbeat_s}
+        steam = self.steam_settings() if req.filter.types is not None and "steam" in req.filter.types else None
+        if steam is not None:
+            connected["steam"] = steam  # the server's, the same for every connection
+        connected.update(epoch=hub.epoch, id=str(hub.high_water if sub is None else hub.position(sub)),
+                         timestamp=_now_ms())
+        return connected
+
+    def _lean_stream(self, request: Request, req: StreamRequest, slot: str) -> Response:
+        """The response of :mod:`.stream` (one shared fan-out, no task group, direct writes)."""
+        hub = self.hub
+        released = cut = False
+        stream: SSEStream | None = None
+
+        def release() -> None:  # once, however the stream ends
+            nonlocal released
+            if released:
+                return
+            released = True
+            if stream is not None and stream.sub is not None:
+                hub.unsubscribe(stream.sub)
+            self._release_slot(slot)
+
+        def cut_off() -> None:
+            """A client that stopped reading (its queue overflowed, or a send timed out):
+            counted once, its slot freed and its socket closed now, unread data dropped.
+            It resumes from its last id when it reads again."""
+            nonlocal cut
+            if cut:
+                return
+            cut = True
+            self.metrics.slow_clients_cut += 1
+            release()
+            if stream is not None:
+                stream.end()
+            transport = request.scope.get(_TRANSPORT)
+            if transport is not None and not transport.is_closing():
+                transport.abort()
+
+        def timed_out() -> None:
+            self.metrics.send_timeouts += 1
+            cut_off()
+
+        stream = SSEStream(hub, self._fanout, heartbeat_s=req.heartbeat_s,
+                           send_timeout_s=self.config.send_timeout_s, cut=cut_off, timed_out=timed_out,
+                           release=release)
+        catch_up = self._catch_up(req, stream.notify)
+        sub: Subscriber | None = None
+        if catch_up is None:  # subscribed now, atomically with the backlog from the ring
+            sub, reset = hub.subscribe(req.filter, req.cursor, stream.notify, reset=req.cursor_reset)
+            stream.attach(sub, reset)
+        connected = self._connected(req, sub)
+        stream.start_with(sse_frame(connected), catch_up, connected["timestamp"])
+        return stream  # type: ignore[return-value]
+
+    def _starlette_stream(self, request: Request, req: StreamRequest, slot: str) -> Response:
+        """The response before issue 14: sse-starlette's ``EventSourceResponse`` over a frames
+        generator (``sse_response = "sse-starlette"``: side-by-side benchmarks and tests)."""
         hub = self.hub
         wake = asyncio.Event()
         stop = _Stop(wake)
@@ -243,16 +324,9 @@ class StreamServer:
             released = True
             if sub is not None:
                 hub.unsubscribe(sub)
-            n = self._open.get(slot, 1) - 1
-            if n > 0:
-                self._open[slot] = n
-            else:
-                self._open.pop(slot, None)
+            self._release_slot(slot)
 
         def cut_off() -> None:
-            """A client that stopped reading (its queue overflowed, or a send timed out):
-            counted once, its slot freed and its socket closed now, unread data dropped.
-            It resumes from its last id when it reads again."""
             nonlocal cut
             if cut:
                 return
@@ -277,12 +351,7 @@ class StreamServer:
         catch_up = self._catch_up(req, notify)
         if catch_up is None:  # subscribed now, atomically with the backlog from the ring
             sub, reset = hub.subscribe(req.filter, req.cursor, notify, reset=req.cursor_reset)
-        connected: dict[str, Any] = {"type": "connected", "filters": req.filter.echo(), "heartbeat_s": req.heartbeat_s}
-        steam = self.steam_settings() if req.filter.types is not None and "steam" in req.filter.types else None
-        if steam is not None:
-            connected["steam"] = steam  # the server's, the same for every connection
-        connected.update(epoch=hub.epoch, id=str(hub.high_water if sub is None else hub.position(sub)),
-                         timestamp=_now_ms())
+        connected = self._connected(req, sub)
 
         async def frames() -> AsyncIterator[bytes]:
             nonlocal sub, reset

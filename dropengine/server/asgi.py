@@ -13,12 +13,13 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
 from ..core.errors import ConfigError
 from ..live.redaction import install_redaction
+from .stream import SHUTDOWN_KEY
 
 __all__ = ["HEADER_TIMEOUT_S", "BackgroundServer", "bind", "run_foreground"]
 
@@ -46,7 +47,8 @@ HEADER_TIMEOUT_S = 10.0
 
 
 def _header_timeout_protocol(timeout_s: float) -> type[Any]:
-    """uvicorn's h11 protocol, plus a request-header timeout, which uvicorn lacks: a client
+    """uvicorn's h11 protocol, plus a request-header timeout, which uvicorn lacks (and the
+    shutdown signal of the lean SSE stream, :data:`~dropengine.server.stream.SHUTDOWN_KEY`): a client
     that opens connections and never finishes a request line ("slowloris") held each one
     open for ever, before any key is checked, so no per-key cap bounded the descriptors.
     A connection streaming a response, or upgraded to a WebSocket, is never affected."""
@@ -90,6 +92,17 @@ def _header_timeout_protocol(timeout_s: float) -> type[Any]:
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
+
+        def shutdown(self) -> None:
+            super().shutdown()
+            # A graceful shutdown began: a lean SSE stream (:mod:`.stream`) on this connection
+            # sends what is pending and ends its body properly, at once.
+            cycle, scope = self.cycle, self.scope
+            stop: Callable[[], None] | None = None
+            if scope is not None and cycle is not None and not cycle.response_complete:
+                stop = scope.get(SHUTDOWN_KEY)  # type: ignore[assignment]
+            if stop is not None:
+                stop()
 
     return HeaderTimeoutH11Protocol
 
