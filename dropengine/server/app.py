@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
@@ -39,6 +40,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ..core.alerts import SIGNALS
+from ..core.errors import ConfigError
 from ..core.keys import TIERS, KeyRecord
 from .hub import Hub, Subscriber, reset_frame, sse_frame
 from .ingest import Metrics, ServeConfig, Source
@@ -55,6 +57,9 @@ __all__ = ["DropServer", "Metrics", "ServeConfig", "Source", "StreamServer"]
 CatchUp = AsyncIterator["bytes | tuple[Subscriber, str | None]"]
 
 log = logging.getLogger("dropengine.serve")
+
+#: The SSE responses a server can stream with (:attr:`StreamServer.sse_response`).
+SSE_RESPONSES = ("lean", "sse-starlette")
 
 
 def _now_ms() -> int:
@@ -145,11 +150,17 @@ class StreamServer:
     #: Which response streams alerts: ``"lean"`` (:mod:`.stream`: one shared fan-out, frames
     #: written straight to the transport) or ``"sse-starlette"`` (the response before issue 14,
     #: kept for side-by-side benchmarks and the byte-for-byte tests). Same bytes either way.
+    #: Set per server, or for every server of a process by env ``DROPENGINE_SSE_RESPONSE``.
     sse_response: str = "lean"
 
     def _init_routes(self) -> None:
         self._open: dict[str, int] = {}
         self._fanout = Fanout()  # the lean streams' shared flush
+        chosen = os.environ.get("DROPENGINE_SSE_RESPONSE", "").strip()
+        if chosen:
+            if chosen not in SSE_RESPONSES:
+                raise ConfigError(f"DROPENGINE_SSE_RESPONSE: {chosen!r} is not one of {', '.join(SSE_RESPONSES)}")
+            self.sse_response = chosen
         self.starlette = Starlette(
             routes=[
                 Route("/", self._page),
