@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, TypeVar, Unpack
 
 import msgspec
@@ -218,16 +218,25 @@ def detect_counted(
     """Like :func:`detect`, with the counters and the rows skipped before detection."""
     cfg = resolve(options, keywords)
     compiled = resolve_accel(accel)
-    loaded = _load(quotes, timestamp_column, lines=cfg.detects_lines)
+    meta_of: Callable[[pl.DataFrame], pl.DataFrame]
     line: _Pass | None = None
     if compiled:
-        price, line = _kernel_passes(loaded.frame, cfg)
+        # The compiled path takes every configuration (there is no fallback to pure inside a call).
+        loaded, price, line, meta_of = _compiled_passes(quotes, cfg, timestamp_column)
     else:
+        loaded = _load(quotes, timestamp_column, lines=cfg.detects_lines)
         price = _price_pass(loaded.frame, cfg)
-    meta = loaded.frame.drop("_lu", "_p", "_c", "_invalid", "_pint", *_LINE_WORK, strict=False)
-    alerts = _alerts(price.fired.join(meta, on="_i", how="left"), timestamp_column)
+        if cfg.detects_lines:
+            line = _line_pass(loaded.frame, cfg)
+        meta = loaded.frame.drop("_lu", "_p", "_c", "_invalid", "_pint", *_LINE_WORK, strict=False)
+
+        def meta_of(fired: pl.DataFrame) -> pl.DataFrame:
+            return fired.join(meta, on="_i", how="left")
+
+    alerts = _alerts(meta_of(price.fired), timestamp_column)
     if cfg.signals:
-        return _with_signals(cfg, loaded, price, alerts, meta, timestamp_column, line)
+        result = _with_signals(cfg, loaded, price, alerts, line, meta_of, timestamp_column)
+        return replace(result, alerts=_text_types(result.alerts, loaded.schema))
     alerts = alerts.filter(filter_expr(cfg.filter)).sort("_i")
     rows = alerts.get_column("_i").alias("row")
     alerts, types = _typed(alerts, loaded.int_column)
@@ -235,7 +244,26 @@ def detect_counted(
         loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
         price.fired.height, alerts.height,
     )
-    return BatchResult(alerts, counters, loaded.skipped, loaded.rejected, types, rows=rows)
+    return BatchResult(_text_types(alerts, loaded.schema), counters, loaded.skipped, loaded.rejected, types, rows=rows)
+
+
+#: The text columns of an alerts table that come from the input's columns of the same name.
+_TEXT_COLUMNS: Final = ("sport_key", *KEY, *_META_TEXT)
+
+
+def _text_types(alerts: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """The alerts' text columns Categorical where the input's column of that name was
+    dictionary-encoded (Categorical or Enum: a Parquet reader's), else String; every path
+    gives the same types, whatever it worked with."""
+    casts = []
+    for c in _TEXT_COLUMNS:
+        if c not in alerts.columns:
+            continue
+        source = schema.get(c)
+        want = pl.Categorical if isinstance(source, (pl.Categorical, pl.Enum)) else pl.String
+        if alerts.schema[c] != want:
+            casts.append(pl.col(c).cast(pl.String).cast(want))
+    return alerts.with_columns(casts) if casts else alerts
 
 
 def _typed(alerts: pl.DataFrame, int_column: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -299,77 +327,190 @@ def _price_pass(frame: pl.DataFrame, cfg: DetectOptions) -> _Pass:
     return _Pass(fired, n_primed, n_stale, n_susp, n_rep)
 
 
-def _kernel_passes(frame: pl.DataFrame, cfg: DetectOptions) -> tuple[_Pass, _Pass | None]:
-    """:func:`_price_pass` and :func:`_line_pass` (when lines are detected) by the compiled
-    kernel (:func:`dropengine.fast.kernel.detect_pass`): one pass in arrival order over dense
-    integer key ids, no sort. The moves come back as row numbers; their columns are gathered
-    from ``frame``, in the columns (and order: arrival) the polars passes give."""
+class _Coded:
+    """A text column as dense integer codes (int64 numpy, -1 for null) and its distinct values
+    (``values[code]``): a Categorical's or Enum's physical codes renumbered (the rows use few of
+    its categories; no string is materialized per row), other text encoded once first (hashed
+    into a Categorical, no sort). Rules that judge text run once per distinct value."""
+
+    __slots__ = ("codes", "values")
+
+    def __init__(self, column: pl.Series, np: Any) -> None:
+        if not isinstance(column.dtype, (pl.Categorical, pl.Enum)):
+            column = column.cast(pl.Categorical)
+        distinct = column.unique().drop_nulls()
+        self.values: list[str] = distinct.cast(pl.String).to_list()
+        physical = distinct.to_physical().to_numpy().astype(np.int64)
+        stop = int(physical.max()) + 1 if len(physical) else 0
+        lookup = np.full(stop + 1, -1, np.int64)  # the last slot: null
+        lookup[physical] = np.arange(len(physical), dtype=np.int64)
+        self.codes = lookup[column.to_physical().fill_null(stop).to_numpy()]
+
+    def of_values(self, np: Any, flags: list[Any], dtype: Any, null: Any) -> Any:
+        """Per row, ``flags[code]`` (``null`` for a null)."""
+        return np.array([*flags, null], dtype=dtype)[self.codes]
+
+
+def _compiled_passes(
+    quotes: pl.DataFrame | pl.LazyFrame, cfg: DetectOptions, timestamp_column: str | None,
+) -> tuple[_Loaded, _Pass, _Pass | None, Callable[[pl.DataFrame], pl.DataFrame]]:
+    """:func:`_load`, :func:`_price_pass` and :func:`_line_pass` by the compiled kernel
+    (:func:`dropengine.fast.kernel.detect_pass`): the same checks and skips, then one pass in
+    arrival order over integer key ids, no sort. Text is never materialized per row: the key
+    columns become dense codes (:class:`_Coded`), every per-side rule (the canonical side, its
+    line, its line series) runs once per distinct side, and the moves' columns are gathered
+    from the input rows by position (so dictionary-encoded columns stay so). Returns what the
+    polars path gives: the loaded counts, both passes' moves, and the join of text to moves."""
     import numpy as np  # numba's own dependency: there whenever the kernel is
 
     from ..fast import kernel  # numba is loaded here, on the first compiled call only
 
-    lines = cfg.detects_lines
+    plan = _plan(quotes, timestamp_column)
+    text = ["sport_key", *KEY, *plan.meta]
+    frame = _computed(plan.lf.select(
+        *text, *plan.lu, *plan.price, *plan.line, *plan.line_only, *plan.stamp,
+    ).collect)
+    _check_stamps(frame, timestamp_column)
     n = frame.height
-    event, book, side = (_codes(frame.get_column(c)) for c in KEY)
-    nb, ns = _code_range(book), _code_range(side)
-    kid, nkeys = kernel.key_ids(event, book, side, nb, ns)
     cols = frame.columns
-    if lines:
-        has_line = frame.get_column("_l").is_not_null().to_numpy()
-        ls = _codes(frame.get_column("_ls"))
-        ls = np.where(has_line, ls, -1)
-        lid, nseries = kernel.key_ids(event, book, ls, nb, _code_range(ls))
-        line = frame.get_column("_l").fill_null(np.nan).to_numpy()
+
+    # -- rows no quote could be built from (the reasons and their order as in _load) ------------
+    coded = {c: _Coded(frame.get_column(c), np) for c in ("sport_key", *KEY)}
+    bad_field = frame.get_column("_lu_missing").to_numpy().copy()
+    for c in ("sport_key", *KEY):
+        bad_field |= coded[c].of_values(np, [v == "" for v in coded[c].values], np.bool_, True)
+    side = coded["side"]
+    canonical: list[str | None] = []
+    for v in side.values:
+        try:
+            canonical.append(canonical_side(v))
+        except FeedError:
+            canonical.append(None)
+    reason = np.zeros(n, np.int8)  # an index into _REASONS (0: none)
+    lu = frame.get_column("_lu")
+    reason[bad_field] = 1
+    free = reason == 0
+    reason[free & lu.is_null().to_numpy()] = 2
+    if "line" in cols:
+        line_col = frame.get_column("line")
+        bad_line = (line_col.is_not_null() & ~line_col.is_finite()).fill_null(False).to_numpy()
+        reason[(reason == 0) & bad_line] = 3
+    reason[(reason == 0) & side.of_values(np, [c is None for c in canonical], np.bool_, False)] = 4
+    p = frame.get_column("_p")
+    invalid = frame.get_column("_invalid").to_numpy()
+    line_only = frame.get_column(_LINE_ONLY).to_numpy() if _LINE_ONLY in cols else np.zeros(n, np.bool_)
+    if _LINE_ONLY in cols:
+        if "_bad_mark" in cols:
+            reason[(reason == 0) & frame.get_column("_bad_mark").to_numpy()] = 5
+        lo = line_only & (reason == 0)
+        reason[lo & (p.is_not_null().to_numpy() | invalid)] = 5
+        lo &= reason == 0
+        if lo.any():  # Quote's own check of a line-only observation: a line to observe
+            at = pl.Series(np.flatnonzero(lo))
+            sides = [c for c in canonical if c is not None]
+            picked = frame[at]
+            sub = pl.DataFrame([
+                pl.Series("side", np.array([*canonical, None], dtype=object)[side.codes[at.to_numpy()]],
+                          dtype=pl.String),
+                *[picked.get_column(c).cast(pl.String) for c in ("kind", "market_key") if c in cols],
+                *[picked.get_column(c) for c in ("line",) if c in cols],
+            ])
+            no_line = sub.select(
+                _quote_line(sub, sides).is_null() | ~pl.col("side").str.contains("@", literal=True)
+            ).to_series().to_numpy()
+            reason[at.to_numpy()[no_line]] = 7
+    skip = reason != 0
+    counts = np.bincount(reason, minlength=len(_REASONS))
+    skipped: dict[str, int] = {}
+    for j in range(1, len(_REASONS)):
+        if counts[j]:
+            skipped[_REASONS[j]] = skipped.get(_REASONS[j], 0) + int(counts[j])
+    out = np.flatnonzero(skip | invalid)
+    rejected = pl.DataFrame({
+        "row": pl.Series(out, dtype=pl.UInt32),
+        "reason": pl.Series(np.array([*_REASONS[1:], _REASONS[0]], dtype=object)[reason[out] - 1], dtype=pl.String),
+    })
+    n_skipped = int(skip.sum())
+    loaded = _Loaded(frame, plan.schema, plan.int_column, n - n_skipped, int((invalid & ~skip).sum()), skipped,
+                     rejected)
+
+    # -- key ids: dense codes, the side's canonical spelling and line series once per distinct side
+    ids: dict[str, int] = {}
+    canon_id = [0 if c is None else ids.setdefault(c, len(ids)) for c in canonical]
+    canon = list(ids)
+    event, book = coded["event_id"], coded["bookmaker"]
+    e = np.where(skip, 0, event.codes)
+    b = np.where(skip, 0, book.codes)
+    sid = side.of_values(np, canon_id, np.int64, 0)
+    kid, nkeys = kernel.key_ids(e, b, sid, max(len(event.values), 1), max(len(book.values), 1), max(len(canon), 1))
+    if cfg.detects_lines:
+        line_ids: dict[str, int] = {}
+        series_of = [rules.series_line(c) for c in canon]
+        ls_of = [line_ids.setdefault(rules.line_side_of(c), len(line_ids)) if x is not None else -1
+                 for c, x in zip(canon, series_of, strict=True)]
+        ls = np.array([*ls_of, -1], dtype=np.int64)[sid]
+        lid, nseries = kernel.key_ids(e, b, ls, max(len(event.values), 1), max(len(book.values), 1),
+                                      max(len(line_ids), 1))
+        line = np.array([*(np.nan if x is None else x for x in series_of), np.nan], dtype=np.float64)[sid]
     else:
         lid, nseries = np.full(n, -1, np.int64), 0
         line = np.zeros(n)
-    p = frame.get_column("_p")
-    line_only = (frame.get_column(_LINE_ONLY).to_numpy() if _LINE_ONLY in cols else np.zeros(n, np.bool_))
-    moves, refs, lmoves, lrefs, lprices, counts = kernel.detect_pass(
-        kid, nkeys, lid, nseries, frame.get_column("_lu").to_numpy(), p.fill_null(np.nan).to_numpy(),
-        p.is_null().to_numpy(), frame.get_column("_invalid").to_numpy(), line_only, line,
+    moves, refs, lmoves, lrefs, lprices, tally = kernel.detect_pass(
+        kid, nkeys, lid, nseries, lu.fill_null(0).to_numpy(), p.fill_null(np.nan).to_numpy(),
+        p.is_null().to_numpy(), invalid | skip, line_only, line,
         cfg.reprime_after_suspension, cfg.reference == "anchor", cfg.unit == "prob",
         rules.threshold_floor(cfg.threshold), rules.threshold_floor(cfg.line_threshold),
     )
-    k = kernel
-    w = frame.select("_i", "_lu", "_p", "_c", "_pint")
+
+    # -- the moves' columns, gathered by row ------------------------------------------------------
+    w = frame.select("_lu", "_p", "_c", "_pint")
     ref = w.select(pl.col("_p").alias("_rp"), pl.col("_c").alias("_rc"), pl.col("_lu").alias("_rlu"),
                    pl.col("_pint").alias("_rpint"))
-    fired = _with_delta(pl.concat([w[pl.Series(moves)], ref[pl.Series(refs)]], how="horizontal"))
-    price = _Pass(fired, int(counts[k.PRIMED]), int(counts[k.STALE]), int(counts[k.SUSPENDED]),
-                  int(counts[k.REPEATED]))
-    if not lines:
-        return price, None
-    lw = frame.select("_i", "_lu", "_l", "_p", "_pint")
-    lref = frame.select(pl.col("_l").alias("_rl"), pl.col("_lu").alias("_rlu"))
-    lprice = frame.select(pl.col("_p").alias("_rprice"), pl.col("_pint").alias("_rpint"))
-    # -1: no observation at the reference line yet (never read: a series primes first); null
-    at = pl.Series(lprices).set(pl.Series(lprices < 0), None) if (lprices < 0).any() else pl.Series(lprices)
-    lfired = pl.concat([lw[pl.Series(lmoves)], lref[pl.Series(lrefs)], lprice[at]], how="horizontal")
-    line_pass = _Pass(lfired, int(counts[k.LINE_PRIMED]), int(counts[k.LINE_STALE]), int(counts[k.LINE_SUSPENDED]),
-                      int(counts[k.LINE_REPEATED]), int(counts[k.LINE_SEEN]))
-    return price, line_pass
+    rows = pl.Series("_i", moves, dtype=pl.UInt32)
+    fired = _with_delta(pl.concat([rows.to_frame(), w[rows], ref[pl.Series(refs)]], how="horizontal"))
+    price = _Pass(fired, int(tally[kernel.PRIMED]), int(tally[kernel.STALE]), int(tally[kernel.SUSPENDED]),
+                  int(tally[kernel.REPEATED]))
+    line_pass: _Pass | None = None
+    if cfg.detects_lines:
+        lw = frame.select("_lu", pl.Series("_l", line), "_p", "_pint")
+        lref = lw.select(pl.col("_l").alias("_rl"), pl.col("_lu").alias("_rlu"))
+        lprice = lw.select(pl.col("_p").alias("_rprice"), pl.col("_pint").alias("_rpint"))
+        # -1: no observation at the reference line (never read: a series primes first): null
+        at_price = pl.Series(lprices).set(pl.Series(lprices < 0), None) if (lprices < 0).any() else pl.Series(lprices)
+        lrows = pl.Series("_i", lmoves, dtype=pl.UInt32)
+        lfired = pl.concat([lrows.to_frame(), lw[lrows], lref[pl.Series(lrefs)], lprice[at_price]], how="horizontal")
+        line_pass = _Pass(lfired, int(tally[kernel.LINE_PRIMED]), int(tally[kernel.LINE_STALE]),
+                          int(tally[kernel.LINE_SUSPENDED]), int(tally[kernel.LINE_REPEATED]),
+                          int(tally[kernel.LINE_SEEN]))
+
+    # the text of moves: the input's columns at their rows, the side in its canonical spelling
+    # (gathered as it is when every distinct side is canonical already)
+    spelled = all(c == v for c, v in zip(canonical, side.values, strict=True))
+    canon_text = pl.Series("side", [*canon, None], dtype=pl.String)
+    extra = [c for c in ("line", "_ts") if c in cols]
+    sid_series = pl.Series(np.where(skip, len(canon), sid))
+
+    def meta_of(moves: pl.DataFrame) -> pl.DataFrame:
+        at = moves.get_column("_i")
+        meta = frame.select(*text, *extra)[at]
+        if not spelled:
+            meta = meta.with_columns(canon_text.gather(sid_series.gather(at)))
+        return pl.concat([moves, meta], how="horizontal")
+
+    return loaded, price, line_pass, meta_of
 
 
-def _codes(column: pl.Series) -> Any:
-    """Integer codes of a text column (int64 numpy): a Categorical's or Enum's physical codes
-    as they are, other text encoded once (hashed into a Categorical, no sort)."""
-    if not isinstance(column.dtype, (pl.Categorical, pl.Enum)):
-        column = column.cast(pl.Categorical)
-    return column.to_physical().cast(pl.Int64).to_numpy()
-
-
-def _code_range(codes: Any) -> int:
-    """One past the largest code (1 for none)."""
-    return int(codes.max()) + 1 if len(codes) else 1
+#: Why a row was set aside (the readers' reasons), by the codes of :func:`_compiled_passes`.
+_REASONS: Final = ("invalid price", "missing field", "bad time", "bad line", "bad side", "bad field", "bad field",
+                   "bad line")
 
 
 def _with_signals(
-    cfg: DetectOptions, loaded: _Loaded, price: _Pass, drops: pl.DataFrame, meta: pl.DataFrame,
-    timestamp_column: str | None, line_pass: _Pass | None = None,
+    cfg: DetectOptions, loaded: _Loaded, price: _Pass, drops: pl.DataFrame, line_pass: _Pass | None,
+    meta_of: Callable[[pl.DataFrame], pl.DataFrame], timestamp_column: str | None,
 ) -> BatchResult:
-    """The signals of SPEC 10-12: line series detected as a second key column (``line_pass``
-    when the kernel has detected them already), then every
+    """The signals of SPEC 10-12: the line moves (``line_pass``: the line series detected as a
+    second key column; ``meta_of`` joins the rows' text to moves), then every
     detected move (price moves and line moves merged in arrival order, a quote's price move
     before its line move) through the cooldown and the steam tracker the stream engine uses
     (:class:`~dropengine.core.steam.Cooldown`, :class:`~dropengine.core.steam.SteamTracker`),
@@ -380,9 +521,9 @@ def _with_signals(
     line_values: list[LineMove] = []
     line_rows: list[int] = []
     line = _Pass(pl.DataFrame(), 0, 0, 0, 0)
-    if cfg.detects_lines:
-        line = _line_pass(loaded.frame, cfg) if line_pass is None else line_pass
-        fired = line.fired.join(meta, on="_i", how="left").sort("_i")
+    if line_pass is not None:
+        line = line_pass
+        fired = meta_of(line.fired).sort("_i")
         line_values = _line_values(fired, cfg, timestamp_column)
         line_rows = fired.get_column("_i").to_list()
 
@@ -533,6 +674,8 @@ def accepted_quotes(quotes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 @dataclass(frozen=True, slots=True)
 class _Loaded:
     frame: pl.DataFrame
+    #: the input's schema (the alerts' text columns follow its types: :func:`_text_types`)
+    schema: pl.Schema
     #: whether an all-integer result may be given Int64 columns (the price column was numbers
     #: or text; a Null column has no prices at all)
     int_column: bool
@@ -542,11 +685,26 @@ class _Loaded:
     rejected: pl.DataFrame
 
 
-def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, lines: bool = False) -> _Loaded:
-    """Typed working columns for every row; rows no quote could be built from set aside.
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What :func:`_load` and :func:`_load_codes` compute from the input: the checked schema and
+    the typed working columns as expressions."""
 
-    With ``lines`` (line series run), also each row's series line and line side
-    (:func:`_with_lines`)."""
+    lf: pl.LazyFrame
+    schema: pl.Schema
+    meta: list[str]
+    lu: list[pl.Expr]
+    price: list[pl.Expr]
+    line: list[pl.Expr]
+    line_only: list[pl.Expr]
+    stamp: list[pl.Expr]
+    int_column: bool
+
+
+def _plan(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> _Plan:
+    """The input's columns checked (ConfigError naming the column and its type) and the typed
+    working columns: ``_lu``/``_lu_missing``, the price columns, the line, the line-only flag
+    and the arrival time, as expressions."""
     if isinstance(quotes, pl.DataFrame):
         lf = quotes.lazy()
     elif isinstance(quotes, pl.LazyFrame):
@@ -606,24 +764,34 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, 
             )
         stamp = [pl.col(timestamp_column).cast(pl.Int64).alias("_ts")]
 
+    return _Plan(
+        lf, schema, meta,
+        [_ms(pl.col("last_update"), lu_dtype).alias("_lu"), pl.col("last_update").is_null().alias("_lu_missing")],
+        _price_columns(price_dtype, flag), [pl.col("line").cast(pl.Float64)] if "line" in schema else [],
+        line_only, stamp, price_dtype != pl.Null,
+    )
+
+
+def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, lines: bool = False) -> _Loaded:
+    """Typed working columns for every row; rows no quote could be built from set aside.
+
+    With ``lines`` (line series run), also each row's series line and line side
+    (:func:`_with_lines`)."""
+    plan = _plan(quotes, timestamp_column)
+    line_only, stamp = plan.line_only, plan.stamp
     frame = _computed(
-        lf.select(
+        plan.lf.select(
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
             *(pl.col(c).cast(pl.String) for c in ("sport_key", *KEY)),
-            _ms(pl.col("last_update"), lu_dtype).alias("_lu"),
-            pl.col("last_update").is_null().alias("_lu_missing"),
-            *_price_columns(price_dtype, flag),
-            *(pl.col(c).cast(pl.String) for c in meta),
-            *([pl.col("line").cast(pl.Float64)] if "line" in schema else []),
+            *plan.lu,
+            *plan.price,
+            *(pl.col(c).cast(pl.String) for c in plan.meta),
+            *plan.line,
             *line_only,
             *stamp,
         ).collect
     )
-    if stamp and frame.select((pl.col("_ts") < 0).any()).item():
-        raise ConfigError(
-            f"timestamp_column: column {timestamp_column!r} holds negative times"
-            " (like now_ms, an arrival time is non-negative unix ms)"
-        )
+    _check_stamps(frame, timestamp_column)
     seen = frame.height
 
     # Rows no quote could be built from: a missing key field or time, a bad time, a bad line, a
@@ -662,7 +830,15 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, 
     n_invalid = frame.select(pl.col("_invalid").sum()).item() or 0
     seen -= sum(skipped.values())
 
-    return _Loaded(frame, price_dtype != pl.Null, seen, n_invalid, skipped, rejected)
+    return _Loaded(frame, plan.schema, plan.int_column, seen, n_invalid, skipped, rejected)
+
+
+def _check_stamps(frame: pl.DataFrame, timestamp_column: str | None) -> None:
+    if timestamp_column is not None and frame.select((pl.col("_ts") < 0).any()).item():
+        raise ConfigError(
+            f"timestamp_column: column {timestamp_column!r} holds negative times"
+            " (like now_ms, an arrival time is non-negative unix ms)"
+        )
 
 
 def _accept(frame: pl.DataFrame, key: tuple[str, ...], columns: tuple[str, ...]) -> tuple[pl.DataFrame, int]:
@@ -1027,9 +1203,13 @@ def _alerts(fired: pl.DataFrame, timestamp_column: str | None) -> pl.DataFrame:
 def _derive_from_side(alerts: pl.DataFrame) -> pl.DataFrame:
     """Fill kind, market key, player and line from the side where the row left them empty,
     as :class:`~dropengine.core.quote.Quote` does (via :func:`~dropengine.core.sides.parse_side`)."""
+    kind_missing = pl.col("kind").is_null() | (pl.col("kind") == "")
+    if alerts.height == 0 or not alerts.select(
+        (kind_missing | pl.col("market_key").is_null() | (pl.col("market_key") == "")).any()
+    ).item():
+        return alerts  # every row has its kind and market key: nothing is derived
+    alerts = alerts.with_columns(pl.col("side", "kind", "market_key", "player").cast(pl.String))
     infos = {s: parse_side(s) for s in alerts.get_column("side").unique().to_list()}
-    if not infos:
-        return alerts
 
     def lookup(attr: str, dtype: type[pl.DataType]) -> pl.Expr:
         values = {s: getattr(i, attr) for s, i in infos.items()}

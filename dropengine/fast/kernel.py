@@ -28,9 +28,9 @@ import numpy as np
 
 from ..core import rules
 
-__all__ = ["compile_all", "detect_pass", "key_ids", "round_decimals"]
+__all__ = ["compile_all", "dense_codes", "detect_pass", "key_ids", "round_decimals"]
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 #: rules constants, bound as module globals (numba freezes them into the machine code)
 _LO: Final = float(rules.MIN_ABS_PRICE)
@@ -143,11 +143,45 @@ def _dense(composite: np.ndarray, use: np.ndarray, ids: np.ndarray) -> int:
 
 
 @_jit
-def key_ids(a: np.ndarray, b: np.ndarray, c: np.ndarray, nb: int, nc: int) -> tuple[np.ndarray, int]:
-    """Dense ids of the triples ``(a, b, c)`` (codes ``0 <= b < nb``, ``0 <= c < nc``; a row
-    with ``c < 0`` has no key: id -1), and how many. The pair ``(a, b)`` gets an id first, so
-    no product of code ranges can overflow."""
+def dense_codes(codes: np.ndarray, stop: int) -> tuple[np.ndarray, int]:
+    """Codes ``0 <= c < stop`` (a negative code: none, kept -1) renumbered densely in order of
+    first appearance, and how many: a Categorical's physical codes index every string its
+    categories ever held, the rows use a few of them. One pass through a lookup table."""
+    n = codes.shape[0]
+    table = np.full(max(stop, 1), -1, np.int64)
+    out = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        c = codes[i]
+        if c < 0:
+            out[i] = -1
+            continue
+        d = table[c]
+        if d < 0:
+            d = k
+            table[c] = k
+            k += 1
+        out[i] = d
+    return out, k
+
+
+#: Up to this many slots the key id is the code arithmetic ``(a * nb + b) * nc + c`` itself (the
+#: state arrays hold a slot per combination); beyond it the combinations are hashed to dense ids.
+DIRECT_SLOTS: Final = 1 << 22
+
+
+@_jit
+def key_ids(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: int) -> tuple[np.ndarray, int]:
+    """Ids of the triples ``(a, b, c)`` of dense codes (``0 <= a < na`` ...; a row with
+    ``c < 0`` has no key: id -1), and how many ids there can be. Few combinations: the
+    arithmetic on the codes; else an open-addressing hash (the pair ``(a, b)`` first, so no
+    product of code ranges can overflow)."""
     n = a.shape[0]
+    if na * nb * nc <= DIRECT_SLOTS:
+        ids = np.empty(n, np.int64)
+        for i in range(n):
+            ids[i] = (a[i] * nb + b[i]) * nc + c[i] if c[i] >= 0 else -1
+        return ids, na * nb * nc
     use = np.empty(n, np.bool_)
     comp = np.empty(n, np.int64)
     for i in range(n):
@@ -162,6 +196,13 @@ def key_ids(a: np.ndarray, b: np.ndarray, c: np.ndarray, nb: int, nc: int) -> tu
     return ids, k
 
 
+# Slots of a price key's state (one row of 8 int64 per key: one cache line; prices are stored as
+# float64 bits through a view of the same memory): 0 unseen / 1 priced / 2 suspended after a
+# price / 3 suspended never priced; the newest accepted time; the rows of the stored price's
+# first observation and of the anchor's; the stored and the anchor price.
+_ST, _NEWEST, _CUR, _ANC, _CURP, _ANCP, _CURL, _ANCL = range(8)
+
+
 @_jit
 def detect_pass(
     kid: np.ndarray, nkeys: int, lid: np.ndarray, nseries: int, lu: np.ndarray, price: np.ndarray,
@@ -174,33 +215,27 @@ def detect_pass(
     ``nseries`` ids), ``lu`` its time, ``price`` (any value where ``null``), ``null`` a null
     price, ``invalid`` an invalid price (the row observes nothing), ``line_only`` a line-only
     observation (no price key; its null price is no suspension), ``line`` its series line.
+    ``thr`` and ``line_thr`` are the thresholds' floors (:func:`rules.threshold_floor`).
 
-    Returns the price moves (their rows, and their reference rows: the stored price's or the
-    anchor's first observation), the line moves (rows, reference rows: the reference line's
+    Returns the price moves (their rows, and their reference rows: the stored price's first
+    observation or the anchor's), the line moves (rows, reference rows: the reference line's
     first observation or anchoring, and price rows: the latest observation at the reference
     line, -1 for none) and the counters (:data:`N_COUNTS` slots)."""
     n = kid.shape[0]
     counts = np.zeros(N_COUNTS, np.int64)
-    # price keys: the row holding the stored price (its first observation), the anchor's row,
-    # the newest accepted time; state 0 = unseen, 1 = priced, 2 = suspended (3: never priced)
-    cur = np.empty(nkeys, np.int64)
-    anc = np.empty(nkeys, np.int64)
-    newest = np.empty(nkeys, np.int64)
-    state = np.zeros(nkeys, np.int8)
+    ks = np.zeros((max(nkeys, 1), 8), np.int64)
+    kf = ks.view(np.float64)
     moves = np.empty(n, np.int64)
     refs = np.empty(n, np.int64)
     nm = 0
-    # line series: the row that set the current line, the anchor's row, the rows whose prices
-    # ride on the current and the anchor line, newest time, state as above
-    lcur = np.empty(nseries, np.int64)
-    lanc = np.empty(nseries, np.int64)
-    lcurp = np.empty(nseries, np.int64)
-    lancp = np.empty(nseries, np.int64)
-    lnewest = np.empty(nseries, np.int64)
-    lstate = np.zeros(nseries, np.int8)
-    lmoves = np.empty(n if nseries > 0 else 0, np.int64)
-    lrefs = np.empty(n if nseries > 0 else 0, np.int64)
-    lprices = np.empty(n if nseries > 0 else 0, np.int64)
+    # line series (slots: state, newest, the rows that set the current line and the anchor, the
+    # rows whose prices ride on them, the current and the anchor line as float64 bits)
+    ls = np.zeros((max(nseries, 1), 8), np.int64)
+    lf = ls.view(np.float64)
+    m = n if nseries > 0 else 0
+    lmoves = np.empty(m, np.int64)
+    lrefs = np.empty(m, np.int64)
+    lprices = np.empty(m, np.int64)
     nl = 0
     sure = thr + _MARGIN
     near = thr - _MARGIN
@@ -211,44 +246,53 @@ def detect_pass(
             continue  # SPEC 10: skipped whole (counted when the rows were loaded)
         t = lu[i]
         is_null = null[i]
-        k = kid[i]
         if not line_only[i]:
-            # -- SPEC 3: the price key -----------------------------------------------------------
-            s = state[k]
+            # -- SPEC 3: the price key ---------------------------------------------------------------
+            k = kid[i]
+            s = ks[k, _ST]
             if s == 0:
-                newest[k] = t
+                ks[k, _NEWEST] = t
                 if is_null:
                     counts[SUSPENDED] += 1
-                    state[k] = 3
+                    ks[k, _ST] = 3
                 else:
                     counts[PRIMED] += 1
-                    state[k] = 1
-                    cur[k] = i
-                    anc[k] = i
-            elif t < newest[k]:
+                    ks[k, _ST] = 1
+                    ks[k, _CUR] = i
+                    ks[k, _ANC] = i
+                    kf[k, _CURP] = price[i]
+                    kf[k, _ANCP] = price[i]
+            elif t < ks[k, _NEWEST]:
                 counts[STALE] += 1
             else:
-                newest[k] = t
+                ks[k, _NEWEST] = t
                 if is_null:
                     counts[SUSPENDED] += 1
                     if s == 1:
-                        state[k] = 2
+                        ks[k, _ST] = 2
                 elif s != 1 and (reprime or s == 3):
                     counts[PRIMED] += 1
-                    state[k] = 1
-                    cur[k] = i
-                    anc[k] = i
+                    ks[k, _ST] = 1
+                    ks[k, _CUR] = i
+                    ks[k, _ANC] = i
+                    kf[k, _CURP] = price[i]
+                    kf[k, _ANCP] = price[i]
                 else:
-                    state[k] = 1
+                    ks[k, _ST] = 1
                     p = price[i]
-                    old = price[cur[k]]
+                    old = kf[k, _CURP]
                     # rules.same_price
                     if p == old or (p + old == 0.0 and (p == 100.0 or p == -100.0)):
                         counts[REPEATED] += 1
                     else:
-                        r = anc[k] if anchor else cur[k]
-                        cur[k] = i
-                        ref = price[r]
+                        if anchor:
+                            r = ks[k, _ANC]
+                            ref = kf[k, _ANCP]
+                        else:
+                            r = ks[k, _CUR]
+                            ref = old
+                        ks[k, _CUR] = i
+                        kf[k, _CURP] = p
                         fired = False
                         if prob:  # rules.prob_move, rules.crosses
                             pn = 100.0 / (p + 100.0) if p > 0 else -p / (100.0 - p)
@@ -266,72 +310,79 @@ def detect_pass(
                             refs[nm] = r
                             nm += 1
                             if anchor:
-                                anc[k] = i
-        # -- SPEC 10: the line series --------------------------------------------------------------
+                                ks[k, _ANC] = i
+                                kf[k, _ANCP] = p
+        # -- SPEC 10: the line series ------------------------------------------------------------------
         g = lid[i]
         if g < 0:
             continue
         counts[LINE_SEEN] += 1
         x = line[i]
         susp = is_null and not line_only[i]
-        s = lstate[g]
+        s = ls[g, _ST]
         if s == 0:
-            lnewest[g] = t
+            ls[g, _NEWEST] = t
             if susp:
                 counts[LINE_SUSPENDED] += 1
-                lstate[g] = 3
-                lcurp[g] = -1
-                lancp[g] = -1
+                ls[g, _ST] = 3
+                ls[g, _CURP] = -1
+                ls[g, _ANCP] = -1
             else:
                 counts[LINE_PRIMED] += 1
-                lstate[g] = 1
-                lcur[g] = i
-                lanc[g] = i
-                lcurp[g] = i
-                lancp[g] = i
+                ls[g, _ST] = 1
+                ls[g, _CUR] = i
+                ls[g, _ANC] = i
+                ls[g, _CURP] = i
+                ls[g, _ANCP] = i
+                lf[g, _CURL] = x
+                lf[g, _ANCL] = x
             continue
-        if t < lnewest[g]:
+        if t < ls[g, _NEWEST]:
             counts[LINE_STALE] += 1
             continue
-        lnewest[g] = t
+        ls[g, _NEWEST] = t
         if susp:
             counts[LINE_SUSPENDED] += 1
             if s != 3:  # a suspension at a line is its latest observation, without a price
                 if s == 1:
-                    lstate[g] = 2
-                if x == line[lcur[g]]:
-                    lcurp[g] = i
-                if x == line[lanc[g]]:
-                    lancp[g] = i
+                    ls[g, _ST] = 2
+                if x == lf[g, _CURL]:
+                    ls[g, _CURP] = i
+                if x == lf[g, _ANCL]:
+                    ls[g, _ANCP] = i
             continue
         if s != 1 and (reprime or s == 3):
             counts[LINE_PRIMED] += 1
-            lstate[g] = 1
-            lcur[g] = i
-            lanc[g] = i
-            lcurp[g] = i
-            lancp[g] = i
+            ls[g, _ST] = 1
+            ls[g, _CUR] = i
+            ls[g, _ANC] = i
+            ls[g, _CURP] = i
+            ls[g, _ANCP] = i
+            lf[g, _CURL] = x
+            lf[g, _ANCL] = x
             continue
-        lstate[g] = 1
-        old_line = line[lcur[g]]
-        at_anchor = x == line[lanc[g]]
-        if x == old_line:  # a repeat refreshes, and updates the price riding on the line
+        ls[g, _ST] = 1
+        at_anchor = x == lf[g, _ANCL]
+        if x == lf[g, _CURL]:  # a repeat refreshes, and updates the price riding on the line
             counts[LINE_REPEATED] += 1
-            lcurp[g] = i
+            ls[g, _CURP] = i
             if at_anchor:
-                lancp[g] = i
+                ls[g, _ANCP] = i
             continue
         if anchor:
-            r = lanc[g]
-            rp = lancp[g]
+            r = ls[g, _ANC]
+            rp = ls[g, _ANCP]
+            ref = lf[g, _ANCL]
         else:
-            r = lcur[g]
-            rp = lcurp[g]
-        lcur[g] = i
-        lcurp[g] = i
+            r = ls[g, _CUR]
+            rp = ls[g, _CURP]
+            ref = lf[g, _CURL]
+        ls[g, _CUR] = i
+        ls[g, _CURP] = i
+        lf[g, _CURL] = x
         if at_anchor:
-            lancp[g] = i
-        d = x - line[r]  # rules.line_points, rules.crosses
+            ls[g, _ANCP] = i
+        d = x - ref  # rules.line_points, rules.crosses
         if (lnear < d < lsure) or (lnear < -d < lsure):
             d = _written_points(d)
         if d >= line_thr or -d >= line_thr:
@@ -340,8 +391,9 @@ def detect_pass(
             lprices[nl] = rp
             nl += 1
             if anchor:
-                lanc[g] = i
-                lancp[g] = i
+                ls[g, _ANC] = i
+                ls[g, _ANCP] = i
+                lf[g, _ANCL] = x
     return moves[:nm], refs[:nm], lmoves[:nl], lrefs[:nl], lprices[:nl], counts
 
 
@@ -349,7 +401,8 @@ def compile_all() -> None:
     """Compile (or load from the cache) every kernel function, on a tiny input."""
     z = np.zeros(1, np.int64)
     f = np.zeros(1, np.bool_)
-    ids, k = key_ids(z, z, z, 1, 1)
+    dense_codes(z, 1)
+    ids, k = key_ids(z, z, z, 1, 1, 1)
     detect_pass(ids, k, ids, k, z, np.full(1, 100.0), f, f, f, np.zeros(1), True, False, False, 10.0, 0.5)
     round_decimals(0.1)
 
