@@ -4,22 +4,71 @@
 ``watch`` and ``record`` (:mod:`.live`), ``serve`` (:mod:`.serve`), ``mock-upstream``
 (:mod:`.mock_upstream`), ``ingest`` and ``detect`` (:mod:`.bus`, nats imported only when they
 run). The options they share are declared once, in :mod:`.options`.
+
+A command's module is imported when that command is looked up (to run it, or to show its help),
+not when the group is: ``dropengine replay`` does not pay for the server, the live clients or
+the bus (starlette, httpx, nats) it never uses.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, MutableMapping
+
 import click
 
 from .. import __version__
-from .backtest import backtest_cmd
-from .bus import detect_cmd, ingest_cmd
-from .live import record_cmd, watch_cmd
-from .mock_upstream import mock_upstream
-from .replay import replay_cmd
-from .serve import serve_cmd
-from .simulate import simulate_cmd
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]
+
+#: Each command's name and where it is defined (``module:attribute``, relative to this package),
+#: in the order ``dropengine --help`` lists them before sorting.
+COMMANDS: dict[str, str] = {
+    "replay": ".replay:replay_cmd",
+    "simulate": ".simulate:simulate_cmd",
+    "backtest": ".backtest:backtest_cmd",
+    "serve": ".serve:serve_cmd",
+    "watch": ".live:watch_cmd",
+    "record": ".live:record_cmd",
+    "mock-upstream": ".mock_upstream:mock_upstream",
+    "ingest": ".bus:ingest_cmd",
+    "detect": ".bus:detect_cmd",
+}
+
+
+class _LazyCommands(MutableMapping[str, click.Command]):
+    """The group's commands by name; a command's module is imported on its first lookup."""
+
+    def __init__(self, where: dict[str, str]) -> None:
+        self._where = dict(where)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        command = self._loaded.get(name)
+        if command is None:
+            module, _, attr = self._where[name].partition(":")  # KeyError: no such command
+            command = getattr(importlib.import_module(module, __package__), attr)
+            if not isinstance(command, click.Command) or command.name != name:
+                raise TypeError(f"{self._where[name]} is not the {name!r} command")
+            self._loaded[name] = command
+        return command
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._where.setdefault(name, "")
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._where[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._where
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -28,6 +77,4 @@ def main() -> None:
     """dropengine: price-drop (line-move, steam) alerts from sports-betting odds streams."""
 
 
-for _command in (replay_cmd, simulate_cmd, backtest_cmd, serve_cmd, watch_cmd, record_cmd, mock_upstream, ingest_cmd,
-                 detect_cmd):
-    main.add_command(_command)
+main.commands = _LazyCommands(COMMANDS)

@@ -17,20 +17,9 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
 from ..cluster.inputs import expand_parquet_dirs
 from ..core.alerts import Alert, by_signal_order
@@ -43,6 +32,10 @@ from ..io.replay import ReplayStats, replay, replay_batch
 from ..io.sinks import OUTPUT_SUFFIXES, AlertWriter
 from .extras import StartupError, require_extra
 from .options import detect_options, input_options, quiet_option
+
+if TYPE_CHECKING:  # rich loads when something is shown: a quiet replay never needs it
+    from rich.console import Console
+    from rich.progress import Progress
 
 __all__ = ["PROGRESS_MIN_BYTES", "cluster_options", "exit_if_unusable", "progress_bar", "replay_cmd", "shard_bar"]
 
@@ -60,6 +53,8 @@ def progress_bar(err: Console, paths: tuple[Path, ...], quiet: bool) -> tuple[Pr
     """A byte progress bar over ``paths`` on ``err``, shown only on a terminal for large input
     (:data:`PROGRESS_MIN_BYTES`) and never with ``quiet``; the callback advances it (``None``
     when hidden, so readers skip the accounting)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
     total = sum(_size(p) for p in paths)
     show = err.is_terminal and total >= PROGRESS_MIN_BYTES and not quiet
     bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -113,6 +108,8 @@ def shard_bar(err: Console, quiet: bool) -> tuple[Progress, Callable[[int], None
     """A progress bar over the shards of a sharded run on ``err`` (a terminal only, never with
     ``quiet``): ``start(total)`` shows it once the input is read, ``done(shard)`` advances it;
     stop it with ``bar.stop()``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
     show = err.is_terminal and not quiet
     bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), console=err, transient=True, disable=not show)
@@ -177,14 +174,17 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
     batch, --workers N (or --scheduler ADDRESS) splits the work by event_id over a Dask
     cluster: the same alerts, in the same order, and the same summary as one process.
     """
-    err = Console(stderr=True)
+    err = _Stderr()
     sharded = check_cluster("replay", workers, scheduler, shards)
     if sharded and engine_kind != "batch":
         raise click.UsageError("--workers/--scheduler shard the batch engine: add --engine batch")
     paths = tuple(expand_parquet_dirs(paths))
     engine = DropEngine.from_options(detect)
     stats = ReplayStats()
-    bar, advance = progress_bar(err, paths, quiet)
+    bar: Any = _NoBar()
+    advance: Callable[[int], None] | None = None
+    if not quiet and sum(_size(p) for p in paths) >= PROGRESS_MIN_BYTES:  # else no bar: rich stays unloaded
+        bar, advance = progress_bar(err.console, paths, quiet)
     counters = engine.counters
     keys: int | None = None
     interrupted = False
@@ -194,7 +194,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
             if sharded:
                 from ..cluster import detect_sharded
 
-                sbar, start, done = shard_bar(err, quiet)
+                sbar, start, done = shard_bar(err.console, quiet)
 
                 def started(n: int) -> None:  # the input is read: the shards' bar replaces the bytes'
                     bar.stop()
@@ -211,7 +211,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
                 counters = merged.counters
             elif engine_kind == "batch":
                 result = replay_batch(list(paths), fmt, stats, advance, options=detect)
-                writer.write(result.alert_values())  # every type, in detection order
+                writer.write_batch(result)  # every type, in detection order
                 counters = result.counters
             else:
                 pending: list[Alert] = []
@@ -241,12 +241,40 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
         by_type: dict[str, int] | None = None
         if writer is not None and detect.signals:  # the alerts of each type asked for
             by_type = {t: writer.counts.get(t, 0) for t in by_signal_order(detect.types)}
-        _summary(err, counters, keys, stats, written, output, by_type)
+        _summary(err.console, counters, keys, stats, written, output, by_type)
     if interrupted:
-        err.print(f"interrupted (Ctrl-C): {written:,} alerts written; the summary counts the input read "
+        err.console.print(f"interrupted (Ctrl-C): {written:,} alerts written; the summary counts the input read "
                   "until then", markup=False, highlight=False, soft_wrap=True)
         sys.exit(130)
     exit_if_unusable(err, stats, counters)
+
+
+class _Stderr:
+    """The rich console on stderr, made (and rich imported) the first time something is shown."""
+
+    def __init__(self) -> None:
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True)
+        return self._console
+
+
+class _NoBar:
+    """The progress bar of a run that shows none (quiet, or small input)."""
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
 
 
 class _CtrlC:
@@ -287,12 +315,13 @@ class _CtrlC:
             signal.signal(signal.SIGINT, self._old)
 
 
-def exit_if_unusable(err: Console, stats: ReplayStats, counters: EngineCounters | None = None) -> None:
+def exit_if_unusable(err: Console | _Stderr, stats: ReplayStats, counters: EngineCounters | None = None) -> None:
     """Exit with status 1, saying why once, when no quote at all was usable (even ``-q``): none
     was read, or (given the detector's ``counters``) the engine found every price invalid."""
     reason = stats.unusable_reason(counters)
     if reason is not None:
-        err.print(f"error: {reason}", style="red", markup=False, highlight=False, emoji=False, soft_wrap=True)
+        console = err.console if isinstance(err, _Stderr) else err
+        console.print(f"error: {reason}", style="red", markup=False, highlight=False, emoji=False, soft_wrap=True)
         sys.exit(1)
 
 
@@ -324,6 +353,9 @@ def counter_rows(c: EngineCounters, signals: bool) -> list[tuple[str, Any]]:
 
 def _summary(err: Console, c: EngineCounters, keys: int | None, stats: ReplayStats, alerts: int,
              output: Path | None, by_type: dict[str, int] | None = None) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="dropengine replay", show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(justify="right")

@@ -5,6 +5,13 @@ Every alert type goes through the same writer. NDJSON lines are each alert's wir
 for the types asked for: today's columns exactly for price drops alone, else a ``type`` column
 and every type's own fields (empty where a type has none; a steam's ``books`` and a line
 move's ``key_numbers`` as JSON text), so one table holds a mixed run.
+
+In a Parquet table every text column is dictionary-encoded (polars Categorical): ids, books and
+sides repeat on every row, and a reader gets them back as categories (polars Categorical,
+pandas ``category``) with no string per row. A number column is Int64 while every value in it
+is an int, else Float64 (CSV: each number written as it arrived). The batch engine's alerts
+(:meth:`AlertWriter.write_batch`) go to a table straight from its alerts frame, with exactly
+the cells the alert values would give.
 """
 
 from __future__ import annotations
@@ -13,12 +20,17 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from ..core.alerts import NUMBER_FIELDS, TIME_FIELDS, Alert, alert_fields, alert_row
+from ..core.alerts import ALERT_FIELDS, NUMBER_FIELDS, TIME_FIELDS, Alert, alert_fields, alert_row
 from ..core.errors import ConfigError
+
+if TYPE_CHECKING:  # polars loads only when a table is written
+    import polars as pl
+
+    from ..analysis.batch import BatchResult
 
 __all__ = ["OUTPUT_SUFFIXES", "AlertWriter"]
 
@@ -38,6 +50,8 @@ class AlertWriter:
         self.counts: dict[str, int] = {}
         self.columns = alert_fields(frozenset(types))
         self._rows: list[dict[str, Any]] = []
+        #: a batch run's alerts table, typed as :meth:`close` types the rows (write_batch)
+        self._frame: pl.DataFrame | None = None
         self._fh: IO[bytes] | None = None
         if path is None:
             self.kind = "ndjson"
@@ -68,6 +82,23 @@ class AlertWriter:
             columns = self.columns
             self._rows.extend(alert_row(a, columns) for a in alerts)
 
+    def write_batch(self, result: BatchResult) -> None:
+        """The alerts of a batch run (:class:`~dropengine.analysis.batch.BatchResult`), in detection
+        order. A CSV or Parquet file of price drops takes the run's alerts frame column by column
+        (no alert value is built per row), with exactly the cells :meth:`write` of
+        ``result.alert_values()`` would give; anything else goes through the values."""
+        frame = None
+        if (self.kind in ("csv", "parquet") and result.values is None and self.columns == ALERT_FIELDS
+                and not self._rows and self._frame is None and tuple(result.alerts.columns) == ALERT_FIELDS):
+            frame = _drops_table(result, self.kind)
+        if frame is None:
+            self.write(result.alert_values())
+            return
+        self._frame = frame
+        self.count += frame.height
+        if frame.height:
+            self.counts["odds_drop"] = self.counts.get("odds_drop", 0) + frame.height
+
     def flush(self) -> None:
         if self._fh is not None:
             self._fh.flush()
@@ -83,23 +114,29 @@ class AlertWriter:
             return
         import polars as pl
 
-        names = self.columns
-        columns: dict[str, Any] = {c: [r.get(c) for r in self._rows] for c in names}
-        schema: dict[str, Any] = {c: pl.String for c in names}
-        for c in TIME_FIELDS:
-            if c in schema:
-                schema[c] = pl.Int64
-        for c in NUMBER_FIELDS:  # each keeps its type: an int column while every value is an int
-            if c not in schema:
-                continue
-            if all(v is None or type(v) is int for v in columns[c]):
-                schema[c] = pl.Int64
-            elif self.kind == "csv":
-                # CSV is text: write each price as it arrived, so -120 stays -120 beside -112.5
-                columns[c] = [None if v is None else _ENC.encode(v).decode() for v in columns[c]]
-            else:
-                schema[c] = pl.Float64  # a typed column holds one type
-        frame = pl.DataFrame(columns, schema=schema)
+        frame = self._frame
+        if frame is None:
+            names = self.columns
+            columns: dict[str, Any] = {c: [r.get(c) for r in self._rows] for c in names}
+            self._rows = []
+            text = _text_type(self.kind)
+            schema: dict[str, Any] = {c: text for c in names}
+            for c in TIME_FIELDS:
+                if c in schema:
+                    schema[c] = pl.Int64
+            for c in NUMBER_FIELDS:  # each keeps its type: an int column while every value is an int
+                if c not in schema:
+                    continue
+                if all(v is None or type(v) is int for v in columns[c]):
+                    schema[c] = pl.Int64
+                elif self.kind == "csv":
+                    # CSV is text: write each price as it arrived, so -120 stays -120 beside -112.5
+                    columns[c] = [None if v is None else _ENC.encode(v).decode() for v in columns[c]]
+                    schema[c] = pl.String
+                else:
+                    schema[c] = pl.Float64  # a typed column holds one type
+            frame = pl.DataFrame(columns, schema=schema)
+        self._frame = None
         try:
             if self.kind == "csv":
                 frame.write_csv(self.path)
@@ -115,3 +152,81 @@ class AlertWriter:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _text_type(kind: str) -> Any:
+    """The type of a table's text columns: dictionary-encoded (Categorical) in Parquet; plain
+    text in CSV (which has no types)."""
+    import polars as pl
+
+    return pl.Categorical if kind == "parquet" else pl.String
+
+
+def _json_text(column: pl.Series) -> pl.Series:
+    """Each float of ``column`` as :meth:`AlertWriter.write` writes a number into CSV (its JSON
+    text, the shortest text that reads back as that float): encoded once per distinct value."""
+    import polars as pl
+
+    texts = {v: _ENC.encode(v).decode() for v in column.drop_nulls().unique().to_list()}
+    text = column.replace_strict(texts, default=None, return_dtype=pl.String)
+    if not (column == 0).any():
+        return text
+    # 0.0 and -0.0 are one value to unique(), two texts to JSON: the sign (of 1/x) tells them apart
+    zero = pl.when(1.0 / pl.lit(column) < 0).then(pl.lit(_ENC.encode(-0.0).decode())).otherwise(
+        pl.lit(_ENC.encode(0.0).decode()))
+    return pl.select(pl.when(pl.lit(column) == 0).then(zero).otherwise(pl.lit(text)).alias(column.name)).to_series()
+
+
+def _int_values(name: str, column: pl.Series, flags: pl.DataFrame | None) -> bool | pl.Series:
+    """Which values of the drops frame's number ``column`` are ints as :meth:`BatchResult.drops`
+    gives them: ``True`` every one, ``False`` none, else a flag per row. An integer column holds
+    ints; a float column holds the prices the type flags say arrived as ints (``delta``: where
+    both did) and floats otherwise; ``line`` holds floats (:attr:`Quote.line`)."""
+    if column.dtype.is_integer() or column.null_count() == column.len():
+        return True
+    if name == "line" or flags is None:
+        return False
+    if name == "prev":
+        return flags.get_column("prev_int").fill_null(False)
+    if name == "new":
+        return flags.get_column("new_int").fill_null(False)
+    return (flags.get_column("prev_int") & flags.get_column("new_int")).fill_null(False)
+
+
+def _drops_table(result: BatchResult, kind: str) -> pl.DataFrame | None:
+    """The price drops of a batch run as :meth:`AlertWriter.close` writes their values
+    (``result.drops()``), from the alerts frame: a number column is Int64 while every value in
+    it is an int, else Float64 (CSV: each value as it arrived, an int as an int and a float as
+    its JSON text), times Int64, text Categorical in Parquet. ``None`` when the frame's columns
+    are not of the types of a drops table."""
+    import polars as pl
+
+    alerts = result.alerts
+    flags = result.price_types if result.price_types.height == alerts.height else None
+    text = _text_type(kind)
+    out: list[pl.Series] = []
+    for c in ALERT_FIELDS:
+        col = alerts.get_column(c)
+        if c in TIME_FIELDS:
+            if not (col.dtype.is_integer() or col.dtype == pl.Null):
+                return None
+            out.append(col.cast(pl.Int64))
+        elif c not in NUMBER_FIELDS:
+            if not (col.dtype in (pl.String, pl.Categorical, pl.Null) or isinstance(col.dtype, pl.Enum)):
+                return None
+            out.append(col.cast(text))
+        elif not (col.dtype.is_numeric() or col.dtype == pl.Null):
+            return None
+        else:
+            ints = _int_values(c, col, flags)
+            if ints is True or (ints is not False and bool(ints.all())):
+                out.append(col.cast(pl.Int64))  # every value an int (or none): an int column
+            elif kind == "parquet":
+                out.append(col.cast(pl.Float64))  # a typed column holds one type
+            elif ints is False:
+                out.append(_json_text(col.cast(pl.Float64)))
+            else:
+                as_int = col.cast(pl.Int64, strict=False).cast(pl.String)
+                out.append(pl.select(pl.when(pl.lit(ints)).then(pl.lit(as_int))
+                                     .otherwise(pl.lit(_json_text(col.cast(pl.Float64)))).alias(c)).to_series())
+    return pl.DataFrame(out)

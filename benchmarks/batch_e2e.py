@@ -1,0 +1,328 @@
+"""Whole-process benchmark: ``dropengine replay --engine batch quotes.parquet --output alerts.parquet``
+against the minimal polars ``shift().over(key)`` detector a user would write (issue 14, aim 1).
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/batch_e2e.py                 # 10M quotes, every configuration
+    .venv/bin/python benchmarks/batch_e2e.py --quick         # 1M quotes, fewer runs
+    .venv/bin/python benchmarks/batch_e2e.py --before /tmp/wt-io   # also an older checkout
+    .venv/bin/python benchmarks/batch_e2e.py --profile       # where one replay process spends its time
+
+What is measured: each contestant is a whole process (``subprocess``), started in turns with the
+others (round robin, best of N), reading the same Parquet file and writing its alerts to a
+Parquet file; wall time from start to exit, so interpreter start, imports, reading, detection,
+building the alerts and writing them are all in it. The figures are quotes/s and the ratio
+``polars time / dropengine time`` (above 1: dropengine is faster), and each process's peak RSS
+(``os.wait4``: the child's own ``ru_maxrss``) against the input frame's in-memory size
+(``DataFrame.estimated_size()`` of the file as polars reads it). Configurations: ``reference``
+``last`` and ``anchor``, each with ``--types`` ``odds_drop``, ``line_move``, ``steam`` and all
+three; the polars script is the same in every one (it is the floor a user starts from).
+
+``--before DIR`` adds a third contestant: the ``dropengine`` package of an older checkout (e.g.
+``git worktree add /tmp/wt-io bc091f5``), run with the same interpreter and ``PYTHONPATH=DIR``,
+so the before/after figures come from one run on one machine state.
+
+Input: a recording of ``dropengine simulate`` (NFL, spreads, totals and moneylines, several
+books, sharp news followed by the soft books (steam), the books' own line moves) as the base,
+tiled to the size asked for: copy ``c`` of the base renames its events (``<event_id>-c``) and
+starts ``c`` x 20.6 minutes later, the copies are merged on their replay clocks (the running-max
+``last_update``, stable, so every copy keeps the base's arrival order), and the text columns
+are written dictionary-encoded (polars Categorical). About a quarter of the quotes alert at the
+default threshold (10 cents). Files go to a temporary directory (``--cache DIR`` keeps them between runs).
+
+``--profile`` runs one ``replay --engine batch --output`` process under ``cProfile`` and prints
+the import time and the cumulative time of the phases (read, detect, build alerts, write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from _report import fmt_rate, load_average, table, verdict  # type: ignore[import-not-found]
+from _report import machine as report_machine  # type: ignore[import-not-found]
+
+REPO = Path(__file__).resolve().parent.parent
+AIM_QPS = 10_000_000
+AIM_VS_POLARS = 2.0
+AIM_PEAK_X = 3.0
+TYPES = {"odds_drop": "odds_drop", "line_move": "line_move", "steam": "steam", "all": "odds_drop,line_move,steam"}
+REFERENCES = ("last", "anchor")
+OFFSET_MS = 1_234_567  # between the copies of the base recording
+TEXT = ("sport_key", "event_id", "bookmaker", "side", "kind", "market_key", "market", "player",
+        "home_team", "away_team", "commence_time")  # fmt: skip
+
+#: The minimal detector a user would write with polars: per key (event, book, side) the previous
+#: price by ``shift().over(key)``, the move in American-odds cents, a 10-cent threshold, the
+#: alerts written to Parquet. No suspensions, stale rows, invalid prices, anchors or signals.
+POLARS_SCRIPT = """
+import sys
+import polars as pl
+
+src, dst = sys.argv[1], sys.argv[2]
+key = ["event_id", "bookmaker", "side"]
+df = pl.read_parquet(src)
+cents = pl.when(pl.col("price") > 0).then(pl.col("price") - 100).otherwise(pl.col("price") + 100)
+alerts = (
+    df.with_columns(cents.alias("_c"))
+    .with_columns(
+        pl.col("price").shift().over(key).alias("prev"),
+        pl.col("_c").shift().over(key).alias("_pc"),
+        pl.col("last_update").shift().over(key).alias("_plu"),
+    )
+    .with_columns((pl.col("_c") - pl.col("_pc")).alias("delta"))
+    .filter(pl.col("delta").abs() >= 10)
+    .select("sport_key", "event_id", "bookmaker", "side", "prev", pl.col("price").alias("new"), "delta",
+            pl.when(pl.col("delta") < 0).then(pl.lit("toward_favorite")).otherwise(pl.lit("toward_dog"))
+            .alias("direction"), "last_update", (pl.col("last_update") - pl.col("_plu")).alias("elapsed_ms"))
+)
+alerts.write_parquet(dst)
+"""
+
+
+# -- input ------------------------------------------------------------------------------------
+
+
+def simulate_base(out: Path, events: int, books: int, hours: float) -> None:
+    """The base recording, by this checkout's ``dropengine simulate``."""
+    cmd = [sys.executable, "-m", "dropengine", "simulate", "--events", str(events), "--books", str(books),
+           "--hours", str(hours), "--line-moves", "0.05", "--seed", "14", "--out", str(out)]
+    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def tiled(base: pl.DataFrame, n: int) -> pl.DataFrame:
+    """``base`` repeated to ``n`` rows: copy ``c`` with events renamed ``<event_id>-c``, the copies
+    merged on the base's replay clock (each keeps the base's arrival order), text Categorical."""
+    clock = pl.col("last_update").cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
+    base = base.with_columns(pl.col(c).cast(pl.String) for c in TEXT if c in base.columns)
+    base = base.with_columns(clock.alias("_clock"), pl.int_range(pl.len()).alias("_r"))
+    copies = -(-n // base.height)
+    # each copy starts OFFSET_MS after the one before: copies interleave at different places of
+    # the base (no run of identical rows for the Parquet encoder to fold away)
+    parts = [base.with_columns((pl.col("event_id") + f"-{c}").alias("event_id"), pl.lit(c).alias("_copy"),
+                               pl.col("last_update") + c * OFFSET_MS, pl.col("_clock") + c * OFFSET_MS)
+             for c in range(copies)]
+    frame = pl.concat(parts).sort("_clock", "_copy", "_r").head(n).drop("_clock", "_r", "_copy")
+    return frame.with_columns(pl.col(c).cast(pl.Categorical) for c in TEXT if c in frame.columns)
+
+
+def make_input(workdir: Path, n: int) -> Path:
+    """The benchmark's quotes file of ``n`` rows (made once per work directory)."""
+    path = workdir / f"quotes_{n}.parquet"
+    if path.exists():
+        return path
+    base = workdir / "base.parquet"
+    if not base.exists():
+        simulate_base(base, events=40, books=8, hours=24)
+    frame = tiled(pl.read_parquet(base), n)
+    frame.write_parquet(path, compression="zstd", row_group_size=250_000)
+    return path
+
+
+# -- whole processes ---------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss: int  # bytes
+    alerts: int
+
+
+def run_process(cmd: list[str], env: dict[str, str], out: Path, cwd: Path = REPO) -> Run:
+    """One process to exit: wall seconds, its own peak RSS (``os.wait4``), rows of its output."""
+    out.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{err.decode(errors='replace')[-2000:]}")
+    rows = pl.scan_parquet(out).select(pl.len()).collect().item()
+    return Run(seconds, usage.ru_maxrss * 1024, rows)
+
+
+Contestant = tuple[list[str], dict[str, str], Path, Path]
+
+
+def contestants(src: Path, workdir: Path, before: Path | None, reference: str, types: str) -> dict[str, Contestant]:
+    """name -> (command, environment, output file, working directory). ``python -m dropengine``
+    imports the package of its working directory first (an editable install's finder comes
+    after it), so each checkout runs from its own."""
+    base_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    replay = ["replay", "--engine", "batch", "--reference", reference, "--types", types, "-q", str(src.resolve())]
+    out: dict[str, Contestant] = {}
+    out["dropengine"] = ([sys.executable, "-m", "dropengine", *replay, "--output", str(workdir / "de.parquet")],
+                         {**base_env, "PYTHONPATH": str(REPO)}, workdir / "de.parquet", REPO)
+    if before is not None:
+        out["before"] = ([sys.executable, "-m", "dropengine", *replay, "--output", str(workdir / "old.parquet")],
+                         {**base_env, "PYTHONPATH": str(before)}, workdir / "old.parquet", before)
+    out["polars"] = ([sys.executable, "-c", POLARS_SCRIPT, str(src), str(workdir / "pl.parquet")], base_env,
+                     workdir / "pl.parquet", workdir)
+    return out
+
+
+def race(n: int, runners: dict[str, Callable[[], Run]]) -> dict[str, Run]:
+    """Every runner ``n`` times, round robin; each one's fastest run (its peak RSS: the largest)."""
+    best: dict[str, Run] = {}
+    for _ in range(n):
+        for name, fn in runners.items():
+            r = fn()
+            old = best.get(name)
+            if old is None:
+                best[name] = r
+            else:
+                best[name] = Run(min(old.seconds, r.seconds), max(old.peak_rss, r.peak_rss), r.alerts)
+    return best
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+# -- profile -----------------------------------------------------------------------------------
+
+PROFILE_PHASES = {
+    "read (load_table)": "load_table",
+    "detect (detect_counted)": "detect_counted",
+    "alerts as values (alert_values)": "alert_values",
+    "alert rows (AlertWriter.write)": "write",
+    "write (AlertWriter.close / write_alerts)": ("close", "write_alerts"),
+}
+
+
+def profile(src: Path, workdir: Path, reference: str, types: str) -> None:
+    """One replay process under cProfile; the cumulative time of each phase's function."""
+    prof = workdir / "replay.prof"
+    out = workdir / "prof.parquet"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-X", "importtime", "-c", "import dropengine.cli"], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL, stderr=open(workdir / "importtime.txt", "w"))  # noqa: SIM115
+    imports = [line.split("|") for line in (workdir / "importtime.txt").read_text().splitlines()
+               if line.startswith("import time:") and "|" in line]
+    total_us = sum(int(p[1]) for p in imports if p[1].strip().isdigit() and not p[2].startswith(" " * 2))
+    heavy = [name.strip() for _, _, name in imports if name.strip().split(".")[0] in
+             ("rich", "httpx", "starlette", "numba", "matplotlib", "uvicorn", "sse_starlette", "anyio")]
+    t_import = time.perf_counter() - t0
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "dropengine", "replay", "--engine", "batch",
+           "--reference", reference, "--types", types, "-q", str(src), "--output", str(out)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    import pstats
+
+    stats = pstats.Stats(str(prof))
+    cum: dict[str, float] = {}
+    for (filename, _, func), (_, _, _, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
+        if "dropengine" in filename:
+            cum[func] = max(cum.get(func, 0.0), ct)
+    print(f"\nProfile: replay --engine batch --reference {reference} --types {types} --output .parquet "
+          f"(one process under cProfile, {wall:.2f} s wall with the profiler's overhead)")
+    print(f"  `python -X importtime -c 'import dropengine.cli'`: {total_us / 1e6:.2f} s of imports "
+          f"({t_import:.2f} s process); heavy modules loaded: {len(heavy)} "
+          f"({', '.join(sorted({h.split('.')[0] for h in heavy})) or 'none'})")
+    rows: list[tuple[str, ...]] = []
+    for label, funcs in PROFILE_PHASES.items():
+        names = (funcs,) if isinstance(funcs, str) else funcs
+        t = max((cum.get(f, 0.0) for f in names), default=0.0)
+        rows.append((label, f"{t:.2f} s"))
+    print(table(("phase (cumulative, nested)", "time"), rows))
+    stats.sort_stats("cumulative").print_stats(25)
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1M quotes, 2 runs each, odds_drop and all only")
+    ap.add_argument("--quotes", type=float, default=None, help="quotes in the file (default 10M; --quick 1M)")
+    ap.add_argument("--runs", type=int, default=None, help="runs per contestant (best of; default 3, --quick 2)")
+    ap.add_argument("--references", default=",".join(REFERENCES))
+    ap.add_argument("--types", default=None, help=f"comma-separated of {', '.join(TYPES)} (default: all of them)")
+    ap.add_argument("--before", type=Path, default=None, help="an older checkout to run as a third contestant")
+    ap.add_argument("--skip-current", action="store_true",
+                    help="with --before: run only the older checkout and polars (this checkout's is not timed)")
+    ap.add_argument("--cache", type=Path, default=None, help="keep the input files in DIR between runs")
+    ap.add_argument("--profile", action="store_true", help="profile one replay process instead")
+    args = ap.parse_args()
+    n = int(args.quotes or (1e6 if args.quick else 1e7))
+    runs = args.runs or (2 if args.quick else 3)
+    kinds = args.types.split(",") if args.types else (["odds_drop", "all"] if args.quick else list(TYPES))
+    references = args.references.split(",")
+    workdir = (args.cache or Path(tempfile.mkdtemp(prefix="batch_e2e_"))).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        t0 = time.perf_counter()
+        src = make_input(workdir, n)
+        made = time.perf_counter() - t0
+        frame = pl.read_parquet(src)
+        in_mem = frame.estimated_size()
+        schema = ", ".join(f"{c} {frame.schema[c]}" for c in ("event_id", "bookmaker", "side", "price"))
+        del frame
+        print("Machine:", "; ".join(f"{k} {v}" for k, v in report_machine(
+            f"; polars threads {pl.thread_pool_size()}", memory=True, libs=f"polars {pl.__version__}").items()))
+        print(f"Load average at start: {load_average()}")
+        print(f"Input: {n:,} quotes, {src.stat().st_size / 2**20:,.0f} MiB Parquet ({schema}); in memory "
+              f"{mib(in_mem)}; made in {made:.1f} s")
+        if args.before is not None:
+            where = subprocess.run([sys.executable, "-c", "import dropengine; print(dropengine.__file__)"],
+                                   cwd=args.before, capture_output=True, text=True, check=True).stdout.strip()
+            print(f"Before: {where}")
+        if args.profile:
+            profile(src, workdir, references[0], TYPES[kinds[-1]])
+            return
+        print(f"Whole processes, round robin, best of {runs}; ratio = polars s / dropengine s\n")
+        rows = []
+        summary: list[tuple[str, float, float, float]] = []
+        for reference in references:
+            for kind in kinds:
+                procs = contestants(src, workdir, args.before, reference, TYPES[kind])
+                if args.skip_current and args.before is not None:
+                    procs["dropengine"] = procs.pop("before")
+                best = race(runs, {name: functools.partial(run_process, *spec) for name, spec in procs.items()})
+                de, po = best["dropengine"], best["polars"]
+                ratio = po.seconds / de.seconds
+                cells = [f"{reference} / {kind}", f"{de.alerts:,}", f"{de.seconds:.2f}", fmt_rate(n / de.seconds),
+                         f"{po.seconds:.2f}", f"{ratio:.2f}x", mib(de.peak_rss), f"{de.peak_rss / in_mem:.2f}x",
+                         mib(po.peak_rss)]
+                if "before" in best:
+                    old = best["before"]
+                    cells += [f"{old.seconds:.2f}", f"{po.seconds / old.seconds:.2f}x", mib(old.peak_rss),
+                              f"{old.seconds / de.seconds:.1f}x"]
+                rows.append(tuple(cells))
+                summary.append((f"{reference}/{kind}", n / de.seconds, ratio, de.peak_rss / in_mem))
+                print(f"  {reference}/{kind}: dropengine {de.seconds:.2f} s, polars {po.seconds:.2f} s"
+                      + (f", before {best['before'].seconds:.2f} s" if "before" in best else ""), flush=True)
+        header = ["config", "alerts", "dropengine s", "quotes/s", "polars s", "vs polars", "peak RSS", "peak/input",
+                  "polars peak"]
+        if args.before is not None:
+            header += ["before s", "before vs polars", "before peak", "speed-up"]
+        print()
+        print(table(tuple(header), rows))
+        print(f"\nInput frame in memory: {mib(in_mem)}. Aims: >= {AIM_QPS:,} quotes/s, >= {AIM_VS_POLARS}x polars, "
+              f"peak <= {AIM_PEAK_X}x the input frame.")
+        for name, qps, ratio, peak in summary:
+            print(f"  {name}: {verdict(qps >= AIM_QPS)} quotes/s, {verdict(ratio >= AIM_VS_POLARS)} vs polars, "
+                  f"{verdict(peak <= AIM_PEAK_X)} peak")
+        print(f"Load average at end: {load_average()}")
+    finally:
+        if args.cache is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
