@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+from dropengine import Quote
 from dropengine.server.app import DropServer, ServeConfig
 from dropengine.server.asgi import BackgroundServer
 from dropengine.server.stream import HEADERS
 
-from .test_serve import KEYS, ManualSource
+from .test_serve import KEYS, SPORT, ManualSource
 
 KEY = "CANARY-SERVE-KEY-4d2e"
 RESPONSES = ("lean", "sse-starlette")
@@ -92,6 +93,8 @@ def test_live_resumed_and_reset_streams_are_byte_identical(served: Any) -> None:
     now) and live alerts after it: the same bytes from both responses, the chunks included."""
     url, srv, src, _ = served()
     src.move("g", [-110, -125, -140])  # alerts 1 and 2
+    src.move("h", [-110])  # primes
+    src.move("k", [-110])  # primes
     epoch = srv.hub.epoch
     starts = {
         "since": "threshold=1&heartbeat_s=30&since=0",
@@ -109,15 +112,21 @@ def test_live_resumed_and_reset_streams_are_byte_identical(served: Any) -> None:
             bufs[name, response] = bytearray()
             read_until(socks[name, response], bufs[name, response], lambda b: b'"type":"connected"' in b)
     try:
-        src.move("g", [-160, -165])  # alert 3 (20 cents: every stream's), then 4 (5 cents)
-        # since=0: 1-4; from cursor 1: 2-4; reset (from now): 3-4; threshold 20 from now: 3
-        want = {"since": 4, "cursor": 3, "reset": 2, "now": 1}
+        # alerts 3-5 in one publish (one chunk of three frames: its size has hex letters), then 6
+        src.push([Quote(SPORT, "g", "pinnacle", "h2h_home", -160, src.clock + 1),
+                  Quote(SPORT, "h", "pinnacle", "h2h_home", -130, src.clock + 2),
+                  Quote(SPORT, "k", "pinnacle", "h2h_home", -130, src.clock + 3)])
+        src.clock += 3
+        src.move("g", [-165])  # 5 cents: not for threshold 20
+        # since=0: 1-6; from cursor 1: 2-6; reset (from now): 3-6; threshold 20 from now: 3-5
+        want = {"since": 6, "cursor": 5, "reset": 4, "now": 3}
         for key, s in socks.items():
             read_until(s, bufs[key], drops(want[key[0]]))
         for name in starts:
             lean, old = (normalized(bytes(bufs[name, r])) for r in RESPONSES)
             assert lean == old, name
             assert lean.startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in lean.lower()
+            assert re.search(rb"\r\n[0-9]*[a-f][0-9a-f]*\r\nid: ", lean), name  # (a size with a hex letter)
         assert b'"type":"reset"' in bufs["reset", "lean"]
         assert f'id: {epoch}-1\ndata: {{"type":"odds_drop"'.encode() not in bufs["cursor", "lean"]  # it had 1
         assert f'id: {epoch}-2\ndata: {{"type":"odds_drop"'.encode() not in bufs["reset", "lean"]  # from now
