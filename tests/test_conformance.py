@@ -49,6 +49,7 @@ from typing import Any
 
 import msgspec
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -60,6 +61,7 @@ from dropengine.core.options import DetectOptions
 from dropengine.formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS
 from dropengine.server.ingest import ServeConfig
 
+from .conftest import require_fast
 from .strategies import (
     LINE_THRESHOLDS,
     STEAM_WINDOWS,
@@ -72,6 +74,16 @@ from .strategies import (
 
 _ENC = msgspec.json.Encoder()
 _FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: The batch engine's paths (issue 14): polars, and the compiled kernel (numba; skipped without
+#: it unless DROPENGINE_REQUIRE_FAST=1). Every batch call of the suite runs on both.
+ACCELS = ("pure", "fast")
+
+
+def use_accel(accel: str) -> str:
+    """``accel`` for a batch call; the compiled path needs numba (require_fast)."""
+    if accel == "fast":
+        require_fast()
+    return accel
 
 
 # --------------------------------------------------------------------------------------
@@ -137,26 +149,28 @@ def run_engine(quotes: list[Quote], opts: dict[str, Any]) -> tuple[list[Alert], 
 # DropEngine == batch.detect_counted
 # --------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("accel", ACCELS)
 @given(streams_with_options(detect_options()), st.data())
 @settings(_FAST, max_examples=100)
-def test_engine_equals_batch_and_engine_properties(case: tuple[list[Quote], dict[str, Any]],
+def test_engine_equals_batch_and_engine_properties(accel: str, case: tuple[list[Quote], dict[str, Any]],
                                                    data: st.DataObject) -> None:
     """The ``check_*`` of this section and the next on the same drawn (stream, options):
     drawing the stream is most of an example, and three tests drew 220 streams from this one
     strategy; each check now sees 100 (chunking/interleaving and the post-filters had 60).
     A failure's traceback names the ``check_*`` that failed."""
     quotes, opts = case
-    check_engine_equals_batch(quotes, opts)
-    check_engine_chunking_and_interleaving(quotes, opts, data)
-    check_direction_and_attributes_are_post_filters(quotes, opts)
+    check_engine_equals_batch(quotes, opts, use_accel(accel))
+    if accel == "pure":  # the stream engine's own checks need no second run
+        check_engine_chunking_and_interleaving(quotes, opts, data)
+        check_direction_and_attributes_are_post_filters(quotes, opts)
 
 
-def check_engine_equals_batch(quotes: list[Quote], opts: dict[str, Any]) -> None:
+def check_engine_equals_batch(quotes: list[Quote], opts: dict[str, Any], accel: str = "auto") -> None:
     """Alerts (bytes) and all eight counters agree, for every option (the table carries the
     prices as one dtype: the engine is fed them as the table holds them)."""
     frame, carried = frame_of(quotes)
     drops, eng = run_engine(carried, opts)
-    res = detect_counted(frame, **engine_opts(opts))
+    res = detect_counted(frame, accel=accel, **engine_opts(opts))
     assert res.counters == eng.counters
     assert batch_wire(res) == wire(drops)
     assert res.skipped == {}
@@ -165,7 +179,7 @@ def check_engine_equals_batch(quotes: list[Quote], opts: dict[str, Any]) -> None
     options = DetectOptions.build(**engine_opts(opts))
     flags = pl.Series(PRICE_INT_COLUMN, [None if q.price is None else type(q.price) is int for q in quotes],
                       dtype=pl.Boolean)
-    typed = detect_counted(frame.with_columns(flags), options=options)
+    typed = detect_counted(frame.with_columns(flags), options=options, accel=accel)
     want = DropEngine.from_options(options)
     assert batch_wire(typed) == wire(want.observe_many(quotes))
     assert typed.counters == want.counters == eng.counters
@@ -287,13 +301,14 @@ def test_defect1_fractional_boundary_engine_equals_server_filter() -> None:
     assert wire(server_alerts(quotes, opts)) == wire(drops)
 
 
-def test_defect1_case_engine_equals_batch() -> None:
+@pytest.mark.parametrize("accel", ACCELS)
+def test_defect1_case_engine_equals_batch(accel: str) -> None:
     """The same boundary move through the batch engine: the same alert, byte for byte
     (finding F1: the batch engine wrote ``-9.999999999999972`` where the engine wrote ``-10.0``)."""
     quotes = [_q(261.9, 1000), _q(251.9, 2000)]
     frame, carried = frame_of(quotes)
     drops, eng = run_engine(carried, {"threshold": 10})
-    res = detect_counted(frame, threshold=10)
+    res = detect_counted(frame, threshold=10, accel=use_accel(accel))
     assert len(drops) == 1
     assert batch_wire(res) == wire(drops)
     assert res.counters == eng.counters
@@ -318,17 +333,18 @@ def _g1_case() -> tuple[list[Quote], dict[str, Any]]:
                     "reprime_after_suspension": False, "types": frozenset({"line_move"}), "line_threshold": 0.5}
 
 
+@pytest.mark.parametrize("accel", ACCELS)
 @given(signal_streams_with_options(signal_options()))
 @example(_g1_case())
 @example((_g1_case()[0], {**_g1_case()[1], "reference": "anchor", "types": frozenset({"line_move", "steam"})}))
 @settings(_FAST, max_examples=40)
-def test_every_type_engine_equals_batch(case: tuple[list[Quote], dict[str, Any]]) -> None:
+def test_every_type_engine_equals_batch(accel: str, case: tuple[list[Quote], dict[str, Any]]) -> None:
     """Line moves, steams and cooled alerts too: the batch engine's alert values (bytes) and all
     its counters are the stream engine's, for every signal option."""
     quotes, opts = case
     frame, carried = frame_of(quotes)
     alerts, eng = run_engine(carried, opts)
-    res = detect_counted(frame, **engine_opts(opts))
+    res = detect_counted(frame, accel=use_accel(accel), **engine_opts(opts))
     assert res.skipped == {}
     assert wire(res.alert_values()) == wire(alerts)
     assert res.counters == eng.counters

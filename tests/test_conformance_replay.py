@@ -41,15 +41,18 @@ fixes the price column to Int64) and The Odds API snapshot documents.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from click.testing import CliRunner
 from hypothesis import assume, given, settings
 
@@ -69,10 +72,12 @@ from dropengine.io.tables import write_csv_rows, write_ndjson_rows, write_parque
 from .strategies import EVENTS, detect_options, signal_options, signal_streams_with_options, streams_with_options
 from .test_conformance import (
     _FAST,
+    ACCELS,
     all_int,
     as_float,
     batch_wire,
     engine_opts,
+    use_accel,
     wire,
 )
 
@@ -215,6 +220,22 @@ def check_counters(got: EngineCounters, stats: ReplayStats, expected: EngineCoun
     assert dataclasses.replace(got, seen=got.seen + by_reader, invalid=got.invalid + by_reader) == expected, where
 
 
+@contextlib.contextmanager
+def batch_accel(accel: str) -> Iterator[None]:
+    """The batch calls inside (replay_batch, ``replay --engine batch``) on the path ``accel``
+    names: ``pure`` by DROPENGINE_PURE=1 (what ``accel="auto"`` then resolves to), ``fast`` the
+    compiled kernel (require_fast: numba installed, DROPENGINE_PURE unset)."""
+    old = os.environ.pop("DROPENGINE_PURE", None)
+    try:
+        if use_accel(accel) == "pure":
+            os.environ["DROPENGINE_PURE"] = "1"
+        yield
+    finally:
+        os.environ.pop("DROPENGINE_PURE", None)
+        if old is not None:
+            os.environ["DROPENGINE_PURE"] = old
+
+
 def replay_both(path: Path, fmt: str, opts: dict[str, Any]) -> tuple[
     list[bytes], EngineCounters, ReplayStats, list[bytes], EngineCounters, ReplayStats
 ]:
@@ -246,24 +267,29 @@ def check_every_format(quotes: list[Quote], opts: dict[str, Any]) -> None:
                 f"{name}: stream and batch replays count differently")
 
 
+@pytest.mark.parametrize("accel", ACCELS)
 @given(streams_with_options(detect_options(), min_len=1))
 @settings(_FAST, max_examples=40)
-def test_replay_every_format_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> None:
+def test_replay_every_format_equals_engine(accel: str, case: tuple[list[Quote], dict[str, Any]]) -> None:
     """Each format, each engine, the price drops of SPEC 3 (see :func:`check_every_format`)."""
-    check_every_format(*case)
+    with batch_accel(accel):
+        check_every_format(*case)
 
 
+@pytest.mark.parametrize("accel", ACCELS)
 @given(signal_streams_with_options(signal_options(), min_len=1))
 @settings(_FAST, max_examples=20)
-def test_replay_every_format_every_type(case: tuple[list[Quote], dict[str, Any]]) -> None:
+def test_replay_every_format_every_type(accel: str, case: tuple[list[Quote], dict[str, Any]]) -> None:
     """Line moves, line-only observations, steams and cooldowns: each format replays, on both
     engines, to the engine's alerts and counters (:func:`check_every_format`)."""
-    check_every_format(*case)
+    with batch_accel(accel):
+        check_every_format(*case)
 
 
+@pytest.mark.parametrize("accel", ACCELS)
 @given(streams_with_options(detect_options(), min_len=1))
 @settings(_FAST, max_examples=25)
-def test_replay_of_split_recordings_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> None:
+def test_replay_of_split_recordings_equals_engine(accel: str, case: tuple[list[Quote], dict[str, Any]]) -> None:
     """SPEC 6 fan-in: the keys split over two recordings (each key in one file, in its own
     order), replayed together (merged by clock), give the engine's alerts and counters. Only
     the interleaving of keys changes, which SPEC 3 says never matters, so the alerts compare
@@ -286,7 +312,8 @@ def test_replay_of_split_recordings_equals_engine(case: tuple[list[Quote], dict[
             assert sorted(wire(list(replay(paths, s_eng, fmt, s_stats)))) == expected, f"{name} (stream)"
             check_counters(s_eng.counters, s_stats, eng.counters, f"{name} (stream)")
             b_stats = ReplayStats()
-            res = replay_batch(paths, fmt, b_stats, **engine_opts(opts))
+            with batch_accel(accel):
+                res = replay_batch(paths, fmt, b_stats, **engine_opts(opts))
             assert sorted(batch_wire(res)) == expected, f"{name} (batch)"
             check_counters(res.counters, b_stats, eng.counters, f"{name} (batch)")
 
@@ -317,9 +344,10 @@ def _all_invalid(quotes: list[Quote]) -> bool:
                for q in quotes)
 
 
+@pytest.mark.parametrize("accel", ACCELS)
 @given(streams_with_options(detect_options(reprime=(True,)), min_len=1))
 @settings(_FAST, max_examples=15)
-def test_cli_replay_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> None:
+def test_cli_replay_equals_engine(accel: str, case: tuple[list[Quote], dict[str, Any]]) -> None:
     """``dropengine replay --engine stream|batch`` prints exactly the engine's alerts as NDJSON
     (frames and CSV, ``--format auto``; the CLI has no re-priming switch, so the engine re-primes)."""
     quotes, opts = case
@@ -331,13 +359,16 @@ def test_cli_replay_equals_engine(case: tuple[list[Quote], dict[str, Any]]) -> N
             expected = encode_alerts(DropEngine(**engine_opts(opts)).observe_many(carried))
             # --format auto: the CLI tells the format from the file as a user's run does
             bad = _all_invalid(carried)
-            assert run_cli(path, "auto", "stream", opts, bad) == expected, f"{name} --engine stream"
-            assert run_cli(path, "auto", "batch", opts, bad) == expected, f"{name} --engine batch"
+            if accel == "pure":  # the stream engine needs no second run
+                assert run_cli(path, "auto", "stream", opts, bad) == expected, f"{name} --engine stream"
+            with batch_accel(accel):
+                assert run_cli(path, "auto", "batch", opts, bad) == expected, f"{name} --engine batch"
 
 
+@pytest.mark.parametrize("accel", ACCELS)
 @given(signal_streams_with_options(signal_options(reprime=(True,)), min_len=1))
 @settings(_FAST, max_examples=10)
-def test_cli_replay_every_type(case: tuple[list[Quote], dict[str, Any]]) -> None:
+def test_cli_replay_every_type(accel: str, case: tuple[list[Quote], dict[str, Any]]) -> None:
     """``dropengine replay --types ... --line-threshold ... --steam-* --cooldown --key-numbers``
     prints exactly the engine's alerts of every type (frames and CSV, both engines)."""
     quotes, opts = case
@@ -348,8 +379,10 @@ def test_cli_replay_every_type(case: tuple[list[Quote], dict[str, Any]]) -> None
             carried = decoded(name, write(quotes, path), opts)
             expected = encode_alerts(DropEngine(**engine_opts(opts)).observe_many(carried))
             bad = _all_invalid(carried)
-            assert run_cli(path, "auto", "stream", opts, bad) == expected, f"{name} --engine stream"
-            assert run_cli(path, "auto", "batch", opts, bad) == expected, f"{name} --engine batch"
+            if accel == "pure":  # the stream engine needs no second run
+                assert run_cli(path, "auto", "stream", opts, bad) == expected, f"{name} --engine stream"
+            with batch_accel(accel):
+                assert run_cli(path, "auto", "batch", opts, bad) == expected, f"{name} --engine batch"
 
 
 # --------------------------------------------------------------------------------------
