@@ -112,12 +112,14 @@ def test_live_resumed_and_reset_streams_are_byte_identical(served: Any) -> None:
             bufs[name, response] = bytearray()
             read_until(socks[name, response], bufs[name, response], lambda b: b'"type":"connected"' in b)
     try:
-        # alerts 3-5 in one publish (one chunk of three frames: its size has hex letters), then 6
+        # alerts 3-5 in one publish (one chunk of three frames), then 6
         src.push([Quote(SPORT, "g", "pinnacle", "h2h_home", -160, src.clock + 1),
                   Quote(SPORT, "h", "pinnacle", "h2h_home", -130, src.clock + 2),
                   Quote(SPORT, "k", "pinnacle", "h2h_home", -130, src.clock + 3)])
         src.clock += 3
-        src.move("g", [-165])  # 5 cents: not for threshold 20
+        # 5 cents (not for threshold 20), a 3 KB frame: its chunk size is 0xc.. (a hex letter, whatever its digits)
+        src.push([Quote(SPORT, "g", "pinnacle", "h2h_home", -165, src.clock + 1, home_team="Team " + "x" * 2900)])
+        src.clock += 1
         # since=0: 1-6; from cursor 1: 2-6; reset (from now): 3-6; threshold 20 from now: 3-5
         want = {"since": 6, "cursor": 5, "reset": 4, "now": 3}
         for key, s in socks.items():
@@ -126,7 +128,7 @@ def test_live_resumed_and_reset_streams_are_byte_identical(served: Any) -> None:
             lean, old = (normalized(bytes(bufs[name, r])) for r in RESPONSES)
             assert lean == old, name
             assert lean.startswith(b"HTTP/1.1 200 OK\r\n") and b"transfer-encoding: chunked" in lean.lower()
-            assert re.search(rb"\r\n[0-9]*[a-f][0-9a-f]*\r\nid: ", lean), name  # (a size with a hex letter)
+            assert name == "now" or re.search(rb"\r\nc[0-9a-f][0-9a-f]\r\nid: ", lean), name  # (the 3 KB frame)
         assert b'"type":"reset"' in bufs["reset", "lean"]
         assert f'id: {epoch}-1\ndata: {{"type":"odds_drop"'.encode() not in bufs["cursor", "lean"]  # it had 1
         assert f'id: {epoch}-2\ndata: {{"type":"odds_drop"'.encode() not in bufs["reset", "lean"]  # from now

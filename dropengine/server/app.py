@@ -1,4 +1,4 @@
-"""The reference ``/v1/odds-drop`` server (SPEC section 7) on starlette + sse-starlette.
+"""The reference ``/v1/odds-drop`` server (SPEC section 7) on starlette and uvicorn.
 
 :class:`DropServer` owns one :class:`~dropengine.core.engine.DropEngine` (every alert type,
 threshold 1 cent, line threshold 0.25 points, ``reference=last``, so every connection's types,
@@ -18,7 +18,9 @@ Three layers, one class each: :mod:`.ingest` (detection, eviction, the source ta
 :mod:`.persistence` (saves, restores, the id reservation) and this module (routes, auth,
 connection slots, the per-connection SSE stream, ``/healthz`` and ``/metrics``:
 :class:`StreamServer`, which :class:`~dropengine.server.busfeed.BusServer`, the stateless
-frontend of ``serve --bus``, shares).
+frontend of ``serve --bus``, shares). The stream's response is :mod:`.stream`'s (one shared
+fan-out writing frames straight to the transport; issue 14); sse-starlette's
+``EventSourceResponse``, which it replaced, stays selectable (:attr:`StreamServer.sse_response`).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ those of the sse-starlette response: tests/test_h14_server_*.py compare them byt
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
@@ -61,6 +62,8 @@ SHUTDOWN_KEY: Final = "dropengine.shutdown"
 
 #: A deferred subscription: frames to send first, then once the subscriber and its reset reason.
 CatchUp = AsyncIterator["bytes | tuple[Subscriber, str | None]"]
+
+log = logging.getLogger("dropengine.serve")
 
 _END: Final = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -97,8 +100,15 @@ class Fanout:
         self._scheduled = False
         marked, self._marked = self._marked, []
         now = asyncio.get_running_loop().time()
+        # Chunks built in this flush, by the id of their one queued item: every item queued is alive
+        # (in a queue) when the flush starts, so no two of them share an id while it runs.
+        chunks: dict[int, bytes] = {}
         for stream in marked:
-            stream._deliver(now)
+            try:
+                stream._deliver(now, chunks)
+            except Exception:  # one stream's failure must not cost the others their alerts
+                log.exception("delivering to a stream failed; it is cut")
+                stream.end()
 
 
 class SSEStream:
@@ -175,13 +185,11 @@ class SSEStream:
             w.set_result(None)
 
     def _writable(self) -> bool:
+        # (a lost connection's transport is closing; the body is complete only after the coroutine ran)
         t = self._transport
-        if t is None:
-            return False
-        c = self._cycle
-        return not c.flow.write_paused and not c.disconnected and not c.response_complete and not t.is_closing()
+        return t is not None and not self._cycle.flow.write_paused and not t.is_closing()
 
-    def _deliver(self, now: float) -> None:
+    def _deliver(self, now: float, chunks: dict[int, bytes]) -> None:
         self._marked = False
         sub = self.sub
         if sub is None or self._ended:
@@ -191,11 +199,20 @@ class SSEStream:
             return
         if not sub.pending or not self._parked:
             return  # (a busy coroutine takes what is pending before it parks again)
-        if self._writable():
-            self._transport.write(chunk(b"".join(e.frame for e in self.hub.take(sub))))
-            self._last = now
+        t = self._transport
+        if t is None or self._cycle.flow.write_paused or t.is_closing():
+            self._wake()  # the general path: an ASGI send, which waits while the transport is paused
+            return
+        entries = self.hub.take(sub)
+        if len(entries) == 1:  # the common case: one chunk per alert, built once per flush for all streams
+            e = entries[0]
+            data = chunks.get(id(e))
+            if data is None:
+                data = chunks[id(e)] = chunk(e.frame)
         else:
-            self._wake()
+            data = chunk(b"".join([e.frame for e in entries]))
+        t.write(data)
+        self._last = now
 
     def _heartbeat_due(self) -> None:
         self._timer = None
