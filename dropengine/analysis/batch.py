@@ -335,16 +335,13 @@ class _Coded:
 
     __slots__ = ("codes", "values")
 
-    def __init__(self, column: pl.Series, np: Any) -> None:
+    def __init__(self, column: pl.Series, kernel: Any) -> None:
         if not isinstance(column.dtype, (pl.Categorical, pl.Enum)):
             column = column.cast(pl.Categorical)
-        distinct = column.unique().drop_nulls()
-        self.values: list[str] = distinct.cast(pl.String).to_list()
-        physical = distinct.to_physical().to_numpy().astype(np.int64)
+        physical = column.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
         stop = int(physical.max()) + 1 if len(physical) else 0
-        lookup = np.full(stop + 1, -1, np.int64)  # the last slot: null
-        lookup[physical] = np.arange(len(physical), dtype=np.int64)
-        self.codes = lookup[column.to_physical().fill_null(stop).to_numpy()]
+        self.codes, _, first = kernel.dense_codes(physical, stop)
+        self.values: list[str] = column.gather(first).cast(pl.String).to_list()
 
     def of_values(self, np: Any, flags: list[Any], dtype: Any, null: Any) -> Any:
         """Per row, ``flags[code]`` (``null`` for a null)."""
@@ -375,7 +372,7 @@ def _compiled_passes(
     cols = frame.columns
 
     # -- rows no quote could be built from (the reasons and their order as in _load) ------------
-    coded = {c: _Coded(frame.get_column(c), np) for c in ("sport_key", *KEY)}
+    coded = {c: _Coded(frame.get_column(c), kernel) for c in ("sport_key", *KEY)}
     bad_field = frame.get_column("_lu_missing").to_numpy().copy()
     for c in ("sport_key", *KEY):
         bad_field |= coded[c].of_values(np, [v == "" for v in coded[c].values], np.bool_, True)

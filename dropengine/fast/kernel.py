@@ -143,13 +143,15 @@ def _dense(composite: np.ndarray, use: np.ndarray, ids: np.ndarray) -> int:
 
 
 @_jit
-def dense_codes(codes: np.ndarray, stop: int) -> tuple[np.ndarray, int]:
+def dense_codes(codes: np.ndarray, stop: int) -> tuple[np.ndarray, int, np.ndarray]:
     """Codes ``0 <= c < stop`` (a negative code: none, kept -1) renumbered densely in order of
-    first appearance, and how many: a Categorical's physical codes index every string its
-    categories ever held, the rows use a few of them. One pass through a lookup table."""
+    first appearance, how many, and the row of each one's first appearance: a Categorical's
+    physical codes index every string its categories ever held, the rows use a few of them.
+    One pass through a lookup table."""
     n = codes.shape[0]
     table = np.full(max(stop, 1), -1, np.int64)
     out = np.empty(n, np.int64)
+    first = np.empty(min(n, max(stop, 1)), np.int64)
     k = 0
     for i in range(n):
         c = codes[i]
@@ -160,14 +162,15 @@ def dense_codes(codes: np.ndarray, stop: int) -> tuple[np.ndarray, int]:
         if d < 0:
             d = k
             table[c] = k
+            first[k] = i
             k += 1
         out[i] = d
-    return out, k
+    return out, k, first[:k]
 
 
-#: Up to this many slots the key id is the code arithmetic ``(a * nb + b) * nc + c`` itself (the
+#: Up to this many slots (4 MB of state) the key id is the code arithmetic ``(a * nb + b) * nc + c`` itself (the
 #: state arrays hold a slot per combination); beyond it the combinations are hashed to dense ids.
-DIRECT_SLOTS: Final = 1 << 22
+DIRECT_SLOTS: Final = 1 << 16
 
 
 @_jit
