@@ -210,6 +210,9 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
                     writer.write(chunk)
                 counters = merged.counters
             elif engine_kind == "batch":
+                from ..fast import warm_up
+
+                warm_up()  # numba and the cached kernel load in a thread while the input is read
                 result = replay_batch(list(paths), fmt, stats, advance, options=detect)
                 writer.write_batch(result)  # every type, in detection order
                 counters = result.counters
