@@ -5,11 +5,15 @@ Run from the repository root::
     .venv/bin/python benchmarks/server_load.py            # full run (about 90 s)
     .venv/bin/python benchmarks/server_load.py --quick    # smoke test (about 15 s)
     .venv/bin/python benchmarks/server_load.py --connections 100 --rate 100,200,400 --no-floor
+    .venv/bin/python benchmarks/server_load.py --rate 10,40 --seconds 5 --turns 2   # new, old, floor in turns
 
 Loopback only (127.0.0.1), bounded: every phase has a deadline, and every process the script
 starts is stopped in ``finally``. Three kinds of process, all this file:
 
-* the **server** (``--role server``): ``DropServer(source, ServeConfig(keys=...))`` served by
+* the **server** (``--role server``), in two kinds: ``dropengine`` (the SSE response of
+  :mod:`dropengine.server.stream`, what ``dropengine serve`` runs) and ``sse-starlette`` (the
+  response before issue 14, ``StreamServer.sse_response = "sse-starlette"``; skip it with
+  ``--no-old``): ``DropServer(source, ServeConfig(keys=...))`` served by
   ``dropengine.server.asgi.run_foreground`` (what ``dropengine serve`` runs: uvicorn on
   one event loop, access log off). Its source primes ``--keys`` keys, then feeds quotes at a
   rate set over stdin, in ticks of at most 50 per second. Each quote moves a key by 20 cents
@@ -38,7 +42,10 @@ stalled server loop (a garbage collection, a long fan-out) that makes a tick run
 in the latency, as bytes waiting in the upstream socket would; the server also reports its
 worst tick lateness, its time in ``ingest`` and its garbage-collector pauses (``gc.callbacks``).
 A step that saturates (fewer than 95% of the target deliveries, or p99 over 1 s) ends the
-run of that kind. ``/metrics`` (queue depths, slow clients cut) is read
+run of that kind. The kinds run one after another; ``--turns N`` repeats that N times with the
+order rotated, and each run is compared with the floor (and the old response) of its own turn:
+CPU per send as a ratio to the floor's, new/old p99, and their medians over the turns (the
+machine is shared: absolute figures move between turns, ratios within a turn much less). ``/metrics`` (queue depths, slow clients cut) is read
 after the last step. Results: see benchmarks/README.md.
 """
 
