@@ -45,8 +45,8 @@ A step that saturates (fewer than 95% of the target deliveries, or p99 over 1 s)
 run of that kind. The kinds run one after another; ``--turns N`` repeats that N times with the
 order rotated, and each run is compared with the floor (and the old response) of its own turn:
 CPU per send as a ratio to the floor's, new/old p99, and their medians over the turns (the
-machine is shared: absolute figures move between turns, ratios within a turn much less). ``/metrics`` (queue depths, slow clients cut) is read
-after the last step. Results: see benchmarks/README.md.
+machine is shared: absolute figures move between turns, ratios within a turn much less).
+``/metrics`` (queue depths, slow clients cut) is read after the last step. Results: see benchmarks/README.md.
 """
 
 from __future__ import annotations
