@@ -220,9 +220,10 @@ def detect_counted(
     compiled = resolve_accel(accel)
     meta_of: Callable[[pl.DataFrame], pl.DataFrame]
     line: _Pass | None = None
+    ids: _Ids | None = None
     if compiled:
         # The compiled path takes every configuration (there is no fallback to pure inside a call).
-        loaded, price, line, meta_of = _compiled_passes(quotes, cfg, timestamp_column)
+        loaded, price, line, meta_of, ids = _compiled_passes(quotes, cfg, timestamp_column)
     else:
         loaded = _load(quotes, timestamp_column, lines=cfg.detects_lines)
         price = _price_pass(loaded.frame, cfg)
@@ -235,7 +236,10 @@ def detect_counted(
 
     alerts = _alerts(meta_of(price.fired), timestamp_column)
     if cfg.signals:
-        result = _with_signals(cfg, loaded, price, alerts, line, meta_of, timestamp_column)
+        if ids is not None:
+            result = _with_signals_compiled(cfg, loaded, price, alerts, line, meta_of, timestamp_column, ids)
+        else:
+            result = _with_signals(cfg, loaded, price, alerts, line, meta_of, timestamp_column)
         return replace(result, alerts=_text_types(result.alerts, loaded.schema))
     alerts = alerts.filter(filter_expr(cfg.filter)).sort("_i")
     rows = alerts.get_column("_i").alias("row")
@@ -350,14 +354,15 @@ class _Coded:
 
 def _compiled_passes(
     quotes: pl.DataFrame | pl.LazyFrame, cfg: DetectOptions, timestamp_column: str | None,
-) -> tuple[_Loaded, _Pass, _Pass | None, Callable[[pl.DataFrame], pl.DataFrame]]:
+) -> tuple[_Loaded, _Pass, _Pass | None, Callable[[pl.DataFrame], pl.DataFrame], _Ids]:
     """:func:`_load`, :func:`_price_pass` and :func:`_line_pass` by the compiled kernel
     (:func:`dropengine.fast.kernel.detect_pass`): the same checks and skips, then one pass in
     arrival order over integer key ids, no sort. Text is never materialized per row: the key
     columns become dense codes (:class:`_Coded`), every per-side rule (the canonical side, its
     line, its line series) runs once per distinct side, and the moves' columns are gathered
     from the input rows by position (so dictionary-encoded columns stay so). Returns what the
-    polars path gives: the loaded counts, both passes' moves, and the join of text to moves."""
+    polars path gives: the loaded counts, both passes' moves, and the join of text to moves;
+    and the rows' ids for the compiled signals pass."""
     import numpy as np  # numba's own dependency: there whenever the kernel is
 
     from ..fast import kernel  # numba is loaded here, on the first compiled call only
@@ -494,7 +499,31 @@ def _compiled_passes(
             meta = meta.with_columns(canon_text.gather(sid_series.gather(at)))
         return pl.concat([moves, meta], how="horizontal")
 
-    return loaded, price, line_pass, meta_of
+    outcome: dict[str, int] = {}
+    outcome_of = np.array([outcome.setdefault(rules.outcome_of(c), len(outcome)) for c in canon] or [0],
+                          dtype=np.int64)
+    over = np.array([rules.outcome_of(c).endswith("over") for c in canon] or [False], dtype=np.bool_)
+    row_ids = _Ids(kid, nkeys, lid, nseries, e, b, book.values, sid, outcome_of, max(len(outcome), 1), over)
+    return loaded, price, line_pass, meta_of, row_ids
+
+
+@dataclass(frozen=True, slots=True)
+class _Ids:
+    """Per input row, what the compiled signals pass (:mod:`dropengine.fast.signals`) needs of
+    a move's row: its price key and line series ids, its event and book codes, its canonical
+    side's id, and per canonical side its outcome's id and whether it is an over side."""
+
+    kid: Any
+    nkeys: int
+    lid: Any
+    nseries: int
+    event: Any
+    book: Any
+    book_names: list[str]
+    side: Any
+    outcome_of: Any
+    n_outcomes: int
+    over: Any
 
 
 #: Why a row was set aside (the readers' reasons), by the codes of :func:`_compiled_passes`.
@@ -569,6 +598,108 @@ def _with_signals(
     )
     return BatchResult(table, counters, loaded.skipped, loaded.rejected, flags, tuple(out),
                        pl.Series("row", out_rows, dtype=pl.UInt32))
+
+
+def _with_signals_compiled(
+    cfg: DetectOptions, loaded: _Loaded, price: _Pass, drops: pl.DataFrame, line_pass: _Pass | None,
+    meta_of: Callable[[pl.DataFrame], pl.DataFrame], timestamp_column: str | None, ids: _Ids,
+) -> BatchResult:
+    """:func:`_with_signals` with the routing (cooldown, steam) as the compiled pass of
+    :mod:`dropengine.fast.signals` over move arrays (the same routing as
+    :class:`~dropengine.core.steam.SignalRouter`, one pass in arrival order); ``types`` and the
+    filter, which change no state, decide afterwards which moves are returned (the filter
+    vectorized over the price drops, per value over the fewer line moves). Values are built
+    only for what is returned or makes a steam."""
+    import numpy as np
+
+    from ..fast import signals
+
+    drops = drops.sort("_i")
+    drop_rows = drops.get_column("_i").to_numpy().astype(np.int64)
+    line_values: list[LineMove] = []
+    line_rows = np.zeros(0, np.int64)
+    line = _Pass(pl.DataFrame(), 0, 0, 0, 0)
+    if line_pass is not None:
+        line = line_pass
+        fired = meta_of(line.fired).sort("_i")
+        line_values = _line_values(fired, cfg, timestamp_column)
+        line_rows = fired.get_column("_i").to_numpy().astype(np.int64)
+    n_drops = len(drop_rows)
+
+    # the moves in arrival order (a quote's price move before its line move): per move its
+    # cooldown key, size as written, steam group (event, outcome, direction) and book
+    order = signals.arrival_order(drop_rows, line_rows)
+    rows = np.concatenate((drop_rows, line_rows))[order]
+    is_line = order >= n_drops
+    delta = drops.get_column("delta").cast(pl.Float64).to_numpy()
+    points = np.array([float(v.points) for v in line_values], dtype=np.float64)
+    size = np.concatenate((delta, points))[order]
+    side = ids.side[rows]
+    favorite = np.where(is_line, np.where(ids.over[side], size > 0, size < 0), size < 0)
+    group = (ids.event[rows] * ids.n_outcomes + ids.outcome_of[side]) * 2 + favorite
+    cool = np.where(is_line, ids.nkeys + ids.lid[rows], ids.kid[rows])
+    lu = np.concatenate((drops.get_column("last_update").to_numpy(),
+                         np.array([v.last_update for v in line_values], dtype=np.int64)))[order]
+    moves = signals.MoveArrays(lu.astype(np.int64), cool.astype(np.int64), ids.nkeys + ids.nseries, is_line, size,
+                               group.astype(np.int64), ids.book[rows].astype(np.int64), ids.book_names)
+    routed = signals.route(moves, cfg)
+
+    # which moves are returned: not cooled, their type asked, the filter accepting them
+    types = cfg.types
+    drop_ok = np.zeros(n_drops, np.bool_)
+    if "odds_drop" in types and n_drops:
+        drop_ok = drops.with_columns(filter_expr(cfg.filter).alias("_ok")).get_column("_ok").to_numpy()
+    flt = cfg.filter
+    line_ok = np.array([("line_move" in types) and (flt.passes_all or flt.accepts(v)) for v in line_values],
+                       dtype=np.bool_)
+    passes = np.concatenate((drop_ok, line_ok))[order]
+    returned = routed.returned(passes)
+
+    drop_cache: dict[int, Drop] = {}
+
+    def drop_of(j: int) -> Drop:
+        if j not in drop_cache:
+            one = drops.slice(j, 1)
+            drop_cache[j] = _drop_values(one, one.select("_rpint", "_pint").iter_rows())[0]
+        return drop_cache[j]
+
+    def move_of(i: int) -> Drop | LineMove:
+        j = int(order[i])
+        return drop_of(j) if j < n_drops else line_values[j - n_drops]
+
+    steams, steam_ok = signals.steam_alerts(routed, move_of, flt)
+    at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
+    # the returned price drops as values, built at once (the common alert)
+    picked = order[at[(steam_of < 0) & ~is_line[at]]]
+    if len(picked):
+        sub = drops[pl.Series(picked)]
+        for j, v in zip(picked.tolist(), _drop_values(sub, sub.select("_rpint", "_pint").iter_rows()), strict=True):
+            drop_cache[j] = v
+    out: list[Alert] = [steams[k] if k >= 0 else move_of(i)
+                        for i, k in zip(at.tolist(), steam_of.tolist(), strict=True)]
+    out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)
+
+    position = np.full(len(order), -1, np.int64)  # per move (arrival order), its place in out
+    is_move = steam_of < 0
+    position[at[is_move]] = np.flatnonzero(is_move)
+    by_index = np.empty(len(order), np.int64)  # per move (drops then lines), its place in out
+    by_index[order] = position
+    if types == {"odds_drop"}:
+        # price drops alone (a cooldown on): 0.1's table, the returned rows of the drops table
+        table, flags = _typed(drops.filter(pl.Series(by_index[:n_drops] >= 0)), loaded.int_column)
+    else:
+        others: list[tuple[int, Alert]] = [(int(p), v) for p, v in zip(by_index[n_drops:].tolist(), line_values,
+                                                                          strict=True) if p >= 0]
+        others += [(int(p), out[int(p)]) for p in np.flatnonzero(~is_move)]
+        table = _alert_table(drops.with_columns(pl.Series("_at", by_index[:n_drops], dtype=pl.Int64)), others,
+                             alert_fields(types))
+        flags = pl.DataFrame()
+    counters = EngineCounters(
+        loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
+        price.fired.height, len(out), line.seen, line.primed, line.stale, line.suspended, line.repeated,
+        line.fired.height, routed.cooled, routed.steams,
+    )
+    return BatchResult(table, counters, loaded.skipped, loaded.rejected, flags, tuple(out), out_rows)
 
 
 def _line_values(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None) -> list[LineMove]:
