@@ -37,6 +37,7 @@ those of the sse-starlette response: tests/test_h14_server_*.py compare them byt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -64,6 +65,8 @@ SHUTDOWN_KEY: Final = "dropengine.shutdown"
 CatchUp = AsyncIterator["bytes | tuple[Subscriber, str | None]"]
 
 log = logging.getLogger("dropengine.serve")
+
+_CLOSE_S: Final = 1.0
 
 _END: Final = {"type": "http.response.body", "body": b"", "more_body": False}
 
@@ -149,6 +152,7 @@ class SSEStream:
         self._beat = False  # the heartbeat timer asked the coroutine to send a heartbeat
         self._stopping = False  # graceful shutdown: send what is pending, end the body
         self._ended = False  # cut, or the client left: send nothing more
+        self._gone = False  # the client left (http.disconnect)
         self._cancelled = False  # we cancelled the coroutine (the client left mid-send)
 
     # -- called by the server and the hub ---------------------------------------------------
@@ -254,11 +258,14 @@ class SSEStream:
             scope[SHUTDOWN_KEY] = self.stop
             watcher = self._loop.create_task(self._watch(receive))
             try:
-                await self._run(scope, send)
+                try:
+                    await self._run(scope, send)
+                except _SendTimeout:
+                    self._timed_out()
+                if self._ended and not self._gone:  # cut: its transport is aborted, nothing reaches it, but
+                    await self._close(send)  # the response ends (uvicorn logs an error for one that does not)
             finally:
                 watcher.cancel()
-        except _SendTimeout:
-            self._timed_out()
         except asyncio.CancelledError:
             task = self._task
             if not (self._cancelled and task is not None and task.uncancel() == 0):
@@ -275,12 +282,19 @@ class SSEStream:
                 self.hub.unsubscribe(self.sub)
             self._release()
 
+    async def _close(self, send: Any) -> None:
+        """Ends the response of a client that was cut (its transport aborted): uvicorn's send
+        waits at most until the abort has reached it."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_CLOSE_S):
+                await send(_END)
+
     async def _watch(self, receive: Any) -> None:
         """Waits for ``http.disconnect``: the client left; the coroutine ends (now, if it waits
         on a send or a catch-up read)."""
         while (await receive())["type"] != "http.disconnect":
             pass
-        self._ended = True
+        self._gone = self._ended = True
         if self._parked:
             self._wake()
         elif self._task is not None and not self._task.done():
