@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, Quote
-from dropengine.core.alerts import SIGNALS, Alert, Drop, LineMove
+from dropengine.core.alerts import SIGNALS, Alert, Drop, LineMove, Steam
 from dropengine.core.filters import AlertFilter
 from dropengine.core.options import DetectOptions
 from dropengine.core.rules import line_direction, threshold_floor
@@ -271,6 +271,29 @@ def test_the_group_cooldown_runs_from_t_not_from_the_completing_move(compiled: b
     moves = [_move("a", T0 + 1000), _move("b", T0), _move("c", T0 + 1100), _move("d", T0 + 2000)]
     want = by_router(moves, options)
     assert [s.last_update - T0 for s in want[0]] == [1000, 2000]
+    got = by_pass(moves, options, compiled=compiled)
+    assert wire(got[0]) == wire(want[0]) and got[1:] == want[1:]
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_cooldown_runs_from_the_last_alert_it_let_out(compiled: bool) -> None:
+    """Cooldown 1000 ms: 0 out, 600 suppressed (not restarting it), 1000 out (exactly the
+    cooldown later), 1999 suppressed, 2000 out; a line series with the same names is its own key;
+    suppressed moves still count for steam."""
+    if compiled:
+        require_fast()
+    options = DetectOptions(threshold=5, types=frozenset({"odds_drop", "line_move", "steam"}), steam_books=2,
+                            cooldown_ms=1000)
+    line = LineMove("basketball_nba", "e1", "a", "h2h_home", "game", "h2h", -3, -3.5, -0.5, None, None,
+                    "toward_favorite", (), T0 + 600, T0 + 600, 0)
+    moves: list[Drop | LineMove] = [_move("a", T0 + t) for t in (0, 600, 1000, 1999, 2000)]
+    moves.insert(2, line)
+    moves.insert(3, _move("b", T0 + 700))
+    want = by_router(moves, options)
+    returned = [(a.type, a.last_update - T0) for a in want[0] if not isinstance(a, Steam)]
+    assert returned == [("odds_drop", 0), ("line_move", 600), ("odds_drop", 700), ("odds_drop", 1000),
+                        ("odds_drop", 2000)]
+    assert want[1:] == (2, 1)
     got = by_pass(moves, options, compiled=compiled)
     assert wire(got[0]) == wire(want[0]) and got[1:] == want[1:]
 
