@@ -39,7 +39,7 @@ from .alerts import Alert, Drop, LineMove, SteamBook
 from .errors import ConfigError, SnapshotError, short_repr
 from .filters import DirectionChoice
 from .options import DetectOptions, FilterKeywords, Reference, Unit, leading, resolve
-from .quote import MAX_MS, Quote, commence_ms
+from .quote import MAX_MS, Quote, QuoteInfo, commence_ms
 from .rules import (
     DELTA_DECIMALS,
     EXACT_STEPS,
@@ -78,6 +78,9 @@ _Line = int | float | None
 # current line, price at the anchor line
 _LineRow = tuple[_Name, _Name, _Name, _Line, _Time, _Time, bool, _Line, _Time, _Price, _Price]
 _STEAM_BOOK = tuple[_Name, int, _Time, SteamBook]
+#: One price of the fused frames path (:meth:`DropEngine.observe_prices`): key, price,
+#: last_update, market_key, line, and the row's other fields.
+PriceObservation = tuple[tuple[str, str, str], int | float | None, int, str, float | None, QuoteInfo]
 
 
 class _Payload(msgspec.Struct):
@@ -273,12 +276,34 @@ class DropEngine:
             return self._apply_signals(items, now_ms)
         return self._detect(items, now_ms, None)  # type: ignore[return-value]  # list is invariant
 
+    def observe_prices(self, items: Iterable[Quote | PriceObservation], now_ms: int | None = None) -> list[Drop]:
+        """Apply the price observations of the fused frames path (:mod:`dropengine.formats`) in
+        order: each a :class:`Quote` or a tuple ``(key, price, last_update, market_key, line, info)``
+        standing for ``Quote(info.sport_key, *key, price, last_update, info.kind, market_key,
+        info.market, info.player, line, info.home_team, info.away_team, info.commence_time)``
+        (``info`` a :class:`~.quote.QuoteInfo`). It does exactly what :meth:`observe_many` does with
+        those quotes, through the same detection loop, without building them.
+
+        The tuples are trusted (their decoder built them from checked values): this is not a
+        public way in. Only for an engine without signals (``options.signals`` false).
+        """
+        if self._signals:
+            raise ConfigError("observe_prices: only for an engine detecting price drops alone (no signals)")
+        if now_ms is not None and (type(now_ms) is not int or now_ms < 0):
+            raise ConfigError(f"now_ms: {short_repr(now_ms)} must be a non-negative integer (unix ms) or None")
+        return self._detect(items, now_ms, None, True)
+
     def _detect(
-        self, items: Iterable[Quote], now_ms: int | None, raw: list[tuple[int, Drop]] | None
+        self,
+        items: Iterable[Quote | PriceObservation],
+        now_ms: int | None,
+        raw: list[tuple[int, Drop]] | None,
+        trusted: bool = False,
     ) -> list[Drop]:
-        """The price detection loop (SPEC 3). With ``raw`` (the signals' loop), every detection
-        goes to ``raw`` with its quote's position, before the filter, and nothing is returned or
-        counted as an alert."""
+        """The price detection loop (SPEC 3), the one implementation of it. With ``raw`` (the
+        signals' loop), every detection goes to ``raw`` with its quote's position, before the
+        filter, and nothing is returned or counted as an alert. With ``trusted``
+        (:meth:`observe_prices`) an item may also be an observation tuple."""
         # Every constant and decision comes from .rules; the formulas are inlined (no call per
         # quote), each marked with the rules function it is. test_h11_rules_engine checks them.
         cfg = self.config
@@ -297,20 +322,35 @@ class DropEngine:
         nkeys = self._nkeys
         nkeys_get = nkeys.get
         n_seen = n_primed = n_stale = n_invalid = n_susp = n_rep = n_det = 0
+        info: Quote | QuoteInfo
+        mk: str | None
+        line: float | None
         out: list[Drop] = []
         append = out.append
         quote_type = Quote
         try:
             for q in items:
-                if type(q) is not quote_type and not isinstance(q, quote_type):
+                # A Quote is the common item and costs one type test, as before observe_prices;
+                # ``info`` is where an alert's row fields come from (the quote itself, or the
+                # observation's QuoteInfo), ``mk``/``line`` the rest of an observation.
+                if type(q) is quote_type:
+                    price = q.price
+                    lu = q.last_update
+                    key = (q.event_id, q.bookmaker, q.side)
+                    info = q
+                elif trusted and type(q) is tuple:
+                    key, price, lu, mk, line, info = q
+                elif isinstance(q, quote_type):
+                    price = q.price
+                    lu = q.last_update
+                    key = (q.event_id, q.bookmaker, q.side)
+                    info = q
+                else:
                     raise ConfigError(
                         f"quotes[{n_seen}]: {short_repr(q)} is not a Quote"
                         f" (the {n_seen} quote(s) before it were applied)"
                     )
                 n_seen += 1
-                price = q.price
-                lu = q.last_update
-                key = (q.event_id, q.bookmaker, q.side)
                 st = get(key)
                 if price is not None:
                     tp = type(price)
@@ -318,14 +358,14 @@ class DropEngine:
                     if (tp is not int and tp is not float) or not (lo_price <= abs(price) <= hi_price):
                         n_invalid += 1
                         continue
-                elif q.line_only:  # SPEC 10: no price published; only line series observe it
+                elif info is q and q.line_only:  # SPEC 10: no price published; only line series observe it
                     continue
                 if st is None:
                     # a new key: count it, learn its event's start once (never on the per-update path)
-                    eid = q.event_id
+                    eid = key[0]
                     nkeys[eid] = nkeys_get(eid, 0) + 1
-                    if eid not in events and q.commence_time is not None:
-                        events[eid] = commence_ms(q.commence_time)
+                    if eid not in events and info.commence_time is not None:
+                        events[eid] = commence_ms(info.commence_time)
                     if price is None:
                         n_susp += 1
                         state[key] = [None, lu, lu, True, None, lu]
@@ -387,13 +427,16 @@ class DropEngine:
                     if anchor:
                         st[4] = price
                         st[5] = lu
+                    if info is q:
+                        mk = q.market_key
+                        line = q.line
                     drop = Drop(
-                        q.sport_key,
-                        q.event_id,
-                        q.bookmaker,
-                        q.side,
-                        q.kind,  # type: ignore[arg-type]  # always set by Quote.__post_init__
-                        q.market_key,  # type: ignore[arg-type]
+                        info.sport_key,
+                        key[0],
+                        key[1],
+                        key[2],
+                        info.kind,  # type: ignore[arg-type]  # always set by Quote.__post_init__
+                        mk,  # type: ignore[arg-type]  # likewise
                         ref,
                         price,
                         d_cents,
@@ -401,12 +444,12 @@ class DropEngine:
                         lu,
                         lu if now_ms is None else now_ms,
                         lu - ref_since,
-                        q.home_team,
-                        q.away_team,
-                        q.commence_time,
-                        q.player,
-                        q.market,
-                        q.line,
+                        info.home_team,
+                        info.away_team,
+                        info.commence_time,
+                        info.player,
+                        info.market,
+                        line,
                     )
                     if raw is not None:
                         raw.append((n_seen - 1, drop))
