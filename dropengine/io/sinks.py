@@ -16,6 +16,7 @@ the cells the alert values would give.
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -84,20 +85,27 @@ class AlertWriter:
 
     def write_batch(self, result: BatchResult) -> None:
         """The alerts of a batch run (:class:`~dropengine.analysis.batch.BatchResult`), in detection
-        order. A CSV or Parquet file of price drops takes the run's alerts frame column by column
-        (no alert value is built per row), with exactly the cells :meth:`write` of
-        ``result.alert_values()`` would give; anything else goes through the values."""
+        order. A CSV or Parquet file takes the run's alerts frame column by column (no row is built
+        per alert), with exactly the cells :meth:`write` of ``result.alert_values()`` would give:
+        price drops by the frame's type flags, several types by the types of the alert values'
+        numbers (a CSV column of ints and floats both goes through the values). NDJSON (and a
+        writer already holding rows) takes the values."""
         frame = None
-        if (self.kind in ("csv", "parquet") and result.values is None and self.columns == ALERT_FIELDS
-                and not self._rows and self._frame is None and tuple(result.alerts.columns) == ALERT_FIELDS):
-            frame = _drops_table(result, self.kind)
+        alerts = result.alerts
+        if self.kind in ("csv", "parquet") and not self._rows and self._frame is None and (
+                result.values is None or len(result.values) == alerts.height):
+            if self.columns == ALERT_FIELDS and tuple(alerts.columns) == ALERT_FIELDS:
+                frame = _drops_table(result, self.kind)
+            elif result.values is not None and tuple(alerts.columns) == self.columns:
+                frame = _signals_table(alerts, result.values, self.kind)
         if frame is None:
             self.write(result.alert_values())
             return
         self._frame = frame
         self.count += frame.height
         if frame.height:
-            self.counts["odds_drop"] = self.counts.get("odds_drop", 0) + frame.height
+            for kind, n in frame.group_by("type", maintain_order=True).len().iter_rows():
+                self.counts[str(kind)] = self.counts.get(str(kind), 0) + n
 
     def flush(self) -> None:
         if self._fh is not None:
@@ -230,4 +238,55 @@ def _drops_table(result: BatchResult, kind: str) -> pl.DataFrame | None:
                 as_int = col.cast(pl.Int64, strict=False).cast(pl.String)
                 out.append(pl.select(pl.when(pl.lit(ints)).then(pl.lit(as_int))
                                      .otherwise(pl.lit(_json_text(col.cast(pl.Float64)))).alias(c)).to_series())
+    return pl.DataFrame(out)
+
+
+def _number_types(values: Sequence[Alert], names: Iterable[str]) -> dict[str, set[type]]:
+    """The types of the values of each number field among ``values`` (``None`` left out): a pass
+    over each alert type's values per field it has, in C (``map``)."""
+    by_class: dict[type, list[Alert]] = {}
+    for a in values:
+        by_class.setdefault(type(a), []).append(a)
+    out: dict[str, set[type]] = {}
+    for name in names:
+        types: set[type] = set()
+        for cls, items in by_class.items():
+            if name in getattr(cls, "__struct_fields__", ()):
+                types.update(map(type, map(operator.attrgetter(name), items)))
+        types.discard(type(None))
+        out[name] = types
+    return out
+
+
+def _signals_table(alerts: pl.DataFrame, values: Sequence[Alert], kind: str) -> pl.DataFrame | None:
+    """A batch run's table of several alert types (:attr:`BatchResult.alerts`: the rows
+    :func:`alert_row` writes, numbers as Float64) typed as :meth:`AlertWriter.close` types the
+    rows of ``values``: a number column Int64 while every value is an int, else Float64 (CSV:
+    floats as their JSON text), times Int64, text Categorical in Parquet. ``None`` (write the
+    values) for a CSV column holding ints and floats both, or columns of other types."""
+    import polars as pl
+
+    text = _text_type(kind)
+    numbers = _number_types(values, [c for c in alerts.columns if c in NUMBER_FIELDS])
+    out: list[pl.Series] = []
+    for c in alerts.columns:
+        col = alerts.get_column(c)
+        if c in TIME_FIELDS:
+            if not (col.dtype.is_integer() or col.dtype == pl.Null):
+                return None
+            out.append(col.cast(pl.Int64))
+        elif c not in NUMBER_FIELDS:
+            if not (col.dtype in (pl.String, pl.Categorical, pl.Null) or isinstance(col.dtype, pl.Enum)):
+                return None
+            out.append(col.cast(text))
+        elif not (col.dtype.is_numeric() or col.dtype == pl.Null) or not numbers[c] <= {int, float}:
+            return None
+        elif numbers[c] <= {int}:
+            out.append(col.cast(pl.Int64))  # every value an int (or none): an int column
+        elif kind == "parquet":
+            out.append(col.cast(pl.Float64))
+        elif int in numbers[c]:
+            return None  # ints beside floats in CSV: each written as it is, from the values
+        else:
+            out.append(_json_text(col.cast(pl.Float64)))
     return pl.DataFrame(out)
