@@ -178,7 +178,7 @@ def test_pass_is_the_router_on_adversarial_moves(data: st.DataObject) -> None:
     _same(data.draw(moves_st(options)), options, compiled=True)
 
 
-@settings(_SETTINGS, max_examples=60)
+@settings(_SETTINGS, max_examples=40)
 @given(st.data())
 def test_interpreted_source_is_the_router(data: st.DataObject) -> None:
     """The pass's plain Python source (what numba compiles) gives the same, without numba."""
@@ -216,7 +216,7 @@ def engine_moves(quotes: list[Quote], opts: dict[str, Any]) -> tuple[list[Drop |
     return rec.moves, returned, eng.options
 
 
-@_SETTINGS
+@settings(_SETTINGS, max_examples=30)
 @given(signal_streams_with_options(signal_options()))
 def test_pass_is_the_engine_on_its_own_moves(case: tuple[list[Quote], dict[str, Any]]) -> None:
     """Every signal option of tests/strategies.py: the pass over the moves the engine routed
