@@ -12,7 +12,8 @@ What is measured: each contestant is a whole process (``subprocess``), started i
 others (round robin, best of N), reading the same Parquet file and writing its alerts to a
 Parquet file; wall time from start to exit, so interpreter start, imports, reading, detection,
 building the alerts and writing them are all in it. The figures are quotes/s and the ratio
-``polars time / dropengine time`` (above 1: dropengine is faster), and each process's peak RSS
+``polars time / dropengine time`` (above 1: dropengine is faster), the same ratio of CPU time (user +
+system: on a loaded machine the wall time is mostly waiting for a core), and each process's peak RSS
 (``os.wait4``: the child's own ``ru_maxrss``) against the input frame's in-memory size
 (``DataFrame.estimated_size()`` of the file as polars reads it). Configurations: ``reference``
 ``last`` and ``anchor``, each with ``--types`` ``odds_drop``, ``line_move``, ``steam`` and all
@@ -135,6 +136,7 @@ def make_input(workdir: Path, n: int) -> Path:
 @dataclass
 class Run:
     seconds: float
+    cpu: float  # user + system seconds of the process (on a loaded machine, wall time is mostly waiting)
     peak_rss: int  # bytes
     alerts: int
 
@@ -152,7 +154,7 @@ def run_process(cmd: list[str], env: dict[str, str], out: Path, cwd: Path = REPO
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{err.decode(errors='replace')[-2000:]}")
     rows = pl.scan_parquet(out).select(pl.len()).collect().item()
-    return Run(seconds, usage.ru_maxrss * 1024, rows)
+    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, rows)
 
 
 Contestant = tuple[list[str], dict[str, str], Path, Path]
@@ -185,7 +187,8 @@ def race(n: int, runners: dict[str, Callable[[], Run]]) -> dict[str, Run]:
             if old is None:
                 best[name] = r
             else:
-                best[name] = Run(min(old.seconds, r.seconds), max(old.peak_rss, r.peak_rss), r.alerts)
+                best[name] = Run(min(old.seconds, r.seconds), min(old.cpu, r.cpu), max(old.peak_rss, r.peak_rss),
+                                 r.alerts)
     return best
 
 
@@ -297,20 +300,21 @@ def main() -> None:
                 de, po = best["dropengine"], best["polars"]
                 ratio = po.seconds / de.seconds
                 cells = [f"{reference} / {kind}", f"{de.alerts:,}", f"{de.seconds:.2f}", fmt_rate(n / de.seconds),
-                         f"{po.seconds:.2f}", f"{ratio:.2f}x", mib(de.peak_rss), f"{de.peak_rss / in_mem:.2f}x",
-                         mib(po.peak_rss)]
+                         f"{po.seconds:.2f}", f"{ratio:.2f}x", f"{de.cpu:.2f} / {po.cpu:.2f}",
+                         f"{po.cpu / de.cpu:.2f}x",
+                         mib(de.peak_rss), f"{de.peak_rss / in_mem:.2f}x", mib(po.peak_rss)]
                 if "before" in best:
                     old = best["before"]
-                    cells += [f"{old.seconds:.2f}", f"{po.seconds / old.seconds:.2f}x", mib(old.peak_rss),
-                              f"{old.seconds / de.seconds:.1f}x"]
+                    cells += [f"{old.seconds:.2f}", f"{po.seconds / old.seconds:.2f}x", f"{old.cpu:.2f}",
+                              mib(old.peak_rss), f"{old.seconds / de.seconds:.1f}x"]
                 rows.append(tuple(cells))
                 summary.append((f"{reference}/{kind}", n / de.seconds, ratio, de.peak_rss / in_mem))
                 print(f"  {reference}/{kind}: dropengine {de.seconds:.2f} s, polars {po.seconds:.2f} s"
                       + (f", before {best['before'].seconds:.2f} s" if "before" in best else ""), flush=True)
-        header = ["config", "alerts", "dropengine s", "quotes/s", "polars s", "vs polars", "peak RSS", "peak/input",
-                  "polars peak"]
+        header = ["config", "alerts", "dropengine s", "quotes/s", "polars s", "vs polars", "cpu s (de / pl)",
+                  "vs polars (cpu)", "peak RSS", "peak/input", "polars peak"]
         if args.before is not None:
-            header += ["before s", "before vs polars", "before peak", "speed-up"]
+            header += ["before s", "before vs polars", "before cpu s", "before peak", "speed-up"]
         print()
         print(table(tuple(header), rows))
         print(f"\nInput frame in memory: {mib(in_mem)}. Aims: >= {AIM_QPS:,} quotes/s, >= {AIM_VS_POLARS}x polars, "
