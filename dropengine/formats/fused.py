@@ -259,8 +259,8 @@ class FusedFrames:
 
 
 def as_quotes(items: list[Any]) -> list[Quote]:
-    """The :class:`Quote` objects the observations stand for (what the general decoder builds):
-    for an engine without ``observe_prices``, and for tests."""
+    """The :class:`Quote` objects the observations stand for (what the general decoder builds;
+    tests compare the two)."""
     out: list[Quote] = []
     for item in items:
         if type(item) is tuple:

@@ -22,7 +22,7 @@ from ..core.rules import MAX_ABS_PRICE, MIN_ABS_PRICE
 from ..core.skips import Skip, SkipLog, printable
 from ..formats.frames import FrameDecoder, envelope_clock
 from ..formats.fused import Envelope as TypedEnvelope
-from ..formats.fused import FusedFrames, as_quotes, decode_envelope, envelope_top
+from ..formats.fused import FusedFrames, decode_envelope, envelope_top
 from ..formats.jsonline import SKIPPED, decode_line
 from ..formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, TEXT_COLUMNS
 from .files import expand_paths, guarded, lines, open_bytes
@@ -221,11 +221,7 @@ def _replay_fused(
     decoder = FrameDecoder()
     frames = FusedFrames(decoder)
     apply = frames.envelope
-    observe_prices = getattr(engine, "observe_prices", None)
-    observe: Callable[[list[Any], int | None], list[Alert]] = (
-        observe_prices if observe_prices is not None
-        else lambda items, now: engine.observe_many(as_quotes(items), now)
-    )
+    observe = engine.observe_prices
     batch: list[Any] = []
     for _, item in merge_by_clock(streams):
         kind = type(item)
