@@ -313,6 +313,17 @@ def test_a_book_named_like_a_group_is_that_group(compiled: bool) -> None:
     assert wire(got[0]) == wire(by_router(moves, options)[0]) and got[2] == 1
 
 
-def test_arrival_order_puts_a_rows_price_move_first() -> None:
-    order = signals.arrival_order(np.array([0, 3, 5], np.int64), np.array([3, 4, 5, 9], np.int64))
+@pytest.mark.parametrize("compiled", [True, False])
+def test_arrival_order_puts_a_rows_price_move_first(compiled: bool) -> None:
+    if compiled:
+        require_fast()
+    order = signals.arrival_order(np.array([0, 3, 5], np.int64), np.array([3, 4, 5, 9], np.int64), compiled=compiled)
     assert order.tolist() == [0, 1, 3, 4, 2, 5, 6]
+
+
+@given(st.lists(st.integers(0, 20), max_size=30), st.lists(st.integers(0, 20), max_size=30))
+def test_arrival_order_is_a_stable_sort_of_the_rows(a: list[int], b: list[int]) -> None:
+    """A linear merge of two ascending lists: the stable sort of their concatenation."""
+    rows = np.array(sorted(a) + sorted(b), dtype=np.int64)
+    want = np.argsort(rows, kind="stable").tolist()
+    assert signals.arrival_order(rows[:len(a)], rows[len(a):], compiled=False).tolist() == want
