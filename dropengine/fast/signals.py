@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..core.alerts import Drop, LineMove, Steam
+from ..core.alerts import Drop, LineMove, Steam, SteamBook
 from ..core.errors import ConfigError
 from ..core.filters import AlertFilter
 from ..core.options import DetectOptions
@@ -451,10 +451,11 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
 # Values: steams from their moves, the order of the returned alerts
 
 
-def steam_alert(move: Move, counted: Sequence[Move], t: int) -> Steam:
-    """The :class:`Steam` that ``move`` completed, its books ``counted`` (in order), at ``T = t``:
-    the fields :meth:`SteamTracker.add` writes (its timestamp is the completing move's)."""
-    books = tuple(_book_of(m) for m in counted)
+def steam_alert(move: Move, counted: Sequence[SteamBook], t: int) -> Steam:
+    """The :class:`Steam` that ``move`` completed, its books ``counted`` (in order, each a
+    counted move's :class:`SteamBook`), at ``T = t``: the fields :meth:`SteamTracker.add` writes
+    (its timestamp is the completing move's)."""
+    books = tuple(counted)
     outcome = move.side if isinstance(move, LineMove) else outcome_of(move.side)
     return Steam(
         move.sport_key, move.event_id, outcome, move.market_key, move.kind, move.direction,
@@ -466,11 +467,20 @@ def steam_alert(move: Move, counted: Sequence[Move], t: int) -> Steam:
 def steam_alerts(routed: Routed, move_of: Callable[[int], Move], flt: AlertFilter) -> tuple[list[Steam], Bools]:
     """The steams fired (in firing order), built from the moves ``move_of(index)`` gives, and
     per steam whether ``flt`` accepts it."""
-    steams = [
-        steam_alert(move_of(int(routed.fire_move[j])), [move_of(int(m)) for m in routed.members_of(j)],
-                    int(routed.fire_t[j]))
-        for j in range(routed.steams)
-    ]
+    # plain lists (no numpy scalar per element), and one SteamBook per move however many steams
+    # it is in (as SteamTracker builds one per counted move)
+    fire_move, fire_t = routed.fire_move.tolist(), routed.fire_t.tolist()
+    start, members = routed.member_start.tolist(), routed.members.tolist()
+    entries: dict[int, SteamBook] = {}
+    steams: list[Steam] = []
+    for j, i in enumerate(fire_move):
+        counted = []
+        for m in members[start[j]:start[j + 1]]:
+            entry = entries.get(m)
+            if entry is None:
+                entry = entries[m] = _book_of(move_of(m))
+            counted.append(entry)
+        steams.append(steam_alert(move_of(i), counted, fire_t[j]))
     if flt.passes_all:
         return steams, np.ones(len(steams), np.bool_)
     return steams, np.array([flt.accepts(s) for s in steams], dtype=np.bool_)
