@@ -439,7 +439,7 @@ def write_parquet_rows(out: Path, rows: Iterable[Mapping[str, Any]], float_price
     line-only observations (SPEC 10) need. The text columns are dictionary-encoded (polars
     Categorical): ids, books and sides repeat on every row, and readers (``replay``'s batch
     engine among them) take them as categories, with no string per row.
-    The table is held in memory whole (about 60 bytes per quote in columnar chunks).
+    The table is held in memory whole (about 70 bytes per quote in columnar chunks).
     Raises :class:`ConfigError` when ``out`` cannot be written.
     """
     import polars as pl  # a core dependency, imported lazily to keep `import dropengine` light

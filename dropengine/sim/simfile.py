@@ -22,7 +22,7 @@ per row (:func:`dropengine.io.tables.write_parquet_rows`).
 
 Memory: frames, SSE and CSV stream, whatever the length of the recording (about 40 MB for
 any size). Parquet rows are converted to columnar chunks of 50,000 rows as they come and the
-table is written at the end, so it is held in memory whole: about 60 bytes per quote in
+table is written at the end, so it is held in memory whole: about 70 bytes per quote in
 columnar form, and a peak of about 0.3 KB per quote in all, polars included (343,000 quotes
 peak at 133 MB; 241 MB with plain text columns). A few million quotes are fine; for larger
 recordings write CSV or frames.
