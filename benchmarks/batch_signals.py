@@ -146,7 +146,7 @@ def main() -> None:
     print(f"{frame.height:,} quotes, {len(moves):,} detected moves "
           f"({sum(isinstance(m, LineMove) for m in moves):,} line moves); best of {rounds}, in turns; "
           f"moves found by batch.detect_counted in {setup:.2f} s")
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for label, keywords in CONFIGS.items():
         options = DetectOptions.build(**keywords)
         arrays, passes = signals.move_arrays(moves, options)
