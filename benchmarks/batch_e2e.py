@@ -31,14 +31,16 @@ starts ``c`` x 20.6 minutes later, the copies are merged on their replay clocks 
 are written dictionary-encoded (polars Categorical). About a quarter of the quotes alert at the
 default threshold (10 cents). Files go to a temporary directory (``--cache DIR`` keeps them between runs).
 
-``--profile`` runs one ``replay --engine batch --output`` process under ``cProfile`` and prints
-the import time and the cumulative time of the phases (read, detect, build alerts, write).
+``--profile`` times the phases of one ``replay --engine batch --output`` process inside it (the
+calls the command makes, in its order): imports, reading, detection, the alerts table, writing;
+wall and CPU seconds and the RSS after each.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -198,52 +200,66 @@ def mib(n: float) -> str:
 
 # -- profile -----------------------------------------------------------------------------------
 
-PROFILE_PHASES = {
-    "read (load_table)": "load_table",
-    "detect (detect_counted)": "detect_counted",
-    "alerts as values (alert_values)": "alert_values",
-    "alert rows (AlertWriter.write)": "write",
-    "write (AlertWriter.close / write_alerts)": ("close", "write_alerts"),
-}
+#: One replay process's phases, timed inside it: the calls ``replay --engine batch --output`` makes,
+#: in its order (wall and CPU seconds, peak and current RSS after each).
+PROFILE_SCRIPT = """
+import resource, sys, time
+from pathlib import Path
+
+marks = []
+t0, c0 = time.perf_counter(), time.process_time()
+
+
+def mark(name):
+    global t0, c0
+    t, c = time.perf_counter(), time.process_time()
+    with open("/proc/self/statm") as fh:
+        now = int(fh.read().split()[1]) * resource.getpagesize()
+    marks.append((name, t - t0, c - c0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, now))
+    t0, c0 = t, c
+
+
+from dropengine.cli import main
+
+main.commands["replay"]
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"rich", "httpx", "starlette", "numba", "matplotlib",
+                                                         "uvicorn", "polars", "nats", "distributed"})
+mark("import the cli and replay (loaded: " + (", ".join(heavy) or "nothing heavy") + ")")
+from dropengine.analysis.batch import detect_counted
+from dropengine.core.options import DetectOptions
+from dropengine.fast import warm_up
+from dropengine.io.replay import ReplayStats, load_table
+from dropengine.io.sinks import AlertWriter
+
+mark("import polars and the batch engine")
+options = DetectOptions(reference=sys.argv[2], types=frozenset(sys.argv[3].split(",")))
+warm_up()
+stats = ReplayStats()
+table, _ = load_table([Path(sys.argv[1])], "auto", stats, None, line_only=options.detects_lines)
+mark(f"read the Parquet file ({table.height:,} rows, {table.estimated_size() / 2**20:,.0f} MiB in memory)")
+result = detect_counted(table, options)
+mark(f"detect ({result.alerts.height:,} alerts; numba loaded in a thread meanwhile)")
+del table
+writer = AlertWriter(Path(sys.argv[4]), types=options.types)
+writer.write_batch(result)
+mark("alerts table for the file (AlertWriter.write_batch)")
+writer.close()
+mark("write the Parquet file (AlertWriter.close)")
+for name, wall, cpu, peak, now in marks:
+    print(f"{name}\t{wall:.2f}\t{cpu:.2f}\t{peak / 2**20:,.0f}\t{now / 2**20:,.0f}")
+"""
 
 
 def profile(src: Path, workdir: Path, reference: str, types: str) -> None:
-    """One replay process under cProfile; the cumulative time of each phase's function."""
-    prof = workdir / "replay.prof"
-    out = workdir / "prof.parquet"
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-X", "importtime", "-c", "import dropengine.cli"], cwd=REPO, check=True,
-                   stdout=subprocess.DEVNULL, stderr=open(workdir / "importtime.txt", "w"))  # noqa: SIM115
-    imports = [line.split("|") for line in (workdir / "importtime.txt").read_text().splitlines()
-               if line.startswith("import time:") and "|" in line]
-    total_us = sum(int(p[1]) for p in imports if p[1].strip().isdigit() and not p[2].startswith(" " * 2))
-    heavy = [name.strip() for _, _, name in imports if name.strip().split(".")[0] in
-             ("rich", "httpx", "starlette", "numba", "matplotlib", "uvicorn", "sse_starlette", "anyio")]
-    t_import = time.perf_counter() - t0
-    cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "dropengine", "replay", "--engine", "batch",
-           "--reference", reference, "--types", types, "-q", str(src), "--output", str(out)]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - t0
-    import pstats
-
-    stats = pstats.Stats(str(prof))
-    cum: dict[str, float] = {}
-    for (filename, _, func), (_, _, _, ct, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if "dropengine" in filename:
-            cum[func] = max(cum.get(func, 0.0), ct)
-    print(f"\nProfile: replay --engine batch --reference {reference} --types {types} --output .parquet "
-          f"(one process under cProfile, {wall:.2f} s wall with the profiler's overhead)")
-    print(f"  `python -X importtime -c 'import dropengine.cli'`: {total_us / 1e6:.2f} s of imports "
-          f"({t_import:.2f} s process); heavy modules loaded: {len(heavy)} "
-          f"({', '.join(sorted({h.split('.')[0] for h in heavy})) or 'none'})")
-    rows: list[tuple[str, ...]] = []
-    for label, funcs in PROFILE_PHASES.items():
-        names = (funcs,) if isinstance(funcs, str) else funcs
-        t = max((cum.get(f, 0.0) for f in names), default=0.0)
-        rows.append((label, f"{t:.2f} s"))
-    print(table(("phase (cumulative, nested)", "time"), rows))
-    stats.sort_stats("cumulative").print_stats(25)
+    """Where one replay process spends its time and memory (its phases timed inside it)."""
+    done = subprocess.run([sys.executable, "-c", PROFILE_SCRIPT, str(src), reference, types,
+                           str(workdir / "profile.parquet")], cwd=REPO, check=True, capture_output=True, text=True)
+    rows: list[tuple[str, ...]] = [tuple(line.split("\t")) for line in done.stdout.splitlines() if "\t" in line]
+    print(f"\nProfile: replay --engine batch --reference {reference} --types {types} --output .parquet, "
+          "its phases in one process")
+    print(table(("phase", "wall s", "cpu s", "peak RSS MiB", "RSS after MiB"), rows))
+    total = sum(float(r[1]) for r in rows)
+    print(f"total {total:.2f} s wall, {sum(float(r[2]) for r in rows):.2f} s CPU (interpreter start not included)")
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -261,6 +277,7 @@ def main() -> None:
                     help="with --before: run only the older checkout and polars (this checkout's is not timed)")
     ap.add_argument("--cache", type=Path, default=None, help="keep the input files in DIR between runs")
     ap.add_argument("--profile", action="store_true", help="profile one replay process instead")
+    ap.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     n = int(args.quotes or (1e6 if args.quick else 1e7))
     runs = args.runs or (2 if args.quick else 3)
@@ -269,13 +286,20 @@ def main() -> None:
     workdir = (args.cache or Path(tempfile.mkdtemp(prefix="batch_e2e_"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     try:
+        if args.prepare:  # the child that makes the input and measures its frame (see below)
+            src = make_input(workdir, n)
+            frame = pl.read_parquet(src)
+            schema = ", ".join(f"{c} {frame.schema[c]}" for c in ("event_id", "bookmaker", "side", "price"))
+            print(json.dumps({"src": str(src), "in_mem": frame.estimated_size(), "schema": schema}))
+            return
+        # made and measured in a child: a forked child starts with its parent's peak RSS (Linux copies
+        # the high-water mark), so this process stays small for the peaks measured below
         t0 = time.perf_counter()
-        src = make_input(workdir, n)
+        prepared = subprocess.run([sys.executable, __file__, "--prepare", "--quotes", str(n), "--cache", str(workdir)],
+                                  check=True, capture_output=True, text=True).stdout.splitlines()[-1]
         made = time.perf_counter() - t0
-        frame = pl.read_parquet(src)
-        in_mem = frame.estimated_size()
-        schema = ", ".join(f"{c} {frame.schema[c]}" for c in ("event_id", "bookmaker", "side", "price"))
-        del frame
+        facts = json.loads(prepared)
+        src, in_mem, schema = Path(facts["src"]), int(facts["in_mem"]), str(facts["schema"])
         print("Machine:", "; ".join(f"{k} {v}" for k, v in report_machine(
             f"; polars threads {pl.thread_pool_size()}", memory=True, libs=f"polars {pl.__version__}").items()))
         print(f"Load average at start: {load_average()}")
@@ -286,7 +310,9 @@ def main() -> None:
                                    cwd=args.before, capture_output=True, text=True, check=True).stdout.strip()
             print(f"Before: {where}")
         if args.profile:
-            profile(src, workdir, references[0], TYPES[kinds[-1]])
+            for reference in references:
+                for kind in kinds:
+                    profile(src, workdir, reference, TYPES[kind])
             return
         print(f"Whole processes, round robin, best of {runs}; ratio = polars s / dropengine s\n")
         rows = []
@@ -324,7 +350,7 @@ def main() -> None:
                   f"{verdict(peak <= AIM_PEAK_X)} peak")
         print(f"Load average at end: {load_average()}")
     finally:
-        if args.cache is None:
+        if args.cache is None and not args.prepare:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
