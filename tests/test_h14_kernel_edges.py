@@ -149,14 +149,17 @@ def test_bad_rows_skipped_alike() -> None:
 
 
 def test_many_keys_hashed() -> None:
-    """More key combinations than the kernel gives a slot each (they are hashed to dense ids):
-    the same results as the polars path."""
+    """More key combinations than the kernel numbers through a lookup table (3,000 events x
+    1,500 books: they are hashed to dense ids): the same results as the polars path."""
     require_fast()
-    n = 4000
+    from dropengine.fast import kernel
+
+    n = 6000
+    assert 3000 * 1500 > kernel.LOOKUP_SLOTS
     frame = pl.DataFrame({
         "sport_key": [NFL] * n,
-        "event_id": [f"e{i % 400}" for i in range(n)],
-        "bookmaker": [f"b{(i * 7) % 300}" for i in range(n)],
+        "event_id": [f"e{i % 3000}" for i in range(n)],
+        "bookmaker": [f"b{(i * 7) % 1500}" for i in range(n)],
         "side": ["h2h_home" if i % 3 else "spread_home@-3" for i in range(n)],
         "price": [-110 - 10 * ((i * 13) % 5) for i in range(n)],
         "last_update": [T0 + i for i in range(n)],

@@ -655,26 +655,27 @@ def _with_signals_compiled(
     passes = np.concatenate((drop_ok, line_ok))[order]
     returned = routed.returned(passes)
 
-    drop_cache: dict[int, Drop] = {}
-
-    def drop_of(j: int) -> Drop:
-        if j not in drop_cache:
-            one = drops.slice(j, 1)
-            drop_cache[j] = _drop_values(one, one.select("_rpint", "_pint").iter_rows())[0]
-        return drop_cache[j]
+    # the price drops whose values are needed, built at once: the returned ones, and those that
+    # completed or joined a steam
+    price_move = ~is_line
+    needed = np.zeros(len(order), np.bool_)
+    needed[returned & price_move] = True
+    if routed.steams:
+        steam_moves = np.concatenate((routed.fire_move, routed.members))
+        needed[steam_moves[price_move[steam_moves]]] = True
+    picked = order[np.flatnonzero(needed)]
+    drop_values: dict[int, Drop] = {}
+    if len(picked):
+        sub = drops[pl.Series(picked)]
+        drop_values = dict(zip(picked.tolist(), _drop_values(sub, sub.select("_rpint", "_pint").iter_rows()),
+                               strict=True))
 
     def move_of(i: int) -> Drop | LineMove:
         j = int(order[i])
-        return drop_of(j) if j < n_drops else line_values[j - n_drops]
+        return drop_values[j] if j < n_drops else line_values[j - n_drops]
 
     steams, steam_ok = signals.steam_alerts(routed, move_of, flt)
     at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
-    # the returned price drops as values, built at once (the common alert)
-    picked = order[at[(steam_of < 0) & ~is_line[at]]]
-    if len(picked):
-        sub = drops[pl.Series(picked)]
-        for j, v in zip(picked.tolist(), _drop_values(sub, sub.select("_rpint", "_pint").iter_rows()), strict=True):
-            drop_cache[j] = v
     out: list[Alert] = [steams[k] if k >= 0 else move_of(i)
                         for i, k in zip(at.tolist(), steam_of.tolist(), strict=True)]
     out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)

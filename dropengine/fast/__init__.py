@@ -54,9 +54,10 @@ def warm_up() -> threading.Thread | None:
         return None
 
     def load() -> None:
-        from . import kernel
+        from . import kernel, signals
 
         kernel.compile_all()
+        signals.compile_all()
 
     thread = threading.Thread(target=load, name="dropengine-fast-warm-up", daemon=True)
     thread.start()

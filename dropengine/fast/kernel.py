@@ -168,35 +168,48 @@ def dense_codes(codes: np.ndarray, stop: int) -> tuple[np.ndarray, int, np.ndarr
     return out, k, first[:k]
 
 
-#: Up to this many slots (4 MB of state) the key id is the code arithmetic ``(a * nb + b) * nc + c`` itself (the
-#: state arrays hold a slot per combination); beyond it the combinations are hashed to dense ids.
+#: Up to this many slots (4 MB of state) the key id is the code arithmetic ``(a * nb + b) * nc + c``
+#: itself (the state arrays hold a slot per combination); beyond it the combinations present are
+#: numbered densely: through a lookup table up to :data:`LOOKUP_SLOTS` combinations (one random
+#: access per row), else an open-addressing hash.
 DIRECT_SLOTS: Final = 1 << 16
+LOOKUP_SLOTS: Final = 1 << 22
+
+
+@_jit
+def _renumber(comp: np.ndarray, stop: int) -> tuple[np.ndarray, int]:
+    """Dense ids of the values ``comp`` (``0 <= v < stop``; -1: none) and how many."""
+    if stop <= LOOKUP_SLOTS:
+        ids, k, _ = dense_codes(comp, stop)
+        return ids, k
+    use = np.empty(comp.shape[0], np.bool_)
+    for i in range(comp.shape[0]):
+        use[i] = comp[i] >= 0
+    ids = np.empty(comp.shape[0], np.int64)
+    k = _dense(comp, use, ids)
+    return ids, k
 
 
 @_jit
 def key_ids(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: int) -> tuple[np.ndarray, int]:
     """Ids of the triples ``(a, b, c)`` of dense codes (``0 <= a < na`` ...; a row with
     ``c < 0`` has no key: id -1), and how many ids there can be. Few combinations: the
-    arithmetic on the codes; else an open-addressing hash (the pair ``(a, b)`` first, so no
-    product of code ranges can overflow)."""
+    arithmetic on the codes; else dense ids, the pair ``(a, b)`` first (so no product of code
+    ranges can overflow)."""
     n = a.shape[0]
-    if na * nb * nc <= DIRECT_SLOTS:
-        ids = np.empty(n, np.int64)
-        for i in range(n):
-            ids[i] = (a[i] * nb + b[i]) * nc + c[i] if c[i] >= 0 else -1
-        return ids, na * nb * nc
-    use = np.empty(n, np.bool_)
     comp = np.empty(n, np.int64)
+    if na * nb * nc <= DIRECT_SLOTS:
+        for i in range(n):
+            comp[i] = (a[i] * nb + b[i]) * nc + c[i] if c[i] >= 0 else -1
+        return comp, na * nb * nc
     for i in range(n):
-        use[i] = c[i] >= 0
-        comp[i] = a[i] * nb + b[i]
-    pair = np.empty(n, np.int64)
-    _dense(comp, use, pair)
+        comp[i] = a[i] * nb + b[i] if c[i] >= 0 else -1
+    pair, npairs = _renumber(comp, na * nb)
     for i in range(n):
-        comp[i] = pair[i] * nc + c[i]
-    ids = np.empty(n, np.int64)
-    k = _dense(comp, use, ids)
-    return ids, k
+        comp[i] = pair[i] * nc + c[i] if c[i] >= 0 else -1
+    if npairs * nc <= DIRECT_SLOTS:
+        return comp, npairs * nc
+    return _renumber(comp, npairs * nc)
 
 
 # Slots of a price key's state (one row of 8 int64 per key: one cache line; prices are stored as
