@@ -91,16 +91,18 @@ class Fanout:
 
     def __init__(self) -> None:
         self._marked: list[SSEStream] = []
-        self._scheduled = False
+        self._scheduled: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
 
     def mark(self, stream: SSEStream) -> None:
+        loop = asyncio.get_running_loop()
+        if self._scheduled is not loop:  # (a flush left pending on a loop that stopped never runs)
+            self._marked = []
+            self._scheduled = loop
+            loop.call_soon(self._flush)
         self._marked.append(stream)
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
-        self._scheduled = False
+        self._scheduled = None
         marked, self._marked = self._marked, []
         now = asyncio.get_running_loop().time()
         # Chunks built in this flush, by the id of their one queued item: every item queued is alive
