@@ -135,6 +135,8 @@ class FusedFrames:
     def __init__(self, decoder: FrameDecoder) -> None:
         self.decoder = decoder
         self._prop_text: dict[float | int, str] = {}
+        # line -> side text, one table per line prefix (spread_home, spread_away, total_over, total_under)
+        self._sides: tuple[dict[float | int, str], ...] = ({}, {}, {}, {})
 
     def envelope(self, env: Envelope, line: bytes | str, where: str, skips: SkipLog, out: list[Any]) -> None:
         dec = self.decoder
@@ -152,6 +154,7 @@ class FusedFrames:
         stored = dec._rows
         append = out.append
         prop_text = self._prop_text
+        home_sides, away_sides, over_sides, under_sides = self._sides
         top = -1
         for i, row in enumerate(data):
             eid = row.event_id
@@ -211,19 +214,25 @@ class FusedFrames:
                 p = row.draw_ml
                 if p is not UNSET:
                     append(((eid, book, "h2h_draw"), p, lu, "h2h", None, info))
+                # a line side's text by line, per prefix (frames._line_side builds and caches it)
                 p = row.home_spread_price
                 if p is not UNSET and hs is not None and hs is not UNSET:
-                    append(((eid, book, _line_side("spread_home", hs)), p, lu, "spreads", float(hs), info))
+                    side = home_sides.get(hs) or _side(home_sides, "spread_home", hs)
+                    append(((eid, book, side), p, lu, "spreads", float(hs), info))
                 p = row.away_spread_price
                 if p is not UNSET and as_ is not None and as_ is not UNSET:
-                    append(((eid, book, _line_side("spread_away", as_)), p, lu, "spreads", float(as_), info))
+                    side = away_sides.get(as_) or _side(away_sides, "spread_away", as_)
+                    append(((eid, book, side), p, lu, "spreads", float(as_), info))
                 if tot is not None and tot is not UNSET:
+                    ftot = float(tot)
                     p = row.over_price
                     if p is not UNSET:
-                        append(((eid, book, _line_side("total_over", tot)), p, lu, "totals", float(tot), info))
+                        side = over_sides.get(tot) or _side(over_sides, "total_over", tot)
+                        append(((eid, book, side), p, lu, "totals", ftot, info))
                     p = row.under_price
                     if p is not UNSET:
-                        append(((eid, book, _line_side("total_under", tot)), p, lu, "totals", float(tot), info))
+                        side = under_sides.get(tot) or _side(under_sides, "total_under", tot)
+                        append(((eid, book, side), p, lu, "totals", ftot, info))
             else:
                 pline = row.line
                 if type(pline) is int and not -_MAX_INT_LINE < pline < _MAX_INT_LINE:
@@ -256,6 +265,14 @@ class FusedFrames:
             if lu > top:
                 top = lu
         dec.advance(sport, top, LazyRows(line, len(data)))
+
+
+def _side(table: dict[float | int, str], prefix: str, line: float | int) -> str:
+    """``prefix``'s side at ``line`` (:func:`.frames._line_side`), remembered in ``table``."""
+    side = _line_side(prefix, line)
+    if len(table) < 10_000:
+        table[line] = side
+    return side
 
 
 def as_quotes(items: list[Any]) -> list[Quote]:
