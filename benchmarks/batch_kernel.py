@@ -145,9 +145,9 @@ def prepared(quotes: pl.DataFrame, reference: str) -> Callable[[], Any]:
     codes = []
     for c in ("event_id", "bookmaker", "side"):
         phys = quotes.get_column(c).to_physical().cast(pl.Int64).to_numpy()
-        codes.append(kernel.dense_codes(phys, int(phys.max()) + 1)[:2])
+        codes.append(kernel.codes(phys, int(phys.max()) + 1)[:2])
     (e, ne), (b, nb), (s, ns) = codes
-    kid, nkeys = kernel.key_ids(e, b, s, ne, nb, ns)
+    kid, nkeys = kernel.ids(e, b, s, ne, nb, ns)
     n = quotes.height
     lid = np.full(n, -1, np.int64)
     lu = quotes.get_column("last_update").to_numpy()
@@ -157,7 +157,7 @@ def prepared(quotes: pl.DataFrame, reference: str) -> Callable[[], Any]:
     zero = np.zeros(n, np.bool_)
     line = np.zeros(n)
     anchor = reference == "anchor"
-    return lambda: kernel.detect_pass(kid, nkeys, lid, 0, lu, price, null, zero, zero, line, True, anchor, False,
+    return lambda: kernel.run(kid, nkeys, lid, 0, lu, price, null, zero, zero, line, True, anchor, False,
                                       10 - 1e-9, 0.5)
 
 
@@ -169,9 +169,9 @@ def encode_ids(quotes: pl.DataFrame) -> Callable[[], Any]:
         codes = []
         for c in ("event_id", "bookmaker", "side"):
             phys = quotes.get_column(c).to_physical().cast(pl.Int64).to_numpy()
-            codes.append(kernel.dense_codes(phys, int(phys.max()) + 1)[:2])
+            codes.append(kernel.codes(phys, int(phys.max()) + 1)[:2])
         (e, ne), (b, nb), (s, ns) = codes
-        return kernel.key_ids(e, b, s, ne, nb, ns)
+        return kernel.ids(e, b, s, ne, nb, ns)
 
     return run
 

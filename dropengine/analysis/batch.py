@@ -344,7 +344,7 @@ class _Coded:
             column = column.cast(pl.Categorical)
         physical = column.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
         stop = int(physical.max()) + 1 if len(physical) else 0
-        self.codes, _, first = kernel.dense_codes(physical, stop)
+        self.codes, _, first = kernel.codes(physical, stop)
         self.values: list[str] = column.gather(first).cast(pl.String).to_list()
 
     def of_values(self, np: Any, flags: list[Any], dtype: Any, null: Any) -> Any:
@@ -444,20 +444,20 @@ def _compiled_passes(
     e = np.where(skip, 0, event.codes)
     b = np.where(skip, 0, book.codes)
     sid = side.of_values(np, canon_id, np.int64, 0)
-    kid, nkeys = kernel.key_ids(e, b, sid, max(len(event.values), 1), max(len(book.values), 1), max(len(canon), 1))
+    kid, nkeys = kernel.ids(e, b, sid, max(len(event.values), 1), max(len(book.values), 1), max(len(canon), 1))
     if cfg.detects_lines:
         line_ids: dict[str, int] = {}
         series_of = [rules.series_line(c) for c in canon]
         ls_of = [line_ids.setdefault(rules.line_side_of(c), len(line_ids)) if x is not None else -1
                  for c, x in zip(canon, series_of, strict=True)]
         ls = np.array([*ls_of, -1], dtype=np.int64)[sid]
-        lid, nseries = kernel.key_ids(e, b, ls, max(len(event.values), 1), max(len(book.values), 1),
+        lid, nseries = kernel.ids(e, b, ls, max(len(event.values), 1), max(len(book.values), 1),
                                       max(len(line_ids), 1))
         line = np.array([*(np.nan if x is None else x for x in series_of), np.nan], dtype=np.float64)[sid]
     else:
         lid, nseries = np.full(n, -1, np.int64), 0
         line = np.zeros(n)
-    moves, refs, lmoves, lrefs, lprices, tally = kernel.detect_pass(
+    moves, refs, lmoves, lrefs, lprices, tally = kernel.run(
         kid, nkeys, lid, nseries, lu.fill_null(0).to_numpy(), p.fill_null(np.nan).to_numpy(),
         p.is_null().to_numpy(), invalid | skip, line_only, line,
         cfg.reprime_after_suspension, cfg.reference == "anchor", cfg.unit == "prob",

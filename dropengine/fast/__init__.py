@@ -25,10 +25,26 @@ ACCELS: Final[tuple[str, ...]] = ("auto", "pure", "fast")
 
 
 def available() -> bool:
-    """Whether the compiled path can be used: numba importable and ``DROPENGINE_PURE`` not ``1``."""
+    """Whether the compiled path can be used: numba importable and ``DROPENGINE_PURE`` not ``1``.
+
+    Importable means it imports: an installed numba that fails to (e.g. built for another numpy)
+    is not available, so ``auto`` runs pure. The import is tried once, at the first call (a
+    caller asking is about to use it), never at ``import dropengine``."""
     if os.environ.get("DROPENGINE_PURE") == "1":
         return False
-    return importlib.util.find_spec("numba") is not None
+    if not _IMPORTS:
+        ok = importlib.util.find_spec("numba") is not None
+        if ok:
+            try:
+                import numba  # noqa: F401
+            except Exception:  # any failure to load it: not available
+                ok = False
+        _IMPORTS.append(ok)
+    return _IMPORTS[0]
+
+
+#: whether numba imported (one entry, after the first call of :func:`available`)
+_IMPORTS: list[bool] = []
 
 
 def resolve_accel(accel: str) -> bool:

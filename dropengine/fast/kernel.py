@@ -21,16 +21,30 @@ when the compiled path is used (:func:`dropengine.fast.available`).
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, TypeVar, cast
 
 import numba
 import numpy as np
 
 from ..core import rules
 
-__all__ = ["compile_all", "dense_codes", "detect_pass", "key_ids", "round_decimals"]
+__all__ = ["codes", "compile_all", "dense_codes", "detect_pass", "ids", "key_ids", "round_decimals", "run"]
 
-_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _jit(fn: _F) -> _F:
+    """numba's njit, machine code cached beside this file (numba's default locator, or its user
+    cache directory); where no cache can be written (a read-only install and no writable home),
+    compiled per process instead of failing."""
+    try:
+        return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return cast(_F, numba.njit(nogil=True, error_model="numpy")(fn))
+
 
 #: rules constants, bound as module globals (numba freezes them into the machine code)
 _LO: Final = float(rules.MIN_ABS_PRICE)
@@ -178,8 +192,9 @@ LOOKUP_SLOTS: Final = 1 << 22
 
 @_jit
 def _renumber(comp: np.ndarray, stop: int) -> tuple[np.ndarray, int]:
-    """Dense ids of the values ``comp`` (``0 <= v < stop``; -1: none) and how many."""
-    if stop <= LOOKUP_SLOTS:
+    """Dense ids of the values ``comp`` (``0 <= v < stop``; -1: none) and how many: through a
+    lookup table, or hashed when ``stop`` is -1 (more than :data:`LOOKUP_SLOTS` values)."""
+    if 0 <= stop <= LOOKUP_SLOTS:
         ids, k, _ = dense_codes(comp, stop)
         return ids, k
     use = np.empty(comp.shape[0], np.bool_)
@@ -198,18 +213,25 @@ def key_ids(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: i
     ranges can overflow)."""
     n = a.shape[0]
     comp = np.empty(n, np.int64)
-    if na * nb * nc <= DIRECT_SLOTS:
+    if _fits(na, nb, DIRECT_SLOTS) and _fits(na * nb, nc, DIRECT_SLOTS):
         for i in range(n):
             comp[i] = (a[i] * nb + b[i]) * nc + c[i] if c[i] >= 0 else -1
         return comp, na * nb * nc
     for i in range(n):
         comp[i] = a[i] * nb + b[i] if c[i] >= 0 else -1
-    pair, npairs = _renumber(comp, na * nb)
+    pair, npairs = _renumber(comp, na * nb if _fits(na, nb, LOOKUP_SLOTS) else -1)
     for i in range(n):
         comp[i] = pair[i] * nc + c[i] if c[i] >= 0 else -1
-    if npairs * nc <= DIRECT_SLOTS:
+    if _fits(npairs, nc, DIRECT_SLOTS):
         return comp, npairs * nc
-    return _renumber(comp, npairs * nc)
+    return _renumber(comp, npairs * nc if _fits(npairs, nc, LOOKUP_SLOTS) else -1)
+
+
+@_jit
+def _fits(x: int, y: int, limit: int) -> bool:
+    """``x * y <= limit`` for non-negative ``x``, ``y``, without computing a product that
+    could overflow int64."""
+    return y == 0 or x <= limit // y
 
 
 # Slots of a price key's state (one row of 8 int64 per key: one cache line; prices are stored as
@@ -413,17 +435,46 @@ def detect_pass(
     return moves[:nm], refs[:nm], lmoves[:nl], lrefs[:nl], lprices[:nl], counts
 
 
+def _ro(a: Any, dtype: Any) -> Any:
+    """``a`` as a contiguous read-only array of ``dtype``, without a copy where it is one already.
+    numba compiles a function once per argument type, and read-only (a polars buffer) and writable
+    arrays are different types: every argument is made read-only, so one machine code serves all
+    callers (and one cache entry, one compile)."""
+    out = np.ascontiguousarray(a, dtype=dtype)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
+
+
+def codes(physical: Any, stop: int) -> tuple[Any, int, Any]:
+    """:func:`dense_codes` of int64 codes."""
+    return dense_codes(_ro(physical, np.int64), int(stop))
+
+
+def ids(a: Any, b: Any, c: Any, na: int, nb: int, nc: int) -> tuple[Any, int]:
+    """:func:`key_ids` of int64 codes."""
+    return key_ids(_ro(a, np.int64), _ro(b, np.int64), _ro(c, np.int64), int(na), int(nb), int(nc))
+
+
+def run(
+    kid: Any, nkeys: int, lid: Any, nseries: int, lu: Any, price: Any, null: Any, invalid: Any, line_only: Any,
+    line: Any, reprime: bool, anchor: bool, prob: bool, thr: float, line_thr: float,
+) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """:func:`detect_pass` with every argument of the one type it is compiled for."""
+    i64, f64, b1 = np.int64, np.float64, np.bool_
+    return detect_pass(
+        _ro(kid, i64), int(nkeys), _ro(lid, i64), int(nseries), _ro(lu, i64), _ro(price, f64), _ro(null, b1),
+        _ro(invalid, b1), _ro(line_only, b1), _ro(line, f64), bool(reprime), bool(anchor), bool(prob),
+        float(thr), float(line_thr),
+    )
+
+
 def compile_all() -> None:
     """Compile (or load from the cache) every kernel function, on a tiny input."""
     z = np.zeros(1, np.int64)
     f = np.zeros(1, np.bool_)
-    dense_codes(z, 1)
-    ids, k = key_ids(z, z, z, 1, 1, 1)
-    detect_pass(ids, k, ids, k, z, np.full(1, 100.0), f, f, f, np.zeros(1), True, False, False, 10.0, 0.5)
+    codes(z, 1)
+    k, n = ids(z, z, z, 1, 1, 1)
+    run(k, n, k, n, z, np.full(1, 100.0), f, f, f, np.zeros(1), True, False, False, 10.0, 0.5)
     round_decimals(0.1)
-
-
-def as_args(*arrays: Any) -> tuple[Any, ...]:
-    """Contiguous numpy arrays of the kernel's argument types (a polars column's buffer is
-    passed without a copy where its type already matches)."""
-    return tuple(np.ascontiguousarray(a) for a in arrays)
