@@ -37,7 +37,7 @@ from dropengine.io.tables import parquet_quote_table, read_quote_table, write_qu
 from .strategies import T0, detect_options, quote_streams, signal_options, streams_with_options
 
 REPO = Path(__file__).resolve().parent.parent
-_SETTINGS = settings(max_examples=25, deadline=None,
+_SETTINGS = settings(max_examples=20, deadline=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 _CLI_OPTIONS = {"threshold": "--threshold", "direction": "--direction", "reference": "--reference", "unit": "--unit"}
 
@@ -151,7 +151,7 @@ def test_signed_zero_and_mixed_number_cells_are_written_as_their_values(tmp_path
     assert text == (tmp_path / "slow.csv").read_text()
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=streams_with_options(detect_options(filters=False, reprime=(True,)), fractional=False))
 def test_dictionary_keyed_parquet_replays_as_string_keys_and_as_the_stream_engine(
     tmp_path: Path, case: tuple[list[Quote], dict[str, Any]]

@@ -220,6 +220,8 @@ def _drops_table(result: BatchResult, kind: str) -> pl.DataFrame | None:
             if not (col.dtype.is_integer() or col.dtype == pl.Null):
                 return None
             out.append(col.cast(pl.Int64))
+        elif c == "type":  # every row is a price drop: made, not cast row by row
+            out.append(pl.repeat("odds_drop", alerts.height, dtype=text, eager=True).alias(c))
         elif c not in NUMBER_FIELDS:
             if not (col.dtype in (pl.String, pl.Categorical, pl.Null) or isinstance(col.dtype, pl.Enum)):
                 return None
