@@ -285,10 +285,14 @@ def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
             import numba
         except ImportError:
             raise ConfigError("accel: 'fast' needs numba: pip install 'dropengine[fast]'") from None
-        jit = numba.njit(cache=True, nogil=True)
-        _JIT["dense"] = jit(_dense_ids_py)
-        _JIT["route"] = jit(_route_py)
-        _JIT["merge"] = jit(_merge_py)
+        passes: dict[str, Callable[..., Any]] = {"dense": _dense_ids_py, "route": _route_py, "merge": _merge_py}
+        try:
+            jitted = {k: numba.njit(cache=True, nogil=True)(f) for k, f in passes.items()}
+        except RuntimeError:
+            # numba finds no writable cache directory (read-only install, no usable HOME): compile
+            # in memory on each first use rather than fail (breaker14a F2)
+            jitted = {k: numba.njit(nogil=True)(f) for k, f in passes.items()}
+        _JIT.update(jitted)
     return _JIT["dense"], _JIT["route"]
 
 
