@@ -87,3 +87,30 @@ def test_batch_skip_report_matches_stream_on_categorical_parquet(tmp_path: Path)
     s = _run(["replay", "--engine", "stream", str(path)])
     b = _run(["replay", "--engine", "batch", str(path)])
     assert _skip_report(b[2]) == _skip_report(s[2])
+
+
+def _enum_files(tmp_path: Path, second: str) -> list[Path]:
+    base = {"sport_key": ["americanfootball_nfl"] * 4, "event_id": ["e", "e", "f", "f"],
+            "bookmaker": ["b", "c", "b", "c"], "side": ["h2h_home", "h2h_home", "spread_home@-3", "h2h_away"]}
+    a = pl.DataFrame({**base, "price": [-110, -120, -130, -150], "last_update": [T0, T0 + 2, T0 + 4, T0 + 6]})
+    b = pl.DataFrame({**base, "price": [-150, -160, -170, -110], "last_update": [T0 + 1, T0 + 3, T0 + 5, T0 + 7]})
+    first = tmp_path / "a.parquet"
+    a.with_columns(pl.col("event_id").cast(pl.Enum(["f", "e", "zz"]))).write_parquet(first)
+    other = tmp_path / "b.parquet"
+    dtype = pl.Enum(["e", "f"]) if second == "enum" else pl.Categorical if second == "categorical" else pl.String
+    b.with_columns(pl.col("event_id").cast(dtype)).write_parquet(other)
+    return [first, other]
+
+
+@pytest.mark.parametrize("second", ["string", pytest.param("enum", marks=pytest.mark.xfail(
+    strict=True, reason="breaker14a: replay --engine batch crashes (polars SchemaError: no supertype of enum and enum)"
+    " on two Parquet files whose event_id Enums differ; stream (and bc091f5's batch) read them")),
+    pytest.param("categorical", marks=pytest.mark.xfail(
+        strict=True, reason="breaker14a: replay --engine batch crashes (polars SchemaError: no supertype of enum and"
+        " cat) on an Enum column in one Parquet file and a Categorical one in the next"))])
+def test_batch_reads_parquet_files_with_different_enums(tmp_path: Path, second: str) -> None:
+    files = [str(p) for p in _enum_files(tmp_path, second)]
+    s = _run(["replay", "--engine", "stream", *files])
+    b = _run(["replay", "--engine", "batch", *files])
+    assert s[0] == 0 and s[1].count("\n") >= 3
+    assert (b[0], b[1]) == (s[0], s[1])
