@@ -4,6 +4,7 @@ state (snapshot bytes) and event starts, through the one detection loop."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -35,7 +36,7 @@ def test_observe_prices_is_observe_many_on_the_quotes(
     items = [observation(q) if as_tuple[i % 40] and not q.line_only else q for i, q in enumerate(quotes)]
     ref, eng = DropEngine(**opts), DropEngine(**opts)
     bounds = sorted({0, len(quotes), *(min(c, len(quotes)) for c in cuts)})
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         assert eng.observe_prices(items[lo:hi], now) == ref.observe_many(quotes[lo:hi], now)
         assert eng.counters == ref.counters
     assert eng.snapshot() == ref.snapshot()

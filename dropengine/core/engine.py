@@ -26,11 +26,13 @@ with those functions. The settings are one :class:`~.options.DetectOptions`.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import struct
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
+from sys import intern
 from typing import Annotated, Any, Final, Unpack
 
 import msgspec
@@ -98,6 +100,270 @@ class _Payload(msgspec.Struct):
 _PRICE, _SINCE, _NEWEST, _SUSP, _APRICE, _ASINCE = range(6)
 # ... and into a line series' state list (SPEC 10)
 _LINE, _LSINCE, _LNEWEST, _LSUSP, _ALINE, _ALSINCE, _CURP, _ANCP = range(8)
+
+
+# -- compact key state ---------------------------------------------------------------------------
+# A key's state is a list (the detection loops index it: the cheapest access CPython has). A list
+# with its boxed times costs about 200 bytes a key, so only the keys quoted lately keep one: the
+# most recent ``_HOT_KEYS`` of them, in a dict by key tuple (the loops' one lookup). Every other
+# key's state is packed into one ``bytes`` (about 55 bytes) in a tree event -> bookmaker -> side
+# (no key tuple per key; the strings interned once), and becomes a list again on its next quote.
+# The tree holds every key, hot ones by their list, so its order is the snapshot order whichever
+# keys are hot: a restored engine writes the same bytes.
+
+#: Keys whose state stays a list (the loops' working set); past it the oldest go cold in batches.
+_HOT_KEYS: Final = 1 << 16
+_SPILL: Final = 1 << 13
+
+# What a state field holds, for packing: a price or line (None, int or float), a time (unix ms),
+# a flag. The first time field is the key's newest time (``_NEWEST``); the others are packed as
+# their distance below it when that fits 32 bits (it nearly always does).
+_VALUE, _TIME, _FLAG = range(3)
+_I32 = 2**31
+
+
+class _Codec:
+    """Packs a state list into ``bytes`` and back, exactly: each value keeps its type (an int
+    price stays an int, ``-0.0`` stays ``-0.0``). Layout: a header of 2 bits per value (None,
+    int32, int64, float64) and 1 bit per other time (a 32-bit distance, or the time itself) and
+    per flag, then the newest time, then the values and times in field order (little-endian)."""
+
+    __slots__ = ("_head", "_kinds", "_layouts", "_newest")
+
+    def __init__(self, kinds: tuple[int, ...], newest: int) -> None:
+        self._kinds = kinds
+        self._newest = newest
+        bits = sum(2 if k == _VALUE else 0 if i == newest else 1 for i, k in enumerate(kinds))
+        self._head = struct.Struct("<" + "BHI"[(bits > 8) + (bits > 16)])
+        self._layouts: dict[int, tuple[struct.Struct, tuple[tuple[int, int], ...]]] = {}
+
+    def _layout(self, code: int) -> tuple[struct.Struct, tuple[tuple[int, int], ...]]:
+        """The struct after the header and, per field, how to read it back: (0, v) flag v,
+        (1, j) value j of the struct, (2, j) newest minus value j, (3, 0) None."""
+        fmt = [self._head.format[1:], "q"]
+        plan: list[tuple[int, int]] = []
+        bit = 0
+        for i, kind in enumerate(self._kinds):
+            if i == self._newest:
+                plan.append((1, 1))
+                continue
+            if kind == _VALUE:
+                c = (code >> bit) & 3
+                bit += 2
+                if c == 0:
+                    plan.append((3, 0))
+                    continue
+                fmt.append("xiqd"[c])
+                plan.append((1, len(fmt) - 1))
+            elif kind == _TIME:
+                far = (code >> bit) & 1
+                bit += 1
+                fmt.append("q" if far else "I")
+                plan.append((1 if far else 2, len(fmt) - 1))
+            else:
+                plan.append((0, (code >> bit) & 1))
+                bit += 1
+        layout = (struct.Struct("<" + "".join(fmt)), tuple(plan))
+        self._layouts[code] = layout
+        return layout
+
+    def pack(self, st: list[Any]) -> bytes:
+        newest = st[self._newest]
+        code = bit = 0
+        vals: list[Any] = []
+        for i, kind in enumerate(self._kinds):
+            if i == self._newest:
+                continue
+            v = st[i]
+            if kind == _VALUE:
+                if v is not None:
+                    if type(v) is float:
+                        c = 3
+                    elif -_I32 <= v < _I32:
+                        c = 1
+                    else:
+                        c = 2
+                    code |= c << bit
+                    vals.append(v)
+                bit += 2
+            elif kind == _TIME:
+                d = newest - v
+                if 0 <= d < 2 * _I32:
+                    vals.append(d)
+                else:
+                    code |= 1 << bit
+                    vals.append(v)
+                bit += 1
+            else:
+                if v:
+                    code |= 1 << bit
+                bit += 1
+        layout = self._layouts.get(code) or self._layout(code)
+        return layout[0].pack(code, newest, *vals)
+
+    def unpack(self, data: bytes) -> list[Any]:
+        code = self._head.unpack_from(data)[0]
+        layout = self._layouts.get(code) or self._layout(code)
+        raw = layout[0].unpack(data)
+        newest = raw[1]
+        out: list[Any] = []
+        for how, j in layout[1]:
+            if how == 1:
+                out.append(raw[j])
+            elif how == 2:
+                out.append(newest - raw[j])
+            elif how == 0:
+                out.append(j == 1)
+            else:
+                out.append(None)
+        return out
+
+    def newest(self, data: bytes) -> int:
+        t: int = struct.unpack_from("<q", data, self._head.size)[0]
+        return t
+
+
+_Key = tuple[str, str, str]
+_Tree = dict[str, dict[str, dict[str, "list[Any] | bytes"]]]
+
+
+class _Keys:
+    """The state of every key of one kind (prices, or line series): ``hot`` maps key -> list for
+    the loops; ``tree`` holds every key, a hot one by the same list, a cold one packed."""
+
+    __slots__ = ("codec", "held", "hot", "tree")
+
+    def __init__(self, codec: _Codec) -> None:
+        self.codec = codec
+        self.hot: dict[_Key, list[Any]] = {}
+        self.tree: _Tree = {}
+        self.held = 0
+
+    def __len__(self) -> int:
+        return self.held
+
+    def __iter__(self) -> Iterator[_Key]:
+        """Every key, in the tree's (the snapshot's) order."""
+        for e, books in self.tree.items():
+            for b, sides in books.items():
+                for s in sides:
+                    yield (e, b, s)
+
+    def __eq__(self, other: object) -> bool:
+        """Same keys with the same state (in any order), as two dicts of them compare."""
+        if not isinstance(other, _Keys):
+            return NotImplemented
+        return len(self) == len(other) and dict(self.items()) == dict(other.items())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def items(self) -> Iterator[tuple[_Key, list[Any]]]:
+        """Every key and its state (a cold key's unpacked: a copy), in the tree's order."""
+        unpack = self.codec.unpack
+        for e, books in self.tree.items():
+            for b, sides in books.items():
+                for s, v in sides.items():
+                    yield (e, b, s), (v if type(v) is list else unpack(v))  # type: ignore[arg-type]
+
+    def newest_items(self) -> Iterator[tuple[_Key, int]]:
+        """Every key and its newest time (``_NEWEST``/``_LNEWEST``: index 2), without unpacking."""
+        newest = self.codec.newest
+        for e, books in self.tree.items():
+            for b, sides in books.items():
+                for s, v in sides.items():
+                    yield (e, b, s), (v[2] if type(v) is list else newest(v))  # type: ignore[arg-type]
+
+    def newest_of(self, key: _Key) -> int | None:
+        """A key's newest time, or None when it is not held."""
+        st = self.hot.get(key)
+        if st is not None:
+            t: int = st[2]
+            return t
+        v = self.tree.get(key[0], {}).get(key[1], {}).get(key[2])
+        return None if v is None else self.codec.newest(v)  # type: ignore[arg-type]  # cold: bytes
+
+    def peek(self, key: _Key) -> list[Any] | None:
+        """A key's state without making it hot (a cold key's: an unpacked copy), or None."""
+        st = self.hot.get(key)
+        if st is not None:
+            return st
+        v = self.tree.get(key[0], {}).get(key[1], {}).get(key[2])
+        return None if v is None else self.codec.unpack(v)  # type: ignore[arg-type]  # cold: bytes
+
+    def warm(self, key: _Key) -> list[Any] | None:
+        """A key that is not hot: its state made a list again (hot), or None when it is unknown."""
+        v = self.tree.get(key[0], {}).get(key[1], {}).get(key[2])
+        if v is None:
+            return None
+        st = self.codec.unpack(v)  # type: ignore[arg-type]  # not hot, so packed
+        self.tree[key[0]][key[1]][key[2]] = st
+        self.hot[key] = st
+        if len(self.hot) > _HOT_KEYS:
+            self.cool(_SPILL)
+        return st
+
+    def add(self, key: _Key, st: list[Any]) -> None:
+        """A new key (not held), hot; its strings interned (one copy for every key that has them)."""
+        e, b, s = intern(key[0]), intern(key[1]), intern(key[2])
+        self.tree.setdefault(e, {}).setdefault(b, {})[s] = st
+        self.hot[(e, b, s)] = st
+        self.held += 1
+        if len(self.hot) > _HOT_KEYS:
+            self.cool(_SPILL)
+
+    def load(self, key: _Key, st: list[Any]) -> bool:
+        """A restored key's state, packed (cold); True when the key was not held before."""
+        e, b, s = intern(key[0]), intern(key[1]), intern(key[2])
+        sides = self.tree.setdefault(e, {}).setdefault(b, {})
+        new = s not in sides
+        self.hot.pop((e, b, s), None)
+        sides[s] = self.codec.pack(st)
+        self.held += new
+        return new
+
+    def cool(self, n: int) -> None:
+        """Pack the ``n`` keys that went hot longest ago (the hot dict's first)."""
+        hot = self.hot
+        tree = self.tree
+        pack = self.codec.pack
+        for key in list(itertools.islice(hot, n)):
+            tree[key[0]][key[1]][key[2]] = pack(hot.pop(key))
+
+    def remove(self, keys: Iterable[_Key]) -> None:
+        """Forget ``keys`` (each held); a bookmaker or event left with no key goes from the tree."""
+        tree = self.tree
+        hot = self.hot
+        for e, b, s in keys:
+            hot.pop((e, b, s), None)
+            books = tree[e]
+            sides = books[b]
+            del sides[s]
+            self.held -= 1
+            if not sides:
+                del books[b]
+                if not books:
+                    del tree[e]
+
+    def copy(self) -> _Keys:
+        """An independent copy (packed states are immutable and shared)."""
+        new = _Keys(self.codec)
+        hot = new.hot
+        for e, books in self.tree.items():
+            nb: dict[str, dict[str, list[Any] | bytes]] = {}
+            for b, sides in books.items():
+                ns: dict[str, list[Any] | bytes] = {}
+                for s, v in sides.items():
+                    if type(v) is list:
+                        v = hot[(e, b, s)] = list(v)
+                    ns[s] = v
+                nb[b] = ns
+            new.tree[e] = nb
+        new.held = self.held
+        return new
+
+
+_PRICE_CODEC: Final = _Codec((_VALUE, _TIME, _TIME, _FLAG, _VALUE, _TIME), _NEWEST)
+_LINE_CODEC: Final = _Codec((_VALUE, _TIME, _TIME, _FLAG, _VALUE, _TIME, _VALUE, _VALUE), _LNEWEST)
 
 
 #: The engine's settings are the detection options (one type): the name stays for callers.
@@ -185,7 +451,8 @@ class DropEngine:
         #: The detection options (threshold, reference, unit, re-priming, and the filter).
         self.config: DetectOptions = options
         self.filter = options.filter
-        self._state: dict[tuple[str, str, str], list[Any]] = {}
+        # every price key's state (SPEC 3): see _Keys (hot ones as lists, the rest packed)
+        self._state = _Keys(_PRICE_CODEC)
         # event_id -> commence time (unix ms, None when unparseable), from the first quote of
         # a new key that carried one; read only by evict(started_before_ms=...).
         self._events: dict[str, int | None] = {}
@@ -198,7 +465,7 @@ class DropEngine:
         # SPEC 10-12: line series (line_side keys), cooldowns, steam groups; used only when
         # the options ask for more than price drops (the default loop never looks at them)
         self._signals = options.signals
-        self._lines: dict[tuple[str, str, str], list[Any]] = {}
+        self._lines = _Keys(_LINE_CODEC)
         self._cool = Cooldown(options.cooldown_ms)
         self._steam = SteamTracker(options.steam_books, options.steam_window_ms, options.steam_groups)
         self._router = SignalRouter(options, self._cool, self._steam)
@@ -236,7 +503,7 @@ class DropEngine:
 
     def price_of(self, event_id: str, bookmaker: str, side: str) -> int | float | None:
         """The stored price of a key (``None`` when unknown or suspended)."""
-        st = self._state.get((event_id, bookmaker, side))
+        st = self._state.peek((event_id, bookmaker, side))
         if st is None or st[_SUSP]:
             return None
         price: int | float | None = st[_PRICE]
@@ -316,8 +583,10 @@ class DropEngine:
         reprime = cfg.reprime_after_suspension
         flt = self.filter
         open_filter = flt.passes_all
-        state = self._state
-        get = state.get
+        keys = self._state
+        get = keys.hot.get  # the hot keys' lists; the rest are warmed on their first quote
+        warm = keys.warm
+        add = keys.add
         events = self._events
         nkeys = self._nkeys
         nkeys_get = nkeys.get
@@ -360,7 +629,7 @@ class DropEngine:
                         continue
                 elif info is q and q.line_only:  # SPEC 10: no price published; only line series observe it
                     continue
-                if st is None:
+                if st is None and (st := warm(key)) is None:
                     # a new key: count it, learn its event's start once (never on the per-update path)
                     eid = key[0]
                     nkeys[eid] = nkeys_get(eid, 0) + 1
@@ -368,10 +637,10 @@ class DropEngine:
                         events[eid] = commence_ms(info.commence_time)
                     if price is None:
                         n_susp += 1
-                        state[key] = [None, lu, lu, True, None, lu]
+                        add(key, [None, lu, lu, True, None, lu])
                     else:
                         n_primed += 1
-                        state[key] = [price, lu, lu, False, price, lu]
+                        add(key, [price, lu, lu, False, price, lu])
                     continue
                 if lu < st[2]:
                     n_stale += 1
@@ -540,18 +809,19 @@ class DropEngine:
         line_side = line_side_of(q.side)
         key = (q.event_id, q.bookmaker, line_side)
         lu = q.last_update
-        st = self._lines.get(key)
-        if st is None:
+        lines = self._lines
+        st = lines.hot.get(key)
+        if st is None and (st := lines.warm(key)) is None:
             eid = q.event_id
             self._nkeys[eid] = self._nkeys.get(eid, 0) + 1
             if eid not in self._events and q.commence_time is not None:
                 self._events[eid] = commence_ms(q.commence_time)
             if suspended:
                 n[11] += 1
-                self._lines[key] = [None, lu, lu, True, None, lu, None, None]
+                lines.add(key, [None, lu, lu, True, None, lu, None, None])
             else:
                 n[9] += 1
-                self._lines[key] = [line, lu, lu, False, line, lu, price, price]
+                lines.add(key, [line, lu, lu, False, line, lu, price, price])
             return None
         if lu < st[_LNEWEST]:
             n[10] += 1
@@ -658,7 +928,7 @@ class DropEngine:
         ``keys=None`` is one step over every key held (:meth:`evict`: no copy, no lookups)."""
         state = self._state
         events = self._events
-        get = state.get
+        newest_of = state.newest_of
         # the events started before the bound, as known at the first step: a key in ``keys``
         # belongs to an event whose start was learnt before the copy (with its first key)
         started = (
@@ -674,14 +944,13 @@ class DropEngine:
         for part in parts:
             # the rule: not updated since before_ms, or of an event started before started_before_ms
             if part is None:
-                old = [k for k, st in state.items() if st[_NEWEST] < before_ms or k[0] in started]
+                old = [k for k, newest in state.newest_items() if newest < before_ms or k[0] in started]
             else:
                 old = [
                     k for k in part
-                    if (st := get(k)) is not None and (st[_NEWEST] < before_ms or k[0] in started)
+                    if (newest := newest_of(k)) is not None and (newest < before_ms or k[0] in started)
                 ]
-            for k in old:
-                del state[k]
+            state.remove(old)
             if len(self._cool):
                 for k in old:
                     self._cool.forget((PRICE_TAG, *k))
@@ -691,9 +960,9 @@ class DropEngine:
         if self._lines or len(self._steam):
             # the signals' state (SPEC 10-11) goes by the same rule, in one last step
             lines = self._lines
-            gone = [k for k, st in lines.items() if st[_LNEWEST] < before_ms or k[0] in started]
+            gone = [k for k, newest in lines.newest_items() if newest < before_ms or k[0] in started]
+            lines.remove(gone)
             for k in gone:
-                del lines[k]
                 self._cool.forget((LINE_TAG, *k))
             self._forget_keys(gone)
             self._steam.evict(before_ms, started)
@@ -747,10 +1016,10 @@ class DropEngine:
                                                                        options.line_threshold))
         kept: list[str] = []
         if prices and self._state:
-            new._state = {k: list(st) for k, st in self._state.items()}
+            new._state = self._state.copy()
             kept.append("prices")
         if lines and self._lines:
-            new._lines = {k: list(st) for k, st in self._lines.items()}
+            new._lines = self._lines.copy()
             kept.append("lines")
         for k in (*new._state, *new._lines):
             new._nkeys[k[0]] = new._nkeys.get(k[0], 0) + 1
@@ -828,16 +1097,15 @@ class DropEngine:
         eng._n = [*payload.counters, *[0] * (_NCOUNTERS - len(payload.counters))]
         state = eng._state
         nkeys = eng._nkeys
+        # each row packed as it is checked (a restored key is cold until quoted: no list per key)
         for e, b, s, price, since, newest, susp, aprice, asince in payload.state:
             if price is None:
                 if not susp or aprice is not None:
                     raise ValueError(f"state of {short_repr((e, b, s))}: no price and not suspended")
             elif aprice is None or not (is_valid_price(price) and is_valid_price(aprice)):
                 raise ValueError(f"state of {short_repr((e, b, s))}: not a valid price")
-            key = (e, b, s)
-            if key not in state:
+            if state.load((e, b, s), [price, since, newest, susp, aprice, asince]):
                 nkeys[e] = nkeys.get(e, 0) + 1
-            state[key] = [price, since, newest, susp, aprice, asince]
         lines = eng._lines
         for e, b, s, line, since, newest, susp, aline, asince, curp, ancp in payload.lines:
             if line is None:
@@ -847,10 +1115,8 @@ class DropEngine:
                 raise ValueError(f"line series {short_repr((e, b, s))}: not a finite line")
             if not all(p is None or is_valid_price(p) for p in (curp, ancp)):
                 raise ValueError(f"line series {short_repr((e, b, s))}: not a valid price")
-            key = (e, b, s)
-            if key not in lines:
+            if lines.load((e, b, s), [line, since, newest, susp, aline, asince, curp, ancp]):
                 nkeys[e] = nkeys.get(e, 0) + 1
-            lines[key] = [line, since, newest, susp, aline, asince, curp, ancp]
         eng._cool.load([list(r) for r in payload.cool])
         for *_, direction, _f, _n, counted in payload.steam[1]:
             if direction not in ("toward_favorite", "toward_dog"):
