@@ -71,7 +71,8 @@ EDGES: dict[str, list[Quote]] = {
 def test_edges_pure_fast_stream(name: str, reference: str, reprime: bool) -> None:
     """Every edge, price drops alone and every type: pure == fast == DropEngine."""
     quotes = EDGES[name]
-    for extra in ({}, ALL_TYPES, {"unit": "prob", "threshold": 1.0, **ALL_TYPES}, {"cooldown_ms": 2500, **ALL_TYPES}):
+    for extra in ({}, ALL_TYPES, {"unit": "prob", "threshold": 1.0, **ALL_TYPES}, {"cooldown_ms": 2500, **ALL_TYPES},
+                  {"types": "line_move", "cooldown_ms": 2500}):
         all_three(quotes, {"reference": reference, "reprime_after_suspension": reprime, **extra})
 
 

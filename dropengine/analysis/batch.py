@@ -234,7 +234,12 @@ def detect_counted(
         def meta_of(fired: pl.DataFrame) -> pl.DataFrame:
             return fired.join(meta, on="_i", how="left")
 
-    alerts = _alerts(meta_of(price.fired), timestamp_column)
+    if ids is not None and cfg.signals and not {"odds_drop", "steam"} & cfg.types:
+        # no price drop is returned nor makes a steam: the routing needs their rows and times only
+        # (a cooldown counts them), so their columns are not written
+        alerts = price.fired.select("_i", pl.col("_lu").alias("last_update"), pl.col("_d").alias("delta"))
+    else:
+        alerts = _alerts(meta_of(price.fired), timestamp_column)
     if cfg.signals:
         if ids is not None:
             result = _with_signals_compiled(cfg, loaded, price, alerts, line, meta_of, timestamp_column, ids)
