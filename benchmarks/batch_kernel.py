@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=float, default=None, help="quotes (overrides --quick)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (best of)")
     ap.add_argument("--pure", action="store_true", help="also time detect(accel='pure') once (slow)")
+    ap.add_argument("--only", default=None,
+                    help="configurations to run, ';' between (e.g. 'last, odds_drop;anchor, odds_drop')")
     args = ap.parse_args(argv)
     n = int(args.n) if args.n else (1_000_000 if args.quick else 10_000_000)
     info = report_machine(f"; polars threads {pl.thread_pool_size()}", memory=True,
@@ -216,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         ("last, all types", {"reference": "last", "types": "odds_drop,line_move,steam"}),
         ("anchor, all types", {"reference": "anchor", "types": "odds_drop,line_move,steam"}),
     ]
+    if args.only:
+        wanted = {c.strip() for c in args.only.split(";")}
+        configs = [c for c in configs if c[0] in wanted]
     for label, opts in configs:
         fns: dict[str, Callable[[], Any]] = {
             "polars": lambda: polars_detector(quotes),
