@@ -320,6 +320,9 @@ def parquet_quote_table(
         return frame, lambda i: parquet_position(only.name, i)
     parts = []
     for f_idx, (_, df) in enumerate(read):
+        # an Enum's categories are its file's own: two files' Enums (or an Enum and a Categorical)
+        # have no common type, so they meet as Categorical (codes mapped, no string per row)
+        df = df.with_columns(pl.col(c).cast(pl.Categorical) for c, t in df.schema.items() if isinstance(t, pl.Enum))
         lu = df.get_column("last_update") if "last_update" in df.columns else pl.Series([None] * df.height)
         clock = pl.select(parquet_clock(pl.lit(lu))).to_series()
         parts.append(df.with_columns(clock.alias("_clock"), pl.lit(f_idx).alias("_f"),
