@@ -277,6 +277,17 @@ def _route_py(
 _JIT: dict[str, Callable[..., Any]] = {}
 
 
+def _ro(a: Any, dtype: Any) -> Any:
+    """``a`` as a contiguous read-only array of ``dtype``, without a copy where it is one already:
+    numba compiles once per argument type and read-only (a polars buffer) and writable arrays are
+    different types, so every array argument is read-only (one signature, one cache entry)."""
+    out = np.ascontiguousarray(a, dtype=dtype)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
+
+
 def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The jitted passes (numba imported here, on first use; compiled code cached beside this
     file, numba's default). ConfigError when numba is missing."""
@@ -300,9 +311,9 @@ def compile_all() -> None:
     """Compile (or load from numba's cache) both passes on a tiny input: for a warm-up thread
     (:func:`dropengine.fast.warm_up`) that overlaps it with reading the input."""
     dense, run = _compiled()
-    z = np.zeros(1, np.int64)
+    z = _ro(np.zeros(1), np.int64)
     ids, k = dense(z)
-    run(z, z, 1, np.ones(1, np.bool_), ids, k, z, 1, z, 1, True, 1, True, 1, 0)
+    run(z, z, 1, _ro(np.ones(1), np.bool_), _ro(ids, np.int64), k, z, 1, z, 1, True, 1, True, 1, 0)
     _JIT["merge"](z, z)
 
 
@@ -384,8 +395,8 @@ def arrival_order(price_rows: I64, line_rows: I64, *, compiled: bool = True) -> 
     and ``line_rows`` (each ascending): indices into their concatenation ``[price moves...,
     line moves...]``, ordered by row, a row's price move before its line move (SPEC 11). One
     linear merge (compiled; ``compiled=False``: the same source interpreted)."""
-    a = np.ascontiguousarray(price_rows, dtype=np.int64)
-    b = np.ascontiguousarray(line_rows, dtype=np.int64)
+    a = _ro(price_rows, np.int64)
+    b = _ro(line_rows, np.int64)
     if compiled:
         _compiled()
         order: I64 = _JIT["merge"](a, b)
@@ -430,21 +441,21 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
         got = getattr(moves, name).shape[0]
         if got != n:
             raise ConfigError(f"{name}: {got} entries, last_update has {n}")
-    lu = np.ascontiguousarray(moves.last_update, dtype=np.int64)
+    lu = _ro(moves.last_update, np.int64)
     steam_on = "steam" in options.types
     if steam_on:
         if moves.n_groups is None:
-            group, n_groups = dense(np.ascontiguousarray(moves.group, dtype=np.int64))
+            group, n_groups = dense(_ro(moves.group, np.int64))
         else:
-            group, n_groups = np.ascontiguousarray(moves.group, dtype=np.int64), moves.n_groups
+            group, n_groups = moves.group, moves.n_groups
         counts = steam_counts(np.asarray(moves.size, dtype=np.float64), np.asarray(moves.is_line, np.bool_), options)
     else:
         group, n_groups, counts = np.zeros(n, np.int64), 1, np.zeros(n, np.bool_)
     units = book_units(moves.book_names, options) if steam_on else None
     unit, n_units = units if units is not None else (np.zeros(1, np.int64), 1)
     go, cooled, fire_move, fire_t, member_start, members = run(
-        lu, np.ascontiguousarray(moves.cool_key, dtype=np.int64), int(moves.n_cool_keys), counts, group,
-        int(n_groups), np.ascontiguousarray(moves.book, dtype=np.int64), len(moves.book_names), unit,
+        lu, _ro(moves.cool_key, np.int64), int(moves.n_cool_keys), _ro(counts, np.bool_), _ro(group, np.int64),
+        int(n_groups), _ro(moves.book, np.int64), len(moves.book_names), _ro(unit, np.int64),
         int(n_units), units is not None, int(options.cooldown_ms), steam_on, int(options.steam_books),
         int(options.steam_window_ms),
     )
