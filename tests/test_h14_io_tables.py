@@ -229,3 +229,22 @@ def test_a_table_of_string_and_one_of_categorical_files_merge(tmp_path: Path, co
                                             "b_str.parquet:row 2", "a.parquet:row 3"]
     assert set(columns) <= set(table.columns)
     assert _replay(["--engine", "batch", str(fa), str(fs)]) == _replay([str(fa), str(fb)])
+
+
+def test_a_rejected_row_is_described_as_the_row_reader_describes_it(tmp_path: Path) -> None:
+    """io.tables.rejected_detail: the row reader's message for a row the batch detector rejected
+    (a null key, a bad time), for io.replay.replay_batch's skip report."""
+    from dropengine.io.tables import rejected_detail
+
+    path = tmp_path / "bad.parquet"
+    pl.DataFrame({
+        "sport_key": ["nba"] * 3, "event_id": ["e", None, "e"], "bookmaker": ["b"] * 3, "side": ["h2h_home"] * 3,
+        "price": [-110, -120, -130], "last_update": [T0, T0 + 1, -1],
+    }).with_columns(pl.col("sport_key", "event_id", "bookmaker", "side").cast(pl.Categorical)).write_parquet(path)
+    stream = SkipLog()
+    list(read_quote_table(path, stream))
+    table, where = parquet_quote_table([path], SkipLog())
+    rejected = ((1, "missing field"), (2, "bad time"))
+    got = [(where(i), reason, rejected_detail(table, i, reason)) for i, reason in rejected]
+    assert got == [(s.where, s.reason, s.message) for s in stream.first]
+    assert rejected_detail(table, 0, "missing field") == "rejected by the batch detector"
