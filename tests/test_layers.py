@@ -36,8 +36,8 @@ ALLOWED_LAYERS: dict[str, frozenset[str]] = {
     "bus": frozenset({"core", "formats", "io", "live", "bus"}),
     "cluster": frozenset({"core", "formats", "analysis", "io", "cluster"}),
     "server": frozenset({"core", "formats", "analysis", "io", "live", "bus", "server"}),
-    "cli": frozenset({"core", "formats", "analysis", "io", "sim", "live", "bus", "cluster", "server", "mock", "cli",
-                      "top"}),
+    "cli": frozenset({"core", "formats", "fast", "analysis", "io", "sim", "live", "bus", "cluster", "server", "mock",
+                      "cli", "top"}),
     "top": frozenset({"core", "formats", "analysis", "io", "top"}),
 }
 
