@@ -7,6 +7,7 @@ arrival order. One implementation each, so the two engines cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any, Final
 
@@ -14,7 +15,7 @@ from .alerts import Alert, Drop, LineMove, Steam, SteamBook
 from .options import DetectOptions
 from .rules import outcome_of, threshold_floor
 
-__all__ = ["Cooldown", "SignalRouter", "SteamTracker"]
+__all__ = ["Cooldown", "SignalRouter", "SteamTracker", "book_of", "book_units", "steam_alert"]
 
 # A group's counted move of one book: (arrival sequence, last_update, the book's entry).
 _Counted = tuple[int, int, SteamBook]
@@ -32,12 +33,33 @@ class _Group:
         self.newest = -1  # T: the newest last_update among the counted moves
 
 
-def _book_of(move: Drop | LineMove) -> SteamBook:
+def book_of(move: Drop | LineMove) -> SteamBook:
+    """The :class:`SteamBook` a counted move contributes to a steam."""
     if isinstance(move, Drop):
         return SteamBook(move.bookmaker, "odds_drop", move.side, move.last_update,
                          prev=move.prev, new=move.new, delta=move.delta)
     return SteamBook(move.bookmaker, "line_move", move.side, move.last_update,
                      prev_line=move.prev_line, new_line=move.new_line, points=move.points)
+
+
+def book_units(groups: tuple[frozenset[str], ...]) -> dict[str, str]:
+    """A bookmaker's counting unit in steam (SPEC 11 ``steam_groups``): its group's name (the
+    group's sorted books joined by ``+``), or, absent from the map, the book itself."""
+    return {b: "+".join(sorted(g)) for g in groups for b in g}
+
+
+def steam_alert(move: Drop | LineMove, counted: Sequence[SteamBook], t: int, timestamp: int) -> Steam:
+    """The :class:`Steam` that ``move`` completed with the books ``counted`` (in order) at
+    ``T = t``, stamped ``timestamp``: the one construction the stream engine and the compiled
+    batch pass share."""
+    books = tuple(counted)
+    # a line move's side is its outcome already (a player's name may hold '@')
+    outcome = move.side if isinstance(move, LineMove) else outcome_of(move.side)
+    return Steam(
+        move.sport_key, move.event_id, outcome, move.market_key, move.kind, move.direction,
+        books, books[0].bookmaker, books[-1].last_update - books[0].last_update, t,
+        timestamp, move.home_team, move.away_team, move.commence_time, move.player, move.market,
+    )
 
 
 def _arrival(c: _Counted) -> tuple[int, int]:
@@ -55,8 +77,7 @@ class SteamTracker:
     def __init__(self, books: int, window_ms: int, groups: tuple[frozenset[str], ...] = ()) -> None:
         self.books = books
         self.window_ms = window_ms
-        # a bookmaker's counting unit: its group's name (the group's sorted books), or itself
-        self._unit: dict[str, str] = {b: "+".join(sorted(g)) for g in groups for b in g}
+        self._unit = book_units(groups)
         self._groups: dict[tuple[str, str, str], _Group] = {}
         self._seq = 0
 
@@ -76,7 +97,7 @@ class SteamTracker:
         book = move.bookmaker
         lu = move.last_update
         old = moves.get(book)
-        moves[book] = (self._seq, lu, _book_of(move))
+        moves[book] = (self._seq, lu, book_of(move))
         self._seq += 1
         # T is the newest among the counted moves: a book's newer move (by arrival) may be older
         # in data time than the one it replaces, so T is taken again when the newest was replaced
@@ -107,11 +128,7 @@ class SteamTracker:
         else:
             counted = [c[2] for c in inside]
         group.fired = t
-        return Steam(
-            move.sport_key, move.event_id, key[1], move.market_key, move.kind, move.direction,
-            tuple(counted), counted[0].bookmaker, counted[-1].last_update - counted[0].last_update, t,
-            timestamp, move.home_team, move.away_team, move.commence_time, move.player, move.market,
-        )
+        return steam_alert(move, counted, t, timestamp)
 
     def load_firings(self, other: SteamTracker) -> None:
         """Take ``other``'s groups' last firings, without their counted moves (new settings:

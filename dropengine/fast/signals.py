@@ -44,11 +44,12 @@ from ..core.errors import ConfigError
 from ..core.filters import AlertFilter
 from ..core.options import DetectOptions
 from ..core.rules import outcome_of, threshold_floor
-from ..core.steam import LINE_TAG, PRICE_TAG, SteamTracker, _book_of
+from ..core.steam import LINE_TAG, PRICE_TAG, book_of, steam_alert
+from ..core.steam import book_units as unit_names
 
 __all__ = [
     "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "compile_all", "move_arrays", "route",
-    "steam_alert", "steam_alerts", "steam_counts",
+    "steam_alerts", "steam_counts",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -424,7 +425,7 @@ def book_units(book_names: Sequence[str], options: DetectOptions) -> tuple[I64, 
     sorted books, or the book itself), so a book named like a group's name is that unit too."""
     if not options.steam_groups:
         return None
-    unit = SteamTracker(1, 0, options.steam_groups)._unit  # the one definition of a book's unit
+    unit = unit_names(options.steam_groups)  # the one definition of a book's unit
     ids: dict[str, int] = {}
     out = np.array([ids.setdefault(unit.get(b, b), len(ids)) for b in book_names], dtype=np.int64)
     return out, len(ids)
@@ -466,19 +467,6 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
 # Values: steams from their moves, the order of the returned alerts
 
 
-def steam_alert(move: Move, counted: Sequence[SteamBook], t: int) -> Steam:
-    """The :class:`Steam` that ``move`` completed, its books ``counted`` (in order, each a
-    counted move's :class:`SteamBook`), at ``T = t``: the fields :meth:`SteamTracker.add` writes
-    (its timestamp is the completing move's)."""
-    books = tuple(counted)
-    outcome = move.side if isinstance(move, LineMove) else outcome_of(move.side)
-    return Steam(
-        move.sport_key, move.event_id, outcome, move.market_key, move.kind, move.direction,
-        books, books[0].bookmaker, books[-1].last_update - books[0].last_update, t,
-        move.timestamp, move.home_team, move.away_team, move.commence_time, move.player, move.market,
-    )
-
-
 def steam_alerts(routed: Routed, move_of: Callable[[int], Move], flt: AlertFilter) -> tuple[list[Steam], Bools]:
     """The steams fired (in firing order), built from the moves ``move_of(index)`` gives, and
     per steam whether ``flt`` accepts it."""
@@ -493,9 +481,10 @@ def steam_alerts(routed: Routed, move_of: Callable[[int], Move], flt: AlertFilte
         for m in members[start[j]:start[j + 1]]:
             entry = entries.get(m)
             if entry is None:
-                entry = entries[m] = _book_of(move_of(m))
+                entry = entries[m] = book_of(move_of(m))
             counted.append(entry)
-        steams.append(steam_alert(move_of(i), counted, fire_t[j]))
+        move = move_of(i)
+        steams.append(steam_alert(move, counted, fire_t[j], move.timestamp))
     if flt.passes_all:
         return steams, np.ones(len(steams), np.bool_)
     return steams, np.array([flt.accepts(s) for s in steams], dtype=np.bool_)
