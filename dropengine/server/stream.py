@@ -209,16 +209,24 @@ class SSEStream:
         if t is None or self._cycle.flow.write_paused or t.is_closing():
             self._wake()  # the general path: an ASGI send, which waits while the transport is paused
             return
-        entries = self.hub.take(sub)
-        if len(entries) == 1:  # the common case: one chunk per alert, built once per flush for all streams
-            e = entries[0]
-            data = chunks.get(id(e))
-            if data is None:
-                data = chunks[id(e)] = chunk(e.frame)
-        else:
-            data = chunk(b"".join([e.frame for e in entries]))
-        t.write(data)
-        self._last = now
+        while True:
+            entries = self.hub.take(sub)
+            if len(entries) == 1:  # the common case: one chunk per alert, built once per flush for all streams
+                e = entries[0]
+                data = chunks.get(id(e))
+                if data is None:
+                    data = chunks[id(e)] = chunk(e.frame)
+            else:
+                data = chunk(b"".join([e.frame for e in entries]))
+            t.write(data)
+            self._last = now
+            if not sub.pending:
+                return
+            # more than one take's worth (a burst after a reconnect): one chunk per take, as the
+            # coroutine writes them; a transport that stops taking data hands the rest to it
+            if self._cycle.flow.write_paused or t.is_closing():
+                self._wake()
+                return
 
     def _heartbeat_due(self) -> None:
         self._timer = None
