@@ -153,7 +153,7 @@ def envelopes(draw: st.DrawFn) -> bytes:
 streams = st.lists(envelopes(), min_size=1, max_size=25)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(lines=streams, options=st.sampled_from(({}, {"reference": "anchor"}, {"unit": "prob", "threshold": 2},
                                                 {"direction": "toward_dog", "bookmakers": ["pin"]},
@@ -164,7 +164,7 @@ def test_fused_equals_general_on_adversarial_streams(
     assert_same([write(tmp_path / "s.ndjson", lines)], **options)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(a=streams, b=streams)
 def test_fused_equals_general_across_merged_files(tmp_path: Path, a: list[bytes], b: list[bytes]) -> None:
