@@ -181,3 +181,9 @@ def test_packing_is_exact(price: Any, aprice: Any, since: int, newest: int, asin
         assert all(a == b and (not isinstance(a, float) or math.copysign(1, a) == math.copysign(1, b))
                    for a, b in zip(back, st_, strict=True))
         assert codec.newest(codec.pack(st_)) == newest
+    # the price codec's shortcut for int prices writes and reads what its general path does
+    general = engine_mod._Codec(engine_mod._PRICE_CODEC._kinds, engine_mod._NEWEST)
+    price_st = [price, since, newest, susp, aprice, asince]
+    assert general.pack(price_st) == engine_mod._PRICE_CODEC.pack(price_st)
+    assert general.unpack(engine_mod._PRICE_CODEC.pack(price_st)) == engine_mod._PRICE_CODEC.unpack(
+        general.pack(price_st))

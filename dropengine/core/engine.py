@@ -168,6 +168,12 @@ class _Codec:
         return layout
 
     def pack(self, st: list[Any]) -> bytes:
+        if self is _PRICE_CODEC:  # the common shape first: int prices, times close to the newest
+            price, since, newest, susp, aprice, asince = st
+            if (type(price) is int and type(aprice) is int and -_I32 <= price < _I32 and -_I32 <= aprice < _I32
+                    and 0 <= newest - since < 2 * _I32 and 0 <= newest - asince < 2 * _I32):
+                return _PRICE_INTS.pack(_PRICE_INTS_SUSP if susp else _PRICE_INTS_CODE,
+                                        newest, price, newest - since, aprice, newest - asince)
         newest = st[self._newest]
         code = bit = 0
         vals: list[Any] = []
@@ -202,7 +208,13 @@ class _Codec:
         return layout[0].pack(code, newest, *vals)
 
     def unpack(self, data: bytes) -> list[Any]:
-        code = self._head.unpack_from(data)[0]
+        if self is _PRICE_CODEC:
+            code = data[0]
+            if code in (_PRICE_INTS_CODE, _PRICE_INTS_SUSP):
+                _, newest, price, since, aprice, asince = _PRICE_INTS.unpack(data)
+                return [price, newest - since, newest, code == _PRICE_INTS_SUSP, aprice, newest - asince]
+        else:
+            code = self._head.unpack_from(data)[0]
         layout = self._layouts.get(code) or self._layout(code)
         raw = layout[0].unpack(data)
         newest = raw[1]
@@ -363,6 +375,12 @@ class _Keys:
 
 
 _PRICE_CODEC: Final = _Codec((_VALUE, _TIME, _TIME, _FLAG, _VALUE, _TIME), _NEWEST)
+# The price codec's layout for int32 prices and near times (what _Codec.pack writes for them),
+# packed and unpacked without the per-field loop: header bits price=int32 (1), since near (0),
+# susp, aprice=int32 (1 << 4), asince near (0).
+_PRICE_INTS_CODE: Final = 1 | 1 << 4
+_PRICE_INTS_SUSP: Final = _PRICE_INTS_CODE | 1 << 3
+_PRICE_INTS: Final = struct.Struct("<BqiIiI")
 _LINE_CODEC: Final = _Codec((_VALUE, _TIME, _TIME, _FLAG, _VALUE, _TIME, _VALUE, _VALUE), _LNEWEST)
 
 
