@@ -68,14 +68,11 @@ def count(b: bytes) -> int:
     return b.count(b'"type":"odds_drop"')
 
 
-LEAN = pytest.param("lean", marks=pytest.mark.xfail(
-    strict=True, reason="breaker14b: lean _deliver writes one take (256) and holds the rest of a publish until "
-                        "the heartbeat timer (heartbeat_s later)"))
-
-
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("response", [LEAN, "sse-starlette"])
+@pytest.mark.parametrize("response", ["lean", "sse-starlette"])
 def test_a_publish_of_more_than_256_alerts_arrives_whole(served: Any, response: str) -> None:
+    """breaker14b B4 (fixed in 73c8407): the lean response wrote one take (256) and held the rest of a
+    publish until its heartbeat timer; sse-starlette sends them all at once."""
     url, _, src = served(response)
     n = 300
     src.push([Quote(SPORT, f"e{i}", "pinnacle", "h2h_home", -110, 1000) for i in range(n)])  # primes
