@@ -155,3 +155,31 @@ def test_key_ids_hashed_branch_distinct_triples() -> None:
         assert triples.setdefault((x, y, z), i) == i
     assert len(set(triples.values())) == len(triples)
     assert all(0 <= i < k for i in triples.values())
+
+
+@pytest.mark.xfail(strict=True, reason="breaker14a: fast.warm_up() imports numba on the calling thread "
+                   "(available() tries the import before the thread starts: ~0.5 s blocked here), so replay --engine "
+                   "batch no longer overlaps the numba import with reading its input")
+def test_warm_up_imports_numba_in_its_thread() -> None:
+    """Which thread imports numba when ``replay --engine batch`` warms up: the warm-up thread,
+    not the caller's (a finder records the importing thread; no timing)."""
+    require_fast()
+    script = (
+        "import sys, threading\n"
+        "seen = []\n"
+        "class Spy:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'numba':\n"
+        "            seen.append(threading.current_thread().name)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Spy())\n"
+        "import dropengine.fast as f\n"
+        "t = f.warm_up()\n"
+        "t.join()\n"
+        "print(seen[-1])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DROPENGINE_PURE"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "dropengine-fast-warm-up"
