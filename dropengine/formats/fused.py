@@ -15,6 +15,12 @@ so alerts, counters and skips (reason and position) are the same as the general 
 - a line that does not decode against the schema (not JSON, a string or a bool for a price,
   a non-object row, a text field of another type, ...): the whole line, through
   :func:`~.jsonline.decode_line` and :meth:`FrameDecoder.feed`;
+- a line with a field the schema does not name. ``msgspec`` skips an unknown field *without
+  validating it* (a number out of range such as ``1e400``, invalid UTF-8: JSON the general
+  decoder rejects as ``bad json``), so the schema forbids unknown fields and such a line is
+  decoded the general way first (:func:`~.jsonline.decode_line`: a ``bad json`` skip, as on
+  the general path), then its known fields are converted to the schema
+  (:func:`typed_envelope`) from the very objects the general path would read;
 - envelopes other than ``odds_update`` / ``initial_state``, and an ``initial_state`` that
   resumes a stream (SPEC 8, the decoder drops the rows it has seen);
 - a row with anything unusual (``_diff``, a missing or empty identifier, an unknown kind, a
@@ -23,7 +29,12 @@ so alerts, counters and skips (reason and position) are the same as the general 
 
 The decoder's state is shared: the fused path stores its typed rows as ``_diff`` bases
 (converted when a ``_diff`` row merges into one) and moves the resume cursor with the
-envelope's line kept for the frontier (:class:`~.frames.LazyRows`).
+envelope's line kept for the frontier (:class:`~.frames.LazyRows`), or with its decoded rows
+when the line was decoded the general way. A line kept as :class:`~.frames.LazyRows` is one
+the schema took whole: every value in it is a scalar of a field the schema validated, so
+decoding it again the general way (only if the stream resumes) cannot fail and gives the rows
+the general path holds. A resumed ``initial_state`` is not applied here: the caller feeds it
+to the general decoder (:meth:`FusedFrames.envelope` returns ``False``).
 
 Which rows yield which quotes (SPEC 5) is the vendor table :data:`~.vendor.GAME_FIELDS`,
 the side spellings are :mod:`dropengine.core.sides`' and the line text cache is the
@@ -38,6 +49,7 @@ from typing import Any, Final
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from ..core.errors import FeedError
 from ..core.quote import MAX_MS, Quote, QuoteInfo
 from ..core.sides import format_line, join_prop
 from ..core.skips import SkipLog
@@ -45,15 +57,19 @@ from .frames import FrameDecoder, LazyRows, _line_side
 from .jsonline import decode_json
 from .vendor import GAME_FIELDS
 
-__all__ = ["Envelope", "FusedFrames", "Row", "as_quotes", "decode_envelope", "envelope_top"]
+__all__ = [
+    "Envelope", "FusedFrames", "Row", "as_quotes", "decode_envelope", "decode_strict", "envelope_top", "typed_envelope",
+]
 
 _Text = str | UnsetType | None
 _Number = int | float | UnsetType | None
 
 
-class Row(msgspec.Struct, gc=False):
+class Row(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     """A vendor row as the fused path takes it (SPEC 5). A field of another type than these
-    makes the line one for the general decoder; unknown fields are ignored (no quote reads them)."""
+    makes the line one for the general decoder. An unknown field fails the typed decode too
+    (msgspec would skip it unchecked): such a line is decoded the general way and its rows'
+    known fields converted (:func:`typed_envelope`)."""
 
     kind: _Text = UNSET
     event_id: _Text = UNSET
@@ -86,15 +102,26 @@ class Row(msgspec.Struct, gc=False):
 
 
 _JSON_NAMES: Final = tuple(f.encode_name for f in msgspec.structs.fields(Row))
+_ROW_NAMES: Final = frozenset(_JSON_NAMES)
 
 
-class Envelope(msgspec.Struct, gc=False):
-    """An envelope as the fused path takes it: a string ``type``, ``data`` a list of :class:`Row`."""
+class Envelope(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """An envelope as the fused path takes it: a string ``type``, ``data`` a list of :class:`Row`.
+
+    Unknown fields are forbidden (as in :class:`Row`), so the vendor's other envelope fields
+    are named here, with the types the vendor documents (reference/001: ``timestamp``,
+    ``count``, ``since``, ``truncated``, ``coalesced``), to be validated and dropped; any other
+    field (a Betfair ``op`` included) makes the line one for :func:`typed_envelope`.
+    Only scalars: a line this schema takes is never nested deeper than its rows' fields."""
 
     type: str
-    sport_key: Any = UNSET
+    sport_key: _Text = UNSET
     data: list[Row] | UnsetType = UNSET
-    op: Any = UNSET  # a string `op` is a Betfair message (jsonline.line_format): the general path says so
+    timestamp: int | UnsetType = UNSET
+    count: int | UnsetType = UNSET
+    since: int | UnsetType | None = UNSET
+    truncated: bool | UnsetType = UNSET
+    coalesced: bool | UnsetType = UNSET
 
 
 _decode = msgspec.json.Decoder(Envelope).decode
@@ -103,15 +130,61 @@ _DATA: Final = frozenset({"initial_state", "odds_update"})
 _MAX_INT_LINE: Final = 2**1023
 
 
-def decode_envelope(line: bytes | str) -> Envelope | None:
-    """The typed envelope of a data line the fused path takes, or ``None`` (the general path's line)."""
+def decode_strict(line: bytes | str) -> Envelope | None:
+    """The typed envelope of a data line the schema takes whole, or ``None``: then the line is
+    decoded the general way (:func:`~.jsonline.decode_line`) and given to :func:`typed_envelope`.
+
+    Whatever this takes, the general decoder takes too, with the same values: every field is
+    one the schema validates (unknown fields are forbidden, as msgspec does not check what it
+    skips), each a string, number, bool or null, which both decoders read alike (last of a
+    repeated key, escapes, UTF-8, number range)."""
     try:
         env = _decode(line)
-    except Exception:  # not JSON, or not of the schema (or nested too deeply): the general path reports it
+    except Exception:  # not JSON, not of the schema, an unknown field, nested too deeply: decoded the general way
         return None
-    if env.type not in _DATA or env.data is UNSET or env.op is not UNSET:
+    if env.type not in _DATA or env.data is UNSET:
         return None
     return env
+
+
+def decode_envelope(line: bytes | str) -> Envelope | None:
+    """The typed envelope of a data line the fused path takes (:func:`decode_strict`, else the
+    line decoded the general way and :func:`typed_envelope`), or ``None``: the general path's line.
+    (The replay's reader makes these two steps itself, to record a skip of the second.)"""
+    env = decode_strict(line)
+    if env is not None:
+        return env
+    try:
+        obj = decode_json(line)
+    except FeedError:
+        return None
+    return typed_envelope(obj)
+
+
+def typed_envelope(obj: Any) -> Envelope | None:
+    """The typed envelope of a line decoded the general way (a JSON object ``obj`` that
+    :func:`decode_envelope` did not take), or ``None`` when it is one for the general decoder.
+
+    Its known fields are converted to the schema from ``obj`` itself, so the fused path reads
+    exactly the values the general decoder reads; unknown fields (which no quote reads) are
+    left out, at both levels. An envelope with an ``op`` is never taken (a string ``op`` may
+    make it a Betfair message: :func:`~.jsonline.line_format`), nor one whose ``sport_key``,
+    ``data`` or rows are not of the schema."""
+    if type(obj) is not dict or "op" in obj:
+        return None
+    etype = obj.get("type")
+    data = obj.get("data")
+    if type(etype) is not str or etype not in _DATA or type(data) is not list:
+        return None
+    slim: dict[str, Any] = {"type": etype, "data": [
+        {k: v for k, v in row.items() if k in _ROW_NAMES} if type(row) is dict else row for row in data
+    ]}
+    if "sport_key" in obj:
+        slim["sport_key"] = obj["sport_key"]
+    try:
+        return msgspec.convert(slim, Envelope)
+    except Exception:  # a value not of the schema (a string price, a row that is no object, ...)
+        return None
 
 
 def envelope_top(env: Envelope, clock: int) -> int:
@@ -138,15 +211,23 @@ class FusedFrames:
         # line -> side text, one table per line prefix (spread_home, spread_away, total_over, total_under)
         self._sides: tuple[dict[float | int, str], ...] = ({}, {}, {}, {})
 
-    def envelope(self, env: Envelope, line: bytes | str, where: str, skips: SkipLog, out: list[Any]) -> None:
+    def envelope(
+        self, env: Envelope, line: bytes | str, where: str, skips: SkipLog, out: list[Any],
+        rows: list[Any] | None = None,
+    ) -> bool:
+        """Apply ``env`` (decoded from ``line``) into ``out``; ``False`` (nothing done) when it is
+        an ``initial_state`` that resumes its stream (SPEC 8): the caller feeds that one to the
+        general decoder, which drops the rows it has processed. ``rows`` are the envelope's raw
+        rows when the line was decoded the general way (:func:`typed_envelope`), else the line is
+        kept for the resume frontier (:class:`~.frames.LazyRows`, decoded only on a resume)."""
         dec = self.decoder
         etype = env.type
         sk = env.sport_key
         sport = sk if type(sk) is str and sk else dec.sport_key
         if etype == "initial_state" and dec.resuming(sport):
-            # SPEC 8: the decoder drops the rows it has processed; its own path, on the same object
-            out.extend(dec.feed(decode_json(line), skips, where))
-            return
+            # fed by the caller, at the general path's stack depth: a row nested close to the
+            # recursion limit is fingerprinted (frames._fingerprint) as the general path does
+            return False
         data = env.data
         assert not isinstance(data, UnsetType)
         dec.envelopes[etype] = dec.envelopes.get(etype, 0) + 1
@@ -264,7 +345,8 @@ class FusedFrames:
                         append(((eid, book, join_prop(mk, player, "under", text)), p, lu, mk, fline, info))
             if lu > top:
                 top = lu
-        dec.advance(sport, top, LazyRows(line, len(data)))
+        dec.advance(sport, top, LazyRows(line, len(data)) if rows is None else rows)
+        return True
 
 
 def _side(table: dict[float | int, str], prefix: str, line: float | int) -> str:

@@ -22,8 +22,8 @@ from ..core.rules import MAX_ABS_PRICE, MIN_ABS_PRICE
 from ..core.skips import Skip, SkipLog, printable
 from ..formats.frames import FrameDecoder, envelope_clock
 from ..formats.fused import Envelope as TypedEnvelope
-from ..formats.fused import FusedFrames, decode_envelope, envelope_top
-from ..formats.jsonline import SKIPPED, decode_line
+from ..formats.fused import FusedFrames, decode_strict, envelope_top, typed_envelope
+from ..formats.jsonline import SKIPPED, decode_json, decode_line
 from ..formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, TEXT_COLUMNS
 from .files import expand_paths, guarded, lines, open_bytes
 from .recordings import Envelope, Progress, Snapshot, _resolve, open_recordings, read_recording
@@ -170,22 +170,28 @@ def replay(
 
 
 class Frame(NamedTuple):
-    """A vendor envelope the fused path decoded (typed), with its line and position."""
+    """A vendor envelope the fused path decoded (typed), with its line and position; ``obj`` is
+    the line decoded the general way when it was (:func:`~dropengine.formats.fused.typed_envelope`)."""
 
     where: str
     line: bytes
     env: TypedEnvelope
+    obj: Any = None
 
 
 def _fused_frames(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[int, Any]]:
     """The ``frames`` reader (recordings' ``_frames``: same lines, positions, skips and clock),
-    but a line the fused path takes comes as a typed :class:`Frame`."""
+    but a line the fused path takes comes as a typed :class:`Frame`.
+
+    A line the typed schema does not take whole (an unknown field, an odd value, not JSON)
+    is decoded here exactly as ``_frames`` decodes it (same call, same stack depth), so a line
+    the general path skips is skipped alike; its known fields may still make a Frame."""
     name = path.name
     clock = 0
     with open_bytes(path, progress) as fh:
         for lineno, line in lines(fh):
             where = f"{name}:{lineno}"
-            env = decode_envelope(line)
+            env = decode_strict(line)
             if env is not None:
                 clock = envelope_top(env, clock)
                 yield clock, Frame(where, line, env)
@@ -194,7 +200,8 @@ def _fused_frames(path: Path, skips: SkipLog, progress: Progress | None) -> Iter
             if obj is SKIPPED:
                 continue
             clock = envelope_clock(obj, clock)
-            yield clock, Envelope(where, obj)
+            env = typed_envelope(obj)
+            yield clock, (Envelope(where, obj) if env is None else Frame(where, line, env, obj))
 
 
 def _replay_fused(
@@ -226,7 +233,10 @@ def _replay_fused(
     for _, item in merge_by_clock(streams):
         kind = type(item)
         if kind is Frame:
-            apply(item.env, item.line, item.where, skips, batch)
+            obj = item.obj
+            if not apply(item.env, item.line, item.where, skips, batch, None if obj is None else obj["data"]):
+                # a resumed initial_state (SPEC 8): the general decoder's, called as read_quotes calls it
+                batch.extend(decoder.feed(decode_json(item.line) if obj is None else obj, skips, item.where))
         elif kind is Quote:
             batch.append(item)
         elif kind is Envelope:
