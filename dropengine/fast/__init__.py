@@ -66,10 +66,13 @@ def warm_up() -> threading.Thread | None:
     """Start importing numba and loading the cached kernel in a background thread (a caller that
     knows it will detect, e.g. ``replay --engine batch``, overlaps it with reading its input);
     the thread, or ``None`` when the compiled path is not available. Harmless to call twice."""
-    if not available():
+    # only the cheap checks here: the import itself (available()'s) happens in the thread
+    if os.environ.get("DROPENGINE_PURE") == "1" or importlib.util.find_spec("numba") is None:
         return None
 
     def load() -> None:
+        if not available():  # installed but broken: the caller's detect runs pure
+            return
         from . import kernel, signals
 
         kernel.compile_all()
