@@ -65,32 +65,8 @@ OFFSET_MS = 1_234_567  # between the copies of the base recording
 TEXT = ("sport_key", "event_id", "bookmaker", "side", "kind", "market_key", "market", "player",
         "home_team", "away_team", "commence_time")  # fmt: skip
 
-#: The minimal detector a user would write with polars: per key (event, book, side) the previous
-#: price by ``shift().over(key)``, the move in American-odds cents, a 10-cent threshold, the
-#: alerts written to Parquet. No suspensions, stale rows, invalid prices, anchors or signals.
-POLARS_SCRIPT = """
-import sys
-import polars as pl
-
-src, dst = sys.argv[1], sys.argv[2]
-key = ["event_id", "bookmaker", "side"]
-df = pl.read_parquet(src)
-cents = pl.when(pl.col("price") > 0).then(pl.col("price") - 100).otherwise(pl.col("price") + 100)
-alerts = (
-    df.with_columns(cents.alias("_c"))
-    .with_columns(
-        pl.col("price").shift().over(key).alias("prev"),
-        pl.col("_c").shift().over(key).alias("_pc"),
-        pl.col("last_update").shift().over(key).alias("_plu"),
-    )
-    .with_columns((pl.col("_c") - pl.col("_pc")).alias("delta"))
-    .filter(pl.col("delta").abs() >= 10)
-    .select("sport_key", "event_id", "bookmaker", "side", "prev", pl.col("price").alias("new"), "delta",
-            pl.when(pl.col("delta") < 0).then(pl.lit("toward_favorite")).otherwise(pl.lit("toward_dog"))
-            .alias("direction"), "last_update", (pl.col("last_update") - pl.col("_plu")).alias("elapsed_ms"))
-)
-alerts.write_parquet(dst)
-"""
+#: The minimal detector a user would write with polars, as a whole process (one definition).
+POLARS_BASELINE = Path(__file__).with_name("polars_baseline.py")
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -174,7 +150,7 @@ def contestants(src: Path, workdir: Path, before: Path | None, reference: str, t
     if before is not None:
         out["before"] = ([sys.executable, "-m", "dropengine", *replay, "--output", str(workdir / "old.parquet")],
                          {**base_env, "PYTHONPATH": str(before)}, workdir / "old.parquet", before)
-    out["polars"] = ([sys.executable, "-c", POLARS_SCRIPT, str(src), str(workdir / "pl.parquet")], base_env,
+    out["polars"] = ([sys.executable, str(POLARS_BASELINE), str(src), str(workdir / "pl.parquet")], base_env,
                      workdir / "pl.parquet", workdir)
     return out
 

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import polars_baseline  # type: ignore[import-not-found]
 from _report import fmt_rate, load_average, table  # type: ignore[import-not-found]
 from _report import machine as report_machine  # type: ignore[import-not-found]
 
@@ -111,17 +112,7 @@ def build(n: int, seed: int = 7, events: int = 2000, books: int = 10) -> pl.Data
     return frame.with_columns(pl.when(pl.Series(null)).then(None).otherwise(pl.col("price")).alias("price"))
 
 
-def polars_detector(quotes: pl.DataFrame, threshold: float = 10) -> pl.DataFrame:
-    """The minimal detector a polars user writes: per key, the move from the previous price."""
-    key = ["event_id", "bookmaker", "side"]
-    cents = pl.when(pl.col("price") > 0).then(pl.col("price") - 100).otherwise(pl.col("price") + 100)
-    return (
-        quotes.filter(pl.col("price").is_not_null())
-        .with_columns(cents.alias("c"))
-        .with_columns(pl.col("price").shift().over(key).alias("prev"),
-                      (pl.col("c") - pl.col("c").shift().over(key)).alias("delta"))
-        .filter(pl.col("delta").abs() >= threshold)
-    )
+polars_detector = polars_baseline.detect  # the minimal shift().over(key) detector (one definition)
 
 
 def race(n: int, fns: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:

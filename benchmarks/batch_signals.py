@@ -43,6 +43,7 @@ from typing import Any
 
 import msgspec
 import polars as pl
+import polars_baseline  # type: ignore[import-not-found]
 from _report import fmt_rate, load_average, table  # type: ignore[import-not-found]
 from _report import machine as report_machine  # type: ignore[import-not-found]
 from batch_e2e import make_input  # type: ignore[import-not-found]
@@ -66,23 +67,8 @@ _ENC = msgspec.json.Encoder()
 
 
 def polars_detector(df: pl.DataFrame) -> int:
-    """batch_e2e.py's minimal ``shift().over(key)`` detector, in memory (no file I/O)."""
-    key = ["event_id", "bookmaker", "side"]
-    cents = pl.when(pl.col("price") > 0).then(pl.col("price") - 100).otherwise(pl.col("price") + 100)
-    alerts = (
-        df.with_columns(cents.alias("_c"))
-        .with_columns(
-            pl.col("price").shift().over(key).alias("prev"),
-            pl.col("_c").shift().over(key).alias("_pc"),
-            pl.col("last_update").shift().over(key).alias("_plu"),
-        )
-        .with_columns((pl.col("_c") - pl.col("_pc")).alias("delta"))
-        .filter(pl.col("delta").abs() >= 10)
-        .select("sport_key", "event_id", "bookmaker", "side", "prev", pl.col("price").alias("new"), "delta",
-                pl.when(pl.col("delta") < 0).then(pl.lit("toward_favorite")).otherwise(pl.lit("toward_dog"))
-                .alias("direction"), "last_update", (pl.col("last_update") - pl.col("_plu")).alias("elapsed_ms"))
-    )
-    return alerts.height
+    """The minimal ``shift().over(key)`` detector (benchmarks/polars_baseline.py), in memory."""
+    return polars_baseline.detect(df).height
 
 
 def moves_of(frame: pl.DataFrame) -> list[Drop | LineMove]:
