@@ -237,6 +237,8 @@ class _Codec:
 
 _Key = tuple[str, str, str]
 _Tree = dict[str, dict[str, dict[str, "list[Any] | bytes"]]]
+_NO_BOOKS: Final[dict[str, dict[str, list[Any] | bytes]]] = {}
+_NO_SIDES: Final[dict[str, list[Any] | bytes]] = {}
 
 
 class _Keys:
@@ -285,40 +287,59 @@ class _Keys:
                 for s, v in sides.items():
                     yield (e, b, s), (v[2] if type(v) is list else newest(v))  # type: ignore[arg-type]
 
+    def _cold(self, key: _Key) -> bytes | None:
+        """A key's packed state (when it is not hot), or None."""
+        v = self.tree.get(key[0], _NO_BOOKS).get(key[1], _NO_SIDES).get(key[2])
+        return v if type(v) is bytes else None
+
     def newest_of(self, key: _Key) -> int | None:
         """A key's newest time, or None when it is not held."""
         st = self.hot.get(key)
         if st is not None:
             t: int = st[2]
             return t
-        v = self.tree.get(key[0], {}).get(key[1], {}).get(key[2])
-        return None if v is None else self.codec.newest(v)  # type: ignore[arg-type]  # cold: bytes
+        v = self._cold(key)
+        return None if v is None else self.codec.newest(v)
 
     def peek(self, key: _Key) -> list[Any] | None:
         """A key's state without making it hot (a cold key's: an unpacked copy), or None."""
         st = self.hot.get(key)
         if st is not None:
             return st
-        v = self.tree.get(key[0], {}).get(key[1], {}).get(key[2])
-        return None if v is None else self.codec.unpack(v)  # type: ignore[arg-type]  # cold: bytes
+        v = self._cold(key)
+        return None if v is None else self.codec.unpack(v)
 
     def warm(self, key: _Key) -> list[Any] | None:
         """A key that is not hot: its state made a list again (hot), or None when it is unknown."""
-        v = self.tree.get(key[0], {}).get(key[1], {}).get(key[2])
+        books = self.tree.get(key[0])
+        if books is None:
+            return None
+        sides = books.get(key[1])
+        if sides is None:
+            return None
+        side = key[2]
+        v = sides.get(side)
         if v is None:
             return None
-        st = self.codec.unpack(v)  # type: ignore[arg-type]  # not hot, so packed
-        self.tree[key[0]][key[1]][key[2]] = st
+        st = sides[side] = self.codec.unpack(v)  # type: ignore[arg-type]  # not hot, so packed
         self.hot[key] = st
         if len(self.hot) > _HOT_KEYS:
             self.cool(_SPILL)
         return st
 
     def add(self, key: _Key, st: list[Any]) -> None:
-        """A new key (not held), hot; its strings interned (one copy for every key that has them)."""
-        e, b, s = intern(key[0]), intern(key[1]), intern(key[2])
-        self.tree.setdefault(e, {}).setdefault(b, {})[s] = st
-        self.hot[(e, b, s)] = st
+        """A new key (not held), hot. The tree keeps each string once, interned (a side's text is
+        shared by every bookmaker and event that quotes it); the hot dict keeps the caller's key
+        (the next quotes' strings are often the same objects: compared by identity)."""
+        e, b, s = key
+        books = self.tree.get(e)
+        if books is None:
+            books = self.tree[intern(e)] = {}
+        sides = books.get(b)
+        if sides is None:
+            sides = books[intern(b)] = {}
+        sides[intern(s)] = st
+        self.hot[key] = st
         self.held += 1
         if len(self.hot) > _HOT_KEYS:
             self.cool(_SPILL)
