@@ -209,7 +209,7 @@ def measure_alerts(quotes: pl.DataFrame | pl.LazyFrame, cfg: BacktestConfig, opt
     hist = _with_families(accepted_quotes(frame))
     commence = _commence_times(hist)
     hist = hist.join(commence, on="event_id", how="left")
-    alerts = detected.alerts.with_row_index("alert").join(commence, on="event_id", how="left")
+    alerts = _plain_text(detected.alerts).with_row_index("alert").join(commence, on="event_id", how="left")
 
     closes = _closes(hist, cfg.close, cfg.early_close_minutes)
     fair, fair_failed = _fair(closes, cfg.devig)
@@ -256,6 +256,17 @@ def measure_alerts(quotes: pl.DataFrame | pl.LazyFrame, cfg: BacktestConfig, opt
     table = _clv(table, cfg).sort("alert")
     books = frozenset(hist.get_column("bookmaker").unique().to_list())
     return Measured(table, detected.counters, detected.rows, books, fair_failed)
+
+
+def _plain_text(alerts: pl.DataFrame) -> pl.DataFrame:
+    """The alerts' dictionary-encoded text columns as String: the one place the backtest meets
+    the input's encoding. detect keeps a Categorical input column Categorical in its alerts (a
+    dictionary-keyed Parquet file's), while the history (:func:`accepted_quotes`) and every table
+    built here (commence times, closes, devigged markets, takes) are keyed by String, and polars
+    joins no Categorical key with a String one. Cast once here, the per-alert table is the same,
+    types included, whatever the input's encoding (and so is a merge of shards' tables)."""
+    casts = [pl.col(c).cast(pl.String) for c, t in alerts.schema.items() if isinstance(t, (pl.Categorical, pl.Enum))]
+    return alerts.with_columns(casts) if casts else alerts
 
 
 def _warnings(books: frozenset[str], table: pl.DataFrame, cfg: BacktestConfig, fair_failed: int) -> tuple[str, ...]:
