@@ -53,6 +53,7 @@ class AlertWriter:
         self._rows: list[dict[str, Any]] = []
         #: a batch run's alerts table, typed as :meth:`close` types the rows (write_batch)
         self._frame: pl.DataFrame | None = None
+        self._closed = False  # a CSV/Parquet file is written once, by the first close
         self._fh: IO[bytes] | None = None
         if path is None:
             self.kind = "ndjson"
@@ -73,6 +74,10 @@ class AlertWriter:
             raise ConfigError(f"output: cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
     def write(self, alerts: Sequence[Alert]) -> None:
+        if self._frame is not None and alerts:
+            # the file is one table: a batch run's frame cannot be mixed with rows written after it
+            raise ConfigError(f"output: {str(self.path)!r} already holds a whole batch run (write_batch); "
+                              "write the other alerts to another file")
         self.count += len(alerts)
         counts = self.counts
         for a in alerts:
@@ -118,8 +123,9 @@ class AlertWriter:
                 self._fh.close()
             self._fh = None
             return
-        if self.path is None or self.kind not in ("csv", "parquet"):
-            return
+        if self.path is None or self.kind not in ("csv", "parquet") or self._closed:
+            return  # (a second close keeps the file the first one wrote)
+        self._closed = True
         import polars as pl
 
         frame = self._frame
