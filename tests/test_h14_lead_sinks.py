@@ -57,3 +57,17 @@ def test_alerts_after_a_batch_run_are_refused_not_lost(tmp_path: Path, suffix: s
     w.close()
     read = pl.read_csv(out) if suffix == ".csv" else pl.read_parquet(out)
     assert read.height == w.count == 2
+
+
+def test_a_command_module_raising_keyerror_is_no_unknown_command(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """review14 F9: a lazily loaded command whose module raises KeyError on import was reported as
+    'No such command' (Mapping.get swallows the KeyError); now the failure itself shows."""
+    from dropengine.cli.group import _LazyCommands
+
+    (tmp_path / "h14_boom_cmd.py").write_text("raise KeyError('inside the module')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    commands = _LazyCommands({"boom": "h14_boom_cmd:boom"})
+    with pytest.raises(RuntimeError, match="loading the 'boom' command"):
+        commands.get("boom")
+    assert commands.get("nope") is None  # an unknown name is still no command

@@ -47,7 +47,10 @@ class _LazyCommands(MutableMapping[str, click.Command]):
         command = self._loaded.get(name)
         if command is None:
             module, _, attr = self._where[name].partition(":")  # KeyError: no such command
-            command = getattr(importlib.import_module(module, __package__), attr)
+            try:
+                command = getattr(importlib.import_module(module, __package__), attr)
+            except KeyError as exc:  # a bug inside the module, not "No such command" (Mapping.get swallows KeyError)
+                raise RuntimeError(f"loading the {name!r} command ({module}) failed: KeyError {exc}") from exc
             if not isinstance(command, click.Command) or command.name != name:
                 raise TypeError(f"{self._where[name]} is not the {name!r} command")
             self._loaded[name] = command
