@@ -145,7 +145,12 @@ def _fingerprint(row: object) -> bytes:
 
 class LazyRows(NamedTuple):
     """The rows of one envelope the fused path decoded, kept as its line for the resume
-    frontier: decoded into raw rows (as the general path keeps them) only when needed."""
+    frontier: decoded into raw rows (as the general path keeps them) only when needed.
+
+    Only a line the typed schema took whole (:func:`.fused.decode_strict`: no unknown field,
+    scalars only) is kept so: the general decoder takes such a line too, whatever the stack
+    depth, so decoding it here cannot fail and gives the rows the general path holds. A line
+    decoded the general way keeps its decoded rows instead (nothing to decode again)."""
 
     line: bytes | str
     n: int

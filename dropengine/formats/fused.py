@@ -12,15 +12,15 @@ detection step (``DropEngine.observe_prices``). A ``Drop`` is built only on an a
 Everything the typed schema or the checks below do not take goes to the general decoder,
 so alerts, counters and skips (reason and position) are the same as the general path's:
 
-- a line that does not decode against the schema (not JSON, a string or a bool for a price,
-  a non-object row, a text field of another type, ...): the whole line, through
-  :func:`~.jsonline.decode_line` and :meth:`FrameDecoder.feed`;
-- a line with a field the schema does not name. ``msgspec`` skips an unknown field *without
-  validating it* (a number out of range such as ``1e400``, invalid UTF-8: JSON the general
-  decoder rejects as ``bad json``), so the schema forbids unknown fields and such a line is
-  decoded the general way first (:func:`~.jsonline.decode_line`: a ``bad json`` skip, as on
-  the general path), then its known fields are converted to the schema
-  (:func:`typed_envelope`) from the very objects the general path would read;
+- a line the schema does not take whole (not JSON, a field the schema does not name, a value
+  of another type) is decoded the general way (:func:`~.jsonline.decode_line`: its skip is the
+  general path's). The schema forbids unknown fields because ``msgspec`` skips them *without
+  validating them*: a number out of range such as ``1e400``, invalid UTF-8, in a value or a
+  key, is JSON the general decoder rejects (``bad json``). The decoded line's known fields are
+  then converted to the schema (:func:`typed_envelope`), so the fused path reads the very
+  values the general path reads; when they are not of the schema either (a string or a bool
+  for a price, a non-object row, a text field of another type, ...), the whole line goes to
+  :meth:`FrameDecoder.feed`;
 - envelopes other than ``odds_update`` / ``initial_state``, and an ``initial_state`` that
   resumes a stream (SPEC 8, the decoder drops the rows it has seen);
 - a row with anything unusual (``_diff``, a missing or empty identifier, an unknown kind, a
@@ -38,8 +38,8 @@ to the general decoder (:meth:`FusedFrames.envelope` returns ``False``).
 
 Which rows yield which quotes (SPEC 5) is the vendor table :data:`~.vendor.GAME_FIELDS`,
 the side spellings are :mod:`dropengine.core.sides`' and the line text cache is the
-decoder's; ``tests/test_h14_frames_*`` hold this path equal to the general one on
-adversarial streams.
+decoder's; ``tests/test_h14_frames_*`` and ``tests/test_h14_framesfix_*`` hold this path
+equal to the general one on adversarial streams and hostile JSON.
 """
 
 from __future__ import annotations
