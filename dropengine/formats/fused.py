@@ -58,18 +58,19 @@ from .jsonline import decode_json
 from .vendor import GAME_FIELDS
 
 __all__ = [
-    "Envelope", "FusedFrames", "Row", "as_quotes", "decode_envelope", "decode_strict", "envelope_top", "typed_envelope",
+    "Envelope", "FusedFrames", "Row", "StrictEnvelope", "StrictRow", "TypedEnvelope", "as_quotes", "decode_envelope",
+    "decode_strict", "envelope_top", "typed_envelope",
 ]
 
 _Text = str | UnsetType | None
 _Number = int | float | UnsetType | None
 
 
-class Row(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+class Row(msgspec.Struct, gc=False):
     """A vendor row as the fused path takes it (SPEC 5). A field of another type than these
-    makes the line one for the general decoder. An unknown field fails the typed decode too
-    (msgspec would skip it unchecked): such a line is decoded the general way and its rows'
-    known fields converted (:func:`typed_envelope`)."""
+    makes the line one for the general decoder. Unknown fields are ignored here: this is the
+    type rows are converted to from a line decoded the general way (:func:`typed_envelope`);
+    a line's bytes are decoded against :class:`StrictRow`, which forbids them."""
 
     kind: _Text = UNSET
     event_id: _Text = UNSET
@@ -101,22 +102,35 @@ class Row(msgspec.Struct, gc=False, forbid_unknown_fields=True):
                 if value is not UNSET}
 
 
+class StrictRow(Row, gc=False, forbid_unknown_fields=True):
+    """:class:`Row` as a line's bytes are decoded: an unknown field fails the decode, since
+    msgspec skips an unknown field without validating it (a number out of range, invalid
+    UTF-8: JSON the general decoder rejects). Such a line is decoded the general way."""
+
+
 _JSON_NAMES: Final = tuple(f.encode_name for f in msgspec.structs.fields(Row))
-_ROW_NAMES: Final = frozenset(_JSON_NAMES)
 
 
-class Envelope(msgspec.Struct, gc=False, forbid_unknown_fields=True):
-    """An envelope as the fused path takes it: a string ``type``, ``data`` a list of :class:`Row`.
-
-    Unknown fields are forbidden (as in :class:`Row`), so the vendor's other envelope fields
-    are named here, with the types the vendor documents (reference/001: ``timestamp``,
-    ``count``, ``since``, ``truncated``, ``coalesced``), to be validated and dropped; any other
-    field (a Betfair ``op`` included) makes the line one for :func:`typed_envelope`.
-    Only scalars: a line this schema takes is never nested deeper than its rows' fields."""
+class Envelope(msgspec.Struct, gc=False):
+    """An envelope as the fused path takes it: a string ``type``, ``data`` a list of :class:`Row`
+    (unknown fields ignored: the type a line decoded the general way is converted to)."""
 
     type: str
     sport_key: _Text = UNSET
     data: list[Row] | UnsetType = UNSET
+
+
+class StrictEnvelope(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """:class:`Envelope` as a line's bytes are decoded (:func:`decode_strict`), rows as
+    :class:`StrictRow`. Unknown fields are forbidden, so the vendor's other envelope fields are
+    named here with the types the vendor documents (reference/001: ``timestamp``, ``count``,
+    ``since``, ``truncated``, ``coalesced``), to be validated and dropped; any other field (a
+    Betfair ``op`` included) makes the line one for :func:`typed_envelope`. Only scalars: a
+    line this schema takes is never nested deeper than its rows' fields."""
+
+    type: str
+    sport_key: _Text = UNSET
+    data: list[StrictRow] | UnsetType = UNSET
     timestamp: int | UnsetType = UNSET
     count: int | UnsetType = UNSET
     since: int | UnsetType | None = UNSET
@@ -124,13 +138,16 @@ class Envelope(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     coalesced: bool | UnsetType = UNSET
 
 
-_decode = msgspec.json.Decoder(Envelope).decode
+#: What the fused path applies: a line decoded whole, or a line's known fields converted.
+TypedEnvelope = Envelope | StrictEnvelope
+
+_decode = msgspec.json.Decoder(StrictEnvelope).decode
 _DATA: Final = frozenset({"initial_state", "odds_update"})
 # a line held as an int must convert to a float, as the general decoder's float(line) does
 _MAX_INT_LINE: Final = 2**1023
 
 
-def decode_strict(line: bytes | str) -> Envelope | None:
+def decode_strict(line: bytes | str) -> StrictEnvelope | None:
     """The typed envelope of a data line the schema takes whole, or ``None``: then the line is
     decoded the general way (:func:`~.jsonline.decode_line`) and given to :func:`typed_envelope`.
 
@@ -147,7 +164,7 @@ def decode_strict(line: bytes | str) -> Envelope | None:
     return env
 
 
-def decode_envelope(line: bytes | str) -> Envelope | None:
+def decode_envelope(line: bytes | str) -> TypedEnvelope | None:
     """The typed envelope of a data line the fused path takes (:func:`decode_strict`, else the
     line decoded the general way and :func:`typed_envelope`), or ``None``: the general path's line.
     (The replay's reader makes these two steps itself, to record a skip of the second.)"""
@@ -167,27 +184,21 @@ def typed_envelope(obj: Any) -> Envelope | None:
 
     Its known fields are converted to the schema from ``obj`` itself, so the fused path reads
     exactly the values the general decoder reads; unknown fields (which no quote reads) are
-    left out, at both levels. An envelope with an ``op`` is never taken (a string ``op`` may
+    ignored, at both levels. An envelope with an ``op`` is never taken (a string ``op`` may
     make it a Betfair message: :func:`~.jsonline.line_format`), nor one whose ``sport_key``,
     ``data`` or rows are not of the schema."""
     if type(obj) is not dict or "op" in obj:
         return None
     etype = obj.get("type")
-    data = obj.get("data")
-    if type(etype) is not str or etype not in _DATA or type(data) is not list:
+    if type(etype) is not str or etype not in _DATA or type(obj.get("data")) is not list:
         return None
-    slim: dict[str, Any] = {"type": etype, "data": [
-        {k: v for k, v in row.items() if k in _ROW_NAMES} if type(row) is dict else row for row in data
-    ]}
-    if "sport_key" in obj:
-        slim["sport_key"] = obj["sport_key"]
     try:
-        return msgspec.convert(slim, Envelope)
+        return msgspec.convert(obj, Envelope)
     except Exception:  # a value not of the schema (a string price, a row that is no object, ...)
         return None
 
 
-def envelope_top(env: Envelope, clock: int) -> int:
+def envelope_top(env: TypedEnvelope, clock: int) -> int:
     """:func:`~.frames.envelope_clock` of a typed envelope (the newest integer ``last_update``)."""
     assert not isinstance(env.data, UnsetType)
     for row in env.data:
@@ -212,7 +223,7 @@ class FusedFrames:
         self._sides: tuple[dict[float | int, str], ...] = ({}, {}, {}, {})
 
     def envelope(
-        self, env: Envelope, line: bytes | str, where: str, skips: SkipLog, out: list[Any],
+        self, env: TypedEnvelope, line: bytes | str, where: str, skips: SkipLog, out: list[Any],
         rows: list[Any] | None = None,
     ) -> bool:
         """Apply ``env`` (decoded from ``line``) into ``out``; ``False`` (nothing done) when it is

@@ -21,8 +21,7 @@ from ..core.quote import Quote
 from ..core.rules import MAX_ABS_PRICE, MIN_ABS_PRICE
 from ..core.skips import Skip, SkipLog, printable
 from ..formats.frames import FrameDecoder, envelope_clock
-from ..formats.fused import Envelope as TypedEnvelope
-from ..formats.fused import FusedFrames, decode_strict, envelope_top, typed_envelope
+from ..formats.fused import FusedFrames, TypedEnvelope, decode_strict, envelope_top, typed_envelope
 from ..formats.jsonline import SKIPPED, decode_json, decode_line
 from ..formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, TEXT_COLUMNS
 from .files import expand_paths, guarded, lines, open_bytes
@@ -200,8 +199,8 @@ def _fused_frames(path: Path, skips: SkipLog, progress: Progress | None) -> Iter
             if obj is SKIPPED:
                 continue
             clock = envelope_clock(obj, clock)
-            env = typed_envelope(obj)
-            yield clock, (Envelope(where, obj) if env is None else Frame(where, line, env, obj))
+            typed = typed_envelope(obj)
+            yield clock, (Envelope(where, obj) if typed is None else Frame(where, line, typed, obj))
 
 
 def _replay_fused(
