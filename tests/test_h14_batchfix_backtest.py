@@ -113,8 +113,8 @@ def test_run_backtest_is_the_same_for_categorical_keys(tmp_path: Path, quotes: l
     """Invariant: the dictionary encoding of the text columns changes nothing a backtest gives
     (per-alert table with its types, summary, counters, warnings), on adversarial streams with
     every signal option."""
-    options = DetectOptions.build(**{k: (",".join(sorted(v)) if isinstance(v, frozenset) else v)
-                                     for k, v in opts.items()})
+    flags: dict[str, Any] = {k: (",".join(sorted(v)) if isinstance(v, frozenset) else v) for k, v in opts.items()}
+    options = DetectOptions.build(**flags)
     cfg = BacktestConfig(close=close, take=take, sharp=sharp)
     plain = _frame(quotes, tmp_path)
     coded = _categorical(plain)
