@@ -31,8 +31,7 @@ ALL_TYPES = "odds_drop,line_move,steam"
 #: short simulated recording ends before kick-off), takes by other books (as-of joins), a sharp
 #: book, the signal takes and line CLV
 CONFIGS = (
-    ["--close", "last", "--take", "best-other", "--latency-ms", "5000"],
-    ["--close", "last", "--types", ALL_TYPES, "--take", "best-other", "--sharp", "pinnacle"],
+    ["--close", "last", "--types", ALL_TYPES, "--take", "best-other", "--latency-ms", "5000", "--sharp", "pinnacle"],
 )
 
 
