@@ -50,10 +50,22 @@ runs and the output is 0.1's, byte for byte):
   ``line_direction``, ``key_numbers_crossed``, ``written_line``), called per detected move;
 - *cooldown and steam* (SPEC 11-12) are a pass over the detected moves in arrival order (a
   quote's price move before its line move) through the stream engine's own objects,
-  :class:`~dropengine.core.steam.Cooldown` and :class:`~dropengine.core.steam.SteamTracker`:
-  one implementation, not a second one, routed by the engine's own
-  :class:`~dropengine.core.steam.SignalRouter` (cooldown, ``types``, the filter, what counts for
-  steam); :meth:`BatchResult.alert_values` gives the returned alerts as values.
+  :class:`~dropengine.core.steam.Cooldown` and :class:`~dropengine.core.steam.SteamTracker`,
+  routed by the engine's own :class:`~dropengine.core.steam.SignalRouter` (cooldown, ``types``,
+  the filter, what counts for steam); :meth:`BatchResult.alert_values` gives the returned alerts
+  as values.
+
+All of the above is the *pure* path (``accel="pure"``). The *compiled* path (``accel="fast"``, or
+``"auto"`` with numba installed: :mod:`dropengine.fast`) gives the same result (frame, dtypes,
+values, counters, skips; the conformance suite runs on both and hypothesis properties compare
+them on hostile tables) another way, in :func:`_compiled_passes`: the key columns become dense
+integer codes (a Categorical's codes; text encoded once; every rule on text judged once per
+distinct value), the row checks are per-code flags in :func:`_load`'s order of reasons, then ONE
+pass in arrival order (:func:`dropengine.fast.kernel.detect_pass`) does the price and line rules
+of SPEC 3 and 10 for every key, no sort, and cooldown and steam are a second compiled pass over
+the moves (:func:`dropengine.fast.signals.route`, a restatement of ``SignalRouter`` tested equal
+to it; the steams' values are built by :func:`~dropengine.core.steam.steam_alert`). The alert
+columns are then written by the same code as the pure path's (``_alerts``, ``_typed``).
 """
 
 from __future__ import annotations
@@ -117,7 +129,8 @@ class BatchResult:
     """Alerts, the engine-equivalent counters, and rows dropped before detection."""
 
     #: The returned alerts as a table in detection order. With the default types (price drops
-    #: only) exactly 0.1's table (:data:`ALERT_SCHEMA`); with other types the columns are
+    #: only) 0.1's columns (:data:`ALERT_SCHEMA`; text columns Categorical where the input's
+    #: were, String otherwise); with other types the columns are
     #: :func:`~dropengine.core.alerts.alert_fields` of the types (a ``type`` column, each
     #: type's own fields, null where a type has none) and the rows
     #: :func:`~dropengine.core.alerts.alert_row`.
@@ -821,7 +834,7 @@ class _Loaded:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """What :func:`_load` and :func:`_load_codes` compute from the input: the checked schema and
+    """What :func:`_load` and :func:`_compiled_passes` compute from the input: the checked schema and
     the typed working columns as expressions."""
 
     lf: pl.LazyFrame
