@@ -47,30 +47,22 @@ def assert_same(tmp_path: Path, lines: list[bytes]) -> None:
     assert run(path, True) == general
 
 
-@pytest.mark.xfail(strict=True, reason="breaker14b: fused takes a line whose unknown field holds a number out of "
-                                       "range (1e400): the general decoder skips it as bad json")
 @pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1E+999"])
 def test_unknown_field_with_out_of_range_number(tmp_path: Path, number: bytes) -> None:
     assert_same(tmp_path, [FIRST, second(number)])
 
 
-@pytest.mark.xfail(strict=True, reason="breaker14b: fused takes a line whose unknown field holds invalid UTF-8: "
-                                       "the general decoder skips it as bad json")
 @pytest.mark.parametrize("text", [b'"\xff\xfe"', b'"\xc0\xaf"', b'"\xed\xa0\x80"'])  # bad byte, overlong, surrogate
 def test_unknown_field_with_invalid_utf8(tmp_path: Path, text: bytes) -> None:
     assert_same(tmp_path, [FIRST, second(text)])
 
 
-@pytest.mark.xfail(strict=True, reason="breaker14b: fused takes an envelope whose unknown top-level field holds "
-                                       "a number out of range: the general decoder skips it as bad json")
 def test_unknown_envelope_field_with_out_of_range_number(tmp_path: Path) -> None:
     line = (b'{"type":"odds_update","sport_key":"nba","zz":1e400,"data":[{"event_id":"e","bookmaker":"b",'
             b'"last_update":1001,"home_ml":-150}]}')
     assert_same(tmp_path, [FIRST, line])
 
 
-@pytest.mark.xfail(strict=True, reason="breaker14b: fused replay raises msgspec.ValidationError (LazyRows.rows "
-                                       "re-decodes a frontier line the Any decoder rejects) on a reconnect")
 def test_resume_after_a_line_with_an_unknown_out_of_range_number(tmp_path: Path) -> None:
     assert_same(tmp_path, [
         FIRST, second(b"1e400"), b'{"type":"connected","sport_key":"nba"}',
@@ -79,8 +71,6 @@ def test_resume_after_a_line_with_an_unknown_out_of_range_number(tmp_path: Path)
     ])
 
 
-@pytest.mark.xfail(strict=True, reason="breaker14b: fused takes a row whose unknown KEY (field name) is invalid UTF-8: "
-                                       "the general decoder skips the line as bad json")
 def test_unknown_field_name_with_invalid_utf8(tmp_path: Path) -> None:
     line = (b'{"type":"odds_update","sport_key":"nba","data":[{"event_id":"e","bookmaker":"b","last_update":1001,'
             b'"home_ml":-150,"z\xff":1}]}')

@@ -78,10 +78,6 @@ def test_batch_alerts_and_counts_match_stream_on_bad_rows(tmp_path: Path) -> Non
     assert counts and all(line in b[2] for line in counts)
 
 
-@pytest.mark.xfail(strict=True, reason="breaker14a: replay --engine batch on a dictionary-encoded Parquet reports "
-                   "'missing field: rejected by the batch detector' where --engine stream (and bc091f5's batch "
-                   "reader) said 'missing field: event_id: missing' / 'bad time: last_update: -1 is not a unix-ms "
-                   "timestamp'")
 def test_batch_skip_report_matches_stream_on_categorical_parquet(tmp_path: Path) -> None:
     path = _bad_rows_parquet(tmp_path / "bad.parquet")
     s = _run(["replay", "--engine", "stream", str(path)])

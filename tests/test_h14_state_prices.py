@@ -1,4 +1,4 @@
-"""Issue 14: ``DropEngine.observe_prices`` (the fused frames path's entry point) is
+"""Issue 14: ``DropEngine._observe_prices`` (the fused frames path's entry point) is
 ``observe_many`` on the quotes its observation tuples stand for: the same alerts, counters,
 state (snapshot bytes) and event starts, through the one detection loop."""
 
@@ -37,7 +37,7 @@ def test_observe_prices_is_observe_many_on_the_quotes(
     ref, eng = DropEngine(**opts), DropEngine(**opts)
     bounds = sorted({0, len(quotes), *(min(c, len(quotes)) for c in cuts)})
     for lo, hi in itertools.pairwise(bounds):
-        assert eng.observe_prices(items[lo:hi], now) == ref.observe_many(quotes[lo:hi], now)
+        assert eng._observe_prices(items[lo:hi], now) == ref.observe_many(quotes[lo:hi], now)
         assert eng.counters == ref.counters
     assert eng.snapshot() == ref.snapshot()
 
@@ -46,7 +46,7 @@ def test_a_tuple_is_not_a_quote_for_observe_many_and_signals_are_refused() -> No
     q = Quote("nba", "e1", "pin", "h2h_home", -110, 1000)
     with pytest.raises(ConfigError, match=r"quotes\[0\]"):
         DropEngine().observe_many([observation(q)])  # type: ignore[list-item]
-    with pytest.raises(ConfigError, match="observe_prices"):
-        DropEngine(types=frozenset({"odds_drop", "line_move"})).observe_prices([q])
+    with pytest.raises(ConfigError, match="_observe_prices"):
+        DropEngine(types=frozenset({"odds_drop", "line_move"}))._observe_prices([q])
     with pytest.raises(ConfigError, match=r"quotes\[1\]"):
-        DropEngine().observe_prices([q, "x"])  # type: ignore[list-item]
+        DropEngine()._observe_prices([q, "x"])  # type: ignore[list-item]

@@ -80,7 +80,7 @@ _Line = int | float | None
 # current line, price at the anchor line
 _LineRow = tuple[_Name, _Name, _Name, _Line, _Time, _Time, bool, _Line, _Time, _Price, _Price]
 _STEAM_BOOK = tuple[_Name, int, _Time, SteamBook]
-#: One price of the fused frames path (:meth:`DropEngine.observe_prices`): key, price,
+#: One price of the fused frames path (:meth:`DropEngine._observe_prices`): key, price,
 #: last_update, market_key, line, and the row's other fields.
 PriceObservation = tuple[tuple[str, str, str], int | float | None, int, str, float | None, QuoteInfo]
 
@@ -582,7 +582,7 @@ class DropEngine:
             return self._apply_signals(items, now_ms)
         return self._detect(items, now_ms, None)  # type: ignore[return-value]  # list is invariant
 
-    def observe_prices(self, items: Iterable[Quote | PriceObservation], now_ms: int | None = None) -> list[Drop]:
+    def _observe_prices(self, items: Iterable[Quote | PriceObservation], now_ms: int | None = None) -> list[Drop]:
         """Apply the price observations of the fused frames path (:mod:`dropengine.formats`) in
         order: each a :class:`Quote` or a tuple ``(key, price, last_update, market_key, line, info)``
         standing for ``Quote(info.sport_key, *key, price, last_update, info.kind, market_key,
@@ -594,7 +594,7 @@ class DropEngine:
         public way in. Only for an engine without signals (``options.signals`` false).
         """
         if self._signals:
-            raise ConfigError("observe_prices: only for an engine detecting price drops alone (no signals)")
+            raise ConfigError("_observe_prices: only for an engine detecting price drops alone (no signals)")
         if now_ms is not None and (type(now_ms) is not int or now_ms < 0):
             raise ConfigError(f"now_ms: {short_repr(now_ms)} must be a non-negative integer (unix ms) or None")
         return self._detect(items, now_ms, None, True)
@@ -609,7 +609,7 @@ class DropEngine:
         """The price detection loop (SPEC 3), the one implementation of it. With ``raw`` (the
         signals' loop), every detection goes to ``raw`` with its quote's position, before the
         filter, and nothing is returned or counted as an alert. With ``trusted``
-        (:meth:`observe_prices`) an item may also be an observation tuple."""
+        (:meth:`_observe_prices`) an item may also be an observation tuple."""
         # Every constant and decision comes from .rules; the formulas are inlined (no call per
         # quote), each marked with the rules function it is. test_h11_rules_engine checks them.
         cfg = self.config
@@ -638,7 +638,7 @@ class DropEngine:
         quote_type = Quote
         try:
             for q in items:
-                # A Quote is the common item and costs one type test, as before observe_prices;
+                # A Quote is the common item and costs one type test, as before _observe_prices;
                 # ``info`` is where an alert's row fields come from (the quote itself, or the
                 # observation's QuoteInfo), ``mk``/``line`` the rest of an observation.
                 if type(q) is quote_type:

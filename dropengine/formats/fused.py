@@ -7,7 +7,7 @@ replay's time. Here the line is decoded by ``msgspec`` against a typed schema (:
 ``UNSET`` for an absent field: absent and null differ for prices), and each price of a row
 becomes a light observation ``(key, price, last_update, market_key, line, info)`` with one
 :class:`~dropengine.core.quote.QuoteInfo` per row, which the engine applies through its one
-detection step (``DropEngine.observe_prices``). A ``Drop`` is built only on an alert.
+detection step (``DropEngine._observe_prices``). A ``Drop`` is built only on an alert.
 
 Everything the typed schema or the checks below do not take goes to the general decoder,
 so alerts, counters and skips (reason and position) are the same as the general path's:
@@ -212,7 +212,7 @@ class FusedFrames:
     """Applies typed envelopes to a :class:`FrameDecoder`'s state, producing observations.
 
     :meth:`envelope` appends to ``out`` the observations of the envelope's prices (tuples for
-    ``DropEngine.observe_prices``) and the :class:`Quote` objects of the rows the general
+    ``DropEngine._observe_prices``) and the :class:`Quote` objects of the rows the general
     decoder decoded, in row and field order: the order of the general path's quotes.
     """
 

@@ -26,7 +26,7 @@ from ..formats.jsonline import SKIPPED, decode_json, decode_line
 from ..formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, TEXT_COLUMNS
 from .files import expand_paths, guarded, lines, open_bytes
 from .recordings import Envelope, Progress, Snapshot, _resolve, open_recordings, read_recording
-from .tables import needs_float, parquet_quote_table, plain_parquet_schema
+from .tables import needs_float, parquet_quote_table, plain_parquet_schema, rejected_detail
 
 if TYPE_CHECKING:  # polars loads only when the batch path is used
     import polars as pl
@@ -227,7 +227,7 @@ def _replay_fused(
     decoder = FrameDecoder()
     frames = FusedFrames(decoder)
     apply = frames.envelope
-    observe = engine.observe_prices
+    observe = engine._observe_prices
     batch: list[Any] = []
     for _, item in merge_by_clock(streams):
         kind = type(item)
@@ -285,7 +285,7 @@ def replay_batch(
     # judged an invalid price is the engine's `invalid` count, as on the stream engine
     rejected = result.rejected.filter(result.rejected.get_column("reason").is_in(list(result.skipped)))
     for row, reason in rejected.head(max(0, st.skips.keep - len(st.skips.first))).iter_rows():
-        st.skips.first.append(Skip(printable(where(row)), reason, "rejected by the batch detector"))
+        st.skips.first.append(Skip(printable(where(row)), reason, rejected_detail(table, row, reason)))
     for reason, n in result.skipped.items():
         st.skips.counts[reason] = st.skips.counts.get(reason, 0) + n
     st.quotes = max(0, st.quotes - sum(result.skipped.values()))  # rows the detector rejected were not usable
