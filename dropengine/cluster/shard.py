@@ -57,6 +57,7 @@ from ..io.tables import (
     parquet_clock,
     parquet_position,
     plain_parquet_schema,
+    rejected_detail,
     table_lacks_columns,
 )
 from .inputs import expand_parquet_dirs
@@ -190,9 +191,13 @@ def _detect_task(source: Source, shard: int, events: list[str], options: DetectO
     frame, keys = _split_keys(shard_frame(source, shard, events))
     res = detect_counted(frame, options, timestamp_column="_now" if "_now" in frame.columns else None)
     rejected = res.rejected.filter(pl.col("reason").is_in(list(res.skipped))).head(keep)
+    # the row reader's message, as one process's report gives it (only the worker holds the rows)
+    message = pl.Series("message", [rejected_detail(frame, row, reason) for row, reason in
+                                    rejected.select("row", "reason").iter_rows()], dtype=pl.String)
     return _DetectPart(
         shard, res.alerts, res.values, res.price_types, keys[res.rows], res.counters, res.skipped,
-        pl.concat([keys[rejected.get_column("row")], rejected.select("reason")], how="horizontal"),
+        pl.concat([keys[rejected.get_column("row")], rejected.select("reason"), message.to_frame()],
+                  how="horizontal"),
     )
 
 
@@ -461,8 +466,8 @@ def detect_sharded(
     counters = _sum_counters([p.counters for p in parts])
     # as replay_batch: rows the detector set aside before detection are skips, in input order
     rejected = pl.concat([p.rejected for p in parts]).sort(list(ORDER_KEY), maintain_order=True)
-    for _, f, r, reason in rejected.head(max(0, st.skips.keep - len(st.skips.first))).iter_rows():
-        st.skips.first.append(Skip(printable(prep.where(f, r)), reason, "rejected by the batch detector"))
+    for _, f, r, reason, message in rejected.head(max(0, st.skips.keep - len(st.skips.first))).iter_rows():
+        st.skips.first.append(Skip(printable(prep.where(f, r)), reason, message))
     for reason, count in skipped.items():
         st.skips.counts[reason] = st.skips.counts.get(reason, 0) + count
     st.quotes = max(0, st.quotes - sum(skipped.values()))
