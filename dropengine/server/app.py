@@ -139,6 +139,48 @@ class _Tracked:
 
 
 
+class _Hold:
+    """One stream's hold on the server: its connection slot and subscription, released once
+    however the stream ends; a cut (a client that stopped reading: its queue overflowed, or a
+    send timed out) counted once, the hold released, ``stop`` called and the socket closed now,
+    unread data dropped. The client resumes from its last id when it reads again."""
+
+    __slots__ = ("_server", "_slot", "_sub", "_transport", "cut_done", "released", "stop")
+
+    def __init__(self, server: StreamServer, request: Request, slot: str,
+                 sub: Callable[[], Subscriber | None]) -> None:
+        self._server = server
+        self._slot = slot
+        self._sub = sub
+        self._transport = request.scope.get(_TRANSPORT)
+        self.released = self.cut_done = False
+        self.stop: Callable[[], None] = lambda: None
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        sub = self._sub()
+        if sub is not None:
+            self._server.hub.unsubscribe(sub)
+        self._server._release_slot(self._slot)
+
+    def cut(self) -> None:
+        if self.cut_done:
+            return
+        self.cut_done = True
+        self._server.metrics.slow_clients_cut += 1
+        self.release()
+        self.stop()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+    def timed_out(self) -> None:
+        self._server.metrics.send_timeouts += 1
+        self.cut()
+
+
 class StreamServer:
     """The HTTP side of a server over a :class:`~dropengine.server.hub.Hub`: routes, keys and
     their caps, the per-connection SSE stream (filters, heartbeats, resume, slow clients cut),
@@ -276,41 +318,12 @@ class StreamServer:
     def _lean_stream(self, request: Request, req: StreamRequest, slot: str) -> Response:
         """The response of :mod:`.stream` (one shared fan-out, no task group, direct writes)."""
         hub = self.hub
-        released = cut = False
         stream: SSEStream | None = None
-
-        def release() -> None:  # once, however the stream ends
-            nonlocal released
-            if released:
-                return
-            released = True
-            if stream is not None and stream.sub is not None:
-                hub.unsubscribe(stream.sub)
-            self._release_slot(slot)
-
-        def cut_off() -> None:
-            """A client that stopped reading (its queue overflowed, or a send timed out):
-            counted once, its slot freed and its socket closed now, unread data dropped.
-            It resumes from its last id when it reads again."""
-            nonlocal cut
-            if cut:
-                return
-            cut = True
-            self.metrics.slow_clients_cut += 1
-            release()
-            if stream is not None:
-                stream.end()
-            transport = request.scope.get(_TRANSPORT)
-            if transport is not None and not transport.is_closing():
-                transport.abort()
-
-        def timed_out() -> None:
-            self.metrics.send_timeouts += 1
-            cut_off()
-
+        hold = _Hold(self, request, slot, lambda: None if stream is None else stream.sub)
         stream = SSEStream(hub, self._fanout, heartbeat_s=req.heartbeat_s,
-                           send_timeout_s=self.config.send_timeout_s, cut=cut_off, timed_out=timed_out,
-                           release=release)
+                           send_timeout_s=self.config.send_timeout_s, cut=hold.cut, timed_out=hold.timed_out,
+                           release=hold.release)
+        hold.stop = stream.end
         catch_up = self._catch_up(req, stream.notify)
         sub: Subscriber | None = None
         if catch_up is None:  # subscribed now, atomically with the backlog from the ring
@@ -327,38 +340,15 @@ class StreamServer:
         wake = asyncio.Event()
         stop = _Stop(wake)
         loop = asyncio.get_running_loop()
-        released = cut = False
         sub: Subscriber | None = None
-
-        def release() -> None:  # once, however the stream ends
-            nonlocal released
-            if released:
-                return
-            released = True
-            if sub is not None:
-                hub.unsubscribe(sub)
-            self._release_slot(slot)
-
-        def cut_off() -> None:
-            nonlocal cut
-            if cut:
-                return
-            cut = True
-            self.metrics.slow_clients_cut += 1
-            release()
-            wake.set()
-            transport = request.scope.get(_TRANSPORT)
-            if transport is not None and not transport.is_closing():
-                transport.abort()
+        hold = _Hold(self, request, slot, lambda: sub)
+        hold.stop = wake.set
+        release, cut_off, timed_out = hold.release, hold.cut, hold.timed_out
 
         def notify() -> None:
             wake.set()
-            if sub is not None and sub.overflowed and not cut:
+            if sub is not None and sub.overflowed and not hold.cut_done:
                 loop.call_soon(cut_off)  # not inside the hub's fan-out loop
-
-        def timed_out() -> None:
-            self.metrics.send_timeouts += 1
-            cut_off()
 
         reset: str | None = None
         catch_up = self._catch_up(req, notify)
@@ -376,7 +366,7 @@ class StreamServer:
                         yield item
                     else:
                         sub, reset = item
-                if released:  # (cut or ended while reading: nothing to register)
+                if hold.released:  # (cut or ended while reading: nothing to register)
                     if sub is not None:
                         hub.unsubscribe(sub)
                     return
