@@ -35,10 +35,13 @@ ALLOWED_LAYERS: dict[str, frozenset[str]] = {
     "mock": frozenset({"core", "formats", "io", "mock"}),
     "bus": frozenset({"core", "formats", "io", "live", "bus"}),
     "cluster": frozenset({"core", "formats", "analysis", "io", "cluster"}),
-    "server": frozenset({"core", "formats", "analysis", "io", "live", "bus", "server"}),
+    "deliver": frozenset({"core", "formats", "io", "deliver"}),
+    "client": frozenset({"core", "formats", "live", "client"}),
+    "server": frozenset({"core", "formats", "analysis", "io", "live", "bus", "deliver", "server"}),
     "cli": frozenset({"core", "formats", "fast", "analysis", "io", "sim", "live", "bus", "cluster", "server", "mock",
-                      "cli", "top"}),
-    "top": frozenset({"core", "formats", "analysis", "io", "top"}),
+                      "deliver", "client", "cli", "top"}),
+    # live: dropengine.watch loads dropengine.live.watch on first use only (HEAVY below holds that)
+    "top": frozenset({"core", "formats", "analysis", "io", "live", "top"}),
 }
 
 #: Third-party libraries by layer; anything else outside the standard library is refused.
@@ -54,7 +57,10 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "mock": frozenset({"msgspec", "typing_extensions", "starlette", "sse_starlette", "uvicorn"}),
     "bus": frozenset({"msgspec", "typing_extensions", "nats"}),
     "cluster": frozenset({"msgspec", "typing_extensions", "polars", "numpy", "dask", "distributed"}),
-    "server": frozenset({"msgspec", "typing_extensions", "polars", "starlette", "sse_starlette", "uvicorn", "httpx"}),
+    "deliver": frozenset({"msgspec", "typing_extensions", "httpx"}),
+    "client": frozenset({"msgspec", "typing_extensions", "httpx", "httpx_sse"}),
+    "server": frozenset({"msgspec", "typing_extensions", "polars", "starlette", "sse_starlette", "uvicorn", "httpx",
+                         "prometheus_client"}),
     "cli": frozenset({"msgspec", "typing_extensions", "click", "rich", "polars", "uvicorn", "httpx"}),
     "top": frozenset({"msgspec", "typing_extensions"}),
 }
