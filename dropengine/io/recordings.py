@@ -53,6 +53,7 @@ from .files import (
     spool,
     suffix_of,
 )
+from .inputs import DEFAULT_INPUTS, InputOptions
 from .tables import looks_like_csv_header, read_quote_table, table_lacks_columns
 
 __all__ = [
@@ -93,10 +94,11 @@ class Snapshot(NamedTuple):
 
 Item = Quote | Envelope | Snapshot
 Stream = Iterator[tuple[int, Item]]
-Reader = Callable[[Path, SkipLog, "Progress | None"], Stream]
+#: ``reader(path, skips, progress, inputs)``: every reader sees the user's input choices
+Reader = Callable[[Path, SkipLog, "Progress | None", InputOptions], Stream]
 
 
-def _frames(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
+def _frames(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions) -> Stream:
     name = path.name
     clock = 0
     with open_bytes(path, progress) as fh:
@@ -109,7 +111,7 @@ def _frames(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
             yield clock, Envelope(where, obj)
 
 
-def _sse(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
+def _sse(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions) -> Stream:
     name = path.name
     parser = SSEParser()
     utf8 = codecs.getincrementaldecoder("utf-8")("replace")
@@ -130,7 +132,7 @@ def _sse(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
         skips.add(f"{name}:EOF", "partial event", "the capture ends inside an event; it was discarded")
 
 
-def _theoddsapi(path: Path, skips: SkipLog, progress: Progress | None) -> Stream:
+def _theoddsapi(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions) -> Stream:
     """A ``.json`` file is one document (possibly pretty-printed); anything else is NDJSON.
 
     A ``.json`` file is read whole and closed before its snapshot is yielded: a directory
@@ -156,6 +158,10 @@ def _snapshots(docs: Iterator[tuple[str, bytes]], name: str, skips: SkipLog) -> 
             yield snap[0], Snapshot(*snap)
 
 
+def _quotes(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions) -> Stream:
+    return read_quote_table(path, skips, progress)
+
+
 class RecordingFormat(NamedTuple):
     """One recording format: its name, the extensions that name it (after any compression
     extension; a file with another one is told by its lines), and its reader."""
@@ -170,7 +176,7 @@ REGISTRY: Final[dict[str, RecordingFormat]] = {
     f.name: f for f in (
         RecordingFormat("frames", (), _frames),
         RecordingFormat("sse", (".sse", ".event-stream"), _sse),
-        RecordingFormat("quotes", (".parquet", ".csv"), read_quote_table),
+        RecordingFormat("quotes", (".parquet", ".csv"), _quotes),
         RecordingFormat("theoddsapi", (), _theoddsapi),
     )
 }
@@ -270,9 +276,15 @@ def detect_format(path: str | Path) -> str:
 
 
 def open_recordings(
-    paths: list[Path], fmt: str, skips: SkipLog, progress: Progress | None = None
+    paths: list[Path],
+    fmt: str,
+    skips: SkipLog,
+    progress: Progress | None = None,
+    *,
+    inputs: InputOptions = DEFAULT_INPUTS,
 ) -> tuple[dict[str, str], list[Stream]]:
-    """Every file of ``paths`` (directories expanded) as a stream, with its format.
+    """Every file of ``paths`` (directories expanded) as a stream, with its format;
+    ``inputs`` (odds format, Betfair price, mapping) goes to every reader.
 
     Formats are detected first, before anything is read. A file that cannot be read or
     told is one whole-file skip (its format shows as ``skipped``) and the others go on;
@@ -287,7 +299,7 @@ def open_recordings(
             continue
         p, f = resolved
         formats[str(given)] = f
-        streams.append(read_recording(p, f, skips, progress))
+        streams.append(read_recording(p, f, skips, progress, inputs=inputs))
     return formats, streams
 
 
@@ -306,8 +318,16 @@ def _resolve(path: Path, fmt: str, skips: SkipLog) -> tuple[Path, str] | None:
     return p, fmt
 
 
-def read_recording(path: str | Path, fmt: str, skips: SkipLog, progress: Progress | None = None) -> Stream:
-    """Yield ``(clock_ms, item)`` for one recording in ``fmt`` (``auto`` detects it).
+def read_recording(
+    path: str | Path,
+    fmt: str,
+    skips: SkipLog,
+    progress: Progress | None = None,
+    *,
+    inputs: InputOptions = DEFAULT_INPUTS,
+) -> Stream:
+    """Yield ``(clock_ms, item)`` for one recording in ``fmt`` (``auto`` detects it);
+    ``inputs`` carries the user's choices about the data (:class:`InputOptions`).
 
     A file that cannot be read or told is a whole-file skip in ``skips`` (nothing yielded).
     """
@@ -320,4 +340,4 @@ def read_recording(path: str | Path, fmt: str, skips: SkipLog, progress: Progres
     if resolved is None:
         return iter(())
     p, fmt = resolved
-    return guarded(p, REGISTRY[fmt].read(p, skips, progress), skips)
+    return guarded(p, REGISTRY[fmt].read(p, skips, progress, inputs), skips)
