@@ -25,6 +25,7 @@ from ..formats.fused import FusedFrames, TypedEnvelope, decode_strict, envelope_
 from ..formats.jsonline import SKIPPED, decode_json, decode_line
 from ..formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, TEXT_COLUMNS
 from .files import expand_paths, guarded, lines, open_bytes
+from .inputs import DEFAULT_INPUTS, InputOptions
 from .recordings import Envelope, Progress, Snapshot, _resolve, open_recordings, read_recording
 from .tables import needs_float, parquet_quote_table, plain_parquet_schema, rejected_detail
 
@@ -95,6 +96,7 @@ def read_quotes(
     progress: Progress | None = None,
     *,
     line_only: bool = False,
+    inputs: InputOptions = DEFAULT_INPUTS,
 ) -> Iterator[tuple[list[Quote], int | None]]:
     """Batches of quotes in replay order, each with the ``now_ms`` that stamps its alerts.
 
@@ -105,7 +107,8 @@ def read_quotes(
     ``None`` (alerts carry their quote's ``last_update``) except for a The Odds API
     snapshot, whose alerts carry its fetch time. Formats are detected before anything is
     read, so a path that does not exist fails fast with :class:`ConfigError`; a file that
-    cannot be read or told is a whole-file skip and the others are read.
+    cannot be read or told is a whole-file skip and the others are read. ``inputs`` says how
+    to read them (odds format, column mapping, Betfair quote price).
     """
     if not paths:
         raise ConfigError("paths: give at least one recording")
@@ -147,6 +150,7 @@ def replay(
     progress: Progress | None = None,
     *,
     fused: bool = True,
+    inputs: InputOptions = DEFAULT_INPUTS,
 ) -> Iterator[Alert]:
     """Yield the alerts of ``paths`` (see :func:`read_quotes`) in detection order, of the
     types the engine's options ask for (line-only observations are decoded when they
@@ -161,10 +165,11 @@ def replay(
     the same alerts, counters and skips.
     """
     if fused and type(engine) is DropEngine and not engine.options.signals:
-        yield from _replay_fused(paths, engine, fmt, stats, progress)
+        yield from _replay_fused(paths, engine, fmt, stats, progress, inputs)
         return
     observe = engine.observe_many
-    for batch, stamp in read_quotes(paths, fmt, stats, progress, line_only=engine.options.detects_lines):
+    for batch, stamp in read_quotes(paths, fmt, stats, progress, line_only=engine.options.detects_lines,
+                                    inputs=inputs):
         yield from observe(batch, stamp)
 
 
@@ -204,7 +209,8 @@ def _fused_frames(path: Path, skips: SkipLog, progress: Progress | None) -> Iter
 
 
 def _replay_fused(
-    paths: Sequence[str | Path], engine: DropEngine, fmt: str, stats: ReplayStats | None, progress: Progress | None
+    paths: Sequence[str | Path], engine: DropEngine, fmt: str, stats: ReplayStats | None, progress: Progress | None,
+    inputs: InputOptions,
 ) -> Iterator[Alert]:
     """:func:`replay` with the fused frames path (an engine detecting price drops only)."""
     if not paths:
@@ -265,6 +271,8 @@ def replay_batch(
     fmt: str = "auto",
     stats: ReplayStats | None = None,
     progress: Progress | None = None,
+    *,
+    inputs: InputOptions = DEFAULT_INPUTS,
     **detect_args: Any,
 ) -> BatchResult:
     """The alerts of ``paths`` through the columnar path (:func:`dropengine.analysis.batch.detect`).
@@ -279,7 +287,7 @@ def replay_batch(
     st = stats if stats is not None else ReplayStats()
     keywords = dict(detect_args)
     options = resolve(keywords.pop("options", None), keywords)
-    table, where = load_table(paths, fmt, st, progress, line_only=options.detects_lines)
+    table, where = load_table(paths, fmt, st, progress, line_only=options.detects_lines, inputs=inputs)
     result = detect_counted(table, options, timestamp_column="_now" if "_now" in table.columns else None)
     # rows the detector dropped before detection are skips, as a reader's are; a row it
     # judged an invalid price is the engine's `invalid` count, as on the stream engine
@@ -299,6 +307,7 @@ def load_table(
     progress: Progress | None = None,
     *,
     line_only: bool = False,
+    inputs: InputOptions = DEFAULT_INPUTS,
 ) -> tuple[pl.DataFrame, Callable[[int], str]]:
     """All quotes of ``paths`` as one table in replay order, and a row -> position function.
 
@@ -313,18 +322,20 @@ def load_table(
     if not paths:
         raise ConfigError("paths: give at least one recording")
     files = [Path(p) for p in paths]
-    if (all(p.is_file() and p.name.lower().endswith(".parquet") for p in files) and fmt in ("auto", "quotes")
+    if (inputs == DEFAULT_INPUTS and fmt in ("auto", "quotes")
+            and all(p.is_file() and p.name.lower().endswith(".parquet") for p in files)
             and all(plain_parquet_schema(p) for p in files)):
         for p in files:
             st.formats[str(p)] = "quotes"
         table, where = parquet_quote_table(files, st.skips, progress)
         st.quotes = table.height
         return table, where
-    return _decoded_table(paths, fmt, st, progress, line_only)
+    return _decoded_table(paths, fmt, st, progress, line_only, inputs)
 
 
 def _decoded_table(
-    paths: Sequence[str | Path], fmt: str, st: ReplayStats, progress: Progress | None, line_only: bool
+    paths: Sequence[str | Path], fmt: str, st: ReplayStats, progress: Progress | None, line_only: bool,
+    inputs: InputOptions,
 ) -> tuple[pl.DataFrame, Callable[[int], str]]:
     """The quotes of the streaming readers as one table. The price column is Int64 while
     every price is an int within int64, else Float64 with :data:`PRICE_INT_COLUMN` saying
@@ -338,7 +349,7 @@ def _decoded_table(
     is_int: list[bool] = []
     marks: list[bool] = []  # the line-only observations (SPEC 10)
     all_int64 = True
-    for batch, stamp in read_quotes(paths, fmt, st, progress, line_only=line_only):
+    for batch, stamp in read_quotes(paths, fmt, st, progress, line_only=line_only, inputs=inputs):
         for q in batch:
             marks.append(q.line_only)
             for c in QUOTE_COLUMNS:

@@ -25,6 +25,7 @@ from ..core.skips import SkipLog
 from ..formats.jsonline import SKIPPED, decode_line
 from ..formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, REQUIRED_COLUMNS, quote_from_row, table_row
 from .files import PARQUET_MAGIC, READ_ERRORS, Progress, close_writer, lines, open_bytes, open_writer, suffix_of
+from .inputs import DEFAULT_INPUTS, InputOptions
 
 if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
     import polars as pl
@@ -92,8 +93,11 @@ def _header_delimiter(line: str) -> str | None:
     return None
 
 
-def read_quote_table(path: Path, skips: SkipLog, progress: Progress | None = None) -> Stream:
-    """Yield ``(last_update, Quote)`` for each usable row of a CSV, Parquet or NDJSON table."""
+def read_quote_table(
+    path: Path, skips: SkipLog, progress: Progress | None = None, *, inputs: InputOptions = DEFAULT_INPUTS
+) -> Stream:
+    """Yield ``(last_update, Quote)`` for each usable row of a CSV, Parquet or NDJSON table,
+    read as ``inputs`` says (the odds format of its prices)."""
     suffix = _table_kind(path)
     if suffix == ".csv":
         return _row_quotes(_csv_rows(path, skips, progress), skips)
