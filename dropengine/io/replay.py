@@ -113,7 +113,7 @@ def read_quotes(
     if not paths:
         raise ConfigError("paths: give at least one recording")
     st = stats if stats is not None else ReplayStats()
-    formats, streams = open_recordings([Path(p) for p in paths], fmt, st.skips, progress)
+    formats, streams = open_recordings([Path(p) for p in paths], fmt, st.skips, progress, inputs=inputs)
     st.formats.update(formats)
     decoder = FrameDecoder(line_only=line_only)
     batch: list[Quote] = []
@@ -229,7 +229,7 @@ def _replay_fused(
         if f == "frames":
             streams.append(guarded(p, _fused_frames(p, skips, progress), skips))
         else:
-            streams.append(read_recording(p, f, skips, progress))
+            streams.append(read_recording(p, f, skips, progress, inputs=inputs))
     decoder = FrameDecoder()
     frames = FusedFrames(decoder)
     apply = frames.envelope
