@@ -159,7 +159,7 @@ def _snapshots(docs: Iterator[tuple[str, bytes]], name: str, skips: SkipLog) -> 
 
 
 def _quotes(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions) -> Stream:
-    return read_quote_table(path, skips, progress)
+    return read_quote_table(path, skips, progress, inputs=inputs)
 
 
 class RecordingFormat(NamedTuple):
