@@ -105,8 +105,8 @@ def test_a_signal_to_the_process_group_during_saves_is_a_clean_stop(tmp_path: Pa
 
         def saves() -> int:
             text = httpx.get(url + "/metrics", timeout=5).text
-            return int(next(ln.split()[1] for ln in text.splitlines()
-                            if ln.startswith("dropengine_state_saves_total")))
+            return int(float(next(ln.split()[1] for ln in text.splitlines()
+                                  if ln.startswith("dropengine_state_saves_total"))))
 
         _wait(lambda: saves() >= 5, 60, "five periodic saves")
         high = parse_cursor(httpx.get(url + "/healthz", timeout=5).json()["high_water"])
@@ -194,7 +194,7 @@ def test_a_full_disk_keeps_serve_serving_with_one_line(tmp_path: Path) -> None:
 
         def metric(name: str) -> int:
             text = httpx.get(url + "/metrics", timeout=5).text
-            return int(next(ln.split()[1] for ln in text.splitlines() if ln.startswith(name + " ")))
+            return int(float(next(ln.split()[1] for ln in text.splitlines() if ln.startswith(name + " "))))
 
         _wait(lambda: metric("dropengine_state_save_failures_total") >= 5, 60, "five failed saves")
         produced = metric("dropengine_alerts_produced_total")

@@ -101,7 +101,8 @@ class Serve:
 
     def saves(self) -> int:
         text = httpx.get(self.url + "/metrics", timeout=5).text
-        return int(next(ln.split()[1] for ln in text.splitlines() if ln.startswith("dropengine_state_saves_total")))
+        return int(float(next(ln.split()[1] for ln in text.splitlines()
+                              if ln.startswith("dropengine_state_saves_total"))))
 
 
 class Client:

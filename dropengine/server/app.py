@@ -30,14 +30,16 @@ import contextlib
 import gc
 import logging
 import os
+import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, Final
 
+from prometheus_client.registry import Collector
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -46,12 +48,15 @@ from ..core.errors import ConfigError
 from ..core.keys import TIERS, KeyRecord
 from .hub import Hub, Subscriber, reset_frame, sse_frame
 from .ingest import Metrics, ServeConfig, Source
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import exposition, server_registry
 from .page import PAGE_HTML
 from .params import ParamError, StreamRequest, parse_request, steam_echo
 from .persistence import Persistence
 from .stream import CYCLE_KEY, Fanout, SSEStream
 
-__all__ = ["DropServer", "Metrics", "ServeConfig", "Source", "StreamServer"]
+__all__ = ["CORS_HEADERS", "CORS_METHODS", "DropServer", "Metrics", "ServeConfig", "Source", "StreamServer",
+           "cors_origins"]
 
 #: What a deferred subscription (:meth:`StreamServer._catch_up`) yields: frames to send first
 #: (alerts read from a log, resets), then once the subscriber and its up-front reset reason;
@@ -62,6 +67,32 @@ log = logging.getLogger("dropengine.serve")
 
 #: The SSE responses a server can stream with (:attr:`StreamServer.sse_response`).
 SSE_RESPONSES = ("lean", "sse-starlette")
+
+#: CORS (:meth:`StreamServer.allow_origins`): the methods of every route, the request headers a
+#: cross-origin client may send (the key, a resume cursor, EventSource's cache control), and
+#: how long a browser may cache a preflight answer.
+CORS_METHODS: Final = ("GET", "HEAD", "OPTIONS")
+CORS_HEADERS: Final = ("X-API-Key", "Last-Event-ID", "Cache-Control", "Accept")
+CORS_MAX_AGE_S: Final = 600
+_ORIGIN: Final = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
+
+
+def cors_origins(values: Sequence[str]) -> tuple[str, ...]:
+    """The CORS origins ``values`` name, checked: ``*`` (any origin; then alone) or origins as a
+    browser sends them in ``Origin`` (``scheme://host[:port]``, http or https, no path, no
+    trailing slash: such an entry would never match, so it is refused). Duplicates dropped;
+    :class:`ConfigError` naming ``cors_origin`` and the value otherwise."""
+    out: list[str] = []
+    for value in values:
+        text = value.strip()
+        if text == "*":
+            return ("*",)
+        if not _ORIGIN.fullmatch(text):
+            raise ConfigError(f"cors_origin: {value!r} is not * or an origin such as https://example.com "
+                              f"(scheme://host[:port], no path or trailing slash)")
+        if text not in out:
+            out.append(text)
+    return tuple(out)
 
 
 def _now_ms() -> int:
@@ -218,6 +249,10 @@ class StreamServer:
         )
         #: The ASGI app to serve (uvicorn): the routes above, plus the transport hook.
         self.app = _WithTransport(self.starlette)
+        #: This server's own prometheus-client registry (``/metrics``; never the global one).
+        self.registry = server_registry(self)
+        #: The origins allowed cross-origin requests (:meth:`allow_origins`); empty: CORS off.
+        self.cors: tuple[str, ...] = ()
 
     def _lifespan(self, app: Starlette) -> AbstractAsyncContextManager[None]:
         raise NotImplementedError
@@ -410,6 +445,11 @@ class StreamServer:
         return JSONResponse(st, status_code=200 if st["status"] == "ok" else 503)
 
     async def _metrics(self, request: Request) -> Response:
+        return Response(exposition(self.registry), media_type=METRICS_CONTENT_TYPE)
+
+    # -- /metrics (prometheus-client; :mod:`.metrics`) -------------------------------------------
+    def metric_lines(self) -> list[tuple[str, str, str, object]]:
+        """The unlabelled ``/metrics`` values now: the shared ones, then :meth:`_metric_lines`."""
         st = self.status()
         c, m = self.hub.counters, self.metrics
         lines: list[tuple[str, str, str, object]] = [
@@ -422,23 +462,55 @@ class StreamServer:
             ("dropengine_queue_depth_max", "gauge", "the longest connection queue", st["queue_depth_max"]),
             ("dropengine_slow_clients_cut_total", "counter", "connections cut for not reading",
              st["slow_clients_cut"]),
+            ("dropengine_send_timeouts_total", "counter",
+             "connections cut because a send blocked for --send-timeout (also in slow_clients_cut)",
+             m.send_timeouts),
             ("dropengine_resets_total", "counter", "reset frames sent", c.resets),
             ("dropengine_resumes_total", "counter", "reconnects resumed from the buffer", c.resumed),
             ("dropengine_buffered_alerts", "gauge", "alerts in the ring buffer", st["buffered"]),
         ]
-        lines += self._metric_lines(st)
-        out: list[str] = []
-        for name, kind, help_text, value in lines:
-            out += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
-        out += ["# HELP dropengine_alerts_total alerts detected by type (before filters)",
-                "# TYPE dropengine_alerts_total counter"]
-        for t, n in st["alerts_by_type"].items():
-            out.append(f'dropengine_alerts_total{{type="{t}"}} {n}')
-        out += ["# HELP dropengine_rejected_total stream requests refused, by status",
-                "# TYPE dropengine_rejected_total counter"]
-        for status in (400, 401, 403, 429):
-            out.append(f'dropengine_rejected_total{{status="{status}"}} {getattr(m, f"rejected_{status}")}')
-        return PlainTextResponse("\n".join(out) + "\n", media_type="text/plain; version=0.0.4")
+        return lines + self._metric_lines(st)
+
+    def alerts_by_type(self) -> dict[str, int]:
+        """``dropengine_alerts_total{type=...}``: alerts detected (or followed) by type."""
+        c = self.hub.counters
+        return {t: c.by_type.get(t, 0) for t in SIGNALS}
+
+    def rejected(self) -> dict[int, int]:
+        """``dropengine_rejected_total{status=...}``: stream requests refused, by status."""
+        m = self.metrics
+        return {400: m.rejected_400, 401: m.rejected_401, 403: m.rejected_403, 429: m.rejected_429}
+
+    def add_collector(self, collector: Collector) -> None:
+        """Expose ``collector``'s metrics on this server's ``/metrics`` too (its own registry)."""
+        self.registry.register(collector)
+
+    # -- CORS --------------------------------------------------------------------------------------
+    def allow_origins(self, origins: Sequence[str]) -> None:
+        """Answer cross-origin requests from ``origins`` (``*``: any) on every route: the SSE
+        streams, ``/healthz``, ``/metrics`` and the JSON errors (a browser page on another
+        origin may then read them); preflight ``OPTIONS`` answered. Without a call, no CORS
+        header is ever sent. Call before the server starts (it wraps the routes).
+
+        starlette's ``CORSMiddleware`` sits inside the transport hook: it adds its headers to the
+        response's ``http.response.start``, which the lean stream (:mod:`.stream`) sends through
+        ASGI ``send`` like any response; only the body chunks after it go straight to the
+        transport."""
+        allowed = cors_origins(origins)
+        if not allowed:
+            return
+        from starlette.middleware.cors import CORSMiddleware
+
+        self.starlette.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(allowed),
+            allow_methods=list(CORS_METHODS),
+            allow_headers=list(CORS_HEADERS),
+            expose_headers=["Retry-After"],
+            allow_credentials=False,  # keys travel in a header or the query, never in cookies
+            max_age=CORS_MAX_AGE_S,
+        )
+        self.cors = allowed
 
 
 class DropServer(Persistence, StreamServer):
