@@ -102,7 +102,7 @@ def first_frames(url: str, path: str, n: int, headers: dict[str, str] | None = N
 # ---- /metrics -------------------------------------------------------------------------------------
 
 def test_metrics_is_prometheus_text_with_the_names_other_tests_read(start: Any) -> None:
-    url, srv, src = start()
+    url, _srv, src = start()
     src.move("g1", [-110, -125, -140])  # two drops
     first_frames(url, "/v1/odds-drop/all", 1)  # a connection accepted (and closed)
     with httpx.Client(timeout=5) as c:
