@@ -13,7 +13,9 @@ Items are of three kinds, so that the merge happens *before* anything stateful:
 
 Formats: ``frames`` (vendor envelopes as NDJSON), ``sse`` (raw text captured by
 ``curl --no-buffer``), ``quotes`` (SPEC section 2 tables as NDJSON, CSV or Parquet),
-``theoddsapi`` (v4 responses: a JSON file, a directory of them, or NDJSON snapshots).
+``theoddsapi`` (v4 responses: a JSON file, a directory of them, or NDJSON snapshots),
+``betfair`` (Betfair Exchange stream recordings: NDJSON ``mcm`` messages, decoded per file by
+:class:`~dropengine.formats.betfair.BetfairDecoder`; ``inputs.betfair_price`` picks the quote).
 Any file may be gzipped (``.gz``). :data:`REGISTRY` maps each name to what detects it
 (the extensions that name it; every other file is told by a vote of its lines, each line's
 shape judged by :func:`dropengine.formats.jsonline.line_format`) and to its reader. Bytes
@@ -37,6 +39,7 @@ from typing import Any, Final, NamedTuple
 from ..core.errors import ConfigError, FeedError
 from ..core.quote import Quote
 from ..core.skips import SkipLog
+from ..formats.betfair import BetfairDecoder
 from ..formats.frames import envelope_clock
 from ..formats.jsonline import FOREIGN_SHAPES, SHAPES, SKIPPED, decode_json, decode_line, line_format
 from ..formats.sse import LINE_PREFIXES, SSEParser
@@ -162,6 +165,21 @@ def _quotes(path: Path, skips: SkipLog, progress: Progress | None, inputs: Input
     return read_quote_table(path, skips, progress, inputs=inputs)
 
 
+def _betfair(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions) -> Stream:
+    """Betfair Exchange stream messages (NDJSON ``mcm``), one decoder (market state) per file;
+    each quote is stamped with its message's publish time."""
+    name = path.name
+    decoder = BetfairDecoder(inputs.betfair_price)
+    with open_bytes(path, progress) as fh:
+        for lineno, line in lines(fh):
+            where = f"{name}:{lineno}"
+            obj = decode_line(line, where, "betfair", skips)
+            if obj is SKIPPED:
+                continue
+            for quote in decoder.feed(obj, where, skips):
+                yield quote.last_update, quote
+
+
 class RecordingFormat(NamedTuple):
     """One recording format: its name, the extensions that name it (after any compression
     extension; a file with another one is told by its lines), and its reader."""
@@ -178,6 +196,7 @@ REGISTRY: Final[dict[str, RecordingFormat]] = {
         RecordingFormat("sse", (".sse", ".event-stream"), _sse),
         RecordingFormat("quotes", (".parquet", ".csv"), _quotes),
         RecordingFormat("theoddsapi", (), _theoddsapi),
+        RecordingFormat("betfair", (), _betfair),
     )
 }
 FORMATS: Final = ("auto", *REGISTRY)
@@ -261,7 +280,7 @@ def detect_format(path: str | Path) -> str:
             raise FeedError(f"cannot read it: {type(exc).__name__}: {exc}", "unreadable file") from None
         # decide from what could be read; the reader reads it again and reports the cut
     fmt = _elect(clear) or _elect(weak)
-    if fmt in FOREIGN_SHAPES:
+    if fmt in FOREIGN_SHAPES and fmt not in REGISTRY:
         raise FeedError(f"looks like {SHAPES[fmt]}, which dropengine does not read", "unusable file")
     if fmt is not None:
         return fmt
@@ -270,7 +289,7 @@ def detect_format(path: str | Path) -> str:
     shown = first_line.decode("utf-8", "replace")
     raise FeedError(
         f"cannot tell the format (no line of the first {n} looks like odds; the first is {shown!r}); "
-        "pass --format frames|sse|quotes|theoddsapi",
+        f"pass --format {'|'.join(REGISTRY)}",
         "unusable file",
     )
 

@@ -1,0 +1,519 @@
+"""Betfair Exchange stream messages (``op: mcm``) to quotes: a sans-IO decoder with market state.
+
+Betfair's stream (and the official historic BASIC/PRO files and flumine's recordings, which
+are that stream as NDJSON) sends *changes*: a ``marketDefinition`` when the market's
+definition changes (status, in-play, runners and their status, starting prices) and ``rc``
+runner changes (``ltp`` last traded price, ``atb``/``batb``/``bdatb`` back ladders, ``trd``
+traded volume). ``img: true`` replaces the market's prices with a full image. The quote
+of a runner is a *state*, so :class:`BetfairDecoder` keeps each market and turns every
+message into the quotes whose state it changed.
+
+Mapping (SPEC 2): ``event_id`` = market id (``1.132153978``), ``bookmaker`` = ``betfair``,
+``side`` = ``{market_key}:{selection_id}`` (a runner side: market key = the market type
+lowercased, ``win:12115648``), kind ``game``, ``sport_key`` from the event type
+(:data:`SPORT_KEYS`; an unknown one is ``betfair_{id}``), ``commence_time`` = ``marketTime``,
+``last_update`` = the message's publish time ``pt``. Prices are decimal and become American
+through :func:`dropengine.core.odds.decimal_to_american` (fractional Americans are valid).
+
+Which price is the quote (``price``): ``ltp``, the last traded price (every file has it), or
+``back``, the best price available to back (from the full ``atb`` ladder, else the level-0
+``batb``, else ``bdatb``; BASIC files carry no ladder, so they give no ``back`` quotes).
+
+Availability (a runner is quoted only while its market is ``OPEN`` and it is ``ACTIVE``):
+- market ``SUSPENDED`` or ``CLOSED``: a null-price quote for each runner that was available
+  (SPEC 3 suspension); on reopening each priced runner is quoted again, re-primed silently;
+- runner ``REMOVED`` (a non-runner), ``WINNER``, ``LOSER``...: a null-price quote, then silence;
+- in-play (``inPlay`` turns true): a boundary like a suspension. Each available runner gets a
+  null-price quote and then its in-play price, so the jump from the last pre-off price to the
+  first in-play one is re-primed and never an alert; in-play prices then go on as quotes
+  (``backtest`` takes ``marketTime`` as the close, so they count as after the close).
+A quote is emitted only when a runner's quoted state changes (a new price, or a change of
+availability), never for a repeated price.
+
+Bad input never raises: a message, market change, runner change or field that is not what
+Betfair sends is recorded in the :class:`~dropengine.core.skips.SkipLog` with its position
+(``file:line mc[0].rc[3].ltp``) and the rest of the message goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from ..core.errors import ConfigError, FeedError
+from ..core.odds import decimal_to_american
+from ..core.quote import MAX_MS, Quote, commence_ms
+from ..core.skips import SkipLog
+
+__all__ = [
+    "BETFAIR_BOOKMAKER",
+    "PRICE_FIELDS",
+    "SPORT_KEYS",
+    "BetfairDecoder",
+    "MarketView",
+    "RunnerView",
+    "StartingPrice",
+    "market_key_of_type",
+    "sport_key_of",
+]
+
+Price = Literal["ltp", "back"]
+#: which runner price becomes the quote (``InputOptions.betfair_price``)
+PRICE_FIELDS: Final[tuple[Price, ...]] = ("ltp", "back")
+#: the bookmaker of every Betfair quote
+BETFAIR_BOOKMAKER: Final = "betfair"
+#: Betfair event type id -> sport key (an id not listed maps to ``betfair_{id}``)
+SPORT_KEYS: Final[Mapping[str, str]] = {
+    "1": "soccer",
+    "2": "tennis",
+    "3": "golf",
+    "4": "cricket",
+    "5": "rugby_union",
+    "6": "boxing",
+    "7": "horse_racing",
+    "8": "motor_sport",
+    "1477": "rugby_league",
+    "3503": "darts",
+    "4339": "greyhound_racing",
+    "6422": "snooker",
+    "6423": "american_football",
+    "7511": "baseball",
+    "7522": "basketball",
+    "7524": "ice_hockey",
+    "61420": "australian_rules",
+    "2378961": "politics",
+    "26420387": "mixed_martial_arts",
+}
+#: Stream operations that carry no market data: read and ignored (a recording may hold them)
+_QUIET_OPS: Final = frozenset({"connection", "status", "heartbeat", "marketSubscription", "ocm"})
+#: A market key as a runner side needs it: no ':', '@' or spaces, not a game market's key
+_MARKET_KEY: Final = re.compile(r"[^:@\s]+")
+_GAME_KEYS: Final = frozenset({"h2h", "spreads", "totals", "spread", "total"})
+_NEVER: Final = -1.0  # "no quote emitted yet" (a decimal price is always > 1, a null is None)
+
+
+def sport_key_of(event_type_id: object) -> str:
+    """The sport key of a Betfair event type id (``"7"`` -> ``horse_racing``)."""
+    text = str(event_type_id)
+    return SPORT_KEYS.get(text, f"betfair_{text}")
+
+
+def market_key_of_type(market_type: str) -> str:
+    """The market key of a Betfair market type (``WIN`` -> ``win``); raises FeedError when
+    it cannot be one (empty, ``:``/``@``/spaces, or a game market's key such as ``totals``)."""
+    key = market_type.lower()
+    if not _MARKET_KEY.fullmatch(key) or key in _GAME_KEYS:
+        raise FeedError(f"marketType: {market_type!r} cannot be a market key", "bad field")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerView:
+    """A runner's state after a message (decimal prices, as Betfair sends them)."""
+
+    selection_id: int
+    status: str | None
+    ltp: float | None
+    best_back: float | None
+    bsp: float | None
+    removal_date: str | None
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """A market's state after a message: definition fields and its runners in definition order."""
+
+    market_id: str
+    status: str | None
+    in_play: bool
+    market_type: str | None
+    event_type_id: str | None
+    market_time: str | None
+    bsp_reconciled: bool
+    version: int | None
+    runners: tuple[RunnerView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StartingPrice:
+    """A runner's Betfair starting price (decimal) from the latest definition carrying it."""
+
+    sport_key: str
+    event_id: str
+    side: str
+    bsp: float
+
+
+@dataclass(slots=True)
+class _Runner:
+    selection_id: int
+    status: str | None = None
+    name: str | None = None
+    removal_date: str | None = None
+    ltp: float | None = None
+    bsp: float | None = None
+    atb: dict[float, float] = field(default_factory=dict)
+    batb: dict[int, tuple[float, float]] = field(default_factory=dict)
+    bdatb: dict[int, tuple[float, float]] = field(default_factory=dict)
+    traded: dict[float, float] = field(default_factory=dict)
+    emitted: float | None = _NEVER  # the decimal price last quoted; None: a null quote
+
+    def best_back(self) -> float | None:
+        """Best price available to back: the full ladder when there is one, else level 0
+        of the depth ladder, else of the display ladder."""
+        if self.atb:
+            return max(self.atb)
+        for levels in (self.batb, self.bdatb):
+            if 0 in levels:
+                return levels[0][0]
+        return None
+
+    def clear_prices(self) -> None:
+        self.ltp = None
+        self.atb.clear()
+        self.batb.clear()
+        self.bdatb.clear()
+        self.traded.clear()
+
+    def view(self) -> RunnerView:
+        return RunnerView(self.selection_id, self.status, self.ltp, self.best_back(), self.bsp,
+                          self.removal_date, self.name)
+
+
+@dataclass(slots=True)
+class _Market:
+    market_id: str
+    status: str | None = None
+    in_play: bool = False
+    market_type: str | None = None
+    market_key: str | None = None
+    event_type_id: str | None = None
+    sport_key: str = BETFAIR_BOOKMAKER
+    market_time: str | None = None
+    bsp_reconciled: bool = False
+    version: int | None = None
+    runners: dict[int, _Runner] = field(default_factory=dict)
+
+    def runner(self, selection_id: int) -> _Runner:
+        r = self.runners.get(selection_id)
+        if r is None:
+            r = self.runners[selection_id] = _Runner(selection_id)
+        return r
+
+    def view(self) -> MarketView:
+        return MarketView(self.market_id, self.status, self.in_play, self.market_type, self.event_type_id,
+                          self.market_time, self.bsp_reconciled, self.version,
+                          tuple(r.view() for r in self.runners.values()))
+
+
+def _decimal(value: object, field_name: str) -> float:
+    """A Betfair decimal price (``> 1``, finite, mapping into SPEC 1's range) or FeedError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FeedError(f"{field_name}: {value!r} is not a number", "invalid price")
+    d = float(value)
+    if not math.isfinite(d) or d <= 1.0:
+        raise FeedError(f"{field_name}: {value!r} is not a decimal price above 1", "invalid price")
+    return d
+
+
+def _size(value: object, field_name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise FeedError(f"{field_name}: {value!r} is not a non-negative size", "bad field")
+    return float(value)
+
+
+def _selection(value: object, field_name: str) -> int:
+    if type(value) is not int or value < 0:
+        raise FeedError(f"{field_name}: {value!r} is not a selection id (a non-negative integer)", "bad field")
+    return value
+
+
+class BetfairDecoder:
+    """Per-market state of a Betfair stream; :meth:`feed` one decoded message at a time.
+
+    ``price`` picks the quote: ``ltp`` (last traded) or ``back`` (best back). One decoder
+    per stream (a recording file): market state is kept across its messages.
+    """
+
+    __slots__ = ("_markets", "price")
+
+    def __init__(self, price: str = "ltp") -> None:
+        if price not in PRICE_FIELDS:
+            raise ConfigError(f"price: {price!r} must be one of {', '.join(PRICE_FIELDS)}")
+        self.price: Price = "ltp" if price == "ltp" else "back"
+        self._markets: dict[str, _Market] = {}
+
+    # -- reading the state -------------------------------------------------------------
+
+    def market_ids(self) -> tuple[str, ...]:
+        """The markets seen, in order of first appearance."""
+        return tuple(self._markets)
+
+    def market(self, market_id: str) -> MarketView | None:
+        """A snapshot of one market's state, or None when it has not been seen."""
+        m = self._markets.get(market_id)
+        return None if m is None else m.view()
+
+    def starting_prices(self) -> list[StartingPrice]:
+        """Each runner's starting price (``bsp``) as the latest definition gave it; runners
+        without one (removed, or a market not reconciled yet) are not listed."""
+        out: list[StartingPrice] = []
+        for m in self._markets.values():
+            if m.market_key is None:
+                continue
+            for r in m.runners.values():
+                if r.bsp is not None:
+                    out.append(StartingPrice(m.sport_key, m.market_id, f"{m.market_key}:{r.selection_id}", r.bsp))
+        return out
+
+    # -- feeding it ----------------------------------------------------------------------
+
+    def feed(self, msg: Any, where: str, skips: SkipLog) -> list[Quote]:
+        """Apply one decoded stream message; return the quotes whose state it changed.
+
+        Never raises on bad data: what cannot be used is recorded in ``skips`` at ``where``
+        (the message's position, e.g. ``file:12``) plus the path inside the message.
+        """
+        if not isinstance(msg, dict):
+            skips.add(where, "bad message", f"a stream message is a JSON object, not {type(msg).__name__}")
+            return []
+        op = msg.get("op")
+        if op != "mcm":
+            if op not in _QUIET_OPS:
+                skips.add(where, "bad message", f"op: {op!r} is not a Betfair stream operation (mcm)")
+            return []
+        pt = msg.get("pt")
+        if type(pt) is not int or not 0 <= pt <= MAX_MS:
+            skips.add(where, "bad time", f"pt: {pt!r} is not a publish time (unix ms)")
+            return []
+        changes = msg.get("mc")
+        if changes is None:
+            return []  # a heartbeat (ct: HEARTBEAT) or an empty change
+        if not isinstance(changes, list):
+            skips.add(where, "bad message", f"mc: {type(changes).__name__} is not a list of market changes")
+            return []
+        out: list[Quote] = []
+        for i, mc in enumerate(changes):
+            self._market_change(mc, f"{where} mc[{i}]", pt, skips, out)
+        return out
+
+    def _market_change(self, mc: Any, where: str, pt: int, skips: SkipLog, out: list[Quote]) -> None:
+        if not isinstance(mc, dict):
+            skips.add(where, "bad market", f"a market change is a JSON object, not {type(mc).__name__}")
+            return
+        market_id = mc.get("id")
+        if type(market_id) is not str or not market_id:
+            skips.add(where, "bad market", f"id: {market_id!r} is not a market id")
+            return
+        m = self._markets.get(market_id)
+        if m is None:
+            m = self._markets[market_id] = _Market(market_id)
+        before = {sid: self._available(m, r) for sid, r in m.runners.items()}
+        was_in_play = m.in_play
+        if mc.get("img") is True:  # a full image: prices restart from what it carries
+            for r in m.runners.values():
+                r.clear_prices()
+        definition = mc.get("marketDefinition")
+        if definition is not None:
+            self._definition(m, definition, f"{where}.marketDefinition", skips)
+        rcs = mc.get("rc")
+        if rcs is not None:
+            if not isinstance(rcs, list):
+                skips.add(f"{where}.rc", "bad market", f"rc: {type(rcs).__name__} is not a list of runner changes")
+            else:
+                for j, rc in enumerate(rcs):
+                    self._runner_change(m, rc, f"{where}.rc[{j}]", skips)
+        self._emit(m, before, m.in_play and not was_in_play, pt, out)
+
+    def _definition(self, m: _Market, d: Any, where: str, skips: SkipLog) -> None:
+        if not isinstance(d, dict):
+            skips.add(where, "bad market", f"marketDefinition: {type(d).__name__} is not an object")
+            return
+        status = d.get("status")
+        if isinstance(status, str):
+            m.status = status
+        elif status is not None:
+            skips.add(f"{where}.status", "bad field", f"status: {status!r} is not a market status")
+        in_play = d.get("inPlay")
+        if isinstance(in_play, bool):
+            m.in_play = in_play
+        elif in_play is not None:
+            skips.add(f"{where}.inPlay", "bad field", f"inPlay: {in_play!r} is not true or false")
+        market_type = d.get("marketType")
+        if isinstance(market_type, str):
+            try:
+                m.market_key = market_key_of_type(market_type)
+                m.market_type = market_type
+            except FeedError as exc:
+                skips.add(f"{where}.marketType", exc.reason, str(exc))
+        elif market_type is not None:
+            skips.add(f"{where}.marketType", "bad field", f"marketType: {market_type!r} is not a market type")
+        event_type = d.get("eventTypeId")
+        if isinstance(event_type, (str, int)) and not isinstance(event_type, bool) and str(event_type):
+            m.event_type_id = str(event_type)
+            m.sport_key = sport_key_of(event_type)
+        elif event_type is not None:
+            skips.add(f"{where}.eventTypeId", "bad field", f"eventTypeId: {event_type!r} is not an event type id")
+        market_time = d.get("marketTime")
+        if market_time is not None:
+            try:
+                if not isinstance(market_time, str):
+                    raise FeedError(f"marketTime: {market_time!r} is not an ISO-8601 time", "bad time")
+                commence_ms(market_time)
+                m.market_time = market_time
+            except (FeedError, ValueError) as exc:
+                skips.add(f"{where}.marketTime", "bad time", f"marketTime: {market_time!r} is not an ISO-8601 time"
+                          if not isinstance(exc, FeedError) else str(exc))
+        reconciled = d.get("bspReconciled")
+        if isinstance(reconciled, bool):
+            m.bsp_reconciled = reconciled
+        version = d.get("version")
+        if type(version) is int:
+            m.version = version
+        runners = d.get("runners")
+        if runners is None:
+            return
+        if not isinstance(runners, list):
+            skips.add(f"{where}.runners", "bad market", f"runners: {type(runners).__name__} is not a list")
+            return
+        for k, rd in enumerate(runners):
+            self._runner_definition(m, rd, f"{where}.runners[{k}]", skips)
+
+    def _runner_definition(self, m: _Market, rd: Any, where: str, skips: SkipLog) -> None:
+        if not isinstance(rd, dict):
+            skips.add(where, "bad runner", f"a runner definition is an object, not {type(rd).__name__}")
+            return
+        try:
+            sid = _selection(rd.get("id"), "id")
+            if rd.get("hc") not in (None, 0, 0.0):
+                raise FeedError(f"hc: {rd.get('hc')!r}: handicap runners are not read (one side per selection)",
+                                "unsupported runner")
+        except FeedError as exc:
+            skips.add(where, exc.reason, str(exc))
+            return
+        r = m.runner(sid)
+        status = rd.get("status")
+        if isinstance(status, str):
+            r.status = status
+        elif status is not None:
+            skips.add(f"{where}.status", "bad field", f"status: {status!r} is not a runner status")
+        name = rd.get("name")
+        if isinstance(name, str):
+            r.name = name
+        removal = rd.get("removalDate")
+        if isinstance(removal, str):
+            r.removal_date = removal
+        bsp = rd.get("bsp")
+        if bsp is not None:
+            try:
+                r.bsp = _decimal(bsp, "bsp")
+            except FeedError as exc:
+                skips.add(f"{where}.bsp", exc.reason, str(exc))
+
+    def _runner_change(self, m: _Market, rc: Any, where: str, skips: SkipLog) -> None:
+        if not isinstance(rc, dict):
+            skips.add(where, "bad runner", f"a runner change is an object, not {type(rc).__name__}")
+            return
+        try:
+            sid = _selection(rc.get("id"), "id")
+            if rc.get("hc") not in (None, 0, 0.0):
+                raise FeedError(f"hc: {rc.get('hc')!r}: handicap runners are not read (one side per selection)",
+                                "unsupported runner")
+        except FeedError as exc:
+            skips.add(where, exc.reason, str(exc))
+            return
+        r = m.runner(sid)
+        if rc.get("img") is True:
+            r.clear_prices()
+        if "ltp" in rc:
+            try:
+                r.ltp = _decimal(rc["ltp"], "ltp")
+            except FeedError as exc:
+                skips.add(f"{where}.ltp", exc.reason, str(exc))
+        self._ladder(rc, "atb", r.atb, where, skips)
+        self._ladder(rc, "trd", r.traded, where, skips)
+        self._levels(rc, "batb", r.batb, where, skips)
+        self._levels(rc, "bdatb", r.bdatb, where, skips)
+
+    @staticmethod
+    def _ladder(rc: dict[str, Any], key: str, ladder: dict[float, float], where: str, skips: SkipLog) -> None:
+        """``[[price, size], ...]`` deltas: a size of 0 removes the price."""
+        entries = rc.get(key)
+        if entries is None:
+            return
+        if not isinstance(entries, list):
+            skips.add(f"{where}.{key}", "bad field", f"{key}: {type(entries).__name__} is not a list of [price, size]")
+            return
+        for n, entry in enumerate(entries):
+            try:
+                if not isinstance(entry, list) or len(entry) != 2:
+                    raise FeedError(f"{key}: {entry!r} is not [price, size]", "bad field")
+                price = _decimal(entry[0], f"{key} price")
+                size = _size(entry[1], f"{key} size")
+            except FeedError as exc:
+                skips.add(f"{where}.{key}[{n}]", exc.reason, str(exc))
+                continue
+            if size == 0:
+                ladder.pop(price, None)
+            else:
+                ladder[price] = size
+
+    @staticmethod
+    def _levels(rc: dict[str, Any], key: str, levels: dict[int, tuple[float, float]], where: str,
+                skips: SkipLog) -> None:
+        """``[[level, price, size], ...]`` deltas: a size of 0 empties the level."""
+        entries = rc.get(key)
+        if entries is None:
+            return
+        if not isinstance(entries, list):
+            skips.add(f"{where}.{key}", "bad field", f"{key}: {type(entries).__name__} is not a list of levels")
+            return
+        for n, entry in enumerate(entries):
+            try:
+                if not isinstance(entry, list) or len(entry) != 3 or type(entry[0]) is not int or entry[0] < 0:
+                    raise FeedError(f"{key}: {entry!r} is not [level, price, size]", "bad field")
+                size = _size(entry[2], f"{key} size")
+                if size == 0:
+                    levels.pop(entry[0], None)
+                    continue
+                levels[entry[0]] = (_decimal(entry[1], f"{key} price"), size)
+            except FeedError as exc:
+                skips.add(f"{where}.{key}[{n}]", exc.reason, str(exc))
+
+    # -- quotes ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _available(m: _Market, r: _Runner) -> bool:
+        return m.status == "OPEN" and r.status == "ACTIVE" and m.market_key is not None
+
+    def _emit(self, m: _Market, before: dict[int, bool], went_in_play: bool, pt: int, out: list[Quote]) -> None:
+        """The quotes of the runners whose quoted state this change moved (see the module doc)."""
+        if m.market_key is None:
+            return  # no definition yet: prices are kept, quoted once the definition comes
+        for sid, r in m.runners.items():
+            available = self._available(m, r)
+            price = (r.ltp if self.price == "ltp" else r.best_back()) if available else None
+            if went_in_play and available and isinstance(r.emitted, float) and r.emitted != _NEVER:
+                out.append(self._quote(m, r, None, pt))  # the off: a boundary, re-primed below
+                r.emitted = None
+            if price == r.emitted:
+                continue
+            if price is None and r.emitted == _NEVER and (available or not before.get(sid, False)):
+                continue  # no price yet, or never quoted and not withdrawn now: nothing to say
+            try:
+                american = None if price is None else decimal_to_american(price)
+            except ConfigError:
+                # a decimal above 1 but outside SPEC 1's range (never on Betfair's 1.01-1000 ladder)
+                american = None
+            out.append(self._quote(m, r, american, pt))
+            r.emitted = price
+
+    @staticmethod
+    def _quote(m: _Market, r: _Runner, price: float | None, pt: int) -> Quote:
+        assert m.market_key is not None
+        return Quote(m.sport_key, m.market_id, BETFAIR_BOOKMAKER, f"{m.market_key}:{r.selection_id}", price, pt,
+                     "game", m.market_key, commence_time=m.market_time)
