@@ -1,0 +1,310 @@
+"""The network sinks: a signed webhook, Discord and Telegram, on :class:`~.base.QueuedSink`.
+
+One request's outcome decides what happens next (:func:`~.rules.classify`): delivered; a
+5xx, 408, timeout or network error is retried with exponential backoff and full jitter
+(:class:`~.rules.RetrySchedule`); a 429 waits for what it asked (Retry-After, or the body's
+``retry_after``) and retries; any other status is rejected at once. What is not delivered
+goes to the dead-letter file with the reason and the number of requests made.
+
+A retry after a timeout or a dropped connection may deliver an alert the receiver already
+got (the first request may have arrived): the webhook's ``X-Dropengine-Delivery`` id is the
+same on every attempt, so a receiver drops an id it has seen. Nothing else is ever sent twice.
+
+The chat sinks send one readable line per alert (:func:`~.rules.alert_line`). Before each
+message they wait for the service's rate limit (:class:`~.rules.RateLimiter`; Discord 5
+requests per 2 s per webhook, Telegram 1 message a second per chat and 20 a minute per
+group); alerts that queue up meanwhile go out together, several lines in one message (up to
+the service's message size), rather than being lost.
+
+URLs and tokens are secrets here: a Discord webhook URL holds its token and a Telegram URL the
+bot's; names, reasons and errors show only the scheme and host (:func:`~.rules.display_url`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from typing import Any, Final
+
+import httpx
+import msgspec
+
+from ..core.alerts import encode_alert
+from ..core.errors import ConfigError
+from ..core.keys import Secret
+from .base import DEFAULT_QUEUE, DeadLetterFile, Queued, QueuedSink
+from .rules import (
+    ATTEMPT_HEADER,
+    DELIVERY_HEADER,
+    DISCORD_LIMIT,
+    DISCORD_WINDOWS,
+    SIGNATURE_HEADER,
+    TELEGRAM_LIMIT,
+    TIMESTAMP_HEADER,
+    RateLimiter,
+    RetrySchedule,
+    alert_line,
+    batch_text,
+    classify,
+    discord_escape,
+    discord_payload,
+    display_url,
+    retry_after_s,
+    sign,
+    telegram_payload,
+    telegram_windows,
+)
+
+__all__ = ["TELEGRAM_BASE_URL", "ChatSink", "DiscordSink", "HttpSink", "TelegramSink", "WebhookSink"]
+
+#: Telegram's Bot API (configurable: a test points it at a local receiver).
+TELEGRAM_BASE_URL: Final = "https://api.telegram.org"
+_USER_AGENT: Final = "dropengine-deliver"
+_DECODE: Final = msgspec.json.Decoder()
+
+
+class _Result:
+    """How one request ended: ``answer`` (:data:`~.rules.Answer`, or ``retry`` for a timeout
+    or network error), a reason for the dead-letter file, and a 429's requested wait."""
+
+    __slots__ = ("answer", "reason", "wait_s")
+
+    def __init__(self, answer: str, reason: str, wait_s: float | None = None) -> None:
+        self.answer, self.reason, self.wait_s = answer, reason, wait_s
+
+
+def _secret(value: Secret | str | None, field: str) -> Secret | None:
+    if value is None or isinstance(value, Secret):
+        return value
+    try:
+        return Secret(value)
+    except ConfigError:
+        raise ConfigError(f"{field}: must be a non-empty string without whitespace") from None
+
+
+class HttpSink(QueuedSink):
+    """A queued sink that POSTs JSON with retries (see the module docstring). ``schedule``:
+    attempts, backoff, request timeout; ``clock``/``rand`` are the loop's time and
+    :func:`random.random` unless a test passes its own."""
+
+    def __init__(self, *, schedule: RetrySchedule | None = None, queue_size: int = DEFAULT_QUEUE,
+                 dead_letter: DeadLetterFile | str | None = None, workers: int = 1) -> None:
+        super().__init__(queue_size=queue_size, dead_letter=dead_letter, workers=workers)
+        self.schedule = schedule if schedule is not None else RetrySchedule()
+        self._client: httpx.AsyncClient | None = None
+        self.rand = random.random
+
+    async def _open(self) -> None:
+        self._client = httpx.AsyncClient(timeout=self.schedule.timeout_s, follow_redirects=False,
+                                         headers={"User-Agent": _USER_AGENT})
+
+    async def _release(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _request(self, items: Sequence[Queued], attempt: int) -> tuple[str, bytes, dict[str, str]]:
+        """URL, body and headers of one attempt at ``items``."""
+        raise NotImplementedError
+
+    async def _post(self, items: Sequence[Queued], attempt: int) -> _Result:
+        assert self._client is not None
+        url, body, headers = self._request(items, attempt)
+        self.counters.requests += 1
+        try:
+            response = await self._client.post(url, content=body, headers=headers)
+        except httpx.TimeoutException as exc:
+            return _Result("retry", f"timeout ({type(exc).__name__})")
+        except httpx.HTTPError as exc:  # connection refused, reset, DNS: the request may not have arrived
+            return _Result("retry", f"network error ({type(exc).__name__})")
+        answer = classify(response.status_code)
+        reason = f"HTTP {response.status_code}"
+        wait = None
+        if answer == "rate_limited":
+            try:
+                doc: Any = _DECODE.decode(response.content) if response.content else None
+            except msgspec.DecodeError:
+                doc = None
+            wait = retry_after_s(response.headers.get("retry-after"), doc)
+        return _Result(answer, reason, wait)
+
+    async def _deliver(self, items: Sequence[Queued]) -> None:
+        """Send ``items`` (one request) until delivered, rejected, out of attempts or past the
+        close deadline; account for them either way."""
+        attempt = 0
+        try:
+            while True:
+                attempt += 1
+                result = await self._post(items, attempt)
+                if result.answer == "ok":
+                    self._done(items)
+                    return
+                if result.answer == "reject":
+                    self._fail(items, f"rejected: {result.reason} (not retried)", attempt)
+                    return
+                if attempt >= self.schedule.attempts:
+                    self._fail(items, f"gave up after {attempt} attempts (last: {result.reason})", attempt)
+                    return
+                wait = self.schedule.wait_s(attempt, self.rand(), result.wait_s)
+                if result.answer == "rate_limited":
+                    self._rate_limited(wait)
+                left = self._time_left()
+                if left is not None and wait >= left:
+                    self._fail(items, f"not delivered before the close deadline (last: {result.reason})", attempt)
+                    return
+                self.counters.retried += 1
+                await self._sleep(wait)
+        except asyncio.CancelledError:
+            self._fail(items, f"not delivered before the close deadline ({attempt} attempts)", attempt)
+            raise
+
+    def _rate_limited(self, wait_s: float) -> None:
+        """A 429 asked for ``wait_s``: chat sinks hold every message back, not only this one."""
+
+    async def _sleep(self, wait_s: float) -> None:
+        """Wait before a retry or a rate-limited send (one place, so a test can see each wait)."""
+        await asyncio.sleep(wait_s)
+
+
+class WebhookSink(HttpSink):
+    """POST each alert's wire JSON (:func:`~dropengine.core.alerts.encode_alert`) to ``url``,
+    signed with ``secret`` when one is given (see :mod:`.rules`). ``workers`` requests may be
+    in flight at once (default 1: alerts arrive in order)."""
+
+    def __init__(self, url: str, secret: Secret | str | None = None, *, schedule: RetrySchedule | None = None,
+                 queue_size: int = DEFAULT_QUEUE, dead_letter: DeadLetterFile | str | None = None,
+                 workers: int = 1) -> None:
+        from .rules import parse_sink_spec
+
+        parse_sink_spec(f"webhook:{url}", "url")  # one check of what a webhook URL is
+        super().__init__(schedule=schedule, queue_size=queue_size, dead_letter=dead_letter, workers=workers)
+        self._url = url
+        self._secret = _secret(secret, "secret")
+        self.name = f"webhook {display_url(url)}"
+        self.clock_s: Any = None  # unix seconds for the timestamp header; None: the system clock
+
+    def _request(self, items: Sequence[Queued], attempt: int) -> tuple[str, bytes, dict[str, str]]:
+        import time
+
+        item = items[0]
+        body = encode_alert(item.alert)
+        ts = int(self.clock_s() if self.clock_s is not None else time.time())
+        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(ts), DELIVERY_HEADER: item.delivery,
+                   ATTEMPT_HEADER: str(attempt)}
+        if self._secret is not None:
+            headers[SIGNATURE_HEADER] = sign(self._secret.reveal(), ts, body)
+        return self._url, body, headers
+
+    async def _work_one(self) -> None:
+        items = self._take(1)
+        if items:
+            await self._deliver(items)
+
+
+class ChatSink(HttpSink):
+    """A chat service: one line per alert, rate-limited, several lines per message when alerts
+    queue up behind the limit (see the module docstring). ``limit``: characters per message."""
+
+    limit: int = DISCORD_LIMIT
+
+    def __init__(self, windows: Sequence[tuple[int, float]], *, schedule: RetrySchedule | None = None,
+                 queue_size: int = DEFAULT_QUEUE, dead_letter: DeadLetterFile | str | None = None) -> None:
+        super().__init__(schedule=schedule, queue_size=queue_size, dead_letter=dead_letter, workers=1)
+        self.limiter = RateLimiter(windows)
+        #: messages sent holding more than one alert (batched behind the rate limit)
+        self.batched = 0
+        #: the message being sent (one worker: one message at a time)
+        self._message = ""
+
+    def _line(self, item: Queued) -> str:
+        return alert_line(item.alert)
+
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _rate_limited(self, wait_s: float) -> None:
+        self.limiter.block(self._now() + wait_s)
+
+    async def _work_one(self) -> None:
+        wait = self.limiter.wait_s(self._now())
+        if wait > 0:
+            left = self._time_left()
+            if left is not None and wait >= left:
+                items = self._take(len(self._items))
+                self._fail(items, "not delivered before the close deadline (rate limit)", 0)
+                return
+            await self._sleep(wait)  # alerts offered meanwhile join the next message
+        queued = self._peek()
+        if not queued:
+            return
+        text, n = batch_text([self._line(i) for i in queued], self.limit)
+        items = self._take(n)
+        if n > 1:
+            self.batched += 1
+        self._message = text
+        await self._deliver(items)
+
+    async def _post(self, items: Sequence[Queued], attempt: int) -> _Result:
+        self.limiter.record(self._now())
+        return await super()._post(items, attempt)
+
+
+
+class DiscordSink(ChatSink):
+    """A Discord channel webhook (``https://discord.com/api/webhooks/ID/TOKEN``): ``{"content":
+    ...}`` messages of at most 2000 characters, markdown escaped, mentions off; 5 requests per
+    2 s; a 429's ``retry_after`` honoured. ``windows``: the rate limit (tests shorten it)."""
+
+    limit = DISCORD_LIMIT
+
+    def __init__(self, url: Secret | str, *, schedule: RetrySchedule | None = None, queue_size: int = DEFAULT_QUEUE,
+                 dead_letter: DeadLetterFile | str | None = None,
+                 windows: Sequence[tuple[int, float]] = DISCORD_WINDOWS) -> None:
+        from .rules import parse_sink_spec
+
+        secret = _secret(url, "url")
+        assert secret is not None
+        parse_sink_spec(f"discord:{secret.reveal()}", "url")
+        super().__init__(windows, schedule=schedule, queue_size=queue_size, dead_letter=dead_letter)
+        self._url = secret
+        self.name = f"discord {display_url(secret.reveal())}"
+
+    def _line(self, item: Queued) -> str:
+        return discord_escape(alert_line(item.alert))
+
+    def _request(self, items: Sequence[Queued], attempt: int) -> tuple[str, bytes, dict[str, str]]:
+        body = msgspec.json.encode(discord_payload(self._message))
+        return self._url.reveal(), body, {"Content-Type": "application/json"}
+
+
+class TelegramSink(ChatSink):
+    """A Telegram chat through a bot: ``POST {base_url}/bot{token}/sendMessage`` with
+    ``chat_id`` and plain ``text`` (at most 4096 characters); 1 message a second per chat, 20 a
+    minute per group; a 429's ``parameters.retry_after`` honoured. ``windows``: the rate limit
+    (default :func:`~.rules.telegram_windows` of the chat; tests shorten it)."""
+
+    limit = TELEGRAM_LIMIT
+
+    def __init__(self, chat_id: str, token: Secret | str, *, base_url: str = TELEGRAM_BASE_URL,
+                 schedule: RetrySchedule | None = None, queue_size: int = DEFAULT_QUEUE,
+                 dead_letter: DeadLetterFile | str | None = None,
+                 windows: Sequence[tuple[int, float]] | None = None) -> None:
+        from .rules import parse_sink_spec
+
+        chat = parse_sink_spec(f"telegram:{chat_id}", "chat_id").target
+        parse_sink_spec(f"webhook:{base_url}", "base_url")
+        secret = _secret(token, "token")
+        if secret is None:
+            raise ConfigError("token: a Telegram sink needs the bot token (DROPENGINE_TELEGRAM_TOKEN)")
+        super().__init__(telegram_windows(chat) if windows is None else windows, schedule=schedule,
+                         queue_size=queue_size, dead_letter=dead_letter)
+        self.chat_id = chat
+        self._token = secret
+        self._base = base_url.rstrip("/")
+        self.name = f"telegram {chat}"
+
+    def _request(self, items: Sequence[Queued], attempt: int) -> tuple[str, bytes, dict[str, str]]:
+        body = msgspec.json.encode(telegram_payload(self.chat_id, self._message))
+        return f"{self._base}/bot{self._token.reveal()}/sendMessage", body, {"Content-Type": "application/json"}
