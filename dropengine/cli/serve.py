@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -28,7 +29,14 @@ if TYPE_CHECKING:
 
     from ..server.sources import ReplaySource, UpstreamSource
 
-__all__ = ["serve_cmd", "source_from_spec", "source_options"]
+__all__ = ["ENV_PREFIX", "config_defaults", "serve_cmd", "source_from_spec", "source_options"]
+
+#: ``serve``'s environment variables: ``DROPENGINE_SERVE_<OPTION>``, the long option name in
+#: upper case with ``-`` as ``_`` (``--buffer-size``: ``DROPENGINE_SERVE_BUFFER_SIZE``). Chosen over
+#: click's ``auto_envvar_prefix``, which names a variable after the parameter's Python name
+#: (``--source`` would be ``..._SOURCE_SPEC``): here a flag, its config-file key and its variable
+#: are spelled alike. ``--upstream-key`` keeps its documented DROPENGINE_UPSTREAM_KEY.
+ENV_PREFIX: Final = "DROPENGINE_SERVE_"
 
 
 #: Flags that mean something only with --source (an engine, a source, a state file): refused
@@ -58,7 +66,32 @@ def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _config_callback(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """``--config FILE``: its keys become the defaults of this run (click's ``default_map``), so a
+    flag and an environment variable still win over the file, and the file over the defaults."""
+    if value is not None:
+        assert isinstance(ctx.command, click.Command)
+        ctx.default_map = {**(ctx.default_map or {}), **config_defaults(ctx, ctx.command, value)}
+    return value
+
+
+def _cors_callback(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    from ..server.app import cors_origins  # (no starlette needed to check them)
+
+    try:
+        return cors_origins(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).removeprefix("cors_origin: "), ctx, param) from None
+
+
 @click.command("serve")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, is_eager=True, expose_value=False, callback=_config_callback, metavar="FILE",
+              help="A TOML file of settings: its keys are the long option names (buffer-size or buffer_size), "
+                   "e.g. port = 8080, cors-origin = [\"https://a.example\"]. A flag wins over an environment "
+                   "variable (DROPENGINE_SERVE_<OPTION>), which wins over the file, which wins over the "
+                   "defaults. Paths in it are read from the current directory, as the flags'. An unknown key "
+                   "or a value of the wrong type is an error naming the key and the file.")
 @click.option("--source", "source_spec", default=None,
               help="replay:FILE[,FILE...] (a recording replayed at --speed) or upstream:BASE_URL (the live feed). "
                    "Exactly one of --source and --bus.")
@@ -93,14 +126,18 @@ def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
               show_default=True, metavar="CENTS",
               help="The price move (cents) that counts for steam; line moves count from 0.5 points. Detection "
                    "itself runs at 1 cent and 0.25 points; each connection filters (threshold, line_threshold).")
+@click.option("--cors-origin", "cors_origin", multiple=True, metavar="ORIGIN", callback=_cors_callback,
+              help="Let pages of this origin (scheme://host[:port], e.g. https://odds.example.com; * for any) "
+                   "read the streams and the JSON endpoints from a browser (CORS; preflight OPTIONS answered). "
+                   "Repeatable; in the environment, space-separated. Without it no CORS header is sent.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-              show_default=True)
+              show_default=True, help="How much the server logs.")
 def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, speed: float | None, max_gap: float,
               upstream_key: str | None, sports: str,
               transport: str, host: str, port: int, keys_path: Path | None, state_path: Path | None,
               state_every: float, state_max_age: float, buffer_size: int, buffer_age: float, max_pending: int,
               send_timeout: float, evict_idle: float, evict_started: float, signals: dict[str, Any],
-              steam_threshold: float, log_level: str) -> None:
+              steam_threshold: float, cors_origin: tuple[str, ...], log_level: str) -> None:
     """Serve /v1/odds-drop (SPEC section 7): drop, line-move and steam alerts as Server-Sent Events.
 
     GET /v1/odds-drop/{sport_key}, /v1/odds-drop/all and /v1/odds-drop/multi?sports=a,b
@@ -122,6 +159,11 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
     threshold or line_threshold below theirs, a direction or filter outside theirs) is a 400
     naming the parameter and their value, never served short; steam settings are echoed
     when the detectors agree. /healthz is degraded while the bus is unreachable.
+
+    Settings come from flags, the environment (DROPENGINE_SERVE_<OPTION>, e.g.
+    DROPENGINE_SERVE_PORT=8080) and --config FILE (TOML; keys are the long option
+    names), in that order of precedence, then the defaults. deploy/serve.example.toml
+    shows every key.
 
     Exit status: 0 after SIGINT/SIGTERM; 2 when it cannot start (a bad flag, a missing
     extra, a busy port, a replay file that is missing, unreadable or of no known format,
@@ -146,7 +188,7 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
             raise click.UsageError(f"{flags} and --bus: a frontend on the bus has no source, engine or state "
                                    f"(the detectors have them; the alert log is the state)")
         _serve_bus(bus_url, bus_prefix, host, port, keys_path, buffer_size, buffer_age, max_pending, send_timeout,
-                   log_level)
+                   cors_origin, log_level)
         return
     assert source_spec is not None
     require_extra("server", "dropengine serve")
@@ -174,6 +216,7 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
             raise StartupError(f"--state {state_path}: {exc}") from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = DropServer(source, config)
+    server.allow_origins(cors_origin)
     message = server.restore(_now())
     secrets = keys.keys() if keys is not None else []
     from ..server.sources import UpstreamSource as _Upstream  # (the name above is for type checking only)
@@ -193,7 +236,8 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
 
 
 def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path | None, buffer_size: int,
-               buffer_age: float, max_pending: int, send_timeout: float, log_level: str) -> None:
+               buffer_age: float, max_pending: int, send_timeout: float, cors: tuple[str, ...],
+               log_level: str) -> None:
     """``serve --bus``: check the flags and that the log can be read (a wrong --bus or a log
     no detector created yet: exit 2 at once; a bus that does not answer, e.g. during a
     leader election, is waited for until SIGINT/SIGTERM), then serve :class:`BusServer`
@@ -232,6 +276,7 @@ def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path 
         sock.close()
         return
     server = BusServer(bus_config, config)
+    server.allow_origins(cors)
     secrets = keys.keys() if keys is not None else []
 
     def ready(url: str) -> None:
@@ -241,6 +286,105 @@ def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path 
             print("dropengine serve: no --keys: any non-empty key is accepted", file=sys.stderr, flush=True)
 
     run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
+
+
+def _name_envvars(command: click.Command) -> None:
+    """Give every option of ``command`` that has no variable of its own its
+    ``DROPENGINE_SERVE_<OPTION>`` (:data:`ENV_PREFIX`), shown in ``--help``."""
+    for p in command.params:
+        if isinstance(p, click.Option) and p.envvar is None:
+            p.envvar = ENV_PREFIX + _long_name(p).upper()
+            p.show_envvar = True
+
+
+def _long_name(p: click.Parameter) -> str:
+    """An option's long name as a config key (``--buffer-size``: ``buffer_size``)."""
+    return next(o for o in p.opts if o.startswith("--"))[2:].replace("-", "_")
+
+
+_name_envvars(serve_cmd)
+
+
+def config_defaults(ctx: click.Context, command: click.Command, path: Path) -> dict[str, Any]:
+    """The settings of the TOML file ``path`` as ``command``'s ``default_map`` (by parameter
+    name), each checked as its flag is: a key must be a long option name of ``command`` (with
+    ``-`` or ``_``), once; its value of the TOML type the option takes (a string, an integer, a
+    number, a boolean; a list, or one value, for a repeatable option) and accepted by the
+    option's own check. Anything else is a :class:`click.UsageError` naming the file and the key."""
+    where = f"--config {path}"
+    try:
+        with path.open("rb") as f:
+            doc = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise click.UsageError(f"{where}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise click.UsageError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+    options = {_long_name(p): p for p in command.params
+               if isinstance(p, click.Option) and p.expose_value and any(o.startswith("--") for o in p.opts)}
+    out: dict[str, Any] = {}
+    seen: dict[str, str] = {}
+    for key, value in doc.items():
+        name = key.replace("-", "_")
+        param = options.get(name)
+        if param is None:
+            known = ", ".join(sorted(n.replace("_", "-") for n in options))
+            raise click.UsageError(f"{where}: unknown key {key!r} (the keys are serve's long option names: {known})")
+        if name in seen:
+            raise click.UsageError(f"{where}: {seen[name]!r} and {key!r} are the same setting: give it once")
+        seen[name] = key
+        value = _toml_value(where, key, param, value)
+        try:
+            param.process_value(ctx, value)  # the option's own type, range and callback check
+        except click.BadParameter as exc:
+            raise click.UsageError(f"{where}: {key}: {exc.message}") from None  # (click's own text names a flag)
+        assert param.name is not None
+        out[param.name] = value
+    return out
+
+
+#: Text options that take a number or a word (``speed = 60`` or ``speed = "max"``).
+_NUMBER_OR_WORD: Final = frozenset({"speed"})
+
+
+def _toml_value(where: str, key: str, param: click.Option, value: Any) -> Any:
+    """``value`` when its TOML type suits ``param`` (a list, or one value, for a repeatable
+    option), else a UsageError naming the key and the file."""
+    if param.multiple:
+        return [_toml_scalar(where, key, param, v, " (or a list of them)")
+                for v in (value if isinstance(value, list) else [value])]
+    return _toml_scalar(where, key, param, value, "")
+
+
+def _toml_scalar(where: str, key: str, param: click.Option, value: Any, or_list: str) -> Any:
+    kind = param.type
+    if param.is_flag or isinstance(kind, click.types.BoolParamType):
+        ok, wanted = isinstance(value, bool), "true or false"
+    elif isinstance(kind, click.types.IntParamType):
+        ok, wanted = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(kind, click.types.FloatParamType):
+        ok, wanted = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(kind, click.types.StringParamType | click.Choice | click.Path | click.File) \
+            and param.name not in _NUMBER_OR_WORD:
+        ok, wanted = isinstance(value, str), "a string"
+    else:  # a number the option reads from text (speed = 60 or "max"; steam-books = 3)
+        ok, wanted = isinstance(value, (str, int, float)) and not isinstance(value, bool), "a string or a number"
+    if not ok:
+        raise click.UsageError(f"{where}: {key}: {value!r} is {_toml_type(value)}; it takes {wanted}{or_list}")
+    return value
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"  # dates and times
 
 
 async def _probe_until_stopped(probe: Callable[..., Awaitable[str | None]], bus_config: Any) -> str | None:
