@@ -66,6 +66,7 @@ __all__ = [
     "Progress",
     "RecordingFormat",
     "Snapshot",
+    "betfair_messages",
     "detect_format",
     "expand_paths",
     "line_format",
@@ -165,19 +166,26 @@ def _quotes(path: Path, skips: SkipLog, progress: Progress | None, inputs: Input
     return read_quote_table(path, skips, progress, inputs=inputs)
 
 
-def _betfair(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions) -> Stream:
-    """Betfair Exchange stream messages (NDJSON ``mcm``), one decoder (market state) per file;
-    each quote is stamped with its message's publish time."""
+def betfair_messages(path: Path, skips: SkipLog, progress: Progress | None = None) -> Iterator[tuple[str, Any]]:
+    """``(position, message)`` for each decodable line of a Betfair stream recording (the rest
+    are skips): what :class:`~dropengine.formats.betfair.BetfairDecoder` is fed, here and by
+    :mod:`dropengine.io.starting`."""
     name = path.name
-    decoder = BetfairDecoder(inputs.betfair_price)
     with open_bytes(path, progress) as fh:
         for lineno, line in lines(fh):
             where = f"{name}:{lineno}"
             obj = decode_line(line, where, "betfair", skips)
-            if obj is SKIPPED:
-                continue
-            for quote in decoder.feed(obj, where, skips):
-                yield quote.last_update, quote
+            if obj is not SKIPPED:
+                yield where, obj
+
+
+def _betfair(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions) -> Stream:
+    """Betfair Exchange stream messages (NDJSON ``mcm``), one decoder (market state) per file;
+    each quote is stamped with its message's publish time."""
+    decoder = BetfairDecoder(inputs.betfair_price)
+    for where, obj in betfair_messages(path, skips, progress):
+        for quote in decoder.feed(obj, where, skips):
+            yield quote.last_update, quote
 
 
 class RecordingFormat(NamedTuple):
