@@ -351,6 +351,9 @@ def _message(body: bytes) -> str:
     except FeedError:
         doc = None
     if isinstance(doc, dict):
+        parameter, message = doc.get("parameter"), doc.get("message")
+        if isinstance(parameter, str) and isinstance(message, str):  # our 400: the parameter, what is wrong
+            return f"{parameter}: {message}"[:300]
         for name in ("message", "error", "detail"):
             text = doc.get(name)
             if isinstance(text, str):
