@@ -71,7 +71,7 @@ columns are then written by the same code as the pure path's (``_alerts``, ``_ty
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, TypeVar, Unpack
 
@@ -147,14 +147,42 @@ class BatchResult:
     price_types: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(schema={"prev_int": pl.Boolean, "new_int": pl.Boolean})
     )
-    #: The alerts as values when they were built as values (the signals of SPEC 10-12 are on);
-    #: ``None``: :meth:`drops` builds them from the table.
-    values: tuple[Alert, ...] | None = None
+    #: The alerts as values (the signals of SPEC 10-12 are on): a tuple, or (the compiled path)
+    #: a :class:`_LazyValues` that builds them on first use; ``None``: :meth:`drops` builds them
+    #: from the table. Read :attr:`values`.
+    _values: tuple[Alert, ...] | _LazyValues | None = None
     #: Per returned alert (aligned with :attr:`alerts` and :meth:`alert_values`): the 0-based
     #: input position of the quote that produced it (a steam: the quote whose move completed
     #: it). Detection order is this position, ties in the order given; the sharded engine
     #: (``dropengine.cluster``) merges the alerts of its shards by it.
     rows: pl.Series = field(default_factory=lambda: pl.Series("row", [], dtype=pl.UInt32))
+
+    @property
+    def values(self) -> tuple[Alert, ...] | None:
+        """The alerts as values when the result is of several types (the signals of SPEC 10-12
+        are on), in detection order; ``None``: price drops alone (:meth:`drops`). The compiled
+        path builds them here, on first use (its table is built column by column)."""
+        v = self._values
+        return v.get() if isinstance(v, _LazyValues) else v
+
+    @property
+    def signals(self) -> bool:
+        """Whether the alerts are held as values of several types (:attr:`values` is not
+        ``None``), without building them."""
+        return self._values is not None
+
+    def number_types(self, names: Iterable[str]) -> dict[str, set[type]]:
+        """Per number column of :attr:`alerts` in ``names``, the Python types of that field among
+        the alert values (``None`` left out): a table writer types its columns by them. The
+        compiled path answers from its columns, without building the values."""
+        v = self._values
+        if isinstance(v, _LazyValues):
+            return {c: set(v.numbers.get(c, ())) for c in names}
+        values: Sequence[Alert] = v if v is not None else self.drops()
+        out: dict[str, set[type]] = {}
+        for c in names:
+            out[c] = {type(x) for a in values if (x := getattr(a, c, None)) is not None}
+        return out
 
     def drops(self) -> list[Drop]:
         """The price-drop alerts as :class:`Drop` values, each price with the type it arrived
@@ -171,6 +199,28 @@ class BatchResult:
         if self.values is not None:
             return list(self.values)
         return list(self.drops())
+
+
+class _LazyValues:
+    """Alert values built on first use (:attr:`BatchResult.values`): the compiled path's tables
+    are columns, and a caller that writes tables never needs a Python value per alert. ``numbers``
+    answers :meth:`BatchResult.number_types` from the columns."""
+
+    __slots__ = ("_build", "_built", "count", "numbers")
+
+    def __init__(self, build: Callable[[], tuple[Alert, ...]], count: int, numbers: dict[str, frozenset[type]]) -> None:
+        self._build: Callable[[], tuple[Alert, ...]] | None = build
+        self._built: tuple[Alert, ...] | None = None
+        self.count = count
+        self.numbers = numbers
+
+    def get(self) -> tuple[Alert, ...]:
+        if self._built is None:
+            assert self._build is not None
+            self._built = self._build()
+            self._build = None  # the columns it held are no longer needed
+            assert len(self._built) == self.count
+        return self._built
 
 
 def _drop_values(alerts: pl.DataFrame, flags: Iterator[tuple[Any, ...]] | None) -> list[Drop]:
@@ -625,24 +675,31 @@ def _with_signals_compiled(
     """:func:`_with_signals` with the routing (cooldown, steam) as the compiled pass of
     :mod:`dropengine.fast.signals` over move arrays (the same routing as
     :class:`~dropengine.core.steam.SignalRouter`, one pass in arrival order); ``types`` and the
-    filter, which change no state, decide afterwards which moves are returned (the filter
-    vectorized over the price drops, per value over the fewer line moves). Values are built
-    only for what is returned or makes a steam."""
+    filter, which change no state, decide afterwards which moves are returned (vectorized:
+    :func:`filter_expr` per alert type).
+
+    Columnar: the line moves are columns (:func:`_line_table`: every rule on text once per
+    distinct side or (sport, market, lines) combination), the steams are columns gathered from
+    their moves (:func:`_steam_table`), and the alerts table is their rows in detection order.
+    No Python value is built per alert here: :attr:`BatchResult.values` builds them on first use
+    (:func:`_values_builder`)."""
     import numpy as np
 
     from ..fast import signals
 
     drops = drops.sort("_i")
     drop_rows = drops.get_column("_i").to_numpy().astype(np.int64)
-    line_values: list[LineMove] = []
-    line_rows = np.zeros(0, np.int64)
     line = _Pass(pl.DataFrame(), 0, 0, 0, 0)
+    lfired: pl.DataFrame | None = None
+    lines: pl.DataFrame | None = None
+    line_rows = np.zeros(0, np.int64)
     if line_pass is not None:
         line = line_pass
-        fired = meta_of(line.fired).sort("_i")
-        line_values = _line_values(fired, cfg, timestamp_column)
-        line_rows = fired.get_column("_i").to_numpy().astype(np.int64)
+        lfired = meta_of(line.fired).sort("_i")
+        lines = _line_table(lfired, cfg, timestamp_column)
+        line_rows = lines.get_column("_i").to_numpy().astype(np.int64)
     n_drops = len(drop_rows)
+    n_lines = len(line_rows)
 
     # the moves in arrival order (a quote's price move before its line move): per move its
     # cooldown key, size as written, steam group (event, outcome, direction) and book
@@ -650,75 +707,345 @@ def _with_signals_compiled(
     rows = np.concatenate((drop_rows, line_rows))[order]
     is_line = order >= n_drops
     delta = drops.get_column("delta").cast(pl.Float64).to_numpy()
-    points = np.array([float(v.points) for v in line_values], dtype=np.float64)
+    points = lines.get_column("points").to_numpy() if lines is not None else np.zeros(0)
     size = np.concatenate((delta, points))[order]
     side = ids.side[rows]
     favorite = np.where(is_line, np.where(ids.over[side], size > 0, size < 0), size < 0)
     group = (ids.event[rows] * ids.n_outcomes + ids.outcome_of[side]) * 2 + favorite
     cool = np.where(is_line, ids.nkeys + ids.lid[rows], ids.kid[rows])
     lu = np.concatenate((drops.get_column("last_update").to_numpy(),
-                         np.array([v.last_update for v in line_values], dtype=np.int64)))[order]
-    moves = signals.MoveArrays(lu.astype(np.int64), cool.astype(np.int64), ids.nkeys + ids.nseries, is_line, size,
+                         lines.get_column("last_update").to_numpy() if lines is not None else np.zeros(0, np.int64),
+                         )).astype(np.int64)[order]
+    moves = signals.MoveArrays(lu, cool.astype(np.int64), ids.nkeys + ids.nseries, is_line, size,
                                group.astype(np.int64), ids.book[rows].astype(np.int64), ids.book_names)
     routed = signals.route(moves, cfg)
 
     # which moves are returned: not cooled, their type asked, the filter accepting them
     types = cfg.types
+    flt = cfg.filter
     drop_ok = np.zeros(n_drops, np.bool_)
     if "odds_drop" in types and n_drops:
-        drop_ok = drops.with_columns(filter_expr(cfg.filter).alias("_ok")).get_column("_ok").to_numpy()
-    flt = cfg.filter
-    line_ok = np.array([("line_move" in types) and (flt.passes_all or flt.accepts(v)) for v in line_values],
-                       dtype=np.bool_)
-    passes = np.concatenate((drop_ok, line_ok))[order]
-    returned = routed.returned(passes)
+        drop_ok = _accepted(drops, flt, "odds_drop")
+    line_ok = np.zeros(n_lines, np.bool_)
+    if "line_move" in types and lines is not None and n_lines:
+        line_ok = _accepted(lines, flt, "line_move")
+    returned = routed.returned(np.concatenate((drop_ok, line_ok))[order])
 
-    # the price drops whose values are needed, built at once: the returned ones, and those that
-    # completed or joined a steam
-    price_move = ~is_line
-    needed = np.zeros(len(order), np.bool_)
-    needed[returned & price_move] = True
+    steams: pl.DataFrame | None = None
+    steam_ok = np.zeros(0, np.bool_)
     if routed.steams:
-        steam_moves = np.concatenate((routed.fire_move, routed.members))
-        needed[steam_moves[price_move[steam_moves]]] = True
-    picked = order[np.flatnonzero(needed)]
-    drop_values: dict[int, Drop] = {}
-    if len(picked):
-        sub = drops[pl.Series(picked)]
-        drop_values = dict(zip(picked.tolist(), _drop_values(sub, sub.select("_rpint", "_pint").iter_rows()),
-                               strict=True))
-
-    def move_of(i: int) -> Drop | LineMove:
-        j = int(order[i])
-        return drop_values[j] if j < n_drops else line_values[j - n_drops]
-
-    steams, steam_ok = signals.steam_alerts(routed, move_of, flt)
+        steams = _steam_table(routed, order, lu, drops, lines, ids.book_names)
+        steam_ok = _accepted(steams, flt, "steam")
     at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
-    out: list[Alert] = [steams[k] if k >= 0 else move_of(i)
-                        for i, k in zip(at.tolist(), steam_of.tolist(), strict=True)]
     out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)
 
-    position = np.full(len(order), -1, np.int64)  # per move (arrival order), its place in out
+    position = np.full(len(order), -1, np.int64)  # per move (arrival order), its place in the alerts
     is_move = steam_of < 0
     position[at[is_move]] = np.flatnonzero(is_move)
-    by_index = np.empty(len(order), np.int64)  # per move (drops then lines), its place in out
+    by_index = np.empty(len(order), np.int64)  # per move (drops then lines), its place in the alerts
     by_index[order] = position
+    drop_at = pl.Series("_at", by_index[:n_drops], dtype=pl.Int64)
     if types == {"odds_drop"}:
-        # price drops alone (a cooldown on): 0.1's table, the returned rows of the drops table
-        table, flags = _typed(drops.filter(pl.Series(by_index[:n_drops] >= 0)), loaded.int_column)
+        # price drops alone (a cooldown on): 0.1's table, the returned rows of the drops table,
+        # and (as without signals) no values: drops() builds them from it
+        table, flags = _typed(drops.filter(drop_at >= 0), loaded.int_column)
+        values: _LazyValues | None = None
     else:
-        others: list[tuple[int, Alert]] = [(int(p), v) for p, v in zip(by_index[n_drops:].tolist(), line_values,
-                                                                          strict=True) if p >= 0]
-        others += [(int(p), out[int(p)]) for p in np.flatnonzero(~is_move)]
-        table = _alert_table(drops.with_columns(pl.Series("_at", by_index[:n_drops], dtype=pl.Int64)), others,
-                             alert_fields(types))
+        parts = [drops.with_columns(drop_at).filter(pl.col("_at") >= 0)]
+        if lines is not None:
+            parts.append(lines.with_columns(pl.Series("_at", by_index[n_drops:], dtype=pl.Int64))
+                         .filter(pl.col("_at") >= 0))
+        if steams is not None:
+            steam_at = np.full(routed.steams, -1, np.int64)
+            steam_at[steam_of[~is_move]] = np.flatnonzero(~is_move)
+            parts.append(steams.with_columns(pl.Series("_at", steam_at, dtype=pl.Int64)).filter(pl.col("_at") >= 0))
+        columns = alert_fields(types)
+        table = _columns_table(parts, columns)
         flags = pl.DataFrame()
+        build = _values_builder(drops, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
+        values = _LazyValues(build, len(at), _number_types(parts, columns))
     counters = EngineCounters(
         loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
-        price.fired.height, len(out), line.seen, line.primed, line.stale, line.suspended, line.repeated,
+        price.fired.height, len(at), line.seen, line.primed, line.stale, line.suspended, line.repeated,
         line.fired.height, routed.cooled, routed.steams,
     )
-    return BatchResult(table, counters, loaded.skipped, loaded.rejected, flags, tuple(out), out_rows)
+    return BatchResult(table, counters, loaded.skipped, loaded.rejected, flags, values, out_rows)
+
+
+def _accepted(table: pl.DataFrame, flt: AlertFilter, alert_type: str) -> Any:
+    """Per row of ``table`` (alerts of ``alert_type``), whether ``flt`` accepts it (numpy bools)."""
+    return table.with_columns(filter_expr(flt, alert_type).alias("_ok")).get_column("_ok").to_numpy()
+
+
+def _values_builder(
+    drops: pl.DataFrame, lfired: pl.DataFrame | None, cfg: DetectOptions, timestamp_column: str | None,
+    order: Any, returned: Any, routed: Any, at: Any, steam_of: Any,
+) -> Callable[[], tuple[Alert, ...]]:
+    """What :attr:`BatchResult.values` calls on first use: the returned alerts as values, built
+    as the stream engine builds them (price drops by :func:`_drop_values`, line moves by
+    :func:`_line_values`, steams by :func:`~dropengine.core.steam.steam_alert` from their moves'
+    values), only for the moves returned or in a steam."""
+    def build() -> tuple[Alert, ...]:
+        import numpy as np
+
+        from ..fast import signals
+
+        n_drops = drops.height
+        needed = returned.copy()
+        if routed.steams:
+            needed[np.concatenate((routed.fire_move, routed.members))] = True
+        picked = order[np.flatnonzero(needed)]
+        values: dict[int, Drop | LineMove] = {}
+        at_drops = picked[picked < n_drops]
+        if len(at_drops):
+            sub = drops[pl.Series(at_drops)]
+            values.update(zip(at_drops.tolist(), _drop_values(sub, sub.select("_rpint", "_pint").iter_rows()),
+                              strict=True))
+        at_lines = picked[picked >= n_drops]
+        if len(at_lines) and lfired is not None:
+            sub = lfired[pl.Series(at_lines - n_drops)]
+            values.update(zip(at_lines.tolist(), _line_values(sub, cfg, timestamp_column), strict=True))
+
+        def move_of(i: int) -> Drop | LineMove:
+            return values[int(order[i])]
+
+        steams, _ = signals.steam_alerts(routed, move_of, cfg.filter)
+        return tuple(steams[k] if k >= 0 else move_of(i) for i, k in zip(at.tolist(), steam_of.tolist(), strict=True))
+
+    return build
+
+
+def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...]) -> pl.DataFrame:
+    """Alerts of several types as one table of ``columns`` (the rows :func:`alert_row` writes:
+    times Int64, numbers Float64, the rest text; a type's missing fields null), in the order of
+    each part's ``_at`` column (its place among the returned alerts)."""
+    def dtype(c: str) -> type[pl.DataType]:
+        return pl.Int64 if c in _TIME_COLUMNS else pl.Float64 if c in _FLOAT_COLUMNS else pl.String
+
+    schema: dict[str, type[pl.DataType]] = {"_at": pl.Int64, **{c: dtype(c) for c in columns}}
+    typed = [part.select(pl.col(c).cast(t) if c in part.columns else pl.lit(None, t).alias(c)
+                         for c, t in schema.items()) for part in parts]
+    return pl.concat(typed).sort("_at").drop("_at")
+
+
+#: Per number field of a line move's table row: the column telling whether its value is an int
+#: (prices by their arrival flags; lines and points: written by rules.written_line, an int when integral).
+_LINE_INT_FLAGS: Final = {"prev_price": "_rpint", "new_price": "_pint"}
+
+
+def _number_types(parts: list[pl.DataFrame], columns: tuple[str, ...]) -> dict[str, frozenset[type]]:
+    """Per number field among ``columns``, the Python types its values take among the returned
+    alerts (``parts``: returned rows of the drops, line and steam tables), as the values
+    :attr:`BatchResult.values` builds would hold them: a drop's prices by their arrival flags
+    (``delta`` an int when both are), its ``line`` a float; a line move's lines and points ints
+    when integral (:func:`rules.written_line`), its prices by their flags."""
+    out: dict[str, set[type]] = {c: set() for c in columns if c in _FLOAT_COLUMNS}
+    for part in parts:
+        if part.height == 0 or "type" not in part.columns:
+            continue
+        kind = part.get_column("type")[0]
+        for c in out:
+            if c not in part.columns:
+                continue
+            col = part.get_column(c)
+            present = col.is_not_null()
+            if not present.any():
+                continue
+            if kind == "odds_drop":
+                flag = {"prev": part.get_column("_rpint"), "new": part.get_column("_pint"),
+                        "delta": part.get_column("_rpint") & part.get_column("_pint")}.get(c)
+            elif c in _LINE_INT_FLAGS:
+                flag = part.get_column(_LINE_INT_FLAGS[c])
+            else:  # lines and points: written_line gives an int for an integral value
+                flag = col.cast(pl.Float64) == col.cast(pl.Float64).floor()
+            if flag is None:
+                out[c].add(float)
+                continue
+            flag = flag.fill_null(False).filter(present)
+            if flag.any():
+                out[c].add(int)
+            if not flag.all():
+                out[c].add(float)
+    return {c: frozenset(v) for c, v in out.items()}
+
+
+def _written(column: pl.Series) -> pl.Series:
+    """:func:`rules.written_line` of a Float64 column, as Float64 (the value a table cell holds):
+    a multiple of ``1/rules.EXACT_STEPS`` is written as it is, the rest (rare) by the rule, one
+    call per distinct value."""
+    scaled = column * rules.EXACT_STEPS
+    frac = (scaled != scaled.floor()).fill_null(False)
+    if not frac.any():
+        return column
+    idx = frac.arg_true()
+    odd = column.gather(idx)
+    written = {v: float(rules.written_line(v)) for v in odd.unique().to_list()}
+    return column.scatter(idx, odd.replace_strict(written, return_dtype=pl.Float64))
+
+
+_JSON: Final = msgspec.json.Encoder()
+
+
+def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None) -> pl.DataFrame:
+    """The detected line moves (the :func:`_line_pass` columns joined with their rows' text, in
+    arrival order) as the columns of their :class:`LineMove` values' table rows
+    (:func:`alert_row`: numbers Float64, ``key_numbers`` JSON text), plus ``_i`` and the price
+    flags ``_rpint``/``_pint``. The rules are the ones :func:`_line_values` calls per value,
+    called here once per distinct value: the line side (:func:`rules.line_side_of`) and the
+    direction (:func:`rules.line_direction`) per distinct side, lines by
+    :func:`rules.written_line` and points by :func:`rules.line_points` (:func:`_written`,
+    :func:`_with_points`), key numbers (:func:`rules.key_numbers_crossed` of the configured
+    numbers) per distinct (sport, market, previous line, new line)."""
+    cols = fired.columns
+    text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT}
+    stamp = pl.coalesce("_ts", "_lu") if timestamp_column else pl.col("_lu")
+    frame = _derive_from_side(fired.select(
+        "_i", "sport_key", "event_id", "bookmaker", pl.col("side").cast(pl.String),
+        *(text[c].alias(c) for c in _META_TEXT),
+        pl.lit(None, dtype=pl.Float64).alias("line"), "_rl", "_l", "_rprice", "_rpint", "_p", "_pint", "_lu",
+        stamp.alias("_stamp"), (pl.col("_lu") - pl.col("_rlu")).alias("_elapsed"),
+    ))
+    frame = _with_points(frame)
+    sides = frame.get_column("side").unique().to_list()
+    line_side = {s: rules.line_side_of(s) for s in sides}
+    named = set(line_side.values())
+    up = {ls: rules.line_direction(ls, 1.0) for ls in named}
+    down = {ls: rules.line_direction(ls, -1.0) for ls in named}
+    ls = pl.col("side").replace_strict(line_side, return_dtype=pl.String)
+    frame = frame.with_columns(ls.alias("_ls"))
+    direction = pl.when(pl.col("_d") > 0).then(pl.col("_ls").replace_strict(up, return_dtype=pl.String)).otherwise(
+        pl.col("_ls").replace_strict(down, return_dtype=pl.String))
+    # key numbers: once per distinct (sport, market key, previous line, new line)
+    market = pl.col("market_key").cast(pl.String).fill_null("")
+    combo = frame.select(pl.col("sport_key").cast(pl.String).alias("_ks"), market.alias("_km"), "_rl", "_l")
+    distinct = combo.unique(maintain_order=True)
+    lookup, crossed = cfg.keys.lookup, rules.key_numbers_crossed
+    key_text = [_JSON.encode(crossed(prev, new, lookup(sport, mk))).decode()
+                for sport, mk, prev, new in distinct.iter_rows()]
+    keyed = combo.join(distinct.with_columns(pl.Series("key_numbers", key_text, dtype=pl.String)),
+                       on=["_ks", "_km", "_rl", "_l"], how="left", maintain_order="left")
+    return frame.select(
+        "_i", pl.lit("line_move").alias("type"), "sport_key", "event_id", "bookmaker", pl.col("_ls").alias("side"),
+        "kind", "market_key", pl.Series("prev_line", _written(frame.get_column("_rl"))),
+        pl.Series("new_line", _written(frame.get_column("_l"))), pl.col("_d").alias("points"),
+        pl.col("_rprice").alias("prev_price"), pl.col("_p").alias("new_price"), direction.alias("direction"),
+        keyed.get_column("key_numbers"), pl.col("_lu").alias("last_update"), pl.col("_stamp").alias("timestamp"),
+        pl.col("_elapsed").alias("elapsed_ms"), "home_team", "away_team", "commence_time", "player", "market",
+        "_rpint", "_pint",
+    )
+
+
+def _json_cells(column: pl.Series, ints: pl.Series | None = None) -> pl.Series:
+    """Each value of ``column`` as JSON text, as msgspec writes it inside an alert (text: per
+    distinct value; numbers: an int where ``ints`` says so, else the float's JSON, per distinct
+    value; a line or points column, ``ints`` None: :func:`rules.written_line`'s value)."""
+    if column.dtype in (pl.String, pl.Categorical) or isinstance(column.dtype, pl.Enum):
+        column = column.cast(pl.String)
+        texts = {v: _JSON.encode(v).decode() for v in column.unique().drop_nulls().to_list()}
+        return column.replace_strict(texts, return_dtype=pl.String)
+    column = column.cast(pl.Float64)
+    if ints is None:  # a line or points: rules.written_line's value
+        texts = {v: _JSON.encode(rules.written_line(v)).decode() for v in column.unique().drop_nulls().to_list()}
+        return column.replace_strict(texts, return_dtype=pl.String)
+    texts = {v: _JSON.encode(v).decode() for v in column.unique().drop_nulls().to_list()}
+    floats = column.replace_strict(texts, return_dtype=pl.String)
+    as_int = column.cast(pl.Int64, strict=False).cast(pl.String)
+    return pl.select(pl.when(pl.lit(ints)).then(pl.lit(as_int)).otherwise(pl.lit(floats))).to_series()
+
+
+#: What a counted move contributes to a steam's ``books`` (:func:`~dropengine.core.steam.book_of`):
+#: per move type, the :class:`SteamBook` field -> the move table's column (``type``: the move's type).
+_BOOK_OF: Final = {
+    "odds_drop": ("bookmaker", "type", "side", "last_update", "prev", "new", "delta"),
+    "line_move": ("bookmaker", "type", "side", "last_update", "prev_line", "new_line", "points"),
+}
+#: The fields of a steam taken from the move that completed it (:func:`~dropengine.core.steam.steam_alert`).
+_STEAM_FROM_MOVE: Final = ("sport_key", "event_id", "market_key", "kind", "direction", "timestamp", "home_team",
+                           "away_team", "commence_time", "player", "market")
+
+
+def _book_texts(part: pl.DataFrame, kind: str) -> pl.Series:
+    """Per move of ``part`` (rows of the drops or the line table), its :class:`SteamBook` as the
+    JSON object a steam's ``books`` cell holds: the fields in the struct's order, none null."""
+    from ..core.alerts import SteamBook
+
+    fields = _BOOK_OF[kind]
+    assert set(fields) <= set(SteamBook.__struct_fields__)
+    ints: dict[str, pl.Series | None] = {}
+    if kind == "odds_drop":
+        prev_int, new_int = part.get_column("_rpint"), part.get_column("_pint")
+        ints = {"prev": prev_int, "new": new_int, "delta": prev_int & new_int}
+    pieces: list[pl.Expr] = [pl.lit("{")]
+    for j, f in enumerate(name for name in SteamBook.__struct_fields__ if name in fields):
+        if f == "type":
+            cell = pl.lit(_JSON.encode(kind).decode())
+        elif f == "last_update":
+            cell = pl.lit(part.get_column("last_update").cast(pl.String))
+        else:  # text per distinct value; a drop's prices by their flags; lines and points as written
+            cell = pl.lit(_json_cells(part.get_column(f), ints.get(f)))
+        pieces += [pl.lit(("," if j else "") + _JSON.encode(f).decode() + ":"), cell]
+    pieces.append(pl.lit("}"))
+    return pl.select(pl.concat_str(pieces).alias("_book")).to_series()
+
+
+def _steam_table(
+    routed: Any, order: Any, lu: Any, drops: pl.DataFrame, lines: pl.DataFrame | None, book_names: list[str],
+) -> pl.DataFrame:
+    """The steams the routing fired, in firing order, as the columns of their :class:`Steam`
+    values' table rows (:func:`alert_row`; ``books`` JSON text), plus ``_books_ok`` per steam:
+    which of its books' bookmakers (for the filter, :func:`filter_expr`). Every field is its
+    moves': the completing move's text, direction and timestamp (:func:`steam_alert`), the
+    outcome of its side (:func:`rules.outcome_of`, once per distinct side), ``books`` the
+    counted moves' :class:`SteamBook` objects in order, ``leader`` the first one's book,
+    ``lag_ms`` first to last, ``last_update`` the routing's ``T``."""
+    import numpy as np
+
+    n_drops = drops.height
+    fire, members, start = routed.fire_move, routed.members, routed.member_start
+    used = np.unique(np.concatenate((fire, members)))  # arrival indices of the moves a steam needs
+    index = order[used]
+    parts: list[pl.DataFrame] = []
+    for kind, table, picked in (("odds_drop", drops, index[index < n_drops]),
+                                ("line_move", lines, index[index >= n_drops] - n_drops)):
+        if table is None or not len(picked):
+            continue
+        sub = table[pl.Series(picked)]
+        side = sub.get_column("side").cast(pl.String)
+        if kind == "odds_drop":
+            outcome = side.replace_strict({s: rules.outcome_of(s) for s in side.unique().to_list()},
+                                          return_dtype=pl.String)
+        else:  # a line move's side is its outcome already (a player's name may hold '@')
+            outcome = side
+        parts.append(sub.select(
+            pl.col("bookmaker").cast(pl.String), *(pl.col(c).cast(pl.String) if sub.schema[c] != pl.Int64 else pl.col(c)
+                                                  for c in _STEAM_FROM_MOVE),
+        ).with_columns(outcome.alias("_outcome"), _book_texts(sub, kind)))
+    moves = pl.concat(parts)
+    # per arrival index, its row in ``moves`` (drops first, then lines, each in arrival order)
+    row_of = np.full(len(order), -1, np.int64)
+    is_drop = index < n_drops
+    row_of[used[is_drop]] = np.arange(int(is_drop.sum()))
+    row_of[used[~is_drop]] = int(is_drop.sum()) + np.arange(int((~is_drop).sum()))
+    n_steams = len(fire)
+    first = members[start[:-1]]
+    last = members[start[1:] - 1]
+    steam_of_member = np.repeat(np.arange(n_steams), np.diff(start))
+    member_rows = pl.Series(row_of[members])
+    books = pl.DataFrame({
+        "_s": steam_of_member, "_book": moves.get_column("_book").gather(member_rows),
+    }).group_by("_s", maintain_order=True).agg(pl.col("_book").str.join(",")).get_column("_book")
+    names = moves.get_column("bookmaker").gather(member_rows)
+    member_books = pl.DataFrame({"_s": steam_of_member, "bookmaker": names})
+    completing = moves[pl.Series(row_of[fire])]
+    return completing.select(
+        pl.lit("steam").alias("type"), "sport_key", "event_id", pl.col("_outcome").alias("side"), "market_key", "kind",
+        "direction", ("[" + books + "]").alias("books"),
+        moves.get_column("bookmaker").gather(pl.Series(row_of[first])).alias("leader"),
+        pl.Series("lag_ms", lu[last] - lu[first], dtype=pl.Int64),
+        pl.Series("last_update", routed.fire_t, dtype=pl.Int64), "timestamp", "home_team", "away_team",
+        "commence_time", "player", "market",
+    ).with_columns(pl.Series("_member_books", member_books.group_by("_s", maintain_order=True)
+                             .agg(pl.col("bookmaker")).get_column("bookmaker")))
 
 
 def _line_values(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None) -> list[LineMove]:
@@ -1375,18 +1702,20 @@ def _derive_from_side(alerts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def filter_expr(flt: AlertFilter) -> pl.Expr:
-    """:meth:`AlertFilter.accepts` as one polars expression over a table of price drops (the
-    same predicates with the same meaning: ``types`` on the ``type`` column, ``threshold`` by
-    :func:`rules.crosses` on ``delta``, ``since`` on ``timestamp``, the direction choice by
-    :func:`rules.direction_accepts`; ``line_threshold`` judges line moves only, so it passes
-    every price drop). Alerts of the other types are filtered as values, by ``accepts`` itself."""
+def filter_expr(flt: AlertFilter, alert_type: str = "odds_drop") -> pl.Expr:
+    """:meth:`AlertFilter.accepts` as one polars expression over a table of alerts of one type,
+    price drops by default (the same predicates with the same meaning: ``types`` on the ``type``
+    column, ``threshold`` by :func:`rules.crosses` on a price drop's ``delta``,
+    ``line_threshold`` on a line move's ``points``, ``since`` on ``timestamp``, the direction
+    choice by :func:`rules.direction_accepts`; ``bookmakers`` on a steam's books: the list column
+    ``_member_books`` of the compiled path's steam table, any of them listed)."""
     cond = pl.lit(True)
     if flt.types is not None:
         cond &= pl.col("type").is_in(sorted(flt.types))
-    if flt.threshold is not None:
-        floor = rules.threshold_floor(flt.threshold)
-        cond &= (pl.col("delta") >= floor) | (-pl.col("delta") >= floor)
+    for kind, t, column in (("odds_drop", flt.threshold, "delta"), ("line_move", flt.line_threshold, "points")):
+        if t is not None and alert_type == kind:
+            floor = rules.threshold_floor(t)
+            cond &= (pl.col(column) >= floor) | (-pl.col(column) >= floor)
     if flt.since is not None:
         cond &= pl.col("timestamp") > flt.since
     if flt.direction != "both":
@@ -1395,6 +1724,10 @@ def filter_expr(flt: AlertFilter) -> pl.Expr:
         ("sport_key", flt.sports), ("event_id", flt.event_ids), ("bookmaker", flt.bookmakers),
         ("market_key", flt.markets), ("kind", flt.kinds),
     ):
-        if allowed is not None:
+        if allowed is None:
+            continue
+        if col == "bookmaker" and alert_type == "steam":
+            cond &= pl.col("_member_books").list.eval(pl.element().is_in(sorted(allowed))).list.any()
+        else:
             cond &= pl.col(col).is_in(sorted(allowed))
     return cond
