@@ -322,7 +322,7 @@ def load_table(
     if not paths:
         raise ConfigError("paths: give at least one recording")
     files = [Path(p) for p in paths]
-    if (inputs == DEFAULT_INPUTS and fmt in ("auto", "quotes")
+    if (inputs.plain_tables and fmt in ("auto", "quotes")
             and all(p.is_file() and p.name.lower().endswith(".parquet") for p in files)
             and all(plain_parquet_schema(p) for p in files)):
         for p in files:

@@ -23,6 +23,7 @@ from ..core.quote import Quote
 from ..core.sides import format_line
 from ..core.skips import SkipLog
 from ..formats.jsonline import SKIPPED, decode_line
+from ..formats.mapping import ODDS_FORMAT_FIELD, STARTING_PRICE_FIELD, converted_row
 from ..formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, REQUIRED_COLUMNS, quote_from_row, table_row
 from .files import PARQUET_MAGIC, READ_ERRORS, Progress, close_writer, lines, open_bytes, open_writer, suffix_of
 from .inputs import DEFAULT_INPUTS, InputOptions
@@ -33,7 +34,8 @@ if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
 __all__ = [
     "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "looks_like_csv_header", "needs_float", "parquet_clock", "parquet_position",
     "parquet_quote_table", "plain_parquet_schema", "read_quote_table", "rejected_detail",
-    "table_lacks_columns", "write_csv_rows", "write_ndjson_rows", "write_parquet_rows", "write_quote_table",
+    "table_lacks_columns", "table_starting_prices", "write_csv_rows", "write_ndjson_rows", "write_parquet_rows",
+    "write_quote_table",
 ]
 
 #: The columns a quote table may have: one named twice makes the table ambiguous.
@@ -41,6 +43,34 @@ _KNOWN_COLUMNS: Final = frozenset((*QUOTE_COLUMNS, LINE_ONLY_COLUMN))
 #: Extensions (after any compression extension) that name a table's encoding.
 TABLE_SUFFIXES: Final = (".csv", ".parquet", ".ndjson", ".jsonl", ".json")
 Stream = Iterator[tuple[int, Quote]]
+
+
+def _spec_rows(rows: Iterator[tuple[str, Any]], skips: SkipLog, inputs: InputOptions) -> Iterator[tuple[str, Any]]:
+    """The SPEC 2 rows of a table's rows: as they are for a plain table; prices made American
+    (:func:`~dropengine.formats.mapping.converted_row`) for another odds format or a row with
+    an ``odds_format`` cell; through the mapping (:meth:`TableMapping.apply`) for a mapped
+    one. A bad cell is a skip at its row's position; the row's other quotes go on."""
+    mapping, fmt = inputs.mapping, inputs.odds_format
+    if mapping is None:
+        for where, row in rows:
+            if isinstance(row, dict) and (fmt != "american" or ODDS_FORMAT_FIELD in row):
+                try:
+                    row = converted_row(row, fmt)
+                except FeedError as exc:
+                    skips.add(where, exc.reason, str(exc))
+                    continue
+            yield where, row
+        return
+    apply = mapping.apply
+    for where, row in rows:
+        if not isinstance(row, dict):
+            yield where, row  # reported as a bad row by the caller
+            continue
+        out, errors = apply(row, fmt)
+        for err in errors:
+            skips.add(where, err.reason, str(err))
+        for one in out:
+            yield where, one
 
 
 def _row_quotes(rows: Iterator[tuple[str, Any]], skips: SkipLog) -> Stream:
@@ -82,28 +112,85 @@ def looks_like_csv_header(line: bytes) -> bool:
 _DELIMITERS: Final = (",", ";", "\t", "|")
 
 
-def _header_delimiter(line: str) -> str | None:
+def _header_delimiter(line: str, required: tuple[str, ...] = REQUIRED_COLUMNS) -> str | None:
     """The delimiter by which a header line names every required column: a comma, or the
     semicolon a spreadsheet in a European locale writes, a tab, a bar; ``None`` if none does."""
     for d in _DELIMITERS:
         if d in line or d == ",":
             names = {c.strip().strip('"') for c in line.split(d)}
-            if all(c in names for c in REQUIRED_COLUMNS):
+            if all(c in names for c in required):
                 return d
     return None
+
+
+def _required(inputs: InputOptions) -> tuple[str, ...]:
+    """The columns a table must have: SPEC 2's required ones, or the mapping's columns."""
+    used = inputs.mapping.used_columns() if inputs.mapping is not None else ()
+    return used or REQUIRED_COLUMNS
 
 
 def read_quote_table(
     path: Path, skips: SkipLog, progress: Progress | None = None, *, inputs: InputOptions = DEFAULT_INPUTS
 ) -> Stream:
     """Yield ``(last_update, Quote)`` for each usable row of a CSV, Parquet or NDJSON table,
-    read as ``inputs`` says (the odds format of its prices)."""
+    read as ``inputs`` says: the odds format of its prices, and its column mapping (a
+    mapped table lacking a column the mapping names is a whole-file skip naming it)."""
+    return _row_quotes(_table_rows(path, skips, progress, inputs), skips)
+
+
+def _table_rows(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions) -> Iterator[
+        tuple[str, Any]]:
+    """A table's SPEC 2 rows (:func:`_spec_rows`) with their positions."""
     suffix = _table_kind(path)
+    required = _required(inputs)
     if suffix == ".csv":
-        return _row_quotes(_csv_rows(path, skips, progress), skips)
-    if suffix == ".parquet":
-        return _row_quotes(_parquet_rows(path, skips, progress), skips)
-    return _row_quotes(_ndjson_rows(path, skips, progress), skips)
+        rows = _csv_rows(path, skips, progress, required)
+    elif suffix == ".parquet":
+        rows = _parquet_rows(path, skips, progress, required)
+    else:
+        rows = _ndjson_rows(path, skips, progress)
+    return _spec_rows(rows, skips, inputs)
+
+
+def table_starting_prices(path: str | Path, inputs: InputOptions = DEFAULT_INPUTS, *,
+                          skips: SkipLog | None = None) -> pl.DataFrame | None:
+    """The starting prices of a quote table whose (mapped) rows carry a ``starting_price``
+    field (in the table's odds format): columns ``event_id, bookmaker, side,
+    starting_price`` (American, Float64), one row per key, the last non-empty one in file
+    order; ``None`` when the table has no such field. Rows that make no quote give none;
+    their skips go to ``skips`` (a throwaway log by default: the replay reports them)."""
+    import polars as pl
+
+    p = Path(path)
+    log = skips if skips is not None else SkipLog()
+    mapped = inputs.mapping is not None and inputs.mapping.starting_price
+    found = mapped
+    prices: dict[tuple[str, str, str], float] = {}
+    for where, row in _table_rows(p, log, None, inputs):
+        if not isinstance(row, dict) or STARTING_PRICE_FIELD not in row:
+            continue
+        found = True
+        sp = row[STARTING_PRICE_FIELD]
+        if not mapped:  # an unmapped table's own column: converted as its prices are
+            try:
+                sp = converted_row({**row, "price": None}, inputs.odds_format)[STARTING_PRICE_FIELD]
+            except FeedError as exc:
+                log.add(where, exc.reason, str(exc))
+                continue
+        if sp is None:
+            continue
+        try:
+            q = quote_from_row(row)
+        except FeedError:
+            continue  # the replay reports it
+        prices[(q.event_id, q.bookmaker, q.side)] = float(sp)
+    if not found:
+        return None
+    return pl.DataFrame(
+        [(*k, v) for k, v in prices.items()],
+        schema={"event_id": pl.String, "bookmaker": pl.String, "side": pl.String, "starting_price": pl.Float64},
+        orient="row",
+    )
 
 
 def _ndjson_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
@@ -115,20 +202,24 @@ def _ndjson_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Itera
                 yield where, obj
 
 
-def table_lacks_columns(path: Path, columns: list[str], rows: int | None, skips: SkipLog) -> bool:
-    """Report a table without the required columns once, as a whole-file skip (every row
-    of it would fail the same way); returns whether it was reported."""
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+def table_lacks_columns(path: Path, columns: list[str], rows: int | None, skips: SkipLog,
+                        required: tuple[str, ...] = REQUIRED_COLUMNS) -> bool:
+    """Report a table without the required columns (SPEC 2's, or those a mapping names)
+    once, as a whole-file skip (every row of it would fail the same way); returns whether
+    it was reported."""
+    missing = [c for c in required if c not in columns]
     if not missing:
         return False
-    shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+    shown = ", ".join(columns[:40]) + (", ..." if len(columns) > 40 else "")
     count = "" if rows is None else f"; its {rows:,} rows were not read"
-    skips.add_file(path.name, "unusable file",
-                   f"not a quote table: missing column(s) {', '.join(missing)} (it has: {shown}){count}")
+    what = ("not a quote table: missing column(s)" if required is REQUIRED_COLUMNS
+            else "the column mapping names column(s) the file lacks:")
+    skips.add_file(path.name, "unusable file", f"{what} {', '.join(missing)} (it has: {shown}){count}")
     return True
 
 
-def _read_parquet(path: Path, skips: SkipLog, progress: Progress | None) -> pl.DataFrame | None:
+def _read_parquet(path: Path, skips: SkipLog, progress: Progress | None,
+                  required: tuple[str, ...] = REQUIRED_COLUMNS) -> pl.DataFrame | None:
     """The whole Parquet table at ``path``, or ``None`` after a whole-file skip (unreadable,
     or without the required columns): what both Parquet readers (rows, batch) start with."""
     import polars as pl  # a core dependency, imported lazily to keep `import dropengine` light
@@ -140,13 +231,14 @@ def _read_parquet(path: Path, skips: SkipLog, progress: Progress | None) -> pl.D
         return None
     if progress is not None:
         progress(path.stat().st_size)
-    if table_lacks_columns(path, frame.columns, frame.height, skips):
+    if table_lacks_columns(path, frame.columns, frame.height, skips, required):
         return None
     return frame
 
 
-def _parquet_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
-    frame = _read_parquet(path, skips, progress)
+def _parquet_rows(path: Path, skips: SkipLog, progress: Progress | None,
+                  required: tuple[str, ...] = REQUIRED_COLUMNS) -> Iterator[tuple[str, Any]]:
+    frame = _read_parquet(path, skips, progress, required)
     if frame is None:
         return
     for i, row in enumerate(frame.iter_rows(named=True), 1):
@@ -191,14 +283,16 @@ def _text_encoding(raw: IO[bytes]) -> str:
     return "utf-16" if head in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
 
 
-def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
+def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None,
+              required: tuple[str, ...] = REQUIRED_COLUMNS) -> Iterator[tuple[str, Any]]:
     """CSV rows as dicts of text (an empty cell is ""), positioned by file line.
 
     The stdlib parser is used rather than polars so that one ragged or broken line is
     skipped and reported instead of failing the whole file; each line is parsed on its own
     (:class:`_OneLine`), so a broken line never takes the next ones with it. A header
     without the required columns is one report for the whole file. The delimiter is the one
-    by which the header names the required columns (``,``, ``;``, tab or ``|``).
+    by which the header names the required columns (``,``, ``;``, tab or ``|``): SPEC 2's,
+    or the columns a mapping names (``required``).
     """
     name = path.name
     one = _OneLine()
@@ -212,7 +306,7 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator
                 line = line.lstrip("\ufeff")
             one.line = line
             if header is None and line.strip():
-                reader = csv.reader(one, delimiter=_header_delimiter(line) or ",", strict=True)
+                reader = csv.reader(one, delimiter=_header_delimiter(line, required) or ",", strict=True)
             try:
                 cells = next(reader)
             except csv.Error as exc:
@@ -228,10 +322,11 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator
             if header is None:
                 header = [h.strip() for h in cells]
                 width = len(header)
-                twice = sorted({c for c in header if c in _KNOWN_COLUMNS and header.count(c) > 1})
-                if any(c not in header for c in REQUIRED_COLUMNS) or twice:
+                known = _KNOWN_COLUMNS if required is REQUIRED_COLUMNS else required
+                twice = sorted({c for c in header if c in known and header.count(c) > 1})
+                if any(c not in header for c in required) or twice:
                     rows = sum(1 for rest in fh if rest.strip())
-                    if not table_lacks_columns(path, header, rows, skips):
+                    if not table_lacks_columns(path, header, rows, skips, required):
                         skips.add_file(name, "unusable file",
                                        f"the header (line {lineno}) names {', '.join(twice)} twice: which one "
                                        f"is meant cannot be told; its {rows:,} rows were not read")
@@ -267,6 +362,8 @@ def plain_parquet_schema(path: Path) -> bool:
             ok = dtype.is_integer() or isinstance(dtype, pl.Datetime)
         elif name == LINE_ONLY_COLUMN:
             ok = dtype in (pl.Boolean, pl.Null)
+        elif name == ODDS_FORMAT_FIELD:
+            ok = False  # each row's own odds format: the row reader converts its prices
         elif name in QUOTE_COLUMNS:
             ok = dtype in (pl.String, pl.Categorical, pl.Null) or isinstance(dtype, pl.Enum)
         else:
