@@ -25,14 +25,15 @@ from tests.strategies import detect_options, signal_options, signal_streams_with
 
 
 @contextmanager
-def hot_keys(n: int, spill: int = 1) -> Iterator[None]:
-    """Keep only ``n`` keys hot (the rest packed) inside the block."""
-    saved = engine_mod._HOT_KEYS, engine_mod._SPILL
-    engine_mod._HOT_KEYS, engine_mod._SPILL = n, spill  # type: ignore[misc]
+def hot_keys(n: int, spill: int = 1, grow_after: int = 1 << 30) -> Iterator[None]:
+    """Keep only ``n`` keys hot (the rest packed) inside the block; the hot set grows only after
+    ``grow_after`` warmed keys between two spills (by default never)."""
+    saved = engine_mod._HOT_KEYS, engine_mod._SPILL, engine_mod._GROW_AFTER
+    engine_mod._HOT_KEYS, engine_mod._SPILL, engine_mod._GROW_AFTER = n, spill, grow_after  # type: ignore[misc]
     try:
         yield
     finally:
-        engine_mod._HOT_KEYS, engine_mod._SPILL = saved  # type: ignore[misc]
+        engine_mod._HOT_KEYS, engine_mod._SPILL, engine_mod._GROW_AFTER = saved  # type: ignore[misc]
 
 
 def run(quotes: list[Quote], opts: dict[str, Any], cuts: list[int]) -> tuple[list[Any], Any, bytes]:
@@ -187,3 +188,33 @@ def test_packing_is_exact(price: Any, aprice: Any, since: int, newest: int, asin
     assert general.pack(price_st) == engine_mod._PRICE_CODEC.pack(price_st)
     assert general.unpack(engine_mod._PRICE_CODEC.pack(price_st)) == engine_mod._PRICE_CODEC.unpack(
         general.pack(price_st))
+
+
+def _uniform(keys: int, rounds: int) -> list[Quote]:
+    """Every key quoted ``rounds`` times, round robin (a working set of ``keys``), prices moving."""
+    return [Quote("basketball_nba", f"E{k}", "book", "h2h_home", -110 - 10 * ((r + k) % 3), 1_000 * r + k)
+            for r in range(rounds) for k in range(keys)]
+
+
+def test_a_working_set_wider_than_the_hot_set_grows_it_instead_of_churning() -> None:
+    """Round robin over 50 keys with a hot set of 8: without growth every quote warms a cold key;
+    with it the hot set doubles until the 50 fit, and the alerts, counters and snapshot stay the same."""
+    quotes = _uniform(50, 6)
+    with hot_keys(8, 4):  # never grows: the churn the growth avoids
+        churn = DropEngine()
+        churning = churn.observe_many(quotes), churn.counters, churn.snapshot()
+        assert len(churn._state.hot) <= 8
+    with hot_keys(8, 4, grow_after=2):
+        grown = DropEngine()
+        growing = grown.observe_many(quotes), grown.counters, grown.snapshot()
+        assert grown._state.cap == 64 and len(grown._state.hot) == 50
+    assert growing == churning
+    assert sum(1 for a in growing[0]) > 0
+
+
+def test_keys_quoted_once_do_not_grow_the_hot_set() -> None:
+    """New keys are not churn: a universe quoted once each stays packed past the hot set."""
+    with hot_keys(8, 4, grow_after=2):
+        eng = DropEngine()
+        eng.observe_many(_uniform(200, 1))
+        assert eng._state.cap == 8 and len(eng._state.hot) <= 8 and len(eng._state) == 200

@@ -111,9 +111,15 @@ _LINE, _LSINCE, _LNEWEST, _LSUSP, _ALINE, _ALSINCE, _CURP, _ANCP = range(8)
 # The tree holds every key, hot ones by their list, so its order is the snapshot order whichever
 # keys are hot: a restored engine writes the same bytes.
 
-#: Keys whose state stays a list (the loops' working set); past it the oldest go cold in batches.
+#: Keys whose state stays a list (the loops' working set) at first; past it the oldest go cold in
+#: batches of ``_SPILL``. When more than half of the keys that went hot since the last spill were
+#: cold keys quoted again (``_GROW_AFTER``, not new keys), the working set is wider than the hot set, and cooling
+#: would only churn (pack, then unpack on the next quote): the limit doubles instead. It never
+#: shrinks, so an engine spends list memory on as many keys as its stream kept quoting at once;
+#: keys that are quoted once (a wide universe, a restored snapshot) stay packed.
 _HOT_KEYS: Final = 1 << 16
 _SPILL: Final = 1 << 13
+_GROW_AFTER: Final = _SPILL // 2
 
 # What a state field holds, for packing: a price or line (None, int or float), a time (unix ms),
 # a flag. The first time field is the key's newest time (``_NEWEST``); the others are packed as
@@ -245,13 +251,16 @@ class _Keys:
     """The state of every key of one kind (prices, or line series): ``hot`` maps key -> list for
     the loops; ``tree`` holds every key, a hot one by the same list, a cold one packed."""
 
-    __slots__ = ("codec", "held", "hot", "tree")
+    __slots__ = ("cap", "codec", "held", "hot", "tree", "warmed")
 
     def __init__(self, codec: _Codec) -> None:
         self.codec = codec
         self.hot: dict[_Key, list[Any]] = {}
         self.tree: _Tree = {}
         self.held = 0
+        #: the hot set's limit (grows, see ``_HOT_KEYS``) and the cold keys warmed since the last spill
+        self.cap = _HOT_KEYS
+        self.warmed = 0
 
     def __len__(self) -> int:
         return self.held
@@ -323,8 +332,9 @@ class _Keys:
             return None
         st = sides[side] = self.codec.unpack(v)  # type: ignore[arg-type]  # not hot, so packed
         self.hot[key] = st
-        if len(self.hot) > _HOT_KEYS:
-            self.cool(_SPILL)
+        self.warmed += 1
+        if len(self.hot) > self.cap:
+            self._spill()
         return st
 
     def add(self, key: _Key, st: list[Any]) -> None:
@@ -341,8 +351,17 @@ class _Keys:
         sides[intern(s)] = st
         self.hot[key] = st
         self.held += 1
-        if len(self.hot) > _HOT_KEYS:
+        if len(self.hot) > self.cap:
+            self._spill()
+
+    def _spill(self) -> None:
+        """The hot set is over its limit: cool the oldest ``_SPILL`` keys, or, when the keys that
+        went hot since the last spill were mostly cold keys quoted again, double the limit."""
+        if self.warmed > _GROW_AFTER:
+            self.cap *= 2
+        else:
             self.cool(_SPILL)
+        self.warmed = 0
 
     def load(self, key: _Key, st: list[Any]) -> bool:
         """A restored key's state, packed (cold); True when the key was not held before."""
@@ -392,6 +411,7 @@ class _Keys:
                 nb[b] = ns
             new.tree[e] = nb
         new.held = self.held
+        new.cap, new.warmed = self.cap, self.warmed
         return new
 
 
