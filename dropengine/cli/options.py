@@ -35,10 +35,13 @@ from ..core.errors import ConfigError
 from ..core.filters import AlertFilter, parse_csv
 from ..core.options import DEFAULT_KEY_NUMBERS, REFERENCES, UNITS, DetectOptions, KeyNumbers
 from ..core.rules import DIRECTIONS, number_from_text
+from ..formats.mapping import TableMapping, load_mapping
+from ..io.inputs import BETFAIR_PRICES, ODDS_FORMATS, InputOptions
 from ..io.recordings import FORMATS
 
 __all__ = [
     "FLAGS", "SIGNAL_OPTIONS", "bad_parameter", "detect_options", "filter_options", "format_option", "input_options",
+    "inputs_from", "INPUT_FLAGS",
     "quiet_option", "signal_error", "signal_keywords", "signal_options",
 ]
 
@@ -380,11 +383,88 @@ def format_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="Input format; auto decides from the extension, else by a vote of the first lines.")(f)
 
 
+#: The click parameters of :func:`input_options` that :func:`inputs_from` turns into an InputOptions.
+INPUT_FLAGS: Final = ("odds_format", "betfair_price", "columns", "wide", "recode", "where", "mapping_file")
+_INPUT_HELP: Final = {
+    "odds_format": "How the price (and starting_price) cells of quote tables are written: american (-110, +150), "
+                   "decimal (1.91, 2.5) or prob (0.52, implied probability). decimal and prob become American "
+                   "(fractional, e.g. -109.89); a decimal <= 1 or a prob outside (0,1) is a skipped cell. A table "
+                   "with an odds_format column decides per row.",
+    "betfair_price": "The quote of a Betfair stream recording: ltp (last traded price) or back (best available "
+                     "back price).",
+    "columns": "Where each quote field comes from in a table with other column names, as FIELD=COLUMN, "
+               "FIELD==VALUE (a fixed value), FIELD={COL} text {COL} (a template) or FIELD=A|B (the first "
+               "non-empty); time fields may add an offset (date-1d, +12h, -5m). Times: unix s or ms, or "
+               "ISO dates. Fields: the SPEC 2 quote fields, odds_format, starting_price, outcome. Example: "
+               "--columns 'event_id=game_id,bookmaker==bovada,sport_key==baseball_mlb,last_update=cur_time'. "
+               "Repeatable; a file lacking a named column is skipped whole (the message lists its columns).",
+    "wide": "One column per side: each SIDE=PRICE_COLUMN[@LINE][/TIME] item makes one quote per row, in the "
+            "order given. LINE: a line column or a number; TIME: the quote's last_update (default the "
+            "last_update field). Example: --wide 'h2h_home=h_ml,h2h_away=a_ml,spread_home=h_odds_ps@h_hcap_ps,"
+            "total_over@2.5=over_2.5,h2h_home=home_close_ml/date+12h'. Repeatable.",
+    "recode": "Cell texts of a mapped table's price, line and starting_price cells that mean something else: "
+              "TEXT=NUMBER, TEXT=null (suspended) or TEXT=absent (no quote). Example: --recode 'EVEN=100,0=absent' "
+              "('=absent': an empty cell makes no quote instead of a suspension).",
+    "where": "Keep only the rows of a mapped table where every condition holds: COLUMN OP COLUMN|NUMBER, OP one "
+             "of < <= > >= == != (numbers as numbers, else times). Example: --where 'cur_time<game_start_time'.",
+    "mapping_file": "A TOML file with the same mapping ([columns], wide, [recode], where; any column names): "
+                    "flags given too override it field by field (docs/datasets.md has one per data set).",
+}
+
+
 def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``PATHS...`` and ``--format``: the recordings ``replay`` and ``backtest`` read."""
-    f = format_option(f)
+    """``PATHS...``, ``--format`` and the input flags (``--odds-format``, ``--betfair-price``,
+    the mapping flags ``--columns --wide --recode --where --mapping``): the recordings
+    ``replay`` and ``backtest`` read and how. The command gets ``inputs: InputOptions``
+    (:func:`inputs_from`) instead of the input flags."""
+
+    @functools.wraps(f)
+    def command(**kwargs: Any) -> Any:
+        kwargs["inputs"] = inputs_from(kwargs)
+        return f(**kwargs)
+
+    g: Callable[..., Any] = command
+    many = {"multiple": True, "default": ()}
+    for decl, extra in reversed((
+        (("--odds-format", "odds_format"), {"type": click.Choice(ODDS_FORMATS), "default": "american",
+                                            "show_default": True}),
+        (("--betfair-price", "betfair_price"), {"type": click.Choice(BETFAIR_PRICES), "default": "ltp",
+                                                "show_default": True}),
+        (("--columns", "columns"), {**many, "metavar": "FIELD=SOURCE,..."}),
+        (("--wide", "wide"), {**many, "metavar": "SIDE=PRICE[@LINE][/TIME],..."}),
+        (("--recode", "recode"), {**many, "metavar": "TEXT=VALUE,..."}),
+        (("--where", "where"), {**many, "metavar": "COL<COL,..."}),
+        (("--mapping", "mapping_file"), {"type": click.Path(exists=True, dir_okay=False, path_type=Path),
+                                         "default": None, "metavar": "FILE.toml"}),
+    )):
+        g = click.option(*decl, help=_INPUT_HELP[decl[1]], **extra)(g)
+    g = format_option(g)
     return click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path),
-                          callback=_open_file_room)(f)
+                          callback=_open_file_room)(g)
+
+
+def inputs_from(kwargs: dict[str, Any]) -> InputOptions:
+    """Pop the input flags of :func:`input_options` from a command's ``kwargs`` and build the
+    one :class:`InputOptions` value; a bad value is a click UsageError naming the flag, the
+    item and what is wrong (exit status 2)."""
+    raw = {n: kwargs.pop(n, None) for n in INPUT_FLAGS}
+    base = None
+    file = raw["mapping_file"]
+    try:
+        if file is not None:
+            try:
+                text = Path(file).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"--mapping: cannot read {str(file)!r}: {exc}") from None
+            base = load_mapping(text, f"--mapping {Path(file).name}")
+        lists = {n: tuple(raw[n] or ()) for n in ("columns", "wide", "recode", "where")}
+        mapping = (TableMapping.parse(**lists, base=base) if base is not None or any(lists.values()) else None)
+        return InputOptions(odds_format=raw["odds_format"] or "american", betfair_price=raw["betfair_price"] or "ltp",
+                            mapping=mapping)
+    except ConfigError as exc:
+        text = str(exc)
+        flag = text.split(":", 1)[0].split(" ", 1)[0] if text.startswith("--") else "--columns"
+        raise click.BadParameter(text.removeprefix(f"{flag}: "), param_hint=f"'{flag}'") from None
 
 
 def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -28,6 +28,7 @@ from ..core.errors import ClusterError, ConfigError
 from ..core.options import DetectOptions
 from ..core.partition import check_count
 from ..core.skips import printable
+from ..io.inputs import InputOptions
 from ..io.replay import ReplayStats, replay, replay_batch
 from ..io.sinks import OUTPUT_SUFFIXES, AlertWriter
 from .extras import StartupError, require_extra
@@ -152,8 +153,9 @@ def sharding(workers: int | None, scheduler: str | None) -> Iterator[Any]:
               show_default=True,
               help="stream: quote by quote; batch: columnar (polars), for large tables. Same alerts.")
 @cluster_options
-def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: bool, output: Path | None,
-               engine_kind: str, workers: int | None, scheduler: str | None, shards: int | None) -> None:
+def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: DetectOptions, quiet: bool,
+               output: Path | None, engine_kind: str, workers: int | None, scheduler: str | None,
+               shards: int | None) -> None:
     """Replay recordings and print their alerts, one JSON object per line.
 
     The alerts are price drops; --types adds line moves (spreads, totals, props; books that
@@ -163,7 +165,9 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
 
     PATHS are vendor frame recordings (NDJSON, .gz too), raw SSE captures, quote tables
     (.ndjson/.csv/.parquet with the SPEC section 2 columns) or The Odds API v4 responses
-    (a JSON file, a directory of them, or NDJSON snapshots). Several PATHS are merged by
+    (a JSON file, a directory of them, or NDJSON snapshots). A table with other column names,
+    one column per side, or decimal/probability prices is read with --columns/--wide/--recode/
+    --where (or --mapping FILE.toml) and --odds-format. Several PATHS are merged by
     last_update, ties in the order given. Bad lines are skipped, counted and reported on
     stderr; they never stop the replay, and neither does a file that cannot be read (it is
     reported). Exit status: 0 when some input was usable, 1 when no quote at all could be
@@ -178,6 +182,9 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
     sharded = check_cluster("replay", workers, scheduler, shards)
     if sharded and engine_kind != "batch":
         raise click.UsageError("--workers/--scheduler shard the batch engine: add --engine batch")
+    if sharded and not inputs.plain_tables:
+        raise click.UsageError("--workers/--scheduler read SPEC 2 tables of American prices only: drop them "
+                               "with --columns/--wide/--mapping or --odds-format decimal|prob")
     paths = tuple(expand_parquet_dirs(paths))
     engine = DropEngine.from_options(detect)
     stats = ReplayStats()
@@ -213,14 +220,14 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: 
                 from ..fast import warm_up
 
                 warm_up()  # numba and the cached kernel load in a thread while the input is read
-                result = replay_batch(list(paths), fmt, stats, advance, options=detect)
+                result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
                 writer.write_batch(result)  # every type, in detection order
                 counters = result.counters
             else:
                 pending: list[Alert] = []
                 with _CtrlC() as ctrl_c:
                     try:
-                        for drop in replay(list(paths), engine, fmt, stats, advance):
+                        for drop in replay(list(paths), engine, fmt, stats, advance, inputs=inputs):
                             pending.append(drop)
                             if len(pending) >= 256:
                                 batch, pending = pending, []
