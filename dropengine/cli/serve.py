@@ -290,11 +290,11 @@ def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path 
 
 def _name_envvars(command: click.Command) -> None:
     """Give every option of ``command`` that has no variable of its own its
-    ``DROPENGINE_SERVE_<OPTION>`` (:data:`ENV_PREFIX`), shown in ``--help``."""
+    ``DROPENGINE_SERVE_<OPTION>`` (:data:`ENV_PREFIX`). The rule is stated once in the
+    command's help, not after each option (where it would crowd out the defaults)."""
     for p in command.params:
         if isinstance(p, click.Option) and p.envvar is None:
             p.envvar = ENV_PREFIX + _long_name(p).upper()
-            p.show_envvar = True
 
 
 def _long_name(p: click.Parameter) -> str:
