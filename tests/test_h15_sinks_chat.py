@@ -13,11 +13,16 @@ from typing import Any
 from dropengine.deliver import DiscordSink, RetrySchedule, TelegramSink
 from dropengine.deliver.rules import alert_line, discord_escape
 
+from . import test_h15_sinks_webhook as hooks
 from .test_h15_sinks_rules import drop
-from .test_h15_sinks_webhook import Receiver, dead_lines, receiver, receiver_server, until  # noqa: F401
+from .test_h15_sinks_webhook import Receiver, dead_lines, until
 
 FAST = RetrySchedule(attempts=4, base_s=0.01, cap_s=0.05, retry_after_cap_s=1.0, timeout_s=2.0)
 TOKEN = "123456:AAH-h15-telegram-token-SECRET"
+
+# the receiver fixtures (a real uvicorn receiver, one per module)
+receiver_server = hooks.receiver_server
+receiver = hooks.receiver
 
 
 class Waits:

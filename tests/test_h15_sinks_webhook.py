@@ -69,6 +69,8 @@ class Receiver:
     def __init__(self, secret: str | None = SECRET) -> None:
         self.secret = secret
         self.plan: deque[str] = deque()
+        #: plans for the requests to one path prefix only (taken before :attr:`plan`)
+        self.plan_for: dict[str, deque[str]] = {}
         self.requests: list[Req] = []
         self.processed: list[Req] = []
         self.rejected_signatures = 0
@@ -78,7 +80,9 @@ class Receiver:
     async def handle(self, request: Request) -> Response:
         body = await request.body()
         with self.lock:
-            action = self.plan.popleft() if self.plan else "ok"
+            path_plan = next((q for prefix, q in self.plan_for.items() if request.url.path.startswith(prefix) and q),
+                             None)
+            action = path_plan.popleft() if path_plan else self.plan.popleft() if self.plan else "ok"
             req = Req(request.url.path, {k.lower(): v for k, v in request.headers.items()}, body, action)
             self.requests.append(req)
         if self.secret is not None and req.path.startswith("/hook") and not receiver_verify(self.secret, req.headers,
@@ -117,6 +121,7 @@ def receiver(receiver_server: tuple[Receiver, str]) -> Iterator[tuple[Receiver, 
     rx, url = receiver_server
     with rx.lock:
         rx.plan.clear()
+        rx.plan_for.clear()
         rx.requests.clear()
         rx.processed.clear()
         rx.rejected_signatures = 0

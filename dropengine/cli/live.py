@@ -34,6 +34,9 @@ from ..core.options import DetectOptions
 from ..core.quote import Quote
 from ..core.retry import RetryPolicy
 from ..core.skips import printable
+from ..deliver.base import Sink
+from ..deliver.ndjson import NdjsonSink
+from ..deliver.options import SinkOptions, sink_options, sinks_from_options, sinks_summary
 from ..formats.frames import FrameDecoder
 from ..formats.query import StreamQuery
 from ..io.sinks import AlertWriter
@@ -265,8 +268,9 @@ class _Status:
         self._line(line)
 
 
-async def _run(feed: FanIn, engine: DropEngine | None, writer: AlertWriter | None, recorder: _Recorder | None,
-               status: _Status, duration: float | None, stamp: str, max_alerts: int | None) -> None:
+async def _run(feed: FanIn, engine: DropEngine | None, out: NdjsonSink | None, recorder: _Recorder | None,
+               status: _Status, duration: float | None, stamp: str, max_alerts: int | None,
+               sinks: tuple[Sink, ...] = ()) -> None:
     evictor = status.evictor
     deadline = time.monotonic() + duration if duration is not None else None
     frames = feed.frames()
@@ -295,14 +299,16 @@ async def _run(feed: FanIn, engine: DropEngine | None, writer: AlertWriter | Non
                 pending = None
             if recorder is not None:
                 recorder.write(received.text)
-            if engine is not None and writer is not None and received.quotes:
+            if engine is not None and out is not None and received.quotes:
                 now = received.received_ms if stamp == "receipt" else None
                 alerts = engine.observe_many(received.quotes, now)
                 if evictor is not None:
                     evictor.observe(received.quotes, received.received_ms)
                 if alerts:
-                    writer.write(alerts)
-                    writer.flush()
+                    out.offer_many(alerts)  # stdout, as before sinks
+                    for sink in sinks:  # never blocks: a full queue drops (counted, dead-lettered)
+                        for a in alerts:
+                            sink.offer(a)
                     status.alerts += len(alerts)
                     if max_alerts is not None and status.alerts >= max_alerts:
                         return
@@ -314,9 +320,25 @@ async def _run(feed: FanIn, engine: DropEngine | None, writer: AlertWriter | Non
         await frames.aclose()
 
 
+async def _with_sinks(sinks: tuple[Sink, ...], drain_s: float, run: Any) -> None:
+    """Start ``sinks``, run ``run`` (a coroutine), then drain the sinks for up to ``drain_s``
+    whatever ended the run (a stop, Ctrl-C, an error)."""
+    started: list[Sink] = []
+    try:
+        for sink in sinks:
+            await sink.start()
+            started.append(sink)
+        await run
+    finally:
+        if len(started) < len(sinks):
+            run.close()  # never started: no "never awaited" warning
+        if started:
+            await asyncio.gather(*(s.aclose(drain_s) for s in started))
+
+
 def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine | None, record: Path | None,
           duration: float | None, status_every: float, quiet: bool, stamp: str, max_alerts: int | None,
-          evictor: Evictor | None = None) -> None:
+          evictor: Evictor | None = None, sink_opts: SinkOptions | None = None) -> None:
     err = Console(stderr=True)
     stats = LiveStats()
     status = _Status(err, stats, status_every, quiet, evictor)
@@ -327,17 +349,22 @@ def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine |
         feed = FanIn(config, sports, decoder=decoder, stats=stats, on_event=status.event)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    # the sinks before the recorder: a bad --dead-letter is a usage error with nothing opened yet
+    sinks = tuple(sinks_from_options(sink_opts)) if sink_opts is not None and engine is not None else ()
     try:
         recorder = _Recorder(record) if record is not None else None
     except ConfigError as exc:  # a directory that does not exist, no permission: before connecting
         raise StartupError(printable(str(exc))) from None
     writer = AlertWriter(None, types=engine.options.types) if engine is not None else None
+    out = NdjsonSink(writer) if writer is not None else None
     if writer is not None and engine is not None and engine.options.signals:
         status.by_type = (by_signal_order(engine.options.types), writer.counts)
     code = 0
     error: UpstreamError | None = None
     try:
-        code = _loop_until_signal(_run(feed, engine, writer, recorder, status, duration, stamp, max_alerts))
+        run = _run(feed, engine, out, recorder, status, duration, stamp, max_alerts, sinks)
+        code = _loop_until_signal(_with_sinks(sinks, sink_opts.drain_s, run) if sink_opts is not None and sinks
+                                  else run)
     except AuthError as exc:
         error, code = exc, 3
     except UpstreamError as exc:
@@ -372,6 +399,13 @@ def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine |
             _plain(err, f"  {s}")
     if recorder is not None and not quiet:
         _plain(err, f"recorded {recorder.frames:,} frames to {recorder.path}")
+    for sink, line in zip(sinks, sinks_summary(list(sinks)), strict=True):
+        lost = sink.counters.failed or sink.counters.dropped
+        if lost or not quiet:  # an alert not delivered is reported even with --quiet
+            _plain(err, line)
+    dead = sink_opts.dead_letter if sink_opts is not None else None
+    if dead is not None and any(s.counters.dead_lettered for s in sinks):
+        _plain(err, f"undelivered alerts: {dead}")
     if code:
         sys.exit(code)
 
@@ -418,10 +452,12 @@ def _loop_until_signal(coro: Any) -> int:
               help="Also write every frame as received to FILE (.ndjson or .jsonl; .gz compresses).")
 @click.option("--max-alerts", type=click.IntRange(min=1), default=None, help="Stop after this many alerts.")
 @evict_options
+@sink_options
 def watch_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: str, api_key: str, auth: str,
               transport: str, since: int | None, heartbeat_s: int | None, duration: float | None,
               status_every: float, retry_scale: float, quiet: bool, detect: DetectOptions, stamp: str,
-              record: Path | None, max_alerts: int | None, evict_idle: float, evict_started: float) -> None:
+              record: Path | None, max_alerts: int | None, evict_idle: float, evict_started: float,
+              sinks: SinkOptions) -> None:
     """Print live alerts from the upstream odds stream, one JSON object per line.
 
     Connects to {base}/v1/sse/odds/{sport} (or /ws/odds/{sport} with --transport ws) for
@@ -432,6 +468,13 @@ def watch_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: 
 
     --types adds line moves and steam to the price drops (SPEC 10-12; the status line then
     counts the alerts of each type).
+
+    --sink also delivers every alert elsewhere, never slowing detection: webhook:URL (the
+    alert's JSON, signed: X-Dropengine-Signature), discord:URL, telegram:CHAT_ID (a readable
+    line per alert, within the service's rate limit), ndjson:PATH. Each network sink retries
+    5xx, timeouts and network errors with backoff, honours 429, holds a bounded queue, and
+    writes what it could not deliver to --dead-letter; on stop it drains for --sink-drain
+    seconds. A line per sink on stderr says what it delivered.
 
     Keys (event, book, side) are forgotten by age in data time (--evict-idle, --evict-started),
     so memory stays bounded on a long run; the status line shows the keys held.
@@ -449,7 +492,7 @@ def watch_cmd(sport: str | None, all_sports: bool, multi: str | None, base_url: 
         raise bad_parameter(exc) from None  # names the flag: --since, --base-url, ...
     engine = DropEngine.from_options(detect)
     evictor = Evictor(engine, evict_idle, evict_started)
-    _live(sports, cfg, engine, record, duration, status_every, quiet, stamp, max_alerts, evictor)
+    _live(sports, cfg, engine, record, duration, status_every, quiet, stamp, max_alerts, evictor, sinks)
 
 
 @click.command("record")

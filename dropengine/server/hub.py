@@ -215,6 +215,9 @@ class Hub:
         #: The resets of holes still inside the ring (one frame per hole, shared).
         self._hole_notices: deque[tuple[int, int, ResetNotice]] = deque()
         self._last_ms = 0
+        #: Called with every batch of entries published (each alert once, numbered, before any
+        #: connection's filter): the server-wide sinks (:mod:`.delivery`). A tap must not block.
+        self.taps: list[Callable[[list[Entry]], None]] = []
 
     def __repr__(self) -> str:
         return f"Hub(epoch={self.epoch!r}, next_seq={self.next_seq}, buffered={len(self.buffer)}, " \
@@ -253,6 +256,8 @@ class Hub:
         self.counters.produced += len(out)
         self.trim(now_ms)
         if out:
+            for tap in self.taps:
+                tap(out)
             for sub in subs:
                 if sub.pending or sub.overflowed:
                     sub.notify()
@@ -288,6 +293,9 @@ class Hub:
                     self._queue(sub, entry)
         self.counters.produced += len(out)
         self.trim(now_ms)
+        if out:
+            for tap in self.taps:
+                tap(out)
         for sub in subs:
             if sub.pending or sub.overflowed:
                 sub.notify()
