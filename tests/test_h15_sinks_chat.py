@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from dropengine.deliver import DiscordSink, RetrySchedule, TelegramSink
 from dropengine.deliver.rules import alert_line, discord_escape
@@ -80,7 +83,9 @@ def test_discord_one_line_per_alert_429_retry_after_and_batching_behind_the_limi
 
 
 def test_telegram_send_message_shape_429_parameters_and_group_limits(receiver: tuple[Receiver, str],
-                                                                     tmp_path: Path) -> None:
+                                                                     tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="httpx")  # httpx logs each request's URL (serve --log-level info)
     rx, url = receiver
     rx.plan.extend(['429json:{"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 1", '
                     '"parameters": {"retry_after": 0.1}}', "ok", "404"])
@@ -104,6 +109,7 @@ def test_telegram_send_message_shape_429_parameters_and_group_limits(receiver: t
     [line] = dead_lines(dead)
     assert line["alert"] == json.loads(b.to_json()) and line["reason"] == "rejected: HTTP 404 (not retried)"
     assert line["sink"] == "telegram -100123" and TOKEN not in json.dumps(line) + repr(sink)
+    assert "/bot***/sendMessage" in caplog.text and TOKEN not in caplog.text
     cnt = sink.counters
     assert (cnt.offered, cnt.delivered, cnt.failed, cnt.dead_lettered) == (2, 1, 1, 1)
 

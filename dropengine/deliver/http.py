@@ -23,7 +23,9 @@ bot's; names, reasons and errors show only the scheme and host (:func:`~.rules.d
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import threading
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -32,7 +34,7 @@ import msgspec
 
 from ..core.alerts import encode_alert
 from ..core.errors import ConfigError
-from ..core.keys import Secret
+from ..core.keys import Secret, redact
 from .base import DEFAULT_QUEUE, DeadLetterFile, Queued, QueuedSink
 from .rules import (
     ATTEMPT_HEADER,
@@ -62,6 +64,48 @@ __all__ = ["TELEGRAM_BASE_URL", "ChatSink", "DiscordSink", "HttpSink", "Telegram
 TELEGRAM_BASE_URL: Final = "https://api.telegram.org"
 _USER_AGENT: Final = "dropengine-deliver"
 _DECODE: Final = msgspec.json.Decoder()
+
+
+class _UrlRedaction(logging.Filter):
+    """Masks the sinks' URL secrets (a Discord webhook's token, a Telegram bot token, a
+    webhook URL's query) in httpx's own log records: httpx logs every request's URL at INFO,
+    which ``serve --log-level info`` shows. Installed on the ``httpx`` logger while a sink is
+    open; each sink registers its secrets on start and removes them on close."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, secrets: Sequence[str]) -> None:
+        with self._lock:
+            if not self._secrets:
+                logging.getLogger("httpx").addFilter(self)
+            for s in secrets:
+                self._secrets[s] = self._secrets.get(s, 0) + 1
+
+    def remove(self, secrets: Sequence[str]) -> None:
+        with self._lock:
+            for s in secrets:
+                n = self._secrets.get(s, 0) - 1
+                if n > 0:
+                    self._secrets[s] = n
+                else:
+                    self._secrets.pop(s, None)
+            if not self._secrets:
+                logging.getLogger("httpx").removeFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = sorted(self._secrets, key=len, reverse=True)  # a whole URL before the token inside it
+        if secrets:
+            text = record.getMessage()
+            masked = redact(text, secrets)
+            if masked != text:
+                record.msg, record.args = masked, ()
+        return True
+
+
+_REDACTION: Final = _UrlRedaction()
 
 
 class _Result:
@@ -95,7 +139,12 @@ class HttpSink(QueuedSink):
         self._client: httpx.AsyncClient | None = None
         self.rand = random.random
 
+    def _url_secrets(self) -> list[str]:
+        """What of this sink's URL must never be logged."""
+        return []
+
     async def _open(self) -> None:
+        _REDACTION.add(self._url_secrets())
         self._client = httpx.AsyncClient(timeout=self.schedule.timeout_s, follow_redirects=False,
                                          headers={"User-Agent": _USER_AGENT})
 
@@ -103,6 +152,7 @@ class HttpSink(QueuedSink):
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+            _REDACTION.remove(self._url_secrets())
 
     def _request(self, items: Sequence[Queued], attempt: int) -> tuple[str, bytes, dict[str, str]]:
         """URL, body and headers of one attempt at ``items``."""
@@ -183,6 +233,10 @@ class WebhookSink(HttpSink):
         self._secret = _secret(secret, "secret")
         self.name = f"webhook {display_url(url)}"
         self.clock_s: Any = None  # unix seconds for the timestamp header; None: the system clock
+
+    def _url_secrets(self) -> list[str]:
+        query = self._url.partition("?")[2]
+        return [query] if query else []
 
     def _request(self, items: Sequence[Queued], attempt: int) -> tuple[str, bytes, dict[str, str]]:
         import time
@@ -274,6 +328,10 @@ class DiscordSink(ChatSink):
     def _line(self, item: Queued) -> str:
         return discord_escape(alert_line(item.alert))
 
+    def _url_secrets(self) -> list[str]:
+        url = self._url.reveal()
+        return [url, url.split("?")[0].rstrip("/").rpartition("/")[2]]  # the URL, and its token
+
     def _request(self, items: Sequence[Queued], attempt: int) -> tuple[str, bytes, dict[str, str]]:
         body = msgspec.json.encode(discord_payload(self._message))
         return self._url.reveal(), body, {"Content-Type": "application/json"}
@@ -304,6 +362,9 @@ class TelegramSink(ChatSink):
         self._token = secret
         self._base = base_url.rstrip("/")
         self.name = f"telegram {chat}"
+
+    def _url_secrets(self) -> list[str]:
+        return [self._token.reveal()]
 
     def _request(self, items: Sequence[Queued], attempt: int) -> tuple[str, bytes, dict[str, str]]:
         body = msgspec.json.encode(telegram_payload(self.chat_id, self._message))

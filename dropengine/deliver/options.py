@@ -45,6 +45,13 @@ class SinkOptions:
     drain_s: float = 10.0
     query: str | None = None
 
+    def secrets(self) -> list[str]:
+        """Every secret these options hold, for a log redaction filter (``run_foreground(secrets=)``):
+        the webhook secret, the Telegram token, each Discord URL (it holds its token). Never print them."""
+        out = [s.reveal() for s in (self.webhook_secret, self.telegram_token) if s is not None]
+        out += [spec.target for spec in self.specs if spec.kind == "discord"]
+        return out
+
     def __repr__(self) -> str:
         return (f"SinkOptions(specs={list(self.specs)!r}, webhook_secret={'set' if self.webhook_secret else None}, "
                 f"telegram_token={'set' if self.telegram_token else None}, dead_letter={self.dead_letter}, "
