@@ -11,8 +11,10 @@ For every alert:
   as each book stood at ``alert.last_update + latency_ms`` (a backward as-of join on
   ``last_update``, so nothing posted after that moment can be picked), as a steam chaser would;
 - **close**: the key's last price at or before ``commence_time`` (``close=
-  "last-before-commence"``, SPEC section 9) or its last price at all (``"last"``), measured on
-  the taking book or on ``sharp``. A close is missing, and the alert kept and flagged in
+  "last-before-commence"``, SPEC section 9), its last price at all (``"last"``), or its
+  starting price (``"starting-price"``: Betfair's ``bsp``, or a table's ``starting_price``,
+  given as :attr:`BacktestConfig.starting_prices`; a key without one is ``no starting price``),
+  measured on the taking book or on ``sharp``. A close is missing, and the alert kept and flagged in
   ``close_status``, when the key's last quote is a suspension (``suspended at close``), when
   its market moved on to another line (``line moved``), when there is no quote before the
   close, when the event has no commence time that parses (``no commence time``: with
@@ -21,8 +23,10 @@ For every alert:
   when ``best-other`` found no other book quoting the side (``nothing to take``), or when the
   close was taken more than ``early_close_minutes`` before ``commence_time`` (``early close``:
   the recording ended before kick-off, so the last price seen is no closing price);
-- **fair close probability**: the closing market's sides (both sides of a line, or the two
-  or three moneyline outcomes) devigged with ``devig`` (``multiplicative`` by default);
+- **fair close probability**: the closing market's sides (both sides of a line, the two
+  or three moneyline outcomes, or every runner of a multi-runner market that was still running
+  at the close: with starting prices, the runners that have one) devigged with ``devig``
+  (``multiplicative`` by default);
 - **price CLV** ``d_taken / d_close - 1`` and **no-vig CLV** ``p_fair_close * d_taken - 1``.
 
 With ``types`` beyond price drops (SPEC 10-11) a line move or a steam is taken from the books'
@@ -58,7 +62,7 @@ import json
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Unpack
 
 import polars as pl
@@ -77,6 +81,7 @@ from .devig import DEVIG_METHODS, DevigMethod, devig
 __all__ = [
     "CLOSE_CONVENTIONS",
     "SIZE_BUCKETS",
+    "STARTING_PRICE_COLUMNS",
     "TAKE_POLICIES",
     "Backtest",
     "BacktestConfig",
@@ -87,7 +92,9 @@ __all__ = [
     "summarize",
 ]
 
-CLOSE_CONVENTIONS: Final = ("last-before-commence", "last")
+CLOSE_CONVENTIONS: Final = ("last-before-commence", "last", "starting-price")
+#: The columns of :attr:`BacktestConfig.starting_prices` (``dropengine.io.starting.starting_prices``)
+STARTING_PRICE_COLUMNS: Final = ("event_id", "bookmaker", "side", "starting_price")
 TAKE_POLICIES: Final = ("same", "best-other")
 #: Size of move buckets (absolute cents) for the summary.
 SIZE_BUCKETS: Final = ((0, 10, "<10"), (10, 15, "10-14"), (15, 20, "15-19"), (20, 30, "20-29"),
@@ -107,10 +114,28 @@ class BacktestConfig:
     #: A close taken more than this many minutes before commence is ``early close`` (no CLV);
     #: ``None`` accepts a close however early.
     early_close_minutes: float | None = 60
+    #: With ``close="starting-price"``: each key's starting price (American), columns
+    #: :data:`STARTING_PRICE_COLUMNS` (``dropengine.io.starting.starting_prices`` reads them).
+    starting_prices: pl.DataFrame | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.close not in CLOSE_CONVENTIONS:
             raise ConfigError(f"close: {self.close!r} must be one of {', '.join(CLOSE_CONVENTIONS)}")
+        sp = self.starting_prices
+        if sp is not None:
+            if not isinstance(sp, pl.DataFrame):
+                raise ConfigError(f"starting_prices: {type(sp).__name__} is not a polars DataFrame")
+            missing = [c for c in STARTING_PRICE_COLUMNS if c not in sp.columns]
+            if missing:
+                raise ConfigError(f"starting_prices: lacks the column(s) {', '.join(missing)}"
+                                  f" (needs {', '.join(STARTING_PRICE_COLUMNS)})")
+            object.__setattr__(self, "starting_prices", sp.select(
+                *(pl.col(c).cast(pl.String) for c in STARTING_PRICE_COLUMNS[:3]),
+                pl.col("starting_price").cast(pl.Float64),
+            ))
+        elif self.close == "starting-price":
+            raise ConfigError("close: 'starting-price' needs starting_prices (a table of event_id, bookmaker, side,"
+                              " starting_price; dropengine.io.starting.starting_prices reads them from the input)")
         if self.take not in TAKE_POLICIES:
             raise ConfigError(f"take: {self.take!r} must be one of {', '.join(TAKE_POLICIES)}")
         if isinstance(self.latency_ms, bool) or not isinstance(self.latency_ms, int) or self.latency_ms < 0:
@@ -211,7 +236,8 @@ def measure_alerts(quotes: pl.DataFrame | pl.LazyFrame, cfg: BacktestConfig, opt
     hist = hist.join(commence, on="event_id", how="left")
     alerts = _plain_text(detected.alerts).with_row_index("alert").join(commence, on="event_id", how="left")
 
-    closes = _closes(hist, cfg.close, cfg.early_close_minutes)
+    closes = (_starting_closes(hist, cfg.starting_prices) if cfg.close == "starting-price" and
+              cfg.starting_prices is not None else _closes(hist, cfg.close, cfg.early_close_minutes))
     fair, fair_failed = _fair(closes, cfg.devig)
     stand: _Standings | None = None
     if signals:
@@ -230,7 +256,7 @@ def measure_alerts(quotes: pl.DataFrame | pl.LazyFrame, cfg: BacktestConfig, opt
         ),
         on=["event_id", "close_book", key], how="left",
     ).with_columns(pl.col("close_status").fill_null("no quote before close"))
-    if cfg.close == "last-before-commence":  # an in-play alert has no close left to beat
+    if cfg.close != "last":  # an in-play alert has no close left to beat (the SP is fixed at the off)
         table = table.with_columns(
             pl.when(pl.col("commence_ms").is_null()).then(pl.lit("no commence time"))
             .otherwise(pl.col("close_status")).alias("close_status")
@@ -278,7 +304,8 @@ def _warnings(books: frozenset[str], table: pl.DataFrame, cfg: BacktestConfig, f
                    " a last-before-commence close; use --close last (close='last') for the last price at all")
     if "ok" in statuses and fair_failed:
         out.append(f"devig: {fair_failed} closing market(s) cannot be devigged with {cfg.devig!r} (e.g. shin needs"
-                   " an overround), so their alerts have no no-vig CLV")
+                   " an overround; a multi-runner market has more outcomes than the method reads), so their"
+                   " alerts have no no-vig CLV")
     if cfg.sharp is not None:
         if cfg.sharp not in books:
             listed = sorted(books)
@@ -292,25 +319,34 @@ def _warnings(books: frozenset[str], table: pl.DataFrame, cfg: BacktestConfig, f
     return tuple(out)
 
 
+def _family(side: str) -> tuple[str, str]:
+    """``(market_key, family)`` of a side: the family is the sides devigged together (one
+    market, one line; every runner of a multi-runner market)."""
+    info = parse_side(side)
+    if info.kind == "prop":
+        return info.market_key, f"{info.market_key}:{info.player}@{format_line(info.line or 0.0)}"
+    if info.market_key == "h2h":
+        return "h2h", "h2h"
+    if info.line is None:  # a runner side (`win:12115648`): the whole market is one family
+        return info.market_key, f"{_RUNNERS}{info.market_key}"
+    if info.market_key == "spreads":  # home -3 pairs with away +3
+        home_line = info.line if info.outcome == "home" else -info.line
+        return "spreads", f"spreads@{format_line(home_line)}"
+    return info.market_key, f"totals@{format_line(info.line)}"
+
+
+#: The family prefix of a multi-runner market (its size is the runners still running at the close)
+_RUNNERS: Final = "runners:"
+
+
 def _with_families(hist: pl.DataFrame) -> pl.DataFrame:
     """Add ``market_key`` and ``family``: the sides devigged together (one market, one line)."""
-    market: dict[str, str] = {}
-    family: dict[str, str] = {}
-    for side in hist.get_column("side").unique().to_list():
-        info = parse_side(side)
-        market[side] = info.market_key
-        if info.kind == "prop":
-            family[side] = f"{info.market_key}:{info.player}@{format_line(info.line or 0.0)}"
-        elif info.line is None:
-            family[side] = "h2h"
-        elif info.market_key == "spreads":  # home -3 pairs with away +3
-            home_line = info.line if info.outcome == "home" else -info.line
-            family[side] = f"spreads@{format_line(home_line)}"
-        else:
-            family[side] = f"totals@{format_line(info.line)}"
+    parts = {side: _family(side) for side in hist.get_column("side").unique().to_list()}
     return hist.with_columns(
-        pl.col("side").replace_strict(market, return_dtype=pl.String).alias("market_key"),
-        pl.col("side").replace_strict(family, return_dtype=pl.String).alias("family"),
+        pl.col("side").replace_strict({s: m for s, (m, _) in parts.items()}, return_dtype=pl.String)
+        .alias("market_key"),
+        pl.col("side").replace_strict({s: f for s, (_, f) in parts.items()}, return_dtype=pl.String)
+        .alias("family"),
     )
 
 
@@ -345,7 +381,9 @@ def _closes(hist: pl.DataFrame, convention: str, early_minutes: float | None) ->
         pl.col("last_update").max().alias("market_last")
     )
     last = last.join(market_last, on=["event_id", "bookmaker", "market_key"], how="left")
-    moved = (pl.col("market_key") != "h2h") & (pl.col("close_time") < pl.col("market_last"))
+    # (a moneyline or a runner has no line to move on)
+    moved = (pl.col("market_key") != "h2h") & ~pl.col("family").str.starts_with(_RUNNERS) \
+        & (pl.col("close_time") < pl.col("market_last"))
     # The recording ended (or the book stopped quoting) long before kick-off: the last price
     # seen is not a closing price. Unknown commence times are never early.
     early = (
@@ -362,15 +400,50 @@ def _closes(hist: pl.DataFrame, convention: str, early_minutes: float | None) ->
     ).drop("commence_ms")
 
 
+def _starting_closes(hist: pl.DataFrame, starting: pl.DataFrame) -> pl.DataFrame:
+    """Per key (every key quoted, and every key with a starting price): its starting price as
+    the close (``close_time`` = commence), ``ok``, or ``no starting price``."""
+    keys = hist.group_by(list(_KEY)).agg(pl.col("commence_ms").first())
+    keys = pl.concat([keys, starting.select(*_KEY).join(keys.select("event_id", "commence_ms").unique("event_id"),
+                                                        on="event_id", how="left")], how="vertical_relaxed") \
+        .unique(list(_KEY), keep="first", maintain_order=True)
+    parts = {side: _family(side) for side in keys.get_column("side").unique().to_list()}
+    keys = keys.with_columns(
+        pl.col("side").replace_strict({s: m for s, (m, _) in parts.items()}, return_dtype=pl.String)
+        .alias("market_key"),
+        pl.col("side").replace_strict({s: f for s, (_, f) in parts.items()}, return_dtype=pl.String)
+        .alias("family"),
+    )
+    return keys.join(starting, on=list(_KEY), how="left").select(
+        *_KEY,
+        pl.col("starting_price").alias("close_price"),
+        pl.when(pl.col("starting_price").is_not_null()).then(pl.col("commence_ms")).alias("close_time"),
+        "market_key", "family",
+        pl.when(pl.col("starting_price").is_not_null()).then(pl.lit("ok")).otherwise(pl.lit("no starting price"))
+        .alias("close_status"),
+    )
+
+
 def _fair(closes: pl.DataFrame, method: DevigMethod) -> tuple[pl.DataFrame, int]:
     """Fair close probability of each side whose whole closing market has a close, and how many
-    such markets ``method`` could not devig (they get none)."""
+    such markets ``method`` could not devig (they get none).
+
+    A multi-runner market's whole market is its runners still running at the close: those
+    whose close is not a withdrawal (a removed runner's last quote is a suspension; with
+    starting prices, a runner without one did not run)."""
     failed = 0
+    gone = ("suspended at close", "no starting price")
+    running = closes.filter(pl.col("family").str.starts_with(_RUNNERS) & ~pl.col("close_status").is_in(gone)) \
+        .group_by(["event_id", "bookmaker", "family"]).agg(pl.len().alias("running"))
     ok = closes.filter(pl.col("close_status") == "ok")
-    groups = ok.group_by(["event_id", "bookmaker", "family"]).agg("side", "close_price")
+    groups = ok.group_by(["event_id", "bookmaker", "family"]).agg("side", "close_price") \
+        .join(running, on=["event_id", "bookmaker", "family"], how="left")
     rows: list[tuple[str, str, str, float]] = []
-    for event_id, book, fam, sides, prices in groups.iter_rows():
-        want = 3 if fam == "h2h" and "h2h_draw" in sides else 2
+    for event_id, book, fam, sides, prices, n_running in groups.iter_rows():
+        if fam.startswith(_RUNNERS):
+            want = n_running if n_running is not None and n_running >= 2 else -1
+        else:
+            want = 3 if fam == "h2h" and "h2h_draw" in sides else 2
         if len(sides) != want:
             continue
         try:

@@ -23,8 +23,10 @@ from ..analysis.devig import DEVIG_METHODS
 from ..cluster.inputs import expand_parquet_dirs
 from ..core.errors import ConfigError
 from ..core.options import DetectOptions
+from ..io.inputs import InputOptions
 from ..io.replay import ReplayStats, load_table
 from ..io.report import write_report
+from ..io.starting import starting_prices
 from .options import detect_options, input_options, quiet_option
 from .replay import check_cluster, cluster_options, exit_if_unusable, progress_bar, shard_bar, sharding
 
@@ -47,8 +49,11 @@ def _minutes_or_off(ctx: click.Context, param: click.Parameter, value: str) -> f
 @input_options
 @detect_options()
 @quiet_option
-@click.option("--close", type=click.Choice(CLOSE_CONVENTIONS), default="last-before-commence", show_default=True,
-              help="Which price counts as closing: the last at or before commence_time, or the last at all.")
+@click.option("--close", type=click.Choice(("auto", *CLOSE_CONVENTIONS)), default="auto", show_default=True,
+              help="Which price counts as closing: last-before-commence (the last at or before commence_time), "
+                   "last (the last at all), or starting-price (each runner's starting price: Betfair's bsp, or "
+                   "a table's starting_price field; a key without one gets close_status 'no starting price'). "
+                   "auto: starting-price when the input carries starting prices, else last-before-commence.")
 @click.option("--take", type=click.Choice(TAKE_POLICIES), default="same", show_default=True,
               help="same: the alerting book's new price; best-other: the best other book at alert time + latency "
                    "(for a steam: among the books that had not moved; docs/backtest.md).")
@@ -64,8 +69,8 @@ def _minutes_or_off(ctx: click.Context, param: click.Parameter, value: str) -> f
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="DIR for alerts.parquet/.csv, summary.csv, report.md and PNG charts; else a table here.")
 @cluster_options
-def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet: bool, close: str, take: str,
-                 latency_ms: int, sharp: str | None, devig: str, early_close: float | None,
+def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: DetectOptions, quiet: bool,
+                 close: str, take: str, latency_ms: int, sharp: str | None, devig: str, early_close: float | None,
                  out_dir: Path | None, workers: int | None, scheduler: str | None, shards: int | None) -> None:
     """Closing-line value of acting on the alerts of recorded odds (--types: drops, line moves, steam).
 
@@ -82,17 +87,24 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet
     """
     err = Console(stderr=True)
     sharded = check_cluster("backtest", workers, scheduler, shards)
+    if sharded and (not inputs.plain_tables or inputs.betfair_price != "ltp"):
+        raise click.UsageError("--workers/--scheduler read SPEC 2 tables of American prices and Betfair's last "
+                               "traded prices only: drop them with --columns/--wide/--mapping, --odds-format "
+                               "decimal|prob or --betfair-price back")
     stats = ReplayStats()
     try:
         paths = tuple(expand_parquet_dirs(paths))
         bar, advance = progress_bar(err, paths, quiet)
-        cfg = BacktestConfig(close, take, latency_ms, sharp, devig, early_close)  # type: ignore[arg-type]
+        close, sp = _close_of(close, paths, fmt, inputs)
+        cfg = BacktestConfig(close, take, latency_ms, sharp, devig, early_close,  # type: ignore[arg-type]
+                             starting_prices=sp)
         if sharded:
             bt = _sharded(err, quiet, paths, fmt, stats, cfg, detect, workers, scheduler, shards, bar, advance)
         else:
             with bar:
                 # line-only observations (SPEC 10) only when lines are detected, as replay reads them
-                table, _ = load_table(list(paths), fmt, stats, advance, line_only=detect.detects_lines)
+                table, _ = load_table(list(paths), fmt, stats, advance, line_only=detect.detects_lines,
+                                      inputs=inputs)
             exit_if_unusable(err, stats)
             with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
                 bt = run_backtest(table, cfg, options=detect,
@@ -122,6 +134,28 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, detect: DetectOptions, quiet
         err.print(f"skipped input: {stats.skips.total} ({reasons})", markup=False, highlight=False, soft_wrap=True)
 
 
+def _close_of(close: str, paths: tuple[Path, ...], fmt: str,
+              inputs: InputOptions) -> tuple[str, pl.DataFrame | None]:
+    """The close convention (``auto`` decided) and the starting prices it needs."""
+    if close not in ("auto", "starting-price"):
+        return close, None
+    sp = starting_prices(list(paths), fmt, inputs)
+    if sp is not None and sp.height == 0:
+        sp = None
+    if sp is not None:
+        return "starting-price", sp
+    if close == "starting-price":
+        raise click.UsageError("--close starting-price: the input carries no starting prices (a Betfair stream "
+                               "recording's bsp, or a quote table with a starting_price field); use --close "
+                               "last-before-commence or last")
+    return "last-before-commence", None
+
+
+def close_label(close: str) -> str:
+    """How a close convention is named in the output (the starting price says what it is)."""
+    return "starting-price (starting price, bsp)" if close == "starting-price" else close
+
+
 def _sharded(err: Console, quiet: bool, paths: tuple[Path, ...], fmt: str, stats: ReplayStats, cfg: BacktestConfig,
              detect: DetectOptions, workers: int | None, scheduler: str | None, shards: int | None,
              bar: Progress, advance: Callable[[int], None] | None) -> Backtest:
@@ -148,13 +182,13 @@ def _backtest_tables(out: Console, bt: Backtest) -> None:
     status = bt.alerts.group_by("close_status").len().sort(["len", "close_status"], descending=[True, False])
     counts = ", ".join(f"{s} {n}" for s, n in status.iter_rows())
     early = "off" if cfg.early_close_minutes is None else f"more than {cfg.early_close_minutes:g} min before commence"
-    out.print(f"close: {cfg.close}; take: {cfg.take}; close on: {cfg.sharp or 'the taking book'}; "
+    out.print(f"close: {close_label(cfg.close)}; take: {cfg.take}; close on: {cfg.sharp or 'the taking book'}; "
               f"devig: {cfg.devig}; early close: {early}; "
               + (f"types: {', '.join(bt.types)}; " if bt.types != ("odds_drop",) else "")
               + f"alerts {bt.alerts.height}"
               + (f" ({counts})" if counts else ""), markup=False, highlight=False, soft_wrap=True)
     for dim in bt.summary.get_column("dimension").unique(maintain_order=True).to_list():
-        table = Table(title=f"CLV by {dim} ({cfg.close})", title_justify="left")
+        table = Table(title=f"CLV by {dim} (close: {close_label(cfg.close)})", title_justify="left")
         cols = ["group", "alerts", "closed", "early_close", "mean_clv", "median_clv", "beat_close", "ci95_low",
                 "ci95_high", "mean_novig_clv"]
         heads = ["group", "alerts", "closed", "early close", "mean CLV", "median", "beat close", "95% low",
