@@ -124,6 +124,21 @@ def test_watch_resumes_across_a_cut_connection(upstream: Any, recordings: tuple[
     assert not any(KEY in e for e in events)
 
 
+def test_watch_forgets_idle_keys_by_data_time(upstream: Any, recordings: tuple[Path, Path]) -> None:
+    nfl, _ = recordings
+    url, _ = upstream(nfl)
+    expected = _replayed(DetectOptions.build(types=ALL), nfl)
+    w = watch(NFL, base_url=url, api_key=KEY, types=ALL, stamp="data", policy=FAST, evict_idle_s=15)
+    got = asyncio.run(_take(w, 4))  # pinnacle's and draftkings' line moves (T+10 s, T+20 s)
+    assert got == expected[:4]
+    # at T+20 s of data time the keys quiet since T (moneylines, totals, fanduel's spread) were
+    # older than 15 s: forgotten, so fanduel's move at T+30 s primes again (no line move, no steam)
+    assert w.evictor is not None and w.evictor.evicted > 0
+    whole = DropEngine.from_options(DetectOptions.build(types=ALL))
+    list(replay([nfl], whole))  # no eviction: every key of the recording
+    assert 0 < w.engine.keys_held < whole.keys_held
+
+
 def test_watch_with_a_rejected_key_raises_auth_error(upstream: Any, recordings: tuple[Path, Path]) -> None:
     url, _ = upstream(recordings[0])
     with pytest.raises(AuthError):
@@ -133,7 +148,8 @@ def test_watch_with_a_rejected_key_raises_auth_error(upstream: Any, recordings: 
 def test_watch_refuses_misuse_before_connecting() -> None:
     for kwargs, named in (({"types": "steem"}, "types"), ({"stamp": "now"}, "stamp"),
                           ({"options": DetectOptions(), "types": "steam"}, "types"),
-                          ({"options": {"threshold": 5}}, "options"), ({"base_url": "ftp://x"}, "base_url")):
+                          ({"options": {"threshold": 5}}, "options"), ({"base_url": "ftp://x"}, "base_url"),
+                          ({"evict_idle_s": -1}, "evict_idle_s")):
         args: dict[str, Any] = {"base_url": "http://127.0.0.1:9", "api_key": KEY, **kwargs}
         with pytest.raises(ConfigError, match=f"^{named}: "):
             watch(NFL, **args)

@@ -19,7 +19,7 @@ see :func:`dropengine.live.watch.watch`.
 
 from __future__ import annotations
 
-from .aio import AUTH_MODES, AsyncDropClient, ClientStats
+from .aio import AUTH_MODES, AsyncDropClient, ClientOptions, ClientStats
 from .events import ALERT_TYPES, Connected, ConnectedFilters, Event, EventDecoder, Heartbeat, Reset, SteamSettings
 from .query import DEFAULT_HEARTBEAT_S, DropQuery
 from .sync import DropClient
@@ -29,6 +29,7 @@ __all__ = [
     "AUTH_MODES",
     "DEFAULT_HEARTBEAT_S",
     "AsyncDropClient",
+    "ClientOptions",
     "ClientStats",
     "Connected",
     "ConnectedFilters",

@@ -28,7 +28,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Required, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -47,13 +47,40 @@ from .events import ALERT_TYPES, Connected, Event, EventDecoder, Heartbeat, Rese
 from .query import DEFAULT_HEARTBEAT_S, DropQuery, Names
 from .resume import Resume
 
-__all__ = ["AUTH_MODES", "AsyncDropClient", "ClientStats"]
+__all__ = ["AUTH_MODES", "AsyncDropClient", "ClientOptions", "ClientStats"]
 
 #: How the key is sent: the ``X-API-Key`` header (default: no key in any URL) or ``?apiKey=``.
 AUTH_MODES: Final = ("header", "query")
 _LOGGERS: Final = ("httpx", "httpcore")
 #: How many resets :attr:`AsyncDropClient.resets` keeps (the newest).
 _KEEP_RESETS: Final = 100
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`AsyncDropClient` (and :class:`~dropengine.client.sync.DropClient`):
+    the one list of their names and types."""
+
+    api_key: Required[str | Secret]
+    sport: str | Sequence[str] | None
+    threshold: int | None
+    direction: DirectionChoice | None
+    bookmakers: Names
+    markets: Names
+    kinds: Names
+    types: Names
+    line_threshold: float | None
+    event_id: str | None
+    since: int | None
+    heartbeat_s: int
+    query: DropQuery | None
+    last_event_id: str | None
+    auth: Literal["header", "query"]
+    policy: RetryPolicy | None
+    rng: random.Random | None
+    silence_s: float | None
+    connect_timeout_s: float
+    on_event: Callable[[str], None] | None
+    sleep: Callable[[float], Awaitable[Any]]
 
 
 @dataclass(slots=True)

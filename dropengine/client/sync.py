@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final
+from typing import Final, Unpack
 
 from ..core.alerts import Alert
 from ..core.errors import ConfigError
-from .aio import AsyncDropClient, ClientStats
+from .aio import AsyncDropClient, ClientOptions, ClientStats
 from .events import ALERT_TYPES, Connected, Event, Reset
 
 __all__ = ["DropClient"]
@@ -45,11 +45,11 @@ class DropClient:
     ``for event in client`` (or :meth:`events`) yields the events; :meth:`alerts` the alerts
     alone. Use it as a context manager or call :meth:`close` (from any thread)."""
 
-    def __init__(self, base_url: str, *, queue_size: int = 1024, **kwargs: Any) -> None:
+    def __init__(self, base_url: str, *, queue_size: int = 1024, **options: Unpack[ClientOptions]) -> None:
         if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
             raise ConfigError(f"queue_size: {queue_size!r} must be a positive integer")
         #: The async client the thread runs (its settings are checked here, in the caller's thread).
-        self.aio = AsyncDropClient(base_url, **kwargs)
+        self.aio = AsyncDropClient(base_url, **options)
         self._queue: queue.Queue[Event | _End] = queue.Queue(queue_size)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -13,6 +13,10 @@ The filters of the options narrow the upstream's stream too (bookmakers, markets
 event id: :func:`upstream_query`), as the command does. ``stamp``: an alert's ``timestamp`` is
 when its frame arrived (``receipt``, the default) or its quote's ``last_update`` (``data``:
 what ``dropengine replay`` of a recording of the same frames gives, alert for alert).
+
+A long run holds a bounded number of keys: :class:`Evictor` forgets keys by age in data time
+(``evict_idle_s``, ``evict_started_s``; the defaults of ``dropengine watch``). It lives here,
+in the live layer, so that the library and the command share it.
 """
 
 from __future__ import annotations
@@ -21,14 +25,16 @@ import random
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
 from types import TracebackType
-from typing import Literal
+from typing import Final, Literal
 
 from ..core.alerts import Alert
+from ..core.dataclock import DataClock
 from ..core.engine import DropEngine
 from ..core.errors import ConfigError, UpstreamError, short_repr
 from ..core.filters import AlertFilter
 from ..core.keys import Secret
 from ..core.options import DetectOptions, parse_types
+from ..core.quote import Quote
 from ..core.retry import RetryPolicy
 from ..formats.frames import FrameDecoder
 from ..formats.query import StreamQuery
@@ -36,10 +42,58 @@ from .fanin import FanIn
 from .transport import UpstreamConfig
 from .upstream import LiveStats
 
-__all__ = ["STAMPS", "Watch", "upstream_query", "watch"]
+__all__ = ["EVICT_IDLE_S", "EVICT_STARTED_S", "STAMPS", "Evictor", "Watch", "upstream_query", "watch"]
 
 #: What an alert's ``timestamp`` is: the frame's arrival, or the quote's ``last_update``.
 STAMPS = ("receipt", "data")
+#: Default ages for eviction (seconds of data time): a key quiet for 6 h, an event started 12 h ago.
+EVICT_IDLE_S: Final = 21_600.0
+EVICT_STARTED_S: Final = 43_200.0
+#: The data-time clock never goes below this (``evict`` with it forgets nothing by idleness).
+_NEVER: Final = -(2**62)
+
+
+class Evictor:
+    """Bounds a live engine's memory: every so often (in data time) forget keys not updated
+    for ``idle_s`` and keys of events that started more than ``started_s`` ago (0: never).
+
+    Data time is :class:`~dropengine.core.dataclock.DataClock`'s, the one rule ``serve`` uses too:
+    the newest ``last_update`` seen, at most an hour past the frame's receipt, a jump past the
+    shorter age confirmed by the next batch (one bad row must not evict everything).
+    A check scans every key, so it runs each time data time has moved a twelfth of the
+    smaller age (at least 1 s): 30 minutes with the defaults, as ``serve`` does.
+    """
+
+    def __init__(self, engine: DropEngine, idle_s: float, started_s: float) -> None:
+        for name, value in (("evict_idle_s", idle_s), ("evict_started_s", started_s)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ConfigError(f"{name}: {short_repr(value)} must be a number of seconds >= 0 (0: never)")
+        self.engine = engine
+        self.idle_ms = round(idle_s * 1000)
+        self.started_ms = round(started_s * 1000)
+        ages = [a for a in (self.idle_ms, self.started_ms) if a > 0]
+        self.period_ms = max(1_000, min(ages) // 12) if ages else 0
+        self.clock = DataClock(min(ages) if ages else None)
+        self.evicted = 0
+        self._next: int | None = None
+
+    def observe(self, quotes: list[Quote], received_ms: int | None = None) -> int:
+        """Note the quotes' data time; evict when a check is due. Returns keys evicted now."""
+        if not self.period_ms or not quotes:
+            return 0
+        self.clock.advance(quotes, received_ms)
+        if self.clock.ms < 0:
+            return 0
+        if self._next is None:
+            self._next = self.clock.ms + self.period_ms
+        if self.clock.ms < self._next:
+            return 0
+        self._next = self.clock.ms + self.period_ms
+        before = self.clock.ms - self.idle_ms if self.idle_ms else _NEVER
+        started = self.clock.ms - self.started_ms if self.started_ms else None
+        n = self.engine.evict(before, started_before_ms=started)
+        self.evicted += n
+        return n
 
 
 def upstream_query(flt: AlertFilter, since: int | None = None) -> StreamQuery:
@@ -62,10 +116,12 @@ class Watch(AsyncIterator[Alert]):
     failed: a rejected key is :class:`~dropengine.core.errors.AuthError`); ``/all`` runs until
     closed. Close it with :meth:`aclose` or ``async with``."""
 
-    def __init__(self, feed: FanIn, engine: DropEngine, stamp: Literal["receipt", "data"]) -> None:
+    def __init__(self, feed: FanIn, engine: DropEngine, stamp: Literal["receipt", "data"],
+                 evictor: Evictor | None = None) -> None:
         self.feed = feed
         self.engine = engine
         self.stamp = stamp
+        self.evictor = evictor
         self._alerts: AsyncGenerator[Alert, None] = self._run()
 
     def __repr__(self) -> str:
@@ -85,11 +141,15 @@ class Watch(AsyncIterator[Alert]):
     async def _run(self) -> AsyncGenerator[Alert, None]:
         observe = self.engine.observe_many
         receipt = self.stamp == "receipt"
+        evictor = self.evictor
         async with aclosing(self.feed.frames()) as frames:
             async for received in frames:
                 if not received.quotes:
                     continue
-                for alert in observe(received.quotes, received.received_ms if receipt else None):
+                alerts = observe(received.quotes, received.received_ms if receipt else None)
+                if evictor is not None:
+                    evictor.observe(received.quotes, received.received_ms)
+                for alert in alerts:
                     self.alerts_seen += 1
                     yield alert
 
@@ -126,6 +186,8 @@ def watch(
     policy: RetryPolicy | None = None,
     rng: random.Random | None = None,
     on_event: Callable[[str], None] | None = None,
+    evict_idle_s: float = EVICT_IDLE_S,
+    evict_started_s: float = EVICT_STARTED_S,
 ) -> Watch:
     """Alerts of the upstream's live odds stream (see the module docstring).
 
@@ -136,6 +198,7 @@ def watch(
     settings), whose own ``types`` then rule (giving both, differing, is a ConfigError).
     ``transport``, ``auth``, ``since``, ``heartbeat_s`` and ``policy`` are the live client's
     (SPEC 8); ``on_event`` gets a line per connect, retry and stop (never the key).
+    ``evict_idle_s`` / ``evict_started_s``: :class:`Evictor`'s ages (0: never).
     """
     if options is None:
         options = DetectOptions.build(types=types)
@@ -161,7 +224,8 @@ def watch(
         policy if policy is not None else RetryPolicy(),
     )
     engine = DropEngine.from_options(options)
+    evictor = Evictor(engine, evict_idle_s, evict_started_s)
     # line-only books (SPEC 10) are decoded only when the engine detects lines, as the command does
     decoder = FrameDecoder(line_only=options.detects_lines)
     feed = FanIn(config, sports, decoder=decoder, rng=rng, on_event=on_event)
-    return Watch(feed, engine, stamp)
+    return Watch(feed, engine, stamp, evictor)
