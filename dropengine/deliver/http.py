@@ -168,6 +168,8 @@ class HttpSink(QueuedSink):
             return _Result("retry", f"timeout ({type(exc).__name__})")
         except httpx.HTTPError as exc:  # connection refused, reset, DNS: the request may not have arrived
             return _Result("retry", f"network error ({type(exc).__name__})")
+        except Exception as exc:  # anything else cannot get better by retrying: accounted, never lost
+            return _Result("reject", f"error ({type(exc).__name__})")
         answer = classify(response.status_code)
         reason = f"HTTP {response.status_code}"
         wait = None

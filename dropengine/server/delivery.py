@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from urllib.parse import parse_qsl
 
@@ -31,6 +32,8 @@ from .hub import Entry, Hub
 from .params import ParamError, parse_request
 
 __all__ = ["ServerDelivery", "sink_filter"]
+
+log = logging.getLogger("dropengine.serve")
 
 
 def sink_filter(query: str = "") -> AlertFilter:
@@ -60,6 +63,8 @@ class ServerDelivery:
         self._hub: Hub | None = None
         #: alerts the filter passed to the sinks (each offered to every sink)
         self.offered = 0
+        #: offers that raised (a sink writing a file that can no longer be written)
+        self.errors = 0
 
     def __repr__(self) -> str:
         return f"ServerDelivery({', '.join(s.name for s in self.sinks)})"
@@ -73,7 +78,13 @@ class ServerDelivery:
                 self.offered += 1
                 delivery = f"{hub.epoch}-{e.seq}"
                 for sink in self.sinks:
-                    sink.offer(e.alert, delivery)
+                    try:
+                        sink.offer(e.alert, delivery)
+                    except Exception as exc:  # (an ndjson:PATH sink on a full disk) never breaks the hub
+                        self.errors += 1
+                        if self.errors == 1 or self.errors % 1000 == 0:
+                            log.warning("sink %s: %s (%d alerts not written so far)", sink.name,
+                                        type(exc).__name__, self.errors)
 
     async def start(self, hub: Hub) -> None:
         """Start the sinks and tap ``hub`` (the server's, once restored)."""
