@@ -58,7 +58,8 @@ def instructions() -> list[tuple[str, str]]:
 
 def pyproject() -> dict[str, Any]:
     with (ROOT / "pyproject.toml").open("rb") as f:
-        return tomllib.load(f)["project"]
+        project: dict[str, Any] = tomllib.load(f)["project"]
+    return project
 
 
 def dist(requirement: str) -> str:
@@ -118,8 +119,8 @@ def test_the_server_and_bus_extras_are_installed_and_provide_what_the_server_imp
     # what only other commands' extras (cluster, fast, report, live) bring is imported lazily there
     optional_elsewhere = {dist(r) for k in ("cluster", "fast", "report") for r in extras[k]}
     for module in sorted(needed):
-        names = {dist(d) for d in dists.get(module, [module])}
-        assert names & (provided | optional_elsewhere), f"{module} ({names}) is in no installed requirement"
+        from_dists = {dist(d) for d in dists.get(module, [module])}
+        assert from_dists & (provided | optional_elsewhere), f"{module} ({from_dists}) is in no installed requirement"
 
 
 def test_the_entrypoint_is_the_console_script() -> None:
