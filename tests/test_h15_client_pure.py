@@ -69,7 +69,7 @@ def _data(frame: bytes) -> str:
     return events[0].data
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(quote_streams(lines=True))
 def test_every_alert_the_server_writes_decodes_to_the_same_value(quotes: list[Any]) -> None:
     engine = DropEngine(threshold=5, types="odds_drop,line_move,steam", line_threshold=0.5, steam_books=2)

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from dropengine import DropEngine
-from dropengine.core.alerts import Alert
+from dropengine.cli.group import main
+from dropengine.core.alerts import Alert, encode_alerts
 from dropengine.core.errors import AuthError, ConfigError
 from dropengine.core.keys import KeyTable
 from dropengine.core.options import DetectOptions
@@ -84,6 +86,9 @@ def test_watch_yields_what_replay_gives_for_the_same_frames(upstream: Any, recor
     got = asyncio.run(_take(watch(NFL, base_url=url, api_key=KEY, types=ALL.split(","), stamp="data",
                                   policy=FAST), len(expected)))
     assert got == expected
+    # and byte for byte what the command prints for the recording
+    printed = CliRunner().invoke(main, ["replay", "--types", ALL, str(nfl)])
+    assert printed.exit_code == 0 and printed.stdout.encode() == encode_alerts(got)
 
 
 def test_watch_default_types_and_options(upstream: Any, recordings: tuple[Path, Path]) -> None:

@@ -195,7 +195,8 @@ def watch(
     active sport of ``GET /v1/sports``, refreshed every 5 minutes). ``types``: the alert types
     to detect, with the engine's defaults otherwise; or ``options`` (a
     :class:`~dropengine.core.options.DetectOptions`: thresholds, reference, filters, steam
-    settings), whose own ``types`` then rule (giving both, differing, is a ConfigError).
+    settings), whose own ``types`` then rule (``types`` other than the default next to
+    ``options`` with other types is a ConfigError: the types are given in one place).
     ``transport``, ``auth``, ``since``, ``heartbeat_s`` and ``policy`` are the live client's
     (SPEC 8); ``on_event`` gets a line per connect, retry and stop (never the key).
     ``evict_idle_s`` / ``evict_started_s``: :class:`Evictor`'s ages (0: never).
