@@ -161,9 +161,8 @@ def test_a_4xx_other_than_auth_and_429_is_not_retried(vendor: Any) -> None:
 
 
 def test_a_frame_that_does_not_decode_is_counted_and_skipped(vendor: Any) -> None:
-    bad = [{"type": "odds_drop", "sport_key": SPORT, "timestamp": 5, "bookmaker": "b", "event_id": "x",
-            "side": "over", "market_key": "totals", "line": 8.5, "prior_price": -110, "new_price": 50},
-           {"type": "hot_feed_status", "sources": []}]
+    invalid = {**drop_frame(9, 5), "new_price": 50}  # not a price
+    bad: list[dict[str, Any]] = [invalid, {"type": "hot_feed_status", "sources": []}]
     url, _ = vendor([Step(frames=[ALL[0], *bad, ALL[1]])])
     client = AsyncDropClient(url, api_key=KEY, sport=SPORT, policy=FAST)
     drops = [e for e in asyncio.run(_collect(client, 2)) if isinstance(e, Drop)]
