@@ -438,7 +438,7 @@ def test_extreme_prices() -> None:
     [
         ({"prices": []}, "prices"),
         ({"prices": [-110]}, "prices"),
-        ({"prices": [-110, 120, 300, 500]}, "prices"),
+        ({"prices": [-110, 120, 300, 50]}, "prices[3]"),  # four outcomes are a market now (issue 15: runners)
         ({"prices": "-110,-110"}, "prices"),
         ({"prices": b"ab"}, "prices"),
         ({"prices": {"home": -110, "away": -110}}, "prices"),

@@ -1,4 +1,4 @@
-"""Devig: the fair probabilities of a two- or three-way market (SPEC section 9).
+"""Devig: the fair probabilities of a market of two or more outcomes (SPEC section 9).
 
 Moved here from ``dropengine.core.odds`` (issue 11): it is analysis (closing-line value, the
 backtest), not a detection rule. Pure; prices are read with the checked helpers of
@@ -53,7 +53,7 @@ __all__ = [
 # subtracting the two outcomes' equations and using p_1 + p_2 = 1 gives p_1 - p_2 = pi_1 - pi_2,
 # so the Shin probabilities are the additive ones, p_i = pi_i - (S - 1)/2 (for any z), and
 #     z = (pi_1^2 / S - p_1^2) / (p_1 p_2) = (S - 1)(S - D^2) / (S (1 - D^2)),  D = pi_1 - pi_2
-# (mberk/shin's two-outcome expression, with numerator and denominator negated). Three outcomes
+# (mberk/shin's two-outcome expression, with numerator and denominator negated). Three or more outcomes
 # solve for z in [0, 1] with a bracketed root finder: sum(p_i(z)) - 1 is sqrt(S) - 1 > 0 at
 # z = 0 and sum(pi_i^2)/S - 1 < 0 at z = 1, where p_i(1) = pi_i^2 / S is the limit.
 #
@@ -67,7 +67,7 @@ __all__ = [
 # 1e-12 below 1 counts as no vig: z = 0 and the implied probabilities normalised). ``power``
 # and ``multiplicative`` accept underround markets (arbitrage across books).
 #
-# Inputs: a sequence of two or three prices, each a real number (bool excluded; numpy scalars
+# Inputs: a sequence of two or more prices, each a real number (bool excluded; numpy scalars
 # are fine): American prices valid by SPEC 1, decimal odds finite and above 1, or probabilities
 # strictly between 0 and 1. Outputs are rounded only by floating point: fair probabilities sum
 # to 1 within a few units in the last place (power and shin end with a normalisation that
@@ -113,15 +113,13 @@ def _implied_one(value: object, fmt: str, where: str) -> float:
     return x
 
 
-def _implied(prices: object, fmt: object, *, max_outcomes: int | None = None) -> tuple[float, ...]:
+def _implied(prices: object, fmt: object) -> tuple[float, ...]:
     if not isinstance(fmt, str) or fmt not in PRICE_FORMATS:
         raise ConfigError(f"fmt: {fmt!r} is not one of {', '.join(map(repr, PRICE_FORMATS))}")
     if isinstance(prices, str | bytes | bytearray | Mapping) or not isinstance(prices, Iterable):
         raise ConfigError(f"prices: {prices!r} is not a sequence of prices")
     items = tuple(prices)
     n = len(items)
-    if max_outcomes is not None and not (2 <= n <= max_outcomes):
-        raise ConfigError(f"prices: a market of 2 to {max_outcomes} outcomes is needed, got {n}")
     if n < 2:
         raise ConfigError(f"prices: a market of at least 2 outcomes is needed, got {n}")
     return tuple(_implied_one(v, fmt, f"prices[{i}]") for i, v in enumerate(items))
@@ -250,7 +248,8 @@ def _shin_two(pi: tuple[float, ...], s: float) -> tuple[float, tuple[float, ...]
 def devig(
     prices: Iterable[float], method: DevigMethod = "multiplicative", *, fmt: PriceFormat = "american"
 ) -> Devigged:
-    """Fair (no-vig) probabilities of a two- or three-way market, in the order of ``prices``.
+    """Fair (no-vig) probabilities of a market of two or more outcomes (a moneyline, a line's two
+    sides, an exchange market's runners), in the order of ``prices``.
 
     ``prices`` are American odds, or decimal odds with ``fmt="decimal"``, or implied
     probabilities with ``fmt="prob"``. ``method`` is ``multiplicative`` (default),
@@ -263,7 +262,7 @@ def devig(
     """
     if not isinstance(method, str) or method not in DEVIG_METHODS:
         raise ConfigError(f"method: {method!r} is not one of {', '.join(map(repr, DEVIG_METHODS))}")
-    pi = _implied(prices, fmt, max_outcomes=3)
+    pi = _implied(prices, fmt)
     s = math.fsum(pi)
     margin = s - 1.0
     parameter: float | None = None

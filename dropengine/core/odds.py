@@ -96,6 +96,10 @@ def decimal_to_american(decimal_odds: float) -> float:
     if not math.isfinite(d) or d <= 1.0:
         raise ConfigError(f"decimal_odds: {decimal_odds!r} must be a finite number above 1")
     a = (d - 1.0) * 100.0 if d >= 2.0 else -100.0 / (d - 1.0)
+    # 4.9 would give 390.00000000000006 and 7.2 719.9999999999999: alerts would print that noise.
+    # Nine decimals keep every fractional price (1.91 -> -109.890109890) well inside the 1e-9
+    # tolerance the threshold test already allows.
+    a = round(a, 9)
     # Floating point can land a hair outside the valid range at its ends (-100000 comes
     # back as -100000.00000001): snap values within a relative 1e-9 of a bound onto it.
     for bound in (MIN_ABS_PRICE, MAX_ABS_PRICE):

@@ -4,6 +4,9 @@ Game lines: ``h2h_home``, ``h2h_away``, ``h2h_draw``, ``spread_home@-3``, ``tota
 Props: ``{market_key}:{player}:over@{line}``. Player names may contain ``:`` and ``@``, so a
 prop side is parsed with the market key taken from the left and the ``over@``/``under@``
 suffix from the right; whatever lies between is the player.
+Runners of multi-runner markets (exchange WIN/PLACE markets; SPEC 2 is silent on them):
+``{market_key}:{selection}`` with exactly one ``:`` (``win:12115648``), kind ``game``. A prop
+side always has two, so no side that parsed before reads differently.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "market_key_of",
     "parse_side",
     "prop_side",
+    "runner_side",
     "spread_side",
     "total_side",
 ]
@@ -35,6 +39,10 @@ LineOutcome = Literal["home", "away"]
 OverUnder = Literal["over", "under"]
 
 _GAME_MARKETS = {"h2h": "h2h", "spread": "spreads", "total": "totals"}
+#: names a runner side's market key may not take: the game markets keep their own sides
+_GAME_MARKET_KEYS = frozenset(_GAME_MARKETS.values()) | frozenset(_GAME_MARKETS)
+_RUNNER_KEY = re.compile(r"[^:@\s]+")
+_RUNNER_SELECTION = re.compile(r"[^:@\s](?:[^:@]*[^:@\s])?")
 
 
 def format_line(line: float) -> str:
@@ -97,9 +105,20 @@ def prop_side(market_key: str, player: str, outcome: OverUnder, line: float) -> 
     return join_prop(market_key, player, outcome, format_line(line))
 
 
+def runner_side(market_key: str, selection: str | int) -> str:
+    """``{market_key}:{selection}``: one runner of a multi-runner market (``win:12115648``)."""
+    text = str(selection) if type(selection) is int else selection
+    if not isinstance(market_key, str) or not _RUNNER_KEY.fullmatch(market_key) or market_key in _GAME_MARKET_KEYS:
+        raise ConfigError(f"market_key: {market_key!r} must be non-empty, without ':', '@' or spaces, "
+                          "and not a game market (h2h, spreads, totals)")
+    if not isinstance(text, str) or not _RUNNER_SELECTION.fullmatch(text):
+        raise ConfigError(f"selection: {selection!r} must be non-empty, without ':' or '@' or surrounding spaces")
+    return f"{market_key}:{text}"
+
+
 @dataclass(frozen=True, slots=True)
 class SideInfo:
-    """The parts of a side string."""
+    """The parts of a side string (for a runner, ``outcome`` is the selection)."""
 
     kind: Literal["game", "prop"]
     market_key: str
@@ -124,6 +143,13 @@ def parse_side(side: str) -> SideInfo:
         raise FeedError(f"side: {side!r} is not a non-empty string", "bad side")
     if ":" in side:
         market_key, _, rest = side.partition(":")
+        if ":" not in rest:  # exactly one ':': a runner side (a prop has two)
+            if (_RUNNER_KEY.fullmatch(market_key) and market_key not in _GAME_MARKET_KEYS
+                    and _RUNNER_SELECTION.fullmatch(rest)):
+                return SideInfo("game", market_key, rest)
+            raise FeedError(
+                f"side: {side!r} is not {{market_key}}:{{selection}} (a runner, win:12115648) nor "
+                "{market_key}:{player}:over|under@{line} (a prop)", "bad side")
         player, sep, tail = rest.rpartition(":")
         outcome, at, line_text = tail.partition("@")
         if not market_key or not sep or not player or not at or outcome not in ("over", "under"):
@@ -141,7 +167,7 @@ def parse_side(side: str) -> SideInfo:
         return SideInfo("game", _GAME_MARKETS[market], outcome, _parse_line(line_text, side))
     raise FeedError(
         f"side: {side!r} is not a known side (h2h_home, spread_home@-3, total_over@220.5, "
-        "{market_key}:{player}:over@{line}, ...)",
+        "{market_key}:{player}:over@{line}, win:12115648, ...)",
         "bad side",
     )
 

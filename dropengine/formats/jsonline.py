@@ -68,15 +68,15 @@ SHAPES: Final = {
     "alerts": "dropengine alerts (odds_drop, line_move, steam: the output of replay or serve, not odds)",
 }
 #: Shapes recognised only to say what a file is: no reader reads them.
-FOREIGN_SHAPES: Final = frozenset({"betfair", "alerts"})
+FOREIGN_SHAPES: Final = frozenset({"alerts"})
 _BETFAIR_OPS: Final = frozenset({"mcm", "ocm", "connection", "status", "marketSubscription", "heartbeat"})
 
 
 def line_format(obj: Any) -> tuple[str | None, bool]:
     """What one decoded JSON line looks like: ``(format, clear)``.
 
-    ``format`` is one of ``frames``, ``quotes``, ``theoddsapi`` or a foreign shape
-    (``betfair``, ``alerts``), or ``None`` when the line says nothing (``{}``, ``null``, a
+    ``format`` is one of ``frames``, ``quotes``, ``theoddsapi``, ``betfair`` or a foreign shape
+    (``alerts``), or ``None`` when the line says nothing (``{}``, ``null``, a
     number). ``clear`` is False for a line that fits a format only weakly (``[]``, an
     empty The Odds API response): such lines vote only when no line votes clearly.
     """
