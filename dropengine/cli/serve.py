@@ -16,6 +16,7 @@ from ..core.errors import ConfigError, DropEngineError
 from ..core.keys import KeyTable, Secret
 from ..core.options import DetectOptions
 from ..core.retry import RetryPolicy
+from ..deliver.options import SinkOptions, sink_options
 from ..formats.query import StreamQuery
 from ..live.transport import TRANSPORTS, UpstreamConfig
 from ..server.params import THRESHOLD_RANGE
@@ -84,6 +85,10 @@ def _cors_callback(ctx: click.Context, param: click.Parameter, value: tuple[str,
         raise click.BadParameter(str(exc).removeprefix("cors_origin: "), ctx, param) from None
 
 
+#: The sink flags with --sink-query (server-wide sinks), typed for the decorator stack.
+_server_sink_options: Callable[[Callable[..., Any]], Callable[..., Any]] = sink_options(server=True)
+
+
 @click.command("serve")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, is_eager=True, expose_value=False, callback=_config_callback, metavar="FILE",
@@ -126,6 +131,7 @@ def _cors_callback(ctx: click.Context, param: click.Parameter, value: tuple[str,
               show_default=True, metavar="CENTS",
               help="The price move (cents) that counts for steam; line moves count from 0.5 points. Detection "
                    "itself runs at 1 cent and 0.25 points; each connection filters (threshold, line_threshold).")
+@_server_sink_options
 @click.option("--cors-origin", "cors_origin", multiple=True, metavar="ORIGIN", callback=_cors_callback,
               help="Let pages of this origin (scheme://host[:port], e.g. https://odds.example.com; * for any) "
                    "read the streams and the JSON endpoints from a browser (CORS; preflight OPTIONS answered). "
@@ -137,7 +143,7 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
               transport: str, host: str, port: int, keys_path: Path | None, state_path: Path | None,
               state_every: float, state_max_age: float, buffer_size: int, buffer_age: float, max_pending: int,
               send_timeout: float, evict_idle: float, evict_started: float, signals: dict[str, Any],
-              steam_threshold: float, cors_origin: tuple[str, ...], log_level: str) -> None:
+              steam_threshold: float, sinks: SinkOptions, cors_origin: tuple[str, ...], log_level: str) -> None:
     """Serve /v1/odds-drop (SPEC section 7): drop, line-move and steam alerts as Server-Sent Events.
 
     GET /v1/odds-drop/{sport_key}, /v1/odds-drop/all and /v1/odds-drop/multi?sports=a,b
@@ -160,6 +166,13 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
     naming the parameter and their value, never served short; steam settings are echoed
     when the detectors agree. /healthz is degraded while the bus is unreachable.
 
+    --sink delivers every alert the server detects (once, before any connection's filter;
+    chosen by --sink-query, a /v1/odds-drop/all query such as
+    'threshold=20&types=odds_drop,steam') to webhooks (signed), Discord, Telegram or an
+    NDJSON file, with retries, a bounded queue and --dead-letter; the delivery id is the
+    alert's SSE id. (With --source; a frontend on the bus does not deliver: give --sink to
+    one process.)
+
     Settings come from flags, the environment (DROPENGINE_SERVE_<OPTION>, e.g.
     DROPENGINE_SERVE_PORT=8080) and --config FILE (TOML; keys are the long option
     names), in that order of precedence, then the defaults. deploy/serve.example.toml
@@ -180,6 +193,10 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
         raise click.UsageError("give exactly one of --source (an engine fed here) and --bus (a frontend of the "
                                "alert log)")
     if bus_url is not None:
+        if sinks.specs:
+            raise click.UsageError("--sink and --bus: a frontend on the bus does not deliver to sinks (several "
+                                   "frontends would each deliver every alert); give --sink to a serve --source "
+                                   "or a watch process")
         ctx = click.get_current_context()
         given = [p for p in ctx.command.params if p.name in _SOURCE_ONLY
                  and ctx.get_parameter_source(p.name) not in (None, click.core.ParameterSource.DEFAULT)]
@@ -217,8 +234,16 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = DropServer(source, config)
     server.allow_origins(cors_origin)
+    if sinks.specs:  # started and drained by the server's lifespan
+        from ..deliver.options import sinks_from_options
+        from ..server.delivery import ServerDelivery
+
+        try:
+            server.delivery = ServerDelivery(sinks_from_options(sinks), sinks.query or "", drain_s=sinks.drain_s)
+        except ConfigError as exc:  # a bad --sink-query: the message names it
+            raise click.UsageError(str(exc)) from None
     message = server.restore(_now())
-    secrets = keys.keys() if keys is not None else []
+    secrets = [*(keys.keys() if keys is not None else []), *sinks.secrets()]
     from ..server.sources import UpstreamSource as _Upstream  # (the name above is for type checking only)
 
     if isinstance(source, _Upstream):

@@ -34,7 +34,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
@@ -50,6 +50,9 @@ from .hub import Hub, Subscriber, reset_frame, sse_frame
 from .ingest import Metrics, ServeConfig, Source
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import exposition, server_registry
+
+if TYPE_CHECKING:
+    from .delivery import ServerDelivery
 from .page import PAGE_HTML
 from .params import ParamError, StreamRequest, parse_request, steam_echo
 from .persistence import Persistence
@@ -227,6 +230,9 @@ class StreamServer:
     #: kept for side-by-side benchmarks and the byte-for-byte tests). Same bytes either way.
     #: Set per server, or for every server of a process by env ``DROPENGINE_SSE_RESPONSE``.
     sse_response: str = "lean"
+    #: Server-wide sinks (``serve --sink``): every alert once, as the hub publishes it; started and
+    #: drained with the app (:class:`DropServer`'s lifespan). ``None``: no sinks.
+    delivery: ServerDelivery | None = None
 
     def _init_routes(self) -> None:
         self._open: dict[str, int] = {}
@@ -481,6 +487,10 @@ class StreamServer:
         m = self.metrics
         return {400: m.rejected_400, 401: m.rejected_401, 403: m.rejected_403, 429: m.rejected_429}
 
+    def sinks(self) -> dict[str, dict[str, int]]:
+        """``dropengine_sink_*{sink=...}``: each server-wide sink's counters (none without sinks)."""
+        return self.delivery.status() if self.delivery is not None else {}
+
     def add_collector(self, collector: Collector) -> None:
         """Expose ``collector``'s metrics on this server's ``/metrics`` too (its own registry)."""
         self.registry.register(collector)
@@ -532,6 +542,8 @@ class DropServer(Persistence, StreamServer):
             message = self.restore(_now_ms())
             damaged = message.endswith("starting empty") and not message.startswith("no ")
             log.log(logging.WARNING if damaged or "; " in message else logging.INFO, "%s", message)
+        if self.delivery is not None:  # tapped after the restore (which may replace the hub), before any alert
+            await self.delivery.start(self.hub)
         tuned = _gc_tuned(self.config.gc_threshold0)
         tuned.__enter__()
         self._source_task = asyncio.create_task(self._run_source(), name="source")
@@ -546,8 +558,12 @@ class DropServer(Persistence, StreamServer):
             if self._evicting is not None:  # stops after its current step: the engine is whole between steps
                 self._evicting.cancel()
                 await asyncio.gather(self._evicting, return_exceptions=True)
-            self.finish()
-            tuned.__exit__(None, None, None)
+            try:
+                if self.delivery is not None:  # no more alerts: drain (up to --sink-drain), dead-letter the rest
+                    await self.delivery.aclose()
+            finally:
+                self.finish()
+                tuned.__exit__(None, None, None)
 
 
 
@@ -579,6 +595,7 @@ class DropServer(Persistence, StreamServer):
             "keys_held": self.engine.keys_held,
             "keys_evicted": self.metrics.keys_evicted,
             "data_time": self._data_ms if self._data_ms >= 0 else None,
+            **({"sinks": self.delivery.status()} if self.delivery is not None else {}),
         }
 
     def _metric_lines(self, st: dict[str, Any]) -> list[tuple[str, str, str, object]]:

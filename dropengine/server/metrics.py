@@ -27,8 +27,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 __all__ = [
-    "CONTENT_TYPE", "REJECTED_STATUSES", "CallbackCollector", "MetricLine", "MetricsSource", "ServerCollector",
-    "exposition", "server_registry",
+    "CONTENT_TYPE", "REJECTED_STATUSES", "SINK_OUTCOMES", "CallbackCollector", "MetricLine", "MetricsSource",
+    "ServerCollector", "exposition", "server_registry",
 ]
 
 #: One plain metric: (name, ``"counter"`` or ``"gauge"``, help, value). A server's own metrics
@@ -55,6 +55,11 @@ class MetricsSource(Protocol):
 
     def rejected(self) -> Mapping[int, int]:
         """Stream requests refused, by HTTP status."""
+        ...
+
+    def sinks(self) -> Mapping[str, Mapping[str, int]]:
+        """Server-wide sinks' counters by sink name (``offered``, ``delivered``, ``failed``,
+        ``dropped``, ``retried``, ``dead_lettered``); empty without sinks."""
         ...
 
 
@@ -96,6 +101,33 @@ class ServerCollector(Collector):
         for status in REJECTED_STATUSES:
             rejected.add_metric([str(status)], _number("dropengine_rejected_total", counts.get(status, 0)))
         yield rejected
+        yield from _sink_families(self._source.sinks())
+
+
+#: ``dropengine_sink_alerts_total{outcome=...}``: what became of the alerts offered to a sink.
+SINK_OUTCOMES: Final = ("delivered", "failed", "dropped")
+
+
+def _sink_families(sinks: Mapping[str, Mapping[str, int]]) -> Iterator[Metric]:
+    """The server-wide sinks' counters (nothing without sinks). A sink's name shows its kind and
+    host or chat only (``webhook https://example.com``), never a token."""
+    if not sinks:
+        return
+    offered = CounterMetricFamily("dropengine_sink_offered_total", "alerts offered to a server-wide sink",
+                                  labels=["sink"])
+    outcomes = CounterMetricFamily("dropengine_sink_alerts_total",
+                                   "alerts a server-wide sink delivered, failed (dead-lettered) or dropped "
+                                   "(queue full)", labels=["sink", "outcome"])
+    retries = CounterMetricFamily("dropengine_sink_retries_total", "retried deliveries", labels=["sink"])
+    dead = CounterMetricFamily("dropengine_sink_dead_lettered_total", "alerts written to the dead-letter file",
+                               labels=["sink"])
+    for name, c in sinks.items():
+        offered.add_metric([name], _number("dropengine_sink_offered_total", c.get("offered", 0)))
+        for outcome in SINK_OUTCOMES:
+            outcomes.add_metric([name, outcome], _number("dropengine_sink_alerts_total", c.get(outcome, 0)))
+        retries.add_metric([name], _number("dropengine_sink_retries_total", c.get("retried", 0)))
+        dead.add_metric([name], _number("dropengine_sink_dead_lettered_total", c.get("dead_lettered", 0)))
+    yield from (offered, outcomes, retries, dead)
 
 
 def server_registry(source: MetricsSource, extra: Iterable[Collector] = ()) -> CollectorRegistry:
