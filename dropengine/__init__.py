@@ -4,9 +4,14 @@ The core is pure and synchronous: build :class:`Quote` values, feed them to a
 :class:`DropEngine`, get :class:`Drop` alerts back (and, when asked, :class:`LineMove` and
 :class:`Steam`). Adapters (recordings on disk, live
 SSE/WebSocket streams in :mod:`dropengine.live`) and the CLI are thin loops around it.
+:func:`watch` iterates alerts of a live upstream with the engine inside (loaded on first use:
+``import dropengine`` opens no socket and imports no HTTP library); :mod:`dropengine.client`
+reads a ``/v1/odds-drop`` alert stream.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -52,13 +57,16 @@ from .core.options import DetectOptions, KeyNumbers, Reference, Unit
 from .core.partition import partition_of
 from .core.quote import Quote
 from .core.retry import Backoff, Outcome, RetryPolicy
-from .core.sides import SideInfo, format_line, h2h_side, parse_side, prop_side, spread_side, total_side
+from .core.sides import SideInfo, format_line, h2h_side, parse_side, prop_side, runner_side, spread_side, total_side
 from .core.skips import Skip, SkipLog
 from .formats.frames import FrameDecoder
 from .formats.sse import SSEEvent, SSEParser
 from .formats.tables import quote_from_row
 from .formats.theoddsapi import quotes_from_odds_api
 from .io.replay import ReplayStats, replay
+
+if TYPE_CHECKING:
+    from .live.watch import watch
 
 __all__ = [
     "SIGNALS",
@@ -120,6 +128,18 @@ __all__ = [
     "quote_from_row",
     "quotes_from_odds_api",
     "replay",
+    "runner_side",
     "spread_side",
     "total_side",
+    "watch",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``dropengine.watch`` is loaded on first use: it brings the live layer (httpx)."""
+    if name == "watch":
+        from .live.watch import watch as fn
+
+        globals()["watch"] = fn
+        return fn
+    raise AttributeError(f"module 'dropengine' has no attribute {name!r}")

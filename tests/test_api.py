@@ -25,6 +25,8 @@ PUBLIC = {
     "SIGNALS", "Alert", "Signal", "LineMove", "Steam", "SteamBook", "KeyNumbers", "encode_alert", "encode_alerts",
     # issue 13: the split rule of the bus and the sharded batch engine, and the bus's errors
     "partition_of", "BusError", "FencedError", "ClusterError",
+    # issue 15: runner sides of multi-runner markets (Betfair), and alerts of a live upstream (loaded lazily)
+    "runner_side", "watch",
 }
 
 
