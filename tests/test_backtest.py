@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import random
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,11 @@ from click.testing import CliRunner
 from dropengine import ConfigError, american_to_decimal
 from dropengine.analysis.backtest import BacktestConfig, run_backtest
 from dropengine.cli.group import main
+from dropengine.formats.mapping import load_mapping
+from dropengine.io.inputs import InputOptions
 from dropengine.io.replay import load_table
 
-from .conftest import require_data
+from .conftest import ROOT, require_data
 
 T = 1_000_000_000_000  # ms; the event starts at T + 10_000 ("1970"-free, plain arithmetic below)
 COMMENCE = "2001-09-09T01:46:50Z"  # = T + 10_000 ms
@@ -153,18 +154,16 @@ def test_real_nfl_alerts_by_hand(nfl_dir: Path) -> None:
     assert r["close_status"] == "line moved" and r["clv"] is None
 
 
-def _bovada() -> Any:
-    spec = importlib.util.spec_from_file_location("bovada", Path(__file__).parent.parent / "scripts" /
-                                                  "bovada_mlb_to_quotes.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _bovada_pregame(path: Path) -> pl.DataFrame:
+    """The pre-game quotes of the Bovada poll log, through its mapping (docs/mappings/bovada_live_mlb.toml,
+    which replaced scripts/bovada_mlb_to_quotes.py; tests/test_h15_datasets_docs.py checks it quote by quote)."""
+    mapping = load_mapping((ROOT / "docs" / "mappings" / "bovada_live_mlb.toml").read_text(encoding="utf-8"))
+    return load_table([path], inputs=InputOptions(mapping=mapping))[0]
 
 
 def test_real_bovada_pregame_by_hand() -> None:
     path = require_data("bovada_live_mlb", "bovada_mlb_2019-05-06_to_08_live_and_pregame.csv")
-    quotes = _bovada().convert(path, pregame=True)
+    quotes = _bovada_pregame(path)
     assert quotes.height > 20_000 and quotes.get_column("event_id").n_unique() == 42
     bt = run_backtest(quotes)
     assert bt.alerts.height > 100
