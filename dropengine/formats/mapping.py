@@ -119,10 +119,11 @@ class Source:
     alternatives: tuple[_Alt, ...]
     offset_ms: int = 0
     text: str = ""
+    #: the columns it reads (computed once: asked for every row's labels)
+    columns: tuple[str, ...] = field(default=(), init=False, compare=False)
 
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return tuple(c for a in self.alternatives for c in a.columns)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", tuple(c for a in self.alternatives for c in a.columns))
 
     @property
     def fixed(self) -> bool:
@@ -413,6 +414,8 @@ class TableMapping:
     _by_field: dict[str, Source] = field(default_factory=dict, init=False, repr=False, compare=False)
     _recode_text: dict[str, Recoded] = field(default_factory=dict, init=False, repr=False, compare=False)
     _recode_num: dict[float, Recoded] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _recode_seen: dict[str, Recoded | _Keep] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _labels: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_field = dict(self.columns)
@@ -424,6 +427,7 @@ class TableMapping:
         if "side" in by_field and _OUTCOME in by_field:
             raise ConfigError("--columns: give side or outcome, not both")
         self._by_field.update(by_field)
+        self._labels.update((name, src.label(name)) for name, src in by_field.items())
         for text, value in self.recode:
             self._recode_text[text.strip()] = value
             n = number_from_text(text)
@@ -494,7 +498,7 @@ class TableMapping:
         src = self._by_field.get(name)
         if src is None:
             return row.get(name), name, None
-        return src.value(row, name in _TIME_FIELDS), src.label(name), src
+        return src.value(row, name in _TIME_FIELDS), self._labels[name], src
 
     def _recoded(self, cell: Any) -> Recoded | Any:
         """A price/line cell after ``--recode``: the cell itself when no entry matches."""
@@ -503,11 +507,19 @@ class TableMapping:
         if cell is None:
             return self._recode_text.get("", cell)
         if isinstance(cell, str):
+            seen = self._recode_seen.get(cell, _UNSEEN)
+            if seen is not _UNSEEN:
+                return cell if isinstance(seen, _Keep) else seen
             t = cell.strip()
+            out: Recoded | _Keep
             if t in self._recode_text:
-                return self._recode_text[t]
-            n = number_from_text(t)
-            return self._recode_num.get(float(n), cell) if n is not None else cell
+                out = self._recode_text[t]
+            else:
+                n = number_from_text(t)
+                out = self._recode_num.get(float(n), _KEEP) if n is not None else _KEEP
+            if len(self._recode_seen) < 65_536:  # cell texts repeat (prices, lines): remember them
+                self._recode_seen[cell] = out
+            return cell if isinstance(out, _Keep) else out
         n2 = _number(cell)
         return self._recode_num.get(n2, cell) if n2 is not None else cell
 
@@ -651,6 +663,16 @@ class TableMapping:
                 raise FeedError(f"{w.at.label('last_update')}: missing", "missing field")
             out["last_update"] = lu
         return out
+
+
+class _Keep:
+    """A recode lookup that matched nothing: the cell stays as it is."""
+
+    __slots__ = ()
+
+
+_KEEP: Final = _Keep()
+_UNSEEN: Final = _Keep()
 
 
 class _NoQuote(Exception):
