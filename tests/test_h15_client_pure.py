@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine
-from dropengine.client import Connected, DropQuery, EventDecoder, Heartbeat, Reset
+from dropengine.client import AsyncDropClient, Connected, DropQuery, EventDecoder, Heartbeat, Reset
 from dropengine.client.resume import Resume
 from dropengine.core.alerts import Drop, encode_alert
 from dropengine.core.errors import ConfigError, FeedError
-from dropengine.formats.sse import SSEParser
+from dropengine.formats.sse import SSEEvent, SSEParser
 from dropengine.server.hub import reset_frame, sse_frame
 
 from .strategies import quote_streams
@@ -210,3 +210,19 @@ def test_resume_prefers_ids_and_takes_a_fresh_streams_connected_id() -> None:
     r2.connected("e-9", sent_cursor=True, sent_since=False)  # a resumed stream: its backlog follows
     assert r2.last_event_id == "e-5"
 
+
+
+def test_a_connection_is_dead_after_twice_the_heartbeat() -> None:
+    client = AsyncDropClient("http://127.0.0.1:9", api_key="k-123456789", sport="s", heartbeat_s=3)
+    assert client.dead_after_s == 6  # SPEC 8: twice what was asked for
+    client._decoded(SSEEvent('{"type":"connected","heartbeat_s":2,"filters":{}}'))
+    assert client.dead_after_s == 4  # then twice what the server says it sends
+    assert AsyncDropClient("http://127.0.0.1:9", api_key="k-123456789", silence_s=0.5).dead_after_s == 0.5
+    for bad in ({"silence_s": 0}, {"heartbeat_s": 31}, {"auth": "cookie"}, {"last_event_id": "a\nb"},
+                {"policy": 5}, {"connect_timeout_s": -1}):
+        with pytest.raises(ConfigError, match=f"^{next(iter(bad))}: "):
+            AsyncDropClient("http://127.0.0.1:9", api_key="k-123456789", **bad)
+    for url in ("http://127.0.0.1:9/?apiKey=k-123456789", "ftp://x/?apiKey=k-123456789"):
+        with pytest.raises(ConfigError, match=r"^base_url: ") as exc:
+            AsyncDropClient(url, api_key="k-123456789")
+        assert "k-123456789" not in str(exc.value)
