@@ -219,7 +219,8 @@ def test_a_connection_is_dead_after_twice_the_heartbeat() -> None:
     assert client.dead_after_s == 4  # then twice what the server says it sends
     assert AsyncDropClient("http://127.0.0.1:9", api_key="k-123456789", silence_s=0.5).dead_after_s == 0.5
     for bad in ({"silence_s": 0}, {"heartbeat_s": 31}, {"auth": "cookie"}, {"last_event_id": "a\nb"},
-                {"policy": 5}, {"connect_timeout_s": -1}):
+                {"policy": 5}, {"connect_timeout_s": -1}, {"query": DropQuery.build("s"), "threshold": 5},
+                {"query": "s"}):
         with pytest.raises(ConfigError, match=f"^{next(iter(bad))}: "):
             AsyncDropClient("http://127.0.0.1:9", api_key="k-123456789", **bad)
     for url in ("http://127.0.0.1:9/?apiKey=k-123456789", "ftp://x/?apiKey=k-123456789"):

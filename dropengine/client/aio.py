@@ -52,8 +52,10 @@ __all__ = ["AUTH_MODES", "AsyncDropClient", "ClientOptions", "ClientStats"]
 #: How the key is sent: the ``X-API-Key`` header (default: no key in any URL) or ``?apiKey=``.
 AUTH_MODES: Final = ("header", "query")
 _LOGGERS: Final = ("httpx", "httpcore")
-#: How many resets :attr:`AsyncDropClient.resets` keeps (the newest).
+#: How many resets :attr:`AsyncDropClient.resets` and ended connections
+#: :attr:`AsyncDropClient.history` keep (the newest): a client may run for weeks.
 _KEEP_RESETS: Final = 100
+_KEEP_HISTORY: Final = 100
 
 
 class ClientOptions(TypedDict, total=False):
@@ -154,6 +156,14 @@ class AsyncDropClient:
                 heartbeat_s=heartbeat_s)
         elif not isinstance(query, DropQuery):
             raise ConfigError(f"query: {short_repr(query)} is not a DropQuery")
+        else:
+            given = {"sport": sport, "threshold": threshold, "direction": direction, "bookmakers": bookmakers,
+                     "markets": markets, "kinds": kinds, "types": types, "line_threshold": line_threshold,
+                     "event_id": event_id, "since": since}
+            named = sorted(k for k, v in given.items() if v is not None)
+            if named or heartbeat_s != DEFAULT_HEARTBEAT_S:
+                raise ConfigError(f"query: give either query= or the filters ({', '.join(named) or 'heartbeat_s'}), "
+                                  "not both")
         self.query = query
         if auth not in AUTH_MODES:
             raise ConfigError(f"auth: {short_repr(auth)} must be one of {', '.join(AUTH_MODES)}")
@@ -183,7 +193,7 @@ class AsyncDropClient:
         self.connected: Connected | None = None
         #: The newest resets (each also yielded by :meth:`events`).
         self.resets: list[Reset] = []
-        #: (outcome, decision) per ended connection, for diagnostics and tests.
+        #: (outcome, decision) per ended connection (the newest), for diagnostics and tests.
         self.history: list[tuple[Outcome, Retry | Stop]] = []
         self._http: httpx.AsyncClient | None = None
         install_redaction(_LOGGERS, [self.api_key.reveal()])
@@ -273,6 +283,7 @@ class AsyncDropClient:
             healthy = time.monotonic() - opened_at if opened_at is not None else 0.0
             decision = self.backoff.decide(outcome, healthy, self._rng.random(), self.where)
             self.history.append((outcome, decision))
+            del self.history[:-_KEEP_HISTORY]
             self.stats.last_outcome = outcome.describe()
             if isinstance(decision, Stop):
                 self._event(f"{self.where}: stopped: {decision.error}")
