@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,19 @@ from click.testing import CliRunner
 
 from dropengine import DropEngine
 from dropengine.cli.group import main
+from dropengine.client import AsyncDropClient
 from dropengine.core.alerts import Alert, Drop, encode_alerts
 from dropengine.core.errors import AuthError, ConfigError
-from dropengine.core.keys import KeyTable
+from dropengine.core.keys import KeyTable, Secret
 from dropengine.core.options import DetectOptions
 from dropengine.core.retry import RetryPolicy
 from dropengine.io.replay import replay
+from dropengine.live.transport import UpstreamConfig
 from dropengine.live.watch import Watch, upstream_query, watch
 from dropengine.mock import MockUpstream, load_timeline
+from dropengine.server.app import DropServer, ServeConfig
 from dropengine.server.asgi import BackgroundServer
+from dropengine.server.sources import UpstreamSource
 
 from .test_h12_cli_replay import ALL, nfl_frames
 
@@ -146,6 +151,45 @@ def test_watch_forgets_idle_keys_by_data_time(upstream: Any, recordings: tuple[P
     whole = DropEngine.from_options(DetectOptions.build(types=ALL))
     list(replay([nfl], whole))  # no eviction: every key of the recording
     assert 0 < w.engine.keys_held < whole.keys_held
+
+
+def test_the_chain_mock_upstream_serve_client_gives_the_replayed_alerts(
+        upstream: Any, recordings: tuple[Path, Path]) -> None:
+    """mock-upstream -> dropengine serve (its live source) -> AsyncDropClient: the client's alerts
+    are replay's, field for field but the time they were produced (the server stamps receipt)."""
+    nfl, _ = recordings
+    url, _ = upstream(nfl)
+    expected = _replayed(DetectOptions.build(types=ALL), nfl)
+    source = UpstreamSource(UpstreamConfig(url, Secret(KEY), policy=FAST), [NFL])
+    server = DropServer(source, ServeConfig())
+
+    async def read(serve_url: str) -> list[Any]:
+        await asyncio.to_thread(_wait, lambda: server.hub.counters.produced >= len(expected))
+        # since=0: everything the ring holds, produced before this client came
+        async with AsyncDropClient(serve_url, api_key="any-key-123", sport=NFL, types=ALL, since=0,
+                                   policy=FAST) as client:
+            out: list[Any] = []
+            async with asyncio.timeout(10):
+                async for alert in client.alerts():
+                    out.append(alert)
+                    if len(out) == len(expected):
+                        return out
+        return out
+
+    with BackgroundServer(server.app) as serve_url:
+        got = asyncio.run(read(serve_url))
+
+    def fields(alerts: list[Any]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in a.to_dict().items() if k != "timestamp"} for a in alerts]
+
+    assert fields(got) == fields(expected)
+
+
+def _wait(cond: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def test_watch_with_a_rejected_key_raises_auth_error(upstream: Any, recordings: tuple[Path, Path]) -> None:
