@@ -218,3 +218,12 @@ def test_origins_checked_and_deduplicated() -> None:
         ("https://a.example", "http://[::1]:8080")
     assert cors_origins(["https://a.example", "*"]) == ("*",)
     assert cors_origins([]) == ()
+
+
+def test_origins_are_given_once() -> None:
+    srv = DropServer(Source(), ServeConfig(keys=KEYS))
+    srv.allow_origins([])  # nothing to allow: CORS stays off
+    assert srv.cors == ()
+    srv.allow_origins([ORIGIN])
+    with pytest.raises(ConfigError, match=r"cors_origin: already allowed https://odds\.example\.com"):
+        srv.allow_origins(["https://other.example"])

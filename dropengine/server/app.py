@@ -509,6 +509,8 @@ class StreamServer:
         allowed = cors_origins(origins)
         if not allowed:
             return
+        if self.cors:
+            raise ConfigError(f"cors_origin: already allowed {', '.join(self.cors)}; give every origin in one call")
         from starlette.middleware.cors import CORSMiddleware
 
         self.starlette.add_middleware(
