@@ -344,3 +344,37 @@ def test_plain_tables_read_as_before() -> None:
     write_csv_rows(buf, [{"sport_key": "s", "event_id": "e", "bookmaker": "b", "side": "h2h_home", "price": -110,
                           "last_update": 1}])
     assert InputOptions().plain_tables and not InputOptions(odds_format="decimal").plain_tables
+
+
+@_SETTINGS
+@given(rows=_wide_rows())
+def test_csv_parquet_and_ndjson_of_one_wide_table_read_alike(tmp_path: Path, rows: list[dict[str, Any]]) -> None:
+    import polars as pl
+
+    typed = [{**r, **{c: (None if r[c] == "" else int(r[c])) for c in ("h_ml", "a_ml", "h_ps")}} for r in rows]
+    paths = {"csv": tmp_path / "w.csv", "parquet": tmp_path / "w.parquet", "ndjson": tmp_path / "w.ndjson"}
+    _write_rows(paths["csv"], rows)
+    frame = pl.DataFrame(typed, schema={"game": pl.String, "book": pl.Categorical, "ts": pl.Int64, "h_ml": pl.Int64,
+                                        "a_ml": pl.Int64, "h_ps": pl.Int64, "h_line": pl.Float64})
+    frame.write_parquet(paths["parquet"])
+    frame.write_ndjson(paths["ndjson"])
+    inputs = InputOptions(mapping=TableMapping.parse(
+        columns=["sport_key==mlb,event_id=game,bookmaker=book,last_update=ts"],
+        wide=["h2h_home=h_ml,h2h_away=a_ml,spread_home=h_ps@h_line"], recode=["0=absent"]))
+    got = {k: _quotes(p, inputs) for k, p in paths.items()}
+    assert not any(skips for _, skips in got.values())
+    assert got["csv"][0] == got["parquet"][0] == got["ndjson"][0]
+
+
+def test_a_parquet_table_with_an_odds_format_column_takes_the_row_reader(tmp_path: Path) -> None:
+    import polars as pl
+
+    path = tmp_path / "f.parquet"
+    pl.DataFrame({"sport_key": ["s"] * 3, "event_id": ["e"] * 3, "bookmaker": ["b"] * 3, "side": ["h2h_home"] * 3,
+                  "price": [2.0, 1.5, -300.0], "last_update": [1, 2, 3],
+                  "odds_format": ["decimal", "decimal", "american"]}).write_parquet(path)
+    options = DetectOptions.build(10)
+    stream = [a.to_dict() for a in replay([path], DropEngine.from_options(options))]
+    batch = [a.to_dict() for a in replay_batch([path], options=options).alert_values()]
+    assert [(a["prev"], a["new"]) for a in stream] == [(100.0, -200.0), (-200.0, -300.0)]
+    assert batch == stream
