@@ -1,0 +1,114 @@
+"""Betfair stream recordings at the command line: detected, replayed, backtested against the bsp.
+
+Facts checked by hand on the files (see tests/test_h15_betfair_oracle.py for the state):
+BASIC-1.132153978 has 1,208 ltp updates of which 1,199 change a runner's price, 2 non-runners
+and 12 runners that run (so 12 starting prices); the alerts on the two non-runners, made before
+they were removed, have no starting price.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from click.testing import CliRunner, Result
+
+from dropengine.cli.group import main
+from dropengine.core.odds import decimal_to_american
+from dropengine.core.skips import SkipLog
+from dropengine.io.recordings import detect_format
+from dropengine.io.starting import starting_prices
+
+from .conftest import require_data
+
+BASIC = ("betfair_stream", "BASIC-1.132153978")
+PRO = ("betfair_stream", "PRO-greyhound-1.197931750")
+#: BASIC's final definition: runner -> bsp (decimal); the two removed runners have none
+BASIC_BSP = {12115648: 4.15, 10299545: 11.0, 7330488: 5.73, 4090765: 21.0, 8504171: 6.4, 11313015: 13.55,
+             8873527: 9.14, 11267360: 60.33, 12321972: 40.0, 11695059: 19.59, 8560724: 150.0, 12314194: 127.35}
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), prog_name="dropengine")
+
+
+def test_both_files_are_detected_as_betfair() -> None:
+    for parts in (BASIC, PRO):
+        assert detect_format(require_data(*parts)) == "betfair"
+
+
+def test_replay_ltp_and_back() -> None:
+    basic, pro = str(require_data(*BASIC)), str(require_data(*PRO))
+    res = cli("replay", basic)
+    assert res.exit_code == 0, res.output
+    alerts = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(alerts) > 1000
+    assert {(a["event_id"], a["bookmaker"], a["sport_key"], a["market_key"], a["kind"]) for a in alerts} == {
+        ("1.132153978", "betfair", "horse_racing", "win", "game")}
+    assert "1225" in res.stderr.split("quotes")[1].splitlines()[0]  # 1,199 prices + 26 null quotes
+    first = alerts[0]  # Ten In The Hat 15.0 -> 20.0: +1400 -> +1900
+    assert (first["side"], first["prev"], first["new"], first["delta"]) == ("win:11695059", 1400.0, 1900.0, 500.0)
+    # BASIC files carry no ladders: --betfair-price back quotes no price, only the withdrawals
+    res = cli("replay", "--betfair-price", "back", "--format", "betfair", basic)
+    assert res.exit_code == 0 and res.stdout == ""
+    res = cli("replay", "--betfair-price", "back", pro)
+    assert res.exit_code == 0, res.output
+    back = [json.loads(line) for line in res.stdout.splitlines()]
+    assert back and {a["sport_key"] for a in back} == {"greyhound_racing"}
+
+
+def test_starting_prices_are_the_final_bsp_in_american() -> None:
+    sp = starting_prices([require_data(*BASIC), require_data(*PRO)], skips=(log := SkipLog()))
+    assert sp is not None and not log
+    basic = {r["side"]: r["starting_price"] for r in sp.filter(pl.col("event_id") == "1.132153978").to_dicts()}
+    assert basic == {f"win:{k}": decimal_to_american(v) for k, v in BASIC_BSP.items()}
+    assert sp.filter(pl.col("event_id") == "1.197931750").height == 6
+    assert set(sp.get_column("bookmaker")) == {"betfair"}
+
+
+def test_backtest_closes_on_the_bsp_by_default_and_says_so(tmp_path: Path) -> None:
+    basic = str(require_data(*BASIC))
+    res = cli("backtest", basic)
+    assert res.exit_code == 0, res.output
+    head = res.stdout.splitlines()[0]
+    assert head.startswith("close: starting-price (starting price, bsp);") and "no starting price 10" in head
+    assert "CLV by overall (close: starting-price (starting price, bsp))" in res.stdout
+    out = tmp_path / "bt"
+    res = cli("backtest", "--close", "starting-price", "--out", str(out), basic)
+    assert res.exit_code == 0, res.output
+    table = pl.read_parquet(out / "alerts.parquet")
+    assert set(table.get_column("close_convention")) == {"starting-price"}
+    assert "close: **starting-price**" in (out / "report.md").read_text()
+    ok = table.filter(pl.col("close_status") == "ok")
+    assert ok.height == 1010
+    for side, close in ok.select("side", "close_price").unique().iter_rows():
+        assert close == decimal_to_american(BASIC_BSP[int(side.split(":")[1])])
+    # removed runners: no bsp, said in close_status; in-play alerts: after the close
+    statuses = dict(table.group_by("close_status").len().iter_rows())
+    assert statuses == {"ok": 1010, "no starting price": 10, "alert after close": 12}
+    assert set(table.filter(pl.col("close_status") == "no starting price").get_column("side")) == {
+        "win:11198538", "win:9606433"}
+    # the whole WIN market (the 12 runners with a bsp) is devigged: every closed alert has a no-vig CLV
+    assert ok.get_column("novig_clv").null_count() == 0
+    assert ok.get_column("p_fair_close").unique().len() == 12
+
+
+def test_backtest_other_closes_and_a_missing_starting_price(tmp_path: Path) -> None:
+    basic = str(require_data(*BASIC))
+    res = cli("backtest", "--close", "last-before-commence", basic)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("close: last-before-commence;") and "suspended at close 10" in res.stdout
+    table = tmp_path / "q.csv"
+    table.write_text("sport_key,event_id,bookmaker,side,price,last_update\n"
+                     "basketball_nba,e1,b,h2h_home,-110,1\nbasketball_nba,e1,b,h2h_home,-130,2\n")
+    res = cli("backtest", "--close", "starting-price", str(table))
+    assert res.exit_code == 2 and "--close starting-price" in res.output and "no starting prices" in res.output
+    res = cli("backtest", str(table))  # auto without starting prices: last-before-commence
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("close: last-before-commence;")
+
+
+def test_bad_betfair_price_is_a_usage_error() -> None:
+    res = cli("backtest", "--betfair-price", "mid", str(require_data(*BASIC)))
+    assert res.exit_code == 2 and "--betfair-price" in res.output and "mid" in res.output
