@@ -221,3 +221,9 @@ def test_cut_and_rechunked_messages_never_raise(data: st.DataObject) -> None:
         for q in decoder.feed(msg, f"p:{n}", skips):
             assert q.event_id == "1.197931750" and q.side.startswith("win:")
             assert q.price is None or abs(q.price) >= 100
+
+
+def test_a_market_type_that_cannot_be_a_market_key_is_a_skip() -> None:
+    md = {**definition(), "marketType": "TOTALS"}  # would collide with the game market `totals`
+    quotes, skips, _ = feed_all([mcm(1, md=md), mcm(2, rc=[{"id": 11, "ltp": 2.0}])])
+    assert quotes == [] and [s.where for s in skips.first] == ["f:1 mc[0].marketDefinition.marketType"]

@@ -38,7 +38,6 @@ Betfair sends is recorded in the :class:`~dropengine.core.skips.SkipLog` with it
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -46,6 +45,7 @@ from typing import Any, Final, Literal
 from ..core.errors import ConfigError, FeedError
 from ..core.odds import decimal_to_american
 from ..core.quote import MAX_MS, Quote, commence_ms
+from ..core.sides import runner_side
 from ..core.skips import SkipLog
 
 __all__ = [
@@ -89,9 +89,6 @@ SPORT_KEYS: Final[Mapping[str, str]] = {
 }
 #: Stream operations that carry no market data: read and ignored (a recording may hold them)
 _QUIET_OPS: Final = frozenset({"connection", "status", "heartbeat", "marketSubscription", "ocm"})
-#: A market key as a runner side needs it: no ':', '@' or spaces, not a game market's key
-_MARKET_KEY: Final = re.compile(r"[^:@\s]+")
-_GAME_KEYS: Final = frozenset({"h2h", "spreads", "totals", "spread", "total"})
 _NEVER: Final = -1.0  # "no quote emitted yet" (a decimal price is always > 1, a null is None)
 
 
@@ -105,8 +102,10 @@ def market_key_of_type(market_type: str) -> str:
     """The market key of a Betfair market type (``WIN`` -> ``win``); raises FeedError when
     it cannot be one (empty, ``:``/``@``/spaces, or a game market's key such as ``totals``)."""
     key = market_type.lower()
-    if not _MARKET_KEY.fullmatch(key) or key in _GAME_KEYS:
-        raise FeedError(f"marketType: {market_type!r} cannot be a market key", "bad field")
+    try:
+        runner_side(key, 0)  # the runner side grammar (core.sides) decides what a market key may be
+    except ConfigError as exc:
+        raise FeedError(f"marketType: {market_type!r} cannot be a market key ({exc})", "bad field") from None
     return key
 
 
@@ -267,7 +266,8 @@ class BetfairDecoder:
                 continue
             for r in m.runners.values():
                 if r.bsp is not None:
-                    out.append(StartingPrice(m.sport_key, m.market_id, f"{m.market_key}:{r.selection_id}", r.bsp))
+                    out.append(StartingPrice(m.sport_key, m.market_id, runner_side(m.market_key, r.selection_id),
+                                             r.bsp))
         return out
 
     # -- feeding it ----------------------------------------------------------------------
@@ -515,5 +515,5 @@ class BetfairDecoder:
     @staticmethod
     def _quote(m: _Market, r: _Runner, price: float | None, pt: int) -> Quote:
         assert m.market_key is not None
-        return Quote(m.sport_key, m.market_id, BETFAIR_BOOKMAKER, f"{m.market_key}:{r.selection_id}", price, pt,
-                     "game", m.market_key, commence_time=m.market_time)
+        return Quote(m.sport_key, m.market_id, BETFAIR_BOOKMAKER, runner_side(m.market_key, r.selection_id), price,
+                     pt, "game", m.market_key, commence_time=m.market_time)
