@@ -209,6 +209,9 @@ def test_resume_prefers_ids_and_takes_a_fresh_streams_connected_id() -> None:
     r2.seen("e-5")
     r2.connected("e-9", sent_cursor=True, sent_since=False)  # a resumed stream: its backlog follows
     assert r2.last_event_id == "e-5"
+    for bad in ("", " ", "é-1", "a\tb"):  # no header can carry it back: not a cursor
+        r2.seen(bad)
+    assert r2.last_event_id == "e-5"
 
 
 
@@ -219,6 +222,7 @@ def test_a_connection_is_dead_after_twice_the_heartbeat() -> None:
     assert client.dead_after_s == 4  # then twice what the server says it sends
     assert AsyncDropClient("http://127.0.0.1:9", api_key="k-123456789", silence_s=0.5).dead_after_s == 0.5
     for bad in ({"silence_s": 0}, {"heartbeat_s": 31}, {"auth": "cookie"}, {"last_event_id": "a\nb"},
+                {"last_event_id": "é"},
                 {"policy": 5}, {"connect_timeout_s": -1}, {"query": DropQuery.build("s"), "threshold": 5},
                 {"query": "s"}):
         with pytest.raises(ConfigError, match=f"^{next(iter(bad))}: "):

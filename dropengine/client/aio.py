@@ -45,7 +45,7 @@ from ..live.redaction import install_redaction
 from ..live.transport import Ended
 from .events import ALERT_TYPES, Connected, Event, EventDecoder, Heartbeat, Reset
 from .query import DEFAULT_HEARTBEAT_S, DropQuery, Names
-from .resume import Resume
+from .resume import Resume, is_cursor
 
 __all__ = ["AUTH_MODES", "AsyncDropClient", "ClientOptions", "ClientStats"]
 
@@ -168,9 +168,9 @@ class AsyncDropClient:
         if auth not in AUTH_MODES:
             raise ConfigError(f"auth: {short_repr(auth)} must be one of {', '.join(AUTH_MODES)}")
         self.auth = auth
-        if last_event_id is not None and (not isinstance(last_event_id, str) or not last_event_id.strip()
-                                          or any(c in last_event_id for c in "\r\n\x00")):
-            raise ConfigError(f"last_event_id: {short_repr(last_event_id)} must be one line of text")
+        if last_event_id is not None and not is_cursor(last_event_id):
+            raise ConfigError(f"last_event_id: {short_repr(last_event_id)} must be an event id the server sent "
+                              "(printable ASCII)")
         self.policy = policy if policy is not None else RetryPolicy()
         if not isinstance(self.policy, RetryPolicy):
             raise ConfigError(f"policy: {short_repr(policy)} is not a RetryPolicy")

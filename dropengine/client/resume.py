@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..core.alerts import Alert
 
-__all__ = ["Resume"]
+__all__ = ["Resume", "is_cursor"]
 
 
 @dataclass(slots=True)
@@ -47,12 +47,13 @@ class Resume:
 
     def connected(self, event_id: str | None, sent_cursor: bool, sent_since: bool) -> None:
         """A ``connected`` frame: a stream started from now stands at its ``id``."""
-        if event_id is not None and not sent_cursor and not sent_since:
-            self.last_event_id = event_id
+        if not sent_cursor and not sent_since:
+            self.seen(event_id)
 
     def seen(self, event_id: str | None) -> None:
-        """An event with ``event_id`` was handed on (or skipped for good)."""
-        if event_id is not None:
+        """An event with ``event_id`` was handed on (or skipped for good). An id that cannot
+        be sent back as a header (empty, not printable ASCII) is no cursor."""
+        if is_cursor(event_id):
             self.last_event_id = event_id
 
     def fresh(self, alert: Alert) -> bool:
@@ -69,3 +70,8 @@ class Resume:
             self.at_newest.append(alert)
             del self.at_newest[:-256]  # bounded: a burst in one millisecond
         return True
+
+
+def is_cursor(event_id: object) -> bool:
+    """Whether ``event_id`` can go back to the server as ``Last-Event-ID`` (printable ASCII)."""
+    return isinstance(event_id, str) and bool(event_id.strip()) and event_id.isascii() and event_id.isprintable()
