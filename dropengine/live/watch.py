@@ -122,12 +122,12 @@ class Watch(AsyncIterator[Alert]):
         self.engine = engine
         self.stamp = stamp
         self.evictor = evictor
+        #: Alerts handed on so far.
+        self.alerts_seen = 0
         self._alerts: AsyncGenerator[Alert, None] = self._run()
 
     def __repr__(self) -> str:
         return f"Watch({self.feed!r}, alerts={self.alerts_seen})"
-
-    alerts_seen = 0
 
     @property
     def stats(self) -> LiveStats:
