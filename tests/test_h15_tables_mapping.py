@@ -378,3 +378,18 @@ def test_a_parquet_table_with_an_odds_format_column_takes_the_row_reader(tmp_pat
     batch = [a.to_dict() for a in replay_batch([path], options=options).alert_values()]
     assert [(a["prev"], a["new"]) for a in stream] == [(100.0, -200.0), (-200.0, -300.0)]
     assert batch == stream
+
+
+def test_a_plain_table_starting_price_column_and_a_bad_one_that_costs_no_quote(tmp_path: Path) -> None:
+    path = tmp_path / "sp.csv"
+    base = {"sport_key": "s", "event_id": "e", "bookmaker": "b", "last_update": "1"}
+    _write_rows(path, [{**base, "side": "h2h_home", "price": "2.0", "starting_price": "3.0"},
+                       {**base, "side": "h2h_away", "price": "2.2", "starting_price": "0.5"},
+                       {**base, "side": "h2h_draw", "price": "4.0", "starting_price": ""}])
+    inputs = InputOptions(odds_format="decimal")
+    quotes, skips = _quotes(path, inputs)
+    assert [q.side for q in quotes] == ["h2h_home", "h2h_away", "h2h_draw"]  # the bad starting price costs none
+    assert skips.total == 1 and skips.first[0].where == "sp.csv:3" and "starting_price" in skips.first[0].message
+    sp = table_starting_prices(path, inputs)
+    assert sp is not None and sp.rows() == [("e", "b", "h2h_home", 200.0)]
+    assert table_starting_prices(path, InputOptions()) is not None  # American: 3.0 is no valid price, left out

@@ -264,16 +264,23 @@ def _row_format(row: Mapping[str, Any], default: str, label: str) -> str:
     return str(fmt)
 
 
-def converted_row(row: Mapping[str, Any], default_format: str) -> dict[str, Any]:
+def converted_row(row: Mapping[str, Any], default_format: str) -> tuple[dict[str, Any], list[FeedError]]:
     """An unmapped table row with its ``price`` (and ``starting_price``) made American, by
-    the row's ``odds_format`` cell or else ``default_format``; the other cells as they are."""
+    the row's ``odds_format`` cell or else ``default_format``; the other cells as they are.
+    A bad price or odds format raises FeedError (the row makes no quote); a bad starting
+    price is returned as an error and left out (the quote goes on)."""
     fmt = _row_format(row, default_format, ODDS_FORMAT_FIELD)
     out = dict(row)
-    if fmt != "american" or STARTING_PRICE_FIELD in row:
-        for name in _PRICE_FIELDS:
-            if name in out:
-                out[name] = to_american(out[name], fmt, name)
-    return out
+    if "price" in out:
+        out["price"] = to_american(out["price"], fmt, "price")
+    errors: list[FeedError] = []
+    if STARTING_PRICE_FIELD in out:
+        try:
+            out[STARTING_PRICE_FIELD] = to_american(out[STARTING_PRICE_FIELD], fmt, STARTING_PRICE_FIELD)
+        except FeedError as exc:
+            errors.append(exc)
+            out[STARTING_PRICE_FIELD] = None
+    return out, errors
 
 
 # -- the mapping -----------------------------------------------------------------------------
@@ -543,22 +550,22 @@ class TableMapping:
         bad cell loses its own quote, or the row's when the cell is row-wide: event_id ...).
         A row failing ``--where`` gives nothing. Prices are American (``default_format``, or
         the row's ``odds_format``); ``starting_price`` rides along when mapped."""
+        errors: list[FeedError] = []
         try:
             for cond in self.where:
                 if not cond.holds(row):
                     return [], []
-            base, fmt = self._base(row, default_format)
+            base, fmt = self._base(row, default_format, errors)
         except FeedError as exc:
             return [], [exc]
         if not self.wide:
             try:
-                return [self._long(row, base, fmt)], []
+                return [self._long(row, base, fmt)], errors
             except FeedError as exc:
-                return [], [exc]
+                return [], [*errors, exc]
             except _NoQuote:
-                return [], []
+                return [], errors
         out: list[dict[str, Any]] = []
-        errors: list[FeedError] = []
         for w in self.wide:
             try:
                 out.append(self._wide(row, base, fmt, w))
@@ -568,8 +575,10 @@ class TableMapping:
                 continue
         return out, errors
 
-    def _base(self, row: Mapping[str, Any], default_format: str) -> tuple[dict[str, Any], str]:
-        """The row-wide fields: ids, teams, labels, times, odds format, starting price."""
+    def _base(self, row: Mapping[str, Any], default_format: str,
+              errors: list[FeedError]) -> tuple[dict[str, Any], str]:
+        """The row-wide fields: ids, teams, labels, times, odds format, starting price (a bad
+        starting price goes to ``errors`` and is left out: the row's quotes go on)."""
         fmt_raw, fmt_label, _ = self._source(ODDS_FORMAT_FIELD, row)
         fmt = _row_format({ODDS_FORMAT_FIELD: fmt_raw}, default_format, fmt_label)
         base: dict[str, Any] = {}
@@ -591,7 +600,11 @@ class TableMapping:
         if STARTING_PRICE_FIELD in self._by_field or STARTING_PRICE_FIELD in row:
             raw, label, _ = self._source(STARTING_PRICE_FIELD, row)
             sp = self._recoded(raw)
-            base[STARTING_PRICE_FIELD] = None if sp is None or sp is ABSENT else to_american(sp, fmt, label)
+            try:
+                base[STARTING_PRICE_FIELD] = None if sp is None or sp is ABSENT else to_american(sp, fmt, label)
+            except FeedError as exc:
+                errors.append(exc)
+                base[STARTING_PRICE_FIELD] = None
         return base, fmt
 
     def _price(self, raw: Any, fmt: str, label: str) -> int | float | None:

@@ -20,6 +20,7 @@ import msgspec
 
 from ..core.errors import ConfigError, FeedError
 from ..core.quote import Quote
+from ..core.rules import is_valid_price
 from ..core.sides import format_line
 from ..core.skips import SkipLog
 from ..formats.jsonline import SKIPPED, decode_line
@@ -53,12 +54,15 @@ def _spec_rows(rows: Iterator[tuple[str, Any]], skips: SkipLog, inputs: InputOpt
     mapping, fmt = inputs.mapping, inputs.odds_format
     if mapping is None:
         for where, row in rows:
-            if isinstance(row, dict) and (fmt != "american" or ODDS_FORMAT_FIELD in row):
+            if isinstance(row, dict) and (fmt != "american" or ODDS_FORMAT_FIELD in row
+                                          or STARTING_PRICE_FIELD in row):
                 try:
-                    row = converted_row(row, fmt)
+                    row, errors = converted_row(row, fmt)
                 except FeedError as exc:
                     skips.add(where, exc.reason, str(exc))
                     continue
+                for err in errors:
+                    skips.add(where, err.reason, str(err))
             yield where, row
         return
     apply = mapping.apply
@@ -163,21 +167,17 @@ def table_starting_prices(path: str | Path, inputs: InputOptions = DEFAULT_INPUT
 
     p = Path(path)
     log = skips if skips is not None else SkipLog()
-    mapped = inputs.mapping is not None and inputs.mapping.starting_price
-    found = mapped
+    found = inputs.mapping is not None and inputs.mapping.starting_price
     prices: dict[tuple[str, str, str], float] = {}
     for where, row in _table_rows(p, log, None, inputs):
         if not isinstance(row, dict) or STARTING_PRICE_FIELD not in row:
             continue
         found = True
-        sp = row[STARTING_PRICE_FIELD]
-        if not mapped:  # an unmapped table's own column: converted as its prices are
-            try:
-                sp = converted_row({**row, "price": None}, inputs.odds_format)[STARTING_PRICE_FIELD]
-            except FeedError as exc:
-                log.add(where, exc.reason, str(exc))
-                continue
+        sp = row[STARTING_PRICE_FIELD]  # American already (the readers convert it as the prices)
         if sp is None:
+            continue
+        if not is_valid_price(sp):
+            log.add(where, "invalid price", f"{STARTING_PRICE_FIELD}: {sp!r} is not a valid American price")
             continue
         try:
             q = quote_from_row(row)
