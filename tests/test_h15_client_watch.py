@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 
@@ -106,6 +107,11 @@ def test_watch_default_types_and_options(upstream: Any, recordings: tuple[Path, 
     w = watch(NFL, base_url=url, api_key=KEY, options=options, stamp="data", policy=FAST)
     got = asyncio.run(_take(w, 1))
     assert got == expected and w.engine.options == options and w.stats.quotes > 0
+    # the default stamp: when the frame arrived (wall clock), not the quote's last_update
+    url2, _ = upstream(nfl)
+    received = asyncio.run(_take(watch(NFL, base_url=url2, api_key=KEY, options=options, policy=FAST), 1))
+    assert received[0].timestamp != received[0].last_update  # the wall clock, not the recording's
+    assert msgspec.structs.replace(received[0], timestamp=expected[0].timestamp) == expected[0]
 
 
 @pytest.mark.parametrize("sports", [[NFL, NCAAF], None], ids=["multi", "all"])
