@@ -393,3 +393,12 @@ def test_a_plain_table_starting_price_column_and_a_bad_one_that_costs_no_quote(t
     sp = table_starting_prices(path, inputs)
     assert sp is not None and sp.rows() == [("e", "b", "h2h_home", 200.0)]
     assert table_starting_prices(path, InputOptions()) is not None  # American: 3.0 is no valid price, left out
+
+
+def test_a_mapping_giving_a_few_fields_reads_the_rest_from_the_spec_columns(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    _write_rows(path, [{"game_id": "g", "bookmaker": "b", "side": "h2h_home", "price": "-110", "last_update": "5"}])
+    quotes, skips = _quotes(path, InputOptions(mapping=TableMapping.parse(columns=["sport_key==s,event_id=game_id"])))
+    assert not skips and [(q.sport_key, q.event_id, q.bookmaker, q.last_update) for q in quotes] == [("s", "g", "b", 5000)]
+    quotes, skips = _quotes(path, InputOptions(mapping=TableMapping.parse(columns=["sport_key==s"])))
+    assert not quotes and "missing column(s) the column mapping reads: event_id" in skips.files[0].message

@@ -31,7 +31,7 @@ from ..core.quote import MAX_MS
 from ..core.rules import number_from_text
 from ..core.sides import format_line, h2h_side, join_line, prop_side, spread_side, total_side
 from .frames import coerce_line, coerce_price
-from .tables import QUOTE_COLUMNS
+from .tables import QUOTE_COLUMNS, REQUIRED_COLUMNS
 from .theoddsapi import _side as odds_api_side  # The Odds API's outcome rule: one rule, one place
 
 __all__ = [
@@ -491,11 +491,24 @@ class TableMapping:
             cols.extend(c.columns)
         return tuple(dict.fromkeys(cols))
 
+    def required_columns(self) -> tuple[str, ...]:
+        """The columns a table read with this mapping must have: those it names, and SPEC 2's
+        required ones it does not give (they are read from the file's own column)."""
+        given = set(self._by_field)
+        if self.wide:
+            given |= {"side", "price"}
+            if all(w.at is not None for w in self.wide):
+                given.add("last_update")
+        if _OUTCOME in given:
+            given.add("side")
+        own = [c for c in REQUIRED_COLUMNS if c not in given]
+        return tuple(dict.fromkeys((*self.used_columns(), *own)))
+
     def missing_columns(self, header: Iterable[str]) -> list[str]:
         """The columns the mapping names that ``header`` lacks (the readers make the file a
         whole-file skip naming them, so that one mapping can read many files)."""
         have = set(header)
-        return [c for c in self.used_columns() if c not in have]
+        return [c for c in self.required_columns() if c not in have]
 
     # -- applying --
 

@@ -129,8 +129,7 @@ def _header_delimiter(line: str, required: tuple[str, ...] = REQUIRED_COLUMNS) -
 
 def _required(inputs: InputOptions) -> tuple[str, ...]:
     """The columns a table must have: SPEC 2's required ones, or the mapping's columns."""
-    used = inputs.mapping.used_columns() if inputs.mapping is not None else ()
-    return used or REQUIRED_COLUMNS
+    return inputs.mapping.required_columns() if inputs.mapping is not None else REQUIRED_COLUMNS
 
 
 def read_quote_table(
@@ -213,7 +212,7 @@ def table_lacks_columns(path: Path, columns: list[str], rows: int | None, skips:
     shown = ", ".join(columns[:40]) + (", ..." if len(columns) > 40 else "")
     count = "" if rows is None else f"; its {rows:,} rows were not read"
     what = ("not a quote table: missing column(s)" if required is REQUIRED_COLUMNS
-            else "the column mapping names column(s) the file lacks:")
+            else "missing column(s) the column mapping reads:")
     skips.add_file(path.name, "unusable file", f"{what} {', '.join(missing)} (it has: {shown}){count}")
     return True
 
