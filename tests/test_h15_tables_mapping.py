@@ -399,6 +399,7 @@ def test_a_mapping_giving_a_few_fields_reads_the_rest_from_the_spec_columns(tmp_
     path = tmp_path / "t.csv"
     _write_rows(path, [{"game_id": "g", "bookmaker": "b", "side": "h2h_home", "price": "-110", "last_update": "5"}])
     quotes, skips = _quotes(path, InputOptions(mapping=TableMapping.parse(columns=["sport_key==s,event_id=game_id"])))
-    assert not skips and [(q.sport_key, q.event_id, q.bookmaker, q.last_update) for q in quotes] == [("s", "g", "b", 5000)]
+    assert not skips
+    assert [(q.sport_key, q.event_id, q.bookmaker, q.last_update) for q in quotes] == [("s", "g", "b", 5000)]
     quotes, skips = _quotes(path, InputOptions(mapping=TableMapping.parse(columns=["sport_key==s"])))
     assert not quotes and "missing column(s) the column mapping reads: event_id" in skips.files[0].message
