@@ -67,7 +67,7 @@ def test_odds_format_decimal_on_a_spec_table(tmp_path: Path) -> None:
     (["--columns", "nope=x"], "--columns", "'nope' is not a field"),
     (["--columns", "event_id"], "--columns", "is not FIELD=COLUMN"),
     (["--wide", "h2h_home"], "--wide", "is not SIDE=PRICE_COLUMN[@LINE][/TIME]"),
-    (["--wide", "h2h_home=h_ml", "--columns", "price=x"], "--columns", "side/price/outcome come from --wide"),
+    (["--wide", "h2h_home=h_ml", "--columns", "price=x"], "--columns", "side/price/line/outcome come from --wide"),
     (["--recode", "EVEN=evens"], "--recode", "must be a number, null or absent"),
     (["--where", "ts~start"], "--where", "is not COLUMN OP COLUMN|NUMBER"),
     (["--odds-format", "fractional"], "--odds-format", "fractional"),

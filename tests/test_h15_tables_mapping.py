@@ -288,7 +288,7 @@ def test_a_column_the_file_lacks_is_a_whole_file_skip_naming_it_and_the_file_col
     ({"wide": ["spread_home=p@"]}, "the line after '@' is empty"),
     ({"wide": ["h2h_home=p@l"]}, "'h2h_home' has no line"),
     ({"wide": ["total_over@2.5=p@l"]}, "has its line already"),
-    ({"wide": ["h2h_home=p"], "columns": ["price=q"]}, "side/price/outcome come from --wide"),
+    ({"wide": ["h2h_home=p"], "columns": ["price=q"]}, "side/price/line/outcome come from --wide"),
     ({"recode": ["EVEN"]}, "--recode: item 1 'EVEN' is not TEXT=VALUE"),
     ({"recode": ["EVEN=evens"]}, "must be a number, null or absent"),
     ({"where": ["a~b"]}, "--where: item 1: 'a~b' is not COLUMN OP COLUMN|NUMBER"),

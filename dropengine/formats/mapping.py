@@ -429,8 +429,9 @@ class TableMapping:
         for name in by_field:
             if name not in MAPPED_FIELDS:
                 raise ConfigError(f"--columns: {name!r} is not a field (fields: {', '.join(MAPPED_FIELDS)})")
-        if self.wide and ("side" in by_field or "price" in by_field or _OUTCOME in by_field):
-            raise ConfigError("--columns: side/price/outcome come from --wide when it is given; drop them")
+        if self.wide and any(f in by_field for f in ("side", "price", "line", _OUTCOME)):
+            raise ConfigError("--columns: side/price/line/outcome come from --wide when it is given "
+                              "(a line as SIDE=PRICE@LINE); drop them")
         if "side" in by_field and _OUTCOME in by_field:
             raise ConfigError("--columns: give side or outcome, not both")
         self._by_field.update(by_field)

@@ -2,7 +2,10 @@
 
 Readers yield ``(clock_ms, Quote)`` pairs, one per row that makes a quote (the row rule is
 :func:`dropengine.formats.tables.quote_from_row`), and record every skipped row with its
-position; a table without the required columns is one whole-file skip. Writers take quote
+position; a table without the required columns is one whole-file skip. A table in another
+shape (other column names, one column per side, decimal or probability prices) is read
+through :class:`~dropengine.io.inputs.InputOptions` (``inputs=``): its rows become SPEC 2
+rows by :mod:`dropengine.formats.mapping` first, on every path. Writers take quote
 rows (:func:`dropengine.formats.tables.table_row`) and write them so the readers give
 back the same quotes: the simulator's files and the conformance suite's go through them.
 """
