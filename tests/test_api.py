@@ -57,3 +57,16 @@ def test_engine_signature() -> None:
     assert params["direction"].default == "both"
     assert params["reference"].default == "last"
     assert params["unit"].default == "cents"
+
+
+def test_client_api_is_pinned() -> None:
+    """``dropengine.client`` (issue 15): a subpackage, imported by the caller (it brings httpx)."""
+    import dropengine.client as client
+
+    assert set(client.__all__) == {
+        "ALERT_TYPES", "AUTH_MODES", "DEFAULT_HEARTBEAT_S", "AsyncDropClient", "ClientOptions", "ClientStats",
+        "Connected", "ConnectedFilters", "DropClient", "DropQuery", "Event", "EventDecoder", "Heartbeat", "Reset",
+        "SteamSettings",
+    }
+    for name in client.__all__:
+        assert hasattr(client, name), name
