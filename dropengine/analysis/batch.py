@@ -178,10 +178,11 @@ class BatchResult:
         v = self._values
         if isinstance(v, _LazyValues):
             return {c: set(v.numbers.get(c, ())) for c in names}
-        values: Sequence[Alert] = v if v is not None else self.drops()
+        if v is None:  # price drops alone: :meth:`drops` types each cell by the column and its flags
+            return {c: _drop_number_types(self.alerts, self.price_types, c) for c in names}
         out: dict[str, set[type]] = {}
         for c in names:
-            out[c] = {type(x) for a in values if (x := getattr(a, c, None)) is not None}
+            out[c] = {type(x) for a in v if (x := getattr(a, c, None)) is not None}
         return out
 
     def drops(self) -> list[Drop]:
@@ -199,6 +200,27 @@ class BatchResult:
         if self.values is not None:
             return list(self.values)
         return list(self.drops())
+
+
+def _drop_number_types(alerts: pl.DataFrame, flags: pl.DataFrame, name: str) -> set[type]:
+    """The types of a price-drops table's number column ``name`` as :func:`_drop_values` gives
+    them: an int where the column is an integer column or the row's flag says the price arrived
+    as one (``delta``: both), else a float."""
+    if name not in alerts.columns:
+        return set()
+    col = alerts.get_column(name)
+    present = col.is_not_null()
+    if not present.any():
+        return set()
+    if col.dtype.is_integer():
+        return {int}
+    flag: pl.Series | None = None
+    if flags.height == alerts.height and name in ("prev", "new", "delta"):
+        prev, new = flags.get_column("prev_int"), flags.get_column("new_int")
+        flag = {"prev": prev, "new": new, "delta": prev & new}[name].fill_null(False).filter(present)
+    if flag is None or not flag.any():
+        return {float}
+    return {int} if flag.all() else {int, float}
 
 
 class _LazyValues:
@@ -297,10 +319,11 @@ def detect_counted(
         def meta_of(fired: pl.DataFrame) -> pl.DataFrame:
             return fired.join(meta, on="_i", how="left")
 
-    if ids is not None and cfg.signals and not {"odds_drop", "steam"} & cfg.types:
-        # no price drop is returned nor makes a steam: the routing needs their rows and times only
-        # (a cooldown counts them), so their columns are not written
-        alerts = price.fired.select("_i", pl.col("_lu").alias("last_update"), pl.col("_d").alias("delta"))
+    if ids is not None and cfg.signals and "odds_drop" not in cfg.types:
+        # no price drop is returned: the routing needs their rows, times and sizes only (a
+        # cooldown counts them), and a steam the columns of the few in it
+        # (_with_signals_compiled writes those), so their columns are not written here
+        alerts = price.fired.with_columns(pl.col("_lu").alias("last_update"), pl.col("_d").alias("delta"))
     else:
         alerts = _alerts(meta_of(price.fired), timestamp_column)
     if cfg.signals:
@@ -689,6 +712,14 @@ def _with_signals_compiled(
 
     drops = drops.sort("_i")
     drop_rows = drops.get_column("_i").to_numpy().astype(np.int64)
+
+    def full(rows: pl.DataFrame) -> pl.DataFrame:
+        """Rows of ``drops`` with every column of a price drop's table row (when ``odds_drop``
+        is not asked, ``drops`` holds the kernel's columns only: written for these rows alone)."""
+        if "sport_key" in rows.columns:
+            return rows
+        return _alerts(meta_of(rows.drop("last_update", "delta")), timestamp_column)
+
     line = _Pass(pl.DataFrame(), 0, 0, 0, 0)
     lfired: pl.DataFrame | None = None
     lines: pl.DataFrame | None = None
@@ -734,7 +765,7 @@ def _with_signals_compiled(
     steams: pl.DataFrame | None = None
     steam_ok = np.zeros(0, np.bool_)
     if routed.steams:
-        steams = _steam_table(routed, order, lu, drops, lines, ids.book_names)
+        steams = _steam_table(routed, order, lu, drops, lines, flt, full)
         steam_ok = _accepted(steams, flt, "steam")
     at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
     out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)
@@ -760,9 +791,9 @@ def _with_signals_compiled(
             steam_at[steam_of[~is_move]] = np.flatnonzero(~is_move)
             parts.append(steams.with_columns(pl.Series("_at", steam_at, dtype=pl.Int64)).filter(pl.col("_at") >= 0))
         columns = alert_fields(types)
-        table = _columns_table(parts, columns)
+        table = _columns_table(parts, columns, loaded.schema)
         flags = pl.DataFrame()
-        build = _values_builder(drops, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
+        build = _values_builder(drops, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
         values = _LazyValues(build, len(at), _number_types(parts, columns))
     counters = EngineCounters(
         loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
@@ -778,7 +809,8 @@ def _accepted(table: pl.DataFrame, flt: AlertFilter, alert_type: str) -> Any:
 
 
 def _values_builder(
-    drops: pl.DataFrame, lfired: pl.DataFrame | None, cfg: DetectOptions, timestamp_column: str | None,
+    drops: pl.DataFrame, full: Callable[[pl.DataFrame], pl.DataFrame], lfired: pl.DataFrame | None,
+    cfg: DetectOptions, timestamp_column: str | None,
     order: Any, returned: Any, routed: Any, at: Any, steam_of: Any,
 ) -> Callable[[], tuple[Alert, ...]]:
     """What :attr:`BatchResult.values` calls on first use: the returned alerts as values, built
@@ -798,7 +830,7 @@ def _values_builder(
         values: dict[int, Drop | LineMove] = {}
         at_drops = picked[picked < n_drops]
         if len(at_drops):
-            sub = drops[pl.Series(at_drops)]
+            sub = full(drops[pl.Series(at_drops)])
             values.update(zip(at_drops.tolist(), _drop_values(sub, sub.select("_rpint", "_pint").iter_rows()),
                               strict=True))
         at_lines = picked[picked >= n_drops]
@@ -815,17 +847,37 @@ def _values_builder(
     return build
 
 
-def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...]) -> pl.DataFrame:
+def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: pl.Schema) -> pl.DataFrame:
     """Alerts of several types as one table of ``columns`` (the rows :func:`alert_row` writes:
-    times Int64, numbers Float64, the rest text; a type's missing fields null), in the order of
-    each part's ``_at`` column (its place among the returned alerts)."""
-    def dtype(c: str) -> type[pl.DataType]:
-        return pl.Int64 if c in _TIME_COLUMNS else pl.Float64 if c in _FLOAT_COLUMNS else pl.String
+    times Int64, numbers Float64, the rest text, Categorical where :func:`_text_types` makes it so
+    for the input's ``schema``; a type's missing fields null), in the order of each part's ``_at``
+    column (its place among the returned alerts, ``0..n-1`` over the parts)."""
+    import numpy as np
 
-    schema: dict[str, type[pl.DataType]] = {"_at": pl.Int64, **{c: dtype(c) for c in columns}}
-    typed = [part.select(pl.col(c).cast(t) if c in part.columns else pl.lit(None, t).alias(c)
-                         for c, t in schema.items()) for part in parts]
-    return pl.concat(typed).sort("_at").drop("_at")
+    def dtype(c: str) -> pl.DataType:
+        if c in _TIME_COLUMNS:
+            return pl.Int64()
+        if c in _FLOAT_COLUMNS:
+            return pl.Float64()
+        if c in _TEXT_COLUMNS and isinstance(schema.get(c), (pl.Categorical, pl.Enum)):
+            return pl.Categorical()
+        return pl.String()
+
+    types = {c: dtype(c) for c in columns}
+
+    def typed(part: pl.DataFrame, c: str, t: pl.DataType) -> pl.Expr:
+        if c not in part.columns:
+            return pl.lit(None, t).alias(c)
+        have = part.schema[c]
+        if have == t:
+            return pl.col(c)
+        return pl.col(c).cast(pl.String).cast(t) if t == pl.Categorical else pl.col(c).cast(t)
+
+    table = pl.concat([part.select(typed(part, c, t) for c, t in types.items()) for part in parts])
+    at = np.concatenate([part.get_column("_at").to_numpy() for part in parts])
+    where = np.empty(len(at), np.int64)  # per place, the row holding it
+    where[at] = np.arange(len(at))
+    return table[pl.Series(where)]
 
 
 #: Per number field of a line move's table row: the column telling whether its value is an int
@@ -989,11 +1041,12 @@ def _book_texts(part: pl.DataFrame, kind: str) -> pl.Series:
 
 
 def _steam_table(
-    routed: Any, order: Any, lu: Any, drops: pl.DataFrame, lines: pl.DataFrame | None, book_names: list[str],
+    routed: Any, order: Any, lu: Any, drops: pl.DataFrame, lines: pl.DataFrame | None, flt: AlertFilter,
+    full: Callable[[pl.DataFrame], pl.DataFrame],
 ) -> pl.DataFrame:
     """The steams the routing fired, in firing order, as the columns of their :class:`Steam`
-    values' table rows (:func:`alert_row`; ``books`` JSON text), plus ``_books_ok`` per steam:
-    which of its books' bookmakers (for the filter, :func:`filter_expr`). Every field is its
+    values' table rows (:func:`alert_row`; ``books`` JSON text), plus, when ``flt`` lists
+    bookmakers, ``_books_listed``: whether any of the steam's books is listed (:func:`filter_expr`). Every field is its
     moves': the completing move's text, direction and timestamp (:func:`steam_alert`), the
     outcome of its side (:func:`rules.outcome_of`, once per distinct side), ``books`` the
     counted moves' :class:`SteamBook` objects in order, ``leader`` the first one's book,
@@ -1002,14 +1055,22 @@ def _steam_table(
 
     n_drops = drops.height
     fire, members, start = routed.fire_move, routed.members, routed.member_start
-    used = np.unique(np.concatenate((fire, members)))  # arrival indices of the moves a steam needs
+    mark = np.zeros(len(order), np.bool_)
+    mark[fire] = True
+    mark[members] = True
+    used = np.flatnonzero(mark)  # arrival indices of the moves a steam needs, ascending
     index = order[used]
     parts: list[pl.DataFrame] = []
     for kind, table, picked in (("odds_drop", drops, index[index < n_drops]),
                                 ("line_move", lines, index[index >= n_drops] - n_drops)):
         if table is None or not len(picked):
             continue
-        sub = table[pl.Series(picked)]
+        wanted = ["bookmaker", "side", *_STEAM_FROM_MOVE, *_BOOK_OF[kind][3:],
+                  *(("_rpint", "_pint") if kind == "odds_drop" else ())]
+        at = pl.Series(picked)
+        # only the columns a steam reads travel (the drops' written for these rows: ``full``)
+        thin = kind == "odds_drop" and "sport_key" not in table.columns
+        sub = full(table[at]).select(wanted) if thin else table.select(wanted)[at]
         side = sub.get_column("side").cast(pl.String)
         if kind == "odds_drop":
             outcome = side.replace_strict({s: rules.outcome_of(s) for s in side.unique().to_list()},
@@ -1029,14 +1090,15 @@ def _steam_table(
     n_steams = len(fire)
     first = members[start[:-1]]
     last = members[start[1:] - 1]
-    steam_of_member = np.repeat(np.arange(n_steams), np.diff(start))
+    steam_of_member = pl.Series("_s", np.repeat(np.arange(n_steams), np.diff(start))).set_sorted()
     member_rows = pl.Series(row_of[members])
-    books = pl.DataFrame({
-        "_s": steam_of_member, "_book": moves.get_column("_book").gather(member_rows),
-    }).group_by("_s", maintain_order=True).agg(pl.col("_book").str.join(",")).get_column("_book")
-    names = moves.get_column("bookmaker").gather(member_rows)
-    member_books = pl.DataFrame({"_s": steam_of_member, "bookmaker": names})
+    books = pl.DataFrame([steam_of_member, moves.get_column("_book").gather(member_rows)]).group_by(
+        "_s", maintain_order=True).agg(pl.col("_book").str.join(",")).get_column("_book")
     completing = moves[pl.Series(row_of[fire])]
+    extra: list[pl.Series] = []
+    if flt.bookmakers is not None:  # the filter's bookmakers: a steam passes when any of its books is listed
+        listed = moves.get_column("bookmaker").gather(member_rows).is_in(sorted(flt.bookmakers)).to_numpy()
+        extra.append(pl.Series("_books_listed", np.logical_or.reduceat(listed, start[:-1])))
     return completing.select(
         pl.lit("steam").alias("type"), "sport_key", "event_id", pl.col("_outcome").alias("side"), "market_key", "kind",
         "direction", ("[" + books + "]").alias("books"),
@@ -1044,8 +1106,7 @@ def _steam_table(
         pl.Series("lag_ms", lu[last] - lu[first], dtype=pl.Int64),
         pl.Series("last_update", routed.fire_t, dtype=pl.Int64), "timestamp", "home_team", "away_team",
         "commence_time", "player", "market",
-    ).with_columns(pl.Series("_member_books", member_books.group_by("_s", maintain_order=True)
-                             .agg(pl.col("bookmaker")).get_column("bookmaker")))
+    ).with_columns(extra)
 
 
 def _line_values(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None) -> list[LineMove]:
@@ -1707,8 +1768,8 @@ def filter_expr(flt: AlertFilter, alert_type: str = "odds_drop") -> pl.Expr:
     price drops by default (the same predicates with the same meaning: ``types`` on the ``type``
     column, ``threshold`` by :func:`rules.crosses` on a price drop's ``delta``,
     ``line_threshold`` on a line move's ``points``, ``since`` on ``timestamp``, the direction
-    choice by :func:`rules.direction_accepts`; ``bookmakers`` on a steam's books: the list column
-    ``_member_books`` of the compiled path's steam table, any of them listed)."""
+    choice by :func:`rules.direction_accepts`; ``bookmakers`` of a steam: any of its books listed,
+    the column ``_books_listed`` of the compiled path's steam table)."""
     cond = pl.lit(True)
     if flt.types is not None:
         cond &= pl.col("type").is_in(sorted(flt.types))
@@ -1727,7 +1788,7 @@ def filter_expr(flt: AlertFilter, alert_type: str = "odds_drop") -> pl.Expr:
         if allowed is None:
             continue
         if col == "bookmaker" and alert_type == "steam":
-            cond &= pl.col("_member_books").list.eval(pl.element().is_in(sorted(allowed))).list.any()
+            cond &= pl.col("_books_listed")
         else:
             cond &= pl.col(col).is_in(sorted(allowed))
     return cond
