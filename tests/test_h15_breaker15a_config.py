@@ -1,0 +1,200 @@
+"""Breaking ``serve --config`` / ``DROPENGINE_SERVE_*`` / ``--cors-origin`` as a hostile operator
+would (helper breaker15a, issue 15 "Deployable"). Findings: /tmp/notes/breaker15a.md.
+
+Each ``xfail(strict=True)`` test is a defect seen today (it fails now and passes once fixed);
+the plain tests are invariants checked on the way that no other test states.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from dropengine.cli import main
+from dropengine.cli.serve import ENV_PREFIX, serve_cmd
+from dropengine.core.errors import ConfigError
+from dropengine.server.app import DropServer, ServeConfig, cors_origins
+from dropengine.server.asgi import BackgroundServer
+from dropengine.server.sources import ManualSource
+
+from .conftest import ROOT
+
+DEMO = ROOT / "fixtures" / "demo_nba_frames.ndjson"
+
+
+@pytest.fixture(autouse=True)
+def _no_serve_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+def toml(tmp_path: Path, text: str | bytes) -> Path:
+    path = tmp_path / "serve.toml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def parse(*args: str) -> click.Context:
+    return serve_cmd.make_context("serve", list(args))
+
+
+def refused(*args: str) -> str:
+    """The usage error ``serve`` gives for ``args`` (parsed only: nothing starts)."""
+    with pytest.raises(click.UsageError) as info:
+        parse(*args)
+    return info.value.format_message()
+
+
+# ---- B15A-1: a secret of the wrong TOML type is echoed in the error --------------------------------
+
+@pytest.mark.xfail(strict=True, reason="B15A-1: serve --config echoes a secret (upstream-key, webhook-secret, "
+                                       "telegram-token) of the wrong TOML type in its usage error")
+@pytest.mark.parametrize(("text", "secret"), [
+    ("upstream-key = 918273645546372819\n", "918273645546372819"),
+    ('webhook-secret = ["s3cr3t-webhook-value"]\n', "s3cr3t-webhook-value"),
+    ('telegram-token = { token = "123456:s3cr3t-bot-token" }\n', "s3cr3t-bot-token"),
+])
+def test_a_secret_of_the_wrong_type_is_refused_without_showing_it(tmp_path: Path, text: str, secret: str) -> None:
+    result = CliRunner().invoke(main, ["serve", "--config", str(toml(tmp_path, text))])
+    assert result.exit_code == 2, result.output
+    assert secret not in result.output, result.output
+
+
+# ---- B15A-2: a buffer size beyond a C ssize_t crashes with a traceback --------------------------------
+
+@pytest.mark.xfail(strict=True, reason="B15A-2: --buffer-size above sys.maxsize passes IntRange(min=1) and "
+                                       "crashes in Hub's deque(maxlen=) with an OverflowError traceback (exit 1)")
+def test_a_buffer_size_no_deque_can_hold_is_a_usage_error() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    proc = subprocess.run([sys.executable, "-m", "dropengine", "serve", "--source", f"replay:{DEMO}", "--port", "0",
+                           "--buffer-size", str(2**64)], capture_output=True, text=True, env=env, timeout=30,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2, proc.stderr[-600:]
+    assert "Traceback" not in proc.stderr and "--buffer-size" in proc.stderr
+
+
+# ---- B15A-3: NaN slips through FloatRange ---------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="B15A-3: serve --max-gap nan (flag, env or file) is accepted: the replay's "
+                                       "pause cap is silently off (min(gap, nan) == gap); mock-upstream refuses it")
+@pytest.mark.parametrize("how", ["flag", "env", "file"])
+def test_max_gap_nan_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    if how == "flag":
+        args = ["--max-gap", "nan"]
+    elif how == "env":
+        monkeypatch.setenv("DROPENGINE_SERVE_MAX_GAP", "nan")
+        args = []
+    else:
+        args = ["--config", str(toml(tmp_path, "max-gap = nan\n"))]
+    assert "max-gap" in refused(*args)
+
+
+def test_nan_elsewhere_is_refused_before_serving() -> None:
+    """Invariant (holds today): the other float settings refuse NaN at start (ServeConfig or the
+    signal options), exit 2, no traceback."""
+    for flag in ("--send-timeout", "--state-every", "--steam-threshold", "--buffer-age"):
+        result = CliRunner().invoke(main, ["serve", "--source", f"replay:{DEMO}", "--port", "0", flag, "nan"])
+        assert result.exit_code == 2, (flag, result.output)
+        assert "Traceback" not in result.output and "nan" in result.output.lower(), (flag, result.output)
+
+
+# ---- B15A-4: origins accepted that no browser will ever send ---------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="B15A-4: cors_origins accepts an origin no browser sends (upper case, "
+                                       "the scheme's default port, a port > 65535, a bad entry after '*'): "
+                                       "CORS then silently never matches")
+@pytest.mark.parametrize(("given", "browser_sends"), [
+    ("https://Odds.Example.com", "https://odds.example.com"),
+    ("https://odds.example.com:443", "https://odds.example.com"),
+    ("http://odds.example.com:80", "http://odds.example.com"),
+    ("https://odds.example.com:99999", None),
+])
+def test_an_accepted_origin_is_one_a_browser_can_send(given: str, browser_sends: str | None) -> None:
+    try:
+        got = cors_origins([given])
+    except ConfigError:
+        return  # refused, naming it: fine
+    assert browser_sends is not None and got == (browser_sends,), got
+
+
+@pytest.mark.xfail(strict=True, reason="B15A-4: cors_origins returns ('*',) at the first '*' without checking "
+                                       "the entries after it")
+def test_every_origin_is_checked_even_after_a_wildcard() -> None:
+    with pytest.raises(ConfigError, match="cors_origin"):
+        cors_origins(["*", "https://odds.example.com/"])
+
+
+@pytest.fixture
+def server() -> Iterator[list[BackgroundServer]]:
+    running: list[BackgroundServer] = []
+    yield running
+    for bg in running:
+        bg.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="B15A-4: --cors-origin https://Odds.Example.com is accepted but a browser's "
+                                       "Origin: https://odds.example.com gets no Access-Control-Allow-Origin")
+def test_an_upper_case_origin_either_is_refused_or_matches_the_browser(server: list[BackgroundServer]) -> None:
+    srv = DropServer(ManualSource(), ServeConfig())
+    try:
+        srv.allow_origins(["https://Odds.Example.com"])
+    except ConfigError:
+        return
+    bg = BackgroundServer(srv.app)
+    server.append(bg)
+    url = bg.start()
+    r = httpx.get(url + "/healthz", headers={"Origin": "https://odds.example.com"}, timeout=5)
+    assert r.headers.get("access-control-allow-origin") == "https://odds.example.com"
+
+
+# ---- B15A-5: a UTF-8 byte order mark --------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="B15A-5: a --config file saved with a UTF-8 BOM (Windows editors) is "
+                                       "'not valid TOML: Invalid statement (at line 1, column 1)', no hint why")
+def test_a_config_with_a_byte_order_mark_loads_or_says_so(tmp_path: Path) -> None:
+    path = toml(tmp_path, "\ufeffport = 8123\n".encode())
+    try:
+        ctx = parse("--config", str(path))
+    except click.UsageError as exc:
+        assert "BOM" in exc.format_message() or "byte order mark" in exc.format_message()
+        return
+    assert ctx.params["port"] == 8123
+
+
+# ---- invariants checked on the way ----------------------------------------------------------------
+
+def test_an_empty_file_and_a_comment_only_file_are_the_defaults(tmp_path: Path) -> None:
+    for text in ("", "# nothing\n\n"):
+        p = parse("--config", str(toml(tmp_path, text))).params
+        assert (p["port"], p["buffer_size"], p["cors_origin"]) == (8080, 10_000, ())
+
+
+def test_a_repeatable_option_is_replaced_whole_by_the_higher_level(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """File < env < flags for a repeatable option too, and never merged across levels (an operator
+    who narrows the origins in the environment must not keep the file's)."""
+    path = toml(tmp_path, 'cors-origin = ["https://a.example", "https://b.example"]\n')
+    assert parse("--config", str(path)).params["cors_origin"] == ("https://a.example", "https://b.example")
+    monkeypatch.setenv("DROPENGINE_SERVE_CORS_ORIGIN", "https://c.example")
+    assert parse("--config", str(path)).params["cors_origin"] == ("https://c.example",)
+    got = parse("--config", str(path), "--cors-origin", "https://d.example").params["cors_origin"]
+    assert got == ("https://d.example",)
+
+
+@pytest.mark.parametrize("text", ["[serve]\nport = 1\n", "port.value = 1\n", "cors-origin = [[\"https://a.example\"]]\n",
+                                  "port = 1979-05-27\n"])
+def test_nested_tables_dotted_keys_and_dates_are_refused_naming_the_key(tmp_path: Path, text: str) -> None:
+    out = " ".join(refused("--config", str(toml(tmp_path, text))).split())
+    assert "--config" in out and ("port" in out or "serve" in out or "cors-origin" in out), out
