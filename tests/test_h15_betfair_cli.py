@@ -49,6 +49,8 @@ def test_replay_ltp_and_back() -> None:
     assert "1225" in res.stderr.split("quotes")[1].splitlines()[0]  # 1,199 prices + 26 null quotes
     first = alerts[0]  # Ten In The Hat 15.0 -> 20.0: +1400 -> +1900
     assert (first["side"], first["prev"], first["new"], first["delta"]) == ("win:11695059", 1400.0, 1900.0, 500.0)
+    batch = cli("replay", "--engine", "batch", basic)  # the columnar path reads the same quotes
+    assert batch.exit_code == 0 and batch.stdout == res.stdout
     # BASIC files carry no ladders: --betfair-price back quotes no price, only the withdrawals
     res = cli("replay", "--betfair-price", "back", "--format", "betfair", basic)
     assert res.exit_code == 0 and res.stdout == ""
