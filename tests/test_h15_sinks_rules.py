@@ -47,7 +47,7 @@ def test_signature_matches_openssl_vector() -> None:
         "sha256=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.binary(max_size=200), st.integers(0, 2**40), st.text(min_size=1, max_size=20))
 def test_verify_accepts_only_the_exact_signature(body: bytes, ts: int, secret: str) -> None:
     good = sign(secret, ts, body)
@@ -169,7 +169,7 @@ def test_discord_escape_keeps_sides_literal_and_blocks_mentions() -> None:
         "h2h\\_home \\*x\\* \\@everyone \\<\\@1\\> \\`c\\` a\\|b \\~s\\~ \\> q"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.lists(st.text(min_size=1, max_size=120).filter(lambda t: "\n" not in t), min_size=1, max_size=40),
        st.integers(20, 400))
 def test_batch_text_fits_the_limit_and_takes_lines_in_order(lines: list[str], limit: int) -> None:

@@ -72,7 +72,7 @@ def test_watch_delivers_to_a_signed_webhook_and_discord_what_it_prints(upstream:
                                                                          tmp_path: Path) -> None:
     rx, url = receiver
     rx.plan_for["/hook/watch"] = deque(["500"])  # one failure on the way: retried, still delivered once
-    expected = run(["replay", "--types", ALL, str(recording)]).stdout.splitlines()
+    expected = CliRunner().invoke(main, ["replay", "--types", ALL, str(recording)]).stdout.splitlines()
     assert len(expected) == 10
     dead = tmp_path / "dead.ndjson"
     watch = run(["watch", "--sport", "americanfootball_nfl", "--base-url", upstream, "--stamp", "data",
