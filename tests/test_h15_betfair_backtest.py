@@ -74,3 +74,20 @@ def test_starting_prices_config_is_checked() -> None:
     # equal configs stay equal whatever frame they carry (the frame is not compared)
     assert BacktestConfig(close="starting-price", starting_prices=SP) == BacktestConfig(
         close="starting-price", starting_prices=SP.clone())
+
+
+def test_a_late_off_moves_the_starting_price_close() -> None:
+    """An alert after the scheduled commence but before the off (``off_time``) still has the
+    starting price as its close; without an ``off_time`` it is after the close."""
+    commence = T0 + 3_600_000
+    late = pl.concat([quotes(), pl.DataFrame(
+        [("horse_racing", "m1", "betfair", "win:2", 150, commence + 120_000, COMMENCE)],
+        schema=quotes().schema, orient="row")])
+    off = SP.with_columns(pl.lit(commence + 300_000).alias("off_time"))
+    rows = {r["side"]: r for r in run_backtest(late, BacktestConfig(close="starting-price",
+                                                                     starting_prices=off)).alerts.to_dicts()}
+    assert rows["win:2"]["close_status"] == "ok" and rows["win:2"]["clv"] == pytest.approx(0.0)
+    assert rows["win:2"]["close_minutes_before_commence"] == pytest.approx(-5.0)  # the off came 5 min late
+    rows = {r["side"]: r for r in run_backtest(late, BacktestConfig(close="starting-price",
+                                                                     starting_prices=SP)).alerts.to_dicts()}
+    assert rows["win:2"]["close_status"] == "alert after close"

@@ -66,6 +66,9 @@ def test_starting_prices_are_the_final_bsp_in_american() -> None:
     basic = {r["side"]: r["starting_price"] for r in sp.filter(pl.col("event_id") == "1.132153978").to_dicts()}
     assert basic == {f"win:{k}": decimal_to_american(v) for k, v in BASIC_BSP.items()}
     assert sp.filter(pl.col("event_id") == "1.197931750").height == 6
+    # struck at the off: BASIC turned in play at 18:55:42.053, the greyhounds were suspended at 18:27:18.735
+    assert dict(sp.group_by("event_id").agg(pl.col("off_time").unique()).iter_rows()) == {
+        "1.132153978": [1497466542053], "1.197931750": [1650392838735]}
     assert set(sp.get_column("bookmaker")) == {"betfair"}
 
 

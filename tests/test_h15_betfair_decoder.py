@@ -136,7 +136,18 @@ def test_closed_market_withdraws_every_runner_and_keeps_bsp() -> None:
                        extra={11: {"bsp": 4.15}, 22: {"bsp": 1.9}})
     quotes, _, decoder = feed_all([mcm(1, md=definition()), mcm(2, rc=[{"id": 11, "ltp": 4.0}]), mcm(3, md=final)])
     assert prices(quotes, "win:11") == [300.0, None] and prices(quotes, "win:22") == [None]
-    assert [(s.side, s.bsp) for s in decoder.starting_prices()] == [("win:11", 4.15), ("win:22", 1.9)]
+    assert [(s.side, s.bsp, s.off_ms) for s in decoder.starting_prices()] == [
+        ("win:11", 4.15, 3), ("win:22", 1.9, 3)]
+
+
+def test_the_off_is_when_pre_off_trading_last_ended() -> None:
+    """A pre-race suspension that reopens (a non-runner's reduction) is not the off: the last end is."""
+    msgs = [mcm(1, md=definition()), mcm(2, md=definition("SUSPENDED")), mcm(3, md=definition()),
+            mcm(4, md=definition(in_play=True)), mcm(5, md=definition("SUSPENDED", True)),
+            mcm(6, md=definition("CLOSED", True))]
+    _, _, decoder = feed_all(msgs)
+    view = decoder.market(MID)
+    assert view is not None and view.off_ms == 4
 
 
 def test_back_price_from_atb_ladder_deltas_and_images() -> None:

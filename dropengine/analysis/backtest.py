@@ -93,7 +93,8 @@ __all__ = [
 ]
 
 CLOSE_CONVENTIONS: Final = ("last-before-commence", "last", "starting-price")
-#: The columns of :attr:`BacktestConfig.starting_prices` (``dropengine.io.starting.starting_prices``)
+#: The columns of :attr:`BacktestConfig.starting_prices` (``dropengine.io.starting.starting_prices``);
+#: an optional ``off_time`` (unix ms) says when each was struck (the off; a late off moves the close)
 STARTING_PRICE_COLUMNS: Final = ("event_id", "bookmaker", "side", "starting_price")
 TAKE_POLICIES: Final = ("same", "best-other")
 #: Size of move buckets (absolute cents) for the summary.
@@ -132,6 +133,7 @@ class BacktestConfig:
             object.__setattr__(self, "starting_prices", sp.select(
                 *(pl.col(c).cast(pl.String) for c in STARTING_PRICE_COLUMNS[:3]),
                 pl.col("starting_price").cast(pl.Float64),
+                (pl.col("off_time") if "off_time" in sp.columns else pl.lit(None)).cast(pl.Int64).alias("off_time"),
             ))
         elif self.close == "starting-price":
             raise ConfigError("close: 'starting-price' needs starting_prices (a table of event_id, bookmaker, side,"
@@ -256,16 +258,20 @@ def measure_alerts(quotes: pl.DataFrame | pl.LazyFrame, cfg: BacktestConfig, opt
         ),
         on=["event_id", "close_book", key], how="left",
     ).with_columns(pl.col("close_status").fill_null("no quote before close"))
-    if cfg.close != "last":  # an in-play alert has no close left to beat (the SP is fixed at the off)
+    if cfg.close != "last":  # an in-play alert has no close left to beat
+        # the starting price is struck at the off: its time when the input says (a late off), else commence
+        table = table.join(_offs(cfg.starting_prices), on="event_id", how="left") \
+            if cfg.close == "starting-price" else table.with_columns(pl.lit(None, dtype=pl.Int64).alias("_off"))
+        bound = pl.coalesce("_off", "commence_ms")
         table = table.with_columns(
-            pl.when(pl.col("commence_ms").is_null()).then(pl.lit("no commence time"))
+            pl.when(bound.is_null()).then(pl.lit("no commence time"))
             .otherwise(pl.col("close_status")).alias("close_status")
         )
-        after = pl.col("last_update") > pl.col("commence_ms")
+        after = pl.col("last_update") > bound
         table = table.with_columns(
             pl.when(after).then(pl.lit("alert after close")).otherwise(pl.col("close_status")).alias("close_status"),
             pl.when(after).then(None).otherwise(pl.col("close_price")).alias("close_price"),
-        )
+        ).drop("_off")
     table = table.with_columns(
         pl.when(pl.col("taken_price").is_null()).then(pl.lit("nothing to take"))
         .otherwise(pl.col("close_status")).alias("close_status")
@@ -402,7 +408,7 @@ def _closes(hist: pl.DataFrame, convention: str, early_minutes: float | None) ->
 
 def _starting_closes(hist: pl.DataFrame, starting: pl.DataFrame) -> pl.DataFrame:
     """Per key (every key quoted, and every key with a starting price): its starting price as
-    the close (``close_time`` = commence), ``ok``, or ``no starting price``."""
+    the close (``close_time``: the off when known, else commence), ``ok``, or ``no starting price``."""
     keys = hist.group_by(list(_KEY)).agg(pl.col("commence_ms").first())
     keys = pl.concat([keys, starting.select(*_KEY).join(keys.select("event_id", "commence_ms").unique("event_id"),
                                                         on="event_id", how="left")], how="vertical_relaxed") \
@@ -417,11 +423,21 @@ def _starting_closes(hist: pl.DataFrame, starting: pl.DataFrame) -> pl.DataFrame
     return keys.join(starting, on=list(_KEY), how="left").select(
         *_KEY,
         pl.col("starting_price").alias("close_price"),
-        pl.when(pl.col("starting_price").is_not_null()).then(pl.col("commence_ms")).alias("close_time"),
+        pl.when(pl.col("starting_price").is_not_null()).then(pl.coalesce("off_time", "commence_ms"))
+        .alias("close_time"),
         "market_key", "family",
         pl.when(pl.col("starting_price").is_not_null()).then(pl.lit("ok")).otherwise(pl.lit("no starting price"))
         .alias("close_status"),
     )
+
+
+def _offs(starting: pl.DataFrame | None) -> pl.DataFrame:
+    """``event_id -> _off``: when each event's starting prices were struck (its earliest
+    ``off_time``), for the events whose starting prices say."""
+    if starting is None:
+        return pl.DataFrame(schema={"event_id": pl.String, "_off": pl.Int64})
+    return starting.filter(pl.col("off_time").is_not_null()).group_by("event_id").agg(
+        pl.col("off_time").min().alias("_off"))
 
 
 def _fair(closes: pl.DataFrame, method: DevigMethod) -> tuple[pl.DataFrame, int]:

@@ -134,17 +134,22 @@ class MarketView:
     market_time: str | None
     bsp_reconciled: bool
     version: int | None
+    #: when pre-off trading last ended (suspended, in play or closed), unix ms: the off
+    off_ms: int | None
     runners: tuple[RunnerView, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class StartingPrice:
-    """A runner's Betfair starting price (decimal) from the latest definition carrying it."""
+    """A runner's Betfair starting price (decimal) from the latest definition carrying it, and
+    when it was struck: the off (``off_ms``, unix ms; None when the recording never left pre-off
+    trading)."""
 
     sport_key: str
     event_id: str
     side: str
     bsp: float
+    off_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -195,7 +200,14 @@ class _Market:
     market_time: str | None = None
     bsp_reconciled: bool = False
     version: int | None = None
+    #: ``pt`` of the latest message that ended the market's pre-off trading (OPEN, not in play):
+    #: after the last such end, the off (a pre-race suspension that reopens is overwritten later)
+    off_ms: int | None = None
     runners: dict[int, _Runner] = field(default_factory=dict)
+
+    @property
+    def pre_off(self) -> bool:
+        return self.status == "OPEN" and not self.in_play
 
     def runner(self, selection_id: int) -> _Runner:
         r = self.runners.get(selection_id)
@@ -205,7 +217,7 @@ class _Market:
 
     def view(self) -> MarketView:
         return MarketView(self.market_id, self.status, self.in_play, self.market_type, self.event_type_id,
-                          self.market_time, self.bsp_reconciled, self.version,
+                          self.market_time, self.bsp_reconciled, self.version, self.off_ms,
                           tuple(r.view() for r in self.runners.values()))
 
 
@@ -267,7 +279,7 @@ class BetfairDecoder:
             for r in m.runners.values():
                 if r.bsp is not None:
                     out.append(StartingPrice(m.sport_key, m.market_id, runner_side(m.market_key, r.selection_id),
-                                             r.bsp))
+                                             r.bsp, m.off_ms))
         return out
 
     # -- feeding it ----------------------------------------------------------------------
@@ -314,6 +326,7 @@ class BetfairDecoder:
             m = self._markets[market_id] = _Market(market_id)
         before = {sid: self._available(m, r) for sid, r in m.runners.items()}
         was_in_play = m.in_play
+        was_pre_off = m.pre_off
         if mc.get("img") is True:  # a full image: prices restart from what it carries
             for r in m.runners.values():
                 r.clear_prices()
@@ -327,6 +340,8 @@ class BetfairDecoder:
             else:
                 for j, rc in enumerate(rcs):
                     self._runner_change(m, rc, f"{where}.rc[{j}]", skips)
+        if was_pre_off and not m.pre_off:
+            m.off_ms = pt
         self._emit(m, before, m.in_play and not was_in_play, pt, out)
 
     def _definition(self, m: _Market, d: Any, where: str, skips: SkipLog) -> None:

@@ -33,22 +33,25 @@ from .tables import table_starting_prices
 
 __all__ = ["STARTING_PRICE_SCHEMA", "betfair_starting_prices", "starting_prices"]
 
-#: The columns of a starting-price table (prices American)
+#: The columns of a starting-price table (prices American; ``off_time``: when it was struck,
+#: unix ms, null when the file does not say)
 STARTING_PRICE_SCHEMA: dict[str, type[pl.DataType]] = {
     "event_id": pl.String, "bookmaker": pl.String, "side": pl.String, "starting_price": pl.Float64,
+    "off_time": pl.Int64,
 }
 
 
 def betfair_starting_prices(path: Path, skips: SkipLog, inputs: InputOptions = DEFAULT_INPUTS) -> pl.DataFrame:
-    """The runners' starting prices (American) of one Betfair stream recording; a runner without
-    one (a non-runner, a market never reconciled) has no row."""
+    """The runners' starting prices (American) of one Betfair stream recording, with the off
+    (when pre-off trading last ended); a runner without one (a non-runner, a market never
+    reconciled) has no row."""
     decoder = BetfairDecoder(inputs.betfair_price)
     for where, msg in betfair_messages(path, skips):
         decoder.feed(msg, where, skips)
     rows = []
     for sp in decoder.starting_prices():
         try:
-            rows.append((sp.event_id, "betfair", sp.side, decimal_to_american(sp.bsp)))
+            rows.append((sp.event_id, "betfair", sp.side, decimal_to_american(sp.bsp), sp.off_ms))
         except ConfigError:  # a decimal SP that maps outside SPEC 1's range: no close for it
             skips.add(f"{path.name} {sp.event_id} {sp.side}", "invalid price",
                       f"bsp: {sp.bsp!r} maps outside the valid American range")
@@ -68,7 +71,8 @@ def _parquet_without_starting_price(path: Path) -> bool:
 def starting_prices(paths: Sequence[str | Path], fmt: str = "auto", inputs: InputOptions = DEFAULT_INPUTS,
                     skips: SkipLog | None = None) -> pl.DataFrame | None:
     """The starting prices of every input file that carries them: columns ``event_id,
-    bookmaker, side, starting_price`` (American, Float64), one row per key (a key in several
+    bookmaker, side, starting_price`` (American, Float64) and ``off_time`` (when it was struck,
+    unix ms: a Betfair market's off; null for a table), one row per key (a key in several
     files: the last file's). ``None`` when no file is of a kind that carries starting prices
     (a Betfair recording, a table with a ``starting_price`` field).
 
@@ -94,4 +98,7 @@ def starting_prices(paths: Sequence[str | Path], fmt: str = "auto", inputs: Inpu
                 frames.append(table)
     if not frames:
         return None
-    return pl.concat(frames).unique(["event_id", "bookmaker", "side"], keep="last", maintain_order=True)
+    merged = pl.concat(frames, how="diagonal_relaxed")  # a table's frame has no off_time
+    return merged.select(
+        (pl.col(c) if c in merged.columns else pl.lit(None)).cast(t).alias(c) for c, t in STARTING_PRICE_SCHEMA.items()
+    ).unique(["event_id", "bookmaker", "side"], keep="last", maintain_order=True)
