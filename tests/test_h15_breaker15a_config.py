@@ -198,3 +198,31 @@ def test_a_repeatable_option_is_replaced_whole_by_the_higher_level(tmp_path: Pat
 def test_nested_tables_dotted_keys_and_dates_are_refused_naming_the_key(tmp_path: Path, text: str) -> None:
     out = " ".join(refused("--config", str(toml(tmp_path, text))).split())
     assert "--config" in out and ("port" in out or "serve" in out or "cors-origin" in out), out
+
+
+# ---- B15A-9: a password in the upstream URL is shown on /healthz and the start-up line ------------
+
+@pytest.mark.xfail(strict=True, reason="B15A-9: serve --source upstream:https://user:PASSWORD@host shows the password "
+                                       "in its start-up line and in /healthz's source.name (unauthenticated)")
+def test_a_password_in_the_upstream_url_is_never_shown() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    env["DROPENGINE_UPSTREAM_KEY"] = "upstream-key-1"
+    proc = subprocess.Popen([sys.executable, "-m", "dropengine", "serve", "--source",
+                             "upstream:http://feeduser:pr0xy-pa55word@127.0.0.1:1", "--port", "0",
+                             "--log-level", "warning"], stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                            text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert " at http://" in line, line
+        url = line.split(" at ")[1].split()[0]
+        health = httpx.get(url + "/healthz", timeout=5).text
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    assert "pr0xy-pa55word" not in line, line
+    assert "pr0xy-pa55word" not in health, health
