@@ -74,6 +74,7 @@ class Receiver:
         self.requests: list[Req] = []
         self.processed: list[Req] = []
         self.rejected_signatures = 0
+        self.stopping = False
         self.lock = threading.Lock()
         self.app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["POST"])])
 
@@ -103,8 +104,11 @@ class Receiver:
             await asyncio.sleep(float(arg))
             self.processed.append(req)  # the receiver acted on it, though the sender gave up waiting
             return JSONResponse({"ok": True})
-        if kind == "hang":
-            await asyncio.sleep(8)
+        if kind == "hang":  # until the sender gave up, or the receiver stops (bounded: 8 s)
+            for _ in range(160):
+                if self.stopping:
+                    break
+                await asyncio.sleep(0.05)
             return JSONResponse({"late": True})
         raise AssertionError(f"unknown action {action!r}")
 
@@ -137,6 +141,7 @@ def receiver_server() -> Iterator[tuple[Receiver, str]]:
     rx = Receiver()
     with loopback(rx.app) as url:
         yield rx, url
+        rx.stopping = True  # held requests end now: the server stops without waiting for them
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import random
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -52,6 +53,7 @@ from .rules import (
     discord_escape,
     discord_payload,
     display_url,
+    parse_sink_spec,
     retry_after_s,
     sign,
     telegram_payload,
@@ -129,8 +131,7 @@ def _secret(value: Secret | str | None, field: str) -> Secret | None:
 
 class HttpSink(QueuedSink):
     """A queued sink that POSTs JSON with retries (see the module docstring). ``schedule``:
-    attempts, backoff, request timeout; ``clock``/``rand`` are the loop's time and
-    :func:`random.random` unless a test passes its own."""
+    attempts, backoff, request timeout. :attr:`rand` draws the jitter (:func:`random.random`)."""
 
     def __init__(self, *, schedule: RetrySchedule | None = None, queue_size: int = DEFAULT_QUEUE,
                  dead_letter: DeadLetterFile | str | None = None, workers: int = 1) -> None:
@@ -227,25 +228,20 @@ class WebhookSink(HttpSink):
     def __init__(self, url: str, secret: Secret | str | None = None, *, schedule: RetrySchedule | None = None,
                  queue_size: int = DEFAULT_QUEUE, dead_letter: DeadLetterFile | str | None = None,
                  workers: int = 1) -> None:
-        from .rules import parse_sink_spec
-
         parse_sink_spec(f"webhook:{url}", "url")  # one check of what a webhook URL is
         super().__init__(schedule=schedule, queue_size=queue_size, dead_letter=dead_letter, workers=workers)
         self._url = url
         self._secret = _secret(secret, "secret")
         self.name = f"webhook {display_url(url)}"
-        self.clock_s: Any = None  # unix seconds for the timestamp header; None: the system clock
 
     def _url_secrets(self) -> list[str]:
         query = self._url.partition("?")[2]
         return [query] if query else []
 
     def _request(self, items: Sequence[Queued], attempt: int) -> tuple[str, bytes, dict[str, str]]:
-        import time
-
         item = items[0]
         body = encode_alert(item.alert)
-        ts = int(self.clock_s() if self.clock_s is not None else time.time())
+        ts = int(time.time())
         headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: str(ts), DELIVERY_HEADER: item.delivery,
                    ATTEMPT_HEADER: str(attempt)}
         if self._secret is not None:
@@ -318,8 +314,6 @@ class DiscordSink(ChatSink):
     def __init__(self, url: Secret | str, *, schedule: RetrySchedule | None = None, queue_size: int = DEFAULT_QUEUE,
                  dead_letter: DeadLetterFile | str | None = None,
                  windows: Sequence[tuple[int, float]] = DISCORD_WINDOWS) -> None:
-        from .rules import parse_sink_spec
-
         secret = _secret(url, "url")
         assert secret is not None
         parse_sink_spec(f"discord:{secret.reveal()}", "url")
@@ -351,8 +345,6 @@ class TelegramSink(ChatSink):
                  schedule: RetrySchedule | None = None, queue_size: int = DEFAULT_QUEUE,
                  dead_letter: DeadLetterFile | str | None = None,
                  windows: Sequence[tuple[int, float]] | None = None) -> None:
-        from .rules import parse_sink_spec
-
         chat = parse_sink_spec(f"telegram:{chat_id}", "chat_id").target
         parse_sink_spec(f"webhook:{base_url}", "base_url")
         secret = _secret(token, "token")

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import math
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -398,8 +398,3 @@ def parse_sink_spec(text: str, flag: str = "--sink") -> SinkSpec:
             raise ConfigError(f"{flag}: telegram: {short_repr(target, text=40)} is not a chat id "
                               "(a number, negative for groups, or @channelname)")
     return SinkSpec(kind, target)  # type: ignore[arg-type]  # kind checked against SINK_KINDS
-
-
-def lines_of(alerts: Iterable[Alert]) -> list[str]:
-    """:func:`alert_line` of each alert."""
-    return [alert_line(a) for a in alerts]
