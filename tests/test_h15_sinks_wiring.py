@@ -79,6 +79,7 @@ def test_watch_delivers_to_a_signed_webhook_and_discord_what_it_prints(upstream:
                  "--heartbeat-s", "1", "--retry-scale", "0.02", "--status-every", "0", "--duration", "30",
                  "--types", ALL, "--max-alerts", "10",
                  "--sink", f"webhook:{url}/hook/watch", "--sink", f"discord:{url}/api/webhooks/9/DISCORD-TOKEN",
+                 "--sink", f"ndjson:{tmp_path / 'copy.ndjson'}",
                  "--dead-letter", str(dead), "--sink-retry-scale", "0.01"])
     assert watch.returncode == 0, watch.stderr
     assert watch.stdout.splitlines() == expected
@@ -90,6 +91,7 @@ def test_watch_delivers_to_a_signed_webhook_and_discord_what_it_prints(upstream:
     alerts = [msgspec.json.decode(line, type=Alert) for line in expected]
     assert chat == [discord_escape(alert_line(a)) for a in alerts]
     assert not dead.read_text()
+    assert (tmp_path / "copy.ndjson").read_text().splitlines() == expected
     assert f"webhook {url}: delivered 10 of 10 (failed 0, dropped 0, retried 1)" in watch.stderr
     assert "discord" in watch.stderr and "delivered 10 of 10" in watch.stderr.split("discord", 1)[1]
     for secret in (SECRET, KEY, "DISCORD-TOKEN"):
@@ -200,6 +202,7 @@ def test_sink_query_is_read_as_a_connections_query() -> None:
     flt = sink_filter("threshold=25&types=odds_drop,steam&direction=toward_dog")
     assert (flt.threshold, flt.types, flt.direction) == (25, frozenset({"odds_drop", "steam"}), "toward_dog")
     assert sink_filter("").threshold == 10
+    assert sink_filter("sports=basketball_nba,soccer_epl").sports == frozenset({"basketball_nba", "soccer_epl"})
     for bad, name in (("threshold=0", "threshold"), ("types=nope", "types"), ("last_event_id=a-1", "last_event_id"),
                       ("since=5", "since")):
         with pytest.raises(ConfigError, match=f"--sink-query: .*{name}"):

@@ -37,11 +37,14 @@ log = logging.getLogger("dropengine.serve")
 
 
 def sink_filter(query: str = "") -> AlertFilter:
-    """The filter of a ``/v1/odds-drop/all`` request with ``query`` (``threshold=20&types=steam``):
-    what a connection with these parameters would receive. Raises :class:`ConfigError` naming
+    """The filter of a ``/v1/odds-drop/all`` request with ``query`` (``threshold=20&types=steam``),
+    or of ``/v1/odds-drop/multi`` when it names ``sports=a,b``: what a connection with these
+    parameters would receive. Raises :class:`ConfigError` naming
     the parameter."""
+    pairs = parse_qsl(query.lstrip("?"), keep_blank_values=True)
+    multi = any(name == "sports" for name, _ in pairs)  # a list of sports: read as /multi reads it
     try:
-        request = parse_request(parse_qsl(query.lstrip("?"), keep_blank_values=True))
+        request = parse_request(pairs, multi=multi)
     except ParamError as exc:
         raise ConfigError(f"--sink-query: {exc}") from None
     if request.cursor is not None or request.cursor_reset is not None:
