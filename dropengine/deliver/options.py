@@ -148,9 +148,9 @@ def sink_options(f: Callable[..., Any] | None = None, *, server: bool = False) -
         if server:
             options.append(click.option(
                 "--sink-query", default="", metavar="QUERY",
-                help="Which alerts the server-wide sinks get, as a /v1/odds-drop/all query: e.g. "
-                     "'threshold=20&types=odds_drop,steam&bookmakers=pinnacle' (default: what a connection "
-                     "without parameters gets)."))
+                help="Which alerts the server-wide sinks get, as a /v1/odds-drop query: e.g. "
+                     "'threshold=20&types=odds_drop,steam&bookmakers=pinnacle' (sports=a,b for some sports only; "
+                     "default: what a connection without parameters gets, price drops of 10 cents and more)."))
         for option in reversed(options):
             command = option(command)
         return command
