@@ -218,11 +218,7 @@ def test_a_password_in_the_upstream_url_is_never_shown() -> None:
         url = line.split(" at ")[1].split()[0]
         health = httpx.get(url + "/healthz", timeout=5).text
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        proc.kill()  # (how it stops is not the point here)
+        proc.wait(10)
     assert "pr0xy-pa55word" not in line, line
     assert "pr0xy-pa55word" not in health, health
