@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dropengine import Quote
-from dropengine.deliver.options import SinkOptions, sinks_from_options
+from dropengine.cli.sinks import SinkOptions, sinks_from_options
 from dropengine.deliver.rules import parse_sink_spec
 from dropengine.server.app import DropServer, ServeConfig
 from dropengine.server.asgi import BackgroundServer
@@ -35,10 +35,10 @@ def two_webhooks_one_host() -> Iterator[tuple[str, DropServer, ManualSource]]:
     """A server delivering to two webhooks on one host (two paths): e.g. two Discord channels,
     whose URLs differ only after the host."""
     port = closed_port()
-    specs = tuple(parse_sink_spec(f"webhook:http://127.0.0.1:{port}/{path}") for path in ("alerts", "steam"))
+    sinks = [WebhookSink(f"http://127.0.0.1:{port}/{path}") for path in ("alerts", "steam")]
     source = ManualSource()
     srv = DropServer(source, ServeConfig())
-    srv.delivery = ServerDelivery(sinks_from_options(SinkOptions(specs=specs)), "", drain_s=0.2)
+    srv.delivery = ServerDelivery(sinks, "", drain_s=0.2)
     bg = BackgroundServer(srv.app)
     url = bg.start()
     try:
