@@ -12,8 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dropengine import Quote
-from dropengine.cli.sinks import SinkOptions, sinks_from_options
-from dropengine.deliver.rules import parse_sink_spec
+from dropengine.deliver.http import WebhookSink
 from dropengine.server.app import DropServer, ServeConfig
 from dropengine.server.asgi import BackgroundServer
 from dropengine.server.delivery import ServerDelivery
