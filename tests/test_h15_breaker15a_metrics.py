@@ -46,9 +46,6 @@ def two_webhooks_one_host() -> Iterator[tuple[str, DropServer, ManualSource]]:
         bg.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="B15A-8: server-wide sinks are keyed by their display name (kind + scheme://"
-                                       "host): two webhooks (or two Discord channels) on one host collapse into one "
-                                       "entry of /healthz and one sink label of /metrics; the other's counts vanish")
 def test_each_sink_is_counted_apart(two_webhooks_one_host: tuple[str, DropServer, ManualSource]) -> None:
     url, _srv, source = two_webhooks_one_host
     source.push([Quote(SPORT, "g1", "pinnacle", "h2h_home", p, 1_000 + i) for i, p in enumerate((-110, -130))])

@@ -198,6 +198,18 @@ def test_server_wide_sinks_get_each_alert_once_with_its_sse_id(receiver: tuple[R
     assert delivery.offered == 2 and delivery.status()[f"webhook {url}"]["delivered"] == 2
 
 
+def test_sinks_sharing_a_host_keep_names_apart(tmp_path: Path) -> None:
+    from dropengine.cli.sinks import SinkOptions, sinks_from_options
+    from dropengine.deliver.rules import parse_sink_spec
+
+    specs = tuple(parse_sink_spec(f"webhook:https://hooks.example.com/{p}") for p in ("a", "b", "c"))
+    built = sinks_from_options(SinkOptions(specs))
+    assert [s.name for s in built] == ["webhook https://hooks.example.com", "webhook https://hooks.example.com #2",
+                                       "webhook https://hooks.example.com #3"]
+    delivery = ServerDelivery([WebhookSink("https://x.example/1"), WebhookSink("https://x.example/2")])
+    assert list(delivery.status()) == ["webhook https://x.example", "webhook https://x.example #2"]
+
+
 def test_sink_query_is_read_as_a_connections_query() -> None:
     flt = sink_filter("threshold=25&types=odds_drop,steam&direction=toward_dog")
     assert (flt.threshold, flt.types, flt.direction) == (25, frozenset({"odds_drop", "steam"}), "toward_dog")

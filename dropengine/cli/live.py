@@ -36,7 +36,6 @@ from ..core.retry import RetryPolicy
 from ..core.skips import printable
 from ..deliver.base import Sink
 from ..deliver.ndjson import NdjsonSink
-from ..deliver.options import SinkOptions, sink_options, sinks_from_options, sinks_summary
 from ..formats.frames import FrameDecoder
 from ..formats.query import StreamQuery
 from ..io.sinks import AlertWriter
@@ -45,6 +44,7 @@ from ..live.transport import AUTH_MODES, TRANSPORTS, UpstreamConfig
 from ..live.upstream import LiveStats
 from .extras import StartupError, require_extra
 from .options import bad_parameter, detect_options, filter_options, name_list
+from .sinks import SinkOptions, sink_options, sinks_from_options, sinks_summary
 
 __all__ = ["EVICT_IDLE_S", "EVICT_STARTED_S", "EXIT_NEVER_CONNECTED", "RECORD_SUFFIXES", "Evictor", "evict_options",
            "record_cmd", "watch_cmd"]

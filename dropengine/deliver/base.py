@@ -35,7 +35,7 @@ from ..core.alerts import Alert, encode_alert
 from ..core.errors import ConfigError
 from .rules import dead_letter_record, delivery_id
 
-__all__ = ["DEFAULT_QUEUE", "DeadLetterFile", "Queued", "QueuedSink", "Sink", "SinkCounters"]
+__all__ = ["DEFAULT_QUEUE", "DeadLetterFile", "Queued", "QueuedSink", "Sink", "SinkCounters", "name_apart"]
 
 #: Alerts a sink holds before :meth:`Sink.offer` refuses (a full queue: dropped, dead-lettered).
 DEFAULT_QUEUE: Final = 1000
@@ -288,3 +288,15 @@ class QueuedSink:
         finally:
             if self._loop is not None:
                 await self._release()
+
+
+def name_apart(sinks: Sequence[Sink]) -> None:
+    """Give sinks of one run that share a name (two webhooks on one host: a name shows only
+    scheme and host) a ``#2``, ``#3``... in order, so counters, ``/metrics`` labels and
+    dead-letter records tell them apart."""
+    seen: dict[str, int] = {}
+    for sink in sinks:
+        n = seen.get(sink.name, 0) + 1
+        seen[sink.name] = n
+        if n > 1:
+            sink.name = f"{sink.name} #{n}"

@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 
 from ..core.errors import ConfigError
 from ..core.filters import AlertFilter
-from ..deliver.base import Sink
+from ..deliver.base import Sink, name_apart
 from .hub import Entry, Hub
 from .params import ParamError, parse_request
 
@@ -61,6 +61,7 @@ class ServerDelivery:
     def __init__(self, sinks: Sequence[Sink], filter: AlertFilter | str = "",
                  drain_s: float = 10.0) -> None:
         self.sinks = tuple(sinks)
+        name_apart(self.sinks)  # status() is keyed by name: two webhooks on one host are two entries
         self.filter = filter if isinstance(filter, AlertFilter) else sink_filter(filter)
         self.drain_s = drain_s
         self._hub: Hub | None = None
