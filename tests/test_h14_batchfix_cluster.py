@@ -129,3 +129,24 @@ def test_workers_2_write_the_files_of_one_process(client: Any, shards: Path, tmp
     assert _run([*args, str(tmp_path / "sharded.parquet"), "--workers", "2"])[0] == 0
     assert (tmp_path / "one.parquet").read_bytes() == (tmp_path / "sharded.parquet").read_bytes()
     assert asked == [(2, None), (2, None)]
+
+
+def test_sharded_replay_reads_decimal_tables_as_one_process(client: Any, shards: Path, tmp_path: Path) -> None:
+    """Issue 15: a table of decimal prices (``--odds-format decimal``) shards as one process reads it
+    (the client decodes it once through the same reader; before, --workers refused such inputs)."""
+    from dropengine.core.odds import american_to_decimal
+    from dropengine.io.inputs import InputOptions
+
+    table = pl.concat([pl.read_parquet(p).with_columns(pl.col(pl.Categorical).cast(pl.String))
+                       for p in sorted(shards.glob("*.parquet"))], how="diagonal_relaxed")
+    dec = table.with_columns(pl.col("price").map_elements(american_to_decimal, return_dtype=pl.Float64))
+    path = tmp_path / "decimal.csv"
+    dec.write_csv(path)
+    inputs = InputOptions(odds_format="decimal")
+    options = DetectOptions.build(types=ALL_TYPES)
+    one = replay_batch([path], "auto", ReplayStats(), options=options, inputs=inputs)
+    merged = detect_sharded(client, [path], options, "auto", ReplayStats(), shards=2, inputs=inputs)
+    assert one.alerts.height > 50
+    got = [a.to_json() for chunk in merged.value_chunks() for a in chunk]
+    assert got == [a.to_json() for a in one.alert_values()]
+    assert merged.counters == one.counters

@@ -182,9 +182,6 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
     sharded = check_cluster("replay", workers, scheduler, shards)
     if sharded and engine_kind != "batch":
         raise click.UsageError("--workers/--scheduler shard the batch engine: add --engine batch")
-    if sharded and not inputs.plain_tables:
-        raise click.UsageError("--workers/--scheduler read SPEC 2 tables of American prices only: drop them "
-                               "with --columns/--wide/--mapping or --odds-format decimal|prob")
     paths = tuple(expand_parquet_dirs(paths))
     engine = DropEngine.from_options(detect)
     stats = ReplayStats()
@@ -210,7 +207,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                 try:
                     with sharding(workers, scheduler) as client:
                         merged = detect_sharded(client, list(paths), detect, fmt, stats, shards=shards,
-                                                on_start=started, on_shard=done, progress=advance)
+                                                on_start=started, on_shard=done, progress=advance, inputs=inputs)
                 finally:
                     sbar.stop()
                 for chunk in merged.value_chunks():  # every type, in detection order

@@ -51,6 +51,7 @@ from ..core.options import DetectOptions
 from ..core.partition import check_count, partition_of
 from ..core.skips import Skip, printable
 from ..formats.tables import REQUIRED_COLUMNS
+from ..io.inputs import DEFAULT_INPUTS, InputOptions
 from ..io.replay import ReplayStats, load_table
 from ..io.tables import (
     PARQUET_ORDER_KEY,
@@ -308,12 +309,15 @@ class _Prepared:
 
 
 def _prepare(paths: Sequence[str | Path], fmt: str, stats: ReplayStats, shards: int, workdir: Path,
-             line_only: bool, progress: Callable[[int], None] | None) -> _Prepared:
-    """Decide where the workers read, and read what the client must (see the module docstring)."""
+             line_only: bool, progress: Callable[[int], None] | None, inputs: InputOptions) -> _Prepared:
+    """Decide where the workers read, and read what the client must (see the module docstring).
+    Mapped tables and prices in another odds format (``inputs``) are read by the client, as
+    every format but plain Parquet is."""
     if not paths:
         raise ConfigError("paths: give at least one recording")
     files = expand_parquet_dirs([Path(p) for p in paths])
-    if (fmt in ("auto", "quotes") and all(p.is_file() and p.name.lower().endswith(".parquet") for p in files)
+    if (inputs.plain_tables and fmt in ("auto", "quotes")
+            and all(p.is_file() and p.name.lower().endswith(".parquet") for p in files)
             and all(plain_parquet_schema(p) for p in files)):
         usable: list[tuple[int, str]] = []
         kinds: set[bool] = set()
@@ -340,7 +344,7 @@ def _prepare(paths: Sequence[str | Path], fmt: str, stats: ReplayStats, shards: 
         if not usable:
             return _Prepared(None, where, pl.DataFrame({c: [] for c in REQUIRED_COLUMNS}))  # as one process
         return _Prepared(ParquetSource(tuple(usable), len(kinds) > 1), where)
-    table, row_where = load_table(files, fmt, stats, progress, line_only=line_only)
+    table, row_where = load_table(files, fmt, stats, progress, line_only=line_only, inputs=inputs)
     source = SplitSource(str(workdir), shards)
     table = table.with_row_index("_row")
     part = table.select(partition_expr(shards).alias("_p")).get_column("_p")
@@ -428,17 +432,19 @@ def detect_sharded(
     on_start: Callable[[int], None] | None = None,
     on_shard: OnShard | None = None,
     progress: Callable[[int], None] | None = None,
+    inputs: InputOptions = DEFAULT_INPUTS,
 ) -> ShardedDetect:
     """:func:`dropengine.io.replay.replay_batch` on ``client``'s cluster: the same alerts, in the
     same order, the same counters, and ``stats`` filled as it fills them (formats, quotes, the
     skips with their positions in the input).
 
     ``progress`` is told the bytes the client reads; ``on_start`` the number of shards once the
-    input is read (before any task runs); ``on_shard`` each shard as its task finishes."""
+    input is read (before any task runs); ``on_shard`` each shard as its task finishes.
+    ``inputs``: how the files are read (:class:`~dropengine.io.inputs.InputOptions`), as replay reads them."""
     st = stats if stats is not None else ReplayStats()
     n = shard_count(client, shards)
     with tempfile.TemporaryDirectory(prefix="dropengine-shards-") as tmp:
-        prep = _prepare(paths, fmt, st, n, Path(tmp), options.detects_lines, progress)
+        prep = _prepare(paths, fmt, st, n, Path(tmp), options.detects_lines, progress, inputs)
         if prep.source is None:
             assert prep.empty is not None
             res: BatchResult = detect_counted(prep.empty, options)
@@ -494,6 +500,7 @@ def backtest_sharded(
     on_start: Callable[[int], None] | None = None,
     on_shard: OnShard | None = None,
     progress: Callable[[int], None] | None = None,
+    inputs: InputOptions = DEFAULT_INPUTS,
 ) -> ShardedBacktest:
     """:func:`dropengine.analysis.backtest.run_backtest` over the quotes of ``paths`` (read as
     ``dropengine backtest`` reads them) on ``client``'s cluster: the same per-alert table (the
@@ -503,7 +510,7 @@ def backtest_sharded(
     st = stats if stats is not None else ReplayStats()
     n = shard_count(client, shards)
     with tempfile.TemporaryDirectory(prefix="dropengine-shards-") as tmp:
-        prep = _prepare(paths, fmt, st, n, Path(tmp), options.detects_lines, progress)
+        prep = _prepare(paths, fmt, st, n, Path(tmp), options.detects_lines, progress, inputs)
         if on_start is not None:
             on_start(n)
         if prep.source is None:

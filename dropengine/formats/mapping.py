@@ -32,7 +32,7 @@ from ..core.rules import number_from_text
 from ..core.sides import format_line, h2h_side, join_line, prop_side, spread_side, total_side
 from .frames import coerce_line, coerce_price
 from .tables import QUOTE_COLUMNS, REQUIRED_COLUMNS
-from .theoddsapi import _side as odds_api_side  # The Odds API's outcome rule: one rule, one place
+from .theoddsapi import outcome_side as odds_api_side  # The Odds API's outcome rule: one rule, one place
 
 __all__ = [
     "ABSENT", "MAPPED_FIELDS", "ODDS_FORMAT_FIELD", "STARTING_PRICE_FIELD", "Condition", "Source", "TableMapping",

@@ -20,7 +20,7 @@ from ..core.sides import OverUnder, h2h_side, prop_side, spread_side, total_side
 from ..core.skips import SkipLog
 from .frames import coerce_line, coerce_ms, coerce_price
 
-__all__ = ["iso_to_ms", "quotes_from_odds_api", "snapshot_of"]
+__all__ = ["iso_to_ms", "outcome_side", "quotes_from_odds_api", "snapshot_of"]
 
 _ISO_CACHE: dict[str, int] = {}
 _GAME_MARKETS = frozenset({"h2h", "spreads", "totals"})
@@ -44,8 +44,9 @@ def iso_to_ms(text: object, field: str = "last_update") -> int:
     return ms
 
 
-def _side(market_key: str, outcome: Mapping[str, Any], home: str, away: str) -> str | None:
-    """The side string for one outcome, or None when the market is not one we map."""
+def outcome_side(market_key: str, outcome: Mapping[str, Any], home: str, away: str) -> str | None:
+    """The side string for one outcome (The Odds API's ``name``/``point``, the event's teams), or
+    None when the market is not one we map. Mapped tables with an outcome column use it too."""
     name = outcome.get("name")
     if market_key == "h2h":
         if name == home:
@@ -126,7 +127,7 @@ def quotes_from_odds_api(events: object, skips: SkipLog, where: str = "") -> lis
                     try:
                         if not isinstance(outcome, Mapping):
                             raise FeedError("outcome is not an object", "bad row")
-                        side = _side(mkey, outcome, home, away)  # type: ignore[arg-type]
+                        side = outcome_side(mkey, outcome, home, away)  # type: ignore[arg-type]
                         if side is None:
                             raise FeedError(
                                 f"name: {outcome.get('name')!r} is not Over/Under with a player in {mkey!r}",
