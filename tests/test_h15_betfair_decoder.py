@@ -177,15 +177,24 @@ def test_bad_messages_and_fields_are_located_skips_and_later_messages_decode() -
         {"op": "mcm", "pt": 4, "mc": [{"id": MID, "rc": [{"id": 11, "ltp": 0.5}, {"id": "x"},
                                                           {"id": 22, "ltp": 3.0}]}]},
         {"op": "mcm", "pt": 5, "mc": [{"id": 7}, "junk", {"id": MID, "rc": [{"id": 11, "ltp": 2.0}]}]},
-        mcm(6, rc=[{"id": 11, "atb": [[2.0], [True, 1], [1.5, -1]]}]),
     ]
     quotes, skips, _ = feed_all(msgs)
     assert [(q.side, q.price, q.last_update) for q in quotes] == [("win:22", 200.0, 4), ("win:11", 100.0, 5)]
     where = [s.where for s in skips.first]
-    assert where == ["f:2", "f:3", "f:4", "f:6 mc[0].rc[0].ltp", "f:6 mc[0].rc[1]", "f:7 mc[0]", "f:7 mc[1]",
-                     "f:8 mc[0].rc[0].atb[0]", "f:8 mc[0].rc[0].atb[1]", "f:8 mc[0].rc[0].atb[2]"]
-    assert skips.counts == {"bad message": 2, "bad time": 1, "invalid price": 2, "bad field": 3, "bad market": 2}
+    assert where == ["f:2", "f:3", "f:4", "f:6 mc[0].rc[0].ltp", "f:6 mc[0].rc[1]", "f:7 mc[0]", "f:7 mc[1]"]
+    assert skips.counts == {"bad message": 2, "bad time": 1, "invalid price": 1, "bad field": 1, "bad market": 2}
     assert "ltp: 0.5" in str(skips.first[3])
+    # the ladders (read when they are the quote): each bad entry a skip, the good ones kept
+    ladder = [mcm(1, md=definition()),
+              mcm(2, rc=[{"id": 11, "atb": [[2.0], [True, 1], [1.5, -1], [float("nan"), 1], [3.0, 2]],
+                          "batb": [[0, 5.0, 1]]},  # a runner with the full ladder is quoted from it alone
+                         {"id": 22, "batb": [[0, 0.9, 1], [-1, 2.0, 1], [0, 2.4, 1]]}])]
+    quotes, skips, decoder = feed_all(ladder, "back")
+    assert [(q.side, q.price) for q in quotes] == [("win:11", 200.0), ("win:22", 140.0)]
+    assert [s.where for s in skips.first] == [f"f:2 mc[0].rc[0].atb[{i}]" for i in range(4)] + [
+        "f:2 mc[0].rc[1].batb[0]", "f:2 mc[0].rc[1].batb[1]"]
+    view = decoder.market(MID)
+    assert view is not None and [r.best_back for r in view.runners] == [3.0, 2.4]
 
 
 def test_price_choice_is_checked() -> None:

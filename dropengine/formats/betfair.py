@@ -3,8 +3,9 @@
 Betfair's stream (and the official historic BASIC/PRO files and flumine's recordings, which
 are that stream as NDJSON) sends *changes*: a ``marketDefinition`` when the market's
 definition changes (status, in-play, runners and their status, starting prices) and ``rc``
-runner changes (``ltp`` last traded price, ``atb``/``batb``/``bdatb`` back ladders, ``trd``
-traded volume). ``img: true`` replaces the market's prices with a full image. The quote
+runner changes (``ltp`` last traded price, ``atb``/``batb``/``bdatb`` back ladders; the lay
+ladders, ``trd`` traded volume, ``tv``, ``spn``/``spf`` are not used and not read). ``img: true``
+replaces the market's prices with a full image. The quote
 of a runner is a *state*, so :class:`BetfairDecoder` keeps each market and turns every
 message into the quotes whose state it changed.
 
@@ -16,8 +17,10 @@ lowercased, ``win:12115648``), kind ``game``, ``sport_key`` from the event type
 through :func:`dropengine.core.odds.decimal_to_american` (fractional Americans are valid).
 
 Which price is the quote (``price``): ``ltp``, the last traded price (every file has it), or
-``back``, the best price available to back (from the full ``atb`` ladder, else the level-0
-``batb``, else ``bdatb``; BASIC files carry no ladder, so they give no ``back`` quotes).
+``back``, the best price available to back (from the full ``atb`` ladder once a runner has
+one, else the level-0 ``batb``, else ``bdatb``; BASIC files carry no ladder, so they give no ``back`` quotes). The
+back ladders are read (and checked) only with ``back``: a PRO message carries hundreds of ladder
+entries, and with ``ltp`` nothing depends on them.
 
 Availability (a runner is quoted only while its market is ``OPEN`` and it is ``ACTIVE``):
 - market ``SUSPENDED`` or ``CLOSED``: a null-price quote for each runner that was available
@@ -89,6 +92,7 @@ SPORT_KEYS: Final[Mapping[str, str]] = {
 }
 #: Stream operations that carry no market data: read and ignored (a recording may hold them)
 _QUIET_OPS: Final = frozenset({"connection", "status", "heartbeat", "marketSubscription", "ocm"})
+_INF: Final = math.inf
 _NEVER: Final = -1.0  # "no quote emitted yet" (a decimal price is always > 1, a null is None)
 
 
@@ -111,7 +115,8 @@ def market_key_of_type(market_type: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RunnerView:
-    """A runner's state after a message (decimal prices, as Betfair sends them)."""
+    """A runner's state after a message (decimal prices, as Betfair sends them; ``best_back``
+    only when the decoder quotes ``back``)."""
 
     selection_id: int
     status: str | None
@@ -163,14 +168,14 @@ class _Runner:
     atb: dict[float, float] = field(default_factory=dict)
     batb: dict[int, tuple[float, float]] = field(default_factory=dict)
     bdatb: dict[int, tuple[float, float]] = field(default_factory=dict)
-    traded: dict[float, float] = field(default_factory=dict)
+    full_ladder: bool = False  # the runner has had an ``atb`` (full ladder): its best back comes from it
     emitted: float | None = _NEVER  # the decimal price last quoted; None: a null quote
 
     def best_back(self) -> float | None:
-        """Best price available to back: the full ladder when there is one, else level 0
+        """Best price available to back: the full ladder once the runner has one, else level 0
         of the depth ladder, else of the display ladder."""
-        if self.atb:
-            return max(self.atb)
+        if self.full_ladder:
+            return max(self.atb) if self.atb else None
         for levels in (self.batb, self.bdatb):
             if 0 in levels:
                 return levels[0][0]
@@ -181,7 +186,7 @@ class _Runner:
         self.atb.clear()
         self.batb.clear()
         self.bdatb.clear()
-        self.traded.clear()
+        self.full_ladder = False
 
     def view(self) -> RunnerView:
         return RunnerView(self.selection_id, self.status, self.ltp, self.best_back(), self.bsp,
@@ -324,13 +329,18 @@ class BetfairDecoder:
         m = self._markets.get(market_id)
         if m is None:
             m = self._markets[market_id] = _Market(market_id)
-        before = {sid: self._available(m, r) for sid, r in m.runners.items()}
+        definition = mc.get("marketDefinition")
+        image = mc.get("img") is True
+        # Only a definition changes availability; without one (most messages) only the runners
+        # the message changes can have a new quote, so only they are looked at.
+        before = {sid: self._available(m, r) for sid, r in m.runners.items()} \
+            if definition is not None or image else None
+        touched: set[int] = set()
         was_in_play = m.in_play
         was_pre_off = m.pre_off
-        if mc.get("img") is True:  # a full image: prices restart from what it carries
+        if image:  # a full image: prices restart from what it carries
             for r in m.runners.values():
                 r.clear_prices()
-        definition = mc.get("marketDefinition")
         if definition is not None:
             self._definition(m, definition, f"{where}.marketDefinition", skips)
         rcs = mc.get("rc")
@@ -339,10 +349,12 @@ class BetfairDecoder:
                 skips.add(f"{where}.rc", "bad market", f"rc: {type(rcs).__name__} is not a list of runner changes")
             else:
                 for j, rc in enumerate(rcs):
-                    self._runner_change(m, rc, f"{where}.rc[{j}]", skips)
+                    sid = self._runner_change(m, rc, f"{where}.rc[{j}]", skips)
+                    if sid is not None:
+                        touched.add(sid)
         if was_pre_off and not m.pre_off:
             m.off_ms = pt
-        self._emit(m, before, m.in_play and not was_in_play, pt, out)
+        self._emit(m, before, touched, m.in_play and not was_in_play, pt, out)
 
     def _definition(self, m: _Market, d: Any, where: str, skips: SkipLog) -> None:
         if not isinstance(d, dict):
@@ -429,10 +441,11 @@ class BetfairDecoder:
             except FeedError as exc:
                 skips.add(f"{where}.bsp", exc.reason, str(exc))
 
-    def _runner_change(self, m: _Market, rc: Any, where: str, skips: SkipLog) -> None:
+    def _runner_change(self, m: _Market, rc: Any, where: str, skips: SkipLog) -> int | None:
+        """Apply one runner change; the runner's selection id, or None when it was skipped."""
         if not isinstance(rc, dict):
             skips.add(where, "bad runner", f"a runner change is an object, not {type(rc).__name__}")
-            return
+            return None
         try:
             sid = _selection(rc.get("id"), "id")
             if rc.get("hc") not in (None, 0, 0.0):
@@ -440,7 +453,7 @@ class BetfairDecoder:
                                 "unsupported runner")
         except FeedError as exc:
             skips.add(where, exc.reason, str(exc))
-            return
+            return None
         r = m.runner(sid)
         if rc.get("img") is True:
             r.clear_prices()
@@ -449,10 +462,14 @@ class BetfairDecoder:
                 r.ltp = _decimal(rc["ltp"], "ltp")
             except FeedError as exc:
                 skips.add(f"{where}.ltp", exc.reason, str(exc))
-        self._ladder(rc, "atb", r.atb, where, skips)
-        self._ladder(rc, "trd", r.traded, where, skips)
-        self._levels(rc, "batb", r.batb, where, skips)
-        self._levels(rc, "bdatb", r.bdatb, where, skips)
+        if self.price == "back":  # the ladders are read (and checked) only when they are the quote
+            if "atb" in rc:
+                r.full_ladder = True
+                self._ladder(rc, "atb", r.atb, where, skips)
+            if not r.full_ladder:  # a runner with the full ladder is quoted from it alone
+                self._levels(rc, "batb", r.batb, where, skips)
+                self._levels(rc, "bdatb", r.bdatb, where, skips)
+        return sid
 
     @staticmethod
     def _ladder(rc: dict[str, Any], key: str, ladder: dict[float, float], where: str, skips: SkipLog) -> None:
@@ -464,18 +481,24 @@ class BetfairDecoder:
             skips.add(f"{where}.{key}", "bad field", f"{key}: {type(entries).__name__} is not a list of [price, size]")
             return
         for n, entry in enumerate(entries):
+            # the plain case inline (a PRO file carries a few hundred entries per message) ...
+            if type(entry) is list and len(entry) == 2:
+                p, z = entry
+                if (type(p) is float or type(p) is int) and 1.0 < p < _INF and (
+                        type(z) is float or type(z) is int) and 0 <= z < _INF:
+                    if z == 0:
+                        ladder.pop(float(p), None)
+                    else:
+                        ladder[float(p)] = float(z)
+                    continue
+            # ... anything else is a skip saying what is wrong
             try:
                 if not isinstance(entry, list) or len(entry) != 2:
                     raise FeedError(f"{key}: {entry!r} is not [price, size]", "bad field")
-                price = _decimal(entry[0], f"{key} price")
-                size = _size(entry[1], f"{key} size")
+                _decimal(entry[0], f"{key} price")
+                _size(entry[1], f"{key} size")
             except FeedError as exc:
                 skips.add(f"{where}.{key}[{n}]", exc.reason, str(exc))
-                continue
-            if size == 0:
-                ladder.pop(price, None)
-            else:
-                ladder[price] = size
 
     @staticmethod
     def _levels(rc: dict[str, Any], key: str, levels: dict[int, tuple[float, float]], where: str,
@@ -488,6 +511,15 @@ class BetfairDecoder:
             skips.add(f"{where}.{key}", "bad field", f"{key}: {type(entries).__name__} is not a list of levels")
             return
         for n, entry in enumerate(entries):
+            if type(entry) is list and len(entry) == 3:  # the plain case inline, as in _ladder
+                lv, p, z = entry
+                if type(lv) is int and lv >= 0 and (type(p) is float or type(p) is int) and 1.0 < p < _INF and (
+                        type(z) is float or type(z) is int) and 0 <= z < _INF:
+                    if z == 0:
+                        levels.pop(lv, None)
+                    else:
+                        levels[lv] = (float(p), float(z))
+                    continue
             try:
                 if not isinstance(entry, list) or len(entry) != 3 or type(entry[0]) is not int or entry[0] < 0:
                     raise FeedError(f"{key}: {entry!r} is not [level, price, size]", "bad field")
@@ -505,11 +537,16 @@ class BetfairDecoder:
     def _available(m: _Market, r: _Runner) -> bool:
         return m.status == "OPEN" and r.status == "ACTIVE" and m.market_key is not None
 
-    def _emit(self, m: _Market, before: dict[int, bool], went_in_play: bool, pt: int, out: list[Quote]) -> None:
-        """The quotes of the runners whose quoted state this change moved (see the module doc)."""
+    def _emit(self, m: _Market, before: dict[int, bool] | None, touched: set[int], went_in_play: bool, pt: int,
+              out: list[Quote]) -> None:
+        """The quotes of the runners whose quoted state this change moved (see the module doc):
+        every runner after a definition or an image (``before``: who was available), else the
+        ``touched`` ones, in definition order either way."""
         if m.market_key is None:
             return  # no definition yet: prices are kept, quoted once the definition comes
         for sid, r in m.runners.items():
+            if before is None and sid not in touched:
+                continue
             available = self._available(m, r)
             price = (r.ltp if self.price == "ltp" else r.best_back()) if available else None
             if went_in_play and available and isinstance(r.emitted, float) and r.emitted != _NEVER:
@@ -517,7 +554,8 @@ class BetfairDecoder:
                 r.emitted = None
             if price == r.emitted:
                 continue
-            if price is None and r.emitted == _NEVER and (available or not before.get(sid, False)):
+            was = available if before is None else before.get(sid, False)
+            if price is None and r.emitted == _NEVER and (available or not was):
                 continue  # no price yet, or never quoted and not withdrawn now: nothing to say
             try:
                 american = None if price is None else decimal_to_american(price)
