@@ -71,7 +71,7 @@ columns are then written by the same code as the pure path's (``_alerts``, ``_ty
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, TypeVar, Unpack
 
@@ -445,7 +445,7 @@ class _Coded:
 
 def _compiled_passes(
     quotes: pl.DataFrame | pl.LazyFrame, cfg: DetectOptions, timestamp_column: str | None,
-) -> tuple[_Loaded, _Pass, _Pass | None, Callable[[pl.DataFrame], pl.DataFrame], _Ids]:
+) -> tuple[_Loaded, _Pass, _Pass | None, Callable[[pl.DataFrame], pl.DataFrame], _Ids | None]:
     """:func:`_load`, :func:`_price_pass` and :func:`_line_pass` by the compiled kernel
     (:func:`dropengine.fast.kernel.detect_pass`): the same checks and skips, then one pass in
     arrival order over integer key ids, no sort. Text is never materialized per row: the key
@@ -453,7 +453,8 @@ def _compiled_passes(
     line, its line series) runs once per distinct side, and the moves' columns are gathered
     from the input rows by position (so dictionary-encoded columns stay so). Returns what the
     polars path gives: the loaded counts, both passes' moves, and the join of text to moves;
-    and the rows' ids for the compiled signals pass."""
+    and the rows' ids for the compiled signals pass (``None`` without signals: the per-row
+    arrays are let go as soon as the pass has run, for the peak memory)."""
     import numpy as np  # numba's own dependency: there whenever the kernel is
 
     from ..fast import kernel  # numba is loaded here, on the first compiled call only
@@ -532,70 +533,92 @@ def _compiled_passes(
     canon_id = [0 if c is None else ids.setdefault(c, len(ids)) for c in canonical]
     canon = list(ids)
     event, book = coded["event_id"], coded["bookmaker"]
-    e = np.where(skip, 0, event.codes)
-    b = np.where(skip, 0, book.codes)
+    any_skip = bool(skip.any())
+    e = np.where(skip, 0, event.codes) if any_skip else event.codes
+    b = np.where(skip, 0, book.codes) if any_skip else book.codes
     sid = side.of_values(np, canon_id, np.int64, 0)
-    kid, nkeys = kernel.ids(e, b, sid, max(len(event.values), 1), max(len(book.values), 1), max(len(canon), 1))
+    n_events, n_books = max(len(event.values), 1), max(len(book.values), 1)
+    book_names, side_values = book.values, side.values
+    # per row, its canonical side's id, for the text of moves (only when some side is spelled otherwise)
+    spelled = all(c == v for c, v in zip(canonical, side_values, strict=True))
+    canon_at = None if spelled else pl.Series(np.where(skip, len(canon), sid))
+    # memory (issue 14: peak at most 3x the input): the codes live on in e, b and sid only
+    del coded, event, book, side
+    kid, nkeys = kernel.ids(e, b, sid, n_events, n_books, max(len(canon), 1))
     if cfg.detects_lines:
         line_ids: dict[str, int] = {}
         series_of = [rules.series_line(c) for c in canon]
         ls_of = [line_ids.setdefault(rules.line_side_of(c), len(line_ids)) if x is not None else -1
                  for c, x in zip(canon, series_of, strict=True)]
         ls = np.array([*ls_of, -1], dtype=np.int64)[sid]
-        lid, nseries = kernel.ids(e, b, ls, max(len(event.values), 1), max(len(book.values), 1),
-                                      max(len(line_ids), 1))
+        lid, nseries = kernel.ids(e, b, ls, n_events, n_books, max(len(line_ids), 1))
+        del ls
         line = np.array([*(np.nan if x is None else x for x in series_of), np.nan], dtype=np.float64)[sid]
     else:
         lid, nseries = np.full(n, -1, np.int64), 0
-        line = np.zeros(n)
+        line = np.zeros(1)  # no row has a series (every lid is -1): the pass reads no line
+    if not cfg.signals:  # only the signals pass needs the rows' codes after the key ids
+        del e, b, sid
     moves, refs, lmoves, lrefs, lprices, tally = kernel.run(
         kid, nkeys, lid, nseries, lu.fill_null(0).to_numpy(), p.fill_null(np.nan).to_numpy(),
         p.is_null().to_numpy(), invalid | skip, line_only, line,
         cfg.reprime_after_suspension, cfg.reference == "anchor", cfg.unit == "prob",
         rules.threshold_floor(cfg.threshold), rules.threshold_floor(cfg.line_threshold),
     )
+    # the pass writes its moves into per-row buffers: copied out, those are let go at once
+    moves, refs, lmoves, lrefs, lprices = (a.copy() for a in (moves, refs, lmoves, lrefs, lprices))
 
     # -- the moves' columns, gathered by row ------------------------------------------------------
-    w = frame.select("_lu", "_p", "_c", "_pint")
-    ref = w.select(pl.col("_p").alias("_rp"), pl.col("_c").alias("_rc"), pl.col("_lu").alias("_rlu"),
-                   pl.col("_pint").alias("_rpint"))
     rows = pl.Series("_i", moves, dtype=pl.UInt32)
-    fired = _with_delta(pl.concat([rows.to_frame(), w[rows], ref[pl.Series(refs)]], how="horizontal"))
+    fired = _with_delta(pl.concat([
+        rows.to_frame(), _gather(frame, {"_lu": "_lu", "_p": "_p", "_c": "_c", "_pint": "_pint"}, rows),
+        _gather(frame, {"_p": "_rp", "_c": "_rc", "_lu": "_rlu", "_pint": "_rpint"}, pl.Series(refs)),
+    ], how="horizontal"))
     price = _Pass(fired, int(tally[kernel.PRIMED]), int(tally[kernel.STALE]), int(tally[kernel.SUSPENDED]),
                   int(tally[kernel.REPEATED]))
     line_pass: _Pass | None = None
     if cfg.detects_lines:
         lw = frame.select("_lu", pl.Series("_l", line), "_p", "_pint")
-        lref = lw.select(pl.col("_l").alias("_rl"), pl.col("_lu").alias("_rlu"))
-        lprice = lw.select(pl.col("_p").alias("_rprice"), pl.col("_pint").alias("_rpint"))
         # -1: no observation at the reference line (never read: a series primes first): null
         at_price = pl.Series(lprices).set(pl.Series(lprices < 0), None) if (lprices < 0).any() else pl.Series(lprices)
         lrows = pl.Series("_i", lmoves, dtype=pl.UInt32)
-        lfired = pl.concat([lrows.to_frame(), lw[lrows], lref[pl.Series(lrefs)], lprice[at_price]], how="horizontal")
+        lfired = pl.concat([
+            lrows.to_frame(), _gather(lw, {"_lu": "_lu", "_l": "_l", "_p": "_p", "_pint": "_pint"}, lrows),
+            _gather(lw, {"_l": "_rl", "_lu": "_rlu"}, pl.Series(lrefs)),
+            _gather(lw, {"_p": "_rprice", "_pint": "_rpint"}, at_price),
+        ], how="horizontal")
         line_pass = _Pass(lfired, int(tally[kernel.LINE_PRIMED]), int(tally[kernel.LINE_STALE]),
                           int(tally[kernel.LINE_SUSPENDED]), int(tally[kernel.LINE_REPEATED]),
                           int(tally[kernel.LINE_SEEN]))
 
     # the text of moves: the input's columns at their rows, the side in its canonical spelling
     # (gathered as it is when every distinct side is canonical already)
-    spelled = all(c == v for c, v in zip(canonical, side.values, strict=True))
     canon_text = pl.Series("side", [*canon, None], dtype=pl.String)
     extra = [c for c in ("line", "_ts") if c in cols]
-    sid_series = pl.Series(np.where(skip, len(canon), sid))
 
     def meta_of(moves: pl.DataFrame) -> pl.DataFrame:
         at = moves.get_column("_i")
-        meta = frame.select(*text, *extra)[at]
-        if not spelled:
-            meta = meta.with_columns(canon_text.gather(sid_series.gather(at)))
+        meta = _gather(frame, {c: c for c in (*text, *extra)}, at)
+        if canon_at is not None:
+            meta = meta.with_columns(canon_text.gather(canon_at.gather(at)))
         return pl.concat([moves, meta], how="horizontal")
 
+    if not cfg.signals:
+        return loaded, price, line_pass, meta_of, None
     outcome: dict[str, int] = {}
     outcome_of = np.array([outcome.setdefault(rules.outcome_of(c), len(outcome)) for c in canon] or [0],
                           dtype=np.int64)
     over = np.array([rules.outcome_of(c).endswith("over") for c in canon] or [False], dtype=np.bool_)
-    row_ids = _Ids(kid, nkeys, lid, nseries, e, b, book.values, sid, outcome_of, max(len(outcome), 1), over)
+    row_ids = _Ids(kid, nkeys, lid, nseries, e, b, book_names, sid, outcome_of, max(len(outcome), 1), over)
     return loaded, price, line_pass, meta_of, row_ids
+
+
+def _gather(frame: pl.DataFrame, names: dict[str, str], at: pl.Series) -> pl.DataFrame:
+    """The rows ``at`` of ``frame``'s columns ``names`` (renamed to their values), one column at a
+    time: a frame's gather makes every column one chunk first, all at once, and the input's
+    columns come in many chunks (a Parquet file's row groups): per column, one at a time is
+    alive (issue 14: detect's peak memory)."""
+    return pl.DataFrame([frame.get_column(c).gather(at).alias(name) for c, name in names.items()])
 
 
 @dataclass(frozen=True, slots=True)
