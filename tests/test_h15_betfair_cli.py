@@ -8,16 +8,20 @@ they were removed, have no starting price.
 
 from __future__ import annotations
 
+import gzip
 import json
+import tempfile
 from pathlib import Path
 
 import polars as pl
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dropengine.cli.group import main
 from dropengine.core.odds import decimal_to_american
 from dropengine.core.skips import SkipLog
-from dropengine.io.recordings import detect_format
+from dropengine.io.recordings import detect_format, read_recording
 from dropengine.io.starting import starting_prices
 
 from .conftest import require_data
@@ -117,3 +121,23 @@ def test_backtest_other_closes_and_a_missing_starting_price(tmp_path: Path) -> N
 def test_bad_betfair_price_is_a_usage_error() -> None:
     res = cli("backtest", "--betfair-price", "mid", str(require_data(*BASIC)))
     assert res.exit_code == 2 and "--betfair-price" in res.output and "mid" in res.output
+
+
+_FULL: dict[str, list[tuple[int, object]]] = {}
+
+
+@settings(max_examples=25, deadline=None)
+@given(cut=st.floats(0.0, 1.0), gz=st.booleans())
+def test_a_recording_cut_anywhere_reads_a_prefix_of_its_quotes(cut: float, gz: bool) -> None:
+    """A recording cut at any byte (a copy still being written, a broken download; gzipped or
+    not) never raises: it reads as a prefix of the whole file's quotes, the cut line a skip."""
+    path = require_data(*BASIC)
+    if not _FULL:
+        _FULL["q"] = list(read_recording(path, "betfair", SkipLog()))
+    data = path.read_bytes()
+    data = data[: int(len(data) * cut)]
+    with tempfile.TemporaryDirectory() as tmp:
+        part = Path(tmp) / ("part.gz" if gz else "part")
+        part.write_bytes(gzip.compress(data)[: max(0, len(gzip.compress(data)) - 7)] if gz else data)
+        got = list(read_recording(part, "betfair", SkipLog()))
+    assert got == _FULL["q"][: len(got)]
