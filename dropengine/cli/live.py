@@ -25,23 +25,21 @@ from rich.console import Console
 from rich.text import Text
 
 from ..core.alerts import by_signal_order
-from ..core.dataclock import DataClock
 from ..core.engine import DropEngine
 from ..core.errors import AuthError, ConfigError, UpstreamError
 from ..core.filters import AlertFilter
 from ..core.keys import Secret, redact
 from ..core.options import DetectOptions
-from ..core.quote import Quote
 from ..core.retry import RetryPolicy
 from ..core.skips import printable
 from ..deliver.base import Sink
 from ..deliver.ndjson import NdjsonSink
 from ..formats.frames import FrameDecoder
-from ..formats.query import StreamQuery
 from ..io.sinks import AlertWriter
 from ..live.fanin import FanIn
 from ..live.transport import AUTH_MODES, TRANSPORTS, UpstreamConfig
 from ..live.upstream import LiveStats
+from ..live.watch import EVICT_IDLE_S, EVICT_STARTED_S, Evictor, upstream_query
 from .extras import StartupError, require_extra
 from .options import bad_parameter, detect_options, filter_options, name_list
 from .sinks import SinkOptions, sink_options, sinks_from_options, sinks_summary
@@ -51,14 +49,8 @@ __all__ = ["EVICT_IDLE_S", "EVICT_STARTED_S", "EXIT_NEVER_CONNECTED", "RECORD_SU
 
 #: What ``record`` writes (one frame per line) and ``replay`` reads back; ``.gz`` compresses.
 RECORD_SUFFIXES: Final = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")
-#: Default ages for eviction (seconds of data time): a key quiet for 6 h, an event started 12 h ago.
-EVICT_IDLE_S: Final = 21_600.0
-EVICT_STARTED_S: Final = 43_200.0
 #: Exit status of a run during which no connection to the upstream ever opened.
 EXIT_NEVER_CONNECTED: Final = 5
-#: A ``last_update`` further ahead of the receipt time than this is not trusted as data time.
-#: The data-time clock never goes below this (``evict`` with it forgets nothing by idleness).
-_NEVER: Final = -(2**62)
 
 
 def _sport_list(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -105,15 +97,8 @@ def _config(base_url: str, api_key: str, auth: str, transport: str, since: int |
             flt: AlertFilter, retry_scale: float, command: str) -> UpstreamConfig:
     if transport == "ws":
         require_extra("live", f"dropengine {command} --transport ws")
-    # The filters narrow the upstream's stream too (sorted: the query is a set). A single event
-    # id is sent; several are filtered by the engine only (the vendor takes one).
-    events = flt.event_ids
-    upstream_event = next(iter(events)) if events is not None and len(events) == 1 else None
-
-    def names(values: frozenset[str] | None) -> list[str] | None:
-        return sorted(values) if values is not None else None
-
-    query = StreamQuery.build(upstream_event, names(flt.bookmakers), names(flt.markets), names(flt.kinds), since)
+    # the filters narrow the upstream's stream too (one rule: live.watch's, the library's watch)
+    query = upstream_query(flt, since)
     return UpstreamConfig(
         base_url, Secret(api_key), transport, auth, query,  # type: ignore[arg-type]
         float(heartbeat_s) if heartbeat_s is not None else None, RetryPolicy().scaled(retry_scale),
@@ -141,46 +126,6 @@ def evict_options(f: Any) -> Any:
     for option in reversed(options):
         f = option(f)
     return f
-
-
-class Evictor:
-    """Bounds a live engine's memory: every so often (in data time) forget keys not updated
-    for ``idle_s`` and keys of events that started more than ``started_s`` ago.
-
-    Data time is :class:`~dropengine.core.dataclock.DataClock`'s, the one rule ``serve`` uses too:
-    the newest ``last_update`` seen, at most an hour past the frame's receipt, a jump past the
-    shorter age confirmed by the next batch (one bad row must not evict everything).
-    A check scans every key, so it runs each time data time has moved a twelfth of the
-    smaller age (at least 1 s): 30 minutes with the defaults, as ``serve`` does.
-    """
-
-    def __init__(self, engine: DropEngine, idle_s: float, started_s: float) -> None:
-        self.engine = engine
-        self.idle_ms = round(idle_s * 1000)
-        self.started_ms = round(started_s * 1000)
-        ages = [a for a in (self.idle_ms, self.started_ms) if a > 0]
-        self.period_ms = max(1_000, min(ages) // 12) if ages else 0
-        self.clock = DataClock(min(ages) if ages else None)
-        self.evicted = 0
-        self._next: int | None = None
-
-    def observe(self, quotes: list[Quote], received_ms: int | None = None) -> int:
-        """Note the quotes' data time; evict when a check is due. Returns keys evicted now."""
-        if not self.period_ms or not quotes:
-            return 0
-        self.clock.advance(quotes, received_ms)
-        if self.clock.ms < 0:
-            return 0
-        if self._next is None:
-            self._next = self.clock.ms + self.period_ms
-        if self.clock.ms < self._next:
-            return 0
-        self._next = self.clock.ms + self.period_ms
-        before = self.clock.ms - self.idle_ms if self.idle_ms else _NEVER
-        started = self.clock.ms - self.started_ms if self.started_ms else None
-        n = self.engine.evict(before, started_before_ms=started)
-        self.evicted += n
-        return n
 
 
 def _sports(sport: str | None, all_sports: bool, multi: str | None) -> list[str] | None:
