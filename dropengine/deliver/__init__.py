@@ -7,8 +7,8 @@
 - :mod:`.http`: :class:`WebhookSink`, :class:`DiscordSink`, :class:`TelegramSink`.
 - :mod:`.ndjson`: :class:`NdjsonSink` (what ``watch`` prints, through ``io.sinks.AlertWriter``).
 - :mod:`.background`: :class:`BackgroundSinks`, the sync facade (a thread with its own loop).
-- :mod:`.options`: the ``--sink`` flags of ``watch`` and ``serve`` (imports click: load it only
-  from a command line).
+- :mod:`.options`: the sink settings of ``watch`` and ``serve`` as one value, and the sinks they
+  build (the click flags are :mod:`dropengine.cli.sinks`).
 """
 
 from __future__ import annotations
