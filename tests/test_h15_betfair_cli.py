@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import polars as pl
+import pytest
 from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -141,3 +142,29 @@ def test_a_recording_cut_anywhere_reads_a_prefix_of_its_quotes(cut: float, gz: b
         part.write_bytes(gzip.compress(data)[: max(0, len(gzip.compress(data)) - 7)] if gz else data)
         got = list(read_recording(part, "betfair", SkipLog()))
     assert got == _FULL["q"][: len(got)]
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(120)
+def test_sharded_backtest_closes_on_the_bsp_as_one_process() -> None:
+    """Sharded (dask; an in-process cluster here, as fast as a test should be): the starting
+    prices travel in the config, the Betfair price in the inputs; the same table as one process."""
+    from distributed import Client
+
+    from dropengine.analysis.backtest import BacktestConfig, run_backtest
+    from dropengine.cluster.shard import backtest_sharded
+    from dropengine.core.options import DetectOptions
+    from dropengine.io.inputs import InputOptions
+    from dropengine.io.replay import ReplayStats, load_table
+
+    paths = [str(require_data(*BASIC)), str(require_data(*PRO))]
+    inputs = InputOptions(betfair_price="back")
+    sp = starting_prices(paths, inputs=inputs)
+    cfg = BacktestConfig(close="starting-price", starting_prices=sp)
+    table, _ = load_table(paths, "auto", ReplayStats(), inputs=inputs)
+    one = run_backtest(table, cfg, DetectOptions())
+    with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        many = backtest_sharded(client, paths, cfg, DetectOptions(), "auto", ReplayStats(), shards=2,
+                                inputs=inputs).backtest
+    assert many.alerts.equals(one.alerts) and one.alerts.height == 184
+    assert set(many.alerts.get_column("close_status")) == {"ok"}

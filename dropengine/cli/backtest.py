@@ -87,10 +87,6 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
     """
     err = Console(stderr=True)
     sharded = check_cluster("backtest", workers, scheduler, shards)
-    if sharded and (not inputs.plain_tables or inputs.betfair_price != "ltp"):
-        raise click.UsageError("--workers/--scheduler read SPEC 2 tables of American prices and Betfair's last "
-                               "traded prices only: drop them with --columns/--wide/--mapping, --odds-format "
-                               "decimal|prob or --betfair-price back")
     stats = ReplayStats()
     try:
         paths = tuple(expand_parquet_dirs(paths))
@@ -99,7 +95,8 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
         cfg = BacktestConfig(close, take, latency_ms, sharp, devig, early_close,  # type: ignore[arg-type]
                              starting_prices=sp)
         if sharded:
-            bt = _sharded(err, quiet, paths, fmt, stats, cfg, detect, workers, scheduler, shards, bar, advance)
+            bt = _sharded(err, quiet, paths, fmt, inputs, stats, cfg, detect, workers, scheduler, shards, bar,
+                          advance)
         else:
             with bar:
                 # line-only observations (SPEC 10) only when lines are detected, as replay reads them
@@ -156,8 +153,8 @@ def close_label(close: str) -> str:
     return "starting-price (starting price, bsp)" if close == "starting-price" else close
 
 
-def _sharded(err: Console, quiet: bool, paths: tuple[Path, ...], fmt: str, stats: ReplayStats, cfg: BacktestConfig,
-             detect: DetectOptions, workers: int | None, scheduler: str | None, shards: int | None,
+def _sharded(err: Console, quiet: bool, paths: tuple[Path, ...], fmt: str, inputs: InputOptions, stats: ReplayStats,
+             cfg: BacktestConfig, detect: DetectOptions, workers: int | None, scheduler: str | None, shards: int | None,
              bar: Progress, advance: Callable[[int], None] | None) -> Backtest:
     """The backtest sharded by event_id on a Dask cluster (the same result as one process)."""
     from ..cluster import backtest_sharded
@@ -171,7 +168,7 @@ def _sharded(err: Console, quiet: bool, paths: tuple[Path, ...], fmt: str, stats
 
     try:
         with sharding(workers, scheduler) as client, bar:
-            return backtest_sharded(client, list(paths), cfg, detect, fmt, stats, shards=shards,
+            return backtest_sharded(client, list(paths), cfg, detect, fmt, stats, shards=shards, inputs=inputs,
                                     on_start=started, on_shard=done, progress=advance).backtest
     finally:
         sbar.stop()
