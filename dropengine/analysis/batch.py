@@ -64,8 +64,13 @@ distinct value), the row checks are per-code flags in :func:`_load`'s order of r
 pass in arrival order (:func:`dropengine.fast.kernel.detect_pass`) does the price and line rules
 of SPEC 3 and 10 for every key, no sort, and cooldown and steam are a second compiled pass over
 the moves (:func:`dropengine.fast.signals.route`, a restatement of ``SignalRouter`` tested equal
-to it; the steams' values are built by :func:`~dropengine.core.steam.steam_alert`). The alert
-columns are then written by the same code as the pure path's (``_alerts``, ``_typed``).
+to it). The price drops' columns are written by the same code as the pure path's (``_alerts``,
+``_typed``); line moves and steams are written as columns too (``_line_table``, ``_steam_table``:
+each text rule of SPEC 10-11 called once per distinct side or (sport, market, lines) combination,
+a steam's fields gathered from its moves' rows), so no Python alert value is built on the way to
+the table: :attr:`BatchResult.values` builds them on first use, as the stream engine does
+(``_drop_values``, ``_line_values``, :func:`~dropengine.core.steam.steam_alert`), for callers that
+iterate values; table writers read :meth:`BatchResult.number_types` instead.
 """
 
 from __future__ import annotations
