@@ -168,3 +168,18 @@ def test_sharded_backtest_closes_on_the_bsp_as_one_process() -> None:
                                 inputs=inputs).backtest
     assert many.alerts.equals(one.alerts) and one.alerts.height == 184
     assert set(many.alerts.get_column("close_status")) == {"ok"}
+
+
+def test_a_mapped_table_without_its_extension_is_read_as_a_table(tmp_path: Path) -> None:
+    """With a column mapping, a file whose lines do not tell its format (a table saved as .txt,
+    or piped) is read as a quote table, starting prices included; without one it stays unusable."""
+    data = tmp_path / "runners.txt"
+    data.write_text("market,runner,odds,ts,sp\n"
+                    "m1,1,4.0,1714575600,3.0\nm1,2,3.0,1714575600,2.5\nm1,1,3.5,1714575660,3.0\n")
+    mapping = ("sport_key==horse_racing,bookmaker==betfair,event_id=market,side=win:{runner},price=odds,"
+               "last_update=ts,commence_time==2024-05-01T16:00:00Z,starting_price=sp")
+    res = cli("backtest", "--odds-format", "decimal", "--columns", mapping, str(data))
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("close: starting-price (starting price, bsp);") and "alerts 1 (ok 1)" in res.stdout
+    res = cli("backtest", str(data))
+    assert res.exit_code == 1 and "cannot tell the format" in res.output

@@ -222,7 +222,7 @@ def _elect(votes: list[str]) -> str | None:
     return next(v for v in votes if counts[v] == best)
 
 
-def detect_format(path: str | Path) -> str:
+def detect_format(path: str | Path, *, fallback: str | None = None) -> str:
     """Decide a file's format from its extension, else by a vote of its first lines.
 
     Each decodable line votes for the format it looks like (:func:`line_format`); lines
@@ -232,9 +232,13 @@ def detect_format(path: str | Path) -> str:
     (a tie: the one seen first); weak votes (``[]``) count only when there is no clear
     one. A line that disagrees with the decision is reported by the reader as a bad line.
 
+    ``fallback`` is the format of a file whose lines do not tell (``quotes`` when the user
+    maps a table's columns: its header names other columns than SPEC 2's).
+
     Raises :class:`ConfigError` when the path does not exist, and :class:`FeedError`
     (reason ``unreadable file`` or ``unusable file``, the message says why) when the file
-    cannot be read, its format cannot be told, or it is a format dropengine does not read.
+    cannot be read, its format cannot be told (and there is no ``fallback``), or it is a
+    format dropengine does not read.
     """
     p = Path(path)
     if p.is_dir():
@@ -294,6 +298,8 @@ def detect_format(path: str | Path) -> str:
         return fmt
     if first_line is None:
         return "frames"  # an empty file: any format reads it as nothing; reported as empty
+    if fallback is not None:
+        return fallback
     shown = first_line.decode("utf-8", "replace")
     raise FeedError(
         f"cannot tell the format (no line of the first {n} looks like odds; the first is {shown!r}); "
@@ -320,7 +326,7 @@ def open_recordings(
     formats: dict[str, str] = {}
     streams: list[Stream] = []
     for given in expand_paths(paths, skips):
-        resolved = _resolve(given, fmt, skips)
+        resolved = _resolve(given, fmt, skips, inputs)
         if resolved is None:
             formats[str(given)] = "skipped"
             continue
@@ -330,15 +336,16 @@ def open_recordings(
     return formats, streams
 
 
-def _resolve(path: Path, fmt: str, skips: SkipLog) -> tuple[Path, str] | None:
-    """A file ready to read (a pipe copied) and its format (``auto`` detected), or None
-    when it cannot be read or told: then it is a whole-file skip in ``skips``."""
+def _resolve(path: Path, fmt: str, skips: SkipLog, inputs: InputOptions = DEFAULT_INPUTS) -> tuple[Path, str] | None:
+    """A file ready to read (a pipe copied) and its format (``auto`` detected; with a column
+    mapping, a file whose lines do not tell is a quote table), or None when it cannot be read
+    or told: then it is a whole-file skip in ``skips``."""
     p = seekable(path, skips)
     if p is None:
         return None
     if fmt == "auto":
         try:
-            fmt = detect_format(p)
+            fmt = detect_format(p, fallback="quotes" if inputs.mapping is not None else None)
         except FeedError as exc:
             skips.add_file(p.name, exc.reason, str(exc))
             return None
@@ -363,7 +370,7 @@ def read_recording(
         raise ConfigError(f"format: {fmt!r} must be one of {', '.join(FORMATS)}")
     if p.is_dir():
         raise ConfigError(f"path: {str(p)!r} is a directory; give its files (replay() expands directories)")
-    resolved = _resolve(p, fmt, skips)
+    resolved = _resolve(p, fmt, skips, inputs)
     if resolved is None:
         return iter(())
     p, fmt = resolved

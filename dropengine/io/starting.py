@@ -84,7 +84,7 @@ def starting_prices(paths: Sequence[str | Path], fmt: str = "auto", inputs: Inpu
     log = skips if skips is not None else SkipLog()
     frames: list[pl.DataFrame] = []
     for given in expand_paths([Path(p) for p in paths], log):
-        resolved = _resolve(given, fmt, log)
+        resolved = _resolve(given, fmt, log, inputs)
         if resolved is None:
             continue
         path, kind = resolved
