@@ -1,0 +1,223 @@
+"""Breaker (issue 15): hostile tables through the column mapping, odds formats and time rules.
+
+Each ``xfail(strict=True)`` is a defect found by helper breaker15b (ids B15B-n, written up in
+/tmp/notes/breaker15b.md): it fails today and passes once fixed. The plain tests pin what
+held under the same attacks (so a fix cannot break them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from dropengine.cli.group import main
+from dropengine.core.errors import ConfigError
+from dropengine.core.quote import Quote
+from dropengine.core.skips import SkipLog
+from dropengine.formats.mapping import TableMapping
+from dropengine.io.inputs import InputOptions
+from dropengine.io.tables import read_quote_table
+
+#: the row-wide fields of the small tables below
+COLS = "sport_key==basketball_nba,bookmaker==bk,event_id=g,last_update=t"
+#: a datetime holds times up to the end of year 9999: a ms time past it is no real time
+YEAR_9999_END_MS = 253_402_300_799_999
+
+
+def _read(path: Path, *, odds: str = "american", columns: tuple[str, ...] = (COLS,), wide: tuple[str, ...] = (),
+          recode: tuple[str, ...] = (), where: tuple[str, ...] = ()) -> tuple[list[Quote], SkipLog]:
+    mapping = TableMapping.parse(columns=columns, wide=wide, recode=recode, where=where)
+    skips = SkipLog()
+    quotes = [q for _, q in read_quote_table(path, skips, inputs=InputOptions(odds_format=odds, mapping=mapping))]
+    return quotes, skips
+
+
+def _csv(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def _reasons(skips: SkipLog) -> list[str]:
+    return [s.reason for s in skips.first]
+
+
+# -- what held ---------------------------------------------------------------------------------------
+
+
+def test_decimal_and_prob_edges_are_located_skips_and_the_good_rows_go_on(tmp_path: Path) -> None:
+    """decimal <= 1, negative, inf/NaN text, '1,5' commas, EVEN without a recode: each a skip
+    at its line; 1.01 and 1001 (the ends of SPEC 1's range) and an empty cell (suspended) read."""
+    body = "g,t,h\n" + "\n".join(f"e,{1000 + i},{cell}" for i, cell in enumerate(
+        ["1.0", "0.5", "1.01", "1001", "inf", "NaN", '"1,5"', "", "EVEN", "-2.0"])) + "\n"
+    quotes, skips = _read(_csv(tmp_path, body), odds="decimal", wide=("h2h_home=h",))
+    assert [(q.last_update // 1000, q.price) for q in quotes] == [(1002, -10000.0), (1003, 100000.0), (1007, None)]
+    assert skips.total == 7
+    assert [s.where for s in skips.first] == [f"t.csv:{n}" for n in (2, 3, 6, 7, 8, 10, 11)]
+
+
+def test_prob_edges(tmp_path: Path) -> None:
+    body = "g,t,h\n" + "\n".join(f"e,{1000 + i},{c}" for i, c in enumerate(
+        ["0", "1", "-0.5", "50%", "0.5", "1e-9", "0.99999999"])) + "\n"
+    quotes, skips = _read(_csv(tmp_path, body), odds="prob", wide=("h2h_home=h",))
+    assert [q.price for q in quotes] == [100.0]
+    assert skips.total == 6
+
+
+def test_bom_crlf_quoted_header_and_unix_boundary(tmp_path: Path) -> None:
+    """A UTF-8 BOM, CRLF line ends and quoted header names read; 99999999999 is seconds and
+    1e11 exactly is ms (the documented boundary)."""
+    body = '\ufeff"g","t","h"\r\na,99999999999,-110\r\nb,100000000000,-110\r\n'
+    quotes, skips = _read(_csv(tmp_path, body), wide=("h2h_home=h",))
+    assert not skips
+    assert [q.last_update for q in quotes] == [99_999_999_999_000, 100_000_000_000]
+
+
+def test_wide_bad_cell_costs_only_its_own_quote_and_names_the_line(tmp_path: Path) -> None:
+    quotes, skips = _read(_csv(tmp_path, "g,t,h,a\n1,1000,-110,x\n2,1000,y,100\n"), wide=("h2h_home=h,h2h_away=a",))
+    assert [(q.event_id, q.side) for q in quotes] == [("1", "h2h_home"), ("2", "h2h_away")]
+    assert [(s.where, "column a" in s.message or "column h" in s.message) for s in skips.first] == [
+        ("t.csv:2", True), ("t.csv:3", True)]
+
+
+def test_duplicate_mapped_column_is_a_whole_file_skip_unused_duplicate_is_fine(tmp_path: Path) -> None:
+    _, skips = _read(_csv(tmp_path, "g,t,h,h\n1,1000,-110,100\n"), wide=("h2h_home=h",))
+    assert [s.reason for s in skips.files] == ["unusable file"]
+    quotes, skips = _read(_csv(tmp_path, "g,t,h,x,x\n1,1000,-110,1,2\n", "u.csv"), wide=("h2h_home=h",))
+    assert len(quotes) == 1 and not skips
+
+
+def test_parquet_categorical_enum_float_and_tz_columns_under_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pl.DataFrame(
+        {"g": ["a", "b"], "t": [dt.datetime(2024, 1, 1, 5, tzinfo=dt.UTC), dt.datetime(2024, 1, 1, 6, tzinfo=dt.UTC)],
+         "h": ["2.5", "EVEN"]},
+        schema={"g": pl.Enum(["a", "b"]), "t": pl.Datetime("us", "Asia/Karachi"), "h": pl.Categorical},
+    ).write_parquet(path)
+    quotes, skips = _read(path, odds="decimal", wide=("h2h_home=h",), recode=("EVEN=2.0",))
+    assert not skips
+    assert [(q.event_id, q.price, q.last_update) for q in quotes] == [
+        ("a", 150.0, 1_704_085_200_000), ("b", 100.0, 1_704_088_800_000)]
+
+
+def test_replay_stream_and_batch_agree_on_a_messy_mapped_table(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "g,t,h,a\n1,1000,-110,100\n1,2000,-130,x\n1,3000,-150,120\n1,3500,,\n1,4000,-110,150\n")
+    args = ["replay", str(path), "--columns", COLS, "--wide", "h2h_home=h,h2h_away=a"]
+    out = {e: CliRunner().invoke(main, [*args, "--engine", e]) for e in ("stream", "batch")}
+    assert out["stream"].exit_code == 0 and out["batch"].exit_code == 0
+    assert out["stream"].stdout == out["batch"].stdout and out["stream"].stdout.count("odds_drop") == 3
+
+
+# -- defects ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-1: a huge commence_time cell raises OverflowError out of the reader "
+                                       "(mapping._iso) instead of a skip; every other row is lost")
+def test_huge_commence_time_is_a_skip_not_a_crash(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "g,t,c,h\n1,1000,1700000000000000000,-110\n2,2000,1700000000,-110\n")
+    quotes, skips = _read(path, columns=(COLS + ",commence_time=c",), wide=("h2h_home=h",))
+    assert [q.event_id for q in quotes] == ["2"]
+    assert [(s.where, s.reason) for s in skips.first] == [("t.csv:2", "bad time")]
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-1: a commence_time offset past year 9999 raises OverflowError (crash)")
+def test_commence_time_offset_past_year_9999_is_a_skip(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "g,t,c,h\n1,1000,9999-12-31T12:00:00,-110\n2,2000,2020-01-01,-110\n")
+    quotes, skips = _read(path, columns=(COLS + ",commence_time=c+1d",), wide=("h2h_home=h",))
+    assert [q.event_id for q in quotes] == ["2"]
+    assert _reasons(skips) == ["bad time"]
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-1: replay of a table with one huge commence_time cell ends in a "
+                                       "traceback (exit 1) instead of a skip")
+def test_cli_replay_survives_a_huge_commence_time(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "g,t,c,h\n1,1000,1700000000000000000,-110\n2,2000,1700000000,-110\n")
+    res = CliRunner().invoke(main, ["replay", str(path), "--columns", COLS + ",commence_time=c",
+                                    "--wide", "h2h_home=h"])
+    assert res.exit_code == 0, res.output
+    assert "bad time" in res.stderr
+
+
+@pytest.mark.parametrize("item", ["h2h_hmoe=h", "spread_home=h", "total_ovr@2.5=h"])
+@pytest.mark.xfail(strict=True, reason="B15B-2: a --wide side that can never be a side (typo, spread without @LINE) "
+                                       "is accepted; every row then becomes a 'bad side' skip")
+def test_wide_side_typo_is_refused_when_parsed(item: str) -> None:
+    with pytest.raises(ConfigError, match="--wide"):
+        TableMapping.parse(columns=(COLS,), wide=(item,))
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-2: `replay --wide h2h_hmoe=h` is no usage error (exit 0, all rows skipped)")
+def test_cli_wide_typo_is_a_usage_error(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "g,t,h\n1,1000,-110\n")
+    res = CliRunner().invoke(main, ["replay", str(path), "--columns", COLS, "--wide", "h2h_hmoe=h"])
+    assert res.exit_code == 2 and "--wide" in res.output
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-3: the same table as CSV text and as a Parquet float column gives "
+                                       "different event ids and sides (240173947.0 vs 240173947, win:12.0 vs win:12)")
+def test_csv_and_parquet_of_one_table_give_the_same_keys(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"m": [240173947.0], "s": [12.0], "t": [1000], "h": [2.0]})
+    csv_path, pq_path = tmp_path / "anz.csv", tmp_path / "anz.parquet"
+    frame.write_csv(csv_path)
+    frame.write_parquet(pq_path)
+    assert "240173947.0" in csv_path.read_text()  # what a float column looks like in CSV (pandas and polars alike)
+    kw = {"odds": "decimal", "columns": ("sport_key==horse_racing,bookmaker==betfair,event_id=m,last_update=t",),
+          "wide": ("win:{s}=h",)}
+    from_csv, _ = _read(csv_path, **kw)  # type: ignore[arg-type]
+    from_pq, _ = _read(pq_path, **kw)  # type: ignore[arg-type]
+    assert [(q.event_id, q.side) for q in from_pq] == [("240173947", "win:12")]
+    assert [(q.event_id, q.side) for q in from_csv] == [(q.event_id, q.side) for q in from_pq]
+
+
+@pytest.mark.parametrize("cell", ["1700000000000000000", "1700000000000000"])  # ns, us of 2023-11-14
+@pytest.mark.xfail(strict=True, reason="B15B-4: unix ns/us integers are read as ms: quotes stamped tens of thousands "
+                                       "of years ahead, no skip")
+def test_nanosecond_or_microsecond_times_are_not_read_as_milliseconds(tmp_path: Path, cell: str) -> None:
+    quotes, skips = _read(_csv(tmp_path, f"g,t,h\n1,{cell},-110\n"), wide=("h2h_home=h",))
+    assert all(q.last_update <= YEAR_9999_END_MS for q in quotes)
+    assert quotes or _reasons(skips) == ["bad time"]
+
+
+@pytest.mark.parametrize("cell", [" decimal", "Decimal", "DECIMAL "])
+@pytest.mark.xfail(strict=True, reason="B15B-7: an odds_format cell with spaces or capitals is refused "
+                                       "(price cells are read stripped)")
+def test_odds_format_cell_is_read_as_loosely_as_a_price_cell(tmp_path: Path, cell: str) -> None:
+    quotes, skips = _read(_csv(tmp_path, f"g,t,h,f\n1,1000,2.5,{cell}\n"),
+                          columns=(COLS + ",odds_format=f",), wide=("h2h_home=h",))
+    assert [q.price for q in quotes] == [150.0] and not skips
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-9: decimal text that is no number is reason 'invalid price', not the "
+                                       "documented 'bad price' (tables-flags.md)")
+def test_decimal_text_that_is_no_number_is_a_bad_price(tmp_path: Path) -> None:
+    _, skips = _read(_csv(tmp_path, "g,t,h\n1,1000,EVEN\n"), odds="decimal", wide=("h2h_home=h",))
+    assert _reasons(skips) == ["bad price"]
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-9: a --where cell that cannot be compared is reason 'bad time', not "
+                                       "the documented 'bad cell'")
+def test_where_cell_that_cannot_be_compared_is_a_bad_cell(tmp_path: Path) -> None:
+    _, skips = _read(_csv(tmp_path, "g,t,h,x\n1,1000,-110,nan\n"), wide=("h2h_home=h",), where=("x<5",))
+    assert _reasons(skips) == ["bad cell"]
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-9: a finite decimal above 1 out of SPEC 1's range is reported as "
+                                       "'must be a finite number above 1'")
+def test_out_of_range_decimal_message_says_out_of_range(tmp_path: Path) -> None:
+    _, skips = _read(_csv(tmp_path, "g,t,h\n1,1000,1500.5\n"), odds="decimal", wide=("h2h_home=h",))
+    assert skips.first and "above 1" not in skips.first[0].message
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-10: a --mapping file saved with a UTF-8 BOM is 'not TOML'")
+def test_mapping_file_with_a_bom(tmp_path: Path) -> None:
+    table = _csv(tmp_path, "g,t,h\n1,1000,-110\n1,2000,-130\n")
+    toml = tmp_path / "m.toml"
+    toml.write_bytes(b'\xef\xbb\xbfwide = ["h2h_home=h"]\n[columns]\nsport_key = "=nba"\nbookmaker = "=bk"\n'
+                     b'event_id = "g"\nlast_update = "t"\n')
+    res = CliRunner().invoke(main, ["replay", str(table), "--mapping", str(toml), "-q"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.count("odds_drop") == 1
