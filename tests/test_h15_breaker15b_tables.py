@@ -19,7 +19,7 @@ from dropengine.core.errors import ConfigError
 from dropengine.core.quote import Quote
 from dropengine.core.skips import SkipLog
 from dropengine.formats.mapping import TableMapping
-from dropengine.io.inputs import InputOptions
+from dropengine.io.inputs import InputOptions, OddsFormat
 from dropengine.io.tables import read_quote_table
 
 #: the row-wide fields of the small tables below
@@ -28,7 +28,7 @@ COLS = "sport_key==basketball_nba,bookmaker==bk,event_id=g,last_update=t"
 YEAR_9999_END_MS = 253_402_300_799_999
 
 
-def _read(path: Path, *, odds: str = "american", columns: tuple[str, ...] = (COLS,), wide: tuple[str, ...] = (),
+def _read(path: Path, *, odds: OddsFormat = "american", columns: tuple[str, ...] = (COLS,), wide: tuple[str, ...] = (),
           recode: tuple[str, ...] = (), where: tuple[str, ...] = ()) -> tuple[list[Quote], SkipLog]:
     mapping = TableMapping.parse(columns=columns, wide=wide, recode=recode, where=where)
     skips = SkipLog()
@@ -150,7 +150,7 @@ def test_wide_side_typo_is_refused_when_parsed(item: str) -> None:
         TableMapping.parse(columns=(COLS,), wide=(item,))
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-2: `replay --wide h2h_hmoe=h` is no usage error (exit 0, all rows skipped)")
+@pytest.mark.xfail(strict=True, reason="B15B-2: `replay --wide h2h_hmoe=h` is no usage error (every row skipped)")
 def test_cli_wide_typo_is_a_usage_error(tmp_path: Path) -> None:
     path = _csv(tmp_path, "g,t,h\n1,1000,-110\n")
     res = CliRunner().invoke(main, ["replay", str(path), "--columns", COLS, "--wide", "h2h_hmoe=h"])
@@ -165,10 +165,9 @@ def test_csv_and_parquet_of_one_table_give_the_same_keys(tmp_path: Path) -> None
     frame.write_csv(csv_path)
     frame.write_parquet(pq_path)
     assert "240173947.0" in csv_path.read_text()  # what a float column looks like in CSV (pandas and polars alike)
-    kw = {"odds": "decimal", "columns": ("sport_key==horse_racing,bookmaker==betfair,event_id=m,last_update=t",),
-          "wide": ("win:{s}=h",)}
-    from_csv, _ = _read(csv_path, **kw)  # type: ignore[arg-type]
-    from_pq, _ = _read(pq_path, **kw)  # type: ignore[arg-type]
+    cols = ("sport_key==horse_racing,bookmaker==betfair,event_id=m,last_update=t",)
+    from_csv, _ = _read(csv_path, odds="decimal", columns=cols, wide=("win:{s}=h",))
+    from_pq, _ = _read(pq_path, odds="decimal", columns=cols, wide=("win:{s}=h",))
     assert [(q.event_id, q.side) for q in from_pq] == [("240173947", "win:12")]
     assert [(q.event_id, q.side) for q in from_csv] == [(q.event_id, q.side) for q in from_pq]
 
