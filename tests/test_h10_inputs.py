@@ -189,9 +189,10 @@ def test_the_majority_decides_when_the_first_lines_disagree(tmp_path: Path) -> N
 
 
 def test_betfair_stream_is_named_not_guessed() -> None:
+    # issue 15: dropengine reads Betfair streams now (tests/test_h15_betfair_*.py); it is still
+    # told by its lines, never guessed as another format
     path = require_data("betfair_stream", "BASIC-1.132153978")
-    with pytest.raises(FeedError, match="Betfair"):
-        detect_format(path)
+    assert detect_format(path) == "betfair"
 
 
 # ---- one unreadable file never stops the others ----------------------------------------------
@@ -272,11 +273,12 @@ def test_real_tables_of_another_shape_exit_1(parts: tuple[str, ...]) -> None:
     assert "missing column" in err and len(err.splitlines()) < 30
 
 
-def test_a_betfair_stream_exits_1_naming_the_format() -> None:
+def test_a_betfair_stream_replays_naming_the_format() -> None:
+    # issue 15: no longer refused (it was exit 1 "looks like Betfair ... does not read")
     path = require_data("betfair_stream", "BASIC-1.132153978")
     code, out, err = invoke("replay", str(path))
-    assert code == 1 and out == ""
-    assert "Betfair" in err and len(err.splitlines()) < 30
+    assert code == 0 and out
+    assert "(betfair)" in err and len(err.splitlines()) < 30
 
 
 def test_a_usable_input_beside_an_unusable_one_is_success(tmp_path: Path) -> None:
