@@ -248,3 +248,23 @@ def test_the_example_switched_to_the_bus_is_not_refused_for_its_own_settings(tmp
         proc.kill()
         _, err = proc.communicate()
     assert "a frontend on the bus has no source" not in " ".join(err.split()), err
+
+
+# ---- B15A-13: an empty state path is a traceback -------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="B15A-13: state = \"\" (a blank template value; or --state '') passes "
+                                       "click.Path as Path('.') and crashes in lock_state with a ValueError "
+                                       "traceback (exit 1) instead of a usage error naming state")
+def test_an_empty_state_path_is_a_usage_error(tmp_path: Path) -> None:
+    path = toml(tmp_path, 'state = ""\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    proc = subprocess.Popen([sys.executable, "-m", "dropengine", "serve", "--config", str(path), "--source",
+                             f"replay:{DEMO}", "--port", "0", "--log-level", "warning"], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True, env=env,
+                            cwd=tmp_path)
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:  # it served (with which state file?): not refused
+        proc.kill()
+        _, err = proc.communicate()
+    assert proc.returncode == 2 and "Traceback" not in err and "state" in err, err[-800:]
