@@ -247,3 +247,13 @@ def test_a_market_type_that_cannot_be_a_market_key_is_a_skip() -> None:
     md = {**definition(), "marketType": "TOTALS"}  # would collide with the game market `totals`
     quotes, skips, _ = feed_all([mcm(1, md=md), mcm(2, rc=[{"id": 11, "ltp": 2.0}])])
     assert quotes == [] and [s.where for s in skips.first] == ["f:1 mc[0].marketDefinition.marketType"]
+
+
+def test_a_bad_definition_field_is_a_skip_and_the_rest_of_it_applies() -> None:
+    md = {**definition(), "marketTime": "tomorrow", "inPlay": "no", "eventTypeId": [7]}
+    quotes, skips, decoder = feed_all([mcm(1, md=md), mcm(2, rc=[{"id": 11, "ltp": 2.0}])])
+    assert [(q.side, q.price, q.commence_time, q.sport_key) for q in quotes] == [("win:11", 100.0, None, "betfair")]
+    assert [s.where for s in skips.first] == [f"f:1 mc[0].marketDefinition.{f}" for f in
+                                              ("inPlay", "eventTypeId", "marketTime")]
+    view = decoder.market(MID)
+    assert view is not None and view.status == "OPEN" and view.market_time is None

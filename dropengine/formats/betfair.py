@@ -12,7 +12,7 @@ message into the quotes whose state it changed.
 Mapping (SPEC 2): ``event_id`` = market id (``1.132153978``), ``bookmaker`` = ``betfair``,
 ``side`` = ``{market_key}:{selection_id}`` (a runner side: market key = the market type
 lowercased, ``win:12115648``), kind ``game``, ``sport_key`` from the event type
-(:data:`SPORT_KEYS`; an unknown one is ``betfair_{id}``), ``commence_time`` = ``marketTime``,
+(:data:`SPORT_KEYS`; an unknown one is ``betfair_{id}``, none at all ``betfair``), ``commence_time`` = ``marketTime``,
 ``last_update`` = the message's publish time ``pt``. Prices are decimal and become American
 through :func:`dropengine.core.odds.decimal_to_american` (fractional Americans are valid).
 
@@ -45,7 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from ..core.errors import ConfigError, FeedError
+from ..core.errors import ConfigError, FeedError, short_repr
 from ..core.odds import decimal_to_american
 from ..core.quote import MAX_MS, Quote, commence_ms
 from ..core.sides import runner_side
@@ -109,7 +109,7 @@ def market_key_of_type(market_type: str) -> str:
     try:
         runner_side(key, 0)  # the runner side grammar (core.sides) decides what a market key may be
     except ConfigError as exc:
-        raise FeedError(f"marketType: {market_type!r} cannot be a market key ({exc})", "bad field") from None
+        raise FeedError(f"marketType: {short_repr(market_type)} cannot be a market key ({exc})", "bad field") from None
     return key
 
 
@@ -229,23 +229,35 @@ class _Market:
 def _decimal(value: object, field_name: str) -> float:
     """A Betfair decimal price (``> 1``, finite, mapping into SPEC 1's range) or FeedError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise FeedError(f"{field_name}: {value!r} is not a number", "invalid price")
+        raise FeedError(f"{field_name}: {short_repr(value)} is not a number", "invalid price")
     d = float(value)
     if not math.isfinite(d) or d <= 1.0:
-        raise FeedError(f"{field_name}: {value!r} is not a decimal price above 1", "invalid price")
+        raise FeedError(f"{field_name}: {short_repr(value)} is not a decimal price above 1", "invalid price")
     return d
 
 
 def _size(value: object, field_name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise FeedError(f"{field_name}: {value!r} is not a non-negative size", "bad field")
+        raise FeedError(f"{field_name}: {short_repr(value)} is not a non-negative size", "bad field")
     return float(value)
 
 
 def _selection(value: object, field_name: str) -> int:
     if type(value) is not int or value < 0:
-        raise FeedError(f"{field_name}: {value!r} is not a selection id (a non-negative integer)", "bad field")
+        raise FeedError(f"{field_name}: {short_repr(value)} is not a selection id (a non-negative integer)",
+                        "bad field")
     return value
+
+
+def _runner_id(obj: dict[str, Any]) -> int:
+    """The selection id of a runner definition or change; FeedError for a bad one or a
+    handicap runner (``hc`` other than 0: one selection, several sides, not read)."""
+    sid = _selection(obj.get("id"), "id")
+    hc = obj.get("hc")
+    if hc not in (None, 0, 0.0):
+        raise FeedError(f"hc: {short_repr(hc)}: handicap runners are not read (one side per selection)",
+                        "unsupported runner")
+    return sid
 
 
 class BetfairDecoder:
@@ -301,11 +313,11 @@ class BetfairDecoder:
         op = msg.get("op")
         if op != "mcm":
             if op not in _QUIET_OPS:
-                skips.add(where, "bad message", f"op: {op!r} is not a Betfair stream operation (mcm)")
+                skips.add(where, "bad message", f"op: {short_repr(op)} is not a Betfair stream operation (mcm)")
             return []
         pt = msg.get("pt")
         if type(pt) is not int or not 0 <= pt <= MAX_MS:
-            skips.add(where, "bad time", f"pt: {pt!r} is not a publish time (unix ms)")
+            skips.add(where, "bad time", f"pt: {short_repr(pt)} is not a publish time (unix ms)")
             return []
         changes = msg.get("mc")
         if changes is None:
@@ -324,7 +336,7 @@ class BetfairDecoder:
             return
         market_id = mc.get("id")
         if type(market_id) is not str or not market_id:
-            skips.add(where, "bad market", f"id: {market_id!r} is not a market id")
+            skips.add(where, "bad market", f"id: {short_repr(market_id)} is not a market id")
             return
         m = self._markets.get(market_id)
         if m is None:
@@ -364,12 +376,12 @@ class BetfairDecoder:
         if isinstance(status, str):
             m.status = status
         elif status is not None:
-            skips.add(f"{where}.status", "bad field", f"status: {status!r} is not a market status")
+            skips.add(f"{where}.status", "bad field", f"status: {short_repr(status)} is not a market status")
         in_play = d.get("inPlay")
         if isinstance(in_play, bool):
             m.in_play = in_play
         elif in_play is not None:
-            skips.add(f"{where}.inPlay", "bad field", f"inPlay: {in_play!r} is not true or false")
+            skips.add(f"{where}.inPlay", "bad field", f"inPlay: {short_repr(in_play)} is not true or false")
         market_type = d.get("marketType")
         if isinstance(market_type, str):
             try:
@@ -378,23 +390,25 @@ class BetfairDecoder:
             except FeedError as exc:
                 skips.add(f"{where}.marketType", exc.reason, str(exc))
         elif market_type is not None:
-            skips.add(f"{where}.marketType", "bad field", f"marketType: {market_type!r} is not a market type")
+            skips.add(f"{where}.marketType", "bad field", f"marketType: {short_repr(market_type)} is not a market type")
         event_type = d.get("eventTypeId")
         if isinstance(event_type, (str, int)) and not isinstance(event_type, bool) and str(event_type):
             m.event_type_id = str(event_type)
             m.sport_key = sport_key_of(event_type)
         elif event_type is not None:
-            skips.add(f"{where}.eventTypeId", "bad field", f"eventTypeId: {event_type!r} is not an event type id")
+            skips.add(f"{where}.eventTypeId", "bad field",
+                      f"eventTypeId: {short_repr(event_type)} is not an event type id")
         market_time = d.get("marketTime")
         if market_time is not None:
             try:
-                if not isinstance(market_time, str):
-                    raise FeedError(f"marketTime: {market_time!r} is not an ISO-8601 time", "bad time")
-                commence_ms(market_time)
+                ok = isinstance(market_time, str) and commence_ms(market_time) is not None
+            except (ValueError, OverflowError):
+                ok = False
+            if ok:
                 m.market_time = market_time
-            except (FeedError, ValueError) as exc:
-                skips.add(f"{where}.marketTime", "bad time", f"marketTime: {market_time!r} is not an ISO-8601 time"
-                          if not isinstance(exc, FeedError) else str(exc))
+            else:
+                skips.add(f"{where}.marketTime", "bad time",
+                          f"marketTime: {short_repr(market_time)} is not an ISO-8601 time")
         reconciled = d.get("bspReconciled")
         if isinstance(reconciled, bool):
             m.bsp_reconciled = reconciled
@@ -415,10 +429,7 @@ class BetfairDecoder:
             skips.add(where, "bad runner", f"a runner definition is an object, not {type(rd).__name__}")
             return
         try:
-            sid = _selection(rd.get("id"), "id")
-            if rd.get("hc") not in (None, 0, 0.0):
-                raise FeedError(f"hc: {rd.get('hc')!r}: handicap runners are not read (one side per selection)",
-                                "unsupported runner")
+            sid = _runner_id(rd)
         except FeedError as exc:
             skips.add(where, exc.reason, str(exc))
             return
@@ -427,7 +438,7 @@ class BetfairDecoder:
         if isinstance(status, str):
             r.status = status
         elif status is not None:
-            skips.add(f"{where}.status", "bad field", f"status: {status!r} is not a runner status")
+            skips.add(f"{where}.status", "bad field", f"status: {short_repr(status)} is not a runner status")
         name = rd.get("name")
         if isinstance(name, str):
             r.name = name
@@ -447,10 +458,7 @@ class BetfairDecoder:
             skips.add(where, "bad runner", f"a runner change is an object, not {type(rc).__name__}")
             return None
         try:
-            sid = _selection(rc.get("id"), "id")
-            if rc.get("hc") not in (None, 0, 0.0):
-                raise FeedError(f"hc: {rc.get('hc')!r}: handicap runners are not read (one side per selection)",
-                                "unsupported runner")
+            sid = _runner_id(rc)
         except FeedError as exc:
             skips.add(where, exc.reason, str(exc))
             return None
@@ -494,7 +502,7 @@ class BetfairDecoder:
             # ... anything else is a skip saying what is wrong
             try:
                 if not isinstance(entry, list) or len(entry) != 2:
-                    raise FeedError(f"{key}: {entry!r} is not [price, size]", "bad field")
+                    raise FeedError(f"{key}: {short_repr(entry)} is not [price, size]", "bad field")
                 _decimal(entry[0], f"{key} price")
                 _size(entry[1], f"{key} size")
             except FeedError as exc:
@@ -522,7 +530,7 @@ class BetfairDecoder:
                     continue
             try:
                 if not isinstance(entry, list) or len(entry) != 3 or type(entry[0]) is not int or entry[0] < 0:
-                    raise FeedError(f"{key}: {entry!r} is not [level, price, size]", "bad field")
+                    raise FeedError(f"{key}: {short_repr(entry)} is not [level, price, size]", "bad field")
                 size = _size(entry[2], f"{key} size")
                 if size == 0:
                     levels.pop(entry[0], None)
