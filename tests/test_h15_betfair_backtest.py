@@ -71,6 +71,8 @@ def test_starting_prices_config_is_checked() -> None:
         BacktestConfig(close="starting-price", starting_prices=SP.drop("side"))
     with pytest.raises(ConfigError, match="starting_prices: dict"):
         BacktestConfig(close="starting-price", starting_prices={"a": 1})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="starting_prices: side: 'win:'"):
+        BacktestConfig(close="starting-price", starting_prices=SP.with_columns(pl.lit("win:").alias("side")))
     # equal configs stay equal whatever frame they carry (the frame is not compared)
     assert BacktestConfig(close="starting-price", starting_prices=SP) == BacktestConfig(
         close="starting-price", starting_prices=SP.clone())

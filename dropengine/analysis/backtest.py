@@ -70,7 +70,7 @@ import polars as pl
 from ..core import rules
 from ..core.alerts import by_signal_order
 from ..core.engine import EngineCounters
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, FeedError
 from ..core.odds import american_to_decimal
 from ..core.options import DetectKeywords, DetectOptions, resolve
 from ..core.quote import MAX_MS, commence_ms
@@ -130,6 +130,11 @@ class BacktestConfig:
             if missing:
                 raise ConfigError(f"starting_prices: lacks the column(s) {', '.join(missing)}"
                                   f" (needs {', '.join(STARTING_PRICE_COLUMNS)})")
+            for side in sp.get_column("side").cast(pl.String).unique().to_list():
+                try:
+                    parse_side(side)
+                except FeedError as exc:
+                    raise ConfigError(f"starting_prices: {exc}") from None
             object.__setattr__(self, "starting_prices", sp.select(
                 *(pl.col(c).cast(pl.String) for c in STARTING_PRICE_COLUMNS[:3]),
                 pl.col("starting_price").cast(pl.Float64),
