@@ -257,3 +257,21 @@ def test_a_bad_definition_field_is_a_skip_and_the_rest_of_it_applies() -> None:
                                               ("inPlay", "eventTypeId", "marketTime")]
     view = decoder.market(MID)
     assert view is not None and view.status == "OPEN" and view.market_time is None
+
+
+def test_markets_keep_their_own_state_in_one_stream() -> None:
+    """A flumine recording holds many markets, several in one message: each its own state."""
+    place = {**definition(), "marketType": "PLACE", "eventTypeId": "4339"}
+    msgs = [{"op": "mcm", "pt": 1, "mc": [{"id": "1.1", "marketDefinition": definition()},
+                                          {"id": "1.2", "marketDefinition": place}]},
+            {"op": "mcm", "pt": 2, "mc": [{"id": "1.1", "rc": [{"id": 11, "ltp": 3.0}]},
+                                          {"id": "1.2", "rc": [{"id": 11, "ltp": 1.5}]}]},
+            {"op": "mcm", "pt": 3, "mc": [{"id": "1.1", "marketDefinition": definition("SUSPENDED")}]}]
+    quotes, skips, decoder = feed_all(msgs)
+    assert not skips
+    assert [(q.event_id, q.side, q.sport_key, q.price, q.last_update) for q in quotes] == [
+        ("1.1", "win:11", "horse_racing", 200.0, 2), ("1.2", "place:11", "greyhound_racing", -200.0, 2),
+        ("1.1", "win:11", "horse_racing", None, 3), ("1.1", "win:22", "horse_racing", None, 3)]
+    assert decoder.market_ids() == ("1.1", "1.2")
+    two = decoder.market("1.2")
+    assert two is not None and two.status == "OPEN" and decoder.market("9.9") is None
