@@ -8,7 +8,9 @@ held under the same attacks (so a fix cannot break them).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -220,3 +222,32 @@ def test_mapping_file_with_a_bom(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["replay", str(table), "--mapping", str(toml), "-q"])
     assert res.exit_code == 0, res.output
     assert res.stdout.count("odds_drop") == 1
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+@pytest.mark.xfail(strict=True, reason="B15B-8: starting_prices reads (and maps) every row of a CSV whose header has "
+                                       "no starting_price column, a second whole pass per backtest, to return None")
+def test_starting_prices_of_a_csv_without_the_column_read_no_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   mapped: bool) -> None:
+    import dropengine.io.tables as tables
+    from dropengine.io.starting import starting_prices
+
+    rows_read = 0
+    real = tables._csv_rows
+
+    def counting(*args: Any, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+        nonlocal rows_read
+        for row in real(*args, **kwargs):
+            rows_read += 1
+            yield row
+
+    monkeypatch.setattr(tables, "_csv_rows", counting)
+    if mapped:
+        path = _csv(tmp_path, "g,t,h\n" + "".join(f"1,{i},-110\n" for i in range(200)))
+        inputs = InputOptions(mapping=TableMapping.parse(columns=(COLS,), wide=("h2h_home=h",)))
+    else:
+        path = _csv(tmp_path, "sport_key,event_id,bookmaker,side,price,last_update\n"
+                    + "".join(f"s,e,b,h2h_home,-110,{i}\n" for i in range(200)))
+        inputs = InputOptions()
+    assert starting_prices([path], inputs=inputs) is None
+    assert rows_read == 0
