@@ -201,7 +201,7 @@ def test_the_data_folder_has_no_other_data_set() -> None:
 def test_every_mapping_file_is_used_by_a_command() -> None:
     used = " ".join(c for s in sections().values() for c in commands(s))
     names = sorted(p.name for p in (ROOT / "docs" / "mappings").glob("*.toml"))
-    assert names  # the five mapped tables of the page, at least
+    assert len(names) >= 5  # the five mapped tables of the page, at least
     for name in names:
         assert f"docs/mappings/{name}" in used, name
 
