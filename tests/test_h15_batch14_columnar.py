@@ -17,6 +17,7 @@ Invariants, on adversarial signal streams (tests/strategies.py) and on streams m
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,7 @@ def test_write_batch_same_bytes_either_path(tmp_path: Path) -> None:
     """A CSV and a Parquet file written from the compiled result hold the pure result's bytes."""
     require_fast()
     quotes = _by_hand()
-    opts = {"types": "odds_drop,line_move,steam", "steam_books": 2}
+    opts: dict[str, Any] = {"types": "odds_drop,line_move,steam", "steam_books": 2}
     frame = frame_of(quotes)
     for suffix in (".csv", ".parquet"):
         files = []
@@ -135,3 +136,15 @@ def test_write_batch_same_bytes_either_path(tmp_path: Path) -> None:
                 writer.write_batch(detect_counted(frame, accel=accel, **opts))
             files.append(path.read_bytes())
         assert files[0] == files[1]
+
+
+@pytest.mark.parametrize("sizes", [[1], [3, 1, 2], [40, *([1] * 5)], [2] * 700, [1] * 2000 + [600]])
+def test_joined_groups_either_way(sizes: list[int]) -> None:
+    """The steam ``books`` join (padded array, or grouped when one steam is far wider) is each
+    group's texts joined by commas, in order."""
+    import numpy as np
+
+    texts = [f'{{"n":{i}}}' for i in range(sum(sizes))]
+    start = np.concatenate(([0], np.cumsum(sizes)))
+    got = batch._joined(pl.Series(texts, dtype=pl.String), start).to_list()
+    assert got == [",".join(texts[a:b]) for a, b in itertools.pairwise(start.tolist())]

@@ -614,7 +614,8 @@ def _compiled_passes(
     outcome_of = np.array([outcome.setdefault(rules.outcome_of(c), len(outcome)) for c in canon] or [0],
                           dtype=np.int64)
     over = np.array([rules.outcome_of(c).endswith("over") for c in canon] or [False], dtype=np.bool_)
-    row_ids = _Ids(kid, nkeys, lid, nseries, e, b, book_names, sid, outcome_of, max(len(outcome), 1), over)
+    row_ids = _Ids(kid, nkeys, lid, nseries, e, n_events, b, book_names, sid, canon, outcome_of,
+                   max(len(outcome), 1), over)
     return loaded, price, line_pass, meta_of, row_ids
 
 
@@ -637,9 +638,12 @@ class _Ids:
     lid: Any
     nseries: int
     event: Any
+    n_events: int
     book: Any
     book_names: list[str]
     side: Any
+    #: the canonical sides, by id
+    side_names: list[str]
     outcome_of: Any
     n_outcomes: int
     over: Any
@@ -775,8 +779,11 @@ def _with_signals_compiled(
     lu = np.concatenate((drops.get_column("last_update").to_numpy(),
                          lines.get_column("last_update").to_numpy() if lines is not None else np.zeros(0, np.int64),
                          )).astype(np.int64)[order]
+    # group ids are dense below this bound (no hashing in the routing) while it is small
+    bound = ids.n_events * ids.n_outcomes * 2
     moves = signals.MoveArrays(lu, cool.astype(np.int64), ids.nkeys + ids.nseries, is_line, size,
-                               group.astype(np.int64), ids.book[rows].astype(np.int64), ids.book_names)
+                               group.astype(np.int64), ids.book[rows].astype(np.int64), ids.book_names,
+                               bound if bound <= max(1 << 20, 4 * len(rows)) else None)
     routed = signals.route(moves, cfg)
 
     # which moves are returned: not cooled, their type asked, the filter accepting them
@@ -793,7 +800,7 @@ def _with_signals_compiled(
     steams: pl.DataFrame | None = None
     steam_ok = np.zeros(0, np.bool_)
     if routed.steams:
-        steams = _steam_table(routed, order, lu, drops, lines, flt, full)
+        steams = _steam_table(routed, order, lu, rows, ids, drops, lines, flt, full)
         steam_ok = _accepted(steams, flt, "steam")
     at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
     out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)
@@ -1022,11 +1029,18 @@ def _json_cells(column: pl.Series, ints: pl.Series | None = None) -> pl.Series:
     if column.dtype in (pl.String, pl.Categorical) or isinstance(column.dtype, pl.Enum):
         column = column.cast(pl.String)
         texts = {v: _JSON.encode(v).decode() for v in column.unique().drop_nulls().to_list()}
+        if all(t == f'"{v}"' for v, t in texts.items()):  # nothing to escape: the text in quotes
+            return pl.select(pl.concat_str(pl.lit('"'), pl.lit(column), pl.lit('"'))).to_series()
         return column.replace_strict(texts, return_dtype=pl.String)
     column = column.cast(pl.Float64)
-    if ints is None:  # a line or points: rules.written_line's value
+    whole = bool((column == column.floor()).fill_null(True).all())
+    if ints is None:  # a line or points: rules.written_line's value (an int when integral)
+        if whole:
+            return column.cast(pl.Int64).cast(pl.String)
         texts = {v: _JSON.encode(rules.written_line(v)).decode() for v in column.unique().drop_nulls().to_list()}
         return column.replace_strict(texts, return_dtype=pl.String)
+    if whole and bool(ints.fill_null(False).all()):  # every value an int (the common case)
+        return column.cast(pl.Int64).cast(pl.String)
     texts = {v: _JSON.encode(v).decode() for v in column.unique().drop_nulls().to_list()}
     floats = column.replace_strict(texts, return_dtype=pl.String)
     as_int = column.cast(pl.Int64, strict=False).cast(pl.String)
@@ -1044,61 +1058,118 @@ _STEAM_FROM_MOVE: Final = ("sport_key", "event_id", "market_key", "kind", "direc
                            "away_team", "commence_time", "player", "market")
 
 
-def _book_texts(part: pl.DataFrame, kind: str) -> pl.Series:
-    """Per move of ``part`` (rows of the drops or the line table), its :class:`SteamBook` as the
-    JSON object a steam's ``books`` cell holds: the fields in the struct's order, none null."""
+def _book_texts(kind: str, cells: dict[str, pl.Series]) -> pl.Series:
+    """Per counted move, its :class:`SteamBook` as the JSON object a steam's ``books`` cell holds:
+    the fields in the struct's order, none null; ``cells`` holds each field's JSON text per move
+    (``type`` is ``kind``)."""
     from ..core.alerts import SteamBook
 
     fields = _BOOK_OF[kind]
     assert set(fields) <= set(SteamBook.__struct_fields__)
-    ints: dict[str, pl.Series | None] = {}
-    if kind == "odds_drop":
-        prev_int, new_int = part.get_column("_rpint"), part.get_column("_pint")
-        ints = {"prev": prev_int, "new": new_int, "delta": prev_int & new_int}
     pieces: list[pl.Expr] = [pl.lit("{")]
     for j, f in enumerate(name for name in SteamBook.__struct_fields__ if name in fields):
-        if f == "type":
-            cell = pl.lit(_JSON.encode(kind).decode())
-        elif f == "last_update":
-            cell = pl.lit(part.get_column("last_update").cast(pl.String))
-        else:  # text per distinct value; a drop's prices by their flags; lines and points as written
-            cell = pl.lit(_json_cells(part.get_column(f), ints.get(f)))
+        cell = pl.lit(_JSON.encode(kind).decode()) if f == "type" else pl.lit(cells[f])
         pieces += [pl.lit(("," if j else "") + _JSON.encode(f).decode() + ":"), cell]
     pieces.append(pl.lit("}"))
     return pl.select(pl.concat_str(pieces).alias("_book")).to_series()
 
 
+def _joined(texts: pl.Series, start: Any) -> pl.Series:
+    """Per group ``j``, ``texts[start[j]:start[j + 1]]`` joined by commas (every group non-empty):
+    the groups padded to the widest (few books in a steam) as one array column when that is not
+    much larger than the texts, else grouped."""
+    import numpy as np
+
+    sizes = np.diff(start)
+    n, total = len(sizes), len(texts)
+    width = int(sizes.max()) if n else 0
+    if n * width > 4 * total + 1024:
+        group = pl.Series("_s", np.repeat(np.arange(n), sizes)).set_sorted()
+        return pl.DataFrame([group, texts.alias("_t")]).group_by("_s", maintain_order=True).agg(
+            pl.col("_t").str.join(",")).get_column("_t")
+    k = np.arange(width)
+    at = np.where(k[None, :] < sizes[:, None], start[:-1, None] + k[None, :], total).ravel()
+    padded = pl.concat([texts, pl.Series([None], dtype=pl.String)]).gather(pl.Series(at))
+    return padded.reshape((n, width)).arr.join(",", ignore_nulls=True)
+
+
 def _steam_table(
-    routed: Any, order: Any, lu: Any, drops: pl.DataFrame, lines: pl.DataFrame | None, flt: AlertFilter,
-    full: Callable[[pl.DataFrame], pl.DataFrame],
+    routed: Any, order: Any, lu: Any, rows: Any, ids: _Ids, drops: pl.DataFrame, lines: pl.DataFrame | None,
+    flt: AlertFilter, full: Callable[[pl.DataFrame], pl.DataFrame],
 ) -> pl.DataFrame:
     """The steams the routing fired, in firing order, as the columns of their :class:`Steam`
     values' table rows (:func:`alert_row`; ``books`` JSON text), plus, when ``flt`` lists
-    bookmakers, ``_books_listed``: whether any of the steam's books is listed (:func:`filter_expr`). Every field is its
-    moves': the completing move's text, direction and timestamp (:func:`steam_alert`), the
-    outcome of its side (:func:`rules.outcome_of`, once per distinct side), ``books`` the
-    counted moves' :class:`SteamBook` objects in order, ``leader`` the first one's book,
-    ``lag_ms`` first to last, ``last_update`` the routing's ``T``."""
+    bookmakers, ``_books_listed``: whether any of the steam's books is listed (:func:`filter_expr`).
+
+    Every field is its moves' (:func:`~dropengine.core.steam.steam_alert`): the completing move's
+    text, direction and timestamp (gathered for those moves alone), the outcome of its side
+    (:func:`rules.outcome_of`, once per distinct side), ``leader`` the first counted move's book,
+    ``lag_ms`` first to last, ``last_update`` the routing's ``T``; ``books`` the counted moves'
+    :class:`SteamBook` objects in order (:func:`~dropengine.core.steam.book_of`), written from
+    the moves' codes (book, canonical side: JSON text once per distinct value) and numbers, no
+    text gathered per counted move. ``lu``, ``rows``: per move (arrival order) its time and row."""
     import numpy as np
 
     n_drops = drops.height
     fire, members, start = routed.fire_move, routed.members, routed.member_start
-    mark = np.zeros(len(order), np.bool_)
-    mark[fire] = True
-    mark[members] = True
-    used = np.flatnonzero(mark)  # arrival indices of the moves a steam needs, ascending
-    index = order[used]
+    book_text = _json_cells(pl.Series(ids.book_names, dtype=pl.String))
+    sides = ids.side_names
+    # -- books: each counted move's SteamBook, from codes and numbers -----------------------------
+    index = order[members]
+    m_rows = rows[members]
+    m_book = pl.Series(ids.book[m_rows])
+    m_side = pl.Series(ids.side[m_rows])
+    m_lu = pl.Series(lu[members]).cast(pl.String)
+    texts: list[pl.Series] = []
+    where: list[Any] = []
+    is_drop = index < n_drops
+    if is_drop.any():
+        at = np.flatnonzero(is_drop)
+        sel = pl.Series(at)
+        j = pl.Series(index[at])
+        prev_int, new_int = drops.get_column("_rpint").gather(j), drops.get_column("_pint").gather(j)
+        number = {f: drops.get_column(f if f in drops.columns else raw).gather(j)
+                  for f, raw in (("prev", "_rp"), ("new", "_p"), ("delta", "_d"))}
+        texts.append(_book_texts("odds_drop", {
+            "bookmaker": book_text.gather(m_book.gather(sel)),
+            "side": _json_cells(pl.Series(sides, dtype=pl.String)).gather(m_side.gather(sel)),
+            "last_update": m_lu.gather(sel),
+            "prev": _json_cells(number["prev"], prev_int), "new": _json_cells(number["new"], new_int),
+            "delta": _json_cells(number["delta"], prev_int & new_int),
+        }))
+        where.append(at)
+    if lines is not None and not is_drop.all():
+        at = np.flatnonzero(~is_drop)
+        sel = pl.Series(at)
+        j = pl.Series(index[at] - n_drops)
+        line_sides = pl.Series([rules.line_side_of(s) for s in sides], dtype=pl.String)
+        texts.append(_book_texts("line_move", {
+            "bookmaker": book_text.gather(m_book.gather(sel)),
+            "side": _json_cells(line_sides).gather(m_side.gather(sel)),
+            "last_update": m_lu.gather(sel),
+            **{f: _json_cells(lines.get_column(f).gather(j)) for f in ("prev_line", "new_line", "points")},
+        }))
+        where.append(at)
+    placed = np.concatenate(where)
+    back = np.empty(len(placed), np.int64)
+    back[placed] = np.arange(len(placed))
+    member_text = pl.concat(texts).gather(pl.Series(back))
+    books = _joined(member_text, start)
+    # -- the rest: the completing moves' fields -------------------------------------------------
+    names = pl.Series(ids.book_names, dtype=pl.String)
+    fire_index = order[fire]
     parts: list[pl.DataFrame] = []
-    for kind, table, picked in (("odds_drop", drops, index[index < n_drops]),
-                                ("line_move", lines, index[index >= n_drops] - n_drops)):
-        if table is None or not len(picked):
+    where = []
+    for kind, table, is_kind in (("odds_drop", drops, fire_index < n_drops),
+                                 ("line_move", lines, fire_index >= n_drops)):
+        if table is None or not is_kind.any():
             continue
-        wanted = ["bookmaker", "side", *_STEAM_FROM_MOVE, *_BOOK_OF[kind][3:],
-                  *(("_rpint", "_pint") if kind == "odds_drop" else ())]
-        at = pl.Series(picked)
-        # only the columns a steam reads travel (the drops' written for these rows: ``full``)
-        thin = kind == "odds_drop" and "sport_key" not in table.columns
-        sub = full(table[at]).select(wanted) if thin else table.select(wanted)[at]
+        at = np.flatnonzero(is_kind)
+        picked = pl.Series(fire_index[at] - (0 if kind == "odds_drop" else n_drops))
+        if kind == "odds_drop" and "sport_key" not in table.columns:
+            sub = full(table[picked]).select("side", *_STEAM_FROM_MOVE)  # written for these rows alone
+        else:
+            sub = _gather(table, {c: c for c in ("side", *_STEAM_FROM_MOVE)}, picked)
         side = sub.get_column("side").cast(pl.String)
         if kind == "odds_drop":
             outcome = side.replace_strict({s: rules.outcome_of(s) for s in side.unique().to_list()},
@@ -1106,31 +1177,23 @@ def _steam_table(
         else:  # a line move's side is its outcome already (a player's name may hold '@')
             outcome = side
         parts.append(sub.select(
-            pl.col("bookmaker").cast(pl.String), *(pl.col(c).cast(pl.String) if sub.schema[c] != pl.Int64 else pl.col(c)
-                                                  for c in _STEAM_FROM_MOVE),
-        ).with_columns(outcome.alias("_outcome"), _book_texts(sub, kind)))
-    moves = pl.concat(parts)
-    # per arrival index, its row in ``moves`` (drops first, then lines, each in arrival order)
-    row_of = np.full(len(order), -1, np.int64)
-    is_drop = index < n_drops
-    row_of[used[is_drop]] = np.arange(int(is_drop.sum()))
-    row_of[used[~is_drop]] = int(is_drop.sum()) + np.arange(int((~is_drop).sum()))
-    n_steams = len(fire)
+            *(pl.col(c).cast(pl.String) if sub.schema[c] != pl.Int64 else pl.col(c) for c in _STEAM_FROM_MOVE),
+        ).with_columns(outcome.alias("_outcome")))
+        where.append(at)
+    placed = np.concatenate(where)
+    back = np.empty(len(placed), np.int64)
+    back[placed] = np.arange(len(placed))
+    completing = pl.concat(parts)[pl.Series(back)]
     first = members[start[:-1]]
     last = members[start[1:] - 1]
-    steam_of_member = pl.Series("_s", np.repeat(np.arange(n_steams), np.diff(start))).set_sorted()
-    member_rows = pl.Series(row_of[members])
-    books = pl.DataFrame([steam_of_member, moves.get_column("_book").gather(member_rows)]).group_by(
-        "_s", maintain_order=True).agg(pl.col("_book").str.join(",")).get_column("_book")
-    completing = moves[pl.Series(row_of[fire])]
     extra: list[pl.Series] = []
     if flt.bookmakers is not None:  # the filter's bookmakers: a steam passes when any of its books is listed
-        listed = moves.get_column("bookmaker").gather(member_rows).is_in(sorted(flt.bookmakers)).to_numpy()
+        listed = names.gather(m_book).is_in(sorted(flt.bookmakers)).to_numpy()
         extra.append(pl.Series("_books_listed", np.logical_or.reduceat(listed, start[:-1])))
     return completing.select(
         pl.lit("steam").alias("type"), "sport_key", "event_id", pl.col("_outcome").alias("side"), "market_key", "kind",
         "direction", ("[" + books + "]").alias("books"),
-        moves.get_column("bookmaker").gather(pl.Series(row_of[first])).alias("leader"),
+        names.gather(pl.Series(ids.book[rows[first]])).alias("leader"),
         pl.Series("lag_ms", lu[last] - lu[first], dtype=pl.Int64),
         pl.Series("last_update", routed.fire_t, dtype=pl.Int64), "timestamp", "home_team", "away_team",
         "commence_time", "player", "market",
