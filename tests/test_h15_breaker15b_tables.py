@@ -251,3 +251,31 @@ def test_starting_prices_of_a_csv_without_the_column_read_no_rows(tmp_path: Path
         inputs = InputOptions()
     assert starting_prices([path], inputs=inputs) is None
     assert rows_read == 0
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-13: a CSV written with ', ' separators: the header names are stripped but "
+                                       "the cells are not, so every row of a mapped table is a bad side ('win: 12')")
+def test_mapped_csv_with_spaces_after_the_commas(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "g, t, s, h\n1, 1000, 12, 2.5\n1, 2000, 12, 3.0\n")
+    quotes, skips = _read(path, odds="decimal", wide=("win:{s}=h",))
+    assert not skips
+    assert [(q.event_id, q.side, q.price) for q in quotes] == [("1", "win:12", 150.0), ("1", "win:12", 200.0)]
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-13: a plain quote table written with ', ' separators: every row is "
+                                       "a bad side (' h2h_home')")
+def test_plain_csv_with_spaces_after_the_commas(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "sport_key, event_id, bookmaker, side, price, last_update\n"
+                          "basketball_nba, e1, bk, h2h_home, -110, 1000\n")
+    skips = SkipLog()
+    quotes = [q for _, q in read_quote_table(path, skips)]
+    assert not skips
+    assert [(q.event_id, q.side, q.price) for q in quotes] == [("e1", "h2h_home", -110)]
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-12: a bad row-level last_update cell loses the row's quotes even when "
+                                       "every --wide item has its own /TIME (the cell is used by no quote)")
+def test_row_level_time_unused_by_any_item_does_not_cost_the_row(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "g,t,t1,h\n1,xx,1000,-110\n")
+    quotes, _ = _read(path, wide=("h2h_home=h/t1",))
+    assert [(q.side, q.last_update) for q in quotes] == [("h2h_home", 1_000_000)]
