@@ -57,6 +57,7 @@ def test_verify_accepts_only_the_exact_signature(body: bytes, ts: int, secret: s
     assert not verify(secret + "x", str(ts), body, good, now_s=ts)  # other secret
     assert not verify(secret, str(ts), body, good, now_s=ts + 301)  # too old: a replay
     assert not verify(secret, None, body, good, now_s=ts) and not verify(secret, str(ts), body, None, now_s=ts)
+    assert not verify(secret, "²", body, good, now_s=ts)  # a digit to str.isdigit, not to int()
 
 
 def test_delivery_id_is_stable_per_alert_and_differs_between_alerts() -> None:

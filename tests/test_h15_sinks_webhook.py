@@ -43,7 +43,7 @@ def receiver_verify(secret: str, headers: dict[str, str], body: bytes, tolerance
     """The receiver's check, as the README shows it (stdlib only)."""
     ts = headers.get("x-dropengine-timestamp", "")
     sig = headers.get("x-dropengine-signature", "")
-    if not ts.isdigit() or abs(time.time() - int(ts)) > tolerance_s:
+    if not (ts.isascii() and ts.isdigit()) or abs(time.time() - int(ts)) > tolerance_s:
         return False
     expected = "sha256=" + hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, sig)

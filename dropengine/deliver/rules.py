@@ -93,7 +93,7 @@ def verify(secret: str | bytes, timestamp: str | None, body: bytes, signature: s
            tolerance_s: float = 300.0) -> bool:
     """What a receiver checks: the signature matches (constant-time) and the timestamp is
     within ``tolerance_s`` of ``now_s`` (a replayed old request fails)."""
-    if timestamp is None or signature is None or not timestamp.strip().isdigit():
+    if timestamp is None or signature is None or not (timestamp.strip().isascii() and timestamp.strip().isdigit()):
         return False
     ts = int(timestamp.strip())
     if abs(now_s - ts) > tolerance_s:
