@@ -218,3 +218,16 @@ def test_first_in_play_trade_is_not_an_alert_against_the_pre_off_price() -> None
 
 def test_inputs_reach_the_betfair_reader() -> None:
     assert InputOptions(betfair_price="back").betfair_price == "back"
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-14: on reopening the decoder re-quotes the stale pre-suspension ltp, so "
+                                       "the first trade after a non-runner's suspension (the reduction-factor spike) "
+                                       "alerts against the pre-suspension price (SPEC 3 rule 3: it should re-prime)")
+def test_first_trade_after_a_suspension_re_primes() -> None:
+    msgs = [_mcm(T0, marketDefinition=_definition(), rc=[{"id": 1, "ltp": 2.0}, {"id": 2, "ltp": 3.0}]),
+            _mcm(T0 + 1, marketDefinition=_definition("SUSPENDED", runners={1: "ACTIVE", 2: "REMOVED"})),
+            _mcm(T0 + 2, marketDefinition=_definition("OPEN", runners={1: "ACTIVE", 2: "REMOVED"})),
+            _mcm(T0 + 3, rc=[{"id": 1, "ltp": 1.6}])]  # the reduction factor shortens runner 1
+    quotes, _, _ = _feed(msgs)
+    engine = DropEngine(threshold=10)
+    assert [a for q in quotes for a in engine.observe(q)] == []
