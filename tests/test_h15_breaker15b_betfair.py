@@ -231,3 +231,11 @@ def test_first_trade_after_a_suspension_re_primes() -> None:
     quotes, _, _ = _feed(msgs)
     engine = DropEngine(threshold=10)
     assert [a for q in quotes for a in engine.observe(q)] == []
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-17: --betfair-price back on a BASIC file (no ladders) gives no priced "
+                                       "quote and says nothing about why")
+def test_back_prices_on_a_file_without_ladders_say_so() -> None:
+    res = _cli("replay", str(require_data("betfair_stream", "BASIC-1.132153978")), "--betfair-price", "back")
+    assert res.exit_code == 0
+    assert "ladder" in res.stderr or "ltp" in res.stderr
