@@ -51,7 +51,7 @@ def test_replay_ltp_and_back() -> None:
     assert len(alerts) > 1000
     assert {(a["event_id"], a["bookmaker"], a["sport_key"], a["market_key"], a["kind"]) for a in alerts} == {
         ("1.132153978", "betfair", "horse_racing", "win", "game")}
-    assert "1225" in res.stderr.split("quotes")[1].splitlines()[0]  # 1,199 prices + 26 null quotes
+    assert "1223" in res.stderr.split("quotes")[1].splitlines()[0]  # 1,197 prices + 26 null quotes
     first = alerts[0]  # Ten In The Hat 15.0 -> 20.0: +1400 -> +1900
     assert (first["side"], first["prev"], first["new"], first["delta"]) == ("win:11695059", 1400.0, 1900.0, 500.0)
     batch = cli("replay", "--engine", "batch", basic)  # the columnar path reads the same quotes
@@ -96,7 +96,7 @@ def test_backtest_closes_on_the_bsp_by_default_and_says_so(tmp_path: Path) -> No
         assert close == decimal_to_american(BASIC_BSP[int(side.split(":")[1])])
     # removed runners: no bsp, said in close_status; in-play alerts: after the close
     statuses = dict(table.group_by("close_status").len().iter_rows())
-    assert statuses == {"ok": 1010, "no starting price": 10, "alert after close": 12}
+    assert statuses == {"ok": 1010, "no starting price": 10, "alert after close": 10}
     assert set(table.filter(pl.col("close_status") == "no starting price").get_column("side")) == {
         "win:11198538", "win:9606433"}
     # the whole WIN market (the 12 runners with a bsp) is devigged: every closed alert has a no-vig CLV
@@ -183,3 +183,27 @@ def test_a_mapped_table_without_its_extension_is_read_as_a_table(tmp_path: Path)
     assert res.stdout.startswith("close: starting-price (starting price, bsp);") and "alerts 1 (ok 1)" in res.stdout
     res = cli("backtest", str(data))
     assert res.exit_code == 1 and "cannot tell the format" in res.output
+
+
+def test_a_nan_token_loses_one_field_not_the_message(tmp_path: Path) -> None:
+    """B15B-6: Python's json.dumps writes a float NaN as a bare NaN token (not JSON). The final
+    definition carrying it still closes the market; only that runner's bsp is lost. A .json
+    name does not make the NDJSON file a The Odds API document either."""
+    md = {"eventTypeId": "7", "marketType": "WIN", "marketTime": "2024-05-01T16:00:00Z", "inPlay": False,
+          "status": "OPEN", "runners": [{"id": 1, "status": "ACTIVE"}, {"id": 2, "status": "ACTIVE"}]}
+    closed = {**md, "status": "CLOSED", "runners": [{"id": 1, "status": "WINNER", "bsp": float("nan")},
+                                                    {"id": 2, "status": "LOSER", "bsp": 2.5}]}
+    msgs = [{"op": "mcm", "pt": 1, "mc": [{"id": "1.9", "marketDefinition": md,
+                                          "rc": [{"id": 1, "ltp": 2.0}, {"id": 2, "ltp": 3.0}]}]},
+            {"op": "mcm", "pt": 2, "mc": [{"id": "1.9", "marketDefinition": closed}]}]
+    path = tmp_path / "nan.json"
+    path.write_text("".join(json.dumps(m) + "\n" for m in msgs))
+    assert "NaN" in path.read_text() and detect_format(path) == "betfair"
+    log = SkipLog()
+    quotes = [q for _, q in read_recording(path, "auto", log)]
+    assert [(q.side, q.price) for q in quotes] == [("win:1", 100.0), ("win:2", 200.0), ("win:1", None),
+                                                  ("win:2", None)]
+    assert [(s.where, s.reason) for s in log.first] == [
+        ("nan.json:2 mc[0].marketDefinition.runners[0].bsp", "invalid price")]
+    sp = starting_prices([path])
+    assert sp is not None and sp.select("side", "starting_price").rows() == [("win:2", 150.0)]

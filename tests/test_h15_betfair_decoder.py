@@ -90,15 +90,24 @@ def test_repeated_price_is_not_requoted() -> None:
     assert [q.last_update for q in quotes] == [2, 4]
 
 
-def test_suspension_quotes_null_and_reopening_requotes() -> None:
-    msgs = [mcm(1, md=definition()), mcm(2, rc=[{"id": 11, "ltp": 4.0}]),
-            mcm(3, md=definition("SUSPENDED")),
-            mcm(4, rc=[{"id": 11, "ltp": 5.0}]),  # a price while suspended is kept, not quoted
-            mcm(5, md=definition("OPEN"))]
+def test_suspension_quotes_null_and_reopening_requotes_only_new_prices() -> None:
+    """SPEC 3: the first price after a suspension re-primes, so it must be a price from after
+    it (breaker B15B-14: the reopening re-quoted the pre-suspension price, and the first trade
+    after a non-runner's reduction alerted against it)."""
+    msgs = [mcm(1, md=definition(runners={11: "ACTIVE", 22: "ACTIVE", 33: "ACTIVE"})),
+            mcm(2, rc=[{"id": 11, "ltp": 4.0}, {"id": 33, "ltp": 2.0}]),
+            mcm(3, md=definition("SUSPENDED", runners={11: "ACTIVE", 22: "ACTIVE", 33: "ACTIVE"})),
+            mcm(4, rc=[{"id": 11, "ltp": 5.0}]),  # a price while suspended is kept, quoted at the reopening
+            mcm(5, md=definition("OPEN", runners={11: "ACTIVE", 22: "ACTIVE", 33: "ACTIVE"})),
+            mcm(6, rc=[{"id": 33, "ltp": 1.6}])]  # 33's first trade after it: re-primes, no alert
     quotes, _, _ = feed_all(msgs)
-    # runner 22 never had a price: its suspension and reopening are still a null quote (it was available)
+    # runner 22 never had a price: its suspension is still a null quote (it was available)
     assert [(q.side, q.price, q.last_update) for q in quotes] == [
-        ("win:11", 300.0, 2), ("win:11", None, 3), ("win:22", None, 3), ("win:11", 400.0, 5)]
+        ("win:11", 300.0, 2), ("win:33", 100.0, 2),
+        ("win:11", None, 3), ("win:22", None, 3), ("win:33", None, 3),
+        ("win:11", 400.0, 5), ("win:33", -166.666666667, 6)]
+    engine = DropEngine(threshold=10)
+    assert [a for q in quotes for a in engine.observe(q)] == []
 
 
 def test_removed_runner_gets_one_null_quote_then_silence() -> None:
@@ -120,15 +129,23 @@ def test_runner_removed_before_any_quote_is_never_quoted() -> None:
 
 
 def test_in_play_is_a_boundary_then_prices_go_on() -> None:
-    msgs = [mcm(1, md=definition()), mcm(2, rc=[{"id": 11, "ltp": 4.0}]),
-            mcm(3, md=definition(in_play=True)),
-            mcm(4, rc=[{"id": 11, "ltp": 1.5}])]
-    quotes, _, _ = feed_all(msgs)
-    assert [(q.price, q.last_update) for q in quotes] == [(300.0, 2), (None, 3), (300.0, 3), (-200.0, 4)]
+    """At the off each priced runner gets a null quote; its pre-off price is not re-quoted, so
+    the first in-play trade re-primes silently (breaker B15B-11: it used to alert against the
+    pre-off price); in-play moves after that alert as any move."""
+    msgs = [mcm(1, md=definition()), mcm(2, rc=[{"id": 11, "ltp": 4.0}, {"id": 22, "ltp": 5.0}]),
+            mcm(3, md=definition(in_play=True), rc=[{"id": 22, "ltp": 6.0}]),  # an in-play trade with the off
+            mcm(4, rc=[{"id": 11, "ltp": 1.5}]),
+            mcm(5, rc=[{"id": 11, "ltp": 1.25}])]
+    quotes, _, decoder = feed_all(msgs)
+    assert [(q.side, q.price, q.last_update) for q in quotes] == [
+        ("win:11", 300.0, 2), ("win:22", 400.0, 2),
+        ("win:11", None, 3), ("win:22", None, 3), ("win:22", 500.0, 3),
+        ("win:11", -200.0, 4), ("win:11", -400.0, 5)]
     engine = DropEngine(threshold=10)
-    # the boundary re-primes: 300 -> -200 in play is a move from the re-primed 300, one alert
     alerts = [a for q in quotes for a in engine.observe(q)]
-    assert [(a.prev, a.new) for a in alerts] == [(300.0, -200.0)]
+    assert [(a.side, a.prev, a.new) for a in alerts] == [("win:11", -200.0, -400.0)]
+    view = decoder.market(MID)  # the state keeps the last traded price across the off, as Betfair does
+    assert view is not None and view.in_play and view.runners[0].ltp == 1.25
 
 
 def test_closed_market_withdraws_every_runner_and_keeps_bsp() -> None:
@@ -275,3 +292,16 @@ def test_markets_keep_their_own_state_in_one_stream() -> None:
     assert decoder.market_ids() == ("1.1", "1.2")
     two = decoder.market("1.2")
     assert two is not None and two.status == "OPEN" and decoder.market("9.9") is None
+
+
+def test_a_price_outside_spec_1_is_a_skip_and_the_runner_keeps_its_price() -> None:
+    """B15B-5: ltp 1500 (decimal 1500 is +149900, beyond SPEC 1's 100000) is an invalid price,
+    skipped where it is; the runner's quote stands (it used to become a silent suspension)."""
+    msgs = [mcm(1, md=definition()), mcm(2, rc=[{"id": 11, "ltp": 2.0}]), mcm(3, rc=[{"id": 11, "ltp": 1500}]),
+            mcm(4, rc=[{"id": 11, "ltp": 1001}])]  # 1001 is +100000, the last valid price
+    quotes, skips, _ = feed_all(msgs)
+    assert [q.price for q in quotes] == [100.0, 100000.0]
+    assert [(s.where, s.reason) for s in skips.first] == [("f:3 mc[0].rc[0].ltp", "invalid price")]
+    quotes, skips, _ = feed_all([mcm(1, md=definition()), mcm(2, rc=[{"id": 11, "atb": [[1500, 1], [1.0005, 1]]}])],
+                                "back")
+    assert quotes == [] and skips.counts == {"invalid price": 2}

@@ -94,7 +94,8 @@ def test_basic_file_quotes_follow_the_state() -> None:
     # boundary) and the suspension before the close
     assert nulls["win:11198538"] == 1 and nulls["win:9606433"] == 1
     assert sorted(n for s, n in nulls.items() if s not in ("win:11198538", "win:9606433")) == [2] * 12
-    assert priced == 1199  # 1,208 ltp updates, minus repeats of the same price
+    # 1,208 ltp updates, minus repeats of the same price; no pre-off price is quoted again at the off
+    assert priced == 1197
 
 
 def _best_back(ladder: dict[float, float]) -> float | None:

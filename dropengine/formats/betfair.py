@@ -24,11 +24,15 @@ entries, and with ``ltp`` nothing depends on them.
 
 Availability (a runner is quoted only while its market is ``OPEN`` and it is ``ACTIVE``):
 - market ``SUSPENDED`` or ``CLOSED``: a null-price quote for each runner that was available
-  (SPEC 3 suspension); on reopening each priced runner is quoted again, re-primed silently;
+  (SPEC 3 suspension); after reopening a runner is quoted again at its first *new* price (never
+  at the price it had before the suspension: a reduction factor's jump re-primes silently).
+  Betfair sends ``ltp`` only when it changes, so with ``ltp`` a runner that trades again only at
+  its old price stays unquoted until its price moves;
 - runner ``REMOVED`` (a non-runner), ``WINNER``, ``LOSER``...: a null-price quote, then silence;
 - in-play (``inPlay`` turns true): a boundary like a suspension. Each available runner gets a
-  null-price quote and then its in-play price, so the jump from the last pre-off price to the
-  first in-play one is re-primed and never an alert; in-play prices then go on as quotes
+  null-price quote, and is quoted again at its first in-play price, so the jump from the last
+  pre-off price to the first in-play one is re-primed and never an alert; in-play prices then go
+  on as quotes
   (``backtest`` takes ``marketTime`` as the close, so they count as after the close).
 A quote is emitted only when a runner's quoted state changes (a new price, or a change of
 availability), never for a repeated price.
@@ -46,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from ..core.errors import ConfigError, FeedError, short_repr
-from ..core.odds import decimal_to_american
+from ..core.odds import MAX_ABS_PRICE, american_to_decimal, decimal_to_american
 from ..core.quote import MAX_MS, Quote, commence_ms
 from ..core.sides import runner_side
 from ..core.skips import SkipLog
@@ -93,6 +97,9 @@ SPORT_KEYS: Final[Mapping[str, str]] = {
 #: Stream operations that carry no market data: read and ignored (a recording may hold them)
 _QUIET_OPS: Final = frozenset({"connection", "status", "heartbeat", "marketSubscription", "ocm"})
 _INF: Final = math.inf
+#: the decimal prices that are valid American prices (SPEC 1: |A| <= 100000): 1.001 to 1001
+_MIN_DECIMAL: Final = american_to_decimal(-MAX_ABS_PRICE)
+_MAX_DECIMAL: Final = american_to_decimal(MAX_ABS_PRICE)
 _NEVER: Final = -1.0  # "no quote emitted yet" (a decimal price is always > 1, a null is None)
 
 
@@ -169,6 +176,7 @@ class _Runner:
     batb: dict[int, tuple[float, float]] = field(default_factory=dict)
     bdatb: dict[int, tuple[float, float]] = field(default_factory=dict)
     full_ladder: bool = False  # the runner has had an ``atb`` (full ladder): its best back comes from it
+    stale: bool = False  # its prices are from before the off: no quote until an in-play price comes
     emitted: float | None = _NEVER  # the decimal price last quoted; None: a null quote
 
     def best_back(self) -> float | None:
@@ -227,12 +235,16 @@ class _Market:
 
 
 def _decimal(value: object, field_name: str) -> float:
-    """A Betfair decimal price (``> 1``, finite, mapping into SPEC 1's range) or FeedError."""
+    """A Betfair decimal price that is a valid American price (SPEC 1, through
+    :func:`decimal_to_american`: 1.001 to 1001), or FeedError: the runner keeps its price."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise FeedError(f"{field_name}: {short_repr(value)} is not a number", "invalid price")
     d = float(value)
-    if not math.isfinite(d) or d <= 1.0:
-        raise FeedError(f"{field_name}: {short_repr(value)} is not a decimal price above 1", "invalid price")
+    try:
+        decimal_to_american(d)
+    except ConfigError:
+        raise FeedError(f"{field_name}: {short_repr(value)} is not a decimal price of a valid American price "
+                        f"({_MIN_DECIMAL:g} to {_MAX_DECIMAL:g})", "invalid price") from None
     return d
 
 
@@ -355,6 +367,14 @@ class BetfairDecoder:
                 r.clear_prices()
         if definition is not None:
             self._definition(m, definition, f"{where}.marketDefinition", skips)
+            # SPEC 3: the first price after a suspension re-primes. A runner withdrawn now (the
+            # market suspended, the runner no longer active) or the whole field at the off is
+            # quoted again at its next price, never at the price it had before.
+            went_off = m.in_play and not was_in_play
+            assert before is not None
+            for selection, r in m.runners.items():
+                if went_off or (before.get(selection, False) and not self._available(m, r)):
+                    r.stale = True
         rcs = mc.get("rc")
         if rcs is not None:
             if not isinstance(rcs, list):
@@ -468,9 +488,13 @@ class BetfairDecoder:
         if "ltp" in rc:
             try:
                 r.ltp = _decimal(rc["ltp"], "ltp")
+                if self.price == "ltp":
+                    r.stale = False
             except FeedError as exc:
                 skips.add(f"{where}.ltp", exc.reason, str(exc))
         if self.price == "back":  # the ladders are read (and checked) only when they are the quote
+            if "atb" in rc or "batb" in rc or "bdatb" in rc:
+                r.stale = False
             if "atb" in rc:
                 r.full_ladder = True
                 self._ladder(rc, "atb", r.atb, where, skips)
@@ -492,7 +516,7 @@ class BetfairDecoder:
             # the plain case inline (a PRO file carries a few hundred entries per message) ...
             if type(entry) is list and len(entry) == 2:
                 p, z = entry
-                if (type(p) is float or type(p) is int) and 1.0 < p < _INF and (
+                if (type(p) is float or type(p) is int) and _MIN_DECIMAL <= p <= _MAX_DECIMAL and (
                         type(z) is float or type(z) is int) and 0 <= z < _INF:
                     if z == 0:
                         ladder.pop(float(p), None)
@@ -521,7 +545,8 @@ class BetfairDecoder:
         for n, entry in enumerate(entries):
             if type(entry) is list and len(entry) == 3:  # the plain case inline, as in _ladder
                 lv, p, z = entry
-                if type(lv) is int and lv >= 0 and (type(p) is float or type(p) is int) and 1.0 < p < _INF and (
+                if type(lv) is int and lv >= 0 and (type(p) is float or type(p) is int) and (
+                        _MIN_DECIMAL <= p <= _MAX_DECIMAL) and (
                         type(z) is float or type(z) is int) and 0 <= z < _INF:
                     if z == 0:
                         levels.pop(lv, None)
@@ -556,7 +581,7 @@ class BetfairDecoder:
             if before is None and sid not in touched:
                 continue
             available = self._available(m, r)
-            price = (r.ltp if self.price == "ltp" else r.best_back()) if available else None
+            price = (r.ltp if self.price == "ltp" else r.best_back()) if available and not r.stale else None
             if went_in_play and available and isinstance(r.emitted, float) and r.emitted != _NEVER:
                 out.append(self._quote(m, r, None, pt))  # the off: a boundary, re-primed below
                 r.emitted = None
@@ -565,12 +590,8 @@ class BetfairDecoder:
             was = available if before is None else before.get(sid, False)
             if price is None and r.emitted == _NEVER and (available or not was):
                 continue  # no price yet, or never quoted and not withdrawn now: nothing to say
-            try:
-                american = None if price is None else decimal_to_american(price)
-            except ConfigError:
-                # a decimal above 1 but outside SPEC 1's range (never on Betfair's 1.01-1000 ladder)
-                american = None
-            out.append(self._quote(m, r, american, pt))
+            # every stored price passed _decimal (or the ladders' inline check of the same range)
+            out.append(self._quote(m, r, None if price is None else decimal_to_american(price), pt))
             r.emitted = price
 
     @staticmethod

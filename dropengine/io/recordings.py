@@ -32,6 +32,7 @@ error (:class:`ConfigError`).
 from __future__ import annotations
 
 import codecs
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, NamedTuple
@@ -174,9 +175,24 @@ def betfair_messages(path: Path, skips: SkipLog, progress: Progress | None = Non
     with open_bytes(path, progress) as fh:
         for lineno, line in lines(fh):
             where = f"{name}:{lineno}"
-            obj = decode_line(line, where, "betfair", skips)
+            obj = _non_finite_tokens(line) if b"NaN" in line or b"Infinity" in line else SKIPPED
+            if obj is SKIPPED:
+                obj = decode_line(line, where, "betfair", skips)
             if obj is not SKIPPED:
                 yield where, obj
+
+
+def _non_finite_tokens(line: bytes) -> Any:
+    """A Betfair line written by Python's ``json.dumps`` with a float NaN or Infinity (a bare
+    ``NaN`` token, which JSON has not): read with those tokens as floats, so the decoder skips
+    that one field, with its place, and not the whole message (a final definition with every
+    runner's bsp).
+    :data:`SKIPPED` when it is not such a line either (the usual decoder then reports it)."""
+    try:
+        obj = json.loads(line)  # NaN, Infinity: non-finite floats, which the decoder skips with their place
+    except (ValueError, RecursionError):
+        return SKIPPED
+    return obj if line_format(obj) == ("betfair", True) else SKIPPED
 
 
 def _betfair(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions) -> Stream:
@@ -276,8 +292,8 @@ def detect_format(path: str | Path, *, fallback: str | None = None) -> str:
                     try:
                         fmt, is_clear = line_format(decode_json(line))
                     except FeedError:
-                        if line in (b"[", b"{") or suffix == ".json":
-                            return "theoddsapi"  # a pretty-printed JSON document
+                        if (line in (b"[", b"{") or suffix == ".json") and not clear and not weak:
+                            return "theoddsapi"  # a pretty-printed JSON document (not a bad line of NDJSON)
                         if n == 1 and looks_like_csv_header(line):
                             return "quotes"  # a CSV table without its extension (a pipe)
                         fmt, is_clear = None, False
