@@ -16,7 +16,7 @@ from ..core.errors import ConfigError, DropEngineError
 from ..core.keys import KeyTable, Secret
 from ..core.options import DetectOptions
 from ..core.retry import RetryPolicy
-from ..deliver.options import SinkOptions, sink_options
+from ..deliver.options import SinkOptions
 from ..formats.query import StreamQuery
 from ..live.transport import TRANSPORTS, UpstreamConfig
 from ..server.params import THRESHOLD_RANGE
@@ -24,6 +24,7 @@ from .extras import StartupError, require_extra
 from .live import evict_options
 from .mock_upstream import speed_callback
 from .options import name_list, signal_error, signal_options
+from .sinks import sink_options
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -235,8 +236,8 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
     server = DropServer(source, config)
     server.allow_origins(cors_origin)
     if sinks.specs:  # started and drained by the server's lifespan
-        from ..deliver.options import sinks_from_options
         from ..server.delivery import ServerDelivery
+        from .sinks import sinks_from_options
 
         try:
             server.delivery = ServerDelivery(sinks_from_options(sinks), sinks.query or "", drain_s=sinks.drain_s)
