@@ -368,6 +368,10 @@ def config_defaults(ctx: click.Context, command: click.Command, path: Path) -> d
     return out
 
 
+#: Options that hold a secret: a config value of theirs is never echoed in an error (a key typed
+#: as a TOML number or put in a list is still the key).
+_SECRET_OPTIONS: Final = frozenset({"upstream_key", "webhook_secret", "telegram_token"})
+
 #: Text options that take a number or a word (``speed = 60`` or ``speed = "max"``).
 _NUMBER_OR_WORD: Final = frozenset({"speed"})
 
@@ -395,6 +399,9 @@ def _toml_scalar(where: str, key: str, param: click.Option, value: Any, or_list:
     else:  # a number the option reads from text (speed = 60 or "max"; steam-books = 3)
         ok, wanted = isinstance(value, (str, int, float)) and not isinstance(value, bool), "a string or a number"
     if not ok:
+        if param.name in _SECRET_OPTIONS:
+            raise click.UsageError(f"{where}: {key}: the value is {_toml_type(value)}; it takes {wanted}{or_list} "
+                                   f"(the value is not shown)")
         raise click.UsageError(f"{where}: {key}: {value!r} is {_toml_type(value)}; it takes {wanted}{or_list}")
     return value
 

@@ -1,0 +1,59 @@
+"""``serve``'s settings (flags, ``DROPENGINE_SERVE_*``, ``--config``): fixes of breaker15a's
+findings (helper fix15a, issue 15). The findings' own tests are tests/test_h15_breaker15a_*.py;
+these state the rules behind them for every option they cover."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from dropengine.cli import main
+from dropengine.cli.serve import _SECRET_OPTIONS, ENV_PREFIX, serve_cmd
+
+
+@pytest.fixture(autouse=True)
+def _no_serve_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+def _key(p: click.Parameter) -> str:
+    return next(o for o in p.opts if o.startswith("--"))[2:]
+
+
+def test_every_option_holding_a_secret_is_known_as_one() -> None:
+    """An option whose check hides its value (the sinks' secrets) or that takes a key is in
+    ``_SECRET_OPTIONS``, so a config error never echoes it (B15A-1)."""
+    holding = {p.name for p in serve_cmd.params if isinstance(p, click.Option)
+               and (getattr(p.callback, "__name__", "") == "_secret" or _key(p).endswith("-key"))}
+    assert holding and holding <= _SECRET_OPTIONS, holding
+    assert {p.name for p in serve_cmd.params} >= _SECRET_OPTIONS
+
+
+@pytest.mark.parametrize("name", sorted(_SECRET_OPTIONS))
+@pytest.mark.parametrize("value", ["918273645546372819", '["s3cr3t-in-a-list"]', '{ t = "s3cr3t-in-a-table" }',
+                                   "1979-05-27T07:32:00Z", "true", "3.25"])
+def test_a_secret_of_the_wrong_toml_type_is_refused_without_its_value(tmp_path: Path, name: str,
+                                                                      value: str) -> None:
+    key = name.replace("_", "-")
+    path = tmp_path / "serve.toml"
+    path.write_text(f"{key} = {value}\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(path)])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 2, out
+    assert f"{key}: the value is a" in out and "(the value is not shown)" in out, out
+    for shown in ("918273645546372819", "s3cr3t", "1979", "3.25"):
+        assert shown not in out, out
+
+
+def test_a_non_secret_of_the_wrong_type_is_still_shown(tmp_path: Path) -> None:
+    """Only secrets are hidden: the other keys keep naming the value (what to fix)."""
+    path = tmp_path / "serve.toml"
+    path.write_text('host = 127\n')
+    result = CliRunner().invoke(main, ["serve", "--config", str(path)])
+    assert result.exit_code == 2 and "host: 127 is a number; it takes a string" in result.output, result.output
