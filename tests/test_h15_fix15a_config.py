@@ -57,3 +57,18 @@ def test_a_non_secret_of_the_wrong_type_is_still_shown(tmp_path: Path) -> None:
     path.write_text('host = 127\n')
     result = CliRunner().invoke(main, ["serve", "--config", str(path)])
     assert result.exit_code == 2 and "host: 127 is a number; it takes a string" in result.output, result.output
+
+
+@pytest.mark.parametrize("command", ["serve", "ingest"])
+@pytest.mark.parametrize("value", ["nan", "-nan", "inf", "-1"])
+def test_max_gap_is_a_finite_non_negative_number_for_every_command_with_a_source(command: str, value: str) -> None:
+    """``--max-gap`` is declared once (``source_options``) and checked as mock-upstream checks
+    it: NaN passed click's FloatRange and silently turned the cap off (B15A-3)."""
+    result = CliRunner().invoke(main, [command, "--max-gap", value])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 2 and "'--max-gap'" in out and "must be a non-negative number of seconds" in out, out
+
+
+def test_a_finite_max_gap_is_kept() -> None:
+    assert serve_cmd.make_context("serve", ["--max-gap", "0.25"]).params["max_gap"] == 0.25
+    assert serve_cmd.make_context("serve", []).params["max_gap"] == 5.0

@@ -22,6 +22,7 @@ from ..live.transport import TRANSPORTS, UpstreamConfig
 from ..server.params import THRESHOLD_RANGE
 from .extras import StartupError, require_extra
 from .live import evict_options
+from .mock_upstream import _non_negative as non_negative_seconds
 from .mock_upstream import speed_callback
 from .options import name_list, signal_error, signal_options
 from .sinks import sink_options
@@ -55,7 +56,9 @@ def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for decorate in reversed((
         click.option("--speed", default="1", show_default=True, callback=speed_callback,
                      help="With replay: times the recorded pace, or 'max'."),
-        click.option("--max-gap", type=click.FloatRange(min=0), default=5.0, show_default=True,
+        # mock-upstream's check: a FloatRange lets NaN through (nan < 0 is False), and a NaN cap
+        # is silently no cap (min(gap, nan) == gap)
+        click.option("--max-gap", type=float, default=5.0, show_default=True, callback=non_negative_seconds,
                      help="With replay: longest pause between two recorded moments, in seconds."),
         click.option("--upstream-key", envvar="DROPENGINE_UPSTREAM_KEY", default=None, show_envvar=True,
                      help="With upstream: its API key (DROPENGINE_API_KEY also works)."),
