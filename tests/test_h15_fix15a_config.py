@@ -72,3 +72,15 @@ def test_max_gap_is_a_finite_non_negative_number_for_every_command_with_a_source
 def test_a_finite_max_gap_is_kept() -> None:
     assert serve_cmd.make_context("serve", ["--max-gap", "0.25"]).params["max_gap"] == 0.25
     assert serve_cmd.make_context("serve", []).params["max_gap"] == 5.0
+
+
+@pytest.mark.parametrize("flag", ["--buffer-size", "--max-pending"])
+def test_a_count_no_container_can_hold_is_a_usage_error_and_the_largest_is_kept(flag: str) -> None:
+    """Beyond ``sys.maxsize`` the hub's deque failed with an OverflowError traceback (B15A-2);
+    every count up to it is still taken as given."""
+    import sys
+
+    result = CliRunner().invoke(main, ["serve", flag, str(sys.maxsize + 1)])
+    assert result.exit_code == 2 and f"'{flag}'" in result.output, result.output
+    name = flag[2:].replace("-", "_")
+    assert serve_cmd.make_context("serve", [flag, str(sys.maxsize)]).params[name] == sys.maxsize

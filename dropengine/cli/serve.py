@@ -49,6 +49,11 @@ _SOURCE_ONLY: Final = ("speed", "max_gap", "upstream_key", "sports", "transport"
                        "steam_groups", "key_numbers", "steam_threshold")
 
 
+#: The largest --buffer-size / --max-pending: a count Python's containers can hold (a deque's
+#: maxlen is a C ssize_t; beyond it the hub failed with an OverflowError traceback).
+_MAX_COUNT: Final = sys.maxsize
+
+
 def source_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """How a ``--source`` is read (``--speed --max-gap`` for a replay, ``--upstream-key --sports
     --transport`` for the upstream), declared once for ``serve`` and ``ingest``; the command gets
@@ -121,11 +126,11 @@ _server_sink_options: Callable[[Callable[..., Any]], Callable[..., Any]] = sink_
               help="Seconds between state saves.")
 @click.option("--state-max-age", type=click.FloatRange(min=0), default=600.0, show_default=True,
               help="A state older than this many seconds is ignored (prices too old to compare with).")
-@click.option("--buffer-size", type=click.IntRange(min=1), default=10_000, show_default=True,
+@click.option("--buffer-size", type=click.IntRange(1, _MAX_COUNT), default=10_000, show_default=True,
               help="Alerts kept for clients that reconnect with Last-Event-ID.")
 @click.option("--buffer-age", type=click.FloatRange(min=0), default=300.0, show_default=True,
               help="...and for at most this many seconds.")
-@click.option("--max-pending", type=click.IntRange(min=1), default=2_000, show_default=True,
+@click.option("--max-pending", type=click.IntRange(1, _MAX_COUNT), default=2_000, show_default=True,
               help="A connection further behind than this many alerts is cut (it can resume).")
 @click.option("--send-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="A connection whose socket accepts nothing for this long is cut.")
