@@ -59,10 +59,11 @@ def test_replay_ltp_and_back() -> None:
     # BASIC files carry no ladders: --betfair-price back quotes no price, only the withdrawals
     res = cli("replay", "--betfair-price", "back", "--format", "betfair", basic)
     assert res.exit_code == 0 and res.stdout == ""
+    assert "no back ladder" in res.stderr and "use --betfair-price ltp" in res.stderr  # and says why (B15B-17)
     res = cli("replay", "--betfair-price", "back", pro)
     assert res.exit_code == 0, res.output
     back = [json.loads(line) for line in res.stdout.splitlines()]
-    assert back and {a["sport_key"] for a in back} == {"greyhound_racing"}
+    assert back and {a["sport_key"] for a in back} == {"greyhound_racing"} and "no back ladder" not in res.stderr
 
 
 def test_starting_prices_are_the_final_bsp_in_american() -> None:

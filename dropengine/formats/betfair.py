@@ -279,13 +279,16 @@ class BetfairDecoder:
     per stream (a recording file): market state is kept across its messages.
     """
 
-    __slots__ = ("_markets", "price")
+    __slots__ = ("_markets", "ladders", "price")
 
     def __init__(self, price: str = "ltp") -> None:
         if price not in PRICE_FIELDS:
             raise ConfigError(f"price: {price!r} must be one of {', '.join(PRICE_FIELDS)}")
         self.price: Price = "ltp" if price == "ltp" else "back"
         self._markets: dict[str, _Market] = {}
+        #: whether any back ladder (atb, batb, bdatb) was read: with ``back`` and none, the
+        #: stream has no back prices at all (a BASIC file), which the reader says
+        self.ladders = False
 
     # -- reading the state -------------------------------------------------------------
 
@@ -495,6 +498,7 @@ class BetfairDecoder:
         if self.price == "back":  # the ladders are read (and checked) only when they are the quote
             if "atb" in rc or "batb" in rc or "bdatb" in rc:
                 r.stale = False
+                self.ladders = True
             if "atb" in rc:
                 r.full_ladder = True
                 self._ladder(rc, "atb", r.atb, where, skips)

@@ -202,6 +202,10 @@ def _betfair(path: Path, skips: SkipLog, progress: Progress | None, inputs: Inpu
     for where, obj in betfair_messages(path, skips, progress):
         for quote in decoder.feed(obj, where, skips):
             yield quote.last_update, quote
+    if decoder.price == "back" and not decoder.ladders and decoder.market_ids():
+        skips.add(path.name, "no back ladder", "--betfair-price back: the file has no atb/batb/bdatb ladder (a BASIC "
+                                               "file carries last traded prices only), so no back price; use "
+                                               "--betfair-price ltp")
 
 
 class RecordingFormat(NamedTuple):
