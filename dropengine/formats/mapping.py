@@ -27,7 +27,6 @@ from typing import Any, Final
 
 from ..core.errors import ConfigError, FeedError
 from ..core.odds import decimal_to_american, prob_to_american
-from ..core.quote import MAX_MS
 from ..core.rules import number_from_text
 from ..core.sides import format_line, h2h_side, join_line, prop_side, spread_side, total_side
 from .frames import coerce_line, coerce_price
@@ -35,7 +34,7 @@ from .tables import QUOTE_COLUMNS, REQUIRED_COLUMNS
 from .theoddsapi import outcome_side as odds_api_side  # The Odds API's outcome rule: one rule, one place
 
 __all__ = [
-    "ABSENT", "MAPPED_FIELDS", "ODDS_FORMAT_FIELD", "STARTING_PRICE_FIELD", "Condition", "Source", "TableMapping",
+    "ABSENT", "LATEST_MS", "MAPPED_FIELDS", "ODDS_FORMAT_FIELD", "STARTING_PRICE_FIELD", "Condition", "Source", "TableMapping",
     "WideSide", "converted_row", "load_mapping", "time_ms", "to_american",
 ]
 
@@ -54,6 +53,9 @@ _REQUIRED_TEXT: Final = ("sport_key", "event_id", "bookmaker")
 #: A unix time below this is in seconds, at or above it in milliseconds (1e11 s is the year
 #: 5138, 1e11 ms is 1973-03-03): what lets a mapped table give either.
 _SECONDS_BELOW: Final = 1e11
+#: The last ms a datetime holds (9999-12-31T23:59:59.999Z): a later time is no real time (a unix
+#: µs or ns integer read as ms lands tens of thousands of years ahead) and no ISO text can say it.
+LATEST_MS: Final = 253_402_300_799_999
 _OFFSET = re.compile(r"([+-])(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _UNIT_MS: Final = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -196,7 +198,8 @@ class Source:
 def time_ms(value: Any, label: str) -> int | None:
     """A mapped table's time cell as unix ms, or None when empty: a number (or numeric text)
     is unix seconds below 1e11, else ms (rounded); text is ISO-8601 (a date alone is midnight
-    UTC, a naive time is UTC); a datetime/date as is. FeedError (``bad time``) naming ``label``."""
+    UTC, a naive time is UTC); a datetime/date as is. FeedError (``bad time``) naming ``label``
+    for anything else or a time outside 1970 .. :data:`LATEST_MS` (the end of 9999)."""
     if value is None or value == "":
         return None
     ms: int | None = None
@@ -220,8 +223,11 @@ def time_ms(value: Any, label: str) -> int | None:
         except ValueError:
             return _bad_time(value, label)
         return time_ms(dt, label)
-    if ms is None or not 0 <= ms <= MAX_MS:
+    if ms is None:
         return _bad_time(value, label)
+    if not 0 <= ms <= LATEST_MS:
+        raise FeedError(f"{label}: {value!r} is out of range: a time lies between 1970 and the end of 9999 "
+                        "(a number is unix seconds below 1e11, else ms; unix µs or ns are not read)", "bad time")
     return ms
 
 
@@ -230,6 +236,7 @@ def _bad_time(value: Any, label: str) -> int:
 
 
 def _iso(ms: int) -> str:
+    """ms (within 0..:data:`LATEST_MS`, as :func:`time_ms` and offsets keep it) as ISO text."""
     return (_EPOCH + timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -553,8 +560,8 @@ class TableMapping:
         if ms is None or src is None or not src.offset_ms:
             return ms
         ms += src.offset_ms
-        if not 0 <= ms <= MAX_MS:
-            raise FeedError(f"{label}: {raw!r} with the offset is out of range", "bad time")
+        if not 0 <= ms <= LATEST_MS:  # before 1970 or past 9999 (no datetime holds it)
+            raise FeedError(f"{label}: {raw!r} with the offset is out of range (1970 to the end of 9999)", "bad time")
         return ms
 
     def apply(self, row: Mapping[str, Any], default_format: str = "american") -> tuple[list[dict[str, Any]],

@@ -1,0 +1,60 @@
+"""Fixes of breaker15b's table findings (issue 15): each test states the rule the fix keeps.
+
+B15B-n ids refer to /tmp/notes/breaker15b.md; the breaker's own tests are in
+tests/test_h15_breaker15b_tables.py. These pin the edges of each fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dropengine.core.errors import FeedError
+from dropengine.core.quote import Quote
+from dropengine.core.skips import SkipLog
+from dropengine.formats.mapping import LATEST_MS, TableMapping, time_ms
+from dropengine.io.inputs import InputOptions, OddsFormat
+from dropengine.io.tables import read_quote_table
+
+COLS = "sport_key==basketball_nba,bookmaker==bk,event_id=g,last_update=t"
+
+
+def _read(path: Path, *, odds: OddsFormat = "american", columns: tuple[str, ...] = (COLS,),
+          wide: tuple[str, ...] = ("h2h_home=h",), recode: tuple[str, ...] = (),
+          where: tuple[str, ...] = ()) -> tuple[list[Quote], SkipLog]:
+    mapping = TableMapping.parse(columns=columns, wide=wide, recode=recode, where=where)
+    skips = SkipLog()
+    quotes = [q for _, q in read_quote_table(path, skips, inputs=InputOptions(odds_format=odds, mapping=mapping))]
+    return quotes, skips
+
+
+def _csv(tmp_path: Path, text: str, name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+# -- B15B-1 / B15B-4: a mapped time lies between 1970 and the end of 9999 ---------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(ms=st.integers(100_000_000_000, 2 * LATEST_MS))
+def test_a_ms_time_is_read_exactly_up_to_the_end_of_9999_and_refused_after(ms: int) -> None:
+    if ms <= LATEST_MS:
+        assert time_ms(ms, "t") == time_ms(str(ms), "t") == ms
+        return
+    for cell in (ms, str(ms)):
+        with pytest.raises(FeedError, match="out of range") as err:
+            time_ms(cell, "last_update (column t)")
+        assert err.value.reason == "bad time" and "last_update (column t)" in str(err.value)
+
+
+def test_a_commence_time_past_9999_with_or_without_its_offset_is_a_skip(tmp_path: Path) -> None:
+    path = _csv(tmp_path, f"g,t,c,h\n1,1000,{LATEST_MS - 3_600_000},-110\n2,1000,{LATEST_MS + 1},-110\n"
+                          "3,1000,9999-12-31T23:00:00,-110\n4,1000,9999-12-31T23:01:00,-110\n")
+    quotes, skips = _read(path, columns=(COLS + ",commence_time=c+59m",))
+    assert [(q.event_id, q.commence_time) for q in quotes] == [("1", "9999-12-31T23:58:59Z"),
+                                                               ("3", "9999-12-31T23:59:00Z")]
+    assert [(s.where, s.reason) for s in skips.first] == [("t.csv:3", "bad time"), ("t.csv:5", "bad time")]
