@@ -57,10 +57,8 @@ def refused(*args: str) -> str:
     return info.value.format_message()
 
 
-# ---- B15A-1: a secret of the wrong TOML type is echoed in the error --------------------------------
+# ---- B15A-1 (fixed in e500f68): a secret of the wrong TOML type was echoed in the error ----
 
-@pytest.mark.xfail(strict=True, reason="B15A-1: serve --config echoes a secret (upstream-key, webhook-secret, "
-                                       "telegram-token) of the wrong TOML type in its usage error")
 @pytest.mark.parametrize(("text", "secret"), [
     ("upstream-key = 918273645546372819\n", "918273645546372819"),
     ('webhook-secret = ["s3cr3t-webhook-value"]\n', "s3cr3t-webhook-value"),
@@ -85,10 +83,8 @@ def test_a_buffer_size_no_deque_can_hold_is_a_usage_error(tmp_path: Path, monkey
     assert "--buffer-size" in refused()
 
 
-# ---- B15A-3: NaN slips through FloatRange ---------------------------------------------------------
+# ---- B15A-3 (fixed in 1e6d947): NaN slipped through FloatRange ----
 
-@pytest.mark.xfail(strict=True, reason="B15A-3: serve --max-gap nan (flag, env or file) is accepted: the replay's "
-                                       "pause cap is silently off (min(gap, nan) == gap); mock-upstream refuses it")
 @pytest.mark.parametrize("how", ["flag", "env", "file"])
 def test_max_gap_nan_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     if how == "flag":
