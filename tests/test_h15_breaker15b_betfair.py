@@ -1,8 +1,8 @@
 """Breaker (issue 15): hostile Betfair stream recordings (formats.betfair, io.recordings, io.starting, backtest).
 
-Each ``xfail(strict=True)`` is a defect found by helper breaker15b (ids B15B-n, written up in
-/tmp/notes/breaker15b.md): it fails today and passes once fixed. The plain tests pin what
-held under the same attacks.
+Defects found by helper breaker15b (ids B15B-n, written up in /tmp/notes/breaker15b.md) were
+strict xfails here until fixed (B15B-5, -6, -11, -14: formats.betfair; B15B-17: io.recordings);
+they now pin the fixes. The other tests pin what held under the same attacks.
 """
 
 from __future__ import annotations
@@ -145,10 +145,12 @@ def test_suspend_reopen_close_and_bsp_text_are_handled() -> None:
     msgs = [_mcm(T0, marketDefinition=_definition(), rc=[{"id": 1, "ltp": 2.0}]),
             _mcm(T0 + 1, marketDefinition=_definition("SUSPENDED")),
             _mcm(T0 + 2, marketDefinition=_definition()),
-            _mcm(T0 + 3, marketDefinition=_definition("CLOSED", bsp={1: "Infinity", 2: 2.5}))]
+            _mcm(T0 + 3, rc=[{"id": 1, "ltp": 2.2}]),
+            _mcm(T0 + 4, marketDefinition=_definition("CLOSED", bsp={1: "Infinity", 2: 2.5}))]
     quotes, skips, decoder = _feed(msgs)
+    # reopening quotes nothing until a new price (B15B-14: the stale pre-suspension price is no re-prime)
     assert [(q.price, q.last_update - T0) for q in quotes if q.side == "win:1"] == [
-        (100.0, 0), (None, 1), (100.0, 2), (None, 3)]
+        (100.0, 0), (None, 1), (120.0, 3), (None, 4)]
     assert [s.reason for s in skips.first] == ["invalid price"]  # bsp "Infinity": a located skip
     assert [(s.side, s.bsp) for s in decoder.starting_prices()] == [("win:2", 2.5)]
 
@@ -181,8 +183,6 @@ def test_pro_back_prices_stream_equals_batch() -> None:
 # -- defects ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-5: a decimal price outside SPEC 1's range (ltp 1500) becomes a silent "
-                                       "null-price quote (a suspension) instead of a skip that leaves the key")
 def test_out_of_range_ltp_is_a_skip_not_a_suspension() -> None:
     msgs = [_mcm(T0, marketDefinition=_definition(), rc=[{"id": 1, "ltp": 2.0}]),
             _mcm(T0 + 1, rc=[{"id": 1, "ltp": 1500}])]
@@ -191,8 +191,6 @@ def test_out_of_range_ltp_is_a_skip_not_a_suspension() -> None:
     assert [s.reason for s in skips.first] == ["invalid price"]
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-6: a bare NaN token (json.dumps of a float bsp) makes the final "
-                                       "definition's line bad json: the market never closes")
 def test_nan_bsp_token_does_not_lose_the_closing_definition(tmp_path: Path) -> None:
     msgs = [_mcm(T0, marketDefinition=_definition(), rc=[{"id": 1, "ltp": 2.0}, {"id": 2, "ltp": 3.0}]),
             _mcm(T0 + 1, marketDefinition=_definition("CLOSED", bsp={1: float("nan"), 2: 2.5}))]
@@ -204,9 +202,6 @@ def test_nan_bsp_token_does_not_lose_the_closing_definition(tmp_path: Path) -> N
     assert sp is not None and sp.get_column("side").to_list() == ["win:2"]
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-11: at the off the pre-off ltp is re-quoted as the in-play price, so "
-                                       "the first in-play trade alerts against the pre-off price (the module doc "
-                                       "says that jump is re-primed and never an alert)")
 def test_first_in_play_trade_is_not_an_alert_against_the_pre_off_price() -> None:
     quotes, _, _ = _feed(_late_off_market())
     engine = DropEngine(threshold=10)
@@ -220,9 +215,6 @@ def test_inputs_reach_the_betfair_reader() -> None:
     assert InputOptions(betfair_price="back").betfair_price == "back"
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-14: on reopening the decoder re-quotes the stale pre-suspension ltp, so "
-                                       "the first trade after a non-runner's suspension (the reduction-factor spike) "
-                                       "alerts against the pre-suspension price (SPEC 3 rule 3: it should re-prime)")
 def test_first_trade_after_a_suspension_re_primes() -> None:
     msgs = [_mcm(T0, marketDefinition=_definition(), rc=[{"id": 1, "ltp": 2.0}, {"id": 2, "ltp": 3.0}]),
             _mcm(T0 + 1, marketDefinition=_definition("SUSPENDED", runners={1: "ACTIVE", 2: "REMOVED"})),
@@ -233,8 +225,6 @@ def test_first_trade_after_a_suspension_re_primes() -> None:
     assert [a for q in quotes for a in engine.observe(q)] == []
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-17: --betfair-price back on a BASIC file (no ladders) gives no priced "
-                                       "quote and says nothing about why")
 def test_back_prices_on_a_file_without_ladders_say_so() -> None:
     res = _cli("replay", str(require_data("betfair_stream", "BASIC-1.132153978")), "--betfair-price", "back")
     assert res.exit_code == 0
