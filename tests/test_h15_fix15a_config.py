@@ -84,3 +84,21 @@ def test_a_count_no_container_can_hold_is_a_usage_error_and_the_largest_is_kept(
     assert result.exit_code == 2 and f"'{flag}'" in result.output, result.output
     name = flag[2:].replace("-", "_")
     assert serve_cmd.make_context("serve", [flag, str(sys.maxsize)]).params[name] == sys.maxsize
+
+
+@pytest.mark.parametrize("how", ["flag", "file"])
+def test_an_empty_state_path_is_refused_when_parsed(tmp_path: Path, how: str) -> None:
+    """``state = ""`` (a blank template value) or ``--state ''`` names no file: a usage error
+    naming --state, before anything starts (it was a ValueError traceback, B15A-13)."""
+    if how == "flag":
+        args = ["--state", ""]
+    else:
+        path = tmp_path / "serve.toml"
+        path.write_text('state = ""\n')
+        args = ["--config", str(path)]
+    with pytest.raises(click.UsageError) as info:
+        serve_cmd.make_context("serve", args)
+    out = info.value.format_message()
+    assert "state" in out and "an empty file name" in out, out
+    kept = serve_cmd.make_context("serve", ["--state", str(tmp_path / "serve.state")]).params["state_path"]
+    assert kept == tmp_path / "serve.state"

@@ -85,6 +85,15 @@ def _config_callback(ctx: click.Context, param: click.Parameter, value: Path | N
     return value
 
 
+def _file_name(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """A path option that names a file to write: an empty value (a blank template value,
+    ``state = ""``) reads as ``Path('.')``, which names no file (the state lock failed with a
+    ValueError traceback)."""
+    if value is not None and value.name == "":
+        raise click.BadParameter("an empty file name (it must name a file)", ctx, param)
+    return value
+
+
 def _cors_callback(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
     from ..server.app import cors_origins  # (no starlette needed to check them)
 
@@ -121,6 +130,7 @@ _server_sink_options: Callable[[Callable[..., Any]], Callable[..., Any]] = sink_
 @click.option("--keys", "keys_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Keys file: 'KEY TIER [CAP]' per line. Without it any non-empty key is accepted (cap 100).")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              callback=_file_name,
               help="Save the engine and the alert buffer here periodically and at shutdown; restore at start.")
 @click.option("--state-every", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="Seconds between state saves.")
