@@ -102,3 +102,21 @@ def test_an_empty_state_path_is_refused_when_parsed(tmp_path: Path, how: str) ->
     assert "state" in out and "an empty file name" in out, out
     kept = serve_cmd.make_context("serve", ["--state", str(tmp_path / "serve.state")]).params["state_path"]
     assert kept == tmp_path / "serve.state"
+
+
+def test_a_config_with_a_byte_order_mark_reads_as_without(tmp_path: Path) -> None:
+    """Windows editors save a UTF-8 BOM; tomllib refuses it, so it was 'Invalid statement (at
+    line 1, column 1)' with no hint (B15A-5). The same file with and without it: the same settings."""
+    text = 'port = 8123\ncors-origin = ["https://a.example"]\n'
+    plain, marked = tmp_path / "plain.toml", tmp_path / "marked.toml"
+    plain.write_text(text)
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    got = [serve_cmd.make_context("serve", ["--config", str(p)]).params for p in (plain, marked)]
+    assert got[0] == got[1] and got[1]["port"] == 8123
+
+
+def test_a_config_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "serve.toml"
+    path.write_bytes(b'host = "\xff"\n')
+    result = CliRunner().invoke(main, ["serve", "--config", str(path)])
+    assert result.exit_code == 2 and "not valid TOML: not UTF-8" in " ".join(result.output.split()), result.output

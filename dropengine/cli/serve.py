@@ -357,12 +357,17 @@ def config_defaults(ctx: click.Context, command: click.Command, path: Path) -> d
     option's own check. Anything else is a :class:`click.UsageError` naming the file and the key."""
     where = f"--config {path}"
     try:
-        with path.open("rb") as f:
-            doc = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise click.UsageError(f"{where}: not valid TOML: {exc}") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise click.UsageError(f"{where}: cannot read it: {exc.strerror or exc}") from None
+    # A UTF-8 byte order mark (Windows editors save one) is no TOML, but the file is: skip it.
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(f"{where}: not valid TOML: not UTF-8 (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise click.UsageError(f"{where}: not valid TOML: {exc}") from None
     options = {_long_name(p): p for p in command.params
                if isinstance(p, click.Option) and p.expose_value and any(o.startswith("--") for o in p.opts)}
     out: dict[str, Any] = {}
