@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -345,3 +346,22 @@ def test_messy_cells_never_raise_out_of_the_mapped_reader(tmp_path: Path, rows: 
     quotes = [q for _, q in read_quote_table(path, skips, inputs=InputOptions(odds_format=odds, mapping=_MESSY))]
     assert all(q.event_id and q.bookmaker == "bk" for q in quotes)
     assert all(s.where.startswith("messy.csv:") for s in skips.first)
+
+
+def _odds_api_snapshot(path: Path, stamp: str, home: float, away: float) -> Path:
+    book = {"key": "pin", "last_update": stamp, "markets": [
+        {"key": "h2h", "last_update": stamp, "outcomes": [{"name": "A", "price": home}, {"name": "B", "price": away}]}]}
+    path.write_text(json.dumps([{"id": "ev1", "sport_key": "basketball_nba", "commence_time": "2026-01-01T00:00:00Z",
+                                 "home_team": "A", "away_team": "B", "bookmakers": [book]}]))
+    return path
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-18: --odds-format decimal is silently ignored for Odds API snapshots "
+                                       "(oddsFormat=decimal): every price 'invalid'; the error says to download again")
+def test_odds_format_decimal_on_odds_api_snapshots_is_applied_or_refused(tmp_path: Path) -> None:
+    a = _odds_api_snapshot(tmp_path / "a.json", "2025-12-31T10:00:00Z", 1.91, 2.0)
+    b = _odds_api_snapshot(tmp_path / "b.json", "2025-12-31T11:00:00Z", 1.5, 2.6)
+    res = CliRunner().invoke(main, ["replay", str(a), str(b), "--odds-format", "decimal", "-q"])
+    applied = res.exit_code == 0 and res.stdout.count("odds_drop") == 2
+    refused = res.exit_code == 2 and "--odds-format" in res.output
+    assert applied or refused, res.output
