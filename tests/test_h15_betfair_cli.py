@@ -208,3 +208,21 @@ def test_a_nan_token_loses_one_field_not_the_message(tmp_path: Path) -> None:
         ("nan.json:2 mc[0].marketDefinition.runners[0].bsp", "invalid price")]
     sp = starting_prices([path])
     assert sp is not None and sp.select("side", "starting_price").rows() == [("win:2", 150.0)]
+
+
+def test_with_a_mapping_ndjson_rows_that_look_like_frames_are_a_table(tmp_path: Path) -> None:
+    """B15B-15 (the detection half): with a column mapping, NDJSON rows with a ``type`` field
+    (a vendor frame's shape) are a quote table's rows; Betfair lines stay Betfair."""
+    from dropengine.formats.mapping import TableMapping
+    from dropengine.io.inputs import InputOptions
+    from dropengine.io.recordings import open_recordings
+
+    typed = tmp_path / "typed.ndjson"
+    typed.write_text('{"g":"1","t":1000,"type":"pregame","h":-110}\n')
+    mapped = InputOptions(mapping=TableMapping.parse(["sport_key==x,bookmaker==b,event_id=g,last_update=t"],
+                                                     ["h2h_home=h"]))
+    paths = [typed, require_data(*BASIC)]
+    formats, _ = open_recordings(paths, "auto", SkipLog(), inputs=mapped)
+    assert list(formats.values()) == ["quotes", "betfair"]
+    formats, _ = open_recordings(paths, "auto", SkipLog())
+    assert list(formats.values()) == ["frames", "betfair"]

@@ -356,16 +356,25 @@ def open_recordings(
     return formats, streams
 
 
+#: Formats whose lines a mapped table's NDJSON rows can look like (a ``type`` or ``data`` column):
+#: with a column mapping, ``auto`` reads such a file as a quote table (Betfair and SSE lines cannot be rows)
+_ROW_LIKE: Final = frozenset({"frames", "theoddsapi"})
+
+
 def _resolve(path: Path, fmt: str, skips: SkipLog, inputs: InputOptions = DEFAULT_INPUTS) -> tuple[Path, str] | None:
-    """A file ready to read (a pipe copied) and its format (``auto`` detected; with a column
-    mapping, a file whose lines do not tell is a quote table), or None when it cannot be read
-    or told: then it is a whole-file skip in ``skips``."""
+    """A file ready to read (a pipe copied) and its format (``auto`` detected), or None when it
+    cannot be read or told: then it is a whole-file skip in ``skips``. With a column mapping the
+    user says the input is a table: a file whose lines do not tell, or that look like vendor
+    frames or The Odds API responses (NDJSON rows with a ``type`` field, say), is a quote table."""
     p = seekable(path, skips)
     if p is None:
         return None
     if fmt == "auto":
+        mapped = inputs.mapping is not None
         try:
-            fmt = detect_format(p, fallback="quotes" if inputs.mapping is not None else None)
+            fmt = detect_format(p, fallback="quotes" if mapped else None)
+            if mapped and fmt in _ROW_LIKE:
+                fmt = "quotes"
         except FeedError as exc:
             skips.add_file(p.name, exc.reason, str(exc))
             return None
