@@ -77,25 +77,54 @@ SSE_RESPONSES = ("lean", "sse-starlette")
 CORS_METHODS: Final = ("GET", "HEAD", "OPTIONS")
 CORS_HEADERS: Final = ("X-API-Key", "Last-Event-ID", "Cache-Control", "Accept")
 CORS_MAX_AGE_S: Final = 600
-_ORIGIN: Final = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
+_ORIGIN: Final = re.compile(r"(https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?",
+                             re.IGNORECASE)
+_DEFAULT_PORT: Final = {"http": 80, "https": 443}
 
 
 def cors_origins(values: Sequence[str]) -> tuple[str, ...]:
-    """The CORS origins ``values`` name, checked: ``*`` (any origin; then alone) or origins as a
-    browser sends them in ``Origin`` (``scheme://host[:port]``, http or https, no path, no
-    trailing slash: such an entry would never match, so it is refused). Duplicates dropped;
-    :class:`ConfigError` naming ``cors_origin`` and the value otherwise."""
+    """The CORS origins ``values`` name, checked: ``*`` (any origin) or origins as a browser
+    sends them in ``Origin`` (``scheme://host[:port]``, http or https, no path, no trailing
+    slash: such an entry would never match, so it is refused). CORS compares the header with
+    each entry as text, so an entry is written the way a browser serializes its origin: scheme
+    and host in lower case, no default port (``:443`` on https, ``:80`` on http), an IPv6 host
+    compressed; a port beyond 65535 or a host ending in a number that is no IPv4 address
+    (``127.0.0.01``: a browser reads it another way) is refused. Every entry is checked, and
+    with a ``*`` among them the result is ``("*",)``. Duplicates dropped; :class:`ConfigError`
+    naming ``cors_origin`` and the value otherwise."""
     out: list[str] = []
     for value in values:
         text = value.strip()
-        if text == "*":
-            return ("*",)
-        if not _ORIGIN.fullmatch(text):
+        origin = "*" if text == "*" else _browser_origin(text)
+        if origin is None:
             raise ConfigError(f"cors_origin: {value!r} is not * or an origin such as https://example.com "
-                              f"(scheme://host[:port], no path or trailing slash)")
-        if text not in out:
-            out.append(text)
-    return tuple(out)
+                              f"(scheme://host[:port], no path or trailing slash, a port up to 65535)")
+        if origin not in out:
+            out.append(origin)
+    return ("*",) if "*" in out else tuple(out)
+
+
+def _browser_origin(text: str) -> str | None:
+    """``text`` serialized as a browser sends its origin, or ``None`` when no browser can."""
+    import ipaddress
+
+    match = _ORIGIN.fullmatch(text)
+    if match is None:
+        return None
+    scheme, host, port_text = match.group(1).lower(), match.group(2).lower(), match.group(3)
+    try:
+        if host.startswith("["):
+            host = f"[{ipaddress.IPv6Address(host[1:-1]).compressed}]"
+        elif host.rstrip(".").rpartition(".")[2].isdigit():  # the URL standard's IPv4 host
+            host = str(ipaddress.IPv4Address(host))
+    except ValueError:
+        return None
+    port = int(port_text) if port_text is not None else None
+    if port is not None and port > 65535:
+        return None
+    if port is None or port == _DEFAULT_PORT[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 def _now_ms() -> int:
