@@ -70,10 +70,8 @@ def test_a_secret_of_the_wrong_type_is_refused_without_showing_it(tmp_path: Path
     assert secret not in result.output, result.output
 
 
-# ---- B15A-2: a buffer size beyond a C ssize_t crashes with a traceback --------------------------------
+# ---- B15A-2 (fixed in 4af2a1b): a buffer size beyond a C ssize_t crashed with a traceback ----
 
-@pytest.mark.xfail(strict=True, reason="B15A-2: --buffer-size above sys.maxsize passes IntRange(min=1) and "
-                                       "crashes in Hub's deque(maxlen=) with an OverflowError traceback (exit 1)")
 def test_a_buffer_size_no_deque_can_hold_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Refused when parsed (flag, environment, file alike), before anything starts."""
     too_big = str(2**64)
@@ -155,10 +153,8 @@ def test_an_upper_case_origin_either_is_refused_or_matches_the_browser(server: l
     assert r.headers.get("access-control-allow-origin") == "https://odds.example.com"
 
 
-# ---- B15A-5: a UTF-8 byte order mark --------------------------------------------------------------
+# ---- B15A-5 (fixed in 62e529e): a UTF-8 byte order mark ----
 
-@pytest.mark.xfail(strict=True, reason="B15A-5: a --config file saved with a UTF-8 BOM (Windows editors) is "
-                                       "'not valid TOML: Invalid statement (at line 1, column 1)', no hint why")
 def test_a_config_with_a_byte_order_mark_loads_or_says_so(tmp_path: Path) -> None:
     path = toml(tmp_path, "\ufeffport = 8123\n".encode())
     try:
@@ -246,11 +242,8 @@ def test_the_example_switched_to_the_bus_is_not_refused_for_its_own_settings(tmp
     assert "a frontend on the bus has no source" not in " ".join(err.split()), err
 
 
-# ---- B15A-13: an empty state path is a traceback -------------------------------------------------
+# ---- B15A-13 (fixed in 37dfa4a): an empty state path was a traceback ----
 
-@pytest.mark.xfail(strict=True, reason="B15A-13: state = \"\" (a blank template value; or --state '') passes "
-                                       "click.Path as Path('.') and crashes in lock_state with a ValueError "
-                                       "traceback (exit 1) instead of a usage error naming state")
 def test_an_empty_state_path_is_a_usage_error(tmp_path: Path) -> None:
     path = toml(tmp_path, 'state = ""\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
