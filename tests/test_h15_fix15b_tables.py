@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dropengine.core.errors import FeedError
+from dropengine.core.errors import ConfigError, FeedError
 from dropengine.core.quote import Quote
 from dropengine.core.skips import SkipLog
-from dropengine.formats.mapping import LATEST_MS, TableMapping, time_ms
+from dropengine.formats.mapping import LATEST_MS, TableMapping, load_mapping, time_ms
 from dropengine.io.inputs import InputOptions, OddsFormat
 from dropengine.io.tables import read_quote_table
 
@@ -58,3 +58,29 @@ def test_a_commence_time_past_9999_with_or_without_its_offset_is_a_skip(tmp_path
     assert [(q.event_id, q.commence_time) for q in quotes] == [("1", "9999-12-31T23:58:59Z"),
                                                                ("3", "9999-12-31T23:59:00Z")]
     assert [(s.where, s.reason) for s in skips.first] == [("t.csv:3", "bad time"), ("t.csv:5", "bad time")]
+
+
+# -- B15B-2: a fixed --wide side that can never be a side is refused when parsed ---------------------
+
+@pytest.mark.parametrize(("item", "said"), [
+    ("h2h_hmoe=h", "not a known side"),
+    ("spread_home=h", "needs its line"),
+    ("total_under=h@", "the line after '@' is empty"),
+    ("pts:LeBron:ovr=h@l", "over|under"),
+    ("win:=h", "runner"),
+])
+def test_a_fixed_side_that_is_no_side_is_a_config_error_naming_the_item(item: str, said: str) -> None:
+    with pytest.raises(ConfigError, match="--wide: item 1") as err:
+        TableMapping.parse(columns=(COLS,), wide=(item,))
+    assert said in str(err.value) and repr(item) in str(err.value)
+
+
+def test_a_mapping_file_wide_table_with_a_bad_fixed_side_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"--mapping: wide\[2\].*needs its line"):
+        load_mapping('wide = ["h2h_home=h", {side = "total_over", price = "o"}]\n')
+
+
+@pytest.mark.parametrize("item", ["h2h_draw=h", "spread_away=h@l", "total_over@2.5=h", "total_under=h@-1",
+                                  "pts:LeBron James:over=h@l", "win:{s}=h", "{m}=h", "win:12=h"])
+def test_sides_that_can_be_sides_parse(item: str) -> None:
+    assert TableMapping.parse(columns=(COLS,), wide=(item,)).wide[0].text == item

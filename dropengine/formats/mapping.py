@@ -28,14 +28,14 @@ from typing import Any, Final
 from ..core.errors import ConfigError, FeedError
 from ..core.odds import decimal_to_american, prob_to_american
 from ..core.rules import number_from_text
-from ..core.sides import format_line, h2h_side, join_line, prop_side, spread_side, total_side
+from ..core.sides import format_line, h2h_side, join_line, parse_side, prop_side, spread_side, total_side
 from .frames import coerce_line, coerce_price
 from .tables import QUOTE_COLUMNS, REQUIRED_COLUMNS
 from .theoddsapi import outcome_side as odds_api_side  # The Odds API's outcome rule: one rule, one place
 
 __all__ = [
-    "ABSENT", "LATEST_MS", "MAPPED_FIELDS", "ODDS_FORMAT_FIELD", "STARTING_PRICE_FIELD", "Condition", "Source", "TableMapping",
-    "WideSide", "converted_row", "load_mapping", "time_ms", "to_american",
+    "ABSENT", "LATEST_MS", "MAPPED_FIELDS", "ODDS_FORMAT_FIELD", "STARTING_PRICE_FIELD", "Condition", "Source",
+    "TableMapping", "WideSide", "converted_row", "load_mapping", "time_ms", "to_american",
 ]
 
 #: The per-row odds format field (a table column of that name decides its row's format).
@@ -340,7 +340,24 @@ class WideSide:
             raise ConfigError(f"{name}: {raw!r}: the side {side!r} has its line already; drop '@{line_text}'")
         if line is not None and side.startswith("h2h_"):
             raise ConfigError(f"{name}: {raw!r}: {side!r} has no line")
-        return WideSide(Source.parse(side, f"{name}: {raw!r}: SIDE", literal=True), price, line, at, raw)
+        return WideSide(Source.parse(side, f"{name}: {raw!r}: SIDE", literal=True), price, line, at, raw).checked(name)
+
+    def checked(self, name: str) -> WideSide:
+        """This item, after making sure a fixed side (no ``{COLUMN}`` in it) is a side once its
+        line is built in: a typo (``h2h_hmoe``) or a spread/total without ``@LINE`` would make
+        every row a ``bad side`` skip, so it is a ConfigError naming ``name`` and the item. A
+        side templated from cells can only be judged row by row (a bad one: a skip)."""
+        if not self.side.fixed:
+            return self
+        text = str(self.side.value({}))
+        sample = 1.5 if isinstance(self.line, str) else self.line  # a line column: any line will do
+        try:
+            parse_side(_side_with_line(text, sample, "side"))
+        except FeedError as exc:
+            needs_line = text in ("spread_home", "spread_away", "total_over", "total_under") and self.line is None
+            hint = " (a spread or total needs its line: SIDE=PRICE@LINE)" if needs_line else ""
+            raise ConfigError(f"{name}: {self.text!r}: {exc}{hint}") from None
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -794,7 +811,7 @@ def load_mapping(text: str, name: str = "--mapping") -> TableMapping:
                         None if at is None else Source.parse(at, f"{where}: at", time=True), str(item))
         if wide.line is not None and "@" in item["side"]:
             raise ConfigError(f"{where}: the side {item['side']!r} has its line already")
-        wides.append(wide)
+        wides.append(wide.checked(where))
     recode = doc.get("recode", {})
     if not isinstance(recode, dict):
         raise ConfigError(f"{name}: recode must be a table of \"TEXT\" = VALUE")
