@@ -84,3 +84,23 @@ def test_a_mapping_file_wide_table_with_a_bad_fixed_side_is_refused() -> None:
                                   "pts:LeBron James:over=h@l", "win:{s}=h", "{m}=h", "win:12=h"])
 def test_sides_that_can_be_sides_parse(item: str) -> None:
     assert TableMapping.parse(columns=(COLS,), wide=(item,)).wide[0].text == item
+
+
+# -- B15B-7: an odds_format cell is read stripped and in any case ----------------------------------
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_odds_format_cells_with_spaces_and_capitals(tmp_path: Path, mapped: bool) -> None:
+    cells = [" decimal", "PROB ", "American", " ", "decimals"]
+    if mapped:
+        body = "g,t,h,f\n" + "".join(f"1,{1000 + i},{p},{c}\n" for i, (p, c) in enumerate(
+            zip(["2.5", "0.5", "-110", "-120", "2.0"], cells, strict=True)))
+        quotes, skips = _read(_csv(tmp_path, body), columns=(COLS + ",odds_format=f",))
+    else:
+        body = "sport_key,event_id,bookmaker,side,price,last_update,odds_format\n" + "".join(
+            f"s,1,bk,h2h_home,{p},{1000 + i},{c}\n" for i, (p, c) in enumerate(
+                zip(["2.5", "0.5", "-110", "-120", "2.0"], cells, strict=True)))
+        skips = SkipLog()
+        quotes = [q for _, q in read_quote_table(_csv(tmp_path, body), skips)]
+    assert [q.price for q in quotes] == [150.0, 100.0, -110, -120]
+    assert [(s.where, s.reason) for s in skips.first] == [("t.csv:6", "bad field")]
+    assert "'decimals'" in skips.first[0].message

@@ -263,11 +263,14 @@ def to_american(value: Any, odds_format: str, label: str) -> int | float | None:
 
 
 def _row_format(row: Mapping[str, Any], default: str, label: str) -> str:
-    fmt = row.get(ODDS_FORMAT_FIELD)
+    """A row's own odds format (its ``odds_format`` cell, read as loosely as a price cell:
+    stripped, any case), or ``default`` when the cell is empty."""
+    raw = row.get(ODDS_FORMAT_FIELD)
+    fmt = raw.strip().lower() if isinstance(raw, str) else raw
     if fmt is None or fmt == "":
         return default
     if fmt not in _ODDS_FORMATS:
-        raise FeedError(f"{label}: {fmt!r} must be {', '.join(_ODDS_FORMATS)}", "bad field")
+        raise FeedError(f"{label}: {raw!r} must be {', '.join(_ODDS_FORMATS)}", "bad field")
     return str(fmt)
 
 
