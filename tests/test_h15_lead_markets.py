@@ -123,3 +123,24 @@ def test_decimal_to_american_has_no_float_noise(dec: float, american: float) -> 
 def test_decimal_to_american_within_a_billionth(dec: float) -> None:
     exact = (Fraction(dec) - 1) * 100 if dec >= 2 else -100 / (Fraction(dec) - 1)
     assert abs(Fraction(decimal_to_american(dec)) - exact) <= Fraction(1, 10**9)
+
+
+def test_a_runner_quote_has_no_vendor_row() -> None:
+    """The vendor's rows carry no multi-runner market: a runner quote is a skip (``unsupported
+    side``), so mock-upstream counts it instead of crashing (it raised KeyError)."""
+    from dropengine import Quote
+    from dropengine.formats.vendor import vendor_row
+
+    with pytest.raises(FeedError, match="multi-runner") as info:
+        vendor_row(Quote("horse_racing", "1.132153978", "betfair", "win:12115648", -200, 1_000))
+    assert info.value.reason == "unsupported side"
+
+
+def test_mock_upstream_skips_a_betfair_recording_whole() -> None:
+    from dropengine.mock.timeline import load_timeline
+    from tests.conftest import require_data
+
+    path = require_data("betfair_stream", "BASIC-1.132153978")
+    tl = load_timeline([path])
+    assert tl.formats[str(path)] == "betfair"
+    assert tl.releases == [] and tl.skips.counts.get("unsupported side", 0) > 1000

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
+from ..core.errors import FeedError
 from ..core.quote import Quote
 from ..core.sides import parse_side
 
@@ -120,9 +121,14 @@ def vendor_row(q: Quote) -> dict[str, Any]:
     row with its line and no price field (decoded with ``FrameDecoder(line_only=True)``; a
     total's line also observes the other side's line).
 
-    Raises :class:`~dropengine.core.errors.FeedError` when the side does not parse.
+    Raises :class:`~dropengine.core.errors.FeedError` when the side does not parse, or is a
+    runner of a multi-runner market (``win:12115648``), which the vendor's rows do not carry.
     """
     info = parse_side(q.side)
+    field = _BY_PREFIX.get(q.side.partition("@")[0]) if info.kind == "game" else None
+    if info.kind == "game" and field is None:
+        raise FeedError(f"side: {q.side!r} is a runner of a multi-runner market; the vendor's rows carry none",
+                        "unsupported side")
     row: dict[str, Any] = {"kind": info.kind, "event_id": q.event_id, "bookmaker": q.bookmaker}
     for name in META_FIELDS:
         value = getattr(q, name)
@@ -137,7 +143,7 @@ def vendor_row(q: Quote) -> dict[str, Any]:
         row["line"] = info.line
         row[_PROP_PRICE[info.outcome]] = q.price
         return row
-    field = _BY_PREFIX[q.side.partition("@")[0]]
+    assert field is not None
     if field.line is not None:
         row[field.line] = info.line
     if not q.line_only:  # SPEC 10: a line-only book's row has the line and no price field
