@@ -104,3 +104,10 @@ def test_odds_format_cells_with_spaces_and_capitals(tmp_path: Path, mapped: bool
     assert [q.price for q in quotes] == [150.0, 100.0, -110, -120]
     assert [(s.where, s.reason) for s in skips.first] == [("t.csv:6", "bad field")]
     assert "'decimals'" in skips.first[0].message
+
+
+# -- B15B-10: a mapping file with a UTF-8 BOM reads as without ------------------------------------
+
+def test_a_mapping_text_with_a_bom_reads_as_without() -> None:
+    text = 'wide = ["h2h_home=h"]\n[columns]\nevent_id = "g"\n'
+    assert load_mapping("\ufeff" + text) == load_mapping(text)

@@ -775,7 +775,7 @@ def load_mapping(text: str, name: str = "--mapping") -> TableMapping:
     VALUE) and ``where`` (a list of conditions). Names with commas or ``=`` are fine here.
     ConfigError naming the file part for anything else."""
     try:
-        doc = tomllib.loads(text)
+        doc = tomllib.loads(text.removeprefix("\ufeff"))  # a BOM: the file saved by Windows Notepad
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name}: not TOML: {exc}") from None
     unknown = sorted(set(doc) - {"columns", "wide", "recode", "where"})
