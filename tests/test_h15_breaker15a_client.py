@@ -196,3 +196,37 @@ def test_aclose_mid_stream_ends_the_iteration() -> None:
     finally:
         bg.stop()
     assert ended and connections == 1, (ended, connections)
+
+
+# ---- B15A-15: a resume by since repeats alerts of a burst larger than 256 at one timestamp ---------
+
+@pytest.mark.xfail(strict=True, reason="B15A-15: resume by since (a server without ids) drops repeats at the newest "
+                                       "timestamp by value, but remembers only the last 256 alerts handed on at it: "
+                                       "a burst of 300 drops stamped in one millisecond is handed on 344 times")
+def test_a_burst_at_one_timestamp_is_not_repeated_after_a_resume_by_since() -> None:
+    ts = 1_778_600_000_000
+    burst = b"".join(frame({"type": "odds_drop", "sport_key": "basketball_nba", "event_id": f"e{i}",
+                            "bookmaker": "pinnacle", "side": "h2h_home", "kind": "game", "market_key": "h2h",
+                            "prev": -110, "new": -130, "delta": -20, "direction": "toward_favorite",
+                            "last_update": ts, "timestamp": ts, "elapsed_ms": 0}) for i in range(300))
+
+    async def vendor(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        # no ids: the first connection sends the burst and ends; a resume (since=ts-1) gets it again, then quiet
+        writer.write(HEADERS + burst)
+        await writer.drain()
+        if n >= 2:
+            await asyncio.sleep(30)
+
+    async def main() -> tuple[int, int, list[bytes]]:
+        server, url, seen = await serving(vendor)
+        client = AsyncDropClient(url, api_key="k", sport="basketball_nba", policy=FAST, silence_s=5.0)
+        try:
+            await read_until(client, lambda: client.stats.alerts >= 600, timeout_s=2.0)
+        finally:
+            await client.aclose()
+            server.close()
+        return client.stats.alerts, client.stats.repeats, seen
+
+    alerts, repeats, heads = asyncio.run(main())
+    assert len(heads) >= 2 and f"since={ts - 1}".encode() in heads[1], heads[:2]  # resumed by since
+    assert alerts == 300, (alerts, repeats)
