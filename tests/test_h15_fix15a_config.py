@@ -120,3 +120,30 @@ def test_a_config_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
     path.write_bytes(b'host = "\xff"\n')
     result = CliRunner().invoke(main, ["serve", "--config", str(path)])
     assert result.exit_code == 2 and "not valid TOML: not UTF-8" in " ".join(result.output.split()), result.output
+
+
+def test_a_file_that_sets_bus_keeps_its_source_settings_unused_and_names_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """B15A-11: a deployment's file switched to the bus (source commented, bus set) is not refused
+    for its own source settings; they are named on stderr. The same settings as flags or from
+    the environment are refused, and a file that does not choose the mode is refused naming it."""
+    import dropengine.cli.serve as serve_module
+
+    reached: list[str] = []
+    monkeypatch.setattr(serve_module, "_serve_bus", lambda bus_url, *a: reached.append(bus_url))
+    path = tmp_path / "serve.toml"
+    path.write_text('bus = "nats://127.0.0.1:1"\nspeed = 60\nstate-every = 5.0\nsteam-books = 3\nport = 0\n')
+    result = CliRunner().invoke(main, ["serve", "--config", str(path)])
+    assert result.exit_code == 0 and reached == ["nats://127.0.0.1:1"], result.output
+    assert f"--config {path}: speed, state-every, steam-books: settings of a source, not used" in result.output
+    for extra, env in ((["--speed", "2"], {}), ([], {"DROPENGINE_SERVE_STATE_EVERY": "7"})):
+        result = CliRunner().invoke(main, ["serve", "--config", str(path), *extra], env=env)
+        out = " ".join(result.output.split())
+        assert result.exit_code == 2 and "and --bus: a frontend on the bus has no source" in out, out
+        assert ("--speed" if extra else "--state-every") in out.split(" and --bus")[0], out
+    source_only = tmp_path / "source.toml"
+    source_only.write_text("speed = 60\n")
+    result = CliRunner().invoke(main, ["serve", "--config", str(source_only), "--bus", "nats://127.0.0.1:1"])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 2 and "--speed and --bus" in out and f"(--speed: set by --config {source_only})" in out
+    assert len(reached) == 1

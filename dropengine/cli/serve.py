@@ -82,7 +82,12 @@ def _config_callback(ctx: click.Context, param: click.Parameter, value: Path | N
     if value is not None:
         assert isinstance(ctx.command, click.Command)
         ctx.default_map = {**(ctx.default_map or {}), **config_defaults(ctx, ctx.command, value)}
+        ctx.meta[_CONFIG_META] = value
     return value
+
+
+#: Where ``--config`` keeps the file it read (``ctx.meta``), for messages naming it.
+_CONFIG_META: Final = "dropengine.serve.config"
 
 
 def _file_name(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
@@ -216,13 +221,7 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
             raise click.UsageError("--sink and --bus: a frontend on the bus does not deliver to sinks (several "
                                    "frontends would each deliver every alert); give --sink to a serve --source "
                                    "or a watch process")
-        ctx = click.get_current_context()
-        given = [p for p in ctx.command.params if p.name in _SOURCE_ONLY
-                 and ctx.get_parameter_source(p.name) not in (None, click.core.ParameterSource.DEFAULT)]
-        if given:
-            flags = ", ".join(p.opts[0] for p in given)
-            raise click.UsageError(f"{flags} and --bus: a frontend on the bus has no source, engine or state "
-                                   f"(the detectors have them; the alert log is the state)")
+        _check_source_only(click.get_current_context())
         _serve_bus(bus_url, bus_prefix, host, port, keys_path, buffer_size, buffer_age, max_pending, send_timeout,
                    cors_origin, log_level)
         return
@@ -277,6 +276,32 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
         run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
     finally:
         server.finish()  # a no-op after the lifespan's; the final save when a 2nd Ctrl-C skipped it
+
+
+def _check_source_only(ctx: click.Context) -> None:
+    """With ``--bus``: a setting that means something only with a source (:data:`_SOURCE_ONLY`)
+    is refused when given, instead of silently doing nothing. Except in a ``--config`` file that
+    sets ``bus`` itself: such a file is a deployment's settings switched between the two modes
+    (deploy/serve.example.toml: comment ``source``, uncomment ``bus``), so its source settings are
+    named on stderr as not used, not refused. A file that does not choose the mode was written for
+    a source: its settings are refused with a ``--bus`` given elsewhere, naming the file."""
+    from_file = click.core.ParameterSource.DEFAULT_MAP
+    given = [p for p in ctx.command.params if p.name in _SOURCE_ONLY
+             and ctx.get_parameter_source(p.name) not in (None, click.core.ParameterSource.DEFAULT)]
+    config = ctx.meta.get(_CONFIG_META)
+    if "bus_url" in (ctx.default_map or {}):  # the file chose the bus: its source settings are kept for --source
+        unused = [p for p in given if ctx.get_parameter_source(p.name) == from_file]
+        given = [p for p in given if p not in unused]
+        if unused:
+            keys = ", ".join(_long_name(p).replace("_", "-") for p in unused)
+            print(f"dropengine serve: --config {config}: {keys}: settings of a source, not used by a frontend on "
+                  f"the bus", file=sys.stderr, flush=True)
+    if given:
+        flags = ", ".join(p.opts[0] for p in given)
+        in_file = [p.opts[0] for p in given if ctx.get_parameter_source(p.name) == from_file]
+        where = f" ({', '.join(in_file)}: set by --config {config})" if in_file else ""
+        raise click.UsageError(f"{flags} and --bus: a frontend on the bus has no source, engine or state "
+                               f"(the detectors have them; the alert log is the state){where}")
 
 
 def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path | None, buffer_size: int,
