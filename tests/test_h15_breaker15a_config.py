@@ -104,11 +104,8 @@ def test_nan_elsewhere_is_refused_before_serving() -> None:
         assert "Traceback" not in result.output, (flag, result.output)
 
 
-# ---- B15A-4: origins accepted that no browser will ever send ---------------------------------------
+# ---- B15A-4 (fixed in fbef0c9): origins accepted that no browser will ever send ----
 
-@pytest.mark.xfail(strict=True, reason="B15A-4: cors_origins accepts an origin no browser sends (upper case, "
-                                       "the scheme's default port, a port > 65535, a bad entry after '*'): "
-                                       "CORS then silently never matches")
 @pytest.mark.parametrize(("given", "browser_sends"), [
     ("https://Odds.Example.com", "https://odds.example.com"),
     ("https://odds.example.com:443", "https://odds.example.com"),
@@ -123,8 +120,6 @@ def test_an_accepted_origin_is_one_a_browser_can_send(given: str, browser_sends:
     assert browser_sends is not None and got == (browser_sends,), got
 
 
-@pytest.mark.xfail(strict=True, reason="B15A-4: cors_origins returns ('*',) at the first '*' without checking "
-                                       "the entries after it")
 def test_every_origin_is_checked_even_after_a_wildcard() -> None:
     with pytest.raises(ConfigError, match="cors_origin"):
         cors_origins(["*", "https://odds.example.com/"])
@@ -138,8 +133,6 @@ def server() -> Iterator[list[BackgroundServer]]:
         bg.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="B15A-4: --cors-origin https://Odds.Example.com is accepted but a browser's "
-                                       "Origin: https://odds.example.com gets no Access-Control-Allow-Origin")
 def test_an_upper_case_origin_either_is_refused_or_matches_the_browser(server: list[BackgroundServer]) -> None:
     srv = DropServer(ManualSource(), ServeConfig())
     try:
