@@ -209,14 +209,11 @@ def test_a_password_in_the_upstream_url_is_never_shown() -> None:
     assert "pr0xy-pa55word" not in health, health
 
 
-# ---- B15A-11: the example file switched to --bus as its comment says is refused -------------------
+# ---- B15A-11 (fixed in 258c805): the example switched to --bus as its comment says was refused ----
 
 EXAMPLE = ROOT / "deploy" / "serve.example.toml"
 
 
-@pytest.mark.xfail(strict=True, reason="B15A-11: deploy/serve.example.toml switched to the bus as its comment says "
-                                       "(source commented, bus set) is refused: the file's speed, max-gap, sports, "
-                                       "transport, state-*, evict-*, steam-* count as given with --bus")
 def test_the_example_switched_to_the_bus_is_not_refused_for_its_own_settings(tmp_path: Path) -> None:
     text = EXAMPLE.read_text()
     assert '\nsource = "' in text and '\n# bus = "' in text  # (the example as it is shipped)
