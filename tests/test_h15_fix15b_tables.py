@@ -111,3 +111,31 @@ def test_odds_format_cells_with_spaces_and_capitals(tmp_path: Path, mapped: bool
 def test_a_mapping_text_with_a_bom_reads_as_without() -> None:
     text = 'wide = ["h2h_home=h"]\n[columns]\nevent_id = "g"\n'
     assert load_mapping("\ufeff" + text) == load_mapping(text)
+
+
+# -- B15B-9: skip reasons and messages say what is wrong ---------------------------------------------
+
+@pytest.mark.parametrize(("odds", "cell", "reason", "said"), [
+    ("decimal", "EVEN", "invalid price", "is not a number"),  # as every quote reader (README: `invalid price`)
+    ("prob", "abc", "invalid price", "is not a number"),
+    ("decimal", "1.0", "bad price", "above 1"),
+    ("decimal", "1500.5", "bad price", "maps outside SPEC 1's valid American prices"),
+    ("decimal", "1e308", "bad price", "maps outside"),
+    ("decimal", "1.0005", "bad price", "maps outside"),
+    ("prob", "1e-9", "bad price", "maps outside"),
+    ("prob", "1", "bad price", "strictly between 0 and 1"),
+])
+def test_price_skips_say_why(tmp_path: Path, odds: OddsFormat, cell: str, reason: str, said: str) -> None:
+    good = "2.5" if odds == "decimal" else "0.4"
+    quotes, skips = _read(_csv(tmp_path, f"g,t,h\n1,1000,{cell}\n1,2000,{good}\n"), odds=odds)
+    assert [(s.where, s.reason) for s in skips.first] == [("t.csv:2", reason)]
+    assert said in skips.first[0].message and "column h" in skips.first[0].message
+    assert [q.price for q in quotes] == [150.0]
+
+
+@pytest.mark.parametrize("cell", ["nan", "soon", "-3x"])
+def test_a_where_cell_that_cannot_be_compared_is_a_bad_cell_naming_it(tmp_path: Path, cell: str) -> None:
+    quotes, skips = _read(_csv(tmp_path, f"g,t,h,x\n1,1000,-110,{cell}\n1,2000,-120,3\n"), where=("x<5",))
+    assert [q.price for q in quotes] == [-120]
+    assert [(s.where, s.reason) for s in skips.first] == [("t.csv:2", "bad cell")]
+    assert "x (--where x<5)" in skips.first[0].message and repr(cell) in skips.first[0].message

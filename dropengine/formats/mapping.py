@@ -245,10 +245,12 @@ def to_american(value: Any, odds_format: str, label: str) -> int | float | None:
 
     ``american`` is read as the quote tables read prices (the engine judges validity);
     ``decimal`` and ``prob`` go through :func:`core.odds.decimal_to_american` /
-    :func:`core.odds.prob_to_american`. FeedError (``bad price``) naming ``label`` and the
-    value for a decimal <= 1, a probability outside (0, 1), or a cell that is no number."""
+    :func:`core.odds.prob_to_american`. FeedError naming ``label`` and the value: ``bad
+    price`` for a decimal <= 1, a probability outside (0, 1), or one that maps outside SPEC 1's
+    American range; ``invalid price`` (as every quote reader says) for a cell that is no number."""
     if isinstance(value, Decimal):
         value = int(value) if value == value.to_integral_value() else float(value)
+    # text that is no number is an `invalid price` in every odds format, as in every quote reader
     number = coerce_price(None if value == "" else value, label)
     if number is None or odds_format == "american":
         return number
@@ -257,9 +259,18 @@ def to_american(value: Any, odds_format: str, label: str) -> int | float | None:
             return decimal_to_american(number)
         return prob_to_american(number)
     except ConfigError:
-        what = ("decimal odds must be a finite number above 1" if odds_format == "decimal"
-                else "a probability must be strictly between 0 and 1")
+        if odds_format == "decimal":
+            inside = math.isfinite(number) and number > 1
+            what = (_OUT_OF_RANGE + " (decimal odds 1.001 to 1001)" if inside
+                    else "decimal odds must be a finite number above 1")
+        else:
+            inside = 0 < number < 1
+            what = (_OUT_OF_RANGE + " (probabilities 1/1001 to 1/1.001)" if inside
+                    else "a probability must be strictly between 0 and 1")
         raise FeedError(f"{label}: {value!r}: {what}", "bad price") from None
+
+
+_OUT_OF_RANGE: Final = "maps outside SPEC 1's valid American prices (100 <= |A| <= 100000)"
 
 
 def _row_format(row: Mapping[str, Any], default: str, label: str) -> str:
@@ -399,8 +410,11 @@ class Condition:
         (a, ca), (b, cb) = cell(self.left), cell(self.right)
         na, nb = _number(a), _number(b)
         if na is None or nb is None:
-            ta = time_ms(a, f"{ca or a} (--where {self.text})")
-            tb = time_ms(b, f"{cb or b} (--where {self.text})")
+            try:
+                ta = time_ms(a, f"{ca or a} (--where {self.text})")
+                tb = time_ms(b, f"{cb or b} (--where {self.text})")
+            except FeedError as exc:  # no number and no time: the cell cannot be compared
+                raise FeedError(str(exc), "bad cell") from None
             if ta is None or tb is None:
                 empty = ca if ta is None else cb
                 raise FeedError(f"{empty} (--where {self.text}): empty cell", "bad cell")
