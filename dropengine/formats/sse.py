@@ -89,10 +89,14 @@ class SSEEvent:
 class SSEParser:
     """Incremental parser: ``feed(chunk) -> [SSEEvent]``; ``close() -> bool`` (partial dropped)."""
 
-    __slots__ = ("_bom", "_buf", "_cr", "_data", "_event", "_id", "_line", "_pending", "_retry", "_start")
+    __slots__ = ("_bom", "_buf", "_cr", "_data", "_event", "_id", "_line", "_pending", "_retry", "_size", "_start")
 
     def __init__(self) -> None:
-        self._buf = ""
+        #: The text of the unfinished line, in the pieces it came in: joined once, when the
+        #: chunk that ends the line arrives (joining on every chunk made a long line cut into
+        #: small chunks cost O(n^2), e.g. a vendor's multi-MB initial_state frame).
+        self._buf: list[str] = []
+        self._size = 0  # characters in _buf
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
@@ -102,6 +106,12 @@ class SSEParser:
         self._pending = False  # any field seen since the last dispatch
         self._cr = False  # last chunk ended in '\r' (a '\n' may follow in the next chunk)
         self._bom = True  # nothing fed yet: a leading BOM is still to be stripped
+
+    @property
+    def unfinished(self) -> int:
+        """Characters of the line not ended yet: a reader caps it to refuse a line (an event)
+        that never ends without holding it whole first."""
+        return self._size
 
     @property
     def last_event_id(self) -> str | None:
@@ -117,10 +127,18 @@ class SSEParser:
                 chunk = chunk[1:]
         if self._cr and chunk.startswith("\n"):
             chunk = chunk[1:]
+        if "\n" not in chunk and "\r" not in chunk:  # the line goes on: keep the piece
+            self._cr = False
+            if chunk:
+                self._buf.append(chunk)
+                self._size += len(chunk)
+            return []
         self._cr = chunk.endswith("\r")
-        text = self._buf + chunk
+        text = "".join(self._buf) + chunk if self._buf else chunk
         lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-        self._buf = lines.pop()
+        rest = lines.pop()
+        self._buf = [rest] if rest else []
+        self._size = len(rest)
         out: list[SSEEvent] = []
         for line in lines:
             self._line += 1
@@ -132,7 +150,8 @@ class SSEParser:
     def close(self) -> bool:
         """End of input. Returns True when a partial (undispatched) event was discarded."""
         partial = self._pending or bool(self._buf)
-        self._buf = ""
+        self._buf = []
+        self._size = 0
         self._reset()
         return partial
 
