@@ -230,3 +230,31 @@ def test_a_burst_at_one_timestamp_is_not_repeated_after_a_resume_by_since() -> N
     alerts, repeats, heads = asyncio.run(main())
     assert len(heads) >= 2 and f"since={ts - 1}".encode() in heads[1], heads[:2]  # resumed by since
     assert alerts == 300, (alerts, repeats)
+
+
+# ---- B15A-16: an event id with surrounding blanks wedges the client --------------------------------
+
+@pytest.mark.xfail(strict=True, reason="B15A-16: an SSE id with a trailing blank ('id: e1-1 ') is taken as the "
+                                       "cursor (is_cursor allows it), but httpx refuses it as a header value: every "
+                                       "reconnect fails locally (LocalProtocolError, 'network'), retried for ever")
+def test_an_id_with_a_trailing_blank_does_not_stop_reconnects() -> None:
+    drop = {"type": "odds_drop", "sport_key": "basketball_nba", "event_id": "e1", "bookmaker": "pinnacle",
+            "side": "h2h_home", "kind": "game", "market_key": "h2h", "prev": -110, "new": -130, "delta": -20,
+            "direction": "toward_favorite", "last_update": 2_000, "timestamp": 2_001, "elapsed_ms": 0}
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        writer.write(HEADERS + connected() + b"id: e1-1 \n" + frame(drop))  # then the stream ends
+        await writer.drain()
+
+    async def main() -> tuple[int, list[str]]:
+        server, url, seen = await serving(answer)
+        client = AsyncDropClient(url, api_key="k", policy=FAST, silence_s=1.0)
+        try:
+            await read_until(client, lambda: len(seen) >= 2, timeout_s=1.5)
+        finally:
+            await client.aclose()
+            server.close()
+        return len(seen), [o.describe() for o, _ in client.history][-2:]
+
+    connections, outcomes = asyncio.run(main())
+    assert connections >= 2, outcomes  # the reconnect reached the server (with a usable cursor, or none)
