@@ -37,3 +37,47 @@ def test_first_example_prints_what_the_readme_shows() -> None:
     assert got == expected
     # and it is the alert as JSON text, not a bytes repr
     assert msgspec.json.decode(got)["delta"] == -10
+
+
+class _Enough(Exception):
+    """Raised from the example's print once it has printed enough alerts."""
+
+
+def test_client_example_reads_alerts_from_a_real_server() -> None:
+    """The README's client snippet, as written (its URL and key swapped for a local server's),
+    prints alerts of a real ``serve`` replaying the demo recording (issue 15: "README shows both")."""
+    import asyncio
+    import textwrap
+
+    from dropengine.core.keys import KeyTable
+    from dropengine.server.app import DropServer, ServeConfig
+    from dropengine.server.asgi import BackgroundServer
+    from dropengine.server.sources import ReplaySource
+
+    code = _section_code("## Python client and `dropengine.watch`")
+    demo = README.parent / "fixtures" / "demo_nba_frames.ndjson"
+    keys = KeyTable.parse("readme-key-0001 business 10\n")
+    server = DropServer(ReplaySource([demo], speed=1000.0), ServeConfig(keys=keys))  # its alerts 3-5.4 s in
+    printed: list[str] = []
+
+    def collect(*args: object) -> None:
+        printed.append(" ".join(map(str, args)))
+        if len(printed) >= 3:
+            raise _Enough
+
+    with BackgroundServer(server.app, secrets=keys.keys(), log_level="warning") as url:
+        source = code.replace('"http://127.0.0.1:8000"', repr(url))
+        assert source != code, "the example's URL changed: update this test"
+        body = "async def example():\n" + textwrap.indent(source, "    ")
+        scope: dict[str, object] = {"KEY": "readme-key-0001", "print": collect}
+        exec(compile(body, str(README), "exec"), scope)
+
+        async def run() -> None:
+            async with asyncio.timeout(30):
+                await scope["example"]()  # type: ignore[operator]
+
+        with contextlib.suppress(_Enough):
+            asyncio.run(run())
+    assert len(printed) >= 3
+    book, side, prev, arrow, new = printed[0].split()
+    assert arrow == "->" and side.startswith(("h2h_", "spread_", "total_")) and prev != new
