@@ -80,4 +80,5 @@ def test_client_example_reads_alerts_from_a_real_server() -> None:
             asyncio.run(run())
     assert len(printed) >= 3
     book, side, prev, arrow, new = printed[0].split()
+    assert book in ("pinnacle", "draftkings")
     assert arrow == "->" and side.startswith(("h2h_", "spread_", "total_")) and prev != new
