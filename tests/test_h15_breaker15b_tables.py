@@ -2,7 +2,8 @@
 
 Each ``xfail(strict=True)`` is a defect found by helper breaker15b (ids B15B-n, written up in
 /tmp/notes/breaker15b.md): it fails today and passes once fixed. The plain tests pin what
-held under the same attacks (so a fix cannot break them).
+held under the same attacks (so a fix cannot break them), and the defects fixed since
+(B15B-1, -2, -4, -7, -9, -10: formats.mapping) as regression tests.
 """
 
 from __future__ import annotations
@@ -122,8 +123,6 @@ def test_replay_stream_and_batch_agree_on_a_messy_mapped_table(tmp_path: Path) -
 # -- defects ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-1: a huge commence_time cell raises OverflowError out of the reader "
-                                       "(mapping._iso) instead of a skip; every other row is lost")
 def test_huge_commence_time_is_a_skip_not_a_crash(tmp_path: Path) -> None:
     path = _csv(tmp_path, "g,t,c,h\n1,1000,1700000000000000000,-110\n2,2000,1700000000,-110\n")
     quotes, skips = _read(path, columns=(COLS + ",commence_time=c",), wide=("h2h_home=h",))
@@ -131,7 +130,6 @@ def test_huge_commence_time_is_a_skip_not_a_crash(tmp_path: Path) -> None:
     assert [(s.where, s.reason) for s in skips.first] == [("t.csv:2", "bad time")]
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-1: a commence_time offset past year 9999 raises OverflowError (crash)")
 def test_commence_time_offset_past_year_9999_is_a_skip(tmp_path: Path) -> None:
     path = _csv(tmp_path, "g,t,c,h\n1,1000,9999-12-31T12:00:00,-110\n2,2000,2020-01-01,-110\n")
     quotes, skips = _read(path, columns=(COLS + ",commence_time=c+1d",), wide=("h2h_home=h",))
@@ -139,8 +137,6 @@ def test_commence_time_offset_past_year_9999_is_a_skip(tmp_path: Path) -> None:
     assert _reasons(skips) == ["bad time"]
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-1: replay of a table with one huge commence_time cell ends in a "
-                                       "traceback (exit 1) instead of a skip")
 def test_cli_replay_survives_a_huge_commence_time(tmp_path: Path) -> None:
     path = _csv(tmp_path, "g,t,c,h\n1,1000,1700000000000000000,-110\n2,2000,1700000000,-110\n")
     res = CliRunner().invoke(main, ["replay", str(path), "--columns", COLS + ",commence_time=c",
@@ -150,14 +146,11 @@ def test_cli_replay_survives_a_huge_commence_time(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("item", ["h2h_hmoe=h", "spread_home=h", "total_ovr@2.5=h"])
-@pytest.mark.xfail(strict=True, reason="B15B-2: a --wide side that can never be a side (typo, spread without @LINE) "
-                                       "is accepted; every row then becomes a 'bad side' skip")
 def test_wide_side_typo_is_refused_when_parsed(item: str) -> None:
     with pytest.raises(ConfigError, match="--wide"):
         TableMapping.parse(columns=(COLS,), wide=(item,))
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-2: `replay --wide h2h_hmoe=h` is no usage error (every row skipped)")
 def test_cli_wide_typo_is_a_usage_error(tmp_path: Path) -> None:
     path = _csv(tmp_path, "g,t,h\n1,1000,-110\n")
     res = CliRunner().invoke(main, ["replay", str(path), "--columns", COLS, "--wide", "h2h_hmoe=h"])
@@ -180,8 +173,6 @@ def test_csv_and_parquet_of_one_table_give_the_same_keys(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("cell", ["1700000000000000000", "1700000000000000"])  # ns, us of 2023-11-14
-@pytest.mark.xfail(strict=True, reason="B15B-4: unix ns/us integers are read as ms: quotes stamped tens of thousands "
-                                       "of years ahead, no skip")
 def test_nanosecond_or_microsecond_times_are_not_read_as_milliseconds(tmp_path: Path, cell: str) -> None:
     quotes, skips = _read(_csv(tmp_path, f"g,t,h\n1,{cell},-110\n"), wide=("h2h_home=h",))
     assert all(q.last_update <= YEAR_9999_END_MS for q in quotes)
@@ -189,36 +180,29 @@ def test_nanosecond_or_microsecond_times_are_not_read_as_milliseconds(tmp_path: 
 
 
 @pytest.mark.parametrize("cell", [" decimal", "Decimal", "DECIMAL "])
-@pytest.mark.xfail(strict=True, reason="B15B-7: an odds_format cell with spaces or capitals is refused "
-                                       "(price cells are read stripped)")
 def test_odds_format_cell_is_read_as_loosely_as_a_price_cell(tmp_path: Path, cell: str) -> None:
     quotes, skips = _read(_csv(tmp_path, f"g,t,h,f\n1,1000,2.5,{cell}\n"),
                           columns=(COLS + ",odds_format=f",), wide=("h2h_home=h",))
     assert [q.price for q in quotes] == [150.0] and not skips
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-9: decimal text that is no number is reason 'invalid price', not the "
-                                       "documented 'bad price' (tables-flags.md)")
-def test_decimal_text_that_is_no_number_is_a_bad_price(tmp_path: Path) -> None:
-    _, skips = _read(_csv(tmp_path, "g,t,h\n1,1000,EVEN\n"), odds="decimal", wide=("h2h_home=h",))
-    assert _reasons(skips) == ["bad price"]
+def test_decimal_text_that_is_no_number_is_an_invalid_price(tmp_path: Path) -> None:
+    """B15B-9, decided (d9349a7): text that is no number is 'invalid price' in every odds format
+    (as every quote reader says it); a number a format refuses is 'bad price'."""
+    _, skips = _read(_csv(tmp_path, "g,t,h\n1,1000,EVEN\n1,1001,0.5\n"), odds="decimal", wide=("h2h_home=h",))
+    assert _reasons(skips) == ["invalid price", "bad price"]
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-9: a --where cell that cannot be compared is reason 'bad time', not "
-                                       "the documented 'bad cell'")
 def test_where_cell_that_cannot_be_compared_is_a_bad_cell(tmp_path: Path) -> None:
     _, skips = _read(_csv(tmp_path, "g,t,h,x\n1,1000,-110,nan\n"), wide=("h2h_home=h",), where=("x<5",))
     assert _reasons(skips) == ["bad cell"]
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-9: a finite decimal above 1 out of SPEC 1's range is reported as "
-                                       "'must be a finite number above 1'")
 def test_out_of_range_decimal_message_says_out_of_range(tmp_path: Path) -> None:
     _, skips = _read(_csv(tmp_path, "g,t,h\n1,1000,1500.5\n"), odds="decimal", wide=("h2h_home=h",))
     assert skips.first and "above 1" not in skips.first[0].message
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-10: a --mapping file saved with a UTF-8 BOM is 'not TOML'")
 def test_mapping_file_with_a_bom(tmp_path: Path) -> None:
     table = _csv(tmp_path, "g,t,h\n1,1000,-110\n1,2000,-130\n")
     toml = tmp_path / "m.toml"
