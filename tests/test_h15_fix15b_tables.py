@@ -139,3 +139,22 @@ def test_a_where_cell_that_cannot_be_compared_is_a_bad_cell_naming_it(tmp_path: 
     assert [q.price for q in quotes] == [-120]
     assert [(s.where, s.reason) for s in skips.first] == [("t.csv:2", "bad cell")]
     assert "x (--where x<5)" in skips.first[0].message and repr(cell) in skips.first[0].message
+
+
+# -- B15B-12: a bad row-level last_update costs only the --wide items that use it --------------------
+
+def test_a_bad_row_time_costs_only_the_items_without_their_own_time(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "g,t,t1,h,a\n1,xx,1000,-110,120\n2,2000,3000,-130,140\n")
+    quotes, skips = _read(path, wide=("h2h_home=h/t1", "h2h_away=a"))
+    assert [(q.event_id, q.side, q.last_update) for q in quotes] == [
+        ("1", "h2h_home", 1_000_000), ("2", "h2h_home", 3_000_000), ("2", "h2h_away", 2_000_000)]
+    assert [(s.where, s.reason) for s in skips.first] == [("t.csv:2", "bad time")]
+    assert "last_update (column t)" in skips.first[0].message
+
+
+def test_a_bad_row_time_unused_by_every_item_costs_nothing_and_a_used_one_costs_the_row(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "g,t,t1,h,a\n1,xx,1000,-110,120\n")
+    quotes, skips = _read(path, wide=("h2h_home=h/t1", "h2h_away=a/t1"))
+    assert len(quotes) == 2 and not skips
+    quotes, skips = _read(path, wide=("h2h_home=h", "h2h_away=a"))
+    assert not quotes and [(s.where, s.reason) for s in skips.first] == [("t.csv:2", "bad time")]

@@ -610,7 +610,7 @@ class TableMapping:
             for cond in self.where:
                 if not cond.holds(row):
                     return [], []
-            base, fmt = self._base(row, default_format, errors)
+            base, fmt, time_error = self._base(row, default_format, errors)
         except FeedError as exc:
             return [], [exc]
         if not self.wide:
@@ -622,18 +622,24 @@ class TableMapping:
                 return [], errors
         out: list[dict[str, Any]] = []
         for w in self.wide:
+            if time_error is not None and w.at is None:
+                continue  # the row's last_update is bad: reported once, below, if an item needed it
             try:
                 out.append(self._wide(row, base, fmt, w))
             except FeedError as exc:
                 errors.append(exc)
             except _NoQuote:
                 continue
+        if time_error is not None and any(w.at is None for w in self.wide):
+            errors.append(time_error)
         return out, errors
 
     def _base(self, row: Mapping[str, Any], default_format: str,
-              errors: list[FeedError]) -> tuple[dict[str, Any], str]:
+              errors: list[FeedError]) -> tuple[dict[str, Any], str, FeedError | None]:
         """The row-wide fields: ids, teams, labels, times, odds format, starting price (a bad
-        starting price goes to ``errors`` and is left out: the row's quotes go on)."""
+        starting price goes to ``errors`` and is left out: the row's quotes go on), and the
+        error of a bad row-level ``last_update`` when ``--wide`` items have their own
+        ``/TIME``: it costs only the items that use it (all of them: it is raised)."""
         fmt_raw, fmt_label, _ = self._source(ODDS_FORMAT_FIELD, row)
         fmt = _row_format({ODDS_FORMAT_FIELD: fmt_raw}, default_format, fmt_label)
         base: dict[str, Any] = {}
@@ -646,7 +652,13 @@ class TableMapping:
                     raise FeedError(f"{label}: missing", "missing field")
                 continue
             base[name] = raw if src is None else _text_of(raw) if not isinstance(raw, str) else raw
-        lu = self._time("last_update", row)
+        time_error: FeedError | None = None
+        try:
+            lu = self._time("last_update", row)
+        except FeedError as exc:
+            if not any(w.at is not None for w in self.wide):
+                raise  # every quote of the row needs it
+            lu, time_error = None, exc
         if lu is not None:
             base["last_update"] = lu
         ct = self._time("commence_time", row)
@@ -660,7 +672,7 @@ class TableMapping:
             except FeedError as exc:
                 errors.append(exc)
                 base[STARTING_PRICE_FIELD] = None
-        return base, fmt
+        return base, fmt, time_error
 
     def _price(self, raw: Any, fmt: str, label: str) -> int | float | None:
         value = self._recoded(raw)
