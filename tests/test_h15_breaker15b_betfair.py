@@ -229,3 +229,13 @@ def test_back_prices_on_a_file_without_ladders_say_so() -> None:
     res = _cli("replay", str(require_data("betfair_stream", "BASIC-1.132153978")), "--betfair-price", "back")
     assert res.exit_code == 0
     assert "ladder" in res.stderr or "ltp" in res.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-20: a recording with price changes but no marketDefinition (cut after the "
+                                       "first image) gives no quote and no skip: 'the input holds no odds rows'")
+def test_price_changes_without_any_definition_are_reported(tmp_path: Path) -> None:
+    msgs = [_mcm(T0 + i, rc=[{"id": 1, "ltp": 2.0 + i / 10}]) for i in range(5)]
+    path = _write(tmp_path / "nodef.json", msgs)
+    skips = SkipLog()
+    assert [q for _, q in read_recording(path, "betfair", skips)] == []
+    assert skips.total >= 1 and MID in str(skips.first[0])
