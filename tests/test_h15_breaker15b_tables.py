@@ -357,3 +357,16 @@ def test_semicolon_table_with_decimal_commas(tmp_path: Path) -> None:
     quotes, skips = _read(_csv(tmp_path, "g;t;h\n1;1000;1,91\n1;2000;1,5\n"), odds="decimal", wide=("h2h_home=h",))
     assert not skips
     assert [round(q.price or 0, 2) for q in quotes] == [-109.89, -200.0]
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-21: a runner row whose price cells make no quote (absent/empty) loses its "
+                                       "starting price: the devig then misses a running runner (p_fair inflated)")
+def test_starting_price_of_a_runner_without_quotes_is_kept(tmp_path: Path) -> None:
+    from dropengine.io.tables import table_starting_prices
+
+    path = _csv(tmp_path, "M,S,T,VWAP,BSP\n1.1,11,1000,2.5,3.2\n1.1,22,1000,2.0,1.9\n1.1,33,1000,,10.0\n")
+    mapping = TableMapping.parse(columns=("sport_key==horse_racing,bookmaker==betfair,event_id=M,last_update=T,"
+                                          "starting_price=BSP",), wide=("win:{S}=VWAP",), recode=("=absent",))
+    table = table_starting_prices(path, InputOptions(odds_format="decimal", mapping=mapping))
+    assert table is not None
+    assert sorted(table.get_column("side").to_list()) == ["win:11", "win:22", "win:33"]
