@@ -158,3 +158,37 @@ def test_a_bad_row_time_unused_by_every_item_costs_nothing_and_a_used_one_costs_
     assert len(quotes) == 2 and not skips
     quotes, skips = _read(path, wide=("h2h_home=h", "h2h_away=a"))
     assert not quotes and [(s.where, s.reason) for s in skips.first] == [("t.csv:2", "bad time")]
+
+
+# -- B15B-3: one table as CSV or Parquet gives the same keys ---------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(market=st.one_of(st.integers(1, 10**12).map(float),
+                        st.floats(1, 1e6, allow_nan=False).map(lambda x: round(x, 3))),
+       selection=st.integers(1, 10**9).map(float))
+def test_float_key_columns_give_the_same_keys_from_csv_and_parquet(tmp_path_factory: pytest.TempPathFactory,
+                                                                   market: float, selection: float) -> None:
+    import polars as pl
+
+    tmp = tmp_path_factory.mktemp("keys")
+    frame = pl.DataFrame({"m": [market], "s": [selection], "t": [1000], "h": [2.0]})
+    frame.write_csv(tmp / "k.csv")
+    frame.write_parquet(tmp / "k.parquet")
+    cols = ("sport_key==horse_racing,bookmaker==betfair,event_id=m,last_update=t",)
+    got = [[(q.event_id, q.side) for q in _read(tmp / name, odds="decimal", columns=cols, wide=("win:{s}=h",))[0]]
+           for name in ("k.csv", "k.parquet")]
+    assert got[0] == got[1]
+    assert got[1] == [(str(int(market)) if market.is_integer() else repr(market), f"win:{int(selection)}")]
+
+
+@pytest.mark.parametrize(("cell", "key"), [("12.0", "12"), ("-3.00", "-3"), ("007.0", "007"),
+                                           ("1.132153978", "1.132153978"), ("1e5", "1e5"), ("12.", "12."),
+                                           ("x12.0", "x12.0")])
+def test_only_an_integral_number_with_a_zero_fraction_loses_it(tmp_path: Path, cell: str, key: str) -> None:
+    quotes, _ = _read(_csv(tmp_path, f'g,t,h\n"{cell}",1000,-110\n'))
+    assert [q.event_id for q in quotes] == [key]
+
+
+def test_a_fixed_value_is_kept_as_given(tmp_path: Path) -> None:
+    quotes, _ = _read(_csv(tmp_path, "g,t,h\n1,1000,-110\n"), columns=(COLS.replace("bk", "12.0"),))
+    assert [q.bookmaker for q in quotes] == ["12.0"]

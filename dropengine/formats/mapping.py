@@ -105,12 +105,22 @@ class _Alt:
 
 
 def _text_of(cell: Any) -> str:
-    """A cell as template text: an integral float as an int (``240173947.0`` -> ``240173947``)."""
+    """A cell as key text (ids, template parts, sides): an integral float as an int
+    (``240173947.0`` -> ``240173947``), and so the same cell written as text (a float column
+    in a CSV: ``240173947.0``, ``12.00``), so that one table as CSV or Parquet gives the same
+    keys. Other text is kept as it is (``1.132153978``, ``007``, ``1e5``)."""
     if type(cell) is float and cell.is_integer():
         return str(int(cell))
     if isinstance(cell, Decimal) and cell == cell.to_integral_value():
         return str(int(cell))
+    if type(cell) is str:
+        m = _INTEGRAL_TEXT.fullmatch(cell)
+        return m.group(1) if m is not None else cell
     return str(cell)
+
+
+#: text of an integral number with a zero fraction, as a float column is written (``12.0``)
+_INTEGRAL_TEXT: Final = re.compile(r"([+-]?[0-9]+)\.0+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -651,7 +661,7 @@ class TableMapping:
                 if name in _REQUIRED_TEXT:
                     raise FeedError(f"{label}: missing", "missing field")
                 continue
-            base[name] = raw if src is None else _text_of(raw) if not isinstance(raw, str) else raw
+            base[name] = raw if src is None or src.fixed else _text_of(raw)
         time_error: FeedError | None = None
         try:
             lu = self._time("last_update", row)
@@ -734,7 +744,7 @@ class TableMapping:
         side = w.side.value(row)
         if side is None or side == "":
             raise FeedError(f"{w.side.label('side')}: missing", "missing field")
-        out["side"] = _side_with_line(str(side), line, w.side.label("side"))
+        out["side"] = _side_with_line(_text_of(side), line, w.side.label("side"))
         if line is not None:
             out["line"] = line
         if w.at is not None:
