@@ -1,6 +1,6 @@
 """Breaking the SSE parser every client reads with (``dropengine.client``, ``live.sse_client``)
 with a large event cut into small chunks (helper breaker15a, issue 15 "Clients": huge frames).
-Findings: /tmp/notes/breaker15a.md (B15A-12, with the measured times).
+Findings: /tmp/notes/breaker15a.md (B15A-12, with the measured times; fixed in 1dca347).
 
 No timing assertion: the invariant is counted. Every chunk fed is joined to the pending text
 with ``+``; a ``str`` subclass's reflected ``__radd__`` sees each such join and how much pending
@@ -11,8 +11,6 @@ feeding ``n`` characters may copy pending text a bounded number of times over ``
 from __future__ import annotations
 
 import json
-
-import pytest
 
 from dropengine.formats.sse import SSEParser
 
@@ -27,10 +25,6 @@ class Counted(str):
         return str.__add__(other, self)
 
 
-@pytest.mark.xfail(strict=True, reason="B15A-12: SSEParser.feed re-joins and re-splits the whole pending text on "
-                                       "every chunk (self._buf + chunk, replace, split): an event of n characters "
-                                       "in small chunks costs O(n^2) (8.3 MB in 16 KB chunks: 5.6 s vs 0.025 s "
-                                       "whole), blocking the event loop")
 def test_a_large_event_in_small_chunks_is_parsed_in_linear_work() -> None:
     event = "data: " + json.dumps({"type": "initial_state", "data": ["x" * 100] * 2_000}) + "\n\n"  # ~200 KB
     parser = SSEParser()
