@@ -239,3 +239,36 @@ def test_price_changes_without_any_definition_are_reported(tmp_path: Path) -> No
     skips = SkipLog()
     assert [q for _, q in read_recording(path, "betfair", skips)] == []
     assert skips.total >= 1 and MID in str(skips.first[0])
+
+
+def test_full_image_resets_prices_and_a_re_added_runner_waits_for_a_price() -> None:
+    """``img: true`` replaces the market's prices (a runner it carries no price for is withdrawn);
+    a runner removed then re-added is quoted again only when a price arrives for it."""
+    msgs = [_mcm(T0, marketDefinition=_definition(), rc=[{"id": 1, "ltp": 2.0}, {"id": 2, "ltp": 3.0}]),
+            _mcm(T0 + 1, img=True, marketDefinition=_definition(), rc=[{"id": 1, "ltp": 2.0}]),
+            _mcm(T0 + 2, rc=[{"id": 2, "ltp": 3.5}]),
+            _mcm(T0 + 3, marketDefinition=_definition(runners={1: "ACTIVE", 2: "REMOVED"})),
+            _mcm(T0 + 4, marketDefinition=_definition()),
+            _mcm(T0 + 5, rc=[{"id": 2, "ltp": 4.0}])]
+    quotes, skips, _ = _feed(msgs)
+    assert not skips
+    assert [(q.side, q.price, q.last_update - T0) for q in quotes] == [
+        ("win:1", 100.0, 0), ("win:2", 200.0, 0), ("win:2", None, 1), ("win:2", 250.0, 2), ("win:2", None, 3),
+        ("win:2", 300.0, 5)]
+
+
+def test_a_betfair_file_with_vendor_lines_mixed_in(tmp_path: Path) -> None:
+    """Lines of other formats inside a Betfair recording are 'wrong format' skips at their line;
+    the recording's quotes are those of the file without them."""
+    basic = require_data("betfair_stream", "BASIC-1.132153978").read_bytes().splitlines(keepends=True)
+    alert = b'{"type":"odds_drop","sport_key":"nba","event_id":"x","bookmaker":"b","side":"h2h_home"}\n'
+    row = b'{"sport_key":"nba","event_id":"e","bookmaker":"b","side":"h2h_home","price":-110,"last_update":1}\n'
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(b"".join([*basic[:50], alert, row, *basic[50:]]))
+    assert detect_format(path) == "betfair"
+    skips = SkipLog()
+    quotes = [q for _, q in read_recording(path, "auto", skips)]
+    assert quotes == [q for _, q in read_recording(require_data("betfair_stream", "BASIC-1.132153978"), "auto",
+                                                    SkipLog())]
+    assert [(s.where, s.reason) for s in skips.first] == [("mixed.ndjson:51", "wrong format"),
+                                                           ("mixed.ndjson:52", "wrong format")]
