@@ -3,7 +3,7 @@
 Each ``xfail(strict=True)`` is a defect found by helper breaker15b (ids B15B-n, written up in
 /tmp/notes/breaker15b.md): it fails today and passes once fixed. The plain tests pin what
 held under the same attacks (so a fix cannot break them), and the defects fixed since
-(B15B-1, -2, -4, -7, -9, -10: formats.mapping) as regression tests.
+(B15B-1, -2, -3, -4, -7, -9, -10, -12: formats.mapping) as regression tests.
 """
 
 from __future__ import annotations
@@ -157,8 +157,6 @@ def test_cli_wide_typo_is_a_usage_error(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "--wide" in res.output
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-3: the same table as CSV text and as a Parquet float column gives "
-                                       "different event ids and sides (240173947.0 vs 240173947, win:12.0 vs win:12)")
 def test_csv_and_parquet_of_one_table_give_the_same_keys(tmp_path: Path) -> None:
     frame = pl.DataFrame({"m": [240173947.0], "s": [12.0], "t": [1000], "h": [2.0]})
     csv_path, pq_path = tmp_path / "anz.csv", tmp_path / "anz.parquet"
@@ -262,8 +260,6 @@ def test_plain_csv_with_spaces_after_the_commas(tmp_path: Path) -> None:
     assert [(q.event_id, q.side, q.price) for q in quotes] == [("e1", "h2h_home", -110)]
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-12: a bad row-level last_update cell loses the row's quotes even when "
-                                       "every --wide item has its own /TIME (the cell is used by no quote)")
 def test_row_level_time_unused_by_any_item_does_not_cost_the_row(tmp_path: Path) -> None:
     path = _csv(tmp_path, "g,t,t1,h\n1,xx,1000,-110\n")
     quotes, _ = _read(path, wide=("h2h_home=h/t1",))
