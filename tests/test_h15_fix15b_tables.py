@@ -192,3 +192,32 @@ def test_only_an_integral_number_with_a_zero_fraction_loses_it(tmp_path: Path, c
 def test_a_fixed_value_is_kept_as_given(tmp_path: Path) -> None:
     quotes, _ = _read(_csv(tmp_path, "g,t,h\n1,1000,-110\n"), columns=(COLS.replace("bk", "12.0"),))
     assert [q.bookmaker for q in quotes] == ["12.0"]
+
+
+# -- B15B-13: spaces after the delimiter are no part of a cell ---------------------------------------
+
+@pytest.mark.parametrize("sep", [", ", ";  ", "\t "])
+def test_spaces_after_the_delimiter_are_dropped_quoted_spaces_kept(tmp_path: Path, sep: str) -> None:
+    rows = [["sport_key", "event_id", "bookmaker", "side", "price", "last_update"],
+            ["basketball_nba", "e1", "bk", "h2h_home", "-110", "1000"],
+            ["basketball_nba", '" e 2"', "bk", "h2h_away", "120", "1000"]]
+    path = _csv(tmp_path, "".join(sep.join(r) + "\n" for r in rows))
+    skips = SkipLog()
+    quotes = [q for _, q in read_quote_table(path, skips)]
+    assert not skips
+    assert [(q.event_id, q.side, q.price) for q in quotes] == [("e1", "h2h_home", -110), (" e 2", "h2h_away", 120)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(event_id=st.text(st.sampled_from(" \tab1,\""), min_size=1, max_size=6).filter(lambda t: t.strip()))
+def test_a_written_csv_reads_back_ids_with_leading_spaces(tmp_path_factory: pytest.TempPathFactory,
+                                                          event_id: str) -> None:
+    from dropengine.io.tables import write_quote_table
+
+    path = tmp_path_factory.mktemp("ws") / "q.csv"
+    q = Quote("basketball_nba", event_id, "bk", "h2h_home", -110, 1000)
+    write_quote_table(path, [q, Quote("basketball_nba", "e", " bk", "h2h_home", 120, 2000)])
+    skips = SkipLog()
+    assert [x for _, x in read_quote_table(path, skips)] == [q, Quote("basketball_nba", "e", " bk", "h2h_home",
+                                                                      120, 2000)]
+    assert not skips

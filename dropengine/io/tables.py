@@ -298,7 +298,7 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None,
     """
     name = path.name
     one = _OneLine()
-    reader = csv.reader(one, strict=True)
+    reader = csv.reader(one, strict=True, skipinitialspace=True)
     header: list[str] | None = None
     width = 0
     with (open_bytes(path, progress) as raw,
@@ -308,7 +308,10 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None,
                 line = line.lstrip("\ufeff")
             one.line = line
             if header is None and line.strip():
-                reader = csv.reader(one, delimiter=_header_delimiter(line, required) or ",", strict=True)
+                # spaces after a delimiter (`a, b`, as hand-written and some exports have it) are no part
+                # of the cell, as they are no part of the header's names; a quoted cell keeps its own
+                reader = csv.reader(one, delimiter=_header_delimiter(line, required) or ",", strict=True,
+                                    skipinitialspace=True)
             try:
                 cells = next(reader)
             except csv.Error as exc:
@@ -508,6 +511,9 @@ def write_csv_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]], line_only: 
     observations (SPEC 10) need."""
     text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
+    # the reader drops spaces after a delimiter unless the cell is quoted: a row with a cell
+    # that starts with a space is written quoted whole, so it reads back as it was
+    quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow((*QUOTE_COLUMNS, LINE_ONLY_COLUMN) if line_only else QUOTE_COLUMNS)
     n = 0
     for row in rows:
@@ -516,7 +522,7 @@ def write_csv_rows(fh: IO[bytes], rows: Iterable[Mapping[str, Any]], line_only: 
             cells.append("true")
         elif line_only:
             cells.append("")
-        writer.writerow(cells)
+        (quoted if any(c[:1].isspace() for c in cells) else writer).writerow(cells)
         n += 1
     text.flush()
     text.detach()
