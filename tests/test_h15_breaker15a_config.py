@@ -70,6 +70,21 @@ def test_a_secret_of_the_wrong_type_is_refused_without_showing_it(tmp_path: Path
     assert secret not in result.output, result.output
 
 
+# ---- B15A-17: a sink URL (it holds a Discord token) of the wrong TOML type is echoed ----
+
+@pytest.mark.xfail(strict=True, reason="B15A-17: serve --config echoes a sink (a Discord webhook URL holds its token; "
+                                       "a webhook URL may hold a query token or a password) given as a table or a "
+                                       "nested list: B15A-1's fix covers the secret options only")
+@pytest.mark.parametrize("text", [
+    'sink = { url = "discord:https://discord.com/api/webhooks/123/T0KEN-SECRET" }\n',
+    'sink = [["discord:https://discord.com/api/webhooks/123/T0KEN-SECRET"]]\n',
+])
+def test_a_sink_of_the_wrong_type_is_refused_without_showing_it(tmp_path: Path, text: str) -> None:
+    result = CliRunner().invoke(main, ["serve", "--config", str(toml(tmp_path, text))])
+    assert result.exit_code == 2, result.output
+    assert "T0KEN-SECRET" not in result.output, result.output
+
+
 # ---- B15A-2 (fixed in 4af2a1b): a buffer size beyond a C ssize_t crashed with a traceback ----
 
 def test_a_buffer_size_no_deque_can_hold_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
