@@ -21,10 +21,10 @@ _PIECE = st.sampled_from(["data: ", "data:", "id: 7", "event: x", "retry: 5", ":
 _STREAM = st.lists(_PIECE, max_size=40).map("".join)
 
 
-def _whole(text: str) -> tuple[list[object], bool, str | None]:
+def _whole(text: str) -> tuple[list[object], int, bool, str | None]:
     parser = SSEParser()
     events = list(parser.feed(text))
-    return events, parser.close(), parser.last_event_id
+    return events, parser.blocks, parser.close(), parser.last_event_id
 
 
 def _cut(text: str, cuts: list[int]) -> list[str]:
@@ -43,7 +43,9 @@ def test_any_chunking_gives_the_events_of_the_whole_stream(text: str, cuts: list
         fed += chunk
         tail = fed.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").rpartition("\n")[2]
         assert parser.unfinished == len(tail)
-    assert (events, parser.close(), parser.last_event_id) == _whole(text)
+    assert (events, parser.blocks, parser.close(), parser.last_event_id) == _whole(text)
+    lines = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")[:-1]
+    assert parser.blocks == lines.count("")  # a block ends at each blank line (a client's sign of life)
 
 
 class Counted(str):

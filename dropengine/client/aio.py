@@ -56,6 +56,10 @@ _LOGGERS: Final = ("httpx", "httpcore")
 #: :attr:`AsyncDropClient.history` keep (the newest): a client may run for weeks.
 _KEEP_RESETS: Final = 100
 _KEEP_HISTORY: Final = 100
+#: The longest line a connection may send (an unfinished line is held whole until it ends): far
+#: above the vendor's largest frames (an ``initial_state`` of a few MB), far below what would
+#: exhaust memory. A longer one ends the connection as a network error (retried by the policy).
+MAX_LINE_CHARS: Final = 64 << 20
 
 
 class ClientOptions(TypedDict, total=False):
@@ -363,9 +367,19 @@ class AsyncDropClient:
                     raise Ended(Outcome.http(200, None, f"the answer is {ctype or 'untyped'}, not an event stream"))
                 parser = SSEParser()
                 chunks = response.aiter_text()
+                loop = asyncio.get_running_loop()
+                # SPEC 8 counts silence in frames, not bytes: the seconds spent waiting for the
+                # server since the last block ended (an event, or a comment such as a ping). Bytes
+                # of a line that never ends do not reset it (a trickle kept the link "alive"
+                # forever), and the time the caller spends between events does not count.
+                waited, blocks = 0.0, parser.blocks
                 while True:
+                    budget = self.dead_after_s - waited
+                    started = loop.time()
                     try:
-                        async with asyncio.timeout(self.dead_after_s):
+                        if budget <= 0:
+                            raise TimeoutError
+                        async with asyncio.timeout(budget):
                             chunk = await anext(chunks)
                     except StopAsyncIteration:
                         cut = parser.close()  # a partial event is discarded, never parsed (SPEC 8)
@@ -373,8 +387,15 @@ class AsyncDropClient:
                                                   + (" (a partial event discarded)" if cut else ""))) from None
                     except TimeoutError:
                         raise Ended(Outcome.silence(self.dead_after_s)) from None
-                    for sse in parser.feed(chunk):
+                    waited += loop.time() - started
+                    events = parser.feed(chunk)
+                    if parser.blocks != blocks:
+                        waited, blocks = 0.0, parser.blocks
+                    for sse in events:
                         yield sse
+                    if parser.unfinished > MAX_LINE_CHARS:  # (the events the chunk completed are handed on)
+                        raise Ended(Outcome.network(f"a line of more than {MAX_LINE_CHARS:,} characters: not an "
+                                                    "event stream this client reads"))
         except httpx.HTTPError as exc:  # connect, read, protocol errors: retried by the policy
             raise Ended(Outcome.network(self._redacted(f"{type(exc).__name__}: {exc}")[:300])) from None
         except OSError as exc:

@@ -89,7 +89,8 @@ class SSEEvent:
 class SSEParser:
     """Incremental parser: ``feed(chunk) -> [SSEEvent]``; ``close() -> bool`` (partial dropped)."""
 
-    __slots__ = ("_bom", "_buf", "_cr", "_data", "_event", "_id", "_line", "_pending", "_retry", "_size", "_start")
+    __slots__ = ("_blocks", "_bom", "_buf", "_cr", "_data", "_event", "_id", "_line", "_pending", "_retry", "_size",
+                 "_start")
 
     def __init__(self) -> None:
         #: The text of the unfinished line, in the pieces it came in: joined once, when the
@@ -97,6 +98,7 @@ class SSEParser:
         #: small chunks cost O(n^2), e.g. a vendor's multi-MB initial_state frame).
         self._buf: list[str] = []
         self._size = 0  # characters in _buf
+        self._blocks = 0  # blank lines seen: blocks ended (events, comments)
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
@@ -112,6 +114,12 @@ class SSEParser:
         """Characters of the line not ended yet: a reader caps it to refuse a line (an event)
         that never ends without holding it whole first."""
         return self._size
+
+    @property
+    def blocks(self) -> int:
+        """Blocks ended so far (blank lines: an event dispatched, a comment such as a ping, an
+        empty block): a reader's sign of life, which bytes of a line that never ends are not."""
+        return self._blocks
 
     @property
     def last_event_id(self) -> str | None:
@@ -163,6 +171,7 @@ class SSEParser:
 
     def _line_in(self, line: str) -> SSEEvent | None:
         if not line:
+            self._blocks += 1
             if not self._pending:
                 return None
             ev = None
