@@ -221,3 +221,25 @@ def test_a_written_csv_reads_back_ids_with_leading_spaces(tmp_path_factory: pyte
     assert [x for _, x in read_quote_table(path, skips)] == [q, Quote("basketball_nba", "e", " bk", "h2h_home",
                                                                       120, 2000)]
     assert not skips
+
+
+# -- B15B-16: a trailing delimiter (empty cells past the named columns) costs no row ------------------
+
+@pytest.mark.parametrize(("header", "rows", "read", "bad"), [
+    ("g,t,h", ["1,1000,-110,", "1,2000,-130,,", "1,3000,-150,x", "1,4000"], [-110, -130], [4, 5]),
+    ("g,t,h,", ["1,1000,-110", "1,2000,-130,", "1,3000,-150,x", "1,4000,-170,,y", "1,5000,-190,,"],
+     [-110, -130, -150, -190], [5]),
+    ("g,t,h,,", ["1,1000,-110", "1,2000,-130,a,b", "1,3000,-150,a,b,c"], [-110, -130], [4]),
+])
+def test_cells_past_the_named_columns(tmp_path: Path, header: str, rows: list[str], read: list[int],
+                                      bad: list[int]) -> None:
+    quotes, skips = _read(_csv(tmp_path, header + "\n" + "\n".join(rows) + "\n"))
+    assert [q.price for q in quotes] == read
+    assert [(s.where, s.reason) for s in skips.first] == [(f"t.csv:{n}", "bad row") for n in bad]
+
+
+def test_a_plain_table_with_a_trailing_delimiter_and_its_header_again(tmp_path: Path) -> None:
+    head = "sport_key,event_id,bookmaker,side,price,last_update,\n"
+    path = _csv(tmp_path, head + "s,e,bk,h2h_home,-110,1000,\n" + head + "s,e,bk,h2h_home,-130,2000\n")
+    skips = SkipLog()
+    assert [q.price for _, q in read_quote_table(path, skips)] == [-110, -130] and not skips

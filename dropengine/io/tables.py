@@ -300,7 +300,7 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None,
     one = _OneLine()
     reader = csv.reader(one, strict=True, skipinitialspace=True)
     header: list[str] | None = None
-    width = 0
+    width = named = 0
     with (open_bytes(path, progress) as raw,
           io.TextIOWrapper(raw, _text_encoding(raw), errors="replace", newline="") as fh):
         for lineno, line in enumerate(fh, 1):
@@ -326,7 +326,10 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None,
                 continue
             if header is None:
                 header = [h.strip() for h in cells]
-                width = len(header)
+                width = len(header)  # the cells a row may have; `named`: those it is read by
+                while header and not header[-1]:
+                    header.pop()  # a header ending in a delimiter (`a,b,`): its empty names name nothing
+                named = len(header)
                 known = _KNOWN_COLUMNS if required is REQUIRED_COLUMNS else required
                 twice = sorted({c for c in header if c in known and header.count(c) > 1})
                 if any(c not in header for c in required) or twice:
@@ -337,9 +340,14 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None,
                                        f"is meant cannot be told; its {rows:,} rows were not read")
                     return
                 continue
-            if len(cells) != width:
-                skips.add(f"{name}:{lineno}", "bad row", f"{len(cells)} cells, the header has {width}")
-                continue
+            if len(cells) != named:
+                # a row may run past the named columns into the header's empty names, and end in
+                # empty cells (`1,2,3,`: a trailing delimiter, a common export quirk); those
+                # cells are read by no column. Any other count is a ragged row.
+                if len(cells) < named or (len(cells) > width and any(c.strip() for c in cells[width:])):
+                    skips.add(f"{name}:{lineno}", "bad row", f"{len(cells)} cells, the header has {width}")
+                    continue
+                cells = cells[:named]
             if cells[0] == header[0] and [c.strip() for c in cells] == header:
                 continue  # the header again: files concatenated (cat a.csv b.csv); nothing is wrong
             yield f"{name}:{lineno}", dict(zip(header, cells, strict=True))
