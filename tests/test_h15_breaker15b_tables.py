@@ -3,7 +3,8 @@
 Each ``xfail(strict=True)`` is a defect found by helper breaker15b (ids B15B-n, written up in
 /tmp/notes/breaker15b.md): it fails today and passes once fixed. The plain tests pin what
 held under the same attacks (so a fix cannot break them), and the defects fixed since
-(B15B-1, -2, -3, -4, -7, -9, -10, -12: formats.mapping) as regression tests.
+(B15B-1, -2, -3, -4, -7, -9, -10, -12: formats.mapping; B15B-13: io.tables) as regression
+tests.
 """
 
 from __future__ import annotations
@@ -240,8 +241,6 @@ def test_starting_prices_of_a_csv_without_the_column_read_no_rows(tmp_path: Path
     assert rows_read == 0
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-13: a CSV written with ', ' separators: the header names are stripped but "
-                                       "the cells are not, so every row of a mapped table is a bad side ('win: 12')")
 def test_mapped_csv_with_spaces_after_the_commas(tmp_path: Path) -> None:
     path = _csv(tmp_path, "g, t, s, h\n1, 1000, 12, 2.5\n1, 2000, 12, 3.0\n")
     quotes, skips = _read(path, odds="decimal", wide=("win:{s}=h",))
@@ -249,8 +248,6 @@ def test_mapped_csv_with_spaces_after_the_commas(tmp_path: Path) -> None:
     assert [(q.event_id, q.side, q.price) for q in quotes] == [("1", "win:12", 150.0), ("1", "win:12", 200.0)]
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-13: a plain quote table written with ', ' separators: every row is "
-                                       "a bad side (' h2h_home')")
 def test_plain_csv_with_spaces_after_the_commas(tmp_path: Path) -> None:
     path = _csv(tmp_path, "sport_key, event_id, bookmaker, side, price, last_update\n"
                           "basketball_nba, e1, bk, h2h_home, -110, 1000\n")
