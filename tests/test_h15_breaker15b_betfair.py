@@ -272,3 +272,24 @@ def test_a_betfair_file_with_vendor_lines_mixed_in(tmp_path: Path) -> None:
                                                     SkipLog())]
     assert [(s.where, s.reason) for s in skips.first] == [("mixed.ndjson:51", "wrong format"),
                                                            ("mixed.ndjson:52", "wrong format")]
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-22: backtest --close auto of a Betfair recording plus a table without "
+                                       "starting prices gives every key of the table 'no starting price' (no CLV)")
+def test_auto_close_with_a_betfair_file_keeps_the_other_inputs_close(tmp_path: Path) -> None:
+    rec = _write(tmp_path / "late.json", _late_off_market())
+    table = tmp_path / "nba.csv"
+    table.write_text("sport_key,event_id,bookmaker,side,price,last_update,commence_time\n"
+                     "basketball_nba,g1,pin,h2h_home,-110,1767268000000,2026-01-01T12:00:00Z\n"
+                     "basketball_nba,g1,pin,h2h_home,-130,1767268100000,2026-01-01T12:00:00Z\n"
+                     "basketball_nba,g1,pin,h2h_home,-140,1767268200000,2026-01-01T12:00:00Z\n")
+    alone = _cli("backtest", str(table), "--out", str(tmp_path / "alone"), "-q")
+    both = _cli("backtest", str(rec), str(table), "--out", str(tmp_path / "both"), "-q")
+    assert alone.exit_code == 0, alone.output
+    closes_alone = pl.read_parquet(tmp_path / "alone" / "alerts.parquet").get_column("close_price").to_list()
+    assert closes_alone == [-140.0, -140.0]
+    if both.exit_code == 2:  # refusing the mix, naming --close, is a fix too
+        assert "--close" in both.output
+        return
+    mixed = pl.read_parquet(tmp_path / "both" / "alerts.parquet").filter(pl.col("event_id") == "g1")
+    assert mixed.get_column("close_price").to_list() == closes_alone
