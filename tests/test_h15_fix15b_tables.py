@@ -7,6 +7,7 @@ tests/test_h15_breaker15b_tables.py. These pin the edges of each fix.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -243,3 +244,45 @@ def test_a_plain_table_with_a_trailing_delimiter_and_its_header_again(tmp_path: 
     path = _csv(tmp_path, head + "s,e,bk,h2h_home,-110,1000,\n" + head + "s,e,bk,h2h_home,-130,2000\n")
     skips = SkipLog()
     assert [q.price for _, q in read_quote_table(path, skips)] == [-110, -130] and not skips
+
+
+# -- B15B-8: a table without a starting price is told so by its header or schema, no row read --------
+
+@pytest.mark.parametrize(("name", "has_column"), [("t.csv", False), ("t.csv", True), ("t.csv.gz", False),
+                                                  ("t.parquet", False), ("t.parquet", True), ("t.ndjson", False)])
+@pytest.mark.parametrize("mapped", [False, True])
+def test_starting_prices_read_rows_only_when_the_table_can_have_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, has_column: bool, mapped: bool) -> None:
+    import polars as pl
+
+    import dropengine.io.tables as tables
+
+    sp = {"starting_price": [3.0, 2.5]} if has_column else {}
+    frame = pl.DataFrame({"sport_key": ["s", "s"], "event_id": ["e", "e"], "bookmaker": ["bk", "bk"],
+                          "side": ["win:1", "win:2"], "price": [2.0, 3.0], "last_update": [1000, 2000], **sp})
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        frame.write_parquet(path)
+    elif name.endswith(".ndjson"):
+        frame.write_ndjson(path)
+    else:
+        import gzip
+        text = frame.write_csv()
+        path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    read: list[str] = []
+    for reader in ("_csv_rows", "_parquet_rows", "_ndjson_rows"):
+        real = getattr(tables, reader)
+
+        def counting(*args: Any, _real: Any = real, _name: str = reader, **kwargs: Any) -> Any:
+            read.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(tables, reader, counting)
+    mapping = TableMapping.parse(columns=("bookmaker==bk",)) if mapped else None
+    got = tables.table_starting_prices(path, InputOptions(odds_format="decimal", mapping=mapping))
+    if has_column:
+        assert got is not None and got.get_column("starting_price").to_list() == [200.0, 150.0]
+    elif name.endswith(".ndjson"):
+        assert got is None and read == ["_ndjson_rows"]  # NDJSON rows have their own keys: read to tell
+    else:
+        assert got is None and read == []

@@ -170,6 +170,10 @@ def table_starting_prices(path: str | Path, inputs: InputOptions = DEFAULT_INPUT
     p = Path(path)
     log = skips if skips is not None else SkipLog()
     found = inputs.mapping is not None and inputs.mapping.starting_price
+    if not found:
+        columns = _table_columns(p, inputs)
+        if columns is not None and STARTING_PRICE_FIELD not in columns:
+            return None  # told by the header or schema: no row is read (or mapped) to learn it
     prices: dict[tuple[str, str, str], float] = {}
     for where, row in _table_rows(p, log, None, inputs):
         if not isinstance(row, dict) or STARTING_PRICE_FIELD not in row:
@@ -193,6 +197,30 @@ def table_starting_prices(path: str | Path, inputs: InputOptions = DEFAULT_INPUT
         schema={"event_id": pl.String, "bookmaker": pl.String, "side": pl.String, "starting_price": pl.Float64},
         orient="row",
     )
+
+
+def _table_columns(path: Path, inputs: InputOptions) -> list[str] | None:
+    """A table's column names from its CSV header or Parquet schema alone, read as the row
+    readers read them; ``None`` when they cannot be told without reading rows (NDJSON: each
+    row has its own keys) or the file cannot be read (its reader reports that)."""
+    kind = _table_kind(path)
+    try:
+        if kind == ".parquet":
+            import polars as pl
+
+            return list(pl.read_parquet_schema(path))
+        if kind == ".csv":
+            with (open_bytes(path) as raw,
+                  io.TextIOWrapper(raw, _text_encoding(raw), errors="replace", newline="") as fh):
+                for line in fh:
+                    line = line.lstrip("\ufeff")
+                    if line.strip():
+                        delimiter = _header_delimiter(line, _required(inputs)) or ","
+                        cells = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
+                        return [c.strip() for c in cells]
+    except Exception:  # unreadable here (polars raises many types, csv.Error, OSError): the reader says why
+        return None
+    return None
 
 
 def _ndjson_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
