@@ -19,6 +19,7 @@ import pytest
 import dropengine.client.aio as aio_module
 from dropengine.client import AsyncDropClient
 from dropengine.client.events import Connected, Heartbeat
+from dropengine.core.errors import ConfigError
 from dropengine.core.retry import RetryPolicy
 
 FAST = RetryPolicy(base_s=0.02, cap_s=0.2, healthy_s=10.0, restart_wait_s=0.05, floor_s=0.001)
@@ -147,3 +148,45 @@ def test_a_line_longer_than_the_cap_ends_the_connection(monkeypatch: pytest.Monk
 
     outcomes = asyncio.run(main())
     assert outcomes and "a line of more than 10,000 characters" in outcomes[0], outcomes
+
+
+def test_aclose_while_waiting_to_reconnect_ends_the_stream_and_a_closed_client_stays_closed() -> None:
+    """B15A-10: aclose() from another task ends a running events() (here while it backs off
+    after 503s), opens nothing more, and a later events() says the client is closed."""
+    async def unavailable(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+            asked.append(1)
+            writer.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    asked: list[int] = []
+    slow = RetryPolicy(base_s=5.0, cap_s=5.0, healthy_s=10.0, restart_wait_s=5.0, floor_s=5.0)
+
+    async def main() -> tuple[bool, int, int]:
+        server = await asyncio.start_server(unavailable, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        client = AsyncDropClient(url, api_key="k", policy=slow)
+
+        async def read() -> None:
+            async for _ in client.events():
+                pass
+
+        task = asyncio.create_task(read())
+        try:
+            async with asyncio.timeout(5):
+                while not client.history:  # the first 503 ended: now it waits >= 5 s to retry
+                    await asyncio.sleep(0.01)
+            await client.aclose()
+            done, _ = await asyncio.wait({task}, timeout=2)
+            with pytest.raises(ConfigError, match="closed"):
+                await anext(client.events())
+            return bool(done) and task.exception() is None, len(asked), client.stats.connections
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            server.close()
+
+    ended, requests, connections = asyncio.run(main())
+    assert (ended, requests, connections) == (True, 1, 0)

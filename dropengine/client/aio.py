@@ -200,6 +200,8 @@ class AsyncDropClient:
         #: (outcome, decision) per ended connection (the newest), for diagnostics and tests.
         self.history: list[tuple[Outcome, Retry | Stop]] = []
         self._http: httpx.AsyncClient | None = None
+        self._closed = False
+        self._closing = asyncio.Event()  # (set with _closed: wakes a wait to reconnect)
         install_redaction(_LOGGERS, [self.api_key.reveal()])
 
     def __repr__(self) -> str:
@@ -233,10 +235,18 @@ class AsyncDropClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP client (an open stream ends)."""
+        """Close the client for good: an open stream ends (:meth:`events` returns, from any
+        task; it does not reconnect) and a later :meth:`events` is a ConfigError."""
+        self._closed = True
+        self._closing.set()
         http, self._http = self._http, None
         if http is not None:
             await http.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
 
     def _event(self, text: str) -> None:
         if self._on_event is not None:
@@ -262,7 +272,10 @@ class AsyncDropClient:
     async def events(self, *, heartbeats: bool = False) -> AsyncGenerator[Event, None]:
         """Every event across reconnects (heartbeats too with ``heartbeats=True``); raises
         :class:`~dropengine.core.errors.AuthError` / :class:`~dropengine.core.errors.UpstreamError`
-        when the policy says stop. Iterate one at a time per client (they share the cursor)."""
+        when the policy says stop. Iterate one at a time per client (they share the cursor).
+        Ends when :meth:`aclose` is called (what ended the connection then is not retried)."""
+        if self._closed:
+            raise ConfigError("events: this client is closed")
         while True:
             opened_at: float | None = None
             outcome: Outcome
@@ -282,6 +295,8 @@ class AsyncDropClient:
                 outcome = Outcome.ended()
             except Ended as end:
                 outcome = end.outcome
+            if self._closed:  # aclose() from another task cut it: the end, not a network error
+                return
             if outcome.detail:
                 outcome = dataclasses.replace(outcome, detail=self._redacted(outcome.detail))
             healthy = time.monotonic() - opened_at if opened_at is not None else 0.0
@@ -294,7 +309,20 @@ class AsyncDropClient:
                 raise decision.error
             self.stats.reconnects += 1
             self._event(f"{self.where}: {decision.reason}")
-            await self._sleep(decision.delay_s)
+            await self._wait(decision.delay_s)
+            if self._closed:  # closed while waiting to reconnect
+                return
+
+    async def _wait(self, delay_s: float) -> None:
+        """The policy's wait before a reconnect, cut short by :meth:`aclose`."""
+        sleeping = asyncio.ensure_future(self._sleep(delay_s))
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait((sleeping, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeping, closing):
+                task.cancel()
+            await asyncio.gather(sleeping, closing, return_exceptions=True)
 
     def _decoded(self, sse: SSEEvent) -> Event | None:
         """One SSE event as a typed value, the cursor moved past it; ``None`` when skipped
@@ -330,6 +358,8 @@ class AsyncDropClient:
     _sent_since = False
 
     def _client(self) -> httpx.AsyncClient:
+        if self._closed:  # (events() checks first: a closed client never opens another)
+            raise Ended(Outcome.ended("the client is closed"))
         if self._http is None:
             # read=None: the heartbeat rule times reads out; trust_env=False: no proxy or netrc
             # from the environment sees the key by surprise
