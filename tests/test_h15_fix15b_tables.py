@@ -286,3 +286,37 @@ def test_starting_prices_read_rows_only_when_the_table_can_have_them(
         assert got is None and read == ["_ndjson_rows"]  # NDJSON rows have their own keys: read to tell
     else:
         assert got is None and read == []
+
+
+# -- B15B-15: a mapping says what NDJSON rows are; their shape is not judged -------------------------
+
+_TYPED_ROWS = ('{"g":"1","t":1000,"type":"pregame","h":-110}\n'
+               '{"g":"1","t":2000,"data":[1],"bookmakers":[],"h":-130}\n'
+               '{"g":"1","t":3000,"op":"mcm","pt":5,"h":-150}\n')
+
+
+def test_mapped_ndjson_rows_of_any_shape_are_rows_and_plain_ones_are_still_judged(tmp_path: Path) -> None:
+    path = tmp_path / "typed.ndjson"
+    path.write_text(_TYPED_ROWS)
+    quotes, skips = _read(path)
+    assert [q.price for q in quotes] == [-110, -130, -150] and not skips
+    plain = tmp_path / "plain.ndjson"
+    plain.write_text('{"type":"odds_drop","data":[]}\n'
+                     '{"sport_key":"s","event_id":"e","bookmaker":"b","side":"h2h_home","price":-110,"last_update":1}\n')
+    log = SkipLog()
+    assert len([q for _, q in read_quote_table(plain, log)]) == 1
+    assert [(s.where, s.reason) for s in log.first] == [("plain.ndjson:1", "wrong format")]
+
+
+@pytest.mark.parametrize("engine", ["stream", "batch"])
+def test_replay_of_a_mapped_ndjson_table_without_its_extension(tmp_path: Path, engine: str) -> None:
+    from click.testing import CliRunner
+
+    from dropengine.cli.group import main
+
+    path = tmp_path / "typed.txt"  # auto detection: the mapping makes it a table on every engine
+    path.write_text(_TYPED_ROWS)
+    res = CliRunner().invoke(main, ["replay", str(path), "--columns", COLS, "--wide", "h2h_home=h", "-q",
+                                    "--engine", engine])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.count("odds_drop") == 2

@@ -220,7 +220,7 @@ def _replay_fused(
     # open_recordings, with the fused reader for vendor frames (every other format as there)
     streams: list[Iterator[tuple[int, Any]]] = []
     for given in expand_paths([Path(p) for p in paths], skips):
-        resolved = _resolve(given, fmt, skips)
+        resolved = _resolve(given, fmt, skips, inputs)
         if resolved is None:
             st.formats[str(given)] = "skipped"
             continue

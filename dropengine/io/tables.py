@@ -154,7 +154,9 @@ def _table_rows(path: Path, skips: SkipLog, progress: Progress | None, inputs: I
     elif suffix == ".parquet":
         rows = _parquet_rows(path, skips, progress, required)
     else:
-        rows = _ndjson_rows(path, skips, progress)
+        # a mapping says what the rows are: a row with a `type` or `data` key is still a row
+        # (not a vendor frame), so the line's shape is not judged
+        rows = _ndjson_rows(path, skips, progress, "quotes" if inputs.mapping is None else None)
     return _spec_rows(rows, skips, inputs)
 
 
@@ -223,11 +225,14 @@ def _table_columns(path: Path, inputs: InputOptions) -> list[str] | None:
     return None
 
 
-def _ndjson_rows(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[str, Any]]:
+def _ndjson_rows(path: Path, skips: SkipLog, progress: Progress | None,
+                 expected: str | None = "quotes") -> Iterator[tuple[str, Any]]:
+    """NDJSON rows with their positions; a line that is no JSON, or (``expected``) clearly a
+    line of another format, is a skip."""
     with open_bytes(path, progress) as fh:
         for lineno, line in lines(fh):
             where = f"{path.name}:{lineno}"
-            obj = decode_line(line, where, "quotes", skips)
+            obj = decode_line(line, where, expected, skips)
             if obj is not SKIPPED:
                 yield where, obj
 
