@@ -50,7 +50,10 @@ class DropClient:
             raise ConfigError(f"queue_size: {queue_size!r} must be a positive integer")
         #: The async client the thread runs (its settings are checked here, in the caller's thread).
         self.aio = AsyncDropClient(base_url, **options)
-        self._queue: queue.Queue[Event | _End] = queue.Queue(queue_size)
+        #: (event, the cursor just past it): the loop reads ahead of the caller, so the cursor
+        #: the caller may persist is the one of the last event it took, not the loop's.
+        self._queue: queue.Queue[tuple[Event, str | None] | _End] = queue.Queue(queue_size)
+        self._handed: str | None = self.aio.last_event_id
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -74,7 +77,9 @@ class DropClient:
 
     @property
     def last_event_id(self) -> str | None:
-        return self.aio.last_event_id
+        """The cursor: the id of the last event the caller took (persist it to resume later;
+        events the thread read ahead into the queue are not counted: they come again)."""
+        return self._handed
 
     def __enter__(self) -> DropClient:
         return self
@@ -102,7 +107,8 @@ class DropClient:
                     if item.error is not None:
                         raise item.error
                     return
-                yield item
+                event, self._handed = item
+                yield event
         finally:
             self.close()
 
@@ -144,9 +150,10 @@ class DropClient:
         try:
             async with aclosing(self.aio.events(heartbeats=heartbeats)) as events:
                 async for event in events:
+                    item = (event, self.aio.last_event_id)  # (the cursor moved past it as it was decoded)
                     while True:
                         try:
-                            self._queue.put_nowait(event)
+                            self._queue.put_nowait(item)
                             break
                         except queue.Full:
                             await asyncio.sleep(_FULL_POLL_S)  # the reader is behind: wait, never block the loop
