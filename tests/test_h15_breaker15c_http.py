@@ -149,7 +149,7 @@ def test_a_trickling_answer_is_given_up_after_the_request_timeout(tmp_path: Path
     dead = tmp_path / "dead.ndjson"
     with raw_receiver(trickle) as rx:
         async def main() -> tuple[WebhookSink, bool]:
-            sink = WebhookSink(f"{rx.url}/hook", SECRET, dead_letter=dead,
+            sink = WebhookSink(f"{rx.url}/hook", SECRET, dead_letter=DeadLetterFile(dead),
                                schedule=RetrySchedule(attempts=1, timeout_s=0.2))
             await sink.start()
             sink.offer(drop(1))
@@ -259,7 +259,7 @@ def test_a_redirect_elsewhere_is_not_followed_and_is_dead_lettered(tmp_path: Pat
 
         with raw_receiver(redirect) as rx:
             async def main() -> WebhookSink:
-                sink = WebhookSink(f"{rx.url}/hook", SECRET, dead_letter=dead,
+                sink = WebhookSink(f"{rx.url}/hook", SECRET, dead_letter=DeadLetterFile(dead),
                                    schedule=RetrySchedule(attempts=3, base_s=0.01, cap_s=0.01, timeout_s=2.0))
                 await sink.start()
                 sink.offer(drop(4))
@@ -291,7 +291,7 @@ def test_a_retry_after_http_date_is_waited_for(tmp_path: Path) -> None:
     dead = tmp_path / "dead.ndjson"
     with raw_receiver(limited) as rx:
         async def main() -> WebhookSink:
-            sink = WebhookSink(f"{rx.url}/hook", SECRET, dead_letter=dead,
+            sink = WebhookSink(f"{rx.url}/hook", SECRET, dead_letter=DeadLetterFile(dead),
                                schedule=RetrySchedule(attempts=4, base_s=0.01, cap_s=0.02, retry_after_cap_s=5.0,
                                                       timeout_s=2.0))
             await sink.start()

@@ -187,3 +187,21 @@ def test_sink_drain_and_timeout_refuse_non_finite_values_naming_the_flag(tmp_pat
             r = CliRunner().invoke(main, [*base, flag, value], env=env)
             assert r.exit_code == 2, r.output
             assert flag in r.stderr and "--dead-letter" not in r.stderr, (flag, value, r.stderr)
+
+
+# -- control: the signature is over the exact bytes sent (non-ASCII names, fractional prices) -
+def test_the_signature_holds_over_non_ascii_and_fractional_prices(receiver: tuple[Receiver, str]) -> None:
+    rx, url = receiver
+    a = drop(7, home_team="Zürich Lions 🏒", away_team="Škoda \"Plzeň\" \\ ⚽", prev=-110.5, new=-120.25,
+             delta=-9.75, player=None)
+
+    async def main() -> None:
+        sink = WebhookSink(f"{url}/hook", SECRET, schedule=RetrySchedule(attempts=1, timeout_s=5.0))
+        await sink.start()
+        sink.offer(a)
+        await sink.aclose(5.0)
+
+    asyncio.run(main())
+    assert rx.rejected_signatures == 0  # the receiver's stdlib check, over the raw bytes
+    [req] = rx.processed
+    assert req.json == json.loads(a.to_json()) and "Zürich Lions 🏒".encode() in req.body

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from . import test_h15_sinks_wiring as wiring
+from .test_h12_cli_replay import ALL
 from .test_h15_breaker15c_http import RawReceiver, raw_receiver
+from .test_h15_sinks_webhook import SECRET
 
 recording = wiring.recording
 upstream = wiring.upstream
@@ -33,12 +35,12 @@ async def _hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rx: 
                                        "alerts are neither delivered nor dead-lettered, the summary does not add up")
 def test_a_ctrl_c_during_the_drain_still_dead_letters_every_alert(upstream: str, tmp_path: Path) -> None:
     dead = tmp_path / "dead.ndjson"
-    env = {**os.environ, "DROPENGINE_API_KEY": wiring.KEY, "DROPENGINE_WEBHOOK_SECRET": wiring.SECRET}
+    env = {**os.environ, "DROPENGINE_API_KEY": wiring.KEY, "DROPENGINE_WEBHOOK_SECRET": SECRET}
     with raw_receiver(_hang) as rx:
         proc = subprocess.Popen(
             [*wiring.CLI, "watch", "--sport", "americanfootball_nfl", "--base-url", upstream, "--stamp", "data",
              "--heartbeat-s", "1", "--retry-scale", "0.02", "--status-every", "0", "--duration", "30", "-q",
-             "--types", wiring.ALL, "--max-alerts", "10", "--sink", f"webhook:{rx.url}/hook",
+             "--types", ALL, "--max-alerts", "10", "--sink", f"webhook:{rx.url}/hook",
              "--dead-letter", str(dead), "--sink-timeout", "30", "--sink-drain", "20"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
@@ -65,12 +67,12 @@ def test_a_drain_that_runs_out_dead_letters_every_alert(upstream: str, tmp_path:
     """Control (the same run, no Ctrl-C): the run ends (--max-alerts) and the drain deadline passes
     with the receiver holding the first alert: all 10 are in the dead-letter file, the summary adds up."""
     dead = tmp_path / "dead.ndjson"
-    env = {**os.environ, "DROPENGINE_API_KEY": wiring.KEY, "DROPENGINE_WEBHOOK_SECRET": wiring.SECRET}
+    env = {**os.environ, "DROPENGINE_API_KEY": wiring.KEY, "DROPENGINE_WEBHOOK_SECRET": SECRET}
     with raw_receiver(_hang) as rx:
         watch = subprocess.run(
             [*wiring.CLI, "watch", "--sport", "americanfootball_nfl", "--base-url", upstream, "--stamp", "data",
              "--heartbeat-s", "1", "--retry-scale", "0.02", "--status-every", "0", "--duration", "30", "-q",
-             "--types", wiring.ALL, "--max-alerts", "10", "--sink", f"webhook:{rx.url}/hook",
+             "--types", ALL, "--max-alerts", "10", "--sink", f"webhook:{rx.url}/hook",
              "--dead-letter", str(dead), "--sink-timeout", "30", "--sink-drain", "0.5"],
             capture_output=True, text=True, env=env, timeout=60)
     assert watch.returncode == 0, watch.stderr
