@@ -320,3 +320,31 @@ def test_replay_of_a_mapped_ndjson_table_without_its_extension(tmp_path: Path, e
                                     "--engine", engine])
     assert res.exit_code == 0, res.output
     assert res.stdout.count("odds_drop") == 2
+
+
+# -- B15B-21: a side keeps its starting price whether or not its price cells make a quote ------------
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_every_runner_keeps_its_starting_price(tmp_path: Path, mapped: bool) -> None:
+    from dropengine.io.tables import table_starting_prices
+
+    if mapped:
+        body = ("M,S,T,VWAP,BSP,keep\n1.1,11,1000,2.5,3.2,1\n1.1,22,1000,x,1.9,1\n1.1,33,1000,,10.0,1\n"
+                "1.1,44,1000,3.0,4.0,0\n1.1,55,1000,0,5.0,1\n")
+        mapping = TableMapping.parse(columns=("sport_key==horse_racing,bookmaker==betfair,event_id=M,last_update=T,"
+                                              "starting_price=BSP",), wide=("win:{S}=VWAP",),
+                                     recode=("=absent", "0=absent"), where=("keep==1",))
+        inputs = InputOptions(odds_format="decimal", mapping=mapping)
+    else:
+        body = ("sport_key,event_id,bookmaker,side,price,last_update,starting_price\n"
+                "h,1.1,betfair,win:11,2.5,1000,3.2\nh,1.1,betfair,win:22,x,1000,1.9\nh,1.1,betfair,win:33,,1000,10.0\n"
+                "h,1.1,betfair,win:55,0.5,1000,5.0\n")
+        inputs = InputOptions(odds_format="decimal")
+    path = _csv(tmp_path, body)
+    table = table_starting_prices(path, inputs)
+    assert table is not None
+    assert sorted(zip(table.get_column("side").to_list(), table.get_column("starting_price").to_list(),
+                      strict=True)) == [("win:11", 220.0), ("win:22", -111.111111111), ("win:33", 900.0),
+                                        ("win:55", 400.0)]
+    quotes = [q for _, q in read_quote_table(path, SkipLog(), inputs=inputs)]  # the quotes are as before
+    assert [(q.side, q.price) for q in quotes] == [("win:11", 150.0)] + ([("win:33", None)] if not mapped else [])

@@ -608,13 +608,17 @@ class TableMapping:
             raise FeedError(f"{label}: {raw!r} with the offset is out of range (1970 to the end of 9999)", "bad time")
         return ms
 
-    def apply(self, row: Mapping[str, Any], default_format: str = "american") -> tuple[list[dict[str, Any]],
-                                                                                        list[FeedError]]:
+    def apply(self, row: Mapping[str, Any], default_format: str = "american", *,
+              prices: bool = True) -> tuple[list[dict[str, Any]], list[FeedError]]:
         """The SPEC 2 rows of one table row (a ``--wide`` row gives one per side it offers)
         and the errors of its bad cells (each names the field, the column and the value; a
         bad cell loses its own quote, or the row's when the cell is row-wide: event_id ...).
         A row failing ``--where`` gives nothing. Prices are American (``default_format``, or
-        the row's ``odds_format``); ``starting_price`` rides along when mapped."""
+        the row's ``odds_format``); ``starting_price`` rides along when mapped.
+
+        With ``prices=False`` the price cells are not read (each row's price is None): a
+        side whose price is absent or bad is still given, with its starting price, so a
+        runner that never traded keeps its starting price (the runners' devig needs all)."""
         errors: list[FeedError] = []
         try:
             for cond in self.where:
@@ -625,7 +629,7 @@ class TableMapping:
             return [], [exc]
         if not self.wide:
             try:
-                return [self._long(row, base, fmt)], errors
+                return [self._long(row, base, fmt, prices)], errors
             except FeedError as exc:
                 return [], [*errors, exc]
             except _NoQuote:
@@ -635,7 +639,7 @@ class TableMapping:
             if time_error is not None and w.at is None:
                 continue  # the row's last_update is bad: reported once, below, if an item needed it
             try:
-                out.append(self._wide(row, base, fmt, w))
+                out.append(self._wide(row, base, fmt, w, prices))
             except FeedError as exc:
                 errors.append(exc)
             except _NoQuote:
@@ -697,12 +701,12 @@ class TableMapping:
         line = coerce_line(None if value == "" else value, label)
         return None if line is None else float(line)
 
-    def _long(self, row: Mapping[str, Any], base: dict[str, Any], fmt: str) -> dict[str, Any]:
+    def _long(self, row: Mapping[str, Any], base: dict[str, Any], fmt: str, prices: bool = True) -> dict[str, Any]:
         out = dict(base)
         raw, label, _ = self._source("price", row)
         if raw is None and "price" not in self._by_field and "price" not in row:
             raise FeedError("price: column missing (an empty cell means suspended)", "missing field")
-        out["price"] = self._price(raw, fmt, label)
+        out["price"] = self._price(raw, fmt, label) if prices else None
         line_raw, line_label, _ = self._source("line", row)
         line = self._line(line_raw, line_label)
         if line is not None:
@@ -731,9 +735,10 @@ class TableMapping:
         assert side is not None  # h2h, spreads and totals always map
         return side
 
-    def _wide(self, row: Mapping[str, Any], base: dict[str, Any], fmt: str, w: WideSide) -> dict[str, Any]:
+    def _wide(self, row: Mapping[str, Any], base: dict[str, Any], fmt: str, w: WideSide,
+              prices: bool = True) -> dict[str, Any]:
         out = dict(base)
-        out["price"] = self._price(row.get(w.price), fmt, f"price (column {w.price})")
+        out["price"] = self._price(row.get(w.price), fmt, f"price (column {w.price})") if prices else None
         line: float | None
         if isinstance(w.line, str):
             line = self._line(row.get(w.line), f"line (column {w.line})")

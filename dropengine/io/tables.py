@@ -49,14 +49,18 @@ TABLE_SUFFIXES: Final = (".csv", ".parquet", ".ndjson", ".jsonl", ".json")
 Stream = Iterator[tuple[int, Quote]]
 
 
-def _spec_rows(rows: Iterator[tuple[str, Any]], skips: SkipLog, inputs: InputOptions) -> Iterator[tuple[str, Any]]:
+def _spec_rows(rows: Iterator[tuple[str, Any]], skips: SkipLog, inputs: InputOptions,
+               prices: bool = True) -> Iterator[tuple[str, Any]]:
     """The SPEC 2 rows of a table's rows: as they are for a plain table; prices made American
     (:func:`~dropengine.formats.mapping.converted_row`) for another odds format or a row with
     an ``odds_format`` cell; through the mapping (:meth:`TableMapping.apply`) for a mapped
-    one. A bad cell is a skip at its row's position; the row's other quotes go on."""
+    one. A bad cell is a skip at its row's position; the row's other quotes go on. Without
+    ``prices`` the price cells are not read (null): for the starting prices of every side."""
     mapping, fmt = inputs.mapping, inputs.odds_format
     if mapping is None:
         for where, row in rows:
+            if not prices and isinstance(row, dict):
+                row = {**row, "price": None}
             if isinstance(row, dict) and (fmt != "american" or ODDS_FORMAT_FIELD in row
                                           or STARTING_PRICE_FIELD in row):
                 try:
@@ -73,7 +77,7 @@ def _spec_rows(rows: Iterator[tuple[str, Any]], skips: SkipLog, inputs: InputOpt
         if not isinstance(row, dict):
             yield where, row  # reported as a bad row by the caller
             continue
-        out, errors = apply(row, fmt)
+        out, errors = apply(row, fmt, prices=prices)
         for err in errors:
             skips.add(where, err.reason, str(err))
         for one in out:
@@ -144,8 +148,8 @@ def read_quote_table(
     return _row_quotes(_table_rows(path, skips, progress, inputs), skips)
 
 
-def _table_rows(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions) -> Iterator[
-        tuple[str, Any]]:
+def _table_rows(path: Path, skips: SkipLog, progress: Progress | None, inputs: InputOptions,
+                prices: bool = True) -> Iterator[tuple[str, Any]]:
     """A table's SPEC 2 rows (:func:`_spec_rows`) with their positions."""
     suffix = _table_kind(path)
     required = _required(inputs)
@@ -157,7 +161,7 @@ def _table_rows(path: Path, skips: SkipLog, progress: Progress | None, inputs: I
         # a mapping says what the rows are: a row with a `type` or `data` key is still a row
         # (not a vendor frame), so the line's shape is not judged
         rows = _ndjson_rows(path, skips, progress, "quotes" if inputs.mapping is None else None)
-    return _spec_rows(rows, skips, inputs)
+    return _spec_rows(rows, skips, inputs, prices)
 
 
 def table_starting_prices(path: str | Path, inputs: InputOptions = DEFAULT_INPUTS, *,
@@ -165,8 +169,10 @@ def table_starting_prices(path: str | Path, inputs: InputOptions = DEFAULT_INPUT
     """The starting prices of a quote table whose (mapped) rows carry a ``starting_price``
     field (in the table's odds format): columns ``event_id, bookmaker, side,
     starting_price`` (American, Float64), one row per key, the last non-empty one in file
-    order; ``None`` when the table has no such field. Rows that make no quote give none;
-    their skips go to ``skips`` (a throwaway log by default: the replay reports them)."""
+    order; ``None`` when the table has no such field. The price cells are not read: a side
+    whose price is absent or bad (a runner that never traded) keeps its starting price, as a
+    Betfair market's runners do; rows failing ``--where`` or without a key give none. Skips
+    go to ``skips`` (a throwaway log by default: the replay reports them)."""
     import polars as pl
 
     p = Path(path)
@@ -177,7 +183,7 @@ def table_starting_prices(path: str | Path, inputs: InputOptions = DEFAULT_INPUT
         if columns is not None and STARTING_PRICE_FIELD not in columns:
             return None  # told by the header or schema: no row is read (or mapped) to learn it
     prices: dict[tuple[str, str, str], float] = {}
-    for where, row in _table_rows(p, log, None, inputs):
+    for where, row in _table_rows(p, log, None, inputs, prices=False):
         if not isinstance(row, dict) or STARTING_PRICE_FIELD not in row:
             continue
         found = True
