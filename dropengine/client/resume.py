@@ -17,10 +17,16 @@ lost and nothing is handed on twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 from ..core.alerts import Alert
 
-__all__ = ["Resume", "is_cursor"]
+__all__ = ["AT_NEWEST_MAX", "Resume", "is_cursor"]
+
+#: The most alerts remembered at the newest timestamp (a burst stamped in one millisecond: one
+#: odds update that moved many lines). Far above a real burst; a bound against a server that
+#: stamps everything alike. (It was 256: a larger burst was handed on again whole after a resume.)
+AT_NEWEST_MAX: Final = 1 << 17
 
 
 @dataclass(slots=True)
@@ -31,7 +37,7 @@ class Resume:
     last_event_id: str | None = None
     #: No ids: the newest alert ``timestamp`` handed on, and the alerts handed on at it.
     newest_ms: int | None = None
-    at_newest: list[Alert] = field(default_factory=list)
+    at_newest: set[Alert] = field(default_factory=set)
     #: This connection resumed by ``since`` (no ids): repeats are dropped.
     by_since: bool = False
 
@@ -65,10 +71,9 @@ class Resume:
             return False
         if newest is None or ts > newest:
             self.newest_ms = ts
-            self.at_newest = [alert]
-        elif ts == newest:
-            self.at_newest.append(alert)
-            del self.at_newest[:-256]  # bounded: a burst in one millisecond
+            self.at_newest = {alert}
+        elif ts == newest and len(self.at_newest) < AT_NEWEST_MAX:
+            self.at_newest.add(alert)  # (alerts are frozen: hashed by value)
         return True
 
 
