@@ -3,8 +3,8 @@
 Each ``xfail(strict=True)`` is a defect found by helper breaker15b (ids B15B-n, written up in
 /tmp/notes/breaker15b.md): it fails today and passes once fixed. The plain tests pin what
 held under the same attacks (so a fix cannot break them), and the defects fixed since
-(B15B-1, -2, -3, -4, -7, -9, -10, -12: formats.mapping; B15B-13: io.tables) as regression
-tests.
+(B15B-1, -2, -3, -4, -7, -9, -10, -12: formats.mapping; B15B-8, -13, -15: io.tables) as
+regression tests.
 """
 
 from __future__ import annotations
@@ -213,8 +213,6 @@ def test_mapping_file_with_a_bom(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mapped", [False, True])
-@pytest.mark.xfail(strict=True, reason="B15B-8: starting_prices reads (and maps) every row of a CSV whose header has "
-                                       "no starting_price column, a second whole pass per backtest, to return None")
 def test_starting_prices_of_a_csv_without_the_column_read_no_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    mapped: bool) -> None:
     import dropengine.io.tables as tables
@@ -269,8 +267,6 @@ def _typed_ndjson(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-15: a mapped NDJSON table whose rows have a 'type' field: every row is "
-                                       "a 'wrong format' skip (read as vendor frames), where the same CSV reads")
 def test_mapped_ndjson_rows_with_a_type_field_are_rows(tmp_path: Path) -> None:
     quotes, skips = _read(_typed_ndjson(tmp_path), wide=("h2h_home=h",))
     assert not skips
@@ -278,8 +274,6 @@ def test_mapped_ndjson_rows_with_a_type_field_are_rows(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", [[], ["--format", "quotes"]])
-@pytest.mark.xfail(strict=True, reason="B15B-15: replay of a mapped NDJSON table with a 'type' field finds no quotes "
-                                       "(auto: read as frames; --format quotes: every row 'wrong format')")
 def test_cli_mapped_ndjson_with_a_type_field(tmp_path: Path, fmt: list[str]) -> None:
     res = CliRunner().invoke(main, ["replay", str(_typed_ndjson(tmp_path)), *fmt, "--columns", COLS,
                                     "--wide", "h2h_home=h", "-q"])
