@@ -66,7 +66,7 @@ async def read_until(client: AsyncDropClient, done: Callable[[], bool], timeout_
         await asyncio.wait_for(go(), timeout_s)
 
 
-# ---- B15A-6: a server that trickles bytes but never completes a frame is never "silent" ------------
+# ---- B15A-6 (fixed in c9645ec): a trickle that never completed a frame was never "silent" ----
 
 def _silence_reconnects(trickle: bool) -> tuple[int, list[str]]:
     """How many connections a client makes in 2 s to a server that sends ``connected`` and then
@@ -100,9 +100,6 @@ def test_silence_after_connected_reconnects() -> None:
     assert connections >= 2, outcomes
 
 
-@pytest.mark.xfail(strict=True, reason="B15A-6: heartbeat silence is timed per TCP chunk, not per frame: a server "
-                                       "that trickles bytes of an event it never ends keeps the client waiting "
-                                       "forever (SPEC 8: no frame for twice the heartbeat -> reconnect)")
 def test_bytes_that_never_make_a_frame_are_silence() -> None:
     connections, outcomes = _silence_reconnects(trickle=True)
     assert connections >= 2, outcomes
@@ -159,11 +156,8 @@ def test_a_server_that_never_sends_connected_still_hands_on_alerts_and_resumes()
         assert f"last-event-id: e1-{n}\r\n".encode() in head.lower(), head
 
 
-# ---- B15A-10: aclose() mid-stream does not stop the client: it reconnects -------------------------
+# ---- B15A-10 (fixed in 3c5e86d): aclose() mid-stream did not stop the client: it reconnected ----
 
-@pytest.mark.xfail(strict=True, reason="B15A-10: AsyncDropClient.aclose() from another task while events() streams "
-                                       "closes the httpx client, which the loop reads as a network error: it "
-                                       "reconnects with a new httpx client (never closed) and streams on")
 def test_aclose_mid_stream_ends_the_iteration() -> None:
     from dropengine.server.app import DropServer, ServeConfig
     from dropengine.server.asgi import BackgroundServer
@@ -198,11 +192,8 @@ def test_aclose_mid_stream_ends_the_iteration() -> None:
     assert ended and connections == 1, (ended, connections)
 
 
-# ---- B15A-15: a resume by since repeats alerts of a burst larger than 256 at one timestamp ---------
+# ---- B15A-15 (fixed in 411b311): a resume by since repeated a burst larger than 256 at one timestamp ----
 
-@pytest.mark.xfail(strict=True, reason="B15A-15: resume by since (a server without ids) drops repeats at the newest "
-                                       "timestamp by value, but remembers only the last 256 alerts handed on at it: "
-                                       "a burst of 300 drops stamped in one millisecond is handed on 344 times")
 def test_a_burst_at_one_timestamp_is_not_repeated_after_a_resume_by_since() -> None:
     ts = 1_778_600_000_000
     burst = b"".join(frame({"type": "odds_drop", "sport_key": "basketball_nba", "event_id": f"e{i}",

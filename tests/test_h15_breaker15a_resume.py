@@ -75,9 +75,6 @@ def test_the_async_client_resumes_where_its_caller_stopped(url: str) -> None:
     assert first + rest_after(url, cursor) == every_price()
 
 
-@pytest.mark.xfail(strict=True, reason="B15A-7: DropClient.last_event_id is the background thread's cursor (events "
-                                       "decoded into its queue), not the last event the caller took: resuming "
-                                       "from it after close() silently skips the queued alerts (a gap)")
 def test_the_sync_client_resumes_where_its_caller_stopped(url: str) -> None:
     got: list[int] = []
     with DropClient(url, api_key="k", sport=SPORT, since=0) as c:
