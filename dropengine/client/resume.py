@@ -17,7 +17,7 @@ lost and nothing is handed on twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeGuard
 
 from ..core.alerts import Alert
 
@@ -41,6 +41,10 @@ class Resume:
     #: This connection resumed by ``since`` (no ids): repeats are dropped.
     by_since: bool = False
 
+    def __post_init__(self) -> None:
+        if is_cursor(self.last_event_id):
+            self.last_event_id = self.last_event_id.strip()
+
     def request(self, since: int | None) -> tuple[dict[str, str], int | None]:
         """The next connection's resume headers and ``since`` (``since``: the caller's own)."""
         self.by_since = False
@@ -58,9 +62,11 @@ class Resume:
 
     def seen(self, event_id: str | None) -> None:
         """An event with ``event_id`` was handed on (or skipped for good). An id that cannot
-        be sent back as a header (empty, not printable ASCII) is no cursor."""
+        be sent back as a header (empty, not printable ASCII) is no cursor. Blanks around it are
+        dropped, as a browser's fetch normalizes a header value (HTTP refuses them there: an
+        id such as ``"e1-1 "`` made every reconnect fail before it was sent)."""
         if is_cursor(event_id):
-            self.last_event_id = event_id
+            self.last_event_id = event_id.strip()
 
     def fresh(self, alert: Alert) -> bool:
         """Whether ``alert`` is new (``False``: a repeat after a resume by ``since``); a new
@@ -77,6 +83,7 @@ class Resume:
         return True
 
 
-def is_cursor(event_id: object) -> bool:
-    """Whether ``event_id`` can go back to the server as ``Last-Event-ID`` (printable ASCII)."""
+def is_cursor(event_id: object) -> TypeGuard[str]:
+    """Whether ``event_id`` can go back to the server as ``Last-Event-ID`` (printable ASCII;
+    blanks around it are dropped when it is sent)."""
     return isinstance(event_id, str) and bool(event_id.strip()) and event_id.isascii() and event_id.isprintable()
