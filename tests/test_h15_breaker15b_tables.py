@@ -357,3 +357,19 @@ def test_starting_price_of_a_runner_without_quotes_is_kept(tmp_path: Path) -> No
     table = table_starting_prices(path, InputOptions(odds_format="decimal", mapping=mapping))
     assert table is not None
     assert sorted(table.get_column("side").to_list()) == ["win:11", "win:22", "win:33"]
+
+
+@pytest.mark.parametrize("engine", ["stream", "batch"])
+@pytest.mark.xfail(strict=True, reason="B15B-23: since 43019d3, a vendor frames recording replayed beside a mapped "
+                                       "table is read as a quote table under the mapping: every line a skip, its "
+                                       "alerts lost")
+def test_a_frames_recording_beside_a_mapped_table_stays_frames(tmp_path: Path, engine: str) -> None:
+    frames = tmp_path / "frames.ndjson"
+    sim = CliRunner().invoke(main, ["simulate", "--events", "2", "--hours", "2", "--out", str(frames)])
+    assert sim.exit_code == 0, sim.output
+    table = _csv(tmp_path, "g,t,h\n1,1000,-110\n1,2000,-130\n")
+    alone = CliRunner().invoke(main, ["replay", str(frames), "--engine", engine, "-q"])
+    both = CliRunner().invoke(main, ["replay", str(frames), str(table), "--engine", engine, "--columns", COLS,
+                                     "--wide", "h2h_home=h", "-q"])
+    assert alone.exit_code == 0 and both.exit_code == 0, both.output
+    assert both.stdout.count("odds_drop") == alone.stdout.count("odds_drop") + 1
