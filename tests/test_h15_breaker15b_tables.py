@@ -365,7 +365,7 @@ def test_starting_price_of_a_runner_without_quotes_is_kept(tmp_path: Path) -> No
                                        "alerts lost")
 def test_a_frames_recording_beside_a_mapped_table_stays_frames(tmp_path: Path, engine: str) -> None:
     frames = tmp_path / "frames.ndjson"
-    sim = CliRunner().invoke(main, ["simulate", "--events", "2", "--hours", "2", "--out", str(frames)])
+    sim = CliRunner().invoke(main, ["simulate", "--events", "1", "--hours", "1", "--books", "3", "--out", str(frames)])
     assert sim.exit_code == 0, sim.output
     table = _csv(tmp_path, "g,t,h\n1,1000,-110\n1,2000,-130\n")
     alone = CliRunner().invoke(main, ["replay", str(frames), "--engine", engine, "-q"])
