@@ -348,3 +348,22 @@ def test_every_runner_keeps_its_starting_price(tmp_path: Path, mapped: bool) -> 
                                         ("win:55", 400.0)]
     quotes = [q for _, q in read_quote_table(path, SkipLog(), inputs=inputs)]  # the quotes are as before
     assert [(q.side, q.price) for q in quotes] == [("win:11", 150.0)] + ([("win:33", None)] if not mapped else [])
+
+
+# -- B15B-19: a ';' table's number cells may have a decimal comma ------------------------------------
+
+def test_a_semicolon_table_reads_decimal_commas_in_number_columns_only(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "g;t;h;l;s\n1,5;1000;1,91;-1,5;2,0\n2;2000;2,5;0,5;3,25\n")
+    quotes, skips = _read(path, odds="decimal", columns=(COLS + ",starting_price=s",), wide=("spread_home=h@l",))
+    assert not skips
+    assert [(q.event_id, q.side, round(q.price or 0, 5)) for q in quotes] == [
+        ("1,5", "spread_home@-1.5", -109.89011), ("2", "spread_home@0.5", 150.0)]  # the id is text: kept
+    plain = _csv(tmp_path, "sport_key;event_id;bookmaker;side;price;last_update\ns;1,5;bk;h2h_home;-110,0;1000\n",
+                 "p.csv")
+    log = SkipLog()
+    assert [(q.event_id, q.price) for _, q in read_quote_table(plain, log)] == [("1,5", -110.0)] and not log
+
+
+def test_a_comma_table_keeps_refusing_a_quoted_decimal_comma(tmp_path: Path) -> None:
+    quotes, skips = _read(_csv(tmp_path, 'g,t,h\n1,1000,"1,91"\n'), odds="decimal")
+    assert not quotes and [(s.where, s.reason) for s in skips.first] == [("t.csv:2", "invalid price")]

@@ -543,6 +543,25 @@ class TableMapping:
             cols.extend(c.columns)
         return tuple(dict.fromkeys(cols))
 
+    def number_columns(self) -> frozenset[str]:
+        """The columns whose cells the mapping reads as numbers or times (prices, lines,
+        starting prices, times, ``--where`` operands), and the SPEC 2 columns of those fields
+        read under their own name: what a reader may normalise as numbers (a decimal comma)."""
+        cols: set[str] = {"price", "line", "last_update", STARTING_PRICE_FIELD}
+        for name in ("price", "line", "last_update", "commence_time", STARTING_PRICE_FIELD):
+            src = self._by_field.get(name)
+            if src is not None:
+                cols.update(src.columns)
+        for w in self.wide:
+            cols.add(w.price)
+            if isinstance(w.line, str):
+                cols.add(w.line)
+            if w.at is not None:
+                cols.update(w.at.columns)
+        for c in self.where:
+            cols.update(c.columns)
+        return frozenset(cols)
+
     def required_columns(self) -> tuple[str, ...]:
         """The columns a table read with this mapping must have: those it names, and SPEC 2's
         required ones it does not give (they are read from the file's own column)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -154,7 +155,8 @@ def _table_rows(path: Path, skips: SkipLog, progress: Progress | None, inputs: I
     suffix = _table_kind(path)
     required = _required(inputs)
     if suffix == ".csv":
-        rows = _csv_rows(path, skips, progress, required)
+        numbers = _NUMBER_COLUMNS if inputs.mapping is None else inputs.mapping.number_columns()
+        rows = _csv_rows(path, skips, progress, required, numbers)
     elif suffix == ".parquet":
         rows = _parquet_rows(path, skips, progress, required)
     else:
@@ -324,8 +326,15 @@ def _text_encoding(raw: IO[bytes]) -> str:
     return "utf-16" if head in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
 
 
+#: The columns of a plain quote table read as numbers (a decimal comma is read in them)
+_NUMBER_COLUMNS: Final = frozenset(("price", "line", "last_update", STARTING_PRICE_FIELD))
+#: A number with a decimal comma (``1,91``), as a spreadsheet in a European locale writes it
+_DECIMAL_COMMA: Final = re.compile(r"\s*[+-]?[0-9]+,[0-9]+\s*")
+
+
 def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None,
-              required: tuple[str, ...] = REQUIRED_COLUMNS) -> Iterator[tuple[str, Any]]:
+              required: tuple[str, ...] = REQUIRED_COLUMNS,
+              numbers: frozenset[str] = _NUMBER_COLUMNS) -> Iterator[tuple[str, Any]]:
     """CSV rows as dicts of text (an empty cell is ""), positioned by file line.
 
     The stdlib parser is used rather than polars so that one ragged or broken line is
@@ -333,13 +342,18 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None,
     (:class:`_OneLine`), so a broken line never takes the next ones with it. A header
     without the required columns is one report for the whole file. The delimiter is the one
     by which the header names the required columns (``,``, ``;``, tab or ``|``): SPEC 2's,
-    or the columns a mapping names (``required``).
+    or the columns a mapping names (``required``). In a ``;`` table (what a spreadsheet in a
+    European locale writes) a cell of a number column (``numbers``) with a decimal comma,
+    ``1,91``, is read as ``1.91``; in a ``,`` table such a cell must be quoted and is no
+    number (``1,5`` could be 1.5 or 15).
     """
     name = path.name
     one = _OneLine()
     reader = csv.reader(one, strict=True, skipinitialspace=True)
     header: list[str] | None = None
     width = named = 0
+    delimiter = ","
+    commas: list[int] = []  # the number columns of a ';' table: a decimal comma read as a point
     with (open_bytes(path, progress) as raw,
           io.TextIOWrapper(raw, _text_encoding(raw), errors="replace", newline="") as fh):
         for lineno, line in enumerate(fh, 1):
@@ -347,10 +361,10 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None,
                 line = line.lstrip("\ufeff")
             one.line = line
             if header is None and line.strip():
+                delimiter = _header_delimiter(line, required) or ","
                 # spaces after a delimiter (`a, b`, as hand-written and some exports have it) are no part
                 # of the cell, as they are no part of the header's names; a quoted cell keeps its own
-                reader = csv.reader(one, delimiter=_header_delimiter(line, required) or ",", strict=True,
-                                    skipinitialspace=True)
+                reader = csv.reader(one, delimiter=delimiter, strict=True, skipinitialspace=True)
             try:
                 cells = next(reader)
             except csv.Error as exc:
@@ -369,6 +383,8 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None,
                 while header and not header[-1]:
                     header.pop()  # a header ending in a delimiter (`a,b,`): its empty names name nothing
                 named = len(header)
+                if delimiter == ";":
+                    commas = [i for i, h in enumerate(header) if h in numbers]
                 known = _KNOWN_COLUMNS if required is REQUIRED_COLUMNS else required
                 twice = sorted({c for c in header if c in known and header.count(c) > 1})
                 if any(c not in header for c in required) or twice:
@@ -389,6 +405,10 @@ def _csv_rows(path: Path, skips: SkipLog, progress: Progress | None,
                 cells = cells[:named]
             if cells[0] == header[0] and [c.strip() for c in cells] == header:
                 continue  # the header again: files concatenated (cat a.csv b.csv); nothing is wrong
+            for i in commas:
+                cell = cells[i]
+                if "," in cell and _DECIMAL_COMMA.fullmatch(cell):
+                    cells[i] = cell.replace(",", ".")
             yield f"{name}:{lineno}", dict(zip(header, cells, strict=True))
 
 
