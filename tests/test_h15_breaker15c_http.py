@@ -139,7 +139,7 @@ def test_a_trickling_answer_is_given_up_after_the_request_timeout(tmp_path: Path
         if await rx.read_request(reader) is None:
             return
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-        for _ in range(400):  # a byte every 20 ms: each read well inside the 0.2 s timeout
+        for _ in range(400):  # a byte every 20 ms: each read well inside the 0.5 s timeout
             if rx.stopping:
                 return
             writer.write(b" ")
@@ -150,17 +150,17 @@ def test_a_trickling_answer_is_given_up_after_the_request_timeout(tmp_path: Path
     with raw_receiver(trickle) as rx:
         async def main() -> tuple[WebhookSink, bool]:
             sink = WebhookSink(f"{rx.url}/hook", SECRET, dead_letter=DeadLetterFile(dead),
-                               schedule=RetrySchedule(attempts=1, timeout_s=0.2))
+                               schedule=RetrySchedule(attempts=1, timeout_s=0.5))
             await sink.start()
             sink.offer(drop(1))
-            # the documented bound: one attempt of at most timeout_s (0.2 s), then the dead-letter file;
-            # 2 s is ten times that
-            ended = await until(lambda: sink.counters.failed + sink.counters.delivered == 1, 2.0)
+            # the documented bound: one attempt of at most timeout_s (0.5 s), then the dead-letter file;
+            # 3 s is six times that
+            ended = await until(lambda: sink.counters.failed + sink.counters.delivered == 1, 3.0)
             await sink.aclose(0.0)
             return sink, ended
 
         sink, ended = asyncio.run(main())
-    assert ended, "the request outlived its timeout by 10x: the sink's only worker is stuck on it"
+    assert ended, "the request outlived its timeout by 6x: the sink's only worker is stuck on it"
     assert sink.counters.failed == 1 and "timeout" in str(dead_lines(dead)[0]["reason"])
 
 
