@@ -3,8 +3,8 @@
 Each ``xfail(strict=True)`` is a defect found by helper breaker15b (ids B15B-n, written up in
 /tmp/notes/breaker15b.md): it fails today and passes once fixed. The plain tests pin what
 held under the same attacks (so a fix cannot break them), and the defects fixed since
-(B15B-1, -2, -3, -4, -7, -9, -10, -12: formats.mapping; B15B-8, -13, -15: io.tables) as
-regression tests.
+(B15B-1, -2, -3, -4, -7, -9, -10, -12: formats.mapping; B15B-8, -13, -15, -16, -19, -21:
+io.tables) as regression tests.
 """
 
 from __future__ import annotations
@@ -281,8 +281,6 @@ def test_cli_mapped_ndjson_with_a_type_field(tmp_path: Path, fmt: list[str]) -> 
     assert res.stdout.count("odds_drop") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-16: rows ending in a separator the header lacks (trailing empty cell, a "
-                                       "common export) are all 'bad row': the whole table is lost")
 def test_rows_with_a_trailing_empty_cell_read(tmp_path: Path) -> None:
     quotes, skips = _read(_csv(tmp_path, "g,t,h\n1,1000,-110,\n1,2000,-130,\n"), wide=("h2h_home=h",))
     assert [q.price for q in quotes] == [-110, -130] and not skips
@@ -338,16 +336,12 @@ def test_odds_format_decimal_on_odds_api_snapshots_is_applied_or_refused(tmp_pat
     assert applied or refused, res.output
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-19: a ';' table from a European-locale spreadsheet (the reason ';' is "
-                                       "read) has decimal commas: '1,91' is refused, every price lost")
 def test_semicolon_table_with_decimal_commas(tmp_path: Path) -> None:
     quotes, skips = _read(_csv(tmp_path, "g;t;h\n1;1000;1,91\n1;2000;1,5\n"), odds="decimal", wide=("h2h_home=h",))
     assert not skips
     assert [round(q.price or 0, 2) for q in quotes] == [-109.89, -200.0]
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-21: a runner row whose price cells make no quote (absent/empty) loses its "
-                                       "starting price: the devig then misses a running runner (p_fair inflated)")
 def test_starting_price_of_a_runner_without_quotes_is_kept(tmp_path: Path) -> None:
     from dropengine.io.tables import table_starting_prices
 
