@@ -367,3 +367,29 @@ def test_a_semicolon_table_reads_decimal_commas_in_number_columns_only(tmp_path:
 def test_a_comma_table_keeps_refusing_a_quoted_decimal_comma(tmp_path: Path) -> None:
     quotes, skips = _read(_csv(tmp_path, 'g,t,h\n1,1000,"1,91"\n'), odds="decimal")
     assert not quotes and [(s.where, s.reason) for s in skips.first] == [("t.csv:2", "invalid price")]
+
+
+# -- B15B-18: --odds-format is refused for a file whose prices are American by its format -------------
+
+def test_odds_format_other_than_american_is_refused_for_vendor_formats(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from dropengine.cli.group import main
+    from dropengine.io.replay import read_quotes
+
+    snap = tmp_path / "a.json"
+    book = {"key": "pin", "last_update": "2025-12-31T10:00:00Z", "markets": [
+        {"key": "h2h", "outcomes": [{"name": "A", "price": 1.91}, {"name": "B", "price": 2.0}]}]}
+    snap.write_text(json.dumps([{"id": "ev1", "sport_key": "basketball_nba", "commence_time": "2026-01-01T00:00:00Z",
+                                 "home_team": "A", "away_team": "B", "bookmakers": [book]}]))
+    table = _csv(tmp_path, "sport_key,event_id,bookmaker,side,price,last_update\ns,e,bk,h2h_home,1.91,1000\n")
+    with pytest.raises(ConfigError, match=r"--odds-format prob .* a\.json is theoddsapi"):
+        list(read_quotes([table, snap], inputs=InputOptions(odds_format="prob")))
+    for engine in ("stream", "batch"):
+        res = CliRunner().invoke(main, ["replay", str(table), str(snap), "--odds-format", "decimal", "-q",
+                                        "--engine", engine])
+        assert res.exit_code == 2 and "--odds-format decimal" in res.output and "oddsFormat=american" in res.output
+    assert [len(b) for b, _ in read_quotes([table], inputs=InputOptions(odds_format="decimal"))] == [1]
+    assert sum(len(b) for b, _ in read_quotes([table, snap])) == 3  # American: read as before

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ..core.alerts import Alert
 from ..core.engine import DropEngine, EngineCounters
@@ -115,6 +115,8 @@ def read_quotes(
     st = stats if stats is not None else ReplayStats()
     formats, streams = open_recordings([Path(p) for p in paths], fmt, st.skips, progress, inputs=inputs)
     st.formats.update(formats)
+    for given, f in formats.items():
+        _check_odds_format(given, f, inputs)
     decoder = FrameDecoder(line_only=line_only)
     batch: list[Quote] = []
     for _, item in merge_by_clock(streams):
@@ -208,6 +210,23 @@ def _fused_frames(path: Path, skips: SkipLog, progress: Progress | None) -> Iter
             yield clock, (Envelope(where, obj) if typed is None else Frame(where, line, typed, obj))
 
 
+#: The formats whose prices ``inputs.odds_format`` says how to read: quote tables (a Betfair
+#: recording's are decimal by its format, converted whatever the flag)
+_ODDS_FORMAT_READERS: Final = frozenset({"quotes", "betfair", "skipped"})
+
+
+def _check_odds_format(given: str, fmt: str, inputs: InputOptions) -> None:
+    """Refuse an odds format other than American for a file whose format has American prices
+    by its own contract (vendor frames, SSE, The Odds API responses): read as American the
+    decimal prices of The Odds API's ``oddsFormat=decimal`` would all be invalid, and a flag
+    that is ignored says nothing. ConfigError naming ``--odds-format``, the file and its format."""
+    if inputs.odds_format != "american" and fmt not in _ODDS_FORMAT_READERS:
+        hint = "; request oddsFormat=american from The Odds API" if fmt == "theoddsapi" else ""
+        raise ConfigError(
+            f"odds_format: --odds-format {inputs.odds_format} reads quote tables (CSV, Parquet, NDJSON rows); "
+            f"{Path(given).name} is {fmt}, whose prices are American by its format{hint}")
+
+
 def _replay_fused(
     paths: Sequence[str | Path], engine: DropEngine, fmt: str, stats: ReplayStats | None, progress: Progress | None,
     inputs: InputOptions,
@@ -226,6 +245,7 @@ def _replay_fused(
             continue
         p, f = resolved
         st.formats[str(given)] = f
+        _check_odds_format(str(given), f, inputs)
         if f == "frames":
             streams.append(guarded(p, _fused_frames(p, skips, progress), skips))
         else:
