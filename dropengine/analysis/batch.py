@@ -564,9 +564,9 @@ def _compiled_passes(
         line = np.zeros(1)  # no row has a series (every lid is -1): the pass reads no line
     if not cfg.signals:  # only the signals pass needs the rows' codes after the key ids
         del e, b, sid
+    lu_at, p_at = lu.fill_null(0).to_numpy(), p.fill_null(np.nan).to_numpy()  # also the moves' columns below
     moves, refs, lmoves, lrefs, lprices, tally = kernel.run(
-        kid, nkeys, lid, nseries, lu.fill_null(0).to_numpy(), p.fill_null(np.nan).to_numpy(),
-        p.is_null().to_numpy(), invalid | skip, line_only, line,
+        kid, nkeys, lid, nseries, lu_at, p_at, p.is_null().to_numpy(), invalid | skip, line_only, line,
         cfg.reprime_after_suspension, cfg.reference == "anchor", cfg.unit == "prob",
         rules.threshold_floor(cfg.threshold), rules.threshold_floor(cfg.line_threshold),
     )
@@ -574,24 +574,34 @@ def _compiled_passes(
     moves, refs, lmoves, lrefs, lprices = (a.copy() for a in (moves, refs, lmoves, lrefs, lprices))
 
     # -- the moves' columns, gathered by row ------------------------------------------------------
+    # (numpy gathers from the arrays the pass read: contiguous, where the frame's columns come in
+    # many chunks; a move's and a reference's price is never null, nor a line's time)
     rows = pl.Series("_i", moves, dtype=pl.UInt32)
-    fired = _with_delta(pl.concat([
-        rows.to_frame(), _gather(frame, {"_lu": "_lu", "_p": "_p", "_c": "_c", "_pint": "_pint"}, rows),
-        _gather(frame, {"_p": "_rp", "_c": "_rc", "_lu": "_rlu", "_pint": "_rpint"}, pl.Series(refs)),
-    ], how="horizontal"))
+    pint = frame.get_column("_pint")
+
+    def priced(at: Any, names: tuple[str, str, str, str]) -> list[pl.Series]:
+        price_at = pl.Series(names[1], p_at[at])
+        return [pl.Series(names[0], lu_at[at]), price_at,
+                pl.select(cents_expr(pl.lit(price_at)).alias(names[2])).to_series(), pint.gather(at).alias(names[3])]
+
+    fired = _with_delta(pl.DataFrame([rows, *priced(moves, ("_lu", "_p", "_c", "_pint")),
+                                      *priced(refs, ("_rlu", "_rp", "_rc", "_rpint"))]))
     price = _Pass(fired, int(tally[kernel.PRIMED]), int(tally[kernel.STALE]), int(tally[kernel.SUSPENDED]),
                   int(tally[kernel.REPEATED]))
     line_pass: _Pass | None = None
     if cfg.detects_lines:
-        lw = frame.select("_lu", pl.Series("_l", line), "_p", "_pint")
         # -1: no observation at the reference line (never read: a series primes first): null
-        at_price = pl.Series(lprices).set(pl.Series(lprices < 0), None) if (lprices < 0).any() else pl.Series(lprices)
+        none = lprices < 0
+        at_price = pl.Series(lprices).set(pl.Series(none), None) if none.any() else pl.Series(lprices)
         lrows = pl.Series("_i", lmoves, dtype=pl.UInt32)
-        lfired = pl.concat([
-            lrows.to_frame(), _gather(lw, {"_lu": "_lu", "_l": "_l", "_p": "_p", "_pint": "_pint"}, lrows),
-            _gather(lw, {"_l": "_rl", "_lu": "_rlu"}, pl.Series(lrefs)),
-            _gather(lw, {"_p": "_rprice", "_pint": "_rpint"}, at_price),
-        ], how="horizontal")
+        # a line's price may be null (a line-only observation, a suspension): NaN in p_at, null here
+        ref_price = np.where(none, np.nan, p_at[np.maximum(lprices, 0)])
+        lfired = pl.DataFrame([
+            lrows, pl.Series("_lu", lu_at[lmoves]), pl.Series("_l", line[lmoves]),
+            pl.Series("_p", p_at[lmoves]).fill_nan(None), pint.gather(lrows).alias("_pint"),
+            pl.Series("_rl", line[lrefs]), pl.Series("_rlu", lu_at[lrefs]),
+            pl.Series("_rprice", ref_price).fill_nan(None), pint.gather(at_price).alias("_rpint"),
+        ])
         line_pass = _Pass(lfired, int(tally[kernel.LINE_PRIMED]), int(tally[kernel.LINE_STALE]),
                           int(tally[kernel.LINE_SUSPENDED]), int(tally[kernel.LINE_REPEATED]),
                           int(tally[kernel.LINE_SEEN]))
@@ -1074,22 +1084,28 @@ def _book_texts(kind: str, cells: dict[str, pl.Series]) -> pl.Series:
     return pl.select(pl.concat_str(pieces).alias("_book")).to_series()
 
 
-def _joined(texts: pl.Series, start: Any) -> pl.Series:
-    """Per group ``j``, ``texts[start[j]:start[j + 1]]`` joined by commas (every group non-empty):
-    the groups padded to the widest (few books in a steam) as one array column when that is not
-    much larger than the texts, else grouped."""
+def _joined(texts: pl.Series, start: Any, where: Any = None) -> pl.Series:
+    """Per group ``j``, the texts of items ``start[j]:start[j + 1]`` joined by commas (every group
+    non-empty; item ``i``'s text is ``texts[where[i]]``, or ``texts[i]`` without ``where``): the
+    groups padded to the widest (few books in a steam) as one array column when that is not much
+    larger than the items, else grouped."""
     import numpy as np
 
     sizes = np.diff(start)
-    n, total = len(sizes), len(texts)
+    n = len(sizes)
+    total = int(start[-1]) if n else 0
     width = int(sizes.max()) if n else 0
     if n * width > 4 * total + 1024:
         group = pl.Series("_s", np.repeat(np.arange(n), sizes)).set_sorted()
-        return pl.DataFrame([group, texts.alias("_t")]).group_by("_s", maintain_order=True).agg(
+        items = texts if where is None else texts.gather(pl.Series(where))
+        return pl.DataFrame([group, items.alias("_t")]).group_by("_s", maintain_order=True).agg(
             pl.col("_t").str.join(",")).get_column("_t")
     k = np.arange(width)
-    at = np.where(k[None, :] < sizes[:, None], start[:-1, None] + k[None, :], total).ravel()
-    padded = pl.concat([texts, pl.Series([None], dtype=pl.String)]).gather(pl.Series(at))
+    inside = (k[None, :] < sizes[:, None]).ravel()
+    item = np.minimum(start[:-1, None] + k[None, :], max(total - 1, 0)).ravel()
+    at = pl.Series(item if where is None else where[item])
+    # one gather straight into the padded layout (a null index gives a null, skipped by the join)
+    padded = texts.gather(at.set(pl.Series(~inside), None) if not inside.all() else at)
     return padded.reshape((n, width)).arr.join(",", ignore_nulls=True)
 
 
@@ -1153,8 +1169,7 @@ def _steam_table(
     placed = np.concatenate(where)
     back = np.empty(len(placed), np.int64)
     back[placed] = np.arange(len(placed))
-    member_text = pl.concat(texts).gather(pl.Series(back))
-    books = _joined(member_text, start)
+    books = _joined(pl.concat(texts), start, back)
     # -- the rest: the completing moves' fields -------------------------------------------------
     names = pl.Series(ids.book_names, dtype=pl.String)
     fire_index = order[fire]
