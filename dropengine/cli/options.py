@@ -388,19 +388,23 @@ INPUT_FLAGS: Final = ("odds_format", "betfair_price", "columns", "wide", "recode
 _INPUT_HELP: Final = {
     "odds_format": "How the price (and starting_price) cells of quote tables are written: american (-110, +150), "
                    "decimal (1.91, 2.5) or prob (0.52, implied probability). decimal and prob become American "
-                   "(fractional, e.g. -109.89); a decimal <= 1 or a prob outside (0,1) is a skipped cell. A table "
-                   "with an odds_format column decides per row.",
+                   "(fractional, e.g. -109.89); a decimal <= 1, a prob outside (0,1), or one outside the American "
+                   "range is a skipped cell. A table with an odds_format column decides per row; a ';'-separated "
+                   "table may write decimal commas (1,91). Quote tables only: with The Odds API responses or vendor "
+                   "frames (American by their format) decimal or prob is an error.",
     "betfair_price": "The quote of a Betfair stream recording: ltp (last traded price) or back (best available "
                      "back price).",
     "columns": "Where each quote field comes from in a table with other column names, as FIELD=COLUMN, "
                "FIELD==VALUE (a fixed value), FIELD={COL} text {COL} (a template) or FIELD=A|B (the first "
-               "non-empty); time fields may add an offset (date-1d, +12h, -5m). Times: unix s or ms, or "
-               "ISO dates. Fields: the SPEC 2 quote fields, odds_format, starting_price, outcome. Example: "
+               "non-empty); time fields may add an offset (date-1d, +12h, -5m). Times: unix s (below 1e11) or "
+               "ms, or ISO dates, from 1970 to the end of 9999 (unix us/ns are refused). Fields: the SPEC 2 "
+               "quote fields, odds_format, starting_price, outcome. Example: "
                "--columns 'event_id=game_id,bookmaker==bovada,sport_key==baseball_mlb,last_update=cur_time'. "
                "Repeatable; a file lacking a named column is skipped whole (the message lists its columns).",
     "wide": "One column per side: each SIDE=PRICE_COLUMN[@LINE][/TIME] item makes one quote per row, in the "
             "order given. LINE: a line column or a number; TIME: the quote's last_update (default the "
-            "last_update field). Example: --wide 'h2h_home=h_ml,h2h_away=a_ml,spread_home=h_odds_ps@h_hcap_ps,"
+            "last_update field). A SIDE without {COLUMN} must be a side (spreads and totals need @LINE). "
+            "Example: --wide 'h2h_home=h_ml,h2h_away=a_ml,spread_home=h_odds_ps@h_hcap_ps,"
             "total_over@2.5=over_2.5,h2h_home=home_close_ml/date+12h'. Repeatable.",
     "recode": "Cell texts of a mapped table's price, line and starting_price cells that mean something else: "
               "TEXT=NUMBER, TEXT=null (suspended) or TEXT=absent (no quote). Example: --recode 'EVEN=100,0=absent' "
