@@ -205,3 +205,22 @@ def test_the_signature_holds_over_non_ascii_and_fractional_prices(receiver: tupl
     assert rx.rejected_signatures == 0  # the receiver's stdlib check, over the raw bytes
     [req] = rx.processed
     assert req.json == json.loads(a.to_json()) and "Zürich Lions 🏒".encode() in req.body
+
+
+# -- B15C-16: a sink that fails to start leaves the facade's thread running ------------------
+@pytest.mark.xfail(strict=True, reason="B15C-16: BackgroundSinks.start() raising (a sink's start fails) leaves the "
+                                       "loop thread running and the started sinks' workers pending: `with` never "
+                                       "reaches close()")
+def test_a_failed_start_of_the_sync_facade_leaves_no_thread() -> None:
+    def ours() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "dropengine sinks"}
+
+    before = ours()
+    sink = WebhookSink(f"http://127.0.0.1:{free_port()}/hook", SECRET)
+    # the same sink twice: its second start() refuses
+    with pytest.raises(ConfigError, match="started already"), BackgroundSinks(sink, sink):
+        pass
+    left = ours() - before
+    for t in left:
+        t.join(1.0)
+    assert not [t for t in left if t.is_alive()]
