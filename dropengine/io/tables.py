@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
 
 __all__ = [
     "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "looks_like_csv_header", "needs_float", "parquet_clock", "parquet_position",
-    "parquet_quote_table", "plain_parquet_schema", "read_quote_table", "rejected_detail",
+    "parquet_quote_table", "plain_parquet_schema", "read_quote_table", "rejected_detail", "rows_carry_mapping",
     "table_lacks_columns", "table_starting_prices", "write_csv_rows", "write_ndjson_rows", "write_parquet_rows",
     "write_quote_table",
 ]
@@ -162,7 +162,8 @@ def _table_rows(path: Path, skips: SkipLog, progress: Progress | None, inputs: I
     else:
         # a mapping says what the rows are: a row with a `type` or `data` key is still a row
         # (not a vendor frame), so the line's shape is not judged
-        rows = _ndjson_rows(path, skips, progress, "quotes" if inputs.mapping is None else None)
+        rows = (_ndjson_rows(path, skips, progress) if inputs.mapping is None
+                else _ndjson_rows(path, skips, progress, None, required))
     return _spec_rows(rows, skips, inputs, prices)
 
 
@@ -233,16 +234,56 @@ def _table_columns(path: Path, inputs: InputOptions) -> list[str] | None:
     return None
 
 
+def _first_object(path: Path, limit: int = 100) -> dict[str, Any] | None:
+    """The first line of ``path`` (among its first ``limit``) that decodes to a JSON object;
+    None when there is none or the file cannot be read (its reader reports that)."""
+    try:
+        with open_bytes(path) as fh:
+            for n, (_, line) in enumerate(lines(fh)):
+                if n >= limit:
+                    return None
+                try:
+                    obj = msgspec.json.decode(line)
+                except msgspec.DecodeError:
+                    continue
+                return obj if isinstance(obj, dict) else None
+    except READ_ERRORS:
+        return None
+    return None
+
+
+def rows_carry_mapping(path: Path, inputs: InputOptions) -> bool:
+    """Whether an NDJSON file's rows are a table the column mapping of ``inputs`` reads: its
+    first object has every column the mapping names. A file whose lines look like vendor
+    frames or The Odds API responses is read as such a table only then (a ``type`` column
+    is common in user data), so that recordings replayed beside a mapped table stay what
+    they are."""
+    if inputs.mapping is None:
+        return False
+    first = _first_object(path)
+    return first is not None and not inputs.mapping.missing_columns(first)
+
+
 def _ndjson_rows(path: Path, skips: SkipLog, progress: Progress | None,
-                 expected: str | None = "quotes") -> Iterator[tuple[str, Any]]:
+                 expected: str | None = "quotes", required: tuple[str, ...] | None = None) -> Iterator[
+        tuple[str, Any]]:
     """NDJSON rows with their positions; a line that is no JSON, or (``expected``) clearly a
-    line of another format, is a skip."""
+    line of another format, is a skip. With ``required`` (a mapping's columns) the first
+    row names the table's columns, as a CSV header does: one lacking any is a whole-file
+    skip naming them (not a skip per row)."""
+    first = required is not None
     with open_bytes(path, progress) as fh:
         for lineno, line in lines(fh):
             where = f"{path.name}:{lineno}"
             obj = decode_line(line, where, expected, skips)
-            if obj is not SKIPPED:
-                yield where, obj
+            if obj is SKIPPED:
+                continue
+            if first and isinstance(obj, dict):
+                first = False
+                assert required is not None
+                if table_lacks_columns(path, list(obj), None, skips, required):
+                    return
+            yield where, obj
 
 
 def table_lacks_columns(path: Path, columns: list[str], rows: int | None, skips: SkipLog,
