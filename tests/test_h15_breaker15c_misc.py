@@ -224,3 +224,31 @@ def test_a_failed_start_of_the_sync_facade_leaves_no_thread() -> None:
     for t in left:
         t.join(1.0)
     assert not [t for t in left if t.is_alive()]
+
+
+# -- control: one hanging receiver does not hold back another sink ---------------------------
+def test_a_hanging_sink_does_not_hold_back_a_fast_one(receiver: tuple[Receiver, str], tmp_path: Path) -> None:
+    from .test_h15_breaker15c_http import RawReceiver, raw_receiver
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rx: RawReceiver) -> None:
+        if await rx.read_request(reader) is not None:
+            while not rx.stopping:
+                await asyncio.sleep(0.02)
+
+    fast_rx, url = receiver
+    dead = tmp_path / "dead.ndjson"
+    shared = DeadLetterFile(dead)
+    with raw_receiver(hang) as slow_rx:
+        fast = WebhookSink(f"{url}/hook", SECRET, dead_letter=shared)
+        slow = WebhookSink(f"{slow_rx.url}/hook", SECRET, dead_letter=shared,
+                           schedule=RetrySchedule(attempts=2, timeout_s=30.0))
+        with BackgroundSinks(fast, slow, drain_s=0.5) as bg:
+            assert bg.offer_many([drop(i) for i in range(10)]) == 10
+            deadline = time.monotonic() + 10
+            while len(fast_rx.processed) < 10 and time.monotonic() < deadline:
+                time.sleep(0.01)
+    assert sorted(r.json["event_id"] for r in fast_rx.processed) == sorted(f"ev{i}" for i in range(10))
+    assert (fast.counters.delivered, slow.counters.delivered, slow.counters.failed) == (10, 0, 10)
+    lines = [json.loads(x) for x in dead.read_text().splitlines()]
+    assert sorted(x["alert"]["event_id"] for x in lines) == sorted(f"ev{i}" for i in range(10))
+    assert {x["sink"] for x in lines} == {slow.name}
