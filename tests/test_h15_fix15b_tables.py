@@ -393,3 +393,23 @@ def test_odds_format_other_than_american_is_refused_for_vendor_formats(tmp_path:
         assert res.exit_code == 2 and "--odds-format decimal" in res.output and "oddsFormat=american" in res.output
     assert [len(b) for b, _ in read_quotes([table], inputs=InputOptions(odds_format="decimal"))] == [1]
     assert sum(len(b) for b, _ in read_quotes([table, snap])) == 3  # American: read as before
+
+
+# -- B15B-23: an NDJSON file is a mapped table only when its rows carry the mapping's columns ---------
+
+def test_rows_carry_mapping_and_a_mapped_ndjson_without_the_columns_is_one_file_skip(tmp_path: Path) -> None:
+    from dropengine.io.tables import rows_carry_mapping
+
+    inputs = InputOptions(mapping=TableMapping.parse(columns=(COLS,), wide=("h2h_home=h",)))
+    rows = tmp_path / "rows.ndjson"
+    rows.write_text('not json\n{"g":"1","t":1000,"type":"x","h":-110}\n')
+    frames = tmp_path / "frames.ndjson"
+    frames.write_text('{"type":"odds_drop","data":[]}\n' * 3)
+    doc = tmp_path / "doc.json"
+    doc.write_text('[{"id":"e","g":1,"t":1,"h":1}]\n')
+    assert rows_carry_mapping(rows, inputs)
+    assert not rows_carry_mapping(frames, inputs) and not rows_carry_mapping(doc, inputs)
+    assert not rows_carry_mapping(rows, InputOptions())
+    quotes, skips = _read(frames)
+    assert not quotes and skips.total == 1 and [s.reason for s in skips.files] == ["unusable file"]
+    assert "g, t, h" in skips.files[0].message and "type, data" in skips.files[0].message
