@@ -336,3 +336,31 @@ def test_a_cancelled_drain_still_accounts_for_every_alert(tmp_path: Path) -> Non
     c = sink.counters
     assert c.offered == c.delivered + c.failed + c.dropped == 5
     assert len(dead_lines(dead)) == 5
+
+
+@pytest.mark.xfail(strict=True, reason="B15C-3: a 503's Retry-After (RFC 9110: how long the service is expected to be "
+                                       "unavailable) is ignored: the backoff spends every attempt inside it")
+def test_a_503_retry_after_is_waited_for(tmp_path: Path) -> None:
+    back_at = time.monotonic() + 1.0
+
+    async def maintenance(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rx: RawReceiver) -> None:
+        while (await rx.read_request(reader)) is not None:
+            if time.monotonic() < back_at:
+                writer.write(response("503 Service Unavailable", b"{}", {"Retry-After": "1"}))
+            else:
+                writer.write(response("200 OK", b"{}"))
+            await writer.drain()
+
+    dead = tmp_path / "dead.ndjson"
+    with raw_receiver(maintenance) as rx:
+        async def main() -> WebhookSink:
+            sink = WebhookSink(f"{rx.url}/hook", SECRET, dead_letter=DeadLetterFile(dead),
+                               schedule=RetrySchedule(attempts=4, base_s=0.01, cap_s=0.02, retry_after_cap_s=5.0,
+                                                      timeout_s=2.0))
+            await sink.start()
+            sink.offer(drop(6))
+            await sink.aclose(8.0)
+            return sink
+
+        sink = asyncio.run(main())
+    assert dead_lines(dead) == [] and sink.counters.delivered == 1
