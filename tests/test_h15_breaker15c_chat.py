@@ -131,3 +131,16 @@ def test_discord_keeps_the_channel_limit_of_30_a_minute() -> None:
         limiter.record(now)
         sent += 1
     assert sent <= 30
+
+
+# -- B15C-17: a URL in feed text unfurls an embed in Discord ---------------------------------
+@pytest.mark.xfail(strict=True, reason="B15C-17: Discord messages do not suppress embeds (flags 1<<2): a URL in a "
+                                       "team name unfurls a preview (image, page) under the alert; Telegram's "
+                                       "payload does disable previews")
+def test_discord_messages_suppress_link_embeds_as_telegram_does() -> None:
+    from dropengine.deliver.rules import discord_payload, telegram_payload
+
+    assert telegram_payload("-100", "x")["disable_web_page_preview"] is True  # control
+    line = discord_escape(alert_line(drop(1, home_team="https://evil.example/phish.png")))
+    assert "https://evil.example/phish.png" in line  # a URL survives escaping: Discord links and unfurls it
+    assert int(discord_payload(line).get("flags", 0)) & (1 << 2)  # SUPPRESS_EMBEDS
