@@ -13,8 +13,6 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-
 from dropengine.client import AsyncDropClient
 from dropengine.core.retry import RetryPolicy
 
@@ -223,11 +221,8 @@ def test_a_burst_at_one_timestamp_is_not_repeated_after_a_resume_by_since() -> N
     assert alerts == 300, (alerts, repeats)
 
 
-# ---- B15A-16: an event id with surrounding blanks wedges the client --------------------------------
+# ---- B15A-16 (fixed in c83b23d): an event id with surrounding blanks wedged the client ----
 
-@pytest.mark.xfail(strict=True, reason="B15A-16: an SSE id with a trailing blank ('id: e1-1 ') is taken as the "
-                                       "cursor (is_cursor allows it), but httpx refuses it as a header value: every "
-                                       "reconnect fails locally (LocalProtocolError, 'network'), retried for ever")
 def test_an_id_with_a_trailing_blank_does_not_stop_reconnects() -> None:
     drop = {"type": "odds_drop", "sport_key": "basketball_nba", "event_id": "e1", "bookmaker": "pinnacle",
             "side": "h2h_home", "kind": "game", "market_key": "h2h", "prev": -110, "new": -130, "delta": -20,
