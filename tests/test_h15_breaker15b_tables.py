@@ -4,7 +4,7 @@ Each ``xfail(strict=True)`` is a defect found by helper breaker15b (ids B15B-n, 
 /tmp/notes/breaker15b.md): it fails today and passes once fixed. The plain tests pin what
 held under the same attacks (so a fix cannot break them), and the defects fixed since
 (B15B-1, -2, -3, -4, -7, -9, -10, -12: formats.mapping; B15B-8, -13, -15, -16, -19, -21:
-io.tables) as regression tests.
+io.tables; B15B-18: io.replay) as regression tests.
 """
 
 from __future__ import annotations
@@ -325,8 +325,6 @@ def _odds_api_snapshot(path: Path, stamp: str, home: float, away: float) -> Path
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-18: --odds-format decimal is silently ignored for Odds API snapshots "
-                                       "(oddsFormat=decimal): every price 'invalid'; the error says to download again")
 def test_odds_format_decimal_on_odds_api_snapshots_is_applied_or_refused(tmp_path: Path) -> None:
     a = _odds_api_snapshot(tmp_path / "a.json", "2025-12-31T10:00:00Z", 1.91, 2.0)
     b = _odds_api_snapshot(tmp_path / "b.json", "2025-12-31T11:00:00Z", 1.5, 2.6)
