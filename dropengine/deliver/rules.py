@@ -197,8 +197,9 @@ class RetrySchedule:
 # -- rate limits ---------------------------------------------------------------------------
 def telegram_windows(chat_id: str) -> tuple[tuple[int, float], ...]:
     """Telegram's limits for one chat: about 1 message a second, and at most 20 a minute in a
-    group (a group's or channel's chat id is negative: ``-100...``)."""
-    if chat_id.startswith("-"):
+    group or channel: a numeric id that is negative (``-100...``), or an ``@username`` (only a
+    channel or a public supergroup can be addressed by its username, never a user)."""
+    if chat_id.startswith(("-", "@")):
         return ((1, 1.0), (20, 60.0))
     return ((1, 1.0),)
 
