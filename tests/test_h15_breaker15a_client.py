@@ -204,13 +204,15 @@ def test_a_burst_at_one_timestamp_is_not_repeated_after_a_resume_by_since() -> N
         writer.write(HEADERS + burst)
         await writer.drain()
         if n >= 2:
+            writer.write(frame({"type": "heartbeat", "timestamp": ts + 1}))  # (the reader looks up after it)
+            await writer.drain()
             await asyncio.sleep(30)
 
     async def main() -> tuple[int, int, list[bytes]]:
         server, url, seen = await serving(vendor)
         client = AsyncDropClient(url, api_key="k", sport="basketball_nba", policy=FAST, silence_s=5.0)
         try:
-            await read_until(client, lambda: client.stats.alerts >= 600, timeout_s=2.0)
+            await read_until(client, lambda: client.stats.alerts >= 600 or client.stats.repeats >= 300, timeout_s=2.0)
         finally:
             await client.aclose()
             server.close()
