@@ -12,7 +12,7 @@ same on every attempt, so a receiver drops an id it has seen. Nothing else is ev
 
 The chat sinks send one readable line per alert (:func:`~.rules.alert_line`). Before each
 message they wait for the service's rate limit (:class:`~.rules.RateLimiter`; Discord 5
-requests per 2 s per webhook, Telegram 1 message a second per chat and 20 a minute per
+requests per 2 s per webhook and 30 a minute per channel, Telegram 1 message a second per chat and 20 a minute per
 group); alerts that queue up meanwhile go out together, several lines in one message (up to
 the service's message size), rather than being lost.
 
@@ -307,7 +307,7 @@ class ChatSink(HttpSink):
 class DiscordSink(ChatSink):
     """A Discord channel webhook (``https://discord.com/api/webhooks/ID/TOKEN``): ``{"content":
     ...}`` messages of at most 2000 characters, markdown escaped, mentions off; 5 requests per
-    2 s; a 429's ``retry_after`` honoured. ``windows``: the rate limit (tests shorten it)."""
+    2 s and 30 a minute; a 429's ``retry_after`` honoured. ``windows``: the rate limit (tests shorten it)."""
 
     limit = DISCORD_LIMIT
 
