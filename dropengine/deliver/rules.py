@@ -332,9 +332,15 @@ def batch_text(lines: Sequence[str], limit: int) -> tuple[str, int]:
     return "\n".join(out), len(out)
 
 
+#: Discord's message flag SUPPRESS_EMBEDS (1 << 2), allowed when executing a webhook.
+_SUPPRESS_EMBEDS: Final = 1 << 2
+
+
 def discord_payload(text: str) -> dict[str, Any]:
-    """A Discord webhook's JSON body: the message, no mentions parsed."""
-    return {"content": text, "allowed_mentions": {"parse": []}}
+    """A Discord webhook's JSON body: the message, no mentions parsed, no link previews (a URL
+    in feed text, a team name, must not unfurl an image or a page under the alert: Telegram's
+    payload disables previews likewise)."""
+    return {"content": text, "allowed_mentions": {"parse": []}, "flags": _SUPPRESS_EMBEDS}
 
 
 def telegram_payload(chat_id: str, text: str) -> dict[str, Any]:
