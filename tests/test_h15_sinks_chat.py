@@ -71,7 +71,8 @@ def test_discord_one_line_per_alert_429_retry_after_and_batching_behind_the_limi
     sink = asyncio.run(main())
     assert [r.path for r in rx.requests] == ["/api/webhooks/42/SECRET-discord-token"] * 3
     first, limited, batch = (r.json for r in rx.requests)
-    assert first == {"content": discord_escape(alert_line(a)), "allowed_mentions": {"parse": []}}
+    assert first == {"content": discord_escape(alert_line(a)), "allowed_mentions": {"parse": []},
+                     "flags": 4}  # SUPPRESS_EMBEDS (B15C-17)
     assert "spread\\_home@-3" in first["content"].replace("\\@", "@")  # markdown escaped, the side readable
     assert limited == batch  # the 429'd message is sent again as it was
     assert batch["content"].split("\n") == [discord_escape(alert_line(x)) for x in (b, c, d)]
