@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import unicodedata
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -277,12 +278,31 @@ def _side(a: Drop | LineMove) -> str:
     return a.side
 
 
+#: Kept in feed text although category Cf: they join emoji sequences and scripts, and move no line.
+_JOINERS: Final = frozenset("\u200c\u200d")
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every control, format and line/paragraph separator character (categories
+    Cc, Cf, Zl, Zp: newlines, tabs, U+2028/2029, bidi overrides) as a space, so feed strings
+    (team, player, market, bookmaker names) can neither break a line nor forge another one."""
+    if text.isprintable():
+        return text  # the common case: nothing to replace (isprintable is False for every category above)
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c not in _JOINERS else c
+                   for c in text)
+
+
 def alert_line(alert: Alert) -> str:
     """One readable line for a chat message: what moved, where, by how much, which way.
 
     ``DROP basketball_nba · Lakers @ Celtics · pinnacle h2h_home -110 → -120 (-10c, toward favorite)``;
     line moves name the points and key numbers crossed, steam the books, the leader and the lag.
+    Always one line: control characters of the feed's text become spaces (the template has none).
     """
+    return _one_line(_alert_line(alert))
+
+
+def _alert_line(alert: Alert) -> str:
     if isinstance(alert, Drop):
         return (f"DROP {alert.sport_key} · {_event(alert)} · {alert.bookmaker} {_side(alert)} "
                 f"{_price(alert.prev)} → {_price(alert.new)} ({_signed(alert.delta)}c, "

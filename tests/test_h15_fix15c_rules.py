@@ -1,0 +1,30 @@
+"""fix15c: the pure delivery rules breaker15c's findings changed (dropengine.deliver.rules):
+one alert is one chat line whatever the feed's text holds (B15C-7)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dropengine.deliver.rules import alert_line, batch_text, discord_escape
+
+from .test_h15_sinks_rules import drop
+
+_names = st.text(st.characters(codec="utf-8"), max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_names, _names, _names)
+def test_one_alert_is_one_line_whatever_the_feed_text(home: str, away: str, book: str) -> None:
+    a = drop(1, home_team=home or "h", away_team=away or "a", bookmaker=book or "b")
+    line = alert_line(a)
+    assert len(line.splitlines()) == 1 and "\u2028" not in line and "\u2029" not in line
+    text, n = batch_text([discord_escape(line), discord_escape(alert_line(drop(2)))], 2000)
+    assert n == len(text.splitlines()) == 2
+
+
+def test_printable_feed_text_is_kept_as_written() -> None:
+    a = drop(1, home_team="Atlético 👨‍👩‍👧 Madrid", away_team="Köln\u00a0FC")  # a joiner and a no-break space stay
+    assert "Atlético 👨‍👩‍👧 Madrid" in alert_line(a) and "Köln\u00a0FC" in alert_line(a)
+    forged = alert_line(drop(1, home_team="Celtics\nDROP fake\u2028x\u202ey"))
+    assert "Celtics DROP fake x y" in forged
