@@ -28,3 +28,19 @@ def test_printable_feed_text_is_kept_as_written() -> None:
     assert "Atlético 👨‍👩‍👧 Madrid" in alert_line(a) and "Köln\u00a0FC" in alert_line(a)
     forged = alert_line(drop(1, home_team="Celtics\nDROP fake\u2028x\u202ey"))
     assert "Celtics DROP fake x y" in forged
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["hooks.example.com/", "https:/h.example/", "discord.com/api/webhooks/1/", "", "u@", "h?t="]),
+       st.text(st.characters(categories=["L", "N"]), min_size=8, max_size=30))
+def test_a_refused_sink_url_never_echoes_its_token(prefix: str, token: str) -> None:
+    """B15C-9: a URL refused for its scheme shows at most what precedes its path, query or userinfo."""
+    import pytest
+
+    from dropengine.core.errors import ConfigError
+    from dropengine.deliver.rules import parse_sink_spec
+
+    for kind in ("webhook", "discord"):
+        with pytest.raises(ConfigError) as err:
+            parse_sink_spec(f"{kind}:{prefix}S3CRET{token}")
+        assert "S3CRET" not in str(err.value) and token not in str(err.value)

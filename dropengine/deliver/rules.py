@@ -396,6 +396,18 @@ def display_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
 
 
+def _shown(url: str, hostname: str | None) -> str:
+    """What an error may echo of a refused URL: scheme and host when it has a host; else only
+    what precedes its first ``/``, ``?``, ``#`` or ``@`` (a host typed without its scheme, or
+    ``https:``), and nothing of a bare word (a path, a query or a lone token may be a secret)."""
+    if hostname:
+        return short_repr(display_url(url))
+    cut = min((i for i in (url.find(c) for c in "/?#@") if i >= 0), default=-1)
+    if cut >= 0:
+        return short_repr(url[:min(cut, 40)] + "...")
+    return short_repr(url[:40]) if "." in url or ":" in url else "the value (not shown)"
+
+
 def _http_url(kind: str, url: str, flag: str) -> None:
     parts = urlsplit(url)
     try:
@@ -403,8 +415,7 @@ def _http_url(kind: str, url: str, flag: str) -> None:
     except ValueError:
         raise ConfigError(f"{flag}: {kind}: the URL's port is not a number") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{flag}: {kind}: {short_repr(display_url(url) if parts.hostname else url[:40])} "
-                          "must be an http:// or https:// URL")
+        raise ConfigError(f"{flag}: {kind}: {_shown(url, parts.hostname)} must be an http:// or https:// URL")
 
 
 def parse_sink_spec(text: str, flag: str = "--sink") -> SinkSpec:
