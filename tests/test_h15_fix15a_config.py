@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from dropengine.cli import main
-from dropengine.cli.serve import _SECRET_OPTIONS, ENV_PREFIX, serve_cmd
+from dropengine.cli.serve import _MAY_HOLD_SECRETS, _SECRET_OPTIONS, ENV_PREFIX, serve_cmd
 
 
 @pytest.fixture(autouse=True)
@@ -35,12 +35,15 @@ def test_every_option_holding_a_secret_is_known_as_one() -> None:
     assert {p.name for p in serve_cmd.params} >= _SECRET_OPTIONS
 
 
-@pytest.mark.parametrize("name", sorted(_SECRET_OPTIONS))
+@pytest.mark.parametrize("name", sorted(_SECRET_OPTIONS | _MAY_HOLD_SECRETS))
 @pytest.mark.parametrize("value", ["918273645546372819", '["s3cr3t-in-a-list"]', '{ t = "s3cr3t-in-a-table" }',
                                    "1979-05-27T07:32:00Z", "true", "3.25"])
-def test_a_secret_of_the_wrong_toml_type_is_refused_without_its_value(tmp_path: Path, name: str,
+def test_a_secret_or_a_url_of_the_wrong_toml_type_is_refused_without_its_value(tmp_path: Path, name: str,
                                                                       value: str) -> None:
-    key = name.replace("_", "-")
+    param = next(p for p in serve_cmd.params if p.name == name)
+    if isinstance(param, click.Option) and param.multiple and value.startswith('["'):
+        return  # a list of strings is the right type there (the sink check's own message applies)
+    key = _key(param)
     path = tmp_path / "serve.toml"
     path.write_text(f"{key} = {value}\n")
     result = CliRunner().invoke(main, ["serve", "--config", str(path)])

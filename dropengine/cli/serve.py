@@ -419,6 +419,10 @@ def config_defaults(ctx: click.Context, command: click.Command, path: Path) -> d
 #: Options that hold a secret: a config value of theirs is never echoed in an error (a key typed
 #: as a TOML number or put in a list is still the key).
 _SECRET_OPTIONS: Final = frozenset({"upstream_key", "webhook_secret", "telegram_token"})
+#: Options whose value may hold one: a URL with a token in its path or query (a Discord
+#: webhook), or a user:password. Their checks redact what they echo; a value of the wrong TOML
+#: type is not shown either.
+_MAY_HOLD_SECRETS: Final = frozenset({"sink", "source_spec", "bus_url", "telegram_base_url"})
 
 #: Text options that take a number or a word (``speed = 60`` or ``speed = "max"``).
 _NUMBER_OR_WORD: Final = frozenset({"speed"})
@@ -447,7 +451,7 @@ def _toml_scalar(where: str, key: str, param: click.Option, value: Any, or_list:
     else:  # a number the option reads from text (speed = 60 or "max"; steam-books = 3)
         ok, wanted = isinstance(value, (str, int, float)) and not isinstance(value, bool), "a string or a number"
     if not ok:
-        if param.name in _SECRET_OPTIONS:
+        if param.name in _SECRET_OPTIONS or param.name in _MAY_HOLD_SECRETS:
             raise click.UsageError(f"{where}: {key}: the value is {_toml_type(value)}; it takes {wanted}{or_list} "
                                    f"(the value is not shown)")
         raise click.UsageError(f"{where}: {key}: {value!r} is {_toml_type(value)}; it takes {wanted}{or_list}")
