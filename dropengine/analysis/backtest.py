@@ -117,6 +117,8 @@ class BacktestConfig:
     early_close_minutes: float | None = 60
     #: With ``close="starting-price"``: each key's starting price (American), columns
     #: :data:`STARTING_PRICE_COLUMNS` (``dropengine.io.starting.starting_prices`` reads them).
+    #: With another convention they are not the close, but their ``off_time`` still bounds a
+    #: last-before-commence close: from the off on a market is in play (or suspended for it).
     starting_prices: pl.DataFrame | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -244,7 +246,8 @@ def measure_alerts(quotes: pl.DataFrame | pl.LazyFrame, cfg: BacktestConfig, opt
     alerts = _plain_text(detected.alerts).with_row_index("alert").join(commence, on="event_id", how="left")
 
     closes = (_starting_closes(hist, cfg.starting_prices) if cfg.close == "starting-price" and
-              cfg.starting_prices is not None else _closes(hist, cfg.close, cfg.early_close_minutes))
+              cfg.starting_prices is not None else
+              _closes(hist, cfg.close, cfg.early_close_minutes, _offs(cfg.starting_prices)))
     fair, fair_failed = _fair(closes, cfg.devig)
     stand: _Standings | None = None
     if signals:
@@ -375,11 +378,19 @@ def _commence_times(hist: pl.DataFrame) -> pl.DataFrame:
     return firsts.select("event_id").with_columns(pl.Series("commence_ms", ms, dtype=pl.Int64))
 
 
-def _closes(hist: pl.DataFrame, convention: str, early_minutes: float | None) -> pl.DataFrame:
-    """Per key: the closing price, its time, and ``close_status`` (``ok`` or why not)."""
+def _closes(hist: pl.DataFrame, convention: str, early_minutes: float | None,
+            offs: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per key: the closing price, its time, and ``close_status`` (``ok`` or why not).
+
+    Last before commence: at or before ``commence_ms``, and before the event's off where
+    ``offs`` knows it (an exchange suspends the market at the off, on time or early, and then
+    trades in play: that suspension is no withdrawal and those prices are no close)."""
     cand = hist
     if convention == "last-before-commence":
         cand = hist.filter(pl.col("last_update") <= pl.col("commence_ms"))
+        if offs is not None and offs.height:
+            cand = cand.join(offs, on="event_id", how="left") \
+                .filter(pl.col("_off").is_null() | (pl.col("last_update") < pl.col("_off"))).drop("_off")
     last = cand.sort([*_KEY, "last_update", "row"]).group_by(list(_KEY), maintain_order=True).agg(
         pl.col("price").last().alias("close_price"),
         pl.col("last_update").last().alias("close_time"),

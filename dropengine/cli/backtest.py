@@ -133,19 +133,31 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
 
 def _close_of(close: str, paths: tuple[Path, ...], fmt: str,
               inputs: InputOptions) -> tuple[str, pl.DataFrame | None]:
-    """The close convention (``auto`` decided) and the starting prices it needs."""
-    if close not in ("auto", "starting-price"):
+    """The close convention (``auto`` decided) and the starting prices it needs (with
+    last-before-commence too: their off times bound that close, see ``BacktestConfig``)."""
+    if close == "last":
         return close, None
-    sp = starting_prices(list(paths), fmt, inputs)
-    if sp is not None and sp.height == 0:
-        sp = None
-    if sp is not None:
+    per_file = {str(p): starting_prices([p], fmt, inputs) for p in paths}
+    found = [f for f in per_file.values() if f is not None and f.height]
+    sp = pl.concat(found, how="vertical_relaxed") if found else None
+    if close == "last-before-commence":
+        return close, sp  # only their off times matter: they bound the close
+    # a file carries starting prices when one of its rows has a price (a market that went off
+    # without any gives rows with only the off)
+    carrying = [n for n, f in per_file.items() if f is not None and f.get_column("starting_price").is_not_null().any()]
+    if carrying and close == "auto" and len(carrying) < len(per_file):
+        lacking = [n for n in per_file if n not in carrying]
+        raise click.UsageError(
+            f"--close auto: {', '.join(carrying)} carry starting prices and {', '.join(lacking)} do not, so no "
+            "one close fits every input; give --close starting-price (alerts without one get no close) or "
+            "--close last-before-commence, or backtest them apart")
+    if carrying:
         return "starting-price", sp
     if close == "starting-price":
         raise click.UsageError("--close starting-price: the input carries no starting prices (a Betfair stream "
                                "recording's bsp, or a quote table with a starting_price field); use --close "
                                "last-before-commence or last")
-    return "last-before-commence", None
+    return "last-before-commence", sp
 
 
 def close_label(close: str) -> str:

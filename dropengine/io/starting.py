@@ -21,10 +21,11 @@ from pathlib import Path
 
 import polars as pl
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, FeedError
 from ..core.odds import decimal_to_american
+from ..core.sides import runner_side
 from ..core.skips import SkipLog
-from ..formats.betfair import BetfairDecoder
+from ..formats.betfair import BetfairDecoder, market_key_of_type
 from ..formats.mapping import STARTING_PRICE_FIELD
 from .files import expand_paths, suffix_of
 from .inputs import DEFAULT_INPUTS, InputOptions
@@ -44,17 +45,32 @@ STARTING_PRICE_SCHEMA: dict[str, type[pl.DataType]] = {
 def betfair_starting_prices(path: Path, skips: SkipLog, inputs: InputOptions = DEFAULT_INPUTS) -> pl.DataFrame:
     """The runners' starting prices (American) of one Betfair stream recording, with the off
     (when pre-off trading last ended); a runner without one (a non-runner, a market never
-    reconciled) has no row."""
+    reconciled) has no row, unless its market went off with no starting price at all: then
+    every runner has a row with a null price and the off."""
     decoder = BetfairDecoder(inputs.betfair_price)
     for where, msg in betfair_messages(path, skips):
         decoder.feed(msg, where, skips)
-    rows = []
+    rows: list[tuple[str, str, str, float | None, int | None]] = []
     for sp in decoder.starting_prices():
         try:
             rows.append((sp.event_id, "betfair", sp.side, decimal_to_american(sp.bsp), sp.off_ms))
         except ConfigError:  # a decimal SP that maps outside SPEC 1's range: no close for it
             skips.add(f"{path.name} {sp.event_id} {sp.side}", "invalid price",
                       f"bsp: {sp.bsp!r} maps outside the valid American range")
+    # A market that went off without starting prices still says when it went off: its runners
+    # get a row without a price, whose off bounds a last-before-commence close (an exchange
+    # suspends the market at the off, on time or early, and then trades in play).
+    priced = {r[0] for r in rows}
+    for market_id in decoder.market_ids():
+        view = decoder.market(market_id)
+        if view is None or view.off_ms is None or market_id in priced or view.market_type is None:
+            continue
+        try:
+            key = market_key_of_type(view.market_type)
+        except FeedError:  # the decoder quoted nothing of it either
+            continue
+        rows.extend((market_id, "betfair", runner_side(key, r.selection_id), None, view.off_ms)
+                    for r in view.runners)
     return pl.DataFrame(rows, schema=STARTING_PRICE_SCHEMA, orient="row")
 
 
