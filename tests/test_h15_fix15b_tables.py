@@ -413,3 +413,46 @@ def test_rows_carry_mapping_and_a_mapped_ndjson_without_the_columns_is_one_file_
     quotes, skips = _read(frames)
     assert not quotes and skips.total == 1 and [s.reason for s in skips.files] == ["unusable file"]
     assert "g, t, h" in skips.files[0].message and "type, data" in skips.files[0].message
+
+
+# -- fix15b's own finding: a cell of a huge integer overflowed a float (an OverflowError, not a skip) ---
+
+_CELLS = ["", " ", "0", "-0", "1e400", "nan", "-inf", "1.5", "2,5", "EVEN", "9999-12-31T23:59:59", "0001-01-01",
+          "2024-02-30", "1e11", "9" * 23, "9" * 400, "-" + "9" * 400, "-1", "1700000000", "abc", "12.0", "win:1",
+          "h2h_home", "\u00b2", "1_000", "0x10", "null", "2024-01-01T00:00:00+25:00", "Over", "Home"]
+_MAPPINGS = [
+    {"columns": ("sport_key==s,bookmaker=b,event_id={g} x,last_update=t|u,commence_time=c+1d,starting_price=sp,"
+                 "odds_format=f",),
+     "wide": ("h2h_home=h/t-5m", "spread_home=h@l", "win:{g}=h", "total_over@2.5=h"), "recode": ("EVEN=100", "=absent"),
+     "where": ("t<c", "l>=-" + "9" * 30)},
+    {"columns": ("sport_key==s,bookmaker=b,event_id=g,last_update=t,market_key=m,outcome=o,line=l,price=h,"
+                 "home_team=b,away_team=g,commence_time=c",)},
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.lists(st.sampled_from(_CELLS), min_size=11, max_size=11), min_size=1, max_size=6),
+       mapping=st.sampled_from(_MAPPINGS), odds=st.sampled_from(["american", "decimal", "prob"]))
+def test_any_cells_are_quotes_or_located_skips_never_a_crash(tmp_path_factory: pytest.TempPathFactory,
+                                                              rows: list[list[str]], mapping: dict[str, Any],
+                                                              odds: OddsFormat) -> None:
+    from dropengine.io.tables import table_starting_prices
+
+    path = tmp_path_factory.mktemp("fuzz") / "f.csv"
+    path.write_text("g,t,u,c,h,l,sp,f,b,m,o\n" + "".join(
+        ",".join('"' + c + '"' for c in row) + "\n" for row in rows))
+    inputs = InputOptions(odds_format=odds, mapping=TableMapping.parse(**mapping))
+    skips = SkipLog()
+    quotes = [q for _, q in read_quote_table(path, skips, inputs=inputs)]
+    assert all(0 <= q.last_update <= LATEST_MS for q in quotes)
+    assert all(s.where.startswith("f.csv:") and s.message for s in skips.first)
+    table_starting_prices(path, inputs)
+
+
+@pytest.mark.parametrize("flag", [{"wide": ("spread_home=h@" + "9" * 400,)}, {"where": ("t<" + "9" * 400,)},
+                                  {"recode": ("9" * 400 + "=null",)}])
+def test_a_huge_number_in_a_flag_is_no_crash(flag: dict[str, Any]) -> None:
+    try:
+        TableMapping.parse(columns=(COLS,), **flag)
+    except ConfigError as exc:
+        assert "--wide" in str(exc)

@@ -220,7 +220,10 @@ def time_ms(value: Any, label: str) -> int | None:
         ms = (datetime(value.year, value.month, value.day, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
     elif isinstance(value, Decimal):
         return time_ms(float(value), label)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if value >= 0:  # an int of any size: no float is made of it (a 400-digit cell overflows one)
+            ms = value * 1000 if value < _SECONDS_BELOW else value
+    elif isinstance(value, float):
         if math.isfinite(value) and value >= 0:
             ms = round(value * 1000) if value < _SECONDS_BELOW else round(value)
     elif isinstance(value, str):
@@ -264,6 +267,7 @@ def to_american(value: Any, odds_format: str, label: str) -> int | float | None:
     number = coerce_price(None if value == "" else value, label)
     if number is None or odds_format == "american":
         return number
+    number = _float(number)  # a huge integer cell: an infinity, refused below (not an OverflowError)
     try:
         if odds_format == "decimal":
             return decimal_to_american(number)
@@ -359,7 +363,7 @@ class WideSide:
             if not line_text:
                 raise ConfigError(f"{name}: {raw!r}: the line after '@' is empty")
             number = number_from_text(line_text)
-            line = float(number) if number is not None else line_text
+            line = _float(number) if number is not None else line_text
         if line is not None and "@" in side:
             raise ConfigError(f"{name}: {raw!r}: the side {side!r} has its line already; drop '@{line_text}'")
         if line is not None and side.startswith("h2h_"):
@@ -406,7 +410,7 @@ class Condition:
 
         def operand(t: str) -> str | float:
             n = number_from_text(t)
-            return float(n) if n is not None else t.strip()
+            return _float(n) if n is not None else t.strip()
 
         left, right = operand(m.group(1)), operand(m.group(3))
         if not isinstance(left, str) and not isinstance(right, str):
@@ -436,11 +440,20 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float, Decimal)):
-        return float(value)
+        return _float(value)
     if isinstance(value, str):
         n = number_from_text(value)
-        return None if n is None else float(n)
+        return None if n is None else _float(n)
     return None
+
+
+def _float(n: int | float | Decimal) -> float:
+    """``n`` as a float; an integer too large for one (``'9' * 400`` in a cell) is an
+    infinity of its sign, which every check refuses, instead of an OverflowError."""
+    try:
+        return float(n)
+    except OverflowError:
+        return math.inf if n > 0 else -math.inf
 
 
 _OPS: Final = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
@@ -491,7 +504,7 @@ class TableMapping:
             self._recode_text[text.strip()] = value
             n = number_from_text(text)
             if n is not None:
-                self._recode_num[float(n)] = value
+                self._recode_num[_float(n)] = value
 
     # -- building --
 
@@ -607,7 +620,7 @@ class TableMapping:
                 out = self._recode_text[t]
             else:
                 n = number_from_text(t)
-                out = self._recode_num.get(float(n), _KEEP) if n is not None else _KEEP
+                out = self._recode_num.get(_float(n), _KEEP) if n is not None else _KEEP
             if len(self._recode_seen) < 65_536:  # cell texts repeat (prices, lines): remember them
                 self._recode_seen[cell] = out
             return cell if isinstance(out, _Keep) else out
@@ -718,7 +731,7 @@ class TableMapping:
         if value is ABSENT:
             raise _NoQuote
         line = coerce_line(None if value == "" else value, label)
-        return None if line is None else float(line)
+        return None if line is None else _float(line)
 
     def _long(self, row: Mapping[str, Any], base: dict[str, Any], fmt: str, prices: bool = True) -> dict[str, Any]:
         out = dict(base)
@@ -870,7 +883,7 @@ def load_mapping(text: str, name: str = "--mapping") -> TableMapping:
         if at is not None and not isinstance(at, str):
             raise ConfigError(f"{where}: at = {at!r} must be text")
         side = Source.parse(item["side"], f"{where}: side", literal=True)
-        wide = WideSide(side, item["price"], float(line) if isinstance(line, (int, float)) else line,
+        wide = WideSide(side, item["price"], _float(line) if isinstance(line, (int, float)) else line,
                         None if at is None else Source.parse(at, f"{where}: at", time=True), str(item))
         if wide.line is not None and "@" in item["side"]:
             raise ConfigError(f"{where}: the side {item['side']!r} has its line already")
