@@ -16,7 +16,6 @@ the cells the alert values would give.
 
 from __future__ import annotations
 
-import operator
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -97,12 +96,13 @@ class AlertWriter:
         writer already holding rows) takes the values."""
         frame = None
         alerts = result.alerts
-        if self.kind in ("csv", "parquet") and not self._rows and self._frame is None and (
-                result.values is None or len(result.values) == alerts.height):
+        if self.kind in ("csv", "parquet") and not self._rows and self._frame is None:
             if self.columns == ALERT_FIELDS and tuple(alerts.columns) == ALERT_FIELDS:
                 frame = _drops_table(result, self.kind)
-            elif result.values is not None and tuple(alerts.columns) == self.columns:
-                frame = _signals_table(alerts, result.values, self.kind)
+            elif result.signals and tuple(alerts.columns) == self.columns:
+                # the numbers' types from the run's columns: no alert value is built
+                numbers = result.number_types([c for c in alerts.columns if c in NUMBER_FIELDS])
+                frame = _signals_table(alerts, numbers, self.kind)
         if frame is None:
             self.write(result.alert_values())
             return
@@ -249,33 +249,16 @@ def _drops_table(result: BatchResult, kind: str) -> pl.DataFrame | None:
     return pl.DataFrame(out)
 
 
-def _number_types(values: Sequence[Alert], names: Iterable[str]) -> dict[str, set[type]]:
-    """The types of the values of each number field among ``values`` (``None`` left out): a pass
-    over each alert type's values per field it has, in C (``map``)."""
-    by_class: dict[type, list[Alert]] = {}
-    for a in values:
-        by_class.setdefault(type(a), []).append(a)
-    out: dict[str, set[type]] = {}
-    for name in names:
-        types: set[type] = set()
-        for cls, items in by_class.items():
-            if name in getattr(cls, "__struct_fields__", ()):
-                types.update(map(type, map(operator.attrgetter(name), items)))
-        types.discard(type(None))
-        out[name] = types
-    return out
-
-
-def _signals_table(alerts: pl.DataFrame, values: Sequence[Alert], kind: str) -> pl.DataFrame | None:
+def _signals_table(alerts: pl.DataFrame, numbers: dict[str, set[type]], kind: str) -> pl.DataFrame | None:
     """A batch run's table of several alert types (:attr:`BatchResult.alerts`: the rows
     :func:`alert_row` writes, numbers as Float64) typed as :meth:`AlertWriter.close` types the
-    rows of ``values``: a number column Int64 while every value is an int, else Float64 (CSV:
+    rows of its alert values (``numbers``: each number column's Python types among them,
+    :meth:`BatchResult.number_types`): a number column Int64 while every value is an int, else Float64 (CSV:
     floats as their JSON text), times Int64, text Categorical in Parquet. ``None`` (write the
     values) for a CSV column holding ints and floats both, or columns of other types."""
     import polars as pl
 
     text = _text_type(kind)
-    numbers = _number_types(values, [c for c in alerts.columns if c in NUMBER_FIELDS])
     out: list[pl.Series] = []
     for c in alerts.columns:
         col = alerts.get_column(c)
