@@ -1,7 +1,8 @@
 """Breaker (issue 15): hostile Betfair stream recordings (formats.betfair, io.recordings, io.starting, backtest).
 
 Defects found by helper breaker15b (ids B15B-n, written up in /tmp/notes/breaker15b.md) were
-strict xfails here until fixed (B15B-5, -6, -11, -14: formats.betfair; B15B-17: io.recordings);
+strict xfails here until fixed (B15B-5, -6, -11, -14: formats.betfair; B15B-17: io.recordings;
+B15B-22, -24: backtest);
 they now pin the fixes. The other tests pin what held under the same attacks.
 """
 
@@ -274,8 +275,6 @@ def test_a_betfair_file_with_vendor_lines_mixed_in(tmp_path: Path) -> None:
                                                            ("mixed.ndjson:52", "wrong format")]
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-22: backtest --close auto of a Betfair recording plus a table without "
-                                       "starting prices gives every key of the table 'no starting price' (no CLV)")
 def test_auto_close_with_a_betfair_file_keeps_the_other_inputs_close(tmp_path: Path) -> None:
     rec = _write(tmp_path / "late.json", _late_off_market())
     table = tmp_path / "nba.csv"
@@ -295,9 +294,6 @@ def test_auto_close_with_a_betfair_file_keeps_the_other_inputs_close(tmp_path: P
     assert mixed.get_column("close_price").to_list() == closes_alone
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-24: since the off re-quotes nothing (1936fc3), an off at or before "
-                                       "marketTime leaves the off's null as the last quote before commence: every "
-                                       "alert of --close last-before-commence is 'suspended at close'")
 def test_last_before_commence_close_of_an_on_time_off(tmp_path: Path) -> None:
     msgs = [_mcm(T0, marketDefinition=_definition(), rc=[{"id": 1, "ltp": 2.0}, {"id": 2, "ltp": 2.0}]),
             _mcm(T0 + 60_000, rc=[{"id": 1, "ltp": 2.5}]),
