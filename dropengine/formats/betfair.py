@@ -32,8 +32,8 @@ Availability (a runner is quoted only while its market is ``OPEN`` and it is ``A
 - in-play (``inPlay`` turns true): a boundary like a suspension. Each available runner gets a
   null-price quote, and is quoted again at its first in-play price, so the jump from the last
   pre-off price to the first in-play one is re-primed and never an alert; in-play prices then go
-  on as quotes
-  (``backtest`` takes ``marketTime`` as the close, so they count as after the close).
+  on as quotes. ``backtest`` closes at the off (the starting price, struck there; or the last
+  price before it: the off bounds a last-before-commence close), so they count as after the close.
 A quote is emitted only when a runner's quoted state changes (a new price, or a change of
 availability), never for a repeated price.
 
