@@ -1,9 +1,9 @@
 """Breaker (issue 15): hostile Betfair stream recordings (formats.betfair, io.recordings, io.starting, backtest).
 
-Defects found by helper breaker15b (ids B15B-n, written up in /tmp/notes/breaker15b.md) were
-strict xfails here until fixed (B15B-5, -6, -11, -14: formats.betfair; B15B-17: io.recordings;
-B15B-22, -24: backtest);
-they now pin the fixes. The other tests pin what held under the same attacks.
+Defects found by helper breaker15b (ids B15B-n, written up in /tmp/notes/breaker15b.md) are
+strict xfails here until fixed; the fixed ones (B15B-5, -6, -11, -14: formats.betfair; B15B-17:
+io.recordings; B15B-22, -24: backtest) now pin the fixes. The other tests pin what held under
+the same attacks.
 """
 
 from __future__ import annotations
