@@ -18,6 +18,8 @@ a window of "at most N sends in any span of P seconds" is exactly the documented
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import hashlib
 import hmac
 import math
@@ -134,10 +136,11 @@ def _seconds(value: Any) -> float | None:
     return float(value) if math.isfinite(value) and value >= 0 else None
 
 
-def retry_after_s(header: str | None, body: Any = None) -> float | None:
-    """The wait a 429 asks for: the JSON body's ``retry_after`` (Discord, seconds, may be
-    fractional) or ``parameters.retry_after`` (Telegram), else the ``Retry-After`` header in
-    seconds (an HTTP date is not read: there is no clock here; the caller backs off instead).
+def retry_after_s(header: str | None, body: Any = None, now_s: float | None = None) -> float | None:
+    """The wait a 429 (or a 503) asks for: the JSON body's ``retry_after`` (Discord, seconds,
+    may be fractional) or ``parameters.retry_after`` (Telegram), else the ``Retry-After``
+    header: seconds, or an HTTP date (RFC 9110), read against ``now_s`` (unix seconds, passed
+    in: no clock here; a date in the past is 0, and without ``now_s`` a date is not read).
     ``None`` when none is given."""
     if isinstance(body, dict):
         found = _seconds(body.get("retry_after"))
@@ -146,21 +149,31 @@ def retry_after_s(header: str | None, body: Any = None) -> float | None:
             found = _seconds(params.get("retry_after"))
         if found is not None:
             return found
-    if header is not None:
-        try:
-            value = float(header.strip())
-        except ValueError:
+    if header is None:
+        return None
+    text = header.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        if now_s is None or not math.isfinite(now_s):
             return None
-        return value if math.isfinite(value) and value >= 0 else None
-    return None
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:  # RFC 9110: an HTTP date is always GMT ("-0000" reads as naive)
+            when = when.replace(tzinfo=datetime.UTC)
+        return max(0.0, when.timestamp() - now_s)
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 @dataclass(frozen=True, slots=True)
 class RetrySchedule:
     """How a sink retries one delivery: at most ``attempts`` requests; before retry ``n``
     (1 = the first retry) it waits ``u * min(cap_s, base_s * 2**(n-1))`` for a uniform ``u``
-    in [0, 1) (exponential backoff with full jitter), or what a 429 asked for, at most
-    ``retry_after_cap_s``. ``timeout_s`` bounds each request."""
+    in [0, 1) (exponential backoff with full jitter), or what a 429 or 503 asked for
+    (Retry-After), at most ``retry_after_cap_s``. ``timeout_s`` bounds each request whole:
+    connecting, sending and the answer (a receiver that trickles its answer is given up)."""
 
     attempts: int = 6
     base_s: float = 0.5
@@ -185,7 +198,7 @@ class RetrySchedule:
         return min(1.0, max(0.0, u)) * min(self.cap_s, self.base_s * 2.0 ** min(retry - 1, 60))
 
     def wait_s(self, retry: int, u: float, asked_s: float | None) -> float:
-        """The wait before retry ``retry``: a 429's ``asked_s`` (capped), else the backoff."""
+        """The wait before retry ``retry``: a 429's or 503's ``asked_s`` (capped), else the backoff."""
         if asked_s is not None:
             return min(asked_s, self.retry_after_cap_s)
         return self.backoff_s(retry, u)
