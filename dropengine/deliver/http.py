@@ -2,13 +2,18 @@
 
 One request's outcome decides what happens next (:func:`~.rules.classify`): delivered; a
 5xx, 408, timeout or network error is retried with exponential backoff and full jitter
-(:class:`~.rules.RetrySchedule`); a 429 waits for what it asked (Retry-After, or the body's
-``retry_after``) and retries; any other status is rejected at once. What is not delivered
-goes to the dead-letter file with the reason and the number of requests made.
+(:class:`~.rules.RetrySchedule`); a 429 waits for what it asked (Retry-After in seconds or
+as an HTTP date, or the body's ``retry_after``) and retries, and so does a 503 that names a
+Retry-After; any other status is rejected at once. What is not delivered goes to the
+dead-letter file with the reason and the number of requests made. ``timeout_s`` bounds each
+attempt whole (an answer trickled byte by byte is a timeout), and only an answer's status
+matters: at most 64 KiB of its body is read, never inflated.
 
 A retry after a timeout or a dropped connection may deliver an alert the receiver already
 got (the first request may have arrived): the webhook's ``X-Dropengine-Delivery`` id is the
-same on every attempt, so a receiver drops an id it has seen. Nothing else is ever sent twice.
+same on every attempt, so a receiver drops an id it has seen. A chat message carries no id:
+such a retry may post the same lines twice in the channel (at least once, never lost).
+Nothing else is ever sent twice.
 
 The chat sinks send one readable line per alert (:func:`~.rules.alert_line`). Before each
 message they wait for the service's rate limit (:class:`~.rules.RateLimiter`; Discord 5
@@ -110,9 +115,28 @@ class _UrlRedaction(logging.Filter):
 _REDACTION: Final = _UrlRedaction()
 
 
+#: The most of an answer's body a sink reads (a 429's JSON is far smaller); beyond it the
+#: connection is dropped rather than read.
+_BODY_CAP: Final = 64 * 1024
+
+
+async def _read_capped(response: httpx.Response) -> bytes | None:
+    """The answer's raw body when it is at most :data:`_BODY_CAP` bytes, else ``None`` (not
+    read further: closing the response drops the connection)."""
+    length = response.headers.get("content-length", "")
+    if length.strip().isdigit() and int(length) > _BODY_CAP:
+        return None
+    buf = bytearray()
+    async for chunk in response.aiter_raw():
+        buf += chunk
+        if len(buf) > _BODY_CAP:
+            return None
+    return bytes(buf)
+
+
 class _Result:
     """How one request ended: ``answer`` (:data:`~.rules.Answer`, or ``retry`` for a timeout
-    or network error), a reason for the dead-letter file, and a 429's requested wait."""
+    or network error), a reason for the dead-letter file, and the wait a 429 or 503 asked for."""
 
     __slots__ = ("answer", "reason", "wait_s")
 
@@ -147,7 +171,7 @@ class HttpSink(QueuedSink):
     async def _open(self) -> None:
         _REDACTION.add(self._url_secrets())
         self._client = httpx.AsyncClient(timeout=self.schedule.timeout_s, follow_redirects=False,
-                                         headers={"User-Agent": _USER_AGENT})
+                                         headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"})
 
     async def _release(self) -> None:
         if self._client is not None:
@@ -160,26 +184,48 @@ class HttpSink(QueuedSink):
         raise NotImplementedError
 
     async def _post(self, items: Sequence[Queued], attempt: int) -> _Result:
-        assert self._client is not None
+        client = self._client
+        if client is None:  # released under a worker (a cancelled close): accounted, never an AssertionError
+            return _Result("reject", "sink closed")
         url, body, headers = self._request(items, attempt)
         self.counters.requests += 1
+        status: int | None = None  # set once the answer's head is in: the answer is known from then
+        asked: str | None = None
+        content: bytes | None = None
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            # timeout_s bounds the whole attempt: httpx's timeouts are per read, so an answer
+            # trickled a byte at a time would hold the sink's worker for ever
+            async with asyncio.timeout(self.schedule.timeout_s):
+                async with client.stream("POST", url, content=body, headers=headers) as response:
+                    status = response.status_code
+                    asked = response.headers.get("retry-after")
+                    # only the status matters (and a 429's small JSON): at most _BODY_CAP bytes of
+                    # the answer are read, raw (a compressed body is never inflated); a small body
+                    # is read whole so the connection can be kept for the next request
+                    content = await _read_capped(response)
         except httpx.TimeoutException as exc:
-            return _Result("retry", f"timeout ({type(exc).__name__})")
+            if status is None:
+                return _Result("retry", f"timeout ({type(exc).__name__})")
+        except TimeoutError:
+            if status is None:
+                return _Result("retry", f"timeout (no answer within {self.schedule.timeout_s:g} s)")
         except httpx.HTTPError as exc:  # connection refused, reset, DNS: the request may not have arrived
-            return _Result("retry", f"network error ({type(exc).__name__})")
+            if status is None:
+                return _Result("retry", f"network error ({type(exc).__name__})")
         except Exception as exc:  # anything else cannot get better by retrying: accounted, never lost
             return _Result("reject", f"error ({type(exc).__name__})")
-        answer = classify(response.status_code)
-        reason = f"HTTP {response.status_code}"
+        # (a body that stalls or breaks after the head changes nothing: the status was given)
+        answer = classify(status)
+        reason = f"HTTP {status}"
         wait = None
-        if answer == "rate_limited":
-            try:
-                doc: Any = _DECODE.decode(response.content) if response.content else None
-            except msgspec.DecodeError:
-                doc = None
-            wait = retry_after_s(response.headers.get("retry-after"), doc)
+        if answer == "rate_limited" or status == 503:  # RFC 9110: a 503's Retry-After is the expected outage
+            doc: Any = None
+            if answer == "rate_limited" and content:
+                try:
+                    doc = _DECODE.decode(content)
+                except msgspec.DecodeError:
+                    doc = None
+            wait = retry_after_s(asked, doc, time.time())
         return _Result(answer, reason, wait)
 
     async def _deliver(self, items: Sequence[Queued]) -> None:
@@ -200,7 +246,7 @@ class HttpSink(QueuedSink):
                     self._fail(items, f"gave up after {attempt} attempts (last: {result.reason})", attempt)
                     return
                 wait = self.schedule.wait_s(attempt, self.rand(), result.wait_s)
-                if result.answer == "rate_limited":
+                if result.answer == "rate_limited" or result.wait_s is not None:  # (a 503 may ask too)
                     self._rate_limited(wait)
                 left = self._time_left()
                 if left is not None and wait >= left:
@@ -213,7 +259,8 @@ class HttpSink(QueuedSink):
             raise
 
     def _rate_limited(self, wait_s: float) -> None:
-        """A 429 asked for ``wait_s``: chat sinks hold every message back, not only this one."""
+        """A 429 (or a 503's Retry-After) asked for ``wait_s``: chat sinks hold every message
+        back, not only this one."""
 
     async def _sleep(self, wait_s: float) -> None:
         """Wait before a retry or a rate-limited send (one place, so a test can see each wait)."""
