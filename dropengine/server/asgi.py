@@ -9,6 +9,7 @@ query string (``?apiKey=...``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import threading
@@ -77,6 +78,14 @@ def _header_timeout_protocol(timeout_s: float) -> type[Any]:
                 self._header_timer = None
 
         def connection_made(self, transport: Any) -> None:
+            # No Nagle: uvicorn re-wraps the socket of bind() with socket.fromfd (protocol 0),
+            # so asyncio does not set TCP_NODELAY on what it accepts; a response written as
+            # headers then body (and SSE frames back to back) then waited for the peer's
+            # delayed ACK, ~40 ms each.
+            sock = transport.get_extra_info("socket")
+            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             super().connection_made(transport)
             self._arm()
 
