@@ -456,3 +456,24 @@ def test_a_huge_number_in_a_flag_is_no_crash(flag: dict[str, Any]) -> None:
         TableMapping.parse(columns=(COLS,), **flag)
     except ConfigError as exc:
         assert "--wide" in str(exc)
+
+
+@pytest.mark.parametrize("name", ["q.csv", "q.ndjson"])
+def test_a_plain_table_line_no_float_holds_is_a_bad_line_skip(tmp_path: Path, name: str) -> None:
+    import json
+
+    big = 10 ** 400
+    rows = [{"sport_key": "s", "event_id": "e", "bookmaker": "b", "side": "spread_home@-1.5", "price": -110,
+             "last_update": 1000, "line": big}, {"sport_key": "s", "event_id": "e", "bookmaker": "b",
+                                                  "side": "spread_home@-1.5", "price": -120, "last_update": 2000,
+                                                  "line": -1.5}]
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        path.write_text("sport_key,event_id,bookmaker,side,price,last_update,line\n" + "".join(
+            ",".join(str(r[c]) for c in ("sport_key", "event_id", "bookmaker", "side", "price", "last_update", "line"))
+            + "\n" for r in rows))
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    skips = SkipLog()
+    assert [(q.side, q.price) for _, q in read_quote_table(path, skips)] == [("spread_home@-1.5", -120)]
+    assert [(s.where, s.reason) for s in skips.first] == [(f"{name}:{2 if name.endswith('.csv') else 1}", "bad line")]

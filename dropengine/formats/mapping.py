@@ -730,8 +730,16 @@ class TableMapping:
         value = self._recoded(raw)
         if value is ABSENT:
             raise _NoQuote
-        line = coerce_line(None if value == "" else value, label)
-        return None if line is None else _float(line)
+        try:
+            line = coerce_line(None if value == "" else value, label)
+        except OverflowError:  # an integer no float holds ('9' * 400): infinite, refused below
+            line = math.inf
+        if line is None:
+            return None
+        line = _float(line)
+        if not math.isfinite(line):
+            raise FeedError(f"{label}: {str(value)[:40]!r} is not finite", "bad line")
+        return line
 
     def _long(self, row: Mapping[str, Any], base: dict[str, Any], fmt: str, prices: bool = True) -> dict[str, Any]:
         out = dict(base)

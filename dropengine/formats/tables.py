@@ -75,7 +75,12 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
     if isinstance(raw_price, Decimal):  # a Parquet decimal column (a database export)
         raw_price = int(raw_price) if raw_price == raw_price.to_integral_value() else float(raw_price)
     price = coerce_price(None if raw_price == "" else raw_price, "price")
-    line = coerce_line(None if row.get("line") == "" else row.get("line"), "line")
+    raw_line = row.get("line")
+    try:
+        line = coerce_line(None if raw_line == "" else raw_line, "line")
+        line = None if line is None else float(line)
+    except OverflowError:  # an integer no float holds ('9' * 400): no line, not a crash
+        raise FeedError(f"line: {str(raw_line)[:40]!r}... is too large to be a line", "bad line") from None
     kind = _opt_text(row, "kind")
     if kind is not None and kind not in KINDS:
         raise FeedError(f"kind: {kind!r} must be {' or '.join(KINDS)}", "bad field")
@@ -95,7 +100,7 @@ def quote_from_row(row: Mapping[str, Any]) -> Quote:
         _opt_text(row, "market_key"),
         texts[0],
         texts[1],
-        None if line is None else float(line),
+        line,
         texts[2],
         texts[3],
         texts[4],
