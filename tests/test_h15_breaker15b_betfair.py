@@ -307,3 +307,18 @@ def test_last_before_commence_close_of_an_on_time_off(tmp_path: Path) -> None:
     assert table.height >= 2
     assert set(table.get_column("close_status")) == {"ok"}
     assert table.filter(pl.col("side") == "win:1").get_column("close_price").to_list()[0] == 200.0
+
+
+@pytest.mark.xfail(strict=True, reason="B15B-25: backtest (--close auto) of several Betfair recordings is refused when "
+                                       "one market was never reconciled (no bsp: a recorder stopped at the off)")
+def test_auto_close_over_betfair_files_one_without_bsp(tmp_path: Path) -> None:
+    full = _write(tmp_path / "full.json", _late_off_market())
+    cut = _write(tmp_path / "cut.json", [
+        _mcm(T0, "1.6", marketDefinition=_definition(), rc=[{"id": 1, "ltp": 2.0}, {"id": 2, "ltp": 2.0}]),
+        _mcm(T0 + 60_000, "1.6", rc=[{"id": 1, "ltp": 2.5}]),
+        _mcm(OFF_MS + 5_000, "1.6", marketDefinition=_definition(in_play=True))])  # recording stops at the off
+    res = _cli("backtest", str(full), str(cut), "--out", str(tmp_path / "bt"), "-q")
+    assert res.exit_code == 0, res.output
+    table = pl.read_parquet(tmp_path / "bt" / "alerts.parquet")
+    assert set(table.get_column("close_convention")) == {"starting-price"}
+    assert table.filter(pl.col("event_id") == MID).get_column("close_price").to_list()[:2] == [220.0, 220.0]
