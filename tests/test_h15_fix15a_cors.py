@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dropengine.core.errors import ConfigError
@@ -28,10 +28,16 @@ def _text(scheme: str, host: str, port: int | None) -> str:
 
 @settings(max_examples=60, deadline=None)
 @given(_origin)
+@example(("Https", "A0", 443))
+@example(("HTTP", "x.Example", 80))
 def test_an_accepted_origin_is_the_browser_serialization(origin: tuple[str, str, int | None]) -> None:
     text = _text(*origin)
-    url = httpx.URL(text)  # lower-cases scheme and host, drops the scheme's default port
-    browser = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port is not None else "")
+    scheme, host, port = origin[0].lower(), origin[1].lower(), origin[2]
+    # (spelled out: httpx.URL drops a default port only when the scheme is already lower case)
+    shown_port = None if (scheme, port) in (("http", 80), ("https", 443)) else port
+    browser = f"{scheme}://{host}" + (f":{shown_port}" if shown_port is not None else "")
+    url = httpx.URL(text.lower())  # and a second opinion on the lower-cased text
+    assert browser == f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port is not None else "")
     assert cors_origins([text]) == (browser,)
     assert cors_origins(cors_origins([text])) == (browser,)  # idempotent
 
