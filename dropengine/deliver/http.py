@@ -16,7 +16,7 @@ such a retry may post the same lines twice in the channel (at least once, never 
 Nothing else is ever sent twice.
 
 The chat sinks send one readable line per alert (:func:`~.rules.alert_line`). Before each
-message they wait for the service's rate limit (:class:`~.rules.RateLimiter`; Discord 5
+message, and before each retry of one, they wait for the service's rate limit (:class:`~.rules.RateLimiter`; Discord 5
 requests per 2 s per webhook and 30 a minute per channel, Telegram 1 message a second per chat and 20 a minute per
 group); alerts that queue up meanwhile go out together, several lines in one message (up to
 the service's message size), rather than being lost.
@@ -248,6 +248,7 @@ class HttpSink(QueuedSink):
                 wait = self.schedule.wait_s(attempt, self.rand(), result.wait_s)
                 if result.answer == "rate_limited" or result.wait_s is not None:  # (a 503 may ask too)
                     self._rate_limited(wait)
+                wait = self._retry_wait(wait)
                 left = self._time_left()
                 if left is not None and wait >= left:
                     self._fail(items, f"not delivered before the close deadline (last: {result.reason})", attempt)
@@ -257,6 +258,11 @@ class HttpSink(QueuedSink):
         except asyncio.CancelledError:
             self._fail(items, f"not delivered before the close deadline ({attempt} attempts)", attempt)
             raise
+
+    def _retry_wait(self, wait_s: float) -> float:
+        """The wait before a retry, given the backoff's (or the asked) ``wait_s``: chat sinks
+        also keep their rate limit (a retry is a request like any other)."""
+        return wait_s
 
     def _rate_limited(self, wait_s: float) -> None:
         """A 429 (or a 503's Retry-After) asked for ``wait_s``: chat sinks hold every message
@@ -325,6 +331,10 @@ class ChatSink(HttpSink):
 
     def _rate_limited(self, wait_s: float) -> None:
         self.limiter.block(self._now() + wait_s)
+
+    def _retry_wait(self, wait_s: float) -> float:
+        # one worker: nothing else sends meanwhile, so the limiter's wait now is the wait then
+        return max(wait_s, self.limiter.wait_s(self._now()))
 
     async def _work_one(self) -> None:
         wait = self.limiter.wait_s(self._now())
