@@ -70,11 +70,8 @@ def test_a_secret_of_the_wrong_type_is_refused_without_showing_it(tmp_path: Path
     assert secret not in result.output, result.output
 
 
-# ---- B15A-17: a sink URL (it holds a Discord token) of the wrong TOML type is echoed ----
+# ---- B15A-17 (fixed in d1738bb): a sink URL (it holds a Discord token) of the wrong TOML type was echoed ----
 
-@pytest.mark.xfail(strict=True, reason="B15A-17: serve --config echoes a sink (a Discord webhook URL holds its token; "
-                                       "a webhook URL may hold a query token or a password) given as a table or a "
-                                       "nested list: B15A-1's fix covers the secret options only")
 @pytest.mark.parametrize("text", [
     'sink = { url = "discord:https://discord.com/api/webhooks/123/T0KEN-SECRET" }\n',
     'sink = [["discord:https://discord.com/api/webhooks/123/T0KEN-SECRET"]]\n',
