@@ -13,7 +13,8 @@ Accounting (:class:`SinkCounters`), exact once a sink is closed::
 ``failed``: given up after the attempts allowed, rejected by the receiver (a 4xx other than
 429), or still undelivered at the close deadline; ``dropped``: refused by a full queue (or
 offered after close). Each failed or dropped alert is one line of the dead-letter file, when
-the sink has one (``dead_lettered`` counts the lines written).
+the sink has one (``dead_lettered`` counts the lines written: the file's own thread writes them,
+so a slow dead-letter target never holds :meth:`~Sink.offer`).
 
 :meth:`QueuedSink.offer` is thread-safe: a library's sync code may offer from any thread while
 the loop runs elsewhere (:class:`~dropengine.deliver.background.BackgroundSinks`).
@@ -23,10 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
@@ -39,6 +42,10 @@ __all__ = ["DEFAULT_QUEUE", "DeadLetterFile", "Queued", "QueuedSink", "Sink", "S
 
 #: Alerts a sink holds before :meth:`Sink.offer` refuses (a full queue: dropped, dead-lettered).
 DEFAULT_QUEUE: Final = 1000
+#: Bytes of dead-letter records a :class:`DeadLetterFile` holds while its writer catches up.
+_MAX_PENDING: Final = 16 * 1024 * 1024
+#: Seconds a close waits for the dead-letter file beyond its drain (a slow disk).
+_FLUSH_S: Final = 5.0
 
 
 @dataclass(slots=True)
@@ -81,33 +88,98 @@ class Sink(Protocol):
 
 class DeadLetterFile:
     """The NDJSON file of what could not be delivered (:func:`~.rules.dead_letter_record`),
-    appended to (an existing file keeps its lines). Each record is one append and flush of
-    its own, under a lock, so several sinks and threads may share one file."""
+    appended to (an existing file keeps its lines). Several sinks and threads may share one.
 
-    def __init__(self, path: Path | str, flag: str = "dead_letter") -> None:
+    :meth:`write` never waits for the file: records go to a bounded buffer that a writer
+    thread of this file appends (it runs while there is something to write), so a slow disk,
+    a network file system or a pipe whose reader stalls never holds the caller (``offer()``
+    in the detection loop, a sink's delivery task). :meth:`flush` waits for the buffer to be
+    written (a sink's close does). A FIFO with no reader is refused at construction (opening
+    it would wait for one)."""
+
+    def __init__(self, path: Path | str, flag: str = "dead_letter", max_pending_bytes: int = _MAX_PENDING) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
-        try:
-            with open(self.path, "ab"):
-                pass  # fail now, not at the first failed delivery
+        self.max_pending_bytes = max_pending_bytes
+        self._cond = threading.Condition()
+        #: (bytes, records, on_written) waiting for the writer thread
+        self._pending: deque[tuple[bytes, int, Callable[[int], None] | None]] = deque()
+        self._pending_bytes = 0
+        self._writing = False
+        #: records appended to the file
+        self.written = 0
+        #: records lost: the buffer was full, or the file could not be written
+        self.lost = 0
+        try:  # fail now, not at the first failed delivery; O_NONBLOCK: a FIFO without a reader fails, not waits
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666))
         except OSError as exc:
-            raise ConfigError(f"{flag}: cannot write {str(self.path)!r}: {exc.strerror or exc}") from None
+            why = "a pipe with no reader" if exc.errno == errno.ENXIO else exc.strerror or str(exc)
+            raise ConfigError(f"{flag}: cannot write {str(self.path)!r}: {why}") from None
 
     def __repr__(self) -> str:
         return f"DeadLetterFile({str(self.path)!r})"
 
-    def write(self, records: Sequence[bytes]) -> int:
-        """Append ``records``; returns how many were written (0 when the file cannot be written
-        any more: the loss is counted by the caller, the sink goes on)."""
+    def write(self, records: Sequence[bytes], on_written: Callable[[int], None] | None = None) -> int:
+        """Hand ``records`` to the writer thread, without waiting; returns how many were taken
+        (0 when the buffer is full: they are counted in :attr:`lost`, the sink goes on).
+        ``on_written(n)`` is called from the writer thread once they are in the file."""
         if not records:
             return 0
-        with self._lock:
-            try:
-                with open(self.path, "ab") as fh:
-                    fh.write(b"".join(records))
-            except OSError:
+        data = b"".join(records)
+        with self._cond:
+            if self._pending_bytes + len(data) > self.max_pending_bytes:
+                self.lost += len(records)
                 return 0
+            self._pending.append((data, len(records), on_written))
+            self._pending_bytes += len(data)
+            if not self._writing:
+                self._writing = True
+                threading.Thread(target=self._run, name="dropengine dead-letter", daemon=True).start()
         return len(records)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending:
+                    self._writing = False
+                    self._cond.notify_all()
+                    return
+                batch = list(self._pending)
+                self._pending.clear()
+            data = b"".join(b for b, _, _ in batch)
+            try:
+                ok = self._append(data)
+            except OSError:  # a full disk, a pipe closed by its reader: counted, never raised
+                ok = False
+            n = sum(k for _, k, _ in batch)
+            with self._cond:
+                self._pending_bytes -= len(data)
+                if ok:
+                    self.written += n
+                else:
+                    self.lost += n
+            if ok:
+                for _, k, callback in batch:
+                    if callback is not None:
+                        callback(k)
+
+    def _append(self, data: bytes) -> bool:
+        # O_NONBLOCK only to open: a FIFO whose reader has gone fails (ENXIO) instead of
+        # holding this thread until a reader comes; the write itself blocks, in this thread
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
+        try:
+            os.set_blocking(fd, True)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        return True
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait (at most ``timeout_s``) until every record handed over is written or lost;
+        whether that happened."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._writing, timeout_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,11 +326,14 @@ class QueuedSink:
         if self.dead_letter is None or not items:
             return
         at = _now_ms()
-        written = self.dead_letter.write([
+        # handed to the file's writer thread: a slow dead-letter target never holds the caller
+        self.dead_letter.write([
             dead_letter_record(i.alert, reason=reason, attempts=attempts, sink=self.name, delivery=i.delivery,
-                               at_ms=at) for i in items])
+                               at_ms=at) for i in items], self._dead_written)
+
+    def _dead_written(self, n: int) -> None:
         with self._lock:
-            self.counters.dead_lettered += written
+            self.counters.dead_lettered += n
 
     def _time_left(self) -> float | None:
         """Seconds until the close deadline (``None``: not closing)."""
@@ -285,6 +360,8 @@ class QueuedSink:
             left = self._take(len(self._items))
             if left:
                 self._fail(left, f"not delivered before the close deadline ({drain_s:g} s)", 0)
+            if self.dead_letter is not None:  # the counters are exact once the lines are in the file
+                await asyncio.to_thread(self.dead_letter.flush, max(0.0, drain_s) + _FLUSH_S)
         finally:
             if self._loop is not None:
                 await self._release()
