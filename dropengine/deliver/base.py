@@ -342,6 +342,10 @@ class QueuedSink:
         return self._deadline - self._loop.time()
 
     async def aclose(self, drain_s: float = 10.0) -> None:
+        """Stop taking alerts, let the workers deliver what is queued for up to ``drain_s``,
+        then dead-letter the rest. Cancelled meanwhile (a second Ctrl-C, a caller's timeout),
+        it stops delivering at once but still accounts for every alert (dead-lettered:
+        ``the close was interrupted``) before the cancellation goes on."""
         if self._closed:
             return
         self._closed = True
@@ -353,13 +357,23 @@ class QueuedSink:
             self._ready.set()
         try:
             if self._tasks:
-                _, pending = await asyncio.wait(self._tasks, timeout=max(0.0, drain_s))
-                for task in pending:  # each dead-letters what it was sending (CancelledError)
-                    task.cancel()
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+                await asyncio.wait(self._tasks, timeout=max(0.0, drain_s))
+        except asyncio.CancelledError:
+            # the accounting must finish whatever happens to this task next (shielded)
+            await asyncio.shield(self._finish("not delivered: the close was interrupted", drain_s))
+            raise
+        await self._finish(f"not delivered before the close deadline ({drain_s:g} s)", drain_s)
+
+    async def _finish(self, reason: str, drain_s: float) -> None:
+        """The end of a close: stop the workers (each dead-letters what it was sending), fail
+        what is still queued with ``reason``, wait for the dead-letter file, release."""
+        try:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             left = self._take(len(self._items))
             if left:
-                self._fail(left, f"not delivered before the close deadline ({drain_s:g} s)", 0)
+                self._fail(left, reason, 0)
             if self.dead_letter is not None:  # the counters are exact once the lines are in the file
                 await asyncio.to_thread(self.dead_letter.flush, max(0.0, drain_s) + _FLUSH_S)
         finally:
