@@ -12,12 +12,12 @@ goes through :func:`describe` (redacted, type and message only).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, short_repr
 from ..core.keys import Secret, redact
 from ..core.retry import Outcome, RetryPolicy
 from ..formats.query import HEARTBEAT_RANGE, StreamQuery
@@ -33,10 +33,12 @@ __all__ = [
     "Sender",
     "UpstreamConfig",
     "auth_parts",
+    "check_http_url",
     "describe",
     "is_sport_key",
     "redacted",
     "secure",
+    "shown_url",
 ]
 
 TRANSPORTS: Final = ("sse", "ws")
@@ -45,6 +47,34 @@ AUTH_MODES: Final = ("header", "query", "subprotocol")
 DEFAULT_HEARTBEAT_S: Final = {"sse": 5.0, "ws": 30.0}
 _LOGGERS: Final = ("httpx", "httpcore", "websockets", "websockets.client")
 _SPORT_KEY: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+#: The ``user:password@`` of a URL (httpx sends it as basic auth): never shown.
+_USERINFO: Final = re.compile(r"(?<=//)[^/?#@]*@")
+
+
+def shown_url(url: str) -> str:
+    """A URL as messages, reprs and ``/healthz`` show it: without its ``user:password@`` (httpx
+    sends those as basic auth), its query or fragment (``?apiKey=``), and any key redacted."""
+    text = _USERINFO.sub("", url)
+    return redact(text.split("?", 1)[0].split("#", 1)[0])
+
+
+def check_http_url(url: object, field: str, schemes: Sequence[str] = ("http", "https")) -> SplitResult:
+    """The one check of a base URL (the client's, the upstream's): a string with a scheme of
+    ``schemes``, a host, a port in 0..65535 (when given), no query or fragment (a key goes in
+    ``api_key``). :class:`ConfigError` naming ``field``, the URL shown by :func:`shown_url`."""
+    if not isinstance(url, str):
+        raise ConfigError(f"{field}: {short_repr(url)} is not a URL")
+    wanted = " or ".join(f"{s}://" for s in schemes)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (urlsplit checks the port only when it is read)
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port out of range or not a number
+        raise ConfigError(f"{field}: {short_repr(shown_url(url))} is not a valid URL ({exc})") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(f"{field}: {short_repr(shown_url(url))} is not a URL with a host and the scheme {wanted}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{field}: give the key with api_key (and the filters as arguments), not in the URL")
+    return parts
 
 
 def is_sport_key(text: object) -> bool:
@@ -60,9 +90,10 @@ class Ended(Exception):  # a signal between transport and loop, not an error
         self.outcome = outcome
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class UpstreamConfig:
-    """Where and how to connect. ``repr`` never shows the key (it is a :class:`Secret`).
+    """Where and how to connect. ``repr`` never shows the key (it is a :class:`Secret`) nor a
+    ``user:password`` in ``base_url`` (:func:`shown_url`).
 
     ``filters`` is the stream's query without ``heartbeat_s``, which is set here
     (``heartbeat_s``) since it is also the dead-connection rule."""
@@ -86,11 +117,7 @@ class UpstreamConfig:
             raise ConfigError(f"auth: {self.auth!r} is not one of {', '.join(AUTH_MODES)}")
         if self.auth == "subprotocol" and self.transport != "ws":
             raise ConfigError("auth: 'subprotocol' (Sec-WebSocket-Protocol) works only with transport 'ws'")
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
-            raise ConfigError(f"base_url: {redact(self.base_url)!r} is not an http(s):// or ws(s):// URL")
-        if parts.query:
-            raise ConfigError("base_url: give the key with api_key, not in the URL's query")
+        check_http_url(self.base_url, "base_url", ("http", "https", "ws", "wss"))
         if not isinstance(self.filters, StreamQuery):
             raise ConfigError(f"filters: {type(self.filters).__name__} is not a StreamQuery")
         if self.filters.heartbeat_s is not None:
@@ -112,6 +139,14 @@ class UpstreamConfig:
         if self.heartbeat_s is not None:
             q = q.replace(heartbeat_s=int(self.heartbeat_s))
         return q.params(since)
+
+    def __repr__(self) -> str:
+        return (f"UpstreamConfig({shown_url(self.base_url)!r}, transport={self.transport!r}, auth={self.auth!r}, "
+                f"filters={self.filters!r}, heartbeat_s={self.heartbeat_s!r})")
+
+    def shown_base(self) -> str:
+        """:meth:`http_base` as messages and ``/healthz`` show it (no ``user:password``)."""
+        return shown_url(self.http_base())
 
     def http_base(self) -> str:
         p = urlsplit(self.base_url)

@@ -178,7 +178,7 @@ class UpstreamSource:
         # the server always detects line moves: a book that publishes a spread or total without
         # per-side prices still observes its line series (SPEC 10's line-only observations)
         self.decoder = FrameDecoder(line_only=True)
-        self.name = f"upstream:{config.http_base()} ({'all' if self.sports is None else ','.join(self.sports)})"
+        self.name = f"upstream:{config.shown_base()} ({'all' if self.sports is None else ','.join(self.sports)})"
         self.feed: FanIn | None = None
         self._clock = clock
         #: Per sport, the newest last_update of the quotes handed to ``ingest``: the resume
