@@ -29,7 +29,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, Literal, Required, TypedDict
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 import httpx
 
@@ -42,7 +42,7 @@ from ..core.skips import SkipLog, printable
 from ..formats.jsonline import decode_json
 from ..formats.sse import SSEEvent, SSEParser
 from ..live.redaction import install_redaction
-from ..live.transport import Ended
+from ..live.transport import Ended, check_http_url, shown_url
 from .events import ALERT_TYPES, Connected, Event, EventDecoder, Heartbeat, Reset
 from .query import DEFAULT_HEARTBEAT_S, DropQuery, Names
 from .resume import Resume, is_cursor
@@ -147,11 +147,7 @@ class AsyncDropClient:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.api_key = api_key if isinstance(api_key, Secret) else Secret(api_key)
-        parts = urlsplit(base_url) if isinstance(base_url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"base_url: {short_repr(redact(str(base_url)))} is not an http(s):// URL")
-        if parts.query or parts.fragment:
-            raise ConfigError("base_url: give the key with api_key= and the filters as arguments, not in the URL")
+        parts = check_http_url(base_url, "base_url")  # (the upstream's rule: live.transport)
         self.base_url = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
         if query is None:
             query = DropQuery.build(
@@ -205,7 +201,7 @@ class AsyncDropClient:
         install_redaction(_LOGGERS, [self.api_key.reveal()])
 
     def __repr__(self) -> str:
-        return f"AsyncDropClient({self.base_url + self.query.path!r}, connections={self.stats.connections})"
+        return f"AsyncDropClient({shown_url(self.base_url) + self.query.path!r}, connections={self.stats.connections})"
 
     @property
     def where(self) -> str:
