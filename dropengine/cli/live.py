@@ -278,7 +278,12 @@ async def _with_sinks(sinks: tuple[Sink, ...], drain_s: float, run: Any) -> None
         if len(started) < len(sinks):
             run.close()  # never started: no "never awaited" warning
         if started:
-            await asyncio.gather(*(s.aclose(drain_s) for s in started))
+            # one sink's close error (a file that cannot be written) must not cut the others' drain short
+            results = await asyncio.gather(*(s.aclose(drain_s) for s in started), return_exceptions=True)
+            for sink, result in zip(started, results, strict=True):
+                if isinstance(result, Exception):
+                    click.echo(printable(f"dropengine: sink {sink.name}: close failed: {type(result).__name__}: "
+                                         f"{result}"), err=True)
 
 
 def _live(sports: list[str] | None, config: UpstreamConfig, engine: DropEngine | None, record: Path | None,

@@ -91,5 +91,8 @@ def sinks_summary(sinks: list[Sink]) -> list[str]:
             line += f" (failed {c.failed:,}, dropped {c.dropped:,}, retried {c.retried:,})"
         if c.dead_lettered:
             line += f", {c.dead_lettered:,} to the dead-letter file"
+        error = getattr(s, "error", None)  # an ndjson file that could not be written (a full disk)
+        if error:
+            line += f"; cannot write: {error}"
         out.append(line)
     return out
