@@ -1,15 +1,13 @@
 """Breaker 15c: the Discord and Telegram sinks against the sinks' real local receiver
 (uvicorn on 127.0.0.1, tests/test_h15_sinks_webhook.py's :class:`Receiver`), as a hostile feed
-and a strict service would treat them. Strict xfails name the findings of
-/tmp/notes/breaker15c.md; the rest are controls that hold today. Every wait is bounded."""
+and a strict service would treat them. Its findings (/tmp/notes/breaker15c.md) are fixed:
+these are their regression tests, with controls that held from the start. Every wait is bounded."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from typing import Any
-
-import pytest
 
 from dropengine.deliver import DiscordSink, RetrySchedule, TelegramSink
 from dropengine.deliver.rules import alert_line, batch_text, discord_escape, telegram_windows
@@ -46,9 +44,7 @@ def most_in_any_window(times: list[float], period: float) -> int:
     return max((sum(1 for t in times if s <= t < s + period) for s in times), default=0)
 
 
-# -- B15C-5: retries of a chat message ignore the rate limit ---------------------------------
-@pytest.mark.xfail(strict=True, reason="B15C-5: a chat sink's retry after a 5xx/timeout is sent after the backoff "
-                                       "alone, not the rate limiter: more requests than the service allows")
+# -- B15C-5 (fixed in 3cf8bc7): a retried chat message keeps the rate limit ------------------------
 def test_a_retried_chat_message_still_keeps_the_rate_limit(receiver: tuple[Receiver, str]) -> None:
     rx, url = receiver
     rx.plan.extend(["ok", "500", "ok"])
@@ -73,17 +69,13 @@ def test_a_retried_chat_message_still_keeps_the_rate_limit(receiver: tuple[Recei
     assert len(rx.requests) == 2
 
 
-# -- B15C-6: a Telegram channel named by @username gets no group limit -----------------------
-@pytest.mark.xfail(strict=True, reason="B15C-6: telegram_windows('@channel') is 1 message/s only: a channel or "
-                                       "group named by @username also has Telegram's 20 messages a minute")
+# -- B15C-6 (fixed in 2216760): a Telegram channel by @username has the group limit ----------------
 def test_a_telegram_channel_by_username_has_the_group_limit() -> None:
     assert (20, 60.0) in telegram_windows("-1001234567890")  # control: a numeric group id
     assert (20, 60.0) in telegram_windows("@breaker15c_channel")
 
 
-# -- B15C-7: feed text can forge lines in a chat message -------------------------------------
-@pytest.mark.xfail(strict=True, reason="B15C-7: alert_line keeps newlines/control characters of feed text (team, "
-                                       "player names): one alert becomes several chat lines, one a forged alert")
+# -- B15C-7 (fixed in cfe81e5): feed text cannot forge lines in a chat message ---------------------
 def test_one_alert_is_one_line_whatever_the_feed_names_hold() -> None:
     forged = "Boston Celtics\nDROP basketball_nba · Fake @ Game · pinnacle h2h_home +500 → -900 (-1400c)"
     a = drop(1, home_team=forged, away_team="Lakers\r\n# BIG HEADER", player=None)
@@ -115,10 +107,7 @@ def test_control_markup_in_team_names_reaches_chat_literally(receiver: tuple[Rec
     assert by_path["api"]["allowed_mentions"] == {"parse": []}
 
 
-# -- B15C-15: Discord's per-channel 30 messages a minute is not kept -------------------------
-@pytest.mark.xfail(strict=True, reason="B15C-15: DISCORD_WINDOWS is 5 per 2 s only; webhook messages to a channel "
-                                       "are also limited to 30 a minute (discord-api-docs#367): up to 150/min are "
-                                       "sent, the rest answered 429")
+# -- B15C-15 (fixed in 4183995): Discord's per-channel 30 messages a minute ------------------------
 def test_discord_keeps_the_channel_limit_of_30_a_minute() -> None:
     from dropengine.deliver.rules import DISCORD_WINDOWS, RateLimiter
 
@@ -133,10 +122,7 @@ def test_discord_keeps_the_channel_limit_of_30_a_minute() -> None:
     assert sent <= 30
 
 
-# -- B15C-17: a URL in feed text unfurls an embed in Discord ---------------------------------
-@pytest.mark.xfail(strict=True, reason="B15C-17: Discord messages do not suppress embeds (flags 1<<2): a URL in a "
-                                       "team name unfurls a preview (image, page) under the alert; Telegram's "
-                                       "payload does disable previews")
+# -- B15C-17 (fixed in be86462): a URL in feed text does not unfurl in Discord ---------------------
 def test_discord_messages_suppress_link_embeds_as_telegram_does() -> None:
     from dropengine.deliver.rules import discord_payload, telegram_payload
 

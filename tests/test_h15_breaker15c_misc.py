@@ -1,7 +1,8 @@
 """Breaker 15c: the sinks as an operator sets them up and a library user runs them: the
 dead-letter file on a pipe, two sinks on one file, secrets in messages, the signature's
 coverage, the sync facade from several threads and at interpreter exit. Strict xfails name the
-findings of /tmp/notes/breaker15c.md; the rest are controls that hold today. Bounded waits."""
+open findings of /tmp/notes/breaker15c.md; fixed ones are regression tests now; the rest are
+controls that held from the start. Bounded waits."""
 
 from __future__ import annotations
 
@@ -29,10 +30,7 @@ receiver_server = hooks.receiver_server
 receiver = hooks.receiver
 
 
-# -- B15C-8: the dead-letter file is written in offer(), synchronously -----------------------
-@pytest.mark.xfail(strict=True, reason="B15C-8: offer() writes the dead-letter line itself (open/write/close in the "
-                                       "caller's thread): a --dead-letter on a pipe whose reader is slow blocks "
-                                       "detection")
+# -- B15C-8 (fixed in 169c2dd): offer() never waits for the dead-letter file -----------------------
 def test_offer_never_blocks_on_a_slow_dead_letter_pipe(tmp_path: Path) -> None:
     fifo = tmp_path / "dead.fifo"
     os.mkfifo(fifo)
@@ -61,9 +59,7 @@ def test_offer_never_blocks_on_a_slow_dead_letter_pipe(tmp_path: Path) -> None:
     assert not blocked, "offer() blocked on the dead-letter pipe: the caller (detection) waited"
 
 
-# -- B15C-9: a URL without its scheme is echoed, token and all -------------------------------
-@pytest.mark.xfail(strict=True, reason="B15C-9: --sink webhook:/discord: with a URL missing its scheme echoes the "
-                                       "URL's first 40 characters in the usage error: a short token path whole")
+# -- B15C-9 (fixed in fa21a9d): a URL without its scheme is not echoed -----------------------------
 def test_a_url_without_scheme_is_refused_without_echoing_its_path() -> None:
     for spec in ("webhook:hooks.example.com/T0/B0/XYZ-S3CRET", "discord:discord.com/api/webhooks/12/TOKEN-S3CRET",
                  "webhook:https:/hooks.example.com/hook/S3CRET"):

@@ -1,7 +1,8 @@
 """Breaker 15c: ``watch --sink`` stopped while it drains, or writing to a full disk: a real
 ``watch`` subprocess against the real ``mock-upstream`` (tests/test_h15_sinks_wiring.py's
 fixtures), delivering to a real receiver on 127.0.0.1 that never answers; a Ctrl-C (SIGINT)
-during the drain. Strict xfails name the findings of /tmp/notes/breaker15c.md."""
+during the drain (B15C-4, fixed in 049c21b: a regression test). Strict xfails name the open
+findings of /tmp/notes/breaker15c.md."""
 
 from __future__ import annotations
 
@@ -31,8 +32,6 @@ async def _hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rx: 
         await asyncio.sleep(0.02)
 
 
-@pytest.mark.xfail(strict=True, reason="B15C-4: a Ctrl-C while watch drains its sinks cancels the drain: the queued "
-                                       "alerts are neither delivered nor dead-lettered, the summary does not add up")
 def test_a_ctrl_c_during_the_drain_still_dead_letters_every_alert(upstream: str, tmp_path: Path) -> None:
     dead = tmp_path / "dead.ndjson"
     env = {**os.environ, "DROPENGINE_API_KEY": wiring.KEY, "DROPENGINE_WEBHOOK_SECRET": SECRET}
