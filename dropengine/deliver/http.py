@@ -21,8 +21,10 @@ requests per 2 s per webhook and 30 a minute per channel, Telegram 1 message a s
 group); alerts that queue up meanwhile go out together, several lines in one message (up to
 the service's message size), rather than being lost.
 
-URLs and tokens are secrets here: a Discord webhook URL holds its token and a Telegram URL the
-bot's; names, reasons and errors show only the scheme and host (:func:`~.rules.display_url`).
+URLs and tokens are secrets here: a Discord webhook URL holds its token, a Telegram URL the
+bot's, a webhook URL may hold a query token or a ``user:password@``; names, reasons and
+errors show only the scheme and host (:func:`~.rules.display_url`), and httpx's own log
+records of requests are masked while a sink is open.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Final
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import msgspec
@@ -142,6 +145,15 @@ class _Result:
 
     def __init__(self, answer: str, reason: str, wait_s: float | None = None) -> None:
         self.answer, self.reason, self.wait_s = answer, reason, wait_s
+
+
+def _userinfo_secrets(url: str) -> list[str]:
+    """The password of a URL's ``user:password@`` (basic auth), as written and decoded: httpx
+    logs each request's URL with it."""
+    password = urlsplit(url).password
+    if not password:
+        return []
+    return list(dict.fromkeys((password, unquote(password))))
 
 
 def _secret(value: Secret | str | None, field: str) -> Secret | None:
@@ -289,7 +301,7 @@ class WebhookSink(HttpSink):
 
     def _url_secrets(self) -> list[str]:
         query = self._url.partition("?")[2]
-        return [query] if query else []
+        return ([query] if query else []) + _userinfo_secrets(self._url)
 
     def _request(self, items: Sequence[Queued], attempt: int) -> tuple[str, bytes, dict[str, str]]:
         item = items[0]
@@ -415,7 +427,7 @@ class TelegramSink(ChatSink):
         self.name = f"telegram {chat}"
 
     def _url_secrets(self) -> list[str]:
-        return [self._token.reveal()]
+        return [self._token.reveal(), *_userinfo_secrets(self._base)]
 
     def _request(self, items: Sequence[Queued], attempt: int) -> tuple[str, bytes, dict[str, str]]:
         body = msgspec.json.encode(telegram_payload(self.chat_id, self._message))

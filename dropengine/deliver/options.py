@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ..core.errors import ConfigError
 from ..core.keys import Secret
@@ -42,9 +43,14 @@ class SinkOptions:
 
     def secrets(self) -> list[str]:
         """Every secret these options hold, for a log redaction filter (``run_foreground(secrets=)``):
-        the webhook secret, the Telegram token, each Discord URL (it holds its token). Never print them."""
+        the webhook secret, the Telegram token, each Discord URL (it holds its token), a webhook URL's
+        password. Never print them."""
         out = [s.reveal() for s in (self.webhook_secret, self.telegram_token) if s is not None]
         out += [spec.target for spec in self.specs if spec.kind == "discord"]
+        for spec in self.specs:  # a webhook's user:password@ (B15A-14)
+            password = urlsplit(spec.target).password if spec.kind == "webhook" else None
+            if password:
+                out += list(dict.fromkeys((password, unquote(password))))
         return out
 
     def __repr__(self) -> str:
