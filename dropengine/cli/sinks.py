@@ -10,6 +10,7 @@ builds the sinks (a usage error naming the flag when one cannot be built).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,13 @@ def _base_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
         parse_sink_spec(f"webhook:{value}")
     except ConfigError:
         raise click.BadParameter(f"{value!r} must be an http:// or https:// URL", ctx, param) from None
+    return value
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    # click's FloatRange lets nan and inf through: no drain at all, or a stop that never ends
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value!r} must be a finite number of seconds", ctx, param)
     return value
 
 
@@ -106,10 +114,13 @@ def sink_options(f: Callable[..., Any] | None = None, *, server: bool = False) -
             click.option("--sink-attempts", type=click.IntRange(1, 100), default=DEFAULT_SCHEDULE.attempts,
                          show_default=True,
                          help="Requests per alert before giving up (retries: 5xx, timeouts, network errors, 429)."),
-            click.option("--sink-timeout", type=click.FloatRange(min=0, min_open=True),
-                         default=DEFAULT_SCHEDULE.timeout_s, show_default=True, help="Seconds per request."),
-            click.option("--sink-drain", type=click.FloatRange(min=0), default=10.0, show_default=True,
-                         help="Seconds to deliver what is queued when stopping; the rest is dead-lettered."),
+            click.option("--sink-timeout", type=click.FloatRange(min=0, min_open=True), callback=_seconds,
+                         default=DEFAULT_SCHEDULE.timeout_s, show_default=True,
+                         help="Seconds per request, whole: connecting, sending and the answer."),
+            click.option("--sink-drain", type=click.FloatRange(min=0), callback=_seconds, default=10.0,
+                         show_default=True,
+                         help="Seconds to deliver what is queued when stopping; the rest is dead-lettered. A second "
+                              "Ctrl-C (or SIGTERM) cuts the drain short: everything left is dead-lettered at once."),
             click.option("--sink-retry-scale", type=click.FloatRange(min=0.0001, max=1.0), default=1.0, hidden=True,
                          help="Scale every retry wait (tests and demos)."),
         ]

@@ -36,7 +36,7 @@ from typing import Final, Protocol, runtime_checkable
 
 from ..core.alerts import Alert, encode_alert
 from ..core.errors import ConfigError
-from .rules import dead_letter_record, delivery_id
+from .rules import dead_letter_record, delivery_id, drain_seconds
 
 __all__ = ["DEFAULT_QUEUE", "DeadLetterFile", "Queued", "QueuedSink", "Sink", "SinkCounters", "name_apart"]
 
@@ -346,23 +346,33 @@ class QueuedSink:
         then dead-letter the rest. Cancelled meanwhile (a second Ctrl-C, a caller's timeout),
         it stops delivering at once but still accounts for every alert (dead-lettered:
         ``the close was interrupted``) before the cancellation goes on."""
+        drain_s = drain_seconds(drain_s)
         if self._closed:
             return
         self._closed = True
         with self._lock:
             self._closing = True
         loop = asyncio.get_running_loop()
-        self._deadline = loop.time() + max(0.0, drain_s)
+        self._deadline = loop.time() + drain_s
         if self._ready is not None:
             self._ready.set()
         try:
             if self._tasks:
-                await asyncio.wait(self._tasks, timeout=max(0.0, drain_s))
+                await asyncio.wait(self._tasks, timeout=drain_s)
         except asyncio.CancelledError:
             # the accounting must finish whatever happens to this task next (shielded)
             await asyncio.shield(self._finish("not delivered: the close was interrupted", drain_s))
             raise
         await self._finish(f"not delivered before the close deadline ({drain_s:g} s)", drain_s)
+
+    @staticmethod
+    async def _flush_dead_letter(dead: DeadLetterFile, timeout_s: float) -> None:
+        # polled, not asyncio.to_thread: a close at interpreter exit (BackgroundSinks' atexit
+        # hook) may no longer start executor work
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while not dead.flush(0) and loop.time() < end:
+            await asyncio.sleep(0.005)
 
     async def _finish(self, reason: str, drain_s: float) -> None:
         """The end of a close: stop the workers (each dead-letters what it was sending), fail
@@ -375,7 +385,7 @@ class QueuedSink:
             if left:
                 self._fail(left, reason, 0)
             if self.dead_letter is not None:  # the counters are exact once the lines are in the file
-                await asyncio.to_thread(self.dead_letter.flush, max(0.0, drain_s) + _FLUSH_S)
+                await self._flush_dead_letter(self.dead_letter, drain_s + _FLUSH_S)
         finally:
             if self._loop is not None:
                 await self._release()

@@ -18,7 +18,7 @@ from ..core.keys import Secret
 from .base import DEFAULT_QUEUE, DeadLetterFile, Sink, name_apart
 from .http import TELEGRAM_BASE_URL, DiscordSink, TelegramSink, WebhookSink
 from .ndjson import NdjsonSink
-from .rules import RetrySchedule, SinkSpec
+from .rules import RetrySchedule, SinkSpec, drain_seconds
 
 __all__ = ["DEFAULT_SCHEDULE", "SinkOptions", "build_sinks", "sinks_summary"]
 
@@ -40,6 +40,9 @@ class SinkOptions:
     schedule: RetrySchedule = DEFAULT_SCHEDULE
     drain_s: float = 10.0
     query: str | None = None
+
+    def __post_init__(self) -> None:
+        drain_seconds(self.drain_s, "--sink-drain")
 
     def secrets(self) -> list[str]:
         """Every secret these options hold, for a log redaction filter (``run_foreground(secrets=)``):

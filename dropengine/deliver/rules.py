@@ -56,6 +56,7 @@ __all__ = [
     "discord_escape",
     "discord_payload",
     "display_url",
+    "drain_seconds",
     "parse_sink_spec",
     "retry_after_s",
     "sign",
@@ -209,6 +210,15 @@ class RetrySchedule:
             raise ConfigError(f"retry scale: {factor!r} must be in (0, 1]")
         return replace(self, base_s=self.base_s * factor, cap_s=self.cap_s * factor,
                        retry_after_cap_s=self.retry_after_cap_s * factor)
+
+
+def drain_seconds(value: Any, field: str = "drain_s") -> float:
+    """``value`` as a drain time (how long a close lets queued alerts go out): a finite number
+    of seconds, 0 or more. NaN would mean no drain at all and infinity a close that never
+    ends while a receiver hangs: a :class:`ConfigError` naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{field}: {value!r} must be a finite number of seconds (0 or more)")
+    return float(value)
 
 
 # -- rate limits ---------------------------------------------------------------------------

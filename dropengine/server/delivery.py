@@ -7,9 +7,9 @@ query, :func:`~dropengine.server.params.parse_request` for ``/v1/odds-drop/all``
 what the sinks get. A sink's :meth:`offer` never blocks, so a slow receiver never slows
 detection or the streams.
 
-The delivery id of an alert is its SSE id, ``{epoch}-{seq}``: the same on every retry, the
-same an SSE client sees, and (``serve --bus``) the same on every frontend of one alert log,
-so a receiver fed by several frontends drops the copies by id.
+The delivery id of an alert is its SSE id, ``{epoch}-{seq}``: the same on every retry and
+the same an SSE client sees, so a receiver drops a retry's copy by id. (``serve --bus``
+frontends take no ``--sink``: the sinks belong to the server that detects.)
 
 Start and stop with the app (``serve``'s lifespan), after the hub is restored::
 
@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 from ..core.errors import ConfigError
 from ..core.filters import AlertFilter
 from ..deliver.base import Sink, name_apart
+from ..deliver.rules import drain_seconds
 from .hub import Entry, Hub
 from .params import ParamError, parse_request
 
@@ -63,7 +64,7 @@ class ServerDelivery:
         self.sinks = tuple(sinks)
         name_apart(self.sinks)  # status() is keyed by name: two webhooks on one host are two entries
         self.filter = filter if isinstance(filter, AlertFilter) else sink_filter(filter)
-        self.drain_s = drain_s
+        self.drain_s = drain_seconds(drain_s, "drain_s")
         self._hub: Hub | None = None
         #: alerts the filter passed to the sinks (each offered to every sink)
         self.offered = 0
