@@ -17,26 +17,34 @@ only runs their deliveries.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 from collections.abc import Sequence
 from types import TracebackType
 
 from ..core.alerts import Alert
 from ..core.errors import ConfigError
-from .base import Sink, SinkCounters
+from .base import Sink, SinkCounters, name_apart
+from .rules import drain_seconds
 
 __all__ = ["BackgroundSinks"]
 
 
 class BackgroundSinks:
     """Run ``sinks`` on a daemon thread's loop; :meth:`offer` from any thread. ``drain_s``:
-    how long :meth:`close` lets queued alerts go out before dead-lettering the rest."""
+    how long :meth:`close` lets queued alerts go out before dead-lettering the rest.
+
+    A script that ends without :meth:`close` (or ``with``) is closed at interpreter exit
+    (an :mod:`atexit` hook), so its queued alerts are delivered or dead-lettered, not lost
+    with the daemon thread. Sinks that share a name are told apart (``#2``...), as
+    ``watch`` and ``serve`` do, so :attr:`counters` has one entry per sink."""
 
     def __init__(self, *sinks: Sink, drain_s: float = 10.0) -> None:
         if not sinks:
             raise ConfigError("sinks: give at least one sink")
+        self.drain_s = drain_seconds(drain_s)
         self.sinks: tuple[Sink, ...] = sinks
-        self.drain_s = drain_s
+        name_apart(self.sinks)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -45,7 +53,9 @@ class BackgroundSinks:
         return f"BackgroundSinks({', '.join(s.name for s in self.sinks)})"
 
     def start(self, timeout_s: float = 10.0) -> BackgroundSinks:
-        """Start the thread and every sink on its loop; returns self."""
+        """Start the thread and every sink on its loop; returns self. If a sink cannot start
+        (or the start outlasts ``timeout_s``), the sinks started are closed and the thread
+        stopped before the error is raised."""
         if self._thread is not None:
             raise ConfigError("start: the sinks were started already")
         loop = asyncio.new_event_loop()
@@ -57,9 +67,15 @@ class BackgroundSinks:
             for sink in self.sinks:
                 await sink.start()
 
-        asyncio.run_coroutine_threadsafe(start_all(), loop).result(timeout_s)
+        started = asyncio.run_coroutine_threadsafe(start_all(), loop)
+        try:
+            started.result(timeout_s)
+        except BaseException:
+            started.cancel()
+            self.close(0.0)  # nothing was offered yet: close what started, stop the thread
+            raise
+        atexit.register(self.close)
         return self
-
     def offer(self, alert: Alert, delivery: str | None = None) -> bool:
         """Offer ``alert`` to every sink (never blocks); ``True`` when every one took it."""
         accepted = True
@@ -78,15 +94,17 @@ class BackgroundSinks:
 
     def close(self, drain_s: float | None = None) -> None:
         """Drain (up to ``drain_s``, default :attr:`drain_s`), close every sink, stop the thread."""
+        wait = self.drain_s if drain_s is None else drain_seconds(drain_s)
         if self._closed or self._loop is None or self._thread is None:
             self._closed = True
             return
         self._closed = True
-        wait = self.drain_s if drain_s is None else drain_s
+        atexit.unregister(self.close)
         loop = self._loop
 
         async def close_all() -> None:
-            await asyncio.gather(*(s.aclose(wait) for s in self.sinks))
+            # each sink closes whatever another's close does (a file that cannot be written)
+            await asyncio.gather(*(s.aclose(wait) for s in self.sinks), return_exceptions=True)
 
         try:
             # each aclose ends by its deadline; the margin covers closing the clients
