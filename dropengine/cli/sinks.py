@@ -95,7 +95,7 @@ def sink_options(f: Callable[..., Any] | None = None, *, server: bool = False) -
             click.option("--sink", multiple=True, callback=_specs, metavar="KIND:TARGET",
                          help="Also deliver every alert to: webhook:URL (POST of the alert's JSON, signed with "
                               "--webhook-secret), discord:WEBHOOK_URL, telegram:CHAT_ID (a readable line per alert) "
-                              "or ndjson:PATH. Repeatable."),
+                              "or ndjson:PATH (written anew each run; one file per sink). Repeatable."),
             click.option("--webhook-secret", envvar="DROPENGINE_WEBHOOK_SECRET", callback=_secret, default=None,
                          show_envvar=True,
                          help="HMAC-SHA256 key for the X-Dropengine-Signature header of webhook sinks; prefer the "

@@ -65,7 +65,8 @@ class SinkOptions:
 def build_sinks(options: SinkOptions) -> list[Sink]:
     """The sinks of ``options``, in flag order (one shared dead-letter file). Raises
     :class:`ConfigError` naming the flag when one cannot be built (a dead-letter file that
-    cannot be written, an ndjson path of another kind)."""
+    cannot be written, an ndjson path of another kind, two of them on one file)."""
+    _one_writer_per_file(options)
     dead = DeadLetterFile(options.dead_letter, "--dead-letter") if options.dead_letter is not None else None
     out: list[Sink] = []
     for spec in options.specs:
@@ -88,6 +89,21 @@ def build_sinks(options: SinkOptions) -> list[Sink]:
                 raise ConfigError(f"--sink: ndjson: {str(exc).partition(': ')[2]}") from None
     name_apart(out)
     return out
+
+
+def _one_writer_per_file(options: SinkOptions) -> None:
+    """Two ndjson sinks on one file, or one on the dead-letter file, would each write it at
+    their own offsets, overwriting each other's lines: refused, naming both."""
+    seen: dict[Path, str] = {}
+    named = [(Path(spec.target), f"--sink ndjson:{spec.target}") for spec in options.specs if spec.kind == "ndjson"]
+    if options.dead_letter is not None:
+        named.append((options.dead_letter, f"--dead-letter {options.dead_letter}"))
+    for path, flag in named:
+        key = path.expanduser().resolve()
+        if key in seen:
+            raise ConfigError(f"{flag}: the same file as {seen[key]}: each would overwrite the other's lines "
+                              "(give each its own file)")
+        seen[key] = flag
 
 
 def sinks_summary(sinks: list[Sink]) -> list[str]:
