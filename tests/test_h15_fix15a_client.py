@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-import dropengine.client.aio as aio_module
+import dropengine.live.sse_client as sse_module
 from dropengine.client import AsyncDropClient
 from dropengine.client.events import Connected, Heartbeat
 from dropengine.core.errors import ConfigError
@@ -123,7 +123,7 @@ def test_the_time_the_caller_spends_between_events_is_not_silence() -> None:
 
 
 def test_a_line_longer_than_the_cap_ends_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aio_module, "MAX_LINE_CHARS", 10_000)
+    monkeypatch.setattr(sse_module, "MAX_LINE_CHARS", 10_000)
 
     async def answer(writer: asyncio.StreamWriter, n: int) -> None:
         writer.write(CONNECTED + b"data: " + b"y" * 4_000)

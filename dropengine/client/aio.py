@@ -37,11 +37,11 @@ from ..core.alerts import Alert
 from ..core.errors import ConfigError, FeedError, short_repr
 from ..core.filters import DirectionChoice
 from ..core.keys import Secret, redact
-from ..core.retry import Backoff, Outcome, Retry, RetryPolicy, Stop, dead_after_s, parse_retry_after
+from ..core.retry import Backoff, Outcome, Retry, RetryPolicy, Stop, dead_after_s
 from ..core.skips import SkipLog, printable
-from ..formats.jsonline import decode_json
-from ..formats.sse import SSEEvent, SSEParser
+from ..formats.sse import SSEEvent
 from ..live.redaction import install_redaction
+from ..live.sse_client import open_stream, read_events
 from ..live.transport import Ended, check_http_url, shown_url
 from .events import ALERT_TYPES, Connected, Event, EventDecoder, Heartbeat, Reset
 from .query import DEFAULT_HEARTBEAT_S, DropQuery, Names
@@ -56,10 +56,6 @@ _LOGGERS: Final = ("httpx", "httpcore")
 #: :attr:`AsyncDropClient.history` keep (the newest): a client may run for weeks.
 _KEEP_RESETS: Final = 100
 _KEEP_HISTORY: Final = 100
-#: The longest line a connection may send (an unfinished line is held whole until it ends): far
-#: above the vendor's largest frames (an ``initial_state`` of a few MB), far below what would
-#: exhaust memory. A longer one ends the connection as a network error (retried by the policy).
-MAX_LINE_CHARS: Final = 64 << 20
 
 
 class ClientOptions(TypedDict, total=False):
@@ -382,66 +378,11 @@ class AsyncDropClient:
         self._event(f"{self.where}: connecting" + (f" (Last-Event-ID {cursor})" if cursor else "")
                     + (f" (since {params['since']})" if "since" in params else ""))
         try:
-            async with self._client().stream("GET", self.base_url + self.query.path, params=params,
-                                             headers=headers) as response:
-                if response.status_code != 200:
-                    body = await response.aread()
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
-                    raise Ended(Outcome.http(response.status_code, retry_after, _message(body)))
-                ctype = response.headers.get("content-type", "")
-                if not ctype.lower().startswith("text/event-stream"):
-                    raise Ended(Outcome.http(200, None, f"the answer is {ctype or 'untyped'}, not an event stream"))
-                parser = SSEParser()
-                chunks = response.aiter_text()
-                loop = asyncio.get_running_loop()
-                # SPEC 8 counts silence in frames, not bytes: the seconds spent waiting for the
-                # server since the last block ended (an event, or a comment such as a ping). Bytes
-                # of a line that never ends do not reset it (a trickle kept the link "alive"
-                # forever), and the time the caller spends between events does not count.
-                waited, blocks = 0.0, parser.blocks
-                while True:
-                    budget = self.dead_after_s - waited
-                    started = loop.time()
-                    try:
-                        if budget <= 0:
-                            raise TimeoutError
-                        async with asyncio.timeout(budget):
-                            chunk = await anext(chunks)
-                    except StopAsyncIteration:
-                        cut = parser.close()  # a partial event is discarded, never parsed (SPEC 8)
-                        raise Ended(Outcome.ended("the server ended the stream"
-                                                  + (" (a partial event discarded)" if cut else ""))) from None
-                    except TimeoutError:
-                        raise Ended(Outcome.silence(self.dead_after_s)) from None
-                    waited += loop.time() - started
-                    events = parser.feed(chunk)
-                    if parser.blocks != blocks:
-                        waited, blocks = 0.0, parser.blocks
-                    for sse in events:
-                        yield sse
-                    if parser.unfinished > MAX_LINE_CHARS:  # (the events the chunk completed are handed on)
-                        raise Ended(Outcome.network(f"a line of more than {MAX_LINE_CHARS:,} characters: not an "
-                                                    "event stream this client reads"))
+            async with open_stream(self._client(), self.base_url + self.query.path, params=params, headers=headers,
+                                   secrets=[self.api_key.reveal()]) as response:
+                async for sse in read_events(response, lambda: self.dead_after_s):
+                    yield sse
         except httpx.HTTPError as exc:  # connect, read, protocol errors: retried by the policy
             raise Ended(Outcome.network(self._redacted(f"{type(exc).__name__}: {exc}")[:300])) from None
         except OSError as exc:
             raise Ended(Outcome.network(self._redacted(f"{type(exc).__name__}: {exc}")[:300])) from None
-
-
-def _message(body: bytes) -> str:
-    """What an error answer says: the JSON ``message`` or ``error`` (our server's 400 names the
-    parameter there), else the start of its text."""
-    try:
-        doc = decode_json(body[:4096])
-    except FeedError:
-        doc = None
-    if isinstance(doc, dict):
-        parameter, message = doc.get("parameter"), doc.get("message")
-        if isinstance(parameter, str) and isinstance(message, str):  # our 400: the parameter, what is wrong
-            return f"{parameter}: {message}"[:300]
-        for name in ("message", "error", "detail"):
-            text = doc.get(name)
-            if isinstance(text, str):
-                return text[:300]
-    return " ".join(body[:200].decode("utf-8", "replace").split())
-
