@@ -44,3 +44,37 @@ def test_a_refused_sink_url_never_echoes_its_token(prefix: str, token: str) -> N
         with pytest.raises(ConfigError) as err:
             parse_sink_spec(f"{kind}:{prefix}S3CRET{token}")
         assert "S3CRET" not in str(err.value) and token not in str(err.value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1_600_000_000, 1_900_000_000), st.floats(0, 0.999))
+def test_one_retry_after_parser_reads_seconds_and_http_dates(delay: int, now: int, frac: float) -> None:
+    """R15-2/B15C-3: core.retry.parse_retry_after is the one parser; the sinks' header reading is it."""
+    import email.utils
+
+    from dropengine.core.retry import parse_retry_after
+    from dropengine.deliver.rules import retry_after_s
+
+    date = email.utils.formatdate(now + delay, usegmt=True)
+    import pytest
+
+    got = parse_retry_after(date, now + frac)
+    assert got == retry_after_s(date, None, now + frac) and got == pytest.approx(max(0.0, delay - frac), abs=1e-6)
+    assert parse_retry_after(date) is None  # no clock given: not read (the live client backs off long)
+    assert parse_retry_after(f" {delay} ") == retry_after_s(str(delay)) == float(delay)
+    assert parse_retry_after("1.5") == retry_after_s("1.5") == 1.5
+    for bad in ("-1", "nan", "inf", "1e3", "soon", ""):
+        assert parse_retry_after(bad, now) is None and retry_after_s(bad, None, now) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 70), st.floats(0, 1))
+def test_one_full_jitter_for_the_live_policy_and_the_sinks(retry: int, u: float) -> None:
+    from dropengine.core.retry import Backoff, Outcome, Retry, RetryPolicy, full_jitter
+    from dropengine.deliver.rules import RetrySchedule
+
+    schedule = RetrySchedule(base_s=0.5, cap_s=30.0)
+    assert schedule.backoff_s(retry, u) == full_jitter(0.5, 30.0, retry - 1, u)
+    backoff = Backoff(RetryPolicy(base_s=0.5, cap_s=30.0, floor_s=0.0), attempt=retry - 1)
+    decision = backoff.decide(Outcome.network("reset"), 0.0, u)
+    assert isinstance(decision, Retry) and decision.delay_s == full_jitter(0.5, 30.0, retry - 1, u)

@@ -105,7 +105,7 @@ def test_retry_after_is_honoured_up_to_its_cap_and_scaling_leaves_the_timeout() 
     assert scaled.timeout_s == s.timeout_s
     for bad in ({"attempts": 0}, {"base_s": -1.0}, {"timeout_s": 0.0}, {"cap_s": float("nan")}):
         with pytest.raises(ConfigError, match=next(iter(bad))):
-            RetrySchedule(**bad)  # type: ignore[arg-type]
+            RetrySchedule(**bad)
 
 
 # -- rate limits -----------------------------------------------------------------------------

@@ -35,7 +35,10 @@ consecutive failures and goes back to 0 only after a connection stayed healthy f
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import math
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final, Literal
@@ -53,6 +56,7 @@ __all__ = [
     "Stop",
     "Wait",
     "dead_after_s",
+    "full_jitter",
     "parse_retry_after",
     "rule_for",
 ]
@@ -236,9 +240,9 @@ class Backoff:
         p = self.policy
         if healthy_for_s >= p.healthy_s:
             self.attempt = 0
-        ceiling = min(p.cap_s, p.base_s * 2.0 ** min(self.attempt, 62))
+        jittered = full_jitter(p.base_s, p.cap_s, self.attempt, u)
         self.attempt += 1
-        delay = max(u * ceiling, p.floor_s)
+        delay = max(jittered, p.floor_s)
         if rule.wait is Wait.RETRY_AFTER:
             if outcome.retry_after_s is not None and math.isfinite(outcome.retry_after_s):
                 # at least what the server asked; a "Retry-After: 0" still backs off
@@ -255,12 +259,33 @@ def dead_after_s(heartbeat_s: float) -> float:
     return 2.0 * heartbeat_s
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds when it is delta-seconds; ``None`` when absent or a date
-    (a date would need a clock; the policy then backs off long instead)."""
+#: delay-seconds (RFC 9110: digits), read leniently with a fraction ("1.5": some services send one)
+_DELAY_SECONDS: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def parse_retry_after(value: str | None, now_s: float | None = None) -> float | None:
+    """``Retry-After`` in seconds: delay-seconds, or an HTTP date read against ``now_s`` (unix
+    seconds, given by the caller: core reads no clock; a date past is 0). ``None`` when absent,
+    unreadable, or a date without ``now_s`` (the live policy then backs off long instead).
+    The one Retry-After parser: the live clients and the delivery sinks call it."""
     if value is None:
         return None
     text = value.strip()
-    if text.isascii() and text.isdigit():
-        return float(int(text))
-    return None
+    if text.isascii() and _DELAY_SECONDS.fullmatch(text):
+        return float(text)
+    if now_s is None or not math.isfinite(now_s):
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 9110: an HTTP date is GMT ("-0000" reads as naive)
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, when.timestamp() - now_s)
+
+
+def full_jitter(base_s: float, cap_s: float, n: int, u: float) -> float:
+    """Exponential backoff with full jitter: ``u * min(cap_s, base_s * 2**n)`` for the ``n``-th
+    (0-based) consecutive retry and a uniform draw ``u`` in [0, 1]. The live policy
+    (:meth:`Backoff.decide`) and the delivery sinks' schedule both wait this."""
+    return u * min(cap_s, base_s * 2.0 ** min(n, 62))

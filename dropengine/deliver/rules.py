@@ -18,8 +18,6 @@ a window of "at most N sends in any span of P seconds" is exactly the documented
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import hashlib
 import hmac
 import math
@@ -34,6 +32,7 @@ import msgspec
 
 from ..core.alerts import Alert, Drop, LineMove, Steam
 from ..core.errors import ConfigError, short_repr
+from ..core.retry import full_jitter, parse_retry_after
 
 __all__ = [
     "ATTEMPT_HEADER",
@@ -142,7 +141,8 @@ def retry_after_s(header: str | None, body: Any = None, now_s: float | None = No
     may be fractional) or ``parameters.retry_after`` (Telegram), else the ``Retry-After``
     header: seconds, or an HTTP date (RFC 9110), read against ``now_s`` (unix seconds, passed
     in: no clock here; a date in the past is 0, and without ``now_s`` a date is not read).
-    ``None`` when none is given."""
+    ``None`` when none is given. The header is read by the one parser,
+    :func:`~dropengine.core.retry.parse_retry_after`."""
     if isinstance(body, dict):
         found = _seconds(body.get("retry_after"))
         params = body.get("parameters")
@@ -150,22 +150,7 @@ def retry_after_s(header: str | None, body: Any = None, now_s: float | None = No
             found = _seconds(params.get("retry_after"))
         if found is not None:
             return found
-    if header is None:
-        return None
-    text = header.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        if now_s is None or not math.isfinite(now_s):
-            return None
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when.tzinfo is None:  # RFC 9110: an HTTP date is always GMT ("-0000" reads as naive)
-            when = when.replace(tzinfo=datetime.UTC)
-        return max(0.0, when.timestamp() - now_s)
-    return value if math.isfinite(value) and value >= 0 else None
+    return parse_retry_after(header, now_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +181,7 @@ class RetrySchedule:
         """The wait before retry number ``retry`` (1-based) for the random draw ``u``."""
         if retry < 1:
             raise ConfigError(f"retry: {retry!r} must be 1 or more")
-        return min(1.0, max(0.0, u)) * min(self.cap_s, self.base_s * 2.0 ** min(retry - 1, 60))
+        return full_jitter(self.base_s, self.cap_s, retry - 1, min(1.0, max(0.0, u)))
 
     def wait_s(self, retry: int, u: float, asked_s: float | None) -> float:
         """The wait before retry ``retry``: a 429's or 503's ``asked_s`` (capped), else the backoff."""
