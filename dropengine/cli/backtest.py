@@ -142,16 +142,17 @@ def _close_of(close: str, paths: tuple[Path, ...], fmt: str,
     sp = pl.concat(found, how="vertical_relaxed") if found else None
     if close == "last-before-commence":
         return close, sp  # only their off times matter: they bound the close
-    # a file carries starting prices when one of its rows has a price (a market that went off
-    # without any gives rows with only the off)
-    carrying = [n for n, f in per_file.items() if f is not None and f.get_column("starting_price").is_not_null().any()]
-    if carrying and close == "auto" and len(carrying) < len(per_file):
+    # a file of a kind that carries starting prices (a Betfair recording, a table with the field)
+    # says so even when a market of it has none (never reconciled: its rows hold only the off)
+    carrying = [n for n, f in per_file.items() if f is not None]
+    priced = sp is not None and sp.get_column("starting_price").is_not_null().any()
+    if priced and close == "auto" and len(carrying) < len(per_file):
         lacking = [n for n in per_file if n not in carrying]
         raise click.UsageError(
             f"--close auto: {', '.join(carrying)} carry starting prices and {', '.join(lacking)} do not, so no "
             "one close fits every input; give --close starting-price (alerts without one get no close) or "
             "--close last-before-commence, or backtest them apart")
-    if carrying:
+    if priced:
         return "starting-price", sp
     if close == "starting-price":
         raise click.UsageError("--close starting-price: the input carries no starting prices (a Betfair stream "
