@@ -78,3 +78,15 @@ def test_one_full_jitter_for_the_live_policy_and_the_sinks(retry: int, u: float)
     backoff = Backoff(RetryPolicy(base_s=0.5, cap_s=30.0, floor_s=0.0), attempt=retry - 1)
     decision = backoff.decide(Outcome.network("reset"), 0.0, u)
     assert isinstance(decision, Retry) and decision.delay_s == full_jitter(0.5, 30.0, retry - 1, u)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=60),
+                min_size=1, max_size=8), st.integers(2, 120))
+def test_a_batch_fits_the_limit_in_utf16_units(lines: list[str], limit: int) -> None:
+    """N3: the services count UTF-16 code units; an astral character is two."""
+    lines = [x.replace("\n", " ") for x in lines]
+    text, n = batch_text(lines, limit)
+    assert len(text.encode("utf-16-le", "surrogatepass")) // 2 <= limit and 1 <= n <= len(lines)
+    if len(lines[0].encode("utf-16-le", "surrogatepass")) // 2 <= limit:
+        assert text.split("\n")[:n] == lines[:n]

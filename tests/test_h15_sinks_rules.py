@@ -174,14 +174,20 @@ def test_discord_escape_keeps_sides_literal_and_blocks_mentions() -> None:
 @given(st.lists(st.text(min_size=1, max_size=120).filter(lambda t: "\n" not in t), min_size=1, max_size=40),
        st.integers(20, 400))
 def test_batch_text_fits_the_limit_and_takes_lines_in_order(lines: list[str], limit: int) -> None:
+    def units(t: str) -> int:  # UTF-16 code units, as the services count (N3)
+        return len(t) + sum(1 for c in t if ord(c) > 0xFFFF)
+
     text, n = batch_text(lines, limit)
-    assert 1 <= n <= len(lines) and len(text) <= limit
-    if n > 1 or len(lines[0]) <= limit:
+    assert 1 <= n <= len(lines) and units(text) <= limit
+    if n > 1 or units(lines[0]) <= limit:
         assert text == "\n".join(lines[:n])
     else:
-        assert text == lines[0][:limit - 1] + "…"
+        cut = lines[0][:limit - 1]
+        while units(cut) > limit - 1:
+            cut = cut[:-1]
+        assert text == cut + "…"
     if n < len(lines):  # stopped because the next line would not fit
-        assert len(text) + 1 + len(lines[n]) > limit
+        assert units(text) + 1 + units(lines[n]) > limit
 
 
 def test_dead_letter_record_is_one_exact_json_line() -> None:

@@ -338,25 +338,41 @@ def discord_escape(text: str) -> str:
     return text.translate(_DISCORD_SPECIAL)
 
 
+def _units(text: str) -> int:
+    """``text``'s length in UTF-16 code units: what Telegram (and, to be safe, Discord) count
+    against the message limit; a character beyond the BMP (an emoji, a math letter) is two."""
+    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF) if not text.isascii() else len(text)
+
+
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    if _units(text) <= limit:
+        return text
+    out, size = [], 1  # the "…"
+    for c in text:
+        size += 2 if ord(c) > 0xFFFF else 1
+        if size > limit:
+            break
+        out.append(c)
+    return "".join(out) + "…"
 
 
 def batch_text(lines: Sequence[str], limit: int) -> tuple[str, int]:
-    """As many of ``lines`` (at least one) as fit in one message of ``limit`` characters,
-    joined by newlines, and how many that is. A single line longer than the limit is cut
-    with ``…`` (a steam of many books); the alert is still delivered, shortened."""
+    """As many of ``lines`` (at least one) as fit in one message of ``limit`` characters
+    (counted in UTF-16 code units, as the services count), joined by newlines, and how many
+    that is. A single line longer than the limit is cut with ``…`` (a steam of many books);
+    the alert is still delivered, shortened."""
     if not lines:
         raise ConfigError("lines: a message needs at least one line")
     if limit < 2:
         raise ConfigError(f"limit: {limit!r} must be 2 or more")
     out = [_cut(lines[0], limit)]
-    size = len(out[0])
+    size = _units(out[0])
     for line in lines[1:]:
-        if size + 1 + len(line) > limit:
+        n = _units(line)
+        if size + 1 + n > limit:
             break
         out.append(line)
-        size += 1 + len(line)
+        size += 1 + n
     return "\n".join(out), len(out)
 
 
