@@ -68,3 +68,27 @@ def test_a_trickling_ok_body_counts_by_its_status(tmp_path: Path) -> None:
     # 1000 bytes would take 20 s: the sink counted the 200 within its 0.5 s (or gave up at 0.5 s),
     # either way the worker is free; a whole 200 head is a delivery
     assert sink.counters.delivered == 1 and dead_lines(dead) == []
+
+
+def test_tls_spoken_to_a_plain_http_port_is_rejected_not_retried(tmp_path: Path) -> None:
+    """N4: a certificate or protocol failure cannot get better: one request, dead-lettered."""
+    async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rx: RawReceiver) -> None:
+        await reader.read(1024)  # a TLS ClientHello
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+
+    dead = tmp_path / "dead.ndjson"
+    with raw_receiver(plain) as rx:
+        async def main() -> WebhookSink:
+            sink = WebhookSink(rx.url.replace("http://", "https://") + "/hook", SECRET,
+                               dead_letter=DeadLetterFile(dead),
+                               schedule=RetrySchedule(attempts=4, base_s=0.01, cap_s=0.01, timeout_s=5.0))
+            await sink.start()
+            sink.offer(drop(1))
+            await sink.aclose(5.0)
+            return sink
+
+        sink = asyncio.run(main())
+    c = sink.counters
+    assert (c.failed, c.requests, c.retried) == (1, 1, 0)
+    assert str(dead_lines(dead)[0]["reason"]).startswith("rejected: TLS error")

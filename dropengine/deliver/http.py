@@ -2,7 +2,8 @@
 
 One request's outcome decides what happens next (:func:`~.rules.classify`): delivered; a
 5xx, 408, timeout or network error is retried with exponential backoff and full jitter
-(:class:`~.rules.RetrySchedule`); a 429 waits for what it asked (Retry-After in seconds or
+(:class:`~.rules.RetrySchedule`; not a TLS certificate or protocol failure: no retry mends
+it); a 429 waits for what it asked (Retry-After in seconds or
 as an HTTP date, or the body's ``retry_after``) and retries, and so does a 503 that names a
 Retry-After; any other status is rejected at once. What is not delivered goes to the
 dead-letter file with the reason and the number of requests made. ``timeout_s`` bounds each
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -147,6 +149,22 @@ class _Result:
         self.answer, self.reason, self.wait_s = answer, reason, wait_s
 
 
+def _tls_failure(exc: BaseException) -> str | None:
+    """The TLS failure behind an httpx error that no retry can mend (a certificate that does
+    not verify, TLS spoken to a plain-HTTP port), or ``None``. An abrupt end of a TLS stream
+    (EOF) is a network error like any other."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"certificate: {cause.verify_message or cause.reason}"
+        if isinstance(cause, ssl.SSLError) and not isinstance(cause, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return str(cause.reason or type(cause).__name__)
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _userinfo_secrets(url: str) -> list[str]:
     """The password of a URL's ``user:password@`` (basic auth), as written and decoded: httpx
     logs each request's URL with it."""
@@ -223,6 +241,9 @@ class HttpSink(QueuedSink):
                 return _Result("retry", f"timeout (no answer within {self.schedule.timeout_s:g} s)")
         except httpx.HTTPError as exc:  # connection refused, reset, DNS: the request may not have arrived
             if status is None:
+                tls = _tls_failure(exc)
+                if tls is not None:  # a certificate or protocol mismatch cannot get better by retrying
+                    return _Result("reject", f"TLS error ({tls})")
                 return _Result("retry", f"network error ({type(exc).__name__})")
         except Exception as exc:  # anything else cannot get better by retrying: accounted, never lost
             return _Result("reject", f"error ({type(exc).__name__})")
