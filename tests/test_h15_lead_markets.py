@@ -144,3 +144,15 @@ def test_mock_upstream_skips_a_betfair_recording_whole() -> None:
     tl = load_timeline([path])
     assert tl.formats[str(path)] == "betfair"
     assert tl.releases == [] and tl.skips.counts.get("unsupported side", 0) > 1000
+
+
+def test_a_line_no_float_holds_is_a_bad_line_skip() -> None:
+    """A 400-digit line (an int or a numeric text) is no line: a ``bad line`` FeedError, not an
+    OverflowError out of ``math.isfinite`` that ended a whole read."""
+    from dropengine.formats.frames import coerce_line
+
+    for value in (10**400, "1" + "0" * 400, -(10**400)):
+        with pytest.raises(FeedError, match="not finite") as info:
+            coerce_line(value, "line")
+        assert info.value.reason == "bad line"
+    assert coerce_line(10**300, "line") == 10**300 and coerce_line("-3.5", "line") == -3.5

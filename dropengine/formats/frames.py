@@ -16,7 +16,7 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
-from ..core.errors import FeedError
+from ..core.errors import FeedError, short_repr
 from ..core.quote import KINDS, MAX_MS, Quote
 from ..core.rules import number_from_text
 from ..core.sides import format_line, join_line, join_prop
@@ -70,15 +70,17 @@ def coerce_line(value: object, field: str) -> float | int | None:
     """A line (spread, total, prop line): number or numeric string; null means none."""
     if value is None:
         return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if not math.isfinite(value):
-            raise FeedError(f"{field}: {value!r} is not finite", "bad line")
-        return value
-    if isinstance(value, str):
-        number = number_from_text(value)
-        if number is not None:
-            return number
-    raise FeedError(f"{field}: {value!r} is not a number", "bad line")
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else (
+        number_from_text(value) if isinstance(value, str) else None)
+    if number is None:
+        raise FeedError(f"{field}: {short_repr(value)} is not a number", "bad line")
+    try:
+        finite = math.isfinite(number)
+    except OverflowError:  # an int no float holds (a 400-digit line): no line either
+        finite = False
+    if not finite:
+        raise FeedError(f"{field}: {short_repr(value)} is not finite", "bad line")
+    return number
 
 
 def coerce_ms(value: object, field: str = "last_update") -> int:
