@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,30 @@ def test_a_full_buffer_counts_the_loss_and_never_waits(tmp_path: Path) -> None:
         os.close(reader)  # the writer thread's next write fails (EPIPE): counted as lost, the thread ends
     assert dead.flush(10.0)
     assert dead.written + dead.lost == 2000
+
+
+def test_a_batch_broken_off_mid_line_does_not_glue_the_next_record(tmp_path: Path) -> None:
+    """A reader that leaves part-way through a batch (EPIPE; a disk that fills: ENOSPC): the
+    next record starts on a line of its own."""
+    fifo = tmp_path / "dead.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    dead = DeadLetterFile(fifo)
+    dead.write([b"x" * 99 + b"\n"] * 2000)  # 200 KB: far past the pipe's buffer
+    got = b""
+    deadline = time.monotonic() + 10
+    while len(got) < 1000 and time.monotonic() < deadline:  # the writer thread has begun the batch
+        try:
+            got += os.read(reader, 1000 - len(got))
+        except BlockingIOError:
+            time.sleep(0.01)
+    os.close(reader)  # the reader leaves mid-batch: the rest fails (EPIPE), counted as lost
+    assert dead.flush(10.0) and dead.lost == 2000
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        dead.write([b'{"next":1}\n'])
+        assert dead.flush(10.0) and dead.written == 1
+        after = os.read(reader, 1 << 16)
+    finally:
+        os.close(reader)
+    assert after == b'\n{"next":1}\n'  # the broken line ended first, the record whole on its own line

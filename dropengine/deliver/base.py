@@ -105,6 +105,7 @@ class DeadLetterFile:
         self._pending: deque[tuple[bytes, int, Callable[[int], None] | None]] = deque()
         self._pending_bytes = 0
         self._writing = False
+        self._partial = False  # (writer thread only) a batch broke off part-way
         #: records appended to the file
         self.written = 0
         #: records lost: the buffer was full, or the file could not be written
@@ -168,9 +169,16 @@ class DeadLetterFile:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666)
         try:
             os.set_blocking(fd, True)
+            if self._partial:  # the last batch broke off mid-line: end that line, keep this one whole
+                os.write(fd, b"\n")
+                self._partial = False
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                try:
+                    view = view[os.write(fd, view):]
+                except OSError:
+                    self._partial = len(view) < len(data)
+                    raise
         finally:
             os.close(fd)
         return True
