@@ -2,7 +2,7 @@
 
 Defects found by helper breaker15b (ids B15B-n, written up in /tmp/notes/breaker15b.md) are
 strict xfails here until fixed; the fixed ones (B15B-5, -6, -11, -14: formats.betfair; B15B-17:
-io.recordings; B15B-22, -24: backtest) now pin the fixes. The other tests pin what held under
+io.recordings; B15B-22, -24, -25: backtest) now pin the fixes. The other tests pin what held under
 the same attacks.
 """
 
@@ -309,8 +309,6 @@ def test_last_before_commence_close_of_an_on_time_off(tmp_path: Path) -> None:
     assert table.filter(pl.col("side") == "win:1").get_column("close_price").to_list()[0] == 200.0
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-25: backtest (--close auto) of several Betfair recordings is refused when "
-                                       "one market was never reconciled (no bsp: a recorder stopped at the off)")
 def test_auto_close_over_betfair_files_one_without_bsp(tmp_path: Path) -> None:
     full = _write(tmp_path / "full.json", _late_off_market())
     cut = _write(tmp_path / "cut.json", [
