@@ -187,7 +187,8 @@ def test_write_batch_of_a_line_rounded_to_whole(tmp_path: Path, suffix: str) -> 
     frame = frame_of(_tiny_moves(("pin",)))
     types = frozenset({"line_move"})
     got = _written(detect_counted(frame, accel="fast", types="line_move"), types, tmp_path / f"b{suffix}", True)
-    assert got == _written(detect_counted(frame, accel="fast", types="line_move"), types, tmp_path / f"v{suffix}", False)
+    res = detect_counted(frame, accel="fast", types="line_move")
+    assert got == _written(res, types, tmp_path / f"v{suffix}", False)
 
 
 @pytest.mark.xfail(strict=True, reason="B14C-1: the compiled steam books write such a line 0 (and points 3) where "
