@@ -90,3 +90,15 @@ def test_a_batch_fits_the_limit_in_utf16_units(lines: list[str], limit: int) -> 
     assert len(text.encode("utf-16-le", "surrogatepass")) // 2 <= limit and 1 <= n <= len(lines)
     if len(lines[0].encode("utf-16-le", "surrogatepass")) // 2 <= limit:
         assert text.split("\n")[:n] == lines[:n]
+
+
+def test_a_bad_host_or_port_is_a_config_error_naming_the_flag() -> None:
+    """R15-8 (the sinks' part): a port out of range or an unclosed IPv6 bracket is a ConfigError, not a ValueError."""
+    import pytest
+
+    from dropengine.core.errors import ConfigError
+    from dropengine.deliver.rules import parse_sink_spec
+
+    for url in ("http://127.0.0.1:99999/h", "http://[::1/x", "https://h:abc/x"):
+        with pytest.raises(ConfigError, match=r"--sink: webhook: .*0\.\.65535"):
+            parse_sink_spec(f"webhook:{url}")

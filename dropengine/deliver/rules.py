@@ -433,11 +433,12 @@ def _shown(url: str, hostname: str | None) -> str:
 
 
 def _http_url(kind: str, url: str, flag: str) -> None:
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         parts.port  # noqa: B018  (a bad port raises)
-    except ValueError:
-        raise ConfigError(f"{flag}: {kind}: the URL's port is not a number") from None
+    except ValueError:  # an unclosed IPv6 bracket, a port out of 0..65535 or not a number
+        raise ConfigError(f"{flag}: {kind}: the URL is not valid (its host, or a port that is not a number "
+                          "in 0..65535)") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{flag}: {kind}: {_shown(url, parts.hostname)} must be an http:// or https:// URL")
 
