@@ -132,9 +132,13 @@ class DeadLetterFile:
                 return 0
             self._pending.append((data, len(records), on_written))
             self._pending_bytes += len(data)
-            if not self._writing:
-                self._writing = True
+            start = not self._writing
+            self._writing = True
+        if start:
+            try:
                 threading.Thread(target=self._run, name="dropengine dead-letter", daemon=True).start()
+            except RuntimeError:  # at interpreter exit (Python 3.12+ starts no thread then): write here
+                self._run()
         return len(records)
 
     def _run(self) -> None:
