@@ -352,10 +352,9 @@ def test_starting_price_of_a_runner_without_quotes_is_kept(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("engine", ["stream", "batch"])
-@pytest.mark.xfail(strict=True, reason="B15B-23: since 43019d3, a vendor frames recording replayed beside a mapped "
-                                       "table is read as a quote table under the mapping: every line a skip, its "
-                                       "alerts lost")
 def test_a_frames_recording_beside_a_mapped_table_stays_frames(tmp_path: Path, engine: str) -> None:
+    """B15B-23 (fixed: io.recordings reads a row-like file as a mapped table only when its rows carry
+    the mapping's columns)."""
     frames = tmp_path / "frames.ndjson"
     sim = CliRunner().invoke(main, ["simulate", "--events", "1", "--hours", "1", "--books", "3", "--out", str(frames)])
     assert sim.exit_code == 0, sim.output

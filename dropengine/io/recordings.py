@@ -58,7 +58,7 @@ from .files import (
     suffix_of,
 )
 from .inputs import DEFAULT_INPUTS, InputOptions
-from .tables import looks_like_csv_header, read_quote_table, table_lacks_columns
+from .tables import looks_like_csv_header, read_quote_table, rows_carry_mapping, table_lacks_columns
 
 __all__ = [
     "FORMATS",
@@ -365,7 +365,9 @@ def _resolve(path: Path, fmt: str, skips: SkipLog, inputs: InputOptions = DEFAUL
     """A file ready to read (a pipe copied) and its format (``auto`` detected), or None when it
     cannot be read or told: then it is a whole-file skip in ``skips``. With a column mapping the
     user says the input is a table: a file whose lines do not tell, or that look like vendor
-    frames or The Odds API responses (NDJSON rows with a ``type`` field, say), is a quote table."""
+    frames or The Odds API responses (NDJSON rows with a ``type`` field, say) while its first
+    row has every column the mapping names, is a quote table; a real recording given beside a
+    mapped table stays what it is."""
     p = seekable(path, skips)
     if p is None:
         return None
@@ -373,8 +375,8 @@ def _resolve(path: Path, fmt: str, skips: SkipLog, inputs: InputOptions = DEFAUL
         mapped = inputs.mapping is not None
         try:
             fmt = detect_format(p, fallback="quotes" if mapped else None)
-            if mapped and fmt in _ROW_LIKE:
-                fmt = "quotes"
+            if mapped and fmt in _ROW_LIKE and rows_carry_mapping(p, inputs):
+                fmt = "quotes"  # its rows have the mapping's columns: a table (else a recording beside one)
         except FeedError as exc:
             skips.add_file(p.name, exc.reason, str(exc))
             return None
