@@ -477,3 +477,20 @@ def test_a_plain_table_line_no_float_holds_is_a_bad_line_skip(tmp_path: Path, na
     skips = SkipLog()
     assert [(q.side, q.price) for _, q in read_quote_table(path, skips)] == [("spread_home@-1.5", -120)]
     assert [(s.where, s.reason) for s in skips.first] == [(f"{name}:{2 if name.endswith('.csv') else 1}", "bad line")]
+
+
+def test_recordings_beside_a_mapped_table_stay_recordings_and_mapped_rows_become_a_table(tmp_path: Path) -> None:
+    """B15B-23 with recordings' detection (60b9033): the first row decides, not the mapping alone."""
+    from dropengine.io.replay import ReplayStats, read_quotes
+
+    frames = tmp_path / "frames.ndjson"
+    frames.write_text('{"type":"connected","sport_key":"s"}\n{"type":"heartbeat","timestamp":1}\n')
+    rows = tmp_path / "rows.ndjson"
+    rows.write_text(_TYPED_ROWS)
+    table = _csv(tmp_path, "g,t,h\n1,1000,-110\n")
+    st = ReplayStats()
+    inputs = InputOptions(mapping=TableMapping.parse(columns=(COLS,), wide=("h2h_home=h",)))
+    n = sum(len(b) for b, _ in read_quotes([frames, rows, table], stats=st, inputs=inputs))
+    assert {Path(k).name: v for k, v in st.formats.items()} == {"frames.ndjson": "frames", "rows.ndjson": "quotes",
+                                                                "t.csv": "quotes"}
+    assert n == 4 and not st.skips
