@@ -232,9 +232,8 @@ def test_back_prices_on_a_file_without_ladders_say_so() -> None:
     assert "ladder" in res.stderr or "ltp" in res.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="B15B-20: a recording with price changes but no marketDefinition (cut after the "
-                                       "first image) gives no quote and no skip: 'the input holds no odds rows'")
 def test_price_changes_without_any_definition_are_reported(tmp_path: Path) -> None:
+    """B15B-20 (fixed): prices of a market whose definition never came are one skip naming it."""
     msgs = [_mcm(T0 + i, rc=[{"id": 1, "ltp": 2.0 + i / 10}]) for i in range(5)]
     path = _write(tmp_path / "nodef.json", msgs)
     skips = SkipLog()

@@ -202,6 +202,13 @@ def _betfair(path: Path, skips: SkipLog, progress: Progress | None, inputs: Inpu
     for where, obj in betfair_messages(path, skips, progress):
         for quote in decoder.feed(obj, where, skips):
             yield quote.last_update, quote
+    for market_id in decoder.market_ids():  # prices kept for a definition that never came
+        view = decoder.market(market_id)
+        if view is not None and view.market_type is None and view.runners:
+            skips.add(f"{path.name} {market_id}", "no market definition",
+                      f"market {market_id}: {len(view.runners)} runner(s) with prices but no marketDefinition "
+                      "(with its marketType) in the file, so nothing of it is quoted (a recording cut before it, "
+                      "or a subscription without definitions)")
     if decoder.price == "back" and not decoder.ladders and decoder.market_ids():
         skips.add(path.name, "no back ladder", "--betfair-price back: the file has no atb/batb/bdatb ladder (a BASIC "
                                                "file carries last traded prices only), so no back price; use "
