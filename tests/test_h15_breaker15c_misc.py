@@ -1,8 +1,8 @@
 """Breaker 15c: the sinks as an operator sets them up and a library user runs them: the
 dead-letter file on a pipe, two sinks on one file, secrets in messages, the signature's
-coverage, the sync facade from several threads and at interpreter exit. Strict xfails name the
-open findings of /tmp/notes/breaker15c.md; fixed ones are regression tests now; the rest are
-controls that held from the start. Bounded waits."""
+coverage, the sync facade from several threads and at interpreter exit. The strict xfail names
+the one open finding of /tmp/notes/breaker15c.md (B15C-10); the fixed ones are regression tests
+now; the rest are controls that held from the start. Bounded waits."""
 
 from __future__ import annotations
 
@@ -90,9 +90,7 @@ def test_the_delivery_id_is_bound_to_the_signed_content(receiver: tuple[Receiver
     assert delivery in body.decode() or req.headers["x-dropengine-signature"] != sign(SECRET, int(ts), body)
 
 
-# -- B15C-11: two sinks writing one file overwrite each other --------------------------------
-@pytest.mark.xfail(strict=True, reason="B15C-11: two ndjson sinks (or an ndjson sink and --dead-letter) on one path "
-                                       "each open it 'wb': their lines overwrite each other, alerts are lost silently")
+# -- B15C-11 (fixed in 834bdc6): two sinks on one file are refused ---------------------------------
 def test_sinks_sharing_a_file_lose_nothing_or_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "alerts.ndjson"
     try:
@@ -135,7 +133,7 @@ def test_sync_facade_from_several_threads_delivers_each_alert_once(receiver: tup
     assert bg.offer(drop(1)) is False and sink.counters.dropped == 1  # after close: refused, counted
 
 
-# -- B15C-12: the sync facade forgotten open loses its queue at exit -------------------------
+# -- B15C-12 (fixed in c1c83a5): the sync facade left open still accounts at exit ------------------
 _EXIT_SCRIPT = """
 from dropengine.core.alerts import Drop
 from dropengine.deliver import BackgroundSinks, RetrySchedule, WebhookSink
@@ -153,9 +151,6 @@ print("offered", flush=True)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="B15C-12: BackgroundSinks not closed before the interpreter exits (a script "
-                                       "that forgets close()/with) loses its queued alerts: not delivered, no "
-                                       "dead-letter line, no warning")
 def test_background_sinks_account_for_the_queue_at_interpreter_exit(tmp_path: Path) -> None:
     dead = tmp_path / "dead.ndjson"
     script = _EXIT_SCRIPT.format(port=free_port(), dead=str(dead))
@@ -165,10 +160,7 @@ def test_background_sinks_account_for_the_queue_at_interpreter_exit(tmp_path: Pa
     assert len(lines) == 3, done.stderr
 
 
-# -- B15C-13: --sink-drain takes NaN and infinity; --sink-timeout's error names no flag ------
-@pytest.mark.xfail(strict=True, reason="B15C-13: --sink-drain accepts nan (no drain at all) and inf (a stop that "
-                                       "never ends while a receiver hangs); --sink-timeout nan/inf is refused as "
-                                       "'sink retries: timeout_s: ...', naming no flag")
+# -- B15C-13 (fixed in 2a30b35): --sink-drain/--sink-timeout refuse NaN and infinity ---------------
 def test_sink_drain_and_timeout_refuse_non_finite_values_naming_the_flag(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
@@ -203,10 +195,7 @@ def test_the_signature_holds_over_non_ascii_and_fractional_prices(receiver: tupl
     assert req.json == json.loads(a.to_json()) and "Zürich Lions 🏒".encode() in req.body
 
 
-# -- B15C-16: a sink that fails to start leaves the facade's thread running ------------------
-@pytest.mark.xfail(strict=True, reason="B15C-16: BackgroundSinks.start() raising (a sink's start fails) leaves the "
-                                       "loop thread running and the started sinks' workers pending: `with` never "
-                                       "reaches close()")
+# -- B15C-16 (fixed in c1c83a5): a failed facade start leaves no thread ----------------------------
 def test_a_failed_start_of_the_sync_facade_leaves_no_thread() -> None:
     def ours() -> set[threading.Thread]:
         return {t for t in threading.enumerate() if t.name == "dropengine sinks"}

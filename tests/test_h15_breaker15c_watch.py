@@ -1,8 +1,8 @@
 """Breaker 15c: ``watch --sink`` stopped while it drains, or writing to a full disk: a real
 ``watch`` subprocess against the real ``mock-upstream`` (tests/test_h15_sinks_wiring.py's
 fixtures), delivering to a real receiver on 127.0.0.1 that never answers; a Ctrl-C (SIGINT)
-during the drain (B15C-4, fixed in 049c21b: a regression test). Strict xfails name the open
-findings of /tmp/notes/breaker15c.md."""
+during the drain (B15C-4, fixed in 049c21b), an ndjson sink on a full disk (B15C-14, fixed in
+b8f54dc): regression tests of /tmp/notes/breaker15c.md's findings."""
 
 from __future__ import annotations
 
@@ -62,9 +62,6 @@ def test_a_ctrl_c_during_the_drain_still_dead_letters_every_alert(upstream: str,
     assert "delivered 0 of 10 (failed 10, dropped 0" in stderr, stderr
 
 
-@pytest.mark.xfail(strict=True, reason="B15C-14: an ndjson:PATH sink's write error (a full disk) propagates out of "
-                                       "watch's detection loop: a traceback, detection stopped, the other sinks' "
-                                       "drain cut short")
 def test_an_ndjson_sink_on_a_full_disk_does_not_stop_detection(upstream: str, tmp_path: Path) -> None:
     if not os.path.exists("/dev/full"):
         pytest.skip("needs /dev/full (Linux)")
