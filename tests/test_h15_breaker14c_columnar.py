@@ -92,6 +92,30 @@ def hostile_streams(draw: st.DrawFn) -> list[Quote]:
     return out
 
 
+@st.composite
+def hostile_options(draw: st.DrawFn) -> dict[str, Any]:
+    """signal_options() whose attribute filter and steam groups name the hostile books and events."""
+    opts = draw(signal_options(filters=False))
+    which = draw(st.sampled_from(("bookmakers", "event_id", "markets", "kinds", "sports", "none")))
+    if which == "bookmakers":
+        opts[which] = frozenset(draw(st.lists(st.sampled_from(HOSTILE_BOOKS), min_size=1, max_size=3, unique=True)))
+    elif which == "event_id":
+        opts[which] = frozenset([draw(st.sampled_from(HOSTILE_EVENTS))])
+    elif which == "markets":
+        opts[which] = frozenset(draw(st.lists(st.sampled_from(("h2h", "spreads", "totals", "player_points")),
+                                              min_size=1, max_size=2, unique=True)))
+    elif which == "kinds":
+        opts[which] = frozenset([draw(st.sampled_from(("game", "prop")))])
+    elif which == "sports":
+        opts[which] = frozenset([draw(st.sampled_from(("americanfootball_nfl", "basketball_nba")))])
+    if draw(st.booleans()):
+        opts["steam_groups"] = draw(st.sampled_from(('pin"nacle+dk\\', "fän☃+plain", "plain+a\x01b")))
+    return opts
+
+
+_OPTIONS = st.one_of(signal_options(), hostile_options())
+
+
 def _frame(quotes: list[Quote], categorical: bool) -> pl.DataFrame:
     frame = frame_of(quotes)
     if categorical:
@@ -140,14 +164,14 @@ def check(quotes: list[Quote], opts: dict[str, Any], categorical: bool, tmp: Pat
 
 
 @_SETTINGS
-@given(hostile_streams(), signal_options(), st.booleans())
+@given(hostile_streams(), _OPTIONS, st.booleans())
 def test_hostile_text_and_lines_fast_pure_stream(quotes: list[Quote], opts: dict[str, Any], categorical: bool) -> None:
     check(quotes, opts, categorical)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                  HealthCheck.function_scoped_fixture])
-@given(hostile_streams(), signal_options(), st.booleans())
+@given(hostile_streams(), _OPTIONS, st.booleans())
 def test_write_batch_bytes_are_write_values_bytes(tmp_path: Path, quotes: list[Quote], opts: dict[str, Any],
                                                   categorical: bool) -> None:
     check(quotes, opts, categorical, tmp_path)
