@@ -284,3 +284,14 @@ def test_decimal_lines_points_rounded_to_whole() -> None:
     assert wire(pure.alert_values()) == wire(DropEngine(**opts).observe_many(quotes))
     assert fast.number_types(["points"]) == pure.number_types(["points"]) == {"points": {float}}
     assert fast.alerts.get_column("books").to_list() == pure.alerts.get_column("books").to_list()
+
+
+@pytest.mark.xfail(strict=True, reason="B14C-4: number_types of a time column (lag_ms, elapsed_ms, last_update, "
+                   "timestamp) is empty on the compiled path, {int} on the pure path (it answers only NUMBER_FIELDS)")
+def test_number_types_of_time_columns() -> None:
+    require_fast()
+    frame, opts = _steamy()
+    names = ["lag_ms", "elapsed_ms", "last_update", "timestamp"]
+    pure = detect_counted(frame, accel="pure", **opts).number_types(names)
+    assert pure == {c: {int} for c in names}
+    assert detect_counted(frame, accel="fast", **opts).number_types(names) == pure
