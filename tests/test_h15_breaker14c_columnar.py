@@ -190,8 +190,6 @@ def _tiny_moves(books: tuple[str, ...]) -> list[Quote]:
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="B14C-1: the compiled path's number_types calls a line rounded to a "
-                   "whole float (written_line(1e-10) == 0.0) an int: the values hold floats")
 def test_number_types_of_a_line_rounded_to_whole() -> None:
     require_fast()
     quotes = _tiny_moves(("pin",))
@@ -203,8 +201,6 @@ def test_number_types_of_a_line_rounded_to_whole() -> None:
     assert declared == {c: {type(getattr(a, c)) for a in values} for c in names}
 
 
-@pytest.mark.xfail(strict=True, reason="B14C-1: write_batch writes such a line 0 / Int64 where write() of the "
-                   "values writes 0.0 / Float64 (CSV and Parquet bytes differ)")
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_write_batch_of_a_line_rounded_to_whole(tmp_path: Path, suffix: str) -> None:
     require_fast()
@@ -215,8 +211,6 @@ def test_write_batch_of_a_line_rounded_to_whole(tmp_path: Path, suffix: str) -> 
     assert got == _written(res, types, tmp_path / f"v{suffix}", False)
 
 
-@pytest.mark.xfail(strict=True, reason="B14C-1: the compiled steam books write such a line 0 (and points 3) where "
-                   "the pure path and the stream engine write 0.0 (3.0)")
 def test_steam_books_of_a_line_rounded_to_whole() -> None:
     require_fast()
     quotes = _tiny_moves(("pin", "dk"))
@@ -271,8 +265,6 @@ def test_unbuilt_fast_result_pickles() -> None:
     assert wire(pickle.loads(pickle.dumps(fast)).alert_values()) == want
 
 
-@pytest.mark.xfail(strict=True, reason="B14C-1: a total moving 0.4 -> 1.4 has points 1.0 (a float: 1.4 - 0.4 == "
-                   "0.9999999999999999, rounded); the compiled path writes 1 in steam books and calls it an int")
 def test_decimal_lines_points_rounded_to_whole() -> None:
     require_fast()
     quotes = [Quote("soccer_epl", "ev3", b, side, -110, T0 + i) for i, (b, side) in enumerate(

@@ -926,16 +926,18 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
 
 
 #: Per number field of a line move's table row: the column telling whether its value is an int
-#: (prices by their arrival flags; lines and points: written by rules.written_line, an int when integral).
-_LINE_INT_FLAGS: Final = {"prev_price": "_rpint", "new_price": "_pint"}
+#: (prices by their arrival flags; lines and points: as rules.written_line writes them, :func:`_written`).
+_LINE_INT_FLAGS: Final = {"prev_price": "_rpint", "new_price": "_pint", "prev_line": "_rlint", "new_line": "_lint",
+                          "points": "_dint"}
 
 
 def _number_types(parts: list[pl.DataFrame], columns: tuple[str, ...]) -> dict[str, frozenset[type]]:
     """Per number field among ``columns``, the Python types its values take among the returned
     alerts (``parts``: returned rows of the drops, line and steam tables), as the values
     :attr:`BatchResult.values` builds would hold them: a drop's prices by their arrival flags
-    (``delta`` an int when both are), its ``line`` a float; a line move's lines and points ints
-    when integral (:func:`rules.written_line`), its prices by their flags."""
+    (``delta`` an int when both are), its ``line`` a float; a line move's lines and points as
+    :func:`rules.written_line` writes them (its flags from :func:`_written`), its prices by their
+    flags."""
     out: dict[str, set[type]] = {c: set() for c in columns if c in _FLOAT_COLUMNS}
     for part in parts:
         if part.height == 0 or "type" not in part.columns:
@@ -951,10 +953,8 @@ def _number_types(parts: list[pl.DataFrame], columns: tuple[str, ...]) -> dict[s
             if kind == "odds_drop":
                 flag = {"prev": part.get_column("_rpint"), "new": part.get_column("_pint"),
                         "delta": part.get_column("_rpint") & part.get_column("_pint")}.get(c)
-            elif c in _LINE_INT_FLAGS:
+            else:  # a line move: every number field has its flag (a steam has no number field)
                 flag = part.get_column(_LINE_INT_FLAGS[c])
-            else:  # lines and points: written_line gives an int for an integral value
-                flag = col.cast(pl.Float64) == col.cast(pl.Float64).floor()
             if flag is None:
                 out[c].add(float)
                 continue
@@ -966,18 +966,25 @@ def _number_types(parts: list[pl.DataFrame], columns: tuple[str, ...]) -> dict[s
     return {c: frozenset(v) for c, v in out.items()}
 
 
-def _written(column: pl.Series) -> pl.Series:
-    """:func:`rules.written_line` of a Float64 column, as Float64 (the value a table cell holds):
-    a multiple of ``1/rules.EXACT_STEPS`` is written as it is, the rest (rare) by the rule, one
+def _written(column: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """:func:`rules.written_line` of a Float64 column: the written values as Float64 (the value a
+    table cell holds) and, per value, whether the rule writes it as an int (decided by the rule
+    from the value before rounding: ``1e-10`` is written ``0.0``, a float, though its cell is
+    whole). A multiple of ``1/rules.EXACT_STEPS`` is written as it is (an int when integral,
+    what the rule gives for a value rounding leaves as it is); the rest (rare) by the rule, one
     call per distinct value."""
     scaled = column * rules.EXACT_STEPS
     frac = (scaled != scaled.floor()).fill_null(False)
+    ints = (column == column.floor()).fill_null(False)
     if not frac.any():
-        return column
+        return column, ints
     idx = frac.arg_true()
     odd = column.gather(idx)
-    written = {v: float(rules.written_line(v)) for v in odd.unique().to_list()}
-    return column.scatter(idx, odd.replace_strict(written, return_dtype=pl.Float64))
+    written = {v: rules.written_line(v) for v in odd.unique().to_list()}
+    return (column.scatter(idx, odd.replace_strict({v: float(w) for v, w in written.items()},
+                                                   return_dtype=pl.Float64)),
+            ints.scatter(idx, odd.replace_strict({v: isinstance(w, int) for v, w in written.items()},
+                                                 return_dtype=pl.Boolean)))
 
 
 _JSON: Final = msgspec.json.Encoder()
@@ -986,10 +993,12 @@ _JSON: Final = msgspec.json.Encoder()
 def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None) -> pl.DataFrame:
     """The detected line moves (the :func:`_line_pass` columns joined with their rows' text, in
     arrival order) as the columns of their :class:`LineMove` values' table rows
-    (:func:`alert_row`: numbers Float64, ``key_numbers`` JSON text), plus ``_i`` and the price
-    flags ``_rpint``/``_pint``. The rules are the ones :func:`_line_values` calls per value,
-    called here once per distinct value: the line side (:func:`rules.line_side_of`) and the
-    direction (:func:`rules.line_direction`) per distinct side, lines by
+    (:func:`alert_row`: numbers Float64, ``key_numbers`` JSON text), plus ``_i``, the price
+    flags ``_rpint``/``_pint`` and whether the rule writes each line and the points as an int
+    (``_rlint``/``_lint``/``_dint``: from the value before rounding, :func:`_written`). The
+    rules are the ones :func:`_line_values` calls per value, called here once per distinct value:
+    the line side (:func:`rules.line_side_of`) and the direction (:func:`rules.line_direction`)
+    per distinct side, lines by
     :func:`rules.written_line` and points by :func:`rules.line_points` (:func:`_written`,
     :func:`_with_points`), key numbers (:func:`rules.key_numbers_crossed` of the configured
     numbers) per distinct (sport, market, previous line, new line)."""
@@ -1021,34 +1030,34 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
                 for sport, mk, prev, new in distinct.iter_rows()]
     keyed = combo.join(distinct.with_columns(pl.Series("key_numbers", key_text, dtype=pl.String)),
                        on=["_ks", "_km", "_rl", "_l"], how="left", maintain_order="left")
+    prev_line, prev_int = _written(frame.get_column("_rl"))
+    new_line, new_int = _written(frame.get_column("_l"))
+    # points: rules.line_points(prev, new) is written_line(new - prev); its value is ``_d``
+    # (:func:`_with_points`), whether it is written as an int is the rule's on the difference
+    _, points_int = _written(frame.get_column("_l") - frame.get_column("_rl"))
     return frame.select(
         "_i", pl.lit("line_move").alias("type"), "sport_key", "event_id", "bookmaker", pl.col("_ls").alias("side"),
-        "kind", "market_key", pl.Series("prev_line", _written(frame.get_column("_rl"))),
-        pl.Series("new_line", _written(frame.get_column("_l"))), pl.col("_d").alias("points"),
+        "kind", "market_key", prev_line.alias("prev_line"), new_line.alias("new_line"), pl.col("_d").alias("points"),
         pl.col("_rprice").alias("prev_price"), pl.col("_p").alias("new_price"), direction.alias("direction"),
         keyed.get_column("key_numbers"), pl.col("_lu").alias("last_update"), pl.col("_stamp").alias("timestamp"),
         pl.col("_elapsed").alias("elapsed_ms"), "home_team", "away_team", "commence_time", "player", "market",
-        "_rpint", "_pint",
+        "_rpint", "_pint", prev_int.alias("_rlint"), new_int.alias("_lint"), points_int.alias("_dint"),
     )
 
 
 def _json_cells(column: pl.Series, ints: pl.Series | None = None) -> pl.Series:
     """Each value of ``column`` as JSON text, as msgspec writes it inside an alert (text: per
     distinct value; numbers: an int where ``ints`` says so, else the float's JSON, per distinct
-    value; a line or points column, ``ints`` None: :func:`rules.written_line`'s value)."""
+    value: a line or points column holds written values, ``ints`` the rule's int flags)."""
     if column.dtype in (pl.String, pl.Categorical) or isinstance(column.dtype, pl.Enum):
         column = column.cast(pl.String)
         texts = {v: _JSON.encode(v).decode() for v in column.unique().drop_nulls().to_list()}
         if all(t == f'"{v}"' for v, t in texts.items()):  # nothing to escape: the text in quotes
             return pl.select(pl.concat_str(pl.lit('"'), pl.lit(column), pl.lit('"'))).to_series()
         return column.replace_strict(texts, return_dtype=pl.String)
+    assert ints is not None, "a number column's cells need its int flags"
     column = column.cast(pl.Float64)
     whole = bool((column == column.floor()).fill_null(True).all())
-    if ints is None:  # a line or points: rules.written_line's value (an int when integral)
-        if whole:
-            return column.cast(pl.Int64).cast(pl.String)
-        texts = {v: _JSON.encode(rules.written_line(v)).decode() for v in column.unique().drop_nulls().to_list()}
-        return column.replace_strict(texts, return_dtype=pl.String)
     if whole and bool(ints.fill_null(False).all()):  # every value an int (the common case)
         return column.cast(pl.Int64).cast(pl.String)
     texts = {v: _JSON.encode(v).decode() for v in column.unique().drop_nulls().to_list()}
@@ -1163,7 +1172,8 @@ def _steam_table(
             "bookmaker": book_text.gather(m_book.gather(sel)),
             "side": _json_cells(line_sides).gather(m_side.gather(sel)),
             "last_update": m_lu.gather(sel),
-            **{f: _json_cells(lines.get_column(f).gather(j)) for f in ("prev_line", "new_line", "points")},
+            **{f: _json_cells(lines.get_column(f).gather(j), lines.get_column(flag).gather(j))
+               for f, flag in (("prev_line", "_rlint"), ("new_line", "_lint"), ("points", "_dint"))},
         }))
         where.append(at)
     placed = np.concatenate(where)
