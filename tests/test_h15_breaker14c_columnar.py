@@ -255,8 +255,6 @@ def test_pure_result_pickles() -> None:
     assert wire(pickle.loads(pickle.dumps(pure)).alert_values()) == wire(pure.alert_values())
 
 
-@pytest.mark.xfail(strict=True, reason="B14C-2: BatchResult of accel='fast' with signals holds a local closure "
-                   "(_values_builder.<locals>.build) until its values are read: pickle fails (the pure one pickles)")
 def test_unbuilt_fast_result_pickles() -> None:
     require_fast()
     frame, opts = _steamy()

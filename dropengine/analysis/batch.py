@@ -76,6 +76,7 @@ iterate values; table writers read :meth:`BatchResult.number_types` instead.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, TypeVar, Unpack
@@ -231,23 +232,40 @@ def _drop_number_types(alerts: pl.DataFrame, flags: pl.DataFrame, name: str) -> 
 class _LazyValues:
     """Alert values built on first use (:attr:`BatchResult.values`): the compiled path's tables
     are columns, and a caller that writes tables never needs a Python value per alert. ``numbers``
-    answers :meth:`BatchResult.number_types` from the columns."""
+    answers :meth:`BatchResult.number_types` from the columns.
 
-    __slots__ = ("_build", "_built", "count", "numbers")
+    Built once under a lock (threads reading a result's values at once wait for the one build);
+    pickled as its built values (the builder is a closure over the run's columns: a result
+    crossing a process, a Dask task's or a pool's, carries its values instead)."""
 
-    def __init__(self, build: Callable[[], tuple[Alert, ...]], count: int, numbers: dict[str, frozenset[type]]) -> None:
-        self._build: Callable[[], tuple[Alert, ...]] | None = build
-        self._built: tuple[Alert, ...] | None = None
+    __slots__ = ("_build", "_built", "_lock", "count", "numbers")
+
+    def __init__(self, build: Callable[[], tuple[Alert, ...]] | None, count: int,
+                 numbers: dict[str, frozenset[type]], built: tuple[Alert, ...] | None = None) -> None:
+        if (build is None) == (built is None):
+            raise ConfigError("_LazyValues: give exactly one of build and built")
+        self._build = build
+        self._built = built
+        self._lock = threading.Lock()
         self.count = count
         self.numbers = numbers
 
     def get(self) -> tuple[Alert, ...]:
-        if self._built is None:
-            assert self._build is not None
-            self._built = self._build()
-            self._build = None  # the columns it held are no longer needed
-            assert len(self._built) == self.count
-        return self._built
+        built = self._built
+        if built is not None:
+            return built
+        with self._lock:
+            if self._built is None:  # (another thread may have built them while this one waited)
+                build = self._build
+                assert build is not None
+                values = build()
+                assert len(values) == self.count
+                self._built = values
+                self._build = None  # the columns it held are no longer needed
+            return self._built
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_LazyValues, (None, self.count, self.numbers, self.get()))
 
 
 def _drop_values(alerts: pl.DataFrame, flags: Iterator[tuple[Any, ...]] | None) -> list[Drop]:
