@@ -276,8 +276,6 @@ def test_decimal_lines_points_rounded_to_whole() -> None:
     assert fast.alerts.get_column("books").to_list() == pure.alerts.get_column("books").to_list()
 
 
-@pytest.mark.xfail(strict=True, reason="B14C-4: number_types of a time column (lag_ms, elapsed_ms, last_update, "
-                   "timestamp) is empty on the compiled path, {int} on the pure path (it answers only NUMBER_FIELDS)")
 def test_number_types_of_time_columns() -> None:
     require_fast()
     frame, opts = _steamy()

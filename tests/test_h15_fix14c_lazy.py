@@ -1,21 +1,24 @@
 """fix14c: the compiled batch path's lazily built alert values (analysis.batch ``_LazyValues``)
 are built once whatever reads them: threads reading at once share the one build (B14C-2's
-thread-safety note), and a pickled result carries its values (B14C-2)."""
+thread-safety note), and a pickled result carries its values (B14C-2); the types it declares for
+its number and time columns without building them are the values' (B14C-1, B14C-4)."""
 
 from __future__ import annotations
 
 import pickle
 import threading
 import time
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from dropengine import Quote
 from dropengine.analysis.batch import _LazyValues, detect_counted
-from dropengine.core.alerts import Alert, Drop
+from dropengine.core.alerts import NUMBER_FIELDS, TIME_FIELDS, Alert, Drop
 
 from .conftest import require_fast
-from .strategies import T0
+from .strategies import T0, signal_options, signal_streams_with_options
 from .test_h12_batch_equivalence import frame_of
 
 
@@ -86,3 +89,24 @@ def test_pickled_unbuilt_result_keeps_values_and_number_types() -> None:
     assert back.alert_values() == again.alert_values() == pure.alert_values() == fast.alert_values()
     assert back.number_types(names) == fast.number_types(names)
     assert back.alerts.equals(fast.alerts) and back.counters == fast.counters
+
+
+_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                              HealthCheck.data_too_large])
+
+
+@_SETTINGS
+@given(signal_streams_with_options(signal_options()))
+def test_number_types_of_numbers_and_times_agree_across_paths(case: tuple[list[Quote], dict[str, Any]]) -> None:
+    """B14C-4 (and B14C-1): for every number and time column of the table, the compiled path's
+    ``number_types`` (answered from its columns) is the pure path's and the types the values hold."""
+    require_fast()
+    quotes, opts = case
+    frame = frame_of(quotes)
+    fast = detect_counted(frame, accel="fast", **opts)
+    pure = detect_counted(frame, accel="pure", **opts)
+    names = [c for c in fast.alerts.columns if c in NUMBER_FIELDS or c in TIME_FIELDS]
+    declared = fast.number_types(names)
+    assert declared == pure.number_types(names)
+    values = fast.alert_values()
+    assert declared == {c: {type(v) for a in values if (v := getattr(a, c, None)) is not None} for c in names}

@@ -178,9 +178,11 @@ class BatchResult:
         return self._values is not None
 
     def number_types(self, names: Iterable[str]) -> dict[str, set[type]]:
-        """Per number column of :attr:`alerts` in ``names``, the Python types of that field among
-        the alert values (``None`` left out): a table writer types its columns by them. The
-        compiled path answers from its columns, without building the values."""
+        """Per number column of :attr:`alerts` in ``names`` (prices, lines, points:
+        :data:`~dropengine.core.alerts.NUMBER_FIELDS`; times:
+        :data:`~dropengine.core.alerts.TIME_FIELDS`), the Python types of that field among the
+        alert values (``None`` left out): a table writer types its columns by them. The compiled
+        path answers from its columns, without building the values."""
         v = self._values
         if isinstance(v, _LazyValues):
             return {c: set(v.numbers.get(c, ())) for c in names}
@@ -955,12 +957,17 @@ def _number_types(parts: list[pl.DataFrame], columns: tuple[str, ...]) -> dict[s
     :attr:`BatchResult.values` builds would hold them: a drop's prices by their arrival flags
     (``delta`` an int when both are), its ``line`` a float; a line move's lines and points as
     :func:`rules.written_line` writes them (its flags from :func:`_written`), its prices by their
-    flags."""
+    flags. A time field (:data:`TIME_FIELDS`: always an int in a value) is ``{int}`` where
+    any returned alert has it."""
     out: dict[str, set[type]] = {c: set() for c in columns if c in _FLOAT_COLUMNS}
+    times: dict[str, set[type]] = {c: set() for c in columns if c in _TIME_COLUMNS}
     for part in parts:
         if part.height == 0 or "type" not in part.columns:
             continue
         kind = part.get_column("type")[0]
+        for c in times:
+            if c in part.columns and part.get_column(c).is_not_null().any():
+                times[c].add(int)
         for c in out:
             if c not in part.columns:
                 continue
@@ -981,7 +988,7 @@ def _number_types(parts: list[pl.DataFrame], columns: tuple[str, ...]) -> dict[s
                 out[c].add(int)
             if not flag.all():
                 out[c].add(float)
-    return {c: frozenset(v) for c, v in out.items()}
+    return {c: frozenset(v) for c, v in (out | times).items()}
 
 
 def _written(column: pl.Series) -> tuple[pl.Series, pl.Series]:
