@@ -21,9 +21,7 @@ message, log line of httpx or error built here contains it.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -42,7 +40,7 @@ from ..core.skips import SkipLog, printable
 from ..formats.sse import SSEEvent
 from ..live.redaction import install_redaction
 from ..live.sse_client import open_stream, read_events
-from ..live.transport import Ended, check_http_url, shown_url
+from ..live.transport import Ended, check_http_url, reconnecting, shown_url
 from .events import ALERT_TYPES, Connected, Event, EventDecoder, Heartbeat, Reset
 from .query import DEFAULT_HEARTBEAT_S, DropQuery, Names
 from .resume import Resume, is_cursor
@@ -268,42 +266,30 @@ class AsyncDropClient:
         Ends when :meth:`aclose` is called (what ended the connection then is not retried)."""
         if self._closed:
             raise ConfigError("events: this client is closed")
-        while True:
-            opened_at: float | None = None
-            outcome: Outcome
-            try:
-                async with aclosing(self._connection()) as frames:
-                    async for sse in frames:
-                        if opened_at is None:
-                            opened_at = time.monotonic()
-                            self.stats.connections += 1
-                            self._event(f"{self.where}: open")
-                        event = self._decoded(sse)
-                        if event is None:
-                            continue
-                        if isinstance(event, Heartbeat) and not heartbeats:
-                            continue
-                        yield event
-                outcome = Outcome.ended()
-            except Ended as end:
-                outcome = end.outcome
-            if self._closed:  # aclose() from another task cut it: the end, not a network error
-                return
-            if outcome.detail:
-                outcome = dataclasses.replace(outcome, detail=self._redacted(outcome.detail))
-            healthy = time.monotonic() - opened_at if opened_at is not None else 0.0
-            decision = self.backoff.decide(outcome, healthy, self._rng.random(), self.where)
-            self.history.append((outcome, decision))
-            del self.history[:-_KEEP_HISTORY]
-            self.stats.last_outcome = outcome.describe()
+        st = self.stats
+
+        def opened() -> None:
+            st.connections += 1
+            self._event(f"{self.where}: open")
+
+        def ended(outcome: Outcome, decision: Retry | Stop) -> None:
+            st.last_outcome = outcome.describe()
             if isinstance(decision, Stop):
                 self._event(f"{self.where}: stopped: {decision.error}")
-                raise decision.error
-            self.stats.reconnects += 1
-            self._event(f"{self.where}: {decision.reason}")
-            await self._wait(decision.delay_s)
-            if self._closed:  # closed while waiting to reconnect
-                return
+            else:
+                st.reconnects += 1
+                self._event(f"{self.where}: {decision.reason}")
+
+        # SPEC 8's loop is the upstream's (live.transport.reconnecting); aclose() ends it quietly
+        async with aclosing(reconnecting(
+                self._connection, self.backoff, where=self.where, secrets=[self.api_key.reveal()], rng=self._rng,
+                history=self.history, on_open=opened, on_end=ended, wait=self._wait, closed=lambda: self._closed,
+                keep_history=_KEEP_HISTORY)) as frames:
+            async for sse in frames:
+                event = self._decoded(sse)
+                if event is None or (isinstance(event, Heartbeat) and not heartbeats):
+                    continue
+                yield event
 
     async def _wait(self, delay_s: float) -> None:
         """The policy's wait before a reconnect, cut short by :meth:`aclose`."""

@@ -11,15 +11,20 @@ goes through :func:`describe` (redacted, type and message only).
 
 from __future__ import annotations
 
+import dataclasses
+import random
 import re
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal, TypeVar
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from ..core.errors import ConfigError, short_repr
 from ..core.keys import Secret, redact
-from ..core.retry import Outcome, RetryPolicy
+from ..core.retry import Backoff, Outcome, Retry, RetryPolicy, Stop
+from ..core.skips import printable
 from ..formats.query import HEARTBEAT_RANGE, StreamQuery
 from .redaction import install_redaction
 
@@ -36,6 +41,7 @@ __all__ = [
     "check_http_url",
     "describe",
     "is_sport_key",
+    "reconnecting",
     "redacted",
     "secure",
     "shown_url",
@@ -46,6 +52,7 @@ AUTH_MODES: Final = ("header", "query", "subprotocol")
 #: The vendor's heartbeat defaults: SSE ``heartbeat_s`` default 5, WebSocket idle 30 s.
 DEFAULT_HEARTBEAT_S: Final = {"sse": 5.0, "ws": 30.0}
 _LOGGERS: Final = ("httpx", "httpcore", "websockets", "websockets.client")
+T = TypeVar("T")
 _SPORT_KEY: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: The ``user:password@`` of a URL (httpx sends it as basic auth): never shown.
 _USERINFO: Final = re.compile(r"(?<=//)[^/?#@]*@")
@@ -202,3 +209,57 @@ def describe(exc: BaseException, config: UpstreamConfig) -> str:
 def redacted(text: str, config: UpstreamConfig, limit: int = 160) -> str:
     """``text`` (a close reason, an error page) without the key, cut to ``limit`` characters."""
     return redact(text, [config.api_key.reveal()])[:limit]
+
+
+async def reconnecting(
+    connect: Callable[[], AsyncGenerator[T, None]],
+    backoff: Backoff,
+    *,
+    where: str,
+    secrets: Sequence[str],
+    rng: random.Random,
+    history: list[tuple[Outcome, Retry | Stop]],
+    on_open: Callable[[], None],
+    on_end: Callable[[Outcome, Retry | Stop], None],
+    wait: Callable[[float], Awaitable[Any]],
+    closed: Callable[[], bool] = lambda: False,
+    keep_history: int | None = None,
+) -> AsyncGenerator[T, None]:
+    """SPEC 8's loop, the one both live paths run (the upstream's :class:`~.upstream.UpstreamStream`
+    and :class:`~dropengine.client.AsyncDropClient`): what each ``connect()`` yields, across
+    reconnects. A connection is open at its first item (``on_open``); it ends by raising
+    :class:`Ended` (or returning: the end of the stream); its outcome's detail is redacted
+    (``secrets``) and made printable (an error page may echo the request and hold escapes);
+    :class:`~dropengine.core.retry.Backoff` decides (healthy for how long the connection was
+    open); the decision goes into ``history`` (the newest ``keep_history``) and to ``on_end``
+    (the caller's counters and lines); a :class:`~dropengine.core.retry.Stop` raises its error,
+    a :class:`~dropengine.core.retry.Retry` waits ``wait(delay)``. ``closed()`` true after a
+    connection or a wait ends the loop quietly (the caller closed it)."""
+    while True:
+        opened_at: float | None = None
+        outcome: Outcome
+        try:
+            async with aclosing(connect()) as items:
+                async for item in items:
+                    if opened_at is None:
+                        opened_at = time.monotonic()
+                        on_open()
+                    yield item
+            outcome = Outcome.ended()
+        except Ended as end:
+            outcome = end.outcome
+        if closed():
+            return
+        if outcome.detail:
+            outcome = dataclasses.replace(outcome, detail=printable(redact(outcome.detail, list(secrets))))
+        healthy = time.monotonic() - opened_at if opened_at is not None else 0.0
+        decision = backoff.decide(outcome, healthy, rng.random(), where)
+        history.append((outcome, decision))
+        if keep_history is not None:
+            del history[:-keep_history]
+        on_end(outcome, decision)
+        if isinstance(decision, Stop):
+            raise decision.error
+        await wait(decision.delay_s)
+        if closed():
+            return

@@ -18,7 +18,6 @@ redacting filter.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -32,7 +31,7 @@ from ..core.errors import ConfigError, FeedError
 from ..core.keys import redact
 from ..core.quote import Quote
 from ..core.retry import Backoff, Outcome, Retry, Stop, dead_after_s
-from ..core.skips import SkipLog, printable
+from ..core.skips import SkipLog
 from ..formats.frames import FrameDecoder
 from ..formats.jsonline import decode_json
 from .transport import (
@@ -43,6 +42,7 @@ from .transport import (
     auth_parts,
     describe,
     is_sport_key,
+    reconnecting,
     secure,
 )
 
@@ -184,53 +184,51 @@ class UpstreamStream:
 
     async def frames(self) -> AsyncGenerator[Received, None]:
         """Frames of the stream across reconnects, decoded; raises :class:`UpstreamError`
-        (or :class:`~dropengine.core.errors.AuthError`) when the policy says stop."""
+        (or :class:`~dropengine.core.errors.AuthError`) when the policy says stop. The loop is
+        :func:`~.transport.reconnecting` (the client's too)."""
         connect = self._connector()
-        sport = self.sport_key
-        where = self.config.where(sport)
+        where = self.config.where(self.sport_key)
+        key = self.config.api_key.reveal()
         st = self.state
-        dead_after = dead_after_s(self.config.heartbeat)
-        while True:
-            since = self.decoder.cursor(sport)
-            params = self.config.query(since)
-            st.state = "connecting"
-            self._event(f"{where}: connecting" + (f" (since={since})" if since is not None else ""))
-            opened_at: float | None = None
-            outcome: Outcome
-            try:
-                async with aclosing(connect(self.config, sport, params, dead_after, self._opened)) as texts:
-                    async for text in texts:
-                        if opened_at is None:
-                            opened_at = time.monotonic()
-                            st.connections += 1
-                            st.state = "open"
-                            self._event(f"{where}: open")
-                        received = self._decode(text, where)
-                        if received is not None:
-                            yield received
-                outcome = Outcome.ended()
-            except Ended as end:
-                outcome = end.outcome
-            finally:
-                self._send = None  # the connection is gone: subscribe() only records until the next
-            if outcome.detail:
-                # an upstream's error page may echo the request, key included, and hold
-                # terminal escapes: the detail is printed, logged and shown in /healthz
-                detail = printable(redact(outcome.detail, [self.config.api_key.reveal()]))
-                outcome = dataclasses.replace(outcome, detail=detail)
-            healthy = time.monotonic() - opened_at if opened_at is not None else 0.0
-            decision = self.backoff.decide(outcome, healthy, self._rng.random(), where)
-            self.history.append((outcome, decision))
-            st.last_outcome = redact(outcome.describe(), [self.config.api_key.reveal()])
+
+        def opened() -> None:
+            st.connections += 1
+            st.state = "open"
+            self._event(f"{where}: open")
+
+        def ended(outcome: Outcome, decision: Retry | Stop) -> None:
+            st.last_outcome = redact(outcome.describe(), [key])
             if isinstance(decision, Stop):
                 st.state = "failed"
                 st.error = str(decision.error)
                 self._event(f"{where}: stopped: {decision.error}")
-                raise decision.error
-            st.state = "waiting"
-            st.reconnects += 1
-            self._event(f"{where}: {decision.reason}")
-            await self._sleep(decision.delay_s)
+            else:
+                st.state = "waiting"
+                st.reconnects += 1
+                self._event(f"{where}: {decision.reason}")
+
+        async with aclosing(reconnecting(
+                lambda: self._connection(connect), self.backoff, where=where, secrets=[key], rng=self._rng,
+                history=self.history, on_open=opened, on_end=ended, wait=self._sleep)) as texts:
+            async for text in texts:
+                received = self._decode(text, where)
+                if received is not None:
+                    yield received
+
+    async def _connection(self, connect: Connector) -> AsyncGenerator[str, None]:
+        """One connection's frame texts, resuming from the decoder's cursor (``since``)."""
+        sport = self.sport_key
+        since = self.decoder.cursor(sport)
+        params = self.config.query(since)
+        self.state.state = "connecting"
+        self._event(f"{self.config.where(sport)}: connecting" + (f" (since={since})" if since is not None else ""))
+        try:
+            async with aclosing(connect(self.config, sport, params, dead_after_s(self.config.heartbeat),
+                                        self._opened)) as texts:
+                async for text in texts:
+                    yield text
+        finally:
+            self._send = None  # the connection is gone: subscribe() only records until the next
 
     def _decode(self, text: str, where: str) -> Received | None:
         st = self.state
