@@ -39,7 +39,9 @@ USER dropengine
 EXPOSE 8080
 # /healthz: 200 while serving (503 "degraded": the source stopped or the bus is unreachable). The
 # standard library only (the slim image has no curl); a container running another command
-# (ingest, detect) has no HTTP port: give it its own check or --no-healthcheck.
+# (ingest, detect) has no HTTP port: give it its own check or --no-healthcheck. The check asks the
+# port of DROPENGINE_SERVE_PORT: change the port with -e DROPENGINE_SERVE_PORT=9000, not with
+# `serve --port 9000` (a flag wins over the variable, and the check would ask 8080 for ever).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request; port = os.environ.get('DROPENGINE_SERVE_PORT', '8080'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=4).status == 200 else 1)"]
 ENTRYPOINT ["dropengine"]
