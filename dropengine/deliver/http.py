@@ -37,6 +37,7 @@ import ssl
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
@@ -188,7 +189,7 @@ class HttpSink(QueuedSink):
     attempts, backoff, request timeout. :attr:`rand` draws the jitter (:func:`random.random`)."""
 
     def __init__(self, *, schedule: RetrySchedule | None = None, queue_size: int = DEFAULT_QUEUE,
-                 dead_letter: DeadLetterFile | str | None = None, workers: int = 1) -> None:
+                 dead_letter: DeadLetterFile | Path | str | None = None, workers: int = 1) -> None:
         super().__init__(queue_size=queue_size, dead_letter=dead_letter, workers=workers)
         self.schedule = schedule if schedule is not None else RetrySchedule()
         self._client: httpx.AsyncClient | None = None
@@ -312,7 +313,7 @@ class WebhookSink(HttpSink):
     in flight at once (default 1: alerts arrive in order)."""
 
     def __init__(self, url: str, secret: Secret | str | None = None, *, schedule: RetrySchedule | None = None,
-                 queue_size: int = DEFAULT_QUEUE, dead_letter: DeadLetterFile | str | None = None,
+                 queue_size: int = DEFAULT_QUEUE, dead_letter: DeadLetterFile | Path | str | None = None,
                  workers: int = 1) -> None:
         parse_sink_spec(f"webhook:{url}", "url")  # one check of what a webhook URL is
         super().__init__(schedule=schedule, queue_size=queue_size, dead_letter=dead_letter, workers=workers)
@@ -347,7 +348,7 @@ class ChatSink(HttpSink):
     limit: int = DISCORD_LIMIT
 
     def __init__(self, windows: Sequence[tuple[int, float]], *, schedule: RetrySchedule | None = None,
-                 queue_size: int = DEFAULT_QUEUE, dead_letter: DeadLetterFile | str | None = None) -> None:
+                 queue_size: int = DEFAULT_QUEUE, dead_letter: DeadLetterFile | Path | str | None = None) -> None:
         super().__init__(schedule=schedule, queue_size=queue_size, dead_letter=dead_letter, workers=1)
         self.limiter = RateLimiter(windows)
         #: messages sent holding more than one alert (batched behind the rate limit)
@@ -402,7 +403,7 @@ class DiscordSink(ChatSink):
     limit = DISCORD_LIMIT
 
     def __init__(self, url: Secret | str, *, schedule: RetrySchedule | None = None, queue_size: int = DEFAULT_QUEUE,
-                 dead_letter: DeadLetterFile | str | None = None,
+                 dead_letter: DeadLetterFile | Path | str | None = None,
                  windows: Sequence[tuple[int, float]] = DISCORD_WINDOWS) -> None:
         secret = _secret(url, "url")
         assert secret is not None
@@ -433,7 +434,7 @@ class TelegramSink(ChatSink):
 
     def __init__(self, chat_id: str, token: Secret | str, *, base_url: str = TELEGRAM_BASE_URL,
                  schedule: RetrySchedule | None = None, queue_size: int = DEFAULT_QUEUE,
-                 dead_letter: DeadLetterFile | str | None = None,
+                 dead_letter: DeadLetterFile | Path | str | None = None,
                  windows: Sequence[tuple[int, float]] | None = None) -> None:
         chat = parse_sink_spec(f"telegram:{chat_id}", "chat_id").target
         parse_sink_spec(f"webhook:{base_url}", "base_url")
