@@ -46,7 +46,8 @@ import msgspec
 
 from ..core.alerts import encode_alert
 from ..core.errors import ConfigError
-from ..core.keys import Secret, redact
+from ..core.keys import Secret
+from ..live.redaction import RedactingFilter
 from .base import DEFAULT_QUEUE, DeadLetterFile, Queued, QueuedSink
 from .rules import (
     ATTEMPT_HEADER,
@@ -79,43 +80,38 @@ _USER_AGENT: Final = "dropengine-deliver"
 _DECODE: Final = msgspec.json.Decoder()
 
 
-class _UrlRedaction(logging.Filter):
-    """Masks the sinks' URL secrets (a Discord webhook's token, a Telegram bot token, a
-    webhook URL's query) in httpx's own log records: httpx logs every request's URL at INFO,
-    which ``serve --log-level info`` shows. Installed on the ``httpx`` logger while a sink is
-    open; each sink registers its secrets on start and removes them on close."""
+class _UrlRedaction:
+    """The sinks' URL secrets (a Discord webhook's token, a Telegram bot token, a webhook URL's
+    query or user:password) masked in httpx's own log records: httpx logs every request's URL at
+    INFO, which ``serve --log-level info`` shows. The masking is the live clients' one filter
+    (:class:`~dropengine.live.redaction.RedactingFilter`); here it is counted per secret, since
+    sinks open and close: attached to ``httpx`` while a sink is open, each sink's secrets
+    registered on start and removed on close."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._secrets: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.filter = RedactingFilter()
 
     def add(self, secrets: Sequence[str]) -> None:
         with self._lock:
-            if not self._secrets:
-                logging.getLogger("httpx").addFilter(self)
+            if not self._counts:
+                logging.getLogger("httpx").addFilter(self.filter)
             for s in secrets:
-                self._secrets[s] = self._secrets.get(s, 0) + 1
+                self._counts[s] = self._counts.get(s, 0) + 1
+                self.filter.add(s)
 
     def remove(self, secrets: Sequence[str]) -> None:
         with self._lock:
             for s in secrets:
-                n = self._secrets.get(s, 0) - 1
+                n = self._counts.get(s, 0) - 1
                 if n > 0:
-                    self._secrets[s] = n
+                    self._counts[s] = n
                 else:
-                    self._secrets.pop(s, None)
-            if not self._secrets:
-                logging.getLogger("httpx").removeFilter(self)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        secrets = sorted(self._secrets, key=len, reverse=True)  # a whole URL before the token inside it
-        if secrets:
-            text = record.getMessage()
-            masked = redact(text, secrets)
-            if masked != text:
-                record.msg, record.args = masked, ()
-        return True
+                    self._counts.pop(s, None)
+                    self.filter.discard(s)
+            if not self._counts:
+                logging.getLogger("httpx").removeFilter(self.filter)
 
 
 _REDACTION: Final = _UrlRedaction()

@@ -2,7 +2,8 @@
 
 Attaching a filter to a named logger changes process-wide logging state, so this lives with
 the applications, not in the pure core: the live clients install it on ``httpx`` and
-``websockets``, the servers (``serve``, ``mock-upstream``) on uvicorn's loggers.
+``websockets``, the servers (``serve``, ``mock-upstream``) on uvicorn's loggers, the delivery
+sinks (``dropengine.deliver``) on ``httpx`` while a sink is open.
 """
 
 from __future__ import annotations
@@ -22,11 +23,23 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if s]
+        self._secrets: list[str] = []
+        for s in secrets:
+            self.add(s)
 
     def add(self, secret: str) -> None:
+        """Mask ``secret`` too; the longest first, so a whole URL goes before a token inside it."""
         if secret and secret not in self._secrets:
             self._secrets.append(secret)
+            self._secrets.sort(key=len, reverse=True)
+
+    def discard(self, secret: str) -> None:
+        """Stop masking ``secret`` (a sink that closed)."""
+        if secret in self._secrets:
+            self._secrets.remove(secret)
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         # Redact in place, keeping msg and args apart: formatters such as uvicorn's access
