@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -97,9 +96,6 @@ def test_hot_limit_grows_and_never_shrinks() -> None:
     assert engine_mod._HOT_KEYS == 1 << 16
 
 
-@pytest.mark.xfail(strict=True, reason="B14C-3: _Keys._spill (cool(_SPILL)) packs the very key warm() is returning "
-                   "when the spill is larger than the hot limit: the caller's update goes to a list no longer held "
-                   "(latent: the defaults 65536/8192 never meet it)")
 def test_a_spill_larger_than_the_limit_loses_no_update() -> None:
     t0 = 1_747_000_000_000
     quotes = [Quote("basketball_nba", "ev1", "pin", side, price, t0 + i)

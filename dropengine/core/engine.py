@@ -356,11 +356,15 @@ class _Keys:
 
     def _spill(self) -> None:
         """The hot set is over its limit: cool the oldest ``_SPILL`` keys, or, when the keys that
-        went hot since the last spill were mostly cold keys quoted again, double the limit."""
+        went hot since the last spill were mostly cold keys quoted again, double the limit.
+
+        Never the newest key: it is the one :meth:`warm` or :meth:`add` just made hot, whose list
+        the caller is about to update (packing it would lose that update). Only a spill as large
+        as the hot set could reach it (not the defaults; a test's smaller limits can)."""
         if self.warmed > _GROW_AFTER:
             self.cap *= 2
         else:
-            self.cool(_SPILL)
+            self.cool(min(_SPILL, len(self.hot) - 1))
         self.warmed = 0
 
     def load(self, key: _Key, st: list[Any]) -> bool:
