@@ -108,9 +108,13 @@ def test_serve_replay_of_an_unreadable_file_fails_at_start(tmp_path: Path) -> No
 
 # ---- missing extras ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("module", ["starlette", "uvicorn", "sse_starlette"])
-def test_serve_without_the_server_extra_names_the_pip_install(module: str) -> None:
-    r = run(["serve", "--source", f"replay:{DEMO}", "--port", "0"], blocked=module, timeout=30)
+@pytest.mark.parametrize(("module", "cors"), [("starlette", False), ("uvicorn", False), ("sse_starlette", False),
+                                             ("prometheus_client", False), ("starlette", True)])
+def test_serve_without_the_server_extra_names_the_pip_install(module: str, cors: bool) -> None:
+    """Also with --cors-origin, whose check is made while the flags are read (it once imported
+    the server's module there: a traceback without starlette)."""
+    extra = ["--cors-origin", "https://odds.example.com"] if cors else []
+    r = run(["serve", "--source", f"replay:{DEMO}", "--port", "0", *extra], blocked=module, timeout=30)
     assert r.returncode == 2, r.stderr
     assert one_line(r) == (f"Error: dropengine serve needs the server extra ({module} is not installed): "
                            "pip install 'dropengine[server]'")

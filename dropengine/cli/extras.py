@@ -20,7 +20,7 @@ __all__ = ["EXTRAS", "StartupError", "require_extra"]
 
 #: The importable modules of each extra of pyproject.toml, checked in this order.
 EXTRAS: Final[dict[str, tuple[str, ...]]] = {
-    "server": ("starlette", "sse_starlette", "uvicorn", "websockets"),
+    "server": ("starlette", "sse_starlette", "uvicorn", "websockets", "prometheus_client"),
     "live": ("websockets",),
     "report": ("matplotlib",),
     "bus": ("nats",),

@@ -100,7 +100,10 @@ def _file_name(ctx: click.Context, param: click.Parameter, value: Path | None) -
 
 
 def _cors_callback(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
-    from ..server.app import cors_origins  # (no starlette needed to check them)
+    if not value:
+        return value  # nothing to check: and without the server extra, its own message comes later
+    require_extra("server", "dropengine serve")
+    from ..server.app import cors_origins
 
     try:
         return cors_origins(value)
