@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from ..core.errors import ConfigError, FeedError, short_repr
 from ..core.odds import MAX_ABS_PRICE, american_to_decimal, decimal_to_american
@@ -101,6 +101,17 @@ _INF: Final = math.inf
 _MIN_DECIMAL: Final = american_to_decimal(-MAX_ABS_PRICE)
 _MAX_DECIMAL: Final = american_to_decimal(MAX_ABS_PRICE)
 _NEVER: Final = -1.0  # "no quote emitted yet" (a decimal price is always > 1, a null is None)
+
+
+_T = TypeVar("_T")
+
+def _typed(d: dict[str, Any], name: str, kind: type[_T], what: str, where: str, skips: SkipLog) -> _T | None:
+    """``d[name]`` when it is a ``kind``; absent, None; anything else a ``bad field`` skip naming it."""
+    value = d.get(name)
+    if value is None or isinstance(value, kind):
+        return value
+    skips.add(f"{where}.{name}", "bad field", f"{name}: {short_repr(value)} is not {what}")
+    return None
 
 
 def sport_key_of(event_type_id: object) -> str:
@@ -395,16 +406,12 @@ class BetfairDecoder:
         if not isinstance(d, dict):
             skips.add(where, "bad market", f"marketDefinition: {type(d).__name__} is not an object")
             return
-        status = d.get("status")
-        if isinstance(status, str):
+        status = _typed(d, "status", str, "a market status", where, skips)
+        if status is not None:
             m.status = status
-        elif status is not None:
-            skips.add(f"{where}.status", "bad field", f"status: {short_repr(status)} is not a market status")
-        in_play = d.get("inPlay")
-        if isinstance(in_play, bool):
+        in_play = _typed(d, "inPlay", bool, "true or false", where, skips)
+        if in_play is not None:
             m.in_play = in_play
-        elif in_play is not None:
-            skips.add(f"{where}.inPlay", "bad field", f"inPlay: {short_repr(in_play)} is not true or false")
         market_type = d.get("marketType")
         if isinstance(market_type, str):
             try:
@@ -457,11 +464,9 @@ class BetfairDecoder:
             skips.add(where, exc.reason, str(exc))
             return
         r = m.runner(sid)
-        status = rd.get("status")
-        if isinstance(status, str):
+        status = _typed(rd, "status", str, "a runner status", where, skips)
+        if status is not None:
             r.status = status
-        elif status is not None:
-            skips.add(f"{where}.status", "bad field", f"status: {short_repr(status)} is not a runner status")
         name = rd.get("name")
         if isinstance(name, str):
             r.name = name
