@@ -26,8 +26,7 @@ from ..core.odds import decimal_to_american
 from ..core.sides import runner_side
 from ..core.skips import SkipLog
 from ..formats.betfair import BetfairDecoder, market_key_of_type
-from ..formats.mapping import STARTING_PRICE_FIELD
-from .files import expand_paths, suffix_of
+from .files import expand_paths
 from .inputs import DEFAULT_INPUTS, InputOptions
 from .recordings import FORMATS, _resolve, betfair_messages
 from .tables import table_starting_prices
@@ -74,16 +73,6 @@ def betfair_starting_prices(path: Path, skips: SkipLog, inputs: InputOptions = D
     return pl.DataFrame(rows, schema=STARTING_PRICE_SCHEMA, orient="row")
 
 
-def _parquet_without_starting_price(path: Path) -> bool:
-    """Whether ``path`` is a plain Parquet file whose schema has no ``starting_price`` column."""
-    if suffix_of(path) != ".parquet" or path.name.endswith(".gz"):
-        return False
-    try:
-        return STARTING_PRICE_FIELD not in pl.read_parquet_schema(path)
-    except Exception:  # not readable as Parquet here: the table reader reports it
-        return False
-
-
 def starting_prices(paths: Sequence[str | Path], fmt: str = "auto", inputs: InputOptions = DEFAULT_INPUTS,
                     skips: SkipLog | None = None) -> pl.DataFrame | None:
     """The starting prices of every input file that carries them: columns ``event_id,
@@ -107,8 +96,7 @@ def starting_prices(paths: Sequence[str | Path], fmt: str = "auto", inputs: Inpu
         if kind == "betfair":
             frames.append(betfair_starting_prices(path, log, inputs))
         elif kind == "quotes":
-            if inputs.mapping is None and _parquet_without_starting_price(path):
-                continue  # without reading its rows: a large Parquet table is read once, by the replay
+            # (a table without the field is told by its header or schema: no row read twice)
             table = table_starting_prices(path, inputs, skips=log)
             if table is not None:
                 frames.append(table)
