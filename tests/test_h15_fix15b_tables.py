@@ -440,7 +440,7 @@ def test_any_cells_are_quotes_or_located_skips_never_a_crash(tmp_path_factory: p
 
     path = tmp_path_factory.mktemp("fuzz") / "f.csv"
     path.write_text("g,t,u,c,h,l,sp,f,b,m,o\n" + "".join(
-        ",".join('"' + c + '"' for c in row) + "\n" for row in rows))
+        ",".join('"' + c + '"' for c in row) + "\n" for row in rows), encoding="utf-8")
     inputs = InputOptions(odds_format=odds, mapping=TableMapping.parse(**mapping))
     skips = SkipLog()
     quotes = [q for _, q in read_quote_table(path, skips, inputs=inputs)]
