@@ -458,9 +458,14 @@ class _Coded:
     def __init__(self, column: pl.Series, kernel: Any) -> None:
         if not isinstance(column.dtype, (pl.Categorical, pl.Enum)):
             column = column.cast(pl.Categorical)
-        physical = column.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
-        stop = int(physical.max()) + 1 if len(physical) else 0
-        self.codes, _, first = kernel.codes(physical, stop)
+        # the physical codes as polars holds them (UInt32, one copy out of the chunks), a null
+        # beyond every code
+        physical = column.to_physical().cast(pl.UInt32)
+        top = physical.max()
+        stop = 0 if top is None else int(top) + 1  # type: ignore[arg-type]
+        if physical.null_count():
+            physical = physical.fill_null(kernel.NO_CODE)
+        self.codes, _, first = kernel.codes(physical.to_numpy(), stop)
         self.values: list[str] = column.gather(first).cast(pl.String).to_list()
 
     def of_values(self, np: Any, flags: list[Any], dtype: Any, null: Any) -> Any:

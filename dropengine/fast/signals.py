@@ -124,34 +124,56 @@ def _merge_py(a: I64, b: I64) -> I64:
     return out
 
 
+def _book_slots_py(counts: Bools, group: I64, pair: I64, n_pairs: int, n_groups: int) -> tuple[I64, I64]:
+    """Where each counted move's (group, book) pair keeps its latest move: a group's books get
+    consecutive slots ``group_start[g] ..`` in the order they first count in it, so the routing
+    finds a book's slot in one step and scans a group's books in one contiguous run (no list
+    walk, no pointer chase through memory). ``pair``: per move its (group, book) pair's id
+    (``0 <= id < n_pairs``). Returns per move its slot (-1: not counted) and ``group_start``."""
+    n = group.shape[0]
+    rank = np.full(max(n_pairs, 1), -1, np.int64)
+    filled = np.zeros(max(n_groups, 1) + 1, np.int64)
+    for i in range(n):
+        if counts[i]:
+            p = pair[i]
+            if rank[p] < 0:
+                g = group[i]
+                rank[p] = filled[g + 1]
+                filled[g + 1] += 1
+    for g in range(1, filled.shape[0]):  # group_start: the running sum of each group's books
+        filled[g] += filled[g - 1]
+    slot = np.full(n, -1, np.int64)
+    for i in range(n):
+        if counts[i]:
+            slot[i] = filled[group[i]] + rank[pair[i]]
+    return slot, filled
+
+
 def _route_py(
-    lu: I64, cool_key: I64, n_cool: int, counts: Bools, group: I64, n_groups: int,
+    lu: I64, cool_key: I64, n_cool: int, counts: Bools, group: I64, n_groups: int, slot: I64, group_start: I64,
     book: I64, n_books: int, unit: I64, n_units: int, units_on: bool, cooldown_ms: int, steam_on: bool,
     steam_books: int, window: int,
 ) -> tuple[Bools, int, I64, I64, I64, I64]:
     """The routing pass (see the module docstring): ``(go, cooled, fire_move, fire_t,
     member_start, members)``. Each line restates :meth:`SignalRouter.route` /
     :meth:`SteamTracker.add` / :meth:`Cooldown.allow`; the arrival sequence of a counted move
-    is its index ``i`` (moves are in arrival order)."""
+    is its index ``i`` (moves are in arrival order). A group's books are the slots
+    ``group_start[g] .. + size[g]`` (:func:`_book_slots_py`; ``slot``: per counted move its book's)."""
     n = lu.shape[0]
     go = np.ones(n, np.bool_)
     cooled = 0
     # Cooldown: the last unsuppressed last_update per key
     last = np.zeros(max(n_cool, 1), np.int64)
     has_last = np.zeros(max(n_cool, 1), np.bool_)
-    # Steam groups: each book's latest counted move kept in a per-group linked list of slots
-    # (one slot per (group, book) pair: at most one new slot per move)
+    # Steam groups: each book's latest counted move (and its time) in the book's slot
     ng = max(n_groups, 1)
-    head = np.full(ng, -1, np.int64)
     newest = np.full(ng, -1, np.int64)  # T (SteamTracker's _Group.newest starts at -1)
     fired = np.zeros(ng, np.int64)
     has_fired = np.zeros(ng, np.bool_)
-    size = np.zeros(ng, np.int64)  # how many books a group holds
-    slots = max(n, 1) if steam_on else 1
-    slot_book = np.empty(slots, np.int64)
+    size = np.zeros(ng, np.int64)  # how many books a group holds (its first size[g] slots)
+    slots = max(group_start[-1], 1) if steam_on else 1
     slot_move = np.empty(slots, np.int64)
-    slot_next = np.empty(slots, np.int64)
-    n_slots = 0
+    slot_lu = np.empty(slots, np.int64)
     inside = np.empty(max(n_books, 1), np.int64)
     counted = np.empty(max(n_books, 1), np.int64)
     unit_seen = np.full(max(n_units, 1), -1, np.int64)  # stamped with the move's index: never cleared
@@ -177,33 +199,24 @@ def _route_py(
             continue
         # SPEC 11 (SteamTracker.add): the book's latest move in its group
         g = group[i]
-        b = book[i]
-        s = head[g]
-        while s >= 0 and slot_book[s] != b:
-            s = slot_next[s]
-        if s >= 0:
-            old = lu[slot_move[s]]
+        s = slot[i]
+        base = group_start[g]
+        if s < base + size[g]:  # the book is in the group: its move replaced
+            old = slot_lu[s]
             slot_move[s] = i
+            slot_lu[s] = x
             if old == newest[g] and x < old:
                 # the newest was replaced by an older one: T is taken again over the group
-                t = np.int64(-1)
-                r = head[g]
-                first = True
-                while r >= 0:
-                    v = lu[slot_move[r]]
-                    if first or v > t:
-                        t = v
-                        first = False
-                    r = slot_next[r]
+                t = slot_lu[base]
+                for r in range(base + 1, base + size[g]):
+                    if slot_lu[r] > t:
+                        t = slot_lu[r]
                 newest[g] = t
             elif x > newest[g]:
                 newest[g] = x
-        else:
-            slot_book[n_slots] = b
-            slot_move[n_slots] = i
-            slot_next[n_slots] = head[g]
-            head[g] = n_slots
-            n_slots += 1
+        else:  # a new book (its slot is the group's next: slots are given in this order)
+            slot_move[s] = i
+            slot_lu[s] = x
             size[g] += 1
             if x > newest[g]:
                 newest[g] = x
@@ -214,29 +227,27 @@ def _route_py(
             continue
         low = t - window
         cnt = 0
-        r = head[g]
-        while r >= 0:
-            m = slot_move[r]
-            if lu[m] >= low:
-                inside[cnt] = m
+        for r in range(base, base + size[g]):
+            if slot_lu[r] >= low:
+                inside[cnt] = r
                 cnt += 1
-            r = slot_next[r]
         if cnt < steam_books:
             continue
-        # books in last_update order, ties by arrival (the move's index): insertion sort, a
-        # window holds few books
+        # books in last_update order, ties by arrival (the move's index): insertion sort of
+        # their slots, a window holds few books
         for a in range(1, cnt):
-            m = inside[a]
-            v = lu[m]
+            r = inside[a]
+            v = slot_lu[r]
+            m = slot_move[r]
             c = a - 1
-            while c >= 0 and (lu[inside[c]] > v or (lu[inside[c]] == v and inside[c] > m)):
+            while c >= 0 and (slot_lu[inside[c]] > v or (slot_lu[inside[c]] == v and slot_move[inside[c]] > m)):
                 inside[c + 1] = inside[c]
                 c -= 1
-            inside[c + 1] = m
+            inside[c + 1] = r
         kept = 0
         if units_on:
             for a in range(cnt):  # earliest first: a book group counts by its earliest move
-                m = inside[a]
+                m = slot_move[inside[a]]
                 u = unit[book[m]]
                 if unit_seen[u] != i:
                     unit_seen[u] = i
@@ -246,7 +257,7 @@ def _route_py(
                 continue
         else:
             for a in range(cnt):
-                counted[a] = inside[a]
+                counted[a] = slot_move[inside[a]]
             kept = cnt
         fired[g] = t
         has_fired[g] = True
@@ -276,6 +287,8 @@ def _route_py(
 
 
 _JIT: dict[str, Callable[..., Any]] = {}
+#: Up to this many (group, book) combinations (32 MB) a pair's id is the product itself.
+_PAIR_TABLE = 1 << 22
 
 
 def _ro(a: Any, dtype: Any) -> Any:
@@ -297,7 +310,8 @@ def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
             import numba
         except ImportError:
             raise ConfigError("accel: 'fast' needs numba: pip install 'dropengine[fast]'") from None
-        passes: dict[str, Callable[..., Any]] = {"dense": _dense_ids_py, "route": _route_py, "merge": _merge_py}
+        passes: dict[str, Callable[..., Any]] = {"dense": _dense_ids_py, "route": _route_py, "merge": _merge_py,
+                                                 "slots": _book_slots_py}
         try:
             jitted = {k: numba.njit(cache=True, nogil=True)(f) for k, f in passes.items()}
         except RuntimeError:
@@ -314,7 +328,10 @@ def compile_all() -> None:
     dense, run = _compiled()
     z = _ro(np.zeros(1), np.int64)
     ids, k = dense(z)
-    run(z, z, 1, _ro(np.ones(1), np.bool_), _ro(ids, np.int64), k, z, 1, z, 1, True, 1, True, 1, 0)
+    one = _ro(np.ones(1), np.bool_)
+    slot, start = _JIT["slots"](one, _ro(ids, np.int64), z, 1, k)
+    run(z, z, 1, one, _ro(ids, np.int64), k, _ro(slot, np.int64), _ro(start, np.int64), z, 1, z, 1, True, 1, True, 1,
+        0)
     _JIT["merge"](z, z)
 
 
@@ -437,6 +454,7 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
     first use; ConfigError without it). ``compiled=False`` runs the same source interpreted
     (slow: for tests of the source itself)."""
     dense, run = _compiled() if compiled else (_dense_ids_py, _route_py)
+    slots = _JIT["slots"] if compiled else _book_slots_py
     n = moves.last_update.shape[0]
     for name in ("cool_key", "is_line", "size", "group", "book"):
         got = getattr(moves, name).shape[0]
@@ -450,13 +468,24 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
         else:
             group, n_groups = moves.group, moves.n_groups
         counts = steam_counts(np.asarray(moves.size, dtype=np.float64), np.asarray(moves.is_line, np.bool_), options)
+        # (group, book) pairs: the product itself while it indexes a small table, else hashed dense
+        n_books = max(len(moves.book_names), 1)
+        pair = np.asarray(group, np.int64) * n_books + np.asarray(moves.book, np.int64)
+        if int(n_groups) * n_books <= _PAIR_TABLE:
+            n_pairs = int(n_groups) * n_books
+        else:
+            pair, n_pairs = dense(_ro(pair, np.int64))
+        slot, group_start = slots(_ro(counts, np.bool_), _ro(group, np.int64), _ro(pair, np.int64), int(n_pairs),
+                                  int(n_groups))
     else:
         group, n_groups, counts = np.zeros(n, np.int64), 1, np.zeros(n, np.bool_)
+        slot, group_start = np.full(n, -1, np.int64), np.zeros(2, np.int64)
     units = book_units(moves.book_names, options) if steam_on else None
     unit, n_units = units if units is not None else (np.zeros(1, np.int64), 1)
     go, cooled, fire_move, fire_t, member_start, members = run(
         lu, _ro(moves.cool_key, np.int64), int(moves.n_cool_keys), _ro(counts, np.bool_), _ro(group, np.int64),
-        int(n_groups), _ro(moves.book, np.int64), len(moves.book_names), _ro(unit, np.int64),
+        int(n_groups), _ro(slot, np.int64), _ro(group_start, np.int64), _ro(moves.book, np.int64),
+        len(moves.book_names), _ro(unit, np.int64),
         int(n_units), units is not None, int(options.cooldown_ms), steam_on, int(options.steam_books),
         int(options.steam_window_ms),
     )
