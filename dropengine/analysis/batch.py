@@ -835,7 +835,7 @@ def _with_signals_compiled(
     steams: pl.DataFrame | None = None
     steam_ok = np.zeros(0, np.bool_)
     if routed.steams:
-        steams = _steam_table(routed, order, lu, rows, ids, drops, lines, flt, full)
+        steams = _steam_table(routed, order, lu, rows, ids, drops, lines, flt, full, loaded.schema)
         steam_ok = _accepted(steams, flt, "steam")
     at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
     out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)
@@ -924,30 +924,35 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     column (its place among the returned alerts, ``0..n-1`` over the parts)."""
     import numpy as np
 
-    def dtype(c: str) -> pl.DataType:
-        if c in _TIME_COLUMNS:
-            return pl.Int64()
-        if c in _FLOAT_COLUMNS:
-            return pl.Float64()
-        if c in _TEXT_COLUMNS and isinstance(schema.get(c), (pl.Categorical, pl.Enum)):
-            return pl.Categorical()
-        return pl.String()
+    types = {c: _column_type(c, schema) for c in columns}
 
-    types = {c: dtype(c) for c in columns}
-
-    def typed(part: pl.DataFrame, c: str, t: pl.DataType) -> pl.Expr:
-        if c not in part.columns:
-            return pl.lit(None, t).alias(c)
-        have = part.schema[c]
-        if have == t:
-            return pl.col(c)
-        return pl.col(c).cast(pl.String).cast(t) if t == pl.Categorical else pl.col(c).cast(t)
-
-    table = pl.concat([part.select(typed(part, c, t) for c, t in types.items()) for part in parts])
+    table = pl.concat([part.select(_typed_as(part, c, t) for c, t in types.items()) for part in parts])
     at = np.concatenate([part.get_column("_at").to_numpy() for part in parts])
     where = np.empty(len(at), np.int64)  # per place, the row holding it
     where[at] = np.arange(len(at))
     return table[pl.Series(where)]
+
+
+def _column_type(c: str, schema: pl.Schema) -> pl.DataType:
+    """The type of column ``c`` in a table of several alert types: times Int64, numbers Float64,
+    the rest text, Categorical where :func:`_text_types` makes it so for the input's ``schema``."""
+    if c in _TIME_COLUMNS:
+        return pl.Int64()
+    if c in _FLOAT_COLUMNS:
+        return pl.Float64()
+    if c in _TEXT_COLUMNS and isinstance(schema.get(c), (pl.Categorical, pl.Enum)):
+        return pl.Categorical()
+    return pl.String()
+
+
+def _typed_as(part: pl.DataFrame, c: str, t: pl.DataType) -> pl.Expr:
+    """Column ``c`` of ``part`` as type ``t`` (null where ``part`` has no such column)."""
+    if c not in part.columns:
+        return pl.lit(None, t).alias(c)
+    have = part.schema[c]
+    if have == t:
+        return pl.col(c)
+    return pl.col(c).cast(pl.String).cast(t) if t == pl.Categorical else pl.col(c).cast(t)
 
 
 #: Per number field of a line move's table row: the column telling whether its value is an int
@@ -1107,20 +1112,39 @@ _STEAM_FROM_MOVE: Final = ("sport_key", "event_id", "market_key", "kind", "direc
                            "away_team", "commence_time", "player", "market")
 
 
-def _book_texts(kind: str, cells: dict[str, pl.Series]) -> pl.Series:
+def _book_texts(kind: str, book: Any, side: Any, book_names: list[str], side_names: list[str],
+                last_update: Any, numbers: dict[str, pl.Series]) -> pl.Series:
     """Per counted move, its :class:`SteamBook` as the JSON object a steam's ``books`` cell holds:
-    the fields in the struct's order, none null; ``cells`` holds each field's JSON text per move
-    (``type`` is ``kind``)."""
+    the fields in the struct's order, none null. The object's opening (``bookmaker``, ``type``,
+    ``side`` and the time's key) is written once per distinct (book, side) pair (``book``,
+    ``side``: per move, indices into ``book_names`` / ``side_names``); ``last_update`` holds each
+    move's time (numpy int64), ``numbers`` each number field's JSON text per move."""
+    import numpy as np
+
     from ..core.alerts import SteamBook
 
-    fields = _BOOK_OF[kind]
-    assert set(fields) <= set(SteamBook.__struct_fields__)
-    pieces: list[pl.Expr] = [pl.lit("{")]
-    for j, f in enumerate(name for name in SteamBook.__struct_fields__ if name in fields):
-        cell = pl.lit(_JSON.encode(kind).decode()) if f == "type" else pl.lit(cells[f])
-        pieces += [pl.lit(("," if j else "") + _JSON.encode(f).decode() + ":"), cell]
-    pieces.append(pl.lit("}"))
-    return pl.select(pl.concat_str(pieces).alias("_book")).to_series()
+    fields = [f for f in SteamBook.__struct_fields__ if f in _BOOK_OF[kind]]
+    assert fields[:4] == ["bookmaker", "type", "side", "last_update"] and set(fields[4:]) == set(numbers)
+
+    def key(f: str) -> str:
+        return _JSON.encode(f).decode() + ":"
+
+    n_sides = max(len(side_names), 1)
+    pairs, which = np.unique(np.asarray(book, np.int64) * n_sides + np.asarray(side, np.int64), return_inverse=True)
+    opening = [
+        "{" + key("bookmaker") + _JSON.encode(book_names[p // n_sides]).decode() + "," + key("type")
+        + _JSON.encode(kind).decode() + "," + key("side") + _JSON.encode(side_names[p % n_sides]).decode() + ","
+        + key("last_update")
+        for p in pairs.tolist()
+    ]
+    cells = pl.DataFrame([
+        pl.Series("_open", opening, dtype=pl.String).gather(pl.Series(which.ravel())),
+        pl.Series("_lu", last_update).cast(pl.String), *(numbers[f].alias(f) for f in fields[4:]),
+    ])
+    pieces: list[pl.Expr] = [pl.col("_open"), pl.col("_lu")]
+    for f in fields[4:]:
+        pieces += [pl.lit("," + key(f)), pl.col(f)]
+    return cells.select(pl.concat_str(*pieces, pl.lit("}")).alias("_book")).to_series()
 
 
 def _joined(texts: pl.Series, start: Any, where: Any = None) -> pl.Series:
@@ -1150,7 +1174,7 @@ def _joined(texts: pl.Series, start: Any, where: Any = None) -> pl.Series:
 
 def _steam_table(
     routed: Any, order: Any, lu: Any, rows: Any, ids: _Ids, drops: pl.DataFrame, lines: pl.DataFrame | None,
-    flt: AlertFilter, full: Callable[[pl.DataFrame], pl.DataFrame],
+    flt: AlertFilter, full: Callable[[pl.DataFrame], pl.DataFrame], schema: pl.Schema,
 ) -> pl.DataFrame:
     """The steams the routing fired, in firing order, as the columns of their :class:`Steam`
     values' table rows (:func:`alert_row`; ``books`` JSON text), plus, when ``flt`` lists
@@ -1167,43 +1191,34 @@ def _steam_table(
 
     n_drops = drops.height
     fire, members, start = routed.fire_move, routed.members, routed.member_start
-    book_text = _json_cells(pl.Series(ids.book_names, dtype=pl.String))
     sides = ids.side_names
     # -- books: each counted move's SteamBook, from codes and numbers -----------------------------
     index = order[members]
     m_rows = rows[members]
-    m_book = pl.Series(ids.book[m_rows])
-    m_side = pl.Series(ids.side[m_rows])
-    m_lu = pl.Series(lu[members]).cast(pl.String)
+    m_book = ids.book[m_rows]
+    m_side = ids.side[m_rows]
+    m_lu = lu[members]
     texts: list[pl.Series] = []
     where: list[Any] = []
     is_drop = index < n_drops
     if is_drop.any():
         at = np.flatnonzero(is_drop)
-        sel = pl.Series(at)
         j = pl.Series(index[at])
         prev_int, new_int = drops.get_column("_rpint").gather(j), drops.get_column("_pint").gather(j)
         number = {f: drops.get_column(f if f in drops.columns else raw).gather(j)
                   for f, raw in (("prev", "_rp"), ("new", "_p"), ("delta", "_d"))}
-        texts.append(_book_texts("odds_drop", {
-            "bookmaker": book_text.gather(m_book.gather(sel)),
-            "side": _json_cells(pl.Series(sides, dtype=pl.String)).gather(m_side.gather(sel)),
-            "last_update": m_lu.gather(sel),
+        texts.append(_book_texts("odds_drop", m_book[at], m_side[at], ids.book_names, sides, m_lu[at], {
             "prev": _json_cells(number["prev"], prev_int), "new": _json_cells(number["new"], new_int),
             "delta": _json_cells(number["delta"], prev_int & new_int),
         }))
         where.append(at)
     if lines is not None and not is_drop.all():
         at = np.flatnonzero(~is_drop)
-        sel = pl.Series(at)
         j = pl.Series(index[at] - n_drops)
-        line_sides = pl.Series([rules.line_side_of(s) for s in sides], dtype=pl.String)
-        texts.append(_book_texts("line_move", {
-            "bookmaker": book_text.gather(m_book.gather(sel)),
-            "side": _json_cells(line_sides).gather(m_side.gather(sel)),
-            "last_update": m_lu.gather(sel),
-            **{f: _json_cells(lines.get_column(f).gather(j), lines.get_column(flag).gather(j))
-               for f, flag in (("prev_line", "_rlint"), ("new_line", "_lint"), ("points", "_dint"))},
+        line_sides = [rules.line_side_of(s) for s in sides]
+        texts.append(_book_texts("line_move", m_book[at], m_side[at], ids.book_names, line_sides, m_lu[at], {
+            f: _json_cells(lines.get_column(f).gather(j), lines.get_column(flag).gather(j))
+            for f, flag in (("prev_line", "_rlint"), ("new_line", "_lint"), ("points", "_dint"))
         }))
         where.append(at)
     placed = np.concatenate(where)
@@ -1231,9 +1246,9 @@ def _steam_table(
                                           return_dtype=pl.String)
         else:  # a line move's side is its outcome already (a player's name may hold '@')
             outcome = side
-        parts.append(sub.select(
-            *(pl.col(c).cast(pl.String) if sub.schema[c] != pl.Int64 else pl.col(c) for c in _STEAM_FROM_MOVE),
-        ).with_columns(outcome.alias("_outcome")))
+        # each column as the alerts table types it (the parts agree; no cast there again)
+        parts.append(sub.select(*(_typed_as(sub, c, _column_type(c, schema)) for c in _STEAM_FROM_MOVE))
+                     .with_columns(outcome.alias("_outcome")))
         where.append(at)
     placed = np.concatenate(where)
     back = np.empty(len(placed), np.int64)
