@@ -601,7 +601,7 @@ def _compiled_passes(
     # -- the moves' columns, gathered by row ------------------------------------------------------
     # (numpy gathers from the arrays the pass read: contiguous, where the frame's columns come in
     # many chunks; a move's and a reference's price is never null, nor a line's time)
-    rows = pl.Series("_i", moves, dtype=pl.UInt32)
+    rows = pl.Series("_i", moves, dtype=pl.UInt32).set_sorted()  # the pass finds moves in row order
     pint = frame.get_column("_pint")
 
     def priced(at: Any, names: tuple[str, str, str, str]) -> list[pl.Series]:
@@ -618,7 +618,7 @@ def _compiled_passes(
         # -1: no observation at the reference line (never read: a series primes first): null
         none = lprices < 0
         at_price = pl.Series(lprices).set(pl.Series(none), None) if none.any() else pl.Series(lprices)
-        lrows = pl.Series("_i", lmoves, dtype=pl.UInt32)
+        lrows = pl.Series("_i", lmoves, dtype=pl.UInt32).set_sorted()
         # a line's price may be null (a line-only observation, a suspension): NaN in p_at, null here
         ref_price = np.where(none, np.nan, p_at[np.maximum(lprices, 0)])
         lfired = pl.DataFrame([
@@ -852,14 +852,13 @@ def _with_signals_compiled(
         table, flags = _typed(drops.filter(drop_at >= 0), loaded.int_column)
         values: _LazyValues | None = None
     else:
-        parts = [drops.with_columns(drop_at).filter(pl.col("_at") >= 0)]
+        parts = [_placed(drops, by_index[:n_drops])]
         if lines is not None:
-            parts.append(lines.with_columns(pl.Series("_at", by_index[n_drops:], dtype=pl.Int64))
-                         .filter(pl.col("_at") >= 0))
+            parts.append(_placed(lines, by_index[n_drops:]))
         if steams is not None:
             steam_at = np.full(routed.steams, -1, np.int64)
             steam_at[steam_of[~is_move]] = np.flatnonzero(~is_move)
-            parts.append(steams.with_columns(pl.Series("_at", steam_at, dtype=pl.Int64)).filter(pl.col("_at") >= 0))
+            parts.append(_placed(steams, steam_at))
         columns = alert_fields(types)
         table = _columns_table(parts, columns, loaded.schema)
         flags = pl.DataFrame()
@@ -871,6 +870,13 @@ def _with_signals_compiled(
         line.fired.height, routed.cooled, routed.steams,
     )
     return BatchResult(table, counters, loaded.skipped, loaded.rejected, flags, values, out_rows)
+
+
+def _placed(part: pl.DataFrame, at: Any) -> pl.DataFrame:
+    """The rows of ``part`` returned (``at``: per row its place among the returned alerts, -1:
+    not returned), with their places as ``_at`` (no copy of the rows when all are returned)."""
+    part = part.with_columns(pl.Series("_at", at, dtype=pl.Int64))
+    return part if bool((at >= 0).all()) else part.filter(pl.col("_at") >= 0)
 
 
 def _accepted(table: pl.DataFrame, flt: AlertFilter, alert_type: str) -> Any:
