@@ -670,20 +670,31 @@ class DropEngine:
                     lu = q.last_update
                     key = (q.event_id, q.bookmaker, q.side)
                     info = q
+                    st = get(key)
                 elif trusted and type(q) is tuple:
                     key, price, lu, mk, line, info = q
+                    st = get(key)
+                    # The common observation of the fused path (a vendor row repeats its prices
+                    # that did not move): rules.same_price (price == old) on a known key that is
+                    # not suspended and not stale. Rules 1-4 cannot apply: a price equal to the
+                    # key's valid one is valid, and the key is primed. So it is rule 5, as below.
+                    if st is not None and price == st[0] and lu >= st[2] and not st[3]:
+                        n_seen += 1
+                        n_rep += 1
+                        st[2] = lu
+                        continue
                 elif isinstance(q, quote_type):
                     price = q.price
                     lu = q.last_update
                     key = (q.event_id, q.bookmaker, q.side)
                     info = q
+                    st = get(key)
                 else:
                     raise ConfigError(
                         f"quotes[{n_seen}]: {short_repr(q)} is not a Quote"
                         f" (the {n_seen} quote(s) before it were applied)"
                     )
                 n_seen += 1
-                st = get(key)
                 if price is not None:
                     tp = type(price)
                     # rules.is_valid_price

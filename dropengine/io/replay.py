@@ -37,6 +37,11 @@ if TYPE_CHECKING:  # polars loads only when the batch path is used
 __all__ = ["ReplayStats", "load_table", "read_quotes", "replay", "replay_batch"]
 
 _BATCH = 4096
+#: The fused path applies its observations in smaller batches: an observation is two tuples
+#: (tracked by the garbage collector), so a batch of 4096 quotes kept ~8,000 young objects alive
+#: across a dozen young collections, each traversing them; applied every ~256 quotes they die
+#: young, between collections (callgrind, 30k rows: ~150M fewer instructions, mostly gc).
+_FUSED_BATCH = 256
 
 
 @dataclass(slots=True)
@@ -262,6 +267,11 @@ def _replay_fused(
             if not apply(item.env, item.line, item.where, skips, batch, None if obj is None else obj["data"]):
                 # a resumed initial_state (SPEC 8): the general decoder's, called as read_quotes calls it
                 batch.extend(decoder.feed(decode_json(item.line) if obj is None else obj, skips, item.where))
+            if len(batch) >= _FUSED_BATCH:
+                st.quotes += len(batch)
+                yield from observe(batch, None)
+                batch = []
+            continue
         elif kind is Quote:
             batch.append(item)
         elif kind is Envelope:
