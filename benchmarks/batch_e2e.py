@@ -119,9 +119,11 @@ class Run:
     alerts: int
 
 
-def run_process(cmd: list[str], env: dict[str, str], out: Path, cwd: Path = REPO) -> Run:
-    """One process to exit: wall seconds, its own peak RSS (``os.wait4``), rows of its output."""
-    out.unlink(missing_ok=True)
+def run_process(cmd: list[str], env: dict[str, str], out: Path | None, cwd: Path = REPO) -> Run:
+    """One process to exit: wall seconds, its own peak RSS (``os.wait4``), rows of its output
+    (``out``; the read floor writes none: 0)."""
+    if out is not None:
+        out.unlink(missing_ok=True)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
@@ -131,17 +133,23 @@ def run_process(cmd: list[str], env: dict[str, str], out: Path, cwd: Path = REPO
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{err.decode(errors='replace')[-2000:]}")
-    rows = pl.scan_parquet(out).select(pl.len()).collect().item()
+    rows = 0 if out is None else pl.scan_parquet(out).select(pl.len()).collect().item()
     return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, rows)
 
 
-Contestant = tuple[list[str], dict[str, str], Path, Path]
+Contestant = tuple[list[str], dict[str, str], Path | None, Path]
+
+#: The read floor: a process that imports polars, reads the whole file (``pl.read_parquet``, as
+#: both contestants do) and exits. No process that reads the file with polars can be faster, so
+#: this bounds the whole-process quotes/s aim on the machine it runs on.
+READ_FLOOR = "import sys, polars as pl; pl.read_parquet(sys.argv[1])"
 
 
 def contestants(src: Path, workdir: Path, before: Path | None, reference: str, types: str) -> dict[str, Contestant]:
     """name -> (command, environment, output file, working directory). ``python -m dropengine``
     imports the package of its working directory first (an editable install's finder comes
-    after it), so each checkout runs from its own."""
+    after it), so each checkout runs from its own. ``workdir`` holds the outputs (a directory of
+    this run's own: two runs sharing ``--cache`` do not write each other's files)."""
     base_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     replay = ["replay", "--engine", "batch", "--reference", reference, "--types", types, "-q", str(src.resolve())]
     out: dict[str, Contestant] = {}
@@ -152,6 +160,7 @@ def contestants(src: Path, workdir: Path, before: Path | None, reference: str, t
                          {**base_env, "PYTHONPATH": str(before)}, workdir / "old.parquet", before)
     out["polars"] = ([sys.executable, str(POLARS_BASELINE), str(src), str(workdir / "pl.parquet")], base_env,
                      workdir / "pl.parquet", workdir)
+    out["read floor"] = ([sys.executable, "-c", READ_FLOOR, str(src)], base_env, None, workdir)
     return out
 
 
@@ -261,6 +270,7 @@ def main() -> None:
     references = args.references.split(",")
     workdir = (args.cache or Path(tempfile.mkdtemp(prefix="batch_e2e_"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    outdir: Path | None = None
     try:
         if args.prepare:  # the child that makes the input and measures its frame (see below)
             src = make_input(workdir, n)
@@ -285,25 +295,29 @@ def main() -> None:
             where = subprocess.run([sys.executable, "-c", "import dropengine; print(dropengine.__file__)"],
                                    cwd=args.before, capture_output=True, text=True, check=True).stdout.strip()
             print(f"Before: {where}")
+        # this run's outputs: a directory of its own (two runs sharing --cache write their own files)
+        outdir = Path(tempfile.mkdtemp(prefix="out_", dir=workdir))
         if args.profile:
             for reference in references:
                 for kind in kinds:
-                    profile(src, workdir, reference, TYPES[kind])
+                    profile(src, outdir, reference, TYPES[kind])
             return
         print(f"Whole processes, round robin, best of {runs}; ratio = polars s / dropengine s\n")
         rows = []
         summary: list[tuple[str, float, float, float]] = []
+        floors: list[float] = []  # the read floor's quotes/s in each configuration
         for reference in references:
             for kind in kinds:
-                procs = contestants(src, workdir, args.before, reference, TYPES[kind])
+                procs = contestants(src, outdir, args.before, reference, TYPES[kind])
                 if args.skip_current and args.before is not None:
                     procs["dropengine"] = procs.pop("before")
                 best = race(runs, {name: functools.partial(run_process, *spec) for name, spec in procs.items()})
-                de, po = best["dropengine"], best["polars"]
+                de, po, fl = best["dropengine"], best["polars"], best["read floor"]
                 ratio = po.seconds / de.seconds
                 cells = [f"{reference} / {kind}", f"{de.alerts:,}", f"{de.seconds:.2f}", fmt_rate(n / de.seconds),
                          f"{po.seconds:.2f}", f"{ratio:.2f}x", f"{de.cpu:.2f} / {po.cpu:.2f}",
-                         f"{po.cpu / de.cpu:.2f}x",
+                         f"{po.cpu / de.cpu:.2f}x", f"{fl.seconds:.2f}", fmt_rate(n / fl.seconds),
+                         f"{de.seconds / fl.seconds:.1f}x",
                          mib(de.peak_rss), f"{de.peak_rss / in_mem:.2f}x", mib(po.peak_rss)]
                 if "before" in best:
                     old = best["before"]
@@ -311,21 +325,29 @@ def main() -> None:
                               mib(old.peak_rss), f"{old.seconds / de.seconds:.1f}x"]
                 rows.append(tuple(cells))
                 summary.append((f"{reference}/{kind}", n / de.seconds, ratio, de.peak_rss / in_mem))
-                print(f"  {reference}/{kind}: dropengine {de.seconds:.2f} s, polars {po.seconds:.2f} s"
+                floors.append(n / fl.seconds)
+                print(f"  {reference}/{kind}: dropengine {de.seconds:.2f} s, polars {po.seconds:.2f} s, "
+                      f"read floor {fl.seconds:.2f} s"
                       + (f", before {best['before'].seconds:.2f} s" if "before" in best else ""), flush=True)
         header = ["config", "alerts", "dropengine s", "quotes/s", "polars s", "vs polars", "cpu s (de / pl)",
-                  "vs polars (cpu)", "peak RSS", "peak/input", "polars peak"]
+                  "vs polars (cpu)", "read floor s", "floor quotes/s",
+                  "vs floor", "peak RSS", "peak/input", "polars peak"]
         if args.before is not None:
             header += ["before s", "before vs polars", "before cpu s", "before peak", "speed-up"]
         print()
         print(table(tuple(header), rows))
         print(f"\nInput frame in memory: {mib(in_mem)}. Aims: >= {AIM_QPS:,} quotes/s, >= {AIM_VS_POLARS}x polars, "
               f"peak <= {AIM_PEAK_X}x the input frame.")
+        print(f"Read floor (a process that only imports polars and reads the file): best "
+              f"{fmt_rate(max(floors))} quotes/s: no whole process reading the file with polars is faster here"
+              + ("; the quotes/s aim is above it" if max(floors) < AIM_QPS else ""))
         for name, qps, ratio, peak in summary:
             print(f"  {name}: {verdict(qps >= AIM_QPS)} quotes/s, {verdict(ratio >= AIM_VS_POLARS)} vs polars, "
                   f"{verdict(peak <= AIM_PEAK_X)} peak")
         print(f"Load average at end: {load_average()}")
     finally:
+        if outdir is not None:
+            shutil.rmtree(outdir, ignore_errors=True)
         if args.cache is None and not args.prepare:
             shutil.rmtree(workdir, ignore_errors=True)
 
