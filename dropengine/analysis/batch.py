@@ -585,8 +585,8 @@ def _compiled_passes(
         del ls
         line = np.array([*(np.nan if x is None else x for x in series_of), np.nan], dtype=np.float64)[sid]
     else:
-        lid, nseries = np.full(n, -1, np.int64), 0
-        line = np.zeros(1)  # no row has a series (every lid is -1): the pass reads no line
+        # no series: the pass reads neither a row's series id nor its line
+        lid, nseries, line = np.full(1, -1, np.int64), 0, np.zeros(1)
     if not cfg.signals:  # only the signals pass needs the rows' codes after the key ids
         del e, b, sid
     lu_at, p_at = lu.fill_null(0).to_numpy(), p.fill_null(np.nan).to_numpy()  # also the moves' columns below
@@ -603,11 +603,16 @@ def _compiled_passes(
     # many chunks; a move's and a reference's price is never null, nor a line's time)
     rows = pl.Series("_i", moves, dtype=pl.UInt32).set_sorted()  # the pass finds moves in row order
     pint = frame.get_column("_pint")
+    # (never null: numpy gathers it too)
+    pint_at = pint.to_numpy() if not pint.null_count() else None
+
+    def flags(at: Any, name: str) -> pl.Series:
+        return pl.Series(name, pint_at[at]) if pint_at is not None else pint.gather(at).alias(name)
 
     def priced(at: Any, names: tuple[str, str, str, str]) -> list[pl.Series]:
         price_at = pl.Series(names[1], p_at[at])
         return [pl.Series(names[0], lu_at[at]), price_at,
-                pl.select(cents_expr(pl.lit(price_at)).alias(names[2])).to_series(), pint.gather(at).alias(names[3])]
+                pl.select(cents_expr(pl.lit(price_at)).alias(names[2])).to_series(), flags(at, names[3])]
 
     fired = _with_delta(pl.DataFrame([rows, *priced(moves, ("_lu", "_p", "_c", "_pint")),
                                       *priced(refs, ("_rlu", "_rp", "_rc", "_rpint"))]))
@@ -623,7 +628,7 @@ def _compiled_passes(
         ref_price = np.where(none, np.nan, p_at[np.maximum(lprices, 0)])
         lfired = pl.DataFrame([
             lrows, pl.Series("_lu", lu_at[lmoves]), pl.Series("_l", line[lmoves]),
-            pl.Series("_p", p_at[lmoves]).fill_nan(None), pint.gather(lrows).alias("_pint"),
+            pl.Series("_p", p_at[lmoves]).fill_nan(None), flags(lmoves, "_pint"),
             pl.Series("_rl", line[lrefs]), pl.Series("_rlu", lu_at[lrefs]),
             pl.Series("_rprice", ref_price).fill_nan(None), pint.gather(at_price).alias("_rpint"),
         ])
@@ -810,7 +815,9 @@ def _with_signals_compiled(
     side = ids.side[rows]
     favorite = np.where(is_line, np.where(ids.over[side], size > 0, size < 0), size < 0)
     group = (ids.event[rows] * ids.n_outcomes + ids.outcome_of[side]) * 2 + favorite
-    cool = np.where(is_line, ids.nkeys + ids.lid[rows], ids.kid[rows])
+    cool = ids.kid[rows]
+    if n_lines:  # (without line series the rows' series ids are not kept)
+        cool[is_line] = ids.nkeys + ids.lid[rows[is_line]]
     lu = np.concatenate((drops.get_column("last_update").to_numpy(),
                          lines.get_column("last_update").to_numpy() if lines is not None else np.zeros(0, np.int64),
                          )).astype(np.int64)[order]

@@ -258,7 +258,8 @@ def detect_pass(
     Per row: ``kid`` its price key id (``nkeys`` ids), ``lid`` its line series id (-1: none;
     ``nseries`` ids), ``lu`` its time, ``price`` (any value where ``null``), ``null`` a null
     price, ``invalid`` an invalid price (the row observes nothing), ``line_only`` a line-only
-    observation (no price key; its null price is no suspension), ``line`` its series line.
+    observation (no price key; its null price is no suspension), ``line`` its series line
+    (``lid`` and ``line`` are not read when ``nseries`` is 0: they may hold one entry).
     ``thr`` and ``line_thr`` are the thresholds' floors (:func:`rules.threshold_floor`).
 
     Returns the price moves (their rows, and their reference rows: the stored price's first
@@ -357,6 +358,8 @@ def detect_pass(
                                 ks[k, _ANC] = i
                                 kf[k, _ANCP] = p
         # -- SPEC 10: the line series ------------------------------------------------------------------
+        if nseries == 0:
+            continue  # no line series (``lid`` may then hold a single -1)
         g = lid[i]
         if g < 0:
             continue
