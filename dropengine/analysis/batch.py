@@ -1094,87 +1094,96 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     )
 
 
+def _json_cells(column: pl.Series, ints: pl.Series | None = None) -> pl.Series:
+    """Each value of ``column`` as JSON text, as msgspec writes it inside an alert (text: per
+    distinct value; numbers: an int where ``ints`` says so, else the float's JSON, per distinct
+    value: a line or points column holds written values, ``ints`` the rule's int flags)."""
+    if column.dtype in (pl.String, pl.Categorical) or isinstance(column.dtype, pl.Enum):
+        column = column.cast(pl.String)
+        texts = {v: _JSON.encode(v).decode() for v in column.unique().drop_nulls().to_list()}
+        if all(t == f'"{v}"' for v, t in texts.items()):  # nothing to escape: the text in quotes
+            return pl.select(pl.concat_str(pl.lit('"'), pl.lit(column), pl.lit('"'))).to_series()
+        return column.replace_strict(texts, return_dtype=pl.String)
+    assert ints is not None, "a number column's cells need its int flags"
+    column = column.cast(pl.Float64)
+    whole = bool((column == column.floor()).fill_null(True).all())
+    if whole and bool(ints.fill_null(False).all()):  # every value an int (the common case)
+        return column.cast(pl.Int64).cast(pl.String)
+    texts = {v: _JSON.encode(v).decode() for v in column.unique().drop_nulls().to_list()}
+    floats = column.replace_strict(texts, return_dtype=pl.String)
+    as_int = column.cast(pl.Int64, strict=False).cast(pl.String)
+    return pl.select(pl.when(pl.lit(ints)).then(pl.lit(as_int)).otherwise(pl.lit(floats))).to_series()
+
+
 #: What a counted move contributes to a steam's ``books`` (:func:`~dropengine.core.steam.book_of`):
-#: per move type, the :class:`SteamBook` number fields in the struct's order, each with the move
-#: table's column holding it (the kernel's own name when the drops table has no alert columns)
-#: and the int flags that make it an int (all of them: ``delta`` is an int when both prices are).
-_BOOK_NUMBERS: Final = {
-    "odds_drop": (("prev", ("prev", "_rp"), ("_rpint",)), ("new", ("new", "_p"), ("_pint",)),
-                  ("delta", ("delta", "_d"), ("_rpint", "_pint"))),
-    "line_move": (("prev_line", ("prev_line",), ("_rlint",)), ("new_line", ("new_line",), ("_lint",)),
-                  ("points", ("points",), ("_dint",))),
+#: per move type, the :class:`SteamBook` field -> the move table's column (``type``: the move's type).
+_BOOK_OF: Final = {
+    "odds_drop": ("bookmaker", "type", "side", "last_update", "prev", "new", "delta"),
+    "line_move": ("bookmaker", "type", "side", "last_update", "prev_line", "new_line", "points"),
 }
+#: The fields of a steam taken from the move that completed it (:func:`~dropengine.core.steam.steam_alert`).
+_STEAM_FROM_MOVE: Final = ("sport_key", "event_id", "market_key", "kind", "direction", "timestamp", "home_team",
+                           "away_team", "commence_time", "player", "market")
 
 
-def _books(routed: Any, index: Any, m_rows: Any, ids: _Ids, drops: pl.DataFrame, lines: pl.DataFrame | None,
-           lu: Any) -> pl.Series:
-    """Each steam's ``books`` (:func:`~dropengine.core.steam.steam_alert`: its counted moves'
-    :class:`SteamBook` objects in order, :func:`~dropengine.core.steam.book_of`) as the JSON text
-    :func:`alert_row` writes, by :func:`dropengine.fast.signals.books_text`: per counted move
-    (``index``: into drops then lines; ``m_rows``: its input row; ``lu``: its time) the object's
-    opening (book, type, side) once per distinct triple, the numbers in digits where their int
-    flags say so, else each distinct float's JSON."""
+def _book_texts(kind: str, book: Any, side: Any, book_names: list[str], side_names: list[str],
+                last_update: Any, numbers: dict[str, pl.Series]) -> pl.Series:
+    """Per counted move, its :class:`SteamBook` as the JSON object a steam's ``books`` cell holds:
+    the fields in the struct's order, none null. The object's opening (``bookmaker``, ``type``,
+    ``side`` and the time's key) is written once per distinct (book, side) pair (``book``,
+    ``side``: per move, indices into ``book_names`` / ``side_names``); ``last_update`` holds each
+    move's time (numpy int64), ``numbers`` each number field's JSON text per move."""
     import numpy as np
 
     from ..core.alerts import SteamBook
-    from ..fast import signals
 
-    n_drops = drops.height
-    n = len(index)
-    is_line = index >= n_drops
-    width = len(_BOOK_NUMBERS["odds_drop"])
-    number = np.zeros((n, width), np.float64)
-    as_int = np.zeros((n, width), np.bool_)
-    fragments: list[str] = []
+    fields = [f for f in SteamBook.__struct_fields__ if f in _BOOK_OF[kind]]
+    assert fields[:4] == ["bookmaker", "type", "side", "last_update"] and set(fields[4:]) == set(numbers)
 
     def key(f: str) -> str:
         return _JSON.encode(f).decode() + ":"
 
-    keys = np.zeros((2, width), np.int64)
-    for k, kind in enumerate(_BOOK_NUMBERS):
-        fields = [f for f in SteamBook.__struct_fields__ if f in ("bookmaker", "type", "side", "last_update")
-                  or any(f == name for name, _, _ in _BOOK_NUMBERS[kind])]
-        assert fields == ["bookmaker", "type", "side", "last_update", *(f for f, _, _ in _BOOK_NUMBERS[kind])]
-        table = drops if kind == "odds_drop" else lines
-        at = np.flatnonzero(is_line if k else ~is_line)
-        for c, (name, columns, flags) in enumerate(_BOOK_NUMBERS[kind]):
-            keys[k, c] = len(fragments)
-            fragments.append("," + key(name))
-            if table is None or not len(at):
-                continue
-            j = index[at] - (n_drops if k else 0)
-            column = next(x for x in columns if x in table.columns)
-            number[at, c] = table.get_column(column).cast(pl.Float64).to_numpy()[j]
-            as_int[at, c] = np.logical_and.reduce([table.get_column(x).to_numpy()[j] for x in flags])
-    # the openings, once per distinct (type, book, side): a line move's side is its line side
-    sides = ids.side_names
-    n_books, n_sides = max(len(ids.book_names), 1), max(len(sides), 1)
-    line_sides = [rules.line_side_of(x) for x in sides]
-    triple = (is_line * n_books + ids.book[m_rows]) * n_sides + ids.side[m_rows]
-    triples, which = np.unique(triple, return_inverse=True)
-    opening = len(fragments) + which.ravel()
-    for t in triples.tolist():
-        kind_at, side = divmod(t, n_sides)
-        line, book = divmod(kind_at, n_books)
-        kind = "line_move" if line else "odds_drop"
-        fragments.append("{" + key("bookmaker") + _JSON.encode(ids.book_names[book]).decode() + "," + key("type")
-                         + _JSON.encode(kind).decode() + "," + key("side")
-                         + _JSON.encode((line_sides if line else sides)[side]).decode() + "," + key("last_update"))
-    # a number not written as an int: its float's JSON, once per distinct value (by its bits: -0.0 is not 0.0)
-    cell = np.full((n, width), -1, np.int64)
-    floats = ~as_int
-    if floats.any():
-        bits, where = np.unique(number[floats].view(np.int64), return_inverse=True)
-        cell[floats] = len(fragments) + where.ravel()
-        fragments.extend(_JSON.encode(float(x)).decode() for x in bits.view(np.float64).tolist())
-    digits = np.where(as_int, number, 0).astype(np.int64)
-    return pl.Series("books", signals.books_text(routed.member_start, opening, lu, is_line.astype(np.int64), digits,
-                                                 cell, keys, fragments), dtype=pl.String)
+    n_sides = max(len(side_names), 1)
+    pairs, which = np.unique(np.asarray(book, np.int64) * n_sides + np.asarray(side, np.int64), return_inverse=True)
+    opening = [
+        "{" + key("bookmaker") + _JSON.encode(book_names[p // n_sides]).decode() + "," + key("type")
+        + _JSON.encode(kind).decode() + "," + key("side") + _JSON.encode(side_names[p % n_sides]).decode() + ","
+        + key("last_update")
+        for p in pairs.tolist()
+    ]
+    cells = pl.DataFrame([
+        pl.Series("_open", opening, dtype=pl.String).gather(pl.Series(which.ravel())),
+        pl.Series("_lu", last_update).cast(pl.String), *(numbers[f].alias(f) for f in fields[4:]),
+    ])
+    pieces: list[pl.Expr] = [pl.col("_open"), pl.col("_lu")]
+    for f in fields[4:]:
+        pieces += [pl.lit("," + key(f)), pl.col(f)]
+    return cells.select(pl.concat_str(*pieces, pl.lit("}")).alias("_book")).to_series()
 
 
-#: The fields of a steam taken from the move that completed it (:func:`~dropengine.core.steam.steam_alert`).
-_STEAM_FROM_MOVE: Final = ("sport_key", "event_id", "market_key", "kind", "direction", "timestamp", "home_team",
-                           "away_team", "commence_time", "player", "market")
+def _joined(texts: pl.Series, start: Any, where: Any = None) -> pl.Series:
+    """Per group ``j``, the texts of items ``start[j]:start[j + 1]`` joined by commas (every group
+    non-empty; item ``i``'s text is ``texts[where[i]]``, or ``texts[i]`` without ``where``): the
+    groups padded to the widest (few books in a steam) as one array column when that is not much
+    larger than the items, else grouped."""
+    import numpy as np
+
+    sizes = np.diff(start)
+    n = len(sizes)
+    total = int(start[-1]) if n else 0
+    width = int(sizes.max()) if n else 0
+    if n * width > 4 * total + 1024:
+        group = pl.Series("_s", np.repeat(np.arange(n), sizes)).set_sorted()
+        items = texts if where is None else texts.gather(pl.Series(where))
+        return pl.DataFrame([group, items.alias("_t")]).group_by("_s", maintain_order=True).agg(
+            pl.col("_t").str.join(",")).get_column("_t")
+    k = np.arange(width)
+    inside = (k[None, :] < sizes[:, None]).ravel()
+    item = np.minimum(start[:-1, None] + k[None, :], max(total - 1, 0)).ravel()
+    at = pl.Series(item if where is None else where[item])
+    # one gather straight into the padded layout (a null index gives a null, skipped by the join)
+    padded = texts.gather(at.set(pl.Series(~inside), None) if not inside.all() else at)
+    return padded.reshape((n, width)).arr.join(",", ignore_nulls=True)
 
 
 def _steam_table(
@@ -1190,13 +1199,46 @@ def _steam_table(
     (:func:`rules.outcome_of`, once per distinct side), ``leader`` the first counted move's book,
     ``lag_ms`` first to last, ``last_update`` the routing's ``T``; ``books`` the counted moves'
     :class:`SteamBook` objects in order (:func:`~dropengine.core.steam.book_of`), written from
-    the moves' codes and numbers by one compiled pass (:func:`_books`), no text gathered per
-    counted move. ``lu``, ``rows``: per move (arrival order) its time and row."""
+    the moves' codes (book, canonical side: JSON text once per distinct value) and numbers, no
+    text gathered per counted move. ``lu``, ``rows``: per move (arrival order) its time and row."""
     import numpy as np
 
     n_drops = drops.height
     fire, members, start = routed.fire_move, routed.members, routed.member_start
-    books = _books(routed, order[members], rows[members], ids, drops, lines, lu[members])
+    sides = ids.side_names
+    # -- books: each counted move's SteamBook, from codes and numbers -----------------------------
+    index = order[members]
+    m_rows = rows[members]
+    m_book = ids.book[m_rows]
+    m_side = ids.side[m_rows]
+    m_lu = lu[members]
+    texts: list[pl.Series] = []
+    where: list[Any] = []
+    is_drop = index < n_drops
+    if is_drop.any():
+        at = np.flatnonzero(is_drop)
+        j = pl.Series(index[at])
+        prev_int, new_int = drops.get_column("_rpint").gather(j), drops.get_column("_pint").gather(j)
+        number = {f: drops.get_column(f if f in drops.columns else raw).gather(j)
+                  for f, raw in (("prev", "_rp"), ("new", "_p"), ("delta", "_d"))}
+        texts.append(_book_texts("odds_drop", m_book[at], m_side[at], ids.book_names, sides, m_lu[at], {
+            "prev": _json_cells(number["prev"], prev_int), "new": _json_cells(number["new"], new_int),
+            "delta": _json_cells(number["delta"], prev_int & new_int),
+        }))
+        where.append(at)
+    if lines is not None and not is_drop.all():
+        at = np.flatnonzero(~is_drop)
+        j = pl.Series(index[at] - n_drops)
+        line_sides = [rules.line_side_of(s) for s in sides]
+        texts.append(_book_texts("line_move", m_book[at], m_side[at], ids.book_names, line_sides, m_lu[at], {
+            f: _json_cells(lines.get_column(f).gather(j), lines.get_column(flag).gather(j))
+            for f, flag in (("prev_line", "_rlint"), ("new_line", "_lint"), ("points", "_dint"))
+        }))
+        where.append(at)
+    placed = np.concatenate(where)
+    back = np.empty(len(placed), np.int64)
+    back[placed] = np.arange(len(placed))
+    books = _joined(pl.concat(texts), start, back)
     # -- the rest: the completing moves' fields -------------------------------------------------
     names = pl.Series(ids.book_names, dtype=pl.String)
     fire_index = order[fire]
@@ -1230,11 +1272,11 @@ def _steam_table(
     last = members[start[1:] - 1]
     extra: list[pl.Series] = []
     if flt.bookmakers is not None:  # the filter's bookmakers: a steam passes when any of its books is listed
-        listed = names.gather(pl.Series(ids.book[rows[members]])).is_in(sorted(flt.bookmakers)).to_numpy()
+        listed = names.gather(m_book).is_in(sorted(flt.bookmakers)).to_numpy()
         extra.append(pl.Series("_books_listed", np.logical_or.reduceat(listed, start[:-1])))
     return completing.select(
         pl.lit("steam").alias("type"), "sport_key", "event_id", pl.col("_outcome").alias("side"), "market_key", "kind",
-        "direction", books,
+        "direction", ("[" + books + "]").alias("books"),
         names.gather(pl.Series(ids.book[rows[first]])).alias("leader"),
         pl.Series("lag_ms", lu[last] - lu[first], dtype=pl.Int64),
         pl.Series("last_update", routed.fire_t, dtype=pl.Int64), "timestamp", "home_team", "away_team",

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -49,8 +48,8 @@ from ..core.steam import LINE_TAG, PRICE_TAG, book_of, steam_alert
 from ..core.steam import book_units as unit_names
 
 __all__ = [
-    "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "books_text", "compile_all", "move_arrays",
-    "route", "steam_alerts", "steam_counts",
+    "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "compile_all", "move_arrays", "route",
+    "steam_alerts", "steam_counts",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -287,85 +286,6 @@ def _route_py(
             member_start[:n_fired + 1].copy(), members[:n_members].copy())
 
 
-def _books_text_py(
-    member_start: I64, opening: I64, last_update: I64, kind: I64, number: I64, cell: I64, key: I64,
-    frag_bytes: npt.NDArray[np.uint8], frag_start: I64,
-) -> tuple[npt.NDArray[np.uint8], I64]:
-    """The steams' ``books`` cells as UTF-8 JSON text (:func:`books_text`): per steam ``j`` the
-    array of its counted moves ``member_start[j]:member_start[j + 1]``, each an object written
-    from fragments (``frag_bytes[frag_start[f]:frag_start[f + 1]]``): its ``opening`` (the
-    object's text up to the time's value), its ``last_update``, then per number field ``k`` the
-    key ``key[kind, k]`` and the value: ``number[m, k]`` in decimal digits where ``cell[m, k]`` is
-    -1, else the fragment ``cell[m, k]``. Returns the bytes and each steam's start in them."""
-    n_steams = member_start.shape[0] - 1
-    n_numbers = number.shape[1]
-    cap = 1024
-    buf = np.empty(cap, np.uint8)
-    starts = np.empty(n_steams + 1, np.int64)
-    digits = np.empty(24, np.uint8)
-    pos = 0
-    for j in range(n_steams):
-        starts[j] = pos
-        for m in range(member_start[j], member_start[j + 1]):
-            # room for this object: its fragments, and 21 bytes per number written in digits
-            need = 24 + frag_start[opening[m] + 1] - frag_start[opening[m]]
-            for k in range(n_numbers):
-                f = key[kind[m], k]
-                need += frag_start[f + 1] - frag_start[f]
-                c = cell[m, k]
-                need += 21 if c < 0 else frag_start[c + 1] - frag_start[c]
-            if pos + need > cap:
-                while pos + need > cap:
-                    cap *= 2
-                grown = np.empty(cap, np.uint8)
-                grown[:pos] = buf[:pos]
-                buf = grown
-            buf[pos] = 91 if m == member_start[j] else 44  # '[' before the first object, ',' between
-            pos += 1
-            for k in range(-2, n_numbers):  # -2: the opening and the time; then each number field
-                if k >= 0:
-                    f = key[kind[m], k]
-                    for b in range(frag_start[f], frag_start[f + 1]):
-                        buf[pos] = frag_bytes[b]
-                        pos += 1
-                    c = cell[m, k]
-                    if c >= 0:
-                        for b in range(frag_start[c], frag_start[c + 1]):
-                            buf[pos] = frag_bytes[b]
-                            pos += 1
-                        continue
-                    v = number[m, k]
-                elif k == -2:
-                    f = opening[m]
-                    for b in range(frag_start[f], frag_start[f + 1]):
-                        buf[pos] = frag_bytes[b]
-                        pos += 1
-                    continue
-                else:
-                    v = last_update[m]
-                # an int in decimal digits, as JSON writes it
-                if v < 0:
-                    buf[pos] = 45  # '-'
-                    pos += 1
-                    v = -v
-                nd = 0
-                while True:
-                    digits[nd] = 48 + v % 10
-                    v //= 10
-                    nd += 1
-                    if v == 0:
-                        break
-                for d in range(nd - 1, -1, -1):
-                    buf[pos] = digits[d]
-                    pos += 1
-            buf[pos] = 125  # '}'
-            pos += 1
-        buf[pos] = 93  # ']' (every steam has books: room was made with its first object's)
-        pos += 1
-    starts[n_steams] = pos
-    return buf[:pos].copy(), starts
-
-
 _JIT: dict[str, Callable[..., Any]] = {}
 #: Up to this many (group, book) combinations (32 MB) a pair's id is the product itself.
 _PAIR_TABLE = 1 << 22
@@ -391,7 +311,7 @@ def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
         except ImportError:
             raise ConfigError("accel: 'fast' needs numba: pip install 'dropengine[fast]'") from None
         passes: dict[str, Callable[..., Any]] = {"dense": _dense_ids_py, "route": _route_py, "merge": _merge_py,
-                                                 "slots": _book_slots_py, "books": _books_text_py}
+                                                 "slots": _book_slots_py}
         try:
             jitted = {k: numba.njit(cache=True, nogil=True)(f) for k, f in passes.items()}
         except RuntimeError:
@@ -413,8 +333,6 @@ def compile_all() -> None:
     run(z, z, 1, one, _ro(ids, np.int64), k, _ro(slot, np.int64), _ro(start, np.int64), z, 1, z, 1, True, 1, True, 1,
         0)
     _JIT["merge"](z, z)
-    books_text(np.array([0, 1]), z, z, z, np.zeros((1, 1), np.int64), np.full((1, 1), -1, np.int64), z.reshape(1, 1),
-               ["{"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -599,37 +517,6 @@ def steam_alerts(routed: Routed, move_of: Callable[[int], Move], flt: AlertFilte
     if flt.passes_all:
         return steams, np.ones(len(steams), np.bool_)
     return steams, np.array([flt.accepts(s) for s in steams], dtype=np.bool_)
-
-
-def books_text(
-    member_start: I64, opening: I64, last_update: I64, kind: I64, number: I64, cell: I64, key: I64,
-    fragments: Sequence[str], *, compiled: bool = True,
-) -> list[str]:
-    """Each steam's ``books`` cell, the JSON array of its counted moves' objects, written by one
-    compiled pass from text fragments and integers (numba, loaded on first use; ``compiled=False``
-    runs the same source interpreted). Per counted move ``m`` (steam ``j``'s are
-    ``member_start[j]:member_start[j + 1]``): ``fragments[opening[m]]``, the object's text up to
-    the time's value; ``last_update[m]``; then per number field ``k``: ``fragments[key[kind[m],
-    k]]`` (the field's key) and its value, ``number[m, k]`` in decimal digits where ``cell[m, k]``
-    is -1, else ``fragments[cell[m, k]]``. The caller writes each fragment as JSON does."""
-    data = [f.encode() for f in fragments]
-    frag_start = np.zeros(len(data) + 1, np.int64)
-    frag_start[1:] = np.cumsum([len(d) for d in data])
-    frag_bytes = np.frombuffer(b"".join(data), np.uint8) if data else np.zeros(0, np.uint8)
-    if compiled:
-        _compiled()
-    run = _JIT["books"] if compiled else _books_text_py
-    buf, starts = run(
-        _ro(member_start, np.int64), _ro(opening, np.int64), _ro(last_update, np.int64), _ro(kind, np.int64),
-        _ro(number, np.int64), _ro(cell, np.int64), _ro(key, np.int64), _ro(frag_bytes, np.uint8),
-        _ro(frag_start, np.int64),
-    )
-    raw = buf.tobytes()
-    at = starts.tolist()
-    if raw.isascii():  # one decode, then slices (a byte offset is a character offset)
-        text = raw.decode("ascii")
-        return [text[a:b] for a, b in pairwise(at)]
-    return [raw[a:b].decode() for a, b in pairwise(at)]
 
 
 def alert_order(returned: Bools, fire_move: I64, steam_ok: Bools) -> tuple[I64, I64]:
