@@ -799,7 +799,8 @@ def _with_signals_compiled(
     if line_pass is not None:
         line = line_pass
         lfired = meta_of(line.fired).sort("_i")
-        lines = _line_table(lfired, cfg, timestamp_column)
+        lines = _line_table(lfired, cfg, timestamp_column,
+                            ids.side[lfired.get_column("_i").to_numpy()], ids.side_names)
         line_rows = lines.get_column("_i").to_numpy().astype(np.int64)
     n_drops = len(drop_rows)
     n_lines = len(line_rows)
@@ -1039,7 +1040,8 @@ def _written(column: pl.Series) -> tuple[pl.Series, pl.Series]:
 _JSON: Final = msgspec.json.Encoder()
 
 
-def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None) -> pl.DataFrame:
+def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None, side_ids: Any,
+                canon: list[str]) -> pl.DataFrame:
     """The detected line moves (the :func:`_line_pass` columns joined with their rows' text, in
     arrival order) as the columns of their :class:`LineMove` values' table rows
     (:func:`alert_row`: numbers Float64, ``key_numbers`` JSON text), plus ``_i``, the price
@@ -1047,7 +1049,7 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     (``_rlint``/``_lint``/``_dint``: from the value before rounding, :func:`_written`). The
     rules are the ones :func:`_line_values` calls per value, called here once per distinct value:
     the line side (:func:`rules.line_side_of`) and the direction (:func:`rules.line_direction`)
-    per distinct side, lines by
+    per canonical side (``side_ids``: per move, its side's index in ``canon``), lines by
     :func:`rules.written_line` and points by :func:`rules.line_points` (:func:`_written`,
     :func:`_with_points`), key numbers (:func:`rules.key_numbers_crossed` of the configured
     numbers) per distinct (sport, market, previous line, new line)."""
@@ -1055,30 +1057,34 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT}
     stamp = pl.coalesce("_ts", "_lu") if timestamp_column else pl.col("_lu")
     frame = _derive_from_side(fired.select(
-        "_i", "sport_key", "event_id", "bookmaker", pl.col("side").cast(pl.String),
+        "_i", "sport_key", "event_id", "bookmaker", "side",
         *(text[c].alias(c) for c in _META_TEXT),
         pl.lit(None, dtype=pl.Float64).alias("line"), "_rl", "_l", "_rprice", "_rpint", "_p", "_pint", "_lu",
         stamp.alias("_stamp"), (pl.col("_lu") - pl.col("_rlu")).alias("_elapsed"),
     ))
     frame = _with_points(frame)
-    sides = frame.get_column("side").unique().to_list()
-    line_side = {s: rules.line_side_of(s) for s in sides}
-    named = set(line_side.values())
-    up = {ls: rules.line_direction(ls, 1.0) for ls in named}
-    down = {ls: rules.line_direction(ls, -1.0) for ls in named}
-    ls = pl.col("side").replace_strict(line_side, return_dtype=pl.String)
-    frame = frame.with_columns(ls.alias("_ls"))
-    direction = pl.when(pl.col("_d") > 0).then(pl.col("_ls").replace_strict(up, return_dtype=pl.String)).otherwise(
-        pl.col("_ls").replace_strict(down, return_dtype=pl.String))
+    # per canonical side: its line side, and the direction of a move up or down (gathered by id,
+    # no text hashed per move)
+    line_side = [rules.line_side_of(x) for x in canon]
+    at = pl.Series(side_ids)
+    frame = frame.with_columns(pl.Series("_ls", line_side, dtype=pl.String).gather(at))
+    up = pl.Series([rules.line_direction(x, 1.0) for x in line_side], dtype=pl.String).gather(at)
+    down = pl.Series([rules.line_direction(x, -1.0) for x in line_side], dtype=pl.String).gather(at)
+    direction = pl.when(pl.col("_d") > 0).then(pl.lit(up)).otherwise(pl.lit(down))
     # key numbers: once per distinct (sport, market key, previous line, new line)
-    market = pl.col("market_key").cast(pl.String).fill_null("")
-    combo = frame.select(pl.col("sport_key").cast(pl.String).alias("_ks"), market.alias("_km"), "_rl", "_l")
-    distinct = combo.unique(maintain_order=True)
+    # (grouped as the columns are, no text per move; each move's group found by its row, no join)
+    import numpy as np
+
+    groups = frame.select("sport_key", "market_key", "_rl", "_l").with_row_index("_row").group_by(
+        "sport_key", "market_key", "_rl", "_l").agg("_row")
     lookup, crossed = cfg.keys.lookup, rules.key_numbers_crossed
-    key_text = [_JSON.encode(crossed(prev, new, lookup(sport, mk))).decode()
-                for sport, mk, prev, new in distinct.iter_rows()]
-    keyed = combo.join(distinct.with_columns(pl.Series("key_numbers", key_text, dtype=pl.String)),
-                       on=["_ks", "_km", "_rl", "_l"], how="left", maintain_order="left")
+    key_text = [_JSON.encode(crossed(prev, new, lookup(sport, "" if mk is None else mk))).decode()
+                for sport, mk, prev, new in groups.select(
+                    pl.col("sport_key", "market_key").cast(pl.String), "_rl", "_l").iter_rows()]
+    members = groups.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("_g"), "_row").explode("_row")
+    group_of = np.empty(frame.height, np.int64)
+    group_of[members.get_column("_row").to_numpy()] = members.get_column("_g").to_numpy()
+    key_numbers = pl.Series("key_numbers", key_text, dtype=pl.String).gather(pl.Series(group_of))
     prev_line, prev_int = _written(frame.get_column("_rl"))
     new_line, new_int = _written(frame.get_column("_l"))
     # points: rules.line_points(prev, new) is written_line(new - prev); its value is ``_d``
@@ -1088,7 +1094,7 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
         "_i", pl.lit("line_move").alias("type"), "sport_key", "event_id", "bookmaker", pl.col("_ls").alias("side"),
         "kind", "market_key", prev_line.alias("prev_line"), new_line.alias("new_line"), pl.col("_d").alias("points"),
         pl.col("_rprice").alias("prev_price"), pl.col("_p").alias("new_price"), direction.alias("direction"),
-        keyed.get_column("key_numbers"), pl.col("_lu").alias("last_update"), pl.col("_stamp").alias("timestamp"),
+        key_numbers, pl.col("_lu").alias("last_update"), pl.col("_stamp").alias("timestamp"),
         pl.col("_elapsed").alias("elapsed_ms"), "home_team", "away_team", "commence_time", "player", "market",
         "_rpint", "_pint", prev_int.alias("_rlint"), new_int.alias("_lint"), points_int.alias("_dint"),
     )
