@@ -237,7 +237,7 @@ class _Prop:
     __slots__ = ("away", "commence", "home", "info", "lines", "market", "sport")
 
     def __init__(self) -> None:
-        self.lines: dict[Any, tuple[tuple[str, str, str], tuple[str, str, str], float]] = {}
+        self.lines: dict[Any, tuple[tuple[str, str, str], tuple[str, str, str]]] = {}
         self.sport: Any = UNSET
         self.market: Any = UNSET
         self.home: Any = UNSET
@@ -417,7 +417,8 @@ class FusedFrames:
                             commence if type(commence) is str and commence else None,
                         )
                         pr.sport, pr.market, pr.home, pr.away, pr.commence = sport_key, market, home, away, commence
-                    k_over, k_under, fline = keys
+                    k_over, k_under = keys
+                    fline = float(pline)  # per row: 0 and -0.0 share their keys, not their line
                     p = row.over_price
                     if p is not UNSET:
                         append((k_over, p, lu, mk, fline, info))
@@ -458,16 +459,16 @@ def _key(g: _Game, table: dict[Any, tuple[str, str, str]], sides: dict[float | i
 
 def _prop_keys(
     pr: _Prop, prop_text: dict[float | int, str], eid: str, book: str, mk: str, player: str, line: float | int,
-) -> tuple[tuple[str, str, str], tuple[str, str, str], float]:
-    """The over and under keys of a prop identity at ``line`` and the line as a float,
-    remembered in ``pr`` (the line's text from ``prop_text``, or :func:`format_line`)."""
+) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
+    """The over and under keys of a prop identity at ``line``, remembered in ``pr`` (the line's
+    text from ``prop_text``, or :func:`format_line`: equal lines have one text, ``-0.0`` and
+    ``0`` too, so one key)."""
     text = prop_text.get(line)
     if text is None:
         text = format_line(line)
         if len(prop_text) < 10_000:
             prop_text[line] = text
-    keys = ((eid, book, join_prop(mk, player, "over", text)), (eid, book, join_prop(mk, player, "under", text)),
-            float(line))
+    keys = ((eid, book, join_prop(mk, player, "over", text)), (eid, book, join_prop(mk, player, "under", text)))
     if len(pr.lines) < _LINES_MAX:
         pr.lines[line] = keys
     return keys
