@@ -654,25 +654,25 @@ class DropEngine:
         nkeys = self._nkeys
         nkeys_get = nkeys.get
         n_seen = n_primed = n_stale = n_invalid = n_susp = n_rep = n_det = 0
-        info: Quote | QuoteInfo
+        q: Any  # a Quote, an observation tuple, then its QuoteInfo
         mk: str | None
         line: float | None
         out: list[Drop] = []
         append = out.append
         quote_type = Quote
+        info_type = QuoteInfo
         try:
             for q in items:
-                # A Quote is the common item and costs one type test, as before _observe_prices;
-                # ``info`` is where an alert's row fields come from (the quote itself, or the
-                # observation's QuoteInfo), ``mk``/``line`` the rest of an observation.
+                # A Quote is the common item and costs one type test, as before _observe_prices.
+                # An observation's QuoteInfo takes the place of its quote (``q``: where an alert's
+                # row fields come from), ``mk``/``line`` are the rest of it.
                 if type(q) is quote_type:
                     price = q.price
                     lu = q.last_update
                     key = (q.event_id, q.bookmaker, q.side)
-                    info = q
                     st = get(key)
                 elif trusted and type(q) is tuple:
-                    key, price, lu, mk, line, info = q
+                    key, price, lu, mk, line, q = q
                     st = get(key)
                     # The common observation of the fused path (a vendor row repeats its prices
                     # that did not move): rules.same_price (price == old) on a known key that is
@@ -687,7 +687,6 @@ class DropEngine:
                     price = q.price
                     lu = q.last_update
                     key = (q.event_id, q.bookmaker, q.side)
-                    info = q
                     st = get(key)
                 else:
                     raise ConfigError(
@@ -701,14 +700,14 @@ class DropEngine:
                     if (tp is not int and tp is not float) or not (lo_price <= abs(price) <= hi_price):
                         n_invalid += 1
                         continue
-                elif info is q and q.line_only:  # SPEC 10: no price published; only line series observe it
+                elif type(q) is not info_type and q.line_only:  # SPEC 10: no price published (line series only)
                     continue
                 if st is None and (st := warm(key)) is None:
                     # a new key: count it, learn its event's start once (never on the per-update path)
                     eid = key[0]
                     nkeys[eid] = nkeys_get(eid, 0) + 1
-                    if eid not in events and info.commence_time is not None:
-                        events[eid] = commence_ms(info.commence_time)
+                    if eid not in events and q.commence_time is not None:
+                        events[eid] = commence_ms(q.commence_time)
                     if price is None:
                         n_susp += 1
                         add(key, [None, lu, lu, True, None, lu])
@@ -770,15 +769,15 @@ class DropEngine:
                     if anchor:
                         st[4] = price
                         st[5] = lu
-                    if info is q:
+                    if type(q) is not info_type:
                         mk = q.market_key
                         line = q.line
                     drop = Drop(
-                        info.sport_key,
+                        q.sport_key,
                         key[0],
                         key[1],
                         key[2],
-                        info.kind,  # type: ignore[arg-type]  # always set by Quote.__post_init__
+                        q.kind,  # always set by Quote.__post_init__
                         mk,  # type: ignore[arg-type]  # likewise
                         ref,
                         price,
@@ -787,11 +786,11 @@ class DropEngine:
                         lu,
                         lu if now_ms is None else now_ms,
                         lu - ref_since,
-                        info.home_team,
-                        info.away_team,
-                        info.commence_time,
-                        info.player,
-                        info.market,
+                        q.home_team,
+                        q.away_team,
+                        q.commence_time,
+                        q.player,
+                        q.market,
                         line,
                     )
                     if raw is not None:
