@@ -12,9 +12,7 @@ inputs.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import gc
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -219,7 +217,6 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                 from ..fast import warm_up
 
                 warm_up()  # numba and the cached kernel load in a thread while the input is read
-                _freeze_at_exit()
                 result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
                 writer.write_batch(result)  # every type, in detection order
                 counters = result.counters
@@ -257,18 +254,6 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                   "until then", markup=False, highlight=False, soft_wrap=True)
         sys.exit(130)
     exit_if_unusable(err, stats, counters)
-
-
-def _freeze_at_exit() -> None:
-    """Freeze the objects alive when the interpreter exits (``gc.freeze`` as an ``atexit``
-    function), so its last cyclic collections skip them: after a batch run they are numba's
-    and polars' modules (hundreds of thousands of objects), which the shutdown otherwise
-    traverses several times, 0.5-0.7 s of CPU (0.9-2 s of wall on a loaded machine) after a
-    10M-quote replay whose output is already written. They are still freed by reference
-    counting as the modules are cleared; nothing changes while the process runs (an embedding
-    caller's collections included). Registered once per process."""
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
 
 
 class _Stderr:
