@@ -1,8 +1,8 @@
 """break16 (issue 14, session 9): ``replay --engine batch`` after e2e14's changes.
 
-- B16-2: the batch replay registers ``gc.freeze`` to run at interpreter exit. Called in-process (an
+- B16-2 (fixed: 6843e34): the batch replay registered ``gc.freeze`` to run at interpreter exit. Called in-process (an
   embedding caller: ``dropengine.cli.main([...], standalone_mode=False)``, a notebook, a test
-  runner), it freezes the caller's objects too, so their reference cycles are never collected at
+  runner), it froze the caller's objects too, so their reference cycles are never collected at
   exit: a buffered file held in a cycle is never flushed (its data is lost). The stream engine, and
   the batch engine at 0f8d4cb, leave them to the interpreter's last collections (they are flushed).
 """
@@ -49,12 +49,8 @@ def _table(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("engine", [
-    "stream",
-    pytest.param("batch", marks=pytest.mark.xfail(
-        strict=True, reason="B16-2: cli/replay.py _freeze_at_exit: gc.freeze at exit freezes an in-process "
-                            "caller's cycles: never finalized, a buffered file in one loses its data")),
-])
+# B16-2 (fixed by 6843e34, the revert of 2e96170's atexit gc.freeze): the batch engine failed this
+@pytest.mark.parametrize("engine", ["stream", "batch"])
 def test_an_in_process_replay_leaves_the_callers_exit_alone(tmp_path: Path, engine: str) -> None:
     if engine == "batch":
         require_fast()
