@@ -127,8 +127,9 @@ def test_fused_equals_general_when_its_memories_start_again(
 ) -> None:
     """The identity and line memories are a cache: forgetting them (past their limits, made tiny
     here) changes nothing, on long adversarial streams (several 256-quote batches)."""
-    monkeypatch.setattr(fused_mod, "_IDENTITIES_MAX", 2)
-    monkeypatch.setattr(fused_mod, "_LINES_MAX", 1)
+    # (raising=False: the limits exist only while the fused path keeps per-identity memories)
+    monkeypatch.setattr(fused_mod, "_IDENTITIES_MAX", 2, raising=False)
+    monkeypatch.setattr(fused_mod, "_LINES_MAX", 1, raising=False)
     assert_same([write(tmp_path / "s.ndjson", lines)], **options)
 
 
