@@ -208,62 +208,12 @@ def envelope_top(env: TypedEnvelope, clock: int) -> int:
     return clock
 
 
-class _Game:
-    """What the fused path remembers of one game identity (event, bookmaker): its identity
-    tuple (the decoder's ``_rows`` key), the key tuples of its sides (one object per key, the
-    engine's hot dict finds them by identity), and its last row's :class:`QuoteInfo` with the
-    raw values it was built from (a row with the same ones shares it)."""
-
-    __slots__ = ("away", "book", "commence", "eid", "h2h", "home", "ident", "info", "lines", "sport")
-
-    def __init__(self, eid: str, book: str) -> None:
-        self.eid = eid
-        self.book = book
-        self.ident = ("g", eid, book)
-        self.h2h = ((eid, book, "h2h_home"), (eid, book, "h2h_away"), (eid, book, "h2h_draw"))
-        # per side prefix (spread_home, spread_away, total_over, total_under): line -> key
-        self.lines: tuple[dict[Any, tuple[str, str, str]], ...] = ({}, {}, {}, {})
-        self.sport: Any = UNSET
-        self.home: Any = UNSET
-        self.away: Any = UNSET
-        self.commence: Any = UNSET
-        self.info: QuoteInfo | None = None
-
-
-class _Prop:
-    """What the fused path remembers of one prop identity (event, bookmaker, market key,
-    player): as :class:`_Game`, its keys per line (over, under) and its last info."""
-
-    __slots__ = ("away", "commence", "home", "info", "lines", "market", "sport")
-
-    def __init__(self) -> None:
-        self.lines: dict[Any, tuple[tuple[str, str, str], tuple[str, str, str]]] = {}
-        self.sport: Any = UNSET
-        self.market: Any = UNSET
-        self.home: Any = UNSET
-        self.away: Any = UNSET
-        self.commence: Any = UNSET
-        self.info: QuoteInfo | None = None
-
-
-#: Identities remembered (games and props, each); past it the memory starts again (a cache:
-#: the keys and infos are rebuilt as they come, equal to the ones forgotten).
-_IDENTITIES_MAX: Final = 1 << 18
-#: Lines remembered per side of an identity (a line that moves on and on is not kept).
-_LINES_MAX: Final = 64
-
-
 class FusedFrames:
     """Applies typed envelopes to a :class:`FrameDecoder`'s state, producing observations.
 
     :meth:`envelope` appends to ``out`` the observations of the envelope's prices (tuples for
     ``DropEngine._observe_prices``) and the :class:`Quote` objects of the rows the general
     decoder decoded, in row and field order: the order of the general path's quotes.
-
-    Per identity it remembers the key tuples of its sides and its last :class:`QuoteInfo`
-    (:class:`_Game`, :class:`_Prop`): the next rows reuse them instead of building a key tuple
-    per price (the engine's dict then finds the key by identity, without comparing strings)
-    and an info per row. Values are equal to the ones built afresh: a cache, not state.
     """
 
     def __init__(self, decoder: FrameDecoder) -> None:
@@ -271,10 +221,6 @@ class FusedFrames:
         self._prop_text: dict[float | int, str] = {}
         # line -> side text, one table per line prefix (spread_home, spread_away, total_over, total_under)
         self._sides: tuple[dict[float | int, str], ...] = ({}, {}, {}, {})
-        # event -> bookmaker -> game identity; (event, bookmaker, market key, player) -> prop identity
-        self._games: dict[str, dict[str, _Game]] = {}
-        self._ngames = 0
-        self._props: dict[tuple[str, str, str, str, str], _Prop] = {}
 
     def envelope(
         self, env: TypedEnvelope, line: bytes | str, where: str, skips: SkipLog, out: list[Any],
@@ -300,9 +246,7 @@ class FusedFrames:
         stored = dec._rows
         append = out.append
         prop_text = self._prop_text
-        sides = self._sides
-        games = self._games
-        props = self._props
+        home_sides, away_sides, over_sides, under_sides = self._sides
         top = -1
         for i, row in enumerate(data):
             eid = row.event_id
@@ -343,52 +287,42 @@ class FusedFrames:
                     if lu > top:
                         top = lu
                     continue
-                books = games.get(eid)
-                g = None if books is None else books.get(book)
-                if g is None:
-                    g = self._game(eid, book)
-                stored[g.ident] = row
-                info = g.info
-                if (info is None or sport_key != g.sport or home != g.home or away != g.away
-                        or commence != g.commence):
-                    info = g.info = QuoteInfo(
-                        sport_key, "game", None, None,
-                        home if type(home) is str and home else None,
-                        away if type(away) is str and away else None,
-                        commence if type(commence) is str and commence else None,
-                    )
-                    g.sport, g.home, g.away, g.commence = sport_key, home, away, commence
+                stored[("g", eid, book)] = row
+                info = QuoteInfo(
+                    sport_key, "game", None, None,
+                    home if type(home) is str and home else None,
+                    away if type(away) is str and away else None,
+                    commence if type(commence) is str and commence else None,
+                )
                 # vendor.GAME_FIELDS, in its order (unrolled: one attribute read per field)
-                k_home, k_away, k_draw = g.h2h
                 p = row.home_ml
                 if p is not UNSET:
-                    append((k_home, p, lu, "h2h", None, info))
+                    append(((eid, book, "h2h_home"), p, lu, "h2h", None, info))
                 p = row.away_ml
                 if p is not UNSET:
-                    append((k_away, p, lu, "h2h", None, info))
+                    append(((eid, book, "h2h_away"), p, lu, "h2h", None, info))
                 p = row.draw_ml
                 if p is not UNSET:
-                    append((k_draw, p, lu, "h2h", None, info))
-                # a line side's key by line, per prefix (frames._line_side builds its text)
-                l_home, l_away, l_over, l_under = g.lines
+                    append(((eid, book, "h2h_draw"), p, lu, "h2h", None, info))
+                # a line side's text by line, per prefix (frames._line_side builds and caches it)
                 p = row.home_spread_price
                 if p is not UNSET and hs is not None and hs is not UNSET:
-                    key = l_home.get(hs) or _key(g, l_home, sides[0], "spread_home", hs)
-                    append((key, p, lu, "spreads", float(hs), info))
+                    side = home_sides.get(hs) or _side(home_sides, "spread_home", hs)
+                    append(((eid, book, side), p, lu, "spreads", float(hs), info))
                 p = row.away_spread_price
                 if p is not UNSET and as_ is not None and as_ is not UNSET:
-                    key = l_away.get(as_) or _key(g, l_away, sides[1], "spread_away", as_)
-                    append((key, p, lu, "spreads", float(as_), info))
+                    side = away_sides.get(as_) or _side(away_sides, "spread_away", as_)
+                    append(((eid, book, side), p, lu, "spreads", float(as_), info))
                 if tot is not None and tot is not UNSET:
                     ftot = float(tot)
                     p = row.over_price
                     if p is not UNSET:
-                        key = l_over.get(tot) or _key(g, l_over, sides[2], "total_over", tot)
-                        append((key, p, lu, "totals", ftot, info))
+                        side = over_sides.get(tot) or _side(over_sides, "total_over", tot)
+                        append(((eid, book, side), p, lu, "totals", ftot, info))
                     p = row.under_price
                     if p is not UNSET:
-                        key = l_under.get(tot) or _key(g, l_under, sides[3], "total_under", tot)
-                        append((key, p, lu, "totals", ftot, info))
+                        side = under_sides.get(tot) or _side(under_sides, "total_under", tot)
+                        append(((eid, book, side), p, lu, "totals", ftot, info))
             else:
                 pline = row.line
                 if type(pline) is int and not -_MAX_INT_LINE < pline < _MAX_INT_LINE:
@@ -397,81 +331,31 @@ class FusedFrames:
                         top = lu
                     continue
                 assert type(mk) is str and type(player) is str
-                ident = ("p", eid, book, mk, player)
-                stored[ident] = row
+                stored[("p", eid, book, mk, player)] = row
                 if pline is not None and pline is not UNSET:
-                    pr = props.get(ident)
-                    if pr is None:
-                        pr = self._prop(ident)
-                    keys = pr.lines.get(pline)
-                    if keys is None:
-                        keys = _prop_keys(pr, prop_text, eid, book, mk, player, pline)
+                    text = prop_text.get(pline)
+                    if text is None:
+                        text = format_line(pline)
+                        if len(prop_text) < 10_000:
+                            prop_text[pline] = text
                     market = row.market
-                    info = pr.info
-                    if (info is None or sport_key != pr.sport or market != pr.market or home != pr.home
-                            or away != pr.away or commence != pr.commence):
-                        info = pr.info = QuoteInfo(
-                            sport_key, "prop", market if type(market) is str and market else None, player,
-                            home if type(home) is str and home else None,
-                            away if type(away) is str and away else None,
-                            commence if type(commence) is str and commence else None,
-                        )
-                        pr.sport, pr.market, pr.home, pr.away, pr.commence = sport_key, market, home, away, commence
-                    k_over, k_under = keys
-                    fline = float(pline)  # per row: 0 and -0.0 share their keys, not their line
+                    info = QuoteInfo(
+                        sport_key, "prop", market if type(market) is str and market else None, player,
+                        home if type(home) is str and home else None,
+                        away if type(away) is str and away else None,
+                        commence if type(commence) is str and commence else None,
+                    )
+                    fline = float(pline)
                     p = row.over_price
                     if p is not UNSET:
-                        append((k_over, p, lu, mk, fline, info))
+                        append(((eid, book, join_prop(mk, player, "over", text)), p, lu, mk, fline, info))
                     p = row.under_price
                     if p is not UNSET:
-                        append((k_under, p, lu, mk, fline, info))
+                        append(((eid, book, join_prop(mk, player, "under", text)), p, lu, mk, fline, info))
             if lu > top:
                 top = lu
         dec.advance(sport, top, LazyRows(line, len(data)) if rows is None else rows)
         return True
-
-    def _game(self, eid: str, book: str) -> _Game:
-        """A new game identity's memory (the memory starts again past ``_IDENTITIES_MAX``)."""
-        if self._ngames >= _IDENTITIES_MAX:
-            self._games.clear()
-            self._ngames = 0
-        self._ngames += 1
-        g = self._games.setdefault(eid, {})[book] = _Game(eid, book)
-        return g
-
-    def _prop(self, ident: tuple[str, str, str, str, str]) -> _Prop:
-        """A new prop identity's memory (as :meth:`_game`)."""
-        if len(self._props) >= _IDENTITIES_MAX:
-            self._props.clear()
-        pr = self._props[ident] = _Prop()
-        return pr
-
-
-def _key(g: _Game, table: dict[Any, tuple[str, str, str]], sides: dict[float | int, str], prefix: str,
-         line: float | int) -> tuple[str, str, str]:
-    """The key of ``g``'s side ``prefix`` at ``line``, remembered in ``table`` (its text from
-    ``sides``, the prefix's line -> text table, or :func:`.frames._line_side`)."""
-    key = (g.eid, g.book, sides.get(line) or _side(sides, prefix, line))
-    if len(table) < _LINES_MAX:
-        table[line] = key
-    return key
-
-
-def _prop_keys(
-    pr: _Prop, prop_text: dict[float | int, str], eid: str, book: str, mk: str, player: str, line: float | int,
-) -> tuple[tuple[str, str, str], tuple[str, str, str]]:
-    """The over and under keys of a prop identity at ``line``, remembered in ``pr`` (the line's
-    text from ``prop_text``, or :func:`format_line`: equal lines have one text, ``-0.0`` and
-    ``0`` too, so one key)."""
-    text = prop_text.get(line)
-    if text is None:
-        text = format_line(line)
-        if len(prop_text) < 10_000:
-            prop_text[line] = text
-    keys = ((eid, book, join_prop(mk, player, "over", text)), (eid, book, join_prop(mk, player, "under", text)))
-    if len(pr.lines) < _LINES_MAX:
-        pr.lines[line] = keys
-    return keys
 
 
 def _side(table: dict[float | int, str], prefix: str, line: float | int) -> str:
