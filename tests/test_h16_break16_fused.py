@@ -1,12 +1,11 @@
 """break16 (issue 14, session 9): the fused frames path after fused14's caches and batches.
 
-- B16-1: the memory a :class:`FusedFrames` holds beyond its decoder does not grow per distinct price
+- B16-1 (fixed: e4115c3): the memory a :class:`FusedFrames` holds beyond its decoder does not grow per distinct price
   key (the engine packs its cold keys without their tuples; a cache that keeps every key tuple a
   side ever had doubles a long replay's memory).
-- B16-3: nor per game identity beyond what it held before the session (h2h-only identities).
+- B16-3 (fixed: e4115c3): nor per game identity beyond what it held before the session (h2h-only identities).
 - The fused path equals the general one (alerts, counters, skips, statistics) on long streams of
-  few identities whose lines move on and on, also when its identity and line memories are small
-  enough to start again mid-stream, and across the 256-quote batches.
+  few identities whose lines move on and on and back, across the 256-quote batches.
 """
 
 from __future__ import annotations
@@ -91,8 +90,7 @@ def _retained(lines: list[bytes], fused: bool) -> int:
     return held
 
 
-@pytest.mark.xfail(strict=True, reason="B16-1: fused.py _Game.lines/_Prop.lines keep every key tuple of every line "
-                                       "a side had (~130 B per distinct key; 0f8d4cb: ~9 B)")
+# B16-1 (fixed by e4115c3, the per-identity memory dropped): ~130 B per distinct key failed this
 def test_fused_frames_keep_no_memory_per_distinct_key() -> None:
     games, rounds = 300, 16
     lines = _moving_lines(games, rounds)
@@ -105,8 +103,7 @@ def test_fused_frames_keep_no_memory_per_distinct_key() -> None:
     assert per_key <= 48, f"the fused path holds {per_key:.0f} B per distinct key beyond its decoder"
 
 
-@pytest.mark.xfail(strict=True, reason="B16-3: fused.py _Game per identity (ident, h2h key tuples, 4 line dicts): "
-                                       "~800 B more per game identity than 0f8d4cb (h2h-only replay maxrss +36%)")
+# B16-3 (fixed by e4115c3): ~800 B more per game identity (~245 B per h2h key) failed this
 def test_fused_frames_memory_per_identity_as_before() -> None:
     games = 4000
     lines = _h2h_only(games)
@@ -122,11 +119,11 @@ _SETTINGS = settings(max_examples=8, deadline=None,
 @_SETTINGS
 @given(lines=st.lists(envelopes(), min_size=20, max_size=60),
        options=st.sampled_from(({}, {"reference": "anchor"}, {"reprime_after_suspension": False})))
-def test_fused_equals_general_when_its_memories_start_again(
+def test_fused_equals_general_on_long_streams(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[bytes], options: dict[str, Any],
 ) -> None:
-    """The identity and line memories are a cache: forgetting them (past their limits, made tiny
-    here) changes nothing, on long adversarial streams (several 256-quote batches)."""
+    """Long adversarial streams (several 256-quote batches). Should per-identity memories come back
+    (B16-1/B16-3 removed them), they are a cache: made tiny here, forgetting them changes nothing."""
     # (raising=False: the limits exist only while the fused path keeps per-identity memories)
     monkeypatch.setattr(fused_mod, "_IDENTITIES_MAX", 2, raising=False)
     monkeypatch.setattr(fused_mod, "_LINES_MAX", 1, raising=False)
