@@ -367,6 +367,11 @@ def detect_counted(
     return BatchResult(_text_types(alerts, loaded.schema), counters, loaded.skipped, loaded.rejected, types, rows=rows)
 
 
+#: The text columns every alert type takes from its (firing) move's input row as they are
+#: (never derived, as kind, market key, player and side may be): the alerts table gathers them
+#: once from the input by the alert's row (a steam has no bookmaker: null there).
+_FROM_INPUT: Final = ("sport_key", "event_id", "bookmaker", "market", "home_team", "away_team", "commence_time")
+
 #: The text columns of an alerts table that come from the input's columns of the same name.
 _TEXT_COLUMNS: Final = ("sport_key", *KEY, *_META_TEXT)
 
@@ -655,7 +660,7 @@ def _compiled_passes(
                           dtype=np.int64)
     over = np.array([rules.outcome_of(c).endswith("over") for c in canon] or [False], dtype=np.bool_)
     row_ids = _Ids(kid, nkeys, lid, nseries, e, n_events, b, book_names, sid, canon, outcome_of,
-                   max(len(outcome), 1), over)
+                   max(len(outcome), 1), over, frame.select(c for c in text if c in _FROM_INPUT))
     return loaded, price, line_pass, meta_of, row_ids
 
 
@@ -687,6 +692,8 @@ class _Ids:
     outcome_of: Any
     n_outcomes: int
     over: Any
+    #: the input's text columns, by row (the alerts' text gathered once from them, by row)
+    texts: pl.DataFrame
 
 
 #: Why a row was set aside (the readers' reasons), by the codes of :func:`_compiled_passes`.
@@ -868,7 +875,7 @@ def _with_signals_compiled(
             steam_at[steam_of[~is_move]] = np.flatnonzero(~is_move)
             parts.append(_placed(steams, steam_at))
         columns = alert_fields(types)
-        table = _columns_table(parts, columns, loaded.schema)
+        table = _columns_table(parts, columns, loaded.schema, ids.texts, rows[at], steam_of >= 0)
         flags = pl.DataFrame()
         build = _values_builder(drops, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
         values = _LazyValues(build, len(at), _number_types(parts, columns))
@@ -931,21 +938,43 @@ def _values_builder(
     return build
 
 
-def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: pl.Schema) -> pl.DataFrame:
+def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: pl.Schema,
+                   texts: pl.DataFrame, rows: Any, is_steam: Any) -> pl.DataFrame:
     """Alerts of several types as one table of ``columns`` (the rows :func:`alert_row` writes:
     times Int64, numbers Float64, the rest text, Categorical where :func:`_text_types` makes it so
     for the input's ``schema``; a type's missing fields null), in the order of each part's ``_at``
-    column (its place among the returned alerts, ``0..n-1`` over the parts)."""
+    column (its place among the returned alerts, ``0..n-1`` over the parts).
+
+    The columns of :data:`_FROM_INPUT` are gathered once from the input's ``texts`` by ``rows``
+    (per alert its move's input row; ``is_steam``: no bookmaker), not per part and again into
+    detection order: the same values (each part took them from those rows), one text gather."""
     import numpy as np
 
     types = {c: _column_type(c, schema) for c in columns}
+    direct = {c for c in _FROM_INPUT if c in types}
 
     # one chunk (a gather from chunks is slower than the copy)
-    table = pl.concat([part.select(_typed_as(part, c, t) for c, t in types.items()) for part in parts], rechunk=True)
+    table = pl.concat([part.select(_typed_as(part, c, t) for c, t in types.items() if c not in direct)
+                       for part in parts], rechunk=True)
     at = np.concatenate([part.get_column("_at").to_numpy() for part in parts])
     where = np.empty(len(at), np.int64)  # per place, the row holding it
     where[at] = np.arange(len(at))
-    return table[pl.Series(where)]
+    table = table[pl.Series(where)]
+    picked = pl.Series(rows, dtype=pl.UInt32)
+    steam = pl.Series(is_steam) if bool(is_steam.any()) else None
+    gathered = []
+    for c in direct:
+        if c not in texts.columns:
+            gathered.append(pl.Series(c, [None] * len(rows), dtype=types[c]))
+            continue
+        column = texts.get_column(c).gather(picked)
+        if c == "bookmaker" and steam is not None:
+            column = column.set(steam, None)
+        have = column.dtype
+        if have != types[c]:
+            column = column.cast(pl.String).cast(types[c]) if types[c] == pl.Categorical else column.cast(types[c])
+        gathered.append(column)
+    return table.with_columns(gathered).select(list(types))
 
 
 def _column_type(c: str, schema: pl.Schema) -> pl.DataType:
