@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine.core.skips import SkipLog
-from dropengine.formats import fused as fused_mod
 from dropengine.formats.frames import FrameDecoder
 from dropengine.formats.fused import FusedFrames, decode_strict
 
@@ -119,14 +117,8 @@ _SETTINGS = settings(max_examples=8, deadline=None,
 @_SETTINGS
 @given(lines=st.lists(envelopes(), min_size=20, max_size=60),
        options=st.sampled_from(({}, {"reference": "anchor"}, {"reprime_after_suspension": False})))
-def test_fused_equals_general_on_long_streams(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[bytes], options: dict[str, Any],
-) -> None:
-    """Long adversarial streams (several 256-quote batches). Should per-identity memories come back
-    (B16-1/B16-3 removed them), they are a cache: made tiny here, forgetting them changes nothing."""
-    # (raising=False: the limits exist only while the fused path keeps per-identity memories)
-    monkeypatch.setattr(fused_mod, "_IDENTITIES_MAX", 2, raising=False)
-    monkeypatch.setattr(fused_mod, "_LINES_MAX", 1, raising=False)
+def test_fused_equals_general_on_long_streams(tmp_path: Path, lines: list[bytes], options: dict[str, Any]) -> None:
+    """Long adversarial streams (several 256-quote batches of the fused replay loop)."""
     assert_same([write(tmp_path / "s.ndjson", lines)], **options)
 
 
