@@ -953,13 +953,30 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     types = {c: _column_type(c, schema) for c in columns}
     direct = {c for c in _FROM_INPUT if c in types}
 
+    # a column only one part has (a line move's or a steam's own fields) is gathered from that
+    # part alone, null at the other parts' places (no null column per other part, no concat of
+    # it: the steams' ~20 MB of books are not copied into a concat first)
+    having = {c: [j for j, part in enumerate(parts) if c in part.columns] for c in types if c not in direct}
+    single = {c: js[0] for c, js in having.items() if len(js) == 1 and len(parts) > 1}
+    shared = [c for c in having if c not in single]
     # one chunk (a gather from chunks is slower than the copy)
-    table = pl.concat([part.select(_typed_as(part, c, t) for c, t in types.items() if c not in direct)
-                       for part in parts], rechunk=True)
-    at = np.concatenate([part.get_column("_at").to_numpy() for part in parts])
+    table = pl.concat([part.select(_typed_as(part, c, types[c]) for c in shared) for part in parts], rechunk=True)
+    places = [part.get_column("_at").to_numpy() for part in parts]
+    at = np.concatenate(places)
     where = np.empty(len(at), np.int64)  # per place, the row holding it
     where[at] = np.arange(len(at))
     table = table[pl.Series(where)]
+    index: dict[int, pl.Series] = {}  # per part, per place its row there (null: another part's)
+    for j in set(single.values()):
+        row = np.zeros(len(at), np.int64)
+        row[places[j]] = np.arange(len(places[j]))
+        mine = np.zeros(len(at), np.bool_)
+        mine[places[j]] = True
+        index[j] = pl.Series(row, dtype=pl.UInt32)
+        if not mine.all():
+            index[j] = index[j].set(pl.Series(~mine), None)  # a null index gathers a null
+    table = table.with_columns(parts[j].select(_typed_as(parts[j], c, types[c])).to_series().gather(index[j])
+                               for c, j in single.items())
     picked = pl.Series(rows, dtype=pl.UInt32)
     steam = pl.Series(is_steam) if bool(is_steam.any()) else None
     gathered = []
@@ -1311,7 +1328,8 @@ def _steam_table(
         extra.append(pl.Series("_books_listed", np.logical_or.reduceat(listed, start[:-1])))
     return completing.select(
         pl.lit("steam").alias("type"), "sport_key", "event_id", pl.col("_outcome").alias("side"), "market_key", "kind",
-        "direction", ("[" + books + "]").alias("books"),
+        # (the brackets in one pass: ``"[" + books + "]"`` writes the ~20 MB of books twice)
+        "direction", pl.concat_str(pl.lit("["), pl.lit(books), pl.lit("]")).alias("books"),
         names.gather(pl.Series(ids.book[rows[first]])).alias("leader"),
         pl.Series("lag_ms", lu[last] - lu[first], dtype=pl.Int64),
         pl.Series("last_update", routed.fire_t, dtype=pl.Int64), "timestamp", "home_team", "away_team",
