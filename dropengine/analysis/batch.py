@@ -75,6 +75,7 @@ iterate values; table writers read :meth:`BatchResult.number_types` instead.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -848,9 +849,10 @@ def _with_signals_compiled(
     returned = routed.returned(np.concatenate((drop_ok, line_ok))[order])
 
     steams: pl.DataFrame | None = None
+    books: Callable[[], pl.Series] | None = None  # the steams' books, written in a thread meanwhile
     steam_ok = np.zeros(0, np.bool_)
     if routed.steams:
-        steams = _steam_table(routed, order, lu, rows, ids, drops, lines, flt, full, loaded.schema)
+        steams, books = _steam_table(routed, order, lu, rows, ids, drops, lines, flt, full, loaded.schema)
         steam_ok = _accepted(steams, flt, "steam")
     at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
     out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)
@@ -870,12 +872,15 @@ def _with_signals_compiled(
         parts = [_placed(drops, by_index[:n_drops])]
         if lines is not None:
             parts.append(_placed(lines, by_index[n_drops:]))
-        if steams is not None:
+        late: dict[str, tuple[int, Callable[[], pl.Series]]] = {}
+        if steams is not None and books is not None:
             steam_at = np.full(routed.steams, -1, np.int64)
             steam_at[steam_of[~is_move]] = np.flatnonzero(~is_move)
             parts.append(_placed(steams, steam_at))
+            kept = steam_at >= 0
+            late["books"] = (len(parts) - 1, functools.partial(_kept, books, kept))
         columns = alert_fields(types)
-        table = _columns_table(parts, columns, loaded.schema, ids.texts, rows[at], steam_of >= 0)
+        table = _columns_table(parts, columns, loaded.schema, ids.texts, rows[at], steam_of >= 0, late)
         flags = pl.DataFrame()
         build = _values_builder(drops, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
         values = _LazyValues(build, len(at), _number_types(parts, columns))
@@ -938,8 +943,15 @@ def _values_builder(
     return build
 
 
+def _kept(column: Callable[[], pl.Series], kept: Any) -> pl.Series:
+    """The rows of ``column()`` where ``kept`` (numpy bools) is true (all of them when all are)."""
+    got = column()
+    return got if bool(kept.all()) else got.filter(pl.Series(kept))
+
+
 def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: pl.Schema,
-                   texts: pl.DataFrame, rows: Any, is_steam: Any) -> pl.DataFrame:
+                   texts: pl.DataFrame, rows: Any, is_steam: Any,
+                   late: dict[str, tuple[int, Callable[[], pl.Series]]] | None = None) -> pl.DataFrame:
     """Alerts of several types as one table of ``columns`` (the rows :func:`alert_row` writes:
     times Int64, numbers Float64, the rest text, Categorical where :func:`_text_types` makes it so
     for the input's ``schema``; a type's missing fields null), in the order of each part's ``_at``
@@ -947,7 +959,10 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
 
     The columns of :data:`_FROM_INPUT` are gathered once from the input's ``texts`` by ``rows``
     (per alert its move's input row; ``is_steam``: no bookmaker), not per part and again into
-    detection order: the same values (each part took them from those rows), one text gather."""
+    detection order: the same values (each part took them from those rows), one text gather.
+    ``late``: columns of one part each, not in it yet (per name: the part's index and what gives
+    the column, per row of that part; the steams' books, written in a thread meanwhile): taken
+    last, when every other column is gathered."""
     import numpy as np
 
     types = {c: _column_type(c, schema) for c in columns}
@@ -956,8 +971,10 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     # a column only one part has (a line move's or a steam's own fields) is gathered from that
     # part alone, null at the other parts' places (no null column per other part, no concat of
     # it: the steams' ~20 MB of books are not copied into a concat first)
-    having = {c: [j for j, part in enumerate(parts) if c in part.columns] for c in types if c not in direct}
-    single = {c: js[0] for c, js in having.items() if len(js) == 1 and len(parts) > 1}
+    late = late or {}
+    having = {c: [late[c][0]] if c in late else [j for j, part in enumerate(parts) if c in part.columns]
+              for c in types if c not in direct}
+    single = {c: js[0] for c, js in having.items() if len(js) == 1 and (len(parts) > 1 or c in late)}
     shared = [c for c in having if c not in single]
     # one chunk (a gather from chunks is slower than the copy)
     table = pl.concat([part.select(_typed_as(part, c, types[c]) for c in shared) for part in parts], rechunk=True)
@@ -976,7 +993,12 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
         if not mine.all():
             index[j] = index[j].set(pl.Series(~mine), None)  # a null index gathers a null
     table = table.with_columns(parts[j].select(_typed_as(parts[j], c, types[c])).to_series().gather(index[j])
-                               for c, j in single.items())
+                               for c, j in single.items() if c not in late)
+    for c, (j, take) in late.items():
+        column = take()  # (waited for even when not a column here: its error is raised)
+        if c in types:
+            table = table.with_columns((column if column.dtype == types[c] else column.cast(types[c]))
+                                       .gather(index[j]).alias(c))
     picked = pl.Series(rows, dtype=pl.UInt32)
     steam = pl.Series(is_steam) if bool(is_steam.any()) else None
     gathered = []
@@ -1238,13 +1260,41 @@ def _joined(texts: pl.Series, start: Any, where: Any = None) -> pl.Series:
     return padded.reshape((n, width)).arr.join(",", ignore_nulls=True)
 
 
+def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
+    """``work`` run in a thread of its own (started now); the callable returned waits for it
+    and gives its result, or raises its error. For work that runs outside the GIL (polars, numpy)
+    while the caller goes on: the result is the same whichever finishes first."""
+    done: list[_T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(work())
+        except BaseException as e:  # handed to the caller, raised there
+            failed.append(e)
+
+    thread = threading.Thread(target=run, name="dropengine-batch", daemon=True)
+    thread.start()
+
+    def result() -> _T:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return done[0]
+
+    return result
+
+
 def _steam_table(
     routed: Any, order: Any, lu: Any, rows: Any, ids: _Ids, drops: pl.DataFrame, lines: pl.DataFrame | None,
     flt: AlertFilter, full: Callable[[pl.DataFrame], pl.DataFrame], schema: pl.Schema,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, Callable[[], pl.Series]]:
     """The steams the routing fired, in firing order, as the columns of their :class:`Steam`
-    values' table rows (:func:`alert_row`; ``books`` JSON text), plus, when ``flt`` lists
-    bookmakers, ``_books_listed``: whether any of the steam's books is listed (:func:`filter_expr`).
+    values' table rows (:func:`alert_row`) but ``books``, plus, when ``flt`` lists bookmakers,
+    ``_books_listed``: whether any of the steam's books is listed (:func:`filter_expr`); and
+    ``books`` (JSON text, per steam in firing order): written in a thread of its own while the
+    caller goes on (polars writes text without the GIL; the ~20 MB of books per 50k steams were
+    most of this table's time), its result (or its error) when the returned callable is called.
 
     Every field is its moves' (:func:`~dropengine.core.steam.steam_alert`): the completing move's
     text, direction and timestamp (gathered for those moves alone), the outcome of its side
@@ -1258,44 +1308,52 @@ def _steam_table(
     n_drops = drops.height
     fire, members, start = routed.fire_move, routed.members, routed.member_start
     sides = ids.side_names
-    # -- books: each counted move's SteamBook, from codes and numbers -----------------------------
+    # per counted move (the steams' members, in order): its move, book, side and time
     index = order[members]
     m_rows = rows[members]
     m_book = ids.book[m_rows]
     m_side = ids.side[m_rows]
     m_lu = lu[members]
-    texts: list[pl.Series] = []
-    where: list[Any] = []
-    is_drop = index < n_drops
-    if is_drop.any():
-        at = np.flatnonzero(is_drop)
-        j = pl.Series(index[at])
-        prev_int, new_int = drops.get_column("_rpint").gather(j), drops.get_column("_pint").gather(j)
-        number = {f: drops.get_column(f if f in drops.columns else raw).gather(j)
-                  for f, raw in (("prev", "_rp"), ("new", "_p"), ("delta", "_d"))}
-        texts.append(_book_texts("odds_drop", m_book[at], m_side[at], ids.book_names, sides, m_lu[at], {
-            "prev": _json_cells(number["prev"], prev_int), "new": _json_cells(number["new"], new_int),
-            "delta": _json_cells(number["delta"], prev_int & new_int),
-        }))
-        where.append(at)
-    if lines is not None and not is_drop.all():
-        at = np.flatnonzero(~is_drop)
-        j = pl.Series(index[at] - n_drops)
-        line_sides = [rules.line_side_of(s) for s in sides]
-        texts.append(_book_texts("line_move", m_book[at], m_side[at], ids.book_names, line_sides, m_lu[at], {
-            f: _json_cells(lines.get_column(f).gather(j), lines.get_column(flag).gather(j))
-            for f, flag in (("prev_line", "_rlint"), ("new_line", "_lint"), ("points", "_dint"))
-        }))
-        where.append(at)
-    placed = np.concatenate(where)
-    back = np.empty(len(placed), np.int64)
-    back[placed] = np.arange(len(placed))
-    books = _joined(pl.concat(texts), start, back)
+
+    def books_cells() -> pl.Series:
+        """Each counted move's SteamBook, from codes and numbers, joined per steam."""
+        texts: list[pl.Series] = []
+        where: list[Any] = []
+        is_drop = index < n_drops
+        if is_drop.any():
+            at = np.flatnonzero(is_drop)
+            j = pl.Series(index[at])
+            prev_int, new_int = drops.get_column("_rpint").gather(j), drops.get_column("_pint").gather(j)
+            number = {f: drops.get_column(f if f in drops.columns else raw).gather(j)
+                      for f, raw in (("prev", "_rp"), ("new", "_p"), ("delta", "_d"))}
+            texts.append(_book_texts("odds_drop", m_book[at], m_side[at], ids.book_names, sides, m_lu[at], {
+                "prev": _json_cells(number["prev"], prev_int), "new": _json_cells(number["new"], new_int),
+                "delta": _json_cells(number["delta"], prev_int & new_int),
+            }))
+            where.append(at)
+        if lines is not None and not is_drop.all():
+            at = np.flatnonzero(~is_drop)
+            j = pl.Series(index[at] - n_drops)
+            line_sides = [rules.line_side_of(s) for s in sides]
+            texts.append(_book_texts("line_move", m_book[at], m_side[at], ids.book_names, line_sides, m_lu[at], {
+                f: _json_cells(lines.get_column(f).gather(j), lines.get_column(flag).gather(j))
+                for f, flag in (("prev_line", "_rlint"), ("new_line", "_lint"), ("points", "_dint"))
+            }))
+            where.append(at)
+        placed = np.concatenate(where)
+        back = np.empty(len(placed), np.int64)
+        back[placed] = np.arange(len(placed))
+        books = _joined(pl.concat(texts), start, back)
+        # (the brackets in one pass: ``"[" + books + "]"`` writes the ~20 MB of books twice)
+        return pl.select(pl.concat_str(pl.lit("["), pl.lit(books), pl.lit("]")).alias("books")).to_series()
+
+    books = _in_thread(books_cells)
+
     # -- the rest: the completing moves' fields -------------------------------------------------
     names = pl.Series(ids.book_names, dtype=pl.String)
     fire_index = order[fire]
     parts: list[pl.DataFrame] = []
-    where = []
+    where: list[Any] = []
     for kind, table, is_kind in (("odds_drop", drops, fire_index < n_drops),
                                  ("line_move", lines, fire_index >= n_drops)):
         if table is None or not is_kind.any():
@@ -1328,13 +1386,12 @@ def _steam_table(
         extra.append(pl.Series("_books_listed", np.logical_or.reduceat(listed, start[:-1])))
     return completing.select(
         pl.lit("steam").alias("type"), "sport_key", "event_id", pl.col("_outcome").alias("side"), "market_key", "kind",
-        # (the brackets in one pass: ``"[" + books + "]"`` writes the ~20 MB of books twice)
-        "direction", pl.concat_str(pl.lit("["), pl.lit(books), pl.lit("]")).alias("books"),
+        "direction",
         names.gather(pl.Series(ids.book[rows[first]])).alias("leader"),
         pl.Series("lag_ms", lu[last] - lu[first], dtype=pl.Int64),
         pl.Series("last_update", routed.fire_t, dtype=pl.Int64), "timestamp", "home_team", "away_team",
         "commence_time", "player", "market",
-    ).with_columns(extra)
+    ).with_columns(extra), books
 
 
 def _line_values(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None) -> list[LineMove]:
