@@ -580,8 +580,28 @@ def _compiled_passes(
     canon_at = None if spelled else pl.Series(np.where(skip, len(canon), sid))
     # memory (issue 14: peak at most 3x the input): the codes live on in e, b and sid only
     del coded, event, book, side
-    kid, nkeys = kernel.ids(e, b, sid, n_events, n_books, max(len(canon), 1))
+    lu_at, p_at = lu.fill_null(0).to_numpy(), p.fill_null(np.nan).to_numpy()  # also the moves' columns below
+    null, bad = p.is_null().to_numpy(), invalid | skip
+    anchor, prob = cfg.reference == "anchor", cfg.unit == "prob"
+    thr, line_thr = rules.threshold_floor(cfg.threshold), rules.threshold_floor(cfg.line_threshold)
+    n_sides = max(len(canon), 1)
+    no_series = np.full(1, -1, np.int64)
+
+    def price_pass() -> tuple[Any, int, Any, Any, Any]:
+        """The price keys' ids and SPEC 3 over them (the pass without line series)."""
+        kid, nkeys = kernel.ids(e, b, sid, n_events, n_books, n_sides)
+        moves, refs, _, _, _, tally = kernel.run(kid, nkeys, no_series, 0, lu_at, p_at, null, bad, line_only,
+                                                 np.zeros(1), cfg.reprime_after_suspension, anchor, prob, thr,
+                                                 line_thr)
+        return kid, nkeys, moves, refs, tally
+
     if cfg.detects_lines:
+        # The price keys and the line series share no state: their ids and passes run side by side,
+        # the price pass in a thread (numba runs without the GIL). The line pass is the same pass
+        # with an infinite price threshold (no price move is written) over one price key per
+        # canonical side (a small table, in cache): its line moves and line counts are the one
+        # pass's (the price part reads nothing the line part writes); its price counts are dropped.
+        price_result = _in_thread(price_pass)
         line_ids: dict[str, int] = {}
         series_of = [rules.series_line(c) for c in canon]
         ls_of = [line_ids.setdefault(rules.line_side_of(c), len(line_ids)) if x is not None else -1
@@ -590,17 +610,21 @@ def _compiled_passes(
         lid, nseries = kernel.ids(e, b, ls, n_events, n_books, max(len(line_ids), 1))
         del ls
         line = np.array([*(np.nan if x is None else x for x in series_of), np.nan], dtype=np.float64)[sid]
+        _, _, lmoves, lrefs, lprices, line_tally = kernel.run(
+            sid, n_sides, lid, nseries, lu_at, p_at, null, bad, line_only, line,
+            cfg.reprime_after_suspension, anchor, prob, math.inf, line_thr)
+        kid, nkeys, moves, refs, tally = price_result()
+        tally = tally.copy()
+        for slot in (kernel.LINE_SEEN, kernel.LINE_PRIMED, kernel.LINE_STALE, kernel.LINE_SUSPENDED,
+                     kernel.LINE_REPEATED):
+            tally[slot] = line_tally[slot]
     else:
         # no series: the pass reads neither a row's series id nor its line
-        lid, nseries, line = np.full(1, -1, np.int64), 0, np.zeros(1)
+        lid, nseries, line = no_series, 0, np.zeros(1)
+        kid, nkeys, moves, refs, tally = price_pass()
+        lmoves = lrefs = lprices = np.zeros(0, np.int64)
     if not cfg.signals:  # only the signals pass needs the rows' codes after the key ids
         del e, b, sid
-    lu_at, p_at = lu.fill_null(0).to_numpy(), p.fill_null(np.nan).to_numpy()  # also the moves' columns below
-    moves, refs, lmoves, lrefs, lprices, tally = kernel.run(
-        kid, nkeys, lid, nseries, lu_at, p_at, p.is_null().to_numpy(), invalid | skip, line_only, line,
-        cfg.reprime_after_suspension, cfg.reference == "anchor", cfg.unit == "prob",
-        rules.threshold_floor(cfg.threshold), rules.threshold_floor(cfg.line_threshold),
-    )
     # the pass writes its moves into per-row buffers: copied out, those are let go at once
     moves, refs, lmoves, lrefs, lprices = (a.copy() for a in (moves, refs, lmoves, lrefs, lprices))
 
