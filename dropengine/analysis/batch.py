@@ -345,16 +345,22 @@ def detect_counted(
         def meta_of(fired: pl.DataFrame) -> pl.DataFrame:
             return fired.join(meta, on="_i", how="left")
 
+    drops: pl.DataFrame | Callable[[], pl.DataFrame]
     if ids is not None and cfg.signals and "odds_drop" not in cfg.types:
         # no price drop is returned: the routing needs their rows, times and sizes only (a
         # cooldown counts them), and a steam the columns of the few in it
         # (_with_signals_compiled writes those), so their columns are not written here
-        alerts = price.fired.with_columns(pl.col("_lu").alias("last_update"), pl.col("_d").alias("delta"))
+        alerts = drops = price.fired.with_columns(pl.col("_lu").alias("last_update"), pl.col("_d").alias("delta"))
+    elif ids is not None and cfg.signals:
+        # the drops' columns (polars, outside the GIL) are written in a thread while the line
+        # moves' table is written and the moves routed (from the kernel's columns)
+        fired = price.fired
+        drops = _in_thread(lambda: _alerts(meta_of(fired), timestamp_column))
     else:
-        alerts = _alerts(meta_of(price.fired), timestamp_column)
+        alerts = drops = _alerts(meta_of(price.fired), timestamp_column)
     if cfg.signals:
         if ids is not None:
-            result = _with_signals_compiled(cfg, loaded, price, alerts, line, meta_of, timestamp_column, ids)
+            result = _with_signals_compiled(cfg, loaded, price, drops, line, meta_of, timestamp_column, ids)
         else:
             result = _with_signals(cfg, loaded, price, alerts, line, meta_of, timestamp_column)
         return replace(result, alerts=_text_types(result.alerts, loaded.schema))
@@ -796,8 +802,9 @@ def _with_signals(
 
 
 def _with_signals_compiled(
-    cfg: DetectOptions, loaded: _Loaded, price: _Pass, drops: pl.DataFrame, line_pass: _Pass | None,
-    meta_of: Callable[[pl.DataFrame], pl.DataFrame], timestamp_column: str | None, ids: _Ids,
+    cfg: DetectOptions, loaded: _Loaded, price: _Pass, drops_of: pl.DataFrame | Callable[[], pl.DataFrame],
+    line_pass: _Pass | None, meta_of: Callable[[pl.DataFrame], pl.DataFrame], timestamp_column: str | None,
+    ids: _Ids,
 ) -> BatchResult:
     """:func:`_with_signals` with the routing (cooldown, steam) as the compiled pass of
     :mod:`dropengine.fast.signals` over move arrays (the same routing as
@@ -814,8 +821,11 @@ def _with_signals_compiled(
 
     from ..fast import signals
 
-    drops = drops.sort("_i")
-    drop_rows = drops.get_column("_i").to_numpy().astype(np.int64)
+    # the routing reads the price moves' rows, times and sizes from the kernel's columns (the
+    # drops' ``_i``, ``last_update`` and ``delta``); ``drops_of``: the drops table, or what gives
+    # it (written in a thread meanwhile), taken after the routing
+    early = price.fired.sort("_i")
+    drop_rows = early.get_column("_i").to_numpy().astype(np.int64)
 
     def full(rows: pl.DataFrame) -> pl.DataFrame:
         """Rows of ``drops`` with every column of a price drop's table row (when ``odds_drop``
@@ -842,7 +852,7 @@ def _with_signals_compiled(
     order = signals.arrival_order(drop_rows, line_rows)
     rows = np.concatenate((drop_rows, line_rows))[order]
     is_line = order >= n_drops
-    delta = drops.get_column("delta").cast(pl.Float64).to_numpy()
+    delta = early.get_column("_d").cast(pl.Float64).to_numpy()
     points = lines.get_column("points").to_numpy() if lines is not None else np.zeros(0)
     size = np.concatenate((delta, points))[order]
     side = ids.side[rows]
@@ -851,7 +861,7 @@ def _with_signals_compiled(
     cool = ids.kid[rows]
     if n_lines:  # (without line series the rows' series ids are not kept)
         cool[is_line] = ids.nkeys + ids.lid[rows[is_line]]
-    lu = np.concatenate((drops.get_column("last_update").to_numpy(),
+    lu = np.concatenate((early.get_column("_lu").to_numpy(),
                          lines.get_column("last_update").to_numpy() if lines is not None else np.zeros(0, np.int64),
                          )).astype(np.int64)[order]
     # group ids are dense below this bound (no hashing in the routing) while it is small
@@ -860,6 +870,7 @@ def _with_signals_compiled(
                                group.astype(np.int64), ids.book[rows].astype(np.int64), ids.book_names,
                                bound if bound <= max(1 << 20, 4 * len(rows)) else None)
     routed = signals.route(moves, cfg)
+    drops = (drops_of() if callable(drops_of) else drops_of).sort("_i")
 
     # which moves are returned: not cooled, their type asked, the filter accepting them
     types = cfg.types
