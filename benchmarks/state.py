@@ -6,6 +6,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/state.py                       # full run: 1M keys (several minutes)
     .venv/bin/python benchmarks/state.py --quick               # 100k keys, short races
     .venv/bin/python benchmarks/state.py --old /tmp/wt-state   # also the engine of another checkout
+    .venv/bin/python benchmarks/state.py --old A --old B       # ... of several (each measured in turn)
 
 A. Memory per tracked key: ``tracemalloc`` bytes still allocated after one quote per key went
    through ``observe_many`` and the quotes were freed, divided by the keys (as
@@ -21,7 +22,7 @@ B. ``observe_many`` throughput over ``benchmarks/engine.py`` part A's stream (20
 
 ``--old PATH`` loads ``PATH/dropengine/core/engine.py`` (an older checkout, e.g. a
 ``git worktree`` of bc091f5) as a module beside this tree's, on this tree's Quote and rules, and
-measures it the same way in the same process.
+measures it the same way in the same process; given several times, each of them (named by path).
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ from dropengine import DropEngine, Quote
 AIM_BYTES_PER_KEY = 120
 
 
-def load_old(path: str) -> type[Any]:
-    """The DropEngine class of another checkout's ``dropengine/core/engine.py``."""
+def load_old(path: str, name: str = "_old_engine") -> type[Any]:
+    """The DropEngine class of another checkout's ``dropengine/core/engine.py`` (loaded as the
+    module ``dropengine.core.<name>``: one name per checkout loaded in the same process)."""
     where = Path(path) / "dropengine/core/engine.py"
-    spec = importlib.util.spec_from_file_location("dropengine.core._old_engine", where)
+    spec = importlib.util.spec_from_file_location(f"dropengine.core.{name}", where)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     mod.__package__ = "dropengine.core"
@@ -135,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quotes", type=int, help="quotes for B (default 1,500,000; --quick 300,000)")
     ap.add_argument("--wide-keys", type=int, default=200_000, help="keys of B's wide stream (default 200,000)")
     ap.add_argument("--repeat", type=int, help="best of N for B (default 5; --quick 3)")
-    ap.add_argument("--old", help="another checkout whose engine runs beside this one (e.g. /tmp/wt-state)")
+    ap.add_argument("--old", action="append", default=[],
+                    help="another checkout whose engine runs beside this one (e.g. /tmp/wt-state); repeatable")
     ap.add_argument("--skip-a", action="store_true")
     ap.add_argument("--skip-b", action="store_true")
     args = ap.parse_args(argv)
@@ -143,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     n_quotes = args.quotes or (300_000 if args.quick else 1_500_000)
     repeat = args.repeat or (3 if args.quick else 5)
     engines: dict[str, type[Any]] = {"engine": DropEngine}
-    if args.old:
-        engines["old engine"] = load_old(args.old)
+    for i, path in enumerate(args.old):
+        engines["old engine" if len(args.old) == 1 else f"old engine {path}"] = load_old(path, f"_old_engine{i}")
     for k, v in report_machine().items():
         print(f"{k}: {v}")
     print(f"load average at start: {load_average()}")
