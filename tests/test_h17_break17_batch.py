@@ -1,0 +1,71 @@
+"""break17 (issue 14, session 10): the compiled batch path after signals14's threads.
+
+signals14 moved polars work of ``batch.detect`` (the steams' books in a8c738e, the drops' table
+in f63a1c7) into threads of its own (``analysis.batch._in_thread``) that the calling thread joins.
+Polars runs its work on one process-wide thread pool; a caller that is itself running on that
+pool (a polars UDF: ``map_batches`` in a ``group_by().agg``) blocks a pool
+worker in ``join`` while the thread's polars work waits for a free worker.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from .conftest import require_fast
+
+_UDF = textwrap.dedent("""
+    import polars as pl
+    from dropengine.analysis.batch import detect_counted
+
+    T = 1_747_000_000_000
+
+    def q(book, side, price, t, line=None):
+        return dict(sport_key="americanfootball_nfl", event_id="ev4", bookmaker=book, side=side, price=price,
+                    last_update=T + t, market_key="spreads", line=line, home_team="Chiefs", away_team="Broncos")
+
+    rows = [q(b, "spread_home@-3", -110, j) for j, b in enumerate(("pinnacle", "draftkings", "fanduel"))]
+    for j, b in enumerate(("pinnacle", "draftkings", "fanduel")):
+        rows.append(q(b, "spread_home@-3", -125, 100 + j))  # a price drop at three books: a steam
+        rows.append(q(b, "spread_home@-4", -110, 200 + j, -4.0))  # and a line move at each
+    frame = pl.DataFrame(rows, schema_overrides={"line": pl.Float64})
+    TYPES = frozenset(("odds_drop", "line_move", "steam"))
+    want = detect_counted(frame, accel="fast", types=TYPES, steam_books=2).alerts.height
+
+    def per_group(x):
+        got = detect_counted(frame, accel="fast", types=TYPES, steam_books=2)
+        return pl.Series([got.alerts.height])
+
+    # detection per group in an aggregation: the function runs on a worker of polars' pool
+    # (in a thread of this process's own, waited for 5 s: the numba kernel is warm by now, the
+    # call takes milliseconds; a deadlocked pool cannot be stopped, so the process exits)
+    import os, threading
+    result = []
+    work = threading.Thread(target=lambda: result.append(pl.DataFrame({"g": [1], "x": [0]}).group_by("g").agg(
+        pl.col("x").map_batches(per_group, return_dtype=pl.Int64, returns_scalar=True).alias("alerts"))),
+        daemon=True)
+    work.start()
+    work.join(5)
+    if not result:
+        print("deadlock", flush=True)
+        os._exit(3)
+    out = result[0]
+    assert out.get_column("alerts").to_list() == [want], (out, want)
+    print("done", want)
+""")
+
+
+@pytest.mark.xfail(strict=True, reason="B17-1: detect inside a polars UDF (group_by().agg(map_batches), on "
+                   "polars' pool) deadlocks: _in_thread's polars work waits for the pool worker the caller "
+                   "blocks in join")
+def test_detect_inside_a_polars_udf_does_not_deadlock() -> None:
+    require_fast()
+    env = {**os.environ, "POLARS_MAX_THREADS": "1"}  # the pool's one worker runs the UDF
+    done = subprocess.run([sys.executable, "-c", _UDF], env=env, capture_output=True, text=True, timeout=60)
+    assert "deadlock" not in done.stdout, "detect inside group_by().agg(map_batches) did not return in 5 s"
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("done 7"), done.stdout
