@@ -69,3 +69,37 @@ def test_detect_inside_a_polars_udf_does_not_deadlock() -> None:
     assert "deadlock" not in done.stdout, "detect inside group_by().agg(map_batches) did not return in 5 s"
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("done 7"), done.stdout
+
+
+@pytest.mark.xfail(strict=True, reason="B17-2: Ctrl-C during a numba kernel call (nogil) surfaces as SystemError "
+                   "'CPUDispatcher(...) returned a result with an exception set', not KeyboardInterrupt "
+                   "(replay --engine batch then exits 1 with a traceback, not 130)")
+def test_ctrl_c_during_the_kernel_is_a_keyboard_interrupt() -> None:
+    require_fast()
+    import signal
+    import threading
+
+    import numpy as np
+
+    from dropengine.fast import kernel
+
+    kernel.compile_all()
+    n = 2_000_000  # key ids of 2M rows: a call of a few hundred ms, the signal lands 50 ms into it
+    rng = np.random.default_rng(0)
+    a, b, c = rng.integers(0, 1000, n), rng.integers(0, 10, n), rng.integers(0, 20, n)
+    started = threading.Event()
+
+    def interrupt() -> None:
+        started.wait()
+        threading.Event().wait(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    sender = threading.Thread(target=interrupt)
+    sender.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            started.set()
+            kernel.ids(a, b, c, 1000, 10, 20)
+            threading.Event().wait(1)  # (a signal that came late lands here)
+    finally:
+        sender.join()
