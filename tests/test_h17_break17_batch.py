@@ -103,3 +103,39 @@ def test_ctrl_c_during_the_kernel_is_a_keyboard_interrupt() -> None:
             threading.Event().wait(1)  # (a signal that came late lands here)
     finally:
         sender.join()
+
+
+def _signal_frame() -> tuple[object, frozenset[str]]:
+    """Three books' price drops on one side (a steam at 2 books) and a line move at each."""
+    import polars as pl
+
+    t = 1_747_000_000_000
+
+    def q(book: str, side: str, price: int, dt: int, line: float | None = None) -> dict[str, object]:
+        return dict(sport_key="americanfootball_nfl", event_id="ev4", bookmaker=book, side=side, price=price,
+                    last_update=t + dt, market_key="spreads", line=line, home_team="Chiefs", away_team="Broncos")
+
+    books = ("pinnacle", "draftkings", "fanduel")
+    rows = [q(b, "spread_home@-3", -110, j) for j, b in enumerate(books)]
+    for j, b in enumerate(books):
+        rows += [q(b, "spread_home@-3", -125, 100 + j), q(b, "spread_home@-4", -110, 200 + j, -4.0)]
+    return pl.DataFrame(rows, schema_overrides={"line": pl.Float64}), frozenset(("odds_drop", "line_move", "steam"))
+
+
+@pytest.mark.xfail(strict=True, reason="B17-3: batch.detect fails where no thread can be started (a pids limit, "
+                   "Python >= 3.12 at interpreter shutdown): _in_thread has no inline fallback")
+def test_detect_without_threads_runs_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_fast()
+    import threading
+
+    from dropengine.analysis.batch import detect_counted
+
+    frame, types = _signal_frame()
+    want = detect_counted(frame, accel="fast", types=types, steam_books=2)
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    got = detect_counted(frame, accel="fast", types=types, steam_books=2)
+    assert got.alerts.equals(want.alerts) and got.counters == want.counters
