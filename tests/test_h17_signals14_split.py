@@ -7,7 +7,8 @@
   one part has from that part by a null-padded index, and a "late" column (the steams' books,
   written in a thread) last: the same table as every part's columns null-filled, concatenated
   and put in detection order;
-- ``analysis.batch._in_thread`` hands back the work's result, or raises its error.
+- ``analysis.batch._in_thread`` hands back the work's result, or raises its error; it runs the
+  work inline where no thread starts or on a thread Python did not start (break17 B17-1/B17-3).
 """
 
 from __future__ import annotations
@@ -156,3 +157,33 @@ def test_in_thread_gives_the_result_or_raises() -> None:
 
     with pytest.raises(ValueError, match="price: -0"):
         batch._in_thread(fails)()
+
+
+def test_in_thread_runs_inline_where_no_thread_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    assert batch._in_thread(lambda: 6 * 7)() == 42
+
+
+def test_in_thread_runs_inline_on_a_thread_python_did_not_start() -> None:
+    import threading
+
+    seen: list[str] = []
+
+    def where() -> str:
+        return threading.current_thread().name
+
+    def udf(x: pl.Series) -> pl.Series:
+        # a polars UDF: runs on a worker of polars' pool (a thread Python did not start)
+        seen.append(batch._in_thread(where)())
+        seen.append(where())
+        return x
+
+    pl.DataFrame({"g": [1], "x": [0]}).group_by("g").agg(pl.col("x").map_batches(udf, return_dtype=pl.Int64))
+    if seen and seen[1].startswith("Dummy"):
+        assert seen[0] == seen[1]  # the work ran in the caller
+

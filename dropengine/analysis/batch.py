@@ -1298,7 +1298,12 @@ def _joined(texts: pl.Series, start: Any, where: Any = None) -> pl.Series:
 def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
     """``work`` run in a thread of its own (started now); the callable returned waits for it
     and gives its result, or raises its error. For work that runs outside the GIL (polars, numpy)
-    while the caller goes on: the result is the same whichever finishes first."""
+    while the caller goes on: the result is the same whichever finishes first.
+
+    Run inline instead (at once, in the caller) where a thread would not help or could not
+    work: when the caller is a thread Python did not start (a polars UDF runs on a worker of
+    polars' pool: joining there while the thread's polars work waits for that worker deadlocks
+    with one worker; break17 B17-1), or when no thread can be started (break17 B17-3)."""
     done: list[_T] = []
     failed: list[BaseException] = []
 
@@ -1308,14 +1313,24 @@ def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
         except BaseException as e:  # handed to the caller, raised there
             failed.append(e)
 
-    thread = threading.Thread(target=run, name="dropengine-batch", daemon=True)
-    thread.start()
-
-    def result() -> _T:
-        thread.join()
+    def ran() -> _T:
         if failed:
             raise failed[0]
         return done[0]
+
+    if isinstance(threading.current_thread(), threading._DummyThread):
+        run()
+        return ran
+    thread = threading.Thread(target=run, name="dropengine-batch", daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:  # "can't start new thread": a pids limit, interpreter shutdown
+        run()
+        return ran
+
+    def result() -> _T:
+        thread.join()
+        return ran()
 
     return result
 
