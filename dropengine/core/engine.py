@@ -106,8 +106,9 @@ _LINE, _LSINCE, _LNEWEST, _LSUSP, _ALINE, _ALSINCE, _CURP, _ANCP = range(8)
 # A key's state is a list (the detection loops index it: the cheapest access CPython has). A list
 # with its boxed times costs about 200 bytes a key, so only the keys quoted lately keep one: the
 # most recent ``_HOT_KEYS`` of them, in a dict by key tuple (the loops' one lookup). Every other
-# key's state is packed into one ``bytes`` (about 55 bytes) in a tree event -> bookmaker -> side
-# (no key tuple per key; the strings interned once), and becomes a list again on its next quote.
+# key's state is packed into one ``bytes`` (about 55 bytes; a price state as its first quote made
+# it: one int of 32 bytes, ``_Codec.cold``) in a tree event -> bookmaker -> side (no key tuple per
+# key; the strings interned once), and becomes a list again on its next quote.
 # The tree holds every key, hot ones by their list, so its order is the snapshot order whichever
 # keys are hot: a restored engine writes the same bytes.
 
@@ -117,7 +118,11 @@ _LINE, _LSINCE, _LNEWEST, _LSUSP, _ALINE, _ALSINCE, _CURP, _ANCP = range(8)
 #: would only churn (pack, then unpack on the next quote): the limit doubles instead. It never
 #: shrinks, so an engine spends list memory on as many keys as its stream kept quoting at once;
 #: keys that are quoted once (a wide universe, a restored snapshot) stay packed.
-_HOT_KEYS: Final = 1 << 16
+#: 163,840 (2.5 x 2^16; 2^16 before the 32-byte cold form) is what aim 3 of issue 14 affords: at
+#: 1M keys quoted once, 105 bytes per key with snapshot and restore (benchmarks/state.py; 2^17: 99,
+#: 3 x 2^16: 122, where CPython's dict of the hot keys reaches its next table size), and a
+#: working set up to that wide never goes cold.
+_HOT_KEYS: Final = 5 << 15
 _SPILL: Final = 1 << 13
 _GROW_AFTER: Final = _SPILL // 2
 
@@ -125,7 +130,14 @@ _GROW_AFTER: Final = _SPILL // 2
 # a flag. The first time field is the key's newest time (``_NEWEST``); the others are packed as
 # their distance below it when that fits 32 bits (it nearly always does).
 _VALUE, _TIME, _FLAG = range(3)
+#: The cold form of a price state still as its first quote made it (``_Codec.cold``): one int,
+#: the time above 18 bits of ``price + _PRIMED_OFF``. Valid prices (at most 100,000 in absolute
+#: value, SPEC 3) fit; an int of two 30-bit digits for times before 2039 (32 bytes, against 59 for
+#: the packed ``bytes``), built and read back by three int operations instead of a struct call.
+_PRIMED_OFF: Final = 1 << 17
+_PRIMED_MASK: Final = (1 << 18) - 1
 _I32 = 2**31
+_U32 = 2**32
 
 
 class _Codec:
@@ -177,7 +189,7 @@ class _Codec:
         if self is _PRICE_CODEC:  # the common shape first: int prices, times close to the newest
             price, since, newest, susp, aprice, asince = st
             if (type(price) is int and type(aprice) is int and -_I32 <= price < _I32 and -_I32 <= aprice < _I32
-                    and 0 <= newest - since < 2 * _I32 and 0 <= newest - asince < 2 * _I32):
+                    and 0 <= newest - since < _U32 and 0 <= newest - asince < _U32):
                 return _PRICE_INTS.pack(_PRICE_INTS_SUSP if susp else _PRICE_INTS_CODE,
                                         newest, price, newest - since, aprice, newest - asince)
         newest = st[self._newest]
@@ -200,7 +212,7 @@ class _Codec:
                 bit += 2
             elif kind == _TIME:
                 d = newest - v
-                if 0 <= d < 2 * _I32:
+                if 0 <= d < _U32:
                     vals.append(d)
                 else:
                     code |= 1 << bit
@@ -213,16 +225,32 @@ class _Codec:
         layout = self._layouts.get(code) or self._layout(code)
         return layout[0].pack(code, newest, *vals)
 
-    def unpack(self, data: bytes) -> list[Any]:
+    def cold(self, st: list[Any]) -> bytes | int:
+        """A state's cold form: a price state still as its first quote made it (``[p, t, t, False,
+        p, t]``, an int price) is one int, ``t << 18 | (p + 2**17)``; any other is :meth:`pack`'s."""
         if self is _PRICE_CODEC:
-            code = data[0]
+            price, since, newest, susp, aprice, asince = st
+            if (type(price) is int and since == newest == asince and not susp and type(aprice) is int
+                    and price == aprice and -_PRIMED_OFF <= price < _PRIMED_OFF):
+                primed: int = newest << 18 | (price + _PRIMED_OFF)
+                return primed
+        return self.pack(st)
+
+    def unpack(self, data: bytes | int) -> list[Any]:
+        """A state list from its cold form (:meth:`cold`'s or :meth:`pack`'s)."""
+        if type(data) is int:
+            t = data >> 18
+            price = (data & _PRIMED_MASK) - _PRIMED_OFF
+            return [price, t, t, False, price, t]
+        if self is _PRICE_CODEC:
+            code = data[0]  # type: ignore[index]  # bytes here
             if code in (_PRICE_INTS_CODE, _PRICE_INTS_SUSP):
-                _, newest, price, since, aprice, asince = _PRICE_INTS.unpack(data)
+                _, newest, price, since, aprice, asince = _PRICE_INTS.unpack(data)  # type: ignore[arg-type]  # bytes here
                 return [price, newest - since, newest, code == _PRICE_INTS_SUSP, aprice, newest - asince]
         else:
-            code = self._head.unpack_from(data)[0]
+            code = self._head.unpack_from(data)[0]  # type: ignore[arg-type]
         layout = self._layouts.get(code) or self._layout(code)
-        raw = layout[0].unpack(data)
+        raw = layout[0].unpack(data)  # type: ignore[arg-type]
         newest = raw[1]
         out: list[Any] = []
         for how, j in layout[1]:
@@ -236,22 +264,24 @@ class _Codec:
                 out.append(None)
         return out
 
-    def newest(self, data: bytes) -> int:
-        t: int = struct.unpack_from("<q", data, self._head.size)[0]
+    def newest(self, data: bytes | int) -> int:
+        if type(data) is int:
+            return data >> 18
+        t: int = struct.unpack_from("<q", data, self._head.size)[0]  # type: ignore[arg-type]  # bytes here
         return t
 
 
 _Key = tuple[str, str, str]
-_Tree = dict[str, dict[str, dict[str, "list[Any] | bytes"]]]
-_NO_BOOKS: Final[dict[str, dict[str, list[Any] | bytes]]] = {}
-_NO_SIDES: Final[dict[str, list[Any] | bytes]] = {}
+_Tree = dict[str, dict[str, dict[str, "list[Any] | bytes | int"]]]
+_NO_BOOKS: Final[dict[str, dict[str, list[Any] | bytes | int]]] = {}
+_NO_SIDES: Final[dict[str, list[Any] | bytes | int]] = {}
 
 
 class _Keys:
     """The state of every key of one kind (prices, or line series): ``hot`` maps key -> list for
     the loops; ``tree`` holds every key, a hot one by the same list, a cold one packed."""
 
-    __slots__ = ("cap", "codec", "held", "hot", "tree", "warmed")
+    __slots__ = ("cap", "codec", "held", "hot", "miss", "miss_sides", "tree", "warmed")
 
     def __init__(self, codec: _Codec) -> None:
         self.codec = codec
@@ -261,6 +291,9 @@ class _Keys:
         #: the hot set's limit (grows, see ``_HOT_KEYS``) and the cold keys warmed since the last spill
         self.cap = _HOT_KEYS
         self.warmed = 0
+        #: the key :meth:`warm` last found unknown, and the sides dict (in the tree) it would be in
+        self.miss: _Key | None = None
+        self.miss_sides: dict[str, list[Any] | bytes | int] = _NO_SIDES
 
     def __len__(self) -> int:
         return self.held
@@ -296,10 +329,10 @@ class _Keys:
                 for s, v in sides.items():
                     yield (e, b, s), (v[2] if type(v) is list else newest(v))  # type: ignore[arg-type]
 
-    def _cold(self, key: _Key) -> bytes | None:
+    def _cold(self, key: _Key) -> bytes | int | None:
         """A key's packed state (when it is not hot), or None."""
         v = self.tree.get(key[0], _NO_BOOKS).get(key[1], _NO_SIDES).get(key[2])
-        return v if type(v) is bytes else None
+        return None if v is None or type(v) is list else v  # type: ignore[return-value]  # not a list
 
     def newest_of(self, key: _Key) -> int | None:
         """A key's newest time, or None when it is not held."""
@@ -322,15 +355,25 @@ class _Keys:
         """A key that is not hot: its state made a list again (hot), or None when it is unknown."""
         books = self.tree.get(key[0])
         if books is None:
+            self.miss = None
             return None
         sides = books.get(key[1])
         if sides is None:
+            self.miss = None
             return None
         side = key[2]
         v = sides.get(side)
         if v is None:
+            # unknown, and the caller adds it next: :meth:`add` finds its sides here, not in the tree
+            self.miss = key
+            self.miss_sides = sides
             return None
-        st = sides[side] = self.codec.unpack(v)  # type: ignore[arg-type]  # not hot, so packed
+        if type(v) is int:  # the primed form (_Codec.cold), read here: no call
+            t = v >> 18
+            price = (v & _PRIMED_MASK) - _PRIMED_OFF
+            st = sides[side] = [price, t, t, False, price, t]
+        else:
+            st = sides[side] = self.codec.unpack(v)  # type: ignore[arg-type]  # not hot, so packed
         self.hot[key] = st
         self.warmed += 1
         if len(self.hot) > self.cap:
@@ -341,14 +384,17 @@ class _Keys:
         """A new key (not held), hot. The tree keeps each string once, interned (a side's text is
         shared by every bookmaker and event that quotes it); the hot dict keeps the caller's key
         (the next quotes' strings are often the same objects: compared by identity)."""
-        e, b, s = key
-        books = self.tree.get(e)
-        if books is None:
-            books = self.tree[intern(e)] = {}
-        sides = books.get(b)
-        if sides is None:
-            sides = books[intern(b)] = {}
-        sides[intern(s)] = st
+        if key is self.miss:  # warm(key) just missed it at the side: its bookmaker's sides are known
+            self.miss_sides[intern(key[2])] = st
+        else:
+            e, b, s = key
+            books = self.tree.get(e)
+            if books is None:
+                books = self.tree[intern(e)] = {}
+            sides = books.get(b)
+            if sides is None:
+                sides = books[intern(b)] = {}
+            sides[intern(s)] = st
         self.hot[key] = st
         self.held += 1
         if len(self.hot) > self.cap:
@@ -369,11 +415,12 @@ class _Keys:
 
     def load(self, key: _Key, st: list[Any]) -> bool:
         """A restored key's state, packed (cold); True when the key was not held before."""
+        self.miss = None
         e, b, s = intern(key[0]), intern(key[1]), intern(key[2])
         sides = self.tree.setdefault(e, {}).setdefault(b, {})
         new = s not in sides
         self.hot.pop((e, b, s), None)
-        sides[s] = self.codec.pack(st)
+        sides[s] = self.codec.cold(st)
         self.held += new
         return new
 
@@ -381,12 +428,13 @@ class _Keys:
         """Pack the ``n`` keys that went hot longest ago (the hot dict's first)."""
         hot = self.hot
         tree = self.tree
-        pack = self.codec.pack
+        pack = self.codec.cold
         for key in list(itertools.islice(hot, n)):
             tree[key[0]][key[1]][key[2]] = pack(hot.pop(key))
 
     def remove(self, keys: Iterable[_Key]) -> None:
         """Forget ``keys`` (each held); a bookmaker or event left with no key goes from the tree."""
+        self.miss = None  # its sides may leave the tree
         tree = self.tree
         hot = self.hot
         for e, b, s in keys:
@@ -405,9 +453,9 @@ class _Keys:
         new = _Keys(self.codec)
         hot = new.hot
         for e, books in self.tree.items():
-            nb: dict[str, dict[str, list[Any] | bytes]] = {}
+            nb: dict[str, dict[str, list[Any] | bytes | int]] = {}
             for b, sides in books.items():
-                ns: dict[str, list[Any] | bytes] = {}
+                ns: dict[str, list[Any] | bytes | int] = {}
                 for s, v in sides.items():
                     if type(v) is list:
                         v = hot[(e, b, s)] = list(v)
