@@ -59,10 +59,8 @@ _UDF = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="B17-1: detect inside a polars UDF (group_by().agg(map_batches), on "
-                   "polars' pool) deadlocks: _in_thread's polars work waits for the pool worker the caller "
-                   "blocks in join")
 def test_detect_inside_a_polars_udf_does_not_deadlock() -> None:
+    """B17-1 (fixed in e12aee4: _in_thread runs inline on a thread Python did not start)."""
     require_fast()
     env = {**os.environ, "POLARS_MAX_THREADS": "1"}  # the pool's one worker runs the UDF
     done = subprocess.run([sys.executable, "-c", _UDF], env=env, capture_output=True, text=True, timeout=60)
@@ -122,9 +120,8 @@ def _signal_frame() -> tuple[object, frozenset[str]]:
     return pl.DataFrame(rows, schema_overrides={"line": pl.Float64}), frozenset(("odds_drop", "line_move", "steam"))
 
 
-@pytest.mark.xfail(strict=True, reason="B17-3: batch.detect fails where no thread can be started (a pids limit, "
-                   "Python >= 3.12 at interpreter shutdown): _in_thread has no inline fallback")
 def test_detect_without_threads_runs_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """B17-3 (fixed in e12aee4: _in_thread runs inline when no thread can be started)."""
     require_fast()
     import threading
 
