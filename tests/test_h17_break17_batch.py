@@ -69,9 +69,6 @@ def test_detect_inside_a_polars_udf_does_not_deadlock() -> None:
     assert done.stdout.startswith("done 7"), done.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="B17-2: Ctrl-C during a numba kernel call (nogil) surfaces as SystemError "
-                   "'CPUDispatcher(...) returned a result with an exception set', not KeyboardInterrupt "
-                   "(replay --engine batch then exits 1 with a traceback, not 130)")
 def test_ctrl_c_during_the_kernel_is_a_keyboard_interrupt() -> None:
     require_fast()
     import signal

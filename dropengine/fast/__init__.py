@@ -12,7 +12,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from typing import Final, Literal
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Final, Literal, TypeVar, cast
 
 from ..core.errors import ConfigError, short_repr
 
@@ -60,6 +62,32 @@ def resolve_accel(accel: str) -> bool:
                               + (" (DROPENGINE_PURE=1 is set)" if os.environ.get("DROPENGINE_PURE") == "1" else ""))
         return True
     raise ConfigError(f"accel: {short_repr(accel)} is not one of {', '.join(ACCELS)}")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def interruptible(fn: _F) -> _F:
+    """``fn`` (a compiled function, as Python calls it) with Ctrl-C coming out as itself.
+
+    A SIGINT during a numba call that released the GIL (``nogil``) makes the dispatcher return
+    with the KeyboardInterrupt pending, which CPython reports as ``SystemError: ... returned a
+    result with an exception set`` caused by it: a caller (``replay --engine batch``'s exit 130
+    on Ctrl-C, a notebook's interrupt) would see a crash instead of an interrupt (break17 B17-2).
+    Every compiled function called from Python goes through this; numba's calls between
+    compiled functions do not."""
+
+    @wraps(fn)
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except SystemError as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, KeyboardInterrupt):
+                raise cause from None
+            raise
+
+    return cast(_F, call)
 
 
 def warm_up() -> threading.Thread | None:

@@ -28,6 +28,7 @@ import numba
 import numpy as np
 
 from ..core import rules
+from . import interruptible
 
 __all__ = ["codes", "compile_all", "dense_codes", "detect_pass", "ids", "key_ids", "round_decimals", "run"]
 
@@ -460,17 +461,20 @@ def _ro(a: Any, dtype: Any) -> Any:
 NO_CODE: Final = 2**32 - 1
 
 
+@interruptible
 def codes(physical: Any, stop: int) -> tuple[Any, int, Any]:
     """:func:`dense_codes` of uint32 codes (a Categorical's physical codes as polars holds them:
     no conversion; a null is :data:`NO_CODE`)."""
     return dense_codes(_ro(physical, np.uint32), int(stop))
 
 
+@interruptible
 def ids(a: Any, b: Any, c: Any, na: int, nb: int, nc: int) -> tuple[Any, int]:
     """:func:`key_ids` of int64 codes."""
     return key_ids(_ro(a, np.int64), _ro(b, np.int64), _ro(c, np.int64), int(na), int(nb), int(nc))
 
 
+@interruptible
 def run(
     kid: Any, nkeys: int, lid: Any, nseries: int, lu: Any, price: Any, null: Any, invalid: Any, line_only: Any,
     line: Any, reprime: bool, anchor: bool, prob: bool, thr: float, line_thr: float,

@@ -46,6 +46,7 @@ from ..core.options import DetectOptions
 from ..core.rules import outcome_of, threshold_floor
 from ..core.steam import LINE_TAG, PRICE_TAG, book_of, steam_alert
 from ..core.steam import book_units as unit_names
+from . import interruptible
 
 __all__ = [
     "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "compile_all", "move_arrays", "route",
@@ -318,7 +319,7 @@ def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
             # numba finds no writable cache directory (read-only install, no usable HOME): compile
             # in memory on each first use rather than fail (breaker14a F2)
             jitted = {k: numba.njit(nogil=True)(f) for k, f in passes.items()}
-        _JIT.update(jitted)
+        _JIT.update((k, interruptible(f)) for k, f in jitted.items())  # Ctrl-C as itself (B17-2)
     return _JIT["dense"], _JIT["route"]
 
 
