@@ -14,7 +14,10 @@ import sys
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import dropengine.core.engine as engine_mod
 from dropengine import DropEngine, Quote
 from tests.test_h14_state_store import hot_keys
 
@@ -90,11 +93,12 @@ def _cases(seed: int, n: int) -> list[list[tuple[Any, ...]]]:
                                 "reprime_after_suspension": rnd.random() < 0.5}
         if opts["unit"] == "prob":
             opts["threshold"] = rnd.choice((0.5, 1, 2.0))
-        if rnd.random() < 0.3:
+        if rnd.random() < 0.5:
             opts["types"] = frozenset({"odds_drop", "line_move", "steam"})
-        keys = [(f"ev{rnd.randrange(3)}", f"b{rnd.randrange(3)}",
-                 rnd.choice(("h2h_home", "h2h_away", "spreads_home:-3.5", "spreads_away:+3.5", "totals_over:210.5",
-                             f"win:{rnd.randrange(4)}"))) for _ in range(rnd.randrange(1, 12))]
+        sides = ("h2h_home", "h2h_away", "spread_home@-3", "spread_home@-3.5", "spread_away@+3", "spread_home@-7",
+                 "total_over@230", "total_over@220.5", "total_over@221", "total_under@0", f"win:{rnd.randrange(4)}")
+        keys = [(f"ev{rnd.randrange(3)}", f"b{rnd.randrange(3)}", rnd.choice(sides))
+                for _ in range(rnd.randrange(1, 12))]
         times = rnd.choice((TIMES, tuple(T0 + i for i in range(0, 50)), (0, 1, 2, 3)))
         ops: list[tuple[Any, ...]] = [("new", opts)]
         for _ in range(rnd.randrange(1, 8)):
@@ -199,3 +203,61 @@ def test_an_eviction_between_warm_missing_a_key_and_its_add() -> None:
     assert state.peek(("ev1", "pin", "h2h_away")) == [-120, T0 + 20, T0 + 20, False, -120, T0 + 20]
     back = DropEngine.restore(eng.snapshot())
     assert back.snapshot() == eng.snapshot()
+
+
+_POOL = [(e, b, s) for e in ("e1", "e2") for b in ("b1", "b2") for s in ("s1", "s2", "s3")]
+_states = st.one_of(
+    st.tuples(st.sampled_from((-110, -(_OFF - 1), _OFF - 1, 100_000, -100_000, 150, -0.0, 100.0)),
+              st.sampled_from((0, 1, T0, 2**41, 2**63 - 1))).map(lambda pt: [pt[0], pt[1], pt[1], False, pt[0], pt[1]]),
+    st.tuples(st.sampled_from((-110, 150, -120.5)), st.sampled_from((-110, -130)), st.integers(0, 2**63 - 1),
+              st.integers(0, 2**33), st.booleans()).map(
+        lambda v: [v[0], max(0, v[2] - v[3]), v[2], v[4], v[1], max(0, v[2] - 2 * v[3])]),
+)
+_ops = st.lists(st.one_of(
+    st.tuples(st.just("quote"), st.integers(0, len(_POOL) - 1), st.booleans(), _states),
+    st.tuples(st.just("miss"), st.integers(0, len(_POOL) - 1), st.booleans()),
+    st.tuples(st.just("remove"), st.sets(st.integers(0, len(_POOL) - 1), max_size=4)),
+    st.tuples(st.just("load"), st.integers(0, len(_POOL) - 1), _states),
+    st.tuples(st.just("cool"), st.integers(0, 5)),
+    st.tuples(st.just("copy")),
+), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=_ops, limit=st.sampled_from((1, 2, 4)), spill=st.sampled_from((1, 3)))
+def test_key_state_against_a_plain_dict(ops: list[tuple[Any, ...]], limit: int, spill: int) -> None:
+    # the engine's use of _Keys (hot get, warm, add on a miss), with warms that are not followed
+    # by their add, removals and loads in between, one key tuple object reused or an equal fresh one
+    ref: dict[tuple[str, str, str], list[Any]] = {}
+    with hot_keys(limit, spill, 2):
+        keys = engine_mod._Keys(engine_mod._PRICE_CODEC)
+        for op in ops:
+            if op[0] in ("quote", "miss"):
+                k = _POOL[op[1]] if op[2] else tuple(list(_POOL[op[1]]))
+                cur = keys.hot.get(k)
+                if cur is None:
+                    cur = keys.warm(k)
+                if op[0] == "quote":
+                    if cur is None:
+                        keys.add(k, list(op[3]))
+                    else:
+                        cur[:] = op[3]
+                    ref[k] = list(op[3])
+            elif op[0] == "remove":
+                gone = [_POOL[i] for i in op[1] if _POOL[i] in ref]
+                keys.remove(gone)
+                for k in gone:
+                    del ref[k]
+            elif op[0] == "load":
+                keys.load(_POOL[op[1]], list(op[2]))
+                ref[_POOL[op[1]]] = list(op[2])
+            elif op[0] == "cool":
+                keys.cool(min(op[1], max(0, len(keys.hot) - 1)))
+            else:
+                keys = keys.copy()
+            assert len(keys) == len(ref)
+            got = dict(keys.items())
+            assert got.keys() == ref.keys()
+            for k, v in ref.items():
+                assert [type(x) for x in got[k]] == [type(x) for x in v] and got[k] == v, k
+                assert keys.newest_of(k) == v[2]
