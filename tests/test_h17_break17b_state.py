@@ -261,3 +261,13 @@ def test_key_state_against_a_plain_dict(ops: list[tuple[Any, ...]], limit: int, 
             for k, v in ref.items():
                 assert [type(x) for x in got[k]] == [type(x) for x in v] and got[k] == v, k
                 assert keys.newest_of(k) == v[2]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "B17b-1: tests/test_h17_state14b_coldform.py::test_every_cold_form_reads_back_exactly is flaky: for "
+    "t = 2**63 - 1 and dt = 1 it builds since = 2**63 (above MAX_MS, and above newest: a state no engine "
+    "or snapshot holds), which _Codec.pack cannot write (struct.error), before and after 0bf06cb"))
+def test_the_state14b_cold_form_test_on_its_own_time_edge() -> None:
+    from tests.test_h17_state14b_coldform import test_every_cold_form_reads_back_exactly as t
+
+    t.hypothesis.inner_test(price=None, t=2**63 - 1, other=None, dt=1, susp=False, primed=False)
