@@ -187,3 +187,20 @@ def test_in_thread_runs_inline_on_a_thread_python_did_not_start() -> None:
     if seen and seen[1].startswith("Dummy"):
         assert seen[0] == seen[1]  # the work ran in the caller
 
+    # the same on a thread certainly not started by threading (polars may run the UDF above on
+    # the calling thread): _thread's own, which threading sees as a dummy
+    import _thread
+
+    finished = threading.Event()
+    names: list[str] = []
+
+    def foreign() -> None:
+        try:
+            names.extend((batch._in_thread(where)(), where()))
+        finally:
+            finished.set()
+
+    _thread.start_new_thread(foreign, ())
+    assert finished.wait(10)
+    assert names[1].startswith("Dummy") and names[0] == names[1], names
+

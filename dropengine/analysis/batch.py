@@ -1303,7 +1303,12 @@ def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
     Run inline instead (at once, in the caller) where a thread would not help or could not
     work: when the caller is a thread Python did not start (a polars UDF runs on a worker of
     polars' pool: joining there while the thread's polars work waits for that worker deadlocks
-    with one worker; break17 B17-1), or when no thread can be started (break17 B17-3)."""
+    with one worker; break17 B17-1), or when no thread can be started (break17 B17-3).
+
+    A caller interrupted while the work runs (Ctrl-C in :func:`result`'s join, an error before it
+    asks) leaves the work to finish on its own, result dropped: nothing in polars or numba can be
+    cancelled. The thread is not a daemon, so an interpreter exiting meanwhile waits for it
+    instead of ending it inside polars' or numba's native frames (review17)."""
     done: list[_T] = []
     failed: list[BaseException] = []
 
@@ -1318,10 +1323,11 @@ def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
             raise failed[0]
         return done[0]
 
+    # threading's only mark of a thread it did not start is its private _DummyThread class
     if isinstance(threading.current_thread(), threading._DummyThread):
         run()
         return ran
-    thread = threading.Thread(target=run, name="dropengine-batch", daemon=True)
+    thread = threading.Thread(target=run, name="dropengine-batch", daemon=False)
     try:
         thread.start()
     except RuntimeError:  # "can't start new thread": a pids limit, interpreter shutdown

@@ -132,7 +132,7 @@ _GROW_AFTER: Final = _SPILL // 2
 _VALUE, _TIME, _FLAG = range(3)
 #: The cold form of a price state still as its first quote made it (``_Codec.cold``): one int,
 #: the time above 18 bits of ``price + _PRIMED_OFF``. Valid prices (at most 100,000 in absolute
-#: value, SPEC 3) fit; an int of two 30-bit digits for times before 2039 (32 bytes, against 59 for
+#: value, SPEC 3) fit; an int of two 30-bit digits for times below 2**42 ms, the year 2109 (32 bytes, against 59 for
 #: the packed ``bytes``), built and read back by three int operations instead of a struct call.
 _PRIMED_OFF: Final = 1 << 17
 _PRIMED_MASK: Final = (1 << 18) - 1
@@ -368,7 +368,7 @@ class _Keys:
             self.miss = key
             self.miss_sides = sides
             return None
-        if type(v) is int:  # the primed form (_Codec.cold), read here: no call
+        if type(v) is int:  # the primed form (_Codec.cold), read here: no call (_Codec.unpack's first branch, inlined)
             t = v >> 18
             price = (v & _PRIMED_MASK) - _PRIMED_OFF
             st = sides[side] = [price, t, t, False, price, t]
