@@ -1030,25 +1030,15 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     table = table.with_columns(parts[j].select(_typed_as(parts[j], c, types[c])).to_series().gather(index[j])
                                for c, j in single.items() if c not in late)
     for c, (j, take) in late.items():
-        column = take()  # (waited for even when not a column here: its error is raised)
+        column = take().alias(c).to_frame()  # (waited for even when not a column here: its error is raised)
         if c in types:
-            table = table.with_columns((column if column.dtype == types[c] else column.cast(types[c]))
-                                       .gather(index[j]).alias(c))
+            table = table.with_columns(column.select(_typed_as(column, c, types[c])).to_series().gather(index[j]))
     picked = pl.Series(rows, dtype=pl.UInt32)
-    steam = pl.Series(is_steam) if bool(is_steam.any()) else None
-    gathered = []
-    for c in direct:
-        if c not in texts.columns:
-            gathered.append(pl.Series(c, [None] * len(rows), dtype=types[c]))
-            continue
-        column = texts.get_column(c).gather(picked)
-        if c == "bookmaker" and steam is not None:
-            column = column.set(steam, None)
-        have = column.dtype
-        if have != types[c]:
-            column = column.cast(pl.String).cast(types[c]) if types[c] == pl.Categorical else column.cast(types[c])
-        gathered.append(column)
-    return table.with_columns(gathered).select(list(types))
+    got = texts.select(pl.col(c).gather(picked) for c in direct if c in texts.columns)
+    if "bookmaker" in got.columns and bool(is_steam.any()):
+        got = got.with_columns(got.get_column("bookmaker").set(pl.Series(is_steam), None))
+    # (a column the input lacks: null, as _typed_as writes it; the input always has event_id)
+    return table.with_columns(got.select(_typed_as(got, c, types[c]) for c in direct)).select(list(types))
 
 
 def _column_type(c: str, schema: pl.Schema) -> pl.DataType:
