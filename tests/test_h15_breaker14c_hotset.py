@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, Quote
-from dropengine.core import engine as engine_mod
+from dropengine.core import keystate as engine_mod  # the key state (split from engine.py)
 
 from .strategies import detect_options, signal_options, signal_streams_with_options, streams_with_options
 from .test_h14_state_store import hot_keys

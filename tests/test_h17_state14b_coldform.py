@@ -21,7 +21,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import dropengine.core.engine as engine_mod
+import dropengine.core.keystate as engine_mod  # the key state (split from engine.py)
 from dropengine import DropEngine, Quote
 from tests.test_h14_state_store import hot_keys
 
