@@ -332,8 +332,7 @@ class DropEngine:
         open_filter = flt.passes_all
         keys = self._state
         get = keys.hot.get  # the hot keys' lists; the rest are warmed on their first quote
-        warm = keys.warm
-        add = keys.add
+        enter = keys.enter
         events = self._events
         nkeys = self._nkeys
         nkeys_get = nkeys.get
@@ -386,7 +385,9 @@ class DropEngine:
                         continue
                 elif type(q) is not info_type and q.line_only:  # SPEC 10: no price published (line series only)
                     continue
-                if st is None and (st := warm(key)) is None:
+                # a key that is not hot: warmed, or, when it is new, entered with the state its
+                # first quote makes (rule 4: primed at its price; rule 3: a null price, suspended)
+                if st is None and (st := enter(key, [price, lu, lu, price is None, price, lu])) is None:
                     # a new key: count it, learn its event's start once (never on the per-update path)
                     eid = key[0]
                     nkeys[eid] = nkeys_get(eid, 0) + 1
@@ -394,10 +395,8 @@ class DropEngine:
                         events[eid] = commence_ms(q.commence_time)
                     if price is None:
                         n_susp += 1
-                        add(key, [None, lu, lu, True, None, lu])
                     else:
                         n_primed += 1
-                        add(key, [price, lu, lu, False, price, lu])
                     continue
                 if lu < st[2]:
                     n_stale += 1

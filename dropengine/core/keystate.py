@@ -2,7 +2,8 @@
 
 :class:`DropEngine` (``engine.py``) keeps one :class:`_Keys` per kind of series (prices of SPEC 3,
 line series of SPEC 10). Its detection loops read a hot key's list straight from ``_Keys.hot``
-and call :meth:`_Keys.warm` / :meth:`_Keys.add` for the others; nothing here is a rule of SPEC:
+and call :meth:`_Keys.enter` (prices) or :meth:`_Keys.warm` / :meth:`_Keys.add` (line series) for
+the others; nothing here is a rule of SPEC:
 it is storage, and a restored or copied engine holds the same states whatever is hot.
 """
 
@@ -296,6 +297,40 @@ class _Keys:
         self.hot[key] = st
         self.warmed += 1
         if len(self.hot) > self.cap:
+            self._spill()
+        return st
+
+    def enter(self, key: _Key, st: list[Any]) -> list[Any] | None:
+        """A key that is not hot, in one call and one walk of the tree: its state made a list
+        again (hot, as :meth:`warm`), or, when it is not held, None after adding it with state
+        ``st`` (hot, as :meth:`add`). The detection loop passes the state a first quote makes;
+        a new key then costs one call, as a dict store did before the packed state."""
+        e, b, s = key
+        tree = self.tree
+        books = tree.get(e)
+        if books is None:
+            books = tree[intern(e)] = {}
+        sides = books.get(b)
+        if sides is None:
+            sides = books[intern(b)] = {}
+        v = sides.get(s)
+        hot = self.hot
+        if v is None:
+            sides[intern(s)] = st
+            hot[key] = st
+            self.held += 1
+            if len(hot) > self.cap:
+                self._spill()
+            return None
+        if type(v) is int:  # the primed form (_Codec.cold), read here: no call (_Codec.unpack's first branch, inlined)
+            t = v >> 18
+            price = (v & _PRIMED_MASK) - _PRIMED_OFF
+            st = sides[s] = [price, t, t, False, price, t]
+        else:
+            st = sides[s] = self.codec.unpack(v)  # type: ignore[arg-type]  # not hot, so packed
+        hot[key] = st
+        self.warmed += 1
+        if len(hot) > self.cap:
             self._spill()
         return st
 
