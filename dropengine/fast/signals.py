@@ -520,16 +520,25 @@ def steam_alerts(routed: Routed, move_of: Callable[[int], Move], flt: AlertFilte
     return steams, np.array([flt.accepts(s) for s in steams], dtype=np.bool_)
 
 
-def alert_order(returned: Bools, fire_move: I64, steam_ok: Bools) -> tuple[I64, I64]:
+def alert_order(returned: Bools, fire_move: I64, steam_ok: Bools, *, compiled: bool = True) -> tuple[I64, I64]:
     """The returned alerts in the order the router appends them (per move: the move if
     ``returned``, then the steam it completed if ``steam_ok``): per alert, the index of its
-    move and the index of its steam (``-1``: the alert is the move itself)."""
+    move and the index of its steam (``-1``: the alert is the move itself).
+
+    Both lists ascend (a move completes one steam at most, and steams fire in move order): one
+    linear merge, a move before the steam it completed (:func:`_merge_py`, compiled;
+    ``compiled=False``: the same source interpreted), where a sort by (move, steam) took
+    7-12 ms of the main thread at 324k alerts (1M quotes, all types)."""
     moves = np.flatnonzero(returned).astype(np.int64)
     which = np.flatnonzero(steam_ok).astype(np.int64)
     at = np.concatenate((moves, fire_move[which]))
     steam = np.concatenate((np.full(moves.shape[0], -1, np.int64), which))
-    # a move before the steam it completed: by (move index, steam index), -1 first
-    order = np.lexsort((steam, at))
+    steam_moves = _ro(fire_move[which], np.int64)
+    if compiled:
+        _compiled()
+        order = _JIT["merge"](_ro(moves, np.int64), steam_moves)
+    else:
+        order = _merge_py(_ro(moves, np.int64), steam_moves)
     return at[order], steam[order]
 
 
