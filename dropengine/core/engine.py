@@ -98,6 +98,10 @@ _STEAM_BOOK = tuple[_Name, int, _Time, SteamBook]
 PriceObservation = tuple[tuple[str, str, str], int | float | None, int, str, float | None, QuoteInfo]
 
 
+class _NoItem:
+    """No item is of this type: ``_detect``'s observation test when its items are not trusted."""
+
+
 class _Payload(msgspec.Struct):
     config: dict[str, Any]
     counters: Annotated[list[_Time], msgspec.Meta(min_length=8, max_length=_NCOUNTERS)]
@@ -337,6 +341,7 @@ class DropEngine:
         nkeys = self._nkeys
         nkeys_get = nkeys.get
         n_seen = n_primed = n_stale = n_invalid = n_susp = n_rep = n_det = 0
+        n_same = 0  # the observations' short path: each one seen and repeated (added to both at the end)
         q: Any  # a Quote, an observation tuple, then its QuoteInfo
         mk: str | None
         line: float | None
@@ -344,6 +349,8 @@ class DropEngine:
         append = out.append
         quote_type = Quote
         info_type = QuoteInfo
+        # an observation tuple's type when trusted; otherwise a type no item has (one test per item)
+        obs_type: Any = tuple if trusted else _NoItem
         try:
             for q in items:
                 # A Quote is the common item and costs one type test, as before _observe_prices.
@@ -354,7 +361,7 @@ class DropEngine:
                     lu = q.last_update
                     key = (q.event_id, q.bookmaker, q.side)
                     st = get(key)
-                elif trusted and type(q) is tuple:
+                elif type(q) is obs_type:
                     key, price, lu, mk, line, q = q
                     st = get(key)
                     # The common observation of the fused path (a vendor row repeats its prices
@@ -362,8 +369,7 @@ class DropEngine:
                     # not suspended and not stale. Rules 1-4 cannot apply: a price equal to the
                     # key's valid one is valid, and the key is primed. So it is rule 5, as below.
                     if st is not None and price == st[0] and lu >= st[2] and not st[3]:
-                        n_seen += 1
-                        n_rep += 1
+                        n_same += 1
                         st[2] = lu
                         continue
                 elif isinstance(q, quote_type):
@@ -373,8 +379,8 @@ class DropEngine:
                     st = get(key)
                 else:
                     raise ConfigError(
-                        f"quotes[{n_seen}]: {short_repr(q)} is not a Quote"
-                        f" (the {n_seen} quote(s) before it were applied)"
+                        f"quotes[{n_seen + n_same}]: {short_repr(q)} is not a Quote"
+                        f" (the {n_seen + n_same} quote(s) before it were applied)"
                     )
                 n_seen += 1
                 if price is not None:
@@ -477,17 +483,17 @@ class DropEngine:
                         line,
                     )
                     if raw is not None:
-                        raw.append((n_seen - 1, drop))
+                        raw.append((n_seen + n_same - 1, drop))
                     elif open_filter or flt.accepts(drop):
                         append(drop)
         finally:  # counted also when a bad item stops the batch: counters match the state
             n = self._n
-            n[0] += n_seen
+            n[0] += n_seen + n_same
             n[1] += n_primed
             n[2] += n_stale
             n[3] += n_invalid
             n[4] += n_susp
-            n[5] += n_rep
+            n[5] += n_rep + n_same
             n[6] += n_det
             n[7] += len(out)
         return out
