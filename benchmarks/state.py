@@ -47,17 +47,33 @@ from dropengine import DropEngine, Quote
 AIM_BYTES_PER_KEY = 120
 
 
-def load_old(path: str, name: str = "_old_engine") -> type[Any]:
-    """The DropEngine class of another checkout's ``dropengine/core/engine.py`` (loaded as the
-    module ``dropengine.core.<name>``: one name per checkout loaded in the same process)."""
-    where = Path(path) / "dropengine/core/engine.py"
+def _load(where: Path, name: str) -> Any:
     spec = importlib.util.spec_from_file_location(f"dropengine.core.{name}", where)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     mod.__package__ = "dropengine.core"
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
-    cls: type[Any] = mod.DropEngine
+    return mod
+
+
+def load_old(path: str, name: str = "_old_engine") -> type[Any]:
+    """The DropEngine class of another checkout's ``dropengine/core/engine.py`` (loaded as the
+    module ``dropengine.core.<name>``: one name per checkout loaded in the same process). A
+    checkout that has ``dropengine/core/keystate.py`` (084bce3 on) gets its own key state too:
+    its engine's ``from .keystate import ...`` runs while that module stands in for this tree's."""
+    old_keys = Path(path) / "dropengine/core/keystate.py"
+    if not old_keys.exists():
+        return _load(Path(path) / "dropengine/core/engine.py", name).DropEngine  # type: ignore[no-any-return]
+    ours = sys.modules.get("dropengine.core.keystate")
+    sys.modules["dropengine.core.keystate"] = _load(old_keys, f"{name}_keystate")
+    try:
+        cls: type[Any] = _load(Path(path) / "dropengine/core/engine.py", name).DropEngine
+    finally:
+        if ours is None:
+            del sys.modules["dropengine.core.keystate"]
+        else:
+            sys.modules["dropengine.core.keystate"] = ours
     return cls
 
 
