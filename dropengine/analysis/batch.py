@@ -465,7 +465,7 @@ class _Coded:
     its categories; no string is materialized per row), other text encoded once first (hashed
     into a Categorical, no sort). Rules that judge text run once per distinct value."""
 
-    __slots__ = ("codes", "values")
+    __slots__ = ("codes", "has_null", "values")
 
     def __init__(self, column: pl.Series, kernel: Any) -> None:
         if not isinstance(column.dtype, (pl.Categorical, pl.Enum)):
@@ -475,7 +475,9 @@ class _Coded:
         physical = column.to_physical().cast(pl.UInt32)
         top = physical.max()
         stop = 0 if top is None else int(top) + 1  # type: ignore[arg-type]
-        if physical.null_count():
+        #: whether some row is null (code -1): a rule judging text per row then has that to flag
+        self.has_null = bool(physical.null_count())
+        if self.has_null:
             physical = physical.fill_null(kernel.NO_CODE)
         self.codes, _, first = kernel.codes(physical.to_numpy(), stop)
         self.values: list[str] = column.gather(first).cast(pl.String).to_list()
@@ -524,7 +526,10 @@ def _compiled_passes(
     coded = {c: _Coded(frame.get_column(c), kernel) for c in ("sport_key", *KEY)}
     bad_field = frame.get_column("_lu_missing").to_numpy().copy()
     for c in ("sport_key", *KEY):
-        bad_field |= coded[c].of_values(np, [v == "" for v in coded[c].values], np.bool_, True)
+        # a per-row array only when some row is flagged (an empty value or a null): 10M rows a column
+        empty = [v == "" for v in coded[c].values]
+        if coded[c].has_null or any(empty):
+            bad_field |= coded[c].of_values(np, empty, np.bool_, True)
     side = coded["side"]
     canonical: list[str | None] = []
     for v in side.values:
@@ -541,7 +546,8 @@ def _compiled_passes(
         line_col = frame.get_column("line")
         bad_line = (line_col.is_not_null() & ~line_col.is_finite()).fill_null(False).to_numpy()
         reason[(reason == 0) & bad_line] = 3
-    reason[(reason == 0) & side.of_values(np, [c is None for c in canonical], np.bool_, False)] = 4
+    if None in canonical:  # (a null side is none of these: its row has reason 1 already)
+        reason[(reason == 0) & side.of_values(np, [c is None for c in canonical], np.bool_, False)] = 4
     p = frame.get_column("_p")
     invalid = frame.get_column("_invalid").to_numpy()
     line_only = frame.get_column(_LINE_ONLY).to_numpy() if _LINE_ONLY in cols else np.zeros(n, np.bool_)
@@ -585,9 +591,12 @@ def _compiled_passes(
     canon_id = [0 if c is None else ids.setdefault(c, len(ids)) for c in canonical]
     canon = list(ids)
     event, book = coded["event_id"], coded["bookmaker"]
-    any_skip = bool(skip.any())
-    e = np.where(skip, 0, event.codes) if any_skip else event.codes
-    b = np.where(skip, 0, book.codes) if any_skip else book.codes
+    # a skipped row's codes (-1 for a null) as 0, in place (the codes are this function's own
+    # arrays, read no more as codes): no new 10M-row arrays
+    e, b = event.codes, book.codes
+    if skip.any():
+        e[skip] = 0
+        b[skip] = 0
     sid = side.of_values(np, canon_id, np.int64, 0)
     n_events, n_books = max(len(event.values), 1), max(len(book.values), 1)
     book_names, side_values = book.values, side.values

@@ -1,0 +1,55 @@
+"""drops15 (issue 14, session 11): the compiled path judges a key column's text per row only when
+some value is flagged.
+
+``_compiled_passes`` builds the per-row "bad field" array of a key column only when one of its
+distinct values is empty or a row is null, the "bad side" array only when a distinct side is not
+canonical, and sets a skipped row's event and book codes to 0 in place. On streams whose key
+columns hold none of these (the arrays skipped), or an empty value, a null or an unparseable side
+in one column (the arrays built, rows skipped), the compiled path gives the pure path's table,
+counters, skips (reason and row) and returned rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from dropengine import Quote
+from dropengine.analysis.batch import detect_counted
+
+from .conftest import require_fast
+from .strategies import signal_options, signal_streams_with_options
+from .test_h12_batch_equivalence import frame_of
+
+_KEYS = ("sport_key", "event_id", "bookmaker", "side")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(signal_streams_with_options(signal_options()), st.data())
+def test_flagged_key_values_fast_equals_pure(case: tuple[list[Quote], dict[str, Any]], data: st.DataObject) -> None:
+    require_fast()
+    quotes, opts = case
+    if not quotes:
+        return
+    frame = frame_of(quotes)
+    n = frame.height
+    column = data.draw(st.sampled_from(_KEYS))
+    flaw = data.draw(st.sampled_from(("none", "empty", "null", "bad side")))
+    rows = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=3))
+    if flaw != "none":
+        name = "side" if flaw == "bad side" else column
+        value = {"empty": "", "null": None, "bad side": "not a side@@"}[flaw]
+        frame = frame.with_columns(frame.get_column(name).cast(pl.String).scatter(rows, value))
+    if data.draw(st.booleans()):
+        frame = frame.with_columns(pl.col(c).cast(pl.Categorical) for c in _KEYS)
+    fast = detect_counted(frame, accel="fast", **opts)
+    pure = detect_counted(frame, accel="pure", **opts)
+    assert_frame_equal(fast.alerts, pure.alerts, check_exact=True, check_dtypes=True)
+    assert fast.counters == pure.counters
+    assert fast.skipped == pure.skipped
+    assert fast.rejected.to_dicts() == pure.rejected.to_dicts()
+    assert fast.rows.to_list() == pure.rows.to_list()
