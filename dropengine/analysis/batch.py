@@ -854,14 +854,29 @@ def _with_signals_compiled(
         return _alerts(meta_of(rows.drop("last_update", "delta")), timestamp_column)
 
     line = _Pass(pl.DataFrame(), 0, 0, 0, 0)
-    lfired: pl.DataFrame | None = None
+    lfired: Callable[[pl.Series | None], pl.DataFrame] | None = None
+    line_full: Callable[[pl.Series | None], pl.DataFrame] | None = None
     lines: pl.DataFrame | None = None
     line_rows = np.zeros(0, np.int64)
     if line_pass is not None:
         line = line_pass
-        lfired = meta_of(line.fired).sort("_i")
-        lines = _line_table(lfired, cfg, timestamp_column,
-                            ids.side[lfired.get_column("_i").to_numpy()], ids.side_names)
+        moved = line.fired.sort("_i")
+
+        def line_texts(at: pl.Series | None) -> pl.DataFrame:
+            """The line moves ``at`` (positions among them, in arrival order; None: all) joined
+            with their rows' text (not kept for the values: written again for the few they need)."""
+            return meta_of(moved if at is None else moved[at])
+
+        def line_rows_of(at: pl.Series | None) -> pl.DataFrame:
+            """The line moves ``at`` as :func:`_line_table` rows (each row's columns are its move's alone)."""
+            sub = line_texts(at)
+            return _line_table(sub, cfg, timestamp_column, ids.side[sub.get_column("_i").to_numpy()], ids.side_names)
+
+        lfired, line_full = line_texts, line_rows_of
+        # no line move returned: the routing and the steams' books read the moves' numbers alone,
+        # and a steam completed by a line move its text (written for those moves alone, by
+        # _steam_table): the text of ~5M line moves at 10M quotes is not written
+        lines = line_rows_of(None) if "line_move" in cfg.types else _line_numbers(moved)
         line_rows = lines.get_column("_i").to_numpy().astype(np.int64)
     n_drops = len(drop_rows)
     n_lines = len(line_rows)
@@ -906,7 +921,8 @@ def _with_signals_compiled(
     books: Callable[[], pl.Series] | None = None  # the steams' books, written in a thread meanwhile
     steam_ok = np.zeros(0, np.bool_)
     if routed.steams:
-        steams, books = _steam_table(routed, order, lu, rows, ids, drops, lines, flt, full, loaded.schema)
+        steams, books = _steam_table(routed, order, lu, rows, ids, drops, lines, flt, full, line_full,
+                                     loaded.schema)
         steam_ok = _accepted(steams, flt, "steam")
     at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
     out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)
@@ -959,7 +975,8 @@ def _accepted(table: pl.DataFrame, flt: AlertFilter, alert_type: str) -> Any:
 
 
 def _values_builder(
-    drops: pl.DataFrame, full: Callable[[pl.DataFrame], pl.DataFrame], lfired: pl.DataFrame | None,
+    drops: pl.DataFrame, full: Callable[[pl.DataFrame], pl.DataFrame],
+    lfired: Callable[[pl.Series | None], pl.DataFrame] | None,
     cfg: DetectOptions, timestamp_column: str | None,
     order: Any, returned: Any, routed: Any, at: Any, steam_of: Any,
 ) -> Callable[[], tuple[Alert, ...]]:
@@ -985,7 +1002,7 @@ def _values_builder(
                               strict=True))
         at_lines = picked[picked >= n_drops]
         if len(at_lines) and lfired is not None:
-            sub = lfired[pl.Series(at_lines - n_drops)]
+            sub = lfired(pl.Series(at_lines - n_drops))
             values.update(zip(at_lines.tolist(), _line_values(sub, cfg, timestamp_column), strict=True))
 
         def move_of(i: int) -> Drop | LineMove:
@@ -1034,24 +1051,39 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     table = pl.concat([part.select(_typed_as(part, c, types[c]) for c in shared) for part in parts], rechunk=True)
     places = [part.get_column("_at").to_numpy() for part in parts]
     at = np.concatenate(places)
-    where = np.empty(len(at), np.int64)  # per place, the row holding it
-    where[at] = np.arange(len(at))
-    table = table[pl.Series(where)]
-    index: dict[int, pl.Series] = {}  # per part, per place its row there (null: another part's)
+    ordered = np.arange(len(at))
+    # (places already in order, as when one part holds every returned alert: no gather)
+    if not np.array_equal(at, ordered):
+        where = np.empty(len(at), np.int64)  # per place, the row holding it
+        where[at] = ordered
+        table = table[pl.Series(where)]
+    # per part, per place its row there (null: another part's); None: the part holds every
+    # place, in order (its column is the table's as it is, no gather: a line move's own
+    # fields when only line moves are returned)
+    index: dict[int, pl.Series | None] = {}
     for j in set(single.values()):
+        if np.array_equal(places[j], ordered):
+            index[j] = None
+            continue
         row = np.zeros(len(at), np.int64)
         row[places[j]] = np.arange(len(places[j]))
         mine = np.zeros(len(at), np.bool_)
         mine[places[j]] = True
-        index[j] = pl.Series(row, dtype=pl.UInt32)
-        if not mine.all():
-            index[j] = index[j].set(pl.Series(~mine), None)  # a null index gathers a null
-    table = table.with_columns(parts[j].select(_typed_as(parts[j], c, types[c])).to_series().gather(index[j])
+        rows_j = pl.Series(row, dtype=pl.UInt32)
+        # (a null index gathers a null)
+        index[j] = rows_j if mine.all() else rows_j.set(pl.Series(~mine), None)
+
+    def placed(column: pl.Series, j: int) -> pl.Series:
+        """``column`` (part ``j``'s rows) at the table's places."""
+        at_j = index[j]
+        return column.rechunk() if at_j is None else column.gather(at_j)
+
+    table = table.with_columns(placed(parts[j].select(_typed_as(parts[j], c, types[c])).to_series(), j)
                                for c, j in single.items() if c not in late)
     for c, (j, take) in late.items():
         column = take().alias(c).to_frame()  # (waited for even when not a column here: its error is raised)
         if c in types:
-            table = table.with_columns(column.select(_typed_as(column, c, types[c])).to_series().gather(index[j]))
+            table = table.with_columns(placed(column.select(_typed_as(column, c, types[c])).to_series(), j))
     picked = pl.Series(rows, dtype=pl.UInt32)
     got = texts.select(pl.col(c).gather(picked) for c in direct if c in texts.columns)
     if "bookmaker" in got.columns and bool(is_steam.any()):
@@ -1152,6 +1184,24 @@ def _written(column: pl.Series) -> tuple[pl.Series, pl.Series]:
 _JSON: Final = msgspec.json.Encoder()
 
 
+def _line_numbers(fired: pl.DataFrame) -> pl.DataFrame:
+    """Of the line moves ``fired`` (the :func:`_line_pass` columns, in arrival order), the
+    columns of :func:`_line_table` the routing and a steam's books read: ``_i``, the lines and
+    points as written (``_rl``/``_l`` by :func:`_written`, points by :func:`_with_points`), their
+    int flags (``_rlint``/``_lint``/``_dint``) and ``last_update``; no text."""
+    frame = _with_points(fired.select("_i", "_rl", "_l", "_lu"))
+    prev_line, prev_int = _written(frame.get_column("_rl"))
+    new_line, new_int = _written(frame.get_column("_l"))
+    # points: rules.line_points(prev, new) is written_line(new - prev); its value is ``_d``
+    # (:func:`_with_points`), whether it is written as an int is the rule's on the difference
+    _, points_int = _written(frame.get_column("_l") - frame.get_column("_rl"))
+    return frame.select(
+        "_i", prev_line.alias("prev_line"), new_line.alias("new_line"), pl.col("_d").alias("points"),
+        pl.col("_lu").alias("last_update"), prev_int.alias("_rlint"), new_int.alias("_lint"),
+        points_int.alias("_dint"),
+    )
+
+
 def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None, side_ids: Any,
                 canon: list[str]) -> pl.DataFrame:
     """The detected line moves (the :func:`_line_pass` columns joined with their rows' text, in
@@ -1174,7 +1224,8 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
         pl.lit(None, dtype=pl.Float64).alias("line"), "_rl", "_l", "_rprice", "_rpint", "_p", "_pint", "_lu",
         stamp.alias("_stamp"), (pl.col("_lu") - pl.col("_rlu")).alias("_elapsed"),
     ))
-    frame = _with_points(frame)
+    numbers = _line_numbers(fired)  # (row for row the moves of ``frame``)
+    frame = frame.with_columns(numbers.get_column("points").alias("_d"))
     # per canonical side: its line side, and the direction of a move up or down (gathered by id,
     # no text hashed per move)
     line_side = [rules.line_side_of(x) for x in canon]
@@ -1197,18 +1248,14 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     group_of = np.empty(frame.height, np.int64)
     group_of[members.get_column("_row").to_numpy()] = members.get_column("_g").to_numpy()
     key_numbers = pl.Series("key_numbers", key_text, dtype=pl.String).gather(pl.Series(group_of))
-    prev_line, prev_int = _written(frame.get_column("_rl"))
-    new_line, new_int = _written(frame.get_column("_l"))
-    # points: rules.line_points(prev, new) is written_line(new - prev); its value is ``_d``
-    # (:func:`_with_points`), whether it is written as an int is the rule's on the difference
-    _, points_int = _written(frame.get_column("_l") - frame.get_column("_rl"))
+    written = {c: numbers.get_column(c) for c in ("prev_line", "new_line", "_rlint", "_lint", "_dint")}
     return frame.select(
         "_i", pl.lit("line_move").alias("type"), "sport_key", "event_id", "bookmaker", pl.col("_ls").alias("side"),
-        "kind", "market_key", prev_line.alias("prev_line"), new_line.alias("new_line"), pl.col("_d").alias("points"),
+        "kind", "market_key", written["prev_line"], written["new_line"], pl.col("_d").alias("points"),
         pl.col("_rprice").alias("prev_price"), pl.col("_p").alias("new_price"), direction.alias("direction"),
         key_numbers, pl.col("_lu").alias("last_update"), pl.col("_stamp").alias("timestamp"),
         pl.col("_elapsed").alias("elapsed_ms"), "home_team", "away_team", "commence_time", "player", "market",
-        "_rpint", "_pint", prev_int.alias("_rlint"), new_int.alias("_lint"), points_int.alias("_dint"),
+        "_rpint", "_pint", written["_rlint"], written["_lint"], written["_dint"],
     )
 
 
@@ -1352,7 +1399,8 @@ def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
 
 def _steam_table(
     routed: Any, order: Any, lu: Any, rows: Any, ids: _Ids, drops: pl.DataFrame, lines: pl.DataFrame | None,
-    flt: AlertFilter, full: Callable[[pl.DataFrame], pl.DataFrame], schema: pl.Schema,
+    flt: AlertFilter, full: Callable[[pl.DataFrame], pl.DataFrame],
+    line_full: Callable[[pl.Series | None], pl.DataFrame] | None, schema: pl.Schema,
 ) -> tuple[pl.DataFrame, Callable[[], pl.Series]]:
     """The steams the routing fired, in firing order, as the columns of their :class:`Steam`
     values' table rows (:func:`alert_row`) but ``books``, plus, when ``flt`` lists bookmakers,
@@ -1427,6 +1475,8 @@ def _steam_table(
         picked = pl.Series(fire_index[at] - (0 if kind == "odds_drop" else n_drops))
         if kind == "odds_drop" and "sport_key" not in table.columns:
             sub = full(table[picked]).select("side", *_STEAM_FROM_MOVE)  # written for these rows alone
+        elif kind == "line_move" and "sport_key" not in table.columns and line_full is not None:
+            sub = line_full(picked).select("side", *_STEAM_FROM_MOVE)  # (the same)
         else:
             sub = _gather(table, {c: c for c in ("side", *_STEAM_FROM_MOVE)}, picked)
         side = sub.get_column("side").cast(pl.String)
