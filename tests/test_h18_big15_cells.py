@@ -24,7 +24,8 @@ _VALUES = st.one_of(
 
 
 def _reference(values: list[float | None], flags: list[bool | None]) -> list[str | None]:
-    return [None if v is None else str(int(v)) if f else _ENC.encode(v).decode() for v, f in zip(values, flags)]
+    return [None if v is None else str(int(v)) if f else _ENC.encode(v).decode()
+            for v, f in zip(values, flags, strict=True)]
 
 
 @settings(max_examples=150, deadline=None)

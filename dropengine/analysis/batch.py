@@ -1501,7 +1501,7 @@ def _steam_table(
     # the steams in two halves, each in a thread of its own: the text is written one column at a
     # time (one core each), and the caller mostly waits for it (459k steams, 423 MB of books at 10M)
     n_steams = routed.steams
-    halves = (0, n_steams // 2, n_steams) if len(members) >= _BOOKS_SPLIT else (0, n_steams)
+    halves = (0, n_steams // 2, n_steams) if len(members) >= _BOOKS_SPLIT and n_steams > 1 else (0, n_steams)
     pending = [_in_thread(functools.partial(books_cells, lo, hi)) for lo, hi in itertools.pairwise(halves)]
 
     def books() -> pl.Series:
