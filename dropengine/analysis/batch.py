@@ -951,10 +951,14 @@ def _with_signals_compiled(
             kept = steam_at >= 0
             late["books"] = (len(parts) - 1, functools.partial(_kept, books, kept))
         columns = alert_fields(types)
+        number_types = _number_types(parts, columns)
+        # (memory: the parts alone hold the line moves' and steams' tables, and _columns_table
+        # lets each of their columns go once the alerts table holds it: not both at the peak)
+        del lines, steams
         table = _columns_table(parts, columns, loaded.schema, ids.texts, rows[at], steam_of >= 0, late)
         flags = pl.DataFrame()
         build = _values_builder(drops, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
-        values = _LazyValues(build, len(at), _number_types(parts, columns))
+        values = _LazyValues(build, len(at), number_types)
     counters = EngineCounters(
         loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
         price.fired.height, len(at), line.seen, line.primed, line.stale, line.suspended, line.repeated,
@@ -1048,16 +1052,34 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
               for c in types if c not in direct}
     single = {c: js[0] for c, js in having.items() if len(js) == 1 and (len(parts) > 1 or c in late)}
     shared = [c for c in having if c not in single]
-    # one chunk (a gather from chunks is slower than the copy)
-    table = pl.concat([part.select(_typed_as(part, c, types[c]) for c in shared) for part in parts], rechunk=True)
     places = [part.get_column("_at").to_numpy() for part in parts]
     at = np.concatenate(places)
     ordered = np.arange(len(at))
-    # (places already in order, as when one part holds every returned alert: no gather)
+    # per place, the row holding it in the parts' rows one after another (None: in order already,
+    # as when one part holds every returned alert: no gather)
+    where: pl.Series | None = None
     if not np.array_equal(at, ordered):
-        where = np.empty(len(at), np.int64)  # per place, the row holding it
-        where[at] = ordered
-        table = table[pl.Series(where)]
+        where_at = np.empty(len(at), np.int64)
+        where_at[at] = ordered
+        where = pl.Series(where_at)
+    # the shared columns one at a time, each part's column let go once taken, from the caller's
+    # list too (memory: one column's concat alive besides the table, not every one's twice)
+    gathered: list[pl.Series] = []
+    for c in shared:
+        # one chunk (a gather from chunks is slower than the copy); ``_at`` gives a missing
+        # column's nulls the part's height
+        joined = pl.concat([part.select("_at", _typed_as(part, c, types[c])).get_column(c) for part in parts],
+                           rechunk=True)
+        gathered.append(joined if where is None else joined.gather(where))
+        del joined
+        for j, part in enumerate(parts):
+            if c in part.columns:
+                parts[j] = part.drop(c)
+    table = pl.DataFrame(gathered)
+    del gathered
+    # (a part keeps its ``_at`` for its height)
+    for j, part in enumerate(parts):
+        parts[j] = part.select("_at", *(c for c, k in single.items() if k == j and c in part.columns))
     # per part, per place its row there (null: another part's); None: the part holds every
     # place, in order (its column is the table's as it is, no gather: a line move's own
     # fields when only line moves are returned)
@@ -1079,8 +1101,11 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
         at_j = index[j]
         return column.rechunk() if at_j is None else column.gather(at_j)
 
-    table = table.with_columns(placed(parts[j].select(_typed_as(parts[j], c, types[c])).to_series(), j)
-                               for c, j in single.items() if c not in late)
+    for c, j in single.items():
+        if c not in late:
+            taken = placed(parts[j].select(_typed_as(parts[j], c, types[c])).to_series(), j)
+            parts[j] = parts[j].drop(c)
+            table = table.with_columns(taken)
     for c, (j, take) in late.items():
         column = take().alias(c).to_frame()  # (waited for even when not a column here: its error is raised)
         if c in types:
@@ -1462,6 +1487,11 @@ def _steam_table(
     m_book = ids.book[m_rows]
     m_side = ids.side[m_rows]
     m_lu = lu[members]
+    # what the books read of the moves' tables (the threads hold no other column of them)
+    drop_numbers = drops.select(c for c in ("_rpint", "_pint", "prev", "new", "delta", "_rp", "_p", "_d")
+                                if c in drops.columns)
+    line_numbers = None if lines is None else lines.select("prev_line", "new_line", "points", "_rlint", "_lint",
+                                                             "_dint")
 
     def books_cells(lo: int, hi: int) -> pl.Series:
         """The books of steams ``lo`` to ``hi - 1``: each counted move's SteamBook, from codes
@@ -1474,20 +1504,20 @@ def _steam_table(
         if is_drop.any():
             at = np.flatnonzero(is_drop)
             j = pl.Series(m_index[at])
-            prev_int, new_int = drops.get_column("_rpint").gather(j), drops.get_column("_pint").gather(j)
-            number = {f: drops.get_column(f if f in drops.columns else raw).gather(j)
+            prev_int, new_int = drop_numbers.get_column("_rpint").gather(j), drop_numbers.get_column("_pint").gather(j)
+            number = {f: drop_numbers.get_column(f if f in drop_numbers.columns else raw).gather(j)
                       for f, raw in (("prev", "_rp"), ("new", "_p"), ("delta", "_d"))}
             texts.append(_book_texts("odds_drop", book[at], side[at], ids.book_names, sides, m_time[at], {
                 "prev": _json_cells(number["prev"], prev_int), "new": _json_cells(number["new"], new_int),
                 "delta": _json_cells(number["delta"], prev_int & new_int),
             }))
             where.append(at)
-        if lines is not None and not is_drop.all():
+        if line_numbers is not None and not is_drop.all():
             at = np.flatnonzero(~is_drop)
             j = pl.Series(m_index[at] - n_drops)
             line_sides = [rules.line_side_of(s) for s in sides]
             texts.append(_book_texts("line_move", book[at], side[at], ids.book_names, line_sides, m_time[at], {
-                f: _json_cells(lines.get_column(f).gather(j), lines.get_column(flag).gather(j))
+                f: _json_cells(line_numbers.get_column(f).gather(j), line_numbers.get_column(flag).gather(j))
                 for f, flag in (("prev_line", "_rlint"), ("new_line", "_lint"), ("points", "_dint"))
             }))
             where.append(at)
