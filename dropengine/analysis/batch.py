@@ -1041,7 +1041,10 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     detection order: the same values (each part took them from those rows), one text gather.
     ``late``: columns of one part each, not in it yet (per name: the part's index and what gives
     the column, per row of that part; the steams' books, written in a thread meanwhile): taken
-    last, when every other column is gathered."""
+    last, when every other column is gathered.
+
+    ``parts`` is consumed: its frames are replaced, in the caller's list too, by frames without
+    the columns taken (memory: a part's columns go as the table takes them)."""
     import numpy as np
 
     types = {c: _column_type(c, schema) for c in columns}
