@@ -924,8 +924,11 @@ def _with_signals_compiled(
     books: Callable[[], pl.Series] | None = None  # the steams' books, written in a thread meanwhile
     steam_ok = np.zeros(0, np.bool_)
     if routed.steams:
+        # (the books by halves where the caller only waits for them: no move is returned beside
+        # the steams; with the moves' tables to write, two threads more made all types no faster
+        # at 10M and raised its peak)
         steams, books = _steam_table(routed, order, lu, rows, ids, drops, lines, flt, full, line_full,
-                                     loaded.schema)
+                                     loaded.schema, split=not types & {"odds_drop", "line_move"})
         steam_ok = _accepted(steams, flt, "steam")
     del lu
     at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
@@ -1466,7 +1469,7 @@ _BOOKS_SPLIT: Final = 1 << 16
 def _steam_table(
     routed: Any, order: Any, lu: Any, rows: Any, ids: _Ids, drops: pl.DataFrame, lines: pl.DataFrame | None,
     flt: AlertFilter, full: Callable[[pl.DataFrame], pl.DataFrame],
-    line_full: Callable[[pl.Series | None], pl.DataFrame] | None, schema: pl.Schema,
+    line_full: Callable[[pl.Series | None], pl.DataFrame] | None, schema: pl.Schema, *, split: bool = True,
 ) -> tuple[pl.DataFrame, Callable[[], pl.Series]]:
     """The steams the routing fired, in firing order, as the columns of their :class:`Steam`
     values' table rows (:func:`alert_row`) but ``books``, plus, when ``flt`` lists bookmakers,
@@ -1534,10 +1537,11 @@ def _steam_table(
         # (the brackets in one pass: ``"[" + books + "]"`` writes the ~20 MB of books twice)
         return pl.select(pl.concat_str(pl.lit("["), pl.lit(books), pl.lit("]")).alias("books")).to_series()
 
-    # the steams in two halves, each in a thread of its own: the text is written one column at a
-    # time (one core each), and the caller mostly waits for it (459k steams, 423 MB of books at 10M)
+    # the steams in two halves (``split``), each in a thread of its own: the text is written one
+    # column at a time (one core each), and the caller mostly waits for it (459k steams, 423 MB of
+    # books at 10M)
     n_steams = routed.steams
-    halves = (0, n_steams // 2, n_steams) if len(members) >= _BOOKS_SPLIT and n_steams > 1 else (0, n_steams)
+    halves = (0, n_steams // 2, n_steams) if split and len(members) >= _BOOKS_SPLIT and n_steams > 1 else (0, n_steams)
     pending = [_in_thread(functools.partial(books_cells, lo, hi)) for lo, hi in itertools.pairwise(halves)]
 
     def books() -> pl.Series:
