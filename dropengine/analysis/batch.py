@@ -524,13 +524,20 @@ def _compiled_passes(
                               else frame.get_column(c) for c in cols])
 
     # -- rows no quote could be built from (the reasons and their order as in _load) ------------
-    coded = {c: _Coded(frame.get_column(c), kernel) for c in ("sport_key", *KEY)}
+    coded = {c: _Coded(frame.get_column(c), kernel) for c in KEY}
     bad_field = frame.get_column("_lu_missing").to_numpy().copy()
-    for c in ("sport_key", *KEY):
+    # sport_key is only judged here, never part of a key: coded only when some row may be flagged
+    # (a Categorical's ``== ""`` reads no row when no category is empty; other types, e.g. numbers,
+    # are coded, their text judged, as before)
+    sport = frame.get_column("sport_key")
+    judged = [coded[c] for c in KEY]
+    if not isinstance(sport.dtype, (pl.String, pl.Categorical, pl.Enum)) or sport.null_count() or (sport == "").any():
+        judged.append(_Coded(sport, kernel))
+    for column in judged:
         # a per-row array only when some row is flagged (an empty value or a null): 10M rows a column
-        empty = [v == "" for v in coded[c].values]
-        if coded[c].has_null or any(empty):
-            bad_field |= coded[c].of_values(np, empty, np.bool_, True)
+        empty = [v == "" for v in column.values]
+        if column.has_null or any(empty):
+            bad_field |= column.of_values(np, empty, np.bool_, True)
     side = coded["side"]
     canonical: list[str | None] = []
     for v in side.values:
