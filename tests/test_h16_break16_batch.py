@@ -26,6 +26,19 @@ from .test_h12_batch_equivalence import frame_of
 _KEYS = ("event_id", "bookmaker", "side", "sport_key", "market_key")
 
 
+def assert_fast_is_pure(frame: pl.DataFrame, opts: dict[str, Any]) -> None:
+    """The compiled path's result of ``frame`` is the pure path's: alerts (types and values),
+    counters, skips, rejected rows and the alerts' input rows."""
+    fast = detect_counted(frame, accel="fast", **opts)
+    pure = detect_counted(frame, accel="pure", **opts)
+    assert_frame_equal(fast.alerts, pure.alerts, check_exact=True, check_dtypes=True)
+    assert fast.counters == pure.counters
+    assert fast.skipped == pure.skipped
+    assert fast.rejected.to_dicts() == pure.rejected.to_dicts()
+    assert fast.rows.to_list() == pure.rows.to_list()
+
+
+
 def _spellings(side: str) -> list[str]:
     """``side`` and other spellings of it that canonical_side reads as it."""
     if "@" not in side:
@@ -62,10 +75,4 @@ def test_coded_key_columns_with_nulls_and_spellings(case: tuple[list[Quote], dic
             column = column.cast(pl.Enum(sorted(words)))
         columns.append(column)
     frame = frame.with_columns(columns)
-    fast = detect_counted(frame, accel="fast", **opts)
-    pure = detect_counted(frame, accel="pure", **opts)
-    assert_frame_equal(fast.alerts, pure.alerts, check_exact=True, check_dtypes=True)
-    assert fast.counters == pure.counters
-    assert fast.skipped == pure.skipped
-    assert fast.rejected.to_dicts() == pure.rejected.to_dicts()
-    assert fast.rows.to_list() == pure.rows.to_list()
+    assert_fast_is_pure(frame, opts)

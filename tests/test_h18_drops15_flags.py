@@ -16,14 +16,13 @@ from typing import Any
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
 
 from dropengine import Quote
-from dropengine.analysis.batch import detect_counted
 
 from .conftest import require_fast
 from .strategies import signal_options, signal_streams_with_options
 from .test_h12_batch_equivalence import frame_of
+from .test_h16_break16_batch import assert_fast_is_pure
 
 _KEYS = ("sport_key", "event_id", "bookmaker", "side")
 
@@ -46,10 +45,4 @@ def test_flagged_key_values_fast_equals_pure(case: tuple[list[Quote], dict[str, 
         frame = frame.with_columns(frame.get_column(name).cast(pl.String).scatter(rows, value))
     if data.draw(st.booleans()):
         frame = frame.with_columns(pl.col(c).cast(pl.Categorical) for c in _KEYS)
-    fast = detect_counted(frame, accel="fast", **opts)
-    pure = detect_counted(frame, accel="pure", **opts)
-    assert_frame_equal(fast.alerts, pure.alerts, check_exact=True, check_dtypes=True)
-    assert fast.counters == pure.counters
-    assert fast.skipped == pure.skipped
-    assert fast.rejected.to_dicts() == pure.rejected.to_dicts()
-    assert fast.rows.to_list() == pure.rows.to_list()
+    assert_fast_is_pure(frame, opts)

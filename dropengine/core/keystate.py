@@ -288,12 +288,17 @@ class _Keys:
             self.miss = key
             self.miss_sides = sides
             return None
+        return self._heat(key, sides, side, v)  # type: ignore[arg-type]  # not hot, so cold
+
+    def _heat(self, key: _Key, sides: dict[str, list[Any] | bytes | int], side: str, v: bytes | int) -> list[Any]:
+        """A cold key's state (``v``, in ``sides`` at ``side``) made a list again and hot: for
+        :meth:`warm` and :meth:`enter` (one call per cold key warmed, not per quote)."""
         if type(v) is int:  # the primed form (_Codec.cold), read here: no call (_Codec.unpack's first branch, inlined)
             t = v >> 18
             price = (v & _PRIMED_MASK) - _PRIMED_OFF
             st = sides[side] = [price, t, t, False, price, t]
         else:
-            st = sides[side] = self.codec.unpack(v)  # type: ignore[arg-type]  # not hot, so packed
+            st = sides[side] = self.codec.unpack(v)
         self.hot[key] = st
         self.warmed += 1
         if len(self.hot) > self.cap:
@@ -322,17 +327,7 @@ class _Keys:
             if len(hot) > self.cap:
                 self._spill()
             return None
-        if type(v) is int:  # the primed form (_Codec.cold), read here: no call (_Codec.unpack's first branch, inlined)
-            t = v >> 18
-            price = (v & _PRIMED_MASK) - _PRIMED_OFF
-            st = sides[s] = [price, t, t, False, price, t]
-        else:
-            st = sides[s] = self.codec.unpack(v)  # type: ignore[arg-type]  # not hot, so packed
-        hot[key] = st
-        self.warmed += 1
-        if len(hot) > self.cap:
-            self._spill()
-        return st
+        return self._heat(key, sides, s, v)  # type: ignore[arg-type]  # not hot, so cold
 
     def add(self, key: _Key, st: list[Any]) -> None:
         """A new key (not held), hot. The tree keeps each string once, interned (a side's text is
