@@ -79,15 +79,19 @@ def test_ctrl_c_during_the_kernel_is_a_keyboard_interrupt() -> None:
     from dropengine.fast import kernel
 
     kernel.compile_all()
-    n = 2_000_000  # key ids of 2M rows: a call of a few hundred ms, the signal lands 50 ms into it
+    # key ids of 6M rows: a call of ~120 ms on a quiet machine (2M took 46 ms on a fast host: the signal
+    # came after it), the signal sent 30 ms into it
+    n = 6_000_000
     rng = np.random.default_rng(0)
     a, b, c = rng.integers(0, 1000, n), rng.integers(0, 10, n), rng.integers(0, 20, n)
     started = threading.Event()
+    sent = threading.Event()
 
     def interrupt() -> None:
         started.wait()
-        threading.Event().wait(0.05)
+        threading.Event().wait(0.03)
         os.kill(os.getpid(), signal.SIGINT)
+        sent.set()
 
     sender = threading.Thread(target=interrupt)
     sender.start()
@@ -95,7 +99,10 @@ def test_ctrl_c_during_the_kernel_is_a_keyboard_interrupt() -> None:
         with pytest.raises(KeyboardInterrupt):
             started.set()
             kernel.ids(a, b, c, 1000, 10, 20)
-            threading.Event().wait(1)  # (a signal that came late lands here)
+            # a signal that came after the call lands here: waited for, not timed (CI's load delayed the
+            # sender past a fixed 1 s wait once)
+            sent.wait(60)
+            threading.Event().wait(1)
     finally:
         sender.join()
 
