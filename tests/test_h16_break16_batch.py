@@ -25,6 +25,16 @@ from .test_h12_batch_equivalence import frame_of
 
 _KEYS = ("event_id", "bookmaker", "side", "sport_key", "market_key")
 
+def fast_case(case: tuple[list[Quote], dict[str, Any]]) -> tuple[pl.DataFrame, dict[str, Any]] | None:
+    """A drawn signal stream as the frame both paths read and its options (None when it is empty);
+    skips unless the compiled path is installed."""
+    require_fast()
+    quotes, opts = case
+    if not quotes:
+        return None
+    return frame_of(quotes), opts
+
+
 
 def assert_fast_is_pure(frame: pl.DataFrame, opts: dict[str, Any]) -> None:
     """The compiled path's result of ``frame`` is the pure path's: alerts (types and values),
@@ -53,11 +63,10 @@ def _spellings(side: str) -> list[str]:
 @given(signal_streams_with_options(signal_options()), st.data())
 def test_coded_key_columns_with_nulls_and_spellings(case: tuple[list[Quote], dict[str, Any]],
                                                      data: st.DataObject) -> None:
-    require_fast()
-    quotes, opts = case
-    if not quotes:
+    drawn = fast_case(case)
+    if drawn is None:
         return
-    frame = frame_of(quotes)
+    frame, opts = drawn
     n = frame.height
     sides = [data.draw(st.sampled_from(_spellings(s))) for s in frame.get_column("side").to_list()]
     frame = frame.with_columns(pl.Series("side", sides, dtype=pl.String))

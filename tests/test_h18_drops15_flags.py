@@ -19,10 +19,8 @@ from hypothesis import strategies as st
 
 from dropengine import Quote
 
-from .conftest import require_fast
 from .strategies import signal_options, signal_streams_with_options
-from .test_h12_batch_equivalence import frame_of
-from .test_h16_break16_batch import assert_fast_is_pure
+from .test_h16_break16_batch import assert_fast_is_pure, fast_case
 
 _KEYS = ("sport_key", "event_id", "bookmaker", "side")
 
@@ -30,11 +28,10 @@ _KEYS = ("sport_key", "event_id", "bookmaker", "side")
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(signal_streams_with_options(signal_options()), st.data())
 def test_flagged_key_values_fast_equals_pure(case: tuple[list[Quote], dict[str, Any]], data: st.DataObject) -> None:
-    require_fast()
-    quotes, opts = case
-    if not quotes:
+    drawn = fast_case(case)
+    if drawn is None:
         return
-    frame = frame_of(quotes)
+    frame, opts = drawn
     n = frame.height
     column = data.draw(st.sampled_from(_KEYS))
     flaw = data.draw(st.sampled_from(("none", "empty", "null", "bad side")))

@@ -64,6 +64,21 @@ def resolve_accel(accel: str) -> bool:
     raise ConfigError(f"accel: {short_repr(accel)} is not one of {', '.join(ACCELS)}")
 
 
+def _ro(a: Any, dtype: Any) -> Any:
+    """``a`` as a contiguous read-only array of ``dtype``, without a copy where it is one already.
+    numba compiles a function once per argument type, and read-only (a polars buffer) and writable
+    arrays are different types: every argument is made read-only, so one machine code serves all
+    callers (and one cache entry, one compile). (Here, not in ``kernel``: ``signals`` uses it on
+    its interpreted path too, without importing numba.)"""
+    import numpy as np
+
+    out = np.ascontiguousarray(a, dtype=dtype)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
+
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 

@@ -28,7 +28,7 @@ import numba
 import numpy as np
 
 from ..core import rules
-from . import interruptible
+from . import _ro, interruptible
 
 __all__ = ["codes", "compile_all", "dense_codes", "detect_pass", "ids", "key_ids", "round_decimals", "run"]
 
@@ -443,18 +443,6 @@ def detect_pass(
                 ls[g, _ANCP] = i
                 lf[g, _ANCL] = x
     return moves[:nm], refs[:nm], lmoves[:nl], lrefs[:nl], lprices[:nl], counts
-
-
-def _ro(a: Any, dtype: Any) -> Any:
-    """``a`` as a contiguous read-only array of ``dtype``, without a copy where it is one already.
-    numba compiles a function once per argument type, and read-only (a polars buffer) and writable
-    arrays are different types: every argument is made read-only, so one machine code serves all
-    callers (and one cache entry, one compile)."""
-    out = np.ascontiguousarray(a, dtype=dtype)
-    if out.flags.writeable:
-        out = out.view()
-        out.flags.writeable = False
-    return out
 
 
 #: The code :func:`codes` reads as none (a null): beyond any Categorical's physical code.

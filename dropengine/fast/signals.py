@@ -46,7 +46,7 @@ from ..core.options import DetectOptions
 from ..core.rules import outcome_of, threshold_floor
 from ..core.steam import LINE_TAG, PRICE_TAG, book_of, steam_alert
 from ..core.steam import book_units as unit_names
-from . import interruptible
+from . import _ro, interruptible
 
 __all__ = [
     "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "compile_all", "move_arrays", "route",
@@ -292,17 +292,6 @@ _JIT: dict[str, Callable[..., Any]] = {}
 _PAIR_TABLE = 1 << 22
 
 
-def _ro(a: Any, dtype: Any) -> Any:
-    """``a`` as a contiguous read-only array of ``dtype``, without a copy where it is one already:
-    numba compiles once per argument type and read-only (a polars buffer) and writable arrays are
-    different types, so every array argument is read-only (one signature, one cache entry)."""
-    out = np.ascontiguousarray(a, dtype=dtype)
-    if out.flags.writeable:
-        out = out.view()
-        out.flags.writeable = False
-    return out
-
-
 def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The jitted passes (numba imported here, on first use; compiled code cached beside this
     file, numba's default). ConfigError when numba is missing."""
@@ -531,9 +520,9 @@ def alert_order(returned: Bools, fire_move: I64, steam_ok: Bools, *, compiled: b
     7-12 ms of the main thread at 324k alerts (1M quotes, all types)."""
     moves = np.flatnonzero(returned).astype(np.int64)
     which = np.flatnonzero(steam_ok).astype(np.int64)
-    at = np.concatenate((moves, fire_move[which]))
-    steam = np.concatenate((np.full(moves.shape[0], -1, np.int64), which))
     steam_moves = _ro(fire_move[which], np.int64)
+    at = np.concatenate((moves, steam_moves))
+    steam = np.concatenate((np.full(moves.shape[0], -1, np.int64), which))
     if compiled:
         _compiled()
         order = _JIT["merge"](_ro(moves, np.int64), steam_moves)
