@@ -1398,6 +1398,105 @@ def _book_texts(kind: str, book: Any, side: Any, book_names: list[str], side_nam
     return cells.select(pl.concat_str(*pieces, pl.lit("}")).alias("_book")).to_series()
 
 
+def _books_compiled(start: Any, index: Any, n_drops: int, book: Any, side: Any, last_update: Any,
+                    drops: pl.DataFrame, lines: pl.DataFrame | None, book_names: list[str],
+                    side_names: list[str]) -> pl.Series | None:
+    """The steams' ``books`` cells that :func:`_book_texts`, :func:`_json_cells` and
+    :func:`_joined` write (in brackets), written in one compiled pass
+    (:func:`dropengine.fast.kernel.json_arrays`) from the same texts: every text in them (a move's
+    opening per distinct (book, side), the fields' keys, a float per distinct value) is msgspec's,
+    written here as the polars way writes it; the pass writes only ints' digits (``last_update``,
+    and a number whose int flag is set: its value truncated, as polars' Int64 cast writes it).
+    Per counted move (``index``: its move's row in ``drops`` (the drops' numbers and flags) then
+    ``lines`` (the line moves'); ``book``, ``side``, ``last_update``: its codes and time), per
+    steam its first counted move (``start``).
+
+    ``None`` (the polars way writes them, whose rules these are) where a number is null, not
+    finite, int-flagged beyond int64, or a float zero (the polars way's distinct values may merge
+    ``-0.0`` and ``0.0``), or where the text would not fit one column's buffer."""
+    import numpy as np
+
+    from ..core.alerts import SteamBook
+    from ..fast import kernel
+
+    def key(f: str) -> str:
+        return _JSON.encode(f).decode() + ":"
+
+    total = len(index)
+    pieces: list[str] = []
+    opening = np.empty(total, np.int64)
+    kind = np.zeros(total, np.int64)
+    keys = np.zeros((2, 3), np.int64)
+    number = np.zeros((total, 4), np.int64)
+    text = np.full((total, 4), -1, np.int64)
+    number[:, 0] = last_update
+    is_drop = index < n_drops
+    n_sides = max(len(side_names), 1)
+    for k, name in enumerate(("odds_drop", "line_move")):
+        at = np.flatnonzero(is_drop if k == 0 else ~is_drop)
+        if not len(at):
+            continue
+        numbers: list[tuple[pl.Series, pl.Series]]
+        if k == 0:
+            j = pl.Series(index[at])
+            prev_int, new_int = drops.get_column("_rpint").gather(j), drops.get_column("_pint").gather(j)
+            numbers = [(drops.get_column(f if f in drops.columns else raw).gather(j), flag)
+                       for f, raw, flag in (("prev", "_rp", prev_int), ("new", "_p", new_int),
+                                            ("delta", "_d", prev_int.fill_null(False) & new_int.fill_null(False)))]
+            names = side_names
+        else:
+            if lines is None:
+                return None
+            j = pl.Series(index[at] - n_drops)
+            numbers = [(lines.get_column(f).gather(j), lines.get_column(flag).gather(j))
+                       for f, flag in (("prev_line", "_rlint"), ("new_line", "_lint"), ("points", "_dint"))]
+            names = [rules.line_side_of(x) for x in side_names]
+        fields = [f for f in SteamBook.__struct_fields__ if f in _BOOK_OF[name]]
+        assert fields[:4] == ["bookmaker", "type", "side", "last_update"] and len(fields) == 7
+        kind[at] = k
+        for f_at, f in enumerate(fields[4:]):
+            keys[k, f_at] = len(pieces)
+            pieces.append("," + key(f))
+        # the openings: once per distinct (book, side) pair (a lookup over the pairs' range, no sort)
+        pair = np.asarray(book[at], np.int64) * n_sides + np.asarray(side[at], np.int64)
+        if len(book_names) * n_sides <= 4 * len(at) + (1 << 20):
+            used = np.zeros(len(book_names) * n_sides, np.bool_)
+            used[pair] = True
+            pairs = np.flatnonzero(used)
+            opening[at] = len(pieces) + (np.cumsum(used) - 1)[pair]
+        else:  # (a range much wider than the moves: sorted instead)
+            pairs, which = np.unique(pair, return_inverse=True)
+            opening[at] = len(pieces) + which.ravel()
+        pieces.extend(
+            "{" + key("bookmaker") + _JSON.encode(book_names[p // n_sides]).decode() + "," + key("type")
+            + _JSON.encode(name).decode() + "," + key("side") + _JSON.encode(names[p % n_sides]).decode() + ","
+            + key("last_update")
+            for p in pairs.tolist()
+        )
+        for f_at, (column, flag) in enumerate(numbers, start=1):
+            if column.null_count():
+                return None
+            values = column.cast(pl.Float64).to_numpy()
+            as_int = flag.fill_null(False).to_numpy()
+            if not bool(np.isfinite(values).all()):
+                return None
+            whole = values[as_int]
+            if len(whole) and not bool((np.abs(whole) < 2.0 ** 63).all()):
+                return None
+            number[at[as_int], f_at] = whole.astype(np.int64)  # (truncated toward zero, as polars' cast)
+            floats = values[~as_int]
+            if len(floats):
+                if not bool((floats != 0).all()):
+                    return None
+                distinct, of = np.unique(floats, return_inverse=True)
+                text[at[~as_int], f_at] = len(pieces) + of.ravel()
+                pieces.extend(_JSON.encode(v).decode() for v in distinct.tolist())
+    if total and int(number[:, 0].min()) == np.iinfo(np.int64).min:  # (the pass writes no int64 minimum)
+        return None
+    books: pl.Series | None = kernel.json_arrays("books", start, pieces, opening, kind, keys, number, text)
+    return books
+
+
 def _joined(texts: pl.Series, start: Any, where: Any = None) -> pl.Series:
     """Per group ``j``, the texts of items ``start[j]:start[j + 1]`` joined by commas (every group
     non-empty; item ``i``'s text is ``texts[where[i]]``, or ``texts[i]`` without ``where``): the
@@ -1511,9 +1610,14 @@ def _steam_table(
 
     def books_cells(lo: int, hi: int) -> pl.Series:
         """The books of steams ``lo`` to ``hi - 1``: each counted move's SteamBook, from codes
-        and numbers, joined per steam."""
+        and numbers, joined per steam (by the compiled writer, :func:`_books_compiled`, where it
+        takes the numbers; else here, by polars)."""
         first, stop = int(start[lo]), int(start[hi])
         m_index, book, side, m_time = (a[first:stop] for a in (index, m_book, m_side, m_lu))
+        compiled = _books_compiled(start[lo:hi + 1] - first, m_index, n_drops, book, side, m_time, drop_numbers,
+                                   line_numbers, ids.book_names, sides)
+        if compiled is not None:
+            return compiled
         texts: list[pl.Series] = []
         where: list[Any] = []
         is_drop = m_index < n_drops

@@ -21,7 +21,9 @@ when the compiled path is used (:func:`dropengine.fast.available`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ctypes
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar, cast
 
 import numba
@@ -30,7 +32,8 @@ import numpy as np
 from ..core import rules
 from . import _ro, interruptible
 
-__all__ = ["codes", "compile_all", "dense_codes", "detect_pass", "ids", "key_ids", "round_decimals", "run"]
+__all__ = ["codes", "compile_all", "dense_codes", "detect_pass", "ids", "json_arrays", "key_ids", "round_decimals",
+           "run"]
 
 
 
@@ -476,6 +479,247 @@ def run(
     )
 
 
+# --------------------------------------------------------------------------------------------
+# Text columns of JSON arrays (a steam's ``books``): written in one compiled pass from pieces of
+# text, handed to polars as an Arrow array (no Python text per cell, no copy).
+
+
+@_jit
+def _int_width(x: int) -> int:
+    """Characters of ``x`` written in decimal (a ``-`` included; never int64's minimum)."""
+    n = 1
+    if x < 0:
+        n = 2
+        x = -x
+    while x >= 10:
+        x //= 10
+        n += 1
+    return n
+
+
+@_jit
+def _json_array_ends(start: np.ndarray, piece_start: np.ndarray, opening: np.ndarray, kind: np.ndarray,
+                     keys: np.ndarray, number: np.ndarray, text: np.ndarray) -> np.ndarray:
+    """Where each array of :func:`_json_array_write` ends in its buffer (the offsets, 0 first):
+    the same walk, counting what it writes."""
+    n = start.shape[0] - 1
+    ends = np.zeros(n + 1, np.int64)
+    pos = 0
+    for j in range(n):
+        pos += 2  # [ ]
+        for i in range(start[j], start[j + 1]):
+            if i > start[j]:
+                pos += 1  # ,
+            for slot in range(keys.shape[1] + 1):
+                q = opening[i] if slot == 0 else keys[kind[i], slot - 1]
+                pos += piece_start[q + 1] - piece_start[q]
+                q = text[i, slot]
+                pos += _int_width(number[i, slot]) if q < 0 else piece_start[q + 1] - piece_start[q]
+            pos += 1  # }
+        ends[j + 1] = pos
+    return ends
+
+
+@_jit
+def _json_array_write(start: np.ndarray, piece_data: np.ndarray, piece_start: np.ndarray, opening: np.ndarray,
+                      kind: np.ndarray, keys: np.ndarray, number: np.ndarray, text: np.ndarray,
+                      out: np.ndarray) -> int:
+    """Array ``j`` is ``[`` + its objects ``start[j]:start[j + 1]`` joined by commas + ``]``;
+    object ``i`` is its opening piece, the int ``number[i, 0]``, then per field ``k`` the key piece
+    of its kind and its value (the piece ``text[i, k + 1]``, or with none the int
+    ``number[i, k + 1]``), then ``}``. Only the ints' digits are written here; every other byte is
+    a piece's. Returns the bytes written (:func:`_json_array_ends` counted them: ``out``'s size)."""
+    pos = 0
+    for j in range(start.shape[0] - 1):
+        out[pos] = 91  # [
+        pos += 1
+        for i in range(start[j], start[j + 1]):
+            if i > start[j]:
+                out[pos] = 44  # ,
+                pos += 1
+            for slot in range(keys.shape[1] + 1):
+                q = opening[i] if slot == 0 else keys[kind[i], slot - 1]
+                for b in range(piece_start[q], piece_start[q + 1]):
+                    out[pos] = piece_data[b]
+                    pos += 1
+                q = text[i, slot]
+                if q >= 0:
+                    for b in range(piece_start[q], piece_start[q + 1]):
+                        out[pos] = piece_data[b]
+                        pos += 1
+                    continue
+                x = number[i, slot]
+                if x < 0:
+                    out[pos] = 45  # -
+                    pos += 1
+                    x = -x
+                w = _int_width(x)
+                for d in range(w - 1, -1, -1):
+                    out[pos + d] = 48 + x % 10
+                    x //= 10
+                pos += w
+            out[pos] = 125  # }
+            pos += 1
+        out[pos] = 93  # ]
+        pos += 1
+    return pos
+
+
+#: (Ctrl-C as itself during the calls: :func:`dropengine.fast.interruptible`)
+_json_array_ends_call = interruptible(_json_array_ends)
+_json_array_write_call = interruptible(_json_array_write)
+
+
+class _ArrowSchema(ctypes.Structure):
+    """The Arrow C data interface's ``struct ArrowSchema``."""
+
+    _fields_ = [("format", ctypes.c_char_p), ("name", ctypes.c_char_p), ("metadata", ctypes.c_char_p),
+                ("flags", ctypes.c_int64), ("n_children", ctypes.c_int64), ("children", ctypes.c_void_p),
+                ("dictionary", ctypes.c_void_p), ("release", ctypes.c_void_p), ("private_data", ctypes.c_void_p)]
+
+
+class _ArrowArray(ctypes.Structure):
+    """The Arrow C data interface's ``struct ArrowArray``."""
+
+    _fields_ = [("length", ctypes.c_int64), ("null_count", ctypes.c_int64), ("offset", ctypes.c_int64),
+                ("n_buffers", ctypes.c_int64), ("n_children", ctypes.c_int64), ("buffers", ctypes.c_void_p),
+                ("children", ctypes.c_void_p), ("dictionary", ctypes.c_void_p), ("release", ctypes.c_void_p),
+                ("private_data", ctypes.c_void_p)]
+
+
+_capsule = ctypes.pythonapi.PyCapsule_New
+_capsule.restype = ctypes.py_object
+_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+_raw_malloc = ctypes.pythonapi.PyMem_RawMalloc
+_raw_malloc.restype = ctypes.c_void_p
+_raw_malloc.argtypes = [ctypes.c_size_t]
+
+
+class _Exported:
+    """An Arrow array offered by the PyCapsule interface (``__arrow_c_array__``): polars imports
+    it by moving the struct (its ``release`` is then polars' to call)."""
+
+    def __init__(self, array: _ArrowArray, schema: _ArrowSchema) -> None:
+        self.array, self.schema = array, schema
+
+    def __arrow_c_array__(self, requested_schema: object = None) -> tuple[object, object]:
+        return (_capsule(ctypes.addressof(self.schema), b"arrow_schema", None),
+                _capsule(ctypes.addressof(self.array), b"arrow_array", None))
+
+
+def _release_array_py(array: Any) -> None:
+    """The ``release`` of an exported array (a C callback, compiled: polars calls it from any
+    thread, without the GIL, when its last reference goes): frees the one block holding the
+    buffers (``private_data``: slot 9; ``release``: slot 8, NULL once released)."""
+    block = array[9]
+    if block != 0:
+        array[9] = 0
+        _raw_free(block)
+    array[8] = 0
+
+
+def _release_schema_py(schema: Any) -> None:
+    """The ``release`` of an exported schema: it owns nothing (``release``: slot 7)."""
+    schema[7] = 0
+
+
+_raw_free = numba.types.ExternalFunction("PyMem_RawFree", numba.types.void(numba.types.int64))
+#: the release callbacks' addresses (compiled on first use, cached like the kernel)
+_RELEASE: list[int] = []
+_RELEASE_LOCK = threading.Lock()
+
+
+def _releases() -> tuple[int, int]:
+    """The addresses of the compiled release callbacks (the array's, the schema's). Their code must
+    outlive every column holding them, up to the interpreter's very end (a column alive then is
+    let go last): the compiled functions are made immortal (one reference never given back)."""
+    with _RELEASE_LOCK:
+        if not _RELEASE:
+            nt: Any = numba.types  # (numba's types are untyped)
+            sig = nt.void(nt.CPointer(nt.int64))
+            made: list[Any] = []
+            for py in (_release_array_py, _release_schema_py):
+                try:
+                    made.append(numba.cfunc(sig, cache=True)(py))
+                except RuntimeError:  # no cache directory (as _jit)
+                    made.append(numba.cfunc(sig)(py))
+            for c in made:
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(c))
+            _RELEASE.extend(int(c.address) for c in made)
+    return _RELEASE[0], _RELEASE[1]
+
+
+#: Above this many bytes the arrays are left to the caller's way (polars holds a string's bytes
+#: by 32-bit offsets into a buffer).
+JSON_ARRAYS_LIMIT: Final = 1 << 31
+
+
+def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind: Any, keys: Any, number: Any,
+                text: Any) -> Any:
+    """A polars String column of JSON arrays of objects (a steam's ``books``), written by
+    :func:`_json_array_write` from ``pieces`` (every text in it; the caller writes them, e.g. with
+    msgspec) and per object its pieces and ints: ``start`` (int64, groups + 1) where each array's
+    objects begin; per object ``opening`` (its first piece), ``kind`` (its row of ``keys``: per
+    field the key piece, e.g. ``,"prev":``), ``number`` (int64, object x 1 + fields: its ints, the
+    first written right after the opening) and ``text`` (int64, the same shape: a piece written
+    instead of the int; -1: the int). No int may be int64's minimum.
+
+    The column is handed to polars as an Arrow array (C data interface, no copy) whose buffers
+    live in one block of Python's raw allocator, freed by a compiled ``release`` polars calls
+    whenever it lets the column go (any thread, no GIL needed). ``None`` when the text would reach
+    :data:`JSON_ARRAYS_LIMIT` bytes."""
+    import polars as pl
+
+    encoded = [p.encode() for p in pieces]
+    piece_data = np.frombuffer(b"".join(encoded) or b" ", np.uint8)
+    piece_start = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(p) for p in encoded], out=piece_start[1:])
+    i64 = np.int64
+    args = (_ro(opening, i64), _ro(kind, i64), _ro(keys, i64), _ro(number, i64), _ro(text, i64))
+    start = _ro(start, i64)
+    # (the passes write into a raw block without bounds checks: every index is checked here)
+    opening, kind, keys, number, text = args
+    n_objects, n_pieces = opening.shape[0], len(pieces)
+    if not (start.ndim == 1 and start.shape[0] >= 1 and start[0] == 0 and start[-1] == n_objects
+            and bool((np.diff(start) >= 0).all()) and kind.shape == (n_objects,) and keys.ndim == 2
+            and number.shape == text.shape == (n_objects, keys.shape[1] + 1)):
+        raise ValueError("json_arrays: inconsistent shapes")
+    def within(a: Any, low: int, high: int) -> bool:
+        return a.size == 0 or bool(a.min() >= low and a.max() < high)
+
+    if not (within(opening, 0, n_pieces) and within(kind, 0, keys.shape[0]) and within(keys, 0, n_pieces)
+            and within(text, -1, n_pieces) and (number.size == 0 or number.min() > np.iinfo(np.int64).min)):
+        raise ValueError("json_arrays: an index out of range, or int64's minimum")
+    ends = _json_array_ends_call(start, _ro(piece_start, i64), *args)
+    n = start.shape[0] - 1
+    total = int(ends[-1])
+    if total >= JSON_ARRAYS_LIMIT:
+        return None
+    if n == 0:
+        return pl.Series(name, [], dtype=pl.String)
+    release_array, release_schema = _releases()
+    at_offsets = 32  # (the three buffer pointers first, then 8-byte aligned offsets, then the text)
+    at_data = at_offsets + 8 * (n + 1)
+    size = at_data + total
+    block = _raw_malloc(size)
+    if not block:
+        raise MemoryError(f"{size} bytes for the column {name}")
+    array = _ArrowArray(n, 0, 0, 3, 0, block, None, None, release_array, block)
+    try:
+        raw = np.frombuffer((ctypes.c_uint8 * size).from_address(block), np.uint8)
+        raw[:24].view(np.int64)[:] = (0, block + at_offsets, block + at_data)
+        raw[at_offsets:at_data].view(np.int64)[:] = ends
+        written = _json_array_write_call(start, _ro(piece_data, np.uint8), _ro(piece_start, i64), *args,
+                                         raw[at_data:])
+        del raw
+        assert written == total, "json_arrays: the sizes and the text disagree"
+        schema = _ArrowSchema(b"U", name.encode(), None, 2, 0, None, None, release_schema, None)
+        return pl.Series(_Exported(array, schema))
+    finally:
+        if array.release:  # not taken by polars (an error before or in the import): freed here
+            ctypes.CFUNCTYPE(None, ctypes.c_void_p)(release_array)(ctypes.addressof(array))
+
+
 def compile_all() -> None:
     """Compile (or load from the cache) every kernel function, on a tiny input."""
     z = np.zeros(1, np.int64)
@@ -484,3 +728,5 @@ def compile_all() -> None:
     k, n = ids(z, z, z, 1, 1, 1)
     run(k, n, k, n, z, np.full(1, 100.0), f, f, f, np.zeros(1), True, False, False, 10.0, 0.5)
     round_decimals(0.1)
+    one = np.ones((1, 2), np.int64)
+    json_arrays("x", np.array([0, 1]), ["{", ",", "1"], z, z, z[None, :], one, -one)
