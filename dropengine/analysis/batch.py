@@ -1436,19 +1436,22 @@ def _books_compiled(start: Any, index: Any, n_drops: int, book: Any, side: Any, 
         at = np.flatnonzero(is_drop if k == 0 else ~is_drop)
         if not len(at):
             continue
-        numbers: list[tuple[pl.Series, pl.Series]]
+        # per number field, its values (Float64; a null as NaN: declined below) and int flags, of
+        # these moves (numpy gathers from the whole columns: no polars call per field)
+        numbers: list[tuple[Any, Any]]
         if k == 0:
-            j = pl.Series(index[at])
-            prev_int, new_int = drops.get_column("_rpint").gather(j), drops.get_column("_pint").gather(j)
-            numbers = [(drops.get_column(f if f in drops.columns else raw).gather(j), flag)
+            j = index[at]
+            prev_int, new_int = (drops.get_column(c).fill_null(False).to_numpy()[j] for c in ("_rpint", "_pint"))
+            numbers = [(drops.get_column(f if f in drops.columns else raw).cast(pl.Float64).to_numpy()[j], flag)
                        for f, raw, flag in (("prev", "_rp", prev_int), ("new", "_p", new_int),
-                                            ("delta", "_d", prev_int.fill_null(False) & new_int.fill_null(False)))]
+                                            ("delta", "_d", prev_int & new_int))]
             names = side_names
         else:
             if lines is None:
                 return None
-            j = pl.Series(index[at] - n_drops)
-            numbers = [(lines.get_column(f).gather(j), lines.get_column(flag).gather(j))
+            j = index[at] - n_drops
+            numbers = [(lines.get_column(f).cast(pl.Float64).to_numpy()[j],
+                        lines.get_column(flag).fill_null(False).to_numpy()[j])
                        for f, flag in (("prev_line", "_rlint"), ("new_line", "_lint"), ("points", "_dint"))]
             names = [rules.line_side_of(x) for x in side_names]
         fields = [f for f in SteamBook.__struct_fields__ if f in _BOOK_OF[name]]
@@ -1473,12 +1476,8 @@ def _books_compiled(start: Any, index: Any, n_drops: int, book: Any, side: Any, 
             + key("last_update")
             for p in pairs.tolist()
         )
-        for f_at, (column, flag) in enumerate(numbers, start=1):
-            if column.null_count():
-                return None
-            values = column.cast(pl.Float64).to_numpy()
-            as_int = flag.fill_null(False).to_numpy()
-            if not bool(np.isfinite(values).all()):
+        for f_at, (values, as_int) in enumerate(numbers, start=1):
+            if not bool(np.isfinite(values).all()):  # (a null, a NaN, an infinity)
                 return None
             whole = values[as_int]
             if len(whole) and not bool((np.abs(whole) < 2.0 ** 63).all()):

