@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+from collections import deque
 from collections.abc import Iterable, Iterator
 from sys import intern
 from typing import Any, Final
@@ -30,7 +31,12 @@ _LINE, _LSINCE, _LNEWEST, _LSUSP, _ALINE, _ALSINCE, _CURP, _ANCP = range(8)
 # it: one int of 32 bytes, ``_Codec.cold``) in a tree event -> bookmaker -> side (no key tuple per
 # key; the strings interned once), and becomes a list again on its next quote.
 # The tree holds every key, hot ones by their list, so its order is the snapshot order whichever
-# keys are hot: a restored engine writes the same bytes.
+# keys are hot: a restored engine writes the same bytes. A new key goes into the hot dict alone
+# and waits in ``_Keys.new`` (arrival order) for its place in the tree: it takes it when it goes
+# cold, or, with every other waiting key in arrival order, before anything reads the tree
+# (``_Keys._fill``); that is the place it would have taken on arrival, as only new keys add places
+# (a warmed or cooled key's value is replaced where it is) and every reader, remover or loader
+# fills first. While no key is cold, a key that is not hot is new without a look at the tree.
 
 #: Keys whose state stays a list (the loops' working set) at first; past it the oldest go cold in
 #: batches of ``_SPILL``. When more than half of the keys that went hot since the last spill were
@@ -199,27 +205,49 @@ _NO_SIDES: Final[dict[str, list[Any] | bytes | int]] = {}
 
 class _Keys:
     """The state of every key of one kind (prices, or line series): ``hot`` maps key -> list for
-    the loops; ``tree`` holds every key, a hot one by the same list, a cold one packed."""
+    the loops; ``tree`` holds every key but the ``new`` ones, a hot one by the same list, a cold
+    one packed; ``new`` lists the keys (hot, in arrival order) not yet in the tree."""
 
-    __slots__ = ("cap", "codec", "held", "hot", "miss", "miss_sides", "tree", "warmed")
+    __slots__ = ("cap", "codec", "held", "hot", "ncold", "new", "tree", "warmed")
 
     def __init__(self, codec: _Codec) -> None:
         self.codec = codec
         self.hot: dict[_Key, list[Any]] = {}
         self.tree: _Tree = {}
+        #: hot keys not in the tree yet, in arrival order (the same tuple objects as the hot dict's)
+        self.new: deque[_Key] = deque()
         self.held = 0
+        #: how many keys are cold (packed in the tree): while none is, a key that is not hot is new
+        self.ncold = 0
         #: the hot set's limit (grows, see ``_HOT_KEYS``) and the cold keys warmed since the last spill
         self.cap = _HOT_KEYS
         self.warmed = 0
-        #: the key :meth:`warm` last found unknown, and the sides dict (in the tree) it would be in
-        self.miss: _Key | None = None
-        self.miss_sides: dict[str, list[Any] | bytes | int] = _NO_SIDES
 
     def __len__(self) -> int:
         return self.held
 
+    def _fill(self) -> None:
+        """The ``new`` keys into the tree, in arrival order (their places on arrival): first in
+        every method that reads, removes or loads keys of the tree."""
+        new = self.new
+        if not new:
+            return
+        hot = self.hot
+        tree = self.tree
+        for key in new:
+            e, b, s = key
+            books = tree.get(e)
+            if books is None:
+                books = tree[intern(e)] = {}
+            sides = books.get(b)
+            if sides is None:
+                sides = books[intern(b)] = {}
+            sides[intern(s)] = hot[key]
+        new.clear()
+
     def __iter__(self) -> Iterator[_Key]:
         """Every key, in the tree's (the snapshot's) order."""
+        self._fill()
         for e, books in self.tree.items():
             for b, sides in books.items():
                 for s in sides:
@@ -235,6 +263,7 @@ class _Keys:
 
     def items(self) -> Iterator[tuple[_Key, list[Any]]]:
         """Every key and its state (a cold key's unpacked: a copy), in the tree's order."""
+        self._fill()
         unpack = self.codec.unpack
         for e, books in self.tree.items():
             for b, sides in books.items():
@@ -243,6 +272,7 @@ class _Keys:
 
     def newest_items(self) -> Iterator[tuple[_Key, int]]:
         """Every key and its newest time (``_NEWEST``/``_LNEWEST``: index 2), without unpacking."""
+        self._fill()
         newest = self.codec.newest
         for e, books in self.tree.items():
             for b, sides in books.items():
@@ -250,7 +280,7 @@ class _Keys:
                     yield (e, b, s), (v[2] if type(v) is list else newest(v))  # type: ignore[arg-type]
 
     def _cold(self, key: _Key) -> bytes | int | None:
-        """A key's packed state (when it is not hot), or None."""
+        """A key's packed state (when it is not hot), or None (a ``new`` key is hot: no fill)."""
         v = self.tree.get(key[0], _NO_BOOKS).get(key[1], _NO_SIDES).get(key[2])
         return None if v is None or type(v) is list else v  # type: ignore[return-value]  # not a list
 
@@ -273,20 +303,12 @@ class _Keys:
 
     def warm(self, key: _Key) -> list[Any] | None:
         """A key that is not hot: its state made a list again (hot), or None when it is unknown."""
-        books = self.tree.get(key[0])
-        if books is None:
-            self.miss = None
+        if not self.ncold:  # nothing is cold: a key that is not hot is not held
             return None
-        sides = books.get(key[1])
-        if sides is None:
-            self.miss = None
-            return None
+        sides = self.tree.get(key[0], _NO_BOOKS).get(key[1], _NO_SIDES)
         side = key[2]
         v = sides.get(side)
         if v is None:
-            # unknown, and the caller adds it next: :meth:`add` finds its sides here, not in the tree
-            self.miss = key
-            self.miss_sides = sides
             return None
         return self._heat(key, sides, side, v)  # type: ignore[arg-type]  # not hot, so cold
 
@@ -300,53 +322,41 @@ class _Keys:
         else:
             st = sides[side] = self.codec.unpack(v)
         self.hot[key] = st
+        self.ncold -= 1
         self.warmed += 1
         if len(self.hot) > self.cap:
             self._spill()
         return st
 
     def enter(self, key: _Key, st: list[Any]) -> list[Any] | None:
-        """A key that is not hot, in one call and one walk of the tree: its state made a list
-        again (hot, as :meth:`warm`), or, when it is not held, None after adding it with state
-        ``st`` (hot, as :meth:`add`). The detection loop passes the state a first quote makes;
-        a new key then costs one call, as a dict store did before the packed state."""
-        e, b, s = key
-        tree = self.tree
-        books = tree.get(e)
-        if books is None:
-            books = tree[intern(e)] = {}
-        sides = books.get(b)
-        if sides is None:
-            sides = books[intern(b)] = {}
-        v = sides.get(s)
+        """A key that is not hot, in one call: its state made a list again (hot, as :meth:`warm`),
+        or, when it is not held, None after adding it with state ``st`` (hot, as :meth:`add`).
+        The detection loop passes the state a first quote makes. A new key costs a hot dict
+        store and an append (its place in the tree waits: see ``new``), and a look at the tree
+        only while some key is cold, close to the one dict store before the packed state."""
+        if self.ncold:
+            sides = self.tree.get(key[0], _NO_BOOKS).get(key[1], _NO_SIDES)
+            v = sides.get(key[2])
+            if v is not None:
+                return self._heat(key, sides, key[2], v)  # type: ignore[arg-type]  # not hot, so cold
         hot = self.hot
-        if v is None:
-            sides[intern(s)] = st
-            hot[key] = st
-            self.held += 1
-            if len(hot) > self.cap:
-                self._spill()
-            return None
-        return self._heat(key, sides, s, v)  # type: ignore[arg-type]  # not hot, so cold
+        hot[key] = st
+        self.new.append(key)
+        self.held += 1
+        if len(hot) > self.cap:
+            self._spill()
+        return None
 
     def add(self, key: _Key, st: list[Any]) -> None:
-        """A new key (not held), hot. The tree keeps each string once, interned (a side's text is
-        shared by every bookmaker and event that quotes it); the hot dict keeps the caller's key
-        (the next quotes' strings are often the same objects: compared by identity)."""
-        if key is self.miss:  # warm(key) just missed it at the side: its bookmaker's sides are known
-            self.miss_sides[intern(key[2])] = st
-        else:
-            e, b, s = key
-            books = self.tree.get(e)
-            if books is None:
-                books = self.tree[intern(e)] = {}
-            sides = books.get(b)
-            if sides is None:
-                sides = books[intern(b)] = {}
-            sides[intern(s)] = st
-        self.hot[key] = st
+        """A new key (not held), hot; its place in the tree waits in ``new``. The tree keeps each
+        string once, interned (a side's text is shared by every bookmaker and event that quotes
+        it); the hot dict keeps the caller's key (the next quotes' strings are often the same
+        objects: compared by identity)."""
+        hot = self.hot
+        hot[key] = st
+        self.new.append(key)
         self.held += 1
-        if len(self.hot) > self.cap:
+        if len(hot) > self.cap:
             self._spill()
 
     def _spill(self) -> None:
@@ -364,30 +374,49 @@ class _Keys:
 
     def load(self, key: _Key, st: list[Any]) -> bool:
         """A restored key's state, packed (cold); True when the key was not held before."""
-        self.miss = None
+        self._fill()
         e, b, s = intern(key[0]), intern(key[1]), intern(key[2])
         sides = self.tree.setdefault(e, {}).setdefault(b, {})
         new = s not in sides
-        self.hot.pop((e, b, s), None)
+        was_hot = self.hot.pop((e, b, s), None) is not None
         sides[s] = self.codec.cold(st)
         self.held += new
+        self.ncold += new or was_hot
         return new
 
     def cool(self, n: int) -> None:
-        """Pack the ``n`` keys that went hot longest ago (the hot dict's first)."""
+        """Pack the ``n`` keys that went hot longest ago (the hot dict's first). A ``new`` key
+        among them takes its place in the tree now: they are the oldest of ``new`` (a key stays
+        where it went hot in the hot dict), so they go in arrival order."""
         hot = self.hot
         tree = self.tree
         pack = self.codec.cold
-        for key in list(itertools.islice(hot, n)):
-            tree[key[0]][key[1]][key[2]] = pack(hot.pop(key))
+        new = self.new
+        going = list(itertools.islice(hot, n))
+        for key in going:
+            v = pack(hot.pop(key))
+            if new and new[0] is key:
+                new.popleft()
+                e, b, s = key
+                books = tree.get(e)
+                if books is None:
+                    books = tree[intern(e)] = {}
+                sides = books.get(b)
+                if sides is None:
+                    sides = books[intern(b)] = {}
+                sides[intern(s)] = v
+            else:
+                tree[key[0]][key[1]][key[2]] = v
+        self.ncold += len(going)
 
     def remove(self, keys: Iterable[_Key]) -> None:
         """Forget ``keys`` (each held); a bookmaker or event left with no key goes from the tree."""
-        self.miss = None  # its sides may leave the tree
+        self._fill()
         tree = self.tree
         hot = self.hot
         for e, b, s in keys:
-            hot.pop((e, b, s), None)
+            if hot.pop((e, b, s), None) is None:
+                self.ncold -= 1
             books = tree[e]
             sides = books[b]
             del sides[s]
@@ -399,6 +428,7 @@ class _Keys:
 
     def copy(self) -> _Keys:
         """An independent copy (packed states are immutable and shared)."""
+        self._fill()
         new = _Keys(self.codec)
         hot = new.hot
         for e, books in self.tree.items():
@@ -411,7 +441,7 @@ class _Keys:
                     ns[s] = v
                 nb[b] = ns
             new.tree[e] = nb
-        new.held = self.held
+        new.held, new.ncold = self.held, self.ncold
         new.cap, new.warmed = self.cap, self.warmed
         return new
 
