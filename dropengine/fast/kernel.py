@@ -17,6 +17,10 @@ The source is plain Python over numpy arrays (each formula marked with the :mod:
 function it is, and a test holds both paths equal); numba compiles it on first use and caches
 the machine code beside this file (``cache=True``). This module imports numba: load it only
 when the compiled path is used (:func:`dropengine.fast.available`).
+
+It also writes a text column the batch path would otherwise build with many polars passes (a
+steam's ``books``, :func:`json_arrays`): the text pieces come from the caller (msgspec's), the
+pass only joins them and writes ints' digits, and polars takes the result without a copy.
 """
 
 from __future__ import annotations
@@ -651,6 +655,12 @@ def _releases() -> tuple[int, int]:
     let go last): the compiled functions are made immortal (one reference never given back)."""
     with _RELEASE_LOCK:
         if not _RELEASE:
+            # the allocator's free, named for the compiled code wherever the platform's loader
+            # would not find it among the process's symbols (and for code loaded from the cache)
+            from llvmlite import binding  # type: ignore[import-untyped]  # (numba's own dependency)
+
+            binding.add_symbol("PyMem_RawFree", cast(int, ctypes.cast(ctypes.pythonapi.PyMem_RawFree,
+                                                                      ctypes.c_void_p).value))
             nt: Any = numba.types  # (numba's types are untyped)
             sig = nt.void(nt.CPointer(nt.int64))
             made: list[Any] = []
@@ -713,7 +723,10 @@ def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind
         return None
     if n == 0:
         return pl.Series(name, [], dtype=pl.String)
-    release_array, release_schema = _releases()
+    try:
+        release_array, release_schema = _releases()
+    except Exception:  # numba could not build the callbacks here: the caller's way
+        return None
     at_offsets = 32  # (the three buffer pointers first, then 8-byte aligned offsets, then the text)
     at_data = at_offsets + 8 * (n + 1)
     size = at_data + total
