@@ -1479,10 +1479,15 @@ def _books_compiled(start: Any, index: Any, n_drops: int, book: Any, side: Any, 
         for f_at, (values, as_int) in enumerate(numbers, start=1):
             if not bool(np.isfinite(values).all()):  # (a null, a NaN, an infinity)
                 return None
+            if bool(as_int.all()):  # (the common case: one gather, no float)
+                if not bool((np.abs(values) < 2.0 ** 63).all()):
+                    return None
+                number[at, f_at] = values.astype(np.int64)  # (truncated toward zero, as polars' cast)
+                continue
             whole = values[as_int]
             if len(whole) and not bool((np.abs(whole) < 2.0 ** 63).all()):
                 return None
-            number[at[as_int], f_at] = whole.astype(np.int64)  # (truncated toward zero, as polars' cast)
+            number[at[as_int], f_at] = whole.astype(np.int64)
             floats = values[~as_int]
             if len(floats):
                 if not bool((floats != 0).all()):
