@@ -268,7 +268,9 @@ def detect_pass(
     price, ``invalid`` an invalid price (the row observes nothing), ``line_only`` a line-only
     observation (no price key; its null price is no suspension), ``line`` its series line
     (``lid`` and ``line`` are not read when ``nseries`` is 0: they may hold one entry).
-    ``thr`` and ``line_thr`` are the thresholds' floors (:func:`rules.threshold_floor`).
+    ``thr`` and ``line_thr`` are the thresholds' floors (:func:`rules.threshold_floor`); an
+    infinite ``thr`` (a threshold is finite) asks for the line series alone: no price key is
+    followed (``kid`` is not read, the price counters stay 0; the line part reads no price state).
 
     Returns the price moves (their rows, and their reference rows: the stored price's first
     observation or the anchor's), the line moves (rows, reference rows: the reference line's
@@ -294,12 +296,13 @@ def detect_pass(
     near = thr - _MARGIN
     lsure = line_thr + _MARGIN
     lnear = line_thr - _MARGIN
+    prices = thr < np.inf  # (the line series alone otherwise: the caller's line pass)
     for i in range(n):
         if invalid[i]:
             continue  # SPEC 10: skipped whole (counted when the rows were loaded)
         t = lu[i]
         is_null = null[i]
-        if not line_only[i]:
+        if prices and not line_only[i]:
             # -- SPEC 3: the price key ---------------------------------------------------------------
             k = kid[i]
             s = ks[k, _ST]
