@@ -49,8 +49,8 @@ from ..core.steam import book_units as unit_names
 from . import _ro, interruptible
 
 __all__ = [
-    "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "compile_all", "move_arrays", "route",
-    "steam_alerts", "steam_counts",
+    "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "compile_all", "move_arrays",
+    "moves_in_order", "route", "steam_alerts", "steam_counts",
 ]
 
 I64 = npt.NDArray[np.int64]
@@ -123,6 +123,54 @@ def _merge_py(a: I64, b: I64) -> I64:
         j += 1
         k += 1
     return out
+
+
+def _moves_py(
+    order: I64, drop_rows: I64, line_rows: I64, drop_size: F64, line_size: F64, drop_lu: I64, line_lu: I64,
+    row_side: I64, over: Bools, row_event: I64, outcome_of: I64, n_outcomes: int, row_key: I64, n_keys: int,
+    row_series: I64, row_book: I64,
+) -> tuple[I64, Bools, F64, I64, I64, I64, I64]:
+    """The :class:`MoveArrays` columns of the price moves ``drop_*`` and line moves ``line_*``
+    (rows, sizes as written, times) put in ``order`` (:func:`arrival_order`), from per-row ids
+    (``row_*``: each input row's side, event, price key, line series and book ids; per side its
+    outcome id and whether it is an over side): ``(rows, is_line, size, group, cool_key,
+    last_update, book)``. The group is ``(event, outcome, direction)``: a price move shortens
+    (favorite) when its delta is negative, a line move when its points go up on an over side or
+    down on any other; a line move's cooldown key is its series, after the ``n_keys`` price keys."""
+    n = order.shape[0]
+    na = drop_rows.shape[0]
+    rows = np.empty(n, np.int64)
+    is_line = np.empty(n, np.bool_)
+    size = np.empty(n, np.float64)
+    group = np.empty(n, np.int64)
+    cool = np.empty(n, np.int64)
+    lu = np.empty(n, np.int64)
+    book = np.empty(n, np.int64)
+    for k in range(n):
+        j = order[k]
+        line = j >= na
+        if line:
+            r = line_rows[j - na]
+            x = line_size[j - na]
+            t = line_lu[j - na]
+        else:
+            r = drop_rows[j]
+            x = drop_size[j]
+            t = drop_lu[j]
+        sd = row_side[r]
+        if line:
+            favorite = x > 0 if over[sd] else x < 0
+            cool[k] = n_keys + row_series[r]
+        else:
+            favorite = x < 0
+            cool[k] = row_key[r]
+        rows[k] = r
+        is_line[k] = line
+        size[k] = x
+        group[k] = (row_event[r] * n_outcomes + outcome_of[sd]) * 2 + (1 if favorite else 0)
+        lu[k] = t
+        book[k] = row_book[r]
+    return rows, is_line, size, group, cool, lu, book
 
 
 def _book_slots_py(counts: Bools, group: I64, pair: I64, n_pairs: int, n_groups: int) -> tuple[I64, I64]:
@@ -301,7 +349,7 @@ def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
         except ImportError:
             raise ConfigError("accel: 'fast' needs numba: pip install 'dropengine[fast]'") from None
         passes: dict[str, Callable[..., Any]] = {"dense": _dense_ids_py, "route": _route_py, "merge": _merge_py,
-                                                 "slots": _book_slots_py}
+                                                 "slots": _book_slots_py, "moves": _moves_py}
         try:
             jitted = {k: numba.njit(cache=True, nogil=True)(f) for k, f in passes.items()}
         except RuntimeError:
@@ -323,6 +371,8 @@ def compile_all() -> None:
     run(z, z, 1, one, _ro(ids, np.int64), k, _ro(slot, np.int64), _ro(start, np.int64), z, 1, z, 1, True, 1, True, 1,
         0)
     _JIT["merge"](z, z)
+    f = _ro(np.zeros(1), np.float64)
+    moves_in_order(z, z, z[:0], f, f[:0], z, z[:0], z, one, z, z, 1, z, 1, z, z)
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,6 +460,24 @@ def arrival_order(price_rows: I64, line_rows: I64, *, compiled: bool = True) -> 
         order: I64 = _JIT["merge"](a, b)
         return order
     return _merge_py(a, b)
+
+
+def moves_in_order(
+    order: I64, drop_rows: I64, line_rows: I64, drop_size: F64, line_size: F64, drop_lu: I64, line_lu: I64,
+    row_side: I64, over: Bools, row_event: I64, outcome_of: I64, n_outcomes: int, row_key: I64, n_keys: int,
+    row_series: I64, row_book: I64, *, compiled: bool = True,
+) -> tuple[I64, Bools, F64, I64, I64, I64, I64]:
+    """:func:`_moves_py` (one pass, compiled; ``compiled=False``: the same source interpreted)."""
+    i64, f64 = np.int64, np.float64
+    args = (_ro(order, i64), _ro(drop_rows, i64), _ro(line_rows, i64), _ro(drop_size, f64), _ro(line_size, f64),
+            _ro(drop_lu, i64), _ro(line_lu, i64), _ro(row_side, i64), _ro(over, np.bool_), _ro(row_event, i64),
+            _ro(outcome_of, i64), int(n_outcomes), _ro(row_key, i64), int(n_keys), _ro(row_series, i64),
+            _ro(row_book, i64))
+    if compiled:
+        _compiled()
+        out: tuple[I64, Bools, F64, I64, I64, I64, I64] = _JIT["moves"](*args)
+        return out
+    return _moves_py(*args)
 
 
 def steam_counts(size: F64, is_line: Bools, options: DetectOptions) -> Bools:
