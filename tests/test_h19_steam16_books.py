@@ -9,7 +9,9 @@ called by ``batch._books_compiled``) instead of polars' text columns.
   forced to decline), on steam streams with int and float numbers (prices with halves, moves in
   probability points), the compiled writer taken where it may be;
 - the numbers it leaves to the polars way (a float zero, a value that is not finite, a null)
-  are declined.
+  are declined;
+- ``signals.moves_in_order`` (the routing's move columns in one compiled pass) gives the numpy
+  gathers it replaced.
 """
 
 from __future__ import annotations
@@ -151,3 +153,43 @@ def test_numbers_left_to_the_polars_way(bad: float | None) -> None:
         '[{"bookmaker":"book","type":"odds_drop","side":"h2h_home","last_update":1,"prev":-110,"new":-120,"delta":10},'
         '{"bookmaker":"book","type":"odds_drop","side":"h2h_home","last_update":2,"prev":-105.5,"new":-115,'
         '"delta":5.0}]']
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_moves_in_order_is_the_numpy_gathers(data: st.DataObject) -> None:
+    """``signals.moves_in_order`` (compiled and interpreted) == the numpy gathers it replaced in
+    ``_with_signals_compiled``: sizes of both signs and zero, over and other sides, sparse rows."""
+    require_fast()
+    from dropengine.fast import signals
+
+    n_rows = data.draw(st.integers(1, 40))
+    rows = st.lists(st.integers(0, n_rows - 1), unique=True, max_size=n_rows).map(sorted)
+    drop_rows, line_rows = (np.array(data.draw(rows), np.int64) for _ in range(2))
+    sizes = st.floats(-30, 30, allow_nan=False)
+    drop_size, line_size = (np.array([data.draw(sizes) for _ in r], np.float64) for r in (drop_rows, line_rows))
+    drop_lu, line_lu = (np.array([data.draw(st.integers(0, 10**13)) for _ in r], np.int64)
+                        for r in (drop_rows, line_rows))
+    n_sides, n_outcomes, n_keys = (data.draw(st.integers(1, top)) for top in (5, 4, 9))
+    per_row = st.lists(st.integers(0, 8), min_size=n_rows, max_size=n_rows).map(lambda v: np.array(v, np.int64))
+    side = np.array(data.draw(st.lists(st.integers(0, n_sides - 1), min_size=n_rows, max_size=n_rows)), np.int64)
+    over = np.array(data.draw(st.lists(st.booleans(), min_size=n_sides, max_size=n_sides)), np.bool_)
+    outcome_of = np.array(data.draw(st.lists(st.integers(0, n_outcomes - 1), min_size=n_sides, max_size=n_sides)),
+                          np.int64)
+    event, kid, lid, book = (data.draw(per_row) for _ in range(4))
+    order = signals.arrival_order(drop_rows, line_rows)
+    args = (order, drop_rows, line_rows, drop_size, line_size, drop_lu, line_lu, side, over, event, outcome_of,
+            n_outcomes, kid, n_keys, lid, book)
+    # the numpy way (batch before steam16)
+    at = np.concatenate((drop_rows, line_rows))[order]
+    is_line = order >= len(drop_rows)
+    size = np.concatenate((drop_size, line_size))[order]
+    favorite = np.where(is_line, np.where(over[side[at]], size > 0, size < 0), size < 0)
+    cool = kid[at]
+    cool[is_line] = n_keys + lid[at[is_line]]
+    want = (at, is_line, size, (event[at] * n_outcomes + outcome_of[side[at]]) * 2 + favorite, cool,
+            np.concatenate((drop_lu, line_lu))[order], book[at])
+    for compiled in (True, False):
+        got = signals.moves_in_order(*args, compiled=compiled)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w)
