@@ -492,37 +492,37 @@ def run(
 
 
 @_jit
-def _int_width(x: int) -> int:
-    """Characters of ``x`` written in decimal (a ``-`` included; never int64's minimum)."""
-    n = 1
-    if x < 0:
-        n = 2
-        x = -x
-    while x >= 10:
-        x //= 10
-        n += 1
-    return n
-
-
-@_jit
 def _json_array_ends(start: np.ndarray, piece_start: np.ndarray, opening: np.ndarray, kind: np.ndarray,
                      keys: np.ndarray, number: np.ndarray, text: np.ndarray) -> np.ndarray:
     """Where each array of :func:`_json_array_write` ends in its buffer (the offsets, 0 first):
-    the same walk, counting what it writes."""
+    the same walk, counting what it writes (in unsigned arithmetic, as the writer)."""
     n = start.shape[0] - 1
     ends = np.zeros(n + 1, np.int64)
-    pos = 0
+    one = np.uint64(1)
+    ten = np.uint64(10)
+    pos = np.uint64(0)
     for j in range(n):
-        pos += 2  # [ ]
+        pos += np.uint64(2)  # [ ]
         for i in range(start[j], start[j + 1]):
             if i > start[j]:
-                pos += 1  # ,
+                pos += one  # ,
             for slot in range(keys.shape[1] + 1):
                 q = opening[i] if slot == 0 else keys[kind[i], slot - 1]
-                pos += piece_start[q + 1] - piece_start[q]
+                pos += np.uint64(piece_start[q + 1] - piece_start[q])
                 q = text[i, slot]
-                pos += _int_width(number[i, slot]) if q < 0 else piece_start[q + 1] - piece_start[q]
-            pos += 1  # }
+                if q >= 0:
+                    pos += np.uint64(piece_start[q + 1] - piece_start[q])
+                    continue
+                x = number[i, slot]
+                if x < 0:
+                    pos += one  # -
+                    x = -x
+                u = np.uint64(x)
+                pos += one
+                while u >= ten:
+                    u //= ten
+                    pos += one
+            pos += one  # }
         ends[j + 1] = pos
     return ends
 
