@@ -1,13 +1,15 @@
 """state16 (issue 14, aim 3): a new key lives in the hot dict alone and takes its place in the key
 tree (the snapshot's order) only when it goes cold or before anything reads, removes or loads
-(``_Keys.new``, ``_Keys._fill``); while no key is cold, a key that is not hot is new without a
-look at the tree (``_Keys.ncold``). It must hold the states and the order a plain model holds:
+(``_Keys._fill``); while no key is cold, a key that is not hot is new without a look at the tree
+(``_Keys.ncold``), and the price loop stores it in the hot dict itself while the hot set has room.
+It must hold the states and the order a plain model holds:
 a dict of states and a nested dict event -> bookmaker -> side whose order is the insertion order
 of keys (a new key at the end of its bookmaker's, its bookmaker's at the end of its event's...),
 whatever is hot, cold, new, removed, loaded or copied in between."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -36,14 +38,14 @@ def _state(r: random.Random) -> list[Any]:
 
 
 def _random_ops(r: random.Random) -> list[tuple[Any, ...]]:
-    """Mostly quotes (new keys wait in ``new`` across the other operations), then removes, loads,
+    """Mostly quotes (new keys wait in the hot dict across the other operations), then removes, loads,
     cools, copies and reads in any order."""
     ops: list[tuple[Any, ...]] = []
     for _ in range(r.randint(1, 80)):
         kind = r.choice(("quote",) * 6 + ("remove", "load", "cool", "copy", "read"))
         i = r.randrange(len(_POOL))
         if kind == "quote":
-            ops.append(("quote", i, r.random() < 0.5, r.random() < 0.5, _state(r)))
+            ops.append(("quote", i, r.random() < 0.5, r.choice(("enter", "loop", "warm")), _state(r)))
         elif kind == "remove":
             ops.append(("remove", {r.randrange(len(_POOL)) for _ in range(r.randint(1, 4))}))
         elif kind == "load":
@@ -65,26 +67,24 @@ def _model_order(order: dict[str, dict[str, dict[str, None]]]) -> list[_Key]:
     return [(e, b, s) for e, books in order.items() for b, sides in books.items() for s in sides]
 
 
-def _check_without_reading(keys: ks._Keys, ref: dict[_Key, list[Any]]) -> None:
+def _check_without_reading(keys: ks._Keys, ref: dict[_Key, list[Any]], arrived: dict[_Key, int]) -> None:
     """What must hold between reads, checked without filling the tree: the same states (peek,
-    newest_of), every key once in the tree or in ``new``, ``new`` hot and in the hot dict's
-    order, a hot key's list the tree's, ``ncold`` the cold keys counted."""
+    newest_of), every key once in the tree or waiting in the hot dict (hot, not in the tree:
+    ``len(hot) - filled`` of them) in arrival order, a hot key's list the tree's, ``ncold`` the
+    cold keys counted."""
     assert len(keys) == len(ref)
     for k in _POOL:
         got = keys.peek(k)
         assert got == ref.get(k) and [type(x) for x in got or ()] == [type(x) for x in ref.get(k, ())]
         assert keys.newest_of(k) == (None if k not in ref else ref[k][2])
     in_tree = {(e, b, s): v for e, books in keys.tree.items() for b, sides in books.items() for s, v in sides.items()}
-    new = list(keys.new)
-    assert len(set(new)) == len(new) and not set(new) & in_tree.keys()
-    assert set(new) | in_tree.keys() == ref.keys()
-    assert all(keys.hot[k] is not None for k in new)
-    assert [k for k in keys.hot if k in set(new)] == new  # arrival order is the hot dict's order
-    assert all(a is b for a, b in zip([k for k in keys.hot if k in set(new)], new, strict=True))
+    waiting = [k for k in keys.hot if k not in in_tree]
+    assert len(keys.hot) - keys.filled == len(waiting)
+    assert set(waiting) | in_tree.keys() == ref.keys()
+    assert [arrived[k] for k in waiting] == sorted(arrived[k] for k in waiting)  # in arrival order
     for k, v in keys.hot.items():
-        assert k in new or in_tree[k] is v
+        assert k in waiting or in_tree[k] is v
     assert keys.ncold == sum(type(v) is not list for v in in_tree.values())
-    assert all(type(v) is list or k not in keys.hot for k, v in in_tree.items())
 
 
 @settings(max_examples=150, deadline=None)
@@ -94,15 +94,22 @@ def test_deferred_tree_holds_what_a_plain_model_holds(seed: int, limit: int, spi
     ops = _random_ops(random.Random(seed))
     ref: dict[_Key, list[Any]] = {}
     order: dict[str, dict[str, dict[str, None]]] = {}
+    arrived: dict[_Key, int] = {}  # when each key last arrived new (a loaded key goes into the tree)
+    clock = itertools.count()
     with hot_keys(limit, spill, grow):
         keys = ks._Keys(ks._PRICE_CODEC)
         for op in ops:
             if op[0] == "quote":
-                _, i, same_object, by_enter, state = op
+                _, i, same_object, how, state = op
                 k = _POOL[i] if same_object else tuple(list(_POOL[i]))  # the same tuple object, or an equal one
                 cur = keys.hot.get(k)  # type: ignore[arg-type]
                 if cur is None:
-                    if by_enter:  # the price loop
+                    if how == "loop":  # the price loop (DropEngine._detect)
+                        if keys.ncold or len(keys.hot) >= keys.cap:
+                            cur = keys.enter(k, list(state))  # type: ignore[arg-type]
+                        else:
+                            keys.hot[k] = list(state)  # type: ignore[index]
+                    elif how == "enter":
                         cur = keys.enter(k, list(state))  # type: ignore[arg-type]
                     else:  # the line series' step
                         cur = keys.warm(k)  # type: ignore[arg-type]
@@ -114,6 +121,7 @@ def test_deferred_tree_holds_what_a_plain_model_holds(seed: int, limit: int, spi
                     cur[:] = state  # the loop updates the list it was given
                 else:
                     _model_insert(order, _POOL[i])
+                    arrived[_POOL[i]] = next(clock)
                 ref[_POOL[i]] = list(state)
             elif op[0] == "remove":
                 gone = [_POOL[i] for i in op[1] if _POOL[i] in ref]
@@ -148,8 +156,8 @@ def test_deferred_tree_holds_what_a_plain_model_holds(seed: int, limit: int, spi
                     for k in want:
                         other.load(k, ref[k])
                     assert keys == other
-                assert not keys.new
-            _check_without_reading(keys, ref)
+                assert keys.filled == len(keys.hot)
+            _check_without_reading(keys, ref, arrived)
         assert list(keys) == _model_order(order)
 
 
@@ -176,32 +184,42 @@ def test_an_engine_filling_late_equals_one_filling_at_once(seed: int, limit: int
     """Two engines on the same batches, with snapshots, evictions, option changes and restores
     between: one whose key trees are filled after every call (as before state16: a new key in
     the tree on arrival), one left to fill when it must. Same alerts, counters, eviction counts,
-    key order, prices and snapshot bytes."""
+    key order, prices and snapshot bytes; and the alerts, counters and key states (in order) of a
+    third engine that is never restored or copied (a restored engine's keys are all cold while
+    its hot set has room)."""
     r = random.Random(seed)
     with hot_keys(limit, 1, r.choice((0, 1 << 30))):
-        lazy, eager = DropEngine(**opts), DropEngine(**opts)
+        lazy, eager, kept = DropEngine(**opts), DropEngine(**opts), DropEngine(**opts)
         for _ in range(r.randint(1, 8)):
             batch = _quotes(r, r.randint(0, 25))
-            assert lazy.observe_many(batch) == eager.observe_many(batch)
+            alerts = kept.observe_many(batch)
+            assert lazy.observe_many(batch) == alerts
+            assert eager.observe_many(batch) == alerts
             eager._state._fill()
             eager._lines._fill()
-            assert not eager._state.new and not eager._lines.new
+            assert eager._state.filled == len(eager._state.hot) and eager._lines.filled == len(eager._lines.hot)
             what = r.choice(("none", "none", "snapshot", "evict", "evict_iter", "restore", "with_options", "keys"))
             if what == "snapshot":
                 assert lazy.snapshot() == eager.snapshot()
             elif what == "evict":
                 bound, started = T0 + r.randint(-2000, 8000), r.choice((None, 1_746_100_000_000))
-                assert lazy.evict(bound, started_before_ms=started) == eager.evict(bound, started_before_ms=started)
+                dropped = kept.evict(bound, started_before_ms=started)
+                assert lazy.evict(bound, started_before_ms=started) == dropped
+                assert eager.evict(bound, started_before_ms=started) == dropped
             elif what == "evict_iter":
                 bound = T0 + r.randint(-2000, 8000)
-                assert list(lazy.evict_iter(bound, chunk=3)) == list(eager.evict_iter(bound, chunk=3))
+                steps = list(kept.evict_iter(bound, chunk=3))
+                assert list(lazy.evict_iter(bound, chunk=3)) == list(eager.evict_iter(bound, chunk=3)) == steps
             elif what == "restore":
                 lazy, eager = DropEngine.restore(lazy.snapshot()), DropEngine.restore(eager.snapshot())
             elif what == "with_options":
                 lazy, eager = lazy.with_options(lazy.options)[0], eager.with_options(eager.options)[0]
             elif what == "keys":
                 assert list(lazy._state) == list(eager._state) and lazy.keys_held == eager.keys_held
-            assert lazy.counters == eager.counters
+            assert lazy.counters == eager.counters == kept.counters
             assert [repr(lazy.price_of(*k)) for k in _QUOTED] == [repr(eager.price_of(*k)) for k in _QUOTED]
         assert lazy.snapshot() == eager.snapshot()
+        # (not kept's snapshot bytes: with_options starts an empty steam tracker's sequence again)
+        assert repr(list(lazy._state.items())) == repr(list(kept._state.items()))
+        assert repr(list(lazy._lines.items())) == repr(list(kept._lines.items()))
         assert list(lazy._state) == list(eager._state) and list(lazy._lines) == list(eager._lines)

@@ -335,7 +335,8 @@ class DropEngine:
         flt = self.filter
         open_filter = flt.passes_all
         keys = self._state
-        get = keys.hot.get  # the hot keys' lists; the rest are warmed on their first quote
+        hot = keys.hot
+        get = hot.get  # the hot keys' lists; the rest are warmed on their first quote
         enter = keys.enter
         events = self._events
         nkeys = self._nkeys
@@ -392,18 +393,27 @@ class DropEngine:
                 elif type(q) is not info_type and q.line_only:  # SPEC 10: no price published (line series only)
                     continue
                 # a key that is not hot: warmed, or, when it is new, entered with the state its
-                # first quote makes (rule 4: primed at its price; rule 3: a null price, suspended)
-                if st is None and (st := enter(key, [price, lu, lu, price is None, price, lu])) is None:
-                    # a new key: count it, learn its event's start once (never on the per-update path)
-                    eid = key[0]
-                    nkeys[eid] = nkeys_get(eid, 0) + 1
-                    if eid not in events and q.commence_time is not None:
-                        events[eid] = commence_ms(q.commence_time)
-                    if price is None:
-                        n_susp += 1
+                # first quote makes (rule 4: primed at its price; rule 3: a null price, suspended).
+                # While no key is cold and the hot set has room, a key that is not hot is new and
+                # enters as _Keys.enter would enter it: one store in the hot dict, no call.
+                if st is None:  # (one test for a hot key; the rest of this block only for the others)
+                    st = [price, lu, lu, price is None, price, lu]
+                    if keys.ncold or len(hot) >= keys.cap:
+                        st = enter(key, st)
                     else:
-                        n_primed += 1
-                    continue
+                        hot[key] = st
+                        st = None
+                    if st is None:
+                        # a new key: count it, learn its event's start once (never on the per-update path)
+                        eid = key[0]
+                        nkeys[eid] = nkeys_get(eid, 0) + 1
+                        if eid not in events and q.commence_time is not None:
+                            events[eid] = commence_ms(q.commence_time)
+                        if price is None:
+                            n_susp += 1
+                        else:
+                            n_primed += 1
+                        continue
                 if lu < st[2]:
                     n_stale += 1
                     continue

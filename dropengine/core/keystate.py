@@ -3,7 +3,8 @@
 :class:`DropEngine` (``engine.py``) keeps one :class:`_Keys` per kind of series (prices of SPEC 3,
 line series of SPEC 10). Its detection loops read a hot key's list straight from ``_Keys.hot``
 and call :meth:`_Keys.enter` (prices) or :meth:`_Keys.warm` / :meth:`_Keys.add` (line series) for
-the others; nothing here is a rule of SPEC:
+the others (the price loop stores a new key in ``hot`` itself while no key is cold and the hot set
+has room: what ``enter`` would do); nothing here is a rule of SPEC:
 it is storage, and a restored or copied engine holds the same states whatever is hot.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import struct
-from collections import deque
 from collections.abc import Iterable, Iterator
 from sys import intern
 from typing import Any, Final
@@ -32,11 +32,13 @@ _LINE, _LSINCE, _LNEWEST, _LSUSP, _ALINE, _ALSINCE, _CURP, _ANCP = range(8)
 # key; the strings interned once), and becomes a list again on its next quote.
 # The tree holds every key, hot ones by their list, so its order is the snapshot order whichever
 # keys are hot: a restored engine writes the same bytes. A new key goes into the hot dict alone
-# and waits in ``_Keys.new`` (arrival order) for its place in the tree: it takes it when it goes
-# cold, or, with every other waiting key in arrival order, before anything reads the tree
-# (``_Keys._fill``); that is the place it would have taken on arrival, as only new keys add places
-# (a warmed or cooled key's value is replaced where it is) and every reader, remover or loader
-# fills first. While no key is cold, a key that is not hot is new without a look at the tree.
+# and waits there for its place in the tree (a hot key missing from the tree is new; the hot dict
+# keeps them in arrival order): it takes it when it goes cold, or, with every other waiting key
+# in arrival order, before anything reads the tree (``_Keys._fill``). That is the place it would
+# have taken on arrival: only new keys add places (a warmed or cooled key's value is replaced where
+# it is) and every reader, remover or loader fills first. While no key is cold, a key that is not
+# hot is new without a look at the tree, and the price loop stores it itself while the hot set has
+# room (``DropEngine._detect``: one dict store per new key, as before the packed state).
 
 #: Keys whose state stays a list (the loops' working set) at first; past it the oldest go cold in
 #: batches of ``_SPILL``. When more than half of the keys that went hot since the last spill were
@@ -205,18 +207,17 @@ _NO_SIDES: Final[dict[str, list[Any] | bytes | int]] = {}
 
 class _Keys:
     """The state of every key of one kind (prices, or line series): ``hot`` maps key -> list for
-    the loops; ``tree`` holds every key but the ``new`` ones, a hot one by the same list, a cold
-    one packed; ``new`` lists the keys (hot, in arrival order) not yet in the tree."""
+    the loops; ``tree`` holds every key but the new ones still waiting (hot keys it lacks), a hot
+    one by the same list, a cold one packed. Every key is hot or cold: ``len(hot) + ncold``."""
 
-    __slots__ = ("cap", "codec", "held", "hot", "ncold", "new", "tree", "warmed")
+    __slots__ = ("cap", "codec", "filled", "hot", "ncold", "tree", "warmed")
 
     def __init__(self, codec: _Codec) -> None:
         self.codec = codec
         self.hot: dict[_Key, list[Any]] = {}
         self.tree: _Tree = {}
-        #: hot keys not in the tree yet, in arrival order (the same tuple objects as the hot dict's)
-        self.new: deque[_Key] = deque()
-        self.held = 0
+        #: how many hot keys are in the tree: the others (``len(hot) - filled``) are new, waiting
+        self.filled = 0
         #: how many keys are cold (packed in the tree): while none is, a key that is not hot is new
         self.ncold = 0
         #: the hot set's limit (grows, see ``_HOT_KEYS``) and the cold keys warmed since the last spill
@@ -224,17 +225,16 @@ class _Keys:
         self.warmed = 0
 
     def __len__(self) -> int:
-        return self.held
+        return len(self.hot) + self.ncold
 
     def _fill(self) -> None:
-        """The ``new`` keys into the tree, in arrival order (their places on arrival): first in
-        every method that reads, removes or loads keys of the tree."""
-        new = self.new
-        if not new:
-            return
+        """The new keys waiting in the hot dict into the tree, in arrival order (their places on
+        arrival): first in every method that reads, removes or loads keys of the tree."""
         hot = self.hot
+        if len(hot) == self.filled:
+            return
         tree = self.tree
-        for key in new:
+        for key, st in hot.items():
             e, b, s = key
             books = tree.get(e)
             if books is None:
@@ -242,8 +242,9 @@ class _Keys:
             sides = books.get(b)
             if sides is None:
                 sides = books[intern(b)] = {}
-            sides[intern(s)] = hot[key]
-        new.clear()
+            if s not in sides:  # a warmed key is there already (at its place)
+                sides[intern(s)] = st
+        self.filled = len(hot)
 
     def __iter__(self) -> Iterator[_Key]:
         """Every key, in the tree's (the snapshot's) order."""
@@ -280,7 +281,7 @@ class _Keys:
                     yield (e, b, s), (v[2] if type(v) is list else newest(v))  # type: ignore[arg-type]
 
     def _cold(self, key: _Key) -> bytes | int | None:
-        """A key's packed state (when it is not hot), or None (a ``new`` key is hot: no fill)."""
+        """A key's packed state (when it is not hot), or None (a waiting new key is hot: no fill)."""
         v = self.tree.get(key[0], _NO_BOOKS).get(key[1], _NO_SIDES).get(key[2])
         return None if v is None or type(v) is list else v  # type: ignore[return-value]  # not a list
 
@@ -323,6 +324,7 @@ class _Keys:
             st = sides[side] = self.codec.unpack(v)
         self.hot[key] = st
         self.ncold -= 1
+        self.filled += 1
         self.warmed += 1
         if len(self.hot) > self.cap:
             self._spill()
@@ -331,9 +333,10 @@ class _Keys:
     def enter(self, key: _Key, st: list[Any]) -> list[Any] | None:
         """A key that is not hot, in one call: its state made a list again (hot, as :meth:`warm`),
         or, when it is not held, None after adding it with state ``st`` (hot, as :meth:`add`).
-        The detection loop passes the state a first quote makes. A new key costs a hot dict
-        store and an append (its place in the tree waits: see ``new``), and a look at the tree
-        only while some key is cold, close to the one dict store before the packed state."""
+        The detection loop passes the state a first quote makes, and calls only when some key is
+        cold or the hot set is full (else it stores a new key in ``hot`` itself, as here). A new
+        key costs a hot dict store (its place in the tree waits), and a look at the tree only
+        while some key is cold."""
         if self.ncold:
             sides = self.tree.get(key[0], _NO_BOOKS).get(key[1], _NO_SIDES)
             v = sides.get(key[2])
@@ -341,21 +344,17 @@ class _Keys:
                 return self._heat(key, sides, key[2], v)  # type: ignore[arg-type]  # not hot, so cold
         hot = self.hot
         hot[key] = st
-        self.new.append(key)
-        self.held += 1
         if len(hot) > self.cap:
             self._spill()
         return None
 
     def add(self, key: _Key, st: list[Any]) -> None:
-        """A new key (not held), hot; its place in the tree waits in ``new``. The tree keeps each
+        """A new key (not held), hot; its place in the tree waits (see ``_fill``). The tree keeps each
         string once, interned (a side's text is shared by every bookmaker and event that quotes
         it); the hot dict keeps the caller's key (the next quotes' strings are often the same
         objects: compared by identity)."""
         hot = self.hot
         hot[key] = st
-        self.new.append(key)
-        self.held += 1
         if len(hot) > self.cap:
             self._spill()
 
@@ -380,33 +379,34 @@ class _Keys:
         new = s not in sides
         was_hot = self.hot.pop((e, b, s), None) is not None
         sides[s] = self.codec.cold(st)
-        self.held += new
+        self.filled -= was_hot
         self.ncold += new or was_hot
         return new
 
     def cool(self, n: int) -> None:
-        """Pack the ``n`` keys that went hot longest ago (the hot dict's first). A ``new`` key
-        among them takes its place in the tree now: they are the oldest of ``new`` (a key stays
-        where it went hot in the hot dict), so they go in arrival order."""
+        """Pack the ``n`` keys that went hot longest ago (the hot dict's first). A new key among
+        them takes its place in the tree now; the new keys stay in the hot dict where they went
+        hot, so they go in arrival order."""
         hot = self.hot
         tree = self.tree
         pack = self.codec.cold
-        new = self.new
         going = list(itertools.islice(hot, n))
+        filled = self.filled
         for key in going:
             v = pack(hot.pop(key))
-            if new and new[0] is key:
-                new.popleft()
-                e, b, s = key
-                books = tree.get(e)
-                if books is None:
-                    books = tree[intern(e)] = {}
-                sides = books.get(b)
-                if sides is None:
-                    sides = books[intern(b)] = {}
-                sides[intern(s)] = v
+            e, b, s = key
+            books = tree.get(e)
+            if books is None:
+                books = tree[intern(e)] = {}
+            sides = books.get(b)
+            if sides is None:
+                sides = books[intern(b)] = {}
+            if s in sides:
+                sides[s] = v
+                filled -= 1
             else:
-                tree[key[0]][key[1]][key[2]] = v
+                sides[intern(s)] = v
+        self.filled = filled
         self.ncold += len(going)
 
     def remove(self, keys: Iterable[_Key]) -> None:
@@ -417,10 +417,11 @@ class _Keys:
         for e, b, s in keys:
             if hot.pop((e, b, s), None) is None:
                 self.ncold -= 1
+            else:
+                self.filled -= 1
             books = tree[e]
             sides = books[b]
             del sides[s]
-            self.held -= 1
             if not sides:
                 del books[b]
                 if not books:
@@ -441,7 +442,7 @@ class _Keys:
                     ns[s] = v
                 nb[b] = ns
             new.tree[e] = nb
-        new.held, new.ncold = self.held, self.ncold
+        new.filled, new.ncold = len(hot), self.ncold
         new.cap, new.warmed = self.cap, self.warmed
         return new
 
