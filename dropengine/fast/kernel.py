@@ -696,7 +696,8 @@ def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind
     The column is handed to polars as an Arrow array (C data interface, no copy) whose buffers
     live in one block of Python's raw allocator, freed by a compiled ``release`` polars calls
     whenever it lets the column go (any thread, no GIL needed). ``None`` when the text would reach
-    :data:`JSON_ARRAYS_LIMIT` bytes."""
+    :data:`JSON_ARRAYS_LIMIT` bytes, or where it cannot be handed over (numba cannot build the
+    callbacks; a polars before 1.3 takes no Arrow PyCapsule in ``pl.Series``)."""
     import polars as pl
 
     encoded = [p.encode() for p in pieces]
@@ -741,12 +742,21 @@ def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind
         raw = np.frombuffer((ctypes.c_uint8 * size).from_address(block), np.uint8)
         raw[:24].view(np.int64)[:] = (0, block + at_offsets, block + at_data)
         raw[at_offsets:at_data].view(np.int64)[:] = ends
-        written = _json_array_write_call(start, _ro(piece_data, np.uint8), _ro(piece_start, i64), *args,
-                                         raw[at_data:])
+        try:
+            written = _json_array_write_call(start, _ro(piece_data, np.uint8), _ro(piece_start, i64), *args,
+                                             raw[at_data:])
+        except BaseException as exc:  # e.g. Ctrl-C in the pass: the ``finally`` frees the block, so no
+            # view of it may outlive this frame: not ``raw``, not the call's arguments the traceback's
+            # frames hold (a debugger or ``--showlocals`` would read freed memory)
+            del raw
+            raise exc.with_traceback(None) from None
         del raw
         assert written == total, "json_arrays: the sizes and the text disagree"
         schema = _ArrowSchema(b"U", name.encode(), None, 2, 0, None, None, release_schema, None)
-        return pl.Series(_Exported(array, schema))
+        try:
+            return pl.Series(_Exported(array, schema))
+        except TypeError:  # a polars before 1.3 imports no Arrow PyCapsule: the caller's way
+            return None
     finally:
         if array.release:  # not taken by polars (an error before or in the import): freed here
             ctypes.CFUNCTYPE(None, ctypes.c_void_p)(release_array)(ctypes.addressof(array))
