@@ -291,3 +291,39 @@ def test_odd_books_and_edge_numbers_are_the_stream_engines(quotes: list[Quote], 
     # the compiled writer wrote every steam's books (in two halves where the steams alone are asked)
     halves = 0 if not res.counters.steam else 2 if opts["types"] == "steam" and res.counters.steam > 1 else 1
     assert taken == [True] * halves
+
+
+@pytest.mark.xfail(strict=True, reason="B19-1: a Ctrl-C in the compiled pass leaves a view of the freed block "
+                   "reachable: KeyboardInterrupt.__context__ (interruptible's SystemError) -> its traceback -> "
+                   "interruptible's call frame -> args[-1] (f100c29 clears the KeyboardInterrupt's own traceback only)")
+def test_a_ctrl_c_through_interruptible_leaves_no_view_of_the_freed_block() -> None:
+    """The pass as Ctrl-C really leaves it: numba's dispatcher returns from a nogil call with the
+    KeyboardInterrupt pending, CPython raises a SystemError caused by it (the dispatcher has no
+    Python frame), and :func:`dropengine.fast.interruptible` (which wraps the pass) raises the
+    KeyboardInterrupt. With the exception alive (a debugger, ``--showlocals``, a REPL's
+    ``sys.last_value``), nothing reachable from it may be a view of the block ``json_arrays``
+    freed: reading it reads freed memory (break19 read allocator garbage through it)."""
+    require_fast()
+    import weakref
+
+    from dropengine.fast import interruptible, kernel
+
+    views: list[weakref.ref[Any]] = []
+
+    def dispatcher(*args: Any) -> int:
+        views.append(weakref.ref(args[-1]))  # the block's text, as the pass receives it
+        del args
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as pending:
+            raise SystemError("<CPUDispatcher> returned a result with an exception set") from pending
+
+    ok = {"opening": np.zeros(1, np.int64), "kind": np.zeros(1, np.int64), "keys": np.zeros((1, 1), np.int64),
+          "number": np.zeros((1, 2), np.int64), "text": np.full((1, 2), -1, np.int64)}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kernel, "_json_array_write_call", interruptible(dispatcher))
+        with pytest.raises(KeyboardInterrupt) as caught:
+            kernel.json_arrays("b", np.array([0, 1]), ["{" + "x" * 1000], **ok)
+    assert caught.value is not None  # (alive here, with everything it references)
+    gc.collect()
+    assert len(views) == 1 and views[0]() is None, "a view of the freed block is reachable from the exception"
