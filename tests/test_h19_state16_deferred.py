@@ -70,8 +70,8 @@ def _model_order(order: dict[str, dict[str, dict[str, None]]]) -> list[_Key]:
 def _check_without_reading(keys: ks._Keys, ref: dict[_Key, list[Any]], arrived: dict[_Key, int]) -> None:
     """What must hold between reads, checked without filling the tree: the same states (peek,
     newest_of), every key once in the tree or waiting in the hot dict (hot, not in the tree:
-    ``len(hot) - filled`` of them) in arrival order, a hot key's list the tree's, ``ncold`` the
-    cold keys counted."""
+    ``len(hot) - filled`` of them) in arrival order, a hot key's list the tree's and no other
+    key's, ``ncold`` the cold keys counted."""
     assert len(keys) == len(ref)
     for k in _POOL:
         got = keys.peek(k)
@@ -84,6 +84,9 @@ def _check_without_reading(keys: ks._Keys, ref: dict[_Key, list[Any]], arrived: 
     assert [arrived[k] for k in waiting] == sorted(arrived[k] for k in waiting)  # in arrival order
     for k, v in keys.hot.items():
         assert k in waiting or in_tree[k] is v
+    # a spare list (a cooled key's, kept for a key warmed later) is empty and nobody's state
+    held = {id(v) for v in keys.hot.values()}
+    assert len(held) == len(keys.hot) and not any(id(v) in held for v in keys.spare) and not any(keys.spare)
     assert keys.ncold == sum(type(v) is not list for v in in_tree.values())
 
 

@@ -210,7 +210,7 @@ class _Keys:
     the loops; ``tree`` holds every key but the new ones still waiting (hot keys it lacks), a hot
     one by the same list, a cold one packed. Every key is hot or cold: ``len(hot) + ncold``."""
 
-    __slots__ = ("cap", "codec", "filled", "hot", "ncold", "tree", "warmed")
+    __slots__ = ("cap", "codec", "filled", "hot", "ncold", "spare", "tree", "warmed")
 
     def __init__(self, codec: _Codec) -> None:
         self.codec = codec
@@ -220,6 +220,10 @@ class _Keys:
         self.filled = 0
         #: how many keys are cold (packed in the tree): while none is, a key that is not hot is new
         self.ncold = 0
+        #: emptied lists of price keys that went cold (at most ``_SPILL``), for primed keys warmed
+        #: again (``_heat``): a list made anew per warmed key is one more container the collector
+        #: moves to its oldest generation, and a warm/cool churn brought its full collections sooner
+        self.spare: list[list[Any]] = []
         #: the hot set's limit (grows, see ``_HOT_KEYS``) and the cold keys warmed since the last spill
         self.cap = _HOT_KEYS
         self.warmed = 0
@@ -319,7 +323,11 @@ class _Keys:
         if type(v) is int:  # the primed form (_Codec.cold), read here: no call (_Codec.unpack's first branch, inlined)
             t = v >> 18
             price = (v & _PRIMED_MASK) - _PRIMED_OFF
-            st = sides[side] = [price, t, t, False, price, t]
+            if self.spare:
+                st = sides[side] = self.spare.pop()
+                st += (price, t, t, False, price, t)
+            else:
+                st = sides[side] = [price, t, t, False, price, t]
         else:
             st = sides[side] = self.codec.unpack(v)
         self.hot[key] = st
@@ -392,8 +400,15 @@ class _Keys:
         pack = self.codec.cold
         going = list(itertools.islice(hot, n))
         filled = self.filled
+        spare = self.spare
+        keep = _SPILL - len(spare) if self.codec is _PRICE_CODEC else 0  # (only prices have the int form)
         for key in going:
-            v = pack(hot.pop(key))
+            st = hot.pop(key)
+            v = pack(st)
+            if keep > 0:
+                st.clear()
+                spare.append(st)
+                keep -= 1
             e, b, s = key
             books = tree.get(e)
             if books is None:
