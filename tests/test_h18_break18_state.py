@@ -114,7 +114,7 @@ def _replayed(path: Path, fused: bool, opts: dict[str, Any], tiny: pytest.Monkey
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(r=st.randoms(use_true_random=False),
        opts=st.sampled_from(({}, {"reference": "anchor"}, {"unit": "prob", "threshold": 2}, {"threshold": 1},
                              {"direction": "toward_dog", "bookmakers": ["pin"]}, {"reprime_after_suspension": False})))
