@@ -327,3 +327,52 @@ def test_a_ctrl_c_through_interruptible_leaves_no_view_of_the_freed_block() -> N
     assert caught.value is not None  # (alive here, with everything it references)
     gc.collect()
     assert len(views) == 1 and views[0]() is None, "a view of the freed block is reachable from the exception"
+
+
+@pytest.mark.xfail(strict=True, reason="B19-2: a Ctrl-C arriving while json_arrays fills the block's offsets "
+                   "(after `raw` is bound, before the pass's try) propagates with json_arrays' frame, whose `raw` "
+                   "views the block the finally has freed")
+def test_a_ctrl_c_while_the_block_is_filled_leaves_no_view_of_it() -> None:
+    """A KeyboardInterrupt arriving at a line of ``json_arrays`` that writes the offsets into the
+    block (the signal handler runs at the line's calls; emulated by a trace function raising at
+    that line, ``raw`` bound): the ``finally`` frees the block, and nothing reachable from the
+    exception may still view it."""
+    require_fast()
+    import inspect
+    import weakref
+
+    from dropengine.fast import kernel
+
+    lines, first = inspect.getsourcelines(kernel.json_arrays)
+    at = [first + k for k, text in enumerate(lines) if "raw[at_offsets:at_data]" in text]
+    assert len(at) == 1  # (the line filling the offsets: the test must track json_arrays)
+    code = kernel.json_arrays.__code__
+    views: list[weakref.ref[Any]] = []
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code is not code:
+            return None
+        if event == "line" and frame.f_lineno == at[0] and not views:
+            views.append(weakref.ref(frame.f_locals["raw"]))
+            raise KeyboardInterrupt
+        return trace
+
+    ok = {"opening": np.zeros(1, np.int64), "kind": np.zeros(1, np.int64), "keys": np.zeros((1, 1), np.int64),
+          "number": np.zeros((1, 2), np.int64), "text": np.full((1, 2), -1, np.int64)}
+    kernel.json_arrays("b", np.array([0, 1]), ["{"], **ok)  # (compiled before tracing)
+    saved = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:
+            kernel.json_arrays("b", np.array([0, 1]), ["{" + "x" * 1000], **ok)
+    finally:
+        sys.settrace(saved)
+    assert caught.value is not None and len(views) == 1
+    # (the trace's calls left a snapshot of the frame's locals, taken before the finally ran: read
+    # the frames' locals again, as a debugger would, so that they are what the frames hold now)
+    tb = caught.value.__traceback__
+    while tb is not None:
+        assert isinstance(tb.tb_frame.f_locals, dict)
+        tb = tb.tb_next
+    gc.collect()
+    assert views[0]() is None, "json_arrays' frame (in the traceback) still holds `raw`, a view of the freed block"
