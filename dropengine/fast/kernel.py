@@ -739,18 +739,20 @@ def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind
         raise MemoryError(f"{size} bytes for the column {name}")
     array = _ArrowArray(n, 0, 0, 3, 0, block, None, None, release_array, block)
     try:
-        raw = np.frombuffer((ctypes.c_uint8 * size).from_address(block), np.uint8)
-        raw[:24].view(np.int64)[:] = (0, block + at_offsets, block + at_data)
-        raw[at_offsets:at_data].view(np.int64)[:] = ends
+        raw: Any = None
         try:
+            raw = np.frombuffer((ctypes.c_uint8 * size).from_address(block), np.uint8)
+            raw[:24].view(np.int64)[:] = (0, block + at_offsets, block + at_data)
+            raw[at_offsets:at_data].view(np.int64)[:] = ends
             written = _json_array_write_call(start, _ro(piece_data, np.uint8), _ro(piece_start, i64), *args,
                                              raw[at_data:])
-        except BaseException as exc:  # e.g. Ctrl-C in the pass: the ``finally`` frees the block, so no
-            # view of it may outlive this frame: not ``raw``, not the call's arguments the traceback's
-            # frames hold (a debugger or ``--showlocals`` would read freed memory)
-            del raw
+        except BaseException as exc:  # e.g. Ctrl-C while the block is filled: the ``finally`` frees it,
+            # so no view of it may outlive this frame: not ``raw``, not the call's arguments the
+            # traceback's frames hold (a debugger or ``--showlocals`` would read freed memory)
+            raw = None
+            exc.__context__ = None  # (fast.interruptible raises Ctrl-C from numba's SystemError: its frames too)
             raise exc.with_traceback(None) from None
-        del raw
+        raw = None
         assert written == total, "json_arrays: the sizes and the text disagree"
         schema = _ArrowSchema(b"U", name.encode(), None, 2, 0, None, None, release_schema, None)
         try:
