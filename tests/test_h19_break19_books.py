@@ -293,16 +293,14 @@ def test_odd_books_and_edge_numbers_are_the_stream_engines(quotes: list[Quote], 
     assert taken == [True] * halves
 
 
-@pytest.mark.xfail(strict=True, reason="B19-1: a Ctrl-C in the compiled pass leaves a view of the freed block "
-                   "reachable: KeyboardInterrupt.__context__ (interruptible's SystemError) -> its traceback -> "
-                   "interruptible's call frame -> args[-1] (f100c29 clears the KeyboardInterrupt's own traceback only)")
 def test_a_ctrl_c_through_interruptible_leaves_no_view_of_the_freed_block() -> None:
     """The pass as Ctrl-C really leaves it: numba's dispatcher returns from a nogil call with the
     KeyboardInterrupt pending, CPython raises a SystemError caused by it (the dispatcher has no
     Python frame), and :func:`dropengine.fast.interruptible` (which wraps the pass) raises the
     KeyboardInterrupt. With the exception alive (a debugger, ``--showlocals``, a REPL's
     ``sys.last_value``), nothing reachable from it may be a view of the block ``json_arrays``
-    freed: reading it reads freed memory (break19 read allocator garbage through it)."""
+    freed: reading it reads freed memory (break19 B19-1 read allocator garbage through it; fixed in
+    deaff1c)."""
     require_fast()
     import weakref
 
@@ -329,14 +327,11 @@ def test_a_ctrl_c_through_interruptible_leaves_no_view_of_the_freed_block() -> N
     assert len(views) == 1 and views[0]() is None, "a view of the freed block is reachable from the exception"
 
 
-@pytest.mark.xfail(strict=True, reason="B19-2: a Ctrl-C arriving while json_arrays fills the block's offsets "
-                   "(after `raw` is bound, before the pass's try) propagates with json_arrays' frame, whose `raw` "
-                   "views the block the finally has freed")
 def test_a_ctrl_c_while_the_block_is_filled_leaves_no_view_of_it() -> None:
     """A KeyboardInterrupt arriving at a line of ``json_arrays`` that writes the offsets into the
     block (the signal handler runs at the line's calls; emulated by a trace function raising at
     that line, ``raw`` bound): the ``finally`` frees the block, and nothing reachable from the
-    exception may still view it."""
+    exception may still view it (break19 B19-2, fixed in deaff1c)."""
     require_fast()
     import inspect
     import weakref
