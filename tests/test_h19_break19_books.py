@@ -371,3 +371,43 @@ def test_a_ctrl_c_while_the_block_is_filled_leaves_no_view_of_it() -> None:
         tb = tb.tb_next
     gc.collect()
     assert views[0]() is None, "json_arrays' frame (in the traceback) still holds `raw`, a view of the freed block"
+
+
+@pytest.mark.parametrize("limit", [None, 8])
+def test_many_books_and_sides_and_the_size_limit(limit: int | None) -> None:
+    """1,500 bookmakers x 800 sides (a pair range much wider than the steams' moves: the openings
+    found by sorting, not by a lookup over the range), and (``limit``) books past
+    ``JSON_ARRAYS_LIMIT``: declined, written the polars way. The stream engine's alerts either way."""
+    require_fast()
+    from dropengine.fast import kernel
+
+    t = 1_747_000_000_000
+    quotes = [Quote("nfl", "filler", f"book{i:05d}", "h2h_home", -110, t, market_key="h2h") for i in range(1500)]
+    quotes += [Quote("nfl", "filler2", "bookX", f"player_points:P{i}:over@0.5", -110, t, market_key="player_points")
+               for i in range(800)]
+    for k in range(20):
+        t += 1000
+        for b in ("book00003", "book01400", "zz", 'q"b'):
+            quotes.append(Quote("nfl", "e1", b, "h2h_home", -110 - 10 * k, t, market_key="h2h"))
+            quotes.append(Quote("nfl", "e1", b, f"player_points:Star:over@{k % 3}.5", -110 - 7 * k, t,
+                                market_key="player_points"))
+    opts = {"types": "odds_drop,line_move,steam", "steam_books": 2, "threshold": 5}
+    eng = DropEngine(**opts)
+    want = [_ENC.encode(a) for a in eng.observe_many(quotes)]
+    taken: list[tuple[int, int, bool]] = []
+    real = batch._books_compiled
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        got = real(*args, **kwargs)
+        taken.append((len(args[8]), len(args[9]), got is not None))
+        return got
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(batch, "_books_compiled", spy)
+        if limit is not None:
+            mp.setattr(kernel, "JSON_ARRAYS_LIMIT", limit)
+        res = batch.detect_counted(frame_of(quotes), accel="fast", **opts)
+    assert [_ENC.encode(a) for a in res.alert_values()] == want and res.counters == eng.counters
+    assert res.counters.steam and len(taken) == 1
+    books, sides, compiled = taken[0]
+    assert books * sides > 4 * len(quotes) + (1 << 20) and compiled == (limit is None)
