@@ -235,19 +235,32 @@ class _Keys:
         """The new keys waiting in the hot dict into the tree, in arrival order (their places on
         arrival): first in every method that reads, removes or loads keys of the tree."""
         hot = self.hot
-        if len(hot) == self.filled:
+        waiting = len(hot) - self.filled
+        if not waiting:
             return
         tree = self.tree
-        for key, st in hot.items():
+        # The waiting keys are the hot keys the tree lacks, in the hot dict's (arrival) order; a
+        # warmed key after them is in the tree already. From the newest back to the oldest waiting
+        # one: a reader between observations (evict_iter's steps) meets a few keys, not the hot set.
+        found: list[tuple[_Key, list[Any]]] = []
+        for key, st in reversed(hot.items()):
             e, b, s = key
+            books = tree.get(e)
+            if books is not None:
+                sides = books.get(b)
+                if sides is not None and s in sides:
+                    continue
+            found.append((key, st))
+            if len(found) == waiting:
+                break
+        for (e, b, s), st in reversed(found):
             books = tree.get(e)
             if books is None:
                 books = tree[intern(e)] = {}
             sides = books.get(b)
             if sides is None:
                 sides = books[intern(b)] = {}
-            if s not in sides:  # a warmed key is there already (at its place)
-                sides[intern(s)] = st
+            sides[intern(s)] = st
         self.filled = len(hot)
 
     def __iter__(self) -> Iterator[_Key]:
@@ -426,6 +439,8 @@ class _Keys:
 
     def remove(self, keys: Iterable[_Key]) -> None:
         """Forget ``keys`` (each held); a bookmaker or event left with no key goes from the tree."""
+        if not keys:  # (a sized one: evict_iter's steps that drop nothing fill nothing)
+            return
         self._fill()
         tree = self.tree
         hot = self.hot
