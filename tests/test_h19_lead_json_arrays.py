@@ -76,3 +76,24 @@ def test_an_interrupted_pass_leaves_no_view_of_the_freed_block() -> None:
     assert caught.value.__traceback__ is not None  # the exception (and its frames) still alive here
     gc.collect()
     assert len(views) == 1 and views[0]() is None, "a frame of the traceback still holds a view of the freed block"
+
+
+def test_callbacks_that_cannot_be_built_are_tried_once() -> None:
+    """Where numba cannot build the release callbacks, the books go the polars way, and later calls
+    do not pay the (seconds long) attempt again (review19 S16-4)."""
+    require_fast()
+    from dropengine.fast import kernel
+
+    tries: list[int] = []
+
+    def cannot() -> list[int]:
+        tries.append(1)
+        raise RuntimeError("no compiler here")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kernel, "_RELEASE", [])
+        mp.setattr(kernel, "_RELEASE_ERROR", [])
+        mp.setattr(kernel, "_built_releases", cannot)
+        got = [kernel.json_arrays("b", np.array([0, 1]), ["{"], **_OK) for _ in range(3)]
+    assert got == [None, None, None] and tries == [1]
+    assert kernel.json_arrays("b", np.array([0, 1]), ["{"], **_OK) is not None  # restored

@@ -649,6 +649,8 @@ def _release_schema_py(schema: Any) -> None:
 _raw_free = numba.types.ExternalFunction("PyMem_RawFree", numba.types.void(numba.types.int64))
 #: the release callbacks' addresses (compiled on first use, cached like the kernel)
 _RELEASE: list[int] = []
+#: Why the callbacks could not be built here (tried once per process: it costs seconds).
+_RELEASE_ERROR: list[Exception] = []
 _RELEASE_LOCK = threading.Lock()
 
 
@@ -657,25 +659,36 @@ def _releases() -> tuple[int, int]:
     outlive every column holding them, up to the interpreter's very end (a column alive then is
     let go last): the compiled functions are made immortal (one reference never given back)."""
     with _RELEASE_LOCK:
+        if _RELEASE_ERROR:
+            raise RuntimeError("the release callbacks cannot be built here") from _RELEASE_ERROR[0]
         if not _RELEASE:
-            # the allocator's free, named for the compiled code wherever the platform's loader
-            # would not find it among the process's symbols (and for code loaded from the cache)
-            from llvmlite import binding  # type: ignore[import-untyped]  # (numba's own dependency)
-
-            binding.add_symbol("PyMem_RawFree", cast(int, ctypes.cast(ctypes.pythonapi.PyMem_RawFree,
-                                                                      ctypes.c_void_p).value))
-            nt: Any = numba.types  # (numba's types are untyped)
-            sig = nt.void(nt.CPointer(nt.int64))
-            made: list[Any] = []
-            for py in (_release_array_py, _release_schema_py):
-                try:
-                    made.append(numba.cfunc(sig, cache=True)(py))
-                except RuntimeError:  # no cache directory (as _jit)
-                    made.append(numba.cfunc(sig)(py))
-            for c in made:
-                ctypes.pythonapi.Py_IncRef(ctypes.py_object(c))
-            _RELEASE.extend(int(c.address) for c in made)
+            try:
+                _RELEASE.extend(_built_releases())
+            except Exception as exc:
+                _RELEASE_ERROR.append(exc)
+                raise
     return _RELEASE[0], _RELEASE[1]
+
+
+def _built_releases() -> list[int]:
+    """Compile (or load from the cache) the release callbacks; their addresses."""
+    # the allocator's free, named for the compiled code wherever the platform's loader
+    # would not find it among the process's symbols (and for code loaded from the cache)
+    from llvmlite import binding  # type: ignore[import-untyped]  # (numba's own dependency)
+
+    binding.add_symbol("PyMem_RawFree", cast(int, ctypes.cast(ctypes.pythonapi.PyMem_RawFree,
+                                                              ctypes.c_void_p).value))
+    nt: Any = numba.types  # (numba's types are untyped)
+    sig = nt.void(nt.CPointer(nt.int64))
+    made: list[Any] = []
+    for py in (_release_array_py, _release_schema_py):
+        try:
+            made.append(numba.cfunc(sig, cache=True)(py))
+        except RuntimeError:  # no cache directory (as _jit)
+            made.append(numba.cfunc(sig)(py))
+    for c in made:
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(c))
+    return [int(c.address) for c in made]
 
 
 #: Above this many bytes the arrays are left to the caller's way (polars holds a string's bytes
@@ -734,11 +747,11 @@ def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind
     at_offsets = 32  # (the three buffer pointers first, then 8-byte aligned offsets, then the text)
     at_data = at_offsets + 8 * (n + 1)
     size = at_data + total
-    block = _raw_malloc(size)
-    if not block:
-        raise MemoryError(f"{size} bytes for the column {name}")
-    array = _ArrowArray(n, 0, 0, 3, 0, block, None, None, release_array, block)
-    try:
+    array = _ArrowArray(n, 0, 0, 3, 0, None, None, None, release_array, None)
+    try:  # (from before the block exists: a Ctrl-C right after the malloc still frees it)
+        array.private_data = array.buffers = block = _raw_malloc(size)
+        if not block:
+            raise MemoryError(f"{size} bytes for the column {name}")
         raw: Any = None
         try:
             raw = np.frombuffer((ctypes.c_uint8 * size).from_address(block), np.uint8)
@@ -753,7 +766,8 @@ def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind
             exc.__context__ = None  # (fast.interruptible raises Ctrl-C from numba's SystemError: its frames too)
             raise exc.with_traceback(None) from None
         raw = None
-        assert written == total, "json_arrays: the sizes and the text disagree"
+        if written != total:  # (a detector, not a guard: the writes are checked before they run)
+            raise RuntimeError(f"json_arrays: {total} bytes counted, {written} written")
         schema = _ArrowSchema(b"U", name.encode(), None, 2, 0, None, None, release_schema, None)
         try:
             return pl.Series(_Exported(array, schema))
