@@ -347,23 +347,26 @@ def detect_counted(
             return fired.join(meta, on="_i", how="left")
 
     drops: pl.DataFrame | Callable[[], pl.DataFrame]
-    if ids is not None and cfg.signals and "odds_drop" not in cfg.types:
-        # no price drop is returned: the routing needs their rows, times and sizes only (a
-        # cooldown counts them), and a steam the columns of the few in it
-        # (_with_signals_compiled writes those), so their columns are not written here
-        alerts = drops = price.fired.with_columns(pl.col("_lu").alias("last_update"), pl.col("_d").alias("delta"))
-    elif ids is not None and cfg.signals:
-        # the drops' columns (polars, outside the GIL) are written in a thread while the line
-        # moves' table is written and the moves routed (from the kernel's columns)
-        fired = price.fired
-        drops = _in_thread(lambda: _alerts(meta_of(fired), timestamp_column))
-    else:
-        alerts = drops = _alerts(meta_of(price.fired), timestamp_column)
-    if cfg.signals:
-        if ids is not None:
-            result = _with_signals_compiled(cfg, loaded, price, drops, line, meta_of, timestamp_column, ids)
+    if ids is not None and cfg.signals:
+        if "odds_drop" not in cfg.types:
+            # no price drop is returned: the routing needs their rows, times and sizes only (a
+            # cooldown counts them), and a steam the columns of the few in it
+            # (_with_signals_compiled writes those), so their columns are not written here
+            drops = price.fired.with_columns(pl.col("_lu").alias("last_update"), pl.col("_d").alias("delta"))
         else:
-            result = _with_signals(cfg, loaded, price, alerts, line, meta_of, timestamp_column)
+            # the drops' columns (polars, outside the GIL) are written in a thread while the line
+            # moves' table is written and the moves routed (from the kernel's columns)
+            fired = price.fired
+            drops = _in_thread(lambda: _alerts(meta_of(fired), timestamp_column))
+        # (memory: the call is handed the only reference to the drops' table, so that it goes
+        # once the alerts table has taken its columns: ~0.33 GB at 10M quotes)
+        handed = [drops]
+        del drops
+        result = _with_signals_compiled(cfg, loaded, price, handed, line, meta_of, timestamp_column, ids)
+        return replace(result, alerts=_text_types(result.alerts, loaded.schema))
+    alerts = _alerts(meta_of(price.fired), timestamp_column)
+    if cfg.signals:  # (the pure path: the compiled path's ids are there whenever signals are)
+        result = _with_signals(cfg, loaded, price, alerts, line, meta_of, timestamp_column)
         return replace(result, alerts=_text_types(result.alerts, loaded.schema))
     alerts = alerts.filter(filter_expr(cfg.filter)).sort("_i")
     rows = alerts.get_column("_i").alias("row")
@@ -730,11 +733,12 @@ def _gather(frame: pl.DataFrame, names: dict[str, str], at: pl.Series) -> pl.Dat
     return pl.DataFrame([frame.get_column(c).gather(at).alias(name) for c, name in names.items()])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Ids:
     """Per input row, what the compiled signals pass (:mod:`dropengine.fast.signals`) needs of
     a move's row: its price key and line series ids, its event and book codes, its canonical
-    side's id, and per canonical side its outcome's id and whether it is an over side."""
+    side's id, and per canonical side its outcome's id and whether it is an over side.
+    :meth:`let_go_rows` drops the per-row arrays once the routing and the steams have read them."""
 
     kid: Any
     nkeys: int
@@ -752,6 +756,12 @@ class _Ids:
     over: Any
     #: the input's text columns, by row (the alerts' text gathered once from them, by row)
     texts: pl.DataFrame
+
+    def let_go_rows(self) -> None:
+        """Drop the per-row arrays (``kid``, ``lid``, ``event``, ``book``, ``side``: 80 MB each
+        at 10M rows): read by the routing and the steams' table only, not by the alerts table
+        nor the values, and the caller's frame holds this object to the end (issue 14: peak)."""
+        self.kid = self.lid = self.event = self.book = self.side = None
 
 
 #: Why a row was set aside (the readers' reasons), by the codes of :func:`_compiled_passes`.
@@ -829,7 +839,7 @@ def _with_signals(
 
 
 def _with_signals_compiled(
-    cfg: DetectOptions, loaded: _Loaded, price: _Pass, drops_of: pl.DataFrame | Callable[[], pl.DataFrame],
+    cfg: DetectOptions, loaded: _Loaded, price: _Pass, handed: list[pl.DataFrame | Callable[[], pl.DataFrame]],
     line_pass: _Pass | None, meta_of: Callable[[pl.DataFrame], pl.DataFrame], timestamp_column: str | None,
     ids: _Ids,
 ) -> BatchResult:
@@ -849,8 +859,10 @@ def _with_signals_compiled(
     from ..fast import signals
 
     # the routing reads the price moves' rows, times and sizes from the kernel's columns (the
-    # drops' ``_i``, ``last_update`` and ``delta``); ``drops_of``: the drops table, or what gives
-    # it (written in a thread meanwhile), taken after the routing
+    # drops' ``_i``, ``last_update`` and ``delta``); ``handed``: the drops table, or what gives
+    # it (written in a thread meanwhile), taken after the routing (the only reference: the
+    # values are built from the kernel's columns, ``early``, so the table goes with its part)
+    drops_of = handed.pop()
     early = price.fired.sort("_i")
     drop_rows = early.get_column("_i").to_numpy().astype(np.int64)
 
@@ -859,7 +871,7 @@ def _with_signals_compiled(
         is not asked, ``drops`` holds the kernel's columns only: written for these rows alone)."""
         if "sport_key" in rows.columns:
             return rows
-        return _alerts(meta_of(rows.drop("last_update", "delta")), timestamp_column)
+        return _alerts(meta_of(rows.drop("last_update", "delta", strict=False)), timestamp_column)
 
     line = _Pass(pl.DataFrame(), 0, 0, 0, 0)
     lfired: Callable[[pl.Series | None], pl.DataFrame] | None = None
@@ -908,6 +920,7 @@ def _with_signals_compiled(
     # (memory: the routing's per-move arrays go now, not after the alerts table: ~0.4 GB of 8M moves)
     del moves, size, group, cool, is_line, book
     drops = (drops_of() if callable(drops_of) else drops_of).sort("_i")
+    del drops_of  # (with the thread's closure, it held the table)
 
     # which moves are returned: not cooled, their type asked, the filter accepting them
     types = cfg.types
@@ -931,6 +944,7 @@ def _with_signals_compiled(
                                      loaded.schema, split=not types & {"odds_drop", "line_move"})
         steam_ok = _accepted(steams, flt, "steam")
     del lu
+    ids.let_go_rows()  # (memory: ~0.4 GB at 10M quotes, before the alerts table is built)
     at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
     out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)
 
@@ -958,12 +972,13 @@ def _with_signals_compiled(
             late["books"] = (len(parts) - 1, functools.partial(_kept, books, kept))
         columns = alert_fields(types)
         number_types = _number_types(parts, columns)
-        # (memory: the parts alone hold the line moves' and steams' tables, and _columns_table
-        # lets each of their columns go once the alerts table holds it: not both at the peak)
-        del lines, steams
+        # (memory: the parts alone hold the drops', line moves' and steams' tables, and
+        # _columns_table lets each of their columns go once the alerts table holds it: not both
+        # at the peak; the values are built from the kernel's columns, ``early``, by ``full``)
+        del lines, steams, drops
         table = _columns_table(parts, columns, loaded.schema, ids.texts, rows[at], steam_of >= 0, late)
         flags = pl.DataFrame()
-        build = _values_builder(drops, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
+        build = _values_builder(early, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
         values = _LazyValues(build, len(at), number_types)
     counters = EngineCounters(
         loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
@@ -994,7 +1009,8 @@ def _values_builder(
     """What :attr:`BatchResult.values` calls on first use: the returned alerts as values, built
     as the stream engine builds them (price drops by :func:`_drop_values`, line moves by
     :func:`_line_values`, steams by :func:`~dropengine.core.steam.steam_alert` from their moves'
-    values), only for the moves returned or in a steam."""
+    values), only for the moves returned or in a steam. ``drops``: the price moves in row order
+    (any columns ``full`` completes: the kernel's, so that no drops' table is held for this)."""
     def build() -> tuple[Alert, ...]:
         import numpy as np
 
@@ -1075,6 +1091,20 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     # list too (memory: one column's concat alive besides the table, not every one's twice)
     gathered: list[pl.Series] = []
     for c in shared:
+        if c == "type" and len(parts) > 1:
+            # each part is of one alert type (the drops', line moves' and steams' tables), so
+            # per place its part's name: one gather from a few names instead of a concat and a
+            # gather of 8M texts (0.26 -> 0.07 s CPU at 10M quotes)
+            part_of = np.zeros(len(at), np.uint32)
+            for j, place in enumerate(places):
+                part_of[place] = j
+            # (a part without the column, e.g. the drops' kernel columns when no drop is returned:
+            # null, as _typed_as gives it)
+            names = [part.get_column(c)[0] if part.height and c in part.columns else None for part in parts]
+            gathered.append(pl.Series(c, names, dtype=types[c]).gather(pl.Series(part_of)))
+            for j, part in enumerate(parts):
+                parts[j] = part.drop(c, strict=False)
+            continue
         # one chunk (a gather from chunks is slower than the copy); ``_at`` gives a missing
         # column's nulls the part's height
         joined = pl.concat([part.select("_at", _typed_as(part, c, types[c])).get_column(c) for part in parts],
@@ -1089,26 +1119,30 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     # (a part keeps its ``_at`` for its height)
     for j, part in enumerate(parts):
         parts[j] = part.select("_at", *(c for c, k in single.items() if k == j and c in part.columns))
-    # per part, per place its row there (null: another part's); None: the part holds every
-    # place, in order (its column is the table's as it is, no gather: a line move's own
-    # fields when only line moves are returned)
-    index: dict[int, pl.Series | None] = {}
-    for j in set(single.values()):
-        if np.array_equal(places[j], ordered):
-            index[j] = None
-            continue
-        row = np.zeros(len(at), np.int64)
-        row[places[j]] = np.arange(len(places[j]))
-        mine = np.zeros(len(at), np.bool_)
-        mine[places[j]] = True
-        rows_j = pl.Series(row, dtype=pl.UInt32)
-        # (a null index gathers a null)
-        index[j] = rows_j if mine.all() else rows_j.set(pl.Series(~mine), None)
+    # per part: whether it holds every place, in order (its column is the table's as it is, no
+    # gather: a line move's own fields when only line moves are returned); else, for its text
+    # columns, per place its row there (null: another part's), made on first use
+    in_order = {j: bool(np.array_equal(places[j], ordered)) for j in set(single.values())}
+    index: dict[int, pl.Series] = {}
 
     def placed(column: pl.Series, j: int) -> pl.Series:
         """``column`` (part ``j``'s rows) at the table's places."""
-        at_j = index[j]
-        return column.rechunk() if at_j is None else column.gather(at_j)
+        if in_order[j]:
+            return column.rechunk()
+        if column.dtype.is_numeric():
+            # numbers scattered into a column of nulls: half the CPU of a gather by an index
+            # with nulls (2.6M of 8M places: 0.10 -> 0.05 s), the same column
+            return pl.repeat(None, len(at), dtype=column.dtype, eager=True).alias(column.name).scatter(
+                places[j], column)
+        if j not in index:
+            row = np.zeros(len(at), np.int64)
+            row[places[j]] = np.arange(len(places[j]))
+            mine = np.zeros(len(at), np.bool_)
+            mine[places[j]] = True
+            rows_j = pl.Series(row, dtype=pl.UInt32)
+            # (a null index gathers a null)
+            index[j] = rows_j if mine.all() else rows_j.set(pl.Series(~mine), None)
+        return column.gather(index[j])
 
     for c, j in single.items():
         if c not in late:
