@@ -953,10 +953,11 @@ def _with_signals_compiled(
     position[at[is_move]] = np.flatnonzero(is_move)
     by_index = np.empty(len(order), np.int64)  # per move (drops then lines), its place in the alerts
     by_index[order] = position
-    drop_at = pl.Series("_at", by_index[:n_drops], dtype=pl.Int64)
+    del position
     if types == {"odds_drop"}:
         # price drops alone (a cooldown on): 0.1's table, the returned rows of the drops table,
         # and (as without signals) no values: drops() builds them from it
+        drop_at = pl.Series("_at", by_index[:n_drops], dtype=pl.Int64)
         table, flags = _typed(drops.filter(drop_at >= 0), loaded.int_column)
         values: _LazyValues | None = None
     else:
@@ -974,8 +975,9 @@ def _with_signals_compiled(
         number_types = _number_types(parts, columns)
         # (memory: the parts alone hold the drops', line moves' and steams' tables, and
         # _columns_table lets each of their columns go once the alerts table holds it: not both
-        # at the peak; the values are built from the kernel's columns, ``early``, by ``full``)
-        del lines, steams, drops
+        # at the peak; the values are built from the kernel's columns, ``early``, by ``full``;
+        # the per-move places are in the parts now)
+        del lines, steams, drops, by_index
         table = _columns_table(parts, columns, loaded.schema, ids.texts, rows[at], steam_of >= 0, late)
         flags = pl.DataFrame()
         build = _values_builder(early, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
