@@ -1131,11 +1131,17 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
         """``column`` (part ``j``'s rows) at the table's places."""
         if in_order[j]:
             return column.rechunk()
-        if column.dtype.is_numeric():
-            # numbers scattered into a column of nulls: half the CPU of a gather by an index
-            # with nulls (2.6M of 8M places: 0.10 -> 0.05 s), the same column
-            return pl.repeat(None, len(at), dtype=column.dtype, eager=True).alias(column.name).scatter(
-                places[j], column)
+        if column.dtype in (pl.Float64, pl.Int64):
+            # numbers scattered by numpy, nulls where the part has none or a null: about half the
+            # CPU of a gather by an index with nulls (2.6M of 8M places: 0.062 -> 0.035 s; polars'
+            # own scatter into a column of nulls 0.046 s), the same column
+            values = column.fill_null(0).to_numpy()
+            out = np.zeros(len(at), values.dtype)
+            out[places[j]] = values
+            present = np.zeros(len(at), np.bool_)
+            present[places[j]] = column.is_not_null().to_numpy()
+            return pl.select(pl.when(pl.lit(pl.Series(present))).then(pl.lit(pl.Series(out)))
+                             .alias(column.name)).to_series()
         if j not in index:
             row = np.zeros(len(at), np.int64)
             row[places[j]] = np.arange(len(places[j]))
