@@ -95,7 +95,7 @@ def plain(parts: list[pl.DataFrame], rows: Any, is_steam: Any, late: dict[str, A
     return pl.concat([own, picked], how="horizontal").select(COLUMNS)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(parts_st())
 def test_columns_table_equals_the_plain_build(case: tuple[list[pl.DataFrame], Any, Any, dict[str, Any]]) -> None:
     parts, rows, is_steam, late = case
@@ -104,7 +104,7 @@ def test_columns_table_equals_the_plain_build(case: tuple[list[pl.DataFrame], An
     assert_frame_equal(got, want)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(signal_streams(), signal_options(),
        st.sampled_from(["odds_drop,line_move,steam", "line_move,steam", "odds_drop,steam", "odds_drop,line_move"]))
 def test_values_from_the_kernels_columns_equal_the_pure_path(quotes: list[Quote], opts: dict[str, Any],
