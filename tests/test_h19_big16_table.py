@@ -95,16 +95,20 @@ def plain(parts: list[pl.DataFrame], rows: Any, is_steam: Any, late: dict[str, A
     return pl.concat([own, picked], how="horizontal").select(COLUMNS)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(parts_st())
 def test_columns_table_equals_the_plain_build(case: tuple[list[pl.DataFrame], Any, Any, dict[str, Any]]) -> None:
     parts, rows, is_steam, late = case
     want = plain(parts, rows, is_steam, late)
     got = _columns_table(list(parts), COLUMNS, SCHEMA, TEXTS, rows, is_steam, late)
-    assert_frame_equal(got, want)
+    assert_frame_equal(got, want, check_exact=True)
+    for c in ("prev", "points"):  # the same bits (-0.0 is drawn, and == takes it for 0.0)
+        bits = [frame.get_column(c).is_null().to_list() + frame.get_column(c).fill_null(0.0).to_numpy().view(np.uint64)
+                .tolist() for frame in (got, want)]
+        assert bits[0] == bits[1]
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(signal_streams(), signal_options(),
        st.sampled_from(["odds_drop,line_move,steam", "line_move,steam", "odds_drop,steam", "odds_drop,line_move"]))
 def test_values_from_the_kernels_columns_equal_the_pure_path(quotes: list[Quote], opts: dict[str, Any],
@@ -115,5 +119,5 @@ def test_values_from_the_kernels_columns_equal_the_pure_path(quotes: list[Quote]
     fast = detect_counted(frame, accel="fast", **opts)
     pure = detect_counted(frame, accel="pure", **opts)
     assert fast.alert_values() == pure.alert_values()
-    assert_frame_equal(fast.alerts, pure.alerts)
+    assert_frame_equal(fast.alerts, pure.alerts, check_exact=True)
     assert fast.counters == pure.counters

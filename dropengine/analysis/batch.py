@@ -769,6 +769,8 @@ class _Ids:
         """Drop the per-row arrays (``kid``, ``lid``, ``event``, ``book``, ``side``: 80 MB each
         at 10M rows): read by the routing and the steams' table only, not by the alerts table
         nor the values, and the caller's frame holds this object to the end (issue 14: peak)."""
+        # (after this the five are None: a reader left for later, e.g. handed to the lazy values,
+        # would fail there; every reader runs before the call in _with_signals_compiled)
         self.kid = self.lid = self.event = self.book = self.side = None
 
 
@@ -896,7 +898,8 @@ def _with_signals_compiled(
             return meta_of(moved if at is None else moved[at])
 
         def line_rows_of(at: pl.Series | None) -> pl.DataFrame:
-            """The line moves ``at`` as :func:`_line_table` rows (each row's columns are its move's alone)."""
+            """The line moves ``at`` as :func:`_line_table` rows (each row's columns are its move's alone).
+            Reads ``ids.side``: only before :meth:`_Ids.let_go_rows` (the steams' table), never lazily."""
             sub = line_texts(at)
             return _line_table(sub, cfg, timestamp_column, ids.side[sub.get_column("_i").to_numpy()], ids.side_names)
 
