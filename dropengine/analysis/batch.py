@@ -1350,7 +1350,10 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
 def _json_cells(column: pl.Series, ints: pl.Series | None = None) -> pl.Series:
     """Each value of ``column`` as JSON text, as msgspec writes it inside an alert (text: per
     distinct value; numbers: an int where ``ints`` says so, else the float's JSON, per distinct
-    value: a line or points column holds written values, ``ints`` the rule's int flags)."""
+    value: a line or points column holds written values, ``ints`` the rule's int flags).
+    :func:`_books_compiled` writes the books' numbers by the same rule for the compiled writer
+    (an int where flagged, truncated as polars' Int64 cast; else msgspec's float text): change
+    both (test_h19_steam16_books compares them)."""
     if column.dtype in (pl.String, pl.Categorical) or isinstance(column.dtype, pl.Enum):
         column = column.cast(pl.String)
         texts = {v: _JSON.encode(v).decode() for v in column.unique().drop_nulls().to_list()}
@@ -1484,21 +1487,21 @@ def _books_compiled(start: Any, index: Any, n_drops: int, book: Any, side: Any, 
             continue
         # per number field, its values (Float64; a null as NaN: declined below) and int flags, of
         # these moves (numpy gathers from the whole columns: no polars call per field)
-        numbers: list[tuple[Any, Any]]
+        numbers: dict[str, tuple[Any, Any]]  # (by field name: written in SteamBook's field order below)
         if k == 0:
             j = index[at]
             prev_int, new_int = (drops.get_column(c).fill_null(False).to_numpy()[j] for c in ("_rpint", "_pint"))
-            numbers = [(drops.get_column(f if f in drops.columns else raw).cast(pl.Float64).to_numpy()[j], flag)
+            numbers = {f: (drops.get_column(f if f in drops.columns else raw).cast(pl.Float64).to_numpy()[j], flag)
                        for f, raw, flag in (("prev", "_rp", prev_int), ("new", "_p", new_int),
-                                            ("delta", "_d", prev_int & new_int))]
+                                            ("delta", "_d", prev_int & new_int))}
             names = side_names
         else:
             if lines is None:
                 return None
             j = index[at] - n_drops
-            numbers = [(lines.get_column(f).cast(pl.Float64).to_numpy()[j],
-                        lines.get_column(flag).fill_null(False).to_numpy()[j])
-                       for f, flag in (("prev_line", "_rlint"), ("new_line", "_lint"), ("points", "_dint"))]
+            numbers = {f: (lines.get_column(f).cast(pl.Float64).to_numpy()[j],
+                           lines.get_column(flag).fill_null(False).to_numpy()[j])
+                       for f, flag in (("prev_line", "_rlint"), ("new_line", "_lint"), ("points", "_dint"))}
             names = [rules.line_side_of(x) for x in side_names]
         fields = [f for f in SteamBook.__struct_fields__ if f in _BOOK_OF[name]]
         assert fields[:4] == ["bookmaker", "type", "side", "last_update"] and len(fields) == 7
@@ -1522,7 +1525,7 @@ def _books_compiled(start: Any, index: Any, n_drops: int, book: Any, side: Any, 
             + key("last_update")
             for p in pairs.tolist()
         )
-        for f_at, (values, as_int) in enumerate(numbers, start=1):
+        for f_at, (values, as_int) in enumerate((numbers[f] for f in fields[4:]), start=1):
             if not bool(np.isfinite(values).all()):  # (a null, a NaN, an infinity)
                 return None
             if bool(as_int.all()):  # (the common case: one gather, no float)
