@@ -36,7 +36,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dropengine import DropEngine, Quote
+from dropengine import DropEngine, Quote, Steam
 from dropengine.analysis import batch
 
 from .conftest import require_fast
@@ -267,13 +267,26 @@ def _keys_as(frame: pl.DataFrame, how: str) -> pl.DataFrame:
     return frame
 
 
+def _books_are_the_stream_engines(res: batch.BatchResult, alerts: list[Any]) -> None:
+    """The steams' ``books`` cells of the table (what the compiled writer wrote: the values are
+    rebuilt from the moves, so comparing them alone cannot see the writer) == the stream engine's
+    steams' books as JSON (review19 B19T-1)."""
+    want = [_ENC.encode(a.books).decode() for a in alerts if isinstance(a, Steam)]
+    if "books" not in res.alerts.columns:
+        assert not want
+        return
+    got = res.alerts.filter(pl.col("type") == "steam").get_column("books").cast(pl.String).to_list()
+    assert got == want
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(_odd_steams(), _options(), st.sampled_from(("string", "categorical", "enum")))
 def test_odd_books_and_edge_numbers_are_the_stream_engines(quotes: list[Quote], opts: dict[str, Any],
                                                            keys: str) -> None:
     require_fast()
     eng = DropEngine(**opts)
-    want = [_ENC.encode(a) for a in eng.observe_many(quotes)]
+    alerts = eng.observe_many(quotes)
+    want = [_ENC.encode(a) for a in alerts]
     taken: list[bool] = []
     real = batch._books_compiled
 
@@ -288,6 +301,7 @@ def test_odd_books_and_edge_numbers_are_the_stream_engines(quotes: list[Quote], 
         res = batch.detect_counted(_keys_as(frame_of(quotes), keys), accel="fast", **opts)
     assert [_ENC.encode(a) for a in res.alert_values()] == want
     assert res.counters == eng.counters
+    _books_are_the_stream_engines(res, alerts)
     # the compiled writer wrote every steam's books (in two halves where the steams alone are asked)
     halves = 0 if not res.counters.steam else 2 if opts["types"] == "steam" and res.counters.steam > 1 else 1
     assert taken == [True] * halves
@@ -393,7 +407,8 @@ def test_many_books_and_sides_and_the_size_limit(limit: int | None) -> None:
                                 market_key="player_points"))
     opts = {"types": "odds_drop,line_move,steam", "steam_books": 2, "threshold": 5}
     eng = DropEngine(**opts)
-    want = [_ENC.encode(a) for a in eng.observe_many(quotes)]
+    alerts = eng.observe_many(quotes)
+    want = [_ENC.encode(a) for a in alerts]
     taken: list[tuple[int, int, bool]] = []
     real = batch._books_compiled
 
@@ -408,6 +423,7 @@ def test_many_books_and_sides_and_the_size_limit(limit: int | None) -> None:
             mp.setattr(kernel, "JSON_ARRAYS_LIMIT", limit)
         res = batch.detect_counted(frame_of(quotes), accel="fast", **opts)
     assert [_ENC.encode(a) for a in res.alert_values()] == want and res.counters == eng.counters
+    _books_are_the_stream_engines(res, alerts)
     assert res.counters.steam and len(taken) == 1
     books, sides, compiled = taken[0]
     assert books * sides > 4 * len(quotes) + (1 << 20) and compiled == (limit is None)
