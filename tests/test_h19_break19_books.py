@@ -55,8 +55,8 @@ def _column(n_groups: int, seed: int = 0) -> pl.Series:
     m = int(start[-1])
     number = rng.integers(-(2**63) + 1, 2**63 - 1, (m, 2), dtype=np.int64)
     text = rng.integers(-1, len(_PIECES), (m, 2)).astype(np.int64)
-    got = kernel.json_arrays("books", start, _PIECES, np.zeros(m, np.int64), np.zeros(m, np.int64),
-                             np.array([[1]], np.int64), number, text)
+    got = pl.Series(kernel.json_arrays("books", start, _PIECES, np.zeros(m, np.int64), np.zeros(m, np.int64),
+                                       np.array([[1]], np.int64), number, text))
     assert isinstance(got, pl.Series)
     return got
 
@@ -188,8 +188,8 @@ def test_an_interpreter_exits_cleanly_with_columns_alive() -> None:
         def make(n):
             z = np.zeros(n, np.int64)
             number = np.stack([np.arange(n), -np.arange(n)], 1).astype(np.int64)
-            return kernel.json_arrays("books", np.arange(n + 1, dtype=np.int64), ['{"a":', ',"b":'], z, z,
-                                      np.array([[1]], np.int64), number, np.full((n, 2), -1, np.int64))
+            return pl.Series(kernel.json_arrays("books", np.arange(n + 1, dtype=np.int64), ['{"a":', ',"b":'], z, z,
+                                                np.array([[1]], np.int64), number, np.full((n, 2), -1, np.int64)))
 
         KEEP = make(1000)
         FRAME = pl.DataFrame([make(300)]).lazy().with_columns(pl.col("books").str.len_bytes().alias("n"))

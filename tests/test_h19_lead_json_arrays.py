@@ -40,9 +40,22 @@ def _traced_blocks(run: Any) -> int:
 
 def test_a_polars_without_the_capsule_import_declines() -> None:
     require_fast()
+    from dropengine.analysis import batch
     from dropengine.fast import kernel
 
-    assert kernel.json_arrays("b", np.array([0, 1]), ["{"], **_OK) is not None  # (compiled: the test can fail)
+    assert kernel.json_arrays("b", np.array([0, 1]), ["{"], **_OK) is not None  # (compiled before tracing)
+    gc.collect()
+    tracemalloc.start()
+    try:  # a column nobody took: its block goes with it
+        before = tracemalloc.get_traced_memory()[0]
+        exported = kernel.json_arrays("b", np.array([0, 1]), ["{" + "x" * 100_000], **_OK)
+        assert exported is not None
+        held = tracemalloc.get_traced_memory()[0] - before
+        del exported
+        left = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held > 100_000 and left < 50_000, f"{held} bytes held, {left} after: the block was not freed"
     real = pl.Series
 
     def old_series(*args: Any, **kwargs: Any) -> Any:
@@ -50,12 +63,15 @@ def test_a_polars_without_the_capsule_import_declines() -> None:
             raise TypeError(f"Series constructor called with unsupported type {type(args[0]).__name__!r}")
         return real(*args, **kwargs)
 
+    drops = pl.DataFrame({"_rpint": [True], "_pint": [True], "_rp": [-110.0], "_p": [-120.0], "_d": [10.0]})
+    args = (np.array([0, 1]), np.array([0]), 1, np.zeros(1, np.int64), np.zeros(1, np.int64),
+            np.array([1], np.int64), drops, None, ["b" * 100_000], ["h2h_home"])
+    assert batch._books_compiled(*args) is not None  # (taken where polars imports it)
     got: list[Any] = []
-    big = np.array([0, 1]), ["{" + "x" * 100_000]  # a block large enough to see if it stayed
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pl, "Series", old_series)
-        left = _traced_blocks(lambda: got.append(kernel.json_arrays("b", big[0], big[1], **_OK)))
-    assert got == [None]
+        left = _traced_blocks(lambda: got.append(batch._books_compiled(*args)))
+    assert got == [None]  # declined: the books the polars way
     assert left < 50_000, f"{left} bytes left allocated: the block was not freed"
 
 

@@ -77,7 +77,7 @@ def test_json_arrays_write_the_pieces_and_ints(arrays: tuple[Any, ...]) -> None:
     require_fast()
     from dropengine.fast import kernel
 
-    got = kernel.json_arrays("books", *arrays)
+    got = pl.Series(kernel.json_arrays("books", *arrays))
     assert got.name == "books" and got.dtype == pl.String
     want = _rendered(*arrays)
     assert got.to_list() == want
@@ -93,7 +93,7 @@ def test_json_arrays_refuse_an_index_out_of_range() -> None:
 
     ok = {"opening": np.zeros(1, np.int64), "kind": np.zeros(1, np.int64), "keys": np.zeros((1, 1), np.int64),
           "number": np.zeros((1, 2), np.int64), "text": np.full((1, 2), -1, np.int64)}
-    assert kernel.json_arrays("b", np.array([0, 1]), ["{"], **ok).to_list() == ["[{0{0}]"]
+    assert pl.Series(kernel.json_arrays("b", np.array([0, 1]), ["{"], **ok)).to_list() == ["[{0{0}]"]
     for name, bad in (("opening", [1]), ("kind", [1]), ("keys", [[1]]), ("text", [[-1, 1]]), ("text", [[-2, -1]]),
                       ("number", [[-(2**63), 0]])):
         with pytest.raises(ValueError, match="json_arrays"):

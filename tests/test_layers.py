@@ -50,7 +50,7 @@ ALLOWED_LAYERS: dict[str, frozenset[str]] = {
 THIRD_PARTY: dict[str, frozenset[str]] = {
     "core": frozenset({"msgspec", "typing_extensions"}),
     "formats": frozenset({"msgspec", "typing_extensions"}),
-    "fast": frozenset({"msgspec", "typing_extensions", "numpy", "numba"}),
+    "fast": frozenset({"msgspec", "typing_extensions", "numpy", "numba", "llvmlite"}),
     "analysis": frozenset({"msgspec", "typing_extensions", "polars", "numpy"}),
     "io": frozenset({"msgspec", "typing_extensions", "polars", "numpy", "rich", "matplotlib"}),
     "sim": frozenset({"msgspec", "typing_extensions", "rich", "polars"}),

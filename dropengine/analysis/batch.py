@@ -1546,8 +1546,13 @@ def _books_compiled(start: Any, index: Any, n_drops: int, book: Any, side: Any, 
                 pieces.extend(_JSON.encode(v).decode() for v in distinct.tolist())
     if total and int(number[:, 0].min()) == np.iinfo(np.int64).min:  # (the pass writes no int64 minimum)
         return None
-    books: pl.Series | None = kernel.json_arrays("books", start, pieces, opening, kind, keys, number, text)
-    return books
+    column = kernel.json_arrays("books", start, pieces, opening, kind, keys, number, text)
+    if column is None:
+        return None
+    try:
+        return pl.Series(column)  # (no copy: polars takes the Arrow array's block over)
+    except TypeError:  # a polars before 1.3 imports no Arrow PyCapsule: the polars way (the block is freed)
+        return None
 
 
 def _joined(texts: pl.Series, start: Any, where: Any = None) -> pl.Series:

@@ -618,16 +618,28 @@ _raw_malloc.restype = ctypes.c_void_p
 _raw_malloc.argtypes = [ctypes.c_size_t]
 
 
-class _Exported:
-    """An Arrow array offered by the PyCapsule interface (``__arrow_c_array__``): polars imports
-    it by moving the struct (its ``release`` is then polars' to call)."""
+class ArrowText:
+    """A String column as an Arrow array (large UTF-8) in one block of Python's raw allocator,
+    offered by the PyCapsule interface (``__arrow_c_array__``; e.g. ``pl.Series(text)`` takes it
+    without a copy). A consumer imports it by moving the struct (its ``release`` is then the
+    consumer's to call); until one does, this object owns the block and frees it when it goes."""
 
-    def __init__(self, array: _ArrowArray, schema: _ArrowSchema) -> None:
-        self.array, self.schema = array, schema
+    def __init__(self, name: str, n: int, release_array: int, release_schema: int) -> None:
+        self.array = _ArrowArray(n, 0, 0, 3, 0, None, None, None, release_array, None)
+        self.schema = _ArrowSchema(b"U", name.encode(), None, 2, 0, None, None, release_schema, None)
 
     def __arrow_c_array__(self, requested_schema: object = None) -> tuple[object, object]:
         return (_capsule(ctypes.addressof(self.schema), b"arrow_schema", None),
                 _capsule(ctypes.addressof(self.array), b"arrow_array", None))
+
+    def free(self) -> None:
+        """Free the block unless a consumer took it (then its ``release`` is NULL here)."""
+        release = self.array.release
+        if release:
+            ctypes.CFUNCTYPE(None, ctypes.c_void_p)(release)(ctypes.addressof(self.array))
+
+    def __del__(self) -> None:
+        self.free()
 
 
 def _release_array_py(array: Any) -> None:
@@ -697,8 +709,8 @@ JSON_ARRAYS_LIMIT: Final = 1 << 31
 
 
 def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind: Any, keys: Any, number: Any,
-                text: Any) -> Any:
-    """A polars String column of JSON arrays of objects (a steam's ``books``), written by
+                text: Any) -> ArrowText | None:
+    """A String column of JSON arrays of objects (a steam's ``books``), written by
     :func:`_json_array_write` from ``pieces`` (every text in it; the caller writes them, e.g. with
     msgspec) and per object its pieces and ints: ``start`` (int64, groups + 1) where each array's
     objects begin; per object ``opening`` (its first piece), ``kind`` (its row of ``keys``: per
@@ -706,13 +718,11 @@ def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind
     first written right after the opening) and ``text`` (int64, the same shape: a piece written
     instead of the int; -1: the int). No int may be int64's minimum.
 
-    The column is handed to polars as an Arrow array (C data interface, no copy) whose buffers
-    live in one block of Python's raw allocator, freed by a compiled ``release`` polars calls
-    whenever it lets the column go (any thread, no GIL needed). ``None`` when the text would reach
-    :data:`JSON_ARRAYS_LIMIT` bytes, or where it cannot be handed over (numba cannot build the
-    callbacks; a polars before 1.3 takes no Arrow PyCapsule in ``pl.Series``)."""
-    import polars as pl
-
+    The column is an :class:`ArrowText` (the Arrow C data interface: ``pl.Series(it)`` takes it
+    without a copy) whose buffers live in one block of Python's raw allocator, freed by a
+    compiled ``release`` the consumer calls whenever it lets the column go (any thread, no GIL
+    needed). ``None`` when the text would reach :data:`JSON_ARRAYS_LIMIT` bytes, or where numba
+    cannot build the callbacks."""
     encoded = [p.encode() for p in pieces]
     piece_data = np.frombuffer(b"".join(encoded) or b" ", np.uint8)
     piece_start = np.zeros(len(encoded) + 1, np.int64)
@@ -738,8 +748,6 @@ def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind
     total = int(ends[-1])
     if total >= JSON_ARRAYS_LIMIT:
         return None
-    if n == 0:
-        return pl.Series(name, [], dtype=pl.String)
     try:
         release_array, release_schema = _releases()
     except Exception:  # numba could not build the callbacks here: the caller's way
@@ -747,9 +755,9 @@ def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind
     at_offsets = 32  # (the three buffer pointers first, then 8-byte aligned offsets, then the text)
     at_data = at_offsets + 8 * (n + 1)
     size = at_data + total
-    array = _ArrowArray(n, 0, 0, 3, 0, None, None, None, release_array, None)
+    out = ArrowText(name, n, release_array, release_schema)
     try:  # (from before the block exists: a Ctrl-C right after the malloc still frees it)
-        array.private_data = array.buffers = block = _raw_malloc(size)
+        out.array.private_data = out.array.buffers = block = _raw_malloc(size)
         if not block:
             raise MemoryError(f"{size} bytes for the column {name}")
         raw: Any = None
@@ -759,8 +767,8 @@ def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind
             raw[at_offsets:at_data].view(np.int64)[:] = ends
             written = _json_array_write_call(start, _ro(piece_data, np.uint8), _ro(piece_start, i64), *args,
                                              raw[at_data:])
-        except BaseException as exc:  # e.g. Ctrl-C while the block is filled: the ``finally`` frees it,
-            # so no view of it may outlive this frame: not ``raw``, not the call's arguments the
+        except BaseException as exc:  # e.g. Ctrl-C while the block is filled: it is freed below, so
+            # no view of it may outlive this frame: not ``raw``, not the call's arguments the
             # traceback's frames hold (a debugger or ``--showlocals`` would read freed memory)
             raw = None
             exc.__context__ = None  # (fast.interruptible raises Ctrl-C from numba's SystemError: its frames too)
@@ -768,14 +776,10 @@ def json_arrays(name: str, start: Any, pieces: Sequence[str], opening: Any, kind
         raw = None
         if written != total:  # (a detector, not a guard: the writes are checked before they run)
             raise RuntimeError(f"json_arrays: {total} bytes counted, {written} written")
-        schema = _ArrowSchema(b"U", name.encode(), None, 2, 0, None, None, release_schema, None)
-        try:
-            return pl.Series(_Exported(array, schema))
-        except TypeError:  # a polars before 1.3 imports no Arrow PyCapsule: the caller's way
-            return None
-    finally:
-        if array.release:  # not taken by polars (an error before or in the import): freed here
-            ctypes.CFUNCTYPE(None, ctypes.c_void_p)(release_array)(ctypes.addressof(array))
+    except BaseException:
+        out.free()
+        raise
+    return out
 
 
 def compile_all() -> None:
