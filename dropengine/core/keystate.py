@@ -205,6 +205,18 @@ _NO_BOOKS: Final[dict[str, dict[str, list[Any] | bytes | int]]] = {}
 _NO_SIDES: Final[dict[str, list[Any] | bytes | int]] = {}
 
 
+def _sides_of(tree: _Tree, e: str, b: str) -> dict[str, list[Any] | bytes | int]:
+    """The sides of ``(e, b)`` in the tree, its event and book added (interned) where new: the one
+    way a key takes its place (``_Keys.cool`` and ``_Keys._fill``)."""
+    books = tree.get(e)
+    if books is None:
+        books = tree[intern(e)] = {}
+    sides = books.get(b)
+    if sides is None:
+        sides = books[intern(b)] = {}
+    return sides
+
+
 class _Keys:
     """The state of every key of one kind (prices, or line series): ``hot`` maps key -> list for
     the loops; ``tree`` holds every key but the new ones still waiting (hot keys it lacks), a hot
@@ -254,13 +266,7 @@ class _Keys:
             if len(found) == waiting:
                 break
         for (e, b, s), st in reversed(found):
-            books = tree.get(e)
-            if books is None:
-                books = tree[intern(e)] = {}
-            sides = books.get(b)
-            if sides is None:
-                sides = books[intern(b)] = {}
-            sides[intern(s)] = st
+            _sides_of(tree, e, b)[intern(s)] = st
         self.filled = len(hot)
 
     def __iter__(self) -> Iterator[_Key]:
@@ -423,12 +429,7 @@ class _Keys:
                 spare.append(st)
                 keep -= 1
             e, b, s = key
-            books = tree.get(e)
-            if books is None:
-                books = tree[intern(e)] = {}
-            sides = books.get(b)
-            if sides is None:
-                sides = books[intern(b)] = {}
+            sides = _sides_of(tree, e, b)
             if s in sides:
                 sides[s] = v
                 filled -= 1
