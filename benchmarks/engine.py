@@ -17,12 +17,17 @@ B. ``dropengine.io.replay.replay([path], DropEngine(), "frames")`` fully consume
    that reads the same file and ``msgspec.json.decode``-s every line: the floor for any
    decoder that builds Python objects from JSON. Two stages of the general path are also
    timed alone, to show where its time goes: decode + ``FrameDecoder.feed`` (no merge, no
-   engine), and the engine on the decoded quotes.
+   engine), and the engine on the decoded quotes. With ``--before CHECKOUT`` the ``replay`` of
+   another checkout (issue 14's "today's replay" is bc091f5's: ``git worktree add /tmp/wt
+   bc091f5``) runs on the same recording in the same turns, in a worker process of its own
+   whose ``PYTHONPATH`` is that checkout; its alerts (a digest of their JSON), counters and
+   skips are compared with this checkout's general decoder before the timing.
 
 Input is synthetic and deterministic (seeded ``random.Random``): many keys, mostly small
 moves, some repeats, some even-money crossings. Timings are best-of-N ``time.perf_counter``
-with a ``gc.collect()`` before each run, run round robin with their baseline; the garbage
-collector stays enabled, as in a real process. Generated files go to a temporary directory
+(``--cpu``: ``time.process_time``, for a shared machine) with a ``gc.collect()`` before each
+run, run round robin with their baseline; the garbage collector stays enabled, as in a real
+process. Generated files go to a temporary directory
 that is removed at the end. Results: see benchmarks/README.md.
 """
 
@@ -30,7 +35,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
+import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,20 +79,39 @@ def machine() -> dict[str, str]:
 # -- timing -----------------------------------------------------------------------------------
 
 
-def race(n: int, fns: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
+@dataclass
+class Timed:
+    """A result that carries its own timing (a run in another process: the worker's clocks)."""
+
+    wall: float
+    cpu: float
+    result: Any
+
+
+CLOCK: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def race(n: int, fns: dict[str, Callable[[], Any]], clock: str = "wall") -> dict[str, tuple[float, Any]]:
     """Run every function ``n`` times, round robin; return each one's fastest time and result.
 
     Interleaving keeps a ratio fair on a shared machine: a burst of load from another process
-    hits the baseline and the subject alike instead of one of them.
+    hits the baseline and the subject alike instead of one of them. ``clock`` is ``wall``
+    (``time.perf_counter``) or ``cpu`` (``time.process_time``); a function returning a
+    :class:`Timed` (run in another process) is timed by that process's own clock.
     """
+    now = CLOCK[clock]
     best = dict.fromkeys(fns, float("inf"))
     results: dict[str, Any] = {}
     for _ in range(n):
         for name, fn in fns.items():
             gc.collect()
-            t0 = time.perf_counter()
-            results[name] = fn()
-            dt = time.perf_counter() - t0
+            t0 = now()
+            res = fn()
+            dt = now() - t0
+            if type(res) is Timed:
+                dt = res.wall if clock == "wall" else res.cpu
+                res = res.result
+            results[name] = res
             best[name] = min(best[name], dt)
     return {name: (best[name], results[name]) for name in fns}
 
@@ -397,13 +425,98 @@ def end_to_end(path: Path, fused: bool = True) -> tuple[int, ReplayStats, Any]:
     return alerts, stats, engine.counters
 
 
+# -- B, another checkout's replay -------------------------------------------------------------
+
+# The worker: imports ``dropengine`` from its PYTHONPATH (the other checkout), then replays the
+# recording once per line read from stdin and answers one JSON line per run. Only the replay is
+# timed (after a gc.collect(), as race does); with "digest" it also keeps the alerts and answers
+# the SHA-256 of their JSON (untimed use: the check that both checkouts give the same alerts).
+_WORKER = r"""
+import gc, hashlib, json, sys, time
+import dropengine
+from dropengine import DropEngine
+from dropengine.io.replay import ReplayStats, replay
+
+path = sys.argv[1]
+print(json.dumps({"module": dropengine.__file__}), flush=True)
+for cmd in sys.stdin:
+    digest = cmd.strip() == "digest"
+    gc.collect()
+    stats = ReplayStats()
+    engine = DropEngine()
+    kept = []
+    alerts = 0
+    t0, c0 = time.perf_counter(), time.process_time()
+    for alert in replay([path], engine, "frames", stats):
+        alerts += 1
+        if digest:
+            kept.append(alert)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    sha = hashlib.sha256(b"\n".join(a.to_json() for a in kept)).hexdigest() if digest else None
+    c = engine.counters
+    print(json.dumps({
+        "wall": wall, "cpu": cpu, "alerts": alerts, "digest": sha, "quotes": stats.quotes,
+        "counters": {k: getattr(c, k) for k in ("seen", "primed", "stale", "invalid", "suspended", "repeated",
+                                                 "detected", "alerts")},
+        "skips": sorted(stats.skips.counts.items()),
+        "first": [[s.where, s.reason, s.message] for s in stats.skips.first],
+    }), flush=True)
+"""
+
+
+class BeforeReplay:
+    """``replay`` of another checkout on one recording, in a worker process whose
+    ``PYTHONPATH`` is that checkout (its working directory too: ``python -c`` puts the working
+    directory first on ``sys.path``). One replay per :meth:`run`, timed inside the worker."""
+
+    def __init__(self, checkout: Path, path: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(checkout.resolve())}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(path.resolve())], cwd=checkout, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        self.module = self._read()["module"]
+        if not Path(self.module).resolve().is_relative_to(checkout.resolve()):
+            self.close()
+            raise SystemExit(f"--before {checkout}: the worker imported dropengine from {self.module}")
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"--before worker exited ({self.proc.wait()})")
+        out: dict[str, Any] = json.loads(line)
+        return out
+
+    def run(self, digest: bool = False) -> Timed:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("digest\n" if digest else "run\n")
+        self.proc.stdin.flush()
+        r = self._read()
+        return Timed(r["wall"], r["cpu"], r)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
+def general_check(path: Path) -> dict[str, Any]:
+    """What :class:`BeforeReplay` answers for a digest run, from this checkout's general decoder."""
+    stats = ReplayStats()
+    engine = DropEngine()
+    kept = list(replay([path], engine, "frames", stats, fused=False))
+    c = engine.counters.as_dict()
+    return {
+        "alerts": len(kept), "digest": hashlib.sha256(b"\n".join(a.to_json() for a in kept)).hexdigest(),
+        "quotes": stats.quotes, "counters": {k: c[k] for k in ("seen", "primed", "stale", "invalid", "suspended",
+                                                             "repeated", "detected", "alerts")},
+        "skips": [list(kv) for kv in sorted(stats.skips.counts.items())],
+        "first": [[s.where, s.reason, s.message] for s in stats.skips.first],
+    }
+
+
 # -- report -----------------------------------------------------------------------------------
-
-
-
-
-
-
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -416,7 +529,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20260512)
     ap.add_argument("--skip-a", action="store_true", help="skip part A")
     ap.add_argument("--skip-b", action="store_true", help="skip part B")
+    ap.add_argument("--before", type=Path, metavar="CHECKOUT",
+                    help="B: also time this checkout's replay on the same recording (a worker process)")
+    ap.add_argument("--cpu", action="store_true", help="time CPU (process_time) instead of wall clock")
     args = ap.parse_args(argv)
+    clock = "cpu" if args.cpu else "wall"
     n_quotes = args.quotes or (200_000 if args.quick else 1_500_000)
     n_rows = args.rows or (30_000 if args.quick else 300_000)
     repeat = args.repeat or (2 if args.quick else 5)
@@ -425,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in machine().items():
         print(f"  {k:8} {v}")
     print(f"  load     {load_average()} at start (other processes skew the figures)")
-    print(f"  settings DropEngine() defaults (threshold {THRESHOLD} cents, reference last); best of {repeat}")
+    print(f"  settings DropEngine() defaults (threshold {THRESHOLD} cents, reference last); best of {repeat}, "
+          f"{'CPU time' if args.cpu else 'wall clock'}")
     print()
     summary: list[tuple[str, str, str, str]] = []
 
@@ -459,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
                 "b4k": lambda: engine_batched(quotes, 4096),
                 "b6": lambda: engine_batched(quotes, 6),
             },
+            clock,
         )
         t_base, base_alerts = ra["base"]
         t_eng, (eng_alerts, eng) = ra["eng"]
@@ -496,21 +615,37 @@ def main(argv: list[str] | None = None) -> int:
                 f"B. end to end from NDJSON frames: {info.rows:,} data rows in {info.lines:,} envelopes, "
                 f"{info.bytes / 1e6:.1f} MB (written in {gen:.1f} s)"
             )
-            rb = race(
-                repeat,
-                {
-                    "floor": lambda: json_floor(info.path),
-                    "dec": lambda: decode_only(info.path),
-                    "gen": lambda: end_to_end(info.path, fused=False),
-                    "e2e": lambda: end_to_end(info.path),
-                },
-            )
+            fns: dict[str, Callable[[], Any]] = {
+                "floor": lambda: json_floor(info.path),
+                "dec": lambda: decode_only(info.path),
+                "gen": lambda: end_to_end(info.path, fused=False),
+                "e2e": lambda: end_to_end(info.path),
+            }
+            before: BeforeReplay | None = None
+            if args.before is not None:
+                before = BeforeReplay(args.before, info.path)
+                # untimed, once: the same alerts, counters and skips (also the worker's warm-up)
+                theirs = {k: v for k, v in before.run(digest=True).result.items() if k not in ("wall", "cpu")}
+                ours = general_check(info.path)
+                same = theirs == ours
+                print(f"  before: {args.before} ({before.module}); alerts, counters, skips "
+                      + ("identical to the general decoder's" if same else "DIFFER"))
+                if not same:
+                    for k in ours:
+                        if ours[k] != theirs.get(k):
+                            print(f"  !! {k}: before {theirs.get(k)!r}, now {ours[k]!r}")
+                fns["old"] = before.run
+            try:
+                rb = race(repeat, fns, clock)
+            finally:
+                if before is not None:
+                    before.close()
             # The engine alone, timed after the replays: its 1.4M prebuilt quotes alive during them
             # made every full collection of the replays traverse them (the fused path, allocating
             # more small tuples, collects more often: it measured 0.99x the general path that way,
             # 1.7x in a process of its own)
             quotes_b = decoded_quotes(info.path)
-            rb.update(race(repeat, {"eng": lambda: engine_all(quotes_b)[0]}))
+            rb.update(race(repeat, {"eng": lambda: engine_all(quotes_b)[0]}, clock))
             del quotes_b
             t_floor, floor_rows = rb["floor"]
             t_dec, n_dec = rb["dec"]
@@ -535,6 +670,12 @@ def main(argv: list[str] | None = None) -> int:
                 ("replay, fused path (default)", f"{t_e2e:.3f}", fmt_rate(info.rows / t_e2e),
                  fmt_rate(nq / t_e2e), f"{t_e2e / t_floor:.2f}x"),
             ]  # fmt: skip
+            if "old" in rb:
+                t_old, old = rb["old"]
+                if (old["alerts"], old["quotes"]) != (alerts, nq):
+                    print(f"  !! before: {old['alerts']} alerts, {old['quotes']} quotes")
+                rows_b.append(("replay, --before checkout", f"{t_old:.3f}", fmt_rate(info.rows / t_old),
+                               fmt_rate(nq / t_old), f"{t_old / t_floor:.2f}x"))
             print(table(("path", "best s", "rows/s", "quotes/s", "time vs floor"), rows_b))
             print(f"  {nq:,} quotes ({nq / info.rows:.2f} per row), {alerts:,} alerts; fused path "
                   f"{t_gen / t_e2e:.2f}x the general decoder's rows/s")
@@ -544,6 +685,15 @@ def main(argv: list[str] | None = None) -> int:
                 ("fused / general replay rows/s", f"{t_gen / t_e2e:.2f}x", f">= {AIM_FUSED_RATIO}x",
                  verdict(t_gen / t_e2e >= AIM_FUSED_RATIO))
             )
+            if "old" in rb:
+                t_old = rb["old"][0]
+                print(f"  --before's replay: fused path {t_old / t_e2e:.2f}x its rows/s, general decoder "
+                      f"{t_old / t_gen:.2f}x")
+                print()
+                summary.append(
+                    ("fused / --before replay rows/s", f"{t_old / t_e2e:.2f}x", f">= {AIM_FUSED_RATIO}x",
+                     verdict(t_old / t_e2e >= AIM_FUSED_RATIO))
+                )
             summary.append(
                 ("end-to-end rows/s", fmt_rate(rate), f">= {AIM_E2E_ROWS:,}", verdict(rate >= AIM_E2E_ROWS))
             )
