@@ -509,9 +509,13 @@ def _compiled_passes(
 
     plan = _plan(quotes, timestamp_column)
     text = ["sport_key", *KEY, *plan.meta]
-    frame = _computed(plan.lf.select(
-        *text, *plan.lu, *plan.price, *plan.line, *plan.line_only, *plan.stamp,
-    ).collect)
+    working: list[str | pl.Expr] = [*text, *plan.lu, *plan.price, *plan.line, *plan.line_only, *plan.stamp]
+    # A DataFrame is selected eagerly: its columns come back chunked as they are (one chunk for
+    # one chunk: no rechunk below, numpy views of its numbers), where a LazyFrame's collect cuts
+    # every column into morsels (polars 2.1: 10 chunks at 1M rows; rechunking them and copying
+    # them out for numpy cost ~10 ms of 1M quotes' detect)
+    frame = _computed(functools.partial(quotes.select, *working) if isinstance(quotes, pl.DataFrame)
+                      else plan.lf.select(*working).collect)
     _check_stamps(frame, timestamp_column)
     n = frame.height
     cols = frame.columns
@@ -583,7 +587,8 @@ def _compiled_passes(
             ).to_series().to_numpy()
             reason[at.to_numpy()[no_line]] = 7
     skip = reason != 0
-    counts = np.bincount(reason, minlength=len(_REASONS))
+    # (the skipped rows' reasons alone: index 0 is not read; 1M rows, none skipped: ~5 -> 0.5 ms)
+    counts = np.bincount(reason[skip], minlength=len(_REASONS))
     skipped: dict[str, int] = {}
     for j in range(1, len(_REASONS)):
         if counts[j]:
@@ -887,6 +892,9 @@ def _with_signals_compiled(
     lfired: Callable[[pl.Series | None], pl.DataFrame] | None = None
     line_full: Callable[[pl.Series | None], pl.DataFrame] | None = None
     lines: pl.DataFrame | None = None
+    # the line moves' table, written in a thread while the moves are routed (the routing reads
+    # their numbers alone): taken right after the routing
+    line_table: Callable[[], pl.DataFrame] | None = None
     line_rows = np.zeros(0, np.int64)
     if line_pass is not None:
         line = line_pass
@@ -897,17 +905,24 @@ def _with_signals_compiled(
             with their rows' text (not kept for the values: written again for the few they need)."""
             return meta_of(moved if at is None else moved[at])
 
-        def line_rows_of(at: pl.Series | None) -> pl.DataFrame:
-            """The line moves ``at`` as :func:`_line_table` rows (each row's columns are its move's alone).
-            Reads ``ids.side``: only before :meth:`_Ids.let_go_rows` (the steams' table), never lazily."""
+        def line_rows_of(at: pl.Series | None, numbers: pl.DataFrame | None = None) -> pl.DataFrame:
+            """The line moves ``at`` as :func:`_line_table` rows (each row's columns are its move's alone;
+            ``numbers``: their :func:`_line_numbers`, when made already). Reads ``ids.side``: only before
+            :meth:`_Ids.let_go_rows` (the steams' table), never lazily."""
             sub = line_texts(at)
-            return _line_table(sub, cfg, timestamp_column, ids.side[sub.get_column("_i").to_numpy()], ids.side_names)
+            return _line_table(sub, cfg, timestamp_column, ids.side[sub.get_column("_i").to_numpy()], ids.side_names,
+                               numbers)
 
         lfired, line_full = line_texts, line_rows_of
         # no line move returned: the routing and the steams' books read the moves' numbers alone,
         # and a steam completed by a line move its text (written for those moves alone, by
         # _steam_table): the text of ~5M line moves at 10M quotes is not written
-        lines = line_rows_of(None) if "line_move" in cfg.types else _line_numbers(moved)
+        lines = _line_numbers(moved)
+        if "line_move" in cfg.types:
+            # (the text and key numbers of the line moves, beside the routing: 1M quotes, all
+            # types, ~10 ms of the main thread's CPU; the routing runs outside the GIL)
+            numbers = lines
+            line_table = _in_thread(lambda: line_rows_of(None, numbers))
         line_rows = lines.get_column("_i").to_numpy().astype(np.int64)
     n_drops = len(drop_rows)
     n_lines = len(line_rows)
@@ -930,6 +945,9 @@ def _with_signals_compiled(
     routed = signals.route(moves, cfg)
     # (memory: the routing's per-move arrays go now, not after the alerts table: ~0.4 GB of 8M moves)
     del moves, size, group, cool, is_line, book
+    if line_table is not None:
+        lines = line_table()
+        del line_table  # (with the thread's closure, it held the table)
     drops = (drops_of() if callable(drops_of) else drops_of).sort("_i")
     del drops_of  # (with the thread's closure, it held the table)
 
@@ -1322,7 +1340,7 @@ def _line_numbers(fired: pl.DataFrame) -> pl.DataFrame:
 
 
 def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None, side_ids: Any,
-                canon: list[str]) -> pl.DataFrame:
+                canon: list[str], numbers: pl.DataFrame | None = None) -> pl.DataFrame:
     """The detected line moves (the :func:`_line_pass` columns joined with their rows' text, in
     arrival order) as the columns of their :class:`LineMove` values' table rows
     (:func:`alert_row`: numbers Float64, ``key_numbers`` JSON text), plus ``_i``, the price
@@ -1333,7 +1351,8 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     per canonical side (``side_ids``: per move, its side's index in ``canon``), lines by
     :func:`rules.written_line` and points by :func:`rules.line_points` (:func:`_written`,
     :func:`_with_points`), key numbers (:func:`rules.key_numbers_crossed` of the configured
-    numbers) per distinct (sport, market, previous line, new line)."""
+    numbers) per distinct (sport, market, previous line, new line). ``numbers``: the moves'
+    :func:`_line_numbers`, when the caller made them already (the routing reads them)."""
     cols = fired.columns
     text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT}
     stamp = pl.coalesce("_ts", "_lu") if timestamp_column else pl.col("_lu")
@@ -1343,7 +1362,8 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
         pl.lit(None, dtype=pl.Float64).alias("line"), "_rl", "_l", "_rprice", "_rpint", "_p", "_pint", "_lu",
         stamp.alias("_stamp"), (pl.col("_lu") - pl.col("_rlu")).alias("_elapsed"),
     ))
-    numbers = _line_numbers(fired)  # (row for row the moves of ``frame``)
+    if numbers is None:  # (row for row the moves of ``frame``: the caller's when it made them already)
+        numbers = _line_numbers(fired)
     frame = frame.with_columns(numbers.get_column("points").alias("_d"))
     # per canonical side: its line side, and the direction of a move up or down (gathered by id,
     # no text hashed per move)
