@@ -1461,6 +1461,10 @@ _BOOK_OF: Final = {
 #: The fields of a steam taken from the move that completed it (:func:`~dropengine.core.steam.steam_alert`).
 _STEAM_FROM_MOVE: Final = ("sport_key", "event_id", "market_key", "kind", "direction", "timestamp", "home_team",
                            "away_team", "commence_time", "player", "market")
+#: Of those, the ones :func:`_steam_table` writes: the alerts table gathers the columns of
+#: :data:`_FROM_INPUT` from the input by the alert's row itself (the completing move's row), so
+#: a steam's are written only where the filter reads them (:func:`filter_expr`: sport, event)
+_STEAM_WRITTEN: Final = tuple(c for c in _STEAM_FROM_MOVE if c not in _FROM_INPUT or c in ("sport_key", "event_id"))
 
 
 def _book_texts(kind: str, book: Any, side: Any, book_names: list[str], side_names: list[str],
@@ -1687,7 +1691,8 @@ def _steam_table(
     line_full: Callable[[pl.Series | None], pl.DataFrame] | None, schema: pl.Schema, *, split: bool = True,
 ) -> tuple[pl.DataFrame, Callable[[], pl.Series]]:
     """The steams the routing fired, in firing order, as the columns of their :class:`Steam`
-    values' table rows (:func:`alert_row`) but ``books``, plus, when ``flt`` lists bookmakers,
+    values' table rows (:func:`alert_row`) but ``books`` and the input's text columns the alerts
+    table gathers itself (:data:`_STEAM_WRITTEN`), plus, when ``flt`` lists bookmakers,
     ``_books_listed``: whether any of the steam's books is listed (:func:`filter_expr`); and
     ``books`` (JSON text, per steam in firing order): written in a thread of its own while the
     caller goes on (polars writes text without the GIL; the ~20 MB of books per 50k steams were
@@ -1780,11 +1785,11 @@ def _steam_table(
         at = np.flatnonzero(is_kind)
         picked = pl.Series(fire_index[at] - (0 if kind == "odds_drop" else n_drops))
         if kind == "odds_drop" and "sport_key" not in table.columns:
-            sub = full(table[picked]).select("side", *_STEAM_FROM_MOVE)  # written for these rows alone
+            sub = full(table[picked]).select("side", *_STEAM_WRITTEN)  # written for these rows alone
         elif kind == "line_move" and "sport_key" not in table.columns and line_full is not None:
-            sub = line_full(picked).select("side", *_STEAM_FROM_MOVE)  # (the same)
+            sub = line_full(picked).select("side", *_STEAM_WRITTEN)  # (the same)
         else:
-            sub = _gather(table, {c: c for c in ("side", *_STEAM_FROM_MOVE)}, picked)
+            sub = _gather(table, {c: c for c in ("side", *_STEAM_WRITTEN)}, picked)
         side = sub.get_column("side").cast(pl.String)
         if kind == "odds_drop":
             outcome = side.replace_strict({s: rules.outcome_of(s) for s in side.unique().to_list()},
@@ -1792,7 +1797,7 @@ def _steam_table(
         else:  # a line move's side is its outcome already (a player's name may hold '@')
             outcome = side
         # each column as the alerts table types it (the parts agree; no cast there again)
-        parts.append(sub.select(*(_typed_as(sub, c, _column_type(c, schema)) for c in _STEAM_FROM_MOVE))
+        parts.append(sub.select(*(_typed_as(sub, c, _column_type(c, schema)) for c in _STEAM_WRITTEN))
                      .with_columns(outcome.alias("_outcome")))
         where.append(at)
     placed = np.concatenate(where)
@@ -1810,8 +1815,7 @@ def _steam_table(
         "direction",
         names.gather(pl.Series(ids.book[rows[first]])).alias("leader"),
         pl.Series("lag_ms", lu[last] - lu[first], dtype=pl.Int64),
-        pl.Series("last_update", routed.fire_t, dtype=pl.Int64), "timestamp", "home_team", "away_team",
-        "commence_time", "player", "market",
+        pl.Series("last_update", routed.fire_t, dtype=pl.Int64), "timestamp", "player",
     ).with_columns(extra), books
 
 
