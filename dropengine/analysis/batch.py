@@ -79,9 +79,9 @@ import functools
 import itertools
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, TypeVar, Unpack
+from typing import Any, Final, Protocol, TypeVar, Unpack
 
 import msgspec
 import polars as pl
@@ -330,7 +330,7 @@ def detect_counted(
     """Like :func:`detect`, with the counters and the rows skipped before detection."""
     cfg = resolve(options, keywords)
     compiled = resolve_accel(accel)
-    meta_of: Callable[[pl.DataFrame], pl.DataFrame]
+    meta_of: _MetaOf
     line: _Pass | None = None
     ids: _Ids | None = None
     if compiled:
@@ -343,8 +343,8 @@ def detect_counted(
             line = _line_pass(loaded.frame, cfg)
         meta = loaded.frame.drop("_lu", "_p", "_c", "_invalid", "_pint", *_LINE_WORK, strict=False)
 
-        def meta_of(fired: pl.DataFrame) -> pl.DataFrame:
-            return fired.join(meta, on="_i", how="left")
+        def meta_of(moves: pl.DataFrame, leave: Collection[str] = ()) -> pl.DataFrame:
+            return moves.join(meta, on="_i", how="left")
 
     drops: pl.DataFrame | Callable[[], pl.DataFrame]
     if ids is not None and cfg.signals:
@@ -357,7 +357,11 @@ def detect_counted(
             # the drops' columns (polars, outside the GIL) are written in a thread while the line
             # moves' table is written and the moves routed (from the kernel's columns)
             fired = price.fired
-            drops = _in_thread(lambda: _alerts(meta_of(fired), timestamp_column))
+            # (the input's text columns nothing reads of the drops' table are not gathered where
+            # it is not the returned table: the alerts table gathers them by row itself, and the
+            # steams' table does not write them, _STEAM_WRITTEN; the filter reads the others)
+            leave = () if cfg.types == {"odds_drop"} else _UNREAD_BY_SIGNALS
+            drops = _in_thread(lambda: _alerts(meta_of(fired, leave), timestamp_column))
         # (memory: the call is handed the only reference to the drops' table, so that it goes
         # once the alerts table has taken its columns: ~0.33 GB at 10M quotes)
         handed = [drops]
@@ -491,9 +495,21 @@ class _Coded:
         return np.array([*flags, null], dtype=dtype)[self.codes]
 
 
+class _MetaOf(Protocol):
+    """Joins the rows' text to moves (by their ``_i``): every text column of the input, but for
+    those in ``leave`` (the caller reads none of them: they may be left out)."""
+
+    def __call__(self, moves: pl.DataFrame, leave: Collection[str] = ()) -> pl.DataFrame: ...
+
+
+#: The input's text columns a price drop's table needs on the signals path only where it is the
+#: returned table: the alerts table gathers them by row, the steams' table and the filter read none.
+_UNREAD_BY_SIGNALS: Final = ("home_team", "away_team", "commence_time", "market")
+
+
 def _compiled_passes(
     quotes: pl.DataFrame | pl.LazyFrame, cfg: DetectOptions, timestamp_column: str | None,
-) -> tuple[_Loaded, _Pass, _Pass | None, Callable[[pl.DataFrame], pl.DataFrame], _Ids | None]:
+) -> tuple[_Loaded, _Pass, _Pass | None, _MetaOf, _Ids | None]:
     """:func:`_load`, :func:`_price_pass` and :func:`_line_pass` by the compiled kernel
     (:func:`dropengine.fast.kernel.detect_pass`): the same checks and skips, then one pass in
     arrival order over integer key ids, no sort. Text is never materialized per row: the key
@@ -720,9 +736,9 @@ def _compiled_passes(
     frame = pl.DataFrame([frame.get_column(c) for c in (*text, *extra)])
     loaded = replace(loaded, frame=frame)
 
-    def meta_of(moves: pl.DataFrame) -> pl.DataFrame:
+    def meta_of(moves: pl.DataFrame, leave: Collection[str] = ()) -> pl.DataFrame:
         at = moves.get_column("_i")
-        meta = _gather(frame, {c: c for c in (*text, *extra)}, at)
+        meta = _gather(frame, {c: c for c in (*text, *extra) if c not in leave}, at)
         if canon_at is not None:
             meta = meta.with_columns(canon_text.gather(canon_at.gather(at)))
         return pl.concat([moves, meta], how="horizontal")
