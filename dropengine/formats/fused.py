@@ -44,6 +44,7 @@ equal to the general one on adversarial streams and hostile JSON.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Final
 
 import msgspec
@@ -72,13 +73,18 @@ class Row(msgspec.Struct, gc=False):
     type rows are converted to from a line decoded the general way (:func:`typed_envelope`);
     a line's bytes are decoded against :class:`StrictRow`, which forbids them."""
 
+    # The fields in the order rows spell them (the vendor's OddsRow: identifiers, a prop's texts
+    # and line, teams, time, then prices and lines, the spreads' prices after their lines):
+    # msgspec looks a key up from the field after the last one matched, so a row in this order
+    # costs one comparison per key (the order rows were first written in cost ~4 per key).
     kind: _Text = UNSET
     event_id: _Text = UNSET
     bookmaker: _Text = UNSET
     sport_key: _Text = UNSET
-    market_key: _Text = UNSET
     player: _Text = UNSET
+    market_key: _Text = UNSET
     market: _Text = UNSET
+    line: _Number = UNSET
     home_team: _Text = UNSET
     away_team: _Text = UNSET
     commence_time: _Text = UNSET
@@ -87,14 +93,13 @@ class Row(msgspec.Struct, gc=False):
     home_ml: _Number = UNSET
     away_ml: _Number = UNSET
     draw_ml: _Number = UNSET
-    home_spread_price: _Number = UNSET
-    away_spread_price: _Number = UNSET
-    over_price: _Number = UNSET
-    under_price: _Number = UNSET
     home_spread: _Number = UNSET
     away_spread: _Number = UNSET
+    home_spread_price: _Number = UNSET
+    away_spread_price: _Number = UNSET
     total: _Number = UNSET
-    line: _Number = UNSET
+    over_price: _Number = UNSET
+    under_price: _Number = UNSET
 
     def as_dict(self) -> dict[str, Any]:
         """The row as the general decoder sees it: the fields present, by their JSON names."""
@@ -248,109 +253,103 @@ class FusedFrames:
         prop_text = self._prop_text
         home_sides, away_sides, over_sides, under_sides = self._sides
         top = -1
+        # module globals as locals (read per row and per price)
+        intern = sys.intern
+        unset = UNSET
+        quote_info = QuoteInfo
+        max_ms = MAX_MS
+        max_line = _MAX_INT_LINE
         for i, row in enumerate(data):
             eid = row.event_id
             book = row.bookmaker
             lu = row.last_update
-            kind = row.kind
             # the schema's text is a str, None or UNSET (falsy): ``not`` tells an unusable one
-            if not eid or not book or type(lu) is not int or lu < 0 or lu > MAX_MS or row.diff is True:
+            if not eid or not book or type(lu) is not int or lu < 0 or lu > max_ms or row.diff is True:
                 lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
                 if lu > top:
                     top = lu
                 continue
-            sk = row.sport_key
-            sport_key = sk if type(sk) is str and sk else sport
+            # one string object per event and book: the keys' tuples (here, in the stored rows and
+            # in the engine's dicts) then compare them by identity, not by their characters
+            eid = intern(eid)
+            book = intern(book)
+            # a text field is a str, None or UNSET (all three falsy but a non-empty str): ``or``
+            # gives the usable one, as ``x if type(x) is str and x else y`` would, in fewer bytecodes
+            sport_key = row.sport_key or sport
+            kind = row.kind
             mk = row.market_key
             player = row.player
-            if kind is None or kind is UNSET:  # vendor.row_kind: a player or a market key makes a prop
-                kind = "game" if (player is None or player is UNSET) and (mk is None or mk is UNSET) else "prop"
-            if sport_key is None or (kind != "game" and (
-                kind != "prop" or type(mk) is not str or not mk or type(player) is not str or not player
-                or ":" in mk
-            )):
-                lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
-                if lu > top:
-                    top = lu
-                continue
-            home = row.home_team
-            away = row.away_team
-            commence = row.commence_time
-            if kind == "game":
+            if kind == "game" or ((kind is None or kind is unset) and (player is None or player is unset)
+                                  and (mk is None or mk is unset)):  # vendor.row_kind: no player, no market key
                 hs = row.home_spread
                 as_ = row.away_spread
                 tot = row.total
-                if ((type(hs) is int and not -_MAX_INT_LINE < hs < _MAX_INT_LINE)
-                        or (type(as_) is int and not -_MAX_INT_LINE < as_ < _MAX_INT_LINE)
-                        or (type(tot) is int and not -_MAX_INT_LINE < tot < _MAX_INT_LINE)):
+                if (sport_key is None or (type(hs) is int and not -max_line < hs < max_line)
+                        or (type(as_) is int and not -max_line < as_ < max_line)
+                        or (type(tot) is int and not -max_line < tot < max_line)):
                     lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
                     if lu > top:
                         top = lu
                     continue
                 stored[("g", eid, book)] = row
-                info = QuoteInfo(
-                    sport_key, "game", None, None,
-                    home if type(home) is str and home else None,
-                    away if type(away) is str and away else None,
-                    commence if type(commence) is str and commence else None,
-                )
+                info = quote_info(sport_key, "game", None, None, row.home_team or None, row.away_team or None,
+                                  row.commence_time or None)
                 # vendor.GAME_FIELDS, in its order (unrolled: one attribute read per field)
                 p = row.home_ml
-                if p is not UNSET:
+                if p is not unset:
                     append(((eid, book, "h2h_home"), p, lu, "h2h", None, info))
                 p = row.away_ml
-                if p is not UNSET:
+                if p is not unset:
                     append(((eid, book, "h2h_away"), p, lu, "h2h", None, info))
                 p = row.draw_ml
-                if p is not UNSET:
+                if p is not unset:
                     append(((eid, book, "h2h_draw"), p, lu, "h2h", None, info))
                 # a line side's text by line, per prefix (frames._line_side builds and caches it)
                 p = row.home_spread_price
-                if p is not UNSET and hs is not None and hs is not UNSET:
+                if p is not unset and hs is not None and hs is not unset:
                     side = home_sides.get(hs) or _side(home_sides, "spread_home", hs)
                     append(((eid, book, side), p, lu, "spreads", float(hs), info))
                 p = row.away_spread_price
-                if p is not UNSET and as_ is not None and as_ is not UNSET:
+                if p is not unset and as_ is not None and as_ is not unset:
                     side = away_sides.get(as_) or _side(away_sides, "spread_away", as_)
                     append(((eid, book, side), p, lu, "spreads", float(as_), info))
-                if tot is not None and tot is not UNSET:
+                if tot is not None and tot is not unset:
                     ftot = float(tot)
                     p = row.over_price
-                    if p is not UNSET:
+                    if p is not unset:
                         side = over_sides.get(tot) or _side(over_sides, "total_over", tot)
                         append(((eid, book, side), p, lu, "totals", ftot, info))
                     p = row.under_price
-                    if p is not UNSET:
+                    if p is not unset:
                         side = under_sides.get(tot) or _side(under_sides, "total_under", tot)
                         append(((eid, book, side), p, lu, "totals", ftot, info))
             else:
                 pline = row.line
-                if type(pline) is int and not -_MAX_INT_LINE < pline < _MAX_INT_LINE:
+                # a prop (given, or a player or a market key) with both texts, no ':' in its market
+                # key (it would make another side's text) and a line a float holds; else the row is
+                # the general decoder's
+                if (sport_key is None or (kind != "prop" and kind is not None and kind is not unset)
+                        or type(mk) is not str or not mk or type(player) is not str or not player or ":" in mk
+                        or (type(pline) is int and not -max_line < pline < max_line)):
                     lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
                     if lu > top:
                         top = lu
                     continue
-                assert type(mk) is str and type(player) is str
                 stored[("p", eid, book, mk, player)] = row
-                if pline is not None and pline is not UNSET:
+                if pline is not None and pline is not unset:
                     text = prop_text.get(pline)
                     if text is None:
                         text = format_line(pline)
                         if len(prop_text) < 10_000:
                             prop_text[pline] = text
-                    market = row.market
-                    info = QuoteInfo(
-                        sport_key, "prop", market if type(market) is str and market else None, player,
-                        home if type(home) is str and home else None,
-                        away if type(away) is str and away else None,
-                        commence if type(commence) is str and commence else None,
-                    )
+                    info = quote_info(sport_key, "prop", row.market or None, player, row.home_team or None,
+                                      row.away_team or None, row.commence_time or None)
                     fline = float(pline)
                     p = row.over_price
-                    if p is not UNSET:
+                    if p is not unset:
                         append(((eid, book, join_prop(mk, player, "over", text)), p, lu, mk, fline, info))
                     p = row.under_price
-                    if p is not UNSET:
+                    if p is not unset:
                         append(((eid, book, join_prop(mk, player, "under", text)), p, lu, mk, fline, info))
             if lu > top:
                 top = lu

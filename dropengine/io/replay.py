@@ -190,9 +190,12 @@ class Frame(NamedTuple):
     obj: Any = None
 
 
-def _fused_frames(path: Path, skips: SkipLog, progress: Progress | None) -> Iterator[tuple[int, Any]]:
+def _fused_frames(
+    path: Path, skips: SkipLog, progress: Progress | None, clocked: bool = True
+) -> Iterator[tuple[int, Any]]:
     """The ``frames`` reader (recordings' ``_frames``: same lines, positions, skips and clock),
-    but a line the fused path takes comes as a typed :class:`Frame`.
+    but a line the fused path takes comes as a typed :class:`Frame`. Without ``clocked`` every
+    clock is 0 (a stream merged with no other: its clock is never read).
 
     A line the typed schema does not take whole (an unknown field, an odd value, not JSON)
     is decoded here exactly as ``_frames`` decodes it (same call, same stack depth), so a line
@@ -204,13 +207,15 @@ def _fused_frames(path: Path, skips: SkipLog, progress: Progress | None) -> Iter
             where = f"{name}:{lineno}"
             env = decode_strict(line)
             if env is not None:
-                clock = envelope_top(env, clock)
+                if clocked:
+                    clock = envelope_top(env, clock)
                 yield clock, Frame(where, line, env)
                 continue
             obj = decode_line(line, where, "frames", skips)
             if obj is SKIPPED:
                 continue
-            clock = envelope_clock(obj, clock)
+            if clocked:
+                clock = envelope_clock(obj, clock)
             typed = typed_envelope(obj)
             yield clock, (Envelope(where, obj) if typed is None else Frame(where, line, typed, obj))
 
@@ -242,7 +247,7 @@ def _replay_fused(
     st = stats if stats is not None else ReplayStats()
     skips = st.skips
     # open_recordings, with the fused reader for vendor frames (every other format as there)
-    streams: list[Iterator[tuple[int, Any]]] = []
+    opened: list[Iterator[tuple[int, Any]] | Path] = []
     for given in expand_paths([Path(p) for p in paths], skips):
         resolved = _resolve(given, fmt, skips, inputs)
         if resolved is None:
@@ -251,15 +256,19 @@ def _replay_fused(
         p, f = resolved
         st.formats[str(given)] = f
         _check_odds_format(str(given), f, inputs)
-        if f == "frames":
-            streams.append(guarded(p, _fused_frames(p, skips, progress), skips))
-        else:
-            streams.append(read_recording(p, f, skips, progress, inputs=inputs))
+        # a frames reader is a generator (nothing read before its first item): made below, once
+        # the number of streams says whether clocks are needed
+        opened.append(p if f == "frames" else read_recording(p, f, skips, progress, inputs=inputs))
+    # one stream is not merged: its clocks are never read, so the frames reader makes none
+    clocked = len(opened) > 1
+    streams = [guarded(s, _fused_frames(s, skips, progress, clocked), skips) if isinstance(s, Path) else s
+               for s in opened]
     decoder = FrameDecoder()
     frames = FusedFrames(decoder)
     apply = frames.envelope
     observe = engine._observe_prices
     batch: list[Any] = []
+    # merged even when one (monotone then): a line is decoded at the general path's stack depth
     for _, item in merge_by_clock(streams):
         kind = type(item)
         if kind is Frame:
