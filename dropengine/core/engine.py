@@ -326,8 +326,17 @@ class DropEngine:
         # quote), each marked with the rules function it is. test_h11_rules_engine checks them.
         cfg = self.config
         threshold = threshold_floor(cfg.threshold)
-        near = threshold - ROUNDING_MARGIN  # within it, rules.round_delta could decide the crossing
+        neg_threshold = -threshold
+        # The bounds compared with an int move are ints (a specialised int comparison, no float
+        # conversion per quote): for an int d, ``d >= threshold`` is ``d >= ceil(threshold)``, and
+        # ``floor(near)`` only widens the test for rounding (a move between it and ``near`` is
+        # decided exactly below, as every move past ``near`` is).
+        near = math.floor(threshold - ROUNDING_MARGIN)  # within it, rules.round_delta could decide the crossing
+        neg_near = -near
+        int_threshold = math.ceil(threshold)
+        neg_int_threshold = -int_threshold
         lo_price, hi_price = MIN_ABS_PRICE, MAX_ABS_PRICE
+        neg_lo_price, neg_hi_price = -lo_price, -hi_price
         decimals, steps = DELTA_DECIMALS, EXACT_STEPS
         anchor = cfg.reference == "anchor"
         prob = cfg.unit == "prob"
@@ -386,8 +395,10 @@ class DropEngine:
                 n_seen += 1
                 if price is not None:
                     tp = type(price)
-                    # rules.is_valid_price
-                    if (tp is not int and tp is not float) or not (lo_price <= abs(price) <= hi_price):
+                    # rules.is_valid_price, |price| by sign (abs made a new int per negative price)
+                    if (tp is not int and tp is not float) or not (
+                        (price >= lo_price and price <= hi_price) or (price <= neg_lo_price and price >= neg_hi_price)
+                    ):
                         n_invalid += 1
                         continue
                 elif type(q) is not info_type and q.line_only:  # SPEC 10: no price published (line series only)
@@ -431,7 +442,8 @@ class DropEngine:
                         st[1] = st[5] = lu
                         continue
                 # rules.same_price
-                if price == old or (price + old == 0 and (price == 100 or price == -100)):
+                # (its even-money test first: a move is not, and no sum is made)
+                if price == old or ((price == 100 or price == -100) and price + old == 0):
                     n_rep += 1
                     continue
                 if anchor:
@@ -447,7 +459,7 @@ class DropEngine:
                         (100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price))
                         - (100.0 / (ref + 100.0) if ref > 0 else -ref / (100.0 - ref))
                     ) * -100.0
-                    fired = move >= threshold or -move >= threshold  # rules.crosses
+                    fired = move >= threshold or move <= neg_threshold  # rules.crosses
                     if fired:  # the alert's delta: rules.cents_move, written by rules.round_delta
                         d_cents = (price - 100 if price > 0 else price + 100) - (ref - 100 if ref > 0 else ref + 100)
                         if d_cents.__class__ is float and not (d_cents * steps).is_integer():
@@ -455,12 +467,15 @@ class DropEngine:
                 else:
                     # rules.cents_move: to_cents(new) - to_cents(prev), written by rules.round_delta
                     d_cents = (price - 100 if price > 0 else price + 100) - (ref - 100 if ref > 0 else ref + 100)
-                    if d_cents >= near or -d_cents >= near:
+                    if d_cents >= near or d_cents <= neg_near:
                         # rules.crosses on the written (rounded) delta; rounding moves it by less than
                         # the margin, so a move outside [near, ...) never fires and is not rounded
-                        if d_cents.__class__ is float and not (d_cents * steps).is_integer():
-                            d_cents = round(d_cents, decimals)
-                        fired = d_cents >= threshold or -d_cents >= threshold
+                        if type(d_cents) is float:
+                            if not (d_cents * steps).is_integer():
+                                d_cents = round(d_cents, decimals)
+                            fired = d_cents >= threshold or d_cents <= neg_threshold
+                        else:  # an int move (int prices): the same test on int bounds
+                            fired = d_cents >= int_threshold or d_cents <= neg_int_threshold
                     else:
                         fired = False
                 if fired:
