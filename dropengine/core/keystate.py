@@ -421,6 +421,11 @@ class _Keys:
         filled = self.filled
         spare = self.spare
         keep = _SPILL - len(spare) if self.codec is _PRICE_CODEC else 0  # (only prices have the int form)
+        # the keys of one bookmaker of one event mostly went hot one after the other (a vendor row,
+        # a priming pass): their sides are looked up once per run of them, not once per key
+        last_e: str | None = None
+        last_b: str | None = None
+        sides = _NO_SIDES
         for key in going:
             st = hot.pop(key)
             v = pack(st)
@@ -429,7 +434,9 @@ class _Keys:
                 spare.append(st)
                 keep -= 1
             e, b, s = key
-            sides = _sides_of(tree, e, b)
+            if b != last_b or e != last_e:
+                sides = _sides_of(tree, e, b)
+                last_e, last_b = e, b
             if s in sides:
                 sides[s] = v
                 filled -= 1
