@@ -12,6 +12,10 @@
   bookmakers at once gives the default engine's alerts, counters and snapshot bytes, across
   a snapshot/restore and an eviction. (break18's tiny hot set cools one key at a time, so it
   never reaches the run of several keys that 0a358ab caches.)
+- fused17 (9f4a620: a game row told first, a text field read as ``x or fallback``): the whole
+  table of kind x player x market key x line forms, with sport and team texts absent, None,
+  "" or a str, fused == general (alerts, counters, every skip with its position), one file and
+  two. (test_h20_fused17_rows draws these forms; here every combination is in one run, 0.1 s.)
 
 Differential runs behind these (not kept: seconds each, not CI-cheap) found no difference
 from e4ab31b; see /tmp/notes/findings-break20.md.
@@ -20,6 +24,7 @@ from e4ab31b; see /tmp/notes/findings-break20.md.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -126,3 +131,51 @@ def test_spills_of_several_keys_at_once_equal_the_default_engine(
     cut = r.randint(0, len(quotes))
     evict_at = r.choice((None, t - 3, t + 1))
     assert _run(quotes, opts, cap, cut, evict_at) == _run(quotes, opts, None, cut, evict_at)
+
+
+_FORMS = (ABSENT := object(), None, "", "x")
+
+
+def _every_row_form() -> list[list[dict[str, Any]]]:
+    """Every kind x player x market key x line form (each its own identity), with a game row's and
+    a prop's price fields, the texts cycling through absent/None/""/a str; then each row again
+    with every price moved by 20 cents (an alert where it decodes)."""
+    first, again = [], []
+    n = 0
+    for kind in (ABSENT, None, "", "game", "prop", "other"):
+        for player in (*_FORMS, "Pat"):
+            for mk in (*_FORMS, "pts", "a:b"):
+                for line in (ABSENT, None, 2.5, 3):
+                    r: dict[str, Any] = {"event_id": f"e{n}", "bookmaker": "pin", "last_update": 1000}
+                    for name, v in (("kind", kind), ("player", player), ("market_key", mk), ("line", line),
+                                    ("sport_key", _FORMS[n % 4]), ("home_team", _FORMS[n // 4 % 4]),
+                                    ("away_team", _FORMS[n // 16 % 4]), ("commence_time", _FORMS[n // 2 % 4]),
+                                    ("market", _FORMS[n // 8 % 4])):
+                        if v is not ABSENT:
+                            r[name] = v
+                    r.update(home_ml=-110, home_spread=-3, home_spread_price=-105, total=220.5, over_price=-115,
+                             under_price=-120 if n % 3 else None)
+                    first.append(r)
+                    again.append({**r, "last_update": 1001, "home_ml": -130, "home_spread_price": -125,
+                                  "over_price": -135, "under_price": -140})
+                    n += 1
+    return [first, again]
+
+
+def test_every_row_form_fused_equals_general(tmp_path: Path) -> None:
+    """9f4a620's row routing (a game row told first, ``x or fallback`` texts) over the whole table
+    of forms at once (test_h20_fused17_rows draws them), one file and the two envelopes as two files."""
+    from .test_h20_fused17_rows import run
+
+    envelopes = _every_row_form()
+    for sport in ("nfl", ""):
+        one = tmp_path / "one.ndjson"
+        one.write_bytes(b"".join(msgspec.json.encode({"type": "odds_update", "sport_key": sport, "data": d}) + b"\n"
+                                 for d in envelopes))
+        want = run([one], False)
+        assert want[0]  # some alerts
+        assert run([one], True) == want
+        a, b = tmp_path / "a.ndjson", tmp_path / "b.ndjson"
+        a.write_bytes(msgspec.json.encode({"type": "odds_update", "sport_key": sport, "data": envelopes[0]}) + b"\n")
+        b.write_bytes(msgspec.json.encode({"type": "odds_update", "sport_key": sport, "data": envelopes[1]}) + b"\n")
+        assert run([a, b], True) == run([a, b], False)
