@@ -3,8 +3,8 @@
 - ``analysis.batch._columns_table`` builds the ``type`` column from each part's one name (per
   place, its part) and a number column only one part has by scattering it into a column of
   nulls: the table equals the plain build (every part's rows in the order of their places, each
-  column typed as :func:`_typed_as` types it, a missing column null, the input's text gathered by
-  row), whatever the parts, their places, empty parts or parts without a column;
+  column typed by a plain cast (Categorical by way of String), a missing column null, the input's
+  text gathered by row), whatever the parts, their places, empty parts or parts without a column;
 - the compiled path builds the price drops' values from the kernel's columns (the drops' table is
   not held for them) and lets the per-row ids go before the alerts table: its values and table are
   still the pure path's (types with and without ``odds_drop``).
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from dropengine import Quote
-from dropengine.analysis.batch import _column_type, _columns_table, _typed_as, detect_counted
+from dropengine.analysis.batch import _column_type, _columns_table, detect_counted
 
 from .conftest import require_fast
 from .test_h12_batch_equivalence import frame_of, signal_options, signal_streams
@@ -80,6 +80,15 @@ def parts_st(draw: st.DrawFn) -> tuple[list[pl.DataFrame], Any, Any, dict[str, A
     return parts, rows, is_steam, {"books": (2, lambda: books)}
 
 
+def _plain_typed(part: pl.DataFrame, c: str, t: pl.DataType) -> pl.Expr:
+    """Column ``c`` of ``part`` as type ``t`` by one query (null where ``part`` lacks it): the
+    reference for the table's own per-Series casts."""
+    if c not in part.columns:
+        return pl.lit(None, t).alias(c)
+    if part.schema[c] == t:
+        return pl.col(c)
+    return pl.col(c).cast(pl.String).cast(t) if t == pl.Categorical else pl.col(c).cast(t)
+
 def plain(parts: list[pl.DataFrame], rows: Any, is_steam: Any, late: dict[str, Any]) -> pl.DataFrame:
     """The table as the plain build makes it: every part's rows (late columns added) in place
     order, each column typed, the input's text gathered by row (no bookmaker for a steam)."""
@@ -87,7 +96,7 @@ def plain(parts: list[pl.DataFrame], rows: Any, is_steam: Any, late: dict[str, A
     full = list(parts)
     for c, (k, take) in late.items():
         full[k] = full[k].with_columns(take().alias(c))
-    own = pl.concat([part.select("_at", *(_typed_as(part, c, types[c]) for c in COLUMNS if c not in TEXTS.columns))
+    own = pl.concat([part.select("_at", *(_plain_typed(part, c, types[c]) for c in COLUMNS if c not in TEXTS.columns))
                      for part in full]).sort("_at")
     picked = TEXTS[pl.Series(rows, dtype=pl.UInt32)]
     picked = picked.with_columns(pl.when(pl.lit(pl.Series(is_steam))).then(None).otherwise(pl.col("bookmaker"))

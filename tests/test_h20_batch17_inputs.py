@@ -26,7 +26,7 @@ from .conftest import require_fast
 from .strategies import detect_options
 from .test_h12_batch_equivalence import frame_of, signal_options, signal_streams
 
-TYPES = ("odds_drop,line_move,steam", "line_move,steam", "line_move", "steam", "odds_drop,steam")
+TYPES = ("odds_drop,line_move,steam", "line_move,steam", "line_move", "steam", "odds_drop,steam", "odds_drop")
 
 
 def same(a: BatchResult, b: BatchResult) -> None:
@@ -66,3 +66,20 @@ def test_signals_with_attribute_filters_equal_the_pure_path(quotes: list[Quote],
     opts = {**data.draw(signal_options(base)), "types": data.draw(st.sampled_from(TYPES))}
     frame = frame_of(quotes)
     same(detect_counted(frame, accel="fast", **opts), detect_counted(frame, accel="pure", **opts))
+
+
+def test_price_drops_alone_with_a_cooldown_keep_their_texts() -> None:
+    """Price drops alone with a cooldown: the drops' table is the returned table, so it carries the
+    input's teams, start and market itself (the signals path leaves them out of it otherwise:
+    ``_drops_returned`` decides both). Fast == pure, and the texts are there."""
+    require_fast()
+    game = dict(sport_key="basketball_nba", event_id="e1", kind="game", market_key="h2h", home_team="H",
+                away_team="A", commence_time="2026-05-12T22:30:00Z")
+    quotes = [Quote(bookmaker=b, side="h2h_home", price=p, last_update=t, **game)
+              for t, (b, p) in enumerate([("b1", 150), ("b2", 150), ("b1", 120), ("b2", 110), ("b1", 100)], 1)]
+    frame = frame_of(quotes)
+    for opts in ({"types": "odds_drop", "cooldown_ms": 1}, {"types": "odds_drop,steam", "cooldown_ms": 1}):
+        fast = detect_counted(frame, accel="fast", **opts)
+        same(fast, detect_counted(frame, accel="pure", **opts))
+        assert fast.alerts.height >= 2
+        assert fast.alerts.get_column("home_team").cast(pl.String).to_list() == ["H"] * fast.alerts.height

@@ -360,7 +360,7 @@ def detect_counted(
             # (the input's text columns nothing reads of the drops' table are not gathered where
             # it is not the returned table: the alerts table gathers them by row itself, and the
             # steams' table does not write them, _STEAM_WRITTEN; the filter reads the others)
-            leave = () if cfg.types == {"odds_drop"} else _UNREAD_BY_SIGNALS
+            leave = () if _drops_returned(cfg.types) else _UNREAD_BY_SIGNALS
             drops = _in_thread(lambda: _alerts(meta_of(fired, leave), timestamp_column))
         # (memory: the call is handed the only reference to the drops' table, so that it goes
         # once the alerts table has taken its columns: ~0.33 GB at 10M quotes)
@@ -502,9 +502,19 @@ class _MetaOf(Protocol):
     def __call__(self, moves: pl.DataFrame, leave: Collection[str] = ()) -> pl.DataFrame: ...
 
 
+def _drops_returned(types: Collection[str]) -> bool:
+    """Whether the price drops' table is the returned table on the signals path (price drops
+    alone, a cooldown on): then it carries every text column itself; otherwise the alerts table
+    gathers the input's (:data:`_UNREAD_BY_SIGNALS`). The one place both paths decide it."""
+    return set(types) == {"odds_drop"}
+
+
+#: The text columns :func:`filter_expr` reads (the one list: the tables the signals path writes
+#: keep these, and may leave out the input's others).
+_FILTER_TEXT: Final = ("sport_key", "event_id", "bookmaker", "market_key", "kind")
 #: The input's text columns a price drop's table needs on the signals path only where it is the
 #: returned table: the alerts table gathers them by row, the steams' table and the filter read none.
-_UNREAD_BY_SIGNALS: Final = ("home_team", "away_team", "commence_time", "market")
+_UNREAD_BY_SIGNALS: Final = tuple(c for c in _FROM_INPUT if c not in _FILTER_TEXT)
 
 
 def _compiled_passes(
@@ -853,7 +863,7 @@ def _with_signals(
     types = cfg.types
 
     returned = pl.Series("_at", drop_at, dtype=pl.Int64)
-    if types == {"odds_drop"}:
+    if _drops_returned(types):
         # price drops alone (a cooldown on): 0.1's table, the returned rows of the drops table
         table, flags = _typed(drops.filter(returned >= 0), loaded.int_column)
     else:
@@ -999,7 +1009,7 @@ def _with_signals_compiled(
     by_index = np.empty(len(order), np.int64)  # per move (drops then lines), its place in the alerts
     by_index[order] = position
     del position
-    if types == {"odds_drop"}:
+    if _drops_returned(types):
         # price drops alone (a cooldown on): 0.1's table, the returned rows of the drops table,
         # and (as without signals) no values: drops() builds them from it
         drop_at = pl.Series("_at", by_index[:n_drops], dtype=pl.Int64)
@@ -1037,7 +1047,8 @@ def _with_signals_compiled(
 
 def _placed(part: pl.DataFrame, at: Any) -> pl.DataFrame:
     """The rows of ``part`` returned (``at``: per row its place among the returned alerts, -1:
-    not returned), with their places as ``_at`` (no copy of the rows when all are returned)."""
+    not returned), with their places as ``_at`` (no copy of the rows when all are returned).
+    Always a new frame: :func:`_columns_table` drops its columns in place."""
     part = part.with_columns(pl.Series("_at", at, dtype=pl.Int64))
     return part if bool((at >= 0).all()) else part.filter(pl.col("_at") >= 0)
 
@@ -1109,8 +1120,9 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     the column, per row of that part; the steams' books, written in a thread meanwhile): taken
     last, when every other column is gathered.
 
-    ``parts`` is consumed: its frames are replaced, in the caller's list too, by frames without
-    the columns taken (memory: a part's columns go as the table takes them)."""
+    ``parts`` is consumed: its frames lose, in place (``drop_in_place``), each column once the
+    table holds it (memory: a part's columns go as the table takes them). Never hand it a frame
+    read afterwards: the parts are :func:`_placed`'s new frames."""
     import numpy as np
 
     types = {c: _column_type(c, schema) for c in columns}
@@ -1245,19 +1257,10 @@ def _column_type(c: str, schema: pl.Schema) -> pl.DataType:
     return pl.String()
 
 
-def _typed_as(part: pl.DataFrame, c: str, t: pl.DataType) -> pl.Expr:
-    """Column ``c`` of ``part`` as type ``t`` (null where ``part`` has no such column)."""
-    if c not in part.columns:
-        return pl.lit(None, t).alias(c)
-    have = part.schema[c]
-    if have == t:
-        return pl.col(c)
-    return pl.col(c).cast(pl.String).cast(t) if t == pl.Categorical else pl.col(c).cast(t)
-
-
 def _typed_column(part: pl.DataFrame, c: str, t: pl.DataType) -> pl.Series:
-    """:func:`_typed_as` as a Series of ``part``'s height: the same casts on the column itself,
-    no query (nulls where ``part`` has no such column)."""
+    """Column ``c`` of ``part`` as type ``t`` (Categorical by way of String), a Series of
+    ``part``'s height: the casts on the column itself, no query (nulls where ``part`` has no
+    such column). Every part of the alerts table is typed by it."""
     if c not in part.columns:
         return pl.Series(c, dtype=t).extend_constant(None, part.height)
     column = part.get_column(c)
@@ -1480,7 +1483,7 @@ _STEAM_FROM_MOVE: Final = ("sport_key", "event_id", "market_key", "kind", "direc
 #: Of those, the ones :func:`_steam_table` writes: the alerts table gathers the columns of
 #: :data:`_FROM_INPUT` from the input by the alert's row itself (the completing move's row), so
 #: a steam's are written only where the filter reads them (:func:`filter_expr`: sport, event)
-_STEAM_WRITTEN: Final = tuple(c for c in _STEAM_FROM_MOVE if c not in _FROM_INPUT or c in ("sport_key", "event_id"))
+_STEAM_WRITTEN: Final = tuple(c for c in _STEAM_FROM_MOVE if c not in _FROM_INPUT or c in _FILTER_TEXT)
 
 
 def _book_texts(kind: str, book: Any, side: Any, book_names: list[str], side_names: list[str],
@@ -1813,7 +1816,7 @@ def _steam_table(
         else:  # a line move's side is its outcome already (a player's name may hold '@')
             outcome = side
         # each column as the alerts table types it (the parts agree; no cast there again)
-        parts.append(sub.select(*(_typed_as(sub, c, _column_type(c, schema)) for c in _STEAM_WRITTEN))
+        parts.append(pl.DataFrame([_typed_column(sub, c, _column_type(c, schema)) for c in _STEAM_WRITTEN])
                      .with_columns(outcome.alias("_outcome")))
         where.append(at)
     placed = np.concatenate(where)
@@ -2507,10 +2510,8 @@ def filter_expr(flt: AlertFilter, alert_type: str = "odds_drop") -> pl.Expr:
         cond &= pl.col("timestamp") > flt.since
     if flt.direction != "both":
         cond &= pl.col("direction") == flt.direction
-    for col, allowed in (
-        ("sport_key", flt.sports), ("event_id", flt.event_ids), ("bookmaker", flt.bookmakers),
-        ("market_key", flt.markets), ("kind", flt.kinds),
-    ):
+    for col, allowed in zip(_FILTER_TEXT, (flt.sports, flt.event_ids, flt.bookmakers, flt.markets, flt.kinds),
+                            strict=True):
         if allowed is None:
             continue
         if col == "bookmaker" and alert_type == "steam":
