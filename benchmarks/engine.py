@@ -604,7 +604,11 @@ def main(argv: list[str] | None = None) -> int:
             ("engine time / dict-loop time", f"{ratio:.2f}x", f"<= {AIM_ENGINE_RATIO}x",
              verdict(ratio <= AIM_ENGINE_RATIO))
         )  # fmt: skip
-        del quotes, base_alerts, eng
+        # (all of part A's objects go before part B: the engine's key state and the alerts held
+        # alive would make every full collection of B's in-process replays dearer than the
+        # --before worker's, a fresh process: review20 R20-4)
+        del quotes, base_alerts, eng, eng_alerts, ra
+        gc.collect()
 
     if not args.skip_b:
         with tempfile.TemporaryDirectory(prefix="dropengine-bench-") as tmp:
