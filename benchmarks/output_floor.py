@@ -28,7 +28,10 @@ import sys
 import tempfile
 import time
 
-_CHILD = """
+from dropengine.io.sinks import PARQUET_WRITE
+
+# (the settings `replay --output` writes with, handed to the child as a literal)
+_CHILD = f"WRITE = {PARQUET_WRITE!r}\n" + """
 import sys, time
 t0 = time.perf_counter()
 import polars as pl
@@ -36,14 +39,14 @@ quotes = pl.read_parquet(sys.argv[1])
 t1 = time.perf_counter()
 alerts = pl.read_parquet(sys.argv[2])  # not timed: the alerts stand for a detector's output
 t2 = time.perf_counter()
-alerts.write_parquet(sys.argv[3], compression="zstd", compression_level=1)
+alerts.write_parquet(sys.argv[3], **WRITE)
 t3 = time.perf_counter()
 print(quotes.height, alerts.height, t1 - t0, t3 - t2, (t1 - t0) + (t3 - t2))
 """
 
 #: Parquet writer settings to compare with ``--settings`` (``now``: what ``replay --output`` writes).
 SETTINGS: dict[str, dict[str, object]] = {
-    "now": {"compression": "zstd", "compression_level": 1},
+    "now": dict(PARQUET_WRITE),
     "nostats": {"compression": "zstd", "compression_level": 1, "statistics": False},
     "minmax": {"compression": "zstd", "compression_level": 1,
                "statistics": {"min": True, "max": True, "null_count": False, "distinct_count": False}},

@@ -39,6 +39,11 @@ OUTPUT_SUFFIXES: Final = (".ndjson", ".jsonl", ".csv", ".parquet")
 _ENC = msgspec.json.Encoder()
 
 
+
+#: How ``--output x.parquet`` writes (benchmarks/output_floor.py times the same settings): zstd
+#: level 1, the size of the default level at about half its time.
+PARQUET_WRITE: Final[dict[str, Any]] = {"compression": "zstd", "compression_level": 1}
+
 class AlertWriter:
     """Write alerts to stdout (NDJSON) or to a file chosen by extension. ``types`` are the
     alert types the run may produce (they choose a table's columns; default: price drops).
@@ -156,8 +161,7 @@ class AlertWriter:
             if self.kind == "csv":
                 frame.write_csv(self.path)
             else:
-                # zstd level 1: the size of the default level at about half its time
-                frame.write_parquet(self.path, compression="zstd", compression_level=1)
+                frame.write_parquet(self.path, **PARQUET_WRITE)
         except OSError as exc:
             raise ConfigError(f"output: cannot write {str(self.path)!r}: {exc}") from None
 
