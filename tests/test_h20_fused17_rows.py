@@ -6,8 +6,9 @@ interns event and book ids, and ``Row`` lists its fields in the order rows spell
 replay's single stream makes no clocks. Each is held to what it replaces: the fused replay to
 the general decoder (alerts' JSON, counters, every skip with its position, statistics) on rows
 whose kind, sport, market key, player and texts take every form the schema allows, one file and
-two merged; ``Row.as_dict`` to the row it was decoded from. Performance is measured in
-benchmarks/engine.py, never asserted here.
+two merged; ``Row.as_dict`` to the row it was decoded from. The compare is of alerts, so a text
+form on a row that fires nothing is seen only through ``as_dict``; tests/test_h20_break20_session.py
+puts every form on alerting rows. Performance is measured in benchmarks/engine.py, never asserted here.
 """
 
 from __future__ import annotations
