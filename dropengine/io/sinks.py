@@ -38,11 +38,10 @@ __all__ = ["OUTPUT_SUFFIXES", "AlertWriter"]
 OUTPUT_SUFFIXES: Final = (".ndjson", ".jsonl", ".csv", ".parquet")
 _ENC = msgspec.json.Encoder()
 
-
-
 #: How ``--output x.parquet`` writes (benchmarks/output_floor.py times the same settings): zstd
 #: level 1, the size of the default level at about half its time.
 PARQUET_WRITE: Final[dict[str, Any]] = {"compression": "zstd", "compression_level": 1}
+
 
 class AlertWriter:
     """Write alerts to stdout (NDJSON) or to a file chosen by extension. ``types`` are the
