@@ -509,9 +509,10 @@ def _drops_returned(types: Collection[str]) -> bool:
     return set(types) == {"odds_drop"}
 
 
-#: The text columns :func:`filter_expr` reads (the one list: the tables the signals path writes
-#: keep these, and may leave out the input's others).
-_FILTER_TEXT: Final = ("sport_key", "event_id", "bookmaker", "market_key", "kind")
+#: The text columns :func:`filter_expr` reads, each with the :class:`AlertFilter` field it tests
+#: (the one list: the tables the signals path writes keep these, and may leave out the input's others).
+_FILTER_TEXT: Final = {"sport_key": "sports", "event_id": "event_ids", "bookmaker": "bookmakers",
+                       "market_key": "markets", "kind": "kinds"}
 #: The input's text columns a price drop's table needs on the signals path only where it is the
 #: returned table: the alerts table gathers them by row, the steams' table and the filter read none.
 _UNREAD_BY_SIGNALS: Final = tuple(c for c in _FROM_INPUT if c not in _FILTER_TEXT)
@@ -2510,8 +2511,8 @@ def filter_expr(flt: AlertFilter, alert_type: str = "odds_drop") -> pl.Expr:
         cond &= pl.col("timestamp") > flt.since
     if flt.direction != "both":
         cond &= pl.col("direction") == flt.direction
-    for col, allowed in zip(_FILTER_TEXT, (flt.sports, flt.event_ids, flt.bookmakers, flt.markets, flt.kinds),
-                            strict=True):
+    for col, name in _FILTER_TEXT.items():
+        allowed = getattr(flt, name)
         if allowed is None:
             continue
         if col == "bookmaker" and alert_type == "steam":
