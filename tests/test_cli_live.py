@@ -77,7 +77,11 @@ def test_watch_prints_the_replay_alerts_and_its_recording_replays_byte_for_byte(
     replayed = run(["replay", str(rec)])
     assert replayed.stdout == watch.stdout  # the recording gives what watch gave, byte for byte
     assert CANARY not in watch.stderr + watch.stdout + replayed.stderr + rec.read_text()
-    assert len([c for c in mock.connections_log if c.sport == "basketball_nba"]) >= 4  # it did reconnect
+    # It did reconnect: the first connection was cut by its fault and another followed. How many more follow
+    # depends on timing (the mock's replay clock runs on while watch reconnects; once watch holds every alert
+    # it leaves, so a later faulted connection may end 'done' before its fault is due): not a count to pin.
+    nba = [c.outcome for c in mock.connections_log if c.sport == "basketball_nba"]
+    assert nba[0] == "cut" and len(nba) >= 2, nba
 
 
 def test_record_then_replay_equals_watch_over_ws(upstream: tuple[str, MockUpstream], tmp_path: Path) -> None:
