@@ -1100,6 +1100,24 @@ def _values_builder(
     return build
 
 
+def _group_key(column: pl.Series) -> Any:
+    """``column`` as int64 values equal where its values are, as a group_by groups them (a
+    grouping key, no order): a float by its bits (-0.0 as 0.0, every NaN one value, a null
+    another), anything else by a dictionary's codes of its text (a null: one code of its own)."""
+    import numpy as np
+
+    if column.dtype.is_float():
+        values = column.cast(pl.Float64).fill_null(0.0).to_numpy()
+        nan = np.isnan(values)
+        bits = ((np.where(nan, np.nan, values) if nan.any() else values) + 0.0).view(np.int64)
+        if column.null_count():  # (a NaN's bits no float operation writes: a null's own value)
+            bits = np.where(column.is_null().to_numpy(), np.int64(0x7FF8_0000_0000_0001), bits)
+        return bits
+    if not isinstance(column.dtype, (pl.Categorical, pl.Enum)):
+        column = column.cast(pl.String).cast(pl.Categorical)
+    return column.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+
+
 def _kept(column: Callable[[], pl.Series], kept: Any) -> pl.Series:
     """The rows of ``column()`` where ``kept`` (numpy bools) is true (all of them when all are)."""
     got = column()
@@ -1387,26 +1405,29 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     frame = frame.with_columns(numbers.get_column("points").alias("_d"))
     # per canonical side: its line side, and the direction of a move up or down (gathered by id,
     # no text hashed per move)
+    import numpy as np
+
+    from ..fast import kernel  # (this table is the compiled path's: numba is loaded)
+
     line_side = [rules.line_side_of(x) for x in canon]
     at = pl.Series(side_ids)
     frame = frame.with_columns(pl.Series("_ls", line_side, dtype=pl.String).gather(at))
-    up = pl.Series([rules.line_direction(x, 1.0) for x in line_side], dtype=pl.String).gather(at)
-    down = pl.Series([rules.line_direction(x, -1.0) for x in line_side], dtype=pl.String).gather(at)
-    direction = pl.when(pl.col("_d") > 0).then(pl.lit(up)).otherwise(pl.lit(down))
-    # key numbers: once per distinct (sport, market key, previous line, new line)
-    # (grouped as the columns are, no text per move; each move's group found by its row, no join)
-    import numpy as np
-
-    groups = frame.select("sport_key", "market_key", "_rl", "_l").with_row_index("_row").group_by(
-        "sport_key", "market_key", "_rl", "_l").agg("_row")
+    # the direction: per move one gather from the sides' two words, up at 2 * side + 1 (a move
+    # up, points > 0), down at 2 * side (not up: also a null, as a ``when`` reads it)
+    words = pl.Series([rules.line_direction(x, d) for x in line_side for d in (-1.0, 1.0)], dtype=pl.String)
+    up = frame.get_column("_d").gt(0).fill_null(False).to_numpy()
+    direction = words.gather(pl.Series(np.asarray(side_ids, np.int64) * 2 + up))
+    # key numbers: once per distinct (sport, market key, previous line, new line), each move's
+    # group by one compiled pass over the four as int64 (text by its dictionary code, a line by
+    # its bits): a polars group_by of lists, exploded and scattered back, was ~40% of this table
+    groups, n_groups, first = kernel.group_rows(*(_group_key(frame.get_column(c)) for c in
+                                                   ("sport_key", "market_key", "_rl", "_l")))
     lookup, crossed = cfg.keys.lookup, rules.key_numbers_crossed
     key_text = [_JSON.encode(crossed(prev, new, lookup(sport, "" if mk is None else mk))).decode()
-                for sport, mk, prev, new in groups.select(
+                for sport, mk, prev, new in frame[pl.Series(first)].select(
                     pl.col("sport_key", "market_key").cast(pl.String), "_rl", "_l").iter_rows()]
-    members = groups.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("_g"), "_row").explode("_row")
-    group_of = np.empty(frame.height, np.int64)
-    group_of[members.get_column("_row").to_numpy()] = members.get_column("_g").to_numpy()
-    key_numbers = pl.Series("key_numbers", key_text, dtype=pl.String).gather(pl.Series(group_of))
+    del n_groups
+    key_numbers = pl.Series("key_numbers", key_text, dtype=pl.String).gather(pl.Series(groups))
     written = {c: numbers.get_column(c) for c in ("prev_line", "new_line", "_rlint", "_lint", "_dint")}
     return frame.select(
         "_i", pl.lit("line_move").alias("type"), "sport_key", "event_id", "bookmaker", pl.col("_ls").alias("side"),

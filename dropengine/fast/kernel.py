@@ -36,8 +36,8 @@ import numpy as np
 from ..core import rules
 from . import _ro, interruptible
 
-__all__ = ["codes", "compile_all", "dense_codes", "detect_pass", "ids", "json_arrays", "key_ids", "round_decimals",
-           "run"]
+__all__ = ["codes", "compile_all", "dense_codes", "detect_pass", "group_rows", "ids", "json_arrays", "key_ids",
+           "round_decimals", "run"]
 
 
 
@@ -239,6 +239,61 @@ def key_ids(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: i
     if _fits(npairs, nb, DIRECT_SLOTS):
         return comp, npairs * nb
     return _renumber(comp, npairs * nb if _fits(npairs, nb, LOOKUP_SLOTS) else -1)
+
+
+@_jit
+def _group_rows(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+    """Dense ids ``0..k-1`` (first appearance order) of the rows' quadruples ``(a, b, x, y)``
+    (any int64 values), how many, and each id's first row. An open-addressing hash table
+    (linear probing, Fibonacci hashing over the four values mixed) holding each group's values
+    (a probe compares them in the table, not at a row far back: a cache miss each) and id; it
+    doubles at half load."""
+    n = a.shape[0]
+    cap = 1024
+    shift = np.uint64(64 - 10)
+    keys = np.empty((cap, 4), np.int64)
+    slot_id = np.full(cap, -1, np.int64)  # -1: an empty slot
+    ids = np.empty(n, np.int64)
+    first = np.empty(16, np.int64)
+    mix = np.uint64(0x9E3779B97F4A7C15)
+    k = 0
+    for i in range(n):
+        ai, bi, xi, yi = a[i], b[i], x[i], y[i]
+        u = ((((np.uint64(ai) * mix) ^ np.uint64(bi)) * mix ^ np.uint64(xi)) * mix ^ np.uint64(yi)) * mix
+        h = np.int64(u >> shift)
+        while True:
+            g = slot_id[h]
+            if g < 0:
+                keys[h, 0], keys[h, 1], keys[h, 2], keys[h, 3] = ai, bi, xi, yi
+                slot_id[h] = k
+                ids[i] = k
+                if k == first.shape[0]:
+                    grown = np.empty(2 * k, np.int64)
+                    grown[:k] = first
+                    first = grown
+                first[k] = i
+                k += 1
+                if 2 * k > cap:  # grow: every group rehashed into a table twice the size
+                    old_keys, old_id = keys, slot_id
+                    cap *= 2
+                    shift = np.uint64(shift - np.uint64(1))
+                    keys = np.empty((cap, 4), np.int64)
+                    slot_id = np.full(cap, -1, np.int64)
+                    for j in range(old_id.shape[0]):
+                        if old_id[j] >= 0:
+                            v = ((((np.uint64(old_keys[j, 0]) * mix) ^ np.uint64(old_keys[j, 1])) * mix
+                                  ^ np.uint64(old_keys[j, 2])) * mix ^ np.uint64(old_keys[j, 3])) * mix
+                            q = np.int64(v >> shift)
+                            while slot_id[q] >= 0:
+                                q = (q + 1) & (cap - 1)
+                            keys[q, :] = old_keys[j, :]
+                            slot_id[q] = old_id[j]
+                break
+            if keys[h, 0] == ai and keys[h, 1] == bi and keys[h, 2] == xi and keys[h, 3] == yi:
+                ids[i] = g
+                break
+            h = (h + 1) & (cap - 1)
+    return ids, k, first[:k].copy()
 
 
 @_jit
@@ -470,6 +525,13 @@ def codes(physical: Any, stop: int) -> tuple[Any, int, Any]:
 def ids(a: Any, b: Any, c: Any, na: int, nb: int, nc: int) -> tuple[Any, int]:
     """:func:`key_ids` of int64 codes."""
     return key_ids(_ro(a, np.int64), _ro(b, np.int64), _ro(c, np.int64), int(na), int(nb), int(nc))
+
+
+@interruptible
+def group_rows(a: Any, b: Any, x: Any, y: Any) -> tuple[Any, int, Any]:
+    """:func:`_group_rows` of four int64 columns (a float column as its bits: the caller's)."""
+    i64 = np.int64
+    return _group_rows(_ro(a, i64), _ro(b, i64), _ro(x, i64), _ro(y, i64))
 
 
 @interruptible
@@ -788,6 +850,7 @@ def compile_all() -> None:
     f = np.zeros(1, np.bool_)
     codes(z, 1)
     k, n = ids(z, z, z, 1, 1, 1)
+    group_rows(z, z, z, z)
     run(k, n, k, n, z, np.full(1, 100.0), f, f, f, np.zeros(1), True, False, False, 10.0, 0.5)
     round_decimals(0.1)
     one = np.ones((1, 2), np.int64)
