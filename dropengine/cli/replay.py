@@ -220,6 +220,9 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                 result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
                 writer.write_batch(result)  # every type, in detection order
                 counters = result.counters
+                # The writer holds its own typed table: the run's alerts frame and what its values would be
+                # built from go before the file is written (10M steam: peak 4.88x -> 4.02x the input).
+                del result
             else:
                 pending: list[Alert] = []
                 with _CtrlC() as ctrl_c:
