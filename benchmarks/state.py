@@ -20,6 +20,26 @@ B. ``observe_many`` throughput over ``benchmarks/engine.py`` part A's stream (20
    random updates), round robin with the dict loop of ``benchmarks/engine.py`` (and the old
    engine): best of N ``time.perf_counter``, ``gc.collect()`` before each run.
 
+C. ``--callgrind wide|narrow|both``: instructions of one ``observe_many`` call, this tree's engine
+   and every ``--old`` checkout's (A and B are skipped), counted by callgrind in one harness::
+
+       git worktree add /tmp/wt-bc091f5 bc091f5
+       .venv/bin/python benchmarks/state.py --callgrind both --old /tmp/wt-bc091f5   # ~6 min a run
+
+   Each engine and stream runs in a process of its own (this script, ``--cg-child``) under
+   ``valgrind --tool=callgrind``, ``PYTHONHASHSEED=0``, collecting only inside ``math.fsum``
+   (``--toggle-collect=math_fsum``), which the child calls once, around the one ``observe_many``
+   call (a generator that makes the call, then yields ``0.0``): nothing of the imports or of
+   building the quotes is counted. Every child imports the same modules and loads every ``--old``
+   checkout's engine whichever engine it runs, so each call meets the same heap (a full
+   collection's cost depends on what the process holds: session 13 found a harness that imported
+   less for this tree's engine ~45-60M cheaper). The quotes are built, then ``gc.collect()``.
+   Streams: ``wide``, B's wide stream (200,000 keys primed, then uniformly random keys), 1,000,000
+   quotes; ``narrow``, ``engine.py`` part A's stream, 20,000 keys, 1,000,000 quotes. The children
+   print their full collections in the call, alerts, counters and snapshot SHA-256 (outside the
+   count); the last three must be equal across engines. ``--keep DIR`` leaves the callgrind files
+   there (``callgrind_annotate``).
+
 ``--old PATH`` loads ``PATH/dropengine/core/engine.py`` (an older checkout, e.g. a
 ``git worktree`` of bc091f5) as a module beside this tree's, on this tree's Quote and rules, and
 measures it the same way in the same process; given several times, each of them (named by path).
@@ -29,8 +49,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import importlib.util
+import math
+import os
+import re
+import subprocess
 import sys
+import tempfile
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -146,6 +172,108 @@ def wide_quotes(n_quotes: int, n_keys: int) -> list[Quote]:
     return out
 
 
+STREAMS = ("wide", "narrow")
+
+
+def _quotes(stream: str, n_quotes: int, wide_keys: int) -> list[Any]:
+    if stream == "wide":
+        return wide_quotes(n_quotes, wide_keys)  # type: ignore[no-any-return]
+    return make_quotes(n_quotes, 20_000, 1)  # type: ignore[no-any-return]
+
+
+def cg_child(stream: str, which: int, olds: list[str], n_quotes: int, wide_keys: int) -> int:
+    """One engine's call: ``which`` -1 is this tree's, i the i-th ``--old``'s."""
+    engines = [DropEngine] + [load_old(p, f"_old_engine{i}") for i, p in enumerate(olds)]
+    cls = engines[which + 1]
+    quotes = _quotes(stream, n_quotes, wide_keys)
+    eng = cls()
+    out: list[Any] = []
+
+    def call() -> Any:
+        out.append(eng.observe_many(quotes))
+        yield 0.0
+
+    gc.collect()
+    full = gc.get_stats()[2]["collections"]
+    math.fsum(call())  # the only math.fsum of the process: callgrind counts inside it
+    full = gc.get_stats()[2]["collections"] - full
+    alerts = out[0]
+    digest = hashlib.sha256(repr(alerts).encode()).hexdigest()[:16]
+    snap = hashlib.sha256(eng.snapshot()).hexdigest()[:16]
+    print(f"GC full collections in the call: {full}")
+    print(f"RESULT alerts={len(alerts)} alerts_sha={digest} counters={eng.counters.as_dict()} snapshot_sha={snap}")
+    sys.stdout.flush()
+    os._exit(0)  # no teardown: nothing after the count matters
+
+
+def cg_measure(
+    stream: str, which: int, olds: list[str], n_quotes: int, wide_keys: int, keep: str | None = None
+) -> tuple[int, str, str]:
+    """(instructions of the call, the child's RESULT line, its full collections); with ``keep``,
+    the callgrind file is left in that folder (``callgrind_annotate`` reads it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        name = f"cg.{stream}.{'now' if which < 0 else f'old{which}'}.out"
+        out_file = Path(keep or tmp) / name
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            "--collect-atstart=no",
+            "--toggle-collect=math_fsum",
+            f"--callgrind-out-file={out_file}",
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--cg-child",
+            stream,
+            "--cg-which",
+            str(which),
+            "--quotes",
+            str(n_quotes),
+            "--wide-keys",
+            str(wide_keys),
+        ]
+        for p in olds:
+            cmd += ["--old", p]
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        run = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        result = next((ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        full = next((ln for ln in run.stdout.splitlines() if ln.startswith("GC ")), "")
+        if run.returncode != 0 or result is None:
+            raise SystemExit(f"child failed ({run.returncode}): {run.stderr[-2000:]}")
+        m = re.search(r"^(?:summary|totals):\s*(\d+)", out_file.read_text(), re.M)
+        if m is None:
+            raise SystemExit(f"no totals in {out_file}")
+        return int(m.group(1)), result[len("RESULT ") :], full[len("GC ") :]
+
+
+def callgrind(
+    streams: tuple[str, ...], olds: list[str], n_quotes: int, wide_keys: int, keep: str | None, only: list[int]
+) -> int:
+    """C: each stream's call, this tree's engine then each ``--old``'s (or the ``only`` ones), and
+    the ratios to the first ``--old``."""
+    names = [(w, n) for w, n in [(-1, "this tree"), *enumerate(olds)] if not only or w in only]
+    print(f"C. callgrind of one observe_many call; PYTHONHASHSEED=0; {n_quotes:,} quotes; load {load_average()}")
+    for stream in streams:
+        counts: dict[int, int] = {}
+        results = set()
+        for which, name in names:
+            n, res, full = cg_measure(stream, which, olds, n_quotes, wide_keys, keep)
+            counts[which] = n
+            results.add(res)
+            print(f"  {stream} {name}: {n:,} instructions; {full}; {res}", flush=True)
+        base = counts.get(0)
+        rows = [
+            (name if which < 0 else f"old {name}", f"{counts[which] / 1e6:,.0f}M",
+             "" if base is None else f"{counts[which] / base - 1:+.1%}")
+            for which, name in names
+        ]  # fmt: skip
+        keys = f"{wide_keys:,} keys uniformly" if stream == "wide" else "20,000 keys"
+        print(f"{stream} ({keys})")
+        print(table(("engine", "instructions of observe_many", "vs the first --old"), rows))
+        print(f"alerts, counters and snapshot equal across engines: {'yes' if len(results) == 1 else 'NO'}")
+        print(f"load average: {load_average()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="100k keys, fewer runs")
@@ -157,7 +285,20 @@ def main(argv: list[str] | None = None) -> int:
                     help="another checkout whose engine runs beside this one (e.g. /tmp/wt-state); repeatable")
     ap.add_argument("--skip-a", action="store_true")
     ap.add_argument("--skip-b", action="store_true")
+    ap.add_argument("--callgrind", choices=(*STREAMS, "both"), help="C alone: callgrind of one observe_many call")
+    ap.add_argument("--keep", help="C: a folder to leave the callgrind files in")
+    ap.add_argument("--cg-only", type=int, action="append", default=[],
+                    help="C: measure only this engine (-1 this tree, i the i-th --old; repeatable)")
+    ap.add_argument("--cg-child", choices=STREAMS, help=argparse.SUPPRESS)
+    ap.add_argument("--cg-which", type=int, default=-1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.cg_child or args.callgrind:
+        olds = [str(Path(p).resolve()) for p in args.old]
+        n_cg = args.quotes or 1_000_000
+        if args.cg_child:
+            return cg_child(args.cg_child, args.cg_which, olds, n_cg, args.wide_keys)
+        streams = STREAMS if args.callgrind == "both" else (args.callgrind,)
+        return callgrind(streams, olds, n_cg, args.wide_keys, args.keep, args.cg_only)
     n_keys = args.keys or (100_000 if args.quick else 1_000_000)
     n_quotes = args.quotes or (300_000 if args.quick else 1_500_000)
     repeat = args.repeat or (3 if args.quick else 5)
