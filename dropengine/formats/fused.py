@@ -23,9 +23,10 @@ so alerts, counters and skips (reason and position) are the same as the general 
   :meth:`FrameDecoder.feed`;
 - envelopes other than ``odds_update`` / ``initial_state``, and an ``initial_state`` that
   resumes a stream (SPEC 8, the decoder drops the rows it has seen);
-- a row with anything unusual (``_diff``, a missing or empty identifier, an unknown kind, a
-  time out of range, a line no float holds, no sport): that row, converted back to the dict
-  the general decoder would have had, through :meth:`FrameDecoder.feed_row`.
+- a row with anything unusual (``_diff``, a missing or empty identifier, an unknown kind, no
+  sport): that row, converted back to the dict the general decoder would have had, through
+  :meth:`FrameDecoder.feed_row`. (A time or an integer line out of int64's range is not of the
+  schema: its whole line is decoded the general way, which tells a bad time or line.)
 
 The decoder's state is shared: the fused path stores its typed rows as ``_diff`` bases
 (converted when a ``_diff`` row merges into one) and moves the resume cursor with the
@@ -44,8 +45,9 @@ equal to the general one on adversarial streams and hostile JSON.
 
 from __future__ import annotations
 
+import math
 import sys
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -65,6 +67,11 @@ __all__ = [
 
 _Text = str | UnsetType | None
 _Number = int | float | UnsetType | None
+# An int64 for a time (in range: MAX_MS) and for a line (every int64 converts to a float, as the
+# general decoder's float(line) does): msgspec checks these bounds while it decodes, so a row
+# needs no Python test of them (a line with a value past them is decoded the general way).
+_Time = Annotated[int, msgspec.Meta(ge=0, le=MAX_MS)] | UnsetType
+_Line = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | float | UnsetType | None
 
 
 class Row(msgspec.Struct, gc=False):
@@ -84,20 +91,20 @@ class Row(msgspec.Struct, gc=False):
     player: _Text = UNSET
     market_key: _Text = UNSET
     market: _Text = UNSET
-    line: _Number = UNSET
+    line: _Line = UNSET
     home_team: _Text = UNSET
     away_team: _Text = UNSET
     commence_time: _Text = UNSET
-    last_update: int | UnsetType = UNSET
+    last_update: _Time = UNSET
     diff: bool | UnsetType | None = msgspec.field(default=UNSET, name="_diff")
     home_ml: _Number = UNSET
     away_ml: _Number = UNSET
     draw_ml: _Number = UNSET
-    home_spread: _Number = UNSET
-    away_spread: _Number = UNSET
+    home_spread: _Line = UNSET
+    away_spread: _Line = UNSET
     home_spread_price: _Number = UNSET
     away_spread_price: _Number = UNSET
-    total: _Number = UNSET
+    total: _Line = UNSET
     over_price: _Number = UNSET
     under_price: _Number = UNSET
 
@@ -148,8 +155,10 @@ TypedEnvelope = Envelope | StrictEnvelope
 
 _decode = msgspec.json.Decoder(StrictEnvelope).decode
 _DATA: Final = frozenset({"initial_state", "odds_update"})
-# a line held as an int must convert to a float, as the general decoder's float(line) does
-_MAX_INT_LINE: Final = 2**1023
+# the line an identity's keys are for before a row gives one: equal to no line
+_NO_LINE: Final = math.nan
+# row identities whose keys FusedFrames remembers (a recording has thousands): all forgotten past it
+_MAX_IDENTITIES: Final = 1 << 18
 
 
 def decode_strict(line: bytes | str) -> StrictEnvelope | None:
@@ -226,6 +235,13 @@ class FusedFrames:
         self._prop_text: dict[float | int, str] = {}
         # line -> side text, one table per line prefix (spread_home, spread_away, total_over, total_under)
         self._sides: tuple[dict[float | int, str], ...] = ({}, {}, {}, {})
+        # A row identity's engine keys, built once and handed to the engine every time (its hot
+        # dict then finds a key by identity: no tuple built, hashed twice and compared per price),
+        # keyed by the identity tuple the decoder stores the row under (one object for both):
+        # ("g", event, book) -> [that tuple, h2h home, away, draw keys, home spread line, its key, away
+        # spread line, its key, total, its over key, under key]; ("p", event, book, market key,
+        # player) -> [that tuple, line, over key, under key]. A line is NaN (_NO_LINE) until a row has one.
+        self._keys: dict[tuple[Any, ...], list[Any]] = {}
 
     def envelope(
         self, env: TypedEnvelope, line: bytes | str, where: str, skips: SkipLog, out: list[Any],
@@ -249,112 +265,173 @@ class FusedFrames:
         dec.envelopes[etype] = dec.envelopes.get(etype, 0) + 1
         dec.rows += len(data)
         stored = dec._rows
-        append = out.append
-        prop_text = self._prop_text
-        home_sides, away_sides, over_sides, under_sides = self._sides
+        known = self._keys.get
         top = -1
+        ident: tuple[Any, ...]
         # module globals as locals (read per row and per price)
-        intern = sys.intern
         unset = UNSET
         quote_info = QuoteInfo
-        max_ms = MAX_MS
-        max_line = _MAX_INT_LINE
         for i, row in enumerate(data):
             eid = row.event_id
             book = row.bookmaker
             lu = row.last_update
-            # the schema's text is a str, None or UNSET (falsy): ``not`` tells an unusable one
-            if not eid or not book or type(lu) is not int or lu < 0 or lu > max_ms or row.diff is True:
+            # A time is an int in range or UNSET (the schema's _Time). An unusable event or book
+            # (None, UNSET or '') is told below, where its identity is not known.
+            if lu is unset or row.diff is True:
                 lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
                 if lu > top:
                     top = lu
                 continue
-            # one string object per event and book: the keys' tuples (here, in the stored rows and
-            # in the engine's dicts) then compare them by identity, not by their characters
-            eid = intern(eid)
-            book = intern(book)
             # a text field is a str, None or UNSET (all three falsy but a non-empty str): ``or``
             # gives the usable one, as ``x if type(x) is str and x else y`` would, in fewer bytecodes
             sport_key = row.sport_key or sport
             kind = row.kind
-            mk = row.market_key
-            player = row.player
-            if kind == "game" or ((kind is None or kind is unset) and (player is None or player is unset)
-                                  and (mk is None or mk is unset)):  # vendor.row_kind: no player, no market key
-                hs = row.home_spread
-                as_ = row.away_spread
-                tot = row.total
-                if (sport_key is None or (type(hs) is int and not -max_line < hs < max_line)
-                        or (type(as_) is int and not -max_line < as_ < max_line)
-                        or (type(tot) is int and not -max_line < tot < max_line)):
+            # vendor.row_kind: "game", or no kind, no player and no market key (read only then)
+            if kind == "game" or ((kind is None or kind is unset) and (row.player is None or row.player is unset)
+                                  and (row.market_key is None or row.market_key is unset)):
+                if sport_key is None:
                     lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
                     if lu > top:
                         top = lu
                     continue
-                stored[("g", eid, book)] = row
+                ident = ("g", eid, book)
+                keys = known(ident)
+                if keys is None:
+                    # the schema's text is a str, None or UNSET (falsy): ``not`` tells an unusable one
+                    if not eid or not book:
+                        lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
+                        if lu > top:
+                            top = lu
+                        continue
+                    keys = self._game_keys(eid, book)
+                # the identity's own tuple: the decoder's dict finds it by identity
+                ident, home, away, draw, home_line, home_key, away_line, away_key, total, over_key, under_key = keys
+                stored[ident] = row
+                hs = row.home_spread
+                as_ = row.away_spread
+                tot = row.total
                 info = quote_info(sport_key, "game", None, None, row.home_team or None, row.away_team or None,
                                   row.commence_time or None)
                 # vendor.GAME_FIELDS, in its order (unrolled: one attribute read per field)
                 p = row.home_ml
                 if p is not unset:
-                    append(((eid, book, "h2h_home"), p, lu, "h2h", None, info))
+                    out.append((home, p, lu, "h2h", None, info))
                 p = row.away_ml
                 if p is not unset:
-                    append(((eid, book, "h2h_away"), p, lu, "h2h", None, info))
+                    out.append((away, p, lu, "h2h", None, info))
                 p = row.draw_ml
                 if p is not unset:
-                    append(((eid, book, "h2h_draw"), p, lu, "h2h", None, info))
-                # a line side's text by line, per prefix (frames._line_side builds and caches it)
+                    out.append((draw, p, lu, "h2h", None, info))
+                # A line side's key is the identity's while its line is equal (``==`` tells lines as
+                # a dict does: the side's text is the same for 5 and 5.0, frames._line_side). A line
+                # remembered is a number and NaN before one is: a line equal to it is a number, and
+                # only one that is not (None, UNSET: no side) is tested further.
                 p = row.home_spread_price
-                if p is not unset and hs is not None and hs is not unset:
-                    side = home_sides.get(hs) or _side(home_sides, "spread_home", hs)
-                    append(((eid, book, side), p, lu, "spreads", float(hs), info))
+                if p is not unset and (hs == home_line or (hs is not None and hs is not unset and (
+                        home_key := self._line_key(keys, 4, "spread_home", hs)))):
+                    out.append((home_key, p, lu, "spreads", float(hs), info))  # type: ignore[arg-type]  # a number
                 p = row.away_spread_price
-                if p is not unset and as_ is not None and as_ is not unset:
-                    side = away_sides.get(as_) or _side(away_sides, "spread_away", as_)
-                    append(((eid, book, side), p, lu, "spreads", float(as_), info))
-                if tot is not None and tot is not unset:
-                    ftot = float(tot)
+                if p is not unset and (as_ == away_line or (as_ is not None and as_ is not unset and (
+                        away_key := self._line_key(keys, 6, "spread_away", as_)))):
+                    out.append((away_key, p, lu, "spreads", float(as_), info))  # type: ignore[arg-type]  # a number
+                if tot == total or (tot is not None and tot is not unset and (
+                        over_key := self._line_key(keys, 8, "total_over", tot)) and (under_key := keys[10])):
+                    ftot = float(tot)  # type: ignore[arg-type]  # a number (equal to a remembered line)
                     p = row.over_price
                     if p is not unset:
-                        side = over_sides.get(tot) or _side(over_sides, "total_over", tot)
-                        append(((eid, book, side), p, lu, "totals", ftot, info))
+                        out.append((over_key, p, lu, "totals", ftot, info))
                     p = row.under_price
                     if p is not unset:
-                        side = under_sides.get(tot) or _side(under_sides, "total_under", tot)
-                        append(((eid, book, side), p, lu, "totals", ftot, info))
+                        out.append((under_key, p, lu, "totals", ftot, info))
             else:
+                mk = row.market_key
+                player = row.player
                 pline = row.line
-                # a prop (given, or a player or a market key) with both texts, no ':' in its market
-                # key (it would make another side's text) and a line a float holds; else the row is
-                # the general decoder's
-                if (sport_key is None or (kind != "prop" and kind is not None and kind is not unset)
-                        or type(mk) is not str or not mk or type(player) is not str or not player or ":" in mk
-                        or (type(pline) is int and not -max_line < pline < max_line)):
+                # a prop (given, or a player or a market key) with both texts and no ':' in its market
+                # key (it would make another side's text); else the row is the general decoder's
+                if sport_key is None or (kind != "prop" and kind is not None and kind is not unset):
                     lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
                     if lu > top:
                         top = lu
                     continue
-                stored[("p", eid, book, mk, player)] = row
-                if pline is not None and pline is not unset:
-                    text = prop_text.get(pline)
-                    if text is None:
-                        text = format_line(pline)
-                        if len(prop_text) < 10_000:
-                            prop_text[pline] = text
-                    info = quote_info(sport_key, "prop", row.market or None, player, row.home_team or None,
-                                      row.away_team or None, row.commence_time or None)
-                    fline = float(pline)
+                ident = ("p", eid, book, mk, player)
+                keys = known(ident)
+                if keys is None:
+                    # (texts: a str, None or UNSET: ``not`` tells an unusable one, as for a game)
+                    if not eid or not book or not mk or not player or ":" in mk:
+                        lu = dec.feed_row(row.as_dict(), sport, out, skips, where, i)
+                        if lu > top:
+                            top = lu
+                        continue
+                    keys = self._prop_keys(eid, book, mk, player)
+                ident, prop_line, over_key, under_key = keys
+                stored[ident] = row
+                # the identity's keys while its line is equal (as a game's lines, above)
+                if pline == prop_line or (pline is not None and pline is not unset and (
+                        over_key := self._prop_line(keys, pline)) and (under_key := keys[3])):
+                    info = quote_info(sport_key, "prop", row.market or None, player,  # type: ignore[arg-type]
+                                      row.home_team or None, row.away_team or None, row.commence_time or None)
+                    fline = float(pline)  # type: ignore[arg-type]  # a number (equal to a remembered line)
                     p = row.over_price
                     if p is not unset:
-                        append(((eid, book, join_prop(mk, player, "over", text)), p, lu, mk, fline, info))
+                        out.append((over_key, p, lu, mk, fline, info))
                     p = row.under_price
                     if p is not unset:
-                        append(((eid, book, join_prop(mk, player, "under", text)), p, lu, mk, fline, info))
+                        out.append((under_key, p, lu, mk, fline, info))
             if lu > top:
                 top = lu
         dec.advance(sport, top, LazyRows(line, len(data)) if rows is None else rows)
         return True
+
+    def _game_keys(self, eid: str, book: str) -> list[Any]:
+        """A new game identity's keys (see ``_keys``), remembered."""
+        known = self._keys
+        if len(known) >= _MAX_IDENTITIES:  # a bound on what is remembered (rebuilt as rows come)
+            known.clear()
+        # one string object per event and book: the keys' tuples (here, in the stored rows and
+        # in the engine's dicts) then compare them by identity, not by their characters
+        eid = sys.intern(eid)
+        book = sys.intern(book)
+        ident = ("g", eid, book)
+        keys = known[ident] = [ident, (eid, book, "h2h_home"), (eid, book, "h2h_away"), (eid, book, "h2h_draw"),
+                               _NO_LINE, None, _NO_LINE, None, _NO_LINE, None, None]
+        return keys
+
+    def _line_key(self, keys: list[Any], at: int, prefix: str, line: float | int) -> tuple[str, str, str]:
+        """A game identity's line ``keys[at]`` set to ``line`` and its side's key (both sides' for a
+        total: ``keys[9]``, ``keys[10]``): the side's text by line, per prefix (frames._line_side
+        builds and caches it)."""
+        _, eid, book = keys[0]
+        keys[at] = line
+        sides = self._sides[at // 2 - 2]
+        key = keys[at + 1] = (eid, book, sides.get(line) or _side(sides, prefix, line))
+        if at == 8:
+            under = self._sides[3]
+            keys[10] = (eid, book, under.get(line) or _side(under, "total_under", line))
+        return key
+
+    def _prop_keys(self, eid: str, book: str, mk: str, player: str) -> list[Any]:
+        """A new prop identity's keys (see ``_keys``), remembered."""
+        known = self._keys
+        if len(known) >= _MAX_IDENTITIES:
+            known.clear()
+        ident = ("p", sys.intern(eid), sys.intern(book), mk, player)
+        keys = known[ident] = [ident, _NO_LINE, None, None]
+        return keys
+
+    def _prop_line(self, keys: list[Any], line: float | int) -> tuple[str, str, str]:
+        """A prop identity's line set to ``line`` and its over and under keys; the over key."""
+        prop_text = self._prop_text
+        text = prop_text.get(line)
+        if text is None:
+            text = format_line(line)
+            if len(prop_text) < 10_000:
+                prop_text[line] = text
+        _, eid, book, mk, player = keys[0]
+        keys[1] = line
+        over = keys[2] = (eid, book, join_prop(mk, player, "over", text))
+        keys[3] = (eid, book, join_prop(mk, player, "under", text))
+        return over
 
 
 def _side(table: dict[float | int, str], prefix: str, line: float | int) -> str:
