@@ -33,7 +33,8 @@ default threshold (10 cents). Files go to a temporary directory (``--cache DIR``
 
 ``--profile`` times the phases of one ``replay --engine batch --output`` process inside it (the
 calls the command makes, in its order): imports, reading, detection, the alerts table, writing;
-wall and CPU seconds and the RSS after each.
+wall and CPU seconds and the RSS after each; and where its peak RSS is (RSS sampled every 10 ms with
+each thread's innermost dropengine frames: the samples leading to the highest).
 """
 
 from __future__ import annotations
@@ -196,6 +197,35 @@ from pathlib import Path
 
 marks = []
 t0, c0 = time.perf_counter(), START_CPU
+phase = ["start"]
+
+
+# RSS every 10 ms with each thread's innermost dropengine frames: where the peak is, and what runs then
+import threading, traceback
+
+samples = []
+sampling = True
+
+
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize()
+
+
+def sample():
+    me = threading.get_ident()
+    while sampling:
+        stacks = []
+        for tid, frame in sys._current_frames().items():
+            if tid != me:
+                ours = [f for f in traceback.extract_stack(frame) if "dropengine" in f.filename][-2:]
+                if ours:
+                    stacks.append(" < ".join(f"{f.name}:{f.lineno}" for f in reversed(ours)))
+        samples.append((rss(), phase[0], " | ".join(stacks)))
+        time.sleep(0.01)
+
+
+threading.Thread(target=sample, daemon=True).start()
 
 
 def mark(name):
@@ -205,6 +235,7 @@ def mark(name):
         now = int(fh.read().split()[1]) * resource.getpagesize()
     marks.append((name, t - t0, c - c0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, now))
     t0, c0 = t, c
+    phase[0] = "since: " + name.split(" (")[0]
 
 
 from dropengine.cli import main
@@ -233,8 +264,13 @@ writer.write_batch(result)
 mark("alerts table for the file (AlertWriter.write_batch)")
 writer.close()
 mark("write the Parquet file (AlertWriter.close)")
+sampling = False
 for name, wall, cpu, peak, now in marks:
     print(f"{name}\t{wall:.2f}\t{cpu:.2f}\t{peak / 2**20:,.0f}\t{now / 2**20:,.0f}")
+top = sorted(range(len(samples)), key=lambda i: samples[i][0])[-1:]
+for i in top:  # the highest sample, with the ones just before it (what grew into the peak)
+    for r, where, stacks in samples[max(0, i - 4):i + 1]:
+        print(f"peak\t{r / 2**20:,.0f}\t{where}\t{stacks[:300]}")
 print(f"clock\t{START_WALL!r}\t{START_CPU!r}\t{time.time()!r}\t{time.process_time()!r}", flush=True)
 """
 
@@ -256,7 +292,8 @@ def profile(src: Path, workdir: Path, reference: str, types: str) -> None:
                              f"{errors.read().decode(errors='replace')[-2000:]}")
     lines = [tuple(line.split("\t")) for line in out.splitlines() if "\t" in line]
     clock = [r for r in lines if r[0] == "clock"]
-    rows: list[tuple[str, ...]] = [r for r in lines if r[0] != "clock"]
+    peaks = [r for r in lines if r[0] == "peak"]
+    rows: list[tuple[str, ...]] = [r for r in lines if r[0] not in ("clock", "peak")]
     if clock:
         # the interpreter's start (spawn to the script's first line: CPU as process_time there) and its exit
         # (the last mark to the reap: CPU as the child's rusage less its process_time at the last mark)
@@ -270,6 +307,10 @@ def profile(src: Path, workdir: Path, reference: str, types: str) -> None:
     print(table(("phase", "wall s", "cpu s", "peak RSS MiB", "RSS after MiB"), rows))
     total = sum(float(r[1]) for r in rows)
     print(f"total {total:.2f} s wall, {sum(float(r[2]) for r in rows):.2f} s CPU (spawn to reap)")
+    if peaks:
+        print("\nThe RSS peak (sampled every 10 ms; the samples leading to it), each thread's innermost dropengine "
+              "frames:")
+        print(table(("RSS MiB", "running since the mark", "threads"), [r[1:] for r in peaks]))
 
 
 # -- main --------------------------------------------------------------------------------------
