@@ -180,17 +180,21 @@ def test_parquet_quote_table_is_one_chunk_per_column(tmp_path: Path) -> None:
     frame.write_parquet(path, row_group_size=400)
     read = pl.read_parquet(path)
     assert read.get_column("event_id").n_chunks() > 1  # (else the test proves nothing)
-    table, where = parquet_quote_table([path], SkipLog())
+    table, where = parquet_quote_table([path], SkipLog(), one_chunk=True)
     assert all(table.get_column(c).n_chunks() == 1 for c in table.columns)
     assert_frame_equal(table, read)
     assert where(0) == "q.parquet:row 1"
+    as_read, _ = parquet_quote_table([path], SkipLog())  # (price drops alone: the file's chunks kept)
+    assert as_read.get_column("event_id").n_chunks() == read.get_column("event_id").n_chunks()
+    assert_frame_equal(as_read, read)
 
 
 @pytest.mark.parametrize("files", [1, 2])
 def test_batch_from_one_chunk_tables_equals_the_stream_engine(tmp_path: Path, files: int) -> None:
-    """The batch engine on the reader's one-chunk table (one file, two merged) == the stream engine."""
+    """The batch engine on the reader's one-chunk table (one file, two merged) == the stream engine,
+    and == the batch engine on the table as read."""
     from dropengine.core.engine import DropEngine
-    from dropengine.io.replay import replay, replay_batch
+    from dropengine.io.replay import replay
 
     paths = []
     for f in range(files):
@@ -200,6 +204,11 @@ def test_batch_from_one_chunk_tables_equals_the_stream_engine(tmp_path: Path, fi
         pl.DataFrame(rows).with_columns(pl.col("event_id").cast(pl.Categorical)).write_parquet(path, row_group_size=128)
         paths.append(path)
     stream = list(replay(paths, DropEngine()))
-    batch = replay_batch(paths)
+    table, _ = parquet_quote_table(paths, SkipLog(), one_chunk=True)
+    assert all(table.get_column(c).n_chunks() == 1 for c in table.columns)
+    batch = detect_counted(table)
     assert batch.alert_values() == stream
     assert len(stream) > 10
+    as_read, _ = parquet_quote_table(paths, SkipLog())
+    signals = "odds_drop,line_move,steam"
+    same(detect_counted(as_read, types=signals), detect_counted(table, types=signals))
