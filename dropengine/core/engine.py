@@ -346,12 +346,19 @@ class DropEngine:
         keys = self._state
         hot = keys.hot
         get = hot.get  # the hot keys' lists; the rest are warmed on their first quote
-        enter = keys.enter
+        warm = keys.warm
+        # the hot set's limit as a bound on n_primed: ``n_primed > full_at`` exactly when
+        # ``len(hot) > keys.cap`` (an int compare per new key, not a len() that makes an int),
+        # computed again wherever the hot set changes but by a new key (a warmed key, a spill)
+        full_at = keys.cap - len(hot)
         events = self._events
         nkeys = self._nkeys
         nkeys_get = nkeys.get
-        n_seen = n_primed = n_stale = n_invalid = n_susp = n_rep = n_det = 0
-        n_same = 0  # the observations' short path: each one seen and repeated (added to both at the end)
+        n_primed = n_stale = n_invalid = n_susp = n_rep = n_det = 0
+        n_same = 0  # the observations' short path: each one repeated (added at the end)
+        # the items taken so far, the current one included (enumerate counts them: no count of
+        # our own per item); every one is seen but a bad item, which stops the batch unapplied
+        seen = 0
         q: Any  # a Quote, an observation tuple, then its QuoteInfo
         mk: str | None
         line: float | None
@@ -362,7 +369,7 @@ class DropEngine:
         # an observation tuple's type when trusted; otherwise a type no item has (one test per item)
         obs_type: Any = tuple if trusted else _NoItem
         try:
-            for q in items:
+            for seen, q in enumerate(items, 1):
                 # A Quote is the common item and costs one type test, as before _observe_prices.
                 # An observation's QuoteInfo takes the place of its quote (``q``: where an alert's
                 # row fields come from), ``mk``/``line`` are the rest of it.
@@ -388,32 +395,34 @@ class DropEngine:
                     key = (q.event_id, q.bookmaker, q.side)
                     st = get(key)
                 else:
+                    seen -= 1  # not seen: the items before it were
                     raise ConfigError(
-                        f"quotes[{n_seen + n_same}]: {short_repr(q)} is not a Quote"
-                        f" (the {n_seen + n_same} quote(s) before it were applied)"
+                        f"quotes[{seen}]: {short_repr(q)} is not a Quote"
+                        f" (the {seen} quote(s) before it were applied)"
                     )
-                n_seen += 1
-                if price is not None:
-                    tp = type(price)
-                    # rules.is_valid_price, |price| by sign (abs made a new int per negative price)
-                    if (tp is not int and tp is not float) or not (
-                        (price >= lo_price and price <= hi_price) or (price <= neg_lo_price and price >= neg_hi_price)
+                # rules.is_valid_price: its type first (a price is an int or a float far more often
+                # than None: one test fewer per price), then |price| by sign (abs made a new int
+                # per negative price)
+                tp = type(price)
+                if tp is int or tp is float:
+                    if not (
+                        (price >= lo_price and price <= hi_price) or (price <= neg_lo_price and price >= neg_hi_price)  # type: ignore[operator]  # an int or float here
                     ):
                         n_invalid += 1
                         continue
+                elif price is not None:
+                    n_invalid += 1
+                    continue
                 elif type(q) is not info_type and q.line_only:  # SPEC 10: no price published (line series only)
                     continue
-                # a key that is not hot: warmed, or, when it is new, entered with the state its
-                # first quote makes (rule 4: primed at its price; rule 3: a null price, suspended).
-                # While no key is cold and the hot set has room, a key that is not hot is new and
-                # enters as _Keys.enter would enter it: one store in the hot dict, no call.
+                # a key that is not hot: warmed when it is cold (only while some key is; else it is
+                # new without a look at the tree), or, when it is new, made hot at the state its
+                # first quote makes (rule 4: primed at its price; rule 3: a null price, suspended),
+                # as _Keys.add would: one store in the hot dict, a spill past the hot set's limit.
                 if st is None:  # (one test for a hot key; the rest of this block only for the others)
-                    st = [price, lu, lu, price is None, price, lu]
-                    if keys.ncold or len(hot) >= keys.cap:
-                        st = enter(key, st)
-                    else:
-                        hot[key] = st
-                        st = None
+                    if keys.ncold:
+                        st = warm(key)
+                        full_at = n_primed + keys.cap - len(hot)
                     if st is None:
                         # a new key: count it, learn its event's start once (never on the per-update path)
                         eid = key[0]
@@ -422,8 +431,14 @@ class DropEngine:
                             events[eid] = commence_ms(q.commence_time)
                         if price is None:
                             n_susp += 1
+                            full_at -= 1  # a key n_primed does not count takes a place
+                            hot[key] = [None, lu, lu, True, None, lu]
                         else:
                             n_primed += 1
+                            hot[key] = [price, lu, lu, False, price, lu]
+                        if n_primed > full_at:  # len(hot) > keys.cap
+                            keys.spill()
+                            full_at = n_primed + keys.cap - len(hot)
                         continue
                 if lu < st[2]:
                     n_stale += 1
@@ -459,61 +474,63 @@ class DropEngine:
                         (100.0 / (price + 100.0) if price > 0 else -price / (100.0 - price))
                         - (100.0 / (ref + 100.0) if ref > 0 else -ref / (100.0 - ref))
                     ) * -100.0
-                    fired = move >= threshold or move <= neg_threshold  # rules.crosses
-                    if fired:  # the alert's delta: rules.cents_move, written by rules.round_delta
-                        d_cents = (price - 100 if price > 0 else price + 100) - (ref - 100 if ref > 0 else ref + 100)
-                        if d_cents.__class__ is float and not (d_cents * steps).is_integer():
-                            d_cents = round(d_cents, decimals)
+                    # rules.crosses: a move that does not cross goes on to the next item (each test
+                    # below is ``not crosses`` as ``x < t and x > -t``: valid prices are finite, so
+                    # no move is NaN); what follows the tests is the detection
+                    if move < threshold and move > neg_threshold:
+                        continue
+                    # the alert's delta: rules.cents_move, written by rules.round_delta
+                    d_cents = (price - 100 if price > 0 else price + 100) - (ref - 100 if ref > 0 else ref + 100)
+                    if d_cents.__class__ is float and not (d_cents * steps).is_integer():
+                        d_cents = round(d_cents, decimals)
                 else:
                     # rules.cents_move: to_cents(new) - to_cents(prev), written by rules.round_delta
                     d_cents = (price - 100 if price > 0 else price + 100) - (ref - 100 if ref > 0 else ref + 100)
-                    if d_cents >= near or d_cents <= neg_near:
-                        # rules.crosses on the written (rounded) delta; rounding moves it by less than
-                        # the margin, so a move outside [near, ...) never fires and is not rounded
-                        if type(d_cents) is float:
-                            if not (d_cents * steps).is_integer():
-                                d_cents = round(d_cents, decimals)
-                            fired = d_cents >= threshold or d_cents <= neg_threshold
-                        else:  # an int move (int prices): the same test on int bounds
-                            fired = d_cents >= int_threshold or d_cents <= neg_int_threshold
-                    else:
-                        fired = False
-                if fired:
-                    n_det += 1
-                    if anchor:
-                        st[4] = price
-                        st[5] = lu
-                    if type(q) is not info_type:
-                        mk = q.market_key
-                        line = q.line
-                    drop = Drop(
-                        q.sport_key,
-                        key[0],
-                        key[1],
-                        key[2],
-                        q.kind,  # always set by Quote.__post_init__
-                        mk,  # type: ignore[arg-type]  # likewise
-                        ref,
-                        price,
-                        d_cents,
-                        "toward_favorite" if d_cents < 0 else "toward_dog",  # rules.direction_of
-                        lu,
-                        lu if now_ms is None else now_ms,
-                        lu - ref_since,
-                        q.home_team,
-                        q.away_team,
-                        q.commence_time,
-                        q.player,
-                        q.market,
-                        line,
-                    )
-                    if raw is not None:
-                        raw.append((n_seen + n_same - 1, drop))
-                    elif open_filter or flt.accepts(drop):
-                        append(drop)
+                    # rules.crosses on the written (rounded) delta; rounding moves it by less than
+                    # the margin, so a move inside (-near, near) never fires and is not rounded
+                    if d_cents < near and d_cents > neg_near:
+                        continue
+                    if type(d_cents) is float:
+                        if not (d_cents * steps).is_integer():
+                            d_cents = round(d_cents, decimals)
+                        if d_cents < threshold and d_cents > neg_threshold:
+                            continue
+                    elif d_cents < int_threshold and d_cents > neg_int_threshold:
+                        continue  # an int move (int prices): the same test on int bounds
+                n_det += 1
+                if anchor:
+                    st[4] = price
+                    st[5] = lu
+                drop = Drop(
+                    q.sport_key,
+                    key[0],
+                    key[1],
+                    key[2],
+                    q.kind,  # always set by Quote.__post_init__
+                    # an observation's market key and line are its own (its ``q`` is its row's
+                    # QuoteInfo): tested per alert, after the flag that is false for quotes alone
+                    mk if trusted and type(q) is info_type else q.market_key,  # type: ignore[arg-type]
+                    ref,
+                    price,
+                    d_cents,
+                    "toward_favorite" if d_cents < 0 else "toward_dog",  # rules.direction_of
+                    lu,
+                    lu if now_ms is None else now_ms,
+                    lu - ref_since,
+                    q.home_team,
+                    q.away_team,
+                    q.commence_time,
+                    q.player,
+                    q.market,
+                    line if trusted and type(q) is info_type else q.line,
+                )
+                if raw is not None:
+                    raw.append((seen - 1, drop))
+                elif open_filter or flt.accepts(drop):
+                    append(drop)
         finally:  # counted also when a bad item stops the batch: counters match the state
             n = self._n
-            n[0] += n_seen + n_same
+            n[0] += seen
             n[1] += n_primed
             n[2] += n_stale
             n[3] += n_invalid

@@ -2,9 +2,9 @@
 
 :class:`DropEngine` (``engine.py``) keeps one :class:`_Keys` per kind of series (prices of SPEC 3,
 line series of SPEC 10). Its detection loops read a hot key's list straight from ``_Keys.hot``
-and call :meth:`_Keys.enter` (prices) or :meth:`_Keys.warm` / :meth:`_Keys.add` (line series) for
-the others (the price loop stores a new key in ``hot`` itself while no key is cold and the hot set
-has room: what ``enter`` would do); nothing here is a rule of SPEC:
+and call :meth:`_Keys.warm` for the others (only while some key is cold), then :meth:`_Keys.add` for
+a new one (line series; the price loop stores a new key in ``hot`` itself and calls
+:meth:`_Keys.spill` past the limit: what ``add`` does); nothing here is a rule of SPEC:
 it is storage, and a restored or copied engine holds the same states whatever is hot.
 """
 
@@ -233,7 +233,7 @@ class _Keys:
         #: how many keys are cold (packed in the tree): while none is, a key that is not hot is new
         self.ncold = 0
         #: emptied lists of price keys that went cold (at most ``_SPILL``), for primed keys warmed
-        #: again (``_heat``): a list made anew per warmed key is one more container the collector
+        #: again (``warm``): a list made anew per warmed key is one more container the collector
         #: moves to its oldest generation, and a warm/cool churn brought its full collections sooner
         self.spare: list[list[Any]] = []
         #: the hot set's limit (grows, see ``_HOT_KEYS``) and the cold keys warmed since the last spill
@@ -326,7 +326,9 @@ class _Keys:
         return None if v is None else self.codec.unpack(v)
 
     def warm(self, key: _Key) -> list[Any] | None:
-        """A key that is not hot: its state made a list again (hot), or None when it is unknown."""
+        """A key that is not hot: its state made a list again (hot), or None when it is unknown.
+        The price loop calls it for each cold key quoted again, while some key is cold: one call
+        (the primed form read here, as ``_Codec.unpack``'s first branch: no second call)."""
         if not self.ncold:  # nothing is cold: a key that is not hot is not held
             return None
         sides = self.tree.get(key[0], _NO_BOOKS).get(key[1], _NO_SIDES)
@@ -334,12 +336,8 @@ class _Keys:
         v = sides.get(side)
         if v is None:
             return None
-        return self._heat(key, sides, side, v)  # type: ignore[arg-type]  # not hot, so cold
-
-    def _heat(self, key: _Key, sides: dict[str, list[Any] | bytes | int], side: str, v: bytes | int) -> list[Any]:
-        """A cold key's state (``v``, in ``sides`` at ``side``) made a list again and hot: for
-        :meth:`warm` and :meth:`enter` (one call per cold key warmed, not per quote)."""
-        if type(v) is int:  # the primed form (_Codec.cold), read here: no call (_Codec.unpack's first branch, inlined)
+        hot = self.hot
+        if type(v) is int:  # the primed form (_Codec.cold)
             t = v >> 18
             price = (v & _PRIMED_MASK) - _PRIMED_OFF
             if self.spare:
@@ -347,33 +345,27 @@ class _Keys:
                 st += (price, t, t, False, price, t)
             else:
                 st = sides[side] = [price, t, t, False, price, t]
-        else:
-            st = sides[side] = self.codec.unpack(v)
-        self.hot[key] = st
+        else:  # not hot, so packed
+            st = sides[side] = self.codec.unpack(v)  # type: ignore[arg-type]
+        hot[key] = st
         self.ncold -= 1
         self.filled += 1
         self.warmed += 1
-        if len(self.hot) > self.cap:
-            self._spill()
+        if len(hot) > self.cap:
+            self.spill()
         return st
 
     def enter(self, key: _Key, st: list[Any]) -> list[Any] | None:
         """A key that is not hot, in one call: its state made a list again (hot, as :meth:`warm`),
         or, when it is not held, None after adding it with state ``st`` (hot, as :meth:`add`).
-        The detection loop passes the state a first quote makes, and calls only when some key is
-        cold or the hot set is full (else it stores a new key in ``hot`` itself, as here). A new
-        key costs a hot dict store (its place in the tree waits), and a look at the tree only
-        while some key is cold."""
-        if self.ncold:
-            sides = self.tree.get(key[0], _NO_BOOKS).get(key[1], _NO_SIDES)
-            v = sides.get(key[2])
-            if v is not None:
-                return self._heat(key, sides, key[2], v)  # type: ignore[arg-type]  # not hot, so cold
-        hot = self.hot
-        hot[key] = st
-        if len(hot) > self.cap:
-            self._spill()
-        return None
+        What the detection loop does (it calls :meth:`warm` only while some key is cold, then
+        stores a new key itself and calls :meth:`spill` past the limit). A new key costs a hot
+        dict store (its place in the tree waits), and a look at the tree only while some key is
+        cold."""
+        got = self.warm(key)
+        if got is None:
+            self.add(key, st)
+        return got
 
     def add(self, key: _Key, st: list[Any]) -> None:
         """A new key (not held), hot; its place in the tree waits (see ``_fill``). The tree keeps each
@@ -383,9 +375,9 @@ class _Keys:
         hot = self.hot
         hot[key] = st
         if len(hot) > self.cap:
-            self._spill()
+            self.spill()
 
-    def _spill(self) -> None:
+    def spill(self) -> None:
         """The hot set is over its limit: cool the oldest ``_SPILL`` keys, or, when the keys that
         went hot since the last spill were mostly cold keys quoted again, double the limit.
 
