@@ -347,18 +347,17 @@ class DropEngine:
         hot = keys.hot
         get = hot.get  # the hot keys' lists; the rest are warmed on their first quote
         warm = keys.warm
-        # the hot set's limit as a bound on n_primed: ``n_primed > full_at`` exactly when
-        # ``len(hot) > keys.cap`` (an int compare per new key, not a len() that makes an int),
-        # computed again wherever the hot set changes but by a new key (a warmed key, a spill)
+        # the hot set's limit as a bound on n_primed: ``n_primed > full_at`` when ``len(hot) >
+        # keys.cap`` (an int compare per new key, not a len() that makes an int). A key warmed
+        # takes a place (``full_at -= 1``); a spill inside warm only makes room, so full_at may
+        # fall behind, never ahead: past it the loop looks at the hot set itself, then computes it
+        # again (a spill is decided by ``len(hot) > keys.cap`` alone, as _Keys.add decides it)
         full_at = keys.cap - len(hot)
         events = self._events
         nkeys = self._nkeys
         nkeys_get = nkeys.get
-        n_primed = n_stale = n_invalid = n_susp = n_rep = n_det = 0
-        n_same = 0  # the observations' short path: each one repeated (added at the end)
-        # the items taken so far, the current one included (enumerate counts them: no count of
-        # our own per item); every one is seen but a bad item, which stops the batch unapplied
-        seen = 0
+        n_seen = n_primed = n_stale = n_invalid = n_susp = n_rep = n_det = 0
+        n_same = 0  # the observations' short path: each one seen and repeated (added to both at the end)
         q: Any  # a Quote, an observation tuple, then its QuoteInfo
         mk: str | None
         line: float | None
@@ -369,7 +368,7 @@ class DropEngine:
         # an observation tuple's type when trusted; otherwise a type no item has (one test per item)
         obs_type: Any = tuple if trusted else _NoItem
         try:
-            for seen, q in enumerate(items, 1):
+            for q in items:
                 # A Quote is the common item and costs one type test, as before _observe_prices.
                 # An observation's QuoteInfo takes the place of its quote (``q``: where an alert's
                 # row fields come from), ``mk``/``line`` are the rest of it.
@@ -395,11 +394,11 @@ class DropEngine:
                     key = (q.event_id, q.bookmaker, q.side)
                     st = get(key)
                 else:
-                    seen -= 1  # not seen: the items before it were
                     raise ConfigError(
-                        f"quotes[{seen}]: {short_repr(q)} is not a Quote"
-                        f" (the {seen} quote(s) before it were applied)"
+                        f"quotes[{n_seen + n_same}]: {short_repr(q)} is not a Quote"
+                        f" (the {n_seen + n_same} quote(s) before it were applied)"
                     )
+                n_seen += 1
                 # rules.is_valid_price: its type first (a price is an int or a float far more often
                 # than None: one test fewer per price), then |price| by sign (abs made a new int
                 # per negative price)
@@ -422,7 +421,8 @@ class DropEngine:
                 if st is None:  # (one test for a hot key; the rest of this block only for the others)
                     if keys.ncold:
                         st = warm(key)
-                        full_at = n_primed + keys.cap - len(hot)
+                        if st is not None:
+                            full_at -= 1  # one more hot key
                     if st is None:
                         # a new key: count it, learn its event's start once (never on the per-update path)
                         eid = key[0]
@@ -436,8 +436,9 @@ class DropEngine:
                         else:
                             n_primed += 1
                             hot[key] = [price, lu, lu, False, price, lu]
-                        if n_primed > full_at:  # len(hot) > keys.cap
-                            keys.spill()
+                        if n_primed > full_at:  # len(hot) > keys.cap, or full_at fell behind a spill in warm
+                            if len(hot) > keys.cap:
+                                keys.spill()
                             full_at = n_primed + keys.cap - len(hot)
                         continue
                 if lu < st[2]:
@@ -525,12 +526,12 @@ class DropEngine:
                     line if trusted and type(q) is info_type else q.line,
                 )
                 if raw is not None:
-                    raw.append((seen - 1, drop))
+                    raw.append((n_seen + n_same - 1, drop))
                 elif open_filter or flt.accepts(drop):
                     append(drop)
         finally:  # counted also when a bad item stops the batch: counters match the state
             n = self._n
-            n[0] += seen
+            n[0] += n_seen + n_same
             n[1] += n_primed
             n[2] += n_stale
             n[3] += n_invalid
