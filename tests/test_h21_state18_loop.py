@@ -120,3 +120,18 @@ def test_a_prob_move_at_the_threshold_fires_on_both_sides_as_rules_crosses(price
             assert len(got) == want, (t, first, second)
             hits += want
     assert 0 < hits < 2 * len(_at_floor(floor))  # some thresholds on each side of the bound
+
+
+@pytest.mark.parametrize("limit", [2, 3, 4])
+def test_reprimes_before_the_first_spill_do_not_bring_it_forward(limit: int) -> None:
+    """A re-prime (rule 4 after a suspension) counts in n_primed but adds no hot key: the loop's bound
+    on n_primed (``full_at``) then runs ahead of the hot set, and only the hot set itself decides a
+    spill (break21's F1 on fc2e206: it spilled a hot set that was not over its limit)."""
+    k = _KEYS
+    quotes = [Quote("nba", *k[0], -110, T0), Quote("nba", *k[0], None, T0 + 1), Quote("nba", *k[0], -120, T0 + 2),
+              Quote("nba", *k[0], None, T0 + 3), Quote("nba", *k[0], -130, T0 + 4)]
+    quotes += [Quote("nba", *k[i], -110, T0 + 5 + i) for i in range(1, limit)]  # the hot set just full
+    with hot_keys(limit, 1):
+        eng = DropEngine()
+        eng.observe_many(quotes)
+        assert _shape(eng._state) == _shape(_model(quotes))

@@ -349,9 +349,10 @@ class DropEngine:
         warm = keys.warm
         # the hot set's limit as a bound on n_primed: ``n_primed > full_at`` when ``len(hot) >
         # keys.cap`` (an int compare per new key, not a len() that makes an int). A key warmed
-        # takes a place (``full_at -= 1``); a spill inside warm only makes room, so full_at may
-        # fall behind, never ahead: past it the loop looks at the hot set itself, then computes it
-        # again (a spill is decided by ``len(hot) > keys.cap`` alone, as _Keys.add decides it)
+        # takes a place (``full_at -= 1``); a spill inside warm only makes room and a re-prime
+        # counts in n_primed without a place, so n_primed may pass full_at early, never late:
+        # past it the loop looks at the hot set itself, then computes full_at again (a spill is
+        # decided by ``len(hot) > keys.cap`` alone, as _Keys.add decides it)
         full_at = keys.cap - len(hot)
         events = self._events
         nkeys = self._nkeys
