@@ -271,7 +271,7 @@ def test_fused_lines_coming_back_as_other_types_keep_their_own_sides(tmp_path: P
     path.write_bytes(b"\n".join(data) + b"\n")
     got = _replayed([path], True)
     assert got == _replayed([path], False)
-    assert got[0].count(b"odds_drop") >= 15 and b"@9007199254740993" in got[0]
+    assert got[0].count(b"odds_drop") >= 15  # (the side of 2**53 + 1: F3, below)
 
 
 # -- the batch path through the CLI ---------------------------------------------------------------
@@ -558,3 +558,46 @@ def test_reprimes_leave_the_results_of_any_hot_set() -> None:
             runs.append((alerts, eng.counters, eng.snapshot()))
     assert runs[0] == runs[1]
     assert runs[0][1].primed > 300 // 9 and runs[0][1].suspended > 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="F3 (pre-existing): the frame decoders spell an int line's side exactly (spread_home@9007199254740993) "
+    "while Quote, parse_side and the batch engine spell it from float(line): past 2**53 the engines' keys differ",
+)
+def test_a_vendor_line_past_2_53_is_one_key_on_both_engines(tmp_path: Path) -> None:
+    """Vendor lines 2**53 and 2**53 + 1 (one float): the stream engine (fused and general) and the
+    batch engine key them alike and give the same alerts and counters, with the side Quote spells."""
+    from dropengine.io.replay import replay_batch
+
+    rows = [(1000, 2**53, -110), (2000, 2**53 + 1, -150)]
+    lines = [
+        msgspec.json.encode(
+            {
+                "type": "odds_update",
+                "sport_key": "nba",
+                "data": [
+                    {
+                        "kind": "game",
+                        "event_id": "e1",
+                        "bookmaker": "pin",
+                        "last_update": t,
+                        "home_spread": line,
+                        "home_spread_price": p,
+                    }
+                ],
+            }
+        )
+        for t, line, p in rows
+    ]
+    path = tmp_path / "big.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    canonical = Quote("nba", "e1", "pin", f"spread_home@{2**53 + 1}", -150, 2000).side
+    assert canonical == "spread_home@9007199254740992"
+    batch = replay_batch([path], "frames", ReplayStats(skips=SkipLog(keep=ALL, per_reason=ALL)))
+    assert [a.side for a in batch.alert_values()] == [canonical]  # (one key: -110 -> -150)
+    for fused_path in (True, False):
+        engine = DropEngine()
+        alerts = list(replay([path], engine, "frames", ReplayStats(), fused=fused_path))
+        assert encode_alerts(alerts) == encode_alerts(batch.alert_values())
+        assert engine.counters == batch.counters
