@@ -24,13 +24,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dropengine import Quote
+from dropengine import DropEngine, Quote
 from dropengine.analysis.backtest import BacktestConfig, run_backtest
 from dropengine.cli.group import main
 from dropengine.core.alerts import Alert
 from dropengine.core.options import DetectOptions
 from dropengine.core.partition import partition_of
-from dropengine.io.replay import ReplayStats, load_table, replay_batch
+from dropengine.io.replay import ReplayStats, load_table, replay, replay_batch
 from dropengine.io.tables import write_quote_table
 
 from .conftest import require_data
@@ -156,8 +156,13 @@ def test_a_skipped_row_keeps_its_position(client: Any, tmp_path: Path) -> None:
     one_stats, sharded_stats = ReplayStats(), ReplayStats()
     replay_batch([path], "auto", one_stats)
     detect_sharded(client, [path], DetectOptions(), "auto", sharded_stats, shards=3)
-    want = [f"q.parquet:row {i + 1}" for i in range(n) if i % 3 == 1 or i == 7]
+    # the stream path's report: at most per_reason (5) rows of a reason are listed, in input order
+    want = [f"q.parquet:row {i + 1}" for i in (1, 4, 7, 10, 13, 16)]
+    stream_stats = ReplayStats()
+    list(replay([path], DropEngine(), "auto", stream_stats))
+    assert [s.where for s in stream_stats.skips.first] == want
     assert [s.where for s in sharded_stats.skips.first] == want
+    assert sharded_stats.skips == stream_stats.skips
     assert sharded_stats == one_stats
 
 

@@ -37,6 +37,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -49,12 +50,12 @@ from ..core.engine import EngineCounters
 from ..core.errors import ClusterError, ConfigError, DropEngineError, short_repr
 from ..core.options import DetectOptions
 from ..core.partition import check_count, partition_of
-from ..core.skips import Skip, printable
 from ..formats.tables import REQUIRED_COLUMNS
 from ..io.inputs import DEFAULT_INPUTS, InputOptions
 from ..io.replay import ReplayStats, load_table
 from ..io.tables import (
     PARQUET_ORDER_KEY,
+    listable_rejections,
     parquet_clock,
     parquet_position,
     plain_parquet_schema,
@@ -188,10 +189,14 @@ class _DetectPart:
     rejected: pl.DataFrame
 
 
-def _detect_task(source: Source, shard: int, events: list[str], options: DetectOptions, keep: int) -> _DetectPart:
+def _detect_task(
+    source: Source, shard: int, events: list[str], options: DetectOptions, per_reason: int
+) -> _DetectPart:
     frame, keys = _split_keys(shard_frame(source, shard, events))
     res = detect_counted(frame, options, timestamp_column="_now" if "_now" in frame.columns else None)
-    rejected = res.rejected.filter(pl.col("reason").is_in(list(res.skipped))).head(keep)
+    # a shard's rows a report can list: the merged report lists the first per_reason of each
+    # reason over every shard, which are among each shard's first per_reason
+    rejected = listable_rejections(res.rejected.filter(pl.col("reason").is_in(list(res.skipped))), per_reason)
     # the row reader's message, as one process's report gives it (only the worker holds the rows)
     message = pl.Series("message", [rejected_detail(frame, row, reason) for row, reason in
                                     rejected.select("row", "reason").iter_rows()], dtype=pl.String)
@@ -451,9 +456,9 @@ def detect_sharded(
             return ShardedDetect(res.alerts, res.counters, res.skipped, n, tuple(res.alert_values()))
         if on_start is not None:
             on_start(n)
-        keep = st.skips.keep
+        per_reason = st.skips.per_reason
         events = _events(prep.source, n)
-        futures = [client.submit(_detect_task, prep.source, k, events[k], options, keep, pure=False)
+        futures = [client.submit(_detect_task, prep.source, k, events[k], options, per_reason, pure=False)
                    for k in range(n)]
         parts: list[_DetectPart] = _gather(client, futures, on_shard)
     order = _order([p.keys for p in parts])
@@ -472,10 +477,10 @@ def detect_sharded(
     counters = _sum_counters([p.counters for p in parts])
     # as replay_batch: rows the detector set aside before detection are skips, in input order
     rejected = pl.concat([p.rejected for p in parts]).sort(list(ORDER_KEY), maintain_order=True)
-    for _, f, r, reason, message in rejected.head(max(0, st.skips.keep - len(st.skips.first))).iter_rows():
-        st.skips.first.append(Skip(printable(prep.where(f, r)), reason, message))
-    for reason, count in skipped.items():
-        st.skips.counts[reason] = st.skips.counts.get(reason, 0) + count
+    st.skips.add_counted(
+        ((prep.where(f, r), reason, partial(str, message)) for _, f, r, reason, message in rejected.iter_rows()),
+        skipped,
+    )
     st.quotes = max(0, st.quotes - sum(skipped.values()))
     return ShardedDetect(alerts, counters, skipped, n, values, flags)
 

@@ -10,6 +10,7 @@ all kept in :attr:`SkipLog.files`, so "why was nothing usable" can always be ans
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -61,10 +62,32 @@ class SkipLog:
     files: list[Skip] = field(default_factory=list)
 
     def add(self, where: str, reason: str, message: str) -> None:
-        n = self.counts.get(reason, 0) + 1
-        self.counts[reason] = n
-        if n <= self.per_reason and len(self.first) < self.keep:
+        listed = self.lists(reason)
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        if listed:
             self.first.append(Skip(printable(where), reason, printable(message)))
+
+    def lists(self, reason: str) -> bool:
+        """Whether :meth:`add` would list the next skip of ``reason`` (the first ``keep`` skips,
+        at most ``per_reason`` of a reason): the one listing rule, also for a caller that counts
+        a column of rejected rows at once and lists only the rows this admits."""
+        return self.counts.get(reason, 0) < self.per_reason and len(self.first) < self.keep
+
+    def add_counted(self, rows: Iterable[tuple[str, str, Callable[[], str]]], counts: Mapping[str, int]) -> None:
+        """Skips counted elsewhere, ``counts`` by reason (a batch detector's column of rejected
+        rows), whose rows come in input order as ``(where, reason, message)``: each is listed by
+        :meth:`add`'s rule, so the report reads as the stream path's; a message is made only for
+        a row listed. ``rows`` may hold only the rows that can be listed (the first
+        ``per_reason`` of each reason)."""
+        listed: dict[str, int] = {}
+        for where, reason, message in rows:
+            if len(self.first) >= self.keep:
+                break
+            if self.lists(reason):
+                self.add(where, reason, message())
+                listed[reason] = listed.get(reason, 0) + 1
+        for reason, n in counts.items():
+            self.counts[reason] = self.counts.get(reason, 0) + n - listed.get(reason, 0)
 
     def add_file(self, where: str, reason: str, message: str) -> None:
         """A skip of a whole file, or of the rest of one: counted, listed, and always kept."""

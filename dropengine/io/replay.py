@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
@@ -19,7 +20,7 @@ from ..core.merge import merge_by_clock
 from ..core.options import resolve
 from ..core.quote import Quote
 from ..core.rules import MAX_ABS_PRICE, MIN_ABS_PRICE
-from ..core.skips import Skip, SkipLog, printable
+from ..core.skips import SkipLog
 from ..formats.frames import FrameDecoder, envelope_clock
 from ..formats.fused import FusedFrames, TypedEnvelope, decode_strict, envelope_top, typed_envelope
 from ..formats.jsonline import SKIPPED, decode_json, decode_line
@@ -27,7 +28,7 @@ from ..formats.tables import LINE_ONLY_COLUMN, QUOTE_COLUMNS, TEXT_COLUMNS
 from .files import expand_paths, guarded, lines, open_bytes
 from .inputs import DEFAULT_INPUTS, InputOptions
 from .recordings import Envelope, Progress, Snapshot, _resolve, open_recordings, read_recording
-from .tables import needs_float, parquet_quote_table, plain_parquet_schema, rejected_detail
+from .tables import listable_rejections, needs_float, parquet_quote_table, plain_parquet_schema, rejected_detail
 
 if TYPE_CHECKING:  # polars loads only when the batch path is used
     import polars as pl
@@ -331,10 +332,11 @@ def replay_batch(
     # rows the detector dropped before detection are skips, as a reader's are; a row it
     # judged an invalid price is the engine's `invalid` count, as on the stream engine
     rejected = result.rejected.filter(result.rejected.get_column("reason").is_in(list(result.skipped)))
-    for row, reason in rejected.head(max(0, st.skips.keep - len(st.skips.first))).iter_rows():
-        st.skips.first.append(Skip(printable(where(row)), reason, rejected_detail(table, row, reason)))
-    for reason, n in result.skipped.items():
-        st.skips.counts[reason] = st.skips.counts.get(reason, 0) + n
+    st.skips.add_counted(
+        ((where(row), reason, partial(rejected_detail, table, row, reason))
+         for row, reason in listable_rejections(rejected, st.skips.per_reason).iter_rows()),
+        result.skipped,
+    )
     st.quotes = max(0, st.quotes - sum(result.skipped.values()))  # rows the detector rejected were not usable
     return result
 

@@ -512,6 +512,15 @@ def rejected_detail(table: pl.DataFrame, row: int, reason: str) -> str:
     return "rejected by the batch detector"
 
 
+def listable_rejections(rejected: pl.DataFrame, per_reason: int) -> pl.DataFrame:
+    """The rows of ``rejected`` (input order, a ``reason`` column) a skip report can list: the
+    first ``per_reason`` of each reason (:meth:`SkipLog.add_counted` decides among them), so a
+    column of millions of rejections is never walked row by row."""
+    import polars as pl
+
+    return rejected.filter(pl.int_range(pl.len()).over("reason") < per_reason)
+
+
 def parquet_position(name: str, row: int) -> str:
     """Where a Parquet row is, as skips and errors name it: ``file:row N`` (1-based)."""
     return f"{name}:row {row + 1}"
