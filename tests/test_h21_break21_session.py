@@ -562,12 +562,14 @@ def test_reprimes_leave_the_results_of_any_hot_set() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="F3 (pre-existing): the frame decoders spell an int line's side exactly (spread_home@9007199254740993) "
-    "while Quote, parse_side and the batch engine spell it from float(line): past 2**53 the engines' keys differ",
+    reason="F3 (pre-existing): the frame and The Odds API decoders spell an int line's side exactly "
+    "(spread_home@9007199254740993) while Quote, parse_side and the batch engine spell it from float(line): "
+    "past 2**53 the engines' keys differ",
 )
 def test_a_vendor_line_past_2_53_is_one_key_on_both_engines(tmp_path: Path) -> None:
-    """Vendor lines 2**53 and 2**53 + 1 (one float): the stream engine (fused and general) and the
-    batch engine key them alike and give the same alerts and counters, with the side Quote spells."""
+    """Vendor lines (and The Odds API points) 2**53 and 2**53 + 1 (one float): the stream engine
+    (fused and general) and the batch engine key them alike and give the same alerts and counters,
+    with the side Quote spells."""
     from dropengine.io.replay import replay_batch
 
     rows = [(1000, 2**53, -110), (2000, 2**53 + 1, -150)]
@@ -601,3 +603,36 @@ def test_a_vendor_line_past_2_53_is_one_key_on_both_engines(tmp_path: Path) -> N
         alerts = list(replay([path], engine, "frames", ReplayStats(), fused=fused_path))
         assert encode_alerts(alerts) == encode_alerts(batch.alert_values())
         assert engine.counters == batch.counters
+    # The Odds API's points alike (its decoder spells the side from the exact int too)
+    responses = []
+    for second, (_, line, price) in enumerate(rows, 1):
+        book = {
+            "key": "pin",
+            "last_update": "2025-12-01T00:00:00Z",
+            "markets": [
+                {
+                    "key": "spreads",
+                    "last_update": f"2025-12-01T00:00:0{second}Z",
+                    "outcomes": [
+                        {"name": "A", "price": price, "point": line},
+                        {"name": "B", "price": -110, "point": -line},
+                    ],
+                }
+            ],
+        }
+        event = {
+            "id": "e1",
+            "sport_key": "americanfootball_nfl",
+            "commence_time": "2026-01-01T00:00:00Z",
+            "home_team": "A",
+            "away_team": "B",
+            "bookmakers": [book],
+        }
+        responses.append(tmp_path / f"odds{second}.json")
+        responses[-1].write_bytes(msgspec.json.encode([event]))
+    batch = replay_batch(responses, "theoddsapi", ReplayStats())
+    engine = DropEngine()
+    alerts = list(replay(responses, engine, "theoddsapi", ReplayStats()))
+    assert len(batch.alert_values()) == 1
+    assert encode_alerts(alerts) == encode_alerts(batch.alert_values())
+    assert engine.counters == batch.counters
