@@ -571,11 +571,14 @@ def parquet_quote_table(
         parts = [p.with_columns(pl.lit(p.schema.get("price", pl.Null).is_integer(), dtype=pl.Boolean)
                                 .alias(PRICE_INT_COLUMN)) for p in parts]
     table = pl.concat(parts, how="diagonal_relaxed").sort(list(PARQUET_ORDER_KEY), maintain_order=True)
-    # asked for a few rows only (the skips shown): no list of every row's file and place
+    # asked for a few rows only (the skips shown): no list of every row's file and place; the files'
+    # names only (the files' frames, which the sorted table copied, go with ``read``)
     f_col, r_col = table.get_column("_f"), table.get_column("_r")
+    names = [p.name for p, _ in read]
+    read.clear()
 
     def where(i: int) -> str:
-        return parquet_position(read[f_col[i]][0].name, r_col[i])
+        return parquet_position(names[f_col[i]], r_col[i])
 
     table = table.drop(*PARQUET_ORDER_KEY)
     return _one_chunk(table) if one_chunk else table, where
