@@ -13,8 +13,9 @@
 - the stream engine's loop (fc2e206, 46a9c50): an item that is not a Quote stops ``observe_many`` where it
   is, naming its position, after the quotes before it (a list or an iterator, any hot set), and
   a re-prime does not bring the hot set's first spill forward (F1, fixed in 46a9c50);
-- xfail: the batch replay's list of skipped rows ignores the per-reason cap the stream engine's
-  keeps (F2 of /tmp/notes/break21-findings.md).
+- the batch replay's list of skipped rows keeps the stream engine's per-reason cap (F2, fixed in
+  c01b5ae); xfail: lines past 2**53 are spelt exactly by the vendor and Odds API decoders but from
+  their float by Quote and the batch engine (F3 of /tmp/notes/break21-findings.md).
 """
 
 from __future__ import annotations
@@ -403,7 +404,7 @@ def test_batch_output_files_equal_the_stream_engine_on_odd_parquet(tmp_path: Pat
     for engine in ("stream", "batch"):
         assert len({v for k, v in summary.items() if k.startswith(engine)}) == 1
     # the summary's counters and skip counts are the stream engine's (only the stream engine holds
-    # keys to count); the list of skipped rows is F2's (test below)
+    # keys to count); the list of skipped rows: the test below
     assert _counted(summary["stream.csv"]) == _counted(summary["batch.csv"])
 
 
@@ -420,15 +421,10 @@ def _skip_list(summary: str) -> list[str]:
     return lines[start:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F2 (6534465): replay_batch lists the detector's rejected rows up to "
-    "SkipLog.keep but not SkipLog.per_reason, which the stream path's SkipLog.add applies",
-)
 def test_batch_skip_list_keeps_the_per_reason_cap_of_the_stream_engine(tmp_path: Path) -> None:
     """Seven rows with a NaN line among good ones: both engines count 7 bad lines and list the
     same skipped rows (at most ``per_reason`` = 5 of a reason: 'first 5 skipped (2 more counted
-    above)')."""
+    above)'). (F2 of break21: the batch replay listed all 7, there since 6534465; fixed by c01b5ae.)"""
     require_fast()
     rows = []
     for i in range(14):
