@@ -36,6 +36,16 @@ def hot_keys(n: int, spill: int = 1, grow_after: int = 1 << 30) -> Iterator[None
         engine_mod._HOT_KEYS, engine_mod._SPILL, engine_mod._GROW_AFTER = saved  # type: ignore[misc]
 
 
+def enter_model(keys: engine_mod._Keys, key: tuple[str, str, str], st: list[Any]) -> list[Any] | None:
+    """The model the detection loop is held to for a key that is not hot: its state made a list
+    again (``warm``), or, when it is not held, None after adding it with ``st`` (``add``). The
+    loop itself warms only while some key is cold and stores a new key itself (tests compare)."""
+    got = keys.warm(key)
+    if got is None:
+        keys.add(key, st)
+    return got
+
+
 def run(quotes: list[Quote], opts: dict[str, Any], cuts: list[int]) -> tuple[list[Any], Any, bytes]:
     eng = DropEngine(**opts)
     alerts: list[Any] = []

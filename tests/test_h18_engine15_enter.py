@@ -1,7 +1,9 @@
-"""engine15 (issue 14, aims 2-3): the detection loop enters a key that is not hot with one call,
-``_Keys.enter`` (warm it, or add it with the state its first quote makes), instead of ``warm``
-then ``add``. It must leave the key state exactly as those two did: the same states, the same
-tree order (the snapshot's), whatever is hot, cold, removed, loaded or copied in between."""
+"""The detection loop's steps for a key that is not hot (issue 14, aims 2-3: ``warm`` only while
+some key is cold, else the key is new; a new key stored in the hot dict by the loop itself and
+``spill`` past the limit) must leave the key state exactly as the model, ``warm`` then ``add``
+(``enter_model``), does: the same states, the same tree order (the snapshot's), whatever is hot,
+cold, removed, loaded or copied in between. (engine15 made this one call, ``_Keys.enter``;
+state18 moved its steps into the loop, and ``enter`` into the tests as the model.)"""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 
 import dropengine.core.keystate as ks
 from dropengine import DropEngine, Quote
-from tests.test_h14_state_store import hot_keys
+from tests.test_h14_state_store import enter_model, hot_keys
 
 T0 = 1_747_000_000_000
 _POOL = [(e, b, s) for e in ("e1", "e2", "e3") for b in ("b1", "b2") for s in ("s1", "s2", "s3")]
@@ -35,28 +37,31 @@ _ops = st.lists(st.one_of(
 ), max_size=40)
 
 
-def _quote(keys: ks._Keys, key: tuple[str, str, str], new: list[Any], by_enter: bool) -> list[Any] | None:
-    """What the detection loop does with a key: its hot list, else (enter | warm, then add)."""
+def _quote(keys: ks._Keys, key: tuple[str, str, str], new: list[Any], by_loop: bool) -> list[Any] | None:
+    """What is done with a key: its hot list, else (the loop's steps | the model)."""
     cur = keys.hot.get(key)
     if cur is not None:
         return cur
-    if by_enter:
-        return keys.enter(key, new)
-    cur = keys.warm(key)
+    if not by_loop:
+        return enter_model(keys, key, new)
+    if keys.ncold:
+        cur = keys.warm(key)
     if cur is None:
-        keys.add(key, new)
+        keys.hot[key] = new
+        if len(keys.hot) > keys.cap:
+            keys.spill()
     return cur
 
 
 @settings(max_examples=80, deadline=None)
 @given(ops=_ops, limit=st.sampled_from((1, 2, 4, 100)), spill=st.sampled_from((1, 3)),
        grow=st.sampled_from((0, 1, 2**30)))
-def test_enter_leaves_the_state_warm_then_add_leaves(ops: list[tuple[Any, ...]], limit: int, spill: int,
+def test_the_loops_steps_leave_the_state_warm_then_add_leaves(ops: list[tuple[Any, ...]], limit: int, spill: int,
                                                      grow: int) -> None:
     ref: dict[tuple[str, str, str], list[Any]] = {}
     with hot_keys(limit, spill, grow):
-        a = ks._Keys(ks._PRICE_CODEC)  # driven by enter
-        b = ks._Keys(ks._PRICE_CODEC)  # driven by warm, then add (before engine15)
+        a = ks._Keys(ks._PRICE_CODEC)  # driven by the loop's steps
+        b = ks._Keys(ks._PRICE_CODEC)  # driven by the model: warm, then add
         for op in ops:
             if op[0] == "quote":
                 k = _POOL[op[1]] if op[2] else tuple(list(_POOL[op[1]]))  # the same tuple object, or an equal one

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import dropengine.core.keystate as ks
 from dropengine import DropEngine, Quote
-from tests.test_h14_state_store import hot_keys
+from tests.test_h14_state_store import enter_model, hot_keys
 
 T0 = 1_747_000_000_000
 _Key = tuple[str, str, str]
@@ -107,13 +107,15 @@ def test_deferred_tree_holds_what_a_plain_model_holds(seed: int, limit: int, spi
                 k = _POOL[i] if same_object else tuple(list(_POOL[i]))  # the same tuple object, or an equal one
                 cur = keys.hot.get(k)  # type: ignore[arg-type]
                 if cur is None:
-                    if how == "loop":  # the price loop (DropEngine._detect)
-                        if keys.ncold or len(keys.hot) >= keys.cap:
-                            cur = keys.enter(k, list(state))  # type: ignore[arg-type]
-                        else:
+                    if how == "loop":  # the price loop's steps (DropEngine._detect)
+                        if keys.ncold:  # while no key is cold, a key that is not hot is new
+                            cur = keys.warm(k)  # type: ignore[arg-type]
+                        if cur is None:
                             keys.hot[k] = list(state)  # type: ignore[index]
+                            if len(keys.hot) > keys.cap:
+                                keys.spill()
                     elif how == "enter":
-                        cur = keys.enter(k, list(state))  # type: ignore[arg-type]
+                        cur = enter_model(keys, k, list(state))  # type: ignore[arg-type]
                     else:  # the line series' step
                         cur = keys.warm(k)  # type: ignore[arg-type]
                         if cur is None:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import dropengine.core.keystate as ks
 from dropengine import DropEngine, Quote
 from dropengine.core.rules import THRESHOLD_EPSILON, crosses, prob_move
-from tests.test_h14_state_store import hot_keys
+from tests.test_h14_state_store import enter_model, hot_keys
 
 T0 = 1_747_000_000_000
 _SIDES = ("h2h_home", "h2h_away", "total_over@210.5", "total_under@210.5")
@@ -29,7 +29,7 @@ _KEYS = [(f"e{e}", f"b{b}", s) for e in range(4) for b in range(3) for s in _SID
 
 
 def _model(quotes: list[Quote]) -> ks._Keys:
-    """A key state driven by ``enter``, its states kept by a plain model of SPEC 3 with the
+    """A key state driven by ``enter_model``, its states kept by a plain model of SPEC 3 with the
     default options (valid prices only, none at even money: the streams below have no other)."""
     keys = ks._Keys(ks._PRICE_CODEC)
     for q in quotes:
@@ -37,7 +37,7 @@ def _model(quotes: list[Quote]) -> ks._Keys:
         p, t = q.price, q.last_update
         st_ = keys.hot.get(key)
         if st_ is None:
-            st_ = keys.enter(key, [p, t, t, p is None, p, t])
+            st_ = enter_model(keys, key, [p, t, t, p is None, p, t])
             if st_ is None:
                 continue
         if t < st_[2]:

@@ -355,18 +355,6 @@ class _Keys:
             self.spill()
         return st
 
-    def enter(self, key: _Key, st: list[Any]) -> list[Any] | None:
-        """A key that is not hot, in one call: its state made a list again (hot, as :meth:`warm`),
-        or, when it is not held, None after adding it with state ``st`` (hot, as :meth:`add`).
-        What the detection loop does (it calls :meth:`warm` only while some key is cold, then
-        stores a new key itself and calls :meth:`spill` past the limit). A new key costs a hot
-        dict store (its place in the tree waits), and a look at the tree only while some key is
-        cold."""
-        got = self.warm(key)
-        if got is None:
-            self.add(key, st)
-        return got
-
     def add(self, key: _Key, st: list[Any]) -> None:
         """A new key (not held), hot; its place in the tree waits (see ``_fill``). The tree keeps each
         string once, interned (a side's text is shared by every bookmaker and event that quotes
