@@ -7,9 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from dropengine.core.skips import SkipLog
 from dropengine.io.tables import parquet_quote_table
+
+from .conftest import require_fast
 
 
 def _held(fn: object) -> list[object]:
@@ -42,3 +45,21 @@ def test_where_names_rows_of_every_file_without_holding_their_frames(tmp_path: P
     # rows in clock order across the files, each named by its own file and row
     assert [where(i) for i in range(4)] == ["q0.parquet:row 1", "q1.parquet:row 1", "q2.parquet:row 1",
                                             "q0.parquet:row 2"]
+
+
+def test_the_compiled_passes_refuse_columns_of_different_lengths() -> None:
+    """numba checks no bounds: a shorter column given to a compiled pass was read past its end
+    (review21's R21-9: 200,000 rows against 1-row columns answered 200,000 groups)."""
+    require_fast()
+    import numpy as np
+
+    from dropengine.core.errors import ConfigError
+    from dropengine.fast import kernel
+
+    z = np.zeros(1, np.int64)
+    with pytest.raises(ConfigError, match=r"group_rows: columns of different lengths \[200000, 1, 1, 1\]"):
+        kernel.group_rows(np.arange(200_000), z, z, z)
+    with pytest.raises(ConfigError, match="ids: columns of different lengths"):
+        kernel.ids(np.arange(3), z, z, 3, 1, 1)
+    ids, k, first = kernel.group_rows(np.arange(6) % 2, np.zeros(6), np.zeros(6), np.zeros(6))
+    assert (ids.tolist(), k, first[:k].tolist()) == ([0, 1, 0, 1, 0, 1], 2, [0, 1])

@@ -34,6 +34,7 @@ import numba
 import numpy as np
 
 from ..core import rules
+from ..core.errors import ConfigError
 from . import _ro, interruptible
 
 __all__ = ["codes", "compile_all", "dense_codes", "detect_pass", "group_rows", "ids", "json_arrays", "key_ids",
@@ -522,16 +523,27 @@ def codes(physical: Any, stop: int) -> tuple[Any, int, Any]:
 
 
 @interruptible
+def _rows(name: str, *columns: Any) -> list[Any]:
+    """The columns as read-only int64 arrays, checked to be one length: the compiled passes
+    check no bounds (numba's default), so a shorter column would be read past its end."""
+    out = [_ro(c, np.int64) for c in columns]
+    lengths = {c.shape[0] for c in out}
+    if len(lengths) > 1:
+        raise ConfigError(f"{name}: columns of different lengths {[c.shape[0] for c in out]}")
+    return out
+
+
 def ids(a: Any, b: Any, c: Any, na: int, nb: int, nc: int) -> tuple[Any, int]:
     """:func:`key_ids` of int64 codes."""
-    return key_ids(_ro(a, np.int64), _ro(b, np.int64), _ro(c, np.int64), int(na), int(nb), int(nc))
+    ra, rb, rc = _rows("ids", a, b, c)
+    return key_ids(ra, rb, rc, int(na), int(nb), int(nc))
 
 
 @interruptible
 def group_rows(a: Any, b: Any, x: Any, y: Any) -> tuple[Any, int, Any]:
     """:func:`_group_rows` of four int64 columns (a float column as its bits: the caller's)."""
-    i64 = np.int64
-    return _group_rows(_ro(a, i64), _ro(b, i64), _ro(x, i64), _ro(y, i64))
+    ra, rb, rx, ry = _rows("group_rows", a, b, x, y)
+    return _group_rows(ra, rb, rx, ry)
 
 
 @interruptible
