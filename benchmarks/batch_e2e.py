@@ -33,8 +33,9 @@ default threshold (10 cents). Files go to a temporary directory (``--cache DIR``
 
 ``--profile`` times the phases of one ``replay --engine batch --output`` process inside it (the
 calls the command makes, in its order): imports, reading, detection, the alerts table, writing;
-wall and CPU seconds and the RSS after each; and where its peak RSS is (RSS sampled every 10 ms with
-each thread's innermost dropengine frames: the samples leading to the highest).
+wall and CPU seconds and the RSS after each. With ``--where-peak`` also where its peak RSS is (RSS
+sampled every 10 ms with each thread's innermost dropengine frames: the samples leading to the
+highest); the sampler takes the GIL 100 times a second, so its timings are then not the plain ones.
 """
 
 from __future__ import annotations
@@ -200,11 +201,13 @@ t0, c0 = time.perf_counter(), START_CPU
 phase = ["start"]
 
 
-# RSS every 10 ms with each thread's innermost dropengine frames: where the peak is, and what runs then
-import threading, traceback
+# With --where-peak: RSS every 10 ms with each thread's innermost dropengine frames (where the peak is,
+# and what runs then). Off by default: the sampler takes the GIL 100 times a second, which the timed
+# phases would pay.
+import threading
 
 samples = []
-sampling = True
+sampling = sys.argv[5] == "1"
 
 
 def rss():
@@ -218,14 +221,20 @@ def sample():
         stacks = []
         for tid, frame in sys._current_frames().items():
             if tid != me:
-                ours = [f for f in traceback.extract_stack(frame) if "dropengine" in f.filename][-2:]
+                ours = []  # the two innermost dropengine frames, without reading source lines
+                f = frame
+                while f is not None and len(ours) < 2:
+                    if "dropengine" in f.f_code.co_filename:
+                        ours.append(f"{f.f_code.co_name}:{f.f_lineno}")
+                    f = f.f_back
                 if ours:
-                    stacks.append(" < ".join(f"{f.name}:{f.lineno}" for f in reversed(ours)))
+                    stacks.append(" < ".join(ours))
         samples.append((rss(), phase[0], " | ".join(stacks)))
         time.sleep(0.01)
 
 
-threading.Thread(target=sample, daemon=True).start()
+if sampling:
+    threading.Thread(target=sample, daemon=True).start()
 
 
 def mark(name):
@@ -261,6 +270,7 @@ mark(f"detect ({result.alerts.height:,} alerts; numba loaded in a thread meanwhi
 del table
 writer = AlertWriter(Path(sys.argv[4]), types=options.types)
 writer.write_batch(result)
+del result  # as the CLI: the writer holds its own typed table
 mark("alerts table for the file (AlertWriter.write_batch)")
 writer.close()
 mark("write the Parquet file (AlertWriter.close)")
@@ -275,12 +285,14 @@ print(f"clock\t{START_WALL!r}\t{START_CPU!r}\t{time.time()!r}\t{time.process_tim
 """
 
 
-def profile(src: Path, workdir: Path, reference: str, types: str) -> None:
-    """Where one replay process spends its time and memory (its phases timed inside it)."""
+def profile(src: Path, workdir: Path, reference: str, types: str, where_peak: bool = False) -> None:
+    """Where one replay process spends its time and memory (its phases timed inside it; with
+    ``where_peak``, its RSS sampled with each thread's frames, which the timings then pay)."""
     with tempfile.TemporaryFile() as errors:
         spawned = time.time()
         proc = subprocess.Popen([sys.executable, "-c", PROFILE_SCRIPT, str(src), reference, types,
-                                 str(workdir / "profile.parquet")], cwd=REPO, stdout=subprocess.PIPE, stderr=errors)
+                                 str(workdir / "profile.parquet"), "1" if where_peak else "0"],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=errors)
         assert proc.stdout is not None
         out = proc.stdout.read().decode()
         _, status, usage = os.wait4(proc.pid, 0)  # reaped here: its rusage is the whole process's
@@ -328,6 +340,8 @@ def main() -> None:
                     help="with --before: run only the older checkout and polars (this checkout's is not timed)")
     ap.add_argument("--cache", type=Path, default=None, help="keep the input files in DIR between runs")
     ap.add_argument("--profile", action="store_true", help="profile one replay process instead")
+    ap.add_argument("--where-peak", action="store_true",
+                    help="with --profile: sample RSS every 10 ms with each thread's frames (slows the timed phases)")
     ap.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     n = int(args.quotes or (1e6 if args.quick else 1e7))
@@ -366,7 +380,7 @@ def main() -> None:
         if args.profile:
             for reference in references:
                 for kind in kinds:
-                    profile(src, outdir, reference, TYPES[kind])
+                    profile(src, outdir, reference, TYPES[kind], args.where_peak)
             return
         print(f"Whole processes, round robin, best of {runs}; ratio = polars s / dropengine s\n")
         rows = []
