@@ -1420,13 +1420,12 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     # key numbers: once per distinct (sport, market key, previous line, new line), each move's
     # group by one compiled pass over the four as int64 (text by its dictionary code, a line by
     # its bits): a polars group_by of lists, exploded and scattered back, was ~40% of this table
-    groups, n_groups, first = kernel.group_rows(*(_group_key(frame.get_column(c)) for c in
+    groups, _, first = kernel.group_rows(*(_group_key(frame.get_column(c)) for c in
                                                    ("sport_key", "market_key", "_rl", "_l")))
     lookup, crossed = cfg.keys.lookup, rules.key_numbers_crossed
     key_text = [_JSON.encode(crossed(prev, new, lookup(sport, "" if mk is None else mk))).decode()
                 for sport, mk, prev, new in frame[pl.Series(first)].select(
                     pl.col("sport_key", "market_key").cast(pl.String), "_rl", "_l").iter_rows()]
-    del n_groups
     key_numbers = pl.Series("key_numbers", key_text, dtype=pl.String).gather(pl.Series(groups))
     written = {c: numbers.get_column(c) for c in ("prev_line", "new_line", "_rlint", "_lint", "_dint")}
     return frame.select(
