@@ -20,16 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dropengine import DropEngine
-from dropengine.core.alerts import encode_alerts
 from dropengine.core.quote import MAX_MS
 from dropengine.core.skips import SkipLog
 from dropengine.formats import fused
 from dropengine.formats.frames import FrameDecoder
 from dropengine.formats.fused import FusedFrames, decode_strict
-from dropengine.io.replay import ReplayStats, replay
 
-ALL = 10**6
+from .test_h20_fused17_rows import run  # (the same replay of both paths, every skip kept)
+
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 ABSENT = object()
@@ -42,14 +40,6 @@ TIMES = st.sampled_from((1000, 1001, 1002, 1003))
 ODD_TIMES = st.sampled_from((MAX_MS, MAX_MS + 1, -1))
 # prices far apart: almost every change alerts (threshold 5 cents), so a key's line is printed
 PRICES = st.sampled_from((-110, -150, 120, 200, -300, None))
-
-
-def run(paths: list[Path], fused_path: bool) -> tuple[Any, ...]:
-    stats = ReplayStats(skips=SkipLog(keep=ALL, per_reason=ALL))
-    engine = DropEngine(threshold=5)
-    alerts = list(replay(paths, engine, "frames", stats, fused=fused_path))
-    return (encode_alerts(alerts), engine.counters, stats.quotes, stats.envelopes, stats.skips.counts,
-            [str(s) for s in stats.skips.first])
 
 
 @st.composite
