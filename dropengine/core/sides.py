@@ -49,9 +49,12 @@ def format_line(line: float) -> str:
     """Shortest text for a line: no ``+`` sign, no trailing ``.0`` (``-3``, ``220.5``, ``0``)."""
     if isinstance(line, bool) or not isinstance(line, (int, float)):
         raise ConfigError(f"line: {line!r} is not a number")
-    if isinstance(line, int):
-        return str(line)  # exact, however large
-    value = float(line)
+    if isinstance(line, int) and -(2**53) <= line <= 2**53:
+        return str(line)  # exact: every int a float holds exactly
+    try:
+        value = float(line)  # a larger int is the float a quote's line holds (Quote canonicalises so)
+    except OverflowError:
+        raise ConfigError(f"line: {line!r} is not finite") from None
     if not math.isfinite(value):
         raise ConfigError(f"line: {line!r} is not finite")
     if value.is_integer():
