@@ -21,7 +21,10 @@ B. ``dropengine.io.replay.replay([path], DropEngine(), "frames")`` fully consume
    another checkout (issue 14's "today's replay" is bc091f5's: ``git worktree add /tmp/wt
    bc091f5``) runs on the same recording in the same turns, in a worker process of its own
    whose ``PYTHONPATH`` is that checkout; its alerts (a digest of their JSON), counters and
-   skips are compared with this checkout's general decoder before the timing.
+   skips are compared with this checkout's general decoder before the timing. With ``--callgrind``
+   part B counts instructions instead (valgrind, ``PYTHONHASHSEED=0``): the fused and the general
+   replay each in a process of its own, minus a process that only imports, after checking the two
+   give the same alerts, counters and skips; a figure the machine's load does not move.
 
 Input is synthetic and deterministic (seeded ``random.Random``): many keys, mostly small
 moves, some repeats, some even-money crossings. Timings are best-of-N ``time.perf_counter``
@@ -501,11 +504,12 @@ class BeforeReplay:
         self.proc.wait()
 
 
-def general_check(path: Path) -> dict[str, Any]:
-    """What :class:`BeforeReplay` answers for a digest run, from this checkout's general decoder."""
+def general_check(path: Path, fused: bool = False) -> dict[str, Any]:
+    """What :class:`BeforeReplay` answers for a digest run, from this checkout's general decoder
+    (or its fused path)."""
     stats = ReplayStats()
     engine = DropEngine()
-    kept = list(replay([path], engine, "frames", stats, fused=False))
+    kept = list(replay([path], engine, "frames", stats, fused=fused))
     c = engine.counters.as_dict()
     return {
         "alerts": len(kept), "digest": hashlib.sha256(b"\n".join(a.to_json() for a in kept)).hexdigest(),
@@ -514,6 +518,60 @@ def general_check(path: Path) -> dict[str, Any]:
         "skips": [list(kv) for kv in sorted(stats.skips.counts.items())],
         "first": [[s.where, s.reason, s.message] for s in stats.skips.first],
     }
+
+
+# -- callgrind (instruction counts: load-free) -------------------------------------------------
+
+# One replay of the recording in a process of its own: "imports" stops after the imports (its count
+# is subtracted from the others), "general" and "fused" replay it; with a digest argument the child
+# prints what general_check answers instead of being counted.
+CALLGRIND_CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[4])
+from engine import general_check
+from dropengine import DropEngine
+from dropengine.io.replay import ReplayStats, replay
+path, mode, digest = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+if mode != "imports":
+    if digest:
+        print(json.dumps(general_check(path, fused=mode == "fused")))
+    else:
+        for _ in replay([path], DropEngine(), "frames", ReplayStats(), fused=mode == "fused"):
+            pass
+"""
+
+
+def callgrind_b(path: Path) -> None:
+    """Part B's replays counted by callgrind (whole process minus an imports-only process,
+    ``PYTHONHASHSEED=0``): the fused path against the general decoder, after checking that
+    their alerts, counters and skips are identical (nothing is counted otherwise)."""
+    here = str(Path(__file__).resolve().parent)
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+
+    def child(mode: str, digest: bool, valgrind: list[str]) -> str:
+        cmd = [*valgrind, sys.executable, "-c", CALLGRIND_CHILD, str(path), mode, "1" if digest else "0", here]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"callgrind child {mode} exited {done.returncode}: {done.stderr[-2000:]}")
+        return done.stdout if digest else done.stderr
+
+    general, fused = (json.loads(child(m, True, [])) for m in ("general", "fused"))
+    if general != fused:
+        raise SystemExit(f"fused and general replays differ: {fused} vs {general}; nothing counted")
+    print(f"  fused == general: {general['alerts']:,} alerts (sha256 {general['digest'][:12]}), counters, skips")
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="dropengine-cg-") as tmp:
+        for mode in ("imports", "general", "fused"):
+            out = child(mode, False, ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/{mode}.out"])
+            got = [ln for ln in out.splitlines() if "Collected :" in ln]
+            if not got:
+                raise SystemExit(f"no callgrind total for {mode}: {out[-500:]}")
+            counts[mode] = int(got[-1].split()[-1])
+    net = {m: counts[m] - counts["imports"] for m in ("general", "fused")}
+    print(table(("process", "instructions", "minus imports"),
+                [(m, f"{counts[m]:,}", f"{net[m]:,}" if m in net else "") for m in ("imports", "general", "fused")]))
+    print(f"  fused path: {net['general'] / net['fused']:.2f}x fewer instructions than the general decoder "
+          f"(aim {AIM_FUSED_RATIO}x in rows/s)")
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -532,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--before", type=Path, metavar="CHECKOUT",
                     help="B: also time this checkout's replay on the same recording (a worker process)")
     ap.add_argument("--cpu", action="store_true", help="time CPU (process_time) instead of wall clock")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="B: count instructions (valgrind) of the fused and general replays instead of timing")
     args = ap.parse_args(argv)
     clock = "cpu" if args.cpu else "wall"
     n_quotes = args.quotes or (200_000 if args.quick else 1_500_000)
@@ -619,6 +679,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"B. end to end from NDJSON frames: {info.rows:,} data rows in {info.lines:,} envelopes, "
                 f"{info.bytes / 1e6:.1f} MB (written in {gen:.1f} s)"
             )
+            if args.callgrind:
+                callgrind_b(info.path)
+                return 0
             fns: dict[str, Callable[[], Any]] = {
                 "floor": lambda: json_floor(info.path),
                 "dec": lambda: decode_only(info.path),
