@@ -14,10 +14,11 @@
   is, naming its position, after the quotes before it (a list or an iterator, any hot set), and
   a re-prime does not bring the hot set's first spill forward (F1, fixed in 46a9c50);
 - the batch replay's list of skipped rows keeps the stream engine's per-reason cap (F2, fixed in
-  c01b5ae); xfail: lines past 2**53 are spelt exactly by the vendor and Odds API decoders but from
-  their float by Quote and the batch engine (F3 of /tmp/notes/break21-findings.md); xfail: a Parquet
-  row with a bad time and a bad line or side is a "bad time" on the batch engine, a "bad line"/"bad
-  side" on the stream engine (F4).
+  c01b5ae); lines past 2**53 are one key on both engines, spelt as Quote spells them (F3, fixed in
+  00089ec);
+- xfail (/tmp/notes/break21-findings.md): a Parquet row with a bad time and a bad line or side is a
+  "bad time" on the batch engine, a "bad line"/"bad side" on the stream engine (F4); with several
+  Parquet files the two engines list skipped rows in different orders (F5).
 """
 
 from __future__ import annotations
@@ -558,16 +559,11 @@ def test_reprimes_leave_the_results_of_any_hot_set() -> None:
     assert runs[0][1].primed > 300 // 9 and runs[0][1].suspended > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F3 (pre-existing): the frame and The Odds API decoders spell an int line's side exactly "
-    "(spread_home@9007199254740993) while Quote, parse_side and the batch engine spell it from float(line): "
-    "past 2**53 the engines' keys differ",
-)
 def test_a_vendor_line_past_2_53_is_one_key_on_both_engines(tmp_path: Path) -> None:
     """Vendor lines (and The Odds API points) 2**53 and 2**53 + 1 (one float): the stream engine
     (fused and general) and the batch engine key them alike and give the same alerts and counters,
-    with the side Quote spells."""
+    with the side Quote spells. (F3 of break21: the decoders spelt the exact int, there since the
+    frame decoders' int lines; fixed by 00089ec in core.sides.format_line.)"""
     from dropengine.io.replay import replay_batch
 
     rows = [(1000, 2**53, -110), (2000, 2**53 + 1, -150)]
