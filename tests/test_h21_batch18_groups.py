@@ -22,7 +22,6 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
 
 from dropengine import Quote
 from dropengine.analysis.batch import _group_key, detect_counted
@@ -168,31 +167,10 @@ def test_line_table_direction_and_key_numbers_equal_the_pure_path(data: st.DataO
         same(detect_counted(coded, accel="fast", **opts), detect_counted(coded, accel="pure", **opts))
 
 
-def test_parquet_quote_table_is_one_chunk_per_column(tmp_path: Path) -> None:
-    """A file of many row groups reads as one chunk per column, the same values as read_parquet."""
-    n = 5000
-    frame = pl.DataFrame({
-        "sport_key": ["americanfootball_nfl"] * n, "event_id": [f"e{i % 7}" for i in range(n)],
-        "bookmaker": [f"b{i % 3}" for i in range(n)], "side": ["h2h_home", "h2h_away"] * (n // 2),
-        "price": [100 + i % 50 for i in range(n)], "last_update": list(range(n)),
-    }).with_columns(pl.col("event_id", "bookmaker").cast(pl.Categorical))
-    path = tmp_path / "q.parquet"
-    frame.write_parquet(path, row_group_size=400)
-    read = pl.read_parquet(path)
-    assert read.get_column("event_id").n_chunks() > 1  # (else the test proves nothing)
-    table, where = parquet_quote_table([path], SkipLog(), one_chunk=True)
-    assert all(table.get_column(c).n_chunks() == 1 for c in table.columns)
-    assert_frame_equal(table, read)
-    assert where(0) == "q.parquet:row 1"
-    as_read, _ = parquet_quote_table([path], SkipLog())  # (price drops alone: the file's chunks kept)
-    assert as_read.get_column("event_id").n_chunks() == read.get_column("event_id").n_chunks()
-    assert_frame_equal(as_read, read)
-
-
 @pytest.mark.parametrize("files", [1, 2])
-def test_batch_from_one_chunk_tables_equals_the_stream_engine(tmp_path: Path, files: int) -> None:
-    """The batch engine on the reader's one-chunk table (one file, two merged) == the stream engine,
-    and == the batch engine on the table as read."""
+def test_batch_from_rechunked_tables_equals_the_stream_engine(tmp_path: Path, files: int) -> None:
+    """The batch engine on the reader's table (one file of many row groups, two merged), and on it
+    made one chunk per column, == the stream engine."""
     from dropengine.core.engine import DropEngine
     from dropengine.io.replay import replay
 
@@ -204,11 +182,11 @@ def test_batch_from_one_chunk_tables_equals_the_stream_engine(tmp_path: Path, fi
         pl.DataFrame(rows).with_columns(pl.col("event_id").cast(pl.Categorical)).write_parquet(path, row_group_size=128)
         paths.append(path)
     stream = list(replay(paths, DropEngine()))
-    table, _ = parquet_quote_table(paths, SkipLog(), one_chunk=True)
-    assert all(table.get_column(c).n_chunks() == 1 for c in table.columns)
+    as_read, _ = parquet_quote_table(paths, SkipLog())
+    table = as_read.rechunk()
     batch = detect_counted(table)
     assert batch.alert_values() == stream
     assert len(stream) > 10
-    as_read, _ = parquet_quote_table(paths, SkipLog())
+    assert detect_counted(as_read).alert_values() == stream
     signals = "odds_drop,line_move,steam"
     same(detect_counted(as_read, types=signals), detect_counted(table, types=signals))

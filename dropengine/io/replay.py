@@ -368,9 +368,9 @@ def load_table(
             and all(plain_parquet_schema(p) for p in files)):
         for p in files:
             st.formats[str(p)] = "quotes"
-        # The signals' detection would copy the text columns of a chunked table; price drops alone gain
-        # nothing from one chunk and would pay the copy (10M line_move peak 3,418 -> 2,981 MiB).
-        table, where = parquet_quote_table(files, st.skips, progress, one_chunk=line_only)
+        # (as read, in the file's chunks: a one-chunk copy here saved the signals ~650 MiB of peak at
+        # 10M quotes but cost them 0.45-0.75 s of a 4.3-5.3 s process; benchmarks/README.md, session 14)
+        table, where = parquet_quote_table(files, st.skips, progress)
         st.quotes = table.height
         return table, where
     return _decoded_table(paths, fmt, st, progress, line_only, inputs)

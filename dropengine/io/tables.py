@@ -527,7 +527,7 @@ def parquet_position(name: str, row: int) -> str:
 
 
 def parquet_quote_table(
-    files: list[Path], skips: SkipLog, progress: Progress | None = None, *, one_chunk: bool = False
+    files: list[Path], skips: SkipLog, progress: Progress | None = None
 ) -> tuple[pl.DataFrame, Callable[[int], str]]:
     """Parquet quote tables (of :func:`plain_parquet_schema`) read straight into one polars
     table in replay order, for the batch engine: per-file running-max clocks, then one stable
@@ -537,9 +537,7 @@ def parquet_quote_table(
 
     Dictionary-encoded text columns stay Categorical (the batch engine takes their codes). One
     usable file is the table as read: its running-max clock never decreases, so the merge is
-    its own row order, and nothing is added, sorted or copied; with ``one_chunk`` its columns are
-    made one chunk each (:func:`_one_chunk`: for the signals of SPEC 10-12, whose detection would
-    copy its text columns otherwise; price drops alone gain nothing by it and pay the copy)."""
+    its own row order, and nothing is added, sorted or copied."""
     import polars as pl
 
     from ..analysis.batch import PRICE_INT_COLUMN
@@ -553,8 +551,7 @@ def parquet_quote_table(
         return pl.DataFrame({c: [] for c in REQUIRED_COLUMNS}), lambda i: "?"
     if len(read) == 1:
         only, frame = read[0]
-        read.clear()  # (the frame's only reference is ``frame``: _one_chunk takes its columns)
-        return _one_chunk(frame) if one_chunk else frame, lambda i: parquet_position(only.name, i)
+        return frame, lambda i: parquet_position(only.name, i)
     parts = []
     for f_idx, (_, df) in enumerate(read):
         # an Enum's categories are its file's own: two files' Enums (or an Enum and a Categorical)
@@ -581,21 +578,7 @@ def parquet_quote_table(
         return parquet_position(names[f_col[i]], r_col[i])
 
     table = table.drop(*PARQUET_ORDER_KEY)
-    return _one_chunk(table) if one_chunk else table, where
-
-
-def _one_chunk(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with every column in one chunk, taken column by column out of ``frame``
-    (consumed: ``drop_in_place``), so at most one column is held twice. A Parquet file reads as
-    a chunk per row group; the batch engine's signals path gathers the moves' text by row several
-    times and makes its own one-chunk copy of the text columns first, while the caller's chunked
-    ones live (10M quotes, line moves: +0.55 GB for the whole detection). 0.15-0.35 s CPU at 10M
-    rows: price drops alone, which gather once, were no faster for it."""
-    import polars as pl
-
-    if all(frame.get_column(c).n_chunks() == 1 for c in frame.columns):
-        return frame
-    return pl.DataFrame([frame.drop_in_place(c).rechunk() for c in list(frame.columns)])
+    return table, where
 
 
 # -- writers ---------------------------------------------------------------------------------
