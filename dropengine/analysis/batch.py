@@ -582,14 +582,14 @@ def _compiled_passes(
     reason = np.zeros(n, np.int8)  # an index into _REASONS (0: none)
     lu = frame.get_column("_lu")
     reason[bad_field] = 1
-    free = reason == 0
-    reason[free & lu.is_null().to_numpy()] = 2
+    # the row readers' order: a bad line or side before a bad time (a missing time is reason 1)
     if "line" in cols:
         line_col = frame.get_column("line")
         bad_line = (line_col.is_not_null() & ~line_col.is_finite()).fill_null(False).to_numpy()
         reason[(reason == 0) & bad_line] = 3
     if None in canonical:  # (a null side is none of these: its row has reason 1 already)
         reason[(reason == 0) & side.of_values(np, [c is None for c in canonical], np.bool_, False)] = 4
+    reason[(reason == 0) & lu.is_null().to_numpy()] = 2
     p = frame.get_column("_p")
     invalid = frame.get_column("_invalid").to_numpy()
     line_only = frame.get_column(_LINE_ONLY).to_numpy() if _LINE_ONLY in cols else np.zeros(n, np.bool_)
@@ -2087,8 +2087,8 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, 
     has_line = "line" in frame.columns
     bad_line = (pl.col("line").is_not_null() & ~pl.col("line").is_finite()) if has_line else pl.lit(False)
     frame = frame.with_columns(
-        pl.when(bad_field).then(pl.lit("missing field")).when(pl.col("_lu").is_null())
-        .then(pl.lit("bad time")).when(bad_line).then(pl.lit("bad line")).otherwise(None).alias("_skip")
+        pl.when(bad_field).then(pl.lit("missing field")).when(bad_line).then(pl.lit("bad line"))
+        .when(pl.col("_lu").is_null()).then(pl.lit("bad time")).otherwise(None).alias("_skip")
     ).drop("_lu_missing")
     frame = _canonical_sides(frame)
     # the distinct usable sides, listed once for the per-side lookups below
@@ -2263,7 +2263,7 @@ def _canonical_sides(frame: pl.DataFrame) -> pl.DataFrame:
     side = pl.col("side").replace_strict(mapping, default=None, return_dtype=pl.String)
     return frame.with_columns(
         side.alias("side"),
-        pl.when(pl.col("_skip").is_null() & side.is_null()).then(pl.lit("bad side"))
+        pl.when((pl.col("_skip").is_null() | (pl.col("_skip") == "bad time")) & side.is_null()).then(pl.lit("bad side"))
         .otherwise(pl.col("_skip")).alias("_skip"),
     )
 
