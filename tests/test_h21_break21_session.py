@@ -16,9 +16,10 @@
 - the batch replay's list of skipped rows keeps the stream engine's per-reason cap (F2, fixed in
   c01b5ae); lines past 2**53 are one key on both engines, spelt as Quote spells them (F3, fixed in
   00089ec);
-- xfail (/tmp/notes/break21-findings.md): a Parquet row with a bad time and a bad line or side is a
-  "bad time" on the batch engine, a "bad line"/"bad side" on the stream engine (F4); with several
-  Parquet files the two engines list skipped rows in different orders (F5).
+- a Parquet row with a bad time and a bad line or side is skipped for the same reason by both engines
+  (F4, fixed in c8365f1);
+- xfail (/tmp/notes/break21-findings.md): with several Parquet files the two engines list skipped
+  rows in different orders (F5).
 """
 
 from __future__ import annotations
@@ -632,17 +633,13 @@ def test_a_vendor_line_past_2_53_is_one_key_on_both_engines(tmp_path: Path) -> N
     assert engine.counters == batch.counters
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F4 (pre-existing, 460e6f8): the batch detector tells a Parquet row's bad time before its bad line or "
-    "bad side; the stream engine's row reader tells the side and the line first",
-)
 @pytest.mark.parametrize("fault", [{"line": math.nan}, {"side": "spread_home@x"}, {"side": "zzz"}])
 def test_a_parquet_row_with_a_bad_time_and_another_fault_is_skipped_for_the_same_reason(
     tmp_path: Path, fault: dict[str, Any]
 ) -> None:
     """A Parquet row with a negative last_update and a bad line or side: both engines count it
-    under the same reason and list the same skip (reason, position, message)."""
+    under the same reason and list the same skip (reason, position, message). (F4 of break21: the
+    batch engine said "bad time", there since 460e6f8; fixed by c8365f1.)"""
     require_fast()
     base = {
         "sport_key": "nba",
