@@ -522,7 +522,6 @@ def codes(physical: Any, stop: int) -> tuple[Any, int, Any]:
     return dense_codes(_ro(physical, np.uint32), int(stop))
 
 
-@interruptible
 def _rows(name: str, *columns: Any) -> list[Any]:
     """The columns as read-only int64 arrays, checked to be one length: the compiled passes
     check no bounds (numba's default), so a shorter column would be read past its end."""
@@ -533,6 +532,7 @@ def _rows(name: str, *columns: Any) -> list[Any]:
     return out
 
 
+@interruptible
 def ids(a: Any, b: Any, c: Any, na: int, nb: int, nc: int) -> tuple[Any, int]:
     """:func:`key_ids` of int64 codes."""
     ra, rb, rc = _rows("ids", a, b, c)
