@@ -111,7 +111,10 @@ def test_group_key_groups_as_group_by_does(data: st.DataObject) -> None:
                         dtype=pl.Int64)
     else:
         col = pl.Series("c", [None] * data.draw(st.integers(1, 5)), dtype=pl.Null)
-    key = _group_key(col)
+    require_fast()
+    from dropengine.fast import kernel
+
+    key = _group_key(col, kernel)
     assert key.dtype == np.int64
     assert len(key) == col.len()
     group = (col.to_frame().with_row_index("r").group_by("c").agg("r")

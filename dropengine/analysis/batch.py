@@ -1100,10 +1100,11 @@ def _values_builder(
     return build
 
 
-def _group_key(column: pl.Series) -> Any:
+def _group_key(column: pl.Series, kernel: Any) -> Any:
     """``column`` as int64 values equal where its values are, as a group_by groups them (a
     grouping key, no order): a float by its bits (-0.0 as 0.0, every NaN one value, a null
-    another), anything else by a dictionary's codes of its text (a null: one code of its own)."""
+    another), anything else by its text's codes (:class:`_Coded`, the one text coding: a null
+    -1)."""
     import numpy as np
 
     if column.dtype.is_float():
@@ -1113,9 +1114,9 @@ def _group_key(column: pl.Series) -> Any:
         if column.null_count():  # (a NaN's bits no float operation writes: a null's own value)
             bits = np.where(column.is_null().to_numpy(), np.int64(0x7FF8_0000_0000_0001), bits)
         return bits
-    if not isinstance(column.dtype, (pl.Categorical, pl.Enum)):
-        column = column.cast(pl.String).cast(pl.Categorical)
-    return column.to_physical().cast(pl.Int64).fill_null(-1).to_numpy()
+    if not isinstance(column.dtype, (pl.Categorical, pl.Enum, pl.String)):
+        column = column.cast(pl.String)
+    return _Coded(column, kernel).codes
 
 
 def _kept(column: Callable[[], pl.Series], kept: Any) -> pl.Series:
@@ -1420,7 +1421,7 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     # key numbers: once per distinct (sport, market key, previous line, new line), each move's
     # group by one compiled pass over the four as int64 (text by its dictionary code, a line by
     # its bits): a polars group_by of lists, exploded and scattered back, was ~40% of this table
-    groups, _, first = kernel.group_rows(*(_group_key(frame.get_column(c)) for c in
+    groups, _, first = kernel.group_rows(*(_group_key(frame.get_column(c), kernel) for c in
                                                    ("sport_key", "market_key", "_rl", "_l")))
     lookup, crossed = cfg.keys.lookup, rules.key_numbers_crossed
     key_text = [_JSON.encode(crossed(prev, new, lookup(sport, "" if mk is None else mk))).decode()
