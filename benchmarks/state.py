@@ -207,19 +207,24 @@ def cg_child(stream: str, which: int, olds: list[str], n_quotes: int, wide_keys:
 
 
 def cg_measure(
-    stream: str, which: int, olds: list[str], n_quotes: int, wide_keys: int, keep: str | None = None
+    stream: str, which: int, olds: list[str], n_quotes: int, wide_keys: int, keep: str | None = None,
+    counted: bool = True,
 ) -> tuple[int, str, str]:
     """(instructions of the call, the child's RESULT line, its full collections); with ``keep``,
-    the callgrind file is left in that folder (``callgrind_annotate`` reads it)."""
+    the callgrind file is left in that folder (``callgrind_annotate`` reads it). ``counted``
+    False: the same child without valgrind (its RESULT only, for the check before counting)."""
     with tempfile.TemporaryDirectory() as tmp:
         name = f"cg.{stream}.{'now' if which < 0 else f'old{which}'}.out"
         out_file = Path(keep or tmp) / name
-        cmd = [
+        valgrind = [
             "valgrind",
             "--tool=callgrind",
             "--collect-atstart=no",
             "--toggle-collect=math_fsum",
             f"--callgrind-out-file={out_file}",
+        ]
+        cmd = [
+            *(valgrind if counted else []),
             sys.executable,
             str(Path(__file__).resolve()),
             "--cg-child",
@@ -239,6 +244,8 @@ def cg_measure(
         full = next((ln for ln in run.stdout.splitlines() if ln.startswith("GC ")), "")
         if run.returncode != 0 or result is None:
             raise SystemExit(f"child failed ({run.returncode}): {run.stderr[-2000:]}")
+        if not counted:
+            return 0, result[len("RESULT ") :], full[len("GC ") :]
         m = re.search(r"^(?:summary|totals):\s*(\d+)", out_file.read_text(), re.M)
         if m is None:
             raise SystemExit(f"no totals in {out_file}")
@@ -253,6 +260,13 @@ def callgrind(
     names = [(w, n) for w, n in [(-1, "this tree"), *enumerate(olds)] if not only or w in only]
     print(f"C. callgrind of one observe_many call; PYTHONHASHSEED=0; {n_quotes:,} quotes; load {load_average()}")
     for stream in streams:
+        # the same alerts, counters and snapshot from every engine before anything is counted (each
+        # child once without valgrind: seconds, against minutes under it)
+        if olds:
+            expected = {cg_measure(stream, w, olds, n_quotes, wide_keys, counted=False)[1]
+                        for w in (-1, *range(len(olds)))}
+            if len(expected) > 1:
+                raise SystemExit(f"{stream}: the engines' results differ, nothing counted: {sorted(expected)}")
         counts: dict[int, int] = {}
         results = set()
         for which, name in names:
