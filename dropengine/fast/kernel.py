@@ -243,6 +243,14 @@ def key_ids(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: i
 
 
 @_jit
+def _mix4(a: np.int64, b: np.int64, x: np.int64, y: np.int64) -> np.uint64:
+    """The four values of a group mixed into one hash (Fibonacci hashing: the table's slot is its
+    top bits): the one spelling for inserting a group and for rehashing it."""
+    mix = np.uint64(0x9E3779B97F4A7C15)
+    return ((((np.uint64(a) * mix) ^ np.uint64(b)) * mix ^ np.uint64(x)) * mix ^ np.uint64(y)) * mix
+
+
+@_jit
 def _group_rows(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
     """Dense ids ``0..k-1`` (first appearance order) of the rows' quadruples ``(a, b, x, y)``
     (any int64 values), how many, and each id's first row. An open-addressing hash table
@@ -255,23 +263,17 @@ def _group_rows(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> t
     keys = np.empty((cap, 4), np.int64)
     slot_id = np.full(cap, -1, np.int64)  # -1: an empty slot
     ids = np.empty(n, np.int64)
-    first = np.empty(16, np.int64)
-    mix = np.uint64(0x9E3779B97F4A7C15)
+    first = np.empty(n, np.int64)  # (at most n groups: no growing; the first k are returned)
     k = 0
     for i in range(n):
         ai, bi, xi, yi = a[i], b[i], x[i], y[i]
-        u = ((((np.uint64(ai) * mix) ^ np.uint64(bi)) * mix ^ np.uint64(xi)) * mix ^ np.uint64(yi)) * mix
-        h = np.int64(u >> shift)
+        h = np.int64(_mix4(ai, bi, xi, yi) >> shift)
         while True:
             g = slot_id[h]
             if g < 0:
                 keys[h, 0], keys[h, 1], keys[h, 2], keys[h, 3] = ai, bi, xi, yi
                 slot_id[h] = k
                 ids[i] = k
-                if k == first.shape[0]:
-                    grown = np.empty(2 * k, np.int64)
-                    grown[:k] = first
-                    first = grown
                 first[k] = i
                 k += 1
                 if 2 * k > cap:  # grow: every group rehashed into a table twice the size
@@ -282,9 +284,7 @@ def _group_rows(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> t
                     slot_id = np.full(cap, -1, np.int64)
                     for j in range(old_id.shape[0]):
                         if old_id[j] >= 0:
-                            v = ((((np.uint64(old_keys[j, 0]) * mix) ^ np.uint64(old_keys[j, 1])) * mix
-                                  ^ np.uint64(old_keys[j, 2])) * mix ^ np.uint64(old_keys[j, 3])) * mix
-                            q = np.int64(v >> shift)
+                            q = np.int64(_mix4(old_keys[j, 0], old_keys[j, 1], old_keys[j, 2], old_keys[j, 3]) >> shift)
                             while slot_id[q] >= 0:
                                 q = (q + 1) & (cap - 1)
                             keys[q, :] = old_keys[j, :]
