@@ -126,7 +126,7 @@ def test_the_server_and_bus_extras_are_installed_and_provide_what_the_server_imp
 def test_the_entrypoint_is_the_console_script() -> None:
     stage = final_stage()
     entry = json.loads(next(args for word, args in stage if word == "ENTRYPOINT"))
-    assert entry == ["dropengine"] and pyproject()["scripts"]["dropengine"] == "dropengine.cli:main"
+    assert entry == ["dropengine"] and pyproject()["scripts"]["dropengine"] == "dropengine.cli:run"
     assert json.loads(next(args for word, args in stage if word == "CMD")) == ["--help"]
 
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .group import main
+from .group import main, run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
