@@ -11,6 +11,10 @@ One key per partition and partition count: a detector restarted with other optio
 its record (its checkpoint refuses other options anyway, unless ``--fresh``). A record of an
 older partition count stays until its bucket key is deleted; the reader sees the partition
 count in each record and decides.
+
+The keys are listed from the stream's subjects (:func:`_keys`), not by nats-py's
+``KeyValue.keys()``: that watcher can end before the keys already on their way arrive, so a
+listing under load could miss every key (and it left a consumer behind per call).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from ..core.errors import ConfigError, short_repr
+from ..core.errors import BusError, ConfigError, short_repr
 from ..core.options import DetectOptions
 from .connect import Bus
 
@@ -44,6 +48,10 @@ class _Wire(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
 
 _ENCODE: Final = msgspec.json.Encoder()
 _DECODE: Final = msgspec.json.Decoder(_Wire)
+
+#: The most subjects one stream info answer lists (nats-server's ``JSMaxSubjectDetails``);
+#: past it the server pages, and a listing of several answers is no longer one snapshot.
+_SUBJECTS_PER_ANSWER: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +83,14 @@ async def _bucket(bus: Bus, *, create: bool) -> KeyValue | None:
             if not create:
                 return None
             try:
-                return await bus.js.create_key_value(nats.js.api.KeyValueConfig(
-                    bucket=cfg.detector_bucket, history=1, replicas=cfg.replicas,
-                    description="dropengine detectors' detection options (what the alert log holds)"))
+                return await bus.js.create_key_value(
+                    nats.js.api.KeyValueConfig(
+                        bucket=cfg.detector_bucket,
+                        history=1,
+                        replicas=cfg.replicas,
+                        description="dropengine detectors' detection options (what the alert log holds)",
+                    )
+                )
             except nats.js.errors.BadRequestError:
                 # another detector created it meanwhile (same name, maybe another config): use it
                 return await bus.js.key_value(cfg.detector_bucket)
@@ -99,6 +112,30 @@ async def record_detector(bus: Bus, partition: int, partitions: int, options: De
         raise bus.error(exc, f"detector registry {bus.config.detector_bucket}: {key}") from None
 
 
+async def _keys(bus: Bus, bucket: str) -> list[str]:
+    """Every key bucket ``bucket`` holds a message for, sorted: all keys put before the call.
+
+    One stream info request with a subject filter: the server answers from its store in one
+    reply, so every key whose put was acknowledged before the request is in it. nats-py's
+    ``KeyValue.keys()`` is not: its watcher puts the end-of-listing mark first when the
+    consumer reports nothing pending and the client has parsed no message yet,
+    which is the case while the keys are still in flight to it (nats-py issue #842); a loop of
+    listings missed all 9 keys about once in 400 calls at load 1.3, the CI failure's
+    ``[] == [(1, 2)]``. A deleted key is listed too (its delete marker is its last message):
+    reading it finds no value and the caller skips it."""
+    prefix = f"$KV.{bucket}."  # a bucket's stream and subjects, as every NATS client names them (ADR-8)
+    info = await bus.js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
+    subjects = info.state.subjects or {}
+    if len(subjects) >= _SUBJECTS_PER_ANSWER:
+        # one key per partition and partition count never gets here; a partial list would
+        # silently show partitions as unrecorded, so refuse instead
+        raise BusError(
+            f"detector registry {bucket}: keys: {len(subjects)} or more, too many to list in one "
+            f"answer (fewer than {_SUBJECTS_PER_ANSWER}); delete the stale ones"
+        )
+    return sorted(s[len(prefix) :] for s in subjects)
+
+
 async def recorded_detectors(bus: Bus) -> list[DetectorRecord]:
     """Every detector's record, ordered by (partitions, partition); ``[]`` when no detector
     has recorded one yet (no bucket). An entry that cannot be read is skipped and logged
@@ -110,13 +147,13 @@ async def recorded_detectors(bus: Bus) -> list[DetectorRecord]:
         return []
     where = f"detector registry {bus.config.detector_bucket}"
     try:
-        keys = await kv.keys()
-    except nats.js.errors.NoKeysError:
+        keys = await _keys(bus, bus.config.detector_bucket)
+    except nats.js.errors.NotFoundError:  # the bucket was deleted meanwhile
         return []
     except Exception as exc:
         raise bus.error(exc, where) from None
     out: list[DetectorRecord] = []
-    for key in sorted(keys):
+    for key in keys:
         try:
             entry = await kv.get(key)
         except nats.js.errors.KeyNotFoundError:  # deleted meanwhile
