@@ -47,12 +47,25 @@ def nhl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return p
 
 
-@pytest.fixture
-def upstream(nhl: Path) -> Iterator[tuple[str, MockUpstream]]:
-    mock = MockUpstream(load_timeline([DEMO, nhl]), speed=3000.0, max_gap=0.003,
+def serve_mock(nhl: Path, start_sports: int = 1) -> Iterator[tuple[str, MockUpstream]]:
+    mock = MockUpstream(load_timeline([DEMO, nhl]), speed=3000.0, max_gap=0.003, start_sports=start_sports,
                         keys=KeyTable.single(CANARY), faults=["cut,after=5,conn=1-2", "flap,conn=3"])
     with BackgroundServer(mock.app, secrets=mock.secrets()) as url:
         yield url, mock
+
+
+@pytest.fixture
+def upstream(nhl: Path) -> Iterator[tuple[str, MockUpstream]]:
+    yield from serve_mock(nhl)
+
+
+@pytest.fixture
+def upstream_two_sports(nhl: Path) -> Iterator[tuple[str, MockUpstream]]:
+    """The replay clock starts once both sports' streams have taken their initial_state: a
+    stream opened after the clock passed its sport's first frames would only get their result
+    in its snapshot, not their alerts (seen at load 8: the nba stream opened late, 10 of its
+    alerts missing). The vendor does the same to a late client; the test is not about that."""
+    yield from serve_mock(nhl, start_sports=2)
 
 
 def lines(text: str) -> list[str]:
@@ -60,9 +73,9 @@ def lines(text: str) -> list[str]:
 
 
 def test_watch_prints_the_replay_alerts_and_its_recording_replays_byte_for_byte(
-    upstream: tuple[str, MockUpstream], nhl: Path, tmp_path: Path
+    upstream_two_sports: tuple[str, MockUpstream], nhl: Path, tmp_path: Path
 ) -> None:
-    url, mock = upstream
+    url, mock = upstream_two_sports
     expected = lines(invoke(["replay", str(DEMO), str(nhl)]).stdout)
     rec = tmp_path / "live.ndjson"
     watch = run(["watch", "--multi", "basketball_nba,icehockey_nhl", "--base-url", url, "--stamp", "data",

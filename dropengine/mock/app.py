@@ -54,7 +54,10 @@ class MockUpstream:
 
     ``speed``: replay-clock multiplier (``None``: as fast as possible, in chunks of
     ``chunk_rows`` rows between yields to the loop). ``start``: ``on-connect`` starts the
-    clock when the first stream's ``initial_state`` is taken, ``now`` at server startup.
+    clock when the first stream's ``initial_state`` is taken (with ``start_sports`` n: once
+    streams of n different sports have taken theirs, so a client opening several sports'
+    streams gets every sport's releases from the first whatever the order and delay of its
+    connections), ``now`` at server startup.
     ``keys``: checked keys (``None``: any non-empty key is a business key, cap 100).
     """
 
@@ -65,6 +68,7 @@ class MockUpstream:
         keys: KeyTable | None = None,
         speed: float | None = 1.0,
         start: str = "on-connect",
+        start_sports: int = 1,
         max_gap: float = 5.0,
         faults: Iterable[Fault | str] = (),
         retry_after: float = 1.0,
@@ -78,6 +82,8 @@ class MockUpstream:
             raise ConfigError(f"--speed: {speed!r} must be a positive number or max")
         if start not in ("on-connect", "now"):
             raise ConfigError(f"--start: {start!r} must be on-connect or now")
+        if type(start_sports) is not int or start_sports < 1 or (start == "now" and start_sports != 1):
+            raise ConfigError(f"start_sports: {start_sports!r} must be a whole number >= 1 (1 with --start now)")
         if not (max_gap >= 0 and math.isfinite(max_gap)):
             raise ConfigError(f"--max-gap: {max_gap!r} must be a non-negative number of seconds")
         if not (retry_after >= 0 and math.isfinite(retry_after)):
@@ -89,6 +95,7 @@ class MockUpstream:
         self.keys = keys
         self.speed = speed
         self.start = start
+        self.start_sports = start_sports
         self.max_gap = max_gap
         self.retry_after = retry_after
         self.sse_heartbeat_s = sse_heartbeat_s
@@ -261,7 +268,8 @@ class MockUpstream:
 
     async def _serve(self, conn: Conn, write: Writer) -> None:
         """Send the stream to ``conn`` until it closes (or its fault raises :class:`FaultNow`)."""
-        await conn.serve(self.clock, write, tier=conn.record.tier, start_clock=self.start == "on-connect",
+        start_sports = self.start_sports if self.start == "on-connect" else 0
+        await conn.serve(self.clock, write, tier=conn.record.tier, start_sports=start_sports,
                          connections=lambda: self._active)
 
     # ---- SSE ---------------------------------------------------------------------------------

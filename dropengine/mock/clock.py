@@ -37,11 +37,20 @@ class ReplayClock:
         self._states: dict[str, SportState] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
+        #: The sports whose streams have taken an ``initial_state`` (``--start on-connect``).
+        self._connected: set[str] = set()
 
     def start(self) -> None:
         """Start the clock (once; later calls do nothing). Needs a running loop."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def connected(self, sport: str, sports: int) -> None:
+        """A stream of ``sport`` took its ``initial_state``: start the clock once streams of
+        ``sports`` different sports have (so each of them sees every release from the first)."""
+        self._connected.add(sport)
+        if len(self._connected) >= sports:
+            self.start()
 
     def stop(self) -> None:
         if self._task is not None:

@@ -125,10 +125,12 @@ class Conn:
         rows = filter_rows(rows, self.query, self.query.event_id)
         return initial_state_frame(self.sport, rows, since, _now_ms())
 
-    async def serve(self, clock: ReplayClock, write: Writer, *, tier: str, start_clock: bool,
+    async def serve(self, clock: ReplayClock, write: Writer, *, tier: str, start_sports: int,
                     connections: Callable[[], int]) -> None:
         """Send the stream until the connection closes (or its fault raises :class:`FaultNow`).
-        ``start_clock``: this connection's ``initial_state`` starts the replay clock."""
+        ``start_sports``: ``0``, the clock is not this connection's business (``--start now``);
+        ``n``, the clock starts once streams of ``n`` different sports, this one's included,
+        have taken their ``initial_state`` (:meth:`ReplayClock.connected`)."""
         clock.watch(self.sport, self.wake)
         try:
             await self.emit(write, connected_frame(self.sport, tier, self.query, _now_ms()))
@@ -136,8 +138,8 @@ class Conn:
                 rows = clock.current_rows(self.sport)
                 await self.emit(write, hot_feed_status_frame(self.sport, rows, clock.clock_ms, _now_ms()))
             initial = self._initial_state(clock)
-            if start_clock:
-                clock.start()
+            if start_sports:
+                clock.connected(self.sport, start_sports)
             await self.emit(write, initial)
             sent = 0
             while not self.closed:
