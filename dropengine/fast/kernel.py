@@ -232,6 +232,16 @@ def key_ids(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: i
         for i in range(n):
             comp[i] = (a[i] * nc + c[i]) * nb + b[i] if c[i] >= 0 else -1
         return comp, na * nc * nb
+    if _fits(na, nc, LOOKUP_SLOTS):
+        k, npairs, pair_of = _pairs_then_books(a, b, c, na, nb, nc, comp)
+        if k >= 0:
+            if _fits(npairs, nb, DIRECT_SLOTS):  # few pairs: the id is the arithmetic pair * nb + book
+                for i in range(n):
+                    if comp[i] >= 0:
+                        comp[i] = pair_of[comp[i]] * nb + b[i]
+                return comp, npairs * nb
+            return comp, k
+        # (more (pair, book) combinations than LOOKUP_SLOTS: the passes below hash them)
     for i in range(n):
         comp[i] = a[i] * nc + c[i] if c[i] >= 0 else -1
     pair, npairs = _renumber(comp, na * nc if _fits(na, nc, LOOKUP_SLOTS) else -1)
@@ -240,6 +250,53 @@ def key_ids(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: i
     if _fits(npairs, nb, DIRECT_SLOTS):
         return comp, npairs * nb
     return _renumber(comp, npairs * nb if _fits(npairs, nb, LOOKUP_SLOTS) else -1)
+
+
+@_jit
+def _pairs_then_books(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: int,
+                      out: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """:func:`key_ids`' dense ids in one pass where the pairs ``(a, c)`` fit a lookup table: each
+    row's pair numbered through it, then ``(pair, b)`` through a second table that grows a pair's
+    ``nb`` slots at a time (pairs are numbered in order, so it only ever appends). The same ids,
+    first appearance of the triple, as numbering the pairs then ``pair * nb + b`` in two passes
+    each (four passes over ``n`` rows before: 10M quotes 0.18 s, most of it memory traffic).
+    Writes the ids into ``out``; returns how many (-1: the pairs times ``nb`` passed
+    :data:`LOOKUP_SLOTS`, ``out`` half written, the caller's hashing passes take over), the pairs,
+    and each id's pair for the first :data:`DIRECT_SLOTS` ids (the arithmetic ids of few pairs)."""
+    n = a.shape[0]
+    pair_table = np.full(max(na * nc, 1), -1, np.int64)
+    # room for every pair there can be, up to LOOKUP_SLOTS slots: np.empty, so only the pages of
+    # the pairs met are ever touched (a pair's nb slots are set to -1 when it is numbered; no
+    # growing: an array reassigned in the loop costs numba reference counting on every row)
+    most = min(n, max(na * nc, 1), LOOKUP_SLOTS // max(nb, 1))
+    key_table = np.empty(max(most * nb, 1), np.int64)
+    pair_of = np.empty(DIRECT_SLOTS, np.int64)
+    npairs = 0
+    k = 0
+    for i in range(n):
+        ci = c[i]
+        if ci < 0:
+            out[i] = -1
+            continue
+        j = a[i] * nc + ci
+        p = pair_table[j]
+        if p < 0:
+            if npairs == most:
+                return -1, npairs, pair_of
+            p = npairs
+            pair_table[j] = p
+            npairs += 1
+            key_table[p * nb:(p + 1) * nb] = -1
+        j = p * nb + b[i]
+        q = key_table[j]
+        if q < 0:
+            q = k
+            key_table[j] = q
+            if k < DIRECT_SLOTS:
+                pair_of[k] = p
+            k += 1
+        out[i] = q
+    return k, npairs, pair_of
 
 
 @_jit
