@@ -3,6 +3,17 @@
 Each stream yields ``(clock_ms, item)``. A stream's clock is made monotone (its running
 maximum), so a source whose rows are not perfectly sorted still merges deterministically
 and keeps its own order. Ties go to the stream given first, then to input order.
+
+Skipped input keeps its place, and this is the one statement of where (both engines keep it):
+a bad row is skipped, counted and reported, and changes nothing else, so its own time never
+moves its file's clock, which is the running maximum of the times of the file's *usable*
+rows. The skip report lists skipped rows in the merged order of (their file's clock at the
+row, file, row); rows skipped before a file's first usable row stand before everything (no
+clock yet), in file order. The stream engine gets this from the merge's laziness: a reader
+records a skip when it reaches the row, and the merge pulls a stream's next item only once
+the one before has been taken, so a skip is recorded right after the usable row before it in
+its file: at its place. The batch engine's Parquet loader must order rows, and list skips,
+the same way.
 """
 
 from __future__ import annotations
