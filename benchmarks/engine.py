@@ -24,7 +24,11 @@ B. ``dropengine.io.replay.replay([path], DropEngine(), "frames")`` fully consume
    skips are compared with this checkout's general decoder before the timing. With ``--callgrind``
    part B counts instructions instead (valgrind, ``PYTHONHASHSEED=0``): the fused and the general
    replay each in a process of its own, minus a process that only imports, after checking the two
-   give the same alerts, counters and skips; a figure the machine's load does not move.
+   give the same alerts, counters and skips; a figure the machine's load does not move. With
+   ``--inproc CHECKOUT`` part B times the fused and general replays and that checkout's replay in
+   this one process instead (the checkout's package copied and imported as ``dropengine_before``),
+   alternated, after checking all three equal, and prints each turn's paired ratio too: the
+   measure issue 14's aim 2 asks for on a shared machine (CPU time with ``--cpu``).
 
 Input is synthetic and deterministic (seeded ``random.Random``): many keys, mostly small
 moves, some repeats, some even-money crossings. Timings are best-of-N ``time.perf_counter``
@@ -504,12 +508,10 @@ class BeforeReplay:
         self.proc.wait()
 
 
-def general_check(path: Path, fused: bool = False) -> dict[str, Any]:
-    """What :class:`BeforeReplay` answers for a digest run, from this checkout's general decoder
-    (or its fused path)."""
-    stats = ReplayStats()
-    engine = DropEngine()
-    kept = list(replay([path], engine, "frames", stats, fused=fused))
+def replay_result(replay_fn: Any, engine: Any, stats: Any, path: Path, **kw: Any) -> dict[str, Any]:
+    """The alerts (their count and a digest of their JSON), counters and skips of one replay, from
+    any checkout's ``replay`` (``kw`` to this one's: ``fused``): what the checks compare."""
+    kept = list(replay_fn([path], engine, "frames", stats, **kw))
     c = engine.counters.as_dict()
     return {
         "alerts": len(kept), "digest": hashlib.sha256(b"\n".join(a.to_json() for a in kept)).hexdigest(),
@@ -518,6 +520,90 @@ def general_check(path: Path, fused: bool = False) -> dict[str, Any]:
         "skips": [list(kv) for kv in sorted(stats.skips.counts.items())],
         "first": [[s.where, s.reason, s.message] for s in stats.skips.first],
     }
+
+
+def general_check(path: Path, fused: bool = False) -> dict[str, Any]:
+    """What :class:`BeforeReplay` answers for a digest run, from this checkout's general decoder
+    (or its fused path)."""
+    return replay_result(replay, DropEngine(), ReplayStats(), path, fused=fused)
+
+
+# -- B, another checkout's replay in this process ---------------------------------------------
+
+#: the name another checkout's package is imported under (``--inproc``)
+INPROC_NAME = "dropengine_before"
+
+
+def load_checkout(checkout: Path, into: Path) -> Any:
+    """Another checkout's ``dropengine`` package, copied to ``into`` and imported as
+    :data:`INPROC_NAME` (its modules import each other relatively, so the copy is self-contained;
+    one that imports ``dropengine`` by name is refused: it would run this tree's code)."""
+    import importlib
+    import re
+    import shutil
+
+    src = checkout / "dropengine"
+    if not (src / "__init__.py").is_file():
+        raise SystemExit(f"--inproc {checkout}: no dropengine package there")
+    dst = into / INPROC_NAME
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    absolute = re.compile(r"^(from|import) dropengine\b", re.M)  # (indented ones are docstring examples)
+    named = [str(f.relative_to(dst)) for f in dst.rglob("*.py") if absolute.search(f.read_text())]
+    if named:
+        raise SystemExit(f"--inproc {checkout}: {', '.join(named)} import dropengine by name")
+    sys.path.insert(0, str(into))
+    try:
+        return importlib.import_module(f"{INPROC_NAME}.io.replay")
+    finally:
+        sys.path.remove(str(into))
+
+
+def inproc_b(path: Path, checkout: Path, repeat: int, clock: str) -> None:
+    """Part B's fused and general replays and ``checkout``'s replay (its default path), all three
+    in this process (the checkout's package imported under another name), alternated ``repeat``
+    times after checking their alerts, counters and skips equal: best, median, and the median of
+    each turn's ratio (a turn's three runs share its load, so the paired ratio is the steadier
+    figure on a shared machine; the worker of ``--before`` is a process with another heap)."""
+    import statistics
+
+    with tempfile.TemporaryDirectory(prefix="dropengine-inproc-") as tmp:
+        old = load_checkout(checkout, Path(tmp))
+        print(f"  --inproc: {checkout} imported as {INPROC_NAME} ({old.__file__})")
+        runs: dict[str, Callable[[], Any]] = {
+            "before": lambda: old.replay([path], old.DropEngine(), "frames", old.ReplayStats()),
+            "general": lambda: replay([path], DropEngine(), "frames", ReplayStats(), fused=False),
+            "fused": lambda: replay([path], DropEngine(), "frames", ReplayStats()),
+        }
+        checks = {
+            "before": replay_result(old.replay, old.DropEngine(), old.ReplayStats(), path),
+            "general": replay_result(replay, DropEngine(), ReplayStats(), path, fused=False),
+            "fused": replay_result(replay, DropEngine(), ReplayStats(), path),
+        }
+        if not checks["before"] == checks["general"] == checks["fused"]:
+            for k in checks["fused"]:
+                if len({repr(c[k]) for c in checks.values()}) > 1:
+                    print(f"  !! {k}: " + ", ".join(f"{n} {c[k]!r}"[:300] for n, c in checks.items()))
+            raise SystemExit("--inproc: the replays differ; nothing timed")
+        print(f"  before == general == fused: {checks['fused']['alerts']:,} alerts "
+              f"(sha256 {checks['fused']['digest'][:12]}), counters, skips")
+        now = CLOCK[clock]
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(repeat):
+            for name, run in runs.items():
+                gc.collect()
+                t0 = now()
+                for _alert in run():
+                    pass
+                times[name].append(now() - t0)
+        rows = [(name, f"{min(v):.4f}", f"{statistics.median(v):.4f}") for name, v in times.items()]
+        print(table(("replay", "best s", "median s"), rows))
+        for base in ("before", "general"):
+            paired = sorted(b / f for b, f in zip(times[base], times["fused"], strict=True))
+            print(f"  fused path vs {base}: best {min(times[base]) / min(times['fused']):.2f}x, "
+                  f"median {statistics.median(times[base]) / statistics.median(times['fused']):.2f}x, "
+                  f"paired median {statistics.median(paired):.2f}x (range {paired[0]:.2f}-{paired[-1]:.2f})"
+                  + (f"; aim {AIM_FUSED_RATIO}x" if base == "before" else ""))
+        print(f"  load {load_average()} at the end")
 
 
 # -- callgrind (instruction counts: load-free) -------------------------------------------------
@@ -590,6 +676,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--before", type=Path, metavar="CHECKOUT",
                     help="B: also time this checkout's replay on the same recording (a worker process)")
     ap.add_argument("--cpu", action="store_true", help="time CPU (process_time) instead of wall clock")
+    ap.add_argument("--inproc", type=Path, metavar="CHECKOUT",
+                    help="B: time the fused and general replays and this checkout's replay in this process "
+                         "(its package imported under another name), alternated, instead of part B's table")
     ap.add_argument("--callgrind", action="store_true",
                     help="B: count instructions (valgrind) of the fused and general replays instead of timing")
     args = ap.parse_args(argv)
@@ -681,6 +770,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             if args.callgrind:
                 callgrind_b(info.path)
+                return 0
+            if args.inproc is not None:
+                inproc_b(info.path, args.inproc, repeat, clock)
                 return 0
             fns: dict[str, Callable[[], Any]] = {
                 "floor": lambda: json_floor(info.path),
