@@ -147,3 +147,29 @@ def test_listings_leave_no_consumer_behind(nats_server_module: NatsServer) -> No
 
     before, after = run(go())
     assert after == before == 0
+
+
+def test_a_registry_past_one_answer_is_an_error_naming_it(
+    nats_server_module: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server lists at most so many subjects per answer; a listing that may be cut there is
+    refused, naming the bucket and the count, never returned short (here the bound is lowered
+    to 3 to see it with 3 keys)."""
+    import dropengine.bus.registry as registry
+    from dropengine.core.errors import BusError
+
+    monkeypatch.setattr(registry, "_SUBJECTS_PER_ANSWER", 3)
+
+    async def go() -> tuple[str, int]:
+        async with await open_bus(nats_server_module) as bus:
+            for i in range(3):
+                await record_detector(bus, i, 3, DetectOptions.build(), 1)
+            with pytest.raises(BusError) as err:
+                await recorded_detectors(bus)
+            await record_detector(bus, 0, 2, DetectOptions.build(), 1)
+            monkeypatch.setattr(registry, "_SUBJECTS_PER_ANSWER", 5)  # 4 keys, under the bound: listed
+            return str(err.value), len(await recorded_detectors(bus))
+
+    message, listed = run(go())
+    assert "_detectors" in message and "keys: 3 or more" in message, message
+    assert listed == 4
