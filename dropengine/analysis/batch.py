@@ -769,8 +769,36 @@ def _gather(frame: pl.DataFrame, names: dict[str, str], at: pl.Series) -> pl.Dat
     """The rows ``at`` of ``frame``'s columns ``names`` (renamed to their values), one column at a
     time: a frame's gather makes every column one chunk first, all at once, and the input's
     columns come in many chunks (a Parquet file's row groups): per column, one at a time is
-    alive (issue 14: detect's peak memory)."""
-    return pl.DataFrame([frame.get_column(c).gather(at).alias(name) for c, name in names.items()])
+    alive (issue 14: detect's peak memory). By :func:`_taker` (moves in row order: a mask)."""
+    take = _taker(at, frame.height)
+    return pl.DataFrame([take(frame.get_column(c)).alias(name) for c, name in names.items()])
+
+
+def _taker(at: pl.Series, height: int) -> Callable[[pl.Series], pl.Series]:
+    """``column.gather(at)`` for columns of ``height`` rows, the same values, the fastest way for
+    ``at``. Rows in increasing order (a pass's moves, found in row order) are the rows a mask
+    keeps: a filter walks each chunk once where a gather looks every row up among the chunks
+    (10M rows in 40 chunks, 2.5M moves, the 12 text columns: 0.035 vs 0.25 s wall, 0.037 vs 0.167
+    s CPU). Rows that only never decrease (alerts in detection order: a row may hold several) are
+    the distinct rows by a mask, then repeated by a gather from those (few, in one chunk)."""
+    import numpy as np  # (only the compiled path gathers: numpy is there with numba)
+
+    rows = at.to_numpy()
+    if rows.size < 2 or at.null_count():
+        return lambda column: column.gather(at)
+    step = rows[1:] != rows[:-1]
+    if not bool((rows[1:] >= rows[:-1]).all()):
+        return lambda column: column.gather(at)
+    keep = np.zeros(height, np.bool_)
+    keep[rows] = True
+    mask = pl.Series(keep)
+    if bool(step.all()):
+        return lambda column: column.gather(at) if column.n_chunks() == 1 else column.filter(mask)
+    nth = np.empty(rows.size, np.int64)  # per row of ``at``: its distinct row's place among them
+    nth[0] = 0
+    np.cumsum(step, out=nth[1:])
+    repeat = pl.Series(nth, dtype=pl.UInt32)
+    return lambda column: column.gather(at) if column.n_chunks() == 1 else column.filter(mask).rechunk().gather(repeat)
 
 
 @dataclass(slots=True)
@@ -1247,8 +1275,8 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
         column = take().alias(c).to_frame()  # (waited for even when not a column here: its error is raised)
         if c in types:
             out[c] = placed(_typed_column(column, c, types[c]), j)
-    picked = pl.Series(rows, dtype=pl.UInt32)
-    got = texts.select(pl.col(c).gather(picked) for c in direct if c in texts.columns)
+    by_row = _taker(pl.Series(rows, dtype=pl.UInt32), texts.height)
+    got = pl.DataFrame([by_row(texts.get_column(c)) for c in direct if c in texts.columns])
     if "bookmaker" in got.columns and bool(is_steam.any()):
         got = got.with_columns(got.get_column("bookmaker").set(pl.Series(is_steam), None))
     # (a column the input lacks: null, as _typed_column writes it; the input always has event_id)
