@@ -546,17 +546,11 @@ def _compiled_passes(
     _check_stamps(frame, timestamp_column)
     n = frame.height
     cols = frame.columns
-    if cfg.signals:
-        # The moves' text is gathered from these columns by row several times over (the drops',
-        # the line moves', the completing moves', the alerts table's): a gather from one chunk
-        # is 2-3x faster than from the many the collect (or a Parquet file's row groups) makes
-        # (257k rows of 4 columns: 4.8 vs 13.5 ms), and the copy costs a fraction of one
-        # (0.4 ms per dictionary-encoded column at 1M rows: 4 bytes a row). Not for price
-        # drops alone: one gather per column, and detect's peak memory (issue 14: 3x the input).
-        gathered = {*text, "line", "_ts"}
-        frame = pl.DataFrame([frame.get_column(c).rechunk() if c in gathered and frame.get_column(c).n_chunks() > 1
-                              else frame.get_column(c) for c in cols])
-
+    # (The text columns stay in the chunks they came in, on every path: the moves' and alerts'
+    # text is taken from them by row in row order, which :func:`_taker` does by a mask, one walk
+    # per chunk. The signals path copied them into one chunk first, for its gathers: 10M quotes,
+    # ~0.4-0.6 GB of peak (line_move 3,487 -> 3,083 MiB, steam 3,327 -> 2,693) for no time saved
+    # once the gathers are masks.)
     # -- rows no quote could be built from (the reasons and their order as in _load) ------------
     coded = {c: _Coded(frame.get_column(c), kernel) for c in KEY}
     bad_field = frame.get_column("_lu_missing").to_numpy().copy()
