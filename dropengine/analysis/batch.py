@@ -783,7 +783,7 @@ def _taker(at: pl.Series, height: int) -> Callable[[pl.Series], pl.Series]:
     if rows.size < 2 or at.null_count():
         return lambda column: column.gather(at)
     step = rows[1:] != rows[:-1]
-    if not bool((rows[1:] >= rows[:-1]).all()):
+    if not bool((rows[1:] >= rows[:-1]).all()) or rows[-1] >= height:  # (out of range: the gather's error)
         return lambda column: column.gather(at)
     keep = np.zeros(height, np.bool_)
     keep[rows] = True
