@@ -649,13 +649,13 @@ def _compiled_passes(
     n_sides = max(len(canon), 1)
     no_series = np.full(1, -1, np.int64)
 
-    def price_pass() -> tuple[Any, int, Any, Any, Any]:
+    def price_pass() -> tuple[Any, int, Any, Any, Any, Any, Any]:
         """The price keys' ids and SPEC 3 over them (the pass without line series)."""
         kid, nkeys = kernel.ids(e, b, sid, n_events, n_books, n_sides)
-        moves, refs, _, _, _, tally = kernel.run(kid, nkeys, no_series, 0, lu_at, p_at, null, bad, line_only,
-                                                 np.zeros(1), cfg.reprime_after_suspension, anchor, prob, thr,
-                                                 line_thr)
-        return kid, nkeys, moves, refs, tally
+        moves, refs, _, _, _, tally, ref_lu, ref_p, _ = kernel.run(
+            kid, nkeys, no_series, 0, lu_at, p_at, null, bad, line_only, np.zeros(1), cfg.reprime_after_suspension,
+            anchor, prob, thr, line_thr)
+        return kid, nkeys, moves, refs, tally, ref_lu, ref_p
 
     if cfg.detects_lines:
         # The price keys and the line series share no state: their ids and passes run side by side,
@@ -672,10 +672,10 @@ def _compiled_passes(
         lid, nseries = kernel.ids(e, b, ls, n_events, n_books, max(len(line_ids), 1))
         del ls
         line = np.array([*(np.nan if x is None else x for x in series_of), np.nan], dtype=np.float64)[sid]
-        _, _, lmoves, lrefs, lprices, line_tally = kernel.run(
+        _, _, lmoves, lrefs, lprices, line_tally, _, _, lref_line = kernel.run(
             sid, n_sides, lid, nseries, lu_at, p_at, null, bad, line_only, line,
             cfg.reprime_after_suspension, anchor, prob, math.inf, line_thr)
-        kid, nkeys, moves, refs, tally = price_result()
+        kid, nkeys, moves, refs, tally, ref_lu, ref_p = price_result()
         tally = tally.copy()
         for slot in (kernel.LINE_SEEN, kernel.LINE_PRIMED, kernel.LINE_STALE, kernel.LINE_SUSPENDED,
                      kernel.LINE_REPEATED):
@@ -683,7 +683,7 @@ def _compiled_passes(
     else:
         # no series: the pass reads neither a row's series id nor its line
         lid, nseries, line = no_series, 0, np.zeros(1)
-        kid, nkeys, moves, refs, tally = price_pass()
+        kid, nkeys, moves, refs, tally, ref_lu, ref_p = price_pass()
         lmoves = lrefs = lprices = np.zeros(0, np.int64)
     if not cfg.signals:  # only the signals pass needs the rows' codes after the key ids
         del e, b, sid
@@ -703,13 +703,14 @@ def _compiled_passes(
     def flags(at: Any, name: str) -> pl.Series:
         return pl.Series(name, pint_at[at]) if pint_at is not None else pint.gather(at).alias(name)
 
-    def priced(at: Any, names: tuple[str, str, str, str]) -> list[pl.Series]:
-        price_at = pl.Series(names[1], p_at[at])
-        return [pl.Series(names[0], lu_at[at]), price_at,
+    def priced(at: Any, names: tuple[str, str, str, str], times: Any, prices: Any) -> list[pl.Series]:
+        price_at = pl.Series(names[1], prices)
+        return [pl.Series(names[0], times), price_at,
                 pl.select(cents_expr(pl.lit(price_at)).alias(names[2])).to_series(), flags(at, names[3])]
 
-    fired = _with_delta(pl.DataFrame([rows, *priced(moves, ("_lu", "_p", "_c", "_pint")),
-                                      *priced(refs, ("_rlu", "_rp", "_rc", "_rpint"))]))
+    # (the references' times and prices as the pass wrote them: the rows far back are not gathered)
+    fired = _with_delta(pl.DataFrame([rows, *priced(moves, ("_lu", "_p", "_c", "_pint"), lu_at[moves], p_at[moves]),
+                                      *priced(refs, ("_rlu", "_rp", "_rc", "_rpint"), ref_lu, ref_p)]))
     price = _Pass(fired, int(tally[kernel.PRIMED]), int(tally[kernel.STALE]), int(tally[kernel.SUSPENDED]),
                   int(tally[kernel.REPEATED]))
     line_pass: _Pass | None = None
@@ -720,11 +721,18 @@ def _compiled_passes(
         lrows = pl.Series("_i", lmoves, dtype=pl.UInt32).set_sorted()
         # a line's price may be null (a line-only observation, a suspension): NaN in p_at, null here
         ref_price = np.where(none, np.nan, p_at[np.maximum(lprices, 0)])
+        # (numpy's gather when the flags have no null, as flags(): the column comes in many chunks)
+        if pint_at is None:
+            ref_flags = pint.gather(at_price).alias("_rpint")
+        else:
+            ref_flags = pl.Series("_rpint", pint_at[np.maximum(lprices, 0)])
+            if none.any():
+                ref_flags = ref_flags.set(pl.Series(none), None)
         lfired = pl.DataFrame([
             lrows, pl.Series("_lu", lu_at[lmoves]), pl.Series("_l", line[lmoves]),
             pl.Series("_p", p_at[lmoves]).fill_nan(None), flags(lmoves, "_pint"),
-            pl.Series("_rl", line[lrefs]), pl.Series("_rlu", lu_at[lrefs]),
-            pl.Series("_rprice", ref_price).fill_nan(None), pint.gather(at_price).alias("_rpint"),
+            pl.Series("_rl", lref_line), pl.Series("_rlu", lu_at[lrefs]),
+            pl.Series("_rprice", ref_price).fill_nan(None), ref_flags,
         ])
         line_pass = _Pass(lfired, int(tally[kernel.LINE_PRIMED]), int(tally[kernel.LINE_STALE]),
                           int(tally[kernel.LINE_SUSPENDED]), int(tally[kernel.LINE_REPEATED]),
