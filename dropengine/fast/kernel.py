@@ -117,55 +117,6 @@ def _written_points(d: float) -> float:
 
 
 @_jit
-def _dense(composite: np.ndarray, use: np.ndarray, ids: np.ndarray) -> int:
-    """Dense ids ``0..k-1`` (first appearance order) of the non-negative ``composite`` values of
-    the rows where ``use`` holds, into ``ids`` (-1 elsewhere); returns ``k``. An open-addressing
-    hash table (linear probing, Fibonacci hashing) that doubles at half load: O(n), no sort."""
-    n = composite.shape[0]
-    cap = 1024
-    keys = np.full(cap, -1, np.int64)
-    vals = np.empty(cap, np.int64)
-    mask = cap - 1
-    shift = np.uint64(64 - 10)
-    k = 0
-    for i in range(n):
-        if not use[i]:
-            ids[i] = -1
-            continue
-        key = composite[i]
-        h = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
-        while True:
-            cur = keys[h]
-            if cur == key:
-                ids[i] = vals[h]
-                break
-            if cur == -1:
-                keys[h] = key
-                vals[h] = k
-                ids[i] = k
-                k += 1
-                if 2 * k > cap:  # grow: rehash every stored key into a table twice the size
-                    old_keys = keys
-                    old_vals = vals
-                    cap *= 2
-                    mask = cap - 1
-                    shift = np.uint64(shift - np.uint64(1))
-                    keys = np.full(cap, -1, np.int64)
-                    vals = np.empty(cap, np.int64)
-                    for j in range(old_keys.shape[0]):
-                        ok = old_keys[j]
-                        if ok != -1:
-                            g = np.int64((np.uint64(ok) * np.uint64(0x9E3779B97F4A7C15)) >> shift)
-                            while keys[g] != -1:
-                                g = (g + 1) & mask
-                            keys[g] = ok
-                            vals[g] = old_vals[j]
-                break
-            h = (h + 1) & mask
-    return k
-
-
-@_jit
 def dense_codes(codes: np.ndarray, stop: int) -> tuple[np.ndarray, int, np.ndarray]:
     """Codes ``0 <= c < stop`` (a code outside: none, -1) renumbered densely in order of
     first appearance, how many, and the row of each one's first appearance: a Categorical's
@@ -206,11 +157,8 @@ def _renumber(comp: np.ndarray, stop: int) -> tuple[np.ndarray, int]:
     if 0 <= stop <= LOOKUP_SLOTS:
         ids, k, _ = dense_codes(comp, stop)
         return ids, k
-    use = np.empty(comp.shape[0], np.bool_)
-    for i in range(comp.shape[0]):
-        use[i] = comp[i] >= 0
-    ids = np.empty(comp.shape[0], np.int64)
-    k = _dense(comp, use, ids)
+    # (the one open-addressing table of the kernel: a value is its own group of four, -1 none)
+    ids, k, _ = _group_rows(comp, comp, comp, comp, True)
     return ids, k
 
 
@@ -308,12 +256,15 @@ def _mix4(a: np.int64, b: np.int64, x: np.int64, y: np.int64) -> np.uint64:
 
 
 @_jit
-def _group_rows(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+def _group_rows(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray,
+                none_below_zero: bool) -> tuple[np.ndarray, int, np.ndarray]:
     """Dense ids ``0..k-1`` (first appearance order) of the rows' quadruples ``(a, b, x, y)``
-    (any int64 values), how many, and each id's first row. An open-addressing hash table
-    (linear probing, Fibonacci hashing over the four values mixed) holding each group's values
-    (a probe compares them in the table, not at a row far back: a cache miss each) and id; it
-    doubles at half load."""
+    (any int64 values; with ``none_below_zero`` a row whose ``a`` is negative has none: id -1,
+    not counted), how many, and each id's first row. An open-addressing hash table (linear
+    probing, Fibonacci hashing over the four values mixed) holding each group's values (a probe
+    compares them in the table, not at a row far back: a cache miss each) and id; it doubles at
+    half load. The kernel's one hash table: :func:`group_rows`' groups and :func:`key_ids`' ids
+    past its lookup tables (one value, passed as all four) both come from it."""
     n = a.shape[0]
     cap = 1024
     shift = np.uint64(64 - 10)
@@ -324,6 +275,9 @@ def _group_rows(a: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> t
     k = 0
     for i in range(n):
         ai, bi, xi, yi = a[i], b[i], x[i], y[i]
+        if none_below_zero and ai < 0:
+            ids[i] = -1
+            continue
         h = np.int64(_mix4(ai, bi, xi, yi) >> shift)
         while True:
             g = slot_id[h]
@@ -621,7 +575,7 @@ def ids(a: Any, b: Any, c: Any, na: int, nb: int, nc: int) -> tuple[Any, int]:
 def group_rows(a: Any, b: Any, x: Any, y: Any) -> tuple[Any, int, Any]:
     """:func:`_group_rows` of four int64 columns (a float column as its bits: the caller's)."""
     ra, rb, rx, ry = _rows("group_rows", a, b, x, y)
-    return _group_rows(ra, rb, rx, ry)
+    return _group_rows(ra, rb, rx, ry, False)
 
 
 @interruptible
