@@ -5,8 +5,8 @@ collected, and a buffered file held in one never flushes its data. That is break
 (tests/test_h16_break16_e2e.py), which that test misses: its caller ends while the warm-up thread
 may still be loading, so the freeze comes too late to matter. Here the caller goes on working
 after the command, as a notebook does, so the freeze has happened: at 55f895f the log holds both
-lines, at eb181cd..ca082c7 it is empty. Strict xfail until the freeze is limited to a process the
-executable owns (``cli.group.run``)."""
+lines, at eb181cd..ca082c7 it was empty. The freeze is now only the executable's, at its exit
+(``cli.group.run``): this passes again."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import textwrap
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 from dropengine import Quote
 from dropengine.formats.tables import QUOTE_COLUMNS, table_row
@@ -49,7 +48,6 @@ _CALLER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="R22-1: fast.warm_up's gc.freeze freezes an in-process caller's cycles")
 def test_an_in_process_batch_replay_leaves_the_callers_cycles_collectable(tmp_path: Path) -> None:
     require_fast()
     quotes = [Quote("nba", "e1", "pin", "h2h_home", p, 1_700_000_000_000 + i) for i, p in enumerate((-110, -130, 120))]

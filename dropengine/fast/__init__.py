@@ -9,7 +9,6 @@ Without numba every caller takes its pure path, with identical results.
 
 from __future__ import annotations
 
-import gc
 import importlib.util
 import os
 import threading
@@ -111,12 +110,11 @@ def warm_up() -> threading.Thread | None:
     knows it will detect, e.g. ``replay --engine batch``, overlaps it with reading its input);
     the thread, or ``None`` when the compiled path is not available. Harmless to call twice.
 
-    Once loaded, the thread moves every object then alive out of the cyclic garbage collector's
-    reach (:func:`gc.freeze`): numba's ~100k objects (and the modules imported by then) live to the
-    process's end anyway, and every later full collection, the interpreter's at exit among them,
-    would walk them all again (10M quotes, price drops alone: -0.23 s CPU of a 3.6 s process, most
-    of it the exit's). Objects frozen are still freed by their reference counts; only a cycle of
-    them made garbage later is not collected."""
+    It never freezes the collector (``gc.freeze``): the caller may be a program that goes on
+    working (``dropengine.cli.main`` in-process, a notebook), whose cycles must stay collectable
+    (break16's B16-2, review22's R22-1: a buffered file in a frozen cycle lost its data). The
+    executable freezes at its exit instead (:func:`dropengine.cli.group.run`), which is where the
+    time was (a freeze here gained nothing measurable beyond it)."""
     # only the cheap checks here: the import itself (available()'s) happens in the thread
     if os.environ.get("DROPENGINE_PURE") == "1" or importlib.util.find_spec("numba") is None:
         return None
@@ -128,7 +126,6 @@ def warm_up() -> threading.Thread | None:
 
         kernel.compile_all()
         signals.compile_all()
-        gc.freeze()  # (see above: a caller of warm_up is a process about to detect, e.g. the CLI)
 
     thread = threading.Thread(target=load, name="dropengine-fast-warm-up", daemon=True)
     thread.start()
