@@ -487,7 +487,8 @@ class _Coded:
         self.has_null = bool(physical.null_count())
         if self.has_null:
             physical = physical.fill_null(kernel.NO_CODE)
-        self.codes, _, first = kernel.codes(physical.to_numpy(), stop)
+        # (chunk by chunk where polars holds them: no copy of the column into one array first)
+        self.codes, _, first = kernel.codes([c.to_numpy() for c in physical.get_chunks()], stop)
         self.values: list[str] = column.gather(first).cast(pl.String).to_list()
 
     def of_values(self, np: Any, flags: list[Any], dtype: Any, null: Any) -> Any:
