@@ -362,14 +362,47 @@ def _events(source: Source, shards: int) -> list[list[str]]:
     return shard_events(source, shards) if isinstance(source, ParquetSource) else [[] for _ in range(shards)]
 
 
+#: Seconds between two looks at the cluster while waiting for the shards' tasks.
+_POLL_S: Final = 1.0
+#: How long a local cluster of this process may have no worker at all before the run gives up:
+#: its nannies restart a worker that died within a second or two; none at all for this long means
+#: they are gone too (killed, or interrupted by a Ctrl-C this process ignores, e.g. as a script's
+#: background job), and the tasks would wait for ever.
+NO_WORKER_S: Final = 15.0
+
+
 def _gather(client: Client, futures: list[Any], on_shard: OnShard | None) -> list[Any]:
     """Every task's result, in shard order; a failed task's error raised as a DropEngineError
-    (itself when it is one: bad input is reported as it is by one process)."""
-    from distributed import as_completed
+    (itself when it is one: bad input is reported as it is by one process). A local cluster that
+    lost every worker for :data:`NO_WORKER_S` is a ClusterError, not a wait for ever (break22's
+    B22-1); a remote scheduler's workers may come and go (scaling), so it is waited for."""
+    import queue
+    import time
 
     out: dict[int, Any] = {}
+    finished: queue.SimpleQueue[Any] = queue.SimpleQueue()  # each task as it ends (done, failed or cancelled)
+    for fut in futures:
+        fut.add_done_callback(finished.put)
+    own = getattr(client, "cluster", None) is not None  # a LocalCluster this process started
+    no_worker_since: float | None = None
     try:
-        for fut in as_completed(futures, loop=client.loop):  # type: ignore[no-untyped-call]
+        for _ in futures:
+            while True:
+                try:
+                    fut = finished.get(timeout=_POLL_S)
+                    break
+                except queue.Empty:
+                    if own and not client.scheduler_info().get("workers"):
+                        now = time.monotonic()
+                        no_worker_since = now if no_worker_since is None else no_worker_since
+                        if now - no_worker_since >= NO_WORKER_S:
+                            raise ClusterError(
+                                f"workers: every worker of the local Dask cluster has ended and none came back "
+                                f"within {NO_WORKER_S:g} s ({len(futures) - len(out)} of {len(futures)} shards "
+                                "unfinished); killed, or interrupted by a signal this process ignores"
+                            ) from None
+                    else:
+                        no_worker_since = None
             try:
                 part = fut.result()
             except DropEngineError:

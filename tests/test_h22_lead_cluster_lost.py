@@ -1,0 +1,71 @@
+"""A sharded run on a local Dask cluster whose workers all end (killed, or interrupted by a Ctrl-C
+the main process ignores, e.g. a script's background job: break22's B22-1) fails with a
+ClusterError naming what happened, instead of waiting for ever for tasks no worker will run
+(cluster.shard._gather). A run whose workers live is unchanged (the cluster suites)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+pytest.importorskip("distributed")
+
+from dropengine.cluster import shard  # noqa: E402
+from dropengine.core.errors import ClusterError  # noqa: E402
+
+
+def _slow(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_local_cluster_that_lost_every_worker_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shard, "NO_WORKER_S", 3.0)
+    got: list[BaseException | list[Any]] = []
+    with shard.open_client(workers=1) as client:
+        futures = [client.submit(_slow, 300, pure=False)]
+        pids = client.run(os.getpid)  # each worker process (its nanny lives in this process)
+        waiter = threading.Thread(target=lambda: got.append(_run(client, futures)), daemon=True)
+        waiter.start()
+        time.sleep(1.0)  # (the gather is waiting when the workers go)
+        for pid in pids.values():
+            # a Ctrl-C reaching the workers only (this process ignoring it): each closes, and its
+            # nanny does not start another (a worker that closes is not restarted)
+            os.kill(pid, signal.SIGINT)
+        waiter.join(timeout=120)  # a bound, not a timing assertion: a hang fails here, not in CI's limit
+        assert not waiter.is_alive(), "_gather still waiting 120 s after every worker was killed"
+    assert len(got) == 1 and isinstance(got[0], ClusterError), got
+    assert "every worker of the local Dask cluster has ended" in str(got[0])
+    assert "1 of 1 shards unfinished" in str(got[0])
+
+
+def test_a_living_cluster_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks slower than the no-worker bound finish normally while a worker lives."""
+    monkeypatch.setattr(shard, "NO_WORKER_S", 0.5)
+    monkeypatch.setattr(shard, "_POLL_S", 0.2)
+    with shard.open_client(workers=1) as client:
+        futures = [client.submit(_part, k, pure=False) for k in range(3)]
+        parts = shard._gather(client, futures, None)
+    assert [p.shard for p in parts] == [0, 1, 2]
+
+
+class _Part:
+    def __init__(self, k: int) -> None:
+        self.shard = k
+
+
+def _part(k: int) -> _Part:
+    time.sleep(1.5)
+    return _Part(k)
+
+
+def _run(client: Any, futures: list[Any]) -> BaseException | list[Any]:
+    try:
+        return shard._gather(client, futures, None)
+    except BaseException as exc:  # the thread hands back what _gather raised
+        return exc
