@@ -15,8 +15,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from dropengine.cluster import shard  # noqa: E402
-from dropengine.core.errors import ClusterError  # noqa: E402
+from dropengine.cluster import shard
+from dropengine.core.errors import ClusterError
 
 
 def _slow(seconds: float) -> float:
