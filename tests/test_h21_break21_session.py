@@ -18,9 +18,8 @@
   00089ec);
 - a Parquet row with a bad time and a bad line or side is skipped for the same reason by both engines
   (F4, fixed in c8365f1);
-- xfail (/tmp/notes/break21-findings.md): with several Parquet files the two engines list skipped
-  rows in different orders (F5; the order is the rule of core/merge.py, the batch loader's change is
-  requested by ci15).
+- with several Parquet files the two engines list skipped rows in one order (F5: the rule of
+  core/merge.py; the batch replay follows it since session 15).
 """
 
 from __future__ import annotations
@@ -669,12 +668,6 @@ def test_a_parquet_row_with_a_bad_time_and_another_fault_is_skipped_for_the_same
     assert _skip_list(got["batch"]) == _skip_list(got["stream"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F5 (pre-existing): the batch engine's Parquet loader lets a skipped row's time move its file's clock, "
-    "so it lists b.parquet:row 1 after a.parquet:row 2; the rule (core/merge.py) and the stream engine list it "
-    "first. Change requested in /tmp/notes/requests-lead.md (ci15)",
-)
 def test_two_parquet_files_list_their_skipped_rows_in_one_order(tmp_path: Path) -> None:
     """a.parquet's second row (t=2000) and b.parquet's first (t=5000) lack their sport: both engines
     list the two skips in the same order, the rule's (core/merge.py): a skipped row holds its file's

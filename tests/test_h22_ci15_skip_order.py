@@ -9,10 +9,10 @@ each at (its file's clock at the row, file, row); rows skipped before a file's f
 row stand before everything (no clock yet), in file order.
 
 The stream engine follows it (pinned here, computed from the rows, not from the engine). The
-batch engine's Parquet loader does not: it lets a skipped row's time move its file's clock,
-so it lists skips in another order (F5) and, worse, can put alerts in another order; the
-change is in io/tables.py (and the sharded path's clock, cluster/shard.py), requested in
-/tmp/notes/requests-lead.md, so those two are strict xfails until it lands.
+batch engine's Parquet loader did not (a skipped row's time moved its file's clock: skips listed
+in another order, F5, and alerts too): ``replay_batch`` now detects again in the rule's order
+when a skipped row had moved its file's clock (io.tables.parquet_replay_order). The sharded
+path (``--workers``, cluster/shard.py) still orders by every row's time.
 """
 
 from __future__ import annotations
@@ -134,11 +134,6 @@ def _cli(args: list[str]) -> tuple[list[str], str]:
     return alerts, out.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batch's Parquet loader (io.tables.parquet_quote_table) lets a skipped row's time move its file's clock "
-    "(parquet_clock over every row); change requested in /tmp/notes/requests-lead.md (ci15)",
-)
 def test_a_skipped_rows_time_does_not_reorder_the_batch_alerts(tmp_path: Path) -> None:
     """a: t=1000, then a row without its sport at t=9000, then t=3000 (a drop); b: t=2000, then
     t=4000 (a drop). The skipped row changes nothing: a's drop (clock 3000) comes before b's

@@ -17,6 +17,7 @@ import io
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -37,8 +38,9 @@ if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
     import polars as pl
 
 __all__ = [
-    "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "looks_like_csv_header", "needs_float", "parquet_clock", "parquet_position",
-    "parquet_quote_table", "plain_parquet_schema", "read_quote_table", "rejected_detail", "rows_carry_mapping",
+    "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "ParquetPlaces", "looks_like_csv_header", "needs_float", "parquet_clock",
+    "parquet_position", "parquet_quote_table", "parquet_replay_order", "plain_parquet_schema", "read_quote_table",
+    "rejected_detail", "rows_carry_mapping",
     "table_lacks_columns", "table_starting_prices", "write_csv_rows", "write_ndjson_rows", "write_parquet_rows",
     "write_quote_table",
 ]
@@ -492,12 +494,54 @@ def plain_parquet_schema(path: Path) -> bool:
 PARQUET_ORDER_KEY: Final = ("_clock", "_f", "_r")
 
 
-def parquet_clock(last_update: pl.Expr) -> pl.Expr:
-    """A Parquet file's replay clock at each row: the running maximum of ``last_update``
-    (nulls and unparseable values hold the clock; 0 before the first time)."""
+def parquet_clock(last_update: pl.Expr, held: pl.Expr | None = None) -> pl.Expr:
+    """A Parquet file's replay clock at each row: the running maximum of ``last_update`` over
+    its rows but those ``held`` (rows skipped: core/merge.py's rule, a skipped row's time moves
+    nothing); nulls and unparseable values hold the clock too; -1 before the first time, so
+    rows skipped before a file's first usable row stand before every other."""
     import polars as pl
 
-    return last_update.cast(pl.Int64, strict=False).cum_max().forward_fill().fill_null(0)
+    lu = last_update.cast(pl.Int64, strict=False)
+    if held is not None:
+        lu = pl.when(held).then(None).otherwise(lu)
+    return lu.cum_max().forward_fill().fill_null(-1)
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetPlaces:
+    """Where each row of a table of several Parquet files (:func:`parquet_quote_table`) comes
+    from: its file (an index into ``names``) and its row there; called, a row's position."""
+
+    names: tuple[str, ...]
+    f: pl.Series
+    r: pl.Series
+
+    def __call__(self, i: int) -> str:
+        return parquet_position(self.names[self.f[i]], self.r[i])
+
+
+def parquet_replay_order(
+    table: pl.DataFrame, where: Callable[[int], str], held: pl.Series
+) -> tuple[pl.DataFrame, Callable[[int], str]] | None:
+    """``table`` (of :func:`parquet_quote_table`, positions ``where``) in replay order once the
+    rows ``held`` (table rows the detector skipped) no longer move their file's clock; ``None``
+    when that order is the table's (no held row set its file's clock higher, or one file)."""
+    import polars as pl
+
+    if not isinstance(where, ParquetPlaces) or held.is_empty() or "last_update" not in table.columns:
+        return None
+    keys = pl.DataFrame({"_f": where.f, "_r": where.r, "_lu": table.get_column("last_update")}).with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).is_in(held.implode()).alias("_held"))
+    # rows of a file stand in their file's order in the table, so a window per file runs in it
+    clocks = keys.select(
+        parquet_clock(pl.col("_lu")).over("_f").alias("old"),
+        parquet_clock(pl.col("_lu"), pl.col("_held")).over("_f").alias("new"),
+    )
+    if clocks.get_column("old").equals(clocks.get_column("new")):
+        return None
+    order = (keys.with_columns(clocks.get_column("new").alias("_clock"), pl.int_range(pl.len()).alias("_i"))
+             .sort(["_clock", "_f", "_r"], maintain_order=True).get_column("_i"))
+    return table[order], ParquetPlaces(where.names, where.f.gather(order), where.r.gather(order))
 
 
 def rejected_detail(table: pl.DataFrame, row: int, reason: str) -> str:
@@ -570,13 +614,8 @@ def parquet_quote_table(
     table = pl.concat(parts, how="diagonal_relaxed").sort(list(PARQUET_ORDER_KEY), maintain_order=True)
     # asked for a few rows only (the skips shown): no list of every row's file and place; the files'
     # names only (the files' frames, which the sorted table copied, go with ``read``)
-    f_col, r_col = table.get_column("_f"), table.get_column("_r")
-    names = [p.name for p, _ in read]
+    where = ParquetPlaces(tuple(p.name for p, _ in read), table.get_column("_f"), table.get_column("_r"))
     read.clear()
-
-    def where(i: int) -> str:
-        return parquet_position(names[f_col[i]], r_col[i])
-
     table = table.drop(*PARQUET_ORDER_KEY)
     return table, where
 
