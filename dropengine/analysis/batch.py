@@ -478,8 +478,8 @@ class _Coded:
     def __init__(self, column: pl.Series, kernel: Any) -> None:
         if not isinstance(column.dtype, (pl.Categorical, pl.Enum)):
             column = column.cast(pl.Categorical)
-        # the physical codes as polars holds them (UInt32, one copy out of the chunks), a null
-        # beyond every code
+        # the physical codes as polars holds them (UInt32, chunk by chunk: kernel.codes reads each
+        # chunk where it is), a null beyond every code
         physical = column.to_physical().cast(pl.UInt32)
         top = physical.max()
         stop = 0 if top is None else int(top) + 1  # type: ignore[arg-type]
@@ -718,16 +718,20 @@ def _compiled_passes(
     if cfg.detects_lines:
         # -1: no observation at the reference line (never read: a series primes first): null
         none = lprices < 0
-        at_price = pl.Series(lprices).set(pl.Series(none), None) if none.any() else pl.Series(lprices)
+        some_none = bool(none.any())
         lrows = pl.Series("_i", lmoves, dtype=pl.UInt32).set_sorted()
         # a line's price may be null (a line-only observation, a suspension): NaN in p_at, null here
-        ref_price = np.where(none, np.nan, p_at[np.maximum(lprices, 0)])
-        # (numpy's gather when the flags have no null, as flags(): the column comes in many chunks)
+        at = np.maximum(lprices, 0)
+        ref_price = np.where(none, np.nan, p_at[at])
+        # the flags at those rows, null where there is none (as the gather by a null row gave them;
+        # only rows with a reference price read them): by numpy when the flags have no null, as flags()
+        # (the column comes in many chunks), else polars' gather by the rows with nulls
         if pint_at is None:
+            at_price = pl.Series(lprices).set(pl.Series(none), None) if some_none else pl.Series(lprices)
             ref_flags = pint.gather(at_price).alias("_rpint")
         else:
-            ref_flags = pl.Series("_rpint", pint_at[np.maximum(lprices, 0)])
-            if none.any():
+            ref_flags = pl.Series("_rpint", pint_at[at])
+            if some_none:
                 ref_flags = ref_flags.set(pl.Series(none), None)
         lfired = pl.DataFrame([
             lrows, pl.Series("_lu", lu_at[lmoves]), pl.Series("_l", line[lmoves]),
