@@ -105,10 +105,16 @@ def interruptible(fn: _F) -> _F:
     return cast(_F, call)
 
 
-def warm_up() -> threading.Thread | None:
+def warm_up(signals: bool = True) -> threading.Thread | None:
     """Start importing numba and loading the cached kernel in a background thread (a caller that
     knows it will detect, e.g. ``replay --engine batch``, overlaps it with reading its input);
     the thread, or ``None`` when the compiled path is not available. Harmless to call twice.
+
+    ``signals``: also the signals pass (:mod:`dropengine.fast.signals`; a run detecting price drops
+    alone never calls it). With a cold numba cache (a new install or checkout) loading it means
+    compiling it, seconds: a run that does not need it and exits first would kill the thread
+    mid-compile (the cache never written; at 10M, 2 of 19 such processes crashed in LLVM during
+    teardown, review22's R22-5). A caller that may exit before detecting should join the thread.
 
     It never freezes the collector (``gc.freeze``): the caller may be a program that goes on
     working (``dropengine.cli.main`` in-process, a notebook), whose cycles must stay collectable
@@ -122,10 +128,13 @@ def warm_up() -> threading.Thread | None:
     def load() -> None:
         if not available():  # installed but broken: the caller's detect runs pure
             return
-        from . import kernel, signals
+        from . import kernel
 
         kernel.compile_all()
-        signals.compile_all()
+        if signals:
+            from . import signals as signals_pass
+
+            signals_pass.compile_all()
 
     thread = threading.Thread(target=load, name="dropengine-fast-warm-up", daemon=True)
     thread.start()
