@@ -216,8 +216,13 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
             elif engine_kind == "batch":
                 from ..fast import warm_up
 
-                warm_up()  # numba and the cached kernel load in a thread while the input is read
+                # numba and the cached kernel load in a thread while the input is read (the signals'
+                # pass only when asked); joined before the command ends, so no compile of a cold
+                # cache runs into the interpreter's teardown (review22 R22-5: a crash in LLVM there)
+                warming = warm_up(signals=detect.signals)
                 result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
+                if warming is not None:
+                    warming.join()
                 writer.write_batch(result)  # every type, in detection order
                 counters = result.counters
                 # The writer holds its own typed table: the run's alerts frame and what its values would be

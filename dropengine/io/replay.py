@@ -346,6 +346,7 @@ def replay_batch(
     again = parquet_replay_order(table, where, rejected.get_column("row")) if result.skipped else None
     if again is not None:
         table, where = again
+        del result  # (memory: the first run's alerts and columns go before the second runs: review22 R22-10)
         result = detect_counted(table, options, timestamp_column=stamp)
         rejected = result.rejected.filter(result.rejected.get_column("reason").is_in(list(result.skipped)))
     st.skips.add_counted(
