@@ -105,3 +105,14 @@ def test_watch_gets_every_alert_though_one_sport_connects_first_and_the_other_la
     assert sorted(got) == sorted(expected)
     for sport in (NBA, NHL):
         assert [ln for ln in got if sport in ln] == [ln for ln in expected if sport in ln]
+
+
+def test_more_start_sports_than_served_is_refused_naming_the_sports() -> None:
+    """review22 R22-11: a clock waiting for more sports than the mock serves would never start."""
+    timeline = load_timeline([DEMO])
+    served = len(dict.fromkeys(timeline.sports))
+    MockUpstream(timeline, start_sports=served)  # as many as served: fine
+    with pytest.raises(ConfigError, match="start_sports") as err:
+        MockUpstream(timeline, start_sports=served + 1)
+    assert f"more than the {served} sports served" in str(err.value)
+    MockUpstream(timeline, start_sports=served + 1, sports_extra=["tennis_atp"])  # one more served

@@ -103,6 +103,9 @@ class MockUpstream:
         self.stall_max_s = stall_max_s
         self.clock = ReplayClock(timeline, speed, max_gap, chunk_rows)
         self._sports: tuple[str, ...] = tuple(dict.fromkeys([*timeline.sports, *sports_extra]))
+        if start_sports > len(self._sports):  # (the clock would wait for ever: no error, only heartbeats)
+            raise ConfigError(f"start_sports: {start_sports!r} is more than the {len(self._sports)} sports served "
+                              f"({', '.join(self._sports) or 'none'})")
         self._faults: tuple[Fault, ...] = parse_faults(faults)
         #: Every stream connection attempt in arrival order (see :class:`ConnectionRecord`).
         self.connections_log: list[ConnectionRecord] = []
