@@ -1,0 +1,43 @@
+"""``replay --engine batch`` warms the compiled path for what it detects and waits for it
+(cli/replay.py, review22 R22-5/R22-12): a price-drops-only run never loads the signals pass, and
+no warm-up thread outlives the command (a compile of a cold numba cache running into the
+interpreter's teardown crashed in LLVM). In a child process: the checks read the process's own
+modules and threads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from dropengine import Quote
+from dropengine.formats.tables import QUOTE_COLUMNS, table_row
+
+from .conftest import require_fast
+
+_CHILD = """
+import sys, threading
+import dropengine.cli as cli
+from dropengine.fast import signals
+cli.main(["replay", "--engine", "batch", "-q", "--types", sys.argv[2], sys.argv[1]], standalone_mode=False)
+print(len(signals._JIT), any(t.name == "dropengine-fast-warm-up" and t.is_alive() for t in threading.enumerate()))
+"""
+
+
+def _run(src: Path, types: str) -> str:
+    got = subprocess.run([sys.executable, "-c", _CHILD, str(src), types], capture_output=True, text=True, timeout=300)
+    assert got.returncode == 0, got.stderr
+    return got.stdout.splitlines()[-1]
+
+
+def test_a_price_drop_run_loads_no_signals_pass_and_leaves_no_warm_up_thread(tmp_path: Path) -> None:
+    require_fast()
+    quotes = [Quote("nba", "e1", "pin", "h2h_home", p, 1_700_000_000_000 + i) for i, p in enumerate((-110, -130, 120))]
+    rows = [table_row(q) for q in quotes]
+    src = tmp_path / "q.parquet"
+    pl.DataFrame({c: [r.get(c) for r in rows] for c in QUOTE_COLUMNS}, strict=False).write_parquet(src)
+    assert _run(src, "odds_drop") == "0 False"
+    loaded, alive = _run(src, "odds_drop,steam").split()
+    assert int(loaded) > 0 and alive == "False"  # asked for: loaded, and waited for
