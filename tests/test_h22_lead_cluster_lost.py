@@ -69,3 +69,34 @@ def _run(client: Any, futures: list[Any]) -> BaseException | list[Any]:
         return shard._gather(client, futures, None)
     except BaseException as exc:  # the thread hands back what _gather raised
         return exc
+
+
+@pytest.mark.parametrize("command", ["replay", "backtest"])
+def test_a_cluster_failing_the_run_is_one_line_and_exit_1(
+    command: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """break22 (B22-1's rest): the ClusterError of a sharded run that lost its workers (or a task)
+    is ``Error: <message>``, exit 1, not a traceback."""
+    import polars as pl
+    from click.testing import CliRunner
+
+    import dropengine.cluster as cluster
+    from dropengine import Quote
+    from dropengine.cli.group import main
+    from dropengine.formats.tables import QUOTE_COLUMNS, table_row
+
+    rows = [
+        table_row(Quote("nba", "e1", "pin", "h2h_home", p, 1_700_000_000_000 + i)) for i, p in enumerate((-110, -130))
+    ]
+    src = tmp_path / "q.parquet"
+    pl.DataFrame({c: [r.get(c) for r in rows] for c in QUOTE_COLUMNS}, strict=False).write_parquet(src)
+
+    def lost(*args: Any, **kwargs: Any) -> Any:
+        raise ClusterError("workers: every worker of the local Dask cluster has ended (test)")
+
+    monkeypatch.setattr(cluster, "detect_sharded" if command == "replay" else "backtest_sharded", lost)
+    args = ["replay", "--engine", "batch"] if command == "replay" else ["backtest"]
+    result = CliRunner().invoke(main, [*args, "-q", "--workers", "1", str(src)])
+    assert result.exit_code == 1, result.output
+    assert "Error: workers: every worker of the local Dask cluster has ended (test)" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

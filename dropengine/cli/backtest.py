@@ -21,7 +21,7 @@ from rich.table import Table
 from ..analysis.backtest import CLOSE_CONVENTIONS, TAKE_POLICIES, Backtest, BacktestConfig, run_backtest
 from ..analysis.devig import DEVIG_METHODS
 from ..cluster.inputs import expand_parquet_dirs
-from ..core.errors import ConfigError
+from ..core.errors import ClusterError, ConfigError
 from ..core.options import DetectOptions
 from ..io.inputs import InputOptions
 from ..io.replay import ReplayStats, load_table
@@ -183,6 +183,8 @@ def _sharded(err: Console, quiet: bool, paths: tuple[Path, ...], fmt: str, input
         with sharding(workers, scheduler) as client, bar:
             return backtest_sharded(client, list(paths), cfg, detect, fmt, stats, shards=shards, inputs=inputs,
                                     on_start=started, on_shard=done, progress=advance).backtest
+    except ClusterError as exc:  # the cluster failed the run (a task, every worker lost): one line, exit 1
+        raise click.ClickException(str(exc)) from None
     finally:
         sbar.stop()
 

@@ -211,6 +211,8 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                     with sharding(workers, scheduler) as client:
                         merged = detect_sharded(client, list(paths), detect, fmt, stats, shards=shards,
                                                 on_start=started, on_shard=done, progress=advance, inputs=inputs)
+                except ClusterError as exc:  # the cluster failed the run (a task, every worker lost): one line, exit 1
+                    raise click.ClickException(str(exc)) from None
                 finally:
                     sbar.stop()
                 for chunk in merged.value_chunks():  # every type, in detection order
