@@ -47,6 +47,7 @@ from dropengine.formats import fused
 from dropengine.io.replay import ReplayStats, replay
 
 from .conftest import require_fast
+from .parquet_util import QUOTE_SCHEMA
 from .test_h14_state_store import hot_keys
 
 ALL = 10**6
@@ -281,16 +282,7 @@ def test_fused_lines_coming_back_as_other_types_keep_their_own_sides(tmp_path: P
 
 # -- the batch path through the CLI ---------------------------------------------------------------
 
-_SCHEMA = {
-    "sport_key": pl.String,
-    "event_id": pl.String,
-    "bookmaker": pl.String,
-    "side": pl.String,
-    "price": pl.Float64,
-    "last_update": pl.Int64,
-    "market_key": pl.String,
-    "line": pl.Float64,
-}
+_SCHEMA = QUOTE_SCHEMA
 _BATCH_LINES = (-3.0, -3.5, -2.5, -7.0, -6.5, -10.0, 3.0, 0.0, -0.0, 2.5, 44.5, 45.0, 47.0, 14.0, -14.5)
 
 

@@ -34,17 +34,9 @@ from polars.testing import assert_frame_equal
 from dropengine.cli.group import main
 
 from .conftest import require_fast
+from .parquet_util import QUOTE_SCHEMA
 
-_SCHEMA = {
-    "sport_key": pl.String,
-    "event_id": pl.String,
-    "bookmaker": pl.String,
-    "side": pl.String,
-    "price": pl.Float64,
-    "last_update": pl.Int64,
-    "market_key": pl.String,
-    "line": pl.Float64,
-}
+_SCHEMA = QUOTE_SCHEMA
 _KEYS = ["sport_key", "event_id", "bookmaker", "side", "market_key"]
 _LINES = (-3.0, -3.5, -2.5, -7.0, -6.5, 3.0, 0.0, -0.0, 2.5, 44.5, 45.0, 47.0, 14.0)
 _ODD_LINES: tuple[Any, ...] = (math.nan, None, math.inf, -math.inf, float(2**53), float(2**53 + 2), -1e-9)

@@ -34,17 +34,9 @@ from dropengine.io.replay import ReplayStats, read_quotes, replay
 from dropengine.io.tables import parquet_position
 
 from .conftest import require_fast
+from .parquet_util import QUOTE_SCHEMA
 
-_SCHEMA = {
-    "sport_key": pl.String,
-    "event_id": pl.String,
-    "bookmaker": pl.String,
-    "side": pl.String,
-    "price": pl.Float64,
-    "last_update": pl.Int64,
-    "market_key": pl.String,
-    "line": pl.Float64,
-}
+_SCHEMA = QUOTE_SCHEMA
 # what makes a row bad (each a reader skip with its own reason), or None: a usable row
 _FAULTS: dict[str | None, dict[str, Any]] = {
     None: {},

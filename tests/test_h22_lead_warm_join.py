@@ -10,12 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import polars as pl
-
 from dropengine import Quote
-from dropengine.formats.tables import QUOTE_COLUMNS, table_row
 
 from .conftest import require_fast
+from .parquet_util import write_quotes
 
 _CHILD = """
 import sys, threading
@@ -35,9 +33,7 @@ def _run(src: Path, types: str) -> str:
 def test_a_price_drop_run_loads_no_signals_pass_and_leaves_no_warm_up_thread(tmp_path: Path) -> None:
     require_fast()
     quotes = [Quote("nba", "e1", "pin", "h2h_home", p, 1_700_000_000_000 + i) for i, p in enumerate((-110, -130, 120))]
-    rows = [table_row(q) for q in quotes]
-    src = tmp_path / "q.parquet"
-    pl.DataFrame({c: [r.get(c) for r in rows] for c in QUOTE_COLUMNS}, strict=False).write_parquet(src)
+    src = write_quotes(tmp_path / "q.parquet", quotes)
     assert _run(src, "odds_drop") == "0 False"
     loaded, alive = _run(src, "odds_drop,steam").split()
     assert int(loaded) > 0 and alive == "False"  # asked for: loaded, and waited for

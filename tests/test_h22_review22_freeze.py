@@ -16,12 +16,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import polars as pl
-
 from dropengine import Quote
-from dropengine.formats.tables import QUOTE_COLUMNS, table_row
 
 from .conftest import require_fast
+from .parquet_util import write_quotes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,9 +49,7 @@ _CALLER = textwrap.dedent("""
 def test_an_in_process_batch_replay_leaves_the_callers_cycles_collectable(tmp_path: Path) -> None:
     require_fast()
     quotes = [Quote("nba", "e1", "pin", "h2h_home", p, 1_700_000_000_000 + i) for i, p in enumerate((-110, -130, 120))]
-    rows = [table_row(q) for q in quotes]
-    src = tmp_path / "q.parquet"
-    pl.DataFrame({c: [r.get(c) for r in rows] for c in QUOTE_COLUMNS}, strict=False).write_parquet(src)
+    src = write_quotes(tmp_path / "q.parquet", quotes)
     script = tmp_path / "caller.py"
     script.write_text(_CALLER, encoding="utf-8")
     log = tmp_path / "log.txt"
