@@ -12,8 +12,9 @@ row, file, row); rows skipped before a file's first usable row stand before ever
 clock yet), in file order. The stream engine gets this from the merge's laziness: a reader
 records a skip when it reaches the row, and the merge pulls a stream's next item only once
 the one before has been taken, so a skip is recorded right after the usable row before it in
-its file: at its place. The batch engine's Parquet loader must order rows, and list skips,
-the same way.
+its file: at its place. The batch replay of Parquet files orders rows and lists skips the same
+way (io.tables.parquet_replay_order: detected again in this order when a skipped row had moved
+its file's clock); the sharded path and ``backtest`` do not yet (README, Sharded batch runs).
 """
 
 from __future__ import annotations
