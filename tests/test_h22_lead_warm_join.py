@@ -37,3 +37,20 @@ def test_a_price_drop_run_loads_no_signals_pass_and_leaves_no_warm_up_thread(tmp
     assert _run(src, "odds_drop") == "0 False"
     loaded, alive = _run(src, "odds_drop,steam").split()
     assert int(loaded) > 0 and alive == "False"  # asked for: loaded, and waited for
+
+
+def test_compiled_code_waits_for_the_warm_up_the_caller_started() -> None:
+    """break22's B22-8: the batch engine waits for a started warm-up before its first compiled
+    call, so a cold cache compiles in the warm-up thread, never in the caller's (a Ctrl-C there
+    left numba's compiler lock held and the exit hung). fast.warmed drains what warm_up started."""
+    require_fast()
+    import dropengine.fast as fast
+
+    thread = fast.warm_up(signals=False)
+    assert thread is not None and thread in fast._WARMING
+    fast.warmed()
+    assert not thread.is_alive() and fast._WARMING == []
+    fast.warmed()  # nothing started: returns at once
+    src = Path(fast.__file__).parent.parent / "analysis" / "batch.py"
+    text = src.read_text()
+    assert text.index("warmed()") < text.index("from ..fast import kernel  # numba is loaded here")

@@ -533,6 +533,9 @@ def _compiled_passes(
     arrays are let go as soon as the pass has run, for the peak memory)."""
     import numpy as np  # numba's own dependency: there whenever the kernel is
 
+    from ..fast import warmed
+
+    warmed()  # (a warm-up started by the caller compiles a cold cache in its thread, not here: B22-8)
     from ..fast import kernel  # numba is loaded here, on the first compiled call only
 
     plan = _plan(quotes, timestamp_column)

@@ -18,7 +18,7 @@ from typing import Any, Final, Literal, TypeVar, cast
 
 from ..core.errors import ConfigError, short_repr
 
-__all__ = ["ACCELS", "Accel", "available", "resolve_accel", "warm_up"]
+__all__ = ["ACCELS", "Accel", "available", "resolve_accel", "warm_up", "warmed"]
 
 #: How a batch call may run: ``auto`` (compiled when numba is there), ``pure`` (polars only),
 #: ``fast`` (compiled, or a ConfigError when numba is missing).
@@ -138,4 +138,20 @@ def warm_up(signals: bool = True) -> threading.Thread | None:
 
     thread = threading.Thread(target=load, name="dropengine-fast-warm-up", daemon=True)
     thread.start()
+    _WARMING.append(thread)
     return thread
+
+
+#: The warm-up threads started and not yet waited for by :func:`warmed`.
+_WARMING: list[threading.Thread] = []
+
+
+def warmed() -> None:
+    """Wait for the warm-up threads :func:`warm_up` started (none: return at once). A caller about
+    to run compiled code calls it first, so that with a cold numba cache the compiling happens in
+    the warm-up thread and never in the caller's: a Ctrl-C in the caller can then not leave numba's
+    compiler lock held by an interrupted compile, which hung the process's exit on the price
+    pass's thread waiting for it (break22's B22-8)."""
+    while _WARMING:
+        _WARMING[0].join()
+        _WARMING.pop(0)
