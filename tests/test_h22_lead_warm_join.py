@@ -54,3 +54,27 @@ def test_compiled_code_waits_for_the_warm_up_the_caller_started() -> None:
     src = Path(fast.__file__).parent.parent / "analysis" / "batch.py"
     text = src.read_text()
     assert text.index("warmed()") < text.index("from ..fast import kernel  # numba is loaded here")
+
+
+def test_two_callers_may_wait_for_the_warm_up_at_once() -> None:
+    """review22's R22-13: warmed() from two threads at once (each joins; neither fails)."""
+    require_fast()
+    import threading
+
+    import dropengine.fast as fast
+
+    fast.warm_up(signals=False)
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            fast.warmed()
+        except BaseException as exc:  # (handed to the test's thread)
+            errors.append(exc)
+
+    waiters = [threading.Thread(target=wait) for _ in range(4)]
+    for t in waiters:
+        t.start()
+    for t in waiters:
+        t.join(timeout=120)
+    assert errors == [] and fast._WARMING == []

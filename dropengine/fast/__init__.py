@@ -9,6 +9,7 @@ Without numba every caller takes its pure path, with identical results.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import threading
@@ -152,6 +153,7 @@ def warmed() -> None:
     the warm-up thread and never in the caller's: a Ctrl-C in the caller can then not leave numba's
     compiler lock held by an interrupted compile, which hung the process's exit on the price
     pass's thread waiting for it (break22's B22-8)."""
-    while _WARMING:
-        _WARMING[0].join()
-        _WARMING.pop(0)
+    for thread in tuple(_WARMING):  # (a copy: two callers at once both join, neither pops another's)
+        thread.join()
+        with contextlib.suppress(ValueError):  # (the other caller took it off already)
+            _WARMING.remove(thread)
