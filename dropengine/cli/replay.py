@@ -196,8 +196,10 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
     keys: int | None = None
     interrupted = False
     writer: AlertWriter | None = None
+    # Ctrl-C and SIGTERM (a service manager's stop) alike: keep what was found, write it whole
+    guard = _CtrlC()
     try:
-        with bar, AlertWriter(output, types=detect.types) as writer:
+        with guard, bar, AlertWriter(output, types=detect.types) as writer:
             if sharded:
                 from ..cluster import detect_sharded
 
@@ -215,6 +217,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                     raise click.ClickException(str(exc)) from None
                 finally:
                     sbar.stop()
+                guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
                 for chunk in merged.value_chunks():  # every type, in detection order
                     writer.write(chunk)
                 counters = merged.counters
@@ -228,6 +231,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                 result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
                 if warming is not None:
                     warming.join()
+                guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
                 writer.write_batch(result)  # every type, in detection order
                 counters = result.counters
                 # The writer holds its own typed table: the run's alerts frame and what its values would be
@@ -235,20 +239,18 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                 del result
             else:
                 pending: list[Alert] = []
-                with _CtrlC() as ctrl_c:
-                    try:
-                        for drop in replay(list(paths), engine, fmt, stats, advance, inputs=inputs):
-                            pending.append(drop)
-                            if len(pending) >= 256:
-                                batch, pending = pending, []
-                                with ctrl_c.deferred():
-                                    writer.write(batch)
-                    except KeyboardInterrupt:  # Ctrl-C: keep what was found, then say so
-                        interrupted = True
-                    ctrl_c.defer = True  # from here on (the last write, closing): finish first
-                    writer.write(pending)
-                    counters, keys = engine.counters, engine.keys_held
-                    interrupted = interrupted or ctrl_c.pending
+                try:
+                    for drop in replay(list(paths), engine, fmt, stats, advance, inputs=inputs):
+                        pending.append(drop)
+                        if len(pending) >= 256:
+                            batch, pending = pending, []
+                            with guard.deferred():
+                                writer.write(batch)
+                except KeyboardInterrupt:  # Ctrl-C: keep what was found, then say so
+                    interrupted = True
+                guard.defer = True  # from here on (the last write, closing): finish first
+                writer.write(pending)
+                counters, keys = engine.counters, engine.keys_held
     except ConfigError as exc:  # e.g. an unwritable --output
         raise click.UsageError(str(exc)) from None
     except BrokenPipeError:
@@ -256,6 +258,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
         return
     except KeyboardInterrupt:  # the batch engine, or while writing: nothing more to save
         interrupted = True
+    interrupted = interrupted or guard.pending  # (a signal held while the alerts were written)
     written = writer.count if writer is not None else 0
     if not quiet:
         by_type: dict[str, int] | None = None
@@ -263,9 +266,10 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
             by_type = {t: writer.counts.get(t, 0) for t in by_signal_order(detect.types)}
         _summary(err.console, counters, keys, stats, written, output, by_type)
     if interrupted:
-        err.console.print(f"interrupted (Ctrl-C): {written:,} alerts written; the summary counts the input read "
-                  "until then", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(130)
+        term = guard.signum == signal.SIGTERM
+        err.console.print(f"{'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'}: {written:,} alerts written; "
+                          "the summary counts the input read until then", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(143 if term else 130)
     exit_if_unusable(err, stats, counters)
 
 
@@ -298,16 +302,18 @@ class _NoBar:
 
 
 class _CtrlC:
-    """SIGINT raises KeyboardInterrupt, except while alerts are being written: then it is
-    held until the write is done, so that Ctrl-C never leaves half a JSON line (or the same
-    alerts twice) in the output."""
+    """SIGINT (Ctrl-C) and SIGTERM raise KeyboardInterrupt, except while alerts are being
+    written: then the signal is held until the write is done, so that it never leaves half a JSON
+    line, half a file (or the same alerts twice) in the output. ``signum``: the last one received."""
 
     def __init__(self) -> None:
         self.defer = False
         self.pending = False
-        self._old: Any = None
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: Any) -> None:
+        self.signum = signum
         if self.defer:
             self.pending = True
             return
@@ -325,14 +331,16 @@ class _CtrlC:
 
     def __enter__(self) -> _CtrlC:
         try:
-            self._old = signal.signal(signal.SIGINT, self._handler)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
         except ValueError:  # not the main thread (an embedding caller): leave signals alone
-            self._old = None
+            self._old = {}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
 
 
 def exit_if_unusable(err: Console | _Stderr, stats: ReplayStats, counters: EngineCounters | None = None) -> None:

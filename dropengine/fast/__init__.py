@@ -98,7 +98,13 @@ def interruptible(fn: _F) -> _F:
         try:
             return fn(*args)
         except SystemError as exc:
-            cause = exc.__cause__ or exc.__context__
+            # the interrupt may sit a few causes down (a SIGINT/SIGTERM inside numba's unpickling of
+            # a constant: SystemError <- SystemError <- KeyboardInterrupt), never a long chain
+            cause: BaseException | None = exc
+            for _ in range(8):
+                if cause is None or isinstance(cause, KeyboardInterrupt):
+                    break
+                cause = cause.__cause__ or cause.__context__
             if isinstance(cause, KeyboardInterrupt):
                 raise cause from None
             raise
