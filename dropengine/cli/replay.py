@@ -174,7 +174,8 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
     stderr; they never stop the replay, and neither does a file that cannot be read (it is
     reported). Exit status: 0 when some input was usable, 1 when no quote at all could be
     read from the input (the message says what the files lack), 2 for a usage error, 130
-    after Ctrl-C (the alerts found until then are written, and the summary printed).
+    after Ctrl-C and 143 after SIGTERM (the alerts found until then are written, and the summary
+    printed).
 
     A directory of Parquet shards (.parquet files only) is read as its files. With --engine
     batch, --workers N (or --scheduler ADDRESS) splits the work by event_id over a Dask
