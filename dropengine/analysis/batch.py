@@ -179,6 +179,13 @@ class BatchResult:
         ``None``), without building them."""
         return self._values is not None
 
+    @property
+    def skipped_rows(self) -> pl.DataFrame:
+        """The rows of :attr:`rejected` that are skips (a reason of :attr:`skipped`: no quote could
+        be built from them, as a row reader skips them), not the invalid prices the engine counts:
+        the rows a replay's skip report lists."""
+        return self.rejected.filter(pl.col("reason").is_in(list(self.skipped)))
+
     def number_types(self, names: Iterable[str]) -> dict[str, set[type]]:
         """Per number column of :attr:`alerts` in ``names`` (prices, lines, points:
         :data:`~dropengine.core.alerts.NUMBER_FIELDS`; times:

@@ -196,7 +196,7 @@ def _detect_task(
     res = detect_counted(frame, options, timestamp_column="_now" if "_now" in frame.columns else None)
     # a shard's rows a report can list: the merged report lists the first per_reason of each
     # reason over every shard, which are among each shard's first per_reason
-    rejected = listable_rejections(res.rejected.filter(pl.col("reason").is_in(list(res.skipped))), per_reason)
+    rejected = listable_rejections(res.skipped_rows, per_reason)
     # the row reader's message, as one process's report gives it (only the worker holds the rows)
     message = pl.Series("message", [rejected_detail(frame, row, reason) for row, reason in
                                     rejected.select("row", "reason").iter_rows()], dtype=pl.String)
@@ -371,38 +371,46 @@ _POLL_S: Final = 1.0
 NO_WORKER_S: Final = 15.0
 
 
+def _next_finished(finished: Any, local: Client | None, unfinished: int, total: int) -> Any:
+    """The next task to end, from ``finished``; while none does, each :data:`_POLL_S` a look at
+    the ``local`` cluster (``None``: a remote scheduler, waited for): no worker for
+    :data:`NO_WORKER_S` is a ClusterError."""
+    import queue
+    import time
+
+    no_worker_since: float | None = None
+    while True:
+        try:
+            return finished.get(timeout=_POLL_S)
+        except queue.Empty:
+            if local is None or local.scheduler_info().get("workers"):
+                no_worker_since = None
+                continue
+            now = time.monotonic()
+            no_worker_since = now if no_worker_since is None else no_worker_since
+            if now - no_worker_since >= NO_WORKER_S:
+                raise ClusterError(
+                    f"workers: every worker of the local Dask cluster has ended and none came back within "
+                    f"{NO_WORKER_S:g} s ({unfinished} of {total} shards unfinished); killed, or interrupted by a "
+                    "signal this process ignores"
+                ) from None
+
+
 def _gather(client: Client, futures: list[Any], on_shard: OnShard | None) -> list[Any]:
     """Every task's result, in shard order; a failed task's error raised as a DropEngineError
     (itself when it is one: bad input is reported as it is by one process). A local cluster that
     lost every worker for :data:`NO_WORKER_S` is a ClusterError, not a wait for ever (break22's
     B22-1); a remote scheduler's workers may come and go (scaling), so it is waited for."""
     import queue
-    import time
 
     out: dict[int, Any] = {}
     finished: queue.SimpleQueue[Any] = queue.SimpleQueue()  # each task as it ends (done, failed or cancelled)
     for fut in futures:
         fut.add_done_callback(finished.put)
     own = getattr(client, "cluster", None) is not None  # a LocalCluster this process started
-    no_worker_since: float | None = None
     try:
         for _ in futures:
-            while True:
-                try:
-                    fut = finished.get(timeout=_POLL_S)
-                    break
-                except queue.Empty:
-                    if own and not client.scheduler_info().get("workers"):
-                        now = time.monotonic()
-                        no_worker_since = now if no_worker_since is None else no_worker_since
-                        if now - no_worker_since >= NO_WORKER_S:
-                            raise ClusterError(
-                                f"workers: every worker of the local Dask cluster has ended and none came back "
-                                f"within {NO_WORKER_S:g} s ({len(futures) - len(out)} of {len(futures)} shards "
-                                "unfinished); killed, or interrupted by a signal this process ignores"
-                            ) from None
-                    else:
-                        no_worker_since = None
+            fut = _next_finished(finished, client if own else None, len(futures) - len(out), len(futures))
             try:
                 part = fut.result()
             except DropEngineError:

@@ -339,7 +339,7 @@ def replay_batch(
     result = detect_counted(table, options, timestamp_column=stamp)
     # rows the detector dropped before detection are skips, as a reader's are; a row it
     # judged an invalid price is the engine's `invalid` count, as on the stream engine
-    rejected = result.rejected.filter(result.rejected.get_column("reason").is_in(list(result.skipped)))
+    rejected = result.skipped_rows
     # a skipped row's time moves nothing (core/merge.py): Parquet files were ordered by every
     # row's time, so when a skipped one set its file's clock higher, detect again in the rule's
     # order (the detector skips a row for itself alone: the same rows, in the new order)
@@ -348,7 +348,7 @@ def replay_batch(
         table, where = again
         del result  # (memory: the first run's alerts and columns go before the second runs: review22 R22-10)
         result = detect_counted(table, options, timestamp_column=stamp)
-        rejected = result.rejected.filter(result.rejected.get_column("reason").is_in(list(result.skipped)))
+        rejected = result.skipped_rows
     st.skips.add_counted(
         ((where(row), reason, partial(rejected_detail, table, row, reason))
          for row, reason in listable_rejections(rejected, st.skips.per_reason).iter_rows()),
