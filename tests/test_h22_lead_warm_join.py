@@ -78,3 +78,33 @@ def test_two_callers_may_wait_for_the_warm_up_at_once() -> None:
     for t in waiters:
         t.join(timeout=120)
     assert errors == [] and fast._WARMING == []
+
+
+_FAILING_CHILD = """
+import sys, threading
+import dropengine.cli as cli
+import dropengine.cli.replay as command
+
+def failing(*args, **kwargs):  # a replay that raises at once (a fault put in on purpose)
+    raise OSError("the disk went away")
+
+command.replay_batch = failing
+try:
+    cli.main(["replay", "--engine", "batch", "-q", sys.argv[1]], standalone_mode=False)
+    code = "none"
+except OSError as exc:
+    code = type(exc).__name__
+print(code, any(t.name == "dropengine-fast-warm-up" and t.is_alive() for t in threading.enumerate()))
+"""
+
+
+def test_a_replay_that_raises_still_waits_for_the_warm_up(tmp_path: Path) -> None:
+    """The join is in a ``finally``: a replay that raises (an I/O error, a Ctrl-C) does not leave
+    the warm-up compiling into the interpreter's teardown (review22's R22-5, the rest). The fault
+    is raised at once, while the warm-up (a fresh process: numba is still importing) runs."""
+    require_fast()
+    quotes = [Quote("nba", "e1", "pin", "h2h_home", p, 1_700_000_000_000 + i) for i, p in enumerate((-110, -130))]
+    src = write_quotes(tmp_path / "q.parquet", quotes)
+    got = subprocess.run([sys.executable, "-c", _FAILING_CHILD, str(src)], capture_output=True, text=True, timeout=300)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.splitlines()[-1] == "OSError False", got.stdout

@@ -229,9 +229,12 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                 # pass only when asked); joined before the command ends, so no compile of a cold
                 # cache runs into the interpreter's teardown (review22 R22-5: a crash in LLVM there)
                 warming = warm_up(signals=detect.signals)
-                result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
-                if warming is not None:
-                    warming.join()
+                try:
+                    _import_polars(guard)
+                    result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
+                finally:  # also after a Ctrl-C or an error: a daemon thread killed mid-compile can crash the exit
+                    if warming is not None:
+                        warming.join()
                 guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
                 writer.write_batch(result)  # every type, in detection order
                 counters = result.counters
@@ -239,6 +242,8 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                 # built from go before the file is written (10M steam: peak 4.88x -> 4.02x the input).
                 del result
             else:
+                if writer.kind in ("csv", "parquet"):
+                    _import_polars(guard)
                 pending: list[Alert] = []
                 try:
                     for drop in replay(list(paths), engine, fmt, stats, advance, inputs=inputs):
@@ -300,6 +305,14 @@ class _NoBar:
 
     def stop(self) -> None:
         return None
+
+
+def _import_polars(guard: _CtrlC) -> None:
+    """Import polars (if not yet) with the signals held: a Ctrl-C inside a first import leaves a
+    half-imported module behind, and the output's close, which needs polars to write what was
+    found, then failed with a traceback (break22's B22-2). Held, the interrupt comes after it."""
+    with guard.deferred():
+        import polars  # noqa: F401
 
 
 class _CtrlC:
