@@ -35,8 +35,8 @@ def _model(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: in
 
 # (na, nb, nc): direct arithmetic; pairs looked up, few of them (pair * nb + b); pairs looked up,
 # combinations numbered; combinations past LOOKUP_SLOTS (the one pass gives up: hashed); pairs
-# past LOOKUP_SLOTS (hashed, never the one pass)
-SHAPES = [(10, 5, 7), (400, 3, 300), (2000, 40, 50), (300, 6000, 5000), (3000, 4, 3000)]
+# past LOOKUP_SLOTS (hashed, never the one pass); many books per pair (the old property's shape)
+SHAPES = [(10, 5, 7), (400, 3, 300), (2000, 40, 50), (300, 6000, 5000), (3000, 4, 3000), (300, 2000, 5000)]
 
 
 def _check(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: int, nc: int) -> None:
