@@ -929,7 +929,7 @@ def _with_signals(
 
 def _with_signals_compiled(
     cfg: DetectOptions, loaded: _Loaded, price: _Pass, handed: list[pl.DataFrame | Callable[[], pl.DataFrame]],
-    line_pass: _Pass | None, meta_of: Callable[[pl.DataFrame], pl.DataFrame], timestamp_column: str | None,
+    line_pass: _Pass | None, meta_of: _MetaOf, timestamp_column: str | None,
     ids: _Ids,
 ) -> BatchResult:
     """:func:`_with_signals` with the routing (cooldown, steam) as the compiled pass of
@@ -982,8 +982,11 @@ def _with_signals_compiled(
         def line_rows_of(at: pl.Series | None, numbers: pl.DataFrame | None = None) -> pl.DataFrame:
             """The line moves ``at`` as :func:`_line_table` rows (each row's columns are its move's alone;
             ``numbers``: their :func:`_line_numbers`, when made already). Reads ``ids.side``: only before
-            :meth:`_Ids.let_go_rows` (the steams' table), never lazily."""
-            sub = line_texts(at)
+            :meth:`_Ids.let_go_rows` (the steams' table), never lazily. The input's text columns the
+            alerts table gathers by row itself and nothing here reads (:data:`_UNREAD_BY_SIGNALS`) are
+            left out (10M quotes: 5M line moves' four columns gathered, then dropped)."""
+            moves = moved if at is None else moved[at]
+            sub = meta_of(moves, _UNREAD_BY_SIGNALS)
             return _line_table(sub, cfg, timestamp_column, ids.side[sub.get_column("_i").to_numpy()], ids.side_names,
                                numbers)
 
@@ -1000,25 +1003,33 @@ def _with_signals_compiled(
         line_rows = lines.get_column("_i").to_numpy().astype(np.int64)
     n_drops = len(drop_rows)
     n_lines = len(line_rows)
-
-    # the moves in arrival order (a quote's price move before its line move): per move its
-    # cooldown key, size as written, steam group (event, outcome, direction) and book
-    # (one compiled pass over the moves: ~15 numpy passes before; without line series the rows'
-    # series ids are not kept, and no line move reads them)
-    order = signals.arrival_order(drop_rows, line_rows)
-    rows, is_line, size, group, cool, lu, book = signals.moves_in_order(
-        order, drop_rows, line_rows, early.get_column("_d").cast(pl.Float64).to_numpy(),
-        lines.get_column("points").to_numpy() if lines is not None else np.zeros(0),
-        early.get_column("_lu").to_numpy(),
-        lines.get_column("last_update").to_numpy() if lines is not None else np.zeros(0, np.int64),
-        ids.side, ids.over, ids.event, ids.outcome_of, ids.n_outcomes, ids.kid, ids.nkeys, ids.lid, ids.book)
-    # group ids are dense below this bound (no hashing in the routing) while it is small
-    bound = ids.n_events * ids.n_outcomes * 2
-    moves = signals.MoveArrays(lu, cool, ids.nkeys + ids.nseries, is_line, size, group, book, ids.book_names,
-                               bound if bound <= max(1 << 20, 4 * len(rows)) else None)
-    routed = signals.route(moves, cfg)
-    # (memory: the routing's per-move arrays go now, not after the alerts table: ~0.4 GB of 8M moves)
-    del moves, size, group, cool, is_line, book
+    types = cfg.types
+    flt = cfg.filter
+    # Without a cooldown and without steam the routing changes nothing (SignalRouter: every move
+    # goes, none counts for a steam): a move is returned when its type is asked and the filter
+    # accepts it, in arrival order. Then the moves it would route are only the returned ones, and
+    # no per-move column is written for the others (10M quotes, line moves alone: 7.5M moves'
+    # seven columns, ~0.4 GB, and the pass over them).
+    plain = cfg.cooldown_ms <= 0 and "steam" not in types
+    if not plain:
+        # the moves in arrival order (a quote's price move before its line move): per move its
+        # cooldown key, size as written, steam group (event, outcome, direction) and book
+        # (one compiled pass over the moves: ~15 numpy passes before; without line series the rows'
+        # series ids are not kept, and no line move reads them)
+        order = signals.arrival_order(drop_rows, line_rows)
+        rows, is_line, size, group, cool, lu, book = signals.moves_in_order(
+            order, drop_rows, line_rows, early.get_column("_d").cast(pl.Float64).to_numpy(),
+            lines.get_column("points").to_numpy() if lines is not None else np.zeros(0),
+            early.get_column("_lu").to_numpy(),
+            lines.get_column("last_update").to_numpy() if lines is not None else np.zeros(0, np.int64),
+            ids.side, ids.over, ids.event, ids.outcome_of, ids.n_outcomes, ids.kid, ids.nkeys, ids.lid, ids.book)
+        # group ids are dense below this bound (no hashing in the routing) while it is small
+        bound = ids.n_events * ids.n_outcomes * 2
+        moves = signals.MoveArrays(lu, cool, ids.nkeys + ids.nseries, is_line, size, group, book, ids.book_names,
+                                   bound if bound <= max(1 << 20, 4 * len(rows)) else None)
+        routed = signals.route(moves, cfg)
+        # (memory: the routing's per-move arrays go now, not after the alerts table: ~0.4 GB of 8M moves)
+        del moves, size, group, cool, is_line, book
     if line_table is not None:
         lines = line_table()
         del line_table  # (with the thread's closure, it held the table)
@@ -1026,15 +1037,25 @@ def _with_signals_compiled(
     del drops_of  # (with the thread's closure, it held the table)
 
     # which moves are returned: not cooled, their type asked, the filter accepting them
-    types = cfg.types
-    flt = cfg.filter
     drop_ok = np.zeros(n_drops, np.bool_)
     if "odds_drop" in types and n_drops:
         drop_ok = _accepted(drops, flt, "odds_drop")
     line_ok = np.zeros(n_lines, np.bool_)
     if "line_move" in types and lines is not None and n_lines:
         line_ok = _accepted(lines, flt, "line_move")
-    returned = routed.returned(np.concatenate((drop_ok, line_ok))[order])
+    if plain:
+        # the returned moves alone, in arrival order (indices into [drops..., line moves...]), as the
+        # routing that returns each of them: nothing cooled, no steam
+        kept_drops, kept_lines = np.flatnonzero(drop_ok), np.flatnonzero(line_ok)
+        order = np.concatenate((kept_drops, n_drops + kept_lines))[
+            signals.arrival_order(drop_rows[kept_drops], line_rows[kept_lines])]
+        rows = np.concatenate((drop_rows, line_rows))[order]
+        lu = np.zeros(0, np.int64)  # (the moves' times: only a steam reads them)
+        none = np.zeros(0, np.int64)
+        routed = signals.Routed(np.ones(len(order), np.bool_), 0, none, none, np.zeros(1, np.int64), none)
+        returned = routed.go
+    else:
+        returned = routed.returned(np.concatenate((drop_ok, line_ok))[order])
 
     steams: pl.DataFrame | None = None
     books: Callable[[], pl.Series] | None = None  # the steams' books, written in a thread meanwhile
@@ -1054,7 +1075,9 @@ def _with_signals_compiled(
     position = np.full(len(order), -1, np.int64)  # per move (arrival order), its place in the alerts
     is_move = steam_of < 0
     position[at[is_move]] = np.flatnonzero(is_move)
-    by_index = np.empty(len(order), np.int64)  # per move (drops then lines), its place in the alerts
+    # per move (drops then lines), its place in the alerts (-1: not returned; a move the plain
+    # routing left out is none of ``order``'s)
+    by_index = np.full(n_drops + n_lines, -1, np.int64) if plain else np.empty(len(order), np.int64)
     by_index[order] = position
     del position
     if _drops_returned(types):
@@ -1438,13 +1461,18 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     :func:`rules.written_line` and points by :func:`rules.line_points` (:func:`_written`,
     :func:`_with_points`), key numbers (:func:`rules.key_numbers_crossed` of the configured
     numbers) per distinct (sport, market, previous line, new line). ``numbers``: the moves'
-    :func:`_line_numbers`, when the caller made them already (the routing reads them)."""
+    :func:`_line_numbers`, when the caller made them already (the routing reads them).
+
+    The columns of :data:`_UNREAD_BY_SIGNALS` are in the table only where ``fired`` has them (the
+    alerts table gathers them from the input by row; nothing else reads them of this table); the
+    other text columns ``fired`` lacks are null."""
     cols = fired.columns
-    text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT}
+    text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT
+            if c in cols or c not in _UNREAD_BY_SIGNALS}
     stamp = pl.coalesce("_ts", "_lu") if timestamp_column else pl.col("_lu")
     frame = _derive_from_side(fired.select(
         "_i", "sport_key", "event_id", "bookmaker", "side",
-        *(text[c].alias(c) for c in _META_TEXT),
+        *(expr.alias(c) for c, expr in text.items()),
         pl.lit(None, dtype=pl.Float64).alias("line"), "_rl", "_l", "_rprice", "_rpint", "_p", "_pint", "_lu",
         stamp.alias("_stamp"), (pl.col("_lu") - pl.col("_rlu")).alias("_elapsed"),
     ))
@@ -1459,7 +1487,10 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
 
     line_side = [rules.line_side_of(x) for x in canon]
     at = pl.Series(side_ids)
-    frame = frame.with_columns(pl.Series("_ls", line_side, dtype=pl.String).gather(at))
+    # (Categorical: a code per move, where a String gather writes a 16-byte view per move and the
+    # alerts table then hashed each one into its Categorical side column: 5M line moves, 80 MB and
+    # ~0.07-0.1 s CPU; a String-typed table casts it back, as it cast the String before)
+    frame = frame.with_columns(pl.Series("_ls", line_side, dtype=pl.Categorical).gather(at))
     # the direction: per move one gather from the sides' two words, up at 2 * side + 1 (a move
     # up, points > 0), down at 2 * side (not up: also a null, as a ``when`` reads it)
     words = pl.Series([rules.line_direction(x, d) for x in line_side for d in (-1.0, 1.0)], dtype=pl.String)
@@ -1481,7 +1512,8 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
         "kind", "market_key", written["prev_line"], written["new_line"], pl.col("_d").alias("points"),
         pl.col("_rprice").alias("prev_price"), pl.col("_p").alias("new_price"), direction.alias("direction"),
         key_numbers, pl.col("_lu").alias("last_update"), pl.col("_stamp").alias("timestamp"),
-        pl.col("_elapsed").alias("elapsed_ms"), "home_team", "away_team", "commence_time", "player", "market",
+        pl.col("_elapsed").alias("elapsed_ms"),
+        *(c for c in ("home_team", "away_team", "commence_time", "player", "market") if c in text),
         "_rpint", "_pint", written["_rlint"], written["_lint"], written["_dint"],
     )
 
