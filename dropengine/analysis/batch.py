@@ -359,7 +359,8 @@ def detect_counted(
             # no price drop is returned: the routing needs their rows, times and sizes only (a
             # cooldown counts them), and a steam the columns of the few in it
             # (_with_signals_compiled writes those), so their columns are not written here
-            drops = price.fired.with_columns(pl.col("_lu").alias("last_update"), pl.col("_d").alias("delta"))
+            drops = (price.fired.with_columns(pl.col("_lu").alias("last_update"), pl.col("_d").alias("delta"))
+                     if _drops_read(cfg) else price.fired)  # (their rows alone: nothing reads them)
         else:
             # the drops' columns (polars, outside the GIL) are written in a thread while the line
             # moves' table is written and the moves routed (from the kernel's columns)
@@ -515,6 +516,20 @@ def _drops_returned(types: Collection[str]) -> bool:
     alone, a cooldown on): then it carries every text column itself; otherwise the alerts table
     gathers the input's (:data:`_UNREAD_BY_SIGNALS`). The one place both paths decide it."""
     return set(types) == {"odds_drop"}
+
+
+def _routes(cfg: DetectOptions) -> bool:
+    """Whether routing the detected moves can change anything: a cooldown or steam is on
+    (:class:`~dropengine.core.steam.SignalRouter` holds neither otherwise: every move goes, a move
+    is returned when its type is asked and the filter accepts it). The one place the compiled
+    signals path decides it."""
+    return cfg.cooldown_ms > 0 or "steam" in cfg.types
+
+
+def _drops_read(cfg: DetectOptions) -> bool:
+    """Whether anything reads the price moves' columns (beyond their count and rows): they are
+    returned, or routed (a cooldown counts them, a steam holds them)."""
+    return "odds_drop" in cfg.types or _routes(cfg)
 
 
 #: The text columns :func:`filter_expr` reads, each with the :class:`AlertFilter` field it tests
@@ -719,9 +734,15 @@ def _compiled_passes(
         return [pl.Series(names[0], times), price_at,
                 pl.select(cents_expr(pl.lit(price_at)).alias(names[2])).to_series(), flags(at, names[3])]
 
-    # (the references' times and prices as the pass wrote them: the rows far back are not gathered)
-    fired = _with_delta(pl.DataFrame([rows, *priced(moves, ("_lu", "_p", "_c", "_pint"), lu_at[moves], p_at[moves]),
-                                      *priced(refs, ("_rlu", "_rp", "_rc", "_rpint"), ref_lu, ref_p)]))
+    if _drops_read(cfg):
+        # (the references' times and prices as the pass wrote them: the rows far back are not gathered)
+        fired = _with_delta(pl.DataFrame([rows, *priced(moves, ("_lu", "_p", "_c", "_pint"), lu_at[moves],
+                                                         p_at[moves]),
+                                          *priced(refs, ("_rlu", "_rp", "_rc", "_rpint"), ref_lu, ref_p)]))
+    else:
+        # line moves alone, nothing routed: a price move is counted, never read (10M quotes: 2.5M
+        # drops' ten columns not written)
+        fired = pl.DataFrame([rows])
     price = _Pass(fired, int(tally[kernel.PRIMED]), int(tally[kernel.STALE]), int(tally[kernel.SUSPENDED]),
                   int(tally[kernel.REPEATED]))
     line_pass: _Pass | None = None
@@ -1010,7 +1031,7 @@ def _with_signals_compiled(
     # accepts it, in arrival order. Then the moves it would route are only the returned ones, and
     # no per-move column is written for the others (10M quotes, line moves alone: 7.5M moves'
     # seven columns, ~0.4 GB, and the pass over them).
-    plain = cfg.cooldown_ms <= 0 and "steam" not in types
+    plain = not _routes(cfg)
     if not plain:
         # the moves in arrival order (a quote's price move before its line move): per move its
         # cooldown key, size as written, steam group (event, outcome, direction) and book
