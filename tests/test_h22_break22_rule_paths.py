@@ -10,10 +10,11 @@ sees 1000, 2000, 3000, 4000, 5000: 4 drops, nothing stale. By every row's time: 
 4000 and is stale: 3 drops.
 
 - stream == batch (one process): the rule's 4 drops (passes since 7ef5134);
-- strict xfails (B22-5, B22-6 in /tmp/notes/break22-findings.md): the sharded replay (``--workers``,
-  cluster/shard.py orders by every row's time; replay --help promises "the same alerts, in the same
-  order, and the same summary as one process") and the backtest (cli/backtest.py and
-  analysis.backtest detect on load_table's order) still detect 3.
+- B22-5, B22-6 (break22-findings.md; strict xfails until ord16, session 16): the sharded replay
+  (``--workers``: replay --help promises "the same alerts, in the same order, and the same summary as
+  one process") and the backtest (cli/backtest.py: io.replay.replay_backtest) detect the rule's 4 too.
+  Both detected 3 (one stale) by every row's time (cluster/shard.py's clock; load_table's order).
+  tests/test_h23_ord16_rule_order.py states it as a property over generated inputs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pytest
 
 from dropengine import DropEngine
 from dropengine.core.options import DetectOptions
-from dropengine.io.replay import ReplayStats, load_table, replay, replay_batch
+from dropengine.io.replay import ReplayStats, load_table, replay, replay_backtest, replay_batch
 
 from .conftest import require_fast
 
@@ -79,16 +80,13 @@ def test_the_stream_and_the_batch_engine_detect_by_the_rule(files: list[Path]) -
     assert _moves(batch.alerts) == _RULE and batch.counters.stale == 0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="B22-6: backtest detects on load_table's order (every row's time), not the rule's"
-)
 def test_the_backtest_detects_what_replay_detects(files: list[Path]) -> None:
     require_fast()
-    from dropengine.analysis.backtest import run_backtest
+    from dropengine.analysis.backtest import BacktestConfig
 
-    table, _ = load_table(files, "auto", ReplayStats())
-    got = run_backtest(table, options=_OPTIONS)
-    assert _moves(got.alerts) == _RULE
+    table, where = load_table(files, "auto", ReplayStats())
+    got = replay_backtest(table, where, BacktestConfig(), _OPTIONS)
+    assert _moves(got.alerts) == _RULE and got.counters.stale == 0
 
 
 @pytest.fixture(scope="module")
@@ -102,12 +100,20 @@ def client() -> Iterator[Any]:
 
 @pytest.mark.cluster
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True, reason="B22-5: the sharded path orders Parquet rows by every row's time, not the rule's"
-)
 def test_the_sharded_replay_detects_what_one_process_detects(client: Any, files: list[Path]) -> None:
     require_fast()
     from dropengine.cluster.shard import detect_sharded
 
     sharded = detect_sharded(client, files, _OPTIONS, "auto", ReplayStats(), shards=2)
     assert _moves(sharded.alerts) == _RULE and sharded.counters.stale == 0
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(120)
+def test_the_sharded_backtest_detects_what_replay_detects(client: Any, files: list[Path]) -> None:
+    require_fast()
+    from dropengine.analysis.backtest import BacktestConfig
+    from dropengine.cluster.shard import backtest_sharded
+
+    got = backtest_sharded(client, files, BacktestConfig(), _OPTIONS, "auto", ReplayStats(), shards=2).backtest
+    assert _moves(got.alerts) == _RULE and got.counters.stale == 0

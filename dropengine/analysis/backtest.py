@@ -223,6 +223,10 @@ class Measured:
     books: frozenset[str]
     #: closing markets that could not be devigged
     fair_failed: int
+    #: the input positions of the rows the detector skipped (no quote could be built from them:
+    #: :attr:`~dropengine.analysis.batch.BatchResult.skipped_rows`), which move no file's replay
+    #: clock (core/merge.py; ``dropengine.io.replay.in_replay_order``)
+    held: pl.Series = field(default_factory=lambda: pl.Series("row", [], dtype=pl.UInt32))
 
 
 def assemble_backtest(table: pl.DataFrame, counters: EngineCounters, cfg: BacktestConfig, opts: DetectOptions,
@@ -295,7 +299,8 @@ def measure_alerts(quotes: pl.DataFrame | pl.LazyFrame, cfg: BacktestConfig, opt
         table = _line_clv(table, stand, cfg)
     table = _clv(table, cfg).sort("alert")
     books = frozenset(hist.get_column("bookmaker").unique().to_list())
-    return Measured(table, detected.counters, detected.rows, books, fair_failed)
+    return Measured(table, detected.counters, detected.rows, books, fair_failed,
+                    detected.skipped_rows.get_column("row"))
 
 
 def _plain_text(alerts: pl.DataFrame) -> pl.DataFrame:

@@ -1,7 +1,8 @@
 """``dropengine backtest``: closing-line value of drop alerts at the command line (SPEC 9).
 
-A thin loop: read any input ``replay`` reads, detect with the same flags, measure CLV with
-:func:`dropengine.analysis.backtest.run_backtest`, print tables or write a report directory.
+A thin loop: read any input ``replay`` reads, detect with the same flags in the same order, measure
+CLV with :func:`dropengine.io.replay.replay_backtest` (:func:`dropengine.analysis.backtest.run_backtest`
+in core/merge.py's replay order), print tables or write a report directory.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from ..analysis.backtest import CLOSE_CONVENTIONS, TAKE_POLICIES, Backtest, BacktestConfig, run_backtest
+from ..analysis.backtest import CLOSE_CONVENTIONS, TAKE_POLICIES, Backtest, BacktestConfig
 from ..analysis.devig import DEVIG_METHODS
 from ..cluster.inputs import expand_parquet_dirs
 from ..core.errors import ClusterError, ConfigError
 from ..core.options import DetectOptions
 from ..io.inputs import InputOptions
-from ..io.replay import ReplayStats, load_table
+from ..io.replay import ReplayStats, load_table, replay_backtest
 from ..io.report import write_report
 from ..io.starting import starting_prices
 from .options import detect_options, input_options, quiet_option
@@ -100,12 +101,12 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
         else:
             with bar:
                 # line-only observations (SPEC 10) only when lines are detected, as replay reads them
-                table, _ = load_table(list(paths), fmt, stats, advance, line_only=detect.detects_lines,
-                                      inputs=inputs)
+                table, where = load_table(list(paths), fmt, stats, advance, line_only=detect.detects_lines,
+                                          inputs=inputs)
             exit_if_unusable(err, stats)
             with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
-                bt = run_backtest(table, cfg, options=detect,
-                                  timestamp_column="_now" if "_now" in table.columns else None)
+                # in core/merge.py's replay order, as replay detects (break22's B22-6)
+                bt = replay_backtest(table, where, cfg, detect)
         if out_dir is not None:
             written = write_report(bt, out_dir, "dropengine backtest " + " ".join(sys.argv[2:]))
     except ConfigError as exc:

@@ -36,7 +36,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -55,8 +55,9 @@ from ..io.inputs import DEFAULT_INPUTS, InputOptions
 from ..io.replay import ReplayStats, load_table
 from ..io.tables import (
     PARQUET_ORDER_KEY,
+    file_clock,
+    held_moves_clock,
     listable_rejections,
-    parquet_clock,
     parquet_position,
     plain_parquet_schema,
     rejected_detail,
@@ -105,6 +106,10 @@ class ParquetSource:
     files: tuple[tuple[int, str], ...]
     #: Int64 prices in some files and Float64 in others: each file says which arrived as ints
     mixed_prices: bool
+    #: ``(file index, rows)``: the rows of a file the detector skips (row numbers in the file), which
+    #: move no clock (core/merge.py); given for the second run, when the first found one that had
+    #: (:func:`_in_replay_order`); empty: the clocks of every row's time
+    held: tuple[tuple[int, pl.Series], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +141,15 @@ def shard_frame(source: Source, shard: int, events: Sequence[str] = ()) -> pl.Da
     if shard == 0:
         mine = mine | event.is_null()
     parts = []
+    held = dict(source.held)
     for f_idx, path in source.files:
         lf = pl.scan_parquet(path, glob=False, row_index_name=_ROW)
         schema = lf.collect_schema()
         # a column of the file named like a key column is replaced, as parquet_quote_table does
         part = lf.filter(mine).drop(ORDER_KEY, strict=False).rename({_ROW: "_r"}).collect()
-        # the clock of io.tables.parquet_quote_table: the running max of last_update over the
-        # whole file (one column read), taken at this shard's rows
-        clock = pl.scan_parquet(path, glob=False).select(parquet_clock(pl.col("last_update"))).collect().to_series()
+        # the clock of io.tables.parquet_quote_table (held rows: io.replay.in_replay_order's): the
+        # running max of last_update over the whole file (one column read), taken at this shard's rows
+        clock = file_clock(_times(path), held.get(f_idx))
         part = part.with_columns(clock.gather(part.get_column("_r")).alias("_clock"),
                                  pl.lit(f_idx, dtype=pl.Int64).alias("_f"), pl.col("_r").cast(pl.Int64))
         if source.mixed_prices:
@@ -152,6 +158,25 @@ def shard_frame(source: Source, shard: int, events: Sequence[str] = ()) -> pl.Da
         # an empty part is kept: the shard's columns and types are then those of the whole input
         parts.append(part)
     return pl.concat(parts, how="diagonal_relaxed").sort(list(ORDER_KEY), maintain_order=True)
+
+
+def _times(path: str) -> pl.Series:
+    """The ``last_update`` column of a whole Parquet file (what its clock is made of)."""
+    return pl.scan_parquet(path, glob=False).select("last_update").collect().to_series()
+
+
+def _held_keys(source: Source, keys: pl.DataFrame, rows: pl.Series) -> tuple[pl.DataFrame, bool]:
+    """The order keys (``_f``, ``_r``) of a shard's rows the detector skipped (``rows``, in the
+    shard's frame), and whether any of them sets its file's clock (only asked of a first run from
+    Parquet files: :func:`~dropengine.io.tables.held_moves_clock`, true of every shard's held rows
+    together exactly when true of one shard's)."""
+    held = keys[rows].select("_f", "_r")
+    if not isinstance(source, ParquetSource) or source.held or held.is_empty():
+        return held, False
+    paths = dict(source.files)
+    moved = any(held_moves_clock(_times(paths[f]), group.get_column("_r"))
+                for (f,), group in held.group_by("_f", maintain_order=True))
+    return held, moved
 
 
 def shard_events(source: ParquetSource, shards: int) -> list[list[str]]:
@@ -187,6 +212,9 @@ class _DetectPart:
     skipped: dict[str, int]
     #: the first rows set aside before detection (skip reasons only), with their order keys
     rejected: pl.DataFrame
+    #: every row set aside (``_f``, ``_r``), and whether one of them moved its file's clock
+    held: pl.DataFrame
+    moved: bool
 
 
 def _detect_task(
@@ -204,6 +232,7 @@ def _detect_task(
         shard, res.alerts, res.values, res.price_types, keys[res.rows], res.counters, res.skipped,
         pl.concat([keys[rejected.get_column("row")], rejected.select("reason"), message.to_frame()],
                   how="horizontal"),
+        *_held_keys(source, keys, res.skipped_rows.get_column("row")),
     )
 
 
@@ -215,13 +244,16 @@ class _BacktestPart:
     counters: EngineCounters
     books: frozenset[str]
     fair_failed: int
+    held: pl.DataFrame
+    moved: bool
 
 
 def _backtest_task(source: Source, shard: int, events: list[str], cfg: BacktestConfig,
                    options: DetectOptions) -> _BacktestPart:
     frame, keys = _split_keys(shard_frame(source, shard, events))
     m = measure_alerts(frame, cfg, options, timestamp_column="_now" if "_now" in frame.columns else None)
-    return _BacktestPart(shard, m.table, keys[m.rows], m.counters, m.books, m.fair_failed)
+    return _BacktestPart(shard, m.table, keys[m.rows], m.counters, m.books, m.fair_failed,
+                         *_held_keys(source, keys, m.held))
 
 
 # -- the client side ------------------------------------------------------------------------
@@ -426,6 +458,27 @@ def _gather(client: Client, futures: list[Any], on_shard: OnShard | None) -> lis
     return [out[k] for k in sorted(out)]
 
 
+def _in_replay_order(client: Client, source: Source, events: list[list[str]], task: Callable[..., Any],
+                     args: tuple[Any, ...], on_shard: OnShard | None) -> list[Any]:
+    """Every shard's ``task(source, shard, events[shard], *args)``, the rows in core/merge.py's
+    replay order: :func:`dropengine.io.replay.in_replay_order` across the shards. The first run
+    orders Parquet rows by every row's time; when a row the detector skipped had set its file's
+    clock (a shard says so of its own held rows), every task runs again with every shard's held
+    rows holding no clock (the same rows: the detector judges a row alone). ``on_shard`` is told
+    of the first run's tasks."""
+    futures = [client.submit(task, source, k, events[k], *args, pure=False) for k in range(len(events))]
+    parts = _gather(client, futures, on_shard)
+    if not any(p.moved for p in parts):
+        return parts
+    assert isinstance(source, ParquetSource)
+    held = pl.concat([p.held for p in parts]).sort("_f", "_r")
+    rows = tuple((int(f), group.get_column("_r")) for (f,), group in held.group_by("_f", maintain_order=True))
+    del parts  # (memory: the first run's results go before the second runs)
+    again = replace(source, held=rows)
+    futures = [client.submit(task, again, k, events[k], *args, pure=False) for k in range(len(events))]
+    return _gather(client, futures, None)
+
+
 def _order(keys: list[pl.DataFrame]) -> pl.Series:
     """The merge order: indices into the concatenation of the shards' alerts (in shard order)
     sorted by their order keys; stable, so one quote's alerts keep their order."""
@@ -498,10 +551,8 @@ def detect_sharded(
         if on_start is not None:
             on_start(n)
         per_reason = st.skips.per_reason
-        events = _events(prep.source, n)
-        futures = [client.submit(_detect_task, prep.source, k, events[k], options, per_reason, pure=False)
-                   for k in range(n)]
-        parts: list[_DetectPart] = _gather(client, futures, on_shard)
+        parts: list[_DetectPart] = _in_replay_order(client, prep.source, _events(prep.source, n), _detect_task,
+                                                    (options, per_reason), on_shard)
     order = _order([p.keys for p in parts])
     alerts = pl.concat([p.alerts for p in parts], how="diagonal_relaxed")[order]
     values: tuple[Alert, ...] | None = None
@@ -563,10 +614,8 @@ def backtest_sharded(
             assert prep.empty is not None
             m = measure_alerts(prep.empty, cfg, options)
             return ShardedBacktest(assemble_backtest(m.table, m.counters, cfg, options, m.books, m.fair_failed), n)
-        events = _events(prep.source, n)
-        futures = [client.submit(_backtest_task, prep.source, k, events[k], cfg, options, pure=False)
-                   for k in range(n)]
-        parts: list[_BacktestPart] = _gather(client, futures, on_shard)
+        parts: list[_BacktestPart] = _in_replay_order(client, prep.source, _events(prep.source, n),
+                                                      _backtest_task, (cfg, options), on_shard)
     order = _order([p.keys for p in parts])
     table = pl.concat([p.table for p in parts], how="vertical_relaxed")[order]
     table = table.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("alert"))

@@ -12,9 +12,11 @@ row, file, row); rows skipped before a file's first usable row stand before ever
 clock yet), in file order. The stream engine gets this from the merge's laziness: a reader
 records a skip when it reaches the row, and the merge pulls a stream's next item only once
 the one before has been taken, so a skip is recorded right after the usable row before it in
-its file: at its place. The batch replay of Parquet files orders rows and lists skips the same
-way (io.tables.parquet_replay_order: detected again in this order when a skipped row had moved
-its file's clock); the sharded path and ``backtest`` do not yet (README, Sharded batch runs).
+its file: at its place. Every batch path over Parquet files (``replay --engine batch``, ``backtest``, both
+with ``--workers``) orders rows and lists skips the same way: whether a row is skipped is the
+detector's judgement of that row alone, so they load by every row's time and, when a skipped
+row had moved its file's clock, detect again in this order (io.replay.in_replay_order; the
+sharded path asks each shard of its own skipped rows, io.tables.held_moves_clock).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 from ..core.alerts import Alert
 from ..core.engine import DropEngine, EngineCounters
@@ -40,9 +40,11 @@ from .tables import (
 if TYPE_CHECKING:  # polars loads only when the batch path is used
     import polars as pl
 
+    from ..analysis.backtest import Backtest, BacktestConfig
     from ..analysis.batch import BatchResult
+    from ..core.options import DetectOptions
 
-__all__ = ["ReplayStats", "load_table", "read_quotes", "replay", "replay_batch"]
+__all__ = ["ReplayStats", "in_replay_order", "load_table", "read_quotes", "replay", "replay_backtest", "replay_batch"]
 
 _BATCH = 4096
 #: The fused path applies its observations in smaller batches: an observation is two tuples
@@ -334,21 +336,17 @@ def replay_batch(
     st = stats if stats is not None else ReplayStats()
     keywords = dict(detect_args)
     options = resolve(keywords.pop("options", None), keywords)
-    table, where = load_table(paths, fmt, st, progress, line_only=options.detects_lines, inputs=inputs)
-    stamp = "_now" if "_now" in table.columns else None
-    result = detect_counted(table, options, timestamp_column=stamp)
+
+    def detect(t: pl.DataFrame) -> BatchResult:
+        return detect_counted(t, options, timestamp_column="_now" if "_now" in t.columns else None)
+
+    # (loaded by in_replay_order, so that a second run holds only the reordered table)
+    table, where, result = in_replay_order(
+        lambda: load_table(paths, fmt, st, progress, line_only=options.detects_lines, inputs=inputs),
+        detect, lambda r: r.skipped_rows.get_column("row"))
     # rows the detector dropped before detection are skips, as a reader's are; a row it
     # judged an invalid price is the engine's `invalid` count, as on the stream engine
     rejected = result.skipped_rows
-    # a skipped row's time moves nothing (core/merge.py): Parquet files were ordered by every
-    # row's time, so when a skipped one set its file's clock higher, detect again in the rule's
-    # order (the detector skips a row for itself alone: the same rows, in the new order)
-    again = parquet_replay_order(table, where, rejected.get_column("row")) if result.skipped else None
-    if again is not None:
-        table, where = again
-        del result  # (memory: the first run's alerts and columns go before the second runs: review22 R22-10)
-        result = detect_counted(table, options, timestamp_column=stamp)
-        rejected = result.skipped_rows
     st.skips.add_counted(
         ((where(row), reason, partial(rejected_detail, table, row, reason))
          for row, reason in listable_rejections(rejected, st.skips.per_reason).iter_rows()),
@@ -356,6 +354,49 @@ def replay_batch(
     )
     st.quotes = max(0, st.quotes - sum(result.skipped.values()))  # rows the detector rejected were not usable
     return result
+
+
+_R = TypeVar("_R")
+
+
+def in_replay_order(
+    load: Callable[[], tuple[pl.DataFrame, Callable[[int], str]]], run: Callable[[pl.DataFrame], _R],
+    held: Callable[[_R], pl.Series],
+) -> tuple[pl.DataFrame, Callable[[int], str], _R]:
+    """``run`` (a detection: :func:`replay_batch`'s, the backtest's) on the table ``load`` gives
+    (:func:`load_table`'s table and positions) in core/merge.py's replay order, and the table and
+    positions in that order.
+
+    :func:`load_table` orders Parquet files by every row's time: whether a row is skipped is the
+    detector's judgement (``held``: the table rows ``run``'s result skipped). It is a judgement of
+    the row alone, so the same rows are skipped in any order; when one of them had set its file's
+    clock higher (:func:`~dropengine.io.tables.parquet_replay_order`; rare: a bad row ahead of
+    its file), ``run`` runs again in the rule's order. Every other input is in the rule's order as
+    loaded (one Parquet file; the row readers): one run. The sharded path decides the same with the
+    same clock (:func:`~dropengine.io.tables.held_moves_clock`, cluster/shard.py)."""
+    table, where = load()
+    result = run(table)
+    again = parquet_replay_order(table, where, held(result))
+    if again is None:
+        return table, where, result
+    table, where = again
+    del result  # (memory: the first run's alerts and columns go before the second runs: review22 R22-10)
+    return table, where, run(table)
+
+
+def replay_backtest(
+    table: pl.DataFrame, where: Callable[[int], str], config: BacktestConfig, options: DetectOptions
+) -> Backtest:
+    """:func:`~dropengine.analysis.backtest.run_backtest` of a table of :func:`load_table`
+    (positions ``where``) in core/merge.py's replay order (:func:`in_replay_order`), so the
+    backtest measures the alerts :func:`replay_batch` gives for the same input. (The caller holds
+    ``table``: a second run holds the reordered copy beside it.)"""
+    from ..analysis.backtest import assemble_backtest, measure_alerts
+
+    stamp = "_now" if "_now" in table.columns else None
+    _, _, m = in_replay_order(lambda: (table, where),
+                              lambda t: measure_alerts(t, config, options, timestamp_column=stamp), lambda m: m.held)
+    return assemble_backtest(m.table, m.counters, config, options, m.books, m.fair_failed)
 
 
 def load_table(
@@ -371,7 +412,10 @@ def load_table(
 
     Parquet quote tables go straight into polars (per-file running-max clocks, then one
     stable sort that reproduces the k-way merge); every other format is read by the
-    streaming readers. A ``_now`` column carries each row's alert stamp when it differs
+    streaming readers. Several Parquet files stand in the order of every row's time: a row the
+    detector will skip still moves its file's clock here, so detect through
+    :func:`in_replay_order` (as :func:`replay_batch` and :func:`replay_backtest` do) for
+    core/merge.py's order. A ``_now`` column carries each row's alert stamp when it differs
     from ``last_update`` (The Odds API snapshots). With ``line_only`` the decoders also give
     SPEC 10's line-only observations; a Boolean ``line_only`` column marks them when
     there is any (a null price there is no suspension).

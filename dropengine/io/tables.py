@@ -38,7 +38,8 @@ if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
     import polars as pl
 
 __all__ = [
-    "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "ParquetPlaces", "looks_like_csv_header", "needs_float", "parquet_clock",
+    "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "ParquetPlaces", "file_clock", "held_moves_clock", "looks_like_csv_header",
+    "needs_float", "parquet_clock",
     "parquet_position", "parquet_quote_table", "parquet_replay_order", "plain_parquet_schema", "read_quote_table",
     "rejected_detail", "rows_carry_mapping",
     "table_lacks_columns", "table_starting_prices", "write_csv_rows", "write_ndjson_rows", "write_parquet_rows",
@@ -497,14 +498,38 @@ PARQUET_ORDER_KEY: Final = ("_clock", "_f", "_r")
 def parquet_clock(last_update: pl.Expr, held: pl.Expr | None = None) -> pl.Expr:
     """A Parquet file's replay clock at each row: the running maximum of ``last_update`` over
     its rows but those ``held`` (rows skipped: core/merge.py's rule, a skipped row's time moves
-    nothing); nulls and unparseable values hold the clock too; -1 before the first time, so
-    rows skipped before a file's first usable row stand before every other."""
+    nothing); nulls, negative and unparseable values hold the clock too (no such time is usable:
+    it never moves the clock, and -1 is never a row's time); -1 before the first time, so rows
+    skipped before a file's first usable row stand before every other."""
     import polars as pl
 
     lu = last_update.cast(pl.Int64, strict=False)
+    lu = pl.when(lu >= 0).then(lu)
     if held is not None:
         lu = pl.when(held).then(None).otherwise(lu)
     return lu.cum_max().forward_fill().fill_null(-1)
+
+
+def file_clock(last_update: pl.Series, held: pl.Series | None = None) -> pl.Series:
+    """:func:`parquet_clock` of one file's ``last_update`` column (every row of the file, in its
+    order), the rows ``held`` (row numbers in the file, 0-based) moving nothing."""
+    import polars as pl
+
+    frame = pl.DataFrame({"_lu": last_update})
+    if held is None or held.is_empty():
+        return frame.select(parquet_clock(pl.col("_lu"))).to_series()
+    mask = pl.int_range(pl.len(), dtype=pl.UInt32).is_in(held.cast(pl.UInt32).implode())
+    return frame.select(parquet_clock(pl.col("_lu"), mask)).to_series()
+
+
+def held_moves_clock(last_update: pl.Series, held: pl.Series) -> bool:
+    """Whether rows ``held`` (row numbers in the file) set a file's clock (:func:`file_clock` of
+    its ``last_update``) where its usable rows do not: only then is the order by every row's time
+    (which the rows' times alone give, before any row is judged) not core/merge.py's. Asked of
+    parts of the held rows, it is true of the whole set exactly when it is true of some part: the
+    clock differs first at the first held row that raised the running maximum of every row's
+    time, a property of that row alone (the sharded path asks it of each shard's rows)."""
+    return not held.is_empty() and not file_clock(last_update).equals(file_clock(last_update, held))
 
 
 @dataclass(frozen=True, slots=True)
