@@ -89,9 +89,7 @@ def cluster_options(f: Callable[..., Any]) -> Callable[..., Any]:
                           "its workers must read the input paths. Needs the cluster extra.")(f)
     return click.option("--workers", type=int, default=None, callback=_count, metavar="N",
                         help="Shard the work by event_id over N local worker processes (Dask). Same "
-                             "output as one process (except several Parquet files with a skipped row whose "
-                             "time is ahead of its file's: README, Sharded batch runs). Needs the cluster "
-                             "extra.")(f)
+                             "output as one process. Needs the cluster extra.")(f)
 
 
 def check_cluster(command: str, workers: int | None, scheduler: str | None, shards: int | None) -> bool:
@@ -179,8 +177,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
 
     A directory of Parquet shards (.parquet files only) is read as its files. With --engine
     batch, --workers N (or --scheduler ADDRESS) splits the work by event_id over a Dask
-    cluster: the same alerts, in the same order, and the same summary as one process (one
-    exception, in the README: several Parquet files with a skipped row ahead of its file's clock).
+    cluster: the same alerts, in the same order, and the same summary as one process.
     """
     err = _Stderr()
     sharded = check_cluster("replay", workers, scheduler, shards)
