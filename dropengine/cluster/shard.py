@@ -58,6 +58,7 @@ from ..io.tables import (
     file_clock,
     held_moves_clock,
     listable_rejections,
+    ms_times,
     parquet_position,
     plain_parquet_schema,
     rejected_detail,
@@ -147,6 +148,8 @@ def shard_frame(source: Source, shard: int, events: Sequence[str] = ()) -> pl.Da
         schema = lf.collect_schema()
         # a column of the file named like a key column is replaced, as parquet_quote_table does
         part = lf.filter(mine).drop(ORDER_KEY, strict=False).rename({_ROW: "_r"}).collect()
+        if len(source.files) > 1:  # several files meet in one column (as io.tables.parquet_quote_table)
+            part = ms_times(part)
         # the clock of io.tables.parquet_quote_table (held rows: io.replay.in_replay_order's): the
         # running max of last_update over the whole file (one column read), taken at this shard's rows
         clock = file_clock(_times(path), held.get(f_idx))
@@ -161,8 +164,9 @@ def shard_frame(source: Source, shard: int, events: Sequence[str] = ()) -> pl.Da
 
 
 def _times(path: str) -> pl.Series:
-    """The ``last_update`` column of a whole Parquet file (what its clock is made of)."""
-    return pl.scan_parquet(path, glob=False).select("last_update").collect().to_series()
+    """The ``last_update`` column of a whole Parquet file (what its clock is made of), a
+    Datetime as unix ms (:func:`~dropengine.io.tables.ms_times`)."""
+    return ms_times(pl.scan_parquet(path, glob=False).select("last_update").collect()).to_series()
 
 
 def _held_keys(source: Source, keys: pl.DataFrame, rows: pl.Series) -> tuple[pl.DataFrame, bool]:

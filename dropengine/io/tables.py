@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
 
 __all__ = [
     "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "ParquetPlaces", "file_clock", "held_moves_clock", "looks_like_csv_header",
-    "needs_float", "parquet_clock",
+    "ms_times", "needs_float", "parquet_clock",
     "parquet_position", "parquet_quote_table", "parquet_replay_order", "plain_parquet_schema", "read_quote_table",
     "rejected_detail", "rows_carry_mapping",
     "table_lacks_columns", "table_starting_prices", "write_csv_rows", "write_ndjson_rows", "write_parquet_rows",
@@ -510,6 +510,18 @@ def parquet_clock(last_update: pl.Expr, held: pl.Expr | None = None) -> pl.Expr:
     return lu.cum_max().forward_fill().fill_null(-1)
 
 
+def ms_times(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with a Datetime ``last_update`` as Int64 unix ms, as the row reader and the
+    detector read it (floored to the millisecond): files of datetimes in other units, or of
+    datetimes and integers, then meet in one column and their clocks in one unit (concatenated
+    as they are, a microsecond Datetime became integers 1000 times too large)."""
+    import polars as pl
+
+    if isinstance(frame.schema.get("last_update"), pl.Datetime):
+        return frame.with_columns(pl.col("last_update").dt.epoch("ms"))
+    return frame
+
+
 def file_clock(last_update: pl.Series, held: pl.Series | None = None) -> pl.Series:
     """:func:`parquet_clock` of one file's ``last_update`` column (every row of the file, in its
     order), the rows ``held`` (row numbers in the file, 0-based) moving nothing."""
@@ -625,7 +637,8 @@ def parquet_quote_table(
     for f_idx, (_, df) in enumerate(read):
         # an Enum's categories are its file's own: two files' Enums (or an Enum and a Categorical)
         # have no common type, so they meet as Categorical (codes mapped, no string per row)
-        df = df.with_columns(pl.col(c).cast(pl.Categorical) for c, t in df.schema.items() if isinstance(t, pl.Enum))
+        df = ms_times(df.with_columns(pl.col(c).cast(pl.Categorical) for c, t in df.schema.items()
+                                      if isinstance(t, pl.Enum)))
         lu = df.get_column("last_update") if "last_update" in df.columns else pl.Series([None] * df.height)
         clock = pl.select(parquet_clock(pl.lit(lu))).to_series()
         parts.append(df.with_columns(clock.alias("_clock"), pl.lit(f_idx).alias("_f"),
