@@ -33,7 +33,8 @@ default threshold (10 cents). Files go to a temporary directory (``--cache DIR``
 
 ``--profile`` times the phases of one ``replay --engine batch --output`` process inside it (the
 calls the command makes, in its order): imports, reading, detection, the alerts table, writing;
-wall and CPU seconds and the RSS after each. With ``--where-peak`` also where its peak RSS is (RSS
+wall and CPU seconds, the system part of the CPU and the minor page faults (first-touched pages: most of
+a 10M signals process's system time), and the RSS after each. With ``--where-peak`` also where its peak RSS is (RSS
 sampled every 10 ms with each thread's innermost dropengine frames: the samples leading to the
 highest); the sampler takes the GIL 100 times a second, so its timings are then not the plain ones.
 """
@@ -188,7 +189,8 @@ def mib(n: float) -> str:
 # -- profile -----------------------------------------------------------------------------------
 
 #: One replay process's phases, timed inside it: the calls ``replay --engine batch --output`` makes,
-#: in its order (wall and CPU seconds, peak and current RSS after each).
+#: in its order (wall and CPU seconds, the system part of the CPU and the minor page faults: first-touched
+#: pages, most of a 10M signals process's system time; peak and current RSS after each).
 PROFILE_SCRIPT = """
 import time
 
@@ -196,8 +198,10 @@ START_WALL, START_CPU = time.time(), time.process_time()  # CPU: the interpreter
 import resource, sys
 from pathlib import Path
 
+_START = resource.getrusage(resource.RUSAGE_SELF)
+START_SYS, START_FLT = _START.ru_stime, _START.ru_minflt
 marks = []
-t0, c0 = time.perf_counter(), START_CPU
+t0, c0, s0, f0 = time.perf_counter(), START_CPU, START_SYS, START_FLT
 phase = ["start"]
 
 
@@ -238,12 +242,13 @@ if sampling:
 
 
 def mark(name):
-    global t0, c0
+    global t0, c0, s0, f0
     t, c = time.perf_counter(), time.process_time()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     with open("/proc/self/statm") as fh:
         now = int(fh.read().split()[1]) * resource.getpagesize()
-    marks.append((name, t - t0, c - c0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, now))
-    t0, c0 = t, c
+    marks.append((name, t - t0, c - c0, usage.ru_stime - s0, usage.ru_minflt - f0, usage.ru_maxrss * 1024, now))
+    t0, c0, s0, f0 = t, c, usage.ru_stime, usage.ru_minflt
     phase[0] = "since: " + name.split(" (")[0]
 
 
@@ -275,13 +280,15 @@ mark("alerts table for the file (AlertWriter.write_batch)")
 writer.close()
 mark("write the Parquet file (AlertWriter.close)")
 sampling = False
-for name, wall, cpu, peak, now in marks:
-    print(f"{name}\t{wall:.2f}\t{cpu:.2f}\t{peak / 2**20:,.0f}\t{now / 2**20:,.0f}")
+for name, wall, cpu, sys_cpu, faults, peak, now in marks:
+    print(f"{name}\t{wall:.2f}\t{cpu:.2f}\t{sys_cpu:.2f}\t{faults:,}\t{peak / 2**20:,.0f}\t{now / 2**20:,.0f}")
 top = sorted(range(len(samples)), key=lambda i: samples[i][0])[-1:]
 for i in top:  # the highest sample, with the ones just before it (what grew into the peak)
     for r, where, stacks in samples[max(0, i - 4):i + 1]:
         print(f"peak\t{r / 2**20:,.0f}\t{where}\t{stacks[:300]}")
-print(f"clock\t{START_WALL!r}\t{START_CPU!r}\t{time.time()!r}\t{time.process_time()!r}", flush=True)
+end = resource.getrusage(resource.RUSAGE_SELF)
+print(f"clock\t{START_WALL!r}\t{START_CPU!r}\t{time.time()!r}\t{time.process_time()!r}\t{START_SYS!r}\t{START_FLT}"
+      f"\t{end.ru_stime!r}\t{end.ru_minflt}", flush=True)
 """
 
 
@@ -309,16 +316,18 @@ def profile(src: Path, workdir: Path, reference: str, types: str, where_peak: bo
     if clock:
         # the interpreter's start (spawn to the script's first line: CPU as process_time there) and its exit
         # (the last mark to the reap: CPU as the child's rusage less its process_time at the last mark)
-        start_wall, start_cpu, end_wall, end_cpu = map(float, clock[0][1:])
+        start_wall, start_cpu, end_wall, end_cpu, start_sys, start_flt, end_sys, end_flt = map(float, clock[0][1:])
         rows.insert(0, ("interpreter start (python -c; before any import)", f"{start_wall - spawned:.2f}",
-                        f"{start_cpu:.2f}", "", ""))
+                        f"{start_cpu:.2f}", f"{start_sys:.2f}", f"{start_flt:,.0f}", "", ""))
         rows.append(("exit (interpreter shutdown, memory freed)", f"{exited - end_wall:.2f}",
-                     f"{usage.ru_utime + usage.ru_stime - end_cpu:.2f}", f"{usage.ru_maxrss / 2**10:,.0f}", ""))
+                     f"{usage.ru_utime + usage.ru_stime - end_cpu:.2f}", f"{usage.ru_stime - end_sys:.2f}",
+                     f"{usage.ru_minflt - end_flt:,.0f}", f"{usage.ru_maxrss / 2**10:,.0f}", ""))
     print(f"\nProfile: replay --engine batch --reference {reference} --types {types} --output .parquet, "
           "its phases in one process")
-    print(table(("phase", "wall s", "cpu s", "peak RSS MiB", "RSS after MiB"), rows))
+    print(table(("phase", "wall s", "cpu s", "of it sys s", "minor faults", "peak RSS MiB", "RSS after MiB"), rows))
     total = sum(float(r[1]) for r in rows)
-    print(f"total {total:.2f} s wall, {sum(float(r[2]) for r in rows):.2f} s CPU (spawn to reap)")
+    print(f"total {total:.2f} s wall, {sum(float(r[2]) for r in rows):.2f} s CPU, {sum(float(r[3]) for r in rows):.2f}"
+          f" s of it system, {sum(float(r[4].replace(',', '')) for r in rows):,.0f} minor faults (spawn to reap)")
     if peaks:
         print("\nThe RSS peak (sampled every 10 ms; the samples leading to it), each thread's innermost dropengine "
               "frames:")
