@@ -11,8 +11,8 @@ row stand before everything (no clock yet), in file order.
 The stream engine follows it (pinned here, computed from the rows, not from the engine). The
 batch engine's Parquet loader did not (a skipped row's time moved its file's clock: skips listed
 in another order, F5, and alerts too): ``replay_batch`` now detects again in the rule's order
-when a skipped row had moved its file's clock (io.tables.parquet_replay_order). The sharded
-path (``--workers``, cluster/shard.py) still orders by every row's time.
+when a skipped row had moved its file's clock (io.tables.parquet_replay_order). Since session 16
+the sharded path and ``backtest`` keep the rule too (tests/test_h23_ord16_rule_order.py).
 """
 
 from __future__ import annotations
