@@ -668,7 +668,9 @@ def _compiled_passes(
     canon_at = None if spelled else pl.Series(np.where(skip, len(canon), sid))
     # memory (issue 14: peak at most 3x the input): the codes live on in e, b and sid only
     del coded, event, book, side
-    lu_at, p_at = lu.fill_null(0).to_numpy(), p.fill_null(np.nan).to_numpy()  # also the moves' columns below
+    # (also the moves' columns below; numpy's copies of the chunked columns, a null price NaN as
+    # to_numpy writes a Float64 null: a fill_null first was one more 80 MB copy at 10M rows)
+    lu_at, p_at = (lu.fill_null(0) if lu.null_count() else lu).to_numpy(), p.to_numpy()
     null, bad = p.is_null().to_numpy(), invalid | skip
     anchor, prob = cfg.reference == "anchor", cfg.unit == "prob"
     thr, line_thr = rules.threshold_floor(cfg.threshold), rules.threshold_floor(cfg.line_threshold)
