@@ -54,14 +54,15 @@ _AHEAD = 1_000_000
 
 row_st = st.tuples(
     st.sampled_from(["E1", "E2", "E3"]),
-    st.sampled_from(["h2h_home", "h2h_away"]),
+    st.sampled_from(["h2h_home", "h2h_away", "spread_home@-3.5", "spread_home@-4.5", "spread_away@+3.5"]),
+    st.sampled_from(["pin", "dk"]),
     st.sampled_from([0, 1000, 2000, 3000, 4000, 5000, 8000]),
     st.sampled_from([None, None, None, *_FAULTS]),
     st.booleans(),  # a bad row ahead of the others
     st.sampled_from([-110, -130, -150, -180, 105, 120]),
 )
 files_st = st.lists(st.lists(row_st, min_size=1, max_size=10), min_size=2, max_size=3)
-Row = tuple[str, str, int, str | None, bool, int]
+Row = tuple[str, str, str, int, str | None, bool, int]
 
 
 def _write(tmp: Path, files: list[list[Row]]) -> list[Path]:
@@ -71,15 +72,15 @@ def _write(tmp: Path, files: list[list[Row]]) -> list[Path]:
             {
                 "sport_key": "basketball_nba",
                 "event_id": event,
-                "bookmaker": "pin",
+                "bookmaker": book,
                 "side": side,
                 "price": float(price),
                 "last_update": t + _AHEAD if ahead and fault is not None else t,
-                "market_key": "h2h",
+                "market_key": side.split("_")[0],
                 "line": None,
                 **_FAULTS[fault],
             }
-            for event, side, t, fault, ahead, price in rows
+            for event, side, book, t, fault, ahead, price in rows
         ]
         path = tmp / f"f{f}.parquet"
         pl.DataFrame(table, schema=QUOTE_SCHEMA).write_parquet(path)
@@ -92,31 +93,44 @@ def _wire(alerts: Any) -> list[bytes]:
 
 
 #: the columns that say which alert a backtest measured (its detection, not its CLV)
-_DETECTED = ["event_id", "bookmaker", "side", "last_update", "prev", "new"]
+_DETECTED = ["type", "event_id", "bookmaker", "side", "last_update"]
 _OPTIONS = DetectOptions.build(threshold=5)
+#: price drops alone (the fused kernel's path), every type (the signals path), an anchor and a cooldown
+options_st = st.sampled_from(
+    [
+        _OPTIONS,
+        DetectOptions.build(threshold=5, types="odds_drop,line_move,steam", steam_books=2),
+        DetectOptions.build(threshold=5, reference="anchor", cooldown_ms=1500),
+    ]
+)
+
+
+def _detected(alerts: pl.DataFrame) -> list[tuple[Any, ...]]:
+    with_type = alerts if "type" in alerts.columns else alerts.with_columns(pl.lit("odds_drop").alias("type"))
+    return with_type.select(pl.col(c).cast(pl.String) for c in _DETECTED).rows()
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(files=files_st)
+@given(files=files_st, options=options_st)
 def test_stream_batch_and_backtest_detect_in_the_rules_order(
-    tmp_path_factory: pytest.TempPathFactory, files: list[list[Row]]
+    tmp_path_factory: pytest.TempPathFactory, files: list[list[Row]], options: DetectOptions
 ) -> None:
     """Property: the batch replay gives the stream engine's alerts (byte for byte, in order),
     counters and skip report; the backtest measures exactly those alerts, in that order, with
     those counters."""
     require_fast()
     paths = _write(tmp_path_factory.mktemp("rule"), files)
-    engine = DropEngine(options=_OPTIONS)
+    engine = DropEngine(options=options)
     stream_stats = ReplayStats()
     stream = list(replay(paths, engine, "auto", stream_stats))
     batch_stats = ReplayStats()
-    batch = replay_batch(paths, "auto", batch_stats, options=_OPTIONS)
+    batch = replay_batch(paths, "auto", batch_stats, options=options)
     assert _wire(batch.alert_values()) == _wire(stream)
     assert batch.counters == engine.counters
     assert batch_stats == stream_stats
     table, where = load_table(paths, "auto", ReplayStats())
-    bt = replay_backtest(table, where, BacktestConfig(close="last"), _OPTIONS)
-    assert bt.alerts.select(_DETECTED).equals(batch.alerts.select(_DETECTED).cast(bt.alerts.select(_DETECTED).schema))
+    bt = replay_backtest(table, where, BacktestConfig(close="last"), options)
+    assert _detected(bt.alerts) == _detected(batch.alerts)
     assert bt.counters == batch.counters
 
 
@@ -152,14 +166,14 @@ def test_the_backtest_command_measures_the_rules_alerts(tmp_path: Path) -> None:
     require_fast()
     files: list[list[Row]] = [
         [
-            ("E1", "h2h_home", 1000, None, False, -110),
-            ("E1", "h2h_home", 9000, "no sport", False, -300),
-            ("E1", "h2h_home", 3000, None, False, -150),
+            ("E1", "h2h_home", "pin", 1000, None, False, -110),
+            ("E1", "h2h_home", "pin", 9000, "no sport", False, -300),
+            ("E1", "h2h_home", "pin", 3000, None, False, -150),
         ],
         [
-            ("E1", "h2h_home", 2000, None, False, -130),
-            ("E1", "h2h_home", 4000, None, False, -110),
-            ("E1", "h2h_home", 5000, None, False, -160),
+            ("E1", "h2h_home", "pin", 2000, None, False, -130),
+            ("E1", "h2h_home", "pin", 4000, None, False, -110),
+            ("E1", "h2h_home", "pin", 5000, None, False, -160),
         ],
     ]
     paths = [str(p) for p in _write(tmp_path, files)]
@@ -194,9 +208,9 @@ def client() -> Iterator[Any]:
 @settings(
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
-@given(files=files_st, shards=st.integers(1, 3))
+@given(files=files_st, shards=st.integers(1, 3), options=options_st)
 def test_sharded_replay_and_backtest_equal_one_process(
-    client: Any, tmp_path_factory: pytest.TempPathFactory, files: list[list[Row]], shards: int
+    client: Any, tmp_path_factory: pytest.TempPathFactory, files: list[list[Row]], shards: int, options: DetectOptions
 ) -> None:
     """Property: the sharded replay gives one process's alerts (values and table), counters,
     skip counts and skip report; the sharded backtest one process's table, summary and counters."""
@@ -205,8 +219,8 @@ def test_sharded_replay_and_backtest_equal_one_process(
 
     paths = _write(tmp_path_factory.mktemp("sharded"), files)
     one_stats, sharded_stats = ReplayStats(), ReplayStats()
-    one = replay_batch(paths, "auto", one_stats, options=_OPTIONS)
-    sharded = detect_sharded(client, paths, _OPTIONS, "auto", sharded_stats, shards=shards)
+    one = replay_batch(paths, "auto", one_stats, options=options)
+    sharded = detect_sharded(client, paths, options, "auto", sharded_stats, shards=shards)
     assert _wire(sharded.alert_values()) == _wire(one.alert_values())
     assert sharded.alerts.equals(one.alerts)
     assert sharded.counters == one.counters
@@ -214,8 +228,8 @@ def test_sharded_replay_and_backtest_equal_one_process(
     assert sharded_stats == one_stats
     cfg = BacktestConfig(close="last")
     table, where = load_table(paths, "auto", ReplayStats())
-    bt = replay_backtest(table, where, cfg, _OPTIONS)
-    sbt = backtest_sharded(client, paths, cfg, _OPTIONS, "auto", ReplayStats(), shards=shards).backtest
+    bt = replay_backtest(table, where, cfg, options)
+    sbt = backtest_sharded(client, paths, cfg, options, "auto", ReplayStats(), shards=shards).backtest
     # (NaN cells, e.g. a one-alert group's interval, are equal here: DataFrame.equals says not)
     assert_frame_equal(sbt.alerts, bt.alerts, check_exact=True)
     assert_frame_equal(sbt.summary, bt.summary, check_exact=True)
