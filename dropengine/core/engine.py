@@ -94,8 +94,10 @@ _Line = int | float | None
 _LineRow = tuple[_Name, _Name, _Name, _Line, _Time, _Time, bool, _Line, _Time, _Price, _Price]
 _STEAM_BOOK = tuple[_Name, int, _Time, SteamBook]
 #: One price of the fused frames path (:meth:`DropEngine._observe_prices`): key, price,
-#: last_update, market_key, line, and the row's other fields.
+#: last_update, market_key, line, and the row's other fields; the path's own add its row
+#: identity's state record and the key's entry in it (:data:`HeldObservation`, ``_Keys.hold``).
 PriceObservation = tuple[tuple[str, str, str], int | float | None, int, str, float | None, QuoteInfo]
+HeldObservation = tuple[tuple[str, str, str], int | float | None, int, str, float | None, QuoteInfo, list[Any], int]
 
 
 class _NoItem:
@@ -294,13 +296,21 @@ class DropEngine:
             return self._apply_signals(items, now_ms)
         return self._detect(items, now_ms, None)  # type: ignore[return-value]  # list is invariant
 
-    def _observe_prices(self, items: Iterable[Quote | PriceObservation], now_ms: int | None = None) -> list[Drop]:
+    def _observe_prices(
+        self, items: Iterable[Quote | PriceObservation | HeldObservation], now_ms: int | None = None
+    ) -> list[Drop]:
         """Apply the price observations of the fused frames path (:mod:`dropengine.formats`) in
         order: each a :class:`Quote` or a tuple ``(key, price, last_update, market_key, line, info)``
         standing for ``Quote(info.sport_key, *key, price, last_update, info.kind, market_key,
         info.market, info.player, line, info.home_team, info.away_team, info.commence_time)``
         (``info`` a :class:`~.quote.QuoteInfo`). It does exactly what :meth:`observe_many` does with
         those quotes, through the same detection loop, without building them.
+
+        A tuple may end with a state record and an index, ``(..., info, rec, at)`` (the fused path's:
+        its row identity's record and the key's entry, after the key): the loop keeps the key's hot
+        state list at ``rec[at]`` and finds it there without a lookup while the record holds this engine's token
+        (``_Keys.hold``), which costs a repeated price fewer cache misses. It never changes what is
+        detected.
 
         The tuples are trusted (their decoder built them from checked values): this is not a
         public way in. Only for an engine without signals (``options.signals`` false).
@@ -313,7 +323,7 @@ class DropEngine:
 
     def _detect(
         self,
-        items: Iterable[Quote | PriceObservation],
+        items: Iterable[Quote | PriceObservation | HeldObservation],
         now_ms: int | None,
         raw: list[tuple[int, Drop]] | None,
         trusted: bool = False,
@@ -347,6 +357,8 @@ class DropEngine:
         hot = keys.hot
         get = hot.get  # the hot keys' lists; the rest are warmed on their first quote
         warm = keys.warm
+        hold = keys.hold
+        token = keys.token
         # the hot set's limit as a bound on n_primed: ``n_primed > full_at`` when ``len(hot) >
         # keys.cap`` (an int compare per new key, not a len() that makes an int). A key warmed
         # takes a place (``full_at -= 1``); a spill inside warm only makes room and a re-prime
@@ -379,8 +391,21 @@ class DropEngine:
                     key = (q.event_id, q.bookmaker, q.side)
                     st = get(key)
                 elif type(q) is obs_type:
-                    key, price, lu, mk, line, q = q
-                    st = get(key)
+                    # With a state record (the fused path's row identity), the key's hot list is
+                    # kept at rec[at], after the key, while the record has this state's token
+                    # (_Keys.hold). A 6-tuple has none: told by its unpacking failing (a try costs
+                    # nothing in the common case; a len() test cost ~12 ns per observation)
+                    try:
+                        key, price, lu, mk, line, q, rec, at = q
+                    except ValueError:
+                        key, price, lu, mk, line, q = q
+                        st = get(key)
+                    else:
+                        st = rec[at] if rec[0] is token and rec[at - 1] is key else None
+                        if st is None:
+                            st = get(key)
+                            if st is not None:
+                                hold(rec, at, key, st)
                     # The common observation of the fused path (a vendor row repeats its prices
                     # that did not move): rules.same_price (price == old) on a known key that is
                     # not suspended and not stale. Rules 1-4 cannot apply: a price equal to the

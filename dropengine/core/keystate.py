@@ -6,6 +6,12 @@ and call :meth:`_Keys.warm` for the others (only while some key is cold), then :
 a new one (line series; the price loop stores a new key in ``hot`` itself and calls
 :meth:`_Keys.spill` past the limit: what ``add`` does); nothing here is a rule of SPEC:
 it is storage, and a restored or copied engine holds the same states whatever is hot.
+
+A caller may keep hot keys' lists in a list of its own, a state record (``_Keys.hold``: the fused
+frames path's row identities, whose observations carry their record), valid while the record holds
+the state's token: every record held is emptied wherever a list leaves the hot set (``cool``,
+``remove``, ``load``), and at most the hot set's limit are held, so records keep no cold key's list
+alive.
 """
 
 from __future__ import annotations
@@ -200,6 +206,8 @@ class _Codec:
 
 
 _Key = tuple[str, str, str]
+
+
 _Tree = dict[str, dict[str, dict[str, "list[Any] | bytes | int"]]]
 _NO_BOOKS: Final[dict[str, dict[str, list[Any] | bytes | int]]] = {}
 _NO_SIDES: Final[dict[str, list[Any] | bytes | int]] = {}
@@ -222,7 +230,7 @@ class _Keys:
     the loops; ``tree`` holds every key but the new ones still waiting (hot keys it lacks), a hot
     one by the same list, a cold one packed. Every key is hot or cold: ``len(hot) + ncold``."""
 
-    __slots__ = ("cap", "codec", "filled", "hot", "ncold", "spare", "tree", "warmed")
+    __slots__ = ("cap", "codec", "filled", "held", "hot", "ncold", "spare", "token", "tree", "warmed")
 
     def __init__(self, codec: _Codec) -> None:
         self.codec = codec
@@ -239,6 +247,9 @@ class _Keys:
         #: the hot set's limit (grows, see ``_HOT_KEYS``) and the cold keys warmed since the last spill
         self.cap = _HOT_KEYS
         self.warmed = 0
+        #: the state records it holds (:meth:`hold`), each with ``token`` and hot keys' lists
+        self.token = object()
+        self.held: list[list[Any]] = []
 
     def __len__(self) -> int:
         return len(self.hot) + self.ncold
@@ -365,6 +376,43 @@ class _Keys:
         if len(hot) > self.cap:
             self.spill()
 
+    def hold(self, rec: list[Any], at: int, key: _Key, st: list[Any]) -> None:
+        """Keep hot ``key``'s list ``st`` at ``rec[at]``, in a caller's state record, for the caller's
+        next look at the key (``DropEngine._detect``'s observations with a record: no lookup).
+
+        A record is a list: ``rec[0]`` the token of the state it is held by (or None), ``rec[1]``
+        the indexes of its entries, each after its key (``rec[at - 1]``: the caller may put another
+        key there, and empties the entry then); the rest is the caller's. The record is this
+        state's while ``rec[0] is token``, and is then in ``held``; an entry is filled only for the
+        key before it. Wherever a list leaves the hot set, :meth:`_release` empties every held
+        record, so an entry of a record with the token, read for the key before it, is that key's
+        hot list, and no record keeps a list that left the hot set alive."""
+        if rec[at - 1] is not key:  # the record has moved to another key (a new line) since
+            return
+        if rec[0] is not self.token:
+            held = self.held
+            # a bound: each held record names a hot key (more are records their owner dropped: a
+            # decoder's identities forgotten, or taken by another engine); past the limit all go
+            if len(held) >= self.cap:
+                self._release()
+            if rec[0] is not None:  # another state's (another engine's): its entries are not ours
+                for i in rec[1]:
+                    rec[i] = None
+            rec[0] = self.token
+            held.append(rec)
+        rec[at] = st
+
+    def _release(self) -> None:
+        """A hot list leaves the hot set (cooled, removed, replaced by a restored state): every held
+        record is emptied, so none holds a list that is no longer its key's hot one."""
+        held = self.held
+        if held:
+            for rec in held:
+                rec[0] = None
+                for i in rec[1]:
+                    rec[i] = None
+            held.clear()
+
     def spill(self) -> None:
         """The hot set is over its limit: cool the oldest ``_SPILL`` keys, or, when the keys that
         went hot since the last spill were mostly cold keys quoted again, double the limit.
@@ -385,6 +433,8 @@ class _Keys:
         sides = self.tree.setdefault(e, {}).setdefault(b, {})
         new = s not in sides
         was_hot = self.hot.pop((e, b, s), None) is not None
+        if was_hot:
+            self._release()
         sides[s] = self.codec.cold(st)
         self.filled -= was_hot
         self.ncold += new or was_hot
@@ -398,6 +448,8 @@ class _Keys:
         tree = self.tree
         pack = self.codec.cold
         going = list(itertools.islice(hot, n))
+        if going:
+            self._release()
         filled = self.filled
         spare = self.spare
         keep = _SPILL - len(spare) if self.codec is _PRICE_CODEC else 0  # (only prices have the int form)
@@ -437,6 +489,7 @@ class _Keys:
                 self.ncold -= 1
             else:
                 self.filled -= 1
+                self._release()
             books = tree[e]
             sides = books[b]
             del sides[s]

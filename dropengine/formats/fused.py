@@ -159,6 +159,10 @@ _DATA: Final = frozenset({"initial_state", "odds_update"})
 _NO_LINE: Final = math.nan
 # row identities whose keys FusedFrames remembers (a recording has thousands): all forgotten past it
 _MAX_IDENTITIES: Final = 1 << 18
+# The state entries of an identity's record (core.keystate._Keys.hold): a game's seven GAME_FIELDS
+# keys, a prop's over and under; each observation carries its record and its key's entry.
+_GAME_STATES: Final = (4, 6, 8, 11, 14, 17, 19)
+_PROP_STATES: Final = (5, 7)
 
 
 def decode_strict(line: bytes | str) -> StrictEnvelope | None:
@@ -238,9 +242,13 @@ class FusedFrames:
         # A row identity's engine keys, built once and handed to the engine every time (its hot
         # dict then finds a key by identity: no tuple built, hashed twice and compared per price),
         # keyed by the identity tuple the decoder stores the row under (one object for both):
-        # ("g", event, book) -> [that tuple, h2h home, away, draw keys, home spread line, its key, away
-        # spread line, its key, total, its over key, under key]; ("p", event, book, market key,
-        # player) -> [that tuple, line, over key, under key]. A line is NaN (_NO_LINE) until a row has one.
+        # ("g", event, book) -> [token, _GAME_STATES, that tuple, h2h home key, its state entry, away
+        # key, entry, draw key, entry, home spread line, its key, entry, away spread line, its key,
+        # entry, total, its over key, entry, under key, entry]; ("p", event, book, market key, player)
+        # -> [token, _PROP_STATES, that tuple, line, over key, entry, under key, entry]. A line is NaN
+        # (_NO_LINE) until a row has one. The list is a state record (core.keystate._Keys.hold): the
+        # engine keeps a key's hot list in the entry after it and writes the token and the entries;
+        # here an entry is emptied when its key changes (a new line).
         self._keys: dict[tuple[Any, ...], list[Any]] = {}
 
     def envelope(
@@ -305,7 +313,9 @@ class FusedFrames:
                         continue
                     keys = self._game_keys(eid, book)
                 # the identity's own tuple: the decoder's dict finds it by identity
-                ident, home, away, draw, home_line, home_key, away_line, away_key, total, over_key, under_key = keys
+                # (the record's token and state entries are the engine's)
+                (_, _, ident, home, _, away, _, draw, _, home_line, home_key, _, away_line, away_key, _, total,
+                 over_key, _, under_key, _) = keys
                 stored[ident] = row
                 hs = row.home_spread
                 as_ = row.away_spread
@@ -315,34 +325,34 @@ class FusedFrames:
                 # vendor.GAME_FIELDS, in its order (unrolled: one attribute read per field)
                 p = row.home_ml
                 if p is not unset:
-                    out.append((home, p, lu, "h2h", None, info))
+                    out.append((home, p, lu, "h2h", None, info, keys, 4))
                 p = row.away_ml
                 if p is not unset:
-                    out.append((away, p, lu, "h2h", None, info))
+                    out.append((away, p, lu, "h2h", None, info, keys, 6))
                 p = row.draw_ml
                 if p is not unset:
-                    out.append((draw, p, lu, "h2h", None, info))
+                    out.append((draw, p, lu, "h2h", None, info, keys, 8))
                 # A line side's key is the identity's while its line is equal (``==`` tells lines as
                 # a dict does: the side's text is the same for 5 and 5.0, frames._line_side). A line
                 # remembered is a number and NaN before one is: a line equal to it is a number, and
                 # only one that is not (None, UNSET: no side) is tested further.
                 p = row.home_spread_price
                 if p is not unset and (hs == home_line or (hs is not None and hs is not unset and (
-                        home_key := self._line_key(keys, 4, "spread_home", hs)))):
-                    out.append((home_key, p, lu, "spreads", float(hs), info))  # type: ignore[arg-type]  # a number
+                        home_key := self._line_key(keys, 9, "spread_home", hs)))):
+                    out.append((home_key, p, lu, "spreads", float(hs), info, keys, 11))  # type: ignore[arg-type]
                 p = row.away_spread_price
                 if p is not unset and (as_ == away_line or (as_ is not None and as_ is not unset and (
-                        away_key := self._line_key(keys, 6, "spread_away", as_)))):
-                    out.append((away_key, p, lu, "spreads", float(as_), info))  # type: ignore[arg-type]  # a number
+                        away_key := self._line_key(keys, 12, "spread_away", as_)))):
+                    out.append((away_key, p, lu, "spreads", float(as_), info, keys, 14))  # type: ignore[arg-type]
                 if tot == total or (tot is not None and tot is not unset and (
-                        over_key := self._line_key(keys, 8, "total_over", tot)) and (under_key := keys[10])):
+                        over_key := self._line_key(keys, 15, "total_over", tot)) and (under_key := keys[18])):
                     ftot = float(tot)  # type: ignore[arg-type]  # a number (equal to a remembered line)
                     p = row.over_price
                     if p is not unset:
-                        out.append((over_key, p, lu, "totals", ftot, info))
+                        out.append((over_key, p, lu, "totals", ftot, info, keys, 17))
                     p = row.under_price
                     if p is not unset:
-                        out.append((under_key, p, lu, "totals", ftot, info))
+                        out.append((under_key, p, lu, "totals", ftot, info, keys, 19))
             else:
                 mk = row.market_key
                 player = row.player
@@ -364,20 +374,20 @@ class FusedFrames:
                             top = lu
                         continue
                     keys = self._prop_keys(eid, book, mk, player)
-                ident, prop_line, over_key, under_key = keys
+                _, _, ident, prop_line, over_key, _, under_key, _ = keys
                 stored[ident] = row
                 # the identity's keys while its line is equal (as a game's lines, above)
                 if pline == prop_line or (pline is not None and pline is not unset and (
-                        over_key := self._prop_line(keys, pline)) and (under_key := keys[3])):
+                        over_key := self._prop_line(keys, pline)) and (under_key := keys[6])):
                     info = quote_info(sport_key, "prop", row.market or None, player,  # type: ignore[arg-type]
                                       row.home_team or None, row.away_team or None, row.commence_time or None)
                     fline = float(pline)  # type: ignore[arg-type]  # a number (equal to a remembered line)
                     p = row.over_price
                     if p is not unset:
-                        out.append((over_key, p, lu, mk, fline, info))
+                        out.append((over_key, p, lu, mk, fline, info, keys, 5))
                     p = row.under_price
                     if p is not unset:
-                        out.append((under_key, p, lu, mk, fline, info))
+                        out.append((under_key, p, lu, mk, fline, info, keys, 7))
             if lu > top:
                 top = lu
         dec.advance(sport, top, LazyRows(line, len(data)) if rows is None else rows)
@@ -393,21 +403,24 @@ class FusedFrames:
         eid = sys.intern(eid)
         book = sys.intern(book)
         ident = ("g", eid, book)
-        keys = known[ident] = [ident, (eid, book, "h2h_home"), (eid, book, "h2h_away"), (eid, book, "h2h_draw"),
-                               _NO_LINE, None, _NO_LINE, None, _NO_LINE, None, None]
+        keys = known[ident] = [None, _GAME_STATES, ident, (eid, book, "h2h_home"), None, (eid, book, "h2h_away"),
+                               None, (eid, book, "h2h_draw"), None, _NO_LINE, None, None, _NO_LINE, None, None,
+                               _NO_LINE, None, None, None, None]
         return keys
 
     def _line_key(self, keys: list[Any], at: int, prefix: str, line: float | int) -> tuple[str, str, str]:
         """A game identity's line ``keys[at]`` set to ``line`` and its side's key (both sides' for a
-        total: ``keys[9]``, ``keys[10]``): the side's text by line, per prefix (frames._line_side
-        builds and caches it)."""
-        _, eid, book = keys[0]
+        total: ``keys[16]``, ``keys[18]``): the side's text by line, per prefix (frames._line_side
+        builds and caches it). The key's state entry, after it, is emptied (it held the old key's)."""
+        _, eid, book = keys[2]
         keys[at] = line
-        sides = self._sides[at // 2 - 2]
+        sides = self._sides[(at - 9) // 3]
         key = keys[at + 1] = (eid, book, sides.get(line) or _side(sides, prefix, line))
-        if at == 8:
+        keys[at + 2] = None
+        if at == 15:
             under = self._sides[3]
-            keys[10] = (eid, book, under.get(line) or _side(under, "total_under", line))
+            keys[18] = (eid, book, under.get(line) or _side(under, "total_under", line))
+            keys[19] = None
         return key
 
     def _prop_keys(self, eid: str, book: str, mk: str, player: str) -> list[Any]:
@@ -416,7 +429,7 @@ class FusedFrames:
         if len(known) >= _MAX_IDENTITIES:
             known.clear()
         ident = ("p", sys.intern(eid), sys.intern(book), mk, player)
-        keys = known[ident] = [ident, _NO_LINE, None, None]
+        keys = known[ident] = [None, _PROP_STATES, ident, _NO_LINE, None, None, None, None]
         return keys
 
     def _prop_line(self, keys: list[Any], line: float | int) -> tuple[str, str, str]:
@@ -427,10 +440,11 @@ class FusedFrames:
             text = format_line(line)
             if len(prop_text) < 10_000:
                 prop_text[line] = text
-        _, eid, book, mk, player = keys[0]
-        keys[1] = line
-        over = keys[2] = (eid, book, join_prop(mk, player, "over", text))
-        keys[3] = (eid, book, join_prop(mk, player, "under", text))
+        _, eid, book, mk, player = keys[2]
+        keys[3] = line
+        over = keys[4] = (eid, book, join_prop(mk, player, "over", text))
+        keys[6] = (eid, book, join_prop(mk, player, "under", text))
+        keys[5] = keys[7] = None  # the old keys' lists (their state entries)
         return over
 
 
@@ -448,7 +462,7 @@ def as_quotes(items: list[Any]) -> list[Quote]:
     out: list[Quote] = []
     for item in items:
         if type(item) is tuple:
-            key, price, lu, mk, line, info = item
+            key, price, lu, mk, line, info = item[:6]  # (a state record and entry after them: the engine's)
             out.append(Quote(
                 info.sport_key, key[0], key[1], key[2], price, lu, info.kind, mk, info.market, info.player, line,
                 info.home_team, info.away_team, info.commence_time,
