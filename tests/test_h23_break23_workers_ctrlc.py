@@ -46,11 +46,6 @@ _CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="B23-4: the sharded path imports polars (dropengine.cluster) without the "
-    "signals held; traceback, exit 1, no Parquet file",
-)
 @pytest.mark.timeout(120)
 def test_ctrl_c_during_the_polars_import_of_a_sharded_replay_exits_130_with_a_whole_file(tmp_path: Path) -> None:
     pytest.importorskip("distributed")

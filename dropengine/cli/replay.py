@@ -199,6 +199,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
     try:
         with guard, bar, AlertWriter(output, types=detect.types) as writer:
             if sharded:
+                _import_polars(guard)  # (dropengine.cluster imports it: break23's B23-4)
                 from ..cluster import detect_sharded
 
                 sbar, start, done = shard_bar(err.console, quiet)
