@@ -537,12 +537,22 @@ def _clv(table: pl.DataFrame, cfg: BacktestConfig) -> pl.DataFrame:
     return out.with_columns(
         (pl.col("d_taken") / pl.col("d_close") - 1).alias("clv"),
         (pl.col("p_fair_close") * pl.col("d_taken") - 1).alias("novig_clv"),
-        ((pl.col("commence_ms") - pl.col("last_update")) / 60_000).alias("minutes_to_commence"),
-        ((pl.col("commence_ms") - pl.col("close_time")) / 60_000).alias("close_minutes_before_commence"),
+        _minutes_before(out, "last_update").alias("minutes_to_commence"),
+        _minutes_before(out, "close_time").alias("close_minutes_before_commence"),
         pl.lit(cfg.close).alias("close_convention"),
         pl.lit(cfg.take).alias("take_policy"),
         pl.lit(cfg.devig).alias("devig_method"),
     ).drop("commence_ms")
+
+
+def _minutes_before(table: pl.DataFrame, column: str) -> pl.Series:
+    """Minutes from ``column`` (unix ms) to commence, each row divided on its own (numpy's true
+    division, as Python's ``ms / 60_000``): polars divides a column of several rows by a scalar
+    through its reciprocal (1 ulp off for about a third of values) and a one-row column exactly,
+    so a row's minutes depended on how many alerts the table held, and a sharded backtest whose
+    shard held one alert was not one process's to the bit (break23's B23-3)."""
+    ms = table.select((pl.col("commence_ms") - pl.col(column)).cast(pl.Float64)).to_series()
+    return pl.Series(ms.to_numpy() / 60_000.0, nan_to_null=True)
 
 
 def _size_bucket() -> pl.Expr:

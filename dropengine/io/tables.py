@@ -584,9 +584,17 @@ def parquet_replay_order(
 def rejected_detail(table: pl.DataFrame, row: int, reason: str) -> str:
     """What the row reader says of a row of ``table`` that the batch detector rejected for
     ``reason`` (the message of :func:`quote_from_row`'s error, e.g. ``event_id: missing``), so
-    a batch skip report reads as the stream engine's; asked only for the few skips shown."""
+    a batch skip report reads as the stream engine's; asked only for the few skips shown. A price
+    the table holds as a float but its file as an int (:data:`PRICE_INT_COLUMN`: several files,
+    Int64 prices in some) is quoted as the int the file holds (break23's B23-1: ``0.0`` for ``0``)."""
+    from ..analysis.batch import PRICE_INT_COLUMN
+
+    cells = table.row(row, named=True)
+    price = cells.get("price")
+    if cells.get(PRICE_INT_COLUMN) and type(price) is float and price.is_integer():
+        cells["price"] = int(price)
     try:
-        quote_from_row(table.row(row, named=True))
+        quote_from_row(cells)
     except FeedError as exc:
         if exc.reason == reason:
             return str(exc)
