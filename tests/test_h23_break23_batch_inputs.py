@@ -1,9 +1,12 @@
-"""break23 (session 16): inputs on which the batch paths are not the stream engine (or one backtest
-row depends on the others). Each is a strict xfail naming its finding (/tmp/notes/break23-findings.md).
+"""break23 (session 16): inputs on which the batch paths were not the stream engine (or one backtest
+row depended on the others), each test naming its finding (/tmp/notes/break23-findings.md); B23-1
+and B23-3 were fixed by f6a99d2 (the tests pass since), B23-2 is open (a strict xfail).
 
 - B23-2: a Parquet quote table with an extra column named ``_now`` or ``_price_int`` (the batch
-  engine's own working names): the stream engine ignores extra columns; the batch engine takes
-  ``_now`` as every alert's timestamp and ``_price_int`` as which prices arrived as ints.
+  engine's own working names; load_table's own table carries ``_now``, so a decoded recording
+  written to Parquet replays with other timestamps on the two engines): the stream engine ignores
+  extra columns; the batch engine takes ``_now`` as every alert's timestamp and ``_price_int`` as
+  which prices arrived as ints.
 - B23-1: two Parquet files, Int64 prices in one and Float64 in the other: a skipped row's message
   quotes its price as the concatenated Float64 column holds it (``0.0``), the stream engine as the
   file holds it (``0``).
@@ -82,9 +85,6 @@ def test_extra_columns_with_the_batch_engines_working_names_are_ignored(
     assert batch == stream
 
 
-@pytest.mark.xfail(
-    strict=True, reason="B23-1: the batch skip message quotes a price of the concatenated Float64 column"
-)
 def test_a_skip_message_quotes_the_price_as_its_file_holds_it(tmp_path: Path) -> None:
     require_fast()
     ints, floats = tmp_path / "a.parquet", tmp_path / "b.parquet"
@@ -113,7 +113,6 @@ def test_a_skip_message_quotes_the_price_as_its_file_holds_it(tmp_path: Path) ->
     assert b_stats.skips == s_stats.skips
 
 
-@pytest.mark.xfail(strict=True, reason="B23-3: minutes_to_commence of one alert depends on the backtest's height")
 def test_a_backtest_row_does_not_depend_on_the_other_alerts(tmp_path: Path) -> None:
     require_fast()
 
