@@ -8,8 +8,8 @@ and B23-3 were fixed by f6a99d2 (the tests pass since), B23-2 is open (a strict 
   extra columns; the batch engine takes ``_now`` as every alert's timestamp and ``_price_int`` as
   which prices arrived as ints.
 - B23-1: two Parquet files, Int64 prices in one and Float64 in the other: a skipped row's message
-  quotes its price as the concatenated Float64 column holds it (``0.0``), the stream engine as the
-  file holds it (``0``).
+  quoted its price as the concatenated Float64 column holds it (``0.0``), the stream engine as the
+  file holds it (``0``). B23-1b (open): an int past 2**53 is still quoted as its float's value.
 - B23-3: a backtest row's minutes to commence depends on how many alerts the backtest holds
   (polars rounds ``col / literal`` differently for a one-row frame), so a sharded backtest whose
   shard has one alert is not one process's to the bit.
@@ -85,10 +85,22 @@ def test_extra_columns_with_the_batch_engines_working_names_are_ignored(
     assert batch == stream
 
 
-def test_a_skip_message_quotes_the_price_as_its_file_holds_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "price",
+    [
+        0,
+        pytest.param(
+            2**53 + 1,
+            marks=pytest.mark.xfail(
+                strict=True, reason="B23-1b: an int price past 2**53 is quoted as its float's int (...992, not ...993)"
+            ),
+        ),
+    ],
+)
+def test_a_skip_message_quotes_the_price_as_its_file_holds_it(tmp_path: Path, price: int) -> None:
     require_fast()
     ints, floats = tmp_path / "a.parquet", tmp_path / "b.parquet"
-    # a line-only observation with a price (0) is skipped, its message quoting the price
+    # a line-only observation with a price is skipped, its message quoting the price
     pl.DataFrame(
         [
             {
@@ -98,7 +110,13 @@ def test_a_skip_message_quotes_the_price_as_its_file_holds_it(tmp_path: Path) ->
                 "line": -3.0,
                 "line_only": False,
             },
-            {**_row("E1", 0, 1500), "side": "spread_home@-3", "market_key": "spreads", "line": -3.0, "line_only": True},
+            {
+                **_row("E1", price, 1500),
+                "side": "spread_home@-3",
+                "market_key": "spreads",
+                "line": -3.0,
+                "line_only": True,
+            },
         ],
         schema_overrides={"price": pl.Int64, "line": pl.Float64},
     ).write_parquet(ints)
@@ -108,7 +126,7 @@ def test_a_skip_message_quotes_the_price_as_its_file_holds_it(tmp_path: Path) ->
     stream, batch, s_stats, b_stats = _both([ints, floats])
     assert batch == stream
     assert [s.message for s in s_stats.skips.first] == [
-        "line_only: a line-only observation has no price (got 0)"
+        f"line_only: a line-only observation has no price (got {price})"
     ]  # the stream engine's (the control)
     assert b_stats.skips == s_stats.skips
 
