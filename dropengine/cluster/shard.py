@@ -57,6 +57,7 @@ from ..io.tables import (
     PARQUET_ORDER_KEY,
     file_clock,
     held_moves_clock,
+    held_rows_reorder,
     listable_rejections,
     ms_times,
     parquet_position,
@@ -175,7 +176,7 @@ def _held_keys(source: Source, keys: pl.DataFrame, rows: pl.Series) -> tuple[pl.
     Parquet files: :func:`~dropengine.io.tables.held_moves_clock`, true of every shard's held rows
     together exactly when true of one shard's)."""
     held = keys[rows].select("_f", "_r")
-    if not isinstance(source, ParquetSource) or source.held or held.is_empty():
+    if not isinstance(source, ParquetSource) or source.held or held.is_empty() or len(source.files) < 2:
         return held, False
     paths = dict(source.files)
     moved = any(held_moves_clock(_times(paths[f]), group.get_column("_r"))
@@ -467,16 +468,21 @@ def _in_replay_order(client: Client, source: Source, events: list[list[str]], ta
     """Every shard's ``task(source, shard, events[shard], *args)``, the rows in core/merge.py's
     replay order: :func:`dropengine.io.replay.in_replay_order` across the shards. The first run
     orders Parquet rows by every row's time; when a row the detector skipped had set its file's
-    clock (a shard says so of its own held rows), every task runs again with every shard's held
-    rows holding no clock (the same rows: the detector judges a row alone). ``on_shard`` is told
-    of the first run's tasks."""
+    clock (a shard says so of its own held rows) and that changes what a detection reads
+    (:func:`~dropengine.io.tables.held_rows_reorder`, one process's decision, over every shard's
+    held rows), every task runs again with them holding no clock (the same rows: the detector
+    judges a row alone). ``on_shard`` is told of the first run's tasks."""
     futures = [client.submit(task, source, k, events[k], *args, pure=False) for k in range(len(events))]
     parts = _gather(client, futures, on_shard)
-    if not any(p.moved for p in parts):
+    if not any(p.moved for p in parts):  # no held row set a clock: the order is the rule's
         return parts
     assert isinstance(source, ParquetSource)
     held = pl.concat([p.held for p in parts]).sort("_f", "_r")
     rows = tuple((int(f), group.get_column("_r")) for (f,), group in held.group_by("_f", maintain_order=True))
+    # whether that changes what a detection reads: the files' times of the held rows' files, read here
+    paths = dict(source.files)
+    if not held_rows_reorder(len(source.files), ((f, _times(paths[f]), r) for f, r in rows)):
+        return parts
     del parts  # (memory: the first run's results go before the second runs)
     again = replace(source, held=rows)
     futures = [client.submit(task, again, k, events[k], *args, pure=False) for k in range(len(events))]

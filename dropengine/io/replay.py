@@ -370,10 +370,11 @@ def in_replay_order(
     :func:`load_table` orders Parquet files by every row's time: whether a row is skipped is the
     detector's judgement (``held``: the table rows ``run``'s result skipped). It is a judgement of
     the row alone, so the same rows are skipped in any order; when one of them had set its file's
-    clock higher (:func:`~dropengine.io.tables.parquet_replay_order`; rare: a bad row ahead of
-    its file), ``run`` runs again in the rule's order. Every other input is in the rule's order as
-    loaded (one Parquet file; the row readers): one run. The sharded path decides the same with the
-    same clock (:func:`~dropengine.io.tables.held_moves_clock`, cluster/shard.py)."""
+    clock higher so that the usable rows' clocks or the skipped rows' order change (a bad row ahead
+    of its file's next usable rows: :func:`~dropengine.io.tables.held_rows_reorder`), ``run`` runs
+    again in the rule's order (:func:`~dropengine.io.tables.parquet_replay_order`). Every other
+    input is in the rule's order as loaded (one Parquet file; the row readers): one run. The sharded
+    path decides with the same function (cluster/shard.py)."""
     table, where = load()
     result = run(table)
     again = parquet_replay_order(table, where, held(result))

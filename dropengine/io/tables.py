@@ -38,7 +38,8 @@ if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
     import polars as pl
 
 __all__ = [
-    "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "ParquetPlaces", "file_clock", "held_moves_clock", "looks_like_csv_header",
+    "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "ParquetPlaces", "file_clock", "held_moves_clock", "held_rows_reorder",
+    "looks_like_csv_header",
     "ms_times", "needs_float", "parquet_clock",
     "parquet_position", "parquet_quote_table", "parquet_replay_order", "plain_parquet_schema", "read_quote_table",
     "rejected_detail", "rows_carry_mapping",
@@ -544,6 +545,39 @@ def held_moves_clock(last_update: pl.Series, held: pl.Series) -> bool:
     return not held.is_empty() and not file_clock(last_update).equals(file_clock(last_update, held))
 
 
+def held_rows_reorder(files: int, held: Iterable[tuple[int, pl.Series, pl.Series]]) -> bool:
+    """Whether core/merge.py's order (held rows move no clock) differs, in what a detection reads,
+    from the order of every row's time the files were loaded in: a usable row whose file's clock
+    changes (the usable rows may then meet another file's otherwise), or the held rows in another
+    order among themselves (the skip report's). Else the first detection is the rule's and no second
+    one runs (review23's R23-1: a skipped row in its file's time order changes neither).
+
+    ``held``: ``(file index, the file's last_update column, its held row numbers)`` for the files
+    with held rows; ``files``: how many files are merged (one file is its own order: R23-2). The one
+    decision of both paths (io.replay.in_replay_order, cluster/shard.py's second run: R23-3)."""
+    import polars as pl
+
+    if files < 2:
+        return False
+    old_keys: list[pl.DataFrame] = []
+    new_keys: list[pl.DataFrame] = []
+    for f, times, rows in held:
+        if rows.is_empty():
+            continue
+        rows = rows.cast(pl.Int64).sort()
+        old, new = file_clock(times), file_clock(times, rows)
+        usable = ~pl.select(pl.int_range(len(times), dtype=pl.Int64).is_in(rows.implode())).to_series()
+        if not old.filter(usable).equals(new.filter(usable)):
+            return True
+        old_keys.append(pl.DataFrame({"_clock": old.gather(rows), "_f": f, "_r": rows}))
+        new_keys.append(pl.DataFrame({"_clock": new.gather(rows), "_f": f, "_r": rows}))
+    if len(old_keys) < 2:  # one file's held rows stay in their file's order
+        return False
+    order = list(PARQUET_ORDER_KEY)
+    return not (pl.concat(old_keys).sort(order).select("_f", "_r")
+                .equals(pl.concat(new_keys).sort(order).select("_f", "_r")))
+
+
 @dataclass(frozen=True, slots=True)
 class ParquetPlaces:
     """Where each row of a table of several Parquet files (:func:`parquet_quote_table`) comes
@@ -562,21 +596,20 @@ def parquet_replay_order(
 ) -> tuple[pl.DataFrame, Callable[[int], str]] | None:
     """``table`` (of :func:`parquet_quote_table`, positions ``where``) in replay order once the
     rows ``held`` (table rows the detector skipped) no longer move their file's clock; ``None``
-    when that order is the table's (no held row set its file's clock higher, or one file)."""
+    when a detection reads the same in the table's order (:func:`held_rows_reorder`; one file)."""
     import polars as pl
 
     if not isinstance(where, ParquetPlaces) or held.is_empty() or "last_update" not in table.columns:
         return None
     keys = pl.DataFrame({"_f": where.f, "_r": where.r, "_lu": table.get_column("last_update")}).with_columns(
         pl.int_range(pl.len(), dtype=pl.UInt32).is_in(held.implode()).alias("_held"))
-    # rows of a file stand in their file's order in the table, so a window per file runs in it
-    clocks = keys.select(
-        parquet_clock(pl.col("_lu")).over("_f").alias("old"),
-        parquet_clock(pl.col("_lu"), pl.col("_held")).over("_f").alias("new"),
-    )
-    if clocks.get_column("old").equals(clocks.get_column("new")):
+    # rows of a file stand in their file's order in the table (its clock never decreases)
+    files = [(int(f), part.get_column("_lu"), part.get_column("_r").filter(part.get_column("_held")))
+             for (f,), part in keys.partition_by("_f", maintain_order=True, as_dict=True).items()]
+    if not held_rows_reorder(len(where.names), files):
         return None
-    order = (keys.with_columns(clocks.get_column("new").alias("_clock"), pl.int_range(pl.len()).alias("_i"))
+    clock = keys.select(parquet_clock(pl.col("_lu"), pl.col("_held")).over("_f")).to_series()
+    order = (keys.with_columns(clock.alias("_clock"), pl.int_range(pl.len()).alias("_i"))
              .sort(["_clock", "_f", "_r"], maintain_order=True).get_column("_i"))
     return table[order], ParquetPlaces(where.names, where.f.gather(order), where.r.gather(order))
 
