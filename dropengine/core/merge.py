@@ -15,8 +15,9 @@ the one before has been taken, so a skip is recorded right after the usable row 
 its file: at its place. Every batch path over Parquet files (``replay --engine batch``, ``backtest``, both
 with ``--workers``) orders rows and lists skips the same way: whether a row is skipped is the
 detector's judgement of that row alone, so they load by every row's time and, when a skipped
-row had moved its file's clock, detect again in this order (io.replay.in_replay_order; the
-sharded path asks each shard of its own skipped rows, io.tables.held_moves_clock).
+row had moved its file's clock so that a usable row's clock or the skipped rows' order changes,
+detect again in this order (io.replay.in_replay_order; one decision for every path,
+io.tables.held_rows_reorder, which the sharded path asks of every shard's skipped rows).
 """
 
 from __future__ import annotations
