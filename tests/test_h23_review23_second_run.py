@@ -1,17 +1,16 @@
 """review23 (session 16): when the Parquet paths detect a second time (io.replay.in_replay_order,
-cluster/shard.py's _in_replay_order).
+cluster/shard.py's _in_replay_order; the decision: io.tables.held_rows_reorder).
 
-README (Sharded batch runs) says of the second detection in core/merge.py's order: "it runs only
-when a skipped row was ahead of its file". The decision is whether a skipped row set its file's
-clock (the running maximum of every row's time) higher: true of almost any skipped row with a valid
-time in a time-sorted file (its time is a new maximum), though the order of the usable rows, and so
-every alert, counter and skip, is then the same as loaded. The sharded path decides it per file
-(io.tables.held_moves_clock) and also for ONE file, which one process never re-detects (one file's
-clock never decreases: the merge is its own order). So a sharded replay of one time-sorted file with
-one bad row runs every task twice.
+At 20577eb the second detection in core/merge.py's order ran whenever a skipped row had set its
+file's clock (the running maximum of every row's time) higher: true of almost any skipped row with a
+valid time in a time-sorted file (its time a new maximum), though the usable rows' order, and so every
+alert, counter and skip, was the same as loaded (README: "it runs only when a skipped row was ahead of
+its file"): R23-1, 1M quotes in two files + one such row, 2 detections, CPU 0.37-0.47 vs 0.23-0.25 s.
+The sharded path decided it per file, also for ONE file, which one process never re-detects: every
+task ran twice (R23-2). Fixed by c065ce0 (one predicate for both paths: R23-3).
 
-Strict xfails (R23-1, R23-2 in /tmp/notes/review23-findings.md): each states that the detection
-runs once for such input, beside the rule's result (stream == batch; sharded == one process).
+Pinned here: one detection for such input beside the rule's result (stream == batch; sharded == one
+process), on one example each and as a property over time-sorted files (it fails at f6a99d2).
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ from typing import Any
 import msgspec
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dropengine import DropEngine
 from dropengine.analysis import batch
@@ -78,7 +79,7 @@ def _detections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_the_rule_holds_on_the_sorted_files(sorted_files: list[Path]) -> None:
-    """The input of the xfail below, detected: the batch replay is the stream engine's (alerts,
+    """The input of the test below, detected: the batch replay is the stream engine's (alerts,
     counters, skip report), whatever the number of detections."""
     require_fast()
     engine = DropEngine(options=_OPTIONS)
@@ -91,7 +92,6 @@ def test_the_rule_holds_on_the_sorted_files(sorted_files: list[Path]) -> None:
     assert sum(batch_stats.skips.counts.values()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="R23-1: a skipped row in its file's time order re-detects everything")
 def test_a_skipped_row_in_time_order_is_detected_once(
     sorted_files: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -101,6 +101,55 @@ def test_a_skipped_row_in_time_order_is_detected_once(
     require_fast()
     calls = _detections(monkeypatch)
     replay_batch(sorted_files, "auto", ReplayStats(), options=_OPTIONS)
+    assert len(calls) == 1
+
+
+#: a sorted file's rows: (event, side, time step, what makes it bad or None, price); bad rows in
+#: the first file only (two files' bad rows may swap places in the skip report: then a second run)
+_sorted_row = st.tuples(
+    st.sampled_from(["E1", "E2"]),
+    st.sampled_from(["h2h_home", "h2h_away"]),
+    st.sampled_from([0, 0, 1, 500, 1000]),
+    st.sampled_from([None, None, None, "no sport", "no event", "bad side"]),
+    st.sampled_from([-110.0, -130.0, -150.0, 105.0, 120.0]),
+)
+_FAULT: dict[str, dict[str, Any]] = {
+    "no sport": {"sport_key": None},
+    "no event": {"event_id": None},
+    "bad side": {"side": "sideways"},
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    files=st.lists(st.lists(_sorted_row, min_size=1, max_size=8), min_size=2, max_size=3), start=st.integers(0, 3000)
+)
+def test_time_sorted_files_are_detected_once_in_the_rules_order(
+    tmp_path_factory: pytest.TempPathFactory, files: list[list[tuple[str, str, int, str | None, float]]], start: int
+) -> None:
+    """Property: Parquet files each sorted by time, bad rows (valid times, in their file's order) in
+    one of them: the stream engine's alerts, counters and skips, from one detection (no bad row is
+    ahead of its file, so the order by every row's time is the rule's for every row that counts)."""
+    require_fast()
+    tmp = tmp_path_factory.mktemp("sorted")
+    paths = []
+    for f, rows in enumerate(files):
+        t = start + 100 * f
+        table = []
+        for event, side, step, fault, price in rows:
+            t += step
+            row = {**_row(t, price), "event_id": event, "side": side}
+            table.append({**row, **_FAULT[fault]} if fault is not None and f == 0 else row)
+        paths.append(_write(tmp / f"s{f}.parquet", table))
+    engine = DropEngine(options=_OPTIONS)
+    stream_stats, batch_stats = ReplayStats(), ReplayStats()
+    stream = [_ENC.encode(a) for a in replay(paths, engine, "auto", stream_stats)]
+    with pytest.MonkeyPatch.context() as mp:
+        calls = _detections(mp)
+        got = replay_batch(paths, "auto", batch_stats, options=_OPTIONS)
+    assert [_ENC.encode(a) for a in got.alert_values()] == stream
+    assert got.counters == engine.counters
+    assert batch_stats == stream_stats
     assert len(calls) == 1
 
 
@@ -118,7 +167,6 @@ def client() -> Iterator[Any]:
 
 @pytest.mark.cluster
 @pytest.mark.timeout(180)
-@pytest.mark.xfail(strict=True, reason="R23-2: the sharded path runs one Parquet file's tasks twice")
 def test_one_file_sharded_runs_its_tasks_once(client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One time-sorted Parquet file with a bad row: one process detects once (one file is its own
     replay order); the sharded replay gives its result and gathers its tasks once."""
