@@ -176,9 +176,9 @@ def nfl() -> Path:
 
 @pytest.fixture(scope="module")
 def nfl_table(nfl: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The recording decoded once, as the Parquet quote table one process detects on (every
-    quote, its line-only observations and its arrival stamp ``_now``): the runs below read it
-    through the Parquet path, so the module decodes the recording only twice."""
+    """The recording decoded once, as a Parquet quote table (every quote and its line-only
+    observations; its arrival stamp ``_now`` is a working column, which a file's reader drops:
+    alerts from this table are stamped with their quotes' times, break23's B23-2)."""
     table, _ = load_table([nfl], "auto", ReplayStats(), line_only=True)
     path = tmp_path_factory.mktemp("nfl") / "nfl.parquet"
     table.write_parquet(path)
@@ -192,14 +192,14 @@ def _run(args: list[str]) -> tuple[int, str, str]:
 
 def test_nfl_replay_sharded_writes_the_same_files(address: str, nfl: Path, nfl_table: Path, tmp_path: Path) -> None:
     """The real recording with every type, sharded over the module's cluster: the --output files
-    are byte for byte those of one process, from the recording itself (vendor snapshots, decoded
-    by the client and written one Parquet file per shard) and from its quote table (scanned by
-    the workers), and so is the summary."""
+    are byte for byte those of one process on the same input, the recording itself (vendor
+    snapshots, decoded by the client and written one Parquet file per shard) and its quote table
+    (scanned by the workers), and so is the summary."""
     args = ["replay", "--engine", "batch", "--types", ALL_TYPES]
     sharded = [*args, "--scheduler", address, "--shards", "3"]
     for suffix, source in ((".ndjson", nfl), (".csv", nfl_table)):
         one_out, sharded_out = tmp_path / f"one{suffix}", tmp_path / f"sharded{suffix}"
-        code, _, one_err = _run([*args, str(nfl_table), "-o", str(one_out)])
+        code, _, one_err = _run([*args, str(source), "-o", str(one_out)])
         assert code == 0
         code, _, sharded_err = _run([*sharded, str(source), "-o", str(sharded_out)])
         assert code == 0, sharded_err
@@ -215,7 +215,7 @@ def test_nfl_backtest_sharded_equals_one_process(client: Any, nfl_table: Path) -
     options = DetectOptions.build(types=ALL_TYPES)
     cfg = BacktestConfig(close="last")
     table = pl.read_parquet(nfl_table)
-    one = run_backtest(table, cfg, options=options, timestamp_column="_now")
+    one = run_backtest(table.drop("_now"), cfg, options=options)  # (the file's _now is no quote field)
     sharded = backtest_sharded(client, [nfl_table], cfg, options, shards=3).backtest
     assert one.alerts.height > 1900
     assert sharded.alerts.schema == one.alerts.schema

@@ -1,6 +1,6 @@
 """break23 (session 16): inputs on which the batch paths were not the stream engine (or one backtest
 row depended on the others), each test naming its finding (/tmp/notes/break23-findings.md); B23-1
-and B23-3 were fixed by f6a99d2 (the tests pass since), B23-2 is open (a strict xfail).
+and B23-3 were fixed by f6a99d2 (the tests pass since), B23-2 by the lead's WORKING_COLUMNS drop.
 
 - B23-2: a Parquet quote table with an extra column named ``_now`` or ``_price_int`` (the batch
   engine's own working names; load_table's own table carries ``_now``, so a decoded recording
@@ -70,7 +70,6 @@ def test_a_plain_table_gives_the_same_alerts_on_both_engines(tmp_path: Path) -> 
     assert b'"prev":-110,' in batch[0]
 
 
-@pytest.mark.xfail(strict=True, reason="B23-2: the batch engine reads a user's _now / _price_int column as its own")
 @pytest.mark.parametrize(("column", "value"), [("_now", 7), ("_price_int", False)])
 def test_extra_columns_with_the_batch_engines_working_names_are_ignored(
     tmp_path: Path, column: str, value: Any

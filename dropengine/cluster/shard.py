@@ -55,6 +55,7 @@ from ..io.inputs import DEFAULT_INPUTS, InputOptions
 from ..io.replay import ReplayStats, load_table
 from ..io.tables import (
     PARQUET_ORDER_KEY,
+    WORKING_COLUMNS,
     file_clock,
     held_moves_clock,
     held_rows_reorder,
@@ -147,8 +148,9 @@ def shard_frame(source: Source, shard: int, events: Sequence[str] = ()) -> pl.Da
     for f_idx, path in source.files:
         lf = pl.scan_parquet(path, glob=False, row_index_name=_ROW)
         schema = lf.collect_schema()
-        # a column of the file named like a key column is replaced, as parquet_quote_table does
-        part = lf.filter(mine).drop(ORDER_KEY, strict=False).rename({_ROW: "_r"}).collect()
+        # a column of the file named like a key column or a working column is dropped, as
+        # parquet_quote_table replaces or drops it
+        part = lf.filter(mine).drop((*ORDER_KEY, *WORKING_COLUMNS), strict=False).rename({_ROW: "_r"}).collect()
         if len(source.files) > 1:  # several files meet in one column (as io.tables.parquet_quote_table)
             part = ms_times(part)
         # the clock of io.tables.parquet_quote_table (held rows: io.replay.in_replay_order's): the

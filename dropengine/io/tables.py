@@ -321,7 +321,7 @@ def _read_parquet(path: Path, skips: SkipLog, progress: Progress | None,
         progress(path.stat().st_size)
     if table_lacks_columns(path, frame.columns, frame.height, skips, required):
         return None
-    return frame
+    return frame.drop(WORKING_COLUMNS, strict=False)
 
 
 def _parquet_rows(path: Path, skips: SkipLog, progress: Progress | None,
@@ -494,6 +494,13 @@ def plain_parquet_schema(path: Path) -> bool:
 #: file's place among the files given, the row in its file (one stable sort by them reproduces
 #: the k-way merge of the row readers). The sharded batch engine sorts its shards by them too.
 PARQUET_ORDER_KEY: Final = ("_clock", "_f", "_r")
+
+#: Columns the batch path adds to a quote table for its own use: ``_now``, the arrival stamp of a
+#: decoded recording (a snapshot's fetch time), and ``analysis.batch.PRICE_INT_COLUMN``, which
+#: prices arrived as ints. A Parquet file's own columns of these names are no quote field: they
+#: are dropped when it is read, as the row reader ignores them (break23's B23-2: the batch engine
+#: took a user's ``_now`` as every alert's timestamp, a ``_price_int`` as the prices' types).
+WORKING_COLUMNS: Final = ("_now", "_price_int")
 
 
 def parquet_clock(last_update: pl.Expr, held: pl.Expr | None = None) -> pl.Expr:
