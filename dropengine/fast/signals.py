@@ -270,7 +270,7 @@ def _route_py(
             if x > newest[g]:
                 newest[g] = x
         t = newest[g]
-        if has_fired[g] and t < fired[g] + window:
+        if has_fired[g] and t - fired[g] < window:  # (not t < fired + window: that wraps near 2**63, B23-6)
             continue  # the group's cooldown: one window after its last firing
         if size[g] < steam_books:
             continue
