@@ -78,8 +78,9 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import operator
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Protocol, TypeVar, Unpack
 
@@ -92,10 +93,11 @@ from ..core.engine import EngineCounters
 from ..core.errors import ConfigError, FeedError
 from ..core.filters import AlertFilter
 from ..core.options import DetectKeywords, DetectOptions, resolve
+from ..core.quote import KINDS
 from ..core.sides import canonical_side, parse_side
 from ..core.steam import Cooldown, SignalRouter, SteamTracker
 from ..fast import resolve_accel
-from ..formats.tables import _TRUE_FALSE, LINE_ONLY_COLUMN, REQUIRED_COLUMNS
+from ..formats.tables import _TRUE_FALSE, LINE_ONLY_COLUMN, REQUIRED_COLUMNS, SKIP_ORDER
 
 __all__ = [
     "ALERT_SCHEMA", "PRICE_INT_COLUMN", "BatchResult", "accepted_quotes", "cents_expr", "detect",
@@ -562,7 +564,9 @@ def _compiled_passes(
 
     plan = _plan(quotes, timestamp_column)
     text = ["sport_key", *KEY, *plan.meta]
-    working: list[str | pl.Expr] = [*text, *plan.lu, *plan.price, *plan.line, *plan.line_only, *plan.stamp]
+    # (a text column of another type, e.g. Int64 ids or kinds, as its text: as the pure load reads it)
+    working: list[str | pl.Expr] = [c if _is_text(plan.schema[c]) else pl.col(c).cast(pl.String) for c in text]
+    working += [*plan.lu, *plan.price, *plan.line, *plan.line_only, *plan.stamp]
     # A DataFrame is selected eagerly: its columns come back chunked as they are (one chunk for
     # one chunk: no rechunk below, numpy views of its numbers), where a LazyFrame's collect cuts
     # every column into morsels (polars 2.1: 10 chunks at 1M rows; rechunking them and copying
@@ -601,38 +605,56 @@ def _compiled_passes(
             canonical.append(None)
     reason = np.zeros(n, np.int8)  # an index into _REASONS (0: none)
     lu = frame.get_column("_lu")
-    reason[bad_field] = 1
-    # the row readers' order: a bad line or side before a bad time (a missing time is reason 1)
-    if "line" in cols:
-        line_col = frame.get_column("line")
-        bad_line = (line_col.is_not_null() & ~line_col.is_finite()).fill_null(False).to_numpy()
-        reason[(reason == 0) & bad_line] = 3
-    if None in canonical:  # (a null side is none of these: its row has reason 1 already)
-        reason[(reason == 0) & side.of_values(np, [c is None for c in canonical], np.bool_, False)] = 4
-    reason[(reason == 0) & lu.is_null().to_numpy()] = 2
     p = frame.get_column("_p")
     invalid = frame.get_column("_invalid").to_numpy()
     line_only = frame.get_column(_LINE_ONLY).to_numpy() if _LINE_ONLY in cols else np.zeros(n, np.bool_)
-    if _LINE_ONLY in cols:
-        if "_bad_mark" in cols:
-            reason[(reason == 0) & frame.get_column("_bad_mark").to_numpy()] = 5
+
+    def line_only_line(codes: Any) -> Any:  # Quote's own check of a line-only observation: a line to observe
         lo = line_only & (reason == 0)
-        reason[lo & (p.is_not_null().to_numpy() | invalid)] = 5
-        lo &= reason == 0
-        if lo.any():  # Quote's own check of a line-only observation: a line to observe
-            at = pl.Series(np.flatnonzero(lo))
-            sides = [c for c in canonical if c is not None]
-            picked = frame[at]
-            sub = pl.DataFrame([
-                pl.Series("side", np.array([*canonical, None], dtype=object)[side.codes[at.to_numpy()]],
-                          dtype=pl.String),
-                *[picked.get_column(c).cast(pl.String) for c in ("kind", "market_key") if c in cols],
-                *[picked.get_column(c) for c in ("line",) if c in cols],
-            ])
-            no_line = sub.select(
-                _quote_line(sub, sides).is_null() | ~pl.col("side").str.contains("@", literal=True)
-            ).to_series().to_numpy()
-            reason[at.to_numpy()[no_line]] = 7
+        if not lo.any():
+            return None
+        at = pl.Series(np.flatnonzero(lo))
+        sides = [c for c in canonical if c is not None]
+        picked = frame[at]
+        sub = pl.DataFrame([
+            pl.Series("side", np.array([*canonical, None], dtype=object)[codes[at.to_numpy()]], dtype=pl.String),
+            *[picked.get_column(c).cast(pl.String) for c in ("kind", "market_key") if c in cols],
+            *[picked.get_column(c) for c in ("line",) if c in cols],
+        ])
+        no_line = sub.select(
+            _quote_line(sub, sides).is_null() | ~pl.col("side").str.contains("@", literal=True)
+        ).to_series().to_numpy()
+        mask = np.zeros(n, np.bool_)
+        mask[at.to_numpy()[no_line]] = True
+        return mask
+
+    # a mask (or None: no row) per step of SKIP_ORDER; each row takes the first step it fails (a
+    # missing time is the missing step's; a null side too, so never a bad side). The rare field
+    # faults are judged per row only when some distinct value or column type may have them.
+    text_faults = _text_faults(plan.schema)
+    field_faults: Any
+    if _field_judged(frame, plan.schema):
+        kinds = {v: parse_side(c).kind for v, c in zip(side.values, canonical, strict=True) if c is not None}
+        field_faults = frame.select(_field_faults(frame, plan.schema, kinds)).to_series().to_numpy()
+    else:
+        field_faults = frame.get_column("_bad_mark").to_numpy() if "_bad_mark" in cols else None
+    masks: dict[str, Any] = {
+        "missing": bad_field,
+        "text": None if text_faults is None else frame.select(text_faults).to_series().to_numpy(),
+        "line": (frame.get_column("line").is_not_null() & ~frame.get_column("line").is_finite())
+        .fill_null(False).to_numpy() if "line" in cols else None,
+        "side": side.of_values(np, [c is None for c in canonical], np.bool_, False) if None in canonical else None,
+        "time": lu.is_null().to_numpy(),
+        "field": field_faults,
+        "line_only_price": line_only & (p.is_not_null().to_numpy() | invalid) if _LINE_ONLY in cols else None,
+        "price": None,  # not a skip here: counted as an invalid price (code 0 of a rejected row)
+    }
+    for code, (step, _) in enumerate(SKIP_ORDER, 1):
+        # (the line-only line check reads the rows no earlier step took)
+        mask = (line_only_line(side.codes) if _LINE_ONLY in cols else None) if step == "line_only_line" else masks[step]
+        if mask is not None:
+            reason[(reason == 0) & mask] = code
+    del masks, field_faults
     skip = reason != 0
     # (the skipped rows' reasons alone: index 0 is not read; 1M rows, none skipped: ~5 -> 0.5 ms)
     counts = np.bincount(reason[skip], minlength=len(_REASONS))
@@ -876,9 +898,10 @@ class _Ids:
         self.kid = self.lid = self.event = self.book = self.side = None
 
 
-#: Why a row was set aside (the readers' reasons), by the codes of :func:`_compiled_passes`.
-_REASONS: Final = ("invalid price", "missing field", "bad time", "bad line", "bad side", "bad field", "bad field",
-                   "bad line")
+#: Why a row was set aside, by the codes of :func:`_compiled_passes`: 0 an invalid price (no skip),
+#: then :data:`~dropengine.formats.tables.SKIP_ORDER`'s reasons by step (its price step is never
+#: a code: the batch counts an unparsed price as invalid).
+_REASONS: Final = ("invalid price", *(r for _, r in SKIP_ORDER))
 
 
 def _with_signals(
@@ -2184,33 +2207,38 @@ def _load(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None, *, 
     _check_stamps(frame, timestamp_column)
     seen = frame.height
 
-    # Rows no quote could be built from: a missing key field or time, a bad time, a bad line, a
-    # bad side; with the reasons the row readers give (formats.tables / formats.frames).
-    bad_field = pl.any_horizontal(
-        pl.col("_lu_missing"), *(pl.col(c).is_null() | (pl.col(c) == "") for c in ("sport_key", *KEY))
-    )
-    has_line = "line" in frame.columns
-    bad_line = (pl.col("line").is_not_null() & ~pl.col("line").is_finite()) if has_line else pl.lit(False)
-    frame = frame.with_columns(
-        pl.when(bad_field).then(pl.lit("missing field")).when(bad_line).then(pl.lit("bad line"))
-        .when(pl.col("_lu").is_null()).then(pl.lit("bad time")).otherwise(None).alias("_skip")
-    ).drop("_lu_missing")
-    frame = _canonical_sides(frame)
-    # the distinct usable sides, listed once for the per-side lookups below
-    sides = frame.filter(pl.col("_skip").is_null()).get_column("side").unique().to_list() if lines or line_only else []
+    # Rows no quote could be built from, each for the first step of SKIP_ORDER it fails, with the
+    # reason the row reader gives (formats.tables)
+    # (judged before the sides are rewritten: a side no grammar parses becomes null)
+    missing = pl.any_horizontal(
+        pl.col("_lu_missing"), *(pl.col(c).is_null() | (pl.col(c) == "") for c in ("sport_key", *KEY)))
+    frame = _canonical_sides(frame.with_columns(missing.alias("_missing")))
+    # the distinct sides, listed once for the per-side lookups below (a skipped row's too: looked up, never kept)
+    sides = frame.get_column("side").drop_nulls().unique().to_list()
     if lines:
         frame = _with_lines(frame, sides)
-    if line_only:
+    has_line = "line" in frame.columns
+    lo = pl.col(_LINE_ONLY)
+    steps: dict[str, pl.Expr | None] = {
+        "missing": pl.col("_missing"),
+        "text": _text_faults(plan.schema),
+        "line": (pl.col("line").is_not_null() & ~pl.col("line").is_finite()) if has_line else None,
+        "side": pl.col("_bad_side"),
+        "time": pl.col("_lu").is_null(),
+        "field": _field_faults(frame, plan.schema, {s: parse_side(s).kind for s in sides}),
         # Quote's own checks of a line-only observation: no price, and a line to observe
-        lo = pl.col(_LINE_ONLY) & pl.col("_skip").is_null()
-        bad_mark = pl.col("_skip").is_null() & pl.col("_bad_mark") if "_bad_mark" in frame.columns else pl.lit(False)
-        no_line = _quote_line(frame, sides).is_null() | ~pl.col("side").str.contains("@", literal=True)
-        frame = frame.with_columns(
-            pl.when(bad_mark).then(pl.lit("bad field"))
-            .when(lo & (pl.col("_p").is_not_null() | pl.col("_invalid"))).then(pl.lit("bad field"))
-            .when(lo & no_line).then(pl.lit("bad line"))
-            .otherwise(pl.col("_skip")).alias("_skip")
-        ).drop("_bad_mark", strict=False)
+        "line_only_price": lo & (pl.col("_p").is_not_null() | pl.col("_invalid")) if line_only else None,
+        "line_only_line": lo & (_quote_line(frame, sides).is_null() | ~pl.col("side").str.contains("@", literal=True))
+        if line_only else None,
+        "price": None,  # not a skip here: counted as an invalid price
+    }
+    chain: Any = pl
+    for step, why in SKIP_ORDER:
+        fault = steps[step]
+        if fault is not None:
+            chain = chain.when(fault.fill_null(False)).then(pl.lit(why))
+    frame = frame.with_columns(chain.otherwise(None).alias("_skip")).drop(
+        "_lu_missing", "_missing", "_bad_side", "_bad_mark", strict=False)
     skipped = dict(frame.filter(pl.col("_skip").is_not_null()).group_by("_skip").len().iter_rows())
     rejected = (
         frame.filter(pl.col("_skip").is_not_null() | pl.col("_invalid"))
@@ -2358,7 +2386,7 @@ def _with_delta(frame: pl.DataFrame) -> pl.DataFrame:
 
 def _canonical_sides(frame: pl.DataFrame) -> pl.DataFrame:
     """Rewrite sides canonically with :func:`~dropengine.core.sides.canonical_side` (one call per
-    distinct side, so the grammar lives in one place) and mark unparseable ones."""
+    distinct side, so the grammar lives in one place) and mark unparseable ones (``_bad_side``)."""
     mapping: dict[str, str | None] = {}
     for side in frame.get_column("side").drop_nulls().unique().to_list():
         try:
@@ -2366,11 +2394,64 @@ def _canonical_sides(frame: pl.DataFrame) -> pl.DataFrame:
         except FeedError:
             mapping[side] = None
     side = pl.col("side").replace_strict(mapping, default=None, return_dtype=pl.String)
-    return frame.with_columns(
-        side.alias("side"),
-        pl.when((pl.col("_skip").is_null() | (pl.col("_skip") == "bad time")) & side.is_null()).then(pl.lit("bad side"))
-        .otherwise(pl.col("_skip")).alias("_skip"),
-    )
+    return frame.with_columns(side.alias("side"), (pl.col("side").is_not_null() & side.is_null()).alias("_bad_side"))
+
+
+def _is_text(dtype: pl.DataType) -> bool:
+    return dtype in (pl.String, pl.Null) or isinstance(dtype, (pl.Categorical, pl.Enum))
+
+
+def _text_faults(schema: pl.Schema) -> pl.Expr | None:
+    """SKIP_ORDER's ``text`` step: a required text column of a type the row reader takes no id
+    from (not text, not integers: a float's 1.5): each of its cells holding a value (None: no
+    such column)."""
+    faults = [pl.col(c).is_not_null() for c in ("sport_key", *KEY)
+              if not (_is_text(schema[c]) or schema[c].is_integer())]
+    return pl.any_horizontal(faults) if faults else None
+
+
+def _field_judged(frame: pl.DataFrame, schema: pl.Schema) -> bool:
+    """Whether some row of ``frame`` (the compiled path's, text as the input holds it) may fail
+    SKIP_ORDER's ``field`` step beyond its line-only mark: told by the columns' types and their
+    distinct kinds, so the usual input (kinds game/prop, every row's market key) judges no row."""
+    cols = frame.columns
+    if any(not _is_text(schema[c]) and frame.get_column(c).null_count() < frame.height
+           for c in _META_TEXT if c in cols):
+        return True
+    if "kind" not in cols:
+        return False
+    # (compared, never cast nor hashed: 10M rows, a Categorical ~3 ms, a String ~22 ms; is_in on
+    # a String ~90 ms)
+    kind = frame.get_column("kind")
+    if kind.null_count() == kind.len():  # (a Null column compares to nothing)
+        return False
+    given = functools.reduce(operator.or_, (kind == k for k in KINDS))
+    if (~(given | (kind == ""))).any():  # a kind not game/prop (a null is neither: never any)
+        return True
+    if not given.any():
+        return False
+    if "market_key" not in cols:
+        return True
+    market = frame.get_column("market_key")
+    return bool(market.null_count()) or bool((market == "").any())
+
+
+def _field_faults(frame: pl.DataFrame, schema: pl.Schema, side_kinds: Mapping[str, str]) -> pl.Expr:
+    """SKIP_ORDER's ``field`` step, per row of ``frame``: an optional text column not of text (a
+    cell holding a value), a kind given but not game/prop, or contradicting the side's kind
+    (``side_kinds``, by the frame's spelling of the side) where the quote derives the market
+    from the side (no market key), a line-only mark not true/false/empty (``_bad_mark``)."""
+    cols = frame.columns
+    faults = [pl.col(c).is_not_null() for c in _META_TEXT if c in cols and not _is_text(schema[c])]
+    if "kind" in cols:
+        kind = pl.col("kind").cast(pl.String)
+        no_market = (pl.col("market_key").is_null() | (pl.col("market_key").cast(pl.String) == "")
+                     if "market_key" in cols else pl.lit(True))
+        side_kind = pl.col("side").cast(pl.String).replace_strict(side_kinds, default=None, return_dtype=pl.String)
+        faults.append(kind.is_not_null() & (kind != "") & (~kind.is_in(KINDS) | (no_market & (kind != side_kind))))
+    if "_bad_mark" in cols:
+        faults.append(pl.col("_bad_mark"))
+    return pl.any_horizontal(faults).fill_null(False) if faults else pl.lit(False)
 
 
 def _with_lines(frame: pl.DataFrame, sides: list[str]) -> pl.DataFrame:
