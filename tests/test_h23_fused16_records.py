@@ -44,8 +44,9 @@ from dropengine.formats.frames import FrameDecoder
 from dropengine.formats.fused import FusedFrames, decode_strict
 from dropengine.io.replay import ReplayStats, replay
 
-SETTINGS = settings(max_examples=80, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 T0 = 1000
 ABSENT = object()
 # equal lines of other types (one key) and moves (a new key for the side), and no line
@@ -57,13 +58,22 @@ PRICES = st.sampled_from((-110, -150, 120, 200, -300, None, 50))
 @st.composite
 def row(draw: st.DrawFn) -> dict[str, Any]:
     """A game or prop row of a few identities; times move on, now and then back (stale)."""
-    r: dict[str, Any] = {"event_id": draw(st.sampled_from(("e1", "e2", "e3"))),
-                         "bookmaker": draw(st.sampled_from(("pin", "dk"))),
-                         "last_update": T0 + draw(st.integers(0, 40))}
+    r: dict[str, Any] = {
+        "event_id": draw(st.sampled_from(("e1", "e2", "e3"))),
+        "bookmaker": draw(st.sampled_from(("pin", "dk"))),
+        "last_update": T0 + draw(st.integers(0, 40)),
+    }
     if draw(st.booleans()):
         r["kind"] = "game"
-        names: tuple[str, ...] = ("home_ml", "away_ml", "draw_ml", "home_spread_price", "away_spread_price",
-                                  "over_price", "under_price")
+        names: tuple[str, ...] = (
+            "home_ml",
+            "away_ml",
+            "draw_ml",
+            "home_spread_price",
+            "away_spread_price",
+            "over_price",
+            "under_price",
+        )
         lines: tuple[str, ...] = ("home_spread", "away_spread", "total")
     else:
         r.update(kind="prop", market_key=draw(st.sampled_from(("pts", "reb"))), player="Ann")
@@ -145,12 +155,16 @@ def check_records(keys: ks._Keys, records: list[list[Any]]) -> None:
 
 
 @SETTINGS
-@given(envelopes=st.lists(st.lists(row(), min_size=1, max_size=4), min_size=1, max_size=14),
-       ops=st.lists(OPS, min_size=14, max_size=14), cap=st.sampled_from((1, 2, 3, 5, 8, 1000)),
-       other=st.sampled_from((1, 4, None)), spill=st.sampled_from((1, 2, 8)))
+@given(
+    envelopes=st.lists(st.lists(row(), min_size=1, max_size=4), min_size=1, max_size=14),
+    ops=st.lists(OPS, min_size=14, max_size=14),
+    cap=st.sampled_from((1, 2, 3, 5, 8, 1000)),
+    other=st.sampled_from((1, 4, None)),
+    spill=st.sampled_from((1, 2, 8)),
+)
 def test_records_detect_as_six_tuples_general_and_pure_at_any_hot_set_and_eviction(
-        monkeypatch: pytest.MonkeyPatch, envelopes: list[Any], ops: list[Any], cap: int, other: int | None,
-        spill: int) -> None:
+    monkeypatch: pytest.MonkeyPatch, envelopes: list[Any], ops: list[Any], cap: int, other: int | None, spill: int
+) -> None:
     monkeypatch.setattr(ks, "_SPILL", spill)
     held = Path_(cap)  # the fused observations with their records
     shared = Path_(other)  # the same observations (records shared with held), another hot set
@@ -182,12 +196,17 @@ def test_records_detect_as_six_tuples_general_and_pure_at_any_hot_set_and_evicti
             check_records(p.engine._state, records_of(frames))
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(envelopes=st.lists(st.lists(row(), min_size=1, max_size=4), min_size=1, max_size=14),
-       cap=st.sampled_from((1, 2, 5)), before=st.lists(st.integers(T0 - 1, T0 + 41), min_size=1, max_size=6))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    envelopes=st.lists(st.lists(row(), min_size=1, max_size=4), min_size=1, max_size=14),
+    cap=st.sampled_from((1, 2, 5)),
+    before=st.lists(st.integers(T0 - 1, T0 + 41), min_size=1, max_size=6),
+)
 def test_the_replay_evicting_between_its_yields_fused_equals_general(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, envelopes: list[Any], cap: int, before: list[int]) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, envelopes: list[Any], cap: int, before: list[int]
+) -> None:
     """A caller evicting between the replay's yields (after each alert): one envelope a batch on both
     paths, so each eviction meets the same state."""
     monkeypatch.setattr(replay_mod, "_BATCH", 1)
@@ -213,15 +232,21 @@ KEYS = [(f"e{e}", "b", s) for e in range(2) for s in ("h2h_home", "h2h_away")]
 
 
 @settings(max_examples=300, deadline=None)
-@given(ops=st.lists(st.one_of(
-    st.tuples(st.just("hold"), st.integers(0, 3), st.integers(0, 3)),
-    st.tuples(st.just("move"), st.integers(0, 3), st.booleans(), st.sampled_from(KEYS)),
-    st.tuples(st.just("add"), st.sampled_from(KEYS)),
-    st.tuples(st.just("warm"), st.sampled_from(KEYS)),
-    st.tuples(st.just("cool"), st.integers(1, 3)),
-    st.tuples(st.just("remove"), st.sampled_from(KEYS)),
-    st.tuples(st.just("load"), st.sampled_from(KEYS)),
-), max_size=60), cap=st.integers(1, 4))
+@given(
+    ops=st.lists(
+        st.one_of(
+            st.tuples(st.just("hold"), st.integers(0, 3), st.integers(0, 3)),
+            st.tuples(st.just("move"), st.integers(0, 3), st.booleans(), st.sampled_from(KEYS)),
+            st.tuples(st.just("add"), st.sampled_from(KEYS)),
+            st.tuples(st.just("warm"), st.sampled_from(KEYS)),
+            st.tuples(st.just("cool"), st.integers(1, 3)),
+            st.tuples(st.just("remove"), st.sampled_from(KEYS)),
+            st.tuples(st.just("load"), st.sampled_from(KEYS)),
+        ),
+        max_size=60,
+    ),
+    cap=st.integers(1, 4),
+)
 def test_a_record_is_empty_or_holds_hot_lists_of_its_keys(ops: list[Any], cap: int) -> None:
     """``_Keys`` driven directly (as the loop and eviction drive it), records of two keys each held
     between its steps (a key in two of them, as after a decoder forgot its identities), their keys
@@ -284,8 +309,21 @@ def test_forgotten_identities_with_a_tiny_hot_set(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(ks, "_SPILL", 1)
     rows = []
     for i, (e, p) in enumerate(itertools.product(("e1", "e2", "e3"), (-110, -150, 120, -150, 200))):
-        rows.append([{"kind": "game", "event_id": e, "bookmaker": "pin", "last_update": T0 + i, "home_ml": p,
-                      "away_ml": -p, "total": 220.5, "over_price": p, "under_price": -p}])
+        rows.append(
+            [
+                {
+                    "kind": "game",
+                    "event_id": e,
+                    "bookmaker": "pin",
+                    "last_update": T0 + i,
+                    "home_ml": p,
+                    "away_ml": -p,
+                    "total": 220.5,
+                    "over_price": p,
+                    "under_price": -p,
+                }
+            ]
+        )
     a, b = Path_(1), Path_(1)
     frames = FusedFrames(FrameDecoder())
     for line in envelope_lines(rows * 3):
@@ -307,11 +345,34 @@ def test_a_new_line_is_a_new_key_in_its_entry() -> None:
     (an entry kept for the side would give the second line's first price the first line's state)."""
     data = []
     for i, (spread, p) in enumerate(((3, -110), (3, -150), (-3.5, 120), (-3.5, -110), (3.0, 200), (-3.5, -150))):
-        data.append([{"kind": "game", "event_id": "e1", "bookmaker": "pin", "last_update": T0 + i,
-                      "home_spread": spread, "away_spread": -spread, "total": 200 + spread, "home_spread_price": p,
-                      "away_spread_price": p, "over_price": p, "under_price": p},
-                     {"kind": "prop", "event_id": "e1", "bookmaker": "pin", "market_key": "pts", "player": "Ann",
-                      "line": spread, "over_price": p, "under_price": p, "last_update": T0 + i}])
+        data.append(
+            [
+                {
+                    "kind": "game",
+                    "event_id": "e1",
+                    "bookmaker": "pin",
+                    "last_update": T0 + i,
+                    "home_spread": spread,
+                    "away_spread": -spread,
+                    "total": 200 + spread,
+                    "home_spread_price": p,
+                    "away_spread_price": p,
+                    "over_price": p,
+                    "under_price": p,
+                },
+                {
+                    "kind": "prop",
+                    "event_id": "e1",
+                    "bookmaker": "pin",
+                    "market_key": "pts",
+                    "player": "Ann",
+                    "line": spread,
+                    "over_price": p,
+                    "under_price": p,
+                    "last_update": T0 + i,
+                },
+            ]
+        )
     lines = envelope_lines(data)
     for batched in (False, True):  # an envelope a batch, or all in one (the lines move within it)
         fused_engine, general_engine = DropEngine(threshold=5), DropEngine(threshold=5)
@@ -342,8 +403,12 @@ def test_an_entry_is_read_only_for_the_key_before_it() -> None:
     x, y = ("e1", "pin", "spread_home@3"), ("e1", "pin", "spread_home@-3.5")
     info = QuoteInfo("nba", "game", None, None, None, None, None)
     rec: list[Any] = [None, (4,), "owner's", x, None]
-    batch = [(x, -110, T0, "spreads", 3.0, info, rec, 4), (y, 150, T0, "spreads", -3.5, info, rec, 4),
-             (x, -150, T0 + 1, "spreads", 3.0, info, rec, 4), (y, -200, T0 + 1, "spreads", -3.5, info, rec, 4)]
+    batch = [
+        (x, -110, T0, "spreads", 3.0, info, rec, 4),
+        (y, 150, T0, "spreads", -3.5, info, rec, 4),
+        (x, -150, T0 + 1, "spreads", 3.0, info, rec, 4),
+        (y, -200, T0 + 1, "spreads", -3.5, info, rec, 4),
+    ]
     held, six = DropEngine(threshold=5), DropEngine(threshold=5)
     held._observe_prices(batch[:1])  # x is known and hot
     six._observe_prices([o[:6] for o in batch[:1]])

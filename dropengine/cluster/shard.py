@@ -64,6 +64,7 @@ from ..io.tables import (
     parquet_position,
     plain_parquet_schema,
     rejected_detail,
+    stamp_column,
     table_lacks_columns,
 )
 from .inputs import expand_parquet_dirs
@@ -228,7 +229,7 @@ def _detect_task(
     source: Source, shard: int, events: list[str], options: DetectOptions, per_reason: int
 ) -> _DetectPart:
     frame, keys = _split_keys(shard_frame(source, shard, events))
-    res = detect_counted(frame, options, timestamp_column="_now" if "_now" in frame.columns else None)
+    res = detect_counted(frame, options, timestamp_column=stamp_column(frame.columns))
     # a shard's rows a report can list: the merged report lists the first per_reason of each
     # reason over every shard, which are among each shard's first per_reason
     rejected = listable_rejections(res.skipped_rows, per_reason)
@@ -258,7 +259,7 @@ class _BacktestPart:
 def _backtest_task(source: Source, shard: int, events: list[str], cfg: BacktestConfig,
                    options: DetectOptions) -> _BacktestPart:
     frame, keys = _split_keys(shard_frame(source, shard, events))
-    m = measure_alerts(frame, cfg, options, timestamp_column="_now" if "_now" in frame.columns else None)
+    m = measure_alerts(frame, cfg, options, timestamp_column=stamp_column(frame.columns))
     return _BacktestPart(shard, m.table, keys[m.rows], m.counters, m.books, m.fair_failed,
                          *_held_keys(source, keys, m.held))
 

@@ -29,12 +29,14 @@ from .files import expand_paths, guarded, lines, open_bytes
 from .inputs import DEFAULT_INPUTS, InputOptions
 from .recordings import Envelope, Progress, Snapshot, _resolve, open_recordings, read_recording
 from .tables import (
+    STAMP_COLUMN,
     listable_rejections,
     needs_float,
     parquet_quote_table,
     parquet_replay_order,
     plain_parquet_schema,
     rejected_detail,
+    stamp_column,
 )
 
 if TYPE_CHECKING:  # polars loads only when the batch path is used
@@ -338,7 +340,7 @@ def replay_batch(
     options = resolve(keywords.pop("options", None), keywords)
 
     def detect(t: pl.DataFrame) -> BatchResult:
-        return detect_counted(t, options, timestamp_column="_now" if "_now" in t.columns else None)
+        return detect_counted(t, options, timestamp_column=stamp_column(t.columns))
 
     # (loaded by in_replay_order, so that a second run holds only the reordered table)
     table, where, result = in_replay_order(
@@ -394,7 +396,7 @@ def replay_backtest(
     ``table``: a second run holds the reordered copy beside it.)"""
     from ..analysis.backtest import assemble_backtest, measure_alerts
 
-    stamp = "_now" if "_now" in table.columns else None
+    stamp = stamp_column(table.columns)
     _, _, m = in_replay_order(lambda: (table, where),
                               lambda t: measure_alerts(t, config, options, timestamp_column=stamp), lambda m: m.held)
     return assemble_backtest(m.table, m.counters, config, options, m.books, m.fair_failed)
@@ -469,7 +471,7 @@ def _decoded_table(
               **{c: pl.String for c in TEXT_COLUMNS}}
     if not all_int64:
         cols["price"] = [_as_float(p) for p in cols["price"]]
-    table = pl.DataFrame(cols, schema=schema).with_columns(pl.Series("_now", now, dtype=pl.Int64))
+    table = pl.DataFrame(cols, schema=schema).with_columns(pl.Series(STAMP_COLUMN, now, dtype=pl.Int64))
     if not all_int64:
         table = table.with_columns(pl.Series(PRICE_INT_COLUMN, is_int, dtype=pl.Boolean))
     if any(marks):  # only then: a table without line-only rows keeps today's columns

@@ -500,7 +500,14 @@ PARQUET_ORDER_KEY: Final = ("_clock", "_f", "_r")
 #: prices arrived as ints. A Parquet file's own columns of these names are no quote field: they
 #: are dropped when it is read, as the row reader ignores them (break23's B23-2: the batch engine
 #: took a user's ``_now`` as every alert's timestamp, a ``_price_int`` as the prices' types).
-WORKING_COLUMNS: Final = ("_now", "_price_int")
+STAMP_COLUMN: Final = "_now"
+WORKING_COLUMNS: Final = (STAMP_COLUMN, "_price_int")  # (tests pin the second as analysis.batch's)
+
+
+def stamp_column(columns: Iterable[str]) -> str | None:
+    """The column of a table's alert stamps (:data:`STAMP_COLUMN`, which a decoded recording's
+    table carries), or ``None``: the alerts are then stamped with their quotes' times."""
+    return STAMP_COLUMN if STAMP_COLUMN in columns else None
 
 
 def parquet_clock(last_update: pl.Expr, held: pl.Expr | None = None) -> pl.Expr:
