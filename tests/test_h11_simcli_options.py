@@ -190,8 +190,8 @@ def test_each_command_passes_on_the_one_options_value(monkeypatch: pytest.Monkey
         seen["replay --engine batch"] = _options_of(kwargs)
         raise KeyboardInterrupt  # stops the command right there (exit 130), nothing else to run
 
-    def backtest(table: Any, cfg: Any, **kwargs: Any) -> Any:
-        seen["backtest"] = _options_of(kwargs)
+    def backtest(table: Any, where: Any, cfg: Any, options: DetectOptions) -> Any:
+        seen["backtest"] = options
         raise ConfigError("stop here")
 
     def live(sports: Any, config: Any, engine: Any, *args: Any, **kwargs: Any) -> None:
@@ -200,7 +200,7 @@ def test_each_command_passes_on_the_one_options_value(monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(replay_mod, "replay", stream)
     monkeypatch.setattr(replay_mod, "replay_batch", batch)
-    monkeypatch.setattr(backtest_mod, "run_backtest", backtest)
+    monkeypatch.setattr(backtest_mod, "replay_backtest", backtest)  # (run_backtest in the rule's order)
     monkeypatch.setattr(live_mod, "_live", live)
     runner = CliRunner()
     runner.invoke(main, ["replay", "-q", *FLAGS, RULES])
