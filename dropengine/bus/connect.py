@@ -38,6 +38,7 @@ T = TypeVar("T")
 WRONG_LAST_SEQUENCE: Final = 10071
 STREAM_NOT_FOUND: Final = 10059
 STREAM_NAME_IN_USE: Final = 10058
+NO_PEERS: Final = 10005  # "no suitable peers for placement" (its description says why)
 
 
 def _nats_errors() -> tuple[type[BaseException], ...]:
@@ -72,7 +73,12 @@ def transient(exc: BaseException) -> bool:
                         nats.errors.StaleConnectionError, nats.errors.FlushTimeoutError)):
         return True
     if isinstance(exc, APIError):
-        # 503 from the API, or a stream whose leader is gone ("no suitable peers" etc.)
+        # 503 from the API, a stream whose leader is gone (10008), or a placement (a new stream or
+        # bucket) while a node is offline: 10005 "no suitable peers for placement, peer offline"
+        # (a node restarting, or not yet joined a cluster that just started). 10005 for other
+        # reasons (more replicas than nodes, no storage) does not go away: a definite error.
+        if exc.err_code == NO_PEERS and "peer offline" in (exc.description or ""):
+            return True
         return exc.code == 503 or exc.err_code in (10008,)
     return False
 
