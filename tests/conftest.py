@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -94,3 +95,14 @@ def _same_recursion_limit() -> Iterator[None]:
     sys.setrecursionlimit(_RECURSION_LIMIT)
     yield
     sys.setrecursionlimit(_RECURSION_LIMIT)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """A Dask LocalCluster of 2 worker processes for a module's sharded tests (its client). A
+    module that needs another (a fake open_client, a cluster it kills) defines its own."""
+    pytest.importorskip("distributed")
+    from dropengine.cluster.shard import open_client
+
+    with open_client(workers=2) as c:
+        yield c

@@ -19,7 +19,6 @@ sees 1000, 2000, 3000, 4000, 5000: 4 drops, nothing stale. By every row's time: 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +86,6 @@ def test_the_backtest_detects_what_replay_detects(files: list[Path]) -> None:
     table, where = load_table(files, "auto", ReplayStats())
     got = replay_backtest(table, where, BacktestConfig(), _OPTIONS)
     assert _moves(got.alerts) == _RULE and got.counters.stale == 0
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    pytest.importorskip("distributed")
-    from dropengine.cluster.shard import open_client
-
-    with open_client(workers=2) as c:
-        yield c
 
 
 @pytest.mark.cluster

@@ -6,7 +6,6 @@ batch engine stamped every alert with a user's ``_now`` and printed int prices a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,15 +67,6 @@ def test_every_path_ignores_a_files_columns_with_working_names(tmp_path: Path, n
         assert "_now" not in table.columns
         backtests.append(replay_backtest(table, where, cfg, _OPTIONS).alerts)
     assert backtests[0].equals(backtests[1])
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    pytest.importorskip("distributed")
-    from dropengine.cluster.shard import open_client
-
-    with open_client(workers=2) as c:
-        yield c
 
 
 @pytest.mark.cluster

@@ -16,7 +16,6 @@ counters); on a Dask LocalCluster, sharded replay == batch and sharded backtest 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,16 +190,7 @@ def test_the_backtest_command_measures_the_rules_alerts(tmp_path: Path) -> None:
     ]
 
 
-# -- sharded (a Dask LocalCluster of 2 workers for the module) ------------------------------------
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    pytest.importorskip("distributed")
-    from dropengine.cluster.shard import open_client
-
-    with open_client(workers=2) as c:
-        yield c
+# -- sharded (the Dask LocalCluster of tests/conftest.py's `client`, 2 workers per module) -----------
 
 
 @pytest.mark.cluster

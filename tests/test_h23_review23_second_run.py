@@ -15,7 +15,6 @@ process), on one example each and as a property over time-sorted files (it fails
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,16 +152,7 @@ def test_time_sorted_files_are_detected_once_in_the_rules_order(
     assert len(calls) == 1
 
 
-# -- sharded (a Dask LocalCluster of 2 workers for the module) ------------------------------------
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    pytest.importorskip("distributed")
-    from dropengine.cluster.shard import open_client
-
-    with open_client(workers=2) as c:
-        yield c
+# -- sharded (the Dask LocalCluster of tests/conftest.py's `client`, 2 workers per module) -----------
 
 
 @pytest.mark.cluster
