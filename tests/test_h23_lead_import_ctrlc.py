@@ -5,10 +5,6 @@ it every time instead of once in a dozen runs."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import polars as pl
@@ -16,27 +12,8 @@ import pytest
 
 from dropengine import Quote
 
+from .ctrlc_util import ctrl_c_in_polars_import
 from .parquet_util import write_quotes
-
-_CHILD = textwrap.dedent(
-    """
-    import importlib.abc, sys, time
-
-    class SlowPolars(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path, target=None):
-            if name == "polars.series":
-                sys.stderr.write("IMPORTING\\n")
-                sys.stderr.flush()
-                time.sleep(2.0)  # the signal comes in here
-            return None
-
-    sys.meta_path.insert(0, SlowPolars())
-    from dropengine.cli import run
-
-    sys.argv = ["dropengine", *sys.argv[1:]]
-    run()
-    """
-)
 
 
 @pytest.mark.parametrize(("engine", "suffix"), [("batch", "parquet"), ("stream", "csv")])
@@ -46,21 +23,8 @@ def test_ctrl_c_during_the_polars_import_writes_the_output_and_exits_130(
     quotes = [Quote("nba", "e1", "pin", "h2h_home", p, 1_700_000_000_000 + i) for i, p in enumerate((-110, -130, -150))]
     src = write_quotes(tmp_path / "q.parquet", quotes)
     out = tmp_path / f"alerts.{suffix}"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, "replay", "--engine", engine, "-o", str(out), str(src)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    first = proc.stderr.readline()  # (blocks until the hook runs: the import has begun)
-    if first != "IMPORTING\n":
-        proc.kill()
-        proc.communicate()
-        pytest.fail(f"polars was not imported where the test expects it: {first!r}")
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    code, err = ctrl_c_in_polars_import(["replay", "--engine", engine, "-o", str(out), str(src)], timeout_s=120)
+    assert code == 130, err
     assert "Traceback" not in err
     assert "interrupted (Ctrl-C): 0 alerts written" in err
     read = pl.read_parquet(out) if suffix == "parquet" else pl.read_csv(out)

@@ -475,8 +475,12 @@ def _in_replay_order(client: Client, source: Source, events: list[list[str]], ta
     (:func:`~dropengine.io.tables.held_rows_reorder`, one process's decision, over every shard's
     held rows), every task runs again with them holding no clock (the same rows: the detector
     judges a row alone). ``on_shard`` is told of the first run's tasks."""
-    futures = [client.submit(task, source, k, events[k], *args, pure=False) for k in range(len(events))]
-    parts = _gather(client, futures, on_shard)
+
+    def run(src: Source, told: OnShard | None) -> list[Any]:
+        return _gather(client, [client.submit(task, src, k, events[k], *args, pure=False)
+                                for k in range(len(events))], told)
+
+    parts = run(source, on_shard)
     if not any(p.moved for p in parts):  # no held row set a clock: the order is the rule's
         return parts
     assert isinstance(source, ParquetSource)
@@ -487,9 +491,7 @@ def _in_replay_order(client: Client, source: Source, events: list[list[str]], ta
     if not held_rows_reorder(len(source.files), ((f, _times(paths[f]), r) for f, r in rows)):
         return parts
     del parts  # (memory: the first run's results go before the second runs)
-    again = replace(source, held=rows)
-    futures = [client.submit(task, again, k, events[k], *args, pure=False) for k in range(len(events))]
-    return _gather(client, futures, None)
+    return run(replace(source, held=rows), None)
 
 
 def _order(keys: list[pl.DataFrame]) -> pl.Series:

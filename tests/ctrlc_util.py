@@ -1,0 +1,51 @@
+"""A ``dropengine`` child whose first import of polars is slowed by a real import hook (a finder
+that sleeps before ``polars.series``), interrupted by a Ctrl-C while it imports: the signal lands
+in the import every time, not once in a dozen runs (break22's B22-2, break23's B23-4)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# (a guarded main: a spawned Dask worker re-imports the main module when it is a file; -c is not)
+_CHILD = textwrap.dedent(
+    """
+    import importlib.abc, sys, time
+
+    class SlowPolars(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "polars.series":
+                sys.stderr.write("IMPORTING\\n")
+                sys.stderr.flush()
+                time.sleep(2.0)  # the signal comes in here
+            return None
+
+    if __name__ == "__main__":
+        sys.meta_path.insert(0, SlowPolars())
+        from dropengine.cli import run
+
+        sys.argv = ["dropengine", *sys.argv[1:]]
+        run()
+    """
+)
+
+
+def ctrl_c_in_polars_import(args: list[str], timeout_s: float = 100) -> tuple[int, str]:
+    """Run ``dropengine *args``, send SIGINT once its first polars import has begun; its exit
+    status and standard error."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # (blocks until the hook runs: the import has begun)
+    if first != "IMPORTING\n":
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"polars was not imported where the test expects it: {first!r}")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=timeout_s)
+    return proc.returncode, err
