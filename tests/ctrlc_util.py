@@ -1,6 +1,7 @@
-"""A ``dropengine`` child whose first import of polars is slowed by a real import hook (a finder
-that sleeps before ``polars.series``), interrupted by a Ctrl-C while it imports: the signal lands
-in the import every time, not once in a dozen runs (break22's B22-2, break23's B23-4)."""
+"""A ``dropengine`` child whose first import of one module is slowed by a real import hook (a finder
+that sleeps before it: ``polars.series`` by default), interrupted by a Ctrl-C while it imports: the
+signal lands in the import every time, not once in a dozen runs (break22's B22-2, break23's B23-4;
+``distributed.client``, the cluster extra's import at the start of ``replay --workers``: B23-5)."""
 
 from __future__ import annotations
 
@@ -16,19 +17,22 @@ _CHILD = textwrap.dedent(
     """
     import importlib.abc, sys, time
 
-    class SlowPolars(importlib.abc.MetaPathFinder):
+    class SlowImport(importlib.abc.MetaPathFinder):
+        def __init__(self, module):
+            self.module = module
+
         def find_spec(self, name, path, target=None):
-            if name == "polars.series":
+            if name == self.module:
                 sys.stderr.write("IMPORTING\\n")
                 sys.stderr.flush()
                 time.sleep(2.0)  # the signal comes in here
             return None
 
     if __name__ == "__main__":
-        sys.meta_path.insert(0, SlowPolars())
+        sys.meta_path.insert(0, SlowImport(sys.argv[1]))
         from dropengine.cli import run
 
-        sys.argv = ["dropengine", *sys.argv[1:]]
+        sys.argv = ["dropengine", *sys.argv[2:]]
         run()
     """
 )
@@ -37,15 +41,23 @@ _CHILD = textwrap.dedent(
 def ctrl_c_in_polars_import(args: list[str], timeout_s: float = 100) -> tuple[int, str]:
     """Run ``dropengine *args``, send SIGINT once its first polars import has begun; its exit
     status and standard error."""
+    return ctrl_c_in_import(args, "polars.series", timeout_s)
+
+
+def ctrl_c_in_import(
+    args: list[str], module: str, timeout_s: float = 100, signum: int = signal.SIGINT
+) -> tuple[int, str]:
+    """Run ``dropengine *args``, send SIGINT (or ``signum``) once its first import of ``module`` has
+    begun; its exit status and standard error."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", _CHILD, module, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     assert proc.stderr is not None
     first = proc.stderr.readline()  # (blocks until the hook runs: the import has begun)
     if first != "IMPORTING\n":
         proc.kill()
         proc.communicate()
-        pytest.fail(f"polars was not imported where the test expects it: {first!r}")
-    proc.send_signal(signal.SIGINT)
+        pytest.fail(f"{module} was not imported where the test expects it: {first!r}")
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=timeout_s)
     return proc.returncode, err

@@ -179,23 +179,26 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
     batch, --workers N (or --scheduler ADDRESS) splits the work by event_id over a Dask
     cluster: the same alerts, in the same order, and the same summary as one process.
     """
-    err = _Stderr()
-    sharded = check_cluster("replay", workers, scheduler, shards)
-    if sharded and engine_kind != "batch":
-        raise click.UsageError("--workers/--scheduler shard the batch engine: add --engine batch")
-    paths = tuple(expand_parquet_dirs(paths))
-    engine = DropEngine.from_options(detect)
-    stats = ReplayStats()
-    bar: Any = _NoBar()
-    advance: Callable[[int], None] | None = None
-    if not quiet and sum(_size(p) for p in paths) >= PROGRESS_MIN_BYTES:  # else no bar: rich stays unloaded
-        bar, advance = progress_bar(err.console, paths, quiet)
-    counters = engine.counters
+    # Ctrl-C and SIGTERM (a service manager's stop) alike: keep what was found, write it whole. From the
+    # first line: a signal while starting (the cluster extra's import takes ~1 s) ends the run at once
+    # with one line and 130/143, not click's "Aborted!" and 1 (break23's B23-5); no output is touched yet
+    guard = _CtrlC()
     keys: int | None = None
     interrupted = False
     writer: AlertWriter | None = None
-    # Ctrl-C and SIGTERM (a service manager's stop) alike: keep what was found, write it whole
-    guard = _CtrlC()
+    with guard.starting():
+        err = _Stderr()
+        sharded = check_cluster("replay", workers, scheduler, shards)
+        if sharded and engine_kind != "batch":
+            raise click.UsageError("--workers/--scheduler shard the batch engine: add --engine batch")
+        paths = tuple(expand_parquet_dirs(paths))
+        engine = DropEngine.from_options(detect)
+        stats = ReplayStats()
+        bar: Any = _NoBar()
+        advance: Callable[[int], None] | None = None
+        if not quiet and sum(_size(p) for p in paths) >= PROGRESS_MIN_BYTES:  # else no bar: rich stays unloaded
+            bar, advance = progress_bar(err.console, paths, quiet)
+        counters = engine.counters
     try:
         with guard, bar, AlertWriter(output, types=detect.types) as writer:
             if sharded:
@@ -341,7 +344,30 @@ class _CtrlC:
         if self.pending:
             raise KeyboardInterrupt
 
+    @contextlib.contextmanager
+    def starting(self) -> Iterator[None]:
+        """The command's start-up, before any output exists (its imports: the cluster extra's; the
+        inputs' sizes, the progress bar): the handlers are set on entry (two calls: a start that is
+        not interrupted pays nothing more) and stay for the run (``with guard``). A signal here ends
+        the command at once: one line on stderr, exit 130 (143 after SIGTERM), a previous output file
+        as it was. An import it cut short is never used again: the process exits."""
+        self.__enter__()
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.defer = True  # (a second Ctrl-C while the line is written: held, the exit is under way)
+            term = self.signum == signal.SIGTERM
+            click.echo(f"{'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'} while starting: "
+                       "no input read, no output written", err=True)
+            self.__exit__()
+            sys.exit(143 if term else 130)
+        except BaseException:
+            self.__exit__()
+            raise
+
     def __enter__(self) -> _CtrlC:
+        if self._old:  # (set by starting(): the run keeps them)
+            return self
         try:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handler)
