@@ -231,16 +231,26 @@ def _detect_task(
     frame, keys = _split_keys(shard_frame(source, shard, events))
     res = detect_counted(frame, options, timestamp_column=stamp_column(frame.columns))
     # a shard's rows a report can list: the merged report lists the first per_reason of each
-    # reason over every shard, which are among each shard's first per_reason
-    rejected = listable_rejections(res.skipped_rows, per_reason)
-    # the row reader's message, as one process's report gives it (only the worker holds the rows)
-    message = pl.Series("message", [rejected_detail(frame, row, reason) for row, reason in
+    # reason over every shard, which are among each shard's first per_reason; of each file's, when
+    # several files may meet in another order in the report (_in_replay_order's HeldReorder.skips)
+    skipped = res.skipped_rows
+    several = isinstance(source, ParquetSource) and len(source.files) > 1
+    files = keys.get_column("_f").gather(skipped.get_column("row")) if several else None
+    rejected = listable_rejections(skipped, per_reason, files)
+    # the row reader's message, as one process's report gives it (only the worker holds the rows); an
+    # int price of a file among Float64 ones as its file holds it (one process reads it as this does)
+    paths = dict(source.files) if isinstance(source, ParquetSource) and source.mixed_prices else None
+
+    def place(row: int) -> tuple[str, int] | None:
+        return None if paths is None else (paths[keys.item(row, "_f")], keys.item(row, "_r"))
+
+    message = pl.Series("message", [rejected_detail(frame, row, reason, place(row)) for row, reason in
                                     rejected.select("row", "reason").iter_rows()], dtype=pl.String)
     return _DetectPart(
         shard, res.alerts, res.values, res.price_types, keys[res.rows], res.counters, res.skipped,
         pl.concat([keys[rejected.get_column("row")], rejected.select("reason"), message.to_frame()],
                   how="horizontal"),
-        *_held_keys(source, keys, res.skipped_rows.get_column("row")),
+        *_held_keys(source, keys, skipped.get_column("row")),
     )
 
 
@@ -467,14 +477,16 @@ def _gather(client: Client, futures: list[Any], on_shard: OnShard | None) -> lis
 
 
 def _in_replay_order(client: Client, source: Source, events: list[list[str]], task: Callable[..., Any],
-                     args: tuple[Any, ...], on_shard: OnShard | None) -> list[Any]:
+                     args: tuple[Any, ...], on_shard: OnShard | None) -> tuple[list[Any], pl.DataFrame | None]:
     """Every shard's ``task(source, shard, events[shard], *args)``, the rows in core/merge.py's
     replay order: :func:`dropengine.io.replay.in_replay_order` across the shards. The first run
     orders Parquet rows by every row's time; when a row the detector skipped had set its file's
     clock (a shard says so of its own held rows) and that changes what a detection reads
     (:func:`~dropengine.io.tables.held_rows_reorder`, one process's decision, over every shard's
     held rows), every task runs again with them holding no clock (the same rows: the detector
-    judges a row alone). ``on_shard`` is told of the first run's tasks."""
+    judges a row alone). When it changes only the held rows' order among themselves, the parts
+    stand and that order (their ``_f, _r``) is returned for the skip report (review23's R23-4);
+    else ``None``. ``on_shard`` is told of the first run's tasks."""
 
     def run(src: Source, told: OnShard | None) -> list[Any]:
         return _gather(client, [client.submit(task, src, k, events[k], *args, pure=False)
@@ -482,16 +494,17 @@ def _in_replay_order(client: Client, source: Source, events: list[list[str]], ta
 
     parts = run(source, on_shard)
     if not any(p.moved for p in parts):  # no held row set a clock: the order is the rule's
-        return parts
+        return parts, None
     assert isinstance(source, ParquetSource)
     held = pl.concat([p.held for p in parts]).sort("_f", "_r")
     rows = tuple((int(f), group.get_column("_r")) for (f,), group in held.group_by("_f", maintain_order=True))
-    # whether that changes what a detection reads: the files' times of the held rows' files, read here
+    # what that changes: the files' times of the held rows' files, read here
     paths = dict(source.files)
-    if not held_rows_reorder(len(source.files), ((f, _times(paths[f]), r) for f, r in rows)):
-        return parts
+    reorder = held_rows_reorder(len(source.files), ((f, _times(paths[f]), r) for f, r in rows))
+    if not reorder.detect:
+        return parts, reorder.skips
     del parts  # (memory: the first run's results go before the second runs)
-    return run(replace(source, held=rows), None)
+    return run(replace(source, held=rows), None), None
 
 
 def _order(keys: list[pl.DataFrame]) -> pl.Series:
@@ -566,8 +579,9 @@ def detect_sharded(
         if on_start is not None:
             on_start(n)
         per_reason = st.skips.per_reason
-        parts: list[_DetectPart] = _in_replay_order(client, prep.source, _events(prep.source, n), _detect_task,
-                                                    (options, per_reason), on_shard)
+        parts: list[_DetectPart]
+        parts, skips = _in_replay_order(client, prep.source, _events(prep.source, n), _detect_task,
+                                        (options, per_reason), on_shard)
     order = _order([p.keys for p in parts])
     alerts = pl.concat([p.alerts for p in parts], how="diagonal_relaxed")[order]
     values: tuple[Alert, ...] | None = None
@@ -582,8 +596,14 @@ def detect_sharded(
         for reason, count in p.skipped.items():
             skipped[reason] = skipped.get(reason, 0) + count
     counters = _sum_counters([p.counters for p in parts])
-    # as replay_batch: rows the detector set aside before detection are skips, in input order
-    rejected = pl.concat([p.rejected for p in parts]).sort(list(ORDER_KEY), maintain_order=True)
+    # as replay_batch: rows the detector set aside before detection are skips, in input order (the
+    # rule's order of the held rows when only theirs differs from the first run's: R23-4)
+    rejected = pl.concat([p.rejected for p in parts])
+    if skips is None:
+        rejected = rejected.sort(list(ORDER_KEY), maintain_order=True)
+    else:
+        rejected = skips.cast({c: rejected.schema[c] for c in ("_f", "_r")}).join(
+            rejected, on=["_f", "_r"], maintain_order="left").select(rejected.columns)
     st.skips.add_counted(
         ((prep.where(f, r), reason, partial(str, message)) for _, f, r, reason, message in rejected.iter_rows()),
         skipped,
@@ -629,8 +649,10 @@ def backtest_sharded(
             assert prep.empty is not None
             m = measure_alerts(prep.empty, cfg, options)
             return ShardedBacktest(assemble_backtest(m.table, m.counters, cfg, options, m.books, m.fair_failed), n)
-        parts: list[_BacktestPart] = _in_replay_order(client, prep.source, _events(prep.source, n),
-                                                      _backtest_task, (cfg, options), on_shard)
+        parts: list[_BacktestPart]
+        # (a backtest has no skip report: the held rows' own order is nothing to it)
+        parts, _ = _in_replay_order(client, prep.source, _events(prep.source, n), _backtest_task, (cfg, options),
+                                    on_shard)
     order = _order([p.keys for p in parts])
     table = pl.concat([p.table for p in parts], how="vertical_relaxed")[order]
     table = table.with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("alert"))

@@ -30,6 +30,7 @@ from .inputs import DEFAULT_INPUTS, InputOptions
 from .recordings import Envelope, Progress, Snapshot, _resolve, open_recordings, read_recording
 from .tables import (
     STAMP_COLUMN,
+    ParquetPlaces,
     listable_rejections,
     needs_float,
     parquet_quote_table,
@@ -343,14 +344,17 @@ def replay_batch(
         return detect_counted(t, options, timestamp_column=stamp_column(t.columns))
 
     # (loaded by in_replay_order, so that a second run holds only the reordered table)
-    table, where, result = in_replay_order(
+    table, where, result, skips = in_replay_order(
         lambda: load_table(paths, fmt, st, progress, line_only=options.detects_lines, inputs=inputs),
         detect, lambda r: r.skipped_rows.get_column("row"))
     # rows the detector dropped before detection are skips, as a reader's are; a row it
     # judged an invalid price is the engine's `invalid` count, as on the stream engine
     rejected = result.skipped_rows
+    if skips is not None:  # in the rule's order (only theirs differs from the table's: review23's R23-4)
+        rejected = skips.cast(rejected.schema["row"]).to_frame("row").join(rejected, on="row", maintain_order="left")
+    place = where.file_row if isinstance(where, ParquetPlaces) else None  # (a price as its file holds it)
     st.skips.add_counted(
-        ((where(row), reason, partial(rejected_detail, table, row, reason))
+        ((where(row), reason, partial(rejected_detail, table, row, reason, None if place is None else place(row)))
          for row, reason in listable_rejections(rejected, st.skips.per_reason).iter_rows()),
         result.skipped,
     )
@@ -364,27 +368,30 @@ _R = TypeVar("_R")
 def in_replay_order(
     load: Callable[[], tuple[pl.DataFrame, Callable[[int], str]]], run: Callable[[pl.DataFrame], _R],
     held: Callable[[_R], pl.Series],
-) -> tuple[pl.DataFrame, Callable[[int], str], _R]:
+) -> tuple[pl.DataFrame, Callable[[int], str], _R, pl.Series | None]:
     """``run`` (a detection: :func:`replay_batch`'s, the backtest's) on the table ``load`` gives
-    (:func:`load_table`'s table and positions) in core/merge.py's replay order, and the table and
-    positions in that order.
+    (:func:`load_table`'s table and positions) in core/merge.py's replay order: the table and
+    positions in that order, the result, and the held rows in that order when only theirs differs
+    from the table's (``None`` when it does not).
 
     :func:`load_table` orders Parquet files by every row's time: whether a row is skipped is the
     detector's judgement (``held``: the table rows ``run``'s result skipped). It is a judgement of
-    the row alone, so the same rows are skipped in any order; when one of them had set its file's
-    clock higher so that the usable rows' clocks or the skipped rows' order change (a bad row ahead
-    of its file's next usable rows: :func:`~dropengine.io.tables.held_rows_reorder`), ``run`` runs
-    again in the rule's order (:func:`~dropengine.io.tables.parquet_replay_order`). Every other
-    input is in the rule's order as loaded (one Parquet file; the row readers): one run. The sharded
-    path decides with the same function (cluster/shard.py)."""
+    the row alone, so the same rows are skipped in any order, and a skipped row moves nothing: when
+    one of them had set its file's clock higher so that the usable rows' clocks change (a bad row
+    ahead of its file's next usable rows: :func:`~dropengine.io.tables.held_rows_reorder`), ``run``
+    runs again in the rule's order (:func:`~dropengine.io.tables.parquet_replay_order`); when only
+    the skipped rows' order among themselves changes (the skip report's: review23's R23-4), the
+    result stands and their order is returned, for the caller's report. Every other input is in the
+    rule's order as loaded (one Parquet file; the row readers): one run. The sharded path decides
+    with the same function (cluster/shard.py)."""
     table, where = load()
     result = run(table)
-    again = parquet_replay_order(table, where, held(result))
-    if again is None:
-        return table, where, result
-    table, where = again
+    order = parquet_replay_order(table, where, held(result))
+    if order.again is None:
+        return table, where, result, order.skips
+    table, where = order.again
     del result  # (memory: the first run's alerts and columns go before the second runs: review22 R22-10)
-    return table, where, run(table)
+    return table, where, run(table), None
 
 
 def replay_backtest(
@@ -397,8 +404,9 @@ def replay_backtest(
     from ..analysis.backtest import assemble_backtest, measure_alerts
 
     stamp = stamp_column(table.columns)
-    _, _, m = in_replay_order(lambda: (table, where),
-                              lambda t: measure_alerts(t, config, options, timestamp_column=stamp), lambda m: m.held)
+    # (a backtest has no skip report: the held rows' own order is nothing to it)
+    _, _, m, _ = in_replay_order(lambda: (table, where),
+                                 lambda t: measure_alerts(t, config, options, timestamp_column=stamp), lambda m: m.held)
     return assemble_backtest(m.table, m.counters, config, options, m.books, m.fair_failed)
 
 

@@ -38,13 +38,11 @@ if TYPE_CHECKING:  # polars loads only when a Parquet file is read or written
     import polars as pl
 
 __all__ = [
-    "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "ParquetPlaces", "file_clock", "held_moves_clock", "held_rows_reorder",
-    "looks_like_csv_header",
-    "ms_times", "needs_float", "parquet_clock",
-    "parquet_position", "parquet_quote_table", "parquet_replay_order", "plain_parquet_schema", "read_quote_table",
-    "rejected_detail", "rows_carry_mapping",
-    "table_lacks_columns", "table_starting_prices", "write_csv_rows", "write_ndjson_rows", "write_parquet_rows",
-    "write_quote_table",
+    "PARQUET_ORDER_KEY", "TABLE_SUFFIXES", "HeldReorder", "ParquetPlaces", "ReplayOrder", "file_clock",
+    "held_moves_clock", "held_rows_reorder", "looks_like_csv_header", "ms_times", "needs_float", "parquet_cell",
+    "parquet_clock", "parquet_position", "parquet_quote_table", "parquet_replay_order", "plain_parquet_schema",
+    "read_quote_table", "rejected_detail", "rows_carry_mapping", "table_lacks_columns", "table_starting_prices",
+    "write_csv_rows", "write_ndjson_rows", "write_parquet_rows", "write_quote_table",
 ]
 
 #: The columns a quote table may have: one named twice makes the table ambiguous.
@@ -559,12 +557,28 @@ def held_moves_clock(last_update: pl.Series, held: pl.Series) -> bool:
     return not held.is_empty() and not file_clock(last_update).equals(file_clock(last_update, held))
 
 
-def held_rows_reorder(files: int, held: Iterable[tuple[int, pl.Series, pl.Series]]) -> bool:
-    """Whether core/merge.py's order (held rows move no clock) differs, in what a detection reads,
-    from the order of every row's time the files were loaded in: a usable row whose file's clock
-    changes (the usable rows may then meet another file's otherwise), or the held rows in another
-    order among themselves (the skip report's). Else the first detection is the rule's and no second
-    one runs (review23's R23-1: a skipped row in its file's time order changes neither).
+@dataclass(frozen=True, slots=True)
+class HeldReorder:
+    """What core/merge.py's order (held rows move no clock) changes from the order of every row's time
+    the files were loaded in (:func:`held_rows_reorder`): nothing, the skip report's order alone, or
+    what a detection reads."""
+
+    #: a usable row's clock changes (the usable rows may then meet another file's otherwise): what a
+    #: detection reads differs, so it runs again in the rule's order
+    detect: bool = False
+    #: else, when only the held rows' order among themselves changes: their ``_f, _r`` in the rule's
+    #: order. The detector judges a row alone (the same rows are held in any order) and a held row
+    #: moves nothing (the alerts and counters are the same): the skip report alone is re-sorted
+    #: (review23's R23-4), nothing runs again. ``None``: their order is the loaded one
+    skips: pl.DataFrame | None = None
+
+
+def held_rows_reorder(files: int, held: Iterable[tuple[int, pl.Series, pl.Series]]) -> HeldReorder:
+    """What core/merge.py's order (held rows move no clock) changes (:class:`HeldReorder`) from the
+    order of every row's time the files were loaded in: a usable row whose file's clock changes (the
+    usable rows may then meet another file's otherwise) changes what a detection reads; the held rows
+    in another order among themselves change the skip report's order alone. Else nothing changes
+    (review23's R23-1: a skipped row in its file's time order changes neither).
 
     ``held``: ``(file index, the file's last_update column, its held row numbers)`` for the files
     with held rows; ``files``: how many files are merged (one file is its own order: R23-2). The one
@@ -572,7 +586,7 @@ def held_rows_reorder(files: int, held: Iterable[tuple[int, pl.Series, pl.Series
     import polars as pl
 
     if files < 2:
-        return False
+        return _SAME
     old_keys: list[pl.DataFrame] = []
     new_keys: list[pl.DataFrame] = []
     for f, times, rows in held:
@@ -582,64 +596,93 @@ def held_rows_reorder(files: int, held: Iterable[tuple[int, pl.Series, pl.Series
         old, new = file_clock(times), file_clock(times, rows)
         usable = ~pl.select(pl.int_range(len(times), dtype=pl.Int64).is_in(rows.implode())).to_series()
         if not old.filter(usable).equals(new.filter(usable)):
-            return True
+            return HeldReorder(detect=True)
         old_keys.append(pl.DataFrame({"_clock": old.gather(rows), "_f": f, "_r": rows}))
         new_keys.append(pl.DataFrame({"_clock": new.gather(rows), "_f": f, "_r": rows}))
     if len(old_keys) < 2:  # one file's held rows stay in their file's order
-        return False
+        return _SAME
     order = list(PARQUET_ORDER_KEY)
-    return not (pl.concat(old_keys).sort(order).select("_f", "_r")
-                .equals(pl.concat(new_keys).sort(order).select("_f", "_r")))
+    rule = pl.concat(new_keys).sort(order).select("_f", "_r")
+    return _SAME if pl.concat(old_keys).sort(order).select("_f", "_r").equals(rule) else HeldReorder(skips=rule)
+
+
+_SAME: Final = HeldReorder()
 
 
 @dataclass(frozen=True, slots=True)
 class ParquetPlaces:
     """Where each row of a table of several Parquet files (:func:`parquet_quote_table`) comes
-    from: its file (an index into ``names``) and its row there; called, a row's position."""
+    from: its file (an index into ``paths``) and its row there; called, a row's position."""
 
-    names: tuple[str, ...]
+    paths: tuple[Path, ...]
     f: pl.Series
     r: pl.Series
 
     def __call__(self, i: int) -> str:
-        return parquet_position(self.names[self.f[i]], self.r[i])
+        return parquet_position(self.paths[self.f[i]].name, self.r[i])
+
+    def file_row(self, i: int) -> tuple[Path, int]:
+        """Row ``i``'s file and its row there (0-based), to read a cell as the file holds it."""
+        return self.paths[self.f[i]], self.r[i]
 
 
-def parquet_replay_order(
-    table: pl.DataFrame, where: Callable[[int], str], held: pl.Series
-) -> tuple[pl.DataFrame, Callable[[int], str]] | None:
-    """``table`` (of :func:`parquet_quote_table`, positions ``where``) in replay order once the
-    rows ``held`` (table rows the detector skipped) no longer move their file's clock; ``None``
-    when a detection reads the same in the table's order (:func:`held_rows_reorder`; one file)."""
+@dataclass(frozen=True, slots=True)
+class ReplayOrder:
+    """What a detection of a table of :func:`parquet_quote_table` needs for core/merge.py's replay
+    order once the rows it held no longer move their file's clock (:func:`parquet_replay_order`)."""
+
+    #: the table and its positions in the rule's order, when a detection reads them otherwise: it
+    #: runs again on them
+    again: tuple[pl.DataFrame, Callable[[int], str]] | None = None
+    #: else the held table rows in the rule's order, when only their order among themselves changes
+    #: (the skip report's): the rejections are listed in this order; ``None``: the table's order
+    skips: pl.Series | None = None
+
+
+def parquet_replay_order(table: pl.DataFrame, where: Callable[[int], str], held: pl.Series) -> ReplayOrder:
+    """What a detection of ``table`` (of :func:`parquet_quote_table`, positions ``where``) that held
+    the table rows ``held`` (skipped) needs for the rule's replay order (:class:`ReplayOrder`): the
+    table reordered, the held rows reordered, or nothing (:func:`held_rows_reorder`; one file)."""
     import polars as pl
 
     if not isinstance(where, ParquetPlaces) or held.is_empty() or "last_update" not in table.columns:
-        return None
+        return ReplayOrder()
     keys = pl.DataFrame({"_f": where.f, "_r": where.r, "_lu": table.get_column("last_update")}).with_columns(
         pl.int_range(pl.len(), dtype=pl.UInt32).is_in(held.implode()).alias("_held"))
     # rows of a file stand in their file's order in the table (its clock never decreases)
     files = [(int(f), part.get_column("_lu"), part.get_column("_r").filter(part.get_column("_held")))
              for (f,), part in keys.partition_by("_f", maintain_order=True, as_dict=True).items()]
-    if not held_rows_reorder(len(where.names), files):
-        return None
+    reorder = held_rows_reorder(len(where.paths), files)
+    if reorder.skips is not None:  # the held table rows, in the order of their (_f, _r) in the rule's
+        rows = keys.select("_f", "_r", pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i")).filter(
+            pl.col("_i").is_in(held.implode()))
+        skips = reorder.skips.cast({"_f": rows.schema["_f"], "_r": rows.schema["_r"]})
+        return ReplayOrder(skips=skips.join(rows, on=["_f", "_r"], how="left", maintain_order="left")
+                           .get_column("_i"))
+    if not reorder.detect:
+        return ReplayOrder()
     clock = keys.select(parquet_clock(pl.col("_lu"), pl.col("_held")).over("_f")).to_series()
     order = (keys.with_columns(clock.alias("_clock"), pl.int_range(pl.len()).alias("_i"))
              .sort(["_clock", "_f", "_r"], maintain_order=True).get_column("_i"))
-    return table[order], ParquetPlaces(where.names, where.f.gather(order), where.r.gather(order))
+    return ReplayOrder(again=(table[order], ParquetPlaces(where.paths, where.f.gather(order), where.r.gather(order))))
 
 
-def rejected_detail(table: pl.DataFrame, row: int, reason: str) -> str:
+def rejected_detail(table: pl.DataFrame, row: int, reason: str, place: tuple[str | Path, int] | None = None) -> str:
     """What the row reader says of a row of ``table`` that the batch detector rejected for
     ``reason`` (the message of :func:`quote_from_row`'s error, e.g. ``event_id: missing``), so
     a batch skip report reads as the stream engine's; asked only for the few skips shown. A price
     the table holds as a float but its file as an int (:data:`PRICE_INT_COLUMN`: several files,
-    Int64 prices in some) is quoted as the int the file holds (break23's B23-1: ``0.0`` for ``0``)."""
+    Int64 prices in some) is quoted as the int the file holds (break23's B23-1: ``0.0`` for ``0``):
+    the float's int below 2**53, where the float is that int exactly; past it (an invalid price) as
+    the row's Parquet file at ``place`` holds it (its path and row there, 0-based; B23-1b: ``...992``
+    for ``...993``), read for that row alone (~5 ms for a row of a 500k-row file: never for the
+    prices a float holds); without a file (a decoded recording's table) as the float's int."""
     from ..analysis.batch import PRICE_INT_COLUMN
 
     cells = table.row(row, named=True)
     price = cells.get("price")
     if cells.get(PRICE_INT_COLUMN) and type(price) is float and price.is_integer():
-        cells["price"] = int(price)
+        cells["price"] = int(price) if abs(price) < 2**53 or place is None else parquet_cell(*place, "price")
     try:
         quote_from_row(cells)
     except FeedError as exc:
@@ -648,13 +691,27 @@ def rejected_detail(table: pl.DataFrame, row: int, reason: str) -> str:
     return "rejected by the batch detector"
 
 
-def listable_rejections(rejected: pl.DataFrame, per_reason: int) -> pl.DataFrame:
-    """The rows of ``rejected`` (input order, a ``reason`` column) a skip report can list: the
-    first ``per_reason`` of each reason (:meth:`SkipLog.add_counted` decides among them), so a
-    column of millions of rejections is never walked row by row."""
+def parquet_cell(path: str | Path, row: int, column: str) -> Any:
+    """The cell of ``column`` at ``row`` (0-based) of the Parquet file at ``path``, as the file
+    holds it (one row read)."""
     import polars as pl
 
-    return rejected.filter(pl.int_range(pl.len()).over("reason") < per_reason)
+    return pl.scan_parquet(path, glob=False).select(column).slice(row, 1).collect().item()
+
+
+def listable_rejections(rejected: pl.DataFrame, per_reason: int, files: pl.Series | None = None) -> pl.DataFrame:
+    """The rows of ``rejected`` (input order, a ``reason`` column) a skip report can list: the
+    first ``per_reason`` of each reason (:meth:`SkipLog.add_counted` decides among them), so a
+    column of millions of rejections is never walked row by row. With ``files`` (each row's file)
+    the first ``per_reason`` of each reason in each file: the rows a report lists in any order
+    that keeps each file's own (the first of a merge are among the first of each part), so the
+    rows may be re-sorted afterwards (:attr:`HeldReorder.skips`)."""
+    import polars as pl
+
+    n = pl.int_range(pl.len())
+    if files is None:
+        return rejected.filter(n.over("reason") < per_reason)
+    return rejected.filter(n.over(pl.col("reason"), files) < per_reason)
 
 
 def parquet_position(name: str, row: int) -> str:
@@ -707,7 +764,7 @@ def parquet_quote_table(
     table = pl.concat(parts, how="diagonal_relaxed").sort(list(PARQUET_ORDER_KEY), maintain_order=True)
     # asked for a few rows only (the skips shown): no list of every row's file and place; the files'
     # names only (the files' frames, which the sorted table copied, go with ``read``)
-    where = ParquetPlaces(tuple(p.name for p, _ in read), table.get_column("_f"), table.get_column("_r"))
+    where = ParquetPlaces(tuple(p for p, _ in read), table.get_column("_f"), table.get_column("_r"))
     read.clear()
     table = table.drop(*PARQUET_ORDER_KEY)
     return table, where
