@@ -371,8 +371,8 @@ def in_replay_order(
 ) -> tuple[pl.DataFrame, Callable[[int], str], _R, pl.Series | None]:
     """``run`` (a detection: :func:`replay_batch`'s, the backtest's) on the table ``load`` gives
     (:func:`load_table`'s table and positions) in core/merge.py's replay order: the table and
-    positions in that order, the result, and the held rows in that order when only theirs differs
-    from the table's (``None`` when it does not).
+    positions it ran on (every usable row in the rule's order), the result, and the held rows (table
+    rows) in the rule's order when only theirs differs from the table's (``None``: the table's is).
 
     :func:`load_table` orders Parquet files by every row's time: whether a row is skipped is the
     detector's judgement (``held``: the table rows ``run``'s result skipped). It is a judgement of
