@@ -269,13 +269,18 @@ class FileInfo:
     bytes: int
 
 
-def write_frames(path: Path, n_rows: int, n_keys: int, seed: int) -> FileInfo:
+def write_frames(path: Path, n_rows: int, n_keys: int, seed: int, churn: float = 0.0) -> FileInfo:
     """A recording as received: connected, initial_state, odds_update + heartbeat envelopes.
 
     Game identities (event, book) yield 6 quotes per full row; prop identities (event, book,
     market, player) yield 2. About 70% of the update rows are game rows. An update row is a
     full row in which one or two prices moved (the rest repeat); 0.3% of prices are null
     (suspended) and a spread or total line moves now and then (a new key).
+
+    With ``churn`` (a probability), an update row's identity is first moved to a new event (its
+    old keys are never quoted again, its row primes new ones): new keys arriving steadily, as in
+    a long recording's new events, which past the engine's hot-set limit (163,840 keys) keep it
+    cooling old keys. ``churn=0`` draws nothing more: the recording is the same as without it.
     """
     rng = random.Random(seed)
     # ~6 keys per game identity, ~2 per prop identity; keep the mix near 3 game : 1 prop keys.
@@ -341,7 +346,7 @@ def write_frames(path: Path, n_rows: int, n_keys: int, seed: int) -> FileInfo:
 
     enc = msgspec.json.Encoder()
     clock = 1_747_000_000_000
-    lines = rows = 0
+    lines = rows = fresh = 0
     with open(path, "wb") as fh:
 
         def put(obj: dict[str, Any]) -> None:
@@ -364,6 +369,9 @@ def write_frames(path: Path, n_rows: int, n_keys: int, seed: int) -> FileInfo:
                 lu = clock - rng.randrange(80)  # rows of one envelope carry their own write times
                 if rng.random() < 0.7:
                     g = rng.choice(games)
+                    if churn and rng.random() < churn:
+                        fresh += 1
+                        g["event_id"] = f"new{fresh:07d}"
                     c = g["_c"]
                     for _ in range(rng.randint(1, 2)):
                         j = rng.randrange(6)
@@ -375,6 +383,9 @@ def write_frames(path: Path, n_rows: int, n_keys: int, seed: int) -> FileInfo:
                     data.append(game_row(g, lu))
                 else:
                     p = rng.choice(props)
+                    if churn and rng.random() < churn:
+                        fresh += 1
+                        p["event_id"] = f"new{fresh:07d}"
                     j = rng.randrange(2)
                     p["_c"][j] = clamp(p["_c"][j] + step(rng))
                     data.append(prop_row(p, lu))
@@ -671,6 +682,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, help="data rows in the NDJSON file for part B (default 300,000)")
     ap.add_argument("--repeat", type=int, help="best of N runs (default 5; 2 with --quick)")
     ap.add_argument("--seed", type=int, default=20260512)
+    ap.add_argument("--churn", type=float, default=0.0, metavar="P",
+                    help="B: an update row's identity moves to a new event with probability P (new keys "
+                         "arriving steadily: past 163,840 keys the engine cools old ones); default 0")
     ap.add_argument("--skip-a", action="store_true", help="skip part A")
     ap.add_argument("--skip-b", action="store_true", help="skip part B")
     ap.add_argument("--before", type=Path, metavar="CHECKOUT",
@@ -762,11 +776,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_b:
         with tempfile.TemporaryDirectory(prefix="dropengine-bench-") as tmp:
             t0 = time.perf_counter()
-            info = write_frames(Path(tmp) / "frames.ndjson", n_rows, args.keys, args.seed)
+            info = write_frames(Path(tmp) / "frames.ndjson", n_rows, args.keys, args.seed, args.churn)
             gen = time.perf_counter() - t0
             print(
                 f"B. end to end from NDJSON frames: {info.rows:,} data rows in {info.lines:,} envelopes, "
                 f"{info.bytes / 1e6:.1f} MB (written in {gen:.1f} s)"
+                + (f"; churn {args.churn}" if args.churn else "")
             )
             if args.callgrind:
                 callgrind_b(info.path)

@@ -309,8 +309,9 @@ class DropEngine:
         A tuple may end with a state record and an index, ``(..., info, rec, at)`` (the fused path's:
         its row identity's record and the key's entry, after the key): the loop keeps the key's hot
         state list at ``rec[at]`` and finds it there without a lookup while the record holds this engine's token
-        (``_Keys.hold``), which costs a repeated price fewer cache misses. It never changes what is
-        detected.
+        (``_Keys.hold``), which costs a repeated price fewer cache misses; the list is kept there when
+        the key is primed or warmed, so even a key's second price makes no lookup. It never changes
+        what is detected.
 
         The tuples are trusted (their decoder built them from checked values): this is not a
         public way in. Only for an engine without signals (``options.signals`` false).
@@ -390,6 +391,7 @@ class DropEngine:
                     lu = q.last_update
                     key = (q.event_id, q.bookmaker, q.side)
                     st = get(key)
+                    rec = None
                 elif type(q) is obs_type:
                     # With a state record (the fused path's row identity), the key's hot list is
                     # kept at rec[at], after the key, while the record has this state's token
@@ -400,6 +402,7 @@ class DropEngine:
                     except ValueError:
                         key, price, lu, mk, line, q = q
                         st = get(key)
+                        rec = None
                     else:
                         st = rec[at] if rec[0] is token and rec[at - 1] is key else None
                         if st is None:
@@ -419,6 +422,7 @@ class DropEngine:
                     lu = q.last_update
                     key = (q.event_id, q.bookmaker, q.side)
                     st = get(key)
+                    rec = None
                 else:
                     raise ConfigError(
                         f"quotes[{n_seen + n_same}]: {short_repr(q)} is not a Quote"
@@ -449,6 +453,8 @@ class DropEngine:
                         st = warm(key)
                         if st is not None:
                             full_at -= 1  # one more hot key
+                            if rec is not None:  # kept in the record at once (warm never cools the key it warms)
+                                hold(rec, at, key, st)
                     if st is None:
                         # a new key: count it, learn its event's start once (never on the per-update path)
                         eid = key[0]
@@ -458,14 +464,18 @@ class DropEngine:
                         if price is None:
                             n_susp += 1
                             full_at -= 1  # a key n_primed does not count takes a place
-                            hot[key] = [None, lu, lu, True, None, lu]
+                            hot[key] = st = [None, lu, lu, True, None, lu]
                         else:
                             n_primed += 1
-                            hot[key] = [price, lu, lu, False, price, lu]
+                            hot[key] = st = [price, lu, lu, False, price, lu]
                         if n_primed > full_at:  # len(hot) > keys.cap, or full_at fell behind a spill in warm
                             if len(hot) > keys.cap:
                                 keys.spill()
                             full_at = n_primed + keys.cap - len(hot)
+                        # kept in the observation's record now (a spill never cools the newest key), so
+                        # the key's next price finds its list there, with no lookup in the hot dict
+                        if rec is not None:
+                            hold(rec, at, key, st)
                         continue
                 if lu < st[2]:
                     n_stale += 1

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -163,6 +164,9 @@ _MAX_IDENTITIES: Final = 1 << 18
 # keys, a prop's over and under; each observation carries its record and its key's entry.
 _GAME_STATES: Final = (4, 6, 8, 11, 14, 17, 19)
 _PROP_STATES: Final = (5, 7)
+# rows between two calls of FusedFrames.envelope's ``flush``: at most 7 observations a row, so
+# at most ~220 observation tuples live at once, fewer than a young collection's 700 (see envelope)
+_FLUSH_ROWS: Final = 32
 
 
 def decode_strict(line: bytes | str) -> StrictEnvelope | None:
@@ -253,13 +257,20 @@ class FusedFrames:
 
     def envelope(
         self, env: TypedEnvelope, line: bytes | str, where: str, skips: SkipLog, out: list[Any],
-        rows: list[Any] | None = None,
+        rows: list[Any] | None = None, flush: Callable[[], None] | None = None,
     ) -> bool:
         """Apply ``env`` (decoded from ``line``) into ``out``; ``False`` (nothing done) when it is
         an ``initial_state`` that resumes its stream (SPEC 8): the caller feeds that one to the
         general decoder, which drops the rows it has processed. ``rows`` are the envelope's raw
         rows when the line was decoded the general way (:func:`typed_envelope`), else the line is
-        kept for the resume frontier (:class:`~.frames.LazyRows`, decoded only on a resume)."""
+        kept for the resume frontier (:class:`~.frames.LazyRows`, decoded only on a resume).
+
+        ``flush``, when given, is called after every ``_FLUSH_ROWS`` rows of the envelope; it applies
+        what ``out`` holds and empties that same list (in place: the rows after it go on being
+        appended to it). An ``initial_state`` of thousands of rows then never holds all its
+        observation tuples at once: tracked by the collector (each holds its identity's record), they
+        outlived several young collections and were traversed by each (30k-row recording: its
+        priming line ~16% less CPU, the whole replay ~3%)."""
         dec = self.decoder
         etype = env.type
         sk = env.sport_key
@@ -279,6 +290,8 @@ class FusedFrames:
         # module globals as locals (read per row and per price)
         unset = UNSET
         quote_info = QuoteInfo
+        # after every _FLUSH_ROWS rows, ``flush`` (given) applies what ``out`` holds (see the docstring)
+        flush_at = _FLUSH_ROWS if flush is not None else len(data)
         for i, row in enumerate(data):
             eid = row.event_id
             book = row.bookmaker
@@ -390,6 +403,9 @@ class FusedFrames:
                         out.append((under_key, p, lu, mk, fline, info, keys, 7))
             if lu > top:
                 top = lu
+            if i >= flush_at:
+                flush()  # type: ignore[misc]  # (flush_at < len(data) only with one)
+                flush_at = i + _FLUSH_ROWS
         dec.advance(sport, top, LazyRows(line, len(data)) if rows is None else rows)
         return True
 
