@@ -281,14 +281,27 @@ def _replay_fused(
     apply = frames.envelope
     observe = engine._observe_prices
     batch: list[Any] = []
+    # alerts of the observations a large envelope applied while it was decoded (flush, below)
+    flushed: list[Alert] = []
+
+    def flush() -> None:
+        """What ``batch`` holds, applied in the middle of a large envelope (``FusedFrames.envelope``
+        calls it every few rows): its observation tuples die young, before a collection traverses them."""
+        st.quotes += len(batch)
+        flushed.extend(observe(batch, None))
+        batch.clear()  # (in place: the envelope goes on appending to it)
+
     # merged even when one (monotone then): a line is decoded at the general path's stack depth
     for _, item in merge_by_clock(streams):
         kind = type(item)
         if kind is Frame:
             obj = item.obj
-            if not apply(item.env, item.line, item.where, skips, batch, None if obj is None else obj["data"]):
+            if not apply(item.env, item.line, item.where, skips, batch, None if obj is None else obj["data"], flush):
                 # a resumed initial_state (SPEC 8): the general decoder's, called as read_quotes calls it
                 batch.extend(decoder.feed(decode_json(item.line) if obj is None else obj, skips, item.where))
+            if flushed:
+                yield from flushed
+                flushed.clear()
             if len(batch) >= _FUSED_BATCH:
                 st.quotes += len(batch)
                 yield from observe(batch, None)
