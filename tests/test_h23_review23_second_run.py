@@ -104,7 +104,8 @@ def test_a_skipped_row_in_time_order_is_detected_once(
 
 
 #: a sorted file's rows: (event, side, time step, what makes it bad or None, price); bad rows in
-#: the first file only (two files' bad rows may swap places in the skip report: then a second run)
+#: the first file only (where two files' bad rows swap places in the skip report, only the report is
+#: re-sorted: tests/test_h24_fix17_skip_report.py pins that case)
 _sorted_row = st.tuples(
     st.sampled_from(["E1", "E2"]),
     st.sampled_from(["h2h_home", "h2h_away"]),

@@ -14,10 +14,11 @@ records a skip when it reaches the row, and the merge pulls a stream's next item
 the one before has been taken, so a skip is recorded right after the usable row before it in
 its file: at its place. Every batch path over Parquet files (``replay --engine batch``, ``backtest``, both
 with ``--workers``) orders rows and lists skips the same way: whether a row is skipped is the
-detector's judgement of that row alone, so they load by every row's time and, when a skipped
-row had moved its file's clock so that a usable row's clock or the skipped rows' order changes,
-detect again in this order (io.replay.in_replay_order; one decision for every path,
-io.tables.held_rows_reorder, which the sharded path asks of every shard's skipped rows).
+detector's judgement of that row alone, so they load by every row's time; when a skipped row
+had moved its file's clock so that a usable row's clock changes, they detect again in this
+order, and when only the skipped rows' order changes, they re-sort the skip report alone
+(io.replay.in_replay_order; one decision for every path, io.tables.held_rows_reorder, which the
+sharded path asks of every shard's skipped rows).
 """
 
 from __future__ import annotations
