@@ -299,7 +299,8 @@ def _replay_fused(
             if not apply(item.env, item.line, item.where, skips, batch, None if obj is None else obj["data"], flush):
                 # a resumed initial_state (SPEC 8): the general decoder's, called as read_quotes calls it
                 batch.extend(decoder.feed(decode_json(item.line) if obj is None else obj, skips, item.where))
-            if flushed:
+            if flushed:  # the envelope's last rows too: a caller sees whole envelopes applied at a yield
+                flush()
                 yield from flushed
                 flushed.clear()
             if len(batch) >= _FUSED_BATCH:
