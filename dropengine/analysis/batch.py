@@ -541,6 +541,10 @@ _FILTER_TEXT: Final = {"sport_key": "sports", "event_id": "event_ids", "bookmake
 #: The input's text columns a price drop's table needs on the signals path only where it is the
 #: returned table: the alerts table gathers them by row, the steams' table and the filter read none.
 _UNREAD_BY_SIGNALS: Final = tuple(c for c in _FROM_INPUT if c not in _FILTER_TEXT)
+#: The input's columns the line moves' table (:func:`_line_table`) leaves out of its moves' text:
+#: those above, and the input's ``line`` (a line move's table row has no ``line``: its own are the
+#: series' lines; 10M quotes: 5M moves' 40 MB gathered, then dropped).
+_LEFT_BY_LINE_TABLE: Final = (*_UNREAD_BY_SIGNALS, "line")
 
 
 def _compiled_passes(
@@ -566,7 +570,10 @@ def _compiled_passes(
     text = ["sport_key", *KEY, *plan.meta]
     # (a text column of another type, e.g. Int64 ids or kinds, as its text: as the pure load reads it)
     working: list[str | pl.Expr] = [c if _is_text(plan.schema[c]) else pl.col(c).cast(pl.String) for c in text]
-    working += [*plan.lu, *plan.price, *plan.line, *plan.line_only, *plan.stamp]
+    # (the cents of every row, ``_c``, are not read here: a move's are computed from its price, priced();
+    # 10M rows, an 80 MB column not written)
+    working += [*plan.lu, *(e for e in plan.price if e.meta.output_name() != "_c"), *plan.line, *plan.line_only,
+                *plan.stamp]
     # A DataFrame is selected eagerly: its columns come back chunked as they are (one chunk for
     # one chunk: no rechunk below, numpy views of its numbers), where a LazyFrame's collect cuts
     # every column into morsels (polars 2.1: 10 chunks at 1M rows; rechunking them and copying
@@ -694,6 +701,20 @@ def _compiled_passes(
     # to_numpy writes a Float64 null: a fill_null first was one more 80 MB copy at 10M rows)
     lu_at, p_at = (lu.fill_null(0) if lu.null_count() else lu).to_numpy(), p.to_numpy()
     null, bad = p.is_null().to_numpy(), invalid | skip
+    # the text of moves: the input's columns at their rows, the side in its canonical spelling
+    # (gathered as it is when every distinct side is canonical already)
+    canon_text = pl.Series("side", [*canon, None], dtype=pl.String)
+    extra = [c for c in ("line", "_ts") if c in cols]
+    pint = frame.get_column("_pint")
+    # (memory: from here on only those columns and the flags are read of the input's rows, by
+    # meta_of and the alerts table; the working columns, times and prices (numpy's copies above),
+    # ~0.16 GB at 10M rows, go now, before the passes, instead of living in ``loaded`` and meta_of
+    # to the end: nothing on this path reads ``loaded.frame``, and the lazy values keep meta_of
+    # for the result's life). Built from the columns as they are: a ``select`` makes every column
+    # one chunk when their chunks differ (the price-drop path's 120-chunk text columns: +0.65 GB at 10M)
+    frame = pl.DataFrame([frame.get_column(c) for c in (*text, *extra)])
+    loaded = replace(loaded, frame=frame)
+    del lu, p
     anchor, prob = cfg.reference == "anchor", cfg.unit == "prob"
     thr, line_thr = rules.threshold_floor(cfg.threshold), rules.threshold_floor(cfg.line_threshold)
     n_sides = max(len(canon), 1)
@@ -725,6 +746,8 @@ def _compiled_passes(
         _, _, lmoves, lrefs, lprices, line_tally, _, _, lref_line = kernel.run(
             sid, n_sides, lid, nseries, lu_at, p_at, null, bad, line_only, line,
             cfg.reprime_after_suspension, anchor, prob, math.inf, line_thr)
+        new_line = line[lmoves]
+        del line  # (memory: 80 MB at 10M rows, no longer read)
         kid, nkeys, moves, refs, tally, ref_lu, ref_p = price_result()
         tally = tally.copy()
         for slot in (kernel.LINE_SEEN, kernel.LINE_PRIMED, kernel.LINE_STALE, kernel.LINE_SUSPENDED,
@@ -735,8 +758,16 @@ def _compiled_passes(
         lid, nseries, line = no_series, 0, np.zeros(1)
         kid, nkeys, moves, refs, tally, ref_lu, ref_p = price_pass()
         lmoves = lrefs = lprices = np.zeros(0, np.int64)
-    if not cfg.signals:  # only the signals pass needs the rows' codes after the key ids
-        del e, b, sid
+    # per line move, its canonical side's id (the line moves' table: by move, not by row)
+    line_side = sid[lmoves].astype(np.int32) if cfg.signals else None
+    if not (cfg.signals and _routes(cfg)):
+        # only the routing (and the steams' table) reads the rows' codes and key ids after the
+        # passes (memory: 10M rows, five 80 MB arrays go here, not at the end of the routing)
+        e = b = sid = kid = lid = None
+    # (memory: the rows' masks, ~70 MB at 10M rows, read by the passes alone)
+    del skip, bad_field, invalid
+    null = bad = line_only = np.zeros(0, np.bool_)  # (read by the passes' closures, which have run)
+    reason = np.zeros(0, np.int8)
     # (the pass writes its moves into per-row buffers and returns their written fronts: kept as
     # they are, not copied out: a buffer is np.empty, so only the pages written are memory at all;
     # the copies cost 10M quotes, line_move, 5M moves' three columns and 2.5M drops' two, ~0.1 s
@@ -746,7 +777,6 @@ def _compiled_passes(
     # (numpy gathers from the arrays the pass read: contiguous, where the frame's columns come in
     # many chunks; a move's and a reference's price is never null, nor a line's time)
     rows = pl.Series("_i", moves, dtype=pl.UInt32).set_sorted()  # the pass finds moves in row order
-    pint = frame.get_column("_pint")
     # (never null: numpy gathers it too)
     pint_at = pint.to_numpy() if not pint.null_count() else None
 
@@ -789,7 +819,7 @@ def _compiled_passes(
             if some_none:
                 ref_flags = ref_flags.set(pl.Series(none), None)
         lfired = pl.DataFrame([
-            lrows, pl.Series("_lu", lu_at[lmoves]), pl.Series("_l", line[lmoves]),
+            lrows, pl.Series("_lu", lu_at[lmoves]), pl.Series("_l", new_line),
             pl.Series("_p", p_at[lmoves]).fill_nan(None), flags(lmoves, "_pint"),
             pl.Series("_rl", lref_line), pl.Series("_rlu", lu_at[lrefs]),
             pl.Series("_rprice", ref_price).fill_nan(None), ref_flags,
@@ -797,19 +827,6 @@ def _compiled_passes(
         line_pass = _Pass(lfired, int(tally[kernel.LINE_PRIMED]), int(tally[kernel.LINE_STALE]),
                           int(tally[kernel.LINE_SUSPENDED]), int(tally[kernel.LINE_REPEATED]),
                           int(tally[kernel.LINE_SEEN]))
-
-    # the text of moves: the input's columns at their rows, the side in its canonical spelling
-    # (gathered as it is when every distinct side is canonical already)
-    canon_text = pl.Series("side", [*canon, None], dtype=pl.String)
-    extra = [c for c in ("line", "_ts") if c in cols]
-    # (memory: from here on only those columns are read of the input's rows, by meta_of and the
-    # alerts table; the working columns, times, prices, cents and flags, ~0.23 GB at 10M rows,
-    # go now instead of living in ``loaded`` and meta_of to the end: nothing on this path reads
-    # ``loaded.frame``, and the lazy values keep meta_of for the result's life). Built from the
-    # columns as they are: a ``select`` makes every column one chunk when their chunks differ
-    # (the price-drop path's 120-chunk text columns: +0.65 GB at 10M)
-    frame = pl.DataFrame([frame.get_column(c) for c in (*text, *extra)])
-    loaded = replace(loaded, frame=frame)
 
     def meta_of(moves: pl.DataFrame, leave: Collection[str] = ()) -> pl.DataFrame:
         at = moves.get_column("_i")
@@ -824,8 +841,9 @@ def _compiled_passes(
     outcome_of = np.array([outcome.setdefault(rules.outcome_of(c), len(outcome)) for c in canon] or [0],
                           dtype=np.int64)
     over = np.array([rules.outcome_of(c).endswith("over") for c in canon] or [False], dtype=np.bool_)
+    # (without routing the per-row arrays are None: nothing reads them, _with_signals_compiled)
     row_ids = _Ids(kid, nkeys, lid, nseries, e, n_events, b, book_names, sid, canon, outcome_of,
-                   max(len(outcome), 1), over, frame.select(c for c in text if c in _FROM_INPUT))
+                   max(len(outcome), 1), over, frame.select(c for c in text if c in _FROM_INPUT), line_side)
     return loaded, price, line_pass, meta_of, row_ids
 
 
@@ -888,6 +906,8 @@ class _Ids:
     over: Any
     #: the input's text columns, by row (the alerts' text gathered once from them, by row)
     texts: pl.DataFrame
+    #: per line move (in row order), its canonical side's id (the line moves' table reads it by move)
+    line_side: Any
 
     def let_go_rows(self) -> None:
         """Drop the per-row arrays (``kid``, ``lid``, ``event``, ``book``, ``side``: 80 MB each
@@ -1027,14 +1047,14 @@ def _with_signals_compiled(
 
         def line_rows_of(at: pl.Series | None, numbers: pl.DataFrame | None = None) -> pl.DataFrame:
             """The line moves ``at`` as :func:`_line_table` rows (each row's columns are its move's alone;
-            ``numbers``: their :func:`_line_numbers`, when made already). Reads ``ids.side``: only before
-            :meth:`_Ids.let_go_rows` (the steams' table), never lazily. The input's text columns the
-            alerts table gathers by row itself and nothing here reads (:data:`_UNREAD_BY_SIGNALS`) are
-            left out (10M quotes: 5M line moves' four columns gathered, then dropped)."""
+            ``numbers``: their :func:`_line_numbers`, when made already). The sides by ``ids.line_side``
+            (per move: no per-row array kept for it). The input's columns the alerts table gathers by row
+            itself and nothing here reads (:data:`_LEFT_BY_LINE_TABLE`) are left out (10M quotes: 5M line
+            moves' five columns gathered, then dropped)."""
             moves = moved if at is None else moved[at]
-            sub = meta_of(moves, _UNREAD_BY_SIGNALS)
-            return _line_table(sub, cfg, timestamp_column, ids.side[sub.get_column("_i").to_numpy()], ids.side_names,
-                               numbers)
+            sub = meta_of(moves, _LEFT_BY_LINE_TABLE)
+            sides = ids.line_side if at is None else ids.line_side[at.to_numpy()]
+            return _line_table(sub, cfg, timestamp_column, sides, ids.side_names, numbers)
 
         lfired, line_full = line_texts, line_rows_of
         # no line move returned: the routing and the steams' books read the moves' numbers alone,
