@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dropengine.core.keystate as ks
+import dropengine.io.replay as replay_mod
 from dropengine import DropEngine
 from dropengine.core.alerts import encode_alerts
 from dropengine.core.skips import SkipLog
@@ -214,3 +215,40 @@ def test_a_primed_or_warmed_key_is_held_at_once(monkeypatch: pytest.MonkeyPatch)
     for key, _, _, _, _, _, rec, at in apply([game("e1", T0 + 2, -110)]):
         assert rec[0] is state.token and rec[at] is state.hot[key]
     check_records(state, records_of(frames))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    envelopes=churning(max_envelopes=4),
+    cap=st.sampled_from((1, 3, 1000)),
+    before=st.lists(st.integers(T0 - 1, T0 + 41), min_size=1, max_size=6),
+    every=st.sampled_from((2, 3)),
+)
+def test_a_caller_evicting_between_the_yields_of_a_flushed_envelope_fused_equals_general(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, envelopes: list[Any], cap: int, before: list[int], every: int
+) -> None:
+    """A large envelope flushed every few rows (its last rows after the last flush), the caller evicting
+    after each alert: the whole envelope is applied before its first alert is yielded, as on the general
+    path (one envelope a batch on both)."""
+    monkeypatch.setattr(replay_mod, "_BATCH", 1)
+    monkeypatch.setattr(replay_mod, "_FUSED_BATCH", 1)
+    monkeypatch.setattr(ks, "_SPILL", 1)
+    monkeypatch.setattr(fused, "_FLUSH_ROWS", every)
+    first = msgspec.json.encode(
+        {"type": "initial_state", "sport_key": "nba", "data": [r for e in envelopes for r in e]}
+    )
+    path = tmp_path / "r.ndjson"
+    path.write_bytes(b"\n".join([first, *envelope_lines(envelopes)]) + b"\n")
+
+    def run(fused_path: bool) -> tuple[Any, ...]:
+        engine = DropEngine(threshold=5)
+        engine._state.cap = cap
+        got = []
+        for i, alert in enumerate(replay([path], engine, "frames", ReplayStats(), fused=fused_path)):
+            got.append(alert)
+            engine.evict(before[i % len(before)])
+        return encode_alerts(got), engine.counters, engine.snapshot()
+
+    assert run(True) == run(False)
