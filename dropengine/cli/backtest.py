@@ -24,10 +24,12 @@ from ..analysis.devig import DEVIG_METHODS
 from ..cluster.inputs import expand_parquet_dirs
 from ..core.errors import ClusterError, ConfigError
 from ..core.options import DetectOptions
+from ..core.skips import printable
 from ..io.inputs import InputOptions
 from ..io.replay import ReplayStats, load_table, replay_backtest
 from ..io.report import write_report
 from ..io.starting import starting_prices
+from .interrupt import CtrlC
 from .options import detect_options, input_options, quiet_option
 from .replay import check_cluster, cluster_options, exit_if_unusable, progress_bar, shard_bar, sharding
 
@@ -86,31 +88,53 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
     --scheduler ADDRESS) splits the work by event_id over a Dask cluster: the same tables,
     summary and files as one process.
     """
-    err = Console(stderr=True)
-    sharded = check_cluster("backtest", workers, scheduler, shards)
-    stats = ReplayStats()
-    try:
+    # Ctrl-C and SIGTERM as in replay (cli/interrupt.py): from the first line (the cluster extra's import
+    # takes ~1 s) one line and 130/143, never click's "Aborted!" and 1; the report directory is written
+    # whole (the signal held until it is) or not at all
+    guard = CtrlC()
+    with guard.starting():
+        err = Console(stderr=True)
+        sharded = check_cluster("backtest", workers, scheduler, shards)
+        stats = ReplayStats()
         paths = tuple(expand_parquet_dirs(paths))
         bar, advance = progress_bar(err, paths, quiet)
-        close, sp = _close_of(close, paths, fmt, inputs)
-        cfg = BacktestConfig(close, take, latency_ms, sharp, devig, early_close,  # type: ignore[arg-type]
-                             starting_prices=sp)
-        if sharded:
-            bt = _sharded(err, quiet, paths, fmt, inputs, stats, cfg, detect, workers, scheduler, shards, bar,
-                          advance)
-        else:
-            with bar:
-                # line-only observations (SPEC 10) only when lines are detected, as replay reads them
-                table, where = load_table(list(paths), fmt, stats, advance, line_only=detect.detects_lines,
-                                          inputs=inputs)
-            exit_if_unusable(err, stats)
-            with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
-                # in core/merge.py's replay order, as replay detects (break22's B22-6)
-                bt = replay_backtest(table, where, cfg, detect)
-        if out_dir is not None:
-            written = write_report(bt, out_dir, "dropengine backtest " + " ".join(sys.argv[2:]))
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+    with guard:
+        try:
+            close, sp = _close_of(close, paths, fmt, inputs)
+            cfg = BacktestConfig(close, take, latency_ms, sharp, devig, early_close,  # type: ignore[arg-type]
+                                 starting_prices=sp)
+            if sharded:
+                bt = _sharded(err, quiet, paths, fmt, inputs, stats, cfg, detect, workers, scheduler, shards, bar,
+                              advance)
+            else:
+                with bar:
+                    # line-only observations (SPEC 10) only when lines are detected, as replay reads them
+                    table, where = load_table(list(paths), fmt, stats, advance, line_only=detect.detects_lines,
+                                              inputs=inputs)
+                exit_if_unusable(err, stats)
+                with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
+                    # in core/merge.py's replay order, as replay detects (break22's B22-6)
+                    bt = replay_backtest(table, where, cfg, detect)
+            if out_dir is not None:
+                guard.defer = True  # (whole: a signal while the files are written ends the run after them)
+                written = write_report(bt, out_dir, "dropengine backtest " + " ".join(sys.argv[2:]))
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+        except KeyboardInterrupt:
+            guard.end(" while backtesting: " + ("no tables printed" if out_dir is None else
+                                                f"no report written, {printable(str(out_dir))} as it was"))
+        try:
+            _print(err, bt, stats, quiet, out_dir, written if out_dir is not None else [])
+        except KeyboardInterrupt:
+            guard.end(" while the tables were printed")
+    if guard.pending:  # (held while the report was written, then everything above was shown)
+        guard.end(f" while the report was written: written whole to {printable(str(out_dir))}")
+
+
+def _print(err: Console, bt: Backtest, stats: ReplayStats, quiet: bool, out_dir: Path | None,
+           written: list[Path]) -> None:
+    """The end of a backtest: exit 1 when no quote was usable, the warnings, then the tables (or the
+    files written) on stdout and the skipped input on stderr."""
     exit_if_unusable(err, stats, bt.counters)
     for warning in bt.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)

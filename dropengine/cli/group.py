@@ -19,6 +19,7 @@ from collections.abc import Iterator, MutableMapping
 import click
 
 from .. import __version__
+from .interrupt import launched, launching
 
 __all__ = ["COMMANDS", "main", "run"]
 
@@ -55,6 +56,7 @@ class _LazyCommands(MutableMapping[str, click.Command]):
             if not isinstance(command, click.Command) or command.name != name:
                 raise TypeError(f"{self._where[name]} is not the {name!r} command")
             self._loaded[name] = command
+        launched()  # (the executable's start guard, if on: the command's own signal policy from here)
         return command
 
     def __setitem__(self, name: str, command: click.Command) -> None:
@@ -94,8 +96,13 @@ def run() -> None:
     benchmarks/README.md). Nothing else changes: atexit handlers and ``finally`` blocks run, the
     exit code is the command's, and each command closes its own files and connections (none is left to a
     collector). Not in :func:`main`: a caller running commands in its own process (tests, a
-    notebook) keeps its collector as it was."""
+    notebook) keeps its collector as it was.
+
+    A Ctrl-C or SIGTERM before the command's module is loaded (:func:`.interrupt.launching`: its
+    import, click's parsing of the group's options) ends the process as one while a command starts:
+    one line, exit 130 (143), no traceback and no "Aborted!"; the command's own policy from there."""
     try:
-        main()
+        with launching():
+            main()
     finally:
         gc.freeze()

@@ -13,7 +13,6 @@ inputs.
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from ..io.inputs import InputOptions
 from ..io.replay import ReplayStats, replay, replay_batch
 from ..io.sinks import OUTPUT_SUFFIXES, AlertWriter
 from .extras import StartupError, require_extra
+from .interrupt import CtrlC, exit_status, said
 from .options import detect_options, input_options, quiet_option
 
 if TYPE_CHECKING:  # rich loads when something is shown: a quiet replay never needs it
@@ -182,7 +182,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
     # Ctrl-C and SIGTERM (a service manager's stop) alike: keep what was found, write it whole. From the
     # first line: a signal while starting (the cluster extra's import takes ~1 s) ends the run at once
     # with one line and 130/143, not click's "Aborted!" and 1 (break23's B23-5); no output is touched yet
-    guard = _CtrlC()
+    guard = CtrlC()
     keys: int | None = None
     interrupted = False
     writer: AlertWriter | None = None
@@ -273,10 +273,9 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
             by_type = {t: writer.counts.get(t, 0) for t in by_signal_order(detect.types)}
         _summary(err.console, counters, keys, stats, written, output, by_type)
     if interrupted:
-        term = guard.signum == signal.SIGTERM
-        err.console.print(f"{'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'}: {written:,} alerts written; "
+        err.console.print(f"{said(guard.signum)}: {written:,} alerts written; "
                           "the summary counts the input read until then", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(143 if term else 130)
+        sys.exit(exit_status(guard.signum))
     exit_if_unusable(err, stats, counters)
 
 
@@ -308,77 +307,12 @@ class _NoBar:
         return None
 
 
-def _import_polars(guard: _CtrlC) -> None:
+def _import_polars(guard: CtrlC) -> None:
     """Import polars (if not yet) with the signals held: a Ctrl-C inside a first import leaves a
     half-imported module behind, and the output's close, which needs polars to write what was
     found, then failed with a traceback (break22's B22-2). Held, the interrupt comes after it."""
     with guard.deferred():
         import polars  # noqa: F401
-
-
-class _CtrlC:
-    """SIGINT (Ctrl-C) and SIGTERM raise KeyboardInterrupt, except while alerts are being
-    written: then the signal is held until the write is done, so that it never leaves half a JSON
-    line, half a file (or the same alerts twice) in the output. ``signum``: the last one received."""
-
-    def __init__(self) -> None:
-        self.defer = False
-        self.pending = False
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        self.signum = signum
-        if self.defer:
-            self.pending = True
-            return
-        raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        self.defer = True
-        try:
-            yield
-        finally:
-            self.defer = False
-        if self.pending:
-            raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def starting(self) -> Iterator[None]:
-        """The command's start-up, before any output exists (its imports: the cluster extra's; the
-        inputs' sizes, the progress bar): the handlers are set on entry (two calls: a start that is
-        not interrupted pays nothing more) and stay for the run (``with guard``). A signal here ends
-        the command at once: one line on stderr, exit 130 (143 after SIGTERM), a previous output file
-        as it was. An import it cut short is never used again: the process exits."""
-        self.__enter__()
-        try:
-            yield
-        except KeyboardInterrupt:
-            self.defer = True  # (a second Ctrl-C while the line is written: held, the exit is under way)
-            term = self.signum == signal.SIGTERM
-            click.echo(f"{'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'} while starting: "
-                       "no input read, no output written", err=True)
-            self.__exit__()
-            sys.exit(143 if term else 130)
-        except BaseException:
-            self.__exit__()
-            raise
-
-    def __enter__(self) -> _CtrlC:
-        if self._old:  # (set by starting(): the run keeps them)
-            return self
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handler)
-        except ValueError:  # not the main thread (an embedding caller): leave signals alone
-            self._old = {}
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        self._old = {}
 
 
 def exit_if_unusable(err: Console | _Stderr, stats: ReplayStats, counters: EngineCounters | None = None) -> None:

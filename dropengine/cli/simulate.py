@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from ..core.errors import ConfigError
-from ..sim.simfile import write_simulation
+from ..sim.simfile import sim_format, write_simulation
 from ..sim.simulate import DEFAULT_START_MS, SPORTS, SimConfig
+from .interrupt import CtrlC
 from .options import name_list
 
 __all__ = ["simulate_cmd"]
@@ -55,18 +58,66 @@ def simulate_cmd(events: int, books: int, hours: float, props: bool, seed: int, 
     The same seed gives byte-identical output. The model and its calibration against real
     recordings: docs/simulator.md.
     """
-    err = Console(stderr=True)
+    # Ctrl-C and SIGTERM as in replay (cli/interrupt.py): one line and 130/143, and the file is written
+    # whole or not at all: the recording goes to a file beside it, renamed over it once complete
+    guard = CtrlC()
+    with guard.starting():
+        err = Console(stderr=True)
+    with guard:
+        try:
+            only = tuple(name_list(line_only, "--line-only")) if line_only is not None else ()
+            cfg = SimConfig(events=events, books=books, hours=hours, props=props, seed=seed, start_ms=start_ms,
+                            sport_key=sport, line_moves=line_moves, line_only=only)
+            kind = sim_format(out, fmt)  # (a bad name fails before anything is written)
+            with err.status(f"simulating {events} events x {books} books, {hours:g} h -> {out}"):
+                counts = _write_whole(cfg, out, kind, guard)
+        except ConfigError as exc:
+            field, sep, rest = str(exc).partition(": ")
+            if not sep or field not in _SIM_FLAGS:
+                raise click.UsageError(str(exc)) from None
+            # the flag once, quoted as click quotes its own: "Invalid value for '--hours': nan ..."
+            raise click.BadParameter(rest, param_hint=f"'{_SIM_FLAGS[field]}'") from None
+        except KeyboardInterrupt:
+            guard.end(f" while simulating: nothing written, {out} as it was" if _replaced(out) else
+                      f" while simulating: {out} holds what was written until then")
+        err.print(f"wrote {out}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()),
+                  markup=False, highlight=False, soft_wrap=True)
+    if guard.pending:  # (held while the complete file took the name)
+        guard.end(f" while simulating: {out} written whole")
+
+
+def _replaced(out: Path) -> bool:
+    """Whether ``out`` is written by a rename (a file, or nothing yet); else, a FIFO or a device
+    (``/dev/stdout``), it is written as the recording is made."""
+    target = Path(os.path.realpath(out))
+    return target.is_file() or not target.exists()
+
+
+def _write_whole(cfg: SimConfig, out: Path, kind: str, guard: CtrlC) -> dict[str, int]:
+    """Simulate into a file beside ``out`` (``.PID.part.NAME``: the same extensions, so the same
+    format) and rename it to ``out`` once complete, keeping a previous file's mode: an interrupted or
+    failed run leaves ``out`` as it was (:func:`_replaced`; else written as it comes)."""
+    if not _replaced(out):
+        return write_simulation(cfg, out, kind)
+    target = Path(os.path.realpath(out))  # (a symbolic link stays one: its target is replaced)
+    part = target.with_name(f".{os.getpid()}.part.{target.name}")
     try:
-        only = tuple(name_list(line_only, "--line-only")) if line_only is not None else ()
-        cfg = SimConfig(events=events, books=books, hours=hours, props=props, seed=seed, start_ms=start_ms,
-                        sport_key=sport, line_moves=line_moves, line_only=only)
-        with err.status(f"simulating {events} events x {books} books, {hours:g} h -> {out}"):
-            counts = write_simulation(cfg, out, fmt)
-    except ConfigError as exc:
-        field, sep, rest = str(exc).partition(": ")
-        if not sep or field not in _SIM_FLAGS:
-            raise click.UsageError(str(exc)) from None
-        # the flag once, quoted as click quotes its own: "Invalid value for '--hours': nan ..."
-        raise click.BadParameter(rest, param_hint=f"'{_SIM_FLAGS[field]}'") from None
-    err.print(f"wrote {out}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()),
-              markup=False, highlight=False, soft_wrap=True)
+        with open(part, "xb"):
+            pass
+    except OSError as exc:  # as the writer says it: the file named, not the one beside it
+        raise ConfigError(f"out: cannot write {str(out)!r}: {exc.strerror or exc}") from None
+    try:
+        try:
+            counts = write_simulation(cfg, part, kind)
+            if target.exists():
+                shutil.copymode(target, part)
+            guard.defer = True  # (complete: a signal now comes after the rename)
+            os.replace(part, target)
+        except OSError as exc:
+            raise ConfigError(f"out: cannot write {str(out)!r}: {exc.strerror or exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace(repr(str(part)), repr(str(out)))) from None
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return counts
