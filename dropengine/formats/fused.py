@@ -165,7 +165,8 @@ _MAX_IDENTITIES: Final = 1 << 18
 _GAME_STATES: Final = (4, 6, 8, 11, 14, 17, 19)
 _PROP_STATES: Final = (5, 7)
 # rows between two calls of FusedFrames.envelope's ``flush``: at most 7 observations a row, so
-# at most ~220 observation tuples live at once, fewer than a young collection's 700 (see envelope)
+# at most ~230 observation tuples live at once (33 rows before the first call), fewer than the
+# 700 allocations that start a young collection (see envelope). 8, 64, 128: no better (fused17)
 _FLUSH_ROWS: Final = 32
 
 
@@ -265,12 +266,14 @@ class FusedFrames:
         rows when the line was decoded the general way (:func:`typed_envelope`), else the line is
         kept for the resume frontier (:class:`~.frames.LazyRows`, decoded only on a resume).
 
-        ``flush``, when given, is called after every ``_FLUSH_ROWS`` rows of the envelope; it applies
-        what ``out`` holds and empties that same list (in place: the rows after it go on being
-        appended to it). An ``initial_state`` of thousands of rows then never holds all its
-        observation tuples at once: tracked by the collector (each holds its identity's record), they
-        outlived several young collections and were traversed by each (30k-row recording: its
-        priming line ~16% less CPU, the whole replay ~3%)."""
+        ``flush``, when given, is called after every ``_FLUSH_ROWS`` rows of the envelope (rows this
+        path takes; one handed to the general decoder is not counted); it applies what ``out`` holds
+        and empties that same list (in place: the rows after it go on being appended to it). An
+        ``initial_state`` of thousands of rows then never holds all its observation tuples at once:
+        tracked by the collector (each holds its identity's record), they outlived several young
+        collections and were traversed by each; and the engine's new state lists are allocated
+        beside the rows' records (benchmarks/engine.py's 30k rows: the priming line 0.84 of the CPU
+        with this alone, the replay 0.97)."""
         dec = self.decoder
         etype = env.type
         sk = env.sport_key
