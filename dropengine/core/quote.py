@@ -26,7 +26,25 @@ KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
 MAX_MS: Final = 2**63 - 1
 
 _REQUIRED_TEXT = ("sport_key", "event_id", "bookmaker", "side")
+#: Canonical spellings of the sides with a line (``@``) seen with kind and market key given (and of
+#: those that do not parse: trusted as given): the fast path's check that such a side is one key
+#: however its line is spelt is a set lookup. Bounded: emptied when full.
+_CANONICAL: set[str] = set()
+_CANONICAL_MAX: Final = 1 << 16
 _OPTIONAL_TEXT = ("market", "player", "home_team", "away_team", "commence_time")
+
+
+def _spelled(side: str) -> str:
+    """``side`` (with a line) in its canonical spelling, remembered in :data:`_CANONICAL`; a side
+    that does not parse stays as given (with kind and market key given it is trusted, as before)."""
+    try:
+        got = canonical_side(side)
+    except FeedError:
+        got = side
+    if len(_CANONICAL) >= _CANONICAL_MAX:
+        _CANONICAL.clear()
+    _CANONICAL.add(got)
+    return got
 
 
 class Quote(msgspec.Struct, frozen=True, kw_only=False):
@@ -35,8 +53,10 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
     ``price`` is American odds or ``None`` (suspended / not offered). ``last_update`` is
     the unix ms at which the source wrote the price. ``kind`` and ``market_key`` are derived
     from ``side`` when not given (props also get ``player``, line markets ``line``), and the
-    side is then rewritten in its canonical spelling (``spread_home@+3.0`` -> ``spread_home@3``).
-    When both are given the side is trusted as is: decoders that build sides pass both.
+    side is rewritten in its canonical spelling (``spread_home@+3.0`` -> ``spread_home@3``).
+    When both are given (decoders that build sides pass both) they are trusted as is, and a side
+    with a line is still rewritten canonically (one key however spelt, as every batch path and
+    table reader keys it); a known canonical spelling costs the fast path a set lookup.
 
     ``line_only`` marks an observation of a side's line with no price published (SPEC 10: a
     line-only book's spread or total): ``price`` is then ``None`` meaning "not quoted", not a
@@ -69,6 +89,7 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
             type(self.event_id) is str and self.event_id
             and type(self.bookmaker) is str and self.bookmaker
             and type(self.side) is str and self.side
+            and ("@" not in self.side or self.side in _CANONICAL)
             and type(self.sport_key) is str and self.sport_key
             and (price is None or type(price) is int or type(price) is float)
             and type(lu) is int and 0 <= lu <= MAX_MS
@@ -124,6 +145,10 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
                 msgspec.structs.force_setattr(self, "player", info.player)
             if self.line is None and info.line is not None:
                 msgspec.structs.force_setattr(self, "line", info.line)
+        elif "@" in self.side:
+            # kind and market key given (as decoders give them): the side is still one key however
+            # its line is spelt (`spread_home@-7.50` is `spread_home@-7.5`), as on every other path
+            msgspec.structs.force_setattr(self, "side", _spelled(self.side))
         if self.line_only is not False:
             if self.line_only is not True:
                 raise FeedError(f"line_only: {self.line_only!r} must be True or False", "bad field")
