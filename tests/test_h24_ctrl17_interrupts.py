@@ -98,6 +98,43 @@ def test_backtest_interrupted_while_it_measures_writes_nothing(tmp_path: Path, t
     assert _one_line(err, code, got) == f"{said} while backtesting: no tables printed"
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_backtest_interrupted_while_its_tables_are_printed(table: Path, signum: int) -> None:
+    # (with -q no spinner: rich's emoji table is first imported by the tables' print)
+    got, err = ctrl_c_in_import(["backtest", "-q", "--close", "last", str(table)], "rich._emoji_codes", signum=signum)
+    said, code = SAID[signum]
+    assert _one_line(err, code, got) == f"{said} while the tables were printed"
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(
+    ("command", "signum"), [("backtest", signal.SIGINT), ("backtest", signal.SIGTERM), ("replay", signal.SIGINT)]
+)
+def test_a_sharded_run_interrupted_while_its_local_cluster_starts_ends_cleanly(
+    tmp_path: Path, table: Path, command: str, signum: int
+) -> None:
+    """The signal is held until the cluster has started, then it is closed: a cluster cut short in its
+    start could not be (distributed's exit handler failed on a worker in Status.init: a traceback
+    after the run's last line)."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "report"
+    before = _previous_report(out)
+    args = {
+        "backtest": ["backtest", "--workers", "1", "--close", "last", "--out", str(out), str(table)],
+        "replay": ["replay", "-q", "--engine", "batch", "--workers", "1", "-o", str(tmp_path / "a.csv"), str(table)],
+    }[command]
+    # (the local cluster's start makes its worker processes: multiprocessing's locks are imported then)
+    got, err = ctrl_c_in_import(args, "multiprocessing.synchronize", signum=signum)
+    said, code = SAID[signum]
+    line = _one_line(err, code, got)
+    if command == "backtest":
+        assert line == f"{said} while backtesting: no report written, {out} as it was"
+    else:
+        assert line == f"{said}: 0 alerts written; the summary counts the input read until then"
+    assert _files(out) == before
+
+
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_backtest_interrupted_while_its_report_is_written_writes_it_whole(

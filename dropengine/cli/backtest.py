@@ -105,7 +105,7 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
                                  starting_prices=sp)
             if sharded:
                 bt = _sharded(err, quiet, paths, fmt, inputs, stats, cfg, detect, workers, scheduler, shards, bar,
-                              advance)
+                              advance, guard)
             else:
                 with bar:
                     # line-only observations (SPEC 10) only when lines are detected, as replay reads them
@@ -193,7 +193,7 @@ def close_label(close: str) -> str:
 
 def _sharded(err: Console, quiet: bool, paths: tuple[Path, ...], fmt: str, inputs: InputOptions, stats: ReplayStats,
              cfg: BacktestConfig, detect: DetectOptions, workers: int | None, scheduler: str | None, shards: int | None,
-             bar: Progress, advance: Callable[[int], None] | None) -> Backtest:
+             bar: Progress, advance: Callable[[int], None] | None, guard: CtrlC) -> Backtest:
     """The backtest sharded by event_id on a Dask cluster (the same result as one process)."""
     from ..cluster import backtest_sharded
 
@@ -205,7 +205,7 @@ def _sharded(err: Console, quiet: bool, paths: tuple[Path, ...], fmt: str, input
         start(n)
 
     try:
-        with sharding(workers, scheduler) as client, bar:
+        with sharding(workers, scheduler, guard) as client, bar:
             return backtest_sharded(client, list(paths), cfg, detect, fmt, stats, shards=shards, inputs=inputs,
                                     on_start=started, on_shard=done, progress=advance).backtest
     except ClusterError as exc:  # the cluster failed the run (a task, every worker lost): one line, exit 1

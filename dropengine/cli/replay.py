@@ -31,7 +31,7 @@ from ..io.inputs import InputOptions
 from ..io.replay import ReplayStats, replay, replay_batch
 from ..io.sinks import OUTPUT_SUFFIXES, AlertWriter
 from .extras import StartupError, require_extra
-from .interrupt import CtrlC, exit_status, said
+from .interrupt import CtrlC
 from .options import detect_options, input_options, quiet_option
 
 if TYPE_CHECKING:  # rich loads when something is shown: a quiet replay never needs it
@@ -127,15 +127,18 @@ def shard_bar(err: Console, quiet: bool) -> tuple[Progress, Callable[[int], None
 
 
 @contextlib.contextmanager
-def sharding(workers: int | None, scheduler: str | None) -> Iterator[Any]:
+def sharding(workers: int | None, scheduler: str | None, guard: CtrlC) -> Iterator[Any]:
     """The Dask client of a sharded run (a ``distributed.Client``: the cli layer names dask
     only through dropengine.cluster), closed at the end; a bad worker count or scheduler
-    address is a usage error naming it."""
+    address is a usage error naming it. The command's signals are held while it starts: a local
+    cluster cut short in its start cannot be closed (distributed's exit handler then fails on its
+    worker, a traceback after the run's last line); started, it is closed as after any signal."""
     from ..cluster import open_client
 
     with contextlib.ExitStack() as stack:
         try:
-            client = stack.enter_context(open_client(workers, scheduler))
+            with guard.deferred():
+                client = stack.enter_context(open_client(workers, scheduler))
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from None
         except ClusterError as exc:  # could not start or reach the cluster: not a usage error
@@ -199,84 +202,85 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
         if not quiet and sum(_size(p) for p in paths) >= PROGRESS_MIN_BYTES:  # else no bar: rich stays unloaded
             bar, advance = progress_bar(err.console, paths, quiet)
         counters = engine.counters
-    try:
-        with guard, bar, AlertWriter(output, types=detect.types) as writer:
-            if sharded:
-                _import_polars(guard)  # (dropengine.cluster imports it: break23's B23-4)
-                from ..cluster import detect_sharded
+    with guard:  # (its handlers set by starting(): kept until the summary and the exit status are out)
+        try:
+            with bar, AlertWriter(output, types=detect.types) as writer:
+                if sharded:
+                    _import_polars(guard)  # (dropengine.cluster imports it: break23's B23-4)
+                    from ..cluster import detect_sharded
 
-                sbar, start, done = shard_bar(err.console, quiet)
+                    sbar, start, done = shard_bar(err.console, quiet)
 
-                def started(n: int) -> None:  # the input is read: the shards' bar replaces the bytes'
-                    bar.stop()
-                    start(n)
+                    def started(n: int) -> None:  # the input is read: the shards' bar replaces the bytes'
+                        bar.stop()
+                        start(n)
 
-                try:
-                    with sharding(workers, scheduler) as client:
-                        merged = detect_sharded(client, list(paths), detect, fmt, stats, shards=shards,
-                                                on_start=started, on_shard=done, progress=advance, inputs=inputs)
-                except ClusterError as exc:  # the cluster failed the run (a task, every worker lost): one line, exit 1
-                    raise click.ClickException(str(exc)) from None
-                finally:
-                    sbar.stop()
-                guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
-                for chunk in merged.value_chunks():  # every type, in detection order
-                    writer.write(chunk)
-                counters = merged.counters
-            elif engine_kind == "batch":
-                from ..fast import warm_up
+                    try:
+                        with sharding(workers, scheduler, guard) as client:
+                            merged = detect_sharded(client, list(paths), detect, fmt, stats, shards=shards,
+                                                    on_start=started, on_shard=done, progress=advance, inputs=inputs)
+                    except ClusterError as exc:  # the cluster failed the run (a task, every worker lost): exit 1
+                        raise click.ClickException(str(exc)) from None
+                    finally:
+                        sbar.stop()
+                    guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
+                    for chunk in merged.value_chunks():  # every type, in detection order
+                        writer.write(chunk)
+                    counters = merged.counters
+                elif engine_kind == "batch":
+                    from ..fast import warm_up
 
-                # numba and the cached kernel load in a thread while the input is read (the signals'
-                # pass only when asked); joined before the command ends, so no compile of a cold
-                # cache runs into the interpreter's teardown (review22 R22-5: a crash in LLVM there)
-                warming = warm_up(signals=detect.signals)
-                try:
-                    _import_polars(guard)
-                    result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
-                finally:  # also after a Ctrl-C or an error: a daemon thread killed mid-compile can crash the exit
-                    if warming is not None:
-                        warming.join()
-                guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
-                writer.write_batch(result)  # every type, in detection order
-                counters = result.counters
-                # The writer holds its own typed table: the run's alerts frame and what its values would be
-                # built from go before the file is written (10M steam: peak 4.88x -> 4.02x the input).
-                del result
-            else:
-                if writer.kind in ("csv", "parquet"):
-                    _import_polars(guard)
-                pending: list[Alert] = []
-                try:
-                    for drop in replay(list(paths), engine, fmt, stats, advance, inputs=inputs):
-                        pending.append(drop)
-                        if len(pending) >= 256:
-                            batch, pending = pending, []
-                            with guard.deferred():
-                                writer.write(batch)
-                except KeyboardInterrupt:  # Ctrl-C: keep what was found, then say so
-                    interrupted = True
-                guard.defer = True  # from here on (the last write, closing): finish first
-                writer.write(pending)
-                counters, keys = engine.counters, engine.keys_held
-    except ConfigError as exc:  # e.g. an unwritable --output
-        raise click.UsageError(str(exc)) from None
-    except BrokenPipeError:
-        sys.stderr.close()  # the reader went away (``| head``): stop quietly
-        return
-    except KeyboardInterrupt:  # the batch engine, or while writing: nothing more to save
-        interrupted = True
-    interrupted = interrupted or guard.pending  # (a signal held while the alerts were written)
-    written = writer.count if writer is not None else 0
-    if not quiet:
-        by_type: dict[str, int] | None = None
-        if writer is not None and detect.signals:  # the alerts of each type asked for
-            by_type = {t: writer.counts.get(t, 0) for t in by_signal_order(detect.types)}
-        _summary(err.console, counters, keys, stats, written, output, by_type)
-    if interrupted:
-        err.console.print(f"{said(guard.signum)}: {written:,} alerts written; "
-                          "the summary counts the input read until then", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(exit_status(guard.signum))
-    exit_if_unusable(err, stats, counters)
+                    # numba and the cached kernel load in a thread while the input is read (the signals'
+                    # pass only when asked); joined before the command ends, so no compile of a cold
+                    # cache runs into the interpreter's teardown (review22 R22-5: a crash in LLVM there)
+                    warming = warm_up(signals=detect.signals)
+                    try:
+                        _import_polars(guard)
+                        result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
+                    finally:  # also after a Ctrl-C or an error: a daemon thread killed mid-compile can crash the exit
+                        if warming is not None:
+                            warming.join()
+                    guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
+                    writer.write_batch(result)  # every type, in detection order
+                    counters = result.counters
+                    # The writer holds its own typed table: the run's alerts frame and what its values would be
+                    # built from go before the file is written (10M steam: peak 4.88x -> 4.02x the input).
+                    del result
+                else:
+                    if writer.kind in ("csv", "parquet"):
+                        _import_polars(guard)
+                    pending: list[Alert] = []
+                    try:
+                        for drop in replay(list(paths), engine, fmt, stats, advance, inputs=inputs):
+                            pending.append(drop)
+                            if len(pending) >= 256:
+                                batch, pending = pending, []
+                                with guard.deferred():
+                                    writer.write(batch)
+                    except KeyboardInterrupt:  # Ctrl-C: keep what was found, then say so
+                        interrupted = True
+                    guard.defer = True  # from here on (the last write, closing): finish first
+                    writer.write(pending)
+                    counters, keys = engine.counters, engine.keys_held
+        except ConfigError as exc:  # e.g. an unwritable --output
+            raise click.UsageError(str(exc)) from None
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader went away (``| head``): stop quietly
+            return
+        except KeyboardInterrupt:  # the batch engine, or while writing: nothing more to save
+            interrupted = True
+        # the summary and the exit status under the guard too (break24's B24-2: a signal there gave "Aborted!" and
+        # exit 1, replay's "no usable input", or killed the process): held, then the run ends as after one before
+        guard.defer = True
+        written = writer.count if writer is not None else 0
+        if not quiet:
+            by_type: dict[str, int] | None = None
+            if writer is not None and detect.signals:  # the alerts of each type asked for
+                by_type = {t: writer.counts.get(t, 0) for t in by_signal_order(detect.types)}
+            _summary(err.console, counters, keys, stats, written, output, by_type)
+        if interrupted or guard.pending:  # (a signal held while the alerts or the summary were written)
+            guard.end(f": {written:,} alerts written; the summary counts the input read until then")
+        exit_if_unusable(err, stats, counters)
 
 
 class _Stderr:
