@@ -87,6 +87,10 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
     A directory of Parquet shards (.parquet files only) is read as its files. --workers N (or
     --scheduler ADDRESS) splits the work by event_id over a Dask cluster: the same tables,
     summary and files as one process.
+
+    Exit status: 0, 1 when no quote at all could be read from the input, 2 for a usage error,
+    130 after Ctrl-C and 143 after SIGTERM: nothing is written then (a previous --out directory
+    is left as it was), except while the report is being written, which finishes first.
     """
     # Ctrl-C and SIGTERM as in replay (cli/interrupt.py): from the first line (the cluster extra's import
     # takes ~1 s) one line and 130/143, never click's "Aborted!" and 1; the report directory is written

@@ -56,7 +56,8 @@ def simulate_cmd(events: int, books: int, hours: float, props: bool, seed: int, 
     move their own lines; suspensions around jumps and kick-off; in play, fewer books and slower
     re-quotes.
     The same seed gives byte-identical output. The model and its calibration against real
-    recordings: docs/simulator.md.
+    recordings: docs/simulator.md. The file is written whole or not at all: after Ctrl-C (exit
+    130) or SIGTERM (143) a previous file of that name is left as it was.
     """
     # Ctrl-C and SIGTERM as in replay (cli/interrupt.py): one line and 130/143, and the file is written
     # whole or not at all: the recording goes to a file beside it, renamed over it once complete
