@@ -243,6 +243,24 @@ def test_simulate_into_a_fifo_writes_through_it(tmp_path: Path) -> None:
     assert stat.S_ISFIFO(fifo.stat().st_mode)
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_simulate_into_a_fifo_interrupted_says_what_was_written(tmp_path: Path, signum: int) -> None:
+    """A FIFO cannot be left as it was: the line says its reader got what was written until then."""
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    args = ["simulate", "--events", "8", "--books", "6", "--hours", "24", "-o", str(fifo)]  # (megabytes)
+    proc = subprocess.Popen([sys.executable, "-m", "dropengine", *args], stderr=subprocess.PIPE, text=True)
+    with open(fifo, "rb") as fh:
+        assert fh.read(4096)  # the recording has begun; the pipe fills and the writer waits on it
+        proc.send_signal(signum)
+        fh.read()  # (until the writer has closed its end)
+    _, err = proc.communicate(timeout=100)
+    said, code = SAID[signum]
+    assert _one_line(err, code, proc.returncode) == f"{said} while simulating: {fifo} holds what was written until then"
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
 # -- the executable's start guard (group.run): on until the command's module is loaded, then handed over
 
 
