@@ -227,6 +227,32 @@ def test_simulate_over_a_previous_file_writes_the_same_bytes_and_keeps_its_mode(
     assert sorted(p.name for p in out.parent.iterdir()) == sorted([name, link.name])
 
 
+def test_simulate_replaces_a_file_by_a_rename_unless_its_directory_is_not_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file in a directory the process may not write (it may write the file) is written in place,
+    as before: the same inode. Otherwise a new file takes the name: another inode, the same bytes."""
+    from click.testing import CliRunner
+
+    from dropengine.cli import simulate
+    from dropengine.cli.group import main
+
+    args = ["simulate", "--events", "2", "--books", "3", "--hours", "2", "--seed", "5", "-o"]
+    fresh = tmp_path / "fresh.csv"
+    assert CliRunner().invoke(main, [*args, str(fresh)]).exit_code == 0
+    out = tmp_path / "sim.csv"
+    out.write_bytes(b"a previous recording\n")
+    inode = out.stat().st_ino
+    assert CliRunner().invoke(main, [*args, str(out)]).exit_code == 0
+    assert out.stat().st_ino != inode and out.read_bytes() == fresh.read_bytes()
+    inode = out.stat().st_ino
+    out.write_bytes(b"a previous recording\n")
+    # (as root every directory is writable: the check is faked; the write itself is real)
+    monkeypatch.setattr(simulate.os, "access", lambda path, mode: Path(path) != tmp_path)
+    assert CliRunner().invoke(main, [*args, str(out)]).exit_code == 0
+    assert out.stat().st_ino == inode and out.read_bytes() == fresh.read_bytes()
+
+
 @pytest.mark.timeout(120)
 def test_simulate_into_a_fifo_writes_through_it(tmp_path: Path) -> None:
     """A FIFO (a reader on the other end) is written as the recording is made, not replaced."""

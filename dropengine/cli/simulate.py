@@ -88,16 +88,19 @@ def simulate_cmd(events: int, books: int, hours: float, props: bool, seed: int, 
 
 
 def _replaced(out: Path) -> bool:
-    """Whether ``out`` is written by a rename (a file, or nothing yet); else, a FIFO or a device
-    (``/dev/stdout``), it is written as the recording is made."""
+    """Whether ``out`` is written by a rename: nothing yet, or a file in a directory this process may
+    write (the new file is made beside it). Else (a FIFO, a device, a file it may write in a directory
+    it may not) it is written in place as the recording is made, as before."""
     target = Path(os.path.realpath(out))
-    return target.is_file() or not target.exists()
+    if not target.exists():
+        return True
+    return target.is_file() and os.access(target.parent, os.W_OK)
 
 
 def _write_whole(cfg: SimConfig, out: Path, kind: str, guard: CtrlC) -> dict[str, int]:
     """Simulate into a file beside ``out`` (``.PID.part.NAME``: the same extensions, so the same
     format) and rename it to ``out`` once complete, keeping a previous file's mode: an interrupted or
-    failed run leaves ``out`` as it was (:func:`_replaced`; else written as it comes)."""
+    failed run leaves ``out`` as it was (when :func:`_replaced`; else written in place)."""
     if not _replaced(out):
         return write_simulation(cfg, out, kind)
     target = Path(os.path.realpath(out))  # (a symbolic link stays one: its target is replaced)
