@@ -3,11 +3,12 @@
 The policy (cli/interrupt.py, README "exit status"): a Ctrl-C ends a run with exit 130 (143 after
 SIGTERM) and one line saying what was interrupted and what was written; never click's "Aborted!" with
 exit 1 (which is replay's "no usable input" status) and never a process killed by SIGTERM. replay's
-guard covers its start and its run, and is let go when the alerts are written: the summary on stderr
-(and the unusable-input check) come after it, where a Ctrl-C gives "Aborted!" and exit 1, a SIGTERM
-kills the process (-15). The alerts file is whole by then. Pre-existing (053d02d and before); f9f8994
-(ctrl17) does not cover it. Real child processes: the summary is slowed (a marker on stderr, then a
-sleep) so that the signal lands in it every time.
+guard covered its start and its run and was let go when the alerts were written: the summary on stderr
+(and the unusable-input check) came after it, where a Ctrl-C gave "Aborted!" and exit 1, a SIGTERM
+killed the process (-15). The alerts file is whole by then. Pre-existing (053d02d and before); fixed in
+5edc8fa (the summary and exit status under the guard); this test fails at 62e2a9f. Real child
+processes: the summary is slowed (a marker on stderr, then a sleep) so that the signal lands in it
+every time.
 """
 
 from __future__ import annotations
@@ -62,7 +63,6 @@ def _signal_in_summary(args: list[str], signum: int) -> tuple[int, str]:
     return proc.returncode, err
 
 
-@pytest.mark.xfail(strict=True, reason="B24-2: replay's summary is printed after its guard is let go")
 @pytest.mark.parametrize(
     ("engine", "signum", "status"), [("stream", signal.SIGINT, 130), ("batch", signal.SIGTERM, 143)]
 )
