@@ -756,6 +756,7 @@ def _compiled_passes(
         new_line = line[lmoves]
         del line  # (memory: 80 MB at 10M rows, no longer read)
         kid, nkeys, moves, refs, tally, ref_lu, ref_p = price_result()
+        del price_result  # (it holds its result: the key ids, 80 MB at 10M rows, go when let go below)
         tally = tally.copy()
         for slot in (kernel.LINE_SEEN, kernel.LINE_PRIMED, kernel.LINE_STALE, kernel.LINE_SUSPENDED,
                      kernel.LINE_REPEATED):
@@ -1129,6 +1130,10 @@ def _with_signals_compiled(
         returned = routed.go
     else:
         returned = routed.returned(np.concatenate((drop_ok, line_ok))[order])
+    # (memory: per move, read no more: 5M line moves, ~0.1 GB alive through the alerts table otherwise)
+    del drop_ok, line_ok, drop_rows, line_rows
+    if plain:
+        del kept_drops, kept_lines
 
     steams: pl.DataFrame | None = None
     books: Callable[[], pl.Series] | None = None  # the steams' books, written in a thread meanwhile
@@ -1144,6 +1149,7 @@ def _with_signals_compiled(
     ids.let_go_rows()  # (memory: ~0.4 GB at 10M quotes, before the alerts table is built)
     at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
     out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)
+    del rows  # (memory: per move its row, 5M line moves 40 MB; the alerts' rows are out_rows)
 
     position = np.full(len(order), -1, np.int64)  # per move (arrival order), its place in the alerts
     is_move = steam_of < 0
@@ -1177,7 +1183,7 @@ def _with_signals_compiled(
         # at the peak; the values are built from the kernel's columns, ``early``, by ``full``;
         # the per-move places are in the parts now)
         del lines, steams, drops, by_index
-        table = _columns_table(parts, columns, loaded.schema, ids.texts, rows[at], steam_of >= 0, late)
+        table = _columns_table(parts, columns, loaded.schema, ids.texts, out_rows, steam_of >= 0, late)
         flags = pl.DataFrame()
         build = _values_builder(early, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
         values = _LazyValues(build, len(at), number_types)
@@ -1297,17 +1303,26 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     late = late or {}
     having = {c: [late[c][0]] if c in late else [j for j, part in enumerate(parts) if c in part.columns]
               for c in types if c not in direct}
-    single = {c: js[0] for c, js in having.items() if len(js) == 1 and (len(parts) > 1 or c in late)}
+    # (``type`` never: below, per place its part's name, also where one part has the column: the line
+    # moves' alone, when no drop is returned, wrote out its literal, 5M line moves 80 MB, and cast it)
+    single = {c: js[0] for c, js in having.items()
+              if len(js) == 1 and (len(parts) > 1 or c in late) and c != "type"}
     shared = [c for c in having if c not in single]
     places = [part.get_column("_at").to_numpy() for part in parts]
-    at = np.concatenate(places)
-    ordered = np.arange(len(at))
+    n = sum(len(place) for place in places)
     # per place, the row holding it in the parts' rows one after another (None: in order already,
-    # as when one part holds every returned alert: no gather)
+    # as when one part holds every returned alert: no gather; judged part by part, no
+    # concatenation of the places, nor an arange to compare them with: 5M alerts, 2 x 40 MB)
     where: pl.Series | None = None
-    if not np.array_equal(at, ordered):
-        where_at = np.empty(len(at), np.int64)
-        where_at[at] = ordered
+    in_place, start = True, 0
+    for place in places:
+        if not _runs_from(place, start):
+            in_place = False
+            break
+        start += len(place)
+    if not in_place:
+        where_at = np.empty(n, np.int64)
+        where_at[np.concatenate(places)] = np.arange(n)
         where = pl.Series(where_at)
     # the shared columns one at a time, each part's column let go once taken, from the caller's
     # list too (memory: one column's concat alive besides the table, not every one's twice).
@@ -1319,7 +1334,7 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
             # each part is of one alert type (the drops', line moves' and steams' tables), so
             # per place its part's name: one gather from a few names instead of a concat and a
             # gather of 8M texts (0.26 -> 0.07 s CPU at 10M quotes)
-            part_of = np.zeros(len(at), np.uint32)
+            part_of = np.zeros(n, np.uint32)
             for j, place in enumerate(places):
                 part_of[place] = j
             # (a part without the column, e.g. the drops' kernel columns when no drop is returned:
@@ -1343,7 +1358,7 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     # per part: whether it holds every place, in order (its column is the table's as it is, no
     # gather: a line move's own fields when only line moves are returned); else, for its text
     # columns, per place its row there (null: another part's), made on first use
-    in_order = {j: bool(np.array_equal(places[j], ordered)) for j in set(single.values())}
+    in_order = {j: len(places[j]) == n and _runs_from(places[j], 0) for j in set(single.values())}
     index: dict[int, pl.Series] = {}
     # per part (not in order), where it holds no place, for its number columns (made on first use)
     absent: dict[int, pl.Series | None] = {}
@@ -1360,24 +1375,24 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
             # in 332k places: 9.9 -> 5.0 ms CPU)
             nulls = column.null_count()
             values = (column.fill_null(0) if nulls else column).to_numpy()
-            got = np.zeros(len(at), values.dtype)
+            got = np.zeros(n, values.dtype)
             got[places[j]] = values
             if nulls:
-                present = np.zeros(len(at), np.bool_)
+                present = np.zeros(n, np.bool_)
                 present[places[j]] = column.is_not_null().to_numpy()
                 nowhere: pl.Series | None = pl.Series(~present)
             else:
                 if j not in absent:
-                    mine = np.zeros(len(at), np.bool_)
+                    mine = np.zeros(n, np.bool_)
                     mine[places[j]] = True
                     absent[j] = None if mine.all() else pl.Series(~mine)
                 nowhere = absent[j]
             taken = pl.Series(column.name, got)
             return taken if nowhere is None else taken.set(nowhere, None)
         if j not in index:
-            row = np.zeros(len(at), np.int64)
+            row = np.zeros(n, np.int64)
             row[places[j]] = np.arange(len(places[j]))
-            mine = np.zeros(len(at), np.bool_)
+            mine = np.zeros(n, np.bool_)
             mine[places[j]] = True
             rows_j = pl.Series(row, dtype=pl.UInt32)
             # (a null index gathers a null)
@@ -1400,6 +1415,14 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     for c in direct:
         out[c] = _typed_column(got, c, types[c])
     return pl.DataFrame([out[c] for c in types])
+
+
+def _runs_from(place: Any, start: int) -> bool:
+    """Whether the places ``place`` (distinct integers) are ``start, start + 1, ...`` in order: the
+    first is ``start``, the last ``start + len - 1`` and each above the one before."""
+    if len(place) == 0:
+        return True
+    return int(place[0]) == start and int(place[-1]) == start + len(place) - 1 and bool((place[1:] > place[:-1]).all())
 
 
 def _let_go(parts: list[pl.DataFrame], c: str) -> None:
@@ -1428,7 +1451,8 @@ def _typed_column(part: pl.DataFrame, c: str, t: pl.DataType) -> pl.Series:
     ``part``'s height: the casts on the column itself, no query (nulls where ``part`` has no
     such column). Every part of the alerts table is typed by it."""
     if c not in part.columns:
-        return pl.Series(c, dtype=t).extend_constant(None, part.height)
+        # (pl.repeat: no value written; extend_constant wrote the values of a 5M-row Float64, ~10 MB)
+        return pl.repeat(None, part.height, dtype=t, eager=True).alias(c)
     column = part.get_column(c)
     have = column.dtype
     if have == t:
