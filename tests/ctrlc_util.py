@@ -5,6 +5,7 @@ signal lands in the import every time, not once in a dozen runs (break22's B22-2
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -45,19 +46,29 @@ def ctrl_c_in_polars_import(args: list[str], timeout_s: float = 100) -> tuple[in
 
 
 def ctrl_c_in_import(
-    args: list[str], module: str, timeout_s: float = 100, signum: int = signal.SIGINT
+    args: list[str],
+    module: str,
+    timeout_s: float = 100,
+    signum: int = signal.SIGINT,
+    env: dict[str, str] | None = None,
 ) -> tuple[int, str]:
-    """Run ``dropengine *args``, send SIGINT (or ``signum``) once its first import of ``module`` has
-    begun; its exit status and standard error."""
+    """Run ``dropengine *args`` (with ``env`` added to the environment), send SIGINT (or ``signum``)
+    once its first import of ``module`` has begun; its exit status and standard error (what it
+    printed before the import began included)."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, module, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", _CHILD, module, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
     assert proc.stderr is not None
-    first = proc.stderr.readline()  # (blocks until the hook runs: the import has begun)
-    if first != "IMPORTING\n":
-        proc.kill()
-        proc.communicate()
-        pytest.fail(f"{module} was not imported where the test expects it: {first!r}")
+    before = ""
+    while (line := proc.stderr.readline()) != "IMPORTING\n":  # (blocks until the hook runs: the import has begun)
+        if not line:
+            proc.communicate()
+            pytest.fail(f"{module} was not imported where the test expects it: {before[-2000:]!r}")
+        before += line
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=timeout_s)
-    return proc.returncode, err
+    return proc.returncode, before + err

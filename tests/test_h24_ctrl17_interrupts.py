@@ -125,7 +125,9 @@ def test_a_sharded_run_interrupted_while_its_local_cluster_starts_ends_cleanly(
         "replay": ["replay", "-q", "--engine", "batch", "--workers", "1", "-o", str(tmp_path / "a.csv"), str(table)],
     }[command]
     # (the local cluster's start makes its worker processes: multiprocessing's locks are imported then)
-    got, err = ctrl_c_in_import(args, "multiprocessing.synchronize", signum=signum)
+    # (distributed warns on stderr when another process holds its port 8787, as other tests' clusters may)
+    quiet = {"PYTHONWARNINGS": "ignore:Port :UserWarning"}
+    got, err = ctrl_c_in_import(args, "multiprocessing.synchronize", signum=signum, env=quiet)
     said, code = SAID[signum]
     line = _one_line(err, code, got)
     if command == "backtest":
