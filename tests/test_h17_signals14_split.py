@@ -83,8 +83,9 @@ def test_line_pass_alone_is_the_one_pass(
     np.testing.assert_array_equal(price[5][prices], one[5][prices])
 
 
-# columns as the alerts table types them (a time Int64, a number Float64, the rest String)
-_COLUMNS = {"last_update": pl.Int64(), "prev": pl.Float64(), "books": pl.String(), "leader": pl.String(),
+# columns as the alerts table types them (a time Int64, a number Float64, the rest String; the
+# detector's words, e.g. type and leader, Categorical: batch._WORD_COLUMNS)
+_COLUMNS = {"last_update": pl.Int64(), "prev": pl.Float64(), "books": pl.String(), "leader": pl.Categorical(),
             "points": pl.Float64()}
 
 
@@ -110,7 +111,7 @@ def parts_st(draw: st.DrawFn) -> tuple[list[pl.DataFrame], str | None]:
         cols = {"_at": pl.Series("_at", places[offset:offset + h], dtype=pl.Int64)}
         for c in sorted(have):
             values: list[Any]
-            if _COLUMNS[c] == pl.String():
+            if _COLUMNS[c] in (pl.String(), pl.Categorical()):
                 values = [draw(st.one_of(st.none(), st.text(max_size=4))) for _ in range(h)]
             elif _COLUMNS[c] == pl.Int64():
                 values = [draw(st.one_of(st.none(), st.integers(-9, 9))) for _ in range(h)]
@@ -131,7 +132,7 @@ def parts_st(draw: st.DrawFn) -> tuple[list[pl.DataFrame], str | None]:
 def test_columns_table_is_concat_in_detection_order(drawn: tuple[list[pl.DataFrame], str | None],
                                                     data: st.DataObject) -> None:
     parts, late_name = drawn
-    types: dict[str, pl.DataType] = {"type": pl.String(), **_COLUMNS}
+    types: dict[str, pl.DataType] = {"type": pl.Categorical(), **_COLUMNS}
     schema = pl.Schema({})
     n = sum(p.height for p in parts)
     late: dict[str, tuple[int, Callable[[], pl.Series]]] = {}

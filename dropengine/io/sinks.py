@@ -114,7 +114,11 @@ class AlertWriter:
         self._frame = frame
         self.count += frame.height
         if frame.height:
-            for kind, n in frame.group_by("type", maintain_order=True).len().iter_rows():
+            # (in order of first appearance; a group_by of a 5M-row table held ~0.1 GB of hash
+            # tables: 10M line_move, +100-122 MiB RSS, the unique values and counts ~0)
+            types = frame.get_column("type")
+            for kind, n in zip(types.unique(maintain_order=True).to_list(), types.unique_counts().to_list(),
+                               strict=True):
                 self.counts[str(kind)] = self.counts.get(str(kind), 0) + n
 
     def flush(self) -> None:
