@@ -281,8 +281,8 @@ def _backtest_task(source: Source, shard: int, events: list[str], cfg: BacktestC
 def open_client(workers: int | None = None, scheduler: str | None = None, *,
                 connect_timeout_s: float = 10.0) -> Iterator[Client]:
     """A dask ``Client``: on a new local cluster of ``workers`` processes (one thread each, on
-    127.0.0.1, no dashboard, spilling to a temporary directory removed at the end), or on the
-    running scheduler at ``scheduler`` (given up after ``connect_timeout_s``).
+    127.0.0.1, its HTTP server on a free loopback port, spilling to a temporary directory removed
+    at the end), or on the running scheduler at ``scheduler`` (given up after ``connect_timeout_s``).
     :class:`ConfigError` names a bad count or address; :class:`ClusterError` a cluster that could
     not start or be reached."""
     if (workers is None) == (scheduler is None):
@@ -309,9 +309,12 @@ def open_client(workers: int | None = None, scheduler: str | None = None, *,
     check_count(workers, "workers")
     with tempfile.TemporaryDirectory(prefix="dropengine-dask-") as spill, contextlib.ExitStack() as stack:
         try:
+            # (the scheduler's HTTP server starts whatever the dashboard setting: None put it on port
+            # 8787, warning "Port 8787 is already in use" on stderr when another cluster held it;
+            # a free loopback port never clashes and is never reachable from another machine)
             cluster = stack.enter_context(LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                local_directory=spill, silence_logs=logging.ERROR,
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address="127.0.0.1:0", local_directory=spill, silence_logs=logging.ERROR,
             ))
             client = stack.enter_context(Client(cluster, set_as_default=False))  # type: ignore[no-untyped-call]
         except Exception as exc:  # dask raises many types; translated at this edge
