@@ -24,6 +24,7 @@ from ..core.options import DetectOptions
 from ..core.partition import MAX_PARTITIONS, parse_partition
 from ..server.ingest import ServeConfig
 from .extras import StartupError, require_extra
+from .interrupt import CtrlC
 from .options import detect_options
 from .serve import source_from_spec, source_options
 
@@ -39,6 +40,12 @@ DETECT_DEFAULTS: Final = ServeConfig().detect_options()
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
 log = logging.getLogger("dropengine.cli.bus")
+
+#: The line after a Ctrl-C or SIGTERM while ``ingest`` or ``detect`` starts (the bus extra's import,
+#: the bus modules', a replay's files): exit 130/143 (cli/interrupt.py), as any command's start; before,
+#: click's "Aborted!" and 1, and SIGTERM killed it. From the event loop on (connecting included), the
+#: loop's handlers stop the command cleanly: exit 0, as documented.
+_NOT_STARTED: Final = " while starting: not connected to the bus, nothing published"
 
 
 #: The BusConfig field each stream flag sets.
@@ -246,7 +253,9 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
     A bus that does not answer (a timeout, no leader during an election), at start as while
     running, is waited for (a warning per outage) until SIGINT/SIGTERM or --duration.
 
-    Exit status: 0 after SIGINT/SIGTERM or --duration; 2 when it cannot start (a bad flag,
+    Exit status: 0 after SIGINT/SIGTERM or --duration; 130 after Ctrl-C and 143 after
+    SIGTERM while it starts, before it connects (its imports): one line, nothing published;
+    2 when it cannot start (a bad flag,
     the bus extra missing, no bus server answering the first connect within
     --connect-timeout, a refused checkpoint, another partition count, the partition held
     with --no-wait); 3 when another detector took the partition (above); 1 when the bus
@@ -256,14 +265,17 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
     Example:
       dropengine detect --bus nats://127.0.0.1:4222 --partition 0/2
     """
-    require_extra("bus", "dropengine detect")
     index, count = part
-    _logging(log_level)
-
-    async def body(stop: asyncio.Event) -> None:
+    guard = CtrlC()  # (the start's signal policy: _NOT_STARTED)
+    with guard, guard.starting(_NOT_STARTED):
+        require_extra("bus", "dropengine detect")
         from ..bus.connect import connect
         from ..bus.detector import Detector
+        from ..bus.lease import LeaseHeld
 
+        _logging(log_level)
+
+    async def body(stop: asyncio.Event) -> None:
         try:
             bus = await connect(bus_config, name=f"dropengine-detect-{index}.{count}")
         except BusError as exc:
@@ -292,8 +304,6 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
                     _say(f"dropengine detect {index}/{count}: {detector.stats.line()}")
         finally:
             await bus.close()
-
-    from ..bus.lease import LeaseHeld
 
     try:
         asyncio.run(_main(body, duration))
@@ -412,7 +422,9 @@ def ingest_cmd(source_spec: str, bus_config: Any, bus_given: frozenset[str], par
     message is retried with its own message id until the bus stores it (once), the source
     held back meanwhile (a warning per outage).
 
-    Exit status: 0 when done or stopped; 2 when it cannot start (a bad flag, the bus extra
+    Exit status: 0 when done or stopped; 130 after Ctrl-C and 143 after SIGTERM while it
+    starts, before it connects (its imports, the replay files): one line, nothing
+    published; 2 when it cannot start (a bad flag, the bus extra
     missing, the bus unreachable, a replay file missing or of no known format, another
     partition count or a lowered setting without its flag); 1 when the bus
     refused for good while publishing (a message too large, the stream deleted).
@@ -422,14 +434,16 @@ def ingest_cmd(source_spec: str, bus_config: Any, bus_given: frozenset[str], par
       dropengine ingest --source replay:fixtures/demo_nba_frames.ndjson --speed 60 \\
           --bus nats://127.0.0.1:4222 --partitions 2
     """
-    require_extra("bus", "dropengine ingest")
-    source = source_from_spec(source_spec, speed, max_gap, upstream_key, sports, transport, "dropengine ingest")
-    _logging(log_level)
-
-    async def body(stop: asyncio.Event) -> None:
+    guard = CtrlC()  # (the start's signal policy: _NOT_STARTED)
+    with guard, guard.starting(_NOT_STARTED):
+        require_extra("bus", "dropengine ingest")
         from ..bus.connect import connect, ensure_streams
         from ..bus.ingest import BusIngest
 
+        source = source_from_spec(source_spec, speed, max_gap, upstream_key, sports, transport, "dropengine ingest")
+        _logging(log_level)
+
+    async def body(stop: asyncio.Event) -> None:
         try:
             bus = await connect(bus_config, name="dropengine-ingest")
         except BusError as exc:

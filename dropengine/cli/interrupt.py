@@ -66,17 +66,19 @@ class CtrlC:
             raise self._raises
 
     @contextlib.contextmanager
-    def starting(self) -> Iterator[None]:
+    def starting(self, what: str = " while starting: no input read, no output written") -> Iterator[None]:
         """The command's start-up, before any output exists (its imports: the cluster extra's; the
         inputs' sizes, the progress bar): the handlers are set on entry (two calls: a start that is
         not interrupted pays nothing more) and stay for the run (``with guard``). A signal here ends
-        the command at once: one line on stderr, exit 130 (143 after SIGTERM), a previous output file
-        as it was. An import it cut short is never used again: the process exits."""
+        the command at once: one line on stderr (the signal's name, then ``what``: a command that
+        writes no output file says what it did not do, e.g. ``serve``'s "nothing served"), exit 130
+        (143 after SIGTERM), a previous output file as it was. An import it cut short is never used
+        again: the process exits."""
         self.__enter__()
         try:
             yield
         except self._raises:
-            self.end(" while starting: no input read, no output written")
+            self.end(what)
         except BaseException:
             self.__exit__()
             raise

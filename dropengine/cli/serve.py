@@ -16,11 +16,13 @@ from ..core.errors import ConfigError, DropEngineError
 from ..core.keys import KeyTable, Secret
 from ..core.options import DetectOptions
 from ..core.retry import RetryPolicy
+from ..core.skips import printable
 from ..deliver.options import SinkOptions
 from ..formats.query import StreamQuery
 from ..live.transport import TRANSPORTS, UpstreamConfig
 from ..server.params import THRESHOLD_RANGE
 from .extras import StartupError, require_extra
+from .interrupt import CtrlC
 from .live import evict_options
 from .mock_upstream import _non_negative as non_negative_seconds
 from .mock_upstream import speed_callback
@@ -205,9 +207,13 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
     names), in that order of precedence, then the defaults. deploy/serve.example.toml
     shows every key.
 
-    Exit status: 0 after SIGINT/SIGTERM; 2 when it cannot start (a bad flag, a missing
-    extra, a busy port, a replay file that is missing, unreadable or of no known format,
-    a --bus that does not answer within 5 s or holds no alert log yet).
+    Exit status: 0 after SIGINT/SIGTERM once it serves (and while it waits for a --bus
+    that does not answer); 130 after Ctrl-C and 143 after SIGTERM while it is still
+    starting (its imports, the port, the --state restore): one line, nothing served, the
+    --state file as it was (a stop before the start is not the clean stop 0 reports, which
+    saves the state; the same status as any command's start); 2 when it cannot start (a
+    bad flag, a missing extra, a busy port, a replay file that is missing, unreadable or of
+    no known format, a --bus that does not answer within 5 s or holds no alert log yet).
 
     \b
     Examples:
@@ -216,19 +222,44 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
       DROPENGINE_UPSTREAM_KEY=... dropengine serve --source upstream:https://parlay-api.com \\
           --sports all --keys keys.txt --state serve.state --port 8080
     """
-    if (source_spec is None) == (bus_url is None):
-        raise click.UsageError("give exactly one of --source (an engine fed here) and --bus (a frontend of the "
-                               "alert log)")
-    if bus_url is not None:
-        if sinks.specs:
-            raise click.UsageError("--sink and --bus: a frontend on the bus does not deliver to sinks (several "
-                                   "frontends would each deliver every alert); give --sink to a serve --source "
-                                   "or a watch process")
-        _check_source_only(click.get_current_context())
-        _serve_bus(bus_url, bus_prefix, host, port, keys_path, buffer_size, buffer_age, max_pending, send_timeout,
-                   cors_origin, log_level)
-        return
-    assert source_spec is not None
+    # Ctrl-C and SIGTERM while it starts (cli/interrupt.py; the server extra's import ~0.3 s, a large
+    # state's restore): one line and 130/143, nothing served, the state file as it was; before, click's
+    # "Aborted!" and 1, and SIGTERM killed it. A stop before the start is no clean stop (that is 0: the
+    # alerts served and the state saved): the status says it did not start, as for any command's start.
+    # From run_foreground on, its and uvicorn's handlers make a stop a clean one (exit 0).
+    kept = f", --state {printable(str(state_path))} as it was" if state_path is not None and bus_url is None else ""
+    guard = CtrlC()
+    serving: Callable[[], None] | None
+    with guard, guard.starting(f" while starting: nothing served{kept}"):
+        if (source_spec is None) == (bus_url is None):
+            raise click.UsageError("give exactly one of --source (an engine fed here) and --bus (a frontend of "
+                                   "the alert log)")
+        if bus_url is not None:
+            if sinks.specs:
+                raise click.UsageError("--sink and --bus: a frontend on the bus does not deliver to sinks (several "
+                                       "frontends would each deliver every alert); give --sink to a serve "
+                                       "--source or a watch process")
+            _check_source_only(click.get_current_context())
+            serving = _serve_bus(bus_url, bus_prefix, host, port, keys_path, buffer_size, buffer_age, max_pending,
+                                 send_timeout, cors_origin, log_level, guard)
+        else:
+            assert source_spec is not None
+            serving = _serve_source(source_spec, speed, max_gap, upstream_key, sports, transport, host, port,
+                                    keys_path, state_path, state_every, state_max_age, buffer_size, buffer_age,
+                                    max_pending, send_timeout, evict_idle, evict_started, signals, steam_threshold,
+                                    sinks, cors_origin, log_level)
+    if serving is not None:  # (None: stopped while waiting for the bus, a clean stop as documented)
+        serving()
+
+
+def _serve_source(source_spec: str, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,
+                  transport: str, host: str, port: int, keys_path: Path | None, state_path: Path | None,
+                  state_every: float, state_max_age: float, buffer_size: int, buffer_age: float, max_pending: int,
+                  send_timeout: float, evict_idle: float, evict_started: float, signals: dict[str, Any],
+                  steam_threshold: float, sinks: SinkOptions, cors_origin: tuple[str, ...],
+                  log_level: str) -> Callable[[], None]:
+    """``serve --source``'s start (the server extra, the flags, the port, the state's lock and
+    restore), under the caller's start guard; returns what serves it until stopped."""
     require_extra("server", "dropengine serve")
     from ..server.app import DropServer, ServeConfig
     from ..server.asgi import bind, run_foreground
@@ -275,10 +306,13 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
         if keys is None:
             print("dropengine serve: no --keys: any non-empty key is accepted", file=sys.stderr, flush=True)
 
-    try:
-        run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
-    finally:
-        server.finish()  # a no-op after the lifespan's; the final save when a 2nd Ctrl-C skipped it
+    def serve() -> None:
+        try:
+            run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
+        finally:
+            server.finish()  # a no-op after the lifespan's; the final save when a 2nd Ctrl-C skipped it
+
+    return serve
 
 
 def _check_source_only(ctx: click.Context) -> None:
@@ -309,11 +343,11 @@ def _check_source_only(ctx: click.Context) -> None:
 
 def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path | None, buffer_size: int,
                buffer_age: float, max_pending: int, send_timeout: float, cors: tuple[str, ...],
-               log_level: str) -> None:
-    """``serve --bus``: check the flags and that the log can be read (a wrong --bus or a log
-    no detector created yet: exit 2 at once; a bus that does not answer, e.g. during a
-    leader election, is waited for until SIGINT/SIGTERM), then serve :class:`BusServer`
-    until stopped."""
+               log_level: str, guard: CtrlC) -> Callable[[], None] | None:
+    """``serve --bus``'s start, under ``guard`` (the caller's start guard): check the flags and
+    that the log can be read (a wrong --bus or a log no detector created yet: exit 2 at once; a
+    bus that does not answer, e.g. during a leader election, is waited for until SIGINT/SIGTERM:
+    then ``None``, a clean stop); returns what serves :class:`BusServer` until stopped."""
     require_extra("server", "dropengine serve")
     require_extra("bus", "dropengine serve --bus")
     import asyncio
@@ -339,6 +373,7 @@ def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path 
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    guard.__exit__()  # (the probe's loop sets its own handlers: a stop while it waits is a clean one)
     try:
         where = asyncio.run(_probe_until_stopped(probe, bus_config))
     except DropEngineError as exc:  # definite: no server answers the first connect, or no alert log there yet
@@ -346,7 +381,8 @@ def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path 
         raise StartupError(f"--bus {bus_config.display()}: {exc}") from None
     if where is None:  # SIGINT/SIGTERM while waiting for a bus that does not answer: a clean stop
         sock.close()
-        return
+        return None
+    guard.__enter__()  # (the start again until the caller hands over to run_foreground)
     server = BusServer(bus_config, config)
     server.allow_origins(cors)
     secrets = keys.keys() if keys is not None else []
@@ -357,7 +393,10 @@ def _serve_bus(bus_url: str, prefix: str, host: str, port: int, keys_path: Path 
         if keys is None:
             print("dropengine serve: no --keys: any non-empty key is accepted", file=sys.stderr, flush=True)
 
-    run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
+    def serve() -> None:
+        run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
+
+    return serve
 
 
 def _name_envvars(command: click.Command) -> None:
