@@ -749,12 +749,13 @@ def _compiled_passes(
         ls = np.array([*ls_of, -1], dtype=np.int64)[sid]
         lid, nseries = kernel.ids(e, b, ls, n_events, n_books, max(len(line_ids), 1))
         del ls
-        line = np.array([*(np.nan if x is None else x for x in series_of), np.nan], dtype=np.float64)[sid]
+        # per canonical side its series line, read by the pass through each row's side (the line
+        # pass's key): no per-row array (10M rows: 80 MB written and read once before)
+        line = np.array([*(np.nan if x is None else x for x in series_of), np.nan], dtype=np.float64)
         _, _, lmoves, lrefs, lprices, line_tally, _, _, lref_line = kernel.run(
             sid, n_sides, lid, nseries, lu_at, p_at, null, bad, line_only, line,
-            cfg.reprime_after_suspension, anchor, prob, math.inf, line_thr)
-        new_line = line[lmoves]
-        del line  # (memory: 80 MB at 10M rows, no longer read)
+            cfg.reprime_after_suspension, anchor, prob, math.inf, line_thr, True)  # (line by key)
+        new_line = line[sid[lmoves]]
         kid, nkeys, moves, refs, tally, ref_lu, ref_p = price_result()
         del price_result  # (it holds its result: the key ids, 80 MB at 10M rows, go when let go below)
         tally = tally.copy()
@@ -1185,6 +1186,10 @@ def _with_signals_compiled(
         del lines, steams, drops, by_index
         table = _columns_table(parts, columns, loaded.schema, ids.texts, out_rows, steam_of >= 0, late)
         flags = pl.DataFrame()
+        # (memory: the values' builder holds the alerts' order for the result's life: 5M alerts, as
+        # int32 where every index fits, three 40 MB int64 arrays half the size)
+        if len(order) < 2**31:
+            order, at, steam_of = order.astype(np.int32), at.astype(np.int32), steam_of.astype(np.int32)
         build = _values_builder(early, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
         values = _LazyValues(build, len(at), number_types)
     counters = EngineCounters(

@@ -336,7 +336,7 @@ _CURT, _ANCT = _CURL, _ANCL  # (a line series' slots 6 and 7 hold its lines; a p
 def detect_pass(
     kid: np.ndarray, nkeys: int, lid: np.ndarray, nseries: int, lu: np.ndarray, price: np.ndarray,
     null: np.ndarray, invalid: np.ndarray, line_only: np.ndarray, line: np.ndarray,
-    reprime: bool, anchor: bool, prob: bool, thr: float, line_thr: float,
+    reprime: bool, anchor: bool, prob: bool, thr: float, line_thr: float, line_by_key: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
            np.ndarray]:
     """One pass in arrival order over the rows (SPEC 3 on ``kid``, SPEC 10 on ``lid``).
@@ -345,7 +345,9 @@ def detect_pass(
     ``nseries`` ids), ``lu`` its time, ``price`` (any value where ``null``), ``null`` a null
     price, ``invalid`` an invalid price (the row observes nothing), ``line_only`` a line-only
     observation (no price key; its null price is no suspension), ``line`` its series line
-    (``lid`` and ``line`` are not read when ``nseries`` is 0: they may hold one entry).
+    (``lid`` and ``line`` are not read when ``nseries`` is 0: they may hold one entry); with
+    ``line_by_key`` ``line`` is per key id, not per row: a row's line is ``line[kid[i]]`` (the line
+    pass's keys are the canonical sides, whose series line is one per side: no per-row array).
     ``thr`` and ``line_thr`` are the thresholds' floors (:func:`rules.threshold_floor`); an
     infinite ``thr`` (a threshold is finite) asks for the line series alone: no price key is
     followed (``kid`` is not read, the price counters stay 0; the line part reads no price state).
@@ -469,7 +471,7 @@ def detect_pass(
         if g < 0:
             continue
         counts[LINE_SEEN] += 1
-        x = line[i]
+        x = line[kid[i]] if line_by_key else line[i]
         susp = is_null and not line_only[i]
         s = ls[g, _ST]
         if s == 0:
@@ -606,14 +608,14 @@ def group_rows(a: Any, b: Any, x: Any, y: Any) -> tuple[Any, int, Any]:
 @interruptible
 def run(
     kid: Any, nkeys: int, lid: Any, nseries: int, lu: Any, price: Any, null: Any, invalid: Any, line_only: Any,
-    line: Any, reprime: bool, anchor: bool, prob: bool, thr: float, line_thr: float,
+    line: Any, reprime: bool, anchor: bool, prob: bool, thr: float, line_thr: float, line_by_key: bool = False,
 ) -> tuple[Any, Any, Any, Any, Any, Any, Any, Any, Any]:
     """:func:`detect_pass` with every argument of the one type it is compiled for."""
     i64, f64, b1 = np.int64, np.float64, np.bool_
     return detect_pass(
         _ro(kid, i64), int(nkeys), _ro(lid, i64), int(nseries), _ro(lu, i64), _ro(price, f64), _ro(null, b1),
         _ro(invalid, b1), _ro(line_only, b1), _ro(line, f64), bool(reprime), bool(anchor), bool(prob),
-        float(thr), float(line_thr),
+        float(thr), float(line_thr), bool(line_by_key),
     )
 
 
