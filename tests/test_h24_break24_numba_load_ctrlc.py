@@ -64,7 +64,6 @@ def _table(path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="B24-5: a signal in llvmlite's ctypes callback is dropped (exit 0) or crashes")
 @pytest.mark.parametrize(("name", "k", "status"), [("SIGINT", 1, 130), ("SIGTERM", 3, 143)])
 def test_a_signal_while_the_kernel_loads_ends_the_backtest_130_or_143(
     tmp_path: Path, name: str, k: int, status: int

@@ -111,17 +111,32 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
                 bt = _sharded(err, quiet, paths, fmt, inputs, stats, cfg, detect, workers, scheduler, shards, bar,
                               advance, guard)
             else:
-                with bar:
-                    # line-only observations (SPEC 10) only when lines are detected, as replay reads them
-                    table, where = load_table(list(paths), fmt, stats, advance, line_only=detect.detects_lines,
-                                              inputs=inputs)
-                exit_if_unusable(err, stats)
+                from ..fast import warm_up
+
+                # numba and the cached kernel load in a thread while the input is read, as replay --engine
+                # batch does: LLVM calls Python back (its object cache) while it loads or compiles, and a
+                # signal handled in such a callback on the main thread is dropped or crashes (break24's
+                # B24-5); the main thread waits in a join, where a signal lands as usual. Joined also after
+                # a Ctrl-C or an error: a thread killed mid-compile can crash the exit (review22's R22-5).
+                warming = warm_up(signals=detect.signals)
+                try:
+                    with bar:
+                        # line-only observations (SPEC 10) only when lines are detected, as replay reads them
+                        table, where = load_table(list(paths), fmt, stats, advance,
+                                                  line_only=detect.detects_lines, inputs=inputs)
+                    exit_if_unusable(err, stats)
+                finally:
+                    if warming is not None:
+                        warming.join()
                 with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
                     # in core/merge.py's replay order, as replay detects (break22's B22-6)
                     bt = replay_backtest(table, where, cfg, detect)
             if out_dir is not None:
                 guard.defer = True  # (whole: a signal while the files are written ends the run after them)
                 written = write_report(bt, out_dir, "dropengine backtest " + " ".join(sys.argv[2:]))
+                guard.defer = False  # (the report is whole: a signal from here on ends the run at once)
+                if guard.pending:
+                    guard.end(f" while the report was written: written whole to {printable(str(out_dir))}")
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from None
         except KeyboardInterrupt:
@@ -130,9 +145,8 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
         try:
             _print(err, bt, stats, quiet, out_dir, written if out_dir is not None else [])
         except KeyboardInterrupt:
-            guard.end(" while the tables were printed")
-    if guard.pending:  # (held while the report was written, then everything above was shown)
-        guard.end(f" while the report was written: written whole to {printable(str(out_dir))}")
+            guard.end(" while the tables were printed" if out_dir is None else
+                      f" after the report was written: written whole to {printable(str(out_dir))}")
 
 
 def _print(err: Console, bt: Backtest, stats: ReplayStats, quiet: bool, out_dir: Path | None,
