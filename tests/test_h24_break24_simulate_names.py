@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from dropengine.cli import main
@@ -25,7 +24,6 @@ def _long_name(directory: Path, suffix: str) -> str:
     return "r" * (limit - 4 - len(suffix)) + suffix
 
 
-@pytest.mark.xfail(strict=True, reason="B24-4: simulate's part file name (.PID.part.NAME) passes the name limit")
 def test_simulate_writes_a_file_whose_name_is_near_the_limit(tmp_path: Path) -> None:
     out = tmp_path / _long_name(tmp_path, ".ndjson")
     out.write_bytes(b"")  # (the control: the file system takes the name)

@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from dropengine.cli import main
@@ -23,7 +22,6 @@ _ROOT = Path(__file__).resolve().parents[1]
 _SMALL = ["simulate", "--events", "2", "--books", "2", "--hours", "1"]
 
 
-@pytest.mark.xfail(strict=True, reason="R24-4: the part file takes the link target's name, and its format from it")
 def test_a_link_named_for_the_format_to_a_file_named_otherwise(tmp_path: Path) -> None:
     target = tmp_path / "recording-1"
     target.write_bytes(b"old\n")
@@ -36,7 +34,6 @@ def test_a_link_named_for_the_format_to_a_file_named_otherwise(tmp_path: Path) -
     assert not [p.name for p in tmp_path.iterdir() if ".part." in p.name]
 
 
-@pytest.mark.xfail(strict=True, reason="R24-4: a link to /dev/stdout into a pipe is taken for a new file")
 def test_a_link_to_stdout_streams_into_a_pipe(tmp_path: Path) -> None:
     link = tmp_path / "out.ndjson"
     link.symlink_to("/dev/stdout")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import click
@@ -64,14 +65,17 @@ def simulate_cmd(events: int, books: int, hours: float, props: bool, seed: int, 
     guard = CtrlC()
     with guard.starting():
         err = Console(stderr=True)
+    in_place = False  # (until the recording starts in place, a signal leaves out as it was)
     with guard:
         try:
             only = tuple(name_list(line_only, "--line-only")) if line_only is not None else ()
             cfg = SimConfig(events=events, books=books, hours=hours, props=props, seed=seed, start_ms=start_ms,
                             sport_key=sport, line_moves=line_moves, line_only=only)
             kind = sim_format(out, fmt)  # (a bad name fails before anything is written)
+            part = _part_file(out)
+            in_place = part is None
             with err.status(f"simulating {events} events x {books} books, {hours:g} h -> {out}"):
-                counts = _write_whole(cfg, out, kind, guard)
+                counts = _write_whole(cfg, out, kind, part, guard)
         except ConfigError as exc:
             field, sep, rest = str(exc).partition(": ")
             if not sep or field not in _SIM_FLAGS:
@@ -79,7 +83,7 @@ def simulate_cmd(events: int, books: int, hours: float, props: bool, seed: int, 
             # the flag once, quoted as click quotes its own: "Invalid value for '--hours': nan ..."
             raise click.BadParameter(rest, param_hint=f"'{_SIM_FLAGS[field]}'") from None
         except KeyboardInterrupt:
-            guard.end(f" while simulating: nothing written, {out} as it was" if _replaced(out) else
+            guard.end(f" while simulating: nothing written, {out} as it was" if not in_place else
                       f" while simulating: {out} holds what was written until then")
         err.print(f"wrote {out}: " + ", ".join(f"{v:,} {k}" for k, v in counts.items()),
                   markup=False, highlight=False, soft_wrap=True)
@@ -87,24 +91,39 @@ def simulate_cmd(events: int, books: int, hours: float, props: bool, seed: int, 
         guard.end(f" while simulating: {out} written whole")
 
 
-def _replaced(out: Path) -> bool:
-    """Whether ``out`` is written by a rename: nothing yet, or a file in a directory this process may
-    write (the new file is made beside it). Else (a FIFO, a device, a file it may write in a directory
-    it may not) it is written in place as the recording is made, as before."""
-    target = Path(os.path.realpath(out))
-    if not target.exists():
-        return True
-    return target.is_file() and os.access(target.parent, os.W_OK)
+def _part_file(out: Path) -> Path | None:
+    """The file the recording is written to and renamed over ``out``'s target from, or ``None``: written in
+    place as it is made (as before f9f8994). Named from the name given (``.PID.part.NAME``: its extensions
+    decide the format) in the target's directory (a symbolic link stays one: its target is replaced).
+
+    In place: a FIFO, a device or a socket (``os.stat`` follows links, also ``/proc/self/fd``'s: a link to
+    ``/dev/stdout`` into a pipe is the pipe), a file in a directory this process may not write, and a part
+    name past the directory's name limit (``out``'s own name may be up to it)."""
+    try:
+        if not stat.S_ISREG(os.stat(out).st_mode):
+            return None
+    except FileNotFoundError:
+        pass  # nothing yet (or a dangling link: its target is made)
+    except OSError:  # (not a directory on the way, a loop of links: the writer names it)
+        return None
+    directory = Path(os.path.realpath(out)).parent
+    name = f".{os.getpid()}.part.{out.name}"
+    try:
+        # (one fallback for both: the part file cannot be made there, the file itself may be)
+        if len(os.fsencode(name)) > os.pathconf(directory, "PC_NAME_MAX") or not os.access(directory, os.W_OK):
+            return None
+    except OSError:  # (no such directory: the writer says so)
+        return None
+    return directory / name
 
 
-def _write_whole(cfg: SimConfig, out: Path, kind: str, guard: CtrlC) -> dict[str, int]:
-    """Simulate into a file beside ``out`` (``.PID.part.NAME``: the same extensions, so the same
-    format) and rename it to ``out`` once complete, keeping a previous file's mode: an interrupted or
-    failed run leaves ``out`` as it was (when :func:`_replaced`; else written in place)."""
-    if not _replaced(out):
+def _write_whole(cfg: SimConfig, out: Path, kind: str, part: Path | None, guard: CtrlC) -> dict[str, int]:
+    """Simulate into ``part`` (:func:`_part_file`) and rename it to ``out``'s target once complete,
+    keeping a previous file's mode: an interrupted or failed run leaves ``out`` as it was (without a
+    part file: written in place)."""
+    if part is None:
         return write_simulation(cfg, out, kind)
-    target = Path(os.path.realpath(out))  # (a symbolic link stays one: its target is replaced)
-    part = target.with_name(f".{os.getpid()}.part.{target.name}")
+    target = Path(os.path.realpath(out))
     try:
         with open(part, "xb"):
             pass
