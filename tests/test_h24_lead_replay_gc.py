@@ -1,63 +1,94 @@
-"""io.replay's collector policy (session 17): while a replay runs, what survives a collection of
-the older generations is frozen (a growing replay state is not walked by every full collection),
-and the collector is left as it was when the replay ends, however it ends."""
+"""The ``replay`` command's collector policy (session 17): while its stream engine runs, what
+survives a collection of the older generations is frozen (a growing replay state is not walked by
+every full collection), and the collector is left as it was when the block ends, however it ends.
+The library's ``replay()`` leaves the collector alone (review24's R24-3: a caller's cycles and its
+own freezes are the caller's; tests/test_h24_review24_replay_gc.py)."""
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from dropengine import DropEngine
+from dropengine.cli import main
+from dropengine.cli import replay as cli_replay
 from dropengine.io.replay import ReplayStats, replay
 
 DEMO = Path(__file__).resolve().parent.parent / "fixtures" / "demo_nba_frames.ndjson"
 
 
 @pytest.fixture(autouse=True)
-def _collector_as_found() -> None:
+def _collector_as_found() -> Iterator[None]:
     gc.unfreeze()
-    assert gc.isenabled()
-
-
-@pytest.mark.parametrize("fused", [True, False])
-def test_survivors_are_frozen_while_the_replay_runs_and_unfrozen_after(fused: bool) -> None:
     callbacks = list(gc.callbacks)
-    seen = []
-    for _ in replay([DEMO], DropEngine(threshold=1), "frames", ReplayStats(), fused=fused):
-        gc.collect(1)
-        seen.append(gc.get_freeze_count())
-    assert seen and min(seen) > 0  # the policy is on while the replay runs
-    assert gc.get_freeze_count() == 0
+    yield
     assert gc.callbacks == callbacks
+    gc.unfreeze()
 
 
-def test_the_collector_is_restored_when_the_replay_is_closed_early_or_fails(tmp_path: Path) -> None:
-    callbacks = list(gc.callbacks)
-    it = replay([DEMO], DropEngine(threshold=1), "frames", ReplayStats())
-    next(it)
-    gc.collect(1)
-    assert gc.get_freeze_count() > 0
-    it.close()
-    assert gc.get_freeze_count() == 0 and gc.callbacks == callbacks
-    with pytest.raises(RuntimeError, match="a caller's error"):
-        for _ in replay([DEMO], DropEngine(threshold=1), "frames", ReplayStats()):
-            gc.collect(1)
-            raise RuntimeError("a caller's error")
-    assert gc.get_freeze_count() == 0 and gc.callbacks == callbacks
+def test_survivors_are_frozen_in_the_block_and_unfrozen_after() -> None:
+    with cli_replay._long_lived_frozen():
+        kept = [[i] for i in range(1000)]
+        gc.collect(1)
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    assert kept
 
 
-def test_cyclic_garbage_made_during_a_replay_is_collected_after_it() -> None:
+def test_the_collector_is_restored_when_the_block_fails() -> None:
+    with pytest.raises(RuntimeError, match="a caller's error"), cli_replay._long_lived_frozen():
+        gc.collect(1)
+        assert gc.get_freeze_count() > 0
+        raise RuntimeError("a caller's error")
+    assert gc.get_freeze_count() == 0
+
+
+def test_cyclic_garbage_made_in_the_block_is_collected_after_it() -> None:
     class Node:
         other: object
 
-    alerts = 0
+    with cli_replay._long_lived_frozen():
+        for _ in range(100):
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+            gc.collect(1)  # (alive at a collection: frozen with the rest)
+            del a, b
+    assert gc.collect() >= 200  # freed once the block ended
+
+
+def test_what_another_part_froze_stays_frozen() -> None:
+    mine = [[i] for i in range(100)]
+    gc.freeze()
+    before = gc.get_freeze_count()
+    with cli_replay._long_lived_frozen():
+        gc.collect(1)
+    assert gc.get_freeze_count() >= before > 0
+    assert mine
+
+
+def test_the_library_replay_leaves_the_collector_alone() -> None:
+    seen = []
     for _ in replay([DEMO], DropEngine(threshold=1), "frames", ReplayStats()):
-        a, b = Node(), Node()
-        a.other, b.other = b, a
-        gc.collect(1)  # (alive at a collection: frozen with the rest)
-        del a, b
-        alerts += 1
-    assert alerts
-    assert gc.collect() >= 2 * alerts  # freed once the replay ended
+        gc.collect(1)
+        seen.append(gc.get_freeze_count())
+    assert seen and max(seen) == 0
+
+
+def test_the_command_runs_its_stream_engine_under_the_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    entered = []
+    real = cli_replay._long_lived_frozen
+
+    def spy() -> object:
+        entered.append(True)
+        return real()
+
+    monkeypatch.setattr(cli_replay, "_long_lived_frozen", spy)
+    out = tmp_path / "a.ndjson"
+    got = CliRunner().invoke(main, ["replay", "--threshold", "1", "-q", str(DEMO), "-o", str(out)])
+    assert got.exit_code == 0, got.output
+    assert entered == [True] and out.stat().st_size > 0
+    assert gc.get_freeze_count() == 0

@@ -17,8 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from dropengine import DropEngine
 from dropengine.io.replay import ReplayStats, replay
 
@@ -37,7 +35,6 @@ class _Consumer:
         return sum(1 for _, _ in zip(range(n), self.it, strict=False))
 
 
-@pytest.mark.xfail(strict=True, reason="R24-3: a replay dropped in a frozen cycle is never closed")
 def test_a_replay_dropped_in_a_cycle_leaves_the_collector_as_it_was() -> None:
     gc.unfreeze()
     callbacks = list(gc.callbacks)
@@ -88,7 +85,6 @@ main()
 """
 
 
-@pytest.mark.xfail(strict=True, reason="R24-3: the caller's buffered file in the frozen cycle is never flushed")
 def test_a_callers_buffered_file_in_that_cycle_is_written_at_exit(tmp_path: Path) -> None:
     out = tmp_path / "alerts.txt"
     proc = subprocess.run(

@@ -6,10 +6,8 @@ out as they come; :class:`ReplayStats` (filled as it runs) holds what was read a
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -186,41 +184,13 @@ def replay(
     engine detects price drops only; ``fused=False`` forces the general decoder. Both give
     the same alerts, counters and skips.
     """
-    with _long_lived_frozen():
-        if fused and type(engine) is DropEngine and not engine.options.signals:
-            yield from _replay_fused(paths, engine, fmt, stats, progress, inputs)
-            return
-        observe = engine.observe_many
-        for batch, stamp in read_quotes(paths, fmt, stats, progress, line_only=engine.options.detects_lines,
-                                        inputs=inputs):
-            yield from observe(batch, stamp)
-
-
-@contextmanager
-def _long_lived_frozen() -> Iterator[None]:
-    """While a replay runs, what survives a collection of the collector's older generations is
-    moved to its permanent generation (``gc.freeze``); all of it is moved back when the replay
-    ends (``gc.unfreeze``), however it ends.
-
-    Why: a replay's state (the engine's keys, the decoder's rows) grows with every new event and
-    lives to the replay's end, and each full collection walks all of it again. On a recording
-    where new events keep arriving (``benchmarks/engine.py --churn 0.3``, 300k rows, 450k keys)
-    the collector took a third of the fused path's CPU (5.0-5.4 s -> 3.2-3.6 s frozen; the general
-    path 7.0-7.3 -> 5.9-6.2 s); with a steady set of keys it costs nothing either way. Objects are
-    still freed by their reference counts while frozen: only cyclic garbage made during the
-    replay, and alive at a collection, waits for the replay's end to be collected."""
-
-    def survivors(phase: str, info: dict[str, int]) -> None:
-        # after a collection of generation 1 or 2 the younger ones are empty: what is left is old
-        if phase == "stop" and info["generation"] >= 1:
-            gc.freeze()
-
-    gc.callbacks.append(survivors)
-    try:
-        yield
-    finally:
-        gc.callbacks.remove(survivors)
-        gc.unfreeze()
+    if fused and type(engine) is DropEngine and not engine.options.signals:
+        yield from _replay_fused(paths, engine, fmt, stats, progress, inputs)
+        return
+    observe = engine.observe_many
+    for batch, stamp in read_quotes(paths, fmt, stats, progress, line_only=engine.options.detects_lines,
+                                    inputs=inputs):
+        yield from observe(batch, stamp)
 
 
 class Frame(NamedTuple):
