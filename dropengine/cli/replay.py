@@ -131,14 +131,16 @@ def shard_bar(err: Console, quiet: bool) -> tuple[Progress, Callable[[int], None
 def sharding(workers: int | None, scheduler: str | None, guard: CtrlC) -> Iterator[Any]:
     """The Dask client of a sharded run (a ``distributed.Client``: the cli layer names dask
     only through dropengine.cluster), closed at the end; a bad worker count or scheduler
-    address is a usage error naming it. The command's signals are held while it starts: a local
-    cluster cut short in its start cannot be closed (distributed's exit handler then fails on its
-    worker, a traceback after the run's last line); started, it is closed as after any signal."""
+    address is a usage error naming it. The command's signals are held while a local cluster
+    starts: one cut short in its start cannot be closed (distributed's exit handler then fails on
+    its worker, a traceback after the run's last line); started, it is closed as after any signal.
+    A remote scheduler's connect is not held (nothing local to cut short; it may take its whole
+    timeout: review24's R24-7)."""
     from ..cluster import open_client
 
     with contextlib.ExitStack() as stack:
         try:
-            with guard.deferred():
+            with guard.deferred() if workers is not None else contextlib.nullcontext():
                 client = stack.enter_context(open_client(workers, scheduler))
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from None
