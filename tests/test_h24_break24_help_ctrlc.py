@@ -11,8 +11,6 @@ between 0.30 and 0.60 s. Forced with tests/ctrlc_util.py (a slowed import).
 
 from __future__ import annotations
 
-import pytest
-
 from .ctrlc_util import ctrl_c_in_import
 
 
@@ -23,7 +21,6 @@ def test_a_ctrl_c_while_the_first_command_loads_for_help_exits_130() -> None:
     assert "Aborted" not in err
 
 
-@pytest.mark.xfail(strict=True, reason="B24-6: the start guard is let go after the first command module loads")
 def test_a_ctrl_c_while_a_later_command_loads_for_help_exits_130() -> None:
     status, err = ctrl_c_in_import(["--help"], "dropengine.cli.simulate")
     assert "Traceback" not in err

@@ -306,7 +306,9 @@ def test_the_start_guard_ends_the_process_before_the_command_is_loaded_and_hands
     assert capsys.readouterr().err == "terminated (SIGTERM)" + STARTING + "\n"
     assert signal.getsignal(signal.SIGINT) == mine and signal.getsignal(signal.SIGTERM) == term
     with launching():
-        main.commands["simulate"]  # loaded: the command's own policy from here (its guard, or the defaults)
+        main.commands["simulate"]  # a lookup (as --help's listing makes) keeps the guard on (B24-6)
+        assert signal.getsignal(signal.SIGINT) != mine
+        main.callback()  # click runs the group's callback once the command is loaded: handed over
         assert signal.getsignal(signal.SIGINT) == mine and signal.getsignal(signal.SIGTERM) == term
-    main.commands["simulate"]  # (in-process, without the start guard: nothing to hand over)
+    main.callback()  # (in-process, without the start guard: nothing to hand over)
     assert signal.getsignal(signal.SIGINT) == mine

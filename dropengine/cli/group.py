@@ -56,7 +56,6 @@ class _LazyCommands(MutableMapping[str, click.Command]):
             if not isinstance(command, click.Command) or command.name != name:
                 raise TypeError(f"{self._where[name]} is not the {name!r} command")
             self._loaded[name] = command
-        launched()  # (the executable's start guard, if on: the command's own signal policy from here)
         return command
 
     def __setitem__(self, name: str, command: click.Command) -> None:
@@ -81,6 +80,11 @@ class _LazyCommands(MutableMapping[str, click.Command]):
 @click.version_option(__version__, prog_name="dropengine")
 def main() -> None:
     """dropengine: price-drop (line-move, steam) alerts from sports-betting odds streams."""
+    # Click calls this once the command to run is loaded, before its own options are parsed: the
+    # executable's start guard, if on, hands over to the command's own signal policy. Not at a
+    # command's lookup: `dropengine --help` loads every command's module to list them, and the
+    # guard must hold through all of them (break24's B24-6).
+    launched()
 
 
 main.commands = _LazyCommands(COMMANDS)

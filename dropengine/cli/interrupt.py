@@ -134,7 +134,8 @@ def launching() -> Iterator[None]:
 
 
 def launched() -> None:
-    """The command's module is loaded (:class:`dropengine.cli.group`'s lookup): the executable's start
+    """The command's module is loaded (:func:`dropengine.cli.group.main`, called by click before the
+    command runs): the executable's start
     guard, if on, sets the signal handlers back as they were. A no-op in-process (no :func:`launching`)."""
     for guard in _LAUNCH:
         guard.__exit__()
