@@ -55,6 +55,27 @@ def test_serve_interrupted_while_it_starts_ends_with_one_line_and_keeps_the_stat
 
 
 @pytest.mark.parametrize(("signum", "status", "said"), _SIGNALS)
+def test_serve_interrupted_in_run_foreground_before_its_handlers_saves_nothing(
+    tmp_path: Path, signum: int, status: int, said: str
+) -> None:
+    """uvicorn's Config (h11's import) is built after the ready line and before run_foreground sets
+    its handlers. Handed over before run_foreground, a signal there was click's "Aborted!" (or
+    death), and server.finish() in serve's ``finally`` first saved a state over the file: the start
+    guard now stays until run_foreground's handlers replace it, and an interrupted start saves nothing."""
+    state = tmp_path / "serve.state"
+    before = b"not a state: a final save would replace it\n"
+    state.write_bytes(before)
+    args = ["serve", "--source", f"replay:{_DEMO}", "--port", "0", "--state", str(state)]
+    rc, err = ctrl_c_in_import(args, "uvicorn.protocols.http.h11_impl", signum=signum)
+    assert rc == status, err
+    assert "Traceback" not in err and "Aborted" not in err, err
+    *ready, last = err.splitlines()
+    assert last == f"{said} while starting: nothing served, --state {state} as it was", err
+    assert ready and all(line.startswith("dropengine serve: ") for line in ready), err  # (printed before the signal)
+    assert state.read_bytes() == before
+
+
+@pytest.mark.parametrize(("signum", "status", "said"), _SIGNALS)
 def test_serve_bus_interrupted_while_it_imports_the_bus_extra(signum: int, status: int, said: str) -> None:
     rc, err = ctrl_c_in_import(["serve", "--bus", _NO_BUS, "--port", "0"], "nats", signum=signum)
     assert rc == status, err

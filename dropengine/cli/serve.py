@@ -226,30 +226,37 @@ def serve_cmd(source_spec: str | None, bus_url: str | None, bus_prefix: str, spe
     # state's restore): one line and 130/143, nothing served, the state file as it was; before, click's
     # "Aborted!" and 1, and SIGTERM killed it. A stop before the start is no clean stop (that is 0: the
     # alerts served and the state saved): the status says it did not start, as for any command's start.
-    # From run_foreground on, its and uvicorn's handlers make a stop a clean one (exit 0).
+    # From run_foreground's own handlers on, its and uvicorn's make a stop a clean one (exit 0); the guard's
+    # stay until then (handed over before it, a signal in its ~7-17 ms before its handlers was "Aborted!" or
+    # death, after a final save of a state nothing had changed).
     kept = f", --state {printable(str(state_path))} as it was" if state_path is not None and bus_url is None else ""
+    what = f" while starting: nothing served{kept}"
     guard = CtrlC()
     serving: Callable[[], None] | None
-    with guard, guard.starting(f" while starting: nothing served{kept}"):
-        if (source_spec is None) == (bus_url is None):
-            raise click.UsageError("give exactly one of --source (an engine fed here) and --bus (a frontend of "
-                                   "the alert log)")
-        if bus_url is not None:
-            if sinks.specs:
-                raise click.UsageError("--sink and --bus: a frontend on the bus does not deliver to sinks (several "
-                                       "frontends would each deliver every alert); give --sink to a serve "
-                                       "--source or a watch process")
-            _check_source_only(click.get_current_context())
-            serving = _serve_bus(bus_url, bus_prefix, host, port, keys_path, buffer_size, buffer_age, max_pending,
-                                 send_timeout, cors_origin, log_level, guard)
-        else:
-            assert source_spec is not None
-            serving = _serve_source(source_spec, speed, max_gap, upstream_key, sports, transport, host, port,
-                                    keys_path, state_path, state_every, state_max_age, buffer_size, buffer_age,
-                                    max_pending, send_timeout, evict_idle, evict_started, signals, steam_threshold,
-                                    sinks, cors_origin, log_level)
-    if serving is not None:  # (None: stopped while waiting for the bus, a clean stop as documented)
-        serving()
+    with guard:
+        with guard.starting(what):
+            if (source_spec is None) == (bus_url is None):
+                raise click.UsageError("give exactly one of --source (an engine fed here) and --bus (a frontend of "
+                                       "the alert log)")
+            if bus_url is not None:
+                if sinks.specs:
+                    raise click.UsageError("--sink and --bus: a frontend on the bus does not deliver to sinks (several "
+                                           "frontends would each deliver every alert); give --sink to a serve "
+                                           "--source or a watch process")
+                _check_source_only(click.get_current_context())
+                serving = _serve_bus(bus_url, bus_prefix, host, port, keys_path, buffer_size, buffer_age, max_pending,
+                                     send_timeout, cors_origin, log_level, guard)
+            else:
+                assert source_spec is not None
+                serving = _serve_source(source_spec, speed, max_gap, upstream_key, sports, transport, host, port,
+                                        keys_path, state_path, state_every, state_max_age, buffer_size, buffer_age,
+                                        max_pending, send_timeout, evict_idle, evict_started, signals, steam_threshold,
+                                        sinks, cors_origin, log_level, guard)
+        if serving is not None:  # (None: stopped while waiting for the bus, a clean stop as documented)
+            try:
+                serving()
+            except KeyboardInterrupt:  # (the guard's only: before run_foreground's handlers, nothing served)
+                guard.end(what)
 
 
 def _serve_source(source_spec: str, speed: float | None, max_gap: float, upstream_key: str | None, sports: str,
@@ -257,9 +264,9 @@ def _serve_source(source_spec: str, speed: float | None, max_gap: float, upstrea
                   state_every: float, state_max_age: float, buffer_size: int, buffer_age: float, max_pending: int,
                   send_timeout: float, evict_idle: float, evict_started: float, signals: dict[str, Any],
                   steam_threshold: float, sinks: SinkOptions, cors_origin: tuple[str, ...],
-                  log_level: str) -> Callable[[], None]:
+                  log_level: str, guard: CtrlC) -> Callable[[], None]:
     """``serve --source``'s start (the server extra, the flags, the port, the state's lock and
-    restore), under the caller's start guard; returns what serves it until stopped."""
+    restore), under ``guard`` (the caller's start guard); returns what serves it until stopped."""
     require_extra("server", "dropengine serve")
     from ..server.app import DropServer, ServeConfig
     from ..server.asgi import bind, run_foreground
@@ -309,8 +316,14 @@ def _serve_source(source_spec: str, speed: float | None, max_gap: float, upstrea
     def serve() -> None:
         try:
             run_foreground(server.app, sock=sock, secrets=secrets, log_level=log_level, on_ready=ready)
-        finally:
-            server.finish()  # a no-op after the lifespan's; the final save when a 2nd Ctrl-C skipped it
+        except KeyboardInterrupt:  # (the start guard's: uvicorn never ran) no final save, the state as it was
+            raise
+        except BaseException:
+            guard.defer = True
+            server.finish()
+            raise
+        guard.defer = True  # (a signal during the final save is held: the stop is under way, exit 0)
+        server.finish()  # a no-op after the lifespan's; the final save when a 2nd Ctrl-C skipped it
 
     return serve
 
