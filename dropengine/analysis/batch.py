@@ -727,21 +727,27 @@ def _compiled_passes(
     n_sides = max(len(canon), 1)
     no_series = np.full(1, -1, np.int64)
 
-    def price_pass() -> tuple[Any, int, Any, Any, Any, Any, Any]:
-        """The price keys' ids and SPEC 3 over them (the pass without line series)."""
-        kid, nkeys = kernel.ids(e, b, sid, n_events, n_books, n_sides)
+    # only the routing (and the steams' table) reads the rows' codes and key ids after the passes
+    # (memory: 10M rows, five 80 MB arrays go as soon as no pass reads them, not at the end of the routing)
+    keep_rows = cfg.signals and _routes(cfg)
+
+    def price_pass(kid: Any, nkeys: int) -> tuple[Any, Any, Any, Any, Any]:
+        """SPEC 3 over the price keys ``kid`` (the pass without line series)."""
         moves, refs, _, _, _, tally, ref_lu, ref_p, _ = kernel.run(
             kid, nkeys, no_series, 0, lu_at, p_at, null, bad, line_only, np.zeros(1), cfg.reprime_after_suspension,
             anchor, prob, thr, line_thr)
-        return kid, nkeys, moves, refs, tally, ref_lu, ref_p
+        return moves, refs, tally, ref_lu, ref_p
 
+    # the price keys' ids first, here: then the rows' event and book codes are read by the line
+    # series' ids alone (the price pass, the longer, runs meanwhile), and go before the line pass
+    kid, nkeys = kernel.ids(e, b, sid, n_events, n_books, n_sides)
     if cfg.detects_lines:
-        # The price keys and the line series share no state: their ids and passes run side by side,
-        # the price pass in a thread (numba runs without the GIL). The line pass is the same pass
+        # The price keys and the line series share no state: their passes run side by side, the
+        # price pass in a thread (numba runs without the GIL). The line pass is the same pass
         # with an infinite price threshold (no price move is written) over one price key per
         # canonical side (a small table, in cache): its line moves and line counts are the one
         # pass's (the price part reads nothing the line part writes); its price counts are dropped.
-        price_result = _in_thread(price_pass)
+        price_result = _in_thread(functools.partial(price_pass, kid, nkeys))
         line_ids: dict[str, int] = {}
         series_of = [rules.series_line(c) for c in canon]
         ls_of = [line_ids.setdefault(rules.line_side_of(c), len(line_ids)) if x is not None else -1
@@ -749,6 +755,8 @@ def _compiled_passes(
         ls = np.array([*ls_of, -1], dtype=np.int64)[sid]
         lid, nseries = kernel.ids(e, b, ls, n_events, n_books, max(len(line_ids), 1))
         del ls
+        if not keep_rows:
+            e = b = None
         # per canonical side its series line, read by the pass through each row's side (the line
         # pass's key): no per-row array (10M rows: 80 MB written and read once before)
         line = np.array([*(np.nan if x is None else x for x in series_of), np.nan], dtype=np.float64)
@@ -756,8 +764,12 @@ def _compiled_passes(
             sid, n_sides, lid, nseries, lu_at, p_at, null, bad, line_only, line,
             cfg.reprime_after_suspension, anchor, prob, math.inf, line_thr, True)  # (line by key)
         new_line = line[sid[lmoves]]
-        kid, nkeys, moves, refs, tally, ref_lu, ref_p = price_result()
-        del price_result  # (it holds its result: the key ids, 80 MB at 10M rows, go when let go below)
+        # per line move, its canonical side's id (the line moves' table: by move, not by row)
+        line_side = sid[lmoves].astype(np.int32) if cfg.signals else None
+        if not keep_rows:
+            sid = lid = None  # (before waiting for the price pass)
+        moves, refs, tally, ref_lu, ref_p = price_result()
+        del price_result  # (it holds its result)
         tally = tally.copy()
         for slot in (kernel.LINE_SEEN, kernel.LINE_PRIMED, kernel.LINE_STALE, kernel.LINE_SUSPENDED,
                      kernel.LINE_REPEATED):
@@ -765,13 +777,10 @@ def _compiled_passes(
     else:
         # no series: the pass reads neither a row's series id nor its line
         lid, nseries, line = no_series, 0, np.zeros(1)
-        kid, nkeys, moves, refs, tally, ref_lu, ref_p = price_pass()
+        moves, refs, tally, ref_lu, ref_p = price_pass(kid, nkeys)
         lmoves = lrefs = lprices = np.zeros(0, np.int64)
-    # per line move, its canonical side's id (the line moves' table: by move, not by row)
-    line_side = sid[lmoves].astype(np.int32) if cfg.signals else None
-    if not (cfg.signals and _routes(cfg)):
-        # only the routing (and the steams' table) reads the rows' codes and key ids after the
-        # passes (memory: 10M rows, five 80 MB arrays go here, not at the end of the routing)
+        line_side = np.zeros(0, np.int32) if cfg.signals else None
+    if not keep_rows:
         e = b = sid = kid = lid = None
     # (memory: the rows' masks, ~70 MB at 10M rows, read by the passes alone)
     del skip, bad_field, invalid
