@@ -1,15 +1,17 @@
 """The command line's interrupt policy: Ctrl-C (SIGINT) and SIGTERM (a service manager's stop).
 
-One policy for every command that reads input and writes a result (``replay``, ``backtest``) and
-for the executable's own start (:func:`launching`): the run ends with exit 130 (143 after SIGTERM)
-and one line on stderr saying what was interrupted and what was (not) written; never click's
-"Aborted!" with exit 1, a traceback, or half an output file. :class:`CtrlC` is the guard a command
-sets at its first line; :func:`launching` covers what comes before the command's module is loaded
-(click's parsing of the group's options, the module's import: ~0.35 s for ``backtest``) in
-:func:`dropengine.cli.group.run` only, so a caller running :func:`dropengine.cli.main` in its own
-process keeps its signal handlers. Not covered: ``import dropengine`` before ``run`` (~0.1-0.2 s:
-a KeyboardInterrupt traceback), and click's parsing of the command's own options between the
-module's load and the command's first line (~0.3-2 ms: "Aborted!").
+One policy for every command that reads input and writes a result (``replay``, ``backtest``), for
+the start of the long-running ones (``serve`` until uvicorn's handlers, ``ingest`` and ``detect``
+until their event loop's) and for the executable's own start (:func:`launching`): the run ends
+with exit 130 (143 after SIGTERM) and one line on stderr saying what was interrupted and what was
+(not) written; never click's "Aborted!" with exit 1, a traceback, or half an output file.
+:class:`CtrlC` is the guard a command sets at its first line; :func:`launching` covers what comes
+before the command's module is loaded (click's parsing of the group's options, the module's
+import: ~0.35 s for ``backtest``) in :func:`dropengine.cli.group.run` only, so a caller running
+:func:`dropengine.cli.main` in its own process keeps its signal handlers. Not covered:
+``import dropengine`` before ``run`` (~0.1-0.2 s: a KeyboardInterrupt traceback), and click's
+parsing of the command's own options between the module's load and the command's first line
+(~0.3-2 ms: "Aborted!").
 """
 
 from __future__ import annotations
