@@ -17,8 +17,10 @@ parsing of the command's own options between the module's load and the command's
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -54,6 +56,16 @@ class CtrlC:
         self.signum = signum
         if self.defer:
             self.pending = True
+            return
+        if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+            # Never raised inside the import machinery's own code: in a module lock's callback the
+            # exception is swallowed ("Exception ignored") with the import lock held, and the
+            # main thread and the numba warm-up thread then wait for each other for ever
+            # (review24's R24-2). Sent again shortly, when the import has moved on; an import's
+            # module code itself is interrupted as anywhere else.
+            again = threading.Timer(0.01, os.kill, (os.getpid(), signum))
+            again.daemon = True
+            again.start()
             return
         raise self._raises
 
