@@ -69,7 +69,6 @@ def _quotes(path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="R24-1: fast.interruptible walks 8 causes; the unpickle chain is 9 deep")
 @pytest.mark.parametrize(("command", "signame"), [("replay", "SIGINT"), ("replay", "SIGTERM"), ("backtest", "SIGINT")])
 def test_a_signal_in_a_compiled_unpickle_ends_the_run_by_the_policy(tmp_path: Path, command: str, signame: str) -> None:
     require_fast()

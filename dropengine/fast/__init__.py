@@ -98,12 +98,13 @@ def interruptible(fn: _F) -> _F:
         try:
             return fn(*args)
         except SystemError as exc:
-            # the interrupt may sit a few causes down (a SIGINT/SIGTERM inside numba's unpickling of
-            # a constant: SystemError <- SystemError <- KeyboardInterrupt), never a long chain
+            # the interrupt may sit several causes down: a SIGINT/SIGTERM inside numba's unpickling
+            # of a constant leaves one SystemError per constant the compiled code still asks for
+            # (9 seen: review24's R24-1), so the whole chain is walked (once round a cycle)
             cause: BaseException | None = exc
-            for _ in range(8):
-                if cause is None or isinstance(cause, KeyboardInterrupt):
-                    break
+            seen: set[int] = set()
+            while cause is not None and not isinstance(cause, KeyboardInterrupt) and id(cause) not in seen:
+                seen.add(id(cause))
                 cause = cause.__cause__ or cause.__context__
             if isinstance(cause, KeyboardInterrupt):
                 raise cause from None
