@@ -51,7 +51,6 @@ _CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(strict=True, reason="B24-7: the re-sent signal is delivered after the guard let go")
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
 def test_a_signal_re_sent_after_the_guard_let_go_does_not_kill_the_process(name: str) -> None:
     proc = subprocess.run([sys.executable, "-c", _CHILD, name], capture_output=True, text=True, timeout=60)

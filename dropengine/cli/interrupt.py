@@ -63,7 +63,7 @@ class CtrlC:
             # main thread and the numba warm-up thread then wait for each other for ever
             # (review24's R24-2). Sent again shortly, when the import has moved on; an import's
             # module code itself is interrupted as anywhere else.
-            again = threading.Timer(0.01, os.kill, (os.getpid(), signum))
+            again = threading.Timer(0.01, _again, (signum,))
             again.daemon = True
             again.start()
             return
@@ -119,6 +119,14 @@ class CtrlC:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         self._old = {}
+
+
+def _again(signum: int) -> None:
+    """A signal :meth:`CtrlC._handler` put off (it landed in the import machinery) sent again, only
+    while a guard's handler is still set for it: a guard let go meanwhile (a run ending, the start
+    guard handing over) would have it kill the process or raise a traceback (break24's B24-7)."""
+    if isinstance(getattr(signal.getsignal(signum), "__self__", None), CtrlC):
+        os.kill(os.getpid(), signum)
 
 
 class _Launching(BaseException):
