@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from .parquet_util import QUOTE_SCHEMA
+from .test_h24_review24_numba_ctrlc import _quotes as plain
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,23 +47,10 @@ run()
 
 
 def _quotes(path: Path) -> Path:
-    rows = [
-        {
-            "sport_key": "basketball_nba",
-            "event_id": f"E{e}",
-            "bookmaker": book,
-            "side": "h2h_home",
-            "price": price,
-            "last_update": 1_000 * (i + 1) + e,
-            "market_key": "h2h",
-            "line": None,
-        }
-        for e in range(3)
-        for book in ("pin", "dk")
-        for i, price in enumerate((-110.0, -150.0, -130.0, -180.0))
-    ]
-    frame = pl.DataFrame(rows, schema=QUOTE_SCHEMA)
-    frame.with_columns(pl.col("event_id", "bookmaker", "side").cast(pl.Categorical)).write_parquet(path)
+    """The quotes of the numba test, their key columns dictionary-encoded (Categorical when read)."""
+    plain(path)
+    key = pl.col("event_id", "bookmaker", "side").cast(pl.Categorical)
+    pl.read_parquet(path).with_columns(key).write_parquet(path)
     return path
 
 
