@@ -86,10 +86,14 @@ _SPELLINGS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "breaker12b 3, a documented contract: a Quote given kind and market_key trusts its side's spelling (the "
-    "decoders' fast path; every reader, and batch, canonicalise), so a hand-built non-canonical side is its own key"))
-@pytest.mark.parametrize("case", sorted(_SPELLINGS))
+# (breaker12b 3: before session 17 a Quote given kind and market_key kept its side as spelt, so a
+# hand-built non-canonical side was its own key on the stream engine; since 515c0b4 it is canonical)
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=(
+        "a line in exponent notation (`total_over@1e3`): the core's side parser (a hand-built Quote) reads "
+        "it as 1000, the table readers and batch skip the row as `bad side`; a documented limitation")))
+    if c == "exponent" else c
+    for c in sorted(_SPELLINGS)])
 def test_a_side_spelt_two_ways_is_one_key_in_stream_and_batch(case: str) -> None:
     quotes = _SPELLINGS[case]
     eng = DropEngine(types=ALL)
