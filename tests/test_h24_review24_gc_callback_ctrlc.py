@@ -46,7 +46,6 @@ run()
 """
 
 
-@pytest.mark.xfail(strict=True, reason="R24-11: a signal handled in the gc callback is dropped (exit 0)")
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_a_signal_handled_in_the_collector_callback_ends_the_replay(tmp_path: Path, signame: str) -> None:
     recording = tmp_path / "r.ndjson"  # (large enough for collections of the older generations)

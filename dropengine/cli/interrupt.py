@@ -67,6 +67,11 @@ class CtrlC:
             again.daemon = True
             again.start()
             return
+        # (also marked pending: where the interpreter drops what a handler raises, in a collector,
+        # weakref or ctypes callback, the run still ends by the policy at its next deferred write or
+        # its end, which check it: review24's R24-11. Every command ends its run where it catches
+        # the raise, so the mark never raises twice.)
+        self.pending = True
         raise self._raises
 
     @contextlib.contextmanager
