@@ -24,13 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine
-from dropengine.analysis import batch
 from dropengine.core.options import DetectOptions
 from dropengine.core.skips import SkipLog
 from dropengine.io.replay import ReplayStats, replay, replay_batch
 
 from .conftest import require_fast
 from .parquet_util import QUOTE_SCHEMA
+from .test_h23_review23_second_run import _detections
 
 _ENC = msgspec.json.Encoder()
 _OPTIONS = DetectOptions.build(threshold=5)
@@ -63,19 +63,6 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
 def _stats() -> ReplayStats:
     """One listed skip per reason: which rows are listed depends on their order."""
     return ReplayStats(skips=SkipLog(keep=6, per_reason=1))
-
-
-def _detections(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Records each batch detection (replay_batch imports detect_counted when called)."""
-    calls: list[int] = []
-    real = batch.detect_counted
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(batch, "detect_counted", spy)
-    return calls
 
 
 def _swapped(tmp: Path) -> list[Path]:

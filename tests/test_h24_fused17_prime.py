@@ -156,6 +156,16 @@ def test_a_churning_stream_flushed_detects_as_six_tuples_general_and_pure(
         check_records(held.engine._state, records_of(frames))
 
 
+def _initial_state_then(envelopes: list[Any], path: Path) -> Path:
+    """A recording of an ``initial_state`` of every row at once (one large envelope), then
+    ``envelopes`` as updates."""
+    first = msgspec.json.encode(
+        {"type": "initial_state", "sport_key": "nba", "data": [r for e in envelopes for r in e]}
+    )
+    path.write_bytes(b"\n".join([first, *envelope_lines(envelopes)]) + b"\n")
+    return path
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
@@ -168,11 +178,7 @@ def test_the_replay_of_a_churning_initial_state_fused_equals_general(
     decoder's."""
     monkeypatch.setattr(ks, "_SPILL", 1)
     monkeypatch.setattr(fused, "_FLUSH_ROWS", every)
-    first = msgspec.json.encode(
-        {"type": "initial_state", "sport_key": "nba", "data": [r for e in envelopes for r in e]}
-    )
-    path = tmp_path / "r.ndjson"
-    path.write_bytes(b"\n".join([first, *envelope_lines(envelopes)]) + b"\n")
+    path = _initial_state_then(envelopes, tmp_path / "r.ndjson")
 
     def run(fused_path: bool) -> tuple[Any, ...]:
         engine = DropEngine(threshold=5)
@@ -236,11 +242,7 @@ def test_a_caller_evicting_between_the_yields_of_a_flushed_envelope_fused_equals
     monkeypatch.setattr(replay_mod, "_FUSED_BATCH", 1)
     monkeypatch.setattr(ks, "_SPILL", 1)
     monkeypatch.setattr(fused, "_FLUSH_ROWS", every)
-    first = msgspec.json.encode(
-        {"type": "initial_state", "sport_key": "nba", "data": [r for e in envelopes for r in e]}
-    )
-    path = tmp_path / "r.ndjson"
-    path.write_bytes(b"\n".join([first, *envelope_lines(envelopes)]) + b"\n")
+    path = _initial_state_then(envelopes, tmp_path / "r.ndjson")
 
     def run(fused_path: bool) -> tuple[Any, ...]:
         engine = DropEngine(threshold=5)
