@@ -147,6 +147,9 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
         except KeyboardInterrupt:
             guard.end(" while the tables were printed" if out_dir is None else
                       f" after the report was written: written whole to {printable(str(out_dir))}")
+        if guard.pending:  # (a signal whose raise the interpreter dropped in a callback: review24's R24-11)
+            guard.end(" after the tables were printed" if out_dir is None else
+                      f" after the report was written: written whole to {printable(str(out_dir))}")
 
 
 def _print(err: Console, bt: Backtest, stats: ReplayStats, quiet: bool, out_dir: Path | None,

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import click
 
@@ -37,6 +37,10 @@ def said(signum: int | None) -> str:
 def exit_status(signum: int | None) -> int:
     """The exit status after ``signum``: 143 after SIGTERM, else 130 (the shell's 128 + signal)."""
     return 143 if signum == signal.SIGTERM else 130
+
+
+#: The line's end after a signal while a command starts (what was not done).
+_STARTING: Final = " while starting: no input read, no output written"
 
 
 class CtrlC:
@@ -85,7 +89,7 @@ class CtrlC:
             raise self._raises
 
     @contextlib.contextmanager
-    def starting(self, what: str = " while starting: no input read, no output written") -> Iterator[None]:
+    def starting(self, what: str = _STARTING) -> Iterator[None]:
         """The command's start-up, before any output exists (its imports: the cluster extra's; the
         inputs' sizes, the progress bar): the handlers are set on entry (two calls: a start that is
         not interrupted pays nothing more) and stay for the run (``with guard``). A signal here ends
@@ -163,6 +167,10 @@ def launching() -> Iterator[None]:
 def launched() -> None:
     """The command's module is loaded (:func:`dropengine.cli.group.main`, called by click before the
     command runs): the executable's start
-    guard, if on, sets the signal handlers back as they were. A no-op in-process (no :func:`launching`)."""
+    guard, if on, sets the signal handlers back as they were; a signal it received whose raise the
+    interpreter dropped (in a callback: review24's R24-11) ends the process here, as during the start.
+    A no-op in-process (no :func:`launching`)."""
     for guard in _LAUNCH:
+        if guard.pending:
+            guard.end(_STARTING)
         guard.__exit__()
