@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -22,6 +23,24 @@ QUOTE_SCHEMA: dict[str, type[pl.DataType]] = {
     "market_key": pl.String,
     "line": pl.Float64,
 }
+
+
+def h2h_row(
+    t: int, price: Any, event: str = "E1", sport: str | None = "basketball_nba", **extra: Any
+) -> dict[str, Any]:
+    """A hand-made moneyline row of book ``pin`` in :data:`QUOTE_SCHEMA`'s columns (``extra``: other
+    or faulty cells, which win)."""
+    return {
+        "sport_key": sport,
+        "event_id": event,
+        "bookmaker": "pin",
+        "side": "h2h_home",
+        "price": price,
+        "last_update": t,
+        "market_key": "h2h",
+        "line": None,
+        **extra,
+    }
 
 
 def write_quotes(path: Path, quotes: Iterable[Quote]) -> Path:

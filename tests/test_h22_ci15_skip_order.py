@@ -34,7 +34,7 @@ from dropengine.io.replay import ReplayStats, read_quotes, replay
 from dropengine.io.tables import parquet_position
 
 from .conftest import require_fast
-from .parquet_util import QUOTE_SCHEMA
+from .parquet_util import QUOTE_SCHEMA, h2h_row
 
 _SCHEMA = QUOTE_SCHEMA
 # what makes a row bad (each a reader skip with its own reason), or None: a usable row
@@ -57,17 +57,7 @@ def _write(tmp: Path, files: list[list[tuple[int, str | None, float]]]) -> list[
     paths = []
     for f, rows in enumerate(files):
         table = [
-            {
-                "sport_key": "nba",
-                "event_id": f"e{f}",
-                "bookmaker": "pin",
-                "side": "h2h_home",
-                "price": price,
-                "last_update": t,
-                "market_key": "h2h",
-                "line": None,
-                **_FAULTS[fault],
-            }
+            h2h_row(t, price, f"e{f}", "nba", **_FAULTS[fault])
             for t, fault, price in rows
         ]
         path = tmp / f"f{f}.parquet"

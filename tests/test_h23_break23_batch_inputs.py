@@ -31,23 +31,14 @@ from dropengine.core.options import DetectOptions
 from dropengine.io.replay import ReplayStats, load_table, replay, replay_backtest, replay_batch
 
 from .conftest import require_fast
+from .parquet_util import h2h_row
 
 _ENC = msgspec.json.Encoder()
 _OPTIONS = DetectOptions.build(threshold=5)
 
 
 def _row(event: str, price: Any, t: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "sport_key": "basketball_nba",
-        "event_id": event,
-        "bookmaker": "pin",
-        "side": "h2h_home",
-        "price": price,
-        "last_update": t,
-        "market_key": "h2h",
-        "line": None,
-        **extra,
-    }
+    return h2h_row(t, price, event, **extra)
 
 
 def _both(paths: list[Path]) -> tuple[list[bytes], list[bytes], ReplayStats, ReplayStats]:

@@ -30,23 +30,14 @@ from dropengine.core.options import DetectOptions
 from dropengine.io.replay import ReplayStats, replay, replay_batch
 
 from .conftest import require_fast
-from .parquet_util import QUOTE_SCHEMA
+from .parquet_util import QUOTE_SCHEMA, h2h_row
 
 _ENC = msgspec.json.Encoder()
 _OPTIONS = DetectOptions.build(threshold=5)
 
 
 def _row(t: int, price: float, sport: str | None = "basketball_nba") -> dict[str, Any]:
-    return {
-        "sport_key": sport,
-        "event_id": "E1",
-        "bookmaker": "pin",
-        "side": "h2h_home",
-        "price": price,
-        "last_update": t,
-        "market_key": "h2h",
-        "line": None,
-    }
+    return h2h_row(t, price, sport=sport)
 
 
 def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
