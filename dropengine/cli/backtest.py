@@ -142,14 +142,14 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
         except KeyboardInterrupt:
             guard.end(" while backtesting: " + ("no tables printed" if out_dir is None else
                                                 f"no report written, {printable(str(out_dir))} as it was"))
+        whole = (None if out_dir is None else
+                 f" after the report was written: written whole to {printable(str(out_dir))}")
         try:
             _print(err, bt, stats, quiet, out_dir, written if out_dir is not None else [])
         except KeyboardInterrupt:
-            guard.end(" while the tables were printed" if out_dir is None else
-                      f" after the report was written: written whole to {printable(str(out_dir))}")
+            guard.end(whole or " while the tables were printed")
         if guard.pending:  # (a signal whose raise the interpreter dropped in a callback: review24's R24-11)
-            guard.end(" after the tables were printed" if out_dir is None else
-                      f" after the report was written: written whole to {printable(str(out_dir))}")
+            guard.end(whole or " after the tables were printed")
 
 
 def _print(err: Console, bt: Backtest, stats: ReplayStats, quiet: bool, out_dir: Path | None,
