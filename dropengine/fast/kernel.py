@@ -63,6 +63,8 @@ _MARGIN: Final = rules.ROUNDING_MARGIN
 _SCALE: Final = float(10**rules.DELTA_DECIMALS)
 #: Veltkamp's splitter for doubles (2**27 + 1): a * _SPLIT splits a into two 26-bit halves
 _SPLIT: Final = 134217729.0
+#: From here on a double is its own rounding to 9 decimals (:func:`round_decimals`)
+_KEEP: Final = float(2**23)
 
 # Counter slots of the pass (the order of EngineCounters' price and line fields)
 PRIMED, STALE, SUSPENDED, REPEATED, LINE_SEEN, LINE_PRIMED, LINE_STALE, LINE_SUSPENDED, LINE_REPEATED = range(9)
@@ -75,8 +77,15 @@ def round_decimals(x: float) -> float:
     exact value rounded half-even to 9 decimals. ``x * 10**9`` is taken exactly as a sum of two
     doubles (Dekker's product, Veltkamp's split), its integer rounded with the tail looked at
     only on a half, and ``N / 10**9`` is a correctly rounded division, as CPython's
-    ``strtod`` of the correctly rounded decimal is."""
-    if not np.isfinite(x) or abs(x) >= 4e6:  # beyond any delta (< 2e5) or points move (< 2e6 + 1)
+    ``strtod`` of the correctly rounded decimal is.
+
+    From :data:`_KEEP` (2**23) on, ``x`` is its own rounding: a double's spacing there (2**-29 and
+    up) is wider than twice the largest distance to the nearest 9-decimal value (0.5e-9), so
+    the double nearest that value is ``x`` (the grid of doubles is finer just below 2**23, but
+    2**23 is an integer, its own 9-decimal value). Below it ``|x| * 10**9 < 2**53``: the split
+    product is exact and ``rint`` of it an exact integer. (Was 4e6: ``x`` kept between 4e6 and
+    2**23, where doubles are 2**-30 apart and ``round`` moves some, e.g. 4000000.0009765625.)"""
+    if not np.isfinite(x) or abs(x) >= _KEEP:
         return x
     b = _SCALE
     p = x * b
