@@ -58,31 +58,35 @@ class CtrlC:
 
     def _handler(self, signum: int, frame: Any) -> None:
         self.signum = signum
+        # Marked pending first, whatever follows: where the raise below cannot end the run at once
+        # (put off, or dropped by the interpreter in a collector, weakref or ctypes callback:
+        # review24's R24-11), the run still ends by the policy at its next deferred write or its end,
+        # which check the mark. Every command ends its run where it catches the raise, so the mark
+        # never raises twice.
+        self.pending = True
         if self.defer:
-            self.pending = True
             return
-        if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
-            # Never raised inside the import machinery's own code: in a module lock's callback the
-            # exception is swallowed ("Exception ignored") with the import lock held, and the
-            # main thread and the numba warm-up thread then wait for each other for ever
-            # (review24's R24-2). Sent again shortly, when the import has moved on; an import's
-            # module code itself is interrupted as anywhere else.
+        if frame is not None and _called_back(frame.f_code.co_filename):
             again = threading.Timer(0.01, _again, (signum,))
             again.daemon = True
             again.start()
             return
-        # (also marked pending: where the interpreter drops what a handler raises, in a collector,
-        # weakref or ctypes callback, the run still ends by the policy at its next deferred write or
-        # its end, which check it: review24's R24-11. Every command ends its run where it catches
-        # the raise, so the mark never raises twice.)
-        self.pending = True
         raise self._raises
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
+        """Hold the signals while the block runs (a write that must be whole); one received meanwhile
+        is raised when the block ends. Also when the block fails: an error that follows a signal
+        (a cluster start cut short, a usage error found after it) ends the run as the signal does,
+        the error chained to the raise (review24's R24-7: a ClusterError's line and exit 1 were
+        printed instead)."""
         self.defer = True
         try:
             yield
+        except Exception as exc:
+            if self.pending:
+                raise self._raises from exc
+            raise
         finally:
             self.defer = False
         if self.pending:
@@ -105,6 +109,8 @@ class CtrlC:
         except BaseException:
             self.__exit__()
             raise
+        if self.pending:  # (put off or dropped, not raised yet: ended here, before a hand-over can lose it)
+            self.end(what)
 
     def end(self, what: str) -> NoReturn:
         """End the run after the signal received: its one line on stderr (``what`` follows the
@@ -128,6 +134,35 @@ class CtrlC:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         self._old = {}
+
+
+#: Where installed packages' code lives (a venv's, the system's or the user's): ``site-packages``
+#: (``dist-packages`` on Debian's system Python).
+_INSTALLED: Final = tuple(os.sep + d + os.sep for d in ("site-packages", "dist-packages"))
+#: dropengine's own code, which may be installed among them.
+_OWN: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _called_back(filename: str) -> bool:
+    """Whether a signal handled in a frame of ``filename`` is put off rather than raised there: in
+    code that native code may be running as a callback, where a raise is not an interrupt.
+
+    One rule for every such place: the import machinery's own code (a KeyboardInterrupt in a module
+    lock's callback is swallowed with the import lock held, and the main thread and the numba
+    warm-up thread then wait for each other for ever: review24's R24-2) and any installed package's
+    code other than dropengine's: polars' Python that its Rust calls back (``Categories._from_py_categories``
+    while a Parquet schema is read: Rust unwraps the error, a ``PanicException`` and exit 1: review24's
+    R24-12), LLVM's object cache through ctypes (dropped, or a crash: break24's B24-5), numba's
+    constants (nine chained SystemErrors: R24-1). Which foreign frame a native library called is
+    not visible from Python, so every one is put off: the signal is sent again 10 ms later
+    (:func:`_again`), by when the run is most likely in its own code or the standard library's,
+    where it is raised; its mark is set meanwhile. The cost: a signal waits for a stretch of a
+    package's pure Python code to end (rich drawing a table: milliseconds). A module's own code
+    during its import is such a frame only when it is a package's; dropengine's, the standard
+    library's and a script's are interrupted at once."""
+    if filename.startswith("<frozen importlib"):
+        return True
+    return not filename.startswith(_OWN) and any(d in filename for d in _INSTALLED)
 
 
 def _again(signum: int) -> None:
