@@ -10,7 +10,6 @@ package ever sees one. Messages name the servers (scheme, host, port), never cre
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Collection, Iterator
@@ -236,13 +235,22 @@ async def connect(config: BusConfig, *, name: str) -> Bus:
         ping_interval=5,
         max_outstanding_pings=2,
     )
+    # With reconnects unbounded nats-py would retry a first connect forever: bound it here. Its own
+    # task, waited for with asyncio.wait (which never cancels it): a timeout or a cancel of this
+    # call stops it by _abandon, which makes sure it ends.
+    connecting = asyncio.ensure_future(nc.connect(**options))
     try:
-        # With reconnects unbounded nats-py would retry a first connect forever: bound it here.
-        await asyncio.wait_for(nc.connect(**options), timeout=config.connect_timeout_s)
+        await asyncio.wait({connecting}, timeout=config.connect_timeout_s)
+    except asyncio.CancelledError:  # the caller stops (a stop while starting): no connect left behind
+        await _abandon(nc, connecting)
+        raise
+    try:
+        if not connecting.done():
+            raise TimeoutError
+        connecting.result()
     except _nats_errors() as exc:
         # the half-open client may be in any state; what we report is exc
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(nc.close(), timeout=1.0)
+        await _abandon(nc, connecting)
         raise BusError(
             f"cannot connect to the bus at {config.display()} within {config.connect_timeout_s:g} s: {describe(exc)}"
         ) from None
@@ -250,6 +258,28 @@ async def connect(config: BusConfig, *, name: str) -> Bus:
     bus = Bus(nc, js, config, name)
     bus_ref.append(bus)
     return bus
+
+
+async def _abandon(nc: Client, connecting: asyncio.Future[Any]) -> None:
+    """Stop a first connect that will not be used (timed out, failed, or its caller cancelled) and
+    close its client, each wait bounded. nats-py's connect can ignore a cancel: under Python 3.11
+    a ``wait_for`` inside it whose awaited call completes as the cancel arrives returns the
+    result and drops the cancel, and its loop then reconnects for ever (seen right after the TCP
+    accept of a server that does not answer: a stopped ``detect`` or ``ingest`` waited for ever, and
+    ``wait_for``'s own timeout never returned). So it is cancelled again until it ends."""
+    for _ in range(40):  # (a few rounds at most: a cancel is dropped only in that one race)
+        if connecting.done():
+            break
+        connecting.cancel()
+        await asyncio.wait({connecting}, timeout=0.05)
+    if connecting.done() and not connecting.cancelled():
+        connecting.exception()  # (retrieved: reported by the caller, not as "never retrieved")
+    closing = asyncio.ensure_future(nc.close())
+    await asyncio.wait({closing}, timeout=1.0)
+    if not closing.done():
+        closing.cancel()
+    elif not closing.cancelled():
+        closing.exception()  # (a close of a half-open client may fail: nothing more to do with it)
 
 
 #: The quote stream's metadata key that records the partition count ingest publishes with.
