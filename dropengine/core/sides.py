@@ -137,7 +137,12 @@ _LINE_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 def _parse_line(text: str, side: str) -> float:
     if not _LINE_TEXT.fullmatch(text):
         raise FeedError(f"side: {side!r} has a non-numeric line {text!r}", "bad side")
-    return float(text)
+    line = float(text)
+    if not math.isfinite(line):  # digits past a double's range ('9' * 400): float() makes inf of them
+        raise FeedError(
+            f"side: a line of {len(text)} characters is beyond any number a line holds ({text[:20]}...)", "bad side"
+        )
+    return line
 
 
 def parse_side(side: str) -> SideInfo:
