@@ -48,6 +48,12 @@ log = logging.getLogger("dropengine.cli.bus")
 _NOT_STARTED: Final = " while starting: not connected to the bus, nothing published"
 
 
+def _not_connected(bus_config: Any) -> str:
+    """The line after a signal while the first connect is under way (:func:`_connect`), the
+    start's too: nothing published."""
+    return f" while connecting to the bus at {bus_config.display()}: nothing published"
+
+
 #: The BusConfig field each stream flag sets.
 _CONFIG_FIELD: Final = {"replicas": "replicas", "log_max_age": "log_max_age_s", "log_max_bytes": "log_max_bytes",
                         "quote_max_age": "quote_max_age_s", "quote_max_bytes": "quote_max_bytes",
@@ -153,12 +159,58 @@ def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-async def _until_stopped(main: Awaitable[Any], duration: float | None, stop: asyncio.Event) -> None:
+class _Stop(asyncio.Event):
+    """A bus command's stop: set by SIGINT/SIGTERM (``signum``: the first of them) or --duration."""
+
+    signum: int | None = None
+
+    def signalled(self, signum: int) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.set()
+
+
+class _StoppedConnecting(Exception):
+    """A signal while the first connect was under way: the command never started (exit 130/143)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+async def _connect(connect: Callable[..., Awaitable[Any]], bus_config: Any, name: str, stop: _Stop) -> Any | None:
+    """The first connect (``connect``: :func:`~dropengine.bus.connect.connect`, imported by the
+    start), given up as soon as ``stop`` is set: after a signal :class:`_StoppedConnecting` (the
+    start's policy: 130/143, one line), after --duration ``None`` (a clean stop). Before, a stop
+    waited for the connect (up to --connect-timeout, then exit 2 "cannot connect" when no server
+    answered)."""
+    connecting = asyncio.ensure_future(connect(bus_config, name=name))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # (read below)
+                await connecting
+    # (a connect that failed as it was cancelled is the stop's, not "cannot connect")
+    if connecting.cancelled() or (stop.is_set() and connecting.exception() is not None):
+        if stop.signum is not None:
+            raise _StoppedConnecting(stop.signum)
+        return None
+    try:
+        return connecting.result()
+    except BusError as exc:
+        raise StartupError(str(exc)) from None
+
+
+async def _until_stopped(main: Awaitable[Any], duration: float | None, stop: _Stop) -> None:
     """SIGINT/SIGTERM and ``duration`` set ``stop``; ``main`` watches it."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, stop.signalled, sig)
     timer = loop.call_later(duration, stop.set) if duration is not None else None
     try:
         await main
@@ -275,11 +327,10 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
 
         _logging(log_level)
 
-    async def body(stop: asyncio.Event) -> None:
-        try:
-            bus = await connect(bus_config, name=f"dropengine-detect-{index}.{count}")
-        except BusError as exc:
-            raise StartupError(str(exc)) from None
+    async def body(stop: _Stop) -> None:
+        bus = await _connect(connect, bus_config, f"dropengine-detect-{index}.{count}", stop)
+        if bus is None:
+            return
         try:
             if not await _streams_ready(bus, stop):
                 return
@@ -307,6 +358,9 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
 
     try:
         asyncio.run(_main(body, duration))
+    except _StoppedConnecting as exc:
+        guard.signum = exc.signum
+        guard.end(_not_connected(bus_config))
     except LeaseHeld as exc:
         raise StartupError(f"partition {index}/{count}: {exc} (started with --no-wait)") from None
     except FencedError as exc:
@@ -318,9 +372,9 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
         raise click.ClickException(str(exc)) from None
 
 
-async def _main(body: Callable[[asyncio.Event], Awaitable[None]], duration: float | None) -> None:
+async def _main(body: Callable[[_Stop], Awaitable[None]], duration: float | None) -> None:
     """``body(stop)`` with SIGINT/SIGTERM and ``duration`` setting ``stop``."""
-    stop = asyncio.Event()
+    stop = _Stop()
     await _until_stopped(body(stop), duration, stop)
 
 
@@ -443,11 +497,10 @@ def ingest_cmd(source_spec: str, bus_config: Any, bus_given: frozenset[str], par
         source = source_from_spec(source_spec, speed, max_gap, upstream_key, sports, transport, "dropengine ingest")
         _logging(log_level)
 
-    async def body(stop: asyncio.Event) -> None:
-        try:
-            bus = await connect(bus_config, name="dropengine-ingest")
-        except BusError as exc:
-            raise StartupError(str(exc)) from None
+    async def body(stop: _Stop) -> None:
+        bus = await _connect(connect, bus_config, "dropengine-ingest", stop)
+        if bus is None:
+            return
         try:
             try:
                 if not await _until_answered("ingest: create the streams", lambda: ensure_streams(
@@ -486,5 +539,8 @@ def ingest_cmd(source_spec: str, bus_config: Any, bus_given: frozenset[str], par
 
     try:
         asyncio.run(_main(body, duration))
+    except _StoppedConnecting as exc:
+        guard.signum = exc.signum
+        guard.end(_not_connected(bus_config))
     except DropEngineError as exc:  # the bus (or the upstream, for good) failed while running: exit status 1
         raise click.ClickException(str(exc)) from None
