@@ -577,10 +577,24 @@ def _compiled_passes(
     text = ["sport_key", *KEY, *plan.meta]
     # (a text column of another type, e.g. Int64 ids or kinds, as its text: as the pure load reads it)
     working: list[str | pl.Expr] = [c if _is_text(plan.schema[c]) else pl.col(c).cast(pl.String) for c in text]
-    # (the cents of every row, ``_c``, are not read here: a move's are computed from its price, priced();
-    # 10M rows, an 80 MB column not written)
-    working += [*plan.lu, *(e for e in plan.price if e.meta.output_name() != "_c"), *plan.line, *plan.line_only,
-                *plan.stamp]
+    # The times and prices the pass reads are polars' own columns, chunk by chunk where they are
+    # (kernel.detect_pass: no numpy copy of either, 10M rows: 2 x 80 MB written once, not twice):
+    # so with no null in them (a null price as NaN, beside its mask; a missing or negative time as
+    # 0, beside its mask), and an Int64 time column of non-negative times as it is (not written at all)
+    lu_expr, lu_missing = plan.lu
+    direct = (isinstance(quotes, pl.DataFrame) and plan.schema["last_update"] == pl.Int64
+              and not quotes.get_column("last_update").null_count()
+              and (quotes.height == 0 or int(quotes.get_column("last_update").min()) >= 0))  # type: ignore[arg-type]
+    times = ([pl.col("last_update").alias("_lu"), lu_missing] if direct else
+             [lu_expr.fill_null(0).alias("_lu"), lu_missing, lu_expr.is_null().alias("_lu_null")])
+    prices: list[pl.Expr] = []
+    for price_column in plan.price:
+        name = price_column.meta.output_name()
+        if name == "_p":
+            prices += [price_column.fill_null(math.nan).alias("_p"), price_column.is_null().alias("_p_null")]
+        elif name != "_c":  # (no cents of every row, ``_c``: a move's are computed from its price, priced())
+            prices.append(price_column)
+    working += [*times, *prices, *plan.line, *plan.line_only, *plan.stamp]
     # A DataFrame is selected eagerly: its columns come back chunked as they are (one chunk for
     # one chunk: no rechunk below, numpy views of its numbers), where a LazyFrame's collect cuts
     # every column into morsels (polars 2.1: 10 chunks at 1M rows; rechunking them and copying
@@ -620,6 +634,7 @@ def _compiled_passes(
     reason = np.zeros(n, np.int8)  # an index into _REASONS (0: none)
     lu = frame.get_column("_lu")
     p = frame.get_column("_p")
+    null = frame.get_column("_p_null").to_numpy()
     invalid = frame.get_column("_invalid").to_numpy()
     line_only = frame.get_column(_LINE_ONLY).to_numpy() if _LINE_ONLY in cols else np.zeros(n, np.bool_)
 
@@ -658,9 +673,9 @@ def _compiled_passes(
         "line": (frame.get_column("line").is_not_null() & ~frame.get_column("line").is_finite())
         .fill_null(False).to_numpy() if "line" in cols else None,
         "side": side.of_values(np, [c is None for c in canonical], np.bool_, False) if None in canonical else None,
-        "time": lu.is_null().to_numpy(),
+        "time": None if direct else frame.get_column("_lu_null").to_numpy(),
         "field": field_faults,
-        "line_only_price": line_only & (p.is_not_null().to_numpy() | invalid) if _LINE_ONLY in cols else None,
+        "line_only_price": line_only & (~null | invalid) if _LINE_ONLY in cols else None,
         "price": None,  # not a skip here: counted as an invalid price (code 0 of a rejected row)
     }
     for code, (step, _) in enumerate(SKIP_ORDER, 1):
@@ -696,7 +711,7 @@ def _compiled_passes(
     if skip.any():
         e[skip] = 0
         b[skip] = 0
-    sid = side.of_values(np, canon_id, np.int64, 0)
+    sid = side.of_values(np, canon_id, np.int32, 0)
     n_events, n_books = max(len(event.values), 1), max(len(book.values), 1)
     book_names, side_values = book.values, side.values
     # per row, its canonical side's id, for the text of moves (only when some side is spelled otherwise)
@@ -704,19 +719,19 @@ def _compiled_passes(
     canon_at = None if spelled else pl.Series(np.where(skip, len(canon), sid))
     # memory (issue 14: peak at most 3x the input): the codes live on in e, b and sid only
     del coded, event, book, side
-    # (also the moves' columns below; numpy's copies of the chunked columns, a null price NaN as
-    # to_numpy writes a Float64 null: a fill_null first was one more 80 MB copy at 10M rows)
-    lu_at, p_at = (lu.fill_null(0) if lu.null_count() else lu).to_numpy(), p.to_numpy()
-    null, bad = p.is_null().to_numpy(), invalid | skip
+    # (the pass reads the times and prices where polars holds them, chunk by chunk: no copy; they
+    # have no null, above)
+    lu_at, p_at = [c.to_numpy() for c in lu.get_chunks()], [c.to_numpy() for c in p.get_chunks()]
+    bad = invalid | skip
     # the text of moves: the input's columns at their rows, the side in its canonical spelling
     # (gathered as it is when every distinct side is canonical already)
     canon_text = pl.Series("side", [*canon, None], dtype=pl.String)
     extra = [c for c in ("line", "_ts") if c in cols]
     pint = frame.get_column("_pint")
     # (memory: from here on only those columns and the flags are read of the input's rows, by
-    # meta_of and the alerts table; the working columns, times and prices (numpy's copies above),
-    # ~0.16 GB at 10M rows, go now, before the passes, instead of living in ``loaded`` and meta_of
-    # to the end: nothing on this path reads ``loaded.frame``, and the lazy values keep meta_of
+    # meta_of and the alerts table; the working columns (the times and prices once the passes have
+    # read them: ``lu_at``, ``p_at``), ~0.16 GB at 10M rows, go instead of living in ``loaded`` and
+    # meta_of to the end: nothing on this path reads ``loaded.frame``, and the lazy values keep meta_of
     # for the result's life). Built from the columns as they are: a ``select`` makes every column
     # one chunk when their chunks differ (the price-drop path's 120-chunk text columns: +0.65 GB at 10M)
     frame = pl.DataFrame([frame.get_column(c) for c in (*text, *extra)])
@@ -725,18 +740,20 @@ def _compiled_passes(
     anchor, prob = cfg.reference == "anchor", cfg.unit == "prob"
     thr, line_thr = rules.threshold_floor(cfg.threshold), rules.threshold_floor(cfg.line_threshold)
     n_sides = max(len(canon), 1)
-    no_series = np.full(1, -1, np.int64)
+    no_series = np.full(1, -1, np.int32)
 
     # only the routing (and the steams' table) reads the rows' codes and key ids after the passes
     # (memory: 10M rows, five 80 MB arrays go as soon as no pass reads them, not at the end of the routing)
     keep_rows = cfg.signals and _routes(cfg)
 
-    def price_pass(kid: Any, nkeys: int) -> tuple[Any, Any, Any, Any, Any]:
+    # (the price moves' values are written by the pass only when something reads them)
+    drops_read = _drops_read(cfg)
+
+    def price_pass(kid: Any, nkeys: int) -> Any:
         """SPEC 3 over the price keys ``kid`` (the pass without line series)."""
-        moves, refs, _, _, _, tally, ref_lu, ref_p, _ = kernel.run(
-            kid, nkeys, no_series, 0, lu_at, p_at, null, bad, line_only, np.zeros(1), cfg.reprime_after_suspension,
-            anchor, prob, thr, line_thr)
-        return moves, refs, tally, ref_lu, ref_p
+        return kernel.detect_pass(kid, nkeys, no_series, 0, lu_at, p_at, null, bad, line_only, np.zeros(1),
+                                  cfg.reprime_after_suspension, anchor, prob, thr, line_thr,
+                                  price_values=drops_read)
 
     # the price keys' ids first, here: then the rows' event and book codes are read by the line
     # series' ids alone (the price pass, the longer, runs meanwhile), and go before the line pass
@@ -752,7 +769,7 @@ def _compiled_passes(
         series_of = [rules.series_line(c) for c in canon]
         ls_of = [line_ids.setdefault(rules.line_side_of(c), len(line_ids)) if x is not None else -1
                  for c, x in zip(canon, series_of, strict=True)]
-        ls = np.array([*ls_of, -1], dtype=np.int64)[sid]
+        ls = np.array([*ls_of, -1], dtype=np.int32)[sid]
         lid, nseries = kernel.ids(e, b, ls, n_events, n_books, max(len(line_ids), 1))
         del ls
         if not keep_rows:
@@ -760,28 +777,35 @@ def _compiled_passes(
         # per canonical side its series line, read by the pass through each row's side (the line
         # pass's key): no per-row array (10M rows: 80 MB written and read once before)
         line = np.array([*(np.nan if x is None else x for x in series_of), np.nan], dtype=np.float64)
-        _, _, lmoves, lrefs, lprices, line_tally, _, _, lref_line = kernel.run(
-            sid, n_sides, lid, nseries, lu_at, p_at, null, bad, line_only, line,
-            cfg.reprime_after_suspension, anchor, prob, math.inf, line_thr, True)  # (line by key)
-        new_line = line[sid[lmoves]]
+        # (with the line moves' values: their new lines, canonical sides, times, prices and their
+        # references' times and prices, written by the pass as it holds them: no gather by row)
+        lm = kernel.detect_pass(sid, n_sides, lid, nseries, lu_at, p_at, null, bad, line_only, line,
+                                cfg.reprime_after_suspension, anchor, prob, math.inf, line_thr, line_by_key=True,
+                                price_values=False, line_values=True)
+        lmoves, lprices = lm.lmoves, lm.lprices
         # per line move, its canonical side's id (the line moves' table: by move, not by row)
-        line_side = sid[lmoves].astype(np.int32) if cfg.signals else None
+        line_side = lm.lkey if cfg.signals else None
         if not keep_rows:
             sid = lid = None  # (before waiting for the price pass)
-        moves, refs, tally, ref_lu, ref_p = price_result()
+        pm = price_result()
         del price_result  # (it holds its result)
-        tally = tally.copy()
+        tally = pm.counts.copy()
         for slot in (kernel.LINE_SEEN, kernel.LINE_PRIMED, kernel.LINE_STALE, kernel.LINE_SUSPENDED,
                      kernel.LINE_REPEATED):
-            tally[slot] = line_tally[slot]
+            tally[slot] = lm.counts[slot]
     else:
         # no series: the pass reads neither a row's series id nor its line
         lid, nseries, line = no_series, 0, np.zeros(1)
-        moves, refs, tally, ref_lu, ref_p = price_pass(kid, nkeys)
-        lmoves = lrefs = lprices = np.zeros(0, np.int64)
+        pm = price_pass(kid, nkeys)
+        tally, lm = pm.counts, None
+        lmoves = lprices = np.zeros(0, np.int32)
         line_side = np.zeros(0, np.int32) if cfg.signals else None
+    moves = pm.moves
     if not keep_rows:
         e = b = sid = kid = lid = None
+    # (memory: the times and prices, polars' working columns, are read no more; by the passes'
+    # closures, which have run)
+    lu_at = p_at = []
     # (memory: the rows' masks, ~70 MB at 10M rows, read by the passes alone)
     del skip, bad_field, invalid
     null = bad = line_only = np.zeros(0, np.bool_)  # (read by the passes' closures, which have run)
@@ -806,11 +830,12 @@ def _compiled_passes(
         return [pl.Series(names[0], times), price_at,
                 pl.select(cents_expr(pl.lit(price_at)).alias(names[2])).to_series(), flags(at, names[3])]
 
-    if _drops_read(cfg):
-        # (the references' times and prices as the pass wrote them: the rows far back are not gathered)
-        fired = _with_delta(pl.DataFrame([rows, *priced(moves, ("_lu", "_p", "_c", "_pint"), lu_at[moves],
-                                                         p_at[moves]),
-                                          *priced(refs, ("_rlu", "_rp", "_rc", "_rpint"), ref_lu, ref_p)]))
+    if drops_read:
+        # (the moves' and their references' times and prices as the pass wrote them: no row gathered)
+        fired = _with_delta(pl.DataFrame([rows, *priced(moves, ("_lu", "_p", "_c", "_pint"), pm.move_lu,
+                                                         pm.move_price),
+                                          *priced(pm.refs, ("_rlu", "_rp", "_rc", "_rpint"), pm.ref_lu,
+                                                  pm.ref_price)]))
     else:
         # line moves alone, nothing routed: a price move is counted, never read (10M quotes: 2.5M
         # drops' ten columns not written)
@@ -818,14 +843,13 @@ def _compiled_passes(
     price = _Pass(fired, int(tally[kernel.PRIMED]), int(tally[kernel.STALE]), int(tally[kernel.SUSPENDED]),
                   int(tally[kernel.REPEATED]))
     line_pass: _Pass | None = None
-    if cfg.detects_lines:
+    if lm is not None:
         # -1: no observation at the reference line (never read: a series primes first): null
         none = lprices < 0
         some_none = bool(none.any())
         lrows = pl.Series("_i", lmoves, dtype=pl.UInt32).set_sorted()
-        # a line's price may be null (a line-only observation, a suspension): NaN in p_at, null here
+        # a line's price may be null (a line-only observation, a suspension): NaN from the pass, null here
         at = np.maximum(lprices, 0)
-        ref_price = np.where(none, np.nan, p_at[at])
         # the flags at those rows, null where there is none (as the gather by a null row gave them;
         # only rows with a reference price read them): by numpy when the flags have no null, as flags()
         # (the column comes in many chunks), else polars' gather by the rows with nulls
@@ -837,11 +861,12 @@ def _compiled_passes(
             if some_none:
                 ref_flags = ref_flags.set(pl.Series(none), None)
         lfired = pl.DataFrame([
-            lrows, pl.Series("_lu", lu_at[lmoves]), pl.Series("_l", new_line),
-            pl.Series("_p", p_at[lmoves]).fill_nan(None), flags(lmoves, "_pint"),
-            pl.Series("_rl", lref_line), pl.Series("_rlu", lu_at[lrefs]),
-            pl.Series("_rprice", ref_price).fill_nan(None), ref_flags,
+            lrows, pl.Series("_lu", lm.lmove_lu), pl.Series("_l", lm.lnew),
+            pl.Series("_p", lm.lmove_price).fill_nan(None), flags(lmoves, "_pint"),
+            pl.Series("_rl", lm.lref_line), pl.Series("_rlu", lm.lref_lu),
+            pl.Series("_rprice", lm.lref_price).fill_nan(None), ref_flags,
         ])
+        del lm
         line_pass = _Pass(lfired, int(tally[kernel.LINE_PRIMED]), int(tally[kernel.LINE_STALE]),
                           int(tally[kernel.LINE_SUSPENDED]), int(tally[kernel.LINE_REPEATED]),
                           int(tally[kernel.LINE_SEEN]))
@@ -1131,9 +1156,15 @@ def _with_signals_compiled(
         # the returned moves alone, in arrival order (indices into [drops..., line moves...]), as the
         # routing that returns each of them: nothing cooled, no steam
         kept_drops, kept_lines = np.flatnonzero(drop_ok), np.flatnonzero(line_ok)
-        order = np.concatenate((kept_drops, n_drops + kept_lines))[
-            signals.arrival_order(drop_rows[kept_drops], line_rows[kept_lines])]
-        rows = np.concatenate((drop_rows, line_rows))[order]
+        if len(kept_drops) and len(kept_lines):
+            order = np.concatenate((kept_drops, n_drops + kept_lines))[
+                signals.arrival_order(drop_rows[kept_drops], line_rows[kept_lines])]
+            rows = np.concatenate((drop_rows, line_rows))[order]
+        else:
+            # one kind of move returned: in row order already (each pass finds its moves in row
+            # order), no merge (10M quotes, line moves alone: 5M moves' merge and gathers not made)
+            order = n_drops + kept_lines if len(kept_lines) else kept_drops
+            rows = line_rows[kept_lines] if len(kept_lines) else drop_rows[kept_drops]
         lu = np.zeros(0, np.int64)  # (the moves' times: only a steam reads them)
         none = np.zeros(0, np.int64)
         routed = signals.Routed(np.ones(len(order), np.bool_), 0, none, none, np.zeros(1, np.int64), none)
@@ -1157,18 +1188,27 @@ def _with_signals_compiled(
         steam_ok = _accepted(steams, flt, "steam")
     del lu
     ids.let_go_rows()  # (memory: ~0.4 GB at 10M quotes, before the alerts table is built)
-    at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
-    out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)
+    # per alert, its move (an index into ``order``) and its steam (-1: the move itself)
+    if plain:  # every move in ``order`` returned, in order, no steam (alert_order's result, not merged)
+        at, steam_of = np.arange(len(order)), np.full(len(order), -1, np.int64)
+        out_rows = pl.Series("row", rows, dtype=pl.UInt32)
+    else:
+        at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
+        out_rows = pl.Series("row", rows[at], dtype=pl.UInt32)
     del rows  # (memory: per move its row, 5M line moves 40 MB; the alerts' rows are out_rows)
 
-    position = np.full(len(order), -1, np.int64)  # per move (arrival order), its place in the alerts
-    is_move = steam_of < 0
-    position[at[is_move]] = np.flatnonzero(is_move)
     # per move (drops then lines), its place in the alerts (-1: not returned; a move the plain
     # routing left out is none of ``order``'s)
-    by_index = np.full(n_drops + n_lines, -1, np.int64) if plain else np.empty(len(order), np.int64)
-    by_index[order] = position
-    del position
+    if plain:  # (the move ``order[k]`` is alert k)
+        by_index = np.full(n_drops + n_lines, -1, np.int64)
+        by_index[order] = at
+    else:
+        position = np.full(len(order), -1, np.int64)  # per move (arrival order), its place in the alerts
+        is_move = steam_of < 0
+        position[at[is_move]] = np.flatnonzero(is_move)
+        by_index = np.empty(len(order), np.int64)
+        by_index[order] = position
+        del position
     if _drops_returned(types):
         # price drops alone (a cooldown on): 0.1's table, the returned rows of the drops table,
         # and (as without signals) no values: drops() builds them from it
@@ -1279,7 +1319,7 @@ def _group_key(column: pl.Series, kernel: Any) -> Any:
         return bits
     if not isinstance(column.dtype, (pl.Categorical, pl.Enum, pl.String)):
         column = column.cast(pl.String)
-    return _Coded(column, kernel).codes
+    return _Coded(column, kernel).codes.astype(np.int64)  # (int32 codes; kernel.group_rows reads int64)
 
 
 def _kept(column: Callable[[], pl.Series], kept: Any) -> pl.Series:

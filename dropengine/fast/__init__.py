@@ -80,6 +80,22 @@ def _ro(a: Any, dtype: Any) -> Any:
     return out
 
 
+#: Rows are numbered in int32 by the compiled passes (half the memory of int64 in every per-row
+#: id and move array): at most this many rows.
+MAX_ROWS: Final = 2**31 - 1
+
+
+def _ro32(a: Any, name: str) -> Any:
+    """``a`` as a read-only int32 array (:func:`_ro`), checked to fit where it is wider (a
+    ConfigError naming ``name`` and the range otherwise): ids and codes of rows are int32."""
+    import numpy as np
+
+    a = np.asarray(a)
+    if a.dtype != np.int32 and a.size and (int(a.min()) < -(2**31) or int(a.max()) > MAX_ROWS):
+        raise ConfigError(f"{name}: values beyond int32 ({int(a.min())} .. {int(a.max())})")
+    return _ro(a, np.int32)
+
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 

@@ -46,7 +46,7 @@ from ..core.options import DetectOptions
 from ..core.rules import outcome_of, threshold_floor
 from ..core.steam import LINE_TAG, PRICE_TAG, book_of, steam_alert
 from ..core.steam import book_units as unit_names
-from . import _ro, interruptible
+from . import _ro, _ro32, interruptible
 
 __all__ = [
     "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "compile_all", "move_arrays",
@@ -167,7 +167,7 @@ def _moves_py(
         rows[k] = r
         is_line[k] = line
         size[k] = x
-        group[k] = (row_event[r] * n_outcomes + outcome_of[sd]) * 2 + (1 if favorite else 0)
+        group[k] = (np.int64(row_event[r]) * n_outcomes + outcome_of[sd]) * 2 + (1 if favorite else 0)
         lu[k] = t
         book[k] = row_book[r]
     return rows, is_line, size, group, cool, lu, book
@@ -467,12 +467,14 @@ def moves_in_order(
     row_side: I64, over: Bools, row_event: I64, outcome_of: I64, n_outcomes: int, row_key: I64, n_keys: int,
     row_series: I64, row_book: I64, *, compiled: bool = True,
 ) -> tuple[I64, Bools, F64, I64, I64, I64, I64]:
-    """:func:`_moves_py` (one pass, compiled; ``compiled=False``: the same source interpreted)."""
+    """:func:`_moves_py` (one pass, compiled; ``compiled=False``: the same source interpreted). The
+    per-row ids (``row_*``) are int32, as :mod:`dropengine.fast.kernel` writes them (wider ones
+    are taken if they fit: no 10M-row copy for the batch path's own arrays)."""
     i64, f64 = np.int64, np.float64
     args = (_ro(order, i64), _ro(drop_rows, i64), _ro(line_rows, i64), _ro(drop_size, f64), _ro(line_size, f64),
-            _ro(drop_lu, i64), _ro(line_lu, i64), _ro(row_side, i64), _ro(over, np.bool_), _ro(row_event, i64),
-            _ro(outcome_of, i64), int(n_outcomes), _ro(row_key, i64), int(n_keys), _ro(row_series, i64),
-            _ro(row_book, i64))
+            _ro(drop_lu, i64), _ro(line_lu, i64), _ro32(row_side, "row_side"), _ro(over, np.bool_),
+            _ro32(row_event, "row_event"), _ro(outcome_of, i64), int(n_outcomes), _ro32(row_key, "row_key"),
+            int(n_keys), _ro32(row_series, "row_series"), _ro32(row_book, "row_book"))
     if compiled:
         _compiled()
         out: tuple[I64, Bools, F64, I64, I64, I64, I64] = _JIT["moves"](*args)
@@ -588,6 +590,8 @@ def alert_order(returned: Bools, fire_move: I64, steam_ok: Bools, *, compiled: b
     7-12 ms of the main thread at 324k alerts (1M quotes, all types)."""
     moves = np.flatnonzero(returned).astype(np.int64)
     which = np.flatnonzero(steam_ok).astype(np.int64)
+    if not which.size:  # no steam returned: the moves as they are (5M moves: six arrays not written)
+        return moves, np.full(moves.shape[0], -1, np.int64)
     steam_moves = _ro(fire_move[which], np.int64)
     at = np.concatenate((moves, steam_moves))
     steam = np.concatenate((np.full(moves.shape[0], -1, np.int64), which))
