@@ -161,6 +161,20 @@ class LazyRows(NamedTuple):
         data: list[Any] = msgspec.json.decode(self.line)["data"]
         return data
 
+    def row(self, i: int) -> Any:
+        """Row ``i`` alone, as :meth:`rows` gives it: the line is scanned, only that row decoded
+        (a ``_diff`` row merging into it, :meth:`FrameDecoder.forget`)."""
+        return msgspec.json.decode(_raw_rows(self.line).data[i])
+
+
+class _RawData(msgspec.Struct):
+    """An envelope's rows undecoded (:meth:`LazyRows.row`)."""
+
+    data: list[msgspec.Raw]
+
+
+_raw_rows = msgspec.json.Decoder(_RawData).decode
+
 
 def _expand(frontier: list[Any]) -> list[Any]:
     """A frontier's raw rows, its LazyRows decoded."""
@@ -175,9 +189,19 @@ def _expand(frontier: list[Any]) -> list[Any]:
     return out
 
 
+def _stored_row(row: Any) -> Any:
+    """A remembered row (see ``FrameDecoder._rows``) as the general decoder's row: a mapping of
+    the row's fields by their JSON names."""
+    if type(row) is dict:
+        return row
+    if type(row) is list:  # the fused path's record: the row is row i of a kept line
+        return row[-2].row(row[-1])
+    return row.as_dict()  # the fused path's typed row
+
+
 def _stored_ms(row: Any) -> Any:
-    """The ``last_update`` of a remembered row (a dict, or the fused path's typed row)."""
-    return row.get("last_update", 0) if type(row) is dict else row.last_update
+    """The ``last_update`` of a remembered row (see ``FrameDecoder._rows``)."""
+    return _stored_row(row).get("last_update", 0)
 
 
 def _text(row: Mapping[str, Any], name: str) -> str | None:
@@ -197,7 +221,10 @@ class FrameDecoder:
         #: SPEC 10: also emit line-only observations (a game row's line field present, its
         #: side's price field absent) for line detection; off by default (price drops only)
         self.line_only = line_only
-        # identity -> last full row: a dict, or the fused path's typed row (see _stored_ms)
+        # identity -> last full row: a dict; or, stored by the fused path (.fused.FusedFrames), its
+        # typed row, or its identity's record (a list) whose last two entries are a kept line
+        # (LazyRows) and the row's index in it; the record's line entry is None while it is not
+        # stored here (emptied by whatever replaces or drops the record here: _row, forget)
         self._rows: dict[tuple[Any, ...], Any] = {}
         self.envelopes: dict[str, int] = {}
         self.unknown_types = 0
@@ -217,9 +244,12 @@ class FrameDecoder:
 
     def forget(self, before_ms: int) -> int:
         """Drop remembered rows last updated before ``before_ms``; returns how many."""
-        old = [k for k, r in self._rows.items() if _stored_ms(r) < before_ms]
+        held = self._rows
+        old = [k for k, r in held.items() if _stored_ms(r) < before_ms]
         for k in old:
-            del self._rows[k]
+            prev = held.pop(k)
+            if type(prev) is list:
+                prev[-2] = None  # a fused record no longer stored (see _rows)
         return len(old)
 
     def resuming(self, sport_key: str | None) -> bool:
@@ -355,11 +385,10 @@ class FrameDecoder:
                 raise FeedError(f"market_key: {mk_text!r} may not contain ':'", "bad row")
             mk, player = mk_text, player_text
         ident = row_identity(row, kind)
+        held = self._rows
+        prev = held.get(ident)
         if row.get("_diff") is True:
-            base = self._rows.get(ident)
-            if base is not None and type(base) is not dict:
-                base = base.as_dict()  # stored by the fused path as its typed row
-            row = merge_diff(base, row)
+            row = merge_diff(None if prev is None else _stored_row(prev), row)
         lu_raw = row.get("last_update", _MISSING)
         if lu_raw is _MISSING:
             raise FeedError("last_update: missing", "missing field")
@@ -367,7 +396,9 @@ class FrameDecoder:
         if last_update is not lu_raw or not isinstance(row, dict):
             row = dict(row)
             row["last_update"] = last_update  # stored coerced, so forget() can compare it
-        self._rows[ident] = row  # a dict by now (the fused path stores its typed rows)
+        if type(prev) is list:
+            prev[-2] = None  # a fused record no longer stored (see _rows)
+        held[ident] = row  # a dict by now (the fused path stores its typed rows and records)
         sport_key = _text(row, "sport_key") or sport
         if sport_key is None:
             raise FeedError("sport_key: missing on the row, its envelope and the decoder", "missing field")

@@ -28,8 +28,9 @@ so alerts, counters and skips (reason and position) are the same as the general 
   :meth:`FrameDecoder.feed_row`. (A time or an integer line out of int64's range is not of the
   schema: its whole line is decoded the general way, which tells a bad time or line.)
 
-The decoder's state is shared: the fused path stores its typed rows as ``_diff`` bases
-(converted when a ``_diff`` row merges into one) and moves the resume cursor with the
+The decoder's state is shared: the fused path stores its rows as ``_diff`` bases (from a short
+line the schema took whole, the line and the row's index, see ``_LAZY_BYTES``; else the typed row;
+decoded or converted when a ``_diff`` row merges into one) and moves the resume cursor with the
 envelope's line kept for the frontier (:class:`~.frames.LazyRows`), or with its decoded rows
 when the line was decoded the general way. A line kept as :class:`~.frames.LazyRows` is one
 the schema took whole: every value in it is a scalar of a field the schema validated, so
@@ -168,6 +169,16 @@ _PROP_STATES: Final = (5, 7)
 # at most ~230 observation tuples live at once (33 rows before the first call), fewer than the
 # 700 allocations that start a young collection (see envelope). 8, 64, 128: no better (fused17)
 _FLUSH_ROWS: Final = 32
+# The decoder's row of an identity (a later ``_diff`` row's base; FrameDecoder.forget), from a line
+# of at most this many bytes that the schema took whole, is that line (LazyRows, kept for the resume
+# frontier anyway) and the row's index, in the identity's record (its last two entries: two writes
+# per row, no object; the decoder's dict is written only when the record is not already its row).
+# The typed row and its ~16 field objects then die with their envelope, young, where a stored one
+# lived on and was freed cold when the identity's next row replaced it (fused17: 28% of the 30k
+# replay's last-level cache misses). A longer line (an initial_state of thousands of rows) stores
+# its typed rows: one of its identities would keep all of it alive, and a _diff row merging into
+# one of its rows would scan all of it. So an identity keeps at most this much of a line alive.
+_LAZY_BYTES: Final = 8192
 
 
 def decode_strict(line: bytes | str) -> StrictEnvelope | None:
@@ -249,11 +260,13 @@ class FusedFrames:
         # keyed by the identity tuple the decoder stores the row under (one object for both):
         # ("g", event, book) -> [token, _GAME_STATES, that tuple, h2h home key, its state entry, away
         # key, entry, draw key, entry, home spread line, its key, entry, away spread line, its key,
-        # entry, total, its over key, entry, under key, entry]; ("p", event, book, market key, player)
-        # -> [token, _PROP_STATES, that tuple, line, over key, entry, under key, entry]. A line is NaN
-        # (_NO_LINE) until a row has one. The list is a state record (core.keystate._Keys.hold): the
-        # engine keeps a key's hot list in the entry after it and writes the token and the entries;
-        # here an entry is emptied when its key changes (a new line).
+        # entry, total, its over key, entry, under key, entry, kept line, row index]; ("p", event,
+        # book, market key, player) -> [token, _PROP_STATES, that tuple, line, over key, entry, under
+        # key, entry, kept line, row index]. A line is NaN (_NO_LINE) until a row has one. The last
+        # two entries are the identity's last row while the record is the decoder's row for it
+        # (FrameDecoder._rows, _LAZY_BYTES), else None. The list is a state record
+        # (core.keystate._Keys.hold): the engine keeps a key's hot list in the entry after it and
+        # writes the token and the entries; here an entry is emptied when its key changes (a new line).
         self._keys: dict[tuple[Any, ...], list[Any]] = {}
 
     def envelope(
@@ -295,6 +308,9 @@ class FusedFrames:
         quote_info = QuoteInfo
         # after every _FLUSH_ROWS rows, ``flush`` (given) applies what ``out`` holds (see the docstring)
         flush_at = _FLUSH_ROWS if flush is not None else len(data)
+        # the line kept for the resume frontier, and for the rows' identities when it is short
+        kept: LazyRows | list[Any] = LazyRows(line, len(data)) if rows is None else rows
+        lazy = kept if type(kept) is LazyRows and type(env) is StrictEnvelope and len(line) <= _LAZY_BYTES else None
         for i, row in enumerate(data):
             eid = row.event_id
             book = row.bookmaker
@@ -331,8 +347,17 @@ class FusedFrames:
                 # the identity's own tuple: the decoder's dict finds it by identity
                 # (the record's token and state entries are the engine's)
                 (_, _, ident, home, _, away, _, draw, _, home_line, home_key, _, away_line, away_key, _, total,
-                 over_key, _, under_key, _) = keys
-                stored[ident] = row
+                 over_key, _, under_key, _, held, _) = keys
+                # the decoder's row for the identity (see _LAZY_BYTES): the record, stored once
+                # (its line entry is None while it is not the decoder's: new, or replaced there)
+                if lazy is not None:
+                    if held is None:
+                        stored[ident] = keys
+                    keys[20] = lazy
+                    keys[21] = i
+                else:
+                    stored[ident] = row
+                    keys[20] = None
                 hs = row.home_spread
                 as_ = row.away_spread
                 tot = row.total
@@ -390,8 +415,15 @@ class FusedFrames:
                             top = lu
                         continue
                     keys = self._prop_keys(eid, book, mk, player)
-                _, _, ident, prop_line, over_key, _, under_key, _ = keys
-                stored[ident] = row
+                _, _, ident, prop_line, over_key, _, under_key, _, held, _ = keys
+                if lazy is not None:  # (as a game's)
+                    if held is None:
+                        stored[ident] = keys
+                    keys[8] = lazy
+                    keys[9] = i
+                else:
+                    stored[ident] = row
+                    keys[8] = None
                 # the identity's keys while its line is equal (as a game's lines, above)
                 if pline == prop_line or (pline is not None and pline is not unset and (
                         over_key := self._prop_line(keys, pline)) and (under_key := keys[6])):
@@ -409,7 +441,7 @@ class FusedFrames:
             if i >= flush_at:
                 flush()  # type: ignore[misc]  # (flush_at < len(data) only with one)
                 flush_at = i + _FLUSH_ROWS
-        dec.advance(sport, top, LazyRows(line, len(data)) if rows is None else rows)
+        dec.advance(sport, top, kept)
         return True
 
     def _game_keys(self, eid: str, book: str) -> list[Any]:
@@ -424,7 +456,7 @@ class FusedFrames:
         ident = ("g", eid, book)
         keys = known[ident] = [None, _GAME_STATES, ident, (eid, book, "h2h_home"), None, (eid, book, "h2h_away"),
                                None, (eid, book, "h2h_draw"), None, _NO_LINE, None, None, _NO_LINE, None, None,
-                               _NO_LINE, None, None, None, None]
+                               _NO_LINE, None, None, None, None, None, None]
         return keys
 
     def _line_key(self, keys: list[Any], at: int, prefix: str, line: float | int) -> tuple[str, str, str]:
@@ -448,7 +480,7 @@ class FusedFrames:
         if len(known) >= _MAX_IDENTITIES:
             known.clear()
         ident = ("p", sys.intern(eid), sys.intern(book), mk, player)
-        keys = known[ident] = [None, _PROP_STATES, ident, _NO_LINE, None, None, None, None]
+        keys = known[ident] = [None, _PROP_STATES, ident, _NO_LINE, None, None, None, None, None, None]
         return keys
 
     def _prop_line(self, keys: list[Any], line: float | int) -> tuple[str, str, str]:
