@@ -1194,7 +1194,10 @@ def _with_signals_compiled(
     ids.let_go_rows()  # (memory: ~0.4 GB at 10M quotes, before the alerts table is built)
     # per alert, its move (an index into ``order``) and its steam (-1: the move itself)
     if plain:  # every move in ``order`` returned, in order, no steam (alert_order's result, not merged)
-        at, steam_of = np.arange(len(order)), np.full(len(order), -1, np.int64)
+        # (int32 where every index fits, as the values' builder keeps them: no int64 copies first)
+        index_type: Any = np.int32 if len(order) < 2**31 else np.int64
+        at: Any = np.arange(len(order), dtype=index_type)
+        steam_of: Any = np.full(len(order), -1, index_type)
         out_rows = pl.Series("row", rows, dtype=pl.UInt32)
     else:
         at, steam_of = signals.alert_order(returned, routed.fire_move, steam_ok)
@@ -1242,7 +1245,8 @@ def _with_signals_compiled(
         # (memory: the values' builder holds the alerts' order for the result's life: 5M alerts, as
         # int32 where every index fits, three 40 MB int64 arrays half the size)
         if len(order) < 2**31:
-            order, at, steam_of = order.astype(np.int32), at.astype(np.int32), steam_of.astype(np.int32)
+            order, at, steam_of = (order.astype(np.int32, copy=False), at.astype(np.int32, copy=False),
+                                   steam_of.astype(np.int32, copy=False))
         build = _values_builder(early, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
         values = _LazyValues(build, len(at), number_types)
     counters = EngineCounters(
