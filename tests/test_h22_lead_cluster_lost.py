@@ -5,10 +5,12 @@ ClusterError naming what happened, instead of waiting for ever for tasks no work
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
 import time
+import warnings
 from typing import Any
 
 import pytest
@@ -37,11 +39,31 @@ def test_a_local_cluster_that_lost_every_worker_is_an_error_not_a_hang(monkeypat
             # a Ctrl-C reaching the workers only (this process ignoring it): each closes, and its
             # nanny does not start another (a worker that closes is not restarted)
             os.kill(pid, signal.SIGINT)
+        _pressed_again(client, pids)
         waiter.join(timeout=120)  # a bound, not a timing assertion: a hang fails here, not in CI's limit
         assert not waiter.is_alive(), "_gather still waiting 120 s after every worker was killed"
     assert len(got) == 1 and isinstance(got[0], ClusterError), got
     assert "every worker of the local Dask cluster has ended" in str(got[0])
     assert "1 of 1 shards unfinished" in str(got[0])
+
+
+def _pressed_again(client: Any, pids: dict[str, int]) -> None:
+    """A Ctrl-C pressed again when the first has not made a worker leave the scheduler within 30 s
+    (a bound on a wait, not a timing assertion). Once in CI (session 17, clean clone at e24b8b9,
+    2 xdist workers on a loaded machine) the worker did not close on the first SIGINT: no "closing
+    gracefully" from its nanny, the scheduler kept it for 120 s, so the test's precondition, every
+    worker ended, was never met and _gather rightly waited for the living one (its 300 s task).
+    Not reproduced in 48 runs here (alone, two at once, signals 0-2 s apart, the parent's SIGINT
+    ignored); a second SIGINT ends the worker without a restart (asyncio.Runner raises on it). What
+    is tested stays _gather's end once every worker is gone; a second press is reported."""
+    deadline = time.monotonic() + 30
+    while client.scheduler_info()["workers"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if client.scheduler_info()["workers"]:
+        warnings.warn("a worker still registered 30 s after its SIGINT: sent a second", stacklevel=2)
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
 
 
 def test_a_living_cluster_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
