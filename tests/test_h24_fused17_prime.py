@@ -33,7 +33,7 @@ from dropengine import DropEngine
 from dropengine.core.alerts import encode_alerts
 from dropengine.core.skips import SkipLog
 from dropengine.formats import fused
-from dropengine.formats.frames import FrameDecoder
+from dropengine.formats.frames import FrameDecoder, _stored_row
 from dropengine.formats.fused import FusedFrames, as_quotes, decode_strict
 from dropengine.io.replay import ReplayStats, replay
 
@@ -77,7 +77,7 @@ def flushed_envelope(frames: FusedFrames, line: bytes, skips: SkipLog) -> tuple[
 
 
 def decoder_state(dec: FrameDecoder) -> tuple[Any, ...]:
-    rows = {k: v.as_dict() if type(v) is not dict else v for k, v in dec._rows.items()}
+    rows = {k: _stored_row(v) for k, v in dec._rows.items()}
     return rows, dec._cursor, dec._frontier_n, dec.envelopes, dec.rows
 
 
