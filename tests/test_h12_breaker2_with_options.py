@@ -84,20 +84,12 @@ _SPELLINGS: dict[str, list[tuple[str, str, int, int, dict[str, str]]]] = {
     "underscore": [("a", "total_over@1_000", -110, 1, _T), ("a", "total_over@1000.5", -130, 2, _T)],
     "space": [("a", "total_over@ 1000", -110, 1, _T), ("a", "total_over@1000.5", -130, 2, _T)],
 }
-_OUTSIDE_THE_GRAMMAR = ("exponent", "space", "underscore")
 
 
 # (breaker12b 3: before session 17 a Quote given kind and market_key kept its side as spelt, so a
 # hand-built non-canonical side was its own key on the stream engine; since 515c0b4 it is canonical)
 @pytest.mark.parametrize("accel", ["pure", "fast"])
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=(
-        "a line spelt outside SPEC 2's grammar (`total_over@1e3`, `@1_000`, `@ 1000`): a hand-built Quote given "
-        "kind and market key keeps a side that does not parse as spelt (core/quote.py _spelled), and the stream "
-        "engine reads its line with float() (core/rules.py series_line: 1000), where the table readers and batch "
-        "skip the row as `bad side`; fix18's request to the lead (/tmp/notes/fix18-quote.py.diff)")))
-    if c in _OUTSIDE_THE_GRAMMAR else c
-    for c in sorted(_SPELLINGS)])  # fmt: skip
+@pytest.mark.parametrize("case", sorted(_SPELLINGS))
 def test_a_side_spelt_two_ways_is_one_key_in_stream_and_batch(case: str, accel: str) -> None:
     if accel == "fast":
         require_fast()

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine import DropEngine, Quote
 from dropengine.core import quote as quote_mod
+from dropengine.core.errors import FeedError
 from dropengine.core.sides import canonical_side
 
 from .strategies import signal_options
@@ -75,7 +76,8 @@ def test_the_spellings_remembered_are_bounded(monkeypatch: Any) -> None:
         )
         assert q.side == f"spread_home@-{i}.5"
         assert len(quote_mod._CANONICAL) <= 8
-    # a side that does not parse is trusted as given (kind and market key given), as before
-    odd = Quote("americanfootball_nfl", "e", "pin", "custom@x", -110, 1, kind="game", market_key="custom")
-    assert odd.side == "custom@x"
-    assert msgspec.structs.replace(odd, price=-120).side == "custom@x"
+    # a side that does not parse is a bad side also with kind and market key given, as every table
+    # reader and batch load skips it (fix18: SPEC 2's one grammar)
+    with pytest.raises(FeedError) as refused:
+        Quote("americanfootball_nfl", "e", "pin", "custom@x", -110, 1, kind="game", market_key="custom")
+    assert refused.value.reason == "bad side"

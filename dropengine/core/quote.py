@@ -26,8 +26,8 @@ KINDS: Final[tuple[Kind, ...]] = get_args(Kind)
 MAX_MS: Final = 2**63 - 1
 
 _REQUIRED_TEXT = ("sport_key", "event_id", "bookmaker", "side")
-#: Canonical spellings of the sides with a line (``@``) seen with kind and market key given (and of
-#: those that do not parse: trusted as given): the fast path's check that such a side is one key
+#: Canonical spellings of the sides with a line (``@``) seen with kind and market key given (a side
+#: that does not parse is a bad side, never remembered): the fast path's check that such a side is one key
 #: however its line is spelt is a set lookup. Bounded: emptied when full.
 _CANONICAL: set[str] = set()
 _CANONICAL_MAX: Final = 1 << 16
@@ -35,12 +35,11 @@ _OPTIONAL_TEXT = ("market", "player", "home_team", "away_team", "commence_time")
 
 
 def _spelled(side: str) -> str:
-    """``side`` (with a line) in its canonical spelling, remembered in :data:`_CANONICAL`; a side
-    that does not parse stays as given (with kind and market key given it is trusted, as before)."""
-    try:
-        got = canonical_side(side)
-    except FeedError:
-        got = side
+    """``side`` (with a line) in its canonical spelling, remembered in :data:`_CANONICAL`.
+    :class:`FeedError` (``bad side``) for a side that does not parse, as every table reader and
+    batch load skips it (SPEC 2's one grammar, core/sides.py): kept as spelt, the stream engine
+    read its line with ``float()`` (``total_over@1e3`` was 1000 there, a bad side everywhere else)."""
+    got = canonical_side(side)
     if len(_CANONICAL) >= _CANONICAL_MAX:
         _CANONICAL.clear()
     _CANONICAL.add(got)
@@ -56,7 +55,8 @@ class Quote(msgspec.Struct, frozen=True, kw_only=False):
     side is rewritten in its canonical spelling (``spread_home@+3.0`` -> ``spread_home@3``).
     When both are given (decoders that build sides pass both) they are trusted as is, and a side
     with a line is still rewritten canonically (one key however spelt, as every batch path and
-    table reader keys it); a known canonical spelling costs the fast path a set lookup.
+    table reader keys it; a line outside SPEC 2's grammar is ``bad side`` as there); a known
+    canonical spelling costs the fast path a set lookup.
 
     ``line_only`` marks an observation of a side's line with no price published (SPEC 10: a
     line-only book's spread or total): ``price`` is then ``None`` meaning "not quoted", not a
