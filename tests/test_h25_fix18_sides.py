@@ -8,10 +8,9 @@ table gives the batch engine's alerts, counters and skips. Found on the way: dig
 range (``'9' * 400``) made ``float()`` an inf and ``canonical_side`` raise a ConfigError, not a
 ``bad side``: one such row ended a whole replay (stream and batch) as a usage error, exit 2.
 
-(A hand-built Quote given kind and market key keeps a side that does not parse as given, and the
-stream engine's ``rules.series_line`` reads its line with ``float()``: ``total_over@1e3`` is 1000
-there. That second reading is core/quote.py's and core/rules.py's: the strict xfail in
-tests/test_h12_breaker2_with_options.py.)
+A hand-built Quote takes its side through the same grammar, kind and market key given or not: a
+side the grammar refuses is a bad side (FeedError) there too (the lead's 940a704; before it, such a
+side was kept as spelt and the stream engine's ``rules.series_line`` read ``total_over@1e3`` as 1000).
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dropengine import DropEngine, encode_alerts, fast
+from dropengine import DropEngine, Quote, encode_alerts, fast
 from dropengine.core.errors import FeedError
 from dropengine.core.sides import _LINE_TEXT, canonical_side, format_line, parse_side
 from dropengine.io.replay import ReplayStats, replay, replay_batch
@@ -69,6 +68,29 @@ def test_a_side_is_canonical_or_a_bad_side(prefix: str, text: str) -> None:
     assert _LINE_TEXT.fullmatch(text)  # (never an exponent, '_', a space or another script's digit)
     assert got == f"{prefix}@{format_line(float(text))}"
     assert canonical_side(got) == got and parse_side(got).line == float(text)
+
+
+@given(_PREFIX, _LINE, st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_a_hand_built_quote_keys_its_side_by_the_same_grammar(prefix: str, text: str, given_kind: bool) -> None:
+    side = f"{prefix}@{text}"
+    kw: dict[str, Any] = {}
+    if given_kind:  # (the decoders' shape: kind and market key given)
+        kw = (
+            {"kind": "prop", "market_key": "player_points"}
+            if ":" in prefix
+            else {"kind": "game", "market_key": "totals" if prefix.startswith("total") else "spreads"}
+        )
+    try:
+        want: str | None = canonical_side(side)
+    except FeedError:
+        want = None
+    try:
+        got: str | None = Quote("americanfootball_nfl", "e", "pin", side, -110, 1, **kw).side
+    except FeedError as exc:
+        assert exc.reason == "bad side"
+        got = None
+    assert got == want
 
 
 _HEADER = ["sport_key", "event_id", "bookmaker", "side", "price", "last_update", "kind", "market_key"]
