@@ -140,7 +140,7 @@ def prepared(quotes: pl.DataFrame, reference: str) -> Callable[[], Any]:
     (e, ne), (b, nb), (s, ns) = codes
     kid, nkeys = kernel.ids(e, b, s, ne, nb, ns)
     n = quotes.height
-    lid = np.full(n, -1, np.int64)
+    lid = np.full(n, -1, np.int32)  # (row ids are int32: kernel.detect_pass)
     lu = quotes.get_column("last_update").to_numpy()
     p = quotes.get_column("price")
     price = p.cast(pl.Float64).fill_null(np.nan).to_numpy()
