@@ -47,11 +47,8 @@ def test_a_zero_byte_text_file_is_one_empty_file_on_both_engines(tmp_path: Path,
     assert stream == batch == {"empty file": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="B25-1: the stream engine counts a zero-byte .parquet twice "
-    "(unreadable file + empty file), the batch engine once",
-)
+# B25-1 (fixed in io/files.guarded): the stream engine counted a zero-byte .parquet twice
+# (unreadable file + empty file), the batch engine once
 def test_a_zero_byte_parquet_file_is_one_skip_on_both_engines(tmp_path: Path) -> None:
     stream, batch = _skips(tmp_path, "b.parquet")
     assert sum(stream.values()) == 1

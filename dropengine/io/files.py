@@ -180,6 +180,9 @@ def spool(path: Path) -> Path:
 def guarded(path: Path, stream: Iterator[_T], skips: SkipLog) -> Iterator[_T]:
     """Turn a read error mid-file (truncated .gz, not gzip at all, I/O) into a reported skip."""
     empty = True
+    # (a reader that skipped the whole file already said why, e.g. _read_parquet's "unreadable
+    # file" for a zero-byte .parquet, as the batch loads say: not a second skip for it, B25-1)
+    reported = len(skips.files)
     try:
         for pair in stream:
             empty = False
@@ -187,7 +190,7 @@ def guarded(path: Path, stream: Iterator[_T], skips: SkipLog) -> Iterator[_T]:
     except READ_ERRORS as exc:
         skips.add_file(path.name, "unreadable file", f"{type(exc).__name__}: {exc} (everything before it was read)")
         return
-    if empty and path.stat().st_size == 0:
+    if empty and path.stat().st_size == 0 and len(skips.files) == reported:
         skips.add_file(path.name, "empty file", "the file has no data")
 
 
