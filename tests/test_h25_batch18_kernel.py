@@ -7,8 +7,10 @@ writes its moves' values itself; row ids and codes are int32.
   price pass); a line move's new line, key, time, price (NaN: null), its reference's time and the
   price riding on the reference line (NaN: none, or a null price there). Without ``price_values``
   the price moves are the same rows and no value is written.
-- ``kernel.ids`` and ``kernel.codes`` give int32; a wider id or code that does not fit int32 is a
-  ConfigError naming it, not a silent wrap.
+- Move rows are uint32 (polars' row index type), ids and codes int32 (``kernel.ids``,
+  ``kernel.codes``); a wider id or code that does not fit int32 is a ConfigError naming it, not a
+  silent wrap. With the line moves' values the reference rows are not written (their times and
+  prices are).
 """
 
 from __future__ import annotations
@@ -86,7 +88,6 @@ def test_chunked_pass_writes_the_gathers(
         (got.ref_lu, ref_lu),
         (got.ref_price, ref_price),
         (got.lmoves, lmoves),
-        (got.lrefs, lrefs),
         (got.lprices, lprices),
         (got.lref_line, lref_line),
         (got.counts, counts),
@@ -102,12 +103,17 @@ def test_chunked_pass_writes_the_gathers(
     np.testing.assert_array_equal(got.lref_lu, lu[lrefs])
     at = np.maximum(lprices, 0)
     np.testing.assert_array_equal(got.lref_price, np.where((lprices < 0) | null[at], np.nan, price[at]))
-    assert got.moves.dtype == got.lmoves.dtype == got.lprices.dtype == got.lkey.dtype == np.int32
+    # (rows as polars' row indices are; the rest int32; with the line moves' values, their
+    # reference rows are not written: their time and price are)
+    assert got.moves.dtype == got.lmoves.dtype == np.uint32
+    assert got.refs.dtype == got.lprices.dtype == got.lkey.dtype == np.int32
+    assert len(got.lrefs) == 0
 
     bare = kernel.detect_pass(
         kid, sides, lid, nseries, _cut(lu, cuts_lu), _cut(price, cuts_p), *common, price_values=False
     )
     np.testing.assert_array_equal(bare.moves, moves)
+    np.testing.assert_array_equal(bare.lrefs, lrefs)
     np.testing.assert_array_equal(bare.counts, counts)
     assert all(
         len(a) == 0

@@ -818,7 +818,8 @@ def _compiled_passes(
     # -- the moves' columns, gathered by row ------------------------------------------------------
     # (numpy gathers from the arrays the pass read: contiguous, where the frame's columns come in
     # many chunks; a move's and a reference's price is never null, nor a line's time)
-    rows = pl.Series("_i", moves, dtype=pl.UInt32).set_sorted()  # the pass finds moves in row order
+    # (uint32 as the pass writes them: no copy; the pass finds moves in row order)
+    rows = pl.Series("_i", moves, dtype=pl.UInt32).set_sorted()
     # (never null: numpy gathers it too)
     pint_at = pint.to_numpy() if not pint.null_count() else None
 

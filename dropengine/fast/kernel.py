@@ -559,10 +559,11 @@ def _pass_rows(
             d = _written_points(d)
         if d >= line_thr or -d >= line_thr:
             lmoves[nl] = i
-            lrefs[nl] = r
             lprices[nl] = rp
             lref_line[nl] = ref
-            if line_values:
+            if not line_values:
+                lrefs[nl] = r
+            else:  # (the reference's time and price written instead of its row)
                 lnew[nl] = x
                 lkey[nl] = kid[i]
                 lmove_lu[nl] = t
@@ -581,14 +582,15 @@ def _pass_rows(
 
 
 class Moves(NamedTuple):
-    """What :func:`detect_pass` found: the price moves (rows, int32, in row order) and, when asked
-    (``price_values``), per price move its reference row, the reference's time and price and the
-    move's own time and price; the line moves (rows, reference rows: the reference line's first
-    observation or anchoring, and price rows: the latest observation at the reference line, -1
-    for none) and the reference line; when asked (``line_values``) per line move its new line,
-    its key id (with ``line_by_key``: the canonical side's), its time and price (NaN: none), its
-    reference's time and the price riding on the reference line (NaN: none); and the counters
-    (:data:`N_COUNTS` slots). Arrays not asked for are empty."""
+    """What :func:`detect_pass` found: the price moves (rows, uint32 as polars' row indices are, in
+    row order) and, when asked (``price_values``), per price move its reference row (int32), the
+    reference's time and price and the move's own time and price; the line moves (rows, uint32),
+    their price rows (the latest observation at the reference line, -1 for none) and reference
+    lines, and either (without ``line_values``) their reference rows (the reference line's first
+    observation or anchoring) or (with it) per line move its new line, its key id (with
+    ``line_by_key``: the canonical side's), its time and price (NaN: none), its reference's time
+    and the price riding on the reference line (NaN: none), what a caller reads at those rows;
+    and the counters (:data:`N_COUNTS` slots). Arrays not asked for are empty."""
 
     moves: np.ndarray
     refs: np.ndarray
@@ -613,13 +615,13 @@ _pass_rows_call = interruptible(_pass_rows)
 
 
 @_jit
-def _buffers(mp: int, mv: int, ml: int, mlv: int) -> tuple[np.ndarray, ...]:
+def _buffers(mp: int, mv: int, ml: int, mlr: int, mlv: int) -> tuple[np.ndarray, ...]:
     """:func:`detect_pass`'s move buffers (the :class:`Moves` arrays but the counters), allocated
     here, by numba's allocator: numpy's asks the kernel for huge pages on arrays of 4 MB and more
     (``madvise``), and on a VM a huge page's first touch can cost milliseconds of compaction (the
     buffers are 10M-row arrays of which the moves' fronts are written)."""
-    return (np.empty(mp, np.int32), np.empty(mv, np.int32), np.empty(mv, np.int64), np.empty(mv, np.float64),
-            np.empty(mv, np.int64), np.empty(mv, np.float64), np.empty(ml, np.int32), np.empty(ml, np.int32),
+    return (np.empty(mp, np.uint32), np.empty(mv, np.int32), np.empty(mv, np.int64), np.empty(mv, np.float64),
+            np.empty(mv, np.int64), np.empty(mv, np.float64), np.empty(ml, np.uint32), np.empty(mlr, np.int32),
             np.empty(ml, np.int32), np.empty(ml, np.float64), np.empty(mlv, np.float64), np.empty(mlv, np.int32),
             np.empty(mlv, np.int64), np.empty(mlv, np.float64), np.empty(mlv, np.int64), np.empty(mlv, np.float64))
 
@@ -676,7 +678,7 @@ def detect_pass(
     mv = mp if price_values else 0
     ml = n if nseries > 0 else 0
     mlv = ml if line_values else 0
-    out = _buffers(mp, mv, ml, mlv)
+    out = _buffers(mp, mv, ml, 0 if line_values else ml, mlv)
     flags = (bool(reprime), bool(anchor), bool(prob), float(thr), float(line_thr), bool(line_by_key),
              bool(price_values), bool(line_values))
     start = 0
