@@ -256,3 +256,15 @@ def test_short_long_short_lines_of_one_identity_keep_its_last_row(row: dict[str,
         assert feed_fused(frames, line, skips, f"p:{n}") == feed_general(general, line, skips, f"p:{n}")
         assert rows_of(dec) == rows_of(general)
         check_records(frames)
+
+
+def test_rows_of_lines_read_in_turn_are_each_lines_own() -> None:
+    """LazyRows.row remembers the line it scanned last: rows of two lines read in turn (and of two
+    equal lines, two objects) are each their own line's."""
+    a = env("odds_update", {**ROW, "last_update": 1000}, {**ROW, "event_id": "e2", "last_update": 1001})
+    b = env(
+        "odds_update", {**ROW, "last_update": 2000, "home_ml": -150}, {**ROW, "event_id": "e3", "last_update": 2001}
+    )
+    la, lb, la2 = LazyRows(a, 2), LazyRows(b, 2), LazyRows(a, 2)
+    for lazy in (la, lb, la, la2, lb, lb, la):
+        assert [lazy.row(1), lazy.row(0)] == lazy.rows()[::-1]

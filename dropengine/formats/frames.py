@@ -163,8 +163,14 @@ class LazyRows(NamedTuple):
 
     def row(self, i: int) -> Any:
         """Row ``i`` alone, as :meth:`rows` gives it: the line is scanned, only that row decoded
-        (a ``_diff`` row merging into it, :meth:`FrameDecoder.forget`)."""
-        return msgspec.json.decode(_raw_rows(self.line).data[i])
+        (a ``_diff`` row merging into it, :meth:`FrameDecoder.forget`). The last line scanned is
+        remembered: the ``_diff`` rows of one envelope mostly merge into rows of one line."""
+        global _SCANNED
+        line, raws = _SCANNED
+        if line is not self:
+            raws = _raw_rows(self.line).data
+            _SCANNED = (self, raws)  # (one tuple: read and replaced whole)
+        return msgspec.json.decode(raws[i])
 
 
 class _RawData(msgspec.Struct):
@@ -174,6 +180,8 @@ class _RawData(msgspec.Struct):
 
 
 _raw_rows = msgspec.json.Decoder(_RawData).decode
+# the line LazyRows.row scanned last, and its rows undecoded (views of it)
+_SCANNED: tuple[LazyRows | None, list[msgspec.Raw]] = (None, [])
 
 
 def _expand(frontier: list[Any]) -> list[Any]:
