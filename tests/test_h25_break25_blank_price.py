@@ -130,3 +130,29 @@ def test_a_number_between_separators_is_one_reading_on_every_path(column: str, c
     for accel in ("pure", "fast"):
         got = dict(detect_counted(table, threshold=5, accel=accel).rejected.iter_rows())
         assert [got.get(i) for i in range(table.height)] == want, accel
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="B25-3: an empty text last_update is 'missing field' for the row reader, "
+    "'bad time' in batch (its missing test is the null alone)",
+)
+def test_an_empty_text_time_is_one_reason_on_every_path() -> None:
+    require_fast()
+    rows = [
+        {
+            "sport_key": "nba",
+            "event_id": "e1",
+            "bookmaker": "pin",
+            "side": "h2h_home",
+            "price": "-110",
+            "last_update": t,
+        }
+        for t in ["1000", "", "3000", None]
+    ]
+    table = pl.DataFrame(rows, schema={c: pl.String for c in rows[0]})
+    want = [_reader(r) for r in table.iter_rows(named=True)]
+    assert want == [None, "missing field", None, "missing field"]
+    for accel in ("pure", "fast"):
+        got = dict(detect_counted(table, threshold=5, accel=accel).rejected.iter_rows())
+        assert [got.get(i) for i in range(table.height)] == want, accel
