@@ -137,11 +137,16 @@ class CtrlC:
         self._old = {}
 
 
-#: Where installed packages' code lives (a venv's, the system's or the user's): ``site-packages``
-#: (``dist-packages`` on Debian's system Python).
-_INSTALLED: Final = tuple(os.sep + d + os.sep for d in ("site-packages", "dist-packages"))
-#: dropengine's own code, which may be installed among them.
-_OWN: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+#: The installed packages whose Python code native code runs as a callback on the main thread, where
+#: a raise is not an interrupt: polars (its Rust, e.g. ``Categories._from_py_categories`` while a
+#: Parquet schema is read: Rust unwraps the error, a ``PanicException`` and exit 1: review24's
+#: R24-12), numba (compiled code asking for its constants: nine chained SystemErrors, R24-1) and
+#: llvmlite (LLVM's object cache through ctypes: dropped, or a crash, break24's B24-5).
+_CALLING_BACK: Final = tuple(
+    f"{os.sep}{installed}{os.sep}{package}{os.sep}"
+    for installed in ("site-packages", "dist-packages")  # (dist-packages: Debian's system Python)
+    for package in ("polars", "numba", "llvmlite")
+)
 
 
 def _called_back(filename: str) -> bool:
@@ -150,20 +155,16 @@ def _called_back(filename: str) -> bool:
 
     One rule for every such place: the import machinery's own code (a KeyboardInterrupt in a module
     lock's callback is swallowed with the import lock held, and the main thread and the numba
-    warm-up thread then wait for each other for ever: review24's R24-2) and any installed package's
-    code other than dropengine's: polars' Python that its Rust calls back (``Categories._from_py_categories``
-    while a Parquet schema is read: Rust unwraps the error, a ``PanicException`` and exit 1: review24's
-    R24-12), LLVM's object cache through ctypes (dropped, or a crash: break24's B24-5), numba's
-    constants (nine chained SystemErrors: R24-1). Which foreign frame a native library called is
-    not visible from Python, so every one is put off: the signal is sent again 10 ms later
-    (:func:`_again`), by when the run is most likely in its own code or the standard library's,
-    where it is raised; its mark is set meanwhile. The cost: a signal waits for a stretch of a
-    package's pure Python code to end (rich drawing a table: milliseconds). A module's own code
-    during its import is such a frame only when it is a package's; dropengine's, the standard
-    library's and a script's are interrupted at once."""
-    if filename.startswith("<frozen importlib"):
-        return True
-    return not filename.startswith(_OWN) and any(d in filename for d in _INSTALLED)
+    warm-up thread then wait for each other for ever: review24's R24-2) and the Python code of the
+    packages that native code calls back (:data:`_CALLING_BACK`). Which frame a native library
+    called is not visible from Python, so every frame of theirs is put off: the signal is marked and
+    sent again 10 ms later (:func:`_put_off`), by when the run is most likely in code that called
+    them, where it is raised. Any other package's code is interrupted at once, as dropengine's, the
+    standard library's and a script's are: a put-off signal that a hand-over to another owner's
+    handlers meets is dropped (:func:`_again`), and every package frame put off made that window
+    (uvicorn's, the last code before ``serve``'s own handlers: the signal was lost, the server served
+    on: review25's R25-2)."""
+    return filename.startswith("<frozen importlib") or any(d in filename for d in _CALLING_BACK)
 
 
 def _put_off(signum: int) -> None:
