@@ -1,13 +1,12 @@
-"""review25 (session 18): a signal put off at ``serve``'s hand-over is not lost (R25-2).
+"""review25 (session 18): a signal at ``serve``'s hand-over is not lost (R25-2; fixed by fix18's 3190146).
 
-cli/interrupt.py's policy since fix18's 1dd609a: a signal handled in an installed package's frame (code a
-native library may have called back) is marked pending and sent again 10 ms later, raised in dropengine's
-or the standard library's code, and only while a guard's handler is still set (``_again``). ``serve``'s
-start guard hands over to ``run_foreground``'s handlers right after uvicorn's ``Config`` is built (package
-code): a Ctrl-C handled there is put off, its re-send finds run_foreground's handler and is dropped, and
-nothing reads the mark: the server serves as if no signal came (before 1dd609a: exit 130, "while starting:
-nothing served"). Invariant (the policy's, as for every command's start): a signal before serve's own
-handlers ends the start, 130/143 with one line; never ignored.
+1dd609a..0e1c123's policy put off a signal handled in any installed package's frame (marked pending, sent
+again 10 ms later, only while a guard's handler is still set: ``_again``). ``serve``'s start guard hands over
+to ``run_foreground``'s handlers right after uvicorn's ``Config`` is built (package code): a Ctrl-C there was
+put off, its re-send met run_foreground's handler and was dropped, and nothing read the mark: the server
+served on (7c16d19: exit 130, "while starting: nothing served"). Since 3190146 only polars', numba's and
+llvmlite's frames (and the import machinery's) put a signal off. Invariant (the policy's, as for every
+command's start): a signal before serve's own handlers ends the start, 130/143 with one line; never ignored.
 
 Forced here as review24's R24-12 test forces its case: the child's wrapper of ``uvicorn.Config.__init__`` is
 compiled under uvicorn's own file name and sends the signal once the guard's handler is set, so the handler
@@ -55,7 +54,6 @@ run()
 _SERVING_S = 10  # (how long a child that ignored the signal is left serving before the test stops it)
 
 
-@pytest.mark.xfail(strict=True, reason="R25-2: a signal put off in uvicorn's Config is dropped at serve's hand-over")
 @pytest.mark.parametrize(
     ("signame", "status", "said"),
     [("SIGINT", 130, "interrupted (Ctrl-C)"), ("SIGTERM", 143, "terminated (SIGTERM)")],
