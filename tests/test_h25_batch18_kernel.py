@@ -174,3 +174,25 @@ def test_wide_values_beyond_int32_are_refused() -> None:
         kernel.run(
             big, 2, big, 0, np.zeros(2, np.int64), np.zeros(2), f, f, f, np.zeros(1), True, False, False, 10.0, 0.5
         )
+
+
+def test_line_values_need_kid_per_row() -> None:
+    """With the line moves' values the pass writes each move's key from ``kid`` at its row, also for
+    the line series alone (infinite ``thr``) not by key: a ``kid`` of another length is refused
+    (review25's R25-1: it was read past its end)."""
+    require_fast()
+    import math
+
+    from dropengine.fast import kernel
+
+    n = 8
+    lid = (np.arange(n) % 2).astype(np.int32)
+    f = np.zeros(n, np.bool_)
+    args = ([np.arange(n, dtype=np.int64)], [np.full(n, 100.0)], f, f, f, np.where(np.arange(n) % 4 < 2, 1.5, 2.5))
+    with pytest.raises(ConfigError, match="lengths"):
+        kernel.detect_pass(np.zeros(1, np.int32), 1, lid, 2, *args, True, False, False, math.inf, 0.5,
+                           line_values=True)  # fmt: skip
+    kid = (np.arange(n) % 3).astype(np.int32)
+    m = kernel.detect_pass(kid, 3, lid, 2, *args, True, False, False, math.inf, 0.5, line_values=True)
+    assert len(m.lmoves) > 0
+    np.testing.assert_array_equal(m.lkey, kid[m.lmoves.astype(np.int64)])

@@ -342,9 +342,11 @@ def detect_counted(
     meta_of: _MetaOf
     line: _Pass | None = None
     ids: _Ids | None = None
-    if compiled:
-        # The compiled path takes every configuration (there is no fallback to pure inside a call).
-        loaded, price, line, meta_of, ids = _compiled_passes(quotes, cfg, timestamp_column)
+    # The compiled path takes every configuration; past its row limit (int32 rows), ``auto`` runs the
+    # pure path as without numba (None), ``fast`` is a ConfigError.
+    passes = _compiled_passes(quotes, cfg, timestamp_column, accel == "auto") if compiled else None
+    if passes is not None:
+        loaded, price, line, meta_of, ids = passes
     else:
         loaded = _load(quotes, timestamp_column, lines=cfg.detects_lines)
         price = _price_pass(loaded.frame, cfg)
@@ -555,8 +557,8 @@ _LEFT_BY_LINE_TABLE: Final = (*_UNREAD_BY_SIGNALS, "line")
 
 
 def _compiled_passes(
-    quotes: pl.DataFrame | pl.LazyFrame, cfg: DetectOptions, timestamp_column: str | None,
-) -> tuple[_Loaded, _Pass, _Pass | None, _MetaOf, _Ids | None]:
+    quotes: pl.DataFrame | pl.LazyFrame, cfg: DetectOptions, timestamp_column: str | None, fallback: bool = False,
+) -> tuple[_Loaded, _Pass, _Pass | None, _MetaOf, _Ids | None] | None:
     """:func:`_load`, :func:`_price_pass` and :func:`_line_pass` by the compiled kernel
     (:func:`dropengine.fast.kernel.detect_pass`): the same checks and skips, then one pass in
     arrival order over integer key ids, no sort. Text is never materialized per row: the key
@@ -568,6 +570,7 @@ def _compiled_passes(
     arrays are let go as soon as the pass has run, for the peak memory)."""
     import numpy as np  # numba's own dependency: there whenever the kernel is
 
+    from .. import fast
     from ..fast import warmed
 
     warmed()  # (a warm-up started by the caller compiles a cold cache in its thread, not here: B22-8)
@@ -603,6 +606,10 @@ def _compiled_passes(
                       else plan.lf.select(*working).collect)
     _check_stamps(frame, timestamp_column)
     n = frame.height
+    if n > fast.MAX_ROWS:  # (rows are int32 in the kernel: kernel.detect_pass)
+        if fallback:
+            return None  # (``auto``: the pure path, as without numba; a LazyFrame is computed again there)
+        raise ConfigError(f"quotes: {n} rows; accel='fast' takes at most {fast.MAX_ROWS} (accel='auto' or 'pure': any)")
     cols = frame.columns
     # (The text columns stay in the chunks they came in, on every path: the moves' and alerts'
     # text is taken from them by row in row order, which :func:`_taker` does by a mask, one walk

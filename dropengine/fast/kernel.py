@@ -648,7 +648,8 @@ def detect_pass(
     pass's keys are the canonical sides, whose series line is one per side: no per-row array).
     ``thr`` and ``line_thr`` are the thresholds' floors (:func:`rules.threshold_floor`); an
     infinite ``thr`` (a threshold is finite) asks for the line series alone: no price key is
-    followed (``kid`` is not read, the price counters stay 0; the line part reads no price state).
+    followed (``kid`` is not read for prices, the price counters stay 0; the line part reads no
+    price state; ``kid`` is per row all the same with ``line_by_key`` or ``line_values``, which read it).
 
     ``lu`` and ``price`` are lists of chunks (int64 and float64 arrays, e.g. a polars column's
     chunks, each read where it is: no copy into one array), the same rows in all; ``kid`` and
@@ -667,7 +668,7 @@ def detect_pass(
         raise ConfigError(f"quotes: {n} rows; the compiled pass takes at most {MAX_ROWS}")
     nseries = int(nseries)
     if (sum(c.shape[0] for c in lus) != n or sum(c.shape[0] for c in prices) != n or invalid.shape[0] != n
-            or line_only.shape[0] != n or ((math.isfinite(thr) or line_by_key) and kid.shape[0] != n)
+            or line_only.shape[0] != n or ((math.isfinite(thr) or line_by_key or line_values) and kid.shape[0] != n)
             or (nseries > 0 and lid.shape[0] != n)):
         raise ConfigError("detect_pass: per-row columns of different lengths")
     counts = np.zeros(N_COUNTS, i64)
