@@ -487,7 +487,7 @@ def _price_pass(frame: pl.DataFrame, cfg: DetectOptions) -> _Pass:
 
 
 class _Coded:
-    """A text column as dense integer codes (int64 numpy, -1 for null) and its distinct values
+    """A text column as dense integer codes (int32 numpy, -1 for null) and its distinct values
     (``values[code]``): a Categorical's or Enum's physical codes renumbered (the rows use few of
     its categories; no string is materialized per row), other text encoded once first (hashed
     into a Categorical, no sort). Rules that judge text run once per distinct value."""
@@ -750,7 +750,7 @@ def _compiled_passes(
     no_series = np.full(1, -1, np.int32)
 
     # only the routing (and the steams' table) reads the rows' codes and key ids after the passes
-    # (memory: 10M rows, five 80 MB arrays go as soon as no pass reads them, not at the end of the routing)
+    # (memory: 10M rows, five 40 MB arrays (int32) go as soon as no pass reads them, not at the end of the routing)
     keep_rows = cfg.signals and _routes(cfg)
 
     # (the price moves' values are written by the pass only when something reads them)
