@@ -45,11 +45,8 @@ def test_under_the_limit_auto_is_the_pure_path() -> None:
     assert auto.counters == pure.counters and auto.alerts.height == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="B25-2: more rows than the compiled pass's int32 limit are a ConfigError "
-    "under accel='auto' (no fallback; 72268d3)",
-)
+# B25-2 (a strict xfail until batch18's 801e7d7): more rows than the compiled pass's int32 limit
+# were a ConfigError under accel='auto' (no fallback; 72268d3)
 def test_past_the_compiled_row_limit_auto_still_detects(monkeypatch: pytest.MonkeyPatch) -> None:
     require_fast()
     import dropengine.fast as fast

@@ -4,7 +4,7 @@
 them unchecked (numba's default). Held: whenever the pass reads ``kid`` per row, a ``kid`` that is not
 per row is a ConfigError, never a read past its end. R25-1: with an infinite ``thr`` (the line series
 alone) and ``line_values`` the pass writes each line move's key from ``kid[row]``, while the check takes a
-one-entry ``kid`` there (as the docstring says: "kid is not read").
+one-entry ``kid`` there (as the docstring said: "kid is not read"); fixed by batch18's 801e7d7.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _line_pass(kid: Any, nkeys: int) -> Any:
                               line_by_key=False, price_values=False, line_values=True)  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="R25-1: line_values with an infinite thr reads kid per row, unchecked")
+# R25-1 (a strict xfail until batch18's 801e7d7): line_values with an infinite thr read kid per row, unchecked
 def test_line_values_without_per_row_kid_is_refused() -> None:
     require_fast()
     with pytest.raises(ConfigError, match="lengths"):
