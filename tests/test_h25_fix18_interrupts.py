@@ -18,6 +18,7 @@ that follows a held signal (session 18, fix18).
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from dropengine.cli.interrupt import CtrlC
 from dropengine.core.errors import ClusterError, ConfigError
 
 _ROOT = Path(__file__).resolve().parents[1]
-_POLARS = str(Path(sysconfig.get_paths()["purelib"]) / "polars" / "datatypes" / "classes.py")
+_POLARS = str(Path(pytest.importorskip("polars").__file__).parent / "datatypes" / "classes.py")
 _STDLIB = str(Path(sysconfig.get_paths()["stdlib"]) / "threading.py")
 _OWN = str(Path(dropengine.__file__).parent / "io" / "tables.py")
 
@@ -46,14 +47,16 @@ def _frame(filename: str) -> Any:
 
 
 _PURELIB = Path(sysconfig.get_paths()["purelib"])
+_NUMBA = str(Path(pytest.importorskip("numba").__file__).parent / "core" / "serialize.py")
+_LLVMLITE = str(Path(pytest.importorskip("llvmlite").__file__).parent / "binding" / "executionengine.py")
 
 
 @pytest.mark.parametrize(
     ("filename", "put_off"),
     [
         (_POLARS, True),  # polars' Python, which its Rust calls back (R24-12)
-        (str(_PURELIB / "numba" / "core" / "serialize.py"), True),  # compiled code's constants (R24-1)
-        ("/usr/lib/python3/dist-packages/llvmlite/binding/executionengine.py", True),  # ctypes (B24-5), Debian's
+        (_NUMBA, True),  # compiled code's constants (R24-1)
+        (_LLVMLITE, True),  # LLVM's object cache through ctypes (B24-5)
         ("<frozen importlib._bootstrap>", True),  # the import machinery (R24-2)
         (_OWN, False),
         (_STDLIB, False),
@@ -63,8 +66,8 @@ _PURELIB = Path(sysconfig.get_paths()["purelib"])
         # owner's handlers is dropped (uvicorn's, the last code before serve's own: review25's R25-2)
         (str(_PURELIB / "uvicorn" / "config.py"), False),
         (str(_PURELIB / "rich" / "console.py"), False),
-        (str(_PURELIB / "polarsx" / "frame.py"), False),  # a name that only begins like one
-        ("/srv/app/polars/run.py", False),  # not an installed package's
+        (_POLARS.replace(f"{os.sep}polars{os.sep}", f"{os.sep}polarsx{os.sep}"), False),  # a look-alike name
+        ("/srv/app/polars/run.py", False),  # a folder named polars that is not the imported package
     ],
 )
 def test_where_a_signal_is_put_off(filename: str, put_off: bool) -> None:

@@ -137,16 +137,14 @@ class CtrlC:
         self._old = {}
 
 
-#: The installed packages whose Python code native code runs as a callback on the main thread, where
-#: a raise is not an interrupt: polars (its Rust, e.g. ``Categories._from_py_categories`` while a
-#: Parquet schema is read: Rust unwraps the error, a ``PanicException`` and exit 1: review24's
-#: R24-12), numba (compiled code asking for its constants: nine chained SystemErrors, R24-1) and
-#: llvmlite (LLVM's object cache through ctypes: dropped, or a crash, break24's B24-5).
-_CALLING_BACK: Final = tuple(
-    f"{os.sep}{installed}{os.sep}{package}{os.sep}"
-    for installed in ("site-packages", "dist-packages")  # (dist-packages: Debian's system Python)
-    for package in ("polars", "numba", "llvmlite")
-)
+#: The packages whose Python code native code runs as a callback on the main thread, where a raise
+#: is not an interrupt: polars (its Rust, e.g. ``Categories._from_py_categories`` while a Parquet
+#: schema is read: Rust unwraps the error, a ``PanicException`` and exit 1: review24's R24-12), numba
+#: (compiled code asking for its constants: nine chained SystemErrors, R24-1) and llvmlite (LLVM's
+#: object cache through ctypes: dropped, or a crash, break24's B24-5). Known by where each was
+#: imported from (its ``__path__``), whatever that folder is called: site-packages, a
+#: ``pip install --target`` folder, a vendored one (break25's B25-4: a name test missed them).
+_CALLING_BACK: Final = ("polars", "numba", "llvmlite")
 
 
 def _called_back(filename: str) -> bool:
@@ -164,7 +162,13 @@ def _called_back(filename: str) -> bool:
     handlers meets is dropped (:func:`_again`), and every package frame put off made that window
     (uvicorn's, the last code before ``serve``'s own handlers: the signal was lost, the server served
     on: review25's R25-2)."""
-    return filename.startswith("<frozen importlib") or any(d in filename for d in _CALLING_BACK)
+    if filename.startswith("<frozen importlib"):
+        return True
+    for name in _CALLING_BACK:  # (a callback from one means it is imported: its frames are under its __path__)
+        module = sys.modules.get(name)
+        if module is not None and any(filename.startswith(p + os.sep) for p in getattr(module, "__path__", ())):
+            return True
+    return False
 
 
 def _put_off(signum: int) -> None:
