@@ -73,11 +73,6 @@ def test_an_empty_price_cell_is_a_suspension_on_every_path(tmp_path: Path) -> No
         assert [got.get(i) for i in range(table.height)] == want
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="B25-3: batch strips a price cell before its emptiness test: whitespace "
-    "alone is a suspension there, an invalid price for the row reader",
-)
 @pytest.mark.parametrize("blank", BLANKS)
 def test_a_whitespace_price_cell_is_one_reading_on_every_path(tmp_path: Path, blank: str) -> None:
     require_fast()
@@ -104,11 +99,6 @@ SEPARATED = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="B25-3: batch reads text prices and times with polars' strip_chars and "
-    "regexes, a second reading of rules.number_from_text: U+001C..U+001F around a number",
-)
 @pytest.mark.parametrize(("column", "cell"), SEPARATED)
 def test_a_number_between_separators_is_one_reading_on_every_path(column: str, cell: str) -> None:
     require_fast()
@@ -132,11 +122,6 @@ def test_a_number_between_separators_is_one_reading_on_every_path(column: str, c
         assert [got.get(i) for i in range(table.height)] == want, accel
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="B25-3: an empty text last_update is 'missing field' for the row reader, "
-    "'bad time' in batch (its missing test is the null alone)",
-)
 def test_an_empty_text_time_is_one_reason_on_every_path() -> None:
     require_fast()
     rows = [

@@ -2308,7 +2308,7 @@ def _plan(quotes: pl.DataFrame | pl.LazyFrame, timestamp_column: str | None) -> 
 
     return _Plan(
         lf, schema, meta,
-        [_ms(pl.col("last_update"), lu_dtype).alias("_lu"), pl.col("last_update").is_null().alias("_lu_missing")],
+        [_ms(pl.col("last_update"), lu_dtype).alias("_lu"), _missing_expr(pl.col("last_update"), lu_dtype)],
         _price_columns(price_dtype, flag), [pl.col("line").cast(pl.Float64)] if "line" in schema else [],
         line_only, stamp, price_dtype != pl.Null,
     )
@@ -2431,6 +2431,12 @@ def _computed(compute: Callable[[], _T]) -> _T:
         raise FeedError(f"quotes: the frame could not be computed ({first})", "unreadable") from None
 
 
+def _missing_expr(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """``_lu_missing``: the row reader's 'missing field' test of a required cell (formats.tables:
+    null or ``""``, the raw cell: white space alone is a cell, judged by :func:`_ms`)."""
+    return (col.is_null() | (col == "") if dtype == pl.String else col.is_null()).alias("_lu_missing")
+
+
 def _ms(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """``last_update`` as Int64 unix ms; anything that is not a non-negative integer is null."""
     if dtype.is_integer():
@@ -2440,8 +2446,8 @@ def _ms(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         out = pl.when(col.is_finite() & (col == col.floor())).then(col.cast(pl.Int64, strict=False))
     elif isinstance(dtype, pl.Datetime):
         out = col.dt.epoch("ms")
-    elif dtype == pl.String:
-        text = col.str.strip_chars()
+    elif dtype == pl.String:  # formats.frames.coerce_ms: ASCII digits between white space (str.strip's)
+        text = col.str.strip_chars(rules.WHITESPACE)
         out = pl.when(text.str.contains(r"^[0-9]+$")).then(text.cast(pl.Int64, strict=False))
     else:
         return pl.lit(None, dtype=pl.Int64)
@@ -2453,8 +2459,11 @@ def _price_columns(dtype: pl.DataType, flag: pl.Expr | None) -> list[pl.Expr]:
     ``_c`` (cents: rules.to_cents) and ``_pint`` (the price arrived as an integer)."""
     col = pl.col("price")
     if dtype == pl.String:
-        text = col.str.strip_chars()
-        empty = col.is_null() | (text == "")
+        # rules.number_from_text in polars: the same white space stripped (rules.WHITESPACE), the same
+        # regexes; empty is the raw cell "" as the row reader's (formats.tables): white space alone is
+        # text that is no number, an invalid price, not a suspension (B25-3)
+        text = col.str.strip_chars(rules.WHITESPACE)
+        empty = col.is_null() | (col == "")
         number = pl.when(text.str.contains(_PLAIN_NUMBER)).then(text.cast(pl.Float64, strict=False))
         p = pl.when(empty).then(None).otherwise(number)
         unparsed = ~empty & number.is_null()

@@ -84,6 +84,14 @@ ROUNDING_MARGIN: Final = 10.0**-DELTA_DECIMALS
 #: integer literals among them (which stay ints: SPEC 4).
 PLAIN_NUMBER: Final = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 INTEGER_TEXT: Final = r"[+-]?[0-9]+"
+#: The white space a text cell's number is read between: exactly the characters of ``str.isspace``
+#: (what ``str.strip()`` removes), spelt out so the polars reading of a text column
+#: (analysis.batch: ``strip_chars(WHITESPACE)``) strips the same set; polars' own default keeps the
+#: separators U+001C..U+001F, which Python strips (B25-3). tests pin it to ``str.isspace``.
+WHITESPACE: Final = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _PLAIN_RE: Final = re.compile(PLAIN_NUMBER)
 _INT_RE: Final = re.compile(INTEGER_TEXT)
 
@@ -103,7 +111,7 @@ def is_valid_price(price: object) -> bool:
 def number_from_text(text: str) -> int | float | None:
     """The number a text cell holds: an int for an integer literal, a float for another plain
     number, ``None`` when it is no plain number (or not finite)."""
-    t = text.strip()
+    t = text.strip(WHITESPACE)
     if _INT_RE.fullmatch(t):
         return int(t)
     if _PLAIN_RE.fullmatch(t):
