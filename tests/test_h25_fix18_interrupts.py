@@ -24,6 +24,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -40,6 +41,21 @@ _ROOT = Path(__file__).resolve().parents[1]
 _POLARS = str(Path(pytest.importorskip("polars").__file__).parent / "datatypes" / "classes.py")
 _STDLIB = str(Path(sysconfig.get_paths()["stdlib"]) / "threading.py")
 _OWN = str(Path(dropengine.__file__).parent / "io" / "tables.py")
+
+
+@pytest.fixture(autouse=True)
+def _handlers_given_back() -> Iterator[None]:
+    """The process's SIGINT/SIGTERM handlers as they were after each test, at once: a guard a broken
+    test left set would take a late re-sent signal and raise it into pytest, which ends the whole
+    session instead of failing the test (review25's R25-6); without a guard's handler set, the re-send
+    is dropped (``_again``)."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        time.sleep(0.05)  # (a re-send due now finds no guard)
 
 
 def _frame(filename: str) -> Any:
@@ -153,8 +169,11 @@ def test_a_signal_put_off_in_a_start_ends_the_run_when_the_start_ends(
 ) -> None:
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     guard = CtrlC()
-    with pytest.raises(SystemExit) as ended, guard.starting(" while starting: X"):
-        guard._handler(signum, _frame(_POLARS))  # put off: its re-send would come after the hand-over
+    try:
+        with pytest.raises(SystemExit) as ended, guard.starting(" while starting: X"):
+            guard._handler(signum, _frame(_POLARS))  # put off: its re-send would come after the hand-over
+    finally:  # (a start that did not end leaves its handlers set: gone at once, its re-send is dropped)
+        guard.__exit__()
     assert ended.value.code == (143 if signum == signal.SIGTERM else 130)
     said = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted (Ctrl-C)"
     assert capsys.readouterr().err == said + " while starting: X\n"
