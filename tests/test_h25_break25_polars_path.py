@@ -1,11 +1,12 @@
-"""break25 (session 18), B25-4: the put-off rule for signals in polars' callbacks knows polars by a
-directory named ``site-packages`` (or ``dist-packages``) in its frames' file names.
+"""break25 (session 18), B25-4: the put-off rule for signals in polars' callbacks knows polars by
+where it was imported from, whatever that folder is called (fixed in fe84b67; it knew polars by a
+directory named ``site-packages`` or ``dist-packages`` in its frames' file names).
 
 cli/interrupt.py (fix18's 1dd609a, narrowed in 3190146) puts off a signal handled in the Python that
 native code calls back (polars, numba, llvmlite) and recognises those frames by
 ``{sep}site-packages{sep}polars{sep}`` in ``co_filename``. polars imported from any other directory
 (``pip install --target DIR`` with ``PYTHONPATH=DIR``, a vendored or zipped dependency folder, a
-symlinked environment) is not recognised: a signal in ``Categories._from_py_categories`` (a
+symlinked environment) was not recognised: a signal in ``Categories._from_py_categories`` (a
 Categorical Parquet schema read) is raised into polars' Rust again, review24's R24-12: a
 ``PanicException``, a traceback and exit 1. Here polars is the venv's own, reached through a symlink
 named ``polars`` in a folder put first on ``PYTHONPATH`` (the file names then hold that folder).
@@ -27,11 +28,6 @@ from .test_h24_review24_polars_callback_ctrlc import _CHILD, _quotes
 _ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="B25-4: polars outside a site-packages folder is not known as code "
-    "native code calls back: the signal is raised into its Rust (PanicException, exit 1)",
-)
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_a_signal_in_a_callback_of_polars_from_another_folder_ends_by_the_policy(tmp_path: Path, signame: str) -> None:
     quotes = _quotes(tmp_path / "q.parquet")
