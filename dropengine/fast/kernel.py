@@ -667,10 +667,16 @@ def detect_pass(
     if n > MAX_ROWS:
         raise ConfigError(f"quotes: {n} rows; the compiled pass takes at most {MAX_ROWS}")
     nseries = int(nseries)
-    if (sum(c.shape[0] for c in lus) != n or sum(c.shape[0] for c in prices) != n or invalid.shape[0] != n
-            or line_only.shape[0] != n or ((math.isfinite(thr) or line_by_key or line_values) and kid.shape[0] != n)
-            or (nseries > 0 and lid.shape[0] != n)):
-        raise ConfigError("detect_pass: per-row columns of different lengths")
+    # the per-row columns the pass reads, with their lengths (kid and lid only where read)
+    lengths = {"null": n, "invalid": invalid.shape[0], "line_only": line_only.shape[0],
+               "lu": sum(c.shape[0] for c in lus), "price": sum(c.shape[0] for c in prices)}
+    if math.isfinite(thr) or line_by_key or line_values:
+        lengths["kid"] = kid.shape[0]
+    if nseries > 0:
+        lengths["lid"] = lid.shape[0]
+    if any(length != n for length in lengths.values()):
+        each = ", ".join(f"{name} {length}" for name, length in lengths.items())
+        raise ConfigError(f"detect_pass: per-row columns of different lengths ({each}): each must have null's {n}")
     counts = np.zeros(N_COUNTS, i64)
     ks = np.zeros((max(int(nkeys), 1) if math.isfinite(thr) else 1, 8), i64)
     ls = np.zeros((max(nseries, 1), _LINE_SLOTS), i64)
