@@ -348,16 +348,17 @@ class FusedFrames:
                 # (the record's token and state entries are the engine's)
                 (_, _, ident, home, _, away, _, draw, _, home_line, home_key, _, away_line, away_key, _, total,
                  over_key, _, under_key, _, held, _) = keys
-                # the decoder's row for the identity (see _LAZY_BYTES): the record, stored once
-                # (its line entry is None while it is not the decoder's: new, or replaced there)
+                # the decoder's row for the identity (see _LAZY_BYTES): the record, stored once; its
+                # last two entries are the line and its index (None while it is not the decoder's: new,
+                # or replaced there). One text with the prop's block below: change both.
                 if lazy is not None:
                     if held is None:
                         stored[ident] = keys
-                    keys[20] = lazy
-                    keys[21] = i
+                    keys[-2] = lazy
+                    keys[-1] = i
                 else:
                     stored[ident] = row
-                    keys[20] = None
+                    keys[-2] = None
                 hs = row.home_spread
                 as_ = row.away_spread
                 tot = row.total
@@ -416,14 +417,17 @@ class FusedFrames:
                         continue
                     keys = self._prop_keys(eid, book, mk, player)
                 _, _, ident, prop_line, over_key, _, under_key, _, held, _ = keys
-                if lazy is not None:  # (as a game's)
+                # the decoder's row for the identity (see _LAZY_BYTES): the record, stored once; its
+                # last two entries are the line and its index (None while it is not the decoder's: new,
+                # or replaced there). One text with the game's block above: change both.
+                if lazy is not None:
                     if held is None:
                         stored[ident] = keys
-                    keys[8] = lazy
-                    keys[9] = i
+                    keys[-2] = lazy
+                    keys[-1] = i
                 else:
                     stored[ident] = row
-                    keys[8] = None
+                    keys[-2] = None
                 # the identity's keys while its line is equal (as a game's lines, above)
                 if pline == prop_line or (pline is not None and pline is not unset and (
                         over_key := self._prop_line(keys, pline)) and (under_key := keys[6])):
