@@ -5,7 +5,10 @@ INFO line until ``--connect-timeout``): a signal during that wait ends the comma
 start's policy (130 / 143 and one line: nothing published), not after the timeout, and ``--duration``
 ending during it is a clean stop (exit 0). Before session 18 the stop waited for the connect (nats-py
 drops a cancel that lands as its TCP connect completes: bus/connect.py now closes the client).
-Needs the bus extra (nats-py); no nats-server: nothing here may answer.
+``serve --bus`` probes the log before it serves (a fixed 5 s first connect): a stop while that
+connect waits is the clean stop it documents (exit 0), not its end as a bus that does not answer
+(exit 2, 5 s later). All through ``bus.connect.connect_unless``, the one way a first connect
+watches a stop. Needs the bus extra (nats-py); no nats-server: nothing here may answer.
 """
 
 from __future__ import annotations
@@ -101,3 +104,19 @@ def test_duration_ending_during_the_first_connect_is_a_clean_stop(silent_server:
         _, err = proc.communicate(timeout=50)
     assert proc.returncode == 0, err
     assert "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_serve_bus_stopped_during_its_probes_first_connect_is_a_clean_stop(
+    silent_server: socket.socket, signum: int
+) -> None:
+    pytest.importorskip("uvicorn")
+    port = silent_server.getsockname()[1]
+    proc = _start(["serve", "--bus", f"nats://127.0.0.1:{port}", "--port", "0"])
+    with _accepted(silent_server, proc):
+        time.sleep(0.3)  # (inside the wait for INFO)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    # (before session 18: the stop waited for the 5 s connect, then exit 2, "does not answer")
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "cannot connect" not in err, err

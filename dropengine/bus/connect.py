@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # nats is imported lazily: `import dropengine.bus` must not n
     from nats.js import JetStreamContext
 
 __all__ = [
-    "Bus", "BusUnavailable", "StreamNotFound", "connect", "ensure_streams", "record_partitions", "recorded_partitions",
-    "retry_unavailable", "transient",
+    "Bus", "BusUnavailable", "StreamNotFound", "connect", "connect_unless", "ensure_streams", "record_partitions",
+    "recorded_partitions", "retry_unavailable", "transient",
 ]
 
 log = logging.getLogger("dropengine.bus")
@@ -258,6 +258,29 @@ async def connect(config: BusConfig, *, name: str) -> Bus:
     bus = Bus(nc, js, config, name)
     bus_ref.append(bus)
     return bus
+
+
+async def connect_unless(config: BusConfig, stop: asyncio.Event, *, name: str) -> Bus | None:
+    """:func:`connect`, given up as soon as ``stop`` is set (a signal, or the end of a
+    ``--duration``, while the first connect waits for a server that does not answer): ``None``
+    then, the connect cancelled and its client closed (:func:`_abandon`). A connect that fails as
+    it is cancelled is the stop's, not a :class:`BusError`. The one way every command's first
+    connect watches its stop (``ingest``, ``detect``, ``serve --bus``'s probe); before session 18
+    a stop waited for the connect, up to ``connect_timeout_s``."""
+    connecting = asyncio.ensure_future(connect(config, name=name))
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not connecting.done():
+            connecting.cancel()  # (connect's own cancel path stops nats-py's and closes the client)
+            await asyncio.wait({connecting})
+    if connecting.cancelled():
+        return None
+    if stop.is_set() and connecting.exception() is not None:
+        return None
+    return connecting.result()
 
 
 async def _abandon(nc: Client, connecting: asyncio.Future[Any]) -> None:

@@ -178,31 +178,20 @@ class _StoppedConnecting(Exception):
         self.signum = signum
 
 
-async def _connect(connect: Callable[..., Awaitable[Any]], bus_config: Any, name: str, stop: _Stop) -> Any | None:
-    """The first connect (``connect``: :func:`~dropengine.bus.connect.connect`, imported by the
-    start), given up as soon as ``stop`` is set: after a signal :class:`_StoppedConnecting` (the
-    start's policy: 130/143, one line), after --duration ``None`` (a clean stop). Before, a stop
-    waited for the connect (up to --connect-timeout, then exit 2 "cannot connect" when no server
-    answered)."""
-    connecting = asyncio.ensure_future(connect(bus_config, name=name))
-    stopped = asyncio.ensure_future(stop.wait())
+async def _connect(connect_unless: Callable[..., Awaitable[Any]], bus_config: Any, name: str,
+                   stop: _Stop) -> Any | None:
+    """The first connect (``connect_unless``: :func:`~dropengine.bus.connect.connect_unless`,
+    imported by the start), given up as soon as ``stop`` is set: after a signal
+    :class:`_StoppedConnecting` (the start's policy: 130/143, one line), after --duration ``None``
+    (a clean stop). Before session 18 a stop waited for the connect (up to --connect-timeout,
+    then exit 2 "cannot connect" when no server answered)."""
     try:
-        await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        if not connecting.done():
-            connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):  # (read below)
-                await connecting
-    # (a connect that failed as it was cancelled is the stop's, not "cannot connect")
-    if connecting.cancelled() or (stop.is_set() and connecting.exception() is not None):
-        if stop.signum is not None:
-            raise _StoppedConnecting(stop.signum)
-        return None
-    try:
-        return connecting.result()
+        bus = await connect_unless(bus_config, stop, name=name)
     except BusError as exc:
         raise StartupError(str(exc)) from None
+    if bus is None and stop.signum is not None:
+        raise _StoppedConnecting(stop.signum)
+    return bus
 
 
 async def _until_stopped(main: Awaitable[Any], duration: float | None, stop: _Stop) -> None:
@@ -321,14 +310,14 @@ def detect_cmd(bus_config: Any, part: tuple[int, int], detect: DetectOptions, ch
     guard = CtrlC()  # (the start's signal policy: _NOT_STARTED)
     with guard, guard.starting(_NOT_STARTED):
         require_extra("bus", "dropengine detect")
-        from ..bus.connect import connect
+        from ..bus.connect import connect_unless
         from ..bus.detector import Detector
         from ..bus.lease import LeaseHeld
 
         _logging(log_level)
 
     async def body(stop: _Stop) -> None:
-        bus = await _connect(connect, bus_config, f"dropengine-detect-{index}.{count}", stop)
+        bus = await _connect(connect_unless, bus_config, f"dropengine-detect-{index}.{count}", stop)
         if bus is None:
             return
         try:
@@ -491,14 +480,14 @@ def ingest_cmd(source_spec: str, bus_config: Any, bus_given: frozenset[str], par
     guard = CtrlC()  # (the start's signal policy: _NOT_STARTED)
     with guard, guard.starting(_NOT_STARTED):
         require_extra("bus", "dropengine ingest")
-        from ..bus.connect import connect, ensure_streams
+        from ..bus.connect import connect_unless, ensure_streams
         from ..bus.ingest import BusIngest
 
         source = source_from_spec(source_spec, speed, max_gap, upstream_key, sports, transport, "dropengine ingest")
         _logging(log_level)
 
     async def body(stop: _Stop) -> None:
-        bus = await _connect(connect, bus_config, "dropengine-ingest", stop)
+        bus = await _connect(connect_unless, bus_config, "dropengine-ingest", stop)
         if bus is None:
             return
         try:

@@ -467,11 +467,16 @@ async def probe(bus_config: BusConfig, stop: asyncio.Event | None = None) -> str
     starts. :class:`BusError` for a definite answer: no server answers the first connect
     (within its connect timeout), or the log does not exist yet. A bus that answers nothing
     else (a request timed out, no leader during an election) is waited for (a warning per
-    outage) until it answers, or until ``stop`` is set: then ``None``."""
-    from ..bus.connect import StreamNotFound, connect, retry_unavailable
+    outage) until it answers, or until ``stop`` is set: then ``None``, also during the first
+    connect (before session 18 a stop there waited for it, up to its connect timeout)."""
+    from ..bus.connect import StreamNotFound, connect, connect_unless, retry_unavailable
     from ..bus.log import AlertLog
 
-    async with await connect(bus_config, name="dropengine-serve-probe") as bus:
+    name = "dropengine-serve-probe"
+    first = await (connect(bus_config, name=name) if stop is None else connect_unless(bus_config, stop, name=name))
+    if first is None:  # (stopped during the first connect)
+        return None
+    async with first as bus:
         alert_log = AlertLog(bus)
         reading = asyncio.ensure_future(retry_unavailable(f"read the alert log {bus_config.alert_stream}",
                                                           alert_log.info, logger=log))
