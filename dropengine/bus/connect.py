@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # nats is imported lazily: `import dropengine.bus` must not n
 
 __all__ = [
     "Bus", "BusUnavailable", "StreamNotFound", "connect", "connect_unless", "ensure_streams", "record_partitions",
-    "recorded_partitions", "retry_unavailable", "transient",
+    "recorded_partitions", "retry_unavailable", "transient", "unless_stopped",
 ]
 
 log = logging.getLogger("dropengine.bus")
@@ -260,25 +260,35 @@ async def connect(config: BusConfig, *, name: str) -> Bus:
     return bus
 
 
+async def unless_stopped(call: Awaitable[T], stop: asyncio.Event | None) -> asyncio.Future[T] | None:
+    """Run ``call`` as its own task until it ends or ``stop`` is set, whichever comes first: the
+    ended task (the caller reads its result or error), or ``None`` when ``stop`` came first (the
+    task then cancelled and waited for until it ended). The one way a bus command's wait watches
+    its stop: the first connect (:func:`connect_unless`), a request retried while the bus does not
+    answer (``ingest``/``detect``'s streams, ``serve --bus``'s probe of the log). ``stop`` None:
+    the call alone."""
+    task = asyncio.ensure_future(call)
+    stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    try:
+        await asyncio.wait({task} if stopped is None else {task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if stopped is not None:
+            stopped.cancel()
+        if not task.done():
+            task.cancel()  # (connect's own cancel path stops nats-py's and closes the client)
+            await asyncio.wait({task})
+    return None if task.cancelled() else task
+
+
 async def connect_unless(config: BusConfig, stop: asyncio.Event, *, name: str) -> Bus | None:
     """:func:`connect`, given up as soon as ``stop`` is set (a signal, or the end of a
     ``--duration``, while the first connect waits for a server that does not answer): ``None``
     then, the connect cancelled and its client closed (:func:`_abandon`). A connect that fails as
-    it is cancelled is the stop's, not a :class:`BusError`. The one way every command's first
-    connect watches its stop (``ingest``, ``detect``, ``serve --bus``'s probe); before session 18
-    a stop waited for the connect, up to ``connect_timeout_s``."""
-    connecting = asyncio.ensure_future(connect(config, name=name))
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({connecting, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        if not connecting.done():
-            connecting.cancel()  # (connect's own cancel path stops nats-py's and closes the client)
-            await asyncio.wait({connecting})
-    if connecting.cancelled():
-        return None
-    if stop.is_set() and connecting.exception() is not None:
+    it is cancelled is the stop's, not a :class:`BusError`. How every command's first connect
+    watches its stop (``ingest``, ``detect``, ``serve --bus``'s probe); before session 18 a stop
+    waited for the connect, up to ``connect_timeout_s``."""
+    connecting = await unless_stopped(connect(config, name=name), stop)
+    if connecting is None or (stop.is_set() and connecting.exception() is not None):
         return None
     return connecting.result()
 

@@ -370,19 +370,10 @@ async def _main(body: Callable[[_Stop], Awaitable[None]], duration: float | None
 async def _until_answered(what: str, call: Callable[[], Awaitable[Any]], stop: asyncio.Event) -> bool:
     """``await call()``, waiting out a bus that does not answer (see
     :func:`~dropengine.bus.connect.retry_unavailable`); False when ``stop`` comes first."""
-    from ..bus.connect import retry_unavailable
+    from ..bus.connect import retry_unavailable, unless_stopped
 
-    trying = asyncio.ensure_future(retry_unavailable(what, call, logger=log))
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({trying, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopped.cancel()
-        if not trying.done():
-            trying.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await trying
-    if not trying.done() or trying.cancelled():
+    trying = await unless_stopped(retry_unavailable(what, call, logger=log), stop)
+    if trying is None:
         return False
     trying.result()
     return True

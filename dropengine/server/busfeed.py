@@ -469,7 +469,7 @@ async def probe(bus_config: BusConfig, stop: asyncio.Event | None = None) -> str
     else (a request timed out, no leader during an election) is waited for (a warning per
     outage) until it answers, or until ``stop`` is set: then ``None``, also during the first
     connect (before session 18 a stop there waited for it, up to its connect timeout)."""
-    from ..bus.connect import StreamNotFound, connect, connect_unless, retry_unavailable
+    from ..bus.connect import StreamNotFound, connect, connect_unless, retry_unavailable, unless_stopped
     from ..bus.log import AlertLog
 
     name = "dropengine-serve-probe"
@@ -478,22 +478,9 @@ async def probe(bus_config: BusConfig, stop: asyncio.Event | None = None) -> str
         return None
     async with first as bus:
         alert_log = AlertLog(bus)
-        reading = asyncio.ensure_future(retry_unavailable(f"read the alert log {bus_config.alert_stream}",
-                                                          alert_log.info, logger=log))
-        waits: set[asyncio.Future[Any]] = {reading}
-        stopped = asyncio.ensure_future(stop.wait()) if stop is not None else None
-        if stopped is not None:
-            waits.add(stopped)
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if stopped is not None:
-                stopped.cancel()
-            if not reading.done():
-                reading.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reading
-        if reading.cancelled():
+        reading = await unless_stopped(
+            retry_unavailable(f"read the alert log {bus_config.alert_stream}", alert_log.info, logger=log), stop)
+        if reading is None:
             return None
         try:
             info = reading.result()
