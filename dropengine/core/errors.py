@@ -27,11 +27,13 @@ def short_repr(value: object, limit: int = 80, *, text: int | None = None) -> st
     A repr longer than ``limit`` keeps its first ``limit - 3`` characters and ends in ``...``.
     With ``text``, a string longer than ``text`` is cut *before* the repr (its first ``text``
     characters then ``...``, quoted): what a client sent stays readable as a prefix, and a
-    server can mask a secret's prefix in it (server/params.py).
+    server can mask a secret's prefix in it (server/params.py). Its repr is still bounded by
+    ``limit`` (a character can take 10 in a repr: ``'\\U0001342f'``).
     """
     if text is not None and isinstance(value, str):
-        return repr(value if len(value) <= text else value[:text] + "...")
-    shown = repr(value)
+        shown = repr(value if len(value) <= text else value[:text] + "...")
+    else:
+        shown = repr(value)
     return shown if len(shown) <= limit else shown[:limit - 3] + "..."
 
 
