@@ -571,9 +571,8 @@ def _compiled_passes(
     import numpy as np  # numba's own dependency: there whenever the kernel is
 
     from .. import fast
-    from ..fast import warmed
 
-    warmed()  # (a warm-up started by the caller compiles a cold cache in its thread, not here: B22-8)
+    fast.warmed()  # (a warm-up started by the caller compiles a cold cache in its thread, not here: B22-8)
     from ..fast import kernel  # numba is loaded here, on the first compiled call only
 
     plan = _plan(quotes, timestamp_column)
@@ -822,9 +821,9 @@ def _compiled_passes(
     # the copies cost 10M quotes, line_move, 5M moves' three columns and 2.5M drops' two, ~0.1 s
     # of first-touched pages and as much memory again while both were alive)
 
-    # -- the moves' columns, gathered by row ------------------------------------------------------
-    # (numpy gathers from the arrays the pass read: contiguous, where the frame's columns come in
-    # many chunks; a move's and a reference's price is never null, nor a line's time)
+    # -- the moves' columns ------------------------------------------------------------------------
+    # (their times and prices, and the references', written by the pass itself; only the int-price
+    # flags are gathered by row below; a move's and a reference's price is never null, nor a line's time)
     # (uint32 as the pass writes them: no copy; the pass finds moves in row order)
     rows = pl.Series("_i", moves, dtype=pl.UInt32).set_sorted()
     # (never null: numpy gathers it too)

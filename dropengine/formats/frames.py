@@ -208,8 +208,11 @@ def _stored_row(row: Any) -> Any:
 
 
 def _stored_ms(row: Any) -> Any:
-    """The ``last_update`` of a remembered row (see ``FrameDecoder._rows``)."""
-    return _stored_row(row).get("last_update", 0)
+    """The ``last_update`` of a remembered row (see ``FrameDecoder._rows``): a typed row's attribute
+    is read as it is, not through a mapping of all its fields."""
+    if type(row) is dict or type(row) is list:
+        return _stored_row(row).get("last_update", 0)
+    return row.last_update
 
 
 def _text(row: Mapping[str, Any], name: str) -> str | None:
