@@ -6,9 +6,11 @@ for the types asked for: today's columns exactly for price drops alone, else a `
 and every type's own fields (empty where a type has none; a steam's ``books`` and a line
 move's ``key_numbers`` as JSON text), so one table holds a mixed run.
 
-In a Parquet table every text column is dictionary-encoded (polars Categorical): ids, books and
-sides repeat on every row, and a reader gets them back as categories (polars Categorical,
-pandas ``category``) with no string per row. A number column is Int64 while every value in it
+In a Parquet table every text column but a steam's ``books`` is dictionary-encoded (polars
+Categorical): ids, bookmakers and sides repeat on every row, and a reader gets them back as
+categories (polars Categorical, pandas ``category``) with no string per row. ``books`` is plain
+text (:data:`PLAIN_TEXT`): each steam's own JSON, all but never repeated, where a dictionary
+would hold every value once more. A number column is Int64 while every value in it
 is an int, else Float64 (CSV: each number written as it arrived). The batch engine's alerts
 (:meth:`AlertWriter.write_batch`) go to a table straight from its alerts frame, with exactly
 the cells the alert values would give.
@@ -33,7 +35,7 @@ if TYPE_CHECKING:  # polars loads only when a table is written
 
     from ..analysis.batch import BatchResult
 
-__all__ = ["OUTPUT_SUFFIXES", "AlertWriter"]
+__all__ = ["OUTPUT_SUFFIXES", "PLAIN_TEXT", "AlertWriter"]
 
 OUTPUT_SUFFIXES: Final = (".ndjson", ".jsonl", ".csv", ".parquet")
 _ENC = msgspec.json.Encoder()
@@ -142,8 +144,7 @@ class AlertWriter:
             names = self.columns
             columns: dict[str, Any] = {c: [r.get(c) for r in self._rows] for c in names}
             self._rows = []
-            text = _text_type(self.kind)
-            schema: dict[str, Any] = {c: text for c in names}
+            schema: dict[str, Any] = {c: _text_type(self.kind, c) for c in names}
             for c in TIME_FIELDS:
                 if c in schema:
                     schema[c] = pl.Int64
@@ -177,12 +178,20 @@ class AlertWriter:
         self.close()
 
 
-def _text_type(kind: str) -> Any:
-    """The type of a table's text columns: dictionary-encoded (Categorical) in Parquet; plain
-    text in CSV (which has no types)."""
+#: Text columns a Parquet table holds as plain text, not dictionary-encoded: a steam's ``books``
+#: (its counted moves' JSON, with their times: 459,384 steams at 10M quotes, 459,384 distinct
+#: texts, ~410 MB). A dictionary of all-distinct values buys nothing and costs its build: the
+#: cast to Categorical (hashing every text while the String column lives: the steams' peak) and
+#: the export of its codes on the write.
+PLAIN_TEXT: Final = frozenset({"books"})
+
+
+def _text_type(kind: str, name: str) -> Any:
+    """The type of a table's text column ``name`` (the one rule, for every writer): dictionary-
+    encoded (Categorical) in Parquet but :data:`PLAIN_TEXT`; plain text in CSV (which has no types)."""
     import polars as pl
 
-    return pl.Categorical if kind == "parquet" else pl.String
+    return pl.Categorical if kind == "parquet" and name not in PLAIN_TEXT else pl.String
 
 
 def _json_text(column: pl.Series) -> pl.Series:
@@ -232,7 +241,7 @@ def _text_column(frame: pl.DataFrame, name: str, kind: str) -> pl.Expr | None:
     dtype = frame.schema[name]
     if not (dtype in (pl.String, pl.Categorical, pl.Null) or isinstance(dtype, pl.Enum)):
         return None
-    text = _text_type(kind)
+    text = _text_type(kind, name)
     words = _FEW_TEXTS.get(name)
     if dtype == text or words is None or dtype != pl.String or text != pl.Categorical:
         return pl.col(name).cast(text)
@@ -252,14 +261,13 @@ def _drops_table(result: BatchResult, kind: str) -> pl.DataFrame | None:
     """The price drops of a batch run as :meth:`AlertWriter.close` writes their values
     (``result.drops()``), from the alerts frame: a number column is Int64 while every value in
     it is an int, else Float64 (CSV: each value as it arrived, an int as an int and a float as
-    its JSON text), times Int64, text Categorical in Parquet. ``None`` when the frame's columns
+    its JSON text), times Int64, text typed by :func:`_text_type`. ``None`` when the frame's columns
     are not of the types of a drops table. The columns are typed in one ``select`` (polars
     types them in parallel), each cast only where the type differs."""
     import polars as pl
 
     alerts = result.alerts
     flags = result.price_types if result.price_types.height == alerts.height else None
-    text = _text_type(kind)
     exprs: list[pl.Expr] = []
     computed: list[pl.Series] = []  # CSV cells made per value (replace the column in place)
     for c in ALERT_FIELDS:
@@ -269,7 +277,7 @@ def _drops_table(result: BatchResult, kind: str) -> pl.DataFrame | None:
                 return None
             exprs.append(pl.col(c).cast(pl.Int64))
         elif c == "type":  # every row is a price drop: made, not cast row by row
-            exprs.append(pl.repeat(pl.lit("odds_drop", dtype=text), pl.len()).alias(c))
+            exprs.append(pl.repeat(pl.lit("odds_drop", dtype=_text_type(kind, c)), pl.len()).alias(c))
         elif c not in NUMBER_FIELDS:
             expr = _text_column(alerts, c, kind)
             if expr is None:
@@ -301,7 +309,7 @@ def _signals_table(alerts: pl.DataFrame, numbers: dict[str, set[type]], kind: st
     :func:`alert_row` writes, numbers as Float64) typed as :meth:`AlertWriter.close` types the
     rows of its alert values (``numbers``: each number column's Python types among them,
     :meth:`BatchResult.number_types`): a number column Int64 while every value is an int, else Float64 (CSV:
-    floats as their JSON text), times Int64, text Categorical in Parquet. ``None`` (write the
+    floats as their JSON text), times Int64, text typed by :func:`_text_type`. ``None`` (write the
     values) for a CSV column holding ints and floats both, or columns of other types. The
     columns are typed in one ``select`` (in parallel), each cast only where the type differs."""
     import polars as pl
