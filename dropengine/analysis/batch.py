@@ -1978,6 +1978,9 @@ def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
 
 #: Counted moves from which the steams' books are written in two threads (:func:`_steam_table`).
 _BOOKS_SPLIT: Final = 1 << 16
+#: Counted moves whose books a thread writes at a time (:func:`_steam_table`): a range of steams
+#: with more is written in pieces, one after another.
+_BOOKS_PIECE: Final = 1 << 19
 
 
 def _steam_table(
@@ -2062,7 +2065,17 @@ def _steam_table(
     # books at 10M)
     n_steams = routed.steams
     halves = (0, n_steams // 2, n_steams) if split and len(members) >= _BOOKS_SPLIT and n_steams > 1 else (0, n_steams)
-    pending = [_in_thread(functools.partial(books_cells, lo, hi)) for lo, hi in itertools.pairwise(halves)]
+
+    def books_run(lo: int, hi: int) -> pl.Series:
+        """The books of steams ``lo`` to ``hi - 1`` in pieces of at most about :data:`_BOOKS_PIECE`
+        counted moves, written one after another (memory: one piece's working arrays alive at a
+        time, ~0.12 KB a counted move, not the whole range's)."""
+        pieces = max(1, -(-int(start[hi] - start[lo]) // _BOOKS_PIECE))
+        cuts = [lo + (hi - lo) * k // pieces for k in range(pieces + 1)]
+        got = [books_cells(a, b) for a, b in itertools.pairwise(cuts) if b > a] or [books_cells(lo, hi)]
+        return got[0] if len(got) == 1 else pl.concat(got)
+
+    pending = [_in_thread(functools.partial(books_run, lo, hi)) for lo, hi in itertools.pairwise(halves)]
 
     def books() -> pl.Series:
         got = [part() for part in pending]
