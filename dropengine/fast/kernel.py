@@ -276,16 +276,24 @@ def _pairs_then_books(a: np.ndarray, b: np.ndarray, c: np.ndarray, na: int, nb: 
     :data:`LOOKUP_SLOTS`, ``out`` half written, the caller's hashing passes take over), the pairs,
     and each id's pair for the first :data:`DIRECT_SLOTS` ids (the arithmetic ids of few pairs)."""
     n = a.shape[0]
-    pair_table = np.full(max(na * nc, 1), -1, np.int64)
+    pair_table = np.full(max(na * nc, 1), -1, np.int32)  # (pairs and ids are below n: int32, half the memory)
     # room for every pair there can be, up to LOOKUP_SLOTS slots: np.empty, so only the pages of
     # the pairs met are ever touched (a pair's nb slots are set to -1 when it is numbered; no
     # growing: an array reassigned in the loop costs numba reference counting on every row)
     most = min(n, max(na * nc, 1), LOOKUP_SLOTS // max(nb, 1))
-    key_table = np.empty(max(most * nb, 1), np.int64)
+    key_table = np.empty(max(most * nb, 1), np.int32)
     pair_of = np.empty(DIRECT_SLOTS, np.int64)
     npairs = 0
     k = 0
     for i in range(n):
+        # both tables are read at random (10M rows: 8 and 19 MB): a later row's pair asked for
+        # now, and the (pair, book) slot of a nearer one whose pair is known by then
+        if i + 2 * _AHEAD < n:
+            _prefetch(pair_table, np.int64(a[i + 2 * _AHEAD]) * nc + c[i + 2 * _AHEAD])
+        if i + _AHEAD < n:
+            near = pair_table[np.int64(a[i + _AHEAD]) * nc + c[i + _AHEAD]] if c[i + _AHEAD] >= 0 else -1
+            if near >= 0:
+                _prefetch(key_table, np.int64(near) * nb + b[i + _AHEAD])
         ci = c[i]
         if ci < 0:
             out[i] = -1
