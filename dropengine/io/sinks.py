@@ -9,8 +9,8 @@ move's ``key_numbers`` as JSON text), so one table holds a mixed run.
 In a Parquet table every text column but a steam's ``books`` is dictionary-encoded (polars
 Categorical): ids, bookmakers and sides repeat on every row, and a reader gets them back as
 categories (polars Categorical, pandas ``category``) with no string per row. ``books`` is plain
-text (:data:`PLAIN_TEXT`): each steam's own JSON, all but never repeated, where a dictionary
-would hold every value once more. A number column is Int64 while every value in it
+text (:data:`PLAIN_TEXT`): each steam's own JSON with its times, hardly ever repeated, where a
+dictionary would hold every value once more. A number column is Int64 while every value in it
 is an int, else Float64 (CSV: each number written as it arrived). The batch engine's alerts
 (:meth:`AlertWriter.write_batch`) go to a table straight from its alerts frame, with exactly
 the cells the alert values would give.
