@@ -75,6 +75,7 @@ def _retained(lines: list[bytes], fused: bool) -> int:
                 env = decode_strict(line)
                 assert env is not None
                 assert frames.envelope(env, line, f"m:{i + 1}", skips, [])
+            env = None  # a replay drops each envelope: its typed rows are not the decoder's
             kept = (decoder, frames)
         else:
             for i, line in enumerate(lines):

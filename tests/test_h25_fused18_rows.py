@@ -37,6 +37,15 @@ from dropengine.formats.jsonline import decode_json
 
 from .test_h14_frames_fused import G, assert_same, env, envelopes, write
 
+
+@pytest.fixture(autouse=True)
+def _long_lines_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests hold the rule for lines of at most ``fused._LAZY_BYTES``, a longer line storing
+    typed rows: the longer lines kept within ``fused._LAZY_LONG_BYTES`` (session 19) are held by
+    tests/test_h26_fused19_long.py."""
+    monkeypatch.setattr(fused, "_LAZY_LONG_BYTES", 0)
+
+
 SETTINGS = settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )

@@ -156,6 +156,10 @@ class LazyRows(NamedTuple):
 
     line: bytes | str
     n: int
+    #: for a line longer than ``_LONG_SCAN`` (kept by the fused path: ``fused._LAZY_LONG_BYTES``), an
+    #: empty list that holds the line's rows undecoded once :meth:`row` has scanned it, alive as long
+    #: as the line: however the ``_diff`` rows (or ``forget``) alternate between lines, it is scanned once
+    scans: list[Any] | None = None
 
     def rows(self) -> list[Any]:
         data: list[Any] = msgspec.json.decode(self.line)["data"]
@@ -163,8 +167,14 @@ class LazyRows(NamedTuple):
 
     def row(self, i: int) -> Any:
         """Row ``i`` alone, as :meth:`rows` gives it: the line is scanned, only that row decoded
-        (a ``_diff`` row merging into it, :meth:`FrameDecoder.forget`). The last line scanned is
-        remembered: the ``_diff`` rows of one envelope mostly merge into rows of one line."""
+        (a ``_diff`` row merging into it, :meth:`FrameDecoder.forget`). A long line's scan is kept
+        with it (``scans``); of the others, the last line scanned is remembered: the ``_diff`` rows of
+        one envelope mostly merge into rows of one line."""
+        box = self.scans
+        if box is not None:
+            if not box:
+                box.append(_raw_rows(self.line).data)
+            return msgspec.json.decode(box[0][i])
         global _SCANNED
         line, raws = _SCANNED
         if line is not self:
@@ -182,6 +192,11 @@ class _RawData(msgspec.Struct):
 _raw_rows = msgspec.json.Decoder(_RawData).decode
 # the line LazyRows.row scanned last, and its rows undecoded (views of it)
 _SCANNED: tuple[LazyRows | None, list[msgspec.Raw]] = (None, [])
+# A line longer than this keeps its own scan (LazyRows.scans, given by the fused path): a scan costs
+# ~1.2 ms per MB, and _diff rows (or forget) alternating between the rows of two long lines (two
+# recordings merged, each opening with its initial_state) rescanned a whole line each (break26's
+# B26-1: 0.75 s -> ~20 s). The rows undecoded live as long as the line (msgspec.Raw views of it).
+_LONG_SCAN: Final = 1 << 16
 
 
 def _expand(frontier: list[Any]) -> list[Any]:

@@ -28,9 +28,10 @@ so alerts, counters and skips (reason and position) are the same as the general 
   :meth:`FrameDecoder.feed_row`. (A time or an integer line out of int64's range is not of the
   schema: its whole line is decoded the general way, which tells a bad time or line.)
 
-The decoder's state is shared: the fused path stores its rows as ``_diff`` bases (from a short
-line the schema took whole, the line and the row's index, see ``_LAZY_BYTES``; else the typed row;
-decoded or converted when a ``_diff`` row merges into one) and moves the resume cursor with the
+The decoder's state is shared: the fused path stores its rows as ``_diff`` bases (from a line the
+schema took whole, short or within a budget of long ones, the line and the row's index, see
+``_LAZY_BYTES`` and ``_LAZY_LONG_BYTES``; else the typed row; decoded or converted when a ``_diff``
+row merges into one) and moves the resume cursor with the
 envelope's line kept for the frontier (:class:`~.frames.LazyRows`), or with its decoded rows
 when the line was decoded the general way. A line kept as :class:`~.frames.LazyRows` is one
 the schema took whole: every value in it is a scalar of a field the schema validated, so
@@ -58,7 +59,7 @@ from ..core.errors import FeedError
 from ..core.quote import MAX_MS, Quote, QuoteInfo
 from ..core.sides import format_line, join_prop
 from ..core.skips import SkipLog
-from .frames import FrameDecoder, LazyRows, _line_side
+from .frames import _LONG_SCAN, FrameDecoder, LazyRows, _line_side
 from .jsonline import decode_json
 from .vendor import GAME_FIELDS
 
@@ -170,15 +171,22 @@ _PROP_STATES: Final = (5, 7)
 # 700 allocations that start a young collection (see envelope). 8, 64, 128: no better (fused17)
 _FLUSH_ROWS: Final = 32
 # The decoder's row of an identity (a later ``_diff`` row's base; FrameDecoder.forget), from a line
-# of at most this many bytes that the schema took whole, is that line (LazyRows, kept for the resume
-# frontier anyway) and the row's index, in the identity's record (its last two entries: two writes
-# per row, no object; the decoder's dict is written only when the record is not already its row).
-# The typed row and its ~16 field objects then die with their envelope, young, where a stored one
-# lived on and was freed cold when the identity's next row replaced it (fused17: 28% of the 30k
-# replay's last-level cache misses). A longer line (an initial_state of thousands of rows) stores
-# its typed rows: one of its identities would keep all of it alive, and a _diff row merging into
-# one of its rows would scan all of it. So an identity keeps at most this much of a line alive.
+# the schema took whole, is that line (LazyRows, kept for the resume frontier anyway) and the row's
+# index, in the identity's record (its last two entries: two writes per row, no object; the decoder's
+# dict is written only when the record is not already its row). The typed row and its ~16 field
+# objects then die with their envelope, young, where a stored one lived on and was freed cold when
+# the identity's next row replaced it (fused17: 28% of the 30k replay's last-level cache misses).
+# A line of at most this many bytes is always kept so: an identity keeps at most this much alive.
 _LAZY_BYTES: Final = 8192
+# A longer line (an initial_state: a snapshot of thousands of rows; a large odds_update) is kept so
+# too while the longer lines a FusedFrames has kept come to at most this many bytes in all (a budget,
+# never given back; past it such a line stores its typed rows). Its typed rows took ~5x its bytes,
+# and each was freed cold at its identity's first update (benchmarks/engine.py's 30k rows: a 1.5 MB
+# initial_state, 5,000 rows of ~17 objects; the replay's CPU 0.93-0.97 without them). One identity
+# still unquoted keeps the whole line alive, so the budget bounds what a stream of long lines each
+# leaving such an identity can hold. A _diff row merging into such a row scans the line once for
+# all of them (a line longer than frames._LONG_SCAN keeps its scan: LazyRows.scans).
+_LAZY_LONG_BYTES: Final = 32 << 20
 
 
 def decode_strict(line: bytes | str) -> StrictEnvelope | None:
@@ -268,6 +276,8 @@ class FusedFrames:
         # (core.keystate._Keys.hold): the engine keeps a key's hot list in the entry after it and
         # writes the token and the entries; here an entry is emptied when its key changes (a new line).
         self._keys: dict[tuple[Any, ...], list[Any]] = {}
+        # bytes of lines longer than _LAZY_BYTES the records may still be given (_LAZY_LONG_BYTES)
+        self._long_left = _LAZY_LONG_BYTES
 
     def envelope(
         self, env: TypedEnvelope, line: bytes | str, where: str, skips: SkipLog, out: list[Any],
@@ -308,9 +318,17 @@ class FusedFrames:
         quote_info = QuoteInfo
         # after every _FLUSH_ROWS rows, ``flush`` (given) applies what ``out`` holds (see the docstring)
         flush_at = _FLUSH_ROWS if flush is not None else len(data)
-        # the line kept for the resume frontier, and for the rows' identities when it is short
-        kept: LazyRows | list[Any] = LazyRows(line, len(data)) if rows is None else rows
-        lazy = kept if type(kept) is LazyRows and type(env) is StrictEnvelope and len(line) <= _LAZY_BYTES else None
+        # the line kept for the resume frontier, and for the rows' identities (_LAZY_BYTES, _LAZY_LONG_BYTES)
+        kept: LazyRows | list[Any] = (
+            LazyRows(line, len(data), [] if len(line) > _LONG_SCAN else None) if rows is None else rows)
+        lazy: LazyRows | None = None
+        if type(kept) is LazyRows and type(env) is StrictEnvelope:
+            size = len(line)
+            if size <= _LAZY_BYTES:
+                lazy = kept
+            elif size <= self._long_left:  # a long line, while the budget lasts (_LAZY_LONG_BYTES)
+                self._long_left -= size
+                lazy = kept
         for i, row in enumerate(data):
             eid = row.event_id
             book = row.bookmaker
