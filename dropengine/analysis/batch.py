@@ -1062,7 +1062,7 @@ def _with_signals_compiled(
     (:func:`_values_builder`)."""
     import numpy as np
 
-    from ..fast import signals
+    from ..fast import MAX_ROWS, signals
 
     # the routing reads the price moves' rows, times and sizes from the kernel's columns (the
     # drops' ``_i``, ``last_update`` and ``delta``); ``handed``: the drops table, or what gives
@@ -1202,7 +1202,7 @@ def _with_signals_compiled(
     # per alert, its move (an index into ``order``) and its steam (-1: the move itself)
     if plain:  # every move in ``order`` returned, in order, no steam (alert_order's result, not merged)
         # (int32 where every index fits, as the values' builder keeps them: no int64 copies first)
-        index_type: Any = np.int32 if len(order) < 2**31 else np.int64
+        index_type: Any = np.int32 if len(order) <= MAX_ROWS else np.int64
         at: Any = np.arange(len(order), dtype=index_type)
         steam_of: Any = np.full(len(order), -1, index_type)
         out_rows = pl.Series("row", rows, dtype=pl.UInt32)
@@ -1251,7 +1251,7 @@ def _with_signals_compiled(
         flags = pl.DataFrame()
         # (memory: the values' builder holds the alerts' order for the result's life: 5M alerts, as
         # int32 where every index fits, three 40 MB int64 arrays half the size)
-        if len(order) < 2**31:
+        if len(order) <= MAX_ROWS:  # (fast.MAX_ROWS: int32's largest)
             order, at, steam_of = (order.astype(np.int32, copy=False), at.astype(np.int32, copy=False),
                                    steam_of.astype(np.int32, copy=False))
         build = _values_builder(early, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
@@ -1995,8 +1995,26 @@ def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
 #: Counted moves from which the steams' books are written in two threads (:func:`_steam_table`).
 _BOOKS_SPLIT: Final = 1 << 16
 #: Counted moves whose books a thread writes at a time (:func:`_steam_table`): a range of steams
-#: with more is written in pieces, one after another.
+#: with more is written in pieces (:func:`_pieces`), one after another.
 _BOOKS_PIECE: Final = 1 << 19
+
+
+def _pieces(start: Any, lo: int, hi: int, limit: int) -> list[tuple[int, int]]:
+    """Steams ``lo`` to ``hi - 1`` (steam ``j``'s items: ``start[j]`` to ``start[j + 1] - 1``,
+    ``start`` increasing) cut into consecutive ranges ``(a, b)`` of steams, in order, covering them
+    once: each as many steams as hold at most ``limit`` items together (a steam holding more: a
+    range of its own). One range where ``lo == hi``."""
+    import numpy as np
+
+    out: list[tuple[int, int]] = []
+    a = lo
+    while a < hi:
+        # the last steam boundary at most ``limit`` items on (at least one steam a range)
+        b = int(np.searchsorted(start, start[a] + limit, side="right")) - 1
+        b = min(max(b, a + 1), hi)
+        out.append((a, b))
+        a = b
+    return out or [(lo, hi)]
 
 
 def _steam_table(
@@ -2085,12 +2103,10 @@ def _steam_table(
     halves = (0, n_steams // 2, n_steams) if split and len(members) >= _BOOKS_SPLIT and n_steams > 1 else (0, n_steams)
 
     def books_run(lo: int, hi: int) -> pl.Series:
-        """The books of steams ``lo`` to ``hi - 1`` in pieces of at most about :data:`_BOOKS_PIECE`
-        counted moves, written one after another (memory: one piece's working arrays alive at a
-        time, ~0.12 KB a counted move, not the whole range's)."""
-        pieces = max(1, -(-int(start[hi] - start[lo]) // _BOOKS_PIECE))
-        cuts = [lo + (hi - lo) * k // pieces for k in range(pieces + 1)]
-        got = [books_cells(a, b) for a, b in itertools.pairwise(cuts) if b > a] or [books_cells(lo, hi)]
+        """The books of steams ``lo`` to ``hi - 1`` by :func:`_pieces` of :data:`_BOOKS_PIECE` counted
+        moves, written one after another (memory: one piece's working arrays alive at a time, ~0.12 KB
+        a counted move, not the whole range's), joined in order."""
+        got = [books_cells(a, b) for a, b in _pieces(start, lo, hi, _BOOKS_PIECE)]
         return got[0] if len(got) == 1 else pl.concat(got)
 
     pending = [_in_thread(functools.partial(books_run, lo, hi)) for lo, hi in itertools.pairwise(halves)]
