@@ -44,18 +44,20 @@ def test_the_rule_per_column() -> None:
 def _quotes() -> pl.DataFrame:
     # two books move the same line within the steam window (a line-move steam), two books drop
     # the same moneyline side (a price steam), int and float prices
-    quotes = [Quote("nfl", "e1", "pin", "spread_home@-3", -110, 1000),
-              Quote("nfl", "e1", "pin", "spread_home@-3.5", -110, 3000),
-              Quote("nfl", "e1", "dk", "spread_home@-3", -110, 1500),
-              Quote("nfl", "e1", "dk", "spread_home@-3.5", -105, 3500),
-              Quote("nfl", "e1", "fd", "h2h_home", 120.5, 1000),
-              Quote("nfl", "e1", "fd", "h2h_home", 100.5, 2600),
-              Quote("nfl", "e1", "bm", "h2h_home", 130, 1200),
-              Quote("nfl", "e1", "bm", "h2h_home", 110, 2800),
-              Quote("nfl", "e2", "fd", "h2h_away", -120, 1000),
-              Quote("nfl", "e2", "bm", "h2h_away", -125, 1100),
-              Quote("nfl", "e2", "fd", "h2h_away", -150, 5000),
-              Quote("nfl", "e2", "bm", "h2h_away", -160, 5100)]
+    quotes = [
+        Quote("nfl", "e1", "pin", "spread_home@-3", -110, 1000),
+        Quote("nfl", "e1", "pin", "spread_home@-3.5", -110, 3000),
+        Quote("nfl", "e1", "dk", "spread_home@-3", -110, 1500),
+        Quote("nfl", "e1", "dk", "spread_home@-3.5", -105, 3500),
+        Quote("nfl", "e1", "fd", "h2h_home", 120.5, 1000),
+        Quote("nfl", "e1", "fd", "h2h_home", 100.5, 2600),
+        Quote("nfl", "e1", "bm", "h2h_home", 130, 1200),
+        Quote("nfl", "e1", "bm", "h2h_home", 110, 2800),
+        Quote("nfl", "e2", "fd", "h2h_away", -120, 1000),
+        Quote("nfl", "e2", "bm", "h2h_away", -125, 1100),
+        Quote("nfl", "e2", "fd", "h2h_away", -150, 5000),
+        Quote("nfl", "e2", "bm", "h2h_away", -160, 5100),
+    ]
     rows = [table_row(q) for q in quotes]
     frame = pl.DataFrame({c: [r.get(c) for r in rows] for c in QUOTE_COLUMNS}, strict=False)
     return frame.with_columns(pl.col(c).cast(pl.Categorical) for c in ("event_id", "bookmaker", "side"))
@@ -76,8 +78,11 @@ def test_every_path_writes_books_as_text(tmp_path: Path, types: str, accel: str)
             v.write(values)
         if suffix == ".ndjson":
             assert batch.read_bytes() == rows.read_bytes()
-            books = [json.loads(line)["books"] for line in rows.read_bytes().splitlines()
-                     if json.loads(line)["type"] == "steam"]
+            books = [
+                json.loads(line)["books"]
+                for line in rows.read_bytes().splitlines()
+                if json.loads(line)["type"] == "steam"
+            ]
             assert all(isinstance(b, list) and b for b in books)
             continue
         read = pl.read_parquet if suffix == ".parquet" else pl.read_csv
