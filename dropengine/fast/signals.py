@@ -46,7 +46,7 @@ from ..core.options import DetectOptions
 from ..core.rules import outcome_of, threshold_floor
 from ..core.steam import LINE_TAG, PRICE_TAG, book_of, steam_alert
 from ..core.steam import book_units as unit_names
-from . import _ro, _ro32, interruptible
+from . import MAX_ROWS, _ro, _ro32, interruptible
 
 __all__ = [
     "MoveArrays", "Routed", "alert_order", "arrival_order", "book_units", "compile_all", "move_arrays",
@@ -194,29 +194,35 @@ def _moves_py(
     return rows, is_line, size, group, cool, lu, book
 
 
-def _book_slots_py(counts: Bools, group: I64, pair: I64, n_pairs: int, n_groups: int) -> tuple[I64, I64]:
+def _book_slots_py(counts: Bools, group: I64, book: I64, n_books: int, pair: I64, n_pairs: int, n_groups: int,
+                   slot: Any) -> I64:
     """Where each counted move's (group, book) pair keeps its latest move: a group's books get
     consecutive slots ``group_start[g] ..`` in the order they first count in it, so the routing
     finds a book's slot in one step and scans a group's books in one contiguous run (no list
-    walk, no pointer chase through memory). ``pair``: per move its (group, book) pair's id
-    (``0 <= id < n_pairs``). Returns per move its slot (-1: not counted) and ``group_start``."""
+    walk, no pointer chase through memory). A move's (group, book) pair's id (``0 <= id <
+    n_pairs``) is ``group * n_books + book``, or with ``pair`` not empty ``pair``'s entry (ids
+    hashed dense: the product's range too wide). Writes per move its slot into ``slot`` (-1: not
+    counted); returns ``group_start``."""
     n = group.shape[0]
+    by_product = pair.shape[0] == 0
     rank = np.full(max(n_pairs, 1), -1, np.int64)
     filled = np.zeros(max(n_groups, 1) + 1, np.int64)
     for i in range(n):
         if counts[i]:
-            p = pair[i]
+            p = np.int64(group[i]) * n_books + book[i] if by_product else pair[i]
             if rank[p] < 0:
                 g = group[i]
                 rank[p] = filled[g + 1]
                 filled[g + 1] += 1
     for g in range(1, filled.shape[0]):  # group_start: the running sum of each group's books
         filled[g] += filled[g - 1]
-    slot = np.full(n, -1, np.int64)
     for i in range(n):
         if counts[i]:
-            slot[i] = filled[group[i]] + rank[pair[i]]
-    return slot, filled
+            p = np.int64(group[i]) * n_books + book[i] if by_product else pair[i]
+            slot[i] = filled[group[i]] + rank[p]
+        else:
+            slot[i] = -1
+    return filled
 
 
 def _route_py(
@@ -388,8 +394,9 @@ def compile_all() -> None:
     z = _ro(np.zeros(1), np.int64)
     ids, k = dense(z)
     one = _ro(np.ones(1), np.bool_)
-    slot, start = _JIT["slots"](one, _ro(ids, np.int64), z, 1, k)
-    run(z, z, 1, one, _ro(ids, np.int64), k, _ro(slot, np.int64), _ro(start, np.int64), z, 1, z, 1, True, 1, True, 1,
+    slot = np.empty(1, np.int32)
+    start = _JIT["slots"](one, _ro(ids, np.int64), z, 1, z[:0], 1, k, slot)
+    run(z, z, 1, one, _ro(ids, np.int64), k, _ro(slot, np.int32), _ro(start, np.int64), z, 1, z, 1, True, 1, True, 1,
         0)
     _JIT["merge"](z, z)
     alert_order(one, z, one)
@@ -550,23 +557,27 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
         else:
             group, n_groups = moves.group, moves.n_groups
         counts = steam_counts(np.asarray(moves.size, dtype=np.float64), np.asarray(moves.is_line, np.bool_), options)
-        # (group, book) pairs: the product itself while it indexes a small table, else hashed dense
+        # (group, book) pairs: the product itself while it indexes a small table (computed in the
+        # pass: no per-move array), else hashed dense
         n_books = max(len(moves.book_names), 1)
-        pair = np.asarray(group, np.int64) * n_books + np.asarray(moves.book, np.int64)
         if int(n_groups) * n_books <= _PAIR_TABLE:
-            n_pairs = int(n_groups) * n_books
+            pair, n_pairs = np.zeros(0, np.int64), int(n_groups) * n_books
         else:
-            pair, n_pairs = dense(_ro(pair, np.int64))
-        slot, group_start = slots(_ro(counts, np.bool_), _ro(group, np.int64), _ro(pair, np.int64), int(n_pairs),
-                                  int(n_groups))
+            pair, n_pairs = dense(_ro(np.asarray(group, np.int64) * n_books + np.asarray(moves.book, np.int64),
+                                      np.int64))
+        # per move its book's slot: int32 while every move's index fits (8M moves: 32 MB, not 64)
+        slot = np.empty(n, np.int32 if n <= MAX_ROWS else np.int64)
+        group_start = slots(_ro(counts, np.bool_), _ro(group, np.int64), _ro(moves.book, np.int64), n_books,
+                            _ro(pair, np.int64), int(n_pairs), int(n_groups), slot)
     else:
-        group, n_groups, counts = np.zeros(n, np.int64), 1, np.zeros(n, np.bool_)
-        slot, group_start = np.full(n, -1, np.int64), np.zeros(2, np.int64)
+        # (the pass reads a move's group, slot and counting only with steam on: one entry each)
+        group, n_groups, counts = np.zeros(1, np.int64), 1, np.zeros(n, np.bool_)
+        slot, group_start = np.full(1, -1, np.int32), np.zeros(2, np.int64)
     units = book_units(moves.book_names, options) if steam_on else None
     unit, n_units = units if units is not None else (np.zeros(1, np.int64), 1)
     go, cooled, fire_move, fire_t, member_start, members = run(
         lu, _ro(moves.cool_key, np.int64), int(moves.n_cool_keys), _ro(counts, np.bool_), _ro(group, np.int64),
-        int(n_groups), _ro(slot, np.int64), _ro(group_start, np.int64), _ro(moves.book, np.int64),
+        int(n_groups), _ro(slot, slot.dtype), _ro(group_start, np.int64), _ro(moves.book, np.int64),
         len(moves.book_names), _ro(unit, np.int64),
         int(n_units), units is not None, int(options.cooldown_ms), steam_on, int(options.steam_books),
         int(options.steam_window_ms),
