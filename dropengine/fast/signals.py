@@ -627,10 +627,10 @@ def alert_order(returned: Bools, fire_move: I64, steam_ok: Bools, *, compiled: b
     returned = _ro(returned, np.bool_)
     fire = _ro(fire_move, np.int64)
     ok = _ro(steam_ok, np.bool_)
-    if fire.shape[0] != ok.shape[0]:
-        raise ConfigError(f"steam_ok: {ok.shape[0]} entries, fire_move has {fire.shape[0]}")
+    if fire.shape[0] != ok.shape[0]:  # (the caller's arrays: its own routing's, so a defect as below)
+        raise RuntimeError(f"alert_order: steam_ok has {ok.shape[0]} entries, fire_move {fire.shape[0]}")
     size = int(np.count_nonzero(returned)) + int(np.count_nonzero(ok))
-    wide = max(returned.shape[0], fire.shape[0]) > 2**31 - 1
+    wide = max(returned.shape[0], fire.shape[0]) > MAX_ROWS
     kind = np.int64 if wide else np.int32
     at, steam = np.empty(size, kind), np.empty(size, kind)
     if compiled:
@@ -638,8 +638,9 @@ def alert_order(returned: Bools, fire_move: I64, steam_ok: Bools, *, compiled: b
         written = _JIT["alerts"](returned, fire, ok, at, steam)
     else:
         written = _alerts_py(returned, fire, ok, at, steam)
-    if written != size:  # (a detector: fire_move not ascending, or a steam's move out of range)
-        raise ConfigError(f"fire_move: {written} alerts placed, {size} returned (not ascending, or beyond the moves)")
+    if written != size:  # (a detector of a routing defect, not of a caller's option: json_arrays' class)
+        raise RuntimeError(f"alert_order: fire_move not ascending or beyond the moves ({written} alerts placed, "
+                           f"{size} returned)")
     return at, steam
 
 
