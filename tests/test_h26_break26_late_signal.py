@@ -38,7 +38,11 @@ run()
 """
 
 
-@pytest.mark.xfail(strict=True, reason="B26-2: a SIGINT after the command's guard is click's 'Aborted!', exit 1")
+@pytest.mark.xfail(
+    strict=True,
+    reason="B26-2, documented (README 'Not covered', cli/interrupt.py): a SIGINT after the command's guard "
+    "is click's 'Aborted!', exit 1",
+)
 def test_a_ctrl_c_just_after_the_run_is_no_aborted(tmp_path: Path) -> None:
     quotes = tmp_path / "q.csv"
     quotes.write_text(

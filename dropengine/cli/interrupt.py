@@ -11,7 +11,9 @@ import: ~0.35 s for ``backtest``) in :func:`dropengine.cli.group.run` only, so a
 :func:`dropengine.cli.main` in its own process keeps its signal handlers. Not covered:
 ``import dropengine`` before ``run`` (~0.1-0.2 s: a KeyboardInterrupt traceback), and click's
 parsing of the command's own options between the module's load and the command's first line
-(~0.3-2 ms: "Aborted!").
+(~0.3-2 ms: "Aborted!"), and the end of the process after the command's guard let go (its output
+whole by then; the interpreter's shutdown, ~50-90 ms: click's "Aborted!" and exit 1, or death
+after SIGTERM: break26's B26-2, tests/test_h26_break26_late_signal.py).
 """
 
 from __future__ import annotations
