@@ -1472,7 +1472,10 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
             rows_j = pl.Series(row, dtype=pl.UInt32)
             # (a null index gathers a null)
             index[j] = rows_j if mine.all() else rows_j.set(pl.Series(~mine), None)
-        return column.gather(index[j])
+        # (one chunk first: polars 2.1 gathers a String column of several chunks by concatenating their
+        # text, where one chunk's gather writes views over the same buffers: the steams' books come in
+        # pieces (_pieces), 10M all types +~400 MiB of peak; review26's R26-8. A no-op for one chunk)
+        return column.rechunk().gather(index[j])
 
     for c, j in single.items():
         if c not in late:
