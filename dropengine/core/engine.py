@@ -462,10 +462,7 @@ class DropEngine:
                         if st is not None:
                             full_at -= 1  # one more hot key
                             if rec is not None:  # kept in the record at once (warm never cools the key it warms)
-                                if rec[0] is token and rec[at - 1] is key:
-                                    rec[at] = st  # (what hold does for a record this state holds)
-                                else:
-                                    hold(rec, at, key, st)
+                                hold(rec, at, key, st)
                     if st is None:
                         # a new key: count it, learn its event's start once (never on the per-update path)
                         eid = key[0]
@@ -488,10 +485,7 @@ class DropEngine:
                         # kept in the observation's record now (a spill never cools the newest key), so
                         # the key's next price finds its list there, with no lookup in the hot dict
                         if rec is not None:
-                            if rec[0] is token and rec[at - 1] is key:
-                                rec[at] = st  # (what hold does for a record this state holds: no call)
-                            else:
-                                hold(rec, at, key, st)
+                            hold(rec, at, key, st)
                         continue
                 if lu < st[2]:
                     n_stale += 1
