@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropengine.core.skips import SkipLog
+from dropengine.formats import fused as fused_module
 from dropengine.formats.frames import FrameDecoder
 from dropengine.formats.fused import FusedFrames, decode_strict
 
@@ -103,12 +105,19 @@ def test_fused_frames_keep_no_memory_per_distinct_key() -> None:
 
 
 # B16-3 (fixed by e4115c3): ~800 B more per game identity (~245 B per h2h key) failed this
-def test_fused_frames_memory_per_identity_as_before() -> None:
+@pytest.mark.parametrize("long_lines", ["kept as lines", "typed"])
+def test_fused_frames_memory_per_identity_as_before(long_lines: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways the fused path keeps a long line's rows (review26's R26-10): within
+    fused._LAZY_LONG_BYTES as the line + index (fused19), past it typed (its budget spent)."""
+    if long_lines == "typed":
+        monkeypatch.setattr(fused_module, "_LAZY_LONG_BYTES", 0)
     games = 4000
     lines = _h2h_only(games)
     per_key = (_retained(lines, True) - _retained(lines, False)) / (3 * games)
     # 0f8d4cb: -24 B per key (typed rows are smaller than the general decoder's dicts); now +245 B
     assert per_key <= 100, f"the fused path holds {per_key:.0f} B per key of h2h identities beyond its decoder"
+    if long_lines == "kept as lines":  # (-38 B at 02e6503: the lines replace typed rows, never more than general's)
+        assert per_key <= 0, f"lines kept whole cost {per_key:.0f} B per h2h key beyond the general decoder"
 
 
 _SETTINGS = settings(max_examples=8, deadline=None,
