@@ -185,7 +185,10 @@ _LAZY_BYTES: Final = 8192
 # initial_state, 5,000 rows of ~17 objects; the replay's CPU 0.93-0.97 without them). One identity
 # still unquoted keeps the whole line alive, so the budget bounds what a stream of long lines each
 # leaving such an identity can hold. A _diff row merging into such a row scans the line once for
-# all of them (a line longer than frames._LONG_SCAN keeps its scan: LazyRows.scans).
+# all of them (a line longer than frames._LONG_SCAN keeps its scan: LazyRows.scans, ~56 B a row,
+# not charged to the budget: up to ~1.6x the budget with rows of ~100 bytes; review26's R26-9).
+# The budget is per FusedFrames: one per replay() call (the command has one; a library running N
+# replays at once holds N budgets).
 _LAZY_LONG_BYTES: Final = 32 << 20
 
 
