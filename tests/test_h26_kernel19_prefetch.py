@@ -6,8 +6,6 @@
   on, in a process of its own with a fresh cache: an index past a column's end is an IndexError
   there, where the normal build would read past the end unnoticed). The results are the normal
   build's.
-- The price keys' and line series' state tables start each row on a cache line (64 bytes) and
-  are zeroed: a key's 8 slots are one line (numpy's large blocks begin 16 bytes into a page).
 """
 
 from __future__ import annotations
@@ -17,11 +15,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from .conftest import require_fast
 
@@ -96,22 +89,3 @@ def test_look_ahead_stays_inside_the_columns(tmp_path: Path) -> None:
     )
     assert plain.returncode == 0, plain.stderr[-3000:]
     assert json.loads(checked.stdout) == json.loads(plain.stdout)
-
-
-@settings(max_examples=60, deadline=None)
-@given(rows=st.integers(1, 5000), slots=st.sampled_from([8, 12, 3, 16]))
-def test_state_rows_start_on_a_cache_line(rows: int, slots: int) -> None:
-    require_fast()
-    from dropengine.fast import kernel
-
-    table: Any = kernel._lines_of_state(rows, slots)
-    assert table.shape == (rows, slots) and table.dtype == np.int64
-    assert table.flags.c_contiguous and table.flags.writeable
-    assert table.ctypes.data % kernel._LINE_BYTES == 0
-    assert not table.any()
-    # inside its block: the last slot is the block's or before its end
-    base = table.base
-    while base.base is not None:
-        base = base.base
-    start = table.ctypes.data - base.ctypes.data
-    assert start >= 0 and start + table.nbytes <= base.nbytes
