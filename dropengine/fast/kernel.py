@@ -147,8 +147,10 @@ def _prefetch_codegen(context: Any, builder: Any, signature: Any, args: Any) -> 
     where = cg.get_item_pointer(context, builder, kind, array, at, wraparound=False)
     byte = ir.IntType(8).as_pointer()
     i32 = ir.IntType(32)
+    # (the intrinsic's name carries its pointer type: "p0" with opaque pointers, "p0i8" with the typed
+    # pointers of the LLVM under an older llvmlite (>= 0.43 is allowed): llvmlite spells it)
     fn = cg.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32]),
-                                   "llvm.prefetch.p0")
+                                   "llvm.prefetch." + byte.intrinsic_name)
     builder.call(fn, [builder.bitcast(where, byte), ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
     return context.get_dummy_value()
 
