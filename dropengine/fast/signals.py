@@ -571,7 +571,7 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
                             _ro(pair, np.int64), int(n_pairs), int(n_groups), slot)
     else:
         # (the pass reads a move's group, slot and counting only with steam on: one entry each)
-        group, n_groups, counts = np.zeros(1, np.int64), 1, np.zeros(n, np.bool_)
+        group, n_groups, counts = np.zeros(1, np.int64), 1, np.zeros(1, np.bool_)
         slot, group_start = np.full(1, -1, np.int32), np.zeros(2, np.int64)
     units = book_units(moves.book_names, options) if steam_on else None
     unit, n_units = units if units is not None else (np.zeros(1, np.int64), 1)
