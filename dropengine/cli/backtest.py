@@ -102,7 +102,7 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
         stats = ReplayStats()
         paths = tuple(expand_parquet_dirs(paths))
         bar, advance = progress_bar(err, paths, quiet)
-    with guard:
+    with guard.running():
         try:
             close, sp = _close_of(close, paths, fmt, inputs)
             cfg = BacktestConfig(close, take, latency_ms, sharp, devig, early_close,  # type: ignore[arg-type]

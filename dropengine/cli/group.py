@@ -19,7 +19,7 @@ from collections.abc import Iterator, MutableMapping
 import click
 
 from .. import __version__
-from .interrupt import launched, launching
+from .interrupt import launched, launching, tail_end
 
 __all__ = ["COMMANDS", "main", "run"]
 
@@ -110,3 +110,4 @@ def run() -> None:
             main()
     finally:
         gc.freeze()
+        tail_end()

@@ -11,9 +11,9 @@ import: ~0.35 s for ``backtest``) in :func:`dropengine.cli.group.run` only, so a
 :func:`dropengine.cli.main` in its own process keeps its signal handlers. Not covered:
 ``import dropengine`` before ``run`` (~0.1-0.2 s: a KeyboardInterrupt traceback), and click's
 parsing of the command's own options between the module's load and the command's first line
-(~0.3-2 ms: "Aborted!"), and the end of the process after the command's guard let go (its output
-whole by then; the interpreter's shutdown, ~50-90 ms: click's "Aborted!" and exit 1, or death
-after SIGTERM: break26's B26-2, tests/test_h26_break26_late_signal.py).
+(~0.3-2 ms: "Aborted!"). From the end of a command's run to the process's exit (its output whole
+by then; the interpreter's shutdown, ~50-90 ms) a signal is held by a tail guard and ends the
+process as one (:meth:`CtrlC.running`, :func:`tail_end`; break26's B26-2 was click's "Aborted!").
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, Final, NoReturn
 
 import click
 
-__all__ = ["CtrlC", "exit_status", "launched", "launching", "said"]
+__all__ = ["CtrlC", "exit_status", "launched", "launching", "said", "tail_end"]
 
 
 def said(signum: int | None) -> str:
@@ -123,6 +123,29 @@ class CtrlC:
         self.__exit__()
         sys.exit(exit_status(self.signum))
 
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """The command's run after its start (``with guard``: the handlers kept), for a command whose
+        block this is to its end (``replay``, ``backtest``, ``simulate``). When the block ends, however it
+        ends, in the executable (inside :func:`launching`'s block), the handlers are not set back: the signals go
+        to :func:`_tail`'s guard, which holds them until :func:`tail_end`, so a signal landing while the
+        process finishes (its output whole by then: the interpreter's shutdown, ~50-90 ms) is that
+        guard's one line and 130/143, not click's "Aborted!" and exit 1 or a SIGTERM's death (break26's
+        B26-2). In-process (:func:`dropengine.cli.main`, tests, a notebook) they are set back as
+        ``with guard`` does: the caller's own handlers rule again."""
+        self.__enter__()
+        try:
+            yield
+        finally:
+            if _LAUNCH and self._old:  # (inside the executable's launching(): run()'s command)
+                tail = _tail()
+                tail.defer = True  # (held: the run is over, nothing is left to interrupt)
+                for sig in self._old:  # (straight from this guard's handler to the tail's: no window between)
+                    signal.signal(sig, tail._handler)
+                tail._old, self._old = self._old, {}
+            else:
+                self.__exit__()
+
     def __enter__(self) -> CtrlC:
         if self._old:  # (set by starting(): the run keeps them)
             return self
@@ -200,6 +223,28 @@ def _again(signum: int) -> None:
 
 #: The handler's own code and what it calls: a signal landing there is put off (see the handler).
 _HANDLING: Final = (CtrlC._handler.__code__, _called_back.__code__, _put_off.__code__)
+
+
+#: The guard that holds the signals from the end of a command's run to the process's exit (:meth:`CtrlC.running`).
+_TAIL: list[CtrlC] = []
+
+
+def _tail() -> CtrlC:
+    """The process's tail guard (:meth:`CtrlC.running`), made once."""
+    if not _TAIL:
+        _TAIL.append(CtrlC())
+    return _TAIL[0]
+
+
+def tail_end() -> None:
+    """The executable's last word (:func:`dropengine.cli.group.run`, after the command): a signal the
+    tail guard held (one that landed after the command's run ended) ends the process as one does: its
+    line and exit 130 (143 after SIGTERM), the output whole. The guard keeps holding any later one (the
+    interpreter's shutdown): the process is exiting. Nothing held: a no-op."""
+    if _TAIL and _TAIL[0].pending:
+        tail = _TAIL[0]
+        click.echo(f"{said(tail.signum)} as the run ended: its output was written whole", err=True)
+        sys.exit(exit_status(tail.signum))
 
 
 class _Launching(BaseException):

@@ -205,7 +205,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
         if not quiet and sum(_size(p) for p in paths) >= PROGRESS_MIN_BYTES:  # else no bar: rich stays unloaded
             bar, advance = progress_bar(err.console, paths, quiet)
         counters = engine.counters
-    with guard:  # (its handlers set by starting(): kept until the summary and the exit status are out)
+    with guard.running():  # (its handlers set by starting(): kept until the summary and the exit status are out)
         try:
             with bar, AlertWriter(output, types=detect.types) as writer:
                 if sharded:

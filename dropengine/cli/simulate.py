@@ -66,7 +66,7 @@ def simulate_cmd(events: int, books: int, hours: float, props: bool, seed: int, 
     with guard.starting():
         err = Console(stderr=True)
     in_place = False  # (until the recording starts in place, a signal leaves out as it was)
-    with guard:
+    with guard.running():
         try:
             only = tuple(name_list(line_only, "--line-only")) if line_only is not None else ()
             cfg = SimConfig(events=events, books=books, hours=hours, props=props, seed=seed, start_ms=start_ms,
