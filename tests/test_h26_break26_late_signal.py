@@ -64,8 +64,9 @@ def _replay(tmp_path: Path, late: str | None) -> tuple[subprocess.CompletedProce
     return done, out
 
 
-@pytest.mark.parametrize(("late", "code", "said"), [("SIGINT", 130, "interrupted (Ctrl-C)"),
-                                                    ("SIGTERM", 143, "terminated (SIGTERM)")])
+@pytest.mark.parametrize(
+    ("late", "code", "said"), [("SIGINT", 130, "interrupted (Ctrl-C)"), ("SIGTERM", 143, "terminated (SIGTERM)")]
+)
 def test_a_signal_just_after_the_run_ends_it_as_one_with_the_output_whole(
     tmp_path: Path, late: str, code: int, said: str
 ) -> None:
