@@ -1380,6 +1380,8 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     shared = [c for c in having if c not in single]
     places = [part.get_column("_at").to_numpy() for part in parts]
     n = sum(len(place) for place in places)
+    # (an index below 2**32: polars' own UInt32; the places are never more on the compiled path)
+    index_type: Any = np.uint32 if n < 2**32 else np.int64
     # per place, the row holding it in the parts' rows one after another (None: in order already,
     # as when one part holds every returned alert: no gather; judged part by part, no
     # concatenation of the places, nor an arange to compare them with: 5M alerts, 2 x 40 MB)
@@ -1391,8 +1393,13 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
             break
         start += len(place)
     if not in_place:
-        where_at = np.empty(n, np.int64)
-        where_at[np.concatenate(places)] = np.arange(n)
+        # (uint32, part by part: no concatenation of the places, no int64 arange; polars gathers by
+        # UInt32 as it is. 10M all types: 8M places, 3 x 64 MB of fresh huge pages -> 2 x 32 MB)
+        where_at = np.empty(n, index_type)
+        begin = 0
+        for place in places:
+            where_at[place] = np.arange(begin, begin + len(place), dtype=index_type)
+            begin += len(place)
         where = pl.Series(where_at)
     # the shared columns one at a time, each part's column let go once taken, from the caller's
     # list too (memory: one column's concat alive besides the table, not every one's twice).
@@ -1435,41 +1442,24 @@ def _columns_table(parts: list[pl.DataFrame], columns: tuple[str, ...], schema: 
     # columns, per place its row there (null: another part's), made on first use
     in_order = {j: len(places[j]) == n and _runs_from(places[j], 0) for j in set(single.values())}
     index: dict[int, pl.Series] = {}
-    # per part (not in order), where it holds no place, for its number columns (made on first use)
-    absent: dict[int, pl.Series | None] = {}
 
     def placed(column: pl.Series, j: int) -> pl.Series:
-        """``column`` (part ``j``'s rows) at the table's places."""
+        """``column`` (part ``j``'s rows) at the table's places: gathered by the part's index (per
+        place its row in the part, null at another part's place: made once per part), numbers too.
+        (Numbers were scattered by numpy into an ``np.zeros(n)``, then copied by ``set(mask, None)``
+        for their nulls: numpy asks huge pages for such arrays and their first touch, fresh, cost
+        10M all types ~1.7 s of system time for the 10 number columns; a gather writes values and
+        validity once, in polars' memory.)"""
         if in_order[j]:
             return column.rechunk()
-        if column.dtype in (pl.Float64, pl.Int64):
-            # numbers scattered by numpy, nulls where the part has none or a null: about half the
-            # CPU of a gather by an index with nulls (2.6M of 8M places: 0.062 -> 0.035 s; polars'
-            # own scatter into a column of nulls 0.046 s), the same column; where the part
-            # has no null, its places' mask is the part's, made once (4 columns of 264k drops
-            # in 332k places: 9.9 -> 5.0 ms CPU)
-            nulls = column.null_count()
-            values = (column.fill_null(0) if nulls else column).to_numpy()
-            got = np.zeros(n, values.dtype)
-            got[places[j]] = values
-            if nulls:
-                present = np.zeros(n, np.bool_)
-                present[places[j]] = column.is_not_null().to_numpy()
-                nowhere: pl.Series | None = pl.Series(~present)
-            else:
-                if j not in absent:
-                    mine = np.zeros(n, np.bool_)
-                    mine[places[j]] = True
-                    absent[j] = None if mine.all() else pl.Series(~mine)
-                nowhere = absent[j]
-            taken = pl.Series(column.name, got)
-            return taken if nowhere is None else taken.set(nowhere, None)
         if j not in index:
-            row = np.zeros(n, np.int64)
-            row[places[j]] = np.arange(len(places[j]))
+            # (``index_type`` from the start, and ``empty``: every place of the part is written, the others
+            # are nulls whatever they hold: no int64 array, no zeros, no cast copy)
+            row = np.empty(n, index_type)
+            row[places[j]] = np.arange(len(places[j]), dtype=index_type)
             mine = np.zeros(n, np.bool_)
             mine[places[j]] = True
-            rows_j = pl.Series(row, dtype=pl.UInt32)
+            rows_j = pl.Series(row)
             # (a null index gathers a null)
             index[j] = rows_j if mine.all() else rows_j.set(pl.Series(~mine), None)
         # (one chunk first: polars 2.1 gathers a String column of several chunks by concatenating their
