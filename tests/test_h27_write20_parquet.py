@@ -2,13 +2,19 @@
 
 ``io.sinks._write_parquet`` hands polars the frame's own schema (``arrow_schema``), so the writer
 encodes String columns and Categorical dictionaries from polars' string views instead of copying
-them into large-string buffers first (10M quotes, every type: the write's page faults 1.6-1.8M ->
-0.1M), and records as ``ARROW:schema`` the schema polars records without it. Pinned here: the
-file is byte for byte ``frame.write_parquet(path, **PARQUET_WRITE)``'s, for frames of every column
-kind a table has (Categorical, plain String with long, short, empty and missing texts, Int64,
-Float64, all-null columns, several chunks, no rows), and for the tables ``AlertWriter`` writes
-from a batch run and from alert values (steams' ``books`` among them); a reader gets the same
-schema and cells.
+them into large-string buffers first (10M quotes: a steam write's page faults ~100k -> ~8k), and
+records as ``ARROW:schema`` the schema polars records without it. Pinned here, against
+``frame.write_parquet(path, **PARQUET_WRITE)``:
+
+- a reader gets the same schema and cells, and the file records the same ``ARROW:schema``;
+- the bytes are the same for frames of every column kind a table has (Categorical, plain String
+  with long, short, empty and missing texts, Int64, Float64, all-null columns, several chunks,
+  no rows) while each column is one data page, for a mostly-null long-text column over many
+  pages (dictionary-encoded, as a mixed run's ``books``), and for the tables ``AlertWriter``
+  writes from a batch run and from alert values;
+- a long all-distinct text column (plain-encoded, as a steam run's ``books``) is cut into data
+  pages by its estimated size, which polars takes from the views' text alone instead of the
+  large strings' text and offsets: there only the cells and schema are the same.
 """
 
 from __future__ import annotations
@@ -33,6 +39,13 @@ _TEXT = st.one_of(st.none(), st.sampled_from(["", "a", "pin", "x" * 40, "é" * 1
 def _plain(frame: pl.DataFrame, path: Path) -> bytes:
     frame.write_parquet(path, **PARQUET_WRITE)
     return path.read_bytes()
+
+
+def _same_for_a_reader(ours: Path, plain: Path, frame: pl.DataFrame) -> None:
+    back = pl.read_parquet(ours)
+    assert back.schema == frame.schema == pl.read_parquet(plain).schema
+    assert back.equals(frame)
+    assert pl.read_parquet_metadata(ours) == pl.read_parquet_metadata(plain)  # the recorded ARROW:schema
 
 
 @st.composite
@@ -69,9 +82,7 @@ def test_the_file_is_polars_own(tmp_path: Path, frame: pl.DataFrame) -> None:
     ours, plain = tmp_path / "ours.parquet", tmp_path / "plain.parquet"
     _write_parquet(frame, ours)
     assert ours.read_bytes() == _plain(frame, plain)
-    back = pl.read_parquet(ours)
-    assert back.schema == frame.schema
-    assert back.equals(frame)
+    _same_for_a_reader(ours, plain, frame)
 
 
 def test_a_long_text_column_in_row_groups(tmp_path: Path) -> None:
@@ -90,6 +101,22 @@ def test_a_long_text_column_in_row_groups(tmp_path: Path) -> None:
     ours, plain = tmp_path / "ours.parquet", tmp_path / "plain.parquet"
     _write_parquet(frame, ours)
     assert ours.read_bytes() == _plain(frame, plain)
+    _same_for_a_reader(ours, plain, frame)
+
+
+def test_a_long_distinct_text_column(tmp_path: Path) -> None:
+    # all-distinct ~0.8 KB texts (a steam run's books): plain-encoded, ~16 MB over many pages
+    n = 20_000
+    frame = pl.DataFrame(
+        {
+            "books": pl.Series([f'[{{"book":"b{i}","t":{i}}}]' * 30 for i in range(n)], dtype=pl.String),
+            "side": pl.Series([None if i % 5 == 0 else f"s{i % 7}" for i in range(n)], dtype=pl.Categorical),
+        }
+    )
+    ours, plain = tmp_path / "ours.parquet", tmp_path / "plain.parquet"
+    _write_parquet(frame, ours)
+    _plain(frame, plain)
+    _same_for_a_reader(ours, plain, frame)
 
 
 def _quotes() -> pl.DataFrame:
@@ -127,5 +154,7 @@ def test_the_writers_files_are_polars_own(tmp_path: Path, types: str) -> None:
             writer.write(result.alert_values())
         writer.close()
         # the table as the writer typed it, written plainly by polars
-        want = _plain(pl.read_parquet(path), tmp_path / f"{how}-plain.parquet")
+        frame = pl.read_parquet(path)
+        want = _plain(frame, tmp_path / f"{how}-plain.parquet")
         assert path.read_bytes() == want, how
+        _same_for_a_reader(path, tmp_path / f"{how}-plain.parquet", frame)
