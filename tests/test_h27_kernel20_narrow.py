@@ -36,7 +36,9 @@ def _moves(draw: st.DrawFn) -> tuple[Any, ...]:
     cooldown key or group at, just below or beyond int32's largest value."""
     n_rows = draw(st.integers(1, 30))
     rows = st.lists(st.integers(0, n_rows - 1), unique=True, max_size=n_rows).map(sorted)
-    drop_rows, line_rows = (np.array(draw(rows), np.int64) for _ in range(2))
+    # (the moves' rows as the kernel writes them, uint32, or int32 / int64: each taken as it is)
+    kind = draw(st.sampled_from([np.uint32, np.int32, np.int64]))
+    drop_rows, line_rows = (np.array(draw(rows), kind) for _ in range(2))
     sizes = st.floats(-30, 30, allow_nan=False)
     drop_size, line_size = (np.array([draw(sizes) for _ in r], np.float64) for r in (drop_rows, line_rows))
     drop_lu, line_lu = (np.array([draw(st.integers(0, 10**13)) for _ in r], np.int64) for r in (drop_rows, line_rows))
@@ -50,8 +52,23 @@ def _moves(draw: st.DrawFn) -> tuple[Any, ...]:
     over = np.array(draw(st.lists(st.booleans(), min_size=n_sides, max_size=n_sides)), np.bool_)
     outcome_of = np.array(draw(st.lists(st.integers(0, 3), min_size=n_sides, max_size=n_sides)), np.int64)
     event, kid, lid, book = (draw(per_row) for _ in range(4))
-    return (drop_rows, line_rows, drop_size, line_size, drop_lu, line_lu, side, over, event, outcome_of,
-            n_outcomes, kid, n_keys, lid, book)
+    return (
+        drop_rows,
+        line_rows,
+        drop_size,
+        line_size,
+        drop_lu,
+        line_lu,
+        side,
+        over,
+        event,
+        outcome_of,
+        n_outcomes,
+        kid,
+        n_keys,
+        lid,
+        book,
+    )
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "interpreted"])
@@ -61,8 +78,23 @@ def test_move_columns_are_int32_where_they_fit(args: tuple[Any, ...], compiled: 
     require_fast()
     from dropengine.fast import signals
 
-    (drop_rows, line_rows, drop_size, line_size, drop_lu, line_lu, side, over, event, outcome_of, n_outcomes, kid,
-     n_keys, lid, book) = args
+    (
+        drop_rows,
+        line_rows,
+        drop_size,
+        line_size,
+        drop_lu,
+        line_lu,
+        side,
+        over,
+        event,
+        outcome_of,
+        n_outcomes,
+        kid,
+        n_keys,
+        lid,
+        book,
+    ) = args
     order = signals.arrival_order(drop_rows, line_rows, compiled=compiled)
     assert order.dtype == np.int32
     rows, is_line, size, group, cool, lu, got_book = signals.moves_in_order(order, *args, compiled=compiled)
@@ -74,8 +106,15 @@ def test_move_columns_are_int32_where_they_fit(args: tuple[Any, ...], compiled: 
     want_group = (event[at].astype(np.int64) * n_outcomes + outcome_of[side[at]]) * 2 + favorite
     want_cool = kid[at].astype(np.int64)
     want_cool[line] = n_keys + lid[at[line]].astype(np.int64)
-    for got, want in ((rows, at), (is_line, line), (size, sizes), (group, want_group), (cool, want_cool),
-                      (lu, np.concatenate((drop_lu, line_lu))[order]), (got_book, book[at])):
+    for got, want in (
+        (rows, at),
+        (is_line, line),
+        (size, sizes),
+        (group, want_group),
+        (cool, want_cool),
+        (lu, np.concatenate((drop_lu, line_lu))[order]),
+        (got_book, book[at]),
+    ):
         assert got.tolist() == want.tolist()
     assert rows.dtype == got_book.dtype == np.int32
     fits = all(int(a.max(initial=0)) <= _TOP for a in (want_group, want_cool))
@@ -96,8 +135,12 @@ def _routed(draw: st.DrawFn) -> tuple[Any, ...]:
     book = np.array(draw(ints(4)), np.int64)
     size = np.array(draw(st.lists(st.floats(-40, 40, allow_nan=False), min_size=n, max_size=n)), np.float64)
     is_line = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), np.bool_)
-    options = DetectOptions(types=("odds_drop", "line_move", "steam"), steam_books=draw(st.integers(1, 3)),
-                            cooldown_ms=draw(st.sampled_from([0, 30_000])), steam_window_ms=60_000)
+    options = DetectOptions(
+        types=("odds_drop", "line_move", "steam"),
+        steam_books=draw(st.integers(1, 3)),
+        cooldown_ms=draw(st.sampled_from([0, 30_000])),
+        steam_window_ms=60_000,
+    )
     return lu, cool, group, book, size, is_line, options
 
 

@@ -56,6 +56,8 @@ __all__ = [
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
 F64 = npt.NDArray[np.float64]
+#: Indices and ids the passes take as they are (int32, int64, uint32: :func:`_index`) or write narrow
+Ints = npt.NDArray[np.integer[Any]]
 Move = Drop | LineMove
 
 # --------------------------------------------------------------------------------------------
@@ -412,10 +414,11 @@ def compile_all() -> None:
     slot = np.empty(1, np.int32)
     start = _JIT["slots"](one, w, w, 1, z[:0], 1, k, slot)
     run(z, w, 1, one, w, k, _ro(slot, np.int32), _ro(start, np.int64), w, 1, z, 1, True, 1, True, 1, 0)
-    order = arrival_order(z, z[:0])
     alert_order(one, z, one)
     f = _ro(np.zeros(1), np.float64)
-    moves_in_order(order, z, z[:0], f, f[:0], z, z[:0], w, one, w, z, 1, w, 1, w, w)
+    for rows in (z, _ro(np.zeros(1), np.uint32)):  # (the moves' rows: the kernel's uint32, or int64)
+        order = arrival_order(rows, rows[:0])
+        moves_in_order(order, rows, rows[:0], f, f[:0], z, z[:0], w, one, w, z, 1, w, 1, w, w)
 
 
 # --------------------------------------------------------------------------------------------
@@ -432,14 +435,15 @@ class MoveArrays:
     line series (e.g. line series ids offset by the number of price keys); ``group`` ids are any
     int64, equal for the same ``(event_id, outcome, direction)`` and different otherwise (dense
     when ``n_groups`` is given, else :func:`route` makes them dense); ``book`` ids index
-    ``book_names`` (``0 <= id < len(book_names)``).
+    ``book_names`` (``0 <= id < len(book_names)``). The three id arrays are int32 or int64 (the
+    routing reads them as they are when all are int32, else as int64).
     """
 
     #: the move's ``last_update`` (data time, unix ms)
     last_update: I64
     #: the cooldown key: the price key ``(event_id, bookmaker, side)`` of a price move, the line
     #: series ``(event_id, bookmaker, line_side)`` of a line move
-    cool_key: I64
+    cool_key: Ints
     n_cool_keys: int
     #: a line move (else a price move)
     is_line: Bools
@@ -447,9 +451,9 @@ class MoveArrays:
     size: F64
     #: the steam group ``(event_id, outcome, direction)``; outcome = the side without its line
     #: (:func:`rules.outcome_of` of a price move's side; a line move's side is one already)
-    group: I64
+    group: Ints
     #: the bookmaker, an index into ``book_names``
-    book: I64
+    book: Ints
     book_names: Sequence[str]
     #: when set, ``group`` ids are already dense (``0 <= id < n_groups``)
     n_groups: int | None = None
@@ -491,7 +495,7 @@ class Routed:
         return out
 
 
-def arrival_order(price_rows: I64, line_rows: I64, *, compiled: bool = True) -> I64:
+def arrival_order(price_rows: Ints, line_rows: Ints, *, compiled: bool = True) -> Ints:
     """The arrival order of the price moves and line moves found at input rows ``price_rows``
     and ``line_rows`` (each ascending): indices into their concatenation ``[price moves...,
     line moves...]``, ordered by row, a row's price move before its line move (SPEC 11). One
@@ -502,8 +506,10 @@ def arrival_order(price_rows: I64, line_rows: I64, *, compiled: bool = True) -> 
     kind = np.zeros(0, np.int32 if a.shape[0] + b.shape[0] <= MAX_ROWS else np.int64)
     if compiled:
         _compiled()
-        return _JIT["merge"](a, b, kind)
-    return _merge_py(a, b, kind)
+        order: Ints = _JIT["merge"](a, b, kind)
+        return order
+    merged: Ints = _merge_py(a, b, kind)
+    return merged
 
 
 def _index(a: Any) -> Any:
@@ -515,10 +521,10 @@ def _index(a: Any) -> Any:
 
 
 def moves_in_order(
-    order: I64, drop_rows: I64, line_rows: I64, drop_size: F64, line_size: F64, drop_lu: I64, line_lu: I64,
-    row_side: I64, over: Bools, row_event: I64, outcome_of: I64, n_outcomes: int, row_key: I64, n_keys: int,
-    row_series: I64, row_book: I64, *, compiled: bool = True,
-) -> tuple[Any, Bools, F64, Any, Any, I64, Any]:
+    order: Ints, drop_rows: Ints, line_rows: Ints, drop_size: F64, line_size: F64, drop_lu: I64, line_lu: I64,
+    row_side: Ints, over: Bools, row_event: Ints, outcome_of: I64, n_outcomes: int, row_key: Ints, n_keys: int,
+    row_series: Ints, row_book: Ints, *, compiled: bool = True,
+) -> tuple[Ints, Bools, F64, Ints, Ints, I64, Ints]:
     """:func:`_moves_py` (one pass, compiled; ``compiled=False``: the same source interpreted). The
     per-row ids (``row_*``) are int32, as :mod:`dropengine.fast.kernel` writes them (wider ones
     are taken if they fit: no 10M-row copy for the batch path's own arrays); ``order`` and the
@@ -536,10 +542,10 @@ def moves_in_order(
         _compiled()
     run = _JIT["moves"] if compiled else _moves_py
     for kind in (np.int32, np.int64):
-        fits, *out = run(*args, np.zeros(0, kind))
+        fits, rows, is_line, size, group, cool, lu, book = run(*args, np.zeros(0, kind))
         if fits:
             break
-    return tuple(out)  # type: ignore[return-value]
+    return rows, is_line, size, group, cool, lu, book
 
 
 def steam_counts(size: F64, is_line: Bools, options: DetectOptions) -> Bools:
