@@ -120,31 +120,38 @@ class CtrlC:
         signal's name: what was interrupted and what was, or was not, written), exit 130 or 143."""
         self.defer = True  # (a second Ctrl-C while the line is written: held, the exit is under way)
         click.echo(f"{said(self.signum)}{what}", err=True)
-        self.__exit__()
+        self._let_go()  # (a second signal while the process exits: the tail guard's, held: critic20's C20-3)
         sys.exit(exit_status(self.signum))
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
         """The command's run after its start (``with guard``: the handlers kept), for a command whose
-        block this is to its end (``replay``, ``backtest``, ``simulate``). When the block ends, however it
-        ends, in the executable (inside :func:`launching`'s block), the handlers are not set back: the signals go
-        to :func:`_tail`'s guard, which holds them until :func:`tail_end`, so a signal landing while the
-        process finishes (its output whole by then: the interpreter's shutdown, ~50-90 ms) is that
-        guard's one line and 130/143, not click's "Aborted!" and exit 1 or a SIGTERM's death (break26's
+        block this is to its end (``replay``, ``backtest``, ``simulate``). When the block ends, however
+        it ends, in the executable (inside :func:`launching`'s block), the handlers are not set back:
+        the signals go to :func:`_tail`'s guard, which holds them until :func:`tail_end`, so a signal
+        landing while the process finishes (its output whole by then: the interpreter's shutdown,
+        ~50-90 ms) is that guard's one line and 130/143 after a run that succeeded (else the run's own
+        status and line stand), not click's "Aborted!" and exit 1 or a SIGTERM's death (break26's
         B26-2). In-process (:func:`dropengine.cli.main`, tests, a notebook) they are set back as
         ``with guard`` does: the caller's own handlers rule again."""
         self.__enter__()
         try:
             yield
         finally:
-            if _LAUNCH and self._old:  # (inside the executable's launching(): run()'s command)
-                tail = _tail()
-                tail.defer = True  # (held: the run is over, nothing is left to interrupt)
-                for sig in self._old:  # (straight from this guard's handler to the tail's: no window between)
-                    signal.signal(sig, tail._handler)
-                tail._old, self._old = self._old, {}
-            else:
-                self.__exit__()
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """The run is over (:meth:`running`'s end, :meth:`end`): a command's guard inside the executable
+        hands its signals straight to the tail guard (no window between the two handlers), which holds
+        them until :func:`tail_end`; anywhere else the old handlers are set back (``__exit__``)."""
+        if _LAUNCH and self._old and self not in _LAUNCH:  # (run()'s command; the start guard hands over itself)
+            tail = _tail()
+            tail.defer = True  # (held: the run is over, nothing is left to interrupt)
+            for sig in self._old:
+                signal.signal(sig, tail._handler)
+            tail._old, self._old = self._old, {}
+        else:
+            self.__exit__()
 
     def __enter__(self) -> CtrlC:
         if self._old:  # (set by starting(): the run keeps them)
@@ -237,14 +244,22 @@ def _tail() -> CtrlC:
 
 
 def tail_end() -> None:
-    """The executable's last word (:func:`dropengine.cli.group.run`, after the command): a signal the
-    tail guard held (one that landed after the command's run ended) ends the process as one does: its
-    line and exit 130 (143 after SIGTERM), the output whole. The guard keeps holding any later one (the
-    interpreter's shutdown): the process is exiting. Nothing held: a no-op."""
-    if _TAIL and _TAIL[0].pending:
-        tail = _TAIL[0]
+    """The executable's last word (:func:`dropengine.cli.group.run`'s ``finally``, after the command):
+    a signal the tail guard held (one that landed after the command's run ended) ends a run that
+    succeeded (exit status 0) as one does: its line and exit 130 (143 after SIGTERM), its output
+    whole. After a run that did not (an error's status and line, or the run's own interrupted line:
+    it ended by a signal already) the held signal adds nothing: that status stands, no second line
+    (critic20's C20-2, C20-3). The guard keeps holding any later one (the interpreter's shutdown):
+    the process is exiting. Nothing held: a no-op."""
+    if not (_TAIL and _TAIL[0].pending):
+        return
+    ending = sys.exc_info()[1]  # (click's standalone mode ends every run by SystemExit with its status)
+    if ending is not None and not (isinstance(ending, SystemExit) and ending.code in (0, None)):
+        return
+    tail = _TAIL[0]
+    with contextlib.suppress(OSError, ValueError):  # (stderr closed: a reader gone, ``| head``)
         click.echo(f"{said(tail.signum)} as the run ended: its output was written whole", err=True)
-        sys.exit(exit_status(tail.signum))
+    sys.exit(exit_status(tail.signum))
 
 
 class _Launching(BaseException):
