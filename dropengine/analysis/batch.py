@@ -368,17 +368,21 @@ def detect_counted(
         else:
             # the drops' columns (polars, outside the GIL) are written in a thread while the line
             # moves' table is written and the moves routed (from the kernel's columns)
-            fired = price.fired
             # (the input's text columns nothing reads of the drops' table are not gathered where
             # it is not the returned table: the alerts table gathers them by row itself, and the
             # steams' table does not write them, _STEAM_WRITTEN; the filter reads the others)
             leave = () if _drops_returned(cfg.types) else _UNREAD_BY_SIGNALS
-            drops = _in_thread(lambda: _alerts(meta_of(fired, leave), timestamp_column))
-        # (memory: the call is handed the only reference to the drops' table, so that it goes
-        # once the alerts table has taken its columns: ~0.33 GB at 10M quotes)
+            # (the moves by the thread's arguments, not a closure's cell of this frame: the thread's
+            # function goes with the drops' table, and the moves with it)
+            drops = _in_thread(functools.partial(_drops_table, meta_of, price.fired, leave, timestamp_column))
+        # (memory: the call is handed the only references to the drops' table and to both passes'
+        # moves, so that each goes once read: the drops' table once the alerts table has taken its
+        # columns (~0.33 GB at 10M quotes), the moves' kernel columns once the moves a result reads
+        # are taken out of them (_with_signals_compiled))
         handed = [drops]
-        del drops
-        result = _with_signals_compiled(cfg, loaded, price, handed, line, meta_of, timestamp_column, ids)
+        handed_passes = [price, line]
+        del drops, passes, price, line
+        result = _with_signals_compiled(cfg, loaded, handed_passes, handed, meta_of, timestamp_column, ids)
         return replace(result, alerts=_text_types(result.alerts, loaded.schema))
     alerts = _alerts(meta_of(price.fired), timestamp_column)
     if cfg.signals:  # (the pure path: the compiled path's ids are there whenever signals are)
@@ -899,6 +903,12 @@ def _compiled_passes(
     return loaded, price, line_pass, meta_of, row_ids
 
 
+def _drops_table(meta_of: _MetaOf, fired: pl.DataFrame, leave: Collection[str],
+                 timestamp_column: str | None) -> pl.DataFrame:
+    """The price drops' table of the moves ``fired`` (their rows' text but ``leave``)."""
+    return _alerts(meta_of(fired, leave), timestamp_column)
+
+
 def _gather(frame: pl.DataFrame, names: dict[str, str], at: pl.Series) -> pl.DataFrame:
     """The rows ``at`` of ``frame``'s columns ``names`` (renamed to their values), one column at a
     time: a frame's gather makes every column one chunk first, all at once, and the input's
@@ -1047,8 +1057,8 @@ def _with_signals(
 
 
 def _with_signals_compiled(
-    cfg: DetectOptions, loaded: _Loaded, price: _Pass, handed: list[pl.DataFrame | Callable[[], pl.DataFrame]],
-    line_pass: _Pass | None, meta_of: _MetaOf, timestamp_column: str | None,
+    cfg: DetectOptions, loaded: _Loaded, passes: list[_Pass | None],
+    handed: list[pl.DataFrame | Callable[[], pl.DataFrame]], meta_of: _MetaOf, timestamp_column: str | None,
     ids: _Ids,
 ) -> BatchResult:
     """:func:`_with_signals` with the routing (cooldown, steam) as the compiled pass of
@@ -1061,10 +1071,17 @@ def _with_signals_compiled(
     distinct side or (sport, market, lines) combination), the steams are columns gathered from
     their moves (:func:`_steam_table`), and the alerts table is their rows in detection order.
     No Python value is built per alert here: :attr:`BatchResult.values` builds them on first use
-    (:func:`_values_builder`)."""
+    (:func:`_values_builder`).
+
+    ``passes``: the price pass and the line pass (or None), the only references to them (taken out
+    here: their moves' tables go once what reads them is done)."""
     import numpy as np
 
     from ..fast import MAX_ROWS, signals
+
+    price, line_pass = passes
+    passes.clear()
+    assert price is not None  # (the price pass always runs)
 
     # the routing reads the price moves' rows, times and sizes from the kernel's columns (the
     # drops' ``_i``, ``last_update`` and ``delta``); ``handed``: the drops table, or what gives
@@ -1073,6 +1090,10 @@ def _with_signals_compiled(
     drops_of = handed.pop()
     early = price.fired.sort("_i")
     drop_rows = early.get_column("_i").to_numpy().astype(np.int64)
+    # (the counts alone are read of the passes from here on: their moves' tables are ``early`` and
+    # ``moved``, which may be cut down to the moves read after the routing)
+    price_counts = (price.primed, price.stale, price.suspended, price.repeated, price.fired.height)
+    del price
 
     def full(rows: pl.DataFrame) -> pl.DataFrame:
         """Rows of ``drops`` with every column of a price drop's table row (when ``odds_drop``
@@ -1081,7 +1102,7 @@ def _with_signals_compiled(
             return rows
         return _alerts(meta_of(rows.drop("last_update", "delta", strict=False)), timestamp_column)
 
-    line = _Pass(pl.DataFrame(), 0, 0, 0, 0)
+    line_counts = (0, 0, 0, 0, 0, 0)
     lfired: Callable[[pl.Series | None], pl.DataFrame] | None = None
     line_full: Callable[[pl.Series | None], pl.DataFrame] | None = None
     lines: pl.DataFrame | None = None
@@ -1089,9 +1110,14 @@ def _with_signals_compiled(
     # their numbers alone): taken right after the routing
     line_table: Callable[[], pl.DataFrame] | None = None
     line_rows = np.zeros(0, np.int64)
+    moved = pl.DataFrame()
+    has_lines = line_pass is not None
     if line_pass is not None:
-        line = line_pass
-        moved = line.fired.sort("_i")
+        moved = line_pass.fired.sort("_i")
+        line_counts = (line_pass.seen, line_pass.primed, line_pass.stale, line_pass.suspended, line_pass.repeated,
+                       line_pass.fired.height)
+    del line_pass
+    if has_lines:
 
         def line_texts(at: pl.Series | None) -> pl.DataFrame:
             """The line moves ``at`` (positions among them, in arrival order; None: all) joined
@@ -1117,8 +1143,8 @@ def _with_signals_compiled(
         if "line_move" in cfg.types:
             # (the text and key numbers of the line moves, beside the routing: 1M quotes, all
             # types, ~10 ms of the main thread's CPU; the routing runs outside the GIL)
-            numbers = lines
-            line_table = _in_thread(lambda: line_rows_of(None, numbers))
+            # (the numbers by the thread's arguments, not a closure's cell of this frame: they go with it)
+            line_table = _in_thread(functools.partial(line_rows_of, None, lines))
         line_rows = lines.get_column("_i").to_numpy().astype(np.int64)
     n_drops = len(drop_rows)
     n_lines = len(line_rows)
@@ -1188,6 +1214,41 @@ def _with_signals_compiled(
     del drop_ok, line_ok, drop_rows, line_rows
     if plain:
         del kept_drops, kept_lines
+    # Memory (issue 14, steam's peak): after the routing the moves' tables (the drops' and line
+    # moves' tables and their kernel columns, ``early`` and ``moved``, which the values and the
+    # steams' completing moves read) are read only at the moves returned, completing a steam or
+    # counted in one (steam alone, 10M quotes: 3.2M of 7.5M moves). Where at most two thirds of the
+    # moves are, the tables are cut down to those moves (their rows in the same order) and ``order``
+    # renumbered into them (-1: a move nothing reads again), before the books and the alerts table:
+    # the full tables go (with ``passes`` and ``handed``, this call held their only references).
+    cut = False
+    if not plain and len(order):
+        needed = returned.copy()
+        needed[routed.fire_move] = True
+        needed[routed.members] = True
+        share, of = _CUT_AT
+        if of * int(np.count_nonzero(needed)) <= share * len(order):
+            cut = True
+            moves_read = np.sort(order[needed])
+            renumber: Any = np.full(n_drops + n_lines, -1, np.int32 if len(order) <= MAX_ROWS else np.int64)
+            renumber[moves_read] = np.arange(len(moves_read), dtype=renumber.dtype)
+            order = renumber[order]
+            del renumber
+            split = int(np.searchsorted(moves_read, n_drops))
+            drop_keep, line_keep = pl.Series(moves_read[:split]), pl.Series(moves_read[split:] - n_drops)
+            del moves_read
+            # (rows in increasing order: each table's columns one at a time, by a mask, _gather)
+            drops = _gather(drops, {c: c for c in drops.columns}, drop_keep)
+            # (the kernel's columns are the drops' table's own where it is made of them: no second gather)
+            early = (drops.select(early.columns) if set(early.columns) <= set(drops.columns)
+                     else _gather(early, {c: c for c in early.columns}, drop_keep))
+            if lines is not None:
+                lines = _gather(lines, {c: c for c in lines.columns}, line_keep)
+                moved = _gather(moved, {c: c for c in moved.columns}, line_keep)
+                ids.line_side = ids.line_side[line_keep.to_numpy()]
+            n_drops, n_lines = len(drop_keep), len(line_keep)
+            del drop_keep, line_keep
+        del needed
 
     steams: pl.DataFrame | None = None
     books: Callable[[], pl.Series] | None = None  # the steams' books, written in a thread meanwhile
@@ -1222,8 +1283,14 @@ def _with_signals_compiled(
         position = np.full(len(order), -1, np.int64)  # per move (arrival order), its place in the alerts
         is_move = steam_of < 0
         position[at[is_move]] = np.flatnonzero(is_move)
-        by_index = np.empty(len(order), np.int64)
-        by_index[order] = position
+        if cut:  # (the moves the tables kept: a move cut out is returned nowhere)
+            by_index = np.full(n_drops + n_lines, -1, np.int64)
+            read = order >= 0
+            by_index[order[read]] = position[read]
+            del read
+        else:
+            by_index = np.empty(len(order), np.int64)
+            by_index[order] = position
         del position
     if _drops_returned(types):
         # price drops alone (a cooldown on): 0.1's table, the returned rows of the drops table,
@@ -1258,12 +1325,18 @@ def _with_signals_compiled(
                                    steam_of.astype(np.int32, copy=False))
         build = _values_builder(early, full, lfired, cfg, timestamp_column, order, returned, routed, at, steam_of)
         values = _LazyValues(build, len(at), number_types)
+    primed, stale, suspended, repeated, price_fired = price_counts
     counters = EngineCounters(
-        loaded.seen, price.primed, price.stale, loaded.invalid, price.suspended, price.repeated,
-        price.fired.height, len(at), line.seen, line.primed, line.stale, line.suspended, line.repeated,
-        line.fired.height, routed.cooled, routed.steams,
+        loaded.seen, primed, stale, loaded.invalid, suspended, repeated, price_fired, len(at), *line_counts,
+        routed.cooled, routed.steams,
     )
     return BatchResult(table, counters, loaded.skipped, loaded.rejected, flags, values, out_rows)
+
+
+#: The moves' tables are cut down to the moves read after the routing (:func:`_with_signals_compiled`)
+#: where those are at most this share of the moves: (2, 3), two thirds (the cut gathers them; steam
+#: alone at 10M quotes reads 43%; every type, no cooldown, all).
+_CUT_AT: Final = (2, 3)
 
 
 def _placed(part: pl.DataFrame, at: Any) -> pl.DataFrame:
