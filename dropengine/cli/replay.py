@@ -236,13 +236,18 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                     # numba and the cached kernel load in a thread while the input is read (the signals'
                     # pass only when asked); joined before the command ends, so no compile of a cold
                     # cache runs into the interpreter's teardown (review22 R22-5: a crash in LLVM there)
-                    warming = warm_up(signals=detect.signals)
-                    try:
-                        _import_polars(guard)
-                        result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
-                    finally:  # also after a Ctrl-C or an error: a daemon thread killed mid-compile can crash the exit
-                        if warming is not None:
-                            warming.join()
+                    # (the collector's older generations frozen as in the stream path: the run's imports
+                    # (polars, numba and its cached kernels) are walked by no full collection again; 10M
+                    # quotes: two gen-2 collections, 0.45-0.61 s of CPU, gone)
+                    with _long_lived_frozen():
+                        warming = warm_up(signals=detect.signals)
+                        try:
+                            _import_polars(guard)
+                            result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
+                        # (also after a Ctrl-C or an error: a daemon thread killed mid-compile can crash the exit)
+                        finally:
+                            if warming is not None:
+                                warming.join()
                     guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
                     writer.write_batch(result)  # every type, in detection order
                     counters = result.counters
@@ -317,7 +322,7 @@ class _NoBar:
 
 @contextlib.contextmanager
 def _long_lived_frozen() -> Iterator[None]:
-    """While the ``replay`` command's stream engine runs, what survives a collection of the
+    """While the ``replay`` command's engine runs (stream or batch), what survives a collection of the
     collector's older generations is moved to its permanent generation (``gc.freeze``); all of it is
     moved back when the block ends (``gc.unfreeze``), however it ends. Only where the command owns
     the process (not in the library's :func:`~dropengine.io.replay.replay`: a caller's objects, its
@@ -328,7 +333,10 @@ def _long_lived_frozen() -> Iterator[None]:
     lives to the replay's end, and each full collection walks all of it again. On a recording
     where new events keep arriving (``benchmarks/engine.py --churn 0.3``, 300k rows, 450k keys)
     the collector took a third of the fused path's CPU (5.0-5.4 s -> 3.2-3.6 s frozen; the general
-    path 7.0-7.3 -> 5.9-6.2 s); with a steady set of keys it costs nothing either way. Objects are
+    path 7.0-7.3 -> 5.9-6.2 s); with a steady set of keys it costs nothing either way. The batch
+    engine's own objects are few, but its imports (polars, numba, the cached kernels: loaded in a
+    thread meanwhile) are many: at 10M quotes two full collections walked them (0.45-0.61 s CPU),
+    none now. Objects are
     still freed by their reference counts while frozen: only cyclic garbage made during the
     replay, and alive at a collection, waits for the replay's end to be collected."""
 
