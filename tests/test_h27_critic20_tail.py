@@ -1,4 +1,5 @@
-"""critic20 (session 20), C20-2: a signal landing after a command's run FAILED, before the process exits.
+"""critic20 (session 20), C20-2 and C20-3: a signal landing after a command's run FAILED, or a second one after an
+interrupted run's line, before the process exits (regression tests: both fixed in b5e7437, strict xfails before).
 
 f3842b3's tail guard (:meth:`dropengine.cli.interrupt.CtrlC.running`, :func:`~dropengine.cli.interrupt.tail_end`)
 holds a late signal however the run's block ended, and ends the process with "<signal> as the run ended: its output
@@ -70,7 +71,6 @@ def test_no_signal_a_usage_error_as_before(tmp_path: Path, engine: str) -> None:
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="C20-2: the tail guard's line claims a whole output after a failed run")
 @pytest.mark.parametrize("late", ["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("engine", ["stream", "batch"])
 def test_a_late_signal_after_a_failed_run_claims_no_output(tmp_path: Path, late: str, engine: str) -> None:
@@ -110,7 +110,6 @@ run()
 """
 
 
-@pytest.mark.xfail(strict=True, reason="C20-3: no tail guard after an interrupted run's line: Aborted!/death")
 @pytest.mark.parametrize("second", ["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("engine", ["stream", "batch"])
 def test_a_second_signal_after_an_interrupted_runs_line(tmp_path: Path, second: str, engine: str) -> None:
