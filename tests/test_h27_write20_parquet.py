@@ -30,7 +30,7 @@ from dropengine import Quote
 from dropengine.analysis.batch import detect_counted
 from dropengine.core.options import DetectOptions
 from dropengine.formats.tables import QUOTE_COLUMNS, table_row
-from dropengine.io.sinks import PARQUET_WRITE, AlertWriter, _write_parquet
+from dropengine.io.sinks import PARQUET_WRITE, AlertWriter, _constant_categoricals, _write_parquet
 
 # short texts (inline in a string view), long ones (in the view's buffers), empty and unicode
 _TEXT = st.one_of(st.none(), st.sampled_from(["", "a", "pin", "x" * 40, "é" * 13]), st.text(max_size=60))
@@ -53,10 +53,13 @@ def _frames(draw: st.DrawFn) -> pl.DataFrame:
     n = draw(st.integers(0, 40))
     columns: dict[str, pl.Series] = {}
     for i, kind in enumerate(
-        draw(st.lists(st.sampled_from(["cat", "str", "int", "float", "null"]), min_size=1, max_size=6))
+        draw(st.lists(st.sampled_from(["cat", "one", "str", "int", "float", "null"]), min_size=1, max_size=6))
     ):
         name = f"c{i}"
-        if kind in ("cat", "str"):
+        if kind == "one":  # one value on every row (an Enum of it when written)
+            word = draw(_TEXT.filter(lambda t: t is not None))
+            columns[name] = pl.Series(name, [word] * n, dtype=pl.Categorical)
+        elif kind in ("cat", "str"):
             values = draw(st.lists(_TEXT, min_size=n, max_size=n))
             columns[name] = pl.Series(name, values, dtype=pl.String if kind == "str" else pl.Categorical)
         elif kind == "int":
@@ -87,7 +90,7 @@ def test_the_file_is_polars_own(tmp_path: Path, frame: pl.DataFrame) -> None:
 
 def test_a_long_text_column_in_row_groups(tmp_path: Path) -> None:
     # mostly-null long texts over several row groups (a mixed run's books: the writer's dictionary
-    # attempt on them) and a Categorical beside them
+    # attempt on them) and Categoricals beside them
     n = 300_000
     frame = pl.DataFrame(
         {
@@ -95,6 +98,11 @@ def test_a_long_text_column_in_row_groups(tmp_path: Path) -> None:
                 [None if i % 17 else f'[{{"book":"b{i}","t":{i}}}]' * 9 for i in range(n)], dtype=pl.String
             ),
             "side": pl.Series([f"s{i % 7}" for i in range(n)], dtype=pl.Categorical),
+            # one value on every row, and none on any (written from Enums)
+            "kind": pl.Series(["moneyline"] * n, dtype=pl.Categorical),
+            "player": pl.Series([None] * n, dtype=pl.Categorical),
+            # one value and nulls: row groups of nulls alone have an empty dictionary (stays Categorical)
+            "leader": pl.Series([None] * (n - n // 10) + ["pin"] * (n // 10), dtype=pl.Categorical),
             "t": pl.int_range(n, eager=True),
         }
     )
@@ -158,3 +166,22 @@ def test_the_writers_files_are_polars_own(tmp_path: Path, types: str) -> None:
         want = _plain(frame, tmp_path / f"{how}-plain.parquet")
         assert path.read_bytes() == want, how
         _same_for_a_reader(path, tmp_path / f"{how}-plain.parquet", frame)
+
+
+def test_which_categoricals_are_written_as_enums() -> None:
+    n = 1_000
+    frame = pl.DataFrame(
+        {
+            "one": pl.Series(["pin"] * n, dtype=pl.Categorical),
+            "empty_text": pl.Series([""] * n, dtype=pl.Categorical),
+            "none": pl.Series([None] * n, dtype=pl.Categorical),
+            "two": pl.Series(["a", "b"] * (n // 2), dtype=pl.Categorical),
+            "one_and_nulls": pl.Series(["a", None] * (n // 2), dtype=pl.Categorical),
+            "text": pl.Series(["pin"] * n, dtype=pl.String),
+        }
+    )
+    enums = {s.name: s for s in _constant_categoricals(frame)}
+    assert set(enums) == {"one", "empty_text", "none"}
+    for name, s in enums.items():
+        assert isinstance(s.dtype, pl.Enum)
+        assert s.cast(pl.String).equals(frame.get_column(name).cast(pl.String))
