@@ -19,6 +19,7 @@ the cells the alert values would give.
 from __future__ import annotations
 
 import io
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -60,7 +61,8 @@ class AlertWriter:
         self._rows: list[dict[str, Any]] = []
         #: a batch run's alerts table, typed as :meth:`close` types the rows (write_batch)
         self._frame: pl.DataFrame | None = None
-        self._closed = False  # a CSV/Parquet file is written once, by the first close
+        self._closed = False  # a CSV/Parquet file is written once, by the first close that writes it
+        self._written = False  # (:attr:`written`)
         self._fh: IO[bytes] | None = None
         if path is None:
             self.kind = "ndjson"
@@ -128,47 +130,69 @@ class AlertWriter:
         if self._fh is not None:
             self._fh.flush()
 
+    @property
+    def written(self) -> bool:
+        """Whether :meth:`close` has written the file (CSV, Parquet) or flushed the NDJSON
+        stream (and closed its file): false before, and after a close whose write failed."""
+        return self._written
+
     def close(self) -> None:
+        """Flush and close the NDJSON stream, or write the CSV/Parquet file whole: to a temporary
+        file beside it, then put in its place, so the path holds the whole table or what it held
+        before, never part of one. A close whose write failed (an ``OSError``, or polars' own
+        ``KeyboardInterrupt`` when a Ctrl-C aborts the write) keeps the table: close again to
+        write it. After a written file a close does nothing."""
         if self._fh is not None:
             self._fh.flush()
             if self._own:
                 self._fh.close()
             self._fh = None
+            self._written = True
             return
         if self.path is None or self.kind not in ("csv", "parquet") or self._closed:
             return  # (a second close keeps the file the first one wrote)
-        self._closed = True
+        frame = self._frame if self._frame is not None else self._rows_table()
+        self._frame, self._rows = frame, []  # kept until the file is written
+        path = self.path
+        part = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            try:
+                if self.kind == "csv":
+                    frame.write_csv(part)
+                else:
+                    _write_parquet(frame, part)
+                os.replace(part, path)
+            except BaseException:
+                part.unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise ConfigError(f"output: cannot write {str(path)!r}: {exc}") from None
+        self._closed = self._written = True
+        self._frame = None
+
+    def _rows_table(self) -> pl.DataFrame:
+        """The rows :meth:`write` kept, as a typed table: text by :func:`_text_type`, times Int64,
+        a number column Int64 while every value is an int, else Float64 (CSV: floats as text)."""
         import polars as pl
 
-        frame = self._frame
-        if frame is None:
-            names = self.columns
-            columns: dict[str, Any] = {c: [r.get(c) for r in self._rows] for c in names}
-            self._rows = []
-            schema: dict[str, Any] = {c: _text_type(self.kind, c) for c in names}
-            for c in TIME_FIELDS:
-                if c in schema:
-                    schema[c] = pl.Int64
-            for c in NUMBER_FIELDS:  # each keeps its type: an int column while every value is an int
-                if c not in schema:
-                    continue
-                if all(v is None or type(v) is int for v in columns[c]):
-                    schema[c] = pl.Int64
-                elif self.kind == "csv":
-                    # CSV is text: write each price as it arrived, so -120 stays -120 beside -112.5
-                    columns[c] = [None if v is None else _ENC.encode(v).decode() for v in columns[c]]
-                    schema[c] = pl.String
-                else:
-                    schema[c] = pl.Float64  # a typed column holds one type
-            frame = pl.DataFrame(columns, schema=schema)
-        self._frame = None
-        try:
-            if self.kind == "csv":
-                frame.write_csv(self.path)
+        names = self.columns
+        columns: dict[str, Any] = {c: [r.get(c) for r in self._rows] for c in names}
+        schema: dict[str, Any] = {c: _text_type(self.kind, c) for c in names}
+        for c in TIME_FIELDS:
+            if c in schema:
+                schema[c] = pl.Int64
+        for c in NUMBER_FIELDS:  # each keeps its type: an int column while every value is an int
+            if c not in schema:
+                continue
+            if all(v is None or type(v) is int for v in columns[c]):
+                schema[c] = pl.Int64
+            elif self.kind == "csv":
+                # CSV is text: write each price as it arrived, so -120 stays -120 beside -112.5
+                columns[c] = [None if v is None else _ENC.encode(v).decode() for v in columns[c]]
+                schema[c] = pl.String
             else:
-                _write_parquet(frame, self.path)
-        except OSError as exc:
-            raise ConfigError(f"output: cannot write {str(self.path)!r}: {exc}") from None
+                schema[c] = pl.Float64  # a typed column holds one type
+        return pl.DataFrame(columns, schema=schema)
 
     def __enter__(self) -> AlertWriter:
         return self
