@@ -281,14 +281,27 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
         # the summary and the exit status under the guard too (break24's B24-2: a signal there gave "Aborted!" and
         # exit 1, replay's "no usable input", or killed the process): held, then the run ends as after one before
         guard.defer = True
-        written = writer.count if writer is not None else 0
+        if writer is not None and not writer.written:
+            # polars' own SIGINT hook aborts its next query with KeyboardInterrupt(''): after a Ctrl-C that can be
+            # the output's write, in the writer's close, which keeps its table then: written once more, the signals
+            # held (aborted again: the output is as it was, and not said written; critic20's C20-4)
+            try:
+                writer.close()
+            except KeyboardInterrupt:
+                pass
+            except ConfigError as exc:
+                raise click.UsageError(str(exc)) from None
+        saved = writer is not None and writer.written
+        written = writer.count if saved and writer is not None else 0
         if not quiet:
             by_type: dict[str, int] | None = None
             if writer is not None and detect.signals:  # the alerts of each type asked for
                 by_type = {t: writer.counts.get(t, 0) for t in by_signal_order(detect.types)}
-            _summary(err.console, counters, keys, stats, written, output, by_type)
+            _summary(err.console, counters, keys, stats, written, output if saved else None, by_type)
         if interrupted or guard.pending:  # (a signal held while the alerts or the summary were written)
-            guard.end(f": {written:,} alerts written; the summary counts the input read until then")
+            kept = (f"{written:,} alerts written" if saved or output is None
+                    else f"no alerts written, {printable(str(output))} as it was")
+            guard.end(f": {kept}; the summary counts the input read until then")
         exit_if_unusable(err, stats, counters)
 
 
