@@ -61,7 +61,7 @@ def test_a_cut_write_leaves_the_old_file_and_is_redone(
     w.close()  # the file a close that never failed writes
     assert w.written
 
-    path = tmp_path / f"out{suffix}"
+    path = tmp_path / ("o" * 240 + suffix)  # a long name (the file system allows 255): the temporary one is short
     path.write_bytes(b"the previous run's file")
     cuts: list[Path] = []
 
@@ -118,3 +118,44 @@ def test_ndjson_is_written_once_closed(tmp_path: Path) -> None:
     w.close()
     assert w.written
     assert (tmp_path / "out.ndjson").read_bytes().count(b"\n") == w.count
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_through_a_symlink_with_the_old_mode_and_a_long_name(tmp_path: Path, suffix: str) -> None:
+    want = tmp_path / f"want{suffix}"
+    w = _writer(want, "rows")
+    w.close()
+    real = tmp_path / "real" / ("a" * 240 + suffix)  # a long name (the file system allows 255)
+    real.parent.mkdir()
+    real.write_bytes(b"old")
+    real.chmod(0o640)
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(real)
+    w = _writer(link, "rows")
+    w.close()
+    assert w.written
+    assert link.is_symlink()  # written through the link, as a write in place is
+    assert real.read_bytes() == want.read_bytes()
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in real.parent.iterdir()) == [real.name]
+
+
+def test_written_in_place_where_no_file_can_be_made_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    want = tmp_path / "want.parquet"
+    w = _writer(want, "batch")
+    w.close()
+    path = tmp_path / "out.parquet"
+    path.write_bytes(b"old")
+    real_open = open
+
+    def no_new_files(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if "x" in mode:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(sinks, "open", no_new_files, raising=False)
+    w = _writer(path, "batch")
+    w.close()
+    assert w.written
+    assert path.read_bytes() == want.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.parquet", "want.parquet"]

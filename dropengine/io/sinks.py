@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -138,8 +140,10 @@ class AlertWriter:
 
     def close(self) -> None:
         """Flush and close the NDJSON stream, or write the CSV/Parquet file whole: to a temporary
-        file beside it, then put in its place, so the path holds the whole table or what it held
-        before, never part of one. A close whose write failed (an ``OSError``, or polars' own
+        file beside it (beside a symlink's target: the output is written through the link), then
+        put in its place with the old file's mode, so the path holds the whole table or what it
+        held before, never part of one (written in place, as a last resort, where no file can be
+        made beside it). A close whose write failed (an ``OSError``, or polars' own
         ``KeyboardInterrupt`` when a Ctrl-C aborts the write) keeps the table: close again to
         write it. After a written file a close does nothing."""
         if self._fh is not None:
@@ -154,16 +158,26 @@ class AlertWriter:
         frame = self._frame if self._frame is not None else self._rows_table()
         self._frame, self._rows = frame, []  # kept until the file is written
         path = self.path
-        part = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        target = Path(os.path.realpath(path))  # through a symlink, as a write in place goes
+        # a short name of its own (an output's name may be up to the file system's limit)
+        part = target.with_name(f".dropengine-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        try:
+            open(part, "xb").close()
+        except OSError:
+            part = target  # no file can be made beside it (a folder not ours): written in place, as before
         try:
             try:
+                if part != target and target.exists():
+                    shutil.copymode(target, part)  # the output keeps its mode
                 if self.kind == "csv":
                     frame.write_csv(part)
                 else:
                     _write_parquet(frame, part)
-                os.replace(part, path)
+                if part != target:
+                    os.replace(part, target)
             except BaseException:
-                part.unlink(missing_ok=True)
+                if part != target:
+                    part.unlink(missing_ok=True)
                 raise
         except OSError as exc:
             raise ConfigError(f"output: cannot write {str(path)!r}: {exc}") from None
