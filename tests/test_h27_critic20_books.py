@@ -1,4 +1,5 @@
-"""critic20 (session 20), C20-6: the steams' books block is sized from the widest piece for every object.
+"""critic20 (session 20), C20-6: the steams' books block was sized from the widest piece for every object
+(regression test: 826c3f1 reverted by d006bf2; a strict xfail before).
 
 826c3f1 sizes ``kernel.json_arrays``' block from a bound (per object, every slot at the widest piece) instead of
 counting the text: one long bookmaker name makes every object's bound that wide. Over 1M quotes' first 300k rows
@@ -33,7 +34,6 @@ def _quotes() -> pl.DataFrame:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="C20-6: json_arrays' block is sized from the widest piece for every object")
 def test_the_books_block_is_in_proportion_to_its_text(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[int] = []
     malloc = fast._raw_malloc
