@@ -82,7 +82,7 @@ import operator
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Protocol, TypeVar, Unpack
+from typing import Any, Final, Generic, Protocol, TypeVar, Unpack
 
 import msgspec
 import polars as pl
@@ -1126,28 +1126,40 @@ def _with_signals_compiled(
             with their rows' text (not kept for the values: written again for the few they need)."""
             return meta_of(moved if at is None else moved[at])
 
-        def line_rows_of(at: pl.Series | None, numbers: pl.DataFrame | None = None) -> pl.DataFrame:
+        def line_rows_of(at: pl.Series | None,
+                         numbers: pl.DataFrame | Callable[[], pl.DataFrame] | None = None) -> pl.DataFrame:
             """The line moves ``at`` as :func:`_line_table` rows (each row's columns are its move's alone;
-            ``numbers``: their :func:`_line_numbers`, when made already). The sides by ``ids.line_side``
-            (per move: no per-row array kept for it). The input's columns the alerts table gathers by row
-            itself and nothing here reads (:data:`_LEFT_BY_LINE_TABLE`) are left out (10M quotes: 5M line
-            moves' five columns gathered, then dropped)."""
+            ``numbers``: their :func:`_line_numbers`, or what gives them, when made elsewhere). The
+            sides by ``ids.line_side`` (per move: no per-row array kept for it). The input's columns
+            the alerts table gathers by row itself and nothing here reads (:data:`_LEFT_BY_LINE_TABLE`)
+            are left out (10M quotes: 5M line moves' five columns gathered, then dropped)."""
             moves = moved if at is None else moved[at]
             sub = meta_of(moves, _LEFT_BY_LINE_TABLE)
             sides = ids.line_side if at is None else ids.line_side[at.to_numpy()]
             return _line_table(sub, cfg, timestamp_column, sides, ids.side_names, numbers)
 
         lfired, line_full = line_texts, line_rows_of
-        # no line move returned: the routing and the steams' books read the moves' numbers alone,
-        # and a steam completed by a line move its text (written for those moves alone, by
-        # _steam_table): the text of ~5M line moves at 10M quotes is not written
-        lines = _line_numbers(moved)
-        if "line_move" in cfg.types:
+        if not _routes(cfg) and "line_move" in cfg.types:
+            # Plain (no routing: nothing else to do here): the table's thread gathers the moves' text
+            # while their numbers are written here, and takes them when it needs them (10M quotes, line
+            # moves alone: ~0.35 s of this thread's, which ran before the table's thread started)
+            numbers = _Once(functools.partial(_line_numbers, moved))
+            line_table = _in_thread(functools.partial(line_rows_of, None, numbers))
+            numbers()
+            del numbers  # (the thread holds them until the table is made)
+            line_rows = moved.get_column("_i").to_numpy()
+        else:
+            # no line move returned: the routing and the steams' books read the moves' numbers alone,
+            # and a steam completed by a line move its text (written for those moves alone, by
+            # _steam_table): the text of ~5M line moves at 10M quotes is not written
+            lines = _line_numbers(moved)
+        if "line_move" in cfg.types and line_table is None:
             # (the text and key numbers of the line moves, beside the routing: 1M quotes, all
             # types, ~10 ms of the main thread's CPU; the routing runs outside the GIL)
             # (the numbers by the thread's arguments, not a closure's cell of this frame: they go with it)
             line_table = _in_thread(functools.partial(line_rows_of, None, lines))
-        line_rows = lines.get_column("_i").to_numpy()
+        if lines is not None:
+            line_rows = lines.get_column("_i").to_numpy()
     n_drops = len(drop_rows)
     n_lines = len(line_rows)
     types = cfg.types
@@ -1707,7 +1719,7 @@ def _line_numbers(fired: pl.DataFrame) -> pl.DataFrame:
 
 
 def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None, side_ids: Any,
-                canon: list[str], numbers: pl.DataFrame | None = None) -> pl.DataFrame:
+                canon: list[str], numbers: pl.DataFrame | Callable[[], pl.DataFrame] | None = None) -> pl.DataFrame:
     """The detected line moves (the :func:`_line_pass` columns joined with their rows' text, in
     arrival order) as the columns of their :class:`LineMove` values' table rows
     (:func:`alert_row`: numbers Float64, ``key_numbers`` JSON text), plus ``_i``, the price
@@ -1719,7 +1731,8 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     :func:`rules.written_line` and points by :func:`rules.line_points` (:func:`_written`,
     :func:`_with_points`), key numbers (:func:`rules.key_numbers_crossed` of the configured
     numbers) per distinct (sport, market, previous line, new line). ``numbers``: the moves'
-    :func:`_line_numbers`, when the caller made them already (the routing reads them).
+    :func:`_line_numbers`, when the caller made them already (the routing reads them), or what
+    gives them once the caller has made them (waited for after the text is gathered).
 
     The columns of :data:`_UNREAD_BY_SIGNALS` are in the table only where ``fired`` has them (the
     alerts table gathers them from the input by row; nothing else reads them of this table); the
@@ -1736,6 +1749,8 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     ))
     if numbers is None:  # (row for row the moves of ``frame``: the caller's when it made them already)
         numbers = _line_numbers(fired)
+    elif callable(numbers):  # (made meanwhile by the caller, while the text above was gathered)
+        numbers = numbers()
     frame = frame.with_columns(numbers.get_column("points").alias("_d"))
     # per canonical side: its line side, and the direction of a move up or down (gathered by id,
     # no text hashed per move)
@@ -2027,6 +2042,25 @@ def _joined(texts: pl.Series, start: Any, where: Any = None) -> pl.Series:
     # one gather straight into the padded layout (a null index gives a null, skipped by the join)
     padded = texts.gather(at.set(pl.Series(~inside), None) if not inside.all() else at)
     return padded.reshape((n, width)).arr.join(",", ignore_nulls=True)
+
+
+class _Once(Generic[_T]):
+    """The value of ``make``, made once by whichever thread asks first (the others wait for it):
+    work handed to a thread (:func:`_in_thread`) that may also be run inline, in the caller, before
+    the caller makes it. A failure is raised to the one that asked; the next one asking tries again."""
+
+    def __init__(self, make: Callable[[], _T]) -> None:
+        self._make: Callable[[], _T] | None = make
+        self._made: list[_T] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> _T:
+        with self._lock:
+            if not self._made:
+                assert self._make is not None
+                self._made.append(self._make())
+                self._make = None  # (what it read goes with it)
+            return self._made[0]
 
 
 def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
