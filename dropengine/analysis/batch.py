@@ -1088,6 +1088,8 @@ def _with_signals_compiled(
     # it (written in a thread meanwhile), taken after the routing (the only reference: the
     # values are built from the kernel's columns, ``early``, so the table goes with its part)
     drops_of = handed.pop()
+    # (whether the moves are routed: below, where the plain case writes no per-move column)
+    plain = not _routes(cfg)
     early = price.fired.sort("_i")
     # (the kernel's uint32 rows as they are, a view: the routing takes them so; 10M quotes, 2.5M drops'
     # and 5M line moves' int64 copies, 60 MB alive through the routing, not written)
@@ -1139,7 +1141,7 @@ def _with_signals_compiled(
             return _line_table(sub, cfg, timestamp_column, sides, ids.side_names, numbers)
 
         lfired, line_full = line_texts, line_rows_of
-        if not _routes(cfg) and "line_move" in cfg.types:
+        if plain and "line_move" in cfg.types:
             # Plain (no routing: nothing else to do here): the table's thread gathers the moves' text
             # while their numbers are written here, and takes them when it needs them (10M quotes, line
             # moves alone: ~0.35 s of this thread's, which ran before the table's thread started)
@@ -1169,7 +1171,6 @@ def _with_signals_compiled(
     # accepts it, in arrival order. Then the moves it would route are only the returned ones, and
     # no per-move column is written for the others (10M quotes, line moves alone: 7.5M moves'
     # seven columns, ~0.4 GB, and the pass over them).
-    plain = not _routes(cfg)
     if not plain:
         # the moves in arrival order (a quote's price move before its line move): per move its
         # cooldown key, size as written, steam group (event, outcome, direction) and book
@@ -2047,19 +2048,28 @@ def _joined(texts: pl.Series, start: Any, where: Any = None) -> pl.Series:
 class _Once(Generic[_T]):
     """The value of ``make``, made once by whichever thread asks first (the others wait for it):
     work handed to a thread (:func:`_in_thread`) that may also be run inline, in the caller, before
-    the caller makes it. A failure is raised to the one that asked; the next one asking tries again."""
+    the caller makes it. A failure (a Ctrl-C in the caller's making) is raised to every one that
+    asks, once made: the thread does not make it again for a table nobody will read (reread20's RR20-8)."""
 
     def __init__(self, make: Callable[[], _T]) -> None:
         self._make: Callable[[], _T] | None = make
         self._made: list[_T] = []
+        self._failed: list[BaseException] = []
         self._lock = threading.Lock()
 
     def __call__(self) -> _T:
         with self._lock:
+            if self._failed:
+                raise self._failed[0]
             if not self._made:
                 assert self._make is not None
-                self._made.append(self._make())
-                self._make = None  # (what it read goes with it)
+                try:
+                    self._made.append(self._make())
+                except BaseException as exc:
+                    self._failed.append(exc)
+                    raise
+                finally:
+                    self._make = None  # (what it read goes with it)
             return self._made[0]
 
 

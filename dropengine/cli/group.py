@@ -98,8 +98,9 @@ def run() -> None:
     collections then do not walk the heap that polars and numba leave behind (~0.27 s CPU of every
     ``replay --engine batch`` process, ~10% of one over 10M quotes; measured in
     benchmarks/README.md). Nothing else changes: atexit handlers and ``finally`` blocks run, the
-    exit code is the command's, and each command closes its own files and connections (none is left to a
-    collector). Not in :func:`main`: a caller running commands in its own process (tests, a
+    exit code is the command's (but after a signal held from a successful run's end: its 130/143,
+    :func:`.interrupt.tail_end`), and each command closes its own files and connections (none is left
+    to a collector). Not in :func:`main`: a caller running commands in its own process (tests, a
     notebook) keeps its collector as it was.
 
     A Ctrl-C or SIGTERM before the command's module is loaded (:func:`.interrupt.launching`: its

@@ -12,8 +12,9 @@ import: ~0.35 s for ``backtest``) in :func:`dropengine.cli.group.run` only, so a
 ``import dropengine`` before ``run`` (~0.1-0.2 s: a KeyboardInterrupt traceback), and click's
 parsing of the command's own options between the module's load and the command's first line
 (~0.3-2 ms: "Aborted!"). From the end of a command's run to the process's exit (its output whole
-by then; the interpreter's shutdown, ~50-90 ms) a signal is held by a tail guard and ends the
-process as one (:meth:`CtrlC.running`, :func:`tail_end`; break26's B26-2 was click's "Aborted!").
+by then; the interpreter's shutdown, ~50-90 ms) a signal is held by a tail guard: after a run that
+succeeded it ends the process as one, after one that failed or was interrupted that run's status
+and line stand (:meth:`CtrlC.running`, :func:`tail_end`; break26's B26-2 was click's "Aborted!").
 """
 
 from __future__ import annotations

@@ -295,8 +295,8 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
         written = writer.count if saved and writer is not None else 0
         if not quiet:
             by_type: dict[str, int] | None = None
-            if writer is not None and detect.signals:  # the alerts of each type asked for
-                by_type = {t: writer.counts.get(t, 0) for t in by_signal_order(detect.types)}
+            if writer is not None and detect.signals:  # the alerts of each type asked for (written: none if not)
+                by_type = {t: writer.counts.get(t, 0) if saved else 0 for t in by_signal_order(detect.types)}
             _summary(err.console, counters, keys, stats, written, output if saved else None, by_type)
         if interrupted or guard.pending:  # (a signal held while the alerts or the summary were written)
             kept = (f"{written:,} alerts written" if saved or output is None

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import stat
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from ..core.errors import ConfigError
+from ..io.files import part_file, replace_whole
 from ..sim.simfile import sim_format, write_simulation
 from ..sim.simulate import DEFAULT_START_MS, SPORTS, SimConfig
 from .interrupt import CtrlC
@@ -72,7 +70,7 @@ def simulate_cmd(events: int, books: int, hours: float, props: bool, seed: int, 
             cfg = SimConfig(events=events, books=books, hours=hours, props=props, seed=seed, start_ms=start_ms,
                             sport_key=sport, line_moves=line_moves, line_only=only)
             kind = sim_format(out, fmt)  # (a bad name fails before anything is written)
-            part = _part_file(out)
+            part = part_file(out)
             in_place = part is None
             with err.status(f"simulating {events} events x {books} books, {hours:g} h -> {out}"):
                 counts = _write_whole(cfg, out, kind, part, guard)
@@ -91,39 +89,12 @@ def simulate_cmd(events: int, books: int, hours: float, props: bool, seed: int, 
         guard.end(f" while simulating: {out} written whole")
 
 
-def _part_file(out: Path) -> Path | None:
-    """The file the recording is written to and renamed over ``out``'s target from, or ``None``: written in
-    place as it is made (as before f9f8994). Named from the name given (``.PID.part.NAME``: its extensions
-    decide the format) in the target's directory (a symbolic link stays one: its target is replaced).
-
-    In place: a FIFO, a device or a socket (``os.stat`` follows links, also ``/proc/self/fd``'s: a link to
-    ``/dev/stdout`` into a pipe is the pipe), a file in a directory this process may not write, and a part
-    name past the directory's name limit (``out``'s own name may be up to it)."""
-    try:
-        if not stat.S_ISREG(os.stat(out).st_mode):
-            return None
-    except FileNotFoundError:
-        pass  # nothing yet (or a dangling link: its target is made)
-    except OSError:  # (not a directory on the way, a loop of links: the writer names it)
-        return None
-    directory = Path(os.path.realpath(out)).parent
-    name = f".{os.getpid()}.part.{out.name}"
-    try:
-        # (one fallback for both: the part file cannot be made there, the file itself may be)
-        if len(os.fsencode(name)) > os.pathconf(directory, "PC_NAME_MAX") or not os.access(directory, os.W_OK):
-            return None
-    except OSError:  # (no such directory: the writer says so)
-        return None
-    return directory / name
-
-
 def _write_whole(cfg: SimConfig, out: Path, kind: str, part: Path | None, guard: CtrlC) -> dict[str, int]:
-    """Simulate into ``part`` (:func:`_part_file`) and rename it to ``out``'s target once complete,
+    """Simulate into ``part`` (:func:`~dropengine.io.files.part_file`) and rename it to ``out``'s target once complete,
     keeping a previous file's mode: an interrupted or failed run leaves ``out`` as it was (without a
     part file: written in place)."""
     if part is None:
         return write_simulation(cfg, out, kind)
-    target = Path(os.path.realpath(out))
     try:
         with open(part, "xb"):
             pass
@@ -132,10 +103,8 @@ def _write_whole(cfg: SimConfig, out: Path, kind: str, part: Path | None, guard:
     try:
         try:
             counts = write_simulation(cfg, part, kind)
-            if target.exists():
-                shutil.copymode(target, part)
             guard.defer = True  # (complete: a signal now comes after the rename)
-            os.replace(part, target)
+            replace_whole(part, out)
         except OSError as exc:
             raise ConfigError(f"out: cannot write {str(out)!r}: {exc.strerror or exc}") from None
         except ConfigError as exc:

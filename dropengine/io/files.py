@@ -13,7 +13,9 @@ import bz2
 import gzip
 import io
 import lzma
+import os
 import shutil
+import stat
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -25,7 +27,7 @@ from ..core.skips import SkipLog
 
 __all__ = [
     "ODDS_API_SUFFIXES", "PARQUET_MAGIC", "READ_ERRORS", "Progress", "close_writer", "expand_paths", "guarded",
-    "lines", "open_bytes", "open_writer", "seekable", "spool", "suffix_of",
+    "lines", "open_bytes", "open_writer", "part_file", "replace_whole", "seekable", "spool", "suffix_of",
 ]
 
 Progress = Callable[[int], None]
@@ -218,3 +220,44 @@ def lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
             line = line[len(_BOM) :]
         if line.strip():
             yield i + extra, line
+
+
+def part_file(out: Path) -> Path | None:
+    """The file an output is written to and renamed over ``out``'s target from once complete, so that
+    ``out`` holds the whole file or what it held before (:func:`replace_whole`), or ``None``: written in
+    place. Named from the name given (``.PID.part.NAME``: its extensions are the output's) in the
+    target's directory (a symbolic link stays one: its target is replaced). One rule for every output
+    written whole: ``simulate --out`` and ``replay --output`` (CSV, Parquet).
+
+    In place: a FIFO, a device or a socket (``os.stat`` follows links, also ``/proc/self/fd``'s: a link to
+    ``/dev/stdout`` into a pipe is the pipe), a file in a directory this process may not write, and a part
+    name past the directory's name limit even when shortened to ``.PID.part`` + the name's last two
+    extensions (``out``'s own name may be up to the limit)."""
+    try:
+        if not stat.S_ISREG(os.stat(out).st_mode):
+            return None
+    except FileNotFoundError:
+        pass  # nothing yet (or a dangling link: its target is made)
+    except OSError:  # (not a directory on the way, a loop of links: the writer names it)
+        return None
+    directory = Path(os.path.realpath(out)).parent
+    name = f".{os.getpid()}.part.{out.name}"
+    try:
+        limit = os.pathconf(directory, "PC_NAME_MAX")
+        if len(os.fsencode(name)) > limit:  # (a long name: its last two extensions, which say the format)
+            name = f".{os.getpid()}.part" + "".join(Path(out.name).suffixes[-2:])
+        # (one fallback for both: the part file cannot be made there, the file itself may be)
+        if len(os.fsencode(name)) > limit or not os.access(directory, os.W_OK):
+            return None
+    except OSError:  # (no such directory: the writer says so)
+        return None
+    return directory / name
+
+
+def replace_whole(part: Path, out: Path) -> None:
+    """Put the complete ``part`` (:func:`part_file`) in the place of ``out``'s target, with a previous
+    file's mode (its permissions are the output's, not the umask's)."""
+    target = Path(os.path.realpath(out))
+    if target.exists():
+        shutil.copymode(target, part)
+    os.replace(part, target)

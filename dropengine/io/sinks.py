@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
-import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -33,6 +31,7 @@ import msgspec
 from ..core.alerts import ALERT_FIELDS, NUMBER_FIELDS, SIGNALS, TIME_FIELDS, Alert, alert_fields, alert_row
 from ..core.errors import ConfigError
 from ..core.rules import Direction
+from .files import part_file, replace_whole
 
 if TYPE_CHECKING:  # polars loads only when a table is written
     import polars as pl
@@ -63,8 +62,9 @@ class AlertWriter:
         self._rows: list[dict[str, Any]] = []
         #: a batch run's alerts table, typed as :meth:`close` types the rows (write_batch)
         self._frame: pl.DataFrame | None = None
-        self._closed = False  # a CSV/Parquet file is written once, by the first close that writes it
-        self._written = False  # (:attr:`written`)
+        self._written = False  # (:attr:`written`: a CSV/Parquet file is written once, by the first close to)
+        #: the empty file made below for a path that did not exist (its target's), until the table is written
+        self._made: Path | None = None
         self._fh: IO[bytes] | None = None
         if path is None:
             self.kind = "ndjson"
@@ -80,7 +80,10 @@ class AlertWriter:
             if self.kind == "ndjson":
                 self._fh = open(path, "wb")  # noqa: SIM115  # closed in close()
             else:
+                target = Path(os.path.realpath(path))
+                made = not target.exists()
                 path.touch()  # fail now, not after the whole replay, if it cannot be written
+                self._made = target if made else None
         except OSError as exc:
             raise ConfigError(f"output: cannot write {str(path)!r}: {exc.strerror or exc}") from None
 
@@ -139,13 +142,15 @@ class AlertWriter:
         return self._written
 
     def close(self) -> None:
-        """Flush and close the NDJSON stream, or write the CSV/Parquet file whole: to a temporary
-        file beside it (beside a symlink's target: the output is written through the link), then
-        put in its place with the old file's mode, so the path holds the whole table or what it
-        held before, never part of one (written in place, as a last resort, where no file can be
-        made beside it). A close whose write failed (an ``OSError``, or polars' own
-        ``KeyboardInterrupt`` when a Ctrl-C aborts the write) keeps the table: close again to
-        write it. After a written file a close does nothing."""
+        """Flush and close the NDJSON stream, or write the CSV/Parquet file whole: to a file beside
+        it (beside a symlink's target: the output is written through the link) put in its place
+        with the old file's mode once complete (:func:`~dropengine.io.files.part_file`,
+        :func:`~dropengine.io.files.replace_whole`, as ``simulate --out``), so the path holds the
+        whole table or what it held before, never part of one; a FIFO, a device, a socket or a
+        folder not ours is written in place, as before. A close whose write failed (an ``OSError``,
+        or polars' own ``KeyboardInterrupt`` when a Ctrl-C aborts the write) keeps the table: close
+        again to write it; the empty file ``__init__`` made for a path that did not exist goes
+        meanwhile. After a written file a close does nothing."""
         if self._fh is not None:
             self._fh.flush()
             if self._own:
@@ -153,35 +158,29 @@ class AlertWriter:
             self._fh = None
             self._written = True
             return
-        if self.path is None or self.kind not in ("csv", "parquet") or self._closed:
+        if self.path is None or self.kind not in ("csv", "parquet") or self._written:
             return  # (a second close keeps the file the first one wrote)
         frame = self._frame if self._frame is not None else self._rows_table()
         self._frame, self._rows = frame, []  # kept until the file is written
         path = self.path
-        target = Path(os.path.realpath(path))  # through a symlink, as a write in place goes
-        # a short name of its own (an output's name may be up to the file system's limit)
-        part = target.with_name(f".dropengine-{os.getpid()}-{secrets.token_hex(4)}.tmp")
-        try:
-            open(part, "xb").close()
-        except OSError:
-            part = target  # no file can be made beside it (a folder not ours): written in place, as before
+        part = part_file(path)
         try:
             try:
-                if part != target and target.exists():
-                    shutil.copymode(target, part)  # the output keeps its mode
                 if self.kind == "csv":
-                    frame.write_csv(part)
+                    frame.write_csv(part or path)
                 else:
-                    _write_parquet(frame, part)
-                if part != target:
-                    os.replace(part, target)
+                    _write_parquet(frame, part or path)
+                if part is not None:
+                    replace_whole(part, path)
             except BaseException:
-                if part != target:
+                if part is not None:
                     part.unlink(missing_ok=True)
+                if self._made is not None and self._made.exists() and not self._made.stat().st_size:
+                    self._made.unlink()  # (made empty by __init__: the path is as it was, absent)
                 raise
         except OSError as exc:
             raise ConfigError(f"output: cannot write {str(path)!r}: {exc}") from None
-        self._closed = self._written = True
+        self._written = True
         self._frame = None
 
     def _rows_table(self) -> pl.DataFrame:
