@@ -56,8 +56,10 @@ def _spied(mp: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     real = batch._with_signals_compiled
 
-    def spy(cfg: Any, loaded: Any, price: Any, handed: Any, line_pass: Any, meta_of: Any, ts: Any, ids: Any) -> Any:
-        # (as handed: the signals pass lets the per-row arrays go once read)
+    def spy(cfg: Any, loaded: Any, passes: Any, handed: Any, meta_of: Any, ts: Any, ids: Any) -> Any:
+        # (as handed: the signals pass lets the per-row arrays go once read; ``passes``: the price and
+        # line passes, handed over since session 20's par20, ff9091f)
+        line_pass = passes[1]
         seen.append(
             {
                 "rows": {name: None if getattr(ids, name) is None else len(getattr(ids, name)) for name in _PER_ROW},
@@ -66,7 +68,8 @@ def _spied(mp: pytest.MonkeyPatch) -> list[dict[str, Any]]:
                 "side_names": list(ids.side_names),
             }
         )
-        return real(cfg, loaded, price, handed, line_pass, meta_of, ts, ids)
+        del line_pass  # (the only references are the list's: the call takes them out)
+        return real(cfg, loaded, passes, handed, meta_of, ts, ids)
 
     mp.setattr(batch, "_with_signals_compiled", spy)
     return seen
