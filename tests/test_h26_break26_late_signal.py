@@ -98,3 +98,24 @@ def test_in_process_the_callers_handlers_are_back_after_the_run(tmp_path: Path) 
         main(["replay", "-q", str(quotes), "-o", str(tmp_path / "a.csv")])
     assert ended.value.code == 0
     assert signal.getsignal(signal.SIGINT) == mine and signal.getsignal(signal.SIGTERM) == term
+
+
+@pytest.mark.parametrize(("late", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_simulate_holds_a_late_signal_too(tmp_path: Path, late: str, code: int) -> None:
+    """``simulate`` runs under the same guard (its run ends by :meth:`CtrlC.running`): a signal right
+    after its run ends it as one, the recording whole (reread20's RR20-7)."""
+    out = tmp_path / "sim.ndjson"
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""), "LATE_SIGNAL": late}
+    done = subprocess.run(
+        [sys.executable, "-c", HOOK, "simulate", "--events", "1", "--books", "2", "--hours", "1", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert "Aborted!" not in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == code, (done.returncode, done.stderr[-300:])
+    assert done.stderr.splitlines()[-1].endswith("as the run ended: its output was written whole")
+    assert out.stat().st_size > 0 and out.read_text().endswith("\n")
