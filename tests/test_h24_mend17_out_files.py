@@ -66,15 +66,21 @@ def test_the_format_and_compression_come_from_the_name_given_not_the_targets(tmp
     assert not _parts(tmp_path, where)
 
 
-def test_a_previous_file_whose_name_leaves_no_room_for_the_part_name_is_written_in_place(tmp_path: Path) -> None:
+def test_a_previous_file_whose_name_leaves_no_room_for_the_part_name_is_written_whole_by_a_short_one(
+    tmp_path: Path,
+) -> None:
+    """Until session 20 the longest name was written in place (``.PID.part.NAME`` did not fit); since
+    io.files.part_file (one rule with ``replay --output``) its part is ``.PID.part`` + the name's last
+    two extensions: written whole too, a rename (another inode), no part left."""
     limit = os.pathconf(tmp_path, "PC_NAME_MAX")
     out = tmp_path / ("r" * (limit - len(".csv")) + ".csv")  # (the longest name the directory takes)
     out.write_bytes(b"a previous recording\n")
     inode = out.stat().st_ino
     got = CliRunner().invoke(main, [*_ARGS, "-o", str(out)])
     assert got.exit_code == 0, got.output
-    assert out.stat().st_ino == inode  # (in place: no file could be made beside it)
+    assert out.stat().st_ino != inode  # (renamed over it: a part beside it, by a short name)
     assert out.read_bytes() == _fresh(tmp_path, "x.csv")
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
     # a name the part name still fits: a rename (another inode), the same bytes
     short = tmp_path / ("r" * (limit - len(".csv") - len(f".{os.getpid()}.part.")) + ".csv")
     short.write_bytes(b"a previous recording\n")
