@@ -99,7 +99,7 @@ def _dense_ids_py(keys: I64) -> tuple[I64, int]:
     return out, count
 
 
-def _merge_py(a: I64, b: I64, kind: Any) -> Any:
+def _merge_py(a: Ints, b: Ints, kind: Any) -> Any:
     """Indices into ``[a..., b...]`` (each ascending) ordered by value, an ``a`` entry before a
     ``b`` entry of the same value: one linear merge. The indices are ``kind``'s type (an empty
     array: int32 where every index fits, :func:`arrival_order`)."""
@@ -150,9 +150,9 @@ def _alerts_py(returned: Bools, fire_move: I64, steam_ok: Bools, at: Any, steam:
 
 
 def _moves_py(
-    order: I64, drop_rows: I64, line_rows: I64, drop_size: F64, line_size: F64, drop_lu: I64, line_lu: I64,
-    row_side: I64, over: Bools, row_event: I64, outcome_of: I64, n_outcomes: int, row_key: I64, n_keys: int,
-    row_series: I64, row_book: I64, kind: Any,
+    order: Ints, drop_rows: Ints, line_rows: Ints, drop_size: F64, line_size: F64, drop_lu: I64, line_lu: I64,
+    row_side: Ints, over: Bools, row_event: Ints, outcome_of: I64, n_outcomes: int, row_key: Ints, n_keys: int,
+    row_series: Ints, row_book: Ints, kind: Any,
 ) -> tuple[bool, Any, Bools, F64, Any, Any, I64, Any]:
     """The :class:`MoveArrays` columns of the price moves ``drop_*`` and line moves ``line_*``
     (rows, sizes as written, times) put in ``order`` (:func:`arrival_order`), from per-row ids
@@ -405,8 +405,9 @@ def compile_all() -> None:
     """Compile (or load from numba's cache) both passes on a tiny input: for a warm-up thread
     (:func:`dropengine.fast.warm_up`) that overlaps it with reading the input."""
     dense, run = _compiled()
-    # (with the types the batch path passes: int32 ids and order, int64 rows and times; the passes
-    # compile again for other types, e.g. move_arrays' int64 ids, on their first use)
+    # (with the types the batch path passes: int32 ids and order, the moves' rows as the kernel's uint32
+    # (or int64), int64 times; the passes compile again for other types, e.g. move_arrays' int64 ids,
+    # on their first use)
     z = _ro(np.zeros(1), np.int64)
     w = _ro(np.zeros(1), np.int32)
     _, k = dense(z)
