@@ -66,6 +66,12 @@ Move = Drop | LineMove
 # jitted first), and take only arrays and scalars.
 
 
+#: The routing's per-group row (:func:`_route_py`): T, when the group last fired, whether it has, its books
+_NEWEST, _FIRED, _HAS_FIRED, _SIZE = 0, 1, 2, 3
+#: The routing's per-slot row: the book's latest counted move's time and index
+_TIME, _MOVE = 0, 1
+
+
 def _dense_ids_py(keys: I64) -> tuple[I64, int]:
     """Dense ids ``0..n-1`` for arbitrary int64 keys, in order of first appearance (an
     open-addressing hash table: one probe sequence per key, no sort)."""
@@ -152,7 +158,7 @@ def _alerts_py(returned: Bools, fire_move: I64, steam_ok: Bools, at: Any, steam:
 def _moves_py(
     order: Ints, drop_rows: Ints, line_rows: Ints, drop_size: F64, line_size: F64, drop_lu: I64, line_lu: I64,
     row_side: Ints, over: Bools, row_event: Ints, outcome_of: I64, n_outcomes: int, row_key: Ints, n_keys: int,
-    row_series: Ints, row_book: Ints, kind: Any,
+    row_series: Ints, row_book: Ints, kind: Any, sizes: bool, cools: bool,
 ) -> tuple[bool, Any, Bools, F64, Any, Any, I64, Any]:
     """The :class:`MoveArrays` columns of the price moves ``drop_*`` and line moves ``line_*``
     (rows, sizes as written, times) put in ``order`` (:func:`arrival_order`), from per-row ids
@@ -161,6 +167,8 @@ def _moves_py(
     last_update, book)``. The group is ``(event, outcome, direction)``: a price move shortens
     (favorite) when its delta is negative, a line move when its points go up on an over side or
     down on any other; a line move's cooldown key is its series, after the ``n_keys`` price keys.
+    Without ``sizes`` ``is_line`` and ``size`` are left empty, without ``cools`` ``cool_key`` (and
+    ``row_key`` and ``row_series`` are not read).
 
     Rows and books are int32 (the per-row ids are: a row and a book id are below the rows); the
     group and cooldown key ids are ``kind``'s type (an empty array): with int32 the pass stops at the
@@ -171,10 +179,10 @@ def _moves_py(
     narrow = kind.itemsize == 4
     top = np.int64(2**31 - 1)  # (fast.MAX_ROWS: this source takes no module global but numba's)
     rows = np.empty(n, np.int32)
-    is_line = np.empty(n, np.bool_)
-    size = np.empty(n, np.float64)
+    is_line = np.empty(n if sizes else 0, np.bool_)
+    size = np.empty(n if sizes else 0, np.float64)
     group = np.empty(n, kind.dtype)
-    cool = np.empty(n, kind.dtype)
+    cool = np.empty(n if cools else 0, kind.dtype)
     lu = np.empty(n, np.int64)
     book = np.empty(n, np.int32)
     for k in range(n):
@@ -189,19 +197,20 @@ def _moves_py(
             x = drop_size[j]
             t = drop_lu[j]
         sd = row_side[r]
-        if line:
-            favorite = x > 0 if over[sd] else x < 0
-            c = np.int64(n_keys) + row_series[r]
-        else:
-            favorite = x < 0
-            c = np.int64(row_key[r])
+        # (a line move: its points up on an over side or down on any other; a price move: its delta down)
+        favorite = (x > 0 if over[sd] else x < 0) if line else x < 0
         g = (np.int64(row_event[r]) * n_outcomes + outcome_of[sd]) * 2 + (1 if favorite else 0)
-        if narrow and (g > top or g < -top - 1 or c > top or c < -top - 1):
+        if narrow and (g > top or g < -top - 1):
             return False, rows, is_line, size, group, cool, lu, book
-        cool[k] = c
+        if cools:
+            c = np.int64(n_keys) + row_series[r] if line else np.int64(row_key[r])
+            if narrow and (c > top or c < -top - 1):
+                return False, rows, is_line, size, group, cool, lu, book
+            cool[k] = c
         rows[k] = r
-        is_line[k] = line
-        size[k] = x
+        if sizes:
+            is_line[k] = line
+            size[k] = x
         group[k] = g
         lu[k] = t
         book[k] = row_book[r]
@@ -247,25 +256,37 @@ def _route_py(
     """The routing pass (see the module docstring): ``(go, cooled, fire_move, fire_t,
     member_start, members)``. Each line restates :meth:`SignalRouter.route` /
     :meth:`SteamTracker.add` / :meth:`Cooldown.allow`; the arrival sequence of a counted move
-    is its index ``i`` (moves are in arrival order). A group's books are the slots
-    ``group_start[g] .. + size[g]`` (:func:`_book_slots_py`; ``slot``: per counted move its book's)."""
+    is its index ``i`` (moves are in arrival order).
+
+    A book's latest counted move in a group is kept in the (group, book) pair's slot: with ``slot``
+    empty every group has ``n_books`` slots, ``group * n_books + book`` (computed here: no per-move
+    array, no slots pass); else a group's books are the slots ``group_start[g] .. + size`` in the
+    order they first count in it, per counted move its book's in ``slot``
+    (:func:`_book_slots_py`: the pairs' range too wide for a slot each). ``counts`` empty: every
+    move counts (no steam threshold: no per-move array)."""
     n = lu.shape[0]
     go = np.ones(n, np.bool_)
     cooled = 0
-    # Cooldown: the last unsuppressed last_update per key
-    last = np.zeros(max(n_cool, 1), np.int64)
-    has_last = np.zeros(max(n_cool, 1), np.bool_)
-    # Steam groups: each book's latest counted move (and its time) in the book's slot
-    ng = max(n_groups, 1)
-    newest = np.full(ng, -1, np.int64)  # T (SteamTracker's _Group.newest starts at -1)
-    fired = np.zeros(ng, np.int64)
-    has_fired = np.zeros(ng, np.bool_)
-    size = np.zeros(ng, np.int64)  # how many books a group holds (its first size[g] slots)
-    slots = max(group_start[-1], 1) if steam_on else 1
-    slot_move = np.empty(slots, np.int64)
-    slot_lu = np.empty(slots, np.int64)
-    inside = np.empty(max(n_books, 1), np.int64)
-    counted = np.empty(max(n_books, 1), np.int64)
+    # Cooldown: the last unsuppressed last_update per key (read only with a cooldown: one entry without)
+    keys = max(n_cool, 1) if cooldown_ms > 0 else 1
+    last = np.zeros(keys, np.int64)
+    has_last = np.zeros(keys, np.bool_)
+    every = counts.shape[0] == 0
+    by_book = slot.shape[0] == 0
+    nb = max(n_books, 1)
+    # Steam groups, one row each (what a move reads of its group, together): T (SteamTracker's
+    # _Group.newest, from -1), when it last fired, whether it has, how many books it holds
+    ng = max(n_groups, 1) if steam_on else 1
+    gs = np.zeros((ng, 4), np.int64)
+    gs[:, _NEWEST] = -1
+    # per slot its book's latest counted move's time and index (-1: no move yet)
+    n_slots = 1
+    if steam_on:
+        n_slots = max(ng * nb if by_book else group_start[-1], 1)
+    ss = np.empty((n_slots, 2), np.int64)
+    ss[:, _MOVE] = -1
+    inside = np.empty(nb, np.int64)
+    counted = np.empty(nb, np.int64)
     unit_seen = np.full(max(n_units, 1), -1, np.int64)  # stamped with the move's index: never cleared
     # steams fired: grown by doubling
     fire_move = np.empty(16, np.int64)
@@ -285,40 +306,45 @@ def _route_py(
             else:
                 has_last[k] = True
                 last[k] = x
-        if not steam_on or not counts[i]:
+        if not steam_on or not (every or counts[i]):
             continue
         # SPEC 11 (SteamTracker.add): the book's latest move in its group
         g = group[i]
-        s = slot[i]
-        base = group_start[g]
-        if s < base + size[g]:  # the book is in the group: its move replaced
-            old = slot_lu[s]
-            slot_move[s] = i
-            slot_lu[s] = x
-            if old == newest[g] and x < old:
+        if by_book:
+            base = np.int64(g) * nb
+            s = base + book[i]
+        else:
+            base = group_start[g]
+            s = np.int64(slot[i])
+        if ss[s, _MOVE] >= 0:  # the book is in the group: its move replaced
+            old = ss[s, _TIME]
+            ss[s, _TIME] = x
+            ss[s, _MOVE] = i
+            if old == gs[g, _NEWEST] and x < old:
                 # the newest was replaced by an older one: T is taken again over the group
-                t = slot_lu[base]
-                for r in range(base + 1, base + size[g]):
-                    if slot_lu[r] > t:
-                        t = slot_lu[r]
-                newest[g] = t
-            elif x > newest[g]:
-                newest[g] = x
-        else:  # a new book (its slot is the group's next: slots are given in this order)
-            slot_move[s] = i
-            slot_lu[s] = x
-            size[g] += 1
-            if x > newest[g]:
-                newest[g] = x
-        t = newest[g]
-        if has_fired[g] and t - fired[g] < window:  # (not t < fired + window: that wraps near 2**63, B23-6)
+                t = x
+                for r in range(base, base + (nb if by_book else gs[g, _SIZE])):
+                    if ss[r, _MOVE] >= 0 and ss[r, _TIME] > t:
+                        t = ss[r, _TIME]
+                gs[g, _NEWEST] = t
+            elif x > gs[g, _NEWEST]:
+                gs[g, _NEWEST] = x
+        else:  # a new book in the group
+            ss[s, _TIME] = x
+            ss[s, _MOVE] = i
+            gs[g, _SIZE] += 1
+            if x > gs[g, _NEWEST]:
+                gs[g, _NEWEST] = x
+        t = gs[g, _NEWEST]
+        # (not t < fired + window: that wraps near 2**63, B23-6)
+        if gs[g, _HAS_FIRED] != 0 and t - gs[g, _FIRED] < window:
             continue  # the group's cooldown: one window after its last firing
-        if size[g] < steam_books:
+        if gs[g, _SIZE] < steam_books:
             continue
         low = t - window
         cnt = 0
-        for r in range(base, base + size[g]):
-            if slot_lu[r] >= low:
+        for r in range(base, base + (nb if by_book else gs[g, _SIZE])):
+            if ss[r, _MOVE] >= 0 and ss[r, _TIME] >= low:
                 inside[cnt] = r
                 cnt += 1
         if cnt < steam_books:
@@ -327,17 +353,17 @@ def _route_py(
         # their slots, a window holds few books
         for a in range(1, cnt):
             r = inside[a]
-            v = slot_lu[r]
-            m = slot_move[r]
+            v = ss[r, _TIME]
+            m = ss[r, _MOVE]
             c = a - 1
-            while c >= 0 and (slot_lu[inside[c]] > v or (slot_lu[inside[c]] == v and slot_move[inside[c]] > m)):
+            while c >= 0 and (ss[inside[c], _TIME] > v or (ss[inside[c], _TIME] == v and ss[inside[c], _MOVE] > m)):
                 inside[c + 1] = inside[c]
                 c -= 1
             inside[c + 1] = r
         kept = 0
         if units_on:
             for a in range(cnt):  # earliest first: a book group counts by its earliest move
-                m = slot_move[inside[a]]
+                m = ss[inside[a], _MOVE]
                 u = unit[book[m]]
                 if unit_seen[u] != i:
                     unit_seen[u] = i
@@ -347,10 +373,10 @@ def _route_py(
                 continue
         else:
             for a in range(cnt):
-                counted[a] = slot_move[inside[a]]
+                counted[a] = ss[inside[a], _MOVE]
             kept = cnt
-        fired[g] = t
-        has_fired[g] = True
+        gs[g, _FIRED] = t
+        gs[g, _HAS_FIRED] = 1
         if n_fired == fire_move.shape[0]:
             grown = np.empty(2 * n_fired, np.int64)
             grown[:n_fired] = fire_move
@@ -372,13 +398,17 @@ def _route_py(
         fire_t[n_fired] = t
         n_fired += 1
         member_start[n_fired] = n_members
-    return (go, cooled, fire_move[:n_fired].copy(), fire_t[:n_fired].copy(),
-            member_start[:n_fired + 1].copy(), members[:n_members].copy())
+    # (the written fronts of the grown arrays, not copies: their pages past the front were never
+    # touched, so they are no memory; 10M quotes' 459k steams: ~37 MB of copies not written)
+    return go, cooled, fire_move[:n_fired], fire_t[:n_fired], member_start[:n_fired + 1], members[:n_members]
 
 
 _JIT: dict[str, Callable[..., Any]] = {}
 #: Up to this many (group, book) combinations (32 MB) a pair's id is the product itself.
 _PAIR_TABLE = 1 << 22
+#: Up to this many (group, book) combinations (64 MB of slots), and at most one per two moves (more: the
+#: slots pass's per-move array and rank table are smaller), every group has a slot per book in the routing.
+_DENSE_SLOTS = 1 << 22
 
 
 def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -437,7 +467,9 @@ class MoveArrays:
     int64, equal for the same ``(event_id, outcome, direction)`` and different otherwise (dense
     when ``n_groups`` is given, else :func:`route` makes them dense); ``book`` ids index
     ``book_names`` (``0 <= id < len(book_names)``). The three id arrays are int32 or int64 (the
-    routing reads them as they are when all are int32, else as int64).
+    routing reads them as they are when all are int32, else as int64). The columns :func:`route`
+    does not read with its options may be empty: ``is_line`` and ``size`` without a steam threshold,
+    ``cool_key`` without a cooldown (:func:`moves_in_order` given the options).
     """
 
     #: the move's ``last_update`` (data time, unix ms)
@@ -524,7 +556,7 @@ def _index(a: Any) -> Any:
 def moves_in_order(
     order: Ints, drop_rows: Ints, line_rows: Ints, drop_size: F64, line_size: F64, drop_lu: I64, line_lu: I64,
     row_side: Ints, over: Bools, row_event: Ints, outcome_of: I64, n_outcomes: int, row_key: Ints, n_keys: int,
-    row_series: Ints, row_book: Ints, *, compiled: bool = True,
+    row_series: Ints, row_book: Ints, *, compiled: bool = True, options: DetectOptions | None = None,
 ) -> tuple[Ints, Bools, F64, Ints, Ints, I64, Ints]:
     """:func:`_moves_py` (one pass, compiled; ``compiled=False``: the same source interpreted). The
     per-row ids (``row_*``) are int32, as :mod:`dropengine.fast.kernel` writes them (wider ones
@@ -533,17 +565,25 @@ def moves_in_order(
 
     The rows and books come out int32, the groups and cooldown keys int32 where every one fits
     (else int64: a second pass): 10M quotes' 7.6M moves, 4 x 30 MB fewer first-touched and
-    alive through the routing than as int64 (the routing reads them as they are)."""
+    alive through the routing than as int64 (the routing reads them as they are).
+
+    With ``options`` (those :func:`route` will route the moves with) the columns the routing does not
+    read come back empty: ``is_line`` and ``size`` without a steam threshold, ``cool_key`` without a
+    cooldown (then ``row_key`` and ``row_series`` are not read: they may be empty). 10M quotes' 7.6M
+    moves, steam: 99 MB not written, 0.16-0.20 -> 0.09-0.13 s CPU."""
     i64, f64 = np.int64, np.float64
+    unread = () if options is None else _unread(options)
+    sizes, cool_keys = "size" not in unread, "cool_key" not in unread
     args = (_index(order), _index(drop_rows), _index(line_rows), _ro(drop_size, f64), _ro(line_size, f64),
             _ro(drop_lu, i64), _ro(line_lu, i64), _ro32(row_side, "row_side"), _ro(over, np.bool_),
-            _ro32(row_event, "row_event"), _ro(outcome_of, i64), int(n_outcomes), _ro32(row_key, "row_key"),
-            int(n_keys), _ro32(row_series, "row_series"), _ro32(row_book, "row_book"))
+            _ro32(row_event, "row_event"), _ro(outcome_of, i64), int(n_outcomes),
+            _ro32(row_key if cool_keys else np.zeros(0, np.int32), "row_key"), int(n_keys),
+            _ro32(row_series if cool_keys else np.zeros(0, np.int32), "row_series"), _ro32(row_book, "row_book"))
     if compiled:
         _compiled()
     run = _JIT["moves"] if compiled else _moves_py
     for kind in (np.int32, np.int64):
-        fits, rows, is_line, size, group, cool, lu, book = run(*args, np.zeros(0, kind))
+        fits, rows, is_line, size, group, cool, lu, book = run(*args, np.zeros(0, kind), bool(sizes), bool(cool_keys))
         if fits:
             break
     return rows, is_line, size, group, cool, lu, book
@@ -561,6 +601,15 @@ def steam_counts(size: F64, is_line: Bools, options: DetectOptions) -> Bools:
         of = is_line if line else ~is_line
         out[of] = (size[of] >= floor) | (-size[of] >= floor)
     return out
+
+
+def _unread(options: DetectOptions) -> tuple[str, ...]:
+    """The :class:`MoveArrays` columns :func:`route` does not read with ``options`` (they may be empty):
+    the sizes without a steam threshold (every move counts), the cooldown keys without a cooldown
+    (:func:`moves_in_order` with ``options`` leaves them out)."""
+    steam = "steam" in options.types
+    sizes = not steam or (options.steam_threshold is None and options.steam_line_threshold is None)
+    return (*(("is_line", "size") if sizes else ()), *(("cool_key",) if options.cooldown_ms <= 0 else ()))
 
 
 def book_units(book_names: Sequence[str], options: DetectOptions) -> tuple[I64, int] | None:
@@ -585,7 +634,7 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
     n = moves.last_update.shape[0]
     for name in ("cool_key", "is_line", "size", "group", "book"):
         got = getattr(moves, name).shape[0]
-        if got != n:
+        if got != n and not (got == 0 and name in _unread(options)):
             raise ConfigError(f"{name}: {got} entries, last_update has {n}")
     lu = _ro(moves.last_update, np.int64)
     # the moves' ids as they are when every one is int32 (the batch path's: moves_in_order), else as
@@ -594,28 +643,39 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
     kind = np.int32 if narrow else np.int64
     cool, book = _ro(moves.cool_key, kind), _ro(moves.book, kind)
     steam_on = "steam" in options.types
+    # (the pass reads ``counts`` per move only with a steam threshold: empty, every move counts)
+    counts = np.zeros(0, np.bool_)
+    slot, group_start = np.zeros(0, np.int32), np.zeros(1, np.int64)
     if steam_on:
         if moves.n_groups is None:
             group, n_groups = dense(_ro(moves.group, np.int64))
             group = _ro(group, kind)  # (dense ids are below the moves: they fit int32 where the moves' index does)
         else:
             group, n_groups = _ro(moves.group, kind), moves.n_groups
-        counts = steam_counts(np.asarray(moves.size, dtype=np.float64), np.asarray(moves.is_line, np.bool_), options)
-        # (group, book) pairs: the product itself while it indexes a small table (computed in the
-        # pass: no per-move array), else hashed dense
+        if options.steam_threshold is not None or options.steam_line_threshold is not None:
+            counts = steam_counts(np.asarray(moves.size, dtype=np.float64), np.asarray(moves.is_line, np.bool_),
+                                  options)
+        # A (group, book) pair's slot: the product itself while its table is small beside the moves
+        # (computed in the pass: no per-move array, no slots pass; 10M quotes, 17,760 groups x 8
+        # books, 2.3 MB), else slots given per move by the slots pass
         n_books = max(len(moves.book_names), 1)
-        if int(n_groups) * n_books <= _PAIR_TABLE:
-            pair, n_pairs = np.zeros(0, np.int64), int(n_groups) * n_books
-        else:
-            pair, n_pairs = dense(_ro(np.asarray(group, np.int64) * n_books + np.asarray(book, np.int64), np.int64))
-        # per move its book's slot: int32 while every move's index fits (8M moves: 32 MB, not 64)
-        slot = np.empty(n, np.int32 if n <= MAX_ROWS else np.int64)
-        group_start = slots(_ro(counts, np.bool_), group, book, n_books, _ro(pair, np.int64), int(n_pairs),
-                            int(n_groups), slot)
+        n_pairs = int(n_groups) * n_books
+        if n_pairs > min(_PAIR_TABLE, _DENSE_SLOTS, max(n // 2, 1 << 16)):
+            if not counts.shape[0]:
+                counts = np.ones(n, np.bool_)
+            # the pairs' ids: the product while it indexes a small table (computed in the pass: no
+            # per-move array), else hashed dense
+            if n_pairs <= _PAIR_TABLE:
+                pair = np.zeros(0, np.int64)
+            else:
+                pair, n_pairs = dense(_ro(np.asarray(group, np.int64) * n_books + np.asarray(book, np.int64), np.int64))
+            # per move its book's slot: int32 while every move's index fits (8M moves: 32 MB, not 64)
+            slot = np.empty(n, np.int32 if n <= MAX_ROWS else np.int64)
+            group_start = slots(_ro(counts, np.bool_), group, book, n_books, _ro(pair, np.int64), int(n_pairs),
+                                int(n_groups), slot)
     else:
-        # (the pass reads a move's group, slot and counting only with steam on: one entry each)
-        group, n_groups, counts = _ro(np.zeros(1, kind), kind), 1, np.zeros(1, np.bool_)
-        slot, group_start = np.full(1, -1, np.int32), np.zeros(2, np.int64)
+        # (the pass reads a move's group only with steam on: one entry)
+        group, n_groups = _ro(np.zeros(1, kind), kind), 1
     units = book_units(moves.book_names, options) if steam_on else None
     unit, n_units = units if units is not None else (np.zeros(1, np.int64), 1)
     go, cooled, fire_move, fire_t, member_start, members = run(
