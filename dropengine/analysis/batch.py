@@ -1129,14 +1129,16 @@ def _with_signals_compiled(
             return meta_of(moved if at is None else moved[at])
 
         def line_rows_of(at: pl.Series | None,
-                         numbers: pl.DataFrame | Callable[[], pl.DataFrame] | None = None) -> pl.DataFrame:
+                         numbers: pl.DataFrame | Callable[[], pl.DataFrame] | None = None,
+                         leave: Collection[str] = _LEFT_BY_LINE_TABLE) -> pl.DataFrame:
             """The line moves ``at`` as :func:`_line_table` rows (each row's columns are its move's alone;
             ``numbers``: their :func:`_line_numbers`, or what gives them, when made elsewhere). The
             sides by ``ids.line_side`` (per move: no per-row array kept for it). The input's columns
-            the alerts table gathers by row itself and nothing here reads (:data:`_LEFT_BY_LINE_TABLE`)
-            are left out (10M quotes: 5M line moves' five columns gathered, then dropped)."""
+            the alerts table gathers by row itself and nothing here reads (``leave``: by default
+            :data:`_LEFT_BY_LINE_TABLE`) are left out (10M quotes: 5M line moves' five columns
+            gathered, then dropped)."""
             moves = moved if at is None else moved[at]
-            sub = meta_of(moves, _LEFT_BY_LINE_TABLE)
+            sub = meta_of(moves, leave)
             sides = ids.line_side if at is None else ids.line_side[at.to_numpy()]
             return _line_table(sub, cfg, timestamp_column, sides, ids.side_names, numbers)
 
@@ -1145,8 +1147,12 @@ def _with_signals_compiled(
             # Plain (no routing: nothing else to do here): the table's thread gathers the moves' text
             # while their numbers are written here, and takes them when it needs them (10M quotes, line
             # moves alone: ~0.35 s of this thread's, which ran before the table's thread started)
+            # (event_id and bookmaker are not gathered for the table where the filter tests neither:
+            # the alerts table takes them from the input by row; 10M quotes, 5M moves' 2 x 20 MB)
+            leave = (*_LEFT_BY_LINE_TABLE, *(c for c in ("event_id", "bookmaker")
+                                             if getattr(cfg.filter, _FILTER_TEXT[c]) is None))
             numbers = _Once(functools.partial(_line_numbers, moved))
-            line_table = _in_thread(functools.partial(line_rows_of, None, numbers))
+            line_table = _in_thread(functools.partial(line_rows_of, None, numbers, leave))
             numbers()
             del numbers  # (the thread holds them until the table is made)
             line_rows = moved.get_column("_i").to_numpy()
@@ -1418,8 +1424,18 @@ def _group_key(column: pl.Series, kernel: Any) -> Any:
     -1)."""
     import numpy as np
 
+    # (Where the key is the column's own buffer: a view of polars' memory, no array written: numpy
+    # asks huge pages for new arrays of 4 MB or more, and on this project's benchmark machine their
+    # first touch costs 1.1-3.3 s per GiB (benchmarks/README.md): 10M quotes, the line table's two
+    # 5M-move line keys, 80 MB, were up to ~0.15 s of its thread, most of its system time.)
     if column.dtype.is_float():
-        values = column.cast(pl.Float64).fill_null(0.0).to_numpy()
+        column = column.cast(pl.Float64)
+        # its bits, where they are the key already: no null, no NaN, no -0.0 (the rare others below)
+        if not column.null_count() and not column.is_nan().any():
+            zero = column.filter(column == 0.0).to_numpy()
+            if not np.signbit(zero).any():
+                return column.rechunk().to_numpy().view(np.int64)
+        values = column.fill_null(0.0).to_numpy()
         nan = np.isnan(values)
         bits = ((np.where(nan, np.nan, values) if nan.any() else values) + 0.0).view(np.int64)
         if column.null_count():  # (a NaN's bits no float operation writes: a null's own value)
@@ -1735,15 +1751,19 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     :func:`_line_numbers`, when the caller made them already (the routing reads them), or what
     gives them once the caller has made them (waited for after the text is gathered).
 
-    The columns of :data:`_UNREAD_BY_SIGNALS` are in the table only where ``fired`` has them (the
-    alerts table gathers them from the input by row; nothing else reads them of this table); the
-    other text columns ``fired`` lacks are null."""
+    The columns of :data:`_UNREAD_BY_SIGNALS`, ``event_id`` and ``bookmaker`` are in the table only
+    where ``fired`` has them (the alerts table gathers them from the input by row; the filter may
+    read the last two, and a steam's completing move: a caller reading neither gathers neither);
+    the other text columns ``fired`` lacks are null."""
     cols = fired.columns
     text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT
             if c in cols or c not in _UNREAD_BY_SIGNALS}
     stamp = pl.coalesce("_ts", "_lu") if timestamp_column else pl.col("_lu")
+    # (event_id and bookmaker where ``fired`` has them: a caller that reads neither of this table,
+    # the plain routing with a filter that tests neither, leaves them out of its moves' text)
+    keys = [c for c in ("event_id", "bookmaker") if c in cols]
     frame = _derive_from_side(fired.select(
-        "_i", "sport_key", "event_id", "bookmaker", "side",
+        "_i", "sport_key", *keys, "side",
         *(expr.alias(c) for c, expr in text.items()),
         pl.lit(None, dtype=pl.Float64).alias("line"), "_rl", "_l", "_rprice", "_rpint", "_p", "_pint", "_lu",
         stamp.alias("_stamp"), (pl.col("_lu") - pl.col("_rlu")).alias("_elapsed"),
@@ -1755,8 +1775,6 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     frame = frame.with_columns(numbers.get_column("points").alias("_d"))
     # per canonical side: its line side, and the direction of a move up or down (gathered by id,
     # no text hashed per move)
-    import numpy as np
-
     from ..fast import kernel  # (this table is the compiled path's: numba is loaded)
 
     line_side = [rules.line_side_of(x) for x in canon]
@@ -1768,8 +1786,10 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     # the direction: per move one gather from the sides' two words, up at 2 * side + 1 (a move
     # up, points > 0), down at 2 * side (not up: also a null, as a ``when`` reads it)
     words = pl.Series([rules.line_direction(x, d) for x in line_side for d in (-1.0, 1.0)], dtype=pl.Categorical)
-    up = frame.get_column("_d").gt(0).fill_null(False).to_numpy()
-    direction = words.gather(pl.Series(np.asarray(side_ids, np.int64) * 2 + up))
+    # (in polars' memory, uint32: side ids are below 2**31; numpy's int64 arithmetic wrote three
+    # 40 MB arrays of fresh huge pages per 5M moves: _group_key)
+    up = frame.get_column("_d").gt(0).fill_null(False).cast(pl.UInt32)
+    direction = words.gather(at.cast(pl.UInt32) * 2 + up)
     # key numbers: once per distinct (sport, market key, previous line, new line), each move's
     # group by one compiled pass over the four as int64 (text by its dictionary code, a line by
     # its bits): a polars group_by of lists, exploded and scattered back, was ~40% of this table
@@ -1782,7 +1802,7 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     key_numbers = pl.Series("key_numbers", key_text, dtype=pl.Categorical).gather(pl.Series(groups))
     written = {c: numbers.get_column(c) for c in ("prev_line", "new_line", "_rlint", "_lint", "_dint")}
     return frame.select(
-        "_i", pl.lit("line_move").alias("type"), "sport_key", "event_id", "bookmaker", pl.col("_ls").alias("side"),
+        "_i", pl.lit("line_move").alias("type"), "sport_key", *keys, pl.col("_ls").alias("side"),
         "kind", "market_key", written["prev_line"], written["new_line"], pl.col("_d").alias("points"),
         pl.col("_rprice").alias("prev_price"), pl.col("_p").alias("new_price"), direction.alias("direction"),
         key_numbers, pl.col("_lu").alias("last_update"), pl.col("_stamp").alias("timestamp"),
