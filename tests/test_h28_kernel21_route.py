@@ -1,23 +1,17 @@
-"""Issue 14 (session 21, kernel21): the routing's slots and the move columns it does not read.
-
-``signals.route`` keeps each book's latest counted move in its (group, book) pair's slot. While the
-pairs' range is small beside the moves, every group has a slot per book (``group * n_books + book``,
-computed in the pass: no slots pass, no per-move slot array); else the slots pass gives each counted
-move its slot, by the pair's product or by pair ids hashed dense. All three layouts, compiled and
-interpreted, route the adversarial moves of steam14's test exactly as
-:class:`~dropengine.core.steam.SignalRouter` (alerts byte for byte, in order, and the counters), and
-each layout is the one taken (the slots pass called or not).
+"""Issue 14 (session 21, kernel21): the move columns the routing does not read, and narrow members.
 
 ``signals.moves_in_order(..., options=...)`` leaves the columns the routing does not read with those
 options empty (``is_line``/``size`` without a steam threshold, ``cool_key`` without a cooldown) and
 writes every other column as the full call does; ``route`` takes those columns empty exactly where
-its options do not read them and routes as with them, and refuses them empty (a ConfigError naming
-the column) where it reads them.
+its options do not read them and routes as with them (alerts byte for byte and the counters, as
+:class:`~dropengine.core.steam.SignalRouter`), and refuses them empty (a ConfigError naming the
+column) where it reads them. The steams' members (move indices) are int32 while every move's index
+fits, the same indices as int64 ones.
 """
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 from unittest import mock
@@ -39,8 +33,6 @@ from .test_h27_kernel20_narrow import _moves
 # the interpreted passes hash with uint64 products that wrap on purpose (splitmix64: signals._dense_ids_py)
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in scalar multiply:RuntimeWarning")
 
-#: how each layout is forced: the constants patched (small inputs take the per-book slots)
-_LAYOUTS = {"by_book": {}, "product": {"_DENSE_SLOTS": 0}, "hashed": {"_PAIR_TABLE": 0}}
 _STEAM: frozenset[Signal] = frozenset(("steam",))
 
 
@@ -57,47 +49,6 @@ def _routed_alerts(moves: Any, options: Any, *, compiled: bool, unread_empty: bo
     return wire(out), routed.cooled, routed.steams
 
 
-def _layout_same(data: st.DataObject, layout: str, compiled: bool) -> None:
-    options = data.draw(options_st())
-    moves = data.draw(moves_st(options))
-    want, cooled, steams = by_router(moves, options)
-    key = "slots"
-    real = signals._JIT[key] if compiled else signals._book_slots_py
-    calls: list[int] = []
-
-    def spy(*args: Any) -> Any:
-        calls.append(1)
-        return real(*args)
-
-    with contextlib.ExitStack() as patched:
-        for name, value in _LAYOUTS[layout].items():
-            patched.enter_context(mock.patch.object(signals, name, value))
-        if compiled:
-            with mock.patch.dict(signals._JIT, {key: spy}):
-                got = _routed_alerts(moves, options, compiled=True)
-        else:
-            with mock.patch.object(signals, "_book_slots_py", spy):
-                got = _routed_alerts(moves, options, compiled=False)
-    assert got == (wire(want), cooled, steams)
-    # the layout asked for is the one taken: the slots pass runs for the slot-array layouts alone
-    routes_steam = "steam" in options.types
-    assert bool(calls) == (routes_steam and layout != "by_book")
-
-
-@_SETTINGS
-@given(st.data(), st.sampled_from(sorted(_LAYOUTS)))
-def test_every_slot_layout_routes_as_the_router(data: st.DataObject, layout: str) -> None:
-    require_fast()
-    signals._compiled()
-    _layout_same(data, layout, compiled=True)
-
-
-@settings(_SETTINGS, max_examples=30)
-@given(st.data(), st.sampled_from(sorted(_LAYOUTS)))
-def test_every_slot_layout_interpreted(data: st.DataObject, layout: str) -> None:
-    _layout_same(data, layout, compiled=False)
-
-
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "interpreted"])
 @settings(_SETTINGS, max_examples=40)
 @given(data=st.data())
@@ -107,8 +58,9 @@ def test_unread_columns_may_be_empty(data: st.DataObject, compiled: bool) -> Non
         require_fast()
     options = data.draw(options_st())
     moves = data.draw(moves_st(options))
-    full = _routed_alerts(moves, options, compiled=compiled)
-    assert _routed_alerts(moves, options, compiled=compiled, unread_empty=True) == full
+    want, cooled, steams = by_router(moves, options)
+    assert _routed_alerts(moves, options, compiled=compiled) == (wire(want), cooled, steams)
+    assert _routed_alerts(moves, options, compiled=compiled, unread_empty=True) == (wire(want), cooled, steams)
     arrays, _ = signals.move_arrays(moves, options)
     unread = signals._unread(options)
     if not moves:
@@ -128,8 +80,10 @@ def test_unread_columns_by_options() -> None:
     assert signals._unread(DetectOptions(types=steam, steam_threshold=10)) == ("cool_key",)
     assert signals._unread(DetectOptions(types=steam, steam_line_threshold=1, cooldown_ms=5)) == ()
     # without steam no size is read, whatever the thresholds
-    assert signals._unread(DetectOptions(types=frozenset(("line_move",)), steam_threshold=10,
-                                         cooldown_ms=5)) == ("is_line", "size")
+    assert signals._unread(DetectOptions(types=frozenset(("line_move",)), steam_threshold=10, cooldown_ms=5)) == (
+        "is_line",
+        "size",
+    )
 
 
 #: routing options that read every column, the sizes alone, the cooldown keys alone, or neither
@@ -144,8 +98,9 @@ _READING = (
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "interpreted"])
 @settings(max_examples=60, deadline=None)
 @given(args=_moves(), options=st.sampled_from(_READING))
-def test_moves_in_order_leaves_out_what_the_routing_does_not_read(args: tuple[Any, ...], options: DetectOptions,
-                                                                  compiled: bool) -> None:
+def test_moves_in_order_leaves_out_what_the_routing_does_not_read(
+    args: tuple[Any, ...], options: DetectOptions, compiled: bool
+) -> None:
     """Given the routing's options, every column it reads is the full call's (values and type), one
     it does not read is empty; without cooldown keys the rows' key and series ids are not read."""
     require_fast()
@@ -166,3 +121,42 @@ def test_moves_in_order_leaves_out_what_the_routing_does_not_read(args: tuple[An
         # (a group's type is decided by the groups alone when no cooldown key is written)
         if name != "group" or "cool_key" not in unread:
             assert a.dtype == b.dtype, name
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "interpreted"])
+@settings(_SETTINGS, max_examples=30)
+@given(data=st.data())
+def test_members_are_int32_where_every_move_index_fits(data: st.DataObject, compiled: bool) -> None:
+    """The steams' members (move indices) come out int32 (the routing's moves are fewer than int32's
+    largest here), the same indices as the pass writes with int64 ones (its ``kind`` argument: moves
+    past int32, which no test can hold in memory)."""
+    if compiled:
+        require_fast()
+    options = data.draw(options_st())
+    moves = data.draw(moves_st(options))
+    arrays, _ = signals.move_arrays(moves, options)
+    routed = signals.route(arrays, options, compiled=compiled)
+    assert routed.members.dtype == np.int32
+    # the same call with int64 members (the pass's arguments as route passes them, spied)
+    seen: list[tuple[Any, ...]] = []
+    real: Callable[..., Any] = signals._JIT["route"] if compiled else signals._route_py
+
+    def spy(*args: Any) -> Any:
+        seen.append(args)
+        return real(*args)
+
+    if compiled:
+        with mock.patch.dict(signals._JIT, {"route": spy}):
+            signals.route(arrays, options, compiled=True)
+    else:
+        with mock.patch.object(signals, "_route_py", spy):
+            signals.route(arrays, options, compiled=False)
+    (args,) = seen
+    wide = real(*args[:-1], np.zeros(0, np.int64))
+    assert wide[5].dtype == np.int64
+    assert wide[5].tolist() == routed.members.tolist()
+    assert [w.tolist() for w in wide[2:5]] == [
+        routed.fire_move.tolist(),
+        routed.fire_t.tolist(),
+        routed.member_start.tolist(),
+    ]

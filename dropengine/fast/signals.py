@@ -225,13 +225,14 @@ def _book_slots_py(counts: Bools, group: I64, book: I64, n_books: int, pair: I64
     walk, no pointer chase through memory). A move's (group, book) pair's id (``0 <= id <
     n_pairs``) is ``group * n_books + book``, or with ``pair`` not empty ``pair``'s entry (ids
     hashed dense: the product's range too wide). Writes per move its slot into ``slot`` (-1: not
-    counted); returns ``group_start``."""
+    counted); returns ``group_start``. ``counts`` empty: every move counts."""
     n = group.shape[0]
+    every = counts.shape[0] == 0
     by_product = pair.shape[0] == 0
     rank = np.full(max(n_pairs, 1), -1, np.int64)
     filled = np.zeros(max(n_groups, 1) + 1, np.int64)
     for i in range(n):
-        if counts[i]:
+        if every or counts[i]:
             p = np.int64(group[i]) * n_books + book[i] if by_product else pair[i]
             if rank[p] < 0:
                 g = group[i]
@@ -240,7 +241,7 @@ def _book_slots_py(counts: Bools, group: I64, book: I64, n_books: int, pair: I64
     for g in range(1, filled.shape[0]):  # group_start: the running sum of each group's books
         filled[g] += filled[g - 1]
     for i in range(n):
-        if counts[i]:
+        if every or counts[i]:
             p = np.int64(group[i]) * n_books + book[i] if by_product else pair[i]
             slot[i] = filled[group[i]] + rank[p]
         else:
@@ -251,19 +252,14 @@ def _book_slots_py(counts: Bools, group: I64, book: I64, n_books: int, pair: I64
 def _route_py(
     lu: I64, cool_key: I64, n_cool: int, counts: Bools, group: I64, n_groups: int, slot: I64, group_start: I64,
     book: I64, n_books: int, unit: I64, n_units: int, units_on: bool, cooldown_ms: int, steam_on: bool,
-    steam_books: int, window: int,
-) -> tuple[Bools, int, I64, I64, I64, I64]:
+    steam_books: int, window: int, kind: Any,
+) -> tuple[Bools, int, I64, I64, I64, Any]:
     """The routing pass (see the module docstring): ``(go, cooled, fire_move, fire_t,
     member_start, members)``. Each line restates :meth:`SignalRouter.route` /
     :meth:`SteamTracker.add` / :meth:`Cooldown.allow`; the arrival sequence of a counted move
-    is its index ``i`` (moves are in arrival order).
-
-    A book's latest counted move in a group is kept in the (group, book) pair's slot: with ``slot``
-    empty every group has ``n_books`` slots, ``group * n_books + book`` (computed here: no per-move
-    array, no slots pass); else a group's books are the slots ``group_start[g] .. + size`` in the
-    order they first count in it, per counted move its book's in ``slot``
-    (:func:`_book_slots_py`: the pairs' range too wide for a slot each). ``counts`` empty: every
-    move counts (no steam threshold: no per-move array)."""
+    is its index ``i`` (moves are in arrival order). A group's books are the slots
+    ``group_start[g] .. + size`` (:func:`_book_slots_py`; ``slot``: per counted move its book's).
+    ``counts`` empty: every move counts (no steam threshold: no per-move array)."""
     n = lu.shape[0]
     go = np.ones(n, np.bool_)
     cooled = 0
@@ -272,19 +268,15 @@ def _route_py(
     last = np.zeros(keys, np.int64)
     has_last = np.zeros(keys, np.bool_)
     every = counts.shape[0] == 0
-    by_book = slot.shape[0] == 0
     nb = max(n_books, 1)
     # Steam groups, one row each (what a move reads of its group, together): T (SteamTracker's
     # _Group.newest, from -1), when it last fired, whether it has, how many books it holds
     ng = max(n_groups, 1) if steam_on else 1
     gs = np.zeros((ng, 4), np.int64)
     gs[:, _NEWEST] = -1
-    # per slot its book's latest counted move's time and index (-1: no move yet)
-    n_slots = 1
-    if steam_on:
-        n_slots = max(ng * nb if by_book else group_start[-1], 1)
-    ss = np.empty((n_slots, 2), np.int64)
-    ss[:, _MOVE] = -1
+    # per slot (a group's first ``size`` slots: the books it holds) its book's latest counted move's time
+    # and index
+    ss = np.empty((max(group_start[-1], 1) if steam_on else 1, 2), np.int64)
     inside = np.empty(nb, np.int64)
     counted = np.empty(nb, np.int64)
     unit_seen = np.full(max(n_units, 1), -1, np.int64)  # stamped with the move's index: never cleared
@@ -292,7 +284,7 @@ def _route_py(
     fire_move = np.empty(16, np.int64)
     fire_t = np.empty(16, np.int64)
     member_start = np.zeros(17, np.int64)
-    members = np.empty(64, np.int64)
+    members = np.empty(64, kind.dtype)  # (move indices: int32 while every one fits, ``kind``)
     n_fired = 0
     n_members = 0
     for i in range(n):
@@ -310,26 +302,22 @@ def _route_py(
             continue
         # SPEC 11 (SteamTracker.add): the book's latest move in its group
         g = group[i]
-        if by_book:
-            base = np.int64(g) * nb
-            s = base + book[i]
-        else:
-            base = group_start[g]
-            s = np.int64(slot[i])
-        if ss[s, _MOVE] >= 0:  # the book is in the group: its move replaced
+        s = slot[i]
+        base = group_start[g]
+        if s < base + gs[g, _SIZE]:  # the book is in the group: its move replaced
             old = ss[s, _TIME]
             ss[s, _TIME] = x
             ss[s, _MOVE] = i
             if old == gs[g, _NEWEST] and x < old:
                 # the newest was replaced by an older one: T is taken again over the group
                 t = x
-                for r in range(base, base + (nb if by_book else gs[g, _SIZE])):
-                    if ss[r, _MOVE] >= 0 and ss[r, _TIME] > t:
+                for r in range(base, base + gs[g, _SIZE]):
+                    if ss[r, _TIME] > t:
                         t = ss[r, _TIME]
                 gs[g, _NEWEST] = t
             elif x > gs[g, _NEWEST]:
                 gs[g, _NEWEST] = x
-        else:  # a new book in the group
+        else:  # a new book (its slot is the group's next: slots are given in this order)
             ss[s, _TIME] = x
             ss[s, _MOVE] = i
             gs[g, _SIZE] += 1
@@ -343,8 +331,8 @@ def _route_py(
             continue
         low = t - window
         cnt = 0
-        for r in range(base, base + (nb if by_book else gs[g, _SIZE])):
-            if ss[r, _MOVE] >= 0 and ss[r, _TIME] >= low:
+        for r in range(base, base + gs[g, _SIZE]):
+            if ss[r, _TIME] >= low:
                 inside[cnt] = r
                 cnt += 1
         if cnt < steam_books:
@@ -388,9 +376,9 @@ def _route_py(
             grown[:n_fired + 1] = member_start[:n_fired + 1]
             member_start = grown
         while n_members + kept > members.shape[0]:
-            grown = np.empty(2 * members.shape[0], np.int64)
-            grown[:n_members] = members[:n_members]
-            members = grown
+            wider = np.empty(2 * members.shape[0], kind.dtype)
+            wider[:n_members] = members[:n_members]
+            members = wider
         for a in range(kept):
             members[n_members + a] = counted[a]
         n_members += kept
@@ -406,9 +394,6 @@ def _route_py(
 _JIT: dict[str, Callable[..., Any]] = {}
 #: Up to this many (group, book) combinations (32 MB) a pair's id is the product itself.
 _PAIR_TABLE = 1 << 22
-#: Up to this many (group, book) combinations (64 MB of slots), and at most one per two moves (more: the
-#: slots pass's per-move array and rank table are smaller), every group has a slot per book in the routing.
-_DENSE_SLOTS = 1 << 22
 
 
 def _compiled() -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -444,7 +429,7 @@ def compile_all() -> None:
     one = _ro(np.ones(1), np.bool_)
     slot = np.empty(1, np.int32)
     start = _JIT["slots"](one, w, w, 1, z[:0], 1, k, slot)
-    run(z, w, 1, one, w, k, _ro(slot, np.int32), _ro(start, np.int64), w, 1, z, 1, True, 1, True, 1, 0)
+    run(z, w, 1, one, w, k, _ro(slot, np.int32), _ro(start, np.int64), w, 1, z, 1, True, 1, True, 1, 0, w[:0])
     alert_order(one, z, one)
     f = _ro(np.zeros(1), np.float64)
     for rows in (z, _ro(np.zeros(1), np.uint32)):  # (the moves' rows: the kernel's uint32, or int64)
@@ -508,16 +493,16 @@ class Routed:
     #: ... its ``T`` (the steam's ``last_update``) ...
     fire_t: I64
     #: ... and its books: ``members[member_start[j]:member_start[j + 1]]`` are the indices of the
-    #: counted moves, in the order of the steam's ``books``
+    #: counted moves, in the order of the steam's ``books`` (int32 while every move's index fits)
     member_start: I64
-    members: I64
+    members: Ints
 
     @property
     def steams(self) -> int:
         """Steams fired, before the filter (the engines' ``steam`` counter)."""
         return int(self.fire_move.shape[0])
 
-    def members_of(self, j: int) -> I64:
+    def members_of(self, j: int) -> Ints:
         """The move indices of steam ``j``'s books, in order."""
         return self.members[self.member_start[j]:self.member_start[j + 1]]
 
@@ -655,24 +640,17 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
         if options.steam_threshold is not None or options.steam_line_threshold is not None:
             counts = steam_counts(np.asarray(moves.size, dtype=np.float64), np.asarray(moves.is_line, np.bool_),
                                   options)
-        # A (group, book) pair's slot: the product itself while its table is small beside the moves
-        # (computed in the pass: no per-move array, no slots pass; 10M quotes, 17,760 groups x 8
-        # books, 2.3 MB), else slots given per move by the slots pass
+        # (group, book) pairs: the product itself while it indexes a small table (computed in the
+        # pass: no per-move array), else hashed dense
         n_books = max(len(moves.book_names), 1)
-        n_pairs = int(n_groups) * n_books
-        if n_pairs > min(_PAIR_TABLE, _DENSE_SLOTS, max(n // 2, 1 << 16)):
-            if not counts.shape[0]:
-                counts = np.ones(n, np.bool_)
-            # the pairs' ids: the product while it indexes a small table (computed in the pass: no
-            # per-move array), else hashed dense
-            if n_pairs <= _PAIR_TABLE:
-                pair = np.zeros(0, np.int64)
-            else:
-                pair, n_pairs = dense(_ro(np.asarray(group, np.int64) * n_books + np.asarray(book, np.int64), np.int64))
-            # per move its book's slot: int32 while every move's index fits (8M moves: 32 MB, not 64)
-            slot = np.empty(n, np.int32 if n <= MAX_ROWS else np.int64)
-            group_start = slots(_ro(counts, np.bool_), group, book, n_books, _ro(pair, np.int64), int(n_pairs),
-                                int(n_groups), slot)
+        if int(n_groups) * n_books <= _PAIR_TABLE:
+            pair, n_pairs = np.zeros(0, np.int64), int(n_groups) * n_books
+        else:
+            pair, n_pairs = dense(_ro(np.asarray(group, np.int64) * n_books + np.asarray(book, np.int64), np.int64))
+        # per move its book's slot: int32 while every move's index fits (8M moves: 32 MB, not 64)
+        slot = np.empty(n, np.int32 if n <= MAX_ROWS else np.int64)
+        group_start = slots(_ro(counts, np.bool_), group, book, n_books, _ro(pair, np.int64), int(n_pairs),
+                            int(n_groups), slot)
     else:
         # (the pass reads a move's group only with steam on: one entry)
         group, n_groups = _ro(np.zeros(1, kind), kind), 1
@@ -683,7 +661,7 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
         int(n_groups), _ro(slot, slot.dtype), _ro(group_start, np.int64), book,
         len(moves.book_names), _ro(unit, np.int64),
         int(n_units), units is not None, int(options.cooldown_ms), steam_on, int(options.steam_books),
-        int(options.steam_window_ms),
+        int(options.steam_window_ms), _ro(np.zeros(0), np.int32 if n <= MAX_ROWS else np.int64),
     )
     return Routed(go, int(cooled), fire_move, fire_t, member_start, members)
 
