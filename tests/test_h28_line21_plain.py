@@ -110,3 +110,37 @@ def test_a_float_key_is_its_buffer_where_it_can_be() -> None:
     key = batch._group_key(signed, kernel)
     assert not np.shares_memory(key, signed.to_numpy())
     assert key[1] == key[2] and key[0] == key[3] and key[0] != key[1]
+
+
+_LINES = st.one_of(
+    st.sampled_from([-7.5, -7.0, -3.25, -3.0, -0.0, 0.0, 0.5, 2.5, 3.0, 44.5, 220.1, 220.6, 219.6, 1e-10, 0.3]),
+    st.floats(-500, 500, allow_nan=False),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_LINES, _LINES), min_size=1, max_size=30))
+def test_line_numbers_write_the_points_as_the_rule_does(pairs: list[tuple[float, float]]) -> None:
+    """``_line_numbers``' points are ``rules.line_points(prev, new)`` (the values ``_with_points``
+    writes) and ``_dint`` whether the rule writes them as an int; the lines as ``written_line``."""
+    from dropengine.core import rules
+
+    prev, new = zip(*pairs, strict=True)
+    fired = pl.DataFrame(
+        {
+            "_i": pl.Series(range(len(pairs)), dtype=pl.UInt32),
+            "_rl": list(prev),
+            "_l": list(new),
+            "_lu": pl.Series(range(len(pairs)), dtype=pl.Int64),
+        }
+    )
+    got = batch._line_numbers(fired)
+    points = [rules.line_points(a, b) for a, b in pairs]
+    assert got.get_column("points").to_list() == [float(p) for p in points]
+    assert got.get_column("_dint").to_list() == [isinstance(p, int) for p in points]
+    assert got.get_column("points").to_list() == batch._with_points(fired).get_column("_d").to_list()
+    for c, flag, values in (("prev_line", "_rlint", prev), ("new_line", "_lint", new)):
+        written = [rules.written_line(v) for v in values]
+        assert got.get_column(c).to_list() == [float(w) for w in written]
+        assert got.get_column(flag).to_list() == [isinstance(w, int) for w in written]
+    assert got.get_column("last_update").to_list() == list(range(len(pairs)))

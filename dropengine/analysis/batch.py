@@ -1181,14 +1181,17 @@ def _with_signals_compiled(
         # the moves in arrival order (a quote's price move before its line move): per move its
         # cooldown key, size as written, steam group (event, outcome, direction) and book
         # (one compiled pass over the moves: ~15 numpy passes before; without line series the rows'
-        # series ids are not kept, and no line move reads them)
+        # series ids are not kept, and no line move reads them; with the routing's options, the
+        # columns route does not read with them come back empty: is_line and size without a steam
+        # threshold, cool without a cooldown: kernel21's 6c24036, 10M steam ~99 MB not written)
         order = signals.arrival_order(drop_rows, line_rows)
         rows, is_line, size, group, cool, lu, book = signals.moves_in_order(
             order, drop_rows, line_rows, early.get_column("_d").cast(pl.Float64).to_numpy(),
             lines.get_column("points").to_numpy() if lines is not None else np.zeros(0),
             early.get_column("_lu").to_numpy(),
             lines.get_column("last_update").to_numpy() if lines is not None else np.zeros(0, np.int64),
-            ids.side, ids.over, ids.event, ids.outcome_of, ids.n_outcomes, ids.kid, ids.nkeys, ids.lid, ids.book)
+            ids.side, ids.over, ids.event, ids.outcome_of, ids.n_outcomes, ids.kid, ids.nkeys, ids.lid, ids.book,
+            options=cfg)
         # group ids are dense below this bound (no hashing in the routing) while it is small
         # (memory: the rows' key and series ids and event codes are read by moves_in_order alone:
         # 10M rows, three 40 MB arrays go before the routing and the steams' books, not after them)
@@ -1720,19 +1723,20 @@ _JSON: Final = msgspec.json.Encoder()
 def _line_numbers(fired: pl.DataFrame) -> pl.DataFrame:
     """Of the line moves ``fired`` (the :func:`_line_pass` columns, in arrival order), the
     columns of :func:`_line_table` the routing and a steam's books read: ``_i``, the lines and
-    points as written (``_rl``/``_l`` by :func:`_written`, points by :func:`_with_points`), their
-    int flags (``_rlint``/``_lint``/``_dint``) and ``last_update``; no text."""
-    frame = _with_points(fired.select("_i", "_rl", "_l", "_lu"))
-    prev_line, prev_int = _written(frame.get_column("_rl"))
-    new_line, new_int = _written(frame.get_column("_l"))
-    # points: rules.line_points(prev, new) is written_line(new - prev); its value is ``_d``
-    # (:func:`_with_points`), whether it is written as an int is the rule's on the difference
-    _, points_int = _written(frame.get_column("_l") - frame.get_column("_rl"))
-    return frame.select(
-        "_i", prev_line.alias("prev_line"), new_line.alias("new_line"), pl.col("_d").alias("points"),
-        pl.col("_lu").alias("last_update"), prev_int.alias("_rlint"), new_int.alias("_lint"),
+    points as written (by :func:`_written`: the points of their difference, the values
+    :func:`_with_points` writes), their int flags (``_rlint``/``_lint``/``_dint``) and ``last_update``; no text."""
+    prev_line, prev_int = _written(fired.get_column("_rl"))
+    new_line, new_int = _written(fired.get_column("_l"))
+    # points: rules.line_points(prev, new) is written_line(new - prev): its value (the one
+    # :func:`_with_points` writes) and whether it is written as an int, both of the difference
+    # (the points once, not by _with_points and again for their flags: 10M quotes, 5M moves' three
+    # 40 MB columns and ~0.1 s not written)
+    points, points_int = _written(fired.get_column("_l") - fired.get_column("_rl"))
+    return pl.DataFrame([
+        fired.get_column("_i"), prev_line.alias("prev_line"), new_line.alias("new_line"), points.alias("points"),
+        fired.get_column("_lu").alias("last_update"), prev_int.alias("_rlint"), new_int.alias("_lint"),
         points_int.alias("_dint"),
-    )
+    ])
 
 
 def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str | None, side_ids: Any,
