@@ -19,8 +19,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 _CHILD = textwrap.dedent(
     """
     import functools, gc, signal, sys, time
@@ -44,7 +42,6 @@ _CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(strict=True, reason="C21-3: a signal in replay's gc callback is printed and dropped")
 def test_a_signal_in_the_collector_callback_interrupts_the_run_without_a_traceback() -> None:
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
     done = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, timeout=60, env=env)

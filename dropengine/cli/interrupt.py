@@ -25,8 +25,9 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from typing import Any, Final, NoReturn
+import types
+from collections.abc import Callable, Iterator
+from typing import Any, Final, NoReturn, TypeVar
 
 import click
 
@@ -72,7 +73,8 @@ class CtrlC:
             return
         # (a signal that lands in this handler itself, a second one while the first is put off,
         # is put off too: raised here, it would leave through the frame the first one interrupted)
-        if frame is not None and (frame.f_code in _HANDLING or _called_back(frame.f_code.co_filename)):
+        if frame is not None and (frame.f_code in _HANDLING or frame.f_code in _CALLBACKS
+                                  or _called_back(frame.f_code.co_filename)):
             _put_off(signum)
             return
         raise self._raises
@@ -231,6 +233,21 @@ def _again(signum: int) -> None:
 
 #: The handler's own code and what it calls: a signal landing there is put off (see the handler).
 _HANDLING: Final = (CtrlC._handler.__code__, _called_back.__code__, _put_off.__code__)
+
+#: dropengine's own functions the interpreter calls back (:func:`callback`): a signal landing in
+#: one is put off as in :func:`_called_back`'s frames.
+_CALLBACKS: Final[set[types.CodeType]] = set()
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def callback(fn: _F) -> _F:
+    """Mark ``fn`` as run by the interpreter as a callback (a ``gc.callbacks`` entry): a signal the
+    guard handles while it runs is put off (:func:`_put_off`) rather than raised in it, where
+    CPython would print "Exception ignored ..." with a traceback and drop the interrupt (the run
+    went on to its end; critic21's C21-3: replay's collector callback). Returns ``fn``."""
+    _CALLBACKS.add(fn.__code__)
+    return fn
 
 
 #: The guard that holds the signals from the end of a command's run to the process's exit (:meth:`CtrlC.running`).

@@ -32,7 +32,7 @@ from ..io.inputs import InputOptions
 from ..io.replay import ReplayStats, replay, replay_batch
 from ..io.sinks import OUTPUT_SUFFIXES, AlertWriter
 from .extras import StartupError, require_extra
-from .interrupt import CtrlC
+from .interrupt import CtrlC, callback
 from .options import detect_options, input_options, quiet_option
 
 if TYPE_CHECKING:  # rich loads when something is shown: a quiet replay never needs it
@@ -356,18 +356,20 @@ def _long_lived_frozen() -> Iterator[None]:
     if gc.get_freeze_count():
         yield
         return
-
-    def survivors(phase: str, info: dict[str, int]) -> None:
-        # after a collection of generation 1 or 2 the younger ones are empty: what is left is old
-        if phase == "stop" and info["generation"] >= 1:
-            gc.freeze()
-
-    gc.callbacks.append(survivors)
+    gc.callbacks.append(_survivors)
     try:
         yield
     finally:
-        gc.callbacks.remove(survivors)
+        gc.callbacks.remove(_survivors)
         gc.unfreeze()
+
+
+@callback  # (the collector calls it: a Ctrl-C landing in it is put off, not printed and dropped)
+def _survivors(phase: str, info: dict[str, int]) -> None:
+    """:func:`_long_lived_frozen`'s collector callback: after a collection of generation 1 or 2 the
+    younger ones are empty, so what is left is old: frozen."""
+    if phase == "stop" and info["generation"] >= 1:
+        gc.freeze()
 
 
 def _import_polars(guard: CtrlC) -> None:
