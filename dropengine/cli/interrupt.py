@@ -31,7 +31,7 @@ from typing import Any, Final, NoReturn, TypeVar
 
 import click
 
-__all__ = ["CtrlC", "exit_status", "launched", "launching", "said", "tail_end"]
+__all__ = ["CtrlC", "callback", "exit_status", "launched", "launching", "said", "tail_end"]
 
 
 def said(signum: int | None) -> str:
