@@ -1,0 +1,75 @@
+"""critic21's C21-4: a wait for a thread that a Ctrl-C interrupted makes every later wait return early.
+
+CPython 3.11's ``Thread.join`` (``_wait_for_tstate_lock``), interrupted by a KeyboardInterrupt while
+the thread runs, finds the thread's state lock held (by the running thread itself), releases it and
+marks the thread stopped (bpo-45274's cleanup): from then on ``join()`` returns at once and
+``is_alive()`` is false while the thread goes on, and the interpreter's exit no longer waits for
+it (even a non-daemon thread). dropengine relies on those waits after an interrupt:
+
+- ``replay --engine batch`` joins the numba warm-up thread in a ``finally`` (so that no compile of a
+  cold cache runs into the interpreter's teardown: review22's R22-5, a crash in LLVM); the main
+  thread usually waits for it first in :func:`dropengine.fast.warmed` (``_compiled_passes``), and a
+  Ctrl-C/SIGTERM there made the ``finally``'s join return while the compile went on: with a cold
+  ``NUMBA_CACHE_DIR`` and SIGTERM 6-10 s in, the process exited 0.1-0.5 s after the signal with the
+  warm-up thread alive (1 of 5 exits was a SIGSEGV, rc -11);
+- ``batch._in_thread``'s threads are non-daemon "so an interpreter exiting meanwhile waits for it":
+  not after their ``result()`` wait was interrupted.
+
+The thread here is a stand-in for the warm-up (an Event it waits on), interrupted by a SIGALRM whose
+handler raises KeyboardInterrupt as the command's guard does.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from dropengine import fast
+
+
+@contextmanager
+def _interrupt_after(seconds: float) -> Iterator[None]:
+    """A KeyboardInterrupt raised in the main thread ``seconds`` from now (as CtrlC's handler raises)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.xfail(strict=True, reason="C21-4: after an interrupted warmed() a later join returns early")
+def test_a_wait_for_the_warm_up_after_an_interrupted_one_still_waits() -> None:
+    release = threading.Event()
+    finished = threading.Event()
+
+    def warm() -> None:  # (the warm-up: compiling a cold cache for a while)
+        release.wait(10)
+        time.sleep(0.2)
+        finished.set()
+
+    thread = threading.Thread(target=warm, name="dropengine-fast-warm-up", daemon=True)
+    thread.start()
+    fast._WARMING.append(thread)
+    try:
+        with pytest.raises(KeyboardInterrupt), _interrupt_after(0.2):
+            fast.warmed()  # (_compiled_passes' wait: a Ctrl-C lands in it)
+        release.set()
+        thread.join()  # (replay's finally: must wait for the warm-up to end)
+        assert finished.is_set(), "join() returned while the warm-up thread was still running"
+    finally:
+        release.set()
+        finished.wait(10)
+        if thread in fast._WARMING:
+            fast._WARMING.remove(thread)
