@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import os
 import threading
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, Final, Literal, TypeVar, cast
@@ -149,18 +150,24 @@ def warm_up(signals: bool = True) -> threading.Thread | None:
     if os.environ.get("DROPENGINE_PURE") == "1" or importlib.util.find_spec("numba") is None:
         return None
 
+    done = threading.Event()
+
     def load() -> None:
-        if not available():  # installed but broken: the caller's detect runs pure
-            return
-        from . import kernel
+        try:
+            if not available():  # installed but broken: the caller's detect runs pure
+                return
+            from . import kernel
 
-        kernel.compile_all()
-        if signals:
-            from . import signals as signals_pass
+            kernel.compile_all()
+            if signals:
+                from . import signals as signals_pass
 
-            signals_pass.compile_all()
+                signals_pass.compile_all()
+        finally:
+            done.set()  # (what warmed() waits on: no join of a running thread, C21-4)
 
     thread = threading.Thread(target=load, name="dropengine-fast-warm-up", daemon=True)
+    _DONE[thread] = done
     thread.start()
     _WARMING.append(thread)
     return thread
@@ -168,6 +175,8 @@ def warm_up(signals: bool = True) -> threading.Thread | None:
 
 #: The warm-up threads started and not yet waited for by :func:`warmed`.
 _WARMING: list[threading.Thread] = []
+#: Per warm-up thread :func:`warm_up` started, the event its work sets when it ends (done or failed).
+_DONE: dict[threading.Thread, threading.Event] = {}
 
 
 def warmed() -> None:
@@ -175,8 +184,23 @@ def warmed() -> None:
     to run compiled code calls it first, so that with a cold numba cache the compiling happens in
     the warm-up thread and never in the caller's: a Ctrl-C in the caller can then not leave numba's
     compiler lock held by an interrupted compile, which hung the process's exit on the price
-    pass's thread waiting for it (break22's B22-8)."""
-    for thread in tuple(_WARMING):  # (a copy: two callers at once both join, neither pops another's)
-        thread.join()
+    pass's thread waiting for it (break22's B22-8).
+
+    It never waits in ``Thread.join`` for a thread still running: CPython 3.11's join, interrupted by a
+    Ctrl-C while the thread runs, releases the thread's own state lock and marks it stopped, so every
+    later join returns at once and the interpreter's exit no longer waits for it (critic21's C21-4:
+    replay's ``finally`` join then let a cold-cache compile run into the teardown). It waits for the
+    event the thread's work sets when it ends (an interrupted event wait leaves the thread as it was),
+    or, for a thread registered without one, polls ``is_alive`` between short sleeps; then joins a
+    thread whose work is over."""
+    for thread in tuple(_WARMING):  # (a copy: two callers at once both wait, neither pops another's)
+        done = _DONE.get(thread)
+        if done is not None:
+            done.wait()
+        else:
+            while thread.is_alive():
+                time.sleep(0.002)
+        thread.join()  # (its work is over: at most the return from its target is waited for)
         with contextlib.suppress(ValueError):  # (the other caller took it off already)
             _WARMING.remove(thread)
+        _DONE.pop(thread, None)

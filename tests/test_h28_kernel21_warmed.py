@@ -1,0 +1,79 @@
+"""critic21's C21-4, the warm-up's part: ``fast.warmed()`` interrupted leaves the warm-up thread waitable.
+
+CPython 3.11's ``Thread.join``, interrupted by a KeyboardInterrupt while the thread runs, releases the
+thread's own state lock and marks it stopped: later joins return at once while it still runs, and the
+interpreter's exit no longer waits for it (a cold-cache compile then ran into the teardown). ``warmed()``
+waits for the event the warm-up's work sets when it ends instead, and joins the thread only then: after
+a Ctrl-C in ``warmed()`` a later ``join()`` (replay's ``finally``) still waits for the whole warm-up, and
+a later ``warmed()`` too. (tests/test_h28_critic21_join.py holds the same for a thread registered without
+the event.)
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from dropengine import fast
+
+from .conftest import require_fast
+
+
+@contextmanager
+def _interrupt_after(seconds: float) -> Iterator[None]:
+    """A KeyboardInterrupt raised in the main thread ``seconds`` from now (as the command's guard raises)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("then", ["join", "warmed"])
+def test_an_interrupted_warmed_leaves_the_warm_up_waitable(then: str) -> None:
+    require_fast()
+    from dropengine.fast import kernel
+
+    release = threading.Event()
+    finished = threading.Event()
+
+    def slow_compile() -> None:  # (a cold cache: compiling for a while)
+        release.wait(10)
+        time.sleep(0.2)
+        finished.set()
+
+    with mock.patch.object(kernel, "compile_all", slow_compile):
+        thread = fast.warm_up(signals=False)
+        assert thread is not None
+        try:
+            with pytest.raises(KeyboardInterrupt), _interrupt_after(0.2):
+                fast.warmed()  # (_compiled_passes' wait: a Ctrl-C lands in it)
+            assert thread.is_alive() and not finished.is_set()
+            release.set()
+            if then == "join":
+                thread.join()  # (replay's finally)
+            else:
+                fast.warmed()
+            assert finished.is_set(), "the wait returned while the warm-up was still compiling"
+            assert not thread.is_alive()
+        finally:
+            release.set()
+            finished.wait(10)
+            thread.join(10)
+            if thread in fast._WARMING:
+                fast._WARMING.remove(thread)
+            fast._DONE.pop(thread, None)
+    assert fast._WARMING == [] and thread not in fast._DONE
