@@ -53,7 +53,6 @@ def _interrupt_after(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, old)
 
 
-@pytest.mark.xfail(strict=True, reason="C21-4: after an interrupted warmed() a later join returns early")
 def test_a_wait_for_the_warm_up_after_an_interrupted_one_still_waits() -> None:
     release = threading.Event()
     finished = threading.Event()
