@@ -236,7 +236,8 @@ _HANDLING: Final = (CtrlC._handler.__code__, _called_back.__code__, _put_off.__c
 
 #: dropengine's own functions the interpreter calls back (:func:`callback`): a signal landing in
 #: one is put off as in :func:`_called_back`'s frames.
-_CALLBACKS: Final[set[types.CodeType]] = set()
+#: (A list, looked up by equality as ``_HANDLING``: a frame's ``f_code`` need not be hashable.)
+_CALLBACKS: Final[list[types.CodeType]] = []
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -246,7 +247,8 @@ def callback(fn: _F) -> _F:
     guard handles while it runs is put off (:func:`_put_off`) rather than raised in it, where
     CPython would print "Exception ignored ..." with a traceback and drop the interrupt (the run
     went on to its end; critic21's C21-3: replay's collector callback). Returns ``fn``."""
-    _CALLBACKS.add(fn.__code__)
+    if fn.__code__ not in _CALLBACKS:
+        _CALLBACKS.append(fn.__code__)
     return fn
 
 

@@ -240,14 +240,21 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                     # (polars, numba and its cached kernels) are walked by no full collection again; 10M
                     # quotes: two gen-2 collections, 0.45-0.61 s of CPU, gone)
                     with _long_lived_frozen():
-                        warming = warm_up(signals=detect.signals)
+                        warming = None
                         try:
+                            # (started with the signals held: one landing in its start, which waits for the
+                            # thread to run, left a running warm-up nobody joined: C21-4)
+                            with guard.deferred():
+                                warming = warm_up(signals=detect.signals)
                             _import_polars(guard)
                             result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
                         # (also after a Ctrl-C or an error: a daemon thread killed mid-compile can crash the exit)
                         finally:
                             if warming is not None:
-                                warming.join()
+                                # (with the signals held: CPython 3.11's join interrupted while the thread runs
+                                # marks it stopped, and the exit then cut a cold-cache compile short: C21-4)
+                                with guard.deferred():
+                                    warming.join()
                     guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
                     writer.write_batch(result)  # every type, in detection order
                     counters = result.counters
