@@ -621,7 +621,13 @@ def _compiled_passes(
     # once the gathers are masks.)
     # -- rows no quote could be built from (the reasons and their order as in _load) ------------
     coded = {c: _Coded(frame.get_column(c), kernel) for c in KEY}
-    bad_field = frame.get_column("_lu_missing").to_numpy().copy()
+
+    def flagged(flag: pl.Series) -> Any:
+        """A Boolean column's rows as numpy bools, or None where no row is flagged: a skip step
+        with no row writes no 10M-row array (nor the reasons' temporaries below)."""
+        return flag.to_numpy() if flag.any() else None
+
+    bad_field = flagged(frame.get_column("_lu_missing"))
     # sport_key is only judged here, never part of a key: coded only when some row may be flagged
     # (a Categorical's ``== ""`` reads no row when no category is empty; other types, e.g. numbers,
     # are coded, their text judged, as before)
@@ -633,7 +639,8 @@ def _compiled_passes(
         # a per-row array only when some row is flagged (an empty value or a null): 10M rows a column
         empty = [v == "" for v in column.values]
         if column.has_null or any(empty):
-            bad_field |= column.of_values(np, empty, np.bool_, True)
+            rows = column.of_values(np, empty, np.bool_, True)
+            bad_field = rows if bad_field is None else bad_field | rows
     side = coded["side"]
     canonical: list[str | None] = []
     for v in side.values:
@@ -674,41 +681,45 @@ def _compiled_passes(
     field_faults: Any
     if _field_judged(frame, plan.schema):
         kinds = {v: parse_side(c).kind for v, c in zip(side.values, canonical, strict=True) if c is not None}
-        field_faults = frame.select(_field_faults(frame, plan.schema, kinds)).to_series().to_numpy()
+        field_faults = flagged(frame.select(_field_faults(frame, plan.schema, kinds)).to_series())
     else:
-        field_faults = frame.get_column("_bad_mark").to_numpy() if "_bad_mark" in cols else None
+        field_faults = flagged(frame.get_column("_bad_mark")) if "_bad_mark" in cols else None
     masks: dict[str, Any] = {
         "missing": bad_field,
-        "text": None if text_faults is None else frame.select(text_faults).to_series().to_numpy(),
-        "line": (frame.get_column("line").is_not_null() & ~frame.get_column("line").is_finite())
-        .fill_null(False).to_numpy() if "line" in cols else None,
+        "text": None if text_faults is None else flagged(frame.select(text_faults).to_series()),
+        "line": flagged((frame.get_column("line").is_not_null() & ~frame.get_column("line").is_finite())
+                        .fill_null(False)) if "line" in cols else None,
         "side": side.of_values(np, [c is None for c in canonical], np.bool_, False) if None in canonical else None,
-        "time": None if direct else frame.get_column("_lu_null").to_numpy(),
+        "time": None if direct else flagged(frame.get_column("_lu_null")),
         "field": field_faults,
         "line_only_price": line_only & (~null | invalid) if _LINE_ONLY in cols else None,
         "price": None,  # not a skip here: counted as an invalid price (code 0 of a rejected row)
     }
+    some = False  # whether some row is skipped
     for code, (step, _) in enumerate(SKIP_ORDER, 1):
         # (the line-only line check reads the rows no earlier step took)
         mask = (line_only_line(side.codes) if _LINE_ONLY in cols else None) if step == "line_only_line" else masks[step]
-        if mask is not None:
+        if mask is not None and mask.any():
             reason[(reason == 0) & mask] = code
+            some = True
     del masks, field_faults
-    skip = reason != 0
+    # (no row skipped, the usual case: zeros no one writes, no page touched, and the arrays of
+    # skipped or invalid rows are the invalid ones: 10M rows, ~50 MB of bools not written)
+    skip = reason != 0 if some else np.zeros(n, np.bool_)
     # (the skipped rows' reasons alone: index 0 is not read; 1M rows, none skipped: ~5 -> 0.5 ms)
     counts = np.bincount(reason[skip], minlength=len(_REASONS))
     skipped: dict[str, int] = {}
     for j in range(1, len(_REASONS)):
         if counts[j]:
             skipped[_REASONS[j]] = skipped.get(_REASONS[j], 0) + int(counts[j])
-    out = np.flatnonzero(skip | invalid)
+    out = np.flatnonzero(skip | invalid if some else invalid)
     rejected = pl.DataFrame({
         "row": pl.Series(out, dtype=pl.UInt32),
         "reason": pl.Series(np.array([*_REASONS[1:], _REASONS[0]], dtype=object)[reason[out] - 1], dtype=pl.String),
     })
-    n_skipped = int(skip.sum())
-    loaded = _Loaded(frame, plan.schema, plan.int_column, n - n_skipped, int((invalid & ~skip).sum()), skipped,
-                     rejected)
+    n_skipped = int(np.count_nonzero(skip)) if some else 0
+    n_invalid = int(np.count_nonzero(invalid & ~skip if some else invalid))
+    loaded = _Loaded(frame, plan.schema, plan.int_column, n - n_skipped, n_invalid, skipped, rejected)
 
     # -- key ids: dense codes, the side's canonical spelling and line series once per distinct side
     ids: dict[str, int] = {}
@@ -718,7 +729,7 @@ def _compiled_passes(
     # a skipped row's codes (-1 for a null) as 0, in place (the codes are this function's own
     # arrays, read no more as codes): no new 10M-row arrays
     e, b = event.codes, book.codes
-    if skip.any():
+    if some:
         e[skip] = 0
         b[skip] = 0
     sid = side.of_values(np, canon_id, np.int32, 0)
@@ -732,7 +743,7 @@ def _compiled_passes(
     # (the pass reads the times and prices where polars holds them, chunk by chunk: no copy; they
     # have no null, above)
     lu_at, p_at = [c.to_numpy() for c in lu.get_chunks()], [c.to_numpy() for c in p.get_chunks()]
-    bad = invalid | skip
+    bad = invalid | skip if some else invalid  # (read by the passes alone)
     # the text of moves: the input's columns at their rows, the side in its canonical spelling
     # (gathered as it is when every distinct side is canonical already)
     canon_text = pl.Series("side", [*canon, None], dtype=pl.String)
