@@ -2118,18 +2118,24 @@ def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
     polars' pool: joining there while the thread's polars work waits for that worker deadlocks
     with one worker; break17 B17-1), or when no thread can be started (break17 B17-3).
 
-    A caller interrupted while the work runs (Ctrl-C in :func:`result`'s join, an error before it
+    A caller interrupted while the work runs (Ctrl-C in :func:`result`'s wait, an error before it
     asks) leaves the work to finish on its own, result dropped: nothing in polars or numba can be
     cancelled. The thread is not a daemon, so an interpreter exiting meanwhile waits for it
-    instead of ending it inside polars' or numba's native frames (review17)."""
+    instead of ending it inside polars' or numba's native frames (review17). The wait is on an
+    event the work sets when it ends, never the thread's join: CPython 3.11's ``Thread.join``
+    interrupted while the thread runs marks it stopped, and the exit then no longer waits for it
+    (critic21's C21-4; an interrupted event wait leaves the thread as it was)."""
     done: list[_T] = []
     failed: list[BaseException] = []
+    ended = threading.Event()
 
     def run() -> None:
         try:
             done.append(work())
         except BaseException as e:  # handed to the caller, raised there
             failed.append(e)
+        finally:
+            ended.set()
 
     def ran() -> _T:
         if failed:
@@ -2148,7 +2154,8 @@ def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
         return ran
 
     def result() -> _T:
-        thread.join()
+        while not ended.wait(0.05):
+            pass
         return ran()
 
     return result
@@ -2940,18 +2947,11 @@ def _line_anchor(w: pl.DataFrame, thr: float) -> pl.DataFrame:
 
 
 def _with_points(frame: pl.DataFrame) -> pl.DataFrame:
-    """``_d``: the written points of each move (:func:`rules.line_points` of ``_rl`` and ``_l``):
-    a multiple of ``1/rules.EXACT_STEPS`` is already written as it is (whole, half and quarter
-    points), the rest (rare) are written by the rule, one call each."""
-    d = (frame.get_column("_l") - frame.get_column("_rl")).alias("_d")
-    scaled = d * rules.EXACT_STEPS
-    frac = (scaled != scaled.floor()).fill_null(False)
-    if frac.any():
-        idx = frac.arg_true()
-        prev = frame.get_column("_rl").gather(idx).to_list()
-        new = frame.get_column("_l").gather(idx).to_list()
-        d = d.scatter(idx, [float(rules.line_points(a, b)) for a, b in zip(prev, new, strict=True)])
-    return frame.with_columns(d)
+    """``_d``: the written points of each move (:func:`rules.line_points` of ``_rl`` and ``_l``,
+    which is ``written_line`` of their difference: :func:`_written`, the one vectorized copy of that
+    rule's shortcut; critic21's C21-5)."""
+    points, _ = _written(frame.get_column("_l") - frame.get_column("_rl"))
+    return frame.with_columns(points.alias("_d"))
 
 
 def _anchor(runs: pl.DataFrame, thr: float, prob: bool) -> pl.DataFrame:
