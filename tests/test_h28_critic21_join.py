@@ -102,7 +102,6 @@ _IN_THREAD = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(strict=True, reason="C21-4: after an interrupted result() the exit does not wait for the thread")
 def test_the_exit_waits_for_a_batch_thread_whose_result_wait_was_interrupted() -> None:
     """``batch._in_thread``: "the thread is not a daemon, so an interpreter exiting meanwhile waits for
     it": also when the caller's wait for its result was interrupted (a Ctrl-C in ``result()``)."""
