@@ -59,3 +59,30 @@ def test_the_batch_replay_waits_for_its_warm_up_through_a_second_signal(tmp_path
     assert done.returncode in (130, 143), done.stderr
     assert "WARM-UP FINISHED" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+# C21-7: the Ctrl-C that ends detection can come twice (polars' own hook raises it in a read, and the
+# guard's put-off copy is raised 10 ms later at the next call): the second raise lands at the first
+# call of replay's ``finally``. Here a profile hook raises it there (at the first Python call after
+# detection's raise), deterministically; the join must still wait for the warm-up.
+_TWICE = _CHILD.replace(
+    "    raise KeyboardInterrupt\n",
+    """    def again(frame, event, arg):
+        if event == "call":
+            sys.setprofile(None)
+            raise KeyboardInterrupt  # (the second raise, at the finally's first call)
+    sys.setprofile(again)
+    raise KeyboardInterrupt
+""",
+)
+
+
+def test_a_second_interrupt_at_the_finally_s_first_call_does_not_skip_the_join(tmp_path: Path) -> None:
+    assert _TWICE != _CHILD
+    src = tmp_path / "q.ndjson"
+    src.write_text("")
+    argv = ["replay", "--engine", "batch", "-q", str(src), "--output", str(tmp_path / "a.parquet")]
+    done = subprocess.run([sys.executable, "-c", _TWICE, *argv], capture_output=True, text=True, timeout=60, cwd=_ROOT)
+    assert done.returncode in (130, 143), done.stderr
+    assert "WARM-UP FINISHED" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr

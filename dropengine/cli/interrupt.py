@@ -73,8 +73,9 @@ class CtrlC:
             return
         # (a signal that lands in this handler itself, a second one while the first is put off,
         # is put off too: raised here, it would leave through the frame the first one interrupted)
-        if frame is not None and (frame.f_code in _HANDLING or frame.f_code in _CALLBACKS
-                                  or _called_back(frame.f_code.co_filename)):
+        if frame is not None and (
+            frame.f_code in _HANDLING or frame.f_code in _CALLBACKS or _called_back(frame.f_code.co_filename)
+        ):
             _put_off(signum)
             return
         raise self._raises

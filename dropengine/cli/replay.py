@@ -250,11 +250,22 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                             result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
                         # (also after a Ctrl-C or an error: a daemon thread killed mid-compile can crash the exit)
                         finally:
-                            if warming is not None:
-                                # (with the signals held: CPython 3.11's join interrupted while the thread runs
-                                # marks it stopped, and the exit then cut a cold-cache compile short: C21-4)
-                                with guard.deferred():
+                            # Joined with the signals held (CPython 3.11's join interrupted while the thread runs
+                            # marks it stopped, and the exit then cut a cold-cache compile short: C21-4). The hold
+                            # is set before the first call here: a Ctrl-C that polars' own hook raised in the read
+                            # comes with our guard's put-off copy of it, raised 10 ms later at the next call, which
+                            # a ``with guard.deferred()`` is (C21-7). Such a raise, landing in the try below before
+                            # the hold took, is dropped (the signal is marked pending: the run ends by it) and the
+                            # join tried again; the exception that ended detection goes on after the join.
+                            held = guard.defer
+                            while warming is not None:
+                                try:
+                                    guard.defer = True
                                     warming.join()
+                                    warming = None
+                                except KeyboardInterrupt:
+                                    pass
+                            guard.defer = held
                     guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
                     writer.write_batch(result)  # every type, in detection order
                     counters = result.counters
