@@ -1,13 +1,15 @@
 """Issue 14 (session 21, line21): the line moves' table of the plain routing (no cooldown, no steam)
 gathers ``event_id`` and ``bookmaker`` only where the filter tests them (the alerts table takes both
-from the input by row), and the key numbers' line keys are the lines' own bits where they can be
+from the input by row), and the side's text only where some input row leaves its kind or market key
+to it, and the key numbers' line keys are the lines' own bits where they can be
 (``batch._group_key``: a view of polars' buffer, no array written).
 
 - On adversarial signal streams (hypothesis) with every text filter drawn (sports, event ids,
   bookmakers, markets, kinds, alone or together), the plain routing gives the pure path's alerts,
   values, counters and rows, its table's work in a thread or inline;
 - the table's thread is handed exactly the text it needs: ``event_id``/``bookmaker`` left out
-  where the filter tests neither, kept where it tests them;
+  where the filter tests neither, kept where it tests them; ``side`` only where a kind or market key
+  is derived from it;
 - a float column's key is a view of its buffer where no value is null, NaN or -0.0, and a new
   array (0.0 for -0.0) where one is.
 """
@@ -62,15 +64,29 @@ def _inline(work: Any) -> Any:
     _text_filter(),
     st.sampled_from(["line_move", "line_move", "odds_drop,line_move"]),
     st.booleans(),
+    st.sampled_from([None, None, ("kind", None), ("kind", ""), ("market_key", None), ("market_key", "")]),
 )
 def test_plain_line_moves_with_any_text_filter_are_the_pure_paths(
-    quotes: list[Quote], opts: dict[str, Any], text_filter: dict[str, str], types: str, inline: bool
+    quotes: list[Quote],
+    opts: dict[str, Any],
+    text_filter: dict[str, str],
+    types: str,
+    inline: bool,
+    blank: tuple[str, str | None] | None,
 ) -> None:
     require_fast()
     # (no cooldown, no steam: the plain routing; the drawn text filter in place of signal_options')
     opts = {k: v for k, v in opts.items() if k not in _TEXT_FILTERS}
     opts = {**opts, **text_filter, "types": types, "cooldown_ms": 0}
     frame = frame_of(quotes)
+    if blank is not None:  # (every other row's kind or market key left to the side to say)
+        column, value = blank
+        frame = frame.with_columns(
+            pl.when(pl.int_range(pl.len()) % 2 == 0)
+            .then(pl.lit(value, pl.String))
+            .otherwise(pl.col(column))
+            .alias(column)
+        )
     pure = batch.detect_counted(frame, accel="pure", **opts)
     handed: list[set[str]] = []
     line_table = batch._line_table
@@ -90,10 +106,20 @@ def test_plain_line_moves_with_any_text_filter_are_the_pure_paths(
     assert fast.rows is not None and pure.rows is not None
     assert fast.rows.to_list() == pure.rows.to_list()
     # the table's moves carry event_id/bookmaker exactly where the filter tests them
+    # (and the side's text exactly where some row leaves its kind or market key to the side)
+    derives = frame.select(
+        (
+            pl.col("kind").is_null()
+            | (pl.col("kind") == "")
+            | pl.col("market_key").is_null()
+            | (pl.col("market_key") == "")
+        ).any()
+    ).item()
     assert len(handed) == 1
     for columns in handed:
         assert ("event_id" in columns) == ("event_id" in text_filter)
         assert ("bookmaker" in columns) == ("bookmakers" in text_filter)
+        assert ("side" in columns) == derives
 
 
 def test_a_float_key_is_its_buffer_where_it_can_be() -> None:

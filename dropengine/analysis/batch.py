@@ -898,7 +898,7 @@ def _compiled_passes(
     def meta_of(moves: pl.DataFrame, leave: Collection[str] = ()) -> pl.DataFrame:
         at = moves.get_column("_i")
         meta = _gather(frame, {c: c for c in (*text, *extra) if c not in leave}, at)
-        if canon_at is not None:
+        if canon_at is not None and "side" not in leave:
             meta = meta.with_columns(canon_text.gather(canon_at.gather(at)))
         return pl.concat([moves, meta], how="horizontal")
 
@@ -1160,8 +1160,11 @@ def _with_signals_compiled(
             # moves alone: ~0.35 s of this thread's, which ran before the table's thread started)
             # (event_id and bookmaker are not gathered for the table where the filter tests neither:
             # the alerts table takes them from the input by row; 10M quotes, 5M moves' 2 x 20 MB)
+            # (nor the side's text where no input row leaves a kind or market key to it: the table's
+            # side is the line side, by id; 10M quotes, 5M moves' 20 MB)
             leave = (*_LEFT_BY_LINE_TABLE, *(c for c in ("event_id", "bookmaker")
-                                             if getattr(cfg.filter, _FILTER_TEXT[c]) is None))
+                                             if getattr(cfg.filter, _FILTER_TEXT[c]) is None),
+                     *(() if _derives(loaded.frame) else ("side",)))
             numbers = _Once(functools.partial(_line_numbers, moved))
             line_table = _in_thread(functools.partial(line_rows_of, None, numbers, leave))
             numbers()
@@ -1769,16 +1772,19 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     The columns of :data:`_UNREAD_BY_SIGNALS`, ``event_id`` and ``bookmaker`` are in the table only
     where ``fired`` has them (the alerts table gathers them from the input by row; the filter may
     read the last two, and a steam's completing move: a caller reading neither gathers neither);
-    the other text columns ``fired`` lacks are null."""
+    the other text columns ``fired`` lacks are null. The input's side (the table's ``side`` is the
+    line side, by ``side_ids``) is read only to derive a kind or market key (:func:`_derives`)."""
     cols = fired.columns
     text = {c: (pl.col(c) if c in cols else pl.lit(None, dtype=pl.String)) for c in _META_TEXT
             if c in cols or c not in _UNREAD_BY_SIGNALS}
     stamp = pl.coalesce("_ts", "_lu") if timestamp_column else pl.col("_lu")
     # (event_id and bookmaker where ``fired`` has them: a caller that reads neither of this table,
-    # the plain routing with a filter that tests neither, leaves them out of its moves' text)
-    keys = [c for c in ("event_id", "bookmaker") if c in cols]
+    # the plain routing with a filter that tests neither, leaves them out of its moves' text; the
+    # side's text too where nothing is derived from it, :func:`_derives`: the table's side is the
+    # line side, by id)
+    keys = [c for c in ("event_id", "bookmaker", "side") if c in cols]
     frame = _derive_from_side(fired.select(
-        "_i", "sport_key", *keys, "side",
+        "_i", "sport_key", *keys,
         *(expr.alias(c) for c, expr in text.items()),
         pl.lit(None, dtype=pl.Float64).alias("line"), "_rl", "_l", "_rprice", "_rpint", "_p", "_pint", "_lu",
         stamp.alias("_stamp"), (pl.col("_lu") - pl.col("_rlu")).alias("_elapsed"),
@@ -1817,7 +1823,8 @@ def _line_table(fired: pl.DataFrame, cfg: DetectOptions, timestamp_column: str |
     key_numbers = pl.Series("key_numbers", key_text, dtype=pl.Categorical).gather(pl.Series(groups))
     written = {c: numbers.get_column(c) for c in ("prev_line", "new_line", "_rlint", "_lint", "_dint")}
     return frame.select(
-        "_i", pl.lit("line_move").alias("type"), "sport_key", *keys, pl.col("_ls").alias("side"),
+        "_i", pl.lit("line_move").alias("type"), "sport_key", *(c for c in keys if c != "side"),
+        pl.col("_ls").alias("side"),
         "kind", "market_key", written["prev_line"], written["new_line"], pl.col("_d").alias("points"),
         pl.col("_rprice").alias("prev_price"), pl.col("_p").alias("new_price"), direction.alias("direction"),
         key_numbers, pl.col("_lu").alias("last_update"), pl.col("_stamp").alias("timestamp"),
@@ -3015,6 +3022,18 @@ def _alerts(fired: pl.DataFrame, timestamp_column: str | None) -> pl.DataFrame:
     }
     out = fired.select(pl.col("_i"), pl.col("_rpint"), pl.col("_pint"), *(columns[c].alias(c) for c in ALERT_SCHEMA))
     return _derive_from_side(out)
+
+
+def _derives(frame: pl.DataFrame) -> bool:
+    """Whether :func:`_derive_from_side` may derive anything for moves of ``frame``'s rows (the
+    input's text columns): some row's kind or market key is null or empty, or a column is absent."""
+    for c in ("kind", "market_key"):
+        if c not in frame.columns:
+            return True
+        column = frame.get_column(c)
+        if column.null_count() or bool((column == "").any()):
+            return True
+    return False
 
 
 def _derive_from_side(alerts: pl.DataFrame) -> pl.DataFrame:
