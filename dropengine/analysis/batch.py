@@ -1232,8 +1232,16 @@ def _with_signals_compiled(
     if plain:
         # the returned moves alone, in arrival order (indices into [drops..., line moves...]), as the
         # routing that returns each of them: nothing cooled, no steam
-        kept_drops, kept_lines = np.flatnonzero(drop_ok), np.flatnonzero(line_ok)
-        if len(kept_drops) and len(kept_lines):
+        kept_drops = np.flatnonzero(drop_ok)
+        # every line move returned and no drop (line moves alone, no filter left one out): the
+        # moves in row order as they are, no index of them (10M quotes: 5M moves' kept indices,
+        # order and rows, ~100 MB of fresh numpy arrays, not written)
+        every_line = not len(kept_drops) and n_lines > 0 and bool(line_ok.all())
+        kept_lines = np.zeros(0, np.int64) if every_line else np.flatnonzero(line_ok)
+        if every_line:
+            order = np.arange(n_drops, n_drops + n_lines, dtype=np.int32 if n_drops + n_lines <= MAX_ROWS else np.int64)
+            rows = line_rows
+        elif len(kept_drops) and len(kept_lines):
             order = np.concatenate((kept_drops, n_drops + kept_lines))[
                 signals.arrival_order(drop_rows[kept_drops], line_rows[kept_lines])]
             rows = np.concatenate((drop_rows, line_rows))[order]
