@@ -59,7 +59,7 @@ def _handlers_given_back() -> Iterator[None]:
 
 
 def _frame(filename: str) -> Any:
-    return SimpleNamespace(f_code=SimpleNamespace(co_filename=filename))
+    return SimpleNamespace(f_code=SimpleNamespace(co_filename=filename, co_name="f"))
 
 
 _PURELIB = Path(sysconfig.get_paths()["purelib"])

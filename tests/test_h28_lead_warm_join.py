@@ -1,13 +1,17 @@
-"""critic21's C21-4, replay's part: the batch path waits for its numba warm-up thread before the
-command ends, also after a Ctrl-C, and a second signal during that wait does not cut it short.
+"""critic21's C21-4 and C21-7 (pre-existing), the commands' part: ``replay --engine batch`` and
+``backtest`` wait for their numba warm-up thread before the command ends, also after a Ctrl-C, and
+a second signal during that wait, or landing at its first call, does not cut it short.
 
 CPython 3.11's ``Thread.join`` interrupted while the thread runs marks it stopped: the join returns
 at once and the interpreter's exit no longer waits for it, so a cold-cache compile ran into the
-teardown (1 of 5 SIGTERMs ended in SIGSEGV). ``replay`` joins the warm-up with the signals held.
-Here the warm-up is a stand-in thread (2 s), detection is interrupted at once (a Ctrl-C), and a
-SIGTERM lands 0.2 s into the join (not a second SIGINT: a background job starts with SIGINT
-ignored, and the guard leaves an ignored signal so): the stand-in must have finished before the
-exit.
+teardown (1 of 5 SIGTERMs ended in SIGSEGV). And a Ctrl-C in the read comes twice (polars' own
+hook raises it, the guard's put-off copy is raised 10 ms later at the next call: the ``finally``'s
+first). The commands set the hold as their ``finally``'s first statement, then wait with
+``fast.warmed`` (``CtrlC.wait_held``). Here the warm-up is a stand-in thread (2 s) registered as
+``fast.warm_up`` registers its own, the input's read is interrupted at once (a Ctrl-C), and a SIGTERM
+lands 0.2 s into the wait, or at the ``finally``'s first call (a profile hook sends it there). Not a
+second SIGINT: a background job starts with SIGINT ignored, and the guard leaves an ignored signal so.
+The stand-in must have finished before the exit.
 """
 
 from __future__ import annotations
@@ -17,32 +21,42 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 _ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = textwrap.dedent(
     """
     import atexit, os, signal, sys, threading, time
+    import dropengine.cli.backtest as b
     import dropengine.cli.replay as r
     import dropengine.fast as fast
 
     finished = []
 
     def work():
-        time.sleep(2.0)
-        finished.append(1)
+        try:
+            time.sleep(2.0)
+            finished.append(1)
+        finally:
+            done.set()
 
-    def warm_up(signals=True):
+    done = threading.Event()
+
+    def warm_up(signals=True):  # (registered as fast.warm_up registers its thread: warmed() waits for it)
         thread = threading.Thread(target=work, daemon=True)
+        fast._DONE[thread] = done
         thread.start()
+        fast._WARMING.append(thread)
         return thread
 
-    def replay_batch(*args, **kwargs):
-        # a Ctrl-C during detection, then a SIGTERM while the command waits for the warm-up
+    def read(*args, **kwargs):
+        # the read interrupted by a Ctrl-C, then a SIGTERM while the command waits for the warm-up
         threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
         raise KeyboardInterrupt
 
-    fast.warm_up = warm_up  # (replay imports it from dropengine.fast when the batch engine runs)
-    r.replay_batch = replay_batch
+    fast.warm_up = warm_up  # (the commands import it from dropengine.fast when they use it)
+    r.replay_batch = b.load_table = read
     atexit.register(lambda: print("WARM-UP FINISHED" if finished else "WARM-UP CUT SHORT", file=sys.stderr))
     sys.argv = ["dropengine", *sys.argv[1:]]
     from dropengine.cli import run
@@ -50,39 +64,68 @@ _CHILD = textwrap.dedent(
     """
 )
 
-
-def test_the_batch_replay_waits_for_its_warm_up_through_a_second_signal(tmp_path: Path) -> None:
-    src = tmp_path / "q.ndjson"
-    src.write_text("")
-    argv = ["replay", "--engine", "batch", "-q", str(src), "--output", str(tmp_path / "a.parquet")]
-    done = subprocess.run([sys.executable, "-c", _CHILD, *argv], capture_output=True, text=True, timeout=60, cwd=_ROOT)
-    assert done.returncode in (130, 143), done.stderr
-    assert "WARM-UP FINISHED" in done.stderr, done.stderr
-    assert "Traceback" not in done.stderr, done.stderr
-
-
-# C21-7: the Ctrl-C that ends detection can come twice (polars' own hook raises it in a read, and the
-# guard's put-off copy is raised 10 ms later at the next call): the second raise lands at the first
-# call of replay's ``finally``. Here a profile hook raises it there (at the first Python call after
-# detection's raise), deterministically; the join must still wait for the warm-up.
-_TWICE = _CHILD.replace(
-    "    raise KeyboardInterrupt\n",
+# the SIGTERM at the finally's first Python call instead (a profile hook armed by the read's raise)
+_AT_FIRST_CALL = _CHILD.replace(
+    "    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()\n    raise KeyboardInterrupt\n",
     """    def again(frame, event, arg):
         if event == "call":
             sys.setprofile(None)
-            raise KeyboardInterrupt  # (the second raise, at the finally's first call)
+            os.kill(os.getpid(), signal.SIGTERM)  # (handled at once: in the call that begins)
     sys.setprofile(again)
     raise KeyboardInterrupt
 """,
 )
 
+_COMMANDS = {
+    "replay": ["replay", "--engine", "batch", "-q", "{src}", "--output", "{out}"],
+    "backtest": ["backtest", "-q", "--close", "last", "{src}"],
+}
 
-def test_a_second_interrupt_at_the_finally_s_first_call_does_not_skip_the_join(tmp_path: Path) -> None:
-    assert _TWICE != _CHILD
+
+@pytest.mark.parametrize("when", ["during the wait", "at the finally's first call"])
+@pytest.mark.parametrize("command", sorted(_COMMANDS))
+def test_the_command_waits_for_its_warm_up_through_a_second_signal(tmp_path: Path, command: str, when: str) -> None:
+    child = _CHILD if when == "during the wait" else _AT_FIRST_CALL
+    assert "setprofile" in child or when == "during the wait"
     src = tmp_path / "q.ndjson"
     src.write_text("")
-    argv = ["replay", "--engine", "batch", "-q", str(src), "--output", str(tmp_path / "a.parquet")]
-    done = subprocess.run([sys.executable, "-c", _TWICE, *argv], capture_output=True, text=True, timeout=60, cwd=_ROOT)
+    argv = [a.format(src=src, out=tmp_path / "a.parquet") for a in _COMMANDS[command]]
+    done = subprocess.run([sys.executable, "-c", child, *argv], capture_output=True, text=True, timeout=60, cwd=_ROOT)
     assert done.returncode in (130, 143), done.stderr
     assert "WARM-UP FINISHED" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_signal_in_a_finalizer_or_a_marked_callback_is_put_off_and_elsewhere_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A finalizer (``__del__``, e.g. fast.kernel's ArrowText: reread21's RR21-7) and a function
+    marked :func:`~dropengine.cli.interrupt.callback` (replay's collector callback: C21-3) are run
+    by the interpreter, which prints and drops a raise there: a signal landing in one is put off
+    (sent again later); one landing in any other own frame is raised where it lands."""
+    import sys
+
+    from dropengine.cli import interrupt
+
+    sent: list[int] = []
+    monkeypatch.setattr(interrupt, "_put_off", sent.append)
+    guard = interrupt.CtrlC()
+
+    class Finalized:
+        def __del__(self) -> None:
+            guard._handler(15, sys._getframe())
+
+    def collected() -> None:
+        guard._handler(15, sys._getframe())
+
+    def plain() -> None:
+        guard._handler(15, sys._getframe())
+
+    Finalized()  # (dropped at once: the interpreter runs its finalizer)
+    assert sent == [15]
+    monkeypatch.setattr(interrupt, "_CALLBACKS", [])
+    interrupt.callback(collected)
+    collected()
+    assert sent == [15, 15]
+    with pytest.raises(KeyboardInterrupt):
+        plain()

@@ -111,23 +111,27 @@ def backtest_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect
                 bt = _sharded(err, quiet, paths, fmt, inputs, stats, cfg, detect, workers, scheduler, shards, bar,
                               advance, guard)
             else:
-                from ..fast import warm_up
+                from ..fast import warm_up, warmed
 
                 # numba and the cached kernel load in a thread while the input is read, as replay --engine
                 # batch does: LLVM calls Python back (its object cache) while it loads or compiles, and a
                 # signal handled in such a callback on the main thread is dropped or crashes (break24's
-                # B24-5); the main thread waits in a join, where a signal lands as usual. Joined also after
-                # a Ctrl-C or an error: a thread killed mid-compile can crash the exit (review22's R22-5).
-                warming = warm_up(signals=detect.signals)
+                # B24-5); the main thread waits for its event (fast.warmed), where a signal lands as usual.
+                # Waited for also after a Ctrl-C or an error: a thread killed mid-compile can crash the exit
+                # (review22's R22-5); started and waited for with the signals held, as replay does (C21-4,
+                # C21-7: a signal in its start, or a second raise at the finally's first call, left it running)
                 try:
+                    with guard.deferred():
+                        warm_up(signals=detect.signals)
                     with bar:
                         # line-only observations (SPEC 10) only when lines are detected, as replay reads them
                         table, where = load_table(list(paths), fmt, stats, advance,
                                                   line_only=detect.detects_lines, inputs=inputs)
                     exit_if_unusable(err, stats)
                 finally:
-                    if warming is not None:
-                        warming.join()
+                    # (the hold before any call, then the wait: CtrlC.wait_held)
+                    held, guard.defer = guard.defer, True
+                    guard.wait_held(warmed, held)
                 with err.status("detecting and measuring CLV", spinner="dots") if not quiet else _nullcontext():
                     # in core/merge.py's replay order, as replay detects (break22's B22-6)
                     bt = replay_backtest(table, where, cfg, detect)

@@ -73,12 +73,38 @@ class CtrlC:
             return
         # (a signal that lands in this handler itself, a second one while the first is put off,
         # is put off too: raised here, it would leave through the frame the first one interrupted)
+        # (a finalizer, ``__del__``, is always the interpreter's call, as a marked :func:`callback` is: a
+        # raise there is printed as "Exception ignored" and dropped, e.g. fast.kernel's ArrowText: RR21-7)
         if frame is not None and (
-            frame.f_code in _HANDLING or frame.f_code in _CALLBACKS or _called_back(frame.f_code.co_filename)
+            frame.f_code in _HANDLING
+            or frame.f_code in _CALLBACKS
+            or frame.f_code.co_name == "__del__"
+            or _called_back(frame.f_code.co_filename)
         ):
             _put_off(signum)
             return
         raise self._raises
+
+    def wait_held(self, wait: Callable[[], object], held: bool) -> None:
+        """``wait()`` (for work that must end before the process does: the numba warm-up, whose
+        compile cut short by the exit can crash it, review22's R22-5) with the signals held, then the
+        hold as it was (``held``); a signal received meanwhile is raised then, as :meth:`deferred`
+        raises it, unless the hold was on before.
+
+        For a ``finally``, whose caller sets the hold itself as the block's first statement, before
+        any call (``held, guard.defer = guard.defer, True``), then calls this: a ``finally`` entered
+        by an interrupt can meet a second raise of it at its first call (polars' own hook raises a
+        Ctrl-C in a read, and this guard's put-off copy of it is raised 10 ms later wherever the
+        run is: critic21's C21-7), and ``with self.deferred()`` is such a call (contextlib's
+        frame). ``wait`` must not be a ``Thread.join`` of a running thread: CPython 3.11's join,
+        interrupted, marks the thread stopped (C21-4); :func:`dropengine.fast.warmed` waits on an
+        event."""
+        try:
+            wait()
+        finally:
+            self.defer = held
+        if self.pending and not held:
+            raise self._raises
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:

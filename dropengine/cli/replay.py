@@ -231,7 +231,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                         writer.write(chunk)
                     counters = merged.counters
                 elif engine_kind == "batch":
-                    from ..fast import warm_up
+                    from ..fast import warm_up, warmed
 
                     # numba and the cached kernel load in a thread while the input is read (the signals'
                     # pass only when asked); joined before the command ends, so no compile of a cold
@@ -240,32 +240,18 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                     # (polars, numba and its cached kernels) are walked by no full collection again; 10M
                     # quotes: two gen-2 collections, 0.45-0.61 s of CPU, gone)
                     with _long_lived_frozen():
-                        warming = None
                         try:
                             # (started with the signals held: one landing in its start, which waits for the
-                            # thread to run, left a running warm-up nobody joined: C21-4)
+                            # thread to run, left a running warm-up nobody waited for: C21-4)
                             with guard.deferred():
-                                warming = warm_up(signals=detect.signals)
+                                warm_up(signals=detect.signals)
                             _import_polars(guard)
                             result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
                         # (also after a Ctrl-C or an error: a daemon thread killed mid-compile can crash the exit)
                         finally:
-                            # Joined with the signals held (CPython 3.11's join interrupted while the thread runs
-                            # marks it stopped, and the exit then cut a cold-cache compile short: C21-4). The hold
-                            # is set before the first call here: a Ctrl-C that polars' own hook raised in the read
-                            # comes with our guard's put-off copy of it, raised 10 ms later at the next call, which
-                            # a ``with guard.deferred()`` is (C21-7). Such a raise, landing in the try below before
-                            # the hold took, is dropped (the signal is marked pending: the run ends by it) and the
-                            # join tried again; the exception that ended detection goes on after the join.
-                            held = guard.defer
-                            while warming is not None:
-                                try:
-                                    guard.defer = True
-                                    warming.join()
-                                    warming = None
-                                except KeyboardInterrupt:
-                                    pass
-                            guard.defer = held
+                            # (the hold before any call, then the wait: CtrlC.wait_held, C21-4 and C21-7)
+                            held, guard.defer = guard.defer, True
+                            guard.wait_held(warmed, held)
                     guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
                     writer.write_batch(result)  # every type, in detection order
                     counters = result.counters
