@@ -13,7 +13,8 @@ Run from the repository root, after a ``replay`` has written its alerts::
 (``batch_e2e.py --cache DIR`` keeps its 10M-quote input in ``DIR``.)
 
 ``--settings now,nostats,lz4,...`` instead times the write alone under other Parquet writer
-settings (:data:`SETTINGS`; ``now`` is what ``--output`` writes), in turns, in one process: CPU
+settings (:data:`SETTINGS`; ``now``: ``--output``'s settings, written by polars' plain
+``write_parquet``, without the writer's own Enums and schema), in turns, in one process: CPU
 seconds (``time.process_time``, every polars thread; ``--threads 1`` for counts free of the pool's
 spinning on a loaded machine) and the file's size. What the writer spends per column:
 ``--per-column`` (``--writer sinks``: through ``io.sinks._write_parquet``, what ``--output`` runs,
@@ -67,7 +68,7 @@ print(quotes.height, alerts.height, t1 - t0, t3 - t2, (t1 - t0) + (t3 - t2))
 """
 )
 
-#: Parquet writer settings to compare with ``--settings`` (``now``: what ``replay --output`` writes).
+#: Parquet writer settings to compare with ``--settings`` (``now``: ``replay --output``'s settings).
 SETTINGS: dict[str, dict[str, object]] = {
     "now": dict(PARQUET_WRITE),
     "nostats": {"compression": "zstd", "compression_level": 1, "statistics": False},
@@ -227,6 +228,8 @@ def main() -> None:
         help="each Categorical column written as --output writes it vs as an Enum of its values",
     )
     args = parser.parse_args()
+    if args.writer != "polars" and not args.per_column:
+        parser.error("--writer: with --per-column only (the other modes write with polars' plain write_parquet)")
     if args.runs < 1:
         parser.error(f"--runs: {args.runs} must be at least 1")
     for path in (args.quotes, args.alerts):

@@ -139,7 +139,10 @@ def warm_up(signals: bool = True) -> threading.Thread | None:
     alone never calls it). With a cold numba cache (a new install or checkout) loading it means
     compiling it, seconds: a run that does not need it and exits first would kill the thread
     mid-compile (the cache never written; at 10M, 2 of 19 such processes crashed in LLVM during
-    teardown, review22's R22-5). A caller that may exit before detecting should join the thread.
+    teardown, review22's R22-5). A caller that may exit before detecting should wait for it with
+    :func:`warmed` (not ``Thread.join``: CPython 3.11's join, interrupted while the thread runs, marks
+    it stopped and the exit no longer waits for it: critic21's C21-4); the CLI's commands do so with
+    the signals held (``CtrlC.wait_held``).
 
     It never freezes the collector (``gc.freeze``): the caller may be a program that goes on
     working (``dropengine.cli.main`` in-process, a notebook), whose cycles must stay collectable

@@ -637,7 +637,7 @@ def route(moves: MoveArrays, options: DetectOptions, *, compiled: bool = True) -
             group = _ro(group, kind)  # (dense ids are below the moves: they fit int32 where the moves' index does)
         else:
             group, n_groups = _ro(moves.group, kind), moves.n_groups
-        if options.steam_threshold is not None or options.steam_line_threshold is not None:
+        if "size" not in _unread(options):  # (the one decision of whether sizes are read: _unread)
             counts = steam_counts(np.asarray(moves.size, dtype=np.float64), np.asarray(moves.is_line, np.bool_),
                                   options)
         # (group, book) pairs: the product itself while it indexes a small table (computed in the
