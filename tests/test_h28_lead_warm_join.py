@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import require_fast
+
 _ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = textwrap.dedent(
@@ -129,3 +131,21 @@ def test_a_signal_in_a_finalizer_or_a_marked_callback_is_put_off_and_elsewhere_r
     assert sent == [15, 15]
     with pytest.raises(KeyboardInterrupt):
         plain()
+
+
+def test_a_warm_up_that_gets_no_thread_is_none_and_leaves_nothing_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """reread21's RR21-3: ``Thread.start`` failing (RuntimeError: can't start new thread) escaped
+    ``warm_up`` as a traceback and left its event registered; now it is as if no warm-up ran."""
+    import threading
+
+    from dropengine import fast
+
+    require_fast()  # (the warm-up starts only with numba)
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    before = (list(fast._WARMING), dict(fast._DONE))
+    assert fast.warm_up() is None
+    assert (list(fast._WARMING), dict(fast._DONE)) == before

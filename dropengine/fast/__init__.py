@@ -171,7 +171,11 @@ def warm_up(signals: bool = True) -> threading.Thread | None:
 
     thread = threading.Thread(target=load, name="dropengine-fast-warm-up", daemon=True)
     _DONE[thread] = done
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:  # (no thread to be had: the caller's detect loads the kernels itself, as without one)
+        del _DONE[thread]
+        return None
     _WARMING.append(thread)
     return thread
 
