@@ -3034,23 +3034,22 @@ def _alerts(fired: pl.DataFrame, timestamp_column: str | None) -> pl.DataFrame:
 
 def _derives(frame: pl.DataFrame) -> bool:
     """Whether :func:`_derive_from_side` may derive anything for moves of ``frame``'s rows (the
-    input's text columns): some row's kind or market key is null or empty, or a column is absent."""
-    for c in ("kind", "market_key"):
-        if c not in frame.columns:
-            return True
-        column = frame.get_column(c)
-        if column.null_count() or bool((column == "").any()):
-            return True
-    return False
+    input's text columns): a column it reads is absent, or :func:`_side_derived` holds for a row
+    (the one test of both: reread21's RR21-8)."""
+    return not {"kind", "market_key"} <= set(frame.columns) or _side_derived(frame)
+
+
+def _side_derived(frame: pl.DataFrame) -> bool:
+    """Whether some row of ``frame`` leaves its kind or market key to its side (null or empty):
+    the rows :func:`_derive_from_side` fills in."""
+    missing = [pl.col(c).is_null() | (pl.col(c) == "") for c in ("kind", "market_key")]
+    return frame.height > 0 and bool(frame.select((missing[0] | missing[1]).any()).item())
 
 
 def _derive_from_side(alerts: pl.DataFrame) -> pl.DataFrame:
     """Fill kind, market key, player and line from the side where the row left them empty,
     as :class:`~dropengine.core.quote.Quote` does (via :func:`~dropengine.core.sides.parse_side`)."""
-    kind_missing = pl.col("kind").is_null() | (pl.col("kind") == "")
-    if alerts.height == 0 or not alerts.select(
-        (kind_missing | pl.col("market_key").is_null() | (pl.col("market_key") == "")).any()
-    ).item():
+    if not _side_derived(alerts):
         return alerts  # every row has its kind and market key: nothing is derived
     alerts = alerts.with_columns(pl.col("side", "kind", "market_key", "player").cast(pl.String))
     infos = {s: parse_side(s) for s in alerts.get_column("side").unique().to_list()}
