@@ -18,7 +18,7 @@ from dropengine.cli.interrupt import CtrlC
 
 
 def _frame(filename: str) -> Any:
-    return SimpleNamespace(f_code=SimpleNamespace(co_filename=filename))
+    return SimpleNamespace(f_code=SimpleNamespace(co_filename=filename, co_name="f"))
 
 
 def test_a_signal_in_the_import_machinery_is_sent_again_not_raised_there() -> None:
