@@ -98,24 +98,29 @@ def test_the_command_waits_for_its_warm_up_through_a_second_signal(tmp_path: Pat
     assert "Traceback" not in done.stderr, done.stderr
 
 
-def test_a_signal_in_a_finalizer_or_a_marked_callback_is_put_off_and_elsewhere_raised(
+def test_a_signal_in_an_own_finalizer_or_a_marked_callback_is_put_off_and_elsewhere_raised(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A finalizer (``__del__``, e.g. fast.kernel's ArrowText: reread21's RR21-7) and a function
-    marked :func:`~dropengine.cli.interrupt.callback` (replay's collector callback: C21-3) are run
-    by the interpreter, which prints and drops a raise there: a signal landing in one is put off
-    (sent again later); one landing in any other own frame is raised where it lands."""
+    """dropengine's own finalizers (``__del__``, e.g. fast.kernel's ArrowText: reread21's RR21-7) and
+    a function marked :func:`~dropengine.cli.interrupt.callback` (replay's collector callback: C21-3)
+    are run by the interpreter, which prints and drops a raise there: a signal landing in one is put
+    off (sent again later). Another package's finalizer is not (RR21-11: a put-off signal can meet a
+    hand-over to another owner's handlers and be lost, review25's R25-2), nor any other own frame."""
+    import os
     import sys
+    from types import SimpleNamespace
 
+    import dropengine
     from dropengine.cli import interrupt
 
     sent: list[int] = []
     monkeypatch.setattr(interrupt, "_put_off", sent.append)
     guard = interrupt.CtrlC()
-
-    class Finalized:
-        def __del__(self) -> None:
-            guard._handler(15, sys._getframe())
+    # (a finalizer whose code is dropengine's: compiled under a file name in the package)
+    own = os.path.join(os.path.dirname(dropengine.__file__), "finalized.py")
+    space: dict[str, object] = {"guard": guard, "sys": sys}
+    source = "class Finalized:\n    def __del__(self):\n        guard._handler(15, sys._getframe())\n"
+    exec(compile(source, own, "exec"), space)
 
     def collected() -> None:
         guard._handler(15, sys._getframe())
@@ -123,7 +128,7 @@ def test_a_signal_in_a_finalizer_or_a_marked_callback_is_put_off_and_elsewhere_r
     def plain() -> None:
         guard._handler(15, sys._getframe())
 
-    Finalized()  # (dropped at once: the interpreter runs its finalizer)
+    space["Finalized"]()  # type: ignore[operator]  # (dropped at once: the interpreter runs its finalizer)
     assert sent == [15]
     monkeypatch.setattr(interrupt, "_CALLBACKS", [])
     interrupt.callback(collected)
@@ -131,6 +136,61 @@ def test_a_signal_in_a_finalizer_or_a_marked_callback_is_put_off_and_elsewhere_r
     assert sent == [15, 15]
     with pytest.raises(KeyboardInterrupt):
         plain()
+    elsewhere = SimpleNamespace(f_code=SimpleNamespace(co_filename=os.path.abspath(__file__), co_name="__del__"))
+    with pytest.raises(KeyboardInterrupt):
+        guard._handler(15, elsewhere)
+    assert sent == [15, 15]
+
+
+_MARKED = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    import dropengine.cli.replay as r
+
+    real = r.replay_batch
+
+    def replay_batch(*args, **kwargs):
+        result = real(*args, **kwargs)
+        try:  # a signal whose raise is dropped (as in a collector callback): the mark alone is left
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            pass
+        return result
+
+    r.replay_batch = replay_batch
+    sys.argv = ["dropengine", *sys.argv[1:]]
+    from dropengine.cli import run
+    run()
+    """
+)
+
+
+def test_a_signal_marked_during_a_detection_that_returned_ends_the_run_after_its_alerts_are_written(
+    tmp_path: Path,
+) -> None:
+    """reread21's RR21-10: the wait for the warm-up after a detection that returned raised a signal
+    marked meanwhile, before the alerts were written ("0 alerts written"); the run writes them
+    whole, then ends by the signal (130/143), as before session 21."""
+    out = tmp_path / "a.parquet"
+    argv = [
+        "replay",
+        "--engine",
+        "batch",
+        "-q",
+        str(_ROOT / "fixtures" / "demo_nba_frames.ndjson"),
+        "--output",
+        str(out),
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", _MARKED, *argv], capture_output=True, text=True, timeout=120, cwd=_ROOT
+    )
+    assert done.returncode == 143, done.stderr
+    import polars as pl
+
+    rows = pl.read_parquet(out).height
+    assert rows > 0
+    assert f"terminated (SIGTERM): {rows} alerts written" in done.stderr, done.stderr
 
 
 def test_a_warm_up_that_gets_no_thread_is_none_and_leaves_nothing_registered(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -73,23 +73,27 @@ class CtrlC:
             return
         # (a signal that lands in this handler itself, a second one while the first is put off,
         # is put off too: raised here, it would leave through the frame the first one interrupted)
-        # (a finalizer, ``__del__``, is always the interpreter's call, as a marked :func:`callback` is: a
-        # raise there is printed as "Exception ignored" and dropped, e.g. fast.kernel's ArrowText: RR21-7)
+        # (dropengine's own finalizers, ``__del__``, are the interpreter's calls, as a marked :func:`callback`
+        # is: a raise there is printed as "Exception ignored" and dropped, e.g. fast.kernel's ArrowText:
+        # RR21-7; only its own: another package's put off could meet a hand-over, R25-2 and RR21-11)
         if frame is not None and (
             frame.f_code in _HANDLING
             or frame.f_code in _CALLBACKS
-            or frame.f_code.co_name == "__del__"
+            or (frame.f_code.co_name == "__del__" and frame.f_code.co_filename.startswith(_OWN))
             or _called_back(frame.f_code.co_filename)
         ):
             _put_off(signum)
             return
         raise self._raises
 
-    def wait_held(self, wait: Callable[[], object], held: bool) -> None:
+    def wait_held(self, wait: Callable[[], object], held: bool, *, raise_pending: bool = True) -> None:
         """``wait()`` (for work that must end before the process does: the numba warm-up, whose
         compile cut short by the exit can crash it, review22's R22-5) with the signals held, then the
-        hold as it was (``held``); a signal received meanwhile is raised then, as :meth:`deferred`
-        raises it, unless the hold was on before.
+        hold as it was (``held``); a signal received meanwhile (or marked before) is raised then, as
+        :meth:`deferred` raises it, unless the hold was on before or ``raise_pending`` is false: a
+        caller whose work is done (replay's detection returned its alerts) leaves the mark to its
+        run's end, which writes what was found first (reread21's RR21-10: raised here, a finished
+        detection's alerts were thrown away, "0 alerts written").
 
         For a ``finally``, whose caller sets the hold itself as the block's first statement, before
         any call (``held, guard.defer = guard.defer, True``), then calls this: a ``finally`` entered
@@ -103,7 +107,7 @@ class CtrlC:
             wait()
         finally:
             self.defer = held
-        if self.pending and not held:
+        if self.pending and not held and raise_pending:
             raise self._raises
 
     @contextlib.contextmanager
@@ -257,6 +261,9 @@ def _again(signum: int) -> None:
     if isinstance(getattr(signal.getsignal(signum), "__self__", None), CtrlC):
         os.kill(os.getpid(), signum)
 
+
+#: dropengine's own code: where its files are (a finalizer there is put off, see the handler).
+_OWN: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 #: The handler's own code and what it calls: a signal landing there is put off (see the handler).
 _HANDLING: Final = (CtrlC._handler.__code__, _called_back.__code__, _put_off.__code__)

@@ -240,6 +240,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                     # (polars, numba and its cached kernels) are walked by no full collection again; 10M
                     # quotes: two gen-2 collections, 0.45-0.61 s of CPU, gone)
                     with _long_lived_frozen():
+                        detected = False
                         try:
                             # (started with the signals held: one landing in its start, which waits for the
                             # thread to run, left a running warm-up nobody waited for: C21-4)
@@ -247,11 +248,14 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                                 warm_up(signals=detect.signals)
                             _import_polars(guard)
                             result = replay_batch(list(paths), fmt, stats, advance, inputs=inputs, options=detect)
+                            detected = True
                         # (also after a Ctrl-C or an error: a daemon thread killed mid-compile can crash the exit)
                         finally:
-                            # (the hold before any call, then the wait: CtrlC.wait_held, C21-4 and C21-7)
+                            # (the hold before any call, then the wait: CtrlC.wait_held, C21-4 and C21-7; a signal
+                            # marked by then, after a detection that returned, ends the run once its alerts are
+                            # written: RR21-10)
                             held, guard.defer = guard.defer, True
-                            guard.wait_held(warmed, held)
+                            guard.wait_held(warmed, held, raise_pending=not detected)
                     guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
                     writer.write_batch(result)  # every type, in detection order
                     counters = result.counters
