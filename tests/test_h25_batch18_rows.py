@@ -5,6 +5,8 @@ once the moves' columns are written.
   ``kid``, ``lid`` and ``event``: they are ``None`` by the time the moves are routed and the steams'
   table is written (10M rows: three 40 MB arrays not alive beside the steams' books), while
   ``book`` and ``side``, which the steams' table reads, are still there.
+- Without a cooldown (``signals.reads_keys``) ``kid`` and ``lid`` are not kept past the passes at all:
+  the routing is handed ``None`` for them (session 22).
 - The alerts (values, table rows), counters and stamps are the stream engine's
   (test_h12_batch_equivalence.check).
 """
@@ -60,6 +62,16 @@ def test_routing_reads_no_key_ids(quotes: list[Quote], opts: dict[str, Any], ste
         assert routed == [] and tables == []
         return
     assert len(routed) == 2  # (check detects twice: plain, and with arrival stamps)
+    # the rows' key and series ids (moves_in_order's row_key, row_series) are kept for a cooldown's
+    # keys alone: without a cooldown they went after the passes (session 22: steam's peak at 10M)
+    assert signals.reads_keys(options) == (options.cooldown_ms > 0)
+    for args in routed:
+        row_key, row_series = args[12], args[14]
+        if signals.reads_keys(options):
+            assert len(row_key) == len(quotes)
+            assert len(row_series) == (len(quotes) if options.detects_lines else 1)  # (1: no series, -1)
+        else:
+            assert row_key is None and row_series is None
     for kid, lid, event, book, side in tables:
         assert kid is None and lid is None and event is None
         assert book is not None and side is not None and len(book) == len(side) == len(quotes)

@@ -577,7 +577,7 @@ def _compiled_passes(
     from .. import fast
 
     fast.warmed()  # (a warm-up started by the caller compiles a cold cache in its thread, not here: B22-8)
-    from ..fast import kernel  # numba is loaded here, on the first compiled call only
+    from ..fast import kernel, signals  # numba is loaded here, on the first compiled call only
 
     plan = _plan(quotes, timestamp_column)
     text = ["sport_key", *KEY, *plan.meta]
@@ -766,6 +766,9 @@ def _compiled_passes(
     # only the routing (and the steams' table) reads the rows' codes and key ids after the passes
     # (memory: 10M rows, five 40 MB arrays (int32) go as soon as no pass reads them, not at the end of the routing)
     keep_rows = cfg.signals and _routes(cfg)
+    # and of those the key and series ids only the routing's cooldown keys (steam alone, 10M rows: two
+    # 40 MB arrays less through the moves' tables and the routing's columns, where its peak was)
+    keep_keys = keep_rows and signals.reads_keys(cfg)
 
     # (the price moves' values are written by the pass only when something reads them)
     drops_read = _drops_read(cfg)
@@ -807,7 +810,9 @@ def _compiled_passes(
         # per line move, its canonical side's id (the line moves' table: by move, not by row)
         line_side = lm.lkey if cfg.signals else None
         if not keep_rows:
-            sid = lid = None  # (before waiting for the price pass)
+            sid = None  # (before waiting for the price pass)
+        if not keep_keys:
+            lid = None
         pm = price_result()
         del price_result  # (it holds its result)
         tally = pm.counts.copy()
@@ -823,7 +828,9 @@ def _compiled_passes(
         line_side = np.zeros(0, np.int32) if cfg.signals else None
     moves = pm.moves
     if not keep_rows:
-        e = b = sid = kid = lid = None
+        e = b = sid = None
+    if not keep_keys:
+        kid = lid = None
     # (memory: the times and prices, polars' working columns, are read no more; by the passes'
     # closures, which have run)
     lu_at = p_at = []
@@ -959,7 +966,8 @@ def _taker(at: pl.Series, height: int) -> Callable[[pl.Series], pl.Series]:
 @dataclass(slots=True)
 class _Ids:
     """Per input row, what the compiled signals pass (:mod:`dropengine.fast.signals`) needs of
-    a move's row: its price key and line series ids, its event and book codes, its canonical
+    a move's row: its price key and line series ids (``None`` where the routing reads none:
+    :func:`~dropengine.fast.signals.reads_keys`), its event and book codes, its canonical
     side's id, and per canonical side its outcome's id and whether it is an over side.
     :meth:`let_go_rows` drops the per-row arrays once the routing and the steams have read them."""
 
@@ -1126,6 +1134,8 @@ def _with_signals_compiled(
     line_table: Callable[[], pl.DataFrame] | None = None
     line_rows = np.zeros(0, np.uint32)
     moved = pl.DataFrame()
+    # (whether ``lines`` is ``_line_numbers(moved)``: four of its columns are then ``moved``'s own)
+    numbers_only = False
     has_lines = line_pass is not None
     if line_pass is not None:
         moved = line_pass.fired.sort("_i")
@@ -1175,11 +1185,13 @@ def _with_signals_compiled(
             # and a steam completed by a line move its text (written for those moves alone, by
             # _steam_table): the text of ~5M line moves at 10M quotes is not written
             lines = _line_numbers(moved)
+            numbers_only = True
         if "line_move" in cfg.types and line_table is None:
             # (the text and key numbers of the line moves, beside the routing: 1M quotes, all
             # types, ~10 ms of the main thread's CPU; the routing runs outside the GIL)
             # (the numbers by the thread's arguments, not a closure's cell of this frame: they go with it)
             line_table = _in_thread(functools.partial(line_rows_of, None, lines))
+            numbers_only = False  # (``lines`` becomes the table, below)
         if lines is not None:
             line_rows = lines.get_column("_i").to_numpy()
     n_drops = len(drop_rows)
@@ -1197,7 +1209,8 @@ def _with_signals_compiled(
         # (one compiled pass over the moves: ~15 numpy passes before; without line series the rows'
         # series ids are not kept, and no line move reads them; with the routing's options, the
         # columns route does not read with them come back empty: is_line and size without a steam
-        # threshold, cool without a cooldown: kernel21's 6c24036, 10M steam ~99 MB not written)
+        # threshold, cool without a cooldown: kernel21's 6c24036, 10M steam ~99 MB not written; and
+        # then the rows' key and series ids are not read: None here, let go after the passes)
         order = signals.arrival_order(drop_rows, line_rows)
         rows, is_line, size, group, cool, lu, book = signals.moves_in_order(
             order, drop_rows, line_rows, early.get_column("_d").cast(pl.Float64).to_numpy(),
@@ -1289,8 +1302,13 @@ def _with_signals_compiled(
             early = (drops.select(early.columns) if set(early.columns) <= set(drops.columns)
                      else _gather(early, {c: c for c in early.columns}, drop_keep))
             if lines is not None:
-                lines = _gather(lines, {c: c for c in lines.columns}, line_keep)
                 moved = _gather(moved, {c: c for c in moved.columns}, line_keep)
+                # the moves' numbers written again from the cut moves where they are only those (a
+                # row's are its own): their rows, lines and times stay ``moved``'s columns, not a second
+                # gathered copy (10M steam: 2.1M moves' four columns, ~57 MB through the books and the
+                # alerts table, and the full table's not held beside the cut one while it is made)
+                lines = (_line_numbers(moved) if numbers_only
+                         else _gather(lines, {c: c for c in lines.columns}, line_keep))
                 ids.line_side = ids.line_side[line_keep.to_numpy()]
             n_drops, n_lines = len(drop_keep), len(line_keep)
             del drop_keep, line_keep
@@ -2178,8 +2196,10 @@ def _in_thread(work: Callable[[], _T]) -> Callable[[], _T]:
 #: Counted moves from which the steams' books are written in two threads (:func:`_steam_table`).
 _BOOKS_SPLIT: Final = 1 << 16
 #: Counted moves whose books a thread writes at a time (:func:`_steam_table`): a range of steams
-#: with more is written in pieces (:func:`_pieces`), one after another.
-_BOOKS_PIECE: Final = 1 << 19
+#: with more is written in pieces (:func:`_pieces`), one after another. (10M steam, two threads'
+#: working arrays at ~0.12 KB a counted move: 1 << 19 held ~130 MB more at the books' end, where
+#: the peak was, than 1 << 17; 1 << 16 no lower and more calls: session 22, 3 runs each.)
+_BOOKS_PIECE: Final = 1 << 17
 
 
 def _pieces(start: Any, lo: int, hi: int, limit: int) -> list[tuple[int, int]]:
