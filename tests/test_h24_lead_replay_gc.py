@@ -82,9 +82,9 @@ def test_the_command_runs_its_stream_engine_under_the_policy(monkeypatch: pytest
     entered = []
     real = cli_replay._long_lived_frozen
 
-    def spy() -> object:
-        entered.append(True)
-        return real()
+    def spy(guard: object) -> object:
+        entered.append(guard is not None)  # (the command hands its guard: RR21-6)
+        return real(guard)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cli_replay, "_long_lived_frozen", spy)
     out = tmp_path / "a.ndjson"

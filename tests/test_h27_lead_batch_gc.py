@@ -27,9 +27,9 @@ def test_the_command_runs_each_engine_under_the_policy(
     entered: list[int] = []
     real = cli_replay._long_lived_frozen
 
-    def spy() -> object:
+    def spy(guard: object) -> object:
         entered.append(gc.get_freeze_count())
-        return real()
+        return real(guard)  # type: ignore[arg-type]
 
     gc.unfreeze()
     monkeypatch.setattr(cli_replay, "_long_lived_frozen", spy)

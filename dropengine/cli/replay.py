@@ -239,7 +239,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                     # (the collector's older generations frozen as in the stream path: the run's imports
                     # (polars, numba and its cached kernels) are walked by no full collection again; 10M
                     # quotes: two gen-2 collections, 0.45-0.61 s of CPU, gone)
-                    with _long_lived_frozen():
+                    with _long_lived_frozen(guard):
                         detected = False
                         try:
                             # (started with the signals held: one landing in its start, which waits for the
@@ -267,7 +267,7 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                         _import_polars(guard)
                     pending: list[Alert] = []
                     try:
-                        with _long_lived_frozen():
+                        with _long_lived_frozen(guard):
                             for drop in replay(list(paths), engine, fmt, stats, advance, inputs=inputs):
                                 pending.append(drop)
                                 if len(pending) >= 256:
@@ -342,13 +342,14 @@ class _NoBar:
 
 
 @contextlib.contextmanager
-def _long_lived_frozen() -> Iterator[None]:
+def _long_lived_frozen(guard: CtrlC | None = None) -> Iterator[None]:
     """While the ``replay`` command's engine runs (stream or batch), what survives a collection of the
     collector's older generations is moved to its permanent generation (``gc.freeze``); all of it is
     moved back when the block ends (``gc.unfreeze``), however it ends. Only where the command owns
     the process (not in the library's :func:`~dropengine.io.replay.replay`: a caller's objects, its
     cycles and its own freezes are the caller's), and only when nothing is frozen already (what
-    another part froze is never unfrozen here).
+    another part froze is never unfrozen here). ``guard``: the command's, holding the signals while
+    the block's end unregisters the callback.
 
     Why: a replay's state (the engine's keys, the decoder's rows) grows with every new event and
     lives to the replay's end, and each full collection walks all of it again. On a recording
@@ -368,8 +369,19 @@ def _long_lived_frozen() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.callbacks.remove(_survivors)
-        gc.unfreeze()
+        # (the command's ``guard`` holds the signals first, before any call: a second signal landing
+        # in the remove, after a first one ended the block, left the callback registered, and an
+        # in-process caller's every later collection froze what survived it: reread21's RR21-6. One
+        # held here is marked, and the command's end reads the mark.)
+        held = False
+        if guard is not None:
+            held, guard.defer = guard.defer, True
+        try:
+            gc.callbacks.remove(_survivors)
+            gc.unfreeze()
+        finally:
+            if guard is not None:
+                guard.defer = held
 
 
 @callback  # (the collector calls it: a Ctrl-C landing in it is put off, not printed and dropped)
