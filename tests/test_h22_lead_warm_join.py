@@ -49,11 +49,11 @@ def test_compiled_code_waits_for_the_warm_up_the_caller_started() -> None:
     thread = fast.warm_up(signals=False)
     assert thread is not None and thread in fast._WARMING
     fast.warmed()
-    assert not thread.is_alive() and fast._WARMING == []
+    assert not thread.is_alive() and not fast._WARMING
     fast.warmed()  # nothing started: returns at once
     src = Path(fast.__file__).parent.parent / "analysis" / "batch.py"
     text = src.read_text()
-    assert text.index("warmed()") < text.index("from ..fast import kernel  # numba is loaded here")
+    assert text.index("warmed()") < text.index("  # numba is loaded here")
 
 
 def test_two_callers_may_wait_for_the_warm_up_at_once() -> None:
@@ -77,7 +77,7 @@ def test_two_callers_may_wait_for_the_warm_up_at_once() -> None:
         t.start()
     for t in waiters:
         t.join(timeout=120)
-    assert errors == [] and fast._WARMING == []
+    assert errors == [] and not fast._WARMING
 
 
 _FAILING_CHILD = """

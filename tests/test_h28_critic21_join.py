@@ -64,7 +64,7 @@ def test_a_wait_for_the_warm_up_after_an_interrupted_one_still_waits() -> None:
 
     thread = threading.Thread(target=warm, name="dropengine-fast-warm-up", daemon=True)
     thread.start()
-    fast._WARMING.append(thread)
+    fast._WARMING[thread] = finished  # (as warm_up registers it: the thread and the event its work sets)
     try:
         with pytest.raises(KeyboardInterrupt), _interrupt_after(0.2):
             fast.warmed()  # (_compiled_passes' wait: a Ctrl-C lands in it)
@@ -74,8 +74,7 @@ def test_a_wait_for_the_warm_up_after_an_interrupted_one_still_waits() -> None:
     finally:
         release.set()
         finished.wait(10)
-        if thread in fast._WARMING:
-            fast._WARMING.remove(thread)
+        fast._WARMING.pop(thread, None)
 
 
 _IN_THREAD = textwrap.dedent(

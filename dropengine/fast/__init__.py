@@ -9,11 +9,9 @@ Without numba every caller takes its pure path, with identical results.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import threading
-import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, Final, Literal, TypeVar, cast
@@ -170,20 +168,18 @@ def warm_up(signals: bool = True) -> threading.Thread | None:
             done.set()  # (what warmed() waits on: no join of a running thread, C21-4)
 
     thread = threading.Thread(target=load, name="dropengine-fast-warm-up", daemon=True)
-    _DONE[thread] = done
+    _WARMING[thread] = done
     try:
         thread.start()
     except RuntimeError:  # (no thread to be had: the caller's detect loads the kernels itself, as without one)
-        del _DONE[thread]
+        del _WARMING[thread]
         return None
-    _WARMING.append(thread)
     return thread
 
 
-#: The warm-up threads started and not yet waited for by :func:`warmed`.
-_WARMING: list[threading.Thread] = []
-#: Per warm-up thread :func:`warm_up` started, the event its work sets when it ends (done or failed).
-_DONE: dict[threading.Thread, threading.Event] = {}
+#: The warm-up threads started and not yet waited for by :func:`warmed`, each with the event its work
+#: sets when it ends (done or failed): one registry, so a thread is never waited for without its event.
+_WARMING: dict[threading.Thread, threading.Event] = {}
 
 
 def warmed() -> None:
@@ -198,16 +194,8 @@ def warmed() -> None:
     later join returns at once and the interpreter's exit no longer waits for it (critic21's C21-4:
     replay's ``finally`` join then let a cold-cache compile run into the teardown). It waits for the
     event the thread's work sets when it ends (an interrupted event wait leaves the thread as it was),
-    or, for a thread registered without one, polls ``is_alive`` between short sleeps; then joins a
-    thread whose work is over."""
-    for thread in tuple(_WARMING):  # (a copy: two callers at once both wait, neither pops another's)
-        done = _DONE.get(thread)
-        if done is not None:
-            done.wait()
-        else:
-            while thread.is_alive():
-                time.sleep(0.002)
+    then joins a thread whose work is over."""
+    for thread, done in tuple(_WARMING.items()):  # (a copy: two callers at once both wait, neither pops another's)
+        done.wait()
         thread.join()  # (its work is over: at most the return from its target is waited for)
-        with contextlib.suppress(ValueError):  # (the other caller took it off already)
-            _WARMING.remove(thread)
-        _DONE.pop(thread, None)
+        _WARMING.pop(thread, None)  # (the other caller may have taken it off already)
