@@ -207,4 +207,4 @@ def test_a_warm_up_that_gets_no_thread_is_none_and_leaves_nothing_registered(mon
     monkeypatch.setattr(threading.Thread, "start", refuse)
     before = dict(fast._WARMING)
     assert fast.warm_up() is None
-    assert fast._WARMING == before
+    assert before == fast._WARMING
