@@ -45,15 +45,7 @@ def _rows(first: float, second: float) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     "accel",
-    [
-        pytest.param(
-            "fast",
-            marks=pytest.mark.xfail(
-                strict=True, reason="C22-1: _json_cells writes -0.0 and 0.0 of one piece with one sign"
-            ),
-        ),
-        "pure",
-    ],
+    ["fast", "pure"],
 )
 @pytest.mark.parametrize("lines", [(-1e-10, 1e-10), (1e-10, -1e-10)])
 def test_steam_books_write_each_zero_with_its_sign(accel: str, lines: tuple[float, float]) -> None:

@@ -577,7 +577,7 @@ def _compiled_passes(
     from .. import fast
 
     fast.warmed()  # (a warm-up started by the caller compiles a cold cache in its thread, not here: B22-8)
-    from ..fast import kernel, signals  # numba is loaded here, on the first compiled call only
+    from ..fast import kernel  # numba is loaded here, on the first compiled call only
 
     plan = _plan(quotes, timestamp_column)
     text = ["sport_key", *KEY, *plan.meta]
@@ -768,7 +768,11 @@ def _compiled_passes(
     keep_rows = cfg.signals and _routes(cfg)
     # and of those the key and series ids only the routing's cooldown keys (steam alone, 10M rows: two
     # 40 MB arrays less through the moves' tables and the routing's columns, where its peak was)
-    keep_keys = keep_rows and signals.reads_keys(cfg)
+    keep_keys = False
+    if keep_rows:
+        from ..fast import signals  # (a run that routes nothing never loads it: critic22's C22-2)
+
+        keep_keys = signals.reads_keys(cfg)
 
     # (the price moves' values are written by the pass only when something reads them)
     drops_read = _drops_read(cfg)
@@ -1306,8 +1310,11 @@ def _with_signals_compiled(
                 # row's are its own): their rows, lines and times stay ``moved``'s columns, not a second
                 # gathered copy (10M steam: 2.1M moves' four columns, ~57 MB through the books and the
                 # alerts table, and the full table's not held beside the cut one while it is made)
-                lines = (_line_numbers(moved) if numbers_only
-                         else _gather(lines, {c: c for c in lines.columns}, line_keep))
+                if numbers_only:
+                    lines = None  # (the full table goes first: critic22's C22-3)
+                    lines = _line_numbers(moved)
+                else:
+                    lines = _gather(lines, {c: c for c in lines.columns}, line_keep)
                 ids.line_side = ids.line_side[line_keep.to_numpy()]
             n_drops, n_lines = len(drop_keep), len(line_keep)
             del drop_keep, line_keep
@@ -1878,6 +1885,13 @@ def _json_cells(column: pl.Series, ints: pl.Series | None = None) -> pl.Series:
         return quarters
     texts = {v: _JSON.encode(v).decode() for v in column.unique().drop_nulls().to_list()}
     floats = column.replace_strict(texts, return_dtype=pl.String)
+    if bool((column == 0).any()):
+        # (polars' distinct values hold one zero for 0.0 and -0.0: each cell's own sign, as msgspec writes
+        # it, "-0.0" or "0.0", not the text of whichever came first: critic22's C22-1, a line rounded to a
+        # float zero in a steam's books)
+        zero = pl.lit(column) == 0
+        floats = pl.select(pl.when(zero & (1.0 / pl.lit(column) < 0)).then(pl.lit(_JSON.encode(-0.0).decode()))
+                           .when(zero).then(pl.lit(_JSON.encode(0.0).decode())).otherwise(pl.lit(floats))).to_series()
     as_int = column.cast(pl.Int64, strict=False).cast(pl.String)
     return pl.select(pl.when(pl.lit(ints)).then(pl.lit(as_int)).otherwise(pl.lit(floats))).to_series()
 
