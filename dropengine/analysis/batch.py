@@ -1350,11 +1350,10 @@ def _with_signals_compiled(
         by_index = np.full(n_drops + n_lines, -1, np.int64)
         by_index[order] = at
     else:
-        # (int32 where every place fits, as ``at``: 10M steam, two 7.5M-move arrays 60 MB less at the
-        # books' peak)
-        # (written at the returned moves alone, through ``order`` (arrival order -> the tables' moves;
-        # a returned move is never one the cut left out): 10M steam returns no move, and two passes
-        # over its 7.5M moves, ~0.16 s of the main thread's CPU, are not made)
+        # (int32 where every place fits, as ``at``; written at the returned moves alone, through
+        # ``order`` (arrival order -> the tables' moves; a returned move is never one the cut left out):
+        # 10M steam returns no move, and two passes over its 7.5M moves, ~0.16 s of the main thread's
+        # CPU, and a per-move position array are not made)
         place_type = at.dtype if len(order) <= MAX_ROWS else np.int64
         by_index = np.full(n_drops + n_lines, -1, place_type)
         is_move = steam_of < 0
