@@ -10,8 +10,8 @@ a cancelled or timed-out first connect ends (CancelledError / BusError) and no t
 against a port that accepts and never answers and against a real nats-server made unreachable
 (stopped with SIGSTOP: the kernel still accepts, the server never says INFO).
 
-Each case runs in its own event loop that is closed without waiting for what is left, so that a
-connect that never ends fails the test instead of hanging it.
+Each case runs in its own event loop, closed after a bounded wait (2 s) for what is left, cancelled,
+so that a connect that never ends fails the test instead of hanging it.
 """
 
 from __future__ import annotations

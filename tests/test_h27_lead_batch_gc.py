@@ -28,7 +28,7 @@ def test_the_command_runs_each_engine_under_the_policy(
     real = cli_replay._long_lived_frozen
 
     def spy(guard: object) -> object:
-        entered.append(gc.get_freeze_count())
+        entered.append((gc.get_freeze_count(), guard is not None))  # (the command hands its guard: RR21-6)
         return real(guard)  # type: ignore[arg-type]
 
     gc.unfreeze()
@@ -38,6 +38,6 @@ def test_the_command_runs_each_engine_under_the_policy(
     out = tmp_path / "a.csv"
     got = CliRunner().invoke(main, ["replay", "--engine", engine, "-q", str(quotes), "-o", str(out)])
     assert got.exit_code == 0, got.output
-    assert entered == [0]
+    assert entered == [(0, True)]
     assert len(out.read_text().splitlines()) == 3  # (a header and the two drops)
     assert gc.get_freeze_count() == 0  # the collector as it was

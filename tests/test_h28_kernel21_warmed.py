@@ -5,8 +5,8 @@ thread's own state lock and marks it stopped: later joins return at once while i
 interpreter's exit no longer waits for it (a cold-cache compile then ran into the teardown). ``warmed()``
 waits for the event the warm-up's work sets when it ends instead, and joins the thread only then: after
 a Ctrl-C in ``warmed()`` a later ``join()`` (replay's ``finally``) still waits for the whole warm-up, and
-a later ``warmed()`` too. (tests/test_h28_critic21_join.py holds the same for a thread registered without
-the event.)
+a later ``warmed()`` too. (tests/test_h28_critic21_join.py holds the same for a stand-in thread
+registered with its event, not ``warm_up``'s.)
 """
 
 from __future__ import annotations

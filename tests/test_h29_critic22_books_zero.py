@@ -20,6 +20,8 @@ from dropengine.analysis.batch import detect_counted
 from dropengine.core.alerts import alert_fields, alert_row
 from dropengine.core.options import DetectOptions
 
+from .conftest import require_fast
+
 OPTS: dict[str, Any] = {"types": "line_move,steam", "steam_books": 2}
 
 
@@ -50,7 +52,7 @@ def _rows(first: float, second: float) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("lines", [(-1e-10, 1e-10), (1e-10, -1e-10)])
 def test_steam_books_write_each_zero_with_its_sign(accel: str, lines: tuple[float, float]) -> None:
     if accel == "fast":
-        pytest.importorskip("numba")
+        require_fast()
     rows = _rows(*lines)
     eng = DropEngine(**OPTS)
     want = eng.observe_many([Quote(**r) for r in rows])

@@ -35,14 +35,20 @@ _CHILD = textwrap.dedent(
 
 @pytest.mark.parametrize(
     ("types", "cooldown", "loaded"),
-    [("odds_drop", 0, False), ("line_move", 0, True), ("odds_drop,line_move", 0, True), ("odds_drop", 60, True),
-     ("steam", 0, True)],
+    [
+        ("odds_drop", 0, False),
+        ("line_move", 0, True),
+        ("odds_drop,line_move", 0, True),
+        ("odds_drop", 60, True),
+        ("steam", 0, True),
+    ],
 )
 def test_the_signals_pass_is_loaded_only_where_moves_are_routed(types: str, cooldown: int, loaded: bool) -> None:
     require_fast()
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
-    done = subprocess.run([sys.executable, "-c", _CHILD, types, str(cooldown)], capture_output=True, text=True,
-                          timeout=120, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, types, str(cooldown)], capture_output=True, text=True, timeout=120, env=env
+    )
     assert done.returncode == 0, done.stderr
     fired, signals_loaded = done.stdout.split()
     assert int(fired) >= 1 and signals_loaded == str(loaded), done.stdout

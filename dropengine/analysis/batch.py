@@ -556,7 +556,8 @@ _FILTER_TEXT: Final = {"sport_key": "sports", "event_id": "event_ids", "bookmake
 _UNREAD_BY_SIGNALS: Final = tuple(c for c in _FROM_INPUT if c not in _FILTER_TEXT)
 #: The input's columns the line moves' table (:func:`_line_table`) leaves out of its moves' text:
 #: those above, and the input's ``line`` (a line move's table row has no ``line``: its own are the
-#: series' lines; 10M quotes: 5M moves' 40 MB gathered, then dropped).
+#: series' lines; 10M quotes: 5M moves' 40 MB gathered, then dropped). Also what a steam's completing drops
+#: leave out (:func:`_steam_table`): none of them is in :data:`_STEAM_WRITTEN`.
 _LEFT_BY_LINE_TABLE: Final = (*_UNREAD_BY_SIGNALS, "line")
 
 
@@ -770,7 +771,7 @@ def _compiled_passes(
     # 40 MB arrays less through the moves' tables and the routing's columns, where its peak was)
     keep_keys = False
     if keep_rows:
-        from ..fast import signals  # (a run that routes nothing never loads it: critic22's C22-2)
+        from ..fast import signals  # (only where moves are routed: a price-drop-only run never loads it, C22-2)
 
         keep_keys = signals.reads_keys(cfg)
 
@@ -1993,8 +1994,9 @@ def _books_compiled(start: Any, index: Any, n_drops: int, book: Any, side: Any, 
     piece).
 
     ``None`` (the polars way writes them, whose rules these are) where a number is null, not
-    finite, int-flagged beyond int64, or a float zero (the polars way's distinct values may merge
-    ``-0.0`` and ``0.0``), or where the text would not fit one column's buffer."""
+    finite, int-flagged beyond int64, or a float zero (its own distinct values, ``np.unique``, merge
+    ``-0.0`` and ``0.0``; the polars way writes each by its sign: critic22's C22-1), or where the
+    text would not fit one column's buffer."""
     import numpy as np
 
     from ..core.alerts import SteamBook

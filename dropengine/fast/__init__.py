@@ -168,12 +168,13 @@ def warm_up(signals: bool = True) -> threading.Thread | None:
             done.set()  # (what warmed() waits on: no join of a running thread, C21-4)
 
     thread = threading.Thread(target=load, name="dropengine-fast-warm-up", daemon=True)
-    _WARMING[thread] = done
     try:
         thread.start()
     except RuntimeError:  # (no thread to be had: the caller's detect loads the kernels itself, as without one)
-        del _WARMING[thread]
         return None
+    # (registered once started: a thread that never starts (no thread to be had, an interrupt at the start)
+    # would be waited for on an event nothing sets: reread22's RR22-5)
+    _WARMING[thread] = done
     return thread
 
 
