@@ -1,11 +1,11 @@
 """reread22's RR22-5: a warm-up whose thread never starts leaves nothing registered.
 
-``fast.warm_up`` registers its thread with the event its work sets (``fast._WARMING``, dff7fe2) before
-``thread.start()``. A start that does not happen -- a KeyboardInterrupt at ``start()``'s first bytecode
-(``warm_up`` is public: a notebook's Ctrl-C), or another thread's ``warmed()`` snapshot taken while a
-start fails -- left the unstarted thread registered: its event is never set, and every later
-``fast.warmed()`` (the first statement of each compiled detect) waited for ever. Run in a child process:
-a hang must fail the test, not stall the suite.
+``fast.warm_up`` registered its thread with the event its work sets (``fast._WARMING``) before
+``thread.start()`` (dff7fe2 to 386829a; since d709b45 once started). A start that does not happen -- a
+KeyboardInterrupt at ``start()``'s first bytecode (``warm_up`` is public: a notebook's Ctrl-C), or another
+thread's ``warmed()`` snapshot taken while a start fails -- left the unstarted thread registered: its
+event is never set, and every later ``fast.warmed()`` (the first statement of each compiled detect)
+waited for ever. Run in a child process: a hang must fail the test, not stall the suite.
 """
 
 from __future__ import annotations

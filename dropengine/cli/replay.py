@@ -253,9 +253,10 @@ def replay_cmd(paths: tuple[Path, ...], fmt: str, inputs: InputOptions, detect: 
                         finally:
                             # (the hold before any call, then the wait: CtrlC.wait_held, C21-4 and C21-7; a signal
                             # marked by then, after a detection that returned, ends the run once its alerts are
-                            # written: RR21-10)
+                            # written: RR21-10; and after one the hold stays on through the collector block's
+                            # exit to the write: a signal in that exit threw the alerts away, reread22's RR22-10)
                             held, guard.defer = guard.defer, True
-                            guard.wait_held(warmed, held, raise_pending=not detected)
+                            guard.wait_held(warmed, held or detected, raise_pending=not detected)
                     guard.defer = True  # (detection is done: the alerts are written whole, then the signal)
                     writer.write_batch(result)  # every type, in detection order
                     counters = result.counters
