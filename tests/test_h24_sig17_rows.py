@@ -3,7 +3,8 @@
 - Without a routing that can change anything (no cooldown, no steam: ``analysis.batch._routes``),
   nothing reads the rows' codes and key ids after the passes: ``_compiled_passes`` hands the
   signals pass no per-row array (``_Ids``' ``kid``, ``lid``, ``event``, ``book``, ``side`` are
-  ``None``); with a routing it hands every one.
+  ``None``); with a routing it hands every one, but the key and series ids without a cooldown
+  (``signals.reads_keys``: only a cooldown's keys read them; session 22).
 - The line moves' table takes each move's canonical side from ``_Ids.line_side`` (per move, in row
   order), not from a per-row array: per line move, the side id of its quote's canonical side.
 - Either way the alerts (values, table rows), counters and stamps are the stream engine's
@@ -23,6 +24,7 @@ from dropengine import Quote
 from dropengine.analysis import batch
 from dropengine.core.options import DetectOptions
 from dropengine.core.sides import canonical_side
+from dropengine.fast import signals
 
 from .conftest import require_fast
 from .strategies import signal_options
@@ -93,7 +95,10 @@ def test_per_row_arrays_only_where_routed(quotes: list[Quote], opts: dict[str, A
     assert len(seen) == 2  # (check detects twice: plain, and with arrival stamps)
     for got in seen:
         want_rows = dict.fromkeys(_PER_ROW, len(quotes) if routes else None)
-        if routes and not options.detects_lines:
+        if routes and not signals.reads_keys(options):
+            # (the key and series ids only for a cooldown's keys: let go after the passes, session 22)
+            want_rows["kid"] = want_rows["lid"] = None
+        elif routes and not options.detects_lines:
             want_rows["lid"] = 1  # (no line series: the pass reads no series id, one -1)
         assert got["rows"] == want_rows
         rows = got["line_rows"]
