@@ -22,35 +22,17 @@ handler raises KeyboardInterrupt as the command's guard does.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 
 from dropengine import fast
 
-
-@contextmanager
-def _interrupt_after(seconds: float) -> Iterator[None]:
-    """A KeyboardInterrupt raised in the main thread ``seconds`` from now (as CtrlC's handler raises)."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+from .signalutil import interrupt_after
 
 
 def test_a_wait_for_the_warm_up_after_an_interrupted_one_still_waits() -> None:
@@ -66,7 +48,7 @@ def test_a_wait_for_the_warm_up_after_an_interrupted_one_still_waits() -> None:
     thread.start()
     fast._WARMING[thread] = finished  # (as warm_up registers it: the thread and the event its work sets)
     try:
-        with pytest.raises(KeyboardInterrupt), _interrupt_after(0.2):
+        with pytest.raises(KeyboardInterrupt), interrupt_after(0.2):
             fast.warmed()  # (_compiled_passes' wait: a Ctrl-C lands in it)
         release.set()
         thread.join()  # (replay's finally: must wait for the warm-up to end)

@@ -11,12 +11,8 @@ registered with its event, not ``warm_up``'s.)
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 from unittest import mock
 
 import pytest
@@ -24,22 +20,7 @@ import pytest
 from dropengine import fast
 
 from .conftest import require_fast
-
-
-@contextmanager
-def _interrupt_after(seconds: float) -> Iterator[None]:
-    """A KeyboardInterrupt raised in the main thread ``seconds`` from now (as the command's guard raises)."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+from .signalutil import interrupt_after
 
 
 @pytest.mark.parametrize("then", ["join", "warmed"])
@@ -59,7 +40,7 @@ def test_an_interrupted_warmed_leaves_the_warm_up_waitable(then: str) -> None:
         thread = fast.warm_up(signals=False)
         assert thread is not None
         try:
-            with pytest.raises(KeyboardInterrupt), _interrupt_after(0.2):
+            with pytest.raises(KeyboardInterrupt), interrupt_after(0.2):
                 fast.warmed()  # (_compiled_passes' wait: a Ctrl-C lands in it)
             assert thread.is_alive() and not finished.is_set()
             release.set()

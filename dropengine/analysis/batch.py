@@ -2880,9 +2880,7 @@ def _quote_line(frame: pl.DataFrame, sides: list[str]) -> pl.Expr:
     side_line = pl.col("side").replace_strict(
         {s: parse_side(s).line for s in sides}, default=None, return_dtype=pl.Float64
     )
-    missing = [pl.col(c).is_null() | (pl.col(c) == "") if c in frame.columns else pl.lit(True)
-               for c in ("kind", "market_key")]
-    derived = pl.when(missing[0] | missing[1]).then(side_line)
+    derived = pl.when(_leaves_to_side(frame.columns)).then(side_line)
     return pl.coalesce(pl.col("line"), derived) if "line" in frame.columns else derived
 
 
@@ -3077,11 +3075,19 @@ def _derives(frame: pl.DataFrame) -> bool:
     return not {"kind", "market_key"} <= set(frame.columns) or _side_derived(frame)
 
 
+def _leaves_to_side(columns: Collection[str]) -> pl.Expr:
+    """Per row, whether it leaves its kind or market key to its side (null, empty, or a table
+    without that column), as :class:`~dropengine.core.quote.Quote` derives them: the one columnar
+    test of :func:`_quote_line` and :func:`_side_derived`."""
+    missing = [pl.col(c).is_null() | (pl.col(c) == "") if c in columns else pl.lit(True)
+               for c in ("kind", "market_key")]
+    return missing[0] | missing[1]
+
+
 def _side_derived(frame: pl.DataFrame) -> bool:
     """Whether some row of ``frame`` leaves its kind or market key to its side (null or empty):
     the rows :func:`_derive_from_side` fills in."""
-    missing = [pl.col(c).is_null() | (pl.col(c) == "") for c in ("kind", "market_key")]
-    return frame.height > 0 and bool(frame.select((missing[0] | missing[1]).any()).item())
+    return frame.height > 0 and bool(frame.select(_leaves_to_side(frame.columns).any()).item())
 
 
 def _derive_from_side(alerts: pl.DataFrame) -> pl.DataFrame:
