@@ -139,6 +139,13 @@ class AlertWriter:
         stream (and closed its file): false before, and after a close whose write failed."""
         return self._written
 
+    def _encode(self, frame: pl.DataFrame, target: Path | IO[bytes]) -> None:
+        """``frame`` as this writer's file kind (CSV or Parquet) into ``target``."""
+        if self.kind == "csv":
+            frame.write_csv(target)
+        else:
+            _write_parquet(frame, target)
+
     def close(self) -> None:
         """Flush and close the NDJSON stream, or write the CSV/Parquet file whole: to a file beside
         it (beside a symlink's target: the output is written through the link) put in its place
@@ -164,11 +171,14 @@ class AlertWriter:
         part = part_file(path)
         try:
             try:
-                if self.kind == "csv":
-                    frame.write_csv(part or path)
+                if part is None:
+                    # (in place: a FIFO, a device, a socket. Opened once, here: polars' writers open a
+                    # path twice (to create it, then to write), and a FIFO's reader takes the first
+                    # close for the end of the file, so the write then waited for a reader for ever)
+                    with open(path, "wb") as fh:
+                        self._encode(frame, fh)
                 else:
-                    _write_parquet(frame, part or path)
-                if part is not None:
+                    self._encode(frame, part)
                     replace_whole(part, path)
             except BaseException:
                 if part is not None:
@@ -212,7 +222,7 @@ class AlertWriter:
         self.close()
 
 
-def _write_parquet(frame: pl.DataFrame, path: Path) -> None:
+def _write_parquet(frame: pl.DataFrame, path: Path | IO[bytes]) -> None:
     """Write ``frame`` to ``path`` with :data:`PARQUET_WRITE`: the file a reader gets from
     ``frame.write_parquet(path, **PARQUET_WRITE)`` (the same schema, recorded the same way, and
     the same values and encodings), at less cost.
